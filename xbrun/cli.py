@@ -1,0 +1,186 @@
+"""``xbrun``: a thin shell over the training recipe, Hydra for configs and sweeps.
+
+Every override is checked before Hydra runs anything: a bad group option, an unknown key
+or an out-of-range value ends the command with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import sys
+import traceback
+from importlib import resources
+from pathlib import Path
+
+from .errors import ConfigError
+
+USAGE = """xbrun: train neural networks on simulated analog crossbar hardware
+
+usage:
+  xbrun train [-m] [KEY=VALUE ...]   one run, or a sweep with -m (Hydra multirun)
+  xbrun train --help                 config groups and the composed default config
+  xbrun report DIR [--csv]           table of every run below DIR
+
+examples:
+  xbrun train device=sgd cell=soft_bounds io=default epochs=3 lr=0.05 seed=1
+  xbrun train -m device=fp,sgd seed=0,1
+  xbrun report multirun/
+"""
+
+HYDRA_FLAGS = {"-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info",
+               "--package", "-p", "--resolve", "--config-dir", "-cd", "--config-name", "-cn",
+               "--run", "-r"}
+
+
+def conf_dir() -> Path:
+    """The shipped Hydra configs (``conf/`` installed as ``xbrun.conf``)."""
+    return Path(str(resources.files("xbrun.conf")))
+
+
+def fail(message: str) -> None:
+    print(f"xbrun: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+# ---------------------------------------------------------------- validation ---------
+def _group_options(group: str) -> list[str]:
+    folder = conf_dir() / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _explain_hydra_error(err: Exception) -> str:
+    from hydra.errors import MissingConfigException
+
+    text = str(err).strip()
+    if isinstance(err, MissingConfigException) or "Could not find '" in text:
+        missing = text.split("Could not find '", 1)[-1].split("'", 1)[0]
+        group, _, option = missing.rpartition("/")
+        options = _group_options(group)
+        if options:
+            return f"{group}={option}: no such option; choose one of {', '.join(options)}"
+    if "Could not override '" in text or "is not in struct" in text:
+        key = text.split("'", 2)[1] if "'" in text else text
+        return (f"{key}: unknown key (see `xbrun train --cfg job` for the keys; "
+                f"prefix with + to add a new one)")
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())[:400]
+
+
+def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """Expand sweep overrides (``a=1,2``) into the single-run override lists they make."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    choices = []
+    for item in parsed:
+        if item.is_sweep_override():
+            if not multirun:
+                raise ConfigError(f"{item.key_or_group}: a sweep ({item.input_line}) needs -m")
+            try:
+                values = list(item.sweep_string_iterator())
+            except Exception:  # interval sweeps (optuna) cannot be listed; checked per job
+                values = []
+            choices.append([f"{item.get_key_element()}={v}" for v in values] or [None])
+        else:
+            choices.append([item.input_line])
+    return [[o for o in combo if o is not None] for combo in itertools.product(*choices)]
+
+
+def compose(overrides: list[str]):
+    """Compose the config for ``overrides`` and check it; returns the typed RunConfig."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from .config import load
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=overrides)
+    return load(OmegaConf.to_container(cfg, resolve=True))
+
+
+def validate(overrides: list[str], multirun: bool) -> None:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        for combo in _combinations(overrides, multirun):
+            compose(combo)
+    except ConfigError as err:
+        fail(str(err))
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        fail(_explain_hydra_error(err))
+
+
+# ---------------------------------------------------------------- train ---------------
+def _task(cfg) -> dict | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from .config import load
+    from .training.loop import train
+    from .training.outputs import write_json
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    log = logging.getLogger("xbrun")
+    config = load(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        return train(config, run_dir, log=log.info)
+    except ConfigError as err:
+        status, message = "failed", str(err)
+    except Exception as err:  # one failed job must not take a sweep down with it
+        status, message = "failed", f"{type(err).__name__}: {err}"
+        (run_dir / "error.log").write_text(traceback.format_exc())
+    target = Path(config.resume) if config.resume else run_dir
+    write_json(target / "summary.json", {"status": status, "error": message,
+                                         "run_dir": str(target)})
+    log.error("run failed: %s", message)
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        print(f"xbrun: error: {message}", file=sys.stderr)
+        raise SystemExit(1)
+    return None
+
+
+def train_command(args: list[str]) -> None:
+    import hydra
+
+    overrides = [a for a in args if not a.startswith("-") and "=" in a]
+    flags = [a for a in args if a not in overrides]
+    unknown = [f for f in flags if f.split("=")[0] not in HYDRA_FLAGS and not f.startswith("hydra")]
+    if unknown and not any(f in ("--cfg", "-c", "--package", "-p") for f in flags):
+        fail(f"{unknown[0]}: unknown option; expected KEY=VALUE overrides, -m, --help or --cfg")
+    if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
+        validate([o for o in overrides if not o.startswith("hydra")],
+                 multirun=any(f in ("-m", "--multirun") for f in flags))
+    main = hydra.main(config_path=str(conf_dir()), config_name="config",
+                      version_base="1.3")(_task)
+    sys.argv = ["xbrun train", *args]
+    main()
+
+
+# ---------------------------------------------------------------- entry ---------------
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        train_command(rest)
+    elif command == "report":
+        from .report import report_command
+
+        parser = argparse.ArgumentParser(prog="xbrun report",
+                                         description="Table of every run below DIR.")
+        parser.add_argument("dir", type=Path)
+        parser.add_argument("--csv", action="store_true", help="CSV on stdout instead")
+        report_command(parser.parse_args(rest))
+    else:
+        fail(f"{command}: unknown command; expected train or report (see xbrun --help)")
+
+
+if __name__ == "__main__":
+    main()

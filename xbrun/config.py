@@ -1,0 +1,133 @@
+"""The run configuration: typed dataclasses the whole core works with.
+
+``load(dict)`` is the CLI boundary: it turns Hydra's composed dict into a ``RunConfig``,
+picking the dataclass of each group option by its ``kind``/``name`` and checking every
+value; anything wrong raises ``ConfigError`` with one line naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from .devices import DEVICES
+from .errors import ConfigError
+from .physics.cells import CELLS
+from .physics.io import IOConfig
+from .physics.pulses import UpdateParameters
+from .schema import build, check
+
+
+@dataclass
+class DecompositionConfig:
+    """How the batch gradient becomes the rank-1 updates the crossbar applies."""
+
+    name: Literal["outer_product"] = "outer_product"
+    rank: int = 1
+
+    def validate(self, key: str) -> None:
+        check(self.rank >= 1, f"{key}.rank", "an integer >= 1", self.rank)
+
+
+@dataclass
+class MappingConfig:
+    """How layers map onto tiles."""
+
+    name: str = "default"
+    digital_bias: bool = True
+
+
+@dataclass
+class ModelConfig:
+    name: Literal["mlp"] = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [256, 128])
+    activation: Literal["sigmoid", "relu", "tanh"] = "sigmoid"
+
+    def validate(self, key: str) -> None:
+        for i, h in enumerate(self.hidden):
+            check(h >= 1, f"{key}.hidden[{i}]", "a positive layer width", h)
+
+
+@dataclass
+class DatasetConfig:
+    """Where the data comes from. ``synthetic`` draws a fixed random teacher task."""
+
+    name: Literal["digits", "synthetic", "mnist"] = "digits"
+    root: str = "data"
+    download: bool = False
+    test_fraction: float = 0.2
+    n_train: int = 2000
+    n_test: int = 500
+    n_features: int = 64
+    n_classes: int = 10
+    limit_train: int = 0
+
+    def validate(self, key: str) -> None:
+        check(0 < self.test_fraction < 1, f"{key}.test_fraction", "a number in (0, 1)",
+              self.test_fraction)
+        for name in ("n_train", "n_test", "n_features"):
+            check(getattr(self, name) >= 1, f"{key}.{name}", "an integer >= 1",
+                  getattr(self, name))
+        check(self.n_classes >= 2, f"{key}.n_classes", "an integer >= 2", self.n_classes)
+        check(self.limit_train >= 0, f"{key}.limit_train", "an integer >= 0 (0: all)",
+              self.limit_train)
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.1
+    resume: str | None = None
+    accelerator: Literal["auto", "cpu", "cuda"] = "auto"
+    checkpoint_every: int = 1
+    device: Any = None
+    cell: Any = None
+    io: IOConfig = field(default_factory=IOConfig)
+    update: UpdateParameters = field(default_factory=UpdateParameters)
+    decomposition: DecompositionConfig = field(default_factory=DecompositionConfig)
+    mapping: MappingConfig = field(default_factory=MappingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+
+    def validate(self, key: str) -> None:
+        check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
+        check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
+        check(self.lr > 0, "lr", "a number > 0", self.lr)
+        check(self.checkpoint_every >= 1, "checkpoint_every", "an integer >= 1",
+              self.checkpoint_every)
+
+    @property
+    def is_analog(self) -> bool:
+        return self.device.kind != "fp"
+
+
+def _pick(registry: dict[str, type], data: Any, key: str, tag: str) -> Any:
+    check(isinstance(data, dict), key, "a config group (choose one with " + key + "=NAME)", data)
+    kind = data.get(tag)
+    if kind not in registry:
+        raise ConfigError(f"{key}.{tag}: expected one of {', '.join(registry)}, got {kind!r}")
+    return build(registry[kind], data, key)
+
+
+def load(data: dict) -> RunConfig:
+    """Typed, validated ``RunConfig`` from a composed (plain) config dict."""
+    data = dict(data)
+    data.pop("hydra", None)
+    device = _pick(DEVICES, data.pop("device", {"kind": "sgd"}), "device", "kind")
+    cell = _pick(CELLS, data.pop("cell", {"kind": "constant_step"}), "cell", "kind")
+    for top_key in ("gamma", "scale_fast_lr"):
+        value = data.pop(top_key, None)
+        if value is None:
+            continue
+        names = {f.name for f in fields(device)}
+        if top_key not in names:
+            raise ConfigError(f"{top_key}: not a parameter of device={device.kind} "
+                              f"(it applies to the transfer devices ttv1, ttv2, chopped, agad)")
+        merged = {f.name: getattr(device, f.name) for f in fields(device)}
+        merged[top_key] = value
+        device = build(type(device), merged, "device")
+    config = build(RunConfig, data)
+    config.device, config.cell = device, cell
+    return config

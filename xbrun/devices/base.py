@@ -1,0 +1,24 @@
+"""What every training algorithm on a crossbar (an aihwkit "device") provides to a tile."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class TrainingDevice(nn.Module):
+    """Owns one or more arrays and turns rank-1 updates into pulses on them.
+
+    ``visible_weight`` is what the forward and backward MVMs see; ``update`` receives the
+    rank-1 factors of the batch gradient and returns the number of device pulses it made.
+    """
+
+    def visible_weight(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def set_weight(self, weight: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
+               generator: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError

@@ -1,0 +1,48 @@
+"""Analog SGD: the gradient is written straight into one array by pulse trains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..physics.array import PulsedArray
+from .base import TrainingDevice
+
+
+@dataclass
+class FloatingPointConfig:
+    """``device=fp``: plain digital layers and SGD, the reference every analog run is held to."""
+
+    kind: str = "fp"
+
+    def validate(self, key: str) -> None:
+        pass
+
+
+@dataclass
+class AnalogSGDConfig:
+    """``device=sgd``: one array, pulsed updates of the gradient (aihwkit SingleRPUConfig)."""
+
+    kind: str = "sgd"
+
+    def validate(self, key: str) -> None:
+        pass
+
+    def build(self, out_size, in_size, cell, update, seed) -> TrainingDevice:
+        return AnalogSGD(PulsedArray(out_size, in_size, cell, update, seed))
+
+
+class AnalogSGD(TrainingDevice):
+    def __init__(self, array: PulsedArray):
+        super().__init__()
+        self.array = array
+
+    def visible_weight(self) -> torch.Tensor:
+        return self.array.weight
+
+    def set_weight(self, weight: torch.Tensor) -> None:
+        self.array.set_weight(weight)
+
+    def update(self, x_rows, d_rows, lr, generator):
+        return self.array.update(x_rows, d_rows, lr, generator)

@@ -1,0 +1,72 @@
+"""``xbrun report DIR``: one row per run below DIR, showing only the overrides that differ."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+METRICS = [("status", "status"), ("epochs_done", "epochs"), ("test_accuracy", "test_acc"),
+           ("test_loss", "test_loss"), ("pulses", "pulses"), ("rank1_updates", "rank1"),
+           ("seconds", "seconds")]
+
+
+def collect(root: Path) -> list[dict]:
+    """Every run below ``root``: its summary and the command-line overrides it ran with."""
+    runs = []
+    for summary_path in sorted(root.rglob("summary.json")):
+        run_dir = summary_path.parent
+        summary = json.loads(summary_path.read_text())
+        overrides_path = run_dir / ".hydra" / "overrides.yaml"
+        overrides = yaml.safe_load(overrides_path.read_text()) if overrides_path.exists() else []
+        pairs = dict(o.split("=", 1) for o in (overrides or []) if "=" in o)
+        runs.append({"run": str(run_dir.relative_to(root)) or ".", "overrides": pairs,
+                     **summary})
+    return runs
+
+
+def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
+    keys = sorted({k for r in runs for k in r["overrides"]})
+    differing = [k for k in keys if len({r["overrides"].get(k) for r in runs}) > 1]
+    header = ["run", *differing, *[label for _, label in METRICS]]
+    body = []
+    for r in runs:
+        cells = [r["run"], *[r["overrides"].get(k, "") for k in differing]]
+        for key, _ in METRICS:
+            value = r.get(key)
+            if key == "test_accuracy" and value is not None:
+                cells.append(f"{100 * value:.2f}%")
+            elif isinstance(value, float):
+                cells.append(f"{value:.4g}")
+            elif isinstance(value, int) and key in ("pulses", "rank1_updates"):
+                cells.append(f"{value:,}")
+            else:
+                cells.append("" if value is None else str(value))
+        body.append(cells)
+    return header, body
+
+
+def report_command(args) -> None:
+    root = Path(args.dir)
+    if not root.is_dir():
+        print(f"xbrun: error: {root}: not a folder", file=sys.stderr)
+        raise SystemExit(2)
+    runs = collect(root)
+    header, body = rows(runs)
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows([[c.replace(",", "") if c[:1].isdigit() else c for c in row]
+                          for row in body])
+        return
+    table = Table(title=f"{len(runs)} runs below {root}")
+    for name in header:
+        table.add_column(name, justify="left" if name in ("run", "status") else "right")
+    for row in body:
+        table.add_row(*row)
+    Console().print(table)

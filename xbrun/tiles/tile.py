@@ -1,0 +1,98 @@
+"""A crossbar tile: state (through its training device) plus forward, backward and update.
+
+The tile is where one training step happens on hardware: ``forward`` and ``backward`` are
+analog MVMs through the I/O periphery, ``update`` turns the stored activations and errors
+into rank-1 factors (the decomposition) and hands them to the training device as pulses.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..physics.io import IOConfig, analog_mvm
+
+
+class AnalogTile(nn.Module):
+    def __init__(self, out_size: int, in_size: int, *, device_config, cell, io: IOConfig,
+                 update, decomposition=None, seed: int = 0, group_param_idx: int = 0):
+        super().__init__()
+        self.out_size, self.in_size = out_size, in_size
+        self.io = io
+        self.decomposition = decomposition
+        self.group_param_idx = group_param_idx
+        self.seed = seed
+        self.device_state = device_config.build(out_size, in_size, cell, update, seed)
+        self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
+        self.rank1_updates = 0
+        self.reconstruction_error_sum = 0.0
+        self.reconstruction_error_count = 0
+        self._generator: torch.Generator | None = None
+        self._generator_state: torch.Tensor | None = None
+
+    # -- randomness: one generator per tile, on the tile's torch device, checkpointed --
+    @property
+    def generator(self) -> torch.Generator:
+        where = self.pulses.device
+        if self._generator is None or self._generator.device != where:
+            gen = torch.Generator(device=where)
+            gen.manual_seed(self.seed + 7919)
+            if self._generator_state is not None and where.type == "cpu":
+                gen.set_state(self._generator_state)
+            self._generator = gen
+        return self._generator
+
+    def get_extra_state(self):
+        state = {"rank1_updates": self.rank1_updates,
+                 "err_sum": self.reconstruction_error_sum,
+                 "err_count": self.reconstruction_error_count}
+        if self._generator is not None and self._generator.device.type == "cpu":
+            state["generator"] = self._generator.get_state()
+        return state
+
+    def set_extra_state(self, state) -> None:
+        self.rank1_updates = state["rank1_updates"]
+        self.reconstruction_error_sum = state["err_sum"]
+        self.reconstruction_error_count = state["err_count"]
+        self._generator_state = state.get("generator")
+        self._generator = None
+
+    # -- the three passes --
+    def weight(self) -> torch.Tensor:
+        return self.device_state.visible_weight()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return analog_mvm(self.weight(), x, self.io.forward, self.generator)
+
+    def backward(self, d: torch.Tensor) -> torch.Tensor:
+        return analog_mvm(self.weight().T, d, self.io.backward, self.generator)
+
+    def update(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
+        """``W <- W - lr * d^T x`` through the decomposition and the device's pulses."""
+        if self.decomposition is None:
+            d_rows, x_rows = d, x
+        else:
+            d_rows, x_rows = self.decomposition.factors(x, d, self.group_param_idx)
+            error = getattr(self.decomposition, "last_relative_error", None)
+            if error is not None:
+                self.reconstruction_error_sum += float(error)
+                self.reconstruction_error_count += 1
+        self.rank1_updates += int(x_rows.shape[0])
+        self.pulses += self.device_state.update(x_rows, d_rows, lr, self.generator)
+
+    def get_weights(self) -> torch.Tensor:
+        return self.weight().detach().cpu().clone()
+
+    def set_weights(self, weight: torch.Tensor) -> None:
+        self.device_state.set_weight(weight)
+
+    def take_counters(self) -> dict:
+        """Counters since the last call (pulses, rank-1 updates, reconstruction error)."""
+        out = {"pulses": int(self.pulses.item()), "rank1_updates": self.rank1_updates,
+               "err_sum": self.reconstruction_error_sum,
+               "err_count": self.reconstruction_error_count}
+        self.pulses.zero_()
+        self.rank1_updates = 0
+        self.reconstruction_error_sum = 0.0
+        self.reconstruction_error_count = 0
+        return out

@@ -1,0 +1,165 @@
+"""The training recipe: set up data, model and optimizer; loop; evaluate; checkpoint; log.
+
+One call of :func:`train` is one run. It writes into ``run_dir``: ``metrics.jsonl`` (a line
+per epoch), ``summary.json``, ``checkpoint.pt`` (resumable) and ``curves.png``. A run whose
+loss stops being finite ends with status ``diverged`` and keeps its last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..config import RunConfig
+from ..nn import AnalogSGD, analog_layers, convert_to_analog
+from ..nn.convert import AnalogSpec
+from ..schema import to_dict
+from .data import load_dataset
+from .models import build_model
+from .outputs import load_checkpoint, plot_curves, save_checkpoint, write_json, write_jsonl
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def pick_device(accelerator: str) -> torch.device:
+    if accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def build_decomposition(config: RunConfig):
+    if config.decomposition.name == "outer_product":
+        return None  # the rank-1 updates are the samples themselves: nothing to compute
+    from ..decompositions import build_decomposition as build
+
+    options = {k: v for k, v in to_dict(config.decomposition).items() if k not in ("name", "rank")}
+    return build(config.decomposition.name, config.decomposition.rank, **options)
+
+
+def setup(config: RunConfig, device: torch.device):
+    """Data, model (analog unless ``device=fp``), optimizer and decomposition of a run."""
+    torch.manual_seed(config.seed)
+    data = load_dataset(config.dataset)
+    model = build_model(config.model, data.input_shape, data.n_classes)
+    decomposition = None
+    if config.is_analog:
+        decomposition = build_decomposition(config)
+        spec = AnalogSpec(device=config.device, cell=config.cell, io=config.io,
+                          update=config.update, decomposition=decomposition,
+                          digital_bias=config.mapping.digital_bias, seed=config.seed)
+        model = convert_to_analog(model, spec)
+        optimizer = AnalogSGD(model.parameters(), lr=config.lr)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    return data, model.to(device), optimizer, decomposition
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch_size: int = 512) -> tuple[float, float]:
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(y), batch_size):
+        out = model(x[start:start + batch_size])
+        target = y[start:start + batch_size]
+        loss_sum += float(F.cross_entropy(out, target, reduction="sum"))
+        correct += int((out.argmax(1) == target).sum())
+    model.train()
+    return loss_sum / len(y), correct / len(y)
+
+
+def train(config: RunConfig, run_dir: Path, log=print) -> dict:
+    run_dir = Path(run_dir)
+    device = pick_device(config.accelerator)
+    data, model, optimizer, decomposition = setup(config, device)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    rows: list[dict] = []
+    start_epoch = 0
+
+    if config.resume:
+        run_dir = Path(config.resume)
+        state = load_checkpoint(run_dir / CHECKPOINT)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle.set_state(state["shuffle"])
+        if decomposition is not None and state.get("decomposition") is not None:
+            decomposition.load_state_dict(state["decomposition"])
+        rows, start_epoch = state["metrics"], state["epoch"]
+        log(f"resuming {run_dir} after epoch {start_epoch}")
+
+    summary = {"status": "running", "epochs_done": start_epoch, "run_dir": str(run_dir),
+               "config": to_dict(config)}
+    total_pulses = sum(r["pulses"] for r in rows)
+    total_rank1 = sum(r.get("rank1_updates", 0) for r in rows)
+    n = len(y_train)
+    for epoch in range(start_epoch, config.epochs):
+        began = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        order = torch.randperm(n, generator=shuffle).to(device)
+        for start in range(0, n, config.batch_size):
+            idx = order[start:start + config.batch_size]
+            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+        train_loss = float(loss_sum) / n
+        test_loss, test_acc = evaluate(model, x_test, y_test)
+        counters = [layer.tile.take_counters() for layer in analog_layers(model)]
+        pulses = sum(c["pulses"] for c in counters)
+        rank1 = sum(c["rank1_updates"] for c in counters)
+        err_n = sum(c["err_count"] for c in counters)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
+               "test_accuracy": test_acc, "lr": optimizer.param_groups[0]["lr"],
+               "pulses": pulses, "rank1_updates": rank1,
+               "reconstruction_error": (sum(c["err_sum"] for c in counters) / err_n
+                                        if err_n else 0.0),
+               "seconds": time.perf_counter() - began}
+        if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
+            log(f"epoch {epoch + 1}: loss is {train_loss}; stopping (diverged)")
+            summary["status"] = "diverged"
+            break
+        rows.append(row)
+        total_pulses += pulses
+        total_rank1 += rank1
+        log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
+            f"test_loss {test_loss:.4f}  test_acc {100 * test_acc:6.2f}%  "
+            f"pulses {pulses:,}  {row['seconds']:.1f}s")
+        write_jsonl(run_dir / "metrics.jsonl", rows)
+        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+            save_checkpoint(run_dir / CHECKPOINT, {
+                "epoch": epoch + 1, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "shuffle": shuffle.get_state(),
+                "decomposition": (decomposition.state_dict()
+                                  if hasattr(decomposition, "state_dict") else None),
+                "metrics": rows, "config": to_dict(config)})
+        summary["epochs_done"] = epoch + 1
+        write_json(run_dir / "summary.json", {**summary, **_final(rows, total_pulses,
+                                                                   total_rank1)})
+    else:
+        summary["status"] = "finished"
+    summary.update(_final(rows, total_pulses, total_rank1))
+    write_json(run_dir / "summary.json", summary)
+    if rows:
+        plot_curves(run_dir / "curves.png", rows, _title(config))
+    return summary
+
+
+def _final(rows: list[dict], pulses: int, rank1: int) -> dict:
+    last = rows[-1] if rows else {}
+    return {"test_accuracy": last.get("test_accuracy"), "test_loss": last.get("test_loss"),
+            "train_loss": last.get("train_loss"),
+            "best_test_accuracy": max((r["test_accuracy"] for r in rows), default=None),
+            "pulses": pulses, "rank1_updates": rank1,
+            "seconds": sum(r["seconds"] for r in rows)}
+
+
+def _title(config: RunConfig) -> str:
+    cell = getattr(config.cell, "kind", "")
+    return (f"device={config.device.kind} cell={cell} io={config.io.name} "
+            f"model={config.model.name} dataset={config.dataset.name} seed={config.seed}")
