@@ -69,4 +69,7 @@ def report_command(args) -> None:
         table.add_column(name, justify="left" if name in ("run", "status") else "right")
     for row in body:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped or captured: don't squeeze the table to 80 columns
+        console = Console(width=240)
+    console.print(table)

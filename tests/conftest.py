@@ -1,0 +1,26 @@
+import os
+
+import pytest
+import torch
+
+# Triton kernels run through the interpreter on machines without a GPU; this must be set
+# before triton is first imported anywhere in the test session.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def small_run():
+    """Overrides that make a CLI run take about a second on the CPU."""
+    return ["epochs=2", "dataset.limit_train=96", "batch_size=16", "model.hidden=[32]"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run `pytest -m gpu` on the device machine)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,161 @@
+"""The command line: bad input gets one clear line and exit 2; runs write their outputs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xbrun.cli import main
+
+XBRUN = [sys.executable, "-m", "xbrun.cli"]
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code, capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("device=nope", "device=nope"),
+        ("lr=-1", "lr"),
+        ("cell.dw_min=0", "cell.dw_min"),
+        ("epochs=abc", "epochs"),
+        ("unknown_key=3", "unknown_key"),
+        ("cell.not_a_param=1", "cell.not_a_param"),
+        ("io.forward.noise_management=bogus", "io.forward.noise_management"),
+        ("batch_size=0", "batch_size"),
+        ("cell=nope", "cell=nope"),
+        ("seed=0,1", "seed"),
+    ],
+)
+def test_bad_override_is_one_line_and_exit_2(override, key, capsys):
+    code, out = run_cli(["train", override], capsys)
+    assert code == 2
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1, out.err
+    assert lines[0].startswith("xbrun: error: ") and key in lines[0]
+    assert "Traceback" not in out.err + out.out
+
+
+def test_bad_value_inside_a_sweep_is_caught_before_any_job(capsys, tmp_path):
+    code, out = run_cli(["train", "-m", "lr=0.1,-2", f"hydra.sweep.dir={tmp_path}"], capsys)
+    assert code == 2 and "lr" in out.err
+    assert not list(tmp_path.rglob("summary.json"))
+
+
+def test_unknown_command(capsys):
+    code, out = run_cli(["trian"], capsys)
+    assert code == 2 and "trian" in out.err
+
+
+def test_bad_override_in_a_real_process_has_no_traceback():
+    proc = subprocess.run([*XBRUN, "train", "epochs=abc"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "xbrun: error: epochs: expected an integer, got 'abc'"
+
+
+def test_help(capsys):
+    main(["--help"])
+    assert "xbrun train" in capsys.readouterr().out
+    code, out = run_cli(["train", "--help"], capsys)
+    assert code == 0 and "device: " in out.out and "sgd" in out.out
+
+
+def test_train_writes_every_output(tmp_path, small_run):
+    main(["train", *small_run, f"hydra.run.dir={tmp_path}"])
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for key in ("epoch", "train_loss", "test_loss", "test_accuracy", "lr", "pulses", "seconds"):
+        assert key in rows[0]
+    assert all(0 <= r["test_accuracy"] <= 1 and r["pulses"] > 0 for r in rows)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["epochs_done"] == 2
+    assert summary["pulses"] == sum(r["pulses"] for r in rows)
+    assert summary["test_accuracy"] == rows[-1]["test_accuracy"]
+    assert (tmp_path / "checkpoint.pt").stat().st_size > 0
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / ".hydra" / "config.yaml").exists()
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_fp_run_makes_no_pulses(tmp_path, small_run):
+    main(["train", "device=fp", *small_run, f"hydra.run.dir={tmp_path}"])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["pulses"] == 0
+
+
+def test_multirun_failed_job_does_not_stop_the_others(tmp_path, small_run):
+    # dataset=mnist has no files offline: that job fails, the digits jobs still finish
+    main(["train", "-m", "dataset=digits,mnist", "seed=0,1", *small_run,
+          f"dataset.root={tmp_path / 'nothing'}", f"hydra.sweep.dir={tmp_path}"])
+    summaries = {p.parent.name: json.loads(p.read_text()) for p in tmp_path.rglob("summary.json")}
+    statuses = sorted(s["status"] for s in summaries.values())
+    assert statuses == ["failed", "failed", "finished", "finished"]
+    failed = [s for s in summaries.values() if s["status"] == "failed"]
+    assert all("dataset.root" in s["error"] and "nothing" in s["error"] for s in failed)
+
+
+def test_missing_dataset_single_run_is_a_clear_error(tmp_path, capsys, small_run):
+    code, out = run_cli(["train", "dataset=mnist", f"dataset.root={tmp_path}/absent", *small_run,
+                         f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert code == 1
+    assert "dataset.root" in out.err and str(tmp_path / "absent") in out.err
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "failed"
+
+
+def test_report_table_and_csv(tmp_path, small_run, capsys):
+    main(["train", "-m", "device=fp,sgd", *small_run, f"hydra.sweep.dir={tmp_path}"])
+    capsys.readouterr()
+    main(["report", str(tmp_path)])
+    table = capsys.readouterr().out
+    assert "2 runs" in table and "device" in table and "finished" in table
+    main(["report", str(tmp_path), "--csv"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split(",")[:2] == ["run", "device"]
+    assert len(lines) == 3 and {ln.split(",")[1] for ln in lines[1:]} == {"fp", "sgd"}
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    """SIGKILL mid-run, then the same command plus resume=: final metrics equal a clean run."""
+    args = ["train", "epochs=4", "dataset.limit_train=160", "model.hidden=[48]", "seed=3"]
+    clean = tmp_path / "clean"
+    main([*args, f"hydra.run.dir={clean}"])
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([*XBRUN, *args, f"hydra.run.dir={killed}"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = killed / "metrics.jsonl"
+    import time
+
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    done = len(metrics.read_text().splitlines())
+    assert 2 <= done <= 4
+    main([*args, f"resume={killed}", f"hydra.run.dir={tmp_path / 'resumed'}"])
+    a = [json.loads(x) for x in (clean / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(x) for x in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in b] == [1, 2, 3, 4]
+    for ra, rb in zip(a, b):
+        for key in ("train_loss", "test_loss", "test_accuracy", "pulses"):
+            assert ra[key] == rb[key], (key, ra, rb)
+    assert json.loads((killed / "summary.json").read_text())["status"] == "finished"
+
+
+def test_installed_configs_are_found_outside_the_repo(tmp_path):
+    proc = subprocess.run([*XBRUN, "train", "--cfg", "job"], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "kind: sgd" in proc.stdout and "kind: constant_step" in proc.stdout
+    assert Path(tmp_path).exists()
