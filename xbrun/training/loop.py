@@ -58,6 +58,20 @@ def setup(config: RunConfig, device: torch.device):
     return data, model.to(device), optimizer, decomposition
 
 
+def train_epoch(model, optimizer, x, y, order, batch_size: int) -> torch.Tensor:
+    """One pass over the data in ``order``; returns the summed loss (kept on the device,
+    so the GPU never waits for the host inside the epoch)."""
+    loss_sum = torch.zeros((), device=x.device)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * len(idx)
+    return loss_sum
+
+
 @torch.no_grad()
 def evaluate(model, x, y, batch_size: int = 512) -> tuple[float, float]:
     model.eval()
@@ -99,16 +113,9 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     n = len(y_train)
     for epoch in range(start_epoch, config.epochs):
         began = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
         order = torch.randperm(n, generator=shuffle).to(device)
-        for start in range(0, n, config.batch_size):
-            idx = order[start:start + config.batch_size]
-            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(idx)
-        train_loss = float(loss_sum) / n
+        train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
+                                       config.batch_size)) / n
         test_loss, test_acc = evaluate(model, x_test, y_test)
         counters = [layer.tile.take_counters() for layer in analog_layers(model)]
         pulses = sum(c["pulses"] for c in counters)
