@@ -7,13 +7,17 @@ from torch import nn
 
 from .. import kernels
 from .cells import IdealCell, PulsedCell
-from .pulses import UpdateParameters, pulse_probabilities
+from .pulses import UpdateParameters, pulse_trains
 
 
 class PulsedArray(nn.Module):
     """A ``(out, in)`` array of unit cells that learns by pulsed updates.
 
     The weight is a buffer, not a parameter: autograd never writes it, only pulses do.
+    ``weight`` is what reads see; with the cell's ``write_noise_std`` the pulses move a
+    hidden ``persistent`` weight and ``weight`` is it plus write noise, drawn anew for the
+    elements an update changed (aihwkit redraws it for every element that got a pulse; an
+    element pinned at its bound keeps its old noise here).
     """
 
     def __init__(self, out_size: int, in_size: int, cell: PulsedCell | IdealCell,
@@ -21,24 +25,74 @@ class PulsedArray(nn.Module):
         super().__init__()
         self.cell = cell
         self.update_params = update
-        self.register_buffer("weight", torch.zeros(out_size, in_size))
+        shape = (out_size, in_size)
+        self.register_buffer("weight", torch.zeros(shape))
         if cell.is_pulsed:
             seed = cell.construction_seed or construction_seed
             gen = torch.Generator().manual_seed(seed)
-            self.register_buffer("cell_params", cell.sample((out_size, in_size), gen))
+            self.register_buffer("cell_params", cell.sample(shape, gen))
+            self.register_buffer("reset_bias", cell.sample_reset(shape, gen))
         else:
             self.register_buffer("cell_params", torch.zeros(0))
+            self.register_buffer("reset_bias", torch.zeros(0))
+        self.write_noise = cell.write_noise_std * cell.dw_min if cell.is_pulsed else 0.0
+        if self.write_noise > 0:
+            self.register_buffer("persistent", torch.zeros(shape))
 
     @property
     def dw_min(self) -> float:
         return self.cell.dw_min if self.cell.is_pulsed else 0.0
 
-    def set_weight(self, weight: torch.Tensor) -> None:
+    @property
+    def granularity(self) -> float:
+        """Mean step of one pulse, which the pulse probabilities are scaled by."""
+        return self.cell.weight_granularity if self.cell.is_pulsed else 0.0
+
+    def _clip(self, weight: torch.Tensor) -> torch.Tensor:
+        if not self.cell.is_pulsed:
+            return weight
+        return torch.minimum(torch.maximum(weight, self.cell_params[kernels.ROW_W_MIN]),
+                             self.cell_params[kernels.ROW_W_MAX])
+
+    def _noisy(self, weight: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        noise = torch.randn(weight.shape, generator=generator, device=weight.device,
+                            dtype=weight.dtype)
+        return weight + self.write_noise * noise
+
+    def set_weight(self, weight: torch.Tensor,
+                   generator: torch.Generator | None = None) -> None:
         """Program ``weight`` exactly, clipped to each element's bounds."""
-        weight = weight.to(self.weight)
-        if self.cell.is_pulsed:
-            weight = torch.minimum(torch.maximum(weight, self.cell_params[3]), self.cell_params[2])
+        weight = self._clip(weight.to(self.weight))
+        if self.write_noise > 0:
+            self.persistent.copy_(weight)
+            weight = self._noisy(weight, generator)
         self.weight.copy_(weight)
+
+    def reset(self, mask: torch.Tensor | None = None,
+              generator: torch.Generator | None = None) -> None:
+        """Reset the elements where ``mask`` is true (all when None) to their reset value.
+
+        Each element goes to its own ``reset + reset_dtod*xi`` (drawn at construction) plus
+        fresh ``reset_std * xi``, clipped to its bounds (aihwkit ``reset_columns``); an ideal
+        cell resets to ``reset`` = 0 exactly.
+        """
+        if not self.cell.is_pulsed:
+            target = torch.zeros_like(self.weight)
+        else:
+            noise = torch.randn(self.weight.shape, generator=generator,
+                                device=self.weight.device, dtype=self.weight.dtype)
+            target = self._clip(self.reset_bias + self.cell.reset_std * noise)
+        if mask is not None:
+            mask = mask.to(device=self.weight.device, dtype=torch.bool).expand_as(self.weight)
+            target = torch.where(mask, target, self.stored_weight())
+        if self.write_noise > 0:
+            self.set_weight(target, generator)  # redraws the write noise everywhere
+        else:
+            self.weight.copy_(target)
+
+    def stored_weight(self) -> torch.Tensor:
+        """The weight the pulses act on (the persistent one under write noise)."""
+        return self.persistent if self.write_noise > 0 else self.weight
 
     def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
                generator: torch.Generator | None) -> torch.Tensor:
@@ -46,9 +100,17 @@ class PulsedArray(nn.Module):
         if not self.cell.is_pulsed:
             self.weight.add_(d_rows.T @ x_rows, alpha=-lr)
             return torch.zeros((), dtype=torch.int64, device=self.weight.device)
-        x_prob, d_prob, bl = pulse_probabilities(x_rows, d_rows, lr, self.cell.dw_min,
-                                                 self.update_params)
-        return kernels.pulsed_update(self.weight, self.cell_params, x_prob, d_prob, bl,
-                                     cell_kind=self.cell.kernel_kind,
-                                     noise_std=self.cell.noise_std,
-                                     mult_noise=self.cell.mult_noise, generator=generator)
+        trains = pulse_trains(x_rows, d_rows, lr, self.granularity, self.update_params,
+                              generator)
+        target = self.stored_weight()
+        before = target.clone() if self.write_noise > 0 else None
+        pulses = kernels.pulsed_update(target, self.cell_params, trains.x_prob, trains.d_prob,
+                                       trains.bl, cell_kind=self.cell.kernel_kind,
+                                       noise_std=self.cell.noise_std,
+                                       mult_noise=self.cell.mult_noise, generator=generator,
+                                       x_bits=trains.x_bits, d_bits=trains.d_bits,
+                                       cell_scalars=self.cell.cell_scalars)
+        if before is not None:
+            changed = target != before
+            self.weight.copy_(torch.where(changed, self._noisy(target, generator), self.weight))
+        return pulses

@@ -1,21 +1,39 @@
 """Unit cells: the physics of one resistive element, with aihwkit's parameter names.
 
-A cell config knows how to draw the per-element parameters of a whole array once
-(device-to-device spread, reproducible from ``construction_seed``) and which pulse
-response the update kernel applies (``kernel_kind``). The response itself lives in
-``xbrun.kernels`` so the Triton kernel and its torch twin share one definition.
+A cell config draws the per-element parameters of a whole array once (device-to-device
+spread, reproducible from the generator it is given) in the row layout the update kernel
+reads (``kernels.pulsed_update_ref``), and names the pulse response the kernel applies
+(``kernel_kind``, ``noise_std``, ``mult_noise``, ``cell_scalars``). The response itself
+lives in ``xbrun.kernels`` so the Triton kernel and its torch twin share one definition.
+
+How the spreads are drawn follows aihwkit's C++ ``populate`` (``rpu_pulsed_device.cpp``),
+not its docstrings where the two differ (``xi`` are independent standard normals per
+element)::
+
+    w_max_ij   = w_max * (1 + w_max_dtod * xi)      w_min_ij = w_min * (1 + w_min_dtod * xi)
+    gain       = 1 + dw_min_dtod * xi               r = up_down_dtod * xi
+    scale_up   = (min(up_down, 0) + gain + r) * dw_min
+    scale_down = (-max(up_down, 0) + gain - r) * dw_min
+    reset_ij   = reset + reset_dtod * xi            (additive spread, absolute units)
+
+so ``up_down > 0`` weakens the down step (``dw_min * (1 - up_down)``) and leaves the up
+step at ``dw_min``; ``up_down < 0`` weakens the up step. With ``enforce_consistency`` (the
+default) steps are made positive and bounds are made to straddle 0 (swapped first if
+drawn the wrong way round); without it an element whose bounds cross is stuck at their
+midpoint. ``corrupt_devices_prob`` sticks an element at a uniform value within its bounds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields, replace
 
 import torch
 
 from .. import kernels
 from ..schema import check
 
-ROWS = 6  # per-element parameter rows understood by the kernels (see pulsed_update_ref)
+ROWS = 8  # rows of the kernels' layout (pulsed_update_ref); a cell keeps those it reads
 
 
 @dataclass
@@ -23,13 +41,16 @@ class IdealCell:
     """No pulses: the update is applied exactly in floating point (aihwkit's IdealDevice)."""
 
     kind: str = "ideal"
+    construction_seed: int = 0
 
     @property
     def is_pulsed(self) -> bool:
         return False
 
     def validate(self, key: str) -> None:
-        pass
+        p = f"{key}." if key else ""
+        check(self.construction_seed >= 0, p + "construction_seed", "an integer >= 0",
+              self.construction_seed)
 
     def summary(self) -> str:
         return "ideal (exact floating-point update)"
@@ -39,10 +60,17 @@ class IdealCell:
 class PulsedCell:
     """Parameters every pulsed cell shares (aihwkit ``PulsedDevice``).
 
-    dw_min: mean step of one pulse at w = 0; ``*_dtod``: relative device-to-device spread
-    drawn once per element; dw_min_std: cycle-to-cycle noise of each pulse, relative to
-    the step; up_down: systematic up/down asymmetry (up step ``dw_min*(1+up_down)``,
-    down step ``dw_min*(1-up_down)``).
+    dw_min: mean step of one pulse (at w = 0 for most cells); ``*_dtod``: device-to-device
+    spread drawn once per element (relative to the mean, except ``reset_dtod``);
+    dw_min_std: cycle-to-cycle noise of each pulse, relative to the step; up_down:
+    systematic up/down bias (see the module docstring). reset / reset_dtod / reset_std:
+    where :meth:`PulsedArray.reset` puts an element - its own reset value
+    ``reset + reset_dtod*xi`` (drawn once) plus fresh ``reset_std*xi`` each reset, clipped
+    to the element's bounds (aihwkit's ``reset_columns``; used by transfer devices).
+    write_noise_std: aihwkit's write noise, in units of dw_min: the array keeps a hidden
+    persistent weight that pulses move, and reads see it plus Gaussian noise drawn anew
+    whenever an element is written. construction_seed: non-zero fixes the
+    device-to-device draw of every array built from this cell (0: from the run seed).
     """
 
     kind: str = "constant_step"
@@ -55,57 +83,123 @@ class PulsedCell:
     w_min: float = -0.6
     w_max_dtod: float = 0.3
     w_min_dtod: float = 0.3
+    enforce_consistency: bool = True
+    corrupt_devices_prob: float = 0.0
+    corrupt_devices_range: float = 1000.0
+    reset: float = 0.0
+    reset_dtod: float = 0.0
+    reset_std: float = 0.01
+    write_noise_std: float = 0.0
     construction_seed: int = 0
+
+    kernel_kind = kernels.CELL_CONSTANT
 
     @property
     def is_pulsed(self) -> bool:
         return True
 
-    kernel_kind = kernels.CELL_CONSTANT
-    mult_noise = True
-
-    def validate(self, key: str) -> None:
-        p = f"{key}." if key else ""
-        check(self.dw_min > 0, p + "dw_min", "a number > 0", self.dw_min)
-        for name in ("dw_min_dtod", "dw_min_std", "up_down_dtod", "w_max_dtod", "w_min_dtod"):
-            value = getattr(self, name)
-            check(value >= 0, p + name, "a number >= 0", value)
-        check(-1 < self.up_down < 1, p + "up_down", "a number in (-1, 1)", self.up_down)
-        check(self.w_max > 0, p + "w_max", "a number > 0", self.w_max)
-        check(self.w_min < 0, p + "w_min", "a number < 0", self.w_min)
-        check(self.dw_min < self.w_max - self.w_min, p + "dw_min",
-              f"a step smaller than the range w_max - w_min = {self.w_max - self.w_min}",
-              self.dw_min)
-
-    def sample(self, shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
-        """Draw the ``(ROWS, out, in)`` per-element parameters of one array (on the CPU)."""
-
-        def spread(rel: float) -> torch.Tensor:
-            return 1.0 + rel * torch.randn(shape, generator=generator)
-
-        dw = (self.dw_min * spread(self.dw_min_dtod)).abs()
-        asym = (self.up_down + self.up_down_dtod * torch.randn(shape, generator=generator))
-        asym = asym.clamp(-0.99, 0.99)
-        w_max = (self.w_max * spread(self.w_max_dtod)).clamp(min=self.dw_min)
-        w_min = (self.w_min * spread(self.w_min_dtod)).clamp(max=-self.dw_min)
-        params = torch.zeros((ROWS, *shape))
-        params[kernels.pulsed_update_ref.ROW_SCALE_UP] = dw * (1 + asym)
-        params[kernels.pulsed_update_ref.ROW_SCALE_DOWN] = dw * (1 - asym)
-        params[kernels.pulsed_update_ref.ROW_W_MAX] = w_max
-        params[kernels.pulsed_update_ref.ROW_W_MIN] = w_min
-        self._fill_shape_rows(params)
-        return params
-
-    def _fill_shape_rows(self, params: torch.Tensor) -> None:
-        """Cells with a state-dependent step fill their slope rows here."""
+    @property
+    def mult_noise(self) -> bool:
+        return True
 
     @property
     def noise_std(self) -> float:
         return self.dw_min_std
 
     @property
+    def cell_scalars(self) -> tuple:
+        return ()
+
+    # -- checks --------------------------------------------------------------------
+    def validate(self, key: str) -> None:
+        p = f"{key}." if key else ""
+        check(math.isfinite(self.dw_min) and self.dw_min > 0, p + "dw_min", "a number > 0",
+              self.dw_min)
+        for name in ("dw_min_dtod", "dw_min_std", "up_down_dtod", "w_max_dtod", "w_min_dtod",
+                     "reset_dtod", "reset_std", "write_noise_std"):
+            value = getattr(self, name)
+            check(math.isfinite(value) and value >= 0, p + name, "a number >= 0", value)
+        check(-1 < self.up_down < 1, p + "up_down", "a number in (-1, 1)", self.up_down)
+        check(self.w_max >= 0, p + "w_max", "a number >= 0 ([w_min, w_max] must contain 0)",
+              self.w_max)
+        check(self.w_min <= 0, p + "w_min", "a number <= 0 ([w_min, w_max] must contain 0)",
+              self.w_min)
+        check(self.w_max > self.w_min, p + "w_max", f"a number > w_min = {self.w_min}",
+              self.w_max)
+        check(self.dw_min < self.w_max - self.w_min, p + "dw_min",
+              f"a step smaller than the range w_max - w_min = {self.w_max - self.w_min:g}",
+              self.dw_min)
+        check(0 <= self.corrupt_devices_prob <= 1, p + "corrupt_devices_prob",
+              "a probability in [0, 1]", self.corrupt_devices_prob)
+        check(self.corrupt_devices_range > 0, p + "corrupt_devices_range", "a number > 0",
+              self.corrupt_devices_range)
+        check(math.isfinite(self.reset), p + "reset", "a finite number", self.reset)
+        check(self.construction_seed >= 0, p + "construction_seed", "an integer >= 0",
+              self.construction_seed)
+
+    # -- the device-to-device draw ---------------------------------------------------
+    def sample(self, shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+        """Draw the ``(ROWS, out, in)`` per-element parameters of one array (on the CPU)."""
+        ref = kernels.pulsed_update_ref
+
+        def xi() -> torch.Tensor:
+            return torch.randn(shape, generator=generator, dtype=torch.float64)
+
+        w_max = self.w_max * (1 + self.w_max_dtod * xi())
+        w_min = self.w_min * (1 + self.w_min_dtod * xi())
+        gain = 1 + self.dw_min_dtod * xi()
+        r = self.up_down_dtod * xi()
+        scale_up = (min(self.up_down, 0.0) + gain + r) * self.dw_min
+        scale_down = (-max(self.up_down, 0.0) + gain - r) * self.dw_min
+        if self.enforce_consistency:
+            scale_up, scale_down = scale_up.abs(), scale_down.abs()
+            swap = w_min > w_max
+            w_max, w_min = torch.where(swap, w_min, w_max), torch.where(swap, w_max, w_min)
+            w_max, w_min = w_max.abs(), -w_min.abs()
+        else:
+            mid = 0.5 * (w_max + w_min)
+            crossed = w_min > w_max
+            w_max, w_min = torch.where(crossed, mid, w_max), torch.where(crossed, mid, w_min)
+        corrupt = torch.rand(shape, generator=generator, dtype=torch.float64)
+        position = torch.rand(shape, generator=generator, dtype=torch.float64)
+        if self.corrupt_devices_prob > 0:
+            bad = corrupt < self.corrupt_devices_prob
+            lo = torch.clamp(torch.minimum(w_max, w_min), min=-self.corrupt_devices_range)
+            hi = torch.clamp(torch.maximum(w_max, w_min), max=self.corrupt_devices_range)
+            stuck = lo + (hi - lo) * position
+            w_max, w_min = torch.where(bad, stuck, w_max), torch.where(bad, stuck, w_min)
+            scale_up = torch.where(bad, 0.0, scale_up)
+            scale_down = torch.where(bad, 0.0, scale_down)
+        params = torch.zeros((ROWS, *shape), dtype=torch.float64)
+        params[ref.ROW_SCALE_UP] = scale_up
+        params[ref.ROW_SCALE_DOWN] = scale_down
+        params[ref.ROW_W_MAX] = w_max
+        params[ref.ROW_W_MIN] = w_min
+        self._fill_shape_rows(params, xi)
+        return params[:kernels.ROWS_REQUIRED[self.kernel_kind]].float()
+
+    def _fill_shape_rows(self, params: torch.Tensor, xi) -> None:
+        """Cells with a state-dependent step fill their rows here (``xi()`` draws)."""
+
+    def sample_reset(self, shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+        """Each element's own reset value ``reset + reset_dtod * xi`` (drawn once)."""
+        xi = torch.randn(shape, generator=generator, dtype=torch.float64)
+        return (self.reset + self.reset_dtod * xi).float()
+
+    # -- what the update and the tools need to know ------------------------------------
+    @property
+    def weight_granularity(self) -> float:
+        """Mean step used to scale pulse probabilities (aihwkit ``calcWeightGranularity``)."""
+        return self.dw_min
+
+    @property
     def n_states(self) -> float:
-        return (self.w_max - self.w_min) / self.dw_min
+        return (self.w_max - self.w_min) / self.weight_granularity
+
+    def nominal(self) -> PulsedCell:
+        """The same cell without device-to-device spread (for tables and plots)."""
+        no_spread = {f.name: 0.0 for f in fields(self) if f.name.endswith("_dtod")}
+        return replace(self, corrupt_devices_prob=0.0, **no_spread)
 
     def summary(self) -> str:
         return (f"{self.kind}: dw_min={self.dw_min:g}, range=[{self.w_min:g}, {self.w_max:g}], "
@@ -120,30 +214,202 @@ class ConstantStep(PulsedCell):
 
 
 @dataclass
-class SoftBounds(PulsedCell):
-    """The step shrinks linearly to zero as the weight nears its bound (aihwkit SoftBounds).
+class _LinearShape(PulsedCell):
+    """Shared by LinearStep and SoftBounds: the step changes linearly with the weight.
 
-    Up step ``scale_up * (1 - w / w_max)``, down step ``scale_down * (1 - w / w_min)``;
-    cycle-to-cycle noise is additive, ``dw_min_std * scale * xi``. The symmetry point,
+    Up step ``scale_up * (1 - g_up * w / ref_up)``, down step ``scale_down * (1 - g_down *
+    w / ref_down)`` where ``ref_up`` is the upper bound and ``ref_down`` the lower one
+    (``reverse_up``: ``w_min - reverse_offset``, so the up step grows with w instead;
+    ``reverse_down`` likewise with ``w_max + reverse_offset``). ``mult_noise``: the
+    cycle-to-cycle noise scales with the step (else it is ``dw_min_std * scale`` additive).
+    """
+
+    mult_noise: bool = True
+    reverse_up: bool = False
+    reverse_down: bool = False
+    reverse_offset: float = 0.01
+
+    kernel_kind = kernels.CELL_LINEAR
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        check(self.mult_noise or not (self.reverse_up or self.reverse_down), p + "mult_noise",
+              "true when reverse_up or reverse_down is set (aihwkit supports only that)",
+              self.mult_noise)
+        check(self.reverse_offset >= 0, p + "reverse_offset", "a number >= 0",
+              self.reverse_offset)
+
+    def _slopes(self, params: torch.Tensor, g_up: torch.Tensor, g_down: torch.Tensor,
+                mean_reference: bool) -> None:
+        ref = kernels.pulsed_update_ref
+        w_max = torch.full_like(g_up, self.w_max) if mean_reference else params[ref.ROW_W_MAX]
+        w_min = torch.full_like(g_up, self.w_min) if mean_reference else params[ref.ROW_W_MIN]
+        ref_up = w_min - self.reverse_offset if self.reverse_up else w_max
+        ref_down = w_max + self.reverse_offset if self.reverse_down else w_min
+        params[ref.ROW_SLOPE_UP] = torch.where(
+            ref_up != 0, g_up / torch.where(ref_up != 0, ref_up, 1.0), 0.0)
+        params[ref.ROW_SLOPE_DOWN] = torch.where(
+            ref_down != 0, g_down / torch.where(ref_down != 0, ref_down, 1.0), 0.0)
+
+
+@dataclass
+class LinearStep(_LinearShape):
+    """The step changes linearly with the weight (aihwkit ``LinearStepDevice``).
+
+    gamma_up / gamma_down: relative decrease of the step at the bound (0.1: 10 % smaller
+    at w_max than at 0), per element ``|gamma + gamma_dtod * xi|`` (sign kept with
+    ``allow_increasing``); mean_bound_reference: divide by the mean bounds w_max / w_min
+    rather than each element's own.
+    """
+
+    kind: str = "linear_step"
+    gamma_up: float = 0.0
+    gamma_down: float = 0.0
+    gamma_up_dtod: float = 0.05
+    gamma_down_dtod: float = 0.05
+    allow_increasing: bool = False
+    mean_bound_reference: bool = True
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        for name in ("gamma_up_dtod", "gamma_down_dtod"):
+            check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
+        for name in ("gamma_up", "gamma_down"):
+            check(math.isfinite(getattr(self, name)), p + name, "a finite number",
+                  getattr(self, name))
+
+    def _fill_shape_rows(self, params, xi) -> None:
+        g_up = self.gamma_up + self.gamma_up_dtod * xi()
+        g_down = self.gamma_down + self.gamma_down_dtod * xi()
+        if not self.allow_increasing:
+            g_up, g_down = g_up.abs(), g_down.abs()
+        self._slopes(params, g_up, g_down, self.mean_bound_reference)
+
+
+@dataclass
+class SoftBounds(_LinearShape):
+    """The step shrinks linearly to zero at the element's own bound (aihwkit SoftBounds).
+
+    Up step ``scale_up * (1 - w / w_max_ij)``, down step ``scale_down * (1 - w / w_min_ij)``
+    (LinearStep with gamma 1, no gamma spread, per-element bounds). The symmetry point,
     where up and down steps are equal, lies between the bounds (at 0 for a symmetric cell).
     """
 
     kind: str = "soft_bounds"
-    dw_min: float = 0.001
-    w_max: float = 1.0
-    w_min: float = -1.0
 
-    kernel_kind = kernels.CELL_LINEAR
-    mult_noise = False
+    def _fill_shape_rows(self, params, xi) -> None:
+        ones = torch.ones_like(params[0])
+        self._slopes(params, ones, ones, mean_reference=False)
 
-    def _fill_shape_rows(self, params: torch.Tensor) -> None:
+
+@dataclass
+class ExpStep(PulsedCell):
+    """Exponential step (aihwkit ``ExpStepDevice``, CMOS-like / ReRAM fits).
+
+    ``z = 2 a w / (w_max_ij - w_min_ij) + b``; up step ``scale_up * max(1 - A_up e^{gamma_up
+    z}, 0)``, down step ``scale_down * max(1 - A_down e^{-gamma_down z}, 0)``. A, gamma, a, b
+    are tile-wide (no spread). Noise std ``dw_min_std * (|dw| + dw_min_std_add +
+    dw_min_std_slope |w|)`` (with the last two 0: multiplicative).
+    """
+
+    kind: str = "exp_step"
+    A_up: float = 0.00081
+    A_down: float = 0.36833
+    gamma_up: float = 12.44625
+    gamma_down: float = 12.78785
+    a: float = 0.244
+    b: float = 0.2425
+    dw_min_std_add: float = 0.0
+    dw_min_std_slope: float = 0.0
+
+    kernel_kind = kernels.CELL_EXP
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        for name in ("A_up", "A_down", "gamma_up", "gamma_down", "a", "b"):
+            check(math.isfinite(getattr(self, name)), p + name, "a finite number",
+                  getattr(self, name))
+        for name in ("dw_min_std_add", "dw_min_std_slope"):
+            check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
+        y_up, y_down = self._y(0.0)
+        check(y_up > 0 or y_down > 0, p + "A_up/A_down",
+              "values that leave a non-zero step at w = 0", (self.A_up, self.A_down))
+
+    @property
+    def cell_scalars(self) -> tuple:
+        return (self.A_up, self.A_down, self.gamma_up, self.gamma_down, self.a, self.b,
+                self.dw_min_std_add, self.dw_min_std_slope)
+
+    def _y(self, w: float) -> tuple[float, float]:
+        z = 2 * self.a * w / (self.w_max - self.w_min) + self.b
+        y_up = max(1 - self.A_up * math.exp(min(self.gamma_up * z, 80.0)), 0.0)
+        y_down = max(1 - self.A_down * math.exp(min(-self.gamma_down * z, 80.0)), 0.0)
+        return y_up, y_down
+
+    @property
+    def weight_granularity(self) -> float:
+        """Mean of the up and down steps at w = 0 (aihwkit's formula averages the down step
+        with itself, a slip; for its defaults the two differ by < 0.1 %)."""
+        y_up, y_down = self._y(0.0)
+        up = (1 + min(self.up_down, 0.0)) * self.dw_min * y_up
+        down = (1 - max(self.up_down, 0.0)) * self.dw_min * y_down
+        value = 0.5 * (up + down)
+        return value if value > 0 else self.dw_min
+
+
+@dataclass
+class PowStep(PulsedCell):
+    """Power-law step (aihwkit ``PowStepDevice``, the Fusi & Abbott synapse).
+
+    Up step ``scale_up * ((w_max_ij - w) / (w_max_ij - w_min_ij)) ** gamma_up``, down step
+    ``scale_down * ((w - w_min_ij) / (w_max_ij - w_min_ij)) ** gamma_down`` with per-element
+    exponents drawn like the steps: ``gamma_up = |pow_gamma (min(pow_up_down, 0) + gain +
+    r)|``, ``gamma_down = |pow_gamma (-max(pow_up_down, 0) + gain - r)|``, gain ``1 +
+    pow_gamma_dtod xi``, ``r = pow_up_down_dtod xi``. Noise is multiplicative.
+    """
+
+    kind: str = "pow_step"
+    pow_gamma: float = 1.0
+    pow_gamma_dtod: float = 0.1
+    pow_up_down: float = 0.0
+    pow_up_down_dtod: float = 0.0
+
+    kernel_kind = kernels.CELL_POW
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        check(self.pow_gamma > 0, p + "pow_gamma", "a number > 0", self.pow_gamma)
+        check(-1 < self.pow_up_down < 1, p + "pow_up_down", "a number in (-1, 1)",
+              self.pow_up_down)
+        for name in ("pow_gamma_dtod", "pow_up_down_dtod"):
+            check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
+
+    def _fill_shape_rows(self, params, xi) -> None:
         ref = kernels.pulsed_update_ref
-        params[ref.ROW_SLOPE_UP] = 1.0 / params[ref.ROW_W_MAX]
-        params[ref.ROW_SLOPE_DOWN] = 1.0 / params[ref.ROW_W_MIN]
+        gain = 1 + self.pow_gamma_dtod * xi()
+        r = self.pow_up_down_dtod * xi()
+        g_up = self.pow_gamma * (min(self.pow_up_down, 0.0) + gain + r)
+        g_down = self.pow_gamma * (-max(self.pow_up_down, 0.0) + gain - r)
+        if self.enforce_consistency:
+            g_up, g_down = g_up.abs(), g_down.abs()
+        params[ref.ROW_GAMMA_UP] = g_up
+        params[ref.ROW_GAMMA_DOWN] = g_down
+
+    @property
+    def weight_granularity(self) -> float:
+        """The step at mid-range, ``dw_min * 0.5 ** pow_gamma`` (aihwkit)."""
+        return self.dw_min * 0.5 ** self.pow_gamma
 
 
 CELLS: dict[str, type] = {
     "ideal": IdealCell,
     "constant_step": ConstantStep,
+    "linear_step": LinearStep,
     "soft_bounds": SoftBounds,
+    "exp_step": ExpStep,
+    "pow_step": PowStep,
 }

@@ -1,53 +1,220 @@
-"""From a requested rank-1 update to pulse-train statistics (aihwkit ``UpdateParameters``).
+"""From a requested rank-1 update to pulse trains (aihwkit ``UpdateParameters``).
 
-A rank-1 update ``-lr * d x^T`` becomes, per line, a firing probability and a train length
-BL. The probabilities are scaled so that the expected change equals the request when no
-probability saturates: ``BL * p_x * p_d * dw_min = lr * |x| * |d|``. Update management
-balances the x and d sides (so neither saturates first); BL management shortens the train
-to the fewest slots that can carry the largest requested step, at most ``desired_bl``.
+A rank-1 update ``-lr * d x^T`` becomes, per line, a firing probability and a train of
+``BL`` slots; an element receives one pulse per coincidence of its two lines. With ``g`` the
+weight granularity of the cell (its mean step), the probabilities are scaled so that, while
+none of them saturates, ``E[pulses_ij] * g = lr * |x_j| * |d_i|``. The rules below are those
+of aihwkit's GPU path (``pulsed_weight_updater`` / ``bit_line_maker`` /
+``update_management_helper``):
+
+- ``update_bl_management``: ``BL = ceil(lr * max|x| * um_grad_scale * max|d| / g)``, at most
+  ``desired_bl``; the base gain is ``A = sqrt(lr / (g * BL))``. It implies update management.
+- otherwise the train is ``desired_bl`` long with the same ``A`` - unless ``fixed_bl`` is
+  off and a single pulse per slot cannot carry the update (``g * desired_bl < lr``): then
+  ``BL = ceil(lr / g)`` and ``A = 1``.
+- ``update_management`` balances the two sides: with ``m_x = max|x|`` and ``m_d =
+  um_grad_scale * max|d|``, ``p_x = |x| A / s`` and ``p_d = |d| A s`` for ``s =
+  sqrt(m_x / m_d)``. When the request needs more than ``BL`` pulses (``k = lr m_x m_d / g
+  > BL``) ``m_d`` is first shrunk by ``BL / k``: the x side then fires exactly
+  ``|x|/max|x|`` and the d side saturates at 1 - the update is clipped on the gradient
+  side, as aihwkit's GPU does (its CPU path clips both sides symmetrically).
+  ``um_grad_scale < 1`` clips the largest gradients earlier.
+- ``res`` (bin width in [0, 1], or a number of steps when > 1; 0: off) discretizes each
+  probability, with stochastic rounding when ``sto_round``; probabilities are clipped to 1.
+
+``pulse_type`` picks how the trains are made:
+
+- ``stochastic_compressed`` (aihwkit's default): Bernoulli bits per line and slot, drawn in
+  the update kernel; each element gets the pulses of one sign.
+- ``deterministic_implicit``: no randomness in the counts. The scaled values are quantized
+  (``x_res_implicit`` / ``d_res_implicit``, clipped to [0, 1]) and an element receives
+  ``round(BL * x_q * d_q)`` pulses.
+- ``mean_count``: each line fires ``round(BL * p)`` times and an element receives
+  ``round(n_x * n_d / BL)`` pulses.
+
+The two deterministic types are handed to the kernel as explicit trains (``x_bits``,
+``d_bits``): per rank-1 row the lines of equal quantized value on the side with fewer
+distinct values share a group, and each group gets as many slots as its largest count -
+which reproduces every element's count exactly. Their cost grows with BL times the number
+of distinct levels, so keep ``*_res_implicit`` coarse for large layers.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from ..schema import check
 
+PulseType = Literal["stochastic_compressed", "deterministic_implicit", "mean_count"]
+
 
 @dataclass
 class UpdateParameters:
+    """How a rank-1 update becomes pulse trains (the top-level ``update:`` node)."""
+
     desired_bl: int = 31
+    fixed_bl: bool = True
     update_management: bool = True
     update_bl_management: bool = True
+    um_grad_scale: float = 1.0
+    pulse_type: PulseType = "stochastic_compressed"
+    res: float = 0.0
+    sto_round: bool = False
+    x_res_implicit: float = 0.0
+    d_res_implicit: float = 0.0
 
     def validate(self, key: str) -> None:
         p = f"{key}." if key else ""
         check(1 <= self.desired_bl <= 1000, p + "desired_bl", "an integer in [1, 1000]",
               self.desired_bl)
+        check(0 < self.um_grad_scale <= 1e6, p + "um_grad_scale", "a number > 0",
+              self.um_grad_scale)
+        for name in ("res", "x_res_implicit", "d_res_implicit"):
+            value = getattr(self, name)
+            check(math.isfinite(value) and value >= 0, p + name,
+                  "a bin width in [0, 1] or a number of steps > 1 (0: off)", value)
+
+
+@dataclass
+class PulseTrains:
+    """What the update kernel needs: signed line probabilities ``(k, in)``/``(k, out)``,
+    train lengths ``(k,)`` and, for the deterministic types, the explicit trains."""
+
+    x_prob: torch.Tensor
+    d_prob: torch.Tensor
+    bl: torch.Tensor
+    x_bits: torch.Tensor | None = None
+    d_bits: torch.Tensor | None = None
+
+
+def bin_width(res: float) -> float:
+    """aihwkit's ``res`` convention: a width in (0, 1], a number of steps above 1, 0 off."""
+    return 0.0 if res <= 0 else (1.0 / res if res > 1 else res)
+
+
+def discretize(values: torch.Tensor, res: float, sto_round: bool,
+               generator: torch.Generator | None) -> torch.Tensor:
+    """Round ``values`` to multiples of ``res`` (stochastically with ``sto_round``)."""
+    if res <= 0:
+        return values
+    scaled = values / res
+    if sto_round:
+        noise = torch.rand(values.shape, generator=generator, device=values.device,
+                           dtype=values.dtype)
+        scaled = scaled + (noise - 0.5)
+    return torch.round(scaled) * res
+
+
+def train_lengths_and_gains(x_max: torch.Tensor, d_max: torch.Tensor, lr: float,
+                            granularity: float, params: UpdateParameters):
+    """Per rank-1 row: train length ``BL``, and the gains of the x and d sides."""
+    desired = params.desired_bl
+    g = params.um_grad_scale
+    active = (x_max > 0) & (d_max > 0)
+    x_m = torch.where(active, x_max, torch.ones_like(x_max))
+    d_m = torch.where(active, d_max, torch.ones_like(d_max)) * g
+    if params.update_bl_management:
+        bl = torch.ceil(lr * x_m * d_m / granularity).clamp(1, desired)
+        amp = torch.sqrt(lr / (granularity * bl))
+    elif params.fixed_bl or granularity * desired >= lr:
+        bl = torch.full_like(x_m, float(desired))
+        amp = torch.sqrt(lr / (granularity * bl))
+    else:
+        bl = torch.full_like(x_m, float(max(math.ceil(lr / granularity), 1)))
+        amp = torch.ones_like(x_m)
+    if params.update_management or params.update_bl_management:
+        k = lr * x_m * d_m / granularity
+        d_m = torch.where(k > bl, d_m * bl / k, d_m)
+        scale = torch.sqrt(x_m / d_m)
+        x_gain, d_gain = amp / scale, amp * scale
+    else:
+        x_gain = d_gain = amp
+    bl = torch.where(active & (lr > 0), bl, torch.zeros_like(bl))
+    return bl.to(torch.int64), x_gain, d_gain
+
+
+def pulse_trains(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float, granularity: float,
+                 params: UpdateParameters,
+                 generator: torch.Generator | None = None) -> PulseTrains:
+    """Pulse trains for the rank-1 updates ``-lr * d_rows[k] x_rows[k]^T``."""
+    x_max = x_rows.abs().amax(dim=1)
+    d_max = d_rows.abs().amax(dim=1)
+    bl, x_gain, d_gain = train_lengths_and_gains(x_max, d_max, lr, granularity, params)
+    x_scaled = x_rows.abs() * x_gain[:, None]
+    d_scaled = d_rows.abs() * d_gain[:, None]
+    if params.pulse_type == "stochastic_compressed":
+        res = bin_width(params.res)
+        x_p = discretize(x_scaled, res, params.sto_round, generator).clamp(0, 1)
+        d_p = discretize(d_scaled, res, params.sto_round, generator).clamp(0, 1)
+        return PulseTrains(x_p * x_rows.sign(), d_p * d_rows.sign(), bl.to(torch.int32))
+    blf = bl.to(x_rows.dtype)[:, None]
+    if params.pulse_type == "deterministic_implicit":
+        x_q = discretize(x_scaled, bin_width(params.x_res_implicit), params.sto_round,
+                         generator).clamp(0, 1)
+        d_q = discretize(d_scaled, bin_width(params.d_res_implicit), params.sto_round,
+                         generator).clamp(0, 1)
+        factor = blf  # pulses_ij = round(BL * x_q * d_q)
+    else:  # mean_count
+        res = bin_width(params.res)
+        x_q = torch.minimum(torch.round(blf * discretize(x_scaled, res, params.sto_round,
+                                                         generator)), blf).clamp(min=0)
+        d_q = torch.minimum(torch.round(blf * discretize(d_scaled, res, params.sto_round,
+                                                         generator)), blf).clamp(min=0)
+        factor = 1.0 / blf.clamp(min=1)  # pulses_ij = round(n_x * n_d / BL)
+    x_bits, d_bits, lengths = explicit_trains(x_q, d_q, factor)
+    sign_x = torch.where(x_rows < 0, -1.0, 1.0).to(x_rows.dtype)
+    sign_d = torch.where(d_rows < 0, -1.0, 1.0).to(d_rows.dtype)
+    return PulseTrains(sign_x * (x_q > 0), sign_d * (d_q > 0), lengths, x_bits, d_bits)
+
+
+def explicit_trains(a: torch.Tensor, c: torch.Tensor, factor: torch.Tensor):
+    """0/1 trains whose coincidences are ``round(factor[k] * a[k, j] * c[k, i])`` exactly.
+
+    ``a``: ``(k, in)`` and ``c``: ``(k, out)``, both >= 0. Returns ``x_bits (k, L, in)``,
+    ``d_bits (k, L, out)`` (uint8) and the train lengths ``(k,)`` (int32).
+    """
+    k, n_in = a.shape
+    n_out = c.shape[1]
+    factor = torch.as_tensor(factor, dtype=a.dtype, device=a.device).reshape(-1)
+    factor = factor.expand(k) if factor.numel() == 1 else factor
+    rows = []
+    for b in range(k):
+        a_b, c_b, f = a[b], c[b], factor[b]
+        group_d = torch.unique(c_b[c_b > 0]).numel() <= torch.unique(a_b[a_b > 0]).numel()
+        key, other = (c_b, a_b) if group_d else (a_b, c_b)
+        levels = torch.unique(key[key > 0])
+        counts = torch.round(f * levels[:, None] * other[None, :])  # (levels, other lines)
+        per_level = counts.amax(dim=1).to(torch.int64) if levels.numel() else \
+            torch.zeros(0, dtype=torch.int64, device=a.device)
+        slot_level = torch.repeat_interleave(torch.arange(levels.numel(), device=a.device),
+                                             per_level)
+        offsets = torch.cumsum(per_level, 0) - per_level
+        slot_t = torch.arange(slot_level.numel(), device=a.device) - offsets[slot_level]
+        other_bits = counts[slot_level] > slot_t[:, None].to(counts.dtype)
+        key_bits = key[None, :] == levels[slot_level][:, None]
+        x_b, d_b = (other_bits, key_bits) if group_d else (key_bits, other_bits)
+        rows.append((x_b, d_b))
+    length = max([r[0].shape[0] for r in rows], default=0)
+    x_bits = torch.zeros((k, max(length, 1), n_in), dtype=torch.uint8, device=a.device)
+    d_bits = torch.zeros((k, max(length, 1), n_out), dtype=torch.uint8, device=a.device)
+    lengths = torch.zeros(k, dtype=torch.int32, device=a.device)
+    for b, (x_b, d_b) in enumerate(rows):
+        n = x_b.shape[0]
+        x_bits[b, :n] = x_b.to(torch.uint8)
+        d_bits[b, :n] = d_b.to(torch.uint8)
+        lengths[b] = n
+    return x_bits, d_bits, lengths
 
 
 def pulse_probabilities(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float, dw_min: float,
                         params: UpdateParameters):
-    """Signed firing probabilities ``(k, in)``, ``(k, out)`` and train lengths ``(k,)``."""
-    x_max = x_rows.abs().amax(dim=1)
-    d_max = d_rows.abs().amax(dim=1)
-    active = (x_max > 0) & (d_max > 0) & (lr > 0)
-    x_max = torch.where(active, x_max, torch.ones_like(x_max))
-    d_max = torch.where(active, d_max, torch.ones_like(d_max))
-    if params.update_bl_management:
-        bl = torch.ceil(lr * x_max * d_max / dw_min).clamp(1, params.desired_bl)
-    else:
-        bl = torch.full_like(x_max, float(params.desired_bl))
-    amp = torch.sqrt(lr / (dw_min * bl))
-    if params.update_management:
-        x_gain = amp * torch.sqrt(d_max / x_max)
-        d_gain = amp * torch.sqrt(x_max / d_max)
-    else:
-        x_gain = d_gain = amp
-    x_prob = (x_rows * x_gain[:, None]).clamp(-1, 1)
-    d_prob = (d_rows * d_gain[:, None]).clamp(-1, 1)
-    bl = torch.where(active, bl, torch.zeros_like(bl)).to(torch.int32)
-    return x_prob, d_prob, bl
-
+    """Signed firing probabilities ``(k, in)``, ``(k, out)`` and train lengths ``(k,)`` of
+    the stochastic pulse type (kept for callers that only need the statistics)."""
+    trains = pulse_trains(x_rows, d_rows, lr, dw_min,
+                          UpdateParameters(**{**params.__dict__,
+                                              "pulse_type": "stochastic_compressed"}))
+    return trains.x_prob, trains.d_prob, trains.bl
