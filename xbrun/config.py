@@ -20,13 +20,32 @@ from .schema import build, check
 
 @dataclass
 class DecompositionConfig:
-    """How the batch gradient becomes the rank-1 updates the crossbar applies."""
+    """How the batch gradient becomes the rank-1 updates the crossbar applies.
 
-    name: Literal["outer_product"] = "outer_product"
+    Only the keys of the chosen option appear in its YAML (Hydra rejects the others);
+    ``None`` means "the method's default".
+    """
+
+    name: Literal["outer_product", "svd", "truncated_svd", "streaming_pca", "nmf"] = (
+        "outer_product")
     rank: int = 1
+    backend: Literal["sklearn", "torch_lowrank", "torch"] | None = None
+    n_iter: int | None = None
+    oversamples: int | None = None
+    side: Literal["input", "delta", "both"] | None = None
+    covariance: Literal["gradient", "activation"] | None = None
+    beta: float | None = None
+    n_iters: int | None = None
+    init_iters: int | None = None
 
     def validate(self, key: str) -> None:
         check(self.rank >= 1, f"{key}.rank", "an integer >= 1", self.rank)
+        if self.beta is not None:
+            check(0 <= self.beta < 1, f"{key}.beta", "a number in [0, 1)", self.beta)
+        for name in ("n_iter", "oversamples", "n_iters", "init_iters"):
+            value = getattr(self, name)
+            if value is not None:
+                check(value >= 0, f"{key}.{name}", "an integer >= 0", value)
 
 
 @dataclass
@@ -128,6 +147,26 @@ def load(data: dict) -> RunConfig:
         merged = {f.name: getattr(device, f.name) for f in fields(device)}
         merged[top_key] = value
         device = build(type(device), merged, "device")
+    _array_cells(device)
     config = build(RunConfig, data)
     config.device, config.cell = device, cell
     return config
+
+
+def _array_cells(device) -> None:
+    """``device.fast_cell`` / ``device.slow_cell``: a ``cell`` option name (conf/cell/NAME.yaml)
+    or a mapping with ``kind``; left None, the array uses the run's ``cell``."""
+    from importlib import resources
+
+    import yaml
+
+    for name in ("fast_cell", "slow_cell"):
+        value = getattr(device, name, None)
+        if isinstance(value, str):
+            folder = resources.files("xbrun.conf") / "cell"
+            options = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+            check(value in options, f"device.{name}", "a cell option (" + ", ".join(options)
+                  + ") or a mapping with kind", value)
+            value = yaml.safe_load((folder / f"{value}.yaml").read_text())
+        if isinstance(value, dict):
+            setattr(device, name, _pick(CELLS, value, f"device.{name}", "kind"))
