@@ -22,6 +22,7 @@ usage:
   xbrun train [-m] [KEY=VALUE ...]   one run, or a sweep with -m (Hydra multirun)
   xbrun train --help                 config groups and the composed default config
   xbrun report DIR [--csv]           table of every run below DIR
+  xbrun cells [NAME ...] [--plot F]  unit cells: states, asymmetry, symmetry point, pulse response
 
 examples:
   xbrun train device=sgd cell=soft_bounds io=default epochs=3 lr=0.05 seed=1
@@ -178,8 +179,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument("dir", type=Path)
         parser.add_argument("--csv", action="store_true", help="CSV on stdout instead")
         report_command(parser.parse_args(rest))
+    elif command == "cells":
+        from .cells_info import cells_command
+
+        cells_command(rest)
     else:
-        fail(f"{command}: unknown command; expected train or report (see xbrun --help)")
+        fail(f"{command}: unknown command; expected train, report or cells (see xbrun --help)")
 
 
 if __name__ == "__main__":
