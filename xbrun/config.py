@@ -16,6 +16,7 @@ from .physics.cells import CELLS
 from .physics.io import IOConfig
 from .physics.pulses import UpdateParameters
 from .schema import build, check
+from .training.schedule import ScheduleConfig
 
 
 @dataclass
@@ -109,6 +110,7 @@ class RunConfig:
     mapping: MappingConfig = field(default_factory=MappingConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
     def validate(self, key: str) -> None:
         check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)

@@ -1,11 +1,21 @@
 """Training algorithms on crossbars (the ``device`` config group)."""
 
 from .base import TrainingDevice
+from .chopped import ChoppedTransferConfig, DynamicTransferConfig
+from .mixed_precision import MixedPrecisionConfig
 from .sgd import AnalogSGD, AnalogSGDConfig, FloatingPointConfig
+from .transfer import BufferedTransferConfig, TransferConfig
 
 DEVICES: dict[str, type] = {
     "fp": FloatingPointConfig,
     "sgd": AnalogSGDConfig,
+    "ttv1": TransferConfig,
+    "ttv2": BufferedTransferConfig,
+    "chopped": ChoppedTransferConfig,
+    "agad": DynamicTransferConfig,
+    "mixed_precision": MixedPrecisionConfig,
 }
 
-__all__ = ["DEVICES", "TrainingDevice", "AnalogSGD", "AnalogSGDConfig", "FloatingPointConfig"]
+__all__ = ["DEVICES", "TrainingDevice", "AnalogSGD", "AnalogSGDConfig", "FloatingPointConfig",
+           "TransferConfig", "BufferedTransferConfig", "ChoppedTransferConfig",
+           "DynamicTransferConfig", "MixedPrecisionConfig"]

@@ -21,6 +21,7 @@ from ..schema import to_dict
 from .data import load_dataset
 from .models import build_model
 from .outputs import load_checkpoint, plot_curves, save_checkpoint, write_json, write_jsonl
+from .schedule import build_scheduler
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -89,6 +90,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     run_dir = Path(run_dir)
     device = pick_device(config.accelerator)
     data, model, optimizer, decomposition = setup(config, device)
+    scheduler = build_scheduler(config.schedule, optimizer, config.epochs)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_test, y_test = data.x_test.to(device), data.y_test.to(device)
     shuffle = torch.Generator().manual_seed(config.seed)
@@ -100,6 +102,8 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
         state = load_checkpoint(run_dir / CHECKPOINT)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
         shuffle.set_state(state["shuffle"])
         if decomposition is not None and state.get("decomposition") is not None:
             decomposition.load_state_dict(state["decomposition"])
@@ -132,6 +136,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
             summary["status"] = "diverged"
             break
         rows.append(row)
+        scheduler.step()  # per epoch; the row logged the lr the epoch trained with
         total_pulses += pulses
         total_rank1 += rank1
         log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
@@ -142,6 +147,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
             save_checkpoint(run_dir / CHECKPOINT, {
                 "epoch": epoch + 1, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "shuffle": shuffle.get_state(),
+                "scheduler": scheduler.state_dict(),
                 "decomposition": (decomposition.state_dict()
                                   if hasattr(decomposition, "state_dict") else None),
                 "metrics": rows, "config": to_dict(config)})

@@ -1,0 +1,275 @@
+"""Chopped TTv2 (TTv3) and AGAD (TTv4): transfer with random sign changes on A.
+
+``device=chopped`` is aihwkit's ``ChoppedTransferCompound``: A is written with its input
+(and output) lines' signs flipped by choppers (``in_chop_prob``, ``out_chop_prob``), so A
+stores ``A_stored[i, j] = c_d[i] c_x[j] A_true[i, j]``; reads are de-chopped before they
+enter the buffer H, so whatever A does on its own - drift towards its symmetry point, an
+offset - changes sign with the chopper and cancels in H, while the gradient does not.
+H is counted in pulses of C (threshold 1): a read enters as
+``read * |transfer_lr| / (thres_scale * buffer_granularity * dw_min_A)``.
+
+``device=agad`` is ``DynamicTransferCompound`` (AGAD, Rasch et al. 2024): the reference
+of A is not programmed but estimated on the fly - a running mean of each element's reads
+(weight ``tail_weightening / n_samples``) is frozen when the element's chopper switches,
+and H accumulates the de-chopped difference of each read from the mean of the previous
+chopper period. Choppers switch regularly, every ``1 / in_chop_prob`` passes over A.
+
+With ``gamma != 0`` the visible weight ``gamma * A_true + C`` undoes the chopper signs
+element by element (aihwkit PR 764). ``scale_fast_lr`` (off by default here) makes A's
+pulse-count learning rate follow the optimizer's rate, also under ``auto_scale``, where it
+is ``fast_lr * desired_bl * dw_min_A / (m_x * m_d)`` with running maxima m of |x| and |d|.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..physics.lines import granularity, n_states
+from ..schema import check
+from .transfer import BufferedTransfer, BufferedTransferConfig
+
+
+@dataclass
+class ChoppedTransferConfig(BufferedTransferConfig):
+    """``device=chopped`` (TTv3; aihwkit ``ChoppedTransferCompound``).
+
+    in_chop_prob: chance that a line's input chopper switches after the line is read
+    (``in_chop_random``), else the switching frequency of all lines together.
+    out_chop_prob: chance that each output chopper switches after a full pass over A.
+    buffer_granularity / auto_granularity: H's threshold in units of dw_min_A, optionally
+    scaled by ``auto_granularity / (n_lines * |transfer_every|)``. auto_scale /
+    auto_momentum: scale A's learning rate by running maxima of |x| and |d|.
+    correct_gradient_magnitudes: divide the transfer by A's learning rate (and the
+    granularity ratio) so C sees the gradient's true size. no_buffer: H is not kept
+    between reads (TTv1 with choppers). transfer_every < 0: ``|transfer_every| * n_states(A)
+    / n_lines`` mat-vecs. One line per transfer, sequential, no reset (aihwkit's restriction).
+    """
+
+    kind: str = "chopped"
+    in_chop_prob: float = 0.1
+    in_chop_random: bool = True
+    out_chop_prob: float = 0.0
+    buffer_granularity: float = 1.0
+    auto_granularity: float = 0.0
+    momentum: float = 0.0
+    no_buffer: bool = False
+    units_in_mbatch: bool = False
+    auto_scale: bool = False
+    auto_momentum: float = 0.99
+    correct_gradient_magnitudes: bool = False
+    scale_fast_lr: bool = False
+
+    auto_period = True
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        for name in ("in_chop_prob", "out_chop_prob"):
+            value = getattr(self, name)
+            check(0 <= value <= 1, p + name, "a probability in [0, 1]", value)
+        for name in ("buffer_granularity", "auto_granularity"):
+            value = getattr(self, name)
+            check(math.isfinite(value) and value >= 0, p + name, "a number >= 0", value)
+        check(0 <= self.auto_momentum <= 1, p + "auto_momentum", "a number in [0, 1]",
+              self.auto_momentum)
+        check(self.n_reads_per_transfer == 1, p + "n_reads_per_transfer",
+              f"1 (device={self.kind} reads one line per transfer)", self.n_reads_per_transfer)
+        check(not self.random_selection, p + "random_selection",
+              f"false (device={self.kind} transfers lines in order)", self.random_selection)
+        check(self.with_reset_prob == 0, p + "with_reset_prob",
+              f"0 (device={self.kind} does not reset A)", self.with_reset_prob)
+
+    def build(self, out_size, in_size, cell, update, seed):
+        return ChoppedTransfer(self, out_size, in_size, cell, update, seed)
+
+
+@dataclass
+class DynamicTransferConfig(ChoppedTransferConfig):
+    """``device=agad`` (TTv4; aihwkit ``DynamicTransferCompound``).
+
+    tail_weightening: weight of the later reads of a chopper period in the running mean
+    (the mean's momentum is ``tail_weightening / n_samples``, at most 1). buffer_cap: with
+    ``forget_buffer`` off, H is clipped to ``buffer_cap * transfer_update.desired_bl``
+    (0: no cap). experimental_correct_accumulation: divide each read's contribution by its
+    index in the chopper period. Choppers switch every ``max(ceil(1/in_chop_prob), 2)``
+    passes (``in_chop_random``: also at random with that chance); C is written only after
+    the first full period.
+    """
+
+    kind: str = "agad"
+    in_chop_random: bool = False
+    tail_weightening: float = 5.0
+    buffer_cap: float = 0.0
+    experimental_correct_accumulation: bool = False
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        check(self.in_chop_prob > 0, p + "in_chop_prob",
+              "a probability > 0 (AGAD needs chopper periods)", self.in_chop_prob)
+        check(0 < self.auto_momentum < 1, p + "auto_momentum", "a number in (0, 1)",
+              self.auto_momentum)
+        check(self.out_chop_prob == 0, p + "out_chop_prob",
+              "0 (AGAD has no output choppers)", self.out_chop_prob)
+        check(math.isfinite(self.tail_weightening) and self.tail_weightening > 0,
+              p + "tail_weightening", "a number > 0", self.tail_weightening)
+        check(math.isfinite(self.buffer_cap) and self.buffer_cap >= 0, p + "buffer_cap",
+              "a number >= 0 (0: no cap)", self.buffer_cap)
+
+    def build(self, out_size, in_size, cell, update, seed):
+        return DynamicTransfer(self, out_size, in_size, cell, update, seed)
+
+
+class ChoppedTransfer(BufferedTransfer):
+    """Chopped buffered transfer. The input choppers start flipped, as aihwkit's do."""
+
+    chopped = True
+    _COUNTERS = BufferedTransfer._COUNTERS + ("transfer_counter", "m_x", "m_d")
+
+    def __init__(self, config: ChoppedTransferConfig, out_size, in_size, cell, update, seed):
+        super().__init__(config, out_size, in_size, cell, update, seed)
+        self.in_chopper.fill_(-1.0)
+        self.transfer_counter = 0
+        self.m_x = 0.0
+        self.m_d = 0.0
+
+    def observe(self, x_rows, d_rows) -> None:
+        """Running maxima of |x| and |d|, per mat-vec as aihwkit's ``updateAutoScale``."""
+        c = self.config
+        if not c.auto_scale or x_rows.shape[0] == 0:
+            return
+        k = x_rows.shape[0]
+        tau = (1.0 - c.auto_momentum) / k
+        maxima = torch.stack([x_rows.abs().amax(1), d_rows.abs().amax(1)], 1).tolist()
+        for x_max, d_max in maxima:
+            self.m_x = self._ema(self.m_x, x_max, tau)
+            self.m_d = self._ema(self.m_d, d_max, tau)
+
+    @staticmethod
+    def _ema(mean: float, value: float, tau: float) -> float:
+        if mean <= 0:
+            return value
+        if value <= 0:
+            return mean
+        return (1.0 - tau) * mean + tau * value
+
+    def fast_learning_rate(self, lr: float) -> float:
+        c = self.config
+        if c.auto_scale and c.fast_lr > 0:
+            base = c.fast_lr * lr if c.scale_fast_lr else c.fast_lr
+            count_lr = base * self.update_params.desired_bl * granularity(self.fast)
+            if self.m_x > 0 and self.m_d > 0:
+                count_lr /= self.m_x * self.m_d
+            return count_lr
+        return super().fast_learning_rate(lr)
+
+    def transfer_period(self, k: int) -> int:
+        every = self.config.transfer_every
+        if every < 0:  # from the number of states of A
+            return max(1, math.floor(n_states(self.fast) / self.n_in * abs(every) + 0.5))
+        return super().transfer_period(k)
+
+    def buffer_scale(self, lr_t: float) -> float:
+        """From a read of A to pulses of C (H counts pulses; threshold 1)."""
+        c = self.config
+        g_fast = granularity(self.fast)
+        bg = c.thres_scale * (c.buffer_granularity if c.buffer_granularity > 0 else 1.0)
+        if c.auto_granularity > 0:
+            bg *= g_fast * c.auto_granularity / (self.n_in * abs(c.transfer_every))
+        else:
+            bg *= g_fast
+        if c.correct_gradient_magnitudes:
+            bg *= granularity(self.slow) / g_fast
+            return abs(lr_t) / self.last_fast_lr / bg
+        return abs(lr_t) / bg
+
+    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
+        index = self.line_index(start, count)
+        reads = self.read_lines(start, count, generator)
+        steps = self.buffer_step(index, reads, self.buffer_scale(lr_t), 1.0,
+                                 no_buffer=self.config.no_buffer)
+        pulses = self.write_steps(index, steps, generator)
+        self.switch_choppers(index, start + count == self.n_in, generator)
+        return pulses
+
+    def switch_choppers(self, index, pass_done: bool, generator) -> None:
+        c = self.config
+        if c.in_chop_prob > 0:
+            if c.in_chop_random:
+                flip = torch.rand(index.numel(), generator=generator,
+                                  device=index.device) < c.in_chop_prob
+                self.in_chopper[index] = torch.where(flip, -self.in_chopper[index],
+                                                     self.in_chopper[index])
+            else:
+                period = max(math.ceil(1.0 / c.in_chop_prob), 2)
+                if self.transfer_counter % period + 1 == period:
+                    self.in_chopper[index] = -self.in_chopper[index]
+        if pass_done:
+            if c.out_chop_prob > 0:
+                flip = torch.rand(self.n_out, generator=generator,
+                                  device=index.device) < c.out_chop_prob
+                self.out_chopper.copy_(torch.where(flip, -self.out_chopper, self.out_chopper))
+            self.transfer_counter += 1
+
+
+class DynamicTransfer(ChoppedTransfer):
+    """AGAD: H accumulates reads relative to the mean of the previous chopper period."""
+
+    def __init__(self, config: DynamicTransferConfig, out_size, in_size, cell, update, seed):
+        super().__init__(config, out_size, in_size, cell, update, seed)
+        self.register_buffer("running_mean", torch.zeros(self.n_out, self.n_in))
+        self.register_buffer("past_mean", torch.zeros(self.n_out, self.n_in))
+        self.register_buffer("switched", torch.zeros(self.n_in, dtype=torch.bool))
+
+    @property
+    def n_samples(self) -> int:
+        """Passes over A per chopper period."""
+        return max(math.ceil(1.0 / self.config.in_chop_prob), 2)
+
+    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
+        c = self.config
+        index = self.line_index(start, count)
+        reads = self.read_lines(start, count, generator)  # raw: still chopped
+        n_samples = self.n_samples
+        sample = self.transfer_counter % n_samples + 1
+        momentum = min(c.tail_weightening / n_samples, 1.0)
+        # a line whose chopper switched after its last read starts a new period: the mean
+        # of the period just ended becomes its reference
+        new_period = self.switched[index]
+        self.switched[index] = False
+        past = torch.where(new_period[None, :], self.running_mean[:, index],
+                           self.past_mean[:, index])
+        self.past_mean[:, index] = past
+        scale = self.buffer_scale(lr_t)
+        if c.experimental_correct_accumulation:
+            scale /= min(sample, 1.0 / granularity(self.fast))
+        cap = c.buffer_cap * c.transfer_update.desired_bl
+        steps = self.buffer_step(index, reads - past.T, scale, 1.0, buffer_cap=cap)
+        self.running_mean[:, index] = (self.running_mean[:, index] * (1.0 - momentum)
+                                       + reads.T * momentum)
+        pulses = torch.zeros((), dtype=torch.int64, device=index.device)
+        if self.transfer_counter > n_samples:  # the first reference is not ready before
+            pulses = self.write_steps(index, steps, generator)
+        switch = torch.full((count,), sample == n_samples, device=index.device)
+        if c.in_chop_random:
+            switch |= torch.rand(count, generator=generator,
+                                 device=index.device) < c.in_chop_prob
+        self.in_chopper[index] = torch.where(switch, -self.in_chopper[index],
+                                             self.in_chopper[index])
+        self.switched[index] = switch
+        if start + count == self.n_in:
+            self.transfer_counter += 1
+        return pulses
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        for name in ("running_mean", "past_mean", "switched"):
+            if hasattr(self, name):
+                getattr(self, name).zero_()
+
+
+__all__ = ["ChoppedTransferConfig", "DynamicTransferConfig", "ChoppedTransfer",
+           "DynamicTransfer"]

@@ -1,0 +1,382 @@
+"""Tiki-taka: a fast array A takes the gradient, a slow array C receives it by transfer.
+
+``device=ttv1`` is aihwkit's ``TransferCompound`` (Gokmen & Haensch 2020): every
+``transfer_every`` updates, ``n_reads_per_transfer`` consecutive columns of A are read (a
+forward pass with one-hot inputs through the transfer I/O) and written into C by a pulsed
+update scaled by ``transfer_lr``. ``device=ttv2`` is ``BufferedTransferCompound`` (Gokmen
+2021): the reads accumulate in a digital buffer H and C receives whole pulses only where
+``|H|`` passes ``thres_scale`` steps of C, H keeping the remainder. The chopped (TTv3) and
+AGAD (TTv4) variants build on these in ``chopped.py``. Parameter names, meanings and
+defaults are aihwkit's (``simulator/configs/compounds.py``, ``rpucuda/rpu_*transfer_device``),
+with its pull request 764 (non-zero ``gamma`` with choppers, ``scale_fast_lr``).
+
+The visible weight is ``W = gamma_fast * A_true + gamma_slow * C`` (``gamma``, or the two
+entries of ``gamma_vec``); ``gamma = 0`` (the default) keeps A hidden.
+
+As on aihwkit's GPU path, a mini-batch (the k rank-1 factors a tile hands over) is written to
+A as a whole, and the transfers that fall due within it - one per ``transfer_every``
+mat-vecs, or mini-batches with ``units_in_mbatch`` - follow it, reading consecutive lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .. import kernels
+from ..errors import ConfigError
+from ..physics.array import PulsedArray
+from ..physics.cells import CELLS
+from ..physics.io import IOParameters, analog_mvm
+from ..physics.lines import granularity, n_states, write_lines
+from ..physics.pulses import UpdateParameters
+from ..schema import build, check
+from .base import TrainingDevice
+
+SLOW_SEED_OFFSET = 1_000_003  # the slow array draws its own device-to-device spread
+
+
+def transfer_read_io() -> IOParameters:
+    """aihwkit reads transfers with default I/O but turns bound management off."""
+    return IOParameters(bound_management="none")
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+@dataclass
+class TransferConfig:
+    """``device=ttv1``: Tiki-taka with two arrays (aihwkit ``TransferCompound``).
+
+    fast_cell / slow_cell: the unit cell of A / C (a ``cell`` option name or a mapping with
+    ``kind``); None uses the run's ``cell`` for both. transfer_io: the I/O of the transfer
+    read. transfer_update: the pulse trains of the write into C. fast_lr: the fast array's
+    learning rate (0: the optimizer's), multiplied by the optimizer's current rate when
+    ``scale_fast_lr``. Only two devices (A, C) are modelled, so aihwkit's ``*_vec`` chain
+    settings beyond ``gamma_vec`` do not apply.
+    """
+
+    kind: str = "ttv1"
+    gamma: float = 0.0
+    gamma_vec: list[float] = field(default_factory=list)
+    transfer_every: float = 1.0
+    units_in_mbatch: bool = True
+    n_reads_per_transfer: int = 1
+    transfer_columns: bool = True
+    with_reset_prob: float = 0.0
+    random_selection: bool = False
+    fast_lr: float = 1.0
+    transfer_lr: float = 1.0
+    scale_transfer_lr: bool = True
+    scale_fast_lr: bool = True
+    transfer_io: IOParameters = field(default_factory=transfer_read_io)
+    transfer_update: UpdateParameters = field(default_factory=UpdateParameters)
+    fast_cell: Any = None
+    slow_cell: Any = None
+
+    def validate(self, key: str) -> None:
+        p = f"{key}." if key else ""
+        check(_finite(self.gamma), p + "gamma", "a finite number", self.gamma)
+        check(len(self.gamma_vec) in (0, 2) and all(_finite(g) for g in self.gamma_vec),
+              p + "gamma_vec", "[] or two numbers [fast, slow]", self.gamma_vec)
+        check(not self.gamma_vec or self.gamma_vec[1] != 0, p + "gamma_vec",
+              "a non-zero weight of the slow array (else nothing it learns is visible)",
+              self.gamma_vec)
+        check(_finite(self.transfer_every) and (self.transfer_every >= 0 or self.auto_period),
+              p + "transfer_every", "a number >= 0 (0: no transfer)", self.transfer_every)
+        check(self.n_reads_per_transfer >= 1, p + "n_reads_per_transfer", "an integer >= 1",
+              self.n_reads_per_transfer)
+        check(0 <= self.with_reset_prob <= 1, p + "with_reset_prob", "a probability in [0, 1]",
+              self.with_reset_prob)
+        check(self.with_reset_prob == 0 or self.transfer_columns, p + "with_reset_prob",
+              "0 when transfer_columns is false (aihwkit resets columns only)",
+              self.with_reset_prob)
+        for name in ("fast_lr", "transfer_lr"):
+            value = getattr(self, name)
+            check(_finite(value) and value >= 0, p + name, "a number >= 0", value)
+        for name in ("fast_cell", "slow_cell"):
+            value = getattr(self, name)
+            check(value is None or isinstance(value, (str, dict))
+                  or dataclasses.is_dataclass(value), p + name,
+                  "a cell option name or a mapping with kind", value)
+
+    auto_period = False  # chopped devices take transfer_every < 0 as "from the cell"
+
+    def gammas(self) -> tuple[float, float]:
+        """Weights of A and C in the visible weight."""
+        if self.gamma_vec:
+            return float(self.gamma_vec[0]), float(self.gamma_vec[1])
+        return float(self.gamma), 1.0
+
+    def build(self, out_size, in_size, cell, update, seed) -> TrainingDevice:
+        return TransferDevice(self, out_size, in_size, cell, update, seed)
+
+
+@dataclass
+class BufferedTransferConfig(TransferConfig):
+    """``device=ttv2``: reads go into a digital buffer; C gets whole pulses only
+    (aihwkit ``BufferedTransferCompound``).
+
+    thres_scale: the buffer threshold in steps of C. step: pulses per write where the
+    threshold is passed. momentum: the fraction of the transferred amount left in the
+    buffer. forget_buffer: after a write, keep only ``momentum * H`` (else subtract what was
+    written, times ``1 - momentum``).
+    """
+
+    kind: str = "ttv2"
+    thres_scale: float = 1.0
+    step: float = 1.0
+    momentum: float = 0.1
+    forget_buffer: bool = True
+    transfer_update: UpdateParameters = field(default_factory=lambda: UpdateParameters(
+        desired_bl=1, update_management=False, update_bl_management=False))
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        for name in ("thres_scale", "step"):
+            value = getattr(self, name)
+            check(_finite(value) and value > 0, p + name, "a number > 0", value)
+        check(0 <= self.momentum <= 1, p + "momentum", "a number in [0, 1]", self.momentum)
+
+    def build(self, out_size, in_size, cell, update, seed) -> TrainingDevice:
+        return BufferedTransfer(self, out_size, in_size, cell, update, seed)
+
+
+def resolve_cell(value: Any, default: Any, key: str) -> Any:
+    """The cell of one array: ``default`` (the run's cell) unless the device names one."""
+    if value is None:
+        return default
+    if isinstance(value, dict):
+        kind = value.get("kind")
+        if kind not in CELLS:
+            raise ConfigError(f"{key}.kind: expected one of {', '.join(CELLS)}, got {kind!r}")
+        return build(CELLS[kind], value, key)
+    if isinstance(value, str):
+        raise ConfigError(f"{key}: the cell option {value!r} is read by xbrun.config.load; "
+                          f"from Python give a mapping with kind")
+    return value
+
+
+class TransferDevice(TrainingDevice):
+    """Fast array A, slow array C and the transfer between them (TTv1).
+
+    Lines are columns (``transfer_columns``) or rows; ``n_in`` counts the lines and
+    ``n_out`` the elements of one line. ``in_chopper``/``out_chopper`` are the signs A is
+    written with (all +1 here; the chopped devices flip them). Counters are extra state so a
+    checkpoint resumes the transfer schedule exactly.
+    """
+
+    chopped = False
+    _COUNTERS = ("n_updates", "slice_index", "last_fast_lr")
+
+    def __init__(self, config: TransferConfig, out_size: int, in_size: int, cell,
+                 update: UpdateParameters, seed: int):
+        super().__init__()
+        self.config = config
+        fast_cell = resolve_cell(config.fast_cell, cell, "device.fast_cell")
+        slow_cell = resolve_cell(config.slow_cell, cell, "device.slow_cell")
+        if getattr(slow_cell, "construction_seed", 0):
+            slow_cell = dataclasses.replace(slow_cell,
+                                            construction_seed=slow_cell.construction_seed + 1)
+        self.update_params = update
+        self.fast = PulsedArray(out_size, in_size, fast_cell, update, seed)
+        self.slow = PulsedArray(out_size, in_size, slow_cell, config.transfer_update,
+                                seed + SLOW_SEED_OFFSET)
+        self.columns = config.transfer_columns
+        self.n_in = in_size if self.columns else out_size
+        self.n_out = out_size if self.columns else in_size
+        self.gamma_fast, self.gamma_slow = config.gammas()
+        self.register_buffer("in_chopper", torch.ones(self.n_in))
+        self.register_buffer("out_chopper", torch.ones(self.n_out))
+        self.n_updates = 0
+        self.slice_index = 0
+        self.last_fast_lr = 0.0
+
+    # -- state ------------------------------------------------------------------------
+    def get_extra_state(self):
+        return {name: getattr(self, name) for name in self._COUNTERS}
+
+    def set_extra_state(self, state) -> None:
+        for name in self._COUNTERS:
+            setattr(self, name, state[name])
+
+    def reset_state(self) -> None:
+        """Start the transfer schedule afresh (after weights are programmed)."""
+        self.n_updates = 0
+        self.slice_index = 0
+
+    def signs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Chopper signs per row ``(out,)`` and per column ``(in,)`` of A."""
+        if self.columns:
+            return self.out_chopper, self.in_chopper
+        return self.in_chopper, self.out_chopper
+
+    def fast_true(self) -> torch.Tensor:
+        """A with the chopper signs undone (what the visible weight uses)."""
+        rows, cols = self.signs()
+        return rows[:, None] * self.fast.weight * cols[None, :]
+
+    # -- what the tile sees -----------------------------------------------------------
+    def visible_weight(self) -> torch.Tensor:
+        if self.gamma_fast == 0:  # A fully hidden
+            return self.slow.weight if self.gamma_slow == 1 else \
+                self.gamma_slow * self.slow.weight
+        rows, cols = self.signs()
+        return kernels.reduce_to_weight(self.fast.weight, self.slow.weight, rows, cols,
+                                        self.gamma_fast, self.gamma_slow)
+
+    def set_weight(self, weight: torch.Tensor) -> None:
+        """All of the weight goes to C (scaled by its significance); A starts at zero."""
+        self.fast.set_weight(torch.zeros_like(self.fast.weight))
+        self.slow.set_weight(weight.to(self.slow.weight) / self.gamma_slow)
+        self.reset_state()
+
+    # -- learning rates ---------------------------------------------------------------
+    def fast_learning_rate(self, lr: float) -> float:
+        """The pulse-count learning rate of A (aihwkit ``getPulseCountLearningRate``)."""
+        c = self.config
+        if c.fast_lr > 0:
+            return c.fast_lr * lr if c.scale_fast_lr else c.fast_lr
+        return lr
+
+    def transfer_learning_rate(self, lr: float) -> float:
+        c = self.config
+        return c.transfer_lr * lr if c.scale_transfer_lr else c.transfer_lr
+
+    def transfer_period(self, k: int) -> int:
+        """Mat-vecs between transfers for a mini-batch of ``k`` (0: never)."""
+        every = self.config.transfer_every
+        if self.config.units_in_mbatch:
+            return max(math.ceil(every * k), 0)
+        return max(math.floor(every + 0.5), 0)
+
+    # -- one update -------------------------------------------------------------------
+    def observe(self, x_rows: torch.Tensor, d_rows: torch.Tensor) -> None:
+        """Hook for statistics of the incoming gradient (auto_scale)."""
+
+    def update(self, x_rows, d_rows, lr, generator):
+        lr = float(lr)
+        k = int(x_rows.shape[0])
+        self.observe(x_rows, d_rows)
+        self.last_fast_lr = self.fast_learning_rate(lr)
+        if self.chopped:  # A is written in the chopped frame
+            rows, cols = self.signs()
+            x_rows, d_rows = x_rows * cols, d_rows * rows
+        pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator)
+        period = self.transfer_period(k)
+        before = self.n_updates
+        self.n_updates += k
+        if period > 0 and k > 0:
+            events = self.n_updates // period - before // period
+            if events > 0:
+                pulses = pulses + self.transfer(events, lr, generator)
+        return pulses
+
+    def transfer(self, events: int, lr: float, generator) -> torch.Tensor:
+        """Make ``events`` transfers of ``n_reads_per_transfer`` lines each."""
+        c = self.config
+        n_reads = min(c.n_reads_per_transfer, self.n_in)
+        lr_t = self.transfer_learning_rate(lr)
+        pulses = torch.zeros((), dtype=torch.int64, device=self.fast.weight.device)
+        starts = []
+        if c.random_selection:
+            for _ in range(events):
+                start = int(torch.randint(self.n_in, (1,), generator=generator,
+                                          device=self.fast.weight.device))
+                starts.append((start, n_reads))
+        else:
+            starts.append((self.slice_index, events * n_reads))
+        for start, count in starts:
+            while count > 0:  # runs of distinct lines that stop at the wrap-around
+                run = min(count, self.n_in - start)
+                if lr_t != 0:
+                    pulses = pulses + self.transfer_lines(start, run, lr_t, generator)
+                start = (start + run) % self.n_in
+                count -= run
+            self.slice_index = start
+        return pulses
+
+    def read_lines(self, start: int, count: int, generator) -> torch.Tensor:
+        """Read lines ``start..start+count-1`` of A through the transfer I/O: ``(count, n_out)``.
+
+        Columns are read with a forward pass, rows with a backward pass (aihwkit reads rows
+        with ``transfer_io`` too).
+        """
+        weight = self.fast.weight if self.columns else self.fast.weight.T
+        onehot = torch.zeros(count, self.n_in, dtype=weight.dtype, device=weight.device)
+        onehot[:, start:start + count] = torch.eye(count, dtype=weight.dtype,
+                                                   device=weight.device)
+        return analog_mvm(weight, onehot, self.config.transfer_io, generator)
+
+    def line_index(self, start: int, count: int) -> torch.Tensor:
+        return torch.arange(start, start + count, device=self.fast.weight.device)
+
+    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
+        """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses, then maybe reset A's column."""
+        index = self.line_index(start, count)
+        reads = self.read_lines(start, count, generator)
+        pulses = write_lines(self.slow, index, -reads, lr_t, self.config.transfer_update,
+                             generator, columns=self.columns)
+        if self.config.with_reset_prob > 0:
+            hit = torch.rand(count, generator=generator,
+                             device=index.device) < self.config.with_reset_prob
+            mask = torch.zeros(self.fast.weight.shape[1], dtype=torch.bool, device=index.device)
+            mask[index] = hit
+            self._reset_fast(mask[None, :], generator)
+        return pulses
+
+    def _reset_fast(self, mask: torch.Tensor, generator) -> None:
+        if hasattr(self.fast, "reset"):
+            self.fast.reset(mask, generator)
+        else:
+            self.fast.weight.masked_fill_(mask.expand_as(self.fast.weight), 0.0)
+
+
+class BufferedTransfer(TransferDevice):
+    """TTv2: reads of A accumulate in the digital buffer H; C gets whole pulses only."""
+
+    def __init__(self, config: BufferedTransferConfig, out_size, in_size, cell, update, seed):
+        super().__init__(config, out_size, in_size, cell, update, seed)
+        self.register_buffer("buffer", torch.zeros(self.n_out, self.n_in))
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        if hasattr(self, "buffer"):
+            self.buffer.zero_()
+
+    def transfer_learning_rate(self, lr: float) -> float:
+        """aihwkit scales the buffered transfer by the ratio of the arrays' significances."""
+        lr_t = super().transfer_learning_rate(lr)
+        if self.gamma_fast > 0 and self.gamma_slow > 0:
+            lr_t *= self.gamma_fast / self.gamma_slow
+        return lr_t
+
+    def buffer_step(self, index, reads, scale: float, threshold: float, **extra):
+        c = self.config
+        return kernels.accumulate_transfer_buffer(
+            self.buffer, reads, index, self.out_chopper, self.in_chopper, scale=scale,
+            threshold=threshold, max_steps=c.transfer_update.desired_bl,
+            momentum=min(max(c.momentum, 0.0), 1.0), forget_buffer=c.forget_buffer, **extra)
+
+    def write_steps(self, index, steps, generator) -> torch.Tensor:
+        """``steps`` whole pulses (times ``step``) into the given lines of C."""
+        c = self.config
+        return write_lines(self.slow, index, -steps, c.step * granularity(self.slow),
+                           c.transfer_update, generator, columns=self.columns)
+
+    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
+        index = self.line_index(start, count)
+        reads = self.read_lines(start, count, generator)
+        threshold = self.config.thres_scale * granularity(self.slow)
+        steps = self.buffer_step(index, reads, abs(lr_t), threshold)
+        return self.write_steps(index, steps, generator)
+
+
+__all__ = ["TransferConfig", "BufferedTransferConfig", "TransferDevice", "BufferedTransfer",
+           "resolve_cell", "n_states"]
