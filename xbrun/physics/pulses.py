@@ -191,7 +191,7 @@ def explicit_trains(a: torch.Tensor, c: torch.Tensor, factor: torch.Tensor):
         per_level = counts.amax(dim=1).to(torch.int64) if levels.numel() else \
             torch.zeros(0, dtype=torch.int64, device=a.device)
         slot_level = torch.repeat_interleave(torch.arange(levels.numel(), device=a.device),
-                                             per_level)
+                                             per_level, output_size=int(per_level.sum()))
         offsets = torch.cumsum(per_level, 0) - per_level
         slot_t = torch.arange(slot_level.numel(), device=a.device) - offsets[slot_level]
         other_bits = counts[slot_level] > slot_t[:, None].to(counts.dtype)
