@@ -63,7 +63,7 @@ def test_analog_bias_lives_on_the_tile():
     lin = torch.nn.Linear(4, 3)
     model = convert_to_analog(torch.nn.Sequential(lin), AnalogSpec(
         cfg.device, cfg.cell, cfg.io, cfg.update, digital_bias=False))
-    assert model[0].tile.in_size == 5 and model[0].bias is None
+    assert model[0].tile.x_size == 5 and model[0].bias is None  # 4 inputs + bias column
     x = torch.randn(6, 4)
     torch.testing.assert_close(model(x), lin(x))
 

@@ -16,6 +16,9 @@ from .physics.cells import CELLS
 from .physics.io import IOConfig
 from .physics.pulses import UpdateParameters
 from .schema import build, check
+from .tiles.mapping import MappingConfig
+from .training.data import DigitsConfig, dataset_config
+from .training.models import MLPConfig, check_model_data, model_config
 from .training.schedule import ScheduleConfig
 
 
@@ -50,50 +53,6 @@ class DecompositionConfig:
 
 
 @dataclass
-class MappingConfig:
-    """How layers map onto tiles."""
-
-    name: str = "default"
-    digital_bias: bool = True
-
-
-@dataclass
-class ModelConfig:
-    name: Literal["mlp"] = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [256, 128])
-    activation: Literal["sigmoid", "relu", "tanh"] = "sigmoid"
-
-    def validate(self, key: str) -> None:
-        for i, h in enumerate(self.hidden):
-            check(h >= 1, f"{key}.hidden[{i}]", "a positive layer width", h)
-
-
-@dataclass
-class DatasetConfig:
-    """Where the data comes from. ``synthetic`` draws a fixed random teacher task."""
-
-    name: Literal["digits", "synthetic", "mnist"] = "digits"
-    root: str = "data"
-    download: bool = False
-    test_fraction: float = 0.2
-    n_train: int = 2000
-    n_test: int = 500
-    n_features: int = 64
-    n_classes: int = 10
-    limit_train: int = 0
-
-    def validate(self, key: str) -> None:
-        check(0 < self.test_fraction < 1, f"{key}.test_fraction", "a number in (0, 1)",
-              self.test_fraction)
-        for name in ("n_train", "n_test", "n_features"):
-            check(getattr(self, name) >= 1, f"{key}.{name}", "an integer >= 1",
-                  getattr(self, name))
-        check(self.n_classes >= 2, f"{key}.n_classes", "an integer >= 2", self.n_classes)
-        check(self.limit_train >= 0, f"{key}.limit_train", "an integer >= 0 (0: all)",
-              self.limit_train)
-
-
-@dataclass
 class RunConfig:
     seed: int = 0
     epochs: int = 10
@@ -108,8 +67,8 @@ class RunConfig:
     update: UpdateParameters = field(default_factory=UpdateParameters)
     decomposition: DecompositionConfig = field(default_factory=DecompositionConfig)
     mapping: MappingConfig = field(default_factory=MappingConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: Any = field(default_factory=MLPConfig)  # xbrun.training.models.MODELS
+    dataset: Any = field(default_factory=DigitsConfig)  # xbrun.training.data.DATASETS
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
     def validate(self, key: str) -> None:
@@ -150,8 +109,12 @@ def load(data: dict) -> RunConfig:
         merged[top_key] = value
         device = build(type(device), merged, "device")
     _array_cells(device)
+    model = model_config(data.pop("model", {"name": "mlp"}))
+    dataset = dataset_config(data.pop("dataset", {"name": "digits"}))
+    check_model_data(model, dataset)
     config = build(RunConfig, data)
     config.device, config.cell = device, cell
+    config.model, config.dataset = model, dataset
     return config
 
 

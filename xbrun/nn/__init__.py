@@ -1,8 +1,18 @@
 """Analog ``torch.nn`` modules and the conversion of digital models onto tiles."""
 
-from .convert import convert_to_analog, convert_to_digital, analog_layers
+from .conv import AnalogConv2d
+from .convert import (
+    analog_layers,
+    analog_tiles,
+    convert_to_analog,
+    convert_to_digital,
+    factorize_model,
+    mapping_summary,
+)
 from .linear import AnalogLayer, AnalogLinear
 from .optimizer import AnalogSGD
+from .spec import AnalogSpec, TileFactory
 
-__all__ = ["AnalogLayer", "AnalogLinear", "AnalogSGD", "convert_to_analog",
-           "convert_to_digital", "analog_layers"]
+__all__ = ["AnalogConv2d", "AnalogLayer", "AnalogLinear", "AnalogSGD", "AnalogSpec",
+           "TileFactory", "analog_layers", "analog_tiles", "convert_to_analog",
+           "convert_to_digital", "factorize_model", "mapping_summary"]

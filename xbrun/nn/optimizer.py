@@ -1,4 +1,4 @@
-"""``AnalogSGD``: SGD for digital parameters, pulsed tile updates for analog layers."""
+"""``AnalogSGD``: SGD for digital parameters, pulsed tile updates for analog weights."""
 
 from __future__ import annotations
 
@@ -6,15 +6,18 @@ import torch
 
 
 class AnalogSGD(torch.optim.SGD):
-    """Drop-in SGD: on ``step`` every analog layer applies its pending update with the
-    current learning rate of its parameter group, so schedulers drive analog updates too."""
+    """Drop-in SGD. ``step`` first updates the digital parameters (biases, learned output
+    scales, input ranges, ...), then every tile applies its queued update with the current
+    learning rate of its parameter group, so schedulers drive the analog updates too."""
 
     @torch.no_grad()
     def step(self, closure=None):
         loss = super().step(closure)
         for group in self.param_groups:
             for param in group["params"]:
-                layer = getattr(param, "analog_layer", None)
-                if layer is not None:
-                    layer.apply_update(group["lr"])
+                tile = getattr(param, "analog_tile", None)
+                if tile is not None:
+                    tile.clip_input_range()
+                    tile.set_learning_rate(group["lr"])
+                    tile.apply_pending()
         return loss

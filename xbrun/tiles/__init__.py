@@ -1,0 +1,9 @@
+"""Crossbar tiles: the raw array (``tile``), its periphery, grids of tiles and the mapping."""
+
+from .grid import TileGrid, split_sizes
+from .mapping import FactorizeConfig, MappingConfig
+from .periphery import TileWithPeriphery, conv_indices
+from .tile import AnalogTile
+
+__all__ = ["AnalogTile", "FactorizeConfig", "MappingConfig", "TileGrid", "TileWithPeriphery",
+           "conv_indices", "split_sizes"]

@@ -1,8 +1,10 @@
-"""A crossbar tile: state (through its training device) plus forward, backward and update.
+"""The core crossbar tile: device state plus the raw analog forward, backward and update.
 
-The tile is where one training step happens on hardware: ``forward`` and ``backward`` are
-analog MVMs through the I/O periphery, ``update`` turns the stored activations and errors
-into rank-1 factors (the decomposition) and hands them to the training device as pulses.
+Everything here works in conductance units on the full physical array (``d_size x x_size``,
+an analog bias column included). The digital periphery around it (scales, input ranges, bias
+handling, programming and reading) is :class:`xbrun.tiles.periphery.TileWithPeriphery`.
+``update`` turns activations and errors into rank-1 factors (the decomposition) and hands them
+to the training device as pulses.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class AnalogTile(nn.Module):
                  update, decomposition=None, seed: int = 0, group_param_idx: int = 0):
         super().__init__()
         self.out_size, self.in_size = out_size, in_size
+        self.d_size, self.x_size = out_size, in_size  # physical rows / columns
         self.io = io
         self.decomposition = decomposition
         self.group_param_idx = group_param_idx
@@ -57,19 +60,22 @@ class AnalogTile(nn.Module):
         self._generator_state = state.get("generator")
         self._generator = None
 
-    # -- the three passes --
+    # -- the raw passes, in conductance units on the physical array --
     def weight(self) -> torch.Tensor:
         return self.device_state.visible_weight()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def mvm(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O."""
         return analog_mvm(self.weight(), x, self.io.forward, self.generator)
 
-    def backward(self, d: torch.Tensor) -> torch.Tensor:
+    def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
+        """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
         return analog_mvm(self.weight().T, d, self.io.backward, self.generator)
 
-    def update(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
-        """``W <- W - lr * d^T x`` through the decomposition and the device's pulses."""
-        if self.decomposition is None:
+    def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float,
+                     decompose: bool = True) -> None:
+        """``W <- W - lr * d^T x`` as pulses, through the decomposition when ``decompose``."""
+        if self.decomposition is None or not decompose:
             d_rows, x_rows = d, x
         else:
             d_rows, x_rows = self.decomposition.factors(x, d, self.group_param_idx)
@@ -80,11 +86,28 @@ class AnalogTile(nn.Module):
         self.rank1_updates += int(x_rows.shape[0])
         self.pulses += self.device_state.update(x_rows, d_rows, lr, self.generator)
 
-    def get_weights(self) -> torch.Tensor:
+    def get_conductances(self) -> torch.Tensor:
         return self.weight().detach().cpu().clone()
 
+    def set_conductances(self, weight: torch.Tensor) -> None:
+        """Write ``weight`` exactly (clipped to each element's bounds by the device)."""
+        self.device_state.set_weight(weight.to(self.pulses.device))
+
+    # -- the plain tile interface (no periphery) --
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mvm(x)
+
+    def backward(self, d: torch.Tensor) -> torch.Tensor:
+        return self.mvm_transposed(d)
+
+    def update(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
+        self.pulse_update(x, d, lr)
+
+    def get_weights(self) -> torch.Tensor:
+        return self.get_conductances()
+
     def set_weights(self, weight: torch.Tensor) -> None:
-        self.device_state.set_weight(weight)
+        self.set_conductances(weight)
 
     def take_counters(self) -> dict:
         """Counters since the last call (pulses, rank-1 updates, reconstruction error)."""

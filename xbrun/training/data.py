@@ -1,13 +1,22 @@
-"""Data sets as in-memory tensors: small enough for that, and it keeps the loop simple."""
+"""Data sets as in-memory tensors: small enough for that, and it keeps the loop simple.
+
+Each ``dataset=`` option has its own config dataclass, so only keys that mean something for
+it are offered; all share ``root``, ``download``, ``limit_train`` and ``limit_test`` so one
+sweep can span several data sets (``-m dataset=digits,mnist dataset.root=/data``). Images
+come as ``[N, C, H, W]`` floats in ``[0, 1]`` (digits as ``1x8x8``), so convolutional models
+see images and the MLP flattens them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
 
 from ..errors import ConfigError
+from ..schema import build, check
 
 SPLIT_SEED = 20240501  # fixed: every run of every seed is scored on the same test split
 
@@ -25,21 +34,129 @@ class DataSplit:
         return tuple(self.x_train.shape[1:])
 
 
+@dataclass
+class _DatasetBase:
+    """Keys every data set takes. ``root``/``download`` matter to the torchvision sets only
+    (kept everywhere so a sweep over data sets can set them once)."""
+
+    name: str = "digits"
+    root: str = "data"
+    download: bool = False
+    limit_train: int = 0
+    limit_test: int = 0
+
+    def validate(self, key: str) -> None:
+        for name in ("limit_train", "limit_test"):
+            check(getattr(self, name) >= 0, f"{key}.{name}",
+                  "an integer >= 0 (0: all samples)", getattr(self, name))
+
+    @property
+    def images(self) -> tuple[int, ...] | None:
+        """``(C, H, W)`` of its samples, or None for flat feature vectors."""
+        return None
+
+
+@dataclass
+class DigitsConfig(_DatasetBase):
+    """scikit-learn's 8x8 handwritten digits (1797 images, shipped with the library)."""
+
+    name: Literal["digits"] = "digits"
+    test_fraction: float = 0.2
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        check(0 < self.test_fraction < 1, f"{key}.test_fraction", "a number in (0, 1)",
+              self.test_fraction)
+
+    @property
+    def images(self) -> tuple[int, ...]:
+        return (1, 8, 8)
+
+
+@dataclass
+class SyntheticConfig(_DatasetBase):
+    """A random-teacher task: labels are the argmax of a fixed random linear map of uniform
+    inputs. ``image_shape=[C, H, W]`` makes them images (then ``n_features`` is C*H*W)."""
+
+    name: Literal["synthetic"] = "synthetic"
+    n_train: int = 2000
+    n_test: int = 500
+    n_features: int = 64
+    n_classes: int = 10
+    image_shape: list[int] = field(default_factory=list)
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        for name in ("n_train", "n_test", "n_features"):
+            check(getattr(self, name) >= 1, f"{key}.{name}", "an integer >= 1",
+                  getattr(self, name))
+        check(self.n_classes >= 2, f"{key}.n_classes", "an integer >= 2", self.n_classes)
+        shape = self.image_shape
+        check(not shape or (len(shape) == 3 and all(s >= 1 for s in shape)),
+              f"{key}.image_shape", "[] (flat vectors) or [C, H, W] with positive sizes", shape)
+
+    @property
+    def images(self) -> tuple[int, ...] | None:
+        return tuple(self.image_shape) if self.image_shape else None
+
+
+#: torchvision data set -> (class name, folder under root that holds its files, files, shape)
+TORCHVISION = {
+    "mnist": ("MNIST", "MNIST/raw", ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte"],
+              (1, 28, 28)),
+    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw",
+                      ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte"], (1, 28, 28)),
+    "cifar10": ("CIFAR10", "cifar-10-batches-py", ["data_batch_1", "test_batch"], (3, 32, 32)),
+}
+
+
+@dataclass
+class TorchvisionConfig(_DatasetBase):
+    """MNIST, Fashion-MNIST or CIFAR-10 from torchvision's files under ``root``; offline by
+    default (``download=true`` fetches them)."""
+
+    name: Literal["mnist", "fashion_mnist", "cifar10"] = "mnist"
+
+    @property
+    def images(self) -> tuple[int, ...]:
+        return TORCHVISION[self.name][3]
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.root).expanduser().resolve() / TORCHVISION[self.name][1]
+
+
+DATASETS: dict[str, type] = {"digits": DigitsConfig, "synthetic": SyntheticConfig,
+                             "mnist": TorchvisionConfig, "fashion_mnist": TorchvisionConfig,
+                             "cifar10": TorchvisionConfig}
+
+
+def dataset_config(data: Any, key: str = "dataset"):
+    """The typed config of a ``dataset`` group dict (picked by its ``name``)."""
+    check(isinstance(data, dict), key, "a config group (choose one with dataset=NAME)", data)
+    name = data.get("name")
+    if name not in DATASETS:
+        raise ConfigError(f"{key}.name: expected one of {', '.join(DATASETS)}, got {name!r}")
+    return build(DATASETS[name], data, key)
+
+
 def load_dataset(cfg) -> DataSplit:
-    loaders = {"digits": _digits, "synthetic": _synthetic, "mnist": _mnist}
-    split = loaders[cfg.name](cfg)
+    loaders = {"digits": _digits, "synthetic": _synthetic}
+    split = loaders.get(cfg.name, _torchvision)(cfg)
     if cfg.limit_train:
         split.x_train = split.x_train[: cfg.limit_train]
         split.y_train = split.y_train[: cfg.limit_train]
+    if cfg.limit_test:
+        split.x_test = split.x_test[: cfg.limit_test]
+        split.y_test = split.y_test[: cfg.limit_test]
     return split
 
 
-def _digits(cfg) -> DataSplit:
-    """scikit-learn's 8x8 handwritten digits (1797 images, shipped with the library)."""
+def _digits(cfg: DigitsConfig) -> DataSplit:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x = torch.tensor(bunch.data, dtype=torch.float32) / 16.0
+    x = torch.tensor(bunch.data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
     y = torch.tensor(bunch.target, dtype=torch.int64)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_test = int(round(cfg.test_fraction * len(y)))
@@ -47,32 +164,46 @@ def _digits(cfg) -> DataSplit:
     return DataSplit(x[train], y[train], x[test], y[test], 10)
 
 
-def _synthetic(cfg) -> DataSplit:
-    """A random-teacher classification task: labels are the argmax of a fixed random
-    linear map of Gaussian inputs (learnable, no files, any size)."""
+def _synthetic(cfg: SyntheticConfig) -> DataSplit:
     gen = torch.Generator().manual_seed(SPLIT_SEED)
     n = cfg.n_train + cfg.n_test
-    x = torch.rand(n, cfg.n_features, generator=gen)
-    teacher = torch.randn(cfg.n_features, cfg.n_classes, generator=gen)
-    logits = (x - 0.5) @ teacher
-    y = logits.argmax(dim=1)
+    shape = cfg.images or (cfg.n_features,)
+    features = 1
+    for s in shape:
+        features *= s
+    x = torch.rand(n, features, generator=gen)
+    teacher = torch.randn(features, cfg.n_classes, generator=gen)
+    y = ((x - 0.5) @ teacher).argmax(dim=1)
+    x = x.reshape(n, *shape)
     return DataSplit(x[: cfg.n_train], y[: cfg.n_train], x[cfg.n_train:], y[cfg.n_train:],
                      cfg.n_classes)
 
 
-def _mnist(cfg) -> DataSplit:
+def _torchvision(cfg: TorchvisionConfig) -> DataSplit:
     from torchvision import datasets
 
+    cls_name, _, files, _ = TORCHVISION[cfg.name]
     root = Path(cfg.root).expanduser().resolve()
+    if not cfg.download and not all((cfg.folder / f).exists() for f in files):
+        raise ConfigError(f"dataset.root: {cls_name} not found under {cfg.folder} (expected "
+                          f"{', '.join(files)}, ...); put the files there or set "
+                          f"dataset.download=true")
+    cls = getattr(datasets, cls_name)
     try:
-        train = datasets.MNIST(str(root), train=True, download=cfg.download)
-        test = datasets.MNIST(str(root), train=False, download=cfg.download)
-    except RuntimeError as err:
-        raise ConfigError(f"dataset.root: MNIST not found under {root / 'MNIST' / 'raw'} "
-                          f"({err}); put the files there or set dataset.download=true") from None
+        train = cls(str(root), train=True, download=cfg.download)
+        test = cls(str(root), train=False, download=cfg.download)
+    except Exception as err:  # torchvision raises RuntimeError / URLError / OSError
+        raise ConfigError(f"dataset.root: could not read {cls_name} under {cfg.folder} "
+                          f"({type(err).__name__}: {err}); put the files there or set "
+                          f"dataset.download=true") from None
 
     def tensors(ds):
-        return ds.data.reshape(len(ds.data), -1).float() / 255.0, ds.targets.long()
+        data = torch.as_tensor(ds.data)
+        if data.dim() == 3:  # MNIST-like [N, H, W]
+            data = data.unsqueeze(1)
+        else:  # CIFAR [N, H, W, C]
+            data = data.permute(0, 3, 1, 2)
+        return data.float() / 255.0, torch.as_tensor(ds.targets).long()
 
     (xtr, ytr), (xte, yte) = tensors(train), tensors(test)
-    return DataSplit(xtr, ytr, xte, yte, 10)
+    return DataSplit(xtr.contiguous(), ytr, xte.contiguous(), yte, 10)

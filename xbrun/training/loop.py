@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import RunConfig
-from ..nn import AnalogSGD, analog_layers, convert_to_analog
+from ..nn import AnalogSGD, analog_tiles, convert_to_analog, factorize_model, mapping_summary
 from ..nn.convert import AnalogSpec
 from ..schema import to_dict
 from .data import load_dataset
@@ -46,12 +46,13 @@ def setup(config: RunConfig, device: torch.device):
     torch.manual_seed(config.seed)
     data = load_dataset(config.dataset)
     model = build_model(config.model, data.input_shape, data.n_classes)
+    factorize_model(model, config.mapping.factorize, data.x_train)  # before mapping to tiles
     decomposition = None
     if config.is_analog:
         decomposition = build_decomposition(config)
         spec = AnalogSpec(device=config.device, cell=config.cell, io=config.io,
                           update=config.update, decomposition=decomposition,
-                          digital_bias=config.mapping.digital_bias, seed=config.seed)
+                          seed=config.seed, mapping=config.mapping)
         model = convert_to_analog(model, spec)
         optimizer = AnalogSGD(model.parameters(), lr=config.lr)
     else:
@@ -110,7 +111,10 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
         rows, start_epoch = state["metrics"], state["epoch"]
         log(f"resuming {run_dir} after epoch {start_epoch}")
 
+    layout = mapping_summary(model)
+    log("mapping: " + ", ".join(f"{k} {v:,}" for k, v in layout.items()))
     summary = {"status": "running", "epochs_done": start_epoch, "run_dir": str(run_dir),
+               "mapping": layout,
                "config": to_dict(config)}
     total_pulses = sum(r["pulses"] for r in rows)
     total_rank1 = sum(r.get("rank1_updates", 0) for r in rows)
@@ -121,7 +125,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
         train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
                                        config.batch_size)) / n
         test_loss, test_acc = evaluate(model, x_test, y_test)
-        counters = [layer.tile.take_counters() for layer in analog_layers(model)]
+        counters = [tile.take_counters() for tile in analog_tiles(model)]
         pulses = sum(c["pulses"] for c in counters)
         rank1 = sum(c["rank1_updates"] for c in counters)
         err_n = sum(c["err_count"] for c in counters)

@@ -1,0 +1,101 @@
+"""The ``mapping`` config group: how a model's layers become crossbar tiles.
+
+Names follow aihwkit's ``MappingParameter`` and ``InputRangeParameter`` where they exist.
+A logical weight larger than ``max_output_size x max_input_size`` is cut into a grid of tiles
+(each with its own device state and periphery) whose partial outputs are summed digitally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..schema import check
+
+#: keywords of ``mapping.analog_layers`` (anything else is a list of layer names / patterns)
+LAYER_KEYWORDS = ("all", "none", "all_but_first", "all_but_last", "all_but_first_last")
+
+
+@dataclass
+class FactorizeConfig:
+    """Low-rank module surgery before mapping (``xbrun.factorize.factorize_module``).
+
+    A Linear qualifies when ``min(in, out) >= min_features``, a Conv2d when ``min(in_ch, out_ch)
+    >= min_channels``; either only when the pair has fewer weights than the original. ``rank``
+    below 1 is a fraction of ``min(in, out)``, an integer >= 1 an absolute rank. The factors are
+    fitted to the layer's own outputs on the first ``calibration_samples`` training inputs.
+    """
+
+    enabled: bool = False
+    rank: int | float = 0.25
+    min_features: int = 64
+    min_channels: int = 32
+    n_iters: int = 3
+    calibration_samples: int = 256
+
+    def validate(self, key: str) -> None:
+        ok = (self.rank >= 1) if isinstance(self.rank, int) else (0 < self.rank <= 1)
+        check(ok, f"{key}.rank", "an integer >= 1 or a fraction in (0, 1]", self.rank)
+        for name in ("min_features", "min_channels", "calibration_samples"):
+            check(getattr(self, name) >= 1, f"{key}.{name}", "an integer >= 1",
+                  getattr(self, name))
+        check(self.n_iters >= 0, f"{key}.n_iters", "an integer >= 0", self.n_iters)
+
+
+@dataclass
+class MappingConfig:
+    """Tile size, bias, weight scaling, learned periphery and which layers are analog.
+
+    ``weight_scaling_omega > 0`` maps each tile's abs-max weight (per output when
+    ``weight_scaling_columnwise``) to ``omega`` in conductance units and keeps the factor as a
+    digital output scale; the update is divided by it so the logical step equals SGD's.
+    ``learn_out_scaling`` adds trainable digital output scales (per output when
+    ``out_scaling_columnwise``). ``learn_input_range`` clips each tile's inputs to a trained
+    range ``r`` (the DAC spans ``[-r, r]``), initialised from the standard deviation of the
+    first ``init_input_range_from_data`` training batches (0: start at ``input_range_init``).
+    """
+
+    name: str = "default"
+    digital_bias: bool = True
+    max_input_size: int = 512
+    max_output_size: int = 512
+    weight_scaling_omega: float = 0.0
+    weight_scaling_columnwise: bool = False
+    learn_out_scaling: bool = False
+    out_scaling_columnwise: bool = False
+    learn_input_range: bool = False
+    init_input_range_from_data: int = 100
+    input_range_init: float = 3.0
+    input_range_std_alpha: float = 3.0
+    input_range_decay: float = 0.001
+    analog_layers: str | list[str] = "all"
+    factorize: FactorizeConfig = field(default_factory=FactorizeConfig)
+
+    def validate(self, key: str) -> None:
+        p = f"{key}." if key else ""
+        for name in ("max_input_size", "max_output_size"):
+            check(getattr(self, name) >= 0, p + name, "an integer >= 1 (0: no limit)",
+                  getattr(self, name))
+        check(self.weight_scaling_omega >= 0, p + "weight_scaling_omega",
+              "a number >= 0 (0: no weight scaling)", self.weight_scaling_omega)
+        check(self.init_input_range_from_data >= 0, p + "init_input_range_from_data",
+              "a number of batches >= 0 (0: off)", self.init_input_range_from_data)
+        check(self.input_range_init > 0, p + "input_range_init", "a number > 0",
+              self.input_range_init)
+        check(self.input_range_std_alpha > 0, p + "input_range_std_alpha", "a number > 0",
+              self.input_range_std_alpha)
+        check(self.input_range_decay >= 0, p + "input_range_decay", "a number >= 0",
+              self.input_range_decay)
+        check(not (self.learn_input_range and not self.digital_bias), p + "learn_input_range",
+              "false when mapping.digital_bias=false (an analog bias column would be scaled "
+              "by the input range)", self.learn_input_range)
+        layers = self.analog_layers
+        if isinstance(layers, str):
+            check(layers in LAYER_KEYWORDS, p + "analog_layers",
+                  f"one of {', '.join(LAYER_KEYWORDS)} or a list of layer names", layers)
+        else:
+            check(all(isinstance(n, str) and n for n in layers), p + "analog_layers",
+                  "a list of non-empty layer names (glob patterns allowed)", layers)
+
+    @property
+    def weight_scaling(self) -> bool:
+        return self.weight_scaling_omega > 0
