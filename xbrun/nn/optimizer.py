@@ -8,16 +8,29 @@ import torch
 class AnalogSGD(torch.optim.SGD):
     """Drop-in SGD. ``step`` first updates the digital parameters (biases, learned output
     scales, input ranges, ...), then every tile applies its queued update with the current
-    learning rate of its parameter group, so schedulers drive the analog updates too."""
+    learning rate of its parameter group, so schedulers drive the analog updates too.
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = super().step(closure)
+    Queued ``(x, d)`` pairs behave like ``.grad``: they accumulate over backward passes and
+    ``zero_grad`` drops them (so e.g. an ``autograd.grad`` call before it leaves no trace).
+    """
+
+    def _tiles(self):
         for group in self.param_groups:
             for param in group["params"]:
                 tile = getattr(param, "analog_tile", None)
                 if tile is not None:
-                    tile.clip_input_range()
-                    tile.set_learning_rate(group["lr"])
-                    tile.apply_pending()
+                    yield group, tile
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = super().step(closure)
+        for group, tile in self._tiles():
+            tile.clip_input_range()
+            tile.set_learning_rate(group["lr"])
+            tile.apply_pending()
         return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        super().zero_grad(set_to_none)
+        for _, tile in self._tiles():
+            tile.pending.clear()
