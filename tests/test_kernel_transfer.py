@@ -1,0 +1,128 @@
+"""The transfer-family Triton kernels against their torch twins.
+
+``chopped_weight`` (the chopper-corrected ``gamma * A + C``) and ``transfer_buffer`` (read ->
+de-chop -> buffer -> whole steps). On the CPU they run under Triton's interpreter at small
+shapes; the ``gpu`` tests run the compiled kernels on CUDA at layer sizes. Both are
+deterministic, so kernel and twin must agree exactly (up to float rounding on the GPU).
+"""
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from xbrun.kernels import chopped_weight_torch, transfer_buffer_torch
+
+from xbrun import kernels
+
+_DIR = Path(kernels.__file__).parent
+
+
+def _launcher(module: str, name: str, interpret: bool):
+    """A private copy of a launcher module, decorated interpreted or compiled (Triton fixes
+    that at import time, so each mode gets its own copy)."""
+    key = f"xbrun.kernels._{module}_" + ("interpreted" if interpret else "compiled")
+    if key not in sys.modules:
+        old = os.environ.get("TRITON_INTERPRET")
+        os.environ["TRITON_INTERPRET"] = "1" if interpret else "0"
+        try:
+            spec = importlib.util.spec_from_file_location(key, _DIR / f"{module}.py")
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[key] = mod
+            spec.loader.exec_module(mod)
+        finally:
+            if old is None:
+                os.environ.pop("TRITON_INTERPRET", None)
+            else:
+                os.environ["TRITON_INTERPRET"] = old
+    return getattr(sys.modules[key], name)
+
+
+def _signs(n, gen, device):
+    return (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).float().to(device)
+
+
+def _check_chopped_weight(launch, shape, device, gammas):
+    gen = torch.Generator().manual_seed(shape[0] * 31 + shape[1])
+    fast = torch.randn(shape, generator=gen).to(device)
+    slow = torch.randn(shape, generator=gen).to(device)
+    rows, cols = _signs(shape[0], gen, device), _signs(shape[1], gen, device)
+    got = launch(fast, slow, rows, cols, *gammas)
+    want = chopped_weight_torch(fast, slow, rows, cols, *gammas)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    # a transposed view (rows transfer reads A.T) gives the same as its copy
+    got_t = launch(fast.T, slow.T, cols, rows, *gammas)
+    torch.testing.assert_close(got_t, want.T, rtol=1e-6, atol=1e-6)
+
+
+def _check_transfer_buffer(launch, n_out, n_in, count, device, block=128, **options):
+    gen = torch.Generator().manual_seed(n_out + 7 * n_in + count)
+    buffer = (2 * torch.randn(n_out, n_in, generator=gen)).to(device)
+    reads = (3 * torch.randn(count, n_out, generator=gen)).to(device)
+    index = (torch.randperm(n_in, generator=gen)[:count]).to(device)
+    out_sign, in_sign = _signs(n_out, gen, device), _signs(n_in, gen, device)
+    args = dict(scale=0.7, threshold=0.5, max_steps=3, momentum=0.2, **options)
+    buf_k, buf_t = buffer.clone(), buffer.clone()
+    steps_k = launch(buf_k, reads, index, out_sign, in_sign, block=block, **args)
+    steps_t = transfer_buffer_torch(buf_t, reads, index, out_sign, in_sign, **args)
+    assert torch.equal(steps_k, steps_t)
+    torch.testing.assert_close(buf_k, buf_t, rtol=1e-6, atol=1e-6)
+    assert (steps_t != 0).any() and (steps_t == 0).any()  # both branches exercised
+    untouched = torch.ones(n_in, dtype=torch.bool, device=device)
+    untouched[index] = False
+    assert torch.equal(buf_k[:, untouched], buffer[:, untouched])
+
+
+BUFFER_OPTIONS = [
+    {"forget_buffer": True},
+    {"forget_buffer": False},
+    {"forget_buffer": False, "buffer_cap": 1.5},
+    {"forget_buffer": True, "no_buffer": True},
+]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 7), (33, 70)])
+def test_chopped_weight_interpreted_matches_twin(shape):
+    launch = _launcher("chopped_weight", "chopped_weight_triton", interpret=True)
+    _check_chopped_weight(launch, shape, "cpu", (0.1, 1.0))
+    _check_chopped_weight(launch, shape, "cpu", (-0.3, 2.0))
+
+
+@pytest.mark.parametrize("options", BUFFER_OPTIONS)
+def test_transfer_buffer_interpreted_matches_twin(options):
+    launch = _launcher("transfer_buffer", "transfer_buffer_triton", interpret=True)
+    _check_transfer_buffer(launch, 9, 6, 4, "cpu", **options)
+    _check_transfer_buffer(launch, 130, 5, 2, "cpu", block=64, **options)
+
+
+def test_twin_reference_semantics():
+    """The buffer twin on a hand-computed case (threshold 1, momentum 0)."""
+    buffer = torch.tensor([[0.5, 0.0], [-0.2, 0.0]])
+    steps = transfer_buffer_torch(buffer, torch.tensor([[2.0, 1.0]]), torch.tensor([0]),
+                                  torch.tensor([1.0, -1.0]), torch.tensor([-1.0, 1.0]),
+                                  scale=1.0, threshold=1.0, max_steps=1, momentum=0.0,
+                                  forget_buffer=False)
+    # omega = [0.5 - 2, -0.2 + 1] = [-1.5, 0.8]: one step down, remainder -0.5; 0.8 kept
+    torch.testing.assert_close(steps, torch.tensor([[-1.0, 0.0]]))
+    torch.testing.assert_close(buffer, torch.tensor([[-0.5, 0.0], [0.8, 0.0]]))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(256, 784), (10, 128), (512, 512)])
+def test_chopped_weight_compiled_matches_twin(shape):
+    launch = _launcher("chopped_weight", "chopped_weight_triton", interpret=False)
+    _check_chopped_weight(launch, shape, "cuda", (0.1, 1.0))
+    torch.testing.assert_close(
+        kernels.reduce_to_weight(*[t.cuda() for t in (torch.ones(3, 4), torch.zeros(3, 4),
+                                                      -torch.ones(3), torch.ones(4))], 0.5, 1.0),
+        torch.full((3, 4), -0.5, device="cuda"))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("options", BUFFER_OPTIONS)
+def test_transfer_buffer_compiled_matches_twin(options):
+    launch = _launcher("transfer_buffer", "transfer_buffer_triton", interpret=False)
+    _check_transfer_buffer(launch, 256, 784, 8, "cuda", **options)
+    _check_transfer_buffer(launch, 10, 128, 128, "cuda", **options)

@@ -1,0 +1,391 @@
+"""The Tiki-taka family (ttv1, ttv2, chopped, agad) and mixed precision, against what each
+algorithm must do: transfer order and count, whole-pulse buffers, de-chopped reads, the
+gamma-weighted visible weight, scale_fast_lr under a scheduler, convergence, resume."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from xbrun.cli import compose, main
+from xbrun.devices import DEVICES
+from xbrun.nn import AnalogSGD, convert_to_analog
+from xbrun.nn.convert import AnalogSpec
+from xbrun.physics.cells import ConstantStep, IdealCell, SoftBounds
+from xbrun.physics.io import IOConfig, IOParameters
+from xbrun.physics.pulses import UpdateParameters
+from xbrun.schema import build
+from xbrun.tiles.tile import AnalogTile
+
+PERFECT = IOParameters(is_perfect=True)
+TRANSFER_KINDS = ["ttv1", "ttv2", "chopped", "agad"]
+
+
+def exact_cell(dw_min=0.01, bound=1.0):
+    """A noise-free, spread-free constant-step cell: every pulse moves exactly dw_min."""
+    return ConstantStep(dw_min=dw_min, dw_min_dtod=0.0, dw_min_std=0.0, up_down=0.0,
+                        up_down_dtod=0.0, w_max=bound, w_min=-bound, w_max_dtod=0.0,
+                        w_min_dtod=0.0)
+
+
+def device(kind, out_size=4, in_size=6, cell=None, update=None, seed=1, **options):
+    """A validated device config of ``kind`` (perfect transfer reads unless given) built on
+    an ``out_size x in_size`` array."""
+    if kind in TRANSFER_KINDS:
+        options.setdefault("transfer_io", PERFECT)
+    config = build(DEVICES[kind], {"kind": kind, **options}, "device")
+    return config.build(out_size, in_size, cell or IdealCell(), update or UpdateParameters(),
+                        seed)
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code, capsys.readouterr()
+
+
+# ------------------------------------------------------------------ gamma != 0 ----------
+def test_gamma_visible_weight_is_chop_corrected_fast_plus_slow():
+    """gamma=0.1 on a chopped device, a few training steps with choppers flipping: the
+    tile's visible weight is gamma * chop_corrected_A + C, not gamma * A_stored + C."""
+    cfg = compose(["device=chopped", "gamma=0.1", "cell=soft_bounds",
+                   "device.in_chop_prob=0.5", "device.out_chop_prob=0.5"])
+    assert cfg.device.gamma == 0.1
+    tile = AnalogTile(6, 8, device_config=cfg.device, cell=cfg.cell, io=cfg.io,
+                      update=cfg.update, seed=3)
+    tile.set_weights(0.2 * torch.randn(6, 8, generator=torch.Generator().manual_seed(0)))
+    gen = torch.Generator().manual_seed(1)
+    flipped = torch.zeros(8, dtype=torch.bool)
+    for _ in range(12):
+        before = tile.device_state.in_chopper.clone()
+        tile.update(torch.rand(4, 8, generator=gen), 0.2 * torch.randn(4, 6, generator=gen),
+                    0.1)
+        flipped |= tile.device_state.in_chopper != before
+    dev = tile.device_state
+    assert flipped.any(), "the choppers must have switched during training"
+    signs = dev.out_chopper[:, None] * dev.in_chopper[None, :]
+    assert (signs > 0).any() and (signs < 0).any()
+    a_stored, c = dev.fast.weight, dev.slow.weight
+    assert a_stored.abs().max() > 1e-3, "A must hold something for gamma to matter"
+    chop_corrected_a = signs * a_stored
+    torch.testing.assert_close(tile.weight(), 0.1 * chop_corrected_a + c)
+    wrong = 0.1 * a_stored + c
+    differs = (tile.weight() - wrong).abs() > 1e-6
+    assert torch.equal(differs, (signs < 0) & (a_stored != 0))
+
+
+def test_gamma_zero_hides_the_fast_array_and_gamma_vec_weights_both():
+    dev = device("chopped", fast_cell=None)
+    dev.fast.set_weight(torch.full((4, 6), 0.3))
+    dev.slow.set_weight(torch.full((4, 6), -0.1))
+    assert dev.visible_weight() is dev.slow.weight
+    dev = device("ttv2", gamma_vec=[0.5, 2.0])
+    dev.set_weight(torch.full((4, 6), 0.4))
+    torch.testing.assert_close(dev.slow.weight, torch.full((4, 6), 0.2))  # W / g_slow
+    dev.fast.set_weight(torch.full((4, 6), 0.1))
+    torch.testing.assert_close(dev.visible_weight(), torch.full((4, 6), 0.5 * 0.1 + 0.4))
+
+
+def test_sgd_with_gamma_is_one_line_and_exit_2(capsys):
+    for args in (["device=sgd", "gamma=0.1"], ["device=mixed_precision", "scale_fast_lr=false"]):
+        code, out = run_cli(["train", *args], capsys)
+        lines = out.err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, out.err
+        assert lines[0].startswith("xbrun: error: ") and args[1].split("=")[0] in lines[0]
+        assert "Traceback" not in out.err
+
+
+def test_top_level_keys_and_array_cells_reach_the_device():
+    cfg = compose(["device=ttv2", "scale_fast_lr=false", "gamma=0.2",
+                   "device.fast_cell=soft_bounds", "device.slow_cell={kind: ideal}"])
+    assert cfg.device.scale_fast_lr is False and cfg.device.gamma == 0.2
+    assert isinstance(cfg.device.fast_cell, SoftBounds)
+    assert isinstance(cfg.device.slow_cell, IdealCell)
+    dev = cfg.device.build(3, 5, cfg.cell, cfg.update, 1)
+    assert isinstance(dev.fast.cell, SoftBounds) and not dev.slow.cell.is_pulsed
+    assert cfg.device.transfer_update.desired_bl == 1  # TTv2's own write parameters
+
+
+@pytest.mark.parametrize("override, key", [
+    ("device.fast_cell=nope", "device.fast_cell"),
+    ("device.n_reads_per_transfer=2", "device.n_reads_per_transfer"),
+    ("device.in_chop_prob=1.5", "device.in_chop_prob"),
+    ("device.gamma_vec=[1.0]", "device.gamma_vec"),
+])
+def test_bad_device_values_are_one_line(override, key, capsys):
+    code, out = run_cli(["train", "device=chopped", override], capsys)
+    assert code == 2 and key in out.err and len(out.err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ scale_fast_lr -------
+@pytest.mark.parametrize("where", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("auto_scale", [False, True])
+@pytest.mark.parametrize("kind", ["chopped", "ttv2"])
+def test_scale_fast_lr_tracks_the_scheduled_optimizer_lr(kind, auto_scale, where):
+    """fast_lr > 0, scale_fast_lr=true and a StepLR scheduler: the pulse-count learning rate
+    A is written with is fast_lr * current lr (times desired_bl * dw_min / (m_x m_d) under
+    auto_scale), epoch after epoch."""
+    if kind == "ttv2" and auto_scale:
+        pytest.skip("auto_scale is a chopped-transfer parameter")
+    options = {"kind": kind, "fast_lr": 0.5, "scale_fast_lr": True}
+    if kind == "chopped":
+        options["auto_scale"] = auto_scale
+    cfg = compose([f"device={kind}", "cell=soft_bounds"])
+    config = build(DEVICES[kind], options, "device")
+    torch.manual_seed(0)
+    model = convert_to_analog(torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Sigmoid(),
+                                                  torch.nn.Linear(5, 3)),
+                              AnalogSpec(config, cfg.cell, cfg.io, cfg.update)).to(where)
+    optimizer = AnalogSGD(model.parameters(), lr=0.2)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    seen = []
+    devices = [m for m in model.modules() if hasattr(m, "fast_learning_rate")]
+    assert len(devices) == 2
+    for dev in devices:
+        def record(x_rows, d_rows, lr, generator, dev=dev, inner=dev.fast.update):
+            seen.append((optimizer.param_groups[0]["lr"], lr, dev.m_x if auto_scale else 0,
+                         dev.m_d if auto_scale else 0, dev.update_params.desired_bl,
+                         dev.fast.granularity))
+            return inner(x_rows, d_rows, lr, generator)
+        dev.fast.update = record
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for _ in range(2):
+            x = torch.randn(8, 6, generator=gen).to(where)
+            y = torch.randint(0, 3, (8,), generator=gen).to(where)
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        scheduler.step()
+    assert sorted({round(s[0], 6) for s in seen}) == [0.05, 0.1, 0.2]
+    for opt_lr, fast_lr, m_x, m_d, bl, dw in seen:
+        expected = 0.5 * opt_lr
+        if auto_scale:
+            assert m_x > 0 and m_d > 0
+            expected *= bl * dw / (m_x * m_d)
+        assert fast_lr == pytest.approx(expected, rel=1e-6)
+
+
+def test_without_scale_fast_lr_the_fast_rate_ignores_the_schedule():
+    for kind, options in (("ttv2", {"scale_fast_lr": False}),
+                          ("chopped", {"scale_fast_lr": False, "auto_scale": True})):
+        dev = device(kind, fast_lr=0.5, **options)
+        if kind == "chopped":
+            dev.m_x = dev.m_d = 0.5
+        rates = {dev.fast_learning_rate(lr) for lr in (1.0, 0.1, 0.01)}
+        assert len(rates) == 1
+    dev = device("ttv1", fast_lr=0.0)  # fast_lr = 0: A takes the optimizer's rate
+    assert dev.fast_learning_rate(0.3) == 0.3
+
+
+# ------------------------------------------------------------------ transfer ------------
+@pytest.mark.parametrize("columns", [True, False])
+def test_transfer_moves_the_read_lines_of_a_into_c_in_order(columns):
+    """n_reads_per_transfer consecutive lines per transfer, wrapping around at the edge."""
+    dev = device("ttv1", out_size=5, in_size=7, n_reads_per_transfer=3, transfer_lr=0.5,
+                 scale_transfer_lr=False, transfer_columns=columns)
+    a = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
+    dev.fast.set_weight(a)
+    n_lines = 7 if columns else 5
+    expected = torch.zeros(5, 7)
+    start = 0
+    for _ in range(4):
+        dev.transfer(1, 1.0, None)
+        for line in [(start + i) % n_lines for i in range(3)]:
+            if columns:
+                expected[:, line] += 0.5 * a[:, line]
+            else:
+                expected[line, :] += 0.5 * a[line, :]
+        start = (start + 3) % n_lines
+        torch.testing.assert_close(dev.slow.weight, expected)
+        assert dev.slice_index == start
+    torch.testing.assert_close(dev.fast.weight, a)  # reading does not disturb A
+
+
+def test_transfer_every_counts_mini_batches_or_mat_vecs():
+    gen = torch.Generator().manual_seed(0)
+    x, d = torch.rand(4, 6, generator=gen), torch.randn(4, 4, generator=gen)
+    dev = device("ttv1", transfer_every=2.0, units_in_mbatch=True)
+    slices = []
+    for _ in range(4):
+        dev.update(x, d, 0.1, gen)
+        slices.append(dev.slice_index)
+    assert slices == [0, 1, 1, 2]  # one transfer every second mini-batch
+    dev = device("ttv1", transfer_every=3.0, units_in_mbatch=False)
+    slices = []
+    for _ in range(3):
+        dev.update(x, d, 0.1, gen)
+        slices.append(dev.slice_index)
+    assert slices == [1, 2, 4]  # after mat-vecs 3 | 6 | 9, 12
+
+
+def test_pulsed_transfer_writes_only_the_read_columns():
+    dev = device("ttv1", cell=SoftBounds(), out_size=6, in_size=9, n_reads_per_transfer=2)
+    dev.fast.set_weight(0.3 * torch.randn(6, 9, generator=torch.Generator().manual_seed(2)))
+    before = dev.slow.weight.clone()
+    dev.transfer(1, 1.0, torch.Generator().manual_seed(3))
+    changed = (dev.slow.weight != before).any(0)
+    assert changed[:2].all() and not changed[2:].any()
+
+
+def test_ttv2_buffer_writes_whole_pulses_and_keeps_the_remainder():
+    g = 0.01
+    dev = device("ttv2", out_size=4, in_size=3, cell=exact_cell(g), fast_cell={"kind": "ideal"},
+                 n_reads_per_transfer=3, transfer_lr=1.0, scale_transfer_lr=False,
+                 forget_buffer=False, momentum=0.0)
+    a = g * torch.tensor([[2.7, -0.4, 1.2], [-1.9, 0.99, 0.0], [0.5, -3.2, 1.0],
+                          [-1.0, 0.3, 4.4]])
+    dev.fast.set_weight(a)
+    buffer = torch.zeros(4, 3)
+    slow = torch.zeros(4, 3)
+    for _ in range(3):
+        dev.transfer(1, 1.0, torch.Generator().manual_seed(0))
+        omega = buffer + a
+        steps = torch.trunc(omega / g).clamp(-1, 1)  # desired_bl = 1: one pulse at most
+        buffer = omega - steps * g
+        slow = slow + steps * g
+        torch.testing.assert_close(dev.slow.weight, slow)
+        torch.testing.assert_close(dev.buffer, buffer)
+    assert (dev.slow.weight != 0).any() and (dev.buffer != 0).any()
+    # forget_buffer (TTv2's default): after a write only momentum * H stays
+    dev = device("ttv2", out_size=4, in_size=3, cell=exact_cell(g), n_reads_per_transfer=3,
+                 scale_transfer_lr=False, momentum=0.1)
+    dev.fast.set_weight(a)
+    dev.transfer(1, 1.0, None)
+    steps = torch.trunc(a / g).clamp(-1, 1)
+    torch.testing.assert_close(dev.buffer, torch.where(steps != 0, 0.1 * a, a))
+
+
+def test_chopped_reads_are_dechopped_before_the_buffer():
+    dev = device("chopped", out_size=5, in_size=4, in_chop_prob=0.0, buffer_granularity=1e4)
+    gen = torch.Generator().manual_seed(0)
+    a_true = 0.2 * torch.randn(5, 4, generator=gen)
+    dev.in_chopper.copy_(torch.tensor([1.0, -1.0, -1.0, 1.0]))
+    dev.out_chopper.copy_(torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0]))
+    signs = dev.out_chopper[:, None] * dev.in_chopper[None, :]
+    dev.fast.set_weight(signs * a_true)  # what training with these choppers stores
+    dev.transfer(4, 1.0, gen)
+    torch.testing.assert_close(dev.buffer, a_true * dev.buffer_scale(1.0))
+
+
+@pytest.mark.parametrize("chop", [0.0, 0.5])
+def test_the_chopper_cancels_a_constant_offset_of_a(chop):
+    """An offset of A that is not gradient (drift, a wrong reference) grows H linearly
+    without choppers and stays bounded with regular chopping."""
+    dev = device("chopped", out_size=3, in_size=4, in_chop_prob=chop, in_chop_random=False,
+                 buffer_granularity=1e4)
+    dev.fast.set_weight(torch.full((3, 4), 0.1))
+    per_read = 0.1 * dev.buffer_scale(1.0)
+    for _ in range(8):
+        dev.transfer(4, 1.0, None)  # one pass over A
+    if chop:
+        assert dev.buffer.abs().max() <= 2 * per_read + 1e-9
+    else:
+        torch.testing.assert_close(dev.buffer.abs(), torch.full((3, 4), 8 * per_read))
+
+
+def test_agad_reference_removes_a_constant_offset():
+    """AGAD writes C from reads relative to the previous chopper period's mean: a constant
+    A gives (after the first period) nothing to transfer."""
+    dev = device("agad", out_size=3, in_size=4, in_chop_prob=0.5, tail_weightening=4.0,
+                 cell=exact_cell(0.01))
+    dev.fast.set_weight(torch.full((3, 4), 0.2))
+    for _ in range(12):
+        dev.transfer(4, 1.0, None)
+    assert dev.transfer_counter == 12
+    assert torch.equal(dev.slow.weight, torch.zeros(3, 4))
+    torch.testing.assert_close(dev.running_mean.abs(), torch.full((3, 4), 0.2))
+
+
+def test_mixed_precision_writes_whole_steps_and_keeps_the_rest():
+    g = 0.01
+    dev = device("mixed_precision", out_size=3, in_size=4, cell=exact_cell(g))
+    chi = g * torch.tensor([[2.5, -2.2, 0.3, 0.0], [-2.9, 2.0, 2.99, -0.7], [0.1, 0.2, 0.3, 2.4]])
+    dev.chi.copy_(chi)
+    dev.transfer(torch.Generator().manual_seed(0))
+    steps = torch.trunc(chi / g)  # every row's written counts are 0 or +-2: exact pulses
+    torch.testing.assert_close(dev.array.weight, -steps * g)
+    torch.testing.assert_close(dev.chi, chi - steps * g)
+
+
+# ------------------------------------------------------------------ convergence ---------
+CONVERGE = [
+    ("sgd", {}),
+    ("ttv1", {"gamma": 0.5}),
+    ("ttv2", {"gamma": 0.5}),
+    ("chopped", {"gamma": 0.3}),
+    ("agad", {}),
+    ("mixed_precision", {}),
+]
+
+
+@pytest.mark.parametrize("kind, options", CONVERGE, ids=[c[0] for c in CONVERGE])
+def test_every_algorithm_solves_a_convex_problem(kind, options):
+    """Least squares W x = y with an idealized symmetric cell and perfect I/O: each algorithm
+    ends near the digital solution W*. A symmetric cell never pulls A back, so A integrates
+    the gradient like a momentum without friction; gamma > 0 (A's share of the visible
+    weight) supplies the damping for ttv1/ttv2/chopped, AGAD's dynamic reference does it
+    by itself."""
+    perfect = IOConfig(forward=PERFECT, backward=PERFECT)
+    config = build(DEVICES[kind], {"kind": kind, **options,
+                                   **({"transfer_io": PERFECT} if kind in TRANSFER_KINDS
+                                      else {})}, "device")
+    tile = AnalogTile(3, 4, device_config=config, cell=exact_cell(0.005), io=perfect,
+                      update=UpdateParameters(), seed=1)
+    gen = torch.Generator().manual_seed(0)
+    target = 0.5 * (2 * torch.rand(3, 4, generator=gen) - 1)
+    tile.set_weights(torch.zeros(3, 4))
+    errors = []
+    for step in range(300):
+        x = torch.randn(8, 4, generator=gen)
+        tile.update(x, (x @ tile.weight().T - x @ target.T) / 8, 0.1)
+        if step >= 250:
+            errors.append(float((tile.weight() - target).norm() / target.norm()))
+    assert sum(errors) / len(errors) < 0.08, errors[-5:]
+
+
+# ------------------------------------------------------------------ end to end ----------
+def test_every_device_trains_an_epoch_through_the_cli(tmp_path, capsys):
+    kinds = "sgd,ttv1,ttv2,chopped,agad,mixed_precision"
+    main(["train", "-m", f"device={kinds}", "epochs=1", "dataset.limit_train=64",
+          "batch_size=16", "model.hidden=[16]", f"hydra.sweep.dir={tmp_path}"])
+    summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.rglob("summary.json"))]
+    assert len(summaries) == 6
+    for summary in summaries:
+        assert summary["status"] == "finished", summary
+        assert summary["pulses"] > 0 and math.isfinite(summary["test_loss"])
+    chopped = compose(["device=chopped", "gamma=0.1"])  # as typed in the README
+    assert chopped.device.gamma == 0.1
+
+
+def _state(run_dir):
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_resume_reproduces_an_uninterrupted_transfer_run(tmp_path):
+    common = ["device=chopped", "gamma=0.1", "cell=soft_bounds", "device.in_chop_prob=0.3",
+              "dataset.limit_train=48", "batch_size=16", "model.hidden=[12]",
+              "schedule=step", "schedule.step_size=1", "schedule.factor=0.5",
+              "accelerator=cpu"]
+    main(["train", *common, "epochs=3", f"hydra.run.dir={tmp_path / 'straight'}"])
+    main(["train", *common, "epochs=2", f"hydra.run.dir={tmp_path / 'split'}"])
+    main(["train", *common, "epochs=3", f"resume={tmp_path / 'split'}",
+          f"hydra.run.dir={tmp_path / 'ignored'}"])
+    straight, split = _state(tmp_path / "straight"), _state(tmp_path / "split")
+    assert split["epoch"] == straight["epoch"] == 3
+    for key, value in straight["model"].items():
+        assert _same(value, split["model"][key]), key
+    assert [r["test_loss"] for r in straight["metrics"]] == \
+        [r["test_loss"] for r in split["metrics"]]
+    assert [r["lr"] for r in split["metrics"]] == [1.0, 0.5, 0.25]
