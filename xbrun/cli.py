@@ -23,6 +23,7 @@ usage:
   xbrun train --help                 config groups and the composed default config
   xbrun report DIR [--csv]           table of every run below DIR
   xbrun cells [NAME ...] [--plot F]  unit cells: states, asymmetry, symmetry point, pulse response
+  xbrun presets                      aihwkit's tuned presets (preset=NAME), one line each
 
 examples:
   xbrun train device=sgd cell=soft_bounds io=default epochs=3 lr=0.05 seed=1
@@ -183,8 +184,13 @@ def main(argv: list[str] | None = None) -> None:
         from .cells_info import cells_command
 
         cells_command(rest)
+    elif command == "presets":
+        from .presets import presets_command
+
+        presets_command(conf_dir())
     else:
-        fail(f"{command}: unknown command; expected train, report or cells (see xbrun --help)")
+        fail(f"{command}: unknown command; expected train, report, cells or presets "
+             f"(see xbrun --help)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,97 @@
+"""The preset group: aihwkit's tuned configurations as ``preset=<algorithm>_<cell>``."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from xbrun.cli import compose, conf_dir, main
+from xbrun.presets import list_presets
+
+ALGORITHMS = ["sgd", "tiki_taka", "ttv2", "chopped_ttv2", "agad", "mixed_precision"]
+CELLS = ["reram_es", "reram_sb", "capacitor", "ecram", "ecram_mo", "idealized"]
+EXPECTED = sorted([f"{a}_{c}" for a in ALGORITHMS for c in CELLS]
+                  + ["sgd_gokmen_vlasov", "mixed_precision_gokmen_vlasov"])
+DEVICE_OF = {"sgd": "sgd", "tiki_taka": "ttv1", "ttv2": "chopped", "chopped_ttv2": "chopped",
+             "agad": "agad", "mixed_precision": "mixed_precision"}
+# one preset per algorithm, covering every cell once: what the fast CLI test trains
+SAMPLE = ["sgd_reram_es", "tiki_taka_capacitor", "ttv2_ecram", "chopped_ttv2_reram_sb",
+          "agad_idealized", "mixed_precision_ecram_mo", "sgd_gokmen_vlasov"]
+TINY = ["epochs=1", "dataset.limit_train=64", "dataset.limit_test=64", "batch_size=32",
+        "model.hidden=[8]"]
+
+
+def test_every_preset_exists_cites_its_source_and_is_listed(capsys):
+    names = [name for name, _ in list_presets(conf_dir())]
+    assert names == EXPECTED
+    for name in names:
+        text = (conf_dir() / "preset" / f"{name}.yaml").read_text()
+        assert text.startswith("# @package _global_\n")
+        assert "aihwkit src/aihwkit/simulator/presets/configs.py" in text
+    main(["presets"])
+    out = capsys.readouterr().out
+    for name, description in list_presets(conf_dir()):
+        assert f"{name} " in out and description and description in out
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_every_preset_composes_and_builds(name):
+    """Device, cell, I/O and update come from the preset; one update step runs."""
+    cfg = compose([f"preset={name}"])
+    algorithm, cell = next((a, name[len(a) + 1:]) for a in sorted(ALGORITHMS, key=len,
+                                                                   reverse=True)
+                           if name.startswith(a + "_"))
+    assert cfg.device.kind == DEVICE_OF[algorithm]
+    cell_yaml = (conf_dir() / "cell" / f"{cell}.yaml").read_text()
+    assert f"kind: {cfg.cell.kind}" in cell_yaml
+    assert cfg.io.forward.out_noise == 0.1 and cfg.io.forward.out_bound == 20.0
+    if algorithm in ("ttv2", "chopped_ttv2", "agad"):
+        assert cfg.device.auto_scale and cfg.device.transfer_update.desired_bl == 1
+        assert cfg.update.desired_bl in (31, 100)
+        assert (cfg.device.in_chop_prob == 0) == (algorithm == "ttv2")
+    dev = cfg.device.build(5, 7, cfg.cell, cfg.update, 1)
+    gen = torch.Generator().manual_seed(0)
+    dev.set_weight(0.1 * torch.randn(5, 7, generator=gen))
+    dev.update(torch.rand(4, 7, generator=gen), 0.1 * torch.randn(4, 5, generator=gen), 0.1,
+               gen)
+    assert torch.isfinite(dev.visible_weight()).all()
+
+
+def test_keys_after_a_preset_still_override_it():
+    cfg = compose(["preset=chopped_ttv2_reram_sb", "lr=0.1", "cell.dw_min=0.01",
+                   "device.in_chop_prob=0.2", "update.desired_bl=7"])
+    assert (cfg.lr, cfg.cell.dw_min, cfg.device.in_chop_prob, cfg.update.desired_bl) == \
+        (0.1, 0.01, 0.2, 7)
+    assert cfg.device.fast_lr == 0.5  # the rest of the preset stays
+    cfg = compose(["preset=agad_ecram", "cell=soft_bounds"])  # a group choice wins too
+    assert cfg.device.kind == "agad" and cfg.cell.kind == "soft_bounds"
+
+
+def test_unknown_preset_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "preset=sgd_nope"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "preset=sgd_nope" in err and "agad_ecram" in err
+
+
+def _train(names, tmp_path: Path):
+    main(["train", "-m", "preset=" + ",".join(names), *TINY, f"hydra.sweep.dir={tmp_path}"])
+    summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.rglob("summary.json"))]
+    assert len(summaries) == len(names)
+    for summary in summaries:
+        assert summary["status"] == "finished", summary
+        assert math.isfinite(summary["test_loss"]) and summary["pulses"] > 0
+
+
+def test_a_preset_of_every_algorithm_and_cell_trains_through_the_cli(tmp_path):
+    _train(SAMPLE, tmp_path)
+
+
+@pytest.mark.slow
+def test_every_preset_trains_an_epoch_through_the_cli(tmp_path, request):
+    """All 38 (about two minutes on two cores): run with ``pytest -m slow``."""
+    if "slow" not in request.config.getoption("markexpr", ""):
+        pytest.skip("all presets through the CLI: run with -m slow")
+    _train(EXPECTED, tmp_path)
