@@ -1,0 +1,123 @@
+"""Pure compute for xbrun: Triton kernels and their plain-PyTorch reference twins.
+
+Nothing here reads a config. Each operation has a ``*_torch`` reference that defines
+its meaning (and is the CPU path) and, where it pays, a Triton kernel used on CUDA.
+Triton is imported only when a kernel is first launched, so importing this package
+(and everything above it) works without Triton and before ``TRITON_INTERPRET`` is set.
+"""
+
+from .chopped_weight_ref import chopped_weight_torch
+from .pulsed_update_ref import (
+    CELL_CONSTANT,
+    CELL_EXP,
+    CELL_LINEAR,
+    CELL_NAMES,
+    CELL_POW,
+    EXP_SCALARS,
+    ROW_GAMMA_DOWN,
+    ROW_GAMMA_UP,
+    ROW_SCALE_DOWN,
+    ROW_SCALE_UP,
+    ROW_SLOPE_DOWN,
+    ROW_SLOPE_UP,
+    ROW_W_MAX,
+    ROW_W_MIN,
+    ROWS_REQUIRED,
+    pulsed_update_torch,
+    single_pulse_torch,
+)
+from .transfer_buffer_ref import transfer_buffer_torch
+
+
+def _pulsed_update_dispatch(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
+                            mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
+                            cell_scalars=()):
+    """Apply pulse trains to ``weight`` in place; Triton on CUDA, the torch twin elsewhere.
+
+    ``cell_scalars``: tile-wide cell scalars (``EXP_SCALARS`` for ``CELL_EXP``).
+    Returns the number of device pulses applied (an int tensor on ``weight.device``).
+    """
+    if weight.is_cuda:
+        pulsed_update_triton = triton_launcher()
+        if seed is None:
+            seed = int(torch_randint(generator, weight.device))
+        return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
+                                    cell_kind=cell_kind, noise_std=noise_std,
+                                    mult_noise=mult_noise, seed=seed,
+                                    x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars)
+    return pulsed_update_torch(weight, cell_params, x_prob, d_prob, bl,
+                               cell_kind=cell_kind, noise_std=noise_std,
+                               mult_noise=mult_noise, generator=generator,
+                               x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars)
+
+
+pulsed_update = _pulsed_update_dispatch
+
+
+def triton_launcher():
+    """The Triton launcher ``pulsed_update_triton`` (imports Triton on first use).
+
+    Importing the submodule ``pulsed_update`` makes Python bind the package attribute of
+    that name to the module, shadowing the dispatch function: put the function back (the
+    submodule is also callable, for imports made elsewhere).
+    """
+    import importlib
+
+    module = importlib.import_module(".pulsed_update", __name__)
+    globals()["pulsed_update"] = _pulsed_update_dispatch
+    return module.pulsed_update_triton
+
+
+def torch_randint(generator, device):
+    """Draw a kernel seed from a torch generator, so runs stay reproducible by seed."""
+    import torch
+
+    return torch.randint(0, 2**31 - 1, (1,), generator=generator,
+                         device=generator.device if generator is not None else device).item()
+
+
+def reduce_to_weight(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow):
+    """Chopper-corrected visible weight of a transfer device (``chopped_weight_ref``);
+    Triton on CUDA, the torch twin elsewhere."""
+    if fast.is_cuda:
+        from .chopped_weight import chopped_weight_triton
+
+        return chopped_weight_triton(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow)
+    return chopped_weight_torch(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow)
+
+
+def accumulate_transfer_buffer(buffer, reads, index, out_sign, in_sign, **kwargs):
+    """Buffered transfer step (``transfer_buffer_ref``): update H in place, return the
+    whole steps to write; Triton on CUDA, the torch twin elsewhere."""
+    if buffer.is_cuda:
+        from .transfer_buffer import transfer_buffer_triton
+
+        return transfer_buffer_triton(buffer, reads, index, out_sign, in_sign, **kwargs)
+    return transfer_buffer_torch(buffer, reads, index, out_sign, in_sign, **kwargs)
+
+
+__all__ = [
+    "CELL_CONSTANT",
+    "CELL_EXP",
+    "CELL_LINEAR",
+    "CELL_NAMES",
+    "CELL_POW",
+    "EXP_SCALARS",
+    "ROWS_REQUIRED",
+    "ROW_GAMMA_DOWN",
+    "ROW_GAMMA_UP",
+    "ROW_SCALE_DOWN",
+    "ROW_SCALE_UP",
+    "ROW_SLOPE_DOWN",
+    "ROW_SLOPE_UP",
+    "ROW_W_MAX",
+    "ROW_W_MIN",
+    "accumulate_transfer_buffer",
+    "chopped_weight_torch",
+    "pulsed_update",
+    "pulsed_update_torch",
+    "reduce_to_weight",
+    "single_pulse_torch",
+    "transfer_buffer_torch",
+    "triton_launcher",
+]

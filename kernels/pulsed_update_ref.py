@@ -1,0 +1,246 @@
+"""Reference twin of the pulsed-update kernel: the meaning of a stochastic pulse train.
+
+A crossbar applies ``W <- W - lr * d x^T`` in parallel: in each of ``bl`` time slots input
+line j fires with probability ``|x_prob_j|`` and output line i with ``|d_prob_i|``; every
+coincidence on element (i, j) is one device pulse in direction ``-sign(x_j d_i)`` (up when
+exactly one of ``x_j``, ``d_i`` is negative). Within one rank-1 update an element therefore
+receives ``n_ij`` pulses of one sign, applied one after another through the unit cell's
+pulse response (so state-dependent cells see the weight move between pulses), each with its
+own cycle-to-cycle noise, and clipped to the element's bounds after every pulse. The ``k``
+rank-1 updates are applied in order.
+
+Per-element parameters
+----------------------
+``cell_params`` is a ``(P, out, in)`` float stack drawn once per tile (device-to-device
+spread). A cell reads only the rows it needs, so ``P`` may stop after its last row
+(``ROWS_REQUIRED``):
+
+    row  name        used by          meaning
+    0    scale_up    all              step of one up pulse (>= 0)
+    1    scale_down  all              step of one down pulse (>= 0; the kernel subtracts it)
+    2    w_max       all              upper bound of the element
+    3    w_min       all              lower bound of the element
+    4    slope_up    LINEAR           up step   = scale_up   * (1 - slope_up   * w)
+    5    slope_down  LINEAR           down step = scale_down * (1 - slope_down * w)
+    6    gamma_up    POW              up exponent (>= 0)
+    7    gamma_down  POW              down exponent (>= 0)
+
+Tile-wide scalars (``cell_scalars``, a tuple of floats; only ``CELL_EXP`` uses them, in the
+order of ``EXP_SCALARS``): ``A_up, A_down, gamma_up, gamma_down, a, b, dw_min_std_add,
+dw_min_std_slope`` (the last two may be left out: 0).
+
+Pulse response (``s`` = +1 up / -1 down, ``scale`` = row 0 up / row 1 down, ``xi`` a standard
+normal per pulse, ``sigma`` = ``noise_std``; then ``w <- clip(w + dw, w_min, w_max)``):
+
+    CELL_CONSTANT  dw = s*scale                                    [ConstantStep]
+    CELL_LINEAR    dw = s*scale*(1 - slope*w)                      [LinearStep, SoftBounds]
+    CELL_EXP       z = 2*a*w/(w_max - w_min) + b                   [ExpStep]
+                   y = max(1 - A_up*exp(gamma_up*z), 0)      (up)
+                   y = max(1 - A_down*exp(-gamma_down*z), 0) (down)
+                   dw = s*scale*y                (no step where w_max <= w_min)
+    CELL_POW       dw = +scale_up   * max((w_max - w)/(w_max - w_min), 0)**gamma_up   (up)
+                   dw = -scale_down * max((w - w_min)/(w_max - w_min), 0)**gamma_down (down)
+                   (base 0 where w_max <= w_min)                  [PowStep]
+
+Cycle-to-cycle noise (``dw_min_std`` of aihwkit, relative to the step; only when sigma > 0):
+
+    CONSTANT, POW, LINEAR with mult_noise   dw <- dw * (1 + sigma*xi)
+    LINEAR without mult_noise (additive)    dw <- dw + sigma*scale*xi
+    EXP                                     dw <- dw + sigma*(|dw| + std_add + std_slope*|w|)*xi
+                                            only where y > 0 (a saturated step stays 0, as
+                                            aihwkit's CUDA functor does); with std_add =
+                                            std_slope = 0 this is the multiplicative form.
+
+``mult_noise`` matters only for ``CELL_LINEAR``.
+
+Filling the rows from aihwkit parameters (what aihwkit's ``populate`` does; ``xi1``, ``xi2``
+are independent standard normals drawn per element)::
+
+    aihwkit parameter            row / scalar  transform
+    dw_min, dw_min_dtod,         0, 1          gain = 1 + dw_min_dtod*xi1
+      up_down, up_down_dtod                    r = up_down_dtod*xi2
+                                               scale_up = |(min(up_down, 0) + gain + r)*dw_min|
+                                               scale_down = |(-max(up_down, 0) + gain - r)*dw_min|
+                                               (aihwkit's C++ populate; its docstring writes
+                                               the bias symmetrically as 1 +- up_down)
+    w_max, w_max_dtod            2             |w_max*(1 + w_max_dtod*xi)|
+    w_min, w_min_dtod            3             -|w_min*(1 + w_min_dtod*xi)|
+                                               (swap the two draws first if min > max)
+    dw_min_std                   noise_std     as is (all cells)
+    LinearStep gamma_up,         4             g = gamma_up + gamma_up_dtod*xi, |g| unless
+      gamma_up_dtod,                           allow_increasing; slope_up = g/ref_up with
+      allow_increasing,                        ref_up = w_max (mean_bound_reference=True) or
+      mean_bound_reference                     row 2 (False); reverse_up: ref_up =
+                                               w_min - reverse_offset; 0 if ref_up == 0
+    LinearStep gamma_down, ...   5             the same with gamma_down; ref_down = w_min or
+                                               row 3 (negative, so slope_down < 0);
+                                               reverse_down: w_max + reverse_offset
+    LinearStep/SoftBounds        mult_noise    as is
+      mult_noise
+    SoftBounds                   4, 5          slope_up = 1/row 2, slope_down = 1/row 3
+                                               (gamma 1, no dtod, per-element bounds)
+    PowStep pow_gamma,           6, 7          gain = 1 + pow_gamma_dtod*xi1
+      pow_gamma_dtod,                          r = pow_up_down_dtod*xi2
+      pow_up_down,                             gamma_up = |pow_gamma*(min(pow_up_down, 0)
+      pow_up_down_dtod                                     + gain + r)|
+                                               gamma_down = |pow_gamma*(-max(pow_up_down, 0)
+                                                             + gain - r)|
+    ExpStep A_up, A_down,        scalars 0-5   as is (tile-wide, no dtod in aihwkit)
+      gamma_up, gamma_down, a, b
+    ExpStep dw_min_std_add,      scalars 6, 7  as is (absolute weight units, times
+      dw_min_std_slope                         dw_min_std, see the noise table)
+
+aihwkit's ``write_noise_std`` (a persistent hidden weight) is not modelled here.
+
+This file is the CPU training path and the definition the Triton kernel is tested against.
+"""
+
+from __future__ import annotations
+
+import torch
+
+CELL_CONSTANT = 0
+CELL_LINEAR = 1
+CELL_EXP = 2
+CELL_POW = 3
+
+CELL_NAMES = {CELL_CONSTANT: "constant", CELL_LINEAR: "linear", CELL_EXP: "exp",
+              CELL_POW: "pow"}
+
+(ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,
+ ROW_GAMMA_UP, ROW_GAMMA_DOWN) = range(8)
+
+# number of leading rows of cell_params each cell kind reads
+ROWS_REQUIRED = {CELL_CONSTANT: 4, CELL_LINEAR: 6, CELL_EXP: 4, CELL_POW: 8}
+
+EXP_SCALARS = ("A_up", "A_down", "gamma_up", "gamma_down", "a", "b", "dw_min_std_add",
+               "dw_min_std_slope")
+
+
+def check_cell(cell_kind: int, cell_params: torch.Tensor,
+               cell_scalars: tuple = ()) -> tuple[float, ...]:
+    """Validate the cell arguments; return the scalars padded to ``len(EXP_SCALARS)``."""
+    if cell_kind not in ROWS_REQUIRED:
+        raise ValueError(f"unknown cell kind {cell_kind}")
+    need = ROWS_REQUIRED[cell_kind]
+    if cell_params.dim() != 3 or cell_params.shape[0] < need:
+        raise ValueError(f"cell kind {CELL_NAMES[cell_kind]} needs cell_params of shape "
+                         f"({need}+, out, in), got {tuple(cell_params.shape)}")
+    scalars = tuple(float(s) for s in cell_scalars)
+    if cell_kind == CELL_EXP and len(scalars) < 6:
+        raise ValueError(f"cell kind exp needs cell_scalars {EXP_SCALARS} (the last two "
+                         f"optional), got {len(scalars)} values")
+    if len(scalars) > len(EXP_SCALARS):
+        raise ValueError(f"at most {len(EXP_SCALARS)} cell_scalars, got {len(scalars)}")
+    return scalars + (0.0,) * (len(EXP_SCALARS) - len(scalars))
+
+
+def single_pulse_torch(weight: torch.Tensor, up: torch.Tensor, cell_params: torch.Tensor, *,
+                       cell_kind: int, noise_std: float, mult_noise: bool,
+                       xi: torch.Tensor | None, cell_scalars: tuple = ()) -> torch.Tensor:
+    """Weight after one pulse on every element (``up`` True: potentiate, else depress).
+
+    ``xi`` is a standard normal draw per element (None when ``noise_std == 0``).
+    """
+    scale_up, scale_down = cell_params[ROW_SCALE_UP], cell_params[ROW_SCALE_DOWN]
+    w_max, w_min = cell_params[ROW_W_MAX], cell_params[ROW_W_MIN]
+    scale = torch.where(up, scale_up, scale_down)
+    step = torch.where(up, scale_up, -scale_down)  # signed step
+    noisy = noise_std > 0
+    if cell_kind == CELL_CONSTANT:
+        dw = step
+        if noisy:
+            dw = dw * (1.0 + noise_std * xi)
+    elif cell_kind == CELL_LINEAR:
+        slope = torch.where(up, cell_params[ROW_SLOPE_UP], cell_params[ROW_SLOPE_DOWN])
+        dw = step * (1.0 - slope * weight)
+        if noisy:
+            dw = dw * (1.0 + noise_std * xi) if mult_noise else dw + noise_std * scale * xi
+    elif cell_kind == CELL_EXP:
+        a_up, a_down, g_up, g_down, es_a, es_b, std_add, std_slope = check_cell(
+            cell_kind, cell_params, cell_scalars)
+        b_diff = w_max - w_min
+        valid = b_diff > 0
+        z = weight * torch.where(valid, 2.0 * es_a / torch.where(valid, b_diff, 1.0), 0.0) + es_b
+        amp = torch.where(up, a_up, a_down)
+        gam = torch.where(up, g_up, -g_down)
+        y = torch.clamp_min(1.0 - amp * torch.exp(gam * z), 0.0)
+        y = torch.where(valid, y, 0.0)
+        dw = step * y
+        if noisy:
+            sd = noise_std * (dw.abs() + std_add + std_slope * weight.abs())
+            dw = torch.where(y > 0, dw + sd * xi, dw)
+    elif cell_kind == CELL_POW:
+        rng = w_max - w_min
+        inv = torch.where(rng > 0, 1.0 / torch.where(rng > 0, rng, 1.0), 0.0)
+        base = torch.where(up, (w_max - weight) * inv, (weight - w_min) * inv).clamp_min(0.0)
+        gamma = torch.where(up, cell_params[ROW_GAMMA_UP], cell_params[ROW_GAMMA_DOWN])
+        dw = step * torch.pow(base, gamma)
+        if noisy:
+            dw = dw * (1.0 + noise_std * xi)
+    else:
+        raise ValueError(f"unknown cell kind {cell_kind}")
+    return torch.minimum(torch.maximum(weight + dw, w_min), w_max)
+
+
+def constant_train(weight: torch.Tensor, up: torch.Tensor, counts: torch.Tensor,
+                   cell_params: torch.Tensor) -> torch.Tensor:
+    """``counts`` noise-free constant steps at once, each clipped: identical to applying
+    them one by one, since ``clip(clip(w + s) + (n - 1) s)`` is where n equal steps that
+    are clipped after every step end (after the first step the weight is inside its bounds
+    and moves one way). Elements with ``counts == 0`` keep their weight.
+    """
+    w_max, w_min = cell_params[ROW_W_MAX], cell_params[ROW_W_MIN]
+    step = torch.where(up, cell_params[ROW_SCALE_UP], -cell_params[ROW_SCALE_DOWN])
+    first = torch.minimum(torch.maximum(weight + step, w_min), w_max)
+    run = first + (counts - 1) * step
+    return torch.where(counts > 0, torch.minimum(torch.maximum(run, w_min), w_max), weight)
+
+
+def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
+                        d_prob: torch.Tensor, bl: torch.Tensor, *, cell_kind: int,
+                        noise_std: float, mult_noise: bool,
+                        generator: torch.Generator | None = None,
+                        x_bits: torch.Tensor | None = None,
+                        d_bits: torch.Tensor | None = None,
+                        cell_scalars: tuple = ()) -> torch.Tensor:
+    """Apply ``k`` rank-1 pulse trains to ``weight`` (``(out, in)``) in place.
+
+    x_prob: ``(k, in)`` signed firing probabilities in [-1, 1] of the input lines.
+    d_prob: ``(k, out)`` signed firing probabilities of the output lines.
+    bl:     ``(k,)`` train length of each rank-1 update (0 skips it).
+    x_bits, d_bits: optional given trains ``(k, max_bl, in|out)`` of 0/1; then no bits are
+        drawn and, with ``noise_std == 0``, the result is deterministic (the kernel test).
+    cell_scalars: tile-wide scalars of the cell (``EXP_SCALARS`` for ``CELL_EXP``).
+    Returns the number of pulses applied (0-dim int64 tensor).
+    """
+    scalars = check_cell(cell_kind, cell_params, cell_scalars)
+    total = torch.zeros((), dtype=torch.int64, device=weight.device)
+    n_out, n_in = weight.shape
+    bl_list = bl.tolist()
+    for b, length in enumerate(bl_list):
+        if length <= 0:
+            continue
+        xp, dp = x_prob[b], d_prob[b]
+        if x_bits is None:
+            bx = torch.rand(length, n_in, generator=generator, device=weight.device) < xp.abs()
+            bd = torch.rand(length, n_out, generator=generator, device=weight.device) < dp.abs()
+        else:
+            bx, bd = x_bits[b, :length] > 0, d_bits[b, :length] > 0
+        counts = bd.T.to(weight.dtype) @ bx.to(weight.dtype)  # (out, in) coincidences
+        n_max = int(counts.max().item()) if counts.numel() else 0
+        if n_max == 0:
+            continue
+        total += counts.sum().to(torch.int64)
+        up = (dp < 0)[:, None] != (xp < 0)[None, :]
+        if cell_kind == CELL_CONSTANT and noise_std <= 0:
+            weight.copy_(constant_train(weight, up, counts, cell_params))
+            continue
+        for p in range(n_max):
+            xi = (torch.randn(weight.shape, generator=generator, device=weight.device)
+                  if noise_std > 0 else None)
+            stepped = single_pulse_torch(weight, up, cell_params, cell_kind=cell_kind,
+                                         noise_std=noise_std, mult_noise=mult_noise, xi=xi,
+                                         cell_scalars=scalars)
+            weight.copy_(torch.where(counts > p, stepped, weight))
+    return total

@@ -1,0 +1,551 @@
+"""The Triton pulsed-update kernel against its torch twin (``kernels/pulsed_update_ref.py``).
+
+On the CPU the kernel runs under Triton's interpreter (small shapes); the ``gpu`` tests run
+the compiled kernel on CUDA at layer sizes. Exact where the pulse trains are given and noise
+is off; in distribution (means and variances of the weight change per element, with
+tolerances from the sample variances) where kernel and twin draw different random numbers.
+"""
+
+import os
+
+# Triton decides at decoration time whether a kernel is interpreted: set this before triton
+# (and the launcher module, which xbrun imports lazily) is first imported.
+os.environ["TRITON_INTERPRET"] = "1"
+
+import importlib.util  # noqa: E402
+import math  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from xbrun.kernels import (  # noqa: E402
+    CELL_CONSTANT,
+    CELL_EXP,
+    CELL_LINEAR,
+    CELL_POW,
+    ROWS_REQUIRED,
+    pulsed_update_torch,
+    single_pulse_torch,
+)
+
+from xbrun import kernels  # noqa: E402
+
+_KERNEL_FILE = Path(kernels.__file__).parent / "pulsed_update.py"
+
+
+def _load_launcher(interpret: bool):
+    """A private copy of the launcher module, interpreted or compiled.
+
+    Each copy decorates its own kernel under the matching ``TRITON_INTERPRET`` so the CPU
+    and the GPU tests can share one session whatever was imported before.
+    """
+    name = "xbrun.kernels._pulsed_update_" + ("interpreted" if interpret else "compiled")
+    if name not in sys.modules:
+        old = os.environ.get("TRITON_INTERPRET")
+        os.environ["TRITON_INTERPRET"] = "1" if interpret else "0"
+        try:
+            spec = importlib.util.spec_from_file_location(name, _KERNEL_FILE)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        finally:
+            if old is None:
+                os.environ.pop("TRITON_INTERPRET", None)
+            else:
+                os.environ["TRITON_INTERPRET"] = old
+    return sys.modules[name].pulsed_update_triton
+
+
+# --------------------------------------------------------------------------------------
+# cells
+
+# (label, kind, mult_noise, scalars)
+EXP_DEFAULT = (0.00081, 0.36833, 12.44625, 12.78785, 0.244, 0.2425)  # aihwkit ExpStepDevice
+EXP_COMPLEX = (-0.5, 0.3, 2.0, 3.0, 0.5, 0.1, 0.01, 0.2)  # with dw_min_std_add / _slope
+CELLS = [
+    ("constant", CELL_CONSTANT, True, ()),
+    ("linear_mult", CELL_LINEAR, True, ()),
+    ("linear_add", CELL_LINEAR, False, ()),
+    ("exp", CELL_EXP, True, EXP_DEFAULT),
+    ("exp_complex", CELL_EXP, True, EXP_COMPLEX),
+    ("pow", CELL_POW, True, ()),
+]
+CELL_IDS = [c[0] for c in CELLS]
+KINDS = [CELLS[0], CELLS[1], CELLS[3], CELLS[5]]  # one per kind
+KIND_IDS = [c[0] for c in KINDS]
+
+
+def make_cell(kind, m, n, gen, step=0.06, bound=0.3, degenerate=True):
+    """Per-element parameters with spread; element (0, 0) has w_max == w_min if asked."""
+    def u(lo, hi):
+        return lo + (hi - lo) * torch.rand(m, n, generator=gen)
+
+    cp = torch.zeros(ROWS_REQUIRED[kind], m, n)
+    cp[0] = u(0.7, 1.3) * step
+    cp[1] = u(0.7, 1.3) * step
+    cp[2] = u(0.8, 1.2) * bound
+    cp[3] = -u(0.8, 1.2) * bound
+    if kind == CELL_LINEAR:
+        cp[4] = u(0.2, 1.0) / cp[2]
+        cp[5] = u(0.2, 1.0) / cp[3]
+    if kind == CELL_POW:
+        cp[6] = u(0.3, 2.5)
+        cp[7] = u(0.3, 2.5)
+        cp[6, -1, -1] = 0.0  # gamma 0: a constant step
+    if degenerate:
+        cp[2, 0, 0] = cp[3, 0, 0] = 0.05
+    return cp
+
+
+def start_weight(cp, gen):
+    w_max, w_min = cp[2], cp[3]
+    w = w_min + (w_max - w_min) * torch.rand(w_max.shape, generator=gen)
+    w[-1, 0] = w_max[-1, 0]  # start on the bounds too
+    w[0, -1] = w_min[0, -1]
+    return w
+
+
+def signed_probs(k, n, gen, lo=0.2, hi=1.0):
+    mag = lo + (hi - lo) * torch.rand(k, n, generator=gen)
+    sign = torch.where(torch.rand(k, n, generator=gen) < 0.5, -1.0, 1.0)
+    return mag * sign
+
+
+# --------------------------------------------------------------------------------------
+# statistics
+
+
+def assert_same_distribution(a: torch.Tensor, b: torch.Tensor, z: float = 5.0, what="",
+                             pooled: bool = False):
+    """Per column: equal means and variances within ``z`` standard errors of the samples.
+
+    ``pooled`` (independent columns only) also tests the summed differences over all
+    columns, which sees a small bias common to all of them.
+    """
+    a, b = a.double(), b.double()
+    na, nb = a.shape[0], b.shape[0]
+    ma, mb = a.mean(0), b.mean(0)
+    va, vb = a.var(0), b.var(0)
+    se_mean = torch.sqrt(va / na + vb / nb)
+    bad = (ma - mb).abs() > z * se_mean + 1e-7
+    assert not bad.any(), f"{what} means differ: {ma[bad]} vs {mb[bad]} (se {se_mean[bad]})"
+    # variance of a sample variance: (mu4 - sigma^4) / n
+    m4a = ((a - ma) ** 4).mean(0)
+    m4b = ((b - mb) ** 4).mean(0)
+    se_var = torch.sqrt((m4a - va**2).clamp_min(0) / na + (m4b - vb**2).clamp_min(0) / nb)
+    bad = (va - vb).abs() > z * se_var + 1e-9
+    assert not bad.any(), f"{what} variances differ: {va[bad]} vs {vb[bad]} (se {se_var[bad]})"
+    if pooled:
+        t_mean = (ma - mb).sum() / torch.sqrt((se_mean**2).sum())
+        t_var = (va - vb).sum() / torch.sqrt((se_var**2).sum())
+        assert abs(t_mean) < z and abs(t_var) < z, f"{what} pooled z: {t_mean}, {t_var}"
+
+
+def expected_pulses(x_prob, d_prob, bl):
+    """Mean and variance of the total pulse count: per slot (sum of d bits)(sum of x bits)."""
+    px, pd = x_prob.abs().double(), d_prob.abs().double()
+    ex, vx = px.sum(1), (px * (1 - px)).sum(1)
+    ed, vd = pd.sum(1), (pd * (1 - pd)).sum(1)
+    bl = bl.double().to(px.device)
+    mean = (bl * ex * ed).sum()
+    var = (bl * ((vx + ex**2) * (vd + ed**2) - ex**2 * ed**2)).sum()
+    return mean.item(), var.item()
+
+
+# --------------------------------------------------------------------------------------
+# scenarios shared by the CPU (interpreted) and GPU (compiled) tests
+
+
+def run_exact(launch, cell, m, n, k, bls, device, seed=0, blocks=None, atol=1e-6):
+    """Given trains, noise off: kernel == twin, pulse counts equal, bounds reached."""
+    _, kind, mult, scalars = cell
+    gen = torch.Generator().manual_seed(seed)
+    cp = make_cell(kind, m, n, gen)
+    w0 = start_weight(cp, gen)
+    xp, dp = signed_probs(k, n, gen), signed_probs(k, m, gen)
+    bl = torch.tensor(bls)
+    max_bl = max(bls)
+    x_bits = torch.rand(k, max_bl, n, generator=gen) < xp.abs()[:, None, :]
+    d_bits = torch.rand(k, max_bl, m, generator=gen) < dp.abs()[:, None, :]
+    to = dict(device=device)
+    cp, w0, xp, dp, bl = cp.to(**to), w0.to(**to), xp.to(**to), dp.to(**to), bl.to(**to)
+    x_bits, d_bits = x_bits.to(**to), d_bits.to(**to)
+
+    w_ref, w_ker = w0.clone(), w0.clone()
+    n_ref = pulsed_update_torch(w_ref, cp, xp, dp, bl, cell_kind=kind, noise_std=0.0,
+                                mult_noise=mult, x_bits=x_bits, d_bits=d_bits,
+                                cell_scalars=scalars)
+    extra = {} if blocks is None else dict(block_m=blocks[0], block_n=blocks[1])
+    n_ker = launch(w_ker, cp, xp, dp, bl, cell_kind=kind, noise_std=0.0, mult_noise=mult,
+                   seed=seed, x_bits=x_bits, d_bits=d_bits, cell_scalars=scalars, **extra)
+    assert n_ker.dim() == 0 and n_ker.dtype == torch.int64
+    assert int(n_ker) == int(n_ref) > 0
+    torch.testing.assert_close(w_ker, w_ref, atol=atol, rtol=0)
+    assert (w_ref != w0).sum() > w0.numel() // 3  # the update did something
+    at_bound = (w_ref == cp[2]) | (w_ref == cp[3])
+    at_bound[0, 0] = False  # the degenerate element sits on its bounds anyway
+    assert at_bound.any()  # and clipping was exercised
+    return (w_ker - w_ref).abs().max().item()
+
+
+def replicated_problem(cell, m0, n0, k, bls, reps, device, seed=0, noise=0.0, given=False):
+    """A small pattern tiled ``reps x reps`` times; the diagonal blocks are independent
+    replicas (disjoint input and output lines)."""
+    _, kind, mult, scalars = cell
+    gen = torch.Generator().manual_seed(seed)
+    cp = make_cell(kind, m0, n0, gen, degenerate=False)
+    w0 = start_weight(cp, gen)
+    xp, dp = signed_probs(k, n0, gen, 0.1, 0.9), signed_probs(k, m0, gen, 0.1, 0.9)
+    bl = torch.tensor(bls)
+    prob = dict(
+        cp=cp.repeat(1, reps, reps).to(device), w0=w0.repeat(reps, reps).to(device),
+        xp=xp.repeat(1, reps).to(device), dp=dp.repeat(1, reps).to(device),
+        bl=bl.to(device), kind=kind, mult=mult, scalars=scalars, noise=noise,
+        m0=m0, n0=n0, reps=reps, x_bits=None, d_bits=None)
+    if given:
+        max_bl = max(bls)
+        xb = torch.rand(k, max_bl, n0, generator=gen) < xp.abs()[:, None, :]
+        db = torch.rand(k, max_bl, m0, generator=gen) < dp.abs()[:, None, :]
+        prob["x_bits"] = xb.repeat(1, 1, reps).to(device)
+        prob["d_bits"] = db.repeat(1, 1, reps).to(device)
+    return prob
+
+
+def diagonal_samples(prob, w):
+    """(reps, m0 * n0) weight changes of the independent diagonal replicas."""
+    m0, n0, reps = prob["m0"], prob["n0"], prob["reps"]
+    dw = (w - prob["w0"]).view(reps, m0, reps, n0)
+    idx = torch.arange(reps, device=w.device)
+    return dw[idx, :, idx, :].reshape(reps, m0 * n0)
+
+
+def sample_kernel(launch, prob, seeds, blocks=None):
+    out, counts = [], []
+    extra = {} if blocks is None else dict(block_m=blocks[0], block_n=blocks[1])
+    for s in seeds:
+        w = prob["w0"].clone()
+        c = launch(w, prob["cp"], prob["xp"], prob["dp"], prob["bl"], cell_kind=prob["kind"],
+                   noise_std=prob["noise"], mult_noise=prob["mult"], seed=s,
+                   x_bits=prob["x_bits"], d_bits=prob["d_bits"], cell_scalars=prob["scalars"],
+                   **extra)
+        out.append(diagonal_samples(prob, w))
+        counts.append(int(c))
+    return torch.cat(out), counts
+
+
+def sample_reference(prob, seeds):
+    out = []
+    for s in seeds:
+        w = prob["w0"].clone()
+        gen = torch.Generator(device=w.device).manual_seed(10_000 + s)
+        pulsed_update_torch(w, prob["cp"], prob["xp"], prob["dp"], prob["bl"],
+                            cell_kind=prob["kind"], noise_std=prob["noise"],
+                            mult_noise=prob["mult"], generator=gen, x_bits=prob["x_bits"],
+                            d_bits=prob["d_bits"], cell_scalars=prob["scalars"])
+        out.append(diagonal_samples(prob, w))
+    return torch.cat(out)
+
+
+def check_pulse_total(prob, counts):
+    mean, var = expected_pulses(prob["xp"], prob["dp"], prob["bl"])
+    n = len(counts)
+    got = sum(counts)
+    assert abs(got - n * mean) <= 5 * math.sqrt(n * var), (got, n * mean, math.sqrt(n * var))
+
+
+def run_single_line(launch, device, m=5, n=7, blocks=(2, 4)):
+    """x_prob = 1 on one column and d_prob = 1 on one row: only that element moves."""
+    gen = torch.Generator().manual_seed(3)
+    cp = make_cell(CELL_CONSTANT, m, n, gen, step=0.01, bound=1.0, degenerate=False).to(device)
+    w0 = torch.zeros(m, n, device=device)
+    xp = torch.zeros(2, n, device=device)
+    dp = torch.zeros(2, m, device=device)
+    xp[0, n - 2], dp[0, m - 2] = 1.0, -1.0  # up pulses
+    xp[1, 1], dp[1, 3] = -1.0, -1.0  # down pulses
+    bl = torch.tensor([7, 5], device=device)
+    w = w0.clone()
+    c = launch(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0, mult_noise=True,
+               seed=11, block_m=blocks[0], block_n=blocks[1])
+    assert int(c) == 12
+    expect = torch.zeros(m, n, device=device)
+    expect[m - 2, n - 2] = 7 * cp[0, m - 2, n - 2]
+    expect[3, 1] = -5 * cp[1, 3, 1]
+    torch.testing.assert_close(w, expect, atol=1e-6, rtol=0)
+
+
+def run_shared_lines(launch, device, m, n, blocks, bl=40):
+    """Every program must see the same bit of a line: with d_prob = 1 on all rows the
+    pulse count of (i, j) is the number of firings of x_j, the same on every row, and
+    symmetrically for columns."""
+    gen = torch.Generator().manual_seed(5)
+    cp = torch.zeros(4, m, n, device=device)
+    cp[0], cp[1], cp[2], cp[3] = 1.0, 1.0, 1e6, -1e6  # unit steps, no bounds
+    for half, (xv, dv) in enumerate([(0.5, 1.0), (1.0, 0.5)]):
+        xp = torch.full((3, n), xv, device=device)
+        dp = torch.full((3, m), dv, device=device)
+        xp[1] *= -1  # a down row in between
+        w = torch.zeros(m, n, device=device)
+        launch(w, cp, xp, dp, torch.tensor([bl, bl, bl], device=device),
+               cell_kind=CELL_CONSTANT, noise_std=0.0, mult_noise=True,
+               seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)),
+               block_m=blocks[0], block_n=blocks[1])
+        counts = w.round()
+        assert torch.equal(counts, w)
+        if half == 0:  # columns differ, rows agree
+            assert torch.equal(counts, counts[:1].expand_as(counts))
+            assert counts[0].unique().numel() > 1
+        else:
+            assert torch.equal(counts, counts[:, :1].expand_as(counts))
+            assert counts[:, 0].unique().numel() > 1
+
+
+# --------------------------------------------------------------------------------------
+# CPU: the kernel under Triton's interpreter
+
+
+# the interpreter's cost is per operation, not per element: one program covers the
+# replicated problems (up to 64 replicas of 3 x 4 elements)
+ONE_BLOCK = (256, 256)
+
+
+@pytest.fixture(scope="module")
+def interp():
+    return _load_launcher(interpret=True)
+
+
+@pytest.mark.parametrize("blocks", [None, (2, 4)], ids=["one_block", "many_blocks"])
+@pytest.mark.parametrize("cell", KINDS, ids=KIND_IDS)
+def test_exact_given_trains(interp, cell, blocks):
+    # bl 40 spans two 32-slot words; bl 0 skips the row
+    run_exact(interp, cell, 5, 7, 4, [8, 0, 40, 3], "cpu", blocks=blocks)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_noise_in_distribution_given_trains(interp, cell):
+    """Fixed trains, noise on: the spread comes from the cycle-to-cycle noise alone."""
+    prob = replicated_problem(cell, 3, 4, 3, [6, 4, 6], reps=64, device="cpu", noise=0.3,
+                              given=True)
+    a, counts = sample_kernel(interp, prob, range(6), ONE_BLOCK)
+    b = sample_reference(prob, range(6))
+    assert len(set(counts)) == 1  # given trains: the same pulses every time
+    assert (a.var(0) > 0).sum() >= a.shape[1] // 2  # the rest pinned at a bound or idle
+    # the noise is drawn per element, so with fixed trains the elements are independent
+    assert_same_distribution(a, b, what=cell[0], pooled=True)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3], ids=["quiet", "noisy"])
+@pytest.mark.parametrize("cell", KINDS, ids=KIND_IDS)
+def test_drawn_trains_in_distribution(interp, cell, noise):
+    prob = replicated_problem(cell, 3, 4, 3, [8, 5, 8], reps=48, device="cpu", noise=noise)
+    a, counts = sample_kernel(interp, prob, range(4), ONE_BLOCK)
+    b = sample_reference(prob, range(4))
+    assert_same_distribution(a, b, what=cell[0])
+    check_pulse_total(prob, counts)
+
+
+def test_pulse_total_matches_expectation(interp):
+    gen = torch.Generator().manual_seed(9)
+    m, n, k = 24, 40, 6
+    cp = make_cell(CELL_CONSTANT, m, n, gen, degenerate=False)
+    xp, dp = signed_probs(k, n, gen, 0.0, 1.0), signed_probs(k, m, gen, 0.0, 1.0)
+    xp[2] = 0.0  # a row without any pulse
+    bl = torch.tensor([31, 1, 31, 0, 45, 7])
+    prob = dict(xp=xp, dp=dp, bl=bl)
+    counts = []
+    for s in range(6):
+        w = torch.zeros(m, n)
+        counts.append(int(interp(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0,
+                                 mult_noise=True, seed=s)))
+    check_pulse_total(prob, counts)
+
+
+def run_every_slot(launch, device, m, n, blocks=None):
+    """Probability 1 fires in every slot: each element gets exactly bl pulses per row."""
+    bls = [1, 3, 7, 31, 32, 33, 45, 0, 64]
+    k = len(bls)
+    cp = torch.zeros(4, m, n, device=device)
+    cp[0], cp[1], cp[2], cp[3] = 1.0, 1.0, 1e6, -1e6  # unit steps, no bounds
+    sign = torch.tensor([(-1.0) ** b for b in range(k)], device=device)
+    xp = sign[:, None] * torch.ones(k, n, device=device)
+    dp = -torch.ones(k, m, device=device)  # x > 0, d < 0: up; x < 0, d < 0: down
+    w = torch.zeros(m, n, device=device)
+    extra = {} if blocks is None else dict(block_m=blocks[0], block_n=blocks[1])
+    c = launch(w, cp, xp, dp, torch.tensor(bls, device=device), cell_kind=CELL_CONSTANT,
+               noise_std=0.0, mult_noise=True, seed=1, **extra)
+    assert int(c) == m * n * sum(bls)
+    expect = float(sum(s * b for s, b in zip(sign.tolist(), bls, strict=True)))
+    assert torch.equal(w, torch.full_like(w, expect))
+
+
+def test_probability_one_fires_every_slot(interp):
+    run_every_slot(interp, "cpu", 5, 7)
+
+
+def test_single_line_moves_one_element(interp):
+    run_single_line(interp, "cpu")
+
+
+def test_lines_are_shared_across_programs(interp):
+    run_shared_lines(interp, "cpu", 12, 20, blocks=(4, 8))
+
+
+def test_seed_determinism(interp):
+    gen = torch.Generator().manual_seed(2)
+    cp = make_cell(CELL_LINEAR, 6, 9, gen)
+    w0 = start_weight(cp, gen)
+    xp, dp = signed_probs(3, 9, gen), signed_probs(3, 6, gen)
+    bl = torch.tensor([6, 6, 6])
+    outs = []
+    for s in (7, 7, 8):
+        w = w0.clone()
+        c = interp(w, cp, xp, dp, bl, cell_kind=CELL_LINEAR, noise_std=0.2, mult_noise=True,
+                   seed=s)
+        outs.append((w, int(c)))
+    assert torch.equal(outs[0][0], outs[1][0]) and outs[0][1] == outs[1][1]
+    assert not torch.equal(outs[0][0], outs[2][0])
+
+
+def test_bad_arguments(interp):
+    w = torch.zeros(3, 4)
+    cp = torch.zeros(4, 3, 4)
+    xp, dp, bl = torch.zeros(1, 4), torch.zeros(1, 3), torch.tensor([1])
+    with pytest.raises(ValueError, match="linear"):
+        interp(w, cp, xp, dp, bl, cell_kind=CELL_LINEAR, noise_std=0.0, mult_noise=True,
+               seed=0)
+    with pytest.raises(ValueError, match="cell_scalars"):
+        interp(w, cp, xp, dp, bl, cell_kind=CELL_EXP, noise_std=0.0, mult_noise=True, seed=0)
+    with pytest.raises(ValueError, match="x_prob"):
+        interp(w, cp, dp, xp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0, mult_noise=True,
+               seed=0)
+    with pytest.raises(ValueError, match="unknown cell kind"):
+        pulsed_update_torch(w, cp, xp, dp, bl, cell_kind=9, noise_std=0.0, mult_noise=True)
+
+
+# --------------------------------------------------------------------------------------
+# the twin's new cells against the formulas written out (aihwkit's update functors)
+
+
+def test_exp_step_formula():
+    a_up, a_down, g_up, g_down, a, b = EXP_DEFAULT
+    w = torch.tensor([[-0.5, -0.1, 0.0, 0.2, 0.45]])
+    cp = torch.zeros(4, 1, 5)
+    cp[0], cp[1], cp[2], cp[3] = 0.01, 0.02, 0.5, -0.6
+    for up in (True, False):
+        got = single_pulse_torch(w, torch.full_like(w, up, dtype=torch.bool), cp,
+                                 cell_kind=CELL_EXP, noise_std=0.0, mult_noise=True, xi=None,
+                                 cell_scalars=EXP_DEFAULT)
+        for i, wi in enumerate(w[0].tolist()):
+            z = 2 * a * wi / (0.5 + 0.6) + b
+            if up:
+                new = wi + 0.01 * max(1 - a_up * math.exp(g_up * z), 0)
+            else:
+                new = wi - 0.02 * max(1 - a_down * math.exp(-g_down * z), 0)
+            assert got[0, i].item() == pytest.approx(min(max(new, -0.6), 0.5), abs=1e-7)
+
+
+def test_pow_step_formula():
+    w = torch.tensor([[-0.6, -0.1, 0.0, 0.3, 0.5]])
+    cp = torch.zeros(8, 1, 5)
+    cp[0], cp[1], cp[2], cp[3], cp[6], cp[7] = 0.01, 0.02, 0.5, -0.6, 1.7, 0.6
+    for up in (True, False):
+        got = single_pulse_torch(w, torch.full_like(w, up, dtype=torch.bool), cp,
+                                 cell_kind=CELL_POW, noise_std=0.0, mult_noise=True, xi=None)
+        for i, wi in enumerate(w[0].tolist()):
+            if up:
+                new = wi + 0.01 * (max(0.5 - wi, 0.0) / 1.1) ** 1.7
+            else:
+                new = wi - 0.02 * (max(wi + 0.6, 0.0) / 1.1) ** 0.6
+            assert got[0, i].item() == pytest.approx(min(max(new, -0.6), 0.5), abs=1e-7)
+
+
+def test_soft_bounds_rows_reach_zero_step_at_the_bounds():
+    cp = torch.zeros(6, 1, 2)
+    cp[0], cp[1], cp[2], cp[3] = 0.01, 0.01, 0.4, -0.5
+    cp[4], cp[5] = 1 / cp[2], 1 / cp[3]
+    w = torch.tensor([[0.4, -0.5]])
+    up = torch.tensor([[True, False]])
+    got = single_pulse_torch(w, up, cp, cell_kind=CELL_LINEAR, noise_std=0.0,
+                             mult_noise=True, xi=None)
+    assert torch.equal(got, w)
+
+
+def test_importing_xbrun_kernels_does_not_import_triton():
+    code = "import sys, xbrun.kernels; assert 'triton' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   env={k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"})
+
+
+# --------------------------------------------------------------------------------------
+# GPU: the compiled kernel at layer sizes (run with -m gpu on the device machine)
+
+gpu = pytest.mark.gpu
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.fixture
+def compiled(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    return _load_launcher(interpret=False)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_gpu_exact_given_trains(compiled, cell):
+    # FMA contraction and fast exp/log2 on the GPU: a few ulp per pulse, ~1000 pulses
+    err = run_exact(compiled, cell, 256, 784, 32, [31] * 30 + [0, 45], "cuda", atol=2e-5)
+    print(f"{cell[0]}: max |kernel - twin| = {err:.2e}")
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("noise", [0.0, 0.3], ids=["quiet", "noisy"])
+@pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
+def test_gpu_drawn_trains_in_distribution(compiled, cell, noise):
+    prob = replicated_problem(cell, 4, 8, 32, [31] * 32, reps=64, device="cuda", noise=noise)
+    a, counts = sample_kernel(compiled, prob, range(16))
+    b = sample_reference(prob, range(16))
+    assert_same_distribution(a, b, what=cell[0])
+    check_pulse_total(prob, counts)
+
+
+@gpu
+@needs_cuda
+def test_gpu_pulse_total_at_layer_size(compiled):
+    gen = torch.Generator().manual_seed(4)
+    m, n, k = 256, 784, 32
+    cp = make_cell(CELL_CONSTANT, m, n, gen, degenerate=False).cuda()
+    xp = signed_probs(k, n, gen, 0.0, 0.6).cuda()
+    dp = signed_probs(k, m, gen, 0.0, 0.6).cuda()
+    bl = torch.full((k,), 31, device="cuda")
+    prob = dict(xp=xp, dp=dp, bl=bl)
+    counts = []
+    for s in range(8):
+        w = torch.zeros(m, n, device="cuda")
+        counts.append(int(compiled(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0,
+                                   mult_noise=True, seed=s)))
+    check_pulse_total(prob, counts)
+
+
+@gpu
+@needs_cuda
+def test_gpu_coincidence_structure(compiled):
+    run_every_slot(compiled, "cuda", 256, 784)
+    run_single_line(compiled, "cuda", 256, 784, blocks=(32, 64))
+    run_shared_lines(compiled, "cuda", 256, 784, blocks=(32, 64))
+
+
+@gpu
+@needs_cuda
+def test_gpu_dispatch_uses_the_kernel(compiled):
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    w = torch.zeros(64, 96, device="cuda")
+    cp = make_cell(CELL_CONSTANT, 64, 96, torch.Generator().manual_seed(0)).cuda()
+    xp = torch.full((2, 96), 0.5, device="cuda")
+    dp = torch.full((2, 64), 0.5, device="cuda")
+    c = kernels.pulsed_update(w, cp, xp, dp, torch.tensor([31, 31], device="cuda"),
+                              cell_kind=CELL_CONSTANT, noise_std=0.1, mult_noise=True,
+                              generator=gen)
+    assert c.is_cuda and int(c) > 0
