@@ -252,3 +252,21 @@ def test_cli_mapping_options_train(tmp_path, option):
                       "model.hidden=[16]", "mapping.max_input_size=40")
     assert summary["status"] == "finished" and summary["mapping"]["tiles"] == 3
     assert summary["test_loss"] == summary["test_loss"]  # finite, not NaN
+
+
+def test_resume_keeps_the_learned_periphery(tmp_path):
+    """Two epochs in one go equal one epoch plus a resumed one (scales, ranges, counters)."""
+    from xbrun.training.loop import train
+
+    args = ["mapping=learned", "mapping.max_input_size=40", "model.hidden=[16]",
+            "dataset.limit_train=32", "dataset.limit_test=64", "batch_size=16",
+            "mapping.init_input_range_from_data=3"]
+    train(compose([*args, "epochs=2"]), tmp_path / "clean", log=lambda *_: None)
+    train(compose([*args, "epochs=1"]), tmp_path / "part", log=lambda *_: None)
+    train(compose([*args, "epochs=2", f"resume={tmp_path / 'part'}"]), tmp_path / "unused",
+          log=lambda *_: None)
+    rows = [[json.loads(line) for line in (tmp_path / d / "metrics.jsonl").read_text()
+             .splitlines()] for d in ("clean", "part")]
+    for a, b in zip(*rows, strict=True):
+        for key in ("train_loss", "test_loss", "test_accuracy", "pulses"):
+            assert a[key] == b[key], key

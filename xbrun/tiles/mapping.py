@@ -52,6 +52,9 @@ class MappingConfig:
     ``out_scaling_columnwise``). ``learn_input_range`` clips each tile's inputs to a trained
     range ``r`` (the DAC spans ``[-r, r]``), initialised from the standard deviation of the
     first ``init_input_range_from_data`` training batches (0: start at ``input_range_init``).
+    With ``io.forward.noise_management=abs_max`` each input is rescaled to the DAC range anyway
+    and ``r`` only clips; ``noise_management=none`` gives the static learned DAC range that
+    aihwkit recommends with it.
     """
 
     name: str = "default"
