@@ -169,7 +169,9 @@ def main() -> None:
     if args.cells:
         want = args.cells.split(",")
         cells = [c for c in CELL_CASES if c[0] in want]
-    run(sweep=args.sweep, cells=cells)
+    from rich.console import Console
+
+    run(Console(width=160), sweep=args.sweep, cells=cells)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,13 @@ from .transfer_buffer_ref import transfer_buffer_torch
 
 def _pulsed_update_dispatch(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
                             mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
-                            cell_scalars=()):
+                            cell_scalars=(), max_bl=None):
     """Apply pulse trains to ``weight`` in place; Triton on CUDA, the torch twin elsewhere.
 
     ``cell_scalars``: tile-wide cell scalars (``EXP_SCALARS`` for ``CELL_EXP``).
-    Returns the number of device pulses applied (an int tensor on ``weight.device``).
+    ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); on CUDA it spares reading
+    ``bl.max()`` back from the device. Returns the number of device pulses applied (an int
+    tensor on ``weight.device``).
     """
     if weight.is_cuda:
         pulsed_update_triton = triton_launcher()
@@ -44,7 +46,8 @@ def _pulsed_update_dispatch(weight, cell_params, x_prob, d_prob, bl, *, cell_kin
         return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
                                     cell_kind=cell_kind, noise_std=noise_std,
                                     mult_noise=mult_noise, seed=seed,
-                                    x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars)
+                                    x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars,
+                                    max_bl=max_bl)
     return pulsed_update_torch(weight, cell_params, x_prob, d_prob, bl,
                                cell_kind=cell_kind, noise_std=noise_std,
                                mult_noise=mult_noise, generator=generator,

@@ -1,34 +1,41 @@
 """Triton kernel of the pulsed update; its meaning is defined by ``pulsed_update_ref.py``.
 
 One launch applies all ``k`` rank-1 pulse trains. Each program owns a ``BLOCK_M x BLOCK_N``
-block of weight elements and keeps the weights and the cell parameters in registers across
-all rows, slots and pulses; the weight is read and written once per launch.
+block of weight elements and keeps the weights and cell parameters in registers across all
+rows, slots and pulses; the weight is read and written once per launch. A program works in
+two phases:
 
-Per rank-1 row ``b`` a program
+1. **Line bits.** For all rows (``ROW_BLOCK`` rows at a time: wide work without a
+   dependency between rows) it draws the bits of its input and output lines and packs the
+   32 slots of a chunk of the train into one uint32 word per line. The bit of line ``l``
+   (output lines are numbered after the ``n_in`` input lines) in slot ``t`` of row ``b``
+   is ``u < |prob_l|``, ``u`` uniform from Philox - the generator behind ``tl.rand`` -
+   keyed by ``seed`` with the counter ``(l, t // 4, b, 0)`` (output ``t % 4`` of its four).
+   It depends on nothing else, so every program that touches line ``l`` draws the same
+   bit: the coincidence structure of a crossbar. Given ``x_bits``/``d_bits`` are read
+   instead. The words go to a per-program scratch area with, per row, a bound on the
+   block's largest coincidence count (the smaller of the largest line counts); one barrier.
+2. **Rows in order.** Per row: the coincidence counts ``popcount(word_d & word_x)``
+   (summed over chunks), then ``n_ij`` pulses of one sign per element, one after another
+   through ``_pulse`` - the cell's response, chosen by the constexpr ``CELL_KIND`` - and
+   clipped to the element's bounds after every pulse; elements with fewer pulses than the
+   loop's length are masked. Cycle-to-cycle noise is drawn only when it is on (constexpr
+   ``NOISE``): four normals per Philox call (counter ``(element, p // 4, b, 1)``, Box-Muller).
+   Noise-free constant steps take the closed form of ``n`` clipped steps,
+   ``clip(clip(w + s) + (n - 1) s)``, which the twin uses too. The next row's
+   probabilities, words and bound are loaded while a row is worked on; a row without
+   coincidences in the block is skipped.
 
-1. draws the bits of its input and output lines in-kernel: the bit of line ``l`` in slot
-   ``t`` is ``u < |prob_l|`` with ``u`` from ``tl.rand4x`` (Philox) under the key
-   ``seed + (b << 32)`` and the counter ``(t // 4, l)`` (output lines are numbered after the
-   ``n_in`` input lines), so every program that touches line ``l`` sees the same bit - the
-   coincidence structure of a crossbar. With ``x_bits``/``d_bits`` given it reads them
-   instead. The bits of 32 slots are packed into one ``uint32`` word per line;
-2. counts the coincidences of every element as ``popcount(word_d & word_x)`` (summed over
-   the 32-slot chunks of the train);
-3. applies ``n_ij`` pulses of one sign to each element one after another through
-   ``_pulse`` (the cell's response, chosen by the constexpr ``CELL_KIND``; clipped to the
-   element's bounds after every pulse). Elements with fewer pulses than the block maximum
-   are masked. Cycle-to-cycle noise is drawn only when it is on (constexpr ``NOISE``), four
-   pulses per Philox call (``tl.randn4x``, counter ``(2**30 + p // 4, element)``).
+The pulse count is summed per element and added atomically, once per program, to one int64
+counter.
 
-Rows with ``bl == 0`` or without any coincidence in the block cost a few loads. The pulse
-count is summed per program and added atomically to one int64 counter.
-
-Expected bottleneck: arithmetic, not memory. Per row each program runs Philox for
-``8 * (BLOCK_M + BLOCK_N)`` counters per 32-slot chunk (the line bits are redrawn by every
-program that shares the line) and the pulse loop runs to the block's largest count, with a
-Philox call plus two Box-Muller transforms per element per four pulses when noise is on.
-The weight traffic (8 bytes per element plus 16-32 bytes of cell parameters) is small next
-to it unless ``k`` and the firing probabilities are small.
+Expected bottleneck: arithmetic, not memory. Phase 1 runs Philox for ``8 * (BLOCK_M +
+BLOCK_N)`` counters per row and 32-slot chunk (every program redraws the lines it shares);
+the pulse loop runs to the block's largest count, and with noise each element pays a
+Philox call and two Box-Muller transforms per four pulses of that length whether or not it
+fires - on realistic probabilities most of the time goes there. The weight traffic (8 bytes
+per element plus 16-32 bytes of cell parameters) is small next to it; see
+``benchmarks/bench_pulsed_update.py`` for the measured gap.
 """
 
 from __future__ import annotations
@@ -107,6 +114,20 @@ def _load_word(bits_ptr, stride_b, stride_t, stride_l, rows, lines, ok, chunk, l
         v = tl.load(ptrs + t * stride_t, mask=ok & (t < lengths[:, None]), other=0)
         word |= (v > 0).to(tl.uint32) << q
     return word
+
+
+@triton.jit
+def _row_counts(wx, wd, xs_ptr, ds_ptr, b, k, n_chunks, BLOCK_M: tl.constexpr,
+                BLOCK_N: tl.constexpr, NATIVE: tl.constexpr):
+    """Coincidences of row b: popcount of the AND of the output and input line words,
+    summed over the chunks (the first chunk's words are given, the others are loaded)."""
+    counts = _popcount(wd[:, None] & wx[None, :], NATIVE)
+    for c in range(1, n_chunks):  # words past a row's train are 0
+        wx_c = tl.load(xs_ptr + (c * k + b) * BLOCK_N + tl.arange(0, BLOCK_N))
+        wd_c = tl.load(ds_ptr + (c * k + b) * BLOCK_M + tl.arange(0, BLOCK_M))
+        counts += _popcount(wd_c.to(tl.uint32, bitcast=True)[:, None]
+                            & wx_c.to(tl.uint32, bitcast=True)[None, :], NATIVE)
+    return counts
 
 
 @triton.jit
@@ -278,12 +299,21 @@ def _pulsed_update_kernel(
         nx_dp = tl.load(d_ptr + nb * stride_dk + rm * stride_dm, mask=mm, other=0.0)
         nx_wx = tl.load(xs_ptr + nb * BLOCK_N + jl).to(tl.uint32, bitcast=True)
         nx_wd = tl.load(ds_ptr + nb * BLOCK_M + il).to(tl.uint32, bitcast=True)
-        if bound > 0:
-            counts = _popcount(wd[:, None] & wx[None, :], NATIVE)
-            for c in range(1, n_chunks):  # words past a row's train are 0
-                wx_c = tl.load(xs_ptr + (c * k + b) * BLOCK_N + jl).to(tl.uint32, bitcast=True)
-                wd_c = tl.load(ds_ptr + (c * k + b) * BLOCK_M + il).to(tl.uint32, bitcast=True)
-                counts += _popcount(wd_c[:, None] & wx_c[None, :], NATIVE)
+        if CELL_KIND == 0 and not NOISE:
+            # noise-free constant steps in closed form: n equal steps with a clip after
+            # each end at clip(clip(w + s) + (n - 1) s); no branch, so the next row's loads
+            # overlap this row
+            counts = _row_counts(wx, wd, xs_ptr, ds_ptr, b, k, n_chunks, BLOCK_M, BLOCK_N,
+                                 NATIVE)
+            acc += counts
+            up = (dp < 0.0)[:, None] != (xp < 0.0)[None, :]
+            step = tl.where(up, s_up, -s_down)
+            first = tl.minimum(tl.maximum(w + step, w_min), w_max)
+            run = first + (counts - 1).to(tl.float32) * step
+            w = tl.where(counts > 0, tl.minimum(tl.maximum(run, w_min), w_max), w)
+        elif bound > 0:
+            counts = _row_counts(wx, wd, xs_ptr, ds_ptr, b, k, n_chunks, BLOCK_M, BLOCK_N,
+                                 NATIVE)
             acc += counts
 
             # direction-resolved parameters of this row
@@ -307,12 +337,7 @@ def _pulsed_update_kernel(
                 q2 = step
 
             # the pulses, one after another; bound >= the block's largest count
-            if CELL_KIND == 0 and not NOISE:
-                # n equal steps with a clip after each: clip(clip(w + s) + (n - 1) s)
-                first = tl.minimum(tl.maximum(w + step, w_min), w_max)
-                run = first + (counts - 1).to(tl.float32) * step
-                w = tl.where(counts > 0, tl.minimum(tl.maximum(run, w_min), w_max), w)
-            elif NOISE:
+            if NOISE:
                 for g in range(0, tl.cdiv(bound, 4)):
                     xi0, xi1, xi2, xi3 = _normals4(seed, elem, g, b, NATIVE)
                     p0 = g * 4

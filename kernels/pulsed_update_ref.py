@@ -51,7 +51,8 @@ Cycle-to-cycle noise (``dw_min_std`` of aihwkit, relative to the step; only when
                                             aihwkit's CUDA functor does); with std_add =
                                             std_slope = 0 this is the multiplicative form.
 
-``mult_noise`` matters only for ``CELL_LINEAR``.
+``mult_noise`` matters only for ``CELL_LINEAR``. Noise-free constant steps are applied in
+closed form (``constant_train``), which is exactly where the clipped steps one by one end.
 
 Filling the rows from aihwkit parameters (what aihwkit's ``populate`` does; ``xi1``, ``xi2``
 are independent standard normals drawn per element)::

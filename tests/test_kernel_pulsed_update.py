@@ -8,9 +8,14 @@ tolerances from the sample variances) where kernel and twin draw different rando
 
 import os
 
-# Triton decides at decoration time whether a kernel is interpreted: set this before triton
-# (and the launcher module, which xbrun imports lazily) is first imported.
-os.environ["TRITON_INTERPRET"] = "1"
+import torch
+
+# Triton decides at decoration time whether a kernel is interpreted: on a machine without
+# a GPU set this before triton (and the launcher module, which xbrun imports lazily) is
+# first imported. The tests below load their own interpreted (CPU) and compiled (GPU)
+# copies of the launcher either way, so a GPU session keeps other kernels compiled.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import importlib.util  # noqa: E402
 import math  # noqa: E402
@@ -19,7 +24,6 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 from xbrun.kernels import (  # noqa: E402
     CELL_CONSTANT,
     CELL_EXP,
@@ -275,7 +279,7 @@ def run_single_line(launch, device, m=5, n=7, blocks=(2, 4)):
     torch.testing.assert_close(w, expect, atol=1e-6, rtol=0)
 
 
-def run_shared_lines(launch, device, m, n, blocks, bl=40):
+def run_shared_lines(launch, device, m, n, blocks, bl=36):
     """Every program must see the same bit of a line: with d_prob = 1 on all rows the
     pulse count of (i, j) is the number of firings of x_j, the same on every row, and
     symmetrically for columns."""
@@ -303,6 +307,16 @@ def run_shared_lines(launch, device, m, n, blocks, bl=40):
 
 # --------------------------------------------------------------------------------------
 # CPU: the kernel under Triton's interpreter
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The twin's tensors here are small: torch's intra-op threads only cost (a lot, on a
+    loaded machine)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
 # the interpreter's cost is per operation, not per element: one program covers the
@@ -388,7 +402,7 @@ def test_single_line_moves_one_element(interp):
 
 
 def test_lines_are_shared_across_programs(interp):
-    run_shared_lines(interp, "cpu", 12, 20, blocks=(4, 8))
+    run_shared_lines(interp, "cpu", 8, 16, blocks=(4, 8))
 
 
 def test_seed_determinism(interp):
@@ -458,6 +472,24 @@ def test_pow_step_formula():
             else:
                 new = wi - 0.02 * (max(wi + 0.6, 0.0) / 1.1) ** 0.6
             assert got[0, i].item() == pytest.approx(min(max(new, -0.6), 0.5), abs=1e-7)
+
+
+def test_constant_closed_form_is_clipped_steps_one_by_one():
+    """The twin's closed form for noise-free constant steps (used by the kernel too) ends
+    where the clipped single pulses end, also from outside the bounds."""
+    from xbrun.kernels.pulsed_update_ref import constant_train
+
+    gen = torch.Generator().manual_seed(8)
+    cp = make_cell(CELL_CONSTANT, 6, 50, gen, step=0.07, bound=0.3)
+    w0 = (torch.rand(6, 50, generator=gen) - 0.5) * 1.2  # some start outside the bounds
+    up = torch.rand(6, 50, generator=gen) < 0.5
+    counts = torch.randint(0, 12, (6, 50), generator=gen).float()
+    w = w0.clone()
+    for p in range(12):
+        stepped = single_pulse_torch(w, up, cp, cell_kind=CELL_CONSTANT, noise_std=0.0,
+                                     mult_noise=True, xi=None)
+        w = torch.where(counts > p, stepped, w)
+    torch.testing.assert_close(constant_train(w0, up, counts, cp), w, atol=1e-6, rtol=0)
 
 
 def test_soft_bounds_rows_reach_zero_step_at_the_bounds():
