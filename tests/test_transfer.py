@@ -22,6 +22,16 @@ PERFECT = IOParameters(is_perfect=True)
 TRANSFER_KINDS = ["ttv1", "ttv2", "chopped", "agad"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one thread is fastest, and on a loaded machine two threads spin on each
+    other's barriers (tiny matmuls 1000x slower); the session's setting is restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def exact_cell(dw_min=0.01, bound=1.0):
     """A noise-free, spread-free constant-step cell: every pulse moves exactly dw_min."""
     return ConstantStep(dw_min=dw_min, dw_min_dtod=0.0, dw_min_std=0.0, up_down=0.0,
@@ -349,7 +359,8 @@ def test_every_algorithm_solves_a_convex_problem(kind, options):
 def test_every_device_trains_an_epoch_through_the_cli(tmp_path, capsys):
     kinds = "sgd,ttv1,ttv2,chopped,agad,mixed_precision"
     main(["train", "-m", f"device={kinds}", "epochs=1", "dataset.limit_train=64",
-          "batch_size=16", "model.hidden=[16]", f"hydra.sweep.dir={tmp_path}"])
+          "dataset.limit_test=64", "batch_size=16", "model.hidden=[16]",
+          f"hydra.sweep.dir={tmp_path}"])
     summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.rglob("summary.json"))]
     assert len(summaries) == 6
     for summary in summaries:
@@ -375,7 +386,8 @@ def _same(a, b) -> bool:
 
 def test_resume_reproduces_an_uninterrupted_transfer_run(tmp_path):
     common = ["device=chopped", "gamma=0.1", "cell=soft_bounds", "device.in_chop_prob=0.3",
-              "dataset.limit_train=48", "batch_size=16", "model.hidden=[12]",
+              "dataset.limit_train=48", "dataset.limit_test=48", "batch_size=16",
+              "model.hidden=[12]",
               "schedule=step", "schedule.step_size=1", "schedule.factor=0.5",
               "accelerator=cpu"]
     main(["train", *common, "epochs=3", f"hydra.run.dir={tmp_path / 'straight'}"])
