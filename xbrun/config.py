@@ -60,6 +60,7 @@ class RunConfig:
     lr: float = 0.1
     resume: str | None = None
     accelerator: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 1
     checkpoint_every: int = 1
     device: Any = None
     cell: Any = None
@@ -74,6 +75,7 @@ class RunConfig:
     def validate(self, key: str) -> None:
         check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
         check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
+        check(self.threads >= 0, "threads", "an integer >= 0 (0: torch's default)", self.threads)
         check(self.lr > 0, "lr", "a number > 0", self.lr)
         check(self.checkpoint_every >= 1, "checkpoint_every", "an integer >= 1",
               self.checkpoint_every)

@@ -90,6 +90,8 @@ def evaluate(model, x, y, batch_size: int = 512) -> tuple[float, float]:
 def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     run_dir = Path(run_dir)
     device = pick_device(config.accelerator)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     data, model, optimizer, decomposition = setup(config, device)
     scheduler = build_scheduler(config.schedule, optimizer, config.epochs)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
