@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -94,6 +96,13 @@ class PulsedArray(nn.Module):
         """The weight the pulses act on (the persistent one under write noise)."""
         return self.persistent if self.write_noise > 0 else self.weight
 
+    def _max_bl(self, lr: float) -> int:
+        """Host-side bound on every train length (spares the GPU a sync on ``bl.max()``)."""
+        p = self.update_params
+        if p.update_bl_management or p.fixed_bl or self.granularity * p.desired_bl >= lr:
+            return p.desired_bl
+        return max(math.ceil(lr / self.granularity), 1)
+
     def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
                generator: torch.Generator | None) -> torch.Tensor:
         """Apply ``W <- W - lr * sum_k d_k x_k^T`` as pulse trains; return pulses applied."""
@@ -109,7 +118,8 @@ class PulsedArray(nn.Module):
                                        noise_std=self.cell.noise_std,
                                        mult_noise=self.cell.mult_noise, generator=generator,
                                        x_bits=trains.x_bits, d_bits=trains.d_bits,
-                                       cell_scalars=self.cell.cell_scalars)
+                                       cell_scalars=self.cell.cell_scalars,
+                                       max_bl=self._max_bl(lr) if trains.x_bits is None else None)
         if before is not None:
             changed = target != before
             self.weight.copy_(torch.where(changed, self._noisy(target, generator), self.weight))
