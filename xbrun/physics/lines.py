@@ -7,7 +7,9 @@ written line, and one train per element on the other side. Drawing exactly those
 stepping only the touched elements through the cell response gives the same pulses as a
 full-array pulsed update with a one-hot vector (``kernels.pulsed_update_ref``) at the cost
 of the written lines alone - which is what makes writing ``out`` rows per mini-batch
-(mixed precision) or a column per sample (chopped TTv2) affordable.
+(mixed precision) or a column per sample (chopped TTv2) affordable on the CPU. On CUDA the
+write goes through the pulsed-update kernel with one-hot vectors instead (same statistics,
+one launch; the kernel's blocks without a coincidence skip the row).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def write_lines(array: PulsedArray, index: torch.Tensor, values: torch.Tensor, l
         else:
             target[index, :] -= lr * values
         return zero
+    if target.is_cuda:  # one launch of the pulsed-update kernel beats a loop of small ops
+        return _write_with_kernel(array, index, values, lr, params, generator, columns)
     ones = torch.ones(n, 1, dtype=values.dtype, device=values.device)
     step = granularity(array)
     if columns:  # x is the one-hot side, d the written column
@@ -99,6 +103,22 @@ def write_lines(array: PulsedArray, index: torch.Tensor, values: torch.Tensor, l
         else:
             array.weight[index, :] = torch.where(new != old, noisy, array.weight[index, :])
     return counts.sum().to(torch.int64)
+
+
+def _write_with_kernel(array, index, values, lr, params, generator, columns) -> torch.Tensor:
+    """The same write as rank-1 updates with one-hot vectors through the array's kernel (its
+    blocks without a coincidence skip each row), under the write's update parameters."""
+    n_out, n_in = array.weight.shape
+    onehot = torch.zeros(index.numel(), n_in if columns else n_out, dtype=values.dtype,
+                         device=values.device)
+    onehot[torch.arange(index.numel(), device=index.device), index] = 1.0
+    x_rows, d_rows = (onehot, values) if columns else (values, onehot)
+    saved = array.update_params
+    array.update_params = params
+    try:
+        return array.update(x_rows, d_rows, lr, generator)
+    finally:
+        array.update_params = saved
 
 
 def _pulse(array: PulsedArray, weight: torch.Tensor, cell_params: torch.Tensor,
