@@ -96,6 +96,19 @@ class PulsedArray(nn.Module):
         """The weight the pulses act on (the persistent one under write noise)."""
         return self.persistent if self.write_noise > 0 else self.weight
 
+    def _kernel_seed(self, generator: torch.Generator | None) -> int:
+        """A fresh kernel seed per update, derived on the host from the tile generator's
+        seed and a call counter: reproducible by seed, and no GPU sync to draw it."""
+        self._kernel_calls = getattr(self, "_kernel_calls", 0) + 1
+        base = generator.initial_seed() if generator is not None else 0
+        return (base * 1_000_003 + self._kernel_calls * 7_919) & 0x7FFFFFFF
+
+    def get_extra_state(self):
+        return {"kernel_calls": getattr(self, "_kernel_calls", 0)}
+
+    def set_extra_state(self, state) -> None:
+        self._kernel_calls = state["kernel_calls"]
+
     def _max_bl(self, lr: float) -> int:
         """Host-side bound on every train length (spares the GPU a sync on ``bl.max()``)."""
         p = self.update_params
@@ -113,13 +126,15 @@ class PulsedArray(nn.Module):
                               generator)
         target = self.stored_weight()
         before = target.clone() if self.write_noise > 0 else None
+        max_bl = None if trains.x_bits is not None else self._max_bl(lr)
+        seed = self._kernel_seed(generator) if target.is_cuda else None
         pulses = kernels.pulsed_update(target, self.cell_params, trains.x_prob, trains.d_prob,
                                        trains.bl, cell_kind=self.cell.kernel_kind,
                                        noise_std=self.cell.noise_std,
                                        mult_noise=self.cell.mult_noise, generator=generator,
                                        x_bits=trains.x_bits, d_bits=trains.d_bits,
                                        cell_scalars=self.cell.cell_scalars,
-                                       max_bl=self._max_bl(lr) if trains.x_bits is None else None)
+                                       max_bl=max_bl, seed=seed)
         if before is not None:
             changed = target != before
             self.weight.copy_(torch.where(changed, self._noisy(target, generator), self.weight))
