@@ -213,6 +213,40 @@ def test_transfer_moves_the_read_lines_of_a_into_c_in_order(columns):
     torch.testing.assert_close(dev.fast.weight, a)  # reading does not disturb A
 
 
+def test_random_selection_reads_consecutive_lines_from_a_random_start():
+    dev = device("ttv1", out_size=3, in_size=8, n_reads_per_transfer=3,
+                 random_selection=True, scale_transfer_lr=False)
+    dev.fast.set_weight(torch.ones(3, 8))
+    gen = torch.Generator().manual_seed(5)
+    starts = set()
+    for _ in range(6):
+        before = dev.slow.weight.clone()
+        dev.transfer(1, 1.0, gen)
+        moved = ((dev.slow.weight - before) != 0).any(0).nonzero().flatten().tolist()
+        assert len(moved) == 3
+        start = next(j for j in moved if (j - 1) % 8 not in moved)
+        assert sorted(moved) == sorted((start + i) % 8 for i in range(3))
+        starts.add(start)
+    assert len(starts) > 1
+
+
+def test_default_scale_fast_lr_per_device():
+    defaults = {kind: compose([f"device={kind}"]).device.scale_fast_lr
+                for kind in TRANSFER_KINDS}
+    assert defaults == {"ttv1": True, "ttv2": True, "chopped": False, "agad": False}
+
+
+def test_mixed_precision_quantizes_x_and_d_to_bins():
+    from xbrun.devices.mixed_precision import quantize
+
+    values = torch.tensor([[0.9, -0.35, 0.1, -2.0]])
+    q = quantize(values, 4, stochastic=False, generator=None)  # width = 2.0 / 2
+    torch.testing.assert_close(q, torch.tensor([[1.0, -0.0, 0.0, -2.0]]))
+    gen = torch.Generator().manual_seed(0)
+    mean = torch.stack([quantize(values, 4, True, gen) for _ in range(4000)]).mean(0)
+    torch.testing.assert_close(mean, values, atol=0.05, rtol=0)  # stochastic: unbiased
+
+
 def test_transfer_every_counts_mini_batches_or_mat_vecs():
     gen = torch.Generator().manual_seed(0)
     x, d = torch.rand(4, 6, generator=gen), torch.randn(4, 4, generator=gen)
