@@ -124,7 +124,7 @@ def check_cell(cell_kind: int, cell_params: torch.Tensor,
     if cell_kind not in ROWS_REQUIRED:
         raise ValueError(f"unknown cell kind {cell_kind}")
     need = ROWS_REQUIRED[cell_kind]
-    if cell_params.dim() != 3 or cell_params.shape[0] < need:
+    if cell_params.dim() < 2 or cell_params.shape[0] < need:  # (P, out, in) or gathered (P, n)
         raise ValueError(f"cell kind {CELL_NAMES[cell_kind]} needs cell_params of shape "
                          f"({need}+, out, in), got {tuple(cell_params.shape)}")
     scalars = tuple(float(s) for s in cell_scalars)
@@ -237,11 +237,30 @@ def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob:
         if cell_kind == CELL_CONSTANT and noise_std <= 0:
             weight.copy_(constant_train(weight, up, counts, cell_params))
             continue
-        for p in range(n_max):
-            xi = (torch.randn(weight.shape, generator=generator, device=weight.device)
-                  if noise_std > 0 else None)
-            stepped = single_pulse_torch(weight, up, cell_params, cell_kind=cell_kind,
-                                         noise_std=noise_std, mult_noise=mult_noise, xi=xi,
-                                         cell_scalars=scalars)
-            weight.copy_(torch.where(counts > p, stepped, weight))
+        _pulse_sequence(weight, up, counts, n_max, cell_params, cell_kind=cell_kind,
+                        noise_std=noise_std, mult_noise=mult_noise, generator=generator,
+                        scalars=scalars)
     return total
+
+
+def _pulse_sequence(weight, up, counts, n_max, cell_params, *, cell_kind, noise_std,
+                    mult_noise, generator, scalars) -> None:
+    """Pulse ``p`` acts on the elements with more than ``p`` coincidences, one pulse at a
+    time. Only those elements are gathered (a pulse train touches a fraction of the array),
+    so the work follows the pulses, not the array size."""
+    flat = weight.view(-1)
+    index = (counts.view(-1) > 0).nonzero().squeeze(1)
+    w = flat[index]
+    n = counts.view(-1)[index]
+    u = up.reshape(-1)[index]
+    params = cell_params.reshape(cell_params.shape[0], -1)[:, index]
+    for p in range(n_max):
+        if p > 0:
+            keep = n > p
+            flat.index_copy_(0, index[~keep], w[~keep])
+            index, w, n, u, params = index[keep], w[keep], n[keep], u[keep], params[:, keep]
+        xi = (torch.randn(w.shape, generator=generator, device=w.device)
+              if noise_std > 0 else None)
+        w = single_pulse_torch(w, u, params, cell_kind=cell_kind, noise_std=noise_std,
+                               mult_noise=mult_noise, xi=xi, cell_scalars=scalars)
+    flat.index_copy_(0, index, w)
