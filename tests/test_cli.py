@@ -147,7 +147,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     a = [json.loads(x) for x in (clean / "metrics.jsonl").read_text().splitlines()]
     b = [json.loads(x) for x in metrics.read_text().splitlines()]
     assert [r["epoch"] for r in b] == [1, 2, 3, 4]
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b, strict=False):
         for key in ("train_loss", "test_loss", "test_accuracy", "pulses"):
             assert ra[key] == rb[key], (key, ra, rb)
     assert json.loads((killed / "summary.json").read_text())["status"] == "finished"

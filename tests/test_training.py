@@ -40,7 +40,7 @@ def test_ideal_cell_and_perfect_io_train_exactly_like_digital_sgd():
                                          if isinstance(m, torch.nn.Linear) else []))
                               for m in digital]),
         AnalogSpec(cfg.device, cfg.cell, cfg.io, cfg.update))
-    for a, d in zip(analog, digital):
+    for a, d in zip(analog, digital, strict=False):
         if isinstance(d, torch.nn.Linear):
             a.set_weights(d.weight.detach(), d.bias.detach())
     opt_d = torch.optim.SGD(digital.parameters(), lr=0.3)
@@ -52,7 +52,7 @@ def test_ideal_cell_and_perfect_io_train_exactly_like_digital_sgd():
             torch.nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
     exported = convert_to_digital(analog)
-    for a, d in zip(exported, digital):
+    for a, d in zip(exported, digital, strict=False):
         if isinstance(d, torch.nn.Linear):
             torch.testing.assert_close(a.weight, d.weight, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(a.bias, d.bias, rtol=1e-5, atol=1e-6)
