@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # torch/torchvision pinned to the pair this project is tested with (wheels cached locally).
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install train test test-gpu bench lint figures clean
+.PHONY: install train test test-gpu bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
