@@ -10,7 +10,7 @@ bandwidth measured here with a large device-to-device copy (bytes read plus writ
 The kernel is expected to sit well above that floor: every rank-1 row costs Philox draws
 for the line bits of each block (redrawn by every block that shares a line) and a pulse
 loop that runs to the block's largest coincidence count; with noise on, a Philox call and
-two Box-Muller transforms per element per four pulses. See ``kernels/pulsed_update.py``.
+two Box-Muller transforms per element per four pulses. See ``kernels/pulsed_update_cuda.py``.
 
 Firing probabilities are drawn as |N(0, 0.3)| clipped to 1 with random signs (about what
 update management produces for a training step: a mean of ~0.24, so ~1.8 pulses per
@@ -87,7 +87,7 @@ def floor_bytes(m, n, k, rows) -> int:
 def time_case(m, n, k, bl, cell, device, config=None):
     from triton.testing import do_bench, do_bench_cudagraph
     from xbrun.kernels import ROWS_REQUIRED
-    from xbrun.kernels.pulsed_update import _default_config, pulsed_update_triton
+    from xbrun.kernels.pulsed_update_cuda import _default_config, pulsed_update_triton
 
     label, kind, noise, scalars = cell
     w, cp, xp, dp, blt = make_problem(m, n, k, bl, kind, device)

@@ -2,8 +2,11 @@
 
 Nothing here reads a config. Each operation has a ``*_torch`` reference that defines
 its meaning (and is the CPU path) and, where it pays, a Triton kernel used on CUDA.
-Triton is imported only when a kernel is first launched, so importing this package
-(and everything above it) works without Triton and before ``TRITON_INTERPRET`` is set.
+Modules are named by operation and backend: ``<op>_ref.py`` (the torch twin),
+``<op>_cuda.py`` (Triton) and ``<op>_cpu.py`` (numba); the functions they hold end in
+``_torch``, ``_triton`` and ``_numba``, so no module shares a name with a function. Triton is
+imported only when a CUDA kernel is first launched, so importing this package (and
+everything above it) works without Triton and before ``TRITON_INTERPRET`` is set.
 """
 
 from .chopped_weight_ref import chopped_weight_torch
@@ -29,9 +32,9 @@ from .pulsed_update_ref import (
 from .transfer_buffer_ref import transfer_buffer_torch
 
 
-def _pulsed_update_dispatch(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
-                            mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
-                            cell_scalars=(), max_bl=None):
+def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
+                  mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
+                  cell_scalars=(), max_bl=None):
     """Apply pulse trains to ``weight`` in place; Triton on CUDA, the torch twin elsewhere.
 
     ``cell_scalars``: tile-wide cell scalars (``EXP_SCALARS`` for ``CELL_EXP``).
@@ -40,7 +43,8 @@ def _pulsed_update_dispatch(weight, cell_params, x_prob, d_prob, bl, *, cell_kin
     tensor on ``weight.device``).
     """
     if weight.is_cuda:
-        pulsed_update_triton = triton_launcher()
+        from .pulsed_update_cuda import pulsed_update_triton
+
         if seed is None:
             seed = int(torch_randint(generator, weight.device))
         return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
@@ -52,23 +56,6 @@ def _pulsed_update_dispatch(weight, cell_params, x_prob, d_prob, bl, *, cell_kin
                                cell_kind=cell_kind, noise_std=noise_std,
                                mult_noise=mult_noise, generator=generator,
                                x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars)
-
-
-pulsed_update = _pulsed_update_dispatch
-
-
-def triton_launcher():
-    """The Triton launcher ``pulsed_update_triton`` (imports Triton on first use).
-
-    Importing the submodule ``pulsed_update`` makes Python bind the package attribute of
-    that name to the module, shadowing the dispatch function: put the function back (the
-    submodule is also callable, for imports made elsewhere).
-    """
-    import importlib
-
-    module = importlib.import_module(".pulsed_update", __name__)
-    globals()["pulsed_update"] = _pulsed_update_dispatch
-    return module.pulsed_update_triton
 
 
 def torch_randint(generator, device):
@@ -83,7 +70,7 @@ def reduce_to_weight(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow):
     """Chopper-corrected visible weight of a transfer device (``chopped_weight_ref``);
     Triton on CUDA, the torch twin elsewhere."""
     if fast.is_cuda:
-        from .chopped_weight import chopped_weight_triton
+        from .chopped_weight_cuda import chopped_weight_triton
 
         return chopped_weight_triton(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow)
     return chopped_weight_torch(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow)
@@ -93,7 +80,7 @@ def accumulate_transfer_buffer(buffer, reads, index, out_sign, in_sign, **kwargs
     """Buffered transfer step (``transfer_buffer_ref``): update H in place, return the
     whole steps to write; Triton on CUDA, the torch twin elsewhere."""
     if buffer.is_cuda:
-        from .transfer_buffer import transfer_buffer_triton
+        from .transfer_buffer_cuda import transfer_buffer_triton
 
         return transfer_buffer_triton(buffer, reads, index, out_sign, in_sign, **kwargs)
     return transfer_buffer_torch(buffer, reads, index, out_sign, in_sign, **kwargs)
@@ -122,5 +109,4 @@ __all__ = [
     "reduce_to_weight",
     "single_pulse_torch",
     "transfer_buffer_torch",
-    "triton_launcher",
 ]

@@ -34,32 +34,13 @@ from xbrun.kernels import (  # noqa: E402
     single_pulse_torch,
 )
 
-from xbrun import kernels  # noqa: E402
+from triton_modules import triton_function  # noqa: E402
 
-_KERNEL_FILE = Path(kernels.__file__).parent / "pulsed_update.py"
+from xbrun import kernels  # noqa: E402
 
 
 def _load_launcher(interpret: bool):
-    """A private copy of the launcher module, interpreted or compiled.
-
-    Each copy decorates its own kernel under the matching ``TRITON_INTERPRET`` so the CPU
-    and the GPU tests can share one session whatever was imported before.
-    """
-    name = "xbrun.kernels._pulsed_update_" + ("interpreted" if interpret else "compiled")
-    if name not in sys.modules:
-        old = os.environ.get("TRITON_INTERPRET")
-        os.environ["TRITON_INTERPRET"] = "1" if interpret else "0"
-        try:
-            spec = importlib.util.spec_from_file_location(name, _KERNEL_FILE)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        finally:
-            if old is None:
-                os.environ.pop("TRITON_INTERPRET", None)
-            else:
-                os.environ["TRITON_INTERPRET"] = old
-    return sys.modules[name].pulsed_update_triton
+    return triton_function("pulsed_update_cuda", "pulsed_update_triton", interpret)
 
 
 # --------------------------------------------------------------------------------------

@@ -6,38 +6,10 @@ shapes; the ``gpu`` tests run the compiled kernels on CUDA at layer sizes. Both 
 deterministic, so kernel and twin must agree exactly (up to float rounding on the GPU).
 """
 
-import importlib.util
-import os
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from triton_modules import triton_function
 from xbrun.kernels import chopped_weight_torch, transfer_buffer_torch
-
-from xbrun import kernels
-
-_DIR = Path(kernels.__file__).parent
-
-
-def _launcher(module: str, name: str, interpret: bool):
-    """A private copy of a launcher module, decorated interpreted or compiled (Triton fixes
-    that at import time, so each mode gets its own copy)."""
-    key = f"xbrun.kernels._{module}_" + ("interpreted" if interpret else "compiled")
-    if key not in sys.modules:
-        old = os.environ.get("TRITON_INTERPRET")
-        os.environ["TRITON_INTERPRET"] = "1" if interpret else "0"
-        try:
-            spec = importlib.util.spec_from_file_location(key, _DIR / f"{module}.py")
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules[key] = mod
-            spec.loader.exec_module(mod)
-        finally:
-            if old is None:
-                os.environ.pop("TRITON_INTERPRET", None)
-            else:
-                os.environ["TRITON_INTERPRET"] = old
-    return getattr(sys.modules[key], name)
 
 
 def _signs(n, gen, device):
@@ -85,14 +57,14 @@ BUFFER_OPTIONS = [
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 7), (33, 70)])
 def test_chopped_weight_interpreted_matches_twin(shape):
-    launch = _launcher("chopped_weight", "chopped_weight_triton", interpret=True)
+    launch = triton_function("chopped_weight_cuda", "chopped_weight_triton", interpret=True)
     _check_chopped_weight(launch, shape, "cpu", (0.1, 1.0))
     _check_chopped_weight(launch, shape, "cpu", (-0.3, 2.0))
 
 
 @pytest.mark.parametrize("options", BUFFER_OPTIONS)
 def test_transfer_buffer_interpreted_matches_twin(options):
-    launch = _launcher("transfer_buffer", "transfer_buffer_triton", interpret=True)
+    launch = triton_function("transfer_buffer_cuda", "transfer_buffer_triton", interpret=True)
     _check_transfer_buffer(launch, 9, 6, 4, "cpu", **options)
     _check_transfer_buffer(launch, 130, 5, 2, "cpu", block=64, **options)
 
@@ -112,7 +84,7 @@ def test_twin_reference_semantics():
 @pytest.mark.gpu
 @pytest.mark.parametrize("shape", [(256, 784), (10, 128), (512, 512)])
 def test_chopped_weight_compiled_matches_twin(shape):
-    launch = _launcher("chopped_weight", "chopped_weight_triton", interpret=False)
+    launch = triton_function("chopped_weight_cuda", "chopped_weight_triton", interpret=False)
     _check_chopped_weight(launch, shape, "cuda", (0.1, 1.0))
     torch.testing.assert_close(
         kernels.reduce_to_weight(*[t.cuda() for t in (torch.ones(3, 4), torch.zeros(3, 4),
@@ -123,6 +95,6 @@ def test_chopped_weight_compiled_matches_twin(shape):
 @pytest.mark.gpu
 @pytest.mark.parametrize("options", BUFFER_OPTIONS)
 def test_transfer_buffer_compiled_matches_twin(options):
-    launch = _launcher("transfer_buffer", "transfer_buffer_triton", interpret=False)
+    launch = triton_function("transfer_buffer_cuda", "transfer_buffer_triton", interpret=False)
     _check_transfer_buffer(launch, 256, 784, 8, "cuda", **options)
     _check_transfer_buffer(launch, 10, 128, 128, "cuda", **options)

@@ -41,8 +41,6 @@ per element plus 16-32 bytes of cell parameters) is small next to it; see
 from __future__ import annotations
 
 import os
-import sys
-import types
 
 import torch
 import triton
@@ -481,18 +479,6 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     )
     return counter
 
-
-class _CallableModule(types.ModuleType):
-    """Importing this submodule binds ``xbrun.kernels.pulsed_update`` to it, shadowing the
-    package's dispatch function of the same name: calling the module dispatches."""
-
-    def __call__(self, *args, **kwargs):
-        from . import _pulsed_update_dispatch
-
-        return _pulsed_update_dispatch(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["pulsed_update_triton"]
 
