@@ -17,13 +17,12 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import importlib.util  # noqa: E402
 import math  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from triton_modules import triton_function  # noqa: E402
 from xbrun.kernels import (  # noqa: E402
     CELL_CONSTANT,
     CELL_EXP,
@@ -33,8 +32,6 @@ from xbrun.kernels import (  # noqa: E402
     pulsed_update_torch,
     single_pulse_torch,
 )
-
-from triton_modules import triton_function  # noqa: E402
 
 from xbrun import kernels  # noqa: E402
 

@@ -11,6 +11,8 @@ import torch
 from triton_modules import triton_function
 from xbrun.kernels import chopped_weight_torch, transfer_buffer_torch
 
+from xbrun import kernels
+
 
 def _signs(n, gen, device):
     return (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).float().to(device)
