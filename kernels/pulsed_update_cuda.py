@@ -21,8 +21,10 @@ two phases:
    clipped to the element's bounds after every pulse; elements with fewer pulses than the
    loop's length are masked. Cycle-to-cycle noise is drawn only when it is on (constexpr
    ``NOISE``): four normals per Philox call (counter ``(element, p // 4, b, 1)``, Box-Muller).
-   Noise-free constant steps take the closed form of ``n`` clipped steps,
-   ``clip(clip(w + s) + (n - 1) s)``, which the twin uses too. The next row's
+   Constant steps take the closed form of ``n`` clipped steps,
+   ``clip(clip(w + s) + ((n - 1) + sigma sqrt(n) xi) s)`` (the twin's ``constant_train``),
+   so their noise costs one normal per element and row: one Philox call (counter
+   ``(element, b // 4, 0, 1)``) serves four rows, kept in registers. The next row's
    probabilities, words and bound are loaded while a row is worked on; a row without
    coincidences in the block is skipped.
 
@@ -31,9 +33,10 @@ counter.
 
 Expected bottleneck: arithmetic, not memory. Phase 1 runs Philox for ``8 * (BLOCK_M +
 BLOCK_N)`` counters per row and 32-slot chunk (every program redraws the lines it shares);
-the pulse loop runs to the block's largest count, and with noise each element pays a
-Philox call and two Box-Muller transforms per four pulses of that length whether or not it
-fires - on realistic probabilities most of the time goes there. The weight traffic (8 bytes
+the pulse loop of state-dependent cells runs to the block's largest count, and with noise
+each element pays a Philox call and two Box-Muller transforms per four pulses of that length
+whether or not it fires. Constant steps need no loop; their noise adds a quarter Philox call
+and one Box-Muller transform per element and row. The weight traffic (8 bytes
 per element plus 16-32 bytes of cell parameters) is small next to it; see
 ``benchmarks/bench_pulsed_update.py`` for the measured gap.
 """
@@ -155,18 +158,14 @@ def _normals4(seed, elem, group, b, NATIVE: tl.constexpr):
 @triton.jit
 def _pulse(w, step, q0, q1, q2, xi, w_max, w_min, noise_std, es_b, std_add, std_slope,
            CELL_KIND: tl.constexpr, NOISE: tl.constexpr, MULT_NOISE: tl.constexpr):
-    """Weight after one pulse (the unit cell's response), clipped to the bounds.
+    """Weight after one pulse of a state-dependent cell, clipped to the bounds.
 
     ``step`` is the signed step of the pulse direction (its magnitude the ``scale``); the
     direction-resolved cell parameters ``q0, q1, q2`` mean (see the kernel's row setup):
     LINEAR ``q0`` slope; EXP ``q0`` amplitude A, ``q1`` signed exponent, ``q2`` the z scale
     ``2a/(w_max - w_min)``; POW ``q0`` exponent, base ``q1 + q2 * w``.
     """
-    if CELL_KIND == 0:  # CELL_CONSTANT
-        dw = step
-        if NOISE:
-            dw = dw * (1.0 + noise_std * xi)
-    elif CELL_KIND == 1:  # CELL_LINEAR
+    if CELL_KIND == 1:  # CELL_LINEAR (constant steps take the closed form, no loop)
         dw = step * (1.0 - q0 * w)
         if NOISE:
             if MULT_NOISE:
@@ -192,7 +191,7 @@ def _pulse(w, step, q0, q1, q2, xi, w_max, w_min, noise_std, es_b, std_add, std_
 
 @triton.jit(do_not_specialize=["seed"])
 def _pulsed_update_kernel(
-    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, count_ptr, scratch_ptr,
+    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, count_ptr, scratch_ptr, seed_ptr,
     n_out, n_in, k, n_chunks,
     stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
     stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
@@ -200,11 +199,13 @@ def _pulsed_update_kernel(
     seed, noise_std,
     es_a_up, es_a_down, es_g_up, es_g_down, es_a, es_b, std_add, std_slope,
     CELL_KIND: tl.constexpr, NOISE: tl.constexpr, MULT_NOISE: tl.constexpr,
-    GIVEN_BITS: tl.constexpr, NATIVE: tl.constexpr,
+    GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr, NATIVE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, ROW_BLOCK: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
+    if SEED_PTR:  # the seed lives on the device (CUDA graphs replay it as it changes)
+        seed = tl.load(seed_ptr) & 0xFFFFFFFF
     il = tl.arange(0, BLOCK_M)
     jl = tl.arange(0, BLOCK_N)
     rm = pid_m * BLOCK_M + il
@@ -276,6 +277,10 @@ def _pulsed_update_kernel(
         inv = tl.where(rng > 0.0, 1.0 / tl.where(rng > 0.0, rng, 1.0), 0.0)
     if NOISE:
         elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)
+        xi0 = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)  # normals of 4 rows (constant)
+        xi1 = xi0
+        xi2 = xi0
+        xi3 = xi0
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     # what a row needs is loaded one row ahead (its latency hides behind the previous row);
@@ -297,17 +302,25 @@ def _pulsed_update_kernel(
         nx_dp = tl.load(d_ptr + nb * stride_dk + rm * stride_dm, mask=mm, other=0.0)
         nx_wx = tl.load(xs_ptr + nb * BLOCK_N + jl).to(tl.uint32, bitcast=True)
         nx_wd = tl.load(ds_ptr + nb * BLOCK_M + il).to(tl.uint32, bitcast=True)
-        if CELL_KIND == 0 and not NOISE:
-            # noise-free constant steps in closed form: n equal steps with a clip after
-            # each end at clip(clip(w + s) + (n - 1) s); no branch, so the next row's loads
-            # overlap this row
+        if CELL_KIND == 0:
+            # constant steps in closed form: n equal steps with a clip after each end at
+            # clip(clip(w + s) + (n - 1) s), their noise summed into s sigma sqrt(n) xi; no
+            # branch on the counts, so the next row's loads overlap this row
             counts = _row_counts(wx, wd, xs_ptr, ds_ptr, b, k, n_chunks, BLOCK_M, BLOCK_N,
                                  NATIVE)
             acc += counts
             up = (dp < 0.0)[:, None] != (xp < 0.0)[None, :]
             step = tl.where(up, s_up, -s_down)
             first = tl.minimum(tl.maximum(w + step, w_min), w_max)
-            run = first + (counts - 1).to(tl.float32) * step
+            nf = counts.to(tl.float32)
+            extra = nf - 1.0
+            if NOISE:
+                r = b % 4
+                if r == 0:  # one Philox call: the normals of this row and the next three
+                    xi0, xi1, xi2, xi3 = _normals4(seed, elem, b // 4, 0, NATIVE)
+                xi = tl.where(r == 0, xi0, tl.where(r == 1, xi1, tl.where(r == 2, xi2, xi3)))
+                extra += noise_std * tl.sqrt(nf) * xi
+            run = first + extra * step
             w = tl.where(counts > 0, tl.minimum(tl.maximum(run, w_min), w_max), w)
         elif bound > 0:
             counts = _row_counts(wx, wd, xs_ptr, ds_ptr, b, k, n_chunks, BLOCK_M, BLOCK_N,
@@ -325,14 +338,10 @@ def _pulsed_update_kernel(
                 q0 = tl.where(ok, tl.where(up, es_a_up, es_a_down), 1.0)
                 q1 = tl.where(ok, tl.where(up, es_g_up, -es_g_down), 0.0)
                 q2 = zs
-            elif CELL_KIND == 3:
+            else:  # CELL_POW
                 q0 = tl.where(up, r_up, r_down)
                 q1 = tl.where(up, w_max, -w_min) * inv
                 q2 = tl.where(up, -inv, inv)
-            else:
-                q0 = step
-                q1 = step
-                q2 = step
 
             # the pulses, one after another; bound >= the block's largest count
             if NOISE:
@@ -385,10 +394,10 @@ def _next_pow2(n: int) -> int:
 def _default_config(n_out: int, n_in: int, loop: bool = True) -> tuple[int, int, int]:
     """(BLOCK_M, BLOCK_N, num_warps), from a sweep on an H100 (benchmarks/).
 
-    ``loop``: the pulses run one by one (noise or a state-dependent cell): small blocks of
-    four elements per thread, so the block's largest count - the loop's length - stays
-    close to the typical one; the closed form of noise-free constant steps takes larger
-    blocks, which share their line draws among more elements.
+    ``loop``: the pulses run one by one (a state-dependent cell): small blocks of four
+    elements per thread, so the block's largest count - the loop's length - stays close to
+    the typical one; the closed form of constant steps takes larger blocks, which share
+    their line draws among more elements.
     """
     block_m, block_n, num_warps = (16, 32, 4) if loop else (32, 64, 8)
     block_m = min(block_m, _next_pow2(n_out))
@@ -399,7 +408,7 @@ def _default_config(n_out: int, n_in: int, loop: bool = True) -> tuple[int, int,
 
 def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
                          d_prob: torch.Tensor, bl: torch.Tensor, *, cell_kind: int,
-                         noise_std: float, mult_noise: bool, seed: int,
+                         noise_std: float, mult_noise: bool, seed: int | torch.Tensor,
                          x_bits: torch.Tensor | None = None,
                          d_bits: torch.Tensor | None = None,
                          cell_scalars: tuple = (), max_bl: int | None = None,
@@ -408,9 +417,11 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
-    the in-kernel draws. ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); when
-    left out it is read from ``bl``, which waits for the device. Rows longer than
-    ``max_bl`` are cut to ``ceil(max_bl / 32) * 32`` slots. ``block_m``/``block_n``/
+    the in-kernel draws: an int, or an integer tensor of one element on the device, which
+    the kernel reads (no host sync; a captured CUDA graph sees its new value each replay).
+    ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); when left out it is read
+    from ``bl``, which waits for the device. Rows longer than ``max_bl`` are cut to
+    ``ceil(max_bl / 32) * 32`` slots. ``block_m``/``block_n``/
     ``num_warps`` override the launch shape. Returns the number of pulses applied (0-dim
     int64 tensor on ``weight.device``).
     """
@@ -454,8 +465,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         xb, db = x_prob, d_prob
         sxb = sdb = (0, 0, 0)
 
-    cfg = _default_config(n_out, n_in,
-                          loop=float(noise_std) > 0.0 or int(cell_kind) != CELL_CONSTANT)
+    cfg = _default_config(n_out, n_in, loop=int(cell_kind) != CELL_CONSTANT)
     bm = block_m or cfg[0]
     bn = block_n or cfg[1]
     nw = num_warps or cfg[2]
@@ -464,17 +474,22 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     per_program = n_chunks * k * (bm + bn) + k
     scratch = torch.empty(grid[0] * grid[1] * per_program, dtype=torch.int32,
                           device=weight.device)
+    seed_on_device = isinstance(seed, torch.Tensor)
+    if seed_on_device and (seed.numel() != 1 or seed.device != weight.device
+                           or seed.dtype.is_floating_point):
+        raise ValueError("a seed tensor must be one integer on the weight's device")
     _pulsed_update_kernel[grid](
         weight, cell_params, x_prob, d_prob, bl, xb, db, counter, scratch,
+        seed if seed_on_device else counter,
         n_out, n_in, k, n_chunks,
         weight.stride(0), weight.stride(1),
         cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
         x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
         sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
-        int(seed) & 0xFFFFFFFF, float(noise_std),
+        0 if seed_on_device else int(seed) & 0xFFFFFFFF, float(noise_std),
         *scalars,
         CELL_KIND=int(cell_kind), NOISE=float(noise_std) > 0.0, MULT_NOISE=bool(mult_noise),
-        GIVEN_BITS=given, NATIVE=not _INTERPRETED,
+        GIVEN_BITS=given, SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED,
         BLOCK_M=bm, BLOCK_N=bn, ROW_BLOCK=8, num_warps=nw,
     )
     return counter

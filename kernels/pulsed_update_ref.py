@@ -51,8 +51,12 @@ Cycle-to-cycle noise (``dw_min_std`` of aihwkit, relative to the step; only when
                                             aihwkit's CUDA functor does); with std_add =
                                             std_slope = 0 this is the multiplicative form.
 
-``mult_noise`` matters only for ``CELL_LINEAR``. Noise-free constant steps are applied in
-closed form (``constant_train``), which is exactly where the clipped steps one by one end.
+``mult_noise`` matters only for ``CELL_LINEAR``. Constant steps are applied in closed form
+(``constant_train``): noise-free, that is exactly where the clipped steps one by one end; with
+noise the ``n`` steps' noise is summed into one draw, ``s*sigma*sqrt(n)*xi`` (aihwkit's CUDA
+``UpdateFunctorConstantStep`` does the same: ``dw*n*(1 + rsqrt(n)*sigma*xi)``). That is the
+one-by-one walk's distribution wherever it does not touch a bound mid-train with a reversed
+step (``1 + sigma*xi < 0``, probability 4e-4 per pulse at sigma = 0.3).
 
 Filling the rows from aihwkit parameters (what aihwkit's ``populate`` does; ``xi1``, ``xi2``
 are independent standard normals drawn per element)::
@@ -185,16 +189,22 @@ def single_pulse_torch(weight: torch.Tensor, up: torch.Tensor, cell_params: torc
 
 
 def constant_train(weight: torch.Tensor, up: torch.Tensor, counts: torch.Tensor,
-                   cell_params: torch.Tensor) -> torch.Tensor:
-    """``counts`` noise-free constant steps at once, each clipped: identical to applying
+                   cell_params: torch.Tensor, noise_std: float = 0.0,
+                   xi: torch.Tensor | None = None) -> torch.Tensor:
+    """``counts`` constant steps at once, each clipped: noise-free identical to applying
     them one by one, since ``clip(clip(w + s) + (n - 1) s)`` is where n equal steps that
     are clipped after every step end (after the first step the weight is inside its bounds
-    and moves one way). Elements with ``counts == 0`` keep their weight.
+    and moves one way). With ``noise_std`` the steps' summed noise ``s*noise_std*sqrt(n)*xi``
+    (``xi`` one standard normal per element) joins the run. Elements with ``counts == 0``
+    keep their weight.
     """
     w_max, w_min = cell_params[ROW_W_MAX], cell_params[ROW_W_MIN]
     step = torch.where(up, cell_params[ROW_SCALE_UP], -cell_params[ROW_SCALE_DOWN])
     first = torch.minimum(torch.maximum(weight + step, w_min), w_max)
-    run = first + (counts - 1) * step
+    extra = counts - 1
+    if noise_std > 0:
+        extra = extra + noise_std * counts.sqrt() * xi
+    run = first + extra * step
     return torch.where(counts > 0, torch.minimum(torch.maximum(run, w_min), w_max), weight)
 
 
@@ -234,8 +244,10 @@ def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob:
             continue
         total += counts.sum().to(torch.int64)
         up = (dp < 0)[:, None] != (xp < 0)[None, :]
-        if cell_kind == CELL_CONSTANT and noise_std <= 0:
-            weight.copy_(constant_train(weight, up, counts, cell_params))
+        if cell_kind == CELL_CONSTANT:
+            xi = (torch.randn(weight.shape, generator=generator, device=weight.device)
+                  if noise_std > 0 else None)
+            weight.copy_(constant_train(weight, up, counts, cell_params, noise_std, xi))
             continue
         _pulse_sequence(weight, up, counts, n_max, cell_params, cell_kind=cell_kind,
                         noise_std=noise_std, mult_noise=mult_noise, generator=generator,

@@ -399,6 +399,48 @@ def test_seed_determinism(interp):
     assert not torch.equal(outs[0][0], outs[2][0])
 
 
+def test_seed_on_the_device_is_the_int_seed(interp):
+    """A seed tensor (what CUDA graphs replay) keys the same draws as the int."""
+    gen = torch.Generator().manual_seed(6)
+    cp = make_cell(CELL_CONSTANT, 6, 9, gen)
+    w0 = start_weight(cp, gen)
+    xp, dp = signed_probs(5, 9, gen), signed_probs(5, 6, gen)
+    bl = torch.tensor([6, 6, 6, 6, 6])
+    outs = []
+    for s in (123, torch.tensor(123), torch.tensor([2**32 + 123])):
+        w = w0.clone()
+        c = interp(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.3,
+                   mult_noise=True, seed=s)
+        outs.append((w, int(c)))
+    for w, c in outs[1:]:
+        assert torch.equal(w, outs[0][0]) and c == outs[0][1] > 0
+    with pytest.raises(ValueError, match="seed tensor"):
+        interp(w0.clone(), cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.3,
+               mult_noise=True, seed=torch.tensor([1.0]))
+
+
+def test_noisy_constant_closed_form_is_the_walk_inside_the_bounds():
+    """Away from the bounds the summed noise of n constant steps (one normal) has the
+    distribution of n noisy steps one by one."""
+    from xbrun.kernels.pulsed_update_ref import constant_train
+
+    gen = torch.Generator().manual_seed(12)
+    cp = make_cell(CELL_CONSTANT, 1, 24, gen, step=0.01, bound=10.0, degenerate=False)
+    up = torch.rand(1, 24, generator=gen) < 0.5
+    counts = torch.randint(1, 9, (1, 24), generator=gen).float()
+    reps, sigma = 4000, 0.3
+    w0 = torch.zeros(reps, 24)
+    xi = torch.randn(reps, 24, generator=gen)
+    closed = constant_train(w0, up, counts, cp, sigma, xi)
+    walk = w0.clone()
+    for p in range(8):
+        stepped = single_pulse_torch(walk, up.expand_as(walk), cp, cell_kind=CELL_CONSTANT,
+                                     noise_std=sigma, mult_noise=True,
+                                     xi=torch.randn(reps, 24, generator=gen))
+        walk = torch.where(counts > p, stepped, walk)
+    assert_same_distribution(closed, walk, what="constant+noise", pooled=True)
+
+
 def test_bad_arguments(interp):
     w = torch.zeros(3, 4)
     cp = torch.zeros(4, 3, 4)
