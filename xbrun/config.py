@@ -61,6 +61,7 @@ class RunConfig:
     resume: str | None = None
     accelerator: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 1
+    cuda_graphs: Literal["auto", "on", "off"] = "auto"
     checkpoint_every: int = 1
     device: Any = None
     cell: Any = None
@@ -77,6 +78,8 @@ class RunConfig:
         check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
         check(self.threads >= 0, "threads", "an integer >= 0 (0: torch's default)", self.threads)
         check(self.lr > 0, "lr", "a number > 0", self.lr)
+        check(not (self.cuda_graphs == "on" and self.accelerator == "cpu"), "cuda_graphs",
+              "auto or off with accelerator=cpu (graphs need CUDA)", self.cuda_graphs)
         check(self.checkpoint_every >= 1, "checkpoint_every", "an integer >= 1",
               self.checkpoint_every)
 

@@ -22,13 +22,23 @@ class AnalogSGD(torch.optim.SGD):
                     yield group, tile
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure=None, analog: bool = True):
+        """Plain SGD on the digital parameters (tile weights have no ``.grad``), then, unless
+        ``analog`` is False (the caller makes it a call of its own), ``analog_step``."""
         loss = super().step(closure)
+        if analog:
+            self.analog_step()
+        return loss
+
+    @torch.no_grad()
+    def analog_step(self) -> None:
+        """The analog update: every tile turns its queued ``(x, d)`` into pulse trains on
+        its arrays (``apply_pending`` -> training device ``update`` ->
+        ``kernels.pulsed_update``), at its parameter group's learning rate."""
         for group, tile in self._tiles():
             tile.clip_input_range()
             tile.set_learning_rate(group["lr"])
             tile.apply_pending()
-        return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         super().zero_grad(set_to_none)

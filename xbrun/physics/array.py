@@ -96,18 +96,25 @@ class PulsedArray(nn.Module):
         """The weight the pulses act on (the persistent one under write noise)."""
         return self.persistent if self.write_noise > 0 else self.weight
 
-    def _kernel_seed(self, generator: torch.Generator | None) -> int:
-        """A fresh kernel seed per update, derived on the host from the tile generator's
-        seed and a call counter: reproducible by seed, and no GPU sync to draw it."""
-        self._kernel_calls = getattr(self, "_kernel_calls", 0) + 1
+    def _device_seed(self, generator: torch.Generator | None) -> torch.Tensor:
+        """A fresh kernel seed per update, derived from the tile generator's seed and a call
+        counter: reproducible by seed, drawn without a GPU sync, and kept in a device
+        tensor, so a replayed CUDA graph reads a new seed each step."""
+        calls = getattr(self, "_kernel_calls", None)
+        if calls is None or calls.device != self.weight.device:
+            start = 0 if calls is None else int(calls)
+            calls = torch.full((), start, dtype=torch.int64, device=self.weight.device)
+            self._kernel_calls = calls
+        calls += 1
         base = generator.initial_seed() if generator is not None else 0
-        return (base * 1_000_003 + self._kernel_calls * 7_919) & 0x7FFFFFFF
+        return torch.add(calls * 7_919, base * 1_000_003).bitwise_and_(0x7FFFFFFF)
 
     def get_extra_state(self):
-        return {"kernel_calls": getattr(self, "_kernel_calls", 0)}
+        calls = getattr(self, "_kernel_calls", None)
+        return {"kernel_calls": 0 if calls is None else int(calls)}
 
     def set_extra_state(self, state) -> None:
-        self._kernel_calls = state["kernel_calls"]
+        self._kernel_calls = torch.tensor(int(state["kernel_calls"]), dtype=torch.int64)
 
     def _max_bl(self, lr: float) -> int:
         """Host-side bound on every train length (spares the GPU a sync on ``bl.max()``)."""
@@ -127,7 +134,7 @@ class PulsedArray(nn.Module):
         target = self.stored_weight()
         before = target.clone() if self.write_noise > 0 else None
         max_bl = None if trains.x_bits is not None else self._max_bl(lr)
-        seed = self._kernel_seed(generator) if target.is_cuda else None
+        seed = self._device_seed(generator) if target.is_cuda else None
         pulses = kernels.pulsed_update(target, self.cell_params, trains.x_prob, trains.d_prob,
                                        trains.bl, cell_kind=self.cell.kernel_kind,
                                        noise_std=self.cell.noise_std,

@@ -27,7 +27,8 @@ class AnalogTile(nn.Module):
         self.seed = seed
         self.device_state = device_config.build(out_size, in_size, cell, update, seed)
         self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
-        self.rank1_updates = 0
+        # counted on the device, so a replayed CUDA graph counts too (saved as extra state)
+        self.register_buffer("rank1_count", torch.zeros((), dtype=torch.int64), persistent=False)
         self.reconstruction_error_sum = 0.0
         self.reconstruction_error_count = 0
         self._generator: torch.Generator | None = None
@@ -40,24 +41,28 @@ class AnalogTile(nn.Module):
         if self._generator is None or self._generator.device != where:
             gen = torch.Generator(device=where)
             gen.manual_seed(self.seed + 7919)
-            if self._generator_state is not None and where.type == "cpu":
-                gen.set_state(self._generator_state)
+            saved = self._generator_state
+            if saved is not None and saved[0] == where.type:
+                gen.set_state(saved[1])
             self._generator = gen
         return self._generator
 
     def get_extra_state(self):
-        state = {"rank1_updates": self.rank1_updates,
+        state = {"rank1_updates": int(self.rank1_count),
                  "err_sum": self.reconstruction_error_sum,
                  "err_count": self.reconstruction_error_count}
-        if self._generator is not None and self._generator.device.type == "cpu":
+        if self._generator is not None:  # CPU or CUDA (seed and offset): resume is exact
             state["generator"] = self._generator.get_state()
+            state["generator_device"] = self._generator.device.type
         return state
 
     def set_extra_state(self, state) -> None:
-        self.rank1_updates = state["rank1_updates"]
+        self.rank1_count.fill_(state["rank1_updates"])
         self.reconstruction_error_sum = state["err_sum"]
         self.reconstruction_error_count = state["err_count"]
-        self._generator_state = state.get("generator")
+        saved = state.get("generator")
+        self._generator_state = (None if saved is None else
+                                 (state.get("generator_device", "cpu"), saved))
         self._generator = None
 
     # -- the raw passes, in conductance units on the physical array --
@@ -83,7 +88,7 @@ class AnalogTile(nn.Module):
             if error is not None:
                 self.reconstruction_error_sum += float(error)
                 self.reconstruction_error_count += 1
-        self.rank1_updates += int(x_rows.shape[0])
+        self.rank1_count += int(x_rows.shape[0])
         self.pulses += self.device_state.update(x_rows, d_rows, lr, self.generator)
 
     def get_conductances(self) -> torch.Tensor:
@@ -111,11 +116,11 @@ class AnalogTile(nn.Module):
 
     def take_counters(self) -> dict:
         """Counters since the last call (pulses, rank-1 updates, reconstruction error)."""
-        out = {"pulses": int(self.pulses.item()), "rank1_updates": self.rank1_updates,
+        out = {"pulses": int(self.pulses.item()), "rank1_updates": int(self.rank1_count),
                "err_sum": self.reconstruction_error_sum,
                "err_count": self.reconstruction_error_count}
         self.pulses.zero_()
-        self.rank1_updates = 0
+        self.rank1_count.zero_()
         self.reconstruction_error_sum = 0.0
         self.reconstruction_error_count = 0
         return out

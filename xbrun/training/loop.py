@@ -15,10 +15,12 @@ import torch
 import torch.nn.functional as F
 
 from ..config import RunConfig
+from ..errors import ConfigError
 from ..nn import AnalogSGD, analog_tiles, convert_to_analog, factorize_model, mapping_summary
 from ..nn.convert import AnalogSpec
 from ..schema import to_dict
 from .data import load_dataset
+from .graphs import StepRunner
 from .models import build_model
 from .outputs import load_checkpoint, plot_curves, save_checkpoint, write_json, write_jsonl
 from .schedule import build_scheduler
@@ -30,6 +32,16 @@ def pick_device(accelerator: str) -> torch.device:
     if accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+def graphs_mode(config: RunConfig, device: torch.device) -> str:
+    """``cuda_graphs`` resolved for ``device``: auto is on exactly when CUDA is used."""
+    if config.cuda_graphs == "on" and device.type != "cuda":
+        raise ConfigError("cuda_graphs: 'on' needs the run on CUDA (the run is on "
+                          f"{device.type}); use auto or off")
+    if config.cuda_graphs == "auto":
+        return "auto" if device.type == "cuda" else "off"
+    return config.cuda_graphs
 
 
 def build_decomposition(config: RunConfig):
@@ -60,17 +72,35 @@ def setup(config: RunConfig, device: torch.device):
     return data, model.to(device), optimizer, decomposition
 
 
-def train_epoch(model, optimizer, x, y, order, batch_size: int) -> torch.Tensor:
+def training_step(model, optimizer, x, y) -> torch.Tensor:
+    """One step on the batch ``(x, y)``; returns its loss (on the device).
+
+    ``loss.backward()`` leaves every analog tile its ``(x, d)`` pair (as it leaves ``.grad``
+    on digital parameters); ``optimizer.step(analog=False)`` is SGD on the digital
+    parameters, and ``optimizer.analog_step()`` is the analog update: each tile writes
+    ``-lr d x^T`` into its arrays as pulse trains (``nn/optimizer.py``).
+    """
+    loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if isinstance(optimizer, AnalogSGD):
+        optimizer.step(analog=False)
+        optimizer.analog_step()
+    else:
+        optimizer.step()
+    return loss.detach()
+
+
+def train_epoch(model, optimizer, x, y, order, batch_size: int,
+                runner: StepRunner | None = None) -> torch.Tensor:
     """One pass over the data in ``order``; returns the summed loss (kept on the device,
-    so the GPU never waits for the host inside the epoch)."""
+    so the GPU never waits for the host inside the epoch). ``runner`` runs each
+    ``training_step`` (eagerly, or as CUDA graph replays); by default eagerly."""
+    runner = runner or StepRunner(training_step, model, optimizer, "off")
     loss_sum = torch.zeros((), device=x.device)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach() * len(idx)
+        loss_sum += runner(x, y, idx) * len(idx)
     return loss_sum
 
 
@@ -121,11 +151,12 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     total_pulses = sum(r["pulses"] for r in rows)
     total_rank1 = sum(r.get("rank1_updates", 0) for r in rows)
     n = len(y_train)
+    runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device), log)
     for epoch in range(start_epoch, config.epochs):
         began = time.perf_counter()
         order = torch.randperm(n, generator=shuffle).to(device)
         train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
-                                       config.batch_size)) / n
+                                       config.batch_size, runner)) / n
         test_loss, test_acc = evaluate(model, x_test, y_test)
         counters = [tile.take_counters() for tile in analog_tiles(model)]
         pulses = sum(c["pulses"] for c in counters)

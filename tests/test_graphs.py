@@ -1,0 +1,185 @@
+"""``cuda_graphs``: the training step captured once per batch shape and replayed.
+
+The CPU tests check the key and the runner's bookkeeping; the ``gpu`` tests (run with
+``-m gpu`` on the device machine) check that a step makes no host sync, that replays train
+like eager steps, that counters stay right and that the same seed gives the same metrics.
+"""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from xbrun.cli import compose
+from xbrun.errors import ConfigError
+from xbrun.training import loop
+from xbrun.training.graphs import StepRunner, host_state
+from xbrun.training.loop import train
+
+gpu = pytest.mark.gpu
+
+
+def test_cuda_graphs_key_is_checked():
+    assert compose([]).cuda_graphs == "auto"
+    assert compose(["cuda_graphs=on"]).cuda_graphs == "on"
+    with pytest.raises(ConfigError, match="cuda_graphs"):
+        compose(["cuda_graphs=maybe"])
+    with pytest.raises(ConfigError, match="cuda_graphs: expected auto or off"):
+        compose(["cuda_graphs=on", "accelerator=cpu"])
+
+
+def test_cli_rejects_graphs_on_the_cpu_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "xbrun.cli", "train", "cuda_graphs=on",
+                           "accelerator=cpu", f"hydra.run.dir={tmp_path}"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "cuda_graphs" in proc.stderr
+
+
+def test_auto_is_eager_on_the_cpu():
+    cfg = compose([])
+    assert loop.graphs_mode(cfg, torch.device("cpu")) == "off"
+    assert loop.graphs_mode(cfg, torch.device("cuda")) == "auto"
+    with pytest.raises(ConfigError, match="needs the run on CUDA"):
+        loop.graphs_mode(compose(["cuda_graphs=on"]), torch.device("cpu"))
+
+
+def test_host_state_sees_a_moving_counter():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    model[0].steps = 0
+    before = host_state(model)
+    model[0].steps += 1
+    after = host_state(model)
+    assert before != after and any(k.endswith(".steps") for k in after)
+
+
+def test_eager_runner_is_the_step(small_run):
+    """On the CPU (or with ``off``) the runner calls the step on the batch, nothing else."""
+    seen = []
+
+    def step(model, optimizer, x, y):
+        seen.append((x.clone(), y.clone()))
+        return x.sum()
+
+    runner = StepRunner(step, torch.nn.Linear(1, 1), None, "auto")
+    x, y = torch.arange(10.0)[:, None], torch.arange(10)
+    idx = torch.tensor([3, 1, 4])
+    assert float(runner(x, y, idx)) == 8.0
+    assert torch.equal(seen[0][1], idx)
+
+
+# --------------------------------------------------------------------------------------
+# GPU
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+SYNTH = ["dataset=synthetic", "dataset.n_features=64", "dataset.n_train=512",
+         "dataset.n_test=128", "model.hidden=[48, 32]", "batch_size=32", "lr=0.1",
+         "accelerator=cuda"]
+# the analog cases whose step is capturable on every branch of the project today
+CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"]}
+
+
+def _step_once(overrides, steps=4):
+    cfg = compose([*SYNTH, *overrides])
+    device = torch.device("cuda")
+    data, model, optimizer, _ = loop.setup(cfg, device)
+    x, y = data.x_train.to(device), data.y_train.to(device)
+    for s in range(steps):  # compile the kernels, initialise lazily built state
+        loop.training_step(model, optimizer, x[s * 32:(s + 1) * 32], y[s * 32:(s + 1) * 32])
+    torch.cuda.synchronize()
+    return model, optimizer, x, y
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("case", ["fp", "sgd", "sgd_default_io"])
+def test_gpu_training_step_makes_no_host_sync(case):
+    overrides = CASES.get(case, ["device=sgd"])
+    model, optimizer, x, y = _step_once(overrides)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        loop.training_step(model, optimizer, x[:32], y[:32])
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    torch.cuda.synchronize()
+
+
+def _run(tmp_path, name, overrides, epochs=3):
+    summary = train(compose([*SYNTH, f"epochs={epochs}", *overrides]), tmp_path / name,
+                    log=lambda *_: None)
+    import json
+
+    rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text()
+            .splitlines()]
+    return summary, rows
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gpu_graph_replay_trains_like_eager(tmp_path, case):
+    eager, e_rows = _run(tmp_path, "eager", [*CASES[case], "cuda_graphs=off"])
+    graph, g_rows = _run(tmp_path, "graph", [*CASES[case], "cuda_graphs=on"])
+    again, a_rows = _run(tmp_path, "again", [*CASES[case], "cuda_graphs=on"])
+    print(case, "eager", [(r["test_loss"], r["pulses"]) for r in e_rows])
+    print(case, "graph", [(r["test_loss"], r["pulses"]) for r in g_rows])
+    # same seed, same metrics on the GPU
+    for a, b in zip(g_rows, a_rows, strict=True):
+        assert {k: v for k, v in a.items() if k != "seconds"} == \
+            {k: v for k, v in b.items() if k != "seconds"}
+    # replays count like eager steps: every sample is one rank-1 update per tile
+    for e, g in zip(e_rows, g_rows, strict=True):
+        assert g["rank1_updates"] == e["rank1_updates"]
+        assert g["pulses"] == pytest.approx(e["pulses"], rel=0.02)
+        assert g["test_loss"] == pytest.approx(e["test_loss"], rel=0.02)
+        assert g["train_loss"] == pytest.approx(e["train_loss"], rel=0.02)
+    assert graph["status"] == eager["status"] == "finished"
+    if case != "fp":
+        assert all(r["pulses"] > 0 and r["rank1_updates"] == 3 * 512 for r in g_rows)
+
+
+@gpu
+@needs_cuda
+def test_gpu_resume_with_graphs_is_exact(tmp_path):
+    overrides = [*CASES["sgd"], "cuda_graphs=on"]
+    full, rows = _run(tmp_path, "full", overrides, epochs=4)
+    _run(tmp_path, "part", overrides, epochs=2)
+    resumed = train(compose([*SYNTH, "epochs=4", *overrides, f"resume={tmp_path / 'part'}"]),
+                    tmp_path / "unused", log=lambda *_: None)
+    assert resumed["test_loss"] == pytest.approx(full["test_loss"], rel=1e-5)
+    assert resumed["pulses"] == full["pulses"]
+
+
+@gpu
+@needs_cuda
+def test_gpu_a_step_that_syncs(tmp_path):
+    """``on`` stops with one line naming the key; ``auto`` warns once and trains eagerly."""
+    lin = torch.nn.Linear(4, 2).cuda()
+    opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+
+    def syncing_step(model, optimizer, x, y):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if float(loss) > -1:  # waits for the GPU
+            optimizer.step()
+        return loss.detach()
+
+    x, y = torch.randn(64, 4, device="cuda"), torch.randint(0, 2, (64,), device="cuda")
+    idx = torch.arange(16, device="cuda")
+    runner = StepRunner(syncing_step, lin, opt, "on")
+    with pytest.raises(ConfigError) as err:
+        for _ in range(4):
+            runner(x, y, idx)
+    assert str(err.value).startswith("cuda_graphs=on: the step cannot be captured")
+    assert "\n" not in str(err.value)
+    logged = []
+    runner = StepRunner(syncing_step, lin, opt, "auto", log=logged.append)
+    before = lin.weight.detach().clone()
+    for _ in range(6):
+        runner(x, y, idx)
+    torch.cuda.synchronize()
+    assert len(logged) == 1 and logged[0].startswith("warning: cuda_graphs=auto")
+    assert not torch.equal(before, lin.weight)
+    assert not runner.graphs

@@ -1,0 +1,158 @@
+"""CUDA graphs for the training step (``cuda_graphs``): capture once per batch shape, replay.
+
+A training step on the GPU is hundreds of small kernels, and launching them from Python
+costs more than running them. A captured graph launches the whole step - forward, backward,
+digital SGD and the analog update with its transfers - at once. A graph replays what the
+host decided while it was captured, so the step is captured only where nothing the host
+decides changes from step to step:
+
+- the learning rates are part of the key: a schedule's new rate captures a new graph;
+- kernel seeds and counters (``pulses``, ``rank1_updates``) live in device tensors that the
+  step advances itself (``PulsedArray._device_seed``, ``AnalogTile.rank1_count``), and the
+  tiles' generators are registered with the graph, so every replay draws afresh;
+- the host state of every module (its int/float/bool/str attributes) is compared around
+  each warm-up step: a module whose host state moves (a transfer schedule counted on the
+  host, an input range still initialising from data) keeps the step eager until it stops.
+
+A step that waits for the GPU (``.item()``, ``nonzero``, ...) cannot be captured. With
+``auto`` such a run falls back to eager steps with one logged warning; ``on`` stops the run
+with a one-line ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..errors import ConfigError
+
+WARMUP = 2  # eager steps of one shape before its capture (compilation, lazy set-up)
+MAX_MOVES = 8  # eager steps whose host state moved before graphs are given up
+
+
+def host_state(model: torch.nn.Module) -> dict:
+    """The plain host-side values of every module: what a replayed graph cannot advance."""
+    state = {}
+    for name, module in model.named_modules():
+        for key, value in vars(module).items():
+            if isinstance(value, (bool, int, float, str)):
+                state[f"{name or type(module).__name__}.{key}"] = value
+    return state
+
+
+def _moved(before: dict, after: dict) -> list[str]:
+    return [k for k in after.keys() | before.keys() if before.get(k) != after.get(k)]
+
+
+class _Captured:
+    """One captured step with its static input and output tensors."""
+
+    def __init__(self, graph, x, y, loss):
+        self.graph, self.x, self.y, self.loss = graph, x, y, loss
+
+    def replay(self, x, y, idx) -> torch.Tensor:
+        torch.index_select(x, 0, idx, out=self.x)
+        torch.index_select(y, 0, idx, out=self.y)
+        self.graph.replay()
+        return self.loss
+
+
+class StepRunner:
+    """Runs ``step(model, optimizer, x[idx], y[idx]) -> loss`` eagerly or as graph replays.
+
+    ``mode``: ``off`` (always eager), ``on`` or ``auto`` (graphs where the tensors are on
+    CUDA). Graphs are kept per ``(batch shape, learning rates)``.
+    """
+
+    def __init__(self, step: Callable, model, optimizer, mode: str = "off", log=print):
+        self.step, self.model, self.optimizer = step, model, optimizer
+        self.mode, self.log = mode, log
+        self.enabled = mode != "off"
+        self.graphs: dict[tuple, _Captured] = {}
+        self.stable: dict[tuple, int] = {}
+        self.moves = 0
+        self.lrs: tuple | None = None
+        self.stream: torch.cuda.Stream | None = None
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        if not (self.enabled and x.is_cuda):
+            return self.step(self.model, self.optimizer, x[idx], y[idx])
+        lrs = tuple(float(g["lr"]) for g in self.optimizer.param_groups)
+        if lrs != self.lrs:  # a new learning rate: the old graphs bake in the old one
+            self.graphs.clear()
+            self.stable.clear()
+            self.lrs = lrs
+        key = (tuple(idx.shape), x.dtype, y.dtype)
+        captured = self.graphs.get(key)
+        if captured is not None:
+            return captured.replay(x, y, idx)
+        return self._warm_up(key, x, y, idx)
+
+    # -- eager steps before a capture ---------------------------------------------------
+    def _side(self, fn):
+        """Run ``fn`` on the capture stream (cuBLAS and friends set up per stream)."""
+        stream = self._stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            out = fn()
+        torch.cuda.current_stream().wait_stream(stream)
+        return out
+
+    def _warm_up(self, key, x, y, idx) -> torch.Tensor:
+        before = host_state(self.model)
+        loss = self._side(lambda: self.step(self.model, self.optimizer, x[idx], y[idx]))
+        moved = _moved(before, host_state(self.model))
+        if moved:
+            self.stable[key] = 0
+            self.moves += 1
+            if self.moves >= MAX_MOVES:
+                self._give_up("the step changes host-side state every step ("
+                              + ", ".join(sorted(moved)[:3]) + "), which a replayed graph "
+                              "would not advance")
+            return loss
+        self.stable[key] = self.stable.get(key, 0) + 1
+        if self.stable[key] >= WARMUP:
+            self._capture(key, x, y, idx)
+        return loss
+
+    # -- capture --------------------------------------------------------------------------
+    def _generators(self) -> list[torch.Generator]:
+        found = {}
+        for module in self.model.modules():
+            for value in vars(module).values():
+                if isinstance(value, torch.Generator) and value.device.type == "cuda":
+                    found[id(value)] = value
+        return list(found.values())
+
+    def _capture(self, key, x, y, idx) -> None:
+        static_x, static_y = x[idx], y[idx]
+        graph = torch.cuda.CUDAGraph()
+        for gen in self._generators():
+            graph.register_generator_state(gen)
+        torch.cuda.synchronize()
+        try:
+            with torch.cuda.graph(graph, stream=self._stream()):
+                loss = self.step(self.model, self.optimizer, static_x, static_y)
+        except Exception as err:  # a sync or another op that graphs do not allow
+            torch.cuda.synchronize()
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            self._give_up(f"the step cannot be captured in a CUDA graph ({first})")
+            return
+        self.graphs[key] = _Captured(graph, static_x, static_y, loss)
+        self.log(f"cuda_graphs: captured the training step for batches of {key[0][0]}")
+
+    def _stream(self) -> torch.cuda.Stream:
+        if self.stream is None:
+            self.stream = torch.cuda.Stream()
+        return self.stream
+
+    def _give_up(self, reason: str) -> None:
+        if self.mode == "on":
+            raise ConfigError(f"cuda_graphs=on: {reason}; use cuda_graphs=auto or off")
+        self.log(f"warning: cuda_graphs=auto: {reason}; training with eager steps")
+        self.enabled = False
+        self.graphs.clear()
+
+
+__all__ = ["StepRunner", "host_state"]
