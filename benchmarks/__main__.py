@@ -1,4 +1,9 @@
-"""`make bench`: every benchmark's table of ratios, measured side by side in one run."""
+"""`make bench`: every benchmark's table of ratios, measured side by side in one run.
+
+On CUDA: the pulsed-update kernel, the training epochs at both shapes (with the floor of
+exact pulsing at the large one). On a CPU (about 5 minutes on 2 cores): the training epochs
+of the bench task at batch 32, the CPU floor of the large shape, and a per-step profile.
+"""
 
 import json
 import os
@@ -18,9 +23,12 @@ def main() -> None:
         results["pulsed_update"] = bench_pulsed_update.run(console)
         results["training"] = bench_training.run(console)
     else:
+        from . import profile_step
+
         console.print("[yellow]no CUDA GPU: training ratios on the CPU (reference path); "
                       "kernel benchmarks need a GPU[/yellow]")
-        results["training"] = bench_training.run(console, batch_sizes=(32,))
+        results["training"] = bench_training.run(console, batch_sizes=(32,), repeats=1)
+        results["profile"] = profile_step.run(console)
     out = os.environ.get("XBRUN_BENCH_JSON")
     if out:
         with open(out, "w") as handle:

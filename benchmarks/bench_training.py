@@ -1,7 +1,14 @@
 """Training-epoch time of every analog device against plain digital PyTorch (`device=fp`).
 
-Same model (the Tiki-taka MLP, 784-256-128-10 sigmoid), same batch size and the same
-MNIST-shaped synthetic data, measured side by side in one process: the ratio is the figure.
+Same model, same batch size, the same MNIST-shaped synthetic data and the same learning
+rate as the aihwkit side (0.1: pulse counts, and with them the cost, depend on it), measured
+side by side in one process: the ratio is the figure. Two shapes: the bench task (the
+Tiki-taka MLP, 784-256-128-10 sigmoid) and, on CUDA, 784-4096-4096-10 at batch 256 beside
+its floor (``bench_floor``). On CUDA the step runs as ``xbrun train`` runs it
+(``cuda_graphs=auto``); the "graphs" column says whether it was replayed or eager.
+
+aihwkit's figures are not measured here (nothing in xbrun imports aihwkit): they are the
+ratios reported in the issues, with where they were measured.
 """
 
 from __future__ import annotations
@@ -12,49 +19,123 @@ import torch
 
 from xbrun.cli import compose
 from xbrun.devices import DEVICES
-from xbrun.training.loop import pick_device, setup, train_epoch
+from xbrun.training.graphs import StepRunner
+from xbrun.training.loop import graphs_mode, pick_device, setup, train_epoch, training_step
 
 DATA = ["dataset=synthetic", "dataset.n_features=784", "dataset.n_train=4096",
-        "dataset.n_test=64"]
+        "dataset.n_test=64", "lr=0.1"]
+LARGE = ["model.hidden=[4096, 4096]", "batch_size=256"]
+LARGE_DEVICES = ("sgd", "ttv1", "ttv2", "chopped", "agad")
+
+# issue 10: aihwkit 1.2.0 CUDA build on one H200 (CUDA 13), bench task, lr 0.1, s/epoch over
+# aihwkit's own fp epoch (the transfer devices were not measured there)
+AIHWKIT_GPU = {("sgd", 32): 2.85, ("sgd", 256): 3.58, ("mixed_precision", 32): 3.08,
+               ("mixed_precision", 256): 3.47}
+AIHWKIT_GPU_SOURCE = "aihwkit 1.2.0 CUDA, one H200, CUDA 13 (issue 10)"
+# issue 9: aihwkit 1.2.0 C++ on a 2-core x86-64 machine, one thread, batch 32, lr 0.1:
+# seconds per epoch; plain PyTorch took about 0.09 s there
+AIHWKIT_CPU_SECONDS = {"sgd": 0.50, "ttv1": 0.52, "ttv2": 0.47, "chopped": 1.77,
+                       "agad": 1.65, "mixed_precision": 0.41}
+AIHWKIT_CPU_FP = 0.09
+AIHWKIT_CPU_SOURCE = "aihwkit 1.2.0 C++, one thread, 2-core x86-64 (issue 9)"
+# issue 10: xbrun before this work at the large shape on the H200 (x fp; fp 0.023 s/epoch)
+XBRUN_BEFORE_LARGE = {"sgd": 189, "ttv1": 300, "ttv2": 345, "chopped": 375, "agad": 380}
 
 
-def epoch_seconds(overrides: list[str], repeats: int = 3) -> float:
+def aihwkit_ratio(kind: str, batch: int, where: str) -> float | None:
+    if where == "cuda":
+        return AIHWKIT_GPU.get((kind, batch))
+    if batch == 32 and kind in AIHWKIT_CPU_SECONDS:
+        return AIHWKIT_CPU_SECONDS[kind] / AIHWKIT_CPU_FP
+    return None
+
+
+def epoch_seconds(overrides: list[str], repeats: int = 3) -> tuple[float, str]:
+    """Median seconds of ``repeats`` epochs after a warm-up epoch, and how steps ran."""
     config = compose([*DATA, *overrides])
     device = pick_device(config.accelerator)
     data, model, optimizer, _ = setup(config, device)
     x, y = data.x_train.to(device), data.y_train.to(device)
     order = torch.arange(len(y), device=device)
-    train_epoch(model, optimizer, x, y, order, config.batch_size)  # warm-up / compile
+    notes: list[str] = []
+    runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device),
+                        log=notes.append)
+    train_epoch(model, optimizer, x, y, order, config.batch_size, runner)  # warm-up, capture
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
         began = time.perf_counter()
-        train_epoch(model, optimizer, x, y, order, config.batch_size)
+        train_epoch(model, optimizer, x, y, order, config.batch_size, runner)
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - began)
-    return sorted(times)[len(times) // 2]
+    how = "graph" if runner.graphs else ("eager" if runner.mode == "off" else "eager*")
+    return sorted(times)[len(times) // 2], how
 
 
-def run(console, batch_sizes=(32, 256), cells=("constant_step",)) -> list[dict]:
+def run(console, batch_sizes=(32, 256), cells=("constant_step",), repeats: int = 3,
+        large: bool = True) -> list[dict]:
     from rich.table import Table
 
     where = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name() if where == "cuda" else "CPU"
+    source = AIHWKIT_GPU_SOURCE if where == "cuda" else AIHWKIT_CPU_SOURCE
     results = []
-    table = Table(title=f"training epoch vs device=fp ({name}; 4096 samples, mlp 784-256-128-10)")
-    for col in ("device", "cell", "batch", "fp s/epoch", "device s/epoch", "ratio"):
-        table.add_column(col, justify="left" if col in ("device", "cell") else "right")
+    table = Table(title=f"training epoch vs device=fp ({name}; 4096 samples, mlp "
+                        f"784-256-128-10, lr 0.1); aihwkit: {source}")
+    for col in ("device", "cell", "batch", "fp s/epoch", "device s/epoch", "ratio", "steps",
+                "aihwkit x fp"):
+        table.add_column(col, justify="left" if col in ("device", "cell", "steps") else "right")
     for batch in batch_sizes:
-        fp = epoch_seconds(["device=fp", f"batch_size={batch}"])
+        fp, _ = epoch_seconds(["device=fp", f"batch_size={batch}"], repeats)
         for kind in DEVICES:
             if kind == "fp":
                 continue
             for cell in cells:
-                t = epoch_seconds([f"device={kind}", f"cell={cell}", f"batch_size={batch}"])
+                t, how = epoch_seconds([f"device={kind}", f"cell={cell}",
+                                        f"batch_size={batch}"], repeats)
+                ref = aihwkit_ratio(kind, batch, where)
                 results.append({"device": kind, "cell": cell, "batch": batch, "fp": fp,
-                                "seconds": t, "ratio": t / fp})
-                table.add_row(kind, cell, str(batch), f"{fp:.4f}", f"{t:.4f}", f"{t / fp:.2f}x")
+                                "seconds": t, "ratio": t / fp, "steps": how,
+                                "aihwkit_ratio": ref, "shape": "784-256-128-10"})
+                table.add_row(kind, cell, str(batch), f"{fp:.4f}", f"{t:.4f}",
+                              f"{t / fp:.2f}x", how, "-" if ref is None else f"{ref:.2f}x")
     console.print(table)
+    console.print("steps: graph = CUDA graph replays; eager = no CUDA; eager* = cuda_graphs=auto "
+                  "fell back (the step syncs or keeps host state)")
+    if large:
+        results += run_large(console, where)
+    return results
+
+
+def run_large(console, where: str) -> list[dict]:
+    """784-4096-4096-10 at batch 256 beside the floor of exact pulsing (CUDA only: on the
+    CPU the floor alone is printed)."""
+    from rich.table import Table
+
+    from . import bench_floor
+
+    if where != "cuda":
+        bench_floor.run(console)
+        return []
+    fp, _ = epoch_seconds(["device=fp", *LARGE], repeats=3)
+    measured, results = {}, []
+    for kind in LARGE_DEVICES:
+        t, how = epoch_seconds([f"device={kind}", "cell=constant_step", *LARGE], repeats=1)
+        measured[kind] = t
+        results.append({"device": kind, "cell": "constant_step", "batch": 256, "fp": fp,
+                        "seconds": t, "ratio": t / fp, "steps": how,
+                        "before_ratio": XBRUN_BEFORE_LARGE[kind], "shape": "784-4096-4096-10"})
+    table = Table(title="training epoch vs device=fp, mlp 784-4096-4096-10, batch 256, lr 0.1")
+    for col in ("device", "fp s/epoch", "device s/epoch", "ratio", "steps",
+                "before (issue 10)"):
+        table.add_column(col, justify="left" if col in ("device", "steps") else "right")
+    for r in results:
+        table.add_row(r["device"], f"{fp:.4f}", f"{r['seconds']:.4f}", f"{r['ratio']:.1f}x",
+                      r["steps"], f"{r['before_ratio']}x")
+    console.print(table)
+    floor = bench_floor.run(console, fp_seconds=fp, measured=measured)
+    for r in results:
+        r["floor_ratio"] = floor["floor_ratio"]
     return results
