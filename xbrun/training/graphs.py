@@ -29,6 +29,8 @@ from ..errors import ConfigError
 
 WARMUP = 2  # eager steps of one shape before its capture (compilation, lazy set-up)
 MAX_MOVES = 8  # eager steps whose host state moved before graphs are given up
+RETRY_AFTER = (16, 128)  # eager steps before capturing again after a failed capture (a step
+# may sync only for a while, e.g. an input range initialising from the first batches)
 
 
 def host_state(model: torch.nn.Module) -> dict:
@@ -72,6 +74,7 @@ class StepRunner:
         self.graphs: dict[tuple, _Captured] = {}
         self.stable: dict[tuple, int] = {}
         self.moves = 0
+        self.failures = 0
         self.lrs: tuple | None = None
         self.stream: torch.cuda.Stream | None = None
 
@@ -136,8 +139,13 @@ class StepRunner:
                 loss = self.step(self.model, self.optimizer, static_x, static_y)
         except Exception as err:  # a sync or another op that graphs do not allow
             torch.cuda.synchronize()
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            self._give_up(f"the step cannot be captured in a CUDA graph ({first})")
+            self.failures += 1
+            if self.failures > len(RETRY_AFTER):
+                text = str(err).strip()
+                first = text.splitlines()[0] if text else type(err).__name__
+                self._give_up(f"the step cannot be captured in a CUDA graph ({first})")
+            else:  # try again after more eager steps
+                self.stable[key] = WARMUP - RETRY_AFTER[self.failures - 1]
             return
         self.graphs[key] = _Captured(graph, static_x, static_y, loss)
         self.log(f"cuda_graphs: captured the training step for batches of {key[0][0]}")
