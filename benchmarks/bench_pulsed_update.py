@@ -9,8 +9,9 @@ bandwidth measured here with a large device-to-device copy (bytes read plus writ
 
 The kernel is expected to sit well above that floor: every rank-1 row costs Philox draws
 for the line bits of each block (redrawn by every block that shares a line) and a pulse
-loop that runs to the block's largest coincidence count; with noise on, a Philox call and
-two Box-Muller transforms per element per four pulses. See ``kernels/pulsed_update_cuda.py``.
+loop (state-dependent cells) that runs to the block's largest coincidence count; with noise
+on, a Philox call and two Box-Muller transforms per element per four pulses there, and one
+normal per element and row for constant steps. See ``kernels/pulsed_update_cuda.py``.
 
 Firing probabilities are drawn as |N(0, 0.3)| clipped to 1 with random signs (about what
 update management produces for a training step: a mean of ~0.24, so ~1.8 pulses per
@@ -155,6 +156,14 @@ def run(console=None, sweep: bool = False, cells=None) -> list[dict]:
                       r["config"] + ("" if r.get("default") else
                                      f" (default {r['default_ms'] * 1e3:.1f})"))
     console.print(table)
+    quiet = {(r["shape"], r["bl"]): r["kernel_ms"] for r in rows if r["cell"] == "constant"}
+    for r in rows:
+        base = quiet.get((r["shape"], r["bl"]))
+        if r["cell"] == "constant+noise" and base:
+            r["noise_ratio"] = r["kernel_ms"] / base
+            console.print(f"constant steps with / without noise, {r['shape']}, k={r['k']}, "
+                          f"bl={r['bl']}: {r['kernel_ms'] * 1e3:.1f} / {base * 1e3:.1f} us "
+                          f"= {r['noise_ratio']:.2f}x (target <= 2x)")
     return rows
 
 
