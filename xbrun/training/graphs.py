@@ -14,23 +14,42 @@ decides changes from step to step:
   each warm-up step: a module whose host state moves (a transfer schedule counted on the
   host, an input range still initialising from data) keeps the step eager until it stops.
 
-A step that waits for the GPU (``.item()``, ``nonzero``, ...) cannot be captured. With
-``auto`` such a run falls back to eager steps with one logged warning; ``on`` stops the run
-with a one-line ``ConfigError``.
+A step that waits for the GPU (``.item()``, ``nonzero``, ...) cannot be captured: warm-up
+steps run under torch's sync debug mode (``warn``) and are captured only once they run
+clean. Where a step never does (``MAX_UNFIT`` steps), ``auto`` falls back to eager steps with
+one logged warning and ``on`` stops the run with a one-line ``ConfigError``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import torch
 
 from ..errors import ConfigError
 
-WARMUP = 2  # eager steps of one shape before its capture (compilation, lazy set-up)
-MAX_MOVES = 8  # eager steps whose host state moved before graphs are given up
-RETRY_AFTER = (16, 128)  # eager steps before capturing again after a failed capture (a step
-# may sync only for a while, e.g. an input range initialising from the first batches)
+WARMUP = 2  # clean eager steps of one shape before its capture (compilation, lazy set-up)
+MAX_UNFIT = 128  # eager steps that sync or move host state before graphs are given up (a
+# step may do so for a while: an input range initialises from the first 100 batches)
+
+
+@contextmanager
+def _syncs():
+    """Collect the synchronizing CUDA calls of the block (torch's sync debug mode, ``warn``)
+    without stopping it: a step cut short half-way would be half applied."""
+    found: list[str] = []
+    old = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            yield found
+        finally:
+            torch.cuda.set_sync_debug_mode(old)
+    found.extend(str(w.message).splitlines()[0] for w in caught
+                 if "called a synchronizing" in str(w.message))
 
 
 def host_state(model: torch.nn.Module) -> dict:
@@ -73,8 +92,7 @@ class StepRunner:
         self.enabled = mode != "off"
         self.graphs: dict[tuple, _Captured] = {}
         self.stable: dict[tuple, int] = {}
-        self.moves = 0
-        self.failures = 0
+        self.unfit = 0
         self.lrs: tuple | None = None
         self.stream: torch.cuda.Stream | None = None
 
@@ -104,13 +122,16 @@ class StepRunner:
 
     def _warm_up(self, key, x, y, idx) -> torch.Tensor:
         before = host_state(self.model)
-        loss = self._side(lambda: self.step(self.model, self.optimizer, x[idx], y[idx]))
+        with _syncs() as syncs:
+            loss = self._side(lambda: self.step(self.model, self.optimizer, x[idx], y[idx]))
         moved = _moved(before, host_state(self.model))
-        if moved:
+        if moved or syncs:
             self.stable[key] = 0
-            self.moves += 1
-            if self.moves >= MAX_MOVES:
-                self._give_up("the step changes host-side state every step ("
+            self.unfit += 1
+            if self.unfit >= MAX_UNFIT:
+                self._give_up(f"the step waits for the GPU ({len(syncs)} synchronizing calls "
+                              "per step)" if syncs else
+                              "the step changes host-side state every step ("
                               + ", ".join(sorted(moved)[:3]) + "), which a replayed graph "
                               "would not advance")
             return loss
@@ -131,24 +152,33 @@ class StepRunner:
     def _capture(self, key, x, y, idx) -> None:
         static_x, static_y = x[idx], y[idx]
         graph = torch.cuda.CUDAGraph()
-        for gen in self._generators():
+        generators = self._generators()
+        saved = {id(gen): gen.get_state() for gen in generators}
+        for gen in generators:
             graph.register_generator_state(gen)
         torch.cuda.synchronize()
         try:
             with torch.cuda.graph(graph, stream=self._stream()):
                 loss = self.step(self.model, self.optimizer, static_x, static_y)
-        except Exception as err:  # a sync or another op that graphs do not allow
+        except Exception as err:  # an op that graphs do not allow, which eager steps hid
             torch.cuda.synchronize()
-            self.failures += 1
-            if self.failures > len(RETRY_AFTER):
-                text = str(err).strip()
-                first = text.splitlines()[0] if text else type(err).__name__
-                self._give_up(f"the step cannot be captured in a CUDA graph ({first})")
-            else:  # try again after more eager steps
-                self.stable[key] = WARMUP - RETRY_AFTER[self.failures - 1]
+            self._fresh_generators(saved)
+            text = str(err).strip()
+            first = text.splitlines()[0] if text else type(err).__name__
+            self._give_up(f"the step cannot be captured in a CUDA graph ({first})")
             return
         self.graphs[key] = _Captured(graph, static_x, static_y, loss)
         self.log(f"cuda_graphs: captured the training step for batches of {key[0][0]}")
+
+    def _fresh_generators(self, saved: dict) -> None:
+        """A failed capture leaves its registered generators in capture mode: put fresh
+        ones with the saved states in their place."""
+        for module in self.model.modules():
+            for name, value in list(vars(module).items()):
+                if isinstance(value, torch.Generator) and id(value) in saved:
+                    fresh = torch.Generator(device=value.device)
+                    fresh.set_state(saved[id(value)])
+                    setattr(module, name, fresh)
 
     def _stream(self) -> torch.cuda.Stream:
         if self.stream is None:
