@@ -25,7 +25,10 @@ from xbrun.training.loop import graphs_mode, pick_device, setup, train_epoch, tr
 DATA = ["dataset=synthetic", "dataset.n_features=784", "dataset.n_train=4096",
         "dataset.n_test=64", "lr=0.1"]
 LARGE = ["model.hidden=[4096, 4096]", "batch_size=256"]
-LARGE_DEVICES = ("sgd", "ttv1", "ttv2", "chopped", "agad")
+# device rows: a device, or a device with overrides joined by "+"; sgd with perfect I/O
+# shows the step without the MVM periphery (its bound management waits for the GPU today)
+DEVICE_ROWS = (*(k for k in DEVICES if k != "fp"), "sgd+io=perfect")
+LARGE_DEVICES = ("sgd", "ttv1", "ttv2", "chopped", "agad", "sgd+io=perfect")
 
 # issue 10: aihwkit 1.2.0 CUDA build on one H200 (CUDA 13), bench task, lr 0.1, s/epoch over
 # aihwkit's own fp epoch (the transfer devices were not measured there)
@@ -74,8 +77,13 @@ def epoch_seconds(overrides: list[str], repeats: int = 3) -> tuple[float, str]:
     return sorted(times)[len(times) // 2], how
 
 
+def _spec(row: str) -> tuple[str, list[str]]:
+    kind, *extra = row.split("+")
+    return kind, [f"device={kind}", *extra]
+
+
 def run(console, batch_sizes=(32, 256), cells=("constant_step",), repeats: int = 3,
-        large: bool = True) -> list[dict]:
+        large: bool = True, rows=DEVICE_ROWS, large_rows=LARGE_DEVICES) -> list[dict]:
     from rich.table import Table
 
     where = "cuda" if torch.cuda.is_available() else "cpu"
@@ -89,27 +97,26 @@ def run(console, batch_sizes=(32, 256), cells=("constant_step",), repeats: int =
         table.add_column(col, justify="left" if col in ("device", "cell", "steps") else "right")
     for batch in batch_sizes:
         fp, _ = epoch_seconds(["device=fp", f"batch_size={batch}"], repeats)
-        for kind in DEVICES:
-            if kind == "fp":
-                continue
+        for row in rows:
+            kind, overrides = _spec(row)
             for cell in cells:
-                t, how = epoch_seconds([f"device={kind}", f"cell={cell}",
-                                        f"batch_size={batch}"], repeats)
-                ref = aihwkit_ratio(kind, batch, where)
-                results.append({"device": kind, "cell": cell, "batch": batch, "fp": fp,
+                t, how = epoch_seconds([*overrides, f"cell={cell}", f"batch_size={batch}"],
+                                       repeats)
+                ref = aihwkit_ratio(row, batch, where)
+                results.append({"device": row, "cell": cell, "batch": batch, "fp": fp,
                                 "seconds": t, "ratio": t / fp, "steps": how,
                                 "aihwkit_ratio": ref, "shape": "784-256-128-10"})
-                table.add_row(kind, cell, str(batch), f"{fp:.4f}", f"{t:.4f}",
+                table.add_row(row, cell, str(batch), f"{fp:.4f}", f"{t:.4f}",
                               f"{t / fp:.2f}x", how, "-" if ref is None else f"{ref:.2f}x")
     console.print(table)
     console.print("steps: graph = CUDA graph replays; eager = no CUDA; eager* = cuda_graphs=auto "
                   "fell back (the step syncs or keeps host state)")
     if large:
-        results += run_large(console, where)
+        results += run_large(console, where, large_rows)
     return results
 
 
-def run_large(console, where: str) -> list[dict]:
+def run_large(console, where: str, rows=LARGE_DEVICES) -> list[dict]:
     """784-4096-4096-10 at batch 256 beside the floor of exact pulsing (CUDA only: on the
     CPU the floor alone is printed)."""
     from rich.table import Table
@@ -121,21 +128,51 @@ def run_large(console, where: str) -> list[dict]:
         return []
     fp, _ = epoch_seconds(["device=fp", *LARGE], repeats=3)
     measured, results = {}, []
-    for kind in LARGE_DEVICES:
-        t, how = epoch_seconds([f"device={kind}", "cell=constant_step", *LARGE], repeats=1)
-        measured[kind] = t
-        results.append({"device": kind, "cell": "constant_step", "batch": 256, "fp": fp,
+    for row in rows:
+        _, overrides = _spec(row)
+        t, how = epoch_seconds([*overrides, "cell=constant_step", *LARGE], repeats=1)
+        measured[row] = t
+        results.append({"device": row, "cell": "constant_step", "batch": 256, "fp": fp,
                         "seconds": t, "ratio": t / fp, "steps": how,
-                        "before_ratio": XBRUN_BEFORE_LARGE[kind], "shape": "784-4096-4096-10"})
+                        "before_ratio": XBRUN_BEFORE_LARGE.get(row), "shape": "784-4096-4096-10"})
     table = Table(title="training epoch vs device=fp, mlp 784-4096-4096-10, batch 256, lr 0.1")
     for col in ("device", "fp s/epoch", "device s/epoch", "ratio", "steps",
                 "before (issue 10)"):
         table.add_column(col, justify="left" if col in ("device", "steps") else "right")
     for r in results:
         table.add_row(r["device"], f"{fp:.4f}", f"{r['seconds']:.4f}", f"{r['ratio']:.1f}x",
-                      r["steps"], f"{r['before_ratio']}x")
+                      r["steps"], f"{r['before_ratio']}x" if r["before_ratio"] else "-")
     console.print(table)
     floor = bench_floor.run(console, fp_seconds=fp, measured=measured)
     for r in results:
         r["floor_ratio"] = floor["floor_ratio"]
     return results
+
+
+def main() -> None:
+    import argparse
+
+    from rich.console import Console
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", default="32,256")
+    parser.add_argument("--rows", default=",".join(DEVICE_ROWS),
+                        help="device rows of the bench task (DEVICE or DEVICE+KEY=VALUE); "
+                             "empty: none")
+    parser.add_argument("--large-rows", default=",".join(LARGE_DEVICES),
+                        help="device rows of the large shape; empty: skip it")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rows = [r for r in args.rows.split(",") if r]
+    large_rows = [r for r in args.large_rows.split(",") if r]
+    console = Console(width=160)
+    where = "cuda" if torch.cuda.is_available() else "cpu"
+    if rows:
+        run(console, tuple(int(b) for b in args.batches.split(",")), repeats=args.repeats,
+            large=False, rows=rows)
+    if large_rows:
+        run_large(console, where, large_rows)
+
+
+if __name__ == "__main__":
+    main()

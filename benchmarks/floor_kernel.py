@@ -13,7 +13,7 @@ from triton.language.extra import libdevice
 @triton.jit
 def and_popcount_step(out_ptr, n_iter, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    wx = (offs * 747796405 + 2891336453).to(tl.uint32)
+    wx = (offs * 747796405 + 1013904223).to(tl.uint32)
     wd = (offs * 277803737 + 1442695041).to(tl.uint32)
     w = tl.zeros([BLOCK], dtype=tl.float32)
     for i in range(n_iter):
