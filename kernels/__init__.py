@@ -39,7 +39,9 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
 
     ``cell_scalars``: tile-wide cell scalars (``EXP_SCALARS`` for ``CELL_EXP``).
     ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); on CUDA it spares reading
-    ``bl.max()`` back from the device. Returns the number of device pulses applied (an int
+    ``bl.max()`` back from the device. ``seed`` (CUDA): an int or a one-element integer
+    tensor on the device (what a CUDA graph replays); left out, one is drawn from
+    ``generator``, which waits for the device. Returns the number of device pulses applied (an int
     tensor on ``weight.device``).
     """
     if weight.is_cuda:
