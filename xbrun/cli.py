@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import math
 import sys
 import traceback
 from importlib import resources
@@ -55,10 +56,14 @@ def _group_options(group: str) -> list[str]:
 def _explain_hydra_error(err: Exception) -> str:
     from hydra.errors import MissingConfigException
 
+    from .extras import missing_plugin
+
     text = str(err).strip()
     if isinstance(err, MissingConfigException) or "Could not find '" in text:
         missing = text.split("Could not find '", 1)[-1].split("'", 1)[0]
         group, _, option = missing.rpartition("/")
+        if missing_plugin(group, option):
+            return missing_plugin(group, option)
         options = _group_options(group)
         if options:
             return f"{group}={option}: no such option; choose one of {', '.join(options)}"
@@ -103,24 +108,43 @@ def compose(overrides: list[str]):
 
 
 def validate(overrides: list[str], multirun: bool) -> None:
+    """Compose every job of the command before any runs.
+
+    In a sweep over config groups (``device=sgd,ttv2``), a job whose own group option
+    lacks a key set for all (``++device.transfer_update.desired_bl=31``) is a failed job,
+    not a bad command: the others run and it is recorded as ``failed`` with the reason.
+    Any other error, or one that no choice of the swept groups avoids, stops the command.
+    """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from .sweeps import per_job_failures
+
+    errors: dict[int, str] = {}
     try:
-        for combo in _combinations(overrides, multirun):
-            compose(combo)
+        combos = _combinations(overrides, multirun)
+        for index, combo in enumerate(combos):
+            try:
+                compose(combo)
+            except ConfigError as err:
+                errors[index] = str(err)
+        notes = per_job_failures(combos, errors, _group_options)
     except ConfigError as err:
         fail(str(err))
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         fail(_explain_hydra_error(err))
+    for line in notes:
+        print(f"xbrun: note: {line}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- train ---------------
-def _task(cfg) -> dict | None:
+def _task(cfg) -> float | None:
+    """One job; returns the run's ``objective`` (NaN unless it finished) for sweepers."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
+    from .api import objective_value
     from .config import load
     from .training.loop import train
     from .training.outputs import write_json
@@ -128,22 +152,28 @@ def _task(cfg) -> dict | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     log = logging.getLogger("xbrun")
-    config = load(OmegaConf.to_container(cfg, resolve=True))
+    data = OmegaConf.to_container(cfg, resolve=True)
+    config = None
     try:
-        return train(config, run_dir, log=log.info)
+        # inside the try: in a sweep over devices, a key this job's device lacks fails
+        # this job alone (see validate)
+        config = load(data)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            config.progress = "none"  # sweeps keep to the per-epoch lines
+        return objective_value(config.objective, train(config, run_dir, log=log.info))
     except ConfigError as err:
         status, message = "failed", str(err)
     except Exception as err:  # one failed job must not take a sweep down with it
         status, message = "failed", f"{type(err).__name__}: {err}"
         (run_dir / "error.log").write_text(traceback.format_exc())
-    target = Path(config.resume) if config.resume else run_dir
+    target = Path(config.resume) if config is not None and config.resume else run_dir
     write_json(target / "summary.json", {"status": status, "error": message,
                                          "run_dir": str(target)})
     log.error("run failed: %s", message)
     if hydra_cfg.mode != RunMode.MULTIRUN:
         print(f"xbrun: error: {message}", file=sys.stderr)
         raise SystemExit(1)
-    return None
+    return math.nan
 
 
 def train_command(args: list[str]) -> None:
@@ -154,6 +184,12 @@ def train_command(args: list[str]) -> None:
     unknown = [f for f in flags if f.split("=")[0] not in HYDRA_FLAGS and not f.startswith("hydra")]
     if unknown and not any(f in ("--cfg", "-c", "--package", "-p") for f in flags):
         fail(f"{unknown[0]}: unknown option; expected KEY=VALUE overrides, -m, --help or --cfg")
+    from .extras import missing_plugin
+
+    for override in overrides:
+        key, _, option = override.partition("=")
+        if missing_plugin(key, option):
+            fail(missing_plugin(key, option))
     if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
         validate([o for o in overrides if not o.startswith("hydra")],
                  multirun=any(f in ("-m", "--multirun") for f in flags))

@@ -18,6 +18,7 @@ from .physics.pulses import UpdateParameters
 from .schema import build, check
 from .tiles.mapping import MappingConfig
 from .training.data import DigitsConfig, dataset_config
+from .training.loggers import LoggerConfig
 from .training.models import MLPConfig, check_model_data, model_config
 from .training.schedule import ScheduleConfig
 
@@ -72,6 +73,11 @@ class RunConfig:
     model: Any = field(default_factory=MLPConfig)  # xbrun.training.models.MODELS
     dataset: Any = field(default_factory=DigitsConfig)  # xbrun.training.data.DATASETS
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # what a sweep optimises (the value `xbrun train` returns to Hydra's sweepers)
+    objective: Literal["test_accuracy", "test_loss", "weight_error"] = "test_accuracy"
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    log_every: int = 0  # steps between running train-loss points sent to the loggers (0: off)
+    progress: Literal["auto", "bar", "none"] = "auto"  # the in-epoch bar (auto: on a terminal)
 
     def validate(self, key: str) -> None:
         check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
@@ -82,6 +88,8 @@ class RunConfig:
               "auto or off with accelerator=cpu (graphs need CUDA)", self.cuda_graphs)
         check(self.checkpoint_every >= 1, "checkpoint_every", "an integer >= 1",
               self.checkpoint_every)
+        check(self.log_every >= 0, "log_every", "an integer >= 0 (0: per epoch only)",
+              self.log_every)
 
     @property
     def is_analog(self) -> bool:

@@ -21,8 +21,10 @@ from ..nn.convert import AnalogSpec
 from ..schema import to_dict
 from .data import load_dataset
 from .graphs import StepRunner
+from .loggers import open_loggers
 from .models import build_model
 from .outputs import load_checkpoint, plot_curves, save_checkpoint, write_json, write_jsonl
+from .progress import pulses_so_far
 from .schedule import build_scheduler
 
 CHECKPOINT = "checkpoint.pt"
@@ -92,15 +94,19 @@ def training_step(model, optimizer, x, y) -> torch.Tensor:
 
 
 def train_epoch(model, optimizer, x, y, order, batch_size: int,
-                runner: StepRunner | None = None) -> torch.Tensor:
+                runner: StepRunner | None = None, on_step=None) -> torch.Tensor:
     """One pass over the data in ``order``; returns the summed loss (kept on the device,
     so the GPU never waits for the host inside the epoch). ``runner`` runs each
-    ``training_step`` (eagerly, or as CUDA graph replays); by default eagerly."""
+    ``training_step`` (eagerly, or as CUDA graph replays); by default eagerly.
+    ``on_step(samples_done, loss_sum)``, when given, sees each step (progress bar,
+    per-step loggers)."""
     runner = runner or StepRunner(training_step, model, optimizer, "off")
     loss_sum = torch.zeros((), device=x.device)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         loss_sum += runner(x, y, idx) * len(idx)
+        if on_step is not None:
+            on_step(start + len(idx), loss_sum)
     return loss_sum
 
 
@@ -118,6 +124,12 @@ def evaluate(model, x, y, batch_size: int = 512) -> tuple[float, float]:
 
 
 def train(config: RunConfig, run_dir: Path, log=print) -> dict:
+    """One run into ``run_dir``, reported to the trackers ``config.logger`` selects."""
+    with open_loggers(config, Path(config.resume or run_dir)) as loggers:
+        return _train(config, run_dir, log, loggers)
+
+
+def _train(config: RunConfig, run_dir: Path, log, loggers) -> dict:
     run_dir = Path(run_dir)
     device = pick_device(config.accelerator)
     if config.threads:
@@ -155,8 +167,10 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     for epoch in range(start_epoch, config.epochs):
         began = time.perf_counter()
         order = torch.randperm(n, generator=shuffle).to(device)
-        train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
-                                       config.batch_size, runner)) / n
+        with loggers.steps(epoch + 1, n, config.batch_size,
+                           lambda: pulses_so_far(model)) as on_step:
+            train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
+                                           config.batch_size, runner, on_step)) / n
         test_loss, test_acc = evaluate(model, x_test, y_test)
         counters = [tile.take_counters() for tile in analog_tiles(model)]
         pulses = sum(c["pulses"] for c in counters)
@@ -180,6 +194,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
             f"test_loss {test_loss:.4f}  test_acc {100 * test_acc:6.2f}%  "
             f"pulses {pulses:,}  {row['seconds']:.1f}s")
         write_jsonl(run_dir / "metrics.jsonl", rows)
+        loggers.epoch(row, rows)
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
             save_checkpoint(run_dir / CHECKPOINT, {
                 "epoch": epoch + 1, "model": model.state_dict(),
@@ -197,6 +212,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     write_json(run_dir / "summary.json", summary)
     if rows:
         plot_curves(run_dir / "curves.png", rows, _title(config))
+    loggers.finish(summary, run_dir)
     return summary
 
 
@@ -204,6 +220,7 @@ def _final(rows: list[dict], pulses: int, rank1: int) -> dict:
     last = rows[-1] if rows else {}
     return {"test_accuracy": last.get("test_accuracy"), "test_loss": last.get("test_loss"),
             "train_loss": last.get("train_loss"),
+            "reconstruction_error": last.get("reconstruction_error"),
             "best_test_accuracy": max((r["test_accuracy"] for r in rows), default=None),
             "pulses": pulses, "rank1_updates": rank1,
             "seconds": sum(r["seconds"] for r in rows)}
