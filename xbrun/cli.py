@@ -22,7 +22,8 @@ USAGE = """xbrun: train neural networks on simulated analog crossbar hardware
 usage:
   xbrun train [-m] [KEY=VALUE ...]   one run, or a sweep with -m (Hydra multirun)
   xbrun train --help                 config groups and the composed default config
-  xbrun report DIR [--csv]           table of every run below DIR
+  xbrun report DIR [--csv|--markdown] [--by KEY] [--plot FILE]
+                                     table of every run below DIR, grouped, plotted
   xbrun cells [NAME ...] [--plot F]  unit cells: states, asymmetry, symmetry point, pulse response
   xbrun presets                      aihwkit's tuned presets (preset=NAME), one line each
 
@@ -30,6 +31,7 @@ examples:
   xbrun train device=sgd cell=soft_bounds io=default epochs=3 lr=0.05 seed=1
   xbrun train -m device=fp,sgd seed=0,1
   xbrun report multirun/
+  xbrun report multirun/2026-12-01/10-00-00 --by device --plot accuracy.png
 """
 
 HYDRA_FLAGS = {"-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info",
@@ -193,6 +195,7 @@ def train_command(args: list[str]) -> None:
     if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
         validate([o for o in overrides if not o.startswith("hydra")],
                  multirun=any(f in ("-m", "--multirun") for f in flags))
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's imports chatter at INFO
     main = hydra.main(config_path=str(conf_dir()), config_name="config",
                       version_base="1.3")(_task)
     sys.argv = ["xbrun train", *args]
@@ -215,6 +218,11 @@ def main(argv: list[str] | None = None) -> None:
                                          description="Table of every run below DIR.")
         parser.add_argument("dir", type=Path)
         parser.add_argument("--csv", action="store_true", help="CSV on stdout instead")
+        parser.add_argument("--markdown", action="store_true", help="Markdown tables instead")
+        parser.add_argument("--by", metavar="KEY", help="group runs by KEY (an override or "
+                            "config key, e.g. device); mean ± sd when they differ only in seed")
+        parser.add_argument("--plot", metavar="FILE", help="test accuracy and loss against "
+                            "epoch for every run, coloured by --by, into FILE (png, pdf, svg)")
         report_command(parser.parse_args(rest))
     elif command == "cells":
         from .cells_info import cells_command

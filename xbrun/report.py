@@ -58,6 +58,8 @@ def report_command(args) -> None:
         raise SystemExit(2)
     runs = collect(root)
     header, body = rows(runs)
+    if _sweep_views(args, root, runs, header, body):
+        return
     if args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(header)
@@ -73,3 +75,40 @@ def report_command(args) -> None:
     if not console.is_terminal:  # piped or captured: don't squeeze the table to 80 columns
         console = Console(width=240)
     console.print(table)
+
+
+def _sweep_views(args, root: Path, runs: list[dict], header, body) -> bool:
+    """``--by``, ``--plot``, ``--markdown`` (xbrun.sweep_report); True when it printed the
+    tables itself."""
+    from . import sweep_report
+
+    by, plot, as_markdown = (getattr(args, name, None) for name in ("by", "plot", "markdown"))
+    if plot:
+        drawn = sweep_report.plot(runs, root, Path(plot), by)
+        print(f"{plot}: {drawn} curves of {len(runs)} runs", file=sys.stderr)
+    grouped = None
+    if by:
+        groups = sweep_report.group(runs, by)
+        if sweep_report.differ_only_in_seed(groups, by):
+            grouped = sweep_report.grouped_rows(runs, by)
+    if as_markdown:
+        print(sweep_report.markdown(header, body))
+        if grouped:
+            print()
+            print(sweep_report.markdown(*grouped))
+        return True
+    if grouped and not args.csv:
+        console = Console() if Console().is_terminal else Console(width=240)
+        console.print(_table(f"{len(runs)} runs below {root}", header, body))
+        console.print(_table(f"mean ± sd over seeds, by {by}", *grouped))
+        return True
+    return False
+
+
+def _table(title: str, header: list[str], body: list[list[str]]) -> Table:
+    table = Table(title=title)
+    for name in header:
+        table.add_column(name, justify="left" if name in ("run", "status") else "right")
+    for row in body:
+        table.add_row(*row)
+    return table

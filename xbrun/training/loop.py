@@ -24,6 +24,7 @@ from .graphs import StepRunner
 from .loggers import open_loggers
 from .models import build_model
 from .outputs import load_checkpoint, plot_curves, save_checkpoint, write_json, write_jsonl
+from .placement import placement
 from .progress import pulses_so_far
 from .schedule import build_scheduler
 
@@ -158,7 +159,7 @@ def _train(config: RunConfig, run_dir: Path, log, loggers) -> dict:
     layout = mapping_summary(model)
     log("mapping: " + ", ".join(f"{k} {v:,}" for k, v in layout.items()))
     summary = {"status": "running", "epochs_done": start_epoch, "run_dir": str(run_dir),
-               "mapping": layout,
+               "mapping": layout, "placement": placement(device),
                "config": to_dict(config)}
     total_pulses = sum(r["pulses"] for r in rows)
     total_rank1 = sum(r.get("rank1_updates", 0) for r in rows)

@@ -1,0 +1,132 @@
+"""A sweep at a glance: runs grouped by one key (``--by device``), mean ± sd over seeds, the
+curves of every run in one figure (``--plot``), and Markdown tables (``--markdown``).
+
+Reads only what runs write (``summary.json``, ``metrics.jsonl``, ``.hydra/overrides.yaml``
+via :func:`xbrun.report.collect`), so it works on sweeps from any launcher.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from .training.outputs import read_jsonl
+
+SEED_KEY = "seed"
+
+
+def _lookup(data, key: str):
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def value_of(run: dict, key: str) -> str:
+    """``key`` of a run: its command-line override, else a summary entry
+    (``placement.gpu_uuid``), else the composed config's value (a group's option name for
+    ``device``, ``cell``, ...)."""
+    if key in run["overrides"]:
+        return str(run["overrides"][key])
+    value = _lookup(run, key)
+    if value is None:
+        value = _lookup(run.get("config") or {}, key)
+    if isinstance(value, dict):
+        value = value.get("kind", value.get("name"))
+    return "" if value is None else str(value)
+
+
+def group(runs: list[dict], by: str) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        groups.setdefault(value_of(run, by), []).append(run)
+    return dict(sorted(groups.items()))
+
+
+def differ_only_in_seed(groups: dict[str, list[dict]], by: str) -> bool:
+    """True when the runs of each group share every override but ``seed`` (and ``by``)."""
+    def rest(run):
+        return {k: v for k, v in run["overrides"].items() if k not in (SEED_KEY, by)}
+
+    return all(all(rest(r) == rest(members[0]) for r in members) for members in groups.values())
+
+
+def _mean_sd(values: list[float], scale: float = 1.0, digits: int = 4) -> str:
+    values = [v * scale for v in values if v is not None]
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}g}"
+    return f"{statistics.mean(values):.{digits}g} ± {statistics.stdev(values):.2g}"
+
+
+def grouped_rows(runs: list[dict], by: str) -> tuple[list[str], list[list[str]]]:
+    """One row per value of ``by``: runs, finished, test accuracy (%) and loss as mean ± sd."""
+    header = [by, "runs", "finished", "test_acc %", "test_loss", "pulses"]
+    body = []
+    for value, members in group(runs, by).items():
+        done = [r for r in members if r.get("status") == "finished"]
+        body.append([value, str(len(members)), str(len(done)),
+                     _mean_sd([r.get("test_accuracy") for r in done], 100.0),
+                     _mean_sd([r.get("test_loss") for r in done]),
+                     _mean_sd([r.get("pulses") for r in done], digits=3)])
+    return header, body
+
+
+def markdown(header: list[str], body: list[list[str]]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, header)) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict], root: Path, path: Path, by: str | None) -> int:
+    """Test accuracy and test loss against epoch, one colour per value of ``by``; groups of
+    seeds are drawn as their mean with a ± sd band. Returns the number of curves drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    groups = group(runs, by) if by else {"": runs}
+    seeds_only = bool(by) and differ_only_in_seed(groups, by)
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
+    drawn = 0
+    for colour, (value, members) in enumerate(groups.items()):
+        curves = [read_jsonl(root / r["run"] / "metrics.jsonl") for r in members]
+        curves = [c for c in curves if c]
+        label = f"{by}={value}" if by else None
+        for ax, key, scale in ((ax_acc, "test_accuracy", 100.0), (ax_loss, "test_loss", 1.0)):
+            if seeds_only and len(curves) > 1:
+                n = min(len(c) for c in curves)
+                values = np.array([[row[key] * scale for row in c[:n]] for c in curves])
+                epochs = [row["epoch"] for row in curves[0][:n]]
+                mean, sd = values.mean(0), values.std(0, ddof=1)
+                ax.plot(epochs, mean, color=f"C{colour}",
+                        label=f"{label} (mean ± sd, {len(curves)} seeds)")
+                ax.fill_between(epochs, mean - sd, mean + sd, color=f"C{colour}", alpha=0.2)
+                drawn += ax is ax_acc
+                continue
+            for i, c in enumerate(curves):
+                ax.plot([row["epoch"] for row in c], [row[key] * scale for row in c],
+                        marker="o", markersize=3, color=f"C{colour}" if by else None,
+                        label=label if i == 0 else (None if by else members[i]["run"]))
+                drawn += ax is ax_acc
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_acc, ax_loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("test loss")
+    if drawn and (by or drawn <= 12):
+        ax_acc.legend(fontsize=7)
+    fig.suptitle(f"{len(runs)} runs below {root}" + (f", by {by}" if by else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return drawn
