@@ -19,6 +19,10 @@ PLUGINS = {
 }
 
 
+# config groups whose options select a plugin
+GROUP_PLUGINS = {"hparams_search": ("hydra/sweeper", "optuna")}
+
+
 def installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -28,7 +32,9 @@ def installed(module: str) -> bool:
 
 def missing_plugin(group: str, option: str) -> str | None:
     """One line naming the extra when ``group=option`` is a known plugin not installed."""
-    module, extra = PLUGINS.get((group.lstrip("+~"), option), (None, None))
+    group = group.lstrip("+~")
+    plugin = GROUP_PLUGINS.get(group, (group, option))
+    module, extra = PLUGINS.get(plugin, (None, None))
     if module is None or installed(module):
         return None
     package = module.split(".")[-1].replace("_", "-")
