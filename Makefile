@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # torch/torchvision pinned to the pair this project is tested with (wheels cached locally).
 TORCH  := torch==2.14.1 torchvision==0.29.1
+# the optional extras the test suite exercises (ray is left out: it is large, and its plugin
+# pins cloudpickle<3, against joblib's >=3; `pip install -e '.[ray]'` in an env of its own)
+EXTRAS := dev,sweep,submitit,optuna,tensorboard,mlflow
 
 .PHONY: install train test test-gpu bench lint clean
 
@@ -12,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev,sweep]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

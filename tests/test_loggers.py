@@ -70,7 +70,9 @@ def test_mlflow_run_has_params_metrics_and_artifacts(tmp_path, small_run):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_dir = tmp_path / "run"
     main(["train", "logger=mlflow", f"logger.mlflow.tracking_uri={uri}",
-          "logger.mlflow.experiment=tests", *small_run, f"hydra.run.dir={run_dir}"])
+          "logger.mlflow.experiment=tests",
+          f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}", *small_run,
+          f"hydra.run.dir={run_dir}"])
     client = MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
     assert run.info.status == "FINISHED"
@@ -82,6 +84,7 @@ def test_mlflow_run_has_params_metrics_and_artifacts(tmp_path, small_run):
                                                     for r in expected]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"curves.png", "summary.json", "metrics.jsonl"} <= artifacts
+    assert (tmp_path / "artifacts" / run.info.run_id / "artifacts" / "curves.png").exists()
 
 
 def test_missing_tracker_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch):

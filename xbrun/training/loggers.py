@@ -59,6 +59,7 @@ class MLflowConfig:
 
     tracking_uri: str | None = None
     experiment: str = "xbrun"
+    artifact_location: str | None = None  # of a new experiment; null: MLflow's (./mlruns)
     run_name: str | None = None  # null: the run folder, relative to the working directory
 
     def validate(self, key: str) -> None:
@@ -150,13 +151,37 @@ def _hparam_values(params: dict) -> dict:
             for k, v in params.items()}
 
 
+@contextlib.contextmanager
+def _store_lock(uri: str):
+    """Parallel jobs of a sweep share one sqlite store: MLflow creates its tables on first
+    use and two jobs doing that at once collide, so jobs take turns at the store."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    path = Path(uri[len("sqlite:///"):])
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class MLflowLogger:
     RUN_ID_FILE = "mlflow_run_id"  # a resumed run continues its MLflow run
 
     def __init__(self, cfg: MLflowConfig, run_dir: Path, params: dict):
+        import mlflow
         from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient(tracking_uri=cfg.tracking_uri)
+        self.uri = cfg.tracking_uri or mlflow.get_tracking_uri()
+        with _store_lock(self.uri):
+            self.client = MlflowClient(tracking_uri=self.uri)  # creates the store's tables
+            self._open(cfg, run_dir, params)
+
+    def _open(self, cfg: MLflowConfig, run_dir: Path, params: dict) -> None:
         id_file = run_dir / self.RUN_ID_FILE
         if id_file.exists():
             self.run_id = id_file.read_text().strip()
@@ -167,7 +192,8 @@ class MLflowLogger:
             experiment_id = experiment.experiment_id
         else:
             try:
-                experiment_id = self.client.create_experiment(cfg.experiment)
+                experiment_id = self.client.create_experiment(
+                    cfg.experiment, artifact_location=cfg.artifact_location)
             except Exception:  # a parallel job of the same sweep created it first
                 experiment_id = self.client.get_experiment_by_name(cfg.experiment).experiment_id
         run = self.client.create_run(experiment_id, run_name=cfg.run_name or _name(run_dir),
@@ -187,20 +213,24 @@ class MLflowLogger:
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, row["epoch"]) for k, v in _scalars(row).items()
                    if math.isfinite(v)]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        with _store_lock(self.uri):
+            self.client.log_batch(self.run_id, metrics=metrics)
 
     def step(self, step: int, train_loss: float) -> None:
-        self.client.log_metric(self.run_id, "step_train_loss", train_loss, step=step)
+        with _store_lock(self.uri):
+            self.client.log_metric(self.run_id, "step_train_loss", train_loss, step=step)
 
     def finish(self, summary: dict, run_dir: Path) -> None:
-        for name in ("curves.png", "summary.json", "metrics.jsonl"):
-            if (run_dir / name).exists():
-                self.client.log_artifact(self.run_id, str(run_dir / name))
         status = "FINISHED" if summary.get("status") == "finished" else "FAILED"
-        self.client.set_terminated(self.run_id, status=status)
+        with _store_lock(self.uri):
+            for name in ("curves.png", "summary.json", "metrics.jsonl"):
+                if (run_dir / name).exists():
+                    self.client.log_artifact(self.run_id, str(run_dir / name))
+            self.client.set_terminated(self.run_id, status=status)
 
     def fail(self) -> None:
-        self.client.set_terminated(self.run_id, status="FAILED")
+        with _store_lock(self.uri):
+            self.client.set_terminated(self.run_id, status="FAILED")
 
 
 def _name(run_dir: Path) -> str:
