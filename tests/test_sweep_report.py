@@ -48,3 +48,10 @@ def test_groups_that_differ_in_more_than_seed_get_no_mean(seed_sweep):
     assert not sweep_report.differ_only_in_seed(sweep_report.group(runs, "status"), "status")
     assert sweep_report.value_of(runs[0], "placement.device") == "cpu"
     assert sweep_report.value_of(runs[0], "cell") == "constant_step"  # from the config
+
+
+def test_by_a_summary_key_adds_its_column(seed_sweep, capsys):
+    main(["report", str(seed_sweep), "--by", "placement.device", "--csv"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("run,placement.device,device,seed,")
+    assert all(line.split(",")[1] == "cpu" for line in lines[1:]) and len(lines) == 5

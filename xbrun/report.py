@@ -88,8 +88,11 @@ def _sweep_views(args, root: Path, runs: list[dict], header, body) -> bool:
         print(f"{plot}: {drawn} curves of {len(runs)} runs", file=sys.stderr)
     grouped = None
     if by:
-        groups = sweep_report.group(runs, by)
-        if sweep_report.differ_only_in_seed(groups, by):
+        if by not in header:  # show the grouping key (e.g. placement.gpu_uuid) per run
+            header.insert(1, by)
+            for row, run in zip(body, runs, strict=True):
+                row.insert(1, sweep_report.value_of(run, by))
+        if sweep_report.differ_only_in_seed(sweep_report.group(runs, by), by):
             grouped = sweep_report.grouped_rows(runs, by)
     if as_markdown:
         print(sweep_report.markdown(header, body))
@@ -97,10 +100,11 @@ def _sweep_views(args, root: Path, runs: list[dict], header, body) -> bool:
             print()
             print(sweep_report.markdown(*grouped))
         return True
-    if grouped and not args.csv:
+    if by and not args.csv:
         console = Console() if Console().is_terminal else Console(width=240)
         console.print(_table(f"{len(runs)} runs below {root}", header, body))
-        console.print(_table(f"mean ± sd over seeds, by {by}", *grouped))
+        if grouped:
+            console.print(_table(f"mean ± sd over seeds, by {by}", *grouped))
         return True
     return False
 
