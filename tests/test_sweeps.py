@@ -169,3 +169,17 @@ def test_errors_no_device_avoids_still_stop_the_sweep(tmp_path, capsys):
                          f"hydra.sweep.dir={tmp_path}"], capsys)
     assert code == 2 and out.err.strip().splitlines()[-1].startswith("xbrun: error: lr:")
     assert not list(tmp_path.rglob("summary.json"))
+
+
+def test_optuna_direction_must_match_the_objective(capsys, tmp_path):
+    needs(OPTUNA, "optuna")
+    code, out = run_cli(["train", "-m", "hparams_search=chopped_digits", "objective=test_loss",
+                         f"hydra.sweep.dir={tmp_path}"], capsys)
+    assert code == 2 and out.err.strip() == ("xbrun: error: hydra.sweeper.direction: expected "
+                                             "minimize for objective=test_loss, got maximize")
+    assert not list(tmp_path.rglob("summary.json"))
+    from xbrun.cli import _check_sweeper
+
+    _check_sweeper(["hparams_search=chopped_digits", "objective=test_loss",
+                    "hydra.sweeper.direction=minimize"])  # agrees: no error
+    _check_sweeper(["hparams_search=tiki_taka_lr", "lr=0.1"])

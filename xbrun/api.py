@@ -22,8 +22,9 @@ OBJECTIVES = {"test_accuracy": ("test_accuracy", True),
               "weight_error": ("reconstruction_error", False)}
 
 
-def _composed(overrides: Sequence[str]):
-    """Hydra's composed config for ``overrides`` (an OmegaConf node), errors as ConfigError."""
+def _composed(overrides: Sequence[str], with_hydra: bool = False):
+    """Hydra's composed config for ``overrides`` (an OmegaConf node), errors as ConfigError;
+    ``with_hydra`` keeps the ``hydra`` node (launcher, sweeper)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -33,7 +34,8 @@ def _composed(overrides: Sequence[str]):
 
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=list(overrides))
+            return hydra_compose(config_name="config", overrides=list(overrides),
+                                 return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(_explain_hydra_error(err)) from None
 
@@ -70,6 +72,18 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=
     (meta / "config.yaml").write_text(OmegaConf.to_yaml(composed, resolve=True))
     (meta / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
     return train_run(config, run_dir, log=log)
+
+
+def check_direction(objective: str, sweeper: dict) -> None:
+    """Optuna maximises or minimises what a job returns: an objective whose better side
+    disagrees with the sweeper's direction would search for the worst runs."""
+    direction = sweeper.get("direction")
+    if "optuna" not in str(sweeper.get("_target_", "")) or isinstance(direction, list):
+        return
+    want = "maximize" if OBJECTIVES[objective][1] else "minimize"
+    if str(direction).lower().rsplit(".", 1)[-1] != want:
+        raise ConfigError(f"hydra.sweeper.direction: expected {want} for objective="
+                          f"{objective}, got {direction}")
 
 
 def objective_value(name: str, summary: dict) -> float:

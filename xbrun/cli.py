@@ -178,6 +178,22 @@ def _task(cfg) -> float | None:
     return math.nan
 
 
+def _check_sweeper(overrides: list[str]) -> None:
+    """An Optuna search's direction must match the objective (see api.check_direction)."""
+    if not any(o.startswith(("hparams_search=", "hydra/sweeper=")) for o in overrides):
+        return
+    from omegaconf import OmegaConf
+
+    from .api import _composed, check_direction
+
+    try:
+        composed = _composed(_combinations(overrides, multirun=True)[0], with_hydra=True)
+        check_direction(composed.objective,
+                        OmegaConf.to_container(composed.hydra.sweeper, resolve=False))
+    except ConfigError as err:
+        fail(str(err))
+
+
 def train_command(args: list[str]) -> None:
     import hydra
 
@@ -195,6 +211,7 @@ def train_command(args: list[str]) -> None:
     if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
         validate([o for o in overrides if not o.startswith("hydra")],
                  multirun=any(f in ("-m", "--multirun") for f in flags))
+        _check_sweeper(overrides)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's imports chatter at INFO
     main = hydra.main(config_path=str(conf_dir()), config_name="config",
                       version_base="1.3")(_task)
