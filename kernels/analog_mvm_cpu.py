@@ -1,0 +1,318 @@
+"""The analog MVM on the CPU: numba prologue and epilogue around a BLAS matmul.
+
+Same meaning as ``analog_mvm_ref.analog_mvm_torch``, in three compiled steps per pass
+instead of ~30 small torch ops: the prologue (noise-management scale, DAC quantization and
+clip, input noise) writes the scaled inputs of the rows still to do, torch's matmul (BLAS)
+multiplies them by the weight, and the epilogue (read noise, output noise, ADC quantization,
+bound test, clip, rescale) writes the outputs and lists the rows that must be redone with a
+halved input. Only those rows go round again, so bound management costs nothing when no
+output clips.
+
+Noise comes from a counter-based generator (splitmix64 of the host seed, the noise stream,
+the bound-management pass and the element index, Box-Muller for normals): the same seed gives
+the same result for any number of threads and any row order. With many rows the prologue and
+epilogue run over rows in parallel (``prange``) on as many threads as torch uses (the
+``threads`` key).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+from .analog_mvm_ref import (
+    BM_NONE,
+    BM_WORST_CASE,
+    NM_ABS_MAX,
+    NM_ABS_MAX_NP_SUM,
+    NM_CONSTANT,
+    NM_MAX,
+    NM_NONE,
+    W_NOISE_ADDITIVE,
+    W_NOISE_PCM,
+    MVMParams,
+)
+
+# noise streams (part of the generator's key)
+S_INP_ROUND, S_INP_NOISE, S_W_NOISE, S_OUT_NOISE, S_OUT_ROUND = range(5)
+PARALLEL_MIN_ELEMENTS = 1 << 16  # below this a thread pool costs more than it saves
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, inline="always")
+def _mix(z):
+    """splitmix64's finalizer: a bijective hash of a 64-bit word."""
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def _uniform(key, index):
+    """A float32 in [0, 1) for element ``index`` of the stream ``key``."""
+    z = _mix(key + np.uint64(index) * _GOLDEN)
+    return np.float32(np.float64(z >> np.uint64(40)) * (1.0 / 16777216.0))
+
+
+@njit(cache=True, inline="always")
+def _normals(key, index):
+    """Two independent standard normals (Box-Muller) for the pair ``index``."""
+    z = _mix(key + np.uint64(index) * _GOLDEN)
+    u1 = (np.float64(z >> np.uint64(32)) + 0.5) * (1.0 / 4294967296.0)
+    u2 = (np.float64(z & np.uint64(0xFFFFFFFF)) + 0.5) * (1.0 / 4294967296.0)
+    radius = math.sqrt(-2.0 * math.log(u1))
+    angle = 2.0 * math.pi * u2
+    return np.float32(radius * math.cos(angle)), np.float32(radius * math.sin(angle))
+
+
+@njit(cache=True, inline="always")
+def _add_noise_row(values, std, key, row):
+    """``values += std * N(0, 1)`` for one row (``std`` a float32 scalar)."""
+    width = values.shape[0]
+    half = (width + 1) // 2
+    for j in range(0, width, 2):
+        n0, n1 = _normals(key, row * half + j // 2)
+        values[j] = values[j] + std * n0
+        if j + 1 < width:
+            values[j + 1] = values[j + 1] + std * n1
+
+
+@njit(cache=True, inline="always")
+def _row_scale(x, r, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res):
+    """Noise-management scale of row ``r`` (float32; as ``noise_management_scale_torch``)."""
+    width = x.shape[1]
+    if kind == NM_NONE:
+        return np.float32(1.0)
+    if kind == NM_CONSTANT:
+        return np.float32(nm_thres)
+    amax = np.float32(0.0)
+    vmax = np.float32(-np.inf)
+    pos = 0.0
+    neg = 0.0
+    for j in range(width):
+        value = x[r, j]
+        amax = max(amax, abs(value))
+        vmax = max(vmax, value)
+        if value > 0:
+            pos += value
+        else:
+            neg -= value
+    if nm_thres > 0:
+        amax = min(amax, nm_thres)
+        vmax = min(vmax, nm_thres)
+    if kind == NM_ABS_MAX:
+        return amax
+    if kind == NM_MAX:
+        return vmax
+    npsum = np.float32(max(pos, neg)) * wmax / out_bound
+    if inp_step > 0:
+        npsum = min(amax / inp_step * max_bm_res, npsum)
+    return max(amax, npsum)
+
+
+@njit(cache=True)
+def _prepare_numba(x, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_noise,
+                   alpha):
+    """Fill ``alpha`` (scales, 1 where <= 0); return the rows that are not silent."""
+    n = x.shape[0]
+    nm_thres, wmax = np.float32(nm_thres), np.float32(wmax)
+    out_bound, inp_step = np.float32(out_bound), np.float32(inp_step)
+    max_bm_res = np.float32(max_bm_res)
+    todo = np.empty(n, np.int64)
+    count = 0
+    for r in range(n):
+        raw = _row_scale(x, r, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res)
+        alpha[r] = raw if raw > 0 else np.float32(1.0)
+        if not (raw <= 0 and kind != NM_NONE and inp_noise <= 0):
+            todo[count] = r
+            count += 1
+    return todo[:count]
+
+
+@njit(cache=True, inline="always")
+def _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c):
+    (nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_bound, inp_sto, inp_noise,
+     key_round, key_noise) = c
+    r = rows[k]
+    if worst:
+        value = _row_scale(x, r, NM_ABS_MAX_NP_SUM, nm_thres, wmax, out_bound, inp_step,
+                           max_bm_res)
+        if value > 0:
+            alpha[r] = value
+        reduction[r] = np.float32(1.0)
+    s = alpha[r] * reduction[r]
+    scale[k] = s
+    row = v[k]
+    width = row.shape[0]
+    for j in range(width):
+        t = x[r, j] / s
+        if inp_step > 0:
+            t = t / inp_step
+            if inp_sto:
+                t = t + (_uniform(key_round, r * width + j) - np.float32(0.5))
+            t = np.float32(np.rint(t)) * inp_step
+        row[j] = min(max(t, -inp_bound), inp_bound)
+    if inp_noise > 0:
+        _add_noise_row(row, inp_noise, key_noise, r)
+    total = 0.0
+    for j in range(width):
+        total += np.float64(row[j]) * row[j]
+    norm[k] = np.float32(math.sqrt(total))
+
+
+def _prologue_body(x, rows, alpha, reduction, worst, v, scale, norm, c):
+    for k in prange(rows.shape[0]):
+        _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c)
+
+
+@njit(cache=True, inline="always")
+def _epilogue_row(k, y, var, norm, rows, scale, reduction, out, passed, c):
+    (w_noise, w_kind, out_noise, out_step, out_sto, out_bound, out_scale, test_negative,
+     key_w, key_out, key_round) = c
+    r = rows[k]
+    row = y[k]
+    width = row.shape[0]
+    if w_noise > 0 and w_kind == W_NOISE_ADDITIVE:
+        _add_noise_row(row, w_noise * norm[k], key_w, r)
+    elif w_noise > 0 and w_kind == W_NOISE_PCM:
+        half = (width + 1) // 2
+        for j in range(0, width, 2):
+            n0, n1 = _normals(key_w, r * half + j // 2)
+            row[j] = row[j] + w_noise * np.float32(math.sqrt(var[k, j])) * n0
+            if j + 1 < width:
+                row[j + 1] = row[j + 1] + w_noise * np.float32(math.sqrt(var[k, j + 1])) * n1
+    if out_noise > 0:
+        _add_noise_row(row, out_noise, key_out, r)
+    hit = False
+    s = scale[k]
+    for i in range(width):
+        t = row[i]
+        if out_step > 0:
+            t = t / out_step
+            if out_sto:
+                t = t + (_uniform(key_round, r * width + i) - np.float32(0.5))
+            t = np.float32(np.rint(t)) * out_step
+        if t > out_bound or (test_negative and t < -out_bound):
+            hit = True
+        t = min(max(t, -out_bound), out_bound) * s
+        if out_scale != 1:
+            t = t * out_scale
+        out[r, i] = t
+    passed[k] = not hit
+
+
+def _epilogue_body(y, var, norm, rows, scale, reduction, out, passed, c):
+    for k in prange(rows.shape[0]):
+        _epilogue_row(k, y, var, norm, rows, scale, reduction, out, passed, c)
+
+
+_prologue_serial = njit(cache=True)(_prologue_body)
+_epilogue_serial = njit(cache=True)(_epilogue_body)
+
+
+@njit(cache=True, parallel=True)
+def _prologue_parallel(x, rows, alpha, reduction, worst, v, scale, norm, c):
+    for k in prange(rows.shape[0]):
+        _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c)
+
+
+@njit(cache=True, parallel=True)
+def _epilogue_parallel(y, var, norm, rows, scale, reduction, out, passed, c):
+    for k in prange(rows.shape[0]):
+        _epilogue_row(k, y, var, norm, rows, scale, reduction, out, passed, c)
+
+
+@njit(cache=True)
+def _failed_rows_numba(rows, passed, reduction, max_bm_factor, bm_limit):
+    """The rows to redo (their reduction doubled); rows at the reduction limit pass."""
+    todo = np.empty(rows.shape[0], np.int64)
+    count = 0
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        red = reduction[r]
+        if passed[k] or red > max_bm_factor or red > bm_limit:
+            continue
+        reduction[r] = red * np.float32(2.0)
+        todo[count] = r
+        count += 1
+    return todo[:count]
+
+
+def _threads(elements: int) -> int:
+    """How many threads the row loops get: torch's count when the work is large enough."""
+    if elements < PARALLEL_MIN_ELEMENTS:
+        return 1
+    return max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+
+
+def analog_mvm_numba(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
+                     seed: int) -> torch.Tensor:
+    """``x @ weight.T`` (float32 CPU tensors) through the periphery of ``p``."""
+    if p.is_perfect:
+        out = x @ weight.T
+        return out * p.out_scale if p.out_scale != 1 else out
+    f32 = np.float32
+    xn = x.detach().to(torch.float32).contiguous().numpy()
+    weight = weight.detach().to(torch.float32)
+    n, width = xn.shape
+    d = weight.shape[0]
+    alpha = np.empty(n, f32)
+    reduction = np.ones(n, f32)
+    out = np.zeros((n, d), f32)
+    rows = _prepare_numba(xn, p.nm_kind, p.nm_thres, p.nm_assumed_wmax, p.out_bound,
+                          p.inp_step, p.max_bm_res, p.inp_noise, alpha)
+    w_t = weight.T
+    pcm = p.w_noise > 0 and p.w_noise_kind == W_NOISE_PCM
+    w_abs_t = weight.abs().T if pcm else None
+    no_var = np.zeros((0, 0), f32)
+    bm_pass = 0
+    while rows.shape[0]:
+        m = rows.shape[0]
+        threads = _threads(m * max(width, d))
+        if threads > 1:
+            numba.set_num_threads(threads)
+        pro = (f32(p.nm_thres), f32(p.nm_assumed_wmax), f32(p.out_bound), f32(p.inp_step),
+               f32(p.max_bm_res), f32(p.inp_bound), bool(p.inp_sto_round), f32(p.inp_noise),
+               _key(seed, S_INP_ROUND, bm_pass), _key(seed, S_INP_NOISE, bm_pass))
+        worst = bm_pass == 1 and p.bm_kind == BM_WORST_CASE and p.nm_kind != NM_ABS_MAX_NP_SUM
+        v = np.empty((m, width), f32)
+        scale = np.empty(m, f32)
+        norm = np.empty(m, f32)
+        (_prologue_parallel if threads > 1 else _prologue_serial)(
+            xn, rows, alpha, reduction, worst, v, scale, norm, pro)
+        vt = torch.from_numpy(v)
+        y = (vt @ w_t).numpy()
+        var = ((vt * vt) @ w_abs_t).numpy() if pcm else no_var
+        epi = (f32(p.w_noise), int(p.w_noise_kind), f32(p.out_noise), f32(p.out_step),
+               bool(p.out_sto_round), f32(p.out_bound), f32(p.out_scale),
+               bool(p.bm_test_negative_bound), _key(seed, S_W_NOISE, bm_pass),
+               _key(seed, S_OUT_NOISE, bm_pass), _key(seed, S_OUT_ROUND, bm_pass))
+        passed = np.empty(m, np.bool_)
+        (_epilogue_parallel if threads > 1 else _epilogue_serial)(
+            y, var, norm, rows, scale, reduction, out, passed, epi)
+        if p.bm_kind == BM_NONE:
+            break
+        rows = _failed_rows_numba(rows, passed, reduction, float(p.max_bm_factor),
+                                  float(p.bm_limit))
+        bm_pass += 1
+    return torch.from_numpy(out)
+
+
+def _key(seed: int, stream: int, bm_pass: int) -> np.uint64:
+    """The generator key of one noise stream in one pass (splitmix64 on the host)."""
+    mask = (1 << 64) - 1
+
+    def mix(z):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    z = (int(seed) * 0x9E3779B97F4A7C15 + (stream * 1024 + bm_pass + 1) * 0xBF58476D1CE4E5B9)
+    return np.uint64(mix(z & mask))
