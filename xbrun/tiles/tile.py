@@ -33,6 +33,7 @@ class AnalogTile(nn.Module):
         self.reconstruction_error_count = 0
         self._generator: torch.Generator | None = None
         self._generator_state: torch.Tensor | None = None
+        self.mvm_calls = 0
 
     # -- randomness: one generator per tile, on the tile's torch device, checkpointed --
     @property
@@ -47,10 +48,18 @@ class AnalogTile(nn.Module):
             self._generator = gen
         return self._generator
 
+    def mvm_seed(self) -> int:
+        """A fresh noise seed per MVM, from the generator's seed and a call counter (saved
+        with the tile): reproducible by seed, and drawn without touching the GPU."""
+        self.mvm_calls += 1
+        base = self.seed + 7919
+        return (base * 1_000_003 + self.mvm_calls * 2_654_435_761) & 0x7FFF_FFFF_FFFF_FFFF
+
     def get_extra_state(self):
         state = {"rank1_updates": int(self.rank1_count),
                  "err_sum": self.reconstruction_error_sum,
-                 "err_count": self.reconstruction_error_count}
+                 "err_count": self.reconstruction_error_count,
+                 "mvm_calls": self.mvm_calls}
         if self._generator is not None:  # CPU or CUDA (seed and offset): resume is exact
             state["generator"] = self._generator.get_state()
             state["generator_device"] = self._generator.device.type
@@ -60,6 +69,7 @@ class AnalogTile(nn.Module):
         self.rank1_count.fill_(state["rank1_updates"])
         self.reconstruction_error_sum = state["err_sum"]
         self.reconstruction_error_count = state["err_count"]
+        self.mvm_calls = state.get("mvm_calls", 0)
         saved = state.get("generator")
         self._generator_state = (None if saved is None else
                                  (state.get("generator_device", "cpu"), saved))
@@ -71,11 +81,11 @@ class AnalogTile(nn.Module):
 
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
         """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O."""
-        return analog_mvm(self.weight(), x, self.io.forward, self.generator)
+        return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed())
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
-        return analog_mvm(self.weight().T, d, self.io.backward, self.generator)
+        return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed())
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float,
                      decompose: bool = True) -> None:
