@@ -18,6 +18,7 @@ epilogue run over rows in parallel (``prange``) on as many threads as torch uses
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numba
 import numpy as np
@@ -55,6 +56,12 @@ def _mix(z):
 
 
 @njit(cache=True, inline="always")
+def _stream_key(seed, stream, bm_pass):
+    """The generator key of one noise stream in one bound-management pass."""
+    return _mix(np.uint64(seed) * _GOLDEN + np.uint64(stream * 1024 + bm_pass + 1) * _M1)
+
+
+@njit(cache=True, inline="always")
 def _uniform(key, index):
     """A float32 in [0, 1) for element ``index`` of the stream ``key``."""
     z = _mix(key + np.uint64(index) * _GOLDEN)
@@ -62,14 +69,45 @@ def _uniform(key, index):
 
 
 @njit(cache=True, inline="always")
+def _erfinv(x):
+    """Inverse error function in float32 (Giles 2010, single precision)."""
+    w = -math.log((np.float32(1.0) - x) * (np.float32(1.0) + x))
+    if w < np.float32(5.0):
+        w = w - np.float32(2.5)
+        p = np.float32(2.81022636e-08)
+        p = np.float32(3.43273939e-07) + p * w
+        p = np.float32(-3.5233877e-06) + p * w
+        p = np.float32(-4.39150654e-06) + p * w
+        p = np.float32(0.00021858087) + p * w
+        p = np.float32(-0.00125372503) + p * w
+        p = np.float32(-0.00417768164) + p * w
+        p = np.float32(0.246640727) + p * w
+        p = np.float32(1.50140941) + p * w
+    else:
+        w = math.sqrt(w) - np.float32(3.0)
+        p = np.float32(-0.000200214257)
+        p = np.float32(0.000100950558) + p * w
+        p = np.float32(0.00134934322) + p * w
+        p = np.float32(-0.00367342844) + p * w
+        p = np.float32(0.00573950773) + p * w
+        p = np.float32(-0.0076224613) + p * w
+        p = np.float32(0.00943887047) + p * w
+        p = np.float32(1.00167406) + p * w
+        p = np.float32(2.83297682) + p * w
+    return p * x
+
+
+@njit(cache=True, inline="always")
 def _normals(key, index):
-    """Two independent standard normals (Box-Muller) for the pair ``index``."""
+    """Two independent standard normals for the pair ``index`` (inverse CDF of two 24-bit
+    uniforms: one float32 log each, no trigonometry)."""
     z = _mix(key + np.uint64(index) * _GOLDEN)
-    u1 = (np.float64(z >> np.uint64(32)) + 0.5) * (1.0 / 4294967296.0)
-    u2 = (np.float64(z & np.uint64(0xFFFFFFFF)) + 0.5) * (1.0 / 4294967296.0)
-    radius = math.sqrt(-2.0 * math.log(u1))
-    angle = 2.0 * math.pi * u2
-    return np.float32(radius * math.cos(angle)), np.float32(radius * math.sin(angle))
+    scale = np.float32(1.0 / 16777216.0)  # (2k + 1) / 2**24 - 1 for a 24-bit k, exactly
+    x0 = np.float32(np.int64(z >> np.uint64(40)) * 2 + 1 - 16777216) * scale
+    x1 = np.float32(np.int64((z >> np.uint64(16)) & np.uint64(0xFFFFFF)) * 2 + 1
+                    - 16777216) * scale
+    root2 = np.float32(math.sqrt(2.0))
+    return root2 * _erfinv(x0), root2 * _erfinv(x1)
 
 
 @njit(cache=True, inline="always")
@@ -96,14 +134,17 @@ def _row_scale(x, r, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res):
     vmax = np.float32(-np.inf)
     pos = 0.0
     neg = 0.0
-    for j in range(width):
-        value = x[r, j]
-        amax = max(amax, abs(value))
-        vmax = max(vmax, value)
-        if value > 0:
-            pos += value
-        else:
-            neg -= value
+    if kind == NM_MAX:  # one reduction per kind: each loop vectorizes
+        for j in range(width):
+            vmax = max(vmax, x[r, j])
+    else:
+        for j in range(width):
+            amax = max(amax, abs(x[r, j]))
+    if kind == NM_ABS_MAX_NP_SUM:
+        for j in range(width):
+            value = np.float64(x[r, j])
+            pos += max(value, 0.0)
+            neg -= min(value, 0.0)
     if nm_thres > 0:
         amax = min(amax, nm_thres)
         vmax = min(vmax, nm_thres)
@@ -137,9 +178,10 @@ def _prepare_numba(x, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res, inp
 
 
 @njit(cache=True, inline="always")
-def _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c):
-    (nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_bound, inp_sto, inp_noise,
-     key_round, key_noise) = c
+def _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass):
+    nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_bound, inp_sto, inp_noise = c
+    key_round = _stream_key(seed, S_INP_ROUND, bm_pass)
+    key_noise = _stream_key(seed, S_INP_NOISE, bm_pass)
     r = rows[k]
     if worst:
         value = _row_scale(x, r, NM_ABS_MAX_NP_SUM, nm_thres, wmax, out_bound, inp_step,
@@ -167,15 +209,17 @@ def _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c):
     norm[k] = np.float32(math.sqrt(total))
 
 
-def _prologue_body(x, rows, alpha, reduction, worst, v, scale, norm, c):
+def _prologue_body(x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass):
     for k in prange(rows.shape[0]):
-        _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c)
+        _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass)
 
 
 @njit(cache=True, inline="always")
-def _epilogue_row(k, y, var, norm, rows, scale, reduction, out, passed, c):
-    (w_noise, w_kind, out_noise, out_step, out_sto, out_bound, out_scale, test_negative,
-     key_w, key_out, key_round) = c
+def _epilogue_row(k, y, var, norm, rows, scale, out, passed, c, seed, bm_pass):
+    w_noise, w_kind, out_noise, out_step, out_sto, out_bound, out_scale, test_negative = c
+    key_w = _stream_key(seed, S_W_NOISE, bm_pass)
+    key_out = _stream_key(seed, S_OUT_NOISE, bm_pass)
+    key_round = _stream_key(seed, S_OUT_ROUND, bm_pass)
     r = rows[k]
     row = y[k]
     width = row.shape[0]
@@ -208,9 +252,9 @@ def _epilogue_row(k, y, var, norm, rows, scale, reduction, out, passed, c):
     passed[k] = not hit
 
 
-def _epilogue_body(y, var, norm, rows, scale, reduction, out, passed, c):
+def _epilogue_body(y, var, norm, rows, scale, out, passed, c, seed, bm_pass):
     for k in prange(rows.shape[0]):
-        _epilogue_row(k, y, var, norm, rows, scale, reduction, out, passed, c)
+        _epilogue_row(k, y, var, norm, rows, scale, out, passed, c, seed, bm_pass)
 
 
 _prologue_serial = njit(cache=True)(_prologue_body)
@@ -218,15 +262,15 @@ _epilogue_serial = njit(cache=True)(_epilogue_body)
 
 
 @njit(cache=True, parallel=True)
-def _prologue_parallel(x, rows, alpha, reduction, worst, v, scale, norm, c):
+def _prologue_parallel(x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass):
     for k in prange(rows.shape[0]):
-        _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c)
+        _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass)
 
 
 @njit(cache=True, parallel=True)
-def _epilogue_parallel(y, var, norm, rows, scale, reduction, out, passed, c):
+def _epilogue_parallel(y, var, norm, rows, scale, out, passed, c, seed, bm_pass):
     for k in prange(rows.shape[0]):
-        _epilogue_row(k, y, var, norm, rows, scale, reduction, out, passed, c)
+        _epilogue_row(k, y, var, norm, rows, scale, out, passed, c, seed, bm_pass)
 
 
 @njit(cache=True)
@@ -252,6 +296,21 @@ def _threads(elements: int) -> int:
     return max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 
+@lru_cache(maxsize=64)
+def _constants(p: MVMParams):
+    """The kernels' scalars of ``p`` as float32 (as the twin's float32 arithmetic)."""
+    f32 = np.float32
+    prologue = (f32(p.nm_thres), f32(p.nm_assumed_wmax), f32(p.out_bound), f32(p.inp_step),
+                f32(p.max_bm_res), f32(p.inp_bound), bool(p.inp_sto_round), f32(p.inp_noise))
+    epilogue = (f32(p.w_noise), int(p.w_noise_kind), f32(p.out_noise), f32(p.out_step),
+                bool(p.out_sto_round), f32(p.out_bound), f32(p.out_scale),
+                bool(p.bm_test_negative_bound))
+    return prologue, epilogue
+
+
+_NO_VAR = np.zeros((0, 0), np.float32)
+
+
 def analog_mvm_numba(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
                      seed: int) -> torch.Tensor:
     """``x @ weight.T`` (float32 CPU tensors) through the periphery of ``p``."""
@@ -268,51 +327,32 @@ def analog_mvm_numba(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
     out = np.zeros((n, d), f32)
     rows = _prepare_numba(xn, p.nm_kind, p.nm_thres, p.nm_assumed_wmax, p.out_bound,
                           p.inp_step, p.max_bm_res, p.inp_noise, alpha)
+    pro, epi = _constants(p)
     w_t = weight.T
     pcm = p.w_noise > 0 and p.w_noise_kind == W_NOISE_PCM
     w_abs_t = weight.abs().T if pcm else None
-    no_var = np.zeros((0, 0), f32)
+    seed = int(seed) & 0x7FFF_FFFF_FFFF_FFFF
     bm_pass = 0
     while rows.shape[0]:
         m = rows.shape[0]
         threads = _threads(m * max(width, d))
         if threads > 1:
             numba.set_num_threads(threads)
-        pro = (f32(p.nm_thres), f32(p.nm_assumed_wmax), f32(p.out_bound), f32(p.inp_step),
-               f32(p.max_bm_res), f32(p.inp_bound), bool(p.inp_sto_round), f32(p.inp_noise),
-               _key(seed, S_INP_ROUND, bm_pass), _key(seed, S_INP_NOISE, bm_pass))
         worst = bm_pass == 1 and p.bm_kind == BM_WORST_CASE and p.nm_kind != NM_ABS_MAX_NP_SUM
         v = np.empty((m, width), f32)
         scale = np.empty(m, f32)
         norm = np.empty(m, f32)
         (_prologue_parallel if threads > 1 else _prologue_serial)(
-            xn, rows, alpha, reduction, worst, v, scale, norm, pro)
+            xn, rows, alpha, reduction, worst, v, scale, norm, pro, seed, bm_pass)
         vt = torch.from_numpy(v)
         y = (vt @ w_t).numpy()
-        var = ((vt * vt) @ w_abs_t).numpy() if pcm else no_var
-        epi = (f32(p.w_noise), int(p.w_noise_kind), f32(p.out_noise), f32(p.out_step),
-               bool(p.out_sto_round), f32(p.out_bound), f32(p.out_scale),
-               bool(p.bm_test_negative_bound), _key(seed, S_W_NOISE, bm_pass),
-               _key(seed, S_OUT_NOISE, bm_pass), _key(seed, S_OUT_ROUND, bm_pass))
+        var = ((vt * vt) @ w_abs_t).numpy() if pcm else _NO_VAR
         passed = np.empty(m, np.bool_)
         (_epilogue_parallel if threads > 1 else _epilogue_serial)(
-            y, var, norm, rows, scale, reduction, out, passed, epi)
+            y, var, norm, rows, scale, out, passed, epi, seed, bm_pass)
         if p.bm_kind == BM_NONE:
             break
         rows = _failed_rows_numba(rows, passed, reduction, float(p.max_bm_factor),
                                   float(p.bm_limit))
         bm_pass += 1
     return torch.from_numpy(out)
-
-
-def _key(seed: int, stream: int, bm_pass: int) -> np.uint64:
-    """The generator key of one noise stream in one pass (splitmix64 on the host)."""
-    mask = (1 << 64) - 1
-
-    def mix(z):
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-        return z ^ (z >> 31)
-
-    z = (int(seed) * 0x9E3779B97F4A7C15 + (stream * 1024 + bm_pass + 1) * 0xBF58476D1CE4E5B9)
-    return np.uint64(mix(z & mask))
