@@ -245,16 +245,17 @@ class TileWithPeriphery(AnalogTile):
         if self.input_range is None:
             return values
         idx = self.input_range_update_idx
-        if update_from_data and not self._range_initialised:
-            # one host sync per batch only while initialising (the flag ends it)
+        if update_from_data and not self._range_initialised and not idx.is_cuda:
+            # on the CPU reading the count is free; the flag ends the initialisation
             self._range_initialised = bool(idx >= self.mapping.init_input_range_from_data)
         if update_from_data and not self._range_initialised:
+            # masked, so that CUDA never waits for the count (there it stays masked)
             std = values.std()
-            if std > 0:
-                target = self.mapping.input_range_std_alpha * std
-                self.input_range.data.copy_((self.input_range.data * idx + target) / (idx + 1))
-                idx += 1
-            self.input_range.data.abs_()
+            use = (std > 0) & (idx < self.mapping.init_input_range_from_data)
+            target = self.mapping.input_range_std_alpha * std
+            moved = (self.input_range.data * idx + target) / (idx + 1)
+            self.input_range.data.copy_(torch.where(use, moved, self.input_range.data).abs())
+            idx += use.to(idx.dtype)
         r = self._range()
         return torch.maximum(torch.minimum(values, r), -r)
 
@@ -299,8 +300,9 @@ class TileWithPeriphery(AnalogTile):
         r = self._range()
         clipped = x.abs() >= r
         grad = (d_output * torch.sign(x) * clipped).sum().reshape(1)
-        if self.mapping.input_range_decay > 0 and (~clipped).float().mean() > 0.95:
-            grad = grad + self.mapping.input_range_decay * r
+        if self.mapping.input_range_decay > 0:  # a mask, not a branch: no wait on CUDA
+            unused = (~clipped).float().mean() > 0.95
+            grad = grad + self.mapping.input_range_decay * r * unused
         if isinstance(ctx, torch.autograd.function.FunctionCtx):
             ctx.grad_input_range = grad.to(self.input_range.dtype)
         elif self.input_range.grad is None:
