@@ -135,7 +135,14 @@ def analog_mvm(weight: torch.Tensor, x: torch.Tensor, io: IOParameters,
     """
     if seed is None:
         seed = _draw_seed(generator, x.device)
-    return kernels.analog_mvm(weight, x, kernel_params(io), seed)
+    key = tuple(vars(io).values())  # the settings as they are now (a config may be edited)
+    params = _PARAMS.get(key)
+    if params is None:
+        params = _PARAMS[key] = kernel_params(io)
+    return kernels.analog_mvm(weight, x, params, seed)
+
+
+_PARAMS: dict[tuple, MVMParams] = {}  # kernel numbers by settings: built once, not per call
 
 
 def _draw_seed(generator: torch.Generator | None, device: torch.device):
