@@ -54,9 +54,11 @@ def _check_quiet(launch, io, n=9, width=23, out=17, seed=0, device="cpu", exact=
     got = launch(w, x, kernel_params(io)).cpu()
     if exact:
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
-    else:  # a different matmul: outputs may round to a neighbouring ADC step
+    else:  # another matmul's rounding: a few outputs may land on a neighbouring ADC step
         step = io.out_step * float(x.abs().max()) * 16 + 1e-5
         torch.testing.assert_close(got, want, rtol=1e-5, atol=step)
+        close = torch.isclose(got, want, rtol=1e-4, atol=1e-5)
+        assert close.float().mean() >= 0.99
     return want
 
 
