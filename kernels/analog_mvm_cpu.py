@@ -147,10 +147,50 @@ def _add_noise_row(values, std, key, row):
         values[j] = values[j] + std * noise[j]
 
 
+# Reductions in their own functions with reassociation allowed, so that they vectorize: a
+# maximum is exact in any order; float64 sums of float32 values round to the same float32
+# in any order but for ties far below float32 resolution.
+_REDUCE = {"reassoc", "nsz", "nnan"}
+
+
+@njit(cache=True, fastmath=_REDUCE)
+def _max_of(values):
+    out = np.float32(-np.inf)
+    for j in range(values.shape[0]):
+        out = max(out, values[j])
+    return out
+
+
+@njit(cache=True, fastmath=_REDUCE)
+def _abs_max_of(values):
+    out = np.float32(0.0)
+    for j in range(values.shape[0]):
+        out = max(out, abs(values[j]))
+    return out
+
+
+@njit(cache=True, fastmath=_REDUCE)
+def _signed_sums_of(values):
+    pos = 0.0
+    neg = 0.0
+    for j in range(values.shape[0]):
+        value = np.float64(values[j])
+        pos += max(value, 0.0)
+        neg -= min(value, 0.0)
+    return pos, neg
+
+
+@njit(cache=True, fastmath=_REDUCE)
+def _sum_of_squares(values):
+    total = 0.0
+    for j in range(values.shape[0]):
+        total += np.float64(values[j]) * values[j]
+    return total
+
+
 @njit(cache=True, inline="always")
 def _row_scale(x, r, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res):
     """Noise-management scale of row ``r`` (float32; as ``noise_management_scale_torch``)."""
-    width = x.shape[1]
     if kind == NM_NONE:
         return np.float32(1.0)
     if kind == NM_CONSTANT:
@@ -159,17 +199,12 @@ def _row_scale(x, r, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res):
     vmax = np.float32(-np.inf)
     pos = 0.0
     neg = 0.0
-    if kind == NM_MAX:  # one reduction per kind: each loop vectorizes
-        for j in range(width):
-            vmax = max(vmax, x[r, j])
+    if kind == NM_MAX:  # one reduction per kind
+        vmax = _max_of(x[r])
     else:
-        for j in range(width):
-            amax = max(amax, abs(x[r, j]))
+        amax = _abs_max_of(x[r])
     if kind == NM_ABS_MAX_NP_SUM:
-        for j in range(width):
-            value = np.float64(x[r, j])
-            pos += max(value, 0.0)
-            neg -= min(value, 0.0)
+        pos, neg = _signed_sums_of(x[r])
     if nm_thres > 0:
         amax = min(amax, nm_thres)
         vmax = min(vmax, nm_thres)
@@ -183,19 +218,27 @@ def _row_scale(x, r, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res):
     return max(amax, npsum)
 
 
-@njit(cache=True)
-def _prepare_numba(x, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_noise,
-                   alpha):
-    """Fill ``alpha`` (scales, 1 where <= 0); return the rows that are not silent."""
+@njit(cache=True, inline="always")
+def _settings(c):
+    """The prologue's numbers from its float32 array (one array unboxes faster than many
+    scalars): kind, nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_bound, sto, noise,
+    whether ||v|| is needed."""
+    return (c[1], c[2], c[3], c[4], c[5], c[6], c[7] != 0, c[8], c[9] != 0)
+
+
+@njit(cache=True, inline="always")
+def _prepare(x, state, c):
+    """Noise-management scales into ``state[:, 0]`` (1 where <= 0), reductions 1; returns
+    the rows that are not silent."""
     n = x.shape[0]
-    nm_thres, wmax = np.float32(nm_thres), np.float32(wmax)
-    out_bound, inp_step = np.float32(out_bound), np.float32(inp_step)
-    max_bm_res = np.float32(max_bm_res)
+    kind = np.int64(c[0])
+    nm_thres, wmax, out_bound, inp_step, max_bm_res, _, _, inp_noise, _ = _settings(c)
     todo = np.empty(n, np.int64)
     count = 0
     for r in range(n):
         raw = _row_scale(x, r, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res)
-        alpha[r] = raw if raw > 0 else np.float32(1.0)
+        state[r, 0] = raw if raw > 0 else np.float32(1.0)
+        state[r, 1] = np.float32(1.0)
         if not (raw <= 0 and kind != NM_NONE and inp_noise <= 0):
             todo[count] = r
             count += 1
@@ -203,8 +246,9 @@ def _prepare_numba(x, kind, nm_thres, wmax, out_bound, inp_step, max_bm_res, inp
 
 
 @njit(cache=True, inline="always")
-def _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass):
-    nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_bound, inp_sto, inp_noise = c
+def _prologue_row(k, x, rows, state, worst, v, kst, c, seed, bm_pass):
+    nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_bound, inp_sto, inp_noise, \
+        need_norm = c
     key_round = _stream_key(seed, S_INP_ROUND, bm_pass)
     key_noise = _stream_key(seed, S_INP_NOISE, bm_pass)
     r = rows[k]
@@ -212,10 +256,10 @@ def _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c, seed, 
         value = _row_scale(x, r, NM_ABS_MAX_NP_SUM, nm_thres, wmax, out_bound, inp_step,
                            max_bm_res)
         if value > 0:
-            alpha[r] = value
-        reduction[r] = np.float32(1.0)
-    s = alpha[r] * reduction[r]
-    scale[k] = s
+            state[r, 0] = value
+        state[r, 1] = np.float32(1.0)
+    s = state[r, 0] * state[r, 1]
+    kst[k, 0] = s
     row = v[k]
     width = row.shape[0]
     for j in range(width):
@@ -228,19 +272,26 @@ def _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c, seed, 
         row[j] = min(max(t, -inp_bound), inp_bound)
     if inp_noise > 0:
         _add_noise_row(row, inp_noise, key_noise, r)
-    total = 0.0
-    for j in range(width):
-        total += np.float64(row[j]) * row[j]
-    norm[k] = np.float32(math.sqrt(total))
+    if need_norm:  # for read noise of the additive kind only
+        kst[k, 1] = np.float32(math.sqrt(_sum_of_squares(row)))
 
 
-def _prologue_body(x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass):
-    for k in prange(rows.shape[0]):
-        _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass)
+def _prologue_body(x, rows, state, c, seed, bm_pass, worst):
+    """Pass ``bm_pass`` of the DAC for ``rows`` (on pass 0: every row that is not silent);
+    returns the rows, their DAC inputs and per row ``(scale, ||v||)``."""
+    if bm_pass == 0:
+        rows = _prepare(x, state, c)
+    m = rows.shape[0]
+    v = np.empty((m, x.shape[1]), np.float32)
+    kst = np.empty((m, 2), np.float32)
+    settings = _settings(c)
+    for k in prange(m):
+        _prologue_row(k, x, rows, state, worst, v, kst, settings, seed, bm_pass)
+    return rows, v, kst
 
 
 @njit(cache=True, inline="always")
-def _epilogue_row(k, y, var, norm, rows, scale, out, passed, c, seed, bm_pass):
+def _epilogue_row(k, y, var, kst, rows, out, passed, c, seed, bm_pass):
     w_noise, w_kind, out_noise, out_step, out_sto, out_bound, out_scale, test_negative = c
     key_w = _stream_key(seed, S_W_NOISE, bm_pass)
     key_out = _stream_key(seed, S_OUT_NOISE, bm_pass)
@@ -249,7 +300,7 @@ def _epilogue_row(k, y, var, norm, rows, scale, out, passed, c, seed, bm_pass):
     row = y[k]
     width = row.shape[0]
     if w_noise > 0 and w_kind == W_NOISE_ADDITIVE:
-        _add_noise_row(row, w_noise * norm[k], key_w, r)
+        _add_noise_row(row, w_noise * kst[k, 1], key_w, r)
     elif w_noise > 0 and w_kind == W_NOISE_PCM:
         noise = np.empty(width, np.float32)
         _fill_normals(noise, key_w, r * ((width + 1) // 2))
@@ -258,7 +309,7 @@ def _epilogue_row(k, y, var, norm, rows, scale, out, passed, c, seed, bm_pass):
     if out_noise > 0:
         _add_noise_row(row, out_noise, key_out, r)
     hit = False
-    s = scale[k]
+    s = kst[k, 0]
     for i in range(width):
         t = row[i]
         if out_step > 0:
@@ -275,9 +326,34 @@ def _epilogue_row(k, y, var, norm, rows, scale, out, passed, c, seed, bm_pass):
     passed[k] = not hit
 
 
-def _epilogue_body(y, var, norm, rows, scale, out, passed, c, seed, bm_pass):
-    for k in prange(rows.shape[0]):
-        _epilogue_row(k, y, var, norm, rows, scale, out, passed, c, seed, bm_pass)
+@njit(cache=True, inline="always")
+def _failed_rows(rows, passed, state, max_bm_factor, bm_limit):
+    """The rows to redo (their reduction doubled); rows at the reduction limit pass."""
+    todo = np.empty(rows.shape[0], np.int64)
+    count = 0
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        red = state[r, 1]
+        if passed[k] or red > max_bm_factor or red > bm_limit:
+            continue
+        state[r, 1] = red * np.float32(2.0)
+        todo[count] = r
+        count += 1
+    return todo[:count]
+
+
+def _epilogue_body(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_factor, bm_limit):
+    """ADC of pass ``bm_pass`` into ``out``; returns the rows bound management must redo.
+    ``c``: w_noise, w_kind, out_noise, out_step, sto, out_bound, out_scale, test_negative,
+    bm_kind."""
+    m = rows.shape[0]
+    passed = np.empty(m, np.bool_)
+    settings = (c[0], np.int64(c[1]), c[2], c[3], c[4] != 0, c[5], c[6], c[7] != 0)
+    for k in prange(m):
+        _epilogue_row(k, y, var, kst, rows, out, passed, settings, seed, bm_pass)
+    if np.int64(c[8]) == BM_NONE:
+        return rows[:0]
+    return _failed_rows(rows, passed, state, max_bm_factor, bm_limit)
 
 
 _prologue_serial = njit(cache=True)(_prologue_body)
@@ -285,31 +361,29 @@ _epilogue_serial = njit(cache=True)(_epilogue_body)
 
 
 @njit(cache=True, parallel=True)
-def _prologue_parallel(x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass):
-    for k in prange(rows.shape[0]):
-        _prologue_row(k, x, rows, alpha, reduction, worst, v, scale, norm, c, seed, bm_pass)
+def _prologue_parallel(x, rows, state, c, seed, bm_pass, worst):
+    if bm_pass == 0:
+        rows = _prepare(x, state, c)
+    m = rows.shape[0]
+    v = np.empty((m, x.shape[1]), np.float32)
+    kst = np.empty((m, 2), np.float32)
+    settings = _settings(c)
+    for k in prange(m):
+        _prologue_row(k, x, rows, state, worst, v, kst, settings, seed, bm_pass)
+    return rows, v, kst
 
 
 @njit(cache=True, parallel=True)
-def _epilogue_parallel(y, var, norm, rows, scale, out, passed, c, seed, bm_pass):
-    for k in prange(rows.shape[0]):
-        _epilogue_row(k, y, var, norm, rows, scale, out, passed, c, seed, bm_pass)
-
-
-@njit(cache=True)
-def _failed_rows_numba(rows, passed, reduction, max_bm_factor, bm_limit):
-    """The rows to redo (their reduction doubled); rows at the reduction limit pass."""
-    todo = np.empty(rows.shape[0], np.int64)
-    count = 0
-    for k in range(rows.shape[0]):
-        r = rows[k]
-        red = reduction[r]
-        if passed[k] or red > max_bm_factor or red > bm_limit:
-            continue
-        reduction[r] = red * np.float32(2.0)
-        todo[count] = r
-        count += 1
-    return todo[:count]
+def _epilogue_parallel(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_factor,
+                       bm_limit):
+    m = rows.shape[0]
+    passed = np.empty(m, np.bool_)
+    settings = (c[0], np.int64(c[1]), c[2], c[3], c[4] != 0, c[5], c[6], c[7] != 0)
+    for k in prange(m):
+        _epilogue_row(k, y, var, kst, rows, out, passed, settings, seed, bm_pass)
+    if np.int64(c[8]) == BM_NONE:
+        return rows[:0]
+    return _failed_rows(rows, passed, state, max_bm_factor, bm_limit)
 
 
 def _threads(elements: int) -> int:
@@ -321,17 +395,18 @@ def _threads(elements: int) -> int:
 
 @lru_cache(maxsize=64)
 def _constants(p: MVMParams):
-    """The kernels' scalars of ``p`` as float32 (as the twin's float32 arithmetic)."""
-    f32 = np.float32
-    prologue = (f32(p.nm_thres), f32(p.nm_assumed_wmax), f32(p.out_bound), f32(p.inp_step),
-                f32(p.max_bm_res), f32(p.inp_bound), bool(p.inp_sto_round), f32(p.inp_noise))
-    epilogue = (f32(p.w_noise), int(p.w_noise_kind), f32(p.out_noise), f32(p.out_step),
-                bool(p.out_sto_round), f32(p.out_bound), f32(p.out_scale),
-                bool(p.bm_test_negative_bound))
+    """The kernels' numbers of ``p`` as float32 arrays (the twin's float32 arithmetic)."""
+    prologue = np.array([p.nm_kind, p.nm_thres, p.nm_assumed_wmax, p.out_bound, p.inp_step,
+                         p.max_bm_res, p.inp_bound, p.inp_sto_round, p.inp_noise,
+                         p.w_noise > 0 and p.w_noise_kind == W_NOISE_ADDITIVE], np.float32)
+    epilogue = np.array([p.w_noise, p.w_noise_kind, p.out_noise, p.out_step, p.out_sto_round,
+                         p.out_bound, p.out_scale, p.bm_test_negative_bound, p.bm_kind],
+                        np.float32)
     return prologue, epilogue
 
 
 _NO_VAR = np.zeros((0, 0), np.float32)
+_NO_ROWS = np.zeros(0, np.int64)
 
 
 def analog_mvm_numba(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
@@ -340,42 +415,35 @@ def analog_mvm_numba(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
     if p.is_perfect:
         out = x @ weight.T
         return out * p.out_scale if p.out_scale != 1 else out
-    f32 = np.float32
     xn = x.detach().to(torch.float32).contiguous().numpy()
     weight = weight.detach().to(torch.float32)
     n, width = xn.shape
     d = weight.shape[0]
-    alpha = np.empty(n, f32)
-    reduction = np.ones(n, f32)
-    out = np.zeros((n, d), f32)
-    rows = _prepare_numba(xn, p.nm_kind, p.nm_thres, p.nm_assumed_wmax, p.out_bound,
-                          p.inp_step, p.max_bm_res, p.inp_noise, alpha)
+    state = np.empty((n, 2), np.float32)  # per row: noise-management scale, reduction
+    out = np.zeros((n, d), np.float32)
     pro, epi = _constants(p)
     w_t = weight.T
     pcm = p.w_noise > 0 and p.w_noise_kind == W_NOISE_PCM
     w_abs_t = weight.abs().T if pcm else None
     seed = int(seed) & 0x7FFF_FFFF_FFFF_FFFF
-    bm_pass = 0
-    while rows.shape[0]:
-        m = rows.shape[0]
+    worst_case = p.bm_kind == BM_WORST_CASE and p.nm_kind != NM_ABS_MAX_NP_SUM
+    limits = float(p.max_bm_factor), float(p.bm_limit)
+    rows, bm_pass, m = _NO_ROWS, 0, n
+    while True:
         threads = _threads(m * max(width, d))
         if threads > 1:
             numba.set_num_threads(threads)
-        worst = bm_pass == 1 and p.bm_kind == BM_WORST_CASE and p.nm_kind != NM_ABS_MAX_NP_SUM
-        v = np.empty((m, width), f32)
-        scale = np.empty(m, f32)
-        norm = np.empty(m, f32)
-        (_prologue_parallel if threads > 1 else _prologue_serial)(
-            xn, rows, alpha, reduction, worst, v, scale, norm, pro, seed, bm_pass)
+        rows, v, kst = (_prologue_parallel if threads > 1 else _prologue_serial)(
+            xn, rows, state, pro, seed, bm_pass, worst_case and bm_pass == 1)
+        if rows.shape[0] == 0:
+            break
         vt = torch.from_numpy(v)
         y = (vt @ w_t).numpy()
         var = ((vt * vt) @ w_abs_t).numpy() if pcm else _NO_VAR
-        passed = np.empty(m, np.bool_)
-        (_epilogue_parallel if threads > 1 else _epilogue_serial)(
-            y, var, norm, rows, scale, out, passed, epi, seed, bm_pass)
-        if p.bm_kind == BM_NONE:
+        rows = (_epilogue_parallel if threads > 1 else _epilogue_serial)(
+            y, var, rows, kst, state, out, epi, seed, bm_pass, *limits)
+        m = rows.shape[0]
+        if m == 0:
             break
-        rows = _failed_rows_numba(rows, passed, reduction, float(p.max_bm_factor),
-                                  float(p.bm_limit))
         bm_pass += 1
     return torch.from_numpy(out)
