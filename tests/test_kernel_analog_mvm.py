@@ -186,6 +186,9 @@ def test_triton_interpreted_matches_the_twin_without_noise(nm, bm):
 
 def test_triton_interpreted_with_other_settings_and_a_device_seed():
     launch = _triton(True)
+    w, x = _inputs(5, 7, 4, 1)
+    perfect = kernel_params(IOParameters(is_perfect=True, out_scale=2.0))
+    torch.testing.assert_close(launch(w, x, perfect, 0), 2 * x @ w.T)
     for extra in (dict(out_scale=-2.5), dict(bm_test_negative_bound=False),
                   dict(inp_bound=2.0, nm_thres=0.5), dict(max_bm_factor=2)):
         _check_quiet(lambda w, x, p: launch(w, x, p, torch.tensor([77]), block_i=16,

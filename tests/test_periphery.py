@@ -338,20 +338,24 @@ def test_cuda_forward_and_backward_make_no_host_sync(io):
     assert tile.input_range.grad is not None
 
 
-def test_mvm_noise_follows_the_seed_and_resumes_exactly():
-    """Each MVM draws a fresh seed from the tile's seed and a counter kept in its state:
-    two calls differ, a copy loaded from the state continues exactly."""
-    tile = make_tile(io="default")
-    tile.set_weights(weights())
-    x = torch.rand(4, 10)
+@pytest.mark.parametrize("where", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_mvm_noise_follows_the_seed_and_resumes_exactly(where):
+    """Each MVM draws a fresh seed from the tile's seed and a counter kept in its state
+    (on CUDA a device tensor): two calls differ, a copy loaded from the state continues
+    exactly, a fresh tile of the same seed repeats the first call."""
+    def tile_at(seed=1):
+        tile = make_tile(io="default", seed=seed)
+        tile.set_weights(weights())
+        return tile.cuda() if where == "cuda" else tile
+
+    tile = tile_at()
+    x = torch.rand(4, 10, device=where)
     first, second = tile.joint_forward(x), tile.joint_forward(x)
     assert not torch.equal(first, second)
-    other = make_tile(io="default", seed=tile.seed)
+    other = tile_at(seed=tile.seed)
     other.load_state_dict(tile.state_dict())
     assert torch.equal(other.joint_forward(x), tile.joint_forward(x))
-    fresh = make_tile(io="default", seed=tile.seed)
-    fresh.set_weights(weights())
-    assert torch.equal(fresh.joint_forward(x), first)
+    assert torch.equal(tile_at(seed=tile.seed).joint_forward(x), first)
 
 
 def test_state_dict_round_trip_keeps_the_periphery():

@@ -14,6 +14,8 @@ from torch import nn
 
 from ..physics.io import IOConfig, analog_mvm
 
+_SEED_STEP = 2_654_435_761  # between the noise seeds of consecutive MVMs of a tile
+
 
 class AnalogTile(nn.Module):
     def __init__(self, out_size: int, in_size: int, *, device_config, cell, io: IOConfig,
@@ -34,6 +36,8 @@ class AnalogTile(nn.Module):
         self._generator: torch.Generator | None = None
         self._generator_state: torch.Tensor | None = None
         self.mvm_calls = 0
+        self._mvm_seed_device: torch.Tensor | None = None
+        self._mvm_seed_saved: int | None = None
 
     # -- randomness: one generator per tile, on the tile's torch device, checkpointed --
     @property
@@ -48,18 +52,34 @@ class AnalogTile(nn.Module):
             self._generator = gen
         return self._generator
 
-    def mvm_seed(self) -> int:
+    def mvm_seed(self) -> int | torch.Tensor:
         """A fresh noise seed per MVM, from the generator's seed and a call counter (saved
-        with the tile): reproducible by seed, and drawn without touching the GPU."""
+        with the tile): reproducible by seed, and drawn without touching the GPU.
+
+        On CUDA it is a one-element device tensor advanced in place by the same step, which
+        the kernel reads: a captured CUDA graph then draws fresh noise on every replay.
+        """
         self.mvm_calls += 1
-        base = self.seed + 7919
-        return (base * 1_000_003 + self.mvm_calls * 2_654_435_761) & 0x7FFF_FFFF_FFFF_FFFF
+        where = self.pulses.device
+        if where.type != "cuda":
+            return self._host_seed(self.mvm_calls)
+        if self._mvm_seed_device is None or self._mvm_seed_device.device != where:
+            start = self._mvm_seed_saved
+            if start is None:
+                start = self._host_seed(self.mvm_calls - 1)
+            self._mvm_seed_device = torch.tensor([start], dtype=torch.int64, device=where)
+        return self._mvm_seed_device.add_(_SEED_STEP)
+
+    def _host_seed(self, calls: int) -> int:
+        return ((self.seed + 7919) * 1_000_003 + calls * _SEED_STEP) & 0x7FFF_FFFF_FFFF_FFFF
 
     def get_extra_state(self):
         state = {"rank1_updates": int(self.rank1_count),
                  "err_sum": self.reconstruction_error_sum,
                  "err_count": self.reconstruction_error_count,
                  "mvm_calls": self.mvm_calls}
+        if self._mvm_seed_device is not None:  # read back at checkpoints only
+            state["mvm_seed"] = int(self._mvm_seed_device)
         if self._generator is not None:  # CPU or CUDA (seed and offset): resume is exact
             state["generator"] = self._generator.get_state()
             state["generator_device"] = self._generator.device.type
@@ -70,6 +90,8 @@ class AnalogTile(nn.Module):
         self.reconstruction_error_sum = state["err_sum"]
         self.reconstruction_error_count = state["err_count"]
         self.mvm_calls = state.get("mvm_calls", 0)
+        self._mvm_seed_saved = state.get("mvm_seed")
+        self._mvm_seed_device = None
         saved = state.get("generator")
         self._generator_state = (None if saved is None else
                                  (state.get("generator_device", "cpu"), saved))
