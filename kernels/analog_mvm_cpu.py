@@ -415,8 +415,12 @@ def analog_mvm_numba(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
     if p.is_perfect:
         out = x @ weight.T
         return out * p.out_scale if p.out_scale != 1 else out
-    xn = x.detach().to(torch.float32).contiguous().numpy()
-    weight = weight.detach().to(torch.float32)
+    x, weight = x.detach(), weight.detach()
+    if x.dtype != torch.float32 or not x.is_contiguous():
+        x = x.to(torch.float32).contiguous()
+    if weight.dtype != torch.float32:
+        weight = weight.to(torch.float32)
+    xn = x.numpy()
     n, width = xn.shape
     d = weight.shape[0]
     state = np.empty((n, 2), np.float32)  # per row: noise-management scale, reduction
