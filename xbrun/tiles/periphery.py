@@ -58,7 +58,8 @@ class _TileFunction(torch.autograd.Function):
         ctx.tile = tile
         ctx.has_range = input_range is not None
         ctx.save_for_backward(x)
-        return tile.joint_forward(x, is_test=not tile.training)
+        # autograd runs this without grad: the unwrapped pass spares a no_grad per call
+        return tile._joint_forward(x, not tile.training)
 
     @staticmethod
     def backward(ctx, d):
@@ -68,7 +69,7 @@ class _TileFunction(torch.autograd.Function):
         grad_x = grad_r = None
         if ctx.needs_input_grad[0] or ctx.has_range:
             ctx.saved_input = x
-            grad_x = tile.backward(d, ctx)
+            grad_x = tile._backward(d, ctx)
             grad_r = getattr(ctx, "grad_input_range", None)
         return (grad_x if ctx.needs_input_grad[0] else None), None, grad_r, None
 
@@ -342,6 +343,9 @@ class TileWithPeriphery(AnalogTile):
                       ) -> torch.Tensor:
         """``pre_forward`` -> analog MVM -> ``post_forward`` on ``[N, in_size]`` (no autograd;
         the learned out scales and a digital bias are applied by :meth:`forward`)."""
+        return self._joint_forward(x_input, is_test, ctx)
+
+    def _joint_forward(self, x_input, is_test=False, ctx=None):
         self._check_width(x_input, self.in_size, "joint_forward")
         x = self.pre_forward(x_input, -1, is_test, ctx)
         out = self.mvm(self._with_bias_column(x))
@@ -350,12 +354,16 @@ class TileWithPeriphery(AnalogTile):
     @torch.no_grad()
     def backward(self, d_input: torch.Tensor, ctx: Any = None) -> torch.Tensor:
         """``pre_backward`` -> transposed analog MVM -> ``post_backward``: ``[N, in_size]``."""
+        return self._backward(d_input, ctx)
+
+    def _backward(self, d_input, ctx=None):
         self._check_width(d_input, self.out_size, "backward")
         d = self.pre_backward(d_input, -1, ctx)
         out = self.mvm_transposed(d)
         if self.analog_bias:
             out = out[..., :-1]
         return self.post_backward(out, -1, ctx)
+
 
     @torch.no_grad()
     def update(self, x_input: torch.Tensor, d_input: torch.Tensor,

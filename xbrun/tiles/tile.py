@@ -35,7 +35,7 @@ class AnalogTile(nn.Module):
         self.reconstruction_error_count = 0
         self._generator: torch.Generator | None = None
         self._generator_state: torch.Tensor | None = None
-        self.mvm_calls = 0
+        self._mvm_counter = [0]  # bumped per MVM; a list spares nn.Module.__setattr__
         self._mvm_seed_device: torch.Tensor | None = None
         self._mvm_seed_saved: int | None = None
 
@@ -59,16 +59,26 @@ class AnalogTile(nn.Module):
         On CUDA it is a one-element device tensor advanced in place by the same step, which
         the kernel reads: a captured CUDA graph then draws fresh noise on every replay.
         """
-        self.mvm_calls += 1
+        self._mvm_counter[0] += 1
+        calls = self._mvm_counter[0]
         where = self.pulses.device
         if where.type != "cuda":
-            return self._host_seed(self.mvm_calls)
+            return self._host_seed(calls)
         if self._mvm_seed_device is None or self._mvm_seed_device.device != where:
             start = self._mvm_seed_saved
             if start is None:
-                start = self._host_seed(self.mvm_calls - 1)
+                start = self._host_seed(calls - 1)
             self._mvm_seed_device = torch.tensor([start], dtype=torch.int64, device=where)
         return self._mvm_seed_device.add_(_SEED_STEP)
+
+    @property
+    def mvm_calls(self) -> int:
+        """How many MVMs this tile has run (it keys their noise)."""
+        return self._mvm_counter[0]
+
+    @mvm_calls.setter
+    def mvm_calls(self, value: int) -> None:
+        self._mvm_counter[0] = int(value)
 
     def _host_seed(self, calls: int) -> int:
         return ((self.seed + 7919) * 1_000_003 + calls * _SEED_STEP) & 0x7FFF_FFFF_FFFF_FFFF
