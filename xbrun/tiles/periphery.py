@@ -383,6 +383,8 @@ class TileWithPeriphery(AnalogTile):
             rows = self._gather(x)
             out = self._rows_forward(rows)
             return self._to_images(out, x.shape[0])
+        if x.dim() == 2:
+            return self._rows_forward(x)
         shape = x.shape
         out = self._rows_forward(x.reshape(-1, shape[-1]))
         return out.reshape(*shape[:-1], self.out_size)
