@@ -6,7 +6,8 @@ Per call, batch 32, aihwkit's default forward I/O (noise management, 7-bit DAC, 
 output noise, iterative bound management) and backward I/O (no bound management): the plain
 ``x @ W.T``, the torch twin (the former ``physics/io.py`` path: ~30 small torch ops), the
 numba kernel, and ``physics.io.analog_mvm`` (the dispatcher the tiles call: builds the
-kernel's numbers from the config, then numba). Ratios are to the plain matmul, in one thread.
+kernel's numbers from the config, then numba). Ratios are to the plain matmul, in one thread;
+the times are CPU time (``time.process_time``), robust to other processes on the machine.
 """
 
 from __future__ import annotations
@@ -23,32 +24,39 @@ SHAPES = [(64, 32), (256, 784), (784, 256)]  # weight [out, in]
 BATCH = 32
 
 
-def per_call(fn, min_time: float = 0.3) -> float:
-    """Seconds per call: the fastest of seven timed blocks."""
-    fn()
-    calls = 1
-    while True:
-        began = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        spent = time.perf_counter() - began
-        if spent > min_time / 5:
-            break
-        calls *= 2
-    times = []
-    for _ in range(7):
-        began = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        times.append((time.perf_counter() - began) / calls)
-    return min(times)  # the least disturbed block (the machine is shared)
+def per_call(fns: dict, rounds: int = 9, min_time: float = 0.02) -> dict:
+    """CPU seconds per call of each function: the fastest of ``rounds`` timed blocks, the
+    functions taking turns block by block. On a shared machine CPU time (one thread) is not
+    inflated by waiting for a core, and interleaving keeps a change of load (caches, clock)
+    from favouring one of them."""
+    calls = {}
+    for name, fn in fns.items():
+        fn()
+        n = 1
+        while True:
+            began = time.process_time()
+            for _ in range(n):
+                fn()
+            if time.process_time() - began > min_time:
+                break
+            n *= 2
+        calls[name] = n
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            began = time.process_time()
+            for _ in range(calls[name]):
+                fn()
+            best[name] = min(best[name], (time.process_time() - began) / calls[name])
+    return best
 
 
 def measure(w, x, p, params, gen) -> dict:
-    return {"matmul_us": per_call(lambda: x @ w.T) * 1e6,
-            "twin_us": per_call(lambda: analog_mvm_torch(w, x, p, generator=gen)) * 1e6,
-            "numba_us": per_call(lambda: analog_mvm_numba(w, x, p, 1)) * 1e6,
-            "analog_mvm_us": per_call(lambda: analog_mvm(w, x, params, seed=1)) * 1e6}
+    fns = {"matmul_us": lambda: x @ w.T,
+           "twin_us": lambda: analog_mvm_torch(w, x, p, generator=gen),
+           "numba_us": lambda: analog_mvm_numba(w, x, p, 1),
+           "analog_mvm_us": lambda: analog_mvm(w, x, params, seed=1)}
+    return {name: seconds * 1e6 for name, seconds in per_call(fns).items()}
 
 
 def run(console=None) -> list[dict]:
