@@ -308,22 +308,30 @@ def _epilogue_row(k, y, var, kst, rows, out, passed, c, seed, bm_pass):
             row[j] = row[j] + w_noise * np.sqrt(var[k, j]) * noise[j]
     if out_noise > 0:
         _add_noise_row(row, out_noise, key_out, r)
-    hit = False
+    # separate simple loops (quantize, count, clip and scale) so that each vectorizes
+    if out_step > 0 and out_sto:
+        for i in range(width):
+            t = row[i] / out_step + (_uniform(key_round, r * width + i) - np.float32(0.5))
+            row[i] = np.float32(np.rint(t)) * out_step
+    elif out_step > 0:
+        for i in range(width):
+            row[i] = np.float32(np.rint(row[i] / out_step)) * out_step
+    hits = 0
+    if test_negative:
+        for i in range(width):
+            hits += (row[i] > out_bound) | (row[i] < -out_bound)
+    else:
+        for i in range(width):
+            hits += row[i] > out_bound
     s = kst[k, 0]
-    for i in range(width):
-        t = row[i]
-        if out_step > 0:
-            t = t / out_step
-            if out_sto:
-                t = t + (_uniform(key_round, r * width + i) - np.float32(0.5))
-            t = np.float32(np.rint(t)) * out_step
-        if t > out_bound or (test_negative and t < -out_bound):
-            hit = True
-        t = min(max(t, -out_bound), out_bound) * s
-        if out_scale != 1:
-            t = t * out_scale
-        out[r, i] = t
-    passed[k] = not hit
+    dst = out[r]
+    if out_scale != 1:
+        for i in range(width):
+            dst[i] = (min(max(row[i], -out_bound), out_bound) * s) * out_scale
+    else:
+        for i in range(width):
+            dst[i] = min(max(row[i], -out_bound), out_bound) * s
+    passed[k] = hits == 0
 
 
 @njit(cache=True, inline="always")
