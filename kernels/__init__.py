@@ -9,6 +9,7 @@ imported only when a CUDA kernel is first launched, so importing this package (a
 everything above it) works without Triton and before ``TRITON_INTERPRET`` is set.
 """
 
+from .analog_mvm_ref import MVMParams, analog_mvm_torch
 from .chopped_weight_ref import chopped_weight_torch
 from .pulsed_update_ref import (
     CELL_CONSTANT,
@@ -60,6 +61,23 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
                                x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars)
 
 
+def analog_mvm(weight, x, params, seed):
+    """``x @ weight.T`` through the analog periphery ``params`` (``MVMParams``), its noise
+    keyed by ``seed`` (an int, or on CUDA also a one-element int64 device tensor); Triton on
+    CUDA, numba on the CPU (float32), the torch twin otherwise."""
+    import torch
+
+    if x.is_cuda:
+        from .analog_mvm_cuda import analog_mvm_triton
+
+        return analog_mvm_triton(weight, x, params, seed)
+    if x.dtype == weight.dtype == torch.float32:
+        from .analog_mvm_cpu import analog_mvm_numba
+
+        return analog_mvm_numba(weight, x, params, int(seed))
+    return analog_mvm_torch(weight, x, params, seed=int(seed))
+
+
 def torch_randint(generator, device):
     """Draw a kernel seed from a torch generator, so runs stay reproducible by seed."""
     import torch
@@ -89,6 +107,7 @@ def accumulate_transfer_buffer(buffer, reads, index, out_sign, in_sign, **kwargs
 
 
 __all__ = [
+    "MVMParams",
     "CELL_CONSTANT",
     "CELL_EXP",
     "CELL_LINEAR",
@@ -105,6 +124,8 @@ __all__ = [
     "ROW_W_MAX",
     "ROW_W_MIN",
     "accumulate_transfer_buffer",
+    "analog_mvm",
+    "analog_mvm_torch",
     "chopped_weight_torch",
     "pulsed_update",
     "pulsed_update_torch",

@@ -104,10 +104,14 @@ class AnalogLinear(AnalogLayer):
         self.in_features, self.out_features = in_features, out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.bias
+        if x.dim() == 2:  # the common case: no reshapes
+            out = self.tiles(x)
+            return out if bias is None else out + bias
         shape = x.shape
         out = self.tiles(x.reshape(-1, shape[-1]))
-        if self.bias is not None:
-            out = out + self.bias
+        if bias is not None:
+            out = out + bias
         return out.reshape(*shape[:-1], self.out_features)
 
     @classmethod

@@ -1,7 +1,10 @@
-"""Analog matrix-vector products with the non-idealities of real periphery.
+"""Analog matrix-vector products with the non-idealities of real periphery: the settings.
 
-One MVM on a crossbar, as aihwkit's ``ForwardBackwardPassIOManaged`` computes it, row by
-row of the batch:
+:class:`IOParameters` holds one direction of the I/O (aihwkit's names and defaults);
+:func:`analog_mvm` turns it into plain numbers and runs the kernel (``xbrun.kernels``:
+Triton on CUDA, numba on the CPU; ``kernels/analog_mvm_ref.py`` is the definition). One MVM
+on a crossbar, as aihwkit's ``ForwardBackwardPassIOManaged`` computes it, row by row of the
+batch:
 
 1. noise management picks a scale ``alpha`` and the input becomes ``x / alpha``
    (``abs_max``: ``max|x|``; ``max``: ``max x`` - an all-negative input then reads as 0;
@@ -34,8 +37,10 @@ from typing import Literal
 
 import torch
 
+from .. import kernels
+from ..kernels.analog_mvm_ref import MVMParams
 from ..schema import check
-from .pulses import bin_width, discretize
+from .pulses import bin_width
 
 
 @dataclass
@@ -97,94 +102,51 @@ class IOConfig:
     backward: IOParameters = field(default_factory=lambda: IOParameters(bound_management="none"))
 
 
-def noise_management_scale(x: torch.Tensor, io: IOParameters,
-                           kind: str | None = None) -> torch.Tensor:
-    """The per-row input scale ``alpha`` of noise management, shape ``(N, 1)``."""
-    kind = kind or io.noise_management
-    ones = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
-    if kind == "none":
-        return ones
-    if kind == "constant":
-        return ones * io.nm_thres
-    amax = x.abs().amax(dim=1, keepdim=True)
-    if io.nm_thres > 0:
-        amax = amax.clamp(max=io.nm_thres)
-    if kind == "abs_max":
-        return amax
-    if kind == "max":
-        value = x.amax(dim=1, keepdim=True)
-        return value.clamp(max=io.nm_thres) if io.nm_thres > 0 else value
-    # abs_max_np_sum
-    total = torch.maximum(x.clamp(min=0).sum(1, keepdim=True),
-                          -x.clamp(max=0).sum(1, keepdim=True))
-    npsum = total * io.nm_assumed_wmax / io.out_bound
-    if io.inp_step > 0:
-        npsum = torch.minimum(amax / io.inp_step * io.max_bm_res, npsum)
-    return torch.maximum(amax, npsum)
+_NM_KINDS = {"none": 0, "abs_max": 1, "max": 2, "constant": 3, "abs_max_np_sum": 4}
+_BM_KINDS = {"none": 0, "iterative": 1, "iterative_worst_case": 2}
+_W_NOISE_KINDS = {"none": 0, "additive_constant": 1, "pcm_read": 2}
 
 
-def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
-
-
-def mvm_once(weight: torch.Tensor, v: torch.Tensor, io: IOParameters,
-             generator: torch.Generator | None = None):
-    """One pass through DAC, array and ADC of already scaled inputs ``v`` ``(N, in)``.
-
-    Returns the outputs and, per row, whether no output hit the bound.
-    """
-    v = discretize(v, io.inp_step, io.inp_sto_round, generator)
-    v = v.clamp(-io.inp_bound, io.inp_bound)
-    if io.inp_noise > 0:
-        v = v + io.inp_noise * _randn(v.shape, v, generator)
-    out = v @ weight.T
-    if io.w_noise > 0 and io.w_noise_type == "additive_constant":
-        std = io.w_noise * v.norm(dim=1, keepdim=True)
-        out = out + std * _randn(out.shape, out, generator)
-    elif io.w_noise > 0 and io.w_noise_type == "pcm_read":
-        std = io.w_noise * torch.sqrt((v * v) @ weight.abs().T)
-        out = out + std * _randn(out.shape, out, generator)
-    if io.out_noise > 0:
-        out = out + io.out_noise * _randn(out.shape, out, generator)
-    out = discretize(out, io.out_step, io.out_sto_round, generator)
-    hit = out > io.out_bound
-    if io.bm_test_negative_bound:
-        hit = hit | (out < -io.out_bound)
-    return out.clamp(-io.out_bound, io.out_bound), ~hit.any(dim=1)
+def kernel_params(io: IOParameters) -> MVMParams:
+    """The plain numbers the MVM kernels take (``kernels.analog_mvm_ref.MVMParams``)."""
+    inp_step = io.inp_step
+    return MVMParams(
+        is_perfect=bool(io.is_perfect), inp_bound=float(io.inp_bound), inp_step=inp_step,
+        inp_sto_round=bool(io.inp_sto_round), inp_noise=float(io.inp_noise),
+        out_bound=float(io.out_bound), out_step=io.out_step,
+        out_sto_round=bool(io.out_sto_round), out_noise=float(io.out_noise),
+        out_scale=float(io.out_scale), w_noise=float(io.w_noise),
+        w_noise_kind=_W_NOISE_KINDS[io.w_noise_type], nm_kind=_NM_KINDS[io.noise_management],
+        nm_thres=float(io.nm_thres), nm_assumed_wmax=float(io.nm_assumed_wmax),
+        max_bm_res=float(io.max_bm_res), bm_kind=_BM_KINDS[io.bound_management],
+        max_bm_factor=float(io.max_bm_factor),
+        bm_limit=io.max_bm_res / inp_step if inp_step > 0 else math.inf,
+        bm_test_negative_bound=bool(io.bm_test_negative_bound))
 
 
 def analog_mvm(weight: torch.Tensor, x: torch.Tensor, io: IOParameters,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-    """``x @ weight.T`` for ``x`` of shape ``(N, in)`` as the crossbar computes it."""
-    if io.is_perfect:
-        out = x @ weight.T
-        return out * io.out_scale if io.out_scale != 1 else out
-    raw = noise_management_scale(x, io)
-    alpha = torch.where(raw > 0, raw, torch.ones_like(raw))
-    # a row whose scale is <= 0 reads as zeros (aihwkit's short cut; e.g. `max` of x <= 0)
-    silent = (raw <= 0).squeeze(1) & (io.noise_management != "none") & (io.inp_noise <= 0)
-    bm_on = io.bound_management != "none"
-    out = torch.zeros(x.shape[0], weight.shape[0], dtype=x.dtype, device=x.device)
-    reduction = torch.ones_like(alpha)
-    todo = ~silent
-    limit = io.max_bm_res / io.inp_step if io.inp_step > 0 else math.inf
-    bm_round = 0
-    while bool(todo.any()):
-        rows = todo.nonzero().squeeze(1)
-        if bm_round == 1 and io.bound_management == "iterative_worst_case" \
-                and io.noise_management != "abs_max_np_sum":
-            worst = noise_management_scale(x[rows], io, "abs_max_np_sum")
-            alpha[rows] = torch.where(worst > 0, worst, alpha[rows])
-            reduction[rows] = 1.0
-        scale = alpha[rows] * reduction[rows]
-        out[rows], passed = mvm_once(weight, x[rows] / scale, io, generator)
-        out[rows] = out[rows] * scale
-        if not bm_on:
-            break
-        r = reduction[rows].squeeze(1)
-        passed = passed | (r > io.max_bm_factor) | (r > limit)
-        todo = torch.zeros_like(todo)
-        todo[rows[~passed]] = True
-        reduction[rows[~passed]] *= 2
-        bm_round += 1
-    return out * io.out_scale if io.out_scale != 1 else out
+               generator: torch.Generator | None = None, seed=None) -> torch.Tensor:
+    """``x @ weight.T`` for ``x`` of shape ``(N, in)`` as the crossbar computes it.
+
+    The noise is keyed by ``seed`` (an int; tiles derive one per call from their generator's
+    seed and a counter, see ``AnalogTile.mvm_seed``); without one a seed is drawn from
+    ``generator`` (torch's default generator when None) - on CUDA as a device tensor, so
+    drawing it never waits for the GPU.
+    """
+    if seed is None:
+        seed = _draw_seed(generator, x.device)
+    key = tuple(vars(io).values())  # the settings as they are now (a config may be edited)
+    params = _PARAMS.get(key)
+    if params is None:
+        params = _PARAMS[key] = kernel_params(io)
+    return kernels.analog_mvm(weight, x, params, seed)
+
+
+_PARAMS: dict[tuple, MVMParams] = {}  # kernel numbers by settings: built once, not per call
+
+
+def _draw_seed(generator: torch.Generator | None, device: torch.device):
+    """A kernel seed from ``generator``: an int on the CPU, a device tensor on CUDA."""
+    where = generator.device if generator is not None else torch.device(device)
+    seed = torch.randint(0, 2**62, (1,), generator=generator, device=where)
+    return seed if where.type == "cuda" else int(seed)

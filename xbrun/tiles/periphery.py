@@ -58,7 +58,8 @@ class _TileFunction(torch.autograd.Function):
         ctx.tile = tile
         ctx.has_range = input_range is not None
         ctx.save_for_backward(x)
-        return tile.joint_forward(x, is_test=not tile.training)
+        # autograd runs this without grad: the unwrapped pass spares a no_grad per call
+        return tile._joint_forward(x, not tile.training)
 
     @staticmethod
     def backward(ctx, d):
@@ -68,7 +69,7 @@ class _TileFunction(torch.autograd.Function):
         grad_x = grad_r = None
         if ctx.needs_input_grad[0] or ctx.has_range:
             ctx.saved_input = x
-            grad_x = tile.backward(d, ctx)
+            grad_x = tile._backward(d, ctx)
             grad_r = getattr(ctx, "grad_input_range", None)
         return (grad_x if ctx.needs_input_grad[0] else None), None, grad_r, None
 
@@ -245,16 +246,17 @@ class TileWithPeriphery(AnalogTile):
         if self.input_range is None:
             return values
         idx = self.input_range_update_idx
-        if update_from_data and not self._range_initialised:
-            # one host sync per batch only while initialising (the flag ends it)
+        if update_from_data and not self._range_initialised and not idx.is_cuda:
+            # on the CPU reading the count is free; the flag ends the initialisation
             self._range_initialised = bool(idx >= self.mapping.init_input_range_from_data)
         if update_from_data and not self._range_initialised:
+            # masked, so that CUDA never waits for the count (there it stays masked)
             std = values.std()
-            if std > 0:
-                target = self.mapping.input_range_std_alpha * std
-                self.input_range.data.copy_((self.input_range.data * idx + target) / (idx + 1))
-                idx += 1
-            self.input_range.data.abs_()
+            use = (std > 0) & (idx < self.mapping.init_input_range_from_data)
+            target = self.mapping.input_range_std_alpha * std
+            moved = (self.input_range.data * idx + target) / (idx + 1)
+            self.input_range.data.copy_(torch.where(use, moved, self.input_range.data).abs())
+            idx += use.to(idx.dtype)
         r = self._range()
         return torch.maximum(torch.minimum(values, r), -r)
 
@@ -299,8 +301,9 @@ class TileWithPeriphery(AnalogTile):
         r = self._range()
         clipped = x.abs() >= r
         grad = (d_output * torch.sign(x) * clipped).sum().reshape(1)
-        if self.mapping.input_range_decay > 0 and (~clipped).float().mean() > 0.95:
-            grad = grad + self.mapping.input_range_decay * r
+        if self.mapping.input_range_decay > 0:  # a mask, not a branch: no wait on CUDA
+            unused = (~clipped).float().mean() > 0.95
+            grad = grad + self.mapping.input_range_decay * r * unused
         if isinstance(ctx, torch.autograd.function.FunctionCtx):
             ctx.grad_input_range = grad.to(self.input_range.dtype)
         elif self.input_range.grad is None:
@@ -340,6 +343,9 @@ class TileWithPeriphery(AnalogTile):
                       ) -> torch.Tensor:
         """``pre_forward`` -> analog MVM -> ``post_forward`` on ``[N, in_size]`` (no autograd;
         the learned out scales and a digital bias are applied by :meth:`forward`)."""
+        return self._joint_forward(x_input, is_test, ctx)
+
+    def _joint_forward(self, x_input, is_test=False, ctx=None):
         self._check_width(x_input, self.in_size, "joint_forward")
         x = self.pre_forward(x_input, -1, is_test, ctx)
         out = self.mvm(self._with_bias_column(x))
@@ -348,12 +354,16 @@ class TileWithPeriphery(AnalogTile):
     @torch.no_grad()
     def backward(self, d_input: torch.Tensor, ctx: Any = None) -> torch.Tensor:
         """``pre_backward`` -> transposed analog MVM -> ``post_backward``: ``[N, in_size]``."""
+        return self._backward(d_input, ctx)
+
+    def _backward(self, d_input, ctx=None):
         self._check_width(d_input, self.out_size, "backward")
         d = self.pre_backward(d_input, -1, ctx)
         out = self.mvm_transposed(d)
         if self.analog_bias:
             out = out[..., :-1]
         return self.post_backward(out, -1, ctx)
+
 
     @torch.no_grad()
     def update(self, x_input: torch.Tensor, d_input: torch.Tensor,
@@ -373,6 +383,8 @@ class TileWithPeriphery(AnalogTile):
             rows = self._gather(x)
             out = self._rows_forward(rows)
             return self._to_images(out, x.shape[0])
+        if x.dim() == 2:
+            return self._rows_forward(x)
         shape = x.shape
         out = self._rows_forward(x.reshape(-1, shape[-1]))
         return out.reshape(*shape[:-1], self.out_size)

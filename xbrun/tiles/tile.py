@@ -14,6 +14,8 @@ from torch import nn
 
 from ..physics.io import IOConfig, analog_mvm
 
+_SEED_STEP = 2_654_435_761  # between the noise seeds of consecutive MVMs of a tile
+
 
 class AnalogTile(nn.Module):
     def __init__(self, out_size: int, in_size: int, *, device_config, cell, io: IOConfig,
@@ -33,6 +35,9 @@ class AnalogTile(nn.Module):
         self.reconstruction_error_count = 0
         self._generator: torch.Generator | None = None
         self._generator_state: torch.Tensor | None = None
+        self._mvm_counter = [0]  # bumped per MVM; a list spares nn.Module.__setattr__
+        self._mvm_seed_device: torch.Tensor | None = None
+        self._mvm_seed_saved: int | None = None
 
     # -- randomness: one generator per tile, on the tile's torch device, checkpointed --
     @property
@@ -47,10 +52,44 @@ class AnalogTile(nn.Module):
             self._generator = gen
         return self._generator
 
+    def mvm_seed(self) -> int | torch.Tensor:
+        """A fresh noise seed per MVM, from the generator's seed and a call counter (saved
+        with the tile): reproducible by seed, and drawn without touching the GPU.
+
+        On CUDA it is a one-element device tensor advanced in place by the same step, which
+        the kernel reads: a captured CUDA graph then draws fresh noise on every replay.
+        """
+        self._mvm_counter[0] += 1
+        calls = self._mvm_counter[0]
+        where = self.pulses.device
+        if where.type != "cuda":
+            return self._host_seed(calls)
+        if self._mvm_seed_device is None or self._mvm_seed_device.device != where:
+            start = self._mvm_seed_saved
+            if start is None:
+                start = self._host_seed(calls - 1)
+            self._mvm_seed_device = torch.tensor([start], dtype=torch.int64, device=where)
+        return self._mvm_seed_device.add_(_SEED_STEP)
+
+    @property
+    def mvm_calls(self) -> int:
+        """How many MVMs this tile has run (it keys their noise)."""
+        return self._mvm_counter[0]
+
+    @mvm_calls.setter
+    def mvm_calls(self, value: int) -> None:
+        self._mvm_counter[0] = int(value)
+
+    def _host_seed(self, calls: int) -> int:
+        return ((self.seed + 7919) * 1_000_003 + calls * _SEED_STEP) & 0x7FFF_FFFF_FFFF_FFFF
+
     def get_extra_state(self):
         state = {"rank1_updates": int(self.rank1_count),
                  "err_sum": self.reconstruction_error_sum,
-                 "err_count": self.reconstruction_error_count}
+                 "err_count": self.reconstruction_error_count,
+                 "mvm_calls": self.mvm_calls}
+        if self._mvm_seed_device is not None:  # read back at checkpoints only
+            state["mvm_seed"] = int(self._mvm_seed_device)
         if self._generator is not None:  # CPU or CUDA (seed and offset): resume is exact
             state["generator"] = self._generator.get_state()
             state["generator_device"] = self._generator.device.type
@@ -60,6 +99,9 @@ class AnalogTile(nn.Module):
         self.rank1_count.fill_(state["rank1_updates"])
         self.reconstruction_error_sum = state["err_sum"]
         self.reconstruction_error_count = state["err_count"]
+        self.mvm_calls = state.get("mvm_calls", 0)
+        self._mvm_seed_saved = state.get("mvm_seed")
+        self._mvm_seed_device = None
         saved = state.get("generator")
         self._generator_state = (None if saved is None else
                                  (state.get("generator_device", "cpu"), saved))
@@ -71,11 +113,11 @@ class AnalogTile(nn.Module):
 
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
         """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O."""
-        return analog_mvm(self.weight(), x, self.io.forward, self.generator)
+        return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed())
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
-        return analog_mvm(self.weight().T, d, self.io.backward, self.generator)
+        return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed())
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float,
                      decompose: bool = True) -> None:

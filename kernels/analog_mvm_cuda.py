@@ -1,0 +1,299 @@
+"""Triton kernels of the analog MVM (meaning: ``analog_mvm_ref.py``): prologue, matmul,
+epilogue - three launches and no host sync.
+
+The prologue (one program per input row) computes the noise-management scale and writes the
+DAC's view of the row: scaled, quantized, clipped, noisy. cuBLAS multiplies by the weight.
+The epilogue (one program per row) adds read and output noise, quantizes for the ADC, clips
+and rescales; bound management is an on-device loop in the same program: while an output of
+its row clips, the program halves the row's input, recomputes the DAC row and its product with
+the weight itself (a GEMV over tiles of ``W``) and tests again. Rows that never clip cost
+nothing more, and the host never asks how many did.
+
+Noise is Philox (``tl.rand``/``tl.randn``) keyed by the host seed (or a one-element device
+tensor, so a seed drawn on the GPU needs no sync), the noise stream and the bound-management
+pass, and counted by element. Divisions are IEEE-rounded (``div_rn``) and rounding is to the
+nearest even, so without noise the result is the twin's up to the matmul's rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .analog_mvm_ref import (
+    BM_NONE,
+    BM_WORST_CASE,
+    NM_ABS_MAX,
+    NM_ABS_MAX_NP_SUM,
+    NM_CONSTANT,
+    NM_MAX,
+    NM_NONE,
+    W_NOISE_ADDITIVE,
+    W_NOISE_PCM,
+    MVMParams,
+)
+
+SEED_BITS = 44  # the stream and pass go into the bits above
+
+
+@triton.jit
+def _stream_seed(seed, stream: tl.constexpr, bm_pass):
+    key = tl.full((), stream * 256 + 1, tl.int64) + bm_pass
+    return seed ^ (key << 44)
+
+
+@triton.jit
+def _round_even(t):
+    """Round half to even, as ``torch.round``."""
+    f = tl.floor(t)
+    diff = t - f
+    odd = (f - 2.0 * tl.floor(f * 0.5)) != 0
+    up = (diff > 0.5) | ((diff == 0.5) & odd)
+    return tl.where(up, f + 1.0, f)
+
+
+@triton.jit
+def _row_scale(x_ptr, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+               KIND: tl.constexpr, BLOCK_I: tl.constexpr):
+    """Noise-management scale of the row at ``x_ptr`` (as ``noise_management_scale_torch``)."""
+    amax = tl.zeros((), tl.float32)
+    vmax = tl.full((), float("-inf"), tl.float32)
+    pos = tl.zeros((), tl.float64)
+    neg = tl.zeros((), tl.float64)
+    for i0 in range(0, width, BLOCK_I):
+        cols = i0 + tl.arange(0, BLOCK_I)
+        ok = cols < width
+        t = tl.load(x_ptr + cols * sx1, mask=ok, other=0.0)
+        amax = tl.maximum(amax, tl.max(tl.abs(t), axis=0))
+        vmax = tl.maximum(vmax, tl.max(tl.where(ok, t, float("-inf")), axis=0))
+        pos += tl.sum(tl.maximum(t, 0.0).to(tl.float64), axis=0)
+        neg -= tl.sum(tl.minimum(t, 0.0).to(tl.float64), axis=0)
+    if nm_thres > 0:
+        amax = tl.minimum(amax, nm_thres)
+        vmax = tl.minimum(vmax, nm_thres)
+    if KIND == 0:  # NM_NONE
+        out = tl.full((), 1.0, tl.float32)
+    elif KIND == 3:  # NM_CONSTANT
+        out = tl.full((), 1.0, tl.float32) * nm_thres
+    elif KIND == 1:  # NM_ABS_MAX
+        out = amax
+    elif KIND == 2:  # NM_MAX
+        out = vmax
+    else:  # NM_ABS_MAX_NP_SUM
+        npsum = tl.math.div_rn(tl.maximum(pos, neg).to(tl.float32) * wmax, out_bound)
+        if inp_step > 0:
+            npsum = tl.minimum(tl.math.div_rn(amax, inp_step) * max_bm_res, npsum)
+        out = tl.maximum(amax, npsum)
+    return out
+
+
+@triton.jit
+def _dac_row(x_ptr, sx1, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_bound, inp_noise,
+             INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
+             BLOCK_I: tl.constexpr):
+    """Write the DAC's view of ``x / s`` to ``v_ptr``; return its squared norm."""
+    sumsq = tl.zeros((), tl.float32)
+    for i0 in range(0, width, BLOCK_I):
+        cols = i0 + tl.arange(0, BLOCK_I)
+        ok = cols < width
+        t = tl.math.div_rn(tl.load(x_ptr + cols * sx1, mask=ok, other=0.0), s)
+        if INP_Q:
+            t = tl.math.div_rn(t, inp_step)
+            if INP_STO:
+                t = t + (tl.rand(_stream_seed(seed, 0, bm_pass), row * width + cols) - 0.5)
+            t = _round_even(t) * inp_step
+        t = tl.minimum(tl.maximum(t, -inp_bound), inp_bound)
+        if INP_NOISE:
+            t = t + inp_noise * tl.randn(_stream_seed(seed, 1, bm_pass), row * width + cols)
+        t = tl.where(ok, t, 0.0)
+        tl.store(v_ptr + cols, t, mask=ok)
+        sumsq += tl.sum(t * t, axis=0)
+    return sumsq
+
+
+@triton.jit
+def _adc_block(y, var, norm, row, cols, ok, width, seed, bm_pass, w_noise, out_noise,
+               out_step, out_bound, W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr,
+               OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr):
+    """Read noise, output noise, ADC; returns the clipped block and whether it clipped."""
+    if W_KIND == 1:  # W_NOISE_ADDITIVE
+        y = y + (w_noise * norm) * tl.randn(_stream_seed(seed, 2, bm_pass), row * width + cols)
+    elif W_KIND == 2:  # W_NOISE_PCM
+        y = y + (w_noise * tl.sqrt(var)) * tl.randn(_stream_seed(seed, 2, bm_pass),
+                                                    row * width + cols)
+    if OUT_NOISE:
+        y = y + out_noise * tl.randn(_stream_seed(seed, 3, bm_pass), row * width + cols)
+    if OUT_Q:
+        y = tl.math.div_rn(y, out_step)
+        if OUT_STO:
+            y = y + (tl.rand(_stream_seed(seed, 4, bm_pass), row * width + cols) - 0.5)
+        y = _round_even(y) * out_step
+    hit = y > out_bound
+    if TEST_NEG:
+        hit = hit | (y < -out_bound)
+    hit = tl.max((hit & ok).to(tl.int32), axis=0)
+    return tl.minimum(tl.maximum(y, -out_bound), out_bound), hit
+
+
+@triton.jit
+def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg, width,
+                     nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_bound, inp_noise,
+                     NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
+                     INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, BLOCK_I: tl.constexpr):
+    row = tl.program_id(0)
+    if SEED_PTR:
+        seed = (tl.load(seed_ptr) & 0x7FFFFFFFFFF) | 0x80000000000
+    else:
+        seed = seed_arg
+    x_row = x_ptr + row.to(tl.int64) * sx0
+    raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                     NM_KIND, BLOCK_I)
+    s = tl.where(raw > 0, raw, 1.0)
+    silent = (raw <= 0) & (inp_noise <= 0)  # never with NM_NONE (raw = 1)
+    sumsq = _dac_row(x_row, sx1, v_ptr + row.to(tl.int64) * width, row, width, s, seed, 0,
+                     inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
+    tl.store(scale_ptr + row, tl.where(silent, 0.0, s))  # 0 marks a silent row
+    tl.store(norm_ptr + row, tl.sqrt(sumsq))
+
+
+@triton.jit
+def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr,
+                     norm_ptr, out_ptr, seed_ptr, seed_arg, width, n_out, nm_thres, wmax,
+                     inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise, out_step,
+                     out_bound, out_scale, max_bm_factor, bm_limit,
+                     SEED_PTR: tl.constexpr, BM_KIND: tl.constexpr, WORST: tl.constexpr,
+                     INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
+                     W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
+                     OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
+                     BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
+    row = tl.program_id(0)
+    if SEED_PTR:
+        seed = (tl.load(seed_ptr) & 0x7FFFFFFFFFF) | 0x80000000000
+    else:
+        seed = seed_arg
+    base = row.to(tl.int64) * n_out
+    alpha = tl.load(scale_ptr + row)
+    norm = tl.load(norm_ptr + row)
+    silent = alpha == 0
+    hit = tl.zeros((), tl.int32)
+    for o0 in range(0, n_out, BLOCK_O):
+        cols = o0 + tl.arange(0, BLOCK_O)
+        ok = cols < n_out
+        y = tl.load(y_ptr + base + cols, mask=ok, other=0.0)
+        var = y
+        if W_KIND == 2:
+            var = tl.load(var_ptr + base + cols, mask=ok, other=0.0)
+        y, block_hit = _adc_block(y, var, norm, row, cols, ok, n_out, seed, 0, w_noise,
+                                  out_noise, out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q,
+                                  OUT_STO, TEST_NEG)
+        hit = tl.maximum(hit, block_hit)
+        y = y * alpha
+        if SCALED:
+            y = y * out_scale
+        tl.store(out_ptr + base + cols, tl.where(silent, 0.0, y), mask=ok)
+    if BM_KIND != 0:
+        x_row = x_ptr + row.to(tl.int64) * sx0
+        v_row = v_ptr + row.to(tl.int64) * width
+        if WORST:
+            worst = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step,
+                               max_bm_res, 4, BLOCK_I)
+        reduction = tl.full((), 1.0, tl.float32)
+        bm_pass = tl.zeros((), tl.int32)
+        again = (hit > 0) & (~silent) & (reduction <= max_bm_factor) & (reduction <= bm_limit)
+        while again:
+            bm_pass += 1
+            reduction = reduction * 2.0
+            if WORST:
+                if bm_pass == 1:
+                    alpha = tl.where(worst > 0, worst, alpha)
+                    reduction = tl.full((), 1.0, tl.float32)
+            s = alpha * reduction
+            sumsq = _dac_row(x_row, sx1, v_row, row, width, s, seed, bm_pass, inp_step,
+                             inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
+            norm = tl.sqrt(sumsq)
+            hit = tl.zeros((), tl.int32)
+            for o0 in range(0, n_out, GEMV_O):
+                outs = o0 + tl.arange(0, GEMV_O)
+                ok = outs < n_out
+                acc = tl.zeros((GEMV_O,), tl.float32)
+                acc_var = tl.zeros((GEMV_O,), tl.float32)
+                for i0 in range(0, width, BLOCK_I):
+                    cols = i0 + tl.arange(0, BLOCK_I)
+                    ok_i = cols < width
+                    v = tl.load(v_row + cols, mask=ok_i, other=0.0)
+                    w = tl.load(w_ptr + outs[:, None].to(tl.int64) * sw0 + cols[None, :] * sw1,
+                                mask=ok[:, None] & ok_i[None, :], other=0.0)
+                    acc += tl.sum(w * v[None, :], axis=1)
+                    if W_KIND == 2:
+                        acc_var += tl.sum(tl.abs(w) * (v * v)[None, :], axis=1)
+                y, block_hit = _adc_block(acc, acc_var, norm, row, outs, ok, n_out, seed,
+                                          bm_pass, w_noise, out_noise, out_step, out_bound,
+                                          W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+                hit = tl.maximum(hit, block_hit)
+                y = y * s
+                if SCALED:
+                    y = y * out_scale
+                tl.store(out_ptr + base + outs, y, mask=ok)
+            again = (hit > 0) & (reduction <= max_bm_factor) & (reduction <= bm_limit)
+
+
+def _block(n: int, cap: int) -> int:
+    return max(16, min(triton.next_power_of_2(max(n, 1)), cap))
+
+
+def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
+                      block_i: int | None = None, block_o: int | None = None,
+                      gemv_o: int = 32) -> torch.Tensor:
+    """Same result as ``analog_mvm_torch`` (float32 tensors on one device), in a prologue, a
+    matmul and an epilogue launch; ``seed`` is an int or a one-element int64 tensor."""
+    if p.is_perfect:
+        out = x @ weight.T
+        return out * p.out_scale if p.out_scale != 1 else out
+    x = x.detach().to(torch.float32)
+    weight = weight.detach().to(torch.float32)
+    n, width = x.shape
+    n_out = weight.shape[0]
+    out = torch.empty((n, n_out), dtype=torch.float32, device=x.device)
+    if n == 0 or n_out == 0:
+        return out
+    seed_ptr_mode = isinstance(seed, torch.Tensor)
+    seed_t = seed if seed_ptr_mode else out  # a placeholder pointer when the seed is an int
+    # 44 bits of seed with the top one set: always an int64 argument, never specialised
+    seed_int = 0 if seed_ptr_mode else (int(seed) & ((1 << (SEED_BITS - 1)) - 1)) | (
+        1 << (SEED_BITS - 1))
+    block_i = block_i or _block(width, 1024)
+    block_o = block_o or _block(n_out, 1024)
+    v = torch.empty((n, width), dtype=torch.float32, device=x.device)
+    scale = torch.empty(n, dtype=torch.float32, device=x.device)
+    norm = torch.empty(n, dtype=torch.float32, device=x.device)
+    inp_q, out_q = p.inp_step > 0, p.out_step > 0
+    flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0)
+    _prologue_kernel[(n,)](
+        x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int, width,
+        float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound), float(p.inp_step),
+        float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise),
+        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, BLOCK_I=block_i, **flags)
+    y = v @ weight.T
+    w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
+    var = (v * v) @ weight.abs().T if w_kind == W_NOISE_PCM else y
+    _epilogue_kernel[(n,)](
+        y, var, x, x.stride(0), x.stride(1), v, weight, weight.stride(0), weight.stride(1),
+        scale, norm, out, seed_t, seed_int, width, n_out, float(p.nm_thres),
+        float(p.nm_assumed_wmax), float(p.inp_step), float(p.max_bm_res),
+        float(p.inp_bound), float(p.inp_noise), float(p.w_noise), float(p.out_noise),
+        float(p.out_step), float(p.out_bound), float(p.out_scale), float(p.max_bm_factor),
+        float(min(p.bm_limit, 3e38)),
+        SEED_PTR=seed_ptr_mode, BM_KIND=int(p.bm_kind),
+        WORST=p.bm_kind == BM_WORST_CASE and p.nm_kind != NM_ABS_MAX_NP_SUM,
+        W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
+        OUT_STO=out_q and p.out_sto_round, TEST_NEG=bool(p.bm_test_negative_bound),
+        SCALED=p.out_scale != 1, BLOCK_O=block_o, BLOCK_I=block_i, GEMV_O=gemv_o, **flags)
+    return out
+
+
+# the kinds the kernels switch on by number
+assert (NM_NONE, NM_ABS_MAX, NM_MAX, NM_CONSTANT, NM_ABS_MAX_NP_SUM) == (0, 1, 2, 3, 4)
+assert (BM_NONE, W_NOISE_ADDITIVE, W_NOISE_PCM) == (0, 1, 2)
+
+__all__ = ["analog_mvm_triton"]

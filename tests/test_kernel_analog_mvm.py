@@ -1,0 +1,251 @@
+"""The analog MVM kernels (numba on the CPU, Triton on CUDA) against their torch twin.
+
+Without noise the kernels compute what ``analog_mvm_torch`` computes, to float32 rounding,
+for every noise management, with and without quantization, for every bound management and
+with a perfect I/O. With noise they differ in their random streams, so they are compared with
+the noise levels the twin defines (z-tests sized to their tolerance, fixed seeds). A seed
+fixes the result, whatever the thread count. Triton runs under its interpreter on the CPU at
+small shapes; the ``gpu`` tests run it compiled.
+"""
+
+import itertools
+import math
+
+import pytest
+import torch
+from triton_modules import triton_function
+from xbrun.kernels import analog_mvm_cpu, analog_mvm_torch
+from xbrun.kernels.analog_mvm_cpu import analog_mvm_numba
+
+from xbrun.physics.io import IOParameters, kernel_params
+
+NM = ["none", "abs_max", "max", "constant", "abs_max_np_sum"]
+BM = ["none", "iterative", "iterative_worst_case"]
+
+
+def _triton(interpret: bool):
+    return triton_function("analog_mvm_cuda", "analog_mvm_triton", interpret)
+
+
+def _quiet(nm, bm, quantized, **extra):
+    """Noise off; a small out_bound so that bound management has work to do."""
+    settings = dict(out_noise=0.0, noise_management=nm, bound_management=bm,
+                    nm_thres=0.7 if nm == "constant" else 0.0,
+                    inp_res=1 / 126 if quantized else 0.0,
+                    out_res=1 / 510 if quantized else 0.0, out_bound=3.0)
+    return IOParameters(**{**settings, **extra})
+
+
+def _inputs(n, width, out, seed, device="cpu"):
+    gen = torch.Generator().manual_seed(seed)
+    w = 0.5 * torch.randn(out, width, generator=gen)
+    x = torch.randn(n, width, generator=gen)
+    x[1] = 0.0  # silent under noise management
+    x[2] = -x[2].abs()  # reads as zeros under `max`
+    x[3] *= 10  # clips without noise management
+    w[0] = 0.5
+    x[4] = 1.0  # clips on output 0 whatever the noise management: bound management repeats it
+    return w.to(device), x.to(device)
+
+
+def _check_quiet(launch, io, n=9, width=23, out=17, seed=0, device="cpu", exact=True):
+    w, x = _inputs(n, width, out, seed, device)
+    want = analog_mvm_torch(w.cpu(), x.cpu(), kernel_params(io), seed=3)
+    got = launch(w, x, kernel_params(io)).cpu()
+    if exact:
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
+    else:  # another matmul's rounding: a few outputs may land on a neighbouring ADC step
+        step = io.out_step * float(x.abs().max()) * 16 + 1e-5
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=step)
+        close = torch.isclose(got, want, rtol=1e-4, atol=1e-5)
+        assert close.float().mean() >= 0.99
+    return want
+
+
+# ------------------------------------------------------------------------ numba -----------
+@pytest.mark.parametrize("nm,bm,quantized", list(itertools.product(NM, BM, [True, False])))
+def test_numba_matches_the_twin_without_noise(nm, bm, quantized):
+    want = _check_quiet(lambda w, x, p: analog_mvm_numba(w, x, p, 11), _quiet(nm, bm, quantized))
+    assert want.abs().max() > 0
+
+
+@pytest.mark.parametrize("extra", [dict(out_scale=-2.5), dict(bm_test_negative_bound=False),
+                                   dict(inp_bound=2.0, nm_thres=0.5), dict(max_bm_factor=2),
+                                   dict(max_bm_res=0.05)])
+def test_numba_matches_the_twin_with_other_settings(extra):
+    io = _quiet("abs_max", "iterative", True, **extra)
+    _check_quiet(lambda w, x, p: analog_mvm_numba(w, x, p, 11), io)
+
+
+def test_numba_perfect_io_is_the_matmul():
+    w, x = _inputs(5, 7, 4, 1)
+    p = kernel_params(IOParameters(is_perfect=True, out_scale=2.0))
+    torch.testing.assert_close(analog_mvm_numba(w, x, p, 0), 2 * x @ w.T)
+
+
+def test_bound_management_redoes_only_the_rows_that_clipped(monkeypatch):
+    """Rows that do not clip are computed once: their result is that of a run without
+    bound management, and the re-pass sees only the clipping rows."""
+    seen = []
+    prologue = analog_mvm_cpu._prologue_serial
+
+    def spy(x, rows, *args):
+        seen.append(rows.copy())
+        return prologue(x, rows, *args)
+
+    monkeypatch.setattr(analog_mvm_cpu, "_prologue_serial", spy)
+    w, x = _inputs(9, 23, 17, 0)
+    managed = analog_mvm_numba(w, x, kernel_params(_quiet("abs_max", "iterative", True)), 1)
+    plain = analog_mvm_numba(w, x, kernel_params(_quiet("abs_max", "none", True)), 1)
+    amax = x.abs().amax(1, keepdim=True)
+    clipped = (plain.abs() >= 3.0 * amax).any(1) & (amax[:, 0] > 0)
+    assert clipped.any() and not clipped.all()
+    assert sorted(seen[1].tolist()) == clipped.nonzero().squeeze(1).tolist()
+    assert torch.equal(managed[~clipped], plain[~clipped])
+
+
+NOISES = {"out_noise": dict(out_noise=0.05),
+          "inp_noise": dict(inp_noise=0.04),
+          "additive_constant": dict(w_noise=0.03, w_noise_type="additive_constant"),
+          "pcm_read": dict(w_noise=0.03, w_noise_type="pcm_read")}
+
+
+def _noise_check(launch, kind, n):
+    """Mean and std of the error against the twin's noise model (5-sigma z-tests)."""
+    gen = torch.Generator().manual_seed(1)
+    w = 0.3 * torch.randn(6, 20, generator=gen)
+    x = torch.rand(1, 20, generator=gen) - 0.5
+    io = IOParameters(**{**dict(out_noise=0.0, out_res=0.0, inp_res=0.0,
+                                noise_management="none", bound_management="none"),
+                         **NOISES[kind]})
+    err = (launch(w, x.repeat(n, 1), kernel_params(io)).cpu() - x @ w.T).double()
+    expected = {"out_noise": torch.full((6,), 0.05),
+                "inp_noise": 0.04 * w.norm(dim=1),
+                "additive_constant": torch.full((6,), 0.03 * float(x.norm())),
+                "pcm_read": 0.03 * torch.sqrt(w.abs() @ (x[0] ** 2))}[kind].double()
+    assert torch.all(err.mean(0).abs() <= 5 * expected / math.sqrt(n))
+    torch.testing.assert_close(err.std(0), expected, rtol=5 / math.sqrt(2 * n), atol=0)
+
+
+@pytest.mark.parametrize("kind", list(NOISES))
+def test_numba_noise_has_the_twins_std(kind):
+    _noise_check(lambda w, x, p: analog_mvm_numba(w, x, p, 5), kind, 4000)
+
+
+@pytest.mark.parametrize("which", ["inp", "out"])
+def test_numba_stochastic_rounding_is_unbiased(which):
+    """A value a quarter step above a grid point rounds up one time in four."""
+    n = 20000
+    if which == "inp":
+        io = IOParameters(out_noise=0.0, out_res=0.0, inp_res=1 / 126, inp_sto_round=True,
+                          noise_management="none", bound_management="none")
+        x, w, step = torch.full((n, 1), 19.25 * 2 / 126), torch.ones(1, 1), 2 / 126
+    else:
+        io = IOParameters(out_noise=0.0, inp_res=0.0, out_res=1 / 510, out_sto_round=True,
+                          noise_management="none", bound_management="none")
+        x, w, step = torch.full((1, 1), 1.0), torch.full((n, 1), 19.25 * 24 / 510), 24 / 510
+    out = analog_mvm_numba(w, x, kernel_params(io), 9).flatten()
+    sd = step * math.sqrt(0.25 * 0.75)
+    assert abs(float(out.mean()) - 19.25 * step) <= 5 * sd / math.sqrt(n)
+    assert float(out.std()) == pytest.approx(sd, rel=5 / math.sqrt(2 * n) * 2)
+
+
+def test_numba_same_seed_same_result_other_seed_other_result():
+    w, x = _inputs(8, 30, 12, 2)
+    p = kernel_params(IOParameters(inp_noise=0.01, w_noise=0.02,
+                                   w_noise_type="additive_constant"))
+    a, b, c = (analog_mvm_numba(w, x, p, s) for s in (7, 7, 8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_numba_result_does_not_depend_on_the_thread_count(monkeypatch):
+    w, x = _inputs(64, 40, 30, 3)
+    x[5:9] *= 30  # some rows need bound management
+    p = kernel_params(IOParameters(inp_noise=0.02, out_noise=0.1, w_noise=0.02,
+                                   w_noise_type="pcm_read", inp_sto_round=True,
+                                   out_sto_round=True, out_bound=4.0))
+    threads = torch.get_num_threads()
+    one = analog_mvm_numba(w, x, p, 3)
+    monkeypatch.setattr(analog_mvm_cpu, "PARALLEL_MIN_ELEMENTS", 0)
+    try:
+        torch.set_num_threads(2)
+        two = analog_mvm_numba(w, x, p, 3)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+
+
+# ------------------------------------------------------------------------ Triton ----------
+@pytest.mark.parametrize("nm,bm", list(itertools.product(NM, BM)))
+def test_triton_interpreted_matches_the_twin_without_noise(nm, bm):
+    launch = _triton(True)
+    for quantized in (True, False):
+        _check_quiet(lambda w, x, p: launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8),
+                     _quiet(nm, bm, quantized), exact=quantized)
+
+
+def test_triton_interpreted_with_other_settings_and_a_device_seed():
+    launch = _triton(True)
+    w, x = _inputs(5, 7, 4, 1)
+    perfect = kernel_params(IOParameters(is_perfect=True, out_scale=2.0))
+    torch.testing.assert_close(launch(w, x, perfect, 0), 2 * x @ w.T)
+    for extra in (dict(out_scale=-2.5), dict(bm_test_negative_bound=False),
+                  dict(inp_bound=2.0, nm_thres=0.5), dict(max_bm_factor=2)):
+        _check_quiet(lambda w, x, p: launch(w, x, p, torch.tensor([77]), block_i=16,
+                                            block_o=16, gemv_o=8),
+                     _quiet("abs_max", "iterative_worst_case", True, **extra))
+
+
+@pytest.mark.parametrize("kind", ["out_noise", "inp_noise"])
+def test_triton_interpreted_noise_has_the_twins_std(kind):
+    launch = _triton(True)
+    _noise_check(lambda w, x, p: launch(w, x, p, 5, block_i=32, block_o=16), kind, 250)
+
+
+def test_triton_interpreted_same_seed_same_result():
+    launch = _triton(True)
+    w, x = _inputs(6, 10, 5, 2)
+    p = kernel_params(IOParameters(inp_noise=0.01, out_bound=2.0))
+    a, b, c = (launch(w, x, p, s, block_i=16, block_o=16) for s in (7, 7, 8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    d, e = (launch(w, x, p, torch.tensor([s])) for s in (7, 8))
+    assert not torch.equal(d, e)
+
+
+# ------------------------------------------------------------------------ GPU -------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("nm,bm", list(itertools.product(NM, BM)))
+def test_triton_compiled_matches_the_twin_without_noise(nm, bm):
+    launch = _triton(False)
+    for quantized in (True, False):
+        for n, width, out in ((9, 23, 17), (64, 784, 256), (40, 256, 784)):
+            _check_quiet(lambda w, x, p: launch(w, x, p, 5), _quiet(nm, bm, quantized),
+                         n=n, width=width, out=out, device="cuda", exact=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", list(NOISES))
+def test_triton_compiled_noise_has_the_twins_std(kind):
+    launch = _triton(False)
+
+    def run(w, x, p):
+        return launch(w.cuda(), x.cuda(), p, torch.tensor([5], device="cuda"))
+
+    _noise_check(run, kind, 20000)
+
+
+@pytest.mark.gpu
+def test_triton_compiled_mvm_makes_no_host_sync():
+    launch = _triton(False)
+    w, x = _inputs(32, 256, 128, 4, "cuda")
+    p = kernel_params(IOParameters(inp_noise=0.01, bound_management="iterative_worst_case"))
+    seed = torch.tensor([3], device="cuda")
+    launch(w, x, p, seed)  # compile first
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        a = launch(w, x, p, seed)
+        b = launch(w, x, p, 3)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(a).all() and torch.isfinite(b).all()
