@@ -78,7 +78,8 @@ def test_missing_files_through_the_cli_are_one_line(tmp_path, capsys):
         main(["train", "dataset=cifar10", f"dataset.root={tmp_path}/none", "device=fp",
               "model=lenet5", f"hydra.run.dir={tmp_path / 'run'}"])
     err = capsys.readouterr().err.strip()
-    assert exc.value.code == 1 and "cifar-10-batches-py" in err and "\n" not in err
+    assert exc.value.code == 2 and "cifar-10-batches-py" in err and "\n" not in err
+    assert not (tmp_path / "run").exists()  # found before the run folder is made
 
 
 def test_keys_of_other_data_sets_are_not_offered(capsys):

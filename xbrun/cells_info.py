@@ -11,8 +11,8 @@ devices with their spread and noise, using the same pulse kernel as training.
 
 from __future__ import annotations
 
-import argparse
 import math
+from pathlib import Path
 
 import torch
 
@@ -26,7 +26,7 @@ def load_cells(names: list[str], overrides: list[str]) -> list[tuple[str, object
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from .cli import _group_options, conf_dir
+    from .cli import _group_options, _parse, conf_dir
     from .config import _pick
     from .physics.cells import CELLS
 
@@ -43,6 +43,7 @@ def load_cells(names: list[str], overrides: list[str]) -> list[tuple[str, object
     for item in overrides:
         if not item.startswith("cell."):
             raise ConfigError(f"{item}: only cell.KEY=VALUE overrides apply here")
+    _parse(overrides)
     return [(name, build(name)) for name in names or options]
 
 
@@ -135,7 +136,9 @@ def plot_sweeps(cells: list[tuple[str, PulsedCell]], path: str, devices: int,
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from .training.outputs import save_figure
+
+    save_figure(Path(path), fig, dpi=120)
     plt.close(fig)
 
 
@@ -159,10 +162,30 @@ def print_table(cells: list[tuple[str, object]]) -> None:
     Console(width=160).print(table)
 
 
-def cells_command(argv: list[str]) -> None:
-    from .cli import fail
+def _plot_path(path: str) -> str:
+    """Check ``--plot`` before any work: a file name of a format matplotlib writes, in a folder
+    that exists or can be made (it is made here)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    parser = argparse.ArgumentParser(
+    from .cli import _make_folder
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ConfigError(f"--plot: {target} is a folder; give a file name such as "
+                          f"{target / 'cells.png'}")
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    suffix = target.suffix.lstrip(".").lower()
+    if suffix not in formats:
+        raise ConfigError(f"--plot: expected a file name ending in one of "
+                          f"{', '.join('.' + f for f in formats)}, got {path!r}")
+    _make_folder(str(target.parent), "--plot")
+    return str(target)
+
+
+def cells_command(argv: list[str]) -> None:
+    from .cli import Parser, fail
+
+    parser = Parser(
         prog="xbrun cells",
         description="Table (and pulse-response plot) of conf/cell options.")
     parser.add_argument("items", nargs="*", metavar="NAME|cell.KEY=VALUE",
@@ -173,12 +196,18 @@ def cells_command(argv: list[str]) -> None:
                         help="most pulses per sweep direction")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled devices")
     args = parser.parse_args(argv)
-    if args.devices < 0 or args.pulses < 1:
-        fail("--devices must be >= 0 and --pulses >= 1")
+    if not 0 <= args.devices <= 1000 or not 1 <= args.pulses <= 10**7:
+        fail("--devices: expected an integer in [0, 1000] and --pulses one in [1, 10000000], "
+             f"got {args.devices} and {args.pulses}")
+    if not 0 <= args.seed <= 2**32 - 1:
+        fail(f"--seed: expected an integer in [0, 4294967295], got {args.seed}")
     names = [i for i in args.items if "=" not in i]
     overrides = [i for i in args.items if "=" in i]
     try:
         cells = load_cells(names, overrides)
+        if args.plot and not any(c.is_pulsed for _, c in cells):
+            raise ConfigError("--plot: the chosen cells have no pulse response (ideal)")
+        plot = _plot_path(args.plot) if args.plot else None
     except ConfigError as err:
         fail(str(err))
     except Exception as err:  # a Hydra error about an override
@@ -186,10 +215,7 @@ def cells_command(argv: list[str]) -> None:
 
         fail(_explain_hydra_error(err))
     print_table(cells)
-    if args.plot:
+    if plot:
         pulsed = [(n, c) for n, c in cells if c.is_pulsed]
-        if not pulsed:
-            fail("--plot: the chosen cells have no pulse response (ideal)")
-        plot_sweeps(pulsed, args.plot, args.devices, args.seed,
-                    args.pulses)
-        print(f"pulse response written to {args.plot}")
+        plot_sweeps(pulsed, plot, args.devices, args.seed, args.pulses)
+        print(f"pulse response written to {plot}")

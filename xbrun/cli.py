@@ -1,21 +1,31 @@
 """``xbrun``: a thin shell over the training recipe, Hydra for configs and sweeps.
 
-Every override is checked before Hydra runs anything: a bad group option, an unknown key
-or an out-of-range value ends the command with one line on stderr and exit status 2.
+Every override is checked before Hydra runs anything: a bad group option, an unknown key,
+an out-of-range value, a model the config cannot build, a bad ``hydra.*`` setting and, for
+a single run, what the machine lacks (GPU, data files, the resumed checkpoint) end the
+command with one line on stderr and exit status 2, before any run folder exists. The CLI
+then makes the run folder itself and hands it to Hydra; a run refused later (an error only
+the run can find) removes that folder again. A sweep's job that fails is recorded in its
+own folder (``summary.json`` with status ``failed``, ``error.log``) and the sweep goes on.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import logging
 import math
+import re
+import shutil
 import sys
+import tempfile
 import traceback
 from importlib import resources
 from pathlib import Path
 
 from .errors import ConfigError
+from .schema import check
 
 USAGE = """xbrun: train neural networks on simulated analog crossbar hardware
 
@@ -37,6 +47,9 @@ examples:
 HYDRA_FLAGS = {"-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info",
                "--package", "-p", "--resolve", "--config-dir", "-cd", "--config-name", "-cn",
                "--run", "-r"}
+#: flags of Hydra's that take a value (``--info`` takes one optionally)
+VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-dir", "-cd", "--config-name", "-cn"}
+INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
 
 
 def conf_dir() -> Path:
@@ -49,18 +62,44 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def warn(message: str) -> None:
+    print(f"xbrun: warning: {message}", file=sys.stderr)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with our one-line errors (exit 2) instead of usage plus a message."""
+
+    def error(self, message: str) -> None:
+        fail(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 # ---------------------------------------------------------------- validation ---------
 def _group_options(group: str) -> list[str]:
     folder = conf_dir() / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    if folder.is_dir():
+        return sorted(p.stem for p in folder.glob("*.yaml"))
+    if group.startswith("hydra/"):  # Hydra's own groups (launchers, sweepers, ...)
+        from hydra import initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+    return []
+
+
+def _is_hydra(override: str) -> bool:
+    return override.lstrip("+~").startswith("hydra")
 
 
 def _explain_hydra_error(err: Exception) -> str:
+    """One line for an error from Hydra or OmegaConf, naming the key where it can."""
     from hydra.errors import MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
 
     from .extras import missing_plugin
 
     text = str(err).strip()
+    cause = err.__cause__ or err.__context__
     if isinstance(err, MissingConfigException) or "Could not find '" in text:
         missing = text.split("Could not find '", 1)[-1].split("'", 1)[0]
         group, _, option = missing.rpartition("/")
@@ -73,23 +112,60 @@ def _explain_hydra_error(err: Exception) -> str:
         key = text.split("'", 2)[1] if "'" in text else text
         return (f"{key}: unknown key (see `xbrun train --cfg job` for the keys; "
                 f"prefix with + to add a new one)")
+    if isinstance(cause, OmegaConfBaseException) and not isinstance(err, OmegaConfBaseException):
+        err, text = cause, str(cause).strip()
+    if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
+        message = (getattr(err, "msg", None) or text).strip().splitlines()[0]
+        return f"{err.full_key}: {message}"
     return " ".join(line.strip() for line in text.splitlines() if line.strip())[:400]
+
+
+def _parse(overrides: list[str]) -> list:
+    """Hydra's parse of ``overrides``; a bad one is named with what went wrong."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for item in overrides:
+        try:
+            parsed += parser.parse_overrides([item])
+        except OverrideParseException as err:
+            key = item.split("=", 1)[0] or item
+            reason = " ".join(str(err).split("See https")[0].split())
+            raise ConfigError(f"{key}: cannot parse {item!r} ({reason}); write KEY=VALUE, lists "
+                              f"as KEY=[a,b], and quote values with spaces or brackets") from None
+    for item in parsed:
+        group = item.key_or_group
+        if not group:
+            raise ConfigError(f"{item.input_line}: an override needs a key (KEY=VALUE)")
+        value = item.value()
+        if item.is_delete() or item.is_sweep_override() or isinstance(value, (str, list)):
+            continue
+        if "." not in group and (options := _group_options(group)):
+            raise ConfigError(f"{group}={item.get_value_element_as_str()}: a config group "
+                              f"takes an option; choose one of {', '.join(options)} "
+                              f"(~{group} removes it)")
+    return parsed
+
+
+def _listable(item) -> bool:
+    """Whether a sweep override's values can be listed (interval sweeps cannot)."""
+    try:
+        item.sweep_string_iterator()
+    except Exception:  # interval(...): only a sampling sweeper (optuna, ...) can run it
+        return False
+    return True
 
 
 def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
     """Expand sweep overrides (``a=1,2``) into the single-run override lists they make."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(overrides)
     choices = []
-    for item in parsed:
+    for item in _parse(overrides):
         if item.is_sweep_override():
             if not multirun:
                 raise ConfigError(f"{item.key_or_group}: a sweep ({item.input_line}) needs -m")
-            try:
-                values = list(item.sweep_string_iterator())
-            except Exception:  # interval sweeps (optuna) cannot be listed; checked per job
-                values = []
+            values = list(item.sweep_string_iterator()) if _listable(item) else []
             choices.append([f"{item.get_key_element()}={v}" for v in values] or [None])
         else:
             choices.append([item.input_line])
@@ -109,37 +185,106 @@ def compose(overrides: list[str]):
     return load(OmegaConf.to_container(cfg, resolve=True))
 
 
-def validate(overrides: list[str], multirun: bool) -> None:
-    """Compose every job of the command before any runs.
+def _hydra_settings(overrides: list[str]):
+    """Hydra's own config under ``overrides`` (its keys checked the way Hydra would)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
-    In a sweep over config groups (``device=sgd,ttv2``), a job whose own group option
-    lacks a key set for all (``++device.transfer_update.desired_bl=31``) is a failed job,
-    not a bad command: the others run and it is recorded as ``failed`` with the reason.
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    return cfg.hydra
+
+
+def _make_folder(path: str, key: str) -> Path | None:
+    """Make the run (or sweep) folder now, so an impossible place is one line and not a Hydra
+    traceback; returns the topmost folder it created (None if the folder existed)."""
+    folder = Path(path).expanduser().absolute()
+    chain = [folder, *folder.parents]
+    missing = [p for p in chain if not p.exists()]
+    made = missing[-1] if missing else None
+    blocker = next(p for p in chain if p.exists())
+    if not blocker.is_dir():
+        raise ConfigError(f"{key}: cannot make {folder}: {blocker} is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        if made is not None:
+            _remove_made(folder, made)
+        raise ConfigError(f"{key}: cannot write into {folder} "
+                          f"({err.strerror or type(err).__name__})") from None
+    return made
+
+
+def _remove_made(folder: Path, made: Path) -> None:
+    """Remove ``folder`` and its parents up to ``made``, which this command created (a parent
+    only while empty: another run may have begun in it since)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in folder.parents:
+        if not (parent == made or made in parent.parents):
+            break
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a Hydra override value (quoted unless plainly safe)."""
+    if re.fullmatch(r"[\w./:+\-@%]+", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def validate(overrides: list[str], multirun: bool, environment: bool = True) -> list:
+    """Check every job ``overrides`` make before Hydra starts; returns their configs.
+
+    A single run is also checked against this machine (GPU, data files, the resumed
+    checkpoint); a sweep's jobs meet those checks inside their own folders. In a sweep over
+    config groups (``device=sgd,ttv2``), a job whose own group option lacks a key set for
+    all (``++device.transfer_update.desired_bl=31``) is a failed job, not a bad command:
+    the others run and it is recorded as ``failed`` with the reason (``xbrun.sweeps``).
     Any other error, or one that no choice of the swept groups avoids, stops the command.
     """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     from .sweeps import per_job_failures
+    from .training.preflight import check_environment, check_structure
 
+    task = [o for o in overrides if not _is_hydra(o)]
     errors: dict[int, str] = {}
+    configs, warnings = [], []
     try:
-        combos = _combinations(overrides, multirun)
+        combos = _combinations(task, multirun)
+        _parse([o for o in overrides if _is_hydra(o)])
         for index, combo in enumerate(combos):
             try:
-                compose(combo)
+                configs.append(compose(combo))
             except ConfigError as err:
                 errors[index] = str(err)
         notes = per_job_failures(combos, errors, _group_options)
+        for config in configs:
+            warnings += [w for w in check_structure(config) if w not in warnings]
+        if environment and not multirun:
+            check_environment(configs[0])
     except ConfigError as err:
         fail(str(err))
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         fail(_explain_hydra_error(err))
     for line in notes:
         print(f"xbrun: note: {line}", file=sys.stderr)
+    for line in warnings:
+        warn(line)
+    return configs
 
 
 # ---------------------------------------------------------------- train ---------------
+#: the run folder a single run's command made itself (removed again if the run is refused)
+_made: dict[str, Path] = {}
+
+
 def _task(cfg) -> float | None:
     """One job; returns the run's ``objective`` (NaN unless it finished) for sweepers."""
     from hydra.core.hydra_config import HydraConfig
@@ -149,31 +294,40 @@ def _task(cfg) -> float | None:
     from .api import objective_value
     from .config import load
     from .training.loop import train
-    from .training.outputs import write_json
+    from .training.outputs import write_json, write_text
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    single = hydra_cfg.mode != RunMode.MULTIRUN
     log = logging.getLogger("xbrun")
-    data = OmegaConf.to_container(cfg, resolve=True)
-    config = None
     try:
         # inside the try: in a sweep over devices, a key this job's device lacks fails
         # this job alone (see validate)
-        config = load(data)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        config = load(OmegaConf.to_container(cfg, resolve=True))
+        if not single:
             config.progress = "none"  # sweeps keep to the per-epoch lines
+        if config.resume and not Path(config.resume).expanduser().is_absolute():
+            # as checked before Hydra ran: relative to where the command was given, also
+            # when hydra.job.chdir moved the job into its run folder
+            config.resume = str(Path(hydra_cfg.runtime.cwd) / config.resume)
         return objective_value(config.objective, train(config, run_dir, log=log.info))
-    except ConfigError as err:
-        status, message = "failed", str(err)
+    except ConfigError as err:  # found only now (a sweep's job, a file that changed, ...)
+        message, details = str(err), f"{err}\n"
+        if single:
+            log.error("run refused: %s", message)
+            made = _made.pop("run", None)
+            if made is not None and run_dir.resolve() == _made.pop("folder", None):
+                _remove_made(run_dir.resolve(), made)  # no `failed` folder for a refused run
+            fail(message)
     except Exception as err:  # one failed job must not take a sweep down with it
-        status, message = "failed", f"{type(err).__name__}: {err}"
-        (run_dir / "error.log").write_text(traceback.format_exc())
-    target = Path(config.resume) if config is not None and config.resume else run_dir
-    write_json(target / "summary.json", {"status": status, "error": message,
-                                         "run_dir": str(target)})
+        message, details = f"{type(err).__name__}: {err}", traceback.format_exc()
+    # the record goes into this run's own folder, never into a folder it was resuming
+    write_text(run_dir / "error.log", details)
+    write_json(run_dir / "summary.json", {"status": "failed", "error": message,
+                                          "run_dir": str(run_dir)})
     log.error("run failed: %s", message)
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        print(f"xbrun: error: {message}", file=sys.stderr)
+    if single:
+        print(f"xbrun: error: {message} (details in {run_dir / 'error.log'})", file=sys.stderr)
         raise SystemExit(1)
     return math.nan
 
@@ -194,24 +348,117 @@ def _check_sweeper(overrides: list[str]) -> None:
         fail(str(err))
 
 
+def _split_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """``(flags with their values, overrides)`` of ``xbrun train``'s arguments."""
+    flags, overrides = [], []
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if not arg.startswith("-"):
+            if "=" not in arg and not arg.startswith("~"):
+                fail(f"{arg}: expected KEY=VALUE (or ~KEY to remove a key), -m, --help or "
+                     f"--cfg")
+            overrides.append(arg)
+            continue
+        name = arg.split("=", 1)[0]
+        if name not in HYDRA_FLAGS:
+            fail(f"{arg}: unknown option; expected KEY=VALUE overrides, -m, --help or --cfg")
+        flags.append(arg)
+        if arg in ("--cfg", "-c") and (not rest or rest[0] not in ("job", "hydra", "all")):
+            fail(f"{arg}: expected job, hydra or all after it, got "
+                 f"{rest[0] if rest else 'nothing'!r}")
+        if "=" not in arg and rest and (arg in VALUE_FLAGS or (
+                arg == "--info" and rest[0] in INFO_TOPICS)):
+            flags.append(rest.pop(0))
+    return flags, overrides
+
+
+#: what a run leaves in its folder: a new run there would overwrite it
+RUN_RECORDS = ("checkpoint.pt", "summary.json", "metrics.jsonl")
+
+
+def _refuse_overwrite(folder: Path, key: str, multirun: bool, task: list[str]) -> None:
+    """A new run (or sweep) must not write over the results of an earlier one."""
+    runs = [folder] if not multirun else (
+        sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else [])
+    for run in runs:
+        found = [name for name in RUN_RECORDS if (run / name).exists()]
+        if not found or (found == ["summary.json"] and _failed(run / "summary.json")):
+            continue  # nothing there, or only the record of a run that failed to start
+        resumed = [o.split("=", 1)[1] for o in task if o.split("=", 1)[0] == "resume"]
+        if not multirun and any(Path(r).expanduser().resolve() == run.resolve()
+                                for r in resumed):
+            continue  # resuming that very run in its own folder
+        raise ConfigError(f"{key}: {run} already holds a run ({found[0]}); a new run would "
+                          f"overwrite it: continue it with resume={run}, or choose another "
+                          f"folder")
+
+
+def _failed(summary: Path) -> bool:
+    try:
+        return json.loads(summary.read_text()).get("status") == "failed"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bool
+                ) -> list[str]:
+    """Check Hydra's own settings and, for a command that runs, make its run (or sweep)
+    folder; returns the arguments for Hydra, which get the folder just made."""
+    task = [o for o in overrides if not _is_hydra(o)]
+    hydra_overrides = [o for o in overrides if _is_hydra(o)]
+    if not any(o.lstrip("+").startswith("hydra.job.name=") for o in hydra_overrides):
+        hydra_overrides.insert(0, "hydra.job.name=cli")  # as hydra.main names it
+    settings = _hydra_settings([*_combinations(task, multirun)[0], *hydra_overrides])
+    if multirun and "BasicSweeper" in str(settings.sweeper.get("_target_", "")):
+        for item in _parse(task):
+            if item.is_sweep_override() and not _listable(item):
+                raise ConfigError(f"{item.key_or_group}: Hydra's basic sweeper runs listed "
+                                  f"values only (a,b,c / range / choice), not "
+                                  f"{item.input_line!r}; choose a sweeper that samples "
+                                  f"(e.g. hydra/sweeper=optuna)")
+    if not runs:
+        return [*flags, *overrides]
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = str(settings.sweep.dir if multirun else settings.run.dir)
+    check(folder.strip() != "", key, "a folder", folder)
+    _refuse_overwrite(Path(folder).expanduser(), key, multirun, task)
+    made = _make_folder(folder, key)
+    if made is not None and not multirun:
+        _made.update(run=made, folder=Path(folder).expanduser().resolve())
+    # the folder just checked and made, not a second ${now:...}
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+") != key]
+    return [*flags, *kept, f"{key}={_quoted(folder)}"]
+
+
 def train_command(args: list[str]) -> None:
     import hydra
 
-    overrides = [a for a in args if not a.startswith("-") and "=" in a]
-    flags = [a for a in args if a not in overrides]
-    unknown = [f for f in flags if f.split("=")[0] not in HYDRA_FLAGS and not f.startswith("hydra")]
-    if unknown and not any(f in ("--cfg", "-c", "--package", "-p") for f in flags):
-        fail(f"{unknown[0]}: unknown option; expected KEY=VALUE overrides, -m, --help or --cfg")
+    flags, overrides = _split_args(args)
+    modes = sorted({f for f in flags if f in ("-m", "--multirun", "--cfg", "-c", "--info",
+                                              "-r", "--run")})
+    if len(modes) > 1:
+        fail(f"{' and '.join(modes)}: choose one of -m, --cfg, --info and --run")
+    multirun = any(f in ("-m", "--multirun") for f in flags)
+    runs = not any(f in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c")
+                   for f in flags)
+    args = [*flags, *overrides]  # Hydra's parser wants the overrides in one run at the end
     from .extras import missing_plugin
 
     for override in overrides:
         key, _, option = override.partition("=")
         if missing_plugin(key, option):
             fail(missing_plugin(key, option))
+    _made.clear()
     if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
-        validate([o for o in overrides if not o.startswith("hydra")],
-                 multirun=any(f in ("-m", "--multirun") for f in flags))
+        validate(overrides, multirun, environment=runs)
         _check_sweeper(overrides)
+        try:
+            args = _hydra_args(flags, overrides, multirun, runs)
+        except ConfigError as err:
+            fail(str(err))
+        except Exception as err:  # a bad hydra.* key or option
+            fail(_explain_hydra_error(err))
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's imports chatter at INFO
     main = hydra.main(config_path=str(conf_dir()), config_name="config",
                       version_base="1.3")(_task)
@@ -222,6 +469,12 @@ def train_command(args: list[str]) -> None:
 # ---------------------------------------------------------------- entry ---------------
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["presets"] and argv[1:] in (["-h"], ["--help"]):
+        print("usage: xbrun presets\n\naihwkit's tuned presets (use one with "
+              "`xbrun train preset=NAME`), one line each")
+        return
+    if argv and argv[0] in ("-h", "--help", "help", "presets") and argv[1:]:
+        fail(f"{argv[0]}: takes no arguments, got {' '.join(argv[1:])!r}")
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return
@@ -231,8 +484,7 @@ def main(argv: list[str] | None = None) -> None:
     elif command == "report":
         from .report import report_command
 
-        parser = argparse.ArgumentParser(prog="xbrun report",
-                                         description="Table of every run below DIR.")
+        parser = Parser(prog="xbrun report", description="Table of every run below DIR.")
         parser.add_argument("dir", type=Path)
         parser.add_argument("--csv", action="store_true", help="CSV on stdout instead")
         parser.add_argument("--markdown", action="store_true", help="Markdown tables instead")

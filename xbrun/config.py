@@ -15,7 +15,7 @@ from .errors import ConfigError
 from .physics.cells import CELLS
 from .physics.io import IOConfig
 from .physics.pulses import UpdateParameters
-from .schema import build, check
+from .schema import build, check, covers, flatten, to_dict
 from .tiles.mapping import MappingConfig
 from .training.data import DigitsConfig, dataset_config
 from .training.loggers import LoggerConfig
@@ -53,15 +53,26 @@ class DecompositionConfig:
                 check(value >= 0, f"{key}.{name}", "an integer >= 0", value)
 
 
+#: decompositions that use ``decomposition.rank`` (the others ignore it)
+RANKED = ("truncated_svd", "streaming_pca", "nmf")
+SEED_MAX = 2**32 - 1  # tile seeds are seed * 1000 + i + 1, within torch's 64-bit seeds
+THREADS_MAX = 1024
+
+
 @dataclass
 class RunConfig:
-    seed: int = 0
+    """The top-level keys; ``resume_override`` lists keys (or groups such as ``model``)
+    allowed to differ from the resumed checkpoint's config (see ``training.rundir``)."""
+
+    seed: int = field(default=0, metadata={"range": (0, SEED_MAX)})
     epochs: int = 10
     batch_size: int = 32
     lr: float = 0.1
     resume: str | None = None
+    resume_override: list[str] = field(default_factory=list)
     accelerator: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = 1
+    threads: int = field(default=1, metadata={"range": (0, THREADS_MAX),
+                                              "note": " (0: torch's default)"})
     cuda_graphs: Literal["auto", "on", "off"] = "auto"
     checkpoint_every: int = 1
     device: Any = None
@@ -82,7 +93,6 @@ class RunConfig:
     def validate(self, key: str) -> None:
         check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
         check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
-        check(self.threads >= 0, "threads", "an integer >= 0 (0: torch's default)", self.threads)
         check(self.lr > 0, "lr", "a number > 0", self.lr)
         check(not (self.cuda_graphs == "on" and self.accelerator == "cpu"), "cuda_graphs",
               "auto or off with accelerator=cpu (graphs need CUDA)", self.cuda_graphs)
@@ -90,6 +100,20 @@ class RunConfig:
               self.checkpoint_every)
         check(self.log_every >= 0, "log_every", "an integer >= 0 (0: per epoch only)",
               self.log_every)
+        check(self.resume is None or self.resume.strip() != "", "resume",
+              "a run folder (or null)", self.resume)
+        check(all(k.strip() for k in self.resume_override), "resume_override",
+              "a list of config keys, e.g. [lr] or [schedule]", self.resume_override)
+        # contradictions between groups: refuse rather than run something else
+        if self.schedule.name == "cosine":
+            check(self.schedule.min_lr <= self.lr, "schedule.min_lr",
+                  f"a number <= lr = {self.lr:g} (cosine anneals from lr down to min_lr)",
+                  self.schedule.min_lr)
+        if self.decomposition.name in RANKED:
+            check(self.decomposition.rank <= self.batch_size, "decomposition.rank",
+                  f"an integer <= batch_size = {self.batch_size} (more rank-1 updates than "
+                  f"a batch has outer products defeats the decomposition)",
+                  self.decomposition.rank)
 
     @property
     def is_analog(self) -> bool:
@@ -128,6 +152,10 @@ def load(data: dict) -> RunConfig:
     config = build(RunConfig, data)
     config.device, config.cell = device, cell
     config.model, config.dataset = model, dataset
+    keys = flatten(to_dict(config))
+    for i, name in enumerate(config.resume_override):
+        check(any(covers(name, k) for k in keys), f"resume_override[{i}]",
+              "a config key or group (e.g. lr, schedule, model.hidden)", name)
     return config
 
 

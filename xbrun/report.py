@@ -16,18 +16,42 @@ METRICS = [("status", "status"), ("epochs_done", "epochs"), ("test_accuracy", "t
            ("seconds", "seconds")]
 
 
-def collect(root: Path) -> list[dict]:
-    """Every run below ``root``: its summary and the command-line overrides it ran with."""
+def collect(root: Path, warn=None) -> list[dict]:
+    """Every run below ``root``: its summary and the command-line overrides it ran with.
+
+    A ``summary.json`` or ``.hydra/overrides.yaml`` that cannot be read (a truncated file, a
+    foreign one) is skipped with a one-line warning naming it; the other runs are kept.
+    """
+    warn = warn or (lambda text: print(f"xbrun: warning: {text}", file=sys.stderr))
     runs = []
     for summary_path in sorted(root.rglob("summary.json")):
         run_dir = summary_path.parent
-        summary = json.loads(summary_path.read_text())
+        try:
+            summary = json.loads(summary_path.read_text())
+            if not isinstance(summary, dict):
+                raise ValueError(f"a JSON {type(summary).__name__}, not an object")
+        except (OSError, ValueError) as err:
+            warn(f"{summary_path}: skipped, not a readable summary ({_reason(err)})")
+            continue
         overrides_path = run_dir / ".hydra" / "overrides.yaml"
-        overrides = yaml.safe_load(overrides_path.read_text()) if overrides_path.exists() else []
-        pairs = dict(o.split("=", 1) for o in (overrides or []) if "=" in o)
-        runs.append({"run": str(run_dir.relative_to(root)) or ".", "overrides": pairs,
-                     **summary})
+        overrides = []
+        if overrides_path.exists():
+            try:
+                overrides = yaml.safe_load(overrides_path.read_text()) or []
+                if not isinstance(overrides, list):
+                    raise ValueError(f"a YAML {type(overrides).__name__}, not a list")
+            except (OSError, ValueError, yaml.YAMLError) as err:
+                warn(f"{overrides_path}: skipped, not a readable override list "
+                     f"({_reason(err)}); the run is shown without its overrides")
+                overrides = []
+        pairs = dict(str(o).split("=", 1) for o in overrides if "=" in str(o))
+        runs.append({**summary, "run": str(run_dir.relative_to(root)) or ".",
+                     "overrides": pairs})
     return runs
+
+
+def _reason(err: Exception) -> str:
+    return f"{type(err).__name__}: " + " ".join(str(err).split())[:120]
 
 
 def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
@@ -39,7 +63,7 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
         cells = [r["run"], *[r["overrides"].get(k, "") for k in differing]]
         for key, _ in METRICS:
             value = r.get(key)
-            if key == "test_accuracy" and value is not None:
+            if key == "test_accuracy" and isinstance(value, (int, float)):
                 cells.append(f"{100 * value:.2f}%")
             elif isinstance(value, float):
                 cells.append(f"{value:.4g}")

@@ -71,7 +71,7 @@ class UpdateParameters:
         p = f"{key}." if key else ""
         check(1 <= self.desired_bl <= 1000, p + "desired_bl", "an integer in [1, 1000]",
               self.desired_bl)
-        check(0 < self.um_grad_scale <= 1e6, p + "um_grad_scale", "a number > 0",
+        check(0 < self.um_grad_scale <= 1e6, p + "um_grad_scale", "a number in (0, 1e6]",
               self.um_grad_scale)
         for name in ("res", "x_res_implicit", "d_res_implicit"):
             value = getattr(self, name)

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..schema import build, check
 
 SPLIT_SEED = 20240501  # fixed: every run of every seed is scored on the same test split
+DIGITS = 1797  # samples of scikit-learn's digits
 
 
 @dataclass
@@ -65,8 +66,10 @@ class DigitsConfig(_DatasetBase):
 
     def validate(self, key: str) -> None:
         super().validate(key)
-        check(0 < self.test_fraction < 1, f"{key}.test_fraction", "a number in (0, 1)",
-              self.test_fraction)
+        n_test = int(round(self.test_fraction * DIGITS))
+        check(0 < self.test_fraction < 1 and 1 <= n_test < DIGITS, f"{key}.test_fraction",
+              f"a number in (0, 1) that leaves both splits of the {DIGITS} digits non-empty "
+              f"([{0.5 / DIGITS:.2g}, {1 - 0.5 / DIGITS:.4g}])", self.test_fraction)
 
     @property
     def images(self) -> tuple[int, ...]:
@@ -179,15 +182,24 @@ def _synthetic(cfg: SyntheticConfig) -> DataSplit:
                      cfg.n_classes)
 
 
-def _torchvision(cfg: TorchvisionConfig) -> DataSplit:
-    from torchvision import datasets
-
+def require_files(cfg) -> None:
+    """A torchvision set without ``download`` needs its files under ``root`` (checked before a
+    run starts, so a missing set costs no run folder)."""
+    if cfg.name not in TORCHVISION or cfg.download:
+        return
     cls_name, _, files, _ = TORCHVISION[cfg.name]
-    root = Path(cfg.root).expanduser().resolve()
-    if not cfg.download and not all((cfg.folder / f).exists() for f in files):
+    if not all((cfg.folder / f).is_file() for f in files):
         raise ConfigError(f"dataset.root: {cls_name} not found under {cfg.folder} (expected "
                           f"{', '.join(files)}, ...); put the files there or set "
                           f"dataset.download=true")
+
+
+def _torchvision(cfg: TorchvisionConfig) -> DataSplit:
+    from torchvision import datasets
+
+    cls_name = TORCHVISION[cfg.name][0]
+    root = Path(cfg.root).expanduser().resolve()
+    require_files(cfg)
     cls = getattr(datasets, cls_name)
     try:
         train = cls(str(root), train=True, download=cfg.download)

@@ -3,6 +3,7 @@
 One call of :func:`train` is one run. It writes into ``run_dir``: ``metrics.jsonl`` (a line
 per epoch), ``summary.json``, ``checkpoint.pt`` (resumable) and ``curves.png``. A run whose
 loss stops being finite ends with status ``diverged`` and keeps its last good checkpoint.
+``resume=<folder>`` continues in that folder after the checks of :mod:`.rundir`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -23,15 +25,17 @@ from .data import load_dataset
 from .graphs import StepRunner
 from .loggers import open_loggers
 from .models import build_model
-from .outputs import load_checkpoint, plot_curves, save_checkpoint, write_json, write_jsonl
+from .outputs import plot_curves, remove_temporaries, save_checkpoint, write_json, write_jsonl
 from .placement import placement
 from .progress import pulses_so_far
+from .rundir import CHECKPOINT, load_resume, restore
 from .schedule import build_scheduler
-
-CHECKPOINT = "checkpoint.pt"
 
 
 def pick_device(accelerator: str) -> torch.device:
+    if accelerator == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("accelerator: cuda, but torch sees no CUDA GPU here; use "
+                          "accelerator=auto or accelerator=cpu")
     if accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
@@ -125,42 +129,55 @@ def evaluate(model, x, y, batch_size: int = 512) -> tuple[float, float]:
 
 
 def train(config: RunConfig, run_dir: Path, log=print) -> dict:
-    """One run into ``run_dir``, reported to the trackers ``config.logger`` selects."""
-    with open_loggers(config, Path(config.resume or run_dir)) as loggers:
-        return _train(config, run_dir, log, loggers)
+    """One run into ``run_dir``, reported to the trackers ``config.logger`` selects. A resume
+    is checked and restored (:mod:`.rundir`) before the trackers open on its folder, so a
+    refused one leaves that folder as it was."""
+    run = _start(config, Path(run_dir), log)
+    with open_loggers(config, run.run_dir) as loggers:
+        return _train(config, run, log, loggers)
 
 
-def _train(config: RunConfig, run_dir: Path, log, loggers) -> dict:
-    run_dir = Path(run_dir)
+def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
+    """Everything a run needs before its first epoch, restored from the checkpoint when it
+    resumes (the one place a resumed folder is read before it is written)."""
     device = pick_device(config.accelerator)
+    state = load_resume(config) if config.resume else None  # before anything is built
     if config.threads:
         torch.set_num_threads(config.threads)
     data, model, optimizer, decomposition = setup(config, device)
-    scheduler = build_scheduler(config.schedule, optimizer, config.epochs)
-    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    rows: list[dict] = []
-    start_epoch = 0
+    run = SimpleNamespace(
+        run_dir=run_dir, device=device, data=data, model=model, optimizer=optimizer,
+        decomposition=decomposition, rows=[], start_epoch=0, resumed=None,
+        scheduler=build_scheduler(config.schedule, optimizer, config.epochs),
+        shuffle=torch.Generator().manual_seed(config.seed))
+    if state is not None:
+        run.run_dir = Path(config.resume).expanduser()
+        run.resumed = restore(state, config, model, optimizer, run.scheduler, run.shuffle,
+                              decomposition)
+        run.rows, run.start_epoch = state["metrics"], state["epoch"]
+        for tmp in remove_temporaries(run.run_dir):
+            log(f"removed {tmp.name}, left behind by the interrupted run")
+        changed = ", ".join(f"{k} {v['checkpoint']!r} -> {v['now']!r}"
+                            for k, v in run.resumed["changed"].items())
+        log(f"resuming {run.run_dir} after epoch {run.start_epoch}"
+            + (f" (changed: {changed})" if changed else ""))
+    return run
 
-    if config.resume:
-        run_dir = Path(config.resume)
-        state = load_checkpoint(run_dir / CHECKPOINT)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        shuffle.set_state(state["shuffle"])
-        if decomposition is not None and state.get("decomposition") is not None:
-            decomposition.load_state_dict(state["decomposition"])
-        rows, start_epoch = state["metrics"], state["epoch"]
-        log(f"resuming {run_dir} after epoch {start_epoch}")
+
+def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
+    run_dir, device, model, optimizer = run.run_dir, run.device, run.model, run.optimizer
+    scheduler, shuffle, decomposition = run.scheduler, run.shuffle, run.decomposition
+    rows, start_epoch, resumed = run.rows, run.start_epoch, run.resumed
+    x_train, y_train = run.data.x_train.to(device), run.data.y_train.to(device)
+    x_test, y_test = run.data.x_test.to(device), run.data.y_test.to(device)
 
     layout = mapping_summary(model)
     log("mapping: " + ", ".join(f"{k} {v:,}" for k, v in layout.items()))
     summary = {"status": "running", "epochs_done": start_epoch, "run_dir": str(run_dir),
                "mapping": layout, "placement": placement(device),
                "config": to_dict(config)}
+    if resumed is not None:
+        summary["resumed"] = resumed
     total_pulses = sum(r["pulses"] for r in rows)
     total_rank1 = sum(r.get("rank1_updates", 0) for r in rows)
     n = len(y_train)

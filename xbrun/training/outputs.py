@@ -1,7 +1,10 @@
 """Run outputs: atomic JSON/JSONL/checkpoint writes and the loss/accuracy plot.
 
 Everything is written to a temporary file in the same folder and renamed over the target,
-so a run killed at any instant leaves either the old or the new file, never half of one.
+so a run killed at any instant leaves either the old or the new file, never half of one. The
+file gets the mode the umask allows (``mkstemp`` alone would make it 0600, so a group could
+not read its own results); a kill can leave a ``.NAME.*.tmp`` behind, which
+:func:`remove_temporaries` deletes when the run is resumed.
 """
 
 from __future__ import annotations
@@ -14,12 +17,22 @@ from typing import Any
 
 import torch
 
+#: the files a run writes; their temporaries are ``.NAME.<random>.tmp`` beside them
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "summary.json", "curves.png", "error.log")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 def _atomic(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -34,6 +47,21 @@ def _atomic(path: Path, write) -> None:
 def write_json(path: Path, data: Any) -> None:
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
     _atomic(path, lambda h: h.write(text.encode()))
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda h: h.write(text.encode()))
+
+
+def remove_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the temporaries a killed run left in ``run_dir``; returns what was removed."""
+    removed = []
+    for name in RUN_FILES:
+        for tmp in Path(run_dir).glob(f".{name}.*.tmp"):
+            if tmp.is_file():
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -75,5 +103,11 @@ def plot_curves(path: Path, rows: list[dict], title: str) -> None:
     ax_acc.set_ylabel("test accuracy (%)")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _atomic(path, lambda h: fig.savefig(h, format="png", dpi=100))
+    save_figure(path, fig, dpi=100)
     plt.close(fig)
+
+
+def save_figure(path: Path, fig, dpi: int) -> None:
+    """``fig`` into ``path`` atomically, in the format its suffix names."""
+    path = Path(path)
+    _atomic(path, lambda h: fig.savefig(h, format=path.suffix[1:].lower() or "png", dpi=dpi))

@@ -1,0 +1,117 @@
+"""Resuming a run folder: everything is checked before a byte of it changes.
+
+``resume=<folder>`` continues the run in ``<folder>`` from its ``checkpoint.pt``. A folder
+that is missing, a file, or holds a missing, empty, truncated or foreign checkpoint is a
+one-line :class:`ConfigError`, and so is a checkpoint trained with other settings: only the
+keys in :data:`RESUMABLE` may change (more epochs, other checkpoint interval, threads,
+accelerator, CUDA graphs, logging). ``resume_override=[key, ...]`` lets the listed keys (or
+groups) change too; they then take effect from the resumed epoch on (a new ``lr`` or
+``schedule`` replaces the one in the optimizer and scheduler state) and ``summary.json``
+records them under ``resumed``. Only after all checks pass are the temporaries a killed run
+left deleted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from ..schema import covers, flatten, to_dict
+
+CHECKPOINT = "checkpoint.pt"
+
+#: keys a resume may change without ``resume_override`` (logging keys included)
+RESUMABLE = ("epochs", "checkpoint_every", "threads", "accelerator", "cuda_graphs", "resume",
+             "resume_override", "logger", "log_every", "progress", "objective")
+
+#: what a checkpoint must hold to be resumed
+REQUIRED = ("epoch", "model", "optimizer", "shuffle", "metrics", "config")
+
+_ABSENT = "<absent>"
+
+
+def load_resume(config) -> dict:
+    """The checked checkpoint state of ``config.resume`` (raises a one-line ConfigError)."""
+    folder = Path(config.resume).expanduser()
+    if not folder.exists():
+        raise ConfigError(f"resume: {folder}: no such run folder")
+    if not folder.is_dir():
+        raise ConfigError(f"resume: {folder} is a file; expected a run folder with "
+                          f"{CHECKPOINT}")
+    path = folder / CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(f"resume: {folder} has no {CHECKPOINT} (not a run folder, or its run "
+                          f"stopped before the first checkpoint)")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"resume: {path} is empty (a damaged checkpoint)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated zip, pickle garbage, permissions, ...
+        reason = (str(err).strip().splitlines() or [""])[0][:160]
+        raise ConfigError(f"resume: {path} cannot be read ({type(err).__name__}: {reason}); "
+                          f"it is truncated or not a checkpoint") from None
+    missing = [k for k in REQUIRED if k not in state] if isinstance(state, dict) else ["epoch"]
+    if missing:
+        raise ConfigError(f"resume: {path} is not an xbrun checkpoint (it has no "
+                          f"{missing[0]!r})")
+    changes = changed_keys(state["config"], to_dict(config))
+    refused = {k: v for k, v in changes.items()
+               if not any(covers(p, k) for p in (*RESUMABLE, *config.resume_override))}
+    if refused:
+        shown = "; ".join(f"{k}: checkpoint {_show(a)}, now {_show(b)}"
+                          for k, (a, b) in list(refused.items())[:6])
+        more = f" and {len(refused) - 6} more" if len(refused) > 6 else ""
+        keys = ",".join(list(refused)[:6])
+        raise ConfigError(f"resume: this run's config differs from the checkpoint's in {shown}"
+                          f"{more}; only {', '.join(RESUMABLE[:5])} may change on resume "
+                          f"(or allow them with resume_override=[{keys}])")
+    return state
+
+
+def changed_keys(saved: Any, current: dict) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (checkpoint value, current value)}`` of every key that differs."""
+    old = flatten(saved if isinstance(saved, dict) else {})
+    new = flatten(current)
+    return {k: (old.get(k, _ABSENT), new.get(k, _ABSENT)) for k in sorted({*old, *new})
+            if old.get(k, _ABSENT) != new.get(k, _ABSENT)}
+
+
+def _show(value: Any) -> str:
+    return value if value == _ABSENT else repr(value)
+
+
+def restore(state: dict, config, model, optimizer, scheduler, shuffle,
+            decomposition) -> dict:
+    """Load ``state`` into the run's objects; returns the ``resumed`` record for the summary
+    (the epoch it continues after and every key that differs from the checkpoint)."""
+    changes = changed_keys(state["config"], to_dict(config))
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        reason = (str(err).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"resume: the checkpoint does not fit this run's model ({reason})"
+                          ) from None
+    fresh_schedule = any(covers(p, k) for k in changes for p in ("lr", "schedule")) or (
+        "epochs" in changes and config.schedule.name == "cosine" and not config.schedule.t_max)
+    saved = state.get("scheduler")
+    if saved is not None and not fresh_schedule:
+        scheduler.load_state_dict(saved)
+    elif saved is not None:  # this run's lr / schedule, continued at the checkpoint's epoch
+        scheduler.last_epoch = saved["last_epoch"]
+        scheduler._step_count = saved.get("_step_count", saved["last_epoch"] + 1)
+        lrs = (scheduler._get_closed_form_lr() if hasattr(scheduler, "_get_closed_form_lr")
+               else list(scheduler.base_lrs))
+        for group, base, lr in zip(optimizer.param_groups, scheduler.base_lrs, lrs,
+                                   strict=True):
+            group["initial_lr"], group["lr"] = base, lr
+        scheduler._last_lr = list(lrs)
+    shuffle.set_state(state["shuffle"])
+    if decomposition is not None and state.get("decomposition") is not None:
+        decomposition.load_state_dict(state["decomposition"])
+    return {"after_epoch": state["epoch"],
+            "changed": {k: {"checkpoint": a, "now": b} for k, (a, b) in changes.items()
+                        if k not in ("resume", "resume_override")}}
