@@ -587,3 +587,20 @@ def test_a_failed_start_may_be_run_again_in_its_folder(tmp_path, capsys, monkeyp
     assert code == 1 and json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
     code, _ = run_cli(["train", *SMALL, f"hydra.run.dir={tmp_path}"], capsys)
     assert code == 0 and json.loads((tmp_path / "summary.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.parametrize("logger", ["csv", "tensorboard", "[csv,tensorboard]"])
+def test_a_resume_refused_late_leaves_the_folder_even_with_loggers(logger, finished_run,
+                                                                   tmp_path, capsys):
+    """Trackers open on the resumed folder only after the checkpoint was restored: a resume
+    that does not fit the model changes nothing there."""
+    if "tensorboard" in logger:
+        pytest.importorskip("tensorboard")
+    folder = tmp_path / "resumed"
+    shutil.copytree(finished_run, folder)
+    before = snapshot(folder)
+    code, out = run_cli(["train", *SMALL[:-1], "model.hidden=[8]", "resume_override=[model]",
+                         f"logger={logger}", f"resume={folder}",
+                         f"hydra.run.dir={tmp_path / 'new'}"], capsys)
+    assert_one_line(code, out, "does not fit")
+    assert snapshot(folder) == before
