@@ -426,6 +426,9 @@ def _bad_command_cases(tmp: Path) -> list:
         (["cells", "--bogus"], "--bogus"), (["cells", "cell.dw_min=[1,2"], "cell.dw_min"),
         (["report"], "dir"), (["report", str(tmp / "missing")], "missing"),
         (["report", str(afile)], "afile"), (["report", str(tmp), "--bogus"], "--bogus"),
+        (["report", str(tmp), "--plot", str(tmp / "x.bogus")], "--plot"),
+        (["report", str(tmp), "--plot", str(afile / "x.png")], "--plot"),
+        (["report", str(tmp), "--plot", str(tmp)], "--plot"),
         (["train", f"hydra.run.dir={afile}/x"], "hydra.run.dir"),
         (["train", f"hydra.run.dir={afile}"], "hydra.run.dir"),
         (["train", "hydra.run.dir=/proc/xbrun-test"], "hydra.run.dir"),
@@ -604,3 +607,16 @@ def test_a_resume_refused_late_leaves_the_folder_even_with_loggers(logger, finis
                          f"hydra.run.dir={tmp_path / 'new'}"], capsys)
     assert_one_line(code, out, "does not fit")
     assert snapshot(folder) == before
+
+
+def test_report_plot_makes_its_folder_and_skips_broken_metrics(finished_run, tmp_path,
+                                                               capsys):
+    shutil.copytree(finished_run, tmp_path / "runs" / "good")
+    shutil.copytree(finished_run, tmp_path / "runs" / "bad")
+    (tmp_path / "runs" / "bad" / "metrics.jsonl").write_text('{"epoch": 1, "test_acc')
+    target = tmp_path / "new" / "dir" / "curves.png"
+    code, out = run_cli(["report", str(tmp_path / "runs"), "--plot", str(target)], capsys)
+    assert code == 0 and "Traceback" not in out.err
+    assert target.read_bytes()[:4] == b"\x89PNG"
+    warnings = [ln for ln in out.err.splitlines() if ln.startswith("xbrun: warning: ")]
+    assert len(warnings) == 1 and str(tmp_path / "runs" / "bad" / "metrics.jsonl") in warnings[0]

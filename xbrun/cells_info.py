@@ -162,28 +162,8 @@ def print_table(cells: list[tuple[str, object]]) -> None:
     Console(width=160).print(table)
 
 
-def _plot_path(path: str) -> str:
-    """Check ``--plot`` before any work: a file name of a format matplotlib writes, in a folder
-    that exists or can be made (it is made here)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from .cli import _make_folder
-
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise ConfigError(f"--plot: {target} is a folder; give a file name such as "
-                          f"{target / 'cells.png'}")
-    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
-    suffix = target.suffix.lstrip(".").lower()
-    if suffix not in formats:
-        raise ConfigError(f"--plot: expected a file name ending in one of "
-                          f"{', '.join('.' + f for f in formats)}, got {path!r}")
-    _make_folder(str(target.parent), "--plot")
-    return str(target)
-
-
 def cells_command(argv: list[str]) -> None:
-    from .cli import Parser, fail
+    from .cli import Parser, fail, plot_path
 
     parser = Parser(
         prog="xbrun cells",
@@ -207,7 +187,7 @@ def cells_command(argv: list[str]) -> None:
         cells = load_cells(names, overrides)
         if args.plot and not any(c.is_pulsed for _, c in cells):
             raise ConfigError("--plot: the chosen cells have no pulse response (ideal)")
-        plot = _plot_path(args.plot) if args.plot else None
+        plot = plot_path(args.plot) if args.plot else None
     except ConfigError as err:
         fail(str(err))
     except Exception as err:  # a Hydra error about an override

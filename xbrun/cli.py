@@ -280,6 +280,24 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
     return configs
 
 
+def plot_path(path: str, key: str = "--plot") -> str:
+    """Check ``--plot`` before any work: a file name of a format matplotlib writes, in a folder
+    that exists or can be made (it is made here)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ConfigError(f"{key}: {target} is a folder; give a file name such as "
+                          f"{target / 'plot.png'}")
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    suffix = target.suffix.lstrip(".").lower()
+    if suffix not in formats:
+        raise ConfigError(f"{key}: expected a file name ending in one of "
+                          f"{', '.join('.' + f for f in formats)}, got {path!r}")
+    _make_folder(str(target.parent), key)
+    return str(target)
+
+
 # ---------------------------------------------------------------- train ---------------
 #: the run folder a single run's command made itself (removed again if the run is refused)
 _made: dict[str, Path] = {}

@@ -50,6 +50,22 @@ def collect(root: Path, warn=None) -> list[dict]:
     return runs
 
 
+def _readable_metrics(path: Path) -> bool:
+    """Whether the curves of ``path`` can be drawn (a one-line warning names it if not)."""
+    from .training.outputs import read_jsonl
+
+    try:
+        rows = read_jsonl(path)
+        if all(isinstance(r, dict) and {"epoch", "test_accuracy", "test_loss"} <= set(r)
+               for r in rows):
+            return True
+        reason = "rows without epoch, test_accuracy or test_loss"
+    except (OSError, ValueError) as err:
+        reason = _reason(err)
+    print(f"xbrun: warning: {path}: not drawn, unreadable metrics ({reason})", file=sys.stderr)
+    return False
+
+
 def _reason(err: Exception) -> str:
     return f"{type(err).__name__}: " + " ".join(str(err).split())[:120]
 
@@ -76,10 +92,17 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def report_command(args) -> None:
+    from .cli import fail, plot_path
+    from .errors import ConfigError
+
     root = Path(args.dir)
     if not root.is_dir():
-        print(f"xbrun: error: {root}: not a folder", file=sys.stderr)
-        raise SystemExit(2)
+        fail(f"{root}: not a folder")
+    if getattr(args, "plot", None):
+        try:
+            args.plot = plot_path(args.plot)
+        except ConfigError as err:
+            fail(str(err))
     runs = collect(root)
     header, body = rows(runs)
     if _sweep_views(args, root, runs, header, body):
@@ -108,7 +131,8 @@ def _sweep_views(args, root: Path, runs: list[dict], header, body) -> bool:
 
     by, plot, as_markdown = (getattr(args, name, None) for name in ("by", "plot", "markdown"))
     if plot:
-        drawn = sweep_report.plot(runs, root, Path(plot), by)
+        curves = [r for r in runs if _readable_metrics(root / r["run"] / "metrics.jsonl")]
+        drawn = sweep_report.plot(curves, root, Path(plot), by)
         print(f"{plot}: {drawn} curves of {len(runs)} runs", file=sys.stderr)
     grouped = None
     if by:
