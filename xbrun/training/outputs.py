@@ -80,10 +80,6 @@ def save_checkpoint(path: Path, state: dict) -> None:
     _atomic(path, lambda h: torch.save(state, h))
 
 
-def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def plot_curves(path: Path, rows: list[dict], title: str) -> None:
     """``curves.png``: train/test loss and test accuracy against epoch."""
     import matplotlib
