@@ -1,12 +1,14 @@
 """Pure compute for xbrun: Triton kernels and their plain-PyTorch reference twins.
 
 Nothing here reads a config. Each operation has a ``*_torch`` reference that defines
-its meaning (and is the CPU path) and, where it pays, a Triton kernel used on CUDA.
+its meaning and, where it pays, a Triton kernel used on CUDA and a numba kernel used on the
+CPU (where none is written yet, the twin is the CPU path).
 Modules are named by operation and backend: ``<op>_ref.py`` (the torch twin),
 ``<op>_cuda.py`` (Triton) and ``<op>_cpu.py`` (numba); the functions they hold end in
 ``_torch``, ``_triton`` and ``_numba``, so no module shares a name with a function. Triton is
 imported only when a CUDA kernel is first launched, so importing this package (and
-everything above it) works without Triton and before ``TRITON_INTERPRET`` is set.
+everything above it) works without Triton and before ``TRITON_INTERPRET`` is set; numba
+likewise is imported when a CPU kernel first runs (the GPU machine has none).
 """
 
 from .analog_mvm_ref import MVMParams, analog_mvm_torch
@@ -35,30 +37,34 @@ from .transfer_buffer_ref import transfer_buffer_torch
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
                   mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
-                  cell_scalars=(), max_bl=None):
-    """Apply pulse trains to ``weight`` in place; Triton on CUDA, the torch twin elsewhere.
+                  cell_scalars=(), max_bl=None, threads=None):
+    """Apply pulse trains to ``weight`` in place: Triton on CUDA, numba on the CPU.
 
-    ``cell_scalars``: tile-wide cell scalars (``EXP_SCALARS`` for ``CELL_EXP``).
-    ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); on CUDA it spares reading
-    ``bl.max()`` back from the device. ``seed`` (CUDA): an int or a one-element integer
-    tensor on the device (what a CUDA graph replays); left out, one is drawn from
-    ``generator``, which waits for the device. Returns the number of device pulses applied (an int
-    tensor on ``weight.device``).
+    Both kernels take their random numbers from ``seed``: an int or, on CUDA, a one-element
+    integer tensor on the device (what a CUDA graph replays); left out, one is drawn from
+    ``generator`` (on CUDA that waits for the device). ``pulsed_update_torch`` defines what
+    they compute. ``cell_scalars``: tile-wide cell scalars (``EXP_SCALARS`` for
+    ``CELL_EXP``). ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); on CUDA it
+    spares reading ``bl.max()`` back from the device. ``threads``: CPU threads (default
+    torch's). Returns the number of device pulses applied (an int tensor on
+    ``weight.device``).
     """
+    if seed is None:
+        seed = int(torch_randint(generator, weight.device))
     if weight.is_cuda:
         from .pulsed_update_cuda import pulsed_update_triton
 
-        if seed is None:
-            seed = int(torch_randint(generator, weight.device))
         return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
                                     cell_kind=cell_kind, noise_std=noise_std,
                                     mult_noise=mult_noise, seed=seed,
                                     x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars,
                                     max_bl=max_bl)
-    return pulsed_update_torch(weight, cell_params, x_prob, d_prob, bl,
-                               cell_kind=cell_kind, noise_std=noise_std,
-                               mult_noise=mult_noise, generator=generator,
-                               x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars)
+    from .pulsed_update_cpu import pulsed_update_numba
+
+    return pulsed_update_numba(weight, cell_params, x_prob, d_prob, bl, cell_kind=cell_kind,
+                               noise_std=noise_std, mult_noise=mult_noise, seed=seed,
+                               x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars,
+                               threads=threads)
 
 
 def analog_mvm(weight, x, params, seed):

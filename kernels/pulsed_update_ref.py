@@ -97,7 +97,9 @@ are independent standard normals drawn per element)::
 
 aihwkit's ``write_noise_std`` (a persistent hidden weight) is not modelled here.
 
-This file is the CPU training path and the definition the Triton kernel is tested against.
+This file is the definition both kernels are tested against: the Triton kernel on CUDA
+(``pulsed_update_cuda.py``) and the numba kernel on the CPU (``pulsed_update_cpu.py``);
+training runs the kernels.
 """
 
 from __future__ import annotations

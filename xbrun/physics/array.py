@@ -28,6 +28,7 @@ class PulsedArray(nn.Module):
         self.cell = cell
         self.update_params = update
         shape = (out_size, in_size)
+        self._seed_salt = int(construction_seed)
         self.register_buffer("weight", torch.zeros(shape))
         if cell.is_pulsed:
             seed = cell.construction_seed or construction_seed
@@ -96,18 +97,38 @@ class PulsedArray(nn.Module):
         """The weight the pulses act on (the persistent one under write noise)."""
         return self.persistent if self.write_noise > 0 else self.weight
 
-    def _device_seed(self, generator: torch.Generator | None) -> torch.Tensor:
-        """A fresh kernel seed per update, derived from the tile generator's seed and a call
-        counter: reproducible by seed, drawn without a GPU sync, and kept in a device
-        tensor, so a replayed CUDA graph reads a new seed each step."""
+    def _next_call(self) -> torch.Tensor:
+        """The call counter (saved in the extra state), advanced by one; a tensor on the
+        array's device, so a replayed CUDA graph reads a new one each step."""
         calls = getattr(self, "_kernel_calls", None)
         if calls is None or calls.device != self.weight.device:
             start = 0 if calls is None else int(calls)
             calls = torch.full((), start, dtype=torch.int64, device=self.weight.device)
             self._kernel_calls = calls
         calls += 1
+        return calls
+
+    def _device_seed(self, generator: torch.Generator | None) -> torch.Tensor:
+        """A fresh CUDA kernel seed per update, derived from the tile generator's seed, this
+        array's construction seed and the call counter: reproducible by seed, drawn without
+        a GPU sync, and kept in a device tensor, so a replayed CUDA graph reads a new seed
+        each step. The construction seed keeps two arrays of one tile (a transfer device's
+        fast and slow) off each other's stream."""
+        calls = self._next_call()
         base = generator.initial_seed() if generator is not None else 0
-        return torch.add(calls * 7_919, base * 1_000_003).bitwise_and_(0x7FFFFFFF)
+        offset = (base * 1_000_003 + self._seed_salt * 998_244_353) & 0x7FFFFFFF
+        return torch.add(calls * 7_919, offset).bitwise_and_(0x7FFFFFFF)
+
+    def _host_seed(self, generator: torch.Generator | None) -> int:
+        """A fresh CPU kernel seed per update: a draw from the tile generator (the tile
+        checkpoints its state, so a resume continues the same stream) mixed with this
+        array's construction seed and the call counter. Reproducible by seed; arrays that
+        share a generator never share a stream."""
+        calls = int(self._next_call())
+        base = int(torch.randint(0, 2**62, (1,), generator=generator))
+        key = (base * 1_000_003 + self._seed_salt * 998_244_353
+               + calls * 7_919) & 0xFFFFFFFFFFFFFFFF
+        return _splitmix64(key) & (2**63 - 1)
 
     def get_extra_state(self):
         calls = getattr(self, "_kernel_calls", None)
@@ -134,7 +155,7 @@ class PulsedArray(nn.Module):
         target = self.stored_weight()
         before = target.clone() if self.write_noise > 0 else None
         max_bl = None if trains.x_bits is not None else self._max_bl(lr)
-        seed = self._device_seed(generator) if target.is_cuda else None
+        seed = self._device_seed(generator) if target.is_cuda else self._host_seed(generator)
         pulses = kernels.pulsed_update(target, self.cell_params, trains.x_prob, trains.d_prob,
                                        trains.bl, cell_kind=self.cell.kernel_kind,
                                        noise_std=self.cell.noise_std,
@@ -146,3 +167,11 @@ class PulsedArray(nn.Module):
             changed = target != before
             self.weight.copy_(torch.where(changed, self._noisy(target, generator), self.weight))
         return pulses
+
+
+def _splitmix64(z: int) -> int:
+    """splitmix64's finalizer on a Python int: nearby counters give unrelated seeds."""
+    mask = 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return z ^ (z >> 31)

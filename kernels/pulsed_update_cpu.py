@@ -1,0 +1,434 @@
+"""numba kernel of the pulsed update on the CPU; its meaning is ``pulsed_update_ref.py``.
+
+It works like aihwkit's C++ simulator: per rank-1 row and slot, the list of the input
+lines that fire; per output line, the slots it fires in; pulses only where the two meet.
+The cost follows the draws (one per line and slot) and the pulses, not the array size.
+
+1. **Input lines** (``prange`` over rows): the bit of input line ``j`` in slot ``t`` of
+   row ``b`` is ``u < |x_prob|``, ``u`` a 24-bit uniform from a counter-based hash
+   (splitmix64) of ``(seed, b, j, t)``; the firing lines of every ``(b, t)`` go to a list.
+   Given trains (``x_bits``) are read into the same lists instead.
+2. **Output lines, rows in order** (``prange`` over chunks of output lines): per line ``i``
+   and row ``b`` the slots where ``i`` fires (hashed alike as line ``n_in + i``, or read
+   from ``d_bits``); the coincidence counts ``n_ij`` of the row accumulate over those
+   slots' lists, and each touched element takes its ``n_ij`` pulses of one sign one after
+   another through the cell (``_pulse_train``), clipped after every pulse, each with its
+   own cycle-to-cycle noise: a standard normal from the hash of ``(seed, b, i, j, pulse)``
+   (Box-Muller, two pulses per hash). Noise-free constant steps take the twin's closed form.
+
+Every random number depends on its counter alone and an output line owns its elements, so
+the result is the same for any number of threads and any chunking, without locks. The
+arithmetic is the twin's, in the weight's dtype and in the twin's order, so given trains
+without noise agree with it to float32 rounding (``exp``/``pow`` may differ in the last ulp).
+
+This module imports numba at the top: ``kernels/__init__`` imports it only when a CPU
+update is first run, so ``import xbrun.kernels`` works where numba is missing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+from .pulsed_update_ref import check_cell
+
+# k * out * in from which a threaded launch pays for its fork and join
+PARALLEL_MIN_WORK = 1 << 18
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
+_MUL2 = np.uint64(0x94D049BB133111EB)
+_SALT_BITS = np.uint64(0x5DEECE66D2B1F3A7)
+_SALT_NOISE = np.uint64(0xC2B2AE3D27D4EB4F)
+_SALT_NEST = np.uint64(0x165667B19E3779F9)
+_SALT_ZIG = np.uint64(0x27D4EB2F165667C5)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_S8, _S11, _S27, _S30, _S31, _S32 = (np.uint64(8), np.uint64(11), np.uint64(27),
+                                     np.uint64(30), np.uint64(31), np.uint64(32))
+_INV24 = 1.0 / (1 << 24)
+_INV53 = 1.0 / (1 << 53)
+
+
+def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
+                        x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor, *,
+                        cell_kind: int, noise_std: float, mult_noise: bool, seed: int,
+                        x_bits: torch.Tensor | None = None, d_bits: torch.Tensor | None = None,
+                        cell_scalars: tuple = (), max_bl: int | None = None,
+                        threads: int | None = None) -> torch.Tensor:
+    """Apply ``k`` rank-1 pulse trains to ``weight`` (``(out, in)``, CPU) in place.
+
+    The arguments are those of ``pulsed_update_torch``, with the random numbers fixed by
+    ``seed`` (any int) instead of a generator. ``threads``: numba threads (default:
+    torch's); a tile too small to pay for them runs on one, with the same result.
+    ``max_bl`` is accepted for the CUDA signature's sake. Returns the number of pulses
+    applied (0-dim int64 tensor).
+    """
+    del max_bl
+    scalars = check_cell(cell_kind, cell_params, cell_scalars)
+    if weight.dim() != 2 or weight.device.type != "cpu" or not weight.is_floating_point():
+        raise ValueError(f"weight must be a 2-d float CPU tensor, got {weight.dtype} "
+                         f"{tuple(weight.shape)} on {weight.device}")
+    n_out, n_in = weight.shape
+    k = bl.shape[0]
+    if tuple(x_prob.shape) != (k, n_in) or tuple(d_prob.shape) != (k, n_out):
+        raise ValueError(f"x_prob must be ({k}, {n_in}) and d_prob ({k}, {n_out}), got "
+                         f"{tuple(x_prob.shape)} and {tuple(d_prob.shape)}")
+    if tuple(cell_params.shape[1:]) != (n_out, n_in):
+        raise ValueError(f"cell_params must be (P, {n_out}, {n_in}), got "
+                         f"{tuple(cell_params.shape)}")
+    given = x_bits is not None
+    if given != (d_bits is not None):
+        raise ValueError("x_bits and d_bits come together")
+    w = weight if weight.dtype in (torch.float32, torch.float64) else weight.float()
+    w = w if w.is_contiguous() else w.contiguous()
+    wn = w.detach().numpy()
+    cp = cell_params.detach().to(w.dtype).contiguous().numpy()
+    xp = x_prob.detach().to(w.dtype).contiguous().numpy()
+    dp = d_prob.detach().to(w.dtype).contiguous().numpy()
+    bln = bl.detach().to(torch.int64).clamp_min(0).contiguous().numpy()
+    if given:
+        xb, db = _as_bytes(x_bits), _as_bytes(d_bits)
+        if (xb.ndim != 3 or db.ndim != 3 or xb.shape[0] != k or db.shape[0] != k
+                or xb.shape[2] != n_in or db.shape[2] != n_out):
+            raise ValueError(f"x_bits must be ({k}, L, {n_in}) and d_bits ({k}, L, {n_out}), "
+                             f"got {tuple(xb.shape)} and {tuple(db.shape)}")
+        if k and int(bln.max()) > min(xb.shape[1], db.shape[1]):
+            raise ValueError("the given trains are shorter than bl")
+    else:
+        xb = db = np.zeros((0, 0, 0), dtype=np.uint8)
+    a_up, a_down, g_up, g_down, es_a, es_b, std_add, std_slope = scalars
+    # the twin's Python-float scalars, rounded to the weight's dtype as torch does
+    real = wn.dtype.type
+    consts = tuple(real(v) for v in (noise_std, 2.0 * es_a, es_b, a_up, a_down, g_up, -g_down,
+                                     std_add, std_slope, 1.0, 0.0))
+    n_threads = torch.get_num_threads() if threads is None else int(threads)
+    seed_u = np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)
+    args = (wn, cp, xp, dp, bln, xb, db, given, int(cell_kind), noise_std > 0,
+            bool(mult_noise), consts, seed_u)
+    if n_threads > 1 and n_out > 1 and k * n_out * n_in >= PARALLEL_MIN_WORK:
+        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+        total = _update_parallel(*args, min(n_out, 4 * n_threads))
+    else:
+        total = _update_serial(*args)
+    if w is not weight:
+        weight.copy_(w)
+    return torch.tensor(total, dtype=torch.int64)
+
+
+def _as_bytes(bits: torch.Tensor) -> np.ndarray:
+    bits = bits.detach()
+    if bits.dtype == torch.bool:
+        bits = bits.view(torch.uint8)
+    elif bits.dtype != torch.uint8:
+        bits = (bits > 0).view(torch.uint8)
+    return bits.contiguous().numpy()
+
+
+# --------------------------------------------------------------------------------------
+# random numbers: splitmix64 of a counter; normals by Marsaglia and Tsang's ziggurat
+
+
+def _ziggurat_tables(levels: int = 128, bits: int = 24):
+    """Layer tables of the ziggurat for a ``bits``-bit magnitude (Marsaglia & Tsang 2000,
+    ``zigset``): accept ``|v| < k[i]`` at once and return ``v * w[i]``; else ``f`` decides."""
+    m = float(1 << bits)
+    dn = tn = 3.442619855899
+    vn = 9.91256303526217e-3
+    k, w, f = np.zeros(levels, np.int64), np.zeros(levels), np.zeros(levels)
+    q = vn / math.exp(-0.5 * dn * dn)
+    k[0], k[1] = int(dn / q * m), 0
+    w[0], w[levels - 1] = q / m, dn / m
+    f[0], f[levels - 1] = 1.0, math.exp(-0.5 * dn * dn)
+    for i in range(levels - 2, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(vn / dn + math.exp(-0.5 * dn * dn)))
+        k[i + 1] = int(dn / tn * m)
+        tn = dn
+        f[i] = math.exp(-0.5 * dn * dn)
+        w[i] = dn / m
+    return k, w, f
+
+
+_ZIG_K, _ZIG_W, _ZIG_F = _ziggurat_tables()
+_ZIG_R = 3.442619855899
+_NEST = np.uint64(1 << 10)  # hashes per counter before the nested form (_hash2)
+
+
+@njit(cache=True)
+def _mix(z):
+    """splitmix64's finalizer: a bijective 64-bit hash (uint64 in, uint64 out)."""
+    z = (z ^ (z >> _S30)) * _MUL1
+    z = (z ^ (z >> _S27)) * _MUL2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True)
+def _hash2(key, outer, q):
+    """Hash number ``q`` of counter ``outer`` (both >= 0) in the stream ``key``: one
+    splitmix64 step while ``q < 1024``, a nested (distinct) one beyond."""
+    qu = np.uint64(q)
+    if qu < _NEST:
+        return _mix(key + (np.uint64(outer) * _NEST + qu) * _GOLDEN)
+    return _mix(_mix((key ^ _SALT_NEST) + np.uint64(outer) * _GOLDEN) + qu * _GOLDEN)
+
+
+@njit(cache=True)
+def _fires(pair, t, p_abs):
+    """Bit of slot ``t`` (two slots per hash): a 24-bit uniform below ``|p|``."""
+    half = (pair >> _S32) if (t & 1) == 0 else (pair & _LOW32)
+    return (half >> _S8) * _INV24 < p_abs
+
+
+@njit(cache=True)
+def _uniform(h):
+    """A uniform in (0, 1) from the top 53 bits of ``h``."""
+    return ((h >> _S11) + 0.5) * _INV53
+
+
+@njit(cache=True)
+def _normal(pair, p):
+    """Standard normal of pulse ``p``: 32 bits of the hash each (two pulses per hash), 7
+    of them the layer and 25 the signed value of a 128-layer ziggurat; the rare rejections
+    draw from further hashes of ``pair``, so the number depends on its counter alone."""
+    word = np.int64((pair >> _S32) if (p & 1) == 0 else (pair & _LOW32))
+    extra = np.uint64(p & 1) * _SALT_ZIG
+    tries = np.uint64(0)
+    while True:
+        layer = word & 127
+        value = (word >> 7) - (1 << 24)  # signed, |value| < 2**24
+        x = value * _ZIG_W[layer]
+        if abs(value) < _ZIG_K[layer]:
+            return x
+        tries += np.uint64(1)
+        h = _mix((pair ^ extra) + tries * _GOLDEN)
+        if layer == 0:  # the tail beyond r (Marsaglia's method)
+            while True:
+                tries += np.uint64(1)
+                x = -math.log(_uniform(h)) / _ZIG_R
+                y = -math.log(_uniform(_mix((pair ^ extra) + tries * _GOLDEN)))
+                if y + y >= x * x:
+                    return _ZIG_R + x if value > 0 else -_ZIG_R - x
+                tries += np.uint64(1)
+                h = _mix((pair ^ extra) + tries * _GOLDEN)
+        if _ZIG_F[layer] + _uniform(h) * (_ZIG_F[layer - 1] - _ZIG_F[layer]) < math.exp(
+                -0.5 * x * x):
+            return x
+        tries += np.uint64(1)
+        word = np.int64(_mix((pair ^ extra) + tries * _GOLDEN) & _LOW32)
+
+
+# --------------------------------------------------------------------------------------
+# one element: the cell's pulse response (pulsed_update_ref.single_pulse_torch)
+
+
+@njit(cache=True)
+def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down, kind, noisy,
+                 mult, consts, key, element):
+    """``w`` after ``n`` pulses of one sign on an element, each clipped to its bounds.
+
+    ``row_up``/``row_down``: the element's slopes (linear) or exponents (pow). Only
+    scalars and tuples come in: an array argument would cost two atomic reference counts
+    per call, more than the pulse itself.
+    """
+    real = type(w)  # float literals would be float64: keep the weight's dtype
+    one, zero, sigma = consts[9], consts[10], consts[0]
+    scale = scale_up if up else scale_down
+    step = scale_up if up else -scale_down
+    if kind == 0 and not noisy:  # constant_train: the closed form of n clipped steps
+        first = min(max(w + step, w_min), w_max)
+        return min(max(first + real(n - 1) * step, w_min), w_max)
+    slope = z_gain = amp = gam = inv = gamma = zero
+    valid = True
+    if kind == 1:
+        slope = row_up if up else row_down
+    elif kind == 2:
+        b_diff = w_max - w_min
+        valid = b_diff > 0
+        z_gain = consts[1] / b_diff if valid else zero
+        amp = consts[3] if up else consts[4]
+        gam = consts[5] if up else consts[6]
+    elif kind == 3:
+        span = w_max - w_min
+        inv = one / span if span > 0 else zero
+        gamma = row_up if up else row_down
+    pair = np.uint64(0)
+    for p in range(n):
+        xi = zero
+        if noisy:
+            if (p & 1) == 0:
+                pair = _hash2(key, element, p >> 1)
+            xi = real(_normal(pair, p))
+        if kind == 0:
+            dw = step
+            if noisy:
+                dw = dw * (one + sigma * xi)
+        elif kind == 1:
+            dw = step * (one - slope * w)
+            if noisy:
+                dw = dw * (one + sigma * xi) if mult else dw + sigma * scale * xi
+        elif kind == 2:
+            y = max(one - amp * math.exp(gam * (w * z_gain + consts[2])), zero)
+            if not valid:
+                y = zero
+            dw = step * y
+            if noisy and y > 0:
+                dw = dw + sigma * (abs(dw) + consts[7] + consts[8] * abs(w)) * xi
+        else:
+            base = max((w_max - w) * inv if up else (w - w_min) * inv, zero)
+            dw = step * base ** gamma
+            if noisy:
+                dw = dw * (one + sigma * xi)
+        w = min(max(w + dw, w_min), w_max)
+    return w
+
+
+# --------------------------------------------------------------------------------------
+# the two phases
+
+
+@njit(cache=True)
+def _line_lists(bl, xb, given, n_in):
+    """Where each (row, slot)'s list of firing input lines starts, and room for them all:
+    the given bits' count, or every line (drawn bits are not known before the draw)."""
+    k = bl.shape[0]
+    length = max(1, bl.max()) if k else 1
+    start = np.zeros((k, length), dtype=np.int64)
+    size = 0
+    for b in range(k):
+        for t in range(bl[b]):
+            start[b, t] = size
+            if given:
+                for j in range(n_in):
+                    size += xb[b, t, j] != 0
+            else:
+                size += n_in
+    return start, np.zeros((k, length), dtype=np.int64), np.empty(max(size, 1), np.int32)
+
+
+@njit(cache=True)
+def _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_lines):
+    """Phase 1 for row ``b``: the firing input lines of each slot."""
+    n_in = xp.shape[1]
+    if given:
+        for t in range(bl[b]):
+            s, c = start[b, t], 0
+            for j in range(n_in):
+                if xb[b, t, j] != 0:
+                    lines[s + c] = j
+                    c += 1
+            count[b, t] = c
+        return
+    n_slots = bl[b]
+    for j in range(n_in):
+        p_abs = abs(xp[b, j])
+        if n_slots == 0 or not p_abs > 0:
+            continue
+        line = b * n_lines + j
+        pair = np.uint64(0)
+        for t in range(n_slots):
+            if p_abs >= 1:
+                hit = True
+            else:
+                if (t & 1) == 0:
+                    pair = _hash2(key_bits, line, t >> 1)
+                hit = _fires(pair, t, p_abs)
+            if hit:
+                lines[start[b, t] + count[b, t]] = j
+                count[b, t] += 1
+
+
+@njit(cache=True)
+def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
+                  start, count, lines, key_bits, key_noise):
+    """Phase 2 for output lines ``first..last-1``: per row in order, the slots each line
+    fires in, the coincidences with the input lists, the pulses. Returns the pulse count."""
+    n_out, n_in = w.shape
+    n_lines = n_in + n_out
+    k = bl.shape[0]
+    hits = np.zeros(n_in, dtype=np.int64)
+    touched = np.empty(n_in, dtype=np.int64)
+    slots = np.empty(count.shape[1], dtype=np.int64)
+    done = 0
+    for i in range(first, last):
+        for b in range(k):
+            n_slots = bl[b]
+            p_abs = abs(dp[b, i])
+            if n_slots == 0 or not (given or p_abs > 0):
+                continue
+            n_fire = 0
+            line = b * n_lines + n_in + i
+            pair = np.uint64(0)
+            for t in range(n_slots):
+                if given:
+                    hit = db[b, t, i] != 0
+                elif p_abs >= 1:
+                    hit = True
+                else:
+                    if (t & 1) == 0:
+                        pair = _hash2(key_bits, line, t >> 1)
+                    hit = _fires(pair, t, p_abs)
+                if hit and count[b, t] > 0:
+                    slots[n_fire] = t
+                    n_fire += 1
+            if n_fire == 0:
+                continue
+            n_touched = 0
+            for f in range(n_fire):
+                t = slots[f]
+                s = start[b, t]
+                for q in range(count[b, t]):
+                    j = lines[s + q]
+                    if hits[j] == 0:
+                        touched[n_touched] = j
+                        n_touched += 1
+                    hits[j] += 1
+            d_neg = dp[b, i] < 0
+            row_key = (b * n_out + i) * n_in
+            for q in range(n_touched):
+                j = touched[q]
+                n = hits[j]
+                hits[j] = 0
+                done += n
+                up = d_neg != (xp[b, j] < 0)
+                row_up = row_down = consts[10]
+                if kind == 1:
+                    row_up, row_down = cp[4, i, j], cp[5, i, j]
+                elif kind == 3:
+                    row_up, row_down = cp[6, i, j], cp[7, i, j]
+                w[i, j] = _pulse_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j], cp[2, i, j],
+                                       cp[3, i, j], row_up, row_down, kind, noisy, mult,
+                                       consts, key_noise, row_key + j)
+    return done
+
+
+@njit(cache=True)
+def _update_serial(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, seed):
+    n_out, n_in = w.shape
+    key_bits, key_noise = _mix(seed ^ _SALT_BITS), _mix(seed ^ _SALT_NOISE)
+    start, count, lines = _line_lists(bl, xb, given, n_in)
+    for b in range(bl.shape[0]):
+        _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_in + n_out)
+    return _output_lines(0, n_out, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
+                         start, count, lines, key_bits, key_noise)
+
+
+@njit(cache=True, parallel=True)
+def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, seed,
+                     chunks):
+    """``_update_serial`` with both phases spread over threads: rows in phase 1, chunks of
+    output lines in phase 2 (same numbers, since each comes from its own counter)."""
+    n_out, n_in = w.shape
+    key_bits, key_noise = _mix(seed ^ _SALT_BITS), _mix(seed ^ _SALT_NOISE)
+    start, count, lines = _line_lists(bl, xb, given, n_in)
+    for b in prange(bl.shape[0]):
+        _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_in + n_out)
+    per_chunk = (n_out + chunks - 1) // chunks
+    totals = np.zeros(chunks, dtype=np.int64)
+    for c in prange(chunks):
+        totals[c] = _output_lines(c * per_chunk, min((c + 1) * per_chunk, n_out), w, cp, xp,
+                                  dp, bl, db, given, kind, noisy, mult, consts, start, count,
+                                  lines, key_bits, key_noise)
+    return totals.sum()
