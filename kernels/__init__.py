@@ -29,6 +29,7 @@ from .pulsed_update_ref import (
     ROW_W_MAX,
     ROW_W_MIN,
     ROWS_REQUIRED,
+    line_probabilities_torch,
     pulsed_update_torch,
     single_pulse_torch,
 )
@@ -84,6 +85,24 @@ def analog_mvm(weight, x, params, seed):
     return analog_mvm_torch(weight, x, params, seed=int(seed))
 
 
+def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
+                       update_management, update_bl_management, um_grad_scale, res,
+                       sto_round, generator=None):
+    """The stochastic pulse trains' line probabilities and lengths
+    (``line_probabilities_torch``): numba on the CPU, the twin on CUDA (a few small ops)."""
+    options = dict(desired_bl=desired_bl, fixed_bl=fixed_bl,
+                   update_management=update_management,
+                   update_bl_management=update_bl_management, um_grad_scale=um_grad_scale,
+                   res=res, sto_round=sto_round)
+    if x_rows.is_cuda:
+        return line_probabilities_torch(x_rows, d_rows, lr, granularity, generator=generator,
+                                        **options)
+    from .pulsed_update_cpu import line_probabilities_numba
+
+    seed = int(torch_randint(generator, x_rows.device)) if sto_round and res > 0 else 0
+    return line_probabilities_numba(x_rows, d_rows, lr, granularity, seed=seed, **options)
+
+
 def torch_randint(generator, device):
     """Draw a kernel seed from a torch generator, so runs stay reproducible by seed."""
     import torch
@@ -133,6 +152,8 @@ __all__ = [
     "analog_mvm",
     "analog_mvm_torch",
     "chopped_weight_torch",
+    "line_probabilities",
+    "line_probabilities_torch",
     "pulsed_update",
     "pulsed_update_torch",
     "reduce_to_weight",

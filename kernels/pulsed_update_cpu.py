@@ -46,9 +46,11 @@ _SALT_BITS = np.uint64(0x5DEECE66D2B1F3A7)
 _SALT_NOISE = np.uint64(0xC2B2AE3D27D4EB4F)
 _SALT_NEST = np.uint64(0x165667B19E3779F9)
 _SALT_ZIG = np.uint64(0x27D4EB2F165667C5)
+_SALT_ROUND = np.uint64(0x85EBCA77C2B2AE63)
 _LOW32 = np.uint64(0xFFFFFFFF)
-_S8, _S11, _S27, _S30, _S31, _S32 = (np.uint64(8), np.uint64(11), np.uint64(27),
-                                     np.uint64(30), np.uint64(31), np.uint64(32))
+_S8, _S11, _S27, _S30, _S31, _S32, _S40 = (np.uint64(8), np.uint64(11), np.uint64(27),
+                                          np.uint64(30), np.uint64(31), np.uint64(32),
+                                          np.uint64(40))
 _INV24 = 1.0 / (1 << 24)
 _INV53 = 1.0 / (1 << 53)
 
@@ -432,3 +434,100 @@ def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts
                                   dp, bl, db, given, kind, noisy, mult, consts, start, count,
                                   lines, key_bits, key_noise)
     return totals.sum()
+
+
+# --------------------------------------------------------------------------------------
+# pulse-train preparation (line_probabilities_torch): one pass over the rows
+
+
+def line_probabilities_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
+                             granularity: float, *, desired_bl: int, fixed_bl: bool,
+                             update_management: bool, update_bl_management: bool,
+                             um_grad_scale: float, res: float, sto_round: bool,
+                             seed: int = 0):
+    """``line_probabilities_torch`` in one compiled pass (the twin's ~20 small torch ops
+    per update cost more than the update itself on small tiles). The stochastic rounding
+    draws from ``seed``. Returns ``x_prob``, ``d_prob`` (the rows' dtype) and ``bl``
+    (int32)."""
+    dtype = x_rows.dtype if x_rows.dtype in (torch.float32, torch.float64) else torch.float32
+    x = x_rows.detach().to(dtype).contiguous()
+    d = d_rows.detach().to(dtype).contiguous()
+    k = x.shape[0]
+    x_prob, d_prob = torch.empty_like(x), torch.empty_like(d)
+    bl = torch.empty(k, dtype=torch.int32)
+    if update_bl_management:
+        mode = 0
+    elif fixed_bl or granularity * desired_bl >= lr:
+        mode = 1
+    else:
+        mode = 2
+    real = np.float32 if dtype == torch.float32 else np.float64
+    _line_probabilities(x.numpy(), d.numpy(), real(lr), real(granularity), int(desired_bl),
+                        float(max(math.ceil(lr / granularity), 1)) if mode == 2 else 0.0,
+                        mode, bool(update_management or update_bl_management),
+                        real(um_grad_scale), real(res), bool(sto_round and res > 0),
+                        lr > 0, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF), x_prob.numpy(),
+                        d_prob.numpy(), bl.numpy())
+    return x_prob, d_prob, bl
+
+
+@njit(cache=True)
+def _discretized(v, res, sto, key, counter):
+    """``discretize_torch`` of one value: round half to even to multiples of ``res``, after
+    adding a uniform in [-1/2, 1/2) (a 24-bit one, as ``torch.rand``) with ``sto``."""
+    if not res > 0:
+        return v
+    real = type(v)
+    scaled = v / res
+    if sto:
+        u = real((_mix(key + np.uint64(counter) * _GOLDEN) >> _S40) * _INV24)
+        scaled = scaled + (u - real(0.5))
+    return real(np.rint(scaled)) * res
+
+
+@njit(cache=True)
+def _line_probabilities(x, d, lr, gran, desired, long_bl, mode, managed, grad_scale, res, sto,
+                        lr_positive, seed, x_prob, d_prob, bl_out):
+    """Row by row, the twin's float operations in its order, so the train lengths (integer
+    ceilings) agree; the gains may differ from torch's in the last ulp (its sqrt)."""
+    real = type(lr)
+    one, zero = real(1.0), real(0.0)
+    k, n_in = x.shape
+    n_out = d.shape[1]
+    key = _mix(seed ^ _SALT_ROUND)
+    for b in range(k):
+        x_max, d_max = zero, zero
+        for j in range(n_in):
+            x_max = max(x_max, abs(x[b, j]))
+        for i in range(n_out):
+            d_max = max(d_max, abs(d[b, i]))
+        active = x_max > 0 and d_max > 0
+        x_m = x_max if active else one
+        d_m = (d_max if active else one) * grad_scale
+        if mode == 0:
+            bl = min(max(real(np.ceil(lr * x_m * d_m / gran)), one), real(desired))
+            amp = real(math.sqrt(lr / (gran * bl)))
+        elif mode == 1:
+            bl = real(desired)
+            amp = real(math.sqrt(lr / (gran * bl)))
+        else:
+            bl = real(long_bl)
+            amp = one
+        x_gain = d_gain = amp
+        if managed:
+            request = lr * x_m * d_m / gran
+            if request > bl:
+                d_m = d_m * bl / request
+            scale = real(math.sqrt(x_m / d_m))
+            x_gain, d_gain = amp / scale, amp * scale
+        bl_out[b] = int(bl) if active and lr_positive else 0
+        for j in range(n_in):
+            v = x[b, j]
+            p = min(max(_discretized(abs(v) * x_gain, res, sto, key, b * (n_in + n_out) + j),
+                        zero), one)
+            x_prob[b, j] = p if v > 0 else (-p if v < 0 else zero)
+        for i in range(n_out):
+            v = d[b, i]
+            p = min(max(_discretized(abs(v) * d_gain, res, sto, key,
+                                     b * (n_in + n_out) + n_in + i), zero), one)
+            d_prob[b, i] = p if v > 0 else (-p if v < 0 else zero)

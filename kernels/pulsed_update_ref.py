@@ -104,6 +104,8 @@ training runs the kernels.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 CELL_CONSTANT = 0
@@ -278,3 +280,72 @@ def _pulse_sequence(weight, up, counts, n_max, cell_params, *, cell_kind, noise_
         w = single_pulse_torch(w, u, params, cell_kind=cell_kind, noise_std=noise_std,
                                mult_noise=mult_noise, xi=xi, cell_scalars=scalars)
     flat.index_copy_(0, index, w)
+
+
+# --------------------------------------------------------------------------------------
+# pulse-train preparation: line probabilities and train lengths (physics/pulses.py says why)
+
+
+def discretize_torch(values: torch.Tensor, res: float, sto_round: bool,
+                     generator: torch.Generator | None) -> torch.Tensor:
+    """Round ``values`` to multiples of the bin width ``res`` (0: off), stochastically
+    with ``sto_round`` (a uniform in [-1/2, 1/2) bins added before rounding)."""
+    if res <= 0:
+        return values
+    scaled = values / res
+    if sto_round:
+        noise = torch.rand(values.shape, generator=generator, device=values.device,
+                           dtype=values.dtype)
+        scaled = scaled + (noise - 0.5)
+    return torch.round(scaled) * res
+
+
+def train_gains_torch(x_max: torch.Tensor, d_max: torch.Tensor, lr: float, granularity: float,
+                      *, desired_bl: int, fixed_bl: bool, update_management: bool,
+                      update_bl_management: bool, um_grad_scale: float):
+    """Per rank-1 row: train length ``BL`` (int64, 0 where nothing is to be done) and the
+    gains of the x and d sides, from the rows' largest ``|x|`` and ``|d|``."""
+    active = (x_max > 0) & (d_max > 0)
+    x_m = torch.where(active, x_max, torch.ones_like(x_max))
+    d_m = torch.where(active, d_max, torch.ones_like(d_max)) * um_grad_scale
+    if update_bl_management:
+        bl = torch.ceil(lr * x_m * d_m / granularity).clamp(1, desired_bl)
+        amp = torch.sqrt(lr / (granularity * bl))
+    elif fixed_bl or granularity * desired_bl >= lr:
+        bl = torch.full_like(x_m, float(desired_bl))
+        amp = torch.sqrt(lr / (granularity * bl))
+    else:
+        bl = torch.full_like(x_m, float(max(math.ceil(lr / granularity), 1)))
+        amp = torch.ones_like(x_m)
+    if update_management or update_bl_management:
+        k = lr * x_m * d_m / granularity
+        d_m = torch.where(k > bl, d_m * bl / k, d_m)
+        scale = torch.sqrt(x_m / d_m)
+        x_gain, d_gain = amp / scale, amp * scale
+    else:
+        x_gain = d_gain = amp
+    bl = torch.where(active & (lr > 0), bl, torch.zeros_like(bl))
+    return bl.to(torch.int64), x_gain, d_gain
+
+
+def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
+                             granularity: float, *, desired_bl: int, fixed_bl: bool,
+                             update_management: bool, update_bl_management: bool,
+                             um_grad_scale: float, res: float, sto_round: bool,
+                             generator: torch.Generator | None = None):
+    """The stochastic pulse type's trains of the rank-1 updates ``-lr d_rows[k] x_rows[k]^T``:
+    signed firing probabilities ``(k, in)``, ``(k, out)`` and lengths ``(k,)`` (int32).
+
+    ``res`` is a bin width (0: off) the scaled probabilities are rounded to, stochastically
+    with ``sto_round``; then they are clipped to [0, 1].
+    """
+    x_max = x_rows.abs().amax(dim=1)
+    d_max = d_rows.abs().amax(dim=1)
+    bl, x_gain, d_gain = train_gains_torch(
+        x_max, d_max, lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
+        update_management=update_management, update_bl_management=update_bl_management,
+        um_grad_scale=um_grad_scale)
+    x_p = discretize_torch(x_rows.abs() * x_gain[:, None], res, sto_round, generator)
+    d_p = discretize_torch(d_rows.abs() * d_gain[:, None], res, sto_round, generator)
+    return (x_p.clamp(0, 1) * x_rows.sign(), d_p.clamp(0, 1) * d_rows.sign(),
+            bl.to(torch.int32))

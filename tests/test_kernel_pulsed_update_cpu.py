@@ -485,3 +485,73 @@ def test_importing_xbrun_kernels_does_not_import_numba():
     code = ("import sys, xbrun.kernels, xbrun.physics.array; "
             "assert 'numba' not in sys.modules, 'numba imported'")
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
+
+
+# --------------------------------------------------------------------------------------
+# pulse-train preparation: line probabilities and train lengths
+
+
+def prep_rows(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(40, 30, generator=gen)
+    x = x * torch.where(torch.rand(40, 30, generator=gen) < 0.3, -1.0, 1.0)
+    d = 0.05 * torch.randn(40, 20, generator=gen)
+    x[3], d[5], x[7, :5] = 0.0, 0.0, 0.0  # rows without an update, lines without a pulse
+    return x, d
+
+
+@pytest.mark.parametrize("lr", [0.0, 0.01, 0.1, 3.0])
+@pytest.mark.parametrize("res", [0.0, 0.013])
+def test_line_probabilities_match_the_twin(lr, res):
+    """Every BL/update-management mode: the train lengths agree exactly, the probabilities
+    to float32 rounding (torch's sqrt is not always correctly rounded), or by one bin
+    where a rounding lands on a bin's edge."""
+    from xbrun.kernels import line_probabilities_torch
+    from xbrun.kernels.pulsed_update_cpu import line_probabilities_numba
+
+    x, d = prep_rows()
+    for ubm, um, fixed, scale in [(True, True, True, 1.0), (False, True, True, 0.5),
+                                  (False, False, True, 1.0), (False, True, False, 1.0),
+                                  (False, False, False, 0.5)]:
+        opts = dict(desired_bl=31, fixed_bl=fixed, update_management=um,
+                    update_bl_management=ubm, um_grad_scale=scale, res=res, sto_round=False)
+        want = line_probabilities_torch(x, d, lr, 1e-3, **opts)
+        got = line_probabilities_numba(x, d, lr, 1e-3, **opts)
+        assert got[2].dtype == torch.int32 and torch.equal(got[2], want[2]), opts
+        for g, w in zip(got[:2], want[:2], strict=True):
+            close = (g - w).abs() <= 1e-6 * w.abs() + 1e-12
+            assert torch.equal(g.sign(), w.sign())
+            assert close.float().mean() > 0.99 and ((g - w).abs() <= res + 1e-6).all(), opts
+        if lr > 0:
+            assert (got[2] > 0).sum() == 38  # the two rows without an update have none
+            assert (got[0][7, :5] == 0).all()
+
+
+def test_stochastic_rounding_is_unbiased_and_on_the_grid():
+    from xbrun.kernels import line_probabilities_torch
+    from xbrun.kernels.pulsed_update_cpu import line_probabilities_numba
+
+    x, d = prep_rows(1)
+    opts = dict(desired_bl=31, fixed_bl=True, update_management=True,
+                update_bl_management=True, um_grad_scale=1.0, res=0.05)
+    exact = line_probabilities_torch(x, d, 0.05, 1e-3, sto_round=False, res=0.0,
+                                     **{k: v for k, v in opts.items() if k != "res"})[0]
+    got = torch.stack([line_probabilities_numba(x, d, 0.05, 1e-3, sto_round=True, seed=s,
+                                                **opts)[0] for s in range(200)])
+    ref = torch.stack([line_probabilities_torch(x, d, 0.05, 1e-3, sto_round=True,
+                                                generator=torch.Generator().manual_seed(s),
+                                                **opts)[0] for s in range(200)])
+    steps = got / 0.05
+    assert torch.allclose(steps, steps.round(), atol=1e-4)  # multiples of the bin
+    inside = exact.abs() < 0.95  # away from the clip at 1
+    n = got.shape[0]
+    frac = (exact.abs() / 0.05).double().frac()
+    se = 0.05 * torch.sqrt(frac * (1 - frac) / n)  # a Bernoulli(frac) step of one bin
+    for sample in (got, ref):
+        diff = (sample.abs().double().mean(0) - exact.abs())[inside]
+        assert (diff.abs() <= 5 * se[inside] + 0.05 / n).all()  # a single rare step: 1/n
+        assert abs(diff.sum() / torch.sqrt((se[inside] ** 2).sum())) < 5  # pooled
+        var = sample.abs().double().var(0)[inside]  # that step's variance, pooled
+        want = (0.05**2 * frac * (1 - frac))[inside]
+        assert abs(var.sum() / want.sum() - 1) < 0.05
+    assert not torch.equal(got[0], got[1])

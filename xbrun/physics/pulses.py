@@ -47,6 +47,8 @@ from typing import Literal
 
 import torch
 
+from .. import kernels
+from ..kernels.pulsed_update_ref import discretize_torch, train_gains_torch
 from ..schema import check
 
 PulseType = Literal["stochastic_compressed", "deterministic_implicit", "mean_count"]
@@ -99,58 +101,36 @@ def bin_width(res: float) -> float:
 def discretize(values: torch.Tensor, res: float, sto_round: bool,
                generator: torch.Generator | None) -> torch.Tensor:
     """Round ``values`` to multiples of ``res`` (stochastically with ``sto_round``)."""
-    if res <= 0:
-        return values
-    scaled = values / res
-    if sto_round:
-        noise = torch.rand(values.shape, generator=generator, device=values.device,
-                           dtype=values.dtype)
-        scaled = scaled + (noise - 0.5)
-    return torch.round(scaled) * res
+    return discretize_torch(values, res, sto_round, generator)
+
+
+def _update_options(params: UpdateParameters) -> dict:
+    return dict(desired_bl=params.desired_bl, fixed_bl=params.fixed_bl,
+                update_management=params.update_management,
+                update_bl_management=params.update_bl_management,
+                um_grad_scale=params.um_grad_scale)
 
 
 def train_lengths_and_gains(x_max: torch.Tensor, d_max: torch.Tensor, lr: float,
                             granularity: float, params: UpdateParameters):
     """Per rank-1 row: train length ``BL``, and the gains of the x and d sides."""
-    desired = params.desired_bl
-    g = params.um_grad_scale
-    active = (x_max > 0) & (d_max > 0)
-    x_m = torch.where(active, x_max, torch.ones_like(x_max))
-    d_m = torch.where(active, d_max, torch.ones_like(d_max)) * g
-    if params.update_bl_management:
-        bl = torch.ceil(lr * x_m * d_m / granularity).clamp(1, desired)
-        amp = torch.sqrt(lr / (granularity * bl))
-    elif params.fixed_bl or granularity * desired >= lr:
-        bl = torch.full_like(x_m, float(desired))
-        amp = torch.sqrt(lr / (granularity * bl))
-    else:
-        bl = torch.full_like(x_m, float(max(math.ceil(lr / granularity), 1)))
-        amp = torch.ones_like(x_m)
-    if params.update_management or params.update_bl_management:
-        k = lr * x_m * d_m / granularity
-        d_m = torch.where(k > bl, d_m * bl / k, d_m)
-        scale = torch.sqrt(x_m / d_m)
-        x_gain, d_gain = amp / scale, amp * scale
-    else:
-        x_gain = d_gain = amp
-    bl = torch.where(active & (lr > 0), bl, torch.zeros_like(bl))
-    return bl.to(torch.int64), x_gain, d_gain
+    return train_gains_torch(x_max, d_max, lr, granularity, **_update_options(params))
 
 
 def pulse_trains(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float, granularity: float,
                  params: UpdateParameters,
                  generator: torch.Generator | None = None) -> PulseTrains:
     """Pulse trains for the rank-1 updates ``-lr * d_rows[k] x_rows[k]^T``."""
+    if params.pulse_type == "stochastic_compressed":  # numba on the CPU, torch on CUDA
+        x_p, d_p, bl = kernels.line_probabilities(
+            x_rows, d_rows, lr, granularity, res=bin_width(params.res),
+            sto_round=params.sto_round, generator=generator, **_update_options(params))
+        return PulseTrains(x_p, d_p, bl)
     x_max = x_rows.abs().amax(dim=1)
     d_max = d_rows.abs().amax(dim=1)
     bl, x_gain, d_gain = train_lengths_and_gains(x_max, d_max, lr, granularity, params)
     x_scaled = x_rows.abs() * x_gain[:, None]
     d_scaled = d_rows.abs() * d_gain[:, None]
-    if params.pulse_type == "stochastic_compressed":
-        res = bin_width(params.res)
-        x_p = discretize(x_scaled, res, params.sto_round, generator).clamp(0, 1)
-        d_p = discretize(d_scaled, res, params.sto_round, generator).clamp(0, 1)
-        return PulseTrains(x_p * x_rows.sign(), d_p * d_rows.sign(), bl.to(torch.int32))
     blf = bl.to(x_rows.dtype)[:, None]
     if params.pulse_type == "deterministic_implicit":
         x_q = discretize(x_scaled, bin_width(params.x_res_implicit), params.sto_round,
