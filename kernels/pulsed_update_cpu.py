@@ -194,13 +194,25 @@ def _uniform(h):
 def _normal(pair, p):
     """Standard normal of pulse ``p``: 32 bits of the hash each (two pulses per hash), 7
     of them the layer and 25 the signed value of a 128-layer ziggurat; the rare rejections
-    draw from further hashes of ``pair``, so the number depends on its counter alone."""
+    (about 1 %) draw from further hashes of ``pair``, so the number depends on its counter
+    alone."""
     word = np.int64((pair >> _S32) if (p & 1) == 0 else (pair & _LOW32))
+    layer = word & 127
+    value = (word >> 7) - (1 << 24)  # signed, |value| < 2**24
+    if abs(value) < _ZIG_K[layer]:
+        return value * _ZIG_W[layer]
+    return _normal_rejected(pair, p, word)
+
+
+@njit(cache=True)
+def _normal_rejected(pair, p, word):
+    """The ziggurat's slow path (Marsaglia & Tsang's ``nfix``): the wedge test, the tail
+    beyond ``r`` and, on rejection, a fresh 32-bit word."""
     extra = np.uint64(p & 1) * _SALT_ZIG
     tries = np.uint64(0)
     while True:
         layer = word & 127
-        value = (word >> 7) - (1 << 24)  # signed, |value| < 2**24
+        value = (word >> 7) - (1 << 24)
         x = value * _ZIG_W[layer]
         if abs(value) < _ZIG_K[layer]:
             return x
