@@ -27,6 +27,7 @@ update is first run, so ``import xbrun.kernels`` works where numba is missing.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -76,10 +77,10 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
                          f"{tuple(weight.shape)} on {weight.device}")
     n_out, n_in = weight.shape
     k = bl.shape[0]
-    if tuple(x_prob.shape) != (k, n_in) or tuple(d_prob.shape) != (k, n_out):
+    if x_prob.shape != (k, n_in) or d_prob.shape != (k, n_out):
         raise ValueError(f"x_prob must be ({k}, {n_in}) and d_prob ({k}, {n_out}), got "
                          f"{tuple(x_prob.shape)} and {tuple(d_prob.shape)}")
-    if tuple(cell_params.shape[1:]) != (n_out, n_in):
+    if cell_params.shape[1:] != (n_out, n_in):
         raise ValueError(f"cell_params must be (P, {n_out}, {n_in}), got "
                          f"{tuple(cell_params.shape)}")
     given = x_bits is not None
@@ -88,10 +89,8 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
     w = weight if weight.dtype in (torch.float32, torch.float64) else weight.float()
     w = w if w.is_contiguous() else w.contiguous()
     wn = w.detach().numpy()
-    cp = cell_params.detach().to(w.dtype).contiguous().numpy()
-    xp = x_prob.detach().to(w.dtype).contiguous().numpy()
-    dp = d_prob.detach().to(w.dtype).contiguous().numpy()
-    bln = bl.detach().to(torch.int64).clamp_min(0).contiguous().numpy()
+    cp, xp, dp = (_as_array(t, w.dtype) for t in (cell_params, x_prob, d_prob))
+    bln = _as_array(bl, torch.int64)  # one compiled signature per weight dtype
     if given:
         xb, db = _as_bytes(x_bits), _as_bytes(d_bits)
         if (xb.ndim != 3 or db.ndim != 3 or xb.shape[0] != k or db.shape[0] != k
@@ -101,16 +100,11 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
         if k and int(bln.max()) > min(xb.shape[1], db.shape[1]):
             raise ValueError("the given trains are shorter than bl")
     else:
-        xb = db = np.zeros((0, 0, 0), dtype=np.uint8)
-    a_up, a_down, g_up, g_down, es_a, es_b, std_add, std_slope = scalars
-    # the twin's Python-float scalars, rounded to the weight's dtype as torch does
-    real = wn.dtype.type
-    consts = tuple(real(v) for v in (noise_std, 2.0 * es_a, es_b, a_up, a_down, g_up, -g_down,
-                                     std_add, std_slope, 1.0, 0.0))
+        xb = db = _NO_BITS
+    consts = _constants(wn.dtype.type, float(noise_std), scalars)
     n_threads = torch.get_num_threads() if threads is None else int(threads)
-    seed_u = np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)
     args = (wn, cp, xp, dp, bln, xb, db, given, int(cell_kind), noise_std > 0,
-            bool(mult_noise), consts, seed_u)
+            bool(mult_noise), consts, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF))
     if n_threads > 1 and n_out > 1 and k * n_out * n_in >= PARALLEL_MIN_WORK:
         numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
         total = _update_parallel(*args, min(n_out, 4 * n_threads))
@@ -119,6 +113,27 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
     if w is not weight:
         weight.copy_(w)
     return torch.tensor(total, dtype=torch.int64)
+
+
+_NO_BITS = np.zeros((0, 0, 0), dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(real, noise_std: float, scalars: tuple) -> tuple:
+    """The twin's Python-float scalars, rounded to the weight's dtype as torch does (a tuple:
+    numba passes it by value)."""
+    a_up, a_down, g_up, g_down, es_a, es_b, std_add, std_slope = scalars
+    return tuple(real(v) for v in (noise_std, 2.0 * es_a, es_b, a_up, a_down, g_up, -g_down,
+                                   std_add, std_slope, 1.0, 0.0))
+
+
+def _as_array(t: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """A contiguous numpy view of ``t`` in ``dtype`` (a copy only where needed)."""
+    if t.dtype != dtype:
+        t = t.to(dtype)
+    if not t.is_contiguous():
+        t = t.contiguous()
+    return t.detach().numpy()
 
 
 def _as_bytes(bits: torch.Tensor) -> np.ndarray:
@@ -462,10 +477,10 @@ def line_probabilities_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
     draws from ``seed``. Returns ``x_prob``, ``d_prob`` (the rows' dtype) and ``bl``
     (int32)."""
     dtype = x_rows.dtype if x_rows.dtype in (torch.float32, torch.float64) else torch.float32
-    x = x_rows.detach().to(dtype).contiguous()
-    d = d_rows.detach().to(dtype).contiguous()
+    x, d = _as_array(x_rows, dtype), _as_array(d_rows, dtype)
     k = x.shape[0]
-    x_prob, d_prob = torch.empty_like(x), torch.empty_like(d)
+    x_prob = torch.empty(x.shape, dtype=dtype)
+    d_prob = torch.empty(d.shape, dtype=dtype)
     bl = torch.empty(k, dtype=torch.int32)
     if update_bl_management:
         mode = 0
@@ -474,7 +489,7 @@ def line_probabilities_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
     else:
         mode = 2
     real = np.float32 if dtype == torch.float32 else np.float64
-    _line_probabilities(x.numpy(), d.numpy(), real(lr), real(granularity), int(desired_bl),
+    _line_probabilities(x, d, real(lr), real(granularity), int(desired_bl),
                         float(max(math.ceil(lr / granularity), 1)) if mode == 2 else 0.0,
                         mode, bool(update_management or update_bl_management),
                         real(um_grad_scale), real(res), bool(sto_round and res > 0),
