@@ -29,6 +29,7 @@ from .pulsed_update_ref import (
     ROW_W_MAX,
     ROW_W_MIN,
     ROWS_REQUIRED,
+    explicit_trains_torch,
     line_probabilities_torch,
     pulsed_update_torch,
     single_pulse_torch,
@@ -103,6 +104,16 @@ def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
     return line_probabilities_numba(x_rows, d_rows, lr, granularity, seed=seed, **options)
 
 
+def explicit_trains(a, c, factor):
+    """Explicit 0/1 trains of the deterministic pulse types (``explicit_trains_torch``):
+    numba on the CPU, the twin on CUDA."""
+    if a.is_cuda:
+        return explicit_trains_torch(a, c, factor)
+    from .pulsed_update_cpu import explicit_trains_numba
+
+    return explicit_trains_numba(a, c, factor)
+
+
 def torch_randint(generator, device):
     """Draw a kernel seed from a torch generator, so runs stay reproducible by seed."""
     import torch
@@ -152,6 +163,8 @@ __all__ = [
     "analog_mvm",
     "analog_mvm_torch",
     "chopped_weight_torch",
+    "explicit_trains",
+    "explicit_trains_torch",
     "line_probabilities",
     "line_probabilities_torch",
     "pulsed_update",

@@ -558,3 +558,61 @@ def _line_probabilities(x, d, lr, gran, desired, long_bl, mode, managed, grad_sc
             p = min(max(_discretized(abs(v) * d_gain, res, sto, key,
                                      b * (n_in + n_out) + n_in + i), zero), one)
             d_prob[b, i] = p if v > 0 else (-p if v < 0 else zero)
+
+
+# --------------------------------------------------------------------------------------
+# explicit trains of the deterministic pulse types (explicit_trains_torch)
+
+
+def explicit_trains_numba(a: torch.Tensor, c: torch.Tensor, factor) -> tuple:
+    """``explicit_trains_torch`` compiled: one pass for the lengths, one to set the bits
+    (the twin loops over rows in Python with a dozen small ops each)."""
+    dtype = a.dtype if a.dtype in (torch.float32, torch.float64) else torch.float32
+    an, cn = _as_array(a, dtype), _as_array(c, dtype)
+    k = an.shape[0]
+    f = torch.as_tensor(factor, dtype=dtype).reshape(-1)
+    f = _as_array(f.expand(k) if f.numel() == 1 else f, dtype)
+    lengths = torch.zeros(k, dtype=torch.int32)
+    none = np.zeros((0, 0, 0), dtype=np.uint8)
+    longest = _explicit_rows(an, cn, f, none, none, lengths.numpy(), False)
+    x_bits = torch.zeros((k, max(longest, 1), an.shape[1]), dtype=torch.uint8)
+    d_bits = torch.zeros((k, max(longest, 1), cn.shape[1]), dtype=torch.uint8)
+    _explicit_rows(an, cn, f, x_bits.numpy(), d_bits.numpy(), lengths.numpy(), True)
+    return x_bits, d_bits, lengths
+
+
+@njit(cache=True)
+def _explicit_rows(a, c, factor, x_bits, d_bits, lengths, fill):
+    """Per row: the group side, its levels in increasing order, each level's slots (its
+    largest count) and, with ``fill``, the bits. Returns the longest train."""
+    longest = 0
+    for b in range(a.shape[0]):
+        a_b, c_b = a[b], c[b]
+        levels_a, levels_c = np.unique(a_b[a_b > 0]), np.unique(c_b[c_b > 0])
+        group_d = levels_c.shape[0] <= levels_a.shape[0]
+        key, other = (c_b, a_b) if group_d else (a_b, c_b)
+        levels = levels_c if group_d else levels_a
+        slot = 0
+        for level in levels:
+            scale = factor[b] * level
+            n_level = 0
+            for o in range(other.shape[0]):
+                n_level = max(n_level, int(np.rint(scale * other[o])))
+            if fill:
+                for o in range(other.shape[0]):
+                    for t in range(int(np.rint(scale * other[o]))):
+                        if group_d:
+                            x_bits[b, slot + t, o] = 1
+                        else:
+                            d_bits[b, slot + t, o] = 1
+                for line in range(key.shape[0]):
+                    if key[line] == level:
+                        for t in range(n_level):
+                            if group_d:
+                                d_bits[b, slot + t, line] = 1
+                            else:
+                                x_bits[b, slot + t, line] = 1
+            slot += n_level
+        lengths[b] = slot
+        longest = max(longest, slot)
+    return longest

@@ -349,3 +349,47 @@ def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
     d_p = discretize_torch(d_rows.abs() * d_gain[:, None], res, sto_round, generator)
     return (x_p.clamp(0, 1) * x_rows.sign(), d_p.clamp(0, 1) * d_rows.sign(),
             bl.to(torch.int32))
+
+
+def explicit_trains_torch(a: torch.Tensor, c: torch.Tensor, factor: torch.Tensor):
+    """0/1 trains whose coincidences are ``round(factor[k] * a[k, j] * c[k, i])`` exactly.
+
+    Per row the lines of equal value on the side with fewer distinct positive values share
+    a group (ties: the ``c`` side); each group, in increasing order of value, gets as many
+    slots as its largest count, and a line of the other side fires in the first ``count``
+    of them. The deterministic pulse types (``physics/pulses.py``) use it.
+
+    ``a``: ``(k, in)`` and ``c``: ``(k, out)``, both >= 0. Returns ``x_bits (k, L, in)``,
+    ``d_bits (k, L, out)`` (uint8) and the train lengths ``(k,)`` (int32).
+    """
+    k, n_in = a.shape
+    n_out = c.shape[1]
+    factor = torch.as_tensor(factor, dtype=a.dtype, device=a.device).reshape(-1)
+    factor = factor.expand(k) if factor.numel() == 1 else factor
+    rows = []
+    for b in range(k):
+        a_b, c_b, f = a[b], c[b], factor[b]
+        group_d = torch.unique(c_b[c_b > 0]).numel() <= torch.unique(a_b[a_b > 0]).numel()
+        key, other = (c_b, a_b) if group_d else (a_b, c_b)
+        levels = torch.unique(key[key > 0])
+        counts = torch.round(f * levels[:, None] * other[None, :])  # (levels, other lines)
+        per_level = counts.amax(dim=1).to(torch.int64) if levels.numel() else \
+            torch.zeros(0, dtype=torch.int64, device=a.device)
+        slot_level = torch.repeat_interleave(torch.arange(levels.numel(), device=a.device),
+                                             per_level, output_size=int(per_level.sum()))
+        offsets = torch.cumsum(per_level, 0) - per_level
+        slot_t = torch.arange(slot_level.numel(), device=a.device) - offsets[slot_level]
+        other_bits = counts[slot_level] > slot_t[:, None].to(counts.dtype)
+        key_bits = key[None, :] == levels[slot_level][:, None]
+        x_b, d_b = (other_bits, key_bits) if group_d else (key_bits, other_bits)
+        rows.append((x_b, d_b))
+    length = max([r[0].shape[0] for r in rows], default=0)
+    x_bits = torch.zeros((k, max(length, 1), n_in), dtype=torch.uint8, device=a.device)
+    d_bits = torch.zeros((k, max(length, 1), n_out), dtype=torch.uint8, device=a.device)
+    lengths = torch.zeros(k, dtype=torch.int32, device=a.device)
+    for b, (x_b, d_b) in enumerate(rows):
+        n = x_b.shape[0]
+        x_bits[b, :n] = x_b.to(torch.uint8)
+        d_bits[b, :n] = d_b.to(torch.uint8)
+        lengths[b] = n
+    return x_bits, d_bits, lengths

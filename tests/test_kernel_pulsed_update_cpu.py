@@ -555,3 +555,26 @@ def test_stochastic_rounding_is_unbiased_and_on_the_grid():
         want = (0.05**2 * frac * (1 - frac))[inside]
         assert abs(var.sum() / want.sum() - 1) < 0.05
     assert not torch.equal(got[0], got[1])
+
+
+@pytest.mark.parametrize("factor_kind", ["bl", "inverse_bl", "scalar"])
+def test_explicit_trains_match_the_twin(factor_kind):
+    """Bit for bit: the grouping side, the order of the levels and the slots."""
+    from xbrun.kernels import explicit_trains_torch
+    from xbrun.kernels.pulsed_update_cpu import explicit_trains_numba
+
+    gen = torch.Generator().manual_seed(3)
+    k = 6
+    a = torch.round(torch.rand(k, 30, generator=gen) * 10) / 10  # few levels: groups x
+    c = torch.rand(k, 9, generator=gen) * (torch.rand(k, 9, generator=gen) < 0.7)
+    c[1] = torch.round(c[1] * 3) / 3  # a row grouped on the d side
+    a[2] = 0.0  # a row without pulses
+    factor = {"bl": torch.randint(1, 40, (k,), generator=gen).float(),
+              "inverse_bl": 1.0 / torch.randint(1, 40, (k,), generator=gen).float(),
+              "scalar": 31.0}[factor_kind]
+    want = explicit_trains_torch(a, c, factor)
+    got = explicit_trains_numba(a, c, factor)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and torch.equal(g, w)
+    if factor_kind != "inverse_bl":
+        assert int(got[2][2]) == 0 and int(got[2].max()) > 0
