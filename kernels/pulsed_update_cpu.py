@@ -13,8 +13,10 @@ The cost follows the draws (one per line and slot) and the pulses, not the array
    from ``d_bits``); the coincidence counts ``n_ij`` of the row accumulate over those
    slots' lists, and each touched element takes its ``n_ij`` pulses of one sign one after
    another through the cell (``_pulse_train``), clipped after every pulse, each with its
-   own cycle-to-cycle noise: a standard normal from the hash of ``(seed, b, i, j, pulse)``
-   (Box-Muller, two pulses per hash). Noise-free constant steps take the twin's closed form.
+   own cycle-to-cycle noise: the ``q``-th pulse output line ``i`` applies in row ``b``
+   takes the ``q``-th standard normal of the hash stream of ``(seed, b, i)`` (a ziggurat,
+   two normals per hash; ``q`` counts in the order the trains fix). Noise-free constant
+   steps take the twin's closed form.
 
 Every random number depends on its counter alone and an output line owns its elements, so
 the result is the same for any number of threads and any chunking, without locks. The
@@ -255,8 +257,10 @@ def _normal_rejected(pair, p, word):
 
 @njit(cache=True)
 def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down, kind, noisy,
-                 mult, consts, key, element):
-    """``w`` after ``n`` pulses of one sign on an element, each clipped to its bounds.
+                 mult, consts, key, line, first, pair):
+    """``(w, pair)``: ``w`` after ``n`` pulses of one sign on an element, each clipped to
+    its bounds; its pulses are numbers ``first..first+n-1`` of the output line's normals
+    (counter ``line``; ``pair`` carries the hash whose second normal is still unused).
 
     ``row_up``/``row_down``: the element's slopes (linear) or exponents (pow). Only
     scalars and tuples come in: an array argument would cost two atomic reference counts
@@ -267,8 +271,8 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
     scale = scale_up if up else scale_down
     step = scale_up if up else -scale_down
     if kind == 0 and not noisy:  # constant_train: the closed form of n clipped steps
-        first = min(max(w + step, w_min), w_max)
-        return min(max(first + real(n - 1) * step, w_min), w_max)
+        once = min(max(w + step, w_min), w_max)
+        return min(max(once + real(n - 1) * step, w_min), w_max), pair
     slope = z_gain = amp = gam = inv = gamma = zero
     valid = True
     if kind == 1:
@@ -283,12 +287,11 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
         span = w_max - w_min
         inv = one / span if span > 0 else zero
         gamma = row_up if up else row_down
-    pair = np.uint64(0)
-    for p in range(n):
+    for p in range(first, first + n):
         xi = zero
         if noisy:
             if (p & 1) == 0:
-                pair = _hash2(key, element, p >> 1)
+                pair = _hash2(key, line, p >> 1)
             xi = real(_normal(pair, p))
         if kind == 0:
             dw = step
@@ -311,7 +314,7 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
             if noisy:
                 dw = dw * (one + sigma * xi)
         w = min(max(w + dw, w_min), w_max)
-    return w
+    return w, pair
 
 
 # --------------------------------------------------------------------------------------
@@ -415,7 +418,8 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                         n_touched += 1
                     hits[j] += 1
             d_neg = dp[b, i] < 0
-            row_key = (b * n_out + i) * n_in
+            line = b * n_out + i
+            first, pair = 0, np.uint64(0)
             for q in range(n_touched):
                 j = touched[q]
                 n = hits[j]
@@ -427,9 +431,10 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                     row_up, row_down = cp[4, i, j], cp[5, i, j]
                 elif kind == 3:
                     row_up, row_down = cp[6, i, j], cp[7, i, j]
-                w[i, j] = _pulse_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j], cp[2, i, j],
-                                       cp[3, i, j], row_up, row_down, kind, noisy, mult,
-                                       consts, key_noise, row_key + j)
+                w[i, j], pair = _pulse_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
+                                             cp[2, i, j], cp[3, i, j], row_up, row_down, kind,
+                                             noisy, mult, consts, key_noise, line, first, pair)
+                first += n
     return done
 
 
