@@ -171,8 +171,9 @@ def single_pulse_torch(weight: torch.Tensor, up: torch.Tensor, cell_params: torc
         b_diff = w_max - w_min
         valid = b_diff > 0
         z = weight * torch.where(valid, 2.0 * es_a / torch.where(valid, b_diff, 1.0), 0.0) + es_b
-        amp = torch.where(up, a_up, a_down)
-        gam = torch.where(up, g_up, -g_down)
+        # 0-dim tensors in the weight's dtype (plain scalars would make float32 here)
+        amp = torch.where(up, weight.new_tensor(a_up), weight.new_tensor(a_down))
+        gam = torch.where(up, weight.new_tensor(g_up), weight.new_tensor(-g_down))
         y = torch.clamp_min(1.0 - amp * torch.exp(gam * z), 0.0)
         y = torch.where(valid, y, 0.0)
         dw = step * y
