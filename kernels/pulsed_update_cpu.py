@@ -16,7 +16,8 @@ The cost follows the draws (one per line and slot) and the pulses, not the array
    own cycle-to-cycle noise: the ``q``-th pulse output line ``i`` applies in row ``b``
    takes the ``q``-th standard normal of the hash stream of ``(seed, b, i)`` (a ziggurat,
    two normals per hash; ``q`` counts in the order the trains fix). Noise-free constant
-   steps take the twin's closed form.
+   steps take the twin's closed form. A line that fires in a single slot (the common case
+   of short trains) gives each element of that slot's list one pulse, without counting.
 
 Every random number depends on its counter alone and an output line owns its elements, so
 the result is the same for any number of threads and any chunking, without locks. The
@@ -407,6 +408,26 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                     n_fire += 1
             if n_fire == 0:
                 continue
+            d_neg = dp[b, i] < 0
+            line = b * n_out + i
+            first, pair = 0, np.uint64(0)
+            if n_fire == 1:  # one slot: one pulse per element, no counting needed
+                t = slots[0]
+                s = start[b, t]
+                for q in range(count[b, t]):
+                    j = lines[s + q]
+                    up = d_neg != (xp[b, j] < 0)
+                    row_up = row_down = consts[10]
+                    if kind == 1:
+                        row_up, row_down = cp[4, i, j], cp[5, i, j]
+                    elif kind == 3:
+                        row_up, row_down = cp[6, i, j], cp[7, i, j]
+                    w[i, j], pair = _pulse_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
+                                                 cp[2, i, j], cp[3, i, j], row_up, row_down,
+                                                 kind, noisy, mult, consts, key_noise, line,
+                                                 q, pair)
+                done += count[b, t]
+                continue
             n_touched = 0
             for f in range(n_fire):
                 t = slots[f]
@@ -417,9 +438,6 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                         touched[n_touched] = j
                         n_touched += 1
                     hits[j] += 1
-            d_neg = dp[b, i] < 0
-            line = b * n_out + i
-            first, pair = 0, np.uint64(0)
             for q in range(n_touched):
                 j = touched[q]
                 n = hits[j]
