@@ -15,8 +15,9 @@ The cost follows the draws (one per line and slot) and the pulses, not the array
    another through the cell (``_pulse_train``), clipped after every pulse, each with its
    own cycle-to-cycle noise: the ``q``-th pulse output line ``i`` applies in row ``b``
    takes the ``q``-th standard normal of the hash stream of ``(seed, b, i)`` (a ziggurat,
-   two normals per hash; ``q`` counts in the order the trains fix). Noise-free constant
-   steps take the twin's closed form. A line that fires in a single slot (the common case
+   two normals per hash; ``q`` counts in the order the trains fix). Constant steps take
+   the twin's closed form (``constant_train``: the ``n`` steps' noise summed into one
+   normal, as aihwkit's CUDA functor does). A line that fires in a single slot (the common case
    of short trains) gives each element of that slot's list one pulse, without counting.
 
 Every random number depends on its counter alone and an output line owns its elements, so
@@ -271,9 +272,14 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
     one, zero, sigma = consts[9], consts[10], consts[0]
     scale = scale_up if up else scale_down
     step = scale_up if up else -scale_down
-    if kind == 0 and not noisy:  # constant_train: the closed form of n clipped steps
+    if kind == 0:  # constant_train: n clipped steps in closed form, their noise summed
         once = min(max(w + step, w_min), w_max)
-        return min(max(once + real(n - 1) * step, w_min), w_max), pair
+        extra = real(n - 1)
+        if noisy:
+            if (first & 1) == 0:
+                pair = _hash2(key, line, first >> 1)
+            extra = extra + sigma * real(math.sqrt(n)) * real(_normal(pair, first))
+        return min(max(once + extra * step, w_min), w_max), pair
     slope = z_gain = amp = gam = inv = gamma = zero
     valid = True
     if kind == 1:
@@ -294,11 +300,7 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
             if (p & 1) == 0:
                 pair = _hash2(key, line, p >> 1)
             xi = real(_normal(pair, p))
-        if kind == 0:
-            dw = step
-            if noisy:
-                dw = dw * (one + sigma * xi)
-        elif kind == 1:
+        if kind == 1:
             dw = step * (one - slope * w)
             if noisy:
                 dw = dw * (one + sigma * xi) if mult else dw + sigma * scale * xi
