@@ -7,7 +7,8 @@ Tiki-taka MLP, 784-256-128-10 sigmoid) and, on CUDA, 784-4096-4096-10 at batch 2
 its floor (``bench_floor``). On CUDA the step runs as ``xbrun train`` runs it
 (``cuda_graphs=auto``); the "graphs" column says whether it was replayed or eager.
 
-aihwkit's figures are not measured here (nothing in xbrun imports aihwkit): they are the
+aihwkit's figures: where an aihwkit venv is on the machine (``aihwkit_anchor``) they are
+measured in the same run, in a subprocess (nothing in xbrun imports aihwkit); otherwise the
 ratios reported in the issues, with where they were measured.
 """
 
@@ -21,6 +22,8 @@ from xbrun.cli import compose
 from xbrun.devices import DEVICES
 from xbrun.training.graphs import StepRunner
 from xbrun.training.loop import graphs_mode, pick_device, setup, train_epoch, training_step
+
+from . import aihwkit_anchor
 
 DATA = ["dataset=synthetic", "dataset.n_features=784", "dataset.n_train=4096",
         "dataset.n_test=64", "lr=0.1"]
@@ -57,6 +60,8 @@ def epoch_seconds(overrides: list[str], repeats: int = 3) -> tuple[float, str]:
     """Median seconds of ``repeats`` epochs after a warm-up epoch, and how steps ran."""
     config = compose([*DATA, *overrides])
     device = pick_device(config.accelerator)
+    if config.threads:  # as `xbrun train` does (default 1, as the aihwkit side's one thread)
+        torch.set_num_threads(config.threads)
     data, model, optimizer, _ = setup(config, device)
     x, y = data.x_train.to(device), data.y_train.to(device)
     order = torch.arange(len(y), device=device)
@@ -95,6 +100,17 @@ def run(console, batch_sizes=(32, 256), cells=("constant_step",), repeats: int =
     for col in ("device", "cell", "batch", "fp s/epoch", "device s/epoch", "ratio", "steps",
                 "aihwkit x fp"):
         table.add_column(col, justify="left" if col in ("device", "cell", "steps") else "right")
+    anchor = {}
+    if aihwkit_anchor.available():
+        kinds = tuple(dict.fromkeys(_spec(r)[0] for r in rows))
+        console.print(f"measuring aihwkit side by side ({where}, batches {batch_sizes})...")
+        anchor = aihwkit_anchor.measure(where, tuple(batch_sizes), kinds)
+        if anchor:
+            source = "measured now, same machine, aihwkit 1.2.0 " + (
+                "CUDA" if where == "cuda" else "C++, one thread")
+            table.title = table.title.split("; aihwkit:")[0] + f"; aihwkit: {source}"
+            table.add_column("aihwkit s/epoch", justify="right")
+            table.add_column("xbrun / aihwkit", justify="right")
     for batch in batch_sizes:
         fp, _ = epoch_seconds(["device=fp", f"batch_size={batch}"], repeats)
         for row in rows:
@@ -103,11 +119,19 @@ def run(console, batch_sizes=(32, 256), cells=("constant_step",), repeats: int =
                 t, how = epoch_seconds([*overrides, f"cell={cell}", f"batch_size={batch}"],
                                        repeats)
                 ref = aihwkit_ratio(row, batch, where)
+                aih, aih_fp = anchor.get((row, batch)), anchor.get(("fp", batch))
+                if aih is not None and aih_fp:
+                    ref = aih / aih_fp
                 results.append({"device": row, "cell": cell, "batch": batch, "fp": fp,
                                 "seconds": t, "ratio": t / fp, "steps": how,
-                                "aihwkit_ratio": ref, "shape": "784-256-128-10"})
-                table.add_row(row, cell, str(batch), f"{fp:.4f}", f"{t:.4f}",
-                              f"{t / fp:.2f}x", how, "-" if ref is None else f"{ref:.2f}x")
+                                "aihwkit_ratio": ref, "aihwkit_seconds": aih,
+                                "shape": "784-256-128-10"})
+                cols = [row, cell, str(batch), f"{fp:.4f}", f"{t:.4f}", f"{t / fp:.2f}x", how,
+                        "-" if ref is None else f"{ref:.2f}x"]
+                if anchor:
+                    cols += ["-" if aih is None else f"{aih:.4f}",
+                             "-" if aih is None else f"{t / aih:.2f}x"]
+                table.add_row(*cols)
     console.print(table)
     console.print("steps: graph = CUDA graph replays; eager = no CUDA; eager* = cuda_graphs=auto "
                   "fell back (the step syncs or keeps host state)")
