@@ -11,8 +11,11 @@ everything above it) works without Triton and before ``TRITON_INTERPRET`` is set
 likewise is imported when a CPU kernel first runs (the GPU machine has none).
 """
 
+import importlib.util
+
 from .analog_mvm_ref import MVMParams, analog_mvm_torch
 from .chopped_weight_ref import chopped_weight_torch
+from .line_write_ref import line_write_torch
 from .pulsed_update_ref import (
     CELL_CONSTANT,
     CELL_EXP,
@@ -132,14 +135,44 @@ def reduce_to_weight(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow):
     return chopped_weight_torch(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow)
 
 
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+
+
+def _on_numba(tensor) -> bool:
+    """The numba kernels take float32 CPU tensors; anything else runs the torch twin."""
+    import torch
+
+    return HAVE_NUMBA and tensor.device.type == "cpu" and tensor.dtype == torch.float32
+
+
 def accumulate_transfer_buffer(buffer, reads, index, out_sign, in_sign, **kwargs):
     """Buffered transfer step (``transfer_buffer_ref``): update H in place, return the
-    whole steps to write; Triton on CUDA, the torch twin elsewhere."""
+    whole steps to write; Triton on CUDA, numba on the CPU."""
     if buffer.is_cuda:
         from .transfer_buffer_cuda import transfer_buffer_triton
 
         return transfer_buffer_triton(buffer, reads, index, out_sign, in_sign, **kwargs)
+    if _on_numba(buffer):
+        from .transfer_buffer_cpu import transfer_buffer_numba
+
+        return transfer_buffer_numba(buffer, reads, index, out_sign, in_sign, **kwargs)
     return transfer_buffer_torch(buffer, reads, index, out_sign, in_sign, **kwargs)
+
+
+def line_write(weight, cell_params, index, one_prob, line_prob, bl, *, generator=None,
+               **kwargs):
+    """Pulse whole lines of ``weight`` in place (``line_write_ref``); numba on the CPU (its
+    seed drawn from ``generator``), the torch twin elsewhere. Returns the pulses applied."""
+    if _on_numba(weight) and weight.is_contiguous():
+        import torch
+
+        from .line_write_cpu import line_write_numba
+
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        return line_write_numba(weight, cell_params, index, one_prob, line_prob, bl,
+                                seed=seed, **kwargs)
+    return line_write_torch(weight, cell_params, index, one_prob, line_prob, bl,
+                            generator=generator, **kwargs)
 
 
 __all__ = [
@@ -167,6 +200,8 @@ __all__ = [
     "explicit_trains_torch",
     "line_probabilities",
     "line_probabilities_torch",
+    "line_write",
+    "line_write_torch",
     "pulsed_update",
     "pulsed_update_torch",
     "reduce_to_weight",

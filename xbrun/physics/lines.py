@@ -7,7 +7,8 @@ written line, and one train per element on the other side. Drawing exactly those
 stepping only the touched elements through the cell response gives the same pulses as a
 full-array pulsed update with a one-hot vector (``kernels.pulsed_update_ref``) at the cost
 of the written lines alone - which is what makes writing ``out`` rows per mini-batch
-(mixed precision) or a column per sample (chopped TTv2) affordable on the CPU. On CUDA the
+(mixed precision) or a column per sample (chopped TTv2) affordable on the CPU, where the
+draws and the cell steps are one numba call (``kernels.line_write``). On CUDA the
 write goes through the pulsed-update kernel with one-hot vectors instead (same statistics,
 one launch; the kernel's blocks without a coincidence skip the row).
 """
@@ -24,17 +25,23 @@ from .pulses import UpdateParameters, pulse_trains
 def granularity(array: PulsedArray) -> float:
     """The array's mean pulse step; an ideal cell has none, so thresholds that are counted
     in steps use aihwkit's default ``dw_min`` (0.001) for it."""
-    if not array.cell.is_pulsed:
-        return 1e-3
-    return float(getattr(array, "granularity", array.dw_min))
+    return array.granularity if array.cell.is_pulsed else 1e-3
 
 
 def n_states(array: PulsedArray) -> float:
     """Number of pulse steps across the weight range (2000 for an ideal cell, as above)."""
-    cell = array.cell
-    if not cell.is_pulsed:
-        return 2.0 / granularity(array)
-    return float(getattr(cell, "n_states", (cell.w_max - cell.w_min) / cell.dw_min))
+    return array.cell.n_states if array.cell.is_pulsed else 2.0 / granularity(array)
+
+
+def line_runs(start: int, count: int, n_lines: int) -> list[tuple[int, int]]:
+    """The wrap-around line walker: ``count`` consecutive lines from ``start`` modulo
+    ``n_lines``, as runs ``(first, length)`` of distinct lines that stop at the edge."""
+    runs = []
+    while count > 0:
+        run = min(count, n_lines - start)
+        runs.append((start, run))
+        start, count = (start + run) % n_lines, count - run
+    return runs
 
 
 def write_lines(array: PulsedArray, index: torch.Tensor, values: torch.Tensor, lr: float,
@@ -46,7 +53,7 @@ def write_lines(array: PulsedArray, index: torch.Tensor, values: torch.Tensor, l
     ``(n, in)`` for rows. ``params`` are the update parameters of the write (aihwkit's
     ``transfer_update``). Returns the number of pulses applied (0-dim int64 tensor).
     """
-    target = array.stored_weight() if hasattr(array, "stored_weight") else array.weight
+    target = array.stored_weight()
     zero = torch.zeros((), dtype=torch.int64, device=target.device)
     n = index.numel()
     if n == 0 or lr == 0:
@@ -61,48 +68,39 @@ def write_lines(array: PulsedArray, index: torch.Tensor, values: torch.Tensor, l
     if target.is_cuda:  # one launch of the pulsed-update kernel beats a loop of small ops
         return _write_with_kernel(array, index, values, lr, params, generator, columns)
     ones = torch.ones(n, 1, dtype=values.dtype, device=values.device)
-    step = granularity(array)
     if columns:  # x is the one-hot side, d the written column
-        trains = pulse_trains(ones, values, lr, step, params, generator)
+        trains = pulse_trains(ones, values, lr, granularity(array), params, generator)
         one_bits, line_bits, line_prob = trains.x_bits, trains.d_bits, trains.d_prob
         one_prob = trains.x_prob[:, 0]
     else:
-        trains = pulse_trains(values, ones, lr, step, params, generator)
+        trains = pulse_trains(values, ones, lr, granularity(array), params, generator)
         one_bits, line_bits, line_prob = trains.d_bits, trains.x_bits, trains.x_prob
         one_prob = trains.d_prob[:, 0]
-    if one_bits is not None:  # deterministic pulse types come as explicit trains
+    counts = None  # deterministic pulse types come as explicit trains
+    if one_bits is not None:
         counts = (one_bits[:, :, :1].bool() & line_bits.bool()).sum(1)
-    else:
-        bl = trains.bl.to(torch.int64)
-        length = int(bl.max())
-        if length == 0:
-            return zero
-        slots = torch.arange(length, device=bl.device)[None, :] < bl[:, None]
-        fire = torch.rand((n, length), generator=generator, device=values.device)
-        one = (fire < one_prob.abs()[:, None]) & slots
-        fire = torch.rand((n, length, line_prob.shape[1]), generator=generator,
-                          device=values.device)
-        counts = (one[:, :, None] & (fire < line_prob.abs()[:, None, :])).sum(1)
-    up = line_prob < 0  # the one-hot side is positive: up where the value is negative
+    before = None
+    if array.write_noise > 0:
+        before = target[:, index].clone() if columns else target[index, :].clone()
+    cell = array.cell
+    pulses = kernels.line_write(target, array.cell_params, index, one_prob, line_prob,
+                                trains.bl, generator=generator, columns=columns,
+                                cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
+                                mult_noise=bool(cell.mult_noise),
+                                cell_scalars=tuple(cell.cell_scalars), counts=counts)
+    if before is not None:  # reads see the written elements with fresh write noise
+        _redraw_write_noise(array, index, before, columns, generator)
+    return pulses
+
+
+def _redraw_write_noise(array, index, before, columns, generator) -> None:
+    new = array.stored_weight()[:, index] if columns else array.stored_weight()[index, :]
+    noisy = new + array.write_noise * torch.randn(new.shape, generator=generator,
+                                                  device=new.device, dtype=new.dtype)
     if columns:
-        old, cell_params, counts, up = (target[:, index], array.cell_params[:, :, index],
-                                        counts.T, up.T)
+        array.weight[:, index] = torch.where(new != before, noisy, array.weight[:, index])
     else:
-        old, cell_params = target[index, :], array.cell_params[:, index, :]
-    new = _pulse(array, old, cell_params, counts, up, generator)
-    if columns:
-        target[:, index] = new
-    else:
-        target[index, :] = new
-    write_noise = float(getattr(array, "write_noise", 0.0))
-    if write_noise > 0:  # reads see the written elements with fresh write noise
-        noisy = new + write_noise * torch.randn(new.shape, generator=generator,
-                                                device=new.device, dtype=new.dtype)
-        if columns:
-            array.weight[:, index] = torch.where(new != old, noisy, array.weight[:, index])
-        else:
-            array.weight[index, :] = torch.where(new != old, noisy, array.weight[index, :])
-    return counts.sum().to(torch.int64)
+        array.weight[index, :] = torch.where(new != before, noisy, array.weight[index, :])
 
 
 def _write_with_kernel(array, index, values, lr, params, generator, columns) -> torch.Tensor:
@@ -119,21 +117,3 @@ def _write_with_kernel(array, index, values, lr, params, generator, columns) -> 
         return array.update(x_rows, d_rows, lr, generator)
     finally:
         array.update_params = saved
-
-
-def _pulse(array: PulsedArray, weight: torch.Tensor, cell_params: torch.Tensor,
-           counts: torch.Tensor, up: torch.Tensor,
-           generator: torch.Generator | None) -> torch.Tensor:
-    """``counts`` pulses of one sign per element, one after another through the cell."""
-    cell = array.cell
-    noise = float(cell.noise_std)
-    n_max = int(counts.max()) if counts.numel() else 0
-    for p in range(n_max):
-        xi = (torch.randn(weight.shape, generator=generator, device=weight.device,
-                          dtype=weight.dtype) if noise > 0 else None)
-        stepped = kernels.single_pulse_torch(
-            weight, up, cell_params, cell_kind=cell.kernel_kind, noise_std=noise,
-            mult_noise=bool(cell.mult_noise), xi=xi,
-            cell_scalars=tuple(getattr(cell, "cell_scalars", ())))
-        weight = torch.where(counts > p, stepped, weight)
-    return weight

@@ -1,0 +1,138 @@
+"""The numba CPU kernels of the transfers against their torch twins.
+
+``line_write`` (pulsing whole lines of an array: ``kernels/line_write_ref.py``) and
+``transfer_buffer`` (read -> de-chop -> buffer -> whole steps). Exact where nothing is drawn
+(given pulse counts, noise off; the buffer); in distribution (per-element means and
+variances over seeds) where kernel and twin draw different random numbers.
+"""
+
+import pytest
+import torch
+from test_kernel_pulsed_update import CELLS, assert_same_distribution, make_cell, start_weight
+from test_kernel_transfer import BUFFER_OPTIONS, _signs
+from xbrun.kernels import CELL_CONSTANT, line_write_torch, transfer_buffer_torch
+
+pytest.importorskip("numba")
+from xbrun.kernels.line_write_cpu import line_write_numba  # noqa: E402
+from xbrun.kernels.transfer_buffer_cpu import transfer_buffer_numba  # noqa: E402
+
+M, N = 6, 9  # the array; lines 1, 4 and 7 (columns) or 0, 2, 5 (rows) are written
+
+
+def _problem(cell, columns, seed=0, counts=True):
+    label, kind, mult, scalars = cell
+    gen = torch.Generator().manual_seed(seed)
+    cp = make_cell(kind, M, N, gen)
+    weight = start_weight(cp, gen)
+    index = torch.tensor([1, 4, 7]) if columns else torch.tensor([0, 2, 5])
+    length = M if columns else N
+    line_prob = (0.2 + 0.8 * torch.rand(3, length, generator=gen)) * \
+        torch.where(torch.rand(3, length, generator=gen) < 0.5, -1.0, 1.0)
+    one_prob = 0.3 + 0.7 * torch.rand(3, generator=gen)
+    bl = torch.tensor([5, 0, 9])
+    given = torch.randint(0, 5, (3, length), generator=gen) if counts else None
+    options = dict(columns=columns, cell_kind=kind, mult_noise=mult, cell_scalars=scalars,
+                   counts=given)
+    return weight, cp, index, one_prob, line_prob, bl, options
+
+
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+@pytest.mark.parametrize("cell", CELLS, ids=[c[0] for c in CELLS])
+def test_line_write_given_counts_is_exact(cell, columns):
+    weight, cp, index, one, line, bl, options = _problem(cell, columns)
+    w_kernel, w_twin = weight.clone(), weight.clone()
+    p_kernel = line_write_numba(w_kernel, cp, index, one, line, bl, noise_std=0.0, seed=3,
+                                **options)
+    p_twin = line_write_torch(w_twin, cp, index, one, line, bl, noise_std=0.0, **options)
+    assert int(p_kernel) == int(p_twin) == int(options["counts"].sum())
+    torch.testing.assert_close(w_kernel, w_twin, rtol=1e-5, atol=1e-6)
+    written = torch.zeros(M, N, dtype=torch.bool)
+    if columns:
+        written[:, index] = True
+    else:
+        written[index, :] = True
+    assert torch.equal(w_kernel[~written], weight[~written])  # other lines untouched
+    assert (w_kernel[written] != weight[written]).any()
+
+
+def _samples(write, cell, columns, noise, counts, reps=300):
+    out = []
+    for seed in range(reps):
+        weight, cp, index, one, line, bl, options = _problem(cell, columns, counts=counts)
+        write(weight, cp, index, one, line, bl, seed, noise_std=noise, **options)
+        out.append(weight[:, index].T.reshape(-1) if columns else weight[index].reshape(-1))
+    return torch.stack(out)
+
+
+def _kernel(weight, cp, index, one, line, bl, seed, **options):
+    line_write_numba(weight, cp, index, one, line, bl, seed=seed, **options)
+
+
+def _twin(weight, cp, index, one, line, bl, seed, **options):
+    line_write_torch(weight, cp, index, one, line, bl,
+                     generator=torch.Generator().manual_seed(10_000 + seed), **options)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[c[0] for c in CELLS])
+def test_line_write_noise_in_distribution(cell):
+    """Given counts, cycle-to-cycle noise on: the written weights agree in distribution."""
+    a = _samples(_kernel, cell, True, 0.3, True)
+    b = _samples(_twin, cell, True, 0.3, True)
+    assert (a.var(0) > 0).any()
+    assert_same_distribution(a, b, what=f"{cell[0]} noisy line write")
+
+
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_line_write_drawn_pulses_in_distribution(columns):
+    """Drawn trains: the pulse counts (wide bounds, equal steps) agree in distribution and
+    their mean is ``bl * |one_prob| * |line_prob|``."""
+    cell = ("constant", CELL_CONSTANT, True, ())
+
+    def counts(write):
+        rows = []
+        for seed in range(400):
+            weight, cp, index, one, line, bl, options = _problem(cell, columns, counts=False)
+            cp[0] = cp[1] = 1.0
+            cp[2], cp[3] = 100.0, -100.0
+            before = weight.clone()
+            write(weight, cp, index, one, line, bl, seed, noise_std=0.0, **options)
+            moved = (weight - before).abs().round()
+            rows.append(moved[:, index].T.reshape(-1) if columns else moved[index].reshape(-1))
+        return torch.stack(rows), (bl[:, None] * one[:, None] * line.abs()).reshape(-1)
+
+    a, expected = counts(_kernel)
+    b, _ = counts(_twin)
+    assert_same_distribution(a, b, what="pulse counts", pooled=True)
+    se = (a.var(0) / a.shape[0]).sqrt()
+    assert ((a.mean(0) - expected).abs() <= 5 * se + 1e-9).all()
+    length = a.shape[1] // 3
+    assert a[:, length:2 * length].sum() == 0  # the line with bl = 0 gets nothing
+
+
+def test_line_write_same_seed_same_result():
+    cell = CELLS[1]
+    results = []
+    for _ in range(2):
+        weight, cp, index, one, line, bl, options = _problem(cell, True, counts=False)
+        pulses = line_write_numba(weight, cp, index, one, line, bl, noise_std=0.2, seed=11,
+                                  **options)
+        results.append((weight, int(pulses)))
+    assert torch.equal(results[0][0], results[1][0]) and results[0][1] == results[1][1] > 0
+
+
+@pytest.mark.parametrize("options", BUFFER_OPTIONS)
+def test_transfer_buffer_numba_matches_twin(options):
+    for n_out, n_in, count in ((9, 6, 4), (130, 5, 2), (1, 1, 1)):
+        gen = torch.Generator().manual_seed(n_out + 7 * n_in + count)
+        buffer = 2 * torch.randn(n_out, n_in, generator=gen)
+        reads = 3 * torch.randn(count, n_out, generator=gen)
+        index = torch.randperm(n_in, generator=gen)[:count]
+        out_sign, in_sign = _signs(n_out, gen, "cpu"), _signs(n_in, gen, "cpu")
+        args = dict(scale=0.7, threshold=0.5, max_steps=3, momentum=0.2, **options)
+        buf_k, buf_t = buffer.clone(), buffer.clone()
+        steps_k = transfer_buffer_numba(buf_k, reads, index, out_sign, in_sign, **args)
+        steps_t = transfer_buffer_torch(buf_t, reads, index, out_sign, in_sign, **args)
+        assert torch.equal(steps_k, steps_t)
+        torch.testing.assert_close(buf_k, buf_t, rtol=1e-6, atol=1e-6)
+        if n_out > 1:
+            assert (steps_t != 0).any() and (steps_t == 0).any()
