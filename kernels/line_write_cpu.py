@@ -2,10 +2,10 @@
 
 The twin gathers the written lines and runs a dozen small torch operations per pulse; here a
 single compiled pass draws each line's one-hot slots, then each element's coincidences among
-the fired slots (one binomial draw: the same law as a Bernoulli per slot), and steps the element through its cell pulse by pulse. Random numbers come
-from numba's generator, seeded per call by an int the caller draws from the tile's torch
-generator: the same seed gives the same result, and a checkpoint of the torch generator
-resumes the stream exactly.
+the fired slots (a binomial draw: the same law as a Bernoulli per slot), and steps the
+element through its cell pulse by pulse. Random numbers come from numba's generator, seeded
+per call by an int the caller draws from the tile's torch generator: the same seed gives the
+same result, and a checkpoint of the torch generator resumes the stream exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from .pulsed_update_ref import (
     CELL_CONSTANT,
     CELL_EXP,
     CELL_LINEAR,
-    CELL_POW,
     ROW_GAMMA_DOWN,
     ROW_GAMMA_UP,
     ROW_SCALE_DOWN,

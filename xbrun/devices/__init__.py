@@ -3,7 +3,7 @@
 from .base import TrainingDevice
 from .chopped import ChoppedTransferConfig, DynamicTransferConfig
 from .mixed_precision import MixedPrecisionConfig
-from .sgd import AnalogSGD, AnalogSGDConfig, FloatingPointConfig
+from .sgd import AnalogSGDConfig, FloatingPointConfig, SingleArray
 from .transfer import BufferedTransferConfig, TransferConfig
 
 DEVICES: dict[str, type] = {
@@ -16,6 +16,6 @@ DEVICES: dict[str, type] = {
     "mixed_precision": MixedPrecisionConfig,
 }
 
-__all__ = ["DEVICES", "TrainingDevice", "AnalogSGD", "AnalogSGDConfig", "FloatingPointConfig",
+__all__ = ["DEVICES", "TrainingDevice", "SingleArray", "AnalogSGDConfig", "FloatingPointConfig",
            "TransferConfig", "BufferedTransferConfig", "ChoppedTransferConfig",
            "DynamicTransferConfig", "MixedPrecisionConfig"]

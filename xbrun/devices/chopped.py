@@ -186,16 +186,13 @@ class ChoppedTransfer(BufferedTransfer):
             return abs(lr_t) / self.last_fast_lr / bg
         return abs(lr_t) / bg
 
-    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
-        index = self.line_index(start, count)
-        reads = self.read_lines(start, count, generator)
-        steps = self.buffer_step(index, reads, self.buffer_scale(lr_t), 1.0,
-                                 no_buffer=self.config.no_buffer)
-        pulses = self.write_steps(index, steps, generator)
-        self.switch_choppers(index, start + count == self.n_in, generator)
-        return pulses
+    def buffer_options(self, lr_t: float) -> dict:
+        return {"scale": self.buffer_scale(lr_t), "threshold": 1.0,
+                "no_buffer": self.config.no_buffer}
 
-    def switch_choppers(self, index, pass_done: bool, generator) -> None:
+    def after_reads(self, index, pass_done: bool, generator) -> None:
+        """Switch the input choppers of the read lines (at random, or all every
+        ``1 / in_chop_prob`` passes), the output choppers after a full pass."""
         c = self.config
         if c.in_chop_prob > 0:
             if c.in_chop_random:
@@ -229,46 +226,53 @@ class DynamicTransfer(ChoppedTransfer):
         """Passes over A per chopper period."""
         return max(math.ceil(1.0 / self.config.in_chop_prob), 2)
 
-    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
-        c = self.config
-        index = self.line_index(start, count)
-        reads = self.read_lines(start, count, generator)  # raw: still chopped
-        n_samples = self.n_samples
-        sample = self.transfer_counter % n_samples + 1
-        momentum = min(c.tail_weightening / n_samples, 1.0)
-        # a line whose chopper switched after its last read starts a new period: the mean
-        # of the period just ended becomes its reference
+    def buffer_signal(self, index, reads) -> torch.Tensor:
+        """The raw (still chopped) reads relative to the reference of each line: the mean of
+        its previous chopper period. A line whose chopper switched after its last read
+        starts a new period, and the running mean of the period just ended becomes its
+        reference; the running mean then takes in the reads."""
+        momentum = min(self.config.tail_weightening / self.n_samples, 1.0)
         new_period = self.switched[index]
         self.switched[index] = False
         past = torch.where(new_period[None, :], self.running_mean[:, index],
                            self.past_mean[:, index])
         self.past_mean[:, index] = past
-        scale = self.buffer_scale(lr_t)
-        if c.experimental_correct_accumulation:
-            scale /= min(sample, 1.0 / granularity(self.fast))
-        cap = c.buffer_cap * c.transfer_update.desired_bl
-        steps = self.buffer_step(index, reads - past.T, scale, 1.0, buffer_cap=cap)
         self.running_mean[:, index] = (self.running_mean[:, index] * (1.0 - momentum)
                                        + reads.T * momentum)
-        pulses = torch.zeros((), dtype=torch.int64, device=index.device)
-        if self.transfer_counter > n_samples:  # the first reference is not ready before
-            pulses = self.write_steps(index, steps, generator)
-        switch = torch.full((count,), sample == n_samples, device=index.device)
+        return reads - past.T
+
+    def buffer_options(self, lr_t: float) -> dict:
+        c = self.config
+        scale = self.buffer_scale(lr_t)
+        if c.experimental_correct_accumulation:
+            sample = self.transfer_counter % self.n_samples + 1
+            scale /= min(sample, 1.0 / granularity(self.fast))
+        return {"scale": scale, "threshold": 1.0,
+                "buffer_cap": c.buffer_cap * c.transfer_update.desired_bl}
+
+    def writes_ready(self) -> bool:
+        return self.transfer_counter > self.n_samples  # the first reference comes later
+
+    def after_reads(self, index, pass_done: bool, generator) -> None:
+        """Every line's chopper switches at the end of a period (``in_chop_random``: also at
+        random); the switch starts the line's next period at its next read."""
+        c = self.config
+        switch = torch.full((index.numel(),),
+                            self.transfer_counter % self.n_samples + 1 == self.n_samples,
+                            device=index.device)
         if c.in_chop_random:
-            switch |= torch.rand(count, generator=generator,
+            switch |= torch.rand(index.numel(), generator=generator,
                                  device=index.device) < c.in_chop_prob
         self.in_chopper[index] = torch.where(switch, -self.in_chopper[index],
                                              self.in_chopper[index])
         self.switched[index] = switch
-        if start + count == self.n_in:
+        if pass_done:
             self.transfer_counter += 1
-        return pulses
 
     def reset_state(self) -> None:
         super().reset_state()
-        for name in ("running_mean", "past_mean", "switched"):
-            if hasattr(self, name):
-                getattr(self, name).zero_()
+        for state in (self.running_mean, self.past_mean, self.switched):
+            state.zero_()
 
 
 __all__ = ["ChoppedTransferConfig", "DynamicTransferConfig", "ChoppedTransfer",

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import torch
 
 from ..physics.array import PulsedArray
-from ..physics.lines import granularity, write_lines
+from ..physics.lines import granularity, line_runs, write_lines
 from ..physics.pulses import UpdateParameters
 from ..schema import check
-from .base import TrainingDevice
+from .base import ScheduledDevice, TrainingDevice
 
 
 @dataclass
@@ -74,8 +74,8 @@ def quantize(values: torch.Tensor, n_bins: int, stochastic: bool,
     return torch.round(scaled).clamp(-half, half) * width
 
 
-class MixedPrecision(TrainingDevice):
-    _COUNTERS = ("n_updates", "row_index")
+class MixedPrecision(ScheduledDevice):
+    _COUNTERS = ScheduledDevice._COUNTERS + ("row_index",)
 
     def __init__(self, config: MixedPrecisionConfig, out_size: int, in_size: int, cell,
                  update: UpdateParameters, seed: int):
@@ -87,15 +87,7 @@ class MixedPrecision(TrainingDevice):
                                                 update_bl_management=True)
         self.granularity = config.granularity or granularity(self.array)
         self.register_buffer("chi", torch.zeros(out_size, in_size))
-        self.n_updates = 0
         self.row_index = 0
-
-    def get_extra_state(self):
-        return {name: getattr(self, name) for name in self._COUNTERS}
-
-    def set_extra_state(self, state) -> None:
-        for name in self._COUNTERS:
-            setattr(self, name, state[name])
 
     def visible_weight(self) -> torch.Tensor:
         return self.array.weight
@@ -112,13 +104,9 @@ class MixedPrecision(TrainingDevice):
         d = quantize(d_rows, c.n_d_bins, c.stoc_round_d, generator)
         self.chi.addmm_(d.T.to(self.chi), x.to(self.chi), alpha=float(lr))
         k = int(x_rows.shape[0])
-        before = self.n_updates
-        self.n_updates += k
         pulses = torch.zeros((), dtype=torch.int64, device=self.chi.device)
-        period = c.transfer_every * k
-        if period > 0 and k > 0:
-            for _ in range(self.n_updates // period - before // period):
-                pulses = pulses + self.transfer(generator)
+        for _ in range(self.transfers_due(k, c.transfer_every * k)):
+            pulses = pulses + self.transfer(generator)
         return pulses
 
     def transfer(self, generator) -> torch.Tensor:
@@ -131,18 +119,15 @@ class MixedPrecision(TrainingDevice):
             return pulses
         start = self.row_index
         if c.random_row and count < n_out:
-            start = int(torch.randint(n_out, (1,), generator=generator,
-                                      device=self.chi.device))
+            start = self.random_line(generator, n_out)
         self.row_index = (start + count) % n_out
-        while count > 0:
-            run = min(count, n_out - start)
-            rows = torch.arange(start, start + run, device=self.chi.device)
+        for first, run in line_runs(start, count, n_out):
+            rows = torch.arange(first, first + run, device=self.chi.device)
             steps = torch.trunc(self.chi[rows] / self.granularity)
             self.chi[rows] -= steps * self.granularity
             pulses = pulses + write_lines(self.array, rows, steps,
                                           self.granularity * c.transfer_lr,
                                           self.write_params, generator, columns=False)
-            start, count = (start + run) % n_out, count - run
         return pulses
 
 

@@ -30,10 +30,13 @@ class AnalogSGDConfig:
         pass
 
     def build(self, out_size, in_size, cell, update, seed) -> TrainingDevice:
-        return AnalogSGD(PulsedArray(out_size, in_size, cell, update, seed))
+        return SingleArray(PulsedArray(out_size, in_size, cell, update, seed))
 
 
-class AnalogSGD(TrainingDevice):
+class SingleArray(TrainingDevice):
+    """``device=sgd``: the gradient goes straight into one array (not to be confused with
+    the optimizer ``xbrun.nn.AnalogSGD``, which hands it to whatever device a tile has)."""
+
     def __init__(self, array: PulsedArray):
         super().__init__()
         self.array = array

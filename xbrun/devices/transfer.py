@@ -32,10 +32,10 @@ from ..errors import ConfigError
 from ..physics.array import PulsedArray
 from ..physics.cells import CELLS
 from ..physics.io import IOParameters, analog_mvm
-from ..physics.lines import granularity, n_states, write_lines
+from ..physics.lines import granularity, line_runs, n_states, write_lines
 from ..physics.pulses import UpdateParameters
 from ..schema import build, check
-from .base import TrainingDevice
+from .base import ScheduledDevice, TrainingDevice
 
 SLOW_SEED_OFFSET = 1_000_003  # the slow array draws its own device-to-device spread
 
@@ -163,17 +163,20 @@ def resolve_cell(value: Any, default: Any, key: str) -> Any:
     return value
 
 
-class TransferDevice(TrainingDevice):
+class TransferDevice(ScheduledDevice):
     """Fast array A, slow array C and the transfer between them (TTv1).
 
     Lines are columns (``transfer_columns``) or rows; ``n_in`` counts the lines and
     ``n_out`` the elements of one line. ``in_chopper``/``out_chopper`` are the signs A is
-    written with (all +1 here; the chopped devices flip them). Counters are extra state so a
-    checkpoint resumes the transfer schedule exactly.
+    written with (all +1 here; the chopped devices flip them). A transfer of lines is one
+    sequence for every variant (``transfer_lines``): read A through the transfer I/O, move
+    the reads into C (``write_reads``: directly here, through the buffer H in TTv2 and its
+    descendants), then the bookkeeping after a read (``after_reads``: resets here, chopper
+    switches in TTv3/TTv4).
     """
 
     chopped = False
-    _COUNTERS = ("n_updates", "slice_index", "last_fast_lr")
+    _COUNTERS = ScheduledDevice._COUNTERS + ("slice_index", "last_fast_lr")
 
     def __init__(self, config: TransferConfig, out_size: int, in_size: int, cell,
                  update: UpdateParameters, seed: int):
@@ -181,7 +184,7 @@ class TransferDevice(TrainingDevice):
         self.config = config
         fast_cell = resolve_cell(config.fast_cell, cell, "device.fast_cell")
         slow_cell = resolve_cell(config.slow_cell, cell, "device.slow_cell")
-        if getattr(slow_cell, "construction_seed", 0):
+        if slow_cell.construction_seed:
             slow_cell = dataclasses.replace(slow_cell,
                                             construction_seed=slow_cell.construction_seed + 1)
         self.update_params = update
@@ -194,17 +197,8 @@ class TransferDevice(TrainingDevice):
         self.gamma_fast, self.gamma_slow = config.gammas()
         self.register_buffer("in_chopper", torch.ones(self.n_in))
         self.register_buffer("out_chopper", torch.ones(self.n_out))
-        self.n_updates = 0
         self.slice_index = 0
         self.last_fast_lr = 0.0
-
-    # -- state ------------------------------------------------------------------------
-    def get_extra_state(self):
-        return {name: getattr(self, name) for name in self._COUNTERS}
-
-    def set_extra_state(self, state) -> None:
-        for name in self._COUNTERS:
-            setattr(self, name, state[name])
 
     def reset_state(self) -> None:
         """Start the transfer schedule afresh (after weights are programmed)."""
@@ -269,37 +263,37 @@ class TransferDevice(TrainingDevice):
             rows, cols = self.signs()
             x_rows, d_rows = x_rows * cols, d_rows * rows
         pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator)
-        period = self.transfer_period(k)
-        before = self.n_updates
-        self.n_updates += k
-        if period > 0 and k > 0:
-            events = self.n_updates // period - before // period
-            if events > 0:
-                pulses = pulses + self.transfer(events, lr, generator)
+        events = self.transfers_due(k, self.transfer_period(k))
+        if events > 0:
+            pulses = pulses + self.transfer(events, lr, generator)
         return pulses
 
     def transfer(self, events: int, lr: float, generator) -> torch.Tensor:
-        """Make ``events`` transfers of ``n_reads_per_transfer`` lines each."""
+        """Make ``events`` transfers of ``n_reads_per_transfer`` lines each: consecutive
+        lines from where the last ended (or, with ``random_selection``, from a random line
+        per transfer), batched into runs of distinct lines."""
         c = self.config
         n_reads = min(c.n_reads_per_transfer, self.n_in)
         lr_t = self.transfer_learning_rate(lr)
         pulses = torch.zeros((), dtype=torch.int64, device=self.fast.weight.device)
-        starts = []
         if c.random_selection:
-            for _ in range(events):
-                start = int(torch.randint(self.n_in, (1,), generator=generator,
-                                          device=self.fast.weight.device))
-                starts.append((start, n_reads))
+            walks = [(self.random_line(generator, self.n_in), n_reads) for _ in range(events)]
         else:
-            starts.append((self.slice_index, events * n_reads))
-        for start, count in starts:
-            while count > 0:  # runs of distinct lines that stop at the wrap-around
-                run = min(count, self.n_in - start)
+            walks = [(self.slice_index, events * n_reads)]
+        for start, count in walks:
+            for first, run in line_runs(start, count, self.n_in):
                 if lr_t != 0:
-                    pulses = pulses + self.transfer_lines(start, run, lr_t, generator)
-                start = (start + run) % self.n_in
-                count -= run
-            self.slice_index = start
+                    pulses = pulses + self.transfer_lines(first, run, lr_t, generator)
+            self.slice_index = (start + count) % self.n_in
+        return pulses
+
+    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
+        """Lines ``start..start+count-1`` (distinct): read A, move the reads into C, then
+        the bookkeeping after a read. The one sequence every transfer device runs."""
+        index = self.line_index(start, count)
+        reads = self.read_lines(start, count, generator)
+        pulses = self.write_reads(index, reads, lr_t, generator)
+        self.after_reads(index, start + count == self.n_in, generator)
         return pulses
 
     def read_lines(self, start: int, count: int, generator) -> torch.Tensor:
@@ -317,25 +311,19 @@ class TransferDevice(TrainingDevice):
     def line_index(self, start: int, count: int) -> torch.Tensor:
         return torch.arange(start, start + count, device=self.fast.weight.device)
 
-    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
-        """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses, then maybe reset A's column."""
-        index = self.line_index(start, count)
-        reads = self.read_lines(start, count, generator)
-        pulses = write_lines(self.slow, index, -reads, lr_t, self.config.transfer_update,
-                             generator, columns=self.columns)
-        if self.config.with_reset_prob > 0:
-            hit = torch.rand(count, generator=generator,
-                             device=index.device) < self.config.with_reset_prob
+    def write_reads(self, index, reads, lr_t: float, generator) -> torch.Tensor:
+        """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses."""
+        return write_lines(self.slow, index, -reads, lr_t, self.config.transfer_update,
+                           generator, columns=self.columns)
+
+    def after_reads(self, index, pass_done: bool, generator) -> None:
+        """Reset each read line of A with probability ``with_reset_prob`` (columns only)."""
+        prob = self.config.with_reset_prob
+        if prob > 0:
+            hit = torch.rand(index.numel(), generator=generator, device=index.device) < prob
             mask = torch.zeros(self.fast.weight.shape[1], dtype=torch.bool, device=index.device)
             mask[index] = hit
-            self._reset_fast(mask[None, :], generator)
-        return pulses
-
-    def _reset_fast(self, mask: torch.Tensor, generator) -> None:
-        if hasattr(self.fast, "reset"):
-            self.fast.reset(mask, generator)
-        else:
-            self.fast.weight.masked_fill_(mask.expand_as(self.fast.weight), 0.0)
+            self.fast.reset(mask[None, :], generator)
 
 
 class BufferedTransfer(TransferDevice):
@@ -347,8 +335,7 @@ class BufferedTransfer(TransferDevice):
 
     def reset_state(self) -> None:
         super().reset_state()
-        if hasattr(self, "buffer"):
-            self.buffer.zero_()
+        self.buffer.zero_()
 
     def transfer_learning_rate(self, lr: float) -> float:
         """aihwkit scales the buffered transfer by the ratio of the arrays' significances."""
@@ -357,25 +344,32 @@ class BufferedTransfer(TransferDevice):
             lr_t *= self.gamma_fast / self.gamma_slow
         return lr_t
 
-    def buffer_step(self, index, reads, scale: float, threshold: float, **extra):
-        c = self.config
-        return kernels.accumulate_transfer_buffer(
-            self.buffer, reads, index, self.out_chopper, self.in_chopper, scale=scale,
-            threshold=threshold, max_steps=c.transfer_update.desired_bl,
-            momentum=min(max(c.momentum, 0.0), 1.0), forget_buffer=c.forget_buffer, **extra)
+    # -- the hooks of the buffered variants -------------------------------------------
+    def buffer_signal(self, index, reads) -> torch.Tensor:
+        """What enters H for the read lines (TTv4 subtracts its reference)."""
+        return reads
 
-    def write_steps(self, index, steps, generator) -> torch.Tensor:
-        """``steps`` whole pulses (times ``step``) into the given lines of C."""
+    def buffer_options(self, lr_t: float) -> dict:
+        """Scale, threshold and options of the buffer step (``transfer_buffer_ref``)."""
+        return {"scale": abs(lr_t),
+                "threshold": self.config.thres_scale * granularity(self.slow)}
+
+    def writes_ready(self) -> bool:
+        """Whether C is written at all yet (TTv4 waits for its first reference)."""
+        return True
+
+    def write_reads(self, index, reads, lr_t: float, generator) -> torch.Tensor:
+        """Read -> de-chop -> H -> threshold, then the whole steps into C."""
         c = self.config
+        steps = kernels.accumulate_transfer_buffer(
+            self.buffer, self.buffer_signal(index, reads), index, self.out_chopper,
+            self.in_chopper, max_steps=c.transfer_update.desired_bl,
+            momentum=min(max(c.momentum, 0.0), 1.0), forget_buffer=c.forget_buffer,
+            **self.buffer_options(lr_t))
+        if not self.writes_ready():
+            return torch.zeros((), dtype=torch.int64, device=index.device)
         return write_lines(self.slow, index, -steps, c.step * granularity(self.slow),
                            c.transfer_update, generator, columns=self.columns)
-
-    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
-        index = self.line_index(start, count)
-        reads = self.read_lines(start, count, generator)
-        threshold = self.config.thres_scale * granularity(self.slow)
-        steps = self.buffer_step(index, reads, abs(lr_t), threshold)
-        return self.write_steps(index, steps, generator)
 
 
 __all__ = ["TransferConfig", "BufferedTransferConfig", "TransferDevice", "BufferedTransfer",
