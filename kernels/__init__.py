@@ -38,6 +38,7 @@ from .pulsed_update_ref import (
     single_pulse_torch,
 )
 from .transfer_buffer_ref import transfer_buffer_torch
+from .transfer_write_ref import transfer_write_torch
 
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
@@ -159,6 +160,16 @@ def accumulate_transfer_buffer(buffer, reads, index, out_sign, in_sign, **kwargs
     return transfer_buffer_torch(buffer, reads, index, out_sign, in_sign, **kwargs)
 
 
+def transfer_write(reads, start, width, **kwargs):
+    """Pulse trains of a transfer's write from its reads, through the buffer when one is
+    given (``transfer_write_ref``); Triton on CUDA (one launch), the torch twin elsewhere."""
+    if reads.is_cuda:
+        from .transfer_write_cuda import transfer_write_triton
+
+        return transfer_write_triton(reads, start, width, **kwargs)
+    return transfer_write_torch(reads, start, width, **kwargs)
+
+
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, *, generator=None,
                **kwargs):
     """Pulse whole lines of ``weight`` in place (``line_write_ref``); numba on the CPU (its
@@ -207,4 +218,6 @@ __all__ = [
     "reduce_to_weight",
     "single_pulse_torch",
     "transfer_buffer_torch",
+    "transfer_write",
+    "transfer_write_torch",
 ]

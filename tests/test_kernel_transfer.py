@@ -9,7 +9,7 @@ deterministic, so kernel and twin must agree exactly (up to float rounding on th
 import pytest
 import torch
 from triton_modules import triton_function
-from xbrun.kernels import chopped_weight_torch, transfer_buffer_torch
+from xbrun.kernels import chopped_weight_torch, transfer_buffer_torch, transfer_write_torch
 
 from xbrun import kernels
 
@@ -100,3 +100,91 @@ def test_transfer_buffer_compiled_matches_twin(options):
     launch = triton_function("transfer_buffer_cuda", "transfer_buffer_triton", interpret=False)
     _check_transfer_buffer(launch, 256, 784, 8, "cuda", **options)
     _check_transfer_buffer(launch, 10, 128, 128, "cuda", **options)
+
+
+# ------------------------------------------------------------------ transfer_write ------
+TRAIN_OPTIONS = [  # (update_bl_management, update_management, long_train, um_grad_scale)
+    (True, True, False, 1.0),
+    (False, True, False, 0.5),
+    (False, False, False, 1.0),
+    (False, False, True, 1.0),
+]
+
+
+def _check_transfer_write(launch, n_out, n_lines, start, count, columns, trains, buffered,
+                          device, block_w=1024, **buffer_options):
+    ubm, um, long_train, ugs = trains
+    gen = torch.Generator().manual_seed(n_out + 3 * n_lines + start)
+    reads = (0.05 * torch.randn(count, n_out, generator=gen)).to(device)
+    reads[0, :2] = 0.0  # a zero value, and (below) a line with nothing to write
+    if count > 1:
+        reads[-1] = 0.0
+    options = dict(columns=columns, lr=0.03 if long_train else 0.2, granularity=0.004,
+                   desired_bl=5, long_train=long_train, update_management=um,
+                   update_bl_management=ubm, um_grad_scale=ugs)
+    twin_buffer = None
+    if buffered:
+        buffer = (0.02 * torch.randn(n_out, n_lines, generator=gen)).to(device)
+        out_sign, in_sign = _signs(n_out, gen, device), _signs(n_lines, gen, device)
+        twin_buffer = buffer.clone()
+        args = dict(scale=1.0, threshold=0.01, max_steps=3, momentum=0.2, **buffer_options)
+        got = launch(reads, start, n_lines, buffer=buffer, out_sign=out_sign,
+                     in_sign=in_sign, block_w=block_w, **args, **options)
+        want = transfer_write_torch(reads, start, n_lines, buffer=twin_buffer,
+                                    out_sign=out_sign, in_sign=in_sign, **args, **options)
+        torch.testing.assert_close(buffer, twin_buffer, rtol=1e-6, atol=1e-7)
+    else:
+        got = launch(reads, start, n_lines, block_w=block_w, **options)
+        want = transfer_write_torch(reads, start, n_lines, **options)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    bl = want[2]
+    assert (bl > 0).any() and (buffered or count == 1 or bl[-1] == 0)
+    return want
+
+
+@pytest.mark.parametrize("trains", TRAIN_OPTIONS)
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_transfer_write_interpreted_matches_twin(columns, trains):
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
+    _check_transfer_write(launch, 7, 9, 2, 4, columns, trains, False, "cpu")
+    for options in BUFFER_OPTIONS:
+        _check_transfer_write(launch, 20, 6, 3, 3, columns, trains, True, "cpu", block_w=4,
+                              **options)
+
+
+@pytest.mark.parametrize("trains", TRAIN_OPTIONS)
+def test_transfer_write_twin_is_the_physics_of_a_one_hot_write(trains):
+    """The twin's trains are ``physics.pulses.pulse_trains`` of the one-hot rank-1 updates."""
+    from xbrun.physics.pulses import UpdateParameters, pulse_trains
+
+    ubm, um, long_train, ugs = trains
+    params = UpdateParameters(desired_bl=5, fixed_bl=not long_train, update_management=um,
+                              update_bl_management=ubm, um_grad_scale=ugs)
+    gen = torch.Generator().manual_seed(1)
+    reads = 0.05 * torch.randn(4, 7, generator=gen)
+    lr, g = (0.03 if long_train else 0.2), 0.004
+    for columns in (True, False):
+        x, d, bl = transfer_write_torch(reads, 3, 9, columns=columns, lr=lr, granularity=g,
+                                        desired_bl=5, long_train=long_train,
+                                        update_management=um, update_bl_management=ubm,
+                                        um_grad_scale=ugs)
+        one_hot = torch.zeros(4, 9)
+        one_hot[torch.arange(4), torch.arange(3, 7)] = 1.0
+        rows = (one_hot, -reads) if columns else (-reads, one_hot)
+        want = pulse_trains(*rows, lr, g, params)
+        torch.testing.assert_close(x, want.x_prob)
+        torch.testing.assert_close(d, want.d_prob)
+        assert torch.equal(bl, want.bl)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("trains", TRAIN_OPTIONS)
+def test_transfer_write_compiled_matches_twin(trains):
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
+    for columns in (True, False):
+        _check_transfer_write(launch, 256, 784, 700, 84, columns, trains, False, "cuda")
+        for options in BUFFER_OPTIONS:
+            _check_transfer_write(launch, 512, 128, 0, 32, columns, trains, True, "cuda",
+                                  **options)

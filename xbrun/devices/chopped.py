@@ -190,24 +190,24 @@ class ChoppedTransfer(BufferedTransfer):
         return {"scale": self.buffer_scale(lr_t), "threshold": 1.0,
                 "no_buffer": self.config.no_buffer}
 
-    def after_reads(self, index, pass_done: bool, generator) -> None:
+    def after_reads(self, lines: slice, pass_done: bool, generator) -> None:
         """Switch the input choppers of the read lines (at random, or all every
         ``1 / in_chop_prob`` passes), the output choppers after a full pass."""
         c = self.config
+        chopper = self.in_chopper[lines]
         if c.in_chop_prob > 0:
             if c.in_chop_random:
-                flip = torch.rand(index.numel(), generator=generator,
-                                  device=index.device) < c.in_chop_prob
-                self.in_chopper[index] = torch.where(flip, -self.in_chopper[index],
-                                                     self.in_chopper[index])
+                flip = torch.rand(chopper.numel(), generator=generator,
+                                  device=chopper.device) < c.in_chop_prob
+                chopper.copy_(torch.where(flip, -chopper, chopper))
             else:
                 period = max(math.ceil(1.0 / c.in_chop_prob), 2)
                 if self.transfer_counter % period + 1 == period:
-                    self.in_chopper[index] = -self.in_chopper[index]
+                    chopper.neg_()
         if pass_done:
             if c.out_chop_prob > 0:
                 flip = torch.rand(self.n_out, generator=generator,
-                                  device=index.device) < c.out_chop_prob
+                                  device=chopper.device) < c.out_chop_prob
                 self.out_chopper.copy_(torch.where(flip, -self.out_chopper, self.out_chopper))
             self.transfer_counter += 1
 
@@ -226,19 +226,17 @@ class DynamicTransfer(ChoppedTransfer):
         """Passes over A per chopper period."""
         return max(math.ceil(1.0 / self.config.in_chop_prob), 2)
 
-    def buffer_signal(self, index, reads) -> torch.Tensor:
+    def buffer_signal(self, lines: slice, reads) -> torch.Tensor:
         """The raw (still chopped) reads relative to the reference of each line: the mean of
         its previous chopper period. A line whose chopper switched after its last read
         starts a new period, and the running mean of the period just ended becomes its
         reference; the running mean then takes in the reads."""
         momentum = min(self.config.tail_weightening / self.n_samples, 1.0)
-        new_period = self.switched[index]
-        self.switched[index] = False
-        past = torch.where(new_period[None, :], self.running_mean[:, index],
-                           self.past_mean[:, index])
-        self.past_mean[:, index] = past
-        self.running_mean[:, index] = (self.running_mean[:, index] * (1.0 - momentum)
-                                       + reads.T * momentum)
+        running, past = self.running_mean[:, lines], self.past_mean[:, lines]
+        switched = self.switched[lines]
+        past.copy_(torch.where(switched[None, :], running, past))
+        switched.zero_()
+        running.mul_(1.0 - momentum).add_(reads.T, alpha=momentum)
         return reads - past.T
 
     def buffer_options(self, lr_t: float) -> dict:
@@ -253,19 +251,19 @@ class DynamicTransfer(ChoppedTransfer):
     def writes_ready(self) -> bool:
         return self.transfer_counter > self.n_samples  # the first reference comes later
 
-    def after_reads(self, index, pass_done: bool, generator) -> None:
+    def after_reads(self, lines: slice, pass_done: bool, generator) -> None:
         """Every line's chopper switches at the end of a period (``in_chop_random``: also at
         random); the switch starts the line's next period at its next read."""
         c = self.config
-        switch = torch.full((index.numel(),),
+        chopper = self.in_chopper[lines]
+        switch = torch.full((chopper.numel(),),
                             self.transfer_counter % self.n_samples + 1 == self.n_samples,
-                            device=index.device)
+                            device=chopper.device)
         if c.in_chop_random:
-            switch |= torch.rand(index.numel(), generator=generator,
-                                 device=index.device) < c.in_chop_prob
-        self.in_chopper[index] = torch.where(switch, -self.in_chopper[index],
-                                             self.in_chopper[index])
-        self.switched[index] = switch
+            switch |= torch.rand(chopper.numel(), generator=generator,
+                                 device=chopper.device) < c.in_chop_prob
+        chopper.copy_(torch.where(switch, -chopper, chopper))
+        self.switched[lines] = switch
         if pass_done:
             self.transfer_counter += 1
 

@@ -32,7 +32,14 @@ from ..errors import ConfigError
 from ..physics.array import PulsedArray
 from ..physics.cells import CELLS
 from ..physics.io import IOParameters, analog_mvm
-from ..physics.lines import granularity, line_runs, n_states, write_lines
+from ..physics.lines import (
+    fused_write,
+    granularity,
+    line_runs,
+    n_states,
+    write_lines,
+    write_transferred,
+)
 from ..physics.pulses import UpdateParameters
 from ..schema import build, check
 from .base import ScheduledDevice, TrainingDevice
@@ -289,11 +296,12 @@ class TransferDevice(ScheduledDevice):
 
     def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
         """Lines ``start..start+count-1`` (distinct): read A, move the reads into C, then
-        the bookkeeping after a read. The one sequence every transfer device runs."""
-        index = self.line_index(start, count)
+        the bookkeeping after a read. The one sequence every transfer device runs; the hooks
+        see the lines as a slice, so their bookkeeping indexes views, not gathers."""
+        lines = slice(start, start + count)
         reads = self.read_lines(start, count, generator)
-        pulses = self.write_reads(index, reads, lr_t, generator)
-        self.after_reads(index, start + count == self.n_in, generator)
+        pulses = self.write_reads(lines, reads, lr_t, generator)
+        self.after_reads(lines, start + count == self.n_in, generator)
         return pulses
 
     def read_lines(self, start: int, count: int, generator) -> torch.Tensor:
@@ -304,25 +312,29 @@ class TransferDevice(ScheduledDevice):
         """
         weight = self.fast.weight if self.columns else self.fast.weight.T
         onehot = torch.zeros(count, self.n_in, dtype=weight.dtype, device=weight.device)
-        onehot[:, start:start + count] = torch.eye(count, dtype=weight.dtype,
-                                                   device=weight.device)
+        onehot.diagonal(start).fill_(1.0)
         return analog_mvm(weight, onehot, self.config.transfer_io, generator)
 
-    def line_index(self, start: int, count: int) -> torch.Tensor:
-        return torch.arange(start, start + count, device=self.fast.weight.device)
+    def line_index(self, lines: slice) -> torch.Tensor:
+        return torch.arange(lines.start, lines.stop, device=self.fast.weight.device)
 
-    def write_reads(self, index, reads, lr_t: float, generator) -> torch.Tensor:
+    def write_reads(self, lines: slice, reads, lr_t: float, generator) -> torch.Tensor:
         """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses."""
-        return write_lines(self.slow, index, -reads, lr_t, self.config.transfer_update,
-                           generator, columns=self.columns)
+        params = self.config.transfer_update
+        if fused_write(self.slow, params):
+            return write_transferred(self.slow, lines.start, reads, lr_t, params, generator,
+                                     columns=self.columns)
+        return write_lines(self.slow, self.line_index(lines), -reads, lr_t, params, generator,
+                           columns=self.columns)
 
-    def after_reads(self, index, pass_done: bool, generator) -> None:
+    def after_reads(self, lines: slice, pass_done: bool, generator) -> None:
         """Reset each read line of A with probability ``with_reset_prob`` (columns only)."""
         prob = self.config.with_reset_prob
         if prob > 0:
-            hit = torch.rand(index.numel(), generator=generator, device=index.device) < prob
-            mask = torch.zeros(self.fast.weight.shape[1], dtype=torch.bool, device=index.device)
-            mask[index] = hit
+            count = lines.stop - lines.start
+            hit = torch.rand(count, generator=generator, device=self.fast.weight.device) < prob
+            mask = torch.zeros(self.fast.weight.shape[1], dtype=torch.bool, device=hit.device)
+            mask[lines] = hit
             self.fast.reset(mask[None, :], generator)
 
 
@@ -345,7 +357,7 @@ class BufferedTransfer(TransferDevice):
         return lr_t
 
     # -- the hooks of the buffered variants -------------------------------------------
-    def buffer_signal(self, index, reads) -> torch.Tensor:
+    def buffer_signal(self, lines: slice, reads) -> torch.Tensor:
         """What enters H for the read lines (TTv4 subtracts its reference)."""
         return reads
 
@@ -358,18 +370,25 @@ class BufferedTransfer(TransferDevice):
         """Whether C is written at all yet (TTv4 waits for its first reference)."""
         return True
 
-    def write_reads(self, index, reads, lr_t: float, generator) -> torch.Tensor:
+    def write_reads(self, lines: slice, reads, lr_t: float, generator) -> torch.Tensor:
         """Read -> de-chop -> H -> threshold, then the whole steps into C."""
         c = self.config
-        steps = kernels.accumulate_transfer_buffer(
-            self.buffer, self.buffer_signal(index, reads), index, self.out_chopper,
-            self.in_chopper, max_steps=c.transfer_update.desired_bl,
-            momentum=min(max(c.momentum, 0.0), 1.0), forget_buffer=c.forget_buffer,
-            **self.buffer_options(lr_t))
+        signal = self.buffer_signal(lines, reads)
+        options = {"out_sign": self.out_chopper, "in_sign": self.in_chopper,
+                   "max_steps": c.transfer_update.desired_bl,
+                   "momentum": min(max(c.momentum, 0.0), 1.0),
+                   "forget_buffer": c.forget_buffer, **self.buffer_options(lr_t)}
+        lr_w = c.step * granularity(self.slow)
+        if fused_write(self.slow, c.transfer_update):
+            return write_transferred(self.slow, lines.start, signal, lr_w, c.transfer_update,
+                                     generator, columns=self.columns,
+                                     write=self.writes_ready(), buffer=self.buffer, **options)
+        index = self.line_index(lines)
+        steps = kernels.accumulate_transfer_buffer(self.buffer, signal, index, **options)
         if not self.writes_ready():
             return torch.zeros((), dtype=torch.int64, device=index.device)
-        return write_lines(self.slow, index, -steps, c.step * granularity(self.slow),
-                           c.transfer_update, generator, columns=self.columns)
+        return write_lines(self.slow, index, -steps, lr_w, c.transfer_update, generator,
+                           columns=self.columns)
 
 
 __all__ = ["TransferConfig", "BufferedTransferConfig", "TransferDevice", "BufferedTransfer",

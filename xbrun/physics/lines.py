@@ -15,6 +15,8 @@ one launch; the kernel's blocks without a coincidence skip the row).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .. import kernels
@@ -91,6 +93,47 @@ def write_lines(array: PulsedArray, index: torch.Tensor, values: torch.Tensor, l
     if before is not None:  # reads see the written elements with fresh write noise
         _redraw_write_noise(array, index, before, columns, generator)
     return pulses
+
+
+def fused_write(array: PulsedArray, params: UpdateParameters) -> bool:
+    """Whether ``write_transferred`` takes the fused GPU path for this array and write: a
+    pulsed cell without write noise on CUDA, continuous stochastic trains."""
+    return (array.weight.is_cuda and array.cell.is_pulsed and array.write_noise <= 0
+            and params.pulse_type == "stochastic_compressed" and params.res <= 0)
+
+
+def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: float,
+                      params: UpdateParameters, generator: torch.Generator | None, *,
+                      columns: bool, write: bool = True, buffer: torch.Tensor | None = None,
+                      **buffer_options) -> torch.Tensor:
+    """Lines ``start..start+n-1`` of ``array`` written from a transfer's reads ``(n, L)``:
+    ``line -= lr * values`` with ``values = -reads``, or, given the digital ``buffer``, the
+    whole steps it lets through (``buffer_options``: ``kernels.accumulate_transfer_buffer``).
+
+    For ``fused_write`` arrays: two launches and no host sync - the trains (buffer step, train
+    lengths, gains, one-hot vectors: ``kernels.transfer_write``) and the pulsed-update kernel.
+    ``write=False`` only updates the buffer. Returns the pulses applied (0-dim int64).
+    """
+    n_out, n_in = array.weight.shape
+    width = n_in if columns else n_out
+    g = array.granularity
+    long_train = (not params.update_bl_management and not params.fixed_bl
+                  and g * params.desired_bl < lr)
+    x_prob, d_prob, bl = kernels.transfer_write(
+        reads, start, width, columns=columns, lr=lr, granularity=g,
+        desired_bl=params.desired_bl, long_train=long_train,
+        update_management=params.update_management,
+        update_bl_management=params.update_bl_management,
+        um_grad_scale=params.um_grad_scale, buffer=buffer, **buffer_options)
+    if not write or lr == 0:
+        return torch.zeros((), dtype=torch.int64, device=reads.device)
+    max_bl = max(math.ceil(lr / g), 1) if long_train else params.desired_bl
+    cell = array.cell
+    return kernels.pulsed_update(array.weight, array.cell_params, x_prob, d_prob, bl,
+                                 cell_kind=cell.kernel_kind, noise_std=cell.noise_std,
+                                 mult_noise=cell.mult_noise, generator=generator,
+                                 cell_scalars=cell.cell_scalars, max_bl=max_bl,
+                                 seed=array._kernel_seed(generator))
 
 
 def _redraw_write_noise(array, index, before, columns, generator) -> None:

@@ -1,0 +1,152 @@
+"""Triton kernel of a transfer's write preparation (meaning: ``transfer_write_ref.py``).
+
+One program per transferred line holds the whole line: it de-chops the reads into the
+buffer H and takes out the whole steps (buffered devices), reduces the line's largest value,
+derives the train length and gains of the one-hot write from it, and stores the line's
+probabilities, the one-hot row and the train length. That is one launch where the torch twin
+takes some forty small ones (buffer, one-hot vectors, train lengths, gains, probabilities),
+and nothing is read back to the host: the pulsed-update kernel takes the trains next.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit(do_not_specialize=["start"])
+def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start, n_len,
+                           width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold, max_steps,
+                           momentum, buffer_cap, lr, granularity, desired_bl, um_grad_scale,
+                           long_bl, COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
+                           FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr,
+                           UBM: tl.constexpr, UM: tl.constexpr, LONG: tl.constexpr,
+                           BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
+    b = tl.program_id(0)
+    j = start + b
+    rm = tl.arange(0, BLOCK_L)
+    ok = rm < n_len
+    reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
+    if BUFFERED:
+        in_s = tl.load(is_ptr + j)
+        out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
+        h_ptrs = h_ptr + rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
+        signal = ((out_s * in_s) * reads) * scale
+        if NO_BUFFER:
+            omega = signal
+        else:
+            omega = tl.load(h_ptrs, mask=ok, other=0.0) + signal
+        q = omega / threshold
+        steps = tl.where(q >= 0, tl.floor(q), tl.ceil(q))
+        steps = tl.minimum(tl.maximum(steps, -max_steps), max_steps)
+        if FORGET:
+            kept = omega * momentum
+        else:
+            kept = omega - ((1.0 - momentum) * steps) * threshold
+            if CAP:
+                kept = tl.minimum(tl.maximum(kept, -buffer_cap * threshold),
+                                  buffer_cap * threshold)
+        tl.store(h_ptrs, tl.where(steps != 0, kept, omega), mask=ok)
+        values = -steps
+    else:
+        values = -reads
+    mag = tl.abs(values)
+    v_max = tl.max(mag, axis=0)
+    if COLUMNS:
+        x_max = v_max * 0.0 + 1.0
+        d_max = v_max
+    else:
+        x_max = v_max
+        d_max = v_max * 0.0 + 1.0
+    active = (x_max > 0) & (d_max > 0)
+    x_m = tl.where(active, x_max, 1.0)
+    d_m = tl.where(active, d_max, 1.0) * um_grad_scale
+    if UBM:
+        bl = tl.minimum(tl.maximum(tl.ceil(lr * x_m * d_m / granularity), 1.0), desired_bl)
+        amp = tl.sqrt_rn(lr / (granularity * bl))
+    elif LONG:
+        bl = x_m * 0.0 + long_bl
+        amp = x_m * 0.0 + 1.0
+    else:
+        bl = x_m * 0.0 + desired_bl
+        amp = tl.sqrt_rn(lr / (granularity * bl))
+    if UM or UBM:
+        k = lr * x_m * d_m / granularity
+        d_m = tl.where(k > bl, d_m * bl / k, d_m)
+        s = tl.sqrt_rn(x_m / d_m)
+        x_gain = amp / s
+        d_gain = amp * s
+    else:
+        x_gain = amp
+        d_gain = amp
+    bl = tl.where(active & (lr > 0), bl, 0.0)
+    if COLUMNS:
+        one_gain = x_gain
+        line_gain = d_gain
+    else:
+        one_gain = d_gain
+        line_gain = x_gain
+    sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
+    line_prob = tl.minimum(mag * line_gain, 1.0) * sign
+    one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
+    if COLUMNS:
+        line_ptr = d_ptr + b * sd0
+        one_ptr = x_ptr + b * sx0
+    else:
+        line_ptr = x_ptr + b * sx0
+        one_ptr = d_ptr + b * sd0
+    tl.store(line_ptr + rm, line_prob, mask=ok)
+    for w0 in range(0, width, BLOCK_W):
+        cols = w0 + tl.arange(0, BLOCK_W)
+        tl.store(one_ptr + cols, tl.where(cols == j, one_prob, 0.0), mask=cols < width)
+    tl.store(bl_ptr + b, bl.to(tl.int32))
+
+
+def transfer_write_triton(reads: torch.Tensor, start: int, width: int, *, columns: bool,
+                          lr: float, granularity: float, desired_bl: int, long_train: bool,
+                          update_management: bool, update_bl_management: bool,
+                          um_grad_scale: float, buffer: torch.Tensor | None = None,
+                          out_sign: torch.Tensor | None = None,
+                          in_sign: torch.Tensor | None = None, scale: float = 1.0,
+                          threshold: float = 1.0, max_steps: int = 1, momentum: float = 0.0,
+                          forget_buffer: bool = True, buffer_cap: float = 0.0,
+                          no_buffer: bool = False, block_w: int = 1024):
+    """Same arguments and result as ``transfer_write_torch``, in one launch."""
+    n, n_len = reads.shape
+    dtype = reads.dtype
+    line = torch.empty((n, n_len), dtype=dtype, device=reads.device)
+    one_hot = torch.empty((n, width), dtype=dtype, device=reads.device)
+    bl = torch.empty(n, dtype=torch.int32, device=reads.device)
+    x_prob, d_prob = (one_hot, line) if columns else (line, one_hot)
+    if n == 0:
+        return x_prob, d_prob, bl
+    buffered = buffer is not None
+    if buffered:
+        if buffer.shape[0] != n_len or start + n > buffer.shape[1]:
+            raise ValueError(f"buffer {tuple(buffer.shape)} does not hold lines {start}.."
+                             f"{start + n - 1} of {n_len} elements")
+        out_sign = out_sign.to(dtype).contiguous()
+        in_sign = in_sign.to(dtype).contiguous()
+    else:
+        buffer = out_sign = in_sign = reads  # unused pointers
+    long_bl = float(max(math.ceil(lr / granularity), 1)) if long_train else 0.0
+    _transfer_write_kernel[(n,)](
+        reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_len, width,
+        reads.stride(0), reads.stride(1), buffer.stride(0) if buffered else 0,
+        buffer.stride(1) if buffered else 0, x_prob.stride(0), d_prob.stride(0),
+        float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
+        float(lr), float(granularity), float(desired_bl), float(um_grad_scale), long_bl,
+        COLUMNS=bool(columns), BUFFERED=buffered, FORGET=bool(forget_buffer),
+        CAP=(not forget_buffer) and buffer_cap > 0, NO_BUFFER=bool(no_buffer),
+        UBM=bool(update_bl_management), UM=bool(update_management),
+        LONG=bool(long_train) and not update_bl_management,
+        BLOCK_L=triton.next_power_of_2(max(n_len, 16)),
+        BLOCK_W=min(block_w, triton.next_power_of_2(max(width, 16))), num_warps=4,
+    )
+    return x_prob, d_prob, bl
+
+
+__all__ = ["transfer_write_triton"]

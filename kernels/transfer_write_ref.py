@@ -1,0 +1,95 @@
+"""Reference twin of a transfer's write preparation on the GPU: reads to pulse trains.
+
+A transfer moves lines ``start .. start+n-1`` of the fast array into the slow one. From the
+reads ``(n, L)`` (one row per line, ``L`` elements each) this builds the stochastic pulse
+trains of the write ``line[start+b] -= lr * values[b]`` as rank-1 updates with a one-hot
+vector, in the form the pulsed-update kernel takes:
+
+1. buffered (``buffer`` given; TTv2 and descendants): the buffer step of
+   ``transfer_buffer_ref`` turns the reads into whole steps, ``values = -steps``;
+   otherwise (TTv1) ``values = -reads``;
+2. per line, the train length and the gains of the one-hot side (``max = 1``) and of the line
+   side (``max = max|values[b]|``) follow ``physics.pulses.train_lengths_and_gains``
+   (aihwkit's ``update_bl_management`` / ``update_management`` / ``fixed_bl`` rules, with
+   ``um_grad_scale`` on the d side); ``long_train`` is the host's decision for a variable
+   train length without BL management (``not fixed_bl and granularity * desired_bl < lr``);
+3. probabilities ``clip(|v| * gain, 0, 1) * sign(v)`` (``stochastic_compressed``, no
+   ``res``); the one-hot side fires with its gain at line ``start + b`` of ``width`` lines.
+
+``columns``: the one-hot side is x (input lines) and the values go to d; else the reverse.
+Returns ``x_prob, d_prob, bl`` (``bl`` int32). This file is the definition the Triton kernel
+(``transfer_write_cuda``) is tested against.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .transfer_buffer_ref import transfer_buffer_torch
+
+
+def one_hot_gains(line_max: torch.Tensor, columns: bool, *, lr: float, granularity: float,
+                  desired_bl: int, long_train: bool, update_management: bool,
+                  update_bl_management: bool, um_grad_scale: float):
+    """Train length and the gains (one-hot side, line side) of each line's write."""
+    one = torch.ones_like(line_max)
+    x_max, d_max = (one, line_max) if columns else (line_max, one)
+    active = (x_max > 0) & (d_max > 0)
+    x_m = torch.where(active, x_max, one)
+    d_m = torch.where(active, d_max, one) * um_grad_scale
+    if update_bl_management:
+        bl = torch.ceil(lr * x_m * d_m / granularity).clamp(1, desired_bl)
+        amp = torch.sqrt(lr / (granularity * bl))
+    elif not long_train:
+        bl = torch.full_like(x_m, float(desired_bl))
+        amp = torch.sqrt(lr / (granularity * bl))
+    else:
+        bl = torch.full_like(x_m, float(max(math.ceil(lr / granularity), 1)))
+        amp = one
+    if update_management or update_bl_management:
+        k = lr * x_m * d_m / granularity
+        d_m = torch.where(k > bl, d_m * bl / k, d_m)
+        scale = torch.sqrt(x_m / d_m)
+        x_gain, d_gain = amp / scale, amp * scale
+    else:
+        x_gain = d_gain = amp
+    bl = torch.where(active & (lr > 0), bl, torch.zeros_like(bl))
+    one_gain, line_gain = (x_gain, d_gain) if columns else (d_gain, x_gain)
+    return bl.to(torch.int32), one_gain, line_gain
+
+
+def transfer_write_torch(reads: torch.Tensor, start: int, width: int, *, columns: bool,
+                         lr: float, granularity: float, desired_bl: int, long_train: bool,
+                         update_management: bool, update_bl_management: bool,
+                         um_grad_scale: float, buffer: torch.Tensor | None = None,
+                         out_sign: torch.Tensor | None = None,
+                         in_sign: torch.Tensor | None = None, **buffer_options):
+    """Pulse trains ``(x_prob, d_prob, bl)`` of writing the transferred lines (see above).
+
+    reads ``(n, L)``; ``width``: the number of lines of the one-hot side. With ``buffer``
+    (``(L, n_lines)``, updated in place), ``out_sign``/``in_sign`` and ``buffer_options``
+    (``scale``, ``threshold``, ``max_steps``, ``momentum``, ``forget_buffer``,
+    ``buffer_cap``, ``no_buffer``) as ``transfer_buffer_torch``.
+    """
+    n = reads.shape[0]
+    lines = torch.arange(start, start + n, device=reads.device)
+    if buffer is not None:
+        values = -transfer_buffer_torch(buffer, reads, lines, out_sign, in_sign,
+                                        **buffer_options)
+    else:
+        values = -reads
+    bl, one_gain, line_gain = one_hot_gains(
+        values.abs().amax(1), columns, lr=lr, granularity=granularity, desired_bl=desired_bl,
+        long_train=long_train, update_management=update_management,
+        update_bl_management=update_bl_management, um_grad_scale=um_grad_scale)
+    line_prob = (values.abs() * line_gain[:, None]).clamp(0, 1) * values.sign()
+    one_hot = torch.zeros(n, width, dtype=reads.dtype, device=reads.device)
+    one_hot[torch.arange(n, device=reads.device), lines] = one_gain.clamp(0, 1)
+    if columns:
+        return one_hot, line_prob, bl
+    return line_prob, one_hot, bl
+
+
+__all__ = ["one_hot_gains", "transfer_write_torch"]
