@@ -273,7 +273,44 @@ def test_pulsed_transfer_writes_only_the_read_columns():
     assert changed[:2].all() and not changed[2:].any()
 
 
-def test_ttv2_buffer_writes_whole_pulses_and_keeps_the_remainder():
+@pytest.fixture(params=[False, True], ids=["line_path", "fused_path"])
+def write_path(request, monkeypatch):
+    """Each deterministic write test twice: through the CPU line write, and through the GPU
+    path (``write_transferred``: the trains of ``kernels.transfer_write`` into the pulsed
+    update), whose kernels' twins run here on the CPU."""
+    if request.param:
+        import xbrun.devices.mixed_precision as mp
+        import xbrun.devices.transfer as tt
+
+        def fused(array, params):
+            return array.cell.is_pulsed and params.pulse_type == "stochastic_compressed"
+
+        monkeypatch.setattr(tt, "fused_write", fused)
+        monkeypatch.setattr(mp, "fused_write", fused)
+    return request.param
+
+
+@pytest.mark.parametrize("columns", [True, False])
+def test_ttv1_exact_writes_move_the_reads(columns, write_path):
+    """Reads of two steps or none, balanced trains of two slots firing with probability one
+    (update management): C receives exactly ``lr_t * A``."""
+    g = 0.01
+    update = UpdateParameters(desired_bl=2, update_management=True, update_bl_management=False)
+    dev = device("ttv1", out_size=3, in_size=4, cell=exact_cell(g), fast_cell={"kind": "ideal"},
+                 n_reads_per_transfer=3, transfer_lr=1.0, scale_transfer_lr=False,
+                 transfer_update=update, transfer_columns=columns)
+    a = g * torch.tensor([[2.0, -2.0, 0.0, 2.0], [-2.0, 2.0, 2.0, 0.0], [0.0, -2.0, 2.0, 2.0]])
+    dev.fast.set_weight(a)
+    dev.transfer(1, 1.0, torch.Generator().manual_seed(0))
+    expected = torch.zeros(3, 4)
+    if columns:
+        expected[:, :3] = a[:, :3]
+    else:
+        expected = a.clone()
+    torch.testing.assert_close(dev.slow.weight, expected)
+
+
+def test_ttv2_buffer_writes_whole_pulses_and_keeps_the_remainder(write_path):
     g = 0.01
     dev = device("ttv2", out_size=4, in_size=3, cell=exact_cell(g), fast_cell={"kind": "ideal"},
                  n_reads_per_transfer=3, transfer_lr=1.0, scale_transfer_lr=False,
@@ -366,7 +403,7 @@ def test_agad_reference_removes_a_constant_offset():
     torch.testing.assert_close(dev.running_mean.abs(), torch.full((3, 4), 0.2))
 
 
-def test_mixed_precision_writes_whole_steps_and_keeps_the_rest():
+def test_mixed_precision_writes_whole_steps_and_keeps_the_rest(write_path):
     g = 0.01
     dev = device("mixed_precision", out_size=3, in_size=4, cell=exact_cell(g))
     chi = g * torch.tensor([[2.5, -2.2, 0.3, 0.0], [-2.9, 2.0, 2.99, -0.7], [0.1, 0.2, 0.3, 2.4]])
@@ -494,3 +531,81 @@ def test_transfer_algorithms_beat_sgd_on_an_asymmetric_cell(tmp_path, request):
     assert all(len(v) == 3 for v in accuracy.values()), accuracy
     for kind in ("ttv2", "chopped", "agad"):
         assert means[kind] > means["sgd"] + 0.05, means
+
+
+# ------------------------------------------------------------------ no host sync (CUDA) -
+SYNC_FREE = [
+    ("ttv1", {}),
+    ("ttv1", {"random_selection": True, "n_reads_per_transfer": 3, "with_reset_prob": 0.5}),
+    ("ttv1", {"transfer_columns": False, "units_in_mbatch": False}),
+    ("ttv2", {}),
+    ("ttv2", {"forget_buffer": False, "transfer_columns": False}),
+    ("chopped", {"out_chop_prob": 0.5}),
+    ("chopped", {"in_chop_random": False, "in_chop_prob": 0.5}),
+    ("agad", {"in_chop_random": True, "in_chop_prob": 0.5}),
+    ("mixed_precision", {}),
+    ("mixed_precision", {"random_row": True, "n_rows_per_transfer": 2}),
+]
+SYNC_IDS = [f"{kind}-{i}" for i, (kind, _) in enumerate(SYNC_FREE)]
+
+
+def _sync_free(run, steps=4):
+    """``run()`` twice to warm up (kernels compiled, generators and lazy state made), then
+    ``steps`` times with any host synchronization an error."""
+    run()
+    run()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(steps):
+            run()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    torch.cuda.synchronize()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind, options", SYNC_FREE, ids=SYNC_IDS)
+def test_transfer_updates_make_no_host_sync(kind, options):
+    """The update and every transfer it triggers (perfect transfer reads here, so only the
+    transfer machinery is tested): schedules from host counters, random choices from the
+    host or drawn on the device, data-dependent choices as masks in kernels."""
+    dev = device(kind, out_size=24, in_size=40, cell=SoftBounds(), **options).cuda()
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.rand(8, 40, device="cuda", generator=gen)
+    d = 0.3 * torch.randn(8, 24, device="cuda", generator=gen)
+    pulses = []
+    _sync_free(lambda: pulses.append(dev.update(x, d, 0.5, gen)))
+    assert int(sum(pulses)) > 0
+    weight = dev.array.weight if kind == "mixed_precision" else dev.slow.weight
+    assert weight.abs().sum() > 0  # the transfers wrote
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", TRANSFER_KINDS + ["mixed_precision"])
+def test_optimizer_step_of_a_transfer_device_makes_no_host_sync(kind):
+    """``optimizer.step()`` of an analog MLP (default transfer I/O, asymmetric cell) after a
+    backward pass: the pulsed updates and transfers run without waiting for the GPU."""
+    cfg = compose([f"device={kind}", "cell=soft_bounds", "cell.up_down=0.3"])
+    torch.manual_seed(0)
+    model = convert_to_analog(torch.nn.Sequential(torch.nn.Linear(20, 12), torch.nn.Sigmoid(),
+                                                  torch.nn.Linear(12, 5)),
+                              AnalogSpec(cfg.device, cfg.cell, cfg.io, cfg.update)).cuda()
+    optimizer = AnalogSGD(model.parameters(), lr=0.5)
+    x = torch.randn(16, 20, device="cuda")
+    y = torch.randint(0, 5, (16,), device="cuda")
+
+    def step():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            optimizer.step()
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+
+    for _ in range(4):
+        step()
+    tiles = [m for m in model.modules() if hasattr(m, "device_state")]
+    assert tiles and all(int(t.pulses) > 0 for t in tiles)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ..physics.array import PulsedArray
-from ..physics.lines import granularity, line_runs, write_lines
+from ..physics.lines import fused_write, granularity, line_runs, write_lines, write_transferred
 from ..physics.pulses import UpdateParameters
 from ..schema import check
 from .base import ScheduledDevice, TrainingDevice
@@ -122,12 +122,17 @@ class MixedPrecision(ScheduledDevice):
             start = self.random_line(generator, n_out)
         self.row_index = (start + count) % n_out
         for first, run in line_runs(start, count, n_out):
-            rows = torch.arange(first, first + run, device=self.chi.device)
+            rows = slice(first, first + run)
             steps = torch.trunc(self.chi[rows] / self.granularity)
             self.chi[rows] -= steps * self.granularity
-            pulses = pulses + write_lines(self.array, rows, steps,
-                                          self.granularity * c.transfer_lr,
-                                          self.write_params, generator, columns=False)
+            lr_w = self.granularity * c.transfer_lr
+            if fused_write(self.array, self.write_params):
+                pulses = pulses + write_transferred(self.array, first, -steps, lr_w,
+                                                    self.write_params, generator, columns=False)
+            else:
+                index = torch.arange(first, first + run, device=self.chi.device)
+                pulses = pulses + write_lines(self.array, index, steps, lr_w, self.write_params,
+                                              generator, columns=False)
         return pulses
 
 
