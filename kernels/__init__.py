@@ -38,7 +38,7 @@ from .pulsed_update_ref import (
     single_pulse_torch,
 )
 from .transfer_buffer_ref import transfer_buffer_torch
-from .transfer_write_ref import transfer_write_torch
+from .transfer_write_ref import transfer_lines_torch, transfer_write_torch
 
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
@@ -170,6 +170,35 @@ def transfer_write(reads, start, width, **kwargs):
     return transfer_write_torch(reads, start, width, **kwargs)
 
 
+def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noise_std,
+                   mult_noise, cell_scalars=(), generator=None, seed=None, max_bl=None,
+                   **options):
+    """A transfer's whole write of lines ``start..`` of ``weight`` from their reads
+    (``transfer_write_ref.transfer_lines_torch``); returns the pulses applied. On CUDA two
+    launches (the trains, then the pulsed-update kernel with ``seed`` and ``max_bl`` from
+    the host), numba on the CPU (one call, seeded from ``generator``), the twin elsewhere."""
+    cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
+                cell_scalars=cell_scalars)
+    if weight.is_cuda:
+        from .transfer_write_cuda import transfer_write_triton
+
+        width = weight.shape[1] if columns else weight.shape[0]
+        x_prob, d_prob, bl = transfer_write_triton(reads, start, width, columns=columns,
+                                                   **options)
+        return pulsed_update(weight, cell_params, x_prob, d_prob, bl, generator=generator,
+                             seed=seed, max_bl=max_bl, **cell)
+    if _on_numba(weight):
+        import torch
+
+        from .transfer_write_cpu import transfer_lines_numba
+
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        return transfer_lines_numba(weight, cell_params, reads, start, columns=columns,
+                                    seed=seed, **cell, **options)
+    return transfer_lines_torch(weight, cell_params, reads, start, columns=columns,
+                                generator=generator, **cell, **options)
+
+
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, *, generator=None,
                **kwargs):
     """Pulse whole lines of ``weight`` in place (``line_write_ref``); numba on the CPU (its
@@ -218,6 +247,8 @@ __all__ = [
     "reduce_to_weight",
     "single_pulse_torch",
     "transfer_buffer_torch",
+    "transfer_lines",
+    "transfer_lines_torch",
     "transfer_write",
     "transfer_write_torch",
 ]

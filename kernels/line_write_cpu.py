@@ -79,6 +79,41 @@ def cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars):
     return min(max(w + dw, w_min), w_max)
 
 
+@njit(cache=True, inline="always")
+def draw_count(n_fired, q):
+    """Coincidences of an element firing with probability ``q`` in ``n_fired`` slots."""
+    if n_fired <= 4:
+        count = 0
+        for _ in range(n_fired):
+            count += np.random.random() < q
+        return count
+    return np.random.binomial(n_fired, q)
+
+
+@njit(cache=True, inline="always")
+def fired_slots(bl, p_one):
+    """Slots of a train of ``bl`` in which the one-hot line fires."""
+    n_fired = 0
+    for _ in range(bl):
+        n_fired += np.random.random() < p_one
+    return n_fired
+
+
+@njit(cache=True, inline="always")
+def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise, scalars):
+    """``count`` pulses of one sign on element ``(r, c)``, one after another."""
+    w = weight[r, c]
+    if cell_kind == CELL_CONSTANT and noise_std <= 0:  # equal steps: closed form
+        step = cp[ROW_SCALE_UP, r, c] if up else -cp[ROW_SCALE_DOWN, r, c]
+        w_max, w_min = cp[ROW_W_MAX, r, c], cp[ROW_W_MIN, r, c]
+        first = min(max(w + step, w_min), w_max)
+        w = min(max(first + (count - 1) * step, w_min), w_max)
+    else:
+        for _ in range(count):
+            w = cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars)
+    weight[r, c] = w
+
+
 @njit(cache=True)
 def _line_write(weight, cp, index, one_prob, line_prob, bl, counts, use_counts, columns,
                 cell_kind, noise_std, mult_noise, scalars, seed):
@@ -87,40 +122,20 @@ def _line_write(weight, cp, index, one_prob, line_prob, bl, counts, use_counts, 
     n, length = line_prob.shape
     for b in range(n):
         line = index[b]
-        n_fired = 0  # slots in which the one-hot line fires
-        if not use_counts:
-            p_one = abs(one_prob[b])
-            for _ in range(bl[b]):
-                n_fired += np.random.random() < p_one
+        n_fired = 0 if use_counts else fired_slots(bl[b], abs(one_prob[b]))
         for i in range(length):
             p = line_prob[b, i]
             if use_counts:
                 count = counts[b, i]
-            elif n_fired > 0 and p != 0:  # the element fires in each of them with |p|
-                q = min(abs(p), 1.0)
-                if n_fired <= 4:
-                    count = 0
-                    for _ in range(n_fired):
-                        count += np.random.random() < q
-                else:
-                    count = np.random.binomial(n_fired, q)
+            elif n_fired > 0 and p != 0:  # the element fires in each slot with |p|
+                count = draw_count(n_fired, min(abs(p), 1.0))
             else:
                 count = 0
-            if count <= 0:
-                continue
-            total += count
-            r, c = (i, line) if columns else (line, i)
-            up = p < 0
-            w = weight[r, c]
-            if cell_kind == CELL_CONSTANT and noise_std <= 0:  # equal steps: closed form
-                step = cp[ROW_SCALE_UP, r, c] if up else -cp[ROW_SCALE_DOWN, r, c]
-                w_max, w_min = cp[ROW_W_MAX, r, c], cp[ROW_W_MIN, r, c]
-                first = min(max(w + step, w_min), w_max)
-                w = min(max(first + (count - 1) * step, w_min), w_max)
-            else:
-                for _ in range(count):
-                    w = cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars)
-            weight[r, c] = w
+            if count > 0:
+                total += count
+                r, c = (i, line) if columns else (line, i)
+                pulse_element(weight, cp, r, c, count, p < 0, cell_kind, noise_std,
+                              mult_noise, scalars)
     return total
 
 
@@ -149,4 +164,4 @@ def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
     return torch.tensor(total, dtype=torch.int64)
 
 
-__all__ = ["line_write_numba", "cell_step"]
+__all__ = ["cell_step", "draw_count", "fired_slots", "line_write_numba", "pulse_element"]

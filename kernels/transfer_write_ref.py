@@ -17,8 +17,10 @@ vector, in the form the pulsed-update kernel takes:
    ``res``); the one-hot side fires with its gain at line ``start + b`` of ``width`` lines.
 
 ``columns``: the one-hot side is x (input lines) and the values go to d; else the reverse.
-Returns ``x_prob, d_prob, bl`` (``bl`` int32). This file is the definition the Triton kernel
-(``transfer_write_cuda``) is tested against.
+Returns ``x_prob, d_prob, bl`` (``bl`` int32). ``transfer_lines_torch`` follows it with the
+line write (``line_write_ref``): the whole write of a transfer. This file is the definition
+the Triton kernel (``transfer_write_cuda``) and the numba kernel (``transfer_write_cpu``, the
+whole write in one call) are tested against.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import math
 
 import torch
 
+from .line_write_ref import line_write_torch
 from .transfer_buffer_ref import transfer_buffer_torch
 
 
@@ -92,4 +95,25 @@ def transfer_write_torch(reads: torch.Tensor, start: int, width: int, *, columns
     return line_prob, one_hot, bl
 
 
-__all__ = ["one_hot_gains", "transfer_write_torch"]
+
+
+def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads: torch.Tensor,
+                         start: int, *, columns: bool, cell_kind: int, noise_std: float,
+                         mult_noise: bool, cell_scalars: tuple = (),
+                         generator: torch.Generator | None = None, **options) -> torch.Tensor:
+    """The whole write of a transfer: ``transfer_write_torch`` (``options``) builds the
+    trains, ``line_write_torch`` pulses the lines ``start..`` of ``weight`` with them.
+    Returns the pulses applied."""
+    n = reads.shape[0]
+    width = weight.shape[1] if columns else weight.shape[0]
+    x_prob, d_prob, bl = transfer_write_torch(reads, start, width, columns=columns, **options)
+    lines = torch.arange(start, start + n, device=reads.device)
+    one_hot, line_prob = (x_prob, d_prob) if columns else (d_prob, x_prob)
+    one_prob = one_hot[torch.arange(n, device=reads.device), lines]
+    return line_write_torch(weight, cell_params, lines, one_prob, line_prob, bl.to(torch.int64),
+                            columns=columns, cell_kind=cell_kind, noise_std=noise_std,
+                            mult_noise=mult_noise, cell_scalars=cell_scalars,
+                            generator=generator)
+
+
+__all__ = ["one_hot_gains", "transfer_lines_torch", "transfer_write_torch"]

@@ -136,3 +136,66 @@ def test_transfer_buffer_numba_matches_twin(options):
         torch.testing.assert_close(buf_k, buf_t, rtol=1e-6, atol=1e-6)
         if n_out > 1:
             assert (steps_t != 0).any() and (steps_t == 0).any()
+
+
+# ------------------------------------------------------------------ transfer_lines ------
+TRAINS = [  # update_bl_management, update_management, long_train, um_grad_scale
+    (True, True, False, 1.0), (False, True, False, 0.5), (False, False, True, 1.0)]
+
+
+def _transfer_problem(columns, buffered, trains, seed=0):
+    ubm, um, long_train, ugs = trains
+    gen = torch.Generator().manual_seed(seed)
+    cp = make_cell(CELL_CONSTANT, M, N, gen, degenerate=False)
+    cp[0] = cp[1] = 1.0  # unit steps, wide bounds: a weight change counts pulses
+    cp[2], cp[3] = 1e3, -1e3
+    length = M if columns else N
+    reads = 0.05 * torch.randn(3, length, generator=gen)
+    reads[1, :2] = 0.0
+    lr = 0.03 if long_train else (0.004 if buffered else 0.2)  # buffered: steps of g
+    options = dict(lr=lr, granularity=0.004, desired_bl=5,
+                   long_train=long_train, update_management=um, update_bl_management=ubm,
+                   um_grad_scale=ugs)
+    if buffered:
+        n_lines = N if columns else M
+        options.update(buffer=0.02 * torch.randn(length, n_lines, generator=gen),
+                       out_sign=_signs(length, gen, "cpu"), in_sign=_signs(n_lines, gen, "cpu"),
+                       scale=1.0, threshold=0.01, max_steps=3, momentum=0.2,
+                       forget_buffer=False)
+    return torch.zeros(M, N), cp, reads, options
+
+
+@pytest.mark.parametrize("trains", TRAINS)
+@pytest.mark.parametrize("buffered", [False, True], ids=["direct", "buffered"])
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_transfer_lines_numba_matches_twin(columns, buffered, trains):
+    """The buffer exactly; the written pulses per element in distribution."""
+    from xbrun.kernels import transfer_lines_torch
+    from xbrun.kernels.transfer_write_cpu import transfer_lines_numba
+
+    cell = dict(columns=columns, cell_kind=CELL_CONSTANT, noise_std=0.0, mult_noise=True)
+    samples = {"numba": [], "twin": []}
+    buffers = {}
+    for seed in range(300):
+        for which in ("numba", "twin"):
+            weight, cp, reads, options = _transfer_problem(columns, buffered, trains)
+            if which == "numba":
+                pulses = transfer_lines_numba(weight, cp, reads, 2, seed=seed, **cell, **options)
+            else:
+                pulses = transfer_lines_torch(weight, cp, reads, 2, **cell, **options,
+                                              generator=torch.Generator().manual_seed(seed))
+            assert int(pulses) == int(weight.abs().sum().round())
+            written = weight[:, 2:5] if columns else weight[2:5]
+            assert int(pulses) == int(written.abs().sum().round())  # only the read lines
+            samples[which].append(written.reshape(-1))
+            if buffered and seed == 0:
+                buffers[which] = options["buffer"]
+    if buffered:
+        torch.testing.assert_close(buffers["numba"], buffers["twin"], rtol=1e-6, atol=1e-7)
+    a, b = torch.stack(samples["numba"]), torch.stack(samples["twin"])
+    moving = (a.var(0) > 0) | (b.var(0) > 0)  # elements some draw moved (others: none)
+    assert torch.equal(a[:, ~moving], b[:, ~moving]) and a.abs().sum() > 0
+    assert moving.any() or trains[2]  # long trains fire surely
+    if moving.any():
+        assert_same_distribution(a[:, moving], b[:, moving], what="transferred pulses",
+                                 pooled=True)

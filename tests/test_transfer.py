@@ -273,14 +273,21 @@ def test_pulsed_transfer_writes_only_the_read_columns():
     assert changed[:2].all() and not changed[2:].any()
 
 
-@pytest.fixture(params=[False, True], ids=["line_path", "fused_path"])
+@pytest.fixture(params=["line", "fused", "fused_twin"])
 def write_path(request, monkeypatch):
-    """Each deterministic write test twice: through the CPU line write, and through the GPU
-    path (``write_transferred``: the trains of ``kernels.transfer_write`` into the pulsed
-    update), whose kernels' twins run here on the CPU."""
-    if request.param:
-        import xbrun.devices.mixed_precision as mp
-        import xbrun.devices.transfer as tt
+    """Each deterministic write test through every path a transfer's write can take: the
+    line write (``write_lines``: trains, then ``kernels.line_write``), and the fused write
+    (``write_transferred``: ``kernels.transfer_lines``) by its numba kernel and by its torch
+    twin (which, with the Triton trains kernel, defines the CUDA path)."""
+    import xbrun.devices.mixed_precision as mp
+    import xbrun.devices.transfer as tt
+    from xbrun import kernels
+
+    if request.param == "line":
+        monkeypatch.setattr(tt, "fused_write", lambda array, params: False)
+        monkeypatch.setattr(mp, "fused_write", lambda array, params: False)
+    elif request.param == "fused_twin":
+        monkeypatch.setattr(kernels, "HAVE_NUMBA", False)
 
         def fused(array, params):
             return array.cell.is_pulsed and params.pulse_type == "stochastic_compressed"

@@ -96,10 +96,12 @@ def write_lines(array: PulsedArray, index: torch.Tensor, values: torch.Tensor, l
 
 
 def fused_write(array: PulsedArray, params: UpdateParameters) -> bool:
-    """Whether ``write_transferred`` takes the fused GPU path for this array and write: a
-    pulsed cell without write noise on CUDA, continuous stochastic trains."""
-    return (array.weight.is_cuda and array.cell.is_pulsed and array.write_noise <= 0
-            and params.pulse_type == "stochastic_compressed" and params.res <= 0)
+    """Whether ``write_transferred`` can write this array with these trains: a pulsed cell
+    without write noise, continuous stochastic trains, on CUDA or with numba on the CPU."""
+    weight = array.weight
+    return (array.cell.is_pulsed and array.write_noise <= 0
+            and params.pulse_type == "stochastic_compressed" and params.res <= 0
+            and (weight.is_cuda or (kernels.HAVE_NUMBA and weight.dtype == torch.float32)))
 
 
 def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: float,
@@ -110,30 +112,33 @@ def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: f
     ``line -= lr * values`` with ``values = -reads``, or, given the digital ``buffer``, the
     whole steps it lets through (``buffer_options``: ``kernels.accumulate_transfer_buffer``).
 
-    For ``fused_write`` arrays: two launches and no host sync - the trains (buffer step, train
-    lengths, gains, one-hot vectors: ``kernels.transfer_write``) and the pulsed-update kernel.
+    For ``fused_write`` arrays only: the buffer step, the trains and the pulses in one numba
+    call on the CPU, two launches and no host sync on CUDA (``kernels.transfer_lines``).
     ``write=False`` only updates the buffer. Returns the pulses applied (0-dim int64).
     """
-    n_out, n_in = array.weight.shape
-    width = n_in if columns else n_out
+    zero = torch.zeros((), dtype=torch.int64, device=reads.device)
+    n = reads.shape[0]
+    if not write:
+        if buffer is not None:
+            index = torch.arange(start, start + n, device=reads.device)
+            kernels.accumulate_transfer_buffer(buffer, reads, index, **buffer_options)
+        return zero
+    if lr == 0 or n == 0:
+        return zero
     g = array.granularity
     long_train = (not params.update_bl_management and not params.fixed_bl
                   and g * params.desired_bl < lr)
-    x_prob, d_prob, bl = kernels.transfer_write(
-        reads, start, width, columns=columns, lr=lr, granularity=g,
-        desired_bl=params.desired_bl, long_train=long_train,
-        update_management=params.update_management,
-        update_bl_management=params.update_bl_management,
-        um_grad_scale=params.um_grad_scale, buffer=buffer, **buffer_options)
-    if not write or lr == 0:
-        return torch.zeros((), dtype=torch.int64, device=reads.device)
-    max_bl = max(math.ceil(lr / g), 1) if long_train else params.desired_bl
     cell = array.cell
-    return kernels.pulsed_update(array.weight, array.cell_params, x_prob, d_prob, bl,
-                                 cell_kind=cell.kernel_kind, noise_std=cell.noise_std,
-                                 mult_noise=cell.mult_noise, generator=generator,
-                                 cell_scalars=cell.cell_scalars, max_bl=max_bl,
-                                 seed=array._kernel_seed(generator))
+    return kernels.transfer_lines(
+        array.weight, array.cell_params, reads, start, columns=columns,
+        cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
+        mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars),
+        generator=generator, max_bl=max(math.ceil(lr / g), 1) if long_train else
+        params.desired_bl, seed=array._kernel_seed(generator) if reads.is_cuda else None,
+        lr=lr, granularity=g, desired_bl=params.desired_bl, long_train=long_train,
+        update_management=params.update_management,
+        update_bl_management=params.update_bl_management, um_grad_scale=params.um_grad_scale,
+        buffer=buffer, **buffer_options)
 
 
 def _redraw_write_noise(array, index, before, columns, generator) -> None:

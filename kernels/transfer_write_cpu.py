@@ -1,0 +1,125 @@
+"""A transfer's whole write on the CPU in one numba call (meaning: ``transfer_write_ref.py``).
+
+Per transferred line: the buffer step (buffered devices), the line's largest value, the train
+length and gains of the one-hot write, the one-hot line's slots, each element's coincidences
+and its pulses through the cell - what the twin does in some sixty small torch operations
+(``transfer_lines_torch``). Random numbers as in ``line_write_cpu``: numba's generator,
+seeded per call from the tile's torch generator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from numba import njit
+
+from .line_write_cpu import draw_count, fired_slots, pulse_element
+from .pulsed_update_ref import check_cell
+
+
+@njit(cache=True)
+def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in_sign, scale,
+                    threshold, max_steps, momentum, forget, buffer_cap, no_buffer, lr, g,
+                    desired_bl, long_train, long_bl, um, ubm, um_grad_scale, cell_kind,
+                    noise_std, mult_noise, scalars, seed):
+    np.random.seed(seed)
+    n, length = reads.shape
+    values = np.empty(length, dtype=np.float32)
+    cap = buffer_cap * threshold
+    total = 0
+    for b in range(n):
+        j = start + b
+        v_max = np.float32(0.0)
+        for i in range(length):
+            if buffered:  # transfer_buffer_ref, element by element
+                signal = (out_sign[i] * in_sign[j]) * reads[b, i] * scale
+                omega = signal if no_buffer else h[i, j] + signal
+                s = np.float32(min(max(math.trunc(omega / threshold), -max_steps), max_steps))
+                if s != 0:
+                    if forget:
+                        omega = omega * momentum
+                    else:
+                        omega = omega - (np.float32(1.0) - momentum) * s * threshold
+                        if buffer_cap > 0:
+                            omega = min(max(omega, -cap), cap)
+                h[i, j] = omega
+                values[i] = -s
+            else:
+                values[i] = -reads[b, i]
+            v_max = max(v_max, abs(values[i]))
+        # train length and gains (transfer_write_ref.one_hot_gains, one line)
+        x_max, d_max = (np.float32(1.0), v_max) if columns else (v_max, np.float32(1.0))
+        if not (x_max > 0 and d_max > 0) or lr <= 0:
+            continue
+        d_m = d_max * um_grad_scale
+        if ubm:
+            bl = min(max(math.ceil(lr * x_max * d_m / g), 1.0), desired_bl)
+            amp = math.sqrt(lr / (g * bl))
+        elif long_train:
+            bl = long_bl
+            amp = 1.0
+        else:
+            bl = desired_bl
+            amp = math.sqrt(lr / (g * bl))
+        if um or ubm:
+            k = lr * x_max * d_m / g
+            if k > bl:
+                d_m = d_m * bl / k
+            ratio = math.sqrt(x_max / d_m)
+            x_gain, d_gain = amp / ratio, amp * ratio
+        else:
+            x_gain = d_gain = amp
+        one_gain, line_gain = (x_gain, d_gain) if columns else (d_gain, x_gain)
+        n_fired = fired_slots(int(bl), min(max(one_gain, 0.0), 1.0))
+        if n_fired == 0:
+            continue
+        for i in range(length):
+            v = values[i]
+            if v == 0:
+                continue
+            count = draw_count(n_fired, min(abs(v) * line_gain, 1.0))
+            if count > 0:
+                total += count
+                r, c = (i, j) if columns else (j, i)
+                pulse_element(weight, cp, r, c, count, v < 0, cell_kind, noise_std,
+                              mult_noise, scalars)
+    return total
+
+
+def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads: torch.Tensor,
+                         start: int, *, columns: bool, cell_kind: int, noise_std: float,
+                         mult_noise: bool, cell_scalars: tuple = (), seed: int = 0,
+                         lr: float, granularity: float, desired_bl: int, long_train: bool,
+                         update_management: bool, update_bl_management: bool,
+                         um_grad_scale: float, buffer: torch.Tensor | None = None,
+                         out_sign: torch.Tensor | None = None,
+                         in_sign: torch.Tensor | None = None, scale: float = 1.0,
+                         threshold: float = 1.0, max_steps: int = 1, momentum: float = 0.0,
+                         forget_buffer: bool = True, buffer_cap: float = 0.0,
+                         no_buffer: bool = False) -> torch.Tensor:
+    """Same arguments and result as ``transfer_lines_torch`` (``seed`` instead of a
+    generator); float32 CPU tensors, ``weight`` and ``buffer`` updated in place."""
+    f32 = np.float32
+    scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
+    reads = reads.detach().to(weight.dtype).contiguous()
+    buffered = buffer is not None
+    if buffered:
+        h, o, i = (buffer.detach().numpy(), out_sign.detach().to(weight.dtype).numpy(),
+                   in_sign.detach().to(weight.dtype).numpy())
+    else:
+        h = np.zeros((1, 1), dtype=np.float32)
+        o = i = np.zeros(1, dtype=np.float32)
+    long_bl = float(max(math.ceil(lr / granularity), 1)) if long_train else 0.0
+    total = _transfer_lines(
+        weight.detach().numpy(), cell_params.detach().numpy(), reads.numpy(), int(start),
+        bool(columns), buffered, h, o, i, f32(scale), f32(threshold), f32(max_steps),
+        f32(momentum), bool(forget_buffer), f32(buffer_cap), bool(no_buffer), float(lr),
+        float(granularity), float(desired_bl), bool(long_train), long_bl,
+        bool(update_management), bool(update_bl_management), float(um_grad_scale),
+        int(cell_kind), f32(noise_std), bool(mult_noise), scalars, int(seed) & 0xFFFFFFFF)
+    return torch.tensor(total, dtype=torch.int64)
+
+
+__all__ = ["transfer_lines_numba"]
