@@ -2,10 +2,10 @@
 
 The twin gathers the written lines and runs a dozen small torch operations per pulse; here a
 single compiled pass draws each line's one-hot slots, then each element's coincidences among
-the fired slots (a binomial draw: the same law as a Bernoulli per slot), and steps the
-element through its cell pulse by pulse. Random numbers come from numba's generator, seeded
-per call by an int the caller draws from the tile's torch generator: the same seed gives the
-same result, and a checkpoint of the torch generator resumes the stream exactly.
+the fired slots, and steps the element through its cell pulse by pulse. Random numbers come
+from ``counter_rng_cpu`` (splitmix64), seeded per call by an int the caller draws from the
+tile's torch generator: the same seed gives the same result, and a checkpoint of the torch
+generator resumes the stream exactly.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from numba import njit
 
+from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 from .pulsed_update_ref import (
     CELL_CONSTANT,
     CELL_EXP,
@@ -33,7 +34,7 @@ from .pulsed_update_ref import (
 
 
 @njit(cache=True, inline="always")
-def cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars):
+def cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars, rng):
     """One pulse on element ``(r, c)`` of weight ``w`` (``single_pulse_torch``, one element)."""
     scale_up = cp[ROW_SCALE_UP, r, c]
     scale_down = cp[ROW_SCALE_DOWN, r, c]
@@ -45,12 +46,12 @@ def cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars):
     if cell_kind == CELL_CONSTANT:
         dw = step
         if noisy:
-            dw = dw * (1.0 + noise_std * np.random.standard_normal())
+            dw = dw * (1.0 + noise_std * rng_normal(rng[0], rng[1]))
     elif cell_kind == CELL_LINEAR:
         slope = cp[ROW_SLOPE_UP, r, c] if up else cp[ROW_SLOPE_DOWN, r, c]
         dw = step * (1.0 - slope * w)
         if noisy:
-            xi = np.random.standard_normal()
+            xi = rng_normal(rng[0], rng[1])
             dw = dw * (1.0 + noise_std * xi) if mult_noise else dw + noise_std * scale * xi
     elif cell_kind == CELL_EXP:
         b_diff = w_max - w_min
@@ -66,41 +67,40 @@ def cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars):
         dw = step * y
         if noisy and y > 0:
             sd = noise_std * (abs(dw) + scalars[6] + scalars[7] * abs(w))
-            dw = dw + sd * np.random.standard_normal()
+            dw = dw + sd * rng_normal(rng[0], rng[1])
     else:  # CELL_POW
-        rng = w_max - w_min
-        inv = 1.0 / rng if rng > 0 else 0.0
+        span = w_max - w_min
+        inv = 1.0 / span if span > 0 else 0.0
         base = (w_max - w) * inv if up else (w - w_min) * inv
         base = max(base, 0.0)
         gamma = cp[ROW_GAMMA_UP, r, c] if up else cp[ROW_GAMMA_DOWN, r, c]
         dw = step * base ** gamma
         if noisy:
-            dw = dw * (1.0 + noise_std * np.random.standard_normal())
+            dw = dw * (1.0 + noise_std * rng_normal(rng[0], rng[1]))
     return min(max(w + dw, w_min), w_max)
 
 
 @njit(cache=True, inline="always")
-def draw_count(n_fired, q):
+def draw_count(n_fired, q, rng):
     """Coincidences of an element firing with probability ``q`` in ``n_fired`` slots."""
-    if n_fired <= 4:
-        count = 0
-        for _ in range(n_fired):
-            count += np.random.random() < q
-        return count
-    return np.random.binomial(n_fired, q)
+    count = 0
+    for _ in range(n_fired):
+        count += rng_uniform(rng[0]) < q
+    return count
 
 
 @njit(cache=True, inline="always")
-def fired_slots(bl, p_one):
+def fired_slots(bl, p_one, rng):
     """Slots of a train of ``bl`` in which the one-hot line fires."""
     n_fired = 0
     for _ in range(bl):
-        n_fired += np.random.random() < p_one
+        n_fired += rng_uniform(rng[0]) < p_one
     return n_fired
 
 
 @njit(cache=True, inline="always")
-def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise, scalars):
+def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise, scalars,
+                  rng):
     """``count`` pulses of one sign on element ``(r, c)``, one after another."""
     w = weight[r, c]
     if cell_kind == CELL_CONSTANT and noise_std <= 0:  # equal steps: closed form
@@ -110,32 +110,32 @@ def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise,
         w = min(max(first + (count - 1) * step, w_min), w_max)
     else:
         for _ in range(count):
-            w = cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars)
+            w = cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars, rng)
     weight[r, c] = w
 
 
 @njit(cache=True)
 def _line_write(weight, cp, index, one_prob, line_prob, bl, counts, use_counts, columns,
                 cell_kind, noise_std, mult_noise, scalars, seed):
-    np.random.seed(seed)
+    rng = rng_state(seed)
     total = 0
     n, length = line_prob.shape
     for b in range(n):
         line = index[b]
-        n_fired = 0 if use_counts else fired_slots(bl[b], abs(one_prob[b]))
+        n_fired = 0 if use_counts else fired_slots(bl[b], abs(one_prob[b]), rng)
         for i in range(length):
             p = line_prob[b, i]
             if use_counts:
                 count = counts[b, i]
             elif n_fired > 0 and p != 0:  # the element fires in each slot with |p|
-                count = draw_count(n_fired, min(abs(p), 1.0))
+                count = draw_count(n_fired, min(abs(p), 1.0), rng)
             else:
                 count = 0
             if count > 0:
                 total += count
                 r, c = (i, line) if columns else (line, i)
                 pulse_element(weight, cp, r, c, count, p < 0, cell_kind, noise_std,
-                              mult_noise, scalars)
+                              mult_noise, scalars, rng)
     return total
 
 

@@ -19,9 +19,9 @@ def _transfer_buffer(h, reads, index, out_sign, in_sign, steps, scale, threshold
                      momentum, forget_buffer, buffer_cap, no_buffer):
     n, n_out = reads.shape
     cap = buffer_cap * threshold
-    for b in range(n):
-        j = index[b]
-        for i in range(n_out):
+    for i in range(n_out):  # the buffer's memory order: its rows hold the read lines
+        for b in range(n):
+            j = index[b]
             signal = (out_sign[i] * in_sign[j]) * reads[b, i] * scale
             omega = signal if no_buffer else h[i, j] + signal
             s = math.trunc(omega / threshold)

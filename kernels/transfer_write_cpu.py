@@ -3,7 +3,7 @@
 Per transferred line: the buffer step (buffered devices), the line's largest value, the train
 length and gains of the one-hot write, the one-hot line's slots, each element's coincidences
 and its pulses through the cell - what the twin does in some sixty small torch operations
-(``transfer_lines_torch``). Random numbers as in ``line_write_cpu``: numba's generator,
+(``transfer_lines_torch``). Random numbers as in ``line_write_cpu``: ``counter_rng_cpu``,
 seeded per call from the tile's torch generator.
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from numba import njit
 
+from .counter_rng_cpu import rng_state
 from .line_write_cpu import draw_count, fired_slots, pulse_element
 from .pulsed_update_ref import check_cell
 
@@ -24,16 +25,16 @@ def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in
                     threshold, max_steps, momentum, forget, buffer_cap, no_buffer, lr, g,
                     desired_bl, long_train, long_bl, um, ubm, um_grad_scale, cell_kind,
                     noise_std, mult_noise, scalars, seed):
-    np.random.seed(seed)
+    rng = rng_state(seed)
     n, length = reads.shape
-    values = np.empty(length, dtype=np.float32)
+    values = np.empty((n, length), dtype=np.float32)
+    v_max = np.zeros(n, dtype=np.float32)
     cap = buffer_cap * threshold
-    total = 0
-    for b in range(n):
-        j = start + b
-        v_max = np.float32(0.0)
-        for i in range(length):
-            if buffered:  # transfer_buffer_ref, element by element
+    # pass 1, element by element in the buffer's memory order (its rows hold the lines)
+    for i in range(length):
+        for b in range(n):
+            if buffered:  # transfer_buffer_ref
+                j = start + b
                 signal = (out_sign[i] * in_sign[j]) * reads[b, i] * scale
                 omega = signal if no_buffer else h[i, j] + signal
                 s = np.float32(min(max(math.trunc(omega / threshold), -max_steps), max_steps))
@@ -45,12 +46,16 @@ def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in
                         if buffer_cap > 0:
                             omega = min(max(omega, -cap), cap)
                 h[i, j] = omega
-                values[i] = -s
+                v = -s
             else:
-                values[i] = -reads[b, i]
-            v_max = max(v_max, abs(values[i]))
-        # train length and gains (transfer_write_ref.one_hot_gains, one line)
-        x_max, d_max = (np.float32(1.0), v_max) if columns else (v_max, np.float32(1.0))
+                v = -reads[b, i]
+            values[b, i] = v
+            v_max[b] = max(v_max[b], abs(v))
+    # pass 2, per line: train length and gains (transfer_write_ref.one_hot_gains), the
+    # one-hot line's slots, then each element's coincidences and pulses
+    total = 0
+    for b in range(n):
+        x_max, d_max = (np.float32(1.0), v_max[b]) if columns else (v_max[b], np.float32(1.0))
         if not (x_max > 0 and d_max > 0) or lr <= 0:
             continue
         d_m = d_max * um_grad_scale
@@ -72,19 +77,20 @@ def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in
         else:
             x_gain = d_gain = amp
         one_gain, line_gain = (x_gain, d_gain) if columns else (d_gain, x_gain)
-        n_fired = fired_slots(int(bl), min(max(one_gain, 0.0), 1.0))
+        n_fired = fired_slots(int(bl), min(max(one_gain, 0.0), 1.0), rng)
         if n_fired == 0:
             continue
+        j = start + b
         for i in range(length):
-            v = values[i]
+            v = values[b, i]
             if v == 0:
                 continue
-            count = draw_count(n_fired, min(abs(v) * line_gain, 1.0))
+            count = draw_count(n_fired, min(abs(v) * line_gain, 1.0), rng)
             if count > 0:
                 total += count
                 r, c = (i, j) if columns else (j, i)
                 pulse_element(weight, cp, r, c, count, v < 0, cell_kind, noise_std,
-                              mult_noise, scalars)
+                              mult_noise, scalars, rng)
     return total
 
 
