@@ -54,25 +54,28 @@ def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in
     # pass 2, per line: train length and gains (transfer_write_ref.one_hot_gains), the
     # one-hot line's slots, then each element's coincidences and pulses
     total = 0
+    one = np.float32(1.0)
     for b in range(n):
         x_max, d_max = (np.float32(1.0), v_max[b]) if columns else (v_max[b], np.float32(1.0))
         if not (x_max > 0 and d_max > 0) or lr <= 0:
             continue
+        # float32 throughout, as the twin computes: the train length is a ceil, where
+        # float64 could land one slot off
         d_m = d_max * um_grad_scale
         if ubm:
-            bl = min(max(math.ceil(lr * x_max * d_m / g), 1.0), desired_bl)
-            amp = math.sqrt(lr / (g * bl))
+            bl = min(max(np.float32(math.ceil(lr * x_max * d_m / g)), one), desired_bl)
+            amp = np.float32(math.sqrt(lr / (g * bl)))
         elif long_train:
             bl = long_bl
-            amp = 1.0
+            amp = one
         else:
             bl = desired_bl
-            amp = math.sqrt(lr / (g * bl))
+            amp = np.float32(math.sqrt(lr / (g * bl)))
         if um or ubm:
             k = lr * x_max * d_m / g
             if k > bl:
                 d_m = d_m * bl / k
-            ratio = math.sqrt(x_max / d_m)
+            ratio = np.float32(math.sqrt(x_max / d_m))
             x_gain, d_gain = amp / ratio, amp * ratio
         else:
             x_gain = d_gain = amp
@@ -121,9 +124,9 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
     total = _transfer_lines(
         weight.detach().numpy(), cell_params.detach().numpy(), reads.numpy(), int(start),
         bool(columns), buffered, h, o, i, f32(scale), f32(threshold), f32(max_steps),
-        f32(momentum), bool(forget_buffer), f32(buffer_cap), bool(no_buffer), float(lr),
-        float(granularity), float(desired_bl), bool(long_train), long_bl,
-        bool(update_management), bool(update_bl_management), float(um_grad_scale),
+        f32(momentum), bool(forget_buffer), f32(buffer_cap), bool(no_buffer), f32(lr),
+        f32(granularity), f32(desired_bl), bool(long_train), f32(long_bl),
+        bool(update_management), bool(update_bl_management), f32(um_grad_scale),
         int(cell_kind), f32(noise_std), bool(mult_noise), scalars, int(seed) & 0xFFFFFFFF)
     return torch.tensor(total, dtype=torch.int64)
 
