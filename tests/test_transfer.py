@@ -616,3 +616,25 @@ def test_optimizer_step_of_a_transfer_device_makes_no_host_sync(kind):
         step()
     tiles = [m for m in model.modules() if hasattr(m, "device_state")]
     assert tiles and all(int(t.pulses) > 0 for t in tiles)
+
+
+@pytest.mark.parametrize("kind", TRANSFER_KINDS + ["mixed_precision"])
+def test_same_seed_same_transfers(kind):
+    """The numba writes draw their streams from the tile generator: same seed, same arrays;
+    another seed, other arrays."""
+    def run(seed):
+        options = {"ttv1": {"units_in_mbatch": False}, "chopped": {"in_chop_prob": 0.3},
+                   "agad": {"in_chop_prob": 0.3, "in_chop_random": True}}.get(kind, {})
+        if kind in TRANSFER_KINDS:
+            options["transfer_io"] = IOParameters()  # noisy reads too
+        dev = device(kind, out_size=12, in_size=20, cell=SoftBounds(dw_min_std=0.3), **options)
+        gen = torch.Generator().manual_seed(seed)
+        data = torch.Generator().manual_seed(0)
+        for _ in range(6):
+            dev.update(torch.rand(8, 20, generator=data), torch.randn(8, 12, generator=data),
+                       1.0, gen)
+        return torch.cat([t.flatten() for t in dev.state_dict().values()
+                          if isinstance(t, torch.Tensor)])
+
+    first, again, other = run(3), run(3), run(4)
+    assert torch.equal(first, again) and not torch.equal(first, other)
