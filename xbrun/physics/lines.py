@@ -134,7 +134,7 @@ def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: f
         cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
         mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars),
         generator=generator, max_bl=max(math.ceil(lr / g), 1) if long_train else
-        params.desired_bl, seed=array._kernel_seed(generator) if reads.is_cuda else None,
+        params.desired_bl, seed=array._device_seed(generator) if reads.is_cuda else None,
         lr=lr, granularity=g, desired_bl=params.desired_bl, long_train=long_train,
         update_management=params.update_management,
         update_bl_management=params.update_bl_management, um_grad_scale=params.um_grad_scale,
