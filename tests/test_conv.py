@@ -119,4 +119,4 @@ def test_noisy_conv_is_close_to_conv():
     analog = AnalogConv2d.from_digital(conv, make_spec(io="default", cell="constant_step"))
     x = torch.rand(4, 3, 8, 8)
     ref, out = conv(x), analog(x)
-    assert (out - ref).std() < 0.2 * ref.std()
+    assert ((out - ref) ** 2).mean().sqrt() < 0.2 * ref.std()  # offsets count too

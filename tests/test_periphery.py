@@ -226,7 +226,8 @@ def test_input_range_trains_and_stays_positive():
     target = x @ weights().T
     ((tile(x) - target) ** 2).sum().backward()
     opt.step()
-    assert tile.input_range.item() > 0 and tile.input_range.item() != 0.5
+    # inputs of std 3 clipped at 0.5: a wider range lowers the error, so the range grows
+    assert tile.input_range.item() > 0.5
 
 
 def test_analog_bias_and_input_range_do_not_mix():
