@@ -114,9 +114,24 @@ def test_perfect_io_is_exact_with_out_scale():
                                2 * x @ w.T)
 
 
+# aihwkit 1.2.0's IOParameters defaults, written out from its source
+# (src/aihwkit/simulator/parameters/io.py, class IOParameters), for the keys xbrun models
+AIHWKIT_IO_DEFAULTS = {
+    "is_perfect": False, "inp_bound": 1.0, "inp_noise": 0.0, "inp_res": 1 / (2**7 - 2),
+    "inp_sto_round": False, "out_bound": 12.0, "out_noise": 0.06, "out_res": 1 / (2**9 - 2),
+    "out_sto_round": False, "out_scale": 1.0, "bound_management": "iterative",
+    "noise_management": "abs_max", "w_noise": 0.0, "w_noise_type": "none",
+    "max_bm_factor": 1000, "max_bm_res": 0.25, "bm_test_negative_bound": True,
+    "nm_thres": 0.0,
+}
+
+
 def test_default_io_matches_aihwkit_defaults():
     io = compose(["io=default"]).io
-    assert io.forward == IOParameters()  # aihwkit's IOParameters()
+    for key, value in AIHWKIT_IO_DEFAULTS.items():
+        assert getattr(io.forward, key) == pytest.approx(value) if isinstance(value, float) \
+            else getattr(io.forward, key) == value, key
+    assert io.forward == IOParameters()  # and the dataclass defaults are the same
     assert io.backward.bound_management == "none"  # aihwkit ignores it in backward
     assert io.forward.inp_step == pytest.approx(2 / 126)
     assert io.forward.out_step == pytest.approx(24 / 510)
