@@ -12,6 +12,17 @@ if not torch.cuda.is_available():
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every test starts on one torch thread (a run may set another through `threads`), and
+    the session's setting is restored after it: on a loaded machine two threads spin on each
+    other's barriers (tiny matmuls 1000x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def small_run():
     """Overrides that make a CLI run take about a second on the CPU."""

@@ -25,15 +25,6 @@ EPS32 = torch.finfo(torch.float32).eps  # 1.19e-7
 RECON_RTOL = 100 * EPS32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny matmuls: thread hand-off costs more than the work on a shared 2-core box
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def batch(b=16, out_dim=12, in_dim=20, seed=0, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(b, in_dim, generator=g, dtype=torch.float64).to(dtype)

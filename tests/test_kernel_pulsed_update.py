@@ -287,16 +287,6 @@ def run_shared_lines(launch, device, m, n, blocks, bl=36):
 # CPU: the kernel under Triton's interpreter
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The twin's tensors here are small: torch's intra-op threads only cost (a lot, on a
-    loaded machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 # the interpreter's cost is per operation, not per element: one program covers the
 # replicated problems (up to 64 replicas of 3 x 4 elements)
 ONE_BLOCK = (256, 256)

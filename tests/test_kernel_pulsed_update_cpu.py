@@ -124,15 +124,6 @@ def expected_pulses(x_prob, d_prob, bl):
     return mean.item(), var.item()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: torch's intra-op threads only cost (a lot, on a loaded machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 # --------------------------------------------------------------------------------------
 # exact: given trains, noise off
 

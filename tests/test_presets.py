@@ -23,16 +23,6 @@ TINY = ["epochs=1", "dataset.limit_train=64", "dataset.limit_test=64", "batch_si
         "model.hidden=[8]"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread is fastest, and on a loaded machine two threads spin on each
-    other's barriers (tiny matmuls 1000x slower); the session's setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_every_preset_exists_cites_its_source_and_is_listed(capsys):
     names = [name for name, _ in list_presets(conf_dir())]
     assert names == EXPECTED

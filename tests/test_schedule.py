@@ -10,16 +10,6 @@ from xbrun.cli import compose, main
 from xbrun.training.schedule import ScheduleConfig, build_scheduler
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread is fastest, and on a loaded machine two threads spin on each
-    other's barriers (tiny matmuls 1000x slower); the session's setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def lrs(config: ScheduleConfig, epochs: int, lr: float = 1.0) -> list[float]:
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
     scheduler = build_scheduler(config, optimizer, epochs)

@@ -22,16 +22,6 @@ PERFECT = IOParameters(is_perfect=True)
 TRANSFER_KINDS = ["ttv1", "ttv2", "chopped", "agad"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread is fastest, and on a loaded machine two threads spin on each
-    other's barriers (tiny matmuls 1000x slower); the session's setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def exact_cell(dw_min=0.01, bound=1.0):
     """A noise-free, spread-free constant-step cell: every pulse moves exactly dw_min."""
     return ConstantStep(dw_min=dw_min, dw_min_dtod=0.0, dw_min_std=0.0, up_down=0.0,
