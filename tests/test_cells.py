@@ -13,7 +13,8 @@ import torch
 
 from xbrun import kernels
 from xbrun.cells_info import cell_stats, sweep
-from xbrun.cli import _group_options, compose, main
+from xbrun.cli import compose, main
+from xbrun.composition import group_options
 from xbrun.physics.array import PulsedArray
 from xbrun.physics.cells import ConstantStep, ExpStep, LinearStep, PowStep, SoftBounds
 from xbrun.physics.pulses import UpdateParameters
@@ -156,7 +157,7 @@ def test_construction_draw_is_reproducible():
                        PulsedArray(6, 5, fixed, upd, 2).cell_params)
 
 
-CELL_OPTIONS = [c for c in _group_options("cell") if c != "ideal"]
+CELL_OPTIONS = [c for c in group_options("cell") if c != "ideal"]
 
 
 @pytest.mark.parametrize("option", CELL_OPTIONS)
@@ -275,7 +276,7 @@ def test_cells_command_prints_the_table_and_plots(tmp_path, capsys):
 TINY = ["dataset.limit_train=64", "epochs=1", "model.hidden=[16]", "batch_size=32"]
 
 
-@pytest.mark.parametrize("option", _group_options("cell"))
+@pytest.mark.parametrize("option", group_options("cell"))
 def test_every_cell_option_trains(option, tmp_path: pathlib.Path):
     summary = train(compose([f"cell={option}", *TINY]), tmp_path, log=lambda *a: None)
     assert summary["status"] == "finished"

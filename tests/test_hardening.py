@@ -20,7 +20,8 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from omegaconf import OmegaConf
 
-from xbrun.cli import _group_options, conf_dir, main
+from xbrun.cli import main
+from xbrun.composition import conf_dir, group_options
 from xbrun.config import load
 from xbrun.errors import ConfigError
 
@@ -213,7 +214,7 @@ def _set(data: dict, key: str, value) -> dict:
 
 
 FLOAT_GROUPS = ["device", "cell", "io", "mapping", "schedule", "decomposition", "dataset"]
-GROUP_OPTIONS = [(g, o) for g in FLOAT_GROUPS for o in _group_options(g)]
+GROUP_OPTIONS = [(g, o) for g in FLOAT_GROUPS for o in group_options(g)]
 
 
 @pytest.mark.parametrize("group, option", GROUP_OPTIONS + [("", "")],

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from xbrun.cli import _group_options, compose
+from xbrun.cli import compose
+from xbrun.composition import group_options
 from xbrun.physics.io import IOParameters, analog_mvm
 from xbrun.training.loop import train
 
@@ -137,7 +138,7 @@ def test_default_io_matches_aihwkit_defaults():
     assert io.forward.out_step == pytest.approx(24 / 510)
 
 
-@pytest.mark.parametrize("option", _group_options("io"))
+@pytest.mark.parametrize("option", group_options("io"))
 def test_every_io_option_trains(option, tmp_path):
     cfg = compose([f"io={option}", "dataset.limit_train=64", "epochs=1", "model.hidden=[16]",
                    "batch_size=32"])

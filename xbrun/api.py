@@ -30,14 +30,14 @@ def _composed(overrides: Sequence[str], with_hydra: bool = False):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from .cli import _explain_hydra_error, conf_dir
+    from .composition import conf_dir, explain_hydra_error
 
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             return hydra_compose(config_name="config", overrides=list(overrides),
                                  return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(_explain_hydra_error(err)) from None
+        raise ConfigError(explain_hydra_error(err)) from None
 
 
 def compose(overrides: Sequence[str] = ()):

@@ -26,7 +26,7 @@ def load_cells(names: list[str], overrides: list[str]) -> list[tuple[str, object
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from .cli import _group_options, _parse, conf_dir
+    from .composition import conf_dir, group_options, parse_overrides
     from .config import _pick
     from .physics.cells import CELLS
 
@@ -35,7 +35,7 @@ def load_cells(names: list[str], overrides: list[str]) -> list[tuple[str, object
             cfg = compose(config_name="config", overrides=[f"cell={name}", *overrides])
         return _pick(CELLS, OmegaConf.to_container(cfg.cell, resolve=True), "cell", "kind")
 
-    options = _group_options("cell")
+    options = group_options("cell")
     for name in names:
         if name not in options:
             raise ConfigError(f"cell={name}: no such option; choose one of "
@@ -43,7 +43,7 @@ def load_cells(names: list[str], overrides: list[str]) -> list[tuple[str, object
     for item in overrides:
         if not item.startswith("cell."):
             raise ConfigError(f"{item}: only cell.KEY=VALUE overrides apply here")
-    _parse(overrides)
+    parse_overrides(overrides)
     return [(name, build(name)) for name in names or options]
 
 
@@ -163,7 +163,7 @@ def print_table(cells: list[tuple[str, object]]) -> None:
 
 
 def cells_command(argv: list[str]) -> None:
-    from .cli import Parser, fail, plot_path
+    from .composition import Parser, fail, plot_path
 
     parser = Parser(
         prog="xbrun cells",
@@ -191,9 +191,9 @@ def cells_command(argv: list[str]) -> None:
     except ConfigError as err:
         fail(str(err))
     except Exception as err:  # a Hydra error about an override
-        from .cli import _explain_hydra_error
+        from .composition import explain_hydra_error
 
-        fail(_explain_hydra_error(err))
+        fail(explain_hydra_error(err))
     print_table(cells)
     if plot:
         pulsed = [(n, c) for n, c in cells if c.is_pulsed]

@@ -11,19 +11,28 @@ own folder (``summary.json`` with status ``failed``, ``error.log``) and the swee
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
 import math
 import re
-import shutil
 import sys
-import tempfile
 import traceback
-from importlib import resources
 from pathlib import Path
 
+from .composition import (
+    Parser,
+    compose,
+    conf_dir,
+    explain_hydra_error,
+    fail,
+    group_options,
+    is_hydra,
+    make_folder,
+    parse_overrides,
+    remove_made,
+    warn,
+)
 from .errors import ConfigError
 from .schema import check
 
@@ -52,103 +61,7 @@ VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-dir", "-cd", "--confi
 INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
 
 
-def conf_dir() -> Path:
-    """The shipped Hydra configs (``conf/`` installed as ``xbrun.conf``)."""
-    return Path(str(resources.files("xbrun.conf")))
-
-
-def fail(message: str) -> None:
-    print(f"xbrun: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def warn(message: str) -> None:
-    print(f"xbrun: warning: {message}", file=sys.stderr)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with our one-line errors (exit 2) instead of usage plus a message."""
-
-    def error(self, message: str) -> None:
-        fail(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
 # ---------------------------------------------------------------- validation ---------
-def _group_options(group: str) -> list[str]:
-    folder = conf_dir() / group
-    if folder.is_dir():
-        return sorted(p.stem for p in folder.glob("*.yaml"))
-    if group.startswith("hydra/"):  # Hydra's own groups (launchers, sweepers, ...)
-        from hydra import initialize_config_dir
-        from hydra.core.global_hydra import GlobalHydra
-
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
-    return []
-
-
-def _is_hydra(override: str) -> bool:
-    return override.lstrip("+~").startswith("hydra")
-
-
-def _explain_hydra_error(err: Exception) -> str:
-    """One line for an error from Hydra or OmegaConf, naming the key where it can."""
-    from hydra.errors import MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from .extras import missing_plugin
-
-    text = str(err).strip()
-    cause = err.__cause__ or err.__context__
-    if isinstance(err, MissingConfigException) or "Could not find '" in text:
-        missing = text.split("Could not find '", 1)[-1].split("'", 1)[0]
-        group, _, option = missing.rpartition("/")
-        if missing_plugin(group, option):
-            return missing_plugin(group, option)
-        options = _group_options(group)
-        if options:
-            return f"{group}={option}: no such option; choose one of {', '.join(options)}"
-    if "Could not override '" in text or "is not in struct" in text:
-        key = text.split("'", 2)[1] if "'" in text else text
-        return (f"{key}: unknown key (see `xbrun train --cfg job` for the keys; "
-                f"prefix with + to add a new one)")
-    if isinstance(cause, OmegaConfBaseException) and not isinstance(err, OmegaConfBaseException):
-        err, text = cause, str(cause).strip()
-    if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
-        message = (getattr(err, "msg", None) or text).strip().splitlines()[0]
-        return f"{err.full_key}: {message}"
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())[:400]
-
-
-def _parse(overrides: list[str]) -> list:
-    """Hydra's parse of ``overrides``; a bad one is named with what went wrong."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
-    parser = OverridesParser.create()
-    parsed = []
-    for item in overrides:
-        try:
-            parsed += parser.parse_overrides([item])
-        except OverrideParseException as err:
-            key = item.split("=", 1)[0] or item
-            reason = " ".join(str(err).split("See https")[0].split())
-            raise ConfigError(f"{key}: cannot parse {item!r} ({reason}); write KEY=VALUE, lists "
-                              f"as KEY=[a,b], and quote values with spaces or brackets") from None
-    for item in parsed:
-        group = item.key_or_group
-        if not group:
-            raise ConfigError(f"{item.input_line}: an override needs a key (KEY=VALUE)")
-        value = item.value()
-        if item.is_delete() or item.is_sweep_override() or isinstance(value, (str, list)):
-            continue
-        if "." not in group and (options := _group_options(group)):
-            raise ConfigError(f"{group}={item.get_value_element_as_str()}: a config group "
-                              f"takes an option; choose one of {', '.join(options)} "
-                              f"(~{group} removes it)")
-    return parsed
-
-
 def _listable(item) -> bool:
     """Whether a sweep override's values can be listed (interval sweeps cannot)."""
     try:
@@ -161,7 +74,7 @@ def _listable(item) -> bool:
 def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
     """Expand sweep overrides (``a=1,2``) into the single-run override lists they make."""
     choices = []
-    for item in _parse(overrides):
+    for item in parse_overrides(overrides):
         if item.is_sweep_override():
             if not multirun:
                 raise ConfigError(f"{item.key_or_group}: a sweep ({item.input_line}) needs -m")
@@ -172,19 +85,6 @@ def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [[o for o in combo if o is not None] for combo in itertools.product(*choices)]
 
 
-def compose(overrides: list[str]):
-    """Compose the config for ``overrides`` and check it; returns the typed RunConfig."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from .config import load
-
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=overrides)
-    return load(OmegaConf.to_container(cfg, resolve=True))
-
-
 def _hydra_settings(overrides: list[str]):
     """Hydra's own config under ``overrides`` (its keys checked the way Hydra would)."""
     from hydra import compose as hydra_compose
@@ -193,41 +93,6 @@ def _hydra_settings(overrides: list[str]):
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
     return cfg.hydra
-
-
-def _make_folder(path: str, key: str) -> Path | None:
-    """Make the run (or sweep) folder now, so an impossible place is one line and not a Hydra
-    traceback; returns the topmost folder it created (None if the folder existed)."""
-    folder = Path(path).expanduser().absolute()
-    chain = [folder, *folder.parents]
-    missing = [p for p in chain if not p.exists()]
-    made = missing[-1] if missing else None
-    blocker = next(p for p in chain if p.exists())
-    if not blocker.is_dir():
-        raise ConfigError(f"{key}: cannot make {folder}: {blocker} is a file")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        if made is not None:
-            _remove_made(folder, made)
-        raise ConfigError(f"{key}: cannot write into {folder} "
-                          f"({err.strerror or type(err).__name__})") from None
-    return made
-
-
-def _remove_made(folder: Path, made: Path) -> None:
-    """Remove ``folder`` and its parents up to ``made``, which this command created (a parent
-    only while empty: another run may have begun in it since)."""
-    shutil.rmtree(folder, ignore_errors=True)
-    for parent in folder.parents:
-        if not (parent == made or made in parent.parents):
-            break
-        try:
-            parent.rmdir()
-        except OSError:
-            break
 
 
 def _quoted(value: str) -> str:
@@ -253,18 +118,18 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
     from .sweeps import per_job_failures
     from .training.preflight import check_environment, check_structure
 
-    task = [o for o in overrides if not _is_hydra(o)]
+    task = [o for o in overrides if not is_hydra(o)]
     errors: dict[int, str] = {}
     configs, warnings = [], []
     try:
         combos = _combinations(task, multirun)
-        _parse([o for o in overrides if _is_hydra(o)])
+        parse_overrides([o for o in overrides if is_hydra(o)])
         for index, combo in enumerate(combos):
             try:
                 configs.append(compose(combo))
             except ConfigError as err:
                 errors[index] = str(err)
-        notes = per_job_failures(combos, errors, _group_options)
+        notes = per_job_failures(combos, errors, group_options)
         for config in configs:
             warnings += [w for w in check_structure(config) if w not in warnings]
         if environment and not multirun:
@@ -272,30 +137,12 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
     except ConfigError as err:
         fail(str(err))
     except (HydraException, OmegaConfBaseException, ValueError) as err:
-        fail(_explain_hydra_error(err))
+        fail(explain_hydra_error(err))
     for line in notes:
         print(f"xbrun: note: {line}", file=sys.stderr)
     for line in warnings:
         warn(line)
     return configs
-
-
-def plot_path(path: str, key: str = "--plot") -> str:
-    """Check ``--plot`` before any work: a file name of a format matplotlib writes, in a folder
-    that exists or can be made (it is made here)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise ConfigError(f"{key}: {target} is a folder; give a file name such as "
-                          f"{target / 'plot.png'}")
-    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
-    suffix = target.suffix.lstrip(".").lower()
-    if suffix not in formats:
-        raise ConfigError(f"{key}: expected a file name ending in one of "
-                          f"{', '.join('.' + f for f in formats)}, got {path!r}")
-    _make_folder(str(target.parent), key)
-    return str(target)
 
 
 # ---------------------------------------------------------------- train ---------------
@@ -335,7 +182,7 @@ def _task(cfg) -> float | None:
             log.error("run refused: %s", message)
             made = _made.pop("run", None)
             if made is not None and run_dir.resolve() == _made.pop("folder", None):
-                _remove_made(run_dir.resolve(), made)  # no `failed` folder for a refused run
+                remove_made(run_dir.resolve(), made)  # no `failed` folder for a refused run
             fail(message)
     except Exception as err:  # one failed job must not take a sweep down with it
         message, details = f"{type(err).__name__}: {err}", traceback.format_exc()
@@ -423,13 +270,13 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
                 ) -> list[str]:
     """Check Hydra's own settings and, for a command that runs, make its run (or sweep)
     folder; returns the arguments for Hydra, which get the folder just made."""
-    task = [o for o in overrides if not _is_hydra(o)]
-    hydra_overrides = [o for o in overrides if _is_hydra(o)]
+    task = [o for o in overrides if not is_hydra(o)]
+    hydra_overrides = [o for o in overrides if is_hydra(o)]
     if not any(o.lstrip("+").startswith("hydra.job.name=") for o in hydra_overrides):
         hydra_overrides.insert(0, "hydra.job.name=cli")  # as hydra.main names it
     settings = _hydra_settings([*_combinations(task, multirun)[0], *hydra_overrides])
     if multirun and "BasicSweeper" in str(settings.sweeper.get("_target_", "")):
-        for item in _parse(task):
+        for item in parse_overrides(task):
             if item.is_sweep_override() and not _listable(item):
                 raise ConfigError(f"{item.key_or_group}: Hydra's basic sweeper runs listed "
                                   f"values only (a,b,c / range / choice), not "
@@ -441,7 +288,7 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
     folder = str(settings.sweep.dir if multirun else settings.run.dir)
     check(folder.strip() != "", key, "a folder", folder)
     _refuse_overwrite(Path(folder).expanduser(), key, multirun, task)
-    made = _make_folder(folder, key)
+    made = make_folder(folder, key)
     if made is not None and not multirun:
         _made.update(run=made, folder=Path(folder).expanduser().resolve())
     # the folder just checked and made, not a second ${now:...}
@@ -476,7 +323,7 @@ def train_command(args: list[str]) -> None:
         except ConfigError as err:
             fail(str(err))
         except Exception as err:  # a bad hydra.* key or option
-            fail(_explain_hydra_error(err))
+            fail(explain_hydra_error(err))
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's imports chatter at INFO
     main = hydra.main(config_path=str(conf_dir()), config_name="config",
                       version_base="1.3")(_task)

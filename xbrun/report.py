@@ -92,7 +92,7 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def report_command(args) -> None:
-    from .cli import fail, plot_path
+    from .composition import fail, plot_path
     from .errors import ConfigError
 
     root = Path(args.dir)

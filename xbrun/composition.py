@@ -1,0 +1,185 @@
+"""Composing xbrun's Hydra configs, and the one-line errors every command shares.
+
+The shipped config folder and its groups, Hydra's parse of overrides, composition into the
+typed ``RunConfig``, Hydra's and OmegaConf's errors turned into one line naming the key,
+and the checks of output paths made before any work. The CLI (``cli.py``), ``xbrun
+cells`` (``cells_info.py``), ``xbrun report`` (``report.py``) and the Python API
+(``api.py``) all import these from here, so none of them imports another command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def conf_dir() -> Path:
+    """The shipped Hydra configs (``conf/`` installed as ``xbrun.conf``)."""
+    return Path(str(resources.files("xbrun.conf")))
+
+
+def fail(message: str) -> None:
+    print(f"xbrun: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def warn(message: str) -> None:
+    print(f"xbrun: warning: {message}", file=sys.stderr)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with our one-line errors (exit 2) instead of usage plus a message."""
+
+    def error(self, message: str) -> None:
+        fail(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def group_options(group: str) -> list[str]:
+    folder = conf_dir() / group
+    if folder.is_dir():
+        return sorted(p.stem for p in folder.glob("*.yaml"))
+    if group.startswith("hydra/"):  # Hydra's own groups (launchers, sweepers, ...)
+        from hydra import initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+    return []
+
+
+def is_hydra(override: str) -> bool:
+    return override.lstrip("+~").startswith("hydra")
+
+
+def explain_hydra_error(err: Exception) -> str:
+    """One line for an error from Hydra or OmegaConf, naming the key where it can."""
+    from hydra.errors import MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .extras import missing_plugin
+
+    text = str(err).strip()
+    cause = err.__cause__ or err.__context__
+    if isinstance(err, MissingConfigException) or "Could not find '" in text:
+        missing = text.split("Could not find '", 1)[-1].split("'", 1)[0]
+        group, _, option = missing.rpartition("/")
+        if missing_plugin(group, option):
+            return missing_plugin(group, option)
+        options = group_options(group)
+        if options:
+            return f"{group}={option}: no such option; choose one of {', '.join(options)}"
+    if "Could not override '" in text or "is not in struct" in text:
+        key = text.split("'", 2)[1] if "'" in text else text
+        return (f"{key}: unknown key (see `xbrun train --cfg job` for the keys; "
+                f"prefix with + to add a new one)")
+    if isinstance(cause, OmegaConfBaseException) and not isinstance(err, OmegaConfBaseException):
+        err, text = cause, str(cause).strip()
+    if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
+        message = (getattr(err, "msg", None) or text).strip().splitlines()[0]
+        return f"{err.full_key}: {message}"
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())[:400]
+
+
+def parse_overrides(overrides: list[str]) -> list:
+    """Hydra's parse of ``overrides``; a bad one is named with what went wrong."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for item in overrides:
+        try:
+            parsed += parser.parse_overrides([item])
+        except OverrideParseException as err:
+            key = item.split("=", 1)[0] or item
+            reason = " ".join(str(err).split("See https")[0].split())
+            raise ConfigError(f"{key}: cannot parse {item!r} ({reason}); write KEY=VALUE, lists "
+                              f"as KEY=[a,b], and quote values with spaces or brackets") from None
+    for item in parsed:
+        group = item.key_or_group
+        if not group:
+            raise ConfigError(f"{item.input_line}: an override needs a key (KEY=VALUE)")
+        value = item.value()
+        if item.is_delete() or item.is_sweep_override() or isinstance(value, (str, list)):
+            continue
+        if "." not in group and (options := group_options(group)):
+            raise ConfigError(f"{group}={item.get_value_element_as_str()}: a config group "
+                              f"takes an option; choose one of {', '.join(options)} "
+                              f"(~{group} removes it)")
+    return parsed
+
+
+def compose(overrides: list[str]):
+    """Compose the config for ``overrides`` and check it; returns the typed RunConfig."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from .config import load
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=overrides)
+    return load(OmegaConf.to_container(cfg, resolve=True))
+
+
+def make_folder(path: str, key: str) -> Path | None:
+    """Make the run (or sweep) folder now, so an impossible place is one line and not a Hydra
+    traceback; returns the topmost folder it created (None if the folder existed)."""
+    folder = Path(path).expanduser().absolute()
+    chain = [folder, *folder.parents]
+    missing = [p for p in chain if not p.exists()]
+    made = missing[-1] if missing else None
+    blocker = next(p for p in chain if p.exists())
+    if not blocker.is_dir():
+        raise ConfigError(f"{key}: cannot make {folder}: {blocker} is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        if made is not None:
+            remove_made(folder, made)
+        raise ConfigError(f"{key}: cannot write into {folder} "
+                          f"({err.strerror or type(err).__name__})") from None
+    return made
+
+
+def remove_made(folder: Path, made: Path) -> None:
+    """Remove ``folder`` and its parents up to ``made``, which this command created (a parent
+    only while empty: another run may have begun in it since)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in folder.parents:
+        if not (parent == made or made in parent.parents):
+            break
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+
+
+def plot_path(path: str, key: str = "--plot") -> str:
+    """Check ``--plot`` before any work: a file name of a format matplotlib writes, in a folder
+    that exists or can be made (it is made here)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ConfigError(f"{key}: {target} is a folder; give a file name such as "
+                          f"{target / 'plot.png'}")
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    suffix = target.suffix.lstrip(".").lower()
+    if suffix not in formats:
+        raise ConfigError(f"{key}: expected a file name ending in one of "
+                          f"{', '.join('.' + f for f in formats)}, got {path!r}")
+    make_folder(str(target.parent), key)
+    return str(target)
+
+
+__all__ = ["Parser", "compose", "conf_dir", "explain_hydra_error", "fail", "group_options",
+           "is_hydra", "make_folder", "parse_overrides", "plot_path", "remove_made", "warn"]
