@@ -22,13 +22,22 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 
 import pytest  # noqa: E402
+from pulse_cases import (  # noqa: E402
+    CELL_IDS,
+    CELLS,
+    EXP_DEFAULT,
+    assert_same_distribution,
+    expected_pulses,
+    make_cell,
+    signed_probs,
+    start_weight,
+)
 from triton_modules import triton_function  # noqa: E402
 from xbrun.kernels import (  # noqa: E402
     CELL_CONSTANT,
     CELL_EXP,
     CELL_LINEAR,
     CELL_POW,
-    ROWS_REQUIRED,
     pulsed_update_torch,
     single_pulse_torch,
 )
@@ -43,97 +52,8 @@ def _load_launcher(interpret: bool):
 # --------------------------------------------------------------------------------------
 # cells
 
-# (label, kind, mult_noise, scalars)
-EXP_DEFAULT = (0.00081, 0.36833, 12.44625, 12.78785, 0.244, 0.2425)  # aihwkit ExpStepDevice
-EXP_COMPLEX = (-0.5, 0.3, 2.0, 3.0, 0.5, 0.1, 0.01, 0.2)  # with dw_min_std_add / _slope
-CELLS = [
-    ("constant", CELL_CONSTANT, True, ()),
-    ("linear_mult", CELL_LINEAR, True, ()),
-    ("linear_add", CELL_LINEAR, False, ()),
-    ("exp", CELL_EXP, True, EXP_DEFAULT),
-    ("exp_complex", CELL_EXP, True, EXP_COMPLEX),
-    ("pow", CELL_POW, True, ()),
-]
-CELL_IDS = [c[0] for c in CELLS]
 KINDS = [CELLS[0], CELLS[1], CELLS[3], CELLS[5]]  # one per kind
 KIND_IDS = [c[0] for c in KINDS]
-
-
-def make_cell(kind, m, n, gen, step=0.06, bound=0.3, degenerate=True):
-    """Per-element parameters with spread; element (0, 0) has w_max == w_min if asked."""
-    def u(lo, hi):
-        return lo + (hi - lo) * torch.rand(m, n, generator=gen)
-
-    cp = torch.zeros(ROWS_REQUIRED[kind], m, n)
-    cp[0] = u(0.7, 1.3) * step
-    cp[1] = u(0.7, 1.3) * step
-    cp[2] = u(0.8, 1.2) * bound
-    cp[3] = -u(0.8, 1.2) * bound
-    if kind == CELL_LINEAR:
-        cp[4] = u(0.2, 1.0) / cp[2]
-        cp[5] = u(0.2, 1.0) / cp[3]
-    if kind == CELL_POW:
-        cp[6] = u(0.3, 2.5)
-        cp[7] = u(0.3, 2.5)
-        cp[6, -1, -1] = 0.0  # gamma 0: a constant step
-    if degenerate:
-        cp[2, 0, 0] = cp[3, 0, 0] = 0.05
-    return cp
-
-
-def start_weight(cp, gen):
-    w_max, w_min = cp[2], cp[3]
-    w = w_min + (w_max - w_min) * torch.rand(w_max.shape, generator=gen)
-    w[-1, 0] = w_max[-1, 0]  # start on the bounds too
-    w[0, -1] = w_min[0, -1]
-    return w
-
-
-def signed_probs(k, n, gen, lo=0.2, hi=1.0):
-    mag = lo + (hi - lo) * torch.rand(k, n, generator=gen)
-    sign = torch.where(torch.rand(k, n, generator=gen) < 0.5, -1.0, 1.0)
-    return mag * sign
-
-
-# --------------------------------------------------------------------------------------
-# statistics
-
-
-def assert_same_distribution(a: torch.Tensor, b: torch.Tensor, z: float = 5.0, what="",
-                             pooled: bool = False):
-    """Per column: equal means and variances within ``z`` standard errors of the samples.
-
-    ``pooled`` (independent columns only) also tests the summed differences over all
-    columns, which sees a small bias common to all of them.
-    """
-    a, b = a.double(), b.double()
-    na, nb = a.shape[0], b.shape[0]
-    ma, mb = a.mean(0), b.mean(0)
-    va, vb = a.var(0), b.var(0)
-    se_mean = torch.sqrt(va / na + vb / nb)
-    bad = (ma - mb).abs() > z * se_mean + 1e-7
-    assert not bad.any(), f"{what} means differ: {ma[bad]} vs {mb[bad]} (se {se_mean[bad]})"
-    # variance of a sample variance: (mu4 - sigma^4) / n
-    m4a = ((a - ma) ** 4).mean(0)
-    m4b = ((b - mb) ** 4).mean(0)
-    se_var = torch.sqrt((m4a - va**2).clamp_min(0) / na + (m4b - vb**2).clamp_min(0) / nb)
-    bad = (va - vb).abs() > z * se_var + 1e-9
-    assert not bad.any(), f"{what} variances differ: {va[bad]} vs {vb[bad]} (se {se_var[bad]})"
-    if pooled:
-        t_mean = (ma - mb).sum() / torch.sqrt((se_mean**2).sum())
-        t_var = (va - vb).sum() / torch.sqrt((se_var**2).sum())
-        assert abs(t_mean) < z and abs(t_var) < z, f"{what} pooled z: {t_mean}, {t_var}"
-
-
-def expected_pulses(x_prob, d_prob, bl):
-    """Mean and variance of the total pulse count: per slot (sum of d bits)(sum of x bits)."""
-    px, pd = x_prob.abs().double(), d_prob.abs().double()
-    ex, vx = px.sum(1), (px * (1 - px)).sum(1)
-    ed, vd = pd.sum(1), (pd * (1 - pd)).sum(1)
-    bl = bl.double().to(px.device)
-    mean = (bl * ex * ed).sum()
-    var = (bl * ((vx + ex**2) * (vd + ed**2) - ex**2 * ed**2)).sum()
-    return mean.item(), var.item()
 
 
 # --------------------------------------------------------------------------------------

@@ -18,12 +18,19 @@ import torch
 
 pytest.importorskip("numba")
 
+from pulse_cases import (  # noqa: E402
+    CELL_IDS,
+    CELLS,
+    assert_same_distribution,
+    expected_pulses,
+    make_cell,
+    signed_probs,
+    start_weight,
+)
 from xbrun.kernels import (  # noqa: E402
     CELL_CONSTANT,
     CELL_EXP,
     CELL_LINEAR,
-    CELL_POW,
-    ROWS_REQUIRED,
     pulsed_update_torch,
     single_pulse_torch,
 )
@@ -32,48 +39,7 @@ from xbrun.kernels.pulsed_update_cpu import pulsed_update_numba  # noqa: E402
 
 from xbrun import kernels  # noqa: E402
 
-EXP_DEFAULT = (0.00081, 0.36833, 12.44625, 12.78785, 0.244, 0.2425)  # aihwkit ExpStepDevice
-EXP_COMPLEX = (-0.5, 0.3, 2.0, 3.0, 0.5, 0.1, 0.01, 0.2)  # with dw_min_std_add / _slope
-# (label, kind, mult_noise, scalars)
-CELLS = [
-    ("constant", CELL_CONSTANT, True, ()),
-    ("linear_mult", CELL_LINEAR, True, ()),
-    ("linear_add", CELL_LINEAR, False, ()),
-    ("exp", CELL_EXP, True, EXP_DEFAULT),
-    ("exp_complex", CELL_EXP, True, EXP_COMPLEX),
-    ("pow", CELL_POW, True, ()),
-]
-IDS = [c[0] for c in CELLS]
-
-
-def make_cell(kind, m, n, gen, step=0.06, bound=0.3, degenerate=True):
-    """Per-element parameters with spread; element (0, 0) has w_max == w_min if asked."""
-    def u(lo, hi):
-        return lo + (hi - lo) * torch.rand(m, n, generator=gen)
-
-    cp = torch.zeros(ROWS_REQUIRED[kind], m, n)
-    cp[0], cp[1] = u(0.7, 1.3) * step, u(0.7, 1.3) * step
-    cp[2], cp[3] = u(0.8, 1.2) * bound, -u(0.8, 1.2) * bound
-    if kind == CELL_LINEAR:
-        cp[4], cp[5] = u(0.2, 1.0) / cp[2], u(0.2, 1.0) / cp[3]
-    if kind == CELL_POW:
-        cp[6], cp[7] = u(0.3, 2.5), u(0.3, 2.5)
-        cp[6, -1, -1] = 0.0  # gamma 0: a constant step
-    if degenerate:
-        cp[2, 0, 0] = cp[3, 0, 0] = 0.05
-    return cp
-
-
-def start_weight(cp, gen):
-    w = cp[3] + (cp[2] - cp[3]) * torch.rand(cp.shape[1:], generator=gen)
-    w[-1, 0] = cp[2, -1, 0]  # start on the bounds too
-    w[0, -1] = cp[3, 0, -1]
-    return w
-
-
-def signed_probs(k, n, gen, lo=0.2, hi=1.0):
-    mag = lo + (hi - lo) * torch.rand(k, n, generator=gen)
-    return mag * torch.where(torch.rand(k, n, generator=gen) < 0.5, -1.0, 1.0)
+IDS = CELL_IDS
 
 
 def given_trains(xp, dp, max_bl, gen):
@@ -93,35 +59,6 @@ def run_twin(w, cp, xp, dp, bl, cell, seed, noise=0.0, **kw):
     return pulsed_update_torch(w, cp, xp, dp, bl, cell_kind=kind, noise_std=noise,
                                mult_noise=mult, generator=torch.Generator().manual_seed(seed),
                                cell_scalars=scalars, **kw)
-
-
-def assert_same_distribution(a, b, z=5.0, what=""):
-    """Per column of the samples: equal means and variances within ``z`` standard errors,
-    and the summed differences over all columns (a small bias common to all)."""
-    a, b = a.double(), b.double()
-    ma, mb, va, vb = a.mean(0), b.mean(0), a.var(0), b.var(0)
-    se_mean = torch.sqrt(va / a.shape[0] + vb / b.shape[0])
-    bad = (ma - mb).abs() > z * se_mean + 1e-7
-    assert not bad.any(), f"{what} means differ: {ma[bad]} vs {mb[bad]} (se {se_mean[bad]})"
-    m4a, m4b = ((a - ma) ** 4).mean(0), ((b - mb) ** 4).mean(0)
-    se_var = torch.sqrt((m4a - va**2).clamp_min(0) / a.shape[0]
-                        + (m4b - vb**2).clamp_min(0) / b.shape[0])
-    bad = (va - vb).abs() > z * se_var + 1e-9
-    assert not bad.any(), f"{what} variances differ: {va[bad]} vs {vb[bad]} (se {se_var[bad]})"
-    t_mean = (ma - mb).sum() / torch.sqrt((se_mean**2).sum())
-    t_var = (va - vb).sum() / torch.sqrt((se_var**2).sum())
-    assert abs(t_mean) < z and abs(t_var) < z, f"{what} pooled z: {t_mean}, {t_var}"
-
-
-def expected_pulses(x_prob, d_prob, bl):
-    """Mean and variance of the total pulse count: per slot (sum of d bits)(sum of x bits)."""
-    px, pd = x_prob.abs().double(), d_prob.abs().double()
-    ex, vx = px.sum(1), (px * (1 - px)).sum(1)
-    ed, vd = pd.sum(1), (pd * (1 - pd)).sum(1)
-    bl = bl.double()
-    mean = (bl * ex * ed).sum()
-    var = (bl * ((vx + ex**2) * (vd + ed**2) - ex**2 * ed**2)).sum()
-    return mean.item(), var.item()
 
 
 # --------------------------------------------------------------------------------------
@@ -298,7 +235,7 @@ def test_noise_in_distribution_given_trains(cell):
     b, _ = sample(run_twin, prob, range(100, 106))
     assert len(set(counts)) == 1  # given trains: the same pulses every time
     assert (a.var(0) > 0).sum() >= a.shape[1] // 2  # the rest pinned at a bound or idle
-    assert_same_distribution(a, b, what=cell[0])
+    assert_same_distribution(a, b, what=cell[0], pooled=True)
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.3], ids=["quiet", "noisy"])
@@ -307,7 +244,7 @@ def test_drawn_trains_in_distribution(cell, noise):
     prob = replicated_problem(cell, 3, 4, 3, [8, 5, 8], reps=48, noise=noise)
     a, counts = sample(run_numba, prob, range(5))
     b, counts_ref = sample(run_twin, prob, range(100, 105))
-    assert_same_distribution(a, b, what=cell[0])
+    assert_same_distribution(a, b, what=cell[0], pooled=True)
     check_pulse_total(prob, counts)
     check_pulse_total(prob, counts_ref)
 
