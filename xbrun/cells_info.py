@@ -61,16 +61,26 @@ def _step(cell: PulsedCell, params: torch.Tensor, w: torch.Tensor, up: bool,
         noise_std=sigma, mult_noise=cell.mult_noise, xi=xi, cell_scalars=cell.cell_scalars)
 
 
+def _reference(cell: PulsedCell, params: torch.Tensor, seed: int) -> torch.Tensor | float:
+    """What reads subtract from the conductance: a reference cell's drawn reference."""
+    if not cell.has_reference:
+        return 0.0
+    return cell.sample_reference(params, torch.Generator().manual_seed(seed))[0].to(params)
+
+
 def cell_stats(cell: PulsedCell, grid: int = 4001) -> dict:
-    """Nominal-device figures of a pulsed cell (see the module docstring)."""
+    """Nominal-device figures of a pulsed cell (see the module docstring); a reference
+    cell's are in read weights (conductance minus its nominal reference)."""
     nominal = cell.nominal()
     params = _params(nominal, grid, 0).double()
+    offset = float(_reference(nominal, params[:, :, :1], 0).flatten()[0]) \
+        if cell.has_reference else 0.0
     w_lo, w_hi = float(params[kernels.ROW_W_MIN, 0, 0]), float(params[kernels.ROW_W_MAX, 0, 0])
     w = torch.linspace(w_lo, w_hi, grid, dtype=torch.float64)[None]
     # steps are measured away from the clip, so a bound does not hide them
     up = _step(nominal, params, w, True) - w
     down = w - _step(nominal, params, w, False)
-    zero = int(torch.argmin(w.abs()))
+    zero = int(torch.argmin((w - offset).abs()))  # read weight 0
     up0, down0 = float(up[0, zero]), float(down[0, zero])
     # only where neither step is cut by a bound
     free = ((w + up) < w_hi) & ((w - down) > w_lo)
@@ -86,26 +96,27 @@ def cell_stats(cell: PulsedCell, grid: int = 4001) -> dict:
             i = int(cross[0])
             d0, d1 = float(diff[i]), float(diff[i + 1])
             t = d0 / (d0 - d1) if d0 != d1 else 0.0
-            sym = f"{float(ws[i]) + t * float(ws[i + 1] - ws[i]):+.4f}"
+            sym = f"{float(ws[i]) + t * float(ws[i + 1] - ws[i]) - offset:+.4f}"
         else:
             sym = "w_max (drifts up)" if float(diff.mean()) > 0 else "w_min (drifts down)"
     asym = (up0 - down0) / (up0 + down0) if up0 + down0 > 0 else float("nan")
     return {"kind": cell.kind, "states": cell.n_states, "granularity": cell.weight_granularity,
             "up0": up0, "down0": down0, "asymmetry": asym, "symmetry_point": sym,
-            "w_min": w_lo, "w_max": w_hi, "dtod": cell.dw_min_dtod, "ctoc": cell.dw_min_std}
+            "w_min": w_lo - offset, "w_max": w_hi - offset, "dtod": cell.dw_min_dtod, "ctoc": cell.dw_min_std}
 
 
 def sweep(cell: PulsedCell, pulses: int, devices: int, seed: int = 0,
           noise: bool = True) -> torch.Tensor:
-    """Weights ``(devices, 2*pulses + 1)`` of ``devices`` sampled elements, each started at
-    its lower bound, through ``pulses`` up then ``pulses`` down pulses."""
+    """Read weights ``(devices, 2*pulses + 1)`` of ``devices`` sampled elements, each
+    started at its lower bound, through ``pulses`` up then ``pulses`` down pulses."""
     params = _params(cell, devices, seed)
+    reference = _reference(cell, params, seed + 2)
     gen = torch.Generator().manual_seed(seed + 1)
     w = params[kernels.ROW_W_MIN].clone()
-    trace = [w[0].clone()]
+    trace = [(w - reference)[0]]
     for p in range(2 * pulses):
         w = _step(cell, params, w, p < pulses, noise=noise, generator=gen)
-        trace.append(w[0].clone())
+        trace.append((w - reference)[0])
     return torch.stack(trace, dim=1)
 
 
@@ -159,7 +170,7 @@ def print_table(cells: list[tuple[str, object]]) -> None:
                       f"{s['up0']:.3g} / {s['down0']:.3g}", f"{s['asymmetry']:+.3f}",
                       s["symmetry_point"], f"[{s['w_min']:.3g}, {s['w_max']:.3g}]",
                       f"{s['dtod']:g} / {s['ctoc']:g}")
-    Console(width=160).print(table)
+    Console(width=180).print(table)
 
 
 def cells_command(argv: list[str]) -> None:

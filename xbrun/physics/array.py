@@ -19,7 +19,10 @@ class PulsedArray(nn.Module):
     ``weight`` is what reads see; with the cell's ``write_noise_std`` the pulses move a
     hidden ``persistent`` weight and ``weight`` is it plus write noise, drawn anew for the
     elements an update changed (aihwkit redraws it for every element that got a pulse; an
-    element pinned at its bound keeps its old noise here).
+    element pinned at its bound keeps its old noise here). A reference cell
+    (``cell.has_reference``) likewise keeps the conductance in ``persistent`` and shows
+    ``persistent - reference`` (plus write noise): pulses, resets and bounds act on the
+    conductance, reads and :meth:`set_weight` speak the read weight.
     """
 
     def __init__(self, out_size: int, in_size: int, cell: PulsedCell | IdealCell,
@@ -38,9 +41,17 @@ class PulsedArray(nn.Module):
         else:
             self.register_buffer("cell_params", torch.zeros(0))
             self.register_buffer("reset_bias", torch.zeros(0))
+        self.has_reference = cell.is_pulsed and cell.has_reference
+        if self.has_reference:  # drawn after the rest, so other cells' draws stay as they were
+            reference, shift = cell.sample_reference(self.cell_params, gen)
+            self.reset_bias += shift
+            self.register_buffer("reference", reference)
         self.write_noise = cell.write_noise_std * cell.dw_min if cell.is_pulsed else 0.0
-        if self.write_noise > 0:
+        if self.write_noise > 0 or self.has_reference:
             self.register_buffer("persistent", torch.zeros(shape))
+        if self.has_reference:  # read weight 0: the conductance at the reference
+            self.persistent.copy_(self._clip(self.reference))
+            torch.sub(self.persistent, self.reference, out=self.weight)
 
     @property
     def dw_min(self) -> float:
@@ -62,14 +73,45 @@ class PulsedArray(nn.Module):
                             dtype=weight.dtype)
         return weight + self.write_noise * noise
 
+    @property
+    def hidden(self) -> bool:
+        """Whether pulses act on ``persistent`` rather than on the read ``weight``."""
+        return self.write_noise > 0 or self.has_reference
+
+    def read_of(self, stored: torch.Tensor, lines=None, columns: bool = True) -> torch.Tensor:
+        """What reads see of ``stored`` conductances (without write noise): minus the
+        reference; ``lines`` (an index or slice of columns, or of rows) says which part."""
+        if not self.has_reference:
+            return stored
+        if lines is None:
+            return stored - self.reference
+        return stored - (self.reference[:, lines] if columns else self.reference[lines, :])
+
+    def refresh_lines(self, lines, columns: bool) -> None:
+        """Reads of these lines follow their conductance again after a pulsed write (a
+        reference cell without write noise)."""
+        if columns:
+            self.weight[:, lines] = self.read_of(self.persistent[:, lines], lines, columns)
+        else:
+            self.weight[lines, :] = self.read_of(self.persistent[lines, :], lines, columns)
+
+    def _program(self, stored: torch.Tensor, generator: torch.Generator | None) -> None:
+        """Set the conductance to ``stored`` (within bounds); reads get fresh write noise."""
+        if self.hidden:
+            self.persistent.copy_(stored)
+            stored = self.read_of(stored)
+            if self.write_noise > 0:
+                stored = self._noisy(stored, generator)
+        self.weight.copy_(stored)
+
     def set_weight(self, weight: torch.Tensor,
                    generator: torch.Generator | None = None) -> None:
-        """Program ``weight`` exactly, clipped to each element's bounds."""
-        weight = self._clip(weight.to(self.weight))
-        if self.write_noise > 0:
-            self.persistent.copy_(weight)
-            weight = self._noisy(weight, generator)
-        self.weight.copy_(weight)
+        """Program the read weight ``weight`` exactly, clipped to each element's bounds (a
+        reference cell: its conductance ``weight + reference``)."""
+        weight = weight.to(self.weight)
+        if self.has_reference:
+            weight = weight + self.reference
+        self._program(self._clip(weight), generator)
 
     def reset(self, mask: torch.Tensor | None = None,
               generator: torch.Generator | None = None) -> None:
@@ -88,14 +130,12 @@ class PulsedArray(nn.Module):
         if mask is not None:
             mask = mask.to(device=self.weight.device, dtype=torch.bool).expand_as(self.weight)
             target = torch.where(mask, target, self.stored_weight())
-        if self.write_noise > 0:
-            self.set_weight(target, generator)  # redraws the write noise everywhere
-        else:
-            self.weight.copy_(target)
+        self._program(target, generator)  # redraws the write noise everywhere
 
     def stored_weight(self) -> torch.Tensor:
-        """The weight the pulses act on (the persistent one under write noise)."""
-        return self.persistent if self.write_noise > 0 else self.weight
+        """The weight the pulses act on (the persistent one under write noise or with a
+        reference: the conductance)."""
+        return self.persistent if self.hidden else self.weight
 
     def _next_call(self) -> torch.Tensor:
         """The call counter (saved in the extra state), advanced by one; a tensor on the
@@ -165,7 +205,10 @@ class PulsedArray(nn.Module):
                                        max_bl=max_bl, seed=seed)
         if before is not None:
             changed = target != before
-            self.weight.copy_(torch.where(changed, self._noisy(target, generator), self.weight))
+            self.weight.copy_(torch.where(changed, self._noisy(self.read_of(target), generator),
+                                          self.weight))
+        elif self.has_reference:
+            torch.sub(target, self.reference, out=self.weight)
         return pulses
 
 

@@ -12,6 +12,7 @@ element)::
 
     w_max_ij   = w_max * (1 + w_max_dtod * xi)      w_min_ij = w_min * (1 + w_min_dtod * xi)
     gain       = 1 + dw_min_dtod * xi               r = up_down_dtod * xi
+                 (exp(dw_min_dtod * xi) with dw_min_dtod_log_normal)
     scale_up   = (min(up_down, 0) + gain + r) * dw_min
     scale_down = (-max(up_down, 0) + gain - r) * dw_min
     reset_ij   = reset + reset_dtod * xi            (additive spread, absolute units)
@@ -62,6 +63,7 @@ class PulsedCell:
 
     dw_min: mean step of one pulse (at w = 0 for most cells); ``*_dtod``: device-to-device
     spread drawn once per element (relative to the mean, except ``reset_dtod``);
+    dw_min_dtod_log_normal: the step's spread is log-normal, gain ``exp(dw_min_dtod*xi)``;
     dw_min_std: cycle-to-cycle noise of each pulse, relative to the step; up_down:
     systematic up/down bias (see the module docstring). reset / reset_dtod / reset_std:
     where :meth:`PulsedArray.reset` puts an element - its own reset value
@@ -76,6 +78,7 @@ class PulsedCell:
     kind: str = "constant_step"
     dw_min: float = 0.001
     dw_min_dtod: float = 0.3
+    dw_min_dtod_log_normal: bool = False
     dw_min_std: float = 0.3
     up_down: float = 0.0
     up_down_dtod: float = 0.01
@@ -109,6 +112,11 @@ class PulsedCell:
     @property
     def cell_scalars(self) -> tuple:
         return ()
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether reads subtract a per-element reference (``ReferenceCell``)."""
+        return False
 
     # -- checks --------------------------------------------------------------------
     def validate(self, key: str) -> None:
@@ -147,7 +155,8 @@ class PulsedCell:
 
         w_max = self.w_max * (1 + self.w_max_dtod * xi())
         w_min = self.w_min * (1 + self.w_min_dtod * xi())
-        gain = 1 + self.dw_min_dtod * xi()
+        gain = (torch.exp(self.dw_min_dtod * xi()) if self.dw_min_dtod_log_normal
+                else 1 + self.dw_min_dtod * xi())
         r = self.up_down_dtod * xi()
         scale_up = (min(self.up_down, 0.0) + gain + r) * self.dw_min
         scale_down = (-max(self.up_down, 0.0) + gain - r) * self.dw_min
@@ -405,6 +414,171 @@ class PowStep(PulsedCell):
         return self.dw_min * 0.5 ** self.pow_gamma
 
 
+@dataclass
+class ReferenceCell(PulsedCell):
+    """A cell read differentially against a fixed reference conductance (aihwkit's
+    ``SoftBoundsReferenceDevice`` / ``PowStepReferenceDevice``): reads see ``w - r``.
+
+    The pulses act on the conductance ``w``, with the base cell's response and bounds;
+    :class:`~xbrun.physics.array.PulsedArray` keeps ``w`` hidden and shows ``w - r``, so the
+    step at read weight ``v`` is the base cell's step at ``w = v + r`` (aihwkit adds ``r``,
+    steps, clips and subtracts ``r`` again: the same numbers). Per element, drawn once::
+
+        r_ij = reference_mean + reference_std * xi  (+ s_ij with subtract_symmetry_point)
+
+    where ``s_ij`` is the element's own symmetry point (up step = down step), computed
+    from its drawn parameters, only for elements whose bounds straddle 0 (aihwkit). The
+    symmetry point is also added to the element's reset value, as aihwkit does; xbrun
+    reads ``reset`` as a conductance, so a reset element sits at its symmetry point and
+    reads ``reset - reference_mean - reference_std*xi`` (aihwkit adds the shift to the
+    stored read weight instead, which then reads ``+s_ij``). Weights given to the array
+    (initial weights, ``set_weights``) are read weights: the conductance ``v + r`` is
+    clipped to the element's bounds, so a read weight lies in ``[w_min - r, w_max - r]``.
+    """
+
+    reference_mean: float = 0.0
+    reference_std: float = 0.0
+    subtract_symmetry_point: bool = False
+
+    @property
+    def has_reference(self) -> bool:
+        return True
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        check(self.reference_std >= 0, p + "reference_std", "a number >= 0",
+              self.reference_std)
+
+    def symmetry_point(self, params: torch.Tensor) -> torch.Tensor:
+        """Each element's symmetry point (float64) from its parameter rows."""
+        raise NotImplementedError
+
+    def sample_reference(self, params: torch.Tensor,
+                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(r, s)``: each element's reference and the symmetry-point shift ``s`` it
+        contains (0 without ``subtract_symmetry_point``, or where the bounds do not straddle
+        0), both float32 ``(out, in)``; ``params`` is :meth:`sample`'s draw."""
+        ref = kernels.pulsed_update_ref
+        p = params.double()
+        xi = torch.randn(p.shape[1:], generator=generator, dtype=torch.float64)
+        reference = self.reference_mean + self.reference_std * xi
+        shift = torch.zeros_like(reference)
+        if self.subtract_symmetry_point:
+            valid = (p[ref.ROW_W_MAX] > 0) & (p[ref.ROW_W_MIN] < 0)
+            shift = torch.where(valid, self.symmetry_point(p), 0.0)
+        return (reference + shift).float(), shift.float()
+
+    def nominal(self) -> ReferenceCell:
+        return replace(super().nominal(), reference_std=0.0)
+
+    def summary(self) -> str:
+        sym = ", minus symmetry point" if self.subtract_symmetry_point else ""
+        return (super().summary() + f", reference {self.reference_mean:g} "
+                f"+- {self.reference_std:g}{sym}")
+
+
+@dataclass
+class SoftBoundsReference(ReferenceCell):
+    """SoftBounds with a reference (aihwkit ``SoftBoundsReferenceDevice``).
+
+    Up step ``scale_up * (1 - w / w_max_ij)``, down step ``scale_down * (1 - w / w_min_ij)``
+    at conductance ``w`` (a bound of the wrong sign gives slope 0). slope_up_dtod /
+    slope_down_dtod: extra device-to-device spread of the slopes, applied (where the bounds
+    straddle 0) by moving the bound: ``w_max_ij / |1 + slope_up_dtod xi|``, likewise
+    ``w_min_ij``. The symmetry point is ``(scale_up - scale_down) / (scale_up / w_max_ij -
+    scale_down / w_min_ij)``. ``mult_noise`` is off by default here (additive
+    cycle-to-cycle noise ``dw_min_std * scale * xi``), as in aihwkit; unlike
+    ``soft_bounds`` there are no ``reverse_*`` keys.
+    """
+
+    kind: str = "soft_bounds_reference"
+    mult_noise: bool = False
+    slope_up_dtod: float = 0.0
+    slope_down_dtod: float = 0.0
+
+    kernel_kind = kernels.CELL_LINEAR
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        for name in ("slope_up_dtod", "slope_down_dtod"):
+            check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
+
+    def _fill_shape_rows(self, params, xi) -> None:
+        ref = kernels.pulsed_update_ref
+        w_max, w_min = params[ref.ROW_W_MAX], params[ref.ROW_W_MIN]
+        straddle = (w_max > 0) & (w_min < 0)
+        g_up = (1 + self.slope_up_dtod * xi()).abs()
+        g_down = (1 + self.slope_down_dtod * xi()).abs()
+        if self.slope_up_dtod > 0 or self.slope_down_dtod > 0:
+            params[ref.ROW_W_MAX] = w_max = torch.where(straddle, w_max / g_up, w_max)
+            params[ref.ROW_W_MIN] = w_min = torch.where(straddle, w_min / g_down, w_min)
+        params[ref.ROW_SLOPE_UP] = torch.where(w_max > 0, 1 / torch.where(w_max > 0, w_max, 1.0),
+                                               0.0)
+        params[ref.ROW_SLOPE_DOWN] = torch.where(w_min < 0,
+                                                 1 / torch.where(w_min < 0, w_min, -1.0), 0.0)
+
+    def symmetry_point(self, params: torch.Tensor) -> torch.Tensor:
+        ref = kernels.pulsed_update_ref
+        s_up, s_down = params[ref.ROW_SCALE_UP], params[ref.ROW_SCALE_DOWN]
+        w_max, w_min = params[ref.ROW_W_MAX], params[ref.ROW_W_MIN]
+        den = s_up / w_max - s_down / w_min
+        return torch.where(den != 0, (s_up - s_down) / torch.where(den != 0, den, 1.0), 0.0)
+
+
+@dataclass
+class PowStepReference(ReferenceCell, PowStep):
+    """PowStep with a reference (aihwkit ``PowStepReferenceDevice``; no write noise there,
+    so ``write_noise_std`` must stay 0).
+
+    The symmetry point solves ``scale_up * ((w_max - s)/(w_max - w_min)) ** gamma_up =
+    scale_down * ((s - w_min)/(w_max - w_min)) ** gamma_down``. aihwkit estimates it by
+    iterating ``s += up step - down step`` from 0, ``n_estimation_steps`` times (<= 0:
+    ``min(round(10 (w_max - w_min) / min(scale_up, scale_down)), 10000)``, ten times the
+    element's states, which reaches the root up to rounding unless the cap of 10000 cuts
+    it short, for elements with a step below a thousandth of their range). With
+    ``n_estimation_steps <= 0`` xbrun solves for the root by bisection (the point the
+    iteration converges to); a positive value runs aihwkit's iteration that many times.
+    """
+
+    kind: str = "pow_step_reference"
+    n_estimation_steps: int = -1
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        p = f"{key}." if key else ""
+        check(self.write_noise_std == 0, p + "write_noise_std",
+              "0 (aihwkit's PowStepReferenceDevice has no write noise)", self.write_noise_std)
+        check(self.n_estimation_steps <= 100_000, p + "n_estimation_steps",
+              "an integer <= 100000 (<= 0: solve for the symmetry point exactly)",
+              self.n_estimation_steps)
+
+    def symmetry_point(self, params: torch.Tensor) -> torch.Tensor:
+        ref = kernels.pulsed_update_ref
+        s_up, s_down = params[ref.ROW_SCALE_UP], params[ref.ROW_SCALE_DOWN]
+        g_up, g_down = params[ref.ROW_GAMMA_UP], params[ref.ROW_GAMMA_DOWN]
+        w_max, w_min = params[ref.ROW_W_MAX], params[ref.ROW_W_MIN]
+        span = torch.where(w_max > w_min, w_max - w_min, 1.0)
+
+        def drift(s: torch.Tensor) -> torch.Tensor:  # up step minus down step at s
+            up = ((w_max - s) / span).clamp_min(0.0) ** g_up
+            down = ((s - w_min) / span).clamp_min(0.0) ** g_down
+            return s_up * up - s_down * down
+
+        if self.n_estimation_steps > 0:
+            s = torch.zeros_like(w_max)
+            for _ in range(self.n_estimation_steps):
+                s = s + drift(s)
+            return s
+        lo, hi = w_min.clone(), w_max.clone()  # drift falls from >= 0 at w_min to <= 0
+        for _ in range(64):
+            mid = 0.5 * (lo + hi)
+            rising = drift(mid) > 0
+            lo, hi = torch.where(rising, mid, lo), torch.where(rising, hi, mid)
+        return 0.5 * (lo + hi)
+
+
 CELLS: dict[str, type] = {
     "ideal": IdealCell,
     "constant_step": ConstantStep,
@@ -412,4 +586,6 @@ CELLS: dict[str, type] = {
     "soft_bounds": SoftBounds,
     "exp_step": ExpStep,
     "pow_step": PowStep,
+    "soft_bounds_reference": SoftBoundsReference,
+    "pow_step_reference": PowStepReference,
 }

@@ -92,6 +92,8 @@ def write_lines(array: PulsedArray, index: torch.Tensor, values: torch.Tensor, l
                                 cell_scalars=tuple(cell.cell_scalars), counts=counts)
     if before is not None:  # reads see the written elements with fresh write noise
         _redraw_write_noise(array, index, before, columns, generator)
+    elif array.has_reference:  # reads see the written lines' conductance minus reference
+        array.refresh_lines(index, columns)
     return pulses
 
 
@@ -129,8 +131,8 @@ def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: f
     long_train = (not params.update_bl_management and not params.fixed_bl
                   and g * params.desired_bl < lr)
     cell = array.cell
-    return kernels.transfer_lines(
-        array.weight, array.cell_params, reads, start, columns=columns,
+    pulses = kernels.transfer_lines(
+        array.stored_weight(), array.cell_params, reads, start, columns=columns,
         cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
         mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars),
         generator=generator, max_bl=max(math.ceil(lr / g), 1) if long_train else
@@ -139,11 +141,14 @@ def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: f
         update_management=params.update_management,
         update_bl_management=params.update_bl_management, um_grad_scale=params.um_grad_scale,
         buffer=buffer, **buffer_options)
+    if array.has_reference:  # a reference cell's written lines are read anew
+        array.refresh_lines(slice(start, start + n), columns)
+    return pulses
 
 
 def _redraw_write_noise(array, index, before, columns, generator) -> None:
     new = array.stored_weight()[:, index] if columns else array.stored_weight()[index, :]
-    noisy = new + array.write_noise * torch.randn(new.shape, generator=generator,
+    noisy = array.read_of(new, index, columns) + array.write_noise * torch.randn(new.shape, generator=generator,
                                                   device=new.device, dtype=new.dtype)
     if columns:
         array.weight[:, index] = torch.where(new != before, noisy, array.weight[:, index])
