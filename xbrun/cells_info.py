@@ -102,7 +102,8 @@ def cell_stats(cell: PulsedCell, grid: int = 4001) -> dict:
     asym = (up0 - down0) / (up0 + down0) if up0 + down0 > 0 else float("nan")
     return {"kind": cell.kind, "states": cell.n_states, "granularity": cell.weight_granularity,
             "up0": up0, "down0": down0, "asymmetry": asym, "symmetry_point": sym,
-            "w_min": w_lo - offset, "w_max": w_hi - offset, "dtod": cell.dw_min_dtod, "ctoc": cell.dw_min_std}
+            "w_min": w_lo - offset, "w_max": w_hi - offset, "dtod": cell.dw_min_dtod,
+            "ctoc": cell.dw_min_std}
 
 
 def sweep(cell: PulsedCell, pulses: int, devices: int, seed: int = 0,

@@ -148,8 +148,8 @@ def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: f
 
 def _redraw_write_noise(array, index, before, columns, generator) -> None:
     new = array.stored_weight()[:, index] if columns else array.stored_weight()[index, :]
-    noisy = array.read_of(new, index, columns) + array.write_noise * torch.randn(new.shape, generator=generator,
-                                                  device=new.device, dtype=new.dtype)
+    noisy = array.read_of(new, index, columns) + array.write_noise * torch.randn(
+        new.shape, generator=generator, device=new.device, dtype=new.dtype)
     if columns:
         array.weight[:, index] = torch.where(new != before, noisy, array.weight[:, index])
     else:

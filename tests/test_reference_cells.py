@@ -1,0 +1,268 @@
+"""Reference-offset cells (aihwkit SoftBoundsReferenceDevice / PowStepReferenceDevice)
+against their formulas: reads see conductance minus a per-element reference.
+
+Statistical checks use fixed seeds and tolerances of 5 standard errors of the quantity
+tested, so they fail for a wrong formula, not by chance.
+"""
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from xbrun import kernels
+from xbrun.cells_info import cell_stats
+from xbrun.cli import compose, main
+from xbrun.physics import lines
+from xbrun.physics.array import PulsedArray
+from xbrun.physics.cells import (
+    ConstantStep,
+    PowStep,
+    PowStepReference,
+    SoftBounds,
+    SoftBoundsReference,
+)
+from xbrun.physics.pulses import UpdateParameters
+
+REFERENCE_CELLS = [SoftBoundsReference, PowStepReference]
+
+
+def steps_at(cell, params: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise-free up and down step sizes of every element at conductance ``w``."""
+    def one(up: bool) -> torch.Tensor:
+        new = kernels.single_pulse_torch(w, torch.full_like(w, up, dtype=torch.bool), params,
+                                         cell_kind=cell.kernel_kind, noise_std=0.0,
+                                         mult_noise=cell.mult_noise, xi=None)
+        return (new - w) if up else (w - new)
+    return one(True), one(False)
+
+
+@pytest.mark.parametrize("cls", REFERENCE_CELLS)
+def test_reference_has_the_configured_mean_and_spread(cls):
+    cell = cls(reference_mean=0.2, reference_std=0.05)
+    array = PulsedArray(100, 100, cell, UpdateParameters(), 3)
+    ref = array.reference.double()
+    n = ref.numel()
+    assert float(ref.mean()) == pytest.approx(0.2, abs=5 * 0.05 / math.sqrt(n))
+    assert float(ref.std()) == pytest.approx(0.05, rel=5 / math.sqrt(2 * n))
+    # a fresh array reads 0: its conductance sits at the reference (within the bounds)
+    assert torch.equal(array.weight, array.persistent - array.reference)
+    inside = (array.reference > array.cell_params[kernels.ROW_W_MIN]) & \
+        (array.reference < array.cell_params[kernels.ROW_W_MAX])
+    assert float(array.weight[inside].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("cls", REFERENCE_CELLS)
+def test_subtracted_symmetry_point_is_where_up_and_down_steps_are_equal(cls):
+    """With subtract_symmetry_point (and no reference spread) each element's reference is
+    its own symmetry point: at read weight 0 its up and down steps are equal, while they
+    differ at conductance 0 (up_down = 0.3 and per-element spreads)."""
+    cell = cls(subtract_symmetry_point=True, up_down=0.3, up_down_dtod=0.1, dw_min=0.01)
+    array = PulsedArray(30, 40, cell, UpdateParameters(), 5)
+    params = array.cell_params.double()
+    up, down = steps_at(cell, params, array.reference.double())
+    assert torch.allclose(up, down, rtol=1e-5, atol=1e-9)
+    up0, down0 = steps_at(cell, params, torch.zeros_like(up))
+    assert float((up0 - down0).mean()) > 1e-3
+    if cls is SoftBoundsReference:  # the closed form aihwkit uses
+        su, sd = params[kernels.ROW_SCALE_UP], params[kernels.ROW_SCALE_DOWN]
+        w_max, w_min = params[kernels.ROW_W_MAX], params[kernels.ROW_W_MIN]
+        expected = (su - sd) / (su / w_max - sd / w_min)
+        assert torch.allclose(array.reference.double(), expected, atol=1e-6)
+    # the reset value moves with it: a reset element sits at its symmetry point, reading 0
+    array.reset(generator=torch.Generator().manual_seed(0))
+    reset_cell = replace(cell, reset_std=0.0)
+    exact = PulsedArray(30, 40, reset_cell, UpdateParameters(), 5)
+    exact.set_weight(torch.full((30, 40), 0.3))
+    exact.reset()
+    assert float(exact.weight.abs().max()) < 1e-6
+    assert torch.allclose(exact.persistent, exact.reference)
+
+
+@pytest.mark.parametrize("cls", REFERENCE_CELLS)
+def test_random_pulses_settle_at_read_zero_with_the_symmetry_point_subtracted(cls):
+    """Many random up/down pulses walk each element to its symmetry point; subtracted, the
+    read weight settles near 0 per element, while without the subtraction it settles at
+    the symmetry point minus the reference mean."""
+    base = dict(up_down=0.3, up_down_dtod=0.05, dw_min=0.02, dw_min_std=0.0)
+    if cls is PowStepReference:
+        base.update(pow_gamma_dtod=0.0)
+    means = {}
+    for subtract, mean in ((True, 0.0), (False, 0.1)):
+        cell = cls(subtract_symmetry_point=subtract, reference_mean=mean, **base)
+        array = PulsedArray(10, 10, cell, UpdateParameters(), 7)
+        gen = torch.Generator().manual_seed(1)
+        total = torch.zeros(10, 10, dtype=torch.float64)
+        for step in range(3000):
+            x = torch.randint(0, 2, (1, 10), generator=gen).float() * 2 - 1
+            d = torch.randint(0, 2, (1, 10), generator=gen).float() * 2 - 1
+            array.update(x, d, cell.dw_min, gen)
+            if step >= 1000:
+                total += array.weight.double()
+        means[subtract] = total / 2000
+        if not subtract:
+            sym = cell.symmetry_point(array.cell_params.double())
+    assert float(means[True].abs().max()) < 0.05
+    assert float(means[True].mean().abs()) < 0.01
+    assert float(sym.mean()) > 0.05  # the asymmetry moves the symmetry point well off 0
+    assert torch.allclose(means[False], sym - 0.1, atol=0.05)
+
+
+@pytest.mark.parametrize("cls, base_cls, mult_noise", [
+    (SoftBoundsReference, SoftBounds, True), (SoftBoundsReference, SoftBounds, False),
+    (PowStepReference, PowStep, True)])  # pow step noise is always multiplicative
+def test_pulse_response_at_a_read_weight_is_the_base_cells_at_weight_plus_reference(
+        cls, base_cls, mult_noise):
+    """The same pulses (same trains, same noise) on the reference cell at read weight v and
+    on the base cell at v + r give the same conductance: the response is the base cell's,
+    evaluated at the conductance, and reads subtract r."""
+    shared = dict(up_down=0.2, dw_min=0.01, dw_min_std=0.5, w_max_dtod=0.1, w_min_dtod=0.1)
+    extra = {"mult_noise": mult_noise} if cls is SoftBoundsReference else {}
+    cell = cls(reference_mean=0.15, reference_std=0.1, **shared, **extra)
+    base_cell = base_cls(**shared, **extra)
+    upd = UpdateParameters()
+    ref_array = PulsedArray(12, 9, cell, upd, 4)
+    base_array = PulsedArray(12, 9, base_cell, upd, 4)
+    assert torch.equal(ref_array.cell_params, base_array.cell_params)
+    gen = torch.Generator().manual_seed(2)
+    v = 0.3 * torch.randn(12, 9, generator=gen)
+    ref_array.set_weight(v)
+    base_array.set_weight(v + ref_array.reference)
+    w_min = ref_array.cell_params[kernels.ROW_W_MIN]
+    w_max = ref_array.cell_params[kernels.ROW_W_MAX]
+    assert torch.equal(ref_array.weight, torch.clamp(v + ref_array.reference, w_min, w_max)
+                       - ref_array.reference)
+    gen_a, gen_b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    for _ in range(20):
+        x, d = torch.randn(4, 9, generator=gen), torch.randn(4, 12, generator=gen)
+        ref_array.update(x, d, 0.05, gen_a)
+        base_array.update(x, d, 0.05, gen_b)
+        assert torch.allclose(ref_array.persistent, base_array.weight, atol=1e-6)
+        assert torch.equal(ref_array.weight, ref_array.persistent - ref_array.reference)
+    assert not torch.allclose(ref_array.weight, v, atol=1e-3)  # the pulses did move it
+
+
+@pytest.mark.parametrize("cls", REFERENCE_CELLS)
+def test_line_writes_keep_reads_at_conductance_minus_reference(cls):
+    """Transfer writes (per-line and fused) act on the conductance; reads follow."""
+    cell = cls(reference_std=0.1, subtract_symmetry_point=True, up_down=0.2, dw_min=0.01)
+    array = PulsedArray(8, 6, cell, UpdateParameters(), 1)
+    gen = torch.Generator().manual_seed(0)
+    array.set_weight(0.1 * torch.randn(8, 6, generator=gen))
+    before = array.weight.clone()
+    params = UpdateParameters(desired_bl=5)
+    lines.write_lines(array, torch.tensor([1, 4]), torch.randn(2, 8, generator=gen), 0.1,
+                      params, gen, columns=True)
+    assert torch.equal(array.weight, array.persistent - array.reference)
+    moved = (array.weight != before).any(dim=0)
+    assert bool(moved[1]) and bool(moved[4]) and not bool(moved[[0, 2, 3, 5]].any())
+    if lines.fused_write(array, params):
+        before = array.weight.clone()
+        lines.write_transferred(array, 2, torch.randn(3, 6, generator=gen), 0.1, params, gen,
+                                columns=False)
+        assert torch.equal(array.weight, array.persistent - array.reference)
+        moved = (array.weight != before).any(dim=1)
+        assert bool(moved[2:5].any()) and not bool(moved[:2].any() or moved[5:].any())
+
+
+def test_write_noise_is_added_to_the_read_weight():
+    cell = SoftBoundsReference(write_noise_std=10.0, reference_std=0.1, dw_min_std=0.0)
+    array = PulsedArray(100, 100, cell, UpdateParameters(), 0)
+    gen = torch.Generator().manual_seed(0)
+    array.set_weight(torch.zeros(100, 100), gen)
+    noise = (array.weight - (array.persistent - array.reference)).double()
+    assert float(noise.std()) == pytest.approx(0.01, rel=5 / math.sqrt(2e4))
+    x = torch.zeros(1, 100)
+    x[0, :10] = 1.0
+    kept = array.weight[:, 10:].clone()
+    array.update(x, torch.ones(1, 100), 0.05, gen)
+    assert torch.equal(array.weight[:, 10:], kept)
+    noise = (array.weight - (array.persistent - array.reference))[:, :10].double()
+    assert float(noise.abs().max()) > 0 and float(noise.std()) < 0.02
+
+
+def test_slope_spread_moves_the_bounds():
+    """slope_up_dtod: 1/w_max_ij = |1 + slope_up_dtod xi| / w_max (no bound spread)."""
+    cell = SoftBoundsReference(w_max_dtod=0.0, w_min_dtod=0.0, slope_up_dtod=0.2)
+    array = PulsedArray(100, 100, cell, UpdateParameters(), 0)
+    gain = (cell.w_max * array.cell_params[kernels.ROW_SLOPE_UP]).double()
+    n = gain.numel()
+    e_abs = 1.0  # E|1 + 0.2 xi| = 1 up to 2e-7
+    assert float(gain.mean()) == pytest.approx(e_abs, abs=5 * 0.2 / math.sqrt(n))
+    assert float(gain.std()) == pytest.approx(0.2, rel=5 / math.sqrt(2 * n))
+    assert torch.allclose(array.cell_params[kernels.ROW_W_MAX] * gain.float(),
+                          torch.full((100, 100), cell.w_max), rtol=1e-5)
+    assert torch.equal(array.cell_params[kernels.ROW_W_MIN], torch.full((100, 100), cell.w_min))
+
+
+@pytest.mark.parametrize("cls", [ConstantStep, SoftBoundsReference, PowStepReference])
+def test_log_normal_step_spread(cls):
+    """dw_min_dtod_log_normal: scale = dw_min * exp(dw_min_dtod * xi)."""
+    cell = cls(dw_min_dtod_log_normal=True, dw_min_dtod=0.4, up_down_dtod=0.0)
+    array = PulsedArray(100, 100, cell, UpdateParameters(), 0)
+    log_gain = torch.log(array.cell_params[kernels.ROW_SCALE_UP].double() / cell.dw_min)
+    n = log_gain.numel()
+    assert float(log_gain.mean()) == pytest.approx(0.0, abs=5 * 0.4 / math.sqrt(n))
+    assert float(log_gain.std()) == pytest.approx(0.4, rel=5 / math.sqrt(2 * n))
+    assert torch.equal(array.cell_params[kernels.ROW_SCALE_UP],
+                       array.cell_params[kernels.ROW_SCALE_DOWN])
+
+
+def test_pow_step_iteration_converges_to_the_solved_symmetry_point():
+    cell = PowStepReference(subtract_symmetry_point=True, up_down=0.3, dw_min=0.01,
+                            dw_min_dtod=0.1)
+    params = cell.sample((5, 5), torch.Generator().manual_seed(0)).double()
+    solved = cell.symmetry_point(params)
+    iterated = replace(cell, n_estimation_steps=20000).symmetry_point(params)
+    assert torch.allclose(solved, iterated, atol=1e-6)
+    few = replace(cell, n_estimation_steps=3).symmetry_point(params)
+    assert not torch.allclose(solved, few, atol=1e-3)
+
+
+def test_cells_table_shows_read_weights():
+    cell = SoftBoundsReference(up_down=0.3, subtract_symmetry_point=True, reference_mean=0.05)
+    stats = cell_stats(cell)
+    at_zero = cell_stats(replace(cell, reference_mean=0.0))  # read 0 = symmetry point
+    assert at_zero["up0"] == pytest.approx(at_zero["down0"], rel=1e-3)
+    assert float(stats["symmetry_point"]) == pytest.approx(-0.05, abs=1e-3)
+    plain = cell_stats(replace(cell, subtract_symmetry_point=False, reference_mean=0.0))
+    sym = float(plain["symmetry_point"])
+    assert sym > 0.05
+    assert stats["w_max"] == pytest.approx(plain["w_max"] - sym - 0.05, abs=1e-3)
+
+
+def test_cli_lists_and_trains_the_reference_cells(tmp_path, capsys):
+    main(["cells", "soft_bounds_reference", "pow_step_reference"])
+    text = capsys.readouterr().out
+    assert "soft_bounds_reference" in text and "pow_step_reference" in text
+    for cell, device in (("soft_bounds_reference", "sgd"), ("pow_step_reference", "chopped")):
+        main(["train", f"cell={cell}", f"device={device}", "epochs=1",
+              "dataset.limit_train=64", "dataset.limit_test=64", "batch_size=16",
+              "model.hidden=[8]", "cell.reference_std=0.05", "cell.subtract_symmetry_point=true",
+              f"hydra.run.dir={tmp_path / cell}"])
+        assert (tmp_path / cell / "metrics.jsonl").exists()
+    cfg = compose(["cell=soft_bounds_reference"]).cell
+    assert (cfg.mult_noise, cfg.reference_mean, cfg.reference_std, cfg.slope_up_dtod,
+            cfg.subtract_symmetry_point) == (False, 0.0, 0.0, 0.0, False)
+    assert compose(["cell=pow_step_reference"]).cell.n_estimation_steps == -1
+
+
+@pytest.mark.parametrize("args, key", [
+    (["cell=soft_bounds_reference", "cell.reference_std=-0.1"], "cell.reference_std"),
+    (["cell=pow_step_reference", "cell.reference_std=-1"], "cell.reference_std"),
+    (["cell=soft_bounds_reference", "cell.slope_up_dtod=-0.1"], "cell.slope_up_dtod"),
+    (["cell=pow_step_reference", "++cell.write_noise_std=1.0"], "cell.write_noise_std"),
+    (["cell=pow_step_reference", "cell.n_estimation_steps=1000000"], "cell.n_estimation_steps"),
+    (["cell=soft_bounds_reference", "cell.subtract_symmetry_point=maybe"],
+     "cell.subtract_symmetry_point"),
+])
+def test_bad_reference_values_exit_2_with_one_line(args, key, tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["train", *args, f"hydra.run.dir={tmp_path / 'run'}"])
+    assert err.value.code == 2
+    out = capsys.readouterr()
+    lines_ = out.err.strip().splitlines()
+    assert len(lines_) == 1 and lines_[0].startswith("xbrun: error: ") and key in lines_[0]
+    assert "Traceback" not in out.err + out.out
+    assert not (tmp_path / "run").exists()
