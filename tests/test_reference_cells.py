@@ -6,7 +6,7 @@ tested, so they fail for a wrong formula, not by chance.
 """
 
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 import torch
@@ -242,10 +242,32 @@ def test_cli_lists_and_trains_the_reference_cells(tmp_path, capsys):
               "model.hidden=[8]", "cell.reference_std=0.05", "cell.subtract_symmetry_point=true",
               f"hydra.run.dir={tmp_path / cell}"])
         assert (tmp_path / cell / "metrics.jsonl").exists()
-    cfg = compose(["cell=soft_bounds_reference"]).cell
-    assert (cfg.mult_noise, cfg.reference_mean, cfg.reference_std, cfg.slope_up_dtod,
-            cfg.subtract_symmetry_point) == (False, 0.0, 0.0, 0.0, False)
-    assert compose(["cell=pow_step_reference"]).cell.n_estimation_steps == -1
+
+
+# aihwkit's defaults (src/aihwkit/simulator/configs/devices.py: PulsedDevice,
+# SoftBoundsReferenceDevice, PowStepReferenceDevice), written out
+PULSED_DEFAULTS = dict(dw_min=0.001, dw_min_dtod=0.3, dw_min_dtod_log_normal=False,
+                       dw_min_std=0.3, up_down=0.0, up_down_dtod=0.01, w_max=0.6, w_min=-0.6,
+                       w_max_dtod=0.3, w_min_dtod=0.3, enforce_consistency=True,
+                       corrupt_devices_prob=0.0, corrupt_devices_range=1000.0, reset=0.0,
+                       reset_dtod=0.0, reset_std=0.01, construction_seed=0,
+                       reference_mean=0.0, reference_std=0.0, subtract_symmetry_point=False)
+AIHWKIT_DEFAULTS = {
+    "soft_bounds_reference": dict(PULSED_DEFAULTS, mult_noise=False, write_noise_std=0.0,
+                                  slope_up_dtod=0.0, slope_down_dtod=0.0),
+    "pow_step_reference": dict(PULSED_DEFAULTS, pow_gamma=1.0, pow_gamma_dtod=0.1,
+                               pow_up_down=0.0, pow_up_down_dtod=0.0, n_estimation_steps=-1),
+}
+
+
+@pytest.mark.parametrize("option", sorted(AIHWKIT_DEFAULTS))
+def test_defaults_are_aihwkits(option):
+    cell = compose([f"cell={option}"]).cell
+    for key, value in AIHWKIT_DEFAULTS[option].items():
+        assert getattr(cell, key) == value, key
+    assert cell.write_noise_std == 0.0  # pow_step_reference: refused unless 0
+    names = {f.name for f in fields(cell)} - {"kind", "write_noise_std"}
+    assert names == set(AIHWKIT_DEFAULTS[option]) - {"write_noise_std"}  # no key of xbrun's own
 
 
 @pytest.mark.parametrize("args, key", [
