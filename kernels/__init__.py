@@ -38,7 +38,7 @@ from .pulsed_update_ref import (
     single_pulse_torch,
 )
 from .transfer_buffer_ref import transfer_buffer_torch
-from .transfer_write_ref import transfer_lines_torch, transfer_write_torch
+from .transfer_write_ref import line_numbers, transfer_lines_torch, transfer_write_torch
 
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
@@ -172,11 +172,12 @@ def transfer_write(reads, start, width, **kwargs):
 
 def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noise_std,
                    mult_noise, cell_scalars=(), generator=None, seed=None, max_bl=None,
-                   **options):
+                   line_mask=None, **options):
     """A transfer's whole write of lines ``start..`` of ``weight`` from their reads
     (``transfer_write_ref.transfer_lines_torch``); returns the pulses applied. On CUDA two
     launches (the trains, then the pulsed-update kernel with ``seed`` and ``max_bl`` from
-    the host), numba on the CPU (one call, seeded from ``generator``), the twin elsewhere."""
+    the host), numba on the CPU (one call, seeded from ``generator``; a host ``start``, no
+    ``line_mask``), the twin elsewhere."""
     cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
                 cell_scalars=cell_scalars)
     if weight.is_cuda:
@@ -185,9 +186,11 @@ def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noi
         width = weight.shape[1] if columns else weight.shape[0]
         x_prob, d_prob, bl = transfer_write_triton(reads, start, width, columns=columns,
                                                    **options)
+        if line_mask is not None:
+            bl = bl * line_mask.to(bl.dtype)
         return pulsed_update(weight, cell_params, x_prob, d_prob, bl, generator=generator,
                              seed=seed, max_bl=max_bl, **cell)
-    if _on_numba(weight):
+    if _on_numba(weight) and line_mask is None and isinstance(start, int):
         import torch
 
         from .transfer_write_cpu import transfer_lines_numba
@@ -196,7 +199,7 @@ def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noi
         return transfer_lines_numba(weight, cell_params, reads, start, columns=columns,
                                     seed=seed, **cell, **options)
     return transfer_lines_torch(weight, cell_params, reads, start, columns=columns,
-                                generator=generator, **cell, **options)
+                                generator=generator, line_mask=line_mask, **cell, **options)
 
 
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, *, generator=None,
@@ -233,6 +236,7 @@ __all__ = [
     "ROW_W_MAX",
     "ROW_W_MIN",
     "accumulate_transfer_buffer",
+    "line_numbers",
     "analog_mvm",
     "analog_mvm_torch",
     "chopped_weight_torch",

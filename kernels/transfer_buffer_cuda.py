@@ -14,19 +14,11 @@ import triton.language as tl
 
 
 @triton.jit
-def _transfer_buffer_kernel(h_ptr, r_ptr, idx_ptr, os_ptr, is_ptr, steps_ptr, n_out,
-                            sh0, sh1, sr0, sr1, scale, threshold, max_steps, momentum,
-                            buffer_cap, FORGET: tl.constexpr, CAP: tl.constexpr,
-                            NO_BUFFER: tl.constexpr, BLOCK: tl.constexpr):
-    b = tl.program_id(0)
-    rm = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    ok = rm < n_out
-    j = tl.load(idx_ptr + b).to(tl.int64)
-    in_s = tl.load(is_ptr + j)
-    out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
-    reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
-    h_ptrs = h_ptr + rm.to(tl.int64) * sh0 + j * sh1
-    signal = ((out_s * in_s) * reads) * scale
+def buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
+                FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr):
+    """The buffer step of ``transfer_buffer_ref`` on one block of a line: accumulate the
+    de-chopped ``signal`` into H at ``h_ptrs``, take out and return the whole steps. Shared
+    by this kernel and the fused write preparation (``transfer_write_cuda``)."""
     if NO_BUFFER:
         omega = signal
     else:
@@ -42,6 +34,25 @@ def _transfer_buffer_kernel(h_ptr, r_ptr, idx_ptr, os_ptr, is_ptr, steps_ptr, n_
             kept = tl.minimum(tl.maximum(kept, -buffer_cap * threshold),
                               buffer_cap * threshold)
     tl.store(h_ptrs, tl.where(steps != 0, kept, omega), mask=ok)
+    return steps
+
+
+@triton.jit
+def _transfer_buffer_kernel(h_ptr, r_ptr, idx_ptr, os_ptr, is_ptr, steps_ptr, n_out,
+                            sh0, sh1, sr0, sr1, scale, threshold, max_steps, momentum,
+                            buffer_cap, FORGET: tl.constexpr, CAP: tl.constexpr,
+                            NO_BUFFER: tl.constexpr, BLOCK: tl.constexpr):
+    b = tl.program_id(0)
+    rm = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    ok = rm < n_out
+    j = tl.load(idx_ptr + b).to(tl.int64)
+    in_s = tl.load(is_ptr + j)
+    out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
+    reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
+    h_ptrs = h_ptr + rm.to(tl.int64) * sh0 + j * sh1
+    signal = ((out_s * in_s) * reads) * scale
+    steps = buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
+                        FORGET, CAP, NO_BUFFER)
     tl.store(steps_ptr + b * n_out + rm, steps, mask=ok)
 
 
@@ -73,4 +84,4 @@ def transfer_buffer_triton(buffer: torch.Tensor, reads: torch.Tensor, index: tor
     return steps
 
 
-__all__ = ["transfer_buffer_triton"]
+__all__ = ["buffer_step", "transfer_buffer_triton"]

@@ -16,17 +16,24 @@ import torch
 import triton
 import triton.language as tl
 
+from .transfer_buffer_cuda import buffer_step
+
 
 @triton.jit(do_not_specialize=["start"])
-def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start, n_len,
+def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start,
+                           start_ptr, n_len,
                            width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold, max_steps,
                            momentum, buffer_cap, lr, granularity, desired_bl, um_grad_scale,
                            long_bl, COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
                            FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr,
                            UBM: tl.constexpr, UM: tl.constexpr, LONG: tl.constexpr,
-                           BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
+                           START_PTR: tl.constexpr, BLOCK_L: tl.constexpr,
+                           BLOCK_W: tl.constexpr):
     b = tl.program_id(0)
-    j = start + b
+    if START_PTR:  # the first line from a device tensor: a replayed graph reads it anew
+        j = (tl.load(start_ptr).to(tl.int32) + b) % width
+    else:
+        j = start + b
     rm = tl.arange(0, BLOCK_L)
     ok = rm < n_len
     reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
@@ -35,21 +42,8 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
         out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
         h_ptrs = h_ptr + rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
         signal = ((out_s * in_s) * reads) * scale
-        if NO_BUFFER:
-            omega = signal
-        else:
-            omega = tl.load(h_ptrs, mask=ok, other=0.0) + signal
-        q = omega / threshold
-        steps = tl.where(q >= 0, tl.floor(q), tl.ceil(q))
-        steps = tl.minimum(tl.maximum(steps, -max_steps), max_steps)
-        if FORGET:
-            kept = omega * momentum
-        else:
-            kept = omega - ((1.0 - momentum) * steps) * threshold
-            if CAP:
-                kept = tl.minimum(tl.maximum(kept, -buffer_cap * threshold),
-                                  buffer_cap * threshold)
-        tl.store(h_ptrs, tl.where(steps != 0, kept, omega), mask=ok)
+        steps = buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
+                            FORGET, CAP, NO_BUFFER)
         values = -steps
     else:
         values = -reads
@@ -105,7 +99,8 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
     tl.store(bl_ptr + b, bl.to(tl.int32))
 
 
-def transfer_write_triton(reads: torch.Tensor, start: int, width: int, *, columns: bool,
+def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width: int, *,
+                          columns: bool,
                           lr: float, granularity: float, desired_bl: int, long_train: bool,
                           update_management: bool, update_bl_management: bool,
                           um_grad_scale: float, buffer: torch.Tensor | None = None,
@@ -124,8 +119,9 @@ def transfer_write_triton(reads: torch.Tensor, start: int, width: int, *, column
     if n == 0:
         return x_prob, d_prob, bl
     buffered = buffer is not None
+    on_device = isinstance(start, torch.Tensor)
     if buffered:
-        if buffer.shape[0] != n_len or start + n > buffer.shape[1]:
+        if buffer.shape[0] != n_len or (not on_device and start + n > buffer.shape[1]):
             raise ValueError(f"buffer {tuple(buffer.shape)} does not hold lines {start}.."
                              f"{start + n - 1} of {n_len} elements")
         out_sign = out_sign.to(dtype).contiguous()
@@ -134,7 +130,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int, width: int, *, column
         buffer = out_sign = in_sign = reads  # unused pointers
     long_bl = float(max(math.ceil(lr / granularity), 1)) if long_train else 0.0
     _transfer_write_kernel[(n,)](
-        reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_len, width,
+        reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
+        start if on_device else bl, n_len, width,
         reads.stride(0), reads.stride(1), buffer.stride(0) if buffered else 0,
         buffer.stride(1) if buffered else 0, x_prob.stride(0), d_prob.stride(0),
         float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
@@ -142,7 +139,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int, width: int, *, column
         COLUMNS=bool(columns), BUFFERED=buffered, FORGET=bool(forget_buffer),
         CAP=(not forget_buffer) and buffer_cap > 0, NO_BUFFER=bool(no_buffer),
         UBM=bool(update_bl_management), UM=bool(update_management),
-        LONG=bool(long_train) and not update_bl_management,
+        LONG=bool(long_train) and not update_bl_management, START_PTR=on_device,
         BLOCK_L=triton.next_power_of_2(max(n_len, 16)),
         BLOCK_W=min(block_w, triton.next_power_of_2(max(width, 16))), num_warps=4,
     )

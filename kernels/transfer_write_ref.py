@@ -16,6 +16,10 @@ vector, in the form the pulsed-update kernel takes:
 3. probabilities ``clip(|v| * gain, 0, 1) * sign(v)`` (``stochastic_compressed``, no
    ``res``); the one-hot side fires with its gain at line ``start + b`` of ``width`` lines.
 
+``start`` is a host int (the lines must not pass the last one) or a 0-dim integer tensor on
+the reads' device, read by the kernels themselves so that a replayed CUDA graph writes the
+lines the schedule reached; those lines wrap around: line ``(start + b) % width``.
+
 ``columns``: the one-hot side is x (input lines) and the values go to d; else the reverse.
 Returns ``x_prob, d_prob, bl`` (``bl`` int32). ``transfer_lines_torch`` follows it with the
 line write (``line_write_ref``): the whole write of a transfer. This file is the definition
@@ -63,7 +67,14 @@ def one_hot_gains(line_max: torch.Tensor, columns: bool, *, lr: float, granulari
     return bl.to(torch.int32), one_gain, line_gain
 
 
-def transfer_write_torch(reads: torch.Tensor, start: int, width: int, *, columns: bool,
+def line_numbers(start, n: int, width: int, device) -> torch.Tensor:
+    """The lines ``start .. start+n-1`` (a tensor ``start``: modulo ``width``)."""
+    if isinstance(start, torch.Tensor):
+        return (start + torch.arange(n, device=device)) % width
+    return torch.arange(start, start + n, device=device)
+
+
+def transfer_write_torch(reads: torch.Tensor, start, width: int, *, columns: bool,
                          lr: float, granularity: float, desired_bl: int, long_train: bool,
                          update_management: bool, update_bl_management: bool,
                          um_grad_scale: float, buffer: torch.Tensor | None = None,
@@ -77,7 +88,7 @@ def transfer_write_torch(reads: torch.Tensor, start: int, width: int, *, columns
     ``buffer_cap``, ``no_buffer``) as ``transfer_buffer_torch``.
     """
     n = reads.shape[0]
-    lines = torch.arange(start, start + n, device=reads.device)
+    lines = line_numbers(start, n, width, reads.device)
     if buffer is not None:
         values = -transfer_buffer_torch(buffer, reads, lines, out_sign, in_sign,
                                         **buffer_options)
@@ -98,16 +109,20 @@ def transfer_write_torch(reads: torch.Tensor, start: int, width: int, *, columns
 
 
 def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads: torch.Tensor,
-                         start: int, *, columns: bool, cell_kind: int, noise_std: float,
+                         start, *, columns: bool, cell_kind: int, noise_std: float,
                          mult_noise: bool, cell_scalars: tuple = (),
-                         generator: torch.Generator | None = None, **options) -> torch.Tensor:
+                         generator: torch.Generator | None = None,
+                         line_mask: torch.Tensor | None = None, **options) -> torch.Tensor:
     """The whole write of a transfer: ``transfer_write_torch`` (``options``) builds the
     trains, ``line_write_torch`` pulses the lines ``start..`` of ``weight`` with them.
+    ``line_mask`` (``(n,)`` bool): write only these lines (the buffer takes every read).
     Returns the pulses applied."""
     n = reads.shape[0]
     width = weight.shape[1] if columns else weight.shape[0]
     x_prob, d_prob, bl = transfer_write_torch(reads, start, width, columns=columns, **options)
-    lines = torch.arange(start, start + n, device=reads.device)
+    if line_mask is not None:
+        bl = bl * line_mask.to(bl.dtype)
+    lines = line_numbers(start, n, width, reads.device)
     one_hot, line_prob = (x_prob, d_prob) if columns else (d_prob, x_prob)
     one_prob = one_hot[torch.arange(n, device=reads.device), lines]
     return line_write_torch(weight, cell_params, lines, one_prob, line_prob, bl.to(torch.int64),
@@ -116,4 +131,4 @@ def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads:
                             generator=generator)
 
 
-__all__ = ["one_hot_gains", "transfer_lines_torch", "transfer_write_torch"]
+__all__ = ["line_numbers", "one_hot_gains", "transfer_lines_torch", "transfer_write_torch"]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..physics.lines import granularity, n_states
+from ..physics.lines import LineRun, granularity, n_states
 from ..schema import check
 from .transfer import BufferedTransfer, BufferedTransferConfig
 
@@ -127,14 +127,18 @@ class ChoppedTransfer(BufferedTransfer):
     """Chopped buffered transfer. The input choppers start flipped, as aihwkit's do."""
 
     chopped = True
-    _COUNTERS = BufferedTransfer._COUNTERS + ("transfer_counter", "m_x", "m_d")
+    _SAVED = BufferedTransfer._SAVED + ("m_x", "m_d")
 
     def __init__(self, config: ChoppedTransferConfig, out_size, in_size, cell, update, seed):
         super().__init__(config, out_size, in_size, cell, update, seed)
         self.in_chopper.fill_(-1.0)
-        self.transfer_counter = 0
         self.m_x = 0.0
         self.m_d = 0.0
+
+    @property
+    def transfer_counter(self) -> int:
+        """Full passes over A so far (read back from the schedule)."""
+        return int(self.schedule.passes)
 
     def observe(self, x_rows, d_rows) -> None:
         """Running maxima of |x| and |d|, per mat-vec as aihwkit's ``updateAutoScale``."""
@@ -186,30 +190,40 @@ class ChoppedTransfer(BufferedTransfer):
             return abs(lr_t) / self.last_fast_lr / bg
         return abs(lr_t) / bg
 
-    def buffer_options(self, lr_t: float) -> dict:
+    def buffer_options(self, lines: LineRun, lr_t: float) -> dict:
         return {"scale": self.buffer_scale(lr_t), "threshold": 1.0,
                 "no_buffer": self.config.no_buffer}
 
-    def after_reads(self, lines: slice, pass_done: bool, generator) -> None:
+    def period_ends(self, lines: LineRun, period: int) -> torch.Tensor:
+        """Per read line: whether its pass is the last of a chopper period of ``period``
+        passes."""
+        return lines.pass_of(self.in_chopper.device) % period + 1 == period
+
+    def after_reads(self, lines: LineRun, generator) -> None:
         """Switch the input choppers of the read lines (at random, or all every
         ``1 / in_chop_prob`` passes), the output choppers after a full pass."""
         c = self.config
-        chopper = self.in_chopper[lines]
+        device = self.in_chopper.device
         if c.in_chop_prob > 0:
             if c.in_chop_random:
-                flip = torch.rand(chopper.numel(), generator=generator,
-                                  device=chopper.device) < c.in_chop_prob
-                chopper.copy_(torch.where(flip, -chopper, chopper))
+                flip = torch.rand(lines.count, generator=generator, device=device) \
+                    < c.in_chop_prob
             else:
-                period = max(math.ceil(1.0 / c.in_chop_prob), 2)
-                if self.transfer_counter % period + 1 == period:
-                    chopper.neg_()
-        if pass_done:
-            if c.out_chop_prob > 0:
-                flip = torch.rand(self.n_out, generator=generator,
-                                  device=chopper.device) < c.out_chop_prob
-                self.out_chopper.copy_(torch.where(flip, -self.out_chopper, self.out_chopper))
-            self.transfer_counter += 1
+                flip = self.period_ends(lines, max(math.ceil(1.0 / c.in_chop_prob), 2))
+            self.flip_in_choppers(lines, flip)
+        done = lines.pass_done()
+        if c.out_chop_prob > 0 and done is not False:  # on the device: drawn, then masked
+            flip = torch.rand(self.n_out, generator=generator, device=device) \
+                < c.out_chop_prob
+            if done is not True:
+                flip &= done
+            self.out_chopper.copy_(torch.where(flip, -self.out_chopper, self.out_chopper))
+
+    def flip_in_choppers(self, lines: LineRun, flip: torch.Tensor) -> None:
+        """Negate the input choppers of the read lines where ``flip``."""
+        index = self.line_index(lines)
+        chopper = self.in_chopper[index]
+        self.in_chopper[index] = torch.where(flip, -chopper, chopper)
 
 
 class DynamicTransfer(ChoppedTransfer):
@@ -226,46 +240,57 @@ class DynamicTransfer(ChoppedTransfer):
         """Passes over A per chopper period."""
         return max(math.ceil(1.0 / self.config.in_chop_prob), 2)
 
-    def buffer_signal(self, lines: slice, reads) -> torch.Tensor:
+    def buffer_signal(self, lines: LineRun, reads) -> torch.Tensor:
         """The raw (still chopped) reads relative to the reference of each line: the mean of
         its previous chopper period. A line whose chopper switched after its last read
         starts a new period, and the running mean of the period just ended becomes its
         reference; the running mean then takes in the reads."""
         momentum = min(self.config.tail_weightening / self.n_samples, 1.0)
-        running, past = self.running_mean[:, lines], self.past_mean[:, lines]
-        switched = self.switched[lines]
-        past.copy_(torch.where(switched[None, :], running, past))
-        switched.zero_()
-        running.mul_(1.0 - momentum).add_(reads.T, alpha=momentum)
-        return reads - past.T
+        index = self.line_index(lines)
+        running, past = self.running_mean[:, index], self.past_mean[:, index]
+        past = torch.where(self.switched[index][None, :], running, past)
+        running = running.mul_(1.0 - momentum).add_(reads.T, alpha=momentum)
+        self.past_mean[:, index] = past
+        self.running_mean[:, index] = running
+        self.switched[index] = False
+        signal = reads - past.T
+        if self.config.experimental_correct_accumulation and not lines.on_host:
+            signal = signal / self.accumulation_divisor(lines.pass_of(index.device))[:, None]
+        return signal
 
-    def buffer_options(self, lr_t: float) -> dict:
+    def accumulation_divisor(self, passes):
+        """``experimental_correct_accumulation``: a read's contribution is divided by its
+        index in the chopper period (at most ``1 / dw_min_A``)."""
+        sample = passes % self.n_samples + 1
+        cap = 1.0 / granularity(self.fast)
+        if isinstance(sample, int):
+            return min(sample, cap)
+        return sample.to(self.running_mean.dtype).clamp(max=cap)
+
+    def buffer_options(self, lines: LineRun, lr_t: float) -> dict:
         c = self.config
         scale = self.buffer_scale(lr_t)
-        if c.experimental_correct_accumulation:
-            sample = self.transfer_counter % self.n_samples + 1
-            scale /= min(sample, 1.0 / granularity(self.fast))
+        if c.experimental_correct_accumulation and lines.on_host:
+            scale /= self.accumulation_divisor(lines.passes)
         return {"scale": scale, "threshold": 1.0,
                 "buffer_cap": c.buffer_cap * c.transfer_update.desired_bl}
 
-    def writes_ready(self) -> bool:
-        return self.transfer_counter > self.n_samples  # the first reference comes later
+    def writes_ready(self, lines: LineRun) -> bool | torch.Tensor:
+        """C is written once a line's first reference exists: after ``n_samples`` passes."""
+        if lines.on_host:
+            return lines.passes > self.n_samples
+        return lines.pass_of(self.in_chopper.device) > self.n_samples
 
-    def after_reads(self, lines: slice, pass_done: bool, generator) -> None:
+    def after_reads(self, lines: LineRun, generator) -> None:
         """Every line's chopper switches at the end of a period (``in_chop_random``: also at
         random); the switch starts the line's next period at its next read."""
         c = self.config
-        chopper = self.in_chopper[lines]
-        switch = torch.full((chopper.numel(),),
-                            self.transfer_counter % self.n_samples + 1 == self.n_samples,
-                            device=chopper.device)
+        switch = self.period_ends(lines, self.n_samples)
         if c.in_chop_random:
-            switch |= torch.rand(chopper.numel(), generator=generator,
-                                 device=chopper.device) < c.in_chop_prob
-        chopper.copy_(torch.where(switch, -chopper, chopper))
-        self.switched[lines] = switch
-        if pass_done:
-            self.transfer_counter += 1
+            switch |= torch.rand(lines.count, generator=generator,
+                                 device=switch.device) < c.in_chop_prob
+        self.flip_in_choppers(lines, switch)
+        self.switched[self.line_index(lines)] = switch
 
     def reset_state(self) -> None:
         super().reset_state()

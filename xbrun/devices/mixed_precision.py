@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import torch
 
 from ..physics.array import PulsedArray
-from ..physics.lines import fused_write, granularity, line_runs, write_lines, write_transferred
+from ..physics.lines import fused_write, granularity, write_lines, write_transferred
 from ..physics.pulses import UpdateParameters
 from ..schema import check
-from .base import ScheduledDevice, TrainingDevice
+from .base import TrainingDevice
+from .schedule import TransferSchedule
 
 
 @dataclass
@@ -74,8 +75,8 @@ def quantize(values: torch.Tensor, n_bins: int, stochastic: bool,
     return torch.round(scaled).clamp(-half, half) * width
 
 
-class MixedPrecision(ScheduledDevice):
-    _COUNTERS = ScheduledDevice._COUNTERS + ("row_index",)
+class MixedPrecision(TrainingDevice):
+    """One array and the digital accumulator chi; ``schedule`` walks the rows of chi."""
 
     def __init__(self, config: MixedPrecisionConfig, out_size: int, in_size: int, cell,
                  update: UpdateParameters, seed: int):
@@ -87,7 +88,12 @@ class MixedPrecision(ScheduledDevice):
                                                 update_bl_management=True)
         self.granularity = config.granularity or granularity(self.array)
         self.register_buffer("chi", torch.zeros(out_size, in_size))
-        self.row_index = 0
+        self.schedule = TransferSchedule(out_size)
+
+    @property
+    def row_index(self) -> int:
+        """The next row a transfer writes (read back from the schedule)."""
+        return int(self.schedule.line)
 
     def visible_weight(self) -> torch.Tensor:
         return self.array.weight
@@ -95,8 +101,7 @@ class MixedPrecision(ScheduledDevice):
     def set_weight(self, weight: torch.Tensor) -> None:
         self.array.set_weight(weight)
         self.chi.zero_()
-        self.n_updates = 0
-        self.row_index = 0
+        self.schedule.restart()
 
     def update(self, x_rows, d_rows, lr, generator):
         c = self.config
@@ -105,7 +110,7 @@ class MixedPrecision(ScheduledDevice):
         self.chi.addmm_(d.T.to(self.chi), x.to(self.chi), alpha=float(lr))
         k = int(x_rows.shape[0])
         pulses = torch.zeros((), dtype=torch.int64, device=self.chi.device)
-        for _ in range(self.transfers_due(k, c.transfer_every * k)):
+        for _ in range(self.schedule.due(k, c.transfer_every * k)):
             pulses = pulses + self.transfer(generator)
         return pulses
 
@@ -117,20 +122,17 @@ class MixedPrecision(ScheduledDevice):
         pulses = torch.zeros((), dtype=torch.int64, device=self.chi.device)
         if count == 0 or c.transfer_lr == 0:
             return pulses
-        start = self.row_index
-        if c.random_row and count < n_out:
-            start = self.random_line(generator, n_out)
-        self.row_index = (start + count) % n_out
-        for first, run in line_runs(start, count, n_out):
-            rows = slice(first, first + run)
-            steps = torch.trunc(self.chi[rows] / self.granularity)
-            self.chi[rows] -= steps * self.granularity
-            lr_w = self.granularity * c.transfer_lr
+        lr_w = self.granularity * c.transfer_lr
+        for lines in self.schedule.walk(count, generator,
+                                        random_start=c.random_row and count < n_out):
+            index = lines.index(self.chi.device)
+            rows = self.chi[index]
+            steps = torch.trunc(rows / self.granularity)
+            self.chi[index] = rows - steps * self.granularity
             if fused_write(self.array, self.write_params):
-                pulses = pulses + write_transferred(self.array, first, -steps, lr_w,
+                pulses = pulses + write_transferred(self.array, lines, -steps, lr_w,
                                                     self.write_params, generator, columns=False)
             else:
-                index = torch.arange(first, first + run, device=self.chi.device)
                 pulses = pulses + write_lines(self.array, index, steps, lr_w, self.write_params,
                                               generator, columns=False)
         return pulses

@@ -33,16 +33,17 @@ from ..physics.array import PulsedArray
 from ..physics.cells import CELLS
 from ..physics.io import IOParameters, analog_mvm
 from ..physics.lines import (
+    LineRun,
     fused_write,
     granularity,
-    line_runs,
     n_states,
     write_lines,
     write_transferred,
 )
 from ..physics.pulses import UpdateParameters
 from ..schema import build, check
-from .base import ScheduledDevice, TrainingDevice
+from .base import TrainingDevice
+from .schedule import TransferSchedule
 
 SLOW_SEED_OFFSET = 1_000_003  # the slow array draws its own device-to-device spread
 
@@ -170,20 +171,22 @@ def resolve_cell(value: Any, default: Any, key: str) -> Any:
     return value
 
 
-class TransferDevice(ScheduledDevice):
+class TransferDevice(TrainingDevice):
     """Fast array A, slow array C and the transfer between them (TTv1).
 
     Lines are columns (``transfer_columns``) or rows; ``n_in`` counts the lines and
     ``n_out`` the elements of one line. ``in_chopper``/``out_chopper`` are the signs A is
-    written with (all +1 here; the chopped devices flip them). A transfer of lines is one
-    sequence for every variant (``transfer_lines``): read A through the transfer I/O, move
-    the reads into C (``write_reads``: directly here, through the buffer H in TTv2 and its
-    descendants), then the bookkeeping after a read (``after_reads``: resets here, chopper
-    switches in TTv3/TTv4).
+    written with (all +1 here; the chopped devices flip them). ``schedule`` says when
+    transfers fall due and which lines they read. A transfer of lines is one sequence for
+    every variant (``transfer_lines``): read A through the transfer I/O, move the reads into
+    C (``write_reads``: directly here, through the buffer H in TTv2 and its descendants),
+    then the bookkeeping after a read (``after_reads``: resets here, chopper switches in
+    TTv3/TTv4). The hooks take the lines as a ``LineRun``: host ints on the CPU, device
+    tensors on CUDA, where the step then never reads the schedule back.
     """
 
     chopped = False
-    _COUNTERS = ScheduledDevice._COUNTERS + ("slice_index", "last_fast_lr")
+    _SAVED: tuple[str, ...] = ("last_fast_lr",)  # host values a checkpoint keeps
 
     def __init__(self, config: TransferConfig, out_size: int, in_size: int, cell,
                  update: UpdateParameters, seed: int):
@@ -204,13 +207,24 @@ class TransferDevice(ScheduledDevice):
         self.gamma_fast, self.gamma_slow = config.gammas()
         self.register_buffer("in_chopper", torch.ones(self.n_in))
         self.register_buffer("out_chopper", torch.ones(self.n_out))
-        self.slice_index = 0
+        self.schedule = TransferSchedule(self.n_in)
         self.last_fast_lr = 0.0
+
+    @property
+    def slice_index(self) -> int:
+        """The next line a transfer reads (read back from the schedule)."""
+        return int(self.schedule.line)
+
+    def get_extra_state(self):
+        return {name: getattr(self, name) for name in self._SAVED}
+
+    def set_extra_state(self, state) -> None:
+        for name in self._SAVED:
+            setattr(self, name, state[name])
 
     def reset_state(self) -> None:
         """Start the transfer schedule afresh (after weights are programmed)."""
-        self.n_updates = 0
-        self.slice_index = 0
+        self.schedule.restart()
 
     def signs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Chopper signs per row ``(out,)`` and per column ``(in,)`` of A."""
@@ -270,7 +284,7 @@ class TransferDevice(ScheduledDevice):
             rows, cols = self.signs()
             x_rows, d_rows = x_rows * cols, d_rows * rows
         pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator)
-        events = self.transfers_due(k, self.transfer_period(k))
+        events = self.schedule.due(k, self.transfer_period(k))
         if events > 0:
             pulses = pulses + self.transfer(events, lr, generator)
         return pulses
@@ -284,57 +298,53 @@ class TransferDevice(ScheduledDevice):
         lr_t = self.transfer_learning_rate(lr)
         pulses = torch.zeros((), dtype=torch.int64, device=self.fast.weight.device)
         if c.random_selection:
-            walks = [(self.random_line(generator, self.n_in), n_reads) for _ in range(events)]
+            runs = [run for _ in range(events)
+                    for run in self.schedule.walk(n_reads, generator, random_start=True)]
         else:
-            walks = [(self.slice_index, events * n_reads)]
-        for start, count in walks:
-            for first, run in line_runs(start, count, self.n_in):
-                if lr_t != 0:
-                    pulses = pulses + self.transfer_lines(first, run, lr_t, generator)
-            self.slice_index = (start + count) % self.n_in
+            runs = self.schedule.walk(events * n_reads)
+        if lr_t != 0:
+            for lines in runs:
+                pulses = pulses + self.transfer_lines(lines, lr_t, generator)
         return pulses
 
-    def transfer_lines(self, start: int, count: int, lr_t: float, generator) -> torch.Tensor:
-        """Lines ``start..start+count-1`` (distinct): read A, move the reads into C, then
-        the bookkeeping after a read. The one sequence every transfer device runs; the hooks
-        see the lines as a slice, so their bookkeeping indexes views, not gathers."""
-        lines = slice(start, start + count)
-        reads = self.read_lines(start, count, generator)
+    def transfer_lines(self, lines: LineRun, lr_t: float, generator) -> torch.Tensor:
+        """One run of distinct lines: read A, move the reads into C, then the bookkeeping
+        after a read. The one sequence every transfer device runs."""
+        reads = self.read_lines(lines, generator)
         pulses = self.write_reads(lines, reads, lr_t, generator)
-        self.after_reads(lines, start + count == self.n_in, generator)
+        self.after_reads(lines, generator)
         return pulses
 
-    def read_lines(self, start: int, count: int, generator) -> torch.Tensor:
-        """Read lines ``start..start+count-1`` of A through the transfer I/O: ``(count, n_out)``.
+    def read_lines(self, lines: LineRun, generator) -> torch.Tensor:
+        """Read the lines of A through the transfer I/O: ``(count, n_out)``.
 
         Columns are read with a forward pass, rows with a backward pass (aihwkit reads rows
         with ``transfer_io`` too).
         """
         weight = self.fast.weight if self.columns else self.fast.weight.T
-        onehot = torch.zeros(count, self.n_in, dtype=weight.dtype, device=weight.device)
-        onehot.diagonal(start).fill_(1.0)
+        onehot = lines.onehot(weight.dtype, weight.device)
         return analog_mvm(weight, onehot, self.config.transfer_io, generator)
 
-    def line_index(self, lines: slice) -> torch.Tensor:
-        return torch.arange(lines.start, lines.stop, device=self.fast.weight.device)
+    def line_index(self, lines: LineRun) -> torch.Tensor:
+        return lines.index(self.fast.weight.device)
 
-    def write_reads(self, lines: slice, reads, lr_t: float, generator) -> torch.Tensor:
+    def write_reads(self, lines: LineRun, reads, lr_t: float, generator) -> torch.Tensor:
         """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses."""
         params = self.config.transfer_update
         if fused_write(self.slow, params):
-            return write_transferred(self.slow, lines.start, reads, lr_t, params, generator,
+            return write_transferred(self.slow, lines, reads, lr_t, params, generator,
                                      columns=self.columns)
         return write_lines(self.slow, self.line_index(lines), -reads, lr_t, params, generator,
                            columns=self.columns)
 
-    def after_reads(self, lines: slice, pass_done: bool, generator) -> None:
+    def after_reads(self, lines: LineRun, generator) -> None:
         """Reset each read line of A with probability ``with_reset_prob`` (columns only)."""
         prob = self.config.with_reset_prob
         if prob > 0:
-            count = lines.stop - lines.start
-            hit = torch.rand(count, generator=generator, device=self.fast.weight.device) < prob
+            hit = torch.rand(lines.count, generator=generator,
+                             device=self.fast.weight.device) < prob
             mask = torch.zeros(self.fast.weight.shape[1], dtype=torch.bool, device=hit.device)
-            mask[lines] = hit
+            mask[self.line_index(lines)] = hit
             self.fast.reset(mask[None, :], generator)
 
 
@@ -357,36 +367,40 @@ class BufferedTransfer(TransferDevice):
         return lr_t
 
     # -- the hooks of the buffered variants -------------------------------------------
-    def buffer_signal(self, lines: slice, reads) -> torch.Tensor:
+    def buffer_signal(self, lines: LineRun, reads) -> torch.Tensor:
         """What enters H for the read lines (TTv4 subtracts its reference)."""
         return reads
 
-    def buffer_options(self, lr_t: float) -> dict:
+    def buffer_options(self, lines: LineRun, lr_t: float) -> dict:
         """Scale, threshold and options of the buffer step (``transfer_buffer_ref``)."""
         return {"scale": abs(lr_t),
                 "threshold": self.config.thres_scale * granularity(self.slow)}
 
-    def writes_ready(self) -> bool:
-        """Whether C is written at all yet (TTv4 waits for its first reference)."""
+    def writes_ready(self, lines: LineRun) -> bool | torch.Tensor:
+        """Whether C is written at all yet (TTv4 waits for its first reference): a bool,
+        or per line a bool tensor."""
         return True
 
-    def write_reads(self, lines: slice, reads, lr_t: float, generator) -> torch.Tensor:
+    def write_reads(self, lines: LineRun, reads, lr_t: float, generator) -> torch.Tensor:
         """Read -> de-chop -> H -> threshold, then the whole steps into C."""
         c = self.config
         signal = self.buffer_signal(lines, reads)
         options = {"out_sign": self.out_chopper, "in_sign": self.in_chopper,
                    "max_steps": c.transfer_update.desired_bl,
                    "momentum": min(max(c.momentum, 0.0), 1.0),
-                   "forget_buffer": c.forget_buffer, **self.buffer_options(lr_t)}
+                   "forget_buffer": c.forget_buffer, **self.buffer_options(lines, lr_t)}
         lr_w = c.step * granularity(self.slow)
+        ready = self.writes_ready(lines)
         if fused_write(self.slow, c.transfer_update):
-            return write_transferred(self.slow, lines.start, signal, lr_w, c.transfer_update,
-                                     generator, columns=self.columns,
-                                     write=self.writes_ready(), buffer=self.buffer, **options)
+            return write_transferred(self.slow, lines, signal, lr_w, c.transfer_update,
+                                     generator, columns=self.columns, write=ready,
+                                     buffer=self.buffer, **options)
         index = self.line_index(lines)
         steps = kernels.accumulate_transfer_buffer(self.buffer, signal, index, **options)
-        if not self.writes_ready():
+        if ready is False:
             return torch.zeros((), dtype=torch.int64, device=index.device)
+        if ready is not True:
+            steps = steps * ready[:, None]
         return write_lines(self.slow, index, -steps, lr_w, c.transfer_update, generator,
                            columns=self.columns)
 

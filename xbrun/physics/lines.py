@@ -16,6 +16,7 @@ one launch; the kernel's blocks without a coincidence skip the row).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -36,14 +37,57 @@ def n_states(array: PulsedArray) -> float:
 
 
 def line_runs(start: int, count: int, n_lines: int) -> list[tuple[int, int]]:
-    """The wrap-around line walker: ``count`` consecutive lines from ``start`` modulo
-    ``n_lines``, as runs ``(first, length)`` of distinct lines that stop at the edge."""
+    """``count`` consecutive lines from ``start`` modulo ``n_lines``, as runs
+    ``(first, length)`` of distinct lines that stop at the edge."""
     runs = []
     while count > 0:
         run = min(count, n_lines - start)
         runs.append((start, run))
         start, count = (start + run) % n_lines, count - run
     return runs
+
+
+@dataclass(frozen=True)
+class LineRun:
+    """``count`` distinct consecutive lines of ``n_lines`` from ``start``, taken after
+    ``passes`` full passes over the lines: what one transfer reads and writes.
+
+    On the host (``start`` and ``passes`` ints) a run stops at the last line. On the device
+    they are 0-dim int64 tensors, so a replayed CUDA graph reads where the schedule stands,
+    and the run wraps past the last line (line ``(start + b) % n_lines``, of pass
+    ``passes + (start + b) // n_lines``).
+    """
+
+    start: int | torch.Tensor
+    count: int
+    n_lines: int
+    passes: int | torch.Tensor = 0
+
+    @property
+    def on_host(self) -> bool:
+        return isinstance(self.start, int)
+
+    def index(self, device) -> torch.Tensor:
+        """The line numbers, ``(count,)`` int64."""
+        return kernels.line_numbers(self.start, self.count, self.n_lines, device)
+
+    def pass_of(self, device) -> torch.Tensor:
+        """The pass each line is read in, ``(count,)`` int64."""
+        return self.passes + (self.start + torch.arange(self.count, device=device)) \
+            // self.n_lines
+
+    def pass_done(self) -> bool | torch.Tensor:
+        """Whether the run reads the last line (ends a pass): a bool, or a 0-dim tensor."""
+        return self.start + self.count >= self.n_lines
+
+    def onehot(self, dtype, device) -> torch.Tensor:
+        """``(count, n_lines)``: row b is the one-hot input that reads line b of the run."""
+        onehot = torch.zeros(self.count, self.n_lines, dtype=dtype, device=device)
+        if self.on_host:
+            onehot.diagonal(self.start).fill_(1.0)
+        else:
+            onehot.scatter_(1, self.index(device)[:, None], 1.0)
+        return onehot
 
 
 def write_lines(array: PulsedArray, index: torch.Tensor, values: torch.Tensor, lr: float,
@@ -106,24 +150,25 @@ def fused_write(array: PulsedArray, params: UpdateParameters) -> bool:
             and (weight.is_cuda or (kernels.HAVE_NUMBA and weight.dtype == torch.float32)))
 
 
-def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: float,
+def write_transferred(array: PulsedArray, lines: LineRun, reads: torch.Tensor, lr: float,
                       params: UpdateParameters, generator: torch.Generator | None, *,
-                      columns: bool, write: bool = True, buffer: torch.Tensor | None = None,
-                      **buffer_options) -> torch.Tensor:
-    """Lines ``start..start+n-1`` of ``array`` written from a transfer's reads ``(n, L)``:
+                      columns: bool, write: bool | torch.Tensor = True,
+                      buffer: torch.Tensor | None = None, **buffer_options) -> torch.Tensor:
+    """The ``lines`` of ``array`` written from a transfer's reads ``(n, L)``:
     ``line -= lr * values`` with ``values = -reads``, or, given the digital ``buffer``, the
     whole steps it lets through (``buffer_options``: ``kernels.accumulate_transfer_buffer``).
 
     For ``fused_write`` arrays only: the buffer step, the trains and the pulses in one numba
     call on the CPU, two launches and no host sync on CUDA (``kernels.transfer_lines``).
-    ``write=False`` only updates the buffer. Returns the pulses applied (0-dim int64).
+    ``write``: False only updates the buffer; a ``(n,)`` bool tensor writes those lines
+    only. Returns the pulses applied (0-dim int64).
     """
     zero = torch.zeros((), dtype=torch.int64, device=reads.device)
     n = reads.shape[0]
-    if not write:
+    if write is False:
         if buffer is not None:
-            index = torch.arange(start, start + n, device=reads.device)
-            kernels.accumulate_transfer_buffer(buffer, reads, index, **buffer_options)
+            kernels.accumulate_transfer_buffer(buffer, reads, lines.index(reads.device),
+                                               **buffer_options)
         return zero
     if lr == 0 or n == 0:
         return zero
@@ -132,7 +177,7 @@ def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: f
                   and g * params.desired_bl < lr)
     cell = array.cell
     pulses = kernels.transfer_lines(
-        array.stored_weight(), array.cell_params, reads, start, columns=columns,
+        array.stored_weight(), array.cell_params, reads, lines.start, columns=columns,
         cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
         mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars),
         generator=generator, max_bl=max(math.ceil(lr / g), 1) if long_train else
@@ -140,9 +185,10 @@ def write_transferred(array: PulsedArray, start: int, reads: torch.Tensor, lr: f
         lr=lr, granularity=g, desired_bl=params.desired_bl, long_train=long_train,
         update_management=params.update_management,
         update_bl_management=params.update_bl_management, um_grad_scale=params.um_grad_scale,
-        buffer=buffer, **buffer_options)
+        buffer=buffer, line_mask=None if isinstance(write, bool) else write, **buffer_options)
     if array.has_reference:  # a reference cell's written lines are read anew
-        array.refresh_lines(slice(start, start + n), columns)
+        array.refresh_lines(slice(lines.start, lines.start + n) if lines.on_host
+                            else lines.index(reads.device), columns)
     return pulses
 
 

@@ -1,0 +1,127 @@
+"""The transfer schedule the scheduled devices share: when transfers fall due, which lines
+they read next, and what a checkpoint keeps of both.
+
+When is counted on the host: ``n_updates`` counts the mat-vecs seen, and one transfer falls
+due every ``period`` of them, so deciding how many transfers a step makes never reads the
+accelerator. Which lines is kept where the arrays are: ``line`` (the next line) and
+``passes`` (full passes over the lines so far) are 0-dim tensors. On the CPU the host reads
+them for free and splits a walk into runs that stop at the last line; on CUDA the kernels
+read them and a run wraps past the last line, so a CUDA graph captured once replays every
+later step exactly, the line moving on inside the graph.
+
+A replayed graph cannot count on the host, so the graph runner
+(``xbrun.training.graphs``) does it: the number of transfers each schedule made in a step
+(``last_events``) is part of the graph's key, ``next_events`` predicts it from the last
+step's mini-batch, and ``advance`` counts a replayed step. With ``period`` mat-vecs between
+transfers and ``k`` per step, a step makes ``k // period`` or one more, so a tile's
+schedule needs at most two graphs per batch shape, whatever the tile's size.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from torch import nn
+
+from ..physics.lines import LineRun, line_runs
+
+
+class TransferSchedule(nn.Module):
+    """The schedule of one device over ``n_lines`` lines (see the module docstring)."""
+
+    def __init__(self, n_lines: int) -> None:
+        super().__init__()
+        self.n_lines = n_lines
+        self.n_updates = 0
+        self.line_draws = 0
+        self.last_due: tuple[int, int] | None = None  # (k, period) of the last update
+        self.last_events = 0
+        self.register_buffer("line", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("passes", torch.zeros((), dtype=torch.int64))
+
+    # -- the checkpoint: the host counters (the tensors are buffers) ----------------------
+    def get_extra_state(self):
+        return {"n_updates": self.n_updates, "line_draws": self.line_draws}
+
+    def set_extra_state(self, state) -> None:
+        self.n_updates = int(state["n_updates"])
+        self.line_draws = int(state["line_draws"])
+
+    def restart(self) -> None:
+        """Count mat-vecs afresh from the first line (after the weights are programmed)."""
+        self.n_updates = 0
+        self.line.zero_()
+
+    # -- when ---------------------------------------------------------------------------
+    def due(self, k: int, period: int) -> int:
+        """Count ``k`` more mat-vecs; return how many transfers (one per ``period``; 0:
+        never) fall due among them."""
+        before = self.n_updates
+        self.n_updates += k
+        self.last_due = (k, period)
+        events = 0
+        if period > 0 and k > 0:
+            events = self.n_updates // period - before // period
+        self.last_events = events
+        return events
+
+    def next_events(self, due: tuple[int, int] | None) -> int:
+        """How many transfers ``due(*due)`` would make now (None: the device did not
+        update)."""
+        if due is None:
+            return 0
+        k, period = due
+        if period <= 0 or k <= 0:
+            return 0
+        return (self.n_updates + k) // period - self.n_updates // period
+
+    def advance(self, due: tuple[int, int] | None) -> None:
+        """Count a step a replayed graph made (with the mini-batch of ``due``)."""
+        if due is not None:
+            self.due(*due)
+
+    # -- which lines -------------------------------------------------------------------
+    def walk(self, count: int, generator: torch.Generator | None = None, *,
+             random_start: bool = False) -> list[LineRun]:
+        """The next ``count`` consecutive lines (from a random line with ``random_start``),
+        as runs of distinct lines; the schedule moves past them."""
+        if count <= 0:
+            return []
+        if self.line.device.type == "cpu":
+            return self._host_walk(count, generator, random_start)
+        if random_start:
+            start = torch.randint(0, self.n_lines, (), generator=generator,
+                                  device=self.line.device)
+        else:
+            start = self.line.clone()
+        passes = self.passes.clone()
+        runs = []
+        for offset in range(0, count, self.n_lines):
+            runs.append(LineRun(start, min(self.n_lines, count - offset), self.n_lines,
+                                passes + offset // self.n_lines))
+        end = start + count
+        self.passes.add_(end // self.n_lines)
+        self.line.copy_(end % self.n_lines)
+        return runs
+
+    def _host_walk(self, count, generator, random_start) -> list[LineRun]:
+        start = self.random_line(generator) if random_start else int(self.line)
+        passes = int(self.passes)
+        runs = []
+        for first, run in line_runs(start, count, self.n_lines):
+            runs.append(LineRun(first, run, self.n_lines, passes))
+            passes += (first + run) // self.n_lines
+        self.passes.fill_(passes)
+        self.line.fill_((start + count) % self.n_lines)
+        return runs
+
+    def random_line(self, generator: torch.Generator | None) -> int:
+        """A uniformly random line, reproducible by the generator's seed (host, no draw
+        from the generator)."""
+        self.line_draws += 1
+        base = generator.initial_seed() if generator is not None else 0
+        return random.Random(f"{base}:{self.line_draws}").randrange(self.n_lines)
+
+
+__all__ = ["TransferSchedule"]
