@@ -76,8 +76,24 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 SYNTH = ["dataset=synthetic", "dataset.n_features=64", "dataset.n_train=512",
          "dataset.n_test=128", "model.hidden=[48, 32]", "batch_size=32", "lr=0.1",
          "accelerator=cuda"]
-# the analog cases whose step is capturable on every branch of the project today
-CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"]}
+# every device: the transfer devices' schedules move in device tensors and graph keys
+CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"],
+         "sgd_default_io": ["device=sgd"], "ttv1": ["device=ttv1"],
+         "ttv1_rows": ["device=ttv1", "device.transfer_columns=false",
+                       "device.n_reads_per_transfer=5", "device.transfer_every=2"],
+         "ttv1_random_reset": ["device=ttv1", "device.random_selection=true",
+                               "device.n_reads_per_transfer=3", "device.with_reset_prob=0.2"],
+         "ttv2": ["device=ttv2"], "chopped": ["device=chopped"],
+         "chopped_out": ["device=chopped", "device.out_chop_prob=0.2",
+                         "device.in_chop_random=false", "device.in_chop_prob=0.5"],
+         "agad": ["device=agad", "device.in_chop_prob=0.5"],
+         "agad_exp": ["device=agad", "device.in_chop_prob=0.5", "device.in_chop_random=true",
+                      "device.experimental_correct_accumulation=true"],
+         "mixed_precision": ["device=mixed_precision"],
+         "mixed_precision_rows": ["device=mixed_precision", "device.n_rows_per_transfer=20",
+                                  "device.random_row=true"],
+         "chopped_write_noise": ["device=chopped", "cell=soft_bounds",
+                                 "cell.write_noise_std=0.5"]}
 
 
 def _step_once(overrides, steps=4):
@@ -93,21 +109,22 @@ def _step_once(overrides, steps=4):
 
 @gpu
 @needs_cuda
-@pytest.mark.parametrize("case", ["fp", "sgd", "sgd_default_io"])
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_gpu_training_step_makes_no_host_sync(case):
-    overrides = CASES.get(case, ["device=sgd"])
-    model, optimizer, x, y = _step_once(overrides)
+    model, optimizer, x, y = _step_once(CASES[case])
     torch.cuda.set_sync_debug_mode("error")
     try:
-        loop.training_step(model, optimizer, x[:32], y[:32])
+        for s in range(4):  # steps with and without transfers (ttv1_rows: every second)
+            loop.training_step(model, optimizer, x[s * 32:(s + 1) * 32],
+                               y[s * 32:(s + 1) * 32])
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.cuda.synchronize()
 
 
-def _run(tmp_path, name, overrides, epochs=3):
+def _run(tmp_path, name, overrides, epochs=3, logged=None):
     summary = train(compose([*SYNTH, f"epochs={epochs}", *overrides]), tmp_path / name,
-                    log=lambda *_: None)
+                    log=(logged.append if logged is not None else lambda *_: None))
     import json
 
     rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text()
@@ -120,10 +137,17 @@ def _run(tmp_path, name, overrides, epochs=3):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_gpu_graph_replay_trains_like_eager(tmp_path, case):
     eager, e_rows = _run(tmp_path, "eager", [*CASES[case], "cuda_graphs=off"])
-    graph, g_rows = _run(tmp_path, "graph", [*CASES[case], "cuda_graphs=on"])
+    logged = []
+    graph, g_rows = _run(tmp_path, "graph", [*CASES[case], "cuda_graphs=on"], logged=logged)
     again, a_rows = _run(tmp_path, "again", [*CASES[case], "cuda_graphs=on"])
+    captures = [line for line in logged if "captured the training step" in line]
     print(case, "eager", [(r["test_loss"], r["pulses"]) for r in e_rows])
-    print(case, "graph", [(r["test_loss"], r["pulses"]) for r in g_rows])
+    print(case, "graph", [(r["test_loss"], r["pulses"]) for r in g_rows], captures)
+    print(case, "graph == eager exactly:", [{k: v for k, v in r.items() if k != "seconds"}
+                                             for r in g_rows] ==
+          [{k: v for k, v in r.items() if k != "seconds"} for r in e_rows])
+    # the step is replayed, from few graphs: one per (batch shape, transfers of the step)
+    assert 1 <= len(captures) <= 2, captures
     # same seed, same metrics on the GPU
     for a, b in zip(g_rows, a_rows, strict=True):
         assert {k: v for k, v in a.items() if k != "seconds"} == \
@@ -141,8 +165,10 @@ def test_gpu_graph_replay_trains_like_eager(tmp_path, case):
 
 @gpu
 @needs_cuda
-def test_gpu_resume_with_graphs_is_exact(tmp_path):
-    overrides = [*CASES["sgd"], "cuda_graphs=on"]
+@pytest.mark.parametrize("case", ["sgd", "ttv1_rows", "ttv2", "chopped_out", "agad_exp",
+                                  "mixed_precision_rows"])
+def test_gpu_resume_with_graphs_is_exact(tmp_path, case):
+    overrides = [*CASES[case], "cuda_graphs=on"]
     full, rows = _run(tmp_path, "full", overrides, epochs=4)
     _run(tmp_path, "part", overrides, epochs=2)
     resumed = train(compose([*SYNTH, "epochs=4", *overrides, f"resume={tmp_path / 'part'}"]),

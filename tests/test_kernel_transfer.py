@@ -112,9 +112,13 @@ TRAIN_OPTIONS = [  # (update_bl_management, update_management, long_train, um_gr
 
 
 def _check_transfer_write(launch, n_out, n_lines, start, count, columns, trains, buffered,
-                          device, block_w=1024, **buffer_options):
+                          device, block_w=1024, device_start=False, **buffer_options):
+    """``device_start``: the first line as a 0-dim tensor (as on CUDA), lines wrapping."""
     ubm, um, long_train, ugs = trains
     gen = torch.Generator().manual_seed(n_out + 3 * n_lines + start)
+    lines = [(start + b) % n_lines for b in range(count)]
+    if device_start:
+        start = torch.tensor(start, device=device)
     reads = (0.05 * torch.randn(count, n_out, generator=gen)).to(device)
     reads[0, :2] = 0.0  # a zero value, and (below) a line with nothing to write
     if count > 1:
@@ -141,6 +145,9 @@ def _check_transfer_write(launch, n_out, n_lines, start, count, columns, trains,
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
     bl = want[2]
     assert (bl > 0).any() and (buffered or count == 1 or bl[-1] == 0)
+    one_hot = want[0] if columns else want[1]
+    written = one_hot.ne(0).any(0).nonzero().flatten().tolist()
+    assert written == sorted(lines)  # the lines from start, wrapped
     return want
 
 
@@ -149,9 +156,13 @@ def _check_transfer_write(launch, n_out, n_lines, start, count, columns, trains,
 def test_transfer_write_interpreted_matches_twin(columns, trains):
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
     _check_transfer_write(launch, 7, 9, 2, 4, columns, trains, False, "cpu")
+    _check_transfer_write(launch, 7, 9, 7, 4, columns, trains, False, "cpu",
+                          device_start=True)
     for options in BUFFER_OPTIONS:
         _check_transfer_write(launch, 20, 6, 3, 3, columns, trains, True, "cpu", block_w=4,
                               **options)
+        _check_transfer_write(launch, 20, 6, 4, 5, columns, trains, True, "cpu", block_w=4,
+                              device_start=True, **options)
 
 
 @pytest.mark.parametrize("trains", TRAIN_OPTIONS)
@@ -185,6 +196,10 @@ def test_transfer_write_compiled_matches_twin(trains):
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
     for columns in (True, False):
         _check_transfer_write(launch, 256, 784, 700, 84, columns, trains, False, "cuda")
+        _check_transfer_write(launch, 256, 784, 760, 84, columns, trains, False, "cuda",
+                              device_start=True)
         for options in BUFFER_OPTIONS:
             _check_transfer_write(launch, 512, 128, 0, 32, columns, trains, True, "cuda",
                                   **options)
+            _check_transfer_write(launch, 512, 128, 120, 32, columns, trains, True, "cuda",
+                                  device_start=True, **options)

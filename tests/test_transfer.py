@@ -476,10 +476,17 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def test_resume_reproduces_an_uninterrupted_transfer_run(tmp_path):
-    common = ["device=chopped", "gamma=0.1", "cell=soft_bounds", "device.in_chop_prob=0.3",
-              "dataset.limit_train=48", "dataset.limit_test=48", "batch_size=16",
-              "model.hidden=[12]",
+RESUMED = {  # each keeps a schedule (host counts and device tensors) across the resume
+    "chopped": ["device=chopped", "gamma=0.1", "device.in_chop_prob=0.3"],
+    "agad": ["device=agad", "device.in_chop_prob=0.5"],
+    "mixed_precision": ["device=mixed_precision", "device.n_rows_per_transfer=5"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESUMED))
+def test_resume_reproduces_an_uninterrupted_transfer_run(tmp_path, case):
+    common = [*RESUMED[case], "cell=soft_bounds", "dataset.limit_train=48",
+              "dataset.limit_test=48", "batch_size=16", "model.hidden=[12]",
               "schedule=step", "schedule.step_size=1", "schedule.factor=0.5",
               "accelerator=cpu"]
     main(["train", *common, "epochs=3", f"hydra.run.dir={tmp_path / 'straight'}"])

@@ -252,7 +252,7 @@ class DynamicTransfer(ChoppedTransfer):
         running = running.mul_(1.0 - momentum).add_(reads.T, alpha=momentum)
         self.past_mean[:, index] = past
         self.running_mean[:, index] = running
-        self.switched[index] = False
+        self.switched.index_fill_(0, index, False)
         signal = reads - past.T
         if self.config.experimental_correct_accumulation and not lines.on_host:
             signal = signal / self.accumulation_divisor(lines.pass_of(index.device))[:, None]

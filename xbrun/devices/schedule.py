@@ -48,6 +48,13 @@ class TransferSchedule(nn.Module):
         self.n_updates = int(state["n_updates"])
         self.line_draws = int(state["line_draws"])
 
+    def host_counts(self) -> tuple:
+        """Everything the schedule counts on the host (a graph capture puts it back)."""
+        return self.n_updates, self.line_draws, self.last_due, self.last_events
+
+    def set_host_counts(self, counts: tuple) -> None:
+        self.n_updates, self.line_draws, self.last_due, self.last_events = counts
+
     def restart(self) -> None:
         """Count mat-vecs afresh from the first line (after the weights are programmed)."""
         self.n_updates = 0
@@ -88,7 +95,7 @@ class TransferSchedule(nn.Module):
         as runs of distinct lines; the schedule moves past them."""
         if count <= 0:
             return []
-        if self.line.device.type == "cpu":
+        if self.walks_on_host():
             return self._host_walk(count, generator, random_start)
         if random_start:
             start = torch.randint(0, self.n_lines, (), generator=generator,
@@ -104,6 +111,11 @@ class TransferSchedule(nn.Module):
         self.passes.add_(end // self.n_lines)
         self.line.copy_(end % self.n_lines)
         return runs
+
+    def walks_on_host(self) -> bool:
+        """On the CPU the host reads the lines (free there) and keeps runs within a pass:
+        the results stay those of the per-run numba kernels."""
+        return self.line.device.type == "cpu"
 
     def _host_walk(self, count, generator, random_start) -> list[LineRun]:
         start = self.random_line(generator) if random_start else int(self.line)

@@ -10,9 +10,14 @@ decides changes from step to step:
 - kernel seeds and counters (``pulses``, ``rank1_updates``) live in device tensors that the
   step advances itself (``PulsedArray._device_seed``, ``AnalogTile.rank1_count``), and the
   tiles' generators are registered with the graph, so every replay draws afresh;
-- the host state of every module (its int/float/bool/str attributes) is compared around
-  each warm-up step: a module whose host state moves (a transfer schedule counted on the
-  host, an input range still initialising from data) keeps the step eager until it stops.
+- the transfer schedules (``devices.schedule.TransferSchedule``) count on the host how many
+  transfers a step makes; the lines they read are device tensors the graph moves on. That
+  count is part of the key (the phase: at most two values per schedule), predicted before
+  each step from the mini-batch the schedule saw in the last eager step of that shape, and
+  after a replay the runner counts the step on the host (``TransferSchedule.advance``);
+- the host state of every other module (its int/float/bool/str attributes) is compared
+  around each warm-up step: a module whose host state moves (an input range still
+  initialising from data) keeps the step eager until it stops.
 
 A step that waits for the GPU (``.item()``, ``nonzero``, ...) cannot be captured: warm-up
 steps run under torch's sync debug mode (``warn``) and are captured only once they run
@@ -28,6 +33,7 @@ from contextlib import contextmanager
 
 import torch
 
+from ..devices.schedule import TransferSchedule
 from ..errors import ConfigError
 
 WARMUP = 2  # clean eager steps of one shape before its capture (compilation, lazy set-up)
@@ -53,9 +59,12 @@ def _syncs():
 
 
 def host_state(model: torch.nn.Module) -> dict:
-    """The plain host-side values of every module: what a replayed graph cannot advance."""
+    """The plain host-side values of every module: what a replayed graph cannot advance
+    (the transfer schedules aside: the runner counts their steps itself)."""
     state = {}
     for name, module in model.named_modules():
+        if isinstance(module, TransferSchedule):
+            continue
         for key, value in vars(module).items():
             if isinstance(value, (bool, int, float, str)):
                 state[f"{name or type(module).__name__}.{key}"] = value
@@ -83,7 +92,8 @@ class StepRunner:
     """Runs ``step(model, optimizer, x[idx], y[idx]) -> loss`` eagerly or as graph replays.
 
     ``mode``: ``off`` (always eager), ``on`` or ``auto`` (graphs where the tensors are on
-    CUDA). Graphs are kept per ``(batch shape, learning rates)``.
+    CUDA). Graphs are kept per ``(batch shape, phase)`` under the current learning rates;
+    the phase is the number of transfers each transfer schedule makes in the step.
     """
 
     def __init__(self, step: Callable, model, optimizer, mode: str = "off", log=print):
@@ -91,10 +101,13 @@ class StepRunner:
         self.mode, self.log = mode, log
         self.enabled = mode != "off"
         self.graphs: dict[tuple, _Captured] = {}
-        self.stable: dict[tuple, int] = {}
+        self.stable: dict[tuple, int] = {}  # clean eager steps in a row, per batch shape
+        self.seen: set[tuple] = set()  # keys that ran one clean eager step
         self.unfit = 0
         self.lrs: tuple | None = None
         self.stream: torch.cuda.Stream | None = None
+        self.schedules = [m for m in model.modules() if isinstance(m, TransferSchedule)]
+        self.dues: dict[tuple, tuple] = {}  # per batch shape: each schedule's (k, period)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         if not (self.enabled and x.is_cuda):
@@ -103,12 +116,28 @@ class StepRunner:
         if lrs != self.lrs:  # a new learning rate: the old graphs bake in the old one
             self.graphs.clear()
             self.stable.clear()
+            self.seen.clear()
             self.lrs = lrs
-        key = (tuple(idx.shape), x.dtype, y.dtype)
+        shape = (tuple(idx.shape), x.dtype, y.dtype)
+        phase = self._phase(shape)
+        key = (shape, phase)
         captured = self.graphs.get(key)
+        if captured is None and key in self.seen and self.stable[shape] >= WARMUP:
+            captured = self._capture(key, x, y, idx)
         if captured is not None:
-            return captured.replay(x, y, idx)
-        return self._warm_up(key, x, y, idx)
+            loss = captured.replay(x, y, idx)
+            for schedule, due in zip(self.schedules, self.dues[shape], strict=True):
+                schedule.advance(due)
+            return loss
+        return self._warm_up(shape, phase, x, y, idx)
+
+    def _phase(self, shape) -> tuple | None:
+        """The transfers each schedule makes in the next step of this batch shape (None:
+        not known before an eager step of the shape)."""
+        dues = self.dues.get(shape)
+        if dues is None:
+            return None
+        return tuple(s.next_events(due) for s, due in zip(self.schedules, dues, strict=True))
 
     # -- eager steps before a capture ---------------------------------------------------
     def _side(self, fn):
@@ -120,13 +149,19 @@ class StepRunner:
         torch.cuda.current_stream().wait_stream(stream)
         return out
 
-    def _warm_up(self, key, x, y, idx) -> torch.Tensor:
+    def _warm_up(self, shape, phase, x, y, idx) -> torch.Tensor:
+        for schedule in self.schedules:
+            schedule.last_due, schedule.last_events = None, 0
         before = host_state(self.model)
         with _syncs() as syncs:
             loss = self._side(lambda: self.step(self.model, self.optimizer, x[idx], y[idx]))
         moved = _moved(before, host_state(self.model))
+        dues = tuple(s.last_due for s in self.schedules)
+        events = tuple(s.last_events for s in self.schedules)
+        predicted = phase == events and self.dues.get(shape) == dues
+        self.dues[shape] = dues
         if moved or syncs:
-            self.stable[key] = 0
+            self.stable[shape] = 0
             self.unfit += 1
             if self.unfit >= MAX_UNFIT:
                 self._give_up(f"the step waits for the GPU ({len(syncs)} synchronizing calls "
@@ -135,9 +170,11 @@ class StepRunner:
                               + ", ".join(sorted(moved)[:3]) + "), which a replayed graph "
                               "would not advance")
             return loss
-        self.stable[key] = self.stable.get(key, 0) + 1
-        if self.stable[key] >= WARMUP:
-            self._capture(key, x, y, idx)
+        if not predicted:  # a new shape, or a schedule that changed its mini-batch
+            self.stable[shape] = 0
+            return loss
+        self.stable[shape] = self.stable.get(shape, 0) + 1
+        self.seen.add((shape, phase))
         return loss
 
     # -- capture --------------------------------------------------------------------------
@@ -149,11 +186,13 @@ class StepRunner:
                     found[id(value)] = value
         return list(found.values())
 
-    def _capture(self, key, x, y, idx) -> None:
+    def _capture(self, key, x, y, idx) -> _Captured | None:
+        """Capture the step at the current state (not run: the caller replays it)."""
         static_x, static_y = x[idx], y[idx]
         graph = torch.cuda.CUDAGraph()
         generators = self._generators()
         saved = {id(gen): gen.get_state() for gen in generators}
+        counts = [s.host_counts() for s in self.schedules]  # the capture counts on the host
         for gen in generators:
             graph.register_generator_state(gen)
         torch.cuda.synchronize()
@@ -166,9 +205,14 @@ class StepRunner:
             text = str(err).strip()
             first = text.splitlines()[0] if text else type(err).__name__
             self._give_up(f"the step cannot be captured in a CUDA graph ({first})")
-            return
-        self.graphs[key] = _Captured(graph, static_x, static_y, loss)
-        self.log(f"cuda_graphs: captured the training step for batches of {key[0][0]}")
+            return None
+        finally:
+            for schedule, count in zip(self.schedules, counts, strict=True):
+                schedule.set_host_counts(count)
+        captured = self.graphs[key] = _Captured(graph, static_x, static_y, loss)
+        self.log(f"cuda_graphs: captured the training step for batches of {key[0][0][0]}"
+                 + (f" (transfers {key[1]})" if self.schedules else ""))
+        return captured
 
     def _fresh_generators(self, saved: dict) -> None:
         """A failed capture leaves its registered generators in capture mode: put fresh

@@ -1,0 +1,121 @@
+"""The transfer schedule (``devices/schedule.py``): when transfers fall due and which lines they
+read - on the host (the CPU path) and as device tensors (the CUDA path, which a replayed CUDA
+graph runs; forced here on the CPU through ``walks_on_host``)."""
+
+import pytest
+import torch
+from test_transfer import device
+
+from xbrun.devices.schedule import TransferSchedule
+from xbrun.physics.cells import SoftBounds
+
+
+@pytest.mark.parametrize("k, period", [(4, 4), (4, 8), (32, 3), (6, 4), (5, 0), (8, 1)])
+def test_due_is_predicted_and_takes_at_most_two_values(k, period):
+    """The graph runner keys graphs by the transfers of a step (predicted by
+    ``next_events``) and counts replayed steps with ``advance``: both follow ``due``."""
+    schedule, replayed = TransferSchedule(7), TransferSchedule(7)
+    seen = set()
+    for _ in range(24):
+        predicted = schedule.next_events((k, period))
+        assert schedule.due(k, period) == predicted == schedule.last_events
+        replayed.advance((k, period))
+        seen.add(predicted)
+    assert len(seen) <= 2  # so at most two graphs per batch shape, whatever the tile size
+    assert schedule.n_updates == replayed.n_updates == 24 * k
+    assert schedule.next_events(None) == 0
+    replayed.advance(None)
+    assert replayed.n_updates == 24 * k
+
+
+def _lines(runs, what):
+    return torch.cat([getattr(run, what)("cpu") for run in runs])
+
+
+def test_host_and_device_walks_read_the_same_lines(monkeypatch):
+    host, dev = TransferSchedule(5), TransferSchedule(5)
+    monkeypatch.setattr(dev, "walks_on_host", lambda: False)
+    for count in [3, 3, 5, 12, 1, 4, 2]:
+        on_host, on_device = host.walk(count), dev.walk(count)
+        assert all(run.on_host and run.start + run.count <= 5 for run in on_host)
+        assert not any(run.on_host for run in on_device)
+        for run in on_device:  # distinct lines, wrapping past the last
+            assert len(set(run.index("cpu").tolist())) == run.count
+        assert torch.equal(_lines(on_host, "index"), _lines(on_device, "index"))
+        assert torch.equal(_lines(on_host, "pass_of"), _lines(on_device, "pass_of"))
+        onehots = [torch.cat([run.onehot(torch.float32, "cpu") for run in runs])
+                   for runs in (on_host, on_device)]
+        assert torch.equal(*onehots)
+        assert sum(bool(run.pass_done()) for run in on_host) == \
+            sum(int(run.pass_done()) for run in on_device)
+        assert int(host.line) == int(dev.line) and int(host.passes) == int(dev.passes)
+    assert host.walk(0) == dev.walk(0) == []
+
+
+def _twins(monkeypatch, kind, seed=3, **options):
+    """Two devices alike; the second walks its lines as on CUDA (tensors, kernels read)."""
+    host, dev = (device(kind, seed=seed, **options) for _ in range(2))
+    monkeypatch.setattr(dev.schedule, "walks_on_host", lambda: False)
+    return host, dev
+
+
+def _train(dev, steps=20, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    data = torch.Generator().manual_seed(99)
+    pulses = 0
+    for _ in range(steps):
+        x, d = torch.rand(4, 6, generator=data), 0.3 * torch.randn(4, 4, generator=data)
+        pulses += int(dev.update(x, d, 0.5, gen))
+    return pulses
+
+
+EXACT = {  # no run passes the last line, so host runs and device chunks are the same calls
+    "ttv1": dict(n_reads_per_transfer=2, with_reset_prob=0.2),
+    "ttv1_rows": dict(n_reads_per_transfer=2, transfer_columns=False, gamma=0.1),
+    "ttv2": dict(n_reads_per_transfer=3, forget_buffer=False),
+    "chopped": dict(transfer_every=2.0, in_chop_prob=0.3),
+    "chopped_regular": dict(transfer_every=2.0, in_chop_prob=0.5, in_chop_random=False),
+    "agad": dict(transfer_every=2.0, in_chop_prob=0.5),
+    "agad_random": dict(transfer_every=2.0, in_chop_prob=0.5, in_chop_random=True,
+                        forget_buffer=False, buffer_cap=2.0),
+    "mixed_precision": dict(n_rows_per_transfer=2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXACT))
+def test_the_device_walk_trains_exactly_as_the_host_walk(monkeypatch, case):
+    """With an ideal cell (exact writes) and perfect reads, the device path - line numbers,
+    pass numbers, chopper switches, AGAD's first-reference mask, all as tensors - gives the
+    same arrays, buffers, choppers and schedule as the host path."""
+    host, dev = _twins(monkeypatch, case.split("_")[0] if case != "mixed_precision"
+                       else case, **EXACT[case])
+    _train(host), _train(dev)
+    assert int(host.schedule.passes) >= 3  # several passes (AGAD: its first references)
+    for (name, a), (_, b) in zip(host.state_dict().items(), dev.state_dict().items(),
+                                 strict=True):
+        if isinstance(a, torch.Tensor):
+            assert torch.equal(a, b), name
+        else:
+            assert a == b, name
+    assert not torch.equal(host.visible_weight(), device(
+        case.split("_")[0] if case != "mixed_precision" else case, seed=3,
+        **EXACT[case]).visible_weight())  # it learned something
+
+
+@pytest.mark.parametrize("kind", ["ttv1", "ttv2", "chopped", "agad", "mixed_precision"])
+def test_the_device_walk_writes_pulsed_cells_through_the_kernel_twin(monkeypatch, kind):
+    """Pulsed cells: the device path writes with the kernel twin from the device start
+    (the numba kernel takes host starts), wrapping past the last line."""
+    options = {"mixed_precision": dict(n_rows_per_transfer=3)}.get(
+        kind, dict(n_reads_per_transfer=4) if kind in ("ttv1", "ttv2") else
+        dict(transfer_every=1.0, buffer_granularity=0.05))
+    if kind == "agad":
+        options["in_chop_prob"] = 0.5
+    host, dev = _twins(monkeypatch, kind, cell=SoftBounds(dw_min=0.01), **options)
+    slow_before = (dev.array if kind == "mixed_precision" else dev.slow).weight.clone()
+    pulses_host, pulses_dev = _train(host, 30), _train(dev, 30)
+    assert pulses_dev > 0 and pulses_dev == pytest.approx(pulses_host, rel=0.25)
+    assert int(host.schedule.line) == int(dev.schedule.line)
+    assert int(host.schedule.passes) == int(dev.schedule.passes)
+    slow = (dev.array if kind == "mixed_precision" else dev.slow).weight
+    assert not torch.equal(slow, slow_before)
