@@ -208,7 +208,7 @@ def _write_with_kernel(array, index, values, lr, params, generator, columns) -> 
     n_out, n_in = array.weight.shape
     onehot = torch.zeros(index.numel(), n_in if columns else n_out, dtype=values.dtype,
                          device=values.device)
-    onehot[torch.arange(index.numel(), device=index.device), index] = 1.0
+    onehot.scatter_(1, index[:, None], 1.0)  # no host sync (an index_put_ of 1.0 waits)
     x_rows, d_rows = (onehot, values) if columns else (values, onehot)
     saved = array.update_params
     array.update_params = params
