@@ -32,6 +32,7 @@ class PulsedArray(nn.Module):
         self.update_params = update
         shape = (out_size, in_size)
         self._seed_salt = int(construction_seed)
+        self._kernel_calls: torch.Tensor | None = None  # made on first use, on the device
         self.register_buffer("weight", torch.zeros(shape))
         if cell.is_pulsed:
             seed = cell.construction_seed or construction_seed
@@ -140,7 +141,7 @@ class PulsedArray(nn.Module):
     def _next_call(self) -> torch.Tensor:
         """The call counter (saved in the extra state), advanced by one; a tensor on the
         array's device, so a replayed CUDA graph reads a new one each step."""
-        calls = getattr(self, "_kernel_calls", None)
+        calls = self._kernel_calls
         if calls is None or calls.device != self.weight.device:
             start = 0 if calls is None else int(calls)
             calls = torch.full((), start, dtype=torch.int64, device=self.weight.device)
@@ -171,7 +172,7 @@ class PulsedArray(nn.Module):
         return _splitmix64(key) & (2**63 - 1)
 
     def get_extra_state(self):
-        calls = getattr(self, "_kernel_calls", None)
+        calls = self._kernel_calls
         return {"kernel_calls": 0 if calls is None else int(calls)}
 
     def set_extra_state(self, state) -> None:
