@@ -159,8 +159,8 @@ def test_line_writes_keep_reads_at_conductance_minus_reference(cls):
     assert bool(moved[1]) and bool(moved[4]) and not bool(moved[[0, 2, 3, 5]].any())
     if lines.fused_write(array, params):
         before = array.weight.clone()
-        lines.write_transferred(array, 2, torch.randn(3, 6, generator=gen), 0.1, params, gen,
-                                columns=False)
+        lines.write_transferred(array, lines.LineRun(2, 3, 8), torch.randn(3, 6, generator=gen),
+                                0.1, params, gen, columns=False)
         assert torch.equal(array.weight, array.persistent - array.reference)
         moved = (array.weight != before).any(dim=1)
         assert bool(moved[2:5].any()) and not bool(moved[:2].any() or moved[5:].any())
