@@ -13,6 +13,11 @@ from xbrun.training import progress
 
 
 def metrics(run_dir):
+    """The per-epoch records (step records of ``log_every`` carry a ``step`` key)."""
+    return [r for r in records(run_dir) if "step" not in r]
+
+
+def records(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
@@ -55,6 +60,11 @@ def test_tensorboard_and_csv_at_once(tmp_path, small_run):
     steps = events.Scalars("step/train_loss")
     assert [s.step for s in steps] == [2, 4, 6, 8, 10, 12]
     assert all(0 < s.value < 10 for s in steps)
+    # the same points are step records in metrics.jsonl, after step 0 (before any update)
+    in_file = [r for r in records(tmp_path) if "step" in r]
+    assert [r["step"] for r in in_file] == [0, 2, 4, 6, 8, 10, 12]
+    assert in_file[0]["train_loss"] is None
+    assert [r["train_loss"] for r in in_file[1:]] == pytest.approx([s.value for s in steps])
     content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
     assert start.hparams["device.kind"].string_value == "sgd"

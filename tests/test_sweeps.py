@@ -122,10 +122,12 @@ def test_optuna_runs_two_trials_and_keeps_the_best(tmp_path, small_run):
 
 def test_objective_values():
     summary = {"status": "finished", "test_accuracy": 0.9, "test_loss": 0.3,
-               "reconstruction_error": 0.05}
+               "reconstruction_error": 0.05, "weight_error": 0.25}
     assert objective_value("test_accuracy", summary) == 0.9
     assert objective_value("test_loss", summary) == 0.3
-    assert objective_value("weight_error", summary) == 0.05
+    assert objective_value("weight_error", summary) == 0.25
+    assert objective_value("reconstruction_error", summary) == 0.05
+    assert math.isnan(objective_value("test_accuracy", {**summary, "test_accuracy": None}))
     assert math.isnan(objective_value("test_accuracy", {**summary, "status": "diverged"}))
 
 

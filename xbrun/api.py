@@ -19,7 +19,8 @@ from .errors import ConfigError
 # objective name -> the summary key it reads, and whether larger is better
 OBJECTIVES = {"test_accuracy": ("test_accuracy", True),
               "test_loss": ("test_loss", False),
-              "weight_error": ("reconstruction_error", False)}
+              "weight_error": ("weight_error", False),
+              "reconstruction_error": ("reconstruction_error", False)}
 
 
 def _composed(overrides: Sequence[str], with_hydra: bool = False):

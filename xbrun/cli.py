@@ -204,10 +204,13 @@ def _check_sweeper(overrides: list[str]) -> None:
     from omegaconf import OmegaConf
 
     from .api import _composed, check_direction
+    from .config import resolve_objective
 
     try:
         composed = _composed(_combinations(overrides, multirun=True)[0], with_hydra=True)
-        check_direction(composed.objective,
+        objective = resolve_objective(composed.objective, composed.dataset.name,
+                                      composed.model.name)
+        check_direction(objective,
                         OmegaConf.to_container(composed.hydra.sweeper, resolve=False))
     except ConfigError as err:
         fail(str(err))

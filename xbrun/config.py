@@ -84,8 +84,11 @@ class RunConfig:
     model: Any = field(default_factory=MLPConfig)  # xbrun.training.models.MODELS
     dataset: Any = field(default_factory=DigitsConfig)  # xbrun.training.data.DATASETS
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    # what a sweep optimises (the value `xbrun train` returns to Hydra's sweepers)
-    objective: Literal["test_accuracy", "test_loss", "weight_error"] = "test_accuracy"
+    # what a sweep optimises (the value `xbrun train` returns to Hydra's sweepers); auto:
+    # weight_error on a regression with model=linear, test_loss on other regressions,
+    # test_accuracy otherwise (resolved by ``load``; see ``resolve_objective``)
+    objective: Literal["auto", "test_accuracy", "test_loss", "weight_error",
+                       "reconstruction_error"] = "auto"
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     log_every: int = 0  # steps between running train-loss points sent to the loggers (0: off)
     progress: Literal["auto", "bar", "none"] = "auto"  # the in-epoch bar (auto: on a terminal)
@@ -152,11 +155,34 @@ def load(data: dict) -> RunConfig:
     config = build(RunConfig, data)
     config.device, config.cell = device, cell
     config.model, config.dataset = model, dataset
+    config.objective = resolve_objective(config.objective, dataset.name, model.name)
     keys = flatten(to_dict(config))
     for i, name in enumerate(config.resume_override):
         check(any(covers(name, k) for k in keys), f"resume_override[{i}]",
               "a config key or group (e.g. lr, schedule, model.hidden)", name)
     return config
+
+
+def resolve_objective(objective: str, dataset: str, model: str) -> str:
+    """``objective`` with ``auto`` resolved for the task, or a one-line ConfigError when the
+    task has no such number (no accuracy on a regression, no target to score the weights
+    against on a classification, no single weight matrix but with model=linear)."""
+    regression = dataset == "regression"
+    if objective == "auto":
+        if not regression:
+            return "test_accuracy"
+        return "weight_error" if model == "linear" else "test_loss"
+    if regression:
+        check(objective != "test_accuracy", "objective", "auto, test_loss, weight_error or "
+              "reconstruction_error on dataset=regression (it has no accuracy)", objective)
+        check(objective != "weight_error" or model == "linear", "objective",
+              "auto, test_loss or reconstruction_error with model=" + model
+              + " (weight_error scores the one layer of model=linear)", objective)
+    else:
+        check(objective != "weight_error", "objective", "auto, test_accuracy, test_loss or "
+              "reconstruction_error on dataset=" + dataset + " (weight_error needs "
+              "dataset=regression's target matrix)", objective)
+    return objective
 
 
 def _array_cells(device) -> None:

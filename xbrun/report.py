@@ -14,6 +14,8 @@ from rich.table import Table
 METRICS = [("status", "status"), ("epochs_done", "epochs"), ("test_accuracy", "test_acc"),
            ("test_loss", "test_loss"), ("pulses", "pulses"), ("rank1_updates", "rank1"),
            ("seconds", "seconds")]
+#: columns shown only when some run has them (the regression task's weight scores)
+OPTIONAL = [("weight_error", "weight_error")]
 
 
 def collect(root: Path, warn=None) -> list[dict]:
@@ -55,9 +57,9 @@ def _readable_metrics(path: Path) -> bool:
     from .training.outputs import read_jsonl
 
     try:
-        rows = read_jsonl(path)
-        if all(isinstance(r, dict) and {"epoch", "test_accuracy", "test_loss"} <= set(r)
-               for r in rows):
+        rows = read_jsonl(path)  # step records (log_every) are skipped where curves are drawn
+        if all(isinstance(r, dict) and ("step" in r or {"epoch", "test_accuracy", "test_loss"}
+                                        <= set(r)) for r in rows):
             return True
         reason = "rows without epoch, test_accuracy or test_loss"
     except (OSError, ValueError) as err:
@@ -73,11 +75,13 @@ def _reason(err: Exception) -> str:
 def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     keys = sorted({k for r in runs for k in r["overrides"]})
     differing = [k for k in keys if len({r["overrides"].get(k) for r in runs}) > 1]
-    header = ["run", *differing, *[label for _, label in METRICS]]
+    metrics = METRICS[:4] + [m for m in OPTIONAL if any(r.get(m[0]) is not None
+                                                         for r in runs)] + METRICS[4:]
+    header = ["run", *differing, *[label for _, label in metrics]]
     body = []
     for r in runs:
         cells = [r["run"], *[r["overrides"].get(k, "") for k in differing]]
-        for key, _ in METRICS:
+        for key, _ in metrics:
             value = r.get(key)
             if key == "test_accuracy" and isinstance(value, (int, float)):
                 cells.append(f"{100 * value:.2f}%")

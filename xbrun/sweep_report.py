@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from .training.outputs import read_jsonl
+from .training.outputs import epoch_records, read_jsonl
 
 SEED_KEY = "seed"
 
@@ -60,14 +60,18 @@ def _mean_sd(values: list[float], scale: float = 1.0, digits: int = 4) -> str:
 
 
 def grouped_rows(runs: list[dict], by: str) -> tuple[list[str], list[list[str]]]:
-    """One row per value of ``by``: runs, finished, test accuracy (%) and loss as mean ± sd."""
-    header = [by, "runs", "finished", "test_acc %", "test_loss", "pulses"]
+    """One row per value of ``by``: runs, finished, test accuracy (%), loss (and the weight
+    error of regression runs) as mean ± sd."""
+    weights = any(r.get("weight_error") is not None for r in runs)  # regression runs
+    header = [by, "runs", "finished", "test_acc %", "test_loss",
+              *(["weight_error"] if weights else []), "pulses"]
     body = []
     for value, members in group(runs, by).items():
         done = [r for r in members if r.get("status") == "finished"]
         body.append([value, str(len(members)), str(len(done)),
                      _mean_sd([r.get("test_accuracy") for r in done], 100.0),
                      _mean_sd([r.get("test_loss") for r in done]),
+                     *([_mean_sd([r.get("weight_error") for r in done])] if weights else []),
                      _mean_sd([r.get("pulses") for r in done], digits=3)])
     return header, body
 
@@ -95,11 +99,17 @@ def plot(runs: list[dict], root: Path, path: Path, by: str | None) -> int:
     seeds_only = bool(by) and differ_only_in_seed(groups, by)
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
     drawn = 0
+    read = {r["run"]: epoch_records(read_jsonl(root / r["run"] / "metrics.jsonl"))
+            for r in runs}
+    # classification runs show accuracy; a sweep of regressions shows the weight error
+    score = "test_accuracy" if any(c and c[0].get("test_accuracy") is not None
+                                   for c in read.values()) else "weight_error"
     for colour, (value, members) in enumerate(groups.items()):
-        curves = [read_jsonl(root / r["run"] / "metrics.jsonl") for r in members]
-        curves = [c for c in curves if c]
+        curves = [read[r["run"]] for r in members]
+        curves = [c for c in curves if c and c[0].get(score) is not None]
         label = f"{by}={value}" if by else None
-        for ax, key, scale in ((ax_acc, "test_accuracy", 100.0), (ax_loss, "test_loss", 1.0)):
+        for ax, key, scale in ((ax_acc, score, 100.0 if score == "test_accuracy" else 1.0),
+                               (ax_loss, "test_loss", 1.0)):
             if seeds_only and len(curves) > 1:
                 n = min(len(c) for c in curves)
                 values = np.array([[row[key] * scale for row in c[:n]] for c in curves])
@@ -120,7 +130,10 @@ def plot(runs: list[dict], root: Path, path: Path, by: str | None) -> int:
     for ax in (ax_acc, ax_loss):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_ylabel("test accuracy (%)" if score == "test_accuracy" else
+                      "weight error ||W - W*|| / ||W*||")
+    if score != "test_accuracy":
+        ax_acc.set_yscale("log")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("test loss")
     if drawn and (by or drawn <= 12):

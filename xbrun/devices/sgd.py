@@ -7,17 +7,23 @@ from dataclasses import dataclass
 import torch
 
 from ..physics.array import PulsedArray
+from ..schema import check
 from .base import TrainingDevice
 
 
 @dataclass
 class FloatingPointConfig:
-    """``device=fp``: plain digital layers and SGD, the reference every analog run is held to."""
+    """``device=fp``: plain digital layers and SGD, the reference every analog run is held to.
+
+    ``grad_noise_std``: Gaussian noise of this std added to every gradient element before each
+    step (digital SGD with noisy gradients, the baseline of Wu et al., NeurIPS 2024)."""
 
     kind: str = "fp"
+    grad_noise_std: float = 0.0
 
     def validate(self, key: str) -> None:
-        pass
+        check(self.grad_noise_std >= 0, f"{key}.grad_noise_std", "a number >= 0",
+              self.grad_noise_std)
 
 
 @dataclass

@@ -4,7 +4,9 @@ Each ``dataset=`` option has its own config dataclass, so only keys that mean so
 it are offered; all share ``root``, ``download``, ``limit_train`` and ``limit_test`` so one
 sweep can span several data sets (``-m dataset=digits,mnist dataset.root=/data``). Images
 come as ``[N, C, H, W]`` floats in ``[0, 1]`` (digits as ``1x8x8``), so convolutional models
-see images and the MLP flattens them.
+see images and the MLP flattens them. ``regression`` is the one task that is not
+classification: float targets ``y = W* x`` of a fixed random matrix ``W*``, which the split
+carries (``DataSplit.target``) so the loop can score the learned weights against it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ class DataSplit:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
-    n_classes: int
+    n_classes: int  # outputs of the model (classes, or out_features of a regression)
+    target: torch.Tensor | None = None  # W* [out, in] of a regression task, else None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.target is not None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -103,6 +110,41 @@ class SyntheticConfig(_DatasetBase):
         return tuple(self.image_shape) if self.image_shape else None
 
 
+@dataclass
+class RegressionConfig(_DatasetBase):
+    """Learn a fixed random matrix: inputs ``x ~ N(0, 1)``, targets ``y = W* x``, loss
+    ``1/2 ||W x - W* x||^2`` per sample (summed over outputs, averaged over samples).
+
+    One generator seeded with ``target_seed`` draws ``W* = target_scale * randn(out, in)``,
+    then the training inputs, then the test inputs: with one output this is exactly
+    ``torch.manual_seed(seed); w = scale * randn(in); A = randn(n_train, in)`` of the least
+    squares scripts of Wu et al. (NeurIPS 2024/2025). ``seed`` does not change the task.
+    """
+
+    name: Literal["regression"] = "regression"
+    in_features: int = 50
+    out_features: int = 1
+    n_train: int = 100
+    n_test: int = 100
+    target_seed: int = field(default=42, metadata={"range": (0, 2**63 - 1)})
+    target_scale: float = 0.5
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        for name in ("in_features", "out_features", "n_train", "n_test"):
+            check(getattr(self, name) >= 1, f"{key}.{name}", "an integer >= 1",
+                  getattr(self, name))
+        check(self.target_scale > 0, f"{key}.target_scale", "a number > 0", self.target_scale)
+
+    @property
+    def n_features(self) -> int:
+        return self.in_features
+
+    @property
+    def n_classes(self) -> int:
+        return self.out_features
+
+
 #: torchvision data set -> (class name, folder under root that holds its files, files, shape)
 TORCHVISION = {
     "mnist": ("MNIST", "MNIST/raw", ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte"],
@@ -130,6 +172,7 @@ class TorchvisionConfig(_DatasetBase):
 
 
 DATASETS: dict[str, type] = {"digits": DigitsConfig, "synthetic": SyntheticConfig,
+                             "regression": RegressionConfig,
                              "mnist": TorchvisionConfig, "fashion_mnist": TorchvisionConfig,
                              "cifar10": TorchvisionConfig}
 
@@ -144,7 +187,7 @@ def dataset_config(data: Any, key: str = "dataset"):
 
 
 def load_dataset(cfg) -> DataSplit:
-    loaders = {"digits": _digits, "synthetic": _synthetic}
+    loaders = {"digits": _digits, "synthetic": _synthetic, "regression": _regression}
     split = loaders.get(cfg.name, _torchvision)(cfg)
     if cfg.limit_train:
         split.x_train = split.x_train[: cfg.limit_train]
@@ -180,6 +223,15 @@ def _synthetic(cfg: SyntheticConfig) -> DataSplit:
     x = x.reshape(n, *shape)
     return DataSplit(x[: cfg.n_train], y[: cfg.n_train], x[cfg.n_train:], y[cfg.n_train:],
                      cfg.n_classes)
+
+
+def _regression(cfg: RegressionConfig) -> DataSplit:
+    gen = torch.Generator().manual_seed(cfg.target_seed)
+    target = cfg.target_scale * torch.randn(cfg.out_features, cfg.in_features, generator=gen)
+    x_train = torch.randn(cfg.n_train, cfg.in_features, generator=gen)
+    x_test = torch.randn(cfg.n_test, cfg.in_features, generator=gen)
+    return DataSplit(x_train, x_train @ target.T, x_test, x_test @ target.T,
+                     cfg.out_features, target)
 
 
 def require_files(cfg) -> None:

@@ -180,8 +180,8 @@ class StepRunner:
     # -- capture --------------------------------------------------------------------------
     def _generators(self) -> list[torch.Generator]:
         found = {}
-        for module in self.model.modules():
-            for value in vars(module).values():
+        for owner in (*self.model.modules(), self.optimizer):  # the optimizer's: grad noise
+            for value in vars(owner).values():
                 if isinstance(value, torch.Generator) and value.device.type == "cuda":
                     found[id(value)] = value
         return list(found.values())
@@ -217,12 +217,12 @@ class StepRunner:
     def _fresh_generators(self, saved: dict) -> None:
         """A failed capture leaves its registered generators in capture mode: put fresh
         ones with the saved states in their place."""
-        for module in self.model.modules():
-            for name, value in list(vars(module).items()):
+        for owner in (*self.model.modules(), self.optimizer):
+            for name, value in list(vars(owner).items()):
                 if isinstance(value, torch.Generator) and id(value) in saved:
                     fresh = torch.Generator(device=value.device)
                     fresh.set_state(saved[id(value)])
-                    setattr(module, name, fresh)
+                    setattr(owner, name, fresh)
 
     def _stream(self) -> torch.cuda.Stream:
         if self.stream is None:

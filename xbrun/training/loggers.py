@@ -107,7 +107,7 @@ class CSVLogger:
             writer.writeheader()
             writer.writerows(rows)
 
-    def step(self, step: int, train_loss: float) -> None:
+    def step(self, step: int, train_loss: float, extra: dict | None = None) -> None:
         pass
 
     def finish(self, summary: dict, run_dir: Path) -> None:
@@ -135,8 +135,10 @@ class TensorBoardLogger:
                                row["epoch"])
         self.writer.flush()
 
-    def step(self, step: int, train_loss: float) -> None:
+    def step(self, step: int, train_loss: float, extra: dict | None = None) -> None:
         self.writer.add_scalar("step/train_loss", train_loss, step)
+        for key, value in (extra or {}).items():
+            self.writer.add_scalar(f"step/{key}", value, step)
 
     def finish(self, summary: dict, run_dir: Path) -> None:
         self.writer.close()
@@ -216,9 +218,15 @@ class MLflowLogger:
         with _store_lock(self.uri):
             self.client.log_batch(self.run_id, metrics=metrics)
 
-    def step(self, step: int, train_loss: float) -> None:
+    def step(self, step: int, train_loss: float, extra: dict | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        values = {"step_train_loss": train_loss,
+                  **{f"step_{k}": v for k, v in (extra or {}).items()}}
+        metrics = [Metric(k, v, now, step) for k, v in values.items() if math.isfinite(v)]
         with _store_lock(self.uri):
-            self.client.log_metric(self.run_id, "step_train_loss", train_loss, step=step)
+            self.client.log_batch(self.run_id, metrics=metrics)
 
     def finish(self, summary: dict, run_dir: Path) -> None:
         status = "FINISHED" if summary.get("status") == "finished" else "FAILED"
@@ -250,36 +258,58 @@ class RunLoggers:
         self.log_every = log_every
         self.progress = progress  # a progress.EpochProgress factory, or None
         self.finished = False
+        self.pending = [0.0, 0]  # loss sum and samples since the last step point
 
     def epoch(self, row: dict, rows: list[dict]) -> None:
         for tracker in self.trackers:
             tracker.epoch(row, rows)
 
     @contextlib.contextmanager
-    def steps(self, epoch: int, n_samples: int, batch_size: int, count_pulses):
+    def steps(self, epoch: int, n_samples: int, batch_size: int, count_pulses, record=None):
         """Yields ``on_step(samples_done, loss_sum)`` for the epoch's loop, or None when
-        nothing watches the steps (the loop then never reads the loss mid-epoch)."""
-        wants_steps = self.log_every > 0 and self.trackers
+        nothing watches the steps (the loop then never reads the loss mid-epoch).
+
+        Every ``log_every`` global steps (counted across epochs) the mean loss of the batches
+        since the previous point goes to ``record(step, loss) -> extra metrics`` (the run's
+        step records in metrics.jsonl) and then to the trackers. Batches after an epoch's
+        last point are carried into the next epoch (``pending``, saved in checkpoints)."""
+        wants_steps = self.log_every > 0 and (bool(self.trackers) or record is not None)
         if not wants_steps and self.progress is None:
             yield None
             return
         steps_per_epoch = -(-n_samples // batch_size)
-        state = {"step": 0, "samples": 0, "loss": 0.0}
+        state = {"step": 0, "samples": 0, "loss": 0.0, "last": None}
         bar = self.progress(epoch, n_samples, count_pulses) if self.progress else None
         with bar if bar is not None else contextlib.nullcontext():
             def on_step(samples_done: int, loss_sum) -> None:
                 state["step"] += 1
+                state["last"] = (samples_done, loss_sum)
                 if bar is not None:
                     bar.update(samples_done, loss_sum)
-                if wants_steps and state["step"] % self.log_every == 0:
-                    total = float(loss_sum)
-                    loss = (total - state["loss"]) / (samples_done - state["samples"])
-                    state["loss"], state["samples"] = total, samples_done
-                    global_step = (epoch - 1) * steps_per_epoch + state["step"]
+                global_step = (epoch - 1) * steps_per_epoch + state["step"]
+                if wants_steps and global_step % self.log_every == 0:
+                    loss = self._take(state, samples_done, float(loss_sum))
+                    extra = record(global_step, loss) if record is not None else {}
                     for tracker in self.trackers:
-                        tracker.step(global_step, loss)
+                        tracker.step(global_step, loss, extra)
 
             yield on_step
+        if wants_steps and state["last"] is not None:
+            samples_done, loss_sum = state["last"]
+            if samples_done > state["samples"]:
+                self._carry(state, samples_done, float(loss_sum))
+
+    def _carry(self, state: dict, samples_done: int, total: float) -> None:
+        self.pending[0] += total - state["loss"]
+        self.pending[1] += samples_done - state["samples"]
+        state["loss"], state["samples"] = total, samples_done
+
+    def _take(self, state: dict, samples_done: int, total: float) -> float:
+        """The mean loss since the previous point (this epoch's batches and those carried)."""
+        self._carry(state, samples_done, total)
+        loss = self.pending[0] / self.pending[1]
+        self.pending = [0.0, 0]
+        return loss
 
     def finish(self, summary: dict, run_dir: Path) -> None:
         for tracker in self.trackers:

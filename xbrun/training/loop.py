@@ -1,7 +1,8 @@
 """The training recipe: set up data, model and optimizer; loop; evaluate; checkpoint; log.
 
 One call of :func:`train` is one run. It writes into ``run_dir``: ``metrics.jsonl`` (a line
-per epoch), ``summary.json``, ``checkpoint.pt`` (resumable) and ``curves.png``. A run whose
+per epoch, and with ``log_every=N`` a line with a ``step`` field every N steps, the first
+before any update), ``summary.json``, ``checkpoint.pt`` (resumable) and ``curves.png``. A run whose
 loss stops being finite ends with status ``diverged`` and keeps its last good checkpoint.
 ``resume=<folder>`` continues in that folder after the checks of :mod:`.rundir`.
 """
@@ -14,7 +15,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
 
 from ..config import RunConfig
 from ..errors import ConfigError
@@ -25,11 +25,19 @@ from .data import load_dataset
 from .graphs import StepRunner
 from .loggers import open_loggers
 from .models import build_model
-from .outputs import plot_curves, remove_temporaries, save_checkpoint, write_json, write_jsonl
+from .outputs import (
+    metric_records,
+    plot_curves,
+    remove_temporaries,
+    save_checkpoint,
+    write_json,
+    write_jsonl,
+)
 from .placement import placement
 from .progress import pulses_so_far
 from .rundir import CHECKPOINT, load_resume, restore
 from .schedule import build_scheduler
+from .tasks import single_linear, task_loss, weight_metrics
 
 
 def pick_device(accelerator: str) -> torch.device:
@@ -74,9 +82,44 @@ def setup(config: RunConfig, device: torch.device):
                           seed=config.seed, mapping=config.mapping)
         model = convert_to_analog(model, spec)
         optimizer = AnalogSGD(model.parameters(), lr=config.lr)
+    elif config.device.grad_noise_std > 0:
+        optimizer = NoisyGradientSGD(model.parameters(), lr=config.lr,
+                                     std=config.device.grad_noise_std, seed=config.seed,
+                                     device=device)
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
     return data, model.to(device), optimizer, decomposition
+
+
+class NoisyGradientSGD(torch.optim.SGD):
+    """SGD that first adds Gaussian noise of std ``std`` to every gradient element
+    (``device.grad_noise_std``). The noise has its own generator, seeded by the run's seed
+    and saved with the optimizer's state, so a resumed run draws what it would have drawn."""
+
+    def __init__(self, params, lr: float, std: float, seed: int, device: torch.device):
+        super().__init__(params, lr=lr)
+        self.std = std
+        self.noise_generator = torch.Generator(device=device).manual_seed(seed)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    noise = torch.randn(param.grad.shape, generator=self.noise_generator,
+                                        device=param.grad.device, dtype=param.grad.dtype)
+                    param.grad.add_(noise, alpha=self.std)
+        return super().step(closure)
+
+    def state_dict(self):
+        return {**super().state_dict(), "noise_generator": self.noise_generator.get_state()}
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        saved = state_dict.pop("noise_generator", None)
+        super().load_state_dict(state_dict)
+        if saved is not None:
+            self.noise_generator.set_state(saved)
 
 
 def training_step(model, optimizer, x, y) -> torch.Tensor:
@@ -87,7 +130,7 @@ def training_step(model, optimizer, x, y) -> torch.Tensor:
     parameters, and ``optimizer.analog_step()`` is the analog update: each tile writes
     ``-lr d x^T`` into its arrays as pulse trains (``nn/optimizer.py``).
     """
-    loss = F.cross_entropy(model(x), y)
+    loss = task_loss(model(x), y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if isinstance(optimizer, AnalogSGD):
@@ -116,16 +159,18 @@ def train_epoch(model, optimizer, x, y, order, batch_size: int,
 
 
 @torch.no_grad()
-def evaluate(model, x, y, batch_size: int = 512) -> tuple[float, float]:
+def evaluate(model, x, y, batch_size: int = 512) -> tuple[float, float | None]:
+    """``(mean loss, accuracy)`` on ``(x, y)``; the accuracy is None on a regression."""
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(y), batch_size):
         out = model(x[start:start + batch_size])
         target = y[start:start + batch_size]
-        loss_sum += float(F.cross_entropy(out, target, reduction="sum"))
-        correct += int((out.argmax(1) == target).sum())
+        loss_sum += float(task_loss(out, target, reduction="sum"))
+        if not target.is_floating_point():
+            correct += int((out.argmax(1) == target).sum())
     model.train()
-    return loss_sum / len(y), correct / len(y)
+    return loss_sum / len(y), None if y.is_floating_point() else correct / len(y)
 
 
 def train(config: RunConfig, run_dir: Path, log=print) -> dict:
@@ -147,7 +192,7 @@ def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
     data, model, optimizer, decomposition = setup(config, device)
     run = SimpleNamespace(
         run_dir=run_dir, device=device, data=data, model=model, optimizer=optimizer,
-        decomposition=decomposition, rows=[], start_epoch=0, resumed=None,
+        decomposition=decomposition, rows=[], steps=[], start_epoch=0, resumed=None,
         scheduler=build_scheduler(config.schedule, optimizer, config.epochs),
         shuffle=torch.Generator().manual_seed(config.seed))
     if state is not None:
@@ -155,6 +200,7 @@ def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
         run.resumed = restore(state, config, model, optimizer, run.scheduler, run.shuffle,
                               decomposition)
         run.rows, run.start_epoch = state["metrics"], state["epoch"]
+        run.steps, run.step_pending = state.get("steps", []), state.get("step_pending")
         for tmp in remove_temporaries(run.run_dir):
             log(f"removed {tmp.name}, left behind by the interrupted run")
         changed = ", ".join(f"{k} {v['checkpoint']!r} -> {v['now']!r}"
@@ -167,9 +213,12 @@ def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
 def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     run_dir, device, model, optimizer = run.run_dir, run.device, run.model, run.optimizer
     scheduler, shuffle, decomposition = run.scheduler, run.shuffle, run.decomposition
-    rows, start_epoch, resumed = run.rows, run.start_epoch, run.resumed
+    rows, steps, start_epoch, resumed = run.rows, run.steps, run.start_epoch, run.resumed
     x_train, y_train = run.data.x_train.to(device), run.data.y_train.to(device)
     x_test, y_test = run.data.x_test.to(device), run.data.y_test.to(device)
+    scores = _weight_scorer(run)
+    if getattr(run, "step_pending", None):
+        loggers.pending = list(run.step_pending)
 
     layout = mapping_summary(model)
     log("mapping: " + ", ".join(f"{k} {v:,}" for k, v in layout.items()))
@@ -181,12 +230,20 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     total_pulses = sum(r["pulses"] for r in rows)
     total_rank1 = sum(r.get("rank1_updates", 0) for r in rows)
     n = len(y_train)
+    if config.log_every and start_epoch == 0:  # the weights before any update
+        steps.append({"step": 0, "epoch": 0, "train_loss": None, **scores(exact=True)})
     runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device), log)
     for epoch in range(start_epoch, config.epochs):
         began = time.perf_counter()
         order = torch.randperm(n, generator=shuffle).to(device)
-        with loggers.steps(epoch + 1, n, config.batch_size,
-                           lambda: pulses_so_far(model)) as on_step:
+
+        def record(step: int, loss: float, epoch=epoch + 1) -> dict:
+            extra = scores(exact=True)
+            steps.append({"step": step, "epoch": epoch, "train_loss": loss, **extra})
+            return extra
+
+        with loggers.steps(epoch + 1, n, config.batch_size, lambda: pulses_so_far(model),
+                           record) as on_step:
             train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
                                            config.batch_size, runner, on_step)) / n
         test_loss, test_acc = evaluate(model, x_test, y_test)
@@ -195,7 +252,8 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
         rank1 = sum(c["rank1_updates"] for c in counters)
         err_n = sum(c["err_count"] for c in counters)
         row = {"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
-               "test_accuracy": test_acc, "lr": optimizer.param_groups[0]["lr"],
+               "test_accuracy": test_acc, **scores(exact=False),
+               "lr": optimizer.param_groups[0]["lr"],
                "pulses": pulses, "rank1_updates": rank1,
                "reconstruction_error": (sum(c["err_sum"] for c in counters) / err_n
                                         if err_n else 0.0),
@@ -203,15 +261,18 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
             log(f"epoch {epoch + 1}: loss is {train_loss}; stopping (diverged)")
             summary["status"] = "diverged"
+            steps[:] = [r for r in steps if r["epoch"] <= epoch]  # as far as the rows go
             break
         rows.append(row)
         scheduler.step()  # per epoch; the row logged the lr the epoch trained with
         total_pulses += pulses
         total_rank1 += rank1
+        score = (f"test_acc {100 * test_acc:6.2f}%" if test_acc is not None else
+                 f"weight_error {row['weight_error']:.4g}" if "weight_error" in row else "")
         log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
-            f"test_loss {test_loss:.4f}  test_acc {100 * test_acc:6.2f}%  "
+            f"test_loss {test_loss:.4f}  {score}  "
             f"pulses {pulses:,}  {row['seconds']:.1f}s")
-        write_jsonl(run_dir / "metrics.jsonl", rows)
+        write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
         loggers.epoch(row, rows)
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
             save_checkpoint(run_dir / CHECKPOINT, {
@@ -220,7 +281,8 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                 "scheduler": scheduler.state_dict(),
                 "decomposition": (decomposition.state_dict()
                                   if hasattr(decomposition, "state_dict") else None),
-                "metrics": rows, "config": to_dict(config)})
+                "metrics": rows, "steps": steps, "step_pending": list(loggers.pending),
+                "config": to_dict(config)})
         summary["epochs_done"] = epoch + 1
         write_json(run_dir / "summary.json", {**summary, **_final(rows, total_pulses,
                                                                    total_rank1)})
@@ -234,12 +296,31 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     return summary
 
 
+def _weight_scorer(run: SimpleNamespace):
+    """``scores(exact)``: the weight metrics of a regression with one linear layer
+    (:func:`.tasks.weight_metrics`; ``exact`` adds ``exact_loss``), else ``{}``."""
+    target = run.data.target
+    layer = single_linear(run.model) if target is not None else None
+    if layer is None:
+        return lambda exact: {}
+    x_train = run.data.x_train
+
+    def scores(exact: bool) -> dict:
+        return weight_metrics(layer, target, x_train if exact else None)
+
+    return scores
+
+
+#: metrics of the last epoch that summary.json repeats, when the run logs them
+FINAL_KEYS = ("test_accuracy", "test_loss", "train_loss", "reconstruction_error",
+              "weight_error", "weight_rmse", "weight_std")
+
+
 def _final(rows: list[dict], pulses: int, rank1: int) -> dict:
     last = rows[-1] if rows else {}
-    return {"test_accuracy": last.get("test_accuracy"), "test_loss": last.get("test_loss"),
-            "train_loss": last.get("train_loss"),
-            "reconstruction_error": last.get("reconstruction_error"),
-            "best_test_accuracy": max((r["test_accuracy"] for r in rows), default=None),
+    final = {k: last.get(k) for k in FINAL_KEYS if k in last or k in FINAL_KEYS[:4]}
+    accuracies = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
+    return {**final, "best_test_accuracy": max(accuracies, default=None),
             "pulses": pulses, "rank1_updates": rank1,
             "seconds": sum(r["seconds"] for r in rows)}
 

@@ -1,6 +1,7 @@
 """Digital model definitions; the analog twin is made by ``xbrun.nn.convert_to_analog``.
 
-``model=`` options: ``mlp`` (the Tiki-taka papers' network), ``lenet5``, ``resnet`` (the
+``model=`` options: ``linear`` (one linear layer: the regression task's model, a linear
+classifier otherwise), ``mlp`` (the Tiki-taka papers' network), ``lenet5``, ``resnet`` (the
 CIFAR ResNet of He et al. with ``6n+2`` layers) and ``custom``: any callable that returns a
 ``torch.nn.Module``, named by its dotted path in ``model._target_`` (imported with importlib;
 ``num_classes`` is passed when the callable takes it, extra keyword arguments with
@@ -23,6 +24,23 @@ from ..schema import build, check
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
 Activation = Literal["sigmoid", "relu", "tanh"]
+
+
+@dataclass
+class LinearConfig:
+    """One linear layer from the flattened input to the outputs: on ``dataset=regression``
+    the layer that learns ``W*``. ``init=constant`` sets every weight (and the bias) to
+    ``init_value``, as the papers' least-squares runs start from (``default``: torch's)."""
+
+    name: Literal["linear"] = "linear"
+    bias: bool = False
+    init: Literal["default", "constant"] = "default"
+    init_value: float = 0.0
+    needs_images = False
+
+    def validate(self, key: str) -> None:
+        check(self.init == "constant" or self.init_value == 0, f"{key}.init_value",
+              "0 unless model.init=constant (the value is used only then)", self.init_value)
 
 
 @dataclass
@@ -100,8 +118,8 @@ class CustomModelConfig:
         resolve_target(self._target_, f"{key}._target_")
 
 
-MODELS: dict[str, type] = {"mlp": MLPConfig, "lenet5": LeNet5Config, "resnet": ResNetConfig,
-                           "custom": CustomModelConfig}
+MODELS: dict[str, type] = {"linear": LinearConfig, "mlp": MLPConfig, "lenet5": LeNet5Config,
+                           "resnet": ResNetConfig, "custom": CustomModelConfig}
 
 
 def model_config(data: Any, key: str = "model"):
@@ -158,6 +176,8 @@ def build_model(cfg, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
     """The model of ``cfg`` for samples of ``input_shape`` and ``n_classes`` classes."""
     if cfg.name == "mlp":
         return _mlp(cfg, input_shape, n_classes)
+    if cfg.name == "linear":
+        return _linear(cfg, input_shape, n_classes)
     if cfg.name in ("lenet5", "resnet") and len(input_shape) != 3:
         raise ConfigError(f"model={cfg.name}: needs images [C, H, W], got samples of shape "
                           f"{list(input_shape)}")
@@ -181,6 +201,15 @@ def build_model(cfg, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
         raise ConfigError(f"model._target_: {cfg._target_} returned a "
                           f"{type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def _linear(cfg: LinearConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    layer = nn.Linear(math.prod(input_shape), n_classes, bias=cfg.bias)
+    if cfg.init == "constant":
+        with torch.no_grad():
+            for param in layer.parameters():
+                param.fill_(cfg.init_value)
+    return nn.Sequential(nn.Flatten(), layer)
 
 
 def _mlp(cfg: MLPConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:

@@ -69,6 +69,19 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     _atomic(path, lambda h: h.write(text.encode()))
 
 
+def metric_records(rows: list[dict], steps: list[dict]) -> list[dict]:
+    """The lines of ``metrics.jsonl``: each epoch's step records (``log_every``; they carry
+    a ``step`` key) before that epoch's own record; step 0 (epoch 0) first."""
+    keyed = [((r["epoch"], 0, r["step"]), r) for r in steps]
+    keyed += [((r["epoch"], 1, 0), r) for r in rows]
+    return [r for _, r in sorted(keyed, key=lambda item: item[0])]
+
+
+def epoch_records(records: list[dict]) -> list[dict]:
+    """The per-epoch records of a ``metrics.jsonl`` (those without a ``step`` key)."""
+    return [r for r in records if "step" not in r]
+
+
 def read_jsonl(path: Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
@@ -81,7 +94,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def plot_curves(path: Path, rows: list[dict], title: str) -> None:
-    """``curves.png``: train/test loss and test accuracy against epoch."""
+    """``curves.png``: train/test loss and test accuracy (on a regression: the weight
+    error, when logged) against epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,9 +108,17 @@ def plot_curves(path: Path, rows: list[dict], title: str) -> None:
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("cross-entropy loss")
     ax_loss.legend()
-    ax_acc.plot(epochs, [100 * r["test_accuracy"] for r in rows], marker="o", color="C2")
     ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("test accuracy (%)")
+    if rows[0].get("test_accuracy") is not None:
+        ax_acc.plot(epochs, [100 * r["test_accuracy"] for r in rows], marker="o", color="C2")
+        ax_acc.set_ylabel("test accuracy (%)")
+    else:  # a regression: how far the weights are from the target
+        ax_loss.set_ylabel("loss 1/2 ||Wx - W*x||^2")
+        ax_loss.set_yscale("log")
+        if "weight_error" in rows[0]:
+            ax_acc.plot(epochs, [r["weight_error"] for r in rows], marker="o", color="C2")
+            ax_acc.set_yscale("log")
+        ax_acc.set_ylabel("weight error ||W - W*|| / ||W*||")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     save_figure(path, fig, dpi=100)
