@@ -2,8 +2,8 @@
 
 One call of :func:`train` is one run. It writes into ``run_dir``: ``metrics.jsonl`` (a line
 per epoch, and with ``log_every=N`` a line with a ``step`` field every N steps, the first
-before any update), ``summary.json``, ``checkpoint.pt`` (resumable) and ``curves.png``. A run whose
-loss stops being finite ends with status ``diverged`` and keeps its last good checkpoint.
+before any update), ``summary.json``, ``checkpoint.pt`` (resumable) and ``curves.png``. A
+run whose loss stops being finite ends with status ``diverged`` and keeps its last good checkpoint.
 ``resume=<folder>`` continues in that folder after the checks of :mod:`.rundir`.
 """
 
@@ -38,6 +38,12 @@ from .progress import pulses_so_far
 from .rundir import CHECKPOINT, load_resume, restore
 from .schedule import build_scheduler
 from .tasks import single_linear, task_loss, weight_metrics
+
+#: metrics.jsonl and summary.json are rewritten after an epoch that writes a checkpoint, and
+#: otherwise at most this often: runs of many tiny epochs (a full-batch regression is one
+#: step an epoch) would spend their time rewriting files; what a resume continues from is
+#: the checkpoint's copy of the records anyway
+FLUSH_SECONDS = 1.0
 
 
 def pick_device(accelerator: str) -> torch.device:
@@ -233,6 +239,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     if config.log_every and start_epoch == 0:  # the weights before any update
         steps.append({"step": 0, "epoch": 0, "train_loss": None, **scores(exact=True)})
     runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device), log)
+    flushed, flush = -math.inf, True
     for epoch in range(start_epoch, config.epochs):
         began = time.perf_counter()
         order = torch.randperm(n, generator=shuffle).to(device)
@@ -272,9 +279,12 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
         log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
             f"test_loss {test_loss:.4f}  {score}  "
             f"pulses {pulses:,}  {row['seconds']:.1f}s")
-        write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
+        checkpoint = (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs
+        flush = checkpoint or time.perf_counter() - flushed >= FLUSH_SECONDS
+        if flush:
+            write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
         loggers.epoch(row, rows)
-        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+        if checkpoint:
             save_checkpoint(run_dir / CHECKPOINT, {
                 "epoch": epoch + 1, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "shuffle": shuffle.get_state(),
@@ -284,10 +294,14 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                 "metrics": rows, "steps": steps, "step_pending": list(loggers.pending),
                 "config": to_dict(config)})
         summary["epochs_done"] = epoch + 1
-        write_json(run_dir / "summary.json", {**summary, **_final(rows, total_pulses,
-                                                                   total_rank1)})
+        if flush:
+            write_json(run_dir / "summary.json", {**summary, **_final(rows, total_pulses,
+                                                                       total_rank1)})
+            flushed = time.perf_counter()
     else:
         summary["status"] = "finished"
+    if rows and not flush:  # a divergence after epochs whose records were not yet written
+        write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
     summary.update(_final(rows, total_pulses, total_rank1))
     write_json(run_dir / "summary.json", summary)
     if rows:
