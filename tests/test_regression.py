@@ -228,3 +228,27 @@ def test_linear_model_classifies_too(tmp_path):
                           run_dir=tmp_path / "lin", log=lambda *_: None)
     assert summary["status"] == "finished" and summary["test_accuracy"] > 0.5
     assert "weight_error" not in summary
+
+
+def test_full_batch_fp_steps_are_gradient_descent_on_the_documented_loss(tmp_path):
+    """With batch_size = n_train each step is W <- W - lr (W - W*) X^T X / N, the gradient
+    of mean_i 1/2 ||(W - W*) x_i||^2: the step records follow that recursion."""
+    lr = 0.3
+    xbrun.train([*REG, "device=fp", "epochs=4", "batch_size=40", f"lr={lr}", "log_every=1",
+                 "model.init=constant", "model.init_value=0.2"], run_dir=tmp_path / "gd",
+                log=lambda *_: None)
+    steps = [r for r in records(tmp_path / "gd") if "step" in r]
+    split = load_dataset(RegressionConfig(in_features=6, out_features=3, n_train=40, n_test=20))
+    x, target = split.x_train.double(), split.target.double()
+    gram = x.T @ x / len(x)
+    weight = torch.full((3, 6), 0.2, dtype=torch.float64)
+    assert [r["step"] for r in steps] == [0, 1, 2, 3, 4]
+    for k, record in enumerate(steps):
+        diff = weight - target
+        assert record["weight_error"] == pytest.approx(float(diff.norm() / target.norm()),
+                                                       rel=1e-5)
+        assert record["exact_loss"] == pytest.approx(float(0.5 * (x @ diff.T).pow(2).sum(1)
+                                                           .mean()), rel=1e-5)
+        if k:  # the batch loss of step k was measured on the weights before it
+            assert record["train_loss"] == pytest.approx(steps[k - 1]["exact_loss"], rel=1e-5)
+        weight = weight - lr * diff @ gram
