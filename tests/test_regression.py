@@ -252,3 +252,17 @@ def test_full_batch_fp_steps_are_gradient_descent_on_the_documented_loss(tmp_pat
         if k:  # the batch loss of step k was measured on the weights before it
             assert record["train_loss"] == pytest.approx(steps[k - 1]["exact_loss"], rel=1e-5)
         weight = weight - lr * diff @ gram
+
+
+@pytest.mark.parametrize("device", ["fp", "sgd", "ttv1", "ttv2", "chopped", "agad",
+                                    "mixed_precision"])
+def test_every_device_trains_the_linear_layer(tmp_path, device):
+    summary = xbrun.train([*REG, f"device={device}", "epochs=2", "batch_size=20",
+                           "log_every=1", "model.init=constant", "lr=0.1"],
+                          run_dir=tmp_path / device, log=lambda *_: None)
+    steps = [r for r in records(tmp_path / device) if "step" in r]
+    assert summary["status"] == "finished" and [r["step"] for r in steps] == [0, 1, 2, 3, 4]
+    assert all(math.isfinite(r["weight_error"]) for r in steps)
+    # the visible weights moved away from their start (all zero: weight_error exactly 1)
+    assert steps[0]["weight_error"] == pytest.approx(1.0, abs=0.02)
+    assert summary["weight_error"] != steps[0]["weight_error"]
