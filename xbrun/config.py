@@ -90,7 +90,9 @@ class RunConfig:
     objective: Literal["auto", "test_accuracy", "test_loss", "weight_error",
                        "reconstruction_error"] = "auto"
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    log_every: int = 0  # steps between running train-loss points sent to the loggers (0: off)
+    # steps between step records in metrics.jsonl (step 0 first) and running train-loss points
+    # sent to the loggers (0: per epoch only)
+    log_every: int = 0
     progress: Literal["auto", "bar", "none"] = "auto"  # the in-epoch bar (auto: on a terminal)
 
     def validate(self, key: str) -> None:
