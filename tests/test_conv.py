@@ -10,7 +10,6 @@ from torch import nn
 from xbrun.cli import compose
 from xbrun.errors import ConfigError
 from xbrun.nn import AnalogConv2d, AnalogSGD, AnalogSpec, convert_to_analog
-from xbrun.tiles import conv_indices
 
 
 @cache
@@ -97,18 +96,6 @@ def test_groups_and_padding_modes_are_refused():
     spec = make_spec("analog_layers=[0]")  # keeping the depthwise layer digital works
     converted = convert_to_analog(model, spec)
     assert isinstance(converted[0], AnalogConv2d) and type(converted[1]) is nn.Conv2d
-
-
-def test_conv_agrees_with_the_indexed_tile():
-    torch.manual_seed(5)
-    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False)
-    analog = AnalogConv2d.from_digital(conv, make_spec())
-    tile = analog.tile
-    indices, sizes = conv_indices(3, 9, 9, 3, stride=2, padding=1)
-    x = torch.randn(2, 3, 9, 9)
-    out = analog(x)
-    tile.set_indexed(indices, sizes)
-    torch.testing.assert_close(tile.joint_forward_indexed(x), out, rtol=1e-5, atol=1e-5)
 
 
 def test_noisy_conv_is_close_to_conv():

@@ -4,12 +4,11 @@ from functools import cache
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from xbrun.cli import compose
 from xbrun.errors import ConfigError, TileError
 from xbrun.nn import AnalogSGD
-from xbrun.tiles import MappingConfig, TileWithPeriphery, conv_indices
+from xbrun.tiles import MappingConfig, TileWithPeriphery
 
 
 @cache
@@ -438,60 +437,6 @@ def test_program_weights_stops_at_max_iter_and_checks_inputs():
     assert tile.programming["rounds"] == 3
     with pytest.raises(TileError):
         tile.program_weights(x_values=torch.eye(3))
-
-
-# ----------------------------------------------------------------- indexed (conv) -------
-def conv_tile(c_in=3, c_out=4, k=3, **options):
-    return make_tile(c_out, c_in * k * k, **options)
-
-
-def test_indexed_forward_backward_update_equal_conv2d():
-    gen = torch.Generator().manual_seed(0)
-    c_in, c_out, k, h, w = 3, 4, 3, 7, 6
-    weight = torch.randn(c_out, c_in, k, k, generator=gen) * 0.3
-    tile = conv_tile(c_in, c_out, k)
-    assert not tile.is_indexed()
-    tile.set_weights(weight.reshape(c_out, -1))
-    kwargs = dict(stride=2, padding=1, dilation=1)
-    indices, sizes = conv_indices(c_in, h, w, k, **kwargs)
-    tile.set_indexed(indices, sizes)
-    assert tile.is_indexed()
-    x = torch.randn(2, c_in, h, w, generator=gen, requires_grad=True)
-    ref = F.conv2d(x, weight, **kwargs)
-    torch.testing.assert_close(tile.joint_forward_indexed(x.detach()), ref.detach(),
-                               rtol=1e-5, atol=1e-5)
-    d = torch.randn_like(ref)
-    (grad_x,) = torch.autograd.grad(ref, x, d)
-    torch.testing.assert_close(tile.backward_indexed(d), grad_x, rtol=1e-5, atol=1e-5)
-    # the autograd path of an indexed tile takes images too
-    out = tile(x)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    # update: every patch position is a rank-1 term -> the SGD step of the conv weight
-    w_ref = weight.clone().requires_grad_(True)
-    (grad_w,) = torch.autograd.grad(F.conv2d(x.detach(), w_ref, **kwargs), w_ref, d)
-    tile.set_learning_rate(0.1)
-    tile.update_indexed(x.detach(), d)
-    torch.testing.assert_close(tile.get_weights()[0], (weight - 0.1 * grad_w).reshape(c_out, -1),
-                               rtol=1e-5, atol=1e-5)
-    assert tile.take_counters()["rank1_updates"] == 2 * sizes[3] * sizes[4]
-
-
-def test_indexed_misuse_is_a_tile_error():
-    tile = conv_tile()
-    with pytest.raises(TileError, match="set_indexed"):
-        tile.joint_forward_indexed(torch.randn(1, 3, 5, 5))
-    with pytest.raises(TileError, match="set_indexed"):
-        tile.backward_indexed(torch.randn(1, 4, 3, 3))
-    with pytest.raises(TileError, match="set_indexed"):
-        tile.update_indexed(torch.randn(1, 3, 5, 5), torch.randn(1, 4, 3, 3))
-    with pytest.raises(ValueError):
-        tile.set_indexed(torch.zeros(9, 27, dtype=torch.long), [3, 5, 5])
-    with pytest.raises(TileError):
-        tile.set_indexed(torch.zeros(8, 27, dtype=torch.long), [3, 5, 5, 3, 3])
-    indices, sizes = conv_indices(3, 5, 5, 3)
-    tile.set_indexed(indices, sizes)
-    with pytest.raises(TileError):
-        tile.joint_forward_indexed(torch.randn(1, 3, 6, 6))
 
 
 def test_joint_forward_checks_shapes():

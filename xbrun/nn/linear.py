@@ -48,9 +48,6 @@ class AnalogLayer(nn.Module):
     def take_counters(self) -> dict:
         return self.tiles.take_counters()
 
-    def apply_update(self, lr: float) -> None:
-        self.tiles.apply_update(lr)
-
     # ---- weights in the flat [out, in] layout; subclasses reshape ----
     def _flat_weights(self, weight, bias) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.analog_bias:

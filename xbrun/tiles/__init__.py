@@ -2,8 +2,8 @@
 
 from .grid import TileGrid, split_sizes
 from .mapping import FactorizeConfig, MappingConfig
-from .periphery import TileWithPeriphery, conv_indices
+from .periphery import TileWithPeriphery
 from .tile import AnalogTile
 
 __all__ = ["AnalogTile", "FactorizeConfig", "MappingConfig", "TileGrid", "TileWithPeriphery",
-           "conv_indices", "split_sizes"]
+           "split_sizes"]

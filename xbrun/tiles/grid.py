@@ -126,16 +126,6 @@ class TileGrid(nn.Module):
             tile.remap_weights(weight_scaling_omega)
 
     # ------------------------------------------------------------ bookkeeping ----------
-    @property
-    def n_devices(self) -> int:
-        """Crossbar elements used (bias columns included)."""
-        return sum(t.d_size * t.x_size for t in self.tiles)
-
-    def apply_update(self, lr: float) -> None:
-        for tile in self.tiles:
-            tile.set_learning_rate(lr)
-            tile.apply_pending()
-
     def take_counters(self) -> dict:
         total: dict = {}
         for tile in self.tiles:

@@ -2,7 +2,8 @@
 
 Everything here works in conductance units on the full physical array (``d_size x x_size``,
 an analog bias column included). The digital periphery around it (scales, input ranges, bias
-handling, programming and reading) is :class:`xbrun.tiles.periphery.TileWithPeriphery`.
+handling, programming and reading) is :class:`xbrun.tiles.periphery.TileWithPeriphery`;
+``get_weights`` returns ``(weight, bias)`` on both.
 ``update`` turns activations and errors into rank-1 factors (the decomposition) and hands them
 to the training device as pulses.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import TileError
 from ..physics.io import IOConfig, analog_mvm
 
 _SEED_STEP = 2_654_435_761  # between the noise seeds of consecutive MVMs of a tile
@@ -150,10 +152,13 @@ class AnalogTile(nn.Module):
     def update(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
         self.pulse_update(x, d, lr)
 
-    def get_weights(self) -> torch.Tensor:
-        return self.get_conductances()
+    def get_weights(self) -> tuple[torch.Tensor, None]:
+        """``(weight, bias)`` as every tile returns them; the raw array has no bias."""
+        return self.get_conductances(), None
 
-    def set_weights(self, weight: torch.Tensor) -> None:
+    def set_weights(self, weight: torch.Tensor, bias: None = None) -> None:
+        if bias is not None:
+            raise TileError("set_weights: the raw tile has no bias (use TileWithPeriphery)")
         self.set_conductances(weight)
 
     def take_counters(self) -> dict:

@@ -1,0 +1,39 @@
+"""The one place where a tile meets autograd: :class:`TileFunction`.
+
+Forward and backward are the tile's noisy MVMs; the weight update is not a gradient. The
+backward queues ``(x, d)`` on ``tile.pending`` and ``AnalogSGD.analog_step``
+(``nn/optimizer.py``) turns the queue into pulses.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class TileFunction(torch.autograd.Function):
+    """The analog part of a tile in autograd: forward and backward are noisy MVMs, the weight
+    update is deferred (``(x, d)`` is queued on the tile for the optimizer's ``step``).
+
+    ``analog_ctx`` is the tile's empty parameter: it makes autograd call this backward even
+    when ``x`` needs no gradient. ``input_range`` (or None) receives the clip's gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, analog_ctx, input_range, tile):
+        ctx.tile = tile
+        ctx.has_range = input_range is not None
+        ctx.save_for_backward(x)
+        # autograd runs this without grad: the unwrapped pass spares a no_grad per call
+        return tile._joint_forward(x, not tile.training)
+
+    @staticmethod
+    def backward(ctx, d):
+        (x,) = ctx.saved_tensors
+        tile = ctx.tile
+        tile.pending.append((x.detach(), d.detach()))
+        grad_x = grad_r = None
+        if ctx.needs_input_grad[0] or ctx.has_range:
+            ctx.saved_input = x
+            grad_x = tile._backward(d, ctx)
+            grad_r = getattr(ctx, "grad_input_range", None)
+        return (grad_x if ctx.needs_input_grad[0] else None), None, grad_r, None
