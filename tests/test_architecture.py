@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAYERS = [
     ("xbrun.kernels", "xbrun.errors", "xbrun.schema"),
     ("xbrun.physics", "xbrun.devices", "xbrun.decompositions", "xbrun.tiles"),
-    ("xbrun.nn", "xbrun.factorize"),
+    ("xbrun.nn",),
     ("xbrun.training", "xbrun.config", "xbrun.presets", "xbrun.sweeps", "xbrun.extras",
      "xbrun.sweep_report"),
     ("xbrun", "xbrun.cli", "xbrun.composition", "xbrun.api", "xbrun.report",

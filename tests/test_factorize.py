@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xbrun.factorize import (
+from xbrun.nn.factorize import (
     FactorizedConv2d,
     FactorizedLinear,
     LowRankSolution,

@@ -12,7 +12,6 @@ from torch import nn
 
 from xbrun.cli import compose, main
 from xbrun.errors import ConfigError
-from xbrun.factorize import FactorizedLinear
 from xbrun.nn import (
     AnalogLinear,
     AnalogSGD,
@@ -24,6 +23,7 @@ from xbrun.nn import (
     mapping_summary,
 )
 from xbrun.nn.convert import select_layers
+from xbrun.nn.factorize import FactorizedLinear
 from xbrun.tiles import split_sizes
 from xbrun.training.loop import setup
 

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..factorize import FactorizedConv2d, FactorizedLinear, factorize_module
 from ..tiles.mapping import FactorizeConfig
 from ..tiles.periphery import TileWithPeriphery
 from .conv import AnalogConv2d
+from .factorize import FactorizedConv2d, FactorizedLinear, factorize_module
 from .linear import AnalogLayer, AnalogLinear
 from .spec import AnalogSpec, TileFactory
 

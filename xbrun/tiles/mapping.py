@@ -17,7 +17,7 @@ LAYER_KEYWORDS = ("all", "none", "all_but_first", "all_but_last", "all_but_first
 
 @dataclass
 class FactorizeConfig:
-    """Low-rank module surgery before mapping (``xbrun.factorize.factorize_module``).
+    """Low-rank module surgery before mapping (``xbrun.nn.factorize.factorize_module``).
 
     A Linear qualifies when ``min(in, out) >= min_features``, a Conv2d when ``min(in_ch, out_ch)
     >= min_channels``; either only when the pair has fewer weights than the original. ``rank``

@@ -21,8 +21,8 @@ from torch import nn
 
 from ..config import RANKED, RunConfig
 from ..errors import ConfigError
-from ..factorize import _plan as factorize_plan
 from ..nn.convert import select_layers
+from ..nn.factorize import planned_rank
 from ..tiles.grid import split_sizes
 from .data import require_files
 from .models import build_model, resolve_target
@@ -99,11 +99,11 @@ def _has_signature(fn) -> bool:
 
 
 def _check_factorize(cfg, layers) -> None:
-    if any(factorize_plan(m, cfg.rank, cfg.min_features, cfg.min_channels) is not None
+    if any(planned_rank(m, cfg.rank, cfg.min_features, cfg.min_channels) is not None
            for _, m in layers):
         return
     sizes = ", ".join(f"{n or '(root)'} {_dims(m)[0]}x{_dims(m)[1]}" for n, m in layers[:6])
-    big_enough = any(factorize_plan(m, 1, cfg.min_features, cfg.min_channels) is not None
+    big_enough = any(planned_rank(m, 1, cfg.min_features, cfg.min_channels) is not None
                      for _, m in layers)
     key = "rank" if big_enough else (
         "min_channels" if any(isinstance(m, nn.Conv2d) for _, m in layers) else "min_features")
