@@ -151,7 +151,9 @@ def train_epoch(model, optimizer, x, y, order, batch_size: int,
                 runner: StepRunner | None = None, on_step=None) -> torch.Tensor:
     """One pass over the data in ``order``; returns the summed loss (kept on the device,
     so the GPU never waits for the host inside the epoch). ``runner`` runs each
-    ``training_step`` (eagerly, or as CUDA graph replays); by default eagerly.
+    ``training_step`` (eagerly, or as CUDA graph replays); by default eagerly. Each step's
+    analog update is the ``optimizer.analog_step()`` call in :func:`training_step`
+    (``nn/optimizer.py::AnalogSGD.analog_step``: tiles' queued ``(x, d)`` -> pulses).
     ``on_step(samples_done, loss_sum)``, when given, sees each step (progress bar,
     per-step loggers)."""
     runner = runner or StepRunner(training_step, model, optimizer, "off")
