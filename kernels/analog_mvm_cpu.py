@@ -276,6 +276,7 @@ def _prologue_row(k, x, rows, state, worst, v, kst, c, seed, bm_pass):
         kst[k, 1] = np.float32(math.sqrt(_sum_of_squares(row)))
 
 
+@njit(cache=True, inline="always")
 def _prologue_body(x, rows, state, c, seed, bm_pass, worst):
     """Pass ``bm_pass`` of the DAC for ``rows`` (on pass 0: every row that is not silent);
     returns the rows, their DAC inputs and per row ``(scale, ||v||)``."""
@@ -350,6 +351,7 @@ def _failed_rows(rows, passed, state, max_bm_factor, bm_limit):
     return todo[:count]
 
 
+@njit(cache=True, inline="always")
 def _epilogue_body(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_factor, bm_limit):
     """ADC of pass ``bm_pass`` into ``out``; returns the rows bound management must redo.
     ``c``: w_noise, w_kind, out_noise, out_step, sto, out_bound, out_scale, test_negative,
@@ -364,34 +366,31 @@ def _epilogue_body(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_facto
     return _failed_rows(rows, passed, state, max_bm_factor, bm_limit)
 
 
-_prologue_serial = njit(cache=True)(_prologue_body)
-_epilogue_serial = njit(cache=True)(_epilogue_body)
+# One body, two compilations: inlined into a plain and a ``parallel=True`` function, its
+# ``prange`` is a ``range`` in the first and a thread loop in the second. (Two dispatchers
+# of one Python function would share its cache entries, so each wrapper is its own function.)
+@njit(cache=True)
+def _prologue_serial(x, rows, state, c, seed, bm_pass, worst):
+    return _prologue_body(x, rows, state, c, seed, bm_pass, worst)
 
 
 @njit(cache=True, parallel=True)
 def _prologue_parallel(x, rows, state, c, seed, bm_pass, worst):
-    if bm_pass == 0:
-        rows = _prepare(x, state, c)
-    m = rows.shape[0]
-    v = np.empty((m, x.shape[1]), np.float32)
-    kst = np.empty((m, 2), np.float32)
-    settings = _settings(c)
-    for k in prange(m):
-        _prologue_row(k, x, rows, state, worst, v, kst, settings, seed, bm_pass)
-    return rows, v, kst
+    return _prologue_body(x, rows, state, c, seed, bm_pass, worst)
+
+
+@njit(cache=True)
+def _epilogue_serial(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_factor,
+                     bm_limit):
+    return _epilogue_body(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_factor,
+                          bm_limit)
 
 
 @njit(cache=True, parallel=True)
 def _epilogue_parallel(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_factor,
                        bm_limit):
-    m = rows.shape[0]
-    passed = np.empty(m, np.bool_)
-    settings = (c[0], np.int64(c[1]), c[2], c[3], c[4] != 0, c[5], c[6], c[7] != 0)
-    for k in prange(m):
-        _epilogue_row(k, y, var, kst, rows, out, passed, settings, seed, bm_pass)
-    if np.int64(c[8]) == BM_NONE:
-        return rows[:0]
-    return _failed_rows(rows, passed, state, max_bm_factor, bm_limit)
+    return _epilogue_body(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_factor,
+                          bm_limit)
 
 
 def _threads(elements: int) -> int:
