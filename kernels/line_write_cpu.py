@@ -10,17 +10,16 @@ generator resumes the stream exactly.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from numba import njit
 
+from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 from .pulsed_update_ref import (
     CELL_CONSTANT,
-    CELL_EXP,
     CELL_LINEAR,
+    CELL_POW,
     ROW_GAMMA_DOWN,
     ROW_GAMMA_UP,
     ROW_SCALE_DOWN,
@@ -31,53 +30,6 @@ from .pulsed_update_ref import (
     ROW_W_MIN,
     check_cell,
 )
-
-
-@njit(cache=True, inline="always")
-def cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars, rng):
-    """One pulse on element ``(r, c)`` of weight ``w`` (``single_pulse_torch``, one element)."""
-    scale_up = cp[ROW_SCALE_UP, r, c]
-    scale_down = cp[ROW_SCALE_DOWN, r, c]
-    w_max = cp[ROW_W_MAX, r, c]
-    w_min = cp[ROW_W_MIN, r, c]
-    scale = scale_up if up else scale_down
-    step = scale_up if up else -scale_down
-    noisy = noise_std > 0.0
-    if cell_kind == CELL_CONSTANT:
-        dw = step
-        if noisy:
-            dw = dw * (1.0 + noise_std * rng_normal(rng[0], rng[1]))
-    elif cell_kind == CELL_LINEAR:
-        slope = cp[ROW_SLOPE_UP, r, c] if up else cp[ROW_SLOPE_DOWN, r, c]
-        dw = step * (1.0 - slope * w)
-        if noisy:
-            xi = rng_normal(rng[0], rng[1])
-            dw = dw * (1.0 + noise_std * xi) if mult_noise else dw + noise_std * scale * xi
-    elif cell_kind == CELL_EXP:
-        b_diff = w_max - w_min
-        if b_diff > 0:
-            z = w * (2.0 * scalars[4] / b_diff) + scalars[5]
-        else:
-            z = scalars[5]
-        if up:
-            y = 1.0 - scalars[0] * math.exp(scalars[2] * z)
-        else:
-            y = 1.0 - scalars[1] * math.exp(-scalars[3] * z)
-        y = max(y, 0.0) if b_diff > 0 else 0.0
-        dw = step * y
-        if noisy and y > 0:
-            sd = noise_std * (abs(dw) + scalars[6] + scalars[7] * abs(w))
-            dw = dw + sd * rng_normal(rng[0], rng[1])
-    else:  # CELL_POW
-        span = w_max - w_min
-        inv = 1.0 / span if span > 0 else 0.0
-        base = (w_max - w) * inv if up else (w - w_min) * inv
-        base = max(base, 0.0)
-        gamma = cp[ROW_GAMMA_UP, r, c] if up else cp[ROW_GAMMA_DOWN, r, c]
-        dw = step * base ** gamma
-        if noisy:
-            dw = dw * (1.0 + noise_std * rng_normal(rng[0], rng[1]))
-    return min(max(w + dw, w_min), w_max)
 
 
 @njit(cache=True, inline="always")
@@ -101,16 +53,34 @@ def fired_slots(bl, p_one, rng):
 @njit(cache=True, inline="always")
 def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise, scalars,
                   rng):
-    """``count`` pulses of one sign on element ``(r, c)``, one after another."""
+    """``count`` pulses of one sign on element ``(r, c)``, one after another (each
+    ``single_pulse_torch`` on one element: ``cell_pulse_cpu``'s response, its normal drawn
+    only where the noise applies)."""
     w = weight[r, c]
+    scale_up, scale_down = cp[ROW_SCALE_UP, r, c], cp[ROW_SCALE_DOWN, r, c]
+    w_max, w_min = cp[ROW_W_MAX, r, c], cp[ROW_W_MIN, r, c]
+    step = scale_up if up else -scale_down
     if cell_kind == CELL_CONSTANT and noise_std <= 0:  # equal steps: closed form
-        step = cp[ROW_SCALE_UP, r, c] if up else -cp[ROW_SCALE_DOWN, r, c]
-        w_max, w_min = cp[ROW_W_MAX, r, c], cp[ROW_W_MIN, r, c]
         first = min(max(w + step, w_min), w_max)
         w = min(max(first + (count - 1) * step, w_min), w_max)
-    else:
-        for _ in range(count):
-            w = cell_step(w, up, cp, r, c, cell_kind, noise_std, mult_noise, scalars, rng)
+        weight[r, c] = w
+        return
+    scale = scale_up if up else scale_down
+    row_up = row_down = np.float32(0.0)
+    if cell_kind == CELL_LINEAR:
+        row_up, row_down = cp[ROW_SLOPE_UP, r, c], cp[ROW_SLOPE_DOWN, r, c]
+    elif cell_kind == CELL_POW:
+        row_up, row_down = cp[ROW_GAMMA_UP, r, c], cp[ROW_GAMMA_DOWN, r, c]
+    row, z_gain, amp, gam, inv, valid = pulse_setup(
+        up, cell_kind, w_max, w_min, row_up, row_down, 2.0 * scalars[4], scalars[0],
+        scalars[1], scalars[2], -scalars[3], 1.0, 0.0)
+    for _ in range(count):
+        dw, y = pulse_step(w, up, step, cell_kind, w_max, w_min, row, z_gain, scalars[5], amp,
+                           gam, inv, valid, 1.0, 0.0)
+        if noise_std > 0.0 and y > 0:
+            dw = pulse_noise(dw, w, rng_normal(rng[0], rng[1]), cell_kind, scale, mult_noise,
+                             noise_std, 1.0, scalars[6], scalars[7])
+        w = min(max(w + dw, w_min), w_max)
     weight[r, c] = w
 
 
@@ -164,4 +134,4 @@ def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
     return torch.tensor(total, dtype=torch.int64)
 
 
-__all__ = ["cell_step", "draw_count", "fired_slots", "line_write_numba", "pulse_element"]
+__all__ = ["draw_count", "fired_slots", "line_write_numba", "pulse_element"]

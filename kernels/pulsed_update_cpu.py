@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
 from .pulsed_update_ref import check_cell
 
 # k * out * in from which the threaded kernel is used. Measured on a shared 2-core machine
@@ -283,42 +284,19 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
                 pair = _hash2(key, line, first >> 1)
             extra = extra + sigma * real(math.sqrt(n)) * real(_normal(pair, first))
         return min(max(once + extra * step, w_min), w_max), pair
-    slope = z_gain = amp = gam = inv = gamma = zero
-    valid = True
-    if kind == 1:
-        slope = row_up if up else row_down
-    elif kind == 2:
-        b_diff = w_max - w_min
-        valid = b_diff > 0
-        z_gain = consts[1] / b_diff if valid else zero
-        amp = consts[3] if up else consts[4]
-        gam = consts[5] if up else consts[6]
-    elif kind == 3:
-        span = w_max - w_min
-        inv = one / span if span > 0 else zero
-        gamma = row_up if up else row_down
+    row, z_gain, amp, gam, inv, valid = pulse_setup(up, kind, w_max, w_min, row_up, row_down,
+                                                    consts[1], consts[3], consts[4], consts[5],
+                                                    consts[6], one, zero)
     for p in range(first, first + n):
         xi = zero
         if noisy:
             if (p & 1) == 0:
                 pair = _hash2(key, line, p >> 1)
             xi = real(_normal(pair, p))
-        if kind == 1:
-            dw = step * (one - slope * w)
-            if noisy:
-                dw = dw * (one + sigma * xi) if mult else dw + sigma * scale * xi
-        elif kind == 2:
-            y = max(one - amp * math.exp(gam * (w * z_gain + consts[2])), zero)
-            if not valid:
-                y = zero
-            dw = step * y
-            if noisy and y > 0:
-                dw = dw + sigma * (abs(dw) + consts[7] + consts[8] * abs(w)) * xi
-        else:
-            base = max((w_max - w) * inv if up else (w - w_min) * inv, zero)
-            dw = step * base ** gamma
-            if noisy:
-                dw = dw * (one + sigma * xi)
+        dw, y = pulse_step(w, up, step, kind, w_max, w_min, row, z_gain, consts[2], amp, gam,
+                           inv, valid, one, zero)
+        if noisy and y > 0:
+            dw = pulse_noise(dw, w, xi, kind, scale, mult, sigma, one, consts[7], consts[8])
         w = min(max(w + dw, w_min), w_max)
     return w, pair
 
