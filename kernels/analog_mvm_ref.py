@@ -31,6 +31,8 @@ from typing import NamedTuple
 
 import torch
 
+from .pulsed_update_ref import discretize_torch
+
 NM_NONE, NM_ABS_MAX, NM_MAX, NM_CONSTANT, NM_ABS_MAX_NP_SUM = range(5)
 BM_NONE, BM_ITERATIVE, BM_WORST_CASE = range(3)
 W_NOISE_NONE, W_NOISE_ADDITIVE, W_NOISE_PCM = range(3)
@@ -89,17 +91,6 @@ def noise_management_scale_torch(x: torch.Tensor, p: MVMParams,
     return torch.maximum(amax, npsum)
 
 
-def _discretize(values, step, sto_round, generator):
-    if step <= 0:
-        return values
-    scaled = values / step
-    if sto_round:
-        noise = torch.rand(values.shape, generator=generator, device=values.device,
-                           dtype=values.dtype)
-        scaled = scaled + (noise - 0.5)
-    return torch.round(scaled) * step
-
-
 def _randn(shape, like, generator):
     return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
 
@@ -110,7 +101,7 @@ def mvm_once_torch(weight: torch.Tensor, v: torch.Tensor, p: MVMParams,
 
     Returns the outputs and, per row, whether no output hit the bound.
     """
-    v = _discretize(v, p.inp_step, p.inp_sto_round, generator)
+    v = discretize_torch(v, p.inp_step, p.inp_sto_round, generator)
     v = v.clamp(-p.inp_bound, p.inp_bound)
     if p.inp_noise > 0:
         v = v + p.inp_noise * _randn(v.shape, v, generator)
@@ -123,7 +114,7 @@ def mvm_once_torch(weight: torch.Tensor, v: torch.Tensor, p: MVMParams,
         out = out + std * _randn(out.shape, out, generator)
     if p.out_noise > 0:
         out = out + p.out_noise * _randn(out.shape, out, generator)
-    out = _discretize(out, p.out_step, p.out_sto_round, generator)
+    out = discretize_torch(out, p.out_step, p.out_sto_round, generator)
     hit = out > p.out_bound
     if p.bm_test_negative_bound:
         hit = hit | (out < -p.out_bound)

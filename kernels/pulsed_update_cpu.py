@@ -367,6 +367,8 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
     hits = np.zeros(n_in, dtype=np.int64)
     touched = np.empty(n_in, dtype=np.int64)
     slots = np.empty(count.shape[1], dtype=np.int64)
+    # the rows of the slopes (linear) or exponents (pow); other cells ignore theirs
+    r_up, r_down = (4, 5) if kind == 1 else (6, 7) if kind == 3 else (0, 1)
     done = 0
     for i in range(first, last):
         for b in range(k):
@@ -400,15 +402,10 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 for q in range(count[b, t]):
                     j = lines[s + q]
                     up = d_neg != (xp[b, j] < 0)
-                    row_up = row_down = consts[10]
-                    if kind == 1:
-                        row_up, row_down = cp[4, i, j], cp[5, i, j]
-                    elif kind == 3:
-                        row_up, row_down = cp[6, i, j], cp[7, i, j]
                     w[i, j], pair = _pulse_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
-                                                 cp[2, i, j], cp[3, i, j], row_up, row_down,
-                                                 kind, noisy, mult, consts, key_noise, line,
-                                                 q, pair)
+                                                 cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
+                                                 cp[r_down, i, j], kind, noisy, mult, consts,
+                                                 key_noise, line, q, pair)
                 done += count[b, t]
                 continue
             n_touched = 0
@@ -427,14 +424,10 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 hits[j] = 0
                 done += n
                 up = d_neg != (xp[b, j] < 0)
-                row_up = row_down = consts[10]
-                if kind == 1:
-                    row_up, row_down = cp[4, i, j], cp[5, i, j]
-                elif kind == 3:
-                    row_up, row_down = cp[6, i, j], cp[7, i, j]
                 w[i, j], pair = _pulse_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
-                                             cp[2, i, j], cp[3, i, j], row_up, row_down, kind,
-                                             noisy, mult, consts, key_noise, line, first, pair)
+                                             cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
+                                             cp[r_down, i, j], kind, noisy, mult, consts,
+                                             key_noise, line, first, pair)
                 first += n
     return done
 
