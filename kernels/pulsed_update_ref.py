@@ -306,18 +306,34 @@ def train_gains_torch(x_max: torch.Tensor, d_max: torch.Tensor, lr: float, granu
                       update_bl_management: bool, um_grad_scale: float):
     """Per rank-1 row: train length ``BL`` (int64, 0 where nothing is to be done) and the
     gains of the x and d sides, from the rows' largest ``|x|`` and ``|d|``."""
+    bl, x_gain, d_gain = managed_gains_torch(
+        x_max, d_max, lr, granularity, desired_bl=desired_bl,
+        long_train=not (fixed_bl or granularity * desired_bl >= lr),
+        update_management=update_management, update_bl_management=update_bl_management,
+        um_grad_scale=um_grad_scale)
+    return bl.to(torch.int64), x_gain, d_gain
+
+
+def managed_gains_torch(x_max: torch.Tensor, d_max: torch.Tensor, lr: float,
+                        granularity: float, *, desired_bl: int, long_train: bool,
+                        update_management: bool, update_bl_management: bool,
+                        um_grad_scale: float):
+    """Train lengths (float, 0 where nothing is to be done) and the x and d gains of update
+    (BL) management; ``long_train``: without BL management, a train of ``ceil(lr /
+    granularity)`` slots at unit gain instead of ``desired_bl`` slots."""
+    one = torch.ones_like(x_max)
     active = (x_max > 0) & (d_max > 0)
-    x_m = torch.where(active, x_max, torch.ones_like(x_max))
+    x_m = torch.where(active, x_max, one)
     d_m = torch.where(active, d_max, torch.ones_like(d_max)) * um_grad_scale
     if update_bl_management:
         bl = torch.ceil(lr * x_m * d_m / granularity).clamp(1, desired_bl)
         amp = torch.sqrt(lr / (granularity * bl))
-    elif fixed_bl or granularity * desired_bl >= lr:
+    elif not long_train:
         bl = torch.full_like(x_m, float(desired_bl))
         amp = torch.sqrt(lr / (granularity * bl))
     else:
         bl = torch.full_like(x_m, float(max(math.ceil(lr / granularity), 1)))
-        amp = torch.ones_like(x_m)
+        amp = one
     if update_management or update_bl_management:
         k = lr * x_m * d_m / granularity
         d_m = torch.where(k > bl, d_m * bl / k, d_m)
@@ -326,7 +342,7 @@ def train_gains_torch(x_max: torch.Tensor, d_max: torch.Tensor, lr: float, granu
     else:
         x_gain = d_gain = amp
     bl = torch.where(active & (lr > 0), bl, torch.zeros_like(bl))
-    return bl.to(torch.int64), x_gain, d_gain
+    return bl, x_gain, d_gain
 
 
 def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,

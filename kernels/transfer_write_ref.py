@@ -29,11 +29,10 @@ whole write in one call) are tested against.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .line_write_ref import line_write_torch
+from .pulsed_update_ref import managed_gains_torch
 from .transfer_buffer_ref import transfer_buffer_torch
 
 
@@ -43,26 +42,10 @@ def one_hot_gains(line_max: torch.Tensor, columns: bool, *, lr: float, granulari
     """Train length and the gains (one-hot side, line side) of each line's write."""
     one = torch.ones_like(line_max)
     x_max, d_max = (one, line_max) if columns else (line_max, one)
-    active = (x_max > 0) & (d_max > 0)
-    x_m = torch.where(active, x_max, one)
-    d_m = torch.where(active, d_max, one) * um_grad_scale
-    if update_bl_management:
-        bl = torch.ceil(lr * x_m * d_m / granularity).clamp(1, desired_bl)
-        amp = torch.sqrt(lr / (granularity * bl))
-    elif not long_train:
-        bl = torch.full_like(x_m, float(desired_bl))
-        amp = torch.sqrt(lr / (granularity * bl))
-    else:
-        bl = torch.full_like(x_m, float(max(math.ceil(lr / granularity), 1)))
-        amp = one
-    if update_management or update_bl_management:
-        k = lr * x_m * d_m / granularity
-        d_m = torch.where(k > bl, d_m * bl / k, d_m)
-        scale = torch.sqrt(x_m / d_m)
-        x_gain, d_gain = amp / scale, amp * scale
-    else:
-        x_gain = d_gain = amp
-    bl = torch.where(active & (lr > 0), bl, torch.zeros_like(bl))
+    bl, x_gain, d_gain = managed_gains_torch(
+        x_max, d_max, lr, granularity, desired_bl=desired_bl, long_train=long_train,
+        update_management=update_management, update_bl_management=update_bl_management,
+        um_grad_scale=um_grad_scale)
     one_gain, line_gain = (x_gain, d_gain) if columns else (d_gain, x_gain)
     return bl.to(torch.int32), one_gain, line_gain
 
