@@ -6,4 +6,4 @@ class ConfigError(ValueError):
 
 
 class TileError(RuntimeError):
-    """A tile was used in a way it does not support (wrong shape, not indexed, ...)."""
+    """A tile was used in a way it does not support (wrong shape, a bias it lacks, ...)."""
