@@ -1,48 +1,51 @@
 """Triton kernel of the pulsed update; its meaning is defined by ``pulsed_update_ref.py``.
 
-One launch applies all ``k`` rank-1 pulse trains. Each program owns a ``BLOCK_M x BLOCK_N``
-block of weight elements and keeps the weights and cell parameters in registers across all
-rows, slots and pulses; the weight is read and written once per launch. A program works in
-two phases:
+Two launches apply all ``k`` rank-1 pulse trains:
 
-1. **Line bits.** For all rows (``ROW_BLOCK`` rows at a time: wide work without a
-   dependency between rows) it draws the bits of its input and output lines and packs the
-   32 slots of a chunk of the train into one uint32 word per line. The bit of line ``l``
-   (output lines are numbered after the ``n_in`` input lines) in slot ``t`` of row ``b``
-   is ``u < |prob_l|``, ``u`` uniform from Philox - the generator behind ``tl.rand`` -
-   keyed by ``seed`` with the counter ``(l, t // 4, b, 0)`` (output ``t % 4`` of its four).
-   It depends on nothing else, so every program that touches line ``l`` draws the same
-   bit: the coincidence structure of a crossbar. Given ``x_bits``/``d_bits`` are read
-   instead. The words go to a per-program scratch area with, per row, a bound on the
-   block's largest coincidence count (the smaller of the largest line counts); one barrier.
-2. **Rows in order.** Per row: the coincidence counts ``popcount(word_d & word_x)``
-   (summed over chunks), then ``n_ij`` pulses of one sign per element, one after another
-   through ``_pulse`` - the cell's response, chosen by the constexpr ``CELL_KIND`` - and
-   clipped to the element's bounds after every pulse; elements with fewer pulses than the
-   loop's length are masked. Cycle-to-cycle noise is drawn only when it is on (constexpr
-   ``NOISE``): four normals per Philox call (counter ``(element, p // 4, b, 1)``, Box-Muller).
-   Constant steps take the closed form of ``n`` clipped steps,
-   ``clip(clip(w + s) + ((n - 1) + sigma sqrt(n) xi) s)`` (the twin's ``constant_train``),
-   so their noise costs one normal per element and row: one Philox call (counter
-   ``(element, b // 4, 0, 1)``) serves four rows, kept in registers. The next row's
-   probabilities, words and bound are loaded while a row is worked on; a row without
-   coincidences in the block is skipped.
+1. **Line bits** (``_line_words_kernel``, once per line). For every row, line and 32-slot
+   chunk of the train it draws the bits and packs the 32 slots into one uint32 word. The
+   bit of line ``l`` (output lines are numbered after the ``n_in`` input lines) in slot
+   ``t`` of row ``b`` is ``u < |prob_l|``, ``u`` uniform from Philox - the generator behind
+   ``tl.rand`` - keyed by ``seed`` with the counter ``(l, t // 4, b, 0)`` (output ``t % 4``
+   of its four). It depends on nothing else, so every weight element on line ``l`` sees
+   the same bit: the coincidence structure of a crossbar. Given ``x_bits``/``d_bits`` are
+   packed instead. Drawn once per line (not once per weight block that touches the line),
+   the update's blocks can be small enough to fill the GPU without redrawing lines.
+2. **Rows in order** (``_pulsed_update_kernel``). Each program owns a ``BLOCK_M x
+   BLOCK_N`` block of weight elements and keeps the weights and cell parameters in
+   registers across all rows and pulses; the weight is read and written once. State-
+   dependent cells first store, per row, a bound on the block's largest coincidence count
+   (the smaller of the largest line counts) in a per-program scratch; one barrier. Per
+   row: the coincidence counts ``popcount(word_d & word_x)`` (summed over chunks), then
+   ``n_ij`` pulses of one sign per element, one after another through ``_pulse`` - the
+   cell's response, chosen by the constexpr ``CELL_KIND`` - and clipped to the element's
+   bounds after every pulse; elements with fewer pulses than the loop's length are masked.
+   Cycle-to-cycle noise is drawn only when it is on (constexpr ``NOISE``): four normals
+   per Philox call (counter ``(element, p // 4, b, 1)``, Box-Muller). Constant steps take
+   the closed form of ``n`` clipped steps, ``clip(clip(w + s) + ((n - 1) + sigma sqrt(n)
+   xi) s)`` (the twin's ``constant_train``), so their noise costs one normal per element
+   and row: one Philox call (counter ``(element, b // 4, 0, 1)``) serves four rows, kept in
+   registers. The next row's probabilities, words and bound are loaded while a row is
+   worked on; a row without coincidences in the block is skipped.
 
 The pulse count is summed per element and added atomically, once per program, to one int64
 counter.
 
-Expected bottleneck: arithmetic, not memory. Phase 1 runs Philox for ``8 * (BLOCK_M +
-BLOCK_N)`` counters per row and 32-slot chunk (every program redraws the lines it shares);
-the pulse loop of state-dependent cells runs to the block's largest count, and with noise
-each element pays a Philox call and two Box-Muller transforms per four pulses of that length
-whether or not it fires. Constant steps need no loop; their noise adds a quarter Philox call
-and one Box-Muller transform per element and row. The weight traffic (8 bytes
-per element plus 16-32 bytes of cell parameters) is small next to it; see
+Expected bottleneck: arithmetic, not memory. The line bits cost ``8 * (n_in + n_out)``
+Philox counters per row and 32-slot chunk, once; the row loop of a program is sequential,
+so the grid must have enough programs to fill the GPU (``_default_config``). The pulse loop
+of state-dependent cells runs to the block's largest count, and with noise each element
+pays a Philox call and two Box-Muller transforms per four pulses of that length whether or
+not it fires. Constant steps need no loop; their noise adds a quarter Philox call and one
+Box-Muller transform per element and row. The weight traffic (8 bytes per element plus
+16-32 bytes of cell parameters) and the words (4 bytes per line, row and chunk, read from
+L2 by every block on the line) are small next to it; see
 ``benchmarks/bench_pulsed_update.py`` for the measured gap.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -118,14 +121,14 @@ def _load_word(bits_ptr, stride_b, stride_t, stride_l, rows, lines, ok, chunk, l
 
 
 @triton.jit
-def _row_counts(wx, wd, xs_ptr, ds_ptr, b, k, n_chunks, BLOCK_M: tl.constexpr,
-                BLOCK_N: tl.constexpr, NATIVE: tl.constexpr):
+def _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines, n_chunks,
+                NATIVE: tl.constexpr):
     """Coincidences of row b: popcount of the AND of the output and input line words,
     summed over the chunks (the first chunk's words are given, the others are loaded)."""
     counts = _popcount(wd[:, None] & wx[None, :], NATIVE)
     for c in range(1, n_chunks):  # words past a row's train are 0
-        wx_c = tl.load(xs_ptr + (c * k + b) * BLOCK_N + tl.arange(0, BLOCK_N))
-        wd_c = tl.load(ds_ptr + (c * k + b) * BLOCK_M + tl.arange(0, BLOCK_M))
+        wx_c = tl.load(xs_ptrs + (c * k + b) * n_lines, mask=mn, other=0)
+        wd_c = tl.load(ds_ptrs + (c * k + b) * n_lines, mask=mm, other=0)
         counts += _popcount(wd_c.to(tl.uint32, bitcast=True)[:, None]
                             & wx_c.to(tl.uint32, bitcast=True)[None, :], NATIVE)
     return counts
@@ -190,16 +193,61 @@ def _pulse(w, step, q0, q1, q2, xi, w_max, w_min, noise_std, es_b, std_add, std_
 
 
 @triton.jit(do_not_specialize=["seed"])
-def _pulsed_update_kernel(
-    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, count_ptr, scratch_ptr, seed_ptr,
+def _line_words_kernel(
+    words_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, seed_ptr,
     n_out, n_in, k, n_chunks,
-    stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
     stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
     stride_xbk, stride_xbt, stride_xbn, stride_dbk, stride_dbt, stride_dbm,
+    seed,
+    GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_L: tl.constexpr,
+):
+    """Phase 1 of the update, once per line: the packed words of ``BLOCK_R`` rows x
+    ``BLOCK_L`` lines (input lines ``0..n_in-1``, then the output lines) for every chunk,
+    stored at ``words[(chunk * k + row) * (n_in + n_out) + line]``."""
+    if SEED_PTR:
+        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+    rows = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
+    lines = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
+    n_lines = n_in + n_out
+    rok = rows < k
+    is_x = lines < n_in
+    is_d = (lines >= n_in) & (lines < n_lines)
+    ok_x = rok[:, None] & is_x[None, :]
+    ok_d = rok[:, None] & is_d[None, :]
+    m = tl.where(is_d, lines - n_in, 0)
+    max_len = n_chunks * 32
+    lens = tl.minimum(tl.load(bl_ptr + rows * stride_bl, mask=rok, other=0).to(tl.int32),
+                      max_len)
+    pa = tl.abs(tl.load(x_ptr + rows[:, None] * stride_xk + lines[None, :] * stride_xn,
+                        mask=ok_x, other=0.0)
+                + tl.load(d_ptr + rows[:, None] * stride_dk + m[None, :] * stride_dm,
+                          mask=ok_d, other=0.0))
+    blk_len = tl.max(lens)
+    out = words_ptr + rows[:, None] * n_lines + lines[None, :]
+    for c in range(0, n_chunks):
+        if GIVEN_BITS:
+            word = (_load_word(xb_ptr, stride_xbk, stride_xbt, stride_xbn, rows, lines, ok_x,
+                               c, lens)
+                    | _load_word(db_ptr, stride_dbk, stride_dbt, stride_dbm, rows, m, ok_d,
+                                 c, lens))
+        else:
+            n_groups = tl.minimum(tl.maximum(tl.cdiv(blk_len - c * 32, 4), 0), 8)
+            word = _draw_word(seed, rows, lines, c, pa, lens, n_groups)
+        tl.store(out + c * k * n_lines, word.to(tl.int32, bitcast=True),
+                 mask=rok[:, None] & (lines < n_lines)[None, :])
+
+
+@triton.jit(do_not_specialize=["seed"])
+def _pulsed_update_kernel(
+    w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, scratch_ptr, seed_ptr,
+    n_out, n_in, k, n_chunks,
+    stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
+    stride_xk, stride_xn, stride_dk, stride_dm,
     seed, noise_std,
     es_a_up, es_a_down, es_g_up, es_g_down, es_a, es_b, std_add, std_slope,
     CELL_KIND: tl.constexpr, NOISE: tl.constexpr, MULT_NOISE: tl.constexpr,
-    GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr, NATIVE: tl.constexpr,
+    SEED_PTR: tl.constexpr, NATIVE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, ROW_BLOCK: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
@@ -213,47 +261,31 @@ def _pulsed_update_kernel(
     mm = rm < n_out
     mn = rn < n_in
 
-    # this program's scratch: packed words of its lines per (chunk, row), a bound per row
+    # this block's lines in the packed words of ``_line_words_kernel``
+    n_lines = n_in + n_out
+    xs_ptrs = words_ptr + rn
+    ds_ptrs = words_ptr + n_in + rm
     pid = pid_m * tl.num_programs(1) + pid_n
-    xs_ptr = scratch_ptr + pid.to(tl.int64) * (n_chunks * k * (BLOCK_M + BLOCK_N) + k)
-    ds_ptr = xs_ptr + n_chunks * k * BLOCK_N
-    bs_ptr = ds_ptr + n_chunks * k * BLOCK_M
-    max_len = n_chunks * 32
+    bs_ptr = scratch_ptr + pid.to(tl.int64) * k
 
-    # ---- phase 1: the line bits of all rows, ROW_BLOCK rows at a time (no dependency
-    # between rows: wide, barrier-free work), and per row a bound on the block's largest
-    # coincidence count (min of the largest line counts)
-    for b0 in range(0, k, ROW_BLOCK):
-        rows = b0 + tl.arange(0, ROW_BLOCK)
-        rok = rows < k
-        lens = tl.minimum(tl.load(bl_ptr + rows * stride_bl, mask=rok, other=0).to(tl.int32),
-                          max_len)
-        xpa = tl.abs(tl.load(x_ptr + rows[:, None] * stride_xk + rn[None, :] * stride_xn,
-                             mask=rok[:, None] & mn[None, :], other=0.0))
-        dpa = tl.abs(tl.load(d_ptr + rows[:, None] * stride_dk + rm[None, :] * stride_dm,
-                             mask=rok[:, None] & mm[None, :], other=0.0))
-        tot_x = tl.zeros((ROW_BLOCK, BLOCK_N), dtype=tl.int32)
-        tot_d = tl.zeros((ROW_BLOCK, BLOCK_M), dtype=tl.int32)
-        blk_len = tl.max(lens)
-        for c in range(0, n_chunks):
-            n_groups = tl.minimum(tl.maximum(tl.cdiv(blk_len - c * 32, 4), 0), 8)
-            if GIVEN_BITS:
-                wx = _load_word(xb_ptr, stride_xbk, stride_xbt, stride_xbn, rows, rn,
-                                rok[:, None] & mn[None, :], c, lens)
-                wd = _load_word(db_ptr, stride_dbk, stride_dbt, stride_dbm, rows, rm,
-                                rok[:, None] & mm[None, :], c, lens)
-            else:
-                wx = _draw_word(seed, rows, rn, c, xpa, lens, n_groups)
-                wd = _draw_word(seed, rows, rm + n_in, c, dpa, lens, n_groups)
-            tot_x += _popcount(wx, NATIVE)
-            tot_d += _popcount(wd, NATIVE)
-            tl.store(xs_ptr + (c * k + rows[:, None]) * BLOCK_N + jl[None, :],
-                     wx.to(tl.int32, bitcast=True), mask=rok[:, None])
-            tl.store(ds_ptr + (c * k + rows[:, None]) * BLOCK_M + il[None, :],
-                     wd.to(tl.int32, bitcast=True), mask=rok[:, None])
-        bound = tl.minimum(tl.max(tot_x, axis=1), tl.max(tot_d, axis=1))
-        tl.store(bs_ptr + rows, bound, mask=rok)
-    tl.debug_barrier()  # the scratch writes are seen by all threads of the program
+    # ---- phase 1 (state-dependent cells): per row, a bound on the block's largest
+    # coincidence count (min of the largest line counts), ROW_BLOCK rows at a time
+    if CELL_KIND != 0:
+        for b0 in range(0, k, ROW_BLOCK):
+            rows = b0 + tl.arange(0, ROW_BLOCK)
+            rok = rows < k
+            tot_x = tl.zeros((ROW_BLOCK, BLOCK_N), dtype=tl.int32)
+            tot_d = tl.zeros((ROW_BLOCK, BLOCK_M), dtype=tl.int32)
+            for c in range(0, n_chunks):
+                wx = tl.load(xs_ptrs[None, :] + (c * k + rows[:, None]) * n_lines,
+                             mask=rok[:, None] & mn[None, :], other=0)
+                wd = tl.load(ds_ptrs[None, :] + (c * k + rows[:, None]) * n_lines,
+                             mask=rok[:, None] & mm[None, :], other=0)
+                tot_x += _popcount(wx.to(tl.uint32, bitcast=True), NATIVE)
+                tot_d += _popcount(wd.to(tl.uint32, bitcast=True), NATIVE)
+            bound = tl.minimum(tl.max(tot_x, axis=1), tl.max(tot_d, axis=1))
+            tl.store(bs_ptr + rows, bound, mask=rok)
+        tl.debug_barrier()  # the scratch writes are seen by all threads of the program
 
     # ---- phase 2: the rows in order, weights and cell parameters in registers
     mask = mm[:, None] & mn[None, :]
@@ -285,11 +317,13 @@ def _pulsed_update_kernel(
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     # what a row needs is loaded one row ahead (its latency hides behind the previous row);
     # a row without coincidences in this block has bound 0
-    nx_bound = tl.load(bs_ptr)
+    nx_bound = 0  # constant steps need no bound
+    if CELL_KIND != 0:
+        nx_bound = tl.load(bs_ptr)
     nx_xp = tl.load(x_ptr + rn * stride_xn, mask=mn, other=0.0)
     nx_dp = tl.load(d_ptr + rm * stride_dm, mask=mm, other=0.0)
-    nx_wx = tl.load(xs_ptr + jl).to(tl.uint32, bitcast=True)
-    nx_wd = tl.load(ds_ptr + il).to(tl.uint32, bitcast=True)
+    nx_wx = tl.load(xs_ptrs, mask=mn, other=0).to(tl.uint32, bitcast=True)
+    nx_wd = tl.load(ds_ptrs, mask=mm, other=0).to(tl.uint32, bitcast=True)
     for b in range(0, k):
         bound = nx_bound
         xp = nx_xp
@@ -297,17 +331,18 @@ def _pulsed_update_kernel(
         wx = nx_wx
         wd = nx_wd
         nb = tl.minimum(b + 1, k - 1)
-        nx_bound = tl.load(bs_ptr + nb)
+        if CELL_KIND != 0:
+            nx_bound = tl.load(bs_ptr + nb)
         nx_xp = tl.load(x_ptr + nb * stride_xk + rn * stride_xn, mask=mn, other=0.0)
         nx_dp = tl.load(d_ptr + nb * stride_dk + rm * stride_dm, mask=mm, other=0.0)
-        nx_wx = tl.load(xs_ptr + nb * BLOCK_N + jl).to(tl.uint32, bitcast=True)
-        nx_wd = tl.load(ds_ptr + nb * BLOCK_M + il).to(tl.uint32, bitcast=True)
+        nx_wx = tl.load(xs_ptrs + nb * n_lines, mask=mn, other=0).to(tl.uint32, bitcast=True)
+        nx_wd = tl.load(ds_ptrs + nb * n_lines, mask=mm, other=0).to(tl.uint32, bitcast=True)
         if CELL_KIND == 0:
             # constant steps in closed form: n equal steps with a clip after each end at
             # clip(clip(w + s) + (n - 1) s), their noise summed into s sigma sqrt(n) xi; no
             # branch on the counts, so the next row's loads overlap this row
-            counts = _row_counts(wx, wd, xs_ptr, ds_ptr, b, k, n_chunks, BLOCK_M, BLOCK_N,
-                                 NATIVE)
+            counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines,
+                                 n_chunks, NATIVE)
             acc += counts
             up = (dp < 0.0)[:, None] != (xp < 0.0)[None, :]
             step = tl.where(up, s_up, -s_down)
@@ -323,8 +358,8 @@ def _pulsed_update_kernel(
             run = first + extra * step
             w = tl.where(counts > 0, tl.minimum(tl.maximum(run, w_min), w_max), w)
         elif bound > 0:
-            counts = _row_counts(wx, wd, xs_ptr, ds_ptr, b, k, n_chunks, BLOCK_M, BLOCK_N,
-                                 NATIVE)
+            counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines,
+                                 n_chunks, NATIVE)
             acc += counts
 
             # direction-resolved parameters of this row
@@ -391,15 +426,40 @@ def _next_pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
-def _default_config(n_out: int, n_in: int, loop: bool = True) -> tuple[int, int, int]:
+def _programs(device: torch.device) -> int:
+    """Programs that keep every SM of ``device`` busy (two per SM); 264 without a GPU."""
+    if device.type != "cuda":
+        return 264
+    return _sm_programs(device.index if device.index is not None else
+                        torch.cuda.current_device())
+
+
+@functools.cache
+def _sm_programs(index: int) -> int:
+    return 2 * torch.cuda.get_device_properties(index).multi_processor_count
+
+
+def _default_config(n_out: int, n_in: int, loop: bool = True,
+                    programs: int = 264) -> tuple[int, int, int]:
     """(BLOCK_M, BLOCK_N, num_warps), from a sweep on an H100 (benchmarks/).
 
     ``loop``: the pulses run one by one (a state-dependent cell): small blocks of four
     elements per thread, so the block's largest count - the loop's length - stays close to
-    the typical one; the closed form of constant steps takes larger blocks, which share
-    their line draws among more elements.
+    the typical one. The closed form of constant steps takes larger blocks where the grid
+    still has ``programs`` programs, else halves them (down to 16x32): the rows run in
+    order within a program, so a small grid leaves SMs idle while its few programs walk
+    all ``k`` rows (the line bits are drawn once per line, so small blocks cost no
+    redraws).
     """
     block_m, block_n, num_warps = (16, 32, 4) if loop else (32, 64, 8)
+    if not loop:
+        while (block_m * block_n > 512
+               and triton.cdiv(n_out, block_m) * triton.cdiv(n_in, block_n) < programs):
+            if block_n > block_m:
+                block_n //= 2
+            else:
+                block_m //= 2
+            num_warps = max(4, num_warps // 2)
     block_m = min(block_m, _next_pow2(n_out))
     block_n = min(block_n, _next_pow2(n_in))
     num_warps = max(1, min(num_warps, block_m * block_n // 128))
@@ -465,31 +525,46 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         xb, db = x_prob, d_prob
         sxb = sdb = (0, 0, 0)
 
-    cfg = _default_config(n_out, n_in, loop=int(cell_kind) != CELL_CONSTANT)
+    loop = int(cell_kind) != CELL_CONSTANT
+    cfg = _default_config(n_out, n_in, loop=loop, programs=_programs(weight.device))
     bm = block_m or cfg[0]
     bn = block_n or cfg[1]
     nw = num_warps or cfg[2]
     grid = (triton.cdiv(n_out, bm), triton.cdiv(n_in, bn))
     n_chunks = triton.cdiv(int(max_bl), 32)
-    per_program = n_chunks * k * (bm + bn) + k
-    scratch = torch.empty(grid[0] * grid[1] * per_program, dtype=torch.int32,
-                          device=weight.device)
     seed_on_device = isinstance(seed, torch.Tensor)
     if seed_on_device and (seed.numel() != 1 or seed.device != weight.device
                            or seed.dtype.is_floating_point):
         raise ValueError("a seed tensor must be one integer on the weight's device")
+    seed_ptr = seed if seed_on_device else counter
+    seed_int = 0 if seed_on_device else int(seed) & 0xFFFFFFFF
+
+    # phase 1, once per line: the packed words of every line, row and chunk
+    n_lines = n_in + n_out
+    words = torch.empty(n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
+    block_l = min(128, _next_pow2(n_lines))
+    _line_words_kernel[(triton.cdiv(n_lines, block_l), triton.cdiv(k, 8))](
+        words, x_prob, d_prob, bl, xb, db, seed_ptr,
+        n_out, n_in, k, n_chunks,
+        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
+        sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
+        seed_int,
+        GIVEN_BITS=given, SEED_PTR=seed_on_device, BLOCK_R=8, BLOCK_L=block_l,
+        num_warps=max(1, min(8, 8 * block_l // 128)),
+    )
+    # per program, a bound per row (state-dependent cells only)
+    scratch = torch.empty(grid[0] * grid[1] * k if loop else 1, dtype=torch.int32,
+                          device=weight.device)
     _pulsed_update_kernel[grid](
-        weight, cell_params, x_prob, d_prob, bl, xb, db, counter, scratch,
-        seed if seed_on_device else counter,
+        weight, cell_params, x_prob, d_prob, words, counter, scratch, seed_ptr,
         n_out, n_in, k, n_chunks,
         weight.stride(0), weight.stride(1),
         cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
-        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
-        sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
-        0 if seed_on_device else int(seed) & 0xFFFFFFFF, float(noise_std),
+        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
+        seed_int, float(noise_std),
         *scalars,
         CELL_KIND=int(cell_kind), NOISE=float(noise_std) > 0.0, MULT_NOISE=bool(mult_noise),
-        GIVEN_BITS=given, SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED,
+        SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED,
         BLOCK_M=bm, BLOCK_N=bn, ROW_BLOCK=8, num_warps=nw,
     )
     return counter

@@ -1,0 +1,80 @@
+"""Where a graph-replayed training step's GPU time goes: torch.profiler over replayed epochs.
+
+    python -m benchmarks.profile_gpu [--devices sgd,chopped] [--batches 32,256] [--top 12]
+
+Sets up the bench task of ``bench_training`` (784-256-128-10, lr 0.1) on CUDA, runs it as
+``xbrun train`` does (``cuda_graphs=auto``: a warm-up epoch captures the graphs), then records
+one more epoch with CUDA activity and prints the kernels with the most GPU time: microseconds
+per step, launches per step, and their share of the step's kernel time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import torch
+
+from xbrun.cli import compose
+from xbrun.training.graphs import StepRunner
+from xbrun.training.loop import graphs_mode, setup, train_epoch, training_step
+
+from .bench_training import DATA
+
+
+def profile(device: str, batch: int, top: int = 12, mode: str | None = None) -> dict:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    config = compose([*DATA, f"device={device}", f"batch_size={batch}"])
+    dev = torch.device("cuda")
+    data, model, optimizer, _ = setup(config, dev)
+    x, y = data.x_train.to(dev), data.y_train.to(dev)
+    order = torch.arange(len(y), device=dev)
+    runner = StepRunner(training_step, model, optimizer, mode or graphs_mode(config, dev),
+                        log=lambda *_: None)
+    train_epoch(model, optimizer, x, y, order, batch, runner)
+    train_epoch(model, optimizer, x, y, order, batch, runner)
+    torch.cuda.synchronize()
+    steps = -(-len(y) // batch)
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        train_epoch(model, optimizer, x, y, order, batch, runner)
+        torch.cuda.synchronize()
+    sums, counts = defaultdict(float), defaultdict(int)
+    for ev in prof.events():
+        if ev.device_type == torch.autograd.DeviceType.CUDA:
+            sums[ev.name] += ev.device_time
+            counts[ev.name] += 1
+    total = sum(sums.values())
+    if total == 0 and mode is None:  # the profiler saw no kernels inside the graphs
+        print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=top))
+        return profile(device, batch, top, "off")
+    rows = sorted(sums, key=sums.get, reverse=True)[:top]
+    return {"device": device, "batch": batch, "graphs": bool(runner.graphs),
+            "step_us": total / steps, "launches": sum(counts.values()) / steps,
+            "top": [(n[:90], sums[n] / steps, counts[n] / steps, sums[n] / total)
+                    for n in rows]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", default="sgd,chopped")
+    parser.add_argument("--batches", default="32,256")
+    parser.add_argument("--top", type=int, default=12)
+    args = parser.parse_args()
+    for device in args.devices.split(","):
+        for batch in (int(b) for b in args.batches.split(",")):
+            try:
+                r = profile(device, batch, args.top)
+            except Exception as exc:  # one failing row keeps the others
+                print(f"\n== {device} batch {batch}: failed: {exc!r}")
+                continue
+            print(f"\n== {device} batch {batch} graphs={r['graphs']}: "
+                  f"{r['step_us']:.1f} us kernel time/step, {r['launches']:.1f} launches/step")
+            print(f"{'us/step':>9} {'n/step':>7} {'share':>6}  kernel")
+            for name, us, n, share in r["top"]:
+                print(f"{us:9.1f} {n:7.2f} {100 * share:5.1f}%  {name}")
+
+
+if __name__ == "__main__":
+    main()
