@@ -94,14 +94,21 @@ def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
                        update_management, update_bl_management, um_grad_scale, res,
                        sto_round, generator=None):
     """The stochastic pulse trains' line probabilities and lengths
-    (``line_probabilities_torch``): numba on the CPU, the twin on CUDA (a few small ops)."""
+    (``line_probabilities_torch``): numba on the CPU; on CUDA one Triton launch for float32
+    rows, the twin for stochastic rounding (it draws from ``generator``) or other dtypes."""
     options = dict(desired_bl=desired_bl, fixed_bl=fixed_bl,
                    update_management=update_management,
                    update_bl_management=update_bl_management, um_grad_scale=um_grad_scale,
                    res=res, sto_round=sto_round)
     if x_rows.is_cuda:
-        return line_probabilities_torch(x_rows, d_rows, lr, granularity, generator=generator,
-                                        **options)
+        import torch
+
+        if (sto_round and res > 0) or not (x_rows.dtype == d_rows.dtype == torch.float32):
+            return line_probabilities_torch(x_rows, d_rows, lr, granularity,
+                                            generator=generator, **options)
+        from .pulsed_update_cuda import line_probabilities_triton
+
+        return line_probabilities_triton(x_rows, d_rows, lr, granularity, **options)
     from .pulsed_update_cpu import line_probabilities_numba
 
     seed = int(torch_randint(generator, x_rows.device)) if sto_round and res > 0 else 0

@@ -46,6 +46,7 @@ L2 by every block on the line) are small next to it; see
 from __future__ import annotations
 
 import functools
+import math
 import os
 
 import torch
@@ -570,7 +571,128 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     return counter
 
 
-__all__ = ["pulsed_update_triton"]
+@triton.jit
+def _round_half_even(v):
+    """``torch.round``: to the nearest integer, halves to the even one."""
+    r = tl.floor(v)
+    diff = v - r
+    odd = (r - 2.0 * tl.floor(r * 0.5)) != 0.0
+    return tl.where(diff > 0.5, r + 1.0, tl.where((diff == 0.5) & odd, r + 1.0, r))
+
+
+@triton.jit
+def _side_probabilities(src_ptr, dst_ptr, n, stride_src, gain, res,
+                        RES: tl.constexpr, BLOCK: tl.constexpr):
+    """``clip(discretize(|v| * gain), 0, 1) * sign(v)`` of one row of one side."""
+    for j0 in range(0, n, BLOCK):
+        j = j0 + tl.arange(0, BLOCK)
+        ok = j < n
+        v = tl.load(src_ptr + j * stride_src, mask=ok, other=0.0)
+        p = tl.abs(v) * gain
+        if RES:
+            p = _round_half_even(tl.div_rn(p, res)) * res
+        p = tl.minimum(tl.maximum(p, 0.0), 1.0)
+        sign = tl.where(v > 0.0, 1.0, tl.where(v < 0.0, -1.0, 0.0))
+        tl.store(dst_ptr + j, p * sign, mask=ok)
+
+
+@triton.jit
+def _row_abs_max(src_ptr, n, stride_src, BLOCK: tl.constexpr):
+    top = tl.zeros((BLOCK,), dtype=tl.float32)
+    for j0 in range(0, n, BLOCK):
+        j = j0 + tl.arange(0, BLOCK)
+        top = tl.maximum(top, tl.abs(tl.load(src_ptr + j * stride_src, mask=j < n,
+                                             other=0.0)))
+    return tl.max(top, axis=0)
+
+
+@triton.jit
+def _line_probabilities_kernel(
+    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, n_in, n_out,
+    stride_xk, stride_xn, stride_dk, stride_dm,
+    lr, granularity, desired_bl, const_bl, um_grad_scale, res,
+    BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """One program per rank-1 row: the twin's ``line_probabilities_torch`` in one pass over
+    the row (its largest |x| and |d|, then ``train_gains_torch``'s scalars, then the
+    probabilities), with the twin's float32 operations in the twin's order."""
+    b = tl.program_id(0)
+    xs = x_ptr + b.to(tl.int64) * stride_xk
+    ds = d_ptr + b.to(tl.int64) * stride_dk
+    x_max = _row_abs_max(xs, n_in, stride_xn, BLOCK)
+    d_max = _row_abs_max(ds, n_out, stride_dm, BLOCK)
+    active = (x_max > 0.0) & (d_max > 0.0)
+    x_m = tl.where(active, x_max, 1.0)
+    d_m = tl.where(active, d_max, 1.0) * um_grad_scale
+    if BL_MODE == 0:  # update_bl_management
+        bl = tl.minimum(tl.maximum(tl.ceil(tl.div_rn(lr * x_m * d_m, granularity)), 1.0),
+                        desired_bl)
+        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)  # torch: lr / t = 1/t * lr
+    elif BL_MODE == 1:  # fixed, or the granularity reaches lr in desired_bl pulses
+        bl = x_m * 0.0 + desired_bl
+        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)
+    else:
+        bl = x_m * 0.0 + const_bl
+        amp = x_m * 0.0 + 1.0
+    if MANAGED:
+        kk = tl.div_rn(lr * x_m * d_m, granularity)
+        d_m = tl.where(kk > bl, tl.div_rn(d_m * bl, tl.where(kk > bl, kk, 1.0)), d_m)
+        scale = tl.sqrt_rn(tl.div_rn(x_m, d_m))
+        x_gain = tl.div_rn(amp, scale)
+        d_gain = amp * scale
+    else:
+        x_gain = amp
+        d_gain = amp
+    go = active & (lr > 0.0)
+    tl.store(bl_ptr + b, tl.where(go, bl, 0.0).to(tl.int32))
+    _side_probabilities(xs, xp_ptr + b.to(tl.int64) * n_in, n_in, stride_xn, x_gain, res,
+                        RES, BLOCK)
+    _side_probabilities(ds, dp_ptr + b.to(tl.int64) * n_out, n_out, stride_dm, d_gain, res,
+                        RES, BLOCK)
+
+
+def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
+                              granularity: float, *, desired_bl: int, fixed_bl: bool,
+                              update_management: bool, update_bl_management: bool,
+                              um_grad_scale: float, res: float, sto_round: bool = False):
+    """``line_probabilities_torch`` in one launch (the pulse-train preparation: about 35
+    small torch kernels per layer otherwise). Deterministic rounding only: ``sto_round``
+    with ``res > 0`` draws from a torch generator, which the twin does. float32 rows."""
+    if sto_round and res > 0:
+        raise ValueError("stochastic rounding draws from a torch generator: use the twin")
+    k, n_in = x_rows.shape
+    n_out = d_rows.shape[1]
+    if d_rows.shape[0] != k:
+        raise ValueError(f"x_rows {tuple(x_rows.shape)} / d_rows {tuple(d_rows.shape)} differ "
+                         f"in rows")
+    x_rows = x_rows.to(torch.float32)
+    d_rows = d_rows.to(torch.float32)
+    x_p = torch.empty((k, n_in), dtype=torch.float32, device=x_rows.device)
+    d_p = torch.empty((k, n_out), dtype=torch.float32, device=x_rows.device)
+    bl = torch.empty(k, dtype=torch.int32, device=x_rows.device)
+    if k == 0:
+        return x_p, d_p, bl
+    if update_bl_management:
+        mode = 0
+    elif fixed_bl or granularity * desired_bl >= lr:
+        mode = 1
+    else:
+        mode = 2
+    block = min(1024, _next_pow2(max(n_in, n_out, 1)))
+    _line_probabilities_kernel[(k,)](
+        x_rows, d_rows, x_p, d_p, bl, n_in, n_out,
+        x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
+        float(lr), float(granularity), float(desired_bl),
+        float(max(math.ceil(lr / granularity), 1)) if mode == 2 else 0.0,
+        float(um_grad_scale), float(res),
+        BL_MODE=mode, MANAGED=bool(update_management or update_bl_management),
+        RES=res > 0, BLOCK=block, num_warps=4 if block >= 512 else 2,
+    )
+    return x_p, d_p, bl
+
+
+__all__ = ["line_probabilities_triton", "pulsed_update_triton"]
 
 # the row indices the kernel hard-codes (0..7) must match the reference's layout
 assert (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,

@@ -439,6 +439,89 @@ def test_importing_xbrun_kernels_does_not_import_triton():
                    env={k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"})
 
 
+def run_blocks_do_not_change_draws(launch, device, m, n, blocks):
+    """The line bits are drawn once per line, so the launch shape does not change them:
+    the same seed gives the same weights and pulse count under any blocks."""
+    gen = torch.Generator().manual_seed(9)
+    cp = make_cell(CELL_CONSTANT, m, n, gen, degenerate=False).to(device)
+    w0 = start_weight(cp.cpu(), gen).to(device)
+    xp, dp = signed_probs(5, n, gen).to(device), signed_probs(5, m, gen).to(device)
+    bl = torch.tensor([31, 7, 40, 0, 31], device=device)
+    out = []
+    for shape in blocks:
+        w = w0.clone()
+        extra = {} if shape is None else dict(block_m=shape[0], block_n=shape[1])
+        c = launch(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0,
+                   mult_noise=True, seed=21, **extra)
+        out.append((w, int(c)))
+    assert out[0][1] > 0 and (out[0][0] != w0).any()
+    for w, c in out[1:]:
+        assert c == out[0][1]
+        torch.testing.assert_close(w, out[0][0], atol=0, rtol=0)
+
+
+def test_blocks_do_not_change_draws(interp):
+    run_blocks_do_not_change_draws(interp, "cpu", 6, 10, [ONE_BLOCK, (2, 4), (4, 2)])
+
+
+def prep_rows(seed=0, k=40, n_in=30, n_out=20, device="cpu"):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(k, n_in, generator=gen)
+    x = x * torch.where(torch.rand(k, n_in, generator=gen) < 0.3, -1.0, 1.0)
+    d = 0.05 * torch.randn(k, n_out, generator=gen)
+    x[3], d[5], x[7, :5] = 0.0, 0.0, 0.0  # rows without an update, lines without a pulse
+    return x.to(device), d.to(device)
+
+
+PREP_MODES = [(True, True, True, 1.0), (False, True, True, 0.5), (False, False, True, 1.0),
+              (False, True, False, 1.0), (False, False, False, 0.5)]
+
+
+def run_line_probabilities(launch, x, d, lr, res):
+    """Every BL/update-management mode: the train lengths agree exactly, the probabilities
+    to float32 rounding, or by one bin where a rounding lands on a bin's edge."""
+    from xbrun.kernels import line_probabilities_torch
+
+    for ubm, um, fixed, scale in PREP_MODES:
+        opts = dict(desired_bl=31, fixed_bl=fixed, update_management=um,
+                    update_bl_management=ubm, um_grad_scale=scale, res=res, sto_round=False)
+        want = line_probabilities_torch(x, d, lr, 1e-3, **opts)
+        got = launch(x, d, lr, 1e-3, **opts)
+        assert got[2].dtype == torch.int32 and torch.equal(got[2], want[2]), opts
+        for g, w in zip(got[:2], want[:2], strict=True):
+            close = (g - w).abs() <= 1e-6 * w.abs() + 1e-12
+            assert torch.equal(g.sign(), w.sign())
+            assert close.float().mean() > 0.99 and ((g - w).abs() <= res + 1e-6).all(), opts
+        if lr > 0:
+            assert (got[2] > 0).sum() == x.shape[0] - 2  # two rows without an update
+            assert (got[0][7, :5] == 0).all()
+
+
+@pytest.fixture(scope="module")
+def interp_prep():
+    return triton_function("pulsed_update_cuda", "line_probabilities_triton", True)
+
+
+@pytest.mark.parametrize("lr", [0.0, 0.01, 0.1, 3.0])
+@pytest.mark.parametrize("res", [0.0, 0.013])
+def test_line_probabilities_match_the_twin(interp_prep, lr, res):
+    x, d = prep_rows()
+    run_line_probabilities(interp_prep, x, d, lr, res)
+
+
+def test_line_probabilities_long_rows_and_strides(interp_prep):
+    """Rows longer than one block (1024) and transposed (strided) inputs."""
+    x, d = prep_rows(k=8, n_in=1500, n_out=20)
+    run_line_probabilities(interp_prep, x.T.contiguous().T, d, 0.1, 0.0)
+
+
+def test_line_probabilities_refuse_stochastic_rounding(interp_prep):
+    x, d = prep_rows(k=8)
+    with pytest.raises(ValueError, match="stochastic rounding"):
+        interp_prep(x, d, 0.1, 1e-3, desired_bl=31, fixed_bl=True, update_management=True,
+                    update_bl_management=True, um_grad_scale=1.0, res=0.01, sto_round=True)
+
+
 # --------------------------------------------------------------------------------------
 # GPU: the compiled kernel at layer sizes (run with -m gpu on the device machine)
 
@@ -511,3 +594,19 @@ def test_gpu_dispatch_uses_the_kernel(compiled):
                               cell_kind=CELL_CONSTANT, noise_std=0.1, mult_noise=True,
                               generator=gen)
     assert c.is_cuda and int(c) > 0
+
+
+@gpu
+@needs_cuda
+def test_gpu_blocks_do_not_change_draws(compiled):
+    run_blocks_do_not_change_draws(compiled, "cuda", 256, 784, [None, (32, 64), (16, 32)])
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("lr", [0.01, 0.1, 3.0])
+@pytest.mark.parametrize("res", [0.0, 0.013])
+def test_gpu_line_probabilities_match_the_twin(lr, res):
+    launch = triton_function("pulsed_update_cuda", "line_probabilities_triton", False)
+    x, d = prep_rows(k=64, n_in=784, n_out=256, device="cuda")
+    run_line_probabilities(launch, x, d, lr, res)
