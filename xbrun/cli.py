@@ -45,12 +45,16 @@ usage:
                                      table of every run below DIR, grouped, plotted
   xbrun cells [NAME ...] [--plot F]  unit cells: states, asymmetry, symmetry point, pulse response
   xbrun presets                      aihwkit's tuned presets (preset=NAME), one line each
+  xbrun figure NAME [--quick] [KEY=VALUE ...]
+                                     run a published figure's sweep and draw it beside the
+                                     published values (--list: the figures; --redraw)
 
 examples:
   xbrun train device=sgd cell=soft_bounds io=default epochs=3 lr=0.05 seed=1
   xbrun train -m device=fp,sgd seed=0,1
   xbrun report multirun/
   xbrun report multirun/2026-12-01/10-00-00 --by device --plot accuracy.png
+  xbrun figure wu2025-tt-asymmetry --quick
 """
 
 HYDRA_FLAGS = {"-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info",
@@ -95,6 +99,20 @@ def _hydra_settings(overrides: list[str]):
     return cfg.hydra
 
 
+def _with_sweeper_params(task: list[str], hydra_overrides: list[str]) -> list[str]:
+    """``task`` with the sweep axes a config sets in ``hydra.sweeper.params`` (an
+    ``experiment=``'s), as Hydra's basic sweeper merges them: the config's axes first, a
+    command-line override of the same key replacing its values."""
+    settings = _hydra_settings([*_combinations(task, True)[0], *hydra_overrides])
+    params = settings.sweeper.get("params") or {}
+    if not params or "BasicSweeper" not in str(settings.sweeper.get("_target_", "")):
+        return task
+    given = {item.key_or_group for item in parse_overrides(task)}
+    axes = [f"{key}={value}" for key, value in params.items()]
+    return [*(a for a, item in zip(axes, parse_overrides(axes), strict=True)
+              if item.key_or_group not in given), *task]
+
+
 def _quoted(value: str) -> str:
     """``value`` as a Hydra override value (quoted unless plainly safe)."""
     if re.fullmatch(r"[\w./:+\-@%]+", value):
@@ -122,6 +140,8 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
     errors: dict[int, str] = {}
     configs, warnings = [], []
     try:
+        if multirun:
+            task = _with_sweeper_params(task, [o for o in overrides if is_hydra(o)])
         combos = _combinations(task, multirun)
         parse_overrides([o for o in overrides if is_hydra(o)])
         for index, combo in enumerate(combos):
@@ -369,8 +389,12 @@ def main(argv: list[str] | None = None) -> None:
         from .presets import presets_command
 
         presets_command(conf_dir())
+    elif command == "figure":
+        from .figures.runner import figure_command
+
+        figure_command(rest, train=train_command)  # its sweep is `xbrun train -m`
     else:
-        fail(f"{command}: unknown command; expected train, report, cells or presets "
+        fail(f"{command}: unknown command; expected train, report, cells, presets or figure "
              f"(see xbrun --help)")
 
 

@@ -1,0 +1,18 @@
+"""``xbrun figure``: published figures of analog training, reproduced in one command.
+
+Each figure is an ``experiment/`` config (``conf/experiment/<name>.yaml``: the sweep, run
+as an ordinary Hydra multirun; ``<name>_quick.yaml``: a reduced one for a CPU) plus one
+module here (its points, plot, tolerance and claims). ``runner.py`` runs and draws them.
+"""
+
+from __future__ import annotations
+
+from . import legallo2023, tt_family
+from .base import Figure
+
+FIGURES: dict[str, Figure] = {f.name: f for f in (
+    legallo2023.FIGURE,
+    tt_family.FIGURE,
+)}
+
+__all__ = ["FIGURES", "Figure"]

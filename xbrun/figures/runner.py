@@ -1,0 +1,322 @@
+"""``xbrun figure``: run a figure's sweep, then draw it beside the published values.
+
+The sweep is ``xbrun train -m experiment=<name>`` (the same command, checks, launchers and
+run folders as any sweep) into ``<out>/runs``; drawing reads only those run folders, so
+``--redraw`` draws again without running. ``<out>`` (default ``figures/<name>``, or
+``figures/<name>-quick`` for ``--quick``) then holds the plot (PNG, SVG), ``results.csv``
+(xbrun's numbers), ``published.csv`` (copied from ``docs/figures/<name>/``) and
+``report.md`` (both side by side with a verdict per point, and the checked claims).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..composition import Parser, compose, fail, is_hydra, parse_overrides
+from ..errors import ConfigError
+from ..report import collect
+from ..training.outputs import read_jsonl, write_text
+from . import FIGURES
+from .base import Figure, Point, Results, aggregate, fmt, verdict
+
+#: the researched sources of every figure: setup.md, published.csv, claims.md
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "figures"
+FULL_MNIST = (60000, 10000)
+
+
+# ---------------------------------------------------------------- runs -> numbers ------
+def collect_runs(runs_dir: Path, figure: Figure) -> tuple[list[dict], list[dict]]:
+    """``(finished runs, others)`` of the sweep in ``runs_dir``; each run carries its series
+    (the option of ``figure.series_key``), composed config and metrics rows."""
+    done, other = [], []
+    for summary in collect(runs_dir):
+        series = summary["overrides"].get(figure.series_key)
+        if series is None:
+            continue  # not a job of this figure's sweep
+        run = {"series": series, "run": summary["run"], "status": summary.get("status"),
+               "config": summary.get("config") or {}, "summary": summary}
+        if run["status"] != "finished":
+            other.append(run)
+            continue
+        run["rows"] = read_jsonl(runs_dir / summary["run"] / "metrics.jsonl")
+        done.append(run)
+    return done, other
+
+
+def numbers(figure: Figure, runs: list[dict]) -> Results:
+    points: list[Point] = []
+    for run in runs:
+        points += figure.points(run)
+    return Results(aggregate(points))
+
+
+def _mnist_count(path: Path) -> int | None:
+    """The number of items an MNIST idx file says it holds (bytes 4-8 of its header)."""
+    try:
+        with open(path, "rb") as handle:
+            return int.from_bytes(handle.read(8)[4:8], "big")
+    except OSError:
+        return None
+
+
+def data_note(dataset: dict) -> str | None:
+    """Why a run's data make its numbers incomparable with published MNIST values (None: the
+    full MNIST, 60,000 train / 10,000 test images)."""
+    name = dataset.get("name")
+    if name != "mnist":
+        return f"data set {name}, not MNIST"
+    raw = Path(str(dataset.get("root", "data"))).expanduser() / "MNIST" / "raw"
+    sizes = [_mnist_count(raw / f"{part}-images-idx3-ubyte") for part in ("train", "t10k")]
+    sizes = [min(n, limit) if limit else n for n, limit in
+             zip(sizes, (dataset.get("limit_train"), dataset.get("limit_test")), strict=True)
+             if n is not None]
+    if tuple(sizes) == FULL_MNIST:
+        return None
+    shown = " / ".join(f"{n:,}" for n in sizes) if sizes else "unknown"
+    return (f"an MNIST subset ({shown} train / test images from {dataset.get('root')}), "
+            f"not the full 60,000 / 10,000")
+
+
+# ---------------------------------------------------------------- outputs --------------
+def read_published(figure: Figure) -> list[dict]:
+    path = DOCS / figure.name / "published.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_results(path: Path, figure: Figure, results: Results) -> None:
+    x2 = [figure.x2_label] if figure.x2_label else []
+    lines = [["series", "metric", figure.x_label, *x2, "y", "y_sd", "n"]]
+    for r in results.all:
+        lines.append([r.series, r.metric, f"{r.x:g}", *([fmt(r.x2, 6)] if x2 else []),
+                      repr(r.mean), repr(r.sd), str(r.n)])
+    write_text(path, "".join(",".join(line) + "\n" for line in lines))
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def report_text(figure: Figure, results: Results, published: list[dict], runs: list[dict],
+                others: list[dict], runs_dir: Path, command: str, quick: bool) -> str:
+    """``report.md``: source, data, differences, plot, published vs xbrun with verdicts,
+    the claims checked, runs that did not finish."""
+    notes = sorted({n for run in runs for n in [data_note(run["config"].get("dataset", {}))]
+                    if n}) if figure.mnist else []
+    not_comparable = notes[0] if notes else None
+    out = [f"# {figure.name}: {figure.shows}", "",
+           f"**Source.** {figure.paper}. Published values, setup and claims: "
+           f"`docs/figures/{figure.name}/` (`setup.md`, `published.csv`, `claims.md`).", "",
+           f"**Run.** `{command}`; {len(runs)} finished runs in `{runs_dir}`"
+           + (f", {len(others)} not finished (listed below)" if others else "") + ".", ""]
+    if quick:
+        out += ["**This is a `--quick` run** (a reduced sweep on a CPU): its numbers and "
+                "checks show that the pipeline works, not that the figure reproduces.", ""]
+    for note in notes:
+        out += [f"**Not comparable with published MNIST values:** xbrun ran on {note}.", ""]
+    if figure.notes:
+        out += ["**Where this sweep differs from the published setup:**", ""]
+        out += [f"- {n}" for n in figure.notes] + [""]
+    out += [f"![{figure.name}]({figure.name}.png)", ""]
+    out += ["## Published values beside xbrun's", ""]
+    if not published:
+        out += [f"None: {figure.not_compared}.", ""]
+    else:
+        out += [f"| series | metric | {figure.x_label} | published | how | source | "
+                "xbrun mean ± sd (n) | tolerance | verdict |", "|" + "---|" * 9]
+        counts: dict[str, int] = {}
+        for row in published:
+            tol = figure.tolerance(row, published)
+            x2 = float(row["x2"]) if row.get("x2") else None
+            mine = results.get(row["series"], row["metric"], float(row["x"]), x2)
+            said = verdict(mine, float(row["y"]), tol, not_comparable)
+            counts[said.split(" (")[0]] = counts.get(said.split(" (")[0], 0) + 1
+            ours = f"{mine.mean:.4g} ± {mine.sd:.2g} ({mine.n})" if mine else "–"
+            out.append("| " + " | ".join(_cell(c) for c in (
+                row["series"], row["metric"], row["x"], fmt(float(row["y"])), row["how"],
+                row["source"], ours, fmt(tol, 3) if tol is not None else "–", said)) + " |")
+        out += ["", "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                + ".", ""]
+    checks = figure.claims(results)
+    if checks:
+        out += ["## Claims checked on this run", "",
+                "| # | claim | source | result | numbers |", "|---|---|---|---|---|"]
+        for i, c in enumerate(checks, 1):
+            result = {True: "PASS", False: "FAIL", None: "not checked"}[c.passed]
+            out.append(f"| {i} | {_cell(c.claim)} | {_cell(c.source)} | {result} | "
+                       f"{_cell(c.detail)} |")
+        out.append("")
+    if others:
+        out += ["## Runs that did not finish", ""]
+        out += [f"- `{r['run']}` ({r['series']}): {r['status']}"
+                + (f": {r['summary'].get('error')}" if r["summary"].get("error") else "")
+                for r in others] + [""]
+    out += ["xbrun's numbers (mean over seeds): `results.csv`; the published ones with their "
+            "sources: `published.csv`.", ""]
+    return "\n".join(out)
+
+
+def draw_figure(figure: Figure, runs_dir: Path, out: Path, command: str, quick: bool) -> Path:
+    """Everything in ``out`` from the run folders in ``runs_dir``; returns ``report.md``."""
+    runs, others = collect_runs(runs_dir, figure)
+    if not runs:
+        raise ConfigError(f"{runs_dir}: no finished run of {figure.name} there "
+                          f"({len(others)} did not finish)")
+    results = numbers(figure, runs)
+    published = read_published(figure)
+    out.mkdir(parents=True, exist_ok=True)
+    plot = figure.draw(results, published)
+    plot.savefig(out / f"{figure.name}.png", dpi=150)
+    plot.savefig(out / f"{figure.name}.svg")
+    write_results(out / "results.csv", figure, results)
+    source = DOCS / figure.name / "published.csv"
+    if source.exists():
+        shutil.copyfile(source, out / "published.csv")
+    report = out / "report.md"
+    write_text(report, report_text(figure, results, published, runs, others, runs_dir,
+                                   command, quick))
+    return report
+
+
+# ---------------------------------------------------------------- the command ----------
+def _first_job(overrides: list[str]) -> list[str]:
+    """The overrides of a sweep's first job (``seed=0,1`` -> ``seed=0``)."""
+    first = []
+    for item in parse_overrides(overrides):
+        if item.is_sweep_override():
+            values = list(item.sweep_string_iterator())
+            first.append(f"{item.get_key_element()}={values[0]}")
+        else:
+            first.append(item.input_line)
+    return first
+
+
+def _has_runs(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.rglob("summary.json"))
+
+
+def run_figure(figure: Figure, overrides: list[str], out: Path, quick: bool, redraw: bool,
+               train: Callable[[list[str]], None]) -> Path:
+    """Run (unless ``redraw``) and draw one figure; returns its ``report.md``."""
+    experiment = figure.name + ("_quick" if quick else "")
+    given = [o.split("=", 1)[1] for o in overrides
+             if o.split("=", 1)[0].lstrip("+") == "hydra.sweep.dir"]
+    runs = out / "runs"
+    command = " ".join(["xbrun figure", figure.name, *(["--quick"] if quick else []),
+                        *overrides])
+    if redraw:
+        if not _has_runs(runs):
+            raise ConfigError(f"--redraw: {runs} holds no runs of {figure.name}; run "
+                              f"`xbrun figure {figure.name}{' --quick' if quick else ''}` "
+                              f"first")
+        return draw_figure(figure, runs, out, _recorded_command(runs) or command, quick)
+    if _has_runs(runs):
+        raise ConfigError(f"{runs}: holds the runs of an earlier sweep; draw them again with "
+                          f"--redraw, or move them away (or choose --out)")
+    task = [f"experiment={experiment}", *(o for o in overrides if not is_hydra(o))]
+    if figure.mnist:
+        from ..training.preflight import check_environment
+
+        check_environment(compose(_first_job(task)))  # no MNIST: one line, before any job
+    out.mkdir(parents=True, exist_ok=True)
+    if given:
+        sweep = Path(given[0]).expanduser()
+        if runs.is_symlink():
+            runs.unlink()
+        runs.symlink_to(sweep.resolve(), target_is_directory=True)
+    began = time.perf_counter()
+    train(["-m", f"experiment={experiment}", *overrides,
+           *([] if given else [f"hydra.sweep.dir={runs}"])])
+    print(f"xbrun figure: {figure.name}: sweep took {time.perf_counter() - began:.1f} s",
+          file=sys.stderr)
+    return draw_figure(figure, runs, out, command, quick)
+
+
+def _recorded_command(runs: Path) -> str | None:
+    """The command line of the sweep in ``runs`` (from Hydra's ``multirun.yaml``)."""
+    import yaml
+
+    try:
+        task = yaml.safe_load((runs / "multirun.yaml").read_text())["hydra"]["overrides"]["task"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    return "xbrun train -m " + " ".join(str(t) for t in task)
+
+
+def _mnist_missing(figure: Figure, overrides: list[str], quick: bool) -> str | None:
+    from ..training.preflight import check_environment
+
+    experiment = figure.name + ("_quick" if quick else "")
+    try:
+        check_environment(compose(_first_job([f"experiment={experiment}", *overrides])))
+    except ConfigError as err:
+        return str(err)
+    return None
+
+
+def list_figures() -> str:
+    lines = []
+    for f in FIGURES.values():
+        lines.append(f"{f.name:<22} {f.shows}. {f.paper.split(';')[0]}. Data: {f.data}. "
+                     f"Full sweep: {f.time}.")
+    return "\n".join(lines)
+
+
+def figure_command(args: list[str], train: Callable[[list[str]], None]) -> None:
+    parser = Parser(prog="xbrun figure", description="Run a published figure's sweep and draw "
+                    "it beside the published values (see --list).")
+    parser.add_argument("name", nargs="?", help="the figure (see --list)")
+    parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides for every run")
+    parser.add_argument("--list", action="store_true", help="the figures, one line each")
+    parser.add_argument("--all", action="store_true", help="every figure the data allow "
+                        "(MNIST figures are skipped, with the reason, where MNIST is absent); "
+                        "a figure whose runs exist is redrawn")
+    parser.add_argument("--quick", action="store_true", help="a reduced sweep (CPU, seconds)")
+    parser.add_argument("--redraw", action="store_true", help="draw again from the runs of an "
+                        "earlier sweep, without running")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default figures/NAME, "
+                        "figures/NAME-quick with --quick; with --all: the parent folder)")
+    parser.add_argument("--mnist", metavar="DIR", help="dataset.root of the figures that read "
+                        "MNIST")
+    opts = parser.parse_intermixed_args(args)
+    if opts.list:
+        print(list_figures())
+        return
+    names = list(FIGURES) if opts.all else [opts.name]
+    overrides = list(opts.overrides)
+    if opts.all and opts.name:
+        overrides.insert(0, opts.name)
+    if not opts.all and opts.name is None:
+        fail("xbrun figure: expected a figure name, --list or --all (see xbrun figure --help)")
+    for name in names:
+        if name not in FIGURES:
+            fail(f"{name}: no such figure; choose one of {', '.join(FIGURES)} "
+                 f"(xbrun figure --list)")
+    bad = [o for o in overrides if "=" not in o and not o.startswith("~")]
+    if bad:
+        fail(f"{bad[0]}: expected KEY=VALUE (or ~KEY to remove a key)")
+    for name in names:
+        figure = FIGURES[name]
+        mine = [*overrides, *([f"dataset.root={opts.mnist}"] if opts.mnist and figure.mnist
+                              else [])]
+        folder = figure.name + ("-quick" if opts.quick else "")
+        out = Path(opts.out) / folder if opts.all and opts.out else Path(
+            opts.out or Path("figures") / folder)
+        redraw = opts.redraw or (opts.all and _has_runs(out / "runs"))
+        if opts.all and figure.mnist and not redraw:
+            reason = _mnist_missing(figure, mine, opts.quick)
+            if reason:
+                print(f"xbrun figure: skipping {name}: {reason}", file=sys.stderr)
+                continue
+        try:
+            report = run_figure(figure, mine, out, opts.quick, redraw, train)
+        except ConfigError as err:
+            fail(str(err))
+        print(f"xbrun figure: {name}: {report}")
