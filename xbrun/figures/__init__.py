@@ -7,11 +7,14 @@ module here (its points, plot, tolerance and claims). ``runner.py`` runs and dra
 
 from __future__ import annotations
 
-from . import legallo2023, tt_family
+from . import legallo2023, rasch2024, tt_family, wu2024, wu2025
 from .base import Figure
 
 FIGURES: dict[str, Figure] = {f.name: f for f in (
     legallo2023.FIGURE,
+    rasch2024.FIGURE,
+    wu2025.FIGURE,
+    wu2024.FIGURE,
     tt_family.FIGURE,
 )}
 

@@ -1,0 +1,118 @@
+"""``wu2025-tt-asymmetry``: loss f(W_k) of a 50-dimensional least-squares problem against
+the iteration, Analog SGD vs Tiki-Taka, as the response asymmetry ``up_down`` (c_Lin) grows
+(Wu et al., NeurIPS 2025, Fig. 2). No numbers are published: claims.md is checked."""
+
+from __future__ import annotations
+
+from .base import Check, Figure, Point, Results, check, config_value
+from .plots import COLORS, new_figure
+
+SERIES = ["analog_sgd", "tiki_taka"]
+LABELS = {"analog_sgd": "Analog SGD", "tiki_taka": "Tiki-Taka"}
+
+
+def smoothed(values: list[float], keep: float = 0.9) -> list[float]:
+    """The script's exponential smoothing ``s_k = keep s_(k-1) + (1 - keep) f_k``, s_0 = f_0."""
+    out: list[float] = []
+    for v in values:
+        out.append(v if not out else keep * out[-1] + (1 - keep) * v)
+    return out
+
+
+def points(run: dict) -> list[Point]:
+    """f(W_k) = exact_loss / in_features at every logged step (noise-free weights, before the
+    k-th update, as the script records it), and its smoothed last value."""
+    dim = config_value(run, "dataset.in_features")
+    c_lin = config_value(run, "cell.up_down")
+    steps = [r for r in run["rows"] if "step" in r and r.get("exact_loss") is not None]
+    f = [r["exact_loss"] / dim for r in steps]
+    out = [Point(run["series"], "f", r["step"], v, c_lin) for r, v in zip(steps, f,
+                                                                        strict=True)]
+    if f:
+        out.append(Point(run["series"], "final_f", c_lin, smoothed(f)[-1]))
+    return out
+
+
+def claims(results: Results) -> list[Check]:
+    xs = results.values("x", "final_f")
+
+    def final(series, x):
+        found = results.get(series, "final_f", x)
+        if found is None:
+            raise LookupError(f"no {series} run at up_down={x:g}")
+        return found.mean
+
+    def sgd_grows():
+        values = [final("analog_sgd", x) for x in xs]
+        if len(values) < 2:
+            raise ValueError("needs two up_down values")
+        lowest_first = min(values) == values[0]
+        return lowest_first and values[-1] > values[0], "Analog SGD final f: " + ", ".join(
+            f"{v:.3g} (c_Lin={x:g})" for x, v in zip(xs, values, strict=True))
+
+    def compare():
+        pairs = ", ".join(f"c_Lin={x:g}: SGD {final('analog_sgd', x):.3g} / TT "
+                          f"{final('tiki_taka', x):.3g}" for x in xs)
+        return None, "reported, not asserted (claims.md: direction to be read from Fig. 2): " \
+            + pairs
+
+    abstract = "arXiv 2502.06309v1 abstract (claims.md 1)"
+    checks = [check("Analog SGD's final loss grows with the asymmetry up_down and is lowest at "
+                    "up_down = 0", abstract, sgd_grows)]
+    reported = check("Tiki-Taka vs Analog SGD at up_down > 0", "arXiv 2502.06309v1 abstract "
+                     "(claims.md 2); NeurIPS-2025/README.md (claims.md 3)", compare)
+    return [*checks, Check(reported.claim, reported.source, None, reported.detail)]
+
+
+def draw(results: Results, published: list[dict]):
+    fig, (curves_ax, final_ax) = new_figure(2, width=4.4)
+    c_lins = results.values("x2", "f")
+    for i, c_lin in enumerate(c_lins):
+        for series, style in zip(SERIES, ("-", "--"), strict=True):
+            curve = results.curve(series, "f", c_lin)
+            if curve:
+                curves_ax.plot([p.x for p in curve], smoothed([p.mean for p in curve]), style,
+                               color=COLORS[i % len(COLORS)], lw=1.2,
+                               label=f"{LABELS[series]}, c_Lin={c_lin:g}")
+    curves_ax.set_yscale("log")
+    curves_ax.set_xlabel("iteration k")
+    curves_ax.set_ylabel("f(W_k) (smoothed, mean over seeds)")
+    curves_ax.legend(fontsize=6, ncol=2)
+    for series, style in zip(SERIES, ("-o", "--s"), strict=True):
+        finals = results.curve(series, "final_f")
+        if finals:
+            final_ax.errorbar([p.x for p in finals], [p.mean for p in finals],
+                              yerr=[p.sd for p in finals], fmt=style, capsize=3,
+                              label=LABELS[series], color="k" if series == SERIES[0] else "0.5")
+    final_ax.set_yscale("log")
+    final_ax.set_xlabel("response asymmetry c_Lin (cell.up_down)")
+    final_ax.set_ylabel("final f(W_K), smoothed")
+    final_ax.legend(fontsize=7)
+    for ax in (curves_ax, final_ax):
+        ax.grid(alpha=0.3)
+    fig.suptitle("Wu et al. 2025, Fig. 2 setup (no published numbers)", fontsize=9)
+    return fig
+
+
+FIGURE = Figure(
+    name="wu2025-tt-asymmetry",
+    paper="Wu et al., NeurIPS 2025, Fig. 2; Zhaoxian-Wu/analog-training "
+          "NeurIPS-2025/S1-TT-fails.py @ 17d0e0c",
+    shows="least-squares loss against iterations, Analog SGD vs Tiki-Taka as the response "
+          "asymmetry up_down goes 0-0.3 (claims only)",
+    data="built-in regression task (no download)",
+    time="24 runs (2 algorithms x 4 up_down x 3 seeds) x 1,000 full-batch steps of a 1x50 "
+         "layer",
+    x_label="x (step for f, up_down for final_f)",
+    x2_label="up_down (for f)",
+    points=points,
+    draw=draw,
+    claims=claims,
+    not_compared="no numbers are published (the repository commits no outputs); claims.md "
+                 "is checked instead",
+    notes=(
+        "Curves are labelled by the algorithm that produced them; the script's legend swaps "
+        "the two (setup.md).",
+        "The published curves are single runs (torch seed 618); xbrun averages 3 seeds.",
+    ),
+)
