@@ -11,6 +11,7 @@ run folders as any sweep) into ``<out>/runs``; drawing reads only those run fold
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import sys
 import time
@@ -92,10 +93,11 @@ def read_published(figure: Figure) -> list[dict]:
 
 
 def write_results(path: Path, figure: Figure, results: Results) -> None:
-    x2 = [figure.x2_label] if figure.x2_label else []
-    lines = [["series", "metric", figure.x_label, *x2, "y", "y_sd", "n"]]
+    """xbrun's numbers in published.csv's terms: ``series, metric, x, x2, y, y_sd, n`` (x and
+    x2 as the figure defines them, named in report.md; n: runs averaged)."""
+    lines = [["series", "metric", "x", "x2", "y", "y_sd", "n"]]
     for r in results.all:
-        lines.append([r.series, r.metric, f"{r.x:g}", *([fmt(r.x2, 6)] if x2 else []),
+        lines.append([r.series, r.metric, f"{r.x:g}", "" if r.x2 is None else f"{r.x2:g}",
                       repr(r.mean), repr(r.sd), str(r.n)])
     write_text(path, "".join(",".join(line) + "\n" for line in lines))
 
@@ -120,7 +122,8 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
         out += ["**This is a `--quick` run** (a reduced sweep on a CPU): its numbers and "
                 "checks show that the pipeline works, not that the figure reproduces.", ""]
     for note in notes:
-        out += [f"**Not comparable with published MNIST values:** xbrun ran on {note}.", ""]
+        out += [f"**Not comparable with published MNIST values:** xbrun ran on {note}; the "
+                f"verdicts below say `not compared (data)`.", ""]
     if figure.notes:
         out += ["**Where this sweep differs from the published setup:**", ""]
         out += [f"- {n}" for n in figure.notes] + [""]
@@ -136,12 +139,13 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
             tol = figure.tolerance(row, published)
             x2 = float(row["x2"]) if row.get("x2") else None
             mine = results.get(row["series"], row["metric"], float(row["x"]), x2)
-            said = verdict(mine, float(row["y"]), tol, not_comparable)
+            said = verdict(mine, float(row["y"]), tol, "data" if not_comparable else None)
             counts[said.split(" (")[0]] = counts.get(said.split(" (")[0], 0) + 1
             ours = f"{mine.mean:.4g} ± {mine.sd:.2g} ({mine.n})" if mine else "–"
+            source = re.sub(r"\b([0-9a-f]{7})[0-9a-f]{33}\b", r"\1", row["source"])
             out.append("| " + " | ".join(_cell(c) for c in (
                 row["series"], row["metric"], row["x"], fmt(float(row["y"])), row["how"],
-                row["source"], ours, fmt(tol, 3) if tol is not None else "–", said)) + " |")
+                source, ours, "–" if tol is None else fmt(tol, 3), said)) + " |")
         out += ["", "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                 + ".", ""]
     checks = figure.claims(results)
@@ -158,8 +162,9 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
         out += [f"- `{r['run']}` ({r['series']}): {r['status']}"
                 + (f": {r['summary'].get('error')}" if r["summary"].get("error") else "")
                 for r in others] + [""]
-    out += ["xbrun's numbers (mean over seeds): `results.csv`; the published ones with their "
-            "sources: `published.csv`.", ""]
+    axes = f"x = {figure.x_label}" + (f", x2 = {figure.x2_label}" if figure.x2_label else "")
+    out += [f"xbrun's numbers (mean and sd over the runs of a point, n runs): `results.csv` "
+            f"({axes}); the published ones with their sources: `published.csv`.", ""]
     return "\n".join(out)
 
 

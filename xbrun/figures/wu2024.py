@@ -101,8 +101,8 @@ FIGURE = Figure(
     data="built-in regression task (no download)",
     time="24 runs (2 algorithms x 4 step sizes x 3 seeds) x 2,500 full-batch steps of a "
          "1x40 layer",
-    x_label="x (step size a for asymptotic_error, step for recorded_loss)",
-    x2_label="step size a (for recorded_loss)",
+    x_label="step size a (asymptotic_error) or step (recorded_loss)",
+    x2_label="step size a (recorded_loss)",
     points=points,
     draw=draw,
     claims=claims,

@@ -103,8 +103,8 @@ FIGURE = Figure(
     data="built-in regression task (no download)",
     time="24 runs (2 algorithms x 4 up_down x 3 seeds) x 1,000 full-batch steps of a 1x50 "
          "layer",
-    x_label="x (step for f, up_down for final_f)",
-    x2_label="up_down (for f)",
+    x_label="up_down (final_f) or step (f)",
+    x2_label="up_down (f)",
     points=points,
     draw=draw,
     claims=claims,

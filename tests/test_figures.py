@@ -1,0 +1,251 @@
+"""``xbrun figure``: every figure's --quick sweep runs and writes its files; the verdicts and
+claim checks are right on hand-made numbers (pass and fail); --list, --redraw, bad names and
+overrides behave as the CLI promises."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xbrun.cli import main, validate
+from xbrun.composition import conf_dir
+from xbrun.figures import FIGURES, rasch2024, tt_family, wu2024, wu2025
+from xbrun.figures.base import Point, Result, Results, aggregate, verdict
+from xbrun.figures.legallo2023 import tolerance
+from xbrun.figures.runner import data_note
+
+MNIST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k"
+needs_mnist5k = pytest.mark.skipif(not (MNIST5K / "MNIST" / "raw").is_dir(),
+                                   reason=f"{MNIST5K} (real MNIST digits) is not on this machine")
+
+
+def run_quick(name, out, *overrides):
+    extra = [f"dataset.root={MNIST5K}"] if FIGURES[name].mnist else []
+    main(["figure", name, "--quick", "--out", str(out), *extra, *overrides])
+    return out
+
+
+# ---------------------------------------------------------------- configs -------------
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_figure_is_an_experiment_config_with_its_series(name):
+    """The full and quick sweeps exist, and every series the sweep names is an option."""
+    folder = conf_dir() / "experiment"
+    for variant in (name, f"{name}_quick"):
+        assert (folder / f"{variant}.yaml").read_text().startswith("# @package _global_")
+    params = yaml.safe_load((folder / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    series = params[FIGURES[name].series_key].split(",")
+    assert series and all((folder / name / f"{s}.yaml").is_file() for s in series)
+
+
+def test_sweep_axes_of_an_experiment_are_checked_and_overridable():
+    """`xbrun train -m experiment=X` checks every job of the config's axes before running;
+    a command-line value replaces an axis."""
+    configs = validate(["experiment=wu2025-tt-asymmetry_quick"], multirun=True)
+    assert sorted({(c.device.kind, c.cell.up_down) for c in configs}) == [
+        ("sgd", 0.0), ("sgd", 0.3), ("ttv1", 0.0), ("ttv1", 0.3)]
+    configs = validate(["experiment=wu2025-tt-asymmetry_quick", "seed=3,4", "cell.up_down=0.2"],
+                       multirun=True)
+    assert sorted({(c.seed, c.cell.up_down) for c in configs}) == [(3, 0.2), (4, 0.2)]
+    assert len(configs) == 4
+
+
+# ---------------------------------------------------------------- verdicts ------------
+def test_verdict_on_hand_made_numbers():
+    mine = Result("sgd", "test_accuracy", 3.0, None, 0.50, 0.01, 3)
+    assert verdict(mine, 0.52, 0.05) == "within"
+    assert verdict(mine, 0.60, 0.05) == "outside"
+    assert verdict(None, 0.52, 0.05) == "no xbrun value"
+    assert verdict(mine, 0.52, None) == "not compared"
+    assert verdict(mine, 0.52, 0.05, "digits").startswith("not compared (digits")
+
+
+def test_legallo_tolerance_is_the_spread_of_the_recorded_runs():
+    published = [{"series": "sgd", "metric": "test_accuracy", "y": y} for y in
+                 ("0.48", "0.55", "0.50")] + [
+        {"series": "ttv2", "metric": "test_accuracy", "y": "0.80"},
+        {"series": "sgd", "metric": "val_accuracy_last_epoch", "y": "0.5"}]
+    assert tolerance(published[0], published) == pytest.approx(0.07)
+    assert tolerance(published[3], published) == 0.02  # one run: the floor
+    assert tolerance(published[4], published) is None  # validation pass: not compared
+
+
+def test_aggregate_means_over_seeds_and_drops_non_finite():
+    rows = aggregate([Point("a", "m", 1, 0.2), Point("a", "m", 1, 0.4),
+                      Point("a", "m", 1, float("nan")), Point("b", "m", 1, 1.0)])
+    found = Results(rows).get("a", "m", 1)
+    assert (found.mean, found.n) == (pytest.approx(0.3), 2)
+    assert found.sd == pytest.approx(0.1414, abs=1e-3)
+
+
+def results(rows):
+    return Results([Result(s, m, float(x), None if x2 is None else float(x2), y, 0.0, 3)
+                    for s, m, x, x2, y in rows])
+
+
+def outcome(checks):
+    return [c.passed for c in checks]
+
+
+def test_tt_family_claims_pass_and_fail():
+    good = [("sgd", "test_accuracy", 0.0, None, 0.90), ("sgd", "test_accuracy", 0.5, None, 0.5)]
+    good += [(s, "test_accuracy", x, None, 0.89) for s in tt_family.TRANSFER for x in (0.0, 0.5)]
+    assert outcome(tt_family.claims(results(good))) == [True, True, True]
+    bad = [("sgd", "test_accuracy", 0.0, None, 0.90), ("sgd", "test_accuracy", 0.5, None, 0.95)]
+    bad += [(s, "test_accuracy", x, None, 0.5) for s in tt_family.TRANSFER for x in (0.0, 0.5)]
+    assert outcome(tt_family.claims(results(bad))) == [False, False, False]
+    assert outcome(tt_family.claims(results(good[:1]))) == [None, None, None]
+
+
+def test_wu2025_claims_pass_and_fail():
+    rising = [("analog_sgd", "final_f", x, None, 0.1 + x) for x in (0.0, 0.1, 0.3)]
+    rising += [("tiki_taka", "final_f", x, None, 0.1) for x in (0.0, 0.1, 0.3)]
+    checks = wu2025.claims(results(rising))
+    assert outcome(checks) == [True, None] and "0.1" in checks[1].detail
+    falling = [("analog_sgd", "final_f", x, None, 1 - x) for x in (0.0, 0.1, 0.3)]
+    assert outcome(wu2025.claims(results(falling)))[0] is False
+
+
+def test_wu2025_smoothing_is_the_scripts():
+    assert wu2025.smoothed([1.0, 0.0, 0.0]) == pytest.approx([1.0, 0.9, 0.81])
+
+
+def test_wu2024_claims_pass_and_fail():
+    good = [("digital_sgd", "asymptotic_error", a, None, a ** 2) for a in (0.03, 0.2)]
+    good += [("analog_sgd", "asymptotic_error", a, None, 1 + a) for a in (0.03, 0.2)]
+    assert outcome(wu2024.claims(results(good))) == [True, True]
+    bad = [("digital_sgd", "asymptotic_error", a, None, 1.0) for a in (0.03, 0.2)]
+    bad += [("analog_sgd", "asymptotic_error", a, None, a) for a in (0.03, 0.2)]
+    assert outcome(wu2024.claims(results(bad))) == [False, False]
+
+
+def test_rasch2024_claims_pass_and_fail():
+    def grid(ttv2_hi, chopped_hi):
+        rows = []
+        for n in (10, 40):
+            rows += [("ttv2", "weight_rmse", 0.0, n, 0.1), ("ttv2", "weight_rmse", 1.0, n, ttv2_hi)]
+            for s in ("chopped_ttv2", "agad", "sgd"):
+                rows += [(s, "weight_rmse", 0.0, n, 0.1), (s, "weight_rmse", 1.0, n, chopped_hi)]
+        return results(rows)
+
+    assert outcome(rasch2024.claims(grid(0.5, 0.12))) == [True, True, True, None]
+    assert outcome(rasch2024.claims(grid(0.5, 0.6))) == [True, False, False, None]
+    assert outcome(rasch2024.claims(grid(0.05, 0.12))) == [False, False, False, None]
+
+
+# ---------------------------------------------------------------- data ----------------
+def test_data_note_names_what_is_not_full_mnist(tmp_path):
+    assert "digits" in data_note({"name": "digits"})
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for part, count in (("train", 60000), ("t10k", 10000)):
+        (raw / f"{part}-images-idx3-ubyte").write_bytes(
+            (2051).to_bytes(4, "big") + count.to_bytes(4, "big"))
+    full = {"name": "mnist", "root": str(tmp_path), "limit_train": 0, "limit_test": 0}
+    assert data_note(full) is None
+    assert "1,000" in data_note({**full, "limit_train": 1000})
+
+
+@needs_mnist5k
+def test_data_note_on_mnist5k():
+    note = data_note({"name": "mnist", "root": str(MNIST5K), "limit_train": 0, "limit_test": 0})
+    assert "4,000 / 1,000" in note
+
+
+# ---------------------------------------------------------------- the command ---------
+def test_list_has_one_line_per_figure(capsys):
+    main(["figure", "--list"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(FIGURES)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["figure", "no-such-figure"], "no-such-figure: no such figure; choose one of"),
+    (["figure"], "expected a figure name"),
+    (["figure", "wu2025-tt-asymmetry", "epochs"], "epochs: expected KEY=VALUE"),
+    (["figure", "wu2025-tt-asymmetry", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_figure_command_is_one_line_exit_2(args, words, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_redraw_without_runs_is_one_line_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["figure", "wu2025-tt-asymmetry", "--redraw", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "holds no runs" in capsys.readouterr().err
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def expect_files(out, name, quick=True):
+    for file in (f"{name}.png", f"{name}.svg", "results.csv", "report.md"):
+        assert (out / file).stat().st_size > 0, file
+    assert read_csv(out / "results.csv")
+    report = (out / "report.md").read_text()
+    assert ("--quick" in report) == quick
+    return report
+
+
+@pytest.fixture(scope="module")
+def wu2025_quick(tmp_path_factory):
+    """The quick wu2025 sweep with two overrides passed through (epochs, the seed axis)."""
+    return run_quick("wu2025-tt-asymmetry", tmp_path_factory.mktemp("wu2025"), "epochs=12",
+                     "seed=5")
+
+
+def test_quick_regression_figure_with_overrides(wu2025_quick):
+    report = expect_files(wu2025_quick, "wu2025-tt-asymmetry")
+    runs = sorted((wu2025_quick / "runs").glob("*/.hydra/config.yaml"))
+    configs = [yaml.safe_load(p.read_text()) for p in runs]
+    assert len(configs) == 4 and {c["epochs"] for c in configs} == {12}
+    assert {c["seed"] for c in configs} == {5}
+    steps = {r["x"] for r in read_csv(
+        wu2025_quick / "results.csv") if r["metric"] == "f"}
+    assert steps == {str(s) for s in range(13)}  # f(W_k) before each of the 12 updates, and after
+    assert "## Claims checked on this run" in report and "Not comparable" not in report
+
+
+def test_redraw_draws_again_without_running(wu2025_quick, capsys):
+    (wu2025_quick / "report.md").unlink()
+    runs_before = sorted(p.name for p in (wu2025_quick / "runs").iterdir())
+    main(["figure", "wu2025-tt-asymmetry", "--quick", "--redraw", "--out", str(wu2025_quick)])
+    assert (wu2025_quick / "report.md").exists()
+    assert sorted(p.name for p in (wu2025_quick / "runs").iterdir()) == runs_before
+    assert "xbrun train -m" in (wu2025_quick / "report.md").read_text()
+
+
+def test_a_second_sweep_into_existing_runs_is_refused(wu2025_quick, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["figure", "wu2025-tt-asymmetry", "--quick", "--out", str(wu2025_quick)])
+    assert exit_info.value.code == 2
+    assert "--redraw" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["wu2024-sgd-lr", "rasch2024-offsets"])
+def test_quick_regression_figures(name, tmp_path):
+    expect_files(run_quick(name, tmp_path), name)
+
+
+@needs_mnist5k
+@pytest.mark.parametrize("name", ["legallo2023-training", "tt-family-asymmetry"])
+def test_quick_mnist_figures_say_they_are_not_comparable(name, tmp_path):
+    report = expect_files(run_quick(name, tmp_path), name)
+    assert "Not comparable with published MNIST values" in report
+    assert (tmp_path / "published.csv").read_text().startswith("series,metric,x,y")
+
+
+def test_missing_mnist_is_one_line_before_any_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["figure", "tt-family-asymmetry", "--quick", "--out", str(tmp_path),
+              f"dataset.root={tmp_path / 'none'}"])
+    assert exit_info.value.code == 2
+    assert "dataset" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
