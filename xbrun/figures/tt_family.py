@@ -85,7 +85,7 @@ FIGURE = Figure(
     shows="MNIST test accuracy of sgd, ttv1, ttv2, chopped, agad against SoftBounds up_down "
           "(claims only)",
     data="MNIST (dataset.root)",
-    time="90 runs (5 algorithms x 6 up_down x 3 seeds) x 3 epochs of batch 10",
+    time="90 runs (5 algorithms x 6 up_down x 3 seeds) x 1 epoch of batch 10",
     x_label="cell.up_down",
     points=points,
     draw=draw,
@@ -94,7 +94,7 @@ FIGURE = Figure(
     not_compared="no published numbers for this sweep; claims.md is checked instead",
     notes=(
         "xbrun's own choice of setup (no published sweep): model=mlp 784-256-128-10 sigmoid, "
-        "lr 0.1, batch 10, 3 epochs, SoftBounds cell at aihwkit defaults but up_down; "
+        "lr 0.1, batch 10, one epoch, SoftBounds cell at aihwkit defaults but up_down; "
         "transfer devices at aihwkit's defaults.",
         "The rank-k panel is left out: no published accuracy-vs-rank numbers were found.",
     ),
