@@ -13,7 +13,7 @@ from xbrun.composition import conf_dir
 from xbrun.figures import FIGURES, rasch2024, tt_family, wu2024, wu2025
 from xbrun.figures.base import Point, Result, Results, aggregate, verdict
 from xbrun.figures.legallo2023 import tolerance
-from xbrun.figures.runner import data_note
+from xbrun.figures.runner import _mnist_missing, data_note
 
 MNIST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k"
 needs_mnist5k = pytest.mark.skipif(not (MNIST5K / "MNIST" / "raw").is_dir(),
@@ -249,3 +249,10 @@ def test_missing_mnist_is_one_line_before_any_run(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "dataset" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_make_figures_skips_mnist_figures_without_mnist(tmp_path):
+    """`xbrun figure --all` (make figures) asks this before an MNIST figure: a reason to skip."""
+    reason = _mnist_missing(FIGURES["legallo2023-training"], [f"dataset.root={tmp_path}"],
+                            quick=False)
+    assert reason and str(tmp_path) in reason

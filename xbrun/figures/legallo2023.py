@@ -42,6 +42,7 @@ def draw(results: Results, published: list[dict]):
         published_markers(ax, published, metric, SERIES,
                           label="aihwkit notebook runs (2023-25)")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     acc.set_ylim(0, 1)
