@@ -120,7 +120,7 @@ FIGURE = Figure(
           "reference-offset spread (claims only)",
     data="built-in regression task (no download)",
     time="240 runs (4 algorithms x 4 n_states x 5 sigma_r x 3 construction seeds) x 500 "
-         "updates of a 5x5 tile",
+         "updates of a 5x5 tile; ~40 min on a 2-core CPU (~10 s a run)",
     x_label="reference_std (sigma_r)",
     x2_label="n_states",
     points=points,

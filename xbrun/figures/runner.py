@@ -320,6 +320,9 @@ def figure_command(args: list[str], train: Callable[[list[str]], None]) -> None:
             if reason:
                 print(f"xbrun figure: skipping {name}: {reason}", file=sys.stderr)
                 continue
+        if redraw and not opts.redraw:
+            print(f"xbrun figure: {name}: redrawn from the runs in {out / 'runs'} (remove them "
+                  f"to run again)", file=sys.stderr)
         try:
             report = run_figure(figure, mine, out, opts.quick, redraw, train)
         except ConfigError as err:

@@ -85,7 +85,8 @@ FIGURE = Figure(
     shows="MNIST test accuracy of sgd, ttv1, ttv2, chopped, agad against SoftBounds up_down "
           "(claims only)",
     data="MNIST (dataset.root)",
-    time="90 runs (5 algorithms x 6 up_down x 3 seeds) x 1 epoch of batch 10",
+    time="90 runs (5 algorithms x 6 up_down x 3 seeds) x 6,000 steps of batch 10; ~3 h on a "
+         "2-core CPU",
     x_label="cell.up_down",
     points=points,
     draw=draw,
