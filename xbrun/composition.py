@@ -10,18 +10,92 @@ cells`` (``cells_info.py``), ``xbrun report`` (``report.py``) and the Python API
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import shutil
 import sys
 import tempfile
+import types
+import typing
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
+MISSING = "???"  # OmegaConf's missing value: every schema key gets its option's default
+#: the config groups (the top-level keys that are not in the ``schema/run`` node)
+GROUPS = ("device", "cell", "io", "decomposition", "mapping", "model", "dataset", "schedule",
+          "logger")
+
 
 def conf_dir() -> Path:
-    """The shipped Hydra configs (``conf/`` installed as ``xbrun.conf``)."""
+    """The shipped Hydra configs (``conf/`` installed as ``xbrun.conf``), their schemas
+    registered (:func:`register_schemas`)."""
+    register_schemas()
     return Path(str(resources.files("xbrun.conf")))
+
+
+def _omega_type(tp: Any) -> Any:
+    """The nearest type OmegaConf checks for ``tp`` (Literal -> str, unions of several -> Any);
+    what OmegaConf cannot express ``load`` checks."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return str if all(isinstance(a, str) for a in args) else Any
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        inner = _omega_type(rest[0]) if len(rest) == 1 else Any
+        optional = inner is not Any and len(rest) < len(args)  # OmegaConf 2.3 wants Optional
+        return typing.Optional[inner] if optional else inner  # noqa: UP045
+    if origin in (list, tuple):
+        return list[_omega_type(args[0])] if args else list
+    if origin is dict or tp is dict:
+        return dict
+    if dataclasses.is_dataclass(tp):
+        return schema_type(tp)
+    return tp if tp in (int, float, bool, str) else Any
+
+
+@functools.cache
+def schema_type(cls: type) -> type:
+    """``cls`` as an OmegaConf structured config: same fields, types OmegaConf knows."""
+    hints = typing.get_type_hints(cls)
+    return dataclasses.make_dataclass(cls.__name__, [
+        (f.name, _omega_type(hints[f.name]), dataclasses.field(default=MISSING))
+        for f in dataclasses.fields(cls) if f.init])
+
+
+def schema_node(default: Any, skip: tuple[str, ...] = ()):
+    """The typed OmegaConf node of a config dataclass instance, its values the defaults."""
+    from omegaconf import OmegaConf
+
+    values = {k: v for k, v in dataclasses.asdict(default).items() if k not in skip}
+    schema = schema_type(type(default))
+    if skip:
+        schema = dataclasses.make_dataclass(schema.__name__, [
+            (f.name, f.type, f) for f in dataclasses.fields(schema) if f.name not in skip])
+    return OmegaConf.merge(OmegaConf.structured(schema), values)
+
+
+@functools.cache
+def register_schemas() -> None:
+    """Each option's defaults come from its dataclass, registered in Hydra's ConfigStore as
+    ``schema/GROUP/OPTION`` (``schema/run`` for the top-level keys): an option file names its
+    schema in its defaults list and holds only what differs (``tests/test_defaults.py``)."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from .config import SCHEMAS, RunConfig
+
+    store = ConfigStore.instance()
+    for group, options in SCHEMAS.items():
+        for name, default in options.items():
+            store.store(group=f"schema/{group}", name=name, node=schema_node(default))
+    run = schema_node(RunConfig(), skip=GROUPS)  # typed keys in an open root, where the
+    root = OmegaConf.create({})  # groups and the shortcuts (gamma, ...) join them
+    for key in run:
+        root[key] = run._get_node(key)
+    store.store(group="schema", name="run", node=root)
 
 
 def fail(message: str) -> None:
@@ -41,9 +115,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def group_options(group: str) -> list[str]:
-    folder = conf_dir() / group
-    if folder.is_dir():
-        return sorted(p.stem for p in folder.glob("*.yaml"))
+    """The options of ``group``: xbrun's (``config.options``) or Hydra's own groups."""
+    from .config import options
+
+    if options(group):
+        return options(group)
     if group.startswith("hydra/"):  # Hydra's own groups (launchers, sweepers, ...)
         from hydra import initialize_config_dir
         from hydra.core.global_hydra import GlobalHydra

@@ -8,18 +8,21 @@ value; anything wrong raises ``ConfigError`` with one line naming the key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from importlib import resources
 from typing import Any, Literal
+
+import yaml
 
 from .devices import DEVICES
 from .errors import ConfigError
 from .physics.cells import CELLS
 from .physics.io import IOConfig
 from .physics.pulses import UpdateParameters
-from .schema import build, check, covers, flatten, to_dict
+from .schema import build, check, covers, flatten, pick, to_dict
 from .tiles.mapping import MappingConfig
-from .training.data import DigitsConfig, dataset_config
+from .training.data import DATASETS, DigitsConfig, dataset_config
 from .training.loggers import LoggerConfig
-from .training.models import MLPConfig, check_model_data, model_config
+from .training.models import MODELS, MLPConfig, check_model_data, model_config
 from .training.schedule import ScheduleConfig
 
 
@@ -61,24 +64,28 @@ THREADS_MAX = 1024
 
 @dataclass
 class RunConfig:
-    """The top-level keys; ``resume_override`` lists keys (or groups such as ``model``)
+    """The top-level keys, and the source of their defaults (``xbrun train --cfg job`` shows
+    the composed config). ``resume_override`` lists keys (or groups such as ``model``)
     allowed to differ from the resumed checkpoint's config (see ``training.rundir``)."""
 
     seed: int = field(default=0, metadata={"range": (0, SEED_MAX)})
     epochs: int = 10
-    batch_size: int = 32
-    lr: float = 0.1
-    resume: str | None = None
-    resume_override: list[str] = field(default_factory=list)
+    batch_size: int = 8
+    lr: float = 1.0
+    resume: str | None = None  # a run folder: continue it from its last checkpoint
+    resume_override: list[str] = field(default_factory=list)  # e.g. [lr]
     accelerator: Literal["auto", "cpu", "cuda"] = "auto"
+    # CPU threads for torch: small tiles run fastest on one (0: torch's default)
     threads: int = field(default=1, metadata={"range": (0, THREADS_MAX),
                                               "note": " (0: torch's default)"})
+    # capture the training step in a CUDA graph and replay it (auto: on when CUDA is used,
+    # eager where the step cannot be captured)
     cuda_graphs: Literal["auto", "on", "off"] = "auto"
-    checkpoint_every: int = 1
+    checkpoint_every: int = 1  # epochs between checkpoints
     device: Any = None
     cell: Any = None
     io: IOConfig = field(default_factory=IOConfig)
-    update: UpdateParameters = field(default_factory=UpdateParameters)
+    update: UpdateParameters = field(default_factory=UpdateParameters)  # the pulsed update
     decomposition: DecompositionConfig = field(default_factory=DecompositionConfig)
     mapping: MappingConfig = field(default_factory=MappingConfig)
     model: Any = field(default_factory=MLPConfig)  # xbrun.training.models.MODELS
@@ -125,20 +132,25 @@ class RunConfig:
         return self.device.kind != "fp"
 
 
-def _pick(registry: dict[str, type], data: Any, key: str, tag: str) -> Any:
-    check(isinstance(data, dict), key, "a config group (choose one with " + key + "=NAME)", data)
-    kind = data.get(tag)
-    if kind not in registry:
-        raise ConfigError(f"{key}.{tag}: expected one of {', '.join(registry)}, got {kind!r}")
-    return build(registry[kind], data, key)
+#: each group option's defaults, by group and option name (the dataclass is the one source:
+#: ``composition.register_schemas`` hands them to Hydra, the option files hold what differs)
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "device": {name: cls(kind=name) for name, cls in DEVICES.items()},
+    "cell": {name: cls(kind=name) for name, cls in CELLS.items()},
+    "model": {name: cls(name=name) for name, cls in MODELS.items()},
+    "dataset": {name: cls(name=name) for name, cls in DATASETS.items()},
+    "io": {"base": IOConfig()},
+    "mapping": {"base": MappingConfig()},
+    "schedule": {"base": ScheduleConfig()},
+}
 
 
 def load(data: dict) -> RunConfig:
     """Typed, validated ``RunConfig`` from a composed (plain) config dict."""
     data = dict(data)
     data.pop("hydra", None)
-    device = _pick(DEVICES, data.pop("device", {"kind": "sgd"}), "device", "kind")
-    cell = _pick(CELLS, data.pop("cell", {"kind": "constant_step"}), "cell", "kind")
+    device = pick(DEVICES, data.pop("device", {"kind": "sgd"}), "device", "kind")
+    cell = pick(CELLS, data.pop("cell", {"kind": "constant_step"}), "cell", "kind")
     for top_key in ("gamma", "scale_fast_lr"):
         value = data.pop(top_key, None)
         if value is None:
@@ -187,20 +199,33 @@ def resolve_objective(objective: str, dataset: str, model: str) -> str:
     return objective
 
 
+def options(group: str) -> list[str]:
+    """The options of a config group: the files ``conf/GROUP/*.yaml`` (sorted names)."""
+    folder = resources.files("xbrun.conf") / group
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def option_values(group: str, name: str) -> dict:
+    """What ``GROUP=NAME`` sets: its schema's tag (``/schema/cell/KIND@_here_`` in the file's
+    defaults list) and the keys the file changes; ``build`` adds the dataclass defaults."""
+    data = yaml.safe_load((resources.files("xbrun.conf") / group / f"{name}.yaml").read_text())
+    tag = {"cell": "kind", "device": "kind"}.get(group, "name")
+    for entry in data.pop("defaults", []):
+        if isinstance(entry, str) and entry.startswith(f"/schema/{group}/"):
+            data.setdefault(tag, entry.split("/")[3].split("@")[0])
+    return data
+
+
 def _array_cells(device) -> None:
     """``device.fast_cell`` / ``device.slow_cell``: a ``cell`` option name (conf/cell/NAME.yaml)
     or a mapping with ``kind``; left None, the array uses the run's ``cell``."""
-    from importlib import resources
-
-    import yaml
-
     for name in ("fast_cell", "slow_cell"):
         value = getattr(device, name, None)
         if isinstance(value, str):
-            folder = resources.files("xbrun.conf") / "cell"
-            options = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-            check(value in options, f"device.{name}", "a cell option (" + ", ".join(options)
-                  + ") or a mapping with kind", value)
-            value = yaml.safe_load((folder / f"{value}.yaml").read_text())
+            check(value in options("cell"), f"device.{name}", "a cell option ("
+                  + ", ".join(options("cell")) + ") or a mapping with kind", value)
+            value = option_values("cell", value)
         if isinstance(value, dict):
-            setattr(device, name, _pick(CELLS, value, f"device.{name}", "kind"))
+            setattr(device, name, pick(CELLS, value, f"device.{name}", "kind"))

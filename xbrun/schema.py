@@ -156,6 +156,16 @@ def build(cls: type, data: Any, key: str = "") -> Any:
     return obj
 
 
+def pick(registry: dict[str, type], data: Any, key: str, tag: str) -> Any:
+    """The dataclass ``registry[data[tag]]`` built from ``data`` (a group option picked by its
+    ``kind`` or ``name``)."""
+    check(isinstance(data, dict), key, f"a config group (choose one with {key}=NAME)", data)
+    choice = data.get(tag)
+    if choice not in registry:
+        raise ConfigError(f"{key}.{tag}: expected one of {', '.join(registry)}, got {choice!r}")
+    return build(registry[choice], data, key)
+
+
 def to_dict(obj: Any) -> Any:
     """Plain-dict view of a config (for checkpoints, summaries and reports)."""
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj

@@ -41,7 +41,7 @@ from ..physics.lines import (
     write_transferred,
 )
 from ..physics.pulses import UpdateParameters
-from ..schema import build, check
+from ..schema import check, pick
 from .base import TrainingDevice
 from .schedule import TransferSchedule
 
@@ -161,10 +161,7 @@ def resolve_cell(value: Any, default: Any, key: str) -> Any:
     if value is None:
         return default
     if isinstance(value, dict):
-        kind = value.get("kind")
-        if kind not in CELLS:
-            raise ConfigError(f"{key}.kind: expected one of {', '.join(CELLS)}, got {kind!r}")
-        return build(CELLS[kind], value, key)
+        return pick(CELLS, value, key, "kind")
     if isinstance(value, str):
         raise ConfigError(f"{key}: the cell option {value!r} is read by xbrun.config.load; "
                           f"from Python give a mapping with kind")

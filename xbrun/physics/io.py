@@ -47,26 +47,26 @@ from .pulses import bin_width
 class IOParameters:
     """One direction (forward or backward) of the analog MVM (aihwkit ``IOParameters``)."""
 
-    is_perfect: bool = False
-    inp_bound: float = 1.0
-    inp_res: float = 1.0 / (2**7 - 2)
-    inp_sto_round: bool = False
-    inp_noise: float = 0.0
-    out_bound: float = 12.0
-    out_res: float = 1.0 / (2**9 - 2)
-    out_sto_round: bool = False
-    out_noise: float = 0.06
-    out_scale: float = 1.0
-    w_noise: float = 0.0
+    is_perfect: bool = False  # exact W x: everything below is ignored
+    inp_bound: float = 1.0  # DAC range [-inp_bound, inp_bound]
+    inp_res: float = 1.0 / (2**7 - 2)  # 7-bit DAC: 126 steps over [-1, 1]
+    inp_sto_round: bool = False  # stochastic rounding in the DAC
+    inp_noise: float = 0.0  # Gaussian noise on each analog input (after the DAC)
+    out_bound: float = 12.0  # ADC range [-out_bound, out_bound]
+    out_res: float = 1.0 / (2**9 - 2)  # 9-bit ADC
+    out_sto_round: bool = False  # stochastic rounding in the ADC
+    out_noise: float = 0.06  # Gaussian noise on each output (before the ADC)
+    out_scale: float = 1.0  # fixed digital factor on the result
+    w_noise: float = 0.0  # weight read noise (see w_noise_type)
     w_noise_type: Literal["none", "additive_constant", "pcm_read"] = "none"
     noise_management: Literal["none", "abs_max", "max", "constant",
                               "abs_max_np_sum"] = "abs_max"
-    nm_thres: float = 0.0
-    nm_assumed_wmax: float = 0.6
+    nm_thres: float = 0.0  # cap of the noise-management scale (the scale itself for constant)
+    nm_assumed_wmax: float = 0.6  # weight assumed by abs_max_np_sum
     bound_management: Literal["none", "iterative", "iterative_worst_case"] = "iterative"
-    max_bm_factor: int = 1000
-    max_bm_res: float = 0.25
-    bm_test_negative_bound: bool = True
+    max_bm_factor: int = 1000  # largest input reduction of bound management
+    max_bm_res: float = 0.25  # ... and at most max_bm_res / (DAC step) of it
+    bm_test_negative_bound: bool = True  # a clip at -out_bound also triggers bound management
 
     def validate(self, key: str) -> None:
         p = f"{key}." if key else ""
@@ -95,7 +95,8 @@ class IOParameters:
 
 @dataclass
 class IOConfig:
-    """Forward and backward I/O of a tile (the ``io`` config group)."""
+    """Forward and backward I/O of a tile (the ``io`` config group): aihwkit's defaults in
+    both directions, bound management off in the backward pass (aihwkit ignores it there)."""
 
     name: str = "default"
     forward: IOParameters = field(default_factory=IOParameters)

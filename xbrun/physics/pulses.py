@@ -58,16 +58,16 @@ PulseType = Literal["stochastic_compressed", "deterministic_implicit", "mean_cou
 class UpdateParameters:
     """How a rank-1 update becomes pulse trains (the top-level ``update:`` node)."""
 
-    desired_bl: int = 31
-    fixed_bl: bool = True
-    update_management: bool = True
-    update_bl_management: bool = True
-    um_grad_scale: float = 1.0
+    desired_bl: int = 31  # longest pulse train of one rank-1 update
+    fixed_bl: bool = True  # without BL management: always desired_bl slots
+    update_management: bool = True  # balance the x and d sides of the train
+    update_bl_management: bool = True  # shorten the train when the update is small (implies UM)
+    um_grad_scale: float = 1.0  # < 1 clips the largest gradients earlier
     pulse_type: PulseType = "stochastic_compressed"
-    res: float = 0.0
-    sto_round: bool = False
-    x_res_implicit: float = 0.0
-    d_res_implicit: float = 0.0
+    res: float = 0.0  # bin width of the firing probabilities (0: continuous)
+    sto_round: bool = False  # stochastic rounding of that discretization
+    x_res_implicit: float = 0.0  # deterministic_implicit: bin width of the scaled x
+    d_res_implicit: float = 0.0  # deterministic_implicit: bin width of the scaled d
 
     def validate(self, key: str) -> None:
         p = f"{key}." if key else ""

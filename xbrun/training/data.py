@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 
 from ..errors import ConfigError
-from ..schema import build, check
+from ..schema import check, pick
 
 SPLIT_SEED = 20240501  # fixed: every run of every seed is scored on the same test split
 DIGITS = 1797  # samples of scikit-learn's digits
@@ -50,8 +50,8 @@ class _DatasetBase:
     name: str = "digits"
     root: str = "data"
     download: bool = False
-    limit_train: int = 0
-    limit_test: int = 0
+    limit_train: int = 0  # use only the first N training samples (0: all)
+    limit_test: int = 0  # score only the first N test samples (0: all)
 
     def validate(self, key: str) -> None:
         for name in ("limit_train", "limit_test"):
@@ -179,11 +179,7 @@ DATASETS: dict[str, type] = {"digits": DigitsConfig, "synthetic": SyntheticConfi
 
 def dataset_config(data: Any, key: str = "dataset"):
     """The typed config of a ``dataset`` group dict (picked by its ``name``)."""
-    check(isinstance(data, dict), key, "a config group (choose one with dataset=NAME)", data)
-    name = data.get("name")
-    if name not in DATASETS:
-        raise ConfigError(f"{key}.name: expected one of {', '.join(DATASETS)}, got {name!r}")
-    return build(DATASETS[name], data, key)
+    return pick(DATASETS, data, key, "name")
 
 
 def load_dataset(cfg) -> DataSplit:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..schema import build, check
+from ..schema import check, pick
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
 Activation = Literal["sigmoid", "relu", "tanh"]
@@ -125,16 +125,12 @@ MODELS: dict[str, type] = {"linear": LinearConfig, "mlp": MLPConfig, "lenet5": L
 def model_config(data: Any, key: str = "model"):
     """The typed config of a ``model`` group dict (picked by ``name``); for ``custom``, keys
     that are not fields become keyword arguments of the target."""
-    check(isinstance(data, dict), key, "a config group (choose one with model=NAME)", data)
-    name = data.get("name")
-    if name not in MODELS:
-        raise ConfigError(f"{key}.name: expected one of {', '.join(MODELS)}, got {name!r}")
-    if name == "custom":
+    if isinstance(data, dict) and data.get("name") == "custom":
         known = {f.name for f in fields(CustomModelConfig)}
         extra = {k: v for k, v in data.items() if k not in known}
         data = {k: v for k, v in data.items() if k in known}
         data["kwargs"] = {**(data.get("kwargs") or {}), **extra}
-    return build(MODELS[name], data, key)
+    return pick(MODELS, data, key, "name")
 
 
 def check_model_data(model_cfg, dataset_cfg) -> None:
