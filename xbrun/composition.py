@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import re
 import shutil
 import sys
 import tempfile
@@ -133,6 +134,10 @@ def is_hydra(override: str) -> bool:
     return override.lstrip("+~").startswith("hydra")
 
 
+_EXPECTED = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false",
+             "String": "a string"}
+
+
 def explain_hydra_error(err: Exception) -> str:
     """One line for an error from Hydra or OmegaConf, naming the key where it can."""
     from hydra.errors import MissingConfigException
@@ -158,6 +163,10 @@ def explain_hydra_error(err: Exception) -> str:
         err, text = cause, str(cause).strip()
     if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
         message = (getattr(err, "msg", None) or text).strip().splitlines()[0]
+        wrong = re.fullmatch(r"Value '(.*)' of type '\w+' could not be converted to (\w+)",
+                             message)
+        if wrong and wrong[2] in _EXPECTED:  # a schema's type, in the words load() uses
+            return f"{err.full_key}: expected {_EXPECTED[wrong[2]]}, got {wrong[1]!r}"
         return f"{err.full_key}: {message}"
     return " ".join(line.strip() for line in text.splitlines() if line.strip())[:400]
 

@@ -213,8 +213,9 @@ def option_values(group: str, name: str) -> dict:
     data = yaml.safe_load((resources.files("xbrun.conf") / group / f"{name}.yaml").read_text())
     tag = {"cell": "kind", "device": "kind"}.get(group, "name")
     for entry in data.pop("defaults", []):
-        if isinstance(entry, str) and entry.startswith(f"/schema/{group}/"):
-            data.setdefault(tag, entry.split("/")[3].split("@")[0])
+        schema = str(entry).removeprefix(f"/schema/{group}/").split("@")[0]
+        if schema != entry and schema != "base":  # base: one dataclass for the whole group
+            data.setdefault(tag, schema)
     return data
 
 
