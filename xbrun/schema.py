@@ -1,9 +1,11 @@
 """Typed configs from plain dicts: the one place where user input is checked.
 
-Hydra composes YAML into a dict; :func:`build` turns it into dataclasses, coercing types
-and rejecting unknown keys and out-of-range values with a :class:`ConfigError` whose
-message is one line naming the dotted key and what is allowed. The core only ever sees
-the dataclasses.
+Hydra composes the YAML over typed schemas derived from the dataclasses
+(``composition.register_schemas``), so types are converted and unknown keys refused there;
+:func:`build` turns the composed dict into the dataclasses and adds what OmegaConf cannot
+express, with a :class:`ConfigError` whose message is one line naming the dotted key and
+what is allowed: a Literal's choices, value ranges, and the keys added with ``+KEY=VALUE``.
+The core only ever sees the dataclasses.
 
 Checks that hold for every key live here: a float must be finite (``inf``, ``-inf``,
 ``nan`` and overflowing literals such as ``1e400`` are refused, unless the field's metadata
@@ -23,8 +25,6 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from .errors import ConfigError
 
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 FLOAT32_MAX, FLOAT32_TINY = 3.4028234663852886e38, 1.1754943508222875e-38
 
@@ -40,88 +40,54 @@ def check_int(value: int, key: str, low: int, high: int, note: str = "") -> None
     check(low <= value <= high, key, f"an integer in [{low}, {high}]{note}", value)
 
 
-def _coerce(tp: Any, value: Any, key: str, inf: bool = False,
-            bounds: tuple[int, int, str] = (INT_MIN, INT_MAX, " (64 bits)")) -> Any:
-    """``value`` as type ``tp``; ``inf``: infinity is a documented value of this key;
-    ``bounds``: the integers it allows (low, high, note)."""
-    origin = get_origin(tp)
+def _checked(tp: Any, value: Any, key: str, inf: bool = False,
+             bounds: tuple[int, int, str] = (INT_MIN, INT_MAX, " (64 bits)")) -> Any:
+    """``value`` checked against ``tp``. Hydra's typed schemas already converted it (the
+    command line's ``"3"`` to 3); this adds what OmegaConf does not know: a Literal's
+    choices, unions, finite numbers within float32, integers within ``bounds``. ``inf``:
+    infinity is a documented value of this key."""
+    origin, args = get_origin(tp), get_args(tp)
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if value is None and len(args) < len(get_args(tp)):
+        if value is None and type(None) in args:
             return None
         errors = []
-        for arg in args:
+        for arm in [a for a in args if a is not type(None)]:
             try:
-                return _coerce(arg, value, key, inf, bounds)
+                return _checked(arm, value, key, inf, bounds)
             except ConfigError as err:
                 errors.append(str(err))
-        finite = [e for e in errors if "a finite number" in e]
-        if finite:
-            raise ConfigError(finite[0])
-        raise ConfigError(errors[0] if len(errors) == 1 else
-                          f"{key}: {value!r} is none of {' | '.join(_name(a) for a in args)}")
+        finite = [e for e in errors if "finite" in e]
+        raise ConfigError((finite or errors)[0] if finite or len(errors) == 1 else
+                          f"{key}: {value!r} is none of {' | '.join(map(_name, args))}")
     if origin is Literal:
-        choices = get_args(tp)
-        check(value in choices, key, "one of " + ", ".join(map(str, choices)), value)
-        return value
-    if origin in (list, tuple):
+        check(value in args, key, "one of " + ", ".join(map(str, args)), value)
+    elif origin in (list, tuple):
         check(isinstance(value, (list, tuple)), key, "a list", value)
-        (item,) = get_args(tp)[:1] or (Any,)
-        return [_coerce(item, v, f"{key}[{i}]", inf, bounds) for i, v in enumerate(value)]
-    if origin is dict:
+        return [_checked(args[0] if args else Any, v, f"{key}[{i}]", inf, bounds)
+                for i, v in enumerate(value)]
+    elif origin is dict or tp is dict:
         check(isinstance(value, dict), key, "a mapping", value)
-        return dict(value)
-    if dataclasses.is_dataclass(tp):
+    elif dataclasses.is_dataclass(tp):
         return build(tp, value, key)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        check(False, key, "true or false", value)
-    if tp is int:
-        if isinstance(value, bool):
-            check(False, key, "an integer", value)
-        number = None
-        if isinstance(value, int):
-            number = value
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        elif isinstance(value, str):
-            try:
-                number = int(value)
-            except ValueError:
-                pass
-        check(number is not None, key, "an integer", value)
-        check_int(number, key, *bounds)
-        return number
-    if tp is float:
-        if isinstance(value, bool):
-            check(False, key, "a number", value)
-        number = None
-        if isinstance(value, (int, float)):
-            try:
-                number = float(value)
-            except OverflowError:  # an integer beyond the float range
-                number = math.inf
-        elif isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                pass
-        check(number is not None, key, "a number", value)
+    elif tp is bool:
+        check(isinstance(value, bool), key, "true or false", value)
+    elif tp is int:
+        check(isinstance(value, int) and not isinstance(value, bool), key, "an integer", value)
+        check_int(value, key, *bounds)
+    elif tp is float:
+        check(isinstance(value, (int, float)) and not isinstance(value, bool), key, "a number",
+              value)
+        number = float(value) if abs(value) < 2**1024 else math.copysign(math.inf, value)
         if math.isnan(number) or (math.isinf(number) and not inf):
             check(False, key, "a number (inf allowed)" if inf else "a finite number", value)
         if math.isfinite(number):  # the tensors are float32: keep what they can hold
             check(number == 0 or FLOAT32_TINY <= abs(number) <= FLOAT32_MAX, key,
                   "a finite number within float32 (0 or 1.2e-38 <= |x| <= 3.4e+38)", value)
         return number
-    if tp is str:
-        check(isinstance(value, (str, int, float)) and not isinstance(value, bool), key,
-              "a string", value)
-        return str(value)
+    elif tp is str:
+        check(isinstance(value, str), key, "a string", value)
     return value
 
 
@@ -147,8 +113,8 @@ def build(cls: type, data: Any, key: str = "") -> Any:
             meta = fields[name].metadata
             bounds = (*meta["range"], meta.get("note", "")) if "range" in meta else (
                 INT_MIN, INT_MAX, " (64 bits)")
-            kwargs[name] = _coerce(hints[name], data[name], prefix + name,
-                                   inf="inf" in meta, bounds=bounds)
+            kwargs[name] = _checked(hints[name], data[name], prefix + name,
+                                    inf="inf" in meta, bounds=bounds)
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if validate is not None:
