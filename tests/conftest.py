@@ -25,8 +25,9 @@ def one_thread():
 
 @pytest.fixture
 def small_run():
-    """Overrides that make a CLI run take about a second on the CPU."""
-    return ["epochs=2", "dataset.limit_train=96", "batch_size=16", "model.hidden=[32]"]
+    """Overrides that make a CLI run take about a second on the CPU: the ``debug=tiny``
+    config (conf/debug/tiny.yaml) for two epochs."""
+    return ["debug=tiny", "epochs=2"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -273,11 +273,8 @@ def test_cells_command_prints_the_table_and_plots(tmp_path, capsys):
     assert "choose one of" in capsys.readouterr().err
 
 
-TINY = ["dataset.limit_train=64", "epochs=1", "model.hidden=[16]", "batch_size=32"]
-
-
 @pytest.mark.parametrize("option", group_options("cell"))
 def test_every_cell_option_trains(option, tmp_path: pathlib.Path):
-    summary = train(compose([f"cell={option}", *TINY]), tmp_path, log=lambda *a: None)
+    summary = train(compose([f"cell={option}", "debug=tiny"]), tmp_path, log=lambda *a: None)
     assert summary["status"] == "finished"
     assert math.isfinite(summary["test_loss"])

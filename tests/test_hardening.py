@@ -25,8 +25,7 @@ from xbrun.composition import conf_dir, group_options
 from xbrun.config import load
 from xbrun.errors import ConfigError
 
-SMALL = ["epochs=2", "dataset.limit_train=64", "dataset.limit_test=64", "batch_size=16",
-         "model.hidden=[16]"]
+SMALL = ["debug=tiny", "epochs=2"]  # conf/debug/tiny.yaml: 32 samples, batches of 16, [16]
 
 
 def run_cli(args, capsys):
@@ -286,7 +285,7 @@ BAD_RESUME = [
     ("", ["seed=5"], ["seed: checkpoint 0, now 5"]),
     ("", ["batch_size=8"], ["batch_size"]),
     ("", ["device=fp"], ["device.kind"]),
-    ("", ["dataset.limit_train=32"], ["dataset.limit_train"]),
+    ("", ["dataset.limit_train=48"], ["dataset.limit_train"]),
     ("", ["schedule=step"], ["schedule.name"]),
     ("", ["cell.dw_min=0.01"], ["cell.dw_min"]),
     ("", ["io=perfect"], ["io."]),
@@ -306,8 +305,7 @@ def test_failed_resume_leaves_the_folder_as_it_was(damage, overrides, words, fin
         _damage(damage, folder)
     before = snapshot(folder)
     new_run = tmp_path / "new"
-    base = [o for o in SMALL if not any(o.startswith(x.split("=")[0] + "=") for x in overrides)]
-    code, out = run_cli(["train", *base, *overrides, "epochs=3", f"resume={folder}",
+    code, out = run_cli(["train", *SMALL, *overrides, "epochs=3", f"resume={folder}",
                          f"hydra.run.dir={new_run}"], capsys)
     assert_one_line(code, out, *words)
     assert snapshot(folder) == before
@@ -403,7 +401,7 @@ def test_refused_run_found_late_leaves_no_folder(finished_run, tmp_path, capsys)
     shutil.copytree(finished_run, folder)
     before = snapshot(folder)
     new_run = tmp_path / "out" / "new"
-    code, out = run_cli(["train", *SMALL[:-1], "model.hidden=[8]", "resume_override=[model]",
+    code, out = run_cli(["train", *SMALL, "model.hidden=[8]", "resume_override=[model]",
                          f"resume={folder}", f"hydra.run.dir={new_run}"], capsys)
     assert_one_line(code, out, "does not fit")
     assert snapshot(folder) == before and not (tmp_path / "out").exists()
@@ -603,7 +601,7 @@ def test_a_resume_refused_late_leaves_the_folder_even_with_loggers(logger, finis
     folder = tmp_path / "resumed"
     shutil.copytree(finished_run, folder)
     before = snapshot(folder)
-    code, out = run_cli(["train", *SMALL[:-1], "model.hidden=[8]", "resume_override=[model]",
+    code, out = run_cli(["train", *SMALL, "model.hidden=[8]", "resume_override=[model]",
                          f"logger={logger}", f"resume={folder}",
                          f"hydra.run.dir={tmp_path / 'new'}"], capsys)
     assert_one_line(code, out, "does not fit")

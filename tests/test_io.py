@@ -140,7 +140,6 @@ def test_default_io_matches_aihwkit_defaults():
 
 @pytest.mark.parametrize("option", group_options("io"))
 def test_every_io_option_trains(option, tmp_path):
-    cfg = compose([f"io={option}", "dataset.limit_train=64", "epochs=1", "model.hidden=[16]",
-                   "batch_size=32"])
+    cfg = compose([f"io={option}", "debug=tiny"])
     summary = train(cfg, tmp_path, log=lambda *a: None)
     assert summary["status"] == "finished" and math.isfinite(summary["test_loss"])

@@ -2,10 +2,10 @@
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from xbrun.cli import compose, conf_dir, main
 from xbrun.config import option_values
@@ -17,11 +17,6 @@ EXPECTED = sorted([f"{a}_{c}" for a in ALGORITHMS for c in CELLS]
                   + ["sgd_gokmen_vlasov", "mixed_precision_gokmen_vlasov"])
 DEVICE_OF = {"sgd": "sgd", "tiki_taka": "ttv1", "ttv2": "chopped", "chopped_ttv2": "chopped",
              "agad": "agad", "mixed_precision": "mixed_precision"}
-# one preset per algorithm, covering every cell once: what the fast CLI test trains
-SAMPLE = ["sgd_reram_es", "tiki_taka_capacitor", "ttv2_ecram", "chopped_ttv2_reram_sb",
-          "agad_idealized", "mixed_precision_ecram_mo", "sgd_gokmen_vlasov"]
-TINY = ["epochs=1", "dataset.limit_train=64", "dataset.limit_test=64", "batch_size=32",
-        "model.hidden=[8]"]
 
 
 def test_every_preset_exists_cites_its_source_and_is_listed(capsys):
@@ -76,25 +71,16 @@ def test_unknown_preset_is_one_line(capsys):
     assert exc.value.code == 2 and "preset=sgd_nope" in err and "agad_ecram" in err
 
 
-def _train(names, tmp_path: Path):
-    main(["train", "-m", "preset=" + ",".join(names), *TINY, f"hydra.sweep.dir={tmp_path}"])
-    summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.rglob("summary.json"))]
-    assert len(summaries) == len(names)
-    for summary in summaries:
+def test_every_preset_trains_through_the_cli(tmp_path):
+    """``preset=glob(*)``: a sweep over all presets, each a ``debug=tiny`` run."""
+    main(["train", "-m", "preset=glob(*)", "debug=tiny", f"hydra.sweep.dir={tmp_path}"])
+    jobs = sorted(tmp_path.glob("*/summary.json"))
+    ran = [o for job in jobs for o in yaml.safe_load((job.parent / ".hydra" / "overrides.yaml")
+                                                      .read_text()) if o.startswith("preset=")]
+    assert sorted(ran) == [f"preset={name}" for name in EXPECTED]
+    for summary in [json.loads(job.read_text()) for job in jobs]:
         assert summary["status"] == "finished", summary
         assert math.isfinite(summary["test_loss"]) and summary["pulses"] > 0
-
-
-def test_a_preset_of_every_algorithm_and_cell_trains_through_the_cli(tmp_path):
-    _train(SAMPLE, tmp_path)
-
-
-@pytest.mark.slow
-def test_every_preset_trains_an_epoch_through_the_cli(tmp_path, request):
-    """All 38 (about two minutes on two cores): run with ``pytest -m slow``."""
-    if "slow" not in request.config.getoption("markexpr", ""):
-        pytest.skip("all presets through the CLI: run with -m slow")
-    _train(EXPECTED, tmp_path)
 
 
 # aihwkit 1.2.0's preset cells, written out from its source

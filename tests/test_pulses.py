@@ -172,7 +172,7 @@ def test_explicit_trains_reproduce_any_rank1_count_matrix():
                                       "update.pulse_type=mean_count",
                                       "update.update_bl_management=false"])
 def test_update_options_train(override, tmp_path):
-    cfg = compose([override, "dataset.limit_train=64", "epochs=1", "model.hidden=[16]",
-                   "batch_size=32", "update.x_res_implicit=0.05", "update.d_res_implicit=0.05"])
+    cfg = compose([override, "debug=tiny", "update.x_res_implicit=0.05",
+                   "update.d_res_implicit=0.05"])
     summary = train(cfg, tmp_path, log=lambda *a: None)
     assert summary["status"] == "finished" and summary["pulses"] > 0

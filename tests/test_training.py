@@ -12,7 +12,7 @@ from xbrun.physics.io import IOParameters, analog_mvm
 from xbrun.training import loop
 from xbrun.training.loop import train
 
-SMALL = ["dataset.limit_train=96", "batch_size=16", "model.hidden=[32]", "epochs=2"]
+SMALL = ["debug=tiny", "epochs=2"]
 
 
 def test_perfect_io_is_an_exact_matmul():

@@ -450,9 +450,7 @@ def test_every_algorithm_solves_a_convex_problem(kind, options):
 # ------------------------------------------------------------------ end to end ----------
 def test_every_device_trains_an_epoch_through_the_cli(tmp_path, capsys):
     kinds = "sgd,ttv1,ttv2,chopped,agad,mixed_precision"
-    main(["train", "-m", f"device={kinds}", "epochs=1", "dataset.limit_train=64",
-          "dataset.limit_test=64", "batch_size=16", "model.hidden=[16]",
-          f"hydra.sweep.dir={tmp_path}"])
+    main(["train", "-m", f"device={kinds}", "debug=tiny", f"hydra.sweep.dir={tmp_path}"])
     summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.rglob("summary.json"))]
     assert len(summaries) == 6
     for summary in summaries:

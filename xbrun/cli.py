@@ -66,13 +66,17 @@ INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchp
 
 
 # ---------------------------------------------------------------- validation ---------
-def _listable(item) -> bool:
-    """Whether a sweep override's values can be listed (interval sweeps cannot)."""
+def _sweep_values(item) -> list[str] | None:
+    """The values a sweep override lists (``glob(...)``: the group's options it matches), or
+    None when only a sampling sweeper can draw them (``interval(...)``: optuna, ...)."""
+    from hydra.core.override_parser.types import Glob
+
+    if isinstance(item.value(), Glob):
+        return item.value().filter(group_options(item.key_or_group))
     try:
-        item.sweep_string_iterator()
-    except Exception:  # interval(...): only a sampling sweeper (optuna, ...) can run it
-        return False
-    return True
+        return list(item.sweep_string_iterator())
+    except Exception:
+        return None
 
 
 def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
@@ -82,7 +86,7 @@ def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
         if item.is_sweep_override():
             if not multirun:
                 raise ConfigError(f"{item.key_or_group}: a sweep ({item.input_line}) needs -m")
-            values = list(item.sweep_string_iterator()) if _listable(item) else []
+            values = _sweep_values(item) or []
             choices.append([f"{item.get_key_element()}={v}" for v in values] or [None])
         else:
             choices.append([item.input_line])
@@ -300,7 +304,7 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
     settings = _hydra_settings([*_combinations(task, multirun)[0], *hydra_overrides])
     if multirun and "BasicSweeper" in str(settings.sweeper.get("_target_", "")):
         for item in parse_overrides(task):
-            if item.is_sweep_override() and not _listable(item):
+            if item.is_sweep_override() and _sweep_values(item) is None:
                 raise ConfigError(f"{item.key_or_group}: Hydra's basic sweeper runs listed "
                                   f"values only (a,b,c / range / choice), not "
                                   f"{item.input_line!r}; choose a sweeper that samples "
