@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .config import options
+
 
 def list_presets(conf: Path) -> list[tuple[str, str]]:
     """(name, one-line description) of every preset, sorted by name."""
     found = []
-    for path in sorted((conf / "preset").glob("*.yaml")):
+    for name in options("preset"):
+        path = conf / "preset" / f"{name}.yaml"
         lines = [line[1:].strip() for line in path.read_text().splitlines()
                  if line.startswith("#") and not line.startswith("# @package")]
-        found.append((path.stem, lines[0] if lines else ""))
+        found.append((name, lines[0] if lines else ""))
     return found
 
 

@@ -3,16 +3,16 @@
 ``model=`` options: ``linear`` (one linear layer: the regression task's model, a linear
 classifier otherwise), ``mlp`` (the Tiki-taka papers' network), ``lenet5``, ``resnet`` (the
 CIFAR ResNet of He et al. with ``6n+2`` layers) and ``custom``: any callable that returns a
-``torch.nn.Module``, named by its dotted path in ``model._target_`` (imported with importlib;
-``num_classes`` is passed when the callable takes it, extra keyword arguments with
-``+model.KEY=VALUE``).
+``torch.nn.Module``, named by its dotted path in ``model._target_`` (imported with
+``pkgutil.resolve_name``; ``num_classes`` is passed when the callable takes it, extra keyword
+arguments with ``+model.KEY=VALUE``).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
+import pkgutil
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -142,22 +142,15 @@ def check_model_data(model_cfg, dataset_cfg) -> None:
 
 
 def resolve_target(path: str, key: str = "model._target_"):
-    """Import ``package.module.attr[.attr]`` with importlib (the longest importable prefix)."""
-    parts = path.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        try:
-            for attr in parts[cut:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            break
-        if callable(obj):
-            return obj
-        break
-    raise ConfigError(f"{key}: cannot import a callable {path!r}")
+    """Import ``package.module.attr[.attr]``: the standard library's ``pkgutil.resolve_name``
+    (what ``hydra.utils.get_object`` does, without Hydra in the core)."""
+    try:
+        obj = pkgutil.resolve_name(path)
+    except (ImportError, AttributeError, ValueError):
+        obj = None
+    if not callable(obj):
+        raise ConfigError(f"{key}: cannot import a callable {path!r}")
+    return obj
 
 
 def _accepts(fn, name: str) -> bool:
