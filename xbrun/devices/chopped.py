@@ -49,18 +49,19 @@ class ChoppedTransferConfig(BufferedTransferConfig):
     """
 
     kind: str = "chopped"
-    in_chop_prob: float = 0.1
-    in_chop_random: bool = True
-    out_chop_prob: float = 0.0
-    buffer_granularity: float = 1.0
+    in_chop_prob: float = 0.1  # chance a column's input chopper switches after its read
+    in_chop_random: bool = True  # false: switch all columns every 1/in_chop_prob passes
+    out_chop_prob: float = 0.0  # chance each output chopper switches after a full pass
+    buffer_granularity: float = 1.0  # H threshold in units of dw_min of A
+    # >0: threshold scaled by auto_granularity / (n_columns * transfer_every)
     auto_granularity: float = 0.0
     momentum: float = 0.0
-    no_buffer: bool = False
+    no_buffer: bool = False  # true: H is not kept between reads
     units_in_mbatch: bool = False
-    auto_scale: bool = False
+    auto_scale: bool = False  # scale A's lr by running maxima of |x| and |d|
     auto_momentum: float = 0.99
     correct_gradient_magnitudes: bool = False
-    scale_fast_lr: bool = False
+    scale_fast_lr: bool = False  # true: fast_lr is multiplied by the optimizer's current lr
 
     auto_period = True
 
@@ -100,9 +101,9 @@ class DynamicTransferConfig(ChoppedTransferConfig):
     """
 
     kind: str = "agad"
-    in_chop_random: bool = False
-    tail_weightening: float = 5.0
-    buffer_cap: float = 0.0
+    in_chop_random: bool = False  # true: also switch at random with that chance
+    tail_weightening: float = 5.0  # momentum of the running mean: tail_weightening / period
+    buffer_cap: float = 0.0  # with forget_buffer false: |H| <= buffer_cap * desired_bl (0: no cap)
     experimental_correct_accumulation: bool = False
 
     def validate(self, key: str) -> None:

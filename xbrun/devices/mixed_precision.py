@@ -33,12 +33,12 @@ class MixedPrecisionConfig:
     """
 
     kind: str = "mixed_precision"
-    transfer_every: int = 1
-    n_rows_per_transfer: int = -1
+    transfer_every: int = 1  # mini-batches between writes
+    n_rows_per_transfer: int = -1  # rows written per transfer (-1: all)
     random_row: bool = False
-    granularity: float = 0.0
+    granularity: float = 0.0  # size of one written step (0: the cell's dw_min)
     transfer_lr: float = 1.0
-    n_x_bins: int = 0
+    n_x_bins: int = 0  # quantize x to this many levels before the outer product (0: off)
     n_d_bins: int = 0
     stoc_round_x: bool = True
     stoc_round_d: bool = True

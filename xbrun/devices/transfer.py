@@ -70,22 +70,25 @@ class TransferConfig:
     """
 
     kind: str = "ttv1"
-    gamma: float = 0.0
+    gamma: float = 0.0  # visible weight W = gamma * A + C (0: A hidden)
+    # [g_fast, g_slow] instead of gamma: W = g_fast * A + g_slow * C
     gamma_vec: list[float] = field(default_factory=list)
-    transfer_every: float = 1.0
+    transfer_every: float = 1.0  # transfers every n mini-batches (units_in_mbatch) or mat-vecs
     units_in_mbatch: bool = True
-    n_reads_per_transfer: int = 1
-    transfer_columns: bool = True
-    with_reset_prob: float = 0.0
-    random_selection: bool = False
-    fast_lr: float = 1.0
-    transfer_lr: float = 1.0
-    scale_transfer_lr: bool = True
-    scale_fast_lr: bool = True
+    n_reads_per_transfer: int = 1  # consecutive columns read per transfer, wrapping around
+    transfer_columns: bool = True  # read columns (forward pass); false: rows (backward pass)
+    with_reset_prob: float = 0.0  # chance to reset a column of A after it was read
+    random_selection: bool = False  # start each transfer at a random column
+    fast_lr: float = 1.0  # learning rate of A (0: the optimizer's)
+    transfer_lr: float = 1.0  # learning rate of the write into C
+    scale_transfer_lr: bool = True  # transfer_lr is multiplied by the optimizer's current lr
+    scale_fast_lr: bool = True  # fast_lr is multiplied by the optimizer's current lr
+    # I/O of the transfer read (aihwkit IOParameters defaults)
     transfer_io: IOParameters = field(default_factory=transfer_read_io)
+    # pulse trains of the write into C (aihwkit UpdateParameters)
     transfer_update: UpdateParameters = field(default_factory=UpdateParameters)
-    fast_cell: Any = None
-    slow_cell: Any = None
+    fast_cell: Any = None  # cell of A: a cell option name or {kind: ..., ...}; null: `cell`
+    slow_cell: Any = None  # cell of C, likewise
 
     def validate(self, key: str) -> None:
         p = f"{key}." if key else ""
@@ -137,10 +140,12 @@ class BufferedTransferConfig(TransferConfig):
     """
 
     kind: str = "ttv2"
-    thres_scale: float = 1.0
-    step: float = 1.0
-    momentum: float = 0.1
+    thres_scale: float = 1.0  # buffer threshold, in steps (dw_min) of C
+    step: float = 1.0  # pulses written where the threshold is passed
+    momentum: float = 0.1  # fraction of the transferred amount left in H
+    # after a write keep momentum * H (false: subtract what was written)
     forget_buffer: bool = True
+    # pulse trains of the write into C (aihwkit UpdateParameters)
     transfer_update: UpdateParameters = field(default_factory=lambda: UpdateParameters(
         desired_bl=1, update_management=False, update_bl_management=False))
 

@@ -28,11 +28,11 @@ class FactorizeConfig:
     """
 
     enabled: bool = False
-    rank: int | float = 0.25
-    min_features: int = 64
-    min_channels: int = 32
-    n_iters: int = 3
-    calibration_samples: int = 256
+    rank: int | float = 0.25  # < 1: fraction of min(in, out); integer >= 1: absolute rank
+    min_features: int = 64  # Linear layers with min(in, out) >= this qualify
+    min_channels: int = 32  # Conv2d layers with min(in_ch, out_ch) >= this qualify
+    n_iters: int = 3  # alternating least-squares rounds after the closed form
+    calibration_samples: int = 256  # training inputs the factors are fitted on
 
     def validate(self, key: str) -> None:
         ok = (self.rank >= 1) if isinstance(self.rank, int) else (0 < self.rank <= 1)
@@ -60,19 +60,21 @@ class MappingConfig:
     """
 
     name: str = "default"
-    digital_bias: bool = True
-    max_input_size: int = 512
-    max_output_size: int = 512
-    weight_scaling_omega: float = 0.0
-    weight_scaling_columnwise: bool = False
-    learn_out_scaling: bool = False
-    out_scaling_columnwise: bool = False
-    learn_input_range: bool = False
-    init_input_range_from_data: int = 100
-    input_range_init: float = 3.0
-    input_range_std_alpha: float = 3.0
-    input_range_decay: float = 0.001
+    digital_bias: bool = True  # false: the bias is an extra analog column
+    max_input_size: int = 512  # columns of one tile (0: no limit)
+    max_output_size: int = 512  # rows of one tile (0: no limit)
+    weight_scaling_omega: float = 0.0  # > 0: each tile's abs-max weight is mapped to omega
+    weight_scaling_columnwise: bool = False  # one weight scale per output instead of per tile
+    learn_out_scaling: bool = False  # trainable digital output scales
+    out_scaling_columnwise: bool = False  # one learned scale per output instead of per tile
+    learn_input_range: bool = False  # clip inputs to a trained range r (needs digital_bias)
+    init_input_range_from_data: int = 100  # batches that initialise r from std(x) (0: off)
+    input_range_init: float = 3.0  # r before (or without) the data initialisation
+    input_range_std_alpha: float = 3.0  # r = std_alpha * std(x) from data
+    input_range_decay: float = 0.001  # pulls r in while fewer than 5% of inputs clip
+    # all | none | all_but_first | all_but_last | all_but_first_last | [names]
     analog_layers: str | list[str] = "all"
+    # low-rank surgery before mapping (xbrun.factorize); the
     factorize: FactorizeConfig = field(default_factory=FactorizeConfig)
 
     def validate(self, key: str) -> None:
