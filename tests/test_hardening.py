@@ -549,7 +549,7 @@ def test_field_metadata_documents_infinity_and_integer_ranges():
         scale: float = 1.0
         count: int = field(default=1, metadata={"range": (1, 9)})
 
-    assert build(Limits, {"budget": "inf", "count": 9}).budget == float("inf")
+    assert build(Limits, {"budget": float("inf"), "count": 9}).budget == float("inf")
     for data, message in [({"budget": float("nan")}, "budget: expected a number"),
                           ({"scale": float("inf")}, "scale: expected a finite number"),
                           ({"count": 10}, "count: expected an integer in [1, 9]"),

@@ -27,13 +27,13 @@ def load_cells(names: list[str], overrides: list[str]) -> list[tuple[str, object
     from omegaconf import OmegaConf
 
     from .composition import conf_dir, group_options, parse_overrides
-    from .config import _pick
     from .physics.cells import CELLS
+    from .schema import pick
 
     def build(name: str):
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             cfg = compose(config_name="config", overrides=[f"cell={name}", *overrides])
-        return _pick(CELLS, OmegaConf.to_container(cfg.cell, resolve=True), "cell", "kind")
+        return pick(CELLS, OmegaConf.to_container(cfg.cell, resolve=True), "cell", "kind")
 
     options = group_options("cell")
     for name in names:

@@ -79,7 +79,10 @@ def _checked(tp: Any, value: Any, key: str, inf: bool = False,
     elif tp is float:
         check(isinstance(value, (int, float)) and not isinstance(value, bool), key, "a number",
               value)
-        number = float(value) if abs(value) < 2**1024 else math.copysign(math.inf, value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            number = math.copysign(math.inf, value)
         if math.isnan(number) or (math.isinf(number) and not inf):
             check(False, key, "a number (inf allowed)" if inf else "a finite number", value)
         if math.isfinite(number):  # the tensors are float32: keep what they can hold
