@@ -237,9 +237,8 @@ def test_cli_lists_and_trains_the_reference_cells(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "soft_bounds_reference" in text and "pow_step_reference" in text
     for cell, device in (("soft_bounds_reference", "sgd"), ("pow_step_reference", "chopped")):
-        main(["train", f"cell={cell}", f"device={device}", "epochs=1",
-              "dataset.limit_train=64", "dataset.limit_test=64", "batch_size=16",
-              "model.hidden=[8]", "cell.reference_std=0.05", "cell.subtract_symmetry_point=true",
+        main(["train", f"cell={cell}", f"device={device}", "debug=tiny",
+              "cell.reference_std=0.05", "cell.subtract_symmetry_point=true",
               f"hydra.run.dir={tmp_path / cell}"])
         assert (tmp_path / cell / "metrics.jsonl").exists()
 
