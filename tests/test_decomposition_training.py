@@ -6,7 +6,7 @@ import pytest
 
 from xbrun.cli import main
 
-SMALL = ["debug=tiny"]  # conf/debug/tiny.yaml: one epoch, 32 samples, batches of 16
+SMALL = ["debug=tiny"]  # conf/debug/tiny.yaml: one epoch, 96 samples, batches of 16
 
 
 def run(tmp_path, name, overrides):
@@ -25,8 +25,8 @@ def test_low_rank_cuts_rank1_updates_and_pulses(tmp_path, option):
     full = run(tmp_path, "full", [])
     low = run(tmp_path, "low", option)
     assert full["status"] == low["status"] == "finished"
-    steps, layers = 32 // 16, 2
-    assert full["rank1_updates"] == 32 * layers
+    steps, layers = 96 // 16, 2
+    assert full["rank1_updates"] == 96 * layers
     rank1 = 2 * 2 if "decomposition=nmf" in option else 2  # NMF: k per sign
     assert low["rank1_updates"] <= steps * layers * rank1
     assert low["pulses"] < full["pulses"]

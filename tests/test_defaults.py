@@ -32,41 +32,43 @@ def test_repeated_finds_a_copied_default():
     assert repeated({"a": 2.0, "io": {"b": 3}}, defaults) == []
 
 
-OPTIONS = [(g, o) for g in SCHEMAS for o in options(g)]
+OPTIONS = [(g, o) for g in SCHEMAS for o in options(g) if (g, o) != ("logger", "none")]
+
+
+def schema_of(group: str, option: str) -> tuple[str, str, dict]:
+    """(schema option, package, the file's own keys) of conf/GROUP/OPTION.yaml."""
+    data = yaml.safe_load((conf_dir() / group / f"{option}.yaml").read_text())
+    schemas = [d for d in data.pop("defaults", []) if str(d).startswith(f"/schema/{group}/")]
+    assert len(schemas) == 1, (
+        f"conf/{group}/{option}.yaml: name its schema, e.g. - /schema/{group}/NAME@_here_")
+    base, _, package = schemas[0].split("/")[3].partition("@")
+    assert base in SCHEMAS[group] and package, (schemas[0], list(SCHEMAS[group]))
+    return base, package, data if package == "_here_" else data.get(package, {})
 
 
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_files_hold_only_what_differs(group, option):
-    text = (conf_dir() / group / f"{option}.yaml").read_text()
-    data = yaml.safe_load(text)
-    schemas = [d for d in data.get("defaults", []) if str(d).startswith(f"/schema/{group}/")]
-    assert len(schemas) == 1 and schemas[0].endswith("@_here_"), (
-        f"conf/{group}/{option}.yaml: name its schema, e.g. - /schema/{group}/NAME@_here_")
-    base = schemas[0].split("/")[3].split("@")[0]
-    assert base in SCHEMAS[group], (base, list(SCHEMAS[group]))
+    base, _, values = schema_of(group, option)
     default = dataclasses.asdict(SCHEMAS[group][base])
-    data.pop("defaults")
-    assert not repeated(data, default), (
+    assert not repeated(values, default), (
         f"conf/{group}/{option}.yaml repeats the dataclass defaults of "
-        f"{repeated(data, default)}: delete them there")
+        f"{repeated(values, default)}: delete them there")
 
 
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_composed_option_is_its_dataclass_plus_its_file(group, option):
     """What Hydra composes for GROUP=OPTION equals the dataclass defaults updated with the
-    file's keys (what ``device.fast_cell=NAME`` reads without Hydra)."""
+    file's keys (``option_values``: what ``device.fast_cell=NAME`` reads without Hydra)."""
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=[f"{group}={option}"])
-    composed = OmegaConf.to_container(cfg[group])
-    values = option_values(group, option)
-    tag = next(k for k in ("kind", "name") if k in composed)
-    default = SCHEMAS[group].get(values.get(tag), SCHEMAS[group].get("base"))
-    expected = dataclasses.asdict(default)
+    base, package, values = schema_of(group, option)
+    composed = OmegaConf.to_container(cfg[group] if package == "_here_" else
+                                      cfg[group][package])
+    if package == "_here_":
+        values = option_values(group, option)
+    expected = dataclasses.asdict(SCHEMAS[group][base])
     for key, value in values.items():
-        if isinstance(value, dict):
-            expected[key] = {**expected[key], **value}
-        else:
-            expected[key] = value
+        expected[key] = {**expected[key], **value} if isinstance(value, dict) else value
     assert composed == expected
 
 

@@ -25,7 +25,7 @@ from xbrun.composition import conf_dir, group_options
 from xbrun.config import load
 from xbrun.errors import ConfigError
 
-SMALL = ["debug=tiny", "epochs=2"]  # conf/debug/tiny.yaml: 32 samples, batches of 16, [16]
+SMALL = ["debug=tiny", "epochs=2"]  # conf/debug/tiny.yaml: 96 samples, batches of 16, [32]
 
 
 def run_cli(args, capsys):
@@ -243,7 +243,7 @@ def test_every_number_key_is_checked(group, option):
 # ------------------------------------------------------------- resume -----------------
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """A small finished run (lr 1.0, the default mlp at [16])."""
+    """A small finished run (debug=tiny for two epochs: lr 1.0, the mlp at [32])."""
     folder = tmp_path_factory.mktemp("finished") / "run"
     main(["train", *SMALL, f"hydra.run.dir={folder}"])
     assert json.loads((folder / "summary.json").read_text())["status"] == "finished"
@@ -281,7 +281,7 @@ BAD_RESUME = [
     ("no checkpoint", [], ["resume", "no checkpoint.pt"]),
     ("checkpoint is a folder", [], ["resume", "no checkpoint.pt"]),
     ("", ["lr=0.01"], ["lr: checkpoint 1.0, now 0.01", "resume_override=[lr]"]),
-    ("", ["model.hidden=[32]"], ["model.hidden: checkpoint [16], now [32]"]),
+    ("", ["model.hidden=[24]"], ["model.hidden: checkpoint [32], now [24]"]),
     ("", ["seed=5"], ["seed: checkpoint 0, now 5"]),
     ("", ["batch_size=8"], ["batch_size"]),
     ("", ["device=fp"], ["device.kind"]),
@@ -291,7 +291,7 @@ BAD_RESUME = [
     ("", ["io=perfect"], ["io."]),
     ("", ["lr=0.01", "resume_override=[seed]"], ["lr: checkpoint 1.0"]),
     # allowed to differ, but the checkpoint does not fit: refused when loading
-    ("", ["model.hidden=[32]", "resume_override=[model]"], ["resume", "does not fit"]),
+    ("", ["model.hidden=[24]", "resume_override=[model]"], ["resume", "does not fit"]),
 ]
 
 

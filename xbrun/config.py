@@ -21,7 +21,7 @@ from .physics.pulses import UpdateParameters
 from .schema import build, check, covers, flatten, pick, to_dict
 from .tiles.mapping import MappingConfig
 from .training.data import DATASETS, DigitsConfig, dataset_config
-from .training.loggers import LoggerConfig
+from .training.loggers import CSVLoggerConfig, LoggerConfig, MLflowConfig, TensorBoardConfig
 from .training.models import MODELS, MLPConfig, check_model_data, model_config
 from .training.schedule import ScheduleConfig
 
@@ -142,6 +142,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "io": {"base": IOConfig()},
     "mapping": {"base": MappingConfig()},
     "schedule": {"base": ScheduleConfig()},
+    # a run's trackers: each option fills its own key (``- /schema/logger/csv@csv``)
+    "logger": {"csv": CSVLoggerConfig(), "tensorboard": TensorBoardConfig(),
+               "mlflow": MLflowConfig()},
 }
 
 
