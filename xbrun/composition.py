@@ -66,16 +66,12 @@ def schema_type(cls: type) -> type:
         for f in dataclasses.fields(cls) if f.init])
 
 
-def schema_node(default: Any, skip: tuple[str, ...] = ()):
+def schema_node(default: Any):
     """The typed OmegaConf node of a config dataclass instance, its values the defaults."""
     from omegaconf import OmegaConf
 
-    values = {k: v for k, v in dataclasses.asdict(default).items() if k not in skip}
-    schema = schema_type(type(default))
-    if skip:
-        schema = dataclasses.make_dataclass(schema.__name__, [
-            (f.name, f.type, f) for f in dataclasses.fields(schema) if f.name not in skip])
-    return OmegaConf.merge(OmegaConf.structured(schema), values)
+    return OmegaConf.merge(OmegaConf.structured(schema_type(type(default))),
+                           dataclasses.asdict(default))
 
 
 @functools.cache
@@ -92,9 +88,9 @@ def register_schemas() -> None:
     for group, options in SCHEMAS.items():
         for name, default in options.items():
             store.store(group=f"schema/{group}", name=name, node=schema_node(default))
-    run = schema_node(RunConfig(), skip=GROUPS)  # typed keys in an open root, where the
-    root = OmegaConf.create({})  # groups and the shortcuts (gamma, ...) join them
-    for key in run:
+    run = schema_node(RunConfig())
+    root = OmegaConf.create({})  # the typed top-level keys in an open root, which the
+    for key in [k for k in run if k not in GROUPS]:  # groups and the shortcuts join
         root[key] = run._get_node(key)
     store.store(group="schema", name="run", node=root)
 
