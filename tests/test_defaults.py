@@ -67,6 +67,8 @@ def test_composed_option_is_its_dataclass_plus_its_file(group, option):
     if package == "_here_":
         values = option_values(group, option)
     expected = dataclasses.asdict(SCHEMAS[group][base])
+    if group == "decomposition":  # an option has its method's keys only
+        expected = {k: v for k, v in expected.items() if v is not None}
     for key, value in values.items():
         expected[key] = {**expected[key], **value} if isinstance(value, dict) else value
     assert composed == expected

@@ -87,7 +87,10 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     for group, options in SCHEMAS.items():
         for name, default in options.items():
-            store.store(group=f"schema/{group}", name=name, node=schema_node(default))
+            node = schema_node(default)
+            if group == "decomposition":  # an option has its method's keys only
+                node = OmegaConf.masked_copy(node, [k for k in node if node[k] is not None])
+            store.store(group=f"schema/{group}", name=name, node=node)
     run = schema_node(RunConfig())
     root = OmegaConf.create({})  # the typed top-level keys in an open root, which the
     for key in [k for k in run if k not in GROUPS]:  # groups and the shortcuts join

@@ -7,12 +7,14 @@ value; anything wrong raises ``ConfigError`` with one line naming the key.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from typing import Any, Literal
 
 import yaml
 
+from .decompositions import DECOMPOSITIONS
 from .devices import DEVICES
 from .errors import ConfigError
 from .physics.cells import CELLS
@@ -30,21 +32,25 @@ from .training.schedule import ScheduleConfig
 class DecompositionConfig:
     """How the batch gradient becomes the rank-1 updates the crossbar applies.
 
-    Only the keys of the chosen option appear in its YAML (Hydra rejects the others);
-    ``None`` means "the method's default".
+    An option has only its method's keys (Hydra rejects the others), their defaults those of
+    the method's class in ``xbrun.decompositions`` (:func:`method_defaults`); ``None`` means
+    "the method's default" (or "not an option of this method").
     """
 
     name: Literal["outer_product", "svd", "truncated_svd", "streaming_pca", "nmf"] = (
         "outer_product")
-    rank: int = 1
+    rank: int = 1  # k rank-1 updates per step (outer_product and svd: unused)
+    # truncated_svd: sklearn (XBTorch's choice) | torch_lowrank (GPU, randomized) | torch (exact)
     backend: Literal["sklearn", "torch_lowrank", "torch"] | None = None
-    n_iter: int | None = None
-    oversamples: int | None = None
-    side: Literal["input", "delta", "both"] | None = None
+    n_iter: int | None = None  # truncated_svd: power iterations of the randomized solvers
+    oversamples: int | None = None  # truncated_svd: extra random directions of those solvers
+    side: Literal["input", "delta", "both"] | None = None  # streaming_pca: subspace tracked
+    # streaming_pca: what the subspace is the principal space of
     covariance: Literal["gradient", "activation"] | None = None
-    beta: float | None = None
+    beta: float | None = None  # streaming_pca: memory of the running covariance (0: none)
+    # nmf: multiplicative-update iterations; streaming_pca: power iterations per step
     n_iters: int | None = None
-    init_iters: int | None = None
+    init_iters: int | None = None  # streaming_pca: power iterations on the first batch
 
     def validate(self, key: str) -> None:
         check(self.rank >= 1, f"{key}.rank", "an integer >= 1", self.rank)
@@ -132,6 +138,15 @@ class RunConfig:
         return self.device.kind != "fp"
 
 
+def method_defaults(name: str) -> DecompositionConfig:
+    """``decomposition=NAME``: the keywords of its class's constructor that the config has,
+    at the class's defaults (the one place they are written)."""
+    keys = {f.name for f in fields(DecompositionConfig)} - {"name"}
+    params = inspect.signature(DECOMPOSITIONS[name]).parameters.values()
+    return DecompositionConfig(name=name, **{p.name: p.default for p in params
+                                             if p.name in keys and p.default is not p.empty})
+
+
 #: each group option's defaults, by group and option name (the dataclass is the one source:
 #: ``composition.register_schemas`` hands them to Hydra, the option files hold what differs)
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -139,6 +154,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "cell": {name: cls(kind=name) for name, cls in CELLS.items()},
     "model": {name: cls(name=name) for name, cls in MODELS.items()},
     "dataset": {name: cls(name=name) for name, cls in DATASETS.items()},
+    "decomposition": {name: method_defaults(name) for name in DECOMPOSITIONS},
     "io": {"base": IOConfig()},
     "mapping": {"base": MappingConfig()},
     "schedule": {"base": ScheduleConfig()},

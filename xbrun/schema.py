@@ -89,8 +89,10 @@ def _checked(tp: Any, value: Any, key: str, inf: bool = False,
             check(number == 0 or FLOAT32_TINY <= abs(number) <= FLOAT32_MAX, key,
                   "a finite number within float32 (0 or 1.2e-38 <= |x| <= 3.4e+38)", value)
         return number
-    elif tp is str:
-        check(isinstance(value, str), key, "a string", value)
+    elif tp is str:  # a number is text too (``analog_layers=[0]`` names layer "0")
+        check(isinstance(value, (str, int, float)) and not isinstance(value, bool), key,
+              "a string", value)
+        return str(value)
     return value
 
 
