@@ -155,7 +155,7 @@ def test_device_only_key_fails_only_the_jobs_whose_device_lacks_it(tmp_path, sma
     main(["train", "-m", "device=sgd,ttv2", "++device.transfer_update.desired_bl=31",
           *small_run, "epochs=1", f"hydra.sweep.dir={tmp_path}"])
     err = capsys.readouterr().err
-    assert "xbrun: note: job device=sgd: device.transfer_update: unknown key" in err
+    assert "xbrun: note: job device=sgd debug=tiny: device.transfer_update: unknown key" in err
     runs = {r["status"]: r for r in summaries(tmp_path).values()}
     assert sorted(runs) == ["failed", "finished"]
     assert "device.transfer_update: unknown key" in runs["failed"]["error"]
