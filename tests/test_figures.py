@@ -95,6 +95,12 @@ def test_tt_family_claims_pass_and_fail():
     bad += [(s, "test_accuracy", x, None, 0.5) for s in tt_family.TRANSFER for x in (0.0, 0.5)]
     assert outcome(tt_family.claims(results(bad))) == [False, False, False]
     assert outcome(tt_family.claims(results(good[:1]))) == [None, None, None]
+    # runs at chance (0.1 on ten balanced classes) prove nothing: unchecked, not passed
+    chance = [(s, "test_accuracy", x, None, 0.1 - 0.01 * (s == "sgd") * x)
+              for s in tt_family.SERIES for x in (0.0, 0.5)]
+    checks = tt_family.claims(results(chance))
+    assert outcome(checks) == [None, None, None]
+    assert all("did not learn" in c.detail for c in checks)
 
 
 def test_wu2025_claims_pass_and_fail():

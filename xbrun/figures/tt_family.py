@@ -11,6 +11,9 @@ from .plots import curves, new_figure
 SERIES = ["sgd", "ttv1", "ttv2", "chopped", "agad"]
 TRANSFER = SERIES[1:]
 METRIC = "test_accuracy"
+#: MNIST has ten balanced classes: a run at or near 0.1 has not learned, and comparing such
+#: runs would "confirm" a claim on noise. Claims need each compared run above this.
+LEARNED = 0.2
 
 
 def points(run: dict) -> list[Point]:
@@ -27,6 +30,9 @@ def claims(results: Results) -> list[Check]:
         found = results.get(series, METRIC, x)
         if found is None:
             raise LookupError(f"no {series} run at up_down={x}")
+        if found.mean < LEARNED:
+            raise ValueError(f"{series} did not learn at up_down={x:g}: test accuracy "
+                             f"{found.mean:.3f} < {LEARNED}; train longer or on more data")
         return found
 
     def sgd_falls():
