@@ -74,6 +74,11 @@ def _no_claims(results: Results) -> list[Check]:
     return []
 
 
+#: ``not_compared`` of a figure whose repository commits code but no outputs
+NO_OUTPUTS_COMMITTED = ("no numbers are published (the repository commits no outputs); "
+                        "claims.md is checked instead")
+
+
 def _not_compared(row: dict, published: list[dict]) -> float | None:
     return None
 

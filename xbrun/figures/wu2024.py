@@ -4,7 +4,7 @@ published: claims.md is checked."""
 
 from __future__ import annotations
 
-from .base import Check, Figure, Point, Results, check, config_value
+from .base import NO_OUTPUTS_COMMITTED, Check, Figure, Point, Results, check, config_value
 from .plots import new_figure
 from .wu2025 import smoothed
 
@@ -109,8 +109,7 @@ FIGURE = Figure(
     points=points,
     draw=draw,
     claims=claims,
-    not_compared="no numbers are published (the repository commits no outputs); claims.md "
-                 "is checked instead",
+    not_compared=NO_OUTPUTS_COMMITTED,
     notes=(
         "xbrun's loss is half the script's squared error: the sweep runs lr = 2a and the "
         "digital gradient noise at half the script's std, which gives the same updates; the "

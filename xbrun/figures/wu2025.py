@@ -4,7 +4,7 @@ the iteration, Analog SGD vs Tiki-Taka, as the response asymmetry ``up_down`` (c
 
 from __future__ import annotations
 
-from .base import Check, Figure, Point, Results, check, config_value
+from .base import NO_OUTPUTS_COMMITTED, Check, Figure, Point, Results, check, config_value
 from .plots import COLORS, new_figure
 
 SERIES = ["analog_sgd", "tiki_taka"]
@@ -108,8 +108,7 @@ FIGURE = Figure(
     points=points,
     draw=draw,
     claims=claims,
-    not_compared="no numbers are published (the repository commits no outputs); claims.md "
-                 "is checked instead",
+    not_compared=NO_OUTPUTS_COMMITTED,
     notes=(
         "Curves are labelled by the algorithm that produced them; the script's legend swaps "
         "the two (setup.md).",
