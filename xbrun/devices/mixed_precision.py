@@ -125,16 +125,16 @@ class MixedPrecision(TrainingDevice):
         lr_w = self.granularity * c.transfer_lr
         for lines in self.schedule.walk(count, generator,
                                         random_start=c.random_row and count < n_out):
-            index = lines.index(self.chi.device)
-            rows = self.chi[index]
-            steps = torch.trunc(rows / self.granularity)
-            self.chi[index] = rows - steps * self.granularity
+            rows = lines.selector(self.chi.device)
+            steps = torch.trunc(self.chi[rows] / self.granularity)
+            self.chi[rows] -= steps * self.granularity
             if fused_write(self.array, self.write_params):
                 pulses = pulses + write_transferred(self.array, lines, -steps, lr_w,
                                                     self.write_params, generator, columns=False)
             else:
-                pulses = pulses + write_lines(self.array, index, steps, lr_w, self.write_params,
-                                              generator, columns=False)
+                pulses = pulses + write_lines(self.array, lines.index(self.chi.device), steps,
+                                              lr_w, self.write_params, generator,
+                                              columns=False)
         return pulses
 
 

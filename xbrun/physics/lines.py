@@ -71,6 +71,13 @@ class LineRun:
         """The line numbers, ``(count,)`` int64."""
         return kernels.line_numbers(self.start, self.count, self.n_lines, device)
 
+    def selector(self, device) -> slice | torch.Tensor:
+        """What indexes the run's lines: a slice on the host (a view: no gather, no
+        scatter), the line numbers on the device."""
+        if self.on_host:
+            return slice(self.start, self.start + self.count)
+        return self.index(device)
+
     def pass_of(self, device) -> torch.Tensor:
         """The pass each line is read in, ``(count,)`` int64."""
         return self.passes + (self.start + torch.arange(self.count, device=device)) \
