@@ -60,6 +60,15 @@ class Results:
             ) -> Result | None:
         return self._index.get((series, metric, float(x), None if x2 is None else float(x2)))
 
+    def need(self, series: str, metric: str, x: float, x2: float | None = None, *,
+             at: str) -> Result:
+        """``get`` for a claim: a missing point raises ``LookupError`` ("no SERIES run at
+        AT"), which leaves the claim unchecked instead of failing it."""
+        found = self.get(series, metric, x, x2)
+        if found is None:
+            raise LookupError(f"no {series} run at {at}")
+        return found
+
     def curve(self, series: str, metric: str, x2: float | None = None) -> list[Result]:
         """The results of ``series`` and ``metric`` along x (at ``x2`` if given)."""
         return [r for r in self.all if r.series == series and r.metric == metric

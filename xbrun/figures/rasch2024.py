@@ -29,10 +29,8 @@ def claims(results: Results) -> list[Check]:
     states = results.values("x2", METRIC)
 
     def err(series, sigma, n):
-        found = results.get(series, METRIC, sigma, n)
-        if found is None:
-            raise LookupError(f"no {series} run at sigma_r={sigma:g}, n_states={n:g}")
-        return found.mean
+        return results.need(series, METRIC, sigma, n,
+                            at=f"sigma_r={sigma:g}, n_states={n:g}").mean
 
     def growth(series, n):
         return err(series, sigmas[-1], n) - err(series, sigmas[0], n)

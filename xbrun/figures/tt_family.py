@@ -27,9 +27,7 @@ def claims(results: Results) -> list[Check]:
     xs = results.values("x", METRIC)
 
     def acc(series, x):
-        found = results.get(series, METRIC, x)
-        if found is None:
-            raise LookupError(f"no {series} run at up_down={x}")
+        found = results.need(series, METRIC, x, at=f"up_down={x}")
         if found.mean < LEARNED:
             raise ValueError(f"{series} did not learn at up_down={x:g}: test accuracy "
                              f"{found.mean:.3f} < {LEARNED}; train longer or on more data")

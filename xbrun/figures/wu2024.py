@@ -33,10 +33,7 @@ def claims(results: Results) -> list[Check]:
     alphas = results.values("x", "asymptotic_error")
 
     def err(series, a):
-        found = results.get(series, "asymptotic_error", a)
-        if found is None:
-            raise LookupError(f"no {series} run at step size {a:g}")
-        return found.mean
+        return results.need(series, "asymptotic_error", a, at=f"step size {a:g}").mean
 
     def analog_above():
         rows = [(a, err("analog_sgd", a), err("digital_sgd", a)) for a in alphas]

@@ -37,10 +37,7 @@ def claims(results: Results) -> list[Check]:
     xs = results.values("x", "final_f")
 
     def final(series, x):
-        found = results.get(series, "final_f", x)
-        if found is None:
-            raise LookupError(f"no {series} run at up_down={x:g}")
-        return found.mean
+        return results.need(series, "final_f", x, at=f"up_down={x:g}").mean
 
     def sgd_grows():
         values = [final("analog_sgd", x) for x in xs]
