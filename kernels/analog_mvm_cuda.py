@@ -137,15 +137,23 @@ def _adc_block(y, var, norm, row, cols, ok, width, seed, bm_pass, w_noise, out_n
 
 
 @triton.jit
+def _seed(seed_ptr, seed_arg, SEED_PTR: tl.constexpr):
+    """The call's Philox seed: read from the device (so a graph replay draws anew) in the
+    host seeds' form (44 bits, top one set), or the host's ``seed_arg``."""
+    if SEED_PTR:
+        seed = (tl.load(seed_ptr) & 0x7FFFFFFFFFF) | 0x80000000000
+    else:
+        seed = seed_arg
+    return seed
+
+
+@triton.jit
 def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg, width,
                      nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_bound, inp_noise,
                      NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
                      INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, BLOCK_I: tl.constexpr):
     row = tl.program_id(0)
-    if SEED_PTR:
-        seed = (tl.load(seed_ptr) & 0x7FFFFFFFFFF) | 0x80000000000
-    else:
-        seed = seed_arg
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
     x_row = x_ptr + row.to(tl.int64) * sx0
     raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
                      NM_KIND, BLOCK_I)
@@ -168,10 +176,7 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sc
                      OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
                      BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
     row = tl.program_id(0)
-    if SEED_PTR:
-        seed = (tl.load(seed_ptr) & 0x7FFFFFFFFFF) | 0x80000000000
-    else:
-        seed = seed_arg
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
     base = row.to(tl.int64) * n_out
     alpha = tl.load(scale_ptr + row)
     norm = tl.load(norm_ptr + row)
