@@ -29,6 +29,8 @@ from pulse_cases import (  # noqa: E402
     assert_same_distribution,
     expected_pulses,
     make_cell,
+    prep_rows,
+    run_line_probabilities,
     signed_probs,
     start_weight,
 )
@@ -462,39 +464,6 @@ def run_blocks_do_not_change_draws(launch, device, m, n, blocks):
 
 def test_blocks_do_not_change_draws(interp):
     run_blocks_do_not_change_draws(interp, "cpu", 6, 10, [ONE_BLOCK, (2, 4), (4, 2)])
-
-
-def prep_rows(seed=0, k=40, n_in=30, n_out=20, device="cpu"):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(k, n_in, generator=gen)
-    x = x * torch.where(torch.rand(k, n_in, generator=gen) < 0.3, -1.0, 1.0)
-    d = 0.05 * torch.randn(k, n_out, generator=gen)
-    x[3], d[5], x[7, :5] = 0.0, 0.0, 0.0  # rows without an update, lines without a pulse
-    return x.to(device), d.to(device)
-
-
-PREP_MODES = [(True, True, True, 1.0), (False, True, True, 0.5), (False, False, True, 1.0),
-              (False, True, False, 1.0), (False, False, False, 0.5)]
-
-
-def run_line_probabilities(launch, x, d, lr, res):
-    """Every BL/update-management mode: the train lengths agree exactly, the probabilities
-    to float32 rounding, or by one bin where a rounding lands on a bin's edge."""
-    from xbrun.kernels import line_probabilities_torch
-
-    for ubm, um, fixed, scale in PREP_MODES:
-        opts = dict(desired_bl=31, fixed_bl=fixed, update_management=um,
-                    update_bl_management=ubm, um_grad_scale=scale, res=res, sto_round=False)
-        want = line_probabilities_torch(x, d, lr, 1e-3, **opts)
-        got = launch(x, d, lr, 1e-3, **opts)
-        assert got[2].dtype == torch.int32 and torch.equal(got[2], want[2]), opts
-        for g, w in zip(got[:2], want[:2], strict=True):
-            close = (g - w).abs() <= 1e-6 * w.abs() + 1e-12
-            assert torch.equal(g.sign(), w.sign())
-            assert close.float().mean() > 0.99 and ((g - w).abs() <= res + 1e-6).all(), opts
-        if lr > 0:
-            assert (got[2] > 0).sum() == x.shape[0] - 2  # two rows without an update
-            assert (got[0][7, :5] == 0).all()
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,8 @@ from pulse_cases import (  # noqa: E402
     assert_same_distribution,
     expected_pulses,
     make_cell,
+    prep_rows,
+    run_line_probabilities,
     signed_probs,
     start_weight,
 )
@@ -419,40 +421,13 @@ def test_importing_xbrun_kernels_does_not_import_numba():
 # pulse-train preparation: line probabilities and train lengths
 
 
-def prep_rows(seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(40, 30, generator=gen)
-    x = x * torch.where(torch.rand(40, 30, generator=gen) < 0.3, -1.0, 1.0)
-    d = 0.05 * torch.randn(40, 20, generator=gen)
-    x[3], d[5], x[7, :5] = 0.0, 0.0, 0.0  # rows without an update, lines without a pulse
-    return x, d
-
-
 @pytest.mark.parametrize("lr", [0.0, 0.01, 0.1, 3.0])
 @pytest.mark.parametrize("res", [0.0, 0.013])
 def test_line_probabilities_match_the_twin(lr, res):
-    """Every BL/update-management mode: the train lengths agree exactly, the probabilities
-    to float32 rounding (torch's sqrt is not always correctly rounded), or by one bin
-    where a rounding lands on a bin's edge."""
-    from xbrun.kernels import line_probabilities_torch
     from xbrun.kernels.pulsed_update_cpu import line_probabilities_numba
 
     x, d = prep_rows()
-    for ubm, um, fixed, scale in [(True, True, True, 1.0), (False, True, True, 0.5),
-                                  (False, False, True, 1.0), (False, True, False, 1.0),
-                                  (False, False, False, 0.5)]:
-        opts = dict(desired_bl=31, fixed_bl=fixed, update_management=um,
-                    update_bl_management=ubm, um_grad_scale=scale, res=res, sto_round=False)
-        want = line_probabilities_torch(x, d, lr, 1e-3, **opts)
-        got = line_probabilities_numba(x, d, lr, 1e-3, **opts)
-        assert got[2].dtype == torch.int32 and torch.equal(got[2], want[2]), opts
-        for g, w in zip(got[:2], want[:2], strict=True):
-            close = (g - w).abs() <= 1e-6 * w.abs() + 1e-12
-            assert torch.equal(g.sign(), w.sign())
-            assert close.float().mean() > 0.99 and ((g - w).abs() <= res + 1e-6).all(), opts
-        if lr > 0:
-            assert (got[2] > 0).sum() == 38  # the two rows without an update have none
-            assert (got[0][7, :5] == 0).all()
+    run_line_probabilities(line_probabilities_numba, x, d, lr, res)
 
 
 def test_stochastic_rounding_is_unbiased_and_on_the_grid():
