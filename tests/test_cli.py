@@ -5,16 +5,11 @@ import subprocess
 import sys
 
 import pytest
+from cli_run import run_cli
 
 from xbrun.cli import main
 
 XBRUN = [sys.executable, "-m", "xbrun.cli"]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    return exc.value.code, capsys.readouterr()
 
 
 @pytest.mark.parametrize(

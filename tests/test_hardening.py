@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_run import run_cli
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from omegaconf import OmegaConf
@@ -26,16 +27,6 @@ from xbrun.config import load
 from xbrun.errors import ConfigError
 
 SMALL = ["debug=tiny", "epochs=2"]  # conf/debug/tiny.yaml: 96 samples, batches of 16, [32]
-
-
-def run_cli(args, capsys):
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr()
 
 
 def assert_one_line(code, out, *names):

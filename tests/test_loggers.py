@@ -6,6 +6,7 @@ import json
 import sys
 
 import pytest
+from cli_run import run_cli
 from rich.console import Console
 
 from xbrun.cli import main
@@ -19,12 +20,6 @@ def metrics(run_dir):
 
 def records(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    return exc.value.code, capsys.readouterr()
 
 
 def test_csv_logger_matches_metrics_jsonl(tmp_path, small_run):

@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
+from cli_run import run_cli
 from torch import nn
 
 import xbrun
 from xbrun.api import objective_value
-from xbrun.cli import main
 from xbrun.nn import convert_to_analog
 from xbrun.nn.convert import AnalogSpec
 from xbrun.nn.linear import AnalogLinear
@@ -29,16 +29,6 @@ def records(run_dir):
 
 def no_seconds(rows):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
-
-
-def run_cli(args, capsys):
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr()
 
 
 # ----------------------------------------------------------------- task and formulas ----

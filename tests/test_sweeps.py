@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import yaml
+from cli_run import run_cli
 
 from xbrun.api import objective_value
 from xbrun.cli import main
@@ -26,12 +27,6 @@ def needs(module, extra):
 
 def summaries(root):
     return {p.parent.name: json.loads(p.read_text()) for p in root.rglob("summary.json")}
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    return exc.value.code, capsys.readouterr()
 
 
 def hydra_config(overrides):

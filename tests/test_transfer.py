@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from cli_run import run_cli
 
 from xbrun.cli import compose, main
 from xbrun.devices import DEVICES
@@ -37,12 +38,6 @@ def device(kind, out_size=4, in_size=6, cell=None, update=None, seed=1, **option
     config = build(DEVICES[kind], {"kind": kind, **options}, "device")
     return config.build(out_size, in_size, cell or IdealCell(), update or UpdateParameters(),
                         seed)
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    return exc.value.code, capsys.readouterr()
 
 
 # ------------------------------------------------------------------ gamma != 0 ----------
