@@ -126,3 +126,13 @@ def run_line_probabilities(launch, x, d, lr, res):
         if lr > 0:
             assert (got[2] > 0).sum() == x.shape[0] - 2  # two rows without an update
             assert (got[0][7, :5] == 0).all()
+
+
+def pulse_total_case(m: int = 24, n: int = 40):
+    """``(cell params, xp, dp, bl)`` for the pulse-total check: constant steps, one row
+    without pulses, train lengths 0 to 45."""
+    gen = torch.Generator().manual_seed(9)
+    cp = make_cell(CELL_CONSTANT, m, n, gen, degenerate=False)
+    xp, dp = signed_probs(6, n, gen, 0.0, 1.0), signed_probs(6, m, gen, 0.0, 1.0)
+    xp[2] = 0.0  # a row without any pulse
+    return cp, xp, dp, torch.tensor([31, 1, 31, 0, 45, 7])

@@ -30,6 +30,7 @@ from pulse_cases import (  # noqa: E402
     expected_pulses,
     make_cell,
     prep_rows,
+    pulse_total_case,
     run_line_probabilities,
     signed_probs,
     start_weight,
@@ -250,16 +251,11 @@ def test_drawn_trains_in_distribution(interp, cell, noise):
 
 
 def test_pulse_total_matches_expectation(interp):
-    gen = torch.Generator().manual_seed(9)
-    m, n, k = 24, 40, 6
-    cp = make_cell(CELL_CONSTANT, m, n, gen, degenerate=False)
-    xp, dp = signed_probs(k, n, gen, 0.0, 1.0), signed_probs(k, m, gen, 0.0, 1.0)
-    xp[2] = 0.0  # a row without any pulse
-    bl = torch.tensor([31, 1, 31, 0, 45, 7])
+    cp, xp, dp, bl = pulse_total_case()
     prob = dict(xp=xp, dp=dp, bl=bl)
     counts = []
     for s in range(6):
-        w = torch.zeros(m, n)
+        w = torch.zeros_like(cp[0])
         counts.append(int(interp(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0,
                                  mult_noise=True, seed=s)))
     check_pulse_total(prob, counts)

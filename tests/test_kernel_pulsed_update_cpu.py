@@ -25,6 +25,7 @@ from pulse_cases import (  # noqa: E402
     expected_pulses,
     make_cell,
     prep_rows,
+    pulse_total_case,
     run_line_probabilities,
     signed_probs,
     start_weight,
@@ -252,13 +253,8 @@ def test_drawn_trains_in_distribution(cell, noise):
 
 
 def test_pulse_total_matches_expectation():
-    gen = torch.Generator().manual_seed(9)
-    m, n, k = 24, 40, 6
-    cp = make_cell(CELL_CONSTANT, m, n, gen, degenerate=False)
-    xp, dp = signed_probs(k, n, gen, 0.0, 1.0), signed_probs(k, m, gen, 0.0, 1.0)
-    xp[2] = 0.0  # a row without any pulse
-    bl = torch.tensor([31, 1, 31, 0, 45, 7])
-    counts = [int(run_numba(torch.zeros(m, n), cp, xp, dp, bl, CELLS[0], s))
+    cp, xp, dp, bl = pulse_total_case()
+    counts = [int(run_numba(torch.zeros_like(cp[0]), cp, xp, dp, bl, CELLS[0], s))
               for s in range(12)]
     check_pulse_total(dict(xp=xp, dp=dp, bl=bl), counts)
     assert len(set(counts)) > 1
