@@ -90,11 +90,6 @@ class MixedPrecision(TrainingDevice):
         self.register_buffer("chi", torch.zeros(out_size, in_size))
         self.schedule = TransferSchedule(out_size)
 
-    @property
-    def row_index(self) -> int:
-        """The next row a transfer writes (read back from the schedule)."""
-        return int(self.schedule.line)
-
     def visible_weight(self) -> torch.Tensor:
         return self.array.weight
 

@@ -234,11 +234,6 @@ class TransferDevice(TrainingDevice):
             return self.out_chopper, self.in_chopper
         return self.in_chopper, self.out_chopper
 
-    def fast_true(self) -> torch.Tensor:
-        """A with the chopper signs undone (what the visible weight uses)."""
-        rows, cols = self.signs()
-        return rows[:, None] * self.fast.weight * cols[None, :]
-
     # -- what the tile sees -----------------------------------------------------------
     def visible_weight(self) -> torch.Tensor:
         if self.gamma_fast == 0:  # A fully hidden
