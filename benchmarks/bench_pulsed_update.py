@@ -109,7 +109,8 @@ def time_case(m, n, k, bl, cell, device, config=None):
                 bytes=floor_bytes(m, n, k, ROWS_REQUIRED[kind]))
 
 
-def run(console=None, sweep: bool = False, cells=None) -> list[dict]:
+def run(console=None, sweep: bool = False, cells=None, shapes=None, k: int = K,
+        bls=BLS) -> list[dict]:
     """Time the kernel on CUDA and print a rich table; return one dict per case."""
     from rich.console import Console
     from rich.table import Table
@@ -124,13 +125,13 @@ def run(console=None, sweep: bool = False, cells=None) -> list[dict]:
                   f"{bw / 1e12:.2f} TB/s (read + write)")
     cells = cells or CELL_CASES
     rows = []
-    for m, n in SHAPES:
-        for bl in BLS:
+    for m, n in shapes or SHAPES:
+        for bl in bls:
             for cell in cells:
                 configs = [None] + (SWEEP if sweep else [])
                 best = None
                 for cfg in configs:
-                    r = time_case(m, n, K, bl, cell, device, cfg)
+                    r = time_case(m, n, k, bl, cell, device, cfg)
                     if sweep:
                         console.print(f"  {r['shape']} {r['cell']} bl={bl} {r['config']}: "
                                       f"{r['kernel_ms'] * 1e3:.1f} us")
@@ -144,7 +145,7 @@ def run(console=None, sweep: bool = False, cells=None) -> list[dict]:
                 best["copy_tb_s"] = bw / 1e12
                 rows.append(best)
 
-    table = Table(title=f"pulsed update, k={K}, |p| ~ |N(0, {PROB_STD})|: kernel = device "
+    table = Table(title=f"pulsed update, k={k}, |p| ~ |N(0, {PROB_STD})|: kernel = device "
                         "time (CUDA graph), call = one launch from Python (medians)")
     for col in ("shape", "cell", "k", "bl", "kernel us", "floor us", "ratio", "call us",
                 "pulses", "launch"):
@@ -173,14 +174,20 @@ def main() -> None:
     parser.add_argument("--cells", default=None,
                         help="comma-separated cell cases, of: "
                              + ", ".join(c[0] for c in CELL_CASES))
+    parser.add_argument("--shapes", default=None, help="e.g. 4096x4096,256x784")
+    parser.add_argument("--k", type=int, default=K, help="rank-1 rows per launch (batch)")
+    parser.add_argument("--bls", default=None, help="train lengths, e.g. 31,1")
     args = parser.parse_args()
+    shapes = ([tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+              if args.shapes else None)
+    bls = tuple(int(v) for v in args.bls.split(",")) if args.bls else BLS
     cells = None
     if args.cells:
         want = args.cells.split(",")
         cells = [c for c in CELL_CASES if c[0] in want]
     from rich.console import Console
 
-    run(Console(width=160), sweep=args.sweep, cells=cells)
+    run(Console(width=160), sweep=args.sweep, cells=cells, shapes=shapes, k=args.k, bls=bls)
 
 
 if __name__ == "__main__":

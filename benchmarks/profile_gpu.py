@@ -22,11 +22,12 @@ from xbrun.training.loop import graphs_mode, setup, train_epoch, training_step
 from .bench_training import DATA
 
 
-def profile(device: str, batch: int, top: int = 12, mode: str | None = None) -> dict:
+def profile(device: str, batch: int, top: int = 12, mode: str | None = None,
+            extra: tuple = ()) -> dict:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    config = compose([*DATA, f"device={device}", f"batch_size={batch}"])
+    config = compose([*DATA, f"device={device}", f"batch_size={batch}", *extra])
     dev = torch.device("cuda")
     data, model, optimizer, _ = setup(config, dev)
     x, y = data.x_train.to(dev), data.y_train.to(dev)
@@ -48,7 +49,7 @@ def profile(device: str, batch: int, top: int = 12, mode: str | None = None) -> 
     total = sum(sums.values())
     if total == 0 and mode is None:  # the profiler saw no kernels inside the graphs
         print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=top))
-        return profile(device, batch, top, "off")
+        return profile(device, batch, top, "off", extra)
     rows = sorted(sums, key=sums.get, reverse=True)[:top]
     return {"device": device, "batch": batch, "graphs": bool(runner.graphs),
             "step_us": total / steps, "launches": sum(counts.values()) / steps,
@@ -61,11 +62,14 @@ def main() -> None:
     parser.add_argument("--devices", default="sgd,chopped")
     parser.add_argument("--batches", default="32,256")
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--large", action="store_true", help="mlp 784-4096-4096-10")
+    parser.add_argument("overrides", nargs="*", help="more xbrun overrides")
     args = parser.parse_args()
+    extra = (*(["model.hidden=[4096, 4096]"] if args.large else []), *args.overrides)
     for device in args.devices.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             try:
-                r = profile(device, batch, args.top)
+                r = profile(device, batch, args.top, extra=extra)
             except Exception as exc:  # one failing row keeps the others
                 print(f"\n== {device} batch {batch}: failed: {exc!r}")
                 continue

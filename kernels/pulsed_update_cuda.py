@@ -123,9 +123,12 @@ def _load_word(bits_ptr, stride_b, stride_t, stride_l, rows, lines, ok, chunk, l
 
 @triton.jit
 def _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines, n_chunks,
-                NATIVE: tl.constexpr):
+                NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr):
     """Coincidences of row b: popcount of the AND of the output and input line words,
-    summed over the chunks (the first chunk's words are given, the others are loaded)."""
+    summed over the chunks (the first chunk's words are given, the others are loaded;
+    with ``SIGN_BIT`` there is one chunk and bit 31 is the sign, not a slot)."""
+    if SIGN_BIT:
+        return _popcount(wd[:, None] & wx[None, :] & 0x7FFFFFFF, NATIVE)
     counts = _popcount(wd[:, None] & wx[None, :], NATIVE)
     for c in range(1, n_chunks):  # words past a row's train are 0
         wx_c = tl.load(xs_ptrs + (c * k + b) * n_lines, mask=mn, other=0)
@@ -133,6 +136,37 @@ def _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines, n_chunks,
         counts += _popcount(wd_c.to(tl.uint32, bitcast=True)[:, None]
                             & wx_c.to(tl.uint32, bitcast=True)[None, :], NATIVE)
     return counts
+
+
+@triton.jit
+def _row_inputs(b, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+                stride_xk, stride_xn, stride_dk, stride_dm, n_lines,
+                HAS_BOUND: tl.constexpr, SIGN_BIT: tl.constexpr):
+    """What row ``b`` (cut to ``k - 1``) needs, loaded: its bound (state-dependent cells),
+    the probabilities whose signs give the pulse direction (none with ``SIGN_BIT``: the
+    words carry them) and the first chunk's words."""
+    b = tl.minimum(b, k - 1)
+    bound = 0
+    if HAS_BOUND:
+        bound = tl.load(bs_ptr + b)
+    wx = tl.load(xs_ptrs + b * n_lines, mask=mn, other=0).to(tl.uint32, bitcast=True)
+    wd = tl.load(ds_ptrs + b * n_lines, mask=mm, other=0).to(tl.uint32, bitcast=True)
+    if SIGN_BIT:
+        xp = wx
+        dp = wd
+    else:
+        xp = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=mn, other=0.0)
+        dp = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=mm, other=0.0)
+    return bound, xp, dp, wx, wd
+
+
+@triton.jit
+def _negatives(xp, dp, wx, wd, SIGN_BIT: tl.constexpr):
+    """Which input and output lines of a row pulse negative (their words' bit 31, or the
+    probabilities' signs)."""
+    if SIGN_BIT:
+        return (wx >> 31) != 0, (wd >> 31) != 0
+    return xp < 0.0, dp < 0.0
 
 
 @triton.jit
@@ -200,12 +234,13 @@ def _line_words_kernel(
     stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
     stride_xbk, stride_xbt, stride_xbn, stride_dbk, stride_dbt, stride_dbm,
     seed,
-    GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr,
+    GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr, SIGN_BIT: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_L: tl.constexpr,
 ):
     """Phase 1 of the update, once per line: the packed words of ``BLOCK_R`` rows x
     ``BLOCK_L`` lines (input lines ``0..n_in-1``, then the output lines) for every chunk,
-    stored at ``words[(chunk * k + row) * (n_in + n_out) + line]``."""
+    stored at ``words[(chunk * k + row) * (n_in + n_out) + line]``. With ``SIGN_BIT``
+    (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0)."""
     if SEED_PTR:
         seed = tl.load(seed_ptr) & 0xFFFFFFFF
     rows = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
@@ -218,12 +253,15 @@ def _line_words_kernel(
     ok_d = rok[:, None] & is_d[None, :]
     m = tl.where(is_d, lines - n_in, 0)
     max_len = n_chunks * 32
+    if SIGN_BIT:  # bit 31 is the sign
+        max_len -= 1
     lens = tl.minimum(tl.load(bl_ptr + rows * stride_bl, mask=rok, other=0).to(tl.int32),
                       max_len)
-    pa = tl.abs(tl.load(x_ptr + rows[:, None] * stride_xk + lines[None, :] * stride_xn,
-                        mask=ok_x, other=0.0)
-                + tl.load(d_ptr + rows[:, None] * stride_dk + m[None, :] * stride_dm,
-                          mask=ok_d, other=0.0))
+    p = (tl.load(x_ptr + rows[:, None] * stride_xk + lines[None, :] * stride_xn,
+                 mask=ok_x, other=0.0)
+         + tl.load(d_ptr + rows[:, None] * stride_dk + m[None, :] * stride_dm,
+                   mask=ok_d, other=0.0))
+    pa = tl.abs(p)
     blk_len = tl.max(lens)
     out = words_ptr + rows[:, None] * n_lines + lines[None, :]
     for c in range(0, n_chunks):
@@ -235,6 +273,8 @@ def _line_words_kernel(
         else:
             n_groups = tl.minimum(tl.maximum(tl.cdiv(blk_len - c * 32, 4), 0), 8)
             word = _draw_word(seed, rows, lines, c, pa, lens, n_groups)
+        if SIGN_BIT:
+            word |= (p < 0.0).to(tl.uint32) << 31
         tl.store(out + c * k * n_lines, word.to(tl.int32, bitcast=True),
                  mask=rok[:, None] & (lines < n_lines)[None, :])
 
@@ -248,7 +288,7 @@ def _pulsed_update_kernel(
     seed, noise_std,
     es_a_up, es_a_down, es_g_up, es_g_down, es_a, es_b, std_add, std_slope,
     CELL_KIND: tl.constexpr, NOISE: tl.constexpr, MULT_NOISE: tl.constexpr,
-    SEED_PTR: tl.constexpr, NATIVE: tl.constexpr,
+    SEED_PTR: tl.constexpr, NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, ROW_BLOCK: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
@@ -282,8 +322,13 @@ def _pulsed_update_kernel(
                              mask=rok[:, None] & mn[None, :], other=0)
                 wd = tl.load(ds_ptrs[None, :] + (c * k + rows[:, None]) * n_lines,
                              mask=rok[:, None] & mm[None, :], other=0)
-                tot_x += _popcount(wx.to(tl.uint32, bitcast=True), NATIVE)
-                tot_d += _popcount(wd.to(tl.uint32, bitcast=True), NATIVE)
+                wx = wx.to(tl.uint32, bitcast=True)
+                wd = wd.to(tl.uint32, bitcast=True)
+                if SIGN_BIT:
+                    wx = wx & 0x7FFFFFFF
+                    wd = wd & 0x7FFFFFFF
+                tot_x += _popcount(wx, NATIVE)
+                tot_d += _popcount(wd, NATIVE)
             bound = tl.minimum(tl.max(tot_x, axis=1), tl.max(tot_d, axis=1))
             tl.store(bs_ptr + rows, bound, mask=rok)
         tl.debug_barrier()  # the scratch writes are seen by all threads of the program
@@ -316,36 +361,38 @@ def _pulsed_update_kernel(
         xi3 = xi0
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
-    # what a row needs is loaded one row ahead (its latency hides behind the previous row);
-    # a row without coincidences in this block has bound 0
-    nx_bound = 0  # constant steps need no bound
-    if CELL_KIND != 0:
-        nx_bound = tl.load(bs_ptr)
-    nx_xp = tl.load(x_ptr + rn * stride_xn, mask=mn, other=0.0)
-    nx_dp = tl.load(d_ptr + rm * stride_dm, mask=mm, other=0.0)
-    nx_wx = tl.load(xs_ptrs, mask=mn, other=0).to(tl.uint32, bitcast=True)
-    nx_wd = tl.load(ds_ptrs, mask=mm, other=0).to(tl.uint32, bitcast=True)
+    # what a row needs is loaded four rows ahead: a row's work is shorter than a load's
+    # latency from L2, so one row ahead left the loop waiting on memory (rows past k load
+    # row k - 1 and are never used); a row without coincidences in this block has bound 0
+    b1, x1, d1, wx1, wd1 = _row_inputs(0, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm,
+                                       mn, mm, stride_xk, stride_xn, stride_dk, stride_dm,
+                                       n_lines, CELL_KIND != 0, SIGN_BIT)
+    b2, x2, d2, wx2, wd2 = _row_inputs(1, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm,
+                                       mn, mm, stride_xk, stride_xn, stride_dk, stride_dm,
+                                       n_lines, CELL_KIND != 0, SIGN_BIT)
+    b3, x3, d3, wx3, wd3 = _row_inputs(2, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm,
+                                       mn, mm, stride_xk, stride_xn, stride_dk, stride_dm,
+                                       n_lines, CELL_KIND != 0, SIGN_BIT)
+    b4, x4, d4, wx4, wd4 = _row_inputs(3, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm,
+                                       mn, mm, stride_xk, stride_xn, stride_dk, stride_dm,
+                                       n_lines, CELL_KIND != 0, SIGN_BIT)
     for b in range(0, k):
-        bound = nx_bound
-        xp = nx_xp
-        dp = nx_dp
-        wx = nx_wx
-        wd = nx_wd
-        nb = tl.minimum(b + 1, k - 1)
-        if CELL_KIND != 0:
-            nx_bound = tl.load(bs_ptr + nb)
-        nx_xp = tl.load(x_ptr + nb * stride_xk + rn * stride_xn, mask=mn, other=0.0)
-        nx_dp = tl.load(d_ptr + nb * stride_dk + rm * stride_dm, mask=mm, other=0.0)
-        nx_wx = tl.load(xs_ptrs + nb * n_lines, mask=mn, other=0).to(tl.uint32, bitcast=True)
-        nx_wd = tl.load(ds_ptrs + nb * n_lines, mask=mm, other=0).to(tl.uint32, bitcast=True)
+        bound, xp, dp, wx, wd = b1, x1, d1, wx1, wd1
+        b1, x1, d1, wx1, wd1 = b2, x2, d2, wx2, wd2
+        b2, x2, d2, wx2, wd2 = b3, x3, d3, wx3, wd3
+        b3, x3, d3, wx3, wd3 = b4, x4, d4, wx4, wd4
+        b4, x4, d4, wx4, wd4 = _row_inputs(b + 4, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs,
+                                           rn, rm, mn, mm, stride_xk, stride_xn, stride_dk,
+                                           stride_dm, n_lines, CELL_KIND != 0, SIGN_BIT)
+        neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
         if CELL_KIND == 0:
             # constant steps in closed form: n equal steps with a clip after each end at
             # clip(clip(w + s) + (n - 1) s), their noise summed into s sigma sqrt(n) xi; no
             # branch on the counts, so the next row's loads overlap this row
             counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines,
-                                 n_chunks, NATIVE)
+                                 n_chunks, NATIVE, SIGN_BIT)
             acc += counts
-            up = (dp < 0.0)[:, None] != (xp < 0.0)[None, :]
+            up = neg_d[:, None] != neg_x[None, :]
             step = tl.where(up, s_up, -s_down)
             first = tl.minimum(tl.maximum(w + step, w_min), w_max)
             nf = counts.to(tl.float32)
@@ -360,11 +407,11 @@ def _pulsed_update_kernel(
             w = tl.where(counts > 0, tl.minimum(tl.maximum(run, w_min), w_max), w)
         elif bound > 0:
             counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines,
-                                 n_chunks, NATIVE)
+                                 n_chunks, NATIVE, SIGN_BIT)
             acc += counts
 
             # direction-resolved parameters of this row
-            up = (dp < 0.0)[:, None] != (xp < 0.0)[None, :]
+            up = neg_d[:, None] != neg_x[None, :]
             step = tl.where(up, s_up, -s_down)
             if CELL_KIND == 1:
                 q0 = tl.where(up, r_up, r_down)
@@ -482,7 +529,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     the kernel reads (no host sync; a captured CUDA graph sees its new value each replay).
     ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); when left out it is read
     from ``bl``, which waits for the device. Rows longer than ``max_bl`` are cut to
-    ``ceil(max_bl / 32) * 32`` slots. ``block_m``/``block_n``/
+    ``ceil(max_bl / 32) * 32`` slots (31 where ``max_bl <= 31``). ``block_m``/``block_n``/
     ``num_warps`` override the launch shape. Returns the number of pulses applied (0-dim
     int64 tensor on ``weight.device``).
     """
@@ -540,7 +587,9 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     seed_ptr = seed if seed_on_device else counter
     seed_int = 0 if seed_on_device else int(seed) & 0xFFFFFFFF
 
-    # phase 1, once per line: the packed words of every line, row and chunk
+    # phase 1, once per line: the packed words of every line, row and chunk (trains of at
+    # most 31 slots carry the line's sign in bit 31: the update loads nothing else per row)
+    sign_bit = int(max_bl) <= 31
     n_lines = n_in + n_out
     words = torch.empty(n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
     block_l = min(128, _next_pow2(n_lines))
@@ -550,7 +599,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
         sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
         seed_int,
-        GIVEN_BITS=given, SEED_PTR=seed_on_device, BLOCK_R=8, BLOCK_L=block_l,
+        GIVEN_BITS=given, SEED_PTR=seed_on_device, SIGN_BIT=sign_bit, BLOCK_R=8,
+        BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
     # per program, a bound per row (state-dependent cells only)
@@ -565,7 +615,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         seed_int, float(noise_std),
         *scalars,
         CELL_KIND=int(cell_kind), NOISE=float(noise_std) > 0.0, MULT_NOISE=bool(mult_noise),
-        SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED,
+        SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
         BLOCK_M=bm, BLOCK_N=bn, ROW_BLOCK=8, num_warps=nw,
     )
     return counter

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
+
+# side streams for the tiles' updates on one CUDA device: enough to keep an H200 busy with
+# small tiles, few enough that each still gets a share of the SMs
+UPDATE_STREAMS = 8
+
+
+@functools.cache
+def _side_streams(index: int) -> tuple:
+    return tuple(torch.cuda.Stream(device=index) for _ in range(UPDATE_STREAMS))
 
 
 class AnalogSGD(torch.optim.SGD):
@@ -12,7 +23,20 @@ class AnalogSGD(torch.optim.SGD):
 
     Queued ``(x, d)`` pairs behave like ``.grad``: they accumulate over backward passes and
     ``zero_grad`` drops them (so e.g. an ``autograd.grad`` call before it leaves no trace).
+
+    On CUDA the tiles' updates are independent (each tile has its own arrays, counters and
+    seeds), so they run on ``parallel_tiles`` side streams at once: a layer cut into many
+    tiles, or a model of several small layers, would otherwise leave most of the GPU idle
+    while one tile's short launches run after another. The side streams wait for the
+    current stream and it waits for them, so the step's order is unchanged (and a CUDA
+    graph captures the branches). ``parallel_tiles=1`` runs them in order on the current
+    stream; the results are the same either way.
     """
+
+    def __init__(self, params, lr: float = 1e-3, *args, parallel_tiles: int = UPDATE_STREAMS,
+                 **kwargs):
+        super().__init__(params, lr, *args, **kwargs)
+        self.parallel_tiles = int(parallel_tiles)
 
     def _tiles(self):
         for group in self.param_groups:
@@ -35,10 +59,43 @@ class AnalogSGD(torch.optim.SGD):
         """The analog update: every tile turns its queued ``(x, d)`` into pulse trains on
         its arrays (``apply_pending`` -> training device ``update`` ->
         ``kernels.pulsed_update``), at its parameter group's learning rate."""
+        work = []
         for group, tile in self._tiles():
             tile.clip_input_range()
             tile.set_learning_rate(group["lr"])
-            tile.apply_pending()
+            if tile.pending:
+                work.append(tile)
+        streams = self._streams(work)
+        if not streams:
+            for tile in work:
+                tile.apply_pending()
+            return
+        main = torch.cuda.current_stream()
+        for stream in streams:
+            stream.wait_stream(main)
+        load = [0] * len(streams)  # weight elements per stream: the biggest tiles spread out
+        for tile in work:
+            i = load.index(min(load))
+            load[i] += tile.out_size * tile.in_size
+            stream = streams[i]
+            for x, d in tile.pending:  # made on the main stream, read on the side stream
+                x.record_stream(stream)
+                d.record_stream(stream)
+            with torch.cuda.stream(stream):
+                tile.apply_pending()
+        for stream in streams:
+            main.wait_stream(stream)
+
+    def _streams(self, work) -> tuple:
+        """Side streams for ``work``'s updates; none where they would not run in parallel
+        (one tile, the CPU, or ``parallel_tiles <= 1``)."""
+        if self.parallel_tiles <= 1 or len(work) < 2:
+            return ()
+        device = work[0].pending[0][0].device
+        if device.type != "cuda":
+            return ()
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return _side_streams(index)[:min(self.parallel_tiles, len(work))]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         super().zero_grad(set_to_none)
