@@ -21,12 +21,14 @@ Two launches apply all ``k`` rank-1 pulse trains:
    cell's response, chosen by the constexpr ``CELL_KIND`` - and clipped to the element's
    bounds after every pulse; elements with fewer pulses than the loop's length are masked.
    Cycle-to-cycle noise is drawn only when it is on (constexpr ``NOISE``): four normals
-   per Philox call (counter ``(element, p // 4, b, 1)``, Box-Muller). Constant steps take
-   the closed form of ``n`` clipped steps, ``clip(clip(w + s) + ((n - 1) + sigma sqrt(n)
-   xi) s)`` (the twin's ``constant_train``), so their noise costs one normal per element
-   and row: one Philox call (counter ``(element, b // 4, 0, 1)``) serves four rows, kept in
-   registers. The next row's probabilities, words and bound are loaded while a row is
-   worked on; a row without coincidences in the block is skipped.
+   per call of ``_normals4`` (four multiply-xorshift hashes of the element under keys
+   from (seed, p // 4, b); Box-Muller). Constant steps take the closed form of ``n``
+   clipped steps, ``clip(clip(w + s) + ((n - 1) + sigma sqrt(n) xi) s)`` (the twin's
+   ``constant_train``), so their noise costs one normal per element and row: one call
+   (keys from (seed, b // 4, 0)) serves four rows, kept in registers. The next row's
+   words (with the line signs in bit 31 when trains fit 31 slots; else also the
+   probabilities) and bound are loaded while a row is worked on; a row without
+   coincidences in the block is skipped.
 
 The pulse count is summed per element and added atomically, once per program, to one int64
 counter.
@@ -35,9 +37,9 @@ Expected bottleneck: arithmetic, not memory. The line bits cost ``8 * (n_in + n_
 Philox counters per row and 32-slot chunk, once; the row loop of a program is sequential,
 so the grid must have enough programs to fill the GPU (``_default_config``). The pulse loop
 of state-dependent cells runs to the block's largest count, and with noise each element
-pays a Philox call and two Box-Muller transforms per four pulses of that length whether or
-not it fires. Constant steps need no loop; their noise adds a quarter Philox call and one
-Box-Muller transform per element and row. The weight traffic (8 bytes per element plus
+pays four hashes and two Box-Muller transforms per four pulses of that length whether or
+not it fires. Constant steps need no loop; their noise adds one hash, half a Box-Muller
+transform and a square root per element and row. The weight traffic (8 bytes per element plus
 16-32 bytes of cell parameters) and the words (4 bytes per line, row and chunk, read from
 L2 by every block on the line) are small next to it; see
 ``benchmarks/bench_pulsed_update.py`` for the measured gap.
@@ -183,11 +185,33 @@ def _box_muller(u1, u2, NATIVE: tl.constexpr):
 
 
 @triton.jit
+def _mix32(x):
+    """A bijection of uint32 with strong avalanche (Wellons' ``lowbias32``)."""
+    x ^= x >> 16
+    x *= 0x21F0AAAD
+    x ^= x >> 15
+    x *= 0x735A2D97
+    x ^= x >> 15
+    return x
+
+
+@triton.jit
 def _normals4(seed, elem, group, b, NATIVE: tl.constexpr):
-    """Four standard normals per element for pulses 4*group .. 4*group + 3 of row b
-    (Philox counter (element, group, b, 1); Box-Muller)."""
-    zero = elem * 0
-    r0, r1, r2, r3 = philox(seed, elem, zero + group, zero + b, zero + 1)
+    """Four standard normals per element for pulses 4*group .. 4*group + 3 of row b.
+
+    The four uniform words are ``mix32(elem * phi ^ key_j)``, the keys hashed from
+    (seed, group, b, j) once per call (scalars). Per element that is four multiply-xorshift
+    hashes instead of a 10-round Philox call: the normals are the update's largest cost
+    with noise on, and this stream is exactly as reproducible (a pure function of seed,
+    element and row). Box-Muller, two normals per pair.
+    """
+    base = _mix32(_mix32(tl.cast(seed, tl.uint32) + 0x9E3779B9)
+                  ^ tl.cast(group + b * 65536, tl.uint32))
+    spread = tl.cast(elem, tl.uint32) * 0x9E3779B1
+    r0 = _mix32(spread ^ _mix32(base + 0x632BE5AB))
+    r1 = _mix32(spread ^ _mix32(base + 0x85EBCA77))
+    r2 = _mix32(spread ^ _mix32(base + 0xC2B2AE3D))
+    r3 = _mix32(spread ^ _mix32(base + 0x27D4EB2F))
     n0, n1 = _box_muller(uint_to_uniform_float(r0), uint_to_uniform_float(r1), NATIVE)
     n2, n3 = _box_muller(uint_to_uniform_float(r2), uint_to_uniform_float(r3), NATIVE)
     return n0, n1, n2, n3
@@ -361,29 +385,18 @@ def _pulsed_update_kernel(
         xi3 = xi0
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
-    # what a row needs is loaded four rows ahead: a row's work is shorter than a load's
-    # latency from L2, so one row ahead left the loop waiting on memory (rows past k load
-    # row k - 1 and are never used); a row without coincidences in this block has bound 0
-    b1, x1, d1, wx1, wd1 = _row_inputs(0, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm,
-                                       mn, mm, stride_xk, stride_xn, stride_dk, stride_dm,
-                                       n_lines, CELL_KIND != 0, SIGN_BIT)
-    b2, x2, d2, wx2, wd2 = _row_inputs(1, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm,
-                                       mn, mm, stride_xk, stride_xn, stride_dk, stride_dm,
-                                       n_lines, CELL_KIND != 0, SIGN_BIT)
-    b3, x3, d3, wx3, wd3 = _row_inputs(2, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm,
-                                       mn, mm, stride_xk, stride_xn, stride_dk, stride_dm,
-                                       n_lines, CELL_KIND != 0, SIGN_BIT)
-    b4, x4, d4, wx4, wd4 = _row_inputs(3, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm,
-                                       mn, mm, stride_xk, stride_xn, stride_dk, stride_dm,
-                                       n_lines, CELL_KIND != 0, SIGN_BIT)
+    # what a row needs is loaded one row ahead (its latency hides behind the previous row;
+    # four rows ahead measured slower: the registers it holds cost more than it hides); the
+    # row past the last loads row k - 1 again, unused; a row without coincidences in this
+    # block has bound 0
+    nx_bound, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
+        0, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+        stride_xk, stride_xn, stride_dk, stride_dm, n_lines, CELL_KIND != 0, SIGN_BIT)
     for b in range(0, k):
-        bound, xp, dp, wx, wd = b1, x1, d1, wx1, wd1
-        b1, x1, d1, wx1, wd1 = b2, x2, d2, wx2, wd2
-        b2, x2, d2, wx2, wd2 = b3, x3, d3, wx3, wd3
-        b3, x3, d3, wx3, wd3 = b4, x4, d4, wx4, wd4
-        b4, x4, d4, wx4, wd4 = _row_inputs(b + 4, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs,
-                                           rn, rm, mn, mm, stride_xk, stride_xn, stride_dk,
-                                           stride_dm, n_lines, CELL_KIND != 0, SIGN_BIT)
+        bound, xp, dp, wx, wd = nx_bound, nx_xp, nx_dp, nx_wx, nx_wd
+        nx_bound, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
+            b + 1, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, CELL_KIND != 0, SIGN_BIT)
         neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
         if CELL_KIND == 0:
             # constant steps in closed form: n equal steps with a clip after each end at
@@ -395,11 +408,13 @@ def _pulsed_update_kernel(
             up = neg_d[:, None] != neg_x[None, :]
             step = tl.where(up, s_up, -s_down)
             first = tl.minimum(tl.maximum(w + step, w_min), w_max)
-            nf = counts.to(tl.float32)
+            # counts < 2**23 as float32 without the slow integer conversion: the count in
+            # the mantissa of 2**23, minus 2**23
+            nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
             extra = nf - 1.0
             if NOISE:
                 r = b % 4
-                if r == 0:  # one Philox call: the normals of this row and the next three
+                if r == 0:  # one call: the normals of this row and the next three
                     xi0, xi1, xi2, xi3 = _normals4(seed, elem, b // 4, 0, NATIVE)
                 xi = tl.where(r == 0, xi0, tl.where(r == 1, xi1, tl.where(r == 2, xi2, xi3)))
                 extra += noise_std * tl.sqrt(nf) * xi

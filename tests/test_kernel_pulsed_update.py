@@ -22,6 +22,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 
 import pytest  # noqa: E402
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
 from pulse_cases import (  # noqa: E402
     CELL_IDS,
     CELLS,
@@ -575,3 +577,46 @@ def test_gpu_line_probabilities_match_the_twin(lr, res):
     launch = triton_function("pulsed_update_cuda", "line_probabilities_triton", False)
     x, d = prep_rows(k=64, n_in=784, n_out=256, device="cuda")
     run_line_probabilities(launch, x, d, lr, res)
+
+
+# --------------------------------------------------------------------------------------
+# the kernel's normals (a per-element hash, not Philox): standard and independent
+
+_INTERPRET = not torch.cuda.is_available()
+_normals4 = triton_function("pulsed_update_cuda", "_normals4", _INTERPRET)
+
+
+@triton.jit
+def _normals_probe(out_ptr, seed, n, GROUPS: tl.constexpr, BLOCK: tl.constexpr,
+                   NATIVE: tl.constexpr):
+    elem = tl.arange(0, BLOCK)
+    for g in range(GROUPS):
+        a, b, c, d = _normals4(seed, elem, g, 3, NATIVE)
+        tl.store(out_ptr + (4 * g + 0) * n + elem, a)
+        tl.store(out_ptr + (4 * g + 1) * n + elem, b)
+        tl.store(out_ptr + (4 * g + 2) * n + elem, c)
+        tl.store(out_ptr + (4 * g + 3) * n + elem, d)
+
+
+def test_update_normals_are_standard_and_independent():
+    n, groups = 4096, 8
+    device = "cpu" if _INTERPRET else "cuda"
+    out = torch.empty(4 * groups, n, device=device)
+    _normals_probe[(1,)](out, 1234, n, GROUPS=groups, BLOCK=n, NATIVE=not _INTERPRET)
+    z = out.double().cpu()
+    tol = 5.0 / math.sqrt(z.numel())
+    assert abs(z.mean()) < tol
+    assert abs(z.var() - 1.0) < 5.0 * math.sqrt(2.0 / z.numel())
+    assert abs((z.abs() > 1.959964).double().mean() - 0.05) < 5.0 * math.sqrt(0.05 * 0.95
+                                                                             / z.numel())
+    # draws of one element (four outputs, eight groups) and of neighbouring elements
+    corr = torch.corrcoef(z)
+    off = corr - torch.eye(len(z), dtype=corr.dtype)
+    assert off.abs().max() < 5.0 / math.sqrt(n)
+    assert abs(torch.corrcoef(torch.stack([z[:, :-1].reshape(-1), z[:, 1:].reshape(-1)]))[0, 1]
+               ) < tol
+    # another seed gives other numbers
+    other = torch.empty_like(out)
+    _normals_probe[(1,)](other, 1235, n, GROUPS=groups, BLOCK=n, NATIVE=not _INTERPRET)
+    assert abs(torch.corrcoef(torch.stack([out.reshape(-1), other.reshape(-1)]).double().cpu()
+                              )[0, 1]) < tol
