@@ -92,7 +92,7 @@ def time_case(m, n, k, bl, cell, device, config=None):
 
     label, kind, noise, scalars = cell
     w, cp, xp, dp, blt = make_problem(m, n, k, bl, kind, device)
-    bm, bn, nw = config or _default_config(m, n, loop=kind != 0)
+    bm, bn, nw = config or _default_config(m, n, loop=kind != 0, noise=noise > 0)
     kwargs = dict(cell_kind=kind, noise_std=noise, mult_noise=True, seed=1234,
                   cell_scalars=scalars, block_m=bm, block_n=bn, num_warps=nw)
     kwargs["max_bl"] = bl  # what the caller knows (desired_bl): no device sync
