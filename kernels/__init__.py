@@ -43,7 +43,7 @@ from .transfer_write_ref import line_numbers, transfer_lines_torch, transfer_wri
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
                   mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
-                  cell_scalars=(), max_bl=None, threads=None):
+                  cell_scalars=(), max_bl=None, threads=None, sparse_rows=False):
     """Apply pulse trains to ``weight`` in place: Triton on CUDA, numba on the CPU.
 
     Both kernels take their random numbers from ``seed``: an int or, on CUDA, a one-element
@@ -52,7 +52,9 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
     they compute. ``cell_scalars``: tile-wide cell scalars (``EXP_SCALARS`` for
     ``CELL_EXP``). ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); on CUDA it
     spares reading ``bl.max()`` back from the device. ``threads``: CPU threads (default
-    torch's). Returns the number of device pulses applied (an int tensor on
+    torch's). ``sparse_rows``: the rows are one-hot on one side (a transfer's line writes),
+    which lets the CUDA kernel skip the rows a block sees no coincidence of; the result
+    does not depend on it. Returns the number of device pulses applied (an int tensor on
     ``weight.device``).
     """
     if seed is None:
@@ -64,7 +66,7 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
                                     cell_kind=cell_kind, noise_std=noise_std,
                                     mult_noise=mult_noise, seed=seed,
                                     x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars,
-                                    max_bl=max_bl)
+                                    max_bl=max_bl, sparse_rows=sparse_rows)
     from .pulsed_update_cpu import pulsed_update_numba
 
     return pulsed_update_numba(weight, cell_params, x_prob, d_prob, bl, cell_kind=cell_kind,
@@ -196,7 +198,7 @@ def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noi
         if line_mask is not None:
             bl = bl * line_mask.to(bl.dtype)
         return pulsed_update(weight, cell_params, x_prob, d_prob, bl, generator=generator,
-                             seed=seed, max_bl=max_bl, **cell)
+                             seed=seed, max_bl=max_bl, sparse_rows=True, **cell)
     if _on_numba(weight) and line_mask is None and isinstance(start, int):
         import torch
 

@@ -196,6 +196,24 @@ def _mix32(x):
 
 
 @triton.jit
+def _draw_key(seed, group, b):
+    """The key of the draws for (seed, group, b): scalars, once per call."""
+    return _mix32(_mix32(tl.cast(seed, tl.uint32) + 0x9E3779B9)
+                  ^ tl.cast(group + b * 65536, tl.uint32))
+
+
+@triton.jit
+def _normal1(seed, elem, b, NATIVE: tl.constexpr):
+    """One standard normal per element for row b (two hashes, half a Box-Muller pair)."""
+    base = _draw_key(seed, 0x7FFF, b)
+    spread = tl.cast(elem, tl.uint32) * 0x9E3779B1
+    n0, _ = _box_muller(uint_to_uniform_float(_mix32(spread ^ _mix32(base + 0x632BE5AB))),
+                        uint_to_uniform_float(_mix32(spread ^ _mix32(base + 0x85EBCA77))),
+                        NATIVE)
+    return n0
+
+
+@triton.jit
 def _normals4(seed, elem, group, b, NATIVE: tl.constexpr):
     """Four standard normals per element for pulses 4*group .. 4*group + 3 of row b.
 
@@ -205,8 +223,7 @@ def _normals4(seed, elem, group, b, NATIVE: tl.constexpr):
     with noise on, and this stream is exactly as reproducible (a pure function of seed,
     element and row). Box-Muller, two normals per pair.
     """
-    base = _mix32(_mix32(tl.cast(seed, tl.uint32) + 0x9E3779B9)
-                  ^ tl.cast(group + b * 65536, tl.uint32))
+    base = _draw_key(seed, group, b)
     spread = tl.cast(elem, tl.uint32) * 0x9E3779B1
     r0 = _mix32(spread ^ _mix32(base + 0x632BE5AB))
     r1 = _mix32(spread ^ _mix32(base + 0x85EBCA77))
@@ -215,6 +232,23 @@ def _normals4(seed, elem, group, b, NATIVE: tl.constexpr):
     n0, n1 = _box_muller(uint_to_uniform_float(r0), uint_to_uniform_float(r1), NATIVE)
     n2, n3 = _box_muller(uint_to_uniform_float(r2), uint_to_uniform_float(r3), NATIVE)
     return n0, n1, n2, n3
+
+
+@triton.jit
+def _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std,
+                  NOISE: tl.constexpr):
+    """Constant steps in closed form: ``n`` equal steps with a clip after each end at
+    ``clip(clip(w + s) + (n - 1) s)``, their noise summed into ``s sigma sqrt(n) xi``."""
+    step = tl.where(up, s_up, -s_down)
+    first = tl.minimum(tl.maximum(w + step, w_min), w_max)
+    # counts < 2**23 as float32 without the slow integer conversion: the count in the
+    # mantissa of 2**23, minus 2**23
+    nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
+    extra = nf - 1.0
+    if NOISE:
+        extra += noise_std * tl.sqrt(nf) * xi
+    run = first + extra * step
+    return tl.where(counts > 0, tl.minimum(tl.maximum(run, w_min), w_max), w)
 
 
 @triton.jit
@@ -313,6 +347,7 @@ def _pulsed_update_kernel(
     es_a_up, es_a_down, es_g_up, es_g_down, es_a, es_b, std_add, std_slope,
     CELL_KIND: tl.constexpr, NOISE: tl.constexpr, MULT_NOISE: tl.constexpr,
     SEED_PTR: tl.constexpr, NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr,
+    SPARSE_ROWS: tl.constexpr, HAS_BOUND: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, ROW_BLOCK: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
@@ -335,7 +370,7 @@ def _pulsed_update_kernel(
 
     # ---- phase 1 (state-dependent cells): per row, a bound on the block's largest
     # coincidence count (min of the largest line counts), ROW_BLOCK rows at a time
-    if CELL_KIND != 0:
+    if HAS_BOUND:
         for b0 in range(0, k, ROW_BLOCK):
             rows = b0 + tl.arange(0, ROW_BLOCK)
             rok = rows < k
@@ -391,35 +426,39 @@ def _pulsed_update_kernel(
     # block has bound 0
     nx_bound, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
         0, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
-        stride_xk, stride_xn, stride_dk, stride_dm, n_lines, CELL_KIND != 0, SIGN_BIT)
+        stride_xk, stride_xn, stride_dk, stride_dm, n_lines, HAS_BOUND, SIGN_BIT)
     for b in range(0, k):
         bound, xp, dp, wx, wd = nx_bound, nx_xp, nx_dp, nx_wx, nx_wd
         nx_bound, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
             b + 1, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
-            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, CELL_KIND != 0, SIGN_BIT)
+            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, HAS_BOUND, SIGN_BIT)
         neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
-        if CELL_KIND == 0:
-            # constant steps in closed form: n equal steps with a clip after each end at
-            # clip(clip(w + s) + (n - 1) s), their noise summed into s sigma sqrt(n) xi; no
-            # branch on the counts, so the next row's loads overlap this row
+        if CELL_KIND == 0 and SPARSE_ROWS:
+            # one-hot rows (a transfer's line writes): most blocks see none of a row's
+            # coincidences, so the row is skipped on its bound, and a row that is worked
+            # draws its own normal (no four-row group to keep fresh)
+            if bound > 0:
+                counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines,
+                                     n_chunks, NATIVE, SIGN_BIT)
+                acc += counts
+                xi = 0.0
+                if NOISE:
+                    xi = _normal1(seed, elem, b, NATIVE)
+                w = _constant_row(w, counts, neg_d[:, None] != neg_x[None, :], s_up, s_down,
+                                  w_min, w_max, xi, noise_std, NOISE)
+        elif CELL_KIND == 0:
+            # no branch on the counts, so the next row's loads overlap this row
             counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines,
                                  n_chunks, NATIVE, SIGN_BIT)
             acc += counts
-            up = neg_d[:, None] != neg_x[None, :]
-            step = tl.where(up, s_up, -s_down)
-            first = tl.minimum(tl.maximum(w + step, w_min), w_max)
-            # counts < 2**23 as float32 without the slow integer conversion: the count in
-            # the mantissa of 2**23, minus 2**23
-            nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
-            extra = nf - 1.0
+            xi = 0.0
             if NOISE:
                 r = b % 4
                 if r == 0:  # one call: the normals of this row and the next three
                     xi0, xi1, xi2, xi3 = _normals4(seed, elem, b // 4, 0, NATIVE)
                 xi = tl.where(r == 0, xi0, tl.where(r == 1, xi1, tl.where(r == 2, xi2, xi3)))
-                extra += noise_std * tl.sqrt(nf) * xi
-            run = first + extra * step
-            w = tl.where(counts > 0, tl.minimum(tl.maximum(run, w_min), w_max), w)
+            w = _constant_row(w, counts, neg_d[:, None] != neg_x[None, :], s_up, s_down,
+                              w_min, w_max, xi, noise_std, NOISE)
         elif bound > 0:
             counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines,
                                  n_chunks, NATIVE, SIGN_BIT)
@@ -538,7 +577,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          d_bits: torch.Tensor | None = None,
                          cell_scalars: tuple = (), max_bl: int | None = None,
                          block_m: int | None = None, block_n: int | None = None,
-                         num_warps: int | None = None) -> torch.Tensor:
+                         num_warps: int | None = None,
+                         sparse_rows: bool = False) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
@@ -547,8 +587,10 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); when left out it is read
     from ``bl``, which waits for the device. Rows longer than ``max_bl`` are cut to
     ``ceil(max_bl / 32) * 32`` slots (31 where ``max_bl <= 31``). ``block_m``/``block_n``/
-    ``num_warps`` override the launch shape. Returns the number of pulses applied (0-dim
-    int64 tensor on ``weight.device``).
+    ``num_warps`` override the launch shape. ``sparse_rows``: each row has coincidences on
+    few lines (one-hot writes of a transfer): constant-step blocks skip the rows they see
+    none of, as state-dependent cells always do (a first pass over the words finds them).
+    Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
     """
     scalars = check_cell(cell_kind, cell_params, cell_scalars)
     if weight.dim() != 2 or weight.dtype != torch.float32:
@@ -591,7 +633,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         sxb = sdb = (0, 0, 0)
 
     loop = int(cell_kind) != CELL_CONSTANT
-    cfg = _default_config(n_out, n_in, loop=loop, programs=_programs(weight.device),
+    bounded = loop or bool(sparse_rows)
+    cfg = _default_config(n_out, n_in, loop=bounded, programs=_programs(weight.device),
                           noise=float(noise_std) > 0.0)
     bm = block_m or cfg[0]
     bn = block_n or cfg[1]
@@ -621,8 +664,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
-    # per program, a bound per row (state-dependent cells only)
-    scratch = torch.empty(grid[0] * grid[1] * k if loop else 1, dtype=torch.int32,
+    # per program, a bound per row (state-dependent cells, or rows said to be one-hot)
+    scratch = torch.empty(grid[0] * grid[1] * k if bounded else 1, dtype=torch.int32,
                           device=weight.device)
     _pulsed_update_kernel[grid](
         weight, cell_params, x_prob, d_prob, words, counter, scratch, seed_ptr,
@@ -634,6 +677,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         *scalars,
         CELL_KIND=int(cell_kind), NOISE=float(noise_std) > 0.0, MULT_NOISE=bool(mult_noise),
         SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
+        SPARSE_ROWS=bool(sparse_rows) and not loop, HAS_BOUND=bounded,
         BLOCK_M=bm, BLOCK_N=bn, ROW_BLOCK=8, num_warps=nw,
     )
     return counter

@@ -17,6 +17,7 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+import functools  # noqa: E402
 import math  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -240,6 +241,47 @@ def test_noise_in_distribution_given_trains(interp, cell):
     assert (a.var(0) > 0).sum() >= a.shape[1] // 2  # the rest pinned at a bound or idle
     # the noise is drawn per element, so with fixed trains the elements are independent
     assert_same_distribution(a, b, what=cell[0], pooled=True)
+
+
+def one_hot_problem(m, n, k, columns, device, seed=0):
+    """A transfer's line writes: each row one-hot on one side (lines ``0, 2, 4, ...``)."""
+    gen = torch.Generator().manual_seed(seed)
+    cp = make_cell(CELL_CONSTANT, m, n, gen)
+    w0 = start_weight(cp, gen)
+    width = n if columns else m
+    onehot = torch.zeros(k, width)
+    onehot[torch.arange(k), (2 * torch.arange(k)) % width] = 1.0
+    dense = signed_probs(k, m if columns else n, gen)
+    xp, dp = (onehot, dense) if columns else (dense, onehot)
+    return [t.to(device) for t in (cp, w0, xp, dp, torch.full((k,), 9, dtype=torch.int32))]
+
+
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_sparse_rows_change_nothing_but_the_work(interp, columns):
+    """Noise off, same seed: skipping the rows a block sees no coincidence of gives the
+    same weights and pulses as working every row (small blocks, so most rows skip)."""
+    cp, w0, xp, dp, bl = one_hot_problem(6, 10, 5, columns, "cpu")
+    out = []
+    for sparse in (False, True):
+        w = w0.clone()
+        c = interp(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0, mult_noise=True,
+                   seed=7, block_m=2, block_n=4, sparse_rows=sparse)
+        out.append((w, int(c)))
+    assert out[0][1] == out[1][1] > 0
+    assert torch.equal(out[0][0], out[1][0])
+    assert (out[0][0] != w0).sum() >= 5
+
+
+def test_sparse_rows_noise_in_distribution(interp):
+    """With noise, sparse rows draw one normal per worked row: the same law as the twin."""
+    prob = replicated_problem(CELLS[0], 3, 4, 3, [6, 4, 6], reps=64, device="cpu",
+                              noise=0.3, given=True)
+    assert prob["kind"] == CELL_CONSTANT
+    a, _ = sample_kernel(functools.partial(interp, sparse_rows=True), prob, range(6),
+                         (64, 64))
+    b = sample_reference(prob, range(6))
+    assert (a.var(0) > 0).sum() >= a.shape[1] // 2
+    assert_same_distribution(a, b, what="sparse rows", pooled=True)
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.3], ids=["quiet", "noisy"])
@@ -620,3 +662,28 @@ def test_update_normals_are_standard_and_independent():
     _normals_probe[(1,)](other, 1235, n, GROUPS=groups, BLOCK=n, NATIVE=not _INTERPRET)
     assert abs(torch.corrcoef(torch.stack([out.reshape(-1), other.reshape(-1)]).double().cpu()
                               )[0, 1]) < tol
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_gpu_sparse_rows_change_nothing_but_the_work(compiled, columns):
+    cp, w0, xp, dp, bl = one_hot_problem(256, 512, 128, columns, "cuda")
+    out = []
+    for sparse in (False, True):
+        w = w0.clone()
+        c = compiled(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0,
+                     mult_noise=True, seed=7, sparse_rows=sparse)
+        out.append((w, int(c)))
+    assert out[0][1] == out[1][1] > 0
+    assert torch.equal(out[0][0], out[1][0])
+
+
+@gpu
+@needs_cuda
+def test_gpu_sparse_rows_noise_in_distribution(compiled):
+    prob = replicated_problem(CELLS[0], 4, 8, 32, [31] * 32, reps=64, device="cuda", noise=0.3,
+                              given=True)
+    a, _ = sample_kernel(functools.partial(compiled, sparse_rows=True), prob, range(16))
+    b = sample_reference(prob, range(16))
+    assert_same_distribution(a, b, what="sparse rows", pooled=True)

@@ -186,8 +186,9 @@ class PulsedArray(nn.Module):
         return max(math.ceil(lr / self.granularity), 1)
 
     def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
-               generator: torch.Generator | None) -> torch.Tensor:
-        """Apply ``W <- W - lr * sum_k d_k x_k^T`` as pulse trains; return pulses applied."""
+               generator: torch.Generator | None, sparse_rows: bool = False) -> torch.Tensor:
+        """Apply ``W <- W - lr * sum_k d_k x_k^T`` as pulse trains; return pulses applied.
+        ``sparse_rows``: every row is one-hot on one side (``kernels.pulsed_update``)."""
         if not self.cell.is_pulsed:
             self.weight.add_(d_rows.T @ x_rows, alpha=-lr)
             return torch.zeros((), dtype=torch.int64, device=self.weight.device)
@@ -203,7 +204,7 @@ class PulsedArray(nn.Module):
                                        mult_noise=self.cell.mult_noise, generator=generator,
                                        x_bits=trains.x_bits, d_bits=trains.d_bits,
                                        cell_scalars=self.cell.cell_scalars,
-                                       max_bl=max_bl, seed=seed)
+                                       max_bl=max_bl, seed=seed, sparse_rows=sparse_rows)
         if before is not None:
             changed = target != before
             self.weight.copy_(torch.where(changed, self._noisy(self.read_of(target), generator),

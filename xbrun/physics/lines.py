@@ -220,6 +220,6 @@ def _write_with_kernel(array, index, values, lr, params, generator, columns) -> 
     saved = array.update_params
     array.update_params = params
     try:
-        return array.update(x_rows, d_rows, lr, generator)
+        return array.update(x_rows, d_rows, lr, generator, sparse_rows=True)
     finally:
         array.update_params = saved
