@@ -14,6 +14,7 @@ likewise is imported when a CPU kernel first runs (the GPU machine has none).
 import importlib.util
 
 from .analog_mvm_ref import MVMParams, analog_mvm_torch
+from .auto_scale_ref import auto_scale_torch
 from .chopped_weight_ref import chopped_weight_torch
 from .line_write_ref import line_write_torch
 from .pulsed_update_ref import (
@@ -155,6 +156,21 @@ def _on_numba(tensor) -> bool:
     return HAVE_NUMBA and tensor.device.type == "cpu" and tensor.dtype == torch.float32
 
 
+def update_auto_scale(x_rows, d_rows, m_x, m_d, *, tau):
+    """``auto_scale``'s running maxima of the rows' largest |x| and |d| (``auto_scale_ref``),
+    updated in place in the 0-dim float64 ``m_x``, ``m_d``: Triton on CUDA (no host sync),
+    numba on the CPU (float32 rows), the twin otherwise."""
+    if x_rows.is_cuda:
+        from .auto_scale_cuda import auto_scale_triton
+
+        return auto_scale_triton(x_rows, d_rows, m_x, m_d, tau=tau)
+    if _on_numba(x_rows) and _on_numba(d_rows):
+        from .auto_scale_cpu import auto_scale_numba
+
+        return auto_scale_numba(x_rows, d_rows, m_x, m_d, tau=tau)
+    return auto_scale_torch(x_rows, d_rows, m_x, m_d, tau=tau)
+
+
 def accumulate_transfer_buffer(buffer, reads, index, out_sign, in_sign, **kwargs):
     """Buffered transfer step (``transfer_buffer_ref``): update H in place, return the
     whole steps to write; Triton on CUDA, numba on the CPU."""
@@ -248,6 +264,7 @@ __all__ = [
     "line_numbers",
     "analog_mvm",
     "analog_mvm_torch",
+    "auto_scale_torch",
     "chopped_weight_torch",
     "explicit_trains",
     "explicit_trains_torch",
@@ -264,4 +281,5 @@ __all__ = [
     "transfer_lines_torch",
     "transfer_write",
     "transfer_write_torch",
+    "update_auto_scale",
 ]

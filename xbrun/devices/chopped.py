@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import kernels
 from ..physics.lines import LineRun, granularity, n_states
 from ..schema import check
 from .transfer import BufferedTransfer, BufferedTransferConfig
@@ -128,13 +129,25 @@ class ChoppedTransfer(BufferedTransfer):
     """Chopped buffered transfer. The input choppers start flipped, as aihwkit's do."""
 
     chopped = True
-    _SAVED = BufferedTransfer._SAVED + ("m_x", "m_d")
+    AUTO_SCALE_STATE = ("m_x", "m_d")
 
     def __init__(self, config: ChoppedTransferConfig, out_size, in_size, cell, update, seed):
         super().__init__(config, out_size, in_size, cell, update, seed)
         self.in_chopper.fill_(-1.0)
-        self.m_x = 0.0
-        self.m_d = 0.0
+        # auto_scale's running maxima: 0-dim buffers where the arrays are (float64, see
+        # kernels/auto_scale_ref.py), so a CUDA step never reads them back
+        for name in self.AUTO_SCALE_STATE:
+            self.register_buffer(name, torch.zeros((), dtype=torch.float64))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints from before the running maxima were buffers kept them as floats in
+        the extra state."""
+        extra = state_dict.get(prefix + "_extra_state")
+        for name in self.AUTO_SCALE_STATE:
+            if prefix + name not in state_dict and isinstance(extra, dict) and name in extra:
+                state_dict[prefix + name] = torch.tensor(float(extra[name]),
+                                                         dtype=torch.float64)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def transfer_counter(self) -> int:
@@ -142,33 +155,23 @@ class ChoppedTransfer(BufferedTransfer):
         return int(self.schedule.passes)
 
     def observe(self, x_rows, d_rows) -> None:
-        """Running maxima of |x| and |d|, per mat-vec as aihwkit's ``updateAutoScale``."""
+        """Running maxima of |x| and |d|, per mat-vec as aihwkit's ``updateAutoScale``
+        (``kernels.update_auto_scale``: on the device, no host read)."""
         c = self.config
         if not c.auto_scale or x_rows.shape[0] == 0:
             return
-        k = x_rows.shape[0]
-        tau = (1.0 - c.auto_momentum) / k
-        maxima = torch.stack([x_rows.abs().amax(1), d_rows.abs().amax(1)], 1).tolist()
-        for x_max, d_max in maxima:
-            self.m_x = self._ema(self.m_x, x_max, tau)
-            self.m_d = self._ema(self.m_d, d_max, tau)
+        tau = (1.0 - c.auto_momentum) / x_rows.shape[0]
+        kernels.update_auto_scale(x_rows, d_rows, self.m_x, self.m_d, tau=tau)
 
-    @staticmethod
-    def _ema(mean: float, value: float, tau: float) -> float:
-        if mean <= 0:
-            return value
-        if value <= 0:
-            return mean
-        return (1.0 - tau) * mean + tau * value
-
-    def fast_learning_rate(self, lr: float) -> float:
+    def fast_learning_rate(self, lr: float) -> float | torch.Tensor:
+        """Under ``auto_scale`` a 0-dim tensor where the arrays are: the rate follows the
+        running maxima, which stay on the device (``PulsedArray.update`` takes it there)."""
         c = self.config
         if c.auto_scale and c.fast_lr > 0:
             base = c.fast_lr * lr if c.scale_fast_lr else c.fast_lr
             count_lr = base * self.update_params.desired_bl * granularity(self.fast)
-            if self.m_x > 0 and self.m_d > 0:
-                count_lr /= self.m_x * self.m_d
-            return count_lr
+            seen = (self.m_x > 0) & (self.m_d > 0)
+            return torch.where(seen, count_lr / (self.m_x * self.m_d), count_lr)
         return super().fast_learning_rate(lr)
 
     def transfer_period(self, k: int) -> int:
@@ -177,8 +180,9 @@ class ChoppedTransfer(BufferedTransfer):
             return max(1, math.floor(n_states(self.fast) / self.n_in * abs(every) + 0.5))
         return super().transfer_period(k)
 
-    def buffer_scale(self, lr_t: float) -> float:
-        """From a read of A to pulses of C (H counts pulses; threshold 1)."""
+    def buffer_scale(self, lr_t: float) -> float | torch.Tensor:
+        """From a read of A to pulses of C (H counts pulses; threshold 1); with
+        ``correct_gradient_magnitudes`` under ``auto_scale``, a 0-dim tensor (A's rate)."""
         c = self.config
         g_fast = granularity(self.fast)
         bg = c.thres_scale * (c.buffer_granularity if c.buffer_granularity > 0 else 1.0)

@@ -218,7 +218,9 @@ class TransferDevice(TrainingDevice):
         return int(self.schedule.line)
 
     def get_extra_state(self):
-        return {name: getattr(self, name) for name in self._SAVED}
+        # a rate that lives on the device (auto_scale) is saved as the float it is
+        return {name: float(value) if isinstance(value := getattr(self, name), torch.Tensor)
+                else value for name in self._SAVED}
 
     def set_extra_state(self, state) -> None:
         for name in self._SAVED:
@@ -250,8 +252,9 @@ class TransferDevice(TrainingDevice):
         self.reset_state()
 
     # -- learning rates ---------------------------------------------------------------
-    def fast_learning_rate(self, lr: float) -> float:
-        """The pulse-count learning rate of A (aihwkit ``getPulseCountLearningRate``)."""
+    def fast_learning_rate(self, lr: float) -> float | torch.Tensor:
+        """The pulse-count learning rate of A (aihwkit ``getPulseCountLearningRate``): a
+        float, or a 0-dim tensor where the arrays are (chopped ``auto_scale``)."""
         c = self.config
         if c.fast_lr > 0:
             return c.fast_lr * lr if c.scale_fast_lr else c.fast_lr
@@ -386,6 +389,13 @@ class BufferedTransfer(TransferDevice):
                    "max_steps": c.transfer_update.desired_bl,
                    "momentum": min(max(c.momentum, 0.0), 1.0),
                    "forget_buffer": c.forget_buffer, **self.buffer_options(lines, lr_t)}
+        scale = options["scale"]
+        if isinstance(scale, torch.Tensor):  # from a rate on the device (auto_scale)
+            if scale.is_cuda:  # the kernels take host floats: it scales the signal instead
+                signal = signal * scale.to(signal.dtype)  # (the same floats: the +-1 signs
+                options["scale"] = 1.0                    # the kernels apply are exact)
+            else:
+                options["scale"] = float(scale)  # the host reads it for free
         lr_w = c.step * granularity(self.slow)
         ready = self.writes_ready(lines)
         if fused_write(self.slow, c.transfer_update):

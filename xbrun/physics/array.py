@@ -9,7 +9,7 @@ from torch import nn
 
 from .. import kernels
 from .cells import IdealCell, PulsedCell
-from .pulses import UpdateParameters, pulse_trains
+from .pulses import UpdateParameters, fold_rate, pulse_trains, rate_free_length
 
 
 class PulsedArray(nn.Module):
@@ -185,10 +185,28 @@ class PulsedArray(nn.Module):
             return p.desired_bl
         return max(math.ceil(lr / self.granularity), 1)
 
-    def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
+    def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float | torch.Tensor,
                generator: torch.Generator | None, sparse_rows: bool = False) -> torch.Tensor:
         """Apply ``W <- W - lr * sum_k d_k x_k^T`` as pulse trains; return pulses applied.
-        ``sparse_rows``: every row is one-hot on one side (``kernels.pulsed_update``)."""
+        ``sparse_rows``: every row is one-hot on one side (``kernels.pulsed_update``).
+
+        ``lr`` may be a 0-dim tensor where the array is (a chopped device's ``auto_scale``
+        rate). The host reads it on the CPU (free there); on CUDA it never comes to the host
+        - an ideal cell multiplies by it, and the trains take it folded into the rows
+        (``fold_rate``) - except where the longest train follows the rate itself
+        (``fixed_bl`` off without BL management), whose host bound needs it: that step
+        waits for the GPU (and is not graph-captured).
+        """
+        if isinstance(lr, torch.Tensor):
+            if not lr.is_cuda or (self.cell.is_pulsed
+                                  and not rate_free_length(self.update_params)):
+                lr = float(lr)
+            elif not self.cell.is_pulsed:
+                self.weight.sub_((d_rows.T @ x_rows) * lr.to(self.weight.dtype))
+                return torch.zeros((), dtype=torch.int64, device=self.weight.device)
+            else:
+                x_rows, d_rows = fold_rate(x_rows, d_rows, lr)
+                lr = 1.0
         if not self.cell.is_pulsed:
             self.weight.add_(d_rows.T @ x_rows, alpha=-lr)
             return torch.zeros((), dtype=torch.int64, device=self.weight.device)

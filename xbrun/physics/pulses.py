@@ -117,6 +117,26 @@ def train_lengths_and_gains(x_max: torch.Tensor, d_max: torch.Tensor, lr: float,
     return train_gains_torch(x_max, d_max, lr, granularity, **_update_options(params))
 
 
+def rate_free_length(params: UpdateParameters) -> bool:
+    """Whether the trains' mode and longest length (``desired_bl``) are known without the
+    learning rate: under BL management or ``fixed_bl``. Otherwise a train is ``ceil(lr /
+    g)`` long where ``g * desired_bl < lr``."""
+    return params.update_bl_management or params.fixed_bl
+
+
+def fold_rate(x_rows: torch.Tensor, d_rows: torch.Tensor,
+              lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows that carry the learning rate ``lr`` (a 0-dim tensor) into trains made at rate 1.
+
+    Where ``rate_free_length`` holds, the trains depend on the rate only through ``lr *
+    |x| * |d|`` (train lengths, update management's balance) and ``sqrt(lr) * |x|``, ``sqrt(lr)
+    * |d|`` (the probabilities): rows scaled by ``sqrt(lr)`` at rate 1 give the same trains,
+    to float rounding, without the host reading the rate. A rate <= 0 (or NaN) gives zero
+    rows: no pulses, as such a rate gives none."""
+    root = torch.where(lr > 0, lr, 0.0).sqrt().to(x_rows.dtype)
+    return x_rows * root, d_rows * root
+
+
 def pulse_trains(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float, granularity: float,
                  params: UpdateParameters,
                  generator: torch.Generator | None = None) -> PulseTrains:
