@@ -79,7 +79,7 @@ def auto_scale_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, m_x: torch.Ten
     inf = float("inf")
     x_max = torch.linalg.vector_norm(x_rows, inf, dim=1)  # max |x| per row, NaN as amax
     d_max = torch.linalg.vector_norm(d_rows, inf, dim=1)
-    block = min(block, triton.next_power_of_2(k))
+    block = min(block, max(128, triton.next_power_of_2(k)))  # few compiled variants
     _auto_scale_kernel[(1,)](x_max, d_max, m_x, m_d, k, _bits(tau), BLOCK=block,
                              num_warps=4 if block >= 256 else 1)
 

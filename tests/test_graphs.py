@@ -93,7 +93,11 @@ CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"],
          "mixed_precision_rows": ["device=mixed_precision", "device.n_rows_per_transfer=20",
                                   "device.random_row=true"],
          "chopped_write_noise": ["device=chopped", "cell=soft_bounds",
-                                 "cell.write_noise_std=0.5"]}
+                                 "cell.write_noise_std=0.5"],
+         # running maxima of |x| and |d| and A's learning rate on the device
+         "chopped_auto_scale": ["device=chopped", "device.auto_scale=true"],
+         "agad_auto_scale": ["device=agad", "device.in_chop_prob=0.5", "device.auto_scale=true",
+                             "device.correct_gradient_magnitudes=true"]}
 
 
 def _step_once(overrides, steps=4):
@@ -166,7 +170,7 @@ def test_gpu_graph_replay_trains_like_eager(tmp_path, case):
 @gpu
 @needs_cuda
 @pytest.mark.parametrize("case", ["sgd", "ttv1_rows", "ttv2", "chopped_out", "agad_exp",
-                                  "mixed_precision_rows"])
+                                  "mixed_precision_rows", "chopped_auto_scale"])
 def test_gpu_resume_with_graphs_is_exact(tmp_path, case):
     overrides = [*CASES[case], "cuda_graphs=on"]
     full, rows = _run(tmp_path, "full", overrides, epochs=4)

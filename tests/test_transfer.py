@@ -474,6 +474,11 @@ RESUMED = {  # each keeps a schedule (host counts and device tensors) across the
     "chopped": ["device=chopped", "gamma=0.1", "device.in_chop_prob=0.3"],
     "agad": ["device=agad", "device.in_chop_prob=0.5"],
     "mixed_precision": ["device=mixed_precision", "device.n_rows_per_transfer=5"],
+    # the running maxima (device buffers) and A's rate under the scheduler
+    "chopped_auto_scale": ["device=chopped", "device.in_chop_prob=0.3",
+                           "device.auto_scale=true", "device.scale_fast_lr=true"],
+    "agad_auto_scale": ["device=agad", "device.in_chop_prob=0.5", "device.auto_scale=true",
+                        "device.correct_gradient_magnitudes=true"],
 }
 
 
@@ -539,6 +544,11 @@ SYNC_FREE = [
     ("chopped", {"out_chop_prob": 0.5}),
     ("chopped", {"in_chop_random": False, "in_chop_prob": 0.5}),
     ("agad", {"in_chop_random": True, "in_chop_prob": 0.5}),
+    ("chopped", {"auto_scale": True}),  # running maxima and A's rate on the device
+    ("chopped", {"auto_scale": True, "correct_gradient_magnitudes": True, "fast_lr": 0.5,
+                 "fast_cell": {"kind": "ideal"}}),
+    ("agad", {"auto_scale": True, "in_chop_prob": 0.5, "correct_gradient_magnitudes": True,
+              "experimental_correct_accumulation": True}),
     ("mixed_precision", {}),
     ("mixed_precision", {"random_row": True, "n_rows_per_transfer": 2}),
 ]

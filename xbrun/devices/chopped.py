@@ -18,6 +18,8 @@ With ``gamma != 0`` the visible weight ``gamma * A_true + C`` undoes the chopper
 element by element (aihwkit PR 764). ``scale_fast_lr`` (off by default here) makes A's
 pulse-count learning rate follow the optimizer's rate, also under ``auto_scale``, where it
 is ``fast_lr * desired_bl * dw_min_A / (m_x * m_d)`` with running maxima m of |x| and |d|.
+The maxima are 0-dim buffers where the arrays are (``kernels.update_auto_scale``), so that
+rate is a 0-dim tensor and a CUDA step never reads it back (``PulsedArray.update``).
 """
 
 from __future__ import annotations

@@ -131,7 +131,8 @@ def fold_rate(x_rows: torch.Tensor, d_rows: torch.Tensor,
     Where ``rate_free_length`` holds, the trains depend on the rate only through ``lr *
     |x| * |d|`` (train lengths, update management's balance) and ``sqrt(lr) * |x|``, ``sqrt(lr)
     * |d|`` (the probabilities): rows scaled by ``sqrt(lr)`` at rate 1 give the same trains,
-    to float rounding, without the host reading the rate. A rate <= 0 (or NaN) gives zero
+    to float rounding, without the host reading the rate (a row without a train, ``BL =
+    0``, may get other probabilities, which fire nothing). A rate <= 0 (or NaN) gives zero
     rows: no pulses, as such a rate gives none."""
     root = torch.where(lr > 0, lr, 0.0).sqrt().to(x_rows.dtype)
     return x_rows * root, d_rows * root
