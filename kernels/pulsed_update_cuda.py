@@ -141,16 +141,22 @@ def _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines, n_chunks,
 
 
 @triton.jit
-def _row_inputs(b, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+def _row_inputs(i, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
                 stride_xk, stride_xn, stride_dk, stride_dm, n_lines,
-                HAS_BOUND: tl.constexpr, SIGN_BIT: tl.constexpr):
-    """What row ``b`` (cut to ``k - 1``) needs, loaded: its bound (state-dependent cells),
-    the probabilities whose signs give the pulse direction (none with ``SIGN_BIT``: the
-    words carry them) and the first chunk's words."""
-    b = tl.minimum(b, k - 1)
-    bound = 0
-    if HAS_BOUND:
-        bound = tl.load(bs_ptr + b)
+                HAS_BOUND: tl.constexpr, SIGN_BIT: tl.constexpr, SPARSE_ROWS: tl.constexpr):
+    """What the ``i``-th row to work needs, loaded: its number ``b`` (``i`` itself, or the
+    ``i``-th entry of the program's list of rows with coincidences), its bound
+    (state-dependent cells), the probabilities whose signs give the pulse direction (none
+    with ``SIGN_BIT``: the words carry them) and the first chunk's words. Past the end
+    (the prefetch after the last row) any row in range is loaded, unused."""
+    if SPARSE_ROWS:
+        b = tl.minimum(tl.maximum(tl.load(bs_ptr + i), 0), k - 1)
+        bound = tl.load(bs_ptr + k + i)
+    else:
+        b = tl.minimum(i, k - 1)
+        bound = 0
+        if HAS_BOUND:
+            bound = tl.load(bs_ptr + b)
     wx = tl.load(xs_ptrs + b * n_lines, mask=mn, other=0).to(tl.uint32, bitcast=True)
     wd = tl.load(ds_ptrs + b * n_lines, mask=mm, other=0).to(tl.uint32, bitcast=True)
     if SIGN_BIT:
@@ -159,7 +165,7 @@ def _row_inputs(b, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
     else:
         xp = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=mn, other=0.0)
         dp = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=mm, other=0.0)
-    return bound, xp, dp, wx, wd
+    return b, bound, xp, dp, wx, wd
 
 
 @triton.jit
@@ -366,10 +372,15 @@ def _pulsed_update_kernel(
     xs_ptrs = words_ptr + rn
     ds_ptrs = words_ptr + n_in + rm
     pid = pid_m * tl.num_programs(1) + pid_n
-    bs_ptr = scratch_ptr + pid.to(tl.int64) * k
+    bs_ptr = scratch_ptr + pid.to(tl.int64) * (2 * k if SPARSE_ROWS else k)
 
-    # ---- phase 1 (state-dependent cells): per row, a bound on the block's largest
-    # coincidence count (min of the largest line counts), ROW_BLOCK rows at a time
+    # ---- phase 1 (state-dependent cells, sparse rows): per row, a bound on the block's
+    # largest coincidence count (min of the largest line counts), ROW_BLOCK rows at a time;
+    # with sparse rows only the rows with a bound above 0 are listed (in order, the bounds
+    # after them), so phase 2 walks those alone
+    n_rows = k
+    if SPARSE_ROWS:
+        n_rows = 0
     if HAS_BOUND:
         for b0 in range(0, k, ROW_BLOCK):
             rows = b0 + tl.arange(0, ROW_BLOCK)
@@ -389,7 +400,14 @@ def _pulsed_update_kernel(
                 tot_x += _popcount(wx, NATIVE)
                 tot_d += _popcount(wd, NATIVE)
             bound = tl.minimum(tl.max(tot_x, axis=1), tl.max(tot_d, axis=1))
-            tl.store(bs_ptr + rows, bound, mask=rok)
+            if SPARSE_ROWS:
+                active = ((bound > 0) & rok).to(tl.int32)
+                pos = n_rows + tl.cumsum(active, axis=0) - 1
+                tl.store(bs_ptr + pos, rows, mask=active > 0)
+                tl.store(bs_ptr + k + pos, bound, mask=active > 0)
+                n_rows += tl.sum(active, axis=0)
+            else:
+                tl.store(bs_ptr + rows, bound, mask=rok)
         tl.debug_barrier()  # the scratch writes are seen by all threads of the program
 
     # ---- phase 2: the rows in order, weights and cell parameters in registers
@@ -424,19 +442,22 @@ def _pulsed_update_kernel(
     # four rows ahead measured slower: the registers it holds cost more than it hides); the
     # row past the last loads row k - 1 again, unused; a row without coincidences in this
     # block has bound 0
-    nx_bound, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
+    nx_b, nx_bound, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
         0, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
-        stride_xk, stride_xn, stride_dk, stride_dm, n_lines, HAS_BOUND, SIGN_BIT)
-    for b in range(0, k):
-        bound, xp, dp, wx, wd = nx_bound, nx_xp, nx_dp, nx_wx, nx_wd
-        nx_bound, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
-            b + 1, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
-            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, HAS_BOUND, SIGN_BIT)
+        stride_xk, stride_xn, stride_dk, stride_dm, n_lines, HAS_BOUND, SIGN_BIT, SPARSE_ROWS)
+    for i in range(0, n_rows):
+        b, bound, xp, dp, wx, wd = nx_b, nx_bound, nx_xp, nx_dp, nx_wx, nx_wd
+        if not SPARSE_ROWS:
+            b = i  # the loop's own counter: the noise groups below test it
+        nx_b, nx_bound, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
+            i + 1, k, bs_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, HAS_BOUND, SIGN_BIT,
+            SPARSE_ROWS)
         neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
         if CELL_KIND == 0 and SPARSE_ROWS:
             # one-hot rows (a transfer's line writes): most blocks see none of a row's
-            # coincidences, so the row is skipped on its bound, and a row that is worked
-            # draws its own normal (no four-row group to keep fresh)
+            # coincidences, so only the listed rows come here, and each draws its own
+            # normal (no four-row group to keep fresh)
             if bound > 0:
                 counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines,
                                      n_chunks, NATIVE, SIGN_BIT)
@@ -665,7 +686,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
     # per program, a bound per row (state-dependent cells, or rows said to be one-hot)
-    scratch = torch.empty(grid[0] * grid[1] * k if bounded else 1, dtype=torch.int32,
+    scratch = torch.empty(grid[0] * grid[1] * k * (2 if sparse_rows else 1) if bounded else 1,
+                          dtype=torch.int32,
                           device=weight.device)
     _pulsed_update_kernel[grid](
         weight, cell_params, x_prob, d_prob, words, counter, scratch, seed_ptr,
@@ -677,7 +699,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         *scalars,
         CELL_KIND=int(cell_kind), NOISE=float(noise_std) > 0.0, MULT_NOISE=bool(mult_noise),
         SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
-        SPARSE_ROWS=bool(sparse_rows) and not loop, HAS_BOUND=bounded,
+        SPARSE_ROWS=bool(sparse_rows), HAS_BOUND=bounded,
         BLOCK_M=bm, BLOCK_N=bn, ROW_BLOCK=8, num_warps=nw,
     )
     return counter
