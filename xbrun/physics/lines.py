@@ -10,7 +10,8 @@ of the written lines alone - which is what makes writing ``out`` rows per mini-b
 (mixed precision) or a column per sample (chopped TTv2) affordable on the CPU, where the
 draws and the cell steps are one numba call (``kernels.line_write``). On CUDA the
 write goes through the pulsed-update kernel with one-hot vectors instead (same statistics,
-one launch; the kernel's blocks without a coincidence skip the row).
+one launch; with ``sparse_rows`` each block of the kernel walks only the rows it sees
+coincidences of).
 """
 
 from __future__ import annotations
