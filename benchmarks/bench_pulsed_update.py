@@ -7,11 +7,12 @@ The floor of one launch is the bytes it must move - the weight read and written,
 cell-parameter rows the cell reads, the x/d probabilities and train lengths - over the copy
 bandwidth measured here with a large device-to-device copy (bytes read plus written).
 
-The kernel is expected to sit well above that floor: every rank-1 row costs Philox draws
-for the line bits of each block (redrawn by every block that shares a line) and a pulse
-loop (state-dependent cells) that runs to the block's largest coincidence count; with noise
-on, a Philox call and two Box-Muller transforms per element per four pulses there, and one
-normal per element and row for constant steps. See ``kernels/pulsed_update_cuda.py``.
+The kernel is expected to sit well above that floor: it is arithmetic-bound, not
+memory-bound. Every rank-1 row costs a popcount per element (and Philox draws for the line
+bits, once per line) and, for state-dependent cells, a pulse loop that runs to the block's
+largest coincidence count; with noise on, four hashes and two Box-Muller transforms per
+element per four pulses there, and one normal and a square root per element and row for
+constant steps. See ``kernels/pulsed_update_cuda.py``.
 
 Firing probabilities are drawn as |N(0, 0.3)| clipped to 1 with random signs (about what
 update management produces for a training step: a mean of ~0.24, so ~1.8 pulses per
