@@ -35,6 +35,8 @@ from .pulsed_update_ref import (
     ROWS_REQUIRED,
     explicit_trains_torch,
     line_probabilities_torch,
+    long_train,
+    long_train_length,
     pulsed_update_torch,
     single_pulse_torch,
 )
@@ -272,6 +274,8 @@ __all__ = [
     "line_probabilities_torch",
     "line_write",
     "line_write_torch",
+    "long_train",
+    "long_train_length",
     "pulsed_update",
     "pulsed_update_torch",
     "reduce_to_weight",

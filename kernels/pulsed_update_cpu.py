@@ -40,7 +40,7 @@ import torch
 from numba import njit, prange
 
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
-from .pulsed_update_ref import check_cell
+from .pulsed_update_ref import check_cell, long_train_length, train_mode
 
 # k * out * in from which the threaded kernel is used. Measured on a shared 2-core machine
 # (torch's own OpenMP threads spinning beside numba's), threads lost at the bench task's
@@ -481,15 +481,11 @@ def line_probabilities_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
     x_prob = torch.empty(x.shape, dtype=dtype)
     d_prob = torch.empty(d.shape, dtype=dtype)
     bl = torch.empty(k, dtype=torch.int32)
-    if update_bl_management:
-        mode = 0
-    elif fixed_bl or granularity * desired_bl >= lr:
-        mode = 1
-    else:
-        mode = 2
+    mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
+                      update_bl_management=update_bl_management)
     real = np.float32 if dtype == torch.float32 else np.float64
     _line_probabilities(x, d, real(lr), real(granularity), int(desired_bl),
-                        float(max(math.ceil(lr / granularity), 1)) if mode == 2 else 0.0,
+                        float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
                         mode, bool(update_management or update_bl_management),
                         real(um_grad_scale), real(res), bool(sto_round and res > 0),
                         lr > 0, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF), x_prob.numpy(),

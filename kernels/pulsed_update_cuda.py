@@ -48,7 +48,6 @@ L2 by every block on the line) are small next to it; see
 from __future__ import annotations
 
 import functools
-import math
 import os
 
 import torch
@@ -71,6 +70,8 @@ from .pulsed_update_ref import (
     ROW_W_MAX,
     ROW_W_MIN,
     check_cell,
+    long_train_length,
+    train_mode,
 )
 
 
@@ -807,18 +808,14 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
     bl = torch.empty(k, dtype=torch.int32, device=x_rows.device)
     if k == 0:
         return x_p, d_p, bl
-    if update_bl_management:
-        mode = 0
-    elif fixed_bl or granularity * desired_bl >= lr:
-        mode = 1
-    else:
-        mode = 2
+    mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
+                      update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
     _line_probabilities_kernel[(k,)](
         x_rows, d_rows, x_p, d_p, bl, n_in, n_out,
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
         float(lr), float(granularity), float(desired_bl),
-        float(max(math.ceil(lr / granularity), 1)) if mode == 2 else 0.0,
+        float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
         float(um_grad_scale), float(res),
         BL_MODE=mode, MANAGED=bool(update_management or update_bl_management),
         RES=res > 0, BLOCK=block, num_warps=4 if block >= 512 else 2,

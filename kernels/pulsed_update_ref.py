@@ -301,6 +301,28 @@ def discretize_torch(values: torch.Tensor, res: float, sto_round: bool,
     return torch.round(scaled) * res
 
 
+def long_train(lr: float, granularity: float, *, desired_bl: int, fixed_bl: bool,
+               update_bl_management: bool) -> bool:
+    """Whether trains are ``long_train_length`` slots at unit gain: without BL management
+    and ``fixed_bl``, where ``desired_bl`` slots of ``granularity`` cannot carry ``lr``."""
+    return not (update_bl_management or fixed_bl or granularity * desired_bl >= lr)
+
+
+def train_mode(lr: float, granularity: float, *, desired_bl: int, fixed_bl: bool,
+               update_bl_management: bool) -> int:
+    """How the kernels make trains: 0 BL management, 1 ``desired_bl`` slots, 2 a long
+    train (``long_train``)."""
+    if update_bl_management:
+        return 0
+    return 2 if long_train(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
+                           update_bl_management=False) else 1
+
+
+def long_train_length(lr: float, granularity: float) -> int:
+    """The slots of a long train: enough pulses of ``granularity`` for ``lr``."""
+    return max(math.ceil(lr / granularity), 1)
+
+
 def train_gains_torch(x_max: torch.Tensor, d_max: torch.Tensor, lr: float, granularity: float,
                       *, desired_bl: int, fixed_bl: bool, update_management: bool,
                       update_bl_management: bool, um_grad_scale: float):
@@ -308,7 +330,8 @@ def train_gains_torch(x_max: torch.Tensor, d_max: torch.Tensor, lr: float, granu
     gains of the x and d sides, from the rows' largest ``|x|`` and ``|d|``."""
     bl, x_gain, d_gain = managed_gains_torch(
         x_max, d_max, lr, granularity, desired_bl=desired_bl,
-        long_train=not (fixed_bl or granularity * desired_bl >= lr),
+        long_train=long_train(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
+                              update_bl_management=update_bl_management),
         update_management=update_management, update_bl_management=update_bl_management,
         um_grad_scale=um_grad_scale)
     return bl.to(torch.int64), x_gain, d_gain
@@ -332,7 +355,7 @@ def managed_gains_torch(x_max: torch.Tensor, d_max: torch.Tensor, lr: float,
         bl = torch.full_like(x_m, float(desired_bl))
         amp = torch.sqrt(lr / (granularity * bl))
     else:
-        bl = torch.full_like(x_m, float(max(math.ceil(lr / granularity), 1)))
+        bl = torch.full_like(x_m, float(long_train_length(lr, granularity)))
         amp = one
     if update_management or update_bl_management:
         k = lr * x_m * d_m / granularity

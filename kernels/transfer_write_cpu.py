@@ -17,7 +17,7 @@ from numba import njit
 
 from .counter_rng_cpu import rng_state
 from .line_write_cpu import draw_count, fired_slots, pulse_element
-from .pulsed_update_ref import check_cell
+from .pulsed_update_ref import check_cell, long_train_length
 
 
 @njit(cache=True)
@@ -120,7 +120,7 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
     else:
         h = np.zeros((1, 1), dtype=np.float32)
         o = i = np.zeros(1, dtype=np.float32)
-    long_bl = float(max(math.ceil(lr / granularity), 1)) if long_train else 0.0
+    long_bl = float(long_train_length(lr, granularity)) if long_train else 0.0
     total = _transfer_lines(
         weight.detach().numpy(), cell_params.detach().numpy(), reads.numpy(), int(start),
         bool(columns), buffered, h, o, i, f32(scale), f32(threshold), f32(max_steps),

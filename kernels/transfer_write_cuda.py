@@ -10,12 +10,11 @@ and nothing is read back to the host: the pulsed-update kernel takes the trains 
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
 
+from .pulsed_update_ref import long_train_length
 from .transfer_buffer_cuda import buffer_step
 
 
@@ -128,7 +127,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         in_sign = in_sign.to(dtype).contiguous()
     else:
         buffer = out_sign = in_sign = reads  # unused pointers
-    long_bl = float(max(math.ceil(lr / granularity), 1)) if long_train else 0.0
+    long_bl = float(long_train_length(lr, granularity)) if long_train else 0.0
     _transfer_write_kernel[(n,)](
         reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
         start if on_device else bl, n_len, width,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -181,9 +179,10 @@ class PulsedArray(nn.Module):
     def _max_bl(self, lr: float) -> int:
         """Host-side bound on every train length (spares the GPU a sync on ``bl.max()``)."""
         p = self.update_params
-        if p.update_bl_management or p.fixed_bl or self.granularity * p.desired_bl >= lr:
-            return p.desired_bl
-        return max(math.ceil(lr / self.granularity), 1)
+        if kernels.long_train(lr, self.granularity, desired_bl=p.desired_bl,
+                              fixed_bl=p.fixed_bl, update_bl_management=p.update_bl_management):
+            return kernels.long_train_length(lr, self.granularity)
+        return p.desired_bl
 
     def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float | torch.Tensor,
                generator: torch.Generator | None, sparse_rows: bool = False) -> torch.Tensor:

@@ -16,7 +16,6 @@ coincidences of).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -181,14 +180,15 @@ def write_transferred(array: PulsedArray, lines: LineRun, reads: torch.Tensor, l
     if lr == 0 or n == 0:
         return zero
     g = array.granularity
-    long_train = (not params.update_bl_management and not params.fixed_bl
-                  and g * params.desired_bl < lr)
+    long_train = kernels.long_train(lr, g, desired_bl=params.desired_bl,
+                                    fixed_bl=params.fixed_bl,
+                                    update_bl_management=params.update_bl_management)
     cell = array.cell
     pulses = kernels.transfer_lines(
         array.stored_weight(), array.cell_params, reads, lines.start, columns=columns,
         cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
         mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars),
-        generator=generator, max_bl=max(math.ceil(lr / g), 1) if long_train else
+        generator=generator, max_bl=kernels.long_train_length(lr, g) if long_train else
         params.desired_bl, seed=array._device_seed(generator) if reads.is_cuda else None,
         lr=lr, granularity=g, desired_bl=params.desired_bl, long_train=long_train,
         update_management=params.update_management,
