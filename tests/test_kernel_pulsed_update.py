@@ -256,22 +256,31 @@ def one_hot_problem(m, n, k, columns, device, seed=0, kind=CELL_CONSTANT):
     return [t.to(device) for t in (cp, w0, xp, dp, torch.full((k,), 9, dtype=torch.int32))]
 
 
+def sparse_and_dense(launch, cell, m, n, k, columns, device, **blocks):
+    """The same one-hot write, noise off and one seed, walking every row and only the
+    listed rows: ``(start weight, (weight, pulses) dense, (weight, pulses) sparse)``; the
+    pulse counts are equal and not zero."""
+    _, kind, mult, scalars = cell
+    cp, w0, xp, dp, bl = one_hot_problem(m, n, k, columns, device, kind=kind)
+    out = []
+    for sparse in (False, True):
+        w = w0.clone()
+        c = launch(w, cp, xp, dp, bl, cell_kind=kind, noise_std=0.0, mult_noise=mult,
+                   cell_scalars=scalars, seed=7, sparse_rows=sparse, **blocks)
+        out.append((w, int(c)))
+    assert out[0][1] == out[1][1] > 0
+    return w0, out[0], out[1]
+
+
 @pytest.mark.parametrize("cell", KINDS, ids=KIND_IDS)
 @pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
 def test_sparse_rows_change_nothing_but_the_work(interp, columns, cell):
     """Noise off, same seed: walking only the rows a block sees coincidences of gives the
     same weights and pulses as walking every row (small blocks, so most rows skip)."""
-    _, kind, mult, scalars = cell
-    cp, w0, xp, dp, bl = one_hot_problem(6, 10, 5, columns, "cpu", kind=kind)
-    out = []
-    for sparse in (False, True):
-        w = w0.clone()
-        c = interp(w, cp, xp, dp, bl, cell_kind=kind, noise_std=0.0, mult_noise=mult,
-                   cell_scalars=scalars, seed=7, block_m=2, block_n=4, sparse_rows=sparse)
-        out.append((w, int(c)))
-    assert out[0][1] == out[1][1] > 0
-    assert torch.equal(out[0][0], out[1][0])
-    assert (out[0][0] != w0).sum() >= 5
+    w0, (dense, _), (sparse, _) = sparse_and_dense(interp, cell, 6, 10, 5, columns, "cpu",
+                                                   block_m=2, block_n=4)
+    assert torch.equal(dense, sparse)
+    assert (dense != w0).sum() >= 5
 
 
 def test_sparse_rows_noise_in_distribution(interp):
@@ -671,17 +680,10 @@ def test_update_normals_are_standard_and_independent():
 @pytest.mark.parametrize("cell", KINDS, ids=KIND_IDS)
 @pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
 def test_gpu_sparse_rows_change_nothing_but_the_work(compiled, columns, cell):
-    _, kind, mult, scalars = cell
-    cp, w0, xp, dp, bl = one_hot_problem(256, 512, 128, columns, "cuda", kind=kind)
-    out = []
-    for sparse in (False, True):
-        w = w0.clone()
-        c = compiled(w, cp, xp, dp, bl, cell_kind=kind, noise_std=0.0, mult_noise=mult,
-                     cell_scalars=scalars, seed=7, sparse_rows=sparse)
-        out.append((w, int(c)))
-    assert out[0][1] == out[1][1] > 0
+    _, (dense, _), (sparse, _) = sparse_and_dense(compiled, cell, 256, 512, 128, columns,
+                                                  "cuda")
     # two compiled variants: the same arithmetic, up to the compiler's FMA choices
-    torch.testing.assert_close(out[0][0], out[1][0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(dense, sparse, atol=1e-6, rtol=0)
 
 
 @gpu
