@@ -151,16 +151,18 @@ def test_line_writes_keep_reads_at_conductance_minus_reference(cls):
     gen = torch.Generator().manual_seed(0)
     array.set_weight(0.1 * torch.randn(8, 6, generator=gen))
     before = array.weight.clone()
-    params = UpdateParameters(desired_bl=5)
-    lines.write_lines(array, torch.tensor([1, 4]), torch.randn(2, 8, generator=gen), 0.1,
-                      params, gen, columns=True)
+    per_line = UpdateParameters(desired_bl=5, res=0.01)  # res: never the fused write
+    assert not array.fused_write(per_line)
+    array.write_lines(lines.LineRun(1, 2, 6), torch.randn(2, 8, generator=gen), 0.1, gen,
+                      params=per_line, columns=True)
     assert torch.equal(array.weight, array.persistent - array.reference)
     moved = (array.weight != before).any(dim=0)
-    assert bool(moved[1]) and bool(moved[4]) and not bool(moved[[0, 2, 3, 5]].any())
-    if lines.fused_write(array, params):
+    assert bool(moved[1]) and bool(moved[2]) and not bool(moved[[0, 3, 4, 5]].any())
+    params = UpdateParameters(desired_bl=5)
+    if array.fused_write(params):
         before = array.weight.clone()
-        lines.write_transferred(array, lines.LineRun(2, 3, 8), torch.randn(3, 6, generator=gen),
-                                0.1, params, gen, columns=False)
+        array.write_lines(lines.LineRun(2, 3, 8), torch.randn(3, 6, generator=gen), 0.1, gen,
+                          params=params, columns=False)
         assert torch.equal(array.weight, array.persistent - array.reference)
         moved = (array.weight != before).any(dim=1)
         assert bool(moved[2:5].any()) and not bool(moved[:2].any() or moved[5:].any())

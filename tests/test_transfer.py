@@ -262,24 +262,18 @@ def test_pulsed_transfer_writes_only_the_read_columns():
 @pytest.fixture(params=["line", "fused", "fused_twin"])
 def write_path(request, monkeypatch):
     """Each deterministic write test through every path a transfer's write can take: the
-    line write (``write_lines``: trains, then ``kernels.line_write``), and the fused write
-    (``write_transferred``: ``kernels.transfer_lines``) by its numba kernel and by its torch
-    twin (which, with the Triton trains kernel, defines the CUDA path)."""
-    import xbrun.devices.mixed_precision as mp
-    import xbrun.devices.transfer as tt
+    line write (trains, then ``kernels.line_write``), and the fused write
+    (``kernels.transfer_lines``) by its numba kernel and by its torch twin (which, with the
+    Triton trains kernel, defines the CUDA path): ``PulsedArray.fused_write`` picks."""
     from xbrun import kernels
+    from xbrun.physics.array import PulsedArray
 
     if request.param == "line":
-        monkeypatch.setattr(tt, "fused_write", lambda array, params: False)
-        monkeypatch.setattr(mp, "fused_write", lambda array, params: False)
+        monkeypatch.setattr(PulsedArray, "fused_write", lambda self, params: False)
     elif request.param == "fused_twin":
         monkeypatch.setattr(kernels, "HAVE_NUMBA", False)
-
-        def fused(array, params):
-            return array.cell.is_pulsed and params.pulse_type == "stochastic_compressed"
-
-        monkeypatch.setattr(tt, "fused_write", fused)
-        monkeypatch.setattr(mp, "fused_write", fused)
+        monkeypatch.setattr(PulsedArray, "fused_write",
+                            lambda self, params: params.pulse_type == "stochastic_compressed")
     return request.param
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import kernels
-from ..physics.lines import LineRun, granularity, n_states
+from ..physics.lines import LineRun
 from ..schema import check
 from .transfer import BufferedTransfer, BufferedTransferConfig
 
@@ -171,7 +171,7 @@ class ChoppedTransfer(BufferedTransfer):
         c = self.config
         if c.auto_scale and c.fast_lr > 0:
             base = c.fast_lr * lr if c.scale_fast_lr else c.fast_lr
-            count_lr = base * self.update_params.desired_bl * granularity(self.fast)
+            count_lr = base * self.update_params.desired_bl * self.fast.granularity
             seen = (self.m_x > 0) & (self.m_d > 0)
             return torch.where(seen, count_lr / (self.m_x * self.m_d), count_lr)
         return super().fast_learning_rate(lr)
@@ -179,21 +179,21 @@ class ChoppedTransfer(BufferedTransfer):
     def transfer_period(self, k: int) -> int:
         every = self.config.transfer_every
         if every < 0:  # from the number of states of A
-            return max(1, math.floor(n_states(self.fast) / self.n_in * abs(every) + 0.5))
+            return max(1, math.floor(self.fast.n_states / self.n_in * abs(every) + 0.5))
         return super().transfer_period(k)
 
     def buffer_scale(self, lr_t: float) -> float | torch.Tensor:
         """From a read of A to pulses of C (H counts pulses; threshold 1); with
         ``correct_gradient_magnitudes`` under ``auto_scale``, a 0-dim tensor (A's rate)."""
         c = self.config
-        g_fast = granularity(self.fast)
+        g_fast = self.fast.granularity
         bg = c.thres_scale * (c.buffer_granularity if c.buffer_granularity > 0 else 1.0)
         if c.auto_granularity > 0:
             bg *= g_fast * c.auto_granularity / (self.n_in * abs(c.transfer_every))
         else:
             bg *= g_fast
         if c.correct_gradient_magnitudes:
-            bg *= granularity(self.slow) / g_fast
+            bg *= self.slow.granularity / g_fast
             return abs(lr_t) / self.last_fast_lr / bg
         return abs(lr_t) / bg
 
@@ -269,7 +269,7 @@ class DynamicTransfer(ChoppedTransfer):
         """``experimental_correct_accumulation``: a read's contribution is divided by its
         index in the chopper period (at most ``1 / dw_min_A``)."""
         sample = passes % self.n_samples + 1
-        cap = 1.0 / granularity(self.fast)
+        cap = 1.0 / self.fast.granularity
         if isinstance(sample, int):
             return min(sample, cap)
         return sample.to(self.running_mean.dtype).clamp(max=cap)

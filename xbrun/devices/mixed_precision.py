@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..physics.array import PulsedArray
-from ..physics.lines import fused_write, granularity, write_lines, write_transferred
+from ..physics.array import build_array
 from ..physics.pulses import UpdateParameters
 from ..schema import check
 from .base import TrainingDevice
@@ -82,11 +81,11 @@ class MixedPrecision(TrainingDevice):
                  update: UpdateParameters, seed: int):
         super().__init__()
         self.config = config
-        self.array = PulsedArray(out_size, in_size, cell, update, seed)
+        self.array = build_array(out_size, in_size, cell, update, seed)
         # aihwkit writes with both managements on, whatever the tile's update settings
         self.write_params = dataclasses.replace(update, update_management=True,
                                                 update_bl_management=True)
-        self.granularity = config.granularity or granularity(self.array)
+        self.granularity = config.granularity or self.array.granularity
         self.register_buffer("chi", torch.zeros(out_size, in_size))
         self.schedule = TransferSchedule(out_size)
 
@@ -123,13 +122,8 @@ class MixedPrecision(TrainingDevice):
             rows = lines.selector(self.chi.device)
             steps = torch.trunc(self.chi[rows] / self.granularity)
             self.chi[rows] -= steps * self.granularity
-            if fused_write(self.array, self.write_params):
-                pulses = pulses + write_transferred(self.array, lines, -steps, lr_w,
-                                                    self.write_params, generator, columns=False)
-            else:
-                pulses = pulses + write_lines(self.array, lines.index(self.chi.device), steps,
-                                              lr_w, self.write_params, generator,
-                                              columns=False)
+            pulses = pulses + self.array.write_lines(lines, -steps, lr_w, generator,
+                                                     params=self.write_params, columns=False)
         return pulses
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..physics.array import PulsedArray
+from ..physics.array import CrossbarArray, build_array
 from ..schema import check
 from .base import TrainingDevice
 
@@ -36,14 +36,14 @@ class AnalogSGDConfig:
         pass
 
     def build(self, out_size, in_size, cell, update, seed) -> TrainingDevice:
-        return SingleArray(PulsedArray(out_size, in_size, cell, update, seed))
+        return SingleArray(build_array(out_size, in_size, cell, update, seed))
 
 
 class SingleArray(TrainingDevice):
     """``device=sgd``: the gradient goes straight into one array (not to be confused with
     the optimizer ``xbrun.nn.AnalogSGD``, which hands it to whatever device a tile has)."""
 
-    def __init__(self, array: PulsedArray):
+    def __init__(self, array: CrossbarArray):
         super().__init__()
         self.array = array
 

@@ -29,17 +29,10 @@ import torch
 
 from .. import kernels
 from ..errors import ConfigError
-from ..physics.array import PulsedArray
+from ..physics.array import build_array
 from ..physics.cells import CELLS
 from ..physics.io import IOParameters, analog_mvm
-from ..physics.lines import (
-    LineRun,
-    fused_write,
-    granularity,
-    n_states,
-    write_lines,
-    write_transferred,
-)
+from ..physics.lines import LineRun
 from ..physics.pulses import UpdateParameters
 from ..schema import check, pick
 from .base import TrainingDevice
@@ -200,8 +193,8 @@ class TransferDevice(TrainingDevice):
             slow_cell = dataclasses.replace(slow_cell,
                                             construction_seed=slow_cell.construction_seed + 1)
         self.update_params = update
-        self.fast = PulsedArray(out_size, in_size, fast_cell, update, seed)
-        self.slow = PulsedArray(out_size, in_size, slow_cell, config.transfer_update,
+        self.fast = build_array(out_size, in_size, fast_cell, update, seed)
+        self.slow = build_array(out_size, in_size, slow_cell, config.transfer_update,
                                 seed + SLOW_SEED_OFFSET)
         self.columns = config.transfer_columns
         self.n_in = in_size if self.columns else out_size
@@ -330,12 +323,8 @@ class TransferDevice(TrainingDevice):
 
     def write_reads(self, lines: LineRun, reads, lr_t: float, generator) -> torch.Tensor:
         """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses."""
-        params = self.config.transfer_update
-        if fused_write(self.slow, params):
-            return write_transferred(self.slow, lines, reads, lr_t, params, generator,
-                                     columns=self.columns)
-        return write_lines(self.slow, self.line_index(lines), -reads, lr_t, params, generator,
-                           columns=self.columns)
+        return self.slow.write_lines(lines, reads, lr_t, generator,
+                                     params=self.config.transfer_update, columns=self.columns)
 
     def after_reads(self, lines: LineRun, generator) -> None:
         """Reset each read line of A with probability ``with_reset_prob`` (columns only)."""
@@ -374,7 +363,7 @@ class BufferedTransfer(TransferDevice):
     def buffer_options(self, lines: LineRun, lr_t: float) -> dict:
         """Scale, threshold and options of the buffer step (``transfer_buffer_ref``)."""
         return {"scale": abs(lr_t),
-                "threshold": self.config.thres_scale * granularity(self.slow)}
+                "threshold": self.config.thres_scale * self.slow.granularity}
 
     def writes_ready(self, lines: LineRun) -> bool | torch.Tensor:
         """Whether C is written at all yet (TTv4 waits for its first reference): a bool,
@@ -396,21 +385,11 @@ class BufferedTransfer(TransferDevice):
                 options["scale"] = 1.0                    # the kernels apply are exact)
             else:
                 options["scale"] = float(scale)  # the host reads it for free
-        lr_w = c.step * granularity(self.slow)
-        ready = self.writes_ready(lines)
-        if fused_write(self.slow, c.transfer_update):
-            return write_transferred(self.slow, lines, signal, lr_w, c.transfer_update,
-                                     generator, columns=self.columns, write=ready,
-                                     buffer=self.buffer, **options)
-        index = self.line_index(lines)
-        steps = kernels.accumulate_transfer_buffer(self.buffer, signal, index, **options)
-        if ready is False:
-            return torch.zeros((), dtype=torch.int64, device=index.device)
-        if ready is not True:
-            steps = steps * ready[:, None]
-        return write_lines(self.slow, index, -steps, lr_w, c.transfer_update, generator,
-                           columns=self.columns)
+        return self.slow.write_lines(lines, signal, c.step * self.slow.granularity, generator,
+                                     params=c.transfer_update, columns=self.columns,
+                                     write=self.writes_ready(lines), buffer=self.buffer,
+                                     **options)
 
 
 __all__ = ["TransferConfig", "BufferedTransferConfig", "TransferDevice", "BufferedTransfer",
-           "resolve_cell", "n_states"]
+           "resolve_cell"]

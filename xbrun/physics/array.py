@@ -1,4 +1,7 @@
-"""One crossbar array: conductance state plus the per-element parameters of its cells."""
+"""One crossbar array: conductance state plus the per-element parameters of its cells.
+
+The array is the only writer of its weight (``update``, ``write_lines``); devices decide
+what to write and when, the array how: trains, kernel, seed, and the step after a write."""
 
 from __future__ import annotations
 
@@ -7,135 +10,120 @@ from torch import nn
 
 from .. import kernels
 from .cells import IdealCell, PulsedCell
+from .lines import LineRun
 from .pulses import UpdateParameters, fold_rate, pulse_trains, rate_free_length
 
 
-class PulsedArray(nn.Module):
-    """A ``(out, in)`` array of unit cells that learns by pulsed updates.
+IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in steps use
 
-    The weight is a buffer, not a parameter: autograd never writes it, only pulses do.
-    ``weight`` is what reads see; with the cell's ``write_noise_std`` the pulses move a
-    hidden ``persistent`` weight and ``weight`` is it plus write noise, drawn anew for the
-    elements an update changed (aihwkit redraws it for every element that got a pulse; an
-    element pinned at its bound keeps its old noise here). A reference cell
-    (``cell.has_reference``) likewise keeps the conductance in ``persistent`` and shows
-    ``persistent - reference`` (plus write noise): pulses, resets and bounds act on the
-    conductance, reads and :meth:`set_weight` speak the read weight.
+
+def build_array(out_size: int, in_size: int, cell: PulsedCell | IdealCell,
+                update: UpdateParameters, construction_seed: int) -> CrossbarArray:
+    """The array a cell needs: pulses for a pulsed cell, exact floats for an ideal one."""
+    kind = PulsedArray if cell.is_pulsed else IdealArray
+    return kind(out_size, in_size, cell, update, construction_seed)
+
+
+class CrossbarArray(nn.Module):
+    """A ``(out, in)`` array of unit cells: the one writer of its weight.
+
+    Every write goes through one of two methods - :meth:`update` (rank-k updates of the
+    whole array) and :meth:`write_lines` (a transfer's writes of a few lines) - which pick
+    the kernel and its train bound and end in the one after-write step, so a device never
+    touches the weight itself. The weight is a buffer, not a parameter: autograd never
+    writes it. ``update_params`` are the trains of :meth:`update`; a line write names its
+    own (aihwkit's ``transfer_update``). Subclasses: :class:`PulsedArray` (pulse trains
+    through the cell) and :class:`IdealArray` (the update exactly, in floating point).
     """
 
-    def __init__(self, out_size: int, in_size: int, cell: PulsedCell | IdealCell,
-                 update: UpdateParameters, construction_seed: int):
+    def __init__(self, out_size: int, in_size: int, cell, update: UpdateParameters,
+                 construction_seed: int):
         super().__init__()
         self.cell = cell
         self.update_params = update
-        shape = (out_size, in_size)
         self._seed_salt = int(construction_seed)
         self._kernel_calls: torch.Tensor | None = None  # made on first use, on the device
-        self.register_buffer("weight", torch.zeros(shape))
-        if cell.is_pulsed:
-            seed = cell.construction_seed or construction_seed
-            gen = torch.Generator().manual_seed(seed)
-            self.register_buffer("cell_params", cell.sample(shape, gen))
-            self.register_buffer("reset_bias", cell.sample_reset(shape, gen))
-        else:
-            self.register_buffer("cell_params", torch.zeros(0))
-            self.register_buffer("reset_bias", torch.zeros(0))
-        self.has_reference = cell.is_pulsed and cell.has_reference
-        if self.has_reference:  # drawn after the rest, so other cells' draws stay as they were
-            reference, shift = cell.sample_reference(self.cell_params, gen)
-            self.reset_bias += shift
-            self.register_buffer("reference", reference)
-        self.write_noise = cell.write_noise_std * cell.dw_min if cell.is_pulsed else 0.0
-        if self.write_noise > 0 or self.has_reference:
-            self.register_buffer("persistent", torch.zeros(shape))
-        if self.has_reference:  # read weight 0: the conductance at the reference
-            self.persistent.copy_(self._clip(self.reference))
-            torch.sub(self.persistent, self.reference, out=self.weight)
+        self.register_buffer("weight", torch.zeros(out_size, in_size))
 
-    @property
-    def dw_min(self) -> float:
-        return self.cell.dw_min if self.cell.is_pulsed else 0.0
-
+    # -- what devices read ------------------------------------------------------------
     @property
     def granularity(self) -> float:
-        """Mean step of one pulse, which the pulse probabilities are scaled by."""
-        return self.cell.weight_granularity if self.cell.is_pulsed else 0.0
-
-    def _clip(self, weight: torch.Tensor) -> torch.Tensor:
-        if not self.cell.is_pulsed:
-            return weight
-        return torch.minimum(torch.maximum(weight, self.cell_params[kernels.ROW_W_MIN]),
-                             self.cell_params[kernels.ROW_W_MAX])
-
-    def _noisy(self, weight: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        noise = torch.randn(weight.shape, generator=generator, device=weight.device,
-                            dtype=weight.dtype)
-        return weight + self.write_noise * noise
+        """Mean step of one pulse: what pulse probabilities and thresholds are scaled by."""
+        raise NotImplementedError
 
     @property
-    def hidden(self) -> bool:
-        """Whether pulses act on ``persistent`` rather than on the read ``weight``."""
-        return self.write_noise > 0 or self.has_reference
+    def n_states(self) -> float:
+        """Number of pulse steps across the weight range."""
+        raise NotImplementedError
 
-    def read_of(self, stored: torch.Tensor, lines=None, columns: bool = True) -> torch.Tensor:
-        """What reads see of ``stored`` conductances (without write noise): minus the
-        reference; ``lines`` (an index or slice of columns, or of rows) says which part."""
-        if not self.has_reference:
-            return stored
-        if lines is None:
-            return stored - self.reference
-        return stored - (self.reference[:, lines] if columns else self.reference[lines, :])
+    def stored_weight(self) -> torch.Tensor:
+        """The weight the writes act on."""
+        return self.weight
 
-    def refresh_lines(self, lines, columns: bool) -> None:
-        """Reads of these lines follow their conductance again after a pulsed write (a
-        reference cell without write noise)."""
-        if columns:
-            self.weight[:, lines] = self.read_of(self.persistent[:, lines], lines, columns)
-        else:
-            self.weight[lines, :] = self.read_of(self.persistent[lines, :], lines, columns)
-
-    def _program(self, stored: torch.Tensor, generator: torch.Generator | None) -> None:
-        """Set the conductance to ``stored`` (within bounds); reads get fresh write noise."""
-        if self.hidden:
-            self.persistent.copy_(stored)
-            stored = self.read_of(stored)
-            if self.write_noise > 0:
-                stored = self._noisy(stored, generator)
-        self.weight.copy_(stored)
-
+    # -- programming ------------------------------------------------------------------
     def set_weight(self, weight: torch.Tensor,
                    generator: torch.Generator | None = None) -> None:
-        """Program the read weight ``weight`` exactly, clipped to each element's bounds (a
-        reference cell: its conductance ``weight + reference``)."""
-        weight = weight.to(self.weight)
-        if self.has_reference:
-            weight = weight + self.reference
-        self._program(self._clip(weight), generator)
+        """Program the read weight ``weight`` exactly (within each element's bounds)."""
+        raise NotImplementedError
 
     def reset(self, mask: torch.Tensor | None = None,
               generator: torch.Generator | None = None) -> None:
-        """Reset the elements where ``mask`` is true (all when None) to their reset value.
+        """Reset the elements where ``mask`` is true (all when None) to their reset value."""
+        raise NotImplementedError
 
-        Each element goes to its own ``reset + reset_dtod*xi`` (drawn at construction) plus
-        fresh ``reset_std * xi``, clipped to its bounds (aihwkit ``reset_columns``); an ideal
-        cell resets to ``reset`` = 0 exactly.
+    # -- the two writes ---------------------------------------------------------------
+    def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float | torch.Tensor,
+               generator: torch.Generator | None, *, params: UpdateParameters | None = None,
+               sparse_rows: bool = False) -> torch.Tensor:
+        """Apply ``W <- W - lr * sum_k d_k x_k^T``; return the pulses applied (0-dim int64).
+
+        ``lr`` may be a 0-dim tensor where the array is (a chopped device's ``auto_scale``
+        rate). ``params``: the trains (default ``update_params``). ``sparse_rows``: every
+        row is one-hot on one side (``kernels.pulsed_update``).
         """
-        if not self.cell.is_pulsed:
-            target = torch.zeros_like(self.weight)
-        else:
-            noise = torch.randn(self.weight.shape, generator=generator,
-                                device=self.weight.device, dtype=self.weight.dtype)
-            target = self._clip(self.reset_bias + self.cell.reset_std * noise)
-        if mask is not None:
-            mask = mask.to(device=self.weight.device, dtype=torch.bool).expand_as(self.weight)
-            target = torch.where(mask, target, self.stored_weight())
-        self._program(target, generator)  # redraws the write noise everywhere
+        raise NotImplementedError
 
-    def stored_weight(self) -> torch.Tensor:
-        """The weight the pulses act on (the persistent one under write noise or with a
-        reference: the conductance)."""
-        return self.persistent if self.hidden else self.weight
+    def write_lines(self, lines: LineRun, amounts: torch.Tensor, lr: float,
+                    generator: torch.Generator | None, *, params: UpdateParameters,
+                    columns: bool, write: bool | torch.Tensor = True,
+                    buffer: torch.Tensor | None = None, **buffer_options) -> torch.Tensor:
+        """A transfer's write: ``line[b] += lr * amounts[b]`` for each line of ``lines``
+        (columns, or rows when not ``columns``; ``amounts`` ``(n, out)`` / ``(n, in)``).
 
+        With ``buffer`` (a transfer's digital H), the amounts enter it first
+        (``kernels.accumulate_transfer_buffer``, ``buffer_options``) and the whole steps it
+        lets through are written instead. ``write``: False only updates the buffer; a
+        ``(n,)`` bool tensor writes those lines only. ``params``: the write's trains
+        (aihwkit's ``transfer_update``). Returns the pulses applied (0-dim int64).
+        """
+        if self.fused_write(params):
+            return self._write_fused(lines, amounts, lr, generator, params, columns, write,
+                                     buffer, buffer_options)
+        index = lines.index(amounts.device)
+        if buffer is not None:
+            amounts = kernels.accumulate_transfer_buffer(buffer, amounts, index,
+                                                         **buffer_options)
+        if write is False:
+            return _zero(amounts.device)
+        if write is not True:
+            amounts = amounts * write[:, None]
+        return self._write_index(index, -amounts, lr, generator, params, columns)
+
+    def fused_write(self, params: UpdateParameters) -> bool:
+        """Whether a line write runs as one fused kernel (``kernels.transfer_lines``)."""
+        return False
+
+    def _write_fused(self, lines, amounts, lr, generator, params, columns, write, buffer,
+                     buffer_options) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _write_index(self, index: torch.Tensor, values: torch.Tensor, lr: float,
+                     generator: torch.Generator | None, params: UpdateParameters,
+                     columns: bool) -> torch.Tensor:
+        """``W[:, index[b]] -= lr * values[b]`` (``columns``) or ``W[index[b], :] -= ...``."""
+        raise NotImplementedError
+
+    # -- kernel seeds -------------------------------------------------------------------
     def _next_call(self) -> torch.Tensor:
         """The call counter (saved in the extra state), advanced by one; a tensor on the
         array's device, so a replayed CUDA graph reads a new one each step."""
@@ -176,59 +164,310 @@ class PulsedArray(nn.Module):
     def set_extra_state(self, state) -> None:
         self._kernel_calls = torch.tensor(int(state["kernel_calls"]), dtype=torch.int64)
 
-    def _max_bl(self, lr: float) -> int:
-        """Host-side bound on every train length (spares the GPU a sync on ``bl.max()``)."""
-        p = self.update_params
-        if kernels.long_train(lr, self.granularity, desired_bl=p.desired_bl,
-                              fixed_bl=p.fixed_bl, update_bl_management=p.update_bl_management):
-            return kernels.long_train_length(lr, self.granularity)
-        return p.desired_bl
 
-    def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float | torch.Tensor,
-               generator: torch.Generator | None, sparse_rows: bool = False) -> torch.Tensor:
-        """Apply ``W <- W - lr * sum_k d_k x_k^T`` as pulse trains; return pulses applied.
-        ``sparse_rows``: every row is one-hot on one side (``kernels.pulsed_update``).
+class IdealArray(CrossbarArray):
+    """An array of ideal cells (aihwkit's IdealDevice): every write is exact, in floating
+    point, unbounded; nothing is pulsed, so every write reports 0 pulses."""
 
-        ``lr`` may be a 0-dim tensor where the array is (a chopped device's ``auto_scale``
-        rate). The host reads it on the CPU (free there); on CUDA it never comes to the host
-        - an ideal cell multiplies by it, and the trains take it folded into the rows
-        (``fold_rate``) - except where the longest train follows the rate itself
-        (``fixed_bl`` off without BL management), whose host bound needs it: that step
-        waits for the GPU (and is not graph-captured).
-        """
+    def __init__(self, out_size: int, in_size: int, cell: IdealCell, update: UpdateParameters,
+                 construction_seed: int):
+        super().__init__(out_size, in_size, cell, update, construction_seed)
+        # empty, kept so that checkpoints hold the same keys for every cell
+        self.register_buffer("cell_params", torch.zeros(0))
+        self.register_buffer("reset_bias", torch.zeros(0))
+
+    @property
+    def granularity(self) -> float:
+        return IDEAL_GRANULARITY
+
+    @property
+    def n_states(self) -> float:
+        return 2.0 / IDEAL_GRANULARITY
+
+    def set_weight(self, weight: torch.Tensor,
+                   generator: torch.Generator | None = None) -> None:
+        self.weight.copy_(weight.to(self.weight))
+
+    def reset(self, mask: torch.Tensor | None = None,
+              generator: torch.Generator | None = None) -> None:
+        """An ideal cell resets to 0 exactly."""
+        target = torch.zeros_like(self.weight)
+        if mask is not None:
+            mask = mask.to(device=self.weight.device, dtype=torch.bool).expand_as(self.weight)
+            target = torch.where(mask, target, self.weight)
+        self.weight.copy_(target)
+
+    def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False):
         if isinstance(lr, torch.Tensor):
-            if not lr.is_cuda or (self.cell.is_pulsed
-                                  and not rate_free_length(self.update_params)):
-                lr = float(lr)
-            elif not self.cell.is_pulsed:
+            if lr.is_cuda:  # the rate stays on the device
                 self.weight.sub_((d_rows.T @ x_rows) * lr.to(self.weight.dtype))
-                return torch.zeros((), dtype=torch.int64, device=self.weight.device)
+                return _zero(self.weight.device)
+            lr = float(lr)
+        self.weight.add_(d_rows.T @ x_rows, alpha=-lr)
+        return _zero(self.weight.device)
+
+    def _write_index(self, index, values, lr, generator, params, columns):
+        if index.numel() == 0 or lr == 0:
+            return _zero(self.weight.device)
+        values = values.to(self.weight.dtype)
+        if columns:
+            self.weight[:, index] -= lr * values.T
+        else:
+            self.weight[index, :] -= lr * values
+        return _zero(self.weight.device)
+
+
+class PulsedArray(CrossbarArray):
+    """An array of pulsed cells: writes are pulse trains through the cell response.
+
+    ``weight`` is what reads see; with the cell's ``write_noise_std`` the pulses move a
+    hidden ``persistent`` weight and ``weight`` is it plus write noise, drawn anew for the
+    elements a write changed (aihwkit redraws it for every element that got a pulse; an
+    element pinned at its bound keeps its old noise here). A reference cell
+    (``cell.has_reference``) likewise keeps the conductance in ``persistent`` and shows
+    ``persistent - reference`` (plus write noise): pulses, resets and bounds act on the
+    conductance, reads and :meth:`set_weight` speak the read weight. Every write ends in
+    :meth:`_after_write`, which makes the reads follow.
+    """
+
+    def __init__(self, out_size: int, in_size: int, cell: PulsedCell,
+                 update: UpdateParameters, construction_seed: int):
+        super().__init__(out_size, in_size, cell, update, construction_seed)
+        shape = (out_size, in_size)
+        seed = cell.construction_seed or construction_seed
+        gen = torch.Generator().manual_seed(seed)
+        self.register_buffer("cell_params", cell.sample(shape, gen))
+        self.register_buffer("reset_bias", cell.sample_reset(shape, gen))
+        self.has_reference = cell.has_reference
+        if self.has_reference:  # drawn after the rest, so other cells' draws stay as they were
+            reference, shift = cell.sample_reference(self.cell_params, gen)
+            self.reset_bias += shift
+            self.register_buffer("reference", reference)
+        self.write_noise = cell.write_noise_std * cell.dw_min
+        if self.hidden:
+            self.register_buffer("persistent", torch.zeros(shape))
+        if self.has_reference:  # read weight 0: the conductance at the reference
+            self.persistent.copy_(self._clip(self.reference))
+            torch.sub(self.persistent, self.reference, out=self.weight)
+
+    @property
+    def granularity(self) -> float:
+        return self.cell.weight_granularity
+
+    @property
+    def n_states(self) -> float:
+        return self.cell.n_states
+
+    @property
+    def hidden(self) -> bool:
+        """Whether pulses act on ``persistent`` rather than on the read ``weight``."""
+        return self.write_noise > 0 or self.has_reference
+
+    def stored_weight(self) -> torch.Tensor:
+        """The weight the pulses act on (the persistent one under write noise or with a
+        reference: the conductance)."""
+        return self.persistent if self.hidden else self.weight
+
+    def read_of(self, stored: torch.Tensor, lines=None, columns: bool = True) -> torch.Tensor:
+        """What reads see of ``stored`` conductances (without write noise): minus the
+        reference; ``lines`` (an index or slice of columns, or of rows) says which part."""
+        if not self.has_reference:
+            return stored
+        return stored - _part(self.reference, lines, columns)
+
+    def _clip(self, weight: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(torch.maximum(weight, self.cell_params[kernels.ROW_W_MIN]),
+                             self.cell_params[kernels.ROW_W_MAX])
+
+    def _noisy(self, weight: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        noise = torch.randn(weight.shape, generator=generator, device=weight.device,
+                            dtype=weight.dtype)
+        return weight + self.write_noise * noise
+
+    # -- programming ------------------------------------------------------------------
+    def _program(self, stored: torch.Tensor, generator: torch.Generator | None) -> None:
+        """Set the conductance to ``stored`` (within bounds); reads get fresh write noise."""
+        if self.hidden:
+            self.persistent.copy_(stored)
+            stored = self.read_of(stored)
+            if self.write_noise > 0:
+                stored = self._noisy(stored, generator)
+        self.weight.copy_(stored)
+
+    def set_weight(self, weight: torch.Tensor,
+                   generator: torch.Generator | None = None) -> None:
+        """Program the read weight ``weight`` exactly, clipped to each element's bounds (a
+        reference cell: its conductance ``weight + reference``)."""
+        weight = weight.to(self.weight)
+        if self.has_reference:
+            weight = weight + self.reference
+        self._program(self._clip(weight), generator)
+
+    def reset(self, mask: torch.Tensor | None = None,
+              generator: torch.Generator | None = None) -> None:
+        """Each element goes to its own ``reset + reset_dtod*xi`` (drawn at construction)
+        plus fresh ``reset_std * xi``, clipped to its bounds (aihwkit ``reset_columns``)."""
+        noise = torch.randn(self.weight.shape, generator=generator,
+                            device=self.weight.device, dtype=self.weight.dtype)
+        target = self._clip(self.reset_bias + self.cell.reset_std * noise)
+        if mask is not None:
+            mask = mask.to(device=self.weight.device, dtype=torch.bool).expand_as(self.weight)
+            target = torch.where(mask, target, self.stored_weight())
+        self._program(target, generator)  # redraws the write noise everywhere
+
+    # -- the writes ---------------------------------------------------------------------
+    def _train_bound(self, lr: float, params: UpdateParameters) -> tuple[bool, int]:
+        """Whether the trains are long (``kernels.long_train``) and a host-side bound on
+        every train length (spares the GPU a sync on ``bl.max()``)."""
+        long = kernels.long_train(lr, self.granularity, desired_bl=params.desired_bl,
+                                  fixed_bl=params.fixed_bl,
+                                  update_bl_management=params.update_bl_management)
+        return long, (kernels.long_train_length(lr, self.granularity) if long
+                      else params.desired_bl)
+
+    def _cell_args(self) -> dict:
+        cell = self.cell
+        return dict(cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
+                    mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars))
+
+    def _after_write(self, before: torch.Tensor | None, generator: torch.Generator | None,
+                     lines=None, columns: bool = True) -> None:
+        """The one step after every pulsed write of ``lines`` (None: the whole array):
+        under write noise, reads of the elements it changed (``before`` was their stored
+        value) get fresh noise; with a reference, reads follow the conductance."""
+        if before is not None:
+            new = _part(self.stored_weight(), lines, columns)
+            noisy = self._noisy(self.read_of(new, lines, columns), generator)
+            _put(self.weight, lines, columns,
+                 torch.where(new != before, noisy, _part(self.weight, lines, columns)))
+        elif self.has_reference:
+            if lines is None:
+                torch.sub(self.persistent, self.reference, out=self.weight)
+            else:
+                _put(self.weight, lines, columns,
+                     self.read_of(_part(self.persistent, lines, columns), lines, columns))
+
+    def _before_write(self, lines=None, columns: bool = True) -> torch.Tensor | None:
+        """What :meth:`_after_write` compares with: the written part under write noise."""
+        if self.write_noise <= 0:
+            return None
+        return _part(self.stored_weight(), lines, columns).clone()
+
+    def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False):
+        """On CUDA a 0-dim tensor ``lr`` never comes to the host: the trains take it folded
+        into the rows (``fold_rate``) - except where the longest train follows the rate
+        itself (``fixed_bl`` off without BL management), whose host bound needs it: that
+        step waits for the GPU (and is not graph-captured). The CPU reads it (free there).
+        """
+        params = self.update_params if params is None else params
+        if isinstance(lr, torch.Tensor):
+            if not lr.is_cuda or not rate_free_length(params):
+                lr = float(lr)
             else:
                 x_rows, d_rows = fold_rate(x_rows, d_rows, lr)
                 lr = 1.0
-        if not self.cell.is_pulsed:
-            self.weight.add_(d_rows.T @ x_rows, alpha=-lr)
-            return torch.zeros((), dtype=torch.int64, device=self.weight.device)
-        trains = pulse_trains(x_rows, d_rows, lr, self.granularity, self.update_params,
-                              generator)
+        trains = pulse_trains(x_rows, d_rows, lr, self.granularity, params, generator)
         target = self.stored_weight()
-        before = target.clone() if self.write_noise > 0 else None
-        max_bl = None if trains.x_bits is not None else self._max_bl(lr)
+        before = self._before_write()
+        max_bl = None if trains.x_bits is not None else self._train_bound(lr, params)[1]
         seed = self._device_seed(generator) if target.is_cuda else self._host_seed(generator)
-        pulses = kernels.pulsed_update(target, self.cell_params, trains.x_prob, trains.d_prob,
-                                       trains.bl, cell_kind=self.cell.kernel_kind,
-                                       noise_std=self.cell.noise_std,
-                                       mult_noise=self.cell.mult_noise, generator=generator,
-                                       x_bits=trains.x_bits, d_bits=trains.d_bits,
-                                       cell_scalars=self.cell.cell_scalars,
-                                       max_bl=max_bl, seed=seed, sparse_rows=sparse_rows)
-        if before is not None:
-            changed = target != before
-            self.weight.copy_(torch.where(changed, self._noisy(self.read_of(target), generator),
-                                          self.weight))
-        elif self.has_reference:
-            torch.sub(target, self.reference, out=self.weight)
+        pulses = kernels.pulsed_update(
+            target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
+            generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits, max_bl=max_bl,
+            seed=seed, sparse_rows=sparse_rows, **self._cell_args())
+        self._after_write(before, generator)
         return pulses
+
+    def fused_write(self, params: UpdateParameters) -> bool:
+        """A cell without write noise and continuous stochastic trains, on CUDA or with
+        numba on the CPU: the buffer step, the trains and the pulses in one numba call on
+        the CPU, two launches and no host sync on CUDA."""
+        weight = self.weight
+        return (self.write_noise <= 0 and params.pulse_type == "stochastic_compressed"
+                and params.res <= 0
+                and (weight.is_cuda or (kernels.HAVE_NUMBA and weight.dtype == torch.float32)))
+
+    def _write_fused(self, lines, amounts, lr, generator, params, columns, write, buffer,
+                     buffer_options) -> torch.Tensor:
+        """``kernels.transfer_lines``: the lines' trains from the amounts (through the
+        buffer) and their pulses; a ``LineRun`` on the device wraps, so no host sync."""
+        zero = _zero(amounts.device)
+        if write is False:
+            if buffer is not None:
+                kernels.accumulate_transfer_buffer(buffer, amounts, lines.index(amounts.device),
+                                                   **buffer_options)
+            return zero
+        n = amounts.shape[0]
+        if lr == 0 or n == 0:
+            return zero
+        long_train, max_bl = self._train_bound(lr, params)
+        pulses = kernels.transfer_lines(
+            self.stored_weight(), self.cell_params, amounts, lines.start, columns=columns,
+            generator=generator, max_bl=max_bl,
+            seed=self._device_seed(generator) if amounts.is_cuda else None,
+            lr=lr, granularity=self.granularity, desired_bl=params.desired_bl,
+            long_train=long_train, update_management=params.update_management,
+            update_bl_management=params.update_bl_management,
+            um_grad_scale=params.um_grad_scale, buffer=buffer,
+            line_mask=None if isinstance(write, bool) else write, **buffer_options,
+            **self._cell_args())
+        self._after_write(None, generator, lines.selector(amounts.device), columns)
+        return pulses
+
+    def _write_index(self, index, values, lr, generator, params, columns):
+        """The lines' own trains (``kernels.line_write``) on the CPU; on CUDA one launch of
+        the pulsed-update kernel with one-hot vectors, whose blocks skip the rows they see
+        no coincidence of (``sparse_rows``)."""
+        target = self.stored_weight()
+        n = index.numel()
+        if n == 0 or lr == 0:
+            return _zero(target.device)
+        values = values.to(target.dtype)
+        if target.is_cuda:
+            n_out, n_in = target.shape
+            onehot = torch.zeros(n, n_in if columns else n_out, dtype=values.dtype,
+                                 device=values.device)
+            onehot.scatter_(1, index[:, None], 1.0)  # no host sync (index_put_ of 1.0 waits)
+            x_rows, d_rows = (onehot, values) if columns else (values, onehot)
+            return self.update(x_rows, d_rows, lr, generator, params=params, sparse_rows=True)
+        ones = torch.ones(n, 1, dtype=values.dtype, device=values.device)
+        if columns:  # x is the one-hot side, d the written column
+            trains = pulse_trains(ones, values, lr, self.granularity, params, generator)
+            one_bits, line_bits, line_prob = trains.x_bits, trains.d_bits, trains.d_prob
+            one_prob = trains.x_prob[:, 0]
+        else:
+            trains = pulse_trains(values, ones, lr, self.granularity, params, generator)
+            one_bits, line_bits, line_prob = trains.d_bits, trains.x_bits, trains.x_prob
+            one_prob = trains.d_prob[:, 0]
+        counts = None  # deterministic pulse types come as explicit trains
+        if one_bits is not None:
+            counts = (one_bits[:, :, :1].bool() & line_bits.bool()).sum(1)
+        before = self._before_write(index, columns)
+        pulses = kernels.line_write(target, self.cell_params, index, one_prob, line_prob,
+                                    trains.bl, generator=generator, columns=columns,
+                                    counts=counts, **self._cell_args())
+        self._after_write(before, generator, index, columns)
+        return pulses
+
+
+def _zero(device) -> torch.Tensor:
+    return torch.zeros((), dtype=torch.int64, device=device)
+
+
+def _part(tensor: torch.Tensor, lines, columns: bool) -> torch.Tensor:
+    """Lines ``lines`` of ``tensor`` (None: all of it): columns, or rows."""
+    if lines is None:
+        return tensor
+    return tensor[:, lines] if columns else tensor[lines, :]
+
+
+def _put(tensor: torch.Tensor, lines, columns: bool, value: torch.Tensor) -> None:
+    if lines is None:
+        tensor.copy_(value)
+    elif columns:
+        tensor[:, lines] = value
+    else:
+        tensor[lines, :] = value
 
 
 def _splitmix64(z: int) -> int:

@@ -8,7 +8,7 @@ decides changes from step to step:
 
 - the learning rates are part of the key: a schedule's new rate captures a new graph;
 - kernel seeds and counters (``pulses``, ``rank1_updates``) live in device tensors that the
-  step advances itself (``PulsedArray._device_seed``, ``AnalogTile.rank1_count``), and the
+  step advances itself (``CrossbarArray._device_seed``, ``AnalogTile.rank1_count``), and the
   tiles' generators are registered with the graph, so every replay draws afresh;
 - the transfer schedules (``devices.schedule.TransferSchedule``) count on the host how many
   transfers a step makes; the lines they read are device tensors the graph moves on. That
