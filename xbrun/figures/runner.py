@@ -28,6 +28,9 @@ from .base import Figure, Point, Results, aggregate, fmt, verdict
 #: the researched sources of every figure: setup.md, published.csv, claims.md
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "figures"
 FULL_MNIST = (60000, 10000)
+#: every verdict of a --quick run: a reduced sweep shows that the pipeline works, never that
+#: a claim holds or a published value is met
+QUICK_VERDICT = "not checked (quick run)"
 
 
 # ---------------------------------------------------------------- runs -> numbers ------
@@ -110,8 +113,7 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
                 others: list[dict], runs_dir: Path, command: str, quick: bool) -> str:
     """``report.md``: source, data, differences, plot, published vs xbrun with verdicts,
     the claims checked, runs that did not finish."""
-    notes = sorted({n for run in runs for n in [data_note(run["config"].get("dataset", {}))]
-                    if n}) if figure.mnist else []
+    notes = data_notes(figure, runs)
     not_comparable = notes[0] if notes else None
     out = [f"# {figure.name}: {figure.shows}", "",
            f"**Source.** {figure.paper}. Published values, setup and claims: "
@@ -119,8 +121,9 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
            f"**Run.** `{command}`; {len(runs)} finished runs in `{runs_dir}`"
            + (f", {len(others)} not finished (listed below)" if others else "") + ".", ""]
     if quick:
-        out += ["**This is a `--quick` run** (a reduced sweep on a CPU): its numbers and "
-                "checks show that the pipeline works, not that the figure reproduces.", ""]
+        out += ["**This is a `--quick` run** (a reduced sweep on a CPU): its numbers show "
+                "that the pipeline works, not that the figure reproduces; every verdict "
+                f"below is `{QUICK_VERDICT}`.", ""]
     for note in notes:
         out += [f"**Not comparable with published MNIST values:** xbrun ran on {note}; the "
                 f"verdicts below say `not compared (data)`.", ""]
@@ -139,7 +142,8 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
             tol = figure.tolerance(row, published)
             x2 = float(row["x2"]) if row.get("x2") else None
             mine = results.get(row["series"], row["metric"], float(row["x"]), x2)
-            said = verdict(mine, float(row["y"]), tol, "data" if not_comparable else None)
+            said = (QUICK_VERDICT if quick else
+                    verdict(mine, float(row["y"]), tol, "data" if not_comparable else None))
             counts[said.split(" (")[0]] = counts.get(said.split(" (")[0], 0) + 1
             ours = f"{mine.mean:.4g} ± {mine.sd:.2g} ({mine.n})" if mine else "–"
             source = re.sub(r"\b([0-9a-f]{7})[0-9a-f]{33}\b", r"\1", row["source"])
@@ -153,7 +157,8 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
         out += ["## Claims checked on this run", "",
                 "| # | claim | source | result | numbers |", "|---|---|---|---|---|"]
         for i, c in enumerate(checks, 1):
-            result = {True: "PASS", False: "FAIL", None: "not checked"}[c.passed]
+            result = QUICK_VERDICT if quick else {True: "PASS", False: "FAIL",
+                                                  None: "not checked"}[c.passed]
             out.append(f"| {i} | {_cell(c.claim)} | {_cell(c.source)} | {result} | "
                        f"{_cell(c.detail)} |")
         out.append("")
@@ -168,6 +173,22 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
     return "\n".join(out)
 
 
+def data_notes(figure: Figure, runs: list[dict]) -> list[str]:
+    """Why the runs' data are not the published MNIST (none for a non-MNIST figure)."""
+    if not figure.mnist:
+        return []
+    return sorted({n for run in runs for n in [data_note(run["config"].get("dataset", {}))]
+                   if n})
+
+
+def image_caveat(figure: Figure, runs: list[dict], quick: bool) -> str | None:
+    """The footnote a plot carries when it was made on less than the full sweep or data, so
+    that the image alone cannot be mistaken for the figure reproduced."""
+    parts = (["quick run: a reduced sweep, not the figure"] if quick else [])
+    parts += [f"data: {note}" for note in data_notes(figure, runs)]
+    return "; ".join(parts) or None
+
+
 def draw_figure(figure: Figure, runs_dir: Path, out: Path, command: str, quick: bool) -> Path:
     """Everything in ``out`` from the run folders in ``runs_dir``; returns ``report.md``."""
     runs, others = collect_runs(runs_dir, figure)
@@ -178,6 +199,9 @@ def draw_figure(figure: Figure, runs_dir: Path, out: Path, command: str, quick: 
     published = read_published(figure)
     out.mkdir(parents=True, exist_ok=True)
     plot = figure.draw(results, published)
+    caveat = image_caveat(figure, runs, quick)
+    if caveat:
+        plot.supxlabel(caveat, fontsize=7, color="#b22222")
     plot.savefig(out / f"{figure.name}.png", dpi=150)
     plot.savefig(out / f"{figure.name}.svg")
     write_results(out / "results.csv", figure, results)

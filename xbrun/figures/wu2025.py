@@ -110,5 +110,9 @@ FIGURE = Figure(
         "Curves are labelled by the algorithm that produced them; the script's legend swaps "
         "the two (setup.md).",
         "The published curves are single runs (torch seed 618); xbrun averages 3 seeds.",
+        "Tiki-Taka reads A through aihwkit's default noisy transfer I/O (out_noise 0.06, "
+        "7-bit DAC, 9-bit ADC), as the published runs did: the script's "
+        "`rpu_config.transfer_forward = get_IO(...)` sets an attribute aihwkit ignores "
+        "(setup.md). A noise-free read would reach f ~ 6e-7 instead of ~ 7e-6.",
     ),
 )
