@@ -10,10 +10,10 @@ import yaml
 
 from xbrun.cli import main, validate
 from xbrun.composition import conf_dir
-from xbrun.figures import FIGURES, rasch2024, tt_family, wu2024, wu2025
+from xbrun.figures import FIGURES, rasch2024, rasch2024_traces, tt_family, wu2024, wu2025
 from xbrun.figures.base import Point, Result, Results, aggregate, verdict
 from xbrun.figures.legallo2023 import tolerance
-from xbrun.figures.runner import _mnist_missing, data_note
+from xbrun.figures.runner import _mnist_missing, data_note, image_caveat, sweep_jobs
 
 MNIST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k"
 needs_mnist5k = pytest.mark.skipif(not (MNIST5K / "MNIST" / "raw").is_dir(),
@@ -139,6 +139,56 @@ def test_rasch2024_claims_pass_and_fail():
     assert outcome(rasch2024.claims(grid(0.05, 0.12))) == [False, False, False, None]
 
 
+def test_rasch2024_traces_claims_pass_and_fail():
+    def finals(ttv2, chopped, agad):
+        rows = []
+        for series, (clean, shifted) in (("ttv2", ttv2), ("chopped_ttv2", chopped),
+                                         ("agad", agad)):
+            rows += [(series, "final_w", 0.0, None, clean),
+                     (series, "final_w", rasch2024_traces.OFFSET, None, shifted)]
+        return results(rows)
+
+    paper = finals((0.35, -0.9), (0.53, 0.28), (0.58, 0.57))
+    assert outcome(rasch2024_traces.claims(paper)) == [True, True, True, True]
+    wrong = finals((-0.1, 0.2), (0.53, -0.1), (0.58, 0.2))
+    assert outcome(rasch2024_traces.claims(wrong)) == [False, False, False, False]
+    assert outcome(rasch2024_traces.claims(results([]))) == [None] * 4
+
+
+def test_traces_of_one_job_follow_the_device(tmp_path):
+    """The rows of a directly driven job: every kept step has the traces its device has
+    (AGAD's running reference p), and the final W is the last trace's."""
+    config = compose_quick("rasch2024-traces", "+experiment/rasch2024-traces=agad",
+                           "epochs=10")
+    rows = rasch2024_traces.simulate(config)
+    steps = [r for r in rows if "step" in r]
+    assert [r["step"] for r in steps] == [0, 5, 10]
+    assert steps[0]["w"] == 0.0 and all(r["p"] is not None for r in steps)
+    assert rows[-1] == {"epoch": 10, "final_w": steps[-1]["w"]}
+
+
+def compose_quick(name, *overrides):
+    from xbrun.composition import compose
+
+    return compose([f"experiment={name}_quick", *overrides])
+
+
+def test_sweep_jobs_expand_the_axes_and_take_command_line_values():
+    jobs = sweep_jobs("rasch2024-traces_quick", ["cell.reference_mean=-0.8", "seed=1,2"])
+    assert len(jobs) == 6  # 3 series x 1 offset x 2 seeds
+    assert all("cell.reference_mean=-0.8" in job for job in jobs)
+    assert {job[-1] for job in jobs} == {"seed=1", "seed=2"}
+
+
+def test_image_caveat_names_quick_runs_and_subsets():
+    regression = FIGURES["rasch2024-offsets"]
+    assert image_caveat(regression, [], quick=False) is None
+    assert "quick run" in image_caveat(regression, [], quick=True)
+    subset = [{"config": {"dataset": {"name": "digits"}}}]
+    caveat = image_caveat(FIGURES["tt-family-asymmetry"], subset, quick=False)
+    assert caveat == "data: data set digits, not MNIST"
+
+
 # ---------------------------------------------------------------- data ----------------
 def test_data_note_names_what_is_not_full_mnist(tmp_path):
     assert "digits" in data_note({"name": "digits"})
@@ -197,6 +247,9 @@ def expect_files(out, name, quick=True):
     assert read_csv(out / "results.csv")
     report = (out / "report.md").read_text()
     assert ("--quick" in report) == quick
+    if quick:  # a quick run never passes or fails a claim or a published value
+        assert not [v for v in ("| PASS |", "| FAIL |", "| within |", "| outside |")
+                    if v in report]
     return report
 
 
@@ -238,6 +291,17 @@ def test_a_second_sweep_into_existing_runs_is_refused(wu2025_quick, capsys):
 @pytest.mark.parametrize("name", ["wu2024-sgd-lr", "rasch2024-offsets"])
 def test_quick_regression_figures(name, tmp_path):
     expect_files(run_quick(name, tmp_path), name)
+
+
+def test_quick_traces_figure_drives_the_device_directly(tmp_path):
+    """rasch2024-traces runs without the training loop; its run folders read like a sweep's
+    (offset -0.8 only, to keep it short)."""
+    report = expect_files(run_quick("rasch2024-traces", tmp_path, "cell.reference_mean=-0.8"),
+                          "rasch2024-traces")
+    assert len(list((tmp_path / "runs").glob("*/summary.json"))) == 3
+    assert "not checked (quick run)" in report
+    steps = {r["x"] for r in read_csv(tmp_path / "results.csv") if r["metric"] == "w"}
+    assert steps == {str(s) for s in range(0, 101, 5)}
 
 
 @needs_mnist5k

@@ -7,12 +7,13 @@ module here (its points, plot, tolerance and claims). ``runner.py`` runs and dra
 
 from __future__ import annotations
 
-from . import legallo2023, rasch2024, tt_family, wu2024, wu2025
+from . import legallo2023, rasch2024, rasch2024_traces, tt_family, wu2024, wu2025
 from .base import Figure
 
 FIGURES: dict[str, Figure] = {f.name: f for f in (
     legallo2023.FIGURE,
     rasch2024.FIGURE,
+    rasch2024_traces.FIGURE,
     wu2025.FIGURE,
     wu2024.FIGURE,
     tt_family.FIGURE,

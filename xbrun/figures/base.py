@@ -110,6 +110,10 @@ class Figure:
     tolerance: Callable[[dict, list[dict]], float | None] = _not_compared
     not_compared: str = "no published number for this figure"
     claims: Callable[[Results], list[Check]] = field(default=_no_claims)
+    #: a figure whose paper drives a device directly (no network, no loss) gives the rows of
+    #: one job here, ``simulate(RunConfig) -> metrics rows``; its sweep is expanded from the
+    #: same experiment config and written as run folders like ``xbrun train -m`` writes
+    simulate: Callable[[object], list[dict]] | None = None
 
     @property
     def series_key(self) -> str:

@@ -261,11 +261,68 @@ def run_figure(figure: Figure, overrides: list[str], out: Path, quick: bool, red
             runs.unlink()
         runs.symlink_to(sweep.resolve(), target_is_directory=True)
     began = time.perf_counter()
-    train(["-m", f"experiment={experiment}", *overrides,
-           *([] if given else [f"hydra.sweep.dir={runs}"])])
+    if figure.simulate is not None:
+        simulate_sweep(figure, experiment, overrides, runs)
+    else:
+        train(["-m", f"experiment={experiment}", *overrides,
+               *([] if given else [f"hydra.sweep.dir={runs}"])])
     print(f"xbrun figure: {figure.name}: sweep took {time.perf_counter() - began:.1f} s",
           file=sys.stderr)
     return draw_figure(figure, runs, out, command, quick)
+
+
+def sweep_jobs(experiment: str, overrides: list[str]) -> list[list[str]]:
+    """The overrides of every job of ``experiment``'s sweep (``hydra.sweeper.params``), a
+    command-line value replacing an axis or adding one, as Hydra's basic sweeper orders
+    them (the first axis slowest)."""
+    import itertools
+
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from ..composition import conf_dir
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=[f"experiment={experiment}"],
+                            return_hydra_config=True)
+    axes = {str(k): str(v) for k, v in
+            (OmegaConf.to_container(cfg.hydra.sweeper.params) or {}).items()}
+    for item in overrides:
+        key, value = item.split("=", 1)
+        axes[key] = value
+    values = []
+    for key, value in axes.items():
+        (parsed,) = parse_overrides([f"{key}={value}"])
+        values.append([f"{key}={v}" for v in parsed.sweep_string_iterator()]
+                      if parsed.is_sweep_override() else [f"{key}={value}"])
+    return [[f"experiment={experiment}", *combo] for combo in itertools.product(*values)]
+
+
+def simulate_sweep(figure: Figure, experiment: str, overrides: list[str], runs: Path) -> None:
+    """Run a directly driven figure's sweep (``figure.simulate``) into ``runs``: one folder
+    per job with the files ``collect`` reads (``summary.json``, ``metrics.jsonl``,
+    ``.hydra/overrides.yaml``) and the command in ``multirun.yaml``. Every job is composed
+    and checked before the first runs."""
+    import yaml
+
+    from ..schema import to_dict
+    from ..training.outputs import write_json, write_jsonl
+
+    bad = [o for o in overrides if is_hydra(o)]
+    if bad:
+        raise ConfigError(f"{bad[0]}: {figure.name} drives its device directly, without "
+                          f"Hydra's launcher; give KEY=VALUE overrides of the run only")
+    jobs = sweep_jobs(experiment, overrides)
+    configs = [compose(job) for job in jobs]
+    runs.mkdir(parents=True, exist_ok=True)
+    write_text(runs / "multirun.yaml", yaml.safe_dump(
+        {"hydra": {"overrides": {"task": [f"experiment={experiment}", *overrides]}}}))
+    for index, (job, config) in enumerate(zip(jobs, configs, strict=True)):
+        folder = runs / str(index)
+        write_text(folder / ".hydra" / "overrides.yaml", yaml.safe_dump(job))
+        write_jsonl(folder / "metrics.jsonl", figure.simulate(config))
+        write_json(folder / "summary.json", {"status": "finished", "config": to_dict(config)})
 
 
 def _recorded_command(runs: Path) -> str | None:
