@@ -10,7 +10,16 @@ import yaml
 
 from xbrun.cli import main, validate
 from xbrun.composition import conf_dir
-from xbrun.figures import FIGURES, rasch2024, rasch2024_traces, tt_family, wu2024, wu2025
+from xbrun.figures import (
+    FIGURES,
+    gokmen2020,
+    gokmen2021,
+    rasch2024,
+    rasch2024_traces,
+    tt_family,
+    wu2024,
+    wu2025,
+)
 from xbrun.figures.base import Point, Result, Results, aggregate, verdict
 from xbrun.figures.legallo2023 import tolerance
 from xbrun.figures.runner import _mnist_missing, data_note, image_caveat, sweep_jobs
@@ -180,6 +189,29 @@ def test_sweep_jobs_expand_the_axes_and_take_command_line_values():
     assert {job[-1] for job in jobs} == {"seed=1", "seed=2"}
 
 
+def test_gokmen_claims_pass_and_fail():
+    def epochs(ideal, asym, tt, digital=0.95):
+        return results([("fp", "test_accuracy", 10, None, digital),
+                        ("sgd_symmetric", "test_accuracy", 10, None, ideal),
+                        ("sgd_asymmetric", "test_accuracy", 10, None, asym),
+                        ("tiki_taka", "test_accuracy", 10, None, tt)])
+
+    assert outcome(gokmen2020.claims(epochs(0.95, 0.80, 0.94))) == [True, True, True]
+    assert outcome(gokmen2020.claims(epochs(0.95, 0.94, 0.60))) == [False, False, False]
+    assert outcome(gokmen2020.claims(epochs(0.95, 0.80, 0.94, digital=0.1))) == [None] * 3
+
+    def states(ttv2_few, tt_few):
+        rows = [("fp", "test_accuracy", n, None, 0.95) for n in (20, 1000)]
+        rows += [("ttv2", "test_accuracy", 20, None, ttv2_few),
+                 ("ttv2", "test_accuracy", 1000, None, 0.93),
+                 ("tiki_taka", "test_accuracy", 20, None, tt_few),
+                 ("tiki_taka", "test_accuracy", 1000, None, 0.92)]
+        return results(rows)
+
+    assert outcome(gokmen2021.claims(states(0.92, 0.5))) == [True, True]
+    assert outcome(gokmen2021.claims(states(0.6, 0.9))) == [False, False]
+
+
 def test_image_caveat_names_quick_runs_and_subsets():
     regression = FIGURES["rasch2024-offsets"]
     assert image_caveat(regression, [], quick=False) is None
@@ -305,7 +337,8 @@ def test_quick_traces_figure_drives_the_device_directly(tmp_path):
 
 
 @needs_mnist5k
-@pytest.mark.parametrize("name", ["legallo2023-training", "tt-family-asymmetry"])
+@pytest.mark.parametrize("name", ["legallo2023-training", "tt-family-asymmetry",
+                                  "gokmen2021-ttv2-states"])
 def test_quick_mnist_figures_say_they_are_not_comparable(name, tmp_path):
     report = expect_files(run_quick(name, tmp_path), name)
     assert "Not comparable with published MNIST values" in report

@@ -1,0 +1,110 @@
+"""``gokmen2021-ttv2-states``: MNIST test accuracy of in-memory SGD, Tiki-Taka and TTv2
+against the number of device states, beside the digital network (Gokmen, Front. Artif.
+Intell. 2021). Only the abstract was readable: its statement that TTv2 needs tens of
+states where Tiki-Taka needs thousands (docs/figures/gokmen2021-ttv2-states/claims.md) is
+checked, once the digital network has learned."""
+
+from __future__ import annotations
+
+from .base import Check, Figure, Point, Results, check, config_value, final_row
+from .gokmen2020 import LEARNED, margin
+from .plots import curves, new_figure
+
+SERIES = ["sgd", "tiki_taka", "ttv2"]
+DIGITAL = "fp"
+LABELS = {"sgd": "SGD", "tiki_taka": "Tiki-Taka", "ttv2": "TTv2",
+          "fp": "digital (fp), reference"}
+METRIC = "test_accuracy"
+#: "tens of states": the claims read TTv2 at the fewest states of the sweep in [10, 100)
+TENS = (10, 100)
+
+
+def points(run: dict) -> list[Point]:
+    """The final test accuracy at n_states = (w_max - w_min) / dw_min."""
+    row = final_row(run)
+    if row.get(METRIC) is None:
+        return []
+    span = config_value(run, "cell.w_max") - config_value(run, "cell.w_min")
+    return [Point(run["series"], METRIC, round(span / config_value(run, "cell.dw_min")),
+                  row[METRIC])]
+
+
+def claims(results: Results) -> list[Check]:
+    states = results.values("x", METRIC)
+
+    def acc(series, n):
+        digital = results.get(DIGITAL, METRIC, n)
+        if digital is not None and digital.mean < LEARNED:
+            raise ValueError(f"the digital network did not learn ({digital.mean:.3f} < "
+                             f"{LEARNED}); train longer or on more data")
+        return results.need(series, METRIC, n, at=f"n_states {n:g}")
+
+    def ends():
+        tens = [n for n in states if TENS[0] <= n < TENS[1]]
+        if not tens or states[-1] < 1000:
+            raise ValueError("needs a run with tens of states and one with >= 1,000")
+        return tens[0], states[-1]
+
+    def ttv2_with_tens():
+        few, many = ends()
+        low, high = acc("ttv2", few), acc("ttv2", many)
+        if high.mean < LEARNED:
+            raise ValueError(f"TTv2 did not learn at n_states {many:g} ({high.mean:.3f})")
+        m = margin(low, high)
+        return low.mean >= high.mean - m, (f"TTv2 {low.mean:.3f} at n_states {few:g}, "
+                                           f"{high.mean:.3f} at {many:g} (margin {m:.3f})")
+
+    def tt_needs_more():
+        few, _ = ends()
+        tt, ttv2 = acc("tiki_taka", few), acc("ttv2", few)
+        m = margin(tt, ttv2)
+        return tt.mean < ttv2.mean - m, (f"at n_states {few:g}: Tiki-Taka {tt.mean:.3f}, "
+                                         f"TTv2 {ttv2.mean:.3f} (margin {m:.3f})")
+
+    abstract = "Gokmen 2021, abstract (claims.md 1)"
+    return [
+        check("TTv2 with tens of states is not below TTv2 with >= 1,000 states by more than "
+              "the margin", abstract, ttv2_with_tens),
+        check("With tens of states Tiki-Taka is below TTv2 by more than the margin (it needs "
+              "thousands)", abstract, tt_needs_more),
+    ]
+
+
+def draw(results: Results, published: list[dict]):
+    fig, (ax,) = new_figure()
+    curves(ax, results, METRIC, SERIES, label=LABELS.get)
+    curves(ax, results, METRIC, [DIGITAL], label=LABELS.get, style="--", color="k")
+    ax.set_xscale("log")
+    ax.set_xlabel("device states n_states = (w_max - w_min) / dw_min")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Gokmen 2021 setup: FCN 784-256-128-10 on MNIST (no published numbers)",
+                 fontsize=9)
+    return fig
+
+
+FIGURE = Figure(
+    name="gokmen2021-ttv2-states",
+    paper="Gokmen, Front. Artif. Intell. 4:699148 (2021)",
+    shows="MNIST test accuracy of SGD, Tiki-Taka and TTv2 against the number of device "
+          "states, digital reference (claims only)",
+    data="MNIST (dataset.root)",
+    time="60 runs (3 analog series and the digital reference x 5 n_states x 3 seeds) x "
+         "18,000 steps of batch 10; minutes on a GPU with the joblib launcher",
+    x_label="n_states",
+    points=points,
+    draw=draw,
+    mnist=True,
+    claims=claims,
+    not_compared="no numbers are published in what could be read (the abstract); "
+                 "claims.md is checked instead",
+    notes=(
+        "Only the abstract was readable: the soft-bounds cell (bounds +-1, aihwkit defaults "
+        "otherwise), the grid of n_states, lr 0.1, batch 10, 3 epochs and the algorithm "
+        "settings (TTv2 = aihwkit BufferedTransferCompound defaults; Tiki-Taka = aihwkit's "
+        "Tiki-Taka preset transfer) are xbrun's choice (setup.md).",
+        "The digital network does not depend on n_states; it is run at each for the line.",
+    ),
+)
