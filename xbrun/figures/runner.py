@@ -309,13 +309,15 @@ def simulate_sweep(figure: Figure, experiment: str, overrides: list[str], runs: 
     from ..schema import to_dict
     from ..training.outputs import write_json, write_jsonl
 
-    bad = [o for o in overrides if is_hydra(o)]
-    if bad:
-        raise ConfigError(f"{bad[0]}: {figure.name} drives its device directly, without "
-                          f"Hydra's launcher; give KEY=VALUE overrides of the run only")
+    launcher = [o for o in overrides if is_hydra(o)
+                and o.split("=", 1)[0].lstrip("+") != "hydra.sweep.dir"]  # that one is honoured
+    if launcher:  # e.g. `xbrun figure --all hydra/launcher=joblib ...`: not for this one
+        print(f"xbrun figure: {figure.name} drives its device directly in this process; "
+              f"ignoring {' '.join(launcher)}", file=sys.stderr)
+    overrides = [o for o in overrides if not is_hydra(o)]
     jobs = sweep_jobs(experiment, overrides)
     configs = [compose(job) for job in jobs]
-    runs.mkdir(parents=True, exist_ok=True)
+    runs.resolve().mkdir(parents=True, exist_ok=True)  # a hydra.sweep.dir link's target too
     write_text(runs / "multirun.yaml", yaml.safe_dump(
         {"hydra": {"overrides": {"task": [f"experiment={experiment}", *overrides]}}}))
     for index, (job, config) in enumerate(zip(jobs, configs, strict=True)):
