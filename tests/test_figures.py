@@ -189,6 +189,16 @@ def test_sweep_jobs_expand_the_axes_and_take_command_line_values():
     assert {job[-1] for job in jobs} == {"seed=1", "seed=2"}
 
 
+def test_gokmen2020_quick_sweep_composes_with_its_cells():
+    """The quick sweep (run by `make figures-quick`, not here: the MNIST quick runs cover
+    the training path) composes job by job with the intended cells."""
+    jobs = validate(["experiment=gokmen2020-tiki-taka_quick"], multirun=True,
+                    environment=False)
+    assert sorted((c.device.kind, c.cell.kind) for c in jobs) == [
+        ("fp", "constant_step"), ("sgd", "constant_step"), ("sgd", "soft_bounds"),
+        ("ttv1", "soft_bounds")]
+
+
 def test_gokmen_claims_pass_and_fail():
     def epochs(ideal, asym, tt, digital=0.95):
         return results([("fp", "test_accuracy", 10, None, digital),
@@ -337,8 +347,7 @@ def test_quick_traces_figure_drives_the_device_directly(tmp_path):
 
 
 @needs_mnist5k
-@pytest.mark.parametrize("name", ["legallo2023-training", "tt-family-asymmetry",
-                                  "gokmen2021-ttv2-states"])
+@pytest.mark.parametrize("name", ["legallo2023-training", "tt-family-asymmetry"])
 def test_quick_mnist_figures_say_they_are_not_comparable(name, tmp_path):
     report = expect_files(run_quick(name, tmp_path), name)
     assert "Not comparable with published MNIST values" in report
