@@ -96,8 +96,8 @@ def draw(results: Results, published: list[dict]):
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("Gokmen & Haensch 2020 setup: FCN 784-256-128-10 on MNIST (no published "
-                 "numbers)", fontsize=9)
+    ax.set_title("Gokmen & Haensch 2020 setup, MNIST FCN (no published numbers)",
+                 fontsize=9)
     return fig
 
 

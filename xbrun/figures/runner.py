@@ -14,6 +14,7 @@ import csv
 import re
 import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -200,8 +201,9 @@ def draw_figure(figure: Figure, runs_dir: Path, out: Path, command: str, quick: 
     out.mkdir(parents=True, exist_ok=True)
     plot = figure.draw(results, published)
     caveat = image_caveat(figure, runs, quick)
-    if caveat:
-        plot.supxlabel(caveat, fontsize=7, color="#b22222")
+    if caveat:  # wrapped to the plot's width (about 16 characters an inch at 7 pt)
+        width = int(plot.get_figwidth() * 16)
+        plot.supxlabel(textwrap.fill(caveat, width), fontsize=7, color="#b22222")
     plot.savefig(out / f"{figure.name}.png", dpi=150)
     plot.savefig(out / f"{figure.name}.svg")
     write_results(out / "results.csv", figure, results)

@@ -86,8 +86,8 @@ def draw(results: Results, published: list[dict]):
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("Tiki-taka family vs SGD on an asymmetric cell, digital network dashed "
-                 "(no published numbers)", fontsize=9)
+    ax.set_title("Tiki-taka family vs SGD, digital dashed (no published numbers)",
+                 fontsize=9)
     return fig
 
 
