@@ -16,6 +16,7 @@ import importlib.util
 from .analog_mvm_ref import MVMParams, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
 from .chopped_weight_ref import chopped_weight_torch
+from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .line_write_ref import line_write_torch
 from .pulsed_update_ref import (
     CELL_CONSTANT,
@@ -158,6 +159,40 @@ def _on_numba(tensor) -> bool:
     return HAVE_NUMBA and tensor.device.type == "cpu" and tensor.dtype == torch.float32
 
 
+def im2col(images, index):
+    """A convolution's patch rows ``[N * L, K]`` gathered from ``images`` by ``index[L, K]``
+    (``im2col_ref``): Triton on CUDA (float32), numba on the CPU (float32), else the twin."""
+    if images.is_cuda and _is_float32(images):
+        from .im2col_cuda import im2col_triton
+
+        return im2col_triton(images, index)
+    if _on_numba(images):
+        from .im2col_cpu import im2col_numba
+
+        return im2col_numba(images, index)
+    return im2col_torch(images, index)
+
+
+def col2im(rows, inverse, n):
+    """The adjoint of :func:`im2col`: ``[n, size]`` sums over ``inverse`` (``im2col_ref``),
+    in col2im's order; Triton on CUDA, numba on the CPU (float32), else the twin."""
+    if rows.is_cuda and _is_float32(rows):
+        from .im2col_cuda import col2im_triton
+
+        return col2im_triton(rows, inverse, n)
+    if _on_numba(rows):
+        from .im2col_cpu import col2im_numba
+
+        return col2im_numba(rows, inverse, n)
+    return col2im_torch(rows, inverse, n)
+
+
+def _is_float32(tensor) -> bool:
+    import torch
+
+    return tensor.dtype == torch.float32
+
+
 def update_auto_scale(x_rows, d_rows, m_x, m_d, *, tau):
     """``auto_scale``'s running maxima of the rows' largest |x| and |d| (``auto_scale_ref``),
     updated in place in the 0-dim float64 ``m_x``, ``m_d``: Triton on CUDA (no host sync),
@@ -268,8 +303,13 @@ __all__ = [
     "analog_mvm_torch",
     "auto_scale_torch",
     "chopped_weight_torch",
+    "col2im",
+    "col2im_torch",
     "explicit_trains",
     "explicit_trains_torch",
+    "im2col",
+    "im2col_torch",
+    "inverse_index",
     "line_probabilities",
     "line_probabilities_torch",
     "line_write",

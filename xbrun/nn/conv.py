@@ -1,18 +1,20 @@
-"""``AnalogConv2d``: a convolution as im2col rows on crossbar tiles.
+"""``AnalogConv2d``: a convolution as im2col rows on crossbar tiles, by the tiles' index.
 
 Every output position of every image is one row ``[C_in * k_h * k_w]`` through the tiles,
 so the forward is one batched analog MVM, the backward the transposed MVM folded back onto
-the image by autograd, and the update has ``N * H_out * W_out`` rank-1 terms (the
-decomposition, if any, compresses them).
+the image (col2im), and the update has ``N * H_out * W_out`` rank-1 terms (the
+decomposition, if any, compresses them). The rows are never an ``unfold``: the layer gives
+its tiles the im2col index of the input size (``TileGrid.set_indexed``, once per size) and
+they gather them (``xbrun.tiles.indexed``).
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TileError
+from ..tiles.indexed import conv_indices
 from .linear import AnalogLayer
 from .spec import AnalogSpec, TileFactory
 
@@ -38,6 +40,7 @@ class AnalogConv2d(AnalogLayer):
         self.groups = 1
         self.padding = padding if isinstance(padding, str) else _pair(padding)
         self._pad4 = None  # (left, right, top, bottom) when padding is 'same'
+        self._indexed_size: tuple[int, int] | None = None  # images the tiles' index is for
         if padding == "same":
             if self.stride != (1, 1):
                 raise ConfigError("AnalogConv2d: padding='same' needs stride 1")
@@ -54,23 +57,28 @@ class AnalogConv2d(AnalogLayer):
         unbatched = x.dim() == 3
         if unbatched:
             x = x.unsqueeze(0)
-        padding = self.padding
-        if self._pad4 is not None:
-            x = F.pad(x, self._pad4)
-            padding = (0, 0)
-        n, _, h, w = x.shape
-        (kh, kw), (sh, sw), (dh, dw), (ph, pw) = (self.kernel_size, self.stride, self.dilation,
-                                                  padding)
-        h_out = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        w_out = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        cols = F.unfold(x, self.kernel_size, dilation=self.dilation, padding=padding,
-                        stride=self.stride)  # [N, D, L]
-        rows = cols.transpose(1, 2).reshape(-1, cols.shape[1])
-        out = self.tiles(rows).reshape(n, -1, self.out_channels).transpose(1, 2)
-        out = out.reshape(n, self.out_channels, h_out, w_out)
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise TileError(f"AnalogConv2d: expected images [N, {self.in_channels}, H, W], "
+                            f"got {tuple(x.shape)}")
+        self._index_images(x.shape[2], x.shape[3])
+        out = self.tiles(x)
         if self.bias is not None:
             out = out + self.bias.reshape(1, -1, 1, 1)
         return out.squeeze(0) if unbatched else out
+
+    def _index_images(self, height: int, width: int) -> None:
+        """Give the tiles the im2col index of ``height x width`` images (once per size)."""
+        if self._indexed_size == (height, width) and self.tiles.tiles[0].is_indexed():
+            return
+        if self._pad4 is not None:
+            left, right, top, bottom = self._pad4
+            padding = (top, bottom, left, right)
+        else:
+            padding = self.padding
+        indices, sizes = conv_indices(self.in_channels, height, width, self.kernel_size,
+                                      self.stride, padding, self.dilation)
+        self.tiles.set_indexed(indices, sizes)
+        self._indexed_size = (height, width)
 
     def _shape_weight(self, weight: torch.Tensor) -> torch.Tensor:
         return weight.reshape(self.out_channels, self.in_channels, *self.kernel_size)

@@ -28,6 +28,14 @@ def split_sizes(total: int, limit: int) -> list[int]:
     return [base + 1] * extra + [base] * (n - extra)
 
 
+def sum_in_order(parts):
+    """``((p0 + p1) + p2) + ...``: the digital partial sums in tile order."""
+    acc = None
+    for part in parts:
+        acc = part if acc is None else acc + part
+    return acc
+
+
 class TileGrid(nn.Module):
     """Tiles ``tiles[i * n_in + j]`` hold rows ``out_splits[i]`` x columns ``in_splits[j]``."""
 
@@ -63,19 +71,27 @@ class TileGrid(nn.Module):
                 c0 += cols
             r0 += rows
 
+    def set_indexed(self, indices: torch.Tensor, image_sizes) -> None:
+        """A convolution's im2col index (``TileWithPeriphery.set_indexed``): each tile takes
+        the columns of its block; :meth:`forward` then maps images to images."""
+        c0 = 0
+        for j, cols in enumerate(self.in_splits):
+            for i in range(len(self.out_splits)):
+                self.tile(i, j).set_indexed(indices[:, c0:c0 + cols], image_sizes)
+            c0 += cols
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Rows ``[N, in_size]`` -> ``[N, out_size]``; partial sums are digital."""
+        """Rows ``[N, in_size]`` -> ``[N, out_size]`` (or, indexed, images ``[N, C, H, W]``
+        -> ``[N, out_size, H_out, W_out]``); partial sums are digital."""
         if len(self.tiles) == 1:
             return self.tiles[0](x)
+        columns = range(len(self.in_splits))
+        if x.dim() == 4:  # indexed: every tile gathers its own columns from the images
+            return torch.cat([sum_in_order(self.tile(i, j)(x) for j in columns)
+                              for i in range(len(self.out_splits))], dim=1)
         parts = x.split(self.in_splits, dim=-1)
-        outs = []
-        for i in range(len(self.out_splits)):
-            acc = None
-            for j, part in enumerate(parts):
-                y = self.tile(i, j)(part)
-                acc = y if acc is None else acc + y
-            outs.append(acc)
-        return torch.cat(outs, dim=-1)
+        return torch.cat([sum_in_order(self.tile(i, j)(parts[j]) for j in columns)
+                          for i in range(len(self.out_splits))], dim=-1)
 
     # ------------------------------------------------------------ weights --------------
     @torch.no_grad()

@@ -7,6 +7,7 @@ circuits, and they decide how well the analog part is used. Each concern has its
   ``beta`` (``learn_out_scaling``);
 * ``input_range.py``: the learned input range ``r`` (``learn_input_range``);
 * ``autograd.py``: the tile in autograd (the update is queued, not a gradient);
+* ``indexed.py``: convolutions by an im2col index (images in, images out);
 * ``programming.py``: pulsed write-and-verify and least-squares read-back;
 * here: the bias (digital: a parameter added after scaling; analog: an extra array column
   driven by a constant 1), the passes that chain them, the update and the logical weights.
@@ -24,7 +25,8 @@ import torch
 from torch import nn
 
 from ..errors import TileError
-from .autograd import TileFunction
+from .autograd import IndexedTileFunction, TileFunction
+from .indexed import IndexedTile
 from .input_range import InputRange
 from .mapping import MappingConfig
 from .programming import Programming
@@ -32,7 +34,7 @@ from .scales import OutputScales, view_along
 from .tile import AnalogTile
 
 
-class TileWithPeriphery(OutputScales, InputRange, Programming, AnalogTile):
+class TileWithPeriphery(OutputScales, InputRange, IndexedTile, Programming, AnalogTile):
     """One crossbar tile with weight scaling, learned output scales, input range and bias.
 
     ``in_size`` / ``out_size`` are the logical sizes; with ``analog_bias`` the array has one
@@ -168,9 +170,12 @@ class TileWithPeriphery(OutputScales, InputRange, Programming, AnalogTile):
         self.pulse_update(x, d.reshape(-1, self.out_size), lr)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The tile in autograd on ``[..., in_size]`` rows (:class:`TileFunction`)."""
+        """The tile in autograd on ``[..., in_size]`` rows (:class:`TileFunction`), or on
+        images ``[N, C, H, W]`` when indexed (:class:`IndexedTileFunction`)."""
         if x.dim() == 2:
             return self._rows_forward(x)
+        if x.dim() == 4 and self.conv_index is not None:
+            return self._images_forward(x)
         shape = x.shape
         out = self._rows_forward(x.reshape(-1, shape[-1]))
         return out.reshape(*shape[:-1], self.out_size)
@@ -183,14 +188,28 @@ class TileWithPeriphery(OutputScales, InputRange, Programming, AnalogTile):
             out = out + self.bias
         return out
 
+    def _images_forward(self, images: torch.Tensor) -> torch.Tensor:
+        out = IndexedTileFunction.apply(images, self.analog_ctx, self.input_range, self)
+        out = self.apply_out_scaling(out, 1)
+        if self.bias is not None:
+            out = out + self.bias.reshape(1, -1, 1, 1)
+        return out
+
     def apply_pending(self) -> None:
-        """Apply the queued ``(x, d)`` of the last backward passes as one pulsed update."""
+        """Apply the queued ``(x, d)`` of the last backward passes as one pulsed update
+        (``update_indexed`` when they are images)."""
         if not self.pending:
             return
+        if any(p[0].dim() == 4 for p in self.pending) and \
+                not all(p[0].dim() == 4 for p in self.pending):
+            self._flush_images()  # rows and images: all as rows
         x = torch.cat([p[0] for p in self.pending])
         d = torch.cat([p[1] for p in self.pending])
         self.pending.clear()
-        self.update(x, d)
+        if x.dim() == 4:
+            self.update_indexed(x, d)
+        else:
+            self.update(x, d)
 
     def set_learning_rate(self, learning_rate: float | None) -> None:
         """The learning rate of :meth:`update` (None leaves it); it must be >= 0."""
