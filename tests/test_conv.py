@@ -5,11 +5,13 @@ from functools import cache
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from xbrun.cli import compose
-from xbrun.errors import ConfigError
+from xbrun.errors import ConfigError, TileError
 from xbrun.nn import AnalogConv2d, AnalogSGD, AnalogSpec, convert_to_analog
+from xbrun.tiles import conv_indices
 
 
 @cache
@@ -107,3 +109,106 @@ def test_noisy_conv_is_close_to_conv():
     x = torch.rand(4, 3, 8, 8)
     ref, out = conv(x), analog(x)
     assert ((out - ref) ** 2).mean().sqrt() < 0.2 * ref.std()  # offsets count too
+
+
+# --------------------------------------------------------- the indexed tile path ---------
+def unfold_forward(layer: AnalogConv2d, x: torch.Tensor) -> torch.Tensor:
+    """The layer as it ran before its tiles were indexed: F.unfold rows through the grid."""
+    padding = layer.padding
+    if layer._pad4 is not None:
+        x, padding = F.pad(x, layer._pad4), (0, 0)
+    n = x.shape[0]
+    cols = F.unfold(x, layer.kernel_size, dilation=layer.dilation, padding=padding,
+                    stride=layer.stride)
+    rows = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    out = layer.tiles(rows).reshape(n, -1, layer.out_channels).transpose(1, 2)
+    (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
+    h_out = (x.shape[2] + 2 * padding[0] - dh * (kh - 1) - 1) // sh + 1
+    out = out.reshape(n, layer.out_channels, h_out, -1)
+    return out if layer.bias is None else out + layer.bias.reshape(1, -1, 1, 1)
+
+
+def check_indexed_equals_unfold(mapping, device: str, n_convs: int) -> None:
+    """Noisy I/O and pulsed updates: same seeds, same rows, so exactly the same numbers.
+    The image gradient is col2im's sum in col2im's order; only where a row block of tiles
+    or a column cut inside one channel's kernel window splits a pixel's sum does the
+    order, and so the rounding, differ."""
+    spec = make_spec(*mapping, cell="constant_step", io="default")
+    for i, (kwargs, size) in enumerate(random_convs(n_convs, seed=3)):
+        torch.manual_seed(i)
+        conv = nn.Conv2d(**kwargs)
+        layers = [AnalogConv2d.from_digital(conv, spec).to(device) for _ in range(2)]
+        x = torch.randn(3, kwargs["in_channels"], *size, device=device, requires_grad=True)
+        outs = [layers[0](x), unfold_forward(layers[1], x)]
+        assert torch.equal(outs[0], outs[1])
+        g = torch.randn_like(outs[0])
+        grads = [torch.autograd.grad(out, x, g, retain_graph=True)[0] for out in outs]
+        if layers[0].tiles.shape == (1, 1):
+            assert torch.equal(grads[0], grads[1])
+        torch.testing.assert_close(grads[0], grads[1], rtol=1e-6, atol=1e-6)
+        for layer, out in zip(layers, outs, strict=True):
+            opt = AnalogSGD(layer.parameters(), lr=0.05)
+            opt.zero_grad()
+            (out * g).sum().backward()
+            opt.step()
+        assert torch.equal(layers[0].get_weights()[0], layers[1].get_weights()[0])
+        assert layers[0].take_counters() == layers[1].take_counters()
+        assert all(t.is_indexed() for t in layers[0].analog_tiles())
+
+
+@pytest.mark.parametrize("mapping", [(), ("max_input_size=7", "max_output_size=2")])
+def test_indexed_conv_equals_the_unfold_path_bit_for_bit(mapping):
+    check_indexed_equals_unfold(mapping, "cpu", 3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mapping", [(), ("max_input_size=7", "max_output_size=2")])
+def test_indexed_conv_equals_the_unfold_path_on_cuda(mapping):
+    check_indexed_equals_unfold(mapping, "cuda", 6)
+
+
+def test_indexed_tile_api_equals_conv2d():
+    torch.manual_seed(0)
+    c_in, c_out, k, h, w = 3, 4, 3, 7, 6
+    weight = torch.randn(c_out, c_in, k, k) * 0.3
+    tile = AnalogConv2d(c_in, c_out, k, bias=False, spec=make_spec()).tile
+    assert not tile.is_indexed()
+    with pytest.raises(TileError, match="set_indexed"):
+        tile.joint_forward_indexed(torch.randn(1, c_in, h, w))
+    tile.set_weights(weight.reshape(c_out, -1))
+    kwargs = dict(stride=2, padding=1, dilation=1)
+    indices, sizes = conv_indices(c_in, h, w, k, **kwargs)
+    with pytest.raises(TileError, match="image_sizes"):
+        tile.set_indexed(indices, sizes[:3])
+    with pytest.raises(TileError, match="shape"):
+        tile.set_indexed(indices[1:], sizes)
+    tile.set_indexed(indices, sizes)
+    assert tile.is_indexed() and tile.image_sizes == sizes
+    with pytest.raises(TileError, match="images"):
+        tile.joint_forward_indexed(torch.randn(1, c_in, h + 1, w))
+    x = torch.randn(2, c_in, h, w, requires_grad=True)
+    ref = F.conv2d(x, weight, **kwargs)
+    torch.testing.assert_close(tile.joint_forward_indexed(x.detach()), ref.detach())
+    d = torch.randn_like(ref)
+    (grad_x,) = torch.autograd.grad(ref, x, d)
+    torch.testing.assert_close(tile.backward_indexed(d), grad_x)
+    w_ref = weight.clone().requires_grad_(True)
+    (grad_w,) = torch.autograd.grad(F.conv2d(x.detach(), w_ref, **kwargs), w_ref, d)
+    tile.update_indexed(x.detach(), d, learning_rate=0.1)
+    torch.testing.assert_close(tile.get_weights()[0], (weight - 0.1 * grad_w).reshape(c_out, -1))
+    assert tile.take_counters()["rank1_updates"] == 2 * sizes[3] * sizes[4]
+
+
+def test_two_image_sizes_before_one_step_update_as_the_unfold_path():
+    """The index changes between the forwards: each backward keeps its own, and the queue
+    turns the older images into rows before their index is replaced."""
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    spec = make_spec(cell="constant_step")
+    layers = [AnalogConv2d.from_digital(conv, spec) for _ in range(2)]
+    xs = [torch.randn(2, 2, 5, 5), torch.randn(1, 2, 6, 4)]
+    for layer, forward in zip(layers, (lambda m, x: m(x), unfold_forward), strict=True):
+        opt = AnalogSGD(layer.parameters(), lr=0.1)
+        loss = sum((forward(layer, x) ** 2).sum() for x in xs)
+        loss.backward()
+        opt.step()
+    assert torch.equal(layers[0].get_weights()[0], layers[1].get_weights()[0])

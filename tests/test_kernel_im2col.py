@@ -1,0 +1,81 @@
+"""The indexed convolution's gather and col2im: twin, numba and Triton equal F.unfold and its
+autograd (torch's col2im) bit for bit. Triton runs interpreted on the CPU at tiny shapes;
+``-m gpu`` runs it compiled."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from triton_modules import triton_function
+
+from xbrun.kernels import col2im_torch, im2col_torch, inverse_index
+from xbrun.kernels.im2col_cpu import col2im_numba, im2col_numba
+from xbrun.tiles import conv_indices
+
+# (channels, height, width, kernel, stride, padding, dilation)
+SHAPES = [(2, 5, 6, 3, 1, 1, 1), (3, 7, 5, (2, 3), (2, 1), (1, 0), (1, 2)), (1, 4, 4, 1, 1, 0, 1)]
+
+
+def unfold_reference(shape, n, seed):
+    """Images, their unfold rows, an error for the rows and its autograd image gradient."""
+    c, h, w, k, s, p, d = shape
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, generator=gen, requires_grad=True)
+    cols = F.unfold(x, k, dilation=d, padding=p, stride=s)
+    rows = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    g = torch.randn(rows.shape, generator=gen)
+    (grad,) = torch.autograd.grad(rows, x, g)
+    indices, sizes = conv_indices(c, h, w, k, stride=s, padding=p, dilation=d)
+    return x.detach(), rows.detach(), g, grad.reshape(n, -1), indices, sizes
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_twin_and_numba_equal_unfold_and_col2im(shape):
+    x, rows, g, grad, indices, sizes = unfold_reference(shape, 3, 0)
+    inverse = inverse_index(indices, x[0].numel())
+    for gather, scatter in ((im2col_torch, col2im_torch), (im2col_numba, col2im_numba)):
+        assert torch.equal(gather(x, indices), rows)
+        assert torch.equal(scatter(g, inverse, 3), grad)
+
+
+def test_inverse_index_lists_each_reader_once_by_kernel_position():
+    indices, _ = conv_indices(2, 4, 5, 3, stride=1, padding=1)
+    inverse = inverse_index(indices, 2 * 4 * 5)
+    width = indices.shape[1]
+    for e in range(inverse.shape[0]):
+        listed = [int(p) for p in inverse[e] if p >= 0]
+        readers = (indices.reshape(-1) == e).nonzero().reshape(-1).tolist()
+        assert sorted(listed) == sorted(readers)
+        assert [p % width for p in listed] == sorted(p % width for p in listed)
+    assert inverse.shape[1] == 9  # an inner pixel is read by all nine kernel positions
+
+
+def test_parallel_numba_equals_serial(monkeypatch):
+    from xbrun.kernels import im2col_cpu
+
+    x, rows, g, grad, indices, _ = unfold_reference(SHAPES[0], 4, 1)
+    inverse = inverse_index(indices, x[0].numel())
+    monkeypatch.setattr(im2col_cpu, "PARALLEL_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert torch.equal(im2col_numba(x, indices), rows)
+    assert torch.equal(col2im_numba(g, inverse, 4), grad)
+
+
+def _check_triton(interpret: bool, device: str):
+    gather = triton_function("im2col_cuda", "im2col_triton", interpret)
+    scatter = triton_function("im2col_cuda", "col2im_triton", interpret)
+    for seed, shape in enumerate(SHAPES[:2]):
+        x, rows, g, grad, indices, _ = unfold_reference(shape, 2, seed)
+        inverse = inverse_index(indices, x[0].numel())
+        out = gather(x.to(device), indices.to(device), block_r=8, block_k=16)
+        assert torch.equal(out.cpu(), rows)
+        back = scatter(g.to(device), inverse.to(device), 2, block=64)
+        assert torch.equal(back.cpu(), grad)
+
+
+def test_triton_interpreted_equals_unfold():
+    _check_triton(True, "cpu")
+
+
+@pytest.mark.gpu
+def test_triton_compiled_equals_unfold():
+    _check_triton(False, "cuda")
