@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.decomposition import TruncatedSVD as _SkTruncatedSVD
 
 from xbrun.errors import ConfigError
 
@@ -130,6 +129,10 @@ class TruncatedSVD(GenericDecomposition):
                 f"decomposition.rank={k} must be below min(out_dim, in_dim)={min(g.shape)} "
                 "for truncated_svd with algorithm=arpack"
             )
+        # imported here: scikit-learn takes about a second to import, and only this
+        # backend needs it
+        from sklearn.decomposition import TruncatedSVD as _SkTruncatedSVD
+
         est = _SkTruncatedSVD(
             n_components=k,
             algorithm=self.algorithm,

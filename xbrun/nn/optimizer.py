@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 import torch
 
 # side streams for the tiles' updates on one CUDA device: enough to keep an H200 busy with
 # small tiles, few enough that each still gets a share of the SMs
 UPDATE_STREAMS = 8
+
+
+def _eager(method):
+    """``method`` of ``torch.optim`` without its ``torch._dynamo`` wrappers.
+
+    torch's optimizer methods import ``torch._dynamo`` on their first call (and with it
+    sympy and Triton: 1.5 s on two CPU cores, half of a tiny run) only to keep
+    ``torch.compile`` out of them. xbrun never compiles its step (CUDA graphs replay it);
+    outside ``torch.compile`` the wrappers only set the grad mode, which ``step`` sets
+    itself (``no_grad``).
+    """
+    return inspect.unwrap(method)
 
 
 @functools.cache
@@ -45,11 +58,20 @@ class AnalogSGD(torch.optim.SGD):
                 if tile is not None:
                     yield group, tile
 
+    def add_param_group(self, param_group: dict) -> None:
+        _eager(torch.optim.Optimizer.add_param_group)(self, param_group)
+
+    def state_dict(self) -> dict:
+        return _eager(torch.optim.Optimizer.state_dict)(self)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        _eager(torch.optim.Optimizer.load_state_dict)(self, state_dict)
+
     @torch.no_grad()
     def step(self, closure=None, analog: bool = True):
         """Plain SGD on the digital parameters (tile weights have no ``.grad``), then, unless
         ``analog`` is False (the caller makes it a call of its own), ``analog_step``."""
-        loss = super().step(closure)
+        loss = _eager(torch.optim.SGD.step)(self, closure)
         if analog:
             self.analog_step()
         return loss
@@ -98,6 +120,6 @@ class AnalogSGD(torch.optim.SGD):
         return _side_streams(index)[:min(self.parallel_tiles, len(work))]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        super().zero_grad(set_to_none)
+        _eager(torch.optim.Optimizer.zero_grad)(self, set_to_none)
         for _, tile in self._tiles():
             tile.pending.clear()

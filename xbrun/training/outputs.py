@@ -95,34 +95,11 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 def plot_curves(path: Path, rows: list[dict], title: str) -> None:
     """``curves.png``: train/test loss and test accuracy (on a regression: the weight
-    error, when logged) against epoch."""
-    import matplotlib
+    error, when logged) against epoch (drawn by :func:`.curves.draw_curves`)."""
+    from .curves import draw_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in rows]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax_loss.plot(epochs, [r["train_loss"] for r in rows], marker="o", label="train")
-    ax_loss.plot(epochs, [r["test_loss"] for r in rows], marker="o", label="test")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("cross-entropy loss")
-    ax_loss.legend()
-    ax_acc.set_xlabel("epoch")
-    if rows[0].get("test_accuracy") is not None:
-        ax_acc.plot(epochs, [100 * r["test_accuracy"] for r in rows], marker="o", color="C2")
-        ax_acc.set_ylabel("test accuracy (%)")
-    else:  # a regression: how far the weights are from the target
-        ax_loss.set_ylabel("loss 1/2 ||Wx - W*x||^2")
-        ax_loss.set_yscale("log")
-        if "weight_error" in rows[0]:
-            ax_acc.plot(epochs, [r["weight_error"] for r in rows], marker="o", color="C2")
-            ax_acc.set_yscale("log")
-        ax_acc.set_ylabel("weight error ||W - W*|| / ||W*||")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    save_figure(path, fig, dpi=100)
-    plt.close(fig)
+    png = draw_curves(rows, title)
+    _atomic(path, lambda h: h.write(png))
 
 
 def save_figure(path: Path, fig, dpi: int) -> None:
