@@ -21,6 +21,7 @@ import traceback
 from pathlib import Path
 
 from .composition import (
+    HYDRA_SETTINGS,
     Parser,
     compose,
     conf_dir,
@@ -95,6 +96,8 @@ def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
 
 def _hydra_settings(overrides: list[str]):
     """Hydra's own config under ``overrides`` (its keys checked the way Hydra would)."""
+    if tuple(overrides) in HYDRA_SETTINGS:  # composed with the run's config (validate)
+        return HYDRA_SETTINGS[tuple(overrides)]
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -148,9 +151,10 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
             task = _with_sweeper_params(task, [o for o in overrides if is_hydra(o)])
         combos = _combinations(task, multirun)
         parse_overrides([o for o in overrides if is_hydra(o)])
+        hydra_overrides = None if multirun else _hydra_overrides(overrides)
         for index, combo in enumerate(combos):
             try:
-                configs.append(compose(combo))
+                configs.append(compose(combo, hydra_overrides))
             except ConfigError as err:
                 errors[index] = str(err)
         notes = per_job_failures(combos, errors, group_options)
@@ -293,14 +297,20 @@ def _failed(summary: Path) -> bool:
         return False
 
 
+def _hydra_overrides(overrides: list[str]) -> list[str]:
+    """The ``hydra.*`` overrides, with the job name ``hydra.main`` gives when none is set."""
+    hydra_overrides = [o for o in overrides if is_hydra(o)]
+    if not any(o.lstrip("+").startswith("hydra.job.name=") for o in hydra_overrides):
+        hydra_overrides.insert(0, "hydra.job.name=cli")  # as hydra.main names it
+    return hydra_overrides
+
+
 def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bool
                 ) -> list[str]:
     """Check Hydra's own settings and, for a command that runs, make its run (or sweep)
     folder; returns the arguments for Hydra, which get the folder just made."""
     task = [o for o in overrides if not is_hydra(o)]
-    hydra_overrides = [o for o in overrides if is_hydra(o)]
-    if not any(o.lstrip("+").startswith("hydra.job.name=") for o in hydra_overrides):
-        hydra_overrides.insert(0, "hydra.job.name=cli")  # as hydra.main names it
+    hydra_overrides = _hydra_overrides(overrides)
     settings = _hydra_settings([*_combinations(task, multirun)[0], *hydra_overrides])
     if multirun and "BasicSweeper" in str(settings.sweeper.get("_target_", "")):
         for item in parse_overrides(task):

@@ -199,16 +199,31 @@ def parse_overrides(overrides: list[str]) -> list:
     return parsed
 
 
-def compose(overrides: list[str]):
-    """Compose the config for ``overrides`` and check it; returns the typed RunConfig."""
+#: Hydra's own settings composed along with a run's config, by their overrides (see compose)
+HYDRA_SETTINGS: dict[tuple[str, ...], Any] = {}
+
+
+def compose(overrides: list[str], hydra_overrides: list[str] | None = None):
+    """Compose the config for ``overrides`` and check it; returns the typed RunConfig.
+
+    With ``hydra_overrides`` (``hydra.*`` keys) Hydra's own settings come out of the same
+    composition and are kept in ``HYDRA_SETTINGS`` under ``(*overrides, *hydra_overrides)``:
+    a composition costs a few tenths of a second, and a single run needs both.
+    """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
     from .config import load
 
+    with_hydra = hydra_overrides is not None
+    every = [*overrides, *(hydra_overrides or [])]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=overrides)
+        cfg = hydra_compose(config_name="config", overrides=every,
+                            return_hydra_config=with_hydra)
+    if with_hydra:
+        HYDRA_SETTINGS[tuple(every)] = cfg.hydra
+        cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     return load(OmegaConf.to_container(cfg, resolve=True))
 
 
@@ -265,5 +280,5 @@ def plot_path(path: str, key: str = "--plot") -> str:
     return str(target)
 
 
-__all__ = ["Parser", "compose", "conf_dir", "explain_hydra_error", "fail", "group_options",
+__all__ = ["HYDRA_SETTINGS", "Parser", "compose", "conf_dir", "explain_hydra_error", "fail", "group_options",
            "is_hydra", "make_folder", "parse_overrides", "plot_path", "remove_made", "warn"]

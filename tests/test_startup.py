@@ -1,0 +1,32 @@
+"""Start-up: a plain ``xbrun train`` imports nothing it does not run.
+
+torch's import alone is most of a tiny CPU run, so modules that cost as much again (the
+plotting, tracking and compiler stacks) stay out unless the run uses them.
+"""
+
+import json
+import subprocess
+import sys
+
+#: imported only by what uses them: figures and ``report --plot`` (matplotlib), trackers
+#: (mlflow, tensorboard), the sklearn SVD backend, ``torch.compile`` (dynamo, sympy)
+HEAVY = ("matplotlib", "mlflow", "tensorboard", "torch.utils.tensorboard", "sklearn",
+         "torch._dynamo", "sympy", "pandas")
+
+PROBE = """
+import json, sys
+folder, heavy = sys.argv[1], json.loads(sys.argv[2])
+from xbrun.cli import main
+main(["train", "debug=tiny", "progress=none", "hydra.run.dir=" + folder])
+import torch
+heavy += [] if torch.cuda.is_available() else ["triton"]
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+def test_a_plain_run_imports_no_heavy_module(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path), json.dumps(HEAVY)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
