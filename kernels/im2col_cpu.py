@@ -9,10 +9,9 @@ where it is needed and each sum is kept in a register.
 
 from __future__ import annotations
 
-import torch
 import numba
+import torch
 from numba import njit, prange
-
 
 #: below this many elements one thread does it (a parallel launch costs more than it saves)
 PARALLEL_MIN_ELEMENTS = 1 << 16

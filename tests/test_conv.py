@@ -122,7 +122,7 @@ def unfold_forward(layer: AnalogConv2d, x: torch.Tensor) -> torch.Tensor:
                     stride=layer.stride)
     rows = cols.transpose(1, 2).reshape(-1, cols.shape[1])
     out = layer.tiles(rows).reshape(n, -1, layer.out_channels).transpose(1, 2)
-    (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
+    kh, sh, dh = layer.kernel_size[0], layer.stride[0], layer.dilation[0]
     h_out = (x.shape[2] + 2 * padding[0] - dh * (kh - 1) - 1) // sh + 1
     out = out.reshape(n, layer.out_channels, h_out, -1)
     return out if layer.bias is None else out + layer.bias.reshape(1, -1, 1, 1)

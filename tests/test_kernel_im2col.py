@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from triton_modules import triton_function
-
 from xbrun.kernels import col2im_torch, im2col_torch, inverse_index
 from xbrun.kernels.im2col_cpu import col2im_numba, im2col_numba
+
 from xbrun.tiles import conv_indices
 
 # (channels, height, width, kernel, stride, padding, dilation)

@@ -280,5 +280,6 @@ def plot_path(path: str, key: str = "--plot") -> str:
     return str(target)
 
 
-__all__ = ["HYDRA_SETTINGS", "Parser", "compose", "conf_dir", "explain_hydra_error", "fail", "group_options",
-           "is_hydra", "make_folder", "parse_overrides", "plot_path", "remove_made", "warn"]
+__all__ = ["HYDRA_SETTINGS", "Parser", "compose", "conf_dir", "explain_hydra_error", "fail",
+           "group_options", "is_hydra", "make_folder", "parse_overrides", "plot_path",
+           "remove_made", "warn"]
