@@ -222,6 +222,7 @@ def compose(overrides: list[str], hydra_overrides: list[str] | None = None):
         cfg = hydra_compose(config_name="config", overrides=every,
                             return_hydra_config=with_hydra)
     if with_hydra:
+        HYDRA_SETTINGS.clear()  # the last command's only: a Python session runs many
         HYDRA_SETTINGS[tuple(every)] = cfg.hydra
         cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     return load(OmegaConf.to_container(cfg, resolve=True))
