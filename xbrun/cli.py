@@ -99,7 +99,7 @@ def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
 def _hydra_settings(overrides: list[str]):
     """Hydra's own config under ``overrides`` (its keys checked the way Hydra would)."""
     if tuple(overrides) in HYDRA_SETTINGS:  # composed with the run's config (validate)
-        return HYDRA_SETTINGS[tuple(overrides)]
+        return HYDRA_SETTINGS.pop(tuple(overrides))
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
