@@ -47,7 +47,8 @@ from .transfer_write_ref import line_numbers, transfer_lines_torch, transfer_wri
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
                   mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
-                  cell_scalars=(), max_bl=None, threads=None, sparse_rows=False):
+                  cell_scalars=(), max_bl=None, threads=None, sparse_rows=False,
+                  cell_pulses=None):
     """Apply pulse trains to ``weight`` in place: Triton on CUDA, numba on the CPU.
 
     Both kernels take their random numbers from ``seed``: an int or, on CUDA, a one-element
@@ -58,7 +59,9 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
     spares reading ``bl.max()`` back from the device. ``threads``: CPU threads (default
     torch's). ``sparse_rows``: the rows are one-hot on one side (a transfer's line writes),
     which lets the CUDA kernel skip the rows a block sees no coincidence of; the result
-    does not depend on it. Returns the number of device pulses applied (an int tensor on
+    does not depend on it. ``cell_pulses``: an optional int32 ``(out, in)`` counter on
+    ``weight.device`` that each element's pulses are added to in the kernel (the wear
+    ledger; no host sync). Returns the number of device pulses applied (an int tensor on
     ``weight.device``).
     """
     if seed is None:
@@ -70,13 +73,14 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
                                     cell_kind=cell_kind, noise_std=noise_std,
                                     mult_noise=mult_noise, seed=seed,
                                     x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars,
-                                    max_bl=max_bl, sparse_rows=sparse_rows)
+                                    max_bl=max_bl, sparse_rows=sparse_rows,
+                                    cell_pulses=cell_pulses)
     from .pulsed_update_cpu import pulsed_update_numba
 
     return pulsed_update_numba(weight, cell_params, x_prob, d_prob, bl, cell_kind=cell_kind,
                                noise_std=noise_std, mult_noise=mult_noise, seed=seed,
                                x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars,
-                               threads=threads)
+                               threads=threads, cell_pulses=cell_pulses)
 
 
 def analog_mvm(weight, x, params, seed):
@@ -234,12 +238,13 @@ def transfer_write(reads, start, width, **kwargs):
 
 def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noise_std,
                    mult_noise, cell_scalars=(), generator=None, seed=None, max_bl=None,
-                   line_mask=None, **options):
+                   line_mask=None, cell_pulses=None, **options):
     """A transfer's whole write of lines ``start..`` of ``weight`` from their reads
     (``transfer_write_ref.transfer_lines_torch``); returns the pulses applied. On CUDA two
     launches (the trains, then the pulsed-update kernel with ``seed`` and ``max_bl`` from
     the host), numba on the CPU (one call, seeded from ``generator``; a host ``start``, no
-    ``line_mask``), the twin elsewhere."""
+    ``line_mask``), the twin elsewhere. ``cell_pulses``: the per-element counter
+    (``pulsed_update``)."""
     cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
                 cell_scalars=cell_scalars)
     if weight.is_cuda:
@@ -251,7 +256,8 @@ def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noi
         if line_mask is not None:
             bl = bl * line_mask.to(bl.dtype)
         return pulsed_update(weight, cell_params, x_prob, d_prob, bl, generator=generator,
-                             seed=seed, max_bl=max_bl, sparse_rows=True, **cell)
+                             seed=seed, max_bl=max_bl, sparse_rows=True,
+                             cell_pulses=cell_pulses, **cell)
     if _on_numba(weight) and line_mask is None and isinstance(start, int):
         import torch
 
@@ -259,15 +265,17 @@ def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noi
 
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         return transfer_lines_numba(weight, cell_params, reads, start, columns=columns,
-                                    seed=seed, **cell, **options)
+                                    seed=seed, cell_pulses=cell_pulses, **cell, **options)
     return transfer_lines_torch(weight, cell_params, reads, start, columns=columns,
-                                generator=generator, line_mask=line_mask, **cell, **options)
+                                generator=generator, line_mask=line_mask,
+                                cell_pulses=cell_pulses, **cell, **options)
 
 
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, *, generator=None,
                **kwargs):
     """Pulse whole lines of ``weight`` in place (``line_write_ref``); numba on the CPU (its
-    seed drawn from ``generator``), the torch twin elsewhere. Returns the pulses applied."""
+    seed drawn from ``generator``), the torch twin elsewhere. Returns the pulses applied;
+    ``cell_pulses`` (in ``kwargs``): the per-element counter (``pulsed_update``)."""
     if _on_numba(weight) and weight.is_contiguous():
         import torch
 

@@ -16,6 +16,7 @@ from numba import njit
 
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
+from .pulsed_update_cpu import cell_counter
 from .pulsed_update_ref import (
     CELL_CONSTANT,
     CELL_LINEAR,
@@ -86,7 +87,7 @@ def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise,
 
 @njit(cache=True)
 def _line_write(weight, cp, index, one_prob, line_prob, bl, counts, use_counts, columns,
-                cell_kind, noise_std, mult_noise, scalars, seed):
+                cell_kind, noise_std, mult_noise, scalars, seed, cnt, counting):
     rng = rng_state(seed)
     total = 0
     n, length = line_prob.shape
@@ -104,6 +105,8 @@ def _line_write(weight, cp, index, one_prob, line_prob, bl, counts, use_counts, 
             if count > 0:
                 total += count
                 r, c = (i, line) if columns else (line, i)
+                if counting:
+                    cnt[r, c] += count
                 pulse_element(weight, cp, r, c, count, p < 0, cell_kind, noise_std,
                               mult_noise, scalars, rng)
     return total
@@ -113,9 +116,11 @@ def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
                      one_prob: torch.Tensor, line_prob: torch.Tensor, bl: torch.Tensor, *,
                      columns: bool, cell_kind: int, noise_std: float, mult_noise: bool,
                      cell_scalars: tuple = (), seed: int = 0,
-                     counts: torch.Tensor | None = None) -> torch.Tensor:
+                     counts: torch.Tensor | None = None,
+                     cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Same arguments and result as ``line_write_torch`` (``seed`` instead of a generator),
     in one compiled pass; ``weight`` must be a contiguous float32 CPU tensor."""
+    counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
     scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
     n = index.numel()
     if n == 0:
@@ -130,7 +135,7 @@ def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
         (counts.detach().to(torch.int64).contiguous().numpy() if given
          else np.zeros((0, 0), dtype=np.int64)),
         given, bool(columns), int(cell_kind), np.float32(noise_std), bool(mult_noise),
-        scalars, int(seed) & 0xFFFFFFFF)
+        scalars, int(seed) & 0xFFFFFFFF, cnt, counting)
     return torch.tensor(total, dtype=torch.int64)
 
 

@@ -25,12 +25,14 @@ def line_write_torch(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
                      one_prob: torch.Tensor, line_prob: torch.Tensor, bl: torch.Tensor, *,
                      columns: bool, cell_kind: int, noise_std: float, mult_noise: bool,
                      cell_scalars: tuple = (), generator: torch.Generator | None = None,
-                     counts: torch.Tensor | None = None) -> torch.Tensor:
+                     counts: torch.Tensor | None = None,
+                     cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Pulse lines ``index`` (``(n,)``) of ``weight`` (``(out, in)``) in place.
 
     one_prob ``(n,)``; line_prob ``(n, L)`` with ``L`` = out for columns, in for rows;
-    bl ``(n,)`` train lengths; counts: optional given ``(n, L)`` pulse counts. Returns the
-    number of pulses applied (0-dim int64).
+    bl ``(n,)`` train lengths; counts: optional given ``(n, L)`` pulse counts;
+    cell_pulses: optional integer ``(out, in)`` per-element counter the pulses are added to.
+    Returns the number of pulses applied (0-dim int64).
     """
     n = index.numel()
     zero = torch.zeros((), dtype=torch.int64, device=weight.device)
@@ -62,6 +64,11 @@ def line_write_torch(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
         weight[:, index] = new
     else:
         weight[index, :] = new
+    if cell_pulses is not None:  # the lines are distinct: no index is added twice
+        if columns:
+            cell_pulses[:, index] += counts.to(cell_pulses.dtype)
+        else:
+            cell_pulses[index, :] += counts.to(cell_pulses.dtype)
     return counts.sum().to(torch.int64)
 
 

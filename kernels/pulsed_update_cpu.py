@@ -69,13 +69,16 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
                         cell_kind: int, noise_std: float, mult_noise: bool, seed: int,
                         x_bits: torch.Tensor | None = None, d_bits: torch.Tensor | None = None,
                         cell_scalars: tuple = (), max_bl: int | None = None,
-                        threads: int | None = None) -> torch.Tensor:
+                        threads: int | None = None,
+                        cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` (``(out, in)``, CPU) in place.
 
     The arguments are those of ``pulsed_update_torch``, with the random numbers fixed by
     ``seed`` (any int) instead of a generator. ``threads``: numba threads (default:
     torch's); a tile too small to pay for them runs on one, with the same result.
-    ``max_bl`` is accepted for the CUDA signature's sake. Returns the number of pulses
+    ``max_bl`` is accepted for the CUDA signature's sake. ``cell_pulses``: an optional
+    contiguous int32 ``(out, in)`` counter each element's pulses are added to (an output
+    line owns its row of it, so threads need no locks). Returns the number of pulses
     applied (0-dim int64 tensor).
     """
     del max_bl
@@ -110,9 +113,10 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
     else:
         xb = db = _NO_BITS
     consts = _constants(wn.dtype.type, float(noise_std), scalars)
+    counting, cnt = cell_counter(cell_pulses, (n_out, n_in))
     n_threads = torch.get_num_threads() if threads is None else int(threads)
     args = (wn, cp, xp, dp, bln, xb, db, given, int(cell_kind), noise_std > 0,
-            bool(mult_noise), consts, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF))
+            bool(mult_noise), consts, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF), cnt, counting)
     if n_threads > 1 and n_out > 1 and k * n_out * n_in >= PARALLEL_MIN_WORK:
         numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
         total = _update_parallel(*args, min(n_out, 4 * n_threads))
@@ -124,6 +128,18 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
 
 
 _NO_BITS = np.zeros((0, 0, 0), dtype=np.uint8)
+_NO_COUNTS = np.zeros((0, 0), dtype=np.int32)
+
+
+def cell_counter(cell_pulses: torch.Tensor | None, shape: tuple) -> tuple[bool, np.ndarray]:
+    """``(counting, array)``: a numpy view of the per-element pulse counter (int32, the
+    weight's shape, contiguous: the kernels add to it in place), or an empty stand-in."""
+    if cell_pulses is None:
+        return False, _NO_COUNTS
+    if (cell_pulses.dtype != torch.int32 or tuple(cell_pulses.shape) != tuple(shape)
+            or not cell_pulses.is_contiguous() or cell_pulses.device.type != "cpu"):
+        raise ValueError(f"cell_pulses must be a contiguous int32 CPU tensor of shape {shape}")
+    return True, cell_pulses.numpy()
 
 
 @functools.lru_cache(maxsize=64)
@@ -358,7 +374,7 @@ def _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_lines):
 
 @njit(cache=True)
 def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
-                  start, count, lines, key_bits, key_noise):
+                  start, count, lines, key_bits, key_noise, cnt, counting):
     """Phase 2 for output lines ``first..last-1``: per row in order, the slots each line
     fires in, the coincidences with the input lists, the pulses. Returns the pulse count."""
     n_out, n_in = w.shape
@@ -406,6 +422,8 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                                                  cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
                                                  cp[r_down, i, j], kind, noisy, mult, consts,
                                                  key_noise, line, q, pair)
+                    if counting:
+                        cnt[i, j] += 1
                 done += count[b, t]
                 continue
             n_touched = 0
@@ -423,6 +441,8 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 n = hits[j]
                 hits[j] = 0
                 done += n
+                if counting:
+                    cnt[i, j] += n
                 up = d_neg != (xp[b, j] < 0)
                 w[i, j], pair = _pulse_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
                                              cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
@@ -433,19 +453,20 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
 
 
 @njit(cache=True)
-def _update_serial(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, seed):
+def _update_serial(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, seed, cnt,
+                   counting):
     n_out, n_in = w.shape
     key_bits, key_noise = _mix(seed ^ _SALT_BITS), _mix(seed ^ _SALT_NOISE)
     start, count, lines = _line_lists(bl, xb, given, n_in)
     for b in range(bl.shape[0]):
         _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_in + n_out)
     return _output_lines(0, n_out, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
-                         start, count, lines, key_bits, key_noise)
+                         start, count, lines, key_bits, key_noise, cnt, counting)
 
 
 @njit(cache=True, parallel=True)
-def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, seed,
-                     chunks):
+def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, seed, cnt,
+                     counting, chunks):
     """``_update_serial`` with both phases spread over threads: rows in phase 1, chunks of
     output lines in phase 2 (same numbers, since each comes from its own counter)."""
     n_out, n_in = w.shape
@@ -458,7 +479,7 @@ def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts
     for c in prange(chunks):
         totals[c] = _output_lines(c * per_chunk, min((c + 1) * per_chunk, n_out), w, cp, xp,
                                   dp, bl, db, given, kind, noisy, mult, consts, start, count,
-                                  lines, key_bits, key_noise)
+                                  lines, key_bits, key_noise, cnt, counting)
     return totals.sum()
 
 

@@ -346,7 +346,7 @@ def _line_words_kernel(
 
 @triton.jit(do_not_specialize=["seed"])
 def _pulsed_update_kernel(
-    w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, scratch_ptr, seed_ptr,
+    w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, scratch_ptr, seed_ptr, cells_ptr,
     n_out, n_in, k, n_chunks,
     stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
     stride_xk, stride_xn, stride_dk, stride_dm,
@@ -356,6 +356,7 @@ def _pulsed_update_kernel(
     SEED_PTR: tl.constexpr, NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr,
     SPARSE_ROWS: tl.constexpr, HAS_BOUND: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, ROW_BLOCK: tl.constexpr,
+    COUNT_CELLS: tl.constexpr = False,
 ):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
@@ -534,6 +535,9 @@ def _pulsed_update_kernel(
                                         CELL_KIND, NOISE, MULT_NOISE), w)
 
     tl.store(w_ptrs, w, mask=mask)
+    if COUNT_CELLS:  # the wear ledger: a block owns its elements, so no atomics
+        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=mask, other=0) + acc, mask=mask)
     total = tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0)
     tl.atomic_add(count_ptr, total)
 
@@ -600,7 +604,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          cell_scalars: tuple = (), max_bl: int | None = None,
                          block_m: int | None = None, block_n: int | None = None,
                          num_warps: int | None = None,
-                         sparse_rows: bool = False) -> torch.Tensor:
+                         sparse_rows: bool = False,
+                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
@@ -612,7 +617,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     ``num_warps`` override the launch shape. ``sparse_rows``: each row has coincidences on
     few lines (one-hot writes of a transfer): constant-step blocks skip the rows they see
     none of, as state-dependent cells always do (a first pass over the words finds them).
-    Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
+    ``cell_pulses``: an optional contiguous int32 ``(out, in)`` counter on the device that
+    each element's pulses are added to, in the kernel (no host sync). Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
     """
     scalars = check_cell(cell_kind, cell_params, cell_scalars)
     if weight.dim() != 2 or weight.dtype != torch.float32:
@@ -632,6 +638,11 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     if (x_bits is None) != (d_bits is None):
         raise ValueError("give both x_bits and d_bits, or neither")
     counter = torch.zeros((), dtype=torch.int64, device=weight.device)
+    if cell_pulses is not None and (cell_pulses.dtype != torch.int32
+                                    or tuple(cell_pulses.shape) != (n_out, n_in)
+                                    or not cell_pulses.is_contiguous()
+                                    or cell_pulses.device != weight.device):
+        raise ValueError("cell_pulses must be a contiguous int32 tensor shaped like weight")
     if k == 0 or weight.numel() == 0:
         return counter
     if max_bl is None:
@@ -692,6 +703,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                           device=weight.device)
     _pulsed_update_kernel[grid](
         weight, cell_params, x_prob, d_prob, words, counter, scratch, seed_ptr,
+        counter if cell_pulses is None else cell_pulses,
         n_out, n_in, k, n_chunks,
         weight.stride(0), weight.stride(1),
         cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
@@ -701,7 +713,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         CELL_KIND=int(cell_kind), NOISE=float(noise_std) > 0.0, MULT_NOISE=bool(mult_noise),
         SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
         SPARSE_ROWS=bool(sparse_rows), HAS_BOUND=bounded,
-        BLOCK_M=bm, BLOCK_N=bn, ROW_BLOCK=8, num_warps=nw,
+        BLOCK_M=bm, BLOCK_N=bn, ROW_BLOCK=8, COUNT_CELLS=cell_pulses is not None,
+        num_warps=nw,
     )
     return counter
 

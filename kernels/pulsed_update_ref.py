@@ -219,7 +219,8 @@ def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob:
                         generator: torch.Generator | None = None,
                         x_bits: torch.Tensor | None = None,
                         d_bits: torch.Tensor | None = None,
-                        cell_scalars: tuple = ()) -> torch.Tensor:
+                        cell_scalars: tuple = (),
+                        cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` (``(out, in)``) in place.
 
     x_prob: ``(k, in)`` signed firing probabilities in [-1, 1] of the input lines.
@@ -228,6 +229,8 @@ def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob:
     x_bits, d_bits: optional given trains ``(k, max_bl, in|out)`` of 0/1; then no bits are
         drawn and, with ``noise_std == 0``, the result is deterministic (the kernel test).
     cell_scalars: tile-wide scalars of the cell (``EXP_SCALARS`` for ``CELL_EXP``).
+    cell_pulses: optional integer ``(out, in)`` counter each element's pulses are added to
+        in place (the wear ledger; every kernel takes it the same way).
     Returns the number of pulses applied (0-dim int64 tensor).
     """
     scalars = check_cell(cell_kind, cell_params, cell_scalars)
@@ -248,6 +251,8 @@ def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob:
         if n_max == 0:
             continue
         total += counts.sum().to(torch.int64)
+        if cell_pulses is not None:
+            cell_pulses += counts.to(cell_pulses.dtype)
         up = (dp < 0)[:, None] != (xp < 0)[None, :]
         if cell_kind == CELL_CONSTANT:
             xi = (torch.randn(weight.shape, generator=generator, device=weight.device)

@@ -17,6 +17,7 @@ from numba import njit
 
 from .counter_rng_cpu import rng_state
 from .line_write_cpu import draw_count, fired_slots, pulse_element
+from .pulsed_update_cpu import cell_counter
 from .pulsed_update_ref import check_cell, long_train_length
 
 
@@ -24,7 +25,7 @@ from .pulsed_update_ref import check_cell, long_train_length
 def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in_sign, scale,
                     threshold, max_steps, momentum, forget, buffer_cap, no_buffer, lr, g,
                     desired_bl, long_train, long_bl, um, ubm, um_grad_scale, cell_kind,
-                    noise_std, mult_noise, scalars, seed):
+                    noise_std, mult_noise, scalars, seed, cnt, counting):
     rng = rng_state(seed)
     n, length = reads.shape
     values = np.empty((n, length), dtype=np.float32)
@@ -92,6 +93,8 @@ def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in
             if count > 0:
                 total += count
                 r, c = (i, j) if columns else (j, i)
+                if counting:
+                    cnt[r, c] += count
                 pulse_element(weight, cp, r, c, count, v < 0, cell_kind, noise_std,
                               mult_noise, scalars, rng)
     return total
@@ -107,9 +110,11 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
                          in_sign: torch.Tensor | None = None, scale: float = 1.0,
                          threshold: float = 1.0, max_steps: int = 1, momentum: float = 0.0,
                          forget_buffer: bool = True, buffer_cap: float = 0.0,
-                         no_buffer: bool = False) -> torch.Tensor:
+                         no_buffer: bool = False,
+                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Same arguments and result as ``transfer_lines_torch`` (``seed`` instead of a
     generator); float32 CPU tensors, ``weight`` and ``buffer`` updated in place."""
+    counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
     f32 = np.float32
     scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
     reads = reads.detach().to(weight.dtype).contiguous()
@@ -127,7 +132,8 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
         f32(momentum), bool(forget_buffer), f32(buffer_cap), bool(no_buffer), f32(lr),
         f32(granularity), f32(desired_bl), bool(long_train), f32(long_bl),
         bool(update_management), bool(update_bl_management), f32(um_grad_scale),
-        int(cell_kind), f32(noise_std), bool(mult_noise), scalars, int(seed) & 0xFFFFFFFF)
+        int(cell_kind), f32(noise_std), bool(mult_noise), scalars, int(seed) & 0xFFFFFFFF,
+        cnt, counting)
     return torch.tensor(total, dtype=torch.int64)
 
 

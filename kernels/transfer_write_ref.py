@@ -95,11 +95,13 @@ def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads:
                          start, *, columns: bool, cell_kind: int, noise_std: float,
                          mult_noise: bool, cell_scalars: tuple = (),
                          generator: torch.Generator | None = None,
-                         line_mask: torch.Tensor | None = None, **options) -> torch.Tensor:
+                         line_mask: torch.Tensor | None = None,
+                         cell_pulses: torch.Tensor | None = None, **options) -> torch.Tensor:
     """The whole write of a transfer: ``transfer_write_torch`` (``options``) builds the
     trains, ``line_write_torch`` pulses the lines ``start..`` of ``weight`` with them.
     ``line_mask`` (``(n,)`` bool): write only these lines (the buffer takes every read).
-    Returns the pulses applied."""
+    ``cell_pulses``: the per-element counter (``pulsed_update_torch``). Returns the pulses
+    applied."""
     n = reads.shape[0]
     width = weight.shape[1] if columns else weight.shape[0]
     x_prob, d_prob, bl = transfer_write_torch(reads, start, width, columns=columns, **options)
@@ -111,7 +113,7 @@ def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads:
     return line_write_torch(weight, cell_params, lines, one_prob, line_prob, bl.to(torch.int64),
                             columns=columns, cell_kind=cell_kind, noise_std=noise_std,
                             mult_noise=mult_noise, cell_scalars=cell_scalars,
-                            generator=generator)
+                            generator=generator, cell_pulses=cell_pulses)
 
 
 __all__ = ["line_numbers", "one_hot_gains", "transfer_lines_torch", "transfer_write_torch"]

@@ -1,0 +1,131 @@
+"""The wear ledger in the kernels: every update kernel adds each element's pulses to an
+optional int32 counter (``cell_pulses``), exactly the pulses it applies.
+
+Given trains (deterministic): the count of element (i, j) is the number of slots in which
+both its lines fire, summed over the rows - the twin, numba and the interpreted Triton kernel
+must all add exactly that, leave the weight as they do without counting, and add to what the
+counter already holds. Drawn trains (line writes, a transfer's fused write): the counter adds
+up to the returned total and lands on the written lines only.
+"""
+
+import os
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+from pulse_cases import CELLS, make_cell, signed_probs, start_weight  # noqa: E402
+from triton_modules import triton_function  # noqa: E402
+
+from xbrun import kernels  # noqa: E402
+from xbrun.kernels import line_write_torch, pulsed_update_torch  # noqa: E402
+from xbrun.kernels.transfer_write_ref import transfer_lines_torch  # noqa: E402
+
+KINDS = [CELLS[0], CELLS[1], CELLS[5]]  # constant (closed form), linear, pow (one by one)
+
+
+def _given_case(kind, m=6, n=9, k=4, max_bl=5, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    cp = make_cell(kind, m, n, gen)
+    w0 = start_weight(cp, gen)
+    xp, dp = signed_probs(k, n, gen), signed_probs(k, m, gen)
+    bl = torch.tensor([max_bl, 3, 0, 2][:k])
+    x_bits = torch.rand(k, max_bl, n, generator=gen) < xp.abs()[:, None, :]
+    d_bits = torch.rand(k, max_bl, m, generator=gen) < dp.abs()[:, None, :]
+    x_bits[:, :, 0] = False  # a silent input line: a column of zero counts
+    slots = torch.arange(max_bl)[None, :] < bl[:, None]  # (k, L): slots inside each train
+    expected = torch.einsum("kt,kti,ktj->ij", slots.int(), d_bits.int(), x_bits.int())
+    return cp, w0, xp, dp, bl, x_bits, d_bits, expected.to(torch.int32)
+
+
+def _numba(*args, **kw):
+    from xbrun.kernels.pulsed_update_cpu import pulsed_update_numba
+
+    return pulsed_update_numba(*args, seed=3, **kw)
+
+
+def _triton(*args, **kw):
+    return triton_function("pulsed_update_cuda", "pulsed_update_triton", True)(
+        *args, seed=3, **kw)
+
+
+@pytest.mark.parametrize("cell", KINDS, ids=[c[0] for c in KINDS])
+@pytest.mark.parametrize("launch", ["twin", "numba", "triton"])
+def test_update_counts_are_the_coincidences(cell, launch):
+    _, kind, mult, scalars = cell
+    cp, w0, xp, dp, bl, xb, db, expected = _given_case(kind)
+    assert int(expected.sum()) > 0 and (expected == 0).any()
+    run = {"twin": pulsed_update_torch, "numba": _numba, "triton": _triton}[launch]
+    args = dict(cell_kind=kind, noise_std=0.0, mult_noise=mult, x_bits=xb, d_bits=db,
+                cell_scalars=scalars)
+    plain, counted = w0.clone(), w0.clone()
+    total = run(plain, cp, xp, dp, bl, **args)
+    cells = torch.full(w0.shape, 7, dtype=torch.int32)  # adds to what it holds
+    assert int(run(counted, cp, xp, dp, bl, cell_pulses=cells, **args)) == int(total)
+    assert torch.equal(cells - 7, expected)
+    assert int(expected.sum()) == int(total)
+    assert torch.equal(counted, plain)  # counting changes no weight
+
+
+@pytest.mark.parametrize("columns", [True, False])
+@pytest.mark.parametrize("numba", [False, True])
+def test_line_write_given_counts(columns, numba):
+    _, kind, mult, scalars = CELLS[1]
+    gen = torch.Generator().manual_seed(1)
+    m, n = 5, 7
+    cp = make_cell(kind, m, n, gen)
+    w = start_weight(cp, gen)
+    index = torch.tensor([4, 1] if columns else [3, 0])
+    length = m if columns else n
+    counts = torch.randint(0, 4, (2, length), generator=gen)
+    probs = signed_probs(2, length, gen)
+    cells = torch.zeros(m, n, dtype=torch.int32)
+    args = dict(columns=columns, cell_kind=kind, noise_std=0.0, mult_noise=mult,
+                cell_scalars=scalars, counts=counts, cell_pulses=cells)
+    one, bl = torch.ones(2), torch.full((2,), 4)
+    if numba:
+        from xbrun.kernels.line_write_cpu import line_write_numba
+
+        total = line_write_numba(w, cp, index, one, probs, bl, seed=0, **args)
+    else:
+        total = line_write_torch(w, cp, index, one, probs, bl, **args)
+    expected = torch.zeros(m, n, dtype=torch.int32)
+    if columns:
+        expected[:, index] = counts.T.to(torch.int32)
+    else:
+        expected[index, :] = counts.to(torch.int32)
+    assert torch.equal(cells, expected) and int(total) == int(counts.sum())
+
+
+@pytest.mark.parametrize("fused", ["twin", "numba", "dispatch"])
+def test_transfer_write_counts_its_pulses_on_its_lines(fused):
+    _, kind, mult, scalars = CELLS[0]
+    gen = torch.Generator().manual_seed(2)
+    m, n = 6, 8
+    cp = make_cell(kind, m, n, gen, degenerate=False)
+    w = start_weight(cp, gen)
+    reads = torch.randn(3, m, generator=gen)
+    cells = torch.zeros(m, n, dtype=torch.int32)
+    options = dict(columns=True, cell_kind=kind, noise_std=0.0, mult_noise=mult,
+                   cell_scalars=scalars, lr=0.5, granularity=0.06, desired_bl=10,
+                   long_train=False, update_management=True, update_bl_management=True,
+                   um_grad_scale=1.0, cell_pulses=cells)
+    if fused == "twin":
+        total = transfer_lines_torch(w, cp, reads, 2, generator=gen, **options)
+    elif fused == "numba":
+        from xbrun.kernels.transfer_write_cpu import transfer_lines_numba
+
+        total = transfer_lines_numba(w, cp, reads, 2, seed=5, **options)
+    else:
+        total = kernels.transfer_lines(w, cp, reads, 2, generator=gen, **options)
+    assert int(total) > 0 and int(cells.sum()) == int(total)
+    assert not cells[:, [0, 1, 5, 6, 7]].any()  # lines 2, 3, 4 only
+
+
+def test_bad_counter_refused():
+    from xbrun.kernels.pulsed_update_cpu import cell_counter
+
+    with pytest.raises(ValueError, match="int32"):
+        cell_counter(torch.zeros(2, 3, dtype=torch.int64), (2, 3))
