@@ -18,6 +18,7 @@ from .decompositions import DECOMPOSITIONS
 from .devices import DEVICES
 from .errors import ConfigError
 from .physics.cells import CELLS
+from .physics.energy import EnergyConfig
 from .physics.io import IOConfig
 from .physics.pulses import UpdateParameters
 from .schema import build, check, covers, flatten, pick, to_dict
@@ -97,6 +98,7 @@ class RunConfig:
     model: Any = field(default_factory=MLPConfig)  # xbrun.training.models.MODELS
     dataset: Any = field(default_factory=DigitsConfig)  # xbrun.training.data.DATASETS
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)  # the cost ledger's prices
     # what a sweep optimises (the value `xbrun train` returns to Hydra's sweepers); auto:
     # weight_error on a regression with model=linear, test_loss on other regressions,
     # test_accuracy otherwise (resolved by ``load``; see ``resolve_objective``)
@@ -158,6 +160,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "io": {"base": IOConfig()},
     "mapping": {"base": MappingConfig()},
     "schedule": {"base": ScheduleConfig()},
+    "energy": {"base": EnergyConfig()},
     # a run's trackers: each option fills its own key (``- /schema/logger/csv@csv``)
     "logger": {"csv": CSVLoggerConfig(), "tensorboard": TensorBoardConfig(),
                "mlflow": MLflowConfig()},

@@ -316,6 +316,7 @@ class TransferDevice(TrainingDevice):
         """
         weight = self.fast.weight if self.columns else self.fast.weight.T
         onehot = lines.onehot(weight.dtype, weight.device)
+        self.fast.count_reads(onehot.shape[0])
         return analog_mvm(weight, onehot, self.config.transfer_io, generator)
 
     def line_index(self, lines: LineRun) -> torch.Tensor:

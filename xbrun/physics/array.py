@@ -34,6 +34,14 @@ class CrossbarArray(nn.Module):
     writes it. ``update_params`` are the trains of :meth:`update`; a line write names its
     own (aihwkit's ``transfer_update``). Subclasses: :class:`PulsedArray` (pulse trains
     through the cell) and :class:`IdealArray` (the update exactly, in floating point).
+
+    The wear ledger, kept where the writes are: ``cell_pulses`` (int32, one per element)
+    adds every pulse an element takes, in the kernels (no host sync, so a replayed CUDA
+    graph counts too); ``ledger`` (int64) holds ``[train slots, read vectors]``: the time
+    slots of this array's pulse trains (row-parallel: one rank-1 update or one line write
+    takes its train's slots) and the vectors a transfer read from it. Both are saved in
+    the extra state (a resume continues them); ``counting`` False leaves ``cell_pulses``
+    alone (the benchmark's "off").
     """
 
     def __init__(self, out_size: int, in_size: int, cell, update: UpdateParameters,
@@ -44,6 +52,23 @@ class CrossbarArray(nn.Module):
         self._seed_salt = int(construction_seed)
         self._kernel_calls: torch.Tensor | None = None  # made on first use, on the device
         self.register_buffer("weight", torch.zeros(out_size, in_size))
+        self.counting = True
+        self.register_buffer("cell_pulses", torch.zeros(out_size, in_size, dtype=torch.int32),
+                             persistent=False)
+        self.register_buffer("ledger", torch.zeros(2, dtype=torch.int64), persistent=False)
+
+    # -- the wear ledger ----------------------------------------------------------------
+    def _counter(self) -> torch.Tensor | None:
+        """What the kernels add each element's pulses to (None when not counting)."""
+        return self.cell_pulses if self.counting else None
+
+    def count_slots(self, slots) -> None:
+        """Add the time slots of a write's trains (an int or a device tensor)."""
+        self.ledger[0] += slots
+
+    def count_reads(self, vectors: int) -> None:
+        """Add ``vectors`` reads of this array (a transfer's one-hot MVMs)."""
+        self.ledger[1] += vectors
 
     # -- what devices read ------------------------------------------------------------
     @property
@@ -159,10 +184,15 @@ class CrossbarArray(nn.Module):
 
     def get_extra_state(self):
         calls = self._kernel_calls
-        return {"kernel_calls": 0 if calls is None else int(calls)}
+        return {"kernel_calls": 0 if calls is None else int(calls),
+                "cell_pulses": self.cell_pulses.detach().cpu().clone(),
+                "ledger": self.ledger.detach().cpu().clone()}
 
     def set_extra_state(self, state) -> None:
         self._kernel_calls = torch.tensor(int(state["kernel_calls"]), dtype=torch.int64)
+        for name in ("cell_pulses", "ledger"):  # checkpoints from before the ledger: zeros
+            saved = state.get(name)
+            getattr(self, name).copy_(saved if saved is not None else 0)
 
 
 class IdealArray(CrossbarArray):
@@ -374,7 +404,9 @@ class PulsedArray(CrossbarArray):
         pulses = kernels.pulsed_update(
             target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
             generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits, max_bl=max_bl,
-            seed=seed, sparse_rows=sparse_rows, **self._cell_args())
+            seed=seed, sparse_rows=sparse_rows, cell_pulses=self._counter(),
+            **self._cell_args())
+        self.count_slots(trains.bl.sum())
         self._after_write(before, generator)
         return pulses
 
@@ -410,7 +442,8 @@ class PulsedArray(CrossbarArray):
             update_bl_management=params.update_bl_management,
             um_grad_scale=params.um_grad_scale, buffer=buffer,
             line_mask=None if isinstance(write, bool) else write, **buffer_options,
-            **self._cell_args())
+            cell_pulses=self._counter(), **self._cell_args())
+        self.count_slots(n * max_bl)  # the trains' bound: their lengths stay in the kernel
         self._after_write(None, generator, lines.selector(amounts.device), columns)
         return pulses
 
@@ -445,7 +478,9 @@ class PulsedArray(CrossbarArray):
         before = self._before_write(index, columns)
         pulses = kernels.line_write(target, self.cell_params, index, one_prob, line_prob,
                                     trains.bl, generator=generator, columns=columns,
-                                    counts=counts, **self._cell_args())
+                                    counts=counts, cell_pulses=self._counter(),
+                                    **self._cell_args())
+        self.count_slots(trains.bl.sum())
         self._after_write(before, generator, index, columns)
         return pulses
 

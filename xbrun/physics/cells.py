@@ -33,6 +33,7 @@ import torch
 
 from .. import kernels
 from ..schema import check
+from .energy import NEUROSIM_WRITE_J
 
 ROWS = 8  # rows of the kernels' layout (pulsed_update_ref); a cell keeps those it reads
 
@@ -73,6 +74,12 @@ class PulsedCell:
     persistent weight that pulses move, and reads see it plus Gaussian noise drawn anew
     whenever an element is written. construction_seed: non-zero fixes the
     device-to-device draw of every array built from this cell (0: from the run seed).
+    endurance: write pulses a cell survives (the cost ledger's ``lifetime_used``). Default
+    1e9: an assumed order of magnitude for oxide ReRAM (reviews report 1e6 to 1e12, e.g.
+    S. Yu, Proc. IEEE 106(2), 2018), not a measurement; presets set their device's.
+    pulse_energy_j: energy of one write pulse on one cell (J). Default: NeuroSim's
+    ``IdealDevice`` (Chen, Peng & Yu, IEEE TCAD 2018), V_w^2 G t_w = 2 V^2 x 2.55 uS x
+    10 ns = 1.02e-13 J; presets set their device's.
     """
 
     kind: str = "constant_step"
@@ -94,6 +101,8 @@ class PulsedCell:
     reset_std: float = 0.01
     write_noise_std: float = 0.0
     construction_seed: int = 0
+    endurance: float = 1e9
+    pulse_energy_j: float = NEUROSIM_WRITE_J
 
     kernel_kind = kernels.CELL_CONSTANT
 
@@ -128,6 +137,10 @@ class PulsedCell:
             value = getattr(self, name)
             check(math.isfinite(value) and value >= 0, p + name, "a number >= 0", value)
         check(-1 < self.up_down < 1, p + "up_down", "a number in (-1, 1)", self.up_down)
+        check(math.isfinite(self.endurance) and self.endurance > 0, p + "endurance",
+              "a number of pulses > 0", self.endurance)
+        check(math.isfinite(self.pulse_energy_j) and self.pulse_energy_j >= 0,
+              p + "pulse_energy_j", "a number of joules >= 0", self.pulse_energy_j)
         check(self.w_max >= 0, p + "w_max", "a number >= 0 ([w_min, w_max] must contain 0)",
               self.w_max)
         check(self.w_min <= 0, p + "w_min", "a number <= 0 ([w_min, w_max] must contain 0)",

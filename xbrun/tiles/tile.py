@@ -33,6 +33,9 @@ class AnalogTile(nn.Module):
         self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
         # counted on the device, so a replayed CUDA graph counts too (saved as extra state)
         self.register_buffer("rank1_count", torch.zeros((), dtype=torch.int64), persistent=False)
+        # the cost ledger's MVMs: vectors through the forward and the backward pass (on the
+        # device as well; saved as extra state)
+        self.register_buffer("mvm_vectors", torch.zeros(2, dtype=torch.int64), persistent=False)
         self.reconstruction_error_sum = 0.0
         self.reconstruction_error_count = 0
         self._generator: torch.Generator | None = None
@@ -89,7 +92,8 @@ class AnalogTile(nn.Module):
         state = {"rank1_updates": int(self.rank1_count),
                  "err_sum": self.reconstruction_error_sum,
                  "err_count": self.reconstruction_error_count,
-                 "mvm_calls": self.mvm_calls}
+                 "mvm_calls": self.mvm_calls,
+                 "mvm_vectors": self.mvm_vectors.detach().cpu().clone()}
         if self._mvm_seed_device is not None:  # read back at checkpoints only
             state["mvm_seed"] = int(self._mvm_seed_device)
         if self._generator is not None:  # CPU or CUDA (seed and offset): resume is exact
@@ -102,6 +106,7 @@ class AnalogTile(nn.Module):
         self.reconstruction_error_sum = state["err_sum"]
         self.reconstruction_error_count = state["err_count"]
         self.mvm_calls = state.get("mvm_calls", 0)
+        self.mvm_vectors.copy_(state.get("mvm_vectors", torch.zeros(2, dtype=torch.int64)))
         self._mvm_seed_saved = state.get("mvm_seed")
         self._mvm_seed_device = None
         saved = state.get("generator")
@@ -115,10 +120,12 @@ class AnalogTile(nn.Module):
 
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
         """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O."""
+        self.mvm_vectors[0] += x.shape[0]
         return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed())
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
+        self.mvm_vectors[1] += d.shape[0]
         return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed())
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float,

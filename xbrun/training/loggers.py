@@ -90,7 +90,8 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _scalars(row: dict) -> dict[str, float]:
-    return {k: float(v) for k, v in row.items()
+    """The numbers of a record, nested ones (``cost``) flattened to ``cost.total.pulses``."""
+    return {k: float(v) for k, v in flatten(row).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "epoch"}
 
 
@@ -101,6 +102,7 @@ class CSVLogger:
 
     def epoch(self, row: dict, rows: list[dict]) -> None:
         # rewritten whole each epoch: a resumed run keeps one consistent file
+        rows = [flatten(r) for r in rows]  # the cost ledger's columns: cost.total.pulses, ...
         columns = list(dict.fromkeys(k for r in rows for k in r))
         with open(self.path, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)

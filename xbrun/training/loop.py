@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..nn import AnalogSGD, analog_tiles, convert_to_analog, factorize_model, mapping_summary
 from ..nn.convert import AnalogSpec
 from ..schema import to_dict
+from .cost import COUNTS, CostLedger, cost_line
 from .data import load_dataset
 from .graphs import StepRunner
 from .loggers import open_loggers
@@ -32,6 +33,7 @@ from .outputs import (
     save_checkpoint,
     write_json,
     write_jsonl,
+    write_npz,
 )
 from .placement import placement
 from .progress import pulses_so_far
@@ -241,6 +243,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     if config.log_every and start_epoch == 0:  # the weights before any update
         steps.append({"step": 0, "epoch": 0, "train_loss": None, **scores(exact=True)})
     runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device), log)
+    ledger = CostLedger(model, config.energy)  # counters restored by a resume: deltas from here
     flushed, flush = -math.inf, True
     for epoch in range(start_epoch, config.epochs):
         began = time.perf_counter()
@@ -266,6 +269,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                "pulses": pulses, "rank1_updates": rank1,
                "reconstruction_error": (sum(c["err_sum"] for c in counters) / err_n
                                         if err_n else 0.0),
+               "cost": ledger.epoch(),
                "seconds": time.perf_counter() - began}
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
             log(f"epoch {epoch + 1}: loss is {train_loss}; stopping (diverged)")
@@ -280,7 +284,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                  f"weight_error {row['weight_error']:.4g}" if "weight_error" in row else "")
         log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
             f"test_loss {test_loss:.4f}  {score}  "
-            f"pulses {pulses:,}  {row['seconds']:.1f}s")
+            f"pulses {pulses:,}  {cost_line(row['cost'])}  {row['seconds']:.1f}s")
         checkpoint = (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs
         flush = checkpoint or time.perf_counter() - flushed >= FLUSH_SECONDS
         if flush:
@@ -295,8 +299,10 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                                   if hasattr(decomposition, "state_dict") else None),
                 "metrics": rows, "steps": steps, "step_pending": list(loggers.pending),
                 "config": to_dict(config)})
+            write_npz(run_dir / COUNTS, ledger.counts())
         summary["epochs_done"] = epoch + 1
         if flush:
+            summary["cost"] = ledger.run_cost()
             write_json(run_dir / "summary.json", {**summary, **_final(rows, total_pulses,
                                                                        total_rank1)})
             flushed = time.perf_counter()
@@ -305,6 +311,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     if rows and not flush:  # a divergence after epochs whose records were not yet written
         write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
     summary.update(_final(rows, total_pulses, total_rank1))
+    summary["cost"] = ledger.run_cost()
     write_json(run_dir / "summary.json", summary)
     if rows:
         plot_curves(run_dir / "curves.png", rows, _title(config))

@@ -49,6 +49,13 @@ def write_json(path: Path, data: Any) -> None:
     _atomic(path, lambda h: h.write(text.encode()))
 
 
+def write_npz(path: Path, arrays: dict) -> None:
+    """Arrays by name in one ``.npz`` (numpy only: loading it runs no code)."""
+    import numpy as np
+
+    _atomic(path, lambda h: np.savez_compressed(h, **arrays))
+
+
 def write_text(path: Path, text: str) -> None:
     _atomic(path, lambda h: h.write(text.encode()))
 
