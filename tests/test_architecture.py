@@ -15,7 +15,7 @@ LAYERS = [
     ("xbrun.training", "xbrun.config", "xbrun.presets", "xbrun.sweeps", "xbrun.extras",
      "xbrun.sweep_report"),
     ("xbrun", "xbrun.cli", "xbrun.composition", "xbrun.api", "xbrun.report",
-     "xbrun.cells_info", "xbrun.figures"),
+     "xbrun.cells_info", "xbrun.figures", "xbrun.wear_map"),
 ]
 
 

@@ -420,6 +420,9 @@ def main(argv: list[str] | None = None) -> None:
                             "config key, e.g. device); mean ± sd when they differ only in seed")
         parser.add_argument("--plot", metavar="FILE", help="test accuracy and loss against "
                             "epoch for every run, coloured by --by, into FILE (png, pdf, svg)")
+        parser.add_argument("--wear", metavar="FILE", help="DIR is one run: each array's "
+                            "per-cell pulse counts (counts.npz) as a heat map and a histogram, "
+                            "into FILE (png, pdf, svg)")
         report_command(parser.parse_args(rest))
     elif command == "cells":
         from .cells_info import cells_command

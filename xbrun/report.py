@@ -16,6 +16,9 @@ METRICS = [("status", "status"), ("epochs_done", "epochs"), ("test_accuracy", "t
            ("seconds", "seconds")]
 #: columns shown only when some run has them (the regression task's weight scores)
 OPTIONAL = [("weight_error", "weight_error")]
+#: the cost ledger's columns (summary.json ``cost.total``), shown when some run has them
+COST = [("energy_j", "energy_J"), ("write_energy_j", "write_J"),
+        ("max_cell_pulses", "max_cell_pulses"), ("lifetime_used", "lifetime_used")]
 
 
 def collect(root: Path, warn=None) -> list[dict]:
@@ -47,9 +50,20 @@ def collect(root: Path, warn=None) -> list[dict]:
                      f"({_reason(err)}); the run is shown without its overrides")
                 overrides = []
         pairs = dict(str(o).split("=", 1) for o in overrides if "=" in str(o))
-        runs.append({**summary, "run": str(run_dir.relative_to(root)) or ".",
-                     "overrides": pairs})
+        runs.append({**summary, **cost_columns(summary),
+                     "run": str(run_dir.relative_to(root)) or ".", "overrides": pairs})
     return runs
+
+
+def cost_columns(summary: dict) -> dict:
+    """The ``COST`` columns of a run from its ``cost.total`` (none for older runs)."""
+    total = summary.get("cost", {}).get("total") if isinstance(summary.get("cost"), dict) \
+        else None
+    if not isinstance(total, dict):
+        return {}
+    parts = [total.get(k) for k in ("write_energy_j", "read_energy_j", "convert_energy_j")]
+    energy = sum(parts) if all(isinstance(p, (int, float)) for p in parts) else None
+    return {"energy_j": energy, **{k: total.get(k) for k, _ in COST[1:]}}
 
 
 def _readable_metrics(path: Path) -> bool:
@@ -77,6 +91,7 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     differing = [k for k in keys if len({r["overrides"].get(k) for r in runs}) > 1]
     metrics = METRICS[:4] + [m for m in OPTIONAL if any(r.get(m[0]) is not None
                                                          for r in runs)] + METRICS[4:]
+    metrics += [m for m in COST if any(r.get(m[0]) is not None for r in runs)]
     header = ["run", *differing, *[label for _, label in metrics]]
     body = []
     for r in runs:
@@ -87,7 +102,8 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
                 cells.append(f"{100 * value:.2f}%")
             elif isinstance(value, float):
                 cells.append(f"{value:.4g}")
-            elif isinstance(value, int) and key in ("pulses", "rank1_updates"):
+            elif isinstance(value, int) and key in ("pulses", "rank1_updates",
+                                                    "max_cell_pulses"):
                 cells.append(f"{value:,}")
             else:
                 cells.append("" if value is None else str(value))
@@ -107,6 +123,10 @@ def report_command(args) -> None:
             args.plot = plot_path(args.plot)
         except ConfigError as err:
             fail(str(err))
+    if getattr(args, "wear", None):
+        from .wear_map import draw_wear
+
+        draw_wear(root, Path(args.wear))
     runs = collect(root)
     header, body = rows(runs)
     if _sweep_views(args, root, runs, header, body):

@@ -65,15 +65,39 @@ def grouped_rows(runs: list[dict], by: str) -> tuple[list[str], list[list[str]]]
     weights = any(r.get("weight_error") is not None for r in runs)  # regression runs
     header = [by, "runs", "finished", "test_acc %", "test_loss",
               *(["weight_error"] if weights else []), "pulses"]
+    groups = group(runs, by)
+    ratio = _write_ratios(groups)  # the cost ledger: each group's writes against a baseline
+    if ratio:
+        header += ["write_J", f"pulses / {ratio[0]}"]
     body = []
-    for value, members in group(runs, by).items():
+    for value, members in groups.items():
         done = [r for r in members if r.get("status") == "finished"]
         body.append([value, str(len(members)), str(len(done)),
                      _mean_sd([r.get("test_accuracy") for r in done], 100.0),
                      _mean_sd([r.get("test_loss") for r in done]),
                      *([_mean_sd([r.get("weight_error") for r in done])] if weights else []),
                      _mean_sd([r.get("pulses") for r in done], digits=3)])
+        if ratio:
+            ref = ratio[1]
+            mean = _mean([r.get("pulses") for r in done])
+            body[-1] += [_mean_sd([r.get("write_energy_j") for r in done], digits=3),
+                         f"{mean / ref:.3g}x" if mean is not None and ref else ""]
     return header, body
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if isinstance(v, (int, float))]
+    return statistics.mean(values) if values else None
+
+
+def _write_ratios(groups: dict[str, list[dict]]) -> tuple[str, float] | None:
+    """``(baseline, its mean pulses)``: ``sgd`` where a group is called so, else the first;
+    None when no run carries the cost ledger."""
+    if not any(r.get("write_energy_j") is not None for m in groups.values() for r in m):
+        return None
+    name = "sgd" if "sgd" in groups else next(iter(groups))
+    done = [r for r in groups[name] if r.get("status") == "finished"]
+    return name, _mean([r.get("pulses") for r in done]) or 0.0
 
 
 def markdown(header: list[str], body: list[list[str]]) -> str:
