@@ -150,12 +150,13 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     assert [r["epoch"] for r in b] == list(range(1, epochs + 1))
     for ra, rb in zip(a, b, strict=True):
         for key in ("train_loss", "test_loss", "test_accuracy", "lr", "pulses",
-                    "rank1_updates"):
+                    "rank1_updates", "cost"):  # the cost ledger's counters resume exactly
             assert ra[key] == rb[key], (key, ra, rb)
     final = json.loads((killed / "summary.json").read_text())
     reference = json.loads((clean / "summary.json").read_text())
     assert final["status"] == "finished" and final["resumed"]["after_epoch"] == done
-    for key in ("test_accuracy", "test_loss", "train_loss", "pulses", "best_test_accuracy"):
+    for key in ("test_accuracy", "test_loss", "train_loss", "pulses", "best_test_accuracy",
+                "cost"):
         assert final[key] == reference[key], key
     assert not list(killed.glob(".*.tmp"))
 
