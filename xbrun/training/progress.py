@@ -58,4 +58,5 @@ def epoch_progress(mode: str, console: Console | None = None):
 
 def pulses_so_far(model) -> int:
     """Device pulses the model's tiles have counted since their counters were last taken."""
-    return sum(int(buf) for name, buf in model.named_buffers() if name.endswith("pulses"))
+    return sum(int(buf) for name, buf in model.named_buffers()
+               if name.rpartition(".")[2] == "pulses")  # the tiles' (not cell_pulses)
