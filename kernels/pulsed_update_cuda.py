@@ -618,7 +618,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     few lines (one-hot writes of a transfer): constant-step blocks skip the rows they see
     none of, as state-dependent cells always do (a first pass over the words finds them).
     ``cell_pulses``: an optional contiguous int32 ``(out, in)`` counter on the device that
-    each element's pulses are added to, in the kernel (no host sync). Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
+    each element's pulses are added to, in the kernel (no host sync). Returns the number
+    of pulses applied (0-dim int64 tensor on ``weight.device``).
     """
     scalars = check_cell(cell_kind, cell_params, cell_scalars)
     if weight.dim() != 2 or weight.dtype != torch.float32:

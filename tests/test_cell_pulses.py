@@ -18,10 +18,10 @@ if not torch.cuda.is_available():
 import pytest  # noqa: E402
 from pulse_cases import CELLS, make_cell, signed_probs, start_weight  # noqa: E402
 from triton_modules import triton_function  # noqa: E402
-
-from xbrun import kernels  # noqa: E402
 from xbrun.kernels import line_write_torch, pulsed_update_torch  # noqa: E402
 from xbrun.kernels.transfer_write_ref import transfer_lines_torch  # noqa: E402
+
+from xbrun import kernels  # noqa: E402
 
 KINDS = [CELLS[0], CELLS[1], CELLS[5]]  # constant (closed form), linear, pow (one by one)
 
@@ -31,7 +31,7 @@ def _given_case(kind, m=6, n=9, k=4, max_bl=5, seed=0):
     cp = make_cell(kind, m, n, gen)
     w0 = start_weight(cp, gen)
     xp, dp = signed_probs(k, n, gen), signed_probs(k, m, gen)
-    bl = torch.tensor([max_bl, 3, 0, 2][:k])
+    bl = torch.tensor(([max_bl, 3, 0, 2] * k)[:k])
     x_bits = torch.rand(k, max_bl, n, generator=gen) < xp.abs()[:, None, :]
     d_bits = torch.rand(k, max_bl, m, generator=gen) < dp.abs()[:, None, :]
     x_bits[:, :, 0] = False  # a silent input line: a column of zero counts
@@ -129,3 +129,21 @@ def test_bad_counter_refused():
 
     with pytest.raises(ValueError, match="int32"):
         cell_counter(torch.zeros(2, 3, dtype=torch.int64), (2, 3))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("sparse_rows", [False, True])
+@pytest.mark.parametrize("cell", KINDS, ids=[c[0] for c in KINDS])
+def test_gpu_compiled_counts_are_the_coincidences(cell, sparse_rows, monkeypatch):
+    """The compiled kernel at a layer size: the counter is the coincidences, exactly."""
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    _, kind, mult, scalars = cell
+    cp, w0, xp, dp, bl, xb, db, expected = (
+        t.cuda() for t in _given_case(kind, m=256, n=784, k=32, max_bl=31))
+    cells = torch.zeros(256, 784, dtype=torch.int32, device="cuda")
+    total = launch(w0.clone(), cp, xp, dp, bl, cell_kind=kind, noise_std=0.0,
+                   mult_noise=mult, seed=1, x_bits=xb, d_bits=db, cell_scalars=scalars,
+                   sparse_rows=sparse_rows, cell_pulses=cells)
+    assert torch.equal(cells, expected) and int(total) == int(expected.sum())

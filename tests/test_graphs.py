@@ -162,6 +162,8 @@ def test_gpu_graph_replay_trains_like_eager(tmp_path, case):
         assert g["pulses"] == pytest.approx(e["pulses"], rel=0.02)
         assert g["test_loss"] == pytest.approx(e["test_loss"], rel=0.02)
         assert g["train_loss"] == pytest.approx(e["train_loss"], rel=0.02)
+        # the cost ledger's per-cell counters count replayed steps too
+        assert g["cost"]["total"]["pulses"] == g["pulses"]
     assert graph["status"] == eager["status"] == "finished"
     if case != "fp":
         assert all(r["pulses"] > 0 and r["rank1_updates"] == 3 * 512 for r in g_rows)
@@ -179,6 +181,8 @@ def test_gpu_resume_with_graphs_is_exact(tmp_path, case):
                     tmp_path / "unused", log=lambda *_: None)
     assert resumed["test_loss"] == pytest.approx(full["test_loss"], rel=1e-5)
     assert resumed["pulses"] == full["pulses"]
+    assert resumed["cost"]["total"]["pulses"] == full["cost"]["total"]["pulses"]
+    assert resumed["cost"]["total"]["max_cell_pulses"] == full["cost"]["total"]["max_cell_pulses"]
 
 
 @gpu
