@@ -148,3 +148,18 @@ def test_cli_run_reports_cost_and_draws_wear(tmp_path, capsys):
     assert float(columns["write_J"]) == pytest.approx(cost["write_energy_j"], rel=1e-3)
     code, out = run_cli(["report", str(tmp_path), "--wear", str(tmp_path / "w.png")], capsys)
     assert code == 2 and "counts.npz" in out.err
+
+
+def test_by_device_gives_each_group_its_writes_against_sgd():
+    from xbrun.sweep_report import grouped_rows
+
+    def run(device, pulses):
+        return {"status": "finished", "test_accuracy": 0.9, "test_loss": 0.3,
+                "pulses": pulses, "write_energy_j": pulses * 1e-13,
+                "overrides": {"device": device}}
+
+    runs = [run("chopped", 3000), run("chopped", 5000), run("sgd", 1000), run("sgd", 1000)]
+    header, body = grouped_rows(runs, "device")
+    assert header[-2:] == ["write_J", "pulses / sgd"]
+    ratios = {row[0]: row[-1] for row in body}
+    assert ratios == {"chopped": "4x", "sgd": "1x"}

@@ -25,7 +25,9 @@ CHECKPOINT = "checkpoint.pt"
 
 #: keys a resume may change without ``resume_override`` (logging keys included)
 RESUMABLE = ("epochs", "checkpoint_every", "threads", "accelerator", "cuda_graphs", "resume",
-             "resume_override", "logger", "log_every", "progress", "objective")
+             "resume_override", "logger", "log_every", "progress", "objective",
+             # the cost ledger's prices: they price the counts, they never change training
+             "energy", "cell.endurance", "cell.pulse_energy_j")
 
 #: what a checkpoint must hold to be resumed
 REQUIRED = ("epoch", "model", "optimizer", "shuffle", "metrics", "config")
