@@ -1,7 +1,7 @@
 """`make bench`: every benchmark's table of ratios, measured side by side in one run.
 
 On CUDA: the pulsed-update kernel, the training epochs at both shapes (with the floor of
-exact pulsing at the large one). On a CPU (about 5 minutes on 2 cores): the training epochs
+exact pulsing at the large one), the cost ledger's counters on against off. On a CPU (about 5 minutes on 2 cores): the training epochs
 of the bench task at batch 32, the CPU floor of the large shape, and a per-step profile.
 """
 
@@ -22,6 +22,9 @@ def main() -> None:
 
         results["pulsed_update"] = bench_pulsed_update.run(console)
         results["training"] = bench_training.run(console)
+        from . import bench_ledger
+
+        results["ledger"] = bench_ledger.run(console, large=True)
     else:
         from . import profile_step
 
