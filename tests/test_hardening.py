@@ -355,7 +355,7 @@ def test_outputs_respect_the_umask(tmp_path):
         main(["train", *SMALL, "epochs=1", f"hydra.run.dir={tmp_path}"])
     finally:
         os.umask(old)
-    for name in ("summary.json", "metrics.jsonl", "checkpoint.pt", "curves.png"):
+    for name in ("summary.json", "metrics.jsonl", "checkpoint.pt", "curves.png", "counts.npz"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
 
 
