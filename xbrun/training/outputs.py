@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 #: the files a run writes; their temporaries are ``.NAME.<random>.tmp`` beside them
-RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "summary.json", "curves.png", "error.log")
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "summary.json", "curves.png", "error.log",
+             "counts.npz")
 
 
 def _umask() -> int:
