@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from cli_run import run_cli
 
@@ -25,6 +26,9 @@ XBRUN = [sys.executable, "-m", "xbrun.cli"]
         ("batch_size=0", "batch_size"),
         ("cell=nope", "cell=nope"),
         ("seed=0,1", "seed"),
+        ("energy.read_energy_j=-1", "energy.read_energy_j"),  # the cost ledger's prices
+        ("energy.unquantized_bits=40", "energy.unquantized_bits"),
+        ("cell.endurance=0", "cell.endurance"),
     ],
 )
 def test_bad_override_is_one_line_and_exit_2(override, key, capsys):
@@ -70,6 +74,15 @@ def test_train_writes_every_output(tmp_path, small_run):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["epochs_done"] == 2
     assert summary["pulses"] == sum(r["pulses"] for r in rows)
+    # the cost ledger: per epoch and for the run, per layer and in total, and counts.npz
+    cost, layers = summary["cost"]["total"], summary["cost"]["layers"]
+    assert [r["cost"]["total"]["pulses"] for r in rows] == [r["pulses"] for r in rows]
+    assert cost["pulses"] == summary["pulses"] == sum(v["pulses"] for v in layers.values())
+    assert 0 < cost["lifetime_used"] < 1 and cost["write_energy_j"] > 0
+    assert cost["runs_to_wear_out"] == pytest.approx(1 / cost["lifetime_used"])
+    counts = np.load(tmp_path / "counts.npz")
+    assert int(sum(counts[k].sum() for k in counts.files)) == cost["pulses"]
+    assert max(int(counts[k].max()) for k in counts.files) == cost["max_cell_pulses"]
     assert summary["test_accuracy"] == rows[-1]["test_accuracy"]
     assert (tmp_path / "checkpoint.pt").stat().st_size > 0
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
@@ -113,6 +126,18 @@ def test_report_table_and_csv(tmp_path, small_run, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split(",")[:2] == ["run", "device"]
     assert len(lines) == 3 and {ln.split(",")[1] for ln in lines[1:]} == {"fp", "sgd"}
+    # the cost ledger: its columns, and the sgd run's wear map from its counts.npz
+    header = lines[0].split(",")
+    sgd = dict(zip(header, next(ln for ln in lines[1:] if ",sgd," in ln).split(","),
+                   strict=True))
+    run = tmp_path / sgd["run"]
+    cost = json.loads((run / "summary.json").read_text())["cost"]["total"]
+    assert int(sgd["max_cell_pulses"]) == cost["max_cell_pulses"] > 0
+    assert float(sgd["write_J"]) == pytest.approx(cost["write_energy_j"], rel=1e-3)
+    main(["report", str(run), "--wear", str(tmp_path / "wear.png")])
+    assert (tmp_path / "wear.png").read_bytes()[:4] == b"\x89PNG"
+    code, out = run_cli(["report", str(tmp_path), "--wear", str(tmp_path / "w.png")], capsys)
+    assert code == 2 and "counts.npz" in out.err  # a sweep folder is not one run
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):

@@ -31,6 +31,8 @@ def test_csv_logger_matches_metrics_jsonl(tmp_path, small_run):
     for row, want in zip(rows, expected, strict=True):
         assert float(row["test_accuracy"]) == pytest.approx(want["test_accuracy"], rel=1e-12)
         assert int(row["pulses"]) == want["pulses"] > 0
+        # the cost ledger's nested record, flattened into columns
+        assert int(row["cost.total.pulses"]) == want["cost"]["total"]["pulses"] == want["pulses"]
 
 
 def test_tensorboard_and_csv_at_once(tmp_path, small_run):
