@@ -1,8 +1,9 @@
 """`make bench`: every benchmark's table of ratios, measured side by side in one run.
 
 On CUDA: the pulsed-update kernel, the training epochs at both shapes (with the floor of
-exact pulsing at the large one), the cost ledger's counters on against off. On a CPU (about 5 minutes on 2 cores): the training epochs
-of the bench task at batch 32, the CPU floor of the large shape, and a per-step profile.
+exact pulsing at the large one), the cost ledger's counters on against off. On a CPU
+(about 5 minutes on 2 cores): the training epochs of the bench task at batch 32, the CPU
+floor of the large shape, and a per-step profile.
 """
 
 import json
