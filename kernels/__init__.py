@@ -238,13 +238,14 @@ def transfer_write(reads, start, width, **kwargs):
 
 def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noise_std,
                    mult_noise, cell_scalars=(), generator=None, seed=None, max_bl=None,
-                   line_mask=None, cell_pulses=None, **options):
+                   line_mask=None, cell_pulses=None, train_slots=None, **options):
     """A transfer's whole write of lines ``start..`` of ``weight`` from their reads
     (``transfer_write_ref.transfer_lines_torch``); returns the pulses applied. On CUDA two
     launches (the trains, then the pulsed-update kernel with ``seed`` and ``max_bl`` from
     the host), numba on the CPU (one call, seeded from ``generator``; a host ``start``, no
     ``line_mask``), the twin elsewhere. ``cell_pulses``: the per-element counter
-    (``pulsed_update``)."""
+    (``pulsed_update``); ``train_slots``: an integer tensor on ``weight.device`` the
+    trains' lengths are added to (no host sync on CUDA)."""
     cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
                 cell_scalars=cell_scalars)
     if weight.is_cuda:
@@ -255,6 +256,8 @@ def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noi
                                                    **options)
         if line_mask is not None:
             bl = bl * line_mask.to(bl.dtype)
+        if train_slots is not None:
+            train_slots += bl.sum()
         return pulsed_update(weight, cell_params, x_prob, d_prob, bl, generator=generator,
                              seed=seed, max_bl=max_bl, sparse_rows=True,
                              cell_pulses=cell_pulses, **cell)
@@ -265,10 +268,12 @@ def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noi
 
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         return transfer_lines_numba(weight, cell_params, reads, start, columns=columns,
-                                    seed=seed, cell_pulses=cell_pulses, **cell, **options)
+                                    seed=seed, cell_pulses=cell_pulses,
+                                    train_slots=train_slots, **cell, **options)
     return transfer_lines_torch(weight, cell_params, reads, start, columns=columns,
                                 generator=generator, line_mask=line_mask,
-                                cell_pulses=cell_pulses, **cell, **options)
+                                cell_pulses=cell_pulses, train_slots=train_slots, **cell,
+                                **options)
 
 
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, *, generator=None,

@@ -25,7 +25,7 @@ from .pulsed_update_ref import check_cell, long_train_length
 def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in_sign, scale,
                     threshold, max_steps, momentum, forget, buffer_cap, no_buffer, lr, g,
                     desired_bl, long_train, long_bl, um, ubm, um_grad_scale, cell_kind,
-                    noise_std, mult_noise, scalars, seed, cnt, counting):
+                    noise_std, mult_noise, scalars, seed, cnt, counting, slots):
     rng = rng_state(seed)
     n, length = reads.shape
     values = np.empty((n, length), dtype=np.float32)
@@ -81,6 +81,7 @@ def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in
         else:
             x_gain = d_gain = amp
         one_gain, line_gain = (x_gain, d_gain) if columns else (d_gain, x_gain)
+        slots[0] += int(bl)  # the line's train, whether or not its one-hot side fires
         n_fired = fired_slots(int(bl), min(max(one_gain, 0.0), 1.0), rng)
         if n_fired == 0:
             continue
@@ -111,9 +112,11 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
                          threshold: float = 1.0, max_steps: int = 1, momentum: float = 0.0,
                          forget_buffer: bool = True, buffer_cap: float = 0.0,
                          no_buffer: bool = False,
-                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                         cell_pulses: torch.Tensor | None = None,
+                         train_slots: torch.Tensor | None = None) -> torch.Tensor:
     """Same arguments and result as ``transfer_lines_torch`` (``seed`` instead of a
     generator); float32 CPU tensors, ``weight`` and ``buffer`` updated in place."""
+    slots = np.zeros(1, dtype=np.int64)
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
     f32 = np.float32
     scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
@@ -133,7 +136,9 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
         f32(granularity), f32(desired_bl), bool(long_train), f32(long_bl),
         bool(update_management), bool(update_bl_management), f32(um_grad_scale),
         int(cell_kind), f32(noise_std), bool(mult_noise), scalars, int(seed) & 0xFFFFFFFF,
-        cnt, counting)
+        cnt, counting, slots)
+    if train_slots is not None:
+        train_slots += int(slots[0])
     return torch.tensor(total, dtype=torch.int64)
 
 

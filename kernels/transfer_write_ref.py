@@ -96,17 +96,21 @@ def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads:
                          mult_noise: bool, cell_scalars: tuple = (),
                          generator: torch.Generator | None = None,
                          line_mask: torch.Tensor | None = None,
-                         cell_pulses: torch.Tensor | None = None, **options) -> torch.Tensor:
+                         cell_pulses: torch.Tensor | None = None,
+                         train_slots: torch.Tensor | None = None, **options) -> torch.Tensor:
     """The whole write of a transfer: ``transfer_write_torch`` (``options``) builds the
     trains, ``line_write_torch`` pulses the lines ``start..`` of ``weight`` with them.
     ``line_mask`` (``(n,)`` bool): write only these lines (the buffer takes every read).
-    ``cell_pulses``: the per-element counter (``pulsed_update_torch``). Returns the pulses
+    ``cell_pulses``: the per-element counter (``pulsed_update_torch``); ``train_slots``: an
+    integer tensor the trains' lengths are added to (the analog time). Returns the pulses
     applied."""
     n = reads.shape[0]
     width = weight.shape[1] if columns else weight.shape[0]
     x_prob, d_prob, bl = transfer_write_torch(reads, start, width, columns=columns, **options)
     if line_mask is not None:
         bl = bl * line_mask.to(bl.dtype)
+    if train_slots is not None:
+        train_slots += bl.sum()
     lines = line_numbers(start, n, width, reads.device)
     one_hot, line_prob = (x_prob, d_prob) if columns else (d_prob, x_prob)
     one_prob = one_hot[torch.arange(n, device=reads.device), lines]

@@ -19,7 +19,10 @@ import pytest  # noqa: E402
 from pulse_cases import CELLS, make_cell, signed_probs, start_weight  # noqa: E402
 from triton_modules import triton_function  # noqa: E402
 from xbrun.kernels import line_write_torch, pulsed_update_torch  # noqa: E402
-from xbrun.kernels.transfer_write_ref import transfer_lines_torch  # noqa: E402
+from xbrun.kernels.transfer_write_ref import (  # noqa: E402
+    transfer_lines_torch,
+    transfer_write_torch,
+)
 
 from xbrun import kernels  # noqa: E402
 
@@ -106,12 +109,13 @@ def test_transfer_write_counts_its_pulses_on_its_lines(fused):
     m, n = 6, 8
     cp = make_cell(kind, m, n, gen, degenerate=False)
     w = start_weight(cp, gen)
-    reads = torch.randn(3, m, generator=gen)
+    reads = torch.randn(3, m, generator=gen) * torch.tensor([[0.2], [1.0], [3.0]])
     cells = torch.zeros(m, n, dtype=torch.int32)
+    slots = torch.full((1,), 4, dtype=torch.int64)
+    trains = dict(lr=0.1, granularity=0.06, desired_bl=10, long_train=False,
+                  update_management=True, update_bl_management=True, um_grad_scale=1.0)
     options = dict(columns=True, cell_kind=kind, noise_std=0.0, mult_noise=mult,
-                   cell_scalars=scalars, lr=0.5, granularity=0.06, desired_bl=10,
-                   long_train=False, update_management=True, update_bl_management=True,
-                   um_grad_scale=1.0, cell_pulses=cells)
+                   cell_scalars=scalars, cell_pulses=cells, train_slots=slots, **trains)
     if fused == "twin":
         total = transfer_lines_torch(w, cp, reads, 2, generator=gen, **options)
     elif fused == "numba":
@@ -122,6 +126,9 @@ def test_transfer_write_counts_its_pulses_on_its_lines(fused):
         total = kernels.transfer_lines(w, cp, reads, 2, generator=gen, **options)
     assert int(total) > 0 and int(cells.sum()) == int(total)
     assert not cells[:, [0, 1, 5, 6, 7]].any()  # lines 2, 3, 4 only
+    # the trains' lengths (BL management: each line its own) are added to train_slots
+    _, _, bl = transfer_write_torch(reads, 2, n, columns=True, **trains)
+    assert 4 < int(slots) == 4 + int(bl.sum()) and len(set(bl.tolist())) > 1
 
 
 def test_bad_counter_refused():

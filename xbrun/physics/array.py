@@ -442,8 +442,7 @@ class PulsedArray(CrossbarArray):
             update_bl_management=params.update_bl_management,
             um_grad_scale=params.um_grad_scale, buffer=buffer,
             line_mask=None if isinstance(write, bool) else write, **buffer_options,
-            cell_pulses=self._counter(), **self._cell_args())
-        self.count_slots(n * max_bl)  # the trains' bound: their lengths stay in the kernel
+            cell_pulses=self._counter(), train_slots=self.ledger[:1], **self._cell_args())
         self._after_write(None, generator, lines.selector(amounts.device), columns)
         return pulses
 
