@@ -92,19 +92,19 @@ class CostLedger:
     # -- wear ------------------------------------------------------------------------
     @staticmethod
     def _wear(tiles) -> tuple[list[torch.Tensor], float]:
-        """Every array's counts (int64) and the largest ``count / endurance``."""
+        """Every array's counts (flat views) and the largest ``count / endurance``."""
         counts, used = [], 0.0
         for tile in tiles:
             for array in tile_arrays(tile):
                 c = array.cell_pulses
-                counts.append(c.reshape(-1).to(torch.int64))
+                counts.append(c.reshape(-1))
                 endurance = float(getattr(array.cell, "endurance", float("inf")))
                 used = max(used, int(c.max()) / endurance if c.numel() else 0.0)
         return counts, used
 
     @staticmethod
     def _wear_stats(counts: list[torch.Tensor], used: float) -> dict:
-        flat = torch.cat(counts) if counts else torch.zeros(0, dtype=torch.int64)
+        flat = torch.cat(counts) if counts else torch.zeros(0, dtype=torch.int32)
         if flat.numel() == 0:
             return {"max_cell_pulses": 0, "p99_cell_pulses": 0, "lifetime_used": 0.0,
                     "runs_to_wear_out": None}
