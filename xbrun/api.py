@@ -17,7 +17,9 @@ from pathlib import Path
 from .errors import ConfigError
 
 # objective name -> the summary key it reads, and whether larger is better
-OBJECTIVES = {"test_accuracy": ("test_accuracy", True),
+OBJECTIVES = {"val_accuracy": ("val_accuracy", True),
+              "val_loss": ("val_loss", False),
+              "test_accuracy": ("test_accuracy", True),
               "test_loss": ("test_loss", False),
               "weight_error": ("weight_error", False),
               "reconstruction_error": ("reconstruction_error", False)}
@@ -41,13 +43,14 @@ def _composed(overrides: Sequence[str], with_hydra: bool = False):
         raise ConfigError(explain_hydra_error(err)) from None
 
 
-def compose(overrides: Sequence[str] = ()):
-    """The typed, checked ``RunConfig`` that ``xbrun train OVERRIDES`` would run."""
+def compose(overrides: Sequence[str] = (), optimising: bool = False):
+    """The typed, checked ``RunConfig`` that ``xbrun train OVERRIDES`` would run
+    (``optimising``: as a job of a sweeper that selects runs, e.g. Optuna)."""
     from omegaconf import OmegaConf
 
     from .config import load
 
-    return load(OmegaConf.to_container(_composed(overrides), resolve=True))
+    return load(OmegaConf.to_container(_composed(overrides), resolve=True), optimising)
 
 
 def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=print) -> dict:

@@ -122,6 +122,13 @@ def _with_sweeper_params(task: list[str], hydra_overrides: list[str]) -> list[st
               if item.key_or_group not in given), *task]
 
 
+def _optimises(settings) -> bool:
+    """Whether Hydra's sweeper in ``settings`` selects runs by their objective (Optuna and
+    the like, not the basic sweeper that runs a listed grid): its jobs then hold out a
+    validation split by default (``dataset.val_fraction``)."""
+    return "BasicSweeper" not in str(settings.sweeper.get("_target_", "BasicSweeper"))
+
+
 def _quoted(value: str) -> str:
     """``value`` as a Hydra override value (quoted unless plainly safe)."""
     if re.fullmatch(r"[\w./:+\-@%]+", value):
@@ -148,15 +155,19 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
     task = [o for o in overrides if not is_hydra(o)]
     errors: dict[int, str] = {}
     configs, warnings = [], []
+    optimising = False
     try:
         if multirun:
-            task = _with_sweeper_params(task, [o for o in overrides if is_hydra(o)])
+            sweep_hydra = [o for o in overrides if is_hydra(o)]
+            task = _with_sweeper_params(task, sweep_hydra)
+            optimising = _optimises(_hydra_settings([*_combinations(task, True)[0],
+                                                     *sweep_hydra]))
         combos = _combinations(task, multirun)
         parse_overrides([o for o in overrides if is_hydra(o)])
         hydra_overrides = None if multirun else _hydra_overrides(overrides)
         for index, combo in enumerate(combos):
             try:
-                configs.append(compose(combo, hydra_overrides))
+                configs.append(compose(combo, hydra_overrides, optimising))
             except ConfigError as err:
                 errors[index] = str(err)
         notes = per_job_failures(combos, errors, group_options)
@@ -198,7 +209,7 @@ def _task(cfg) -> float | None:
     try:
         # inside the try: in a sweep over devices, a key this job's device lacks fails
         # this job alone (see validate)
-        config = load(OmegaConf.to_container(cfg, resolve=True))
+        config = load(OmegaConf.to_container(cfg, resolve=True), _optimises(hydra_cfg))
         if not single:
             config.progress = "none"  # sweeps keep to the per-epoch lines
         if config.resume and not Path(config.resume).expanduser().is_absolute():
@@ -239,7 +250,8 @@ def _check_sweeper(overrides: list[str]) -> None:
     try:
         composed = _composed(_combinations(overrides, multirun=True)[0], with_hydra=True)
         objective = resolve_objective(composed.objective, composed.dataset.name,
-                                      composed.model.name)
+                                      composed.model.name,
+                                      composed.dataset.get("val_fraction") != 0)
         check_direction(objective,
                         OmegaConf.to_container(composed.hydra.sweeper, resolve=False))
     except ConfigError as err:

@@ -203,8 +203,10 @@ def parse_overrides(overrides: list[str]) -> list:
 HYDRA_SETTINGS: dict[tuple[str, ...], Any] = {}
 
 
-def compose(overrides: list[str], hydra_overrides: list[str] | None = None):
-    """Compose the config for ``overrides`` and check it; returns the typed RunConfig.
+def compose(overrides: list[str], hydra_overrides: list[str] | None = None,
+            optimising: bool = False):
+    """Compose the config for ``overrides`` and check it; returns the typed RunConfig
+    (``optimising``: as a job of a sweeper that selects runs; see ``config.load``).
 
     With ``hydra_overrides`` (``hydra.*`` keys) Hydra's own settings come out of the same
     composition and are kept in ``HYDRA_SETTINGS`` under ``(*overrides, *hydra_overrides)``:
@@ -225,7 +227,7 @@ def compose(overrides: list[str], hydra_overrides: list[str] | None = None):
         HYDRA_SETTINGS.clear()  # the last command's only: a Python session runs many
         HYDRA_SETTINGS[tuple(every)] = cfg.hydra
         cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-    return load(OmegaConf.to_container(cfg, resolve=True))
+    return load(OmegaConf.to_container(cfg, resolve=True), optimising)
 
 
 def make_folder(path: str, key: str) -> Path | None:

@@ -24,6 +24,7 @@ from .physics.pulses import UpdateParameters
 from .schema import build, check, covers, flatten, pick, to_dict
 from .tiles.mapping import MappingConfig
 from .training.data import DATASETS, DigitsConfig, dataset_config
+from .training.early_stop import EarlyStopConfig
 from .training.loggers import CSVLoggerConfig, LoggerConfig, MLflowConfig, TensorBoardConfig
 from .training.models import MODELS, MLPConfig, check_model_data, model_config
 from .training.schedule import ScheduleConfig
@@ -100,10 +101,12 @@ class RunConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)  # the cost ledger's prices
     # what a sweep optimises (the value `xbrun train` returns to Hydra's sweepers); auto:
-    # weight_error on a regression with model=linear, test_loss on other regressions,
-    # test_accuracy otherwise (resolved by ``load``; see ``resolve_objective``)
-    objective: Literal["auto", "test_accuracy", "test_loss", "weight_error",
-                       "reconstruction_error"] = "auto"
+    # weight_error on a regression with model=linear, else val_accuracy (val_loss on a
+    # regression) where there is a validation split (dataset.val_fraction), test_accuracy
+    # (test_loss) where not (resolved by ``load``; see ``resolve_objective``)
+    objective: Literal["auto", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
+                       "weight_error", "reconstruction_error"] = "auto"
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     # steps between step records in metrics.jsonl (step 0 first) and running train-loss points
     # sent to the loggers (0: per epoch only)
@@ -167,8 +170,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def load(data: dict) -> RunConfig:
-    """Typed, validated ``RunConfig`` from a composed (plain) config dict."""
+def load(data: dict, optimising: bool = False) -> RunConfig:
+    """Typed, validated ``RunConfig`` from a composed (plain) config dict. ``optimising``: a
+    sweeper that selects runs (Optuna) runs it, so ``dataset.val_fraction`` null means 0.1."""
     data = dict(data)
     data.pop("hydra", None)
     device = pick(DEVICES, data.pop("device", {"kind": "sgd"}), "device", "kind")
@@ -191,7 +195,13 @@ def load(data: dict) -> RunConfig:
     config = build(RunConfig, data)
     config.device, config.cell = device, cell
     config.model, config.dataset = model, dataset
-    config.objective = resolve_objective(config.objective, dataset.name, model.name)
+    if dataset.val_fraction is None:
+        dataset.val_fraction = 0.1 if optimising or config.early_stop.patience else 0.0
+    config.objective = resolve_objective(config.objective, dataset.name, model.name,
+                                         dataset.val_fraction > 0)
+    check(dataset.val_fraction > 0 or not config.early_stop.patience, "dataset.val_fraction",
+          "a number > 0 with early_stop.patience (it stops on the validation split)",
+          dataset.val_fraction)
     keys = flatten(to_dict(config))
     for i, name in enumerate(config.resume_override):
         check(any(covers(name, k) for k in keys), f"resume_override[{i}]",
@@ -199,18 +209,24 @@ def load(data: dict) -> RunConfig:
     return config
 
 
-def resolve_objective(objective: str, dataset: str, model: str) -> str:
+def resolve_objective(objective: str, dataset: str, model: str, val: bool = False) -> str:
     """``objective`` with ``auto`` resolved for the task, or a one-line ConfigError when the
     task has no such number (no accuracy on a regression, no target to score the weights
-    against on a classification, no single weight matrix but with model=linear)."""
+    against on a classification, no single weight matrix but with model=linear, no
+    validation split: ``val``)."""
     regression = dataset == "regression"
+    split = "val" if val else "test"
     if objective == "auto":
         if not regression:
-            return "test_accuracy"
-        return "weight_error" if model == "linear" else "test_loss"
+            return f"{split}_accuracy"
+        return "weight_error" if model == "linear" else f"{split}_loss"
+    check(val or not objective.startswith("val_"), "objective", "a test_*, weight_error or "
+          "reconstruction_error objective without a validation split, or set "
+          "dataset.val_fraction (e.g. 0.1)", objective)
     if regression:
-        check(objective != "test_accuracy", "objective", "auto, test_loss, weight_error or "
-              "reconstruction_error on dataset=regression (it has no accuracy)", objective)
+        check(not objective.endswith("accuracy"), "objective", "auto, val_loss, test_loss, "
+              "weight_error or reconstruction_error on dataset=regression (it has no "
+              "accuracy)", objective)
         check(objective != "weight_error" or model == "linear", "objective",
               "auto, test_loss or reconstruction_error with model=" + model
               + " (weight_error scores the one layer of model=linear)", objective)

@@ -4,7 +4,10 @@ Each ``dataset=`` option has its own config dataclass, so only keys that mean so
 it are offered; all share ``root``, ``download``, ``limit_train`` and ``limit_test`` so one
 sweep can span several data sets (``-m dataset=digits,mnist dataset.root=/data``). Images
 come as ``[N, C, H, W]`` floats in ``[0, 1]`` (digits as ``1x8x8``), so convolutional models
-see images and the MLP flattens them. ``regression`` is the one task that is not
+see images and the MLP flattens them. The digits' test split and every validation split
+(``val_fraction``, carved from the training samples) are stratified by class and seeded
+with :data:`SPLIT_SEED`, as scikit-learn's ``train_test_split(stratify=y)``: every run of
+every seed is selected and scored on the same samples. ``regression`` is the one task that is not
 classification: float targets ``y = W* x`` of a fixed random matrix ``W*``, which the split
 carries (``DataSplit.target``) so the loop can score the learned weights against it.
 """
@@ -32,6 +35,8 @@ class DataSplit:
     y_test: torch.Tensor
     n_classes: int  # outputs of the model (classes, or out_features of a regression)
     target: torch.Tensor | None = None  # W* [out, in] of a regression task, else None
+    x_val: torch.Tensor | None = None  # the validation split (dataset.val_fraction > 0)
+    y_val: torch.Tensor | None = None
 
     @property
     def is_regression(self) -> bool:
@@ -52,11 +57,18 @@ class _DatasetBase:
     download: bool = False
     limit_train: int = 0  # use only the first N training samples (0: all)
     limit_test: int = 0  # score only the first N test samples (0: all)
+    # share of the training samples held out as a validation split (stratified, seeded),
+    # on which `objective` and early stopping select; null: 0.1 when a sweeper optimises or
+    # early_stop is on, else 0 (no validation split)
+    val_fraction: float | None = None
 
     def validate(self, key: str) -> None:
         for name in ("limit_train", "limit_test"):
             check(getattr(self, name) >= 0, f"{key}.{name}",
                   "an integer >= 0 (0: all samples)", getattr(self, name))
+        if self.val_fraction is not None:
+            check(0 <= self.val_fraction < 1, f"{key}.val_fraction",
+                  "a number in [0, 1) (0: no validation split) or null", self.val_fraction)
 
     @property
     def images(self) -> tuple[int, ...] | None:
@@ -191,7 +203,67 @@ def load_dataset(cfg) -> DataSplit:
     if cfg.limit_test:
         split.x_test = split.x_test[: cfg.limit_test]
         split.y_test = split.y_test[: cfg.limit_test]
+    if cfg.val_fraction:
+        train, val = stratified_split(split.y_train, cfg.val_fraction,
+                                      not split.is_regression, "dataset.val_fraction")
+        split.x_val, split.y_val = split.x_train[val], split.y_train[val]
+        split.x_train, split.y_train = split.x_train[train], split.y_train[train]
     return split
+
+
+def stratified_split(y: torch.Tensor, fraction: float | int, stratify: bool = True,
+                     key: str = "dataset") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(kept, held out)`` indices of ``y``, ``fraction`` held out (an int: that many):
+    exactly scikit-learn's ``train_test_split(stratify=y, random_state=SPLIT_SEED)`` (each
+    class in proportion; ``StratifiedShuffleSplit``'s draws, tests/test_evaluate.py checks
+    them against scikit-learn's), or its seeded shuffle for float targets. Written out in
+    numpy because importing scikit-learn costs more than a tiny run trains. Too few
+    samples of a class is one line naming ``key``."""
+    import numpy as np
+
+    n = len(y)
+    n_test = fraction if isinstance(fraction, int) else int(np.ceil(fraction * n))
+    n_train = n - n_test
+    rng = np.random.RandomState(SPLIT_SEED)
+    if not stratify:
+        order = rng.permutation(n)
+        return torch.as_tensor(order[n_test:]), torch.as_tensor(order[:n_test])
+    classes, inverse = np.unique(y.numpy(), return_inverse=True)
+    counts = np.bincount(inverse)
+    if counts.min() < 2 or min(n_train, n_test) < len(classes):
+        raise ConfigError(f"{key}: {fraction} of {n} samples cannot be split by class ({n_test}"
+                          f" held out, {len(classes)} classes, the rarest has {counts.min()} "
+                          f"samples); use more samples or another fraction")
+    members = np.split(np.argsort(inverse, kind="mergesort"), np.cumsum(counts)[:-1])
+    kept_n = _approximate_mode(counts, n_train, rng)
+    held_n = _approximate_mode(counts - kept_n, n_test, rng)
+    kept, held = [], []
+    for i in range(len(classes)):
+        drawn = members[i].take(rng.permutation(counts[i]), mode="clip")
+        kept.extend(drawn[: kept_n[i]])
+        held.extend(drawn[kept_n[i]: kept_n[i] + held_n[i]])
+    return (torch.as_tensor(rng.permutation(kept), dtype=torch.int64),
+            torch.as_tensor(rng.permutation(held), dtype=torch.int64))
+
+
+def _approximate_mode(counts, draws: int, rng):
+    """scikit-learn's ``_approximate_mode``: ``draws`` shared out in proportion to
+    ``counts``, the remainders handed out largest first (ties drawn by ``rng``)."""
+    import numpy as np
+
+    continuous = counts / counts.sum() * draws
+    floored = np.floor(continuous)
+    missing = int(draws - floored.sum())
+    if missing > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (where,) = np.where(remainder == value)
+            now = min(len(where), missing)
+            floored[rng.choice(where, size=now, replace=False)] += 1
+            missing -= now
+            if missing == 0:
+                break
+    return floored.astype(int)
 
 
 def digits_arrays():
@@ -219,9 +291,8 @@ def _digits(cfg: DigitsConfig) -> DataSplit:
     data, target = digits_arrays()
     x = torch.tensor(data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
     y = torch.tensor(target, dtype=torch.int64)
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_test = int(round(cfg.test_fraction * len(y)))
-    test, train = perm[:n_test], perm[n_test:]
+    train, test = stratified_split(y, n_test, key="dataset.test_fraction")
     return DataSplit(x[train], y[train], x[test], y[test], 10)
 
 

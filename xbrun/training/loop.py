@@ -23,6 +23,7 @@ from ..nn.convert import AnalogSpec
 from ..schema import to_dict
 from .cost import COUNTS, CostLedger, cost_line
 from .data import load_dataset
+from .early_stop import BEST, EarlyStopping
 from .graphs import StepRunner
 from .loggers import open_loggers
 from .models import build_model
@@ -31,6 +32,7 @@ from .outputs import (
     plot_curves,
     remove_temporaries,
     save_checkpoint,
+    save_weights,
     write_json,
     write_jsonl,
     write_npz,
@@ -204,7 +206,8 @@ def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
         run_dir=run_dir, device=device, data=data, model=model, optimizer=optimizer,
         decomposition=decomposition, rows=[], steps=[], start_epoch=0, resumed=None,
         scheduler=build_scheduler(config.schedule, optimizer, config.epochs),
-        shuffle=torch.Generator().manual_seed(config.seed))
+        shuffle=torch.Generator().manual_seed(config.seed),
+        early=EarlyStopping(config.early_stop, state and state.get("early_stop")))
     if state is not None:
         run.run_dir = Path(config.resume).expanduser()
         run.resumed = restore(state, config, model, optimizer, run.scheduler, run.shuffle,
@@ -226,6 +229,9 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     rows, steps, start_epoch, resumed = run.rows, run.steps, run.start_epoch, run.resumed
     x_train, y_train = run.data.x_train.to(device), run.data.y_train.to(device)
     x_test, y_test = run.data.x_test.to(device), run.data.y_test.to(device)
+    val = None if run.data.x_val is None else (run.data.x_val.to(device),
+                                               run.data.y_val.to(device))
+    early = run.early
     scores = _weight_scorer(run)
     if getattr(run, "step_pending", None):
         loggers.pending = list(run.step_pending)
@@ -259,12 +265,14 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
             train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
                                            config.batch_size, runner, on_step)) / n
         test_loss, test_acc = evaluate(model, x_test, y_test)
+        val_loss, val_acc = evaluate(model, *val) if val else (None, None)
         counters = [tile.take_counters() for tile in analog_tiles(model)]
         pulses = sum(c["pulses"] for c in counters)
         rank1 = sum(c["rank1_updates"] for c in counters)
         err_n = sum(c["err_count"] for c in counters)
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
-               "test_accuracy": test_acc, **scores(exact=False),
+        row = {"epoch": epoch + 1, "train_loss": train_loss,
+               **({"val_loss": val_loss, "val_accuracy": val_acc} if val else {}),
+               "test_loss": test_loss, "test_accuracy": test_acc, **scores(exact=False),
                "lr": optimizer.param_groups[0]["lr"],
                "pulses": pulses, "rank1_updates": rank1,
                "reconstruction_error": (sum(c["err_sum"] for c in counters) / err_n
@@ -282,10 +290,16 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
         total_rank1 += rank1
         score = (f"test_acc {100 * test_acc:6.2f}%" if test_acc is not None else
                  f"weight_error {row['weight_error']:.4g}" if "weight_error" in row else "")
+        if val_acc is not None:
+            score = f"val_acc {100 * val_acc:6.2f}%  {score}"
         log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
             f"test_loss {test_loss:.4f}  {score}  "
             f"pulses {pulses:,}  {cost_line(row['cost'])}  {row['seconds']:.1f}s")
-        checkpoint = (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs
+        if val and early.update(epoch + 1, row) and config.early_stop.keep_best:
+            save_weights(run_dir / BEST, model.state_dict(), epoch + 1, to_dict(config))
+        stop = early.should_stop and epoch + 1 < config.epochs
+        checkpoint = ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs
+                      or stop)
         flush = checkpoint or time.perf_counter() - flushed >= FLUSH_SECONDS
         if flush:
             write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
@@ -298,7 +312,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                 "decomposition": (decomposition.state_dict()
                                   if hasattr(decomposition, "state_dict") else None),
                 "metrics": rows, "steps": steps, "step_pending": list(loggers.pending),
-                "config": to_dict(config)})
+                "early_stop": early.state_dict(), "config": to_dict(config)})
             write_npz(run_dir / COUNTS, ledger.counts())
         summary["epochs_done"] = epoch + 1
         if flush:
@@ -306,8 +320,15 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
             write_json(run_dir / "summary.json", {**summary, **_final(rows, total_pulses,
                                                                        total_rank1)})
             flushed = time.perf_counter()
+        if stop:
+            log(f"early stop: no better {config.early_stop.metric} for "
+                f"{config.early_stop.patience} epochs (best: epoch {early.best_epoch})")
+            summary.update(status="finished", stopped_early=epoch + 1)
+            break
     else:
         summary["status"] = "finished"
+    if early.best is not None:
+        summary.update(best_epoch=early.best_epoch, **{f"best_{early.config.metric}": early.best})
     if rows and not flush:  # a divergence after epochs whose records were not yet written
         write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
     summary.update(_final(rows, total_pulses, total_rank1))
@@ -336,7 +357,7 @@ def _weight_scorer(run: SimpleNamespace):
 
 #: metrics of the last epoch that summary.json repeats, when the run logs them
 FINAL_KEYS = ("test_accuracy", "test_loss", "train_loss", "reconstruction_error",
-              "weight_error", "weight_rmse", "weight_std")
+              "val_accuracy", "val_loss", "weight_error", "weight_rmse", "weight_std")
 
 
 def _final(rows: list[dict], pulses: int, rank1: int) -> dict:

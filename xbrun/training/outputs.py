@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 #: the files a run writes; their temporaries are ``.NAME.<random>.tmp`` beside them
-RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "summary.json", "curves.png", "error.log",
-             "counts.npz")
+RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.jsonl", "summary.json", "curves.png",
+             "error.log", "counts.npz")
 
 
 def _umask() -> int:
@@ -99,6 +99,11 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def save_checkpoint(path: Path, state: dict) -> None:
     _atomic(path, lambda h: torch.save(state, h))
+
+
+def save_weights(path: Path, model_state: dict, epoch: int, config: dict) -> None:
+    """The weights of one epoch (``best.pt``): what ``xbrun.load`` rebuilds a model from."""
+    save_checkpoint(path, {"epoch": epoch, "model": model_state, "config": config})
 
 
 def plot_curves(path: Path, rows: list[dict], title: str) -> None:
