@@ -1,16 +1,12 @@
 """``xbrun.train`` / ``xbrun.compose``: the CLI's configs and checks from Python."""
 
 import json
-import runpy
 from pathlib import Path
 
 import pytest
 
 import xbrun
 from xbrun.cli import main
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "python_api.py"
-
 
 def test_compose_returns_the_typed_config():
     config = xbrun.compose(["device=chopped", "gamma=0.1", "epochs=3"])
@@ -50,12 +46,3 @@ def test_train_default_run_dir_is_under_outputs(tmp_path, small_run, monkeypatch
     summary = xbrun.train(["device=fp", *small_run], log=lambda line: None)
     run_dir = Path(summary["run_dir"])
     assert run_dir.parts[0] == "outputs" and (tmp_path / run_dir / "metrics.jsonl").exists()
-
-
-def test_example_script_runs(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(EXAMPLE), run_name="__main__")
-    out = capsys.readouterr().out
-    assert "chopped 0.1" in out and "rejected: lr:" in out
-    assert "fp: finished" in out and "sgd: finished" in out
-    assert (tmp_path / "outputs" / "python_api" / "sgd" / "summary.json").exists()

@@ -53,7 +53,7 @@ usage:
                                      published values (--list: the figures; --redraw)
 
 examples:
-  xbrun train device=sgd cell=soft_bounds io=default epochs=3 lr=0.05 seed=1
+  xbrun train device=sgd cell=soft_bounds io=default model.activation=relu epochs=3 lr=0.1 seed=1
   xbrun train -m device=fp,sgd seed=0,1
   xbrun report multirun/
   xbrun report multirun/2026-12-01/10-00-00 --by device --plot accuracy.png

@@ -48,6 +48,8 @@ from .tasks import single_linear, task_loss, weight_metrics
 #: step an epoch) would spend their time rewriting files; what a resume continues from is
 #: the checkpoint's copy of the records anyway
 FLUSH_SECONDS = 1.0
+#: at most about this many epoch lines in a run's log
+LOG_LINES = 50
 
 
 def pick_device(accelerator: str) -> torch.device:
@@ -251,6 +253,9 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device), log)
     ledger = CostLedger(model, config.energy)  # counters restored by a resume: deltas from here
     flushed, flush = -math.inf, True
+    # a run of 1,000 one-step epochs logs about 50 epoch lines, not 1,000 (metrics.jsonl
+    # keeps every epoch)
+    log_period = max(1, config.epochs // LOG_LINES)
     for epoch in range(start_epoch, config.epochs):
         began = time.perf_counter()
         order = torch.randperm(n, generator=shuffle).to(device)
@@ -292,9 +297,10 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                  f"weight_error {row['weight_error']:.4g}" if "weight_error" in row else "")
         if val_acc is not None:
             score = f"val_acc {100 * val_acc:6.2f}%  {score}"
-        log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
-            f"test_loss {test_loss:.4f}  {score}  "
-            f"pulses {pulses:,}  {cost_line(row['cost'])}  {row['seconds']:.1f}s")
+        if epoch == 0 or (epoch + 1) % log_period == 0 or epoch + 1 == config.epochs:
+            log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
+                f"test_loss {test_loss:.4f}  {score}  "
+                f"pulses {pulses:,}  {cost_line(row['cost'])}  {row['seconds']:.1f}s")
         if val and early.update(epoch + 1, row) and config.early_stop.keep_best:
             save_weights(run_dir / BEST, model.state_dict(), epoch + 1, to_dict(config))
         stop = early.should_stop and epoch + 1 < config.epochs

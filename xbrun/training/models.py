@@ -70,9 +70,13 @@ class LeNet5Config:
     hidden: list[int] = field(default_factory=lambda: [120, 84])
     activation: Activation = "tanh"
     pool: Literal["max", "avg"] = "max"
+    # the learning rate it trains well with (the top-level lr follows it unless given;
+    # LeNet-5 at the MLP's lr of 1.0 stays at chance)
+    lr: float = 0.1
     needs_images = True
 
     def validate(self, key: str) -> None:
+        check(self.lr > 0, f"{key}.lr", "a number > 0", self.lr)
         check(len(self.channels) == 2 and all(c >= 1 for c in self.channels),
               f"{key}.channels", "two positive channel counts", self.channels)
         for i, h in enumerate(self.hidden):

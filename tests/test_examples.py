@@ -1,0 +1,74 @@
+"""Every training command that the README, ``xbrun --help`` and ``examples/`` show learns
+with the settings written there (reduced in epochs only where marked), well above chance.
+
+Each command is looked up in the text that shows it, so an edited example that is no longer
+tested, or a tested one that is no longer shown, fails here. The default run
+(``make train``, ``xbrun train``) is tests/test_golden.py.
+"""
+
+import json
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+import xbrun
+from xbrun.cli import USAGE
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+SHOWN = {"README": README, "--help": USAGE}
+PYTHON = "python"  # shown as ``xbrun.train([...])`` in the README's Python API section
+
+#: (the command's overrides as shown, where shown, reduction for the test, metric, bound)
+EXAMPLES = [
+    ("device=sgd cell=soft_bounds io=default model.activation=relu epochs=3 lr=0.1 seed=1",
+     ("README", "--help"), ["epochs=1"], "test_accuracy", 0.5),
+    ("device=fp", ("README",), [], "test_accuracy", 0.8),
+    ("preset=sgd_ecram model.activation=relu lr=0.1 schedule=cosine epochs=3", ("README",),
+     ["epochs=1"], "test_accuracy", 0.5),
+    ("model=lenet5", ("README",), ["epochs=2"], "test_accuracy", 0.5),
+    ("device=chopped gamma=0.1 epochs=5 device.transfer_update.desired_bl=31 "
+     "device.transfer_update.update_management=true "
+     "device.transfer_update.update_bl_management=true", ("README",), ["epochs=3"],
+     "test_accuracy", 0.4),
+    # the regression task: the weight error starts at 2.08 and falls to analog SGD's floor
+    ("dataset=regression model=linear device=sgd cell=soft_bounds io=perfect batch_size=100 "
+     "epochs=1000 log_every=1 checkpoint_every=500 lr=0.8 model.init=constant "
+     "model.init_value=1.0 cell.w_max=3.5 cell.w_min=-3.5", ("README",),
+     ["epochs=100", "log_every=0"], "weight_error", 0.5),
+    ("model.activation=relu lr=0.1 epochs=3", (PYTHON,), ["epochs=1"], "test_accuracy", 0.5),
+]
+
+
+def _flat(text: str) -> str:
+    """``text`` with line continuations and runs of spaces folded, as a shell reads it."""
+    return re.sub(r"\s+", " ", text.replace("\\\n", " "))
+
+
+@pytest.mark.parametrize("command, where, reduced, metric, bound", EXAMPLES,
+                         ids=[e[0].split()[0] for e in EXAMPLES])
+def test_each_shown_example_learns(command, where, reduced, metric, bound, tmp_path):
+    for name in where:
+        shown = (f"xbrun.train({json.dumps(command.split())})" if name == PYTHON else
+                 f"xbrun train {command}")
+        assert shown in _flat(SHOWN.get(name, README)), f"not shown in {name}"
+    summary = xbrun.train([*command.split(), *reduced, "progress=none"],
+                          run_dir=tmp_path / "run", log=lambda line: None)
+    assert summary["status"] == "finished"
+    if metric == "test_accuracy":  # chance is 10 %
+        assert summary[metric] >= bound, summary[metric]
+    else:
+        assert summary[metric] <= bound, summary[metric]
+
+
+def test_the_python_example_learns(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(ROOT / "examples" / "python_api.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "chopped 0.1" in out and "rejected: lr:" in out
+    for device in ("fp", "sgd"):
+        accuracy = float(re.search(rf"{device}: finished, test accuracy ([\d.]+)%", out)[1])
+        assert accuracy >= 60, (device, accuracy)
+    assert len(list((tmp_path / "outputs" / "python_api").glob("*/sgd/summary.json"))) == 1
