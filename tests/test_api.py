@@ -8,6 +8,7 @@ import pytest
 import xbrun
 from xbrun.cli import main
 
+
 def test_compose_returns_the_typed_config():
     config = xbrun.compose(["device=chopped", "gamma=0.1", "epochs=3"])
     assert type(config).__name__ == "RunConfig"

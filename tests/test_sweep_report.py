@@ -55,3 +55,34 @@ def test_by_a_summary_key_adds_its_column(seed_sweep, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("run,placement.device,device,seed,")
     assert all(line.split(",")[1] == "cpu" for line in lines[1:]) and len(lines) == 5
+
+
+def test_report_orders_runs_by_number_shows_text_as_written_and_csv_numbers(tmp_path, capsys):
+    """Runs 0..11 (not 0, 1, 10, 11, 2), values such as ``[/bold]`` or ``[32]`` shown as
+    written (not read as rich markup), one ``epochs`` column per meaning, CSV numbers as
+    recorded, and ``--by`` a key no run has: one line, exit 2."""
+    import json
+
+    from cli_run import run_cli
+
+    for i in range(12):
+        run = tmp_path / str(i)
+        (run / ".hydra").mkdir(parents=True)
+        (run / "summary.json").write_text(json.dumps(
+            {"status": "finished", "epochs_done": 2, "test_accuracy": 0.4318,
+             "pulses": 12345, "config": {"model": {"hidden": [32 + i]}}}))
+        (run / ".hydra" / "overrides.yaml").write_text(
+            f"- epochs={2 + i % 2}\n- model.hidden=[{32 + i}]\n- tag=[/bold]{i}\n")
+    code, out = run_cli(["report", str(tmp_path)], capsys)
+    assert code == 0 and "[/bold]11" in out.out and "[43]" in out.out
+    names = [line.split()[1] for line in out.out.splitlines() if line.startswith("│ ")]
+    assert names == [str(i) for i in range(12)]
+    code, out = run_cli(["report", str(tmp_path), "--by", "model.hidden"], capsys)
+    assert code == 0 and "[32]" in out.out
+    code, out = run_cli(["report", str(tmp_path), "--csv"], capsys)
+    header, first = out.out.splitlines()[:2]
+    assert header.split(",").count("epochs") == 1 and "epochs_done" in header
+    row = dict(zip(header.split(","), first.split(","), strict=True))
+    assert row["test_acc"] == "0.4318" and row["pulses"] == "12345" and row["run"] == "0"
+    code, out = run_cli(["report", str(tmp_path), "--by", "nosuchkey"], capsys)
+    assert code == 2 and out.err.count("\n") == 1 and "--by nosuchkey" in out.err

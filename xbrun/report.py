@@ -1,4 +1,9 @@
-"""``xbrun report DIR``: one row per run below DIR, showing only the overrides that differ."""
+"""``xbrun report DIR``: one row per run below DIR, showing only the overrides that differ.
+
+Runs are listed in natural order (``2`` before ``10``). Tables and Markdown show rounded
+numbers (accuracy in %); ``--csv`` writes the numbers as the runs recorded them (accuracy
+as a fraction, no thousands separators), for other tools.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,17 @@ from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-METRICS = [("status", "status"), ("epochs_done", "epochs"), ("test_accuracy", "test_acc"),
-           ("test_loss", "test_loss"), ("pulses", "pulses"), ("rank1_updates", "rank1"),
-           ("seconds", "seconds")]
-#: columns shown only when some run has them (the regression task's weight scores)
-OPTIONAL = [("weight_error", "weight_error")]
+from .sweep_report import _lookup, natural_key
+
+METRICS = [("status", "status"), ("epochs_done", "epochs_done"),
+           ("test_accuracy", "test_acc"), ("test_loss", "test_loss"), ("pulses", "pulses"),
+           ("rank1_updates", "rank1"), ("seconds", "seconds")]
+#: columns shown only when some run has them (validation split, the regression task's
+#: weight scores)
+OPTIONAL = [("val_accuracy", "val_acc"), ("weight_error", "weight_error")]
 #: the cost ledger's columns (summary.json ``cost.total``), shown when some run has them
 COST = [("energy_j", "energy_J"), ("write_energy_j", "write_J"),
         ("max_cell_pulses", "max_cell_pulses"), ("lifetime_used", "lifetime_used")]
@@ -29,7 +38,8 @@ def collect(root: Path, warn=None) -> list[dict]:
     """
     warn = warn or (lambda text: print(f"xbrun: warning: {text}", file=sys.stderr))
     runs = []
-    for summary_path in sorted(root.rglob("summary.json")):
+    for summary_path in sorted(root.rglob("summary.json"),
+                               key=lambda p: natural_key(str(p.relative_to(root)))):
         run_dir = summary_path.parent
         try:
             summary = json.loads(summary_path.read_text())
@@ -86,7 +96,9 @@ def _reason(err: Exception) -> str:
     return f"{type(err).__name__}: " + " ".join(str(err).split())[:120]
 
 
-def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
+def rows(runs: list[dict], raw: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per run: the overrides that differ, then the metrics; ``raw``
+    keeps the recorded numbers (CSV) instead of rounding them for reading."""
     keys = sorted({k for r in runs for k in r["overrides"]})
     differing = [k for k in keys if len({r["overrides"].get(k) for r in runs}) > 1]
     metrics = METRICS[:4] + [m for m in OPTIONAL if any(r.get(m[0]) is not None
@@ -95,20 +107,22 @@ def rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     header = ["run", *differing, *[label for _, label in metrics]]
     body = []
     for r in runs:
-        cells = [r["run"], *[r["overrides"].get(k, "") for k in differing]]
-        for key, _ in metrics:
-            value = r.get(key)
-            if key == "test_accuracy" and isinstance(value, (int, float)):
-                cells.append(f"{100 * value:.2f}%")
-            elif isinstance(value, float):
-                cells.append(f"{value:.4g}")
-            elif isinstance(value, int) and key in ("pulses", "rank1_updates",
-                                                    "max_cell_pulses"):
-                cells.append(f"{value:,}")
-            else:
-                cells.append("" if value is None else str(value))
+        cells = [r["run"], *[str(r["overrides"].get(k, "")) for k in differing]]
+        cells += [_cell(key, r.get(key), raw) for key, _ in metrics]
         body.append(cells)
     return header, body
+
+
+def _cell(key: str, value, raw: bool) -> str:
+    if value is None:
+        return ""
+    if raw or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if key.endswith("accuracy"):
+        return f"{100 * value:.2f}%"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return f"{value:,}" if key in ("pulses", "rank1_updates", "max_cell_pulses") else str(value)
 
 
 def report_command(args) -> None:
@@ -128,24 +142,27 @@ def report_command(args) -> None:
 
         draw_wear(root, Path(args.wear))
     runs = collect(root)
-    header, body = rows(runs)
+    by = getattr(args, "by", None)
+    if by and runs and not any(_has_key(run, by) for run in runs):
+        fail(f"--by {by}: no run below {root} has this key; use an override, config or "
+             f"summary key, e.g. device, seed, lr, cell.dw_min or placement.device")
+    header, body = rows(runs, raw=bool(args.csv))
     if _sweep_views(args, root, runs, header, body):
         return
     if args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(header)
-        writer.writerows([[c.replace(",", "") if c[:1].isdigit() else c for c in row]
-                          for row in body])
+        writer.writerows(body)
         return
-    table = Table(title=f"{len(runs)} runs below {root}")
-    for name in header:
-        table.add_column(name, justify="left" if name in ("run", "status") else "right")
-    for row in body:
-        table.add_row(*row)
     console = Console()
     if not console.is_terminal:  # piped or captured: don't squeeze the table to 80 columns
         console = Console(width=240)
-    console.print(table)
+    console.print(_table(f"{len(runs)} runs below {root}", header, body))
+
+
+def _has_key(run: dict, key: str) -> bool:
+    return key in run["overrides"] or _lookup(run, key) is not None or _lookup(
+        run.get("config") or {}, key) is not None
 
 
 def _sweep_views(args, root: Path, runs: list[dict], header, body) -> bool:
@@ -182,9 +199,11 @@ def _sweep_views(args, root: Path, runs: list[dict], header, body) -> bool:
 
 
 def _table(title: str, header: list[str], body: list[list[str]]) -> Table:
-    table = Table(title=title)
+    """A rich table of plain text: a ``[`` in a value (``[32]``, ``[/bold]``) is shown as
+    written, never read as rich markup."""
+    table = Table(title=escape(title))
     for name in header:
-        table.add_column(name, justify="left" if name in ("run", "status") else "right")
+        table.add_column(escape(name), justify="left" if name in ("run", "status") else "right")
     for row in body:
-        table.add_row(*row)
+        table.add_row(*(escape(str(cell)) for cell in row))
     return table

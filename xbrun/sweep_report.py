@@ -7,12 +7,18 @@ via :func:`xbrun.report.collect`), so it works on sweeps from any launcher.
 
 from __future__ import annotations
 
+import re
 import statistics
 from pathlib import Path
 
 from .training.outputs import epoch_records, read_jsonl
 
 SEED_KEY = "seed"
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders the numbers inside ``text`` by value (``2`` before ``10``)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def _lookup(data, key: str):
@@ -39,7 +45,7 @@ def group(runs: list[dict], by: str) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for run in runs:
         groups.setdefault(value_of(run, by), []).append(run)
-    return dict(sorted(groups.items()))
+    return dict(sorted(groups.items(), key=lambda item: natural_key(item[0])))
 
 
 def differ_only_in_seed(groups: dict[str, list[dict]], by: str) -> bool:
@@ -147,7 +153,7 @@ def plot(runs: list[dict], root: Path, path: Path, by: str | None) -> int:
             for i, c in enumerate(curves):
                 ax.plot([row["epoch"] for row in c], [row[key] * scale for row in c],
                         marker="o", markersize=3, color=f"C{colour}" if by else None,
-                        label=label if i == 0 else (None if by else members[i]["run"]))
+                        label=(label if i == 0 else None) if by else members[i]["run"])
                 drawn += ax is ax_acc
     from matplotlib.ticker import MaxNLocator
 
