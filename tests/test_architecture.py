@@ -14,7 +14,7 @@ LAYERS = [
     ("xbrun.nn",),
     ("xbrun.training", "xbrun.config", "xbrun.presets", "xbrun.sweeps", "xbrun.extras",
      "xbrun.sweep_report"),
-    ("xbrun", "xbrun.cli", "xbrun.composition", "xbrun.api", "xbrun.report",
+    ("xbrun", "xbrun.cli", "xbrun.composition", "xbrun.api", "xbrun.evaluate", "xbrun.report",
      "xbrun.cells_info", "xbrun.figures", "xbrun.wear_map"),
 ]
 

@@ -44,6 +44,9 @@ USAGE = """xbrun: train neural networks on simulated analog crossbar hardware
 usage:
   xbrun train [-m] [KEY=VALUE ...]   one run, or a sweep with -m (Hydra multirun)
   xbrun train --help                 config groups and the composed default config
+  xbrun evaluate RUN_DIR [dataset.KEY=VALUE ...] [--split test|val|train] [--last]
+                                     score a finished run's model (best epoch) on its test
+                                     split or another data set
   xbrun report DIR [--csv|--markdown] [--by KEY] [--plot FILE]
                                      table of every run below DIR, grouped, plotted
   xbrun cells [NAME ...] [--plot F]  unit cells: states, asymmetry, symmetry point, pulse response
@@ -436,6 +439,20 @@ def main(argv: list[str] | None = None) -> None:
                             "per-cell pulse counts (counts.npz) as a heat map and a histogram, "
                             "into FILE (png, pdf, svg)")
         report_command(parser.parse_args(rest))
+    elif command == "evaluate":
+        from .evaluate import evaluate_command
+
+        parser = Parser(prog="xbrun evaluate", description="Score a finished run's model on "
+                        "its test split, or on another data set given by dataset overrides.")
+        parser.add_argument("run_dir", type=Path)
+        parser.add_argument("overrides", nargs="*", metavar="dataset.KEY=VALUE",
+                            help="another data set or split size (dataset=mnist "
+                            "dataset.root=/data, dataset.limit_test=100)")
+        parser.add_argument("--split", choices=("test", "val", "train"), default="test")
+        parser.add_argument("--last", action="store_true", help="the last checkpoint's "
+                            "weights, not the best epoch's (best.pt)")
+        parser.add_argument("--accelerator", choices=("cpu", "cuda"), default="cpu")
+        evaluate_command(parser.parse_args(rest))
     elif command == "cells":
         from .cells_info import cells_command
 
@@ -449,8 +466,8 @@ def main(argv: list[str] | None = None) -> None:
 
         figure_command(rest, train=train_command)  # its sweep is `xbrun train -m`
     else:
-        fail(f"{command}: unknown command; expected train, report, cells, presets or figure "
-             f"(see xbrun --help)")
+        fail(f"{command}: unknown command; expected train, evaluate, report, cells, presets or "
+             f"figure (see xbrun --help)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,134 @@
+"""A finished run's model, back from its folder: ``xbrun.load(RUN_DIR)`` and
+``xbrun evaluate RUN_DIR [dataset overrides]``.
+
+The model is rebuilt from the run's recorded config (the same data shape, factorization and
+tiles) and given the weights of ``best.pt`` (the best epoch on the validation split, where
+the run had one) or else of ``checkpoint.pt``. Files load with ``weights_only=True``: a
+checkpoint cannot run code. :func:`evaluate_model` scores any loaded model on any data
+split, so a deployment study (noise on the read weights, drift) can wrap it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from .errors import ConfigError
+from .training.early_stop import BEST
+from .training.rundir import CHECKPOINT
+
+Which = Literal["best", "last"]
+
+
+def read_weights(run_dir: str | Path, which: Which = "best") -> tuple[dict, Path]:
+    """``(state, path)``: the saved state of ``run_dir`` (``which``: ``best.pt`` where it
+    exists, else ``checkpoint.pt``; ``last``: ``checkpoint.pt``). One-line ConfigError if
+    there is none or it cannot be read."""
+    folder = Path(run_dir).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"run_dir: {folder}: no such run folder")
+    path = folder / BEST if which == "best" and (folder / BEST).is_file() else folder / CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(f"run_dir: {folder} has no {CHECKPOINT} (not a run folder, or its run "
+                          f"stopped before the first checkpoint)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, foreign, or a pickle that wants to run code
+        reason = (str(err).strip().splitlines() or [""])[0][:160]
+        raise ConfigError(f"run_dir: {path} cannot be read ({type(err).__name__}: {reason})"
+                          ) from None
+    if not isinstance(state, dict) or not {"model", "config", "epoch"} <= set(state):
+        raise ConfigError(f"run_dir: {path} is not an xbrun checkpoint")
+    return state, path
+
+
+def load_run(run_dir: str | Path, which: Which = "best", dataset: dict | None = None,
+             accelerator: str = "cpu"):
+    """``(model, config, data, state)`` of a finished run: its model with the saved weights,
+    in eval mode, its config, and its data (or ``dataset``, a dataset config dict)."""
+    from .config import load
+    from .training.data import dataset_config, load_dataset
+    from .training.loop import pick_device, setup
+
+    state, _ = read_weights(run_dir, which)
+    config = load(dict(state["config"]))
+    config.accelerator = accelerator
+    device = pick_device(accelerator)
+    _, model, _, _ = setup(config, device)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        reason = (str(err).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"run_dir: the saved weights do not fit the run's model ({reason})"
+                          ) from None
+    data = load_dataset(dataset_config(dataset) if dataset is not None else config.dataset)
+    return model.eval(), config, data, state
+
+
+def load(run_dir: str | Path, which: Which = "best", accelerator: str = "cpu"):
+    """The trained model of ``run_dir`` (a ``torch.nn.Module`` in eval mode): the weights of
+    its best epoch on the validation split where it kept them (``best.pt``), else of its
+    last checkpoint; ``which="last"`` always the last."""
+    return load_run(run_dir, which, accelerator=accelerator)[0]
+
+
+def evaluate_model(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> dict:
+    """``{"loss", "accuracy", "samples"}`` of ``model`` on ``(x, y)`` (accuracy None on a
+    regression), on the model's device."""
+    from .training.loop import evaluate
+
+    device = next(model.parameters()).device
+    loss, accuracy = evaluate(model, x.to(device), y.to(device), batch_size)
+    model.eval()  # training.loop.evaluate hands the model back in train mode
+    return {"loss": loss, "accuracy": accuracy, "samples": len(y)}
+
+
+def dataset_overrides(saved: dict, overrides: list[str]) -> dict:
+    """The run's dataset config with ``dataset=NAME`` / ``dataset.KEY=VALUE`` applied."""
+    from omegaconf import OmegaConf
+
+    from .config import SCHEMAS, option_values
+    from .schema import to_dict
+
+    data = dict(saved)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not (key == "dataset" or key.startswith("dataset.")):
+            raise ConfigError(f"{item}: expected dataset=NAME or dataset.KEY=VALUE")
+        if key == "dataset":
+            if value not in SCHEMAS["dataset"]:
+                raise ConfigError(f"dataset: expected one of {', '.join(SCHEMAS['dataset'])}, "
+                                  f"got {value!r}")
+            data = {**to_dict(SCHEMAS["dataset"][value]), **option_values("dataset", value)}
+            data["name"] = value
+    dotted = [o.removeprefix("dataset.") for o in overrides if o.startswith("dataset.")]
+    merged = OmegaConf.merge(OmegaConf.create(data), OmegaConf.from_dotlist(dotted))
+    return OmegaConf.to_container(merged)
+
+
+def evaluate_command(args) -> dict:
+    """``xbrun evaluate RUN_DIR [dataset overrides] [--split test|val|train] [--last]``."""
+    from .composition import fail
+
+    try:
+        state, path = read_weights(args.run_dir, "last" if args.last else "best")
+        saved = state["config"]["dataset"]
+        dataset = dataset_overrides(saved, args.overrides) if args.overrides else None
+        model, config, data, state = load_run(args.run_dir, "last" if args.last else "best",
+                                              dataset, args.accelerator)
+    except ConfigError as err:
+        fail(str(err))
+    x, y = {"test": (data.x_test, data.y_test), "train": (data.x_train, data.y_train),
+            "val": (data.x_val, data.y_val)}[args.split]
+    if x is None:
+        fail(f"--split val: {args.run_dir} has no validation split (dataset.val_fraction 0)")
+    result = evaluate_model(model, x, y)
+    score = (f"accuracy {100 * result['accuracy']:.2f}%" if result["accuracy"] is not None
+             else "")
+    name = (dataset or saved)["name"]
+    print(f"{args.run_dir}: {args.split} loss {result['loss']:.4f}  {score}  on "
+          f"{result['samples']:,} samples of dataset={name} (weights of epoch "
+          f"{state['epoch']}, {path.name})")
+    return result
