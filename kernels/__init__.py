@@ -12,6 +12,7 @@ likewise is imported when a CPU kernel first runs (the GPU machine has none).
 """
 
 import importlib.util
+import os
 
 from .analog_mvm_ref import MVMParams, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
@@ -340,3 +341,20 @@ __all__ = [
     "transfer_write_torch",
     "update_auto_scale",
 ]
+
+
+def cpu_kernels_compiled() -> bool:
+    """Whether numba's on-disk cache holds the CPU kernels every analog CPU run calls (the
+    serial pulsed update and MVM epilogue). False on a fresh install: the first epoch then
+    compiles them (about 20 s), which a run says rather than sitting silent. True where
+    numba is absent or its cache cannot be inspected (nothing to announce)."""
+    if importlib.util.find_spec("numba") is None:
+        return True
+    try:
+        from .analog_mvm_cpu import _epilogue_serial
+        from .pulsed_update_cpu import _update_serial
+
+        return all(os.path.exists(k._cache._cache_file._index_path)
+                   for k in (_update_serial, _epilogue_serial))
+    except Exception:  # numba's cache internals moved: say nothing rather than fail
+        return True

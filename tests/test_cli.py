@@ -62,6 +62,7 @@ def test_help(capsys):
     assert "xbrun train" in capsys.readouterr().out
     code, out = run_cli(["train", "--help"], capsys)
     assert code == 0 and "device: " in out.out and "sgd" in out.out
+    assert "simulated analog in-memory" in out.out and "powered by Hydra" not in out.out
 
 
 def test_train_writes_every_output(tmp_path, small_run):
@@ -122,6 +123,7 @@ def test_report_table_and_csv(tmp_path, small_run, capsys):
     main(["report", str(tmp_path)])
     table = capsys.readouterr().out
     assert "2 runs" in table and "device" in table and "finished" in table
+    assert "job 1: epoch   2/2" in (tmp_path / "1" / "cli.log").read_text()  # whose line
     main(["report", str(tmp_path), "--csv"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split(",")[:2] == ["run", "device"]

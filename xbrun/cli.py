@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -194,6 +195,13 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
 _made: dict[str, Path] = {}
 
 
+class _Tagged(logging.LoggerAdapter):
+    """Log lines that start with ``extra["tag"]`` (a sweep job's number)."""
+
+    def process(self, msg, kwargs):
+        return f"{self.extra['tag']}{msg}", kwargs
+
+
 def _task(cfg) -> float | None:
     """One job; returns the run's ``objective`` (NaN unless it finished) for sweepers."""
     from hydra.core.hydra_config import HydraConfig
@@ -208,7 +216,9 @@ def _task(cfg) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     single = hydra_cfg.mode != RunMode.MULTIRUN
-    log = logging.getLogger("xbrun")
+    # a sweep's jobs may run side by side (joblib): each line says whose it is
+    log = _Tagged(logging.getLogger("xbrun"), {"tag": "" if single else
+                                               f"job {hydra_cfg.job.num}: "})
     try:
         # inside the try: in a sweep over devices, a key this job's device lacks fails
         # this job alone (see validate)
@@ -343,6 +353,7 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
     check(folder.strip() != "", key, "a folder", folder)
     _refuse_overwrite(Path(folder).expanduser(), key, multirun, task)
     made = make_folder(folder, key)
+    _made["target"] = Path(folder).expanduser().absolute()
     if made is not None and not multirun:
         _made.update(run=made, folder=Path(folder).expanduser().resolve())
     # the folder just checked and made, not a second ${now:...}
@@ -368,6 +379,11 @@ def train_command(args: list[str]) -> None:
         key, _, option = override.partition("=")
         if missing_plugin(key, option):
             fail(missing_plugin(key, option))
+        if key == "hydra/launcher" and option == "submitit_slurm" and runs and \
+                shutil.which("sbatch") is None:
+            fail("hydra/launcher=submitit_slurm: no Slurm on this machine (sbatch is not on "
+                 "PATH); run the command on a Slurm login node, or use "
+                 "hydra/launcher=submitit_local or joblib here")
     _made.clear()
     if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
         validate(overrides, multirun, environment=runs)
@@ -382,7 +398,13 @@ def train_command(args: list[str]) -> None:
     main = hydra.main(config_path=str(conf_dir()), config_name="config",
                       version_base="1.3")(_task)
     sys.argv = ["xbrun train", *args]
+    sweep = _made.get("target") if multirun and runs else None
+    if sweep is not None:
+        print(f"xbrun: sweep folder: {sweep}", file=sys.stderr)
     main()
+    if sweep is not None:
+        print(f"xbrun: sweep done: its runs are in {sweep} (xbrun report {sweep})",
+              file=sys.stderr)
 
 
 # ---------------------------------------------------------------- entry ---------------
@@ -411,7 +433,15 @@ def _leave(command, argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     if argv is None:  # the `xbrun` command itself (tests and Python callers pass argv)
         return _leave(main, sys.argv[1:])
-    argv = list(argv)
+    try:
+        _main(list(argv))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `xbrun --help | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
+
+
+def _main(argv: list[str]) -> None:
     if argv[:1] == ["presets"] and argv[1:] in (["-h"], ["--help"]):
         print("usage: xbrun presets\n\naihwkit's tuned presets (use one with "
               "`xbrun train preset=NAME`), one line each")

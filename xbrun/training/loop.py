@@ -18,6 +18,7 @@ import torch
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..kernels import cpu_kernels_compiled
 from ..nn import AnalogSGD, analog_tiles, convert_to_analog, factorize_model, mapping_summary
 from ..nn.convert import AnalogSpec
 from ..schema import to_dict
@@ -192,8 +193,13 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     is checked and restored (:mod:`.rundir`) before the trackers open on its folder, so a
     refused one leaves that folder as it was."""
     run = _start(config, Path(run_dir), log)
+    log(f"run folder: {run.run_dir.absolute()}")
+    if run.device.type == "cpu" and config.is_analog and not cpu_kernels_compiled():
+        log("compiling CPU kernels (first run only, about 20 s)")
     with open_loggers(config, run.run_dir) as loggers:
-        return _train(config, run, log, loggers)
+        summary = _train(config, run, log, loggers)
+    log(f"run {summary['status']}: results in {run.run_dir.absolute()}")
+    return summary
 
 
 def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
