@@ -5,20 +5,27 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # torch/torchvision pinned to the pair this project is tested with (wheels cached locally).
 TORCH  := torch==2.14.1 torchvision==0.29.1
+# where pip takes torch from: empty = PyPI (with the CUDA libraries, ~3 GB of them);
+# `make install-cpu` sets PyTorch's CPU-only index (a venv about half the size, no GPU runs)
+TORCH_INDEX ?=
 # the optional extras the test suite exercises (ray is left out: it is large, and its plugin
 # pins cloudpickle<3, against joblib's >=3; `pip install -e '.[ray]'` in an env of its own)
 EXTRAS := dev,sweep,submitit,optuna,tensorboard,mlflow
 
-.PHONY: install train test test-gpu bench lint clean figures figures-quick
+.PHONY: install install-cpu train test test-gpu bench lint clean figures figures-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH)
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# CPU-only torch (numba kernels; no CUDA libraries): then `make train` / `make test` as usual
+install-cpu:
+	$(MAKE) install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
 train: $(STAMP)
 	$(BIN)/xbrun train
