@@ -10,7 +10,13 @@ from torch import nn
 from xbrun.cli import compose, main
 from xbrun.errors import ConfigError
 from xbrun.nn import AnalogSpec, analog_layers, convert_to_analog
-from xbrun.training.data import DigitsConfig, SyntheticConfig, TorchvisionConfig, load_dataset
+from xbrun.training.data import (
+    TORCHVISION,
+    DigitsConfig,
+    SyntheticConfig,
+    TorchvisionConfig,
+    load_dataset,
+)
 from xbrun.training.models import LeNet5, build_model
 
 
@@ -71,6 +77,7 @@ def test_missing_torchvision_files_name_the_path(tmp_path, name, folder):
     message = str(err.value)
     assert message.startswith("dataset.root:") and str(tmp_path / "absent" / folder) in message
     assert "dataset.download=true" in message and "\n" not in message
+    assert f"datasets.{TORCHVISION[name][0]}('{tmp_path / 'absent'}', download=True)" in message
 
 
 def test_missing_files_through_the_cli_are_one_line(tmp_path, capsys):

@@ -327,9 +327,12 @@ def require_files(cfg) -> None:
         return
     cls_name, _, files, _ = TORCHVISION[cfg.name]
     if not all((cfg.folder / f).is_file() for f in files):
+        root = Path(cfg.root).expanduser().resolve()
         raise ConfigError(f"dataset.root: {cls_name} not found under {cfg.folder} (expected "
-                          f"{', '.join(files)}, ...); put the files there or set "
-                          f"dataset.download=true")
+                          f"{', '.join(files)}, ...); fetch it once with `python -c \"from "
+                          f"torchvision import datasets; datasets.{cls_name}('{root}', "
+                          f"download=True)\"`, set dataset.download=true, or point "
+                          f"dataset.root at a folder that holds it")
 
 
 def _torchvision(cfg: TorchvisionConfig) -> DataSplit:
