@@ -33,18 +33,18 @@ LARGE = ["model.hidden=[4096, 4096]", "batch_size=256"]
 DEVICE_ROWS = (*(k for k in DEVICES if k != "fp"), "sgd+io=perfect")
 LARGE_DEVICES = ("sgd", "ttv1", "ttv2", "chopped", "agad", "sgd+io=perfect")
 
-# issue 10: aihwkit 1.2.0 CUDA build on one H200 (CUDA 13), bench task, lr 0.1, s/epoch over
+# aihwkit 1.2.0 CUDA build on one H200 (CUDA 13), bench task, lr 0.1, s/epoch over
 # aihwkit's own fp epoch (the transfer devices were not measured there)
 AIHWKIT_GPU = {("sgd", 32): 2.85, ("sgd", 256): 3.58, ("mixed_precision", 32): 3.08,
                ("mixed_precision", 256): 3.47}
-AIHWKIT_GPU_SOURCE = "aihwkit 1.2.0 CUDA, one H200, CUDA 13 (issue 10)"
-# issue 9: aihwkit 1.2.0 C++ on a 2-core x86-64 machine, one thread, batch 32, lr 0.1:
+AIHWKIT_GPU_SOURCE = "aihwkit 1.2.0 CUDA, one H200, CUDA 13 (measured earlier)"
+# aihwkit 1.2.0 C++ on a 2-core x86-64 machine, one thread, batch 32, lr 0.1:
 # seconds per epoch; plain PyTorch took about 0.09 s there
 AIHWKIT_CPU_SECONDS = {"sgd": 0.50, "ttv1": 0.52, "ttv2": 0.47, "chopped": 1.77,
                        "agad": 1.65, "mixed_precision": 0.41}
 AIHWKIT_CPU_FP = 0.09
-AIHWKIT_CPU_SOURCE = "aihwkit 1.2.0 C++, one thread, 2-core x86-64 (issue 9)"
-# issue 10: xbrun before this work at the large shape on the H200 (x fp; fp 0.023 s/epoch)
+AIHWKIT_CPU_SOURCE = "aihwkit 1.2.0 C++, one thread, 2-core x86-64 (measured earlier)"
+# xbrun before the GPU kernels at the large shape on the H200 (x fp; fp 0.023 s/epoch)
 XBRUN_BEFORE_LARGE = {"sgd": 189, "ttv1": 300, "ttv2": 345, "chopped": 375, "agad": 380}
 
 
@@ -161,7 +161,7 @@ def run_large(console, where: str, rows=LARGE_DEVICES) -> list[dict]:
                         "before_ratio": XBRUN_BEFORE_LARGE.get(row), "shape": "784-4096-4096-10"})
     table = Table(title="training epoch vs device=fp, mlp 784-4096-4096-10, batch 256, lr 0.1")
     for col in ("device", "fp s/epoch", "device s/epoch", "ratio", "steps",
-                "before (issue 10)"):
+                "before the GPU kernels"):
         table.add_column(col, justify="left" if col in ("device", "steps") else "right")
     for r in results:
         table.add_row(r["device"], f"{fp:.4f}", f"{r['seconds']:.4f}", f"{r['ratio']:.1f}x",

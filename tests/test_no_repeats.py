@@ -1,4 +1,4 @@
-"""No block of six or more repeated lines in the package and its kernels (issue 13's bar).
+"""No block of six or more repeated lines in the package and its kernels (the project's own bar).
 
 Lines are compared after stripping indentation and comments; blank lines, lone brackets and
 short blocks (under 120 characters) do not count. Function signatures are left out: a

@@ -1,5 +1,5 @@
 """The regression task (dataset=regression, model=linear), its weight scores, the digital
-baseline's gradient noise and the per-step records of ``log_every`` (issue 11)."""
+baseline's gradient noise and the per-step records of ``log_every``."""
 
 import json
 import math

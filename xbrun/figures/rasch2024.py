@@ -99,7 +99,9 @@ def draw(results: Results, published: list[dict]):
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", norm=norm)
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
-                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6, color="w")
+                light = norm is not None and float(norm(v)) > 0.6  # viridis' yellow end
+                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6,
+                        color="k" if light else "w")
         ax.set_xticks(range(len(sigmas)), [f"{s:g}" for s in sigmas], fontsize=7)
         ax.set_yticks(range(len(states)), [f"{n:g}" for n in states], fontsize=7)
         ax.set_xlabel("reference offset spread sigma_r")
