@@ -87,3 +87,16 @@ def test_bad_evaluate_and_objective_input_is_one_line(tmp_path, capsys):
     assert xbrun.compose(["dataset.val_fraction=0.2"]).objective == "val_accuracy"
     assert xbrun.compose([]).objective == "test_accuracy"
     assert xbrun.compose([], optimising=True).dataset.val_fraction == 0.1
+
+
+def test_a_checkpoint_from_before_the_validation_keys_still_resumes_as_it_ran():
+    from xbrun.schema import to_dict
+    from xbrun.training.rundir import changed_keys
+
+    now = to_dict(xbrun.compose(["model=lenet5"]))
+    before = json.loads(json.dumps(now))
+    del before["early_stop"], before["dataset"]["val_fraction"], before["model"]["lr"]
+    assert changed_keys(before, now) == {}
+    later = to_dict(xbrun.compose(["model=lenet5", "early_stop.patience=2"]))
+    assert set(changed_keys(before, later)) == {"dataset.val_fraction", "early_stop.patience",
+                                                "objective"}

@@ -73,10 +73,21 @@ def load_resume(config) -> dict:
     return state
 
 
+#: keys added to the config after checkpoints were written without them, with the value
+#: that means what such a checkpoint's run did (None: any value, e.g. ``model.lr`` only
+#: feeds the default of the recorded top-level ``lr``)
+ADDED = {"dataset.val_fraction": 0.0, "early_stop.patience": 0, "early_stop.metric": None,
+         "early_stop.min_delta": None, "early_stop.keep_best": None, "model.lr": None}
+
+
 def changed_keys(saved: Any, current: dict) -> dict[str, tuple[Any, Any]]:
-    """``{dotted key: (checkpoint value, current value)}`` of every key that differs."""
+    """``{dotted key: (checkpoint value, current value)}`` of every key that differs (a key
+    of :data:`ADDED` that an older checkpoint lacks differs only from another value)."""
     old = flatten(saved if isinstance(saved, dict) else {})
     new = flatten(current)
+    for key, same in ADDED.items():
+        if key not in old and key in new and (same is None or new[key] == same):
+            old[key] = new[key]
     return {k: (old.get(k, _ABSENT), new.get(k, _ABSENT)) for k in sorted({*old, *new})
             if old.get(k, _ABSENT) != new.get(k, _ABSENT)}
 
