@@ -25,7 +25,7 @@ PYTHON = "python"  # shown as ``xbrun.train([...])`` in the README's Python API 
 EXAMPLES = [
     ("device=sgd cell=soft_bounds io=default model.activation=relu epochs=3 lr=0.1 seed=1",
      ("README", "--help"), ["epochs=1"], "test_accuracy", 0.5),
-    ("device=fp", ("README",), [], "test_accuracy", 0.8),
+    ("device=fp", ("README",), [], "test_accuracy", 0.9),
     ("preset=sgd_ecram model.activation=relu lr=0.1 schedule=cosine epochs=3", ("README",),
      ["epochs=1"], "test_accuracy", 0.5),
     ("model=lenet5", ("README",), ["epochs=2"], "test_accuracy", 0.5),
