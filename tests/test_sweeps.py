@@ -108,10 +108,13 @@ def test_optuna_runs_two_trials_and_keeps_the_best(tmp_path, small_run):
     runs = summaries(tmp_path)
     assert len(runs) == 2 and all(r["status"] == "finished" for r in runs.values())
     assert {r["config"]["device"]["kind"] for r in runs.values()} == {"chopped"}
+    # the trials select on the validation split Optuna holds out, never on the test split
+    assert all(r["config"]["objective"] == "val_accuracy" for r in runs.values())
+    assert all(r["config"]["dataset"]["val_fraction"] == 0.1 for r in runs.values())
     result = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
-    assert result["best_value"] == max(r["test_accuracy"] for r in runs.values())
+    assert result["best_value"] == max(r["val_accuracy"] for r in runs.values())
     assert set(result["best_params"]) == {"lr", "device.fast_lr", "device.transfer_every"}
-    best = [r for r in runs.values() if r["test_accuracy"] == result["best_value"]][0]
+    best = [r for r in runs.values() if r["val_accuracy"] == result["best_value"]][0]
     assert best["config"]["lr"] == pytest.approx(result["best_params"]["lr"])
 
 
@@ -119,6 +122,7 @@ def test_objective_values():
     summary = {"status": "finished", "test_accuracy": 0.9, "test_loss": 0.3,
                "reconstruction_error": 0.05, "weight_error": 0.25}
     assert objective_value("test_accuracy", summary) == 0.9
+    assert objective_value("val_accuracy", {**summary, "val_accuracy": 0.8}) == 0.8
     assert objective_value("test_loss", summary) == 0.3
     assert objective_value("weight_error", summary) == 0.25
     assert objective_value("reconstruction_error", summary) == 0.05
