@@ -76,11 +76,13 @@ def test_composed_option_is_its_dataclass_plus_its_file(group, option):
 
 def test_root_config_sets_no_top_level_default():
     """conf/config.yaml keeps the groups, the device shortcuts and Hydra's settings; the
-    top-level keys' defaults are RunConfig's."""
+    top-level keys' defaults are RunConfig's. The one exception is not a value: ``lr``
+    follows the model's own ``model.lr`` where a model has one (lenet5), else RunConfig's."""
     data = yaml.safe_load((conf_dir() / "config.yaml").read_text())
     own = {f.name for f in dataclasses.fields(RunConfig)} - set(GROUPS)
+    assert data.pop("lr") == f"${{oc.select:model.lr,{RunConfig().lr}}}"
     assert not own & set(data), sorted(own & set(data))
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = OmegaConf.to_container(hydra_compose(config_name="config"))
+        cfg = OmegaConf.to_container(hydra_compose(config_name="config"), resolve=True)
     for name in sorted(own):
         assert cfg[name] == dataclasses.asdict(RunConfig()).get(name, getattr(RunConfig(), name))
