@@ -39,6 +39,9 @@ EXAMPLES = [
      "model.init_value=1.0 cell.w_max=3.5 cell.w_min=-3.5", ("README",),
      ["epochs=100", "log_every=0"], "weight_error", 0.5),
     ("model.activation=relu lr=0.1 epochs=3", (PYTHON,), ["epochs=1"], "test_accuracy", 0.5),
+    # early stopping (tests/test_evaluate.py checks that it stops and keeps the best epoch)
+    ("model.activation=relu lr=0.1 early_stop.patience=2", ("README",), ["epochs=1"],
+     "test_accuracy", 0.5),
 ]
 
 
@@ -48,7 +51,8 @@ def _flat(text: str) -> str:
 
 
 @pytest.mark.parametrize("command, where, reduced, metric, bound", EXAMPLES,
-                         ids=[e[0].split()[0] for e in EXAMPLES])
+                         ids=["soft_bounds", "fp", "preset", "lenet5", "chopped", "regression",
+                              "readme_python", "early_stop"])
 def test_each_shown_example_learns(command, where, reduced, metric, bound, tmp_path):
     for name in where:
         shown = (f"xbrun.train({json.dumps(command.split())})" if name == PYTHON else
