@@ -372,6 +372,9 @@ def train_command(args: list[str]) -> None:
     multirun = any(f in ("-m", "--multirun") for f in flags)
     runs = not any(f in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c")
                    for f in flags)
+    if any(f in ("--cfg", "-c") for f in flags) and "job" in flags and not any(
+            f in ("--resolve",) for f in flags):
+        flags.append("--resolve")  # the values a run gets (lr follows model.lr), not ${...}
     args = [*flags, *overrides]  # Hydra's parser wants the overrides in one run at the end
     from .extras import missing_plugin
 
