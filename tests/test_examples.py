@@ -29,9 +29,9 @@ EXAMPLES = [
     ("preset=sgd_ecram model.activation=relu lr=0.1 schedule=cosine epochs=3", ("README",),
      ["epochs=1"], "test_accuracy", 0.5),
     ("model=lenet5", ("README",), ["epochs=1"], "test_accuracy", 0.3),
-    ("device=chopped gamma=0.1 epochs=5 device.transfer_update.desired_bl=31 "
-     "device.transfer_update.update_management=true "
-     "device.transfer_update.update_bl_management=true", ("README",), ["epochs=3"],
+    ("device=chopped gamma=0.1 model.activation=relu lr=0.1 epochs=5 "
+     "device.transfer_update.desired_bl=31 device.transfer_update.update_management=true "
+     "device.transfer_update.update_bl_management=true", ("README",), ["epochs=1"],
      "test_accuracy", 0.4),
     # the regression task: the weight error starts at 2.08 and falls to analog SGD's floor
     ("dataset=regression model=linear device=sgd cell=soft_bounds io=perfect batch_size=100 "
