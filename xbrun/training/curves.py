@@ -12,7 +12,8 @@ import io
 import math
 
 WIDTH, HEIGHT = 900, 340  # matplotlib's 9 x 3.4 inches at 100 dpi, as before
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")  # matplotlib's C0, C1, C2
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")  # matplotlib's C0, C1, C2, C3
+MARKED = 50  # points drawn as dots up to this many epochs (a thousand dots hide the line)
 INK, GRID = (0, 0, 0), (225, 225, 225)
 
 
@@ -81,7 +82,7 @@ class _Panel:
                   if y is not None and math.isfinite(y) and (y > 0 or not self.log)]
         if len(points) > 1:
             self.draw.line(points, fill=colour, width=2)
-        for x, y in points:
+        for x, y in points if len(points) <= MARKED else []:
             self.draw.ellipse([x - 3.5, y - 3.5, x + 3.5, y + 3.5], fill=colour)
 
 
@@ -98,9 +99,14 @@ def draw_curves(rows: list[dict], title: str) -> bytes:
     regression = rows[0].get("test_accuracy") is None
     losses = [("train", [r["train_loss"] for r in rows], COLOURS[0]),
               ("test", [r["test_loss"] for r in rows], COLOURS[1])]
+    val = rows[0].get("val_loss") is not None  # a validation split (dataset.val_fraction)
+    if val:
+        losses.append(("validation", [r["val_loss"] for r in rows], COLOURS[3]))
     if not regression:
-        right = [("", [100 * r["test_accuracy"] for r in rows], COLOURS[2])]
-        right_label, left_label = "test accuracy (%)", "cross-entropy loss"
+        right = [("test", [100 * r["test_accuracy"] for r in rows], COLOURS[2])]
+        if val:
+            right.append(("validation", [100 * r["val_accuracy"] for r in rows], COLOURS[3]))
+        right_label, left_label = "accuracy (%)", "cross-entropy loss"
     else:
         right = ([("", [r["weight_error"] for r in rows], COLOURS[2])]
                  if "weight_error" in rows[0] else [])
@@ -112,10 +118,13 @@ def draw_curves(rows: list[dict], title: str) -> bytes:
         panel.frame(x_ticks, "epoch", label)
         for _, ys, colour in series:
             panel.line(epochs, ys, colour)
-    for i, (name, _, colour) in enumerate(losses):  # legend of the loss panel
-        y = 62 + 16 * i
-        draw.line([(350, y), (372, y)], fill=colour, width=2)
-        draw.text((378, y), name, fill=INK, font=font, anchor="lm")
+    # the loss panel's legend top right; the accuracy panel's (with validation) bottom right
+    legends = [(350, 62, losses), *([(790, 250, right)] if len(right) > 1 else [])]
+    for x, top, series in legends:
+        for i, (name, _, colour) in enumerate(series):
+            y = top + 16 * i
+            draw.line([(x, y), (x + 22, y)], fill=colour, width=2)
+            draw.text((x + 28, y), name, fill=INK, font=font, anchor="lm")
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
