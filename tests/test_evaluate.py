@@ -9,7 +9,7 @@ from cli_run import run_cli
 from sklearn.model_selection import train_test_split
 
 import xbrun
-from xbrun.training.data import SPLIT_SEED, DigitsConfig, load_dataset
+from xbrun.training.data import SPLIT_SEED, DigitsConfig, load_dataset, stratified_split
 
 TINY = ["device=fp", "debug=tiny", "dataset.limit_train=300", "progress=none"]
 
@@ -25,6 +25,11 @@ def test_digits_split_is_sklearns_stratified_split_and_validation_is_carved_from
     assert split.y_test.bincount().tolist() == [36, 36, 35, 37, 36, 36, 36, 36, 35, 36]
     held = load_dataset(DigitsConfig(val_fraction=0.1))
     assert len(held.y_val) == 144 and len(held.y_train) == 1438 - 144
+    for y, stratify in ((split.y_train, True), (split.y_train[:300].float(), False)):
+        kept, out = train_test_split(range(len(y)), test_size=0.1, random_state=SPLIT_SEED,
+                                     stratify=y.numpy() if stratify else None)
+        mine = stratified_split(y, 0.1, stratify)
+        assert [t.tolist() for t in mine] == [list(kept), list(out)]
     assert held.y_val.bincount().min() >= 14  # every class in proportion
     assert torch.equal(held.x_test, split.x_test)  # the test split does not move
 
