@@ -105,3 +105,16 @@ def test_a_checkpoint_from_before_the_validation_keys_still_resumes_as_it_ran():
     later = to_dict(xbrun.compose(["model=lenet5", "early_stop.patience=2"]))
     assert set(changed_keys(before, later)) == {"dataset.val_fraction", "early_stop.patience",
                                                 "objective"}
+
+
+def test_a_resumed_run_stops_and_selects_as_an_uninterrupted_one(tmp_path):
+    args = [*TINY, "lr=3", "early_stop.patience=2", "early_stop.metric=val_accuracy"]
+    whole = xbrun.train([*args, "epochs=12"], run_dir=tmp_path / "whole", log=lambda _: None)
+    xbrun.train([*args, "epochs=2"], run_dir=tmp_path / "part", log=lambda _: None)
+    resumed = xbrun.train([*args, "epochs=12", f"resume={tmp_path / 'part'}"],
+                          run_dir=tmp_path / "unused", log=lambda _: None)
+    for key in ("stopped_early", "best_epoch", "best_val_accuracy", "test_accuracy"):
+        assert resumed.get(key) == whole.get(key), key
+    assert whole.get("stopped_early")  # the case checks a stop, not a run to the end
+    best = torch.load(tmp_path / "part" / "best.pt", weights_only=True)
+    assert best["epoch"] == whole["best_epoch"]
