@@ -17,6 +17,7 @@ import os
 from .analog_mvm_ref import MVMParams, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
 from .chopped_weight_ref import chopped_weight_torch
+from .counted_update_ref import counted_update_torch
 from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .line_write_ref import line_write_torch
 from .pulsed_update_ref import (
@@ -82,6 +83,34 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
                                noise_std=noise_std, mult_noise=mult_noise, seed=seed,
                                x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars,
                                threads=threads, cell_pulses=cell_pulses)
+
+
+def counted_update(weight, cell_params, x_prob, d_prob, bl, *, max_bl, cell_kind, noise_std,
+                   mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
+                   cell_scalars=()):
+    """The batch-counted update (``counted_update_ref``: the same trains as
+    ``pulsed_update``, each element's pulses counted over the batch and applied at once)
+    of ``weight`` in place: Triton on CUDA, numba on the CPU (float32), the twin otherwise.
+    ``max_bl``: a host bound of ``bl``; ``seed`` as ``pulsed_update``'s. Returns the pulses
+    applied (an int tensor on ``weight.device``)."""
+    cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
+                cell_scalars=cell_scalars)
+    if weight.is_cuda:
+        from .counted_update_cuda import counted_update_triton
+
+        if seed is None:
+            seed = int(torch_randint(generator, weight.device))
+        return counted_update_triton(weight, cell_params, x_prob, d_prob, bl, max_bl=max_bl,
+                                     seed=seed, x_bits=x_bits, d_bits=d_bits, **cell)
+    if _on_numba(weight):
+        from .counted_update_cpu import counted_update_numba
+
+        if seed is None:
+            seed = int(torch_randint(generator, weight.device))
+        return counted_update_numba(weight, cell_params, x_prob, d_prob, bl, max_bl=max_bl,
+                                    seed=seed, x_bits=x_bits, d_bits=d_bits, **cell)
+    return counted_update_torch(weight, cell_params, x_prob, d_prob, bl, max_bl=max_bl,
+                                generator=generator, x_bits=x_bits, d_bits=d_bits, **cell)
 
 
 def analog_mvm(weight, x, params, seed):
@@ -319,6 +348,8 @@ __all__ = [
     "chopped_weight_torch",
     "col2im",
     "col2im_torch",
+    "counted_update",
+    "counted_update_torch",
     "explicit_trains",
     "explicit_trains_torch",
     "im2col",

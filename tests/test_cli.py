@@ -29,6 +29,7 @@ XBRUN = [sys.executable, "-m", "xbrun.cli"]
         ("energy.read_energy_j=-1", "energy.read_energy_j"),  # the cost ledger's prices
         ("energy.unquantized_bits=40", "energy.unquantized_bits"),
         ("cell.endurance=0", "cell.endurance"),
+        ("update.accumulate=both", "update.accumulate"),
     ],
 )
 def test_bad_override_is_one_line_and_exit_2(override, key, capsys):

@@ -52,6 +52,7 @@ from ..kernels.pulsed_update_ref import discretize_torch, train_gains_torch
 from ..schema import check
 
 PulseType = Literal["stochastic_compressed", "deterministic_implicit", "mean_count"]
+Accumulate = Literal["sample", "batch"]
 
 
 @dataclass
@@ -68,6 +69,9 @@ class UpdateParameters:
     sto_round: bool = False  # stochastic rounding of that discretization
     x_res_implicit: float = 0.0  # deterministic_implicit: bin width of the scaled x
     d_res_implicit: float = 0.0  # deterministic_implicit: bin width of the scaled d
+    # sample: the rank-1 trains one after another (aihwkit); batch: each element's pulses
+    # counted over the whole batch, then applied at once (kernels/counted_update_ref.py)
+    accumulate: Accumulate = "sample"
 
     def validate(self, key: str) -> None:
         p = f"{key}." if key else ""

@@ -1,0 +1,172 @@
+"""The batch-counted update on the CPU (meaning: ``counted_update_ref.py``).
+
+Three steps: a numba pass draws each line's signed bits (``(k * L, n)`` int8, splitmix64
+from ``counter_rng_cpu`` keyed by the caller's seed), two BLAS products count every
+element's up and down coincidences over the batch, and a numba pass applies them once per
+element - closed forms for constant and linear steps (float64), a pulse loop through
+``cell_pulse_cpu`` for exp and pow steps.
+
+numba's cache does not notice edits of a module its kernels inline from: after editing
+``counter_rng_cpu`` or ``cell_pulse_cpu``, delete ``kernels/__pycache__/*.nb[ic]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from numba import njit
+
+from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
+from .counted_update_ref import pulse_counts_torch
+from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
+from .pulsed_update_ref import (
+    CELL_CONSTANT,
+    CELL_LINEAR,
+    CELL_POW,
+    ROW_GAMMA_DOWN,
+    ROW_GAMMA_UP,
+    ROW_SCALE_DOWN,
+    ROW_SCALE_UP,
+    ROW_SLOPE_DOWN,
+    ROW_SLOPE_UP,
+    ROW_W_MAX,
+    ROW_W_MIN,
+    check_cell,
+)
+
+
+@njit(cache=True)
+def _signed_bits(prob, bl, length, seed):
+    """``(k * length, n)`` int8 signed bits of the lines (``signed_bits_torch``)."""
+    rng = rng_state(seed)
+    k, n = prob.shape
+    out = np.zeros((k * length, n), dtype=np.int8)
+    for b in range(k):
+        for t in range(min(bl[b], length)):
+            for j in range(n):
+                p = prob[b, j]
+                if p != 0 and rng_uniform(rng[0]) < abs(p):
+                    out[b * length + t, j] = -1 if p < 0 else 1
+    return out
+
+
+@njit(cache=True, inline="always")
+def _rate(c):
+    """``-log(c)`` per pulse and the offset's weight ``-log(c) / (1 - c)`` (``mixed_runs``)."""
+    c = max(c, 1e-12)
+    a = -math.log(c)
+    return a, (1.0 if c == 1.0 else a / (1.0 - c))
+
+
+@njit(cache=True, inline="always")
+def _mixed_runs(w, c_up, s_up, c_down, s_down, n_up, n_down):
+    """``mixed_runs`` on one element (float64)."""
+    a_up, k_up = _rate(c_up)
+    a_down, k_down = _rate(c_down)
+    alpha = n_up * a_up + n_down * a_down
+    beta = n_up * s_up * k_up - n_down * s_down * k_down
+    frac = 1.0 if alpha == 0.0 else -math.expm1(-alpha) / alpha
+    return math.exp(-alpha) * w + beta * frac
+
+
+@njit(cache=True)
+def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalars, seed):
+    rng = rng_state(seed)
+    n_out, n_in = weight.shape
+    closed = cell_kind == CELL_CONSTANT or cell_kind == CELL_LINEAR
+    mult = mult_noise or cell_kind == CELL_CONSTANT
+    for r in range(n_out):
+        for col in range(n_in):
+            n_up, n_down = up[r, col], down[r, col]
+            total = n_up + n_down
+            if total == 0:
+                continue
+            w_max, w_min = cp[ROW_W_MAX, r, col], cp[ROW_W_MIN, r, col]
+            s_up, s_down = np.float64(cp[ROW_SCALE_UP, r, col]), \
+                np.float64(cp[ROW_SCALE_DOWN, r, col])
+            if closed:
+                c_up = c_down = 1.0
+                if cell_kind == CELL_LINEAR:
+                    c_up = 1.0 - s_up * cp[ROW_SLOPE_UP, r, col]
+                    c_down = 1.0 + s_down * cp[ROW_SLOPE_DOWN, r, col]
+                w = _mixed_runs(np.float64(weight[r, col]), c_up, s_up, c_down, s_down,
+                                np.float64(n_up), np.float64(n_down))
+                if noise_std > 0.0:
+                    if mult:  # the steps where the run ends
+                        dw_up, dw_down = (c_up - 1.0) * w + s_up, (c_down - 1.0) * w - s_down
+                    else:
+                        dw_up, dw_down = s_up, s_down
+                    var = n_up * dw_up * dw_up + n_down * dw_down * dw_down
+                    w += noise_std * math.sqrt(var) * rng_normal(rng[0], rng[1])
+                weight[r, col] = min(max(w, w_min), w_max)
+                continue
+            row_up = row_down = np.float32(0.0)
+            if cell_kind == CELL_POW:
+                row_up, row_down = cp[ROW_GAMMA_UP, r, col], cp[ROW_GAMMA_DOWN, r, col]
+            w = weight[r, col]
+            for p in range(total):
+                is_up = ((p + 1) * n_up) // total > (p * n_up) // total
+                step = s_up if is_up else -s_down
+                scale = s_up if is_up else s_down
+                row, z_gain, amp, gam, inv, valid = pulse_setup(
+                    is_up, cell_kind, w_max, w_min, row_up, row_down, 2.0 * scalars[4],
+                    scalars[0], scalars[1], scalars[2], -scalars[3], 1.0, 0.0)
+                dw, y = pulse_step(w, is_up, step, cell_kind, w_max, w_min, row, z_gain,
+                                   scalars[5], amp, gam, inv, valid, 1.0, 0.0)
+                if noise_std > 0.0 and y > 0:
+                    dw = pulse_noise(dw, w, rng_normal(rng[0], rng[1]), cell_kind, scale,
+                                     mult_noise, noise_std, 1.0, scalars[6], scalars[7])
+                w = min(max(w + dw, w_min), w_max)
+            weight[r, col] = w
+
+
+def signed_bits_numba(prob: torch.Tensor, bl: torch.Tensor, length: int,
+                      seed: int) -> torch.Tensor:
+    """``(k * length, n)`` int8 signed bits drawn from ``seed`` (``signed_bits_torch``)."""
+    return torch.from_numpy(_signed_bits(
+        prob.detach().to(torch.float32).contiguous().numpy(),
+        bl.detach().to(torch.int64).contiguous().numpy(), int(length),
+        int(seed) & 0x7FFFFFFFFFFFFFFF))
+
+
+def apply_counts_numba(weight: torch.Tensor, cell_params: torch.Tensor, up: torch.Tensor,
+                       down: torch.Tensor, *, cell_kind: int, noise_std: float,
+                       mult_noise: bool, cell_scalars: tuple = (), seed: int = 0) -> None:
+    """``apply_counts_torch`` on a contiguous float32 CPU ``weight``, noise from ``seed``."""
+    scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
+    _apply_counts(weight.detach().numpy(), cell_params.detach().contiguous().numpy(),
+                  up.to(torch.int64).contiguous().numpy(),
+                  down.to(torch.int64).contiguous().numpy(), int(cell_kind),
+                  float(noise_std), bool(mult_noise), scalars,
+                  int(seed) & 0x7FFFFFFFFFFFFFFF)
+
+
+def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
+                         d_prob: torch.Tensor, bl: torch.Tensor, *, max_bl: int, cell_kind: int,
+                         noise_std: float, mult_noise: bool, cell_scalars: tuple = (),
+                         seed: int = 0, x_bits: torch.Tensor | None = None,
+                         d_bits: torch.Tensor | None = None) -> torch.Tensor:
+    """``counted_update_torch`` with ``seed`` instead of a generator (the bits, then the
+    noise, each from its own stream of it)."""
+    if x_bits is not None:  # given trains: the twin's signs of them
+        from .counted_update_ref import signed_bits_torch
+
+        length = x_bits.shape[1]
+        xs = signed_bits_torch(x_prob, bl, length, bits=x_bits)
+        ds = signed_bits_torch(d_prob, bl, length, bits=d_bits)
+    else:
+        length = int(max_bl)
+        xs = signed_bits_numba(x_prob, bl, length, seed)
+        ds = signed_bits_numba(d_prob, bl, length, seed ^ 0x5DEECE66D)
+    if length == 0 or x_prob.shape[0] == 0:
+        return torch.zeros((), dtype=torch.int64)
+    up, down = pulse_counts_torch(xs, ds)
+    apply_counts_numba(weight, cell_params, up, down, cell_kind=cell_kind, noise_std=noise_std,
+                       mult_noise=mult_noise, cell_scalars=cell_scalars,
+                       seed=seed ^ 0x9E3779B97F4A7C15)
+    return (up.sum() + down.sum()).to(torch.int64)
+
+
+__all__ = ["apply_counts_numba", "counted_update_numba", "signed_bits_numba"]

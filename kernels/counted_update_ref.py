@@ -1,0 +1,177 @@
+"""Reference twin of the batch-counted pulsed update (``update.accumulate: batch``).
+
+The per-sample update (``pulsed_update_ref``) applies the ``k`` rank-1 trains of a batch one
+after another. Here the same trains are drawn - line ``j`` fires in slot ``t < bl[b]`` of
+row ``b`` with probability ``|x_prob[b, j]|`` - but each element only counts its
+coincidences over the whole batch. With the signed bits ``Xs`` ``(K, in)`` and ``Ds``
+``(K, out)`` in {-1, 0, +1} over ``K = k * L`` slots (``L`` the longest train)::
+
+    net   = Ds^T Xs        (out, in): same-sign coincidences minus opposite-sign ones
+    total = |Ds|^T |Xs|    all coincidences
+    down  = (total + net) / 2      a coincidence of equal signs pulses down (-sign(x d))
+    up    = (total - net) / 2
+
+are exactly the per-sample counts summed over the rows: two matrix products that tensor
+cores run, instead of one pass per row. The cell physics is then applied once per element:
+
+- constant and linear steps (``CELL_CONSTANT``, ``CELL_LINEAR``: LinearStep, SoftBounds) in
+  closed form. A pulse is an affine map ``w -> c w + b`` (up: ``c = 1 - scale_up *
+  slope_up``, ``b = scale_up``; down: ``c = 1 + scale_down * slope_down``, ``b =
+  -scale_down``; constant: ``c = 1``). The linear parts commute, so any order of ``n`` up
+  and ``m`` down pulses scales ``w`` by ``C = c_up^n c_down^m``; the offset depends on the
+  order, and the up and down pulses are taken as evenly mixed (the limit of a fine
+  interleaving): with ``a = -log c`` per pulse, ``alpha = n a_up + m a_down`` and ``beta =
+  n b_up k_up + m b_down k_down`` (``k = a / (1 - c)``, 1 at ``c = 1``), ``w -> C w + beta
+  (1 - C) / alpha``. A run of one sign is then exact: ``c^n w + b (1 - c^n) / (1 - c)``.
+  Cycle-to-cycle noise is summed over the pulses: ``sigma sqrt(n dw_up^2 + m dw_down^2)
+  xi`` with the steps ``dw`` where the run ends (multiplicative noise; additive: the
+  scales), one normal ``xi`` per element. Bounds are applied once, after the net change.
+- exp and pow steps (``CELL_EXP``, ``CELL_POW``): a loop over each element's counted
+  pulses, one pulse at a time through ``single_pulse_torch`` (noise and bounds per
+  pulse), the up pulses spread evenly among the down ones (pulse ``p`` of ``n = up + down``
+  is up where ``floor((p + 1) up / n) > floor(p up / n)``).
+
+What this gives up against ``sample``: the order of the pulses within one batch (all of
+an element's pulses see the state the batch started from, in the order above), and bounds
+that clip each pulse (a constant- or linear-step element that reaches a bound mid-batch
+keeps pulses that the per-sample walk would have lost there). ``tests/test_counted_update``
+measures the difference in distribution. This file is the definition the numba kernel
+(``counted_update_cpu``) and the Triton kernels (``counted_update_cuda``) are tested against.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .pulsed_update_ref import (
+    CELL_CONSTANT,
+    CELL_LINEAR,
+    ROW_SCALE_DOWN,
+    ROW_SCALE_UP,
+    ROW_SLOPE_DOWN,
+    ROW_SLOPE_UP,
+    ROW_W_MAX,
+    ROW_W_MIN,
+    check_cell,
+    single_pulse_torch,
+)
+
+CLOSED_FORM = (CELL_CONSTANT, CELL_LINEAR)  # the cell kinds applied without a pulse loop
+
+
+def signed_bits_torch(prob: torch.Tensor, bl: torch.Tensor, length: int,
+                      generator: torch.Generator | None = None,
+                      bits: torch.Tensor | None = None) -> torch.Tensor:
+    """``(k, length, n)`` int8: ``sign(prob[b, j])`` where line ``j`` fires in slot ``t <
+    bl[b]`` of row ``b``, else 0. ``bits``: given 0/1 trains ``(k, >= length, n)`` instead
+    of draws (the deterministic pulse types)."""
+    k, n = prob.shape
+    slots = torch.arange(length, device=prob.device)[None, :] < bl.to(prob.device)[:, None]
+    if bits is None:
+        fire = torch.rand(k, length, n, generator=generator, device=prob.device) \
+            < prob.abs()[:, None, :]
+    else:
+        fire = bits[:, :length] > 0
+    fire = fire & slots[:, :, None]
+    sign = torch.where(prob < 0, -1, 1).to(torch.int8)
+    return fire.to(torch.int8) * sign[:, None, :]
+
+
+def pulse_counts_torch(x_signed: torch.Tensor, d_signed: torch.Tensor):
+    """Up and down coincidence counts ``(out, in)`` (int32) of signed bits ``(.., in)`` and
+    ``(.., out)`` over all their leading slots (float32 products: exact below 2^24)."""
+    xs = x_signed.reshape(-1, x_signed.shape[-1]).to(torch.float32)
+    ds = d_signed.reshape(-1, d_signed.shape[-1]).to(torch.float32)
+    net = ds.T @ xs
+    total = ds.abs().T @ xs.abs()
+    up = ((total - net) * 0.5).round().to(torch.int32)
+    down = ((total + net) * 0.5).round().to(torch.int32)
+    return up, down
+
+
+def mixed_runs(w: torch.Tensor, c_up, s_up, c_down, s_down, n_up, n_down):
+    """Where ``n_up`` pulses ``w -> c_up w + s_up`` mixed evenly with ``n_down`` pulses
+    ``w -> c_down w - s_down`` take ``w`` (float64; module doc)."""
+    def rate(c):  # -log(c) per pulse, and the offset's weight -log(c) / (1 - c)
+        c = c.clamp_min(1e-12)
+        a = -torch.log(c)
+        return a, torch.where(c == 1, 1.0, a / torch.where(c == 1, 1.0, 1.0 - c))
+
+    a_up, k_up = rate(c_up)
+    a_down, k_down = rate(c_down)
+    alpha = n_up * a_up + n_down * a_down
+    beta = n_up * s_up * k_up - n_down * s_down * k_down
+    frac = torch.where(alpha == 0, 1.0, -torch.expm1(-alpha) / torch.where(alpha == 0, 1.0,
+                                                                              alpha))
+    return torch.exp(-alpha) * w + beta * frac
+
+
+def apply_counts_torch(weight: torch.Tensor, cell_params: torch.Tensor, up: torch.Tensor,
+                       down: torch.Tensor, *, cell_kind: int, noise_std: float,
+                       mult_noise: bool, cell_scalars: tuple = (),
+                       generator: torch.Generator | None = None,
+                       xi: torch.Tensor | None = None) -> None:
+    """Apply ``up`` and ``down`` pulses per element to ``weight`` in place (module doc).
+
+    ``xi``: optional ``(out, in)`` standard normals for the closed forms' summed noise
+    (drawn from ``generator`` when left out and ``noise_std > 0``)."""
+    scalars = check_cell(cell_kind, cell_params, cell_scalars)
+    if cell_kind in CLOSED_FORM:
+        p = cell_params.to(torch.float64)
+        s_up, s_down = p[ROW_SCALE_UP], p[ROW_SCALE_DOWN]
+        if cell_kind == CELL_LINEAR:
+            c_up, c_down = 1.0 - s_up * p[ROW_SLOPE_UP], 1.0 + s_down * p[ROW_SLOPE_DOWN]
+        else:
+            c_up = c_down = torch.ones_like(s_up)
+        n_up, n_down = up.to(torch.float64), down.to(torch.float64)
+        new = mixed_runs(weight.to(torch.float64), c_up, s_up, c_down, s_down, n_up, n_down)
+        if noise_std > 0:
+            if xi is None:
+                xi = torch.randn(weight.shape, generator=generator, device=weight.device)
+            if mult_noise or cell_kind == CELL_CONSTANT:  # the steps where the run ends
+                dw_up, dw_down = (c_up - 1.0) * new + s_up, (c_down - 1.0) * new - s_down
+            else:
+                dw_up, dw_down = s_up, s_down
+            var = n_up * dw_up * dw_up + n_down * dw_down * dw_down
+            new = new + noise_std * var.sqrt() * xi.to(torch.float64)
+        new = torch.minimum(torch.maximum(new, p[ROW_W_MIN]), p[ROW_W_MAX])
+        touched = (up > 0) | (down > 0)
+        weight.copy_(torch.where(touched, new.to(weight.dtype), weight))
+        return
+    total = up + down
+    n_max = int(total.max()) if total.numel() else 0
+    new = weight.clone()
+    for step in range(n_max):
+        is_up = ((step + 1) * up) // total.clamp_min(1) > (step * up) // total.clamp_min(1)
+        noise = (torch.randn(weight.shape, generator=generator, device=weight.device,
+                             dtype=weight.dtype) if noise_std > 0 else None)
+        stepped = single_pulse_torch(new, is_up, cell_params, cell_kind=cell_kind,
+                                     noise_std=noise_std, mult_noise=mult_noise, xi=noise,
+                                     cell_scalars=scalars)
+        new = torch.where(total > step, stepped, new)
+    weight.copy_(new)
+
+
+def counted_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
+                         d_prob: torch.Tensor, bl: torch.Tensor, *, max_bl: int,
+                         cell_kind: int, noise_std: float, mult_noise: bool,
+                         cell_scalars: tuple = (), generator: torch.Generator | None = None,
+                         x_bits: torch.Tensor | None = None,
+                         d_bits: torch.Tensor | None = None) -> torch.Tensor:
+    """The batch-counted update of ``weight`` in place: the arguments of
+    ``pulsed_update_torch`` plus ``max_bl``, a host bound of ``bl`` (the given trains' length
+    with ``x_bits``). Returns the number of pulses applied (0-dim int64)."""
+    length = x_bits.shape[1] if x_bits is not None else int(max_bl)
+    if length == 0 or x_prob.shape[0] == 0:
+        return torch.zeros((), dtype=torch.int64, device=weight.device)
+    xs = signed_bits_torch(x_prob, bl, length, generator, x_bits)
+    ds = signed_bits_torch(d_prob, bl, length, generator, d_bits)
+    up, down = pulse_counts_torch(xs, ds)
+    apply_counts_torch(weight, cell_params, up, down, cell_kind=cell_kind,
+                       noise_std=noise_std, mult_noise=mult_noise, cell_scalars=cell_scalars,
+                       generator=generator)
+    return (up.sum() + down.sum()).to(torch.int64)
+
+
+__all__ = ["CLOSED_FORM", "mixed_runs", "apply_counts_torch", "counted_update_torch",
+           "pulse_counts_torch", "signed_bits_torch"]
