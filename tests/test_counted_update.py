@@ -91,7 +91,8 @@ def test_numba_applies_counts_as_the_twin(cls):
     assert (twin - weight).abs().max() > 0.05
 
 
-def replica_statistics(cell, accumulate: str, replicas: int, given: bool, steps: int = 4):
+def replica_statistics(cell, accumulate: str, replicas: int, given: bool, steps: int = 4,
+                       device: str = "cpu"):
     """Per-element mean and std over ``replicas`` independent copies of a 3x4 array after
     ``steps`` updates of 4 rank-1 trains of 10 slots. The copies are the diagonal blocks of
     one ``(3 R, 4 R)`` array whose lines repeat the same probabilities (no two diagonal
@@ -100,8 +101,8 @@ def replica_statistics(cell, accumulate: str, replicas: int, given: bool, steps:
     each element is pulsed one way and only the cycle-to-cycle noise differs."""
     n_out, n_in, k, bl = 3, 4, 4, 10
     gen = torch.Generator().manual_seed(0)
-    params = cell.sample((n_out, n_in), gen).repeat(1, replicas, replicas)
-    weight = torch.zeros(n_out * replicas, n_in * replicas)
+    params = cell.sample((n_out, n_in), gen).repeat(1, replicas, replicas).to(device)
+    weight = torch.zeros(n_out * replicas, n_in * replicas, device=device)
     run = kernels.pulsed_update if accumulate == "sample" else kernels.counted_update
     x_sign, d_sign = torch.tensor([1.0, -1.0, 1.0, -1.0]), torch.tensor([1.0, 1.0, -1.0])
     for step in range(steps):
@@ -112,11 +113,13 @@ def replica_statistics(cell, accumulate: str, replicas: int, given: bool, steps:
             x_prob, d_prob = x_prob.abs() * x_sign, d_prob.abs() * d_sign
             x_bits = torch.rand(k, bl, n_in, generator=gen) < x_prob.abs()[:, None, :]
             d_bits = torch.rand(k, bl, n_out, generator=gen) < d_prob.abs()[:, None, :]
-            trains.update(x_bits=x_bits.to(torch.uint8).repeat(1, 1, replicas),
-                          d_bits=d_bits.to(torch.uint8).repeat(1, 1, replicas))
-        run(weight, params, x_prob.repeat(1, replicas), d_prob.repeat(1, replicas),
-            torch.full((k,), bl, dtype=torch.int32), seed=100 * step + 7, **trains,
-            **cell_args(cell))
+            trains.update(x_bits=x_bits.to(torch.uint8).repeat(1, 1, replicas).to(device),
+                          d_bits=d_bits.to(torch.uint8).repeat(1, 1, replicas).to(device))
+        run(weight, params, x_prob.repeat(1, replicas).to(device),
+            d_prob.repeat(1, replicas).to(device),
+            torch.full((k,), bl, dtype=torch.int32, device=device), seed=100 * step + 7,
+            **trains, **cell_args(cell))
+    weight = weight.cpu()
     blocks = torch.stack([weight[r * n_out:(r + 1) * n_out, r * n_in:(r + 1) * n_in]
                           for r in range(replicas)]).double()
     return blocks.mean(0), blocks.std(0)

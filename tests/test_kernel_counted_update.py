@@ -1,0 +1,156 @@
+"""The Triton batch-counted update against its torch twin (``kernels/counted_update_ref.py``).
+
+On the CPU the kernels run under Triton's interpreter (tiny shapes); the ``gpu`` tests run
+them compiled at layer sizes. Exact where counts or trains are given and noise is off; in
+distribution where the draws differ.
+"""
+
+import os
+
+import torch
+
+if not torch.cuda.is_available():  # before triton is first imported (see test_kernel_pulsed_update)
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+from test_counted_update import (  # noqa: E402
+    CELLS,
+    COUNTER,
+    cell_args,
+    given_trains,
+    replica_statistics,
+)
+from triton_modules import triton_function  # noqa: E402
+
+from xbrun.kernels.counted_update_ref import apply_counts_torch  # noqa: E402
+from xbrun.physics.cells import ConstantStep  # noqa: E402
+from xbrun.kernels.pulsed_update_ref import pulsed_update_torch  # noqa: E402
+
+
+def launcher(name: str, interpret: bool):
+    return triton_function("counted_update_cuda", name, interpret)
+
+
+def apply_case(apply, cls, shape, device, noise=0.0):
+    """The Triton apply and the twin's on one random problem: ``(kernel, twin, start)``."""
+    cell = cls(dw_min=0.01)
+    gen = torch.Generator().manual_seed(0)
+    params = cell.sample(shape, gen).to(device)
+    weight = (0.1 * torch.randn(shape, generator=gen)).to(device)
+    up = torch.randint(0, 20, shape, generator=gen, dtype=torch.int32).to(device)
+    down = torch.randint(0, 20, shape, generator=gen, dtype=torch.int32).to(device)
+    kernel, twin = weight.clone(), weight.clone()
+    apply(kernel, params, up, down, seed=3, **cell_args(cell, noise=noise))
+    apply_counts_torch(twin, params, up, down, **cell_args(cell, noise=0.0))
+    return kernel, twin, weight, (up + down).to(torch.float64), cell
+
+
+@pytest.fixture(scope="module")
+def interp():
+    return {name: launcher(name, True) for name in
+            ("apply_counts_triton", "counted_update_triton", "signed_bits_triton")}
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_interpreted_apply_equals_the_twin(interp, cls):
+    kernel, twin, start, _, _ = apply_case(interp["apply_counts_triton"], cls, (5, 7), "cpu")
+    torch.testing.assert_close(kernel, twin, rtol=0, atol=2e-6)
+    assert (twin - start).abs().max() > 0.05
+
+
+def test_interpreted_given_trains_count_as_the_per_sample_update(interp):
+    x_prob, d_prob, bl, x_bits, d_bits = given_trains()
+    params = COUNTER.sample((4, 6), torch.Generator().manual_seed(0))
+    sample, batch = torch.zeros(4, 6), torch.zeros(4, 6)
+    n_sample = pulsed_update_torch(sample, params, x_prob, d_prob, bl, x_bits=x_bits,
+                                   d_bits=d_bits, **cell_args(COUNTER))
+    n_batch = interp["counted_update_triton"](batch, params, x_prob, d_prob, bl, max_bl=None,
+                                              seed=0, x_bits=x_bits, d_bits=d_bits,
+                                              **cell_args(COUNTER))
+    assert int(n_batch) == int(n_sample) > 0
+    torch.testing.assert_close(batch, sample, rtol=0, atol=1e-6)
+
+
+def test_interpreted_bits_fire_with_their_probability(interp):
+    k, length, n = 3, 8, 64
+    prob = torch.tensor([0.3, -0.7, 0.0]).repeat_interleave(n).reshape(k, n)
+    bl = torch.tensor([6, 5, 8], dtype=torch.int32)
+    bits = interp["signed_bits_triton"](prob, bl, length, 32, 11, 0)
+    assert bits.shape == (32, n) and not bits[k * length:].any()
+    bits = bits[:k * length].reshape(k, length, n)
+    assert not bits[0, 6:].any() and not bits[1, 5:].any()
+    assert not bits[2].any() and (bits[0] >= 0).all() and (bits[1] <= 0).all()
+    for b, p, slots in ((0, 0.3, 6), (1, 0.7, 5)):
+        rate = bits[b, :slots].abs().double().mean()
+        assert abs(rate - p) <= 5 * (p * (1 - p) / (slots * n)) ** 0.5
+
+
+def constant_like(dw_min):
+    """A constant step without device-to-device spread (every step exactly ``dw_min``) and
+    far bounds, so the noise alone moves an element off the twin."""
+    return ConstantStep(dw_min=dw_min, dw_min_dtod=0.0, up_down_dtod=0.0, w_max=100.0,
+                        w_min=-100.0, w_max_dtod=0.0, w_min_dtod=0.0)
+
+
+def test_interpreted_noise_is_summed_over_the_pulses(interp):
+    """A constant step's noise over n pulses: ``sigma * scale * sqrt(n)`` per element."""
+    kernel, twin, _, counts, _ = apply_case(interp["apply_counts_triton"], constant_like,
+                                            (32, 32), "cpu", noise=0.3)
+    z = ((kernel - twin).double() / (0.3 * 0.01 * counts.clamp_min(1).sqrt()))[counts > 0]
+    assert abs(float(z.mean())) < 5 / z.numel() ** 0.5
+    assert abs(float(z.std()) - 1.0) < 5 / (2 * z.numel()) ** 0.5
+
+
+# --------------------------------------------------------------------------------------
+# GPU: compiled, at layer sizes
+
+gpu = pytest.mark.gpu
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.fixture
+def compiled(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    return {name: launcher(name, False) for name in
+            ("apply_counts_triton", "counted_update_triton", "pulse_counts_triton")}
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("cls", CELLS)
+def test_gpu_apply_equals_the_twin(compiled, cls):
+    kernel, twin, _, _, _ = apply_case(compiled["apply_counts_triton"], cls, (256, 784), "cuda")
+    torch.testing.assert_close(kernel, twin, rtol=0, atol=2e-5)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("shape", [(4096, 4096, 256 * 31), (10, 784, 256 * 31 + 3)])
+def test_gpu_counts_int8_and_float_agree(compiled, shape):
+    """The int8 tensor-core counts (or the float32 fallback where cuBLAS does not take the
+    shape) equal the float64 products."""
+    n_out, n_in, k = shape
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    xs = (torch.randint(-1, 2, (k, n_in), generator=gen, device="cuda")).to(torch.int8)
+    ds = (torch.randint(-1, 2, (k, n_out), generator=gen, device="cuda")).to(torch.int8)
+    up, down = compiled["pulse_counts_triton"](xs, ds)
+    net = ds.double().T @ xs.double()
+    total = ds.double().abs().T @ xs.double().abs()
+    assert torch.equal(up.double(), (total - net) / 2)
+    assert torch.equal(down.double(), (total + net) / 2)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("given", [False, True], ids=["drawn", "given"])
+@pytest.mark.parametrize("cls", CELLS)
+def test_gpu_batch_matches_sample_in_distribution(cls, given):
+    """``test_counted_update``'s fidelity check with the CUDA kernels of both modes."""
+    replicas = 96 if given else 64
+    cell = cls(dw_min=0.02, dw_min_std=0.3)
+    m_s, s_s = replica_statistics(cell, "sample", replicas, given, device="cuda")
+    m_b, s_b = replica_statistics(cell, "batch", replicas, given, device="cuda")
+    se_mean = ((s_s**2 + s_b**2) / replicas).sqrt()
+    assert ((m_b - m_s).abs() <= 5 * se_mean + 1e-6).all(), (m_b - m_s) / se_mean
+    se_std = ((s_s**2 + s_b**2) / (2 * replicas)).sqrt()
+    assert ((s_b - s_s).abs() <= 5 * se_std + 1e-6).all(), (s_b - s_s) / se_std
