@@ -2,6 +2,10 @@
 
     python benchmarks/bench_pulsed_update.py            # the table
     python benchmarks/bench_pulsed_update.py --sweep    # also try launch shapes per case
+    python benchmarks/bench_pulsed_update.py --counted  # beside the batch-counted update
+
+``--counted`` also times ``update.accumulate=batch``'s update (``counted_update_cuda``: bits,
+int8 counts, one apply) on the same problem: "counted us" and "sample / counted".
 
 The floor of one launch is the bytes it must move - the weight read and written, the
 cell-parameter rows the cell reads, the x/d probabilities and train lengths - over the copy
@@ -86,7 +90,7 @@ def floor_bytes(m, n, k, rows) -> int:
     return 4 * m * n * 2 + 4 * rows * m * n + 4 * k * (m + n) + 4 * k
 
 
-def time_case(m, n, k, bl, cell, device, config=None):
+def time_case(m, n, k, bl, cell, device, config=None, counted: bool = False):
     from triton.testing import do_bench, do_bench_cudagraph
     from xbrun.kernels import ROWS_REQUIRED
     from xbrun.kernels.pulsed_update_cuda import _default_config, pulsed_update_triton
@@ -105,13 +109,25 @@ def time_case(m, n, k, bl, cell, device, config=None):
     # device time: CUDA-graph replays (no host overhead); call time: one launch from Python
     ms = do_bench_cudagraph(launch, rep=100, return_mode="median")
     call_ms = do_bench(launch, warmup=25, rep=100, return_mode="median")
-    return dict(shape=f"{m}x{n}", cell=label, k=k, bl=bl, kernel_ms=ms, call_ms=call_ms,
-                pulses=pulses, config=f"{bm}x{bn}/w{nw}",
-                bytes=floor_bytes(m, n, k, ROWS_REQUIRED[kind]))
+    result = dict(shape=f"{m}x{n}", cell=label, k=k, bl=bl, kernel_ms=ms, call_ms=call_ms,
+                  pulses=pulses, config=f"{bm}x{bn}/w{nw}",
+                  bytes=floor_bytes(m, n, k, ROWS_REQUIRED[kind]))
+    if counted:
+        from xbrun.kernels.counted_update_cuda import counted_update_triton
+
+        def launch_counted():
+            return counted_update_triton(w, cp, xp, dp, blt, max_bl=bl, seed=1234,
+                                         cell_kind=kind, noise_std=noise, mult_noise=True,
+                                         cell_scalars=scalars)
+
+        result["counted_pulses"] = int(launch_counted())
+        result["counted_ms"] = do_bench_cudagraph(launch_counted, rep=100,
+                                                  return_mode="median")
+    return result
 
 
 def run(console=None, sweep: bool = False, cells=None, shapes=None, k: int = K,
-        bls=BLS) -> list[dict]:
+        bls=BLS, counted: bool = False) -> list[dict]:
     """Time the kernel on CUDA and print a rich table; return one dict per case."""
     from rich.console import Console
     from rich.table import Table
@@ -132,7 +148,7 @@ def run(console=None, sweep: bool = False, cells=None, shapes=None, k: int = K,
                 configs = [None] + (SWEEP if sweep else [])
                 best = None
                 for cfg in configs:
-                    r = time_case(m, n, k, bl, cell, device, cfg)
+                    r = time_case(m, n, k, bl, cell, device, cfg, counted and cfg is None)
                     if sweep:
                         console.print(f"  {r['shape']} {r['cell']} bl={bl} {r['config']}: "
                                       f"{r['kernel_ms'] * 1e3:.1f} us")
@@ -140,7 +156,10 @@ def run(console=None, sweep: bool = False, cells=None, shapes=None, k: int = K,
                         best = r if cfg is not None else {**r, "default": True}
                     if cfg is None:
                         default_ms = r["kernel_ms"]
+                        counted_ms = r.get("counted_ms")
                 best["default_ms"] = default_ms
+                if counted_ms is not None:
+                    best["counted_ms"] = counted_ms
                 best["floor_ms"] = best["bytes"] / bw * 1e3
                 best["ratio"] = best["kernel_ms"] / best["floor_ms"]
                 best["copy_tb_s"] = bw / 1e12
@@ -148,15 +167,20 @@ def run(console=None, sweep: bool = False, cells=None, shapes=None, k: int = K,
 
     table = Table(title=f"pulsed update, k={k}, |p| ~ |N(0, {PROB_STD})|: kernel = device "
                         "time (CUDA graph), call = one launch from Python (medians)")
+    extra = ("counted us", "sample / counted") if counted else ()
     for col in ("shape", "cell", "k", "bl", "kernel us", "floor us", "ratio", "call us",
-                "pulses", "launch"):
+                "pulses", "launch", *extra):
         table.add_column(col, justify="left" if col in ("shape", "cell", "launch") else "right")
     for r in rows:
-        table.add_row(r["shape"], r["cell"], str(r["k"]), str(r["bl"]),
-                      f"{r['kernel_ms'] * 1e3:.1f}", f"{r['floor_ms'] * 1e3:.2f}",
-                      f"{r['ratio']:.1f}x", f"{r['call_ms'] * 1e3:.1f}", f"{r['pulses']:,}",
-                      r["config"] + ("" if r.get("default") else
-                                     f" (default {r['default_ms'] * 1e3:.1f})"))
+        cols = [r["shape"], r["cell"], str(r["k"]), str(r["bl"]),
+                f"{r['kernel_ms'] * 1e3:.1f}", f"{r['floor_ms'] * 1e3:.2f}",
+                f"{r['ratio']:.1f}x", f"{r['call_ms'] * 1e3:.1f}", f"{r['pulses']:,}",
+                r["config"] + ("" if r.get("default") else
+                               f" (default {r['default_ms'] * 1e3:.1f})")]
+        if counted:
+            cols += [f"{r['counted_ms'] * 1e3:.1f}",
+                     f"{r['kernel_ms'] / r['counted_ms']:.2f}x"]
+        table.add_row(*cols)
     console.print(table)
     quiet = {(r["shape"], r["bl"]): r["kernel_ms"] for r in rows if r["cell"] == "constant"}
     for r in rows:
@@ -178,6 +202,8 @@ def main() -> None:
     parser.add_argument("--shapes", default=None, help="e.g. 4096x4096,256x784")
     parser.add_argument("--k", type=int, default=K, help="rank-1 rows per launch (batch)")
     parser.add_argument("--bls", default=None, help="train lengths, e.g. 31,1")
+    parser.add_argument("--counted", action="store_true",
+                        help="also time the batch-counted update (update.accumulate=batch)")
     args = parser.parse_args()
     shapes = ([tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
               if args.shapes else None)
@@ -188,7 +214,8 @@ def main() -> None:
         cells = [c for c in CELL_CASES if c[0] in want]
     from rich.console import Console
 
-    run(Console(width=160), sweep=args.sweep, cells=cells, shapes=shapes, k=args.k, bls=bls)
+    run(Console(width=160), sweep=args.sweep, cells=cells, shapes=shapes, k=args.k, bls=bls,
+        counted=args.counted)
 
 
 if __name__ == "__main__":

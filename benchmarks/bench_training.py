@@ -31,7 +31,10 @@ LARGE = ["model.hidden=[4096, 4096]", "batch_size=256"]
 # device rows: a device, or a device with overrides joined by "+"; sgd with perfect I/O
 # shows the step without the MVM periphery (its bound management waits for the GPU today)
 DEVICE_ROWS = (*(k for k in DEVICES if k != "fp"), "sgd+io=perfect")
-LARGE_DEVICES = ("sgd", "ttv1", "ttv2", "chopped", "agad", "sgd+io=perfect")
+LARGE_DEVICES = ("sgd", "ttv1", "ttv2", "chopped", "agad", "mixed_precision",
+                 "sgd+io=perfect")
+# the same rows with each element's pulses counted over the batch (issue 27's target: <= 2x fp)
+BATCH_COUNTED = tuple(f"{row}+update.accumulate=batch" for row in LARGE_DEVICES)
 
 # aihwkit 1.2.0 CUDA build on one H200 (CUDA 13), bench task, lr 0.1, s/epoch over
 # aihwkit's own fp epoch (the transfer devices were not measured there)
@@ -88,7 +91,8 @@ def _spec(row: str) -> tuple[str, list[str]]:
 
 
 def run(console, batch_sizes=(32, 256), cells=("constant_step",), repeats: int = 3,
-        large: bool = True, rows=DEVICE_ROWS, large_rows=LARGE_DEVICES) -> list[dict]:
+        large: bool = True, rows=DEVICE_ROWS,
+        large_rows=LARGE_DEVICES + BATCH_COUNTED) -> list[dict]:
     from rich.table import Table
 
     where = "cuda" if torch.cuda.is_available() else "cpu"
@@ -140,7 +144,7 @@ def run(console, batch_sizes=(32, 256), cells=("constant_step",), repeats: int =
     return results
 
 
-def run_large(console, where: str, rows=LARGE_DEVICES) -> list[dict]:
+def run_large(console, where: str, rows=LARGE_DEVICES + BATCH_COUNTED) -> list[dict]:
     """784-4096-4096-10 at batch 256 beside the floor of exact pulsing (CUDA only: on the
     CPU the floor alone is printed)."""
     from rich.table import Table
@@ -183,7 +187,7 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(DEVICE_ROWS),
                         help="device rows of the bench task (DEVICE or DEVICE+KEY=VALUE); "
                              "empty: none")
-    parser.add_argument("--large-rows", default=",".join(LARGE_DEVICES),
+    parser.add_argument("--large-rows", default=",".join(LARGE_DEVICES + BATCH_COUNTED),
                         help="device rows of the large shape; empty: skip it")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

@@ -18,23 +18,17 @@ import numpy as np
 import torch
 from numba import njit
 
+from . import pulsed_update_ref as ref
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
 from .counted_update_ref import pulse_counts_torch
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
-from .pulsed_update_ref import (
-    CELL_CONSTANT,
-    CELL_LINEAR,
-    CELL_POW,
-    ROW_GAMMA_DOWN,
-    ROW_GAMMA_UP,
-    ROW_SCALE_DOWN,
-    ROW_SCALE_UP,
-    ROW_SLOPE_DOWN,
-    ROW_SLOPE_UP,
-    ROW_W_MAX,
-    ROW_W_MIN,
-    check_cell,
-)
+
+# the cell kinds and parameter rows the kernel reads (numba compiles globals in as constants)
+CONSTANT, LINEAR, POW = ref.CELL_CONSTANT, ref.CELL_LINEAR, ref.CELL_POW
+SCALE_UP, SCALE_DOWN, W_MAX, W_MIN = (ref.ROW_SCALE_UP, ref.ROW_SCALE_DOWN, ref.ROW_W_MAX,
+                                      ref.ROW_W_MIN)
+SLOPE_UP, SLOPE_DOWN, GAMMA_UP, GAMMA_DOWN = (ref.ROW_SLOPE_UP, ref.ROW_SLOPE_DOWN,
+                                              ref.ROW_GAMMA_UP, ref.ROW_GAMMA_DOWN)
 
 
 @njit(cache=True)
@@ -75,22 +69,22 @@ def _mixed_runs(w, c_up, s_up, c_down, s_down, n_up, n_down):
 def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalars, seed):
     rng = rng_state(seed)
     n_out, n_in = weight.shape
-    closed = cell_kind == CELL_CONSTANT or cell_kind == CELL_LINEAR
-    mult = mult_noise or cell_kind == CELL_CONSTANT
+    closed = cell_kind == CONSTANT or cell_kind == LINEAR
+    mult = mult_noise or cell_kind == CONSTANT
     for r in range(n_out):
         for col in range(n_in):
             n_up, n_down = up[r, col], down[r, col]
             total = n_up + n_down
             if total == 0:
                 continue
-            w_max, w_min = cp[ROW_W_MAX, r, col], cp[ROW_W_MIN, r, col]
-            s_up, s_down = np.float64(cp[ROW_SCALE_UP, r, col]), \
-                np.float64(cp[ROW_SCALE_DOWN, r, col])
+            w_max, w_min = cp[W_MAX, r, col], cp[W_MIN, r, col]
+            s_up, s_down = np.float64(cp[SCALE_UP, r, col]), \
+                np.float64(cp[SCALE_DOWN, r, col])
             if closed:
                 c_up = c_down = 1.0
-                if cell_kind == CELL_LINEAR:
-                    c_up = 1.0 - s_up * cp[ROW_SLOPE_UP, r, col]
-                    c_down = 1.0 + s_down * cp[ROW_SLOPE_DOWN, r, col]
+                if cell_kind == LINEAR:
+                    c_up = 1.0 - s_up * cp[SLOPE_UP, r, col]
+                    c_down = 1.0 + s_down * cp[SLOPE_DOWN, r, col]
                 w = _mixed_runs(np.float64(weight[r, col]), c_up, s_up, c_down, s_down,
                                 np.float64(n_up), np.float64(n_down))
                 if noise_std > 0.0:
@@ -103,8 +97,8 @@ def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalar
                 weight[r, col] = min(max(w, w_min), w_max)
                 continue
             row_up = row_down = np.float32(0.0)
-            if cell_kind == CELL_POW:
-                row_up, row_down = cp[ROW_GAMMA_UP, r, col], cp[ROW_GAMMA_DOWN, r, col]
+            if cell_kind == POW:
+                row_up, row_down = cp[GAMMA_UP, r, col], cp[GAMMA_DOWN, r, col]
             w = weight[r, col]
             for p in range(total):
                 is_up = ((p + 1) * n_up) // total > (p * n_up) // total
@@ -135,7 +129,7 @@ def apply_counts_numba(weight: torch.Tensor, cell_params: torch.Tensor, up: torc
                        down: torch.Tensor, *, cell_kind: int, noise_std: float,
                        mult_noise: bool, cell_scalars: tuple = (), seed: int = 0) -> None:
     """``apply_counts_torch`` on a contiguous float32 CPU ``weight``, noise from ``seed``."""
-    scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
+    scalars = np.asarray(ref.check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
     _apply_counts(weight.detach().numpy(), cell_params.detach().contiguous().numpy(),
                   up.to(torch.int64).contiguous().numpy(),
                   down.to(torch.int64).contiguous().numpy(), int(cell_kind),

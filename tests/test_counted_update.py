@@ -4,8 +4,6 @@ distribution of the weights against ``accumulate=sample`` for every cell kind.""
 import pytest
 import torch
 from cli_run import run_cli
-
-from xbrun import kernels
 from xbrun.kernels.counted_update_ref import (
     apply_counts_torch,
     counted_update_torch,
@@ -13,6 +11,8 @@ from xbrun.kernels.counted_update_ref import (
     signed_bits_torch,
 )
 from xbrun.kernels.pulsed_update_ref import pulsed_update_torch
+
+from xbrun import kernels
 from xbrun.physics.cells import ConstantStep, ExpStep, LinearStep, PowStep, SoftBounds
 
 CELLS = [ConstantStep, LinearStep, SoftBounds, ExpStep, PowStep]

@@ -21,10 +21,10 @@ from test_counted_update import (  # noqa: E402
     replica_statistics,
 )
 from triton_modules import triton_function  # noqa: E402
-
 from xbrun.kernels.counted_update_ref import apply_counts_torch  # noqa: E402
-from xbrun.physics.cells import ConstantStep  # noqa: E402
 from xbrun.kernels.pulsed_update_ref import pulsed_update_torch  # noqa: E402
+
+from xbrun.physics.cells import ConstantStep  # noqa: E402
 
 
 def launcher(name: str, interpret: bool):
