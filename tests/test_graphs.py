@@ -97,7 +97,15 @@ CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"],
          # running maxima of |x| and |d| and A's learning rate on the device
          "chopped_auto_scale": ["device=chopped", "device.auto_scale=true"],
          "agad_auto_scale": ["device=agad", "device.in_chop_prob=0.5", "device.auto_scale=true",
-                             "device.correct_gradient_magnitudes=true"]}
+                             "device.correct_gradient_magnitudes=true"],
+         # update.accumulate=batch: the counted update (bits, int8 counts, apply) on the device
+         "sgd_batch": ["device=sgd", "io=perfect", "update.accumulate=batch"],
+         "chopped_auto_scale_batch": ["device=chopped", "device.auto_scale=true",
+                                      "update.accumulate=batch"],
+         "agad_exp_step_batch": ["device=agad", "device.in_chop_prob=0.5", "cell=exp_step",
+                                 "update.accumulate=batch"],
+         "mixed_precision_batch": ["device=mixed_precision", "cell=soft_bounds",
+                                   "update.accumulate=batch"]}
 
 
 def _step_once(overrides, steps=4):
