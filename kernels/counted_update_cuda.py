@@ -8,9 +8,9 @@ host sync.
    bits where cuBLAS takes the shape (``K``, ``in`` and ``out`` multiples of 8, ``out >
    16``; the bits are padded to whole multiples of 8 slots), else a float32 product (exact
    below 2^24 counts);
-3. ``_apply_counts_kernel``: the cell physics once per element - closed forms for constant
-   and linear steps, a pulse loop for exp and pow steps (each block loops to its largest
-   count), normals from Philox.
+3. ``_apply_counts_kernel``: each element's up and down counts from net and total, then
+   the cell physics once - closed forms for constant and linear steps, a pulse loop for exp
+   and pow steps (each block loops to its largest count), normals from Philox.
 """
 
 from __future__ import annotations
@@ -111,17 +111,24 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
 
 
 @triton.jit(do_not_specialize=["seed"])
-def _apply_counts_kernel(w_ptr, p_ptr, up_ptr, down_ptr, seed_ptr, seed, n_elem, stride_p,
+def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, seed, n_elem, stride_p,
                          noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-                         std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr,
+                         std_slope, FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
+                         MULT_NOISE: tl.constexpr,
                          NOISE: tl.constexpr, SEED_PTR: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n_elem
     if SEED_PTR:
         seed = tl.load(seed_ptr)
     seed = _stream(tl.cast(seed, tl.int64), 2)
-    n_up = tl.load(up_ptr + offs, mask=mask, other=0)
-    n_down = tl.load(down_ptr + offs, mask=mask, other=0)
+    a = tl.load(a_ptr + offs, mask=mask, other=0)
+    b = tl.load(b_ptr + offs, mask=mask, other=0)
+    if FROM_NET:  # a = net, b = total coincidences (equal parity, |net| <= total)
+        n_up = (b - a) // 2
+        n_down = (b + a) // 2
+    else:  # a = up, b = down counts
+        n_up = a
+        n_down = b
     w = tl.load(w_ptr + offs, mask=mask, other=0.0)
     s_up = tl.load(p_ptr + 0 * stride_p + offs, mask=mask, other=0.0)
     s_down = tl.load(p_ptr + 1 * stride_p + offs, mask=mask, other=0.0)
@@ -191,9 +198,10 @@ def signed_bits_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, rows: 
     return out
 
 
-def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor):
-    """Up and down counts ``(out, in)`` int32 of the signed bits ``(K, in)``, ``(K, out)``:
-    int8 tensor-core products where cuBLAS takes the shape, float32 otherwise."""
+def coincidences_triton(xs: torch.Tensor, ds: torch.Tensor):
+    """``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|`` ``(out, in)`` int32 of the signed bits
+    ``(K, in)``, ``(K, out)``: int8 tensor-core products where cuBLAS takes the shape,
+    float32 otherwise."""
     n_k, n_in = xs.shape
     n_out = ds.shape[1]
     if xs.is_cuda and n_k % 8 == 0 and n_in % 8 == 0 and n_out % 8 == 0 and n_out > 16:
@@ -204,6 +212,12 @@ def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor):
         xf, df = xs.to(torch.float32), ds.to(torch.float32)
         net = (df.T @ xf).round().to(torch.int32)
         total = (df.abs().T @ xf.abs()).round().to(torch.int32)
+    return net, total
+
+
+def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor):
+    """Up and down counts ``(out, in)`` int32 (``pulse_counts_torch``)."""
+    net, total = coincidences_triton(xs, ds)
     return (total - net) // 2, (total + net) // 2
 
 
@@ -212,6 +226,14 @@ def apply_counts_triton(weight: torch.Tensor, cell_params: torch.Tensor, up: tor
                         mult_noise: bool, cell_scalars: tuple = (),
                         seed: int | torch.Tensor = 0) -> None:
     """``apply_counts_torch`` on a contiguous float32 ``weight``, normals from ``seed``."""
+    _apply(weight, cell_params, up, down, False, cell_kind=cell_kind, noise_std=noise_std,
+           mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed)
+
+
+def _apply(weight, cell_params, a, b, from_net: bool, *, cell_kind, noise_std, mult_noise,
+           cell_scalars, seed) -> None:
+    """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
+    net and total coincidences."""
     scalars = check_cell(cell_kind, cell_params, cell_scalars)
     n = weight.numel()
     if n == 0:
@@ -220,9 +242,9 @@ def apply_counts_triton(weight: torch.Tensor, cell_params: torch.Tensor, up: tor
     on_device = isinstance(seed, torch.Tensor)
     block = 256
     _apply_counts_kernel[(triton.cdiv(n, block),)](
-        weight, params, up.to(torch.int32).contiguous(), down.to(torch.int32).contiguous(),
+        weight, params, a.to(torch.int32).contiguous(), b.to(torch.int32).contiguous(),
         seed if on_device else weight, 0 if on_device else int(seed), n, params.stride(0),
-        float(noise_std), *scalars, CELL_KIND=int(cell_kind),
+        float(noise_std), *scalars, FROM_NET=bool(from_net), CELL_KIND=int(cell_kind),
         MULT_NOISE=bool(mult_noise) or int(cell_kind) == CELL_CONSTANT,
         NOISE=float(noise_std) > 0, SEED_PTR=on_device, BLOCK=block)
 
@@ -252,10 +274,10 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     else:
         xs = signed_bits_triton(x_prob.to(torch.float32), bl, length, rows, seed, 0)
         ds = signed_bits_triton(d_prob.to(torch.float32), bl, length, rows, seed, 1)
-    up, down = pulse_counts_triton(xs, ds)
-    apply_counts_triton(weight, cell_params, up, down, cell_kind=cell_kind, noise_std=noise_std,
-                        mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed)
-    return (up.sum() + down.sum()).to(torch.int64)
+    net, total = coincidences_triton(xs, ds)
+    _apply(weight, cell_params, net, total, True, cell_kind=cell_kind, noise_std=noise_std,
+           mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed)
+    return total.sum(dtype=torch.int64)
 
 
 # the kernels read these rows and kinds by number
@@ -263,5 +285,6 @@ assert (CELL_CONSTANT, CELL_LINEAR, CELL_EXP, CELL_POW) == (0, 1, 2, 3)
 assert (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,
         ROW_GAMMA_UP, ROW_GAMMA_DOWN) == tuple(range(8))
 
-__all__ = ["apply_counts_triton", "counted_update_triton", "pulse_counts_triton",
+__all__ = ["apply_counts_triton", "coincidences_triton", "counted_update_triton",
+           "pulse_counts_triton",
            "signed_bits_triton"]
