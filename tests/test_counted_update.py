@@ -145,10 +145,10 @@ def test_batch_matches_sample_in_distribution(cls, given):
 
 def test_a_batch_counted_run_learns(tmp_path, capsys):
     code, _ = run_cli(["train", "update.accumulate=batch", "debug=tiny", "epochs=2",
-                       "dataset.limit_train=768", f"hydra.run.dir={tmp_path}"], capsys)
+                       "dataset.limit_train=512", f"hydra.run.dir={tmp_path}"], capsys)
     import json
 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert code == 0 and summary["status"] == "finished"
     assert summary["config"]["update"]["accumulate"] == "batch"
-    assert summary["test_accuracy"] >= 0.5 and summary["pulses"] > 0
+    assert summary["test_accuracy"] >= 0.4 and summary["pulses"] > 0  # chance: 0.1
