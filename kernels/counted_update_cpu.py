@@ -1,8 +1,9 @@
 """The batch-counted update on the CPU (meaning: ``counted_update_ref.py``).
 
-Three steps: a numba pass draws each line's signed bits (``(k * L, n)`` int8, splitmix64
-from ``counter_rng_cpu`` keyed by the caller's seed), two BLAS products count every
-element's up and down coincidences over the batch, and a numba pass applies them once per
+Three numba passes: each line's signed bits (``(k * L, n)`` int8, splitmix64 from
+``counter_rng_cpu`` keyed by the caller's seed); every element's up and down coincidences
+over the batch, counted where lines meet (the bits are sparse: on the CPU this beats the
+twin's two dense products, which tensor cores win on CUDA); the counts applied once per
 element - closed forms for constant and linear steps (float64), a pulse loop through
 ``cell_pulse_cpu`` for exp and pow steps.
 
@@ -20,7 +21,6 @@ from numba import njit
 
 from . import pulsed_update_ref as ref
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
-from .counted_update_ref import pulse_counts_torch
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 
 # the cell kinds and parameter rows the kernel reads (numba compiles globals in as constants)
@@ -44,6 +44,43 @@ def _signed_bits(prob, bl, length, seed):
                 if p != 0 and rng_uniform(rng[0]) < abs(p):
                     out[b * length + t, j] = -1 if p < 0 else 1
     return out
+
+
+@njit(cache=True)
+def _coincidences(xs, ds_t):
+    """Up and down counts ``(out, in)`` of the signed bits ``xs`` ``(K, in)`` and ``ds_t``
+    ``(out, K)``, counted where lines meet: per slot the list of its firing input lines,
+    per output line the slots it fires in - the work follows the pulses (the bits are
+    sparse), as in ``pulsed_update_cpu``, where a dense product would follow ``K * out * in``."""
+    n_k, n_in = xs.shape
+    n_out = ds_t.shape[0]
+    start = np.zeros(n_k + 1, dtype=np.int64)
+    for r in range(n_k):
+        c = 0
+        for j in range(n_in):
+            c += xs[r, j] != 0
+        start[r + 1] = start[r] + c
+    lines = np.empty(max(start[n_k], 1), dtype=np.int64)
+    signs = np.empty(max(start[n_k], 1), dtype=np.int8)
+    for r in range(n_k):
+        q = start[r]
+        for j in range(n_in):
+            if xs[r, j] != 0:
+                lines[q], signs[q] = j, xs[r, j]
+                q += 1
+    up = np.zeros((n_out, n_in), dtype=np.int64)
+    down = np.zeros((n_out, n_in), dtype=np.int64)
+    for i in range(n_out):
+        for r in range(n_k):
+            s = ds_t[i, r]
+            if s == 0:
+                continue
+            for q in range(start[r], start[r + 1]):
+                if s == signs[q]:  # equal signs pulse down (-sign(x d))
+                    down[i, lines[q]] += 1
+                else:
+                    up[i, lines[q]] += 1
+    return up, down
 
 
 @njit(cache=True, inline="always")
@@ -125,6 +162,14 @@ def signed_bits_numba(prob: torch.Tensor, bl: torch.Tensor, length: int,
         int(seed) & 0x7FFFFFFFFFFFFFFF))
 
 
+def pulse_counts_numba(xs: torch.Tensor, ds: torch.Tensor):
+    """Up and down counts ``(out, in)`` (int64) of int8 signed bits ``(K, in)``, ``(K, out)``
+    (``pulse_counts_torch``)."""
+    up, down = _coincidences(xs.to(torch.int8).contiguous().numpy(),
+                             ds.to(torch.int8).T.contiguous().numpy())
+    return torch.from_numpy(up), torch.from_numpy(down)
+
+
 def apply_counts_numba(weight: torch.Tensor, cell_params: torch.Tensor, up: torch.Tensor,
                        down: torch.Tensor, *, cell_kind: int, noise_std: float,
                        mult_noise: bool, cell_scalars: tuple = (), seed: int = 0) -> None:
@@ -148,19 +193,20 @@ def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         from .counted_update_ref import signed_bits_torch
 
         length = x_bits.shape[1]
-        xs = signed_bits_torch(x_prob, bl, length, bits=x_bits)
-        ds = signed_bits_torch(d_prob, bl, length, bits=d_bits)
+        xs = signed_bits_torch(x_prob, bl, length, bits=x_bits).flatten(0, 1)
+        ds = signed_bits_torch(d_prob, bl, length, bits=d_bits).flatten(0, 1)
     else:
         length = int(max_bl)
         xs = signed_bits_numba(x_prob, bl, length, seed)
         ds = signed_bits_numba(d_prob, bl, length, seed ^ 0x5DEECE66D)
     if length == 0 or x_prob.shape[0] == 0:
         return torch.zeros((), dtype=torch.int64)
-    up, down = pulse_counts_torch(xs, ds)
+    up, down = pulse_counts_numba(xs, ds)
     apply_counts_numba(weight, cell_params, up, down, cell_kind=cell_kind, noise_std=noise_std,
                        mult_noise=mult_noise, cell_scalars=cell_scalars,
                        seed=seed ^ 0x9E3779B97F4A7C15)
     return (up.sum() + down.sum()).to(torch.int64)
 
 
-__all__ = ["apply_counts_numba", "counted_update_numba", "signed_bits_numba"]
+__all__ = ["apply_counts_numba", "counted_update_numba", "pulse_counts_numba",
+           "signed_bits_numba"]

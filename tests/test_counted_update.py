@@ -54,6 +54,17 @@ def test_batch_counts_are_the_per_sample_coincidences():
     assert int(up.sum()) > 0 and int(down.sum()) > 0
 
 
+def test_numba_counts_where_lines_meet_as_the_twins_products():
+    from xbrun.kernels.counted_update_cpu import pulse_counts_numba
+
+    gen = torch.Generator().manual_seed(1)
+    xs = torch.randint(-1, 2, (40, 9), generator=gen).to(torch.int8)
+    ds = torch.randint(-1, 2, (40, 7), generator=gen).to(torch.int8)
+    up, down = pulse_counts_numba(xs, ds)
+    want_up, want_down = pulse_counts_torch(xs, ds)
+    assert torch.equal(up, want_up.long()) and torch.equal(down, want_down.long())
+
+
 @pytest.mark.parametrize("backend", ["twin", "numba"])
 def test_given_trains_move_a_counter_as_the_per_sample_update(backend):
     """Deterministic trains on a counting cell: batch and sample end on the same weight."""
