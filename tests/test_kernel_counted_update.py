@@ -24,7 +24,7 @@ from triton_modules import triton_function  # noqa: E402
 from xbrun.kernels.counted_update_ref import apply_counts_torch  # noqa: E402
 from xbrun.kernels.pulsed_update_ref import pulsed_update_torch  # noqa: E402
 
-from xbrun.physics.cells import ConstantStep  # noqa: E402
+from xbrun.physics.cells import ConstantStep, SoftBounds  # noqa: E402
 
 
 def launcher(name: str, interpret: bool):
@@ -69,6 +69,22 @@ def test_interpreted_given_trains_count_as_the_per_sample_update(interp):
                                               **cell_args(COUNTER))
     assert int(n_batch) == int(n_sample) > 0
     torch.testing.assert_close(batch, sample, rtol=0, atol=1e-6)
+
+
+def test_interpreted_seed_tensor_draws_as_its_int(interp):
+    """A one-element seed tensor (what a replayed CUDA graph reads) draws what the same int
+    draws; another seed draws other bits and noise."""
+    cell = SoftBounds(dw_min=0.01)
+    gen = torch.Generator().manual_seed(0)
+    params = cell.sample((24, 16), gen)
+    x_prob, d_prob = torch.rand(8, 16, generator=gen) - 0.5, torch.rand(8, 24, generator=gen) - 0.5
+    bl = torch.full((8,), 10, dtype=torch.int32)
+    weights = [torch.zeros(24, 16) for _ in range(3)]
+    pulses = [int(interp["counted_update_triton"](w, params, x_prob, d_prob, bl, max_bl=10,
+                                                  seed=seed, **cell_args(cell)))
+              for w, seed in zip(weights, (torch.tensor(5), 5, torch.tensor(6)), strict=True)]
+    assert pulses[0] == pulses[1] > 0 and torch.equal(weights[0], weights[1])
+    assert not torch.equal(weights[0], weights[2])
 
 
 def test_interpreted_bits_fire_with_their_probability(interp):
