@@ -21,6 +21,7 @@ from numba import njit
 
 from . import pulsed_update_ref as ref
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
+from .counted_update_ref import C_FLOOR
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 
 # the cell kinds and parameter rows the kernel reads (numba compiles globals in as constants)
@@ -86,7 +87,7 @@ def _coincidences(xs, ds_t):
 @njit(cache=True, inline="always")
 def _rate(c):
     """``-log(c)`` per pulse and the offset's weight ``-log(c) / (1 - c)`` (``mixed_runs``)."""
-    c = max(c, 1e-12)
+    c = max(c, C_FLOOR)
     a = -math.log(c)
     return a, (1.0 if c == 1.0 else a / (1.0 - c))
 

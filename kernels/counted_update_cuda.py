@@ -19,6 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .counted_update_ref import C_FLOOR
 from .pulsed_update_ref import (
     CELL_CONSTANT,
     CELL_EXP,
@@ -65,9 +66,10 @@ def _signed_bits_kernel(out_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n, length,
 @triton.jit
 def _rate(q):
     """For a pulse ``w -> (1 - q) w + b``: ``-log(1 - q)`` and the offset's weight
-    ``-log(1 - q) / q`` (float32: a series where ``q`` is small, so no digit is lost)."""
+    ``-log(1 - q) / q`` (float32: a series where ``q`` is small, so no digit is lost;
+    ``1 - q`` floored at ``C_FLOOR`` = 2^-20, exactly, as in the twin)."""
     small = tl.abs(q) < 1e-2
-    q_big = tl.where(small, 0.5, tl.minimum(q, 0.999999))
+    q_big = tl.where(small, 0.5, tl.minimum(q, 1.0 - 9.5367431640625e-07))
     a = tl.where(small, q * (1.0 + q * (0.5 + q / 3.0)), -tl.log(1.0 - q_big))
     k = tl.where(small, 1.0 + q * (0.5 + q / 3.0), a / tl.where(small, 1.0, q_big))
     return a, k
@@ -288,3 +290,4 @@ assert (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SL
 __all__ = ["apply_counts_triton", "coincidences_triton", "counted_update_triton",
            "pulse_counts_triton",
            "signed_bits_triton"]
+assert C_FLOOR == 9.5367431640625e-07  # the literal in _rate

@@ -57,6 +57,10 @@ from .pulsed_update_ref import (
 )
 
 CLOSED_FORM = (CELL_CONSTANT, CELL_LINEAR)  # the cell kinds applied without a pulse loop
+# A pulse with ``c <= 0`` overshoots its fixed point (a soft bound near 0 makes the slope
+# steep): ``c`` is floored here, the same power of two in every kernel (exact in float32), so
+# that such elements' rates - and the mixed runs' weights - agree between float64 and float32.
+C_FLOOR = 2.0**-20
 
 
 def signed_bits_torch(prob: torch.Tensor, bl: torch.Tensor, length: int,
@@ -93,7 +97,7 @@ def mixed_runs(w: torch.Tensor, c_up, s_up, c_down, s_down, n_up, n_down):
     """Where ``n_up`` pulses ``w -> c_up w + s_up`` mixed evenly with ``n_down`` pulses
     ``w -> c_down w - s_down`` take ``w`` (float64; module doc)."""
     def rate(c):  # -log(c) per pulse, and the offset's weight -log(c) / (1 - c)
-        c = c.clamp_min(1e-12)
+        c = c.clamp_min(C_FLOOR)
         a = -torch.log(c)
         return a, torch.where(c == 1, 1.0, a / torch.where(c == 1, 1.0, 1.0 - c))
 
@@ -173,5 +177,5 @@ def counted_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     return (up.sum() + down.sum()).to(torch.int64)
 
 
-__all__ = ["CLOSED_FORM", "mixed_runs", "apply_counts_torch", "counted_update_torch",
+__all__ = ["CLOSED_FORM", "C_FLOOR", "mixed_runs", "apply_counts_torch", "counted_update_torch",
            "pulse_counts_torch", "signed_bits_torch"]

@@ -58,6 +58,30 @@ def test_interpreted_apply_equals_the_twin(interp, cls):
     assert (twin - start).abs().max() > 0.05
 
 
+def test_steep_soft_bounds_apply_alike_in_twin_numba_and_triton(interp):
+    """Elements whose bound lies near 0 (a pulse with ``c = 1 - scale * slope < 0``
+    overshoots its fixed point): the 8 of ``test_gpu_apply_equals_the_twin``'s 256 x 784
+    SoftBounds problem where Triton once floored ``c`` elsewhere than the twin (0.005 off)."""
+    from xbrun.kernels.counted_update_cpu import apply_counts_numba
+
+    shape, where = (256, 784), ([32, 48, 57, 93, 102, 113, 122, 127],
+                                [192, 255, 450, 665, 743, 170, 23, 247])
+    cell = SoftBounds(dw_min=0.01)
+    gen = torch.Generator().manual_seed(0)  # apply_case's draws, in its order
+    params = cell.sample(shape, gen)[:, where[0], where[1]][:, None].contiguous()
+    weight = (0.1 * torch.randn(shape, generator=gen))[where][None].contiguous()
+    up = torch.randint(0, 20, shape, generator=gen, dtype=torch.int32)[where][None]
+    down = torch.randint(0, 20, shape, generator=gen, dtype=torch.int32)[where][None]
+    # rows: scale up, down, w_max, w_min, slope up, down; every element overshoots one way
+    assert ((1.0 + params[1] * params[5] < 0) | (1.0 - params[0] * params[4] < 0)).all()
+    twin, fast, triton = weight.clone(), weight.clone(), weight.clone()
+    apply_counts_torch(twin, params, up, down, **cell_args(cell, noise=0.0))
+    apply_counts_numba(fast, params, up, down, **cell_args(cell, noise=0.0))
+    interp["apply_counts_triton"](triton, params, up, down, seed=3, **cell_args(cell, noise=0.0))
+    torch.testing.assert_close(fast, twin, rtol=0, atol=2e-6)
+    torch.testing.assert_close(triton, twin, rtol=0, atol=2e-6)
+
+
 def test_interpreted_given_trains_count_as_the_per_sample_update(interp):
     x_prob, d_prob, bl, x_bits, d_bits = given_trains()
     params = COUNTER.sample((4, 6), torch.Generator().manual_seed(0))
