@@ -87,14 +87,15 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
 
 def counted_update(weight, cell_params, x_prob, d_prob, bl, *, max_bl, cell_kind, noise_std,
                    mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
-                   cell_scalars=()):
+                   cell_scalars=(), cell_pulses=None):
     """The batch-counted update (``counted_update_ref``: the same trains as
     ``pulsed_update``, each element's pulses counted over the batch and applied at once)
     of ``weight`` in place: Triton on CUDA, numba on the CPU (float32), the twin otherwise.
-    ``max_bl``: a host bound of ``bl``; ``seed`` as ``pulsed_update``'s. Returns the pulses
-    applied (an int tensor on ``weight.device``)."""
+    ``max_bl``: a host bound of ``bl``; ``seed`` and ``cell_pulses`` (the per-element
+    counter) as ``pulsed_update``'s. Returns the pulses applied (an int tensor on
+    ``weight.device``)."""
     cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
-                cell_scalars=cell_scalars)
+                cell_scalars=cell_scalars, cell_pulses=cell_pulses)
     if weight.is_cuda:
         from .counted_update_cuda import counted_update_triton
 

@@ -23,6 +23,7 @@ from . import pulsed_update_ref as ref
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
 from .counted_update_ref import C_FLOOR
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
+from .pulsed_update_cpu import cell_counter
 
 # the cell kinds and parameter rows the kernel reads (numba compiles globals in as constants)
 CONSTANT, LINEAR, POW = ref.CELL_CONSTANT, ref.CELL_LINEAR, ref.CELL_POW
@@ -106,7 +107,8 @@ def _mixed_runs(w, c_up, s_up, c_down, s_down, n_up, n_down):
 
 
 @njit(cache=True)
-def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalars, seed):
+def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalars, seed,
+                  counting, cnt):
     rng = rng_state(seed)
     n_out, n_in = weight.shape
     closed = cell_kind == CONSTANT or cell_kind == LINEAR
@@ -117,6 +119,8 @@ def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalar
             total = n_up + n_down
             if total == 0:
                 continue
+            if counting:  # the wear ledger: every pulse of the element
+                cnt[r, col] += total
             w_max, w_min = cp[W_MAX, r, col], cp[W_MIN, r, col]
             s_up, s_down = np.float64(cp[SCALE_UP, r, col]), \
                 np.float64(cp[SCALE_DOWN, r, col])
@@ -175,21 +179,25 @@ def pulse_counts_numba(xs: torch.Tensor, ds: torch.Tensor):
 
 def apply_counts_numba(weight: torch.Tensor, cell_params: torch.Tensor, up: torch.Tensor,
                        down: torch.Tensor, *, cell_kind: int, noise_std: float,
-                       mult_noise: bool, cell_scalars: tuple = (), seed: int = 0) -> None:
-    """``apply_counts_torch`` on a contiguous float32 CPU ``weight``, noise from ``seed``."""
+                       mult_noise: bool, cell_scalars: tuple = (), seed: int = 0,
+                       cell_pulses: torch.Tensor | None = None) -> None:
+    """``apply_counts_torch`` on a contiguous float32 CPU ``weight``, noise from ``seed``;
+    each element's ``up + down`` added to the int32 counter ``cell_pulses`` if given."""
+    counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
     scalars = np.asarray(ref.check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
     _apply_counts(weight.detach().numpy(), cell_params.detach().contiguous().numpy(),
                   up.to(torch.int64).contiguous().numpy(),
                   down.to(torch.int64).contiguous().numpy(), int(cell_kind),
                   float(noise_std), bool(mult_noise), scalars,
-                  int(seed) & 0x7FFFFFFFFFFFFFFF)
+                  int(seed) & 0x7FFFFFFFFFFFFFFF, counting, cnt)
 
 
 def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
                          d_prob: torch.Tensor, bl: torch.Tensor, *, max_bl: int, cell_kind: int,
                          noise_std: float, mult_noise: bool, cell_scalars: tuple = (),
                          seed: int = 0, x_bits: torch.Tensor | None = None,
-                         d_bits: torch.Tensor | None = None) -> torch.Tensor:
+                         d_bits: torch.Tensor | None = None,
+                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """``counted_update_torch`` with ``seed`` instead of a generator (the bits, then the
     noise, each from its own stream of it)."""
     if x_bits is not None:  # given trains: the twin's signs of them
@@ -207,7 +215,7 @@ def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     up, down = pulse_counts_numba(xs, ds)
     apply_counts_numba(weight, cell_params, up, down, cell_kind=cell_kind, noise_std=noise_std,
                        mult_noise=mult_noise, cell_scalars=cell_scalars,
-                       seed=seed ^ 0x9E3779B97F4A7C15)
+                       seed=seed ^ 0x9E3779B97F4A7C15, cell_pulses=cell_pulses)
     return (up.sum() + down.sum()).to(torch.int64)
 
 

@@ -113,11 +113,12 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
 
 
 @triton.jit(do_not_specialize=["seed"])
-def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, seed, n_elem, stride_p,
+def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, seed, n_elem, stride_p,
                          noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
                          std_slope, FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
-                         MULT_NOISE: tl.constexpr,
-                         NOISE: tl.constexpr, SEED_PTR: tl.constexpr, BLOCK: tl.constexpr):
+                         MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
+                         SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
+                         BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n_elem
     if SEED_PTR:
@@ -137,6 +138,9 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, seed, n_elem, str
     w_max = tl.load(p_ptr + 2 * stride_p + offs, mask=mask, other=0.0)
     w_min = tl.load(p_ptr + 3 * stride_p + offs, mask=mask, other=0.0)
     total = n_up + n_down
+    if COUNT_CELLS:  # the wear ledger: each element is this program's alone, no atomics
+        cnt = tl.load(cnt_ptr + offs, mask=mask, other=0)
+        tl.store(cnt_ptr + offs, cnt + total, mask=mask)
     if CELL_KIND <= 1:  # CELL_CONSTANT, CELL_LINEAR: closed form (mixed_runs)
         q_up = tl.zeros((BLOCK,), tl.float32)
         q_down = tl.zeros((BLOCK,), tl.float32)
@@ -226,29 +230,39 @@ def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor):
 def apply_counts_triton(weight: torch.Tensor, cell_params: torch.Tensor, up: torch.Tensor,
                         down: torch.Tensor, *, cell_kind: int, noise_std: float,
                         mult_noise: bool, cell_scalars: tuple = (),
-                        seed: int | torch.Tensor = 0) -> None:
-    """``apply_counts_torch`` on a contiguous float32 ``weight``, normals from ``seed``."""
+                        seed: int | torch.Tensor = 0,
+                        cell_pulses: torch.Tensor | None = None) -> None:
+    """``apply_counts_torch`` on a contiguous float32 ``weight``, normals from ``seed``;
+    each element's ``up + down`` added to the int32 counter ``cell_pulses`` if given."""
     _apply(weight, cell_params, up, down, False, cell_kind=cell_kind, noise_std=noise_std,
-           mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed)
+           mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed,
+           cell_pulses=cell_pulses)
 
 
 def _apply(weight, cell_params, a, b, from_net: bool, *, cell_kind, noise_std, mult_noise,
-           cell_scalars, seed) -> None:
+           cell_scalars, seed, cell_pulses=None) -> None:
     """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
     net and total coincidences."""
     scalars = check_cell(cell_kind, cell_params, cell_scalars)
     n = weight.numel()
     if n == 0:
         return
+    if cell_pulses is not None and (cell_pulses.dtype != torch.int32
+                                    or cell_pulses.shape != weight.shape
+                                    or not cell_pulses.is_contiguous()
+                                    or cell_pulses.device != weight.device):
+        raise ValueError("cell_pulses must be a contiguous int32 tensor shaped like weight")
     params = cell_params.to(torch.float32).contiguous()
     on_device = isinstance(seed, torch.Tensor)
     block = 256
     _apply_counts_kernel[(triton.cdiv(n, block),)](
         weight, params, a.to(torch.int32).contiguous(), b.to(torch.int32).contiguous(),
-        seed if on_device else weight, 0 if on_device else int(seed), n, params.stride(0),
+        seed if on_device else weight, weight if cell_pulses is None else cell_pulses,
+        0 if on_device else int(seed), n, params.stride(0),
         float(noise_std), *scalars, FROM_NET=bool(from_net), CELL_KIND=int(cell_kind),
         MULT_NOISE=bool(mult_noise) or int(cell_kind) == CELL_CONSTANT,
-        NOISE=float(noise_std) > 0, SEED_PTR=on_device, BLOCK=block)
+        NOISE=float(noise_std) > 0, SEED_PTR=on_device, COUNT_CELLS=cell_pulses is not None,
+        BLOCK=block)
 
 
 def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
@@ -256,9 +270,11 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                           cell_kind: int, noise_std: float, mult_noise: bool,
                           seed: int | torch.Tensor, cell_scalars: tuple = (),
                           x_bits: torch.Tensor | None = None,
-                          d_bits: torch.Tensor | None = None) -> torch.Tensor:
+                          d_bits: torch.Tensor | None = None,
+                          cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """``counted_update_torch`` in three launches (module doc), ``seed`` instead of a
-    generator. ``weight`` must be a contiguous float32 tensor."""
+    generator. ``weight`` must be a contiguous float32 tensor; ``cell_pulses`` an optional
+    int32 counter shaped like it, which the apply kernel adds each element's pulses to."""
     if weight.dtype != torch.float32 or not weight.is_contiguous():
         raise ValueError("weight must be a contiguous float32 tensor")
     k = x_prob.shape[0]
@@ -278,7 +294,8 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
         ds = signed_bits_triton(d_prob.to(torch.float32), bl, length, rows, seed, 1)
     net, total = coincidences_triton(xs, ds)
     _apply(weight, cell_params, net, total, True, cell_kind=cell_kind, noise_std=noise_std,
-           mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed)
+           mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed,
+           cell_pulses=cell_pulses)
     return total.sum(dtype=torch.int64)
 
 

@@ -161,16 +161,20 @@ def counted_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          cell_kind: int, noise_std: float, mult_noise: bool,
                          cell_scalars: tuple = (), generator: torch.Generator | None = None,
                          x_bits: torch.Tensor | None = None,
-                         d_bits: torch.Tensor | None = None) -> torch.Tensor:
+                         d_bits: torch.Tensor | None = None,
+                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """The batch-counted update of ``weight`` in place: the arguments of
     ``pulsed_update_torch`` plus ``max_bl``, a host bound of ``bl`` (the given trains' length
-    with ``x_bits``). Returns the number of pulses applied (0-dim int64)."""
+    with ``x_bits``). ``cell_pulses``: optional integer ``(out, in)`` counter each element's
+    up + down pulses are added to. Returns the number of pulses applied (0-dim int64)."""
     length = x_bits.shape[1] if x_bits is not None else int(max_bl)
     if length == 0 or x_prob.shape[0] == 0:
         return torch.zeros((), dtype=torch.int64, device=weight.device)
     xs = signed_bits_torch(x_prob, bl, length, generator, x_bits)
     ds = signed_bits_torch(d_prob, bl, length, generator, d_bits)
     up, down = pulse_counts_torch(xs, ds)
+    if cell_pulses is not None:
+        cell_pulses += (up + down).to(cell_pulses.dtype)
     apply_counts_torch(weight, cell_params, up, down, cell_kind=cell_kind,
                        noise_std=noise_std, mult_noise=mult_noise, cell_scalars=cell_scalars,
                        generator=generator)

@@ -29,11 +29,14 @@ def _tile(overrides, out=3, inp=4):
                       update=cfg.update, seed=2), cfg
 
 
-@pytest.mark.parametrize("device", ["sgd", "ttv2", "mixed_precision"])
-def test_cell_counters_sum_to_the_pulses_of_every_write(device):
-    """Updates and (for transfer devices) line writes into C: each array's counter adds up
-    to exactly the pulses the writes returned, and lands on real cells only."""
-    tile, _ = _tile([f"device={device}", "io=perfect"], out=5, inp=6)
+@pytest.mark.parametrize("device,accumulate", [("sgd", "sample"), ("ttv2", "sample"),
+                                               ("mixed_precision", "sample"), ("ttv2", "batch")])
+def test_cell_counters_sum_to_the_pulses_of_every_write(device, accumulate):
+    """Updates (per sample or batch-counted) and (for transfer devices) line writes into C:
+    each array's counter adds up to exactly the pulses the writes returned, and lands on
+    real cells only."""
+    tile, _ = _tile([f"device={device}", "io=perfect", f"update.accumulate={accumulate}"],
+                    out=5, inp=6)
     if device == "ttv2":
         tile.device_state.config.transfer_every = 1
     gen = torch.Generator().manual_seed(0)

@@ -67,13 +67,17 @@ def test_numba_counts_where_lines_meet_as_the_twins_products():
 
 @pytest.mark.parametrize("backend", ["twin", "numba"])
 def test_given_trains_move_a_counter_as_the_per_sample_update(backend):
-    """Deterministic trains on a counting cell: batch and sample end on the same weight."""
+    """Deterministic trains on a counting cell: batch and sample end on the same weight, and
+    add the same pulses to each element's wear counter (on top of what it held)."""
     x_prob, d_prob, bl, x_bits, d_bits = given_trains()
     params = COUNTER.sample((4, 6), torch.Generator().manual_seed(0))
     sample, batch = torch.zeros(4, 6), torch.zeros(4, 6)
+    held = torch.arange(24, dtype=torch.int32).reshape(4, 6)
+    worn_sample, worn_batch = held.clone(), held.clone()
     n_sample = pulsed_update_torch(sample, params, x_prob, d_prob, bl, x_bits=x_bits,
-                                   d_bits=d_bits, **cell_args(COUNTER))
-    trains = dict(max_bl=None, x_bits=x_bits, d_bits=d_bits, **cell_args(COUNTER))
+                                   d_bits=d_bits, cell_pulses=worn_sample, **cell_args(COUNTER))
+    trains = dict(max_bl=None, x_bits=x_bits, d_bits=d_bits, cell_pulses=worn_batch,
+                  **cell_args(COUNTER))
     if backend == "twin":
         n_batch = counted_update_torch(batch, params, x_prob, d_prob, bl, **trains)
     else:
@@ -82,6 +86,8 @@ def test_given_trains_move_a_counter_as_the_per_sample_update(backend):
         n_batch = counted_update_numba(batch, params, x_prob, d_prob, bl, seed=1, **trains)
     assert int(n_batch) == int(n_sample) > 0
     torch.testing.assert_close(batch, sample, rtol=0, atol=1e-6)
+    assert torch.equal(worn_batch, worn_sample) and int((worn_sample - held).sum()) == n_sample
+    assert (worn_sample - held).unique().numel() > 1  # elements wear unevenly
 
 
 @pytest.mark.parametrize("cls", CELLS)

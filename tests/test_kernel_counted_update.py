@@ -86,13 +86,17 @@ def test_interpreted_given_trains_count_as_the_per_sample_update(interp):
     x_prob, d_prob, bl, x_bits, d_bits = given_trains()
     params = COUNTER.sample((4, 6), torch.Generator().manual_seed(0))
     sample, batch = torch.zeros(4, 6), torch.zeros(4, 6)
+    held = torch.arange(24, dtype=torch.int32).reshape(4, 6)  # the wear counters so far
+    worn_sample, worn_batch = held.clone(), held.clone()
     n_sample = pulsed_update_torch(sample, params, x_prob, d_prob, bl, x_bits=x_bits,
-                                   d_bits=d_bits, **cell_args(COUNTER))
+                                   d_bits=d_bits, cell_pulses=worn_sample, **cell_args(COUNTER))
     n_batch = interp["counted_update_triton"](batch, params, x_prob, d_prob, bl, max_bl=None,
                                               seed=0, x_bits=x_bits, d_bits=d_bits,
-                                              **cell_args(COUNTER))
+                                              cell_pulses=worn_batch, **cell_args(COUNTER))
     assert int(n_batch) == int(n_sample) > 0
     torch.testing.assert_close(batch, sample, rtol=0, atol=1e-6)
+    assert torch.equal(worn_batch, worn_sample) and int((worn_sample - held).sum()) == n_sample
+    assert (worn_sample - held).unique().numel() > 1  # elements wear unevenly
 
 
 def test_interpreted_seed_tensor_draws_as_its_int(interp):

@@ -404,7 +404,7 @@ class PulsedArray(CrossbarArray):
             pulses = kernels.counted_update(
                 target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
                 generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits,
-                max_bl=max_bl, seed=seed, **self._cell_args())
+                max_bl=max_bl, seed=seed, cell_pulses=self._counter(), **self._cell_args())
         else:
             pulses = kernels.pulsed_update(
                 target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
