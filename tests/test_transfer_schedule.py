@@ -59,6 +59,18 @@ def _twins(monkeypatch, kind, seed=3, **options):
     return host, dev
 
 
+def _assert_same(a, b, name):
+    """Equal state entries: tensors exactly, extra-state dicts (counters, ledgers) key by key."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), name
+        for key in a:
+            _assert_same(a[key], b[key], f"{name}.{key}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), name
+    else:
+        assert a == b, name
+
+
 def _train(dev, steps=20, seed=0):
     gen = torch.Generator().manual_seed(seed)
     data = torch.Generator().manual_seed(99)
@@ -93,10 +105,7 @@ def test_the_device_walk_trains_exactly_as_the_host_walk(monkeypatch, case):
     assert int(host.schedule.passes) >= 3  # several passes (AGAD: its first references)
     for (name, a), (_, b) in zip(host.state_dict().items(), dev.state_dict().items(),
                                  strict=True):
-        if isinstance(a, torch.Tensor):
-            assert torch.equal(a, b), name
-        else:
-            assert a == b, name
+        _assert_same(a, b, name)
     assert not torch.equal(host.visible_weight(), device(
         case.split("_")[0] if case != "mixed_precision" else case, seed=3,
         **EXACT[case]).visible_weight())  # it learned something
