@@ -43,7 +43,9 @@ def test_train_in_process_matches_the_cli(tmp_path, small_run):
 
 
 def test_train_default_run_dir_is_under_outputs(tmp_path, small_run, monkeypatch):
+    """Under ./outputs, recorded as an absolute path (as the CLI records its run folders)."""
     monkeypatch.chdir(tmp_path)
     summary = xbrun.train(["device=fp", *small_run], log=lambda line: None)
     run_dir = Path(summary["run_dir"])
-    assert run_dir.parts[0] == "outputs" and (tmp_path / run_dir / "metrics.jsonl").exists()
+    assert run_dir.is_absolute() and run_dir.relative_to(tmp_path).parts[0] == "outputs"
+    assert (run_dir / "metrics.jsonl").exists()

@@ -13,9 +13,9 @@ LAYERS = [
     ("xbrun.physics", "xbrun.devices", "xbrun.decompositions", "xbrun.tiles"),
     ("xbrun.nn",),
     ("xbrun.training", "xbrun.config", "xbrun.presets", "xbrun.sweeps", "xbrun.extras",
-     "xbrun.sweep_report"),
+     "xbrun.sweep_report", "xbrun.workers"),
     ("xbrun", "xbrun.cli", "xbrun.composition", "xbrun.api", "xbrun.evaluate", "xbrun.report",
-     "xbrun.cells_info", "xbrun.figures", "xbrun.wear_map"),
+     "xbrun.cells_info", "xbrun.figures", "xbrun.wear_map", "xbrun.run_folders"),
 ]
 
 

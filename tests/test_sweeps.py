@@ -38,14 +38,21 @@ def hydra_config(overrides):
         return compose("config", overrides=overrides, return_hydra_config=True).hydra
 
 
-def test_joblib_sweep_runs_jobs_in_parallel_processes(tmp_path, small_run):
+def test_joblib_sweep_runs_jobs_in_parallel_processes_and_outlives_a_dead_worker(
+        tmp_path, small_run, capsys):
+    """Job 0's worker is killed (SIGKILL, from inside its model factory): job 0 is recorded
+    as failed, a job stopped with it too, and the jobs not yet started run in a fresh pool."""
     needs(JOBLIB, "sweep")
-    main(["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "device=fp,sgd",
+    main(["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+          "device=fp,sgd,fp", "model=custom", "model._target_=sweep_worker_death.mlp",
           *small_run, f"hydra.sweep.dir={tmp_path}"])
     runs = summaries(tmp_path)
-    assert sorted(runs) == ["0", "1"]
-    assert all(r["status"] == "finished" for r in runs.values())
-    assert {r["config"]["device"]["kind"] for r in runs.values()} == {"fp", "sgd"}
+    assert sorted(runs) == ["0", "1", "2"]
+    assert runs["0"]["status"] == "failed" and "worker process died" in runs["0"]["error"]
+    assert runs["2"]["status"] == "finished" and runs["2"]["config"]["device"]["kind"] == "fp"
+    assert runs["1"]["status"] == "finished" or "worker process died" in runs["1"]["error"]
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and any("worker died" in ln for ln in err.splitlines())
     assert yaml.safe_load((tmp_path / "multirun.yaml").read_text())["hydra"]["launcher"][
         "n_jobs"] == 2
 

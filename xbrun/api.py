@@ -58,24 +58,40 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=
 
     ``run_dir`` defaults to ``outputs/<date>/<time>`` like the CLI; it receives the same
     files, plus ``.hydra/config.yaml`` and ``.hydra/overrides.yaml`` so that
-    ``xbrun report`` lists API runs beside CLI runs.
+    ``xbrun report`` lists API runs beside CLI runs. As on the CLI, a ``run_dir`` that holds
+    an earlier run (unless resumed in place) or that another run is writing is refused, and
+    a refused run leaves no folder behind.
     """
     import yaml
     from omegaconf import OmegaConf
 
+    from .composition import make_folder, remove_made
     from .config import load
+    from .training.lock import run_lock
     from .training.loop import train as train_run
+    from .training.outputs import write_text
+    from .training.rundir import refuse_overwrite
 
     composed = _composed(overrides)
     config = load(OmegaConf.to_container(composed, resolve=True))
     if run_dir is None:
         run_dir = Path("outputs") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
-    run_dir = Path(run_dir)
-    meta = run_dir / ".hydra"
-    meta.mkdir(parents=True, exist_ok=True)
-    (meta / "config.yaml").write_text(OmegaConf.to_yaml(composed, resolve=True))
-    (meta / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
-    return train_run(config, run_dir, log=log)
+    run_dir = Path(run_dir).expanduser().absolute()  # recorded as the CLI records it
+    resumes = (config.resume,) if config.resume else ()
+    refuse_overwrite(run_dir, "run_dir", resumes)  # before making anything
+    made = make_folder(str(run_dir), "run_dir")
+    try:
+        with run_lock(run_dir, "run_dir"):  # a second writer of this folder is refused
+            refuse_overwrite(run_dir, "run_dir", resumes)
+            meta = run_dir / ".hydra"
+            meta.mkdir(parents=True, exist_ok=True)
+            write_text(meta / "config.yaml", OmegaConf.to_yaml(composed, resolve=True))
+            write_text(meta / "overrides.yaml", yaml.safe_dump(list(overrides)))
+            return train_run(config, run_dir, log=log)
+    except ConfigError as err:
+        if made is not None and getattr(err, "folder", None) != run_dir.resolve():
+            remove_made(run_dir, made)  # as the CLI: a refused run leaves no folder
+        raise
 
 
 def check_direction(objective: str, sweeper: dict) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
 import logging
 import math
 import os
@@ -39,6 +38,13 @@ from .composition import (
 )
 from .errors import ConfigError
 from .schema import check
+from .training.interrupts import (
+    Interrupted,
+    die_with_parent,
+    interruption,
+    signals_raise,
+    worker_job,
+)
 
 USAGE = """xbrun: train neural networks on simulated analog crossbar hardware
 
@@ -100,16 +106,17 @@ def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [[o for o in combo if o is not None] for combo in itertools.product(*choices)]
 
 
-def _hydra_settings(overrides: list[str]):
-    """Hydra's own config under ``overrides`` (its keys checked the way Hydra would)."""
-    if tuple(overrides) in HYDRA_SETTINGS:  # composed with the run's config (validate)
+def _hydra_settings(overrides: list[str], whole: bool = False):
+    """Hydra's own config under ``overrides`` (its keys checked the way Hydra would); with
+    ``whole``, the job's entire config (the ``hydra`` node under the task's keys)."""
+    if not whole and tuple(overrides) in HYDRA_SETTINGS:  # composed with the run's config
         return HYDRA_SETTINGS.pop(tuple(overrides))
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
-    return cfg.hydra
+    return cfg if whole else cfg.hydra
 
 
 def _with_sweeper_params(task: list[str], hydra_overrides: list[str]) -> list[str]:
@@ -149,6 +156,9 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
     all (``++device.transfer_update.desired_bl=31``) is a failed job, not a bad command:
     the others run and it is recorded as ``failed`` with the reason (``xbrun.sweeps``).
     Any other error, or one that no choice of the swept groups avoids, stops the command.
+    With ``environment`` off (``--cfg``: a command that only prints) no model is built
+    either, so a custom ``model._target_`` factory is not called. Keys given on the command
+    line that a run ignores get one warning.
     """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -175,8 +185,11 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
             except ConfigError as err:
                 errors[index] = str(err)
         notes = per_job_failures(combos, errors, group_options)
-        for config in configs:
+        for config in configs if environment else ():  # --cfg prints: it builds no model
             warnings += [w for w in check_structure(config) if w not in warnings]
+        ignored = _ignored(task, combos, configs)
+        if ignored:
+            warnings.append(ignored)
         if environment and not multirun:
             check_environment(configs[0])
     except ConfigError as err:
@@ -188,6 +201,36 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
     for line in warnings:
         warn(line)
     return configs
+
+
+#: what a digital run (device=fp) never reads: its keys set on the command line are noted
+ANALOG_ONLY = ("cell", "io", "update", "decomposition", "mapping")
+
+
+def _ignored(task: list[str], combos: list[list[str]], configs: list) -> str:
+    """One warning naming the keys given on the command line that a run ignores (a cell,
+    I/O or decomposition key with device=fp, ``decomposition.rank`` of a method without a
+    rank), or ""."""
+    from .config import RANKED
+
+    given = {item.key_or_group.lstrip("+"): item for item in parse_overrides(task)
+             if not item.is_delete()}
+    dropped: dict[str, str] = {}
+    for config in configs:
+        for key in given:
+            root = key.split(".", 1)[0]
+            if not config.is_analog and root in ANALOG_ONLY and not key.startswith(
+                    "mapping.factorize"):
+                dropped.setdefault(key, "device=fp trains digitally: no cells, I/O, pulsed "
+                                        "update, decomposition or tile mapping")
+            elif key == "decomposition.rank" and config.decomposition.name not in RANKED:
+                dropped.setdefault(key, f"decomposition={config.decomposition.name} has no "
+                                        f"rank")
+    if not dropped:
+        return ""
+    why = "; ".join(dict.fromkeys(dropped.values()))
+    runs = "this run" if len(combos) == 1 else "some jobs"
+    return f"{', '.join(dropped)}: ignored by {runs} ({why})"
 
 
 # ---------------------------------------------------------------- train ---------------
@@ -202,10 +245,43 @@ class _Tagged(logging.LoggerAdapter):
         return f"{self.extra['tag']}{msg}", kwargs
 
 
+#: environment variable holding the pid of the ``xbrun`` command: a job running in another
+#: process (a joblib worker) watches for its parent's death
+CLI_PID = "XBRUN_CLI_PID"
+
+
 def _task(cfg) -> float | None:
     """One job; returns the run's ``objective`` (NaN unless it finished) for sweepers."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    single = hydra_cfg.mode != RunMode.MULTIRUN
+    # a sweep's jobs may run side by side (joblib): each line says whose it is
+    log = _Tagged(logging.getLogger("xbrun"), {"tag": "" if single else
+                                               f"job {hydra_cfg.job.num}: "})
+    parent = int(os.environ.get(CLI_PID, os.getpid()))
+    if parent == os.getpid() or not _joblib_worker():  # (submitit, Slurm: their own rules)
+        return _job(cfg, run_dir, single, log)
+    try:  # a joblib worker: stop (recorded) when the sweep's process is gone
+        with signals_raise(), worker_job():
+            die_with_parent(parent)
+            return _job(cfg, run_dir, single, log)
+    except (KeyboardInterrupt, Interrupted) as err:
+        log.error("job interrupted by %s", interruption(err).signal_name)
+        return math.nan
+
+
+def _joblib_worker() -> bool:
+    """Whether this process is a worker of joblib's loky pool (a child of the command)."""
+    import multiprocessing
+
+    return multiprocessing.current_process().name.startswith("LokyProcess")
+
+
+def _job(cfg, run_dir: Path, single: bool, log) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     from .api import objective_value
@@ -214,11 +290,6 @@ def _task(cfg) -> float | None:
     from .training.outputs import write_json, write_text
 
     hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    single = hydra_cfg.mode != RunMode.MULTIRUN
-    # a sweep's jobs may run side by side (joblib): each line says whose it is
-    log = _Tagged(logging.getLogger("xbrun"), {"tag": "" if single else
-                                               f"job {hydra_cfg.job.num}: "})
     try:
         # inside the try: in a sweep over devices, a key this job's device lacks fails
         # this job alone (see validate)
@@ -229,9 +300,15 @@ def _task(cfg) -> float | None:
             # as checked before Hydra ran: relative to where the command was given, also
             # when hydra.job.chdir moved the job into its run folder
             config.resume = str(Path(hydra_cfg.runtime.cwd) / config.resume)
-        return objective_value(config.objective, train(config, run_dir, log=log.info))
+        summary = train(config, run_dir, log=log.info)
+        if single and summary.get("status") == "diverged":
+            _diverged(summary)
+        return objective_value(config.objective, summary)
     except ConfigError as err:  # found only now (a sweep's job, a file that changed, ...)
         message, details = str(err), f"{err}\n"
+        if not single and getattr(err, "folder", None) == run_dir.resolve():
+            log.error("job refused: %s", message)  # the folder is another run's: no record
+            return math.nan
         if single:
             log.error("run refused: %s", message)
             made = _made.pop("run", None)
@@ -239,16 +316,50 @@ def _task(cfg) -> float | None:
                 remove_made(run_dir.resolve(), made)  # no `failed` folder for a refused run
             fail(message)
     except Exception as err:  # one failed job must not take a sweep down with it
-        message, details = f"{type(err).__name__}: {err}", traceback.format_exc()
+        message, details = _failure(err), traceback.format_exc()
     # the record goes into this run's own folder, never into a folder it was resuming
-    write_text(run_dir / "error.log", details)
-    write_json(run_dir / "summary.json", {"status": "failed", "error": message,
-                                          "run_dir": str(run_dir)})
+    try:
+        write_text(run_dir / "error.log", details)
+        write_json(run_dir / "summary.json", {"status": "failed", "error": message,
+                                              "run_dir": str(run_dir)})
+        where = f"details in {run_dir / 'error.log'}"
+    except OSError as err:  # the folder went read-only, the disk is full, ...
+        where = f"and it could not be recorded in {run_dir}: {_failure(err)}"
     log.error("run failed: %s", message)
     if single:
-        print(f"xbrun: error: {message} (details in {run_dir / 'error.log'})", file=sys.stderr)
+        print(f"xbrun: error: {message} ({where})", file=sys.stderr)
         raise SystemExit(1)
     return math.nan
+
+
+def _failure(err: Exception) -> str:
+    """One line for an unexpected error; a full disk or a lost permission said plainly."""
+    import errno
+
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return f"no space left on device{f' (writing {err.filename})' if err.filename else ''}"
+    if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = f" {err.filename}" if err.filename else ""
+        return f"cannot write{what}: {err.strerror.lower() if err.strerror else err}"
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
+#: exit statuses of ``xbrun train`` besides 0 (finished), 1 (failed) and 2 (bad input)
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells do
+
+
+def _diverged(summary: dict) -> None:
+    """A diverged single run: one line, and a status of its own (a sweep records it and
+    goes on)."""
+    folder = Path(summary["run_dir"])
+    info = summary.get("diverged", {})
+    kept = (f"its last good checkpoint is kept in {folder}" if (folder / "checkpoint.pt"
+                                                                ).exists()
+            else "it diverged before its first checkpoint")
+    print(f"xbrun: error: the run diverged in epoch {info.get('epoch', '?')} "
+          f"({info.get('reason', 'loss not finite')}); {kept}", file=sys.stderr)
+    raise SystemExit(EXIT_DIVERGED)
 
 
 def _check_sweeper(overrides: list[str]) -> None:
@@ -293,35 +404,25 @@ def _split_args(args: list[str]) -> tuple[list[str], list[str]]:
         if "=" not in arg and rest and (arg in VALUE_FLAGS or (
                 arg == "--info" and rest[0] in INFO_TOPICS)):
             flags.append(rest.pop(0))
+    _check_flag_values(flags)
     return flags, overrides
 
 
-#: what a run leaves in its folder: a new run there would overwrite it
-RUN_RECORDS = ("checkpoint.pt", "summary.json", "metrics.jsonl")
-
-
-def _refuse_overwrite(folder: Path, key: str, multirun: bool, task: list[str]) -> None:
-    """A new run (or sweep) must not write over the results of an earlier one."""
-    runs = [folder] if not multirun else (
-        sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else [])
-    for run in runs:
-        found = [name for name in RUN_RECORDS if (run / name).exists()]
-        if not found or (found == ["summary.json"] and _failed(run / "summary.json")):
-            continue  # nothing there, or only the record of a run that failed to start
-        resumed = [o.split("=", 1)[1] for o in task if o.split("=", 1)[0] == "resume"]
-        if not multirun and any(Path(r).expanduser().resolve() == run.resolve()
-                                for r in resumed):
-            continue  # resuming that very run in its own folder
-        raise ConfigError(f"{key}: {run} already holds a run ({found[0]}); a new run would "
-                          f"overwrite it: continue it with resume={run}, or choose another "
-                          f"folder")
-
-
-def _failed(summary: Path) -> bool:
-    try:
-        return json.loads(summary.read_text()).get("status") == "failed"
-    except (OSError, ValueError, AttributeError):
-        return False
+def _check_flag_values(flags: list[str]) -> None:
+    """Values of Hydra's flags that would fail only inside Hydra (after the run folder was
+    made): xbrun ships one primary config, and a config folder must exist."""
+    pairs, rest = [], list(flags)
+    while rest:
+        name, _, value = rest.pop(0).partition("=")
+        if not value and name in VALUE_FLAGS and rest:
+            value = rest.pop(0)
+        pairs.append((name, value))
+    for name, value in pairs:
+        if name in ("--config-name", "-cn") and value.removesuffix(".yaml") != "config":
+            fail(f"{name}: xbrun has one primary config, 'config' (choose a set-up with "
+                 f"overrides such as experiment=NAME or preset=NAME), got {value!r}")
+        if name in ("--config-dir", "-cd") and not Path(value).expanduser().is_dir():
+            fail(f"{name}: expected a folder of extra config files, got {value!r}")
 
 
 def _hydra_overrides(overrides: list[str]) -> list[str]:
@@ -332,8 +433,8 @@ def _hydra_overrides(overrides: list[str]) -> list[str]:
     return hydra_overrides
 
 
-def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bool
-                ) -> list[str]:
+def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bool,
+                configs: list = ()) -> list[str]:
     """Check Hydra's own settings and, for a command that runs, make its run (or sweep)
     folder; returns the arguments for Hydra, which get the folder just made."""
     task = [o for o in overrides if not is_hydra(o)]
@@ -348,14 +449,45 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
                                   f"(e.g. hydra/sweeper=optuna)")
     if not runs:
         return [*flags, *overrides]
+    from .run_folders import check_written_paths, job_folders, refuse_overwrite
+    from .training.lock import FolderInUse, acquire, release
+
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     folder = str(settings.sweep.dir if multirun else settings.run.dir)
     check(folder.strip() != "", key, "a folder", folder)
-    _refuse_overwrite(Path(folder).expanduser(), key, multirun, task)
+    place = Path(folder).expanduser().absolute()
+    basic = "BasicSweeper" in str(settings.sweeper.get("_target_", ""))
+    combos = _combinations(task, True) if basic else _combinations(task, True)[:1] * 2
+    jobs = job_folders(combos, settings, lambda combo: _hydra_settings(
+        [*combo, *hydra_overrides], whole=True)) if multirun else [place]
+    resumes = () if multirun else tuple(o.split("=", 1)[1] for o in task
+                                         if o.split("=", 1)[0] == "resume")
+    check_written_paths(settings, jobs, list(configs))
+    refuse_overwrite(jobs, key, resumes)  # before making anything
     made = make_folder(folder, key)
     _made["target"] = Path(folder).expanduser().absolute()
+    try:
+        # held until the command ends: a second command on this folder gets one line.
+        # A sweep whose one job writes into the sweep folder itself leaves it to that job
+        if not (multirun and place in jobs):
+            _made["lock"] = acquire(place, key)
+        refuse_overwrite(jobs, key, resumes)  # again, now that no one else can write
+    except ConfigError as err:
+        if "lock" in _made:
+            release(_made.pop("lock"))
+        if made is not None and not isinstance(err, FolderInUse):
+            remove_made(place.resolve(), made)
+        raise
     if made is not None and not multirun:
-        _made.update(run=made, folder=Path(folder).expanduser().resolve())
+        _made.update(run=made, folder=place.resolve())
+    if made is not None:
+        _made["made"] = (place.resolve(), made)
+    if multirun:
+        from .workers import JOB_FOLDERS
+
+        JOB_FOLDERS.clear()
+        JOB_FOLDERS.update(enumerate(jobs))
+        _made["sweep"] = place
     # the folder just checked and made, not a second ${now:...}
     kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+") != key]
     return [*flags, *kept, f"{key}={_quoted(folder)}"]
@@ -389,25 +521,50 @@ def train_command(args: list[str]) -> None:
                  "hydra/launcher=submitit_local or joblib here")
     _made.clear()
     if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
-        validate(overrides, multirun, environment=runs)
+        configs = validate(overrides, multirun, environment=runs)
         _check_sweeper(overrides)
         try:
-            args = _hydra_args(flags, overrides, multirun, runs)
+            args = _hydra_args(flags, overrides, multirun, runs, configs)
         except ConfigError as err:
             fail(str(err))
         except Exception as err:  # a bad hydra.* key or option
             fail(explain_hydra_error(err))
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's imports chatter at INFO
+    os.environ[CLI_PID] = str(os.getpid())
+    if multirun:
+        from .workers import resilient_joblib
+
+        resilient_joblib()  # a killed joblib worker fails its job, not the sweep
     main = hydra.main(config_path=str(conf_dir()), config_name="config",
                       version_base="1.3")(_task)
     sys.argv = ["xbrun train", *args]
     sweep = _made.get("target") if multirun and runs else None
     if sweep is not None:
         print(f"xbrun: sweep folder: {sweep}", file=sys.stderr)
-    main()
+    try:
+        main()
+    except SystemExit as err:
+        if err.code not in (0, None) and "made" in _made:
+            _remove_if_empty(*_made["made"])  # Hydra gave up before any job wrote there
+        raise
+    finally:
+        if "lock" in _made:
+            from .training.lock import release
+
+            release(_made.pop("lock"))
     if sweep is not None:
         print(f"xbrun: sweep done: its runs are in {sweep} (xbrun report {sweep})",
               file=sys.stderr)
+
+
+def _remove_if_empty(folder: Path, made: Path) -> None:
+    """Remove the folder this command made when it holds no record of any run (only what
+    Hydra writes first: its config, an empty log)."""
+    if not folder.is_dir() or any(folder.rglob("summary.json")):
+        return
+    if any(p.stat().st_size for p in folder.rglob("*.log") if p.is_file()):
+        return
+    remove_made(folder, made)
 
 
 # ---------------------------------------------------------------- entry ---------------
@@ -434,14 +591,33 @@ def _leave(command, argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``xbrun ARGS``; Ctrl-C or SIGTERM end any command with one line (exit 130 / 143),
+    a run's folder recording status ``interrupted``."""
     if argv is None:  # the `xbrun` command itself (tests and Python callers pass argv)
         return _leave(main, sys.argv[1:])
     try:
-        _main(list(argv))
+        with signals_raise():
+            _main(list(argv))
         sys.stdout.flush()
     except BrokenPipeError:  # `xbrun --help | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(0) from None
+    except (KeyboardInterrupt, Interrupted) as err:
+        stop = interruption(err)
+        if stop.run_dir is not None and stop.epoch:
+            where = (f"{stop.run_dir} records status interrupted; continue it with "
+                     f"resume={stop.run_dir} (it resumes after epoch {stop.epoch})")
+        elif stop.run_dir is not None:
+            where = (f"{stop.run_dir} records status interrupted before its first "
+                     f"checkpoint; run it again")
+        else:
+            where = "no run had started"
+            if "run" in _made:  # nothing of value in the folder this command made
+                remove_made(_made["folder"], _made.pop("run"))
+        if "sweep" in _made:
+            where = f"the sweep in {_made['sweep']} stopped; " + where
+        print(f"xbrun: interrupted by {stop.signal_name}; {where}", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED.get(stop.signal_name, 130)) from None
 
 
 def _main(argv: list[str]) -> None:

@@ -90,6 +90,11 @@ class RunConfig:
     # eager where the step cannot be captured)
     cuda_graphs: Literal["auto", "on", "off"] = "auto"
     checkpoint_every: int = 1  # epochs between checkpoints
+    # a run has diverged (status `diverged`, exit status 3, its last good checkpoint kept)
+    # when an epoch's train or test loss is not finite or exceeds diverge_loss x the loss of
+    # its first training step (at least diverge_loss); inf: only a non-finite loss counts
+    diverge_loss: float = field(default=1e6, metadata={
+        "inf": "only a non-finite loss counts as diverged"})
     device: Any = None
     cell: Any = None
     io: IOConfig = field(default_factory=IOConfig)
@@ -121,6 +126,8 @@ class RunConfig:
               "auto or off with accelerator=cpu (graphs need CUDA)", self.cuda_graphs)
         check(self.checkpoint_every >= 1, "checkpoint_every", "an integer >= 1",
               self.checkpoint_every)
+        check(self.diverge_loss > 1, "diverge_loss", "a number > 1 (how many times the "
+              "first step's loss counts as diverged), or inf", self.diverge_loss)
         check(self.log_every >= 0, "log_every", "an integer >= 0 (0: per epoch only)",
               self.log_every)
         check(self.resume is None or self.resume.strip() != "", "resume",

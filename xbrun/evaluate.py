@@ -16,6 +16,7 @@ from typing import Literal
 import torch
 
 from .errors import ConfigError
+from .training.checkpoint import read as read_checkpoint
 from .training.early_stop import BEST
 from .training.rundir import CHECKPOINT
 
@@ -33,12 +34,12 @@ def read_weights(run_dir: str | Path, which: Which = "best") -> tuple[dict, Path
     if not path.is_file():
         raise ConfigError(f"run_dir: {folder} has no {CHECKPOINT} (not a run folder, or its run "
                           f"stopped before the first checkpoint)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, foreign, or a pickle that wants to run code
-        reason = (str(err).strip().splitlines() or [""])[0][:160]
-        raise ConfigError(f"run_dir: {path} cannot be read ({type(err).__name__}: {reason})"
-                          ) from None
+    try:  # weights_only and the checksum (training/checkpoint.py): forged or damaged: refused
+        state = read_checkpoint(path)
+    except ValueError as err:
+        raise ConfigError(f"run_dir: {path} {err}") from None
+    except OSError as err:
+        raise ConfigError(f"run_dir: {path} cannot be read ({err.strerror or err})") from None
     if not isinstance(state, dict) or not {"model", "config", "epoch"} <= set(state):
         raise ConfigError(f"run_dir: {path} is not an xbrun checkpoint")
     return state, path

@@ -326,7 +326,12 @@ def require_files(cfg) -> None:
     if cfg.name not in TORCHVISION or cfg.download:
         return
     cls_name, _, files, _ = TORCHVISION[cfg.name]
-    if not all((cfg.folder / f).is_file() for f in files):
+    try:
+        found = all((cfg.folder / f).is_file() for f in files)
+    except OSError as err:  # a folder on the way that this user may not read
+        raise ConfigError(f"dataset.root: cannot read {cfg.folder} ({err.strerror or err})"
+                          ) from None
+    if not found:
         root = Path(cfg.root).expanduser().resolve()
         raise ConfigError(f"dataset.root: {cls_name} not found under {cfg.folder} (expected "
                           f"{', '.join(files)}, ...); fetch it once with `python -c \"from "

@@ -13,6 +13,7 @@ import contextlib
 import csv
 import importlib.util
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..schema import check
+from .outputs import OWNED, check_resolved, inside_run
 
 
 def require(module: str, option: str, extra: str) -> None:
@@ -38,6 +40,7 @@ class CSVLoggerConfig:
     def validate(self, key: str) -> None:
         check(bool(self.filename) and "/" not in self.filename, f"{key}.filename",
               "a file name inside the run folder", self.filename)
+        inside_run(self.filename, f"{key}.filename")
 
 
 @dataclass
@@ -49,6 +52,7 @@ class TensorBoardConfig:
     def validate(self, key: str) -> None:
         require("tensorboard", "logger=tensorboard", "tensorboard")
         check(bool(self.dir), f"{key}.dir", "a folder name inside the run folder", self.dir)
+        inside_run(self.dir, f"{key}.dir")
 
 
 @dataclass
@@ -98,7 +102,7 @@ def _scalars(row: dict) -> dict[str, float]:
 # ---------------------------------------------------------------- the trackers ----------
 class CSVLogger:
     def __init__(self, cfg: CSVLoggerConfig, run_dir: Path):
-        self.path = run_dir / cfg.filename
+        self.path = check_resolved(run_dir, Path(cfg.filename), "logger.csv.filename")
 
     def epoch(self, row: dict, rows: list[dict]) -> None:
         # rewritten whole each epoch: a resumed run keeps one consistent file
@@ -124,7 +128,8 @@ class TensorBoardLogger:
         from torch.utils.tensorboard import SummaryWriter
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-        self.writer = SummaryWriter(log_dir=str(run_dir / cfg.dir))
+        folder = check_resolved(run_dir, Path(cfg.dir), "logger.tensorboard.dir")
+        self.writer = SummaryWriter(log_dir=str(folder))
         # hparams in this same run; the HParams tab reads the metrics from the scalar tags
         metrics = {f"epoch/{k}": 0.0 for k in ("test_accuracy", "test_loss", "train_loss")}
         for summary in hparams_summary(_hparam_values(hparams), metrics):
@@ -181,6 +186,9 @@ class MLflowLogger:
         from mlflow.tracking import MlflowClient
 
         self.uri = cfg.tracking_uri or mlflow.get_tracking_uri()
+        check_store(self.uri, "logger.mlflow.tracking_uri", run_dir)
+        if cfg.artifact_location:
+            check_store(cfg.artifact_location, "logger.mlflow.artifact_location", run_dir)
         with _store_lock(self.uri):
             self.client = MlflowClient(tracking_uri=self.uri)  # creates the store's tables
             self._open(cfg, run_dir, params)
@@ -241,6 +249,41 @@ class MLflowLogger:
     def fail(self) -> None:
         with _store_lock(self.uri):
             self.client.set_terminated(self.run_id, status="FAILED")
+
+
+def local_path(uri: str) -> Path | None:
+    """The file or folder an MLflow URI names on this machine (``sqlite:///``, ``file:``,
+    a plain path), or None for a remote store."""
+    from urllib.parse import unquote, urlparse
+
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):])
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" or len(parsed.scheme) == 1:  # a path (or a Windows drive)
+        return Path(uri)
+    return None
+
+
+def check_store(uri: str, key: str, run_dir: Path) -> None:
+    """MLflow's local store (shared by many runs, so it may lie outside the run folder) must
+    not write into another run's folder nor over a file xbrun owns."""
+    path = local_path(uri)
+    if path is None:
+        return
+    path = Path(os.path.normpath(path.expanduser().absolute()))
+    own = Path(run_dir).resolve()
+    if path.name in OWNED:
+        raise ConfigError(f"{key}: {uri} names {path.name}, which xbrun writes itself")
+    for folder in (path, *path.parents):
+        if folder.resolve() == own:
+            inside_run(os.path.relpath(path, folder), key)
+            return
+        if any((folder / name).exists() for name in ("summary.json", "checkpoint.pt",
+                                                      ".hydra")):
+            raise ConfigError(f"{key}: {uri} lies inside {folder}, the folder of another "
+                              f"run; keep MLflow's store outside run folders")
 
 
 def _name(run_dir: Path) -> str:

@@ -3,12 +3,14 @@
 One call of :func:`train` is one run. It writes into ``run_dir``: ``metrics.jsonl`` (a line
 per epoch, and with ``log_every=N`` a line with a ``step`` field every N steps, the first
 before any update), ``summary.json``, ``checkpoint.pt`` (resumable) and ``curves.png``. A
-run whose loss stops being finite ends with status ``diverged`` and keeps its last good checkpoint.
+run whose loss stops being finite or grows past ``diverge_loss`` x its first step's loss
+ends with status ``diverged`` and keeps its last good checkpoint.
 ``resume=<folder>`` continues in that folder after the checks of :mod:`.rundir`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -26,6 +28,8 @@ from .cost import COUNTS, CostLedger, cost_line
 from .data import load_dataset
 from .early_stop import BEST, EarlyStopping
 from .graphs import StepRunner
+from .interrupts import Interrupted, interruption, shielded
+from .lock import run_lock
 from .loggers import open_loggers
 from .models import build_model
 from .outputs import (
@@ -189,17 +193,25 @@ def evaluate(model, x, y, batch_size: int = 512) -> tuple[float, float | None]:
 
 
 def train(config: RunConfig, run_dir: Path, log=print) -> dict:
-    """One run into ``run_dir``, reported to the trackers ``config.logger`` selects. A resume
-    is checked and restored (:mod:`.rundir`) before the trackers open on its folder, so a
-    refused one leaves that folder as it was."""
-    run = _start(config, Path(run_dir), log)
-    log(f"run folder: {run.run_dir.absolute()}")
-    if run.device.type == "cpu" and config.is_analog and not cpu_kernels_compiled():
-        log("compiling CPU kernels (first run only, about 20 s)")
-    with open_loggers(config, run.run_dir) as loggers:
-        summary = _train(config, run, log, loggers)
-    log(f"run {summary['status']}: results in {run.run_dir.absolute()}")
-    return summary
+    """One run into ``run_dir``, reported to the trackers ``config.logger`` selects. The run
+    holds the lock of every folder it writes (``run_dir``, and the folder it resumes) for its
+    whole life (:mod:`.lock`). A resume is checked and restored (:mod:`.rundir`) before the
+    trackers open on its folder, so a refused one leaves that folder as it was."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        held.enter_context(run_lock(run_dir, "run_dir"))
+        resumed = Path(config.resume).expanduser() if config.resume else None
+        if resumed is not None and resumed.is_dir():
+            held.enter_context(run_lock(resumed, "resume"))
+        run = _start(config, run_dir, log)
+        log(f"run folder: {run.run_dir.absolute()}")
+        if run.device.type == "cpu" and config.is_analog and not cpu_kernels_compiled():
+            log("compiling CPU kernels (first run only, about 20 s)")
+        with open_loggers(config, run.run_dir) as loggers:
+            summary = _train(config, run, log, loggers)
+        log(f"run {summary['status']}: results in {run.run_dir.absolute()}")
+        return summary
 
 
 def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
@@ -222,6 +234,8 @@ def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
                               decomposition)
         run.rows, run.start_epoch = state["metrics"], state["epoch"]
         run.steps, run.step_pending = state.get("steps", []), state.get("step_pending")
+        run.reference_loss = state.get("reference_loss", run.rows[0]["train_loss"]
+                                       if run.rows else None)
         for tmp in remove_temporaries(run.run_dir):
             log(f"removed {tmp.name}, left behind by the interrupted run")
         changed = ", ".join(f"{k} {v['checkpoint']!r} -> {v['now']!r}"
@@ -258,98 +272,167 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
         steps.append({"step": 0, "epoch": 0, "train_loss": None, **scores(exact=True)})
     runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device), log)
     ledger = CostLedger(model, config.energy)  # counters restored by a resume: deltas from here
+    reference = getattr(run, "reference_loss", None)  # the first step's loss: divergence
     flushed, flush = -math.inf, True
     # a run of 1,000 one-step epochs logs about 50 epoch lines, not 1,000 (metrics.jsonl
     # keeps every epoch)
     log_period = max(1, config.epochs // LOG_LINES)
-    for epoch in range(start_epoch, config.epochs):
-        began = time.perf_counter()
-        order = torch.randperm(n, generator=shuffle).to(device)
 
-        def record(step: int, loss: float, epoch=epoch + 1) -> dict:
-            extra = scores(exact=True)
-            steps.append({"step": step, "epoch": epoch, "train_loss": loss, **extra})
-            return extra
+    def save(epoch: int) -> None:
+        """The checkpoint after ``epoch`` (called only at that epoch's end)."""
+        save_checkpoint(run_dir / CHECKPOINT, {
+            "epoch": epoch, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "shuffle": shuffle.get_state(),
+            "scheduler": scheduler.state_dict(),
+            "decomposition": (decomposition.state_dict()
+                              if hasattr(decomposition, "state_dict") else None),
+            "metrics": rows, "steps": steps, "step_pending": list(loggers.pending),
+            "early_stop": early.state_dict(), "reference_loss": reference,
+            "config": to_dict(config)})
+        write_npz(run_dir / COUNTS, ledger.counts())
 
-        with loggers.steps(epoch + 1, n, config.batch_size, lambda: pulses_so_far(model),
-                           record) as on_step:
-            train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
-                                           config.batch_size, runner, on_step)) / n
-        test_loss, test_acc = evaluate(model, x_test, y_test)
-        val_loss, val_acc = evaluate(model, *val) if val else (None, None)
-        counters = [tile.take_counters() for tile in analog_tiles(model)]
-        pulses = sum(c["pulses"] for c in counters)
-        rank1 = sum(c["rank1_updates"] for c in counters)
-        err_n = sum(c["err_count"] for c in counters)
-        row = {"epoch": epoch + 1, "train_loss": train_loss,
-               **({"val_loss": val_loss, "val_accuracy": val_acc} if val else {}),
-               "test_loss": test_loss, "test_accuracy": test_acc, **scores(exact=False),
-               "lr": optimizer.param_groups[0]["lr"],
-               "pulses": pulses, "rank1_updates": rank1,
-               "reconstruction_error": (sum(c["err_sum"] for c in counters) / err_n
-                                        if err_n else 0.0),
-               "cost": ledger.epoch(),
-               "seconds": time.perf_counter() - began}
-        if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
-            log(f"epoch {epoch + 1}: loss is {train_loss}; stopping (diverged)")
-            summary["status"] = "diverged"
-            steps[:] = [r for r in steps if r["epoch"] <= epoch]  # as far as the rows go
-            break
-        rows.append(row)
-        scheduler.step()  # per epoch; the row logged the lr the epoch trained with
-        total_pulses += pulses
-        total_rank1 += rank1
-        score = (f"test_acc {100 * test_acc:6.2f}%" if test_acc is not None else
-                 f"weight_error {row['weight_error']:.4g}" if "weight_error" in row else "")
-        if val_acc is not None:
-            score = f"val_acc {100 * val_acc:6.2f}%  {score}"
-        if epoch == 0 or (epoch + 1) % log_period == 0 or epoch + 1 == config.epochs:
-            log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
-                f"test_loss {test_loss:.4f}  {score}  "
-                f"pulses {pulses:,}  {cost_line(row['cost'])}  {row['seconds']:.1f}s")
-        if val and early.update(epoch + 1, row) and config.early_stop.keep_best:
-            save_weights(run_dir / BEST, model.state_dict(), epoch + 1, to_dict(config))
-        stop = early.should_stop and epoch + 1 < config.epochs
-        checkpoint = ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs
-                      or stop)
-        flush = checkpoint or time.perf_counter() - flushed >= FLUSH_SECONDS
-        if flush:
+    saved, boundary = start_epoch, True  # the checkpoint's epoch; state at an epoch's end?
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            boundary = False
+            began = time.perf_counter()
+            order = torch.randperm(n, generator=shuffle).to(device)
+
+            def record(step: int, loss: float, epoch=epoch + 1) -> dict:
+                extra = scores(exact=True)
+                steps.append({"step": step, "epoch": epoch, "train_loss": loss, **extra})
+                return extra
+
+            steps_run = runner if reference is not None else FirstLoss(runner)
+            with loggers.steps(epoch + 1, n, config.batch_size, lambda: pulses_so_far(model),
+                               record) as on_step:
+                train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
+                                               config.batch_size, steps_run, on_step)) / n
+            if reference is None and steps_run.loss is not None:
+                reference = float(steps_run.loss)
+            test_loss, test_acc = evaluate(model, x_test, y_test)
+            val_loss, val_acc = evaluate(model, *val) if val else (None, None)
+            counters = [tile.take_counters() for tile in analog_tiles(model)]
+            pulses = sum(c["pulses"] for c in counters)
+            rank1 = sum(c["rank1_updates"] for c in counters)
+            err_n = sum(c["err_count"] for c in counters)
+            row = {"epoch": epoch + 1, "train_loss": train_loss,
+                   **({"val_loss": val_loss, "val_accuracy": val_acc} if val else {}),
+                   "test_loss": test_loss, "test_accuracy": test_acc, **scores(exact=False),
+                   "lr": optimizer.param_groups[0]["lr"],
+                   "pulses": pulses, "rank1_updates": rank1,
+                   "reconstruction_error": (sum(c["err_sum"] for c in counters) / err_n
+                                            if err_n else 0.0),
+                   "cost": ledger.epoch(),
+                   "seconds": time.perf_counter() - began}
+            reason = diverged(train_loss, test_loss, reference, config.diverge_loss)
+            if reason:
+                log(f"epoch {epoch + 1}: {reason}; stopping (diverged)")
+                summary["status"] = "diverged"
+                summary["diverged"] = {"epoch": epoch + 1, "reason": reason}
+                steps[:] = [r for r in steps if r["epoch"] <= epoch]  # as far as the rows go
+                break
+            with shielded():  # an epoch's records and checkpoint are written together
+                rows.append(row)
+                scheduler.step()  # per epoch; the row logged the lr the epoch trained with
+                total_pulses += pulses
+                total_rank1 += rank1
+                score = (f"test_acc {100 * test_acc:6.2f}%" if test_acc is not None else
+                         f"weight_error {row['weight_error']:.4g}" if "weight_error" in row
+                         else "")
+                if val_acc is not None:
+                    score = f"val_acc {100 * val_acc:6.2f}%  {score}"
+                if epoch == 0 or (epoch + 1) % log_period == 0 or epoch + 1 == config.epochs:
+                    log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
+                        f"test_loss {test_loss:.4f}  {score}  "
+                        f"pulses {pulses:,}  {cost_line(row['cost'])}  {row['seconds']:.1f}s")
+                if val and early.update(epoch + 1, row) and config.early_stop.keep_best:
+                    save_weights(run_dir / BEST, model.state_dict(), epoch + 1,
+                                 to_dict(config))
+                stop = early.should_stop and epoch + 1 < config.epochs
+                checkpoint = ((epoch + 1) % config.checkpoint_every == 0
+                              or epoch + 1 == config.epochs or stop)
+                flush = checkpoint or time.perf_counter() - flushed >= FLUSH_SECONDS
+                if flush:
+                    write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
+                loggers.epoch(row, rows)
+                if checkpoint:
+                    save(epoch + 1)
+                    saved = epoch + 1
+                summary["epochs_done"] = epoch + 1
+                if flush:
+                    summary["cost"] = ledger.run_cost()
+                    write_json(run_dir / "summary.json",
+                               {**summary, **_final(rows, total_pulses, total_rank1)})
+                    flushed = time.perf_counter()
+                boundary = True
+            if stop:
+                log(f"early stop: no better {config.early_stop.metric} for "
+                    f"{config.early_stop.patience} epochs (best: epoch {early.best_epoch})")
+                summary.update(status="finished", stopped_early=epoch + 1)
+                break
+        else:
+            summary["status"] = "finished"
+    except (KeyboardInterrupt, Interrupted) as err:
+        signal_stop = interruption(err)
+        with shielded():
+            if boundary and rows and saved != len(rows):
+                save(len(rows))  # the state is that of an epoch's end: safe to keep
+                saved = len(rows)
+            steps[:] = [r for r in steps if r["epoch"] <= len(rows)]
+            summary.update(status="interrupted", epochs_done=len(rows),
+                           interrupted={"signal": signal_stop.signal_name,
+                                        "resumes_after": saved},
+                           cost=ledger.run_cost(), **_final(rows, total_pulses, total_rank1))
+            if rows:
+                write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
+            write_json(run_dir / "summary.json", summary)
+        log(f"interrupted by {signal_stop.signal_name} after epoch {len(rows)}; status "
+            f"interrupted (a resume continues after epoch {saved})")
+        signal_stop.run_dir, signal_stop.epoch = run_dir, saved
+        raise signal_stop from None
+    with shielded():
+        if early.best is not None:
+            summary.update(best_epoch=early.best_epoch,
+                           **{f"best_{early.config.metric}": early.best})
+        if rows and not flush:  # a divergence after epochs whose records were not yet written
             write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
-        loggers.epoch(row, rows)
-        if checkpoint:
-            save_checkpoint(run_dir / CHECKPOINT, {
-                "epoch": epoch + 1, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "shuffle": shuffle.get_state(),
-                "scheduler": scheduler.state_dict(),
-                "decomposition": (decomposition.state_dict()
-                                  if hasattr(decomposition, "state_dict") else None),
-                "metrics": rows, "steps": steps, "step_pending": list(loggers.pending),
-                "early_stop": early.state_dict(), "config": to_dict(config)})
-            write_npz(run_dir / COUNTS, ledger.counts())
-        summary["epochs_done"] = epoch + 1
-        if flush:
-            summary["cost"] = ledger.run_cost()
-            write_json(run_dir / "summary.json", {**summary, **_final(rows, total_pulses,
-                                                                       total_rank1)})
-            flushed = time.perf_counter()
-        if stop:
-            log(f"early stop: no better {config.early_stop.metric} for "
-                f"{config.early_stop.patience} epochs (best: epoch {early.best_epoch})")
-            summary.update(status="finished", stopped_early=epoch + 1)
-            break
-    else:
-        summary["status"] = "finished"
-    if early.best is not None:
-        summary.update(best_epoch=early.best_epoch, **{f"best_{early.config.metric}": early.best})
-    if rows and not flush:  # a divergence after epochs whose records were not yet written
-        write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
-    summary.update(_final(rows, total_pulses, total_rank1))
-    summary["cost"] = ledger.run_cost()
-    write_json(run_dir / "summary.json", summary)
-    if rows:
-        plot_curves(run_dir / "curves.png", rows, _title(config))
-    loggers.finish(summary, run_dir)
+        summary.update(_final(rows, total_pulses, total_rank1))
+        summary["cost"] = ledger.run_cost()
+        write_json(run_dir / "summary.json", summary)
+        if rows:
+            plot_curves(run_dir / "curves.png", rows, _title(config))
+        loggers.finish(summary, run_dir)
     return summary
+
+
+class FirstLoss:
+    """A step runner that keeps (on the device, without a sync) the loss of the first step
+    it runs: the loss of the untrained model, the scale ``diverge_loss`` multiplies. A
+    copy: a CUDA graph's output buffer is overwritten by the next replay."""
+
+    def __init__(self, runner):
+        self.runner, self.loss = runner, None
+
+    def __call__(self, x, y, idx):
+        loss = self.runner(x, y, idx)
+        if self.loss is None:
+            self.loss = loss.detach().clone()
+        return loss
+
+
+def diverged(train_loss: float, test_loss: float, reference: float | None,
+             factor: float) -> str:
+    """Why an epoch with these losses has diverged, or "" when it has not: a loss that is
+    not finite, or above ``factor`` x the first step's loss (at least ``factor``)."""
+    if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
+        return f"loss is {train_loss if not math.isfinite(train_loss) else test_loss}"
+    bound = factor * max(1.0, reference if reference is not None else 1.0)
+    worst = max(train_loss, test_loss)
+    if worst > bound:
+        return (f"loss {worst:.3g} is above diverge_loss x the first step's loss "
+                f"({bound:.3g})")
+    return ""
 
 
 def _weight_scorer(run: SimpleNamespace):

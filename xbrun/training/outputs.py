@@ -15,11 +15,39 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
+from ..errors import ConfigError
+from .checkpoint import to_bytes
 
 #: the files a run writes; their temporaries are ``.NAME.<random>.tmp`` beside them
 RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.jsonl", "summary.json", "curves.png",
              "error.log", "counts.npz")
+#: every name in a run folder that xbrun (or Hydra for it) owns: the run lock, the MLflow
+#: run id, Hydra's recorded config; no tracker or Hydra setting may write to one of them
+OWNED = (*RUN_FILES, ".xbrun.lock", "mlflow_run_id", ".hydra")
+
+
+def inside_run(value: str, key: str, allow: tuple = ()) -> Path:
+    """``value`` as a path relative to the run folder, checked to stay inside it and to name
+    nothing xbrun owns (:data:`OWNED`, the write temporaries) unless listed in ``allow``:
+    a tracker or a Hydra setting must not replace a checkpoint or write into another run."""
+    norm = Path(os.path.normpath(value)) if value else Path(".")
+    if not value or Path(value).is_absolute() or (norm.parts or (".",))[0] in (".", ".."):
+        raise ConfigError(f"{key}: expected a path inside the run folder (relative, not "
+                          f"leaving it with ..), got {value!r}")
+    first = norm.parts[0]
+    if (first in OWNED and first not in allow) or (first.startswith(".") and
+                                                   first.endswith(".tmp")):
+        raise ConfigError(f"{key}: {value!r} names {first}, which xbrun writes itself; "
+                          f"choose another name")
+    return norm
+
+
+def check_resolved(run_dir: Path, relative: Path, key: str) -> Path:
+    """``run_dir / relative``, refused if a link inside the run folder leads out of it."""
+    target = (Path(run_dir) / relative).resolve()
+    if Path(run_dir).resolve() not in target.parents:
+        raise ConfigError(f"{key}: {relative} leads out of the run folder (to {target})")
+    return target
 
 
 def _umask() -> int:
@@ -98,7 +126,9 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    _atomic(path, lambda h: torch.save(state, h))
+    """``state`` with its checksum (:mod:`.checkpoint`), atomically."""
+    data = to_bytes(state)
+    _atomic(path, lambda h: h.write(data))
 
 
 def save_weights(path: Path, model_state: dict, epoch: int, config: dict) -> None:

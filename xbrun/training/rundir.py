@@ -1,31 +1,33 @@
 """Resuming a run folder: everything is checked before a byte of it changes.
 
 ``resume=<folder>`` continues the run in ``<folder>`` from its ``checkpoint.pt``. A folder
-that is missing, a file, or holds a missing, empty, truncated or foreign checkpoint is a
-one-line :class:`ConfigError`, and so is a checkpoint trained with other settings: only the
-keys in :data:`RESUMABLE` may change (more epochs, other checkpoint interval, threads,
-accelerator, CUDA graphs, logging). ``resume_override=[key, ...]`` lets the listed keys (or
+that is missing, a file, or holds a missing, empty, truncated, forged (a pickle that would
+call a function: read with ``weights_only=True``, so nothing in it runs) or damaged (its
+checksum differs, :mod:`.checkpoint`) checkpoint is a one-line :class:`ConfigError`, and so
+is a checkpoint trained with other settings: only the keys in :data:`RESUMABLE` may change
+(more epochs, other checkpoint interval, threads, accelerator, CUDA graphs, logging, the
+divergence bound). ``resume_override=[key, ...]`` lets the listed keys (or
 groups) change too; they then take effect from the resumed epoch on (a new ``lr`` or
 ``schedule`` replaces the one in the optimizer and scheduler state) and ``summary.json``
 records them under ``resumed``. Only after all checks pass are the temporaries a killed run
-left deleted.
+left deleted. :func:`refuse_overwrite` keeps a new run out of a folder that holds one.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..errors import ConfigError
 from ..schema import covers, flatten, to_dict
+from .checkpoint import read as read_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
 
 #: keys a resume may change without ``resume_override`` (logging keys included)
 RESUMABLE = ("epochs", "checkpoint_every", "threads", "accelerator", "cuda_graphs", "resume",
-             "resume_override", "logger", "log_every", "progress", "objective",
+             "resume_override", "logger", "log_every", "progress", "objective", "diverge_loss",
              # the cost ledger's prices: they price the counts, they never change training
              "energy", "cell.endurance", "cell.pulse_energy_j")
 
@@ -50,11 +52,11 @@ def load_resume(config) -> dict:
     if path.stat().st_size == 0:
         raise ConfigError(f"resume: {path} is empty (a damaged checkpoint)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated zip, pickle garbage, permissions, ...
-        reason = (str(err).strip().splitlines() or [""])[0][:160]
-        raise ConfigError(f"resume: {path} cannot be read ({type(err).__name__}: {reason}); "
-                          f"it is truncated or not a checkpoint") from None
+        state = read_checkpoint(path)  # weights_only: a forged pickle runs nothing
+    except ValueError as err:  # forged, truncated, garbage, a failed checksum
+        raise ConfigError(f"resume: {path} {err}") from None
+    except OSError as err:
+        raise ConfigError(f"resume: {path} cannot be read ({err.strerror or err})") from None
     missing = [k for k in REQUIRED if k not in state] if isinstance(state, dict) else ["epoch"]
     if missing:
         raise ConfigError(f"resume: {path} is not an xbrun checkpoint (it has no "
@@ -128,3 +130,38 @@ def restore(state: dict, config, model, optimizer, scheduler, shuffle,
     return {"after_epoch": state["epoch"],
             "changed": {k: {"checkpoint": a, "now": b} for k, (a, b) in changes.items()
                         if k not in ("resume", "resume_override")}}
+
+
+#: what a run leaves in its folder: a new run there would overwrite it
+RUN_RECORDS = (CHECKPOINT, "summary.json", "metrics.jsonl")
+
+
+def earlier_run(folder: Path) -> str | None:
+    """The record of an earlier run that ``folder`` holds, or None when a new run may write
+    there (nothing there, or only the summary of a run that failed or was interrupted before
+    its first checkpoint)."""
+    folder = Path(folder)
+    found = [name for name in RUN_RECORDS if (folder / name).exists()]
+    if not found or (CHECKPOINT not in found and _status(folder / "summary.json") in (
+            "failed", "interrupted")):
+        return None
+    return found[0]
+
+
+def refuse_overwrite(folder: Path, key: str, resumes: tuple = ()) -> None:
+    """A new run must not write over the results of an earlier one (resuming that very run
+    in its own folder is no overwrite)."""
+    record = earlier_run(folder)
+    if record is None or any(Path(r).expanduser().resolve() == Path(folder).resolve()
+                             for r in resumes):
+        return
+    raise ConfigError(f"{key}: {folder} already holds a run ({record}); a new run would "
+                      f"overwrite it: continue it with resume={folder}, or choose another "
+                      f"folder")
+
+
+def _status(summary: Path) -> str | None:
+    try:
+        return json.loads(summary.read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
