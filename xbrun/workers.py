@@ -61,9 +61,9 @@ def _launch(launcher, job_overrides, initial_job_idx):
     while pending:
         if joblib_cfg.get("n_jobs", 1) > len(pending):  # a fresh pool: no idle workers
             joblib_cfg["n_jobs"] = len(pending)
-        calls = (delayed(_run)(idx, overrides, launcher.hydra_context, launcher.config,
+        calls = [delayed(_run)(idx, overrides, launcher.hydra_context, launcher.config,
                                launcher.task_function, state)
-                 for idx, overrides in pending.items())
+                 for idx, overrides in pending.items()]  # a list: pending shrinks below
         try:
             for idx, ret in Parallel(**joblib_cfg, return_as="generator_unordered")(calls):
                 results[idx] = ret
