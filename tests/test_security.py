@@ -540,7 +540,8 @@ def test_interrupted_resume_and_sweep(clean_run, finished_run, tmp_path, capsys,
         _signal_at(patch, "train_epoch", signal.SIGINT, 1)
         code, out = run_cli(["train", "-m", *SMALL, "seed=0,1",
                              f"hydra.sweep.dir={tmp_path / 'sweep'}"], capsys)
-    lines = [ln for ln in out.err.splitlines() if ln.startswith("xbrun:")]
+    lines = [ln for ln in out.err.splitlines() if ln.startswith("xbrun:")
+             and not ln.startswith("xbrun: sweep folder:")]  # (said as the sweep starts)
     assert code == 130 and len(lines) == 1 and "the sweep in" in lines[0]
     assert status(tmp_path / "sweep" / "0")["status"] == "interrupted"
     assert not (tmp_path / "sweep" / "1").exists()
