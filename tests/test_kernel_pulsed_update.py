@@ -35,6 +35,7 @@ from pulse_cases import (  # noqa: E402
     prep_rows,
     pulse_total_case,
     run_line_probabilities,
+    run_pushed_into_the_bound,
     signed_probs,
     start_weight,
 )
@@ -455,6 +456,18 @@ def test_pow_step_formula():
             else:
                 new = wi - 0.02 * (max(wi + 0.6, 0.0) / 1.1) ** 0.6
             assert got[0, i].item() == pytest.approx(min(max(new, -0.6), 0.5), abs=1e-7)
+
+
+def test_noisy_constant_steps_into_a_bound_stay_at_it(interp):
+    """The Triton kernel (interpreted): an element at its bound pushed further, noise on,
+    stays there. Constant steps only: their closed form is the kernel's own code, the other
+    cells step through ``_pulse`` pulse by pulse (held to the twin by the exact tests; all
+    cells on the twin and numba: ``test_kernel_pulsed_update_cpu``)."""
+    def launch(w, cp, xp, dp, bl, seed, **kw):
+        return interp(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.2,
+                      mult_noise=True, seed=seed, **kw)
+
+    run_pushed_into_the_bound(launch, CELLS[0], rows=4)
 
 
 def test_constant_closed_form_is_clipped_steps_one_by_one():
