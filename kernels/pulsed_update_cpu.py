@@ -17,8 +17,9 @@ The cost follows the draws (one per line and slot) and the pulses, not the array
    takes the ``q``-th standard normal of the hash stream of ``(seed, b, i)`` (a ziggurat,
    two normals per hash; ``q`` counts in the order the trains fix). Constant steps take
    the twin's closed form (``constant_train``: the ``n`` steps' noise summed into one
-   normal and added before the clip, as aihwkit's CUDA functor does). A line that fires in a single slot (the common case
-   of short trains) gives each element of that slot's list one pulse, without counting.
+   normal and added before the clip, as aihwkit's CUDA functor does). A line that fires
+   in a single slot (the common case of short trains) gives each element of that slot's
+   list one pulse, without counting.
 
 Every random number depends on its counter alone and an output line owns its elements, so
 the result is the same for any number of threads and any chunking, without locks. The
