@@ -15,8 +15,10 @@ statistics compare like with like. The sequences put element (0, 0) at ``w_max``
 push it up by one pulse per update, element (1, 0) at ``w_min`` pushed down (issue 21's
 first discrepancy), and give row 2 the read weight 0.55 (with a reference of 0.1 the
 conductance starts above ``w_max``: the second; pow_step_reference's reference -0.1 puts
-element (1, 0)'s conductance below ``w_min`` instead). The trains never need more pulses than
-they have slots, where aihwkit's CPU and GPU clip differently.
+element (1, 0)'s conductance below ``w_min`` instead). The trains never need more pulses
+than they have slots, except in ``managed_clipped`` (``lr max|x| max|d| / dw_min = 60``
+for 31 slots), where update management clips the d side (aihwkit 1.2.0's CPU and GPU
+alike).
 
 Each configuration has its own random stream: aihwkit 1.2.0 offers no seed for its update
 RNG from Python and seeds each new tile's from the clock; the xbrun test derives one seed
@@ -71,7 +73,7 @@ COUNTER = ("counter", "constant_step", dict(dw_min=DW_MIN, dw_min_std=0.0, w_max
 # (name, UpdateParameters keys, lr in units of dw_min)
 UPDATES = [
     ("managed", dict(), 1.0),
-    ("managed_long", dict(), 6.0),
+    ("managed_clipped", dict(), 60.0),  # k = 60 > BL = 31: update management clips
     ("unmanaged", dict(update_bl_management=False, update_management=False), 1.0),
     ("implicit", dict(pulse_type="deterministic_implicit", x_res_implicit=0.05,
                       d_res_implicit=0.05), 2.0),

@@ -53,6 +53,9 @@ def prepare(args) -> None:
     overrides += [f"cell.{k}={v}" for k, v in cell_keys(args.noise, args.spread).items()]
     if args.perfect:
         overrides.append("io=perfect")
+    if args.implicit:
+        overrides += ["update.pulse_type=deterministic_implicit", "update.x_res_implicit=0.01",
+                      "update.d_res_implicit=0.01"]  # aihwkit's resolutions
     config = compose(overrides)
     data, model, _, _ = setup(config, torch.device("cpu"))
     weights = [tuple(None if t is None else t.detach().clone() for t in layer.get_weights())
@@ -63,7 +66,7 @@ def prepare(args) -> None:
                 "x_test": data.x_test.flatten(1), "y_test": data.y_test, "weights": weights,
                 "orders": orders, "overrides": overrides, "lr": args.lr, "batch": args.batch,
                 "noise": args.noise, "spread": args.spread, "perfect": args.perfect,
-                "seed": args.seed}, args.out)
+                "implicit": args.implicit, "seed": args.seed}, args.out)
 
 
 def saturation(model: nn.Module, x: torch.Tensor) -> list[float]:
@@ -89,10 +92,12 @@ def analog_layers(model: nn.Module) -> list:
     return [m for m in model.modules() if isinstance(m, AnalogLinear)]
 
 
-def run(model, optimizer, state, side: str) -> None:
+def run(model, optimizer, state, side: str, layers, steps: int = 0, dump: str = "") -> None:
+    """Train on the file's batches, one JSON line per epoch; with ``steps``, stop after that
+    many steps and save the layers' (weight, bias) to ``dump``."""
     loss_fn = nn.CrossEntropyLoss()
     x, y, batch = state["x_train"], state["y_train"], state["batch"]
-    began = time.perf_counter()
+    began, done = time.perf_counter(), 0
     for epoch, order in enumerate(state["orders"], start=1):
         model.train()
         for start in range(0, len(order), batch):
@@ -100,6 +105,11 @@ def run(model, optimizer, state, side: str) -> None:
             optimizer.zero_grad()
             loss_fn(model(x[idx]), y[idx]).backward()
             optimizer.step()
+            done += 1
+            if steps and done == steps:
+                torch.save([tuple(None if t is None else t.detach().clone()
+                                  for t in layer.get_weights()) for layer in layers], dump)
+                return
         model.eval()
         with torch.no_grad():
             acc = float((model(state["x_test"]).argmax(1) == state["y_test"]).float().mean())
@@ -130,7 +140,7 @@ def xbrun_side(args) -> None:
             optimizer.step(analog=False)
             optimizer.analog_step()
 
-    run(model, Step(), state, "xbrun")
+    run(model, Step(), state, "xbrun", analog_layers(model), args.steps, args.dump)
 
 
 def aihwkit_side(args) -> None:
@@ -143,6 +153,11 @@ def aihwkit_side(args) -> None:
     torch.manual_seed(state["seed"])
     rpu = SingleRPUConfig(device=ConstantStepDevice(**cell_keys(state["noise"],
                                                                 state["spread"])))
+    if state.get("implicit"):
+        from aihwkit.simulator.parameters.enums import PulseType
+
+        rpu.update.pulse_type = PulseType.DETERMINISTIC_IMPLICIT
+        rpu.update.x_res_implicit = rpu.update.d_res_implicit = 0.01
     if state["perfect"]:
         rpu.forward = IOParameters(is_perfect=True)
         rpu.backward = IOParameters(is_perfect=True)
@@ -156,7 +171,8 @@ def aihwkit_side(args) -> None:
     model = AnalogSequential(*mods)
     optimizer = AnalogSGD(model.parameters(), lr=state["lr"])
     optimizer.regroup_param_groups(model)
-    run(model, optimizer, state, "aihwkit")
+    run(model, optimizer, state, "aihwkit", [m for m in mods if isinstance(m, AnalogLinear)],
+        args.steps, args.dump)
 
 
 def main(argv=None) -> None:
@@ -170,9 +186,14 @@ def main(argv=None) -> None:
     p.add_argument("--no-noise", dest="noise", action="store_false")
     p.add_argument("--no-spread", dest="spread", action="store_false")
     p.add_argument("--perfect", action="store_true")
+    p.add_argument("--implicit", action="store_true",
+                   help="deterministic_implicit trains: both sides without randomness")
     p.add_argument("--out", required=True)
     for name in ("xbrun", "aihwkit"):
-        sub.add_parser(name).add_argument("file")
+        q = sub.add_parser(name)
+        q.add_argument("file")
+        q.add_argument("--steps", type=int, default=0, help="stop after N steps, save weights")
+        q.add_argument("--dump", default="", help="where --steps saves the weights")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     {"prepare": prepare, "xbrun": xbrun_side, "aihwkit": aihwkit_side}[args.cmd](args)

@@ -459,9 +459,12 @@ class ReferenceCell(PulsedCell):
       weight lies in ``[w_min - r, w_max - r]``. For a read weight of 0.55 with ``r`` = 0.1
       and ``w_max`` = 0.6, ``read`` keeps 0.55 and ``conductance`` reads 0.5.
 
-    A conductance above ``w_max`` (``read``) takes the cell's step there: SoftBounds' up
-    step is negative beyond ``w_max`` (as in aihwkit), PowStep's is 0 (aihwkit's ``powf``
-    of a negative base gives NaN there; xbrun takes the base as 0); then the clip.
+    A conductance outside the bounds (``read``) takes the cell's step there, then the clip:
+    SoftBounds' up step is negative beyond ``w_max``, as in aihwkit; PowStep's base is
+    taken as 0 where it would be negative (an up pulse above ``w_max``, a down pulse below
+    ``w_min``), so the element lands on the bound. aihwkit computes ``powf`` of the
+    negative base, NaN, which its clip (``MAX`` then ``MIN``) turns into ``w_min``: an up
+    pulse above ``w_max`` sends its element to the lower bound there (docs/parity.md).
     """
 
     reference_mean: float = 0.0
