@@ -29,6 +29,7 @@ from pulse_cases import (  # noqa: E402
     CELL_IDS,
     CELLS,
     EXP_DEFAULT,
+    INTO_BOUND_CELLS,
     assert_same_distribution,
     expected_pulses,
     make_cell,
@@ -605,6 +606,20 @@ def test_gpu_pulse_total_at_layer_size(compiled):
         counts.append(int(compiled(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0,
                                    mult_noise=True, seed=s)))
     check_pulse_total(prob, counts)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("cell", INTO_BOUND_CELLS, ids=[c[0] for c in INTO_BOUND_CELLS])
+def test_gpu_noisy_pulses_into_a_bound_stay_at_it(compiled, cell):
+    """Compiled Triton: an element at its bound pushed further, noise on, stays there."""
+    _, kind, mult, scalars = cell
+
+    def launch(w, cp, xp, dp, bl, seed, **kw):
+        return compiled(w, cp, xp, dp, bl, cell_kind=kind, noise_std=0.2, mult_noise=mult,
+                        cell_scalars=scalars, seed=seed, **kw)
+
+    run_pushed_into_the_bound(launch, cell, device="cuda", rows=40)
 
 
 @gpu
