@@ -13,7 +13,6 @@ from .cells import IdealCell, PulsedCell
 from .lines import LineRun
 from .pulses import UpdateParameters, fold_rate, pulse_trains, rate_free_length
 
-
 IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in steps use
 
 
