@@ -17,8 +17,9 @@ The cost follows the draws (one per line and slot) and the pulses, not the array
    takes the ``q``-th standard normal of the hash stream of ``(seed, b, i)`` (a ziggurat,
    two normals per hash; ``q`` counts in the order the trains fix). Constant steps take
    the twin's closed form (``constant_train``: the ``n`` steps' noise summed into one
-   normal, as aihwkit's CUDA functor does). A line that fires in a single slot (the common case
-   of short trains) gives each element of that slot's list one pulse, without counting.
+   normal and added before the clip, as aihwkit's CUDA functor does). A line that fires
+   in a single slot (the common case of short trains) gives each element of that slot's
+   list one pulse, without counting.
 
 Every random number depends on its counter alone and an output line owns its elements, so
 the result is the same for any number of threads and any chunking, without locks. The
@@ -292,8 +293,10 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
     one, zero, sigma = consts[9], consts[10], consts[0]
     scale = scale_up if up else scale_down
     step = scale_up if up else -scale_down
-    if kind == 0:  # constant_train: n clipped steps in closed form, their noise summed
-        once = min(max(w + step, w_min), w_max)
+    if kind == 0:  # constant_train: n steps in closed form, their noise summed, then clipped
+        once = w + step
+        if w > w_max or w < w_min:  # from outside the bounds the first step is clipped
+            once = min(max(once, w_min), w_max)
         extra = real(n - 1)
         if noisy:
             if (first & 1) == 0:

@@ -23,9 +23,9 @@ Two launches apply all ``k`` rank-1 pulse trains:
    Cycle-to-cycle noise is drawn only when it is on (constexpr ``NOISE``): four normals
    per call of ``_normals4`` (four multiply-xorshift hashes of the element under keys
    from (seed, p // 4, b); Box-Muller). Constant steps take the closed form of ``n``
-   clipped steps, ``clip(clip(w + s) + ((n - 1) + sigma sqrt(n) xi) s)`` (the twin's
-   ``constant_train``), so their noise costs one normal per element and row: one call
-   (keys from (seed, b // 4, 0)) serves four rows, kept in registers. The next row's
+   steps, ``clip(w + (n + sigma sqrt(n) xi) s)`` (the twin's ``constant_train``), so
+   their noise costs one normal per element and row: one call (keys from (seed, b // 4,
+   0)) serves four rows, kept in registers. The next row's
    words (with the line signs in bit 31 when trains fit 31 slots; else also the
    probabilities) and bound are loaded while a row is worked on; a row without
    coincidences in the block is skipped.
@@ -244,10 +244,13 @@ def _normals4(seed, elem, group, b, NATIVE: tl.constexpr):
 @triton.jit
 def _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std,
                   NOISE: tl.constexpr):
-    """Constant steps in closed form: ``n`` equal steps with a clip after each end at
-    ``clip(clip(w + s) + (n - 1) s)``, their noise summed into ``s sigma sqrt(n) xi``."""
+    """Constant steps in closed form (the twin's ``constant_train``): ``clip(w + s (n +
+    sigma sqrt(n) xi))``, the noise summed and added before the clip; a weight outside its
+    bounds takes its first step clipped."""
     step = tl.where(up, s_up, -s_down)
-    first = tl.minimum(tl.maximum(w + step, w_min), w_max)
+    first = w + step
+    first = tl.where((w > w_max) | (w < w_min),
+                     tl.minimum(tl.maximum(first, w_min), w_max), first)
     # counts < 2**23 as float32 without the slow integer conversion: the count in the
     # mantissa of 2**23, minus 2**23
     nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0

@@ -53,10 +53,14 @@ Cycle-to-cycle noise (``dw_min_std`` of aihwkit, relative to the step; only when
 
 ``mult_noise`` matters only for ``CELL_LINEAR``. Constant steps are applied in closed form
 (``constant_train``): noise-free, that is exactly where the clipped steps one by one end; with
-noise the ``n`` steps' noise is summed into one draw, ``s*sigma*sqrt(n)*xi`` (aihwkit's CUDA
-``UpdateFunctorConstantStep`` does the same: ``dw*n*(1 + rsqrt(n)*sigma*xi)``). That is the
-one-by-one walk's distribution wherever it does not touch a bound mid-train with a reversed
-step (``1 + sigma*xi < 0``, probability 4e-4 per pulse at sigma = 0.3).
+noise the ``n`` steps' noise is summed into one draw, ``s*sigma*sqrt(n)*xi``, added before
+the clip (aihwkit's CUDA ``UpdateFunctorConstantStep``: ``w += dw*n*(1 + rsqrt(n)*sigma*xi)``,
+then clip), so an element at a bound pushed further stays at it. That is the one-by-one
+walk's distribution wherever it does not touch a bound mid-train with a reversed step
+(``1 + sigma*xi < 0``, probability 4e-4 per pulse at sigma = 0.3).
+
+Every cell clips after its noisy step, never before the noise (aihwkit's C++ and CUDA
+update functors of all five cells: step, noise, then ``min``/``max`` with the bounds).
 
 Filling the rows from aihwkit parameters (what aihwkit's ``populate`` does; ``xi1``, ``xi2``
 are independent standard normals drawn per element)::
@@ -196,16 +200,20 @@ def single_pulse_torch(weight: torch.Tensor, up: torch.Tensor, cell_params: torc
 def constant_train(weight: torch.Tensor, up: torch.Tensor, counts: torch.Tensor,
                    cell_params: torch.Tensor, noise_std: float = 0.0,
                    xi: torch.Tensor | None = None) -> torch.Tensor:
-    """``counts`` constant steps at once, each clipped: noise-free identical to applying
-    them one by one, since ``clip(clip(w + s) + (n - 1) s)`` is where n equal steps that
-    are clipped after every step end (after the first step the weight is inside its bounds
-    and moves one way). With ``noise_std`` the steps' summed noise ``s*noise_std*sqrt(n)*xi``
-    (``xi`` one standard normal per element) joins the run. Elements with ``counts == 0``
-    keep their weight.
+    """``counts`` constant steps at once, clipped once at the end:
+    ``clip(w + s (n + noise_std sqrt(n) xi))`` (``xi`` one standard normal per element),
+    aihwkit's CUDA ``UpdateFunctorConstantStep``. Noise-free that is where n equal steps
+    clipped after every step end (they move one way); with noise it is their distribution,
+    and an element at a bound pushed further stays there, as in aihwkit (the noise joins
+    the run before the clip, never after it). A weight that starts outside its bounds
+    takes its first step clipped, ``clip(w + s)``, as the one-by-one walk does. Elements
+    with ``counts == 0`` keep their weight.
     """
     w_max, w_min = cell_params[ROW_W_MAX], cell_params[ROW_W_MIN]
     step = torch.where(up, cell_params[ROW_SCALE_UP], -cell_params[ROW_SCALE_DOWN])
-    first = torch.minimum(torch.maximum(weight + step, w_min), w_max)
+    outside = (weight > w_max) | (weight < w_min)
+    first = weight + step
+    first = torch.where(outside, torch.minimum(torch.maximum(first, w_min), w_max), first)
     extra = counts - 1
     if noise_std > 0:
         extra = extra + noise_std * counts.sqrt() * xi

@@ -136,3 +136,36 @@ def pulse_total_case(m: int = 24, n: int = 40):
     xp, dp = signed_probs(6, n, gen, 0.0, 1.0), signed_probs(6, m, gen, 0.0, 1.0)
     xp[2] = 0.0  # a row without any pulse
     return cp, xp, dp, torch.tensor([31, 1, 31, 0, 45, 7])
+
+
+# ----------------------------------------- an element pushed into the bound it sits at
+# cells whose step at a bound, noisy, points into it (the additive linear noise and the exp
+# cell's added std can step back out: aihwkit's functors do the same)
+INTO_BOUND_CELLS = [c for c in CELLS if c[0] not in ("linear_add", "exp_complex")]
+
+
+def run_pushed_into_the_bound(launch, cell, device="cpu", rows=12, pulses=(1, 3)):
+    """Every element sits at a bound and every row pushes it further into that bound, with
+    ``pulses`` per row (given trains) and cycle-to-cycle noise on: each element stays at its
+    bound exactly (aihwkit clips after the noisy step: ``w = min(w + dw (1 + sigma xi),
+    w_max)``). Clipping before adding the noise would leave about half of them below.
+    ``launch(w, cp, xp, dp, bl, x_bits=, d_bits=, seed=)`` applies the trains."""
+    _, kind, _, _ = cell
+    gen = torch.Generator().manual_seed(31)
+    m, n = 4, 6
+    cp = make_cell(kind, m, n, gen, degenerate=False).to(device)
+    sign_x = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], device=device)
+    dp = torch.ones(rows, m, device=device)
+    dp[:, m // 2:] = -1.0  # the lower half of the rows pushes up, the upper half down
+    xp = sign_x.expand(rows, n).contiguous()
+    up = (dp[0] < 0)[:, None] != (xp[0] < 0)[None, :]
+    w0 = torch.where(up, cp[2], cp[3])  # at the bound each element is pushed into
+    for count in pulses:
+        x_bits = torch.ones(rows, count, n, dtype=torch.bool, device=device)
+        d_bits = torch.ones(rows, count, m, dtype=torch.bool, device=device)
+        bl = torch.full((rows,), count, device=device)
+        w = w0.clone()
+        applied = launch(w, cp, xp, dp, bl, x_bits=x_bits, d_bits=d_bits, seed=7 + count)
+        assert int(applied) == rows * count * m * n
+        assert torch.equal(w, w0), f"{cell[0]}, {count} pulses a row: {(w != w0).sum()} of " \
+            f"{w.numel()} elements left their bound, mean {float((w - w0).mean()):.3g}"

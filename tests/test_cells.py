@@ -224,6 +224,10 @@ def test_corrupt_devices_are_stuck():
     p = array.cell_params
     stuck = (p[kernels.ROW_W_MAX] == p[kernels.ROW_W_MIN]) & (p[kernels.ROW_SCALE_UP] == 0)
     assert float(stuck.double().mean()) == pytest.approx(0.3, abs=5 * math.sqrt(.21 / 1e4))
+    # uniform within the bounds and within +-corrupt_devices_range (aihwkit's default 0.1)
+    values = p[kernels.ROW_W_MAX][stuck]
+    assert cell.corrupt_devices_range == 0.1
+    assert float(values.abs().max()) <= 0.1 and float(values.max() - values.min()) > 0.19
     before = array.weight.clone()
     gen = torch.Generator().manual_seed(0)
     array.update(torch.rand(4, 100, generator=gen), torch.randn(4, 100, generator=gen), 1.0,

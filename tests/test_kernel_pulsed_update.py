@@ -29,12 +29,14 @@ from pulse_cases import (  # noqa: E402
     CELL_IDS,
     CELLS,
     EXP_DEFAULT,
+    INTO_BOUND_CELLS,
     assert_same_distribution,
     expected_pulses,
     make_cell,
     prep_rows,
     pulse_total_case,
     run_line_probabilities,
+    run_pushed_into_the_bound,
     signed_probs,
     start_weight,
 )
@@ -457,6 +459,18 @@ def test_pow_step_formula():
             assert got[0, i].item() == pytest.approx(min(max(new, -0.6), 0.5), abs=1e-7)
 
 
+def test_noisy_constant_steps_into_a_bound_stay_at_it(interp):
+    """The Triton kernel (interpreted): an element at its bound pushed further, noise on,
+    stays there. Constant steps only: their closed form is the kernel's own code, the other
+    cells step through ``_pulse`` pulse by pulse (held to the twin by the exact tests; all
+    cells on the twin and numba: ``test_kernel_pulsed_update_cpu``)."""
+    def launch(w, cp, xp, dp, bl, seed, **kw):
+        return interp(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.2,
+                      mult_noise=True, seed=seed, **kw)
+
+    run_pushed_into_the_bound(launch, CELLS[0], rows=4)
+
+
 def test_constant_closed_form_is_clipped_steps_one_by_one():
     """The twin's closed form for noise-free constant steps (used by the kernel too) ends
     where the clipped single pulses end, also from outside the bounds."""
@@ -592,6 +606,20 @@ def test_gpu_pulse_total_at_layer_size(compiled):
         counts.append(int(compiled(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0,
                                    mult_noise=True, seed=s)))
     check_pulse_total(prob, counts)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("cell", INTO_BOUND_CELLS, ids=[c[0] for c in INTO_BOUND_CELLS])
+def test_gpu_noisy_pulses_into_a_bound_stay_at_it(compiled, cell):
+    """Compiled Triton: an element at its bound pushed further, noise on, stays there."""
+    _, kind, mult, scalars = cell
+
+    def launch(w, cp, xp, dp, bl, seed, **kw):
+        return compiled(w, cp, xp, dp, bl, cell_kind=kind, noise_std=0.2, mult_noise=mult,
+                        cell_scalars=scalars, seed=seed, **kw)
+
+    run_pushed_into_the_bound(launch, cell, device="cuda", rows=40)
 
 
 @gpu

@@ -21,12 +21,14 @@ pytest.importorskip("numba")
 from pulse_cases import (  # noqa: E402
     CELL_IDS,
     CELLS,
+    INTO_BOUND_CELLS,
     assert_same_distribution,
     expected_pulses,
     make_cell,
     prep_rows,
     pulse_total_case,
     run_line_probabilities,
+    run_pushed_into_the_bound,
     signed_probs,
     start_weight,
 )
@@ -106,6 +108,25 @@ def test_exact_given_trains_of_uint8_and_a_transposed_weight():
     run_numba(w_t, cp, xp, dp, bl, cell, 5, x_bits=x_bits.to(torch.uint8),
               d_bits=d_bits.to(torch.uint8))
     torch.testing.assert_close(w_t, w_ref, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cell", INTO_BOUND_CELLS, ids=[c[0] for c in INTO_BOUND_CELLS])
+def test_noisy_pulses_into_a_bound_stay_at_it(cell):
+    """Twin and numba kernel: an element at its bound pushed further, noise on, stays."""
+    _, kind, mult, scalars = cell
+
+    def twin(w, cp, xp, dp, bl, seed, **kw):
+        return pulsed_update_torch(w, cp, xp, dp, bl, cell_kind=kind, noise_std=0.2,
+                                   mult_noise=mult, cell_scalars=scalars,
+                                   generator=torch.Generator().manual_seed(seed), **kw)
+
+    def numba_kernel(w, cp, xp, dp, bl, seed, x_bits, d_bits):
+        return pulsed_update_numba(w, cp, xp, dp, bl, cell_kind=kind, noise_std=0.2,
+                                   mult_noise=mult, cell_scalars=scalars, seed=seed,
+                                   x_bits=x_bits.to(torch.uint8), d_bits=d_bits.to(torch.uint8))
+
+    run_pushed_into_the_bound(twin, cell)
+    run_pushed_into_the_bound(numba_kernel, cell)
 
 
 def test_constant_closed_form_from_outside_the_bounds():

@@ -119,7 +119,8 @@ def test_pulse_response_at_a_read_weight_is_the_base_cells_at_weight_plus_refere
     evaluated at the conductance, and reads subtract r."""
     shared = dict(up_down=0.2, dw_min=0.01, dw_min_std=0.5, w_max_dtod=0.1, w_min_dtod=0.1)
     extra = {"mult_noise": mult_noise} if cls is SoftBoundsReference else {}
-    cell = cls(reference_mean=0.15, reference_std=0.1, **shared, **extra)
+    cell = cls(reference_mean=0.15, reference_std=0.1, set_clip="conductance", **shared,
+               **extra)
     base_cell = base_cls(**shared, **extra)
     upd = UpdateParameters()
     ref_array = PulsedArray(12, 9, cell, upd, 4)
@@ -141,6 +142,31 @@ def test_pulse_response_at_a_read_weight_is_the_base_cells_at_weight_plus_refere
         assert torch.allclose(ref_array.persistent, base_array.weight, atol=1e-6)
         assert torch.equal(ref_array.weight, ref_array.persistent - ref_array.reference)
     assert not torch.allclose(ref_array.weight, v, atol=1e-3)  # the pulses did move it
+
+
+@pytest.mark.parametrize("cls", REFERENCE_CELLS)
+def test_set_clip_read_keeps_the_read_weight_and_the_first_pulse_clips_the_conductance(cls):
+    """set_clip=read (the default, aihwkit's): set weights are clipped as read weights, so a
+    read weight of 0.55 with reference 0.1 and w_max 0.6 stays 0.55 (its conductance 0.65
+    lies above w_max); set_clip=conductance reads 0.5. One pulse up clips the conductance
+    to w_max in both: the read weight is then 0.5."""
+    base = dict(reference_mean=0.1, w_max_dtod=0.0, w_min_dtod=0.0, dw_min_std=0.0)
+    read = PulsedArray(3, 4, cls(**base), UpdateParameters(), 2)
+    physical = PulsedArray(3, 4, cls(set_clip="conductance", **base), UpdateParameters(), 2)
+    v = torch.tensor([[0.55, -0.2, 0.0, 0.7]]).expand(3, 4)
+    read.set_weight(v)
+    physical.set_weight(v)
+    assert torch.allclose(read.weight, v.clamp(max=0.6), atol=1e-6)  # 0.7 -> w_max
+    assert float(read.persistent.max()) == pytest.approx(0.7)  # conductance out of range
+    assert torch.allclose(physical.weight, torch.tensor([0.5, -0.2, 0.0, 0.5]).expand(3, 4),
+                          atol=1e-6)
+    x = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    for array in (read, physical):
+        array.update(x, -torch.ones(1, 3), array.cell.dw_min, torch.Generator().manual_seed(0))
+        assert torch.allclose(array.weight[:, 0], torch.full((3,), 0.5), atol=1e-6)
+    # a fresh array reads 0 in both, its conductance at the reference (out of range or not)
+    assert torch.equal(PulsedArray(3, 4, cls(reference_mean=0.8), UpdateParameters(), 2)
+                       .weight, torch.zeros(3, 4))
 
 
 @pytest.mark.parametrize("cls", REFERENCE_CELLS)
@@ -250,7 +276,7 @@ def test_cli_lists_and_trains_the_reference_cells(tmp_path, capsys):
 PULSED_DEFAULTS = dict(dw_min=0.001, dw_min_dtod=0.3, dw_min_dtod_log_normal=False,
                        dw_min_std=0.3, up_down=0.0, up_down_dtod=0.01, w_max=0.6, w_min=-0.6,
                        w_max_dtod=0.3, w_min_dtod=0.3, enforce_consistency=True,
-                       corrupt_devices_prob=0.0, corrupt_devices_range=1000.0, reset=0.0,
+                       corrupt_devices_prob=0.0, corrupt_devices_range=0.1, reset=0.0,
                        reset_dtod=0.0, reset_std=0.01, construction_seed=0,
                        reference_mean=0.0, reference_std=0.0, subtract_symmetry_point=False)
 AIHWKIT_DEFAULTS = {
@@ -267,9 +293,10 @@ def test_defaults_are_aihwkits(option):
     for key, value in AIHWKIT_DEFAULTS[option].items():
         assert getattr(cell, key) == value, key
     assert cell.write_noise_std == 0.0  # pow_step_reference: refused unless 0
-    # the cost ledger's keys are xbrun's own (every cell has them); no other key is
+    assert cell.set_clip == "read"  # aihwkit's semantics
+    # xbrun's own keys: the cost ledger's (every cell has them) and set_clip; no other
     names = {f.name for f in fields(cell)} - {"kind", "write_noise_std", "endurance",
-                                              "pulse_energy_j"}
+                                              "pulse_energy_j", "set_clip"}
     assert names == set(AIHWKIT_DEFAULTS[option]) - {"write_noise_std"}
 
 
@@ -281,6 +308,7 @@ def test_defaults_are_aihwkits(option):
     (["cell=pow_step_reference", "cell.n_estimation_steps=1000000"], "cell.n_estimation_steps"),
     (["cell=soft_bounds_reference", "cell.subtract_symmetry_point=maybe"],
      "cell.subtract_symmetry_point"),
+    (["cell=pow_step_reference", "cell.set_clip=weight"], "cell.set_clip"),
 ])
 def test_bad_reference_values_exit_2_with_one_line(args, key, tmp_path, capsys):
     with pytest.raises(SystemExit) as err:

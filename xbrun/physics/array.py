@@ -255,8 +255,9 @@ class PulsedArray(CrossbarArray):
     element pinned at its bound keeps its old noise here). A reference cell
     (``cell.has_reference``) likewise keeps the conductance in ``persistent`` and shows
     ``persistent - reference`` (plus write noise): pulses, resets and bounds act on the
-    conductance, reads and :meth:`set_weight` speak the read weight. Every write ends in
-    :meth:`_after_write`, which makes the reads follow.
+    conductance, reads and :meth:`set_weight` speak the read weight (clipped to the bounds
+    as the cell's ``set_clip`` says). Every write ends in :meth:`_after_write`, which makes
+    the reads follow.
     """
 
     def __init__(self, out_size: int, in_size: int, cell: PulsedCell,
@@ -276,7 +277,7 @@ class PulsedArray(CrossbarArray):
         if self.hidden:
             self.register_buffer("persistent", torch.zeros(shape))
         if self.has_reference:  # read weight 0: the conductance at the reference
-            self.persistent.copy_(self._clip(self.reference))
+            self.persistent.copy_(self._conductance(torch.zeros(shape)))
             torch.sub(self.persistent, self.reference, out=self.weight)
 
     @property
@@ -323,14 +324,22 @@ class PulsedArray(CrossbarArray):
                 stored = self._noisy(stored, generator)
         self.weight.copy_(stored)
 
+    def _conductance(self, read: torch.Tensor) -> torch.Tensor:
+        """A reference cell's conductance for the read weight ``read``, clipped as the
+        cell's ``set_clip`` says: the read weight (aihwkit) or the conductance."""
+        if self.cell.set_clip == "read":
+            return self._clip(read) + self.reference
+        return self._clip(read + self.reference)
+
     def set_weight(self, weight: torch.Tensor,
                    generator: torch.Generator | None = None) -> None:
         """Program the read weight ``weight`` exactly, clipped to each element's bounds (a
-        reference cell: its conductance ``weight + reference``)."""
+        reference cell: its conductance ``weight + reference``, see ``set_clip``)."""
         weight = weight.to(self.weight)
         if self.has_reference:
-            weight = weight + self.reference
-        self._program(self._clip(weight), generator)
+            self._program(self._conductance(weight), generator)
+        else:
+            self._program(self._clip(weight), generator)
 
     def reset(self, mask: torch.Tensor | None = None,
               generator: torch.Generator | None = None) -> None:

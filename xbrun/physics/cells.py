@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from typing import Literal
 
 import torch
 
@@ -95,7 +96,7 @@ class PulsedCell:
     w_min_dtod: float = 0.3
     enforce_consistency: bool = True
     corrupt_devices_prob: float = 0.0
-    corrupt_devices_range: float = 1000.0
+    corrupt_devices_range: float = 0.1  # aihwkit 1.2.0 configs/devices.py (its C++: max)
     reset: float = 0.0
     reset_dtod: float = 0.0
     reset_std: float = 0.01
@@ -444,14 +445,32 @@ class ReferenceCell(PulsedCell):
     symmetry point is also added to the element's reset value, as aihwkit does; xbrun
     reads ``reset`` as a conductance, so a reset element sits at its symmetry point and
     reads ``reset - reference_mean - reference_std*xi`` (aihwkit adds the shift to the
-    stored read weight instead, which then reads ``+s_ij``). Weights given to the array
-    (initial weights, ``set_weights``) are read weights: the conductance ``v + r`` is
-    clipped to the element's bounds, so a read weight lies in ``[w_min - r, w_max - r]``.
+    stored read weight instead, which then reads ``+s_ij``).
+
+    Weights given to the array (a fresh array's read weight 0, initial weights,
+    ``set_weights``) are read weights ``v``; ``set_clip`` says what is clipped to the
+    element's bounds ``[w_min, w_max]``:
+
+    - ``read`` (default, aihwkit's semantics, which its published figures use): the read
+      weight, ``v <- clip(v)``; the conductance ``v + r`` may then lie outside the bounds
+      until its first pulse, which clips it (aihwkit's ``onSetWeights`` clips the stored
+      read weight; its update adds ``r``, steps, clips, subtracts ``r``);
+    - ``conductance`` (physical): the conductance, ``v + r <- clip(v + r)``, so a read
+      weight lies in ``[w_min - r, w_max - r]``. For a read weight of 0.55 with ``r`` = 0.1
+      and ``w_max`` = 0.6, ``read`` keeps 0.55 and ``conductance`` reads 0.5.
+
+    A conductance outside the bounds (``read``) takes the cell's step there, then the clip:
+    SoftBounds' up step is negative beyond ``w_max``, as in aihwkit; PowStep's base is
+    taken as 0 where it would be negative (an up pulse above ``w_max``, a down pulse below
+    ``w_min``), so the element lands on the bound. aihwkit computes ``powf`` of the
+    negative base, NaN, which its clip (``MAX`` then ``MIN``) turns into ``w_min``: an up
+    pulse above ``w_max`` sends its element to the lower bound there (docs/parity.md).
     """
 
     reference_mean: float = 0.0
     reference_std: float = 0.0
     subtract_symmetry_point: bool = False
+    set_clip: Literal["read", "conductance"] = "read"
 
     @property
     def has_reference(self) -> bool:
@@ -462,6 +481,8 @@ class ReferenceCell(PulsedCell):
         p = f"{key}." if key else ""
         check(self.reference_std >= 0, p + "reference_std", "a number >= 0",
               self.reference_std)
+        check(self.set_clip in ("read", "conductance"), p + "set_clip",
+              "one of read, conductance", self.set_clip)
 
     def symmetry_point(self, params: torch.Tensor) -> torch.Tensor:
         """Each element's symmetry point (float64) from its parameter rows."""
