@@ -31,7 +31,7 @@ train: $(STAMP)
 	$(BIN)/xbrun train
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu
