@@ -1,15 +1,19 @@
 """The layer order of docs/architecture.md, checked on the source: every import points down
-(``kernels`` <- physics/devices/decompositions/tiles <- nn <- training <- the commands), and
-no two modules import each other, directly or through others."""
+(errors/schema <- ``kernels`` <- physics/devices/decompositions/tiles <- nn <- training and
+the config modules <- the commands), and no two modules import each other, directly or
+through others. Also: every source file and name the page mentions exists."""
 
 import ast
+import functools
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# lowest first; a module may import its own layer and those below it
+# lowest first; a module may import its own layer and those below it (the page's numbered list)
 LAYERS = [
-    ("xbrun.kernels", "xbrun.errors", "xbrun.schema"),
+    ("xbrun.errors", "xbrun.schema"),
+    ("xbrun.kernels",),
     ("xbrun.physics", "xbrun.devices", "xbrun.decompositions", "xbrun.tiles"),
     ("xbrun.nn",),
     ("xbrun.training", "xbrun.config", "xbrun.presets", "xbrun.sweeps", "xbrun.extras",
@@ -17,6 +21,11 @@ LAYERS = [
     ("xbrun", "xbrun.cli", "xbrun.composition", "xbrun.api", "xbrun.evaluate", "xbrun.report",
      "xbrun.cells_info", "xbrun.figures", "xbrun.wear_map", "xbrun.run_folders"),
 ]
+
+
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
 
 
 def _modules() -> dict[str, Path]:
@@ -33,7 +42,7 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     """The xbrun modules ``name`` imports, at the top or inside functions."""
     package = name if path.stem == "__init__" else name.rpartition(".")[0]
     targets = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.ImportFrom):
             base = package.split(".")[: len(package.split(".")) - node.level + 1] \
                 if node.level else []
@@ -50,6 +59,7 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     return resolved
 
 
+@functools.cache
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
     graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
@@ -101,3 +111,84 @@ def test_the_check_sees_an_upward_import():
     graph = _graph()
     assert "xbrun.kernels" in graph["xbrun.physics.array"]  # imports are found
     assert "xbrun.composition" in graph["xbrun.cells_info"]
+    assert _layer("xbrun.kernels.im2col_ref") > _layer("xbrun.errors")  # kernels import no
+    assert _layer("xbrun.physics.array") > _layer("xbrun.kernels")      # config code
+
+
+# -- the page names only what exists ------------------------------------------------------
+DOC = REPO / "docs" / "architecture.md"
+PY_FILES = [p for root in ("xbrun", "kernels") for p in (REPO / root).rglob("*.py")]
+
+
+def _files(name: str) -> list[Path]:
+    """``training/loop.py``, ``xbrun/cli.py`` or a bare ``loop.py``: the files it can mean."""
+    exact = [REPO / name, REPO / "xbrun" / name]
+    found = [p for p in exact if p.is_file()]
+    return found or [p for p in PY_FILES if p.as_posix().endswith("/" + name)]
+
+
+def _defines(path: Path, name: str) -> bool:
+    """``name`` (or ``Class.attr``) is defined at the top of ``path`` or in a class of it."""
+    tree = _tree(path)
+    scopes = {None: tree.body}
+    scopes |= {n.name: n.body for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    owner, _, attr = name.rpartition(".")
+    body = scopes.get(owner or None)
+    if body is None:
+        return False
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                and node.name == attr:
+            return True
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and \
+                any((a.asname or a.name) == attr for a in node.names):
+            return True
+    return False
+
+
+def _defined_anywhere(name: str) -> bool:
+    return any(_defines(path, name) for path in PY_FILES)
+
+
+def missing_names(text: str) -> list[str]:
+    """Each ``path.py::name``, ``path.py``, ``kernels.name``, ``module.name`` and
+    ``Class.method`` the text mentions that the source does not have."""
+    missing = []
+    for path, name in re.findall(r"(?<![*\w/])([\w/]+\.py)(?:::([\w.]+))?", text):
+        files = _files(path)
+        if not files:
+            missing.append(path)
+        elif name and not any(_defines(f, name) for f in files):
+            missing.append(f"{path}::{name}")
+    for token in re.findall(r"`([A-Za-z_]\w*(?:\.\w+)+)`", text):
+        head, _, rest = token.partition(".")
+        if head == "kernels":
+            ok = _defines(REPO / "kernels" / "__init__.py", rest.partition(".")[0])
+        elif head in ("xbrun", "torch", "os", "hydra", "mapping", "dataset", "update", "tile",
+                      "optimizer", "model", "loss") or \
+                token.endswith((".py", ".md", ".png", ".npz", ".jsonl", ".pt")):
+            continue  # packages, config keys, variables and files: not source names
+        elif _files(head + ".py") or _files(head + "/__init__.py"):
+            ok = any(_defines(f, rest)
+                     for f in _files(head + ".py") + _files(head + "/__init__.py"))
+        else:
+            ok = _defined_anywhere(token)
+        if not ok:
+            missing.append(token)
+    return missing
+
+
+def test_the_page_names_only_what_exists():
+    assert not missing_names(DOC.read_text())
+
+
+def test_the_name_check_can_fail():
+    assert missing_names("`physics/array.py::NoSuchArray` `tiles/nowhere.py` "
+                         "`kernels.no_such_kernel` `PulsedArray.no_such_method`") == [
+        "physics/array.py::NoSuchArray", "tiles/nowhere.py", "kernels.no_such_kernel",
+        "PulsedArray.no_such_method"]
+    assert not missing_names("`physics/array.py::PulsedArray.update` `kernels.im2col`")
