@@ -51,9 +51,10 @@ USAGE = """xbrun: train neural networks on simulated analog crossbar hardware
 usage:
   xbrun train [-m] [KEY=VALUE ...]   one run, or a sweep with -m (Hydra multirun)
   xbrun train --help                 config groups and the composed default config
-  xbrun evaluate RUN_DIR [dataset.KEY=VALUE ...] [--split test|val|train] [--last]
+  xbrun evaluate RUN_DIR [dataset.KEY=VALUE ...] [eval.KEY=VALUE ...] [--split ...] [--last]
                                      score a finished run's model (best epoch) on its test
-                                     split or another data set
+                                     split or another data set; eval.*: as deployed hardware
+                                     (programming noise, drift) over time
   xbrun report DIR [--csv|--markdown] [--by KEY] [--plot FILE]
                                      table of every run below DIR, grouped, plotted
   xbrun cells [NAME ...] [--plot F]  unit cells: states, asymmetry, symmetry point, pulse response
@@ -301,6 +302,10 @@ def _job(cfg, run_dir: Path, single: bool, log) -> float | None:
             # when hydra.job.chdir moved the job into its run folder
             config.resume = str(Path(hydra_cfg.runtime.cwd) / config.resume)
         summary = train(config, run_dir, log=log.info)
+        if config.eval.after_training and summary.get("status") == "finished":
+            from .evaluate import deploy_run
+
+            deploy_run(run_dir, config.eval, log=log.info)
         if single and summary.get("status") == "diverged":
             _diverged(summary)
         return objective_value(config.objective, summary)
@@ -656,7 +661,11 @@ def _main(argv: list[str]) -> None:
         parser.add_argument("run_dir", type=Path)
         parser.add_argument("overrides", nargs="*", metavar="dataset.KEY=VALUE",
                             help="another data set or split size (dataset=mnist "
-                            "dataset.root=/data, dataset.limit_test=100)")
+                            "dataset.root=/data, dataset.limit_test=100); or eval.KEY=VALUE "
+                            "(eval.noise=pcm|reram|none, eval.times=[1,3600], "
+                            "eval.drift_compensation, eval.repeats, eval.seed): the weights "
+                            "programmed into inference tiles and read over time, into "
+                            "evaluate.jsonl and evaluate.png")
         parser.add_argument("--split", choices=("test", "val", "train"), default="test")
         parser.add_argument("--last", action="store_true", help="the last checkpoint's "
                             "weights, not the best epoch's (best.pt)")

@@ -24,6 +24,7 @@ from .physics.pulses import UpdateParameters
 from .schema import build, check, covers, flatten, pick, to_dict
 from .tiles.mapping import MappingConfig
 from .training.data import DATASETS, DigitsConfig, dataset_config
+from .training.deployment import EvalConfig
 from .training.early_stop import EarlyStopConfig
 from .training.loggers import CSVLoggerConfig, LoggerConfig, MLflowConfig, TensorBoardConfig
 from .training.models import MODELS, MLPConfig, check_model_data, model_config
@@ -112,6 +113,8 @@ class RunConfig:
     objective: Literal["auto", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
                        "weight_error", "reconstruction_error"] = "auto"
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    # the trained model as deployed hardware: `xbrun evaluate RUN_DIR eval.noise=pcm`
+    eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     # steps between step records in metrics.jsonl (step 0 first) and running train-loss points
     # sent to the loggers (0: per epoch only)
