@@ -87,7 +87,12 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=
             meta.mkdir(parents=True, exist_ok=True)
             write_text(meta / "config.yaml", OmegaConf.to_yaml(composed, resolve=True))
             write_text(meta / "overrides.yaml", yaml.safe_dump(list(overrides)))
-            return train_run(config, run_dir, log=log)
+            summary = train_run(config, run_dir, log=log)
+            if config.eval.after_training and summary.get("status") == "finished":
+                from .evaluate import deploy_run
+
+                deploy_run(run_dir, config.eval, log=log)
+            return summary
     except ConfigError as err:
         if made is not None and getattr(err, "folder", None) != run_dir.resolve():
             remove_made(run_dir, made)  # as the CLI: a refused run leaves no folder

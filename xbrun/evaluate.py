@@ -5,17 +5,21 @@ The model is rebuilt from the run's recorded config (the same data shape, factor
 tiles) and given the weights of ``best.pt`` (the best epoch on the validation split, where
 the run had one) or else of ``checkpoint.pt``. Files load with ``weights_only=True``: a
 checkpoint cannot run code. :func:`evaluate_model` scores any loaded model on any data
-split, so a deployment study (noise on the read weights, drift) can wrap it.
+split; :func:`deploy_run` (``eval.*`` overrides, or ``eval.after_training``) scores it as
+deployed hardware over time (``training/deployment.py``) into ``evaluate.jsonl`` and
+``evaluate.png``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
 import torch
 
 from .errors import ConfigError
+from .schema import check
 from .training.checkpoint import read as read_checkpoint
 from .training.early_stop import BEST
 from .training.rundir import CHECKPOINT
@@ -109,13 +113,94 @@ def dataset_overrides(saved: dict, overrides: list[str]) -> dict:
     return OmegaConf.to_container(merged)
 
 
-def evaluate_command(args) -> dict:
-    """``xbrun evaluate RUN_DIR [dataset overrides] [--split test|val|train] [--last]``."""
+#: written into the run folder by :func:`deploy_run`
+DEPLOY_RECORDS, DEPLOY_PLOT = "evaluate.jsonl", "evaluate.png"
+
+
+def eval_overrides(saved: dict | None, overrides: list[str]):
+    """The ``EvalConfig`` of the run (``saved``, its recorded ``eval``) with ``eval.KEY=VALUE``
+    applied; one-line ConfigError on a bad key or value."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .schema import build, to_dict
+    from .training.deployment import EvalConfig
+
+    base = {**to_dict(EvalConfig()), **(saved or {})}
+    dotted = [o.removeprefix("eval.") for o in overrides]
+    try:
+        merged = OmegaConf.to_container(OmegaConf.merge(OmegaConf.create(base),
+                                                        OmegaConf.from_dotlist(dotted)))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"eval: cannot read {' '.join(overrides)} "
+                          f"({str(err).splitlines()[0]})") from None
+    return build(EvalConfig, merged, "eval")
+
+
+def deploy_run(run_dir: str | Path, config=None, which: Which = "best", accelerator="cpu",
+               log=print) -> list[dict]:
+    """Program the run's analog weights with ``config`` (an ``EvalConfig``; the run's own
+    ``eval`` when None), score the test split at each time, write ``evaluate.jsonl`` (one
+    line per time) and ``evaluate.png``; return the records."""
+    from .training.deployment import deployed_scores
+    from .training.outputs import write_text
+
+    model, run_config, data, state = load_run(run_dir, which, accelerator=accelerator)
+    config = config or run_config.eval
+    records = deployed_scores(model, lambda m: evaluate_model(m, data.x_test, data.y_test),
+                              config)
+    folder = Path(run_dir)
+    write_text(folder / DEPLOY_RECORDS, "".join(json.dumps(r) + "\n" for r in records))
+    plot_deployment(records, folder / DEPLOY_PLOT)
+    for r in records:
+        score = (f"accuracy {100 * r['accuracy']:.2f} ± {100 * r['accuracy_sd']:.2f}%"
+                 if "accuracy" in r else f"loss {r['loss']:.4f} ± {r['loss_sd']:.4f}")
+        log(f"t = {r['time']:g} s: test {score} (eval.noise={config.noise}, drift "
+            f"compensation {'on' if config.drift_compensation else 'off'}, "
+            f"{r['repeats']} programming{'s' if r['repeats'] > 1 else ''})")
+    return records
+
+
+def plot_deployment(records: list[dict], path: Path) -> None:
+    """Accuracy (or loss) against time after programming, log time axis, ± sd band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key = "accuracy" if "accuracy" in records[0] else "loss"
+    t = [r["time"] for r in records]
+    mean = [r[key] for r in records]
+    sd = [r[f"{key}_sd"] for r in records]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.errorbar(t, mean, yerr=sd, marker="o", capsize=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("time after programming (s)")
+    ax.set_ylabel(f"test {key}")
+    r = records[0]
+    ax.set_title(f"eval.noise={r['noise']}, drift compensation "
+                 f"{'on' if r['drift_compensation'] else 'off'}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def evaluate_command(args) -> dict | list[dict]:
+    """``xbrun evaluate RUN_DIR [dataset overrides] [eval overrides] [--split ...] [--last]``."""
     from .composition import fail
 
+    evals = [o for o in args.overrides if o.startswith("eval.")]
+    args.overrides = [o for o in args.overrides if not o.startswith("eval.")]
     try:
         state, path = read_weights(args.run_dir, "last" if args.last else "best")
         saved = state["config"]["dataset"]
+        if evals:
+            check(not args.overrides and args.split == "test", "eval", "alone (eval.* "
+                  "scores the run's own test split: no dataset overrides or --split)",
+                  " ".join(args.overrides) or f"--split {args.split}")
+            config = eval_overrides(state["config"].get("eval"), evals)
+            return deploy_run(args.run_dir, config, "last" if args.last else "best",
+                              args.accelerator)
         dataset = dataset_overrides(saved, args.overrides) if args.overrides else None
         model, config, data, state = load_run(args.run_dir, "last" if args.last else "best",
                                               dataset, args.accelerator)
