@@ -23,8 +23,10 @@ METRICS = [("status", "status"), ("epochs_done", "epochs_done"),
            ("test_accuracy", "test_acc"), ("test_loss", "test_loss"), ("pulses", "pulses"),
            ("rank1_updates", "rank1"), ("seconds", "seconds")]
 #: columns shown only when some run has them (validation split, the regression task's
-#: weight scores)
-OPTIONAL = [("val_accuracy", "val_acc"), ("weight_error", "weight_error")]
+#: weight scores, the test accuracy at the last time of ``xbrun evaluate``'s
+#: evaluate.jsonl: the model as deployed hardware)
+OPTIONAL = [("val_accuracy", "val_acc"), ("weight_error", "weight_error"),
+            ("deployed_accuracy", "deployed_acc")]
 #: the cost ledger's columns (summary.json ``cost.total``), shown when some run has them
 COST = [("energy_j", "energy_J"), ("write_energy_j", "write_J"),
         ("max_cell_pulses", "max_cell_pulses"), ("lifetime_used", "lifetime_used")]
@@ -60,9 +62,23 @@ def collect(root: Path, warn=None) -> list[dict]:
                      f"({_reason(err)}); the run is shown without its overrides")
                 overrides = []
         pairs = dict(str(o).split("=", 1) for o in overrides if "=" in str(o))
-        runs.append({**summary, **cost_columns(summary),
+        runs.append({**summary, **cost_columns(summary), **deployed(run_dir, warn),
                      "run": str(run_dir.relative_to(root)) or ".", "overrides": pairs})
     return runs
+
+
+def deployed(run_dir: Path, warn) -> dict:
+    """``{"deployed_accuracy": ...}``: the last time's mean accuracy in the run's
+    ``evaluate.jsonl`` (``xbrun evaluate RUN_DIR eval.*``), ``{}`` without one."""
+    path = run_dir / "evaluate.jsonl"
+    if not path.is_file():
+        return {}
+    try:
+        last = json.loads(path.read_text().splitlines()[-1])
+        return {"deployed_accuracy": float(last["accuracy"])}
+    except (OSError, ValueError, IndexError, KeyError, TypeError) as err:
+        warn(f"{path}: skipped, not a readable evaluation ({_reason(err)})")
+        return {}
 
 
 def cost_columns(summary: dict) -> dict:
