@@ -29,7 +29,9 @@ CHECKPOINT = "checkpoint.pt"
 RESUMABLE = ("epochs", "checkpoint_every", "threads", "accelerator", "cuda_graphs", "resume",
              "resume_override", "logger", "log_every", "progress", "objective", "diverge_loss",
              # the cost ledger's prices: they price the counts, they never change training
-             "energy", "cell.endurance", "cell.pulse_energy_j")
+             "energy", "cell.endurance", "cell.pulse_energy_j",
+             # the deployment study after training (an older checkpoint lacks it)
+             "eval")
 
 #: what a checkpoint must hold to be resumed
 REQUIRED = ("epoch", "model", "optimizer", "shuffle", "metrics", "config")
