@@ -2,7 +2,8 @@
 
 The trained weights are programmed once into inference tiles and read back at times ``t``
 after programming. The models keep the names of aihwkit's inference noise models
-(``aihwkit.inference.noise``; https://aihwkit.readthedocs.io/en/latest/api/aihwkit.inference.noise.pcm.html)
+(``aihwkit.inference.noise``, documented at
+https://aihwkit.readthedocs.io/en/latest/api/aihwkit.inference.noise.pcm.html)
 so results can be compared; the code is ours. Weights map to conductances as aihwkit's
 ``SinglePairConductanceConverter`` does: ``max|W|`` of a layer to ``g_max``, positive weights
 on one device of a pair, negative on the other (:func:`weights_to_conductances`).
