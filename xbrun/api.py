@@ -88,7 +88,8 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=
             write_text(meta / "config.yaml", OmegaConf.to_yaml(composed, resolve=True))
             write_text(meta / "overrides.yaml", yaml.safe_dump(list(overrides)))
             summary = train_run(config, run_dir, log=log)
-            if config.eval.after_training and summary.get("status") == "finished":
+            if (config.eval.after_training and config.is_analog
+                    and summary.get("status") == "finished"):
                 from .evaluate import deploy_run
 
                 deploy_run(run_dir, config.eval, log=log)

@@ -302,7 +302,8 @@ def _job(cfg, run_dir: Path, single: bool, log) -> float | None:
             # when hydra.job.chdir moved the job into its run folder
             config.resume = str(Path(hydra_cfg.runtime.cwd) / config.resume)
         summary = train(config, run_dir, log=log.info)
-        if config.eval.after_training and summary.get("status") == "finished":
+        if (config.eval.after_training and config.is_analog
+                    and summary.get("status") == "finished"):
             from .evaluate import deploy_run
 
             deploy_run(run_dir, config.eval, log=log.info)

@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 
+from ..errors import ConfigError
 from ..nn.convert import analog_layers
 from ..physics.inference_noise import NOISE_MODELS, ProgrammedWeight
 from ..schema import check
@@ -31,7 +32,7 @@ class EvalConfig:
     drift_compensation: bool = True  # aihwkit's global drift compensation
     repeats: int = 3  # independent programmings: mean and sd over them
     seed: int = 0  # of the programming and read noise
-    after_training: bool = False  # xbrun train: evaluate as the job's last step
+    after_training: bool = False  # xbrun train: evaluate as the last step (analog runs)
 
     def validate(self, key: str) -> None:
         times = list(self.times)
@@ -51,6 +52,9 @@ def deployed_scores(model, score, config: EvalConfig) -> list[dict]:
     "accuracies"}`` over ``config.repeats`` programmings; ``score(model)`` returns the
     ``evaluate_model`` dict. The model's weights are restored afterwards."""
     layers = analog_layers(model)
+    if not layers and config.noise != "none":
+        raise ConfigError(f"eval.noise: {config.noise} needs analog layers to program; this "
+                          f"model has none (a digital run, device=fp): use eval.noise=none")
     saved = [layer.get_weights() for layer in layers]
     runs: list[list[dict]] = []
     try:
