@@ -90,9 +90,9 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=
             summary = train_run(config, run_dir, log=log)
             if (config.eval.after_training and config.is_analog
                     and summary.get("status") == "finished"):
-                from .evaluate import deploy_run
+                from .evaluate import after_training
 
-                deploy_run(run_dir, config.eval, log=log)
+                after_training(run_dir, config.eval, log, log)
             return summary
     except ConfigError as err:
         if made is not None and getattr(err, "folder", None) != run_dir.resolve():

@@ -304,9 +304,9 @@ def _job(cfg, run_dir: Path, single: bool, log) -> float | None:
         summary = train(config, run_dir, log=log.info)
         if (config.eval.after_training and config.is_analog
                     and summary.get("status") == "finished"):
-            from .evaluate import deploy_run
+            from .evaluate import after_training
 
-            deploy_run(run_dir, config.eval, log=log.info)
+            after_training(run_dir, config.eval, log.info, log.error)
         if single and summary.get("status") == "diverged":
             _diverged(summary)
         return objective_value(config.objective, summary)

@@ -161,6 +161,17 @@ def deploy_run(run_dir: str | Path, config=None, which: Which = "best", accelera
     return records
 
 
+def after_training(run_dir: Path, config, log=print, error=print) -> None:
+    """``eval.after_training``: :func:`deploy_run` as a finished run's last step; a failure
+    there is reported on one line and leaves the run finished (its summary untouched)."""
+    try:
+        deploy_run(run_dir, config, log=log)
+    except Exception as err:  # the training result must survive it
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        error(f"evaluation after training failed: {reason} (the run finished; retry with "
+              f"xbrun evaluate {run_dir} eval.KEY=VALUE)")
+
+
 def plot_deployment(records: list[dict], path: Path) -> None:
     """Accuracy (or loss) against time after programming, log time axis, ± sd band."""
     import matplotlib
