@@ -80,3 +80,15 @@ def test_a_bad_time_list_or_noise_is_refused_in_one_line(deployed_run, capsys, o
     code, out = run_cli(["evaluate", str(deployed_run[0]), override], capsys)
     assert code == 2 and out.err.startswith(f"xbrun: error: {message}")
     assert len(out.err.strip().splitlines()) == 1
+
+
+def test_reram_model_relaxes_without_systematic_drift():
+    from xbrun.physics.inference_noise import ReRAMLikeNoiseModel
+
+    model, gen = ReRAMLikeNoiseModel(), torch.Generator().manual_seed(0)
+    g = torch.full((20000,), 12.5, dtype=torch.float64)
+    prog = model.apply_programming_noise_to_conductance(g, gen)
+    nu = model.generate_drift_coefficients(g, gen)
+    early, late = (model.apply_drift_noise_to_conductance(prog, nu, t, gen) for t in (1, 1e8))
+    assert abs(float(late.mean()) - 12.5) < 0.05  # no drift in the mean
+    assert float((late - prog).std()) > 3 * float((early - prog).std())  # spread grows

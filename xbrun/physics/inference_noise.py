@@ -83,8 +83,9 @@ class ReRAMLikeNoiseModel:
     ``ReRamWan2022NoiseModel`` of Wan et al., Nature 608, 2022): filamentary devices
     program with a conductance-independent Gaussian error of ``prog_std * g_max`` and do not
     drift systematically (``nu = 0``); instead the conductance relaxes randomly, an additive
-    Gaussian whose sd grows with ``log10(1 + t / t_0)`` by ``relax_std * g_max`` per decade
-    (the log-time relaxation reported for HfOx cells), read with a relative ``read_std``."""
+    Gaussian whose sd grows with ``log10(1 + t / t_0)`` by ``relax_std * g_max`` per decade,
+    read with a relative ``read_std``. Its parameters are illustrative, not fitted to data:
+    use it to compare against drift-free relaxation, not to predict a chip."""
 
     g_max: float = 25.0
     t_0: float = 20.0
