@@ -88,3 +88,18 @@ def test_bad_files_are_one_line(tmp_path, capsys):
                         (tmp_path / "none.csv", "is not a file")):
         code, out = run_cli(["cells", "fit", str(path), "--out", str(tmp_path)], capsys)
         assert code == 2 and words in out.err and len(out.err.strip().splitlines()) == 1
+
+
+def test_npz_reads_like_csv(tmp_path):
+    import numpy as np
+
+    rows = simulate(KNOWN, devices=2, cycles=1, pulses=60, seed=2)
+    write_csv(rows, str(tmp_path / "d.csv"))
+    cols = list(zip(*[(d, c, 1 if s == "up" else -1, p, float(f"{g:.6g}"))
+                      for d, c, s, p, g in rows], strict=True))
+    np.savez(tmp_path / "d.npz", **{k: np.array(v) for k, v in
+                                    zip(("device", "cycle", "direction", "pulse",
+                                         "conductance"), cols, strict=True)})
+    a, b = read_data(str(tmp_path / "d.csv")), read_data(str(tmp_path / "d.npz"))
+    assert np.array_equal(a.w, b.w) and np.array_equal(a.dw, b.dw)
+    assert np.array_equal(a.up, b.up)

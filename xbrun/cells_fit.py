@@ -9,7 +9,8 @@ comments. Conductances are taken as weights; ``--normalize`` maps the data's ran
 [-1, 1] first (the cells' bounds must contain 0).
 
 The mean step as a function of the state is fitted by least squares (scipy's
-``least_squares``, as aihwkit's device-fitting notebook does) to the chosen family, on all
+``least_squares``, as aihwkit's device-fitting notebook does; scipy comes with
+scikit-learn, a dependency) to the chosen family, on all
 devices together (the nominal device); its fit errors are 1 sd from the Jacobian. The
 cycle-to-cycle noise ``dw_min_std`` is the rms of the residuals relative to the modelled
 step; with several devices, each is fitted alone and the spread of their parameters gives

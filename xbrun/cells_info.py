@@ -177,12 +177,6 @@ def print_table(cells: list[tuple[str, object]]) -> None:
 def cells_command(argv: list[str]) -> None:
     from .composition import Parser, fail, plot_path
 
-    if argv[:1] == ["fit"]:  # xbrun cells fit FILE: a cell from measured pulse responses
-        from .cells_fit import fit_command
-
-        fit_command(argv[1:])
-        return
-
     parser = Parser(
         prog="xbrun cells",
         description="Table (and pulse-response plot) of conf/cell options.")

@@ -58,6 +58,7 @@ usage:
   xbrun report DIR [--csv|--markdown] [--by KEY] [--plot FILE]
                                      table of every run below DIR, grouped, plotted
   xbrun cells [NAME ...] [--plot F]  unit cells: states, asymmetry, symmetry point, pulse response
+  xbrun cells fit FILE --model M     a cell fitted to measured pulse responses
   xbrun presets                      aihwkit's tuned presets (preset=NAME), one line each
   xbrun figure NAME [--quick] [KEY=VALUE ...]
                                      run a published figure's sweep and draw it beside the
@@ -672,6 +673,10 @@ def _main(argv: list[str]) -> None:
                             "weights, not the best epoch's (best.pt)")
         parser.add_argument("--accelerator", choices=("cpu", "cuda"), default="cpu")
         evaluate_command(parser.parse_args(rest))
+    elif command == "cells" and rest[:1] == ["fit"]:
+        from .cells_fit import fit_command
+
+        fit_command(rest[1:])
     elif command == "cells":
         from .cells_info import cells_command
 
