@@ -84,7 +84,13 @@ def test_bad_fit_arguments_are_one_line(args, key, tmp_path, capsys):
 def test_bad_files_are_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("device,cycle,pulse,conductance\n0,0,1,0.1\n")
-    for path, words in ((bad, "lacks the columns direction"),
+    positive = tmp_path / "siemens.csv"
+    write_csv([(d, c, s, p, g + 2.0) for d, c, s, p, g in
+               simulate(KNOWN, devices=1, cycles=1, pulses=20, seed=0)], str(positive))
+    code, out = run_cli(["cells", "fit", str(positive), "--normalize", "--out",
+                         str(tmp_path)], capsys)
+    assert code == 0, out.err
+    for path, words in ((positive, "add --normalize"), (bad, "lacks the columns direction"),
                         (tmp_path / "none.csv", "is not a file")):
         code, out = run_cli(["cells", "fit", str(path), "--out", str(tmp_path)], capsys)
         assert code == 2 and words in out.err and len(out.err.strip().splitlines()) == 1

@@ -92,6 +92,9 @@ def read_data(path: str, normalize: bool = False) -> Steps:
         if hi <= lo:
             raise ConfigError("FILE: --normalize needs conductances that are not all equal")
         g = 2 * (g - lo) / (hi - lo) - 1
+    elif g.min() > 0 or g.max() < 0:
+        raise ConfigError(f"FILE: the conductances lie in [{g.min():.4g}, {g.max():.4g}], which "
+                          f"does not contain 0 as a cell's bounds must; add --normalize")
     ws, dws, ups, devs, traces = [], [], [], [], []
     for k, name in enumerate(dict.fromkeys(names)):
         rows = [i for i, n in enumerate(names) if n == name]
