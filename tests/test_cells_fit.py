@@ -54,7 +54,7 @@ def test_fit_command_writes_a_cell_that_trains(tmp_path, capsys):
     assert "/schema/cell/soft_bounds@_here_" in option.read_text()
     run = tmp_path / "run"
     code, out = run_cli(["train", "cell=mine", f"hydra.searchpath=[file://{tmp_path / 'cells'}]",
-                         "device=sgd", "io=perfect", "debug=tiny", "epochs=3", "lr=0.2",
+                         "device=sgd", "io=perfect", "debug=tiny", "epochs=2", "lr=0.2",
                          "model.activation=relu", "dataset.limit_train=192",
                          f"hydra.run.dir={run}"], capsys)
     assert code == 0, out.err
