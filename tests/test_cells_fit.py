@@ -9,7 +9,7 @@ import pytest
 from cli_run import run_cli
 
 from xbrun.cells_fit import EXAMPLE_CELL, fit_cell, read_data, simulate, write_csv
-from xbrun.physics.cells import SoftBounds
+from xbrun.physics.cells import ExpStep, LinearStep, PowStep, SoftBounds
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWN = SoftBounds(dw_min=0.01, up_down=0.2, w_max=0.7, w_min=-0.5, dw_min_dtod=0.0,
@@ -109,3 +109,22 @@ def test_npz_reads_like_csv(tmp_path):
     a, b = read_data(str(tmp_path / "d.csv")), read_data(str(tmp_path / "d.npz"))
     assert np.array_equal(a.w, b.w) and np.array_equal(a.dw, b.dw)
     assert np.array_equal(a.up, b.up)
+
+
+@pytest.mark.parametrize("cell, keys", [
+    (LinearStep(dw_min=0.01, gamma_up=0.3, gamma_down=0.5), ("dw_min", "gamma_up",
+                                                             "gamma_down")),
+    (PowStep(dw_min=0.01, pow_gamma=1.5), ("dw_min", "pow_gamma", "w_max", "w_min")),
+    (ExpStep(dw_min=0.01), ("dw_min", "A_down", "gamma_up", "gamma_down")),
+])
+def test_each_family_recovers_its_own_cell(cell, keys, tmp_path):
+    """Hard-clipped cells too: steps cut by a bound are left out of the fit."""
+    spread = {f: 0.0 for f in ("dw_min_dtod", "up_down_dtod", "w_max_dtod", "w_min_dtod",
+                               "gamma_up_dtod", "gamma_down_dtod", "pow_gamma_dtod")
+              if hasattr(cell, f)}
+    cell = replace(cell, dw_min_std=0.1, **spread)
+    write_csv(simulate(cell, devices=2, cycles=2, pulses=250, seed=0), str(tmp_path / "d.csv"))
+    fit, fitted, _ = fit_cell(cell.kind, read_data(str(tmp_path / "d.csv")))
+    for key in keys:
+        assert getattr(fitted, key) == pytest.approx(getattr(cell, key), rel=0.1), key
+    assert fitted.dw_min_std == pytest.approx(0.1, rel=0.15)

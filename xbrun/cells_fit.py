@@ -4,9 +4,10 @@ The data (CSV or NPZ) holds one conductance read per row, with the columns ``dev
 ``cycle``, ``direction`` (``up``/``down``, or +1/-1), ``pulse`` and ``conductance``. Each
 device's rows, ordered by (cycle, up before down, pulse), form its trace; a row's step is
 its conductance minus the previous row's, taken by a pulse of the row's direction (the
-first row of each device is only its starting read). CSV lines starting with ``#`` are
-comments. Conductances are taken as weights; ``--normalize`` maps the data's range onto
-[-1, 1] first (the cells' bounds must contain 0).
+first row of each device is only its starting read; steps that end on the device's highest
+read going up, or its lowest going down, are left out as cut by a bound). CSV lines
+starting with ``#`` are comments. Conductances are taken as weights; ``--normalize`` maps
+the data's range onto [-1, 1] first (the cells' bounds must contain 0).
 
 The mean step as a function of the state is fitted by least squares (scipy's
 ``least_squares``, as aihwkit's device-fitting notebook does; scipy comes with
@@ -100,10 +101,14 @@ def read_data(path: str, normalize: bool = False) -> Steps:
         rows = [i for i, n in enumerate(names) if n == name]
         rows.sort(key=lambda i: (cycle[i], not up[i], pulse[i]))
         reads, flags = g[rows], up[rows]
-        ws.append(reads[:-1])
-        dws.append(np.diff(reads))
-        ups.append(flags[1:])
-        devs.append(np.full(len(rows) - 1, k))
+        # a step that ends on the device's highest (up) or lowest (down) read was cut
+        # short by the bound, or taken there: not a step of the cell's mean response
+        top, bottom = reads.max(), reads.min()
+        keep = np.where(flags[1:], reads[1:] < top, reads[1:] > bottom)
+        ws.append(reads[:-1][keep])
+        dws.append(np.diff(reads)[keep])
+        ups.append(flags[1:][keep])
+        devs.append(np.full(int(keep.sum()), k))
         traces.append((reads, flags))
     return Steps(np.concatenate(ws), np.concatenate(dws), np.concatenate(ups),
                  np.concatenate(devs), traces)
@@ -190,7 +195,7 @@ def fit_mean(model: str, steps: Steps, select=None) -> Fit:
     func, keys, limits, fits_bounds = FAMILIES[model]
     sel = np.ones_like(steps.up) if select is None else select
     w, dw, up = steps.w[sel], steps.dw[sel], steps.up[sel]
-    reads = np.concatenate([w, w + dw])
+    reads = np.concatenate([steps.traces[k][0] for k in np.unique(steps.device[sel])])
     bounds = (min(float(reads.min()), 0.0), max(float(reads.max()), 0.0))
     mag = np.where(up, dw, -dw)  # the step in the pulse's direction
 
