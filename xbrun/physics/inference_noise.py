@@ -145,7 +145,7 @@ class ProgrammedWeight:
 
     def _read(self, t: float) -> torch.Tensor:
         g = [self.model.apply_drift_noise_to_conductance(g, nu, t, self.gen)
-             for g, nu in zip(self.g, self.nu)]
+             for g, nu in zip(self.g, self.nu, strict=True)]
         return (g[0] - g[1]) / self.scale
 
     def read(self, t: float, dtype=torch.float32) -> torch.Tensor:

@@ -40,7 +40,7 @@ class EvalConfig:
               "e.g. [1, 3600, 86400]", times)
         check(all(t > 0 for t in times), f"{key}.times", "positive seconds after programming",
               times)
-        check(all(a < b for a, b in zip(times, times[1:])), f"{key}.times",
+        check(all(a < b for a, b in zip(times[:-1], times[1:], strict=True)), f"{key}.times",
               "strictly increasing seconds", times)
         check(self.repeats >= 1, f"{key}.repeats", "an integer >= 1", self.repeats)
         check(self.seed >= 0, f"{key}.seed", "an integer >= 0", self.seed)
@@ -68,18 +68,20 @@ def deployed_scores(model, score, config: EvalConfig) -> list[dict]:
                                            config.drift_compensation) for w, _ in saved]
             row = []
             for t in config.times:
-                for layer, prog, (w, b) in zip(layers, programmed, saved):
+                for layer, prog, (w, b) in zip(layers, programmed, saved, strict=True):
                     layer.set_weights(prog.read(t, w.dtype).to(w.device), b)
                 row.append(score(model))
             runs.append(row)
     finally:
-        for layer, (w, b) in zip(layers, saved):
+        for layer, (w, b) in zip(layers, saved, strict=True):
             layer.set_weights(w, b)
+    def mean_sd(values):
+        return float(values.mean()), float(values.std(unbiased=False))
+
     records = []
     for i, t in enumerate(config.times):
         acc = [r[i]["accuracy"] for r in runs]
         loss = torch.tensor([r[i]["loss"] for r in runs], dtype=torch.float64)
-        mean_sd = (lambda v: (float(v.mean()), float(v.std(unbiased=False))))
         record = {"time": t, "noise": config.noise,
                   "drift_compensation": config.drift_compensation, "repeats": len(runs)}
         if acc[0] is not None:
