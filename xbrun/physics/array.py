@@ -410,16 +410,13 @@ class PulsedArray(CrossbarArray):
         max_bl = None if trains.x_bits is not None else self._train_bound(lr, params)[1]
         seed = self._device_seed(generator) if target.is_cuda else self._host_seed(generator)
         if params.accumulate == "batch":  # counted over the batch, applied at once
-            pulses = kernels.counted_update(
-                target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
-                generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits,
-                max_bl=max_bl, seed=seed, cell_pulses=self._counter(), **self._cell_args())
-        else:
-            pulses = kernels.pulsed_update(
-                target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
-                generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits,
-                max_bl=max_bl, seed=seed, sparse_rows=sparse_rows,
-                cell_pulses=self._counter(), **self._cell_args())
+            kernel, order = kernels.counted_update, {}
+        else:  # pulse by pulse, each rank-1 update in turn
+            kernel, order = kernels.pulsed_update, {"sparse_rows": sparse_rows}
+        pulses = kernel(target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
+                        generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits,
+                        max_bl=max_bl, seed=seed, cell_pulses=self._counter(), **order,
+                        **self._cell_args())
         self.count_slots(trains.bl.sum())
         self._after_write(before, generator)
         return pulses
