@@ -6,12 +6,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..graph_state import GraphState
 
-class TrainingDevice(nn.Module):
+
+class TrainingDevice(nn.Module, GraphState):
     """Owns one or more arrays and turns rank-1 updates into pulses on them.
 
     ``visible_weight`` is what the forward and backward MVMs see; ``update`` receives the
     rank-1 factors of the batch gradient and returns the number of device pulses it made.
+    Its own step state (choppers, digital buffers, running statistics) lives in buffers it
+    declares as ``graph_device_state``; its arrays and schedule declare theirs.
     """
 
     def visible_weight(self) -> torch.Tensor:

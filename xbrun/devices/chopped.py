@@ -132,6 +132,7 @@ class ChoppedTransfer(BufferedTransfer):
 
     chopped = True
     AUTO_SCALE_STATE = ("m_x", "m_d")
+    graph_device_state = (*BufferedTransfer.graph_device_state, *AUTO_SCALE_STATE)
 
     def __init__(self, config: ChoppedTransferConfig, out_size, in_size, cell, update, seed):
         super().__init__(config, out_size, in_size, cell, update, seed)
@@ -235,6 +236,9 @@ class ChoppedTransfer(BufferedTransfer):
 
 class DynamicTransfer(ChoppedTransfer):
     """AGAD: H accumulates reads relative to the mean of the previous chopper period."""
+
+    graph_device_state = (*ChoppedTransfer.graph_device_state, "running_mean", "past_mean",
+                          "switched")
 
     def __init__(self, config: DynamicTransferConfig, out_size, in_size, cell, update, seed):
         super().__init__(config, out_size, in_size, cell, update, seed)

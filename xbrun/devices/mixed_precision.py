@@ -77,6 +77,8 @@ def quantize(values: torch.Tensor, n_bins: int, stochastic: bool,
 class MixedPrecision(TrainingDevice):
     """One array and the digital accumulator chi; ``schedule`` walks the rows of chi."""
 
+    graph_device_state = ("chi",)
+
     def __init__(self, config: MixedPrecisionConfig, out_size: int, in_size: int, cell,
                  update: UpdateParameters, seed: int):
         super().__init__()

@@ -4,17 +4,18 @@ they read next, and what a checkpoint keeps of both.
 When is counted on the host: ``n_updates`` counts the mat-vecs seen, and one transfer falls
 due every ``period`` of them, so deciding how many transfers a step makes never reads the
 accelerator. Which lines is kept where the arrays are: ``line`` (the next line) and
-``passes`` (full passes over the lines so far) are 0-dim tensors. On the CPU the host reads
-them for free and splits a walk into runs that stop at the last line; on CUDA the kernels
-read them and a run wraps past the last line, so a CUDA graph captured once replays every
-later step exactly, the line moving on inside the graph.
+``passes`` (full passes over the lines so far) are device scalars. On the CPU the host
+reads them for free and splits a walk into runs that stop at the last line; on CUDA the
+kernels read them and a run wraps past the last line, so a CUDA graph captured once replays
+every later step exactly, the line moving on inside the graph.
 
-A replayed graph cannot count on the host, so the graph runner
-(``xbrun.training.graphs``) does it: the number of transfers each schedule made in a step
-(``last_events``) is part of the graph's key, ``next_events`` predicts it from the last
-step's mini-batch, and ``advance`` counts a replayed step. With ``period`` mat-vecs between
-transfers and ``k`` per step, a step makes ``k // period`` or one more, so a tile's
-schedule needs at most two graphs per batch shape, whatever the tile's size.
+A replayed graph cannot count on the host, so the schedule declares its host counters in
+the graph-state protocol (``xbrun.graph_state``): the number of transfers a step made
+(``last_events``) is its phase, part of the graph's key; ``next_events`` predicts it from
+the last step's mini-batch (``last_due``), and ``advance`` counts a replayed step. With
+``period`` mat-vecs between transfers and ``k`` per step, a step makes ``k // period`` or
+one more, so a tile's schedule needs at most two graphs per batch shape, whatever the
+tile's size.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ import random
 import torch
 from torch import nn
 
+from ..graph_state import DeviceScalar, GraphState
 from ..physics.lines import LineRun, line_runs
 
 
-class TransferSchedule(nn.Module):
+class TransferSchedule(nn.Module, GraphState):
     """The schedule of one device over ``n_lines`` lines (see the module docstring)."""
+
+    graph_device_state = ("line", "passes")
+    graph_host_state = ("n_updates", "line_draws", "last_due", "last_events")
 
     def __init__(self, n_lines: int) -> None:
         super().__init__()
@@ -37,10 +42,10 @@ class TransferSchedule(nn.Module):
         self.line_draws = 0
         self.last_due: tuple[int, int] | None = None  # (k, period) of the last update
         self.last_events = 0
-        self.register_buffer("line", torch.zeros((), dtype=torch.int64))
-        self.register_buffer("passes", torch.zeros((), dtype=torch.int64))
+        self.line = DeviceScalar(persistent=True)
+        self.passes = DeviceScalar(persistent=True)
 
-    # -- the checkpoint: the host counters (the tensors are buffers) ----------------------
+    # -- the checkpoint: the host counters (the device scalars are in the state dict) -----
     def get_extra_state(self):
         return {"n_updates": self.n_updates, "line_draws": self.line_draws}
 
@@ -48,17 +53,14 @@ class TransferSchedule(nn.Module):
         self.n_updates = int(state["n_updates"])
         self.line_draws = int(state["line_draws"])
 
-    def host_counts(self) -> tuple:
-        """Everything the schedule counts on the host (a graph capture puts it back)."""
-        return self.n_updates, self.line_draws, self.last_due, self.last_events
-
-    def set_host_counts(self, counts: tuple) -> None:
-        self.n_updates, self.line_draws, self.last_due, self.last_events = counts
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        DeviceScalar.upgrade_state_dict(state_dict, prefix, self.graph_device_state)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def restart(self) -> None:
         """Count mat-vecs afresh from the first line (after the weights are programmed)."""
         self.n_updates = 0
-        self.line.zero_()
+        self.line.set_(0)
 
     # -- when ---------------------------------------------------------------------------
     def due(self, k: int, period: int) -> int:
@@ -88,6 +90,19 @@ class TransferSchedule(nn.Module):
         if due is not None:
             self.due(*due)
 
+    # -- the graph-state protocol: the phase is the number of transfers of a step --------
+    def start_step(self) -> None:
+        self.last_due, self.last_events = None, 0
+
+    def step_record(self) -> tuple:
+        return self.last_due, self.last_events
+
+    def next_phase(self, record) -> int:
+        return self.next_events(record)
+
+    def replayed(self, record) -> None:
+        self.advance(record)
+
     # -- which lines -------------------------------------------------------------------
     def walk(self, count: int, generator: torch.Generator | None = None, *,
              random_start: bool = False) -> list[LineRun]:
@@ -101,15 +116,15 @@ class TransferSchedule(nn.Module):
             start = torch.randint(0, self.n_lines, (), generator=generator,
                                   device=self.line.device)
         else:
-            start = self.line.clone()
-        passes = self.passes.clone()
+            start = self.line.tensor.clone()
+        passes = self.passes.tensor.clone()
         runs = []
         for offset in range(0, count, self.n_lines):
             runs.append(LineRun(start, min(self.n_lines, count - offset), self.n_lines,
                                 passes + offset // self.n_lines))
         end = start + count
         self.passes.add_(end // self.n_lines)
-        self.line.copy_(end % self.n_lines)
+        self.line.set_(end % self.n_lines)
         return runs
 
     def walks_on_host(self) -> bool:
@@ -124,8 +139,8 @@ class TransferSchedule(nn.Module):
         for first, run in line_runs(start, count, self.n_lines):
             runs.append(LineRun(first, run, self.n_lines, passes))
             passes += (first + run) // self.n_lines
-        self.passes.fill_(passes)
-        self.line.fill_((start + count) % self.n_lines)
+        self.passes.set_(passes)
+        self.line.set_((start + count) % self.n_lines)
         return runs
 
     def random_line(self, generator: torch.Generator | None) -> int:

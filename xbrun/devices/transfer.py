@@ -182,6 +182,7 @@ class TransferDevice(TrainingDevice):
 
     chopped = False
     _SAVED: tuple[str, ...] = ("last_fast_lr",)  # host values a checkpoint keeps
+    graph_device_state = ("in_chopper", "out_chopper")
 
     def __init__(self, config: TransferConfig, out_size: int, in_size: int, cell,
                  update: UpdateParameters, seed: int):
@@ -340,6 +341,8 @@ class TransferDevice(TrainingDevice):
 
 class BufferedTransfer(TransferDevice):
     """TTv2: reads of A accumulate in the digital buffer H; C gets whole pulses only."""
+
+    graph_device_state = (*TransferDevice.graph_device_state, "buffer")
 
     def __init__(self, config: BufferedTransferConfig, out_size, in_size, cell, update, seed):
         super().__init__(config, out_size, in_size, cell, update, seed)

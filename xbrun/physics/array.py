@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .. import kernels
+from ..graph_state import DeviceScalar, GraphState
 from .cells import IdealCell, PulsedCell
 from .lines import LineRun
 from .pulses import UpdateParameters, fold_rate, pulse_trains, rate_free_length
@@ -23,7 +24,7 @@ def build_array(out_size: int, in_size: int, cell: PulsedCell | IdealCell,
     return kind(out_size, in_size, cell, update, construction_seed)
 
 
-class CrossbarArray(nn.Module):
+class CrossbarArray(nn.Module, GraphState):
     """A ``(out, in)`` array of unit cells: the one writer of its weight.
 
     Every write goes through one of two methods - :meth:`update` (rank-k updates of the
@@ -41,7 +42,14 @@ class CrossbarArray(nn.Module):
     takes its train's slots) and the vectors a transfer read from it. Both are saved in
     the extra state (a resume continues them); ``counting`` False leaves ``cell_pulses``
     alone (the benchmark's "off").
+
+    Graph state: all on the device - the weight, the cells' parameters, the ledger and
+    the kernel call counter that keys the CUDA kernels' seeds (``_device_seed``); the
+    generator is the tile's.
     """
+
+    graph_device_state = ("weight", "cell_params", "reset_bias", "cell_pulses", "ledger",
+                          "kernel_calls")
 
     def __init__(self, out_size: int, in_size: int, cell, update: UpdateParameters,
                  construction_seed: int):
@@ -49,7 +57,7 @@ class CrossbarArray(nn.Module):
         self.cell = cell
         self.update_params = update
         self._seed_salt = int(construction_seed)
-        self._kernel_calls: torch.Tensor | None = None  # made on first use, on the device
+        self.kernel_calls = DeviceScalar()  # keys the kernel seeds (saved in the extra state)
         self.register_buffer("weight", torch.zeros(out_size, in_size))
         self.counting = True
         self.register_buffer("cell_pulses", torch.zeros(out_size, in_size, dtype=torch.int32),
@@ -149,15 +157,9 @@ class CrossbarArray(nn.Module):
 
     # -- kernel seeds -------------------------------------------------------------------
     def _next_call(self) -> torch.Tensor:
-        """The call counter (saved in the extra state), advanced by one; a tensor on the
-        array's device, so a replayed CUDA graph reads a new one each step."""
-        calls = self._kernel_calls
-        if calls is None or calls.device != self.weight.device:
-            start = 0 if calls is None else int(calls)
-            calls = torch.full((), start, dtype=torch.int64, device=self.weight.device)
-            self._kernel_calls = calls
-        calls += 1
-        return calls
+        """The call counter advanced by one, on the array's device: a replayed CUDA graph
+        reads a new one each step."""
+        return self.kernel_calls.add_(1)
 
     def _device_seed(self, generator: torch.Generator | None) -> torch.Tensor:
         """A fresh CUDA kernel seed per update, derived from the tile generator's seed, this
@@ -182,13 +184,12 @@ class CrossbarArray(nn.Module):
         return _splitmix64(key) & (2**63 - 1)
 
     def get_extra_state(self):
-        calls = self._kernel_calls
-        return {"kernel_calls": 0 if calls is None else int(calls),
+        return {"kernel_calls": int(self.kernel_calls),
                 "cell_pulses": self.cell_pulses.detach().cpu().clone(),
                 "ledger": self.ledger.detach().cpu().clone()}
 
     def set_extra_state(self, state) -> None:
-        self._kernel_calls = torch.tensor(int(state["kernel_calls"]), dtype=torch.int64)
+        self.kernel_calls.set_(int(state["kernel_calls"]))
         for name in ("cell_pulses", "ledger"):  # checkpoints from before the ledger: zeros
             saved = state.get(name)
             getattr(self, name).copy_(saved if saved is not None else 0)
@@ -259,6 +260,8 @@ class PulsedArray(CrossbarArray):
     as the cell's ``set_clip`` says). Every write ends in :meth:`_after_write`, which makes
     the reads follow.
     """
+
+    graph_device_state = (*CrossbarArray.graph_device_state, "persistent", "reference")
 
     def __init__(self, out_size: int, in_size: int, cell: PulsedCell,
                  update: UpdateParameters, construction_seed: int):

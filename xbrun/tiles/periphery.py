@@ -42,6 +42,9 @@ class TileWithPeriphery(OutputScales, InputRange, IndexedTile, Programming, Anal
     (:class:`~xbrun.tiles.mapping.MappingConfig`; defaults: none of it).
     """
 
+    graph_device_state = (*AnalogTile.graph_device_state, "mapping_scales",
+                          "input_range_update_idx")
+
     def __init__(self, out_size: int, in_size: int, *, device_config, cell, io, update,
                  decomposition=None, seed: int = 0, group_param_idx: int = 0,
                  mapping: MappingConfig | None = None, analog_bias: bool = False,

@@ -14,12 +14,20 @@ import torch
 from torch import nn
 
 from ..errors import TileError
+from ..graph_state import DeviceScalar, GraphState
 from ..physics.io import IOConfig, analog_mvm
 
 _SEED_STEP = 2_654_435_761  # between the noise seeds of consecutive MVMs of a tile
 
 
-class AnalogTile(nn.Module):
+class AnalogTile(nn.Module, GraphState):
+    """Graph state: counters on the device (``pulses``, ``rank1_count``, ``mvm_vectors``,
+    and on CUDA the MVM noise seed, made there on first use), the one generator the step
+    draws from; the reconstruction error sums move on the host, so a decomposition that
+    reports errors keeps the step eager (it reads them back anyway)."""
+
+    graph_device_state = ("pulses", "rank1_count", "mvm_vectors", "_mvm_seed_device")
+
     def __init__(self, out_size: int, in_size: int, *, device_config, cell, io: IOConfig,
                  update, decomposition=None, seed: int = 0, group_param_idx: int = 0):
         super().__init__()
@@ -32,7 +40,7 @@ class AnalogTile(nn.Module):
         self.device_state = device_config.build(out_size, in_size, cell, update, seed)
         self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
         # counted on the device, so a replayed CUDA graph counts too (saved as extra state)
-        self.register_buffer("rank1_count", torch.zeros((), dtype=torch.int64), persistent=False)
+        self.rank1_count = DeviceScalar()
         # the cost ledger's MVMs: vectors through the forward and the backward pass (on the
         # device as well; saved as extra state)
         self.register_buffer("mvm_vectors", torch.zeros(2, dtype=torch.int64), persistent=False)
@@ -45,6 +53,9 @@ class AnalogTile(nn.Module):
         self._mvm_seed_saved: int | None = None
 
     # -- randomness: one generator per tile, on the tile's torch device, checkpointed --
+    def graph_generators(self) -> dict[str, torch.Generator]:
+        return {} if self._generator is None else {"_generator": self._generator}
+
     @property
     def generator(self) -> torch.Generator:
         where = self.pulses.device
@@ -102,7 +113,7 @@ class AnalogTile(nn.Module):
         return state
 
     def set_extra_state(self, state) -> None:
-        self.rank1_count.fill_(state["rank1_updates"])
+        self.rank1_count.set_(state["rank1_updates"])
         self.reconstruction_error_sum = state["err_sum"]
         self.reconstruction_error_count = state["err_count"]
         self.mvm_calls = state.get("mvm_calls", 0)
@@ -139,7 +150,7 @@ class AnalogTile(nn.Module):
             if error is not None:
                 self.reconstruction_error_sum += float(error)
                 self.reconstruction_error_count += 1
-        self.rank1_count += int(x_rows.shape[0])
+        self.rank1_count.add_(int(x_rows.shape[0]))
         self.pulses += self.device_state.update(x_rows, d_rows, lr, self.generator)
 
     def get_conductances(self) -> torch.Tensor:
@@ -174,7 +185,7 @@ class AnalogTile(nn.Module):
                "err_sum": self.reconstruction_error_sum,
                "err_count": self.reconstruction_error_count}
         self.pulses.zero_()
-        self.rank1_count.zero_()
+        self.rank1_count.set_(0)
         self.reconstruction_error_sum = 0.0
         self.reconstruction_error_count = 0
         return out

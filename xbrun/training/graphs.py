@@ -4,20 +4,25 @@ A training step on the GPU is hundreds of small kernels, and launching them from
 costs more than running them. A captured graph launches the whole step - forward, backward,
 digital SGD and the analog update with its transfers - at once. A graph replays what the
 host decided while it was captured, so the step is captured only where nothing the host
-decides changes from step to step:
+decides changes from step to step. The runner learns what the host decides from the
+graph-state protocol (``xbrun.graph_state.GraphState``) that the model's modules and the
+optimizer implement; it knows no device, tile or schedule by name:
 
-- the learning rates are part of the key: a schedule's new rate captures a new graph;
-- kernel seeds and counters (``pulses``, ``rank1_updates``) live in device tensors that the
-  step advances itself (``CrossbarArray._device_seed``, ``AnalogTile.rank1_count``), and the
-  tiles' generators are registered with the graph, so every replay draws afresh;
-- the transfer schedules (``devices.schedule.TransferSchedule``) count on the host how many
-  transfers a step makes; the lines they read are device tensors the graph moves on. That
-  count is part of the key (the phase: at most two values per schedule), predicted before
-  each step from the mini-batch the schedule saw in the last eager step of that shape, and
-  after a replay the runner counts the step on the host (``TransferSchedule.advance``);
-- the host state of every other module (its int/float/bool/str attributes) is compared
-  around each warm-up step: a module whose host state moves (an input range still
-  initialising from data) keeps the step eager until it stops.
+- the learning rates are part of the key: a scheduler's new rate captures a new graph;
+- device state (``graph_device_state``: kernel seeds, counters, line positions, running
+  maxima, as ``DeviceScalar`` values and buffers) is advanced by the step itself on the
+  device; a capture checks that it is on the GPU (a CPU tensor would move once, at the
+  capture, and never on a replay);
+- the generators the step draws from (``graph_generators``) are registered with the graph,
+  so every replay draws afresh;
+- declared host state (``graph_host_state``: a transfer schedule's mat-vec count) is the
+  phase, part of the key: each such module predicts its next phase (``next_phase``) from
+  what it saw in the last eager step of that batch shape (``step_record``), and after a
+  replay advances its host state itself (``replayed``); a capture puts it back;
+- a safety net for host state that no module declares (a decomposition's error sums, a
+  user model's counter): the int/float/bool/str attributes of every module are compared
+  around each warm-up step, and a step that moves them stays eager. It costs only warm-up
+  steps and keeps an undeclared counter from being frozen into a graph.
 
 A step that waits for the GPU (``.item()``, ``nonzero``, ...) cannot be captured: warm-up
 steps run under torch's sync debug mode (``warn``) and are captured only once they run
@@ -33,8 +38,8 @@ from contextlib import contextmanager
 
 import torch
 
-from ..devices.schedule import TransferSchedule
 from ..errors import ConfigError
+from ..graph_state import DeviceScalar, GraphState
 
 WARMUP = 2  # clean eager steps of one shape before its capture (compilation, lazy set-up)
 MAX_UNFIT = 128  # eager steps that sync or move host state before graphs are given up (a
@@ -59,16 +64,34 @@ def _syncs():
 
 
 def host_state(model: torch.nn.Module) -> dict:
-    """The plain host-side values of every module: what a replayed graph cannot advance
-    (the transfer schedules aside: the runner counts their steps itself)."""
+    """The plain host-side values of every module that no ``GraphState`` declares: what a
+    replayed graph would not advance (the safety net of the module docstring)."""
     state = {}
     for name, module in model.named_modules():
-        if isinstance(module, TransferSchedule):
-            continue
+        declared = module.graph_host_state if isinstance(module, GraphState) else ()
         for key, value in vars(module).items():
-            if isinstance(value, (bool, int, float, str)):
+            if isinstance(value, (bool, int, float, str)) and key not in declared:
                 state[f"{name or type(module).__name__}.{key}"] = value
     return state
+
+
+def graph_states(model: torch.nn.Module, optimizer=None) -> list[GraphState]:
+    """The modules of ``model`` (and the optimizer) that implement the graph-state protocol."""
+    owners = (*model.modules(), optimizer)
+    return [owner for owner in owners if isinstance(owner, GraphState)]
+
+
+def off_device(states: list[GraphState], device: torch.device) -> list[str]:
+    """Declared device state that is not on ``device`` (made-on-first-use values that do not
+    exist yet aside)."""
+    found = []
+    for owner in states:
+        for name in owner.graph_device_state:
+            value = getattr(owner, name, None)  # optional state (a reference cell's)
+            tensor = value.tensor if isinstance(value, DeviceScalar) else value
+            if tensor is not None and tensor.device != device:
+                found.append(f"{type(owner).__name__}.{name} on {tensor.device}")
+    return found
 
 
 def _moved(before: dict, after: dict) -> list[str]:
@@ -93,7 +116,8 @@ class StepRunner:
 
     ``mode``: ``off`` (always eager), ``on`` or ``auto`` (graphs where the tensors are on
     CUDA). Graphs are kept per ``(batch shape, phase)`` under the current learning rates;
-    the phase is the number of transfers each transfer schedule makes in the step.
+    the phase is what each module with declared host state says the step will do (a
+    transfer schedule: how many transfers it makes).
     """
 
     def __init__(self, step: Callable, model, optimizer, mode: str = "off", log=print):
@@ -106,8 +130,9 @@ class StepRunner:
         self.unfit = 0
         self.lrs: tuple | None = None
         self.stream: torch.cuda.Stream | None = None
-        self.schedules = [m for m in model.modules() if isinstance(m, TransferSchedule)]
-        self.dues: dict[tuple, tuple] = {}  # per batch shape: each schedule's (k, period)
+        self.states = graph_states(model, optimizer)
+        self.phased = [s for s in self.states if s.graph_host_state]  # host state: the phase
+        self.records: dict[tuple, tuple] = {}  # per batch shape: each phased module's record
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         if not (self.enabled and x.is_cuda):
@@ -126,18 +151,18 @@ class StepRunner:
             captured = self._capture(key, x, y, idx)
         if captured is not None:
             loss = captured.replay(x, y, idx)
-            for schedule, due in zip(self.schedules, self.dues[shape], strict=True):
-                schedule.advance(due)
+            for state, record in zip(self.phased, self.records[shape], strict=True):
+                state.replayed(record)
             return loss
         return self._warm_up(shape, phase, x, y, idx)
 
     def _phase(self, shape) -> tuple | None:
-        """The transfers each schedule makes in the next step of this batch shape (None:
-        not known before an eager step of the shape)."""
-        dues = self.dues.get(shape)
-        if dues is None:
+        """The phase of each phased module in the next step of this batch shape (None: not
+        known before an eager step of the shape)."""
+        records = self.records.get(shape)
+        if records is None:
             return None
-        return tuple(s.next_events(due) for s, due in zip(self.schedules, dues, strict=True))
+        return tuple(s.next_phase(r) for s, r in zip(self.phased, records, strict=True))
 
     # -- eager steps before a capture ---------------------------------------------------
     def _side(self, fn):
@@ -150,16 +175,17 @@ class StepRunner:
         return out
 
     def _warm_up(self, shape, phase, x, y, idx) -> torch.Tensor:
-        for schedule in self.schedules:
-            schedule.last_due, schedule.last_events = None, 0
+        for state in self.phased:
+            state.start_step()
         before = host_state(self.model)
         with _syncs() as syncs:
             loss = self._side(lambda: self.step(self.model, self.optimizer, x[idx], y[idx]))
         moved = _moved(before, host_state(self.model))
-        dues = tuple(s.last_due for s in self.schedules)
-        events = tuple(s.last_events for s in self.schedules)
-        predicted = phase == events and self.dues.get(shape) == dues
-        self.dues[shape] = dues
+        seen = [s.step_record() for s in self.phased]
+        records = tuple(record for record, _ in seen)
+        ran = tuple(step_phase for _, step_phase in seen)
+        predicted = phase == ran and self.records.get(shape) == records
+        self.records[shape] = records
         if moved or syncs:
             self.stable[shape] = 0
             self.unfit += 1
@@ -170,7 +196,7 @@ class StepRunner:
                               + ", ".join(sorted(moved)[:3]) + "), which a replayed graph "
                               "would not advance")
             return loss
-        if not predicted:  # a new shape, or a schedule that changed its mini-batch
+        if not predicted:  # a new shape, or a module that saw something new (a mini-batch)
             self.stable[shape] = 0
             return loss
         self.stable[shape] = self.stable.get(shape, 0) + 1
@@ -180,19 +206,23 @@ class StepRunner:
     # -- capture --------------------------------------------------------------------------
     def _generators(self) -> list[torch.Generator]:
         found = {}
-        for owner in (*self.model.modules(), self.optimizer):  # the optimizer's: grad noise
-            for value in vars(owner).values():
-                if isinstance(value, torch.Generator) and value.device.type == "cuda":
-                    found[id(value)] = value
+        for owner in self.states:  # the optimizer's too: gradient noise
+            for gen in owner.graph_generators().values():
+                if gen.device.type == "cuda":
+                    found[id(gen)] = gen
         return list(found.values())
 
     def _capture(self, key, x, y, idx) -> _Captured | None:
         """Capture the step at the current state (not run: the caller replays it)."""
+        elsewhere = off_device(self.states, x.device)
+        if elsewhere:
+            self._give_up("step state is not on the GPU (" + ", ".join(elsewhere[:3]) + ")")
+            return None
         static_x, static_y = x[idx], y[idx]
         graph = torch.cuda.CUDAGraph()
         generators = self._generators()
         saved = {id(gen): gen.get_state() for gen in generators}
-        counts = [s.host_counts() for s in self.schedules]  # the capture counts on the host
+        counts = [s.host_counts() for s in self.phased]  # the capture counts on the host
         for gen in generators:
             graph.register_generator_state(gen)
         torch.cuda.synchronize()
@@ -207,19 +237,19 @@ class StepRunner:
             self._give_up(f"the step cannot be captured in a CUDA graph ({first})")
             return None
         finally:
-            for schedule, count in zip(self.schedules, counts, strict=True):
-                schedule.set_host_counts(count)
+            for state, count in zip(self.phased, counts, strict=True):
+                state.set_host_counts(count)
         captured = self.graphs[key] = _Captured(graph, static_x, static_y, loss)
         self.log(f"cuda_graphs: captured the training step for batches of {key[0][0][0]}"
-                 + (f" (transfers {key[1]})" if self.schedules else ""))
+                 + (f" (phase {key[1]})" if self.phased else ""))
         return captured
 
     def _fresh_generators(self, saved: dict) -> None:
         """A failed capture leaves its registered generators in capture mode: put fresh
         ones with the saved states in their place."""
-        for owner in (*self.model.modules(), self.optimizer):
-            for name, value in list(vars(owner).items()):
-                if isinstance(value, torch.Generator) and id(value) in saved:
+        for owner in self.states:
+            for name, value in owner.graph_generators().items():
+                if id(value) in saved:
                     fresh = torch.Generator(device=value.device)
                     fresh.set_state(saved[id(value)])
                     setattr(owner, name, fresh)
@@ -237,4 +267,4 @@ class StepRunner:
         self.graphs.clear()
 
 
-__all__ = ["StepRunner", "host_state"]
+__all__ = ["StepRunner", "graph_states", "host_state", "off_device"]

@@ -20,6 +20,7 @@ import torch
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..graph_state import GraphState
 from ..kernels import cpu_kernels_compiled
 from ..nn import AnalogSGD, analog_tiles, convert_to_analog, factorize_model, mapping_summary
 from ..nn.convert import AnalogSpec
@@ -108,15 +109,19 @@ def setup(config: RunConfig, device: torch.device):
     return data, model.to(device), optimizer, decomposition
 
 
-class NoisyGradientSGD(torch.optim.SGD):
+class NoisyGradientSGD(torch.optim.SGD, GraphState):
     """SGD that first adds Gaussian noise of std ``std`` to every gradient element
     (``device.grad_noise_std``). The noise has its own generator, seeded by the run's seed
-    and saved with the optimizer's state, so a resumed run draws what it would have drawn."""
+    and saved with the optimizer's state, so a resumed run draws what it would have drawn
+    (and registered with a CUDA graph, so a replay draws afresh)."""
 
     def __init__(self, params, lr: float, std: float, seed: int, device: torch.device):
         super().__init__(params, lr=lr)
         self.std = std
         self.noise_generator = torch.Generator(device=device).manual_seed(seed)
+
+    def graph_generators(self) -> dict[str, torch.Generator]:
+        return {"noise_generator": self.noise_generator}
 
     @torch.no_grad()
     def step(self, closure=None):
