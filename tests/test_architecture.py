@@ -1,5 +1,5 @@
 """The layer order of docs/architecture.md, checked on the source: every import points down
-(errors/schema <- ``kernels`` <- physics/devices/decompositions/tiles <- nn <- training and
+(errors/schema/graph_state <- ``kernels`` <- physics/devices/decompositions/tiles <- nn <- training and
 the config modules <- the commands), and no two modules import each other, directly or
 through others. Also: every source file and name the page mentions exists."""
 
@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # lowest first; a module may import its own layer and those below it (the page's numbered list)
 LAYERS = [
-    ("xbrun.errors", "xbrun.schema"),
+    ("xbrun.errors", "xbrun.schema", "xbrun.graph_state"),
     ("xbrun.kernels",),
     ("xbrun.physics", "xbrun.devices", "xbrun.decompositions", "xbrun.tiles"),
     ("xbrun.nn",),
@@ -103,6 +103,15 @@ def test_no_import_cycles():
         if node not in state:
             visit(node, [node])
     assert not cycles, cycles
+
+
+def test_graph_capture_asks_the_protocol_only():
+    """``training/graphs.py`` knows the step's state through ``xbrun.graph_state`` alone: it
+    imports no device, tile, array or module (a new device needs no change there)."""
+    deps = _graph()["xbrun.training.graphs"]
+    assert "xbrun.graph_state" in deps
+    assert not [d for d in deps if d.startswith(("xbrun.devices", "xbrun.tiles",
+                                                 "xbrun.physics", "xbrun.nn"))], deps
 
 
 def test_the_check_sees_an_upward_import():
