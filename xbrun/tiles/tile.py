@@ -21,10 +21,11 @@ _SEED_STEP = 2_654_435_761  # between the noise seeds of consecutive MVMs of a t
 
 
 class AnalogTile(nn.Module, GraphState):
-    """Graph state: counters on the device (``pulses``, ``rank1_count``, ``mvm_vectors``,
-    and on CUDA the MVM noise seed, made there on first use), the one generator the step
-    draws from; the reconstruction error sums move on the host, so a decomposition that
-    reports errors keeps the step eager (it reads them back anyway)."""
+    """The raw tile (see the module docstring). Its graph state: counters on the device
+    (``pulses``, ``rank1_count``, ``mvm_vectors``, and on CUDA the MVM noise seed, made there
+    on first use) and the one generator the step draws from. The reconstruction error sums
+    move on the host and are not declared: a decomposition that reports errors keeps the
+    step eager (it reads them back anyway)."""
 
     graph_device_state = ("pulses", "rank1_count", "mvm_vectors", "_mvm_seed_device")
 
