@@ -1,7 +1,7 @@
 """The layer order of docs/architecture.md, checked on the source: every import points down
-(errors/schema/graph_state <- ``kernels`` <- physics/devices/decompositions/tiles <- nn <- training and
-the config modules <- the commands), and no two modules import each other, directly or
-through others. Also: every source file and name the page mentions exists."""
+(errors/schema/graph_state <- ``kernels`` <- physics/devices/decompositions/tiles <- nn <-
+training and the config modules <- the commands), and no two modules import each other,
+directly or through others. Also: every source file and name the page mentions exists."""
 
 import ast
 import functools

@@ -12,19 +12,24 @@ from xbrun.physics.cells import SoftBounds
 
 @pytest.mark.parametrize("k, period", [(4, 4), (4, 8), (32, 3), (6, 4), (5, 0), (8, 1)])
 def test_due_is_predicted_and_takes_at_most_two_values(k, period):
-    """The graph runner keys graphs by the transfers of a step (predicted by
-    ``next_events``) and counts replayed steps with ``advance``: both follow ``due``."""
+    """The graph runner keys graphs by the transfers of a step (the phase, ``next_phase``)
+    and counts replayed steps with ``replayed``: both follow ``due`` (what an eager step
+    calls), through the protocol methods the runner calls."""
     schedule, replayed = TransferSchedule(7), TransferSchedule(7)
     seen = set()
     for _ in range(24):
-        predicted = schedule.next_events((k, period))
-        assert schedule.due(k, period) == predicted == schedule.last_events
-        replayed.advance((k, period))
+        predicted = schedule.next_phase((k, period))
+        schedule.start_step()
+        assert schedule.due(k, period) == predicted
+        assert schedule.step_record() == ((k, period), predicted)
+        replayed.replayed((k, period))
         seen.add(predicted)
     assert len(seen) <= 2  # so at most two graphs per batch shape, whatever the tile size
     assert schedule.n_updates == replayed.n_updates == 24 * k
-    assert schedule.next_events(None) == 0
-    replayed.advance(None)
+    assert schedule.host_counts() == replayed.host_counts()
+    schedule.start_step()  # a step in which the device did not update
+    assert schedule.step_record() == (None, 0) and schedule.next_phase(None) == 0
+    replayed.replayed(None)
     assert replayed.n_updates == 24 * k
 
 
