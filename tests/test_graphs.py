@@ -5,11 +5,9 @@ The CPU tests check the key and the runner's bookkeeping; the ``gpu`` tests (run
 like eager steps, that counters stay right and that the same seed gives the same metrics.
 """
 
-import subprocess
-import sys
-
 import pytest
 import torch
+from cli_run import run_cli
 
 from xbrun.cli import compose
 from xbrun.errors import ConfigError
@@ -29,12 +27,12 @@ def test_cuda_graphs_key_is_checked():
         compose(["cuda_graphs=on", "accelerator=cpu"])
 
 
-def test_cli_rejects_graphs_on_the_cpu_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "xbrun.cli", "train", "cuda_graphs=on",
-                           "accelerator=cpu", f"hydra.run.dir={tmp_path}"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "cuda_graphs" in proc.stderr
+def test_cli_rejects_graphs_on_the_cpu_in_one_line(tmp_path, capsys):
+    code, out = run_cli(["train", "cuda_graphs=on", "accelerator=cpu",
+                         f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert code == 2
+    assert out.err.strip().count("\n") == 0 and "cuda_graphs" in out.err
+    assert not (tmp_path / "run").exists()
 
 
 def test_auto_is_eager_on_the_cpu():
