@@ -99,20 +99,25 @@ class GraphState:
     # -- only for modules that declare host state -----------------------------------------
     def start_step(self) -> None:
         """An eager step begins (forget what the last one saw)."""
-        raise NotImplementedError(f"{type(self).__name__} declares host state")
+        raise _no_advance(self)
 
     def step_record(self) -> tuple[Hashable, Hashable]:
         """After an eager step: ``(record, phase)``, what the step saw that predicts the next
         ones of its batch shape and the phase the step ran in."""
-        raise NotImplementedError(f"{type(self).__name__} declares host state")
+        raise _no_advance(self)
 
     def next_phase(self, record: Any) -> Hashable:
         """The phase the next step runs in if it sees ``record`` (part of the graph key)."""
-        raise NotImplementedError(f"{type(self).__name__} declares host state")
+        raise _no_advance(self)
 
     def replayed(self, record: Any) -> None:
         """Advance the host state as the step just replayed (which saw ``record``) did."""
-        raise NotImplementedError(f"{type(self).__name__} declares host state")
+        raise _no_advance(self)
+
+
+def _no_advance(owner) -> NotImplementedError:
+    return NotImplementedError(f"{type(owner).__name__} declares host state but not how it "
+                               "advances")
 
 
 __all__ = ["DeviceScalar", "GraphState"]
