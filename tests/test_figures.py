@@ -19,6 +19,7 @@ from xbrun.figures import (
     tt_family,
     wu2024,
     wu2025,
+    wu_mnist,
 )
 from xbrun.figures.base import Point, Result, Results, aggregate, verdict
 from xbrun.figures.legallo2023 import tolerance
@@ -220,6 +221,36 @@ def test_gokmen_claims_pass_and_fail():
 
     assert outcome(gokmen2021.claims(states(0.92, 0.5))) == [True, True]
     assert outcome(gokmen2021.claims(states(0.6, 0.9))) == [False, False]
+
+
+@pytest.mark.parametrize("figure", [wu_mnist.WU2024, wu_mnist.WU2025])
+def test_wu_mnist_claims_pass_and_fail(figure):
+    def taus(sgd_small, tt_small, digital=0.97):
+        rows = [("fp", "test_accuracy", t, None, digital) for t in (0.5, 0.8)]
+        rows += [("analog_sgd", "test_accuracy", 0.5, None, sgd_small),
+                 ("analog_sgd", "test_accuracy", 0.8, None, 0.95),
+                 ("tiki_taka", "test_accuracy", 0.5, None, tt_small),
+                 ("tiki_taka", "test_accuracy", 0.8, None, 0.96)]
+        return results(rows)
+
+    assert outcome(figure.claims(taus(0.80, 0.95))) == [True, True, True]
+    assert outcome(figure.claims(taus(0.96, 0.70))) == [False, False, False]
+    assert outcome(figure.claims(taus(0.80, 0.95, digital=0.1))) == [None] * 3
+
+
+@pytest.mark.parametrize("name", ["wu2024-mnist", "wu2025-mnist"])
+def test_wu_mnist_sweeps_compose_with_their_bounds(name):
+    """The full sweep is the script's 9 runs; each tau option sets the bounds (2025: and
+    dw_min = 2 tau / 1200); the quick sweep (run by `make figures-quick`) composes too."""
+    jobs = validate([f"experiment={name}"], multirun=True, environment=False)
+    assert len(jobs) == 9 and {c.device.kind for c in jobs} == {"fp", "sgd", "ttv1"}
+    for c in jobs:
+        assert c.cell.w_min == -c.cell.w_max
+        if name == "wu2025-mnist":
+            assert c.cell.dw_min == pytest.approx(2 * c.cell.w_max / 1200)
+        if c.device.kind == "ttv1":
+            assert (c.device.fast_lr, c.device.scale_fast_lr) == (0.01, False)
+    assert len(validate([f"experiment={name}_quick"], multirun=True, environment=False)) == 2
 
 
 def test_image_caveat_names_quick_runs_and_subsets():

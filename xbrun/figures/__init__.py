@@ -18,6 +18,7 @@ from . import (
     tt_family,
     wu2024,
     wu2025,
+    wu_mnist,
 )
 from .base import Figure
 
@@ -30,6 +31,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     tt_family.FIGURE,
     gokmen2020.FIGURE,
     gokmen2021.FIGURE,
+    wu_mnist.WU2024,
+    wu_mnist.WU2025,
 )}
 
 __all__ = ["FIGURES", "Figure"]

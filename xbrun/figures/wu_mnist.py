@@ -1,0 +1,135 @@
+"""``wu2024-mnist`` and ``wu2025-mnist``: MNIST test accuracy of Digital SGD, Analog SGD and
+Tiki-Taka on the FCN of the authors' scripts, as the cells' dynamic range tau (bounds +-tau)
+shrinks (Wu et al., NeurIPS 2024, Fig. 5 left; Wu et al., NeurIPS 2025, Fig. 4, FCN). The
+papers' numbers were not readable: the statements in ``docs/figures/<name>/claims.md`` are
+checked, once the networks have learned."""
+
+from __future__ import annotations
+
+from .accuracy import DIGITAL, METRIC, finish_axes, final_point, learned
+from .base import NO_OUTPUTS_COMMITTED, Check, Figure, Point, Results, check, config_value
+from .plots import COLORS, curves, new_figure
+
+SERIES = ["analog_sgd", "tiki_taka"]
+LABELS = {"analog_sgd": "Analog SGD", "tiki_taka": "Tiki-Taka", DIGITAL: "Digital SGD"}
+BY_EPOCH = "test_accuracy_by_epoch"  # x = epoch, x2 = tau
+
+
+def points(run: dict) -> list[Point]:
+    """The final test accuracy at x = tau (cell.w_max), and the accuracy after every epoch
+    (x = epoch, x2 = tau)."""
+    tau = config_value(run, "cell.w_max")
+    out = [Point(run["series"], BY_EPOCH, row["epoch"], row[METRIC], tau)
+           for row in run["rows"] if "step" not in row and row.get(METRIC) is not None]
+    return out + final_point(run, tau)
+
+
+def claims_from(source: str):
+    """The three statements both papers make of their MNIST runs, checked on xbrun's."""
+
+    def claims(results: Results) -> list[Check]:
+        taus = results.values("x", METRIC)
+
+        def acc(series, tau):
+            return learned(results, series, tau, at=f"tau {tau:g}")
+
+        def ends():
+            if len(taus) < 2:
+                raise ValueError("needs two tau values")
+            return taus[0], taus[-1]
+
+        def tt_above():
+            rows = [(t, acc("analog_sgd", t).mean, acc("tiki_taka", t).mean) for t in taus]
+            return all(tt > sgd for _, sgd, tt in rows), ", ".join(
+                f"tau {t:g}: Analog SGD {sgd:.3f} / Tiki-Taka {tt:.3f}" for t, sgd, tt in rows)
+
+        def sgd_falls():
+            small, large = ends()
+            lo, hi = acc("analog_sgd", small).mean, acc("analog_sgd", large).mean
+            return lo < hi, f"Analog SGD {lo:.3f} at tau {small:g}, {hi:.3f} at {large:g}"
+
+        def tt_robust():
+            small, large = ends()
+            drop = {s: acc(s, large).mean - acc(s, small).mean for s in SERIES}
+            return drop["tiki_taka"] < drop["analog_sgd"], (
+                f"accuracy lost from tau {large:g} to {small:g}: Analog SGD "
+                f"{drop['analog_sgd']:.3f}, Tiki-Taka {drop['tiki_taka']:.3f}")
+
+        return [
+            check("At every tau Tiki-Taka's final test accuracy is above Analog SGD's",
+                  source + " (claims.md 1)", tt_above),
+            check("Analog SGD's accuracy falls as tau shrinks (smallest tau below largest)",
+                  source + " (claims.md 2)", sgd_falls),
+            check("Tiki-Taka loses less accuracy than Analog SGD from the largest tau to the "
+                  "smallest", source + " (claims.md 3)", tt_robust),
+        ]
+
+    return claims
+
+
+def draw_titled(title: str):
+    def draw(results: Results, published: list[dict]):
+        fig, (final_ax, epoch_ax) = new_figure(2, width=4.4)
+        curves(final_ax, results, METRIC, SERIES, label=LABELS.get)
+        curves(final_ax, results, METRIC, [DIGITAL], label=LABELS.get, style="--", color="k")
+        finish_axes(final_ax, "cell bounds +-tau", "final test accuracy")
+        taus = results.values("x2", BY_EPOCH)
+        for i, tau in enumerate(taus):
+            for series, style in zip([*SERIES, DIGITAL], ("-o", "-s", ":"), strict=True):
+                curve = results.curve(series, BY_EPOCH, tau)
+                if curve:
+                    epoch_ax.plot([p.x for p in curve], [p.mean for p in curve], style,
+                                  color=COLORS[i % len(COLORS)], markersize=3, lw=1,
+                                  label=f"{LABELS[series]}, tau {tau:g}")
+        epoch_ax.xaxis.get_major_locator().set_params(integer=True)
+        finish_axes(epoch_ax, "epoch", "test accuracy per epoch")
+        epoch_ax.legend(fontsize=5, ncol=2, loc="lower right")
+        fig.suptitle(title, fontsize=9)
+        return fig
+
+    return draw
+
+
+def figure(name: str, paper: str, title: str, script: str, taus: str, epochs: int,
+           source: str, notes: tuple[str, ...]) -> Figure:
+    return Figure(
+        name=name,
+        paper=f"{paper}; Zhaoxian-Wu/analog-training {script} @ 17d0e0c",
+        shows=f"MNIST test accuracy of Digital SGD, Analog SGD and Tiki-Taka on the FCN "
+              f"against the cells' bounds +-tau ({taus}) (claims only)",
+        data="MNIST (dataset.root)",
+        time=f"9 runs (3 algorithms x 3 tau, one seed as published) x {epochs} epochs of "
+             f"6,000 steps (batch 10); hours on a GPU: `scripts/figures_full.sh` runs fewer "
+             f"epochs",
+        x_label="tau (test_accuracy) or epoch (test_accuracy_by_epoch)",
+        x2_label="tau (test_accuracy_by_epoch)",
+        points=points,
+        draw=draw_titled(f"{title}, MNIST FCN setup (no published numbers)"),
+        mnist=True,
+        claims=claims_from(source),
+        not_compared=NO_OUTPUTS_COMMITTED.replace("(the repository commits no outputs)",
+                                                  "(the repository commits no outputs and "
+                                                  "the paper's tables were not readable)"),
+        notes=(
+            "The published runs are single (one seed); so is this sweep.",
+            "aihwkit 0.9.0's fast_lr is a fixed learning rate of A: `scale_fast_lr=false`.",
+            *notes,
+        ),
+    )
+
+
+WU2024 = figure(
+    "wu2024-mnist", "Wu, Gokmen, Rasch, Chen, NeurIPS 2024, Fig. 5 (FCN)",
+    "Wu et al. 2024, Fig. 5",
+    "NeurIPS-2024/S4.1-mnist-FCN.py", "0.6, 0.78, 0.8", 80,
+    "arXiv 2406.12774v1 abstract; Table 1 caption via liner.com",
+    ("Digital SGD runs at the analog lr 0.05, as the script does (its `'digital' in "
+     "setting` test never matches 'FP SGD').",),
+)
+WU2025 = figure(
+    "wu2025-mnist", "Wu, Xiao, Gokmen, Fagbohungbe, Chen, NeurIPS 2025, Fig. 4 (FCN)",
+    "Wu et al. 2025, Fig. 4",
+    "NeurIPS-2025/S2-mnist-FCN.py", "0.5, 0.6, 0.7", 30,
+    "arXiv 2502.06309v1 abstract; NeurIPS-2025/README.md",
+    ("Tiki-Taka is the paper's RL-v1, which its README says TT-v1 implements.",),
+)
