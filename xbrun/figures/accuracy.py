@@ -52,3 +52,23 @@ def finish_axes(ax, xlabel: str, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(title, fontsize=9)
+
+
+def accuracy_figure(results: Results, series: list[str], labels: dict, xlabel: str,
+                    title: str, log_x: bool = False, integer_x: bool = False):
+    """One axes: each series' test accuracy (mean ± sd) against x, the digital network as a
+    dashed black reference line."""
+    from .plots import curves, new_figure
+
+    fig, (ax,) = new_figure()
+    def label(name):
+        return labels.get(name, name)
+
+    curves(ax, results, METRIC, series, label=label)
+    curves(ax, results, METRIC, [DIGITAL], label=label, style="--", color="k")
+    if log_x:
+        ax.set_xscale("log")
+    if integer_x:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    finish_axes(ax, xlabel, title)
+    return fig

@@ -6,46 +6,19 @@ network has learned."""
 
 from __future__ import annotations
 
-from .base import Check, Figure, Point, Results, check
-from .plots import curves, new_figure
+from .accuracy import METRIC, accuracy_figure, epoch_points, learned, margin
+from .base import Check, Figure, Results, check
 
 SERIES = ["sgd_symmetric", "sgd_asymmetric", "tiki_taka"]
-DIGITAL = "fp"
 LABELS = {"sgd_symmetric": "SGD, symmetric cell", "sgd_asymmetric": "SGD, asymmetric cell",
           "tiki_taka": "Tiki-Taka, asymmetric cell", "fp": "digital (fp), reference"}
-METRIC = "test_accuracy"
-#: a run at or near 0.1 (ten balanced classes) has not learned; a claim compares only
-#: runs above this, and only once the digital network has passed it
-LEARNED = 0.2
 #: why neither Gokmen figure is compared with published numbers (both papers' abstracts)
 ABSTRACT_ONLY = ("no numbers are published in what could be read (the abstract); "
                  "claims.md is checked instead")
 
 
-def points(run: dict) -> list[Point]:
-    """Test accuracy after every epoch."""
-    return [Point(run["series"], METRIC, row["epoch"], row[METRIC])
-            for row in run["rows"] if "step" not in row and row.get(METRIC) is not None]
-
-
-def learned(results: Results, series: str, epoch: float):
-    """The result of ``series`` at ``epoch``; a claim on a run (or a digital network) still
-    at chance is left unchecked."""
-    digital = results.get(DIGITAL, METRIC, epoch)
-    if digital is not None and digital.mean < LEARNED:
-        raise ValueError(f"the digital network did not learn by epoch {epoch:g} "
-                         f"({digital.mean:.3f} < {LEARNED}); train longer or on more data")
-    found = results.need(series, METRIC, epoch, at=f"epoch {epoch:g}")
-    if found.mean < LEARNED:
-        raise ValueError(f"{series} did not learn by epoch {epoch:g} ({found.mean:.3f} < "
-                         f"{LEARNED})")
-    return found
-
-
-def margin(a, b) -> float:
-    """How far two means may differ and still "match": 3 x their summed seed sd, at least
-    0.02 (xbrun's choice; no tolerance is published)."""
-    return max(3 * (a.sd + b.sd), 0.02)
+def at(results: Results, series: str, epoch: float):
+    return learned(results, series, epoch, at=f"epoch {epoch:g}")
 
 
 def claims(results: Results) -> list[Check]:
@@ -58,7 +31,7 @@ def claims(results: Results) -> list[Check]:
 
     def tt_matches_ideal():
         e = last()
-        ideal, tt = learned(results, "sgd_symmetric", e), learned(results, "tiki_taka", e)
+        ideal, tt = at(results, "sgd_symmetric", e), at(results, "tiki_taka", e)
         m = margin(ideal, tt)
         return tt.mean >= ideal.mean - m, (f"epoch {e:g}: SGD symmetric {ideal.mean:.3f}, "
                                            f"Tiki-Taka asymmetric {tt.mean:.3f} (margin "
@@ -66,14 +39,14 @@ def claims(results: Results) -> list[Check]:
 
     def sgd_suffers():
         e = last()
-        ideal, asym = learned(results, "sgd_symmetric", e), learned(results, "sgd_asymmetric", e)
+        ideal, asym = at(results, "sgd_symmetric", e), at(results, "sgd_asymmetric", e)
         m = margin(ideal, asym)
         return asym.mean < ideal.mean - m, (f"epoch {e:g}: SGD symmetric {ideal.mean:.3f}, "
                                             f"asymmetric {asym.mean:.3f} (margin {m:.3f})")
 
     def tt_beats_sgd():
         e = last()
-        asym, tt = learned(results, "sgd_asymmetric", e), learned(results, "tiki_taka", e)
+        asym, tt = at(results, "sgd_asymmetric", e), at(results, "tiki_taka", e)
         return tt.mean > asym.mean, (f"epoch {e:g}: on the asymmetric cell SGD "
                                      f"{asym.mean:.3f}, Tiki-Taka {tt.mean:.3f}")
 
@@ -90,18 +63,8 @@ def claims(results: Results) -> list[Check]:
 
 
 def draw(results: Results, published: list[dict]):
-    fig, (ax,) = new_figure()
-    curves(ax, results, METRIC, SERIES, label=LABELS.get)
-    curves(ax, results, METRIC, [DIGITAL], label=LABELS.get, style="--", color="k")
-    ax.set_xlabel("epoch")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("Gokmen & Haensch 2020 setup, MNIST FCN (no published numbers)",
-                 fontsize=9)
-    return fig
+    return accuracy_figure(results, SERIES, LABELS, "epoch", "Gokmen & Haensch 2020 setup, "
+                           "MNIST FCN (no published numbers)", integer_x=True)
 
 
 FIGURE = Figure(
@@ -113,7 +76,7 @@ FIGURE = Figure(
     time="12 runs (3 analog series and the digital reference x 3 seeds) x 60,000 steps of "
          "batch 10; minutes on a GPU with the joblib launcher",
     x_label="epoch",
-    points=points,
+    points=epoch_points,
     draw=draw,
     mnist=True,
     claims=claims,

@@ -6,38 +6,28 @@ checked, once the digital network has learned."""
 
 from __future__ import annotations
 
-from .base import Check, Figure, Point, Results, check, config_value, final_row
-from .gokmen2020 import ABSTRACT_ONLY, LEARNED, margin
-from .plots import curves, new_figure
+from .accuracy import LEARNED, METRIC, accuracy_figure, final_point, learned, margin
+from .base import Check, Figure, Point, Results, check, config_value
+from .gokmen2020 import ABSTRACT_ONLY
 
 SERIES = ["sgd", "tiki_taka", "ttv2"]
-DIGITAL = "fp"
 LABELS = {"sgd": "SGD", "tiki_taka": "Tiki-Taka", "ttv2": "TTv2",
           "fp": "digital (fp), reference"}
-METRIC = "test_accuracy"
 #: "tens of states": the claims read TTv2 at the fewest states of the sweep in [10, 100)
 TENS = (10, 100)
 
 
 def points(run: dict) -> list[Point]:
     """The final test accuracy at n_states = (w_max - w_min) / dw_min."""
-    row = final_row(run)
-    if row.get(METRIC) is None:
-        return []
     span = config_value(run, "cell.w_max") - config_value(run, "cell.w_min")
-    return [Point(run["series"], METRIC, round(span / config_value(run, "cell.dw_min")),
-                  row[METRIC])]
+    return final_point(run, round(span / config_value(run, "cell.dw_min")))
 
 
 def claims(results: Results) -> list[Check]:
     states = results.values("x", METRIC)
 
     def acc(series, n):
-        digital = results.get(DIGITAL, METRIC, n)
-        if digital is not None and digital.mean < LEARNED:
-            raise ValueError(f"the digital network did not learn ({digital.mean:.3f} < "
-                             f"{LEARNED}); train longer or on more data")
-        return results.need(series, METRIC, n, at=f"n_states {n:g}")
+        return learned(results, series, n, at=f"n_states {n:g}")
 
     def ends():
         tens = [n for n in states if TENS[0] <= n < TENS[1]]
@@ -71,17 +61,9 @@ def claims(results: Results) -> list[Check]:
 
 
 def draw(results: Results, published: list[dict]):
-    fig, (ax,) = new_figure()
-    curves(ax, results, METRIC, SERIES, label=LABELS.get)
-    curves(ax, results, METRIC, [DIGITAL], label=LABELS.get, style="--", color="k")
-    ax.set_xscale("log")
-    ax.set_xlabel("device states n_states = (w_max - w_min) / dw_min")
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("Gokmen 2021 setup, MNIST FCN (no published numbers)", fontsize=9)
-    return fig
+    return accuracy_figure(results, SERIES, LABELS,
+                           "device states n_states = (w_max - w_min) / dw_min",
+                           "Gokmen 2021 setup, MNIST FCN (no published numbers)", log_x=True)
 
 
 FIGURE = Figure(

@@ -6,39 +6,22 @@ are checked instead, and only where the digital network has learned."""
 
 from __future__ import annotations
 
-from .base import Check, Figure, Point, Results, check, config_value, final_row
-from .plots import curves, new_figure
+from .accuracy import DIGITAL, METRIC, accuracy_figure, final_point, learned, margin
+from .base import Check, Figure, Point, Results, check, config_value
 
-DIGITAL = "fp"
 SERIES = ["sgd", "ttv1", "ttv2", "chopped", "agad"]
 TRANSFER = SERIES[1:]
-METRIC = "test_accuracy"
-#: MNIST has ten balanced classes: a run at or near 0.1 has not learned, and comparing such
-#: runs would "confirm" a claim on noise. Claims need each compared run above this.
-LEARNED = 0.2
 
 
 def points(run: dict) -> list[Point]:
-    row = final_row(run)
-    if METRIC not in row:
-        return []
-    return [Point(run["series"], METRIC, config_value(run, "cell.up_down"), row[METRIC])]
+    return final_point(run, config_value(run, "cell.up_down"))
 
 
 def claims(results: Results) -> list[Check]:
     xs = results.values("x", METRIC)
 
     def acc(series, x):
-        digital = results.get(DIGITAL, METRIC, x)
-        if digital is not None and digital.mean < LEARNED:
-            raise ValueError(f"the digital network did not learn at up_down={x:g}: test "
-                             f"accuracy {digital.mean:.3f} < {LEARNED}; train longer or on "
-                             f"more data")
-        found = results.need(series, METRIC, x, at=f"up_down={x}")
-        if found.mean < LEARNED:
-            raise ValueError(f"{series} did not learn at up_down={x:g}: test accuracy "
-                             f"{found.mean:.3f} < {LEARNED}; train longer or on more data")
-        return found
+        return learned(results, series, x, at=f"up_down={x:g}")
 
     def sgd_falls():
         if len(xs) < 2:
@@ -60,9 +43,9 @@ def claims(results: Results) -> list[Check]:
         rows, ok = [], True
         for s in TRANSFER:
             mine = acc(s, 0.0)
-            margin = max(3 * (sgd.sd + mine.sd), 0.02)
-            ok &= mine.mean >= sgd.mean - margin
-            rows.append(f"{s} {mine.mean:.3f} (margin {margin:.3f})")
+            m = margin(sgd, mine)
+            ok &= mine.mean >= sgd.mean - m
+            rows.append(f"{s} {mine.mean:.3f} (margin {m:.3f})")
         return ok, f"sgd {sgd.mean:.3f} at up_down=0; " + ", ".join(rows)
 
     gh = "Gokmen & Haensch 2020, abstract (claims.md 1-2)"
@@ -77,18 +60,9 @@ def claims(results: Results) -> list[Check]:
 
 
 def draw(results: Results, published: list[dict]):
-    fig, (ax,) = new_figure()
-    curves(ax, results, METRIC, SERIES)
-    curves(ax, results, METRIC, [DIGITAL], label=lambda s: "digital (fp), reference",
-           style="--", color="k")
-    ax.set_xlabel("SoftBounds asymmetry up_down")
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title("Tiki-taka family vs SGD, digital dashed (no published numbers)",
-                 fontsize=9)
-    return fig
+    return accuracy_figure(results, SERIES, {DIGITAL: "digital (fp), reference"},
+                           "SoftBounds asymmetry up_down",
+                           "Tiki-taka family vs SGD, digital dashed (no published numbers)")
 
 
 FIGURE = Figure(

@@ -6,7 +6,7 @@ checked, once the networks have learned."""
 
 from __future__ import annotations
 
-from .accuracy import DIGITAL, METRIC, finish_axes, final_point, learned
+from .accuracy import DIGITAL, METRIC, final_point, finish_axes, learned
 from .base import NO_OUTPUTS_COMMITTED, Check, Figure, Point, Results, check, config_value
 from .plots import COLORS, curves, new_figure
 
