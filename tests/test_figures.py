@@ -21,9 +21,16 @@ from xbrun.figures import (
     wu2025,
     wu_mnist,
 )
-from xbrun.figures.base import Point, Result, Results, aggregate, verdict
+from xbrun.figures.base import Check, Point, Result, Results, aggregate, verdict
 from xbrun.figures.legallo2023 import tolerance
-from xbrun.figures.runner import _mnist_missing, data_note, image_caveat, sweep_jobs
+from xbrun.figures.runner import (
+    _mnist_missing,
+    data_note,
+    image_caveat,
+    overall_verdict,
+    sweep_jobs,
+    sweep_overrides,
+)
 
 MNIST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k"
 needs_mnist5k = pytest.mark.skipif(not (MNIST5K / "MNIST" / "raw").is_dir(),
@@ -251,6 +258,19 @@ def test_wu_mnist_sweeps_compose_with_their_bounds(name):
         if c.device.kind == "ttv1":
             assert (c.device.fast_lr, c.device.scale_fast_lr) == (0.01, False)
     assert len(validate([f"experiment={name}_quick"], multirun=True, environment=False)) == 2
+
+
+def test_overall_verdict_says_whether_a_run_matches_its_paper():
+    def claims(*passed):
+        return [Check("c", "s", p, "") for p in passed]
+
+    assert "matches its paper" in overall_verdict({"within": 32}, claims(True, None), False)
+    assert "in part" in overall_verdict({"within": 3, "outside": 1}, claims(True), False)
+    assert "does not match" in overall_verdict({}, claims(False, False), False)
+    assert "not checked" in overall_verdict({"not compared": 4}, claims(None), False)
+    assert "quick run" in overall_verdict({"within": 1}, claims(True), True)
+    assert sweep_overrides(["epochs=3", "dataset.root=/d", "accelerator=cuda",
+                            "hydra.sweep.dir=x", "seed=0"]) == ["epochs=3", "seed=0"]
 
 
 def test_image_caveat_names_quick_runs_and_subsets():

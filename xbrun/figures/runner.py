@@ -110,17 +110,80 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+#: overrides that say where a sweep ran, not what it ran
+_WHERE = ("dataset.root", "accelerator", "threads", "hydra", "+hydra", "~hydra")
+
+
+def sweep_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that change what a figure's configured sweep runs."""
+    return [o for o in overrides if not o.split("=", 1)[0].startswith(_WHERE)]
+
+
+def overall_verdict(counts: dict[str, int], checks: list, quick: bool) -> str:
+    """One line: does this run match its paper, on what was compared and checked."""
+    if quick:
+        return f"**Verdict: {QUICK_VERDICT}.**"
+    within, outside = counts.get("within", 0), counts.get("outside", 0)
+    passed = sum(c.passed is True for c in checks)
+    failed = sum(c.passed is False for c in checks)
+    open_ = sum(c.passed is None for c in checks)
+    parts = [f"{within} of {within + outside} compared published values within tolerance"
+             ] if within + outside else []
+    parts += [f"{passed} of {passed + failed} checked claims PASS"] if passed + failed else []
+    if open_:
+        parts.append(f"{open_} claim{'s' * (open_ > 1)} not checked")
+    detail = "; ".join(parts) + " (tables below)"
+    if not within + outside + passed + failed:
+        return ("**Verdict: not checked**: no published value was compared and no claim "
+                "could be checked on this run (the tables below say why).")
+    if not outside + failed:
+        return f"**Verdict: matches its paper** on everything compared: {detail}."
+    if not within + passed:
+        return f"**Verdict: does not match its paper**: {detail}."
+    return f"**Verdict: matches in part**: {detail}."
+
+
 def report_text(figure: Figure, results: Results, published: list[dict], runs: list[dict],
-                others: list[dict], runs_dir: Path, command: str, quick: bool) -> str:
-    """``report.md``: source, data, differences, plot, published vs xbrun with verdicts,
-    the claims checked, runs that did not finish."""
+                others: list[dict], runs_dir: Path, command: str, quick: bool,
+                overrides: list[str] = ()) -> str:
+    """``report.md``: source, data, differences, an overall verdict, plot, published vs
+    xbrun with a verdict per value, the claims checked (each PASS / FAIL / not checked),
+    runs that did not finish."""
     notes = data_notes(figure, runs)
     not_comparable = notes[0] if notes else None
+    table: list[str] = []
+    counts: dict[str, int] = {}
+    if not published:
+        table += [f"None: {figure.not_compared}.", ""]
+    else:
+        table += [f"| series | metric | {figure.x_label} | published | how | source | "
+                  "xbrun mean ± sd (n) | tolerance | verdict |", "|" + "---|" * 9]
+        for row in published:
+            tol = figure.tolerance(row, published)
+            x2 = float(row["x2"]) if row.get("x2") else None
+            mine = results.get(row["series"], row["metric"], float(row["x"]), x2)
+            said = (QUICK_VERDICT if quick else
+                    verdict(mine, float(row["y"]), tol, "data" if not_comparable else None))
+            counts[said.split(" (")[0]] = counts.get(said.split(" (")[0], 0) + 1
+            ours = f"{mine.mean:.4g} ± {mine.sd:.2g} ({mine.n})" if mine else "–"
+            source = re.sub(r"\b([0-9a-f]{7})[0-9a-f]{33}\b", r"\1", row["source"])
+            table.append("| " + " | ".join(_cell(c) for c in (
+                row["series"], row["metric"], row["x"], fmt(float(row["y"])), row["how"],
+                source, ours, "–" if tol is None else fmt(tol, 3), said)) + " |")
+        table += ["", "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                  + ".", ""]
+    checks = figure.claims(results)
     out = [f"# {figure.name}: {figure.shows}", "",
            f"**Source.** {figure.paper}. Published values, setup and claims: "
            f"`docs/figures/{figure.name}/` (`setup.md`, `published.csv`, `claims.md`).", "",
            f"**Run.** `{command}`; {len(runs)} finished runs in `{runs_dir}`"
-           + (f", {len(others)} not finished (listed below)" if others else "") + ".", ""]
+           + (f", {len(others)} not finished (listed below)" if others else "") + ".", "",
+           overall_verdict(counts, checks, quick), ""]
+    changed = sweep_overrides(list(overrides))
+    if changed:
+        out += [f"**Changed from the configured sweep** (`conf/experiment/{figure.name}.yaml`; "
+                f"full sweep: {figure.time}): these runs took "
+                + " ".join(f"`{o}`" for o in changed) + ".", ""]
     if quick:
         out += ["**This is a `--quick` run** (a reduced sweep on a CPU): its numbers show "
                 "that the pipeline works, not that the figure reproduces; every verdict "
@@ -131,29 +194,8 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
     if figure.notes:
         out += ["**Where this sweep differs from the published setup:**", ""]
         out += [f"- {n}" for n in figure.notes] + [""]
-    out += [f"![{figure.name}]({figure.name}.png)", ""]
-    out += ["## Published values beside xbrun's", ""]
-    if not published:
-        out += [f"None: {figure.not_compared}.", ""]
-    else:
-        out += [f"| series | metric | {figure.x_label} | published | how | source | "
-                "xbrun mean ± sd (n) | tolerance | verdict |", "|" + "---|" * 9]
-        counts: dict[str, int] = {}
-        for row in published:
-            tol = figure.tolerance(row, published)
-            x2 = float(row["x2"]) if row.get("x2") else None
-            mine = results.get(row["series"], row["metric"], float(row["x"]), x2)
-            said = (QUICK_VERDICT if quick else
-                    verdict(mine, float(row["y"]), tol, "data" if not_comparable else None))
-            counts[said.split(" (")[0]] = counts.get(said.split(" (")[0], 0) + 1
-            ours = f"{mine.mean:.4g} ± {mine.sd:.2g} ({mine.n})" if mine else "–"
-            source = re.sub(r"\b([0-9a-f]{7})[0-9a-f]{33}\b", r"\1", row["source"])
-            out.append("| " + " | ".join(_cell(c) for c in (
-                row["series"], row["metric"], row["x"], fmt(float(row["y"])), row["how"],
-                source, ours, "–" if tol is None else fmt(tol, 3), said)) + " |")
-        out += ["", "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-                + ".", ""]
-    checks = figure.claims(results)
+    out += [f"![{figure.name}]({figure.name}.png)", "", "## Published values beside xbrun's",
+            "", *table]
     if checks:
         out += ["## Claims checked on this run", "",
                 "| # | claim | source | result | numbers |", "|---|---|---|---|---|"]
@@ -190,7 +232,8 @@ def image_caveat(figure: Figure, runs: list[dict], quick: bool) -> str | None:
     return "; ".join(parts) or None
 
 
-def draw_figure(figure: Figure, runs_dir: Path, out: Path, command: str, quick: bool) -> Path:
+def draw_figure(figure: Figure, runs_dir: Path, out: Path, command: str, quick: bool,
+                overrides: list[str] = ()) -> Path:
     """Everything in ``out`` from the run folders in ``runs_dir``; returns ``report.md``."""
     runs, others = collect_runs(runs_dir, figure)
     if not runs:
@@ -212,7 +255,7 @@ def draw_figure(figure: Figure, runs_dir: Path, out: Path, command: str, quick: 
         shutil.copyfile(source, out / "published.csv")
     report = out / "report.md"
     write_text(report, report_text(figure, results, published, runs, others, runs_dir,
-                                   command, quick))
+                                   command, quick, overrides))
     return report
 
 
@@ -247,7 +290,8 @@ def run_figure(figure: Figure, overrides: list[str], out: Path, quick: bool, red
             raise ConfigError(f"--redraw: {runs} holds no runs of {figure.name}; run "
                               f"`xbrun figure {figure.name}{' --quick' if quick else ''}` "
                               f"first")
-        return draw_figure(figure, runs, out, _recorded_command(runs) or command, quick)
+        return draw_figure(figure, runs, out, _recorded_command(runs) or command, quick,
+                           overrides)
     if _has_runs(runs):
         raise ConfigError(f"{runs}: holds the runs of an earlier sweep; draw them again with "
                           f"--redraw, or move them away (or choose --out)")
@@ -270,7 +314,7 @@ def run_figure(figure: Figure, overrides: list[str], out: Path, quick: bool, red
                *([] if given else [f"hydra.sweep.dir={runs}"])])
     print(f"xbrun figure: {figure.name}: sweep took {time.perf_counter() - began:.1f} s",
           file=sys.stderr)
-    return draw_figure(figure, runs, out, command, quick)
+    return draw_figure(figure, runs, out, command, quick, overrides)
 
 
 def sweep_jobs(experiment: str, overrides: list[str]) -> list[list[str]]:

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Every `xbrun figure` on one CUDA GPU machine (16 CPU cores), within a time budget, into OUT.
+#
+#   scripts/figures_full.sh OUT [MNIST_ROOT] [BUDGET_S]
+#
+# MNIST_ROOT (default data/mnist) holds the full MNIST in torchvision's layout
+# (MNIST/raw/*-ubyte; *.gz files there are unpacked first). BUDGET_S (default 420) bounds
+# the sweeps; whatever finished by then is drawn (`xbrun figure NAME --redraw`), and each
+# report names the overrides its sweep ran with. The MNIST figures train on the GPU
+# (GPU_JOBS processes at once), the small regression and device figures on the CPU
+# (CPU_JOBS processes), each figure's sweep cut into parts: one `xbrun train -m` each, into
+# OUT/NAME/runs/<part>. Where the configured sweep does not fit the budget (estimated from
+# its steps: docs/figures/README.md), the part list below runs the largest faithful subset
+# (fewer seeds or grid points, never other settings; the Wu MNIST figures: fewer epochs),
+# and the report's "Run" line says which.
+set -u
+OUT=${1:?usage: scripts/figures_full.sh OUT [MNIST_ROOT] [BUDGET_S]}
+MNIST=${2:-data/mnist}
+BUDGET=${3:-420}
+XBRUN=${XBRUN:-xbrun}
+GPU_JOBS=${GPU_JOBS:-6}
+CPU_JOBS=${CPU_JOBS:-9}
+GPU=${GPU:-cuda}  # GPU=cpu: a smoke test of this script on a machine without one
+mkdir -p "$OUT"
+for gz in "$MNIST"/MNIST/raw/*.gz; do
+    [ -e "$gz" ] && [ ! -e "${gz%.gz}" ] && gunzip -k "$gz"
+done
+DEADLINE=$(( $(date +%s) + BUDGET ))
+export XBRUN OUT DEADLINE
+
+# the overrides each figure's runs (and its report) carry beyond its configured sweep
+declare -A BUDGETED=(
+    [tt-family-asymmetry]="seed=0 cell.up_down=0.0,0.1,0.3,0.5"
+    [gokmen2020-tiki-taka]="seed=0"
+    [gokmen2021-ttv2-states]="seed=0"
+    [wu2024-mnist]="epochs=3"
+    [wu2025-mnist]="epochs=3"
+)
+M="dataset.root=$MNIST"
+# one part a line: FIGURE ACCELERATOR PART OVERRIDES...; longest first within each list
+cat > "$OUT/gpu_parts.txt" <<PARTS
+legallo2023-training $GPU ttv2 +experiment/legallo2023-training=ttv2 $M
+legallo2023-training $GPU mp +experiment/legallo2023-training=mixed_precision $M
+legallo2023-training $GPU sgd +experiment/legallo2023-training=sgd $M
+gokmen2021-ttv2-states $GPU ttv2 +experiment/gokmen2021-ttv2-states=ttv2 ${BUDGETED[gokmen2021-ttv2-states]} $M
+gokmen2021-ttv2-states $GPU tt +experiment/gokmen2021-ttv2-states=tiki_taka ${BUDGETED[gokmen2021-ttv2-states]} $M
+tt-family-asymmetry $GPU agad +experiment/tt-family-asymmetry=agad ${BUDGETED[tt-family-asymmetry]} $M
+tt-family-asymmetry $GPU chopped +experiment/tt-family-asymmetry=chopped ${BUDGETED[tt-family-asymmetry]} $M
+gokmen2021-ttv2-states $GPU sgd +experiment/gokmen2021-ttv2-states=sgd,fp ${BUDGETED[gokmen2021-ttv2-states]} $M
+tt-family-asymmetry $GPU ttv1 +experiment/tt-family-asymmetry=ttv1 ${BUDGETED[tt-family-asymmetry]} $M
+tt-family-asymmetry $GPU ttv2 +experiment/tt-family-asymmetry=ttv2 ${BUDGETED[tt-family-asymmetry]} $M
+gokmen2020-tiki-taka $GPU tt +experiment/gokmen2020-tiki-taka=tiki_taka,fp ${BUDGETED[gokmen2020-tiki-taka]} $M
+gokmen2020-tiki-taka $GPU sgd +experiment/gokmen2020-tiki-taka=sgd_symmetric,sgd_asymmetric ${BUDGETED[gokmen2020-tiki-taka]} $M
+tt-family-asymmetry $GPU sgd +experiment/tt-family-asymmetry=sgd,fp ${BUDGETED[tt-family-asymmetry]} $M
+wu2024-mnist $GPU analog +experiment/wu2024-mnist=tiki_taka,analog_sgd ${BUDGETED[wu2024-mnist]} $M
+wu2025-mnist $GPU analog +experiment/wu2025-mnist=tiki_taka,analog_sgd ${BUDGETED[wu2025-mnist]} $M
+wu2024-mnist $GPU fp +experiment/wu2024-mnist=fp +experiment/wu2024-mnist-tau=tau060 ${BUDGETED[wu2024-mnist]} $M
+wu2025-mnist $GPU fp +experiment/wu2025-mnist=fp +experiment/wu2025-mnist-tau=tau060 ${BUDGETED[wu2025-mnist]} $M
+PARTS
+{
+    for seed in 1 2 3; do for algo in agad chopped_ttv2 ttv2 sgd; do
+        echo "rasch2024-offsets cpu $algo$seed +experiment/rasch2024-offsets=$algo cell.construction_seed=$seed"
+    done; done
+    for series in analog_sgd digital_sgd; do for lr in 0.4,0.2 0.1,0.06; do
+        echo "wu2024-sgd-lr cpu $series${lr%%,*} +experiment/wu2024-sgd-lr=$series lr=$lr"
+    done; done
+    for series in tiki_taka analog_sgd; do for up in 0.0,0.1 0.2,0.3; do
+        echo "wu2025-tt-asymmetry cpu $series${up%%,*} +experiment/wu2025-tt-asymmetry=$series cell.up_down=$up"
+    done; done
+} > "$OUT/cpu_parts.txt"
+
+run_part() {  # FIGURE ACCELERATOR PART OVERRIDES...: one sweep part, stopped at the deadline
+    local name=$1 acc=$2 part=$3; shift 3
+    local left=$(( DEADLINE - $(date +%s) ))
+    [ "$left" -gt 5 ] || { echo "skipped $name/$part: no time left"; return 0; }
+    mkdir -p "$OUT/$name/runs"
+    local began=$(date +%s)
+    timeout -s INT -k 30 "$left" $XBRUN train -m "experiment=$name" "accelerator=$acc" "$@" \
+        "hydra.sweep.dir=$OUT/$name/runs/$part" > "$OUT/$name/runs/$part.log" 2>&1
+    echo "$name/$part ($acc): exit $? after $(( $(date +%s) - began )) s"
+}
+export -f run_part
+
+began=$(date +%s)
+xargs -P "$GPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$OUT/gpu_parts.txt" &
+xargs -P "$CPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$OUT/cpu_parts.txt" &
+timeout -s INT -k 30 "$BUDGET" $XBRUN figure rasch2024-traces accelerator=cpu \
+    --out "$OUT/rasch2024-traces" > "$OUT/rasch2024-traces.log" 2>&1 &
+wait
+echo "sweeps: $(( $(date +%s) - began )) s"
+
+# draw every figure from the runs that finished (the traces figure drew itself)
+for name in legallo2023-training rasch2024-offsets wu2025-tt-asymmetry wu2024-sgd-lr \
+        tt-family-asymmetry gokmen2020-tiki-taka gokmen2021-ttv2-states wu2024-mnist \
+        wu2025-mnist; do
+    echo "$name ${BUDGETED[$name]:-}" | sed 's/ *$//'  # (xargs -L joins a line ending in blank)
+done | xargs -P 8 -L 1 bash -c 'name=$1; shift; mkdir -p "$OUT/$name"; $XBRUN figure "$name" --redraw \
+    --out "$OUT/$name" "$@" > "$OUT/$name/draw.log" 2>&1; echo "$name: drawn, exit $?"' _
+echo "total: $(( $(date +%s) - began )) s; reports: $OUT/*/report.md"
