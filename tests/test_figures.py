@@ -8,19 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from xbrun import figures
 from xbrun.cli import main, validate
 from xbrun.composition import conf_dir
-from xbrun.figures import (
-    FIGURES,
-    gokmen2020,
-    gokmen2021,
-    rasch2024,
-    rasch2024_traces,
-    tt_family,
-    wu2024,
-    wu2025,
-    wu_mnist,
-)
+from xbrun.figures import FIGURES
 from xbrun.figures.base import Check, Point, Result, Results, aggregate, verdict
 from xbrun.figures.legallo2023 import tolerance
 from xbrun.figures.runner import (
@@ -105,17 +96,18 @@ def outcome(checks):
 
 
 def test_tt_family_claims_pass_and_fail():
+    transfer = figures.tt_family.TRANSFER
     good = [("sgd", "test_accuracy", 0.0, None, 0.90), ("sgd", "test_accuracy", 0.5, None, 0.5)]
-    good += [(s, "test_accuracy", x, None, 0.89) for s in tt_family.TRANSFER for x in (0.0, 0.5)]
-    assert outcome(tt_family.claims(results(good))) == [True, True, True]
+    good += [(s, "test_accuracy", x, None, 0.89) for s in transfer for x in (0.0, 0.5)]
+    assert outcome(figures.tt_family.claims(results(good))) == [True, True, True]
     bad = [("sgd", "test_accuracy", 0.0, None, 0.90), ("sgd", "test_accuracy", 0.5, None, 0.95)]
-    bad += [(s, "test_accuracy", x, None, 0.5) for s in tt_family.TRANSFER for x in (0.0, 0.5)]
-    assert outcome(tt_family.claims(results(bad))) == [False, False, False]
-    assert outcome(tt_family.claims(results(good[:1]))) == [None, None, None]
+    bad += [(s, "test_accuracy", x, None, 0.5) for s in transfer for x in (0.0, 0.5)]
+    assert outcome(figures.tt_family.claims(results(bad))) == [False, False, False]
+    assert outcome(figures.tt_family.claims(results(good[:1]))) == [None, None, None]
     # runs at chance (0.1 on ten balanced classes) prove nothing: unchecked, not passed
     chance = [(s, "test_accuracy", x, None, 0.1 - 0.01 * (s == "sgd") * x)
-              for s in tt_family.SERIES for x in (0.0, 0.5)]
-    checks = tt_family.claims(results(chance))
+              for s in figures.tt_family.SERIES for x in (0.0, 0.5)]
+    checks = figures.tt_family.claims(results(chance))
     assert outcome(checks) == [None, None, None]
     assert all("did not learn" in c.detail for c in checks)
 
@@ -123,23 +115,23 @@ def test_tt_family_claims_pass_and_fail():
 def test_wu2025_claims_pass_and_fail():
     rising = [("analog_sgd", "final_f", x, None, 0.1 + x) for x in (0.0, 0.1, 0.3)]
     rising += [("tiki_taka", "final_f", x, None, 0.1) for x in (0.0, 0.1, 0.3)]
-    checks = wu2025.claims(results(rising))
+    checks = figures.wu2025.claims(results(rising))
     assert outcome(checks) == [True, None] and "0.1" in checks[1].detail
     falling = [("analog_sgd", "final_f", x, None, 1 - x) for x in (0.0, 0.1, 0.3)]
-    assert outcome(wu2025.claims(results(falling)))[0] is False
+    assert outcome(figures.wu2025.claims(results(falling)))[0] is False
 
 
 def test_wu2025_smoothing_is_the_scripts():
-    assert wu2025.smoothed([1.0, 0.0, 0.0]) == pytest.approx([1.0, 0.9, 0.81])
+    assert figures.wu2025.smoothed([1.0, 0.0, 0.0]) == pytest.approx([1.0, 0.9, 0.81])
 
 
 def test_wu2024_claims_pass_and_fail():
     good = [("digital_sgd", "asymptotic_error", a, None, a ** 2) for a in (0.03, 0.2)]
     good += [("analog_sgd", "asymptotic_error", a, None, 1 + a) for a in (0.03, 0.2)]
-    assert outcome(wu2024.claims(results(good))) == [True, True]
+    assert outcome(figures.wu2024.claims(results(good))) == [True, True]
     bad = [("digital_sgd", "asymptotic_error", a, None, 1.0) for a in (0.03, 0.2)]
     bad += [("analog_sgd", "asymptotic_error", a, None, a) for a in (0.03, 0.2)]
-    assert outcome(wu2024.claims(results(bad))) == [False, False]
+    assert outcome(figures.wu2024.claims(results(bad))) == [False, False]
 
 
 def test_rasch2024_claims_pass_and_fail():
@@ -151,9 +143,9 @@ def test_rasch2024_claims_pass_and_fail():
                 rows += [(s, "weight_rmse", 0.0, n, 0.1), (s, "weight_rmse", 1.0, n, chopped_hi)]
         return results(rows)
 
-    assert outcome(rasch2024.claims(grid(0.5, 0.12))) == [True, True, True, None]
-    assert outcome(rasch2024.claims(grid(0.5, 0.6))) == [True, False, False, None]
-    assert outcome(rasch2024.claims(grid(0.05, 0.12))) == [False, False, False, None]
+    assert outcome(figures.rasch2024.claims(grid(0.5, 0.12))) == [True, True, True, None]
+    assert outcome(figures.rasch2024.claims(grid(0.5, 0.6))) == [True, False, False, None]
+    assert outcome(figures.rasch2024.claims(grid(0.05, 0.12))) == [False, False, False, None]
 
 
 def test_rasch2024_traces_claims_pass_and_fail():
@@ -162,14 +154,14 @@ def test_rasch2024_traces_claims_pass_and_fail():
         for series, (clean, shifted) in (("ttv2", ttv2), ("chopped_ttv2", chopped),
                                          ("agad", agad)):
             rows += [(series, "final_w", 0.0, None, clean),
-                     (series, "final_w", rasch2024_traces.OFFSET, None, shifted)]
+                     (series, "final_w", figures.rasch2024_traces.OFFSET, None, shifted)]
         return results(rows)
 
     paper = finals((0.35, -0.9), (0.53, 0.28), (0.58, 0.57))
-    assert outcome(rasch2024_traces.claims(paper)) == [True, True, True, True]
+    assert outcome(figures.rasch2024_traces.claims(paper)) == [True, True, True, True]
     wrong = finals((-0.1, 0.2), (0.53, -0.1), (0.58, 0.2))
-    assert outcome(rasch2024_traces.claims(wrong)) == [False, False, False, False]
-    assert outcome(rasch2024_traces.claims(results([]))) == [None] * 4
+    assert outcome(figures.rasch2024_traces.claims(wrong)) == [False, False, False, False]
+    assert outcome(figures.rasch2024_traces.claims(results([]))) == [None] * 4
 
 
 def test_traces_of_one_job_follow_the_device(tmp_path):
@@ -177,7 +169,7 @@ def test_traces_of_one_job_follow_the_device(tmp_path):
     (AGAD's running reference p), and the final W is the last trace's."""
     config = compose_quick("rasch2024-traces", "+experiment/rasch2024-traces=agad",
                            "epochs=10")
-    rows = rasch2024_traces.simulate(config)
+    rows = figures.rasch2024_traces.simulate(config)
     steps = [r for r in rows if "step" in r]
     assert [r["step"] for r in steps] == [0, 5, 10]
     assert steps[0]["w"] == 0.0 and all(r["p"] is not None for r in steps)
@@ -214,9 +206,9 @@ def test_gokmen_claims_pass_and_fail():
                         ("sgd_asymmetric", "test_accuracy", 10, None, asym),
                         ("tiki_taka", "test_accuracy", 10, None, tt)])
 
-    assert outcome(gokmen2020.claims(epochs(0.95, 0.80, 0.94))) == [True, True, True]
-    assert outcome(gokmen2020.claims(epochs(0.95, 0.94, 0.60))) == [False, False, False]
-    assert outcome(gokmen2020.claims(epochs(0.95, 0.80, 0.94, digital=0.1))) == [None] * 3
+    assert outcome(figures.gokmen2020.claims(epochs(0.95, 0.80, 0.94))) == [True, True, True]
+    assert outcome(figures.gokmen2020.claims(epochs(0.95, 0.94, 0.60))) == [False, False, False]
+    assert outcome(figures.gokmen2020.claims(epochs(0.95, 0.80, 0.94, digital=0.1))) == [None] * 3
 
     def states(ttv2_few, tt_few):
         rows = [("fp", "test_accuracy", n, None, 0.95) for n in (20, 1000)]
@@ -226,11 +218,11 @@ def test_gokmen_claims_pass_and_fail():
                  ("tiki_taka", "test_accuracy", 1000, None, 0.92)]
         return results(rows)
 
-    assert outcome(gokmen2021.claims(states(0.92, 0.5))) == [True, True]
-    assert outcome(gokmen2021.claims(states(0.6, 0.9))) == [False, False]
+    assert outcome(figures.gokmen2021.claims(states(0.92, 0.5))) == [True, True]
+    assert outcome(figures.gokmen2021.claims(states(0.6, 0.9))) == [False, False]
 
 
-@pytest.mark.parametrize("figure", [wu_mnist.WU2024, wu_mnist.WU2025])
+@pytest.mark.parametrize("figure", [figures.wu_mnist.WU2024, figures.wu_mnist.WU2025])
 def test_wu_mnist_claims_pass_and_fail(figure):
     def taus(sgd_small, tt_small, digital=0.97):
         rows = [("fp", "test_accuracy", t, None, digital) for t in (0.5, 0.8)]

@@ -4,7 +4,7 @@ the margin within which two accuracies "match", and the accuracy axes."""
 
 from __future__ import annotations
 
-from .base import Point, Result, Results, final_row
+from .base import Figure, Point, Result, Results, final_row
 
 METRIC = "test_accuracy"
 DIGITAL = "fp"  # the digital network: the reference line of every MNIST figure
@@ -38,6 +38,16 @@ def learned(results: Results, series: str, x: float, at: str) -> Result:
     return found
 
 
+def learned_at(results: Results, at: str):
+    """``acc(series, x)``: ``learned`` with the point named by ``at.format(x)``."""
+    return lambda series, x: learned(results, series, x, at=at.format(x))
+
+
+def mnist_figure(**fields) -> Figure:
+    """A figure trained on MNIST read from ``dataset.root`` (its data notes and checks)."""
+    return Figure(data="MNIST (dataset.root)", mnist=True, **fields)
+
+
 def margin(a: Result, b: Result) -> float:
     """How far two means may differ and still "match": 3 x their summed seed sd, at least
     0.02 (xbrun's choice; no tolerance is published)."""
@@ -46,10 +56,10 @@ def margin(a: Result, b: Result) -> float:
 
 def finish_axes(ax, xlabel: str, title: str) -> None:
     """Test accuracy from 0 to 1 against ``xlabel``, grid, legend, ``title``."""
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy")
+    from .plots import label_axes
+
+    label_axes(ax, xlabel, "test accuracy")
     ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(title, fontsize=9)
 

@@ -69,6 +69,19 @@ class Results:
             raise LookupError(f"no {series} run at {at}")
         return found
 
+    def mean_of(self, metric: str, at: str) -> Callable[[str, float], float]:
+        """``mean(series, x)``: the mean of ``metric`` (``need``: a missing point leaves the
+        claim unchecked, named by ``at.format(x)``)."""
+        return lambda series, x: self.need(series, metric, x, at=at.format(x)).mean
+
+    def ends(self, metric: str, what: str) -> tuple[float, float]:
+        """The smallest and largest x of ``metric`` (a claim comparing them needs two:
+        ``ValueError`` naming ``what`` otherwise)."""
+        xs = self.values("x", metric)
+        if len(xs) < 2:
+            raise ValueError(f"needs two {what} values")
+        return xs[0], xs[-1]
+
     def curve(self, series: str, metric: str, x2: float | None = None) -> list[Result]:
         """The results of ``series`` and ``metric`` along x (at ``x2`` if given)."""
         return [r for r in self.all if r.series == series and r.metric == metric
@@ -86,6 +99,12 @@ def _no_claims(results: Results) -> list[Check]:
 #: ``not_compared`` of a figure whose repository commits code but no outputs
 NO_OUTPUTS_COMMITTED = ("no numbers are published (the repository commits no outputs); "
                         "claims.md is checked instead")
+
+
+#: the authors' code of Wu et al. 2024 and 2025, at the commit the figures were read from
+WU_REPO = "Zhaoxian-Wu/analog-training"
+WU_COMMIT = "17d0e0c"
+REGRESSION = "built-in regression task (no download)"
 
 
 def _not_compared(row: dict, published: list[dict]) -> float | None:
@@ -153,6 +172,13 @@ def check(claim: str, source: str, condition: Callable[[], tuple[bool, str]]) ->
     except (LookupError, TypeError, ValueError, AttributeError) as err:
         return Check(claim, source, None, f"not checkable on this run ({err})")
     return Check(claim, source, bool(passed), detail)
+
+
+def checks(source: str, *items: tuple[str, str, Callable[[], tuple[bool, str]]]
+           ) -> list[Check]:
+    """``check`` each ``(claim, where, condition)`` of one source, cited as
+    ``"<source> (<where>)"``."""
+    return [check(claim, f"{source} ({where})", condition) for claim, where, condition in items]
 
 
 def final_row(run: dict) -> dict:

@@ -6,8 +6,8 @@ network has learned."""
 
 from __future__ import annotations
 
-from .accuracy import METRIC, accuracy_figure, epoch_points, learned, margin
-from .base import Check, Figure, Results, check
+from .accuracy import METRIC, accuracy_figure, epoch_points, learned_at, margin, mnist_figure
+from .base import Check, Results, checks
 
 SERIES = ["sgd_symmetric", "sgd_asymmetric", "tiki_taka"]
 LABELS = {"sgd_symmetric": "SGD, symmetric cell", "sgd_asymmetric": "SGD, asymmetric cell",
@@ -17,12 +17,9 @@ ABSTRACT_ONLY = ("no numbers are published in what could be read (the abstract);
                  "claims.md is checked instead")
 
 
-def at(results: Results, series: str, epoch: float):
-    return learned(results, series, epoch, at=f"epoch {epoch:g}")
-
-
 def claims(results: Results) -> list[Check]:
     epochs = results.values("x", METRIC)
+    at = learned_at(results, "epoch {:g}")
 
     def last():
         if not epochs:
@@ -31,7 +28,7 @@ def claims(results: Results) -> list[Check]:
 
     def tt_matches_ideal():
         e = last()
-        ideal, tt = at(results, "sgd_symmetric", e), at(results, "tiki_taka", e)
+        ideal, tt = at("sgd_symmetric", e), at("tiki_taka", e)
         m = margin(ideal, tt)
         return tt.mean >= ideal.mean - m, (f"epoch {e:g}: SGD symmetric {ideal.mean:.3f}, "
                                            f"Tiki-Taka asymmetric {tt.mean:.3f} (margin "
@@ -39,27 +36,24 @@ def claims(results: Results) -> list[Check]:
 
     def sgd_suffers():
         e = last()
-        ideal, asym = at(results, "sgd_symmetric", e), at(results, "sgd_asymmetric", e)
+        ideal, asym = at("sgd_symmetric", e), at("sgd_asymmetric", e)
         m = margin(ideal, asym)
         return asym.mean < ideal.mean - m, (f"epoch {e:g}: SGD symmetric {ideal.mean:.3f}, "
                                             f"asymmetric {asym.mean:.3f} (margin {m:.3f})")
 
     def tt_beats_sgd():
         e = last()
-        asym, tt = at(results, "sgd_asymmetric", e), at(results, "tiki_taka", e)
+        asym, tt = at("sgd_asymmetric", e), at("tiki_taka", e)
         return tt.mean > asym.mean, (f"epoch {e:g}: on the asymmetric cell SGD "
                                      f"{asym.mean:.3f}, Tiki-Taka {tt.mean:.3f}")
 
-    abstract = "Gokmen & Haensch 2020, abstract"
-    return [
-        check("Tiki-Taka on the asymmetric cell matches SGD on the symmetric cell (not below "
-              "it by more than the margin)", abstract + " (claims.md 1)", tt_matches_ideal),
-        check("SGD's accuracy depends on symmetry: on the asymmetric cell it is below SGD on "
-              "the symmetric cell by more than the margin", abstract + " (claims.md 2)",
-              sgd_suffers),
-        check("On the asymmetric cell Tiki-Taka beats SGD", abstract + " (claims.md 1-2)",
-              tt_beats_sgd),
-    ]
+    return checks(
+        "Gokmen & Haensch 2020, abstract",
+        ("Tiki-Taka on the asymmetric cell matches SGD on the symmetric cell (not below it "
+         "by more than the margin)", "claims.md 1", tt_matches_ideal),
+        ("SGD's accuracy depends on symmetry: on the asymmetric cell it is below SGD on the "
+         "symmetric cell by more than the margin", "claims.md 2", sgd_suffers),
+        ("On the asymmetric cell Tiki-Taka beats SGD", "claims.md 1-2", tt_beats_sgd))
 
 
 def draw(results: Results, published: list[dict]):
@@ -67,18 +61,16 @@ def draw(results: Results, published: list[dict]):
                            "MNIST FCN (no published numbers)", integer_x=True)
 
 
-FIGURE = Figure(
+FIGURE = mnist_figure(
     name="gokmen2020-tiki-taka",
     paper="Gokmen & Haensch, Front. Neurosci. 14:103 (2020)",
     shows="MNIST test accuracy per epoch: SGD on a symmetric and an asymmetric cell, "
           "Tiki-Taka on the asymmetric one, digital reference (claims only)",
-    data="MNIST (dataset.root)",
     time="12 runs (3 analog series and the digital reference x 3 seeds) x 60,000 steps of "
          "batch 10; minutes on a GPU with the joblib launcher",
     x_label="epoch",
     points=epoch_points,
     draw=draw,
-    mnist=True,
     claims=claims,
     not_compared=ABSTRACT_ONLY,
     notes=(

@@ -6,8 +6,8 @@ checked, once the digital network has learned."""
 
 from __future__ import annotations
 
-from .accuracy import LEARNED, METRIC, accuracy_figure, final_point, learned, margin
-from .base import Check, Figure, Point, Results, check, config_value
+from . import accuracy
+from .base import Check, Point, Results, check, config_value
 from .gokmen2020 import ABSTRACT_ONLY
 
 SERIES = ["sgd", "tiki_taka", "ttv2"]
@@ -20,14 +20,13 @@ TENS = (10, 100)
 def points(run: dict) -> list[Point]:
     """The final test accuracy at n_states = (w_max - w_min) / dw_min."""
     span = config_value(run, "cell.w_max") - config_value(run, "cell.w_min")
-    return final_point(run, round(span / config_value(run, "cell.dw_min")))
+    return accuracy.final_point(run, round(span / config_value(run, "cell.dw_min")))
 
 
 def claims(results: Results) -> list[Check]:
-    states = results.values("x", METRIC)
+    states = results.values("x", accuracy.METRIC)
 
-    def acc(series, n):
-        return learned(results, series, n, at=f"n_states {n:g}")
+    acc = accuracy.learned_at(results, "n_states {:g}")
 
     def ends():
         tens = [n for n in states if TENS[0] <= n < TENS[1]]
@@ -38,16 +37,16 @@ def claims(results: Results) -> list[Check]:
     def ttv2_with_tens():
         few, many = ends()
         low, high = acc("ttv2", few), acc("ttv2", many)
-        if high.mean < LEARNED:
+        if high.mean < accuracy.LEARNED:
             raise ValueError(f"TTv2 did not learn at n_states {many:g} ({high.mean:.3f})")
-        m = margin(low, high)
+        m = accuracy.margin(low, high)
         return low.mean >= high.mean - m, (f"TTv2 {low.mean:.3f} at n_states {few:g}, "
                                            f"{high.mean:.3f} at {many:g} (margin {m:.3f})")
 
     def tt_needs_more():
         few, _ = ends()
         tt, ttv2 = acc("tiki_taka", few), acc("ttv2", few)
-        m = margin(tt, ttv2)
+        m = accuracy.margin(tt, ttv2)
         return tt.mean < ttv2.mean - m, (f"at n_states {few:g}: Tiki-Taka {tt.mean:.3f}, "
                                          f"TTv2 {ttv2.mean:.3f} (margin {m:.3f})")
 
@@ -61,23 +60,21 @@ def claims(results: Results) -> list[Check]:
 
 
 def draw(results: Results, published: list[dict]):
-    return accuracy_figure(results, SERIES, LABELS,
+    return accuracy.accuracy_figure(results, SERIES, LABELS,
                            "device states n_states = (w_max - w_min) / dw_min",
                            "Gokmen 2021 setup, MNIST FCN (no published numbers)", log_x=True)
 
 
-FIGURE = Figure(
+FIGURE = accuracy.mnist_figure(
     name="gokmen2021-ttv2-states",
     paper="Gokmen, Front. Artif. Intell. 4:699148 (2021)",
     shows="MNIST test accuracy of SGD, Tiki-Taka and TTv2 against the number of device "
           "states, digital reference (claims only)",
-    data="MNIST (dataset.root)",
     time="60 runs (3 analog series and the digital reference x 5 n_states x 3 seeds) x "
          "18,000 steps of batch 10; minutes on a GPU with the joblib launcher",
     x_label="n_states",
     points=points,
     draw=draw,
-    mnist=True,
     claims=claims,
     not_compared=ABSTRACT_ONLY,
     notes=(

@@ -4,7 +4,8 @@ mixed precision on a SoftBounds cell fitted to ReRAM data (Le Gallo et al. 2023,
 
 from __future__ import annotations
 
-from .base import Figure, Point, Results, final_row
+from .accuracy import mnist_figure
+from .base import Point, Results, final_row
 from .plots import curves, new_figure, published_markers
 
 SERIES = ["sgd", "ttv2", "mixed_precision"]
@@ -52,18 +53,16 @@ def draw(results: Results, published: list[dict]):
     return fig
 
 
-FIGURE = Figure(
+FIGURE = mnist_figure(
     name="legallo2023-training",
     paper="Le Gallo et al., APL Machine Learning 1, 041102 (2023); aihwkit "
           "notebooks/tutorial/analog_training.ipynb",
     shows="MNIST test accuracy after 3 epochs: in-memory SGD vs TTv2 vs mixed precision "
           "on a fitted ReRAM SoftBounds reference cell",
-    data="MNIST (dataset.root)",
     time="9 runs x 36,000 steps of batch 5; ~1.5 h on a 2-core CPU (15 ms a step)",
     x_label="epoch",
     points=points,
     draw=draw,
-    mnist=True,
     tolerance=tolerance,
     notes=(
         "TTv2 is aihwkit's chopper-less ChoppedTransferCompound (`device=chopped` with "

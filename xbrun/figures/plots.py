@@ -17,6 +17,24 @@ def new_figure(ncols: int = 1, width: float = 5.0, height: float = 3.6):
     return fig, list(axes)
 
 
+def label_axes(ax, xlabel: str, ylabel: str, log_y: bool = False, legend: int = 7,
+               ncol: int = 1) -> None:
+    """Axis labels, a legend of ``legend``-point text and a light grid (log y if asked)."""
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=legend, ncol=ncol)
+    ax.grid(alpha=0.3)
+
+
+def errorbars(ax, points, **style) -> None:
+    """Means with their sd as error bars (``style``: matplotlib's ``errorbar`` keywords)."""
+    if points:
+        ax.errorbar([p.x for p in points], [p.mean for p in points],
+                    yerr=[p.sd for p in points], capsize=3, **style)
+
+
 def color_of(series: str, order: list[str]) -> str:
     return COLORS[order.index(series) % len(COLORS)] if series in order else "0.4"
 

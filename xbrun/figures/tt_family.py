@@ -6,8 +6,16 @@ are checked instead, and only where the digital network has learned."""
 
 from __future__ import annotations
 
-from .accuracy import DIGITAL, METRIC, accuracy_figure, final_point, learned, margin
-from .base import Check, Figure, Point, Results, check, config_value
+from .accuracy import (
+    DIGITAL,
+    METRIC,
+    accuracy_figure,
+    final_point,
+    learned_at,
+    margin,
+    mnist_figure,
+)
+from .base import Check, Point, Results, check, config_value
 
 SERIES = ["sgd", "ttv1", "ttv2", "chopped", "agad"]
 TRANSFER = SERIES[1:]
@@ -20,15 +28,13 @@ def points(run: dict) -> list[Point]:
 def claims(results: Results) -> list[Check]:
     xs = results.values("x", METRIC)
 
-    def acc(series, x):
-        return learned(results, series, x, at=f"up_down={x:g}")
+    acc = learned_at(results, "up_down={:g}")
 
     def sgd_falls():
-        if len(xs) < 2:
-            raise ValueError("needs two up_down values")
-        first, last = acc("sgd", xs[0]), acc("sgd", xs[-1])
-        return last.mean < first.mean, (f"sgd {first.mean:.3f} at up_down={xs[0]:g} -> "
-                                        f"{last.mean:.3f} at {xs[-1]:g}")
+        low, high = results.ends(METRIC, "up_down")
+        first, last = acc("sgd", low), acc("sgd", high)
+        return last.mean < first.mean, (f"sgd {first.mean:.3f} at up_down={low:g} -> "
+                                        f"{last.mean:.3f} at {high:g}")
 
     def transfer_beats_sgd():
         sgd = acc("sgd", xs[-1])
@@ -65,19 +71,17 @@ def draw(results: Results, published: list[dict]):
                            "Tiki-taka family vs SGD, digital dashed (no published numbers)")
 
 
-FIGURE = Figure(
+FIGURE = mnist_figure(
     name="tt-family-asymmetry",
     paper="Gokmen & Haensch, Front. Neurosci. 14:103 (2020); Gokmen, Front. Artif. Intell. "
           "(2021); Rasch et al., Nat. Commun. 15:7133 (2024)",
     shows="MNIST test accuracy of sgd, ttv1, ttv2, chopped, agad against SoftBounds up_down "
           "(claims only)",
-    data="MNIST (dataset.root)",
     time="108 runs (5 algorithms and the digital reference x 6 up_down x 3 seeds) x 18,000 "
          "steps of batch 10 on the full MNIST; minutes on a GPU with the joblib launcher",
     x_label="cell.up_down",
     points=points,
     draw=draw,
-    mnist=True,
     claims=claims,
     not_compared="no published numbers for this sweep; claims.md is checked instead",
     notes=(

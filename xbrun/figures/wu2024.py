@@ -4,9 +4,9 @@ published: claims.md is checked."""
 
 from __future__ import annotations
 
-from .base import NO_OUTPUTS_COMMITTED, Check, Figure, Point, Results, check, config_value
-from .plots import new_figure
-from .wu2025 import smoothed
+from .base import Check, Point, Results, check, config_value
+from .plots import errorbars, label_axes, new_figure
+from .wu2025 import script_figure, smoothed
 
 SERIES = ["analog_sgd", "digital_sgd"]
 LABELS = {"analog_sgd": "Analog SGD", "digital_sgd": "Digital SGD"}
@@ -32,8 +32,7 @@ def points(run: dict) -> list[Point]:
 def claims(results: Results) -> list[Check]:
     alphas = results.values("x", "asymptotic_error")
 
-    def err(series, a):
-        return results.need(series, "asymptotic_error", a, at=f"step size {a:g}").mean
+    err = results.mean_of("asymptotic_error", "step size {:g}")
 
     def analog_above():
         rows = [(a, err("analog_sgd", a), err("digital_sgd", a)) for a in alphas]
@@ -41,9 +40,7 @@ def claims(results: Results) -> list[Check]:
             f"a={a:g}: analog {an:.3g} / digital {di:.3g}" for a, an, di in rows)
 
     def falls_less():
-        if len(alphas) < 2:
-            raise ValueError("needs two step sizes")
-        lo, hi = alphas[0], alphas[-1]
+        lo, hi = results.ends("asymptotic_error", "step size")
         digital = err("digital_sgd", hi) / err("digital_sgd", lo)
         analog = err("analog_sgd", hi) / err("analog_sgd", lo)
         return digital > 1 and analog < digital, (
@@ -62,11 +59,8 @@ def draw(results: Results, published: list[dict]):
     fig, (err_ax, curve_ax) = new_figure(2, width=4.2)
     for series, style, color in zip(SERIES, ("-o", "-s"), ("#d62728", "#1f77b4"),
                                     strict=True):
-        errs = results.curve(series, "asymptotic_error")
-        if errs:
-            err_ax.errorbar([p.x for p in errs], [p.mean for p in errs],
-                            yerr=[p.sd for p in errs], fmt=style, capsize=3, color=color,
-                            label=LABELS[series])
+        errorbars(err_ax, results.curve(series, "asymptotic_error"), fmt=style, color=color,
+                  label=LABELS[series])
         for alpha in results.values("x2", "recorded_loss"):
             curve = results.curve(series, "recorded_loss", alpha)
             if curve:
@@ -79,26 +73,19 @@ def draw(results: Results, published: list[dict]):
     alphas = results.values("x", "asymptotic_error")
     err_ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
     err_ax.minorticks_off()
-    err_ax.set_xlabel("step size a (the script's; xbrun lr = 2a)")
-    err_ax.set_ylabel("learning error (mean of last 20)")
-    err_ax.legend(fontsize=7)
-    curve_ax.set_yscale("log")
-    curve_ax.set_xlabel("iteration k")
-    curve_ax.set_ylabel("recorded loss (smoothed)")
-    curve_ax.legend(fontsize=5, ncol=2)
-    for ax in (err_ax, curve_ax):
-        ax.grid(alpha=0.3)
+    label_axes(err_ax, "step size a (the script's; xbrun lr = 2a)",
+               "learning error (mean of last 20)")
+    label_axes(curve_ax, "iteration k", "recorded loss (smoothed)", log_y=True, legend=5,
+               ncol=2)
     fig.suptitle("Wu et al. 2024, Fig. 1 setup (no published numbers)", fontsize=9)
     return fig
 
 
-FIGURE = Figure(
+FIGURE = script_figure(
+    "Wu et al., NeurIPS 2024, Fig. 1", "NeurIPS-2024/S1-SGD-diff-lr.py",
     name="wu2024-sgd-lr",
-    paper="Wu et al., NeurIPS 2024, Fig. 1; Zhaoxian-Wu/analog-training "
-          "NeurIPS-2024/S1-SGD-diff-lr.py @ 17d0e0c",
     shows="asymptotic error of analog SGD against the step size, beside digital SGD "
           "(claims only)",
-    data="built-in regression task (no download)",
     time="24 runs (2 algorithms x 4 step sizes x 3 seeds) x 2,500 full-batch steps of a "
          "1x40 layer; ~45 min on a 2-core CPU (~2 min a run)",
     x_label="step size a (asymptotic_error) or step (recorded_loss)",
@@ -106,7 +93,6 @@ FIGURE = Figure(
     points=points,
     draw=draw,
     claims=claims,
-    not_compared=NO_OUTPUTS_COMMITTED,
     notes=(
         "xbrun's loss is half the script's squared error: the sweep runs lr = 2a and the "
         "digital gradient noise at half the script's std, which gives the same updates; the "

@@ -4,11 +4,23 @@ the iteration, Analog SGD vs Tiki-Taka, as the response asymmetry ``up_down`` (c
 
 from __future__ import annotations
 
-from .base import NO_OUTPUTS_COMMITTED, Check, Figure, Point, Results, check, config_value
-from .plots import COLORS, new_figure
+from .base import (
+    NO_OUTPUTS_COMMITTED,
+    REGRESSION,
+    WU_COMMIT,
+    WU_REPO,
+    Check,
+    Figure,
+    Point,
+    Results,
+    check,
+    config_value,
+)
+from .plots import COLORS, errorbars, label_axes, new_figure
 
 SERIES = ["analog_sgd", "tiki_taka"]
 LABELS = {"analog_sgd": "Analog SGD", "tiki_taka": "Tiki-Taka"}
+METRIC_FINAL = "final_f"
 
 
 def smoothed(values: list[float], keep: float = 0.9) -> list[float]:
@@ -34,15 +46,13 @@ def points(run: dict) -> list[Point]:
 
 
 def claims(results: Results) -> list[Check]:
-    xs = results.values("x", "final_f")
+    xs = results.values("x", METRIC_FINAL)
 
-    def final(series, x):
-        return results.need(series, "final_f", x, at=f"up_down={x:g}").mean
+    final = results.mean_of(METRIC_FINAL, "up_down={:g}")
 
     def sgd_grows():
+        results.ends(METRIC_FINAL, "up_down")
         values = [final("analog_sgd", x) for x in xs]
-        if len(values) < 2:
-            raise ValueError("needs two up_down values")
         lowest_first = min(values) == values[0]
         return lowest_first and values[-1] > values[0], "Analog SGD final f: " + ", ".join(
             f"{v:.3g} (c_Lin={x:g})" for x, v in zip(xs, values, strict=True))
@@ -71,33 +81,28 @@ def draw(results: Results, published: list[dict]):
                 curves_ax.plot([p.x for p in curve], smoothed([p.mean for p in curve]), style,
                                color=COLORS[i % len(COLORS)], lw=1.2,
                                label=f"{LABELS[series]}, c_Lin={c_lin:g}")
-    curves_ax.set_yscale("log")
-    curves_ax.set_xlabel("iteration k")
-    curves_ax.set_ylabel("f(W_k) (smoothed, mean over seeds)")
-    curves_ax.legend(fontsize=6, ncol=2)
+    label_axes(curves_ax, "iteration k", "f(W_k) (smoothed, mean over seeds)", log_y=True,
+               legend=6, ncol=2)
     for series, style in zip(SERIES, ("-o", "--s"), strict=True):
-        finals = results.curve(series, "final_f")
-        if finals:
-            final_ax.errorbar([p.x for p in finals], [p.mean for p in finals],
-                              yerr=[p.sd for p in finals], fmt=style, capsize=3,
-                              label=LABELS[series], color="k" if series == SERIES[0] else "0.5")
-    final_ax.set_yscale("log")
-    final_ax.set_xlabel("response asymmetry c_Lin (cell.up_down)")
-    final_ax.set_ylabel("final f(W_K), smoothed")
-    final_ax.legend(fontsize=7)
-    for ax in (curves_ax, final_ax):
-        ax.grid(alpha=0.3)
+        errorbars(final_ax, results.curve(series, "final_f"), fmt=style, label=LABELS[series],
+                  color="k" if series == SERIES[0] else "0.5")
+    label_axes(final_ax, "response asymmetry c_Lin (cell.up_down)", "final f(W_K), smoothed",
+               log_y=True)
     fig.suptitle("Wu et al. 2025, Fig. 2 setup (no published numbers)", fontsize=9)
     return fig
 
 
-FIGURE = Figure(
+def script_figure(paper: str, script: str, **fields) -> Figure:
+    """A figure of one of the authors' regression scripts (no outputs committed)."""
+    return Figure(paper=f"{paper}; {WU_REPO} {script} @ {WU_COMMIT}", data=REGRESSION,
+                  not_compared=NO_OUTPUTS_COMMITTED, **fields)
+
+
+FIGURE = script_figure(
+    "Wu et al., NeurIPS 2025, Fig. 2", "NeurIPS-2025/S1-TT-fails.py",
     name="wu2025-tt-asymmetry",
-    paper="Wu et al., NeurIPS 2025, Fig. 2; Zhaoxian-Wu/analog-training "
-          "NeurIPS-2025/S1-TT-fails.py @ 17d0e0c",
     shows="least-squares loss against iterations, Analog SGD vs Tiki-Taka as the response "
           "asymmetry up_down goes 0-0.3 (claims only)",
-    data="built-in regression task (no download)",
     time="24 runs (2 algorithms x 4 up_down x 3 seeds) x 1,000 full-batch steps of a 1x50 "
          "layer; ~18 min on a 2-core CPU (~45 s a run)",
     x_label="up_down (final_f) or step (f)",
@@ -105,7 +110,6 @@ FIGURE = Figure(
     points=points,
     draw=draw,
     claims=claims,
-    not_compared=NO_OUTPUTS_COMMITTED,
     notes=(
         "Curves are labelled by the algorithm that produced them; the script's legend swaps "
         "the two (setup.md).",

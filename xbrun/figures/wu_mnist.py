@@ -6,8 +6,9 @@ checked, once the networks have learned."""
 
 from __future__ import annotations
 
-from .accuracy import DIGITAL, METRIC, final_point, finish_axes, learned
-from .base import NO_OUTPUTS_COMMITTED, Check, Figure, Point, Results, check, config_value
+from . import base
+from .accuracy import DIGITAL, METRIC, final_point, finish_axes, learned_at, mnist_figure
+from .base import Check, Figure, Point, Results, checks, config_value
 from .plots import COLORS, curves, new_figure
 
 SERIES = ["analog_sgd", "tiki_taka"]
@@ -30,13 +31,7 @@ def claims_from(source: str):
     def claims(results: Results) -> list[Check]:
         taus = results.values("x", METRIC)
 
-        def acc(series, tau):
-            return learned(results, series, tau, at=f"tau {tau:g}")
-
-        def ends():
-            if len(taus) < 2:
-                raise ValueError("needs two tau values")
-            return taus[0], taus[-1]
+        acc = learned_at(results, "tau {:g}")
 
         def tt_above():
             rows = [(t, acc("analog_sgd", t).mean, acc("tiki_taka", t).mean) for t in taus]
@@ -44,25 +39,25 @@ def claims_from(source: str):
                 f"tau {t:g}: Analog SGD {sgd:.3f} / Tiki-Taka {tt:.3f}" for t, sgd, tt in rows)
 
         def sgd_falls():
-            small, large = ends()
+            small, large = results.ends(METRIC, "tau")
             lo, hi = acc("analog_sgd", small).mean, acc("analog_sgd", large).mean
             return lo < hi, f"Analog SGD {lo:.3f} at tau {small:g}, {hi:.3f} at {large:g}"
 
         def tt_robust():
-            small, large = ends()
+            small, large = results.ends(METRIC, "tau")
             drop = {s: acc(s, large).mean - acc(s, small).mean for s in SERIES}
             return drop["tiki_taka"] < drop["analog_sgd"], (
                 f"accuracy lost from tau {large:g} to {small:g}: Analog SGD "
                 f"{drop['analog_sgd']:.3f}, Tiki-Taka {drop['tiki_taka']:.3f}")
 
-        return [
-            check("At every tau Tiki-Taka's final test accuracy is above Analog SGD's",
-                  source + " (claims.md 1)", tt_above),
-            check("Analog SGD's accuracy falls as tau shrinks (smallest tau below largest)",
-                  source + " (claims.md 2)", sgd_falls),
-            check("Tiki-Taka loses less accuracy than Analog SGD from the largest tau to the "
-                  "smallest", source + " (claims.md 3)", tt_robust),
-        ]
+        return checks(
+            source,
+            ("At every tau Tiki-Taka's final test accuracy is above Analog SGD's",
+             "claims.md 1", tt_above),
+            ("Analog SGD's accuracy falls as tau shrinks (smallest tau below largest)",
+             "claims.md 2", sgd_falls),
+            ("Tiki-Taka loses less accuracy than Analog SGD from the largest tau to the "
+             "smallest", "claims.md 3", tt_robust))
 
     return claims
 
@@ -92,12 +87,11 @@ def draw_titled(title: str):
 
 def figure(name: str, paper: str, title: str, script: str, taus: str, epochs: int,
            source: str, notes: tuple[str, ...]) -> Figure:
-    return Figure(
+    return mnist_figure(
         name=name,
-        paper=f"{paper}; Zhaoxian-Wu/analog-training {script} @ 17d0e0c",
+        paper=f"{paper}; {base.WU_REPO} {script} @ {base.WU_COMMIT}",
         shows=f"MNIST test accuracy of Digital SGD, Analog SGD and Tiki-Taka on the FCN "
               f"against the cells' bounds +-tau ({taus}) (claims only)",
-        data="MNIST (dataset.root)",
         time=f"9 runs (3 algorithms x 3 tau, one seed as published) x {epochs} epochs of "
              f"6,000 steps (batch 10); hours on a GPU: `scripts/figures_full.sh` runs fewer "
              f"epochs",
@@ -105,9 +99,8 @@ def figure(name: str, paper: str, title: str, script: str, taus: str, epochs: in
         x2_label="tau (test_accuracy_by_epoch)",
         points=points,
         draw=draw_titled(f"{title}, MNIST FCN setup (no published numbers)"),
-        mnist=True,
         claims=claims_from(source),
-        not_compared=NO_OUTPUTS_COMMITTED.replace("(the repository commits no outputs)",
+        not_compared=base.NO_OUTPUTS_COMMITTED.replace("(the repository commits no outputs)",
                                                   "(the repository commits no outputs and "
                                                   "the paper's tables were not readable)"),
         notes=(
