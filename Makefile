@@ -12,7 +12,7 @@ TORCH_INDEX ?=
 # pins cloudpickle<3, against joblib's >=3; `pip install -e '.[ray]'` in an env of its own)
 EXTRAS := dev,sweep,submitit,optuna,tensorboard,mlflow
 
-.PHONY: install install-cpu train test test-gpu bench lint clean figures figures-quick
+.PHONY: install install-cpu train test test-gpu bench lint clean figures figures-quick figures-full
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ bench: $(STAMP)
 MNIST_ROOT ?= data
 figures: $(STAMP)
 	$(BIN)/xbrun figure --all --mnist $(MNIST_ROOT)
+
+# every figure on one CUDA GPU machine within BUDGET seconds (scripts/figures_full.sh says
+# which figures run less than their configured sweep, and why), outputs into FIG_OUT
+FIG_OUT ?= figures/full
+BUDGET ?= 420
+figures-full: $(STAMP)
+	XBRUN=$(BIN)/xbrun scripts/figures_full.sh $(FIG_OUT) $(MNIST_ROOT) $(BUDGET)
 
 # the same, reduced to seconds per figure on a CPU, into figures/<name>-quick/
 figures-quick: $(STAMP)

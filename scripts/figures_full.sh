@@ -3,13 +3,17 @@
 #
 #   scripts/figures_full.sh OUT [MNIST_ROOT] [BUDGET_S]
 #
+# The runs go to WORK (default /tmp/xbrun-figures: checkpoints and per-step logs are large);
+# OUT receives each figure's plot (PNG, SVG), results.csv, published.csv and report.md in
+# OUT/<figure>/, and OUT/timings.txt (every part's exit status and seconds).
+#
 # MNIST_ROOT (default data/mnist) holds the full MNIST in torchvision's layout
 # (MNIST/raw/*-ubyte; *.gz files there are unpacked first). BUDGET_S (default 420) bounds
 # the sweeps; whatever finished by then is drawn (`xbrun figure NAME --redraw`), and each
 # report names the overrides its sweep ran with. The MNIST figures train on the GPU
 # (GPU_JOBS processes at once), the small regression and device figures on the CPU
 # (CPU_JOBS processes), each figure's sweep cut into parts: one `xbrun train -m` each, into
-# OUT/NAME/runs/<part>. Where the configured sweep does not fit the budget (estimated from
+# WORK/NAME/runs/<part>. Where the configured sweep does not fit the budget (estimated from
 # its steps: docs/figures/README.md), the part list below runs the largest faithful subset
 # (fewer seeds or grid points, never other settings; the Wu MNIST figures: fewer epochs),
 # and the report's "Run" line says which.
@@ -21,12 +25,16 @@ XBRUN=${XBRUN:-xbrun}
 GPU_JOBS=${GPU_JOBS:-6}
 CPU_JOBS=${CPU_JOBS:-9}
 GPU=${GPU:-cuda}  # GPU=cpu: a smoke test of this script on a machine without one
-mkdir -p "$OUT"
+WORK=${WORK:-/tmp/xbrun-figures}
+if [ -n "$(ls -A "$WORK" 2>/dev/null)" ]; then
+    echo "WORK=$WORK holds earlier runs: remove it or choose another WORK" >&2; exit 2
+fi
+mkdir -p "$OUT" "$WORK"
 for gz in "$MNIST"/MNIST/raw/*.gz; do
     [ -e "$gz" ] && [ ! -e "${gz%.gz}" ] && gunzip -k "$gz"
 done
 DEADLINE=$(( $(date +%s) + BUDGET ))
-export XBRUN OUT DEADLINE
+export XBRUN WORK DEADLINE
 
 # the overrides each figure's runs (and its report) carry beyond its configured sweep
 declare -A BUDGETED=(
@@ -38,7 +46,7 @@ declare -A BUDGETED=(
 )
 M="dataset.root=$MNIST"
 # one part a line: FIGURE ACCELERATOR PART OVERRIDES...; longest first within each list
-cat > "$OUT/gpu_parts.txt" <<PARTS
+cat > "$WORK/gpu_parts.txt" <<PARTS
 legallo2023-training $GPU ttv2 +experiment/legallo2023-training=ttv2 $M
 legallo2023-training $GPU mp +experiment/legallo2023-training=mixed_precision $M
 legallo2023-training $GPU sgd +experiment/legallo2023-training=sgd $M
@@ -67,25 +75,27 @@ PARTS
     for series in tiki_taka analog_sgd; do for up in 0.0,0.1 0.2,0.3; do
         echo "wu2025-tt-asymmetry cpu $series${up%%,*} +experiment/wu2025-tt-asymmetry=$series cell.up_down=$up"
     done; done
-} > "$OUT/cpu_parts.txt"
+} > "$WORK/cpu_parts.txt"
 
 run_part() {  # FIGURE ACCELERATOR PART OVERRIDES...: one sweep part, stopped at the deadline
     local name=$1 acc=$2 part=$3; shift 3
     local left=$(( DEADLINE - $(date +%s) ))
     [ "$left" -gt 5 ] || { echo "skipped $name/$part: no time left"; return 0; }
-    mkdir -p "$OUT/$name/runs"
+    mkdir -p "$WORK/$name/runs"
     local began=$(date +%s)
     timeout -s INT -k 30 "$left" $XBRUN train -m "experiment=$name" "accelerator=$acc" "$@" \
-        "hydra.sweep.dir=$OUT/$name/runs/$part" > "$OUT/$name/runs/$part.log" 2>&1
+        "hydra.sweep.dir=$WORK/$name/runs/$part" > "$WORK/$name/runs/$part.log" 2>&1
     echo "$name/$part ($acc): exit $? after $(( $(date +%s) - began )) s"
 }
 export -f run_part
 
 began=$(date +%s)
-xargs -P "$GPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$OUT/gpu_parts.txt" &
-xargs -P "$CPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$OUT/cpu_parts.txt" &
+{
+xargs -P "$GPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$WORK/gpu_parts.txt" &
+xargs -P "$CPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$WORK/cpu_parts.txt" &
+mkdir -p "$WORK/rasch2024-traces"
 timeout -s INT -k 30 "$BUDGET" $XBRUN figure rasch2024-traces accelerator=cpu \
-    --out "$OUT/rasch2024-traces" > "$OUT/rasch2024-traces.log" 2>&1 &
+    --out "$WORK/rasch2024-traces" > "$WORK/rasch2024-traces/draw.log" 2>&1 &
 wait
 echo "sweeps: $(( $(date +%s) - began )) s"
 
@@ -94,6 +104,14 @@ for name in legallo2023-training rasch2024-offsets wu2025-tt-asymmetry wu2024-sg
         tt-family-asymmetry gokmen2020-tiki-taka gokmen2021-ttv2-states wu2024-mnist \
         wu2025-mnist; do
     echo "$name ${BUDGETED[$name]:-}" | sed 's/ *$//'  # (xargs -L joins a line ending in blank)
-done | xargs -P 8 -L 1 bash -c 'name=$1; shift; mkdir -p "$OUT/$name"; $XBRUN figure "$name" --redraw \
-    --out "$OUT/$name" "$@" > "$OUT/$name/draw.log" 2>&1; echo "$name: drawn, exit $?"' _
-echo "total: $(( $(date +%s) - began )) s; reports: $OUT/*/report.md"
+done | xargs -P 8 -L 1 bash -c 'name=$1; shift; mkdir -p "$WORK/$name"; $XBRUN figure "$name" \
+    --redraw --out "$WORK/$name" "$@" > "$WORK/$name/draw.log" 2>&1; echo "$name: drawn, exit $?"' _
+echo "total: $(( $(date +%s) - began )) s"
+} 2>&1 | tee "$OUT/timings.txt"
+for dir in "$WORK"/*/; do
+    name=$(basename "$dir")
+    mkdir -p "$OUT/$name"
+    cp "$dir"/*.png "$dir"/*.svg "$dir"/results.csv "$dir"/published.csv "$dir"/report.md \
+        "$dir"/draw.log "$OUT/$name/" 2>/dev/null
+done
+echo "reports: $OUT/*/report.md"
