@@ -75,7 +75,8 @@ def test_legallo_tolerance_is_the_spread_of_the_recorded_runs():
         {"series": "sgd", "metric": "val_accuracy_last_epoch", "y": "0.5"}]
     assert tolerance(published[0], published) == pytest.approx(0.07)
     assert tolerance(published[3], published) == 0.02  # one run: the floor
-    assert tolerance(published[4], published) is None  # validation pass: not compared
+    assert tolerance(published[4], published) == 0.02  # validation pass: its own spread
+    assert tolerance({"series": "hwa_fp_update", "metric": "test_accuracy"}, published) is None
 
 
 def test_aggregate_means_over_seeds_and_drops_non_finite():
