@@ -66,7 +66,9 @@ def draw_titled(title: str):
     def draw(results: Results, published: list[dict]):
         fig, (final_ax, epoch_ax) = new_figure(2, width=4.4)
         curves(final_ax, results, METRIC, SERIES, label=LABELS.get)
-        curves(final_ax, results, METRIC, [DIGITAL], label=LABELS.get, style="--", color="k")
+        for i, digital in enumerate(results.curve(DIGITAL, METRIC)):  # run at one tau or all
+            final_ax.axhline(digital.mean, ls="--", color="k", lw=1,
+                             label=None if i else LABELS[DIGITAL])
         finish_axes(final_ax, "cell bounds +-tau", "final test accuracy")
         taus = results.values("x2", BY_EPOCH)
         for i, tau in enumerate(taus):
