@@ -38,9 +38,9 @@ export XBRUN WORK DEADLINE
 
 # the overrides each figure's runs (and its report) carry beyond its configured sweep
 declare -A BUDGETED=(
-    [tt-family-asymmetry]="seed=0 cell.up_down=0.0,0.1,0.3,0.5"
+    [tt-family-asymmetry]="seed=0 cell.up_down=0.0,0.2,0.5"
     [gokmen2020-tiki-taka]="seed=0"
-    [gokmen2021-ttv2-states]="seed=0"
+    [gokmen2021-ttv2-states]="seed=0 cell.dw_min=0.1,0.02,0.002"
     [wu2024-mnist]="epochs=3"
     [wu2025-mnist]="epochs=3"
 )
