@@ -50,7 +50,7 @@ figures: $(STAMP)
 # every figure on one CUDA GPU machine within BUDGET seconds (scripts/figures_full.sh says
 # which figures run less than their configured sweep, and why), outputs into FIG_OUT
 FIG_OUT ?= figures/full
-BUDGET ?= 420
+BUDGET ?= 400
 figures-full: $(STAMP)
 	XBRUN=$(BIN)/xbrun scripts/figures_full.sh $(FIG_OUT) $(MNIST_ROOT) $(BUDGET)
 

@@ -8,7 +8,7 @@
 # OUT/<figure>/, and OUT/timings.txt (every part's exit status and seconds).
 #
 # MNIST_ROOT (default data/mnist) holds the full MNIST in torchvision's layout
-# (MNIST/raw/*-ubyte; *.gz files there are unpacked first). BUDGET_S (default 420) bounds
+# (MNIST/raw/*-ubyte; *.gz files there are unpacked first). BUDGET_S (default 400) bounds
 # the sweeps; whatever finished by then is drawn (`xbrun figure NAME --redraw`), and each
 # report names the overrides its sweep ran with. The MNIST figures train on the GPU
 # (GPU_JOBS processes at once), the small regression and device figures on the CPU
@@ -20,7 +20,7 @@
 set -u
 OUT=${1:?usage: scripts/figures_full.sh OUT [MNIST_ROOT] [BUDGET_S]}
 MNIST=${2:-data/mnist}
-BUDGET=${3:-420}
+BUDGET=${3:-400}
 XBRUN=${XBRUN:-xbrun}
 GPU_JOBS=${GPU_JOBS:-6}
 CPU_JOBS=${CPU_JOBS:-9}
@@ -113,5 +113,8 @@ for dir in "$WORK"/*/; do
     mkdir -p "$OUT/$name"
     cp "$dir"/*.png "$dir"/*.svg "$dir"/results.csv "$dir"/published.csv "$dir"/report.md \
         "$dir"/draw.log "$OUT/$name/" 2>/dev/null
+    for log in "$dir"/runs/*.log; do  # the end of each part's log (failures show there)
+        [ -e "$log" ] && { echo "== $(basename "$log")"; tail -n 15 "$log"; }
+    done > "$OUT/$name/parts.log"
 done
 echo "reports: $OUT/*/report.md"
