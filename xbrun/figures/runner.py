@@ -403,18 +403,23 @@ def list_figures() -> str:
     return "\n".join(lines)
 
 
+#: the on/off options of ``xbrun figure``
+SWITCHES = {
+    "--list": "the figures, one line each",
+    "--all": "every figure the data allow (MNIST figures are skipped, with the reason, where "
+             "MNIST is absent); a figure whose runs exist is redrawn",
+    "--quick": "a reduced sweep (CPU, seconds)",
+    "--redraw": "draw again from the runs of an earlier sweep, without running",
+}
+
+
 def figure_command(args: list[str], train: Callable[[list[str]], None]) -> None:
     parser = Parser(prog="xbrun figure", description="Run a published figure's sweep and draw "
                     "it beside the published values (see --list).")
     parser.add_argument("name", nargs="?", help="the figure (see --list)")
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides for every run")
-    parser.add_argument("--list", action="store_true", help="the figures, one line each")
-    parser.add_argument("--all", action="store_true", help="every figure the data allow "
-                        "(MNIST figures are skipped, with the reason, where MNIST is absent); "
-                        "a figure whose runs exist is redrawn")
-    parser.add_argument("--quick", action="store_true", help="a reduced sweep (CPU, seconds)")
-    parser.add_argument("--redraw", action="store_true", help="draw again from the runs of an "
-                        "earlier sweep, without running")
+    for flag, text in SWITCHES.items():
+        parser.add_argument(flag, action="store_true", help=text)
     parser.add_argument("--out", metavar="DIR", help="output folder (default figures/NAME, "
                         "figures/NAME-quick with --quick; with --all: the parent folder)")
     parser.add_argument("--mnist", metavar="DIR", help="dataset.root of the figures that read "
