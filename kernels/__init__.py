@@ -26,7 +26,9 @@ from .pulsed_update_ref import (
     CELL_LINEAR,
     CELL_NAMES,
     CELL_POW,
+    CELL_TABLE,
     EXP_SCALARS,
+    MAX_KNOTS,
     ROW_GAMMA_DOWN,
     ROW_GAMMA_UP,
     ROW_SCALE_DOWN,
@@ -42,6 +44,7 @@ from .pulsed_update_ref import (
     long_train_length,
     pulsed_update_torch,
     single_pulse_torch,
+    table_factor,
 )
 from .transfer_buffer_ref import transfer_buffer_torch
 from .transfer_write_ref import line_numbers, transfer_lines_torch, transfer_write_torch
@@ -50,7 +53,7 @@ from .transfer_write_ref import line_numbers, transfer_lines_torch, transfer_wri
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
                   mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
                   cell_scalars=(), max_bl=None, threads=None, sparse_rows=False,
-                  cell_pulses=None):
+                  cell_pulses=None, cell_table=None):
     """Apply pulse trains to ``weight`` in place: Triton on CUDA, numba on the CPU.
 
     Both kernels take their random numbers from ``seed``: an int or, on CUDA, a one-element
@@ -63,8 +66,9 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
     which lets the CUDA kernel skip the rows a block sees no coincidence of; the result
     does not depend on it. ``cell_pulses``: an optional int32 ``(out, in)`` counter on
     ``weight.device`` that each element's pulses are added to in the kernel (the wear
-    ledger; no host sync). Returns the number of device pulses applied (an int tensor on
-    ``weight.device``).
+    ledger; no host sync). ``cell_table``: the ``(2, K)`` knot table of ``CELL_TABLE`` on
+    ``weight.device`` (None for the other cells). Returns the number of device pulses
+    applied (an int tensor on ``weight.device``).
     """
     if seed is None:
         seed = int(torch_randint(generator, weight.device))
@@ -76,26 +80,27 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
                                     mult_noise=mult_noise, seed=seed,
                                     x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars,
                                     max_bl=max_bl, sparse_rows=sparse_rows,
-                                    cell_pulses=cell_pulses)
+                                    cell_pulses=cell_pulses, cell_table=cell_table)
     from .pulsed_update_cpu import pulsed_update_numba
 
     return pulsed_update_numba(weight, cell_params, x_prob, d_prob, bl, cell_kind=cell_kind,
                                noise_std=noise_std, mult_noise=mult_noise, seed=seed,
                                x_bits=x_bits, d_bits=d_bits, cell_scalars=cell_scalars,
-                               threads=threads, cell_pulses=cell_pulses)
+                               threads=threads, cell_pulses=cell_pulses,
+                               cell_table=cell_table)
 
 
 def counted_update(weight, cell_params, x_prob, d_prob, bl, *, max_bl, cell_kind, noise_std,
                    mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
-                   cell_scalars=(), cell_pulses=None):
+                   cell_scalars=(), cell_pulses=None, cell_table=None):
     """The batch-counted update (``counted_update_ref``: the same trains as
     ``pulsed_update``, each element's pulses counted over the batch and applied at once)
     of ``weight`` in place: Triton on CUDA, numba on the CPU (float32), the twin otherwise.
-    ``max_bl``: a host bound of ``bl``; ``seed`` and ``cell_pulses`` (the per-element
-    counter) as ``pulsed_update``'s. Returns the pulses applied (an int tensor on
+    ``max_bl``: a host bound of ``bl``; ``seed``, ``cell_pulses`` (the per-element
+    counter) and ``cell_table`` as ``pulsed_update``'s. Returns the pulses applied (an int tensor on
     ``weight.device``)."""
     cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
-                cell_scalars=cell_scalars, cell_pulses=cell_pulses)
+                cell_scalars=cell_scalars, cell_pulses=cell_pulses, cell_table=cell_table)
     if weight.is_cuda:
         from .counted_update_cuda import counted_update_triton
 
@@ -269,7 +274,8 @@ def transfer_write(reads, start, width, **kwargs):
 
 def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noise_std,
                    mult_noise, cell_scalars=(), generator=None, seed=None, max_bl=None,
-                   line_mask=None, cell_pulses=None, train_slots=None, **options):
+                   line_mask=None, cell_pulses=None, train_slots=None, cell_table=None,
+                   **options):
     """A transfer's whole write of lines ``start..`` of ``weight`` from their reads
     (``transfer_write_ref.transfer_lines_torch``); returns the pulses applied. On CUDA two
     launches (the trains, then the pulsed-update kernel with ``seed`` and ``max_bl`` from
@@ -278,7 +284,7 @@ def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noi
     (``pulsed_update``); ``train_slots``: an integer tensor on ``weight.device`` the
     trains' lengths are added to (no host sync on CUDA)."""
     cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
-                cell_scalars=cell_scalars)
+                cell_scalars=cell_scalars, cell_table=cell_table)
     if weight.is_cuda:
         from .transfer_write_cuda import transfer_write_triton
 
@@ -331,7 +337,9 @@ __all__ = [
     "CELL_LINEAR",
     "CELL_NAMES",
     "CELL_POW",
+    "CELL_TABLE",
     "EXP_SCALARS",
+    "MAX_KNOTS",
     "ROWS_REQUIRED",
     "ROW_GAMMA_DOWN",
     "ROW_GAMMA_UP",
@@ -366,6 +374,7 @@ __all__ = [
     "pulsed_update_torch",
     "reduce_to_weight",
     "single_pulse_torch",
+    "table_factor",
     "transfer_buffer_torch",
     "transfer_lines",
     "transfer_lines_torch",

@@ -8,6 +8,8 @@ into three inlined parts: ``pulse_setup`` (once per train of one sign), ``pulse_
 mean step ``dw`` and the exp cell's factor ``y``) and ``pulse_noise`` (cycle-to-cycle noise
 of a drawn normal ``xi``, applied where ``y > 0``). Only scalars come in: their types (the
 caller's ``one``/``zero``) fix the arithmetic's precision, so each kernel keeps its own.
+The table cell's step (``table_step``) reads its knot table, an array: the kernels call it
+beside ``pulse_step`` (``table_array`` gives them the table, or a stand-in for other cells).
 
 numba's cache does not notice edits of a module its kernels inline from: after editing this
 file, delete ``kernels/__pycache__/*.nb[ic]``.
@@ -17,9 +19,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
-from .pulsed_update_ref import CELL_CONSTANT, CELL_EXP, CELL_LINEAR, CELL_POW
+from .pulsed_update_ref import CELL_CONSTANT, CELL_EXP, CELL_LINEAR, CELL_POW, CELL_TABLE
+
+_NO_TABLE = np.zeros(4, dtype=np.float32)
+
+
+def table_array(cell_table, dtype=np.float32) -> np.ndarray:
+    """The knot table flattened (``K`` up factors, then ``K`` down factors) as a contiguous
+    numpy array of ``dtype``; a stand-in of two knots for cells without one."""
+    if cell_table is None:
+        return _NO_TABLE if dtype == np.float32 else _NO_TABLE.astype(dtype)
+    return np.ascontiguousarray(cell_table.detach().cpu().reshape(-1).numpy(), dtype=dtype)
 
 
 @njit(cache=True, inline="always")
@@ -60,14 +73,30 @@ def pulse_step(w, up, step, kind, w_max, w_min, row, z_gain, z_offset, amp, gam,
 
 
 @njit(cache=True, inline="always")
+def table_step(w, step, w_max, w_min, table, offset, knots, one, zero):
+    """The table cell's mean step (``table_factor``): ``step`` times the knots
+    ``table[offset:offset + knots]`` interpolated at the element's relative state."""
+    span = w_max - w_min
+    if not span > zero:
+        return zero
+    real = type(one)  # an integer would promote float32 to float64
+    inv = one / span
+    pos = min(max((w - w_min) * inv, zero), one) * real(knots - 1)
+    q = min(int(pos), knots - 2)
+    f = pos - real(q)
+    y0 = table[offset + q]
+    return step * (y0 + f * (table[offset + q + 1] - y0))
+
+
+@njit(cache=True, inline="always")
 def pulse_noise(dw, w, xi, kind, scale, mult, sigma, one, std_add, std_slope):
     """``dw`` with the cycle-to-cycle noise of the normal ``xi`` (``sigma``: ``noise_std``;
     ``scale``: the unsigned step; ``std_*``: the exp cell's additive and slope terms)."""
-    if kind == CELL_LINEAR and not mult:
+    if (kind == CELL_LINEAR or kind == CELL_TABLE) and not mult:
         return dw + sigma * scale * xi
     if kind == CELL_EXP:
         return dw + sigma * (abs(dw) + std_add + std_slope * abs(w)) * xi
     return dw * (one + sigma * xi)
 
 
-__all__ = ["pulse_noise", "pulse_setup", "pulse_step"]
+__all__ = ["pulse_noise", "pulse_setup", "pulse_step", "table_array", "table_step"]

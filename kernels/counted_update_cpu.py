@@ -5,7 +5,7 @@ Three numba passes: each line's signed bits (``(k * L, n)`` int8, splitmix64 fro
 over the batch, counted where lines meet (the bits are sparse: on the CPU this beats the
 twin's two dense products, which tensor cores win on CUDA); the counts applied once per
 element - closed forms for constant and linear steps (float64), a pulse loop through
-``cell_pulse_cpu`` for exp and pow steps.
+``cell_pulse_cpu`` for exp, pow and table steps.
 
 numba's cache does not notice edits of a module its kernels inline from: after editing
 ``counter_rng_cpu`` or ``cell_pulse_cpu``, delete ``kernels/__pycache__/*.nb[ic]``.
@@ -20,13 +20,13 @@ import torch
 from numba import njit
 
 from . import pulsed_update_ref as ref
-from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
+from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
 from .counted_update_ref import C_FLOOR
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 from .pulsed_update_cpu import cell_counter
 
 # the cell kinds and parameter rows the kernel reads (numba compiles globals in as constants)
-CONSTANT, LINEAR, POW = ref.CELL_CONSTANT, ref.CELL_LINEAR, ref.CELL_POW
+CONSTANT, LINEAR, POW, TABLE = ref.CELL_CONSTANT, ref.CELL_LINEAR, ref.CELL_POW, ref.CELL_TABLE
 SCALE_UP, SCALE_DOWN, W_MAX, W_MIN = (ref.ROW_SCALE_UP, ref.ROW_SCALE_DOWN, ref.ROW_W_MAX,
                                       ref.ROW_W_MIN)
 SLOPE_UP, SLOPE_DOWN, GAMMA_UP, GAMMA_DOWN = (ref.ROW_SLOPE_UP, ref.ROW_SLOPE_DOWN,
@@ -107,7 +107,7 @@ def _mixed_runs(w, c_up, s_up, c_down, s_down, n_up, n_down):
 
 
 @njit(cache=True)
-def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalars, seed,
+def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalars, table, seed,
                   counting, cnt):
     rng = rng_state(seed)
     n_out, n_in = weight.shape
@@ -144,15 +144,21 @@ def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalar
             if cell_kind == POW:
                 row_up, row_down = cp[GAMMA_UP, r, col], cp[GAMMA_DOWN, r, col]
             w = weight[r, col]
+            knots = table.shape[0] // 2
             for p in range(total):
                 is_up = ((p + 1) * n_up) // total > (p * n_up) // total
                 step = s_up if is_up else -s_down
                 scale = s_up if is_up else s_down
-                row, z_gain, amp, gam, inv, valid = pulse_setup(
-                    is_up, cell_kind, w_max, w_min, row_up, row_down, 2.0 * scalars[4],
-                    scalars[0], scalars[1], scalars[2], -scalars[3], 1.0, 0.0)
-                dw, y = pulse_step(w, is_up, step, cell_kind, w_max, w_min, row, z_gain,
-                                   scalars[5], amp, gam, inv, valid, 1.0, 0.0)
+                if cell_kind == TABLE:
+                    dw = table_step(w, step, w_max, w_min, table, 0 if is_up else knots, knots,
+                                    1.0, 0.0)
+                    y = 1.0
+                else:
+                    row, z_gain, amp, gam, inv, valid = pulse_setup(
+                        is_up, cell_kind, w_max, w_min, row_up, row_down, 2.0 * scalars[4],
+                        scalars[0], scalars[1], scalars[2], -scalars[3], 1.0, 0.0)
+                    dw, y = pulse_step(w, is_up, step, cell_kind, w_max, w_min, row, z_gain,
+                                       scalars[5], amp, gam, inv, valid, 1.0, 0.0)
                 if noise_std > 0.0 and y > 0:
                     dw = pulse_noise(dw, w, rng_normal(rng[0], rng[1]), cell_kind, scale,
                                      mult_noise, noise_std, 1.0, scalars[6], scalars[7])
@@ -180,15 +186,17 @@ def pulse_counts_numba(xs: torch.Tensor, ds: torch.Tensor):
 def apply_counts_numba(weight: torch.Tensor, cell_params: torch.Tensor, up: torch.Tensor,
                        down: torch.Tensor, *, cell_kind: int, noise_std: float,
                        mult_noise: bool, cell_scalars: tuple = (), seed: int = 0,
-                       cell_pulses: torch.Tensor | None = None) -> None:
+                       cell_pulses: torch.Tensor | None = None,
+                       cell_table: torch.Tensor | None = None) -> None:
     """``apply_counts_torch`` on a contiguous float32 CPU ``weight``, noise from ``seed``;
     each element's ``up + down`` added to the int32 counter ``cell_pulses`` if given."""
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
-    scalars = np.asarray(ref.check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
+    scalars = np.asarray(ref.check_cell(cell_kind, cell_params, cell_scalars, cell_table),
+                         dtype=np.float32)
     _apply_counts(weight.detach().numpy(), cell_params.detach().contiguous().numpy(),
                   up.to(torch.int64).contiguous().numpy(),
                   down.to(torch.int64).contiguous().numpy(), int(cell_kind),
-                  float(noise_std), bool(mult_noise), scalars,
+                  float(noise_std), bool(mult_noise), scalars, table_array(cell_table),
                   int(seed) & 0x7FFFFFFFFFFFFFFF, counting, cnt)
 
 
@@ -197,7 +205,8 @@ def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          noise_std: float, mult_noise: bool, cell_scalars: tuple = (),
                          seed: int = 0, x_bits: torch.Tensor | None = None,
                          d_bits: torch.Tensor | None = None,
-                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                         cell_pulses: torch.Tensor | None = None,
+                         cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """``counted_update_torch`` with ``seed`` instead of a generator (the bits, then the
     noise, each from its own stream of it)."""
     if x_bits is not None:  # given trains: the twin's signs of them
@@ -215,7 +224,8 @@ def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     up, down = pulse_counts_numba(xs, ds)
     apply_counts_numba(weight, cell_params, up, down, cell_kind=cell_kind, noise_std=noise_std,
                        mult_noise=mult_noise, cell_scalars=cell_scalars,
-                       seed=seed ^ 0x9E3779B97F4A7C15, cell_pulses=cell_pulses)
+                       seed=seed ^ 0x9E3779B97F4A7C15, cell_pulses=cell_pulses,
+                       cell_table=cell_table)
     return (up.sum() + down.sum()).to(torch.int64)
 
 

@@ -26,7 +26,7 @@ cores run, instead of one pass per row. The cell physics is then applied once pe
   Cycle-to-cycle noise is summed over the pulses: ``sigma sqrt(n dw_up^2 + m dw_down^2)
   xi`` with the steps ``dw`` where the run ends (multiplicative noise; additive: the
   scales), one normal ``xi`` per element. Bounds are applied once, after the net change.
-- exp and pow steps (``CELL_EXP``, ``CELL_POW``): a loop over each element's counted
+- exp, pow and table steps (``CELL_EXP``, ``CELL_POW``, ``CELL_TABLE``): a loop over each element's counted
   pulses, one pulse at a time through ``single_pulse_torch`` (noise and bounds per
   pulse), the up pulses spread evenly among the down ones (pulse ``p`` of ``n = up + down``
   is up where ``floor((p + 1) up / n) > floor(p up / n)``).
@@ -114,12 +114,13 @@ def apply_counts_torch(weight: torch.Tensor, cell_params: torch.Tensor, up: torc
                        down: torch.Tensor, *, cell_kind: int, noise_std: float,
                        mult_noise: bool, cell_scalars: tuple = (),
                        generator: torch.Generator | None = None,
-                       xi: torch.Tensor | None = None) -> None:
+                       xi: torch.Tensor | None = None,
+                       cell_table: torch.Tensor | None = None) -> None:
     """Apply ``up`` and ``down`` pulses per element to ``weight`` in place (module doc).
 
     ``xi``: optional ``(out, in)`` standard normals for the closed forms' summed noise
     (drawn from ``generator`` when left out and ``noise_std > 0``)."""
-    scalars = check_cell(cell_kind, cell_params, cell_scalars)
+    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if cell_kind in CLOSED_FORM:
         p = cell_params.to(torch.float64)
         s_up, s_down = p[ROW_SCALE_UP], p[ROW_SCALE_DOWN]
@@ -151,7 +152,7 @@ def apply_counts_torch(weight: torch.Tensor, cell_params: torch.Tensor, up: torc
                              dtype=weight.dtype) if noise_std > 0 else None)
         stepped = single_pulse_torch(new, is_up, cell_params, cell_kind=cell_kind,
                                      noise_std=noise_std, mult_noise=mult_noise, xi=noise,
-                                     cell_scalars=scalars)
+                                     cell_scalars=scalars, cell_table=cell_table)
         new = torch.where(total > step, stepped, new)
     weight.copy_(new)
 
@@ -162,7 +163,8 @@ def counted_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          cell_scalars: tuple = (), generator: torch.Generator | None = None,
                          x_bits: torch.Tensor | None = None,
                          d_bits: torch.Tensor | None = None,
-                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                         cell_pulses: torch.Tensor | None = None,
+                         cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """The batch-counted update of ``weight`` in place: the arguments of
     ``pulsed_update_torch`` plus ``max_bl``, a host bound of ``bl`` (the given trains' length
     with ``x_bits``). ``cell_pulses``: optional integer ``(out, in)`` counter each element's
@@ -177,7 +179,7 @@ def counted_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         cell_pulses += (up + down).to(cell_pulses.dtype)
     apply_counts_torch(weight, cell_params, up, down, cell_kind=cell_kind,
                        noise_std=noise_std, mult_noise=mult_noise, cell_scalars=cell_scalars,
-                       generator=generator)
+                       generator=generator, cell_table=cell_table)
     return (up.sum() + down.sum()).to(torch.int64)
 
 

@@ -14,13 +14,14 @@ import numpy as np
 import torch
 from numba import njit
 
-from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
+from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 from .pulsed_update_cpu import cell_counter
 from .pulsed_update_ref import (
     CELL_CONSTANT,
     CELL_LINEAR,
     CELL_POW,
+    CELL_TABLE,
     ROW_GAMMA_DOWN,
     ROW_GAMMA_UP,
     ROW_SCALE_DOWN,
@@ -53,10 +54,10 @@ def fired_slots(bl, p_one, rng):
 
 @njit(cache=True, inline="always")
 def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise, scalars,
-                  rng):
+                  table, rng):
     """``count`` pulses of one sign on element ``(r, c)``, one after another (each
     ``single_pulse_torch`` on one element: ``cell_pulse_cpu``'s response, its normal drawn
-    only where the noise applies)."""
+    only where the noise applies; ``table``: the table cell's knots, up then down)."""
     w = weight[r, c]
     scale_up, scale_down = cp[ROW_SCALE_UP, r, c], cp[ROW_SCALE_DOWN, r, c]
     w_max, w_min = cp[ROW_W_MAX, r, c], cp[ROW_W_MIN, r, c]
@@ -67,6 +68,17 @@ def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise,
         weight[r, c] = w
         return
     scale = scale_up if up else scale_down
+    if cell_kind == CELL_TABLE:
+        knots = table.shape[0] // 2
+        offset = 0 if up else knots
+        for _ in range(count):
+            dw = table_step(w, step, w_max, w_min, table, offset, knots, 1.0, 0.0)
+            if noise_std > 0.0:
+                dw = pulse_noise(dw, w, rng_normal(rng[0], rng[1]), cell_kind, scale,
+                                 mult_noise, noise_std, 1.0, scalars[6], scalars[7])
+            w = min(max(w + dw, w_min), w_max)
+        weight[r, c] = w
+        return
     row_up = row_down = np.float32(0.0)
     if cell_kind == CELL_LINEAR:
         row_up, row_down = cp[ROW_SLOPE_UP, r, c], cp[ROW_SLOPE_DOWN, r, c]
@@ -87,7 +99,7 @@ def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise,
 
 @njit(cache=True)
 def _line_write(weight, cp, index, one_prob, line_prob, bl, counts, use_counts, columns,
-                cell_kind, noise_std, mult_noise, scalars, seed, cnt, counting):
+                cell_kind, noise_std, mult_noise, scalars, table, seed, cnt, counting):
     rng = rng_state(seed)
     total = 0
     n, length = line_prob.shape
@@ -108,7 +120,7 @@ def _line_write(weight, cp, index, one_prob, line_prob, bl, counts, use_counts, 
                 if counting:
                     cnt[r, c] += count
                 pulse_element(weight, cp, r, c, count, p < 0, cell_kind, noise_std,
-                              mult_noise, scalars, rng)
+                              mult_noise, scalars, table, rng)
     return total
 
 
@@ -117,11 +129,13 @@ def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
                      columns: bool, cell_kind: int, noise_std: float, mult_noise: bool,
                      cell_scalars: tuple = (), seed: int = 0,
                      counts: torch.Tensor | None = None,
-                     cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                     cell_pulses: torch.Tensor | None = None,
+                     cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """Same arguments and result as ``line_write_torch`` (``seed`` instead of a generator),
     in one compiled pass; ``weight`` must be a contiguous float32 CPU tensor."""
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
-    scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
+    scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars, cell_table),
+                         dtype=np.float32)
     n = index.numel()
     if n == 0:
         return torch.zeros((), dtype=torch.int64)
@@ -135,7 +149,7 @@ def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
         (counts.detach().to(torch.int64).contiguous().numpy() if given
          else np.zeros((0, 0), dtype=np.int64)),
         given, bool(columns), int(cell_kind), np.float32(noise_std), bool(mult_noise),
-        scalars, int(seed) & 0xFFFFFFFF, cnt, counting)
+        scalars, table_array(cell_table), int(seed) & 0xFFFFFFFF, cnt, counting)
     return torch.tensor(total, dtype=torch.int64)
 
 

@@ -26,12 +26,14 @@ def line_write_torch(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
                      columns: bool, cell_kind: int, noise_std: float, mult_noise: bool,
                      cell_scalars: tuple = (), generator: torch.Generator | None = None,
                      counts: torch.Tensor | None = None,
-                     cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                     cell_pulses: torch.Tensor | None = None,
+                     cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """Pulse lines ``index`` (``(n,)``) of ``weight`` (``(out, in)``) in place.
 
     one_prob ``(n,)``; line_prob ``(n, L)`` with ``L`` = out for columns, in for rows;
     bl ``(n,)`` train lengths; counts: optional given ``(n, L)`` pulse counts;
-    cell_pulses: optional integer ``(out, in)`` per-element counter the pulses are added to.
+    cell_pulses: optional integer ``(out, in)`` per-element counter the pulses are added to;
+    cell_table: the knot table of ``CELL_TABLE`` (``pulsed_update_ref``).
     Returns the number of pulses applied (0-dim int64).
     """
     n = index.numel()
@@ -58,7 +60,8 @@ def line_write_torch(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
         xi = (torch.randn(new.shape, generator=generator, device=new.device, dtype=new.dtype)
               if noise_std > 0 else None)
         stepped = single_pulse_torch(new, up, params, cell_kind=cell_kind, noise_std=noise_std,
-                                     mult_noise=mult_noise, xi=xi, cell_scalars=cell_scalars)
+                                     mult_noise=mult_noise, xi=xi, cell_scalars=cell_scalars,
+                                     cell_table=cell_table)
         new = torch.where(counts > p, stepped, new)
     if columns:
         weight[:, index] = new

@@ -40,8 +40,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step
-from .pulsed_update_ref import check_cell, long_train_length, train_mode
+from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
+from .pulsed_update_ref import CELL_TABLE, check_cell, long_train_length, train_mode
 
 # k * out * in from which the threaded kernel is used. Measured on a shared 2-core machine
 # (torch's own OpenMP threads spinning beside numba's), threads lost at the bench task's
@@ -71,7 +71,8 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
                         x_bits: torch.Tensor | None = None, d_bits: torch.Tensor | None = None,
                         cell_scalars: tuple = (), max_bl: int | None = None,
                         threads: int | None = None,
-                        cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                        cell_pulses: torch.Tensor | None = None,
+                        cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` (``(out, in)``, CPU) in place.
 
     The arguments are those of ``pulsed_update_torch``, with the random numbers fixed by
@@ -83,7 +84,7 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
     applied (0-dim int64 tensor).
     """
     del max_bl
-    scalars = check_cell(cell_kind, cell_params, cell_scalars)
+    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if weight.dim() != 2 or weight.device.type != "cpu" or not weight.is_floating_point():
         raise ValueError(f"weight must be a 2-d float CPU tensor, got {weight.dtype} "
                          f"{tuple(weight.shape)} on {weight.device}")
@@ -117,7 +118,8 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
     counting, cnt = cell_counter(cell_pulses, (n_out, n_in))
     n_threads = torch.get_num_threads() if threads is None else int(threads)
     args = (wn, cp, xp, dp, bln, xb, db, given, int(cell_kind), noise_std > 0,
-            bool(mult_noise), consts, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF), cnt, counting)
+            bool(mult_noise), consts, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF), cnt, counting,
+            table_array(cell_table, wn.dtype))
     if n_threads > 1 and n_out > 1 and k * n_out * n_in >= PARALLEL_MIN_WORK:
         numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
         total = _update_parallel(*args, min(n_out, 4 * n_threads))
@@ -320,6 +322,31 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
     return w, pair
 
 
+@njit(cache=True)
+def _table_train(w, n, up, scale_up, scale_down, w_max, w_min, table, noisy, mult, consts, key,
+                 line, first, pair):
+    """``_pulse_train`` of the table cell (``table``: its knots, up then down), apart so
+    that the other cells' trains take no array argument."""
+    real = type(w)
+    one, zero, sigma = consts[9], consts[10], consts[0]
+    scale = scale_up if up else scale_down
+    step = scale_up if up else -scale_down
+    knots = table.shape[0] // 2
+    offset = 0 if up else knots
+    for p in range(first, first + n):
+        xi = zero
+        if noisy:
+            if (p & 1) == 0:
+                pair = _hash2(key, line, p >> 1)
+            xi = real(_normal(pair, p))
+        dw = table_step(w, step, w_max, w_min, table, offset, knots, one, zero)
+        if noisy:
+            dw = pulse_noise(dw, w, xi, CELL_TABLE, scale, mult, sigma, one, consts[7],
+                             consts[8])
+        w = min(max(w + dw, w_min), w_max)
+    return w, pair
+
+
 # --------------------------------------------------------------------------------------
 # the two phases
 
@@ -377,7 +404,7 @@ def _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_lines):
 
 @njit(cache=True)
 def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
-                  start, count, lines, key_bits, key_noise, cnt, counting):
+                  start, count, lines, key_bits, key_noise, cnt, counting, table):
     """Phase 2 for output lines ``first..last-1``: per row in order, the slots each line
     fires in, the coincidences with the input lists, the pulses. Returns the pulse count."""
     n_out, n_in = w.shape
@@ -421,10 +448,15 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 for q in range(count[b, t]):
                     j = lines[s + q]
                     up = d_neg != (xp[b, j] < 0)
-                    w[i, j], pair = _pulse_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
-                                                 cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
-                                                 cp[r_down, i, j], kind, noisy, mult, consts,
-                                                 key_noise, line, q, pair)
+                    if kind == CELL_TABLE:
+                        w[i, j], pair = _table_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
+                                                     cp[2, i, j], cp[3, i, j], table, noisy,
+                                                     mult, consts, key_noise, line, q, pair)
+                    else:
+                        w[i, j], pair = _pulse_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
+                                                     cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
+                                                     cp[r_down, i, j], kind, noisy, mult,
+                                                     consts, key_noise, line, q, pair)
                     if counting:
                         cnt[i, j] += 1
                 done += count[b, t]
@@ -447,29 +479,34 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 if counting:
                     cnt[i, j] += n
                 up = d_neg != (xp[b, j] < 0)
-                w[i, j], pair = _pulse_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
-                                             cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
-                                             cp[r_down, i, j], kind, noisy, mult, consts,
-                                             key_noise, line, first, pair)
+                if kind == CELL_TABLE:
+                    w[i, j], pair = _table_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
+                                                 cp[2, i, j], cp[3, i, j], table, noisy, mult,
+                                                 consts, key_noise, line, first, pair)
+                else:
+                    w[i, j], pair = _pulse_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
+                                                 cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
+                                                 cp[r_down, i, j], kind, noisy, mult, consts,
+                                                 key_noise, line, first, pair)
                 first += n
     return done
 
 
 @njit(cache=True)
 def _update_serial(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, seed, cnt,
-                   counting):
+                   counting, table):
     n_out, n_in = w.shape
     key_bits, key_noise = _mix(seed ^ _SALT_BITS), _mix(seed ^ _SALT_NOISE)
     start, count, lines = _line_lists(bl, xb, given, n_in)
     for b in range(bl.shape[0]):
         _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_in + n_out)
     return _output_lines(0, n_out, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
-                         start, count, lines, key_bits, key_noise, cnt, counting)
+                         start, count, lines, key_bits, key_noise, cnt, counting, table)
 
 
 @njit(cache=True, parallel=True)
 def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, seed, cnt,
-                     counting, chunks):
+                     counting, table, chunks):
     """``_update_serial`` with both phases spread over threads: rows in phase 1, chunks of
     output lines in phase 2 (same numbers, since each comes from its own counter)."""
     n_out, n_in = w.shape
@@ -482,7 +519,7 @@ def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts
     for c in prange(chunks):
         totals[c] = _output_lines(c * per_chunk, min((c + 1) * per_chunk, n_out), w, cp, xp,
                                   dp, bl, db, given, kind, noisy, mult, consts, start, count,
-                                  lines, key_bits, key_noise, cnt, counting)
+                                  lines, key_bits, key_noise, cnt, counting, table)
     return totals.sum()
 
 

@@ -29,6 +29,11 @@ Tile-wide scalars (``cell_scalars``, a tuple of floats; only ``CELL_EXP`` uses t
 order of ``EXP_SCALARS``): ``A_up, A_down, gamma_up, gamma_down, a, b, dw_min_std_add,
 dw_min_std_slope`` (the last two may be left out: 0).
 
+Tile-wide knot table (``cell_table``, only ``CELL_TABLE``): a float tensor ``(2, K)``, ``K >=
+2``, on the weight's device: the up step's factor (row 0) and the down step's (row 1) at
+``K`` knots evenly spaced over each element's own range, knot ``q`` at state ``w_min +
+q (w_max - w_min) / (K - 1)`` (a measured device's mean step, ``cells.TableCell``).
+
 Pulse response (``s`` = +1 up / -1 down, ``scale`` = row 0 up / row 1 down, ``xi`` a standard
 normal per pulse, ``sigma`` = ``noise_std``; then ``w <- clip(w + dw, w_min, w_max)``):
 
@@ -41,17 +46,23 @@ normal per pulse, ``sigma`` = ``noise_std``; then ``w <- clip(w + dw, w_min, w_m
     CELL_POW       dw = +scale_up   * max((w_max - w)/(w_max - w_min), 0)**gamma_up   (up)
                    dw = -scale_down * max((w - w_min)/(w_max - w_min), 0)**gamma_down (down)
                    (base 0 where w_max <= w_min)                  [PowStep]
+    CELL_TABLE     t = clip((w - w_min)/(w_max - w_min), 0, 1)     [TableCell]
+                   q = min(floor(t (K-1)), K-2), f = t (K-1) - q
+                   y = T[r, q] + f (T[r, q+1] - T[r, q])   (r = 0 up, 1 down)
+                   dw = s*scale*y                (no step where w_max <= w_min)
 
 Cycle-to-cycle noise (``dw_min_std`` of aihwkit, relative to the step; only when sigma > 0):
 
-    CONSTANT, POW, LINEAR with mult_noise   dw <- dw * (1 + sigma*xi)
-    LINEAR without mult_noise (additive)    dw <- dw + sigma*scale*xi
+    CONSTANT, POW, LINEAR/TABLE with        dw <- dw * (1 + sigma*xi)
+      mult_noise
+    LINEAR/TABLE without mult_noise         dw <- dw + sigma*scale*xi
+      (additive)
     EXP                                     dw <- dw + sigma*(|dw| + std_add + std_slope*|w|)*xi
                                             only where y > 0 (a saturated step stays 0, as
                                             aihwkit's CUDA functor does); with std_add =
                                             std_slope = 0 this is the multiplicative form.
 
-``mult_noise`` matters only for ``CELL_LINEAR``. Constant steps are applied in closed form
+``mult_noise`` matters only for ``CELL_LINEAR`` and ``CELL_TABLE``. Constant steps are applied in closed form
 (``constant_train``): noise-free, that is exactly where the clipped steps one by one end; with
 noise the ``n`` steps' noise is summed into one draw, ``s*sigma*sqrt(n)*xi``, added before
 the clip (aihwkit's CUDA ``UpdateFunctorConstantStep``: ``w += dw*n*(1 + rsqrt(n)*sigma*xi)``,
@@ -116,22 +127,24 @@ CELL_CONSTANT = 0
 CELL_LINEAR = 1
 CELL_EXP = 2
 CELL_POW = 3
+CELL_TABLE = 4
 
 CELL_NAMES = {CELL_CONSTANT: "constant", CELL_LINEAR: "linear", CELL_EXP: "exp",
-              CELL_POW: "pow"}
+              CELL_POW: "pow", CELL_TABLE: "table"}
 
 (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,
  ROW_GAMMA_UP, ROW_GAMMA_DOWN) = range(8)
 
 # number of leading rows of cell_params each cell kind reads
-ROWS_REQUIRED = {CELL_CONSTANT: 4, CELL_LINEAR: 6, CELL_EXP: 4, CELL_POW: 8}
+ROWS_REQUIRED = {CELL_CONSTANT: 4, CELL_LINEAR: 6, CELL_EXP: 4, CELL_POW: 8, CELL_TABLE: 4}
+MAX_KNOTS = 64  # the largest knot table a kernel takes
 
 EXP_SCALARS = ("A_up", "A_down", "gamma_up", "gamma_down", "a", "b", "dw_min_std_add",
                "dw_min_std_slope")
 
 
-def check_cell(cell_kind: int, cell_params: torch.Tensor,
-               cell_scalars: tuple = ()) -> tuple[float, ...]:
+def check_cell(cell_kind: int, cell_params: torch.Tensor, cell_scalars: tuple = (),
+               cell_table: torch.Tensor | None = None) -> tuple[float, ...]:
     """Validate the cell arguments; return the scalars padded to ``len(EXP_SCALARS)``."""
     if cell_kind not in ROWS_REQUIRED:
         raise ValueError(f"unknown cell kind {cell_kind}")
@@ -145,15 +158,41 @@ def check_cell(cell_kind: int, cell_params: torch.Tensor,
                          f"optional), got {len(scalars)} values")
     if len(scalars) > len(EXP_SCALARS):
         raise ValueError(f"at most {len(EXP_SCALARS)} cell_scalars, got {len(scalars)}")
+    if cell_kind == CELL_TABLE and (
+            cell_table is None or cell_table.dim() != 2 or cell_table.shape[0] != 2
+            or not 2 <= cell_table.shape[1] <= MAX_KNOTS):
+        raise ValueError(f"cell kind table needs a cell_table of shape (2, K), 2 <= K <= "
+                         f"{MAX_KNOTS}, got "
+                         f"{None if cell_table is None else tuple(cell_table.shape)}")
     return scalars + (0.0,) * (len(EXP_SCALARS) - len(scalars))
+
+
+def table_factor(weight: torch.Tensor, up: torch.Tensor, w_max: torch.Tensor,
+                 w_min: torch.Tensor, cell_table: torch.Tensor) -> torch.Tensor:
+    """``CELL_TABLE``'s step factor ``y`` at ``weight``: the knot table interpolated
+    linearly at the element's relative state (0 where ``w_max <= w_min``)."""
+    knots = cell_table.shape[1]
+    span = w_max - w_min
+    valid = span > 0
+    inv = torch.where(valid, 1.0 / torch.where(valid, span, 1.0), 0.0)
+    pos = ((weight - w_min) * inv).clamp(0.0, 1.0) * (knots - 1)
+    q = pos.floor().clamp(max=knots - 2)
+    f = pos - q
+    q = q.long()
+    table = cell_table.to(device=weight.device, dtype=weight.dtype)
+    y0 = torch.where(up, table[0][q], table[1][q])
+    y1 = torch.where(up, table[0][q + 1], table[1][q + 1])
+    return torch.where(valid, y0 + f * (y1 - y0), 0.0)
 
 
 def single_pulse_torch(weight: torch.Tensor, up: torch.Tensor, cell_params: torch.Tensor, *,
                        cell_kind: int, noise_std: float, mult_noise: bool,
-                       xi: torch.Tensor | None, cell_scalars: tuple = ()) -> torch.Tensor:
+                       xi: torch.Tensor | None, cell_scalars: tuple = (),
+                       cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """Weight after one pulse on every element (``up`` True: potentiate, else depress).
 
-    ``xi`` is a standard normal draw per element (None when ``noise_std == 0``).
+    ``xi`` is a standard normal draw per element (None when ``noise_std == 0``);
+    ``cell_table`` the knot table of ``CELL_TABLE``.
     """
     scale_up, scale_down = cell_params[ROW_SCALE_UP], cell_params[ROW_SCALE_DOWN]
     w_max, w_min = cell_params[ROW_W_MAX], cell_params[ROW_W_MIN]
@@ -192,6 +231,11 @@ def single_pulse_torch(weight: torch.Tensor, up: torch.Tensor, cell_params: torc
         dw = step * torch.pow(base, gamma)
         if noisy:
             dw = dw * (1.0 + noise_std * xi)
+    elif cell_kind == CELL_TABLE:
+        check_cell(cell_kind, cell_params, cell_scalars, cell_table)
+        dw = step * table_factor(weight, up, w_max, w_min, cell_table)
+        if noisy:
+            dw = dw * (1.0 + noise_std * xi) if mult_noise else dw + noise_std * scale * xi
     else:
         raise ValueError(f"unknown cell kind {cell_kind}")
     return torch.minimum(torch.maximum(weight + dw, w_min), w_max)
@@ -228,7 +272,8 @@ def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob:
                         x_bits: torch.Tensor | None = None,
                         d_bits: torch.Tensor | None = None,
                         cell_scalars: tuple = (),
-                        cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                        cell_pulses: torch.Tensor | None = None,
+                        cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` (``(out, in)``) in place.
 
     x_prob: ``(k, in)`` signed firing probabilities in [-1, 1] of the input lines.
@@ -237,11 +282,12 @@ def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob:
     x_bits, d_bits: optional given trains ``(k, max_bl, in|out)`` of 0/1; then no bits are
         drawn and, with ``noise_std == 0``, the result is deterministic (the kernel test).
     cell_scalars: tile-wide scalars of the cell (``EXP_SCALARS`` for ``CELL_EXP``).
+    cell_table: the ``(2, K)`` knot table of ``CELL_TABLE`` (None for the other cells).
     cell_pulses: optional integer ``(out, in)`` counter each element's pulses are added to
         in place (the wear ledger; every kernel takes it the same way).
     Returns the number of pulses applied (0-dim int64 tensor).
     """
-    scalars = check_cell(cell_kind, cell_params, cell_scalars)
+    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     total = torch.zeros((), dtype=torch.int64, device=weight.device)
     n_out, n_in = weight.shape
     bl_list = bl.tolist()
@@ -269,12 +315,12 @@ def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob:
             continue
         _pulse_sequence(weight, up, counts, n_max, cell_params, cell_kind=cell_kind,
                         noise_std=noise_std, mult_noise=mult_noise, generator=generator,
-                        scalars=scalars)
+                        scalars=scalars, table=cell_table)
     return total
 
 
 def _pulse_sequence(weight, up, counts, n_max, cell_params, *, cell_kind, noise_std,
-                    mult_noise, generator, scalars) -> None:
+                    mult_noise, generator, scalars, table=None) -> None:
     """Pulse ``p`` acts on the elements with more than ``p`` coincidences, one pulse at a
     time. Only those elements are gathered (a pulse train touches a fraction of the array),
     so the work follows the pulses, not the array size."""
@@ -292,7 +338,8 @@ def _pulse_sequence(weight, up, counts, n_max, cell_params, *, cell_kind, noise_
         xi = (torch.randn(w.shape, generator=generator, device=w.device)
               if noise_std > 0 else None)
         w = single_pulse_torch(w, u, params, cell_kind=cell_kind, noise_std=noise_std,
-                               mult_noise=mult_noise, xi=xi, cell_scalars=scalars)
+                               mult_noise=mult_noise, xi=xi, cell_scalars=scalars,
+                               cell_table=table)
     flat.index_copy_(0, index, w)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from numba import njit
 
+from .cell_pulse_cpu import table_array
 from .counter_rng_cpu import rng_state
 from .line_write_cpu import draw_count, fired_slots, pulse_element
 from .pulsed_update_cpu import cell_counter
@@ -25,7 +26,7 @@ from .pulsed_update_ref import check_cell, long_train_length
 def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in_sign, scale,
                     threshold, max_steps, momentum, forget, buffer_cap, no_buffer, lr, g,
                     desired_bl, long_train, long_bl, um, ubm, um_grad_scale, cell_kind,
-                    noise_std, mult_noise, scalars, seed, cnt, counting, slots):
+                    noise_std, mult_noise, scalars, table, seed, cnt, counting, slots):
     rng = rng_state(seed)
     n, length = reads.shape
     values = np.empty((n, length), dtype=np.float32)
@@ -97,7 +98,7 @@ def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in
                 if counting:
                     cnt[r, c] += count
                 pulse_element(weight, cp, r, c, count, v < 0, cell_kind, noise_std,
-                              mult_noise, scalars, rng)
+                              mult_noise, scalars, table, rng)
     return total
 
 
@@ -113,13 +114,15 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
                          forget_buffer: bool = True, buffer_cap: float = 0.0,
                          no_buffer: bool = False,
                          cell_pulses: torch.Tensor | None = None,
-                         train_slots: torch.Tensor | None = None) -> torch.Tensor:
+                         train_slots: torch.Tensor | None = None,
+                         cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """Same arguments and result as ``transfer_lines_torch`` (``seed`` instead of a
     generator); float32 CPU tensors, ``weight`` and ``buffer`` updated in place."""
     slots = np.zeros(1, dtype=np.int64)
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
     f32 = np.float32
-    scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars), dtype=np.float32)
+    scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars, cell_table),
+                         dtype=np.float32)
     reads = reads.detach().to(weight.dtype).contiguous()
     buffered = buffer is not None
     if buffered:
@@ -135,8 +138,8 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
         f32(momentum), bool(forget_buffer), f32(buffer_cap), bool(no_buffer), f32(lr),
         f32(granularity), f32(desired_bl), bool(long_train), f32(long_bl),
         bool(update_management), bool(update_bl_management), f32(um_grad_scale),
-        int(cell_kind), f32(noise_std), bool(mult_noise), scalars, int(seed) & 0xFFFFFFFF,
-        cnt, counting, slots)
+        int(cell_kind), f32(noise_std), bool(mult_noise), scalars, table_array(cell_table),
+        int(seed) & 0xFFFFFFFF, cnt, counting, slots)
     if train_slots is not None:
         train_slots += int(slots[0])
     return torch.tensor(total, dtype=torch.int64)

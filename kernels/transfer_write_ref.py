@@ -97,7 +97,8 @@ def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads:
                          generator: torch.Generator | None = None,
                          line_mask: torch.Tensor | None = None,
                          cell_pulses: torch.Tensor | None = None,
-                         train_slots: torch.Tensor | None = None, **options) -> torch.Tensor:
+                         train_slots: torch.Tensor | None = None,
+                         cell_table: torch.Tensor | None = None, **options) -> torch.Tensor:
     """The whole write of a transfer: ``transfer_write_torch`` (``options``) builds the
     trains, ``line_write_torch`` pulses the lines ``start..`` of ``weight`` with them.
     ``line_mask`` (``(n,)`` bool): write only these lines (the buffer takes every read).
@@ -117,7 +118,8 @@ def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads:
     return line_write_torch(weight, cell_params, lines, one_prob, line_prob, bl.to(torch.int64),
                             columns=columns, cell_kind=cell_kind, noise_std=noise_std,
                             mult_noise=mult_noise, cell_scalars=cell_scalars,
-                            generator=generator, cell_pulses=cell_pulses)
+                            generator=generator, cell_pulses=cell_pulses,
+                            cell_table=cell_table)
 
 
 __all__ = ["line_numbers", "one_hot_gains", "transfer_lines_torch", "transfer_write_torch"]
