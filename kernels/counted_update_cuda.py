@@ -9,8 +9,8 @@ host sync.
    16``; the bits are padded to whole multiples of 8 slots), else a float32 product (exact
    below 2^24 counts);
 3. ``_apply_counts_kernel``: each element's up and down counts from net and total, then
-   the cell physics once - closed forms for constant and linear steps, a pulse loop for exp
-   and pow steps (each block loops to its largest count), normals from Philox.
+   the cell physics once - closed forms for constant and linear steps, a pulse loop for exp,
+   pow and table steps (each block loops to its largest count), normals from Philox.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .pulsed_update_ref import (
     CELL_EXP,
     CELL_LINEAR,
     CELL_POW,
+    CELL_TABLE,
     ROW_GAMMA_DOWN,
     ROW_GAMMA_UP,
     ROW_SCALE_DOWN,
@@ -34,6 +35,7 @@ from .pulsed_update_ref import (
     ROW_W_MAX,
     ROW_W_MIN,
     check_cell,
+    knot_table,
 )
 
 
@@ -85,9 +87,10 @@ def _expm1_ratio(alpha):
 
 @triton.jit
 def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, amp_up,
-                amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
-                CELL_KIND: tl.constexpr, NOISE: tl.constexpr):
-    """One pulse of an exp or pow cell (``single_pulse_torch``), clipped to the bounds."""
+                amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope, tab_ptr, n_knots,
+                CELL_KIND: tl.constexpr, NOISE: tl.constexpr, MULT_NOISE: tl.constexpr):
+    """One pulse of an exp, pow or table cell (``single_pulse_torch``), clipped to the
+    bounds; ``tab_ptr``: the table cell's ``n_knots`` up factors, then its down factors."""
     step = tl.where(up, s_up, -s_down)
     span = w_max - w_min
     valid = span > 0.0
@@ -100,7 +103,7 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
         if NOISE:
             sd = noise_std * (tl.abs(dw) + std_add + std_slope * tl.abs(w))
             dw = tl.where(y > 0.0, dw + sd * xi, dw)
-    else:  # CELL_POW
+    elif CELL_KIND == 3:  # CELL_POW
         inv = tl.where(valid, 1.0 / tl.where(valid, span, 1.0), 0.0)
         base = tl.maximum(tl.where(up, (w_max - w) * inv, (w - w_min) * inv), 0.0)
         gamma = tl.where(up, g_up, g_down)
@@ -109,13 +112,26 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
         dw = step * powed
         if NOISE:
             dw = dw * (1.0 + noise_std * xi)
+    else:  # CELL_TABLE (table_factor)
+        inv = tl.where(valid, 1.0 / tl.where(valid, span, 1.0), 0.0)
+        pos = tl.minimum(tl.maximum((w - w_min) * inv, 0.0), 1.0) * (n_knots - 1.0)
+        q = tl.minimum(pos.to(tl.int32), n_knots - 2) + tl.where(up, 0, n_knots)
+        f = pos - tl.minimum(pos.to(tl.int32), n_knots - 2).to(tl.float32)
+        y0 = tl.load(tab_ptr + q)
+        y1 = tl.load(tab_ptr + q + 1)
+        dw = tl.where(valid, step * (y0 + f * (y1 - y0)), 0.0)
+        if NOISE:
+            if MULT_NOISE:
+                dw = dw * (1.0 + noise_std * xi)
+            else:
+                dw = dw + noise_std * tl.where(up, s_up, s_down) * xi
     return tl.minimum(tl.maximum(w + dw, w_min), w_max)
 
 
 @triton.jit(do_not_specialize=["seed"])
-def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, seed, n_elem, stride_p,
-                         noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-                         std_slope, FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
+def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, tab_ptr, n_knots, seed,
+                         n_elem, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a,
+                         es_b, std_add, std_slope, FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
                          MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                          SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
                          BLOCK: tl.constexpr):
@@ -168,7 +184,7 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, seed, n_
             new += noise_std * tl.sqrt(var) * tl.randn(seed, offs)
         new = tl.minimum(tl.maximum(new, w_min), w_max)
         w = tl.where(total > 0, new, w)
-    else:  # CELL_EXP, CELL_POW: a pulse loop to the block's largest count
+    else:  # CELL_EXP, CELL_POW, CELL_TABLE: a pulse loop to the block's largest count
         g_up = tl.zeros((BLOCK,), tl.float32)
         g_down = tl.zeros((BLOCK,), tl.float32)
         if CELL_KIND == 3:
@@ -183,7 +199,8 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, seed, n_
                 xi = tl.randn(seed ^ (tl.cast(p, tl.int64) << 20), offs)
             stepped = _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi,
                                   noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
-                                  std_add, std_slope, CELL_KIND=CELL_KIND, NOISE=NOISE)
+                                  std_add, std_slope, tab_ptr, n_knots, CELL_KIND=CELL_KIND,
+                                  NOISE=NOISE, MULT_NOISE=MULT_NOISE)
             w = tl.where(total > p, stepped, w)
     tl.store(w_ptr + offs, w, mask=mask)
 
@@ -231,19 +248,20 @@ def apply_counts_triton(weight: torch.Tensor, cell_params: torch.Tensor, up: tor
                         down: torch.Tensor, *, cell_kind: int, noise_std: float,
                         mult_noise: bool, cell_scalars: tuple = (),
                         seed: int | torch.Tensor = 0,
-                        cell_pulses: torch.Tensor | None = None) -> None:
+                        cell_pulses: torch.Tensor | None = None,
+                        cell_table: torch.Tensor | None = None) -> None:
     """``apply_counts_torch`` on a contiguous float32 ``weight``, normals from ``seed``;
     each element's ``up + down`` added to the int32 counter ``cell_pulses`` if given."""
     _apply(weight, cell_params, up, down, False, cell_kind=cell_kind, noise_std=noise_std,
            mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed,
-           cell_pulses=cell_pulses)
+           cell_pulses=cell_pulses, cell_table=cell_table)
 
 
 def _apply(weight, cell_params, a, b, from_net: bool, *, cell_kind, noise_std, mult_noise,
-           cell_scalars, seed, cell_pulses=None) -> None:
+           cell_scalars, seed, cell_pulses=None, cell_table=None) -> None:
     """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
     net and total coincidences."""
-    scalars = check_cell(cell_kind, cell_params, cell_scalars)
+    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     n = weight.numel()
     if n == 0:
         return
@@ -258,7 +276,7 @@ def _apply(weight, cell_params, a, b, from_net: bool, *, cell_kind, noise_std, m
     _apply_counts_kernel[(triton.cdiv(n, block),)](
         weight, params, a.to(torch.int32).contiguous(), b.to(torch.int32).contiguous(),
         seed if on_device else weight, weight if cell_pulses is None else cell_pulses,
-        0 if on_device else int(seed), n, params.stride(0),
+        *knot_table(cell_table, weight), 0 if on_device else int(seed), n, params.stride(0),
         float(noise_std), *scalars, FROM_NET=bool(from_net), CELL_KIND=int(cell_kind),
         MULT_NOISE=bool(mult_noise) or int(cell_kind) == CELL_CONSTANT,
         NOISE=float(noise_std) > 0, SEED_PTR=on_device, COUNT_CELLS=cell_pulses is not None,
@@ -271,7 +289,8 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                           seed: int | torch.Tensor, cell_scalars: tuple = (),
                           x_bits: torch.Tensor | None = None,
                           d_bits: torch.Tensor | None = None,
-                          cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                          cell_pulses: torch.Tensor | None = None,
+                          cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """``counted_update_torch`` in three launches (module doc), ``seed`` instead of a
     generator. ``weight`` must be a contiguous float32 tensor; ``cell_pulses`` an optional
     int32 counter shaped like it, which the apply kernel adds each element's pulses to."""
@@ -295,12 +314,12 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     net, total = coincidences_triton(xs, ds)
     _apply(weight, cell_params, net, total, True, cell_kind=cell_kind, noise_std=noise_std,
            mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed,
-           cell_pulses=cell_pulses)
+           cell_pulses=cell_pulses, cell_table=cell_table)
     return total.sum(dtype=torch.int64)
 
 
 # the kernels read these rows and kinds by number
-assert (CELL_CONSTANT, CELL_LINEAR, CELL_EXP, CELL_POW) == (0, 1, 2, 3)
+assert (CELL_CONSTANT, CELL_LINEAR, CELL_EXP, CELL_POW, CELL_TABLE) == (0, 1, 2, 3, 4)
 assert (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,
         ROW_GAMMA_UP, ROW_GAMMA_DOWN) == tuple(range(8))
 

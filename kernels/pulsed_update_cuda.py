@@ -61,6 +61,7 @@ from .pulsed_update_ref import (
     CELL_EXP,
     CELL_LINEAR,
     CELL_POW,
+    CELL_TABLE,
     ROW_GAMMA_DOWN,
     ROW_GAMMA_UP,
     ROW_SCALE_DOWN,
@@ -70,6 +71,7 @@ from .pulsed_update_ref import (
     ROW_W_MAX,
     ROW_W_MIN,
     check_cell,
+    knot_table,
     long_train_length,
     train_mode,
 )
@@ -263,13 +265,16 @@ def _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std,
 
 @triton.jit
 def _pulse(w, step, q0, q1, q2, xi, w_max, w_min, noise_std, es_b, std_add, std_slope,
+           tab_ptr, n_knots,
            CELL_KIND: tl.constexpr, NOISE: tl.constexpr, MULT_NOISE: tl.constexpr):
     """Weight after one pulse of a state-dependent cell, clipped to the bounds.
 
     ``step`` is the signed step of the pulse direction (its magnitude the ``scale``); the
     direction-resolved cell parameters ``q0, q1, q2`` mean (see the kernel's row setup):
     LINEAR ``q0`` slope; EXP ``q0`` amplitude A, ``q1`` signed exponent, ``q2`` the z scale
-    ``2a/(w_max - w_min)``; POW ``q0`` exponent, base ``q1 + q2 * w``.
+    ``2a/(w_max - w_min)``; POW ``q0`` exponent, base ``q1 + q2 * w``; TABLE ``q0`` the
+    direction's first knot in ``tab_ptr`` (``n_knots`` a direction), ``q1`` ``1/(w_max -
+    w_min)`` (0: no step), ``q2`` ``w_min``.
     """
     if CELL_KIND == 1:  # CELL_LINEAR (constant steps take the closed form, no loop)
         dw = step * (1.0 - q0 * w)
@@ -285,13 +290,25 @@ def _pulse(w, step, q0, q1, q2, xi, w_max, w_min, noise_std, es_b, std_add, std_
         if NOISE:
             sd = noise_std * (tl.abs(dw) + std_add + std_slope * tl.abs(w))
             dw = tl.where(y > 0.0, dw + sd * xi, dw)
-    else:  # CELL_POW
+    elif CELL_KIND == 3:  # CELL_POW
         base = tl.maximum(q1 + q2 * w, 0.0)
         powed = tl.exp2(q0 * tl.log2(tl.where(base > 0.0, base, 1.0)))
         powed = tl.where(base > 0.0, powed, tl.where(q0 == 0.0, 1.0, 0.0))
         dw = step * powed
         if NOISE:
             dw = dw * (1.0 + noise_std * xi)
+    else:  # CELL_TABLE: the knots interpolated at the relative state (table_factor)
+        pos = tl.minimum(tl.maximum((w - q2) * q1, 0.0), 1.0) * (n_knots - 1.0)
+        q = tl.minimum(pos.to(tl.int32), n_knots - 2)
+        f = pos - q.to(tl.float32)
+        y0 = tl.load(tab_ptr + q0 + q)
+        y1 = tl.load(tab_ptr + q0 + q + 1)
+        dw = tl.where(q1 > 0.0, step * (y0 + f * (y1 - y0)), 0.0)
+        if NOISE:
+            if MULT_NOISE:
+                dw = dw * (1.0 + noise_std * xi)
+            else:
+                dw = dw + noise_std * tl.abs(step) * xi
     return tl.minimum(tl.maximum(w + dw, w_min), w_max)
 
 
@@ -350,6 +367,7 @@ def _line_words_kernel(
 @triton.jit(do_not_specialize=["seed"])
 def _pulsed_update_kernel(
     w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, scratch_ptr, seed_ptr, cells_ptr,
+    tab_ptr, n_knots,
     n_out, n_in, k, n_chunks,
     stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
     stride_xk, stride_xn, stride_dk, stride_dm,
@@ -435,6 +453,9 @@ def _pulsed_update_kernel(
         r_down = tl.load(pe + 7 * stride_pp, mask=mask, other=0.0)
         rng = w_max - w_min
         inv = tl.where(rng > 0.0, 1.0 / tl.where(rng > 0.0, rng, 1.0), 0.0)
+    elif CELL_KIND == 4:
+        rng = w_max - w_min
+        inv = tl.where(rng > 0.0, 1.0 / tl.where(rng > 0.0, rng, 1.0), 0.0)
     if NOISE:
         elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)
         xi0 = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)  # normals of 4 rows (constant)
@@ -501,10 +522,14 @@ def _pulsed_update_kernel(
                 q0 = tl.where(ok, tl.where(up, es_a_up, es_a_down), 1.0)
                 q1 = tl.where(ok, tl.where(up, es_g_up, -es_g_down), 0.0)
                 q2 = zs
-            else:  # CELL_POW
+            elif CELL_KIND == 3:  # CELL_POW
                 q0 = tl.where(up, r_up, r_down)
                 q1 = tl.where(up, w_max, -w_min) * inv
                 q2 = tl.where(up, -inv, inv)
+            else:  # CELL_TABLE
+                q0 = tl.where(up, 0, n_knots)
+                q1 = inv
+                q2 = w_min
 
             # the pulses, one after another; bound >= the block's largest count
             if NOISE:
@@ -513,29 +538,29 @@ def _pulsed_update_kernel(
                     p0 = g * 4
                     w = tl.where(counts > p0,
                                  _pulse(w, step, q0, q1, q2, xi0, w_max, w_min,
-                                        noise_std, es_b, std_add, std_slope,
-                                        CELL_KIND, NOISE, MULT_NOISE), w)
+                                        noise_std, es_b, std_add, std_slope, tab_ptr,
+                                        n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
                     if p0 + 1 < bound:
                         w = tl.where(counts > p0 + 1,
                                      _pulse(w, step, q0, q1, q2, xi1, w_max, w_min,
-                                            noise_std, es_b, std_add, std_slope,
-                                            CELL_KIND, NOISE, MULT_NOISE), w)
+                                            noise_std, es_b, std_add, std_slope, tab_ptr,
+                                            n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
                     if p0 + 2 < bound:
                         w = tl.where(counts > p0 + 2,
                                      _pulse(w, step, q0, q1, q2, xi2, w_max, w_min,
-                                            noise_std, es_b, std_add, std_slope,
-                                            CELL_KIND, NOISE, MULT_NOISE), w)
+                                            noise_std, es_b, std_add, std_slope, tab_ptr,
+                                            n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
                     if p0 + 3 < bound:
                         w = tl.where(counts > p0 + 3,
                                      _pulse(w, step, q0, q1, q2, xi3, w_max, w_min,
-                                            noise_std, es_b, std_add, std_slope,
-                                            CELL_KIND, NOISE, MULT_NOISE), w)
+                                            noise_std, es_b, std_add, std_slope, tab_ptr,
+                                            n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
             else:
                 for p in range(0, bound):
                     w = tl.where(counts > p,
                                  _pulse(w, step, q0, q1, q2, 0.0, w_max, w_min,
-                                        noise_std, es_b, std_add, std_slope,
-                                        CELL_KIND, NOISE, MULT_NOISE), w)
+                                        noise_std, es_b, std_add, std_slope, tab_ptr,
+                                        n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
 
     tl.store(w_ptrs, w, mask=mask)
     if COUNT_CELLS:  # the wear ledger: a block owns its elements, so no atomics
@@ -608,7 +633,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          block_m: int | None = None, block_n: int | None = None,
                          num_warps: int | None = None,
                          sparse_rows: bool = False,
-                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                         cell_pulses: torch.Tensor | None = None,
+                         cell_table: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
@@ -621,10 +647,11 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     few lines (one-hot writes of a transfer): constant-step blocks skip the rows they see
     none of, as state-dependent cells always do (a first pass over the words finds them).
     ``cell_pulses``: an optional contiguous int32 ``(out, in)`` counter on the device that
-    each element's pulses are added to, in the kernel (no host sync). Returns the number
-    of pulses applied (0-dim int64 tensor on ``weight.device``).
+    each element's pulses are added to, in the kernel (no host sync). ``cell_table``: the
+    table cell's ``(2, K)`` knots on the device. Returns the number of pulses applied
+    (0-dim int64 tensor on ``weight.device``).
     """
-    scalars = check_cell(cell_kind, cell_params, cell_scalars)
+    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if weight.dim() != 2 or weight.dtype != torch.float32:
         raise ValueError("weight must be a 2-d float32 tensor")
     n_out, n_in = weight.shape
@@ -708,6 +735,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     _pulsed_update_kernel[grid](
         weight, cell_params, x_prob, d_prob, words, counter, scratch, seed_ptr,
         counter if cell_pulses is None else cell_pulses,
+        *knot_table(cell_table, cell_params),
         n_out, n_in, k, n_chunks,
         weight.stride(0), weight.stride(1),
         cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
@@ -845,4 +873,4 @@ __all__ = ["line_probabilities_triton", "pulsed_update_triton"]
 # the row indices the kernel hard-codes (0..7) must match the reference's layout
 assert (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,
         ROW_GAMMA_UP, ROW_GAMMA_DOWN) == tuple(range(8))
-assert (CELL_CONSTANT, CELL_LINEAR, CELL_EXP, CELL_POW) == (0, 1, 2, 3)
+assert (CELL_CONSTANT, CELL_LINEAR, CELL_EXP, CELL_POW, CELL_TABLE) == (0, 1, 2, 3, 4)

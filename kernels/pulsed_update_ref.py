@@ -167,6 +167,14 @@ def check_cell(cell_kind: int, cell_params: torch.Tensor, cell_scalars: tuple = 
     return scalars + (0.0,) * (len(EXP_SCALARS) - len(scalars))
 
 
+def knot_table(cell_table: torch.Tensor | None, stand_in: torch.Tensor) -> tuple:
+    """``(tensor, K)`` as the Triton launchers pass the table: its knots flattened (up,
+    then down) in float32; for cells without one, ``stand_in`` (never read) and 2."""
+    if cell_table is None:
+        return stand_in, 2
+    return cell_table.to(torch.float32).contiguous().reshape(-1), int(cell_table.shape[1])
+
+
 def table_factor(weight: torch.Tensor, up: torch.Tensor, w_max: torch.Tensor,
                  w_min: torch.Tensor, cell_table: torch.Tensor) -> torch.Tensor:
     """``CELL_TABLE``'s step factor ``y`` at ``weight``: the knot table interpolated
