@@ -15,103 +15,25 @@ scikit-learn, a dependency) to the chosen family, on all
 devices together (the nominal device); its fit errors are 1 sd from the Jacobian. The
 cycle-to-cycle noise ``dw_min_std`` is the rms of the residuals relative to the modelled
 step; with several devices, each is fitted alone and the spread of their parameters gives
-the device-to-device keys (``*_dtod``, relative to the mean). The result is a cell option
+the device-to-device keys (``*_dtod``, relative to the mean). ``--model table`` builds
+a lookup-table cell instead (``physics/pulse_data.table_from_steps``: piecewise-linear mean
+steps on ``--knots`` knots, per-device gains, residual noise). The result is a cell option
 file ``DIR/cell/NAME.yaml`` that ``xbrun train cell=NAME
 'hydra.searchpath=[file://DIR]'`` loads.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError
-from .physics.cells import CELLS
+from .physics.cells import CELLS, TableCell
+from .physics.pulse_data import COLUMNS, Steps, hat_basis, read_data, table_from_steps
 
-MODELS = ("soft_bounds", "exp_step", "pow_step", "linear_step")
-COLUMNS = ("device", "cycle", "direction", "pulse", "conductance")
-
-
-@dataclass
-class Steps:
-    """The measured steps: state before the pulse, signed step, pulse up?, device index;
-    ``traces`` keeps each device's reads in order for the plot."""
-
-    w: np.ndarray
-    dw: np.ndarray
-    up: np.ndarray
-    device: np.ndarray
-    traces: list[tuple[np.ndarray, np.ndarray]]  # (reads, up flags of the pulses leading there)
-
-
-def _direction(value) -> bool:
-    text = str(value).strip().lower()
-    if text in ("up", "+1", "1", "1.0"):
-        return True
-    if text in ("down", "-1", "-1.0"):
-        return False
-    raise ConfigError(f"direction: expected up or down (or +1/-1), got {value!r}")
-
-
-def read_data(path: str, normalize: bool = False) -> Steps:
-    """The steps of the file at ``path`` (see the module docstring for the format)."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"FILE: {path} is not a file")
-    try:
-        if file.suffix == ".npz":
-            data = np.load(file, allow_pickle=False)
-            missing = [c for c in COLUMNS if c not in data]
-            cols = {c: list(data[c]) for c in COLUMNS if c in data}
-        else:
-            lines = [line for line in file.read_text().splitlines()
-                     if line.strip() and not line.lstrip().startswith("#")]
-            rows = list(csv.DictReader(lines))
-            header = [h.strip() for h in (csv.reader(lines[:1]).__next__() if lines else [])]
-            missing = [c for c in COLUMNS if c not in header]
-            cols = {c: [r[c] for r in rows] for c in COLUMNS if c in header}
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise ConfigError(f"FILE: cannot read {path} ({err})") from None
-    if missing:
-        raise ConfigError(f"FILE: {path} lacks the columns {', '.join(missing)}; expected "
-                          f"{', '.join(COLUMNS)}")
-    try:
-        g = np.asarray(cols["conductance"], dtype=np.float64)
-        cycle = np.asarray(cols["cycle"], dtype=np.float64)
-        pulse = np.asarray(cols["pulse"], dtype=np.float64)
-    except ValueError as err:
-        raise ConfigError(f"FILE: conductance, cycle and pulse must be numbers ({err})") from None
-    if not np.isfinite(g).all() or g.size < 8:
-        raise ConfigError("FILE: expected at least 8 rows of finite conductances")
-    up = np.array([_direction(v) for v in cols["direction"]])
-    names = [str(d) for d in cols["device"]]
-    if normalize:
-        lo, hi = g.min(), g.max()
-        if hi <= lo:
-            raise ConfigError("FILE: --normalize needs conductances that are not all equal")
-        g = 2 * (g - lo) / (hi - lo) - 1
-    elif g.min() > 0 or g.max() < 0:
-        raise ConfigError(f"FILE: the conductances lie in [{g.min():.4g}, {g.max():.4g}], which "
-                          f"does not contain 0 as a cell's bounds must; add --normalize")
-    ws, dws, ups, devs, traces = [], [], [], [], []
-    for k, name in enumerate(dict.fromkeys(names)):
-        rows = [i for i, n in enumerate(names) if n == name]
-        rows.sort(key=lambda i: (cycle[i], not up[i], pulse[i]))
-        reads, flags = g[rows], up[rows]
-        # a step that ends on the device's highest (up) or lowest (down) read was cut
-        # short by the bound, or taken there: not a step of the cell's mean response
-        top, bottom = reads.max(), reads.min()
-        keep = np.where(flags[1:], reads[1:] < top, reads[1:] > bottom)
-        ws.append(reads[:-1][keep])
-        dws.append(np.diff(reads)[keep])
-        ups.append(flags[1:][keep])
-        devs.append(np.full(int(keep.sum()), k))
-        traces.append((reads, flags))
-    return Steps(np.concatenate(ws), np.concatenate(dws), np.concatenate(ups),
-                 np.concatenate(devs), traces)
+MODELS = ("soft_bounds", "exp_step", "pow_step", "linear_step", "table")
 
 
 # -- the families: mean step magnitude up and down at state w --------------------------
@@ -228,10 +150,41 @@ _DTOD = {"dw_min": ("dw_min_dtod", True), "w_max": ("w_max_dtod", True),
          "pow_gamma": ("pow_gamma_dtod", True), "pow_up_down": ("pow_up_down_dtod", False)}
 
 
+def _table_steps(p, w, bounds):
+    """The table cell's mean steps: ``p`` = dw_min, then K up and K down knot factors."""
+    knots = (len(p) - 1) // 2
+    basis = hat_basis((np.asarray(w) - bounds[0]) / (bounds[1] - bounds[0]), knots)
+    return p[0] * (basis @ p[1:1 + knots]), p[0] * (basis @ p[1 + knots:])
+
+
+def _steps_of(model: str):
+    return _table_steps if model == "table" else FAMILIES[model][0]
+
+
+def fit_table(steps: Steps, knots: int = 16) -> tuple[Fit, TableCell, dict[str, float]]:
+    """``fit_cell`` for the table cell: its fit (values ``dw_min``, ``up_q``, ``down_q``;
+    knot errors relative to dw_min), the cell (validated) and its spreads."""
+    table = table_from_steps(steps, knots, key="FILE")
+    cell = replace(TableCell(), up_down=0.0, knots=knots, **table.keys())
+    cell.validate("cell")
+    values = {"dw_min": table.dw_min,
+              **{f"up_{q}": v for q, v in enumerate(table.up_steps)},
+              **{f"down_{q}": v for q, v in enumerate(table.down_steps)}}
+    errors = {"dw_min": 0.0,
+              **{f"up_{q}": v for q, v in enumerate(table.errors[0])},
+              **{f"down_{q}": v for q, v in enumerate(table.errors[1])}}
+    dtod = {k: getattr(table, k) for k in ("dw_min_dtod", "up_down_dtod", "w_max_dtod",
+                                           "w_min_dtod")}
+    fit = Fit("table", values, errors, table.dw_min_std, table.rms, (table.w_min, table.w_max))
+    return fit, cell, dtod
+
+
 def fit_cell(model: str, steps: Steps) -> tuple[Fit, object, dict[str, float]]:
     """The nominal fit, the cell it gives (validated) and its device-to-device keys."""
     if model not in MODELS:
         raise ConfigError(f"--model: expected one of {', '.join(MODELS)}, got {model!r}")
+    if model == "table":
+        return fit_table(steps)
     nominal = fit_mean(model, steps)
     n_dev = len(steps.traces)
     per = [fit_mean(model, steps, steps.device == k) for k in range(n_dev)] if n_dev > 1 else []
@@ -268,10 +221,15 @@ def write_option(cell, fit: Fit, dtod: dict, source: str, folder: str, name: str
     """Write ``folder/cell/name.yaml``: the cell's schema plus the fitted keys."""
     path = Path(folder).expanduser().absolute() / "cell" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    keys = [*fit.values, "w_max", "w_min", "dw_min_std", *dtod]
+    if fit.model == "table":
+        keys = ["dw_min", "w_max", "w_min", "dw_min_std", "up_down", *dtod, "knots",
+                "up_steps", "down_steps"]
+        errors = f"knots up to {max(fit.errors.values()):.3g} (relative to dw_min)"
+    else:
+        keys = [*fit.values, "w_max", "w_min", "dw_min_std", *dtod]
+        errors = ", ".join(f"{k} {v:.3g}" for k, v in fit.errors.items())
     if fit.model == "linear_step":
         keys.append("mean_bound_reference")
-    errors = ", ".join(f"{k} {v:.3g}" for k, v in fit.errors.items())
     lines = [f"# Fitted by `xbrun cells fit {source} --model {fit.model}` to {n_steps} steps "
              f"of {n_devices} device(s).",
              f"# Fit errors (1 sd): {errors}; rms residual of the mean step {fit.rms:.3g}.",
@@ -287,7 +245,7 @@ def write_option(cell, fit: Fit, dtod: dict, source: str, folder: str, name: str
 
 def modelled_trace(fit: Fit, reads: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """The nominal model's reads along a measured pulse sequence (no noise, clipped)."""
-    func = FAMILIES[fit.model][0]
+    func = _steps_of(fit.model)
     p = np.array(list(fit.values.values()))
     lo, hi = fit.bounds
     out = [reads[0]]
@@ -313,7 +271,7 @@ def plot_fit(fit: Fit, steps: Steps, path: str) -> None:
     left.set_ylabel("conductance (weight)")
     left.legend(fontsize=7)
     grid = np.linspace(fit.bounds[0], fit.bounds[1], 200)
-    m_up, m_down = FAMILIES[fit.model][0](np.array(list(fit.values.values())), grid, fit.bounds)
+    m_up, m_down = _steps_of(fit.model)(np.array(list(fit.values.values())), grid, fit.bounds)
     right.scatter(steps.w[steps.up], steps.dw[steps.up], s=3, alpha=0.4, label="up, measured")
     right.scatter(steps.w[~steps.up], steps.dw[~steps.up], s=3, alpha=0.4,
                   label="down, measured")
@@ -349,7 +307,8 @@ def simulate(cell, devices: int, cycles: int, pulses: int, seed: int) -> list[tu
                 w = kernels.single_pulse_torch(
                     w, torch.full_like(w, direction == "up", dtype=torch.bool), params,
                     cell_kind=cell.kernel_kind, noise_std=cell.noise_std,
-                    mult_noise=cell.mult_noise, xi=xi, cell_scalars=cell.cell_scalars)
+                    mult_noise=cell.mult_noise, xi=xi, cell_scalars=cell.cell_scalars,
+                    cell_table=getattr(cell, "cell_table", None))
                 rows += [(d, c, direction, p, float(w[0, d])) for d in range(devices)]
     return rows
 
@@ -393,6 +352,8 @@ def fit_command(argv: list[str]) -> None:
     parser.add_argument("--normalize", action="store_true",
                         help="map the data's conductance range onto [-1, 1] first")
     parser.add_argument("--plot", metavar="FILE.png", help="measured against modelled")
+    parser.add_argument("--knots", type=int, default=16, metavar="K",
+                        help="knots of --model table (2 to 64, default 16)")
     args = parser.parse_args(argv)
     name = args.name or f"fitted_{args.model}"
     try:
@@ -404,14 +365,27 @@ def fit_command(argv: list[str]) -> None:
         if name in options("cell"):
             raise ConfigError(f"--name: {name} is a shipped cell option; choose another name")
         plot = plot_path(args.plot) if args.plot else None
+        if not 2 <= args.knots <= 64:
+            raise ConfigError(f"--knots: expected an integer in [2, 64], got {args.knots}")
         steps = read_data(args.file, args.normalize)
-        fit, cell, dtod = fit_cell(args.model, steps)
+        fit, cell, dtod = (fit_table(steps, args.knots) if args.model == "table"
+                           else fit_cell(args.model, steps))
     except ConfigError as err:
         fail(str(err))
     print(f"{args.model} fitted to {len(steps.w)} steps of {len(steps.traces)} device(s); "
           f"rms residual of the mean step {fit.rms:.3g}")
+    if fit.model == "table":
+        print(f"  {'dw_min':<12} {cell.dw_min:.5g}  (mean of the steps up and down at w = 0)")
+        print(f"  {'w_min, w_max':<12} {cell.w_min:+.5g}, {cell.w_max:+.5g}")
+        print("  knot  state      up (x dw_min)     down (x dw_min)")
+        for q in range(cell.knots):
+            state = cell.w_min + q * (cell.w_max - cell.w_min) / (cell.knots - 1)
+            print(f"  {q:>4}  {state:+.4f}  {fit.values[f'up_{q}']:7.4f} +- "
+                  f"{fit.errors[f'up_{q}']:.2g}  {fit.values[f'down_{q}']:7.4f} +- "
+                  f"{fit.errors[f'down_{q}']:.2g}")
     for key, value in fit.values.items():
-        print(f"  {key:<12} {value:+.5g} +- {fit.errors[key]:.2g}")
+        if fit.model != "table":
+            print(f"  {key:<12} {value:+.5g} +- {fit.errors[key]:.2g}")
     print(f"  {'dw_min_std':<12} {fit.noise:.4g}  (rms residual relative to the step)")
     for key, value in dtod.items():
         print(f"  {key:<12} {value:.4g}" + ("" if len(steps.traces) > 1 else "  (one device)"))

@@ -58,7 +58,8 @@ def _step(cell: PulsedCell, params: torch.Tensor, w: torch.Tensor, up: bool,
     xi = torch.randn(w.shape, generator=generator) if sigma > 0 else None
     return kernels.single_pulse_torch(
         w, torch.full_like(w, up, dtype=torch.bool), params, cell_kind=cell.kernel_kind,
-        noise_std=sigma, mult_noise=cell.mult_noise, xi=xi, cell_scalars=cell.cell_scalars)
+        noise_std=sigma, mult_noise=cell.mult_noise, xi=xi, cell_scalars=cell.cell_scalars,
+        cell_table=getattr(cell, "cell_table", None))
 
 
 def _reference(cell: PulsedCell, params: torch.Tensor, seed: int) -> torch.Tensor | float:

@@ -271,6 +271,8 @@ class PulsedArray(CrossbarArray):
         gen = torch.Generator().manual_seed(seed)
         self.register_buffer("cell_params", cell.sample(shape, gen))
         self.register_buffer("reset_bias", cell.sample_reset(shape, gen))
+        # a table cell's knots, shared by the elements (derived from the config: not saved)
+        self.register_buffer("cell_table", getattr(cell, "cell_table", None), persistent=False)
         self.has_reference = cell.has_reference
         if self.has_reference:  # drawn after the rest, so other cells' draws stay as they were
             reference, shift = cell.sample_reference(self.cell_params, gen)
@@ -368,8 +370,11 @@ class PulsedArray(CrossbarArray):
 
     def _cell_args(self) -> dict:
         cell = self.cell
-        return dict(cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
+        args = dict(cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
                     mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars))
+        if self.cell_table is not None:
+            args["cell_table"] = self.cell_table
+        return args
 
     def _after_write(self, before: torch.Tensor | None, generator: torch.Generator | None,
                      lines=None, columns: bool = True) -> None:

@@ -27,7 +27,7 @@ midpoint. ``corrupt_devices_prob`` sticks an element at a uniform value within i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 import torch
@@ -428,6 +428,98 @@ class PowStep(PulsedCell):
         return self.dw_min * 0.5 ** self.pow_gamma
 
 
+def _soft_bounds_knots(up: bool) -> list[float]:
+    """SoftBounds' step over a symmetric range, ``1 - w / w_max`` up: 2 at the lower bound."""
+    return [2.0, 0.0] if up else [0.0, 2.0]
+
+
+@dataclass
+class TableCell(PulsedCell):
+    """A measured device's step as a lookup table (issue 25; docs/cell_fitting.md).
+
+    Up step ``scale_up * T_up(t)``, down step ``scale_down * T_down(t)`` at the relative
+    state ``t = (w - w_min_ij) / (w_max_ij - w_min_ij)``, ``T`` interpolated linearly
+    between ``up_steps`` / ``down_steps``: knots evenly spaced over each element's own range
+    (its first knot at ``w_min_ij``, its last at ``w_max_ij``), relative to ``dw_min``, one
+    table for the whole tile. Each element's scales and bounds are drawn as every cell's
+    (``dw_min_dtod``, ``up_down_dtod``, ``w_*_dtod``); ``mult_noise`` as SoftBounds'.
+
+    file: a measured pulse-response file (CSV or NPZ, ``pulse_data``'s format); when set,
+    the knots (``knots`` of them), ``dw_min``, the bounds, ``dw_min_std`` and the spreads
+    ``dw_min_dtod``, ``up_down_dtod``, ``w_max_dtod``, ``w_min_dtod`` come from it (with
+    ``up_down`` 0: the asymmetry is in the table) and those keys' own values are not used.
+    A relative path is read from the working directory. normalize: map the file's
+    conductances onto [-1, 1] first. The default table is SoftBounds' on a symmetric range.
+    """
+
+    kind: str = "table"
+    file: str = ""
+    normalize: bool = False
+    knots: int = 16
+    up_steps: list[float] = field(default_factory=lambda: _soft_bounds_knots(True))
+    down_steps: list[float] = field(default_factory=lambda: _soft_bounds_knots(False))
+    mult_noise: bool = True
+
+    kernel_kind = kernels.CELL_TABLE
+
+    def validate(self, key: str) -> None:
+        p = f"{key}." if key else ""
+        if self.file:
+            self._load(p)
+        top = kernels.MAX_KNOTS
+        check(2 <= self.knots <= top, p + "knots", f"an integer in [2, {top}]", self.knots)
+        for name in ("up_steps", "down_steps"):
+            values = getattr(self, name)
+            check(2 <= len(values) <= top, p + name, f"a list of 2 to {top} numbers", values)
+            check(all(math.isfinite(v) and v >= 0 for v in values), p + name,
+                  "numbers >= 0 (the step at each knot, relative to dw_min)", values)
+        check(len(self.up_steps) == len(self.down_steps), p + "down_steps",
+              f"as many knots as up_steps ({len(self.up_steps)})", self.down_steps)
+        super().validate(key)
+        check(self.weight_granularity > 0, p + "up_steps",
+              "knots with a step up or down at w = 0", (self.up_steps, self.down_steps))
+
+    def _load(self, p: str) -> None:
+        """Fill the keys the file determines (``pulse_data.table_from_steps``)."""
+        from .pulse_data import read_data, table_from_steps
+
+        check(2 <= self.knots <= kernels.MAX_KNOTS, p + "knots",
+              f"an integer in [2, {kernels.MAX_KNOTS}]", self.knots)
+        steps = read_data(self.file, self.normalize, key=p + "file",
+                          normalize_key=p + "normalize=true")
+        for name, value in table_from_steps(steps, self.knots, key=p + "file").keys().items():
+            setattr(self, name, value)
+        self.up_down = 0.0
+
+    @property
+    def cell_table(self) -> torch.Tensor:
+        """The ``(2, K)`` knot table the kernels take (``kernels.pulsed_update_ref``)."""
+        return torch.tensor([self.up_steps, self.down_steps], dtype=torch.float32)
+
+    def _factors_at_zero(self) -> tuple[float, float]:
+        table = self.cell_table.double()
+        w = torch.zeros(1, dtype=torch.float64)
+        bound = torch.full_like(w, self.w_max), torch.full_like(w, self.w_min)
+        up = kernels.table_factor(w, torch.tensor([True]), *bound, table)
+        down = kernels.table_factor(w, torch.tensor([False]), *bound, table)
+        return float(up), float(down)
+
+    @property
+    def weight_granularity(self) -> float:
+        """Mean of the up and down steps at w = 0 (as ExpStep's)."""
+        up, down = self._factors_at_zero()
+        return 0.5 * self.dw_min * ((1 + min(self.up_down, 0.0)) * up
+                                    + (1 - max(self.up_down, 0.0)) * down)
+
+    def nominal(self) -> TableCell:
+        """Without spread; the file's keys are filled already, so it is not read again."""
+        return replace(super().nominal(), file="")
+
+    def summary(self) -> str:
+        source = f", from {self.file}" if self.file else ""
+        return super().summary() + f", {len(self.up_steps)} knots{source}"
+
+
 @dataclass
 class ReferenceCell(PulsedCell):
     """A cell read differentially against a fixed reference conductance (aihwkit's
@@ -620,6 +712,7 @@ CELLS: dict[str, type] = {
     "soft_bounds": SoftBounds,
     "exp_step": ExpStep,
     "pow_step": PowStep,
+    "table": TableCell,
     "soft_bounds_reference": SoftBoundsReference,
     "pow_step_reference": PowStepReference,
 }
