@@ -26,10 +26,10 @@ cores run, instead of one pass per row. The cell physics is then applied once pe
   Cycle-to-cycle noise is summed over the pulses: ``sigma sqrt(n dw_up^2 + m dw_down^2)
   xi`` with the steps ``dw`` where the run ends (multiplicative noise; additive: the
   scales), one normal ``xi`` per element. Bounds are applied once, after the net change.
-- exp, pow and table steps (``CELL_EXP``, ``CELL_POW``, ``CELL_TABLE``): a loop over each element's counted
-  pulses, one pulse at a time through ``single_pulse_torch`` (noise and bounds per
-  pulse), the up pulses spread evenly among the down ones (pulse ``p`` of ``n = up + down``
-  is up where ``floor((p + 1) up / n) > floor(p up / n)``).
+- exp, pow and table steps (``CELL_EXP``, ``CELL_POW``, ``CELL_TABLE``): a loop over each
+  element's counted pulses, one pulse at a time through ``single_pulse_torch`` (noise and
+  bounds per pulse), the up pulses spread evenly among the down ones (pulse ``p`` of ``n =
+  up + down`` is up where ``floor((p + 1) up / n) > floor(p up / n)``).
 
 What this gives up against ``sample``: the order of the pulses within one batch (all of
 an element's pulses see the state the batch started from, in the order above), and bounds

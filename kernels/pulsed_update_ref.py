@@ -62,7 +62,7 @@ Cycle-to-cycle noise (``dw_min_std`` of aihwkit, relative to the step; only when
                                             aihwkit's CUDA functor does); with std_add =
                                             std_slope = 0 this is the multiplicative form.
 
-``mult_noise`` matters only for ``CELL_LINEAR`` and ``CELL_TABLE``. Constant steps are applied in closed form
+``mult_noise`` matters only for LINEAR and TABLE. Constant steps are applied in closed form
 (``constant_train``): noise-free, that is exactly where the clipped steps one by one end; with
 noise the ``n`` steps' noise is summed into one draw, ``s*sigma*sqrt(n)*xi``, added before
 the clip (aihwkit's CUDA ``UpdateFunctorConstantStep``: ``w += dw*n*(1 + rsqrt(n)*sigma*xi)``,
