@@ -69,7 +69,7 @@ def test_fit_command_writes_a_cell_that_trains(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, key", [
-    (["--model", "table"], "--model"),
+    (["--model", "cubic"], "--model"),
     (["--name", "soft_bounds"], "--name"),
     (["--name", "a/b"], "--name"),
 ])
