@@ -241,7 +241,7 @@ def test_table_fit_writes_an_option_that_trains_like_the_cell(known_data, tmp_pa
     assert "rms residual" in out.out and "+-" in out.out and (tmp_path / "fit.png").is_file()
     option = (tmp_path / "cells" / "cell" / "tab.yaml").read_text()
     assert "/schema/cell/table@_here_" in option and "up_steps: [" in option
-    common = ["device=sgd", "io=perfect", "debug=tiny", "epochs=3", "lr=0.2",
+    common = ["device=sgd", "io=perfect", "debug=tiny", "epochs=2", "lr=0.2",
               "model.activation=relu", "dataset.limit_train=192"]
     known = [f"cell.{k}={getattr(KNOWN, k)}" for k in (
         "dw_min", "up_down", "w_max", "w_min", "dw_min_dtod", "up_down_dtod", "w_max_dtod",
