@@ -112,7 +112,9 @@ def test_fixture_is_aihwkit_1_2_0_and_covers_every_cell_and_update(fixture):
     assert fixture["aihwkit"] == "1.2.0" and fixture["reps"] >= 1000
     names = [c["name"] for c in fixture["configs"]]
     kinds = {c["kind"] for c in fixture["configs"]}
-    assert kinds == set(CELLS) - {"ideal"}  # every pulsed cell kind
+    # every pulsed cell kind but the table cell (its knots come from measured data; the
+    # fixture, recorded with aihwkit, is not regenerated here)
+    assert kinds == set(CELLS) - {"ideal", "table"}
     updates = {n.split("/")[1] for n in names}
     assert updates == {"managed", "managed_clipped", "unmanaged", "implicit"}
     assert all(f"counter/{u}" in names for u in updates)
