@@ -19,7 +19,7 @@ SYNTH = ["dataset=synthetic", "dataset.n_features=8", "dataset.n_train=16", "dat
 # (AGAD inherits ttv1, ttv2 and chopped), schedule and tile periphery
 MODELS = [["device=agad", "mapping=learned", "cell=soft_bounds_reference",
            "cell.write_noise_std=0.1"],
-          ["device=mixed_precision", "cell=ideal"]]
+          ["device=mixed_precision", "cell=ideal"], ["device=sgd", "cell=table"]]
 
 
 def _undeclared(model: nn.Module, optimizer) -> list[str]:

@@ -261,7 +261,8 @@ class PulsedArray(CrossbarArray):
     the reads follow.
     """
 
-    graph_device_state = (*CrossbarArray.graph_device_state, "persistent", "reference")
+    graph_device_state = (*CrossbarArray.graph_device_state, "persistent", "reference",
+                          "cell_table")
 
     def __init__(self, out_size: int, in_size: int, cell: PulsedCell,
                  update: UpdateParameters, construction_seed: int):
