@@ -103,7 +103,11 @@ CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"],
          "agad_exp_step_batch": ["device=agad", "device.in_chop_prob=0.5", "cell=exp_step",
                                  "update.accumulate=batch"],
          "mixed_precision_batch": ["device=mixed_precision", "cell=soft_bounds",
-                                   "update.accumulate=batch"]}
+                                   "update.accumulate=batch"],
+         # the table cell's knots: a small tensor beside the cell rows, on the device
+         "chopped_table": ["device=chopped", "cell=table"],
+         "mixed_precision_table_batch": ["device=mixed_precision", "cell=table",
+                                         "update.accumulate=batch"]}
 
 
 def _step_once(overrides, steps=4):
