@@ -20,6 +20,7 @@ from dataclasses import replace  # noqa: E402
 import pytest  # noqa: E402
 from cli_run import run_cli  # noqa: E402
 from pulse_cases import assert_same_distribution, make_cell, signed_probs  # noqa: E402
+from test_transfer import write_path  # noqa: E402, F401 (a fixture)
 from triton_modules import triton_function  # noqa: E402
 from xbrun.kernels import CELL_TABLE, pulsed_update_torch  # noqa: E402
 from xbrun.kernels.counted_update_ref import apply_counts_torch  # noqa: E402
@@ -314,3 +315,22 @@ def test_table_from_steps_needs_both_directions(tmp_path):
     write_csv(rows, str(path))
     with pytest.raises(ConfigError, match="cell.file: expected steps up and down"):
         table_from_steps(read_data(str(path)), 8, key="cell.file")
+
+
+def test_every_transfer_write_path_takes_the_knots(write_path):  # noqa: F811 (the fixture)
+    """A ttv1 transfer into a table cell through the line write, the fused numba write and
+    its twin (``test_transfer.write_path``): each writes the read lines of C, within their
+    bounds, and an up-steep, down-flat table moves C up more than down."""
+    from test_transfer import device
+
+    cell = replace(TableCell(up_steps=[2.0, 2.0], down_steps=[0.2, 0.2]), dw_min=0.01,
+                   dw_min_std=0.0, dw_min_dtod=0.0, up_down_dtod=0.0)
+    cell.validate("cell")
+    dev = device("ttv1", out_size=4, in_size=5, cell=cell, fast_cell={"kind": "ideal"},
+                 n_reads_per_transfer=2, transfer_lr=1.0, scale_transfer_lr=False)
+    dev.fast.set_weight(0.05 * torch.tensor([[1.0, -1.0, 1.0, -1.0, 1.0]] * 4))
+    dev.transfer(1, 1.0, torch.Generator().manual_seed(0))
+    moved = dev.slow.weight
+    assert (moved[:, 2:] == 0).all()
+    assert (moved[:, 0] > 0).all() and (moved[:, 1] < 0).all()  # C moves towards A
+    assert moved[:, 0].mean() > 4 * -moved[:, 1].mean()  # ten times the step up
