@@ -219,7 +219,7 @@ def _mean_steps(cell, w):
 def test_table_from_soft_bounds_data_steps_like_the_cell(known_data):
     cell = TableCell(file=str(known_data))
     cell.validate("cell")
-    assert len(cell.up_steps) == cell.knots == 16 and cell.up_down == 0.0
+    assert len(cell.piecewise_up) == cell.knots == 16 and cell.up_down == 0.0
     # the bounds are the data's extremes: a soft bound is approached, never reached
     assert cell.w_min == pytest.approx(KNOWN.w_min, abs=0.04)
     assert 0.85 * KNOWN.w_max < cell.w_max < KNOWN.w_max
@@ -241,7 +241,7 @@ def test_table_fit_writes_an_option_that_trains_like_the_cell(known_data, tmp_pa
     assert code == 0, out.err
     assert "rms residual" in out.out and "+-" in out.out and (tmp_path / "fit.png").is_file()
     option = (tmp_path / "cells" / "cell" / "tab.yaml").read_text()
-    assert "/schema/cell/table@_here_" in option and "up_steps: [" in option
+    assert "/schema/cell/table@_here_" in option and "piecewise_up: [" in option
     common = ["device=sgd", "io=perfect", "debug=tiny", "epochs=2", "lr=0.2",
               "model.activation=relu", "dataset.limit_train=192"]
     known = [f"cell.{k}={getattr(KNOWN, k)}" for k in (
@@ -273,7 +273,7 @@ def test_every_device_and_update_order_runs_a_table_cell(kind, accumulate):
     from xbrun.schema import build
     from xbrun.tiles.tile import AnalogTile
 
-    cell = replace(TableCell(up_steps=[1.5, 1.2, 0.4], down_steps=[0.3, 1.0, 1.6]),
+    cell = replace(TableCell(piecewise_up=[1.5, 1.2, 0.4], piecewise_down=[0.3, 1.0, 1.6]),
                    dw_min=0.02, dw_min_std=0.2)
     cell.validate("cell")
     options = {"transfer_io": PERFECT, "transfer_every": 1} if kind in TRANSFER_KINDS else {}
@@ -296,8 +296,8 @@ def test_every_device_and_update_order_runs_a_table_cell(kind, accumulate):
     ("cell.file=missing.csv", "cell.file"),
     ("cell.file=BAD", "cell.file"),
     ("cell.knots=1", "cell.knots"),
-    ("cell.up_steps=[1.0,0.5,0.0]", "cell.down_steps"),
-    ("cell.down_steps=[1.0,-0.5]", "cell.down_steps"),
+    ("cell.piecewise_up=[1.0,0.5,0.0]", "cell.piecewise_down"),
+    ("cell.piecewise_down=[1.0,-0.5]", "cell.piecewise_down"),
 ])
 def test_bad_table_settings_are_one_line(override, key, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
@@ -323,7 +323,7 @@ def test_every_transfer_write_path_takes_the_knots(write_path):  # noqa: F811 (t
     bounds, and an up-steep, down-flat table moves C up more than down."""
     from test_transfer import device
 
-    cell = replace(TableCell(up_steps=[2.0, 2.0], down_steps=[0.2, 0.2]), dw_min=0.01,
+    cell = replace(TableCell(piecewise_up=[2.0, 2.0], piecewise_down=[0.2, 0.2]), dw_min=0.01,
                    dw_min_std=0.0, dw_min_dtod=0.0, up_down_dtod=0.0)
     cell.validate("cell")
     dev = device("ttv1", out_size=4, in_size=5, cell=cell, fast_cell={"kind": "ideal"},

@@ -168,8 +168,8 @@ def fit_table(steps: Steps, knots: int = 16) -> tuple[Fit, TableCell, dict[str, 
     cell = replace(TableCell(), up_down=0.0, knots=knots, **table.keys())
     cell.validate("cell")
     values = {"dw_min": table.dw_min,
-              **{f"up_{q}": v for q, v in enumerate(table.up_steps)},
-              **{f"down_{q}": v for q, v in enumerate(table.down_steps)}}
+              **{f"up_{q}": v for q, v in enumerate(table.piecewise_up)},
+              **{f"down_{q}": v for q, v in enumerate(table.piecewise_down)}}
     errors = {"dw_min": 0.0,
               **{f"up_{q}": v for q, v in enumerate(table.errors[0])},
               **{f"down_{q}": v for q, v in enumerate(table.errors[1])}}
@@ -223,7 +223,7 @@ def write_option(cell, fit: Fit, dtod: dict, source: str, folder: str, name: str
     path.parent.mkdir(parents=True, exist_ok=True)
     if fit.model == "table":
         keys = ["dw_min", "w_max", "w_min", "dw_min_std", "up_down", *dtod, "knots",
-                "up_steps", "down_steps"]
+                "piecewise_up", "piecewise_down"]
         errors = f"knots up to {max(fit.errors.values()):.3g} (relative to dw_min)"
     else:
         keys = [*fit.values, "w_max", "w_min", "dw_min_std", *dtod]

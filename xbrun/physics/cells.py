@@ -439,10 +439,12 @@ class TableCell(PulsedCell):
 
     Up step ``scale_up * T_up(t)``, down step ``scale_down * T_down(t)`` at the relative
     state ``t = (w - w_min_ij) / (w_max_ij - w_min_ij)``, ``T`` interpolated linearly
-    between ``up_steps`` / ``down_steps``: knots evenly spaced over each element's own range
-    (its first knot at ``w_min_ij``, its last at ``w_max_ij``), relative to ``dw_min``, one
-    table for the whole tile. Each element's scales and bounds are drawn as every cell's
-    (``dw_min_dtod``, ``up_down_dtod``, ``w_*_dtod``); ``mult_noise`` as SoftBounds'.
+    between the knots ``piecewise_up`` / ``piecewise_down``, evenly spaced over each
+    element's own range (the first at ``w_min_ij``, the last at ``w_max_ij``), relative to
+    ``dw_min``, one table for the whole tile: the response of aihwkit's
+    ``PiecewiseStepDevice``, whose key names it keeps. Each element's scales and bounds are
+    drawn as every cell's (``dw_min_dtod``, ``up_down_dtod``, ``w_*_dtod``); ``mult_noise``
+    as SoftBounds' (aihwkit's is multiplicative).
 
     file: a measured pulse-response file (CSV or NPZ, ``pulse_data``'s format); when set,
     the knots (``knots`` of them), ``dw_min``, the bounds, ``dw_min_std`` and the spreads
@@ -456,8 +458,8 @@ class TableCell(PulsedCell):
     file: str = ""
     normalize: bool = False
     knots: int = 16
-    up_steps: list[float] = field(default_factory=lambda: _soft_bounds_knots(True))
-    down_steps: list[float] = field(default_factory=lambda: _soft_bounds_knots(False))
+    piecewise_up: list[float] = field(default_factory=lambda: _soft_bounds_knots(True))
+    piecewise_down: list[float] = field(default_factory=lambda: _soft_bounds_knots(False))
     mult_noise: bool = True
 
     kernel_kind = kernels.CELL_TABLE
@@ -468,16 +470,16 @@ class TableCell(PulsedCell):
             self._load(p)
         top = kernels.MAX_KNOTS
         check(2 <= self.knots <= top, p + "knots", f"an integer in [2, {top}]", self.knots)
-        for name in ("up_steps", "down_steps"):
+        for name in ("piecewise_up", "piecewise_down"):
             values = getattr(self, name)
             check(2 <= len(values) <= top, p + name, f"a list of 2 to {top} numbers", values)
             check(all(math.isfinite(v) and v >= 0 for v in values), p + name,
                   "numbers >= 0 (the step at each knot, relative to dw_min)", values)
-        check(len(self.up_steps) == len(self.down_steps), p + "down_steps",
-              f"as many knots as up_steps ({len(self.up_steps)})", self.down_steps)
+        check(len(self.piecewise_up) == len(self.piecewise_down), p + "piecewise_down",
+              f"as many knots as piecewise_up ({len(self.piecewise_up)})", self.piecewise_down)
         super().validate(key)
-        check(self.weight_granularity > 0, p + "up_steps",
-              "knots with a step up or down at w = 0", (self.up_steps, self.down_steps))
+        check(self.weight_granularity > 0, p + "piecewise_up",
+              "knots with a step up or down at w = 0", (self.piecewise_up, self.piecewise_down))
 
     def _load(self, p: str) -> None:
         """Fill the keys the file determines (``pulse_data.table_from_steps``)."""
@@ -494,7 +496,7 @@ class TableCell(PulsedCell):
     @property
     def cell_table(self) -> torch.Tensor:
         """The ``(2, K)`` knot table the kernels take (``kernels.pulsed_update_ref``)."""
-        return torch.tensor([self.up_steps, self.down_steps], dtype=torch.float32)
+        return torch.tensor([self.piecewise_up, self.piecewise_down], dtype=torch.float32)
 
     def _factors_at_zero(self) -> tuple[float, float]:
         table = self.cell_table.double()
@@ -517,7 +519,7 @@ class TableCell(PulsedCell):
 
     def summary(self) -> str:
         source = f", from {self.file}" if self.file else ""
-        return super().summary() + f", {len(self.up_steps)} knots{source}"
+        return super().summary() + f", {len(self.piecewise_up)} knots{source}"
 
 
 @dataclass

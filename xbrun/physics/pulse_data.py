@@ -121,8 +121,8 @@ def read_data(path: str, normalize: bool = False, key: str = "FILE",
 class Table:
     """A table cell's keys from data (``TableCell``'s names) and the fit's quality."""
 
-    up_steps: list[float]  # the knots, relative to dw_min
-    down_steps: list[float]
+    piecewise_up: list[float]  # the knots, relative to dw_min
+    piecewise_down: list[float]
     dw_min: float  # mean of the up and down steps at w = 0
     w_max: float
     w_min: float
@@ -138,7 +138,7 @@ class Table:
         """The cell keys, as ``TableCell`` takes them."""
         return {k: getattr(self, k) for k in (
             "dw_min", "w_max", "w_min", "dw_min_std", "dw_min_dtod", "up_down_dtod",
-            "w_max_dtod", "w_min_dtod", "up_steps", "down_steps")}
+            "w_max_dtod", "w_min_dtod", "piecewise_up", "piecewise_down")}
 
 
 def hat_basis(t: np.ndarray, knots: int) -> np.ndarray:
@@ -209,8 +209,8 @@ def table_from_steps(steps: Steps, knots: int = 16, key: str = "FILE") -> Table:
     if not dw_min > 0:
         raise ConfigError(f"{key}: the data show no mean step up or down")
     return Table(
-        up_steps=[float(v) for v in means[0] / dw_min],
-        down_steps=[float(v) for v in means[1] / dw_min],
+        piecewise_up=[float(v) for v in means[0] / dw_min],
+        piecewise_down=[float(v) for v in means[1] / dw_min],
         dw_min=dw_min, w_max=w_max, w_min=w_min, dw_min_std=noise,
         dw_min_dtod=_spread(gain, True),
         up_down_dtod=_spread(0.5 * (g_up - g_down) / max(float(gain.mean()), 1e-300), False),
