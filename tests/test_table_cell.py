@@ -155,11 +155,36 @@ def test_numba_line_write_equals_the_twin(columns):
     torch.testing.assert_close(results[1][1], results[0][1], rtol=0, atol=1e-6)
 
 
+def check_counted_trains(launch, device="cpu"):
+    """The whole counted update (bits, counts, apply) with given trains, noise off."""
+    from xbrun.kernels.counted_update_ref import counted_update_torch
+
+    cp, table, w0, gen = table_case(5, 8)
+    xp, dp, bl, xb, db = given_trains(5, 8, 4, gen)
+    cell = dict(cell_kind=CELL_TABLE, noise_std=0.0, mult_noise=True)
+    want = w0.clone()
+    n_want = counted_update_torch(want, cp, xp, dp, bl, max_bl=6, x_bits=xb, d_bits=db,
+                                  cell_table=table, **cell)
+    got = w0.clone().to(device)
+    n_got = launch(got, *(t.to(device) for t in (cp, xp, dp, bl)), max_bl=6, seed=1,
+                   x_bits=xb.to(device), d_bits=db.to(device), cell_table=table.to(device),
+                   **cell)
+    assert int(n_got) == int(n_want) > 0
+    torch.testing.assert_close(got.cpu(), want, rtol=0, atol=1e-5)
+
+
+def test_numba_counted_update_with_given_trains_equals_the_twin():
+    from xbrun.kernels.counted_update_cpu import counted_update_numba
+
+    check_counted_trains(counted_update_numba)
+
+
 # ------------------------------------------------------------------ Triton ---------------
 @pytest.fixture(scope="module")
 def interp():
     return {"pulsed": triton_function("pulsed_update_cuda", "pulsed_update_triton", True),
-            "apply": triton_function("counted_update_cuda", "apply_counts_triton", True)}
+            "apply": triton_function("counted_update_cuda", "apply_counts_triton", True),
+            "counted": triton_function("counted_update_cuda", "counted_update_triton", True)}
 
 
 @pytest.mark.parametrize("mult", [True, False])
@@ -174,6 +199,10 @@ def test_interpreted_pulsed_update_noise_in_distribution(interp):
 @pytest.mark.parametrize("noise", [0.0, 0.3])
 def test_interpreted_counted_update_equals_the_twin(interp, noise):
     check_counts(interp["apply"], noise > 0, noise, n_rep=256, seed=9)
+
+
+def test_interpreted_counted_update_with_given_trains_equals_the_twin(interp):
+    check_counted_trains(interp["counted"])
 
 
 gpu = pytest.mark.gpu
@@ -191,6 +220,8 @@ def test_gpu_table_kernels_equal_the_twin(monkeypatch, mult):
     check_pulsed_noise(pulsed, mult, "cuda")
     check_counts(apply, mult, 0.0, "cuda", seed=9)
     check_counts(apply, mult, 0.3, "cuda", seed=9)
+    check_counted_trains(triton_function("counted_update_cuda", "counted_update_triton",
+                                         False), "cuda")
 
 
 # ------------------------------------------------------------------ the cell -------------
