@@ -383,8 +383,8 @@ def fit_command(argv: list[str]) -> None:
             print(f"  {q:>4}  {state:+.4f}  {fit.values[f'up_{q}']:7.4f} +- "
                   f"{fit.errors[f'up_{q}']:.2g}  {fit.values[f'down_{q}']:7.4f} +- "
                   f"{fit.errors[f'down_{q}']:.2g}")
-    for key, value in fit.values.items():
-        if fit.model != "table":
+    else:
+        for key, value in fit.values.items():
             print(f"  {key:<12} {value:+.5g} +- {fit.errors[key]:.2g}")
     print(f"  {'dw_min_std':<12} {fit.noise:.4g}  (rms residual relative to the step)")
     for key, value in dtod.items():
