@@ -499,12 +499,14 @@ class TableCell(PulsedCell):
         return torch.tensor([self.piecewise_up, self.piecewise_down], dtype=torch.float32)
 
     def _factors_at_zero(self) -> tuple[float, float]:
-        table = self.cell_table.double()
-        w = torch.zeros(1, dtype=torch.float64)
-        bound = torch.full_like(w, self.w_max), torch.full_like(w, self.w_min)
-        up = kernels.table_factor(w, torch.tensor([True]), *bound, table)
-        down = kernels.table_factor(w, torch.tensor([False]), *bound, table)
-        return float(up), float(down)
+        """The knots interpolated at w = 0 of the nominal range (``table_factor``, in
+        Python: the arrays ask for the granularity at every update)."""
+        knots = len(self.piecewise_up)
+        pos = min(max(-self.w_min / (self.w_max - self.w_min), 0.0), 1.0) * (knots - 1)
+        q = min(int(pos), knots - 2)
+        f = pos - q
+        return tuple(v[q] + f * (v[q + 1] - v[q])
+                     for v in (self.piecewise_up, self.piecewise_down))
 
     @property
     def weight_granularity(self) -> float:
