@@ -187,6 +187,10 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
             except ConfigError as err:
                 errors[index] = str(err)
         notes = per_job_failures(combos, errors, group_options)
+        from .training.distributed import check_config
+
+        for config in configs:
+            check_config(config, multirun)
         for config in configs if environment else ():  # --cfg prints: it builds no model
             warnings += [w for w in check_structure(config) if w not in warnings]
         ignored = _ignored(task, combos, configs)
@@ -288,7 +292,6 @@ def _job(cfg, run_dir: Path, single: bool, log) -> float | None:
 
     from .api import objective_value
     from .config import load
-    from .training.loop import train
     from .training.outputs import write_json, write_text
 
     hydra_cfg = HydraConfig.get()
@@ -302,7 +305,7 @@ def _job(cfg, run_dir: Path, single: bool, log) -> float | None:
             # as checked before Hydra ran: relative to where the command was given, also
             # when hydra.job.chdir moved the job into its run folder
             config.resume = str(Path(hydra_cfg.runtime.cwd) / config.resume)
-        summary = train(config, run_dir, log=log.info)
+        summary = _train(config, run_dir, log)
         if (config.eval.after_training and config.is_analog
                     and summary.get("status") == "finished"):
             from .evaluate import after_training
@@ -527,9 +530,12 @@ def train_command(args: list[str]) -> None:
                  "PATH); run the command on a Slurm login node, or use "
                  "hydra/launcher=submitit_local or joblib here")
     _made.clear()
+    configs: list = []
     if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
         configs = validate(overrides, multirun, environment=runs)
         _check_sweeper(overrides)
+        if runs and not multirun and _replica(configs[0]):
+            return  # a replica of a run on several processes other than rank 0: done
         try:
             args = _hydra_args(flags, overrides, multirun, runs, configs)
         except ConfigError as err:
@@ -562,6 +568,62 @@ def train_command(args: list[str]) -> None:
     if sweep is not None:
         print(f"xbrun: sweep done: its runs are in {sweep} (xbrun report {sweep})",
               file=sys.stderr)
+
+
+def _train(config, run_dir: Path, log) -> dict:
+    """The run, in this process; or with ``distributed.nproc=N`` (not under torchrun) on N
+    processes that torch's elastic launcher starts (``training/distributed.py::launch``):
+    this command keeps the folder's lock and reads back rank 0's summary."""
+    import json
+
+    from .training.distributed import env_world, launch
+    from .training.loop import train
+
+    if config.distributed.nproc == 1 or env_world()[1] > 1:
+        return train(config, run_dir, log=log.info)
+    logs = [h.baseFilename for h in logging.getLogger().handlers
+            if isinstance(h, logging.FileHandler)]
+    code = launch(config, run_dir, logs[0] if logs else None)
+    summary = run_dir / "summary.json"
+    if code == 2:  # refused: rank 0 said why in one line
+        made = _made.pop("run", None)
+        if made is not None and run_dir.resolve() == _made.pop("folder", None):
+            remove_made(run_dir.resolve(), made)
+        raise SystemExit(2)
+    if code in EXIT_INTERRUPTED.values():
+        name = next(k for k, v in EXIT_INTERRUPTED.items() if v == code)
+        stop = Interrupted(name)
+        record = json.loads(summary.read_text()) if summary.is_file() else {}
+        stop.run_dir = run_dir
+        stop.epoch = record.get("interrupted", {}).get("resumes_after")
+        raise stop
+    if code:
+        raise RuntimeError(f"a process of the run on {config.distributed.nproc} processes "
+                           f"failed (exit status {code}; its error is printed above)")
+    return json.loads(summary.read_text())
+
+
+def _replica(config) -> bool:
+    """Under torchrun (or ``distributed.nproc``), train as a replica other than rank 0:
+    no run folder, Hydra or log of its own (rank 0 writes them); True when this was one.
+    A failure is one line tagged with the rank (rank 0 reports the run's own refusals)."""
+    from .training.distributed import env_world
+
+    rank, size, _ = env_world()
+    if size == 1 or rank == 0:
+        return False
+    from .training.loop import train
+
+    try:
+        train(config, None, log=lambda *_: None)
+    except ConfigError:
+        raise SystemExit(2) from None  # rank 0 says why, in one line
+    except (KeyboardInterrupt, Interrupted):
+        raise
+    except Exception as err:
+        print(f"xbrun: error: rank {rank}: {_failure(err)}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return True
 
 
 def _remove_if_empty(folder: Path, made: Path) -> None:

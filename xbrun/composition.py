@@ -27,7 +27,7 @@ from .errors import ConfigError
 MISSING = "???"  # OmegaConf's missing value: every schema key gets its option's default
 #: the config groups (the top-level keys that are not in the ``schema/run`` node)
 GROUPS = ("device", "cell", "io", "decomposition", "mapping", "model", "dataset", "schedule",
-          "logger", "energy")
+          "logger", "energy", "distributed")
 
 
 def conf_dir() -> Path:

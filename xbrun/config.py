@@ -25,6 +25,7 @@ from .schema import build, check, covers, flatten, pick, to_dict
 from .tiles.mapping import MappingConfig
 from .training.data import DATASETS, DigitsConfig, dataset_config
 from .training.deployment import EvalConfig
+from .training.distributed import DistributedConfig
 from .training.early_stop import EarlyStopConfig
 from .training.loggers import CSVLoggerConfig, LoggerConfig, MLflowConfig, TensorBoardConfig
 from .training.models import MODELS, MLPConfig, check_model_data, model_config
@@ -116,6 +117,8 @@ class RunConfig:
     # the trained model as deployed hardware: `xbrun evaluate RUN_DIR eval.noise=pcm`
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    # one run on several processes (GPUs), data parallel: distributed.nproc=N
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     # steps between step records in metrics.jsonl (step 0 first) and running train-loss points
     # sent to the loggers (0: per epoch only)
     log_every: int = 0
@@ -174,6 +177,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "mapping": {"base": MappingConfig()},
     "schedule": {"base": ScheduleConfig()},
     "energy": {"base": EnergyConfig()},
+    "distributed": {"base": DistributedConfig()},
     # a run's trackers: each option fills its own key (``- /schema/logger/csv@csv``)
     "logger": {"csv": CSVLoggerConfig(), "tensorboard": TensorBoardConfig(),
                "mlflow": MLflowConfig()},

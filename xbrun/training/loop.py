@@ -11,6 +11,7 @@ ends with status ``diverged`` and keeps its last good checkpoint.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from pathlib import Path
@@ -27,11 +28,12 @@ from ..nn.convert import AnalogSpec
 from ..schema import to_dict
 from .cost import COUNTS, CostLedger, cost_line
 from .data import load_dataset
+from .distributed import Replicas, check_machine, lock_held_for_me, place
 from .early_stop import BEST, EarlyStopping
 from .graphs import StepRunner
 from .interrupts import Interrupted, interruption, shielded
 from .lock import run_lock
-from .loggers import open_loggers
+from .loggers import RunLoggers, open_loggers
 from .models import build_model
 from .outputs import (
     metric_records,
@@ -144,17 +146,26 @@ class NoisyGradientSGD(torch.optim.SGD, GraphState):
             self.noise_generator.set_state(saved)
 
 
-def training_step(model, optimizer, x, y) -> torch.Tensor:
+def training_step(model, optimizer, x, y, replicas: Replicas | None = None) -> torch.Tensor:
     """One step on the batch ``(x, y)``; returns its loss (on the device).
 
     ``loss.backward()`` leaves every analog tile its ``(x, d)`` pair (as it leaves ``.grad``
     on digital parameters); ``optimizer.step(analog=False)`` is SGD on the digital
     parameters, and ``optimizer.analog_step()`` is the analog update: each tile writes
     ``-lr d x^T`` into its arrays as pulse trains (``nn/optimizer.py``).
+
+    With ``replicas`` (a run on several processes) ``(x, y)`` is this rank's shard of the
+    global batch; between backward and update ``replicas.synchronise`` sums the digital
+    gradients and gathers every tile's ``(x, d)``, so the update is the global batch's.
     """
-    loss = task_loss(model(x), y)
+    if replicas is not None:
+        replicas.begin(optimizer)
+    out = model(x)
+    loss = task_loss(out, y) if replicas is None else replicas.loss(out, y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if replicas is not None:
+        loss = replicas.synchronise(model, optimizer, loss)
     if isinstance(optimizer, AnalogSGD):
         optimizer.step(analog=False)
         optimizer.analog_step()
@@ -164,22 +175,32 @@ def training_step(model, optimizer, x, y) -> torch.Tensor:
 
 
 def train_epoch(model, optimizer, x, y, order, batch_size: int,
-                runner: StepRunner | None = None, on_step=None) -> torch.Tensor:
+                runner: StepRunner | None = None, on_step=None,
+                replicas: Replicas | None = None) -> torch.Tensor:
     """One pass over the data in ``order``; returns the summed loss (kept on the device,
     so the GPU never waits for the host inside the epoch). ``runner`` runs each
     ``training_step`` (eagerly, or as CUDA graph replays); by default eagerly. Each step's
     analog update is the ``optimizer.analog_step()`` call in :func:`training_step`
     (``nn/optimizer.py::AnalogSGD.analog_step``: tiles' queued ``(x, d)`` -> pulses).
     ``on_step(samples_done, loss_sum)``, when given, sees each step (progress bar,
-    per-step loggers)."""
-    runner = runner or StepRunner(training_step, model, optimizer, "off")
+    per-step loggers). With ``replicas`` each rank steps on its shard of each batch and
+    ``runner`` must run ``training_step`` with those replicas (:func:`step_function`)."""
+    runner = runner or StepRunner(step_function(replicas), model, optimizer, "off")
     loss_sum = torch.zeros((), device=x.device)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        loss_sum += runner(x, y, idx) * len(idx)
+        mine = idx if replicas is None else replicas.shard(idx)
+        loss_sum += runner(x, y, mine) * len(idx)
         if on_step is not None:
             on_step(start + len(idx), loss_sum)
     return loss_sum
+
+
+def step_function(replicas: Replicas | None):
+    """:func:`training_step` for this process: with the run's replicas, if any."""
+    if replicas is None:
+        return training_step
+    return functools.partial(training_step, replicas=replicas)
 
 
 @torch.no_grad()
@@ -201,33 +222,61 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     """One run into ``run_dir``, reported to the trackers ``config.logger`` selects. The run
     holds the lock of every folder it writes (``run_dir``, and the folder it resumes) for its
     whole life (:mod:`.lock`). A resume is checked and restored (:mod:`.rundir`) before the
-    trackers open on its folder, so a refused one leaves that folder as it was."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    trackers open on its folder, so a refused one leaves that folder as it was.
+
+    Started by torchrun or ``distributed.nproc`` (:mod:`.distributed`), this process is one
+    replica of the run: it joins the process group, and unless it is rank 0 it writes
+    nothing and logs nothing (``run_dir`` may then be None)."""
+    device = place(pick_device(config.accelerator))
+    check_machine(config, device)
     with contextlib.ExitStack() as held:
-        held.enter_context(run_lock(run_dir, "run_dir"))
-        resumed = Path(config.resume).expanduser() if config.resume else None
-        if resumed is not None and resumed.is_dir():
-            held.enter_context(run_lock(resumed, "resume"))
-        run = _start(config, run_dir, log)
-        log(f"run folder: {run.run_dir.absolute()}")
+        replicas = Replicas.join(config, device)
+        if replicas is not None:
+            held.callback(replicas.leave)
+        writer = replicas is None or replicas.rank == 0
+        if writer:
+            run_dir = Path(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if not lock_held_for_me():  # (distributed.nproc: the launching command holds it)
+                held.enter_context(run_lock(run_dir, "run_dir"))
+                resumed = Path(config.resume).expanduser() if config.resume else None
+                if resumed is not None and resumed.is_dir():
+                    held.enter_context(run_lock(resumed, "resume"))
+        else:
+            log = _silent
+        run = _start(config, run_dir, log, device, replicas)
+        if writer:
+            log(f"run folder: {run.run_dir.absolute()}")
+        if replicas is not None:
+            log(f"distributed: {replicas.size} processes ({device.type}), each "
+                f"{config.batch_size // replicas.size} samples of every batch of "
+                f"{config.batch_size}")
         if run.device.type == "cpu" and config.is_analog and not cpu_kernels_compiled():
             log("compiling CPU kernels (first run only, about 20 s)")
-        with open_loggers(config, run.run_dir) as loggers:
+        loggers = open_loggers(config, run.run_dir) if writer else RunLoggers([], 0, None)
+        with loggers:
             summary = _train(config, run, log, loggers)
-        log(f"run {summary['status']}: results in {run.run_dir.absolute()}")
+        if writer:
+            log(f"run {summary['status']}: results in {run.run_dir.absolute()}")
         return summary
 
 
-def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
+def _silent(*_args) -> None:
+    """The log of a replica other than rank 0."""
+
+
+def _start(config: RunConfig, run_dir: Path | None, log, device: torch.device,
+           replicas: Replicas | None = None) -> SimpleNamespace:
     """Everything a run needs before its first epoch, restored from the checkpoint when it
     resumes (the one place a resumed folder is read before it is written)."""
-    device = pick_device(config.accelerator)
     state = load_resume(config) if config.resume else None  # before anything is built
     if config.threads:
         torch.set_num_threads(config.threads)
     data, model, optimizer, decomposition = setup(config, device)
+    if replicas is not None:
+        model = _replicated(model, config, len(data.y_train), replicas.size, device)
     run = SimpleNamespace(
+        replicas=replicas, writer=replicas is None or replicas.rank == 0,
         run_dir=run_dir, device=device, data=data, model=model, optimizer=optimizer,
         decomposition=decomposition, rows=[], steps=[], start_epoch=0, resumed=None,
         scheduler=build_scheduler(config.schedule, optimizer, config.epochs),
@@ -241,7 +290,7 @@ def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
         run.steps, run.step_pending = state.get("steps", []), state.get("step_pending")
         run.reference_loss = state.get("reference_loss", run.rows[0]["train_loss"]
                                        if run.rows else None)
-        for tmp in remove_temporaries(run.run_dir):
+        for tmp in remove_temporaries(run.run_dir) if run.writer else ():
             log(f"removed {tmp.name}, left behind by the interrupted run")
         changed = ", ".join(f"{k} {v['checkpoint']!r} -> {v['now']!r}"
                             for k, v in run.resumed["changed"].items())
@@ -250,10 +299,29 @@ def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
     return run
 
 
+def _replicated(model, config: RunConfig, n_train: int, size: int, device: torch.device):
+    """``model`` as one of ``size`` replicas: BatchNorm layers normalise over the global
+    batch (``SyncBatchNorm``, CUDA only); refused where a shard would be empty."""
+    last = n_train % config.batch_size
+    if 0 < last < size:
+        raise ConfigError(f"batch_size: the last batch of an epoch has {last} samples "
+                          f"({n_train} training samples), fewer than the {size} processes; "
+                          f"choose batch_size so that the training set splits into batches "
+                          f"of at least {size} samples")
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if device.type != "cuda":
+            raise ConfigError(f"model={config.model.name}: its BatchNorm layers need CUDA to "
+                              f"run on {size} processes (SyncBatchNorm); use accelerator=cuda "
+                              f"or distributed.nproc=1")
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
+
+
 def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     run_dir, device, model, optimizer = run.run_dir, run.device, run.model, run.optimizer
     scheduler, shuffle, decomposition = run.scheduler, run.shuffle, run.decomposition
     rows, steps, start_epoch, resumed = run.rows, run.steps, run.start_epoch, run.resumed
+    replicas, writer = run.replicas, run.writer
     x_train, y_train = run.data.x_train.to(device), run.data.y_train.to(device)
     x_test, y_test = run.data.x_test.to(device), run.data.y_test.to(device)
     val = None if run.data.x_val is None else (run.data.x_val.to(device),
@@ -267,6 +335,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     log("mapping: " + ", ".join(f"{k} {v:,}" for k, v in layout.items()))
     summary = {"status": "running", "epochs_done": start_epoch, "run_dir": str(run_dir),
                "mapping": layout, "placement": placement(device),
+               "world_size": replicas.size if replicas is not None else 1,
                "config": to_dict(config)}
     if resumed is not None:
         summary["resumed"] = resumed
@@ -275,7 +344,11 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     n = len(y_train)
     if config.log_every and start_epoch == 0:  # the weights before any update
         steps.append({"step": 0, "epoch": 0, "train_loss": None, **scores(exact=True)})
-    runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device), log)
+    graphs = graphs_mode(config, device)
+    if replicas is not None and graphs != "off":
+        log("cuda_graphs: eager steps on several processes (collectives are not captured)")
+        graphs = "off"
+    runner = StepRunner(step_function(replicas), model, optimizer, graphs, log)
     ledger = CostLedger(model, config.energy)  # counters restored by a resume: deltas from here
     reference = getattr(run, "reference_loss", None)  # the first step's loss: divergence
     flushed, flush = -math.inf, True
@@ -284,7 +357,9 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     log_period = max(1, config.epochs // LOG_LINES)
 
     def save(epoch: int) -> None:
-        """The checkpoint after ``epoch`` (called only at that epoch's end)."""
+        """The checkpoint after ``epoch`` (called only at that epoch's end; rank 0's)."""
+        if not writer:
+            return
         save_checkpoint(run_dir / CHECKPOINT, {
             "epoch": epoch, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "shuffle": shuffle.get_state(),
@@ -312,7 +387,8 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
             with loggers.steps(epoch + 1, n, config.batch_size, lambda: pulses_so_far(model),
                                record) as on_step:
                 train_loss = float(train_epoch(model, optimizer, x_train, y_train, order,
-                                               config.batch_size, steps_run, on_step)) / n
+                                               config.batch_size, steps_run, on_step,
+                                               replicas)) / n
             if reference is None and steps_run.loss is not None:
                 reference = float(steps_run.loss)
             test_loss, test_acc = evaluate(model, x_test, y_test)
@@ -351,13 +427,15 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                     log(f"epoch {epoch + 1:3d}/{config.epochs}  train_loss {train_loss:.4f}  "
                         f"test_loss {test_loss:.4f}  {score}  "
                         f"pulses {pulses:,}  {cost_line(row['cost'])}  {row['seconds']:.1f}s")
-                if val and early.update(epoch + 1, row) and config.early_stop.keep_best:
+                if val and early.update(epoch + 1, row) and config.early_stop.keep_best \
+                        and writer:
                     save_weights(run_dir / BEST, model.state_dict(), epoch + 1,
                                  to_dict(config))
                 stop = early.should_stop and epoch + 1 < config.epochs
                 checkpoint = ((epoch + 1) % config.checkpoint_every == 0
                               or epoch + 1 == config.epochs or stop)
-                flush = checkpoint or time.perf_counter() - flushed >= FLUSH_SECONDS
+                flush = writer and (checkpoint
+                                    or time.perf_counter() - flushed >= FLUSH_SECONDS)
                 if flush:
                     write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
                 loggers.epoch(row, rows)
@@ -389,9 +467,10 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                            interrupted={"signal": signal_stop.signal_name,
                                         "resumes_after": saved},
                            cost=ledger.run_cost(), **_final(rows, total_pulses, total_rank1))
-            if rows:
+            if rows and writer:
                 write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
-            write_json(run_dir / "summary.json", summary)
+            if writer:
+                write_json(run_dir / "summary.json", summary)
         log(f"interrupted by {signal_stop.signal_name} after epoch {len(rows)}; status "
             f"interrupted (a resume continues after epoch {saved})")
         signal_stop.run_dir, signal_stop.epoch = run_dir, saved
@@ -400,12 +479,13 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
         if early.best is not None:
             summary.update(best_epoch=early.best_epoch,
                            **{f"best_{early.config.metric}": early.best})
-        if rows and not flush:  # a divergence after epochs whose records were not yet written
+        if rows and not flush and writer:  # a divergence after epochs not yet written
             write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
         summary.update(_final(rows, total_pulses, total_rank1))
         summary["cost"] = ledger.run_cost()
-        write_json(run_dir / "summary.json", summary)
-        if rows:
+        if writer:
+            write_json(run_dir / "summary.json", summary)
+        if rows and writer:
             plot_curves(run_dir / "curves.png", rows, _title(config))
         loggers.finish(summary, run_dir)
     return summary

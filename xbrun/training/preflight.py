@@ -25,6 +25,7 @@ from ..nn.convert import select_layers
 from ..nn.factorize import planned_rank
 from ..tiles.grid import split_sizes
 from .data import require_files
+from .distributed import check_machine, world_size
 from .models import build_model, resolve_target
 from .rundir import load_resume
 
@@ -39,6 +40,7 @@ def check_structure(config: RunConfig) -> list[str]:
     """Raise a one-line ConfigError for what the config alone rules out; returns warnings."""
     shape, classes = sample_shape(config.dataset)
     model = _model(config.model, shape, classes)
+    check_replicas(config, model)
     layers = [(n, m) for n, m in model.named_modules() if type(m) in (nn.Linear, nn.Conv2d)]
     factorize = config.mapping.factorize
     if factorize.enabled:
@@ -50,6 +52,21 @@ def check_structure(config: RunConfig) -> list[str]:
     if config.decomposition.name not in RANKED:
         return []
     return _check_rank(config, [(n, m) for n, m in layers if n in selected])
+
+
+def check_replicas(config: RunConfig, model: nn.Module) -> None:
+    """BatchNorm on several processes normalises over the global batch (SyncBatchNorm),
+    which torch has on CUDA only."""
+    from .loop import pick_device
+
+    size = world_size(config)
+    if size == 1 or not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                            for m in model.modules()):
+        return
+    if config.accelerator == "cpu" or pick_device(config.accelerator).type != "cuda":
+        raise ConfigError(f"model={config.model.name}: its BatchNorm layers need CUDA to run "
+                          f"on {size} processes (SyncBatchNorm); use accelerator=cuda or "
+                          f"distributed.nproc=1")
 
 
 def _first_line(err: BaseException) -> str:
@@ -145,7 +162,9 @@ def check_environment(config: RunConfig) -> None:
     """Raise a one-line ConfigError for what this machine cannot give the run."""
     from .loop import graphs_mode, pick_device
 
-    graphs_mode(config, pick_device(config.accelerator))
+    device = pick_device(config.accelerator)
+    graphs_mode(config, device)
+    check_machine(config, device)
     require_files(config.dataset)
     if config.resume:
         load_resume(config)

@@ -31,7 +31,9 @@ RESUMABLE = ("epochs", "checkpoint_every", "threads", "accelerator", "cuda_graph
              # the cost ledger's prices: they price the counts, they never change training
              "energy", "cell.endurance", "cell.pulse_energy_j",
              # the deployment study after training (an older checkpoint lacks it)
-             "eval")
+             "eval",
+             # a checkpoint resumes on any number of processes (the same global batch)
+             "distributed")
 
 #: what a checkpoint must hold to be resumed
 REQUIRED = ("epoch", "model", "optimizer", "shuffle", "metrics", "config")
@@ -81,7 +83,8 @@ def load_resume(config) -> dict:
 #: that means what such a checkpoint's run did (None: any value, e.g. ``model.lr`` only
 #: feeds the default of the recorded top-level ``lr``)
 ADDED = {"dataset.val_fraction": 0.0, "early_stop.patience": 0, "early_stop.metric": None,
-         "early_stop.min_delta": None, "early_stop.keep_best": None, "model.lr": None}
+         "early_stop.min_delta": None, "early_stop.keep_best": None, "model.lr": None,
+         "distributed.nproc": None, "distributed.backend": None}
 
 
 def changed_keys(saved: Any, current: dict) -> dict[str, tuple[Any, Any]]:
