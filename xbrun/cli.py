@@ -12,6 +12,7 @@ own folder (``summary.json`` with status ``failed``, ``error.log``) and the swee
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import logging
 import math
@@ -581,9 +582,15 @@ def _train(config, run_dir: Path, log) -> dict:
 
     if config.distributed.nproc == 1 or env_world()[1] > 1:
         return train(config, run_dir, log=log.info)
+    from .training.lock import run_lock
+
     logs = [h.baseFilename for h in logging.getLogger().handlers
             if isinstance(h, logging.FileHandler)]
-    code = launch(config, run_dir, logs[0] if logs else None)
+    with run_lock(run_dir, "run_dir"):  # held for rank 0 (as ``train`` holds it)
+        resumed = Path(config.resume).expanduser() if config.resume else None
+        with (run_lock(resumed, "resume") if resumed is not None and resumed.is_dir()
+              else contextlib.nullcontext()):
+            code = launch(config, run_dir, logs[0] if logs else None)
     summary = run_dir / "summary.json"
     if code == 2:  # refused: rank 0 said why in one line
         made = _made.pop("run", None)

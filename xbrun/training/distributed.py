@@ -71,8 +71,8 @@ def check_config(config, multirun: bool = False) -> None:
     world = world_size(config)
     if world == 1:
         return
-    check(not multirun, "distributed.nproc", "1 in a sweep (-m): a run on several processes "
-          "is one run; sweep such runs one command at a time", nproc)
+    check(not (multirun and size > 1), "distributed.nproc", "no sweep (-m) under torchrun: "
+          "each job of a sweep starts its own processes with distributed.nproc=N", "-m")
     check(config.batch_size % world == 0, "batch_size", f"a multiple of the {world} "
           f"processes (the global batch is split evenly across them)", config.batch_size)
     check(config.cuda_graphs != "on", "cuda_graphs", f"auto or off with {world} processes "
