@@ -582,6 +582,7 @@ def _train(config, run_dir: Path, log) -> dict:
 
     if config.distributed.nproc == 1 or env_world()[1] > 1:
         return train(config, run_dir, log=log.info)
+    from .replica import forked
     from .training.lock import run_lock
 
     logs = [h.baseFilename for h in logging.getLogger().handlers
@@ -590,7 +591,7 @@ def _train(config, run_dir: Path, log) -> dict:
         resumed = Path(config.resume).expanduser() if config.resume else None
         with (run_lock(resumed, "resume") if resumed is not None and resumed.is_dir()
               else contextlib.nullcontext()):
-            code = launch(config, run_dir, logs[0] if logs else None)
+            code = launch(config, run_dir, logs[0] if logs else None, entry=forked)
     summary = run_dir / "summary.json"
     if code == 2:  # refused: rank 0 said why in one line
         made = _made.pop("run", None)

@@ -30,7 +30,7 @@ def main() -> int:
     rank = env_world()[0]
     log = logging.getLogger("xbrun")
     log.setLevel(logging.INFO)
-    if rank == 0:
+    if rank == 0 and not logging.getLogger().handlers:  # (a fork has the command's)
         handlers = [logging.StreamHandler(sys.stdout)]
         if run["log_file"]:
             handlers.append(logging.FileHandler(run["log_file"], mode="a"))
@@ -47,6 +47,13 @@ def main() -> int:
     except (KeyboardInterrupt, Interrupted) as err:
         return 128 + int(getattr(signal, interruption(err).signal_name, signal.SIGINT))
     return 0
+
+
+def forked() -> None:
+    """:func:`main` in a fork of the ``xbrun train`` command (a CPU run)."""
+    code = main()
+    if code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -249,11 +249,15 @@ REPLICA_RUN = "XBRUN_REPLICA_RUN"
 LOCK_HOLDER = "XBRUN_LOCK_HOLDER"
 
 
-def launch(config, run_dir, log_file=None) -> int:
+def launch(config, run_dir, log_file=None, entry=None) -> int:
     """The run ``config`` on ``distributed.nproc`` processes of this host, started by torch's
     elastic launcher (``torchrun --standalone --nproc-per-node=N`` starts the same) as
     ``python -m xbrun.replica``; rank 0 trains into ``run_dir``, whose lock this process
-    holds for them. Returns the exit status of the first process that failed, or 0."""
+    holds for them. Returns the exit status of the first process that failed, or 0.
+
+    On the CPU, with ``entry`` (``xbrun.replica.main``), the processes are forks of this
+    one instead, which has imported everything they need (2 s of CPU each, on a run of a
+    few seconds); CUDA is never forked."""
     import json
     import logging
     import sys
@@ -266,17 +270,23 @@ def launch(config, run_dir, log_file=None) -> int:
     # the agent's INFO/WARNING lines (its rendezvous, the SIGTERM it sends to the other
     # processes when one fails) would bury the one line a refused run prints
     logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    fork = entry is not None and config.accelerator == "cpu" or (
+        entry is not None and config.accelerator == "auto" and not torch.cuda.is_available())
     launch_config = LaunchConfig(
         min_nodes=1, max_nodes=1, nproc_per_node=config.distributed.nproc,
         run_id=f"xbrun-{uuid.uuid4().hex[:12]}", rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.05)
+        rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.05,
+        start_method="fork" if fork else "spawn")
     run = {"config": to_dict(config), "run_dir": str(run_dir),
            "log_file": None if log_file is None else str(log_file)}
     saved = {k: os.environ.get(k) for k in (REPLICA_RUN, LOCK_HOLDER)}
     os.environ[REPLICA_RUN] = json.dumps(run)
     os.environ[LOCK_HOLDER] = str(os.getpid())
     try:
-        elastic_launch(launch_config, entrypoint=sys.executable)("-m", "xbrun.replica")
+        if fork:
+            elastic_launch(launch_config, entrypoint=entry)()
+        else:
+            elastic_launch(launch_config, entrypoint=sys.executable)("-m", "xbrun.replica")
     except ChildFailedError as err:
         codes = [f.exitcode for _, f in sorted(err.failures.items())]
         return next((c for c in codes if c > 0), 1)
