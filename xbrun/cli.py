@@ -592,7 +592,8 @@ def _train(config, run_dir: Path, log) -> dict:
         with (run_lock(resumed, "resume") if resumed is not None and resumed.is_dir()
               else contextlib.nullcontext()):
             code = launch(config, run_dir, logs[0] if logs else None, entry=forked)
-    summary = run_dir / "summary.json"
+    # rank 0 writes into the folder it resumes, if any (as ``train`` does)
+    summary = (Path(config.resume).expanduser() if config.resume else run_dir) / "summary.json"
     if code == 2:  # refused: rank 0 said why in one line
         made = _made.pop("run", None)
         if made is not None and run_dir.resolve() == _made.pop("folder", None):
@@ -602,7 +603,7 @@ def _train(config, run_dir: Path, log) -> dict:
         name = next(k for k, v in EXIT_INTERRUPTED.items() if v == code)
         stop = Interrupted(name)
         record = json.loads(summary.read_text()) if summary.is_file() else {}
-        stop.run_dir = run_dir
+        stop.run_dir = summary.parent
         stop.epoch = record.get("interrupted", {}).get("resumes_after")
         raise stop
     if code:
