@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-
 from cli_run import run_cli
 
 # Exact I/O and an analog bias: every number the step computes is then the same in one
