@@ -10,11 +10,13 @@ from cli_run import run_cli
 
 # Exact I/O and an analog bias: every number the step computes is then the same in one
 # process and in two (each sample's rows and gradients are bitwise those of the whole batch;
-# a digital bias would sum its gradient in another order). A chopped transfer device, so
-# transfers, choppers and their schedules are covered; 95 samples in batches of 16 end an
+# a digital bias would sum its gradient in another order). LeNet-5, so both queues are
+# gathered (a convolution's images and a linear layer's rows); a chopped transfer device, so
+# transfers, choppers and their schedules are covered; 47 samples in batches of 16 end an
 # epoch on a batch of 15 that splits 8 + 7 (padded for the all-gather).
-EXACT = ["debug=tiny", "io=perfect", "mapping.digital_bias=false", "device=chopped",
-         "dataset.limit_train=95", "accelerator=cpu"]
+EXACT = ["debug=tiny", "model=lenet5", "io=perfect", "mapping.digital_bias=false",
+         "device=chopped", "dataset.limit_train=47", "dataset.limit_test=32",
+         "accelerator=cpu"]
 
 
 def _records(folder):
