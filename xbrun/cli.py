@@ -591,7 +591,7 @@ def _train(config, run_dir: Path, log) -> dict:
         resumed = Path(config.resume).expanduser() if config.resume else None
         with (run_lock(resumed, "resume") if resumed is not None and resumed.is_dir()
               else contextlib.nullcontext()):
-            code = launch(config, run_dir, logs[0] if logs else None, entry=forked)
+            code, error = launch(config, run_dir, logs[0] if logs else None, entry=forked)
     # rank 0 writes into the folder it resumes, if any (as ``train`` does)
     summary = (Path(config.resume).expanduser() if config.resume else run_dir) / "summary.json"
     if code == 2:  # refused: rank 0 said why in one line
@@ -608,7 +608,7 @@ def _train(config, run_dir: Path, log) -> dict:
         raise stop
     if code:
         raise RuntimeError(f"a process of the run on {config.distributed.nproc} processes "
-                           f"failed (exit status {code}; its error is printed above)")
+                           f"failed (exit status {code}): {error or 'see its output above'}")
     return json.loads(summary.read_text())
 
 

@@ -249,11 +249,12 @@ REPLICA_RUN = "XBRUN_REPLICA_RUN"
 LOCK_HOLDER = "XBRUN_LOCK_HOLDER"
 
 
-def launch(config, run_dir, log_file=None, entry=None) -> int:
+def launch(config, run_dir, log_file=None, entry=None) -> tuple[int, str]:
     """The run ``config`` on ``distributed.nproc`` processes of this host, started by torch's
     elastic launcher (``torchrun --standalone --nproc-per-node=N`` starts the same) as
     ``python -m xbrun.replica``; rank 0 trains into ``run_dir``, whose lock this process
-    holds for them. Returns the exit status of the first process that failed, or 0.
+    holds for them. Returns the exit status of the first process that failed (0: none)
+    and its error (a refused run's rank 0 has printed its one line itself).
 
     On the CPU, with ``entry`` (``xbrun.replica.main``), the processes are forks of this
     one instead, which has imported everything they need (2 s of CPU each, on a run of a
@@ -262,14 +263,18 @@ def launch(config, run_dir, log_file=None, entry=None) -> int:
     import logging
     import sys
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     from ..schema import to_dict
 
-    # the agent's INFO/WARNING lines (its rendezvous, the SIGTERM it sends to the other
-    # processes when one fails) would bury the one line a refused run prints
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    # the agent's lines (its rendezvous, the SIGTERM it sends to the other processes when
+    # one fails, the failure report) would bury the one line a refused run prints; a
+    # failure's error comes back in the exception
+    for name in list(logging.root.manager.loggerDict):  # (each module's sets its own level)
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     fork = entry is not None and config.accelerator == "cpu" or (
         entry is not None and config.accelerator == "auto" and not torch.cuda.is_available())
     launch_config = LaunchConfig(
@@ -288,15 +293,26 @@ def launch(config, run_dir, log_file=None, entry=None) -> int:
         else:
             elastic_launch(launch_config, entrypoint=sys.executable)("-m", "xbrun.replica")
     except ChildFailedError as err:
-        codes = [f.exitcode for _, f in sorted(err.failures.items())]
-        return next((c for c in codes if c > 0), 1)
+        failures = [f for _, f in sorted(err.failures.items())]
+        first = next((f for f in failures if f.exitcode > 0), failures[0])
+        return max(first.exitcode, 1), _message(first.message)
+    except SignalException as err:  # the launcher stopped its processes on SIGINT/SIGTERM
+        return 128 + int(err.sigval), ""
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return 0
+    return 0, ""
+
+
+def _message(message) -> str:
+    """The last line of a failed process's error (a traceback, or the launcher's words)."""
+    if isinstance(message, dict):
+        message = message.get("message", "")
+    lines = [line for line in str(message or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def lock_held_for_me() -> bool:
