@@ -1,7 +1,7 @@
 """Speed-up of one run on 2 GPUs (``distributed.nproc=2``, NCCL) over the same run on 1.
 
     python -m benchmarks.bench_distributed            # on a machine with 2 CUDA GPUs
-    python -m benchmarks.bench_distributed --epochs 4 --batches 256,1024
+    python -m benchmarks.bench_distributed --shapes resnet --epochs 3 --batches 256,1024
 
 Each row runs ``xbrun train`` as a user would (a subprocess per run, so each run starts as
 the CLI starts it) and reads the seconds of its epochs from ``metrics.jsonl``; the figure
@@ -28,12 +28,12 @@ MLP = ["dataset=synthetic", "dataset.n_features=784", "dataset.n_train=4096",
        "dataset.n_test=64", "model.hidden=[4096,4096]", "lr=0.1"]
 RESNET = ["model=resnet", "dataset=synthetic", "dataset.image_shape=[3,32,32]",
           "dataset.n_train=2048", "dataset.n_test=64", "lr=0.1"]
-SHAPES = {"mlp 784-4096-4096-10": MLP, "resnet 3x32x32": RESNET}
+SHAPES = {"mlp": ("mlp 784-4096-4096-10", MLP), "resnet": ("resnet 3x32x32", RESNET)}
 
 
-def epoch_seconds(overrides: list[str], folder: Path) -> float:
+def epoch_seconds(overrides: list[str], folder: Path, accelerator: str = "cuda") -> float:
     """Median seconds per epoch after the first of ``xbrun train OVERRIDES``."""
-    cmd = [sys.executable, "-m", "xbrun", "train", *overrides, "accelerator=cuda",
+    cmd = [sys.executable, "-m", "xbrun", "train", *overrides, f"accelerator={accelerator}",
            "progress=none", f"hydra.run.dir={folder}"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -43,10 +43,10 @@ def epoch_seconds(overrides: list[str], folder: Path) -> float:
     return statistics.median(seconds)
 
 
-def run(epochs: int, batches: list[int], devices: list[str]) -> list[dict]:
+def run(epochs: int, batches: list[int], devices: list[str], shapes: list[str]) -> list[dict]:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, shape in SHAPES.items():
+        for name, shape in (SHAPES[s] for s in shapes):
             for batch in batches:
                 for device in devices:
                     base = [*shape, f"device={device}", f"batch_size={batch}",
@@ -73,7 +73,8 @@ def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--shapes", default="mlp,resnet", help="mlp, resnet or both")
     parser.add_argument("--batches", default="256,1024")
     parser.add_argument("--devices", default="sgd", help="e.g. sgd,chopped")
     parser.add_argument("--json", metavar="FILE", help="also write the rows to FILE")
@@ -83,7 +84,7 @@ def main() -> None:
     print(f"{torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}, torch "
           f"{torch.__version__}; seconds per epoch (median after the first)", flush=True)
     rows = run(args.epochs, [int(b) for b in args.batches.split(",")],
-               args.devices.split(","))
+               args.devices.split(","), args.shapes.split(","))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
