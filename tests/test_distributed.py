@@ -68,6 +68,7 @@ def test_two_processes_match_one_and_resume_on_one(tmp_path, capfd):
     assert out.out.count("run finished") == 1  # rank 0 alone logs
     summary = json.loads((double / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["status"] == "finished"
+    assert summary["replicas_identical"] is True
     assert json.loads((single / "summary.json").read_text())["world_size"] == 1
     _same_records(_records(single), _records(double))
     _same_state(single, double)
@@ -81,6 +82,19 @@ def test_two_processes_match_one_and_resume_on_one(tmp_path, capfd):
     _same_records(_records(single), _records(double))
     _same_state(single, double)
     assert json.loads((double / "summary.json").read_text())["world_size"] == 1
+
+
+def test_noisy_replicas_stay_identical(tmp_path, capfd):
+    """Noisy I/O (each rank draws its own MVM noise), a learned input range initialised from
+    each shard's data and a digital bias: the replicas still end bit for bit alike (the
+    run's own check, ``replicas_identical``, digests every rank's state)."""
+    folder = tmp_path / "run"
+    code, out = run_cli(["train", "debug=tiny", "io=default", "mapping.learn_input_range=true",
+                         "dataset.limit_train=48", "dataset.limit_test=16", "accelerator=cpu",
+                         "distributed.nproc=2", f"hydra.run.dir={folder}"], capfd)
+    assert code == 0, out.err
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["replicas_identical"] is True and summary["status"] == "finished"
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -129,6 +143,6 @@ def test_two_gpus_match_one(tmp_path, capsys):
                         capsys)
     assert code == 0, out.err
     a, b = (json.loads((f / "summary.json").read_text()) for f in (one, two))
-    assert b["world_size"] == 2
+    assert b["world_size"] == 2 and b["replicas_identical"] is True
     assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 0.05
     assert b["pulses"] == pytest.approx(a["pulses"], rel=0.02)

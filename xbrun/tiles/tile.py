@@ -18,6 +18,8 @@ from ..graph_state import DeviceScalar, GraphState
 from ..physics.io import IOConfig, analog_mvm
 
 _SEED_STEP = 2_654_435_761  # between the noise seeds of consecutive MVMs of a tile
+_STREAM_STEP = 0x5851_F42D_4C95_7F2D  # between the noise streams of a tile's replicas
+_SEED_MASK = 0x7FFF_FFFF_FFFF_FFFF
 
 
 class AnalogTile(nn.Module, GraphState):
@@ -52,6 +54,9 @@ class AnalogTile(nn.Module, GraphState):
         self._mvm_counter = [0]  # bumped per MVM; a list spares nn.Module.__setattr__
         self._mvm_seed_device: torch.Tensor | None = None
         self._mvm_seed_saved: int | None = None
+        # which replica of a run on several processes this tile is (its rank): each draws
+        # its own MVM noise for the rows of its shard (0: one process, unchanged)
+        self.noise_stream = 0
 
     # -- randomness: one generator per tile, on the tile's torch device, checkpointed --
     def graph_generators(self) -> dict[str, torch.Generator]:
@@ -75,18 +80,23 @@ class AnalogTile(nn.Module, GraphState):
 
         On CUDA it is a one-element device tensor advanced in place by the same step, which
         the kernel reads: a captured CUDA graph then draws fresh noise on every replay.
+        A replica's ``noise_stream`` moves its seeds off those of the other replicas (their
+        shards' rows would otherwise draw the same noise, row for row).
         """
         self._mvm_counter[0] += 1
         calls = self._mvm_counter[0]
         where = self.pulses.device
         if where.type != "cuda":
-            return self._host_seed(calls)
+            return (self._host_seed(calls) + self.noise_stream * _STREAM_STEP) & _SEED_MASK
         if self._mvm_seed_device is None or self._mvm_seed_device.device != where:
             start = self._mvm_seed_saved
             if start is None:
                 start = self._host_seed(calls - 1)
             self._mvm_seed_device = torch.tensor([start], dtype=torch.int64, device=where)
-        return self._mvm_seed_device.add_(_SEED_STEP)
+        seed = self._mvm_seed_device.add_(_SEED_STEP)
+        if self.noise_stream:
+            return (seed + (self.noise_stream * _STREAM_STEP) % (_SEED_MASK + 1)) & _SEED_MASK
+        return seed
 
     @property
     def mvm_calls(self) -> int:
@@ -98,7 +108,7 @@ class AnalogTile(nn.Module, GraphState):
         self._mvm_counter[0] = int(value)
 
     def _host_seed(self, calls: int) -> int:
-        return ((self.seed + 7919) * 1_000_003 + calls * _SEED_STEP) & 0x7FFF_FFFF_FFFF_FFFF
+        return ((self.seed + 7919) * 1_000_003 + calls * _SEED_STEP) & _SEED_MASK
 
     def get_extra_state(self):
         state = {"rank1_updates": int(self.rank1_count),

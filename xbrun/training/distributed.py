@@ -13,6 +13,11 @@ of the global batch:
 - digital parameters (biases, learned scales, BatchNorm): their gradients are all-reduced
   (summed). Each shard's loss is its *sum* over samples divided by the global batch size,
   so the shard gradients sum to the global batch's gradient; the step's loss is summed too.
+  What a forward pass sets from its shard's data (a learned input range initialising,
+  ``SyncBatchNorm`` aside) is taken from rank 0;
+- MVM noise: each rank draws its own (``AnalogTile.noise_stream``) for its shard's forward
+  and backward MVMs, rank 0 the single-process draws of the batch's first rows; evaluation
+  and transfer reads draw alike on every rank.
 
 The launch is torch's: ``torchrun --nproc-per-node=N -m xbrun train ...`` or
 ``distributed.nproc=N``, which starts the same through torch's elastic launcher
@@ -162,8 +167,13 @@ class Replicas:
     # -- the step's collectives -------------------------------------------------------------
     def begin(self, optimizer) -> None:
         """Before a step's forward: note each tile's MVM vector counts (the cost ledger's),
-        so the step can count the vectors of every shard, as one process would."""
+        so the step can count the vectors of every shard, as one process would; and give
+        the tiles this rank's noise stream for the step's forward and backward MVMs (the
+        shards' rows would otherwise draw the same noise row for row; rank 0's rows draw
+        what one process draws for the first rows of the batch)."""
         self.counted = [(tile, tile.mvm_vectors.clone()) for _, tile in _tiles(optimizer)]
+        for tile, _ in self.counted:
+            tile.noise_stream = self.rank
 
     @torch.no_grad()
     def synchronise(self, model, optimizer, loss: torch.Tensor) -> torch.Tensor:
@@ -183,9 +193,41 @@ class Replicas:
                 tensor.copy_(summed)
         for (tile, before), count in zip(self.counted, counts, strict=True):
             tile.mvm_vectors.copy_(before + count)
+            tile.noise_stream = 0  # evaluation and transfers: the same draws on every rank
         self.counted = []
+        self._broadcast_ranges(optimizer)
         self._gather_pending(optimizer)
         return loss.reshape(())
+
+    def identical(self, model) -> bool:
+        """Whether every rank's model state (weights, buffers, tiles' extra state with their
+        generators and counters) is this rank's, bit for bit: one digest per rank, gathered.
+        What the design promises, checked once at the end of a run."""
+        import hashlib
+
+        import torch.distributed as dist
+
+        digest = hashlib.sha256()
+        _digest(model.state_dict(), digest)
+        digests: list = [None] * self.size
+        dist.all_gather_object(digests, digest.hexdigest())
+        return len(set(digests)) == 1
+
+    def _broadcast_ranges(self, optimizer) -> None:
+        """Learned input ranges move towards the data's spread in the forward pass while they
+        initialise (``input_range.py``): each rank saw only its shard, so rank 0's ranges
+        (and counts) become every rank's. Once initialised they move only by their summed
+        gradient, and the broadcast changes nothing."""
+        import torch.distributed as dist
+
+        state = [t for _, tile in _tiles(optimizer) if tile.input_range is not None
+                 for t in (tile.input_range.data, tile.input_range_update_idx)]
+        for group in _by_dtype(state):
+            flat = torch._utils._flatten_dense_tensors(group)
+            dist.broadcast(flat, src=0)
+            for tensor, value in zip(group, torch._utils._unflatten_dense_tensors(
+                    flat, group), strict=True):
+                tensor.copy_(value)
 
     def _gather_pending(self, optimizer) -> None:
         """Every tile's queue becomes the global batch's rows, in rank order. Each queued
@@ -217,6 +259,22 @@ class Replicas:
             count = len(tile.pending)
             tile.pending[:] = [(whole[at + 2 * k], whole[at + 2 * k + 1]) for k in range(count)]
             at += 2 * count
+
+
+def _digest(value, digest) -> None:
+    if isinstance(value, torch.Tensor):
+        digest.update(str((value.dtype, tuple(value.shape))).encode())
+        digest.update(value.detach().cpu().reshape(-1).contiguous().view(torch.uint8)
+                      .numpy().tobytes() if value.numel() else b"")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            digest.update(str(key).encode())
+            _digest(item, digest)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _digest(item, digest)
+    else:
+        digest.update(repr(value).encode())
 
 
 def _tiles(optimizer):

@@ -475,6 +475,11 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
             f"interrupted (a resume continues after epoch {saved})")
         signal_stop.run_dir, signal_stop.epoch = run_dir, saved
         raise signal_stop from None
+    if replicas is not None:  # every rank: a collective
+        summary["replicas_identical"] = replicas.identical(model)
+        if not summary["replicas_identical"]:
+            log("warning: distributed: the replicas' states differ at the end of the run "
+                "(a kernel that is not deterministic?); rank 0's is saved")
     with shielded():
         if early.best is not None:
             summary.update(best_epoch=early.best_epoch,
