@@ -116,6 +116,16 @@ def test_refusals(args, message, tmp_path, capsys):
     assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
 
 
+def test_python_api_refuses_several_processes(tmp_path):
+    """``xbrun.api.train`` trains in its own process: it refuses what it cannot start."""
+    from xbrun.api import train
+    from xbrun.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="distributed.nproc: 2 processes are started by"):
+        train(["debug=tiny", "distributed.nproc=2"], run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_refusals_under_torchrun(tmp_path, capsys, monkeypatch):
     """torchrun sets the world: ``distributed.nproc`` must agree, and nccl needs CUDA."""
     monkeypatch.setenv("WORLD_SIZE", "2")

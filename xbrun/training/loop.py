@@ -28,7 +28,7 @@ from ..nn.convert import AnalogSpec
 from ..schema import to_dict
 from .cost import COUNTS, CostLedger, cost_line
 from .data import load_dataset
-from .distributed import Replicas, check_machine, lock_held_for_me, place
+from .distributed import Replicas, check_machine, env_world, lock_held_for_me, place
 from .early_stop import BEST, EarlyStopping
 from .graphs import StepRunner
 from .interrupts import Interrupted, interruption, shielded
@@ -227,6 +227,10 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     Started by torchrun or ``distributed.nproc`` (:mod:`.distributed`), this process is one
     replica of the run: it joins the process group, and unless it is rank 0 it writes
     nothing and logs nothing (``run_dir`` may then be None)."""
+    if config.distributed.nproc > 1 and env_world()[1] == 1:
+        raise ConfigError(f"distributed.nproc: {config.distributed.nproc} processes are "
+                          f"started by the xbrun command (or torchrun), not inside this "
+                          f"process; from Python, train with distributed.nproc=1")
     device = place(pick_device(config.accelerator))
     check_machine(config, device)
     with contextlib.ExitStack() as held:
