@@ -69,6 +69,7 @@ def test_two_processes_match_one_and_resume_on_one(tmp_path, capfd):
     summary = json.loads((double / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["status"] == "finished"
     assert summary["replicas_identical"] is True
+    assert [p["device"] for p in summary["placements"]] == ["cpu", "cpu"]
     assert json.loads((single / "summary.json").read_text())["world_size"] == 1
     _same_records(_records(single), _records(double))
     _same_state(single, double)
@@ -154,5 +155,6 @@ def test_two_gpus_match_one(tmp_path, capsys):
     assert code == 0, out.err
     a, b = (json.loads((f / "summary.json").read_text()) for f in (one, two))
     assert b["world_size"] == 2 and b["replicas_identical"] is True
+    assert len({p["gpu_uuid"] for p in b["placements"]}) == 2  # one GPU each
     assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 0.05
     assert b["pulses"] == pytest.approx(a["pulses"], rel=0.02)

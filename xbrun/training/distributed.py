@@ -199,19 +199,23 @@ class Replicas:
         self._gather_pending(optimizer)
         return loss.reshape(())
 
+    def gather(self, value) -> list:
+        """``value`` of every rank, in rank order (any picklable object; outside a step)."""
+        import torch.distributed as dist
+
+        values: list = [None] * self.size
+        dist.all_gather_object(values, value)
+        return values
+
     def identical(self, model) -> bool:
         """Whether every rank's model state (weights, buffers, tiles' extra state with their
         generators and counters) is this rank's, bit for bit: one digest per rank, gathered.
         What the design promises, checked once at the end of a run."""
         import hashlib
 
-        import torch.distributed as dist
-
         digest = hashlib.sha256()
         _digest(model.state_dict(), digest)
-        digests: list = [None] * self.size
-        dist.all_gather_object(digests, digest.hexdigest())
-        return len(set(digests)) == 1
+        return len(set(self.gather(digest.hexdigest()))) == 1
 
     def _broadcast_ranges(self, optimizer) -> None:
         """Learned input ranges move towards the data's spread in the forward pass while they

@@ -341,6 +341,8 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
                "mapping": layout, "placement": placement(device),
                "world_size": replicas.size if replicas is not None else 1,
                "config": to_dict(config)}
+    if replicas is not None:  # where each process ran (rank order)
+        summary["placements"] = replicas.gather(summary["placement"])
     if resumed is not None:
         summary["resumed"] = resumed
     total_pulses = sum(r["pulses"] for r in rows)
