@@ -1,0 +1,109 @@
+"""The batch-counted update's coincidence counts per shape: which way of counting is faster.
+
+    python -m benchmarks.bench_counts [--shapes 4096x4096x7936,16x27x4063232]
+
+For each count shape (out x in, K slots) on CUDA, milliseconds of:
+- ``before``: the layout used until issue 27 (``ds.T.contiguous()``, two ``torch._int_mm``
+  on row-major B and an abs pass each; cuBLAS takes its slow compatibility kernel there);
+- ``cublas`` and ``split_k``: ``coincidences_triton`` on K-major planes (cuBLAS int8 in its
+  TN layout; the split-K ``tl.dot`` kernel);
+- ``update cublas`` / ``update split_k``: the whole ``counted_update_triton`` (planes,
+  counts, apply) of a SoftBounds tile with trains of ``K / rows`` slots.
+The fastest count is marked; ``count_method`` should pick it (``CUBLAS_MIN_*``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+# the wide layers of 784-4096-4096-10 at batch 256 (K = 256 x 31), the bench MLP's first
+# layer, and convolution-shaped counts of a CIFAR ResNet at batch 128 (rows x 31 slots)
+SHAPES = ("4096x4096x7936", "4096x784x7936", "10x4096x7936", "256x784x7936",
+          "16x27x4063232", "32x144x4063232", "64x576x1015808", "64x576x253952")
+
+
+def _ms(fn, repeats: int = 20) -> float:
+    fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / repeats
+
+
+def before(xs: torch.Tensor, ds: torch.Tensor):
+    """The counts as they were: row-major ``(K, n)`` bits, B row-major."""
+    dt = ds.T.contiguous()
+    return torch._int_mm(dt, xs), torch._int_mm(dt.abs(), xs.abs())
+
+
+def measure(shape: str) -> dict:
+    """One shape's row (module doc)."""
+    from xbrun.kernels import counted_update_cuda as cu
+
+    from xbrun.physics.cells import SoftBounds
+
+    n_out, n_in, n_k = (int(v) for v in shape.split("x"))
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    ld = -(-n_k // 16) * 16
+    dt = torch.randint(-1, 2, (n_out, ld), generator=gen, device="cuda").to(torch.int8)
+    xt = torch.randint(-1, 2, (n_in, ld), generator=gen, device="cuda").to(torch.int8)
+    row = {"shape": shape, "picked": cu.count_method(n_out, n_in, torch.device("cuda"))}
+    if n_out > 16 and n_in % 8 == 0:
+        xs, ds = xt.T.contiguous(), dt.T.contiguous()
+        row["before"] = _ms(lambda: before(xs, ds))
+    pad = [cu._plane_lines(n, True) for n in (n_out, n_in)]
+    dp = torch.zeros(pad[0], ld, dtype=torch.int8, device="cuda")
+    xp = torch.zeros(pad[1], ld, dtype=torch.int8, device="cuda")
+    dp[:n_out], xp[:n_in] = dt, xt
+    da, xa = dp.abs(), xp.abs()
+    row["cublas"] = _ms(lambda: cu.coincidences_triton(dp, xp, n_out, n_in, dt_abs=da,
+                                                       xt_abs=xa))
+    row["split_k"] = _ms(lambda: cu.coincidences_triton(dt, xt, n_out, n_in))
+    cell = SoftBounds(dw_min=0.001)
+    params = cell.sample((n_out, n_in), torch.Generator().manual_seed(0)).cuda()
+    k = max(1, n_k // 31)
+    x_prob = (torch.rand(k, n_in, device="cuda") - 0.5) * 0.2
+    d_prob = (torch.rand(k, n_out, device="cuda") - 0.5) * 0.2
+    bl = torch.full((k,), 31, dtype=torch.int32, device="cuda")
+    weight = torch.zeros(n_out, n_in, device="cuda")
+    args = dict(cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
+                mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars))
+    for method in ("cublas", "split_k"):
+        row[f"update {method}"] = _ms(lambda m=method: cu.counted_update_triton(
+            weight, params, x_prob, d_prob, bl, max_bl=31, seed=1, method=m, **args),
+            repeats=5)
+    return row
+
+
+def run(shapes) -> list[dict]:
+    rows = []
+    for shape in shapes:
+        rows.append(measure(shape))
+        torch.cuda.empty_cache()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    args = parser.parse_args()
+    cols = ("before", "cublas", "split_k", "update cublas", "update split_k")
+    print(f"{torch.cuda.get_device_name()}: milliseconds per call")
+    print(f"{'out x in x K':>18} " + " ".join(f"{c:>15}" for c in cols) + "  picked")
+    for row in run(args.shapes.split(",")):
+        counts = {c: row[c] for c in ("cublas", "split_k") if c in row}
+        best = min(counts, key=counts.get)
+        cells = [(f"{row[c]:.3f}" + ("*" if c == best else "")) if c in row else "-"
+                 for c in cols]
+        print(f"{row['shape']:>18} " + " ".join(f"{v:>15}" for v in cells)
+              + f"  {row['picked']}")
+
+
+if __name__ == "__main__":
+    main()
