@@ -43,6 +43,7 @@ from .outputs import (
     write_jsonl,
     write_npz,
 )
+from .phases import Phases, TimedSteps
 from .placement import placement
 from .progress import pulses_so_far
 from .rundir import CHECKPOINT, load_resume, restore
@@ -86,10 +87,13 @@ def build_decomposition(config: RunConfig):
     return build(config.decomposition.name, config.decomposition.rank, **options)
 
 
-def setup(config: RunConfig, device: torch.device):
-    """Data, model (analog unless ``device=fp``), optimizer and decomposition of a run."""
+def setup(config: RunConfig, device: torch.device, phases: Phases | None = None):
+    """Data, model (analog unless ``device=fp``), optimizer and decomposition of a run
+    (``phases``: where the seconds of the data and of the build are marked)."""
     torch.manual_seed(config.seed)
     data = load_dataset(config.dataset)
+    if phases is not None:
+        phases.mark("data")
     model = build_model(config.model, data.input_shape, data.n_classes)
     factorize_model(model, config.mapping.factorize, data.x_train)  # before mapping to tiles
     decomposition = None
@@ -106,7 +110,10 @@ def setup(config: RunConfig, device: torch.device):
                                      device=device)
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
-    return data, model.to(device), optimizer, decomposition
+    model = model.to(device)
+    if phases is not None:
+        phases.mark("build")
+    return data, model, optimizer, decomposition
 
 
 class NoisyGradientSGD(torch.optim.SGD, GraphState):
@@ -202,6 +209,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
     holds the lock of every folder it writes (``run_dir``, and the folder it resumes) for its
     whole life (:mod:`.lock`). A resume is checked and restored (:mod:`.rundir`) before the
     trackers open on its folder, so a refused one leaves that folder as it was."""
+    phases = Phases()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as held:
@@ -209,26 +217,29 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
         resumed = Path(config.resume).expanduser() if config.resume else None
         if resumed is not None and resumed.is_dir():
             held.enter_context(run_lock(resumed, "resume"))
-        run = _start(config, run_dir, log)
+        run = _start(config, run_dir, log, phases)
         log(f"run folder: {run.run_dir.absolute()}")
         if run.device.type == "cpu" and config.is_analog and not cpu_kernels_compiled():
             log("compiling CPU kernels (first run only, about 20 s)")
         with open_loggers(config, run.run_dir) as loggers:
             summary = _train(config, run, log, loggers)
+        phases.mark("end")
+        log(phases.line())
         log(f"run {summary['status']}: results in {run.run_dir.absolute()}")
         return summary
 
 
-def _start(config: RunConfig, run_dir: Path, log) -> SimpleNamespace:
+def _start(config: RunConfig, run_dir: Path, log, phases: Phases) -> SimpleNamespace:
     """Everything a run needs before its first epoch, restored from the checkpoint when it
     resumes (the one place a resumed folder is read before it is written)."""
     device = pick_device(config.accelerator)
     state = load_resume(config) if config.resume else None  # before anything is built
     if config.threads:
         torch.set_num_threads(config.threads)
-    data, model, optimizer, decomposition = setup(config, device)
+    data, model, optimizer, decomposition = setup(config, device, phases)
     run = SimpleNamespace(
         run_dir=run_dir, device=device, data=data, model=model, optimizer=optimizer,
+        phases=phases,
         decomposition=decomposition, rows=[], steps=[], start_epoch=0, resumed=None,
         scheduler=build_scheduler(config.schedule, optimizer, config.epochs),
         shuffle=torch.Generator().manual_seed(config.seed),
@@ -275,7 +286,8 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     n = len(y_train)
     if config.log_every and start_epoch == 0:  # the weights before any update
         steps.append({"step": 0, "epoch": 0, "train_loss": None, **scores(exact=True)})
-    runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device), log)
+    runner = TimedSteps(StepRunner(training_step, model, optimizer,
+                                   graphs_mode(config, device), log), run.phases)
     ledger = CostLedger(model, config.energy)  # counters restored by a resume: deltas from here
     reference = getattr(run, "reference_loss", None)  # the first step's loss: divergence
     flushed, flush = -math.inf, True
@@ -297,6 +309,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
         write_npz(run_dir / COUNTS, ledger.counts())
 
     saved, boundary = start_epoch, True  # the checkpoint's epoch; state at an epoch's end?
+    run.phases.mark("set-up")
     try:
         for epoch in range(start_epoch, config.epochs):
             boundary = False
@@ -404,6 +417,8 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
             write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
         summary.update(_final(rows, total_pulses, total_rank1))
         summary["cost"] = ledger.run_cost()
+        run.phases.mark("epochs")
+        summary["phases"] = run.phases.rounded()  # the end (plot, trackers) only in the log
         write_json(run_dir / "summary.json", summary)
         if rows:
             plot_curves(run_dir / "curves.png", rows, _title(config))
