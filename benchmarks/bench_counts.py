@@ -8,7 +8,9 @@ For each count shape (out x in, K slots) on CUDA, milliseconds of:
 - ``cublas`` and ``split_k``: ``coincidences_triton`` on K-major planes (cuBLAS int8 in its
   TN layout; the split-K ``tl.dot`` kernel);
 - ``update cublas`` / ``update split_k``: the whole ``counted_update_triton`` (planes,
-  counts, apply) of a SoftBounds tile with trains of ``K / rows`` slots.
+  counts, apply) of a SoftBounds tile, ``K / 31`` rows with trains of 31 slots;
+  ``split_k bl<=4``: the same with trains of 1-4 slots (BL management), which the split-K
+  kernel stops after.
 The fastest count is marked; ``count_method`` should pick it (``CUBLAS_MIN_*``).
 """
 
@@ -78,6 +80,10 @@ def measure(shape: str) -> dict:
         row[f"update {method}"] = _ms(lambda m=method: cu.counted_update_triton(
             weight, params, x_prob, d_prob, bl, max_bl=31, seed=1, method=m, **args),
             repeats=5)
+    short = torch.randint(1, 5, (k,), dtype=torch.int32, device="cuda")  # BL management
+    row["split_k bl<=4"] = _ms(lambda: cu.counted_update_triton(
+        weight, params, x_prob, d_prob, short, max_bl=31, seed=1, method="split_k", **args),
+        repeats=5)
     return row
 
 
@@ -93,7 +99,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default=",".join(SHAPES))
     args = parser.parse_args()
-    cols = ("before", "cublas", "split_k", "update cublas", "update split_k")
+    cols = ("before", "cublas", "split_k", "update cublas", "update split_k",
+            "split_k bl<=4")
     print(f"{torch.cuda.get_device_name()}: milliseconds per call")
     print(f"{'out x in x K':>18} " + " ".join(f"{c:>15}" for c in cols) + "  picked")
     for row in run(args.shapes.split(",")):

@@ -54,31 +54,33 @@ def _stream(seed, stream: tl.constexpr):
 
 @triton.jit(do_not_specialize=["seed"])
 def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n, n_lines,
-                        length, n_slots, ld, stride_pk, stride_pn, STREAM: tl.constexpr,
+                        k_rows, length, ld, stride_pk, stride_pn, STREAM: tl.constexpr,
                         SEED_PTR: tl.constexpr, ABS: tl.constexpr, BLOCK_S: tl.constexpr,
                         BLOCK_L: tl.constexpr):
-    """One ``BLOCK_S`` slots x ``BLOCK_L`` lines tile of the planes ``(n_lines, ld)``: slot
-    ``s = b * length + t`` of line ``j`` at ``j * ld + s`` (slots contiguous: the K-major
-    operand tensor cores take), zeros in the padding (slots past ``n_slots``, lines past
-    ``n``), so the planes need no clearing launch."""
-    slots = tl.program_id(0) * BLOCK_S + tl.arange(0, BLOCK_S)
+    """One ``BLOCK_S`` slots x ``BLOCK_L`` lines tile of the planes ``(n_lines, ld)``. Slot
+    ``t`` of row ``b`` of line ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous
+    (the K-major operand tensor cores take) and slot-major, so that every slot past the
+    batch's longest train lies beyond ``longest * k_rows`` (``_coincidence_kernel`` stops
+    there). The padding (past ``k_rows * length`` slots, past ``n`` lines) is written as
+    zeros, so the planes need no clearing launch."""
+    at = tl.program_id(0) * BLOCK_S + tl.arange(0, BLOCK_S)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
     if SEED_PTR:
         seed = tl.load(seed_ptr)
     seed = tl.cast(seed, tl.int64)
-    used = slots < n_slots
-    b = slots // length
-    t = slots % length
+    used = at < k_rows * length
+    t = at // k_rows
+    b = at % k_rows
     live = used[:, None] & (lines < n)[None, :]
     p = tl.load(prob_ptr + b[:, None] * stride_pk + lines[None, :] * stride_pn, mask=live,
                 other=0.0)
     bl = tl.load(bl_ptr + b, mask=used, other=0)
-    # the key of slot s and line j is s * n + j: the bits drawn before the planes were
-    # laid out K-major (a row of n lines per slot), so a seed draws the same trains
-    u = tl.rand(_stream(seed, STREAM), slots[:, None] * n + lines[None, :])
+    # the key of slot t of row b on line j: (b * length + t) * n + j (int32, wrapping) -
+    # where the rows' slots once lay one after another - so a seed draws the same trains
+    u = tl.rand(_stream(seed, STREAM), (b * length + t)[:, None] * n + lines[None, :])
     fire = (u < tl.abs(p)) & (t < bl)[:, None] & live
-    out = lines[None, :].to(tl.int64) * ld + slots[:, None]
-    keep = (slots < ld)[:, None] & (lines < n_lines)[None, :]
+    out = lines[None, :].to(tl.int64) * ld + at[:, None]
+    keep = (at < ld)[:, None] & (lines < n_lines)[None, :]
     tl.store(signed_ptr + out, tl.where(fire, tl.where(p < 0.0, -1, 1), 0).to(tl.int8),
              mask=keep)
     if ABS:
@@ -86,13 +88,16 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n
 
 
 @triton.jit
-def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, n_out, n_in, ld, k_split,
-                        ATOMIC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                        BLOCK_K: tl.constexpr):
+def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, n_in, ld,
+                        k_split, k_rows, length, LONGEST: tl.constexpr, ATOMIC: tl.constexpr,
+                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the slots ``[pid_k *
     k_split, +k_split)`` of the K-major planes ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in,
-    ld)``: two int8 tensor-core products per step, |bits| taken in registers. Split over K
-    (``ATOMIC``), the partial counts are added with integer atomics: exact in any order."""
+    ld)``: two int8 tensor-core products per step, |bits| taken in registers. With
+    ``LONGEST``, the slots stop at ``min(longest, length) * k_rows`` (``longest``: the
+    batch's longest train, read on the device): past it the slot-major planes hold zeros,
+    so short trains (BL management) cost what they use. Split over K (``ATOMIC``), the
+    partial counts are added with integer atomics: exact in any order."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     k_lo = tl.program_id(2) * k_split
@@ -106,6 +111,9 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, n_out, n_in, ld, k_s
     net = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     k_hi = tl.minimum(k_lo + k_split, ld)
+    if LONGEST:
+        longest = tl.minimum(tl.load(longest_ptr).to(tl.int32), length)
+        k_hi = tl.minimum(k_hi, longest * k_rows)
     for k in range(k_lo, k_hi, BLOCK_K):
         k_ok = (k + rk < k_hi)[None, :]
         d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
@@ -116,7 +124,8 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, n_out, n_in, ld, k_s
         x_ptrs += BLOCK_K
     out = rm[:, None] * n_in + rn[None, :]
     ok = m_ok & (rn < n_in)[None, :]
-    if ATOMIC:
+    if ATOMIC:  # a part wholly past the longest train adds nothing
+        ok = ok & (k_lo < k_hi)
         tl.atomic_add(net_ptr + out, net, mask=ok)
         tl.atomic_add(total_ptr + out, total, mask=ok)
     else:
@@ -299,8 +308,8 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
                        seed: int | torch.Tensor, stream: int, *, n_lines: int | None = None,
                        with_abs: bool = False):
     """The signed bits (``signed_bits_torch``) of each line as K-major int8 planes
-    ``(n_lines, ld)``: slot ``b * length + t`` of line ``j`` at ``[j, b * length + t]``,
-    zeros past the ``k * length`` slots and the ``n`` lines; and, ``with_abs``, their
+    ``(n_lines, ld)``: slot ``t`` of row ``b`` of line ``j`` at ``[j, t * k + b]``
+    (slot-major), zeros past the ``k * length`` slots and the ``n`` lines; and, ``with_abs``, their
     magnitudes (cuBLAS's second product). Drawn from stream ``stream`` of ``seed``, in one
     launch that writes every byte (nothing to clear, no transposing copy, no abs pass)."""
     k, n = prob.shape
@@ -318,8 +327,8 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
     block_s, block_l = 128, 16
     _line_planes_kernel[(triton.cdiv(ld, block_s), triton.cdiv(n_lines, block_l))](
         signed, signed if magnitude is None else magnitude, prob, bl,
-        seed if on_device else signed, 0 if on_device else int(seed), n, n_lines, length,
-        k * length, ld, prob.stride(0), prob.stride(1), STREAM=stream, SEED_PTR=on_device,
+        seed if on_device else signed, 0 if on_device else int(seed), n, n_lines, k, length,
+        ld, prob.stride(0), prob.stride(1), STREAM=stream, SEED_PTR=on_device,
         ABS=magnitude is not None, BLOCK_S=block_s, BLOCK_L=block_l)
     return signed, magnitude
 
@@ -327,16 +336,23 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 def signed_bits_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, rows: int,
                        seed: int | torch.Tensor, stream: int) -> torch.Tensor:
     """``(rows, n)`` int8 signed bits (``signed_bits_torch`` flattened to ``k * length``
-    rows, zero rows after them), drawn from stream ``stream`` of ``seed``: a view of
-    :func:`line_planes_triton`'s planes."""
-    return line_planes_triton(prob, bl, length, rows, seed, stream)[0].T
+    rows, zero rows after them), drawn from stream ``stream`` of ``seed``: the bits of
+    :func:`line_planes_triton`'s planes in the rows' order."""
+    k, n = prob.shape
+    planes = line_planes_triton(prob, bl, length, rows, seed, stream)[0]
+    out = torch.zeros(rows, n, dtype=torch.int8, device=prob.device)
+    out[:k * length] = planes[:, :k * length].T.reshape(length, k, n).transpose(0, 1) \
+        .reshape(k * length, n)
+    return out
 
 
 def _planes_of_bits(prob, bl, bits, ld, n_lines, with_abs):
-    """Given 0/1 trains as the planes of :func:`line_planes_triton` (the twin's signs)."""
+    """Given 0/1 trains as the planes of :func:`line_planes_triton` (the twin's signs,
+    slot-major)."""
     from .counted_update_ref import signed_bits_torch
 
-    signed = signed_bits_torch(prob, bl, bits.shape[1], bits=bits).flatten(0, 1)
+    signed = signed_bits_torch(prob, bl, bits.shape[1], bits=bits).transpose(0, 1) \
+        .flatten(0, 1)
     planes = torch.zeros(n_lines, ld, dtype=torch.int8, device=prob.device)
     planes[:signed.shape[1], :signed.shape[0]] = signed.T
     return planes, (planes.abs() if with_abs else None)
@@ -370,13 +386,15 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
 
 def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: int, *,
                         dt_abs: torch.Tensor | None = None, xt_abs: torch.Tensor | None = None,
-                        splits: int | None = None):
+                        splits: int | None = None, trains: tuple | None = None):
     """``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|`` (int32) of the K-major planes ``dt``
     ``(>= n_out, ld)``, ``xt`` ``(>= n_in, ld)``. Given their magnitudes (``dt_abs``,
     ``xt_abs``): two cuBLAS int8 products in the layout its tensor-core kernels take (A
     row-major, B column-major, every side a multiple of 16), ``(rows of dt, rows of xt)``;
     else one launch of the split-K kernel, ``(n_out, n_in)`` (``splits``: its K parts,
-    default chosen to fill the device). Either way exact: integer sums."""
+    default chosen to fill the device; ``trains``: ``(bl, k, length)`` of slot-major
+    planes, whose slots past the longest of ``bl`` it skips). Either way exact: integer
+    sums."""
     ld = dt.shape[1]
     if dt_abs is not None:
         return torch._int_mm(dt, xt.T), torch._int_mm(dt_abs, xt_abs.T)
@@ -386,8 +404,12 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
         2, n_out, n_in, dtype=torch.int32, device=dt.device)
     if n_out and n_in:
         grid = (triton.cdiv(n_out, cfg["BLOCK_M"]), triton.cdiv(n_in, cfg["BLOCK_N"]), n_split)
-        _coincidence_kernel[grid](dt, xt, counts[0], counts[1], n_out, n_in, ld,
-                                  cfg.pop("k_split"), ATOMIC=n_split > 1, **cfg)
+        longest, k_rows, length = (None, 0, 0) if trains is None else (
+            trains[0].amax(), trains[1], trains[2])
+        _coincidence_kernel[grid](dt, xt, counts[0], counts[1],
+                                  counts if longest is None else longest, n_out, n_in, ld,
+                                  cfg.pop("k_split"), k_rows, length,
+                                  LONGEST=longest is not None, ATOMIC=n_split > 1, **cfg)
     return counts[0], counts[1]
 
 
@@ -483,7 +505,8 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                                         n_lines=lines[0], with_abs=cublas)
         xt, xt_abs = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seed, 0,
                                         n_lines=lines[1], with_abs=cublas)
-    net, total = coincidences_triton(dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs)
+    net, total = coincidences_triton(dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs,
+                                     trains=(bl, k, length))
     _apply(weight, cell_params, net, total, True, cell_kind=cell_kind, noise_std=noise_std,
            mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed,
            cell_pulses=cell_pulses, cell_table=cell_table)

@@ -152,6 +152,31 @@ def test_counts_of_either_method_equal_the_products(method):
         assert torch.equal(parts[0].double(), net) and torch.equal(parts[1].double(), total)
 
 
+def test_split_k_stops_at_the_longest_train(interp):
+    """Slot-major planes hold zeros past ``longest * k`` slots (BL management shortens
+    trains): the split-K kernel reads no further - ones put there change no count - in
+    every part of a split, and the planes' bits are the rows' trains in slot-major order."""
+    coincidences = launcher("coincidences_triton", True)
+    gen = torch.Generator().manual_seed(2)
+    k, length, n_out, n_in = 40, 16, 6, 9
+    bl = torch.randint(0, 4, (k,), generator=gen, dtype=torch.int32)  # longest 3 of 16
+    x_prob = torch.rand(k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(k, n_out, generator=gen) - 0.5
+    planes = launcher("line_planes_triton", True)
+    xt, _ = planes(x_prob, bl, length, 640, 7, 0)
+    dt, _ = planes(d_prob, bl, length, 640, 7, 1)
+    rows = interp["signed_bits_triton"](x_prob, bl, length, 640, 7, 0)[:k * length]
+    assert torch.equal(xt[:, :k * length].T, rows.reshape(k, length, n_in).transpose(0, 1)
+                       .reshape(k * length, n_in))
+    live = int(bl.max()) * k
+    assert not xt[:, live:].any() and xt[:, :live].any()
+    net = dt[:, :live].double() @ xt[:, :live].double().T
+    total = dt[:, :live].double().abs() @ xt[:, :live].double().abs().T
+    xt[:, live:], dt[:, live:] = 1, 1  # read past the longest train, these would count
+    got = coincidences(dt, xt, n_out, n_in, splits=4, trains=(bl, k, length))
+    assert torch.equal(got[0].double(), net) and torch.equal(got[1].double(), total)
+
+
 def test_interpreted_cublas_layout_updates_as_the_split_k_kernel(interp):
     """The whole update with the cuBLAS layout (lines padded to 16s, magnitudes written by
     the planes' launch, padded counts read in place) equals the split-K one bit for bit."""
