@@ -1,6 +1,12 @@
-"""Where a run's wall time goes besides its steady steps: the process start-up (imports,
-composing the config), data, building the model, the first step (Triton and numba compile
-there), CUDA graph capture, the epochs, and the end (plot, trackers).
+"""Where a run's wall time goes besides its steady steps: the process start-up (importing
+the CLI, composing the config, importing torch and the training stack), data, building the
+model, the first step (Triton and numba compile there), CUDA graph capture, the epochs, and
+the end (plot, trackers).
+
+Through the CLI the start-up is three phases: ``import`` (process start to the CLI's entry),
+``compose`` (checking and composing the config; torch is first imported there, by the
+pre-flight checks) and ``run imports`` (a job's start to its run); elsewhere one,
+``start-up``.
 
 A run's fixed overhead should stay near 3 s on the GPU (issue 27); the run logs these
 seconds in one line before its last and keeps them in ``summary.json`` under ``phases``, so
@@ -12,7 +18,14 @@ from __future__ import annotations
 import os
 import time
 
-import torch
+#: moments before a run (``time.perf_counter``) the CLI notes: its entry, a job's start
+_NOTED: dict[str, float] = {}
+
+
+def note(moment: str) -> None:
+    """Note ``moment`` (``"cli"``, ``"job"``) for the next run's start-up phases. Imports
+    nothing: the CLI calls it before torch is loaded."""
+    _NOTED[moment] = time.perf_counter()
 
 
 def process_seconds() -> float | None:
@@ -28,7 +41,8 @@ def process_seconds() -> float | None:
 
 
 #: the order a run goes through them (the log and summary list them so)
-ORDER = ("start-up", "data", "build", "set-up", "first step", "graph capture", "epochs", "end")
+ORDER = ("start-up", "import", "compose", "run imports", "data", "build", "set-up",
+         "first step", "graph capture", "epochs", "end")
 
 
 class Phases:
@@ -37,10 +51,20 @@ class Phases:
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
-        started = process_seconds()
-        if started is not None:  # up to now: the interpreter, imports, the config
-            self.seconds["start-up"] = started
-        self._last = time.perf_counter()
+        self._last = now = time.perf_counter()
+        cli, job = _NOTED.pop("cli", None), _NOTED.pop("job", None)
+        if job is not None and cli is None:  # a later job of a sweep in this process
+            self.seconds["run imports"] = now - job
+            return
+        age = process_seconds()
+        if age is None:
+            return
+        began = now - age
+        if cli is not None and job is not None and began <= cli <= job <= now:
+            self.seconds.update({"import": cli - began, "compose": job - cli,
+                                 "run imports": now - job})
+        else:  # up to now: the interpreter, imports, the config
+            self.seconds["start-up"] = age
 
     def mark(self, name: str, at: float | None = None) -> None:
         """The time since the previous mark, up to now (or ``at``), is ``name``'s."""
@@ -76,6 +100,8 @@ class TimedSteps:
         captured = graphs is not None and len(graphs) > before
         if first or captured:
             if x.is_cuda:
+                import torch
+
                 torch.cuda.synchronize(x.device)
             self.phases.mark("epochs", at=began)
             self.phases.mark("graph capture" if captured else "first step")
