@@ -273,7 +273,8 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, tab_ptr,
     tl.store(w_ptr + offs, w, mask=mask)
 
 
-# cuBLAS's int8 tensor-core product (IMMA) wants the slots and the lines in whole 16s
+# cuBLAS's int8 tensor-core product (IMMA) wants the slots and the lines in whole 16s: the
+# slots are padded; layers whose sides are not whole 16s are counted by the split-K kernel
 ALIGN = 16
 # cells from which cuBLAS's int8 product beats the split-K kernel (wide layers: both sides
 # long, K a few thousand slots); below, few cells over K in the millions (convolutions) are
@@ -297,9 +298,10 @@ def _interpreting() -> bool:
 
 def count_method(n_out: int, n_in: int, device: torch.device) -> str:
     """``"cublas"`` (two ``torch._int_mm`` on K-major planes and |planes|) where both sides
-    are long, ``"split_k"`` (``_coincidence_kernel``) elsewhere and under the interpreter."""
+    are long whole 16s, ``"split_k"`` (``_coincidence_kernel``) elsewhere and under the
+    interpreter."""
     if (device.type == "cuda" and not _interpreting() and min(n_out, n_in) >= CUBLAS_MIN_SIDE
-            and n_out * n_in >= CUBLAS_MIN_CELLS):
+            and n_out * n_in >= CUBLAS_MIN_CELLS and n_out % ALIGN == n_in % ALIGN == 0):
         return "cublas"
     return "split_k"
 
@@ -507,6 +509,8 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                                         n_lines=lines[1], with_abs=cublas)
     net, total = coincidences_triton(dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs,
                                      trains=(bl, k, length))
+    if net.shape != weight.shape:  # cuBLAS asked for sides that are not whole 16s: padded
+        net, total = net[:n_out, :n_in].contiguous(), total[:n_out, :n_in].contiguous()
     _apply(weight, cell_params, net, total, True, cell_kind=cell_kind, noise_std=noise_std,
            mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed,
            cell_pulses=cell_pulses, cell_table=cell_table)
