@@ -272,3 +272,37 @@ def test_gpu_batch_matches_sample_in_distribution(cls, given):
     assert ((m_b - m_s).abs() <= 5 * se_mean + 1e-6).all(), (m_b - m_s) / se_mean
     se_std = ((s_s**2 + s_b**2) / (2 * replicas)).sqrt()
     assert ((s_b - s_s).abs() <= 5 * se_std + 1e-6).all(), (s_b - s_s) / se_std
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("shape", [(512, 784, 256), (16, 27, 131072)], ids=["layer", "conv"])
+def test_gpu_both_methods_update_alike_without_a_host_sync(compiled, shape):
+    """At a layer's and a convolution's size (131072 rows: K = 4M slots), the compiled
+    update counted by cuBLAS (forced: padded sides, the slices) and by the split-K kernel
+    (which stops at the longest train) moves the weights bit for bit alike, and neither
+    waits for the host."""
+    n_out, n_in, k = shape
+    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(0)
+    params = cell.sample((n_out, n_in), gen).cuda()
+    x_prob = ((torch.rand(k, n_in, generator=gen) - 0.5) * 0.2).cuda()
+    d_prob = ((torch.rand(k, n_out, generator=gen) - 0.5) * 0.2).cuda()
+    bl = torch.randint(0, 9, (k,), generator=gen, dtype=torch.int32).cuda()  # BL management
+    seed = torch.tensor(7, device="cuda")
+    out = []
+    for method in ("cublas", "split_k"):
+        weight = torch.zeros(n_out, n_in, device="cuda")
+        compiled["counted_update_triton"](weight, params, x_prob, d_prob, bl, max_bl=31,
+                                          seed=seed, method=method, **cell_args(cell))
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            pulses = compiled["counted_update_triton"](weight, params, x_prob, d_prob, bl,
+                                                       max_bl=31, seed=seed, method=method,
+                                                       **cell_args(cell))
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        out.append((weight, int(pulses)))
+    assert out[0][1] == out[1][1] > 0
+    assert torch.equal(out[0][0], out[1][0])
