@@ -634,7 +634,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          num_warps: int | None = None,
                          sparse_rows: bool = False,
                          cell_pulses: torch.Tensor | None = None,
-                         cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                         cell_table: torch.Tensor | None = None,
+                         row_chunk: int | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
@@ -648,8 +649,10 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     none of, as state-dependent cells always do (a first pass over the words finds them).
     ``cell_pulses``: an optional contiguous int32 ``(out, in)`` counter on the device that
     each element's pulses are added to, in the kernel (no host sync). ``cell_table``: the
-    table cell's ``(2, K)`` knots on the device. Returns the number of pulses applied
-    (0-dim int64 tensor on ``weight.device``).
+    table cell's ``(2, K)`` knots on the device. ``row_chunk``: constant steps with dense
+    rows walk their rows in chunks of this many, in parallel (``pulsed_rows_cuda``); by
+    default only where the cell blocks are too few to fill the GPU (a convolution's tile).
+    Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
     """
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if weight.dim() != 2 or weight.dtype != torch.float32:
@@ -728,6 +731,17 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
+    if not bounded:  # constant steps, dense rows: few cells over many rows walk in chunks
+        from .pulsed_rows_cuda import constant_rows_split, row_chunks
+
+        rows = row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
+        if rows < k:
+            constant_rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
+                                seed_int, cell_pulses, k=k, n_chunks=n_chunks,
+                                noise_std=noise_std, seed_on_device=seed_on_device,
+                                native=not _INTERPRETED, sign_bit=sign_bit,
+                                rows_per_chunk=rows, block_m=bm, block_n=bn, num_warps=nw)
+            return counter
     # per program, a bound per row (state-dependent cells, or rows said to be one-hot)
     scratch = torch.empty(grid[0] * grid[1] * k * (2 if sparse_rows else 1) if bounded else 1,
                           dtype=torch.int32,
