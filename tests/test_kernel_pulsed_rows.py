@@ -1,6 +1,7 @@
-"""Constant steps with the rows split across programs (``kernels/pulsed_rows_cuda.py``)
-against the sequential kernel: the same pulses (exact), the same walk up to float rounding,
-weights outside their bounds included. Interpreted on the CPU, compiled on a GPU."""
+"""Constant steps with the rows split across programs (``kernels/pulsed_update_cuda.py``,
+"Few cells, many rows") against the sequential kernel: the same pulses (exact), the same
+walk up to float rounding, weights outside their bounds included. Interpreted on the CPU,
+compiled on a GPU."""
 
 import os
 
