@@ -216,7 +216,14 @@ def main() -> None:
                         help="device rows of issue 27's ResNet (e.g. "
                              + ",".join(RESNET_DEVICES) + "); empty: skip it")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--count-method", choices=("cublas", "split_k"),
+                        help="accumulate=batch on CUDA: count every layer this way instead "
+                             "of counted_update_cuda.count_method's choice per shape")
     args = parser.parse_args()
+    if args.count_method:
+        from xbrun.kernels import counted_update_cuda
+
+        counted_update_cuda.count_method = lambda *_: args.count_method
     rows = [r for r in args.rows.split(",") if r]
     large_rows = [r for r in args.large_rows.split(",") if r]
     console = Console(width=160)
