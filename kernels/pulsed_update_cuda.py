@@ -52,8 +52,11 @@ additions compose: ``clip(clip(w + a1, L1, H1) + a2, L2, H2) = clip(w + a1 + a2,
 a2, L2, H2), clip(H1 + a2, L2, H2))``. ``_row_chunks_kernel`` (cell blocks x row chunks)
 composes each chunk's rows into one map per element - its first row with pulses kept apart,
 since an element outside its bounds takes that row's first step clipped - with the same
-words, counts and normals; ``_compose_chunks_kernel`` applies the chunks' maps in order. The
-same pulses (counted with integer atomics), the same walk up to float rounding.
+words, counts and normals; ``_compose_chunks_kernel`` applies the chunks' maps in order.
+Linear steps (LinearStep, SoftBounds) compose too: every pulse is a clamped affine map
+``w -> clip(c w + b)`` and so is any run of them (``_linear_row_chunks_kernel``: ``(c, b,
+L, H)`` per element, the bounds swapped where ``c < 0``). The same pulses (counted with
+integer atomics), the same walk up to float rounding.
 """
 
 from __future__ import annotations
@@ -742,14 +745,16 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
-    if not bounded:  # constant steps, dense rows: few cells over many rows walk in chunks
+    linear = int(cell_kind) == CELL_LINEAR
+    if (not loop or linear) and not sparse_rows:  # few cells over many rows: in chunks
         rows = _row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
         if rows < k:
-            _constant_rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
-                                seed_int, cell_pulses, k=k, n_chunks=n_chunks,
-                                noise_std=noise_std, seed_on_device=seed_on_device,
-                                native=not _INTERPRETED, sign_bit=sign_bit,
-                                rows_per_chunk=rows, block_m=bm, block_n=bn, num_warps=nw)
+            _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
+                        seed_int, cell_pulses, linear=linear, k=k, n_chunks=n_chunks,
+                        noise_std=noise_std, mult_noise=mult_noise,
+                        seed_on_device=seed_on_device, native=not _INTERPRETED,
+                        sign_bit=sign_bit, rows_per_chunk=rows, block_m=bm, block_n=bn,
+                        num_warps=nw)
             return counter
     # per program, a bound per row (state-dependent cells, or rows said to be one-hot)
     scratch = torch.empty(grid[0] * grid[1] * k * (2 if sparse_rows else 1) if bounded else 1,
@@ -873,9 +878,103 @@ def _row_chunks_kernel(
     tl.atomic_add(count_ptr, tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0))
 
 
+@triton.jit(do_not_specialize=["seed"])
+def _linear_row_chunks_kernel(
+    p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, maps_ptr, seed_ptr, cells_ptr,
+    n_out, n_in, k, n_chunks, rows_per_chunk,
+    stride_pp, stride_pm, stride_pn, stride_xk, stride_xn, stride_dk, stride_dm,
+    seed, noise_std,
+    NOISE: tl.constexpr, MULT_NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
+    NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr, COUNT_CELLS: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    """Linear steps (LinearStep, SoftBounds): every pulse is ``w -> clip(c w + b)``
+    (``_pulse``: ``c = 1 - step q (1 + sigma xi)``, ``b = step (1 + sigma xi)``; additive
+    noise: ``b = step + sigma |step| xi``), and clamped affine maps compose - ``c`` of either
+    sign, the bounds swapping where it is negative. A chunk's pulses, with the sequential
+    kernel's normals, become one ``(c, b, L, H)`` per element."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    chunk = tl.program_id(2)
+    if SEED_PTR:
+        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mm = rm < n_out
+    mn = rn < n_in
+    mask = mm[:, None] & mn[None, :]
+    n_lines = n_in + n_out
+    xs_ptrs = words_ptr + rn
+    ds_ptrs = words_ptr + n_in + rm
+    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    r_up = tl.load(pe + 4 * stride_pp, mask=mask, other=0.0)
+    r_down = tl.load(pe + 5 * stride_pp, mask=mask, other=0.0)
+    elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)
+
+    c = tl.full((BLOCK_M, BLOCK_N), 1.0, tl.float32)
+    b = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    lo = tl.full((BLOCK_M, BLOCK_N), -3.0e38, tl.float32)  # finite: 0 * lo stays 0
+    hi = tl.full((BLOCK_M, BLOCK_N), 3.0e38, tl.float32)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    start = chunk * rows_per_chunk
+    stop = tl.minimum(start + rows_per_chunk, k)
+    for row in range(start, stop):
+        _, _, xp, dp, wx, wd = _row_inputs(
+            row, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
+        neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
+        counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, row, k, n_lines, n_chunks,
+                             NATIVE, SIGN_BIT)
+        acc += counts
+        up = neg_d[:, None] != neg_x[None, :]
+        step = tl.where(up, s_up, -s_down)
+        q0 = tl.where(up, r_up, r_down)
+        bound = tl.max(tl.max(counts, axis=1), axis=0)
+        for g in range(0, tl.cdiv(bound, 4)):
+            xi0 = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+            xi1 = xi0
+            xi2 = xi0
+            xi3 = xi0
+            if NOISE:
+                xi0, xi1, xi2, xi3 = _normals4(seed, elem, g, row, NATIVE)
+            for j in tl.static_range(4):
+                xi = xi0 if j == 0 else (xi1 if j == 1 else (xi2 if j == 2 else xi3))
+                if NOISE and MULT_NOISE:
+                    gain = step * (1.0 + noise_std * xi)
+                    cp = 1.0 - gain * q0
+                    bp = gain
+                elif NOISE:
+                    cp = 1.0 - step * q0
+                    bp = step + noise_std * tl.abs(step) * xi
+                else:
+                    cp = 1.0 - step * q0
+                    bp = step
+                on = counts > g * 4 + j
+                lo_new = _clip(tl.where(cp >= 0.0, cp * lo, cp * hi) + bp, w_min, w_max)
+                hi_new = _clip(tl.where(cp >= 0.0, cp * hi, cp * lo) + bp, w_min, w_max)
+                c = tl.where(on, cp * c, c)
+                b = tl.where(on, cp * b + bp, b)
+                lo = tl.where(on, lo_new, lo)
+                hi = tl.where(on, hi_new, hi)
+
+    plane = n_out * n_in
+    out = maps_ptr + chunk.to(tl.int64) * (4 * plane) + rm[:, None] * n_in + rn[None, :]
+    tl.store(out, c, mask=mask)
+    tl.store(out + plane, b, mask=mask)
+    tl.store(out + 2 * plane, lo, mask=mask)
+    tl.store(out + 3 * plane, hi, mask=mask)
+    if COUNT_CELLS:
+        tl.atomic_add(cells_ptr + rm[:, None] * n_in + rn[None, :], acc, mask=mask)
+    tl.atomic_add(count_ptr, tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0))
+
+
 @triton.jit
 def _compose_chunks_kernel(w_ptr, p_ptr, maps_ptr, n_out, n_in, n_row_chunks, stride_wm,
-                           stride_wn, stride_pp, stride_pm, stride_pn,
+                           stride_wn, stride_pp, stride_pm, stride_pn, LINEAR: tl.constexpr,
                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     rm = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -888,19 +987,27 @@ def _compose_chunks_kernel(w_ptr, p_ptr, maps_ptr, n_out, n_in, n_row_chunks, st
     plane = n_out * n_in
     at = maps_ptr + rm[:, None] * n_in + rn[None, :]
     for c in range(0, n_row_chunks):
-        base = at + c * (6 * plane)  # below 2**31: checked by the launcher
-        seen = tl.load(base, mask=mask, other=0.0) != 0.0
-        first_s = tl.load(base + plane, mask=mask, other=0.0)
-        first_e = tl.load(base + 2 * plane, mask=mask, other=0.0)
-        a = tl.load(base + 3 * plane, mask=mask, other=0.0)
-        lo = tl.load(base + 4 * plane, mask=mask, other=0.0)
-        hi = tl.load(base + 5 * plane, mask=mask, other=0.0)
-        # the chunk's first row with pulses: as _constant_row (outside the bounds, the
-        # first step clipped), then the rows after it: clip(w + a) within [lo, hi]
-        first = w + first_s
-        first = tl.where((w > w_max) | (w < w_min), _clip(first, w_min, w_max), first)
-        moved = _clip(_clip(first + first_e, w_min, w_max) + a, lo, hi)
-        w = tl.where(seen, moved, w)
+        if LINEAR:  # clip(c w + b) within [lo, hi]
+            base = at + c * (4 * plane)  # below 2**31: checked by the launcher
+            gain = tl.load(base, mask=mask, other=1.0)
+            shift = tl.load(base + plane, mask=mask, other=0.0)
+            lo = tl.load(base + 2 * plane, mask=mask, other=0.0)
+            hi = tl.load(base + 3 * plane, mask=mask, other=0.0)
+            w = tl.where(mask, _clip(gain * w + shift, lo, hi), w)
+        else:
+            base = at + c * (6 * plane)  # below 2**31: checked by the launcher
+            seen = tl.load(base, mask=mask, other=0.0) != 0.0
+            first_s = tl.load(base + plane, mask=mask, other=0.0)
+            first_e = tl.load(base + 2 * plane, mask=mask, other=0.0)
+            a = tl.load(base + 3 * plane, mask=mask, other=0.0)
+            lo = tl.load(base + 4 * plane, mask=mask, other=0.0)
+            hi = tl.load(base + 5 * plane, mask=mask, other=0.0)
+            # the chunk's first row with pulses: as _constant_row (outside the bounds, the
+            # first step clipped), then the rows after it: clip(w + a) within [lo, hi]
+            first = w + first_s
+            first = tl.where((w > w_max) | (w < w_min), _clip(first, w_min, w_max), first)
+            moved = _clip(_clip(first + first_e, w_min, w_max) + a, lo, hi)
+            w = tl.where(seen, moved, w)
     tl.store(w_ptrs, w, mask=mask)
 
 
@@ -917,32 +1024,37 @@ def _row_chunks(k: int, cells_programs: int, programs: int, rows: int | None = N
     return max(4, triton.cdiv(int(rows), 4) * 4)
 
 
-def _constant_rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
-                        seed_int, cells, *, k, n_chunks, noise_std, seed_on_device, native,
-                        sign_bit, rows_per_chunk, block_m, block_n, num_warps) -> None:
+def _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, seed_int, cells,
+                *, linear, k, n_chunks, noise_std, mult_noise, seed_on_device, native, sign_bit,
+                rows_per_chunk, block_m, block_n, num_warps) -> None:
     """Both launches of the chunked walk (module doc) on the words of
-    ``_line_words_kernel``."""
+    ``_line_words_kernel``: constant steps, or (``linear``) linear ones."""
     n_out, n_in = weight.shape
     n_row_chunks = triton.cdiv(k, rows_per_chunk)
-    if n_row_chunks * _CHUNK_PLANES * n_out * n_in >= 2**31:
+    planes = 4 if linear else _CHUNK_PLANES
+    if n_row_chunks * planes * n_out * n_in >= 2**31:
         raise ValueError("too many row chunks for the cells: give fewer (row_chunk)")
-    maps = torch.empty(n_row_chunks * _CHUNK_PLANES * n_out * n_in, dtype=torch.float32,
+    maps = torch.empty(n_row_chunks * planes * n_out * n_in, dtype=torch.float32,
                        device=weight.device)
     grid = (triton.cdiv(n_out, block_m), triton.cdiv(n_in, block_n))
-    _row_chunks_kernel[(*grid, n_row_chunks)](
-        cell_params, x_prob, d_prob, words, counter, maps, seed_ptr,
-        counter if cells is None else cells,
-        n_out, n_in, k, n_chunks, rows_per_chunk,
-        cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
-        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
-        seed_int, float(noise_std),
-        NOISE=float(noise_std) > 0.0, SEED_PTR=seed_on_device, NATIVE=native,
-        SIGN_BIT=sign_bit, COUNT_CELLS=cells is not None, BLOCK_M=block_m, BLOCK_N=block_n,
-        num_warps=num_warps)
+    args = (cell_params, x_prob, d_prob, words, counter, maps, seed_ptr,
+            counter if cells is None else cells,
+            n_out, n_in, k, n_chunks, rows_per_chunk,
+            cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
+            x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
+            seed_int, float(noise_std))
+    flags = dict(NOISE=float(noise_std) > 0.0, SEED_PTR=seed_on_device, NATIVE=native,
+                 SIGN_BIT=sign_bit, COUNT_CELLS=cells is not None, BLOCK_M=block_m,
+                 BLOCK_N=block_n, num_warps=num_warps)
+    if linear:
+        _linear_row_chunks_kernel[(*grid, n_row_chunks)](*args, MULT_NOISE=bool(mult_noise),
+                                                          **flags)
+    else:
+        _row_chunks_kernel[(*grid, n_row_chunks)](*args, **flags)
     _compose_chunks_kernel[grid](
         weight, cell_params, maps, n_out, n_in, n_row_chunks, weight.stride(0),
         weight.stride(1), cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
-        BLOCK_M=block_m, BLOCK_N=block_n, num_warps=num_warps)
+        LINEAR=bool(linear), BLOCK_M=block_m, BLOCK_N=block_n, num_warps=num_warps)
 
 
 @triton.jit
