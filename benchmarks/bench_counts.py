@@ -12,6 +12,11 @@ For each count shape (out x in, K slots) on CUDA, milliseconds of:
   ``split_k bl<=4``: the same with trains of 1-4 slots (BL management), which the split-K
   kernel stops after.
 The fastest count is marked; ``count_method`` should pick it (``CUBLAS_MIN_*``).
+
+``--sample``: the per-sample update (``accumulate=sample``) of a ConstantStep and a
+SoftBounds tile per shape (``K / 31`` rows, trains of 1-8 slots), with its rows walked in
+order by one program per cell block (``row_chunk=rows``, as before issue 27) and in
+parallel chunks (the default where the cell blocks are few).
 """
 
 from __future__ import annotations
@@ -87,6 +92,32 @@ def measure(shape: str) -> dict:
     return row
 
 
+def measure_sample(shape: str) -> dict:
+    """The ``--sample`` row of one shape (module doc)."""
+    from xbrun.kernels.pulsed_update_cuda import pulsed_update_triton
+
+    from xbrun.physics.cells import ConstantStep, SoftBounds
+
+    n_out, n_in, n_k = (int(v) for v in shape.split("x"))
+    k = max(1, n_k // 31)
+    row = {"shape": shape}
+    x_prob = (torch.rand(k, n_in, device="cuda") - 0.5) * 0.2
+    d_prob = (torch.rand(k, n_out, device="cuda") - 0.5) * 0.2
+    bl = torch.randint(1, 9, (k,), dtype=torch.int32, device="cuda")
+    for cell in (ConstantStep(dw_min=0.001), SoftBounds(dw_min=0.001)):
+        params = cell.sample((n_out, n_in), torch.Generator().manual_seed(0)).cuda()
+        weight = torch.zeros(n_out, n_in, device="cuda")
+        args = dict(cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
+                    mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars),
+                    seed=1, max_bl=31)
+        name = type(cell).__name__
+        for label, rows in (("in order", k), ("chunks", None)):
+            row[f"{name} {label}"] = _ms(
+                lambda r=rows, w=weight, p=params, a=args: pulsed_update_triton(
+                    w, p, x_prob, d_prob, bl, row_chunk=r, **a), repeats=3)
+    return row
+
+
 def run(shapes) -> list[dict]:
     rows = []
     for shape in shapes:
@@ -98,7 +129,17 @@ def run(shapes) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--sample", action="store_true",
+                        help="the per-sample update: rows in order against rows in chunks")
     args = parser.parse_args()
+    if args.sample:
+        print(f"{torch.cuda.get_device_name()}: accumulate=sample, milliseconds per call")
+        for shape in args.shapes.split(","):
+            row = measure_sample(shape)
+            print(f"{shape:>18} " + "  ".join(f"{key} {value:.3f}" for key, value in row.items()
+                                              if key != "shape"))
+            torch.cuda.empty_cache()
+        return
     cols = ("before", "cublas", "split_k", "update cublas", "update split_k",
             "split_k bl<=4")
     print(f"{torch.cuda.get_device_name()}: milliseconds per call")
