@@ -1011,15 +1011,21 @@ def _compose_chunks_kernel(w_ptr, p_ptr, maps_ptr, n_out, n_in, n_row_chunks, st
     tl.store(w_ptrs, w, mask=mask)
 
 
+# at most this many chunks per cell block: ``_compose_chunks_kernel`` walks them in order
+# (a load's latency each), so past a few hundred the walk over chunks costs what the
+# chunks saved; 512 puts a 131k-row tile at 256 rows a chunk
+MAX_ROW_CHUNKS = 512
+
+
 def _row_chunks(k: int, cells_programs: int, programs: int, rows: int | None = None) -> int:
     """Rows per chunk (a multiple of 4; ``k`` when the rows are better not split): where
     the cell blocks are fewer than half of ``programs`` (what fills the GPU), enough chunks
-    for eight times ``programs`` (short walks, several waves), at least 64 rows each; or
-    ``rows`` when given."""
+    for eight times ``programs`` (short walks, several waves), at least 64 rows and at most
+    ``MAX_ROW_CHUNKS`` chunks; or ``rows`` when given."""
     if rows is None:
         if cells_programs * 2 > programs or k < 256:
             return k
-        chunks = max(1, min(8 * programs // cells_programs, k // 64))
+        chunks = max(1, min(8 * programs // cells_programs, k // 64, MAX_ROW_CHUNKS))
         rows = triton.cdiv(k, chunks)
     return max(4, triton.cdiv(int(rows), 4) * 4)
 
