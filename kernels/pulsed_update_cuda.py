@@ -878,6 +878,27 @@ def _row_chunks_kernel(
     tl.atomic_add(count_ptr, tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0))
 
 
+@triton.jit
+def _linear_compose(c, b, lo, hi, on, step, q0, xi, noise_std, w_min, w_max,
+                    NOISE: tl.constexpr, MULT_NOISE: tl.constexpr):
+    """The map ``clip(c w + b)`` within ``[lo, hi]`` followed, where ``on``, by one pulse of
+    a linear step (``_pulse``: ``w -> clip(cp w + bp)``)."""
+    if NOISE:
+        if MULT_NOISE:
+            bp = step * (1.0 + noise_std * xi)
+            cp = 1.0 - bp * q0
+        else:
+            cp = 1.0 - step * q0
+            bp = step + noise_std * tl.abs(step) * xi
+    else:
+        cp = 1.0 - step * q0
+        bp = step
+    lo_new = _clip(tl.where(cp >= 0.0, cp * lo, cp * hi) + bp, w_min, w_max)
+    hi_new = _clip(tl.where(cp >= 0.0, cp * hi, cp * lo) + bp, w_min, w_max)
+    return (tl.where(on, cp * c, c), tl.where(on, cp * b + bp, b), tl.where(on, lo_new, lo),
+            tl.where(on, hi_new, hi))
+
+
 @triton.jit(do_not_specialize=["seed"])
 def _linear_row_chunks_kernel(
     p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, maps_ptr, seed_ptr, cells_ptr,
@@ -941,25 +962,15 @@ def _linear_row_chunks_kernel(
             xi3 = xi0
             if NOISE:
                 xi0, xi1, xi2, xi3 = _normals4(seed, elem, g, row, NATIVE)
-            for j in tl.static_range(4):
-                xi = xi0 if j == 0 else (xi1 if j == 1 else (xi2 if j == 2 else xi3))
-                if NOISE and MULT_NOISE:
-                    gain = step * (1.0 + noise_std * xi)
-                    cp = 1.0 - gain * q0
-                    bp = gain
-                elif NOISE:
-                    cp = 1.0 - step * q0
-                    bp = step + noise_std * tl.abs(step) * xi
-                else:
-                    cp = 1.0 - step * q0
-                    bp = step
-                on = counts > g * 4 + j
-                lo_new = _clip(tl.where(cp >= 0.0, cp * lo, cp * hi) + bp, w_min, w_max)
-                hi_new = _clip(tl.where(cp >= 0.0, cp * hi, cp * lo) + bp, w_min, w_max)
-                c = tl.where(on, cp * c, c)
-                b = tl.where(on, cp * b + bp, b)
-                lo = tl.where(on, lo_new, lo)
-                hi = tl.where(on, hi_new, hi)
+            p0 = g * 4
+            c, b, lo, hi = _linear_compose(c, b, lo, hi, counts > p0, step, q0, xi0, noise_std,
+                                           w_min, w_max, NOISE, MULT_NOISE)
+            c, b, lo, hi = _linear_compose(c, b, lo, hi, counts > p0 + 1, step, q0, xi1,
+                                           noise_std, w_min, w_max, NOISE, MULT_NOISE)
+            c, b, lo, hi = _linear_compose(c, b, lo, hi, counts > p0 + 2, step, q0, xi2,
+                                           noise_std, w_min, w_max, NOISE, MULT_NOISE)
+            c, b, lo, hi = _linear_compose(c, b, lo, hi, counts > p0 + 3, step, q0, xi3,
+                                           noise_std, w_min, w_max, NOISE, MULT_NOISE)
 
     plane = n_out * n_in
     out = maps_ptr + chunk.to(tl.int64) * (4 * plane) + rm[:, None] * n_in + rn[None, :]
@@ -973,9 +984,27 @@ def _linear_row_chunks_kernel(
 
 
 @triton.jit
+def _chunk_map(at, c, plane, mask, PLANES: tl.constexpr):
+    """The planes of chunk ``c``'s map (four or six; offsets below 2**31: checked by the
+    launcher), the unused ones as zeros."""
+    base = at + c * (PLANES * plane)
+    p0 = tl.load(base, mask=mask, other=0.0)
+    p1 = tl.load(base + plane, mask=mask, other=0.0)
+    p2 = tl.load(base + 2 * plane, mask=mask, other=0.0)
+    p3 = tl.load(base + 3 * plane, mask=mask, other=0.0)
+    p4 = p0 * 0.0
+    p5 = p4
+    if PLANES == 6:
+        p4 = tl.load(base + 4 * plane, mask=mask, other=0.0)
+        p5 = tl.load(base + 5 * plane, mask=mask, other=0.0)
+    return p0, p1, p2, p3, p4, p5
+
+
+@triton.jit
 def _compose_chunks_kernel(w_ptr, p_ptr, maps_ptr, n_out, n_in, n_row_chunks, stride_wm,
                            stride_wn, stride_pp, stride_pm, stride_pn, LINEAR: tl.constexpr,
-                           BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+                           PLANES: tl.constexpr, BLOCK_M: tl.constexpr,
+                           BLOCK_N: tl.constexpr):
     rm = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = (rm < n_out)[:, None] & (rn < n_in)[None, :]
@@ -986,28 +1015,21 @@ def _compose_chunks_kernel(w_ptr, p_ptr, maps_ptr, n_out, n_in, n_row_chunks, st
     w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
     plane = n_out * n_in
     at = maps_ptr + rm[:, None] * n_in + rn[None, :]
+    # each chunk's map is loaded one chunk ahead (the walk waits on no load)
+    n0, n1, n2, n3, n4, n5 = _chunk_map(at, 0, plane, mask, PLANES)
     for c in range(0, n_row_chunks):
+        p0, p1, p2, p3, p4, p5 = n0, n1, n2, n3, n4, n5
+        n0, n1, n2, n3, n4, n5 = _chunk_map(at, tl.minimum(c + 1, n_row_chunks - 1), plane,
+                                            mask, PLANES)
         if LINEAR:  # clip(c w + b) within [lo, hi]
-            base = at + c * (4 * plane)  # below 2**31: checked by the launcher
-            gain = tl.load(base, mask=mask, other=1.0)
-            shift = tl.load(base + plane, mask=mask, other=0.0)
-            lo = tl.load(base + 2 * plane, mask=mask, other=0.0)
-            hi = tl.load(base + 3 * plane, mask=mask, other=0.0)
-            w = tl.where(mask, _clip(gain * w + shift, lo, hi), w)
-        else:
-            base = at + c * (6 * plane)  # below 2**31: checked by the launcher
-            seen = tl.load(base, mask=mask, other=0.0) != 0.0
-            first_s = tl.load(base + plane, mask=mask, other=0.0)
-            first_e = tl.load(base + 2 * plane, mask=mask, other=0.0)
-            a = tl.load(base + 3 * plane, mask=mask, other=0.0)
-            lo = tl.load(base + 4 * plane, mask=mask, other=0.0)
-            hi = tl.load(base + 5 * plane, mask=mask, other=0.0)
+            w = tl.where(mask, _clip(p0 * w + p1, p2, p3), w)
+        else:  # seen, first step and rest, then a, lo, hi
             # the chunk's first row with pulses: as _constant_row (outside the bounds, the
             # first step clipped), then the rows after it: clip(w + a) within [lo, hi]
-            first = w + first_s
+            first = w + p1
             first = tl.where((w > w_max) | (w < w_min), _clip(first, w_min, w_max), first)
-            moved = _clip(_clip(first + first_e, w_min, w_max) + a, lo, hi)
-            w = tl.where(seen, moved, w)
+            moved = _clip(_clip(first + p2, w_min, w_max) + p3, p4, p5)
+            w = tl.where(p0 != 0.0, moved, w)
     tl.store(w_ptrs, w, mask=mask)
 
 
@@ -1060,7 +1082,8 @@ def _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, s
     _compose_chunks_kernel[grid](
         weight, cell_params, maps, n_out, n_in, n_row_chunks, weight.stride(0),
         weight.stride(1), cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
-        LINEAR=bool(linear), BLOCK_M=block_m, BLOCK_N=block_n, num_warps=num_warps)
+        LINEAR=bool(linear), PLANES=planes, BLOCK_M=block_m, BLOCK_N=block_n,
+        num_warps=num_warps)
 
 
 @triton.jit
