@@ -35,6 +35,10 @@ LARGE_DEVICES = ("sgd", "ttv1", "ttv2", "chopped", "agad", "mixed_precision",
                  "sgd+io=perfect")
 # the same rows with each element's pulses counted over the batch (issue 27's target: <= 2x fp)
 BATCH_COUNTED = tuple(f"{row}+update.accumulate=batch" for row in LARGE_DEVICES)
+# issue 27's ResNet: CIFAR-shaped synthetic images at batch 128 (the default depth)
+RESNET = ["model=resnet", "dataset=synthetic", "dataset.image_shape=[3,32,32]",
+          "dataset.n_train=2048", "dataset.n_test=64", "lr=0.1", "batch_size=128"]
+RESNET_DEVICES = ("sgd", "sgd+update.accumulate=batch", "chopped+update.accumulate=batch")
 
 # aihwkit 1.2.0 CUDA build on one H200 (CUDA 13), bench task, lr 0.1, s/epoch over
 # aihwkit's own fp epoch (the transfer devices were not measured there)
@@ -59,9 +63,10 @@ def aihwkit_ratio(kind: str, batch: int, where: str) -> float | None:
     return None
 
 
-def epoch_seconds(overrides: list[str], repeats: int = 3) -> tuple[float, str]:
+def epoch_seconds(overrides: list[str], repeats: int = 3,
+                  data: list[str] = DATA) -> tuple[float, str]:
     """Median seconds of ``repeats`` epochs after a warm-up epoch, and how steps ran."""
-    config = compose([*DATA, *overrides])
+    config = compose([*data, *overrides])
     device = pick_device(config.accelerator)
     if config.threads:  # as `xbrun train` does (default 1, as the aihwkit side's one thread)
         torch.set_num_threads(config.threads)
@@ -177,6 +182,24 @@ def run_large(console, where: str, rows=LARGE_DEVICES + BATCH_COUNTED) -> list[d
     return results
 
 
+def run_resnet(console, rows=RESNET_DEVICES, repeats: int = 1) -> list[dict]:
+    """Issue 27's ResNet rows (``RESNET``) against its ``device=fp`` epoch, printed row by
+    row (a slow device still leaves the rows before it)."""
+    fp, _ = epoch_seconds(["device=fp"], repeats=3, data=RESNET)
+    console.print(f"resnet ({' '.join(RESNET)}): fp {fp:.4f} s/epoch")
+    results = []
+    for row in rows:
+        _, overrides = _spec(row)
+        began = time.perf_counter()
+        t, how = epoch_seconds([*overrides, "cell=constant_step"], repeats=repeats, data=RESNET)
+        first = time.perf_counter() - began - repeats * t
+        results.append({"device": row, "batch": 128, "fp": fp, "seconds": t, "ratio": t / fp,
+                        "steps": how, "shape": "resnet", "warmup": first})
+        console.print(f"resnet {row}: {t:.4f} s/epoch, {t / fp:.1f}x fp, steps {how}, "
+                      f"set-up + warm-up epoch {first:.1f} s")
+    return results
+
+
 def main() -> None:
     import argparse
 
@@ -189,8 +212,18 @@ def main() -> None:
                              "empty: none")
     parser.add_argument("--large-rows", default=",".join(LARGE_DEVICES + BATCH_COUNTED),
                         help="device rows of the large shape; empty: skip it")
+    parser.add_argument("--resnet-rows", default="",
+                        help="device rows of issue 27's ResNet (e.g. "
+                             + ",".join(RESNET_DEVICES) + "); empty: skip it")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--count-method", choices=("cublas", "split_k"),
+                        help="accumulate=batch on CUDA: count every layer this way instead "
+                             "of counted_update_cuda.count_method's choice per shape")
     args = parser.parse_args()
+    if args.count_method:
+        from xbrun.kernels import counted_update_cuda
+
+        counted_update_cuda.count_method = lambda *_: args.count_method
     rows = [r for r in args.rows.split(",") if r]
     large_rows = [r for r in args.large_rows.split(",") if r]
     console = Console(width=160)
@@ -200,6 +233,9 @@ def main() -> None:
             large=False, rows=rows)
     if large_rows:
         run_large(console, where, large_rows)
+    resnet_rows = [r for r in args.resnet_rows.split(",") if r]
+    if resnet_rows:
+        run_resnet(console, resnet_rows)
 
 
 if __name__ == "__main__":

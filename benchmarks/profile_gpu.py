@@ -1,6 +1,7 @@
 """Where a graph-replayed training step's GPU time goes: torch.profiler over replayed epochs.
 
     python -m benchmarks.profile_gpu [--devices sgd,chopped] [--batches 32,256] [--top 12]
+        [--large | --resnet] [--width 90] [OVERRIDES...]
 
 Sets up the bench task of ``bench_training`` (784-256-128-10, lr 0.1) on CUDA, runs it as
 ``xbrun train`` does (``cuda_graphs=auto``: a warm-up epoch captures the graphs), then records
@@ -19,15 +20,15 @@ from xbrun.cli import compose
 from xbrun.training.graphs import StepRunner
 from xbrun.training.loop import graphs_mode, setup, train_epoch, training_step
 
-from .bench_training import DATA
+from .bench_training import DATA, RESNET
 
 
 def profile(device: str, batch: int, top: int = 12, mode: str | None = None,
-            extra: tuple = ()) -> dict:
+            extra: tuple = (), width: int = 90, data: list[str] = DATA) -> dict:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    config = compose([*DATA, f"device={device}", f"batch_size={batch}", *extra])
+    config = compose([*data, f"device={device}", f"batch_size={batch}", *extra])
     dev = torch.device("cuda")
     data, model, optimizer, _ = setup(config, dev)
     x, y = data.x_train.to(dev), data.y_train.to(dev)
@@ -49,11 +50,11 @@ def profile(device: str, batch: int, top: int = 12, mode: str | None = None,
     total = sum(sums.values())
     if total == 0 and mode is None:  # the profiler saw no kernels inside the graphs
         print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=top))
-        return profile(device, batch, top, "off", extra)
+        return profile(device, batch, top, "off", extra, width, data)
     rows = sorted(sums, key=sums.get, reverse=True)[:top]
     return {"device": device, "batch": batch, "graphs": bool(runner.graphs),
             "step_us": total / steps, "launches": sum(counts.values()) / steps,
-            "top": [(n[:90], sums[n] / steps, counts[n] / steps, sums[n] / total)
+            "top": [(n[:width], sums[n] / steps, counts[n] / steps, sums[n] / total)
                     for n in rows]}
 
 
@@ -63,13 +64,17 @@ def main() -> None:
     parser.add_argument("--batches", default="32,256")
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--large", action="store_true", help="mlp 784-4096-4096-10")
+    parser.add_argument("--resnet", action="store_true",
+                        help="issue 27's ResNet (bench_training.RESNET; --batches 128)")
+    parser.add_argument("--width", type=int, default=90, help="characters of kernel names")
     parser.add_argument("overrides", nargs="*", help="more xbrun overrides")
     args = parser.parse_args()
     extra = (*(["model.hidden=[4096, 4096]"] if args.large else []), *args.overrides)
     for device in args.devices.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             try:
-                r = profile(device, batch, args.top, extra=extra)
+                r = profile(device, batch, args.top, extra=extra, width=args.width,
+                            data=RESNET if args.resnet else DATA)
             except Exception as exc:  # one failing row keeps the others
                 print(f"\n== {device} batch {batch}: failed: {exc!r}")
                 continue

@@ -1,19 +1,26 @@
 """The batch-counted update on CUDA (meaning: ``counted_update_ref.py``): three steps, no
 host sync.
 
-1. ``_signed_bits_kernel``: each line's signed bits ``(k * L, n)`` int8, one program per
-   slot row and block of lines, Philox (``tl.rand``) keyed by the seed - an int, or a
-   one-element device tensor that a replayed CUDA graph reads anew;
-2. the counts ``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|``: ``torch._int_mm`` on the int8
-   bits where cuBLAS takes the shape (``K``, ``in`` and ``out`` multiples of 8, ``out >
-   16``; the bits are padded to whole multiples of 8 slots), else a float32 product (exact
-   below 2^24 counts);
+1. ``_line_planes_kernel``: each line's signed bits as a K-major int8 plane ``(lines,
+   slots)`` (slot ``b * L + t``), one program per tile of slots and lines, Philox
+   (``tl.rand``) keyed by the seed - an int, or a one-element device tensor that a replayed
+   CUDA graph reads anew - and by ``slot * n + line``; the padding written as zeros;
+2. the counts ``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|``, chosen per shape
+   (``count_method``): for wide layers two ``torch._int_mm`` on the planes and their
+   magnitudes (written by the same launch), A row-major and B column-major with every side
+   a multiple of 16 - the layout of cuBLAS's fast int8 tensor-core kernels (row-major B
+   sends it to a slow compatibility kernel); elsewhere ``_coincidence_kernel``, both
+   products per step of one int8 ``tl.dot`` pair, split over K with integer atomics so that
+   a convolution's few cells over millions of slots still fill the GPU;
 3. ``_apply_counts_kernel``: each element's up and down counts from net and total, then
    the cell physics once - closed forms for constant and linear steps, a pulse loop for exp,
    pow and table steps (each block loops to its largest count), normals from Philox.
 """
 
 from __future__ import annotations
+
+import functools
+import os
 
 import torch
 import triton
@@ -46,23 +53,84 @@ def _stream(seed, stream: tl.constexpr):
 
 
 @triton.jit(do_not_specialize=["seed"])
-def _signed_bits_kernel(out_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n, length,
-                        stride_pk, stride_pn, STREAM: tl.constexpr, SEED_PTR: tl.constexpr,
-                        BLOCK: tl.constexpr):
-    row = tl.program_id(0)  # slot t of rank-1 row b: row = b * length + t
-    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    mask = cols < n
+def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n, n_lines,
+                        k_rows, length, ld, stride_pk, stride_pn, STREAM: tl.constexpr,
+                        SEED_PTR: tl.constexpr, ABS: tl.constexpr, BLOCK_S: tl.constexpr,
+                        BLOCK_L: tl.constexpr):
+    """One ``BLOCK_S`` slots x ``BLOCK_L`` lines tile of the planes ``(n_lines, ld)``. Slot
+    ``t`` of row ``b`` of line ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous
+    (the K-major operand tensor cores take) and slot-major, so that every slot past the
+    batch's longest train lies beyond ``longest * k_rows`` (``_coincidence_kernel`` stops
+    there). The padding (past ``k_rows * length`` slots, past ``n`` lines) is written as
+    zeros, so the planes need no clearing launch."""
+    at = tl.program_id(0) * BLOCK_S + tl.arange(0, BLOCK_S)
+    lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
     if SEED_PTR:
         seed = tl.load(seed_ptr)
     seed = tl.cast(seed, tl.int64)
-    b = row // length
-    t = row % length
-    p = tl.load(prob_ptr + b * stride_pk + cols * stride_pn, mask=mask, other=0.0)
-    bl = tl.load(bl_ptr + b)
-    u = tl.rand(_stream(seed, STREAM), row * n + cols)
-    fire = (u < tl.abs(p)) & (t < bl) & mask
-    bit = tl.where(fire, tl.where(p < 0.0, -1, 1), 0).to(tl.int8)
-    tl.store(out_ptr + row.to(tl.int64) * n + cols, bit, mask=mask)
+    used = at < k_rows * length
+    t = at // k_rows
+    b = at % k_rows
+    live = used[:, None] & (lines < n)[None, :]
+    p = tl.load(prob_ptr + b[:, None] * stride_pk + lines[None, :] * stride_pn, mask=live,
+                other=0.0)
+    bl = tl.load(bl_ptr + b, mask=used, other=0)
+    # the key of slot t of row b on line j: (b * length + t) * n + j (int32, wrapping) -
+    # where the rows' slots once lay one after another - so a seed draws the same trains
+    u = tl.rand(_stream(seed, STREAM), (b * length + t)[:, None] * n + lines[None, :])
+    fire = (u < tl.abs(p)) & (t < bl)[:, None] & live
+    out = lines[None, :].to(tl.int64) * ld + at[:, None]
+    keep = (at < ld)[:, None] & (lines < n_lines)[None, :]
+    tl.store(signed_ptr + out, tl.where(fire, tl.where(p < 0.0, -1, 1), 0).to(tl.int8),
+             mask=keep)
+    if ABS:
+        tl.store(abs_ptr + out, fire.to(tl.int8), mask=keep)
+
+
+@triton.jit
+def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, n_in, ld,
+                        k_split, k_rows, length, LONGEST: tl.constexpr, ATOMIC: tl.constexpr,
+                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the slots ``[pid_k *
+    k_split, +k_split)`` of the K-major planes ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in,
+    ld)``: two int8 tensor-core products per step, |bits| taken in registers. With
+    ``LONGEST``, the slots stop at ``min(longest, length) * k_rows`` (``longest``: the
+    batch's longest train, read on the device): past it the slot-major planes hold zeros,
+    so short trains (BL management) cost what they use. Split over K (``ATOMIC``), the
+    partial counts are added with integer atomics: exact in any order."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    k_lo = tl.program_id(2) * k_split
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rk = tl.arange(0, BLOCK_K)
+    d_ptrs = dt_ptr + rm[:, None].to(tl.int64) * ld + (k_lo + rk)[None, :]
+    x_ptrs = xt_ptr + rn[:, None].to(tl.int64) * ld + (k_lo + rk)[None, :]
+    m_ok = (rm < n_out)[:, None]
+    n_ok = (rn < n_in)[:, None]
+    net = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    k_hi = tl.minimum(k_lo + k_split, ld)
+    if LONGEST:
+        longest = tl.minimum(tl.load(longest_ptr).to(tl.int32), length)
+        k_hi = tl.minimum(k_hi, longest * k_rows)
+    for k in range(k_lo, k_hi, BLOCK_K):
+        k_ok = (k + rk < k_hi)[None, :]
+        d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
+        x = tl.load(x_ptrs, mask=n_ok & k_ok, other=0)
+        net = tl.dot(d, tl.trans(x), net, out_dtype=tl.int32)
+        total = tl.dot(tl.abs(d), tl.trans(tl.abs(x)), total, out_dtype=tl.int32)
+        d_ptrs += BLOCK_K
+        x_ptrs += BLOCK_K
+    out = rm[:, None] * n_in + rn[None, :]
+    ok = m_ok & (rn < n_in)[None, :]
+    if ATOMIC:  # a part wholly past the longest train adds nothing
+        ok = ok & (k_lo < k_hi)
+        tl.atomic_add(net_ptr + out, net, mask=ok)
+        tl.atomic_add(total_ptr + out, total, mask=ok)
+    else:
+        tl.store(net_ptr + out, net, mask=ok)
+        tl.store(total_ptr + out, total, mask=ok)
 
 
 @triton.jit
@@ -205,42 +273,167 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, tab_ptr,
     tl.store(w_ptr + offs, w, mask=mask)
 
 
+# cuBLAS's int8 tensor-core product (IMMA) wants the slots and the lines in whole 16s: the
+# slots are padded; layers whose sides are not whole 16s are counted by the split-K kernel
+ALIGN = 16
+# cells from which cuBLAS's int8 product beats the split-K kernel (wide layers: both sides
+# long, K a few thousand slots); below, few cells over K in the millions (convolutions) are
+# the split-K kernel's. A first guess: ``benchmarks/bench_counts.py`` measures both per shape.
+CUBLAS_MIN_SIDE = 512
+CUBLAS_MIN_CELLS = 1 << 21
+
+
+def _round_up(n: int, to: int) -> int:
+    return -(-n // to) * to
+
+
+def _plane_lines(n: int, cublas: bool) -> int:
+    """Lines of a plane: ``n``, or for cuBLAS whole 16s and more than 16 (``_int_mm``)."""
+    return max(_round_up(n, ALIGN), 2 * ALIGN) if cublas else n
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def count_method(n_out: int, n_in: int, device: torch.device) -> str:
+    """``"cublas"`` (two ``torch._int_mm`` on K-major planes and |planes|) where both sides
+    are long whole 16s, ``"split_k"`` (``_coincidence_kernel``) elsewhere and under the
+    interpreter."""
+    if (device.type == "cuda" and not _interpreting() and min(n_out, n_in) >= CUBLAS_MIN_SIDE
+            and n_out * n_in >= CUBLAS_MIN_CELLS and n_out % ALIGN == n_in % ALIGN == 0):
+        return "cublas"
+    return "split_k"
+
+
+def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: int,
+                       seed: int | torch.Tensor, stream: int, *, n_lines: int | None = None,
+                       with_abs: bool = False):
+    """The signed bits (``signed_bits_torch``) of each line as K-major int8 planes
+    ``(n_lines, ld)``: slot ``t`` of row ``b`` of line ``j`` at ``[j, t * k + b]``
+    (slot-major), zeros past the ``k * length`` slots and the ``n`` lines; and, ``with_abs``, their
+    magnitudes (cuBLAS's second product). Drawn from stream ``stream`` of ``seed``, in one
+    launch that writes every byte (nothing to clear, no transposing copy, no abs pass)."""
+    k, n = prob.shape
+    n_lines = n if n_lines is None else n_lines
+    signed = torch.empty(n_lines, ld, dtype=torch.int8, device=prob.device)
+    magnitude = torch.empty_like(signed) if with_abs else None
+    if n_lines == 0 or ld == 0:
+        return signed, magnitude
+    if k == 0 or length == 0:
+        signed.zero_()
+        if magnitude is not None:
+            magnitude.zero_()
+        return signed, magnitude
+    on_device = isinstance(seed, torch.Tensor)
+    block_s, block_l = 128, 16
+    _line_planes_kernel[(triton.cdiv(ld, block_s), triton.cdiv(n_lines, block_l))](
+        signed, signed if magnitude is None else magnitude, prob, bl,
+        seed if on_device else signed, 0 if on_device else int(seed), n, n_lines, k, length,
+        ld, prob.stride(0), prob.stride(1), STREAM=stream, SEED_PTR=on_device,
+        ABS=magnitude is not None, BLOCK_S=block_s, BLOCK_L=block_l)
+    return signed, magnitude
+
+
 def signed_bits_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, rows: int,
                        seed: int | torch.Tensor, stream: int) -> torch.Tensor:
     """``(rows, n)`` int8 signed bits (``signed_bits_torch`` flattened to ``k * length``
-    rows, zero rows after them), drawn from stream ``stream`` of ``seed``."""
+    rows, zero rows after them), drawn from stream ``stream`` of ``seed``: the bits of
+    :func:`line_planes_triton`'s planes in the rows' order."""
     k, n = prob.shape
+    planes = line_planes_triton(prob, bl, length, rows, seed, stream)[0]
     out = torch.zeros(rows, n, dtype=torch.int8, device=prob.device)
-    if k == 0 or length == 0 or n == 0:
-        return out
-    on_device = isinstance(seed, torch.Tensor)
-    block = min(1024, triton.next_power_of_2(n))
-    _signed_bits_kernel[(k * length, triton.cdiv(n, block))](
-        out, prob, bl, seed if on_device else out, 0 if on_device else int(seed), n, length,
-        prob.stride(0), prob.stride(1), STREAM=stream, SEED_PTR=on_device, BLOCK=block)
+    out[:k * length] = planes[:, :k * length].T.reshape(length, k, n).transpose(0, 1) \
+        .reshape(k * length, n)
     return out
 
 
-def coincidences_triton(xs: torch.Tensor, ds: torch.Tensor):
-    """``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|`` ``(out, in)`` int32 of the signed bits
-    ``(K, in)``, ``(K, out)``: int8 tensor-core products where cuBLAS takes the shape,
-    float32 otherwise."""
+def _planes_of_bits(prob, bl, bits, ld, n_lines, with_abs):
+    """Given 0/1 trains as the planes of :func:`line_planes_triton` (the twin's signs,
+    slot-major)."""
+    from .counted_update_ref import signed_bits_torch
+
+    signed = signed_bits_torch(prob, bl, bits.shape[1], bits=bits).transpose(0, 1) \
+        .flatten(0, 1)
+    planes = torch.zeros(n_lines, ld, dtype=torch.int8, device=prob.device)
+    planes[:signed.shape[1], :signed.shape[0]] = signed.T
+    return planes, (planes.abs() if with_abs else None)
+
+
+@functools.cache
+def _programs(device: torch.device) -> int:
+    """Programs that fill the device: four per SM (a few under the interpreter)."""
+    if device.type != "cuda":
+        return 4
+    return 4 * torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
+                  splits: int | None = None) -> dict:
+    """Blocks and the K split of ``_coincidence_kernel``: blocks as large as the cells
+    allow (up to 128 x 128), then K cut so that the grid fills the device, each program
+    keeping at least four steps of ``BLOCK_K`` slots."""
+    bm = min(128, max(16, triton.next_power_of_2(n_out)))
+    bn = min(128, max(16, triton.next_power_of_2(n_in)))
+    bk = 128 if ld >= 512 else 32
+    steps = triton.cdiv(ld, bk)
+    tiles = triton.cdiv(n_out, bm) * triton.cdiv(n_in, bn)
+    if splits is None:
+        splits = max(1, min(steps // 4, triton.cdiv(_programs(device), tiles)))
+    k_split = triton.cdiv(steps, max(1, min(splits, steps))) * bk
+    return dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, k_split=k_split,
+                splits=triton.cdiv(ld, k_split),
+                num_warps=8 if bm * bn >= 128 * 64 else 4)
+
+
+def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: int, *,
+                        dt_abs: torch.Tensor | None = None, xt_abs: torch.Tensor | None = None,
+                        splits: int | None = None, trains: tuple | None = None):
+    """``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|`` (int32) of the K-major planes ``dt``
+    ``(>= n_out, ld)``, ``xt`` ``(>= n_in, ld)``. Given their magnitudes (``dt_abs``,
+    ``xt_abs``): two cuBLAS int8 products in the layout its tensor-core kernels take (A
+    row-major, B column-major, every side a multiple of 16), ``(rows of dt, rows of xt)``;
+    else one launch of the split-K kernel, ``(n_out, n_in)`` (``splits``: its K parts,
+    default chosen to fill the device; ``trains``: ``(bl, k, length)`` of slot-major
+    planes, whose slots past the longest of ``bl`` it skips). Either way exact: integer
+    sums."""
+    ld = dt.shape[1]
+    if dt_abs is not None:
+        return torch._int_mm(dt, xt.T), torch._int_mm(dt_abs, xt_abs.T)
+    cfg = _split_config(n_out, n_in, ld, dt.device, splits)
+    n_split = cfg.pop("splits")
+    counts = (torch.zeros if n_split > 1 else torch.empty)(
+        2, n_out, n_in, dtype=torch.int32, device=dt.device)
+    if n_out and n_in:
+        grid = (triton.cdiv(n_out, cfg["BLOCK_M"]), triton.cdiv(n_in, cfg["BLOCK_N"]), n_split)
+        longest, k_rows, length = (None, 0, 0) if trains is None else (
+            trains[0].amax(), trains[1], trains[2])
+        _coincidence_kernel[grid](dt, xt, counts[0], counts[1],
+                                  counts if longest is None else longest, n_out, n_in, ld,
+                                  cfg.pop("k_split"), k_rows, length,
+                                  LONGEST=longest is not None, ATOMIC=n_split > 1, **cfg)
+    return counts[0], counts[1]
+
+
+def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor, method: str | None = None):
+    """Up and down counts ``(out, in)`` int32 (``pulse_counts_torch``) of signed bits
+    ``(K, in)``, ``(K, out)`` laid out as planes; ``method``: ``count_method``'s choice
+    unless given."""
     n_k, n_in = xs.shape
     n_out = ds.shape[1]
-    if xs.is_cuda and n_k % 8 == 0 and n_in % 8 == 0 and n_out % 8 == 0 and n_out > 16:
-        dt = ds.T.contiguous()
-        net = torch._int_mm(dt, xs)
-        total = torch._int_mm(dt.abs(), xs.abs())
-    else:
-        xf, df = xs.to(torch.float32), ds.to(torch.float32)
-        net = (df.T @ xf).round().to(torch.int32)
-        total = (df.abs().T @ xf.abs()).round().to(torch.int32)
-    return net, total
-
-
-def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor):
-    """Up and down counts ``(out, in)`` int32 (``pulse_counts_torch``)."""
-    net, total = coincidences_triton(xs, ds)
+    method = method or count_method(n_out, n_in, xs.device)
+    cublas = method == "cublas"
+    ld = _round_up(n_k, ALIGN)
+    planes = []
+    for bits in (ds, xs):
+        lines = _plane_lines(bits.shape[1], cublas)
+        t = torch.zeros(lines, ld, dtype=torch.int8, device=bits.device)
+        t[:bits.shape[1], :n_k] = bits.T
+        planes.append(t)
+    dt, xt = planes
+    net, total = coincidences_triton(dt, xt, n_out, n_in, dt_abs=dt.abs() if cublas else None,
+                                     xt_abs=xt.abs() if cublas else None)
+    net, total = net[:n_out, :n_in], total[:n_out, :n_in]
     return (total - net) // 2, (total + net) // 2
 
 
@@ -290,28 +483,34 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                           x_bits: torch.Tensor | None = None,
                           d_bits: torch.Tensor | None = None,
                           cell_pulses: torch.Tensor | None = None,
-                          cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                          cell_table: torch.Tensor | None = None,
+                          method: str | None = None) -> torch.Tensor:
     """``counted_update_torch`` in three launches (module doc), ``seed`` instead of a
     generator. ``weight`` must be a contiguous float32 tensor; ``cell_pulses`` an optional
-    int32 counter shaped like it, which the apply kernel adds each element's pulses to."""
+    int32 counter shaped like it, which the apply kernel adds each element's pulses to.
+    ``method``: how the coincidences are counted, ``count_method``'s choice unless given."""
     if weight.dtype != torch.float32 or not weight.is_contiguous():
         raise ValueError("weight must be a contiguous float32 tensor")
     k = x_prob.shape[0]
     length = x_bits.shape[1] if x_bits is not None else int(max_bl or 0)
     if k == 0 or length == 0:
         return torch.zeros((), dtype=torch.int64, device=weight.device)
-    rows = -(-k * length // 8) * 8  # whole multiples of 8 slots for the int8 products
+    n_out, n_in = weight.shape
+    cublas = (method or count_method(n_out, n_in, weight.device)) == "cublas"
+    ld = _round_up(k * length, ALIGN)
+    lines = _plane_lines(n_out, cublas), _plane_lines(n_in, cublas)
     if x_bits is not None:
-        from .counted_update_ref import signed_bits_torch
-
-        xs = torch.zeros(rows, x_prob.shape[1], dtype=torch.int8, device=weight.device)
-        ds = torch.zeros(rows, d_prob.shape[1], dtype=torch.int8, device=weight.device)
-        xs[:k * length] = signed_bits_torch(x_prob, bl, length, bits=x_bits).flatten(0, 1)
-        ds[:k * length] = signed_bits_torch(d_prob, bl, length, bits=d_bits).flatten(0, 1)
+        dt, dt_abs = _planes_of_bits(d_prob, bl, d_bits, ld, lines[0], cublas)
+        xt, xt_abs = _planes_of_bits(x_prob, bl, x_bits, ld, lines[1], cublas)
     else:
-        xs = signed_bits_triton(x_prob.to(torch.float32), bl, length, rows, seed, 0)
-        ds = signed_bits_triton(d_prob.to(torch.float32), bl, length, rows, seed, 1)
-    net, total = coincidences_triton(xs, ds)
+        dt, dt_abs = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seed, 1,
+                                        n_lines=lines[0], with_abs=cublas)
+        xt, xt_abs = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seed, 0,
+                                        n_lines=lines[1], with_abs=cublas)
+    net, total = coincidences_triton(dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs,
+                                     trains=(bl, k, length))
+    if net.shape != weight.shape:  # cuBLAS asked for sides that are not whole 16s: padded
+        net, total = net[:n_out, :n_in].contiguous(), total[:n_out, :n_in].contiguous()
     _apply(weight, cell_params, net, total, True, cell_kind=cell_kind, noise_std=noise_std,
            mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed,
            cell_pulses=cell_pulses, cell_table=cell_table)
@@ -323,7 +522,7 @@ assert (CELL_CONSTANT, CELL_LINEAR, CELL_EXP, CELL_POW, CELL_TABLE) == (0, 1, 2,
 assert (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,
         ROW_GAMMA_UP, ROW_GAMMA_DOWN) == tuple(range(8))
 
-__all__ = ["apply_counts_triton", "coincidences_triton", "counted_update_triton",
-           "pulse_counts_triton",
+__all__ = ["apply_counts_triton", "coincidences_triton", "count_method",
+           "counted_update_triton", "line_planes_triton", "pulse_counts_triton",
            "signed_bits_triton"]
 assert C_FLOOR == 9.5367431640625e-07  # the literal in _rate

@@ -43,6 +43,20 @@ transform and a square root per element and row. The weight traffic (8 bytes per
 16-32 bytes of cell parameters) and the words (4 bytes per line, row and chunk, read from
 L2 by every block on the line) are small next to it; see
 ``benchmarks/bench_pulsed_update.py`` for the measured gap.
+
+**Few cells, many rows** (constant steps, dense rows). A convolution's tile (few cells, ``k``
+= batch x positions, 131k rows) leaves the GPU nearly idle while a few programs walk all
+rows in order. Constant steps need no order: a row moves an element in bounds by ``w ->
+clip(w + A)`` (``A = s (n + sigma sqrt(n) xi)``, the twin's ``constant_train``), and clamped
+additions compose: ``clip(clip(w + a1, L1, H1) + a2, L2, H2) = clip(w + a1 + a2, clip(L1 +
+a2, L2, H2), clip(H1 + a2, L2, H2))``. ``_row_chunks_kernel`` (cell blocks x row chunks)
+composes each chunk's rows into one map per element - its first row with pulses kept apart,
+since an element outside its bounds takes that row's first step clipped - with the same
+words, counts and normals; ``_compose_chunks_kernel`` applies the chunks' maps in order.
+Linear steps (LinearStep, SoftBounds) compose too: every pulse is a clamped affine map
+``w -> clip(c w + b)`` and so is any run of them (``_linear_row_chunks_kernel``: ``(c, b,
+L, H)`` per element, the bounds swapped where ``c < 0``). The same pulses (counted with
+integer atomics), the same walk up to float rounding.
 """
 
 from __future__ import annotations
@@ -634,7 +648,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          num_warps: int | None = None,
                          sparse_rows: bool = False,
                          cell_pulses: torch.Tensor | None = None,
-                         cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                         cell_table: torch.Tensor | None = None,
+                         row_chunk: int | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
@@ -648,8 +663,10 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     none of, as state-dependent cells always do (a first pass over the words finds them).
     ``cell_pulses``: an optional contiguous int32 ``(out, in)`` counter on the device that
     each element's pulses are added to, in the kernel (no host sync). ``cell_table``: the
-    table cell's ``(2, K)`` knots on the device. Returns the number of pulses applied
-    (0-dim int64 tensor on ``weight.device``).
+    table cell's ``(2, K)`` knots on the device. ``row_chunk``: constant and linear steps
+    with dense rows walk their rows in chunks of this many, in parallel (module doc); by
+    default only where the cell blocks are too few to fill the GPU (a convolution's tile).
+    Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
     """
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if weight.dim() != 2 or weight.dtype != torch.float32:
@@ -728,6 +745,17 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
+    linear = int(cell_kind) == CELL_LINEAR
+    if (not loop or linear) and not sparse_rows:  # few cells over many rows: in chunks
+        rows = _row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
+        if rows < k:
+            _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
+                        seed_int, cell_pulses, linear=linear, k=k, n_chunks=n_chunks,
+                        noise_std=noise_std, mult_noise=mult_noise,
+                        seed_on_device=seed_on_device, native=not _INTERPRETED,
+                        sign_bit=sign_bit, rows_per_chunk=rows, block_m=bm, block_n=bn,
+                        num_warps=nw)
+            return counter
     # per program, a bound per row (state-dependent cells, or rows said to be one-hot)
     scratch = torch.empty(grid[0] * grid[1] * k * (2 if sparse_rows else 1) if bounded else 1,
                           dtype=torch.int32,
@@ -749,6 +777,313 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         num_warps=nw,
     )
     return counter
+
+
+# ---- constant steps, rows in chunks -------------------------------------------------
+# (module doc: "Few cells, many rows")
+# per element and chunk: has a first row, its step s and rest e, then a, L, H
+_CHUNK_PLANES = 6
+
+
+@triton.jit
+def _clip(v, lo, hi):
+    """``v`` clamped to ``[lo, hi]``."""
+    return tl.minimum(tl.maximum(v, lo), hi)
+
+
+@triton.jit(do_not_specialize=["seed"])
+def _row_chunks_kernel(
+    p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, maps_ptr, seed_ptr, cells_ptr,
+    n_out, n_in, k, n_chunks, rows_per_chunk,
+    stride_pp, stride_pm, stride_pn, stride_xk, stride_xn, stride_dk, stride_dm,
+    seed, noise_std,
+    NOISE: tl.constexpr, SEED_PTR: tl.constexpr, NATIVE: tl.constexpr,
+    SIGN_BIT: tl.constexpr, COUNT_CELLS: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    chunk = tl.program_id(2)
+    if SEED_PTR:
+        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mm = rm < n_out
+    mn = rn < n_in
+    mask = mm[:, None] & mn[None, :]
+    n_lines = n_in + n_out
+    xs_ptrs = words_ptr + rn
+    ds_ptrs = words_ptr + n_in + rm
+    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)
+    xi0 = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    xi1 = xi0
+    xi2 = xi0
+    xi3 = xi0
+
+    seen = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int1)  # a row with pulses so far
+    first_s = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    first_e = first_s
+    a = first_s
+    lo = tl.full((BLOCK_M, BLOCK_N), float("-inf"), tl.float32)
+    hi = tl.full((BLOCK_M, BLOCK_N), float("inf"), tl.float32)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    start = chunk * rows_per_chunk  # a multiple of 4: the normals' row groups
+    stop = tl.minimum(start + rows_per_chunk, k)
+    for b in range(start, stop):
+        _, _, xp, dp, wx, wd = _row_inputs(
+            b, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
+        neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
+        counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines, n_chunks,
+                             NATIVE, SIGN_BIT)
+        acc += counts
+        up = neg_d[:, None] != neg_x[None, :]
+        step = tl.where(up, s_up, -s_down)
+        # as _constant_row: the count in the mantissa of 2**23, minus 2**23
+        nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
+        extra = nf - 1.0
+        if NOISE:
+            r = b % 4
+            if r == 0:
+                xi0, xi1, xi2, xi3 = _normals4(seed, elem, b // 4, 0, NATIVE)
+            xi = tl.where(r == 0, xi0, tl.where(r == 1, xi1, tl.where(r == 2, xi2, xi3)))
+            extra += noise_std * tl.sqrt(nf) * xi
+        rest = extra * step
+        active = counts > 0
+        first = active & (seen == 0)
+        later = active & (seen != 0)
+        first_s = tl.where(first, step, first_s)
+        first_e = tl.where(first, rest, first_e)
+        total = step + rest
+        a = tl.where(later, a + total, a)
+        lo = tl.where(later, _clip(lo + total, w_min, w_max), lo)
+        hi = tl.where(later, _clip(hi + total, w_min, w_max), hi)
+        seen = seen | active
+
+    plane = n_out * n_in
+    out = maps_ptr + chunk.to(tl.int64) * (6 * plane) + rm[:, None] * n_in + rn[None, :]
+    tl.store(out, seen.to(tl.float32), mask=mask)
+    tl.store(out + plane, first_s, mask=mask)
+    tl.store(out + 2 * plane, first_e, mask=mask)
+    tl.store(out + 3 * plane, a, mask=mask)
+    tl.store(out + 4 * plane, lo, mask=mask)
+    tl.store(out + 5 * plane, hi, mask=mask)
+    if COUNT_CELLS:  # elements are shared by the chunks: integer atomics, exact
+        tl.atomic_add(cells_ptr + rm[:, None] * n_in + rn[None, :], acc, mask=mask)
+    tl.atomic_add(count_ptr, tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0))
+
+
+@triton.jit
+def _linear_compose(c, b, lo, hi, on, step, q0, xi, noise_std, w_min, w_max,
+                    NOISE: tl.constexpr, MULT_NOISE: tl.constexpr):
+    """The map ``clip(c w + b)`` within ``[lo, hi]`` followed, where ``on``, by one pulse of
+    a linear step (``_pulse``: ``w -> clip(cp w + bp)``)."""
+    if NOISE:
+        if MULT_NOISE:
+            bp = step * (1.0 + noise_std * xi)
+            cp = 1.0 - bp * q0
+        else:
+            cp = 1.0 - step * q0
+            bp = step + noise_std * tl.abs(step) * xi
+    else:
+        cp = 1.0 - step * q0
+        bp = step
+    lo_new = _clip(tl.where(cp >= 0.0, cp * lo, cp * hi) + bp, w_min, w_max)
+    hi_new = _clip(tl.where(cp >= 0.0, cp * hi, cp * lo) + bp, w_min, w_max)
+    return (tl.where(on, cp * c, c), tl.where(on, cp * b + bp, b), tl.where(on, lo_new, lo),
+            tl.where(on, hi_new, hi))
+
+
+@triton.jit(do_not_specialize=["seed"])
+def _linear_row_chunks_kernel(
+    p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, maps_ptr, seed_ptr, cells_ptr,
+    n_out, n_in, k, n_chunks, rows_per_chunk,
+    stride_pp, stride_pm, stride_pn, stride_xk, stride_xn, stride_dk, stride_dm,
+    seed, noise_std,
+    NOISE: tl.constexpr, MULT_NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
+    NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr, COUNT_CELLS: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    """Linear steps (LinearStep, SoftBounds): every pulse is ``w -> clip(c w + b)``
+    (``_pulse``: ``c = 1 - step q (1 + sigma xi)``, ``b = step (1 + sigma xi)``; additive
+    noise: ``b = step + sigma |step| xi``), and clamped affine maps compose - ``c`` of either
+    sign, the bounds swapping where it is negative. A chunk's pulses, with the sequential
+    kernel's normals, become one ``(c, b, L, H)`` per element."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    chunk = tl.program_id(2)
+    if SEED_PTR:
+        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mm = rm < n_out
+    mn = rn < n_in
+    mask = mm[:, None] & mn[None, :]
+    n_lines = n_in + n_out
+    xs_ptrs = words_ptr + rn
+    ds_ptrs = words_ptr + n_in + rm
+    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    r_up = tl.load(pe + 4 * stride_pp, mask=mask, other=0.0)
+    r_down = tl.load(pe + 5 * stride_pp, mask=mask, other=0.0)
+    elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)
+
+    c = tl.full((BLOCK_M, BLOCK_N), 1.0, tl.float32)
+    b = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    lo = tl.full((BLOCK_M, BLOCK_N), -3.0e38, tl.float32)  # finite: 0 * lo stays 0
+    hi = tl.full((BLOCK_M, BLOCK_N), 3.0e38, tl.float32)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    start = chunk * rows_per_chunk
+    stop = tl.minimum(start + rows_per_chunk, k)
+    for row in range(start, stop):
+        _, _, xp, dp, wx, wd = _row_inputs(
+            row, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
+        neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
+        counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, row, k, n_lines, n_chunks,
+                             NATIVE, SIGN_BIT)
+        acc += counts
+        up = neg_d[:, None] != neg_x[None, :]
+        step = tl.where(up, s_up, -s_down)
+        q0 = tl.where(up, r_up, r_down)
+        bound = tl.max(tl.max(counts, axis=1), axis=0)
+        for g in range(0, tl.cdiv(bound, 4)):
+            xi0 = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+            xi1 = xi0
+            xi2 = xi0
+            xi3 = xi0
+            if NOISE:
+                xi0, xi1, xi2, xi3 = _normals4(seed, elem, g, row, NATIVE)
+            p0 = g * 4
+            c, b, lo, hi = _linear_compose(c, b, lo, hi, counts > p0, step, q0, xi0, noise_std,
+                                           w_min, w_max, NOISE, MULT_NOISE)
+            c, b, lo, hi = _linear_compose(c, b, lo, hi, counts > p0 + 1, step, q0, xi1,
+                                           noise_std, w_min, w_max, NOISE, MULT_NOISE)
+            c, b, lo, hi = _linear_compose(c, b, lo, hi, counts > p0 + 2, step, q0, xi2,
+                                           noise_std, w_min, w_max, NOISE, MULT_NOISE)
+            c, b, lo, hi = _linear_compose(c, b, lo, hi, counts > p0 + 3, step, q0, xi3,
+                                           noise_std, w_min, w_max, NOISE, MULT_NOISE)
+
+    plane = n_out * n_in
+    out = maps_ptr + chunk.to(tl.int64) * (4 * plane) + rm[:, None] * n_in + rn[None, :]
+    tl.store(out, c, mask=mask)
+    tl.store(out + plane, b, mask=mask)
+    tl.store(out + 2 * plane, lo, mask=mask)
+    tl.store(out + 3 * plane, hi, mask=mask)
+    if COUNT_CELLS:
+        tl.atomic_add(cells_ptr + rm[:, None] * n_in + rn[None, :], acc, mask=mask)
+    tl.atomic_add(count_ptr, tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0))
+
+
+@triton.jit
+def _chunk_map(at, c, plane, mask, PLANES: tl.constexpr):
+    """The planes of chunk ``c``'s map (four or six; offsets below 2**31: checked by the
+    launcher), the unused ones as zeros."""
+    base = at + c * (PLANES * plane)
+    p0 = tl.load(base, mask=mask, other=0.0)
+    p1 = tl.load(base + plane, mask=mask, other=0.0)
+    p2 = tl.load(base + 2 * plane, mask=mask, other=0.0)
+    p3 = tl.load(base + 3 * plane, mask=mask, other=0.0)
+    p4 = p0 * 0.0
+    p5 = p4
+    if PLANES == 6:
+        p4 = tl.load(base + 4 * plane, mask=mask, other=0.0)
+        p5 = tl.load(base + 5 * plane, mask=mask, other=0.0)
+    return p0, p1, p2, p3, p4, p5
+
+
+@triton.jit
+def _compose_chunks_kernel(w_ptr, p_ptr, maps_ptr, n_out, n_in, n_row_chunks, stride_wm,
+                           stride_wn, stride_pp, stride_pm, stride_pn, LINEAR: tl.constexpr,
+                           PLANES: tl.constexpr, BLOCK_M: tl.constexpr,
+                           BLOCK_N: tl.constexpr):
+    rm = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = (rm < n_out)[:, None] & (rn < n_in)[None, :]
+    w_ptrs = w_ptr + rm[:, None] * stride_wm + rn[None, :] * stride_wn
+    w = tl.load(w_ptrs, mask=mask, other=0.0)
+    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
+    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    plane = n_out * n_in
+    at = maps_ptr + rm[:, None] * n_in + rn[None, :]
+    # each chunk's map is loaded one chunk ahead (the walk waits on no load)
+    n0, n1, n2, n3, n4, n5 = _chunk_map(at, 0, plane, mask, PLANES)
+    for c in range(0, n_row_chunks):
+        p0, p1, p2, p3, p4, p5 = n0, n1, n2, n3, n4, n5
+        n0, n1, n2, n3, n4, n5 = _chunk_map(at, tl.minimum(c + 1, n_row_chunks - 1), plane,
+                                            mask, PLANES)
+        if LINEAR:  # clip(c w + b) within [lo, hi]
+            w = tl.where(mask, _clip(p0 * w + p1, p2, p3), w)
+        else:  # seen, first step and rest, then a, lo, hi
+            # the chunk's first row with pulses: as _constant_row (outside the bounds, the
+            # first step clipped), then the rows after it: clip(w + a) within [lo, hi]
+            first = w + p1
+            first = tl.where((w > w_max) | (w < w_min), _clip(first, w_min, w_max), first)
+            moved = _clip(_clip(first + p2, w_min, w_max) + p3, p4, p5)
+            w = tl.where(p0 != 0.0, moved, w)
+    tl.store(w_ptrs, w, mask=mask)
+
+
+# at most this many chunks per cell block: ``_compose_chunks_kernel`` walks them in order
+# (a load's latency each), so past a few hundred the walk over chunks costs what the
+# chunks saved; 512 puts a 131k-row tile at 256 rows a chunk
+MAX_ROW_CHUNKS = 512
+
+
+def _row_chunks(k: int, cells_programs: int, programs: int, rows: int | None = None) -> int:
+    """Rows per chunk (a multiple of 4; ``k`` when the rows are better not split): where
+    the cell blocks are fewer than half of ``programs`` (what fills the GPU), enough chunks
+    for eight times ``programs`` (short walks, several waves), at least 64 rows and at most
+    ``MAX_ROW_CHUNKS`` chunks; or ``rows`` when given."""
+    if rows is None:
+        if cells_programs * 2 > programs or k < 256:
+            return k
+        chunks = max(1, min(8 * programs // cells_programs, k // 64, MAX_ROW_CHUNKS))
+        rows = triton.cdiv(k, chunks)
+    return max(4, triton.cdiv(int(rows), 4) * 4)
+
+
+def _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, seed_int, cells,
+                *, linear, k, n_chunks, noise_std, mult_noise, seed_on_device, native, sign_bit,
+                rows_per_chunk, block_m, block_n, num_warps) -> None:
+    """Both launches of the chunked walk (module doc) on the words of
+    ``_line_words_kernel``: constant steps, or (``linear``) linear ones."""
+    n_out, n_in = weight.shape
+    n_row_chunks = triton.cdiv(k, rows_per_chunk)
+    planes = 4 if linear else _CHUNK_PLANES
+    if n_row_chunks * planes * n_out * n_in >= 2**31:
+        raise ValueError("too many row chunks for the cells: give fewer (row_chunk)")
+    maps = torch.empty(n_row_chunks * planes * n_out * n_in, dtype=torch.float32,
+                       device=weight.device)
+    grid = (triton.cdiv(n_out, block_m), triton.cdiv(n_in, block_n))
+    args = (cell_params, x_prob, d_prob, words, counter, maps, seed_ptr,
+            counter if cells is None else cells,
+            n_out, n_in, k, n_chunks, rows_per_chunk,
+            cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
+            x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
+            seed_int, float(noise_std))
+    flags = dict(NOISE=float(noise_std) > 0.0, SEED_PTR=seed_on_device, NATIVE=native,
+                 SIGN_BIT=sign_bit, COUNT_CELLS=cells is not None, BLOCK_M=block_m,
+                 BLOCK_N=block_n, num_warps=num_warps)
+    if linear:
+        _linear_row_chunks_kernel[(*grid, n_row_chunks)](*args, MULT_NOISE=bool(mult_noise),
+                                                          **flags)
+    else:
+        _row_chunks_kernel[(*grid, n_row_chunks)](*args, **flags)
+    _compose_chunks_kernel[grid](
+        weight, cell_params, maps, n_out, n_in, n_row_chunks, weight.stride(0),
+        weight.stride(1), cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
+        LINEAR=bool(linear), PLANES=planes, BLOCK_M=block_m, BLOCK_N=block_n,
+        num_warps=num_warps)
 
 
 @triton.jit

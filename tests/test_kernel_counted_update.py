@@ -129,6 +129,73 @@ def test_interpreted_bits_fire_with_their_probability(interp):
         assert abs(rate - p) <= 5 * (p * (1 - p) / (slots * n)) ** 0.5
 
 
+@pytest.mark.parametrize("method", ["split_k", "cublas"])
+def test_counts_of_either_method_equal_the_products(method):
+    """Both ways of counting on the K-major planes equal the float64 products: the split-K
+    kernel (interpreted) in one part and in three (integer atomics), and the cuBLAS layout
+    (``torch._int_mm`` on padded planes and their magnitudes; the CPU runs it too)."""
+    coincidences = launcher("coincidences_triton", True)
+    gen = torch.Generator().manual_seed(0)
+    n_out, n_in, n_k = 20, 33, 700
+    xs = torch.randint(-1, 2, (n_k, n_in), generator=gen).to(torch.int8)
+    ds = torch.randint(-1, 2, (n_k, n_out), generator=gen).to(torch.int8)
+    net = ds.double().T @ xs.double()
+    total = ds.double().abs().T @ xs.double().abs()
+    up, down = launcher("pulse_counts_triton", True)(xs, ds, method)
+    assert torch.equal(up.double(), (total - net) / 2)
+    assert torch.equal(down.double(), (total + net) / 2)
+    if method == "split_k":
+        dt = torch.zeros(n_out, 704, dtype=torch.int8)
+        xt = torch.zeros(n_in, 704, dtype=torch.int8)
+        dt[:, :n_k], xt[:, :n_k] = ds.T, xs.T
+        parts = coincidences(dt, xt, n_out, n_in, splits=3)
+        assert torch.equal(parts[0].double(), net) and torch.equal(parts[1].double(), total)
+
+
+def test_split_k_stops_at_the_longest_train(interp):
+    """Slot-major planes hold zeros past ``longest * k`` slots (BL management shortens
+    trains): the split-K kernel reads no further - ones put there change no count - in
+    every part of a split, and the planes' bits are the rows' trains in slot-major order."""
+    coincidences = launcher("coincidences_triton", True)
+    gen = torch.Generator().manual_seed(2)
+    k, length, n_out, n_in = 40, 16, 6, 9
+    bl = torch.randint(0, 4, (k,), generator=gen, dtype=torch.int32)  # longest 3 of 16
+    x_prob = torch.rand(k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(k, n_out, generator=gen) - 0.5
+    planes = launcher("line_planes_triton", True)
+    xt, _ = planes(x_prob, bl, length, 640, 7, 0)
+    dt, _ = planes(d_prob, bl, length, 640, 7, 1)
+    rows = interp["signed_bits_triton"](x_prob, bl, length, 640, 7, 0)[:k * length]
+    assert torch.equal(xt[:, :k * length].T, rows.reshape(k, length, n_in).transpose(0, 1)
+                       .reshape(k * length, n_in))
+    live = int(bl.max()) * k
+    assert not xt[:, live:].any() and xt[:, :live].any()
+    net = dt[:, :live].double() @ xt[:, :live].double().T
+    total = dt[:, :live].double().abs() @ xt[:, :live].double().abs().T
+    xt[:, live:], dt[:, live:] = 1, 1  # read past the longest train, these would count
+    got = coincidences(dt, xt, n_out, n_in, splits=4, trains=(bl, k, length))
+    assert torch.equal(got[0].double(), net) and torch.equal(got[1].double(), total)
+
+
+def test_interpreted_cublas_layout_updates_as_the_split_k_kernel(interp):
+    """The whole update with the cuBLAS layout (lines padded to 16s, magnitudes written by
+    the planes' launch, padded counts read in place) equals the split-K one bit for bit."""
+    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(1)
+    params = cell.sample((24, 37), gen)
+    x_prob, d_prob = torch.rand(5, 37, generator=gen) - 0.5, torch.rand(5, 24, generator=gen) - 0.5
+    bl = torch.tensor([3, 7, 0, 5, 7], dtype=torch.int32)
+    weights, pulses = [], []
+    for method in ("split_k", "cublas"):
+        weight, worn = torch.zeros(24, 37), torch.zeros(24, 37, dtype=torch.int32)
+        pulses.append(int(interp["counted_update_triton"](
+            weight, params, x_prob, d_prob, bl, max_bl=7, seed=5, method=method,
+            cell_pulses=worn, **cell_args(cell))))
+        weights.append((weight, worn))
+    assert pulses[0] == pulses[1] == int(weights[0][1].sum()) > 0
+    assert torch.equal(weights[0][0], weights[1][0]) and torch.equal(weights[0][1], weights[1][1])
+
+
 def constant_like(dw_min):
     """A constant step without device-to-device spread (every step exactly ``dw_min``) and
     far bounds, so the noise alone moves an element off the twin."""
@@ -169,19 +236,26 @@ def test_gpu_apply_equals_the_twin(compiled, cls):
 
 @gpu
 @needs_cuda
-@pytest.mark.parametrize("shape", [(4096, 4096, 256 * 31), (10, 784, 256 * 31 + 3)])
-def test_gpu_counts_int8_and_float_agree(compiled, shape):
-    """The int8 tensor-core counts (or the float32 fallback where cuBLAS does not take the
-    shape) equal the float64 products."""
+@pytest.mark.parametrize("method", ["cublas", "split_k"])
+@pytest.mark.parametrize("shape", [(4096, 4096, 256 * 31), (10, 784, 256 * 31 + 3),
+                                   (16, 27, 131072 * 31), (64, 576, 8192 * 31 + 5)],
+                         ids=["wide", "last", "conv1", "conv3"])
+def test_gpu_counts_of_either_method_equal_the_products(compiled, shape, method):
+    """Both ways of counting (cuBLAS int8 products on padded K-major planes, the split-K
+    kernel) equal exact products, at layer and convolution sizes (K in the millions)."""
     n_out, n_in, k = shape
     gen = torch.Generator(device="cuda").manual_seed(0)
     xs = (torch.randint(-1, 2, (k, n_in), generator=gen, device="cuda")).to(torch.int8)
     ds = (torch.randint(-1, 2, (k, n_out), generator=gen, device="cuda")).to(torch.int8)
-    up, down = compiled["pulse_counts_triton"](xs, ds)
-    net = ds.double().T @ xs.double()
-    total = ds.double().abs().T @ xs.double().abs()
-    assert torch.equal(up.double(), (total - net) / 2)
-    assert torch.equal(down.double(), (total + net) / 2)
+    up, down = compiled["pulse_counts_triton"](xs, ds, method)
+    net = torch.zeros(n_out, n_in, dtype=torch.int64, device="cuda")
+    total = torch.zeros_like(net)
+    for part in range(0, k, 1 << 16):  # float32 products of chunks: exact below 2^24
+        x, d = xs[part:part + (1 << 16)].float(), ds[part:part + (1 << 16)].float()
+        net += (d.T @ x).round().long()
+        total += (d.abs().T @ x.abs()).round().long()
+    assert torch.equal(up.long(), (total - net) // 2)
+    assert torch.equal(down.long(), (total + net) // 2)
 
 
 @gpu
@@ -198,3 +272,37 @@ def test_gpu_batch_matches_sample_in_distribution(cls, given):
     assert ((m_b - m_s).abs() <= 5 * se_mean + 1e-6).all(), (m_b - m_s) / se_mean
     se_std = ((s_s**2 + s_b**2) / (2 * replicas)).sqrt()
     assert ((s_b - s_s).abs() <= 5 * se_std + 1e-6).all(), (s_b - s_s) / se_std
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("shape", [(512, 784, 256), (16, 27, 131072)], ids=["layer", "conv"])
+def test_gpu_both_methods_update_alike_without_a_host_sync(compiled, shape):
+    """At a layer's and a convolution's size (131072 rows: K = 4M slots), the compiled
+    update counted by cuBLAS (forced: padded sides, the slices) and by the split-K kernel
+    (which stops at the longest train) moves the weights bit for bit alike, and neither
+    waits for the host."""
+    n_out, n_in, k = shape
+    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(0)
+    params = cell.sample((n_out, n_in), gen).cuda()
+    x_prob = ((torch.rand(k, n_in, generator=gen) - 0.5) * 0.2).cuda()
+    d_prob = ((torch.rand(k, n_out, generator=gen) - 0.5) * 0.2).cuda()
+    bl = torch.randint(0, 9, (k,), generator=gen, dtype=torch.int32).cuda()  # BL management
+    seed = torch.tensor(7, device="cuda")
+    out = []
+    for method in ("cublas", "split_k"):
+        weight = torch.zeros(n_out, n_in, device="cuda")
+        compiled["counted_update_triton"](weight, params, x_prob, d_prob, bl, max_bl=31,
+                                          seed=seed, method=method, **cell_args(cell))
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            pulses = compiled["counted_update_triton"](weight, params, x_prob, d_prob, bl,
+                                                       max_bl=31, seed=seed, method=method,
+                                                       **cell_args(cell))
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        out.append((weight, int(pulses)))
+    assert out[0][1] == out[1][1] > 0
+    assert torch.equal(out[0][0], out[1][0])

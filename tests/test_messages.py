@@ -2,6 +2,7 @@
 and one line (no traceback) where a launcher cannot run or the reader of a pipe leaves."""
 
 import io
+import json
 import os
 import sys
 
@@ -22,6 +23,12 @@ def test_a_run_names_its_folder_at_start_and_end_and_announces_compiling(tmp_pat
     assert lines[0] == f"run folder: {folder}"
     assert lines[1] == "compiling CPU kernels (first run only, about 20 s)"
     assert lines[-1] == f"run finished: results in {folder}"
+    # where the time went: the log line before the last (in the run's order), the summary
+    phases = json.loads((tmp_path / "run" / "summary.json").read_text())["phases"]
+    assert {"data", "build", "set-up", "first step", "epochs"} <= set(phases)
+    assert all(s >= 0 for s in phases.values()) and phases.get("start-up", 0) > 0
+    assert lines[-2].startswith("phases: start-up ") and lines[-2].endswith(" s")
+    assert ", first step " in lines[-2] and ", end " in lines[-2]
 
 
 def test_a_reader_that_leaves_the_pipe_ends_help_quietly(monkeypatch):

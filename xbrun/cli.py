@@ -39,6 +39,7 @@ from .composition import (
 )
 from .errors import ConfigError
 from .schema import check
+from .training import phases
 from .training.interrupts import (
     Interrupted,
     die_with_parent,
@@ -288,6 +289,7 @@ def _joblib_worker() -> bool:
 
 
 def _job(cfg, run_dir: Path, single: bool, log) -> float | None:
+    phases.note("job")
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
@@ -673,6 +675,7 @@ def main(argv: list[str] | None = None) -> None:
     a run's folder recording status ``interrupted``."""
     if argv is None:  # the `xbrun` command itself (tests and Python callers pass argv)
         return _leave(main, sys.argv[1:])
+    phases.note("cli")  # where a run's start-up goes (training/phases.py)
     try:
         with signals_raise():
             _main(list(argv))

@@ -45,6 +45,7 @@ from .outputs import (
     write_jsonl,
     write_npz,
 )
+from .phases import Phases, TimedSteps
 from .placement import placement
 from .progress import pulses_so_far
 from .rundir import CHECKPOINT, load_resume, restore
@@ -88,10 +89,13 @@ def build_decomposition(config: RunConfig):
     return build(config.decomposition.name, config.decomposition.rank, **options)
 
 
-def setup(config: RunConfig, device: torch.device):
-    """Data, model (analog unless ``device=fp``), optimizer and decomposition of a run."""
+def setup(config: RunConfig, device: torch.device, phases: Phases | None = None):
+    """Data, model (analog unless ``device=fp``), optimizer and decomposition of a run
+    (``phases``: where the seconds of the data and of the build are marked)."""
     torch.manual_seed(config.seed)
     data = load_dataset(config.dataset)
+    if phases is not None:
+        phases.mark("data")
     model = build_model(config.model, data.input_shape, data.n_classes)
     factorize_model(model, config.mapping.factorize, data.x_train)  # before mapping to tiles
     decomposition = None
@@ -108,7 +112,10 @@ def setup(config: RunConfig, device: torch.device):
                                      device=device)
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
-    return data, model.to(device), optimizer, decomposition
+    model = model.to(device)
+    if phases is not None:
+        phases.mark("build")
+    return data, model, optimizer, decomposition
 
 
 class NoisyGradientSGD(torch.optim.SGD, GraphState):
@@ -231,6 +238,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
         raise ConfigError(f"distributed.nproc: {config.distributed.nproc} processes are "
                           f"started by the xbrun command (or torchrun), not inside this "
                           f"process; from Python, train with distributed.nproc=1")
+    phases = Phases()
     device = place(pick_device(config.accelerator))
     check_machine(config, device)
     with contextlib.ExitStack() as held:
@@ -248,7 +256,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
                     held.enter_context(run_lock(resumed, "resume"))
         else:
             log = _silent
-        run = _start(config, run_dir, log, device, replicas)
+        run = _start(config, run_dir, log, device, phases, replicas)
         if writer:
             log(f"run folder: {run.run_dir.absolute()}")
         if replicas is not None:
@@ -260,7 +268,9 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
         loggers = open_loggers(config, run.run_dir) if writer else RunLoggers([], 0, None)
         with loggers:
             summary = _train(config, run, log, loggers)
+        phases.mark("end")
         if writer:
+            log(phases.line())
             log(f"run {summary['status']}: results in {run.run_dir.absolute()}")
         return summary
 
@@ -269,19 +279,20 @@ def _silent(*_args) -> None:
     """The log of a replica other than rank 0."""
 
 
-def _start(config: RunConfig, run_dir: Path | None, log, device: torch.device,
+def _start(config: RunConfig, run_dir: Path | None, log, device: torch.device, phases: Phases,
            replicas: Replicas | None = None) -> SimpleNamespace:
     """Everything a run needs before its first epoch, restored from the checkpoint when it
     resumes (the one place a resumed folder is read before it is written)."""
     state = load_resume(config) if config.resume else None  # before anything is built
     if config.threads:
         torch.set_num_threads(config.threads)
-    data, model, optimizer, decomposition = setup(config, device)
+    data, model, optimizer, decomposition = setup(config, device, phases)
     if replicas is not None:
         model = _replicated(model, config, len(data.y_train), replicas.size, device)
     run = SimpleNamespace(
         replicas=replicas, writer=replicas is None or replicas.rank == 0,
         run_dir=run_dir, device=device, data=data, model=model, optimizer=optimizer,
+        phases=phases,
         decomposition=decomposition, rows=[], steps=[], start_epoch=0, resumed=None,
         scheduler=build_scheduler(config.schedule, optimizer, config.epochs),
         shuffle=torch.Generator().manual_seed(config.seed),
@@ -354,7 +365,8 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     if replicas is not None and graphs != "off":
         log("cuda_graphs: eager steps on several processes (collectives are not captured)")
         graphs = "off"
-    runner = StepRunner(step_function(replicas), model, optimizer, graphs, log)
+    runner = TimedSteps(StepRunner(step_function(replicas), model, optimizer, graphs, log),
+                        run.phases)
     ledger = CostLedger(model, config.energy)  # counters restored by a resume: deltas from here
     reference = getattr(run, "reference_loss", None)  # the first step's loss: divergence
     flushed, flush = -math.inf, True
@@ -378,6 +390,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
         write_npz(run_dir / COUNTS, ledger.counts())
 
     saved, boundary = start_epoch, True  # the checkpoint's epoch; state at an epoch's end?
+    run.phases.mark("set-up")
     try:
         for epoch in range(start_epoch, config.epochs):
             boundary = False
@@ -494,6 +507,8 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
             write_jsonl(run_dir / "metrics.jsonl", metric_records(rows, steps))
         summary.update(_final(rows, total_pulses, total_rank1))
         summary["cost"] = ledger.run_cost()
+        run.phases.mark("epochs")
+        summary["phases"] = run.phases.rounded()  # the end (plot, trackers) only in the log
         if writer:
             write_json(run_dir / "summary.json", summary)
         if rows and writer:

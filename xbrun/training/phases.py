@@ -1,0 +1,108 @@
+"""Where a run's wall time goes besides its steady steps: the process start-up (importing
+the CLI, composing the config, importing torch and the training stack), data, building the
+model, the first step (Triton and numba compile there), CUDA graph capture, the epochs, and
+the end (plot, trackers).
+
+Through the CLI the start-up is three phases: ``import`` (process start to the CLI's entry),
+``compose`` (checking and composing the config; torch is first imported there, by the
+pre-flight checks) and ``run imports`` (a job's start to its run); elsewhere one,
+``start-up``.
+
+A run's fixed overhead should stay near 3 s on the GPU (issue 27); the run logs these
+seconds in one line before its last and keeps them in ``summary.json`` under ``phases``, so
+one run shows which part does not.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+#: moments before a run (``time.perf_counter``) the CLI notes: its entry, a job's start
+_NOTED: dict[str, float] = {}
+
+
+def note(moment: str) -> None:
+    """Note ``moment`` (``"cli"``, ``"job"``) for the next run's start-up phases. Imports
+    nothing: the CLI calls it before torch is loaded."""
+    _NOTED[moment] = time.perf_counter()
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux ``/proc``, 10 ms ticks); None elsewhere."""
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after "pid (command)"
+        with open("/proc/uptime") as uptime:
+            now = float(uptime.read().split()[0])
+        return max(0.0, now - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+#: the order a run goes through them (the log and summary list them so)
+ORDER = ("start-up", "import", "compose", "run imports", "data", "build", "set-up",
+         "first step", "graph capture", "epochs", "end")
+
+
+class Phases:
+    """Seconds per named phase: :meth:`mark` gives the time since the previous mark to a
+    phase (adding up when a phase comes back)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = now = time.perf_counter()
+        cli, job = _NOTED.pop("cli", None), _NOTED.pop("job", None)
+        if job is not None and cli is None:  # a later job of a sweep in this process
+            self.seconds["run imports"] = now - job
+            return
+        age = process_seconds()
+        if age is None:
+            return
+        began = now - age
+        if cli is not None and job is not None and began <= cli <= job <= now:
+            self.seconds.update({"import": cli - began, "compose": job - cli,
+                                 "run imports": now - job})
+        else:  # up to now: the interpreter, imports, the config
+            self.seconds["start-up"] = age
+
+    def mark(self, name: str, at: float | None = None) -> None:
+        """The time since the previous mark, up to now (or ``at``), is ``name``'s."""
+        now = time.perf_counter() if at is None else at
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+    def _ordered(self):
+        return sorted(self.seconds.items(), key=lambda kv: ORDER.index(kv[0])
+                      if kv[0] in ORDER else len(ORDER))
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(s, 3) for name, s in self._ordered()}
+
+    def line(self) -> str:
+        return "phases: " + ", ".join(f"{name} {s:.2f} s" for name, s in self._ordered())
+
+
+class TimedSteps:
+    """A step runner (``StepRunner``) whose first step and graph captures are phases of
+    their own: the time before such a step goes to ``epochs``; the step itself, finished
+    on the GPU (a wait only in those steps), to ``first step`` or ``graph capture``."""
+
+    def __init__(self, runner, phases: Phases):
+        self.runner, self.phases, self.calls = runner, phases, 0
+
+    def __call__(self, x, y, idx):
+        graphs = getattr(self.runner, "graphs", None)
+        before = len(graphs) if graphs is not None else 0
+        first, self.calls = self.calls == 0, self.calls + 1
+        began = time.perf_counter()
+        loss = self.runner(x, y, idx)
+        captured = graphs is not None and len(graphs) > before
+        if first or captured:
+            if x.is_cuda:
+                import torch
+
+                torch.cuda.synchronize(x.device)
+            self.phases.mark("epochs", at=began)
+            self.phases.mark("graph capture" if captured else "first step")
+        return loss
