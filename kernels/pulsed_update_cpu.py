@@ -309,17 +309,24 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
                                                     consts[1], consts[3], consts[4], consts[5],
                                                     consts[6], one, zero)
     for p in range(first, first + n):
-        xi = zero
-        if noisy:
-            if (p & 1) == 0:
-                pair = _hash2(key, line, p >> 1)
-            xi = real(_normal(pair, p))
+        xi, pair = _pulse_normal(noisy, key, line, p, pair, real, zero)
         dw, y = pulse_step(w, up, step, kind, w_max, w_min, row, z_gain, consts[2], amp, gam,
                            inv, valid, one, zero)
         if noisy and y > 0:
             dw = pulse_noise(dw, w, xi, kind, scale, mult, sigma, one, consts[7], consts[8])
         w = min(max(w + dw, w_min), w_max)
     return w, pair
+
+
+@njit(cache=True)
+def _pulse_normal(noisy, key, line, p, pair, real, zero):
+    """Pulse ``p``'s cycle-to-cycle normal (zero when noise-free); normals come in pairs, so
+    the pair's hash is drawn at every even pulse and carried to the odd one."""
+    if not noisy:
+        return zero, pair
+    if (p & 1) == 0:
+        pair = _hash2(key, line, p >> 1)
+    return real(_normal(pair, p)), pair
 
 
 @njit(cache=True)
@@ -334,11 +341,7 @@ def _table_train(w, n, up, scale_up, scale_down, w_max, w_min, table, noisy, mul
     knots = table.shape[0] // 2
     offset = 0 if up else knots
     for p in range(first, first + n):
-        xi = zero
-        if noisy:
-            if (p & 1) == 0:
-                pair = _hash2(key, line, p >> 1)
-            xi = real(_normal(pair, p))
+        xi, pair = _pulse_normal(noisy, key, line, p, pair, real, zero)
         dw = table_step(w, step, w_max, w_min, table, offset, knots, one, zero)
         if noisy:
             dw = pulse_noise(dw, w, xi, CELL_TABLE, scale, mult, sigma, one, consts[7],

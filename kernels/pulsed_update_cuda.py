@@ -791,6 +791,29 @@ def _clip(v, lo, hi):
     return tl.minimum(tl.maximum(v, lo), hi)
 
 
+@triton.jit
+def _chunk_block(p_ptr, words_ptr, seed_ptr, seed, n_out, n_in, stride_pp, stride_pm,
+                 stride_pn, SEED_PTR: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """A row-chunk program's seed (read from ``seed_ptr`` under ``SEED_PTR``) and block of
+    elements: its rows and columns, their masks, the
+    line words of its columns (x) and rows (d), and the first four parameter rows (the
+    steps up and down, the bounds)."""
+    if SEED_PTR:
+        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+    rm = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mm = rm < n_out
+    mn = rn < n_in
+    mask = mm[:, None] & mn[None, :]
+    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    return seed, rm, rn, mm, mn, mask, words_ptr + rn, words_ptr + n_in + rm, pe, s_up, s_down, \
+        w_max, w_min
+
+
 @triton.jit(do_not_specialize=["seed"])
 def _row_chunks_kernel(
     p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, maps_ptr, seed_ptr, cells_ptr,
@@ -801,24 +824,11 @@ def _row_chunks_kernel(
     SIGN_BIT: tl.constexpr, COUNT_CELLS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
+    seed, rm, rn, mm, mn, mask, xs_ptrs, ds_ptrs, pe, s_up, s_down, w_max, w_min = _chunk_block(
+        p_ptr, words_ptr, seed_ptr, seed, n_out, n_in, stride_pp, stride_pm, stride_pn,
+        SEED_PTR, BLOCK_M, BLOCK_N)
     chunk = tl.program_id(2)
-    if SEED_PTR:
-        seed = tl.load(seed_ptr) & 0xFFFFFFFF
-    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mm = rm < n_out
-    mn = rn < n_in
-    mask = mm[:, None] & mn[None, :]
     n_lines = n_in + n_out
-    xs_ptrs = words_ptr + rn
-    ds_ptrs = words_ptr + n_in + rm
-    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
     elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)
     xi0 = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     xi1 = xi0
@@ -914,24 +924,11 @@ def _linear_row_chunks_kernel(
     noise: ``b = step + sigma |step| xi``), and clamped affine maps compose - ``c`` of either
     sign, the bounds swapping where it is negative. A chunk's pulses, with the sequential
     kernel's normals, become one ``(c, b, L, H)`` per element."""
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
+    seed, rm, rn, mm, mn, mask, xs_ptrs, ds_ptrs, pe, s_up, s_down, w_max, w_min = _chunk_block(
+        p_ptr, words_ptr, seed_ptr, seed, n_out, n_in, stride_pp, stride_pm, stride_pn,
+        SEED_PTR, BLOCK_M, BLOCK_N)
     chunk = tl.program_id(2)
-    if SEED_PTR:
-        seed = tl.load(seed_ptr) & 0xFFFFFFFF
-    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mm = rm < n_out
-    mn = rn < n_in
-    mask = mm[:, None] & mn[None, :]
     n_lines = n_in + n_out
-    xs_ptrs = words_ptr + rn
-    ds_ptrs = words_ptr + n_in + rm
-    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
     r_up = tl.load(pe + 4 * stride_pp, mask=mask, other=0.0)
     r_down = tl.load(pe + 5 * stride_pp, mask=mask, other=0.0)
     elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)

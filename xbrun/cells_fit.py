@@ -1,13 +1,9 @@
 """``xbrun cells fit``: a unit cell's parameters fitted to measured pulse responses.
 
-The data (CSV or NPZ) holds one conductance read per row, with the columns ``device``,
-``cycle``, ``direction`` (``up``/``down``, or +1/-1), ``pulse`` and ``conductance``. Each
-device's rows, ordered by (cycle, up before down, pulse), form its trace; a row's step is
-its conductance minus the previous row's, taken by a pulse of the row's direction (the
-first row of each device is only its starting read; steps that end on the device's highest
-read going up, or its lowest going down, are left out as cut by a bound). CSV lines
-starting with ``#`` are comments. Conductances are taken as weights; ``--normalize`` maps
-the data's range onto [-1, 1] first (the cells' bounds must contain 0).
+The data format (CSV or NPZ: ``device``, ``cycle``, ``direction``, ``pulse``, ``conductance``)
+and how steps are read from it are those of :mod:`xbrun.physics.pulse_data`, which this
+command reads with; ``--normalize`` maps the data's range onto [-1, 1] first (the cells'
+bounds must contain 0).
 
 The mean step as a function of the state is fitted by least squares (scipy's
 ``least_squares``, as aihwkit's device-fitting notebook does; scipy comes with
