@@ -14,30 +14,15 @@ likewise is imported when a CPU kernel first runs (the GPU machine has none).
 import importlib.util
 import os
 
+from . import layout
 from .analog_mvm_ref import MVMParams, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
 from .chopped_weight_ref import chopped_weight_torch
 from .counted_update_ref import counted_update_torch
 from .im2col_ref import col2im_torch, im2col_torch, inverse_index
+from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_write_ref import line_write_torch
 from .pulsed_update_ref import (
-    CELL_CONSTANT,
-    CELL_EXP,
-    CELL_LINEAR,
-    CELL_NAMES,
-    CELL_POW,
-    CELL_TABLE,
-    EXP_SCALARS,
-    MAX_KNOTS,
-    ROW_GAMMA_DOWN,
-    ROW_GAMMA_UP,
-    ROW_SCALE_DOWN,
-    ROW_SCALE_UP,
-    ROW_SLOPE_DOWN,
-    ROW_SLOPE_UP,
-    ROW_W_MAX,
-    ROW_W_MIN,
-    ROWS_REQUIRED,
     explicit_trains_torch,
     line_probabilities_torch,
     long_train,
@@ -331,24 +316,8 @@ def line_write(weight, cell_params, index, one_prob, line_prob, bl, *, generator
 
 
 __all__ = [
+    *layout.__all__,
     "MVMParams",
-    "CELL_CONSTANT",
-    "CELL_EXP",
-    "CELL_LINEAR",
-    "CELL_NAMES",
-    "CELL_POW",
-    "CELL_TABLE",
-    "EXP_SCALARS",
-    "MAX_KNOTS",
-    "ROWS_REQUIRED",
-    "ROW_GAMMA_DOWN",
-    "ROW_GAMMA_UP",
-    "ROW_SCALE_DOWN",
-    "ROW_SCALE_UP",
-    "ROW_SLOPE_DOWN",
-    "ROW_SLOPE_UP",
-    "ROW_W_MAX",
-    "ROW_W_MIN",
     "accumulate_transfer_buffer",
     "line_numbers",
     "analog_mvm",

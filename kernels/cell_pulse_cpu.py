@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .pulsed_update_ref import CELL_CONSTANT, CELL_EXP, CELL_LINEAR, CELL_POW, CELL_TABLE
+from .layout import CELL_CONSTANT, CELL_EXP, CELL_LINEAR, CELL_POW, CELL_TABLE
 
 _NO_TABLE = np.zeros(4, dtype=np.float32)
 

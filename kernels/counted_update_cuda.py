@@ -26,24 +26,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .counted_update_ref import C_FLOOR
-from .pulsed_update_ref import (
-    CELL_CONSTANT,
-    CELL_EXP,
-    CELL_LINEAR,
-    CELL_POW,
-    CELL_TABLE,
-    ROW_GAMMA_DOWN,
-    ROW_GAMMA_UP,
-    ROW_SCALE_DOWN,
-    ROW_SCALE_UP,
-    ROW_SLOPE_DOWN,
-    ROW_SLOPE_UP,
-    ROW_W_MAX,
-    ROW_W_MIN,
-    check_cell,
-    knot_table,
-)
+from .layout import CELL_CONSTANT, check_cell
+from .pulsed_update_ref import knot_table
 
 
 @triton.jit
@@ -137,7 +121,7 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, 
 def _rate(q):
     """For a pulse ``w -> (1 - q) w + b``: ``-log(1 - q)`` and the offset's weight
     ``-log(1 - q) / q`` (float32: a series where ``q`` is small, so no digit is lost;
-    ``1 - q`` floored at ``C_FLOOR`` = 2^-20, exactly, as in the twin)."""
+    ``1 - q`` floored at ``layout.C_FLOOR`` = 2^-20, exactly, as in the twin)."""
     small = tl.abs(q) < 1e-2
     q_big = tl.where(small, 0.5, tl.minimum(q, 1.0 - 9.5367431640625e-07))
     a = tl.where(small, q * (1.0 + q * (0.5 + q / 3.0)), -tl.log(1.0 - q_big))
@@ -517,12 +501,6 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     return total.sum(dtype=torch.int64)
 
 
-# the kernels read these rows and kinds by number
-assert (CELL_CONSTANT, CELL_LINEAR, CELL_EXP, CELL_POW, CELL_TABLE) == (0, 1, 2, 3, 4)
-assert (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,
-        ROW_GAMMA_UP, ROW_GAMMA_DOWN) == tuple(range(8))
-
 __all__ = ["apply_counts_triton", "coincidences_triton", "count_method",
            "counted_update_triton", "line_planes_triton", "pulse_counts_triton",
            "signed_bits_triton"]
-assert C_FLOOR == 9.5367431640625e-07  # the literal in _rate

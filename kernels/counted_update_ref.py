@@ -43,24 +43,9 @@ from __future__ import annotations
 
 import torch
 
-from .pulsed_update_ref import (
-    CELL_CONSTANT,
-    CELL_LINEAR,
-    ROW_SCALE_DOWN,
-    ROW_SCALE_UP,
-    ROW_SLOPE_DOWN,
-    ROW_SLOPE_UP,
-    ROW_W_MAX,
-    ROW_W_MIN,
-    check_cell,
-    single_pulse_torch,
-)
-
-CLOSED_FORM = (CELL_CONSTANT, CELL_LINEAR)  # the cell kinds applied without a pulse loop
-# A pulse with ``c <= 0`` overshoots its fixed point (a soft bound near 0 makes the slope
-# steep): ``c`` is floored here, the same power of two in every kernel (exact in float32), so
-# that such elements' rates - and the mixed runs' weights - agree between float64 and float32.
-C_FLOOR = 2.0**-20
+from . import layout
+from .layout import C_FLOOR, CLOSED_FORM, check_cell
+from .pulsed_update_ref import single_pulse_torch
 
 
 def signed_bits_torch(prob: torch.Tensor, bl: torch.Tensor, length: int,
@@ -123,9 +108,10 @@ def apply_counts_torch(weight: torch.Tensor, cell_params: torch.Tensor, up: torc
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if cell_kind in CLOSED_FORM:
         p = cell_params.to(torch.float64)
-        s_up, s_down = p[ROW_SCALE_UP], p[ROW_SCALE_DOWN]
-        if cell_kind == CELL_LINEAR:
-            c_up, c_down = 1.0 - s_up * p[ROW_SLOPE_UP], 1.0 + s_down * p[ROW_SLOPE_DOWN]
+        s_up, s_down = p[layout.ROW_SCALE_UP], p[layout.ROW_SCALE_DOWN]
+        if cell_kind == layout.CELL_LINEAR:
+            c_up = 1.0 - s_up * p[layout.ROW_SLOPE_UP]
+            c_down = 1.0 + s_down * p[layout.ROW_SLOPE_DOWN]
         else:
             c_up = c_down = torch.ones_like(s_up)
         n_up, n_down = up.to(torch.float64), down.to(torch.float64)
@@ -133,13 +119,13 @@ def apply_counts_torch(weight: torch.Tensor, cell_params: torch.Tensor, up: torc
         if noise_std > 0:
             if xi is None:
                 xi = torch.randn(weight.shape, generator=generator, device=weight.device)
-            if mult_noise or cell_kind == CELL_CONSTANT:  # the steps where the run ends
+            if mult_noise or cell_kind == layout.CELL_CONSTANT:  # the steps where the run ends
                 dw_up, dw_down = (c_up - 1.0) * new + s_up, (c_down - 1.0) * new - s_down
             else:
                 dw_up, dw_down = s_up, s_down
             var = n_up * dw_up * dw_up + n_down * dw_down * dw_down
             new = new + noise_std * var.sqrt() * xi.to(torch.float64)
-        new = torch.minimum(torch.maximum(new, p[ROW_W_MIN]), p[ROW_W_MAX])
+        new = torch.minimum(torch.maximum(new, p[layout.ROW_W_MIN]), p[layout.ROW_W_MAX])
         touched = (up > 0) | (down > 0)
         weight.copy_(torch.where(touched, new.to(weight.dtype), weight))
         return

@@ -13,7 +13,7 @@ Per-element parameters
 ----------------------
 ``cell_params`` is a ``(P, out, in)`` float stack drawn once per tile (device-to-device
 spread). A cell reads only the rows it needs, so ``P`` may stop after its last row
-(``ROWS_REQUIRED``):
+(``ROWS_REQUIRED``). The numbers - rows, kinds, scalars - are ``layout.py``'s:
 
     row  name        used by          meaning
     0    scale_up    all              step of one up pulse (>= 0)
@@ -123,48 +123,22 @@ import math
 
 import torch
 
-CELL_CONSTANT = 0
-CELL_LINEAR = 1
-CELL_EXP = 2
-CELL_POW = 3
-CELL_TABLE = 4
-
-CELL_NAMES = {CELL_CONSTANT: "constant", CELL_LINEAR: "linear", CELL_EXP: "exp",
-              CELL_POW: "pow", CELL_TABLE: "table"}
-
-(ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,
- ROW_GAMMA_UP, ROW_GAMMA_DOWN) = range(8)
-
-# number of leading rows of cell_params each cell kind reads
-ROWS_REQUIRED = {CELL_CONSTANT: 4, CELL_LINEAR: 6, CELL_EXP: 4, CELL_POW: 8, CELL_TABLE: 4}
-MAX_KNOTS = 64  # the largest knot table a kernel takes
-
-EXP_SCALARS = ("A_up", "A_down", "gamma_up", "gamma_down", "a", "b", "dw_min_std_add",
-               "dw_min_std_slope")
-
-
-def check_cell(cell_kind: int, cell_params: torch.Tensor, cell_scalars: tuple = (),
-               cell_table: torch.Tensor | None = None) -> tuple[float, ...]:
-    """Validate the cell arguments; return the scalars padded to ``len(EXP_SCALARS)``."""
-    if cell_kind not in ROWS_REQUIRED:
-        raise ValueError(f"unknown cell kind {cell_kind}")
-    need = ROWS_REQUIRED[cell_kind]
-    if cell_params.dim() < 2 or cell_params.shape[0] < need:  # (P, out, in) or gathered (P, n)
-        raise ValueError(f"cell kind {CELL_NAMES[cell_kind]} needs cell_params of shape "
-                         f"({need}+, out, in), got {tuple(cell_params.shape)}")
-    scalars = tuple(float(s) for s in cell_scalars)
-    if cell_kind == CELL_EXP and len(scalars) < 6:
-        raise ValueError(f"cell kind exp needs cell_scalars {EXP_SCALARS} (the last two "
-                         f"optional), got {len(scalars)} values")
-    if len(scalars) > len(EXP_SCALARS):
-        raise ValueError(f"at most {len(EXP_SCALARS)} cell_scalars, got {len(scalars)}")
-    if cell_kind == CELL_TABLE and (
-            cell_table is None or cell_table.dim() != 2 or cell_table.shape[0] != 2
-            or not 2 <= cell_table.shape[1] <= MAX_KNOTS):
-        raise ValueError(f"cell kind table needs a cell_table of shape (2, K), 2 <= K <= "
-                         f"{MAX_KNOTS}, got "
-                         f"{None if cell_table is None else tuple(cell_table.shape)}")
-    return scalars + (0.0,) * (len(EXP_SCALARS) - len(scalars))
+from .layout import (
+    CELL_CONSTANT,
+    CELL_EXP,
+    CELL_LINEAR,
+    CELL_POW,
+    CELL_TABLE,
+    ROW_GAMMA_DOWN,
+    ROW_GAMMA_UP,
+    ROW_SCALE_DOWN,
+    ROW_SCALE_UP,
+    ROW_SLOPE_DOWN,
+    ROW_SLOPE_UP,
+    ROW_W_MAX,
+    ROW_W_MIN,
+    check_cell,
+)
 
 
 def knot_table(cell_table: torch.Tensor | None, stand_in: torch.Tensor) -> tuple:

@@ -2,7 +2,7 @@
 
 A cell config draws the per-element parameters of a whole array once (device-to-device
 spread, reproducible from the generator it is given) in the row layout the update kernel
-reads (``kernels.pulsed_update_ref``), and names the pulse response the kernel applies
+reads (``kernels.layout``), and names the pulse response the kernel applies
 (``kernel_kind``, ``noise_std``, ``mult_noise``, ``cell_scalars``). The response itself
 lives in ``xbrun.kernels`` so the Triton kernel and its torch twin share one definition.
 
@@ -36,7 +36,7 @@ from .. import kernels
 from ..schema import check
 from .energy import NEUROSIM_WRITE_J
 
-ROWS = 8  # rows of the kernels' layout (pulsed_update_ref); a cell keeps those it reads
+ROWS = kernels.ROWS  # rows of the kernels' layout (kernels/layout.py); a cell keeps the first
 
 
 @dataclass
@@ -162,7 +162,7 @@ class PulsedCell:
     # -- the device-to-device draw ---------------------------------------------------
     def sample(self, shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
         """Draw the ``(ROWS, out, in)`` per-element parameters of one array (on the CPU)."""
-        ref = kernels.pulsed_update_ref
+        ref = kernels.layout
 
         def xi() -> torch.Tensor:
             return torch.randn(shape, generator=generator, dtype=torch.float64)
@@ -265,7 +265,7 @@ class _LinearShape(PulsedCell):
 
     def _slopes(self, params: torch.Tensor, g_up: torch.Tensor, g_down: torch.Tensor,
                 mean_reference: bool) -> None:
-        ref = kernels.pulsed_update_ref
+        ref = kernels.layout
         w_max = torch.full_like(g_up, self.w_max) if mean_reference else params[ref.ROW_W_MAX]
         w_min = torch.full_like(g_up, self.w_min) if mean_reference else params[ref.ROW_W_MIN]
         ref_up = w_min - self.reverse_offset if self.reverse_up else w_max
@@ -412,7 +412,7 @@ class PowStep(PulsedCell):
             check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
 
     def _fill_shape_rows(self, params, xi) -> None:
-        ref = kernels.pulsed_update_ref
+        ref = kernels.layout
         gain = 1 + self.pow_gamma_dtod * xi()
         r = self.pow_up_down_dtod * xi()
         g_up = self.pow_gamma * (min(self.pow_up_down, 0.0) + gain + r)
@@ -589,7 +589,7 @@ class ReferenceCell(PulsedCell):
         """``(r, s)``: each element's reference and the symmetry-point shift ``s`` it
         contains (0 without ``subtract_symmetry_point``, or where the bounds do not straddle
         0), both float32 ``(out, in)``; ``params`` is :meth:`sample`'s draw."""
-        ref = kernels.pulsed_update_ref
+        ref = kernels.layout
         p = params.double()
         xi = torch.randn(p.shape[1:], generator=generator, dtype=torch.float64)
         reference = self.reference_mean + self.reference_std * xi
@@ -636,7 +636,7 @@ class SoftBoundsReference(ReferenceCell):
             check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
 
     def _fill_shape_rows(self, params, xi) -> None:
-        ref = kernels.pulsed_update_ref
+        ref = kernels.layout
         w_max, w_min = params[ref.ROW_W_MAX], params[ref.ROW_W_MIN]
         straddle = (w_max > 0) & (w_min < 0)
         g_up = (1 + self.slope_up_dtod * xi()).abs()
@@ -650,7 +650,7 @@ class SoftBoundsReference(ReferenceCell):
                                                  1 / torch.where(w_min < 0, w_min, -1.0), 0.0)
 
     def symmetry_point(self, params: torch.Tensor) -> torch.Tensor:
-        ref = kernels.pulsed_update_ref
+        ref = kernels.layout
         s_up, s_down = params[ref.ROW_SCALE_UP], params[ref.ROW_SCALE_DOWN]
         w_max, w_min = params[ref.ROW_W_MAX], params[ref.ROW_W_MIN]
         den = s_up / w_max - s_down / w_min
@@ -685,7 +685,7 @@ class PowStepReference(ReferenceCell, PowStep):
               self.n_estimation_steps)
 
     def symmetry_point(self, params: torch.Tensor) -> torch.Tensor:
-        ref = kernels.pulsed_update_ref
+        ref = kernels.layout
         s_up, s_down = params[ref.ROW_SCALE_UP], params[ref.ROW_SCALE_DOWN]
         g_up, g_down = params[ref.ROW_GAMMA_UP], params[ref.ROW_GAMMA_DOWN]
         w_max, w_min = params[ref.ROW_W_MAX], params[ref.ROW_W_MIN]
