@@ -14,7 +14,7 @@ likewise is imported when a CPU kernel first runs (the GPU machine has none).
 import importlib.util
 import os
 
-from . import layout
+from . import layout, seeds
 from .analog_mvm_ref import MVMParams, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
 from .chopped_weight_ref import chopped_weight_torch
@@ -56,7 +56,7 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_s
     applied (an int tensor on ``weight.device``).
     """
     if seed is None:
-        seed = int(torch_randint(generator, weight.device))
+        seed = seeds.draw_kernel_seed(generator, weight.device)
     if weight.is_cuda:
         from .pulsed_update_cuda import pulsed_update_triton
 
@@ -90,14 +90,14 @@ def counted_update(weight, cell_params, x_prob, d_prob, bl, *, max_bl, cell_kind
         from .counted_update_cuda import counted_update_triton
 
         if seed is None:
-            seed = int(torch_randint(generator, weight.device))
+            seed = seeds.draw_kernel_seed(generator, weight.device)
         return counted_update_triton(weight, cell_params, x_prob, d_prob, bl, max_bl=max_bl,
                                      seed=seed, x_bits=x_bits, d_bits=d_bits, **cell)
     if _on_numba(weight):
         from .counted_update_cpu import counted_update_numba
 
         if seed is None:
-            seed = int(torch_randint(generator, weight.device))
+            seed = seeds.draw_kernel_seed(generator, weight.device)
         return counted_update_numba(weight, cell_params, x_prob, d_prob, bl, max_bl=max_bl,
                                     seed=seed, x_bits=x_bits, d_bits=d_bits, **cell)
     return counted_update_torch(weight, cell_params, x_prob, d_prob, bl, max_bl=max_bl,
@@ -142,7 +142,7 @@ def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
         return line_probabilities_triton(x_rows, d_rows, lr, granularity, **options)
     from .pulsed_update_cpu import line_probabilities_numba
 
-    seed = int(torch_randint(generator, x_rows.device)) if sto_round and res > 0 else 0
+    seed = seeds.draw_kernel_seed(generator, x_rows.device) if sto_round and res > 0 else 0
     return line_probabilities_numba(x_rows, d_rows, lr, granularity, seed=seed, **options)
 
 
@@ -154,14 +154,6 @@ def explicit_trains(a, c, factor):
     from .pulsed_update_cpu import explicit_trains_numba
 
     return explicit_trains_numba(a, c, factor)
-
-
-def torch_randint(generator, device):
-    """Draw a kernel seed from a torch generator, so runs stay reproducible by seed."""
-    import torch
-
-    return torch.randint(0, 2**31 - 1, (1,), generator=generator,
-                         device=generator.device if generator is not None else device).item()
 
 
 def reduce_to_weight(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow):
@@ -284,11 +276,9 @@ def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noi
                              seed=seed, max_bl=max_bl, sparse_rows=True,
                              cell_pulses=cell_pulses, **cell)
     if _on_numba(weight) and line_mask is None and isinstance(start, int):
-        import torch
-
         from .transfer_write_cpu import transfer_lines_numba
 
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        seed = seeds.draw_cpu_kernel_seed(generator)
         return transfer_lines_numba(weight, cell_params, reads, start, columns=columns,
                                     seed=seed, cell_pulses=cell_pulses,
                                     train_slots=train_slots, **cell, **options)
@@ -304,11 +294,9 @@ def line_write(weight, cell_params, index, one_prob, line_prob, bl, *, generator
     seed drawn from ``generator``), the torch twin elsewhere. Returns the pulses applied;
     ``cell_pulses`` (in ``kwargs``): the per-element counter (``pulsed_update``)."""
     if _on_numba(weight) and weight.is_contiguous():
-        import torch
-
         from .line_write_cpu import line_write_numba
 
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        seed = seeds.draw_cpu_kernel_seed(generator)
         return line_write_numba(weight, cell_params, index, one_prob, line_prob, bl,
                                 seed=seed, **kwargs)
     return line_write_torch(weight, cell_params, index, one_prob, line_prob, bl,

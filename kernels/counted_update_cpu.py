@@ -19,18 +19,18 @@ import numpy as np
 import torch
 from numba import njit
 
-from . import pulsed_update_ref as ref
+from . import layout, seeds
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
-from .counted_update_ref import C_FLOOR
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 from .pulsed_update_cpu import cell_counter
 
 # the cell kinds and parameter rows the kernel reads (numba compiles globals in as constants)
-CONSTANT, LINEAR, POW, TABLE = ref.CELL_CONSTANT, ref.CELL_LINEAR, ref.CELL_POW, ref.CELL_TABLE
-SCALE_UP, SCALE_DOWN, W_MAX, W_MIN = (ref.ROW_SCALE_UP, ref.ROW_SCALE_DOWN, ref.ROW_W_MAX,
-                                      ref.ROW_W_MIN)
-SLOPE_UP, SLOPE_DOWN, GAMMA_UP, GAMMA_DOWN = (ref.ROW_SLOPE_UP, ref.ROW_SLOPE_DOWN,
-                                              ref.ROW_GAMMA_UP, ref.ROW_GAMMA_DOWN)
+CONSTANT, LINEAR, POW, TABLE = (layout.CELL_CONSTANT, layout.CELL_LINEAR, layout.CELL_POW,
+                              layout.CELL_TABLE)
+SCALE_UP, SCALE_DOWN, W_MAX, W_MIN = (layout.ROW_SCALE_UP, layout.ROW_SCALE_DOWN,
+                                      layout.ROW_W_MAX, layout.ROW_W_MIN)
+SLOPE_UP, SLOPE_DOWN, GAMMA_UP, GAMMA_DOWN = (layout.ROW_SLOPE_UP, layout.ROW_SLOPE_DOWN,
+                                              layout.ROW_GAMMA_UP, layout.ROW_GAMMA_DOWN)
 
 
 @njit(cache=True)
@@ -88,7 +88,7 @@ def _coincidences(xs, ds_t):
 @njit(cache=True, inline="always")
 def _rate(c):
     """``-log(c)`` per pulse and the offset's weight ``-log(c) / (1 - c)`` (``mixed_runs``)."""
-    c = max(c, C_FLOOR)
+    c = max(c, layout.C_FLOOR)
     a = -math.log(c)
     return a, (1.0 if c == 1.0 else a / (1.0 - c))
 
@@ -172,7 +172,7 @@ def signed_bits_numba(prob: torch.Tensor, bl: torch.Tensor, length: int,
     return torch.from_numpy(_signed_bits(
         prob.detach().to(torch.float32).contiguous().numpy(),
         bl.detach().to(torch.int64).contiguous().numpy(), int(length),
-        int(seed) & 0x7FFFFFFFFFFFFFFF))
+        seeds.low63(seed)))
 
 
 def pulse_counts_numba(xs: torch.Tensor, ds: torch.Tensor):
@@ -191,13 +191,13 @@ def apply_counts_numba(weight: torch.Tensor, cell_params: torch.Tensor, up: torc
     """``apply_counts_torch`` on a contiguous float32 CPU ``weight``, noise from ``seed``;
     each element's ``up + down`` added to the int32 counter ``cell_pulses`` if given."""
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
-    scalars = np.asarray(ref.check_cell(cell_kind, cell_params, cell_scalars, cell_table),
+    scalars = np.asarray(layout.check_cell(cell_kind, cell_params, cell_scalars, cell_table),
                          dtype=np.float32)
     _apply_counts(weight.detach().numpy(), cell_params.detach().contiguous().numpy(),
                   up.to(torch.int64).contiguous().numpy(),
                   down.to(torch.int64).contiguous().numpy(), int(cell_kind),
                   float(noise_std), bool(mult_noise), scalars, table_array(cell_table),
-                  int(seed) & 0x7FFFFFFFFFFFFFFF, counting, cnt)
+                  seeds.low63(seed), counting, cnt)
 
 
 def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
@@ -218,13 +218,13 @@ def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     else:
         length = int(max_bl)
         xs = signed_bits_numba(x_prob, bl, length, seed)
-        ds = signed_bits_numba(d_prob, bl, length, seed ^ 0x5DEECE66D)
+        ds = signed_bits_numba(d_prob, bl, length, seed ^ seeds.D_STREAM_SALT)
     if length == 0 or x_prob.shape[0] == 0:
         return torch.zeros((), dtype=torch.int64)
     up, down = pulse_counts_numba(xs, ds)
     apply_counts_numba(weight, cell_params, up, down, cell_kind=cell_kind, noise_std=noise_std,
                        mult_noise=mult_noise, cell_scalars=cell_scalars,
-                       seed=seed ^ 0x9E3779B97F4A7C15, cell_pulses=cell_pulses,
+                       seed=seed ^ seeds.NOISE_STREAM_SALT, cell_pulses=cell_pulses,
                        cell_table=cell_table)
     return (up.sum() + down.sum()).to(torch.int64)
 

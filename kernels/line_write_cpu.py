@@ -14,24 +14,10 @@ import numpy as np
 import torch
 from numba import njit
 
+from . import layout, seeds
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 from .pulsed_update_cpu import cell_counter
-from .pulsed_update_ref import (
-    CELL_CONSTANT,
-    CELL_LINEAR,
-    CELL_POW,
-    CELL_TABLE,
-    ROW_GAMMA_DOWN,
-    ROW_GAMMA_UP,
-    ROW_SCALE_DOWN,
-    ROW_SCALE_UP,
-    ROW_SLOPE_DOWN,
-    ROW_SLOPE_UP,
-    ROW_W_MAX,
-    ROW_W_MIN,
-    check_cell,
-)
 
 
 @njit(cache=True, inline="always")
@@ -59,16 +45,16 @@ def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise,
     ``single_pulse_torch`` on one element: ``cell_pulse_cpu``'s response, its normal drawn
     only where the noise applies; ``table``: the table cell's knots, up then down)."""
     w = weight[r, c]
-    scale_up, scale_down = cp[ROW_SCALE_UP, r, c], cp[ROW_SCALE_DOWN, r, c]
-    w_max, w_min = cp[ROW_W_MAX, r, c], cp[ROW_W_MIN, r, c]
+    scale_up, scale_down = cp[layout.ROW_SCALE_UP, r, c], cp[layout.ROW_SCALE_DOWN, r, c]
+    w_max, w_min = cp[layout.ROW_W_MAX, r, c], cp[layout.ROW_W_MIN, r, c]
     step = scale_up if up else -scale_down
-    if cell_kind == CELL_CONSTANT and noise_std <= 0:  # equal steps: closed form
+    if cell_kind == layout.CELL_CONSTANT and noise_std <= 0:  # equal steps: closed form
         first = min(max(w + step, w_min), w_max)
         w = min(max(first + (count - 1) * step, w_min), w_max)
         weight[r, c] = w
         return
     scale = scale_up if up else scale_down
-    if cell_kind == CELL_TABLE:
+    if cell_kind == layout.CELL_TABLE:
         knots = table.shape[0] // 2
         offset = 0 if up else knots
         for _ in range(count):
@@ -80,10 +66,10 @@ def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise,
         weight[r, c] = w
         return
     row_up = row_down = np.float32(0.0)
-    if cell_kind == CELL_LINEAR:
-        row_up, row_down = cp[ROW_SLOPE_UP, r, c], cp[ROW_SLOPE_DOWN, r, c]
-    elif cell_kind == CELL_POW:
-        row_up, row_down = cp[ROW_GAMMA_UP, r, c], cp[ROW_GAMMA_DOWN, r, c]
+    if cell_kind == layout.CELL_LINEAR:
+        row_up, row_down = cp[layout.ROW_SLOPE_UP, r, c], cp[layout.ROW_SLOPE_DOWN, r, c]
+    elif cell_kind == layout.CELL_POW:
+        row_up, row_down = cp[layout.ROW_GAMMA_UP, r, c], cp[layout.ROW_GAMMA_DOWN, r, c]
     row, z_gain, amp, gam, inv, valid = pulse_setup(
         up, cell_kind, w_max, w_min, row_up, row_down, 2.0 * scalars[4], scalars[0],
         scalars[1], scalars[2], -scalars[3], 1.0, 0.0)
@@ -134,7 +120,7 @@ def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
     """Same arguments and result as ``line_write_torch`` (``seed`` instead of a generator),
     in one compiled pass; ``weight`` must be a contiguous float32 CPU tensor."""
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
-    scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars, cell_table),
+    scalars = np.asarray(layout.check_cell(cell_kind, cell_params, cell_scalars, cell_table),
                          dtype=np.float32)
     n = index.numel()
     if n == 0:
@@ -149,7 +135,7 @@ def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
         (counts.detach().to(torch.int64).contiguous().numpy() if given
          else np.zeros((0, 0), dtype=np.int64)),
         given, bool(columns), int(cell_kind), np.float32(noise_std), bool(mult_noise),
-        scalars, table_array(cell_table), int(seed) & 0xFFFFFFFF, cnt, counting)
+        scalars, table_array(cell_table), seeds.low32(seed), cnt, counting)
     return torch.tensor(total, dtype=torch.int64)
 
 

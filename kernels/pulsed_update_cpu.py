@@ -40,8 +40,10 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from . import seeds
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
-from .pulsed_update_ref import CELL_TABLE, check_cell, long_train_length, train_mode
+from .layout import CELL_TABLE, check_cell
+from .pulsed_update_ref import long_train_length, train_mode
 
 # k * out * in from which the threaded kernel is used. Measured on a shared 2-core machine
 # (torch's own OpenMP threads spinning beside numba's), threads lost at the bench task's
@@ -118,7 +120,7 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
     counting, cnt = cell_counter(cell_pulses, (n_out, n_in))
     n_threads = torch.get_num_threads() if threads is None else int(threads)
     args = (wn, cp, xp, dp, bln, xb, db, given, int(cell_kind), noise_std > 0,
-            bool(mult_noise), consts, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF), cnt, counting,
+            bool(mult_noise), consts, np.uint64(seeds.low64(seed)), cnt, counting,
             table_array(cell_table, wn.dtype))
     if n_threads > 1 and n_out > 1 and k * n_out * n_in >= PARALLEL_MIN_WORK:
         numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
@@ -552,7 +554,7 @@ def line_probabilities_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
                         float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
                         mode, bool(update_management or update_bl_management),
                         real(um_grad_scale), real(res), bool(sto_round and res > 0),
-                        lr > 0, np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF), x_prob.numpy(),
+                        lr > 0, np.uint64(seeds.low64(seed)), x_prob.numpy(),
                         d_prob.numpy(), bl.numpy())
     return x_prob, d_prob, bl
 

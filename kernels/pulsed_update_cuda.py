@@ -70,25 +70,9 @@ import triton.language as tl
 from triton.language.extra import libdevice
 from triton.language.random import pair_uniform_to_normal, philox, uint_to_uniform_float
 
-from .pulsed_update_ref import (
-    CELL_CONSTANT,
-    CELL_EXP,
-    CELL_LINEAR,
-    CELL_POW,
-    CELL_TABLE,
-    ROW_GAMMA_DOWN,
-    ROW_GAMMA_UP,
-    ROW_SCALE_DOWN,
-    ROW_SCALE_UP,
-    ROW_SLOPE_DOWN,
-    ROW_SLOPE_UP,
-    ROW_W_MAX,
-    ROW_W_MIN,
-    check_cell,
-    knot_table,
-    long_train_length,
-    train_mode,
-)
+from . import seeds
+from .layout import CELL_CONSTANT, CELL_LINEAR, check_cell
+from .pulsed_update_ref import knot_table, long_train_length, train_mode
 
 
 @triton.jit
@@ -727,7 +711,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                            or seed.dtype.is_floating_point):
         raise ValueError("a seed tensor must be one integer on the weight's device")
     seed_ptr = seed if seed_on_device else counter
-    seed_int = 0 if seed_on_device else int(seed) & 0xFFFFFFFF
+    seed_int = 0 if seed_on_device else seeds.low32(seed)
 
     # phase 1, once per line: the packed words of every line, row and chunk (trains of at
     # most 31 slots carry the line's sign in bit 31: the update loads nothing else per row)
@@ -1201,8 +1185,3 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
 
 
 __all__ = ["line_probabilities_triton", "pulsed_update_triton"]
-
-# the row indices the kernel hard-codes (0..7) must match the reference's layout
-assert (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SLOPE_DOWN,
-        ROW_GAMMA_UP, ROW_GAMMA_DOWN) == tuple(range(8))
-assert (CELL_CONSTANT, CELL_LINEAR, CELL_EXP, CELL_POW, CELL_TABLE) == (0, 1, 2, 3, 4)

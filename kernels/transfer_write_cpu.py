@@ -15,11 +15,13 @@ import numpy as np
 import torch
 from numba import njit
 
+from . import seeds
 from .cell_pulse_cpu import table_array
 from .counter_rng_cpu import rng_state
+from .layout import check_cell
 from .line_write_cpu import draw_count, fired_slots, pulse_element
 from .pulsed_update_cpu import cell_counter
-from .pulsed_update_ref import check_cell, long_train_length
+from .pulsed_update_ref import long_train_length
 
 
 @njit(cache=True)
@@ -139,7 +141,7 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
         f32(granularity), f32(desired_bl), bool(long_train), f32(long_bl),
         bool(update_management), bool(update_bl_management), f32(um_grad_scale),
         int(cell_kind), f32(noise_std), bool(mult_noise), scalars, table_array(cell_table),
-        int(seed) & 0xFFFFFFFF, cnt, counting, slots)
+        seeds.low32(seed), cnt, counting, slots)
     if train_slots is not None:
         train_slots += int(slots[0])
     return torch.tensor(total, dtype=torch.int64)

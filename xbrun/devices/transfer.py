@@ -38,8 +38,6 @@ from ..schema import check, pick
 from .base import TrainingDevice
 from .schedule import TransferSchedule
 
-SLOW_SEED_OFFSET = 1_000_003  # the slow array draws its own device-to-device spread
-
 
 def transfer_read_io() -> IOParameters:
     """aihwkit reads transfers with default I/O but turns bound management off."""
@@ -190,13 +188,14 @@ class TransferDevice(TrainingDevice):
         self.config = config
         fast_cell = resolve_cell(config.fast_cell, cell, "device.fast_cell")
         slow_cell = resolve_cell(config.slow_cell, cell, "device.slow_cell")
-        if slow_cell.construction_seed:
-            slow_cell = dataclasses.replace(slow_cell,
-                                            construction_seed=slow_cell.construction_seed + 1)
+        slow_seed, slow_construction = kernels.seeds.slow_array_seed(
+            seed, slow_cell.construction_seed)
+        if slow_construction:
+            slow_cell = dataclasses.replace(slow_cell, construction_seed=slow_construction)
         self.update_params = update
         self.fast = build_array(out_size, in_size, fast_cell, update, seed)
         self.slow = build_array(out_size, in_size, slow_cell, config.transfer_update,
-                                seed + SLOW_SEED_OFFSET)
+                                slow_seed)
         self.columns = config.transfer_columns
         self.n_in = in_size if self.columns else out_size
         self.n_out = out_size if self.columns else in_size

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..kernels import seeds
 from ..tiles.mapping import MappingConfig
 from ..tiles.periphery import TileWithPeriphery
 
@@ -46,5 +47,5 @@ class TileFactory:
         s = self.spec
         return TileWithPeriphery(out_size, in_size, device_config=s.device, cell=s.cell,
                                  io=s.io, update=s.update, decomposition=s.decomposition,
-                                 seed=s.seed * 1000 + index + 1, group_param_idx=index,
+                                 seed=seeds.tile_seed(s.seed, index), group_param_idx=index,
                                  mapping=s.mapping, analog_bias=analog_bias)

@@ -169,8 +169,7 @@ class CrossbarArray(nn.Module, GraphState):
         fast and slow) off each other's stream."""
         calls = self._next_call()
         base = generator.initial_seed() if generator is not None else 0
-        offset = (base * 1_000_003 + self._seed_salt * 998_244_353) & 0x7FFFFFFF
-        return torch.add(calls * 7_919, offset).bitwise_and_(0x7FFFFFFF)
+        return kernels.seeds.array_device_seed(calls, base, self._seed_salt)
 
     def _host_seed(self, generator: torch.Generator | None) -> int:
         """A fresh CPU kernel seed per update: a draw from the tile generator (the tile
@@ -178,10 +177,8 @@ class CrossbarArray(nn.Module, GraphState):
         array's construction seed and the call counter. Reproducible by seed; arrays that
         share a generator never share a stream."""
         calls = int(self._next_call())
-        base = int(torch.randint(0, 2**62, (1,), generator=generator))
-        key = (base * 1_000_003 + self._seed_salt * 998_244_353
-               + calls * 7_919) & 0xFFFFFFFFFFFFFFFF
-        return _splitmix64(key) & (2**63 - 1)
+        draw = int(kernels.seeds.draw_wide_seed(generator))
+        return kernels.seeds.array_host_seed(draw, self._seed_salt, calls)
 
     def get_extra_state(self):
         return {"kernel_calls": int(self.kernel_calls),
@@ -522,11 +519,3 @@ def _put(tensor: torch.Tensor, lines, columns: bool, value: torch.Tensor) -> Non
         tensor[:, lines] = value
     else:
         tensor[lines, :] = value
-
-
-def _splitmix64(z: int) -> int:
-    """splitmix64's finalizer on a Python int: nearby counters give unrelated seeds."""
-    mask = 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-    return z ^ (z >> 31)

@@ -149,5 +149,5 @@ _PARAMS: dict[tuple, MVMParams] = {}  # kernel numbers by settings: built once, 
 def _draw_seed(generator: torch.Generator | None, device: torch.device):
     """A kernel seed from ``generator``: an int on the CPU, a device tensor on CUDA."""
     where = generator.device if generator is not None else torch.device(device)
-    seed = torch.randint(0, 2**62, (1,), generator=generator, device=where)
+    seed = kernels.seeds.draw_wide_seed(generator, where)
     return seed if where.type == "cuda" else int(seed)

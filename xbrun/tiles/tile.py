@@ -15,11 +15,8 @@ from torch import nn
 
 from ..errors import TileError
 from ..graph_state import DeviceScalar, GraphState
+from ..kernels import seeds
 from ..physics.io import IOConfig, analog_mvm
-
-_SEED_STEP = 2_654_435_761  # between the noise seeds of consecutive MVMs of a tile
-_STREAM_STEP = 0x5851_F42D_4C95_7F2D  # between the noise streams of a tile's replicas
-_SEED_MASK = 0x7FFF_FFFF_FFFF_FFFF
 
 
 class AnalogTile(nn.Module, GraphState):
@@ -67,7 +64,7 @@ class AnalogTile(nn.Module, GraphState):
         where = self.pulses.device
         if self._generator is None or self._generator.device != where:
             gen = torch.Generator(device=where)
-            gen.manual_seed(self.seed + 7919)
+            gen.manual_seed(seeds.tile_generator_seed(self.seed))
             saved = self._generator_state
             if saved is not None and saved[0] == where.type:
                 gen.set_state(saved[1])
@@ -87,16 +84,14 @@ class AnalogTile(nn.Module, GraphState):
         calls = self._mvm_counter[0]
         where = self.pulses.device
         if where.type != "cuda":
-            return (self._host_seed(calls) + self.noise_stream * _STREAM_STEP) & _SEED_MASK
+            return seeds.replica_seed(self._host_seed(calls), self.noise_stream)
         if self._mvm_seed_device is None or self._mvm_seed_device.device != where:
             start = self._mvm_seed_saved
             if start is None:
                 start = self._host_seed(calls - 1)
             self._mvm_seed_device = torch.tensor([start], dtype=torch.int64, device=where)
-        seed = self._mvm_seed_device.add_(_SEED_STEP)
-        if self.noise_stream:
-            return (seed + (self.noise_stream * _STREAM_STEP) % (_SEED_MASK + 1)) & _SEED_MASK
-        return seed
+        seed = self._mvm_seed_device.add_(seeds.MVM_STEP)
+        return seeds.replica_seed(seed, self.noise_stream) if self.noise_stream else seed
 
     @property
     def mvm_calls(self) -> int:
@@ -108,7 +103,7 @@ class AnalogTile(nn.Module, GraphState):
         self._mvm_counter[0] = int(value)
 
     def _host_seed(self, calls: int) -> int:
-        return ((self.seed + 7919) * 1_000_003 + calls * _SEED_STEP) & _SEED_MASK
+        return seeds.mvm_seed(self.seed, calls)
 
     def get_extra_state(self):
         state = {"rank1_updates": int(self.rank1_count),

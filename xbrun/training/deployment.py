@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 
 from ..errors import ConfigError
+from ..kernels import seeds
 from ..nn.convert import analog_layers
 from ..physics.inference_noise import NOISE_MODELS, ProgrammedWeight
 from ..schema import check
@@ -62,7 +63,7 @@ def deployed_scores(model, score, config: EvalConfig) -> list[dict]:
             if config.noise == "none":
                 runs.append([score(model)] * len(config.times))
                 continue
-            gen = torch.Generator().manual_seed(config.seed * 1000 + repeat)
+            gen = torch.Generator().manual_seed(seeds.repeat_seed(config.seed, repeat))
             noise = NOISE_MODELS[config.noise]()
             programmed = [ProgrammedWeight(w.detach().cpu(), noise, gen,
                                            config.drift_compensation) for w, _ in saved]
