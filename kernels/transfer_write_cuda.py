@@ -145,4 +145,30 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     return x_prob, d_prob, bl
 
 
-__all__ = ["transfer_write_triton"]
+def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads: torch.Tensor,
+                          start: int | torch.Tensor, *, columns: bool, cell_kind: int,
+                          noise_std: float, mult_noise: bool, seed: int | torch.Tensor,
+                          cell_scalars: tuple = (), max_bl: int | None = None,
+                          line_mask: torch.Tensor | None = None,
+                          cell_pulses: torch.Tensor | None = None,
+                          train_slots: torch.Tensor | None = None,
+                          cell_table: torch.Tensor | None = None, **options) -> torch.Tensor:
+    """``transfer_lines_torch`` in two launches and no host sync: the trains
+    (:func:`transfer_write_triton`), then the pulsed-update kernel on them (``seed``,
+    ``max_bl`` from the host; the rows are one-hot, ``sparse_rows``). ``line_mask`` zeroes
+    the trains of lines not to write; ``train_slots`` gets their lengths added."""
+    from .pulsed_update_cuda import pulsed_update_triton
+
+    width = weight.shape[1] if columns else weight.shape[0]
+    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, columns=columns, **options)
+    if line_mask is not None:
+        bl = bl * line_mask.to(bl.dtype)
+    if train_slots is not None:
+        train_slots += bl.sum()
+    return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl, cell_kind=cell_kind,
+                                noise_std=noise_std, mult_noise=mult_noise, seed=seed,
+                                cell_scalars=cell_scalars, max_bl=max_bl, sparse_rows=True,
+                                cell_pulses=cell_pulses, cell_table=cell_table)
+
+
+__all__ = ["transfer_lines_triton", "transfer_write_triton"]

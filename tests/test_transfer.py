@@ -271,7 +271,7 @@ def write_path(request, monkeypatch):
     if request.param == "line":
         monkeypatch.setattr(PulsedArray, "fused_write", lambda self, params: False)
     elif request.param == "fused_twin":
-        monkeypatch.setattr(kernels, "HAVE_NUMBA", False)
+        monkeypatch.setattr(kernels.backends, "HAVE_NUMBA", False)
         monkeypatch.setattr(PulsedArray, "fused_write",
                             lambda self, params: params.pulse_type == "stochastic_compressed")
     return request.param

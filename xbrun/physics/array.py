@@ -431,10 +431,9 @@ class PulsedArray(CrossbarArray):
         """A cell without write noise and continuous stochastic trains, on CUDA or with
         numba on the CPU: the buffer step, the trains and the pulses in one numba call on
         the CPU, two launches and no host sync on CUDA."""
-        weight = self.weight
         return (self.write_noise <= 0 and params.pulse_type == "stochastic_compressed"
                 and params.res <= 0
-                and (weight.is_cuda or (kernels.HAVE_NUMBA and weight.dtype == torch.float32)))
+                and kernels.backends.choose("transfer_lines", self.weight) != "torch")
 
     def _write_fused(self, lines, amounts, lr, generator, params, columns, write, buffer,
                      buffer_options) -> torch.Tensor:
