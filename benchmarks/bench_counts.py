@@ -53,6 +53,7 @@ def measure(shape: str) -> dict:
     """One shape's row (module doc)."""
     from xbrun.kernels import counted_update_cuda as cu
 
+    from xbrun import kernels
     from xbrun.physics.cells import SoftBounds
 
     n_out, n_in, n_k = (int(v) for v in shape.split("x"))
@@ -79,16 +80,15 @@ def measure(shape: str) -> dict:
     d_prob = (torch.rand(k, n_out, device="cuda") - 0.5) * 0.2
     bl = torch.full((k,), 31, dtype=torch.int32, device="cuda")
     weight = torch.zeros(n_out, n_in, device="cuda")
-    args = dict(cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
-                mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars))
+    update = kernels.UpdateParams(kernels.CellParams(
+        cell.kernel_kind, float(cell.noise_std), bool(cell.mult_noise),
+        tuple(cell.cell_scalars)), max_bl=31)
     for method in ("cublas", "split_k"):
         row[f"update {method}"] = _ms(lambda m=method: cu.counted_update_triton(
-            weight, params, x_prob, d_prob, bl, max_bl=31, seed=1, method=m, **args),
-            repeats=5)
+            weight, params, x_prob, d_prob, bl, update, seed=1, method=m), repeats=5)
     short = torch.randint(1, 5, (k,), dtype=torch.int32, device="cuda")  # BL management
     row["split_k bl<=4"] = _ms(lambda: cu.counted_update_triton(
-        weight, params, x_prob, d_prob, short, max_bl=31, seed=1, method="split_k", **args),
-        repeats=5)
+        weight, params, x_prob, d_prob, short, update, seed=1, method="split_k"), repeats=5)
     return row
 
 
@@ -96,6 +96,7 @@ def measure_sample(shape: str) -> dict:
     """The ``--sample`` row of one shape (module doc)."""
     from xbrun.kernels.pulsed_update_cuda import pulsed_update_triton
 
+    from xbrun import kernels
     from xbrun.physics.cells import ConstantStep, SoftBounds
 
     n_out, n_in, n_k = (int(v) for v in shape.split("x"))
@@ -107,14 +108,14 @@ def measure_sample(shape: str) -> dict:
     for cell in (ConstantStep(dw_min=0.001), SoftBounds(dw_min=0.001)):
         params = cell.sample((n_out, n_in), torch.Generator().manual_seed(0)).cuda()
         weight = torch.zeros(n_out, n_in, device="cuda")
-        args = dict(cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
-                    mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars),
-                    seed=1, max_bl=31)
+        update = kernels.UpdateParams(kernels.CellParams(
+            cell.kernel_kind, float(cell.noise_std), bool(cell.mult_noise),
+            tuple(cell.cell_scalars)), max_bl=31)
         name = type(cell).__name__
         for label, rows in (("in order", k), ("chunks", None)):
             row[f"{name} {label}"] = _ms(
-                lambda r=rows, w=weight, p=params, a=args: pulsed_update_triton(
-                    w, p, x_prob, d_prob, bl, row_chunk=r, **a), repeats=3)
+                lambda r=rows, w=weight, p=params, u=update: pulsed_update_triton(
+                    w, p, x_prob, d_prob, bl, u, seed=1, row_chunk=r), repeats=3)
     return row
 
 

@@ -92,18 +92,18 @@ def floor_bytes(m, n, k, rows) -> int:
 
 def time_case(m, n, k, bl, cell, device, config=None, counted: bool = False):
     from triton.testing import do_bench, do_bench_cudagraph
-    from xbrun.kernels import ROWS_REQUIRED
+    from xbrun.kernels import ROWS_REQUIRED, CellParams, UpdateParams
     from xbrun.kernels.pulsed_update_cuda import _default_config, pulsed_update_triton
 
     label, kind, noise, scalars = cell
     w, cp, xp, dp, blt = make_problem(m, n, k, bl, kind, device)
     bm, bn, nw = config or _default_config(m, n, loop=kind != 0, noise=noise > 0)
-    kwargs = dict(cell_kind=kind, noise_std=noise, mult_noise=True, seed=1234,
-                  cell_scalars=scalars, block_m=bm, block_n=bn, num_warps=nw)
-    kwargs["max_bl"] = bl  # what the caller knows (desired_bl): no device sync
+    # max_bl: what the caller knows (desired_bl): no device sync
+    params = UpdateParams(CellParams(kind, noise, True, scalars), max_bl=bl)
+    kwargs = dict(seed=1234, block_m=bm, block_n=bn, num_warps=nw)
 
     def launch():
-        return pulsed_update_triton(w, cp, xp, dp, blt, **kwargs)
+        return pulsed_update_triton(w, cp, xp, dp, blt, params, **kwargs)
 
     pulses = int(launch())  # compiles; the pulses of one launch
     # device time: CUDA-graph replays (no host overhead); call time: one launch from Python
@@ -116,9 +116,7 @@ def time_case(m, n, k, bl, cell, device, config=None, counted: bool = False):
         from xbrun.kernels.counted_update_cuda import counted_update_triton
 
         def launch_counted():
-            return counted_update_triton(w, cp, xp, dp, blt, max_bl=bl, seed=1234,
-                                         cell_kind=kind, noise_std=noise, mult_noise=True,
-                                         cell_scalars=scalars)
+            return counted_update_triton(w, cp, xp, dp, blt, params, seed=1234)
 
         result["counted_pulses"] = int(launch_counted())
         result["counted_ms"] = do_bench_cudagraph(launch_counted, rep=100,

@@ -13,7 +13,7 @@ likewise is imported when a CPU kernel first runs (the GPU machine has none).
 The front door: the functions below are the operations; ``backends.py`` holds the registry
 of their implementations and the one predicate that picks one per call, ``layout.py`` the
 numbers kernels and physics share (cell kinds, parameter rows, floors), ``seeds.py`` every
-seed derivation.
+seed derivation, ``params.py`` the parameter bundle each operation's backends all take.
 """
 
 import os
@@ -26,7 +26,9 @@ from .counted_update_ref import counted_update_torch
 from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_write_ref import line_write_torch
+from .params import BufferParams, CellParams, LineWriteParams, TransferWriteParams, UpdateParams
 from .pulsed_update_ref import (
+    discretize_torch,
     explicit_trains_torch,
     line_probabilities_torch,
     long_train,
@@ -34,6 +36,7 @@ from .pulsed_update_ref import (
     pulsed_update_torch,
     single_pulse_torch,
     table_factor,
+    train_gains_torch,
 )
 from .transfer_buffer_ref import transfer_buffer_torch
 from .transfer_write_ref import line_numbers, transfer_lines_torch, transfer_write_torch
@@ -73,58 +76,46 @@ _register("transfer_lines", transfer_lines_torch,
 _register("line_write", line_write_torch, numba=".line_write_cpu:line_write_numba")
 
 
-def pulsed_update(weight, cell_params, x_prob, d_prob, bl, *, cell_kind, noise_std,
-                  mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
-                  cell_scalars=(), max_bl=None, threads=None, sparse_rows=False,
-                  cell_pulses=None, cell_table=None):
+def pulsed_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None, seed=None,
+                  x_bits=None, d_bits=None, threads=None, cell_pulses=None):
     """Apply pulse trains to ``weight`` in place: Triton on CUDA, numba on the CPU.
 
-    Both kernels take their random numbers from ``seed``: an int or, on CUDA, a one-element
-    integer tensor on the device (what a CUDA graph replays); left out, one is drawn from
-    ``generator`` (on CUDA that waits for the device). ``pulsed_update_torch`` defines what
-    they compute (and runs where numba is missing). ``cell_scalars``: tile-wide cell
-    scalars (``EXP_SCALARS`` for ``CELL_EXP``). ``max_bl``: an upper bound of ``bl`` (e.g.
-    ``desired_bl``); on CUDA it spares reading ``bl.max()`` back from the device.
-    ``threads``: CPU threads (default torch's). ``sparse_rows``: the rows are one-hot on
-    one side (a transfer's line writes), which lets the CUDA kernel skip the rows a block
-    sees no coincidence of; the result does not depend on it. ``cell_pulses``: an optional
-    int32 ``(out, in)`` counter on ``weight.device`` that each element's pulses are added
-    to in the kernel (the wear ledger; no host sync). Returns the number of device pulses
-    applied (an int tensor on ``weight.device``).
+    ``p``: the cell and launch hints (``UpdateParams``). Both kernels take their random
+    numbers from ``seed``: an int or, on CUDA, a one-element integer tensor on the device
+    (what a CUDA graph replays); left out, one is drawn from ``generator`` (on CUDA that
+    waits for the device). ``pulsed_update_torch`` defines what they compute (and runs
+    where numba is missing). ``threads``: CPU threads (default torch's). ``cell_pulses``:
+    an optional int32 ``(out, in)`` counter on ``weight.device`` that each element's pulses
+    are added to in the kernel (the wear ledger; no host sync). Returns the number of
+    device pulses applied (an int tensor on ``weight.device``).
     """
-    cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
-                cell_scalars=cell_scalars, cell_pulses=cell_pulses, cell_table=cell_table)
-    backend, run = backends.pick("pulsed_update", weight)
-    if backend == backends.TORCH:
-        return run(weight, cell_params, x_prob, d_prob, bl, generator=generator,
-                   x_bits=x_bits, d_bits=d_bits, **cell)
-    if seed is None:
-        seed = seeds.draw_kernel_seed(generator, weight.device)
-    device = dict(max_bl=max_bl, sparse_rows=sparse_rows) if backend == backends.TRITON \
-        else dict(threads=threads)
-    return run(weight, cell_params, x_prob, d_prob, bl, seed=seed, x_bits=x_bits,
-               d_bits=d_bits, **device, **cell)
+    return _update("pulsed_update", weight, cell_params, x_prob, d_prob, bl, p, generator,
+                   seed, threads, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
 
 
-def counted_update(weight, cell_params, x_prob, d_prob, bl, *, max_bl, cell_kind, noise_std,
-                   mult_noise, generator=None, seed=None, x_bits=None, d_bits=None,
-                   cell_scalars=(), cell_pulses=None, cell_table=None):
+def counted_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None, seed=None,
+                   x_bits=None, d_bits=None, cell_pulses=None):
     """The batch-counted update (``counted_update_ref``: the same trains as
     ``pulsed_update``, each element's pulses counted over the batch and applied at once)
     of ``weight`` in place: Triton on CUDA, numba on the CPU (float32), the twin otherwise.
-    ``max_bl``: a host bound of ``bl``; ``seed``, ``cell_pulses`` (the per-element
-    counter) and ``cell_table`` as ``pulsed_update``'s. Returns the pulses applied (an int tensor on
+    ``p.max_bl``: a host bound of ``bl``; ``seed`` and ``cell_pulses`` (the per-element
+    counter) as ``pulsed_update``'s. Returns the pulses applied (an int tensor on
     ``weight.device``)."""
-    cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
-                cell_scalars=cell_scalars, cell_pulses=cell_pulses, cell_table=cell_table)
-    backend, run = backends.pick("counted_update", weight)
+    return _update("counted_update", weight, cell_params, x_prob, d_prob, bl, p, generator,
+                   seed, None, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
+
+
+def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, threads,
+            **tensors):
+    """Both update orders: the twin draws from ``generator``, a kernel from ``seed``."""
+    backend, run = backends.pick(name, weight)
     if backend == backends.TORCH:
-        return run(weight, cell_params, x_prob, d_prob, bl, max_bl=max_bl,
-                   generator=generator, x_bits=x_bits, d_bits=d_bits, **cell)
+        return run(weight, cell_params, x_prob, d_prob, bl, p, generator=generator, **tensors)
     if seed is None:
         seed = seeds.draw_kernel_seed(generator, weight.device)
-    return run(weight, cell_params, x_prob, d_prob, bl, max_bl=max_bl, seed=seed,
-               x_bits=x_bits, d_bits=d_bits, **cell)
+    if threads is not None and backend == backends.NUMBA:
+        tensors["threads"] = threads
+    return run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
 
 
 def analog_mvm(weight, x, params, seed):
@@ -192,65 +183,71 @@ def update_auto_scale(x_rows, d_rows, m_x, m_d, *, tau):
                                                                   tau=tau)
 
 
-def accumulate_transfer_buffer(buffer, reads, index, out_sign, in_sign, **kwargs):
-    """Buffered transfer step (``transfer_buffer_ref``): update H in place, return the
-    whole steps to write; Triton on CUDA, numba on the CPU (float32), else the twin."""
+def accumulate_transfer_buffer(buffer, reads, index, out_sign, in_sign, p):
+    """Buffered transfer step (``transfer_buffer_ref``; ``p``: its ``BufferParams``):
+    update H in place, return the whole steps to write; Triton on CUDA, numba on the CPU
+    (float32), else the twin."""
     run = backends.pick("accumulate_transfer_buffer", buffer)[1]
-    return run(buffer, reads, index, out_sign, in_sign, **kwargs)
+    return run(buffer, reads, index, out_sign, in_sign, p)
 
 
-def transfer_write(reads, start, width, **kwargs):
-    """Pulse trains of a transfer's write from its reads, through the buffer when one is
-    given (``transfer_write_ref``); Triton on CUDA (one launch), the torch twin elsewhere."""
-    return backends.pick("transfer_write", reads)[1](reads, start, width, **kwargs)
+def transfer_write(reads, start, width, p, **buffer):
+    """Pulse trains of a transfer's write from its reads (``p``: ``TransferWriteParams``),
+    through the buffer when one is given (``buffer``, ``out_sign``, ``in_sign``:
+    ``transfer_write_ref``); Triton on CUDA (one launch), the torch twin elsewhere."""
+    return backends.pick("transfer_write", reads)[1](reads, start, width, p, **buffer)
 
 
-def transfer_lines(weight, cell_params, reads, start, *, columns, cell_kind, noise_std,
-                   mult_noise, cell_scalars=(), generator=None, seed=None, max_bl=None,
-                   line_mask=None, cell_pulses=None, train_slots=None, cell_table=None,
-                   **options):
+def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None, seed=None,
+                   max_bl=None, line_mask=None, cell_pulses=None, train_slots=None,
+                   **buffer):
     """A transfer's whole write of lines ``start..`` of ``weight`` from their reads
-    (``transfer_write_ref.transfer_lines_torch``); returns the pulses applied. On CUDA two
+    (``transfer_write_ref.transfer_lines_torch``; ``p``: ``TransferWriteParams``, ``cell``:
+    ``CellParams``, ``buffer``: the buffer tensors); returns the pulses applied. On CUDA two
     launches (``transfer_lines_triton``: the trains, then the pulsed-update kernel with
     ``seed`` and ``max_bl`` from the host), numba on the CPU (one call, seeded from
     ``generator``; a host ``start``, no ``line_mask``), the twin elsewhere.
     ``cell_pulses``: the per-element counter (``pulsed_update``); ``train_slots``: an
     integer tensor on ``weight.device`` the trains' lengths are added to (no host sync on
     CUDA)."""
-    cell = dict(cell_kind=cell_kind, noise_std=noise_std, mult_noise=mult_noise,
-                cell_scalars=cell_scalars, cell_pulses=cell_pulses, train_slots=train_slots,
-                cell_table=cell_table)
+    counters = dict(cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
     backend, run = backends.pick("transfer_lines", weight,
                                  numba=line_mask is None and isinstance(start, int))
     if backend == backends.TORCH:
-        return run(weight, cell_params, reads, start, columns=columns, generator=generator,
-                   line_mask=line_mask, **cell, **options)
+        return run(weight, cell_params, reads, start, p, cell, generator=generator,
+                   line_mask=line_mask, **counters)
     if backend == backends.NUMBA:
-        seed = seeds.draw_cpu_kernel_seed(generator)
-        return run(weight, cell_params, reads, start, columns=columns, seed=seed, **cell,
-                   **options)
+        return run(weight, cell_params, reads, start, p, cell,
+                   seed=seeds.draw_cpu_kernel_seed(generator), **counters)
     if seed is None:
         seed = seeds.draw_kernel_seed(generator, weight.device)
-    return run(weight, cell_params, reads, start, columns=columns, seed=seed, max_bl=max_bl,
-               line_mask=line_mask, **cell, **options)
+    return run(weight, cell_params, reads, start, p, cell, seed=seed, max_bl=max_bl,
+               line_mask=line_mask, **counters)
 
 
-def line_write(weight, cell_params, index, one_prob, line_prob, bl, *, generator=None,
-               **kwargs):
-    """Pulse whole lines of ``weight`` in place (``line_write_ref``); numba on the CPU (its
-    seed drawn from ``generator``), the torch twin elsewhere. Returns the pulses applied;
-    ``cell_pulses`` (in ``kwargs``): the per-element counter (``pulsed_update``)."""
+def line_write(weight, cell_params, index, one_prob, line_prob, bl, p, *, generator=None,
+               counts=None, cell_pulses=None):
+    """Pulse whole lines of ``weight`` in place (``line_write_ref``; ``p``: its
+    ``LineWriteParams``); numba on the CPU (its seed drawn from ``generator``), the torch
+    twin elsewhere. ``counts``: given pulse counts; ``cell_pulses``: the per-element
+    counter (``pulsed_update``). Returns the pulses applied."""
     backend, run = backends.pick("line_write", weight, numba=weight.is_contiguous())
+    tensors = dict(counts=counts, cell_pulses=cell_pulses)
     if backend == backends.NUMBA:
-        return run(weight, cell_params, index, one_prob, line_prob, bl,
-                   seed=seeds.draw_cpu_kernel_seed(generator), **kwargs)
-    return run(weight, cell_params, index, one_prob, line_prob, bl, generator=generator,
-               **kwargs)
+        return run(weight, cell_params, index, one_prob, line_prob, bl, p,
+                   seed=seeds.draw_cpu_kernel_seed(generator), **tensors)
+    return run(weight, cell_params, index, one_prob, line_prob, bl, p, generator=generator,
+               **tensors)
 
 
 __all__ = [
     *layout.__all__,
+    "BufferParams",
+    "CellParams",
+    "LineWriteParams",
     "MVMParams",
+    "TransferWriteParams",
+    "UpdateParams",
     "accumulate_transfer_buffer",
     "line_numbers",
     "analog_mvm",
@@ -261,6 +258,7 @@ __all__ = [
     "col2im_torch",
     "counted_update",
     "counted_update_torch",
+    "discretize_torch",
     "explicit_trains",
     "explicit_trains_torch",
     "im2col",
@@ -277,6 +275,7 @@ __all__ = [
     "reduce_to_weight",
     "single_pulse_torch",
     "table_factor",
+    "train_gains_torch",
     "transfer_buffer_torch",
     "transfer_lines",
     "transfer_lines_torch",

@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from .analog_mvm_ref import (
+from . import seeds
+from .analog_mvm_ref import MVMParams
+from .layout import (
     BM_NONE,
     BM_WORST_CASE,
     NM_ABS_MAX,
@@ -35,16 +37,15 @@ from .analog_mvm_ref import (
     NM_NONE,
     W_NOISE_ADDITIVE,
     W_NOISE_PCM,
-    MVMParams,
 )
 
 # noise streams (part of the generator's key)
 S_INP_ROUND, S_INP_NOISE, S_W_NOISE, S_OUT_NOISE, S_OUT_ROUND = range(5)
 PARALLEL_MIN_ELEMENTS = 1 << 16  # below this a thread pool costs more than it saves
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(seeds.MIX64_MUL1)
+_M2 = np.uint64(seeds.MIX64_MUL2)
+_GOLDEN = np.uint64(seeds.GOLDEN64)
 
 
 @njit(cache=True, inline="always")

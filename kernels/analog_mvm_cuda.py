@@ -21,20 +21,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .analog_mvm_ref import (
-    BM_NONE,
-    BM_WORST_CASE,
-    NM_ABS_MAX,
-    NM_ABS_MAX_NP_SUM,
-    NM_CONSTANT,
-    NM_MAX,
-    NM_NONE,
-    W_NOISE_ADDITIVE,
-    W_NOISE_PCM,
-    MVMParams,
-)
-
-SEED_BITS = 44  # the stream and pass go into the bits above
+from . import seeds
+from .analog_mvm_ref import MVMParams
+from .layout import BM_WORST_CASE, NM_ABS_MAX_NP_SUM, W_NOISE_PCM
 
 
 @triton.jit
@@ -265,8 +254,7 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
     seed_ptr_mode = isinstance(seed, torch.Tensor)
     seed_t = seed if seed_ptr_mode else out  # a placeholder pointer when the seed is an int
     # 44 bits of seed with the top one set: always an int64 argument, never specialised
-    seed_int = 0 if seed_ptr_mode else (int(seed) & ((1 << (SEED_BITS - 1)) - 1)) | (
-        1 << (SEED_BITS - 1))
+    seed_int = 0 if seed_ptr_mode else seeds.mvm_triton_seed(seed)
     block_i = block_i or _block(width, 1024)
     block_o = block_o or _block(n_out, 1024)
     v = torch.empty((n, width), dtype=torch.float32, device=x.device)
@@ -298,7 +286,5 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
 
 
 # the kinds the kernels switch on by number
-assert (NM_NONE, NM_ABS_MAX, NM_MAX, NM_CONSTANT, NM_ABS_MAX_NP_SUM) == (0, 1, 2, 3, 4)
-assert (BM_NONE, W_NOISE_ADDITIVE, W_NOISE_PCM) == (0, 1, 2)
 
 __all__ = ["analog_mvm_triton"]

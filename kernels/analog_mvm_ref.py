@@ -31,11 +31,8 @@ from typing import NamedTuple
 
 import torch
 
+from . import layout
 from .pulsed_update_ref import discretize_torch
-
-NM_NONE, NM_ABS_MAX, NM_MAX, NM_CONSTANT, NM_ABS_MAX_NP_SUM = range(5)
-BM_NONE, BM_ITERATIVE, BM_WORST_CASE = range(3)
-W_NOISE_NONE, W_NOISE_ADDITIVE, W_NOISE_PCM = range(3)
 
 
 class MVMParams(NamedTuple):
@@ -69,16 +66,16 @@ def noise_management_scale_torch(x: torch.Tensor, p: MVMParams,
     """The per-row input scale ``alpha`` of noise management, shape ``(N, 1)``."""
     kind = p.nm_kind if kind is None else kind
     ones = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
-    if kind == NM_NONE:
+    if kind == layout.NM_NONE:
         return ones
-    if kind == NM_CONSTANT:
+    if kind == layout.NM_CONSTANT:
         return ones * p.nm_thres
     amax = x.abs().amax(dim=1, keepdim=True)
     if p.nm_thres > 0:
         amax = amax.clamp(max=p.nm_thres)
-    if kind == NM_ABS_MAX:
+    if kind == layout.NM_ABS_MAX:
         return amax
-    if kind == NM_MAX:
+    if kind == layout.NM_MAX:
         value = x.amax(dim=1, keepdim=True)
         return value.clamp(max=p.nm_thres) if p.nm_thres > 0 else value
     # abs_max_np_sum
@@ -106,10 +103,10 @@ def mvm_once_torch(weight: torch.Tensor, v: torch.Tensor, p: MVMParams,
     if p.inp_noise > 0:
         v = v + p.inp_noise * _randn(v.shape, v, generator)
     out = v @ weight.T
-    if p.w_noise > 0 and p.w_noise_kind == W_NOISE_ADDITIVE:
+    if p.w_noise > 0 and p.w_noise_kind == layout.W_NOISE_ADDITIVE:
         std = p.w_noise * v.norm(dim=1, keepdim=True)
         out = out + std * _randn(out.shape, out, generator)
-    elif p.w_noise > 0 and p.w_noise_kind == W_NOISE_PCM:
+    elif p.w_noise > 0 and p.w_noise_kind == layout.W_NOISE_PCM:
         std = p.w_noise * torch.sqrt((v * v) @ weight.abs().T)
         out = out + std * _randn(out.shape, out, generator)
     if p.out_noise > 0:
@@ -133,16 +130,17 @@ def analog_mvm_torch(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
         generator = torch.Generator(device=x.device).manual_seed(int(seed))
     raw = noise_management_scale_torch(x, p)
     alpha = torch.where(raw > 0, raw, torch.ones_like(raw))
-    silent = (raw <= 0).squeeze(1) & (p.nm_kind != NM_NONE) & (p.inp_noise <= 0)
-    bm_on = p.bm_kind != BM_NONE
+    silent = (raw <= 0).squeeze(1) & (p.nm_kind != layout.NM_NONE) & (p.inp_noise <= 0)
+    bm_on = p.bm_kind != layout.BM_NONE
     out = torch.zeros(x.shape[0], weight.shape[0], dtype=x.dtype, device=x.device)
     reduction = torch.ones_like(alpha)
     todo = ~silent
     bm_round = 0
     while bool(todo.any()):
         rows = todo.nonzero().squeeze(1)
-        if bm_round == 1 and p.bm_kind == BM_WORST_CASE and p.nm_kind != NM_ABS_MAX_NP_SUM:
-            worst = noise_management_scale_torch(x[rows], p, NM_ABS_MAX_NP_SUM)
+        if (bm_round == 1 and p.bm_kind == layout.BM_WORST_CASE
+                and p.nm_kind != layout.NM_ABS_MAX_NP_SUM):
+            worst = noise_management_scale_torch(x[rows], p, layout.NM_ABS_MAX_NP_SUM)
             alpha[rows] = torch.where(worst > 0, worst, alpha[rows])
             reduction[rows] = 1.0
         scale = alpha[rows] * reduction[rows]

@@ -37,6 +37,7 @@ class Operation:
 
 
 _OPS: dict[str, Operation] = {}
+_LOADED: dict[tuple[str, str], Callable] = {}
 
 
 def register(name: str, twin: Callable, *, numba: str | None = None,
@@ -45,6 +46,8 @@ def register(name: str, twin: Callable, *, numba: str | None = None,
     """Add an operation (``kernels/__init__.py`` registers them all)."""
     op = Operation(name, twin, numba, triton, numba_float32, triton_float32)
     _OPS[name] = op
+    _LOADED.pop((name, NUMBA), None)
+    _LOADED.pop((name, TRITON), None)
     return op
 
 
@@ -63,13 +66,18 @@ def choose(name: str, *tensors, numba: bool = True, triton: bool = True) -> str:
 
 
 def implementation(name: str, backend: str) -> Callable:
-    """The function that runs ``name`` on ``backend`` (its module imported on first use)."""
+    """The function that runs ``name`` on ``backend`` (its module imported on first use,
+    then kept: a step's launches pay a dict lookup)."""
     op = _OPS[name]
     if backend == TORCH:
         return op.twin
-    where = op.numba if backend == NUMBA else op.triton
-    module, _, function = where.partition(":")
-    return getattr(importlib.import_module(module, __package__), function)
+    found = _LOADED.get((name, backend))
+    if found is None:
+        where = op.numba if backend == NUMBA else op.triton
+        module, _, function = where.partition(":")
+        found = _LOADED[name, backend] = getattr(importlib.import_module(module, __package__),
+                                                 function)
+    return found
 
 
 def pick(name: str, *tensors, numba: bool = True, triton: bool = True) -> tuple[str, Callable]:

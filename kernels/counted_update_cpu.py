@@ -22,6 +22,7 @@ from numba import njit
 from . import layout, seeds
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
+from .params import CellParams, UpdateParams
 from .pulsed_update_cpu import cell_counter
 
 # the cell kinds and parameter rows the kernel reads (numba compiles globals in as constants)
@@ -184,12 +185,11 @@ def pulse_counts_numba(xs: torch.Tensor, ds: torch.Tensor):
 
 
 def apply_counts_numba(weight: torch.Tensor, cell_params: torch.Tensor, up: torch.Tensor,
-                       down: torch.Tensor, *, cell_kind: int, noise_std: float,
-                       mult_noise: bool, cell_scalars: tuple = (), seed: int = 0,
-                       cell_pulses: torch.Tensor | None = None,
-                       cell_table: torch.Tensor | None = None) -> None:
+                       down: torch.Tensor, cell: CellParams, *, seed: int = 0,
+                       cell_pulses: torch.Tensor | None = None) -> None:
     """``apply_counts_torch`` on a contiguous float32 CPU ``weight``, noise from ``seed``;
     each element's ``up + down`` added to the int32 counter ``cell_pulses`` if given."""
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
     scalars = np.asarray(layout.check_cell(cell_kind, cell_params, cell_scalars, cell_table),
                          dtype=np.float32)
@@ -201,14 +201,13 @@ def apply_counts_numba(weight: torch.Tensor, cell_params: torch.Tensor, up: torc
 
 
 def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
-                         d_prob: torch.Tensor, bl: torch.Tensor, *, max_bl: int, cell_kind: int,
-                         noise_std: float, mult_noise: bool, cell_scalars: tuple = (),
+                         d_prob: torch.Tensor, bl: torch.Tensor, p: UpdateParams, *,
                          seed: int = 0, x_bits: torch.Tensor | None = None,
                          d_bits: torch.Tensor | None = None,
-                         cell_pulses: torch.Tensor | None = None,
-                         cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """``counted_update_torch`` with ``seed`` instead of a generator (the bits, then the
     noise, each from its own stream of it)."""
+    max_bl = p.max_bl
     if x_bits is not None:  # given trains: the twin's signs of them
         from .counted_update_ref import signed_bits_torch
 
@@ -222,10 +221,8 @@ def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     if length == 0 or x_prob.shape[0] == 0:
         return torch.zeros((), dtype=torch.int64)
     up, down = pulse_counts_numba(xs, ds)
-    apply_counts_numba(weight, cell_params, up, down, cell_kind=cell_kind, noise_std=noise_std,
-                       mult_noise=mult_noise, cell_scalars=cell_scalars,
-                       seed=seed ^ seeds.NOISE_STREAM_SALT, cell_pulses=cell_pulses,
-                       cell_table=cell_table)
+    apply_counts_numba(weight, cell_params, up, down, p.cell,
+                       seed=seed ^ seeds.NOISE_STREAM_SALT, cell_pulses=cell_pulses)
     return (up.sum() + down.sum()).to(torch.int64)
 
 

@@ -27,6 +27,7 @@ import triton
 import triton.language as tl
 
 from .layout import CELL_CONSTANT, check_cell
+from .params import CellParams, UpdateParams
 from .pulsed_update_ref import knot_table
 
 
@@ -422,22 +423,19 @@ def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor, method: str | None =
 
 
 def apply_counts_triton(weight: torch.Tensor, cell_params: torch.Tensor, up: torch.Tensor,
-                        down: torch.Tensor, *, cell_kind: int, noise_std: float,
-                        mult_noise: bool, cell_scalars: tuple = (),
+                        down: torch.Tensor, cell: CellParams, *,
                         seed: int | torch.Tensor = 0,
-                        cell_pulses: torch.Tensor | None = None,
-                        cell_table: torch.Tensor | None = None) -> None:
+                        cell_pulses: torch.Tensor | None = None) -> None:
     """``apply_counts_torch`` on a contiguous float32 ``weight``, normals from ``seed``;
     each element's ``up + down`` added to the int32 counter ``cell_pulses`` if given."""
-    _apply(weight, cell_params, up, down, False, cell_kind=cell_kind, noise_std=noise_std,
-           mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed,
-           cell_pulses=cell_pulses, cell_table=cell_table)
+    _apply(weight, cell_params, up, down, False, cell, seed=seed, cell_pulses=cell_pulses)
 
 
-def _apply(weight, cell_params, a, b, from_net: bool, *, cell_kind, noise_std, mult_noise,
-           cell_scalars, seed, cell_pulses=None, cell_table=None) -> None:
+def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
+           cell_pulses=None) -> None:
     """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
     net and total coincidences."""
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     n = weight.numel()
     if n == 0:
@@ -461,18 +459,16 @@ def _apply(weight, cell_params, a, b, from_net: bool, *, cell_kind, noise_std, m
 
 
 def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
-                          d_prob: torch.Tensor, bl: torch.Tensor, *, max_bl: int | None,
-                          cell_kind: int, noise_std: float, mult_noise: bool,
-                          seed: int | torch.Tensor, cell_scalars: tuple = (),
-                          x_bits: torch.Tensor | None = None,
+                          d_prob: torch.Tensor, bl: torch.Tensor, p: UpdateParams, *,
+                          seed: int | torch.Tensor, x_bits: torch.Tensor | None = None,
                           d_bits: torch.Tensor | None = None,
                           cell_pulses: torch.Tensor | None = None,
-                          cell_table: torch.Tensor | None = None,
                           method: str | None = None) -> torch.Tensor:
     """``counted_update_torch`` in three launches (module doc), ``seed`` instead of a
     generator. ``weight`` must be a contiguous float32 tensor; ``cell_pulses`` an optional
     int32 counter shaped like it, which the apply kernel adds each element's pulses to.
     ``method``: how the coincidences are counted, ``count_method``'s choice unless given."""
+    max_bl = p.max_bl
     if weight.dtype != torch.float32 or not weight.is_contiguous():
         raise ValueError("weight must be a contiguous float32 tensor")
     k = x_prob.shape[0]
@@ -495,9 +491,7 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                                      trains=(bl, k, length))
     if net.shape != weight.shape:  # cuBLAS asked for sides that are not whole 16s: padded
         net, total = net[:n_out, :n_in].contiguous(), total[:n_out, :n_in].contiguous()
-    _apply(weight, cell_params, net, total, True, cell_kind=cell_kind, noise_std=noise_std,
-           mult_noise=mult_noise, cell_scalars=cell_scalars, seed=seed,
-           cell_pulses=cell_pulses, cell_table=cell_table)
+    _apply(weight, cell_params, net, total, True, p.cell, seed=seed, cell_pulses=cell_pulses)
     return total.sum(dtype=torch.int64)
 
 

@@ -45,6 +45,7 @@ import torch
 
 from . import layout
 from .layout import C_FLOOR, CLOSED_FORM, check_cell
+from .params import CellParams, UpdateParams
 from .pulsed_update_ref import single_pulse_torch
 
 
@@ -96,15 +97,15 @@ def mixed_runs(w: torch.Tensor, c_up, s_up, c_down, s_down, n_up, n_down):
 
 
 def apply_counts_torch(weight: torch.Tensor, cell_params: torch.Tensor, up: torch.Tensor,
-                       down: torch.Tensor, *, cell_kind: int, noise_std: float,
-                       mult_noise: bool, cell_scalars: tuple = (),
+                       down: torch.Tensor, cell: CellParams, *,
                        generator: torch.Generator | None = None,
-                       xi: torch.Tensor | None = None,
-                       cell_table: torch.Tensor | None = None) -> None:
-    """Apply ``up`` and ``down`` pulses per element to ``weight`` in place (module doc).
+                       xi: torch.Tensor | None = None) -> None:
+    """Apply ``up`` and ``down`` pulses per element to ``weight`` in place (module doc)
+    through ``cell``.
 
     ``xi``: optional ``(out, in)`` standard normals for the closed forms' summed noise
     (drawn from ``generator`` when left out and ``noise_std > 0``)."""
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if cell_kind in CLOSED_FORM:
         p = cell_params.to(torch.float64)
@@ -144,17 +145,17 @@ def apply_counts_torch(weight: torch.Tensor, cell_params: torch.Tensor, up: torc
 
 
 def counted_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
-                         d_prob: torch.Tensor, bl: torch.Tensor, *, max_bl: int,
-                         cell_kind: int, noise_std: float, mult_noise: bool,
-                         cell_scalars: tuple = (), generator: torch.Generator | None = None,
+                         d_prob: torch.Tensor, bl: torch.Tensor, p: UpdateParams, *,
+                         generator: torch.Generator | None = None,
                          x_bits: torch.Tensor | None = None,
                          d_bits: torch.Tensor | None = None,
-                         cell_pulses: torch.Tensor | None = None,
-                         cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                         cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """The batch-counted update of ``weight`` in place: the arguments of
-    ``pulsed_update_torch`` plus ``max_bl``, a host bound of ``bl`` (the given trains' length
-    with ``x_bits``). ``cell_pulses``: optional integer ``(out, in)`` counter each element's
-    up + down pulses are added to. Returns the number of pulses applied (0-dim int64)."""
+    ``pulsed_update_torch``, with ``p.max_bl`` a host bound of ``bl`` (the given trains'
+    length with ``x_bits``). ``cell_pulses``: optional integer ``(out, in)`` counter each
+    element's up + down pulses are added to. Returns the number of pulses applied (0-dim
+    int64)."""
+    max_bl = p.max_bl
     length = x_bits.shape[1] if x_bits is not None else int(max_bl)
     if length == 0 or x_prob.shape[0] == 0:
         return torch.zeros((), dtype=torch.int64, device=weight.device)
@@ -163,9 +164,7 @@ def counted_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     up, down = pulse_counts_torch(xs, ds)
     if cell_pulses is not None:
         cell_pulses += (up + down).to(cell_pulses.dtype)
-    apply_counts_torch(weight, cell_params, up, down, cell_kind=cell_kind,
-                       noise_std=noise_std, mult_noise=mult_noise, cell_scalars=cell_scalars,
-                       generator=generator, cell_table=cell_table)
+    apply_counts_torch(weight, cell_params, up, down, p.cell, generator=generator)
     return (up.sum() + down.sum()).to(torch.int64)
 
 

@@ -18,9 +18,11 @@ import math
 import numpy as np
 from numba import njit
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+from . import seeds
+
+_M1 = np.uint64(seeds.MIX64_MUL1)
+_M2 = np.uint64(seeds.MIX64_MUL2)
+_GOLDEN = np.uint64(seeds.GOLDEN64)
 
 
 @njit(cache=True, inline="always")

@@ -38,28 +38,25 @@ def _col2im_image(flat, inverse, out, b):
         out[b, e] = acc
 
 
-@njit(cache=True)
-def _im2col_serial(flat, index, out):
-    for b in range(flat.shape[0]):
-        _im2col_image(flat, index, out, b)
-
-
-@njit(cache=True, parallel=True)
-def _im2col_parallel(flat, index, out):
-    for b in prange(flat.shape[0]):
-        _im2col_image(flat, index, out, b)
+@njit(cache=True, inline="always")
+def _image(gather, flat, table, out, b):
+    """Image ``b``: gathered by ``index`` (``gather``), or summed back by ``inverse``."""
+    if gather:
+        _im2col_image(flat, table, out, b)
+    else:
+        _col2im_image(flat, table, out, b)
 
 
 @njit(cache=True)
-def _col2im_serial(flat, inverse, out):
-    for b in range(out.shape[0]):
-        _col2im_image(flat, inverse, out, b)
+def _serial(gather, flat, table, out, n):
+    for b in range(n):
+        _image(gather, flat, table, out, b)
 
 
 @njit(cache=True, parallel=True)
-def _col2im_parallel(flat, inverse, out):
-    for b in prange(out.shape[0]):
-        _col2im_image(flat, inverse, out, b)
+def _parallel_images(gather, flat, table, out, n):
+    for b in prange(n):
+        _image(gather, flat, table, out, b)
 
 
 def _parallel(n: int, elements: int) -> bool:
@@ -75,8 +72,8 @@ def im2col_numba(images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     flat = images.detach().reshape(images.shape[0], -1).contiguous()
     out = torch.empty(flat.shape[0] * index.shape[0], index.shape[1], dtype=flat.dtype)
     if out.numel():
-        run = _im2col_parallel if _parallel(flat.shape[0], out.numel()) else _im2col_serial
-        run(flat.numpy(), index.contiguous().numpy(), out.numpy())
+        run = _parallel_images if _parallel(flat.shape[0], out.numel()) else _serial
+        run(True, flat.numpy(), index.contiguous().numpy(), out.numpy(), flat.shape[0])
     return out
 
 
@@ -85,8 +82,8 @@ def col2im_numba(rows: torch.Tensor, inverse: torch.Tensor, n: int) -> torch.Ten
     flat = rows.detach().reshape(n, -1).contiguous()
     out = torch.empty(n, inverse.shape[0], dtype=flat.dtype)
     if out.numel():
-        run = _col2im_parallel if _parallel(n, flat.numel()) else _col2im_serial
-        run(flat.numpy(), inverse.contiguous().numpy(), out.numpy())
+        run = _parallel_images if _parallel(n, flat.numel()) else _serial
+        run(False, flat.numpy(), inverse.contiguous().numpy(), out.numpy(), n)
     return out
 
 

@@ -1,5 +1,6 @@
-"""The numbers every update kernel and the physics agree on: cell kinds, the rows of the
-per-element parameter stack, the tile-wide scalars and the floors the kernels share.
+"""The numbers the kernels and the physics agree on: cell kinds, the rows of the per-element
+parameter stack, the tile-wide scalars, the floors the kernels share and the analog MVM's
+kinds of noise and bound management.
 
 One module, so that the twins, the numba and Triton kernels and ``xbrun.physics`` read the
 layout from one place instead of from a twin (``pulsed_update_ref.py`` says what each row
@@ -36,6 +37,11 @@ CLOSED_FORM = (CELL_CONSTANT, CELL_LINEAR)  # the counted update's kinds without
 # float64 and float32.
 C_FLOOR = 2.0**-20
 
+# the analog MVM's kinds (``analog_mvm_ref``): noise management, bound management, read noise
+NM_NONE, NM_ABS_MAX, NM_MAX, NM_CONSTANT, NM_ABS_MAX_NP_SUM = range(5)
+BM_NONE, BM_ITERATIVE, BM_WORST_CASE = range(3)
+W_NOISE_NONE, W_NOISE_ADDITIVE, W_NOISE_PCM = range(3)
+
 
 def check_cell(cell_kind: int, cell_params, cell_scalars: tuple = (),
                cell_table=None) -> tuple[float, ...]:
@@ -66,8 +72,12 @@ assert (ROW_SCALE_UP, ROW_SCALE_DOWN, ROW_W_MAX, ROW_W_MIN, ROW_SLOPE_UP, ROW_SL
         ROW_GAMMA_UP, ROW_GAMMA_DOWN) == tuple(range(ROWS))
 assert (CELL_CONSTANT, CELL_LINEAR, CELL_EXP, CELL_POW, CELL_TABLE) == (0, 1, 2, 3, 4)
 assert C_FLOOR == 9.5367431640625e-07  # the literal in counted_update_cuda._rate
+assert (NM_NONE, NM_ABS_MAX, NM_MAX, NM_CONSTANT, NM_ABS_MAX_NP_SUM) == (0, 1, 2, 3, 4)
+assert (BM_NONE, W_NOISE_ADDITIVE, W_NOISE_PCM) == (0, 1, 2)
 
-__all__ = ["CELL_CONSTANT", "CELL_EXP", "CELL_LINEAR", "CELL_NAMES", "CELL_POW", "CELL_TABLE",
-           "CLOSED_FORM", "C_FLOOR", "EXP_SCALARS", "MAX_KNOTS", "ROWS", "ROWS_REQUIRED",
-           "ROW_GAMMA_DOWN", "ROW_GAMMA_UP", "ROW_SCALE_DOWN", "ROW_SCALE_UP", "ROW_SLOPE_DOWN",
-           "ROW_SLOPE_UP", "ROW_W_MAX", "ROW_W_MIN", "check_cell"]
+__all__ = ["BM_ITERATIVE", "BM_NONE", "BM_WORST_CASE", "CELL_CONSTANT", "CELL_EXP", "CELL_LINEAR",
+           "CELL_NAMES", "CELL_POW", "CELL_TABLE", "CLOSED_FORM", "C_FLOOR", "EXP_SCALARS",
+           "MAX_KNOTS", "NM_ABS_MAX", "NM_ABS_MAX_NP_SUM", "NM_CONSTANT", "NM_MAX", "NM_NONE",
+           "ROWS", "ROWS_REQUIRED", "ROW_GAMMA_DOWN", "ROW_GAMMA_UP", "ROW_SCALE_DOWN",
+           "ROW_SCALE_UP", "ROW_SLOPE_DOWN", "ROW_SLOPE_UP", "ROW_W_MAX", "ROW_W_MIN",
+           "W_NOISE_ADDITIVE", "W_NOISE_NONE", "W_NOISE_PCM", "check_cell"]

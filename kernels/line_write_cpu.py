@@ -14,28 +14,22 @@ import numpy as np
 import torch
 from numba import njit
 
-from . import layout, seeds
+from . import layout
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
+from .params import LineWriteParams
 from .pulsed_update_cpu import cell_counter
+from .seeds import low32
 
 
 @njit(cache=True, inline="always")
-def draw_count(n_fired, q, rng):
-    """Coincidences of an element firing with probability ``q`` in ``n_fired`` slots."""
+def fired_count(slots, q, rng):
+    """How many of ``slots`` slots fire with probability ``q``: the slots of a train in
+    which the one-hot line fires, or an element's coincidences among those."""
     count = 0
-    for _ in range(n_fired):
+    for _ in range(slots):
         count += rng_uniform(rng[0]) < q
     return count
-
-
-@njit(cache=True, inline="always")
-def fired_slots(bl, p_one, rng):
-    """Slots of a train of ``bl`` in which the one-hot line fires."""
-    n_fired = 0
-    for _ in range(bl):
-        n_fired += rng_uniform(rng[0]) < p_one
-    return n_fired
 
 
 @njit(cache=True, inline="always")
@@ -83,6 +77,20 @@ def pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise,
     weight[r, c] = w
 
 
+@njit(cache=True, inline="always")
+def pulse_on_line(weight, cp, cnt, counting, line, i, columns, count, up, cell_kind, noise_std,
+                  mult_noise, scalars, table, rng):
+    """``count`` pulses (none if 0) on element ``i`` of ``line`` (a column, or a row), added
+    to the counter ``cnt`` when ``counting``; returns ``count``."""
+    if count > 0:
+        r, c = (i, line) if columns else (line, i)
+        if counting:
+            cnt[r, c] += count
+        pulse_element(weight, cp, r, c, count, up, cell_kind, noise_std, mult_noise, scalars,
+                      table, rng)
+    return count
+
+
 @njit(cache=True)
 def _line_write(weight, cp, index, one_prob, line_prob, bl, counts, use_counts, columns,
                 cell_kind, noise_std, mult_noise, scalars, table, seed, cnt, counting):
@@ -91,34 +99,28 @@ def _line_write(weight, cp, index, one_prob, line_prob, bl, counts, use_counts, 
     n, length = line_prob.shape
     for b in range(n):
         line = index[b]
-        n_fired = 0 if use_counts else fired_slots(bl[b], abs(one_prob[b]), rng)
+        n_fired = 0 if use_counts else fired_count(bl[b], abs(one_prob[b]), rng)
         for i in range(length):
             p = line_prob[b, i]
             if use_counts:
                 count = counts[b, i]
             elif n_fired > 0 and p != 0:  # the element fires in each slot with |p|
-                count = draw_count(n_fired, min(abs(p), 1.0), rng)
+                count = fired_count(n_fired, min(abs(p), 1.0), rng)
             else:
                 count = 0
-            if count > 0:
-                total += count
-                r, c = (i, line) if columns else (line, i)
-                if counting:
-                    cnt[r, c] += count
-                pulse_element(weight, cp, r, c, count, p < 0, cell_kind, noise_std,
-                              mult_noise, scalars, table, rng)
+            total += pulse_on_line(weight, cp, cnt, counting, line, i, columns, count, p < 0,
+                                   cell_kind, noise_std, mult_noise, scalars, table, rng)
     return total
 
 
 def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: torch.Tensor,
-                     one_prob: torch.Tensor, line_prob: torch.Tensor, bl: torch.Tensor, *,
-                     columns: bool, cell_kind: int, noise_std: float, mult_noise: bool,
-                     cell_scalars: tuple = (), seed: int = 0,
-                     counts: torch.Tensor | None = None,
-                     cell_pulses: torch.Tensor | None = None,
-                     cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                     one_prob: torch.Tensor, line_prob: torch.Tensor, bl: torch.Tensor,
+                     p: LineWriteParams, *, seed: int = 0, counts: torch.Tensor | None = None,
+                     cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Same arguments and result as ``line_write_torch`` (``seed`` instead of a generator),
     in one compiled pass; ``weight`` must be a contiguous float32 CPU tensor."""
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
+    columns = p.columns
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
     scalars = np.asarray(layout.check_cell(cell_kind, cell_params, cell_scalars, cell_table),
                          dtype=np.float32)
@@ -135,8 +137,8 @@ def line_write_numba(weight: torch.Tensor, cell_params: torch.Tensor, index: tor
         (counts.detach().to(torch.int64).contiguous().numpy() if given
          else np.zeros((0, 0), dtype=np.int64)),
         given, bool(columns), int(cell_kind), np.float32(noise_std), bool(mult_noise),
-        scalars, table_array(cell_table), seeds.low32(seed), cnt, counting)
+        scalars, table_array(cell_table), low32(seed), cnt, counting)
     return torch.tensor(total, dtype=torch.int64)
 
 
-__all__ = ["draw_count", "fired_slots", "line_write_numba", "pulse_element"]
+__all__ = ["fired_count", "line_write_numba", "pulse_element", "pulse_on_line"]

@@ -18,24 +18,26 @@ from __future__ import annotations
 
 import torch
 
+from .params import LineWriteParams
 from .pulsed_update_ref import single_pulse_torch
 
 
 def line_write_torch(weight: torch.Tensor, cell_params: torch.Tensor, index: torch.Tensor,
-                     one_prob: torch.Tensor, line_prob: torch.Tensor, bl: torch.Tensor, *,
-                     columns: bool, cell_kind: int, noise_std: float, mult_noise: bool,
-                     cell_scalars: tuple = (), generator: torch.Generator | None = None,
+                     one_prob: torch.Tensor, line_prob: torch.Tensor, bl: torch.Tensor,
+                     p: LineWriteParams, *, generator: torch.Generator | None = None,
                      counts: torch.Tensor | None = None,
-                     cell_pulses: torch.Tensor | None = None,
-                     cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                     cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Pulse lines ``index`` (``(n,)``) of ``weight`` (``(out, in)``) in place.
 
-    one_prob ``(n,)``; line_prob ``(n, L)`` with ``L`` = out for columns, in for rows;
-    bl ``(n,)`` train lengths; counts: optional given ``(n, L)`` pulse counts;
-    cell_pulses: optional integer ``(out, in)`` per-element counter the pulses are added to;
-    cell_table: the knot table of ``CELL_TABLE`` (``pulsed_update_ref``).
-    Returns the number of pulses applied (0-dim int64).
+    one_prob ``(n,)``; line_prob ``(n, L)`` with ``L`` = out for columns, in for rows
+    (``p.columns``); bl ``(n,)`` train lengths; p: the cell (with ``CELL_TABLE``'s knots)
+    and the lines' direction;
+    counts: optional given ``(n, L)`` pulse counts; cell_pulses: optional integer
+    ``(out, in)`` per-element counter the pulses are added to. Returns the number of
+    pulses applied (0-dim int64).
     """
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
+    columns = p.columns
     n = index.numel()
     zero = torch.zeros((), dtype=torch.int64, device=weight.device)
     if n == 0:

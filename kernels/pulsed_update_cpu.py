@@ -43,6 +43,7 @@ from numba import njit, prange
 from . import seeds
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
 from .layout import CELL_TABLE, check_cell
+from .params import UpdateParams
 from .pulsed_update_ref import long_train_length, train_mode
 
 # k * out * in from which the threaded kernel is used. Measured on a shared 2-core machine
@@ -51,9 +52,9 @@ from .pulsed_update_ref import long_train_length, train_mode
 # far larger than that go threaded.
 PARALLEL_MIN_WORK = 1 << 25
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
-_MUL2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(seeds.GOLDEN64)
+_MUL1 = np.uint64(seeds.MIX64_MUL1)
+_MUL2 = np.uint64(seeds.MIX64_MUL2)
 _SALT_BITS = np.uint64(0x5DEECE66D2B1F3A7)
 _SALT_NOISE = np.uint64(0xC2B2AE3D27D4EB4F)
 _SALT_NEST = np.uint64(0x165667B19E3779F9)
@@ -68,24 +69,21 @@ _INV53 = 1.0 / (1 << 53)
 
 
 def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
-                        x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor, *,
-                        cell_kind: int, noise_std: float, mult_noise: bool, seed: int,
-                        x_bits: torch.Tensor | None = None, d_bits: torch.Tensor | None = None,
-                        cell_scalars: tuple = (), max_bl: int | None = None,
-                        threads: int | None = None,
-                        cell_pulses: torch.Tensor | None = None,
-                        cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                        x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                        p: UpdateParams, *, seed: int, x_bits: torch.Tensor | None = None,
+                        d_bits: torch.Tensor | None = None, threads: int | None = None,
+                        cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` (``(out, in)``, CPU) in place.
 
     The arguments are those of ``pulsed_update_torch``, with the random numbers fixed by
     ``seed`` (any int) instead of a generator. ``threads``: numba threads (default:
     torch's); a tile too small to pay for them runs on one, with the same result.
-    ``max_bl`` is accepted for the CUDA signature's sake. ``cell_pulses``: an optional
+    ``p.max_bl`` and ``p.sparse_rows`` are CUDA launch hints. ``cell_pulses``: an optional
     contiguous int32 ``(out, in)`` counter each element's pulses are added to (an output
     line owns its row of it, so threads need no locks). Returns the number of pulses
     applied (0-dim int64 tensor).
     """
-    del max_bl
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if weight.dim() != 2 or weight.device.type != "cpu" or not weight.is_floating_point():
         raise ValueError(f"weight must be a 2-d float CPU tensor, got {weight.dtype} "

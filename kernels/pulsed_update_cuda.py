@@ -72,6 +72,7 @@ from triton.language.random import pair_uniform_to_normal, philox, uint_to_unifo
 
 from . import seeds
 from .layout import CELL_CONSTANT, CELL_LINEAR, check_cell
+from .params import UpdateParams
 from .pulsed_update_ref import knot_table, long_train_length, train_mode
 
 
@@ -623,35 +624,33 @@ def _default_config(n_out: int, n_in: int, loop: bool = True,
 
 
 def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
-                         d_prob: torch.Tensor, bl: torch.Tensor, *, cell_kind: int,
-                         noise_std: float, mult_noise: bool, seed: int | torch.Tensor,
-                         x_bits: torch.Tensor | None = None,
+                         d_prob: torch.Tensor, bl: torch.Tensor, p: UpdateParams, *,
+                         seed: int | torch.Tensor, x_bits: torch.Tensor | None = None,
                          d_bits: torch.Tensor | None = None,
-                         cell_scalars: tuple = (), max_bl: int | None = None,
                          block_m: int | None = None, block_n: int | None = None,
                          num_warps: int | None = None,
-                         sparse_rows: bool = False,
                          cell_pulses: torch.Tensor | None = None,
-                         cell_table: torch.Tensor | None = None,
                          row_chunk: int | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
     the in-kernel draws: an int, or an integer tensor of one element on the device, which
     the kernel reads (no host sync; a captured CUDA graph sees its new value each replay).
-    ``max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); when left out it is read
+    ``p.max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); when left out it is read
     from ``bl``, which waits for the device. Rows longer than ``max_bl`` are cut to
     ``ceil(max_bl / 32) * 32`` slots (31 where ``max_bl <= 31``). ``block_m``/``block_n``/
-    ``num_warps`` override the launch shape. ``sparse_rows``: each row has coincidences on
+    ``num_warps`` override the launch shape. ``p.sparse_rows``: each row has coincidences on
     few lines (one-hot writes of a transfer): constant-step blocks skip the rows they see
     none of, as state-dependent cells always do (a first pass over the words finds them).
     ``cell_pulses``: an optional contiguous int32 ``(out, in)`` counter on the device that
-    each element's pulses are added to, in the kernel (no host sync). ``cell_table``: the
+    each element's pulses are added to, in the kernel (no host sync). ``p.cell.table``: the
     table cell's ``(2, K)`` knots on the device. ``row_chunk``: constant and linear steps
     with dense rows walk their rows in chunks of this many, in parallel (module doc); by
     default only where the cell blocks are too few to fill the GPU (a convolution's tile).
     Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
     """
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
+    max_bl, sparse_rows = p.max_bl, p.sparse_rows
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if weight.dim() != 2 or weight.dtype != torch.float32:
         raise ValueError("weight must be a 2-d float32 tensor")

@@ -139,6 +139,7 @@ from .layout import (
     ROW_W_MIN,
     check_cell,
 )
+from .params import UpdateParams
 
 
 def knot_table(cell_table: torch.Tensor | None, stand_in: torch.Tensor) -> tuple:
@@ -248,27 +249,25 @@ def constant_train(weight: torch.Tensor, up: torch.Tensor, counts: torch.Tensor,
 
 
 def pulsed_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
-                        d_prob: torch.Tensor, bl: torch.Tensor, *, cell_kind: int,
-                        noise_std: float, mult_noise: bool,
+                        d_prob: torch.Tensor, bl: torch.Tensor, p: UpdateParams, *,
                         generator: torch.Generator | None = None,
                         x_bits: torch.Tensor | None = None,
                         d_bits: torch.Tensor | None = None,
-                        cell_scalars: tuple = (),
-                        cell_pulses: torch.Tensor | None = None,
-                        cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                        cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` (``(out, in)``) in place.
 
     x_prob: ``(k, in)`` signed firing probabilities in [-1, 1] of the input lines.
     d_prob: ``(k, out)`` signed firing probabilities of the output lines.
     bl:     ``(k,)`` train length of each rank-1 update (0 skips it).
+    p:      the cell (``params.UpdateParams``; its ``max_bl`` and ``sparse_rows`` are the
+        kernels' launch hints, which the result does not depend on).
     x_bits, d_bits: optional given trains ``(k, max_bl, in|out)`` of 0/1; then no bits are
         drawn and, with ``noise_std == 0``, the result is deterministic (the kernel test).
-    cell_scalars: tile-wide scalars of the cell (``EXP_SCALARS`` for ``CELL_EXP``).
-    cell_table: the ``(2, K)`` knot table of ``CELL_TABLE`` (None for the other cells).
     cell_pulses: optional integer ``(out, in)`` counter each element's pulses are added to
         in place (the wear ledger; every kernel takes it the same way).
     Returns the number of pulses applied (0-dim int64 tensor).
     """
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     total = torch.zeros((), dtype=torch.int64, device=weight.device)
     n_out, n_in = weight.shape

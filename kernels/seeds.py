@@ -31,9 +31,18 @@ CALL_STEP = 7_919  # between the update seeds of consecutive calls of one array
 MVM_STEP = 2_654_435_761  # between the noise seeds of consecutive MVMs of a tile
 REPLICA_STEP = 0x5851_F42D_4C95_7F2D  # between the MVM noise streams of a run's replicas
 
+# splitmix64: the CPU kernels' counter-based generators and the host seed mixer
+GOLDEN64 = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: the step between counters
+MIX64_MUL1 = 0xBF58476D1CE4E5B9
+MIX64_MUL2 = 0x94D049BB133111EB
+
 # the streams of one seed inside a kernel call (the counted update's, numba: seed ^ salt)
 D_STREAM_SALT = 0x5DEECE66D  # the d lines' bits (the x lines take the seed itself)
-NOISE_STREAM_SALT = 0x9E3779B97F4A7C15  # the cycle-to-cycle noise
+NOISE_STREAM_SALT = GOLDEN64  # the cycle-to-cycle noise
+
+# the MVM's Triton seed: 44 bits with the top one set; the stream and pass go above them
+MVM_SEED_BITS = 44
+assert (1 << (MVM_SEED_BITS - 1)) == 0x80000000000  # analog_mvm_cuda._seed's literal
 
 
 def draw_kernel_seed(generator: torch.Generator | None, device) -> int:
@@ -117,16 +126,23 @@ def low64(seed) -> int:
     return int(seed) & MASK64
 
 
+def mvm_triton_seed(seed) -> int:
+    """A host MVM seed in the form the Triton MVM kernels read a device seed in."""
+    top = 1 << (MVM_SEED_BITS - 1)
+    return (int(seed) & (top - 1)) | top
+
+
 def splitmix64(z: int) -> int:
     """splitmix64's finalizer on a Python int: nearby counters give unrelated seeds."""
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    z = ((z ^ (z >> 30)) * MIX64_MUL1) & MASK64
+    z = ((z ^ (z >> 27)) * MIX64_MUL2) & MASK64
     return z ^ (z >> 31)
 
 
-__all__ = ["CALL_STEP", "D_STREAM_SALT", "KERNEL_SEED_BOUND", "KEY_BASE", "KEY_SALT", "MASK31",
-           "MASK32", "MASK63", "MASK64", "MVM_STEP", "NOISE_STREAM_SALT", "REPLICA_STEP",
-           "SLOW_ARRAY_OFFSET", "TILE_GENERATOR_OFFSET", "TILE_STRIDE", "WIDE_SEED_BOUND",
-           "array_device_seed", "array_host_seed", "draw_cpu_kernel_seed", "draw_kernel_seed",
-           "draw_wide_seed", "low32", "low63", "low64", "mvm_seed", "repeat_seed", "replica_seed",
+__all__ = ["CALL_STEP", "D_STREAM_SALT", "GOLDEN64", "KERNEL_SEED_BOUND", "KEY_BASE", "KEY_SALT",
+           "MASK31", "MASK32", "MASK63", "MASK64", "MIX64_MUL1", "MIX64_MUL2", "MVM_SEED_BITS",
+           "MVM_STEP", "NOISE_STREAM_SALT", "REPLICA_STEP", "SLOW_ARRAY_OFFSET",
+           "TILE_GENERATOR_OFFSET", "TILE_STRIDE", "WIDE_SEED_BOUND", "array_device_seed",
+           "array_host_seed", "draw_cpu_kernel_seed", "draw_kernel_seed", "draw_wide_seed",
+           "low32", "low63", "low64", "mvm_seed", "mvm_triton_seed", "repeat_seed", "replica_seed",
            "slow_array_seed", "splitmix64", "tile_generator_seed", "tile_seed"]

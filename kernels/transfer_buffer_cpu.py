@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from numba import njit
 
+from .params import BufferParams
+
 
 @njit(cache=True)
 def _transfer_buffer(h, reads, index, out_sign, in_sign, steps, scale, threshold, max_steps,
@@ -38,12 +40,11 @@ def _transfer_buffer(h, reads, index, out_sign, in_sign, steps, scale, threshold
 
 
 def transfer_buffer_numba(buffer: torch.Tensor, reads: torch.Tensor, index: torch.Tensor,
-                          out_sign: torch.Tensor, in_sign: torch.Tensor, *, scale: float,
-                          threshold: float, max_steps: int, momentum: float,
-                          forget_buffer: bool, buffer_cap: float = 0.0,
-                          no_buffer: bool = False) -> torch.Tensor:
+                          out_sign: torch.Tensor, in_sign: torch.Tensor,
+                          p: BufferParams) -> torch.Tensor:
     """Same arguments and result as ``transfer_buffer_torch``; ``buffer`` a float32 CPU
     tensor (updated in place)."""
+    scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p
     n = index.numel()
     steps = torch.zeros((n, buffer.shape[0]), dtype=buffer.dtype)
     if n == 0:

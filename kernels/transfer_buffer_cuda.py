@@ -12,6 +12,8 @@ import torch
 import triton
 import triton.language as tl
 
+from .params import BufferParams
+
 
 @triton.jit
 def buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
@@ -57,11 +59,10 @@ def _transfer_buffer_kernel(h_ptr, r_ptr, idx_ptr, os_ptr, is_ptr, steps_ptr, n_
 
 
 def transfer_buffer_triton(buffer: torch.Tensor, reads: torch.Tensor, index: torch.Tensor,
-                           out_sign: torch.Tensor, in_sign: torch.Tensor, *, scale: float,
-                           threshold: float, max_steps: int, momentum: float,
-                           forget_buffer: bool, buffer_cap: float = 0.0,
-                           no_buffer: bool = False, block: int = 128) -> torch.Tensor:
+                           out_sign: torch.Tensor, in_sign: torch.Tensor, p: BufferParams, *,
+                           block: int = 128) -> torch.Tensor:
     """Same arguments and result as ``transfer_buffer_torch``, in one launch."""
+    scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p
     n_out, n_in = buffer.shape
     n = index.numel()
     if tuple(reads.shape) != (n, n_out):

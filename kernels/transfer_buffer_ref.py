@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import torch
 
+from .params import BufferParams
+
 
 def transfer_buffer_torch(buffer: torch.Tensor, reads: torch.Tensor, index: torch.Tensor,
-                          out_sign: torch.Tensor, in_sign: torch.Tensor, *, scale: float,
-                          threshold: float, max_steps: int, momentum: float,
-                          forget_buffer: bool, buffer_cap: float = 0.0,
-                          no_buffer: bool = False) -> torch.Tensor:
+                          out_sign: torch.Tensor, in_sign: torch.Tensor,
+                          p: BufferParams) -> torch.Tensor:
     """Update ``buffer`` (``(n_out, n_in)``) in place at the columns ``index`` (``(n,)``).
 
     reads: ``(n, n_out)``; out_sign ``(n_out,)`` and in_sign ``(n_in,)`` hold +-1.
+    p: the step's numbers (``BufferParams``: the names of the formula above).
     Returns the signed whole steps to write, ``(n, n_out)``, as floats.
     """
+    scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p
     sign = out_sign[:, None] * in_sign[index][None, :]
     signal = sign * reads.T * scale
     omega = signal if no_buffer else buffer[:, index] + signal

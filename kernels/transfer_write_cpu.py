@@ -19,7 +19,8 @@ from . import seeds
 from .cell_pulse_cpu import table_array
 from .counter_rng_cpu import rng_state
 from .layout import check_cell
-from .line_write_cpu import draw_count, fired_slots, pulse_element
+from .line_write_cpu import fired_count, pulse_on_line
+from .params import CellParams, TransferWriteParams
 from .pulsed_update_cpu import cell_counter
 from .pulsed_update_ref import long_train_length
 
@@ -85,7 +86,7 @@ def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in
             x_gain = d_gain = amp
         one_gain, line_gain = (x_gain, d_gain) if columns else (d_gain, x_gain)
         slots[0] += int(bl)  # the line's train, whether or not its one-hot side fires
-        n_fired = fired_slots(int(bl), min(max(one_gain, 0.0), 1.0), rng)
+        n_fired = fired_count(int(bl), min(max(one_gain, 0.0), 1.0), rng)
         if n_fired == 0:
             continue
         j = start + b
@@ -93,33 +94,25 @@ def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in
             v = values[b, i]
             if v == 0:
                 continue
-            count = draw_count(n_fired, min(abs(v) * line_gain, 1.0), rng)
-            if count > 0:
-                total += count
-                r, c = (i, j) if columns else (j, i)
-                if counting:
-                    cnt[r, c] += count
-                pulse_element(weight, cp, r, c, count, v < 0, cell_kind, noise_std,
-                              mult_noise, scalars, table, rng)
+            count = fired_count(n_fired, min(abs(v) * line_gain, 1.0), rng)
+            total += pulse_on_line(weight, cp, cnt, counting, j, i, columns, count, v < 0,
+                                   cell_kind, noise_std, mult_noise, scalars, table, rng)
     return total
 
 
 def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads: torch.Tensor,
-                         start: int, *, columns: bool, cell_kind: int, noise_std: float,
-                         mult_noise: bool, cell_scalars: tuple = (), seed: int = 0,
-                         lr: float, granularity: float, desired_bl: int, long_train: bool,
-                         update_management: bool, update_bl_management: bool,
-                         um_grad_scale: float, buffer: torch.Tensor | None = None,
+                         start: int, p: TransferWriteParams, cell: CellParams, *,
+                         seed: int = 0, buffer: torch.Tensor | None = None,
                          out_sign: torch.Tensor | None = None,
-                         in_sign: torch.Tensor | None = None, scale: float = 1.0,
-                         threshold: float = 1.0, max_steps: int = 1, momentum: float = 0.0,
-                         forget_buffer: bool = True, buffer_cap: float = 0.0,
-                         no_buffer: bool = False,
+                         in_sign: torch.Tensor | None = None,
                          cell_pulses: torch.Tensor | None = None,
-                         train_slots: torch.Tensor | None = None,
-                         cell_table: torch.Tensor | None = None) -> torch.Tensor:
+                         train_slots: torch.Tensor | None = None) -> torch.Tensor:
     """Same arguments and result as ``transfer_lines_torch`` (``seed`` instead of a
     generator); float32 CPU tensors, ``weight`` and ``buffer`` updated in place."""
+    (columns, lr, granularity, desired_bl, long_train, update_management,
+     update_bl_management, um_grad_scale, _) = p
+    scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
     slots = np.zeros(1, dtype=np.int64)
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
     f32 = np.float32

@@ -14,8 +14,10 @@ import torch
 import triton
 import triton.language as tl
 
+from .params import CellParams, TransferWriteParams, UpdateParams
 from .pulsed_update_ref import long_train_length
 from .transfer_buffer_cuda import buffer_step
+from .transfer_write_ref import line_width, masked_lengths
 
 
 @triton.jit(do_not_specialize=["start"])
@@ -98,17 +100,14 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
     tl.store(bl_ptr + b, bl.to(tl.int32))
 
 
-def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width: int, *,
-                          columns: bool,
-                          lr: float, granularity: float, desired_bl: int, long_train: bool,
-                          update_management: bool, update_bl_management: bool,
-                          um_grad_scale: float, buffer: torch.Tensor | None = None,
+def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width: int,
+                          p: TransferWriteParams, *, buffer: torch.Tensor | None = None,
                           out_sign: torch.Tensor | None = None,
-                          in_sign: torch.Tensor | None = None, scale: float = 1.0,
-                          threshold: float = 1.0, max_steps: int = 1, momentum: float = 0.0,
-                          forget_buffer: bool = True, buffer_cap: float = 0.0,
-                          no_buffer: bool = False, block_w: int = 1024):
+                          in_sign: torch.Tensor | None = None, block_w: int = 1024):
     """Same arguments and result as ``transfer_write_torch``, in one launch."""
+    (columns, lr, granularity, desired_bl, long_train, update_management,
+     update_bl_management, um_grad_scale, _) = p
+    scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
     n, n_len = reads.shape
     dtype = reads.dtype
     line = torch.empty((n, n_len), dtype=dtype, device=reads.device)
@@ -146,29 +145,22 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
 
 
 def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads: torch.Tensor,
-                          start: int | torch.Tensor, *, columns: bool, cell_kind: int,
-                          noise_std: float, mult_noise: bool, seed: int | torch.Tensor,
-                          cell_scalars: tuple = (), max_bl: int | None = None,
+                          start: int | torch.Tensor, p: TransferWriteParams, cell: CellParams,
+                          *, seed: int | torch.Tensor, max_bl: int | None = None,
                           line_mask: torch.Tensor | None = None,
                           cell_pulses: torch.Tensor | None = None,
-                          train_slots: torch.Tensor | None = None,
-                          cell_table: torch.Tensor | None = None, **options) -> torch.Tensor:
+                          train_slots: torch.Tensor | None = None, **buffer) -> torch.Tensor:
     """``transfer_lines_torch`` in two launches and no host sync: the trains
     (:func:`transfer_write_triton`), then the pulsed-update kernel on them (``seed``,
-    ``max_bl`` from the host; the rows are one-hot, ``sparse_rows``). ``line_mask`` zeroes
-    the trains of lines not to write; ``train_slots`` gets their lengths added."""
+    ``max_bl`` from the host; the rows are one-hot, ``sparse_rows``)."""
     from .pulsed_update_cuda import pulsed_update_triton
 
-    width = weight.shape[1] if columns else weight.shape[0]
-    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, columns=columns, **options)
-    if line_mask is not None:
-        bl = bl * line_mask.to(bl.dtype)
-    if train_slots is not None:
-        train_slots += bl.sum()
-    return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl, cell_kind=cell_kind,
-                                noise_std=noise_std, mult_noise=mult_noise, seed=seed,
-                                cell_scalars=cell_scalars, max_bl=max_bl, sparse_rows=True,
-                                cell_pulses=cell_pulses, cell_table=cell_table)
+    width = line_width(weight, p.columns)
+    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, **buffer)
+    bl = masked_lengths(bl, line_mask, train_slots)
+    return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
+                                UpdateParams(cell, max_bl, sparse_rows=True), seed=seed,
+                                cell_pulses=cell_pulses)
 
 
 __all__ = ["transfer_lines_triton", "transfer_write_triton"]

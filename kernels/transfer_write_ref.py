@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 
 from .line_write_ref import line_write_torch
+from .params import CellParams, LineWriteParams, TransferWriteParams
 from .pulsed_update_ref import managed_gains_torch
 from .transfer_buffer_ref import transfer_buffer_torch
 
@@ -57,24 +58,22 @@ def line_numbers(start, n: int, width: int, device) -> torch.Tensor:
     return torch.arange(start, start + n, device=device)
 
 
-def transfer_write_torch(reads: torch.Tensor, start, width: int, *, columns: bool,
-                         lr: float, granularity: float, desired_bl: int, long_train: bool,
-                         update_management: bool, update_bl_management: bool,
-                         um_grad_scale: float, buffer: torch.Tensor | None = None,
+def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWriteParams, *,
+                         buffer: torch.Tensor | None = None,
                          out_sign: torch.Tensor | None = None,
-                         in_sign: torch.Tensor | None = None, **buffer_options):
+                         in_sign: torch.Tensor | None = None):
     """Pulse trains ``(x_prob, d_prob, bl)`` of writing the transferred lines (see above).
 
-    reads ``(n, L)``; ``width``: the number of lines of the one-hot side. With ``buffer``
-    (``(L, n_lines)``, updated in place), ``out_sign``/``in_sign`` and ``buffer_options``
-    (``scale``, ``threshold``, ``max_steps``, ``momentum``, ``forget_buffer``,
-    ``buffer_cap``, ``no_buffer``) as ``transfer_buffer_torch``.
+    reads ``(n, L)``; ``width``: the number of lines of the one-hot side; ``p``: the write's
+    numbers (``TransferWriteParams``). With ``buffer`` (``(L, n_lines)``, updated in
+    place), ``out_sign``/``in_sign`` and ``p.buffer`` as ``transfer_buffer_torch``.
     """
+    (columns, lr, granularity, desired_bl, long_train, update_management,
+     update_bl_management, um_grad_scale, _) = p
     n = reads.shape[0]
     lines = line_numbers(start, n, width, reads.device)
     if buffer is not None:
-        values = -transfer_buffer_torch(buffer, reads, lines, out_sign, in_sign,
-                                        **buffer_options)
+        values = -transfer_buffer_torch(buffer, reads, lines, out_sign, in_sign, p.buffer)
     else:
         values = -reads
     bl, one_gain, line_gain = one_hot_gains(
@@ -89,37 +88,46 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, *, columns: boo
     return line_prob, one_hot, bl
 
 
-
-
 def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads: torch.Tensor,
-                         start, *, columns: bool, cell_kind: int, noise_std: float,
-                         mult_noise: bool, cell_scalars: tuple = (),
+                         start, p: TransferWriteParams, cell: CellParams, *,
                          generator: torch.Generator | None = None,
                          line_mask: torch.Tensor | None = None,
                          cell_pulses: torch.Tensor | None = None,
                          train_slots: torch.Tensor | None = None,
-                         cell_table: torch.Tensor | None = None, **options) -> torch.Tensor:
-    """The whole write of a transfer: ``transfer_write_torch`` (``options``) builds the
-    trains, ``line_write_torch`` pulses the lines ``start..`` of ``weight`` with them.
-    ``line_mask`` (``(n,)`` bool): write only these lines (the buffer takes every read).
-    ``cell_pulses``: the per-element counter (``pulsed_update_torch``); ``train_slots``: an
-    integer tensor the trains' lengths are added to (the analog time). Returns the pulses
-    applied."""
+                         **buffer) -> torch.Tensor:
+    """The whole write of a transfer: ``transfer_write_torch`` (``p`` and the ``buffer``
+    tensors: ``buffer``, ``out_sign``, ``in_sign``) builds the trains, ``line_write_torch``
+    pulses the lines ``start..`` of ``weight`` with them through ``cell``. ``line_mask``
+    (``(n,)`` bool): write only these lines (the buffer takes every read). ``cell_pulses``:
+    the per-element counter (``pulsed_update_torch``); ``train_slots``: an integer tensor
+    the trains' lengths are added to (the analog time). Returns the pulses applied."""
     n = reads.shape[0]
-    width = weight.shape[1] if columns else weight.shape[0]
-    x_prob, d_prob, bl = transfer_write_torch(reads, start, width, columns=columns, **options)
+    width = line_width(weight, p.columns)
+    x_prob, d_prob, bl = transfer_write_torch(reads, start, width, p, **buffer)
+    bl = masked_lengths(bl, line_mask, train_slots)
+    lines = line_numbers(start, n, width, reads.device)
+    one_hot, line_prob = (x_prob, d_prob) if p.columns else (d_prob, x_prob)
+    one_prob = one_hot[torch.arange(n, device=reads.device), lines]
+    return line_write_torch(weight, cell_params, lines, one_prob, line_prob, bl.to(torch.int64),
+                            LineWriteParams(cell, p.columns), generator=generator,
+                            cell_pulses=cell_pulses)
+
+
+def line_width(weight: torch.Tensor, columns: bool) -> int:
+    """The number of lines a transfer writes into: columns, or rows."""
+    return weight.shape[1] if columns else weight.shape[0]
+
+
+def masked_lengths(bl: torch.Tensor, line_mask: torch.Tensor | None,
+                   train_slots: torch.Tensor | None) -> torch.Tensor:
+    """The trains' lengths with the lines outside ``line_mask`` silenced; their sum added
+    to ``train_slots`` (no host sync)."""
     if line_mask is not None:
         bl = bl * line_mask.to(bl.dtype)
     if train_slots is not None:
         train_slots += bl.sum()
-    lines = line_numbers(start, n, width, reads.device)
-    one_hot, line_prob = (x_prob, d_prob) if columns else (d_prob, x_prob)
-    one_prob = one_hot[torch.arange(n, device=reads.device), lines]
-    return line_write_torch(weight, cell_params, lines, one_prob, line_prob, bl.to(torch.int64),
-                            columns=columns, cell_kind=cell_kind, noise_std=noise_std,
-                            mult_noise=mult_noise, cell_scalars=cell_scalars,
-                            generator=generator, cell_pulses=cell_pulses,
-                            cell_table=cell_table)
+    return bl
 
 
-__all__ = ["line_numbers", "one_hot_gains", "transfer_lines_torch", "transfer_write_torch"]
+__all__ = ["line_numbers", "line_width", "masked_lengths", "one_hot_gains",
+           "transfer_lines_torch", "transfer_write_torch"]

@@ -4,7 +4,18 @@ kernel tests (Triton in ``test_kernel_pulsed_update.py``, numba in
 cases."""
 
 import torch
-from xbrun.kernels import CELL_CONSTANT, CELL_EXP, CELL_LINEAR, CELL_POW, ROWS_REQUIRED
+from xbrun.kernels import (
+    CELL_CONSTANT,
+    CELL_EXP,
+    CELL_LINEAR,
+    CELL_POW,
+    ROWS_REQUIRED,
+    BufferParams,
+    CellParams,
+    LineWriteParams,
+    TransferWriteParams,
+    UpdateParams,
+)
 
 # (label, kind, mult_noise, scalars)
 EXP_DEFAULT = (0.00081, 0.36833, 12.44625, 12.78785, 0.244, 0.2425)  # aihwkit ExpStepDevice
@@ -169,3 +180,86 @@ def run_pushed_into_the_bound(launch, cell, device="cpu", rows=12, pulses=(1, 3)
         assert int(applied) == rows * count * m * n
         assert torch.equal(w, w0), f"{cell[0]}, {count} pulses a row: {(w != w0).sum()} of " \
             f"{w.numel()} elements left their bound, mean {float((w - w0).mean()):.3g}"
+
+
+def loose(launch):
+    """``launch`` (any backend of the pulsed or counted update) called with the loose
+    keywords these tests speak - ``cell_kind``, ``noise_std``, ``mult_noise``,
+    ``cell_scalars``, ``cell_table``, ``max_bl``, ``sparse_rows`` - which become its
+    ``UpdateParams``."""
+
+    def call(w, cp, xp, dp, bl, *, cell_kind, noise_std, mult_noise, cell_scalars=(),
+             cell_table=None, max_bl=None, sparse_rows=False, **rest):
+        cell = CellParams(cell_kind, noise_std, mult_noise, cell_scalars, cell_table)
+        return launch(w, cp, xp, dp, bl, UpdateParams(cell, max_bl, sparse_rows), **rest)
+
+    return call
+
+
+def loose_lines(launch):
+    """``launch`` (a backend of the line write) called with loose keywords: ``columns`` and
+    the cell's become its ``LineWriteParams``."""
+
+    def call(w, cp, index, one, line, bl, *, columns, cell_kind, noise_std, mult_noise,
+             cell_scalars=(), cell_table=None, **rest):
+        cell = CellParams(cell_kind, noise_std, mult_noise, cell_scalars, cell_table)
+        return launch(w, cp, index, one, line, bl, LineWriteParams(cell, columns), **rest)
+
+    return call
+
+
+BUFFER_KEYS = ("scale", "threshold", "max_steps", "momentum", "forget_buffer", "buffer_cap",
+               "no_buffer")
+WRITE_KEYS = ("columns", "lr", "granularity", "desired_bl", "long_train", "update_management",
+              "update_bl_management", "um_grad_scale")
+
+
+def _split(kw: dict, keys) -> dict:
+    return {k: kw.pop(k) for k in keys if k in kw}
+
+
+def loose_buffer(launch):
+    """A backend of the transfer's buffer step called with its numbers as keywords."""
+
+    def call(buffer, reads, index, out_sign, in_sign, **kw):
+        params = BufferParams(**_split(kw, BUFFER_KEYS))
+        return launch(buffer, reads, index, out_sign, in_sign, params, **kw)
+
+    return call
+
+
+def _write_params(kw: dict) -> TransferWriteParams:
+    buffer = BufferParams(**_split(kw, BUFFER_KEYS))
+    return TransferWriteParams(**_split(kw, WRITE_KEYS), buffer=buffer)
+
+
+def loose_write(launch):
+    """A backend of the transfer write's trains called with loose keywords."""
+
+    def call(reads, start, width, **kw):
+        return launch(reads, start, width, _write_params(kw), **kw)
+
+    return call
+
+
+def loose_transfer(launch):
+    """A backend of the transfer's whole write called with loose keywords (the cell's, the
+    trains', the buffer step's)."""
+
+    def call(weight, cp, reads, start, *, cell_kind, noise_std, mult_noise, cell_scalars=(),
+             cell_table=None, **kw):
+        cell = CellParams(cell_kind, noise_std, mult_noise, cell_scalars, cell_table)
+        return launch(weight, cp, reads, start, _write_params(kw), cell, **kw)
+
+    return call
+
+
+def loose_apply(launch):
+    """A backend of the counted update's apply step called with the cell's loose keywords."""
+
+    def call(w, cp, up, down, *, cell_kind, noise_std, mult_noise, cell_scalars=(),
+             cell_table=None, **rest):
+        cell = CellParams(cell_kind, noise_std, mult_noise, cell_scalars, cell_table)
+        return launch(w, cp, up, down, cell, **rest)
+
+    return call

@@ -39,8 +39,7 @@ def test_the_predicate_picks_by_device_dtype_options_and_availability(monkeypatc
     assert backends.choose("pulsed_update", f32) == "torch"
     w = torch.zeros(3, 4)  # the front door then runs the twin (it draws from the generator)
     bl = torch.tensor([4])
-    pulses = kernels.pulsed_update(w, torch.zeros(4, 3, 4), torch.ones(1, 4),
-                                   torch.ones(1, 3), bl, cell_kind=kernels.CELL_CONSTANT,
-                                   noise_std=0.0, mult_noise=True,
-                                   generator=torch.Generator().manual_seed(0))
+    p = kernels.UpdateParams(kernels.CellParams(kernels.CELL_CONSTANT))
+    pulses = kernels.pulsed_update(w, torch.zeros(4, 3, 4), torch.ones(1, 4), torch.ones(1, 3),
+                                   bl, p, generator=torch.Generator().manual_seed(0))
     assert int(pulses) == 4 * 3 * 4

@@ -4,13 +4,12 @@ distribution of the weights against ``accumulate=sample`` for every cell kind.""
 import pytest
 import torch
 from cli_run import run_cli
+from pulse_cases import loose
 from xbrun.kernels.counted_update_ref import (
     apply_counts_torch,
-    counted_update_torch,
     pulse_counts_torch,
     signed_bits_torch,
 )
-from xbrun.kernels.pulsed_update_ref import pulsed_update_torch
 
 from xbrun import kernels
 from xbrun.physics.cells import ConstantStep, ExpStep, LinearStep, PowStep, SoftBounds
@@ -25,6 +24,13 @@ def cell_args(cell, noise=None):
     return dict(cell_kind=cell.kernel_kind,
                 noise_std=float(cell.noise_std if noise is None else noise),
                 mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars))
+
+
+def cell_bundle(cell, noise=None) -> kernels.CellParams:
+    """The kernels' ``CellParams`` of a cell config (``noise``: another noise_std)."""
+    args = cell_args(cell, noise)
+    return kernels.CellParams(args["cell_kind"], args["noise_std"], args["mult_noise"],
+                              args["cell_scalars"])
 
 
 def given_trains(k=5, length=7, n_in=6, n_out=4, seed=0):
@@ -74,16 +80,18 @@ def test_given_trains_move_a_counter_as_the_per_sample_update(backend):
     sample, batch = torch.zeros(4, 6), torch.zeros(4, 6)
     held = torch.arange(24, dtype=torch.int32).reshape(4, 6)
     worn_sample, worn_batch = held.clone(), held.clone()
-    n_sample = pulsed_update_torch(sample, params, x_prob, d_prob, bl, x_bits=x_bits,
+    n_sample = loose(kernels.pulsed_update_torch)(sample, params, x_prob, d_prob, bl, x_bits=x_bits,
                                    d_bits=d_bits, cell_pulses=worn_sample, **cell_args(COUNTER))
     trains = dict(max_bl=None, x_bits=x_bits, d_bits=d_bits, cell_pulses=worn_batch,
                   **cell_args(COUNTER))
     if backend == "twin":
-        n_batch = counted_update_torch(batch, params, x_prob, d_prob, bl, **trains)
+        n_batch = loose(kernels.counted_update_torch)(batch, params, x_prob, d_prob, bl,
+                                                      **trains)
     else:
         from xbrun.kernels.counted_update_cpu import counted_update_numba
 
-        n_batch = counted_update_numba(batch, params, x_prob, d_prob, bl, seed=1, **trains)
+        n_batch = loose(counted_update_numba)(batch, params, x_prob, d_prob, bl, seed=1,
+                                              **trains)
     assert int(n_batch) == int(n_sample) > 0
     torch.testing.assert_close(batch, sample, rtol=0, atol=1e-6)
     assert torch.equal(worn_batch, worn_sample) and int((worn_sample - held).sum()) == n_sample
@@ -100,10 +108,10 @@ def test_numba_applies_counts_as_the_twin(cls):
     up = torch.randint(0, 20, (5, 7), generator=gen, dtype=torch.int32)
     down = torch.randint(0, 20, (5, 7), generator=gen, dtype=torch.int32)
     twin, fast = weight.clone(), weight.clone()
-    apply_counts_torch(twin, params, up, down, **cell_args(cell, noise=0.0))
+    apply_counts_torch(twin, params, up, down, cell_bundle(cell, noise=0.0))
     from xbrun.kernels.counted_update_cpu import apply_counts_numba
 
-    apply_counts_numba(fast, params, up, down, **cell_args(cell, noise=0.0))
+    apply_counts_numba(fast, params, up, down, cell_bundle(cell, noise=0.0))
     torch.testing.assert_close(fast, twin, rtol=0, atol=1e-6)
     assert (twin - weight).abs().max() > 0.05
 
@@ -120,7 +128,7 @@ def replica_statistics(cell, accumulate: str, replicas: int, given: bool, steps:
     gen = torch.Generator().manual_seed(0)
     params = cell.sample((n_out, n_in), gen).repeat(1, replicas, replicas).to(device)
     weight = torch.zeros(n_out * replicas, n_in * replicas, device=device)
-    run = kernels.pulsed_update if accumulate == "sample" else kernels.counted_update
+    run = loose(kernels.pulsed_update if accumulate == "sample" else kernels.counted_update)
     x_sign, d_sign = torch.tensor([1.0, -1.0, 1.0, -1.0]), torch.tensor([1.0, 1.0, -1.0])
     for step in range(steps):
         x_prob = torch.rand(k, n_in, generator=gen) - 0.5

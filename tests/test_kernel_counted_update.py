@@ -13,22 +13,27 @@ if not torch.cuda.is_available():  # before triton is first imported (see test_k
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest  # noqa: E402
+from pulse_cases import loose  # noqa: E402
 from test_counted_update import (  # noqa: E402
     CELLS,
     COUNTER,
     cell_args,
+    cell_bundle,
     given_trains,
     replica_statistics,
 )
 from triton_modules import triton_function  # noqa: E402
 from xbrun.kernels.counted_update_ref import apply_counts_torch  # noqa: E402
-from xbrun.kernels.pulsed_update_ref import pulsed_update_torch  # noqa: E402
+from xbrun.kernels.pulsed_update_ref import pulsed_update_torch as _pulsed_update  # noqa: E402
 
 from xbrun.physics.cells import ConstantStep, SoftBounds  # noqa: E402
 
+pulsed_update_torch = loose(_pulsed_update)
+
 
 def launcher(name: str, interpret: bool):
-    return triton_function("counted_update_cuda", name, interpret)
+    launch = triton_function("counted_update_cuda", name, interpret)
+    return loose(launch) if name == "counted_update_triton" else launch
 
 
 def apply_case(apply, cls, shape, device, noise=0.0):
@@ -40,8 +45,8 @@ def apply_case(apply, cls, shape, device, noise=0.0):
     up = torch.randint(0, 20, shape, generator=gen, dtype=torch.int32).to(device)
     down = torch.randint(0, 20, shape, generator=gen, dtype=torch.int32).to(device)
     kernel, twin = weight.clone(), weight.clone()
-    apply(kernel, params, up, down, seed=3, **cell_args(cell, noise=noise))
-    apply_counts_torch(twin, params, up, down, **cell_args(cell, noise=0.0))
+    apply(kernel, params, up, down, cell_bundle(cell, noise=noise), seed=3)
+    apply_counts_torch(twin, params, up, down, cell_bundle(cell, noise=0.0))
     return kernel, twin, weight, (up + down).to(torch.float64), cell
 
 
@@ -75,9 +80,9 @@ def test_steep_soft_bounds_apply_alike_in_twin_numba_and_triton(interp):
     # rows: scale up, down, w_max, w_min, slope up, down; every element overshoots one way
     assert ((1.0 + params[1] * params[5] < 0) | (1.0 - params[0] * params[4] < 0)).all()
     twin, fast, triton = weight.clone(), weight.clone(), weight.clone()
-    apply_counts_torch(twin, params, up, down, **cell_args(cell, noise=0.0))
-    apply_counts_numba(fast, params, up, down, **cell_args(cell, noise=0.0))
-    interp["apply_counts_triton"](triton, params, up, down, seed=3, **cell_args(cell, noise=0.0))
+    apply_counts_torch(twin, params, up, down, cell_bundle(cell, noise=0.0))
+    apply_counts_numba(fast, params, up, down, cell_bundle(cell, noise=0.0))
+    interp["apply_counts_triton"](triton, params, up, down, cell_bundle(cell, noise=0.0), seed=3)
     torch.testing.assert_close(fast, twin, rtol=0, atol=2e-6)
     torch.testing.assert_close(triton, twin, rtol=0, atol=2e-6)
 

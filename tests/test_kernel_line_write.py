@@ -8,13 +8,23 @@ variances over seeds) where kernel and twin draw different random numbers.
 
 import pytest
 import torch
+from pulse_cases import loose_buffer, loose_lines, loose_transfer
 from test_kernel_pulsed_update import CELLS, assert_same_distribution, make_cell, start_weight
 from test_kernel_transfer import BUFFER_OPTIONS, _signs
-from xbrun.kernels import CELL_CONSTANT, line_write_torch, transfer_buffer_torch
+from xbrun.kernels import CELL_CONSTANT
+
+from xbrun import kernels
 
 pytest.importorskip("numba")
-from xbrun.kernels.line_write_cpu import line_write_numba  # noqa: E402
-from xbrun.kernels.transfer_buffer_cpu import transfer_buffer_numba  # noqa: E402
+from xbrun.kernels import (
+    line_write_cpu,  # noqa: E402
+    transfer_buffer_cpu,  # noqa: E402
+)
+
+line_write_torch = loose_lines(kernels.line_write_torch)
+line_write_numba = loose_lines(line_write_cpu.line_write_numba)
+transfer_buffer_torch = loose_buffer(kernels.transfer_buffer_torch)
+transfer_buffer_numba = loose_buffer(transfer_buffer_cpu.transfer_buffer_numba)
 
 M, N = 6, 9  # the array; lines 1, 4 and 7 (columns) or 0, 2, 5 (rows) are written
 
@@ -170,8 +180,10 @@ def _transfer_problem(columns, buffered, trains, seed=0):
 @pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
 def test_transfer_lines_numba_matches_twin(columns, buffered, trains):
     """The buffer exactly; the written pulses per element in distribution."""
-    from xbrun.kernels import transfer_lines_torch
-    from xbrun.kernels.transfer_write_cpu import transfer_lines_numba
+    from xbrun.kernels.transfer_write_cpu import transfer_lines_numba as numba
+
+    transfer_lines_numba = loose_transfer(numba)
+    transfer_lines_torch = loose_transfer(kernels.transfer_lines_torch)
 
     cell = dict(columns=columns, cell_kind=CELL_CONSTANT, noise_std=0.0, mult_noise=True)
     samples = {"numba": [], "twin": []}

@@ -8,10 +8,14 @@ deterministic, so kernel and twin must agree exactly (up to float rounding on th
 
 import pytest
 import torch
+from pulse_cases import loose_buffer, loose_write
 from triton_modules import triton_function
-from xbrun.kernels import chopped_weight_torch, transfer_buffer_torch, transfer_write_torch
+from xbrun.kernels import chopped_weight_torch
 
 from xbrun import kernels
+
+transfer_buffer_torch = loose_buffer(kernels.transfer_buffer_torch)
+transfer_write_torch = loose_write(kernels.transfer_write_torch)
 
 
 def _signs(n, gen, device):
@@ -66,7 +70,8 @@ def test_chopped_weight_interpreted_matches_twin(shape):
 
 @pytest.mark.parametrize("options", BUFFER_OPTIONS)
 def test_transfer_buffer_interpreted_matches_twin(options):
-    launch = triton_function("transfer_buffer_cuda", "transfer_buffer_triton", interpret=True)
+    launch = loose_buffer(triton_function("transfer_buffer_cuda", "transfer_buffer_triton",
+                                          interpret=True))
     _check_transfer_buffer(launch, 9, 6, 4, "cpu", **options)
     _check_transfer_buffer(launch, 130, 5, 2, "cpu", block=64, **options)
 
@@ -97,7 +102,8 @@ def test_chopped_weight_compiled_matches_twin(shape):
 @pytest.mark.gpu
 @pytest.mark.parametrize("options", BUFFER_OPTIONS)
 def test_transfer_buffer_compiled_matches_twin(options):
-    launch = triton_function("transfer_buffer_cuda", "transfer_buffer_triton", interpret=False)
+    launch = loose_buffer(triton_function("transfer_buffer_cuda", "transfer_buffer_triton",
+                                          interpret=False))
     _check_transfer_buffer(launch, 256, 784, 8, "cuda", **options)
     _check_transfer_buffer(launch, 10, 128, 128, "cuda", **options)
 
@@ -154,7 +160,8 @@ def _check_transfer_write(launch, n_out, n_lines, start, count, columns, trains,
 @pytest.mark.parametrize("trains", TRAIN_OPTIONS)
 @pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
 def test_transfer_write_interpreted_matches_twin(columns, trains):
-    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=True))
     _check_transfer_write(launch, 7, 9, 2, 4, columns, trains, False, "cpu")
     _check_transfer_write(launch, 7, 9, 7, 4, columns, trains, False, "cpu",
                           device_start=True)
@@ -193,7 +200,8 @@ def test_transfer_write_twin_is_the_physics_of_a_one_hot_write(trains):
 @pytest.mark.gpu
 @pytest.mark.parametrize("trains", TRAIN_OPTIONS)
 def test_transfer_write_compiled_matches_twin(trains):
-    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=False))
     for columns in (True, False):
         _check_transfer_write(launch, 256, 784, 700, 84, columns, trains, False, "cuda")
         _check_transfer_write(launch, 256, 784, 760, 84, columns, trains, False, "cuda",

@@ -19,12 +19,17 @@ from dataclasses import replace  # noqa: E402
 
 import pytest  # noqa: E402
 from cli_run import run_cli  # noqa: E402
-from pulse_cases import assert_same_distribution, make_cell, signed_probs  # noqa: E402
+from pulse_cases import (  # noqa: E402
+    assert_same_distribution,
+    loose,
+    loose_apply,
+    loose_lines,
+    make_cell,
+    signed_probs,
+)
 from test_transfer import write_path  # noqa: E402, F401 (a fixture)
 from triton_modules import triton_function  # noqa: E402
-from xbrun.kernels import CELL_TABLE, pulsed_update_torch  # noqa: E402
-from xbrun.kernels.counted_update_ref import apply_counts_torch  # noqa: E402
-from xbrun.kernels.line_write_ref import line_write_torch  # noqa: E402
+from xbrun.kernels import CELL_TABLE  # noqa: E402
 
 from xbrun import kernels  # noqa: E402
 from xbrun.cells_fit import simulate, write_csv  # noqa: E402
@@ -67,7 +72,13 @@ def replicas(n_rep, n, k, gen, length=5):
     return cp, table, w0, xp, dp, torch.full((k,), length), x_bits, d_bits
 
 
+pulsed_update_torch = loose(kernels.pulsed_update_torch)
+apply_counts_torch = loose_apply(kernels.counted_update_ref.apply_counts_torch)
+line_write_torch = loose_lines(kernels.line_write_torch)
+
+
 def check_pulsed(launch, mult, device="cpu"):
+    launch = loose(launch)
     cp, table, w0, gen = table_case(6, 9)
     xp, dp, bl, xb, db = given_trains(6, 9, 5, gen)
     args = [t.to(device) for t in (cp, xp, dp, bl, xb, db, table)]
@@ -83,6 +94,7 @@ def check_pulsed(launch, mult, device="cpu"):
 
 
 def check_pulsed_noise(launch, mult, device="cpu", n_rep=600):
+    launch = loose(launch)
     gen = torch.Generator().manual_seed(1)
     cp, table, w0, xp, dp, bl, xb, db = replicas(n_rep, 4, 3, gen)
     twin = w0.clone()
@@ -98,6 +110,7 @@ def check_pulsed_noise(launch, mult, device="cpu", n_rep=600):
 
 
 def check_counts(apply, mult, noise, device="cpu", n_rep=800, **extra):
+    apply = loose_apply(apply)
     cp, table, w0, gen = table_case(7, 5)
     up = torch.randint(0, 8, (7, 5), generator=gen, dtype=torch.int32)
     down = torch.randint(0, 8, (7, 5), generator=gen, dtype=torch.int32)
@@ -145,7 +158,7 @@ def test_numba_line_write_equals_the_twin(columns):
     counts = torch.randint(0, 6, (3, length), generator=gen)
     line_prob = signed_probs(3, length, gen)
     results = []
-    for write in (line_write_torch, line_write_numba):
+    for write in (line_write_torch, loose_lines(line_write_numba)):
         w = w0.clone()
         n = write(w, cp, index, torch.ones(3), line_prob, torch.full((3,), 6), columns=columns,
                   cell_kind=CELL_TABLE, noise_std=0.0, mult_noise=True, counts=counts,
@@ -157,8 +170,8 @@ def test_numba_line_write_equals_the_twin(columns):
 
 def check_counted_trains(launch, device="cpu"):
     """The whole counted update (bits, counts, apply) with given trains, noise off."""
-    from xbrun.kernels.counted_update_ref import counted_update_torch
-
+    launch = loose(launch)
+    counted_update_torch = loose(kernels.counted_update_torch)
     cp, table, w0, gen = table_case(5, 8)
     xp, dp, bl, xb, db = given_trains(5, 8, 4, gen)
     cell = dict(cell_kind=CELL_TABLE, noise_std=0.0, mult_noise=True)

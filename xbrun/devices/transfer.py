@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..physics.array import build_array
 from ..physics.cells import CELLS
 from ..physics.io import IOParameters, analog_mvm
-from ..physics.lines import LineRun
+from ..physics.lines import LineBuffer, LineRun
 from ..physics.pulses import UpdateParameters
 from ..schema import check, pick
 from .base import TrainingDevice
@@ -364,7 +364,7 @@ class BufferedTransfer(TransferDevice):
         return reads
 
     def buffer_options(self, lines: LineRun, lr_t: float) -> dict:
-        """Scale, threshold and options of the buffer step (``transfer_buffer_ref``)."""
+        """Scale, threshold and options of the buffer step (``kernels.BufferParams``)."""
         return {"scale": abs(lr_t),
                 "threshold": self.config.thres_scale * self.slow.granularity}
 
@@ -377,8 +377,7 @@ class BufferedTransfer(TransferDevice):
         """Read -> de-chop -> H -> threshold, then the whole steps into C."""
         c = self.config
         signal = self.buffer_signal(lines, reads)
-        options = {"out_sign": self.out_chopper, "in_sign": self.in_chopper,
-                   "max_steps": c.transfer_update.desired_bl,
+        options = {"max_steps": c.transfer_update.desired_bl,
                    "momentum": min(max(c.momentum, 0.0), 1.0),
                    "forget_buffer": c.forget_buffer, **self.buffer_options(lines, lr_t)}
         scale = options["scale"]
@@ -388,10 +387,11 @@ class BufferedTransfer(TransferDevice):
                 options["scale"] = 1.0                    # the kernels apply are exact)
             else:
                 options["scale"] = float(scale)  # the host reads it for free
+        buffer = LineBuffer(self.buffer, self.out_chopper, self.in_chopper,
+                            kernels.BufferParams(**options))
         return self.slow.write_lines(lines, signal, c.step * self.slow.granularity, generator,
                                      params=c.transfer_update, columns=self.columns,
-                                     write=self.writes_ready(lines), buffer=self.buffer,
-                                     **options)
+                                     write=self.writes_ready(lines), buffer=buffer)
 
 
 __all__ = ["TransferConfig", "BufferedTransferConfig", "TransferDevice", "BufferedTransfer",

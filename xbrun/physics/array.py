@@ -11,7 +11,7 @@ from torch import nn
 from .. import kernels
 from ..graph_state import DeviceScalar, GraphState
 from .cells import IdealCell, PulsedCell
-from .lines import LineRun
+from .lines import LineBuffer, LineRun
 from .pulses import UpdateParameters, fold_rate, pulse_trains, rate_free_length
 
 IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in steps use
@@ -118,23 +118,24 @@ class CrossbarArray(nn.Module, GraphState):
     def write_lines(self, lines: LineRun, amounts: torch.Tensor, lr: float,
                     generator: torch.Generator | None, *, params: UpdateParameters,
                     columns: bool, write: bool | torch.Tensor = True,
-                    buffer: torch.Tensor | None = None, **buffer_options) -> torch.Tensor:
+                    buffer: LineBuffer | None = None) -> torch.Tensor:
         """A transfer's write: ``line[b] += lr * amounts[b]`` for each line of ``lines``
         (columns, or rows when not ``columns``; ``amounts`` ``(n, out)`` / ``(n, in)``).
 
         With ``buffer`` (a transfer's digital H), the amounts enter it first
-        (``kernels.accumulate_transfer_buffer``, ``buffer_options``) and the whole steps it
-        lets through are written instead. ``write``: False only updates the buffer; a
+        (``kernels.accumulate_transfer_buffer``) and the whole steps it lets through are
+        written instead. ``write``: False only updates the buffer; a
         ``(n,)`` bool tensor writes those lines only. ``params``: the write's trains
         (aihwkit's ``transfer_update``). Returns the pulses applied (0-dim int64).
         """
         if self.fused_write(params):
             return self._write_fused(lines, amounts, lr, generator, params, columns, write,
-                                     buffer, buffer_options)
+                                     buffer)
         index = lines.index(amounts.device)
         if buffer is not None:
-            amounts = kernels.accumulate_transfer_buffer(buffer, amounts, index,
-                                                         **buffer_options)
+            amounts = kernels.accumulate_transfer_buffer(buffer.h, amounts, index,
+                                                         buffer.out_sign, buffer.in_sign,
+                                                         buffer.params)
         if write is False:
             return _zero(amounts.device)
         if write is not True:
@@ -145,8 +146,8 @@ class CrossbarArray(nn.Module, GraphState):
         """Whether a line write runs as one fused kernel (``kernels.transfer_lines``)."""
         return False
 
-    def _write_fused(self, lines, amounts, lr, generator, params, columns, write, buffer,
-                     buffer_options) -> torch.Tensor:
+    def _write_fused(self, lines, amounts, lr, generator, params, columns, write,
+                     buffer) -> torch.Tensor:
         raise NotImplementedError
 
     def _write_index(self, index: torch.Tensor, values: torch.Tensor, lr: float,
@@ -366,13 +367,12 @@ class PulsedArray(CrossbarArray):
         return long, (kernels.long_train_length(lr, self.granularity) if long
                       else params.desired_bl)
 
-    def _cell_args(self) -> dict:
+    def _cell(self) -> kernels.CellParams:
+        """The cell's numbers every write kernel takes."""
         cell = self.cell
-        args = dict(cell_kind=cell.kernel_kind, noise_std=float(cell.noise_std),
-                    mult_noise=bool(cell.mult_noise), cell_scalars=tuple(cell.cell_scalars))
-        if self.cell_table is not None:
-            args["cell_table"] = self.cell_table
-        return args
+        return kernels.CellParams(cell.kernel_kind, float(cell.noise_std),
+                                  bool(cell.mult_noise), tuple(cell.cell_scalars),
+                                  self.cell_table)
 
     def _after_write(self, before: torch.Tensor | None, generator: torch.Generator | None,
                      lines=None, columns: bool = True) -> None:
@@ -416,13 +416,13 @@ class PulsedArray(CrossbarArray):
         max_bl = None if trains.x_bits is not None else self._train_bound(lr, params)[1]
         seed = self._device_seed(generator) if target.is_cuda else self._host_seed(generator)
         if params.accumulate == "batch":  # counted over the batch, applied at once
-            kernel, order = kernels.counted_update, {}
+            kernel = kernels.counted_update
         else:  # pulse by pulse, each rank-1 update in turn
-            kernel, order = kernels.pulsed_update, {"sparse_rows": sparse_rows}
+            kernel = kernels.pulsed_update
         pulses = kernel(target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
+                        kernels.UpdateParams(self._cell(), max_bl, sparse_rows),
                         generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits,
-                        max_bl=max_bl, seed=seed, cell_pulses=self._counter(), **order,
-                        **self._cell_args())
+                        seed=seed, cell_pulses=self._counter())
         self.count_slots(trains.bl.sum())
         self._after_write(before, generator)
         return pulses
@@ -435,30 +435,33 @@ class PulsedArray(CrossbarArray):
                 and params.res <= 0
                 and kernels.backends.choose("transfer_lines", self.weight) != "torch")
 
-    def _write_fused(self, lines, amounts, lr, generator, params, columns, write, buffer,
-                     buffer_options) -> torch.Tensor:
+    def _write_fused(self, lines, amounts, lr, generator, params, columns, write,
+                     buffer) -> torch.Tensor:
         """``kernels.transfer_lines``: the lines' trains from the amounts (through the
         buffer) and their pulses; a ``LineRun`` on the device wraps, so no host sync."""
         zero = _zero(amounts.device)
         if write is False:
             if buffer is not None:
-                kernels.accumulate_transfer_buffer(buffer, amounts, lines.index(amounts.device),
-                                                   **buffer_options)
+                kernels.accumulate_transfer_buffer(buffer.h, amounts,
+                                                   lines.index(amounts.device),
+                                                   buffer.out_sign, buffer.in_sign,
+                                                   buffer.params)
             return zero
         n = amounts.shape[0]
         if lr == 0 or n == 0:
             return zero
         long_train, max_bl = self._train_bound(lr, params)
+        write_params = kernels.TransferWriteParams(
+            columns, lr, self.granularity, params.desired_bl, long_train,
+            params.update_management, params.update_bl_management, params.um_grad_scale,
+            kernels.BufferParams() if buffer is None else buffer.params)
         pulses = kernels.transfer_lines(
-            self.stored_weight(), self.cell_params, amounts, lines.start, columns=columns,
-            generator=generator, max_bl=max_bl,
+            self.stored_weight(), self.cell_params, amounts, lines.start, write_params,
+            self._cell(), generator=generator, max_bl=max_bl,
             seed=self._device_seed(generator) if amounts.is_cuda else None,
-            lr=lr, granularity=self.granularity, desired_bl=params.desired_bl,
-            long_train=long_train, update_management=params.update_management,
-            update_bl_management=params.update_bl_management,
-            um_grad_scale=params.um_grad_scale, buffer=buffer,
-            line_mask=None if isinstance(write, bool) else write, **buffer_options,
-            cell_pulses=self._counter(), train_slots=self.ledger[:1], **self._cell_args())
+            line_mask=None if isinstance(write, bool) else write,
+            cell_pulses=self._counter(), train_slots=self.ledger[:1],
+            **({} if buffer is None else buffer.tensors()))
         self._after_write(None, generator, lines.selector(amounts.device), columns)
         return pulses
 
@@ -492,9 +495,9 @@ class PulsedArray(CrossbarArray):
             counts = (one_bits[:, :, :1].bool() & line_bits.bool()).sum(1)
         before = self._before_write(index, columns)
         pulses = kernels.line_write(target, self.cell_params, index, one_prob, line_prob,
-                                    trains.bl, generator=generator, columns=columns,
-                                    counts=counts, cell_pulses=self._counter(),
-                                    **self._cell_args())
+                                    trains.bl, kernels.LineWriteParams(self._cell(), columns),
+                                    generator=generator, counts=counts,
+                                    cell_pulses=self._counter())
         self.count_slots(trains.bl.sum())
         self._after_write(before, generator, index, columns)
         return pulses

@@ -495,7 +495,7 @@ class TableCell(PulsedCell):
 
     @property
     def cell_table(self) -> torch.Tensor:
-        """The ``(2, K)`` knot table the kernels take (``kernels.pulsed_update_ref``)."""
+        """The ``(2, K)`` knot table the kernels take (``kernels.CellParams.table``)."""
         return torch.tensor([self.piecewise_up, self.piecewise_down], dtype=torch.float32)
 
     def _factors_at_zero(self) -> tuple[float, float]:

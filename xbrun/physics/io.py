@@ -38,7 +38,6 @@ from typing import Literal
 import torch
 
 from .. import kernels
-from ..kernels.analog_mvm_ref import MVMParams
 from ..schema import check
 from .pulses import bin_width
 
@@ -103,15 +102,18 @@ class IOConfig:
     backward: IOParameters = field(default_factory=lambda: IOParameters(bound_management="none"))
 
 
-_NM_KINDS = {"none": 0, "abs_max": 1, "max": 2, "constant": 3, "abs_max_np_sum": 4}
-_BM_KINDS = {"none": 0, "iterative": 1, "iterative_worst_case": 2}
-_W_NOISE_KINDS = {"none": 0, "additive_constant": 1, "pcm_read": 2}
+_NM_KINDS = {"none": kernels.NM_NONE, "abs_max": kernels.NM_ABS_MAX, "max": kernels.NM_MAX,
+             "constant": kernels.NM_CONSTANT, "abs_max_np_sum": kernels.NM_ABS_MAX_NP_SUM}
+_BM_KINDS = {"none": kernels.BM_NONE, "iterative": kernels.BM_ITERATIVE,
+             "iterative_worst_case": kernels.BM_WORST_CASE}
+_W_NOISE_KINDS = {"none": kernels.W_NOISE_NONE, "additive_constant": kernels.W_NOISE_ADDITIVE,
+                  "pcm_read": kernels.W_NOISE_PCM}
 
 
-def kernel_params(io: IOParameters) -> MVMParams:
-    """The plain numbers the MVM kernels take (``kernels.analog_mvm_ref.MVMParams``)."""
+def kernel_params(io: IOParameters) -> kernels.MVMParams:
+    """The plain numbers the MVM kernels take (``kernels.MVMParams``)."""
     inp_step = io.inp_step
-    return MVMParams(
+    return kernels.MVMParams(
         is_perfect=bool(io.is_perfect), inp_bound=float(io.inp_bound), inp_step=inp_step,
         inp_sto_round=bool(io.inp_sto_round), inp_noise=float(io.inp_noise),
         out_bound=float(io.out_bound), out_step=io.out_step,
@@ -143,7 +145,7 @@ def analog_mvm(weight: torch.Tensor, x: torch.Tensor, io: IOParameters,
     return kernels.analog_mvm(weight, x, params, seed)
 
 
-_PARAMS: dict[tuple, MVMParams] = {}  # kernel numbers by settings: built once, not per call
+_PARAMS: dict[tuple, kernels.MVMParams] = {}  # kernel numbers by settings: built once, not per call
 
 
 def _draw_seed(generator: torch.Generator | None, device: torch.device):

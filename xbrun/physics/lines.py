@@ -8,6 +8,7 @@ those lines can receive pulses, so the write costs the written lines alone).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
@@ -85,3 +86,18 @@ class LineRun:
         else:
             onehot.scatter_(1, self.index(device)[:, None], 1.0)
         return onehot
+
+
+class LineBuffer(NamedTuple):
+    """A transfer's digital buffer H (``(L, n_lines)``, updated in place) with the chopper
+    signs its reads are de-chopped by and the step's numbers (``kernels.BufferParams``):
+    what the amounts of a buffered line write enter first."""
+
+    h: torch.Tensor
+    out_sign: torch.Tensor
+    in_sign: torch.Tensor
+    params: kernels.BufferParams
+
+    def tensors(self) -> dict:
+        """The buffer's tensors as the kernels name them."""
+        return {"buffer": self.h, "out_sign": self.out_sign, "in_sign": self.in_sign}

@@ -48,7 +48,6 @@ from typing import Literal
 import torch
 
 from .. import kernels
-from ..kernels.pulsed_update_ref import discretize_torch, train_gains_torch
 from ..schema import check
 
 PulseType = Literal["stochastic_compressed", "deterministic_implicit", "mean_count"]
@@ -105,7 +104,7 @@ def bin_width(res: float) -> float:
 def discretize(values: torch.Tensor, res: float, sto_round: bool,
                generator: torch.Generator | None) -> torch.Tensor:
     """Round ``values`` to multiples of ``res`` (stochastically with ``sto_round``)."""
-    return discretize_torch(values, res, sto_round, generator)
+    return kernels.discretize_torch(values, res, sto_round, generator)
 
 
 def _update_options(params: UpdateParameters) -> dict:
@@ -118,7 +117,7 @@ def _update_options(params: UpdateParameters) -> dict:
 def train_lengths_and_gains(x_max: torch.Tensor, d_max: torch.Tensor, lr: float,
                             granularity: float, params: UpdateParameters):
     """Per rank-1 row: train length ``BL``, and the gains of the x and d sides."""
-    return train_gains_torch(x_max, d_max, lr, granularity, **_update_options(params))
+    return kernels.train_gains_torch(x_max, d_max, lr, granularity, **_update_options(params))
 
 
 def rate_free_length(params: UpdateParameters) -> bool:
