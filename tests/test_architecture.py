@@ -1,7 +1,9 @@
 """The layer order of docs/architecture.md, checked on the source: every import points down
 (errors/schema/graph_state <- ``kernels`` <- physics/devices/decompositions/tiles <- nn <-
-training and the config modules <- the commands), and no two modules import each other,
-directly or through others. Also: every source file and name the page mentions exists."""
+training <- the config modules <- the commands), and no two modules import each other,
+directly or through others; the root config takes each package's groups from its ``schemas``
+module only; Hydra is initialised in one module; the CLI uses no private name of another
+module. Also: every source file and name the page mentions exists."""
 
 import ast
 import functools
@@ -16,8 +18,9 @@ LAYERS = [
     ("xbrun.kernels",),
     ("xbrun.physics", "xbrun.devices", "xbrun.decompositions", "xbrun.tiles"),
     ("xbrun.nn",),
-    ("xbrun.training", "xbrun.config", "xbrun.presets", "xbrun.sweeps", "xbrun.extras",
-     "xbrun.sweep_report", "xbrun.workers"),
+    ("xbrun.training",),
+    ("xbrun.config", "xbrun.presets", "xbrun.sweeps", "xbrun.extras", "xbrun.sweep_report",
+     "xbrun.workers"),
     ("xbrun", "xbrun.cli", "xbrun.composition", "xbrun.api", "xbrun.evaluate", "xbrun.report",
      "xbrun.cells_info", "xbrun.cells_fit", "xbrun.figures", "xbrun.wear_map", "xbrun.run_folders"),
 ]
@@ -122,6 +125,47 @@ def test_the_check_sees_an_upward_import():
     assert "xbrun.composition" in graph["xbrun.cells_info"]
     assert _layer("xbrun.kernels.im2col_ref") > _layer("xbrun.errors")  # kernels import no
     assert _layer("xbrun.physics.array") > _layer("xbrun.kernels")      # config code
+
+
+def _from_imports(path: Path) -> list[tuple[str, str]]:
+    """``(module as written, name)`` of each ``from ... import name`` of ``path``."""
+    return [("." * node.level + (node.module or ""), alias.name)
+            for node in ast.walk(_tree(path)) if isinstance(node, ast.ImportFrom)
+            for alias in node.names]
+
+
+def test_config_takes_the_groups_each_package_registers():
+    """``config.py`` assembles the packages' ``schemas`` modules and imports no other module
+    of the layers below it (no training, physics, ... internals)."""
+    below = ("xbrun.physics", "xbrun.devices", "xbrun.decompositions", "xbrun.tiles",
+             "xbrun.nn", "xbrun.training")
+    internals = sorted(dep for dep in _graph()["xbrun.config"]
+                       if dep.startswith(below) and dep.rpartition(".")[2] != "schemas"
+                       and dep not in below)
+    assert not internals, internals
+    assert "xbrun.training.schemas" in _graph()["xbrun.config"]
+    users = [name for name, deps in _graph().items() if "xbrun.config" in deps
+             and _layer(name) <= _layer("xbrun.training")]
+    assert not users, users
+
+
+def test_hydra_is_initialised_and_composed_in_one_module():
+    """Only ``composition.py`` initialises Hydra and calls its compose (``cli.py`` hands
+    ``hydra.main`` the same folder)."""
+    calls = sorted(name for name, path in _modules().items()
+                   for module, imported in _from_imports(path)
+                   if module == "hydra" and imported in ("initialize_config_dir", "compose",
+                                                         "initialize"))
+    assert calls == ["xbrun.composition", "xbrun.composition"], calls
+
+
+def test_the_cli_uses_public_names_only():
+    """``cli.py`` is a layer over the API: no ``_private`` name of another module, and the
+    run itself through ``api.run`` (no direct import of the recipe or the config root)."""
+    private = [f"{module}.{name}" for module, name in _from_imports(REPO / "xbrun" / "cli.py")
+               if name.startswith("_") and name != "__future__"]
+    assert not private, private
+    assert not {"xbrun.config", "xbrun.training.loop"} & _graph()["xbrun.cli"]
 
 
 # -- the page names only what exists ------------------------------------------------------

@@ -282,7 +282,7 @@ def test_sweep_job_on_a_busy_folder_fails_alone(finished_run, tmp_path, holder):
     failed = status(tmp_path / "sweep" / "0")
     assert failed["status"] == "failed" and "in use" in failed["error"]
     assert status(run)["epochs_done"] == 2 and status(free)["epochs_done"] == 3
-    from xbrun.cli import _hydra_settings
+    from xbrun.composition import hydra_settings as _hydra_settings
     from xbrun.run_folders import job_folders
 
     with pytest.raises(ConfigError, match=f"^resume: jobs 0 and 1 would both continue {free}"):
@@ -320,7 +320,8 @@ SWEEP_FOLDERS = [
 
 def test_sweep_refuses_job_folders_that_hold_a_run_or_collide(finished_run, tmp_path):
     """Each job's folder as Hydra would resolve it, checked before any job starts."""
-    from xbrun.cli import _combinations, _hydra_settings
+    from xbrun.cli import _combinations
+    from xbrun.composition import hydra_settings as _hydra_settings
     from xbrun.run_folders import job_folders, refuse_overwrite
 
     def folders(task, hydra, settings):
@@ -373,11 +374,12 @@ def test_paths_outside_the_run_folder_or_over_its_files_are_refused(finished_run
     (checked before the run folder is made) stays inside the run and off xbrun's files."""
     from omegaconf import OmegaConf, open_dict
 
-    from xbrun.cli import _hydra_settings
+    from xbrun.composition import hydra_config
+    from xbrun.composition import hydra_settings as _hydra_settings
     from xbrun.config import load
     from xbrun.run_folders import check_written_paths
 
-    data = OmegaConf.to_container(xbrun.api._composed(SMALL), resolve=True)
+    data = OmegaConf.to_container(hydra_config(SMALL), resolve=True)
     for tracker, key, name in TRACKER_PATHS:
         with pytest.raises(ConfigError, match=f"^logger.{tracker}.{key}: "):
             load({**data, "logger": {tracker: {key: name}}})

@@ -25,32 +25,13 @@ OBJECTIVES = {"val_accuracy": ("val_accuracy", True),
               "reconstruction_error": ("reconstruction_error", False)}
 
 
-def _composed(overrides: Sequence[str], with_hydra: bool = False):
-    """Hydra's composed config for ``overrides`` (an OmegaConf node), errors as ConfigError;
-    ``with_hydra`` keeps the ``hydra`` node (launcher, sweeper)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from .composition import conf_dir, explain_hydra_error
-
-    try:
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=list(overrides),
-                                 return_hydra_config=with_hydra)
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(explain_hydra_error(err)) from None
-
-
 def compose(overrides: Sequence[str] = (), optimising: bool = False):
     """The typed, checked ``RunConfig`` that ``xbrun train OVERRIDES`` would run
     (``optimising``: as a job of a sweeper that selects runs, e.g. Optuna)."""
-    from omegaconf import OmegaConf
+    from .composition import compose as composition, one_line
 
-    from .config import load
-
-    return load(OmegaConf.to_container(_composed(overrides), resolve=True), optimising)
+    with one_line():
+        return composition(list(overrides), optimising=optimising)
 
 
 def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=print) -> dict:
@@ -65,15 +46,13 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=
     import yaml
     from omegaconf import OmegaConf
 
-    from .composition import make_folder, remove_made
-    from .config import load
+    from .composition import composed as composition, make_folder, one_line, remove_made
     from .training.lock import run_lock
-    from .training.loop import train as train_run
     from .training.outputs import write_text
     from .training.rundir import refuse_overwrite
 
-    composed = _composed(overrides)
-    config = load(OmegaConf.to_container(composed, resolve=True))
+    with one_line():
+        composed, config = composition(list(overrides))
     if run_dir is None:
         run_dir = Path("outputs") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     run_dir = Path(run_dir).expanduser().absolute()  # recorded as the CLI records it
@@ -87,17 +66,43 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=
             meta.mkdir(parents=True, exist_ok=True)
             write_text(meta / "config.yaml", OmegaConf.to_yaml(composed, resolve=True))
             write_text(meta / "overrides.yaml", yaml.safe_dump(list(overrides)))
-            summary = train_run(config, run_dir, log=log)
-            if (config.eval.after_training and config.is_analog
-                    and summary.get("status") == "finished"):
-                from .evaluate import after_training
-
-                after_training(run_dir, config.eval, log, log)
-            return summary
+            return run(config, run_dir, log, log)
     except ConfigError as err:
         if made is not None and getattr(err, "folder", None) != run_dir.resolve():
             remove_made(run_dir, made)  # as the CLI: a refused run leaves no folder
         raise
+
+
+def run(config, run_dir: Path, log=print, log_error=print, trainer=None) -> dict:
+    """Train the typed ``config`` into the existing ``run_dir`` and, where
+    ``eval.after_training`` asks, evaluate it as deployed hardware; returns the summary
+    (``xbrun train``'s job and :func:`train` both run this). ``trainer`` runs the training
+    (``training.loop.train`` here; the command's own also starts ``distributed.nproc``
+    processes)."""
+    if trainer is None:
+        from .training.loop import train as trainer
+
+    summary = trainer(config, run_dir, log=log)
+    if config.eval.after_training and config.is_analog and summary.get("status") == "finished":
+        from .evaluate import after_training
+
+        after_training(run_dir, config.eval, log, log_error)
+    return summary
+
+
+def check_search(overrides: Sequence[str]) -> None:
+    """The search of a sweeper that selects runs (``hparams_search=``, ``hydra/sweeper=``)
+    composed for ``overrides`` (its first job's): its direction must match the objective."""
+    from omegaconf import OmegaConf
+
+    from .composition import hydra_config, one_line
+    from .config import resolve_objective
+
+    with one_line():
+        composed = hydra_config(list(overrides), with_hydra=True)
+    objective = resolve_objective(composed.objective, composed.dataset.name,
+                                  composed.model.name, composed.dataset.get("val_fraction") != 0)
+    check_direction(objective, OmegaConf.to_container(composed.hydra.sweeper, resolve=False))
 
 
 def check_direction(objective: str, sweeper: dict) -> None:

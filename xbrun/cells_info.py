@@ -23,17 +23,10 @@ from .physics.cells import PulsedCell
 
 def load_cells(names: list[str], overrides: list[str]) -> list[tuple[str, object]]:
     """The typed cell configs of ``names`` (conf/cell options) with ``overrides`` applied."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from .composition import conf_dir, group_options, parse_overrides
-    from .physics.cells import CELLS
-    from .schema import pick
+    from .composition import compose, group_options, parse_overrides
 
     def build(name: str):
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[f"cell={name}", *overrides])
-        return pick(CELLS, OmegaConf.to_container(cfg.cell, resolve=True), "cell", "kind")
+        return compose([f"cell={name}", *overrides]).cell
 
     options = group_options("cell")
     for name in names:

@@ -24,13 +24,13 @@ import traceback
 from pathlib import Path
 
 from .composition import (
-    HYDRA_SETTINGS,
     Parser,
     compose,
     conf_dir,
     explain_hydra_error,
     fail,
     group_options,
+    hydra_settings,
     is_hydra,
     make_folder,
     parse_overrides,
@@ -110,24 +110,11 @@ def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [[o for o in combo if o is not None] for combo in itertools.product(*choices)]
 
 
-def _hydra_settings(overrides: list[str], whole: bool = False):
-    """Hydra's own config under ``overrides`` (its keys checked the way Hydra would); with
-    ``whole``, the job's entire config (the ``hydra`` node under the task's keys)."""
-    if not whole and tuple(overrides) in HYDRA_SETTINGS:  # composed with the run's config
-        return HYDRA_SETTINGS.pop(tuple(overrides))
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
-    return cfg if whole else cfg.hydra
-
-
 def _with_sweeper_params(task: list[str], hydra_overrides: list[str]) -> list[str]:
     """``task`` with the sweep axes a config sets in ``hydra.sweeper.params`` (an
     ``experiment=``'s), as Hydra's basic sweeper merges them: the config's axes first, a
     command-line override of the same key replacing its values."""
-    settings = _hydra_settings([*_combinations(task, True)[0], *hydra_overrides])
+    settings = hydra_settings([*_combinations(task, True)[0], *hydra_overrides])
     params = settings.sweeper.get("params") or {}
     if not params or "BasicSweeper" not in str(settings.sweeper.get("_target_", "")):
         return task
@@ -178,7 +165,7 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
         if multirun:
             sweep_hydra = [o for o in overrides if is_hydra(o)]
             task = _with_sweeper_params(task, sweep_hydra)
-            optimising = _optimises(_hydra_settings([*_combinations(task, True)[0],
+            optimising = _optimises(hydra_settings([*_combinations(task, True)[0],
                                                      *sweep_hydra]))
         combos = _combinations(task, multirun)
         parse_overrides([o for o in overrides if is_hydra(o)])
@@ -219,7 +206,7 @@ def _ignored(task: list[str], combos: list[list[str]], configs: list) -> str:
     """One warning naming the keys given on the command line that a run ignores (a cell,
     I/O or decomposition key with device=fp, ``decomposition.rank`` of a method without a
     rank), or ""."""
-    from .config import RANKED
+    from .decompositions.schemas import RANKED
 
     given = {item.key_or_group.lstrip("+"): item for item in parse_overrides(task)
              if not item.is_delete()}
@@ -291,29 +278,23 @@ def _joblib_worker() -> bool:
 def _job(cfg, run_dir: Path, single: bool, log) -> float | None:
     phases.note("job")
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
 
-    from .api import objective_value
-    from .config import load
+    from .api import objective_value, run
+    from .composition import typed
     from .training.outputs import write_json, write_text
 
     hydra_cfg = HydraConfig.get()
     try:
         # inside the try: in a sweep over devices, a key this job's device lacks fails
         # this job alone (see validate)
-        config = load(OmegaConf.to_container(cfg, resolve=True), _optimises(hydra_cfg))
+        config = typed(cfg, _optimises(hydra_cfg))
         if not single:
             config.progress = "none"  # sweeps keep to the per-epoch lines
         if config.resume and not Path(config.resume).expanduser().is_absolute():
             # as checked before Hydra ran: relative to where the command was given, also
             # when hydra.job.chdir moved the job into its run folder
             config.resume = str(Path(hydra_cfg.runtime.cwd) / config.resume)
-        summary = _train(config, run_dir, log)
-        if (config.eval.after_training and config.is_analog
-                    and summary.get("status") == "finished"):
-            from .evaluate import after_training
-
-            after_training(run_dir, config.eval, log.info, log.error)
+        summary = run(config, run_dir, log.info, log.error, trainer=_train)
         if single and summary.get("status") == "diverged":
             _diverged(summary)
         return objective_value(config.objective, summary)
@@ -376,21 +357,13 @@ def _diverged(summary: dict) -> None:
 
 
 def _check_sweeper(overrides: list[str]) -> None:
-    """An Optuna search's direction must match the objective (see api.check_direction)."""
+    """An Optuna search's direction must match the objective (see api.check_search)."""
     if not any(o.startswith(("hparams_search=", "hydra/sweeper=")) for o in overrides):
         return
-    from omegaconf import OmegaConf
-
-    from .api import _composed, check_direction
-    from .config import resolve_objective
+    from .api import check_search
 
     try:
-        composed = _composed(_combinations(overrides, multirun=True)[0], with_hydra=True)
-        objective = resolve_objective(composed.objective, composed.dataset.name,
-                                      composed.model.name,
-                                      composed.dataset.get("val_fraction") != 0)
-        check_direction(objective,
-                        OmegaConf.to_container(composed.hydra.sweeper, resolve=False))
+        check_search(_combinations(overrides, multirun=True)[0])
     except ConfigError as err:
         fail(str(err))
 
@@ -452,7 +425,7 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
     folder; returns the arguments for Hydra, which get the folder just made."""
     task = [o for o in overrides if not is_hydra(o)]
     hydra_overrides = _hydra_overrides(overrides)
-    settings = _hydra_settings([*_combinations(task, multirun)[0], *hydra_overrides])
+    settings = hydra_settings([*_combinations(task, multirun)[0], *hydra_overrides])
     if multirun and "BasicSweeper" in str(settings.sweeper.get("_target_", "")):
         for item in parse_overrides(task):
             if item.is_sweep_override() and _sweep_values(item) is None:
@@ -471,7 +444,7 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
     place = Path(folder).expanduser().absolute()
     basic = "BasicSweeper" in str(settings.sweeper.get("_target_", ""))
     combos = _combinations(task, True) if basic else _combinations(task, True)[:1] * 2
-    jobs = job_folders(combos, settings, lambda combo: _hydra_settings(
+    jobs = job_folders(combos, settings, lambda combo: hydra_settings(
         [*combo, *hydra_overrides], whole=True)) if multirun else [place]
     resumes = () if multirun else tuple(o.split("=", 1)[1] for o in task
                                          if o.split("=", 1)[0] == "resume")
@@ -573,7 +546,7 @@ def train_command(args: list[str]) -> None:
               file=sys.stderr)
 
 
-def _train(config, run_dir: Path, log) -> dict:
+def _train(config, run_dir: Path, log=print) -> dict:
     """The run, in this process; or with ``distributed.nproc=N`` (not under torchrun) on N
     processes that torch's elastic launcher starts (``training/distributed.py::launch``):
     this command keeps the folder's lock and reads back rank 0's summary."""
@@ -583,7 +556,7 @@ def _train(config, run_dir: Path, log) -> dict:
     from .training.loop import train
 
     if config.distributed.nproc == 1 or env_world()[1] > 1:
-        return train(config, run_dir, log=log.info)
+        return train(config, run_dir, log=log)
     from .replica import forked
     from .training.lock import run_lock
 

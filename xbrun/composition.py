@@ -1,15 +1,18 @@
 """Composing xbrun's Hydra configs, and the one-line errors every command shares.
 
-The shipped config folder and its groups, Hydra's parse of overrides, composition into the
-typed ``RunConfig``, Hydra's and OmegaConf's errors turned into one line naming the key,
-and the checks of output paths made before any work. The CLI (``cli.py``), ``xbrun
-cells`` (``cells_info.py``), ``xbrun report`` (``report.py``) and the Python API
-(``api.py``) all import these from here, so none of them imports another command.
+The one composition: Hydra is initialised here only (:func:`hydra_config`), and every entry
+point - ``xbrun train`` and its sweeps, ``xbrun.compose`` / ``xbrun.train``, ``xbrun
+figure``, ``xbrun cells``, ``xbrun evaluate`` - gets its typed ``RunConfig`` from
+:func:`compose` (``config.load`` checks the values as the dataclasses are built). Also here:
+the shipped config folder and its groups, Hydra's parse of overrides, Hydra's and
+OmegaConf's errors turned into one line naming the key, and the checks of output paths made
+before any work.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import re
@@ -121,10 +124,9 @@ def group_options(group: str) -> list[str]:
     if options(group):
         return options(group)
     if group.startswith("hydra/"):  # Hydra's own groups (launchers, sweepers, ...)
-        from hydra import initialize_config_dir
         from hydra.core.global_hydra import GlobalHydra
 
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        with _initialised():
             return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
     return []
 
@@ -199,35 +201,89 @@ def parse_overrides(overrides: list[str]) -> list:
     return parsed
 
 
+@contextlib.contextmanager
+def _initialised():
+    """Hydra initialised on the shipped configs: the one place (``hydra.main`` in
+    ``cli.train_command`` gets the same folder)."""
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        yield
+
+
+def hydra_config(overrides: list[str], with_hydra: bool = False):
+    """Hydra's composed config for ``overrides`` (an OmegaConf node; Hydra's and OmegaConf's
+    errors as they come, see :func:`one_line`); ``with_hydra`` keeps the ``hydra`` node
+    (launcher, sweeper, run folders)."""
+    from hydra import compose as hydra_compose
+
+    with _initialised():
+        return hydra_compose(config_name="config", overrides=list(overrides),
+                             return_hydra_config=with_hydra)
+
+
+@contextlib.contextmanager
+def one_line():
+    """Hydra's and OmegaConf's errors inside as ``ConfigError`` with their one line."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        yield
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(explain_hydra_error(err)) from None
+
+
 #: Hydra's own settings composed along with a run's config, by their overrides (see compose)
 HYDRA_SETTINGS: dict[tuple[str, ...], Any] = {}
 
 
-def compose(overrides: list[str], hydra_overrides: list[str] | None = None,
-            optimising: bool = False):
-    """Compose the config for ``overrides`` and check it; returns the typed RunConfig
-    (``optimising``: as a job of a sweeper that selects runs; see ``config.load``).
+def composed(overrides: list[str], hydra_overrides: list[str] | None = None,
+             optimising: bool = False):
+    """``(node, config)``: Hydra's composed config for ``overrides`` without its ``hydra``
+    node, and the typed, checked ``RunConfig`` built from it (``optimising``: as a job of a
+    sweeper that selects runs; see ``config.load``).
 
     With ``hydra_overrides`` (``hydra.*`` keys) Hydra's own settings come out of the same
-    composition and are kept in ``HYDRA_SETTINGS`` under ``(*overrides, *hydra_overrides)``:
-    a composition costs a few tenths of a second, and a single run needs both.
+    composition and are kept in ``HYDRA_SETTINGS`` under ``(*overrides, *hydra_overrides)``
+    for :func:`hydra_settings`: a composition costs a few tenths of a second, and a single
+    run needs both.
     """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
     from omegaconf import OmegaConf
-
-    from .config import load
 
     with_hydra = hydra_overrides is not None
     every = [*overrides, *(hydra_overrides or [])]
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=every,
-                            return_hydra_config=with_hydra)
+    cfg = hydra_config(every, with_hydra)
     if with_hydra:
         HYDRA_SETTINGS.clear()  # the last command's only: a Python session runs many
         HYDRA_SETTINGS[tuple(every)] = cfg.hydra
         cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    return cfg, typed(cfg, optimising)
+
+
+def typed(cfg, optimising: bool = False):
+    """The typed, checked ``RunConfig`` of Hydra's composed ``cfg`` (``config.load``: each
+    dataclass checks its values as it is built)."""
+    from omegaconf import OmegaConf
+
+    from .config import load
+
     return load(OmegaConf.to_container(cfg, resolve=True), optimising)
+
+
+def compose(overrides: list[str], hydra_overrides: list[str] | None = None,
+            optimising: bool = False):
+    """The typed, checked ``RunConfig`` of ``overrides`` (see :func:`composed`)."""
+    return composed(overrides, hydra_overrides, optimising)[1]
+
+
+def hydra_settings(overrides: list[str], whole: bool = False):
+    """Hydra's own config under ``overrides`` (its keys checked the way Hydra would); with
+    ``whole``, the job's entire config (the ``hydra`` node under the task's keys)."""
+    if not whole and tuple(overrides) in HYDRA_SETTINGS:  # composed with the run's config
+        return HYDRA_SETTINGS.pop(tuple(overrides))
+    cfg = hydra_config(overrides, with_hydra=True)
+    return cfg if whole else cfg.hydra
 
 
 def make_folder(path: str, key: str) -> Path | None:
@@ -283,6 +339,6 @@ def plot_path(path: str, key: str = "--plot") -> str:
     return str(target)
 
 
-__all__ = ["HYDRA_SETTINGS", "Parser", "compose", "conf_dir", "explain_hydra_error", "fail",
-           "group_options", "is_hydra", "make_folder", "parse_overrides", "plot_path",
-           "remove_made", "warn"]
+__all__ = ["HYDRA_SETTINGS", "Parser", "compose", "composed", "conf_dir", "explain_hydra_error",
+           "fail", "group_options", "hydra_config", "hydra_settings", "is_hydra", "make_folder",
+           "one_line", "parse_overrides", "plot_path", "remove_made", "typed", "warn"]

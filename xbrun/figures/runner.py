@@ -323,15 +323,11 @@ def sweep_jobs(experiment: str, overrides: list[str]) -> list[list[str]]:
     them (the first axis slowest)."""
     import itertools
 
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
-    from ..composition import conf_dir
+    from ..composition import hydra_config
 
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=[f"experiment={experiment}"],
-                            return_hydra_config=True)
+    cfg = hydra_config([f"experiment={experiment}"], with_hydra=True)
     axes = {str(k): str(v) for k, v in
             (OmegaConf.to_container(cfg.hydra.sweeper.params) or {}).items()}
     for item in overrides:

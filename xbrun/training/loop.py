@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import torch
 
-from ..config import RunConfig
+from .schemas import RunConfig
 from ..errors import ConfigError
 from ..graph_state import GraphState
 from ..kernels import cpu_kernels_compiled

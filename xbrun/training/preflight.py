@@ -19,7 +19,7 @@ import inspect
 import torch
 from torch import nn
 
-from ..config import RANKED, RunConfig
+from .schemas import RANKED, RunConfig
 from ..errors import ConfigError
 from ..nn.convert import select_layers
 from ..nn.factorize import planned_rank
