@@ -103,23 +103,25 @@ def lines_per_package(root: Path) -> dict[str, int]:
     return counts
 
 
+def _functions(node: ast.AST, prefix: str) -> list[tuple[int, str]]:
+    """``(lines, "file::Class.name")`` of every function below ``node``."""
+    found = []
+    for child in ast.iter_child_nodes(node):
+        name = prefix
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            name = f"{prefix}{'::' if '::' not in prefix else ''}{child.name}"
+            found.append((child.end_lineno - child.lineno + 1, name))
+            name += "."
+        elif isinstance(child, ast.ClassDef):
+            name = f"{prefix}{'::' if '::' not in prefix else ''}{child.name}."
+        found += _functions(child, name)
+    return found
+
+
 def largest_functions(root: Path, n: int = 10) -> list[tuple[int, str]]:
     found = []
     for path in [*(root / "xbrun").rglob("*.py"), *(root / "kernels").rglob("*.py")]:
-        rel = path.relative_to(root).as_posix()
-
-        def walk(node, prefix=""):
-            for child in ast.iter_child_nodes(node):
-                name = prefix
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    name = f"{prefix}{child.name}"
-                    found.append((child.end_lineno - child.lineno + 1, f"{rel}::{name}"))
-                    name += "."
-                elif isinstance(child, ast.ClassDef):
-                    name = f"{prefix}{child.name}."
-                walk(child, name)
-
-        walk(ast.parse(path.read_text()))
+        found += _functions(ast.parse(path.read_text()), path.relative_to(root).as_posix())
     return sorted(found, key=lambda item: (-item[0], item[1]))[:n]
 
 

@@ -28,7 +28,8 @@ OBJECTIVES = {"val_accuracy": ("val_accuracy", True),
 def compose(overrides: Sequence[str] = (), optimising: bool = False):
     """The typed, checked ``RunConfig`` that ``xbrun train OVERRIDES`` would run
     (``optimising``: as a job of a sweeper that selects runs, e.g. Optuna)."""
-    from .composition import compose as composition, one_line
+    from .composition import compose as composition
+    from .composition import one_line
 
     with one_line():
         return composition(list(overrides), optimising=optimising)
@@ -46,7 +47,8 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=
     import yaml
     from omegaconf import OmegaConf
 
-    from .composition import composed as composition, make_folder, one_line, remove_made
+    from .composition import composed as composition
+    from .composition import make_folder, one_line, remove_made
     from .training.lock import run_lock
     from .training.outputs import write_text
     from .training.rundir import refuse_overwrite

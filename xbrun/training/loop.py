@@ -19,7 +19,6 @@ from types import SimpleNamespace
 
 import torch
 
-from .schemas import RunConfig
 from ..errors import ConfigError
 from ..graph_state import GraphState
 from ..kernels import cpu_kernels_compiled
@@ -50,6 +49,7 @@ from .placement import placement
 from .progress import pulses_so_far
 from .rundir import CHECKPOINT, load_resume, restore
 from .schedule import build_scheduler
+from .schemas import RunConfig
 from .tasks import single_linear, task_loss, weight_metrics
 
 #: metrics.jsonl and summary.json are rewritten after an epoch that writes a checkpoint, and

@@ -19,7 +19,6 @@ import inspect
 import torch
 from torch import nn
 
-from .schemas import RANKED, RunConfig
 from ..errors import ConfigError
 from ..nn.convert import select_layers
 from ..nn.factorize import planned_rank
@@ -28,6 +27,7 @@ from .data import require_files
 from .distributed import check_machine, world_size
 from .models import build_model, resolve_target
 from .rundir import load_resume
+from .schemas import RANKED, RunConfig
 
 
 def sample_shape(dataset) -> tuple[tuple[int, ...], int]:
