@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.devices import DEVICES
 from xbrun.training.graphs import StepRunner
 from xbrun.training.loop import graphs_mode, pick_device, setup, train_epoch, training_step

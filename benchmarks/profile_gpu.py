@@ -16,7 +16,7 @@ from collections import defaultdict
 
 import torch
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.training.graphs import StepRunner
 from xbrun.training.loop import graphs_mode, setup, train_epoch, training_step
 

@@ -16,7 +16,7 @@ import pstats
 
 import torch
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.training.loop import setup, training_step
 
 from .bench_training import DATA

@@ -21,8 +21,9 @@ LAYERS = [
     ("xbrun.training",),
     ("xbrun.config", "xbrun.presets", "xbrun.sweeps", "xbrun.extras", "xbrun.sweep_report",
      "xbrun.workers"),
-    ("xbrun", "xbrun.cli", "xbrun.composition", "xbrun.api", "xbrun.evaluate", "xbrun.report",
-     "xbrun.cells_info", "xbrun.cells_fit", "xbrun.figures", "xbrun.wear_map", "xbrun.run_folders"),
+    ("xbrun", "xbrun.cli", "xbrun.jobs", "xbrun.composition", "xbrun.api", "xbrun.evaluate",
+     "xbrun.report", "xbrun.cells_info", "xbrun.cells_fit", "xbrun.figures", "xbrun.wear_map",
+     "xbrun.run_folders"),
 ]
 
 

@@ -13,8 +13,8 @@ import torch
 
 from xbrun import kernels
 from xbrun.cells_info import cell_stats, sweep
-from xbrun.cli import compose, main
-from xbrun.composition import group_options
+from xbrun.cli import main
+from xbrun.composition import compose, group_options
 from xbrun.physics.array import PulsedArray
 from xbrun.physics.cells import ConstantStep, ExpStep, LinearStep, PowStep, SoftBounds
 from xbrun.physics.pulses import UpdateParameters

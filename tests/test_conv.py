@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.errors import ConfigError, TileError
 from xbrun.nn import AnalogConv2d, AnalogSGD, AnalogSpec, convert_to_analog
 from xbrun.tiles import conv_indices

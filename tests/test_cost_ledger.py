@@ -6,7 +6,7 @@ wear map: ``test_cli.py``; bad ``energy.*`` values: its one-line override cases.
 import pytest
 import torch
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.physics.energy import EnergyConfig, converter_bits
 from xbrun.tiles.tile import AnalogTile
 from xbrun.training.cost import CostLedger

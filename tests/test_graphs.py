@@ -9,7 +9,7 @@ import pytest
 import torch
 from cli_run import run_cli
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.errors import ConfigError
 from xbrun.training import loop
 from xbrun.training.graphs import StepRunner, host_state

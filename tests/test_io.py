@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from xbrun.cli import compose
-from xbrun.composition import group_options
+from xbrun.composition import compose, group_options
 from xbrun.physics.io import IOParameters, analog_mvm
 from xbrun.training.loop import train
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from xbrun.cli import compose, main
+from xbrun.cli import main
+from xbrun.composition import compose
 from xbrun.errors import ConfigError
 from xbrun.nn import (
     AnalogLinear,

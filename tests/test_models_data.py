@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from xbrun.cli import compose, main
+from xbrun.cli import main
+from xbrun.composition import compose
 from xbrun.errors import ConfigError
 from xbrun.nn import AnalogSpec, analog_layers, convert_to_analog
 from xbrun.training.data import (

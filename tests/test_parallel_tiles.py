@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.training.graphs import StepRunner
 from xbrun.training.loop import setup, train_epoch, training_step
 

@@ -5,7 +5,7 @@ from functools import cache
 import pytest
 import torch
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.errors import ConfigError, TileError
 from xbrun.nn import AnalogSGD
 from xbrun.tiles import MappingConfig, TileWithPeriphery

@@ -7,7 +7,8 @@ import pytest
 import torch
 import yaml
 
-from xbrun.cli import compose, conf_dir, main
+from xbrun.cli import main
+from xbrun.composition import compose, conf_dir
 from xbrun.config import option_values
 from xbrun.presets import list_presets
 

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.physics.array import PulsedArray
 from xbrun.physics.cells import ConstantStep
 from xbrun.physics.pulses import UpdateParameters, explicit_trains, pulse_trains

@@ -13,7 +13,8 @@ import torch
 
 from xbrun import kernels
 from xbrun.cells_info import cell_stats
-from xbrun.cli import compose, main
+from xbrun.cli import main
+from xbrun.composition import compose
 from xbrun.physics import lines
 from xbrun.physics.array import PulsedArray
 from xbrun.physics.cells import (

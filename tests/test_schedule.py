@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from xbrun.cli import compose, main
+from xbrun.cli import main
+from xbrun.composition import compose
 from xbrun.training.schedule import ScheduleConfig, build_scheduler
 
 

@@ -320,8 +320,8 @@ SWEEP_FOLDERS = [
 
 def test_sweep_refuses_job_folders_that_hold_a_run_or_collide(finished_run, tmp_path):
     """Each job's folder as Hydra would resolve it, checked before any job starts."""
-    from xbrun.cli import _combinations
     from xbrun.composition import hydra_settings as _hydra_settings
+    from xbrun.jobs import combinations as _combinations
     from xbrun.run_folders import job_folders, refuse_overwrite
 
     def folders(task, hydra, settings):

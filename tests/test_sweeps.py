@@ -32,7 +32,7 @@ def summaries(root):
 def hydra_config(overrides):
     from hydra import compose, initialize_config_dir
 
-    from xbrun.cli import conf_dir
+    from xbrun.composition import conf_dir
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose("config", overrides=overrides, return_hydra_config=True).hydra

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.nn import AnalogSGD, convert_to_analog, convert_to_digital
 from xbrun.nn.convert import AnalogSpec
 from xbrun.physics.io import IOParameters, analog_mvm

@@ -9,7 +9,8 @@ import pytest
 import torch
 from cli_run import run_cli
 
-from xbrun.cli import compose, main
+from xbrun.cli import main
+from xbrun.composition import compose
 from xbrun.devices import DEVICES
 from xbrun.nn import AnalogSGD, convert_to_analog
 from xbrun.nn.convert import AnalogSpec

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import itertools
 import logging
 import math
 import os
@@ -25,11 +24,9 @@ from pathlib import Path
 
 from .composition import (
     Parser,
-    compose,
     conf_dir,
     explain_hydra_error,
     fail,
-    group_options,
     hydra_settings,
     is_hydra,
     make_folder,
@@ -38,6 +35,7 @@ from .composition import (
     warn,
 )
 from .errors import ConfigError
+from .jobs import check_jobs, combinations, optimises, sweep_values, with_job_name
 from .schema import check
 from .training import phases
 from .training.interrupts import (
@@ -83,54 +81,6 @@ INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchp
 
 
 # ---------------------------------------------------------------- validation ---------
-def _sweep_values(item) -> list[str] | None:
-    """The values a sweep override lists (``glob(...)``: the group's options it matches), or
-    None when only a sampling sweeper can draw them (``interval(...)``: optuna, ...)."""
-    from hydra.core.override_parser.types import Glob
-
-    if isinstance(item.value(), Glob):
-        return item.value().filter(group_options(item.key_or_group))
-    try:
-        return list(item.sweep_string_iterator())
-    except Exception:
-        return None
-
-
-def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
-    """Expand sweep overrides (``a=1,2``) into the single-run override lists they make."""
-    choices = []
-    for item in parse_overrides(overrides):
-        if item.is_sweep_override():
-            if not multirun:
-                raise ConfigError(f"{item.key_or_group}: a sweep ({item.input_line}) needs -m")
-            values = _sweep_values(item) or []
-            choices.append([f"{item.get_key_element()}={v}" for v in values] or [None])
-        else:
-            choices.append([item.input_line])
-    return [[o for o in combo if o is not None] for combo in itertools.product(*choices)]
-
-
-def _with_sweeper_params(task: list[str], hydra_overrides: list[str]) -> list[str]:
-    """``task`` with the sweep axes a config sets in ``hydra.sweeper.params`` (an
-    ``experiment=``'s), as Hydra's basic sweeper merges them: the config's axes first, a
-    command-line override of the same key replacing its values."""
-    settings = hydra_settings([*_combinations(task, True)[0], *hydra_overrides])
-    params = settings.sweeper.get("params") or {}
-    if not params or "BasicSweeper" not in str(settings.sweeper.get("_target_", "")):
-        return task
-    given = {item.key_or_group for item in parse_overrides(task)}
-    axes = [f"{key}={value}" for key, value in params.items()]
-    return [*(a for a, item in zip(axes, parse_overrides(axes), strict=True)
-              if item.key_or_group not in given), *task]
-
-
-def _optimises(settings) -> bool:
-    """Whether Hydra's sweeper in ``settings`` selects runs by their objective (Optuna and
-    the like, not the basic sweeper that runs a listed grid): its jobs then hold out a
-    validation split by default (``dataset.val_fraction``)."""
-    return "BasicSweeper" not in str(settings.sweeper.get("_target_", "BasicSweeper"))
-
-
 def _quoted(value: str) -> str:
     """``value`` as a Hydra override value (quoted unless plainly safe)."""
     if re.fullmatch(r"[\w./:+\-@%]+", value):
@@ -139,54 +89,13 @@ def _quoted(value: str) -> str:
 
 
 def validate(overrides: list[str], multirun: bool, environment: bool = True) -> list:
-    """Check every job ``overrides`` make before Hydra starts; returns their configs.
-
-    A single run is also checked against this machine (GPU, data files, the resumed
-    checkpoint); a sweep's jobs meet those checks inside their own folders. In a sweep over
-    config groups (``device=sgd,ttv2``), a job whose own group option lacks a key set for
-    all (``++device.transfer_update.desired_bl=31``) is a failed job, not a bad command:
-    the others run and it is recorded as ``failed`` with the reason (``xbrun.sweeps``).
-    Any other error, or one that no choice of the swept groups avoids, stops the command.
-    With ``environment`` off (``--cfg``: a command that only prints) no model is built
-    either, so a custom ``model._target_`` factory is not called. Keys given on the command
-    line that a run ignores get one warning.
-    """
+    """Check every job ``overrides`` make before Hydra starts (``jobs.check_jobs``); print
+    its notes and warnings; returns the jobs' configs. A bad command is one line, exit 2."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from .sweeps import per_job_failures
-    from .training.preflight import check_environment, check_structure
-
-    task = [o for o in overrides if not is_hydra(o)]
-    errors: dict[int, str] = {}
-    configs, warnings = [], []
-    optimising = False
     try:
-        if multirun:
-            sweep_hydra = [o for o in overrides if is_hydra(o)]
-            task = _with_sweeper_params(task, sweep_hydra)
-            optimising = _optimises(hydra_settings([*_combinations(task, True)[0],
-                                                     *sweep_hydra]))
-        combos = _combinations(task, multirun)
-        parse_overrides([o for o in overrides if is_hydra(o)])
-        hydra_overrides = None if multirun else _hydra_overrides(overrides)
-        for index, combo in enumerate(combos):
-            try:
-                configs.append(compose(combo, hydra_overrides, optimising))
-            except ConfigError as err:
-                errors[index] = str(err)
-        notes = per_job_failures(combos, errors, group_options)
-        from .training.distributed import check_config
-
-        for config in configs:
-            check_config(config, multirun)
-        for config in configs if environment else ():  # --cfg prints: it builds no model
-            warnings += [w for w in check_structure(config) if w not in warnings]
-        ignored = _ignored(task, combos, configs)
-        if ignored:
-            warnings.append(ignored)
-        if environment and not multirun:
-            check_environment(configs[0])
+        configs, notes, warnings = check_jobs(overrides, multirun, environment)
     except ConfigError as err:
         fail(str(err))
     except (HydraException, OmegaConfBaseException, ValueError) as err:
@@ -196,36 +105,6 @@ def validate(overrides: list[str], multirun: bool, environment: bool = True) -> 
     for line in warnings:
         warn(line)
     return configs
-
-
-#: what a digital run (device=fp) never reads: its keys set on the command line are noted
-ANALOG_ONLY = ("cell", "io", "update", "decomposition", "mapping")
-
-
-def _ignored(task: list[str], combos: list[list[str]], configs: list) -> str:
-    """One warning naming the keys given on the command line that a run ignores (a cell,
-    I/O or decomposition key with device=fp, ``decomposition.rank`` of a method without a
-    rank), or ""."""
-    from .decompositions.schemas import RANKED
-
-    given = {item.key_or_group.lstrip("+"): item for item in parse_overrides(task)
-             if not item.is_delete()}
-    dropped: dict[str, str] = {}
-    for config in configs:
-        for key in given:
-            root = key.split(".", 1)[0]
-            if not config.is_analog and root in ANALOG_ONLY and not key.startswith(
-                    "mapping.factorize"):
-                dropped.setdefault(key, "device=fp trains digitally: no cells, I/O, pulsed "
-                                        "update, decomposition or tile mapping")
-            elif key == "decomposition.rank" and config.decomposition.name not in RANKED:
-                dropped.setdefault(key, f"decomposition={config.decomposition.name} has no "
-                                        f"rank")
-    if not dropped:
-        return ""
-    why = "; ".join(dict.fromkeys(dropped.values()))
-    runs = "this run" if len(combos) == 1 else "some jobs"
-    return f"{', '.join(dropped)}: ignored by {runs} ({why})"
 
 
 # ---------------------------------------------------------------- train ---------------
@@ -287,7 +166,7 @@ def _job(cfg, run_dir: Path, single: bool, log) -> float | None:
     try:
         # inside the try: in a sweep over devices, a key this job's device lacks fails
         # this job alone (see validate)
-        config = typed(cfg, _optimises(hydra_cfg))
+        config = typed(cfg, optimises(hydra_cfg))
         if not single:
             config.progress = "none"  # sweeps keep to the per-epoch lines
         if config.resume and not Path(config.resume).expanduser().is_absolute():
@@ -363,7 +242,7 @@ def _check_sweeper(overrides: list[str]) -> None:
     from .api import check_search
 
     try:
-        check_search(_combinations(overrides, multirun=True)[0])
+        check_search(combinations(overrides, multirun=True)[0])
     except ConfigError as err:
         fail(str(err))
 
@@ -411,24 +290,16 @@ def _check_flag_values(flags: list[str]) -> None:
             fail(f"{name}: expected a folder of extra config files, got {value!r}")
 
 
-def _hydra_overrides(overrides: list[str]) -> list[str]:
-    """The ``hydra.*`` overrides, with the job name ``hydra.main`` gives when none is set."""
-    hydra_overrides = [o for o in overrides if is_hydra(o)]
-    if not any(o.lstrip("+").startswith("hydra.job.name=") for o in hydra_overrides):
-        hydra_overrides.insert(0, "hydra.job.name=cli")  # as hydra.main names it
-    return hydra_overrides
-
-
 def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bool,
                 configs: list = ()) -> list[str]:
     """Check Hydra's own settings and, for a command that runs, make its run (or sweep)
     folder; returns the arguments for Hydra, which get the folder just made."""
     task = [o for o in overrides if not is_hydra(o)]
-    hydra_overrides = _hydra_overrides(overrides)
-    settings = hydra_settings([*_combinations(task, multirun)[0], *hydra_overrides])
+    hydra_overrides = with_job_name(overrides)
+    settings = hydra_settings([*combinations(task, multirun)[0], *hydra_overrides])
     if multirun and "BasicSweeper" in str(settings.sweeper.get("_target_", "")):
         for item in parse_overrides(task):
-            if item.is_sweep_override() and _sweep_values(item) is None:
+            if item.is_sweep_override() and sweep_values(item) is None:
                 raise ConfigError(f"{item.key_or_group}: Hydra's basic sweeper runs listed "
                                   f"values only (a,b,c / range / choice), not "
                                   f"{item.input_line!r}; choose a sweeper that samples "
@@ -443,7 +314,7 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
     check(folder.strip() != "", key, "a folder", folder)
     place = Path(folder).expanduser().absolute()
     basic = "BasicSweeper" in str(settings.sweeper.get("_target_", ""))
-    combos = _combinations(task, True) if basic else _combinations(task, True)[:1] * 2
+    combos = combinations(task, True) if basic else combinations(task, True)[:1] * 2
     jobs = job_folders(combos, settings, lambda combo: hydra_settings(
         [*combo, *hydra_overrides], whole=True)) if multirun else [place]
     resumes = () if multirun else tuple(o.split("=", 1)[1] for o in task
