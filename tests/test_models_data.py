@@ -108,8 +108,8 @@ def test_lenet5_adapts_to_the_image_size(shape, flat):
 
 
 def test_lenet5_refuses_tiny_images_and_flat_data(capsys):
-    with pytest.raises(ConfigError, match="4x4"):
-        LeNet5((1, 3, 3), 10)
+    with pytest.raises(ConfigError, match="^model=lenet5: needs images of at least 4x4, got 3x3$"):
+        compose(["model=lenet5", "dataset=synthetic", "dataset.image_shape=[1,3,3]"])
     err = cli_error(["model=lenet5", "dataset=synthetic"], capsys)
     assert "model=lenet5" in err and "dataset.image_shape" in err
 

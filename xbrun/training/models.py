@@ -138,11 +138,16 @@ def model_config(data: Any, key: str = "model"):
 
 
 def check_model_data(model_cfg, dataset_cfg) -> None:
-    """Convolutional models need image data; say how to get it."""
+    """Convolutional models need image data, LeNet-5 of at least 4x4 pixels (its two 5x5
+    convolutions and poolings); say how to get it. Called as the typed config is built."""
     if getattr(model_cfg, "needs_images", False) and dataset_cfg.images is None:
         raise ConfigError(f"model={model_cfg.name}: needs images [C, H, W] but "
                           f"dataset={dataset_cfg.name} gives flat vectors "
                           f"(e.g. dataset.image_shape=[1,28,28])")
+    if model_cfg.name == "lenet5" and len(dataset_cfg.images) == 3:
+        _, h, w = dataset_cfg.images
+        if min(h, w) < 4:
+            raise ConfigError(f"model=lenet5: needs images of at least 4x4, got {h}x{w}")
 
 
 def resolve_target(path: str, key: str = "model._target_"):
@@ -219,9 +224,7 @@ class LeNet5(nn.Module):
     def __init__(self, input_shape, n_classes: int, channels=(6, 16), hidden=(120, 84),
                  activation=nn.Tanh, pool: str = "max"):
         super().__init__()
-        c, h, w = input_shape
-        if min(h, w) < 4:
-            raise ConfigError(f"model=lenet5: needs images of at least 4x4, got {h}x{w}")
+        c, h, w = input_shape  # at least 4x4: checked with the config (check_model_data)
         pooling = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
         pad2 = 2 if min(h, w) // 2 < 10 else 0
         self.features = nn.Sequential(
