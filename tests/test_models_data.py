@@ -18,7 +18,7 @@ from xbrun.training.data import (
     TorchvisionConfig,
     load_dataset,
 )
-from xbrun.training.models import LeNet5, build_model
+from xbrun.training.models import LeNet5, LeNet5Config, build_model, check_model_data
 
 
 def cli_error(args, capsys) -> str:
@@ -108,8 +108,9 @@ def test_lenet5_adapts_to_the_image_size(shape, flat):
 
 
 def test_lenet5_refuses_tiny_images_and_flat_data(capsys):
+    tiny = SyntheticConfig(image_shape=[1, 3, 3])  # refused as the config is built (load)
     with pytest.raises(ConfigError, match="^model=lenet5: needs images of at least 4x4, got 3x3$"):
-        compose(["model=lenet5", "dataset=synthetic", "dataset.image_shape=[1,3,3]"])
+        check_model_data(LeNet5Config(), tiny)
     err = cli_error(["model=lenet5", "dataset=synthetic"], capsys)
     assert "model=lenet5" in err and "dataset.image_shape" in err
 
