@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from xbrun.cli import compose
+from xbrun.composition import compose
 from xbrun.devices.schedule import TransferSchedule
 from xbrun.graph_state import DeviceScalar, GraphState
 from xbrun.tiles.tile import AnalogTile
