@@ -12,7 +12,6 @@ own folder (``summary.json`` with status ``failed``, ``error.log``) and the swee
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import math
 import os
@@ -418,44 +417,18 @@ def train_command(args: list[str]) -> None:
 
 
 def _train(config, run_dir: Path, log=print) -> dict:
-    """The run, in this process; or with ``distributed.nproc=N`` (not under torchrun) on N
-    processes that torch's elastic launcher starts (``training/distributed.py::launch``):
-    this command keeps the folder's lock and reads back rank 0's summary."""
-    import json
+    """``api.run``'s trainer for the command: the run in this process, or on
+    ``distributed.nproc`` processes (``replica.run_processes``); a run that rank 0 refused
+    (it said why in one line) leaves no folder this command made."""
+    from .replica import Refused, run_processes
 
-    from .training.distributed import env_world, launch
-    from .training.loop import train
-
-    if config.distributed.nproc == 1 or env_world()[1] > 1:
-        return train(config, run_dir, log=log)
-    from .replica import forked
-    from .training.lock import run_lock
-
-    logs = [h.baseFilename for h in logging.getLogger().handlers
-            if isinstance(h, logging.FileHandler)]
-    with run_lock(run_dir, "run_dir"):  # held for rank 0 (as ``train`` holds it)
-        resumed = Path(config.resume).expanduser() if config.resume else None
-        with (run_lock(resumed, "resume") if resumed is not None and resumed.is_dir()
-              else contextlib.nullcontext()):
-            code, error = launch(config, run_dir, logs[0] if logs else None, entry=forked)
-    # rank 0 writes into the folder it resumes, if any (as ``train`` does)
-    summary = (Path(config.resume).expanduser() if config.resume else run_dir) / "summary.json"
-    if code == 2:  # refused: rank 0 said why in one line
+    try:
+        return run_processes(config, run_dir, log)
+    except Refused:
         made = _made.pop("run", None)
         if made is not None and run_dir.resolve() == _made.pop("folder", None):
             remove_made(run_dir.resolve(), made)
-        raise SystemExit(2)
-    if code in EXIT_INTERRUPTED.values():
-        name = next(k for k, v in EXIT_INTERRUPTED.items() if v == code)
-        stop = Interrupted(name)
-        record = json.loads(summary.read_text()) if summary.is_file() else {}
-        stop.run_dir = summary.parent
-        stop.epoch = record.get("interrupted", {}).get("resumes_after")
-        raise stop
-    if code:
-        raise RuntimeError(f"a process of the run on {config.distributed.nproc} processes "
-                           f"failed (exit status {code}): {error or 'see its output above'}")
-    return json.loads(summary.read_text())
+        raise SystemExit(2) from None
 
 
 def _replica(config) -> bool:
@@ -467,10 +440,10 @@ def _replica(config) -> bool:
     rank, size, _ = env_world()
     if size == 1 or rank == 0:
         return False
-    from .training.loop import train
+    from .replica import train_replica
 
     try:
-        train(config, None, log=lambda *_: None)
+        train_replica(config)
     except ConfigError:
         raise SystemExit(2) from None  # rank 0 says why, in one line
     except (KeyboardInterrupt, Interrupted):
