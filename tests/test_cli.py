@@ -92,6 +92,29 @@ def test_train_writes_every_output(tmp_path, small_run):
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
 
 
+def test_a_single_run_is_composed_once_into_what_hydra_main_writes(tmp_path, monkeypatch):
+    """The composition that checked a single run is the one it runs on (Hydra's loader runs
+    once), and the run folder gets the ``.hydra/`` files and job log ``hydra.main`` writes."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from xbrun import cli
+
+    monkeypatch.setattr(cli, "_job", lambda cfg, run_dir, single, log: log.info("ran") or 0.0)
+    loads, load = [], ConfigLoaderImpl.load_configuration
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration",
+                        lambda *a, **k: loads.append(1) or load(*a, **k))
+    args = ["train", "debug=tiny", "hydra.job.name=job", "lr=0.5", "hydra.job.chdir=true"]
+    main([*args, f"hydra.run.dir={tmp_path / 'once'}"])
+    assert len(loads) == 1
+    monkeypatch.setattr(cli, "_composed_run", lambda *_: None)  # hydra.main composes again
+    main([*args, f"hydra.run.dir={tmp_path / 'again'}"])
+    assert len(loads) > 2
+    for name in (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml"):
+        once = (tmp_path / "once" / name).read_text().replace("/once", "/again")
+        assert once == (tmp_path / "again" / name).read_text(), name
+    assert (tmp_path / "once" / "job.log").read_text().endswith("[INFO] - ran\n")
+
+
 def test_fp_run_makes_no_pulses(tmp_path, small_run):
     main(["train", "device=fp", *small_run, f"hydra.run.dir={tmp_path}"])
     summary = json.loads((tmp_path / "summary.json").read_text())

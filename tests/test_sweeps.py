@@ -138,19 +138,11 @@ def test_objective_values():
 
 
 def test_task_returns_the_objective(tmp_path, small_run, monkeypatch):
-    import hydra
-
     from xbrun import cli
 
     returned = []
-    real_main = hydra.main
-
-    def recording_main(**kwargs):
-        def wrap(task):
-            return real_main(**kwargs)(lambda cfg: returned.append(task(cfg)))
-        return wrap
-
-    monkeypatch.setattr(hydra, "main", recording_main)
+    task = cli._task  # what Hydra's sweepers get back from each job
+    monkeypatch.setattr(cli, "_task", lambda cfg: returned.append(task(cfg)))
     cli.main(["train", "objective=test_loss", *small_run, f"hydra.run.dir={tmp_path}"])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert returned == [summary["test_loss"]]

@@ -12,6 +12,7 @@ own folder (``summary.json`` with status ``failed``, ``error.log``) and the swee
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import math
 import os
@@ -22,6 +23,7 @@ import traceback
 from pathlib import Path
 
 from .composition import (
+    COMPOSED,
     Parser,
     conf_dir,
     explain_hydra_error,
@@ -31,10 +33,11 @@ from .composition import (
     make_folder,
     parse_overrides,
     remove_made,
+    run_composed,
     warn,
 )
 from .errors import ConfigError
-from .jobs import check_jobs, combinations, optimises, sweep_values, with_job_name
+from .jobs import check_jobs, combinations, hydra_only, optimises, sweep_values
 from .schema import check
 from .training import phases
 from .training.interrupts import (
@@ -294,7 +297,7 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
     """Check Hydra's own settings and, for a command that runs, make its run (or sweep)
     folder; returns the arguments for Hydra, which get the folder just made."""
     task = [o for o in overrides if not is_hydra(o)]
-    hydra_overrides = with_job_name(overrides)
+    hydra_overrides = hydra_only(overrides)
     settings = hydra_settings([*combinations(task, multirun)[0], *hydra_overrides])
     if multirun and "BasicSweeper" in str(settings.sweeper.get("_target_", "")):
         for item in parse_overrides(task):
@@ -394,8 +397,10 @@ def train_command(args: list[str]) -> None:
         from .workers import resilient_joblib
 
         resilient_joblib()  # a killed joblib worker fails its job, not the sweep
-    main = hydra.main(config_path=str(conf_dir()), config_name="config",
-                      version_base="1.3")(_task)
+    composed = _composed_run(flags, overrides, args) if runs and not multirun else None
+    main = (functools.partial(run_composed, composed, _task) if composed is not None
+            else hydra.main(config_path=str(conf_dir()), config_name="config",
+                            version_base="1.3")(_task))
     sys.argv = ["xbrun train", *args]
     sweep = _made.get("target") if multirun and runs else None
     if sweep is not None:
@@ -414,6 +419,32 @@ def train_command(args: list[str]) -> None:
     if sweep is not None:
         print(f"xbrun: sweep done: its runs are in {sweep} (xbrun report {sweep})",
               file=sys.stderr)
+
+
+def _composed_run(flags: list[str], overrides: list[str], args: list[str]):
+    """A single run's composition from its check (``validate``), made the config
+    ``hydra.main`` would compose from ``args``: the run folder just made as ``hydra.run.dir``
+    (its override last, as ``_hydra_args`` puts it) and ``hydra.mode=RUN``. None where
+    ``hydra.main`` runs instead: a Hydra flag other than ``--run``, or a ``hydra.mode`` or
+    ``hydra.verbose`` set."""
+    from omegaconf import read_write
+
+    task = [o for o in overrides if not is_hydra(o)]
+    cfg = COMPOSED.pop(tuple([*combinations(task, False)[0], *hydra_only(overrides)]), None)
+    if (cfg is None or any(f not in ("-r", "--run") for f in flags)
+            or cfg.hydra.mode is not None or cfg.hydra.verbose):
+        return None
+    from hydra.types import RunMode
+
+    folder = parse_overrides([args[-1]])[0]  # hydra.run.dir=FOLDER
+    with read_write(cfg.hydra):
+        cfg.hydra.run.dir = folder.value()
+        cfg.hydra.mode = RunMode.RUN  # and its override, as hydra.main adds them
+        cfg.hydra.overrides.hydra = [
+            *(o for o in cfg.hydra.overrides.hydra
+              if o.split("=", 1)[0].lstrip("+") != folder.key_or_group), args[-1],
+            "hydra.mode=RUN"]
+    return cfg
 
 
 def _train(config, run_dir: Path, log=print) -> dict:

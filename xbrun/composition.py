@@ -204,10 +204,11 @@ def parse_overrides(overrides: list[str]) -> list:
 @contextlib.contextmanager
 def _initialised():
     """Hydra initialised on the shipped configs: the one place (``hydra.main`` in
-    ``cli.train_command`` gets the same folder)."""
+    ``cli.train_command`` gets the same folder), the job named as ``hydra.main`` names the
+    command's (``hydra.job.name=cli``: its log file)."""
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="cli"):
         yield
 
 
@@ -234,8 +235,8 @@ def one_line():
         raise ConfigError(explain_hydra_error(err)) from None
 
 
-#: Hydra's own settings composed along with a run's config, by their overrides (see compose)
-HYDRA_SETTINGS: dict[tuple[str, ...], Any] = {}
+#: the last composition with Hydra's own settings, by its overrides (see composed)
+COMPOSED: dict[tuple[str, ...], Any] = {}
 
 
 def composed(overrides: list[str], hydra_overrides: list[str] | None = None,
@@ -245,9 +246,9 @@ def composed(overrides: list[str], hydra_overrides: list[str] | None = None,
     sweeper that selects runs; see ``config.load``).
 
     With ``hydra_overrides`` (``hydra.*`` keys) Hydra's own settings come out of the same
-    composition and are kept in ``HYDRA_SETTINGS`` under ``(*overrides, *hydra_overrides)``
-    for :func:`hydra_settings`: a composition costs a few tenths of a second, and a single
-    run needs both.
+    composition, which is kept whole in ``COMPOSED`` under ``(*overrides, *hydra_overrides)``:
+    :func:`hydra_settings` reads its settings and :func:`run_composed` runs a single job on
+    it, so a single run is composed once (a composition costs a few tenths of a second).
     """
     from omegaconf import OmegaConf
 
@@ -255,8 +256,8 @@ def composed(overrides: list[str], hydra_overrides: list[str] | None = None,
     every = [*overrides, *(hydra_overrides or [])]
     cfg = hydra_config(every, with_hydra)
     if with_hydra:
-        HYDRA_SETTINGS.clear()  # the last command's only: a Python session runs many
-        HYDRA_SETTINGS[tuple(every)] = cfg.hydra
+        COMPOSED.clear()  # the last command's only: a Python session runs many
+        COMPOSED[tuple(every)] = cfg
         cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     return cfg, typed(cfg, optimising)
 
@@ -280,10 +281,34 @@ def compose(overrides: list[str], hydra_overrides: list[str] | None = None,
 def hydra_settings(overrides: list[str], whole: bool = False):
     """Hydra's own config under ``overrides`` (its keys checked the way Hydra would); with
     ``whole``, the job's entire config (the ``hydra`` node under the task's keys)."""
-    if not whole and tuple(overrides) in HYDRA_SETTINGS:  # composed with the run's config
-        return HYDRA_SETTINGS.pop(tuple(overrides))
+    if not whole and tuple(overrides) in COMPOSED:  # composed with the run's config
+        return COMPOSED[tuple(overrides)].hydra
     cfg = hydra_config(overrides, with_hydra=True)
     return cfg if whole else cfg.hydra
+
+
+def run_composed(cfg, task) -> None:
+    """Run ``task`` on ``cfg`` (a composition of :func:`composed`, its ``hydra`` node
+    included) as ``hydra.main`` runs a single job, without composing it again: Hydra's
+    logging, the run folder with ``.hydra/`` and the job's log, the config's callbacks, a
+    job's failure raised (``Hydra.run``, ``hydra.core.utils.run_job``)."""
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.utils import configure_log, run_job
+    from hydra.types import HydraContext, RunMode
+
+    with _initialised():
+        configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+        if cfg.hydra.mode is None:
+            cfg.hydra.mode = RunMode.RUN
+        callbacks = Callbacks(cfg)
+        callbacks.on_run_start(config=cfg, config_name="config")
+        context = HydraContext(config_loader=GlobalHydra.instance().config_loader(),
+                               callbacks=callbacks)
+        ret = run_job(hydra_context=context, task_function=task, config=cfg,
+                      job_dir_key="hydra.run.dir", job_subdir_key=None)
+        callbacks.on_run_end(config=cfg, config_name="config", job_return=ret)
+        _ = ret.return_value  # a job's exception, raised
 
 
 def make_folder(path: str, key: str) -> Path | None:
@@ -339,6 +364,7 @@ def plot_path(path: str, key: str = "--plot") -> str:
     return str(target)
 
 
-__all__ = ["HYDRA_SETTINGS", "Parser", "compose", "composed", "conf_dir", "explain_hydra_error",
+__all__ = ["COMPOSED", "Parser", "compose", "composed", "conf_dir", "explain_hydra_error",
            "fail", "group_options", "hydra_config", "hydra_settings", "is_hydra", "make_folder",
-           "one_line", "parse_overrides", "plot_path", "remove_made", "typed", "warn"]
+           "one_line", "parse_overrides", "plot_path", "remove_made", "run_composed", "typed",
+           "warn"]

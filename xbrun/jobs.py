@@ -62,12 +62,9 @@ def optimises(settings) -> bool:
     return "BasicSweeper" not in str(settings.sweeper.get("_target_", "BasicSweeper"))
 
 
-def with_job_name(overrides: list[str]) -> list[str]:
-    """The ``hydra.*`` overrides, with the job name ``hydra.main`` gives when none is set."""
-    hydra_overrides = [o for o in overrides if is_hydra(o)]
-    if not any(o.lstrip("+").startswith("hydra.job.name=") for o in hydra_overrides):
-        hydra_overrides.insert(0, "hydra.job.name=cli")  # as hydra.main names it
-    return hydra_overrides
+def hydra_only(overrides: list[str]) -> list[str]:
+    """The ``hydra.*`` overrides, in their order."""
+    return [o for o in overrides if is_hydra(o)]
 
 
 def check_jobs(overrides: list[str], multirun: bool, environment: bool = True):
@@ -100,7 +97,7 @@ def check_jobs(overrides: list[str], multirun: bool, environment: bool = True):
                                                  *sweep_hydra]))
     combos = combinations(task, multirun)
     parse_overrides([o for o in overrides if is_hydra(o)])
-    hydra_overrides = None if multirun else with_job_name(overrides)
+    hydra_overrides = None if multirun else hydra_only(overrides)
     for index, combo in enumerate(combos):
         try:
             configs.append(compose(combo, hydra_overrides, optimising))
