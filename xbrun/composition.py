@@ -235,7 +235,8 @@ def one_line():
         raise ConfigError(explain_hydra_error(err)) from None
 
 
-#: the last composition with Hydra's own settings, by its overrides (see composed)
+#: compositions with Hydra's own settings made for the command at hand, by their overrides
+#: (its first job's and its settings': ``jobs.check_jobs`` empties it as a command starts)
 COMPOSED: dict[tuple[str, ...], Any] = {}
 
 
@@ -246,17 +247,20 @@ def composed(overrides: list[str], hydra_overrides: list[str] | None = None,
     sweeper that selects runs; see ``config.load``).
 
     With ``hydra_overrides`` (``hydra.*`` keys) Hydra's own settings come out of the same
-    composition, which is kept whole in ``COMPOSED`` under ``(*overrides, *hydra_overrides)``:
-    :func:`hydra_settings` reads its settings and :func:`run_composed` runs a single job on
-    it, so a single run is composed once (a composition costs a few tenths of a second).
+    composition, which is kept whole in ``COMPOSED`` under ``(*overrides, *hydra_overrides)``
+    (or taken from there): :func:`hydra_settings` reads its settings and
+    :func:`run_composed` runs a single job on it, so a single run is composed once, and a
+    sweep's first job shares its composition with the sweep's settings (a composition costs
+    a few tenths of a second).
     """
     from omegaconf import OmegaConf
 
     with_hydra = hydra_overrides is not None
     every = [*overrides, *(hydra_overrides or [])]
-    cfg = hydra_config(every, with_hydra)
+    cfg = COMPOSED.get(tuple(every)) if with_hydra else None
+    if cfg is None:
+        cfg = hydra_config(every, with_hydra)
     if with_hydra:
-        COMPOSED.clear()  # the last command's only: a Python session runs many
         COMPOSED[tuple(every)] = cfg
         cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     return cfg, typed(cfg, optimising)
@@ -281,9 +285,11 @@ def compose(overrides: list[str], hydra_overrides: list[str] | None = None,
 def hydra_settings(overrides: list[str], whole: bool = False):
     """Hydra's own config under ``overrides`` (its keys checked the way Hydra would); with
     ``whole``, the job's entire config (the ``hydra`` node under the task's keys)."""
-    if not whole and tuple(overrides) in COMPOSED:  # composed with the run's config
-        return COMPOSED[tuple(overrides)].hydra
-    cfg = hydra_config(overrides, with_hydra=True)
+    cfg = COMPOSED.get(tuple(overrides))  # composed already, with a job's config
+    if cfg is None:
+        cfg = hydra_config(overrides, with_hydra=True)
+        if not whole:  # (each job's own, which a sweep asks for, is not kept)
+            COMPOSED[tuple(overrides)] = cfg
     return cfg if whole else cfg.hydra
 
 

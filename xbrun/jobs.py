@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import itertools
 
-from .composition import compose, group_options, hydra_settings, is_hydra, parse_overrides
+from .composition import (
+    COMPOSED,
+    compose,
+    group_options,
+    hydra_settings,
+    is_hydra,
+    parse_overrides,
+)
 from .errors import ConfigError
 
 
@@ -86,6 +93,7 @@ def check_jobs(overrides: list[str], multirun: bool, environment: bool = True):
     from .training.distributed import check_config
     from .training.preflight import check_environment, check_structure
 
+    COMPOSED.clear()  # a Python session may run many commands (and change config files)
     task = [o for o in overrides if not is_hydra(o)]
     errors: dict[int, str] = {}
     configs, warnings = [], []
@@ -97,10 +105,10 @@ def check_jobs(overrides: list[str], multirun: bool, environment: bool = True):
                                                  *sweep_hydra]))
     combos = combinations(task, multirun)
     parse_overrides([o for o in overrides if is_hydra(o)])
-    hydra_overrides = None if multirun else hydra_only(overrides)
     for index, combo in enumerate(combos):
-        try:
-            configs.append(compose(combo, hydra_overrides, optimising))
+        try:  # the first job with Hydra's settings (composed once with them)
+            configs.append(compose(combo, hydra_only(overrides) if index == 0 else None,
+                                   optimising))
         except ConfigError as err:
             errors[index] = str(err)
     notes = per_job_failures(combos, errors, group_options)
