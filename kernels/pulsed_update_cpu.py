@@ -374,6 +374,17 @@ def _line_lists(bl, xb, given, n_in):
 
 
 @njit(cache=True)
+def _slot_fires(key_bits, line, t, p_abs, pair):
+    """Whether a line of firing probability ``p_abs`` fires in slot ``t`` (certain from 1 on);
+    the uniforms come in pairs, so the pair's hash is drawn at every even slot and carried."""
+    if p_abs >= 1:
+        return True, pair
+    if (t & 1) == 0:
+        pair = _hash2(key_bits, line, t >> 1)
+    return _fires(pair, t, p_abs), pair
+
+
+@njit(cache=True)
 def _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_lines):
     """Phase 1 for row ``b``: the firing input lines of each slot."""
     n_in = xp.shape[1]
@@ -394,12 +405,7 @@ def _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_lines):
         line = b * n_lines + j
         pair = np.uint64(0)
         for t in range(n_slots):
-            if p_abs >= 1:
-                hit = True
-            else:
-                if (t & 1) == 0:
-                    pair = _hash2(key_bits, line, t >> 1)
-                hit = _fires(pair, t, p_abs)
+            hit, pair = _slot_fires(key_bits, line, t, p_abs, pair)
             if hit:
                 lines[start[b, t] + count[b, t]] = j
                 count[b, t] += 1
@@ -431,12 +437,8 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
             for t in range(n_slots):
                 if given:
                     hit = db[b, t, i] != 0
-                elif p_abs >= 1:
-                    hit = True
                 else:
-                    if (t & 1) == 0:
-                        pair = _hash2(key_bits, line, t >> 1)
-                    hit = _fires(pair, t, p_abs)
+                    hit, pair = _slot_fires(key_bits, line, t, p_abs, pair)
                 if hit and count[b, t] > 0:
                     slots[n_fire] = t
                     n_fire += 1

@@ -775,6 +775,22 @@ def _clip(v, lo, hi):
 
 
 @triton.jit
+def _chunk_row(row, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm, stride_xk,
+               stride_xn, stride_dk, stride_dm, n_lines, n_chunks, s_up, s_down,
+               NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr):
+    """One row of a row-chunk program: each element's coincidence count, its direction
+    (``up``) and its signed step."""
+    _, _, xp, dp, wx, wd = _row_inputs(
+        row, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+        stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
+    neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
+    counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, row, k, n_lines, n_chunks,
+                         NATIVE, SIGN_BIT)
+    up = neg_d[:, None] != neg_x[None, :]
+    return counts, up, tl.where(up, s_up, -s_down)
+
+
+@triton.jit
 def _chunk_block(p_ptr, words_ptr, seed_ptr, seed, n_out, n_in, stride_pp, stride_pm,
                  stride_pn, SEED_PTR: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """A row-chunk program's seed (read from ``seed_ptr`` under ``SEED_PTR``) and block of
@@ -828,15 +844,10 @@ def _row_chunks_kernel(
     start = chunk * rows_per_chunk  # a multiple of 4: the normals' row groups
     stop = tl.minimum(start + rows_per_chunk, k)
     for b in range(start, stop):
-        _, _, xp, dp, wx, wd = _row_inputs(
-            b, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
-            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
-        neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
-        counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines, n_chunks,
-                             NATIVE, SIGN_BIT)
+        counts, up, step = _chunk_row(b, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn,
+                                      mm, stride_xk, stride_xn, stride_dk, stride_dm, n_lines,
+                                      n_chunks, s_up, s_down, NATIVE, SIGN_BIT)
         acc += counts
-        up = neg_d[:, None] != neg_x[None, :]
-        step = tl.where(up, s_up, -s_down)
         # as _constant_row: the count in the mantissa of 2**23, minus 2**23
         nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
         extra = nf - 1.0
@@ -924,15 +935,10 @@ def _linear_row_chunks_kernel(
     start = chunk * rows_per_chunk
     stop = tl.minimum(start + rows_per_chunk, k)
     for row in range(start, stop):
-        _, _, xp, dp, wx, wd = _row_inputs(
-            row, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
-            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
-        neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
-        counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, row, k, n_lines, n_chunks,
-                             NATIVE, SIGN_BIT)
+        counts, up, step = _chunk_row(row, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn,
+                                      mm, stride_xk, stride_xn, stride_dk, stride_dm, n_lines,
+                                      n_chunks, s_up, s_down, NATIVE, SIGN_BIT)
         acc += counts
-        up = neg_d[:, None] != neg_x[None, :]
-        step = tl.where(up, s_up, -s_down)
         q0 = tl.where(up, r_up, r_down)
         bound = tl.max(tl.max(counts, axis=1), axis=0)
         for g in range(0, tl.cdiv(bound, 4)):

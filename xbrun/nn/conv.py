@@ -99,11 +99,7 @@ class AnalogConv2d(AnalogLayer):
         conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size,
                          stride=self.stride, padding=self.padding, dilation=self.dilation,
                          bias=bias is not None)
-        with torch.no_grad():
-            conv.weight.copy_(weight)
-            if bias is not None:
-                conv.bias.copy_(bias)
-        return conv
+        return self._digital_copy(conv, weight, bias)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

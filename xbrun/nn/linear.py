@@ -23,6 +23,16 @@ class AnalogLayer(nn.Module):
     ``remap_weights`` act on the whole logical weight, whatever the grid.
     """
 
+    @staticmethod
+    def _digital_copy(module: nn.Module, weight: torch.Tensor,
+                      bias: torch.Tensor | None) -> nn.Module:
+        """``module`` (the digital twin of a layer) holding the layer's read weights."""
+        with torch.no_grad():
+            module.weight.copy_(weight.reshape(module.weight.shape))
+            if bias is not None:
+                module.bias.copy_(bias)
+        return module
+
     def __init__(self, out_size: int, in_size: int, bias: bool, spec: AnalogSpec,
                  factory: TileFactory | None = None):
         super().__init__()
@@ -122,12 +132,8 @@ class AnalogLinear(AnalogLayer):
 
     def to_digital(self) -> nn.Linear:
         weight, bias = self.get_weights()
-        linear = nn.Linear(self.in_features, self.out_features, bias=bias is not None)
-        with torch.no_grad():
-            linear.weight.copy_(weight)
-            if bias is not None:
-                linear.bias.copy_(bias)
-        return linear
+        return self._digital_copy(nn.Linear(self.in_features, self.out_features,
+                                            bias=bias is not None), weight, bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
