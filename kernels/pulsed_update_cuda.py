@@ -311,6 +311,17 @@ def _pulse(w, step, q0, q1, q2, xi, w_max, w_min, noise_std, es_b, std_add, std_
     return tl.minimum(tl.maximum(w + dw, w_min), w_max)
 
 
+@triton.jit
+def _pulse_if(w, counts, p, step, q0, q1, q2, xi, w_max, w_min, noise_std, es_b, std_add,
+              std_slope, tab_ptr, n_knots, CELL_KIND: tl.constexpr, NOISE: tl.constexpr,
+              MULT_NOISE: tl.constexpr):
+    """Pulse ``p`` of each element's train: ``_pulse`` where the element's count exceeds
+    ``p``, the weight unchanged elsewhere."""
+    return tl.where(counts > p, _pulse(w, step, q0, q1, q2, xi, w_max, w_min, noise_std, es_b,
+                                       std_add, std_slope, tab_ptr, n_knots, CELL_KIND, NOISE,
+                                       MULT_NOISE), w)
+
+
 @triton.jit(do_not_specialize=["seed"])
 def _line_words_kernel(
     words_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, seed_ptr,
@@ -535,31 +546,26 @@ def _pulsed_update_kernel(
                 for g in range(0, tl.cdiv(bound, 4)):
                     xi0, xi1, xi2, xi3 = _normals4(seed, elem, g, b, NATIVE)
                     p0 = g * 4
-                    w = tl.where(counts > p0,
-                                 _pulse(w, step, q0, q1, q2, xi0, w_max, w_min,
-                                        noise_std, es_b, std_add, std_slope, tab_ptr,
-                                        n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
+                    w = _pulse_if(w, counts, p0, step, q0, q1, q2, xi0, w_max, w_min,
+                                  noise_std, es_b, std_add, std_slope, tab_ptr, n_knots, CELL_KIND,
+                                  NOISE, MULT_NOISE)
                     if p0 + 1 < bound:
-                        w = tl.where(counts > p0 + 1,
-                                     _pulse(w, step, q0, q1, q2, xi1, w_max, w_min,
-                                            noise_std, es_b, std_add, std_slope, tab_ptr,
-                                            n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
+                        w = _pulse_if(w, counts, p0 + 1, step, q0, q1, q2, xi1, w_max, w_min,
+                                      noise_std, es_b, std_add, std_slope, tab_ptr, n_knots,
+                                      CELL_KIND, NOISE, MULT_NOISE)
                     if p0 + 2 < bound:
-                        w = tl.where(counts > p0 + 2,
-                                     _pulse(w, step, q0, q1, q2, xi2, w_max, w_min,
-                                            noise_std, es_b, std_add, std_slope, tab_ptr,
-                                            n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
+                        w = _pulse_if(w, counts, p0 + 2, step, q0, q1, q2, xi2, w_max, w_min,
+                                      noise_std, es_b, std_add, std_slope, tab_ptr, n_knots,
+                                      CELL_KIND, NOISE, MULT_NOISE)
                     if p0 + 3 < bound:
-                        w = tl.where(counts > p0 + 3,
-                                     _pulse(w, step, q0, q1, q2, xi3, w_max, w_min,
-                                            noise_std, es_b, std_add, std_slope, tab_ptr,
-                                            n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
+                        w = _pulse_if(w, counts, p0 + 3, step, q0, q1, q2, xi3, w_max, w_min,
+                                      noise_std, es_b, std_add, std_slope, tab_ptr, n_knots,
+                                      CELL_KIND, NOISE, MULT_NOISE)
             else:
                 for p in range(0, bound):
-                    w = tl.where(counts > p,
-                                 _pulse(w, step, q0, q1, q2, 0.0, w_max, w_min,
-                                        noise_std, es_b, std_add, std_slope, tab_ptr,
-                                        n_knots, CELL_KIND, NOISE, MULT_NOISE), w)
+                    w = _pulse_if(w, counts, p, step, q0, q1, q2, 0.0, w_max, w_min,
+                                  noise_std, es_b, std_add, std_slope, tab_ptr, n_knots, CELL_KIND,
+                                  NOISE, MULT_NOISE)
 
     tl.store(w_ptrs, w, mask=mask)
     if COUNT_CELLS:  # the wear ledger: a block owns its elements, so no atomics
