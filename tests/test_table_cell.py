@@ -83,7 +83,7 @@ def check_pulsed(launch, mult, device="cpu"):
     xp, dp, bl, xb, db = given_trains(6, 9, 5, gen)
     args = [t.to(device) for t in (cp, xp, dp, bl, xb, db, table)]
     want, got = w0.clone(), w0.clone().to(device)
-    n_want = pulsed_update_torch(want, *args[:4], cell_kind=CELL_TABLE, noise_std=0.0,
+    n_want = pulsed_update_torch(want, cp, xp, dp, bl, cell_kind=CELL_TABLE, noise_std=0.0,
                                  mult_noise=mult, x_bits=xb, d_bits=db, cell_table=table)
     n_got = launch(got, *args[:4], cell_kind=CELL_TABLE, noise_std=0.0, mult_noise=mult,
                    seed=3, x_bits=args[4], d_bits=args[5], cell_table=args[6])
