@@ -71,11 +71,11 @@ class CrossbarArray(nn.Module, GraphState):
 
     def count_slots(self, slots) -> None:
         """Add the time slots of a write's trains (an int or a device tensor)."""
-        self.ledger[0] += slots
+        self.ledger[0].add_(slots)  # in place on the view: no __setitem__
 
     def count_reads(self, vectors: int) -> None:
         """Add ``vectors`` reads of this array (a transfer's one-hot MVMs)."""
-        self.ledger[1] += vectors
+        self.ledger[1].add_(vectors)
 
     # -- what devices read ------------------------------------------------------------
     @property

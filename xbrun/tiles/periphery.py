@@ -206,8 +206,11 @@ class TileWithPeriphery(OutputScales, InputRange, IndexedTile, Programming, Anal
         if any(p[0].dim() == 4 for p in self.pending) and \
                 not all(p[0].dim() == 4 for p in self.pending):
             self._flush_images()  # rows and images: all as rows
-        x = torch.cat([p[0] for p in self.pending])
-        d = torch.cat([p[1] for p in self.pending])
+        if len(self.pending) == 1:  # one backward pass (the usual step): no copy
+            x, d = self.pending[0]
+        else:
+            x = torch.cat([p[0] for p in self.pending])
+            d = torch.cat([p[1] for p in self.pending])
         self.pending.clear()
         if x.dim() == 4:
             self.update_indexed(x, d)

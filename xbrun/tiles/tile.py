@@ -137,12 +137,12 @@ class AnalogTile(nn.Module, GraphState):
 
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
         """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O."""
-        self.mvm_vectors[0] += x.shape[0]
+        self.mvm_vectors[0].add_(x.shape[0])
         return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed())
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
-        self.mvm_vectors[1] += d.shape[0]
+        self.mvm_vectors[1].add_(d.shape[0])
         return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed())
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float,
@@ -157,7 +157,8 @@ class AnalogTile(nn.Module, GraphState):
                 self.reconstruction_error_sum += float(error)
                 self.reconstruction_error_count += 1
         self.rank1_count.add_(int(x_rows.shape[0]))
-        self.pulses += self.device_state.update(x_rows, d_rows, lr, self.generator)
+        # add_ in place: ``+=`` on a buffer also runs nn.Module.__setattr__ (microseconds a step)
+        self.pulses.add_(self.device_state.update(x_rows, d_rows, lr, self.generator))
 
     def get_conductances(self) -> torch.Tensor:
         return self.weight().detach().cpu().clone()
