@@ -223,7 +223,9 @@ class TileWithPeriphery(OutputScales, InputRange, IndexedTile, Programming, Anal
             return
         if learning_rate < 0:
             raise TileError(f"learning rate must be >= 0, got {learning_rate}")
-        self.learning_rate = float(learning_rate)
+        learning_rate = float(learning_rate)
+        if learning_rate != self.learning_rate:  # every step: spare nn.Module.__setattr__
+            self.learning_rate = learning_rate
 
     def get_learning_rate(self) -> float:
         return self.learning_rate
