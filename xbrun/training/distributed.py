@@ -185,12 +185,7 @@ class Replicas:
         grads = [p.grad for p in model.parameters() if p.grad is not None]
         loss = loss.detach().reshape(1)
         counts = [tile.mvm_vectors - before for tile, before in self.counted]
-        for group in _by_dtype([*grads, loss, *counts]):
-            flat = torch._utils._flatten_dense_tensors(group)
-            dist.all_reduce(flat)
-            for tensor, summed in zip(group, torch._utils._unflatten_dense_tensors(
-                    flat, group), strict=True):
-                tensor.copy_(summed)
+        _in_place([*grads, loss, *counts], dist.all_reduce)
         for (tile, before), count in zip(self.counted, counts, strict=True):
             tile.mvm_vectors.copy_(before + count)
             tile.noise_stream = 0  # evaluation and transfers: the same draws on every rank
@@ -226,12 +221,7 @@ class Replicas:
 
         state = [t for _, tile in _tiles(optimizer) if tile.input_range is not None
                  for t in (tile.input_range.data, tile.input_range_update_idx)]
-        for group in _by_dtype(state):
-            flat = torch._utils._flatten_dense_tensors(group)
-            dist.broadcast(flat, src=0)
-            for tensor, value in zip(group, torch._utils._unflatten_dense_tensors(
-                    flat, group), strict=True):
-                tensor.copy_(value)
+        _in_place(state, lambda flat: dist.broadcast(flat, src=0))
 
     def _gather_pending(self, optimizer) -> None:
         """Every tile's queue becomes the global batch's rows, in rank order. Each queued
@@ -292,8 +282,16 @@ def _pad(t: torch.Tensor, rows: int) -> torch.Tensor:
     return torch.cat([t, t.new_zeros((rows - t.shape[0], *t.shape[1:]))])
 
 
-def _by_dtype(tensors: list[torch.Tensor]) -> list[list[torch.Tensor]]:
-    return [[tensors[i] for i in group] for group in _by_dtype_index(tensors)]
+def _in_place(tensors: list[torch.Tensor], collective) -> None:
+    """Run ``collective`` (an in-place ``torch.distributed`` call on one tensor) over
+    ``tensors``: one flat tensor per dtype, its result copied back into each."""
+    for index in _by_dtype_index(tensors):
+        group = [tensors[i] for i in index]
+        flat = torch._utils._flatten_dense_tensors(group)
+        collective(flat)
+        for tensor, value in zip(group, torch._utils._unflatten_dense_tensors(flat, group),
+                                 strict=True):
+            tensor.copy_(value)
 
 
 def _by_dtype_index(tensors: list[torch.Tensor]) -> list[list[int]]:
