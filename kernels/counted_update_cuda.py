@@ -20,7 +20,6 @@ host sync.
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 import triton
@@ -28,6 +27,7 @@ import triton.language as tl
 
 from .layout import CELL_CONSTANT, check_cell
 from .params import CellParams, UpdateParams
+from .pulsed_update_cuda import _interpreting
 from .pulsed_update_ref import knot_table
 
 
@@ -275,10 +275,6 @@ def _round_up(n: int, to: int) -> int:
 def _plane_lines(n: int, cublas: bool) -> int:
     """Lines of a plane: ``n``, or for cuBLAS whole 16s and more than 16 (``_int_mm``)."""
     return max(_round_up(n, ALIGN), 2 * ALIGN) if cublas else n
-
-
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
 def count_method(n_out: int, n_in: int, device: torch.device) -> str:
