@@ -153,14 +153,19 @@ def aggregate(points: list[Point]) -> list[Result]:
 
 
 def verdict(result: Result | None, published: float, tolerance: float | None,
-            not_comparable: str | None = None) -> str:
-    """``within`` / ``outside`` the tolerance around a published value, or why not compared."""
+            not_comparable: str | None = None, bound: str | None = None) -> str:
+    """``within`` / ``outside`` the tolerance around a published value, or why not compared.
+    A published bound (``bound`` "upper": the paper gives only "< y", e.g. "< 15.00" for runs
+    that all failed; "lower": "> y") is met when xbrun's mean is on its side of it."""
     if tolerance is None:
         return "not compared"
     if not_comparable:
         return f"not compared ({not_comparable})"
     if result is None:
         return "no xbrun value"
+    if bound:
+        met = result.mean < published if bound == "upper" else result.mean > published
+        return "within" if met else "outside"
     return "within" if abs(result.mean - published) <= tolerance else "outside"
 
 

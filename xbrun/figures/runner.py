@@ -156,20 +156,28 @@ def report_text(figure: Figure, results: Results, published: list[dict], runs: l
     if not published:
         table += [f"None: {figure.not_compared}.", ""]
     else:
-        table += [f"| series | metric | {figure.x_label} | published | how | source | "
+        x_head = figure.x_label + (f" ({figure.x2_label})" if figure.x2_label else "")
+        table += [f"| series | metric | {x_head} | published | how | source | "
                   "xbrun mean ± sd (n) | tolerance | verdict |", "|" + "---|" * 9]
         for row in published:
             tol = figure.tolerance(row, published)
             x2 = float(row["x2"]) if row.get("x2") else None
             mine = results.get(row["series"], row["metric"], float(row["x"]), x2)
+            bound = row.get("bound") or None
             said = (QUICK_VERDICT if quick else
-                    verdict(mine, float(row["y"]), tol, "data" if not_comparable else None))
+                    verdict(mine, float(row["y"]), tol, "data" if not_comparable else None,
+                            bound))
             counts[said.split(" (")[0]] = counts.get(said.split(" (")[0], 0) + 1
             ours = f"{mine.mean:.4g} ± {mine.sd:.2g} ({mine.n})" if mine else "–"
             source = re.sub(r"\b([0-9a-f]{7})[0-9a-f]{33}\b", r"\1", row["source"])
+            value = {"upper": "< ", "lower": "> "}.get(bound, "") + fmt(float(row["y"]))
+            if row.get("y_err"):
+                value += f" ± {fmt(float(row['y_err']), 2)}"
+            where = row["x"] + (f" ({row['x2']})" if row.get("x2") else "")
             table.append("| " + " | ".join(_cell(c) for c in (
-                row["series"], row["metric"], row["x"], fmt(float(row["y"])), row["how"],
-                source, ours, "–" if tol is None else fmt(tol, 3), said)) + " |")
+                row["series"], row["metric"], where, value, row["how"], source, ours,
+                "–" if tol is None else ("the bound" if bound else fmt(tol, 3)),
+                said)) + " |")
         table += ["", "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                   + ".", ""]
     checks = figure.claims(results)
