@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Every `xbrun figure` on one CUDA GPU machine (16 CPU cores), within a time budget, into OUT.
+# Every `xbrun figure` (or a named set) on one CUDA GPU machine (16 CPU cores), within a time
+# budget, into OUT.
 #
 #   scripts/figures_full.sh OUT [MNIST_ROOT] [BUDGET_S]
+#   FIGURES="wu2024-mnist wu2025-mnist" scripts/figures_full.sh OUT ...  # only these figures
+#   PLAN_ONLY=1 FIGURES=... scripts/figures_full.sh OUT                  # print the parts, run nothing
 #
 # The runs go to WORK (default /tmp/xbrun-figures: checkpoints and per-step logs are large);
 # OUT receives each figure's plot (PNG, SVG), results.csv, published.csv and report.md in
@@ -16,7 +19,9 @@
 # WORK/NAME/runs/<part>. Where the configured sweep does not fit the budget (estimated from
 # its steps: docs/figures/README.md), the part list below runs the largest faithful subset
 # (fewer seeds or grid points, never other settings; the Wu MNIST figures: fewer epochs),
-# and the report's "Run" line says which.
+# and the report's "Run" line says which. All eleven figures do not fit one 420 s call
+# (2026-12-06: five parts timed out); FIGURES names the ones to run (all of each one's
+# parts), e.g. the four MNIST figures that did not finish then, in a call of their own.
 set -u
 OUT=${1:?usage: scripts/figures_full.sh OUT [MNIST_ROOT] [BUDGET_S]}
 MNIST=${2:-data/mnist}
@@ -26,46 +31,62 @@ GPU_JOBS=${GPU_JOBS:-6}
 CPU_JOBS=${CPU_JOBS:-9}
 GPU=${GPU:-cuda}  # GPU=cpu: a smoke test of this script on a machine without one
 WORK=${WORK:-/tmp/xbrun-figures}
-if [ -n "$(ls -A "$WORK" 2>/dev/null)" ]; then
-    echo "WORK=$WORK holds earlier runs: remove it or choose another WORK" >&2; exit 2
-fi
-mkdir -p "$OUT" "$WORK"
-for gz in "$MNIST"/MNIST/raw/*.gz; do
-    [ -e "$gz" ] && [ ! -e "${gz%.gz}" ] && gunzip -k "$gz"
+CONF=$(cd "$(dirname "$0")/../conf/experiment" && pwd)
+ALL="legallo2023-training rasch2024-offsets rasch2024-traces wu2025-tt-asymmetry wu2024-sgd-lr
+tt-family-asymmetry gokmen2020-tiki-taka gokmen2021-ttv2-states wu2024-mnist wu2025-mnist"
+FIGURES=$(echo ${FIGURES:-$ALL})  # the figures to run, blank-separated (default: all)
+for name in $FIGURES; do
+    [[ " $(echo $ALL) " == *" $name "* ]] || {
+        echo "FIGURES: $name is not a figure; choose among: $(echo $ALL)" >&2; exit 2; }
 done
-DEADLINE=$(( $(date +%s) + BUDGET ))
-export XBRUN WORK DEADLINE
+selected() { [[ " $FIGURES " == *" $1 "* ]]; }
 
 # the overrides each figure's runs (and its report) carry beyond its configured sweep
 declare -A BUDGETED=(
     [tt-family-asymmetry]="seed=0 cell.up_down=0.0,0.2,0.5"
     [gokmen2020-tiki-taka]="seed=0"
     [gokmen2021-ttv2-states]="seed=0 cell.dw_min=0.1,0.02,0.002"
-    [wu2024-mnist]="epochs=3"
-    [wu2025-mnist]="epochs=3"
+    [wu2024-mnist]="epochs=4"
+    [wu2025-mnist]="epochs=4"
 )
 M="dataset.root=$MNIST"
-# one part a line: FIGURE ACCELERATOR PART OVERRIDES...; longest first within each list
-cat > "$WORK/gpu_parts.txt" <<PARTS
-legallo2023-training $GPU ttv2 +experiment/legallo2023-training=ttv2 $M
-legallo2023-training $GPU mp +experiment/legallo2023-training=mixed_precision $M
-legallo2023-training $GPU sgd +experiment/legallo2023-training=sgd $M
-gokmen2021-ttv2-states $GPU ttv2 +experiment/gokmen2021-ttv2-states=ttv2 ${BUDGETED[gokmen2021-ttv2-states]} $M
-gokmen2021-ttv2-states $GPU tt +experiment/gokmen2021-ttv2-states=tiki_taka ${BUDGETED[gokmen2021-ttv2-states]} $M
-tt-family-asymmetry $GPU agad +experiment/tt-family-asymmetry=agad ${BUDGETED[tt-family-asymmetry]} $M
-tt-family-asymmetry $GPU chopped +experiment/tt-family-asymmetry=chopped ${BUDGETED[tt-family-asymmetry]} $M
-gokmen2021-ttv2-states $GPU sgd +experiment/gokmen2021-ttv2-states=sgd,fp ${BUDGETED[gokmen2021-ttv2-states]} $M
-tt-family-asymmetry $GPU ttv1 +experiment/tt-family-asymmetry=ttv1 ${BUDGETED[tt-family-asymmetry]} $M
-tt-family-asymmetry $GPU ttv2 +experiment/tt-family-asymmetry=ttv2 ${BUDGETED[tt-family-asymmetry]} $M
-gokmen2020-tiki-taka $GPU tt +experiment/gokmen2020-tiki-taka=tiki_taka,fp ${BUDGETED[gokmen2020-tiki-taka]} $M
-gokmen2020-tiki-taka $GPU sgd +experiment/gokmen2020-tiki-taka=sgd_symmetric,sgd_asymmetric ${BUDGETED[gokmen2020-tiki-taka]} $M
-tt-family-asymmetry $GPU sgd +experiment/tt-family-asymmetry=sgd,fp ${BUDGETED[tt-family-asymmetry]} $M
-wu2024-mnist $GPU analog +experiment/wu2024-mnist=tiki_taka,analog_sgd ${BUDGETED[wu2024-mnist]} $M
-wu2025-mnist $GPU analog +experiment/wu2025-mnist=tiki_taka,analog_sgd ${BUDGETED[wu2025-mnist]} $M
-wu2024-mnist $GPU fp +experiment/wu2024-mnist=fp +experiment/wu2024-mnist-tau=tau060 ${BUDGETED[wu2024-mnist]} $M
-wu2025-mnist $GPU fp +experiment/wu2025-mnist=fp +experiment/wu2025-mnist-tau=tau060 ${BUDGETED[wu2025-mnist]} $M
-PARTS
-{
+# one part a line: FIGURE ACCELERATOR PART OVERRIDES...; longest first (estimated at the
+# 2026-12-06 times of six processes on one H100: docs/figures/README.md). One run a part for
+# tt-family, gokmen2020 and the Wu figures, so that a part killed at the deadline costs one run
+gpu_parts() {
+    local tt="${BUDGETED[tt-family-asymmetry]} $M" g20="${BUDGETED[gokmen2020-tiki-taka]} $M"
+    local g21="${BUDGETED[gokmen2021-ttv2-states]} $M" tau
+    echo "legallo2023-training $GPU ttv2 +experiment/legallo2023-training=ttv2 $M"
+    echo "legallo2023-training $GPU sgd +experiment/legallo2023-training=sgd $M"
+    echo "tt-family-asymmetry $GPU agad +experiment/tt-family-asymmetry=agad $tt"
+    echo "gokmen2020-tiki-taka $GPU tt +experiment/gokmen2020-tiki-taka=tiki_taka $g20"
+    echo "legallo2023-training $GPU mp +experiment/legallo2023-training=mixed_precision $M"
+    echo "gokmen2021-ttv2-states $GPU tt +experiment/gokmen2021-ttv2-states=tiki_taka $g21"
+    echo "gokmen2021-ttv2-states $GPU ttv2 +experiment/gokmen2021-ttv2-states=ttv2 $g21"
+    echo "tt-family-asymmetry $GPU ttv1 +experiment/tt-family-asymmetry=ttv1 $tt"
+    echo "tt-family-asymmetry $GPU chopped +experiment/tt-family-asymmetry=chopped $tt"
+    echo "tt-family-asymmetry $GPU ttv2 +experiment/tt-family-asymmetry=ttv2 $tt"
+    echo "gokmen2021-ttv2-states $GPU sgd +experiment/gokmen2021-ttv2-states=sgd,fp $g21"
+    for wu in wu2024-mnist wu2025-mnist; do
+        for tau in $(ls "$CONF/$wu-tau" | sed 's/.yaml$//'); do
+            echo "$wu $GPU tt_$tau +experiment/$wu=tiki_taka +experiment/$wu-tau=$tau ${BUDGETED[$wu]} $M"
+        done
+    done
+    echo "gokmen2020-tiki-taka $GPU sgd_asymmetric +experiment/gokmen2020-tiki-taka=sgd_asymmetric $g20"
+    echo "gokmen2020-tiki-taka $GPU sgd_symmetric +experiment/gokmen2020-tiki-taka=sgd_symmetric $g20"
+    echo "tt-family-asymmetry $GPU sgd +experiment/tt-family-asymmetry=sgd $tt"
+    echo "tt-family-asymmetry $GPU fp +experiment/tt-family-asymmetry=fp $tt"
+    echo "gokmen2020-tiki-taka $GPU fp +experiment/gokmen2020-tiki-taka=fp $g20"
+    for wu in wu2024-mnist wu2025-mnist; do
+        for tau in $(ls "$CONF/$wu-tau" | sed 's/.yaml$//'); do
+            echo "$wu $GPU sgd_$tau +experiment/$wu=analog_sgd +experiment/$wu-tau=$tau ${BUDGETED[$wu]} $M"
+        done
+    done
+    for wu in wu2024-mnist wu2025-mnist; do  # the digital reference does not depend on tau
+        echo "$wu $GPU fp +experiment/$wu=fp +experiment/$wu-tau=tau060 ${BUDGETED[$wu]} $M"
+    done
+}
+cpu_parts() {
     for seed in 1 2 3; do for algo in agad chopped_ttv2 ttv2 sgd; do
         echo "rasch2024-offsets cpu $algo$seed +experiment/rasch2024-offsets=$algo cell.construction_seed=$seed"
     done; done
@@ -75,7 +96,25 @@ PARTS
     for series in tiki_taka analog_sgd; do for up in 0.0,0.1 0.2,0.3; do
         echo "wu2025-tt-asymmetry cpu $series${up%%,*} +experiment/wu2025-tt-asymmetry=$series cell.up_down=$up"
     done; done
-} > "$WORK/cpu_parts.txt"
+}
+only_selected() { while read -r name rest; do selected "$name" && echo "$name $rest"; done; }
+if [ -n "${PLAN_ONLY:-}" ]; then  # what a call would run, nothing run or written
+    gpu_parts | only_selected; cpu_parts | only_selected
+    selected rasch2024-traces && echo "rasch2024-traces cpu (xbrun figure, the whole sweep)"
+    exit 0
+fi
+
+if [ -n "$(ls -A "$WORK" 2>/dev/null)" ]; then
+    echo "WORK=$WORK holds earlier runs: remove it or choose another WORK" >&2; exit 2
+fi
+mkdir -p "$OUT" "$WORK"
+for gz in "$MNIST"/MNIST/raw/*.gz; do
+    [ -e "$gz" ] && [ ! -e "${gz%.gz}" ] && gunzip -k "$gz"
+done
+DEADLINE=$(( $(date +%s) + BUDGET ))
+export XBRUN WORK DEADLINE
+gpu_parts | only_selected > "$WORK/gpu_parts.txt"
+cpu_parts | only_selected > "$WORK/cpu_parts.txt"
 
 run_part() {  # FIGURE ACCELERATOR PART OVERRIDES...: one sweep part, stopped at the deadline
     local name=$1 acc=$2 part=$3; shift 3
@@ -91,20 +130,21 @@ export -f run_part
 
 began=$(date +%s)
 {
-xargs -P "$GPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$WORK/gpu_parts.txt" &
-xargs -P "$CPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$WORK/cpu_parts.txt" &
-mkdir -p "$WORK/rasch2024-traces"
-timeout -s INT -k 30 "$BUDGET" $XBRUN figure rasch2024-traces accelerator=cpu \
-    --out "$WORK/rasch2024-traces" > "$WORK/rasch2024-traces/draw.log" 2>&1 &
+xargs -r -P "$GPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$WORK/gpu_parts.txt" &
+xargs -r -P "$CPU_JOBS" -L 1 bash -c 'run_part "$@"' _ < "$WORK/cpu_parts.txt" &
+if selected rasch2024-traces; then
+    mkdir -p "$WORK/rasch2024-traces"
+    timeout -s INT -k 30 "$BUDGET" $XBRUN figure rasch2024-traces accelerator=cpu \
+        --out "$WORK/rasch2024-traces" > "$WORK/rasch2024-traces/draw.log" 2>&1 &
+fi
 wait
 echo "sweeps: $(( $(date +%s) - began )) s"
 
-# draw every figure from the runs that finished (the traces figure drew itself)
-for name in legallo2023-training rasch2024-offsets wu2025-tt-asymmetry wu2024-sgd-lr \
-        tt-family-asymmetry gokmen2020-tiki-taka gokmen2021-ttv2-states wu2024-mnist \
-        wu2025-mnist; do
+# draw every selected figure from the runs that finished (the traces figure drew itself)
+for name in $FIGURES; do
+    [ "$name" = rasch2024-traces ] && continue
     echo "$name ${BUDGETED[$name]:-}" | sed 's/ *$//'  # (xargs -L joins a line ending in blank)
-done | xargs -P 8 -L 1 bash -c 'name=$1; shift; mkdir -p "$WORK/$name"; $XBRUN figure "$name" \
+done | xargs -r -P 8 -L 1 bash -c 'name=$1; shift; mkdir -p "$WORK/$name"; $XBRUN figure "$name" \
     --redraw --out "$WORK/$name" "$@" > "$WORK/$name/draw.log" 2>&1; echo "$name: drawn, exit $?"' _
 echo "total: $(( $(date +%s) - began )) s"
 } 2>&1 | tee "$OUT/timings.txt"

@@ -434,3 +434,23 @@ def test_make_figures_skips_mnist_figures_without_mnist(tmp_path):
     reason = _mnist_missing(FIGURES["legallo2023-training"], [f"dataset.root={tmp_path}"],
                             quick=False)
     assert reason and str(tmp_path) in reason
+
+
+def test_figures_full_script_runs_only_the_named_figures_with_all_their_parts():
+    """scripts/figures_full.sh with FIGURES: every part of those figures (one run a part for
+    the Wu figures: each series at each tau), none of the others; a bad name is refused."""
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "figures_full.sh"
+    env = {**os.environ, "PLAN_ONLY": "1", "FIGURES": "wu2025-mnist gokmen2020-tiki-taka"}
+    lines = subprocess.run(["bash", str(script), "out"], env=env, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    parts = {(line.split()[0], line.split()[2]) for line in lines}
+    assert parts == {("wu2025-mnist", f"{s}_tau0{t}") for s in ("tt", "sgd") for t in (50, 60, 70)
+                     } | {("wu2025-mnist", "fp")} | {
+        ("gokmen2020-tiki-taka", p) for p in ("tt", "sgd_symmetric", "sgd_asymmetric", "fp")}
+    assert all("epochs=4" in line for line in lines if line.startswith("wu2025"))
+    bad = subprocess.run(["bash", str(script), "out"], env={**env, "FIGURES": "nope"},
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "nope is not a figure" in bad.stderr
