@@ -40,14 +40,17 @@ for name in $FIGURES; do
         echo "FIGURES: $name is not a figure; choose among: $(echo $ALL)" >&2; exit 2; }
 done
 selected() { [[ " $FIGURES " == *" $1 "* ]]; }
+# epochs of the Wu MNIST runs (of the scripts' 80 and 30): 3 fit beside the other three
+# MNIST figures in 420 s (docs/figures/README.md); a Tiki-Taka epoch is ~20 s of one part
+WU_EPOCHS=${WU_EPOCHS:-3}
 
 # the overrides each figure's runs (and its report) carry beyond its configured sweep
 declare -A BUDGETED=(
     [tt-family-asymmetry]="seed=0 cell.up_down=0.0,0.2,0.5"
     [gokmen2020-tiki-taka]="seed=0"
     [gokmen2021-ttv2-states]="seed=0 cell.dw_min=0.1,0.02,0.002"
-    [wu2024-mnist]="epochs=4"
-    [wu2025-mnist]="epochs=4"
+    [wu2024-mnist]="epochs=$WU_EPOCHS"
+    [wu2025-mnist]="epochs=$WU_EPOCHS"
 )
 M="dataset.root=$MNIST"
 # one part a line: FIGURE ACCELERATOR PART OVERRIDES...; longest first (estimated at the

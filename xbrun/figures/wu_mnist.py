@@ -74,21 +74,24 @@ def claims_from(source: str, extra: tuple = ()):
     def claims(results: Results) -> list[Check]:
         taus = results.values("x", METRIC)
 
-        acc = learned_at(results, "tau {:g}")
+        acc = learned_at(results, "tau {:g}")  # must have left chance (beside a digital
+        raw = results.mean_of(METRIC, "tau {:g}")  # network that did); may be at chance:
+        # the side a claim says is lower (Analog SGD "fails completely" in Table 8)
 
         def tt_above():
-            rows = [(t, acc("analog_sgd", t).mean, acc("tiki_taka", t).mean) for t in taus]
+            rows = [(t, raw("analog_sgd", t), acc("tiki_taka", t).mean) for t in taus]
             return all(tt > sgd for _, sgd, tt in rows), ", ".join(
                 f"tau {t:g}: Analog SGD {sgd:.3f} / Tiki-Taka {tt:.3f}" for t, sgd, tt in rows)
 
         def sgd_falls():
             small, large = results.ends(METRIC, "tau")
-            lo, hi = acc("analog_sgd", small).mean, acc("analog_sgd", large).mean
+            hi, lo = acc("analog_sgd", large).mean, raw("analog_sgd", small)
             return lo < hi, f"Analog SGD {lo:.3f} at tau {small:g}, {hi:.3f} at {large:g}"
 
         def tt_robust():
             small, large = results.ends(METRIC, "tau")
-            drop = {s: acc(s, large).mean - acc(s, small).mean for s in SERIES}
+            drop = {"tiki_taka": acc("tiki_taka", large).mean - acc("tiki_taka", small).mean,
+                    "analog_sgd": acc("analog_sgd", large).mean - raw("analog_sgd", small)}
             return drop["tiki_taka"] < drop["analog_sgd"], (
                 f"accuracy lost from tau {large:g} to {small:g}: Analog SGD "
                 f"{drop['analog_sgd']:.3f}, Tiki-Taka {drop['tiki_taka']:.3f}")
