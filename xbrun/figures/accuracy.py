@@ -1,5 +1,5 @@
 """What the MNIST accuracy figures share: their numbers (test accuracy after each epoch, or
-after the last at a swept x), the rule that a claim compares only networks that learned,
+after the last at a swept x), the rule that a claim compares networks of which one at least learned,
 the margin within which two accuracies "match", and the accuracy axes."""
 
 from __future__ import annotations
@@ -25,22 +25,24 @@ def final_point(run: dict, x: float) -> list[Point]:
     return [] if row.get(METRIC) is None else [Point(run["series"], METRIC, x, row[METRIC])]
 
 
-def learned(results: Results, series: str, x: float, at: str) -> Result:
-    """The result of ``series`` at ``x`` (``at`` names it: "epoch 3"); a claim on a run, or
-    beside a digital network, still at chance is left unchecked (``ValueError``)."""
-    digital = results.get(DIGITAL, METRIC, x)
-    if digital is not None and digital.mean < LEARNED:
-        raise ValueError(f"the digital network did not learn at {at} ({digital.mean:.3f} < "
-                         f"{LEARNED}); train longer or on more data")
-    found = results.need(series, METRIC, x, at=at)
-    if found.mean < LEARNED:
-        raise ValueError(f"{series} did not learn at {at} ({found.mean:.3f} < {LEARNED})")
+def compared(results: Results, at: str, *where: tuple[str, float]) -> list[Result]:
+    """The results of the ``(series, x)`` a claim compares (``at.format(x)`` names a point).
+    Unchecked (``ValueError``) beside a digital network that did not learn, or where none of
+    them left chance: networks at chance say nothing of each other. One at chance beside one
+    that learned is compared: it lost (a claim that it is the higher fails)."""
+    found = []
+    for series, x in where:
+        digital = results.get(DIGITAL, METRIC, x)
+        if digital is not None and digital.mean < LEARNED:
+            raise ValueError(f"the digital network did not learn at {at.format(x)} "
+                             f"({digital.mean:.3f} < {LEARNED}); train longer or on more data")
+        found.append(results.need(series, METRIC, x, at=at.format(x)))
+    if all(f.mean < LEARNED for f in found):
+        raise ValueError("did not learn: " + ", ".join(
+            f"{s} {f.mean:.3f} at {at.format(x)}" for (s, x), f in zip(where, found,
+                                                                        strict=True))
+            + f" (all < {LEARNED})")
     return found
-
-
-def learned_at(results: Results, at: str):
-    """``acc(series, x)``: ``learned`` with the point named by ``at.format(x)``."""
-    return lambda series, x: learned(results, series, x, at=at.format(x))
 
 
 def mnist_figure(**fields) -> Figure:

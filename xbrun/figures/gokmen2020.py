@@ -2,11 +2,11 @@
 and on an asymmetric cell, and of Tiki-Taka on the asymmetric one, beside the digital
 network (Gokmen & Haensch, Front. Neurosci. 2020). Only the abstract was readable: its
 statements (docs/figures/gokmen2020-tiki-taka/claims.md) are checked, once the digital
-network has learned."""
+network has learned and one of the compared runs has (``accuracy.compared``)."""
 
 from __future__ import annotations
 
-from .accuracy import METRIC, accuracy_figure, epoch_points, learned_at, margin, mnist_figure
+from .accuracy import METRIC, accuracy_figure, compared, epoch_points, margin, mnist_figure
 from .base import Check, Results, checks
 
 SERIES = ["sgd_symmetric", "sgd_asymmetric", "tiki_taka"]
@@ -19,7 +19,8 @@ ABSTRACT_ONLY = ("no numbers are published in what could be read (the abstract);
 
 def claims(results: Results) -> list[Check]:
     epochs = results.values("x", METRIC)
-    at = learned_at(results, "epoch {:g}")
+    def at(a: str, b: str, e: float):
+        return compared(results, "epoch {:g}", (a, e), (b, e))
 
     def last():
         if not epochs:
@@ -28,7 +29,7 @@ def claims(results: Results) -> list[Check]:
 
     def tt_matches_ideal():
         e = last()
-        ideal, tt = at("sgd_symmetric", e), at("tiki_taka", e)
+        ideal, tt = at("sgd_symmetric", "tiki_taka", e)
         m = margin(ideal, tt)
         return tt.mean >= ideal.mean - m, (f"epoch {e:g}: SGD symmetric {ideal.mean:.3f}, "
                                            f"Tiki-Taka asymmetric {tt.mean:.3f} (margin "
@@ -36,14 +37,14 @@ def claims(results: Results) -> list[Check]:
 
     def sgd_suffers():
         e = last()
-        ideal, asym = at("sgd_symmetric", e), at("sgd_asymmetric", e)
+        ideal, asym = at("sgd_symmetric", "sgd_asymmetric", e)
         m = margin(ideal, asym)
         return asym.mean < ideal.mean - m, (f"epoch {e:g}: SGD symmetric {ideal.mean:.3f}, "
                                             f"asymmetric {asym.mean:.3f} (margin {m:.3f})")
 
     def tt_beats_sgd():
         e = last()
-        asym, tt = at("sgd_asymmetric", e), at("tiki_taka", e)
+        asym, tt = at("sgd_asymmetric", "tiki_taka", e)
         return tt.mean > asym.mean, (f"epoch {e:g}: on the asymmetric cell SGD "
                                      f"{asym.mean:.3f}, Tiki-Taka {tt.mean:.3f}")
 

@@ -2,7 +2,7 @@
 against the number of device states, beside the digital network (Gokmen, Front. Artif.
 Intell. 2021). Only the abstract was readable: its statement that TTv2 needs tens of
 states where Tiki-Taka needs thousands (docs/figures/gokmen2021-ttv2-states/claims.md) is
-checked, once the digital network has learned."""
+checked where the digital network and one of the compared runs have learned."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def points(run: dict) -> list[Point]:
 def claims(results: Results) -> list[Check]:
     states = results.values("x", accuracy.METRIC)
 
-    acc = accuracy.learned_at(results, "n_states {:g}")
+    at = "n_states {:g}"
 
     def ends():
         tens = [n for n in states if TENS[0] <= n < TENS[1]]
@@ -36,7 +36,7 @@ def claims(results: Results) -> list[Check]:
 
     def ttv2_with_tens():
         few, many = ends()
-        low, high = acc("ttv2", few), acc("ttv2", many)
+        low, high = accuracy.compared(results, at, ("ttv2", few), ("ttv2", many))
         if high.mean < accuracy.LEARNED:
             raise ValueError(f"TTv2 did not learn at n_states {many:g} ({high.mean:.3f})")
         m = accuracy.margin(low, high)
@@ -45,7 +45,7 @@ def claims(results: Results) -> list[Check]:
 
     def tt_needs_more():
         few, _ = ends()
-        tt, ttv2 = acc("tiki_taka", few), acc("ttv2", few)
+        tt, ttv2 = accuracy.compared(results, at, ("tiki_taka", few), ("ttv2", few))
         m = accuracy.margin(tt, ttv2)
         return tt.mean < ttv2.mean - m, (f"at n_states {few:g}: Tiki-Taka {tt.mean:.3f}, "
                                          f"TTv2 {ttv2.mean:.3f} (margin {m:.3f})")
