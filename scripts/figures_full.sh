@@ -54,8 +54,9 @@ declare -A BUDGETED=(
 )
 M="dataset.root=$MNIST"
 # one part a line: FIGURE ACCELERATOR PART OVERRIDES...; longest first (estimated at the
-# 2026-12-06 times of six processes on one H100: docs/figures/README.md). One run a part for
-# tt-family, gokmen2020 and the Wu figures, so that a part killed at the deadline costs one run
+# 2026-12-06 times of six processes on one H100: docs/figures/README.md). One part a series
+# for tt-family, one run a part for gokmen2020 and the Wu figures: a part killed at the
+# deadline costs little, and the parts spread over the GPU processes
 gpu_parts() {
     local tt="${BUDGETED[tt-family-asymmetry]} $M" g20="${BUDGETED[gokmen2020-tiki-taka]} $M"
     local g21="${BUDGETED[gokmen2021-ttv2-states]} $M" tau
