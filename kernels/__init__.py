@@ -115,6 +115,8 @@ def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, t
         seed = seeds.draw_kernel_seed(generator, weight.device)
     if threads is not None and backend == backends.NUMBA:
         tensors["threads"] = threads
+    if isinstance(seed, seeds.KeyedSeed) and name != "pulsed_update":
+        seed = seed.tensor()  # only the pulsed-update kernels derive it themselves
     return run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
 
 

@@ -322,6 +322,39 @@ def _pulse_if(w, counts, p, step, q0, q1, q2, xi, w_max, w_min, noise_std, es_b,
                                        MULT_NOISE), w)
 
 
+# how a kernel gets its seed (``SEED_PTR``): the int argument ``seed``; a device tensor
+# at ``seed_ptr``, taken mod 2**32; or a ``seeds.KeyedSeed``: the array's call counter at
+# ``seed_ptr`` and its offset in ``seed``, derived here rather than by three launches
+SEED_INT, SEED_TENSOR, SEED_KEYED = 0, 1, 2
+_CALL_STEP = tl.constexpr(seeds.CALL_STEP)
+_MASK31 = tl.constexpr(seeds.MASK31)
+
+
+@triton.jit
+def _seed_of(seed_ptr, seed, SEED_PTR: tl.constexpr):
+    """The call's seed (see ``SEED_INT`` ...): what CUDA graphs replay as it changes."""
+    if SEED_PTR == 1:
+        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+    elif SEED_PTR == 2:
+        seed = (tl.load(seed_ptr) * _CALL_STEP + seed) & _MASK31
+    return seed
+
+
+def seed_arguments(seed, fallback: torch.Tensor, device) -> tuple[torch.Tensor, int, int]:
+    """``(seed_ptr, seed, SEED_PTR)`` of a launch for ``seed``: an int, a one-element
+    integer tensor on ``device`` or a ``seeds.KeyedSeed`` (``fallback``: an unused
+    pointer)."""
+    if isinstance(seed, seeds.KeyedSeed):
+        tensor, mode, value = seed.calls, SEED_KEYED, int(seed.offset)
+    elif isinstance(seed, torch.Tensor):
+        tensor, mode, value = seed, SEED_TENSOR, 0
+    else:
+        return fallback, seeds.low32(seed), SEED_INT
+    if tensor.numel() != 1 or tensor.device != device or tensor.dtype.is_floating_point:
+        raise ValueError("a seed tensor must be one integer on the weight's device")
+    return tensor, value, mode
+
+
 @triton.jit(do_not_specialize=["seed"])
 def _line_words_kernel(
     words_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, seed_ptr,
@@ -336,8 +369,7 @@ def _line_words_kernel(
     ``BLOCK_L`` lines (input lines ``0..n_in-1``, then the output lines) for every chunk,
     stored at ``words[(chunk * k + row) * (n_in + n_out) + line]``. With ``SIGN_BIT``
     (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0)."""
-    if SEED_PTR:
-        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+    seed = _seed_of(seed_ptr, seed, SEED_PTR)
     rows = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     lines = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
     n_lines = n_in + n_out
@@ -391,8 +423,7 @@ def _pulsed_update_kernel(
 ):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    if SEED_PTR:  # the seed lives on the device (CUDA graphs replay it as it changes)
-        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+    seed = _seed_of(seed_ptr, seed, SEED_PTR)
     il = tl.arange(0, BLOCK_M)
     jl = tl.arange(0, BLOCK_N)
     rm = pid_m * BLOCK_M + il
@@ -631,7 +662,8 @@ def _default_config(n_out: int, n_in: int, loop: bool = True,
 
 def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
                          d_prob: torch.Tensor, bl: torch.Tensor, p: UpdateParams, *,
-                         seed: int | torch.Tensor, x_bits: torch.Tensor | None = None,
+                         seed: int | torch.Tensor | seeds.KeyedSeed,
+                         x_bits: torch.Tensor | None = None,
                          d_bits: torch.Tensor | None = None,
                          block_m: int | None = None, block_n: int | None = None,
                          num_warps: int | None = None,
@@ -641,7 +673,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
     the in-kernel draws: an int, or an integer tensor of one element on the device, which
-    the kernel reads (no host sync; a captured CUDA graph sees its new value each replay).
+    the kernel reads (no host sync; a captured CUDA graph sees its new value each replay),
+    or a ``seeds.KeyedSeed`` (an array's call counter on the device), derived in-kernel.
     ``p.max_bl``: an upper bound of ``bl`` (e.g. ``desired_bl``); when left out it is read
     from ``bl``, which waits for the device. Rows longer than ``max_bl`` are cut to
     ``ceil(max_bl / 32) * 32`` slots (31 where ``max_bl <= 31``). ``block_m``/``block_n``/
@@ -711,12 +744,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     nw = num_warps or cfg[2]
     grid = (triton.cdiv(n_out, bm), triton.cdiv(n_in, bn))
     n_chunks = triton.cdiv(int(max_bl), 32)
-    seed_on_device = isinstance(seed, torch.Tensor)
-    if seed_on_device and (seed.numel() != 1 or seed.device != weight.device
-                           or seed.dtype.is_floating_point):
-        raise ValueError("a seed tensor must be one integer on the weight's device")
-    seed_ptr = seed if seed_on_device else counter
-    seed_int = 0 if seed_on_device else seeds.low32(seed)
+    seed_ptr, seed_int, seed_mode = seed_arguments(seed, counter, weight.device)
 
     # phase 1, once per line: the packed words of every line, row and chunk (trains of at
     # most 31 slots carry the line's sign in bit 31: the update loads nothing else per row)
@@ -730,7 +758,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
         sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
         seed_int,
-        GIVEN_BITS=given, SEED_PTR=seed_on_device, SIGN_BIT=sign_bit, BLOCK_R=8,
+        GIVEN_BITS=given, SEED_PTR=seed_mode, SIGN_BIT=sign_bit, BLOCK_R=8,
         BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
@@ -741,7 +769,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
             _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
                         seed_int, cell_pulses, linear=linear, k=k, n_chunks=n_chunks,
                         noise_std=noise_std, mult_noise=mult_noise,
-                        seed_on_device=seed_on_device, native=not _INTERPRETED,
+                        seed_mode=seed_mode, native=not _INTERPRETED,
                         sign_bit=sign_bit, rows_per_chunk=rows, block_m=bm, block_n=bn,
                         num_warps=nw)
             return counter
@@ -760,7 +788,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         seed_int, float(noise_std),
         *scalars,
         CELL_KIND=int(cell_kind), NOISE=float(noise_std) > 0.0, MULT_NOISE=bool(mult_noise),
-        SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
+        SEED_PTR=seed_mode, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
         SPARSE_ROWS=bool(sparse_rows), HAS_BOUND=bounded,
         BLOCK_M=bm, BLOCK_N=bn, ROW_BLOCK=8, COUNT_CELLS=cell_pulses is not None,
         num_warps=nw,
@@ -803,8 +831,7 @@ def _chunk_block(p_ptr, words_ptr, seed_ptr, seed, n_out, n_in, stride_pp, strid
     elements: its rows and columns, their masks, the
     line words of its columns (x) and rows (d), and the first four parameter rows (the
     steps up and down, the bounds)."""
-    if SEED_PTR:
-        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+    seed = _seed_of(seed_ptr, seed, SEED_PTR)
     rm = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     mm = rm < n_out
@@ -1045,7 +1072,7 @@ def _row_chunks(k: int, cells_programs: int, programs: int, rows: int | None = N
 
 
 def _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, seed_int, cells,
-                *, linear, k, n_chunks, noise_std, mult_noise, seed_on_device, native, sign_bit,
+                *, linear, k, n_chunks, noise_std, mult_noise, seed_mode, native, sign_bit,
                 rows_per_chunk, block_m, block_n, num_warps) -> None:
     """Both launches of the chunked walk (module doc) on the words of
     ``_line_words_kernel``: constant steps, or (``linear``) linear ones."""
@@ -1063,7 +1090,7 @@ def _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, s
             cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
             x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
             seed_int, float(noise_std))
-    flags = dict(NOISE=float(noise_std) > 0.0, SEED_PTR=seed_on_device, NATIVE=native,
+    flags = dict(NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode, NATIVE=native,
                  SIGN_BIT=sign_bit, COUNT_CELLS=cells is not None, BLOCK_M=block_m,
                  BLOCK_N=block_n, num_warps=num_warps)
     if linear:

@@ -9,6 +9,8 @@ the ones the runs have always used: changing one changes every metric.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 # ranges and masks
@@ -97,11 +99,25 @@ def replica_seed(seed, stream: int):
     return (seed + (stream * REPLICA_STEP) % (MASK63 + 1)) & MASK63
 
 
-def array_device_seed(calls: torch.Tensor, base: int, salt: int) -> torch.Tensor:
+class KeyedSeed(NamedTuple):
+    """A CUDA update seed kept as its key: ``(calls * CALL_STEP + offset) & MASK31``, with
+    ``calls`` a device counter. The Triton update kernels derive the seed from the counter
+    themselves (``pulsed_update_cuda``), so a step spends no launches on it - three small
+    integer kernels per update before; :meth:`tensor` makes it for kernels that take a
+    seed tensor."""
+
+    calls: torch.Tensor
+    offset: int
+
+    def tensor(self) -> torch.Tensor:
+        """The seed as a one-element device tensor (three launches)."""
+        return torch.add(self.calls * CALL_STEP, self.offset).bitwise_and_(MASK31)
+
+
+def array_device_seed(calls: torch.Tensor, base: int, salt: int) -> KeyedSeed:
     """A CUDA update seed from the generator's initial seed ``base``, an array's ``salt``
     and its device call counter ``calls``: no host sync, a new value each graph replay."""
-    offset = (base * KEY_BASE + salt * KEY_SALT) & MASK31
-    return torch.add(calls * CALL_STEP, offset).bitwise_and_(MASK31)
+    return KeyedSeed(calls, (base * KEY_BASE + salt * KEY_SALT) & MASK31)
 
 
 def array_host_seed(draw: int, salt: int, calls: int) -> int:
@@ -139,7 +155,7 @@ def splitmix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
-__all__ = ["CALL_STEP", "D_STREAM_SALT", "GOLDEN64", "KERNEL_SEED_BOUND", "KEY_BASE", "KEY_SALT",
+__all__ = ["CALL_STEP", "D_STREAM_SALT", "GOLDEN64", "KERNEL_SEED_BOUND", "KEY_BASE", "KEY_SALT", "KeyedSeed",
            "MASK31", "MASK32", "MASK63", "MASK64", "MIX64_MUL1", "MIX64_MUL2", "MVM_SEED_BITS",
            "MVM_STEP", "NOISE_STREAM_SALT", "REPLICA_STEP", "SLOW_ARRAY_OFFSET",
            "TILE_GENERATOR_OFFSET", "TILE_STRIDE", "WIDE_SEED_BOUND", "array_device_seed",

@@ -386,6 +386,25 @@ def test_seed_on_the_device_is_the_int_seed(interp):
                mult_noise=True, seed=torch.tensor([1.0]))
 
 
+@pytest.mark.parametrize("kind", [CELL_CONSTANT, CELL_LINEAR])
+def test_keyed_seed_is_the_seed_it_stands_for(interp, kind):
+    """An array's keyed seed (its call counter on the device, derived in the kernel) keys
+    the same draws as the seed ``KeyedSeed.tensor`` makes with three torch launches."""
+    gen = torch.Generator().manual_seed(8)
+    cp = make_cell(kind, 6, 9, gen)
+    w0 = start_weight(cp, gen)
+    xp, dp = signed_probs(4, 9, gen), signed_probs(4, 6, gen)
+    bl = torch.tensor([6, 5, 6, 4])
+    key = kernels.seeds.array_device_seed(torch.tensor(2**33 + 5), 1234, 99)
+    outs = []
+    for s in (key, key.tensor(), (int(key.calls) * 7919 + key.offset) & 0x7FFFFFFF):
+        w = w0.clone()
+        c = interp(w, cp, xp, dp, bl, cell_kind=kind, noise_std=0.3, mult_noise=True, seed=s)
+        outs.append((w, int(c)))
+    for w, c in outs[1:]:
+        assert torch.equal(w, outs[0][0]) and c == outs[0][1] > 0
+
+
 def test_noisy_constant_closed_form_is_the_walk_inside_the_bounds():
     """Away from the bounds the summed noise of n constant steps (one normal) has the
     distribution of n noisy steps one by one."""

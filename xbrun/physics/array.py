@@ -162,12 +162,14 @@ class CrossbarArray(nn.Module, GraphState):
         reads a new one each step."""
         return self.kernel_calls.add_(1)
 
-    def _device_seed(self, generator: torch.Generator | None) -> torch.Tensor:
+    def _device_seed(self, generator: torch.Generator | None) -> kernels.seeds.KeyedSeed:
         """A fresh CUDA kernel seed per update, derived from the tile generator's seed, this
         array's construction seed and the call counter: reproducible by seed, drawn without
-        a GPU sync, and kept in a device tensor, so a replayed CUDA graph reads a new seed
+        a GPU sync, and keyed by a device tensor, so a replayed CUDA graph reads a new seed
         each step. The construction seed keeps two arrays of one tile (a transfer device's
-        fast and slow) off each other's stream."""
+        fast and slow) off each other's stream. The update kernels derive the seed from the
+        counter in-kernel (``seeds.KeyedSeed``): the step's one launch for it is the
+        counter's advance."""
         calls = self._next_call()
         base = generator.initial_seed() if generator is not None else 0
         return kernels.seeds.array_device_seed(calls, base, self._seed_salt)
