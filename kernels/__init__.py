@@ -26,7 +26,14 @@ from .counted_update_ref import counted_update_torch
 from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_write_ref import line_write_torch
-from .params import BufferParams, CellParams, LineWriteParams, TransferWriteParams, UpdateParams
+from .params import (
+    BufferParams,
+    CellParams,
+    ChopperParams,
+    LineWriteParams,
+    TransferWriteParams,
+    UpdateParams,
+)
 from .pulsed_update_ref import (
     discretize_torch,
     explicit_trains_torch,
@@ -246,6 +253,7 @@ __all__ = [
     *layout.__all__,
     "BufferParams",
     "CellParams",
+    "ChopperParams",
     "LineWriteParams",
     "MVMParams",
     "TransferWriteParams",

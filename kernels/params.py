@@ -60,6 +60,20 @@ class BufferParams(NamedTuple):
     no_buffer: bool = False
 
 
+class ChopperParams(NamedTuple):
+    """The bookkeeping of a chopped transfer's read lines, folded into its write
+    (``transfer_write_ref``): after the buffer step a line's input chopper switches where
+    its uniform draw is below ``flip_prob`` (draws given with the call) or, with
+    ``period > 0``, where its pass is the last of a period of ``period`` passes; AGAD's
+    running means (given with the call) take each read with weight ``momentum``, and a line
+    is written only in passes after ``ready_after`` (-1: always)."""
+
+    flip_prob: float = 0.0
+    period: int = 0
+    momentum: float = 0.0
+    ready_after: int = -1
+
+
 class TransferWriteParams(NamedTuple):
     """The trains of a transfer's one-hot write (``transfer_write_ref``): lines are
     ``columns`` (else rows), written at rate ``lr`` in pulses of ``granularity``, with the
@@ -77,5 +91,5 @@ class TransferWriteParams(NamedTuple):
     buffer: BufferParams = BufferParams()
 
 
-__all__ = ["BufferParams", "CellParams", "LineWriteParams", "TransferWriteParams",
+__all__ = ["BufferParams", "CellParams", "ChopperParams", "LineWriteParams", "TransferWriteParams",
            "UpdateParams"]

@@ -14,30 +14,43 @@ import torch
 import triton
 import triton.language as tl
 
-from .params import CellParams, TransferWriteParams, UpdateParams
+from .params import CellParams, ChopperParams, TransferWriteParams, UpdateParams
 from .pulsed_update_ref import long_train_length
 from .transfer_buffer_cuda import buffer_step
 from .transfer_write_ref import line_width, masked_lengths
 
 
-@triton.jit(do_not_specialize=["start"])
+@triton.jit(do_not_specialize=["start", "passes"])
 def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start,
                            start_ptr, n_len,
                            width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold, max_steps,
                            momentum, buffer_cap, lr, granularity, desired_bl, um_grad_scale,
-                           long_bl, COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
+                           long_bl, passes, pass_ptr, fd_ptr, run_ptr, past_ptr, sw_ptr,
+                           slots_ptr, flip_prob, period, keep, mean_weight, ready_after,
+                           COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
                            FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr,
                            UBM: tl.constexpr, UM: tl.constexpr, LONG: tl.constexpr,
-                           START_PTR: tl.constexpr, BLOCK_L: tl.constexpr,
+                           START_PTR: tl.constexpr, CHOP: tl.constexpr, PASS_PTR: tl.constexpr,
+                           PERIOD: tl.constexpr, DRAWS: tl.constexpr, MEANS: tl.constexpr,
+                           READY: tl.constexpr, SLOTS: tl.constexpr, BLOCK_L: tl.constexpr,
                            BLOCK_W: tl.constexpr):
     b = tl.program_id(0)
     if START_PTR:  # the first line from a device tensor: a replayed graph reads it anew
-        j = (tl.load(start_ptr).to(tl.int32) + b) % width
+        raw = tl.load(start_ptr).to(tl.int32) + b
     else:
-        j = start + b
+        raw = start + b
+    j = raw % width
     rm = tl.arange(0, BLOCK_L)
     ok = rm < n_len
     reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
+    if MEANS:  # AGAD: the reads relative to the line's reference (reference_reads_torch)
+        m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
+        switched = tl.load(sw_ptr + j) != 0
+        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
+        past = tl.where(switched, running, tl.load(past_ptr + m_ptrs, mask=ok, other=0.0))
+        tl.store(past_ptr + m_ptrs, past, mask=ok)
+        tl.store(run_ptr + m_ptrs, running * keep + reads * mean_weight, mask=ok)
+        reads = reads - past
     if BUFFERED:
         in_s = tl.load(is_ptr + j)
         out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
@@ -97,14 +110,41 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
     for w0 in range(0, width, BLOCK_W):
         cols = w0 + tl.arange(0, BLOCK_W)
         tl.store(one_ptr + cols, tl.where(cols == j, one_prob, 0.0), mask=cols < width)
+    if CHOP:  # the read line's bookkeeping (switch_choppers_torch), after its buffer step
+        if PASS_PTR:
+            pass_b = tl.load(pass_ptr) + raw // width
+        else:
+            pass_b = passes + raw // width
+        if READY:
+            bl = tl.where(pass_b > ready_after, bl, 0.0)
+        flip = pass_b < 0  # False
+        if PERIOD:
+            flip = flip | (pass_b % period + 1 == period)
+        if DRAWS:
+            flip = flip | (tl.load(fd_ptr + b) < flip_prob)
+        tl.store(is_ptr + j, tl.where(flip, -in_s, in_s))
+        if MEANS:
+            tl.store(sw_ptr + j, flip.to(tl.uint8))
+    if SLOTS:
+        tl.atomic_add(slots_ptr, bl.to(tl.int64))
     tl.store(bl_ptr + b, bl.to(tl.int32))
 
 
 def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width: int,
                           p: TransferWriteParams, *, buffer: torch.Tensor | None = None,
                           out_sign: torch.Tensor | None = None,
-                          in_sign: torch.Tensor | None = None, block_w: int = 1024):
-    """Same arguments and result as ``transfer_write_torch``, in one launch."""
+                          in_sign: torch.Tensor | None = None,
+                          chopper: ChopperParams | None = None,
+                          flip_draws: torch.Tensor | None = None,
+                          passes: int | torch.Tensor = 0,
+                          running_mean: torch.Tensor | None = None,
+                          past_mean: torch.Tensor | None = None,
+                          switched: torch.Tensor | None = None,
+                          train_slots: torch.Tensor | None = None, block_w: int = 1024):
+    """Same arguments and result as ``transfer_write_torch``, in one launch: with
+    ``chopper`` the choppers' switches, AGAD's means and the ready lines are the same
+    program's (one per line) - ten to thirty small torch launches otherwise - and
+    ``train_slots`` is added to atomically."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
@@ -123,9 +163,12 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
             raise ValueError(f"buffer {tuple(buffer.shape)} does not hold lines {start}.."
                              f"{start + n - 1} of {n_len} elements")
         out_sign = out_sign.to(dtype).contiguous()
-        in_sign = in_sign.to(dtype).contiguous()
+        if chopper is None:
+            in_sign = in_sign.to(dtype).contiguous()
     else:
         buffer = out_sign = in_sign = reads  # unused pointers
+    chop = _chopper_arguments(chopper, buffered, buffer, in_sign, dtype, flip_draws, passes,
+                              running_mean, past_mean, switched, fallback=bl)
     long_bl = float(long_train_length(lr, granularity)) if long_train else 0.0
     _transfer_write_kernel[(n,)](
         reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
@@ -134,14 +177,48 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         buffer.stride(1) if buffered else 0, x_prob.stride(0), d_prob.stride(0),
         float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
         float(lr), float(granularity), float(desired_bl), float(um_grad_scale), long_bl,
+        *chop["args"], bl if train_slots is None else train_slots, *chop["numbers"],
         COLUMNS=bool(columns), BUFFERED=buffered, FORGET=bool(forget_buffer),
         CAP=(not forget_buffer) and buffer_cap > 0, NO_BUFFER=bool(no_buffer),
         UBM=bool(update_bl_management), UM=bool(update_management),
         LONG=bool(long_train) and not update_bl_management, START_PTR=on_device,
+        **chop["flags"], SLOTS=train_slots is not None,
         BLOCK_L=triton.next_power_of_2(max(n_len, 16)),
         BLOCK_W=min(block_w, triton.next_power_of_2(max(width, 16))), num_warps=4,
     )
     return x_prob, d_prob, bl
+
+
+def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, passes, running_mean,
+                       past_mean, switched, *, fallback) -> dict:
+    """The kernel's chopper arguments (pointers, numbers, flags) for ``c``: the choppers
+    and means change in place, so they must be the kernel's dtype and layout already."""
+    if c is None:
+        return {"args": (0, fallback, fallback, fallback, fallback, fallback),
+                "numbers": (0.0, 1, 1.0, 0.0, -1),
+                "flags": dict(CHOP=False, PASS_PTR=False, PERIOD=False, DRAWS=False,
+                              MEANS=False, READY=False)}
+    if not buffered:
+        raise ValueError("the chopper bookkeeping needs the buffered write")
+    if in_sign.dtype != dtype or not in_sign.is_contiguous():
+        raise ValueError(f"in_sign must be a contiguous {dtype} tensor (switched in place)")
+    means = running_mean is not None
+    if means and any(t.shape != buffer.shape or t.stride() != buffer.stride()
+                     or t.dtype != dtype for t in (running_mean, past_mean)):
+        raise ValueError("running_mean and past_mean must be laid out as the buffer")
+    if means and (switched.dtype != torch.bool or not switched.is_contiguous()):
+        raise ValueError("switched must be a contiguous bool tensor")
+    on_device = isinstance(passes, torch.Tensor)
+    draws = flip_draws is not None
+    args = (0 if on_device else int(passes), passes if on_device else fallback,
+            flip_draws.to(dtype).contiguous() if draws else fallback,
+            running_mean if means else fallback, past_mean if means else fallback,
+            switched.view(torch.uint8) if means else fallback)
+    numbers = (float(c.flip_prob), max(int(c.period), 1), 1.0 - float(c.momentum),
+               float(c.momentum), int(c.ready_after))
+    flags = dict(CHOP=True, PASS_PTR=on_device, PERIOD=c.period > 0, DRAWS=draws,
+                 MEANS=means, READY=c.ready_after >= 0)
+    return {"args": args, "numbers": numbers, "flags": flags}
 
 
 def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads: torch.Tensor,
@@ -156,6 +233,8 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
     from .pulsed_update_cuda import pulsed_update_triton
 
     width = line_width(weight, p.columns)
+    if line_mask is None:  # the write kernel counts the trains' slots itself
+        buffer["train_slots"], train_slots = train_slots, None
     x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, **buffer)
     bl = masked_lengths(bl, line_mask, train_slots)
     return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,

@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 
 from .line_write_ref import line_write_torch
-from .params import CellParams, LineWriteParams, TransferWriteParams
+from .params import CellParams, ChopperParams, LineWriteParams, TransferWriteParams
 from .pulsed_update_ref import managed_gains_torch
 from .transfer_buffer_ref import transfer_buffer_torch
 
@@ -58,20 +58,75 @@ def line_numbers(start, n: int, width: int, device) -> torch.Tensor:
     return torch.arange(start, start + n, device=device)
 
 
+def line_passes(start, n: int, width: int, passes, device) -> torch.Tensor:
+    """The pass each of the lines ``start .. start+n-1`` is read in, ``passes`` full passes
+    having gone before ``start``."""
+    return passes + (start + torch.arange(n, device=device)) // width
+
+
+def reference_reads_torch(reads: torch.Tensor, lines: torch.Tensor, running_mean: torch.Tensor,
+                          past_mean: torch.Tensor, switched: torch.Tensor,
+                          momentum: float) -> torch.Tensor:
+    """AGAD's reads relative to each line's reference, the mean of its previous chopper
+    period: a line whose chopper switched after its last read starts a new period, and
+    its running mean becomes its reference (``past_mean``); the running mean then takes
+    in the reads with weight ``momentum``. The means ``(L, n_lines)`` change in place."""
+    running, past = running_mean[:, lines], past_mean[:, lines]
+    past = torch.where(switched[lines][None, :], running, past)
+    running = running.mul_(1.0 - momentum).add_(reads.T, alpha=momentum)
+    past_mean[:, lines] = past
+    running_mean[:, lines] = running
+    return reads - past.T
+
+
+def switch_choppers_torch(in_sign: torch.Tensor, lines: torch.Tensor, passes: torch.Tensor,
+                          flip_draws: torch.Tensor | None, c: ChopperParams,
+                          switched: torch.Tensor | None = None) -> None:
+    """After the read lines' write: their input choppers switch where the draw is below
+    ``c.flip_prob`` or where the line's pass ends a period of ``c.period`` passes
+    (``in_sign`` changes in place); ``switched`` (AGAD) records which did."""
+    flip = torch.zeros(lines.shape, dtype=torch.bool, device=in_sign.device)
+    if c.period > 0:
+        flip |= passes % c.period + 1 == c.period
+    if flip_draws is not None:
+        flip |= flip_draws < c.flip_prob
+    chopper = in_sign[lines]
+    in_sign[lines] = torch.where(flip, -chopper, chopper)
+    if switched is not None:
+        switched[lines] = flip
+
+
 def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWriteParams, *,
                          buffer: torch.Tensor | None = None,
                          out_sign: torch.Tensor | None = None,
-                         in_sign: torch.Tensor | None = None):
+                         in_sign: torch.Tensor | None = None,
+                         chopper: ChopperParams | None = None,
+                         flip_draws: torch.Tensor | None = None, passes=0,
+                         running_mean: torch.Tensor | None = None,
+                         past_mean: torch.Tensor | None = None,
+                         switched: torch.Tensor | None = None,
+                         train_slots: torch.Tensor | None = None):
     """Pulse trains ``(x_prob, d_prob, bl)`` of writing the transferred lines (see above).
 
     reads ``(n, L)``; ``width``: the number of lines of the one-hot side; ``p``: the write's
     numbers (``TransferWriteParams``). With ``buffer`` (``(L, n_lines)``, updated in
     place), ``out_sign``/``in_sign`` and ``p.buffer`` as ``transfer_buffer_torch``.
+
+    ``chopper`` (``ChopperParams``; buffered writes only): the chopped devices' bookkeeping
+    of the read lines in the same call - AGAD's reference means first
+    (:func:`reference_reads_torch`, with ``running_mean``, ``past_mean``, ``switched``),
+    the lines not yet ready silenced (``bl = 0``), then the choppers' switches
+    (:func:`switch_choppers_torch`; ``flip_draws``: one uniform per line); ``passes``: the
+    full passes before ``start`` (an int or a 0-dim tensor). ``train_slots``: an integer
+    tensor the trains' lengths are added to.
     """
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     n = reads.shape[0]
     lines = line_numbers(start, n, width, reads.device)
+    if chopper is not None and running_mean is not None:
+        reads = reference_reads_torch(reads, lines, running_mean, past_mean, switched,
+                                      chopper.momentum)
     if buffer is not None:
         values = -transfer_buffer_torch(buffer, reads, lines, out_sign, in_sign, p.buffer)
     else:
@@ -83,6 +138,14 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWrit
     line_prob = (values.abs() * line_gain[:, None]).clamp(0, 1) * values.sign()
     one_hot = torch.zeros(n, width, dtype=reads.dtype, device=reads.device)
     one_hot[torch.arange(n, device=reads.device), lines] = one_gain.clamp(0, 1)
+    if chopper is not None:
+        pass_b = line_passes(start, n, width, passes, reads.device)
+        if chopper.ready_after >= 0:
+            bl = torch.where(pass_b > chopper.ready_after, bl, 0)
+        switch_choppers_torch(in_sign, lines, pass_b, flip_draws, chopper,
+                              None if running_mean is None else switched)
+    if train_slots is not None:
+        train_slots += bl.sum()
     if columns:
         return one_hot, line_prob, bl
     return line_prob, one_hot, bl
@@ -103,6 +166,8 @@ def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads:
     the trains' lengths are added to (the analog time). Returns the pulses applied."""
     n = reads.shape[0]
     width = line_width(weight, p.columns)
+    if line_mask is None:  # the write counts the trains' slots itself
+        buffer["train_slots"], train_slots = train_slots, None
     x_prob, d_prob, bl = transfer_write_torch(reads, start, width, p, **buffer)
     bl = masked_lengths(bl, line_mask, train_slots)
     lines = line_numbers(start, n, width, reads.device)
@@ -129,5 +194,6 @@ def masked_lengths(bl: torch.Tensor, line_mask: torch.Tensor | None,
     return bl
 
 
-__all__ = ["line_numbers", "line_width", "masked_lengths", "one_hot_gains",
-           "transfer_lines_torch", "transfer_write_torch"]
+__all__ = ["line_numbers", "line_passes", "line_width", "masked_lengths", "one_hot_gains",
+           "reference_reads_torch", "switch_choppers_torch", "transfer_lines_torch",
+           "transfer_write_torch"]

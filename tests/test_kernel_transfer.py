@@ -211,3 +211,69 @@ def test_transfer_write_compiled_matches_twin(trains):
                                   **options)
             _check_transfer_write(launch, 512, 128, 120, 32, columns, trains, True, "cuda",
                                   device_start=True, **options)
+
+
+# ------------------------------------------ the chopped devices' bookkeeping, folded ------
+CHOPPERS = {  # ChopperParams, with AGAD's means
+    "random": (kernels.ChopperParams(flip_prob=0.5), False),
+    "period": (kernels.ChopperParams(period=2), False),
+    "agad": (kernels.ChopperParams(flip_prob=0.3, period=3, momentum=0.4, ready_after=4), True),
+}
+
+
+def _check_chopper_write(launch, n_out, n_lines, start, count, columns, case, device,
+                         device_start=False, passes=5):
+    """The write with the chopper bookkeeping folded in: trains, buffer, choppers, means,
+    switches and slots all as the twin's."""
+    chopper, means = CHOPPERS[case]
+    gen = torch.Generator().manual_seed(n_out + 5 * n_lines + start)
+    if device_start:
+        start, passes = (torch.tensor(v, device=device) for v in (start, passes))
+    reads = (0.05 * torch.randn(count, n_out, generator=gen)).to(device)
+    state = {"buffer": 0.02 * torch.randn(n_out, n_lines, generator=gen),
+             "out_sign": _signs(n_out, gen, "cpu"), "in_sign": _signs(n_lines, gen, "cpu")}
+    if means:
+        state |= {"running_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
+                  "past_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
+                  "switched": torch.rand(n_lines, generator=gen) < 0.5}
+    draws = torch.rand(count, generator=gen).to(device) if chopper.flip_prob > 0 else None
+    options = dict(columns=columns, lr=0.2, granularity=0.004, desired_bl=5,
+                   long_train=False, update_management=True, update_bl_management=True,
+                   um_grad_scale=1.0, scale=1.0, threshold=0.01, max_steps=3, momentum=0.2,
+                   chopper=chopper, flip_draws=draws, passes=passes)
+    results = []
+    for run in (launch, transfer_write_torch):
+        mine = {k: v.clone().to(device) for k, v in state.items()}
+        slots = torch.zeros(1, dtype=torch.int64, device=device)
+        trains = run(reads, start, n_lines, train_slots=slots, **mine, **options)
+        results.append((trains, mine, slots))
+    (got, got_state, got_slots), (want, want_state, want_slots) = results
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    for name in state:
+        torch.testing.assert_close(got_state[name], want_state[name], rtol=1e-6, atol=1e-7)
+    assert torch.equal(got_slots, want_slots) and int(want_slots) == int(want[2].sum())
+    if device_start:  # the lines span two passes: both kinds of line
+        flipped = want_state["in_sign"].cpu() != state["in_sign"]
+        assert flipped.any() and (flipped.sum() < count)
+        if means:
+            assert (want[2] == 0).any() and (want[2] > 0).any()  # not ready, and ready
+
+
+@pytest.mark.parametrize("case", list(CHOPPERS))
+def test_transfer_write_with_choppers_interpreted_matches_twin(case):
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=True))
+    _check_chopper_write(launch, 12, 6, 2, 4, True, case, "cpu")
+    _check_chopper_write(launch, 12, 6, 4, 5, False, case, "cpu", device_start=True,
+                         passes=4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", list(CHOPPERS))
+def test_transfer_write_with_choppers_compiled_matches_twin(case):
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=False))
+    for columns in (True, False):
+        _check_chopper_write(launch, 256, 128, 100, 64, columns, case, "cuda",
+                             device_start=True, passes=4)
