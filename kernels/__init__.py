@@ -218,10 +218,13 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
     ``generator``; a host ``start``, no ``line_mask``), the twin elsewhere.
     ``cell_pulses``: the per-element counter (``pulsed_update``); ``train_slots``: an
     integer tensor on ``weight.device`` the trains' lengths are added to (no host sync on
-    CUDA)."""
+    CUDA). ``buffer`` may carry the chopped devices' bookkeeping as well (``chopper``,
+    ``flip_draws``, ``passes`` and AGAD's means: ``transfer_write_ref``), which the numba
+    kernel does not do (the twin does it on the CPU)."""
     counters = dict(cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
     backend, run = backends.pick("transfer_lines", weight,
-                                 numba=line_mask is None and isinstance(start, int))
+                                 numba=line_mask is None and isinstance(start, int)
+                                 and buffer.get("chopper") is None)
     if backend == backends.TORCH:
         return run(weight, cell_params, reads, start, p, cell, generator=generator,
                    line_mask=line_mask, **counters)

@@ -8,6 +8,7 @@ from test_transfer import device
 
 from xbrun.devices.schedule import TransferSchedule
 from xbrun.physics.cells import SoftBounds
+from xbrun.physics.lines import LineRun
 
 
 @pytest.mark.parametrize("k, period", [(4, 4), (4, 8), (32, 3), (6, 4), (5, 0), (8, 1)])
@@ -133,3 +134,34 @@ def test_the_device_walk_writes_pulsed_cells_through_the_kernel_twin(monkeypatch
     assert int(host.schedule.passes) == int(dev.schedule.passes)
     slow = (dev.array if kind == "mixed_precision" else dev.slow).weight
     assert not torch.equal(slow, slow_before)
+
+
+FOLDED = {  # no random switches: the two paths draw the same numbers in the same order
+    "chopped": dict(transfer_every=1.0, in_chop_prob=0.5, in_chop_random=False,
+                    buffer_granularity=0.05),
+    "agad": dict(transfer_every=1.0, in_chop_prob=0.5, buffer_granularity=0.05),
+    "agad_kept": dict(transfer_every=1.0, in_chop_prob=0.4, forget_buffer=False,
+                      buffer_cap=2.0, buffer_granularity=0.05),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOLDED))
+def test_bookkeeping_folded_into_the_write_is_the_bookkeeping(monkeypatch, case):
+    """The chopper switches, AGAD's means and first-reference mask done by C's write kernel
+    (``line_chopper``; on CUDA) leave exactly the state of the separate torch steps."""
+    kind = case.split("_")[0]
+    folded, apart = (device(kind, seed=3, cell=SoftBounds(dw_min=0.01), **FOLDED[case])
+                     for _ in range(2))
+    for dev in (folded, apart):
+        monkeypatch.setattr(dev.schedule, "walks_on_host", lambda: False)
+    monkeypatch.setattr(apart, "folds_bookkeeping", lambda lines: False)
+    calls = []
+    line_chopper = folded.line_chopper
+    monkeypatch.setattr(folded, "line_chopper",
+                        lambda lines, gen: calls.append(1) or line_chopper(lines, gen))
+    assert _train(folded, 25) == _train(apart, 25) > 0
+    assert calls and folded.folds_bookkeeping(LineRun(torch.tensor(0), 1, 4, torch.tensor(0)))
+    assert int(folded.schedule.passes) > 3  # AGAD's first references, several periods
+    for (name, a), (_, b) in zip(folded.state_dict().items(), apart.state_dict().items(),
+                                 strict=True):
+        _assert_same(a, b, name)

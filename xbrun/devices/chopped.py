@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import kernels
-from ..physics.lines import LineRun
+from ..physics.lines import LineChopper, LineRun
 from ..schema import check
 from .transfer import BufferedTransfer, BufferedTransferConfig
 
@@ -202,6 +202,35 @@ class ChoppedTransfer(BufferedTransfer):
         return {"scale": self.buffer_scale(lr_t), "threshold": 1.0,
                 "no_buffer": self.config.no_buffer}
 
+    def folds_bookkeeping(self, lines: LineRun) -> bool:
+        """Whether C's write does the read lines' bookkeeping in its kernel: on CUDA, where
+        that write is fused (``CrossbarArray.fused_write``). It saves the step the small
+        launches of the chopper switches (and AGAD's means); the CPU does them in torch,
+        where they cost no launches."""
+        return not lines.on_host and self.slow.fused_write(self.config.transfer_update)
+
+    def chopper_params(self) -> kernels.ChopperParams:
+        """What the fused write does with the input choppers (``after_reads``'s rule)."""
+        c = self.config
+        if c.in_chop_prob <= 0:
+            return kernels.ChopperParams()
+        if c.in_chop_random:
+            return kernels.ChopperParams(flip_prob=c.in_chop_prob)
+        return kernels.ChopperParams(period=max(math.ceil(1.0 / c.in_chop_prob), 2))
+
+    def line_chopper(self, lines: LineRun, generator) -> LineChopper | None:
+        if not self.folds_bookkeeping(lines):
+            return None
+        params = self.chopper_params()
+        draws = None
+        if params.flip_prob > 0:  # the draws after_reads would make, in the same order
+            draws = torch.rand(lines.count, generator=generator, device=self.in_chopper.device)
+        return LineChopper(params, draws, lines.passes, self.reference_means())
+
+    def reference_means(self) -> tuple | None:
+        """AGAD's means for the fused write (None: TTv3 has none)."""
+        return None
+
     def period_ends(self, lines: LineRun, period: int) -> torch.Tensor:
         """Per read line: whether its pass is the last of a chopper period of ``period``
         passes."""
@@ -212,15 +241,15 @@ class ChoppedTransfer(BufferedTransfer):
         ``1 / in_chop_prob`` passes), the output choppers after a full pass."""
         c = self.config
         device = self.in_chopper.device
-        if c.in_chop_prob > 0:
+        if c.in_chop_prob > 0 and not self.folds_bookkeeping(lines):
             if c.in_chop_random:
                 flip = torch.rand(lines.count, generator=generator, device=device) \
                     < c.in_chop_prob
             else:
                 flip = self.period_ends(lines, max(math.ceil(1.0 / c.in_chop_prob), 2))
             self.flip_in_choppers(lines, flip)
-        done = lines.pass_done()
-        if c.out_chop_prob > 0 and done is not False:  # on the device: drawn, then masked
+        done = lines.pass_done() if c.out_chop_prob > 0 else False
+        if done is not False:  # on the device: drawn, then masked
             flip = torch.rand(self.n_out, generator=generator, device=device) \
                 < c.out_chop_prob
             if done is not True:
@@ -251,12 +280,35 @@ class DynamicTransfer(ChoppedTransfer):
         """Passes over A per chopper period."""
         return max(math.ceil(1.0 / self.config.in_chop_prob), 2)
 
+    @property
+    def mean_momentum(self) -> float:
+        """The running mean's weight of a read."""
+        return min(self.config.tail_weightening / self.n_samples, 1.0)
+
+    def folds_bookkeeping(self, lines: LineRun) -> bool:
+        """Not with ``experimental_correct_accumulation`` (a divisor per read), nor with a
+        buffer scale on the device (``correct_gradient_magnitudes`` under ``auto_scale``:
+        it would scale the reads before the reference is taken off)."""
+        c = self.config
+        scale_on_device = c.auto_scale and c.correct_gradient_magnitudes
+        return (super().folds_bookkeeping(lines) and not c.experimental_correct_accumulation
+                and not scale_on_device)
+
+    def chopper_params(self) -> kernels.ChopperParams:
+        c = self.config
+        return kernels.ChopperParams(flip_prob=c.in_chop_prob if c.in_chop_random else 0.0,
+                                     period=self.n_samples, momentum=self.mean_momentum,
+                                     ready_after=self.n_samples)
+
+    def reference_means(self) -> tuple:
+        return self.running_mean, self.past_mean, self.switched
+
     def buffer_signal(self, lines: LineRun, reads) -> torch.Tensor:
         """The raw (still chopped) reads relative to the reference of each line: the mean of
         its previous chopper period. A line whose chopper switched after its last read
         starts a new period, and the running mean of the period just ended becomes its
         reference; the running mean then takes in the reads."""
-        momentum = min(self.config.tail_weightening / self.n_samples, 1.0)
+        momentum = self.mean_momentum
         index = self.line_index(lines)
         running, past = self.running_mean[:, index], self.past_mean[:, index]
         past = torch.where(self.switched[index][None, :], running, past)
@@ -296,6 +348,8 @@ class DynamicTransfer(ChoppedTransfer):
         """Every line's chopper switches at the end of a period (``in_chop_random``: also at
         random); the switch starts the line's next period at its next read."""
         c = self.config
+        if self.folds_bookkeeping(lines):
+            return
         switch = self.period_ends(lines, self.n_samples)
         if c.in_chop_random:
             switch |= torch.rand(lines.count, generator=generator,

@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..physics.array import build_array
 from ..physics.cells import CELLS
 from ..physics.io import IOParameters, analog_mvm
-from ..physics.lines import LineBuffer, LineRun
+from ..physics.lines import LineBuffer, LineChopper, LineRun
 from ..physics.pulses import UpdateParameters
 from ..schema import check, pick
 from .base import TrainingDevice
@@ -373,10 +373,16 @@ class BufferedTransfer(TransferDevice):
         or per line a bool tensor."""
         return True
 
+    def line_chopper(self, lines: LineRun, generator) -> LineChopper | None:
+        """The bookkeeping of the read lines that C's fused write does in its kernel (the
+        chopped devices, on CUDA); None: ``buffer_signal`` and ``after_reads`` do it."""
+        return None
+
     def write_reads(self, lines: LineRun, reads, lr_t: float, generator) -> torch.Tensor:
         """Read -> de-chop -> H -> threshold, then the whole steps into C."""
         c = self.config
-        signal = self.buffer_signal(lines, reads)
+        chopper = self.line_chopper(lines, generator)
+        signal = reads if chopper is not None else self.buffer_signal(lines, reads)
         options = {"max_steps": c.transfer_update.desired_bl,
                    "momentum": min(max(c.momentum, 0.0), 1.0),
                    "forget_buffer": c.forget_buffer, **self.buffer_options(lines, lr_t)}
@@ -388,10 +394,11 @@ class BufferedTransfer(TransferDevice):
             else:
                 options["scale"] = float(scale)  # the host reads it for free
         buffer = LineBuffer(self.buffer, self.out_chopper, self.in_chopper,
-                            kernels.BufferParams(**options))
+                            kernels.BufferParams(**options), chopper)
         return self.slow.write_lines(lines, signal, c.step * self.slow.granularity, generator,
                                      params=c.transfer_update, columns=self.columns,
-                                     write=self.writes_ready(lines), buffer=buffer)
+                                     write=True if chopper is not None
+                                     else self.writes_ready(lines), buffer=buffer)
 
 
 __all__ = ["TransferConfig", "BufferedTransferConfig", "TransferDevice", "BufferedTransfer",

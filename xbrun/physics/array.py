@@ -124,13 +124,16 @@ class CrossbarArray(nn.Module, GraphState):
 
         With ``buffer`` (a transfer's digital H), the amounts enter it first
         (``kernels.accumulate_transfer_buffer``) and the whole steps it lets through are
-        written instead. ``write``: False only updates the buffer; a
-        ``(n,)`` bool tensor writes those lines only. ``params``: the write's trains
-        (aihwkit's ``transfer_update``). Returns the pulses applied (0-dim int64).
+        written instead; its ``chopper`` bookkeeping needs the fused write. ``write``: False
+        only updates the buffer; a ``(n,)`` bool tensor writes those lines only.
+        ``params``: the write's trains (aihwkit's ``transfer_update``). Returns the pulses
+        applied (0-dim int64).
         """
         if self.fused_write(params):
             return self._write_fused(lines, amounts, lr, generator, params, columns, write,
                                      buffer)
+        if buffer is not None and buffer.chopper is not None:
+            raise ValueError("the chopper bookkeeping is done by the fused write only")
         index = lines.index(amounts.device)
         if buffer is not None:
             amounts = kernels.accumulate_transfer_buffer(buffer.h, amounts, index,
@@ -442,6 +445,9 @@ class PulsedArray(CrossbarArray):
         """``kernels.transfer_lines``: the lines' trains from the amounts (through the
         buffer) and their pulses; a ``LineRun`` on the device wraps, so no host sync."""
         zero = _zero(amounts.device)
+        if buffer is not None and buffer.chopper is not None and (write is not True
+                                                                   or lr == 0):
+            raise ValueError("the chopper bookkeeping needs a write of every line")
         if write is False:
             if buffer is not None:
                 kernels.accumulate_transfer_buffer(buffer.h, amounts,

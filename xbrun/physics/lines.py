@@ -88,16 +88,40 @@ class LineRun:
         return onehot
 
 
+class LineChopper(NamedTuple):
+    """The chopped devices' bookkeeping of a transfer's read lines, done by the fused write
+    in the same kernel (``kernels.ChopperParams`` says what): ``flip_draws``, one uniform
+    per line (None: no random switches); ``passes``, the full passes before the run;
+    ``means``, AGAD's ``(running_mean, past_mean, switched)`` (None for TTv3)."""
+
+    params: kernels.ChopperParams
+    flip_draws: torch.Tensor | None
+    passes: int | torch.Tensor
+    means: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def tensors(self) -> dict:
+        """The bookkeeping's arguments as the kernels name them."""
+        out = {"chopper": self.params, "flip_draws": self.flip_draws, "passes": self.passes}
+        if self.means is not None:
+            out.update(zip(("running_mean", "past_mean", "switched"), self.means, strict=True))
+        return out
+
+
 class LineBuffer(NamedTuple):
     """A transfer's digital buffer H (``(L, n_lines)``, updated in place) with the chopper
     signs its reads are de-chopped by and the step's numbers (``kernels.BufferParams``):
-    what the amounts of a buffered line write enter first."""
+    what the amounts of a buffered line write enter first. ``chopper``: the bookkeeping
+    the write does as well (only where the write is fused, ``CrossbarArray.fused_write``)."""
 
     h: torch.Tensor
     out_sign: torch.Tensor
     in_sign: torch.Tensor
     params: kernels.BufferParams
+    chopper: LineChopper | None = None
 
     def tensors(self) -> dict:
         """The buffer's tensors as the kernels name them."""
-        return {"buffer": self.h, "out_sign": self.out_sign, "in_sign": self.in_sign}
+        out = {"buffer": self.h, "out_sign": self.out_sign, "in_sign": self.in_sign}
+        if self.chopper is not None:
+            out.update(self.chopper.tensors())
+        return out
