@@ -25,6 +25,7 @@ from .chopped_weight_ref import chopped_weight_torch
 from .counted_update_ref import counted_update_torch
 from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
+from .line_walk_ref import line_walk_torch
 from .line_write_ref import line_write_torch
 from .params import (
     BufferParams,
@@ -81,6 +82,7 @@ _register("transfer_lines", transfer_lines_torch,
           numba=".transfer_write_cpu:transfer_lines_numba",
           triton=".transfer_write_cuda:transfer_lines_triton")
 _register("line_write", line_write_torch, numba=".line_write_cpu:line_write_numba")
+_register("line_walk", line_walk_torch, triton=".line_walk_cuda:line_walk_triton")
 
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None, seed=None,
@@ -237,6 +239,13 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
                line_mask=line_mask, **counters)
 
 
+def line_walk(line, passes, count, n_lines, dtype=None):
+    """A schedule's next ``count`` of ``n_lines`` lines on the device (``line_walk_ref``):
+    ``(snapshot, onehot)``, ``line`` and ``passes`` advanced in place; Triton on CUDA (one
+    launch), the twin elsewhere (the CPU walks on the host)."""
+    return backends.pick("line_walk", line)[1](line, passes, count, n_lines, dtype)
+
+
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, p, *, generator=None,
                counts=None, cell_pulses=None):
     """Pulse whole lines of ``weight`` in place (``line_write_ref``; ``p``: its
@@ -279,6 +288,8 @@ __all__ = [
     "inverse_index",
     "line_probabilities",
     "line_probabilities_torch",
+    "line_walk",
+    "line_walk_torch",
     "line_write",
     "line_write_torch",
     "long_train",

@@ -277,3 +277,36 @@ def test_transfer_write_with_choppers_compiled_matches_twin(case):
     for columns in (True, False):
         _check_chopper_write(launch, 256, 128, 100, 64, columns, case, "cuda",
                              device_start=True, passes=4)
+
+
+# ------------------------------------------------------------------- line_walk -------
+def _check_line_walk(launch, line, passes, count, n_lines, dtype, device):
+    results = []
+    for run in (launch, kernels.line_walk_torch):
+        state = (torch.tensor(line, device=device), torch.tensor(passes, device=device))
+        snapshot, onehot = run(*state, count, n_lines, dtype)
+        results.append((snapshot, onehot, state))
+    (snap, onehot, state), (snap_t, onehot_t, state_t) = results
+    assert torch.equal(snap, snap_t) and snap.tolist() == [line, passes]
+    assert [int(s) for s in state] == [int(s) for s in state_t] == [
+        (line + count) % n_lines, passes + (line + count) // n_lines]
+    if dtype is None:
+        assert onehot is None and onehot_t is None
+    else:
+        assert onehot.dtype == dtype and torch.equal(onehot, onehot_t)
+        assert onehot.argmax(1).tolist() == [(line + b) % n_lines for b in range(count)]
+
+
+def test_line_walk_interpreted_matches_twin():
+    launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
+    _check_line_walk(launch, 3, 2, 4, 6, torch.float32, "cpu")
+    _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu")  # past two ends
+    _check_line_walk(launch, 1, 7, 3, 5, None, "cpu")
+
+
+@pytest.mark.gpu
+def test_line_walk_compiled_matches_twin():
+    launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=False)
+    _check_line_walk(launch, 700, 3, 256, 784, torch.float32, "cuda")
+    _check_line_walk(launch, 100, 9, 256, 128, torch.float32, "cuda")
+    _check_line_walk(launch, 5, 0, 32, 10, None, "cuda")

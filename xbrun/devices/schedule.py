@@ -25,6 +25,7 @@ import random
 import torch
 from torch import nn
 
+from .. import kernels
 from ..graph_state import DeviceScalar, GraphState
 from ..physics.lines import LineRun, line_runs
 
@@ -105,26 +106,31 @@ class TransferSchedule(nn.Module, GraphState):
 
     # -- which lines -------------------------------------------------------------------
     def walk(self, count: int, generator: torch.Generator | None = None, *,
-             random_start: bool = False) -> list[LineRun]:
+             random_start: bool = False, onehot: torch.dtype | None = None) -> list[LineRun]:
         """The next ``count`` consecutive lines (from a random line with ``random_start``),
-        as runs of distinct lines; the schedule moves past them."""
+        as runs of distinct lines; the schedule moves past them. ``onehot``: the dtype of
+        the reads' one-hot inputs, made with the walk on the device (``LineRun.onehot``)."""
         if count <= 0:
             return []
         if self.walks_on_host():
             return self._host_walk(count, generator, random_start)
-        if random_start:
+        if not random_start:  # snapshot, one-hot reads and advance in one launch
+            snapshot, reads = kernels.line_walk(self.line.tensor, self.passes.tensor, count,
+                                                self.n_lines, onehot)
+            start, passes = snapshot[0], snapshot[1]
+        else:
             start = torch.randint(0, self.n_lines, (), generator=generator,
                                   device=self.line.device)
-        else:
-            start = self.line.tensor.clone()
-        passes = self.passes.tensor.clone()
+            passes, reads = self.passes.tensor.clone(), None
+            end = start + count
+            self.passes.add_(end // self.n_lines)
+            self.line.set_(end % self.n_lines)
         runs = []
         for offset in range(0, count, self.n_lines):
-            runs.append(LineRun(start, min(self.n_lines, count - offset), self.n_lines,
-                                passes + offset // self.n_lines))
-        end = start + count
-        self.passes.add_(end // self.n_lines)
-        self.line.set_(end % self.n_lines)
+            n = min(self.n_lines, count - offset)
+            run = LineRun(start, n, self.n_lines,
+                          passes + offset // self.n_lines if offset else passes)
+            runs.append(run if reads is None else run.with_onehot(reads[offset:offset + n]))
         return runs
 
     def walks_on_host(self) -> bool:

@@ -294,7 +294,7 @@ class TransferDevice(TrainingDevice):
             runs = [run for _ in range(events)
                     for run in self.schedule.walk(n_reads, generator, random_start=True)]
         else:
-            runs = self.schedule.walk(events * n_reads)
+            runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype)
         if lr_t != 0:
             for lines in runs:
                 pulses = pulses + self.transfer_lines(lines, lr_t, generator)

@@ -53,6 +53,11 @@ class LineRun:
             self._made[key] = make()
         return self._made[key]
 
+    def with_onehot(self, onehot: torch.Tensor) -> LineRun:
+        """The run, its one-hot reads already made (by the walk's kernel)."""
+        self._made[(f"onehot:{onehot.dtype}", onehot.device)] = onehot
+        return self
+
     @property
     def on_host(self) -> bool:
         return isinstance(self.start, int)
@@ -79,7 +84,11 @@ class LineRun:
         return self.start + self.count >= self.n_lines
 
     def onehot(self, dtype, device) -> torch.Tensor:
-        """``(count, n_lines)``: row b is the one-hot input that reads line b of the run."""
+        """``(count, n_lines)``: row b is the one-hot input that reads line b of the run
+        (one tensor per dtype and device: not to be written)."""
+        return self._once(f"onehot:{dtype}", device, lambda: self._make_onehot(dtype, device))
+
+    def _make_onehot(self, dtype, device) -> torch.Tensor:
         onehot = torch.zeros(self.count, self.n_lines, dtype=dtype, device=device)
         if self.on_host:
             onehot.diagonal(self.start).fill_(1.0)

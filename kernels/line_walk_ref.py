@@ -1,0 +1,35 @@
+"""Reference twin of a transfer schedule's step on the device: take the next lines.
+
+A schedule keeps the next line ``line`` and the full passes ``passes`` as 0-dim int64
+tensors where the arrays are, so that a replayed CUDA graph walks on. Taking ``count``
+lines snapshots both (what the transfer's kernels read), advances them past the lines -
+``passes += (line + count) // n_lines``, ``line = (line + count) % n_lines`` - and, given a
+``dtype``, makes the one-hot inputs that read the lines: row ``b`` is 1 at line
+``(start + b) % n_lines``. This file is the definition the Triton kernel
+(``line_walk_cuda``: one launch for what takes the twin about a dozen) is tested against;
+the CPU walks on the host (``devices/schedule.py``) and needs no kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def line_walk_torch(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,
+                    dtype: torch.dtype | None = None):
+    """Take ``count`` lines: returns ``(snapshot, onehot)`` - ``snapshot`` an int64 ``(2,)``
+    tensor ``[start, passes]`` from before the walk, ``onehot`` ``(count, n_lines)`` of
+    ``dtype`` (None without one) - and advances ``line`` and ``passes`` in place."""
+    snapshot = torch.stack((line, passes)).to(torch.int64)
+    onehot = None
+    if dtype is not None:
+        onehot = torch.zeros(count, n_lines, dtype=dtype, device=line.device)
+        index = (snapshot[0] + torch.arange(count, device=line.device)) % n_lines
+        onehot.scatter_(1, index[:, None], 1.0)
+    end = snapshot[0] + count
+    passes.add_(end // n_lines)
+    line.copy_(end % n_lines)
+    return snapshot, onehot
+
+
+__all__ = ["line_walk_torch"]
