@@ -143,14 +143,16 @@ def analog_mvm(weight, x, params, seed):
 
 def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
                        update_management, update_bl_management, um_grad_scale, res,
-                       sto_round, generator=None):
+                       sto_round, generator=None, slots=None, calls=None):
     """The stochastic pulse trains' line probabilities and lengths
     (``line_probabilities_torch``): numba on the CPU; on CUDA one Triton launch for float32
-    rows, the twin for stochastic rounding (it draws from ``generator``) or other dtypes."""
+    rows, the twin for stochastic rounding (it draws from ``generator``) or other dtypes.
+    ``slots``, ``calls``: an array's counters, advanced with the trains
+    (``pulsed_update_ref.advance_counters``; on CUDA in the same launch)."""
     options = dict(desired_bl=desired_bl, fixed_bl=fixed_bl,
                    update_management=update_management,
                    update_bl_management=update_bl_management, um_grad_scale=um_grad_scale,
-                   res=res, sto_round=sto_round)
+                   res=res, sto_round=sto_round, slots=slots, calls=calls)
     rounding = sto_round and res > 0
     backend, run = backends.pick("line_probabilities", x_rows, d_rows, triton=not rounding)
     if backend == backends.NUMBA:
@@ -211,7 +213,7 @@ def transfer_write(reads, start, width, p, **buffer):
 
 def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None, seed=None,
                    max_bl=None, line_mask=None, cell_pulses=None, train_slots=None,
-                   **buffer):
+                   calls=None, **buffer):
     """A transfer's whole write of lines ``start..`` of ``weight`` from their reads
     (``transfer_write_ref.transfer_lines_torch``; ``p``: ``TransferWriteParams``, ``cell``:
     ``CellParams``, ``buffer``: the buffer tensors); returns the pulses applied. On CUDA two
@@ -222,11 +224,14 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
     integer tensor on ``weight.device`` the trains' lengths are added to (no host sync on
     CUDA). ``buffer`` may carry the chopped devices' bookkeeping as well (``chopper``,
     ``flip_draws``, ``passes`` and AGAD's means: ``transfer_write_ref``), which the numba
-    kernel does not do (the twin does it on the CPU)."""
+    kernel does not do (the twin does it on the CPU). ``calls``: the call counter of a
+    ``seeds.KeyedSeed`` ``seed``, advanced by the trains' kernel (no launch for it)."""
     counters = dict(cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
+    if calls is not None:
+        counters["calls"] = calls
     backend, run = backends.pick("transfer_lines", weight,
                                  numba=line_mask is None and isinstance(start, int)
-                                 and buffer.get("chopper") is None)
+                                 and buffer.get("chopper") is None and calls is None)
     if backend == backends.TORCH:
         return run(weight, cell_params, reads, start, p, cell, generator=generator,
                    line_mask=line_mask, **counters)

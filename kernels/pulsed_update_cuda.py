@@ -73,7 +73,7 @@ from triton.language.random import pair_uniform_to_normal, philox, uint_to_unifo
 from . import seeds
 from .layout import CELL_CONSTANT, CELL_LINEAR, check_cell
 from .params import UpdateParams
-from .pulsed_update_ref import knot_table, long_train_length, train_mode
+from .pulsed_update_ref import advance_counters, knot_table, long_train_length, train_mode
 
 
 @triton.jit
@@ -357,7 +357,7 @@ def seed_arguments(seed, fallback: torch.Tensor, device) -> tuple[torch.Tensor, 
 
 @triton.jit(do_not_specialize=["seed"])
 def _line_words_kernel(
-    words_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, seed_ptr,
+    words_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, seed_ptr, count_ptr,
     n_out, n_in, k, n_chunks,
     stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
     stride_xbk, stride_xbt, stride_xbn, stride_dbk, stride_dbt, stride_dbm,
@@ -368,7 +368,10 @@ def _line_words_kernel(
     """Phase 1 of the update, once per line: the packed words of ``BLOCK_R`` rows x
     ``BLOCK_L`` lines (input lines ``0..n_in-1``, then the output lines) for every chunk,
     stored at ``words[(chunk * k + row) * (n_in + n_out) + line]``. With ``SIGN_BIT``
-    (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0)."""
+    (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0). The
+    first program zeroes the pulse count the update's kernels add to (a launch saved)."""
+    if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
+        tl.store(count_ptr, tl.full((), 0, tl.int64))
     seed = _seed_of(seed_ptr, seed, SEED_PTR)
     rows = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     lines = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
@@ -707,18 +710,16 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         raise ValueError(f"bl must have {k} entries, got {bl.numel()}")
     if (x_bits is None) != (d_bits is None):
         raise ValueError("give both x_bits and d_bits, or neither")
-    counter = torch.zeros((), dtype=torch.int64, device=weight.device)
     if cell_pulses is not None and (cell_pulses.dtype != torch.int32
                                     or tuple(cell_pulses.shape) != (n_out, n_in)
                                     or not cell_pulses.is_contiguous()
                                     or cell_pulses.device != weight.device):
         raise ValueError("cell_pulses must be a contiguous int32 tensor shaped like weight")
-    if k == 0 or weight.numel() == 0:
-        return counter
-    if max_bl is None:
+    if max_bl is None and k > 0:
         max_bl = int(bl.max())
-    if max_bl <= 0:
-        return counter
+    if k == 0 or weight.numel() == 0 or max_bl <= 0:
+        return torch.zeros((), dtype=torch.int64, device=weight.device)
+    counter = torch.empty((), dtype=torch.int64, device=weight.device)  # the words kernel zeroes it
 
     x_prob = x_prob.to(torch.float32)
     d_prob = d_prob.to(torch.float32)
@@ -753,7 +754,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     words = torch.empty(n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
     block_l = min(128, _next_pow2(n_lines))
     _line_words_kernel[(triton.cdiv(n_lines, block_l), triton.cdiv(k, 8))](
-        words, x_prob, d_prob, bl, xb, db, seed_ptr,
+        words, x_prob, d_prob, bl, xb, db, seed_ptr, counter,
         n_out, n_in, k, n_chunks,
         x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
         sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
@@ -1142,16 +1143,21 @@ def _row_abs_max(src_ptr, n, stride_src, BLOCK: tl.constexpr):
 
 @triton.jit
 def _line_probabilities_kernel(
-    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, n_in, n_out,
+    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, n_in, n_out,
     stride_xk, stride_xn, stride_dk, stride_dm,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
-    BLOCK: tl.constexpr,
+    SLOTS: tl.constexpr, CALLS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """One program per rank-1 row: the twin's ``line_probabilities_torch`` in one pass over
     the row (its largest |x| and |d|, then ``train_gains_torch``'s scalars, then the
-    probabilities), with the twin's float32 operations in the twin's order."""
+    probabilities), with the twin's float32 operations in the twin's order; the counters
+    (``advance_counters``) too: each row adds its length to ``slots``, row 0 counts the
+    call (no program of this kernel reads it: the update's kernels after it do)."""
     b = tl.program_id(0)
+    if CALLS:
+        if b == 0:
+            tl.store(calls_ptr, tl.load(calls_ptr) + 1)
     xs = x_ptr + b.to(tl.int64) * stride_xk
     ds = d_ptr + b.to(tl.int64) * stride_dk
     x_max = _row_abs_max(xs, n_in, stride_xn, BLOCK)
@@ -1179,7 +1185,10 @@ def _line_probabilities_kernel(
         x_gain = amp
         d_gain = amp
     go = active & (lr > 0.0)
-    tl.store(bl_ptr + b, tl.where(go, bl, 0.0).to(tl.int32))
+    length = tl.where(go, bl, 0.0).to(tl.int32)
+    tl.store(bl_ptr + b, length)
+    if SLOTS:
+        tl.atomic_add(slots_ptr, length.to(tl.int64))
     _side_probabilities(xs, xp_ptr + b.to(tl.int64) * n_in, n_in, stride_xn, x_gain, res,
                         RES, BLOCK)
     _side_probabilities(ds, dp_ptr + b.to(tl.int64) * n_out, n_out, stride_dm, d_gain, res,
@@ -1189,10 +1198,13 @@ def _line_probabilities_kernel(
 def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
                               granularity: float, *, desired_bl: int, fixed_bl: bool,
                               update_management: bool, update_bl_management: bool,
-                              um_grad_scale: float, res: float, sto_round: bool = False):
+                              um_grad_scale: float, res: float, sto_round: bool = False,
+                              slots: torch.Tensor | None = None,
+                              calls: torch.Tensor | None = None):
     """``line_probabilities_torch`` in one launch (the pulse-train preparation: about 35
-    small torch kernels per layer otherwise). Deterministic rounding only: ``sto_round``
-    with ``res > 0`` draws from a torch generator, which the twin does. float32 rows."""
+    small torch kernels per layer otherwise), its counters (``slots``, ``calls``) advanced
+    in the same launch. Deterministic rounding only: ``sto_round`` with ``res > 0`` draws
+    from a torch generator, which the twin does. float32 rows."""
     if sto_round and res > 0:
         raise ValueError("stochastic rounding draws from a torch generator: use the twin")
     k, n_in = x_rows.shape
@@ -1206,18 +1218,21 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
     d_p = torch.empty((k, n_out), dtype=torch.float32, device=x_rows.device)
     bl = torch.empty(k, dtype=torch.int32, device=x_rows.device)
     if k == 0:
+        advance_counters(bl, slots, calls)
         return x_p, d_p, bl
     mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
                       update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
     _line_probabilities_kernel[(k,)](
-        x_rows, d_rows, x_p, d_p, bl, n_in, n_out,
+        x_rows, d_rows, x_p, d_p, bl, bl if slots is None else slots,
+        bl if calls is None else calls, n_in, n_out,
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
         float(lr), float(granularity), float(desired_bl),
         float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
         float(um_grad_scale), float(res),
         BL_MODE=mode, MANAGED=bool(update_management or update_bl_management),
-        RES=res > 0, BLOCK=block, num_warps=4 if block >= 512 else 2,
+        RES=res > 0, SLOTS=slots is not None, CALLS=calls is not None, BLOCK=block,
+        num_warps=4 if block >= 512 else 2,
     )
     return x_p, d_p, bl
 

@@ -409,16 +409,30 @@ def managed_gains_torch(x_max: torch.Tensor, d_max: torch.Tensor, lr: float,
     return bl, x_gain, d_gain
 
 
+def advance_counters(bl: torch.Tensor, slots: torch.Tensor | None,
+                     calls: torch.Tensor | None) -> None:
+    """The counters a train-making kernel advances for its array (so that the step spends
+    no launches on them): ``slots`` takes the trains' lengths, ``calls`` (the call counter
+    that keys the update's seed, ``seeds.KeyedSeed``) one more call."""
+    if slots is not None:
+        slots += bl.sum()
+    if calls is not None:
+        calls.add_(1)
+
+
 def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
                              granularity: float, *, desired_bl: int, fixed_bl: bool,
                              update_management: bool, update_bl_management: bool,
                              um_grad_scale: float, res: float, sto_round: bool,
-                             generator: torch.Generator | None = None):
+                             generator: torch.Generator | None = None,
+                             slots: torch.Tensor | None = None,
+                             calls: torch.Tensor | None = None):
     """The stochastic pulse type's trains of the rank-1 updates ``-lr d_rows[k] x_rows[k]^T``:
     signed firing probabilities ``(k, in)``, ``(k, out)`` and lengths ``(k,)`` (int32).
 
     ``res`` is a bin width (0: off) the scaled probabilities are rounded to, stochastically
-    with ``sto_round``; then they are clipped to [0, 1].
+    with ``sto_round``; then they are clipped to [0, 1]. ``slots``, ``calls``: integer
+    counters advanced as :func:`advance_counters` says.
     """
     x_max = x_rows.abs().amax(dim=1)
     d_max = d_rows.abs().amax(dim=1)
@@ -428,8 +442,9 @@ def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
         um_grad_scale=um_grad_scale)
     x_p = discretize_torch(x_rows.abs() * x_gain[:, None], res, sto_round, generator)
     d_p = discretize_torch(d_rows.abs() * d_gain[:, None], res, sto_round, generator)
-    return (x_p.clamp(0, 1) * x_rows.sign(), d_p.clamp(0, 1) * d_rows.sign(),
-            bl.to(torch.int32))
+    bl = bl.to(torch.int32)
+    advance_counters(bl, slots, calls)
+    return x_p.clamp(0, 1) * x_rows.sign(), d_p.clamp(0, 1) * d_rows.sign(), bl
 
 
 def explicit_trains_torch(a: torch.Tensor, c: torch.Tensor, factor: torch.Tensor):

@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from .params import CellParams, ChopperParams, TransferWriteParams, UpdateParams
-from .pulsed_update_ref import long_train_length
+from .pulsed_update_ref import advance_counters, long_train_length
 from .transfer_buffer_cuda import buffer_step
 from .transfer_write_ref import line_width, masked_lengths
 
@@ -26,15 +26,18 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold, max_steps,
                            momentum, buffer_cap, lr, granularity, desired_bl, um_grad_scale,
                            long_bl, passes, pass_ptr, fd_ptr, run_ptr, past_ptr, sw_ptr,
-                           slots_ptr, flip_prob, period, keep, mean_weight, ready_after,
+                           slots_ptr, calls_ptr, flip_prob, period, keep, mean_weight, ready_after,
                            COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
                            FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr,
                            UBM: tl.constexpr, UM: tl.constexpr, LONG: tl.constexpr,
                            START_PTR: tl.constexpr, CHOP: tl.constexpr, PASS_PTR: tl.constexpr,
                            PERIOD: tl.constexpr, DRAWS: tl.constexpr, MEANS: tl.constexpr,
-                           READY: tl.constexpr, SLOTS: tl.constexpr, BLOCK_L: tl.constexpr,
-                           BLOCK_W: tl.constexpr):
+                           READY: tl.constexpr, SLOTS: tl.constexpr, CALLS: tl.constexpr,
+                           BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
     b = tl.program_id(0)
+    if CALLS:  # the written array's call counter (the update after this kernel reads it)
+        if b == 0:
+            tl.store(calls_ptr, tl.load(calls_ptr) + 1)
     if START_PTR:  # the first line from a device tensor: a replayed graph reads it anew
         raw = tl.load(start_ptr).to(tl.int32) + b
     else:
@@ -140,11 +143,12 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
                           running_mean: torch.Tensor | None = None,
                           past_mean: torch.Tensor | None = None,
                           switched: torch.Tensor | None = None,
-                          train_slots: torch.Tensor | None = None, block_w: int = 1024):
+                          train_slots: torch.Tensor | None = None,
+                          calls: torch.Tensor | None = None, block_w: int = 1024):
     """Same arguments and result as ``transfer_write_torch``, in one launch: with
     ``chopper`` the choppers' switches, AGAD's means and the ready lines are the same
     program's (one per line) - ten to thirty small torch launches otherwise - and
-    ``train_slots`` is added to atomically."""
+    ``train_slots`` is added to atomically; ``calls`` counts one call (``advance_counters``)."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
@@ -155,6 +159,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     bl = torch.empty(n, dtype=torch.int32, device=reads.device)
     x_prob, d_prob = (one_hot, line) if columns else (line, one_hot)
     if n == 0:
+        advance_counters(bl, train_slots, calls)
         return x_prob, d_prob, bl
     buffered = buffer is not None
     on_device = isinstance(start, torch.Tensor)
@@ -177,12 +182,13 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         buffer.stride(1) if buffered else 0, x_prob.stride(0), d_prob.stride(0),
         float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
         float(lr), float(granularity), float(desired_bl), float(um_grad_scale), long_bl,
-        *chop["args"], bl if train_slots is None else train_slots, *chop["numbers"],
+        *chop["args"], bl if train_slots is None else train_slots,
+        bl if calls is None else calls, *chop["numbers"],
         COLUMNS=bool(columns), BUFFERED=buffered, FORGET=bool(forget_buffer),
         CAP=(not forget_buffer) and buffer_cap > 0, NO_BUFFER=bool(no_buffer),
         UBM=bool(update_bl_management), UM=bool(update_management),
         LONG=bool(long_train) and not update_bl_management, START_PTR=on_device,
-        **chop["flags"], SLOTS=train_slots is not None,
+        **chop["flags"], SLOTS=train_slots is not None, CALLS=calls is not None,
         BLOCK_L=triton.next_power_of_2(max(n_len, 16)),
         BLOCK_W=min(block_w, triton.next_power_of_2(max(width, 16))), num_warps=4,
     )

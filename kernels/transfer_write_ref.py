@@ -33,7 +33,7 @@ import torch
 
 from .line_write_ref import line_write_torch
 from .params import CellParams, ChopperParams, LineWriteParams, TransferWriteParams
-from .pulsed_update_ref import managed_gains_torch
+from .pulsed_update_ref import advance_counters, managed_gains_torch
 from .transfer_buffer_ref import transfer_buffer_torch
 
 
@@ -105,7 +105,8 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWrit
                          running_mean: torch.Tensor | None = None,
                          past_mean: torch.Tensor | None = None,
                          switched: torch.Tensor | None = None,
-                         train_slots: torch.Tensor | None = None):
+                         train_slots: torch.Tensor | None = None,
+                         calls: torch.Tensor | None = None):
     """Pulse trains ``(x_prob, d_prob, bl)`` of writing the transferred lines (see above).
 
     reads ``(n, L)``; ``width``: the number of lines of the one-hot side; ``p``: the write's
@@ -117,8 +118,8 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWrit
     (:func:`reference_reads_torch`, with ``running_mean``, ``past_mean``, ``switched``),
     the lines not yet ready silenced (``bl = 0``), then the choppers' switches
     (:func:`switch_choppers_torch`; ``flip_draws``: one uniform per line); ``passes``: the
-    full passes before ``start`` (an int or a 0-dim tensor). ``train_slots``: an integer
-    tensor the trains' lengths are added to.
+    full passes before ``start`` (an int or a 0-dim tensor). ``train_slots``, ``calls``:
+    the written array's counters (``pulsed_update_ref.advance_counters``).
     """
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
@@ -144,8 +145,7 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWrit
             bl = torch.where(pass_b > chopper.ready_after, bl, 0)
         switch_choppers_torch(in_sign, lines, pass_b, flip_draws, chopper,
                               None if running_mean is None else switched)
-    if train_slots is not None:
-        train_slots += bl.sum()
+    advance_counters(bl, train_slots, calls)
     if columns:
         return one_hot, line_prob, bl
     return line_prob, one_hot, bl

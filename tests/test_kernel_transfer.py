@@ -245,9 +245,11 @@ def _check_chopper_write(launch, n_out, n_lines, start, count, columns, case, de
     for run in (launch, transfer_write_torch):
         mine = {k: v.clone().to(device) for k, v in state.items()}
         slots = torch.zeros(1, dtype=torch.int64, device=device)
+        mine["calls"] = torch.tensor(7, device=device)
         trains = run(reads, start, n_lines, train_slots=slots, **mine, **options)
         results.append((trains, mine, slots))
     (got, got_state, got_slots), (want, want_state, want_slots) = results
+    assert int(got_state["calls"]) == int(want_state["calls"]) == 8
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
     for name in state:

@@ -165,15 +165,21 @@ class CrossbarArray(nn.Module, GraphState):
         reads a new one each step."""
         return self.kernel_calls.add_(1)
 
-    def _device_seed(self, generator: torch.Generator | None) -> kernels.seeds.KeyedSeed:
+    def _kernel_counters(self, on: bool) -> dict | None:
+        """The counters a CUDA write's train kernel advances itself (``on``): the train
+        slots and the call counter of the seed (``_device_seed(advanced=True)``)."""
+        return {"slots": self.ledger[:1], "calls": self.kernel_calls.tensor} if on else None
+
+    def _device_seed(self, generator: torch.Generator | None, *,
+                     advanced: bool = False) -> kernels.seeds.KeyedSeed:
         """A fresh CUDA kernel seed per update, derived from the tile generator's seed, this
         array's construction seed and the call counter: reproducible by seed, drawn without
         a GPU sync, and keyed by a device tensor, so a replayed CUDA graph reads a new seed
         each step. The construction seed keeps two arrays of one tile (a transfer device's
         fast and slow) off each other's stream. The update kernels derive the seed from the
-        counter in-kernel (``seeds.KeyedSeed``): the step's one launch for it is the
-        counter's advance."""
-        calls = self._next_call()
+        counter in-kernel (``seeds.KeyedSeed``). ``advanced``: the trains' kernel has
+        advanced the counter already (``_kernel_counters``): no launch at all."""
+        calls = self.kernel_calls.tensor if advanced else self._next_call()
         base = generator.initial_seed() if generator is not None else 0
         return kernels.seeds.array_device_seed(calls, base, self._seed_salt)
 
@@ -415,11 +421,14 @@ class PulsedArray(CrossbarArray):
             else:
                 x_rows, d_rows = fold_rate(x_rows, d_rows, lr)
                 lr = 1.0
-        trains = pulse_trains(x_rows, d_rows, lr, self.granularity, params, generator)
         target = self.stored_weight()
+        counted = target.is_cuda and params.pulse_type == "stochastic_compressed"
+        trains = pulse_trains(x_rows, d_rows, lr, self.granularity, params, generator,
+                              counters=self._kernel_counters(counted))
         before = self._before_write()
         max_bl = None if trains.x_bits is not None else self._train_bound(lr, params)[1]
-        seed = self._device_seed(generator) if target.is_cuda else self._host_seed(generator)
+        seed = (self._device_seed(generator, advanced=counted) if target.is_cuda
+                else self._host_seed(generator))
         if params.accumulate == "batch":  # counted over the batch, applied at once
             kernel = kernels.counted_update
         else:  # pulse by pulse, each rank-1 update in turn
@@ -428,7 +437,8 @@ class PulsedArray(CrossbarArray):
                         kernels.UpdateParams(self._cell(), max_bl, sparse_rows),
                         generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits,
                         seed=seed, cell_pulses=self._counter())
-        self.count_slots(trains.bl.sum())
+        if not counted:
+            self.count_slots(trains.bl.sum())
         self._after_write(before, generator)
         return pulses
 
@@ -466,7 +476,8 @@ class PulsedArray(CrossbarArray):
         pulses = kernels.transfer_lines(
             self.stored_weight(), self.cell_params, amounts, lines.start, write_params,
             self._cell(), generator=generator, max_bl=max_bl,
-            seed=self._device_seed(generator) if amounts.is_cuda else None,
+            seed=self._device_seed(generator, advanced=True) if amounts.is_cuda else None,
+            calls=self.kernel_calls.tensor if amounts.is_cuda else None,
             line_mask=None if isinstance(write, bool) else write,
             cell_pulses=self._counter(), train_slots=self.ledger[:1],
             **({} if buffer is None else buffer.tensors()))
