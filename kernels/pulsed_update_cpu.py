@@ -44,7 +44,7 @@ from . import seeds
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
 from .layout import CELL_TABLE, check_cell
 from .params import UpdateParams
-from .pulsed_update_ref import advance_counters, long_train_length, train_mode
+from .pulsed_update_ref import advance_counters, long_train_length, signed_rows, train_mode
 
 # k * out * in from which the threaded kernel is used. Measured on a shared 2-core machine
 # (torch's own OpenMP threads spinning beside numba's), threads lost at the bench task's
@@ -537,11 +537,14 @@ def line_probabilities_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
                              update_management: bool, update_bl_management: bool,
                              um_grad_scale: float, res: float, sto_round: bool,
                              seed: int = 0, slots: torch.Tensor | None = None,
-                             calls: torch.Tensor | None = None):
+                             calls: torch.Tensor | None = None,
+                             x_sign: torch.Tensor | None = None,
+                             d_sign: torch.Tensor | None = None):
     """``line_probabilities_torch`` in one compiled pass (the twin's ~20 small torch ops
     per update cost more than the update itself on small tiles). The stochastic rounding
     draws from ``seed``. Returns ``x_prob``, ``d_prob`` (the rows' dtype) and ``bl``
-    (int32); ``slots``, ``calls`` as the twin's (``advance_counters``)."""
+    (int32); ``slots``, ``calls``, ``x_sign``, ``d_sign`` as the twin's."""
+    x_rows, d_rows = signed_rows(x_rows, d_rows, x_sign, d_sign)
     dtype = x_rows.dtype if x_rows.dtype in (torch.float32, torch.float64) else torch.float32
     x, d = _as_array(x_rows, dtype), _as_array(d_rows, dtype)
     k = x.shape[0]

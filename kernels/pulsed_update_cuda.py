@@ -1116,13 +1116,16 @@ def _round_half_even(v):
 
 
 @triton.jit
-def _side_probabilities(src_ptr, dst_ptr, n, stride_src, gain, res,
-                        RES: tl.constexpr, BLOCK: tl.constexpr):
-    """``clip(discretize(|v| * gain), 0, 1) * sign(v)`` of one row of one side."""
+def _side_probabilities(src_ptr, dst_ptr, sign_ptr, n, stride_src, gain, res,
+                        RES: tl.constexpr, SIGNS: tl.constexpr, BLOCK: tl.constexpr):
+    """``clip(discretize(|v| * gain), 0, 1) * sign(v)`` of one row of one side (``SIGNS``:
+    ``v`` times its line's sign, exact)."""
     for j0 in range(0, n, BLOCK):
         j = j0 + tl.arange(0, BLOCK)
         ok = j < n
         v = tl.load(src_ptr + j * stride_src, mask=ok, other=0.0)
+        if SIGNS:
+            v = v * tl.load(sign_ptr + j, mask=ok, other=1.0)
         p = tl.abs(v) * gain
         if RES:
             p = _round_half_even(tl.div_rn(p, res)) * res
@@ -1143,11 +1146,12 @@ def _row_abs_max(src_ptr, n, stride_src, BLOCK: tl.constexpr):
 
 @triton.jit
 def _line_probabilities_kernel(
-    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, n_in, n_out,
+    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, xs_ptr, ds_ptr, n_in, n_out,
     stride_xk, stride_xn, stride_dk, stride_dm,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
-    SLOTS: tl.constexpr, CALLS: tl.constexpr, BLOCK: tl.constexpr,
+    SLOTS: tl.constexpr, CALLS: tl.constexpr, X_SIGN: tl.constexpr, D_SIGN: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     """One program per rank-1 row: the twin's ``line_probabilities_torch`` in one pass over
     the row (its largest |x| and |d|, then ``train_gains_torch``'s scalars, then the
@@ -1189,10 +1193,10 @@ def _line_probabilities_kernel(
     tl.store(bl_ptr + b, length)
     if SLOTS:
         tl.atomic_add(slots_ptr, length.to(tl.int64))
-    _side_probabilities(xs, xp_ptr + b.to(tl.int64) * n_in, n_in, stride_xn, x_gain, res,
-                        RES, BLOCK)
-    _side_probabilities(ds, dp_ptr + b.to(tl.int64) * n_out, n_out, stride_dm, d_gain, res,
-                        RES, BLOCK)
+    _side_probabilities(xs, xp_ptr + b.to(tl.int64) * n_in, xs_ptr, n_in, stride_xn, x_gain,
+                        res, RES, X_SIGN, BLOCK)
+    _side_probabilities(ds, dp_ptr + b.to(tl.int64) * n_out, ds_ptr, n_out, stride_dm, d_gain,
+                        res, RES, D_SIGN, BLOCK)
 
 
 def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
@@ -1200,11 +1204,14 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
                               update_management: bool, update_bl_management: bool,
                               um_grad_scale: float, res: float, sto_round: bool = False,
                               slots: torch.Tensor | None = None,
-                              calls: torch.Tensor | None = None):
+                              calls: torch.Tensor | None = None,
+                              x_sign: torch.Tensor | None = None,
+                              d_sign: torch.Tensor | None = None):
     """``line_probabilities_torch`` in one launch (the pulse-train preparation: about 35
     small torch kernels per layer otherwise), its counters (``slots``, ``calls``) advanced
-    in the same launch. Deterministic rounding only: ``sto_round`` with ``res > 0`` draws
-    from a torch generator, which the twin does. float32 rows."""
+    and the lines' signs (``x_sign``, ``d_sign``) applied in the same launch.
+    Deterministic rounding only: ``sto_round`` with ``res > 0`` draws from a torch
+    generator, which the twin does. float32 rows."""
     if sto_round and res > 0:
         raise ValueError("stochastic rounding draws from a torch generator: use the twin")
     k, n_in = x_rows.shape
@@ -1220,18 +1227,21 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
     if k == 0:
         advance_counters(bl, slots, calls)
         return x_p, d_p, bl
+    signs = [None if v is None else v.to(torch.float32).contiguous() for v in (x_sign, d_sign)]
     mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
                       update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
     _line_probabilities_kernel[(k,)](
         x_rows, d_rows, x_p, d_p, bl, bl if slots is None else slots,
-        bl if calls is None else calls, n_in, n_out,
+        bl if calls is None else calls, *(x_p if v is None else v for v in signs),
+        n_in, n_out,
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
         float(lr), float(granularity), float(desired_bl),
         float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
         float(um_grad_scale), float(res),
         BL_MODE=mode, MANAGED=bool(update_management or update_bl_management),
-        RES=res > 0, SLOTS=slots is not None, CALLS=calls is not None, BLOCK=block,
+        RES=res > 0, SLOTS=slots is not None, CALLS=calls is not None,
+        X_SIGN=signs[0] is not None, D_SIGN=signs[1] is not None, BLOCK=block,
         num_warps=4 if block >= 512 else 2,
     )
     return x_p, d_p, bl

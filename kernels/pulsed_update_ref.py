@@ -420,20 +420,34 @@ def advance_counters(bl: torch.Tensor, slots: torch.Tensor | None,
         calls.add_(1)
 
 
+def signed_rows(x_rows: torch.Tensor, d_rows: torch.Tensor, x_sign: torch.Tensor | None,
+                d_sign: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows times their lines' signs (exact: the signs are +-1)."""
+    if x_sign is not None:
+        x_rows = x_rows * x_sign.to(x_rows.dtype)
+    if d_sign is not None:
+        d_rows = d_rows * d_sign.to(d_rows.dtype)
+    return x_rows, d_rows
+
+
 def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
                              granularity: float, *, desired_bl: int, fixed_bl: bool,
                              update_management: bool, update_bl_management: bool,
                              um_grad_scale: float, res: float, sto_round: bool,
                              generator: torch.Generator | None = None,
                              slots: torch.Tensor | None = None,
-                             calls: torch.Tensor | None = None):
+                             calls: torch.Tensor | None = None,
+                             x_sign: torch.Tensor | None = None,
+                             d_sign: torch.Tensor | None = None):
     """The stochastic pulse type's trains of the rank-1 updates ``-lr d_rows[k] x_rows[k]^T``:
     signed firing probabilities ``(k, in)``, ``(k, out)`` and lengths ``(k,)`` (int32).
 
     ``res`` is a bin width (0: off) the scaled probabilities are rounded to, stochastically
     with ``sto_round``; then they are clipped to [0, 1]. ``slots``, ``calls``: integer
-    counters advanced as :func:`advance_counters` says.
+    counters advanced as :func:`advance_counters` says. ``x_sign`` ``(in,)``, ``d_sign``
+    ``(out,)``: +-1 per line the rows are multiplied by first (a chopped array's choppers).
     """
+    x_rows, d_rows = signed_rows(x_rows, d_rows, x_sign, d_sign)
     x_max = x_rows.abs().amax(dim=1)
     d_max = d_rows.abs().amax(dim=1)
     bl, x_gain, d_gain = train_gains_torch(

@@ -143,6 +143,16 @@ def run_line_probabilities(launch, x, d, lr, res):
                  update_bl_management=True, um_grad_scale=1.0, res=res, sto_round=False,
                  slots=counters[0][:1], calls=counters[1])
     assert counters[0].item() == 5 + int(got[2].sum()) and counters[1].item() == 2**40 + 1
+    # a chopped array's line signs: the trains of the rows times the signs
+    x_sign = torch.where(torch.arange(x.shape[1]) % 3 == 0, -1.0, 1.0)
+    d_sign = torch.where(torch.arange(d.shape[1]) % 2 == 0, -1.0, 1.0)
+    opts = dict(desired_bl=31, fixed_bl=True, update_management=True,
+                update_bl_management=True, um_grad_scale=1.0, res=res, sto_round=False)
+    got = launch(x, d, lr, 1e-3, x_sign=x_sign, d_sign=d_sign, **opts)
+    want = line_probabilities_torch(x * x_sign, d * d_sign, lr, 1e-3, **opts)
+    assert torch.equal(got[2], want[2])
+    for g, w in zip(got[:2], want[:2], strict=True):
+        assert torch.equal(g.sign(), w.sign()) and torch.allclose(g, w, rtol=1e-6, atol=res)
 
 
 def pulse_total_case(m: int = 24, n: int = 40):

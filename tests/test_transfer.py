@@ -137,13 +137,13 @@ def test_scale_fast_lr_tracks_the_scheduled_optimizer_lr(kind, auto_scale, where
     devices = [m for m in model.modules() if hasattr(m, "fast_learning_rate")]
     assert len(devices) == 2
     for dev in devices:
-        def record(x_rows, d_rows, lr, generator, dev=dev, inner=dev.fast.update):
+        def record(x_rows, d_rows, lr, generator, dev=dev, inner=dev.fast.update, **kw):
             assert isinstance(lr, torch.Tensor) == auto_scale
             seen.append((optimizer.param_groups[0]["lr"], float(lr),
                          float(dev.m_x) if auto_scale else 0,
                          float(dev.m_d) if auto_scale else 0, dev.update_params.desired_bl,
                          dev.fast.granularity))
-            return inner(x_rows, d_rows, lr, generator)
+            return inner(x_rows, d_rows, lr, generator, **kw)
         dev.fast.update = record
     gen = torch.Generator().manual_seed(0)
     for _ in range(3):

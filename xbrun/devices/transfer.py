@@ -273,10 +273,9 @@ class TransferDevice(TrainingDevice):
         k = int(x_rows.shape[0])
         self.observe(x_rows, d_rows)
         self.last_fast_lr = self.fast_learning_rate(lr)
-        if self.chopped:  # A is written in the chopped frame
-            rows, cols = self.signs()
-            x_rows, d_rows = x_rows * cols, d_rows * rows
-        pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator)
+        # A is written in the chopped frame (the signs go into its train kernel)
+        signs = self.signs() if self.chopped else None
+        pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator, signs=signs)
         events = self.schedule.due(k, self.transfer_period(k))
         if events > 0:
             pulses = pulses + self.transfer(events, lr, generator)
@@ -289,15 +288,18 @@ class TransferDevice(TrainingDevice):
         c = self.config
         n_reads = min(c.n_reads_per_transfer, self.n_in)
         lr_t = self.transfer_learning_rate(lr)
-        pulses = torch.zeros((), dtype=torch.int64, device=self.fast.weight.device)
         if c.random_selection:
             runs = [run for _ in range(events)
                     for run in self.schedule.walk(n_reads, generator, random_start=True)]
         else:
             runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype)
+        pulses = None  # a run's count itself where there is one (no launch to start at 0)
         if lr_t != 0:
             for lines in runs:
-                pulses = pulses + self.transfer_lines(lines, lr_t, generator)
+                part = self.transfer_lines(lines, lr_t, generator)
+                pulses = part if pulses is None else pulses + part
+        if pulses is None:
+            return torch.zeros((), dtype=torch.int64, device=self.fast.weight.device)
         return pulses
 
     def transfer_lines(self, lines: LineRun, lr_t: float, generator) -> torch.Tensor:

@@ -106,12 +106,15 @@ class CrossbarArray(nn.Module, GraphState):
     # -- the two writes ---------------------------------------------------------------
     def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float | torch.Tensor,
                generator: torch.Generator | None, *, params: UpdateParameters | None = None,
-               sparse_rows: bool = False) -> torch.Tensor:
+               sparse_rows: bool = False,
+               signs: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Apply ``W <- W - lr * sum_k d_k x_k^T``; return the pulses applied (0-dim int64).
 
         ``lr`` may be a 0-dim tensor where the array is (a chopped device's ``auto_scale``
         rate). ``params``: the trains (default ``update_params``). ``sparse_rows``: every
-        row is one-hot on one side (``kernels.pulsed_update``).
+        row is one-hot on one side (``kernels.pulsed_update``). ``signs``: +-1 per row and
+        per column that ``d`` and ``x`` are multiplied by (a chopped array is written in
+        the choppers' frame; the pulsed array's train kernel applies them).
         """
         raise NotImplementedError
 
@@ -236,7 +239,10 @@ class IdealArray(CrossbarArray):
             target = torch.where(mask, target, self.weight)
         self.weight.copy_(target)
 
-    def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False):
+    def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False,
+               signs=None):
+        if signs is not None:
+            x_rows, d_rows = x_rows * signs[1], d_rows * signs[0]
         if isinstance(lr, torch.Tensor):
             if lr.is_cuda:  # the rate stays on the device
                 self.weight.sub_((d_rows.T @ x_rows) * lr.to(self.weight.dtype))
@@ -408,7 +414,8 @@ class PulsedArray(CrossbarArray):
             return None
         return _part(self.stored_weight(), lines, columns).clone()
 
-    def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False):
+    def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False,
+               signs=None):
         """On CUDA a 0-dim tensor ``lr`` never comes to the host: the trains take it folded
         into the rows (``fold_rate``) - except where the longest train follows the rate
         itself (``fixed_bl`` off without BL management), whose host bound needs it: that
@@ -424,7 +431,7 @@ class PulsedArray(CrossbarArray):
         target = self.stored_weight()
         counted = target.is_cuda and params.pulse_type == "stochastic_compressed"
         trains = pulse_trains(x_rows, d_rows, lr, self.granularity, params, generator,
-                              counters=self._kernel_counters(counted))
+                              counters=self._kernel_counters(counted), signs=signs)
         before = self._before_write()
         max_bl = None if trains.x_bits is not None else self._train_bound(lr, params)[1]
         seed = (self._device_seed(generator, advanced=counted) if target.is_cuda
