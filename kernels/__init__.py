@@ -247,11 +247,12 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
                line_mask=line_mask, **counters)
 
 
-def line_walk(line, passes, count, n_lines, dtype=None):
+def line_walk(line, passes, count, n_lines, dtype=None, reads=None):
     """A schedule's next ``count`` of ``n_lines`` lines on the device (``line_walk_ref``):
-    ``(snapshot, onehot)``, ``line`` and ``passes`` advanced in place; Triton on CUDA (one
-    launch), the twin elsewhere (the CPU walks on the host)."""
-    return backends.pick("line_walk", line)[1](line, passes, count, n_lines, dtype)
+    ``(snapshot, onehot)``, ``line`` and ``passes`` advanced in place (and the ``reads``
+    counter with the one-hot reads); Triton on CUDA (one launch), the twin elsewhere (the
+    CPU walks on the host)."""
+    return backends.pick("line_walk", line)[1](line, passes, count, n_lines, dtype, reads)
 
 
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, p, *, generator=None,

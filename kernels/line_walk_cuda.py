@@ -14,10 +14,13 @@ import triton.language as tl
 
 
 @triton.jit
-def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, count, n_lines,
-                      ONEHOT: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr):
+def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, count, n_lines,
+                      ONEHOT: tl.constexpr, READS: tl.constexpr, BLOCK_R: tl.constexpr,
+                      BLOCK_W: tl.constexpr):
     start = tl.load(line_ptr)
     passes = tl.load(passes_ptr)
+    if READS:
+        tl.store(reads_ptr, tl.load(reads_ptr) + count)
     if ONEHOT:
         for r0 in range(0, count, BLOCK_R):
             rows = r0 + tl.arange(0, BLOCK_R)
@@ -37,7 +40,7 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, count, n_lines
 
 
 def line_walk_triton(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,
-                     dtype: torch.dtype | None = None):
+                     dtype: torch.dtype | None = None, reads: torch.Tensor | None = None):
     """Same arguments and result as ``line_walk_torch``, in one launch."""
     if line.dtype != torch.int64 or passes.dtype != torch.int64:
         raise ValueError("line and passes must be int64 device scalars")
@@ -46,9 +49,10 @@ def line_walk_triton(line: torch.Tensor, passes: torch.Tensor, count: int, n_lin
                                                     device=line.device)
     block_w = min(256, triton.next_power_of_2(max(n_lines, 16)))
     _line_walk_kernel[(1,)](
-        line, passes, snapshot, snapshot if onehot is None else onehot, count, n_lines,
-        ONEHOT=onehot is not None, BLOCK_R=max(1, 2048 // block_w), BLOCK_W=block_w,
-        num_warps=8)
+        line, passes, snapshot, snapshot if onehot is None else onehot,
+        snapshot if reads is None else reads, count, n_lines, ONEHOT=onehot is not None,
+        READS=onehot is not None and reads is not None, BLOCK_R=max(1, 2048 // block_w),
+        BLOCK_W=block_w, num_warps=8)
     return snapshot, onehot
 
 

@@ -16,16 +16,20 @@ import torch
 
 
 def line_walk_torch(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,
-                    dtype: torch.dtype | None = None):
+                    dtype: torch.dtype | None = None, reads: torch.Tensor | None = None):
     """Take ``count`` lines: returns ``(snapshot, onehot)`` - ``snapshot`` an int64 ``(2,)``
     tensor ``[start, passes]`` from before the walk, ``onehot`` ``(count, n_lines)`` of
-    ``dtype`` (None without one) - and advances ``line`` and ``passes`` in place."""
+    ``dtype`` (None without one) - and advances ``line`` and ``passes`` in place.
+    ``reads``: an integer counter of the read vectors (the array's ledger), advanced by
+    ``count`` with the one-hot reads."""
     snapshot = torch.stack((line, passes)).to(torch.int64)
     onehot = None
     if dtype is not None:
         onehot = torch.zeros(count, n_lines, dtype=dtype, device=line.device)
         index = (snapshot[0] + torch.arange(count, device=line.device)) % n_lines
         onehot.scatter_(1, index[:, None], 1.0)
+        if reads is not None:
+            reads += count
     end = snapshot[0] + count
     passes.add_(end // n_lines)
     line.copy_(end % n_lines)

@@ -286,8 +286,10 @@ def _check_line_walk(launch, line, passes, count, n_lines, dtype, device):
     results = []
     for run in (launch, kernels.line_walk_torch):
         state = (torch.tensor(line, device=device), torch.tensor(passes, device=device))
-        snapshot, onehot = run(*state, count, n_lines, dtype)
+        ledger = torch.tensor([3, 4], device=device)
+        snapshot, onehot = run(*state, count, n_lines, dtype, ledger[1:])
         results.append((snapshot, onehot, state))
+        assert ledger.tolist() == [3, 4 + (count if dtype is not None else 0)]
     (snap, onehot, state), (snap_t, onehot_t, state_t) = results
     assert torch.equal(snap, snap_t) and snap.tolist() == [line, passes]
     assert [int(s) for s in state] == [int(s) for s in state_t] == [

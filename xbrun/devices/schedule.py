@@ -106,22 +106,24 @@ class TransferSchedule(nn.Module, GraphState):
 
     # -- which lines -------------------------------------------------------------------
     def walk(self, count: int, generator: torch.Generator | None = None, *,
-             random_start: bool = False, onehot: torch.dtype | None = None) -> list[LineRun]:
+             random_start: bool = False, onehot: torch.dtype | None = None,
+             reads: torch.Tensor | None = None) -> list[LineRun]:
         """The next ``count`` consecutive lines (from a random line with ``random_start``),
         as runs of distinct lines; the schedule moves past them. ``onehot``: the dtype of
-        the reads' one-hot inputs, made with the walk on the device (``LineRun.onehot``)."""
+        the reads' one-hot inputs, made with the walk on the device (``LineRun.onehot``),
+        which then counts them into ``reads`` (an array's ledger entry) as well."""
         if count <= 0:
             return []
         if self.walks_on_host():
             return self._host_walk(count, generator, random_start)
         if not random_start:  # snapshot, one-hot reads and advance in one launch
-            snapshot, reads = kernels.line_walk(self.line.tensor, self.passes.tensor, count,
-                                                self.n_lines, onehot)
+            snapshot, inputs = kernels.line_walk(self.line.tensor, self.passes.tensor, count,
+                                                 self.n_lines, onehot, reads)
             start, passes = snapshot[0], snapshot[1]
         else:
             start = torch.randint(0, self.n_lines, (), generator=generator,
                                   device=self.line.device)
-            passes, reads = self.passes.tensor.clone(), None
+            passes, inputs = self.passes.tensor.clone(), None
             end = start + count
             self.passes.add_(end // self.n_lines)
             self.line.set_(end % self.n_lines)
@@ -130,7 +132,8 @@ class TransferSchedule(nn.Module, GraphState):
             n = min(self.n_lines, count - offset)
             run = LineRun(start, n, self.n_lines,
                           passes + offset // self.n_lines if offset else passes)
-            runs.append(run if reads is None else run.with_onehot(reads[offset:offset + n]))
+            runs.append(run if inputs is None else run.with_onehot(inputs[offset:offset + n],
+                                                                   counted=reads is not None))
         return runs
 
     def walks_on_host(self) -> bool:

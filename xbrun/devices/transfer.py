@@ -292,7 +292,8 @@ class TransferDevice(TrainingDevice):
             runs = [run for _ in range(events)
                     for run in self.schedule.walk(n_reads, generator, random_start=True)]
         else:
-            runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype)
+            runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype,
+                                      reads=self.fast.ledger[1:])
         pulses = None  # a run's count itself where there is one (no launch to start at 0)
         if lr_t != 0:
             for lines in runs:
@@ -318,7 +319,8 @@ class TransferDevice(TrainingDevice):
         """
         weight = self.fast.weight if self.columns else self.fast.weight.T
         onehot = lines.onehot(weight.dtype, weight.device)
-        self.fast.count_reads(onehot.shape[0])
+        if not lines.reads_counted(weight.device):
+            self.fast.count_reads(onehot.shape[0])
         return analog_mvm(weight, onehot, self.config.transfer_io, generator)
 
     def line_index(self, lines: LineRun) -> torch.Tensor:

@@ -53,10 +53,16 @@ class LineRun:
             self._made[key] = make()
         return self._made[key]
 
-    def with_onehot(self, onehot: torch.Tensor) -> LineRun:
-        """The run, its one-hot reads already made (by the walk's kernel)."""
+    def with_onehot(self, onehot: torch.Tensor, counted: bool = False) -> LineRun:
+        """The run, its one-hot reads already made (by the walk's kernel; ``counted``: and
+        counted in the read array's ledger)."""
         self._made[(f"onehot:{onehot.dtype}", onehot.device)] = onehot
+        self._made[("reads counted", onehot.device)] = counted
         return self
+
+    def reads_counted(self, device) -> bool:
+        """Whether the walk has counted the run's reads already (``with_onehot``)."""
+        return self._made.get(("reads counted", torch.device(device)), False)
 
     @property
     def on_host(self) -> bool:
