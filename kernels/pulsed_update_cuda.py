@@ -609,6 +609,83 @@ def _pulsed_update_kernel(
     tl.atomic_add(count_ptr, total)
 
 
+@triton.jit(do_not_specialize=["seed", "start"])
+def _one_hot_lines_kernel(
+    w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
+    start, n_out, n_in, k, n_chunks,
+    stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
+    stride_xk, stride_xn, stride_dk, stride_dm,
+    seed, noise_std,
+    COLUMNS: tl.constexpr, NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
+    START_PTR: tl.constexpr, NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr,
+    COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """Constant steps on one-hot rows (a transfer's line writes, lines distinct): program
+    ``(b, block)`` takes ``BLOCK`` elements of row b's line - column ``(start + b) %
+    n_in`` (``COLUMNS``) or row ``(start + b) % n_out`` - and nothing else, where the block
+    kernel's programs would each scan every row for the few they touch. Per element the
+    block kernel's sparse-row arithmetic and draws (``_normal1`` keyed by element and row),
+    so the weights come out the same."""
+    b = tl.program_id(0)
+    seed = _seed_of(seed_ptr, seed, SEED_PTR)
+    if START_PTR:
+        raw = tl.load(start_ptr).to(tl.int32) + b
+    else:
+        raw = start + b
+    n_lines = n_in + n_out
+    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    row_words = words_ptr + b.to(tl.int64) * n_lines
+    if COLUMNS:  # x is one-hot at column j; the column's rows are the line
+        rn = raw % n_in
+        rm = span
+        ok = rm < n_out
+        one_ptr = row_words + rn
+        line_ptrs = row_words + n_in + rm
+    else:
+        rm = raw % n_out
+        rn = span
+        ok = rn < n_in
+        one_ptr = row_words + n_in + rm
+        line_ptrs = row_words + rn
+    one = tl.load(one_ptr).to(tl.uint32, bitcast=True)
+    line = tl.load(line_ptrs, mask=ok, other=0).to(tl.uint32, bitcast=True)
+    if SIGN_BIT:
+        counts = _popcount(one & line & 0x7FFFFFFF, NATIVE)
+        neg_one = (one >> 31) != 0
+        neg_line = (line >> 31) != 0
+    else:
+        counts = _popcount(one & line, NATIVE)
+        for c in range(1, n_chunks):
+            at = c * k * n_lines
+            one_c = tl.load(one_ptr + at).to(tl.uint32, bitcast=True)
+            line_c = tl.load(line_ptrs + at, mask=ok, other=0).to(tl.uint32, bitcast=True)
+            counts += _popcount(one_c & line_c, NATIVE)
+        if COLUMNS:
+            neg_one = tl.load(x_ptr + b * stride_xk + rn * stride_xn) < 0.0
+            neg_line = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0) < 0.0
+        else:
+            neg_one = tl.load(d_ptr + b * stride_dk + rm * stride_dm) < 0.0
+            neg_line = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0) < 0.0
+    counts = tl.where(ok, counts, 0)
+    up = neg_line != neg_one  # d's sign against x's: the same either way round
+    w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
+    w = tl.load(w_ptrs, mask=ok, other=0.0)
+    pe = p_ptr + rm * stride_pm + rn * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
+    xi = 0.0
+    if NOISE:
+        xi = _normal1(seed, (rm * n_in + rn).to(tl.uint32), b, NATIVE)
+    w = _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
+    tl.store(w_ptrs, w, mask=ok)
+    if COUNT_CELLS:
+        c_ptrs = cells_ptr + rm * n_in + rn
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + counts, mask=ok)
+    tl.atomic_add(count_ptr, tl.sum(counts.to(tl.int64), axis=0))
+
+
 def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "yes", "on")
 
@@ -671,7 +748,9 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          block_m: int | None = None, block_n: int | None = None,
                          num_warps: int | None = None,
                          cell_pulses: torch.Tensor | None = None,
-                         row_chunk: int | None = None) -> torch.Tensor:
+                         row_chunk: int | None = None,
+                         one_hot: tuple[int | torch.Tensor, bool] | None = None
+                         ) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
@@ -689,6 +768,10 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     table cell's ``(2, K)`` knots on the device. ``row_chunk``: constant and linear steps
     with dense rows walk their rows in chunks of this many, in parallel (module doc); by
     default only where the cell blocks are too few to fill the GPU (a convolution's tile).
+    ``one_hot``: ``(start, columns)`` where row b is one-hot at the distinct line ``(start +
+    b) % width`` of the x side (``columns``) or the d side (a transfer's write; ``start`` a
+    host int or a 0-dim device tensor): constant steps then take a kernel over those lines
+    alone (``_one_hot_lines_kernel``; the same weights as the block kernel).
     Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
     """
     cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
@@ -763,6 +846,11 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
+    if one_hot is not None and not loop:
+        _one_hot_lines(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, seed_int,
+                       cell_pulses, one_hot, k=k, n_chunks=n_chunks, noise_std=noise_std,
+                       seed_mode=seed_mode, sign_bit=sign_bit)
+        return counter
     linear = int(cell_kind) == CELL_LINEAR
     if (not loop or linear) and not sparse_rows:  # few cells over many rows: in chunks
         rows = _row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
@@ -795,6 +883,27 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         num_warps=nw,
     )
     return counter
+
+
+def _one_hot_lines(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, seed_int,
+                   cells, one_hot, *, k, n_chunks, noise_std, seed_mode, sign_bit) -> None:
+    """The launch of ``_one_hot_lines_kernel`` on the words of ``_line_words_kernel``."""
+    start, columns = one_hot
+    n_out, n_in = weight.shape
+    length = n_out if columns else n_in
+    block = min(256, _next_pow2(length))
+    on_device = isinstance(start, torch.Tensor)
+    _one_hot_lines_kernel[(k, triton.cdiv(length, block))](
+        weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
+        counter if cells is None else cells, start if on_device else counter,
+        0 if on_device else int(start), n_out, n_in, k, n_chunks,
+        weight.stride(0), weight.stride(1),
+        cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
+        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
+        seed_int, float(noise_std),
+        COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode,
+        START_PTR=on_device, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
+        COUNT_CELLS=cells is not None, BLOCK=block, num_warps=4 if block >= 128 else 2)
 
 
 # ---- constant steps, rows in chunks -------------------------------------------------

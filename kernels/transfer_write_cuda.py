@@ -233,9 +233,10 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
                           line_mask: torch.Tensor | None = None,
                           cell_pulses: torch.Tensor | None = None,
                           train_slots: torch.Tensor | None = None, **buffer) -> torch.Tensor:
-    """``transfer_lines_torch`` in two launches and no host sync: the trains
-    (:func:`transfer_write_triton`), then the pulsed-update kernel on them (``seed``,
-    ``max_bl`` from the host; the rows are one-hot, ``sparse_rows``)."""
+    """``transfer_lines_torch`` in three launches and no host sync: the trains
+    (:func:`transfer_write_triton`), then the pulsed-update kernels on them (``seed``,
+    ``max_bl`` from the host; the rows are one-hot at the distinct lines from ``start``:
+    ``sparse_rows``, and ``one_hot`` for constant steps)."""
     from .pulsed_update_cuda import pulsed_update_triton
 
     width = line_width(weight, p.columns)
@@ -245,7 +246,7 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
     bl = masked_lengths(bl, line_mask, train_slots)
     return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
                                 UpdateParams(cell, max_bl, sparse_rows=True), seed=seed,
-                                cell_pulses=cell_pulses)
+                                cell_pulses=cell_pulses, one_hot=(start, p.columns))
 
 
 __all__ = ["transfer_lines_triton", "transfer_write_triton"]

@@ -287,6 +287,40 @@ def test_sparse_rows_change_nothing_but_the_work(interp, columns, cell):
     assert (dense != w0).sum() >= 5
 
 
+@pytest.mark.parametrize("bl", [9, 40], ids=["one_word", "two_words"])
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_one_hot_lines_kernel_is_the_block_kernel(interp, columns, bl):
+    """Constant steps on one-hot rows (``one_hot``: a kernel over the written lines alone)
+    give exactly the block kernel's weights, pulses and wear counts, noise on, one seed;
+    the start may be a device tensor and the lines wrap."""
+    run_one_hot_lines(interp, 6, 10, 5, columns, bl, "cpu")
+
+
+def run_one_hot_lines(launch, m, n, k, columns, bl, device):
+    gen = torch.Generator().manual_seed(4)
+    cp = make_cell(CELL_CONSTANT, m, n, gen)
+    w0 = start_weight(cp, gen)
+    width, start = (n, 7) if columns else (m, 3)
+    onehot = torch.zeros(k, width)
+    onehot[torch.arange(k), (start + torch.arange(k)) % width] = 0.8
+    dense = signed_probs(k, m if columns else n, gen)
+    xp, dp = (onehot, dense) if columns else (dense, onehot)
+    lengths = torch.full((k,), bl, dtype=torch.int32)
+    cp, w0, xp, dp, lengths = (t.to(device) for t in (cp, w0, xp, dp, lengths))
+    out = []
+    for one_hot in (None, (start, columns), (torch.tensor(start, device=device), columns)):
+        w, cells = w0.clone(), torch.zeros(m, n, dtype=torch.int32, device=device)
+        c = launch(w, cp, xp, dp, lengths, cell_kind=CELL_CONSTANT, noise_std=0.3,
+                   mult_noise=True,
+                   seed=kernels.seeds.KeyedSeed(torch.tensor(3, device=device), 11),
+                   sparse_rows=True, cell_pulses=cells, one_hot=one_hot, max_bl=bl)
+        out.append((w, int(c), cells))
+    for w, c, cells in out[1:]:  # compiled, two kernels may contract floats apart
+        torch.testing.assert_close(w, out[0][0], rtol=0, atol=0 if device == "cpu" else 1e-6)
+        assert c == out[0][1] > 0 and torch.equal(cells, out[0][2])
+    assert (out[0][0] != w0).sum() >= k
+
+
 def test_sparse_rows_noise_in_distribution(interp):
     """With noise, sparse rows draw one normal per worked row: the same law as the twin."""
     prob = replicated_problem(CELLS[0], 3, 4, 3, [6, 4, 6], reps=64, device="cpu",
@@ -588,6 +622,14 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 def compiled(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     return _load_launcher(interpret=False)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_gpu_one_hot_lines_kernel_is_the_block_kernel(compiled, columns):
+    run_one_hot_lines(compiled, 256, 784, 64, columns, 31, "cuda")
+    run_one_hot_lines(compiled, 128, 256, 100, columns, 40, "cuda")
 
 
 @gpu
