@@ -287,8 +287,8 @@ def test_sparse_rows_change_nothing_but_the_work(interp, columns, cell):
     assert (dense != w0).sum() >= 5
 
 
-@pytest.mark.parametrize("bl", [9, 40], ids=["one_word", "two_words"])
-@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+@pytest.mark.parametrize("columns, bl", [(True, 9), (False, 40)],
+                         ids=["columns_one_word", "rows_two_words"])
 def test_one_hot_lines_kernel_is_the_block_kernel(interp, columns, bl):
     """Constant steps on one-hot rows (``one_hot``: a kernel over the written lines alone)
     give exactly the block kernel's weights, pulses and wear counts, noise on, one seed;
@@ -313,7 +313,8 @@ def run_one_hot_lines(launch, m, n, k, columns, bl, device):
         c = launch(w, cp, xp, dp, lengths, cell_kind=CELL_CONSTANT, noise_std=0.3,
                    mult_noise=True,
                    seed=kernels.seeds.KeyedSeed(torch.tensor(3, device=device), 11),
-                   sparse_rows=True, cell_pulses=cells, one_hot=one_hot, max_bl=bl)
+                   sparse_rows=True, cell_pulses=cells, one_hot=one_hot, max_bl=bl,
+                   **({"block_m": 8, "block_n": 16} if device == "cpu" else {}))
         out.append((w, int(c), cells))
     for w, c, cells in out[1:]:  # compiled, two kernels may contract floats apart
         torch.testing.assert_close(w, out[0][0], rtol=0, atol=0 if device == "cpu" else 1e-6)
@@ -420,7 +421,7 @@ def test_seed_on_the_device_is_the_int_seed(interp):
                mult_noise=True, seed=torch.tensor([1.0]))
 
 
-@pytest.mark.parametrize("kind", [CELL_CONSTANT, CELL_LINEAR])
+@pytest.mark.parametrize("kind", [CELL_CONSTANT])
 def test_keyed_seed_is_the_seed_it_stands_for(interp, kind):
     """An array's keyed seed (its call counter on the device, derived in the kernel) keys
     the same draws as the seed ``KeyedSeed.tensor`` makes with three torch launches."""

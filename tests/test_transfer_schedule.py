@@ -159,7 +159,7 @@ def test_bookkeeping_folded_into_the_write_is_the_bookkeeping(monkeypatch, case)
     line_chopper = folded.line_chopper
     monkeypatch.setattr(folded, "line_chopper",
                         lambda lines, gen: calls.append(1) or line_chopper(lines, gen))
-    assert _train(folded, 25) == _train(apart, 25) > 0
+    assert _train(folded, 12) == _train(apart, 12) > 0
     assert calls and folded.folds_bookkeeping(LineRun(torch.tensor(0), 1, 4, torch.tensor(0)))
     assert int(folded.schedule.passes) > 3  # AGAD's first references, several periods
     for (name, a), (_, b) in zip(folded.state_dict().items(), apart.state_dict().items(),
