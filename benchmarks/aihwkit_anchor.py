@@ -1,10 +1,16 @@
-"""aihwkit's seconds per epoch on the bench task, measured now, beside xbrun's.
+"""aihwkit's seconds per epoch on the bench tasks, measured now, beside xbrun's.
 
-xbrun never imports aihwkit: this runs the anchor script (``aihwkit_epoch_bench.py``, the
-same task as ``bench_training``) with the Python of a separate aihwkit venv, in a subprocess,
-when one is there (``XBRUN_AIHWKIT_PYTHON``, default ``/tmp/aihwkit-venv/bin/python`` as
-``build-aihwkit`` makes it; ``XBRUN_AIHWKIT_BENCH``, default ``../shared/anchors/`` beside
-the repo). Without them the bench prints the figures quoted in the issues instead.
+xbrun never imports aihwkit: this runs the anchor script (``aihwkit_epoch_bench.py`` beside
+this file, the same tasks as ``bench_training``: the bench MLP, the 784-4096-4096-10 shape and
+the CIFAR ResNet) with the Python of an aihwkit install, in a subprocess, when one is there:
+
+- ``XBRUN_AIHWKIT_PYTHON``: that Python (default ``/tmp/aihwkit-venv/bin/python``, where
+  ``../shared/anchors/build-aihwkit`` puts the CPU build);
+- ``XBRUN_AIHWKIT_PATH``: prepended to the subprocess's ``PYTHONPATH`` only (an unpacked CUDA
+  build, ``scripts/build-aihwkit-cuda.sh``, used with the GPU machine's own Python and torch);
+- ``XBRUN_AIHWKIT_BENCH``: another anchor script.
+
+Without them the bench prints the figures quoted in the issues instead.
 """
 
 from __future__ import annotations
@@ -12,15 +18,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
 
 
 def _paths() -> tuple[Path, Path] | None:
     python = Path(os.environ.get("XBRUN_AIHWKIT_PYTHON", "/tmp/aihwkit-venv/bin/python"))
-    script = Path(os.environ.get("XBRUN_AIHWKIT_BENCH",
-                                 REPO.parent / "shared" / "anchors" / "aihwkit_epoch_bench.py"))
+    script = Path(os.environ.get("XBRUN_AIHWKIT_BENCH", HERE / "aihwkit_epoch_bench.py"))
     return (python, script) if python.exists() and script.exists() else None
 
 
@@ -29,21 +35,38 @@ def available() -> bool:
 
 
 def measure(where: str, batches: tuple[int, ...], devices: tuple[str, ...],
-            timeout: float = 1800) -> dict[tuple[str, int], float]:
-    """``{(device, batch): seconds per epoch}`` from the anchor, ``fp`` included."""
+            timeout: float = 1800, shape: str = "bench",
+            repeats: int | None = None) -> dict[tuple[str, int], float]:
+    """``{(device, batch): seconds per epoch}`` from the anchor on ``shape`` (``bench``,
+    ``large`` or ``resnet``), ``fp`` included; rows that failed or ran out of time are absent
+    (their error lines go to stderr)."""
     paths = _paths()
     if paths is None:
         return {}
     python, script = paths
-    cmd = [str(python), str(script), "--where", where,
+    cmd = [str(python), str(script), "--where", where, "--shape", shape,
            "--batches", ",".join(str(b) for b in batches), "--devices", ",".join(devices)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    if repeats is not None:
+        cmd += ["--repeats", str(repeats)]
+    env = dict(os.environ)
+    extra = os.environ.get("XBRUN_AIHWKIT_PATH")
+    if extra:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, env.get("PYTHONPATH")) if p)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              check=False, env=env)
+        out = done.stdout
+    except subprocess.TimeoutExpired as expired:  # keep the rows it finished
+        out = expired.stdout.decode() if isinstance(expired.stdout, bytes) else expired.stdout or ""
     seconds = {}
-    for line in done.stdout.splitlines():
+    for line in out.splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
         if "seconds" in row:
             seconds[(row["device"], int(row["batch"]))] = float(row["seconds"])
+        elif "error" in row:
+            print(f"aihwkit {shape} {row.get('device')} b{row.get('batch')}: {row['error']}",
+                  file=sys.stderr)
     return seconds

@@ -159,22 +159,26 @@ def run_large(console, where: str, rows=LARGE_DEVICES + BATCH_COUNTED) -> list[d
     if where != "cuda":
         bench_floor.run(console)
         return []
+    anchor = _anchor(console, where, "large", (256,), rows)
     fp, _ = epoch_seconds(["device=fp", *LARGE], repeats=3)
     measured, results = {}, []
     for row in rows:
-        _, overrides = _spec(row)
+        kind, overrides = _spec(row)
         t, how = epoch_seconds([*overrides, "cell=constant_step", *LARGE], repeats=1)
         measured[row] = t
         results.append({"device": row, "cell": "constant_step", "batch": 256, "fp": fp,
                         "seconds": t, "ratio": t / fp, "steps": how,
-                        "before_ratio": XBRUN_BEFORE_LARGE.get(row), "shape": "784-4096-4096-10"})
-    table = Table(title="training epoch vs device=fp, mlp 784-4096-4096-10, batch 256, lr 0.1")
+                        "before_ratio": XBRUN_BEFORE_LARGE.get(row), "shape": "784-4096-4096-10",
+                        "aihwkit_seconds": anchor.get((kind, 256))})
+    table = Table(title="training epoch vs device=fp, mlp 784-4096-4096-10, batch 256, lr 0.1"
+                        + ("; aihwkit 1.2.0 measured now, same machine" if anchor else ""))
     for col in ("device", "fp s/epoch", "device s/epoch", "ratio", "steps",
-                "before the GPU kernels"):
+                "before the GPU kernels", *_ANCHOR_COLS * bool(anchor)):
         table.add_column(col, justify="left" if col in ("device", "steps") else "right")
     for r in results:
         table.add_row(r["device"], f"{fp:.4f}", f"{r['seconds']:.4f}", f"{r['ratio']:.1f}x",
-                      r["steps"], f"{r['before_ratio']}x" if r["before_ratio"] else "-")
+                      r["steps"], f"{r['before_ratio']}x" if r["before_ratio"] else "-",
+                      *_anchor_cells(anchor, r, 256))
     console.print(table)
     floor = bench_floor.run(console, fp_seconds=fp, measured=measured)
     for r in results:
@@ -185,19 +189,51 @@ def run_large(console, where: str, rows=LARGE_DEVICES + BATCH_COUNTED) -> list[d
 def run_resnet(console, rows=RESNET_DEVICES, repeats: int = 1) -> list[dict]:
     """Issue 27's ResNet rows (``RESNET``) against its ``device=fp`` epoch, printed row by
     row (a slow device still leaves the rows before it)."""
+    where = "cuda" if torch.cuda.is_available() else "cpu"
+    anchor = _anchor(console, where, "resnet", (128,), rows, repeats=1)
     fp, _ = epoch_seconds(["device=fp"], repeats=3, data=RESNET)
-    console.print(f"resnet ({' '.join(RESNET)}): fp {fp:.4f} s/epoch")
+    console.print(f"resnet ({' '.join(RESNET)}): fp {fp:.4f} s/epoch"
+                  + (f"; aihwkit fp {anchor[('fp', 128)]:.4f} s/epoch" if ("fp", 128) in anchor
+                     else ""))
     results = []
     for row in rows:
-        _, overrides = _spec(row)
+        kind, overrides = _spec(row)
         began = time.perf_counter()
         t, how = epoch_seconds([*overrides, "cell=constant_step"], repeats=repeats, data=RESNET)
         first = time.perf_counter() - began - repeats * t
+        aih = anchor.get((kind, 128))
         results.append({"device": row, "batch": 128, "fp": fp, "seconds": t, "ratio": t / fp,
-                        "steps": how, "shape": "resnet", "warmup": first})
+                        "steps": how, "shape": "resnet", "warmup": first,
+                        "aihwkit_seconds": aih})
         console.print(f"resnet {row}: {t:.4f} s/epoch, {t / fp:.1f}x fp, steps {how}, "
-                      f"set-up + warm-up epoch {first:.1f} s")
+                      f"set-up + warm-up epoch {first:.1f} s"
+                      + ("" if aih is None else f"; aihwkit {kind} {aih:.4f} s/epoch, "
+                         f"xbrun / aihwkit {t / aih:.2f}x"))
     return results
+
+
+_ANCHOR_COLS = ("aihwkit x fp", "aihwkit s/epoch", "xbrun / aihwkit")
+
+
+def _anchor(console, where: str, shape: str, batches: tuple[int, ...], rows,
+            repeats: int | None = None) -> dict[tuple[str, int], float]:
+    """aihwkit's epochs on ``shape`` for the devices of ``rows`` (each row's device, both
+    accumulate modes against the one aihwkit figure), where an aihwkit install is there."""
+    if not aihwkit_anchor.available():
+        return {}
+    kinds = tuple(dict.fromkeys(_spec(r)[0] for r in rows))
+    console.print(f"measuring aihwkit side by side ({where}, {shape}, {', '.join(kinds)})...")
+    return aihwkit_anchor.measure(where, batches, kinds, shape=shape, repeats=repeats)
+
+
+def _anchor_cells(anchor: dict, result: dict, batch: int) -> list[str]:
+    if not anchor:
+        return []
+    aih, aih_fp = anchor.get((_spec(result["device"])[0], batch)), anchor.get(("fp", batch))
+    if aih is None:
+        return ["-", "-", "-"]
+    return [f"{aih / aih_fp:.1f}x" if aih_fp else "-", f"{aih:.4f}",
+            f"{result['seconds'] / aih:.2f}x"]
 
 
 def main() -> None:
