@@ -8,7 +8,9 @@ the CIFAR ResNet) with the Python of an aihwkit install, in a subprocess, when o
   ``../shared/anchors/build-aihwkit`` puts the CPU build);
 - ``XBRUN_AIHWKIT_PATH``: prepended to the subprocess's ``PYTHONPATH`` only (an unpacked CUDA
   build, ``scripts/build-aihwkit-cuda.sh``, used with the GPU machine's own Python and torch);
-- ``XBRUN_AIHWKIT_BENCH``: another anchor script.
+- ``XBRUN_AIHWKIT_BENCH``: another anchor script;
+- ``XBRUN_AIHWKIT_TIMEOUT``: seconds one shape's subprocess may take (default 1800; the rows
+  it finished are kept).
 
 Without them the bench prints the figures quoted in the issues instead.
 """
@@ -35,7 +37,7 @@ def available() -> bool:
 
 
 def measure(where: str, batches: tuple[int, ...], devices: tuple[str, ...],
-            timeout: float = 1800, shape: str = "bench",
+            timeout: float | None = None, shape: str = "bench",
             repeats: int | None = None) -> dict[tuple[str, int], float]:
     """``{(device, batch): seconds per epoch}`` from the anchor on ``shape`` (``bench``,
     ``large`` or ``resnet``), ``fp`` included; rows that failed or ran out of time are absent
@@ -44,6 +46,8 @@ def measure(where: str, batches: tuple[int, ...], devices: tuple[str, ...],
     if paths is None:
         return {}
     python, script = paths
+    if timeout is None:
+        timeout = float(os.environ.get("XBRUN_AIHWKIT_TIMEOUT", 1800))
     cmd = [str(python), str(script), "--where", where, "--shape", shape,
            "--batches", ",".join(str(b) for b in batches), "--devices", ",".join(devices)]
     if repeats is not None:
