@@ -50,6 +50,14 @@ if has smoke; then
     if [ $rc -ne 0 ]; then
       for d in ${DEV//,/ }; do smoke "$d"; echo "$d alone: rc=$?"; done
     fi
+    # the CPU BLAS calls a CUDA run makes (the LP64/ILP64 question; only where aihwkit links
+    # libopenblas.so.0 dynamically, as the device build does): chopped and agad, two steps each
+    gcc -O2 -shared -fPIC -o "$A/blas_abi_probe.so" scripts/blas_abi_probe.c -ldl &&
+    for d in chopped agad; do echo "blas_abi_probe, $d on CUDA:"
+      PYTHONPATH=$AP:${PYTHONPATH:-} LD_PRELOAD=$A/blas_abi_probe.so timeout 60 python -c "
+import benchmarks.aihwkit_epoch_bench as b
+print(b.smoke('bench', '$d', 32, 'cuda'))" 2>&1 | grep -E "blas_abi_probe|^\(|Error"
+    done
     # which BLAS the process maps once transfer tiles exist on CUDA (static: none beside torch's)
     PYTHONPATH=$AP:${PYTHONPATH:-} python -c "
 import benchmarks.aihwkit_epoch_bench as b
