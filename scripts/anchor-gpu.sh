@@ -25,6 +25,8 @@ has() { [[ ",$PARTS," == *",$1,"* ]]; }
 if [ -n "${ANCHOR_TGZ:-}" ]; then
   rm -rf "$A" && mkdir -p "$A" && tar xJf "$ANCHOR_TGZ" -C "$A"
 elif [ ! -d "$A/aihwkit" ]; then
+  [ -n "${PY_INCLUDE_TGZ:-}" ] || [ ! -f "$(dirname "${AIHWKIT_SDIST:?}")/python3.12-include.tar.xz" ] ||
+    export PY_INCLUDE_TGZ=$(dirname "$AIHWKIT_SDIST")/python3.12-include.tar.xz
   timeout 540 bash scripts/build-aihwkit-cuda-device.sh "${AIHWKIT_SDIST:?}" "$A" > "$O/build.txt" 2>&1
   echo "rc=$?" >> "$O/build.txt"
 fi

@@ -9,7 +9,8 @@
 # (USE64BITINT), which those headers would not match.
 #
 # Usage: scripts/build-aihwkit-cuda-device.sh SDIST OUTDIR (OUTDIR/aihwkit, importable with
-# PYTHONPATH=OUTDIR). `python` must be the torch Python. Prints the build's wall time.
+# PYTHONPATH=OUTDIR). `python` must be the torch Python; PY_INCLUDE_TGZ: its headers (tar.xz of
+# a python3.X/ include folder) where the machine lacks them. Prints the build's wall time.
 set -eu
 SDIST=$1 DEST=$2
 HERE=$(dirname "$(readlink -f "$0")")
@@ -46,11 +47,17 @@ for l in cublas:13 cublasLt:13 curand:10; do
 done
 mkdir -p "$W/shim" && printf '#!/bin/sh\nexit 0\n' > "$W/shim/stubgen" && chmod +x "$W/shim/stubgen"
 PY=$(command -v python)
+# Python's headers: the machine's, else carried ones (PY_INCLUDE_TGZ: a python3.12/ include dir)
+PYINC=$(python -c "import sysconfig; print(sysconfig.get_paths()['include'])")
+if [ ! -f "$PYINC/Python.h" ] && [ -n "${PY_INCLUDE_TGZ:-}" ]; then
+  tar xJf "$PY_INCLUDE_TGZ" -C "$W" && PYINC=$W/$(basename "$PYINC")
+  echo "Python headers carried: $PYINC"
+fi
 cd "$W/aihwkit-1.2.0"
 PATH="$W/shim:$(dirname "$PY"):/usr/local/cuda/bin:$PATH" cmake -S . -B build \
   -DUSE_CUDA=ON -DRPU_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_ARCHITECTURES=90 \
   -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_BUILD_TYPE=Release \
-  -DPython3_EXECUTABLE="$PY" -DPython_EXECUTABLE="$PY" \
+  -DPython3_EXECUTABLE="$PY" -DPython_EXECUTABLE="$PY" -DPython3_INCLUDE_DIR="$PYINC" \
   -DRPU_BLAS=OpenBLAS -DOpenBLAS_INCLUDE_DIR="$HERE/third_party/openblas-lp64" -DOpenBLAS_LIB="$BLAS" \
   -DCMAKE_CUDA_FLAGS="-I$W/cu/include" -DCMAKE_CXX_FLAGS="-I$W/cu/include" \
   -DCMAKE_SHARED_LINKER_FLAGS="-L$W/cu/lib" -DCMAKE_MODULE_LINKER_FLAGS="-L$W/cu/lib" \
