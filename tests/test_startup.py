@@ -9,9 +9,10 @@ import subprocess
 import sys
 
 #: imported only by what uses them: figures and ``report --plot`` (matplotlib), trackers
-#: (mlflow, tensorboard), the sklearn SVD backend, ``torch.compile`` (dynamo, sympy)
+#: (mlflow, tensorboard), the sklearn SVD backend, ``torch.compile`` (dynamo, sympy), the
+#: progress bar (rich: shown on a terminal only)
 HEAVY = ("matplotlib", "mlflow", "tensorboard", "torch.utils.tensorboard", "sklearn",
-         "torch._dynamo", "sympy", "pandas")
+         "torch._dynamo", "sympy", "pandas", "rich")
 
 PROBE = """
 import json, sys

@@ -201,15 +201,38 @@ def parse_overrides(overrides: list[str]) -> list:
     return parsed
 
 
+#: set while :func:`hydra_held` holds Hydra initialised for a whole command
+_HELD: list[bool] = []
+
+
 @contextlib.contextmanager
 def _initialised():
     """Hydra initialised on the shipped configs: the one place (``hydra.main`` in
     ``cli.train_command`` gets the same folder), the job named as ``hydra.main`` names the
-    command's (``hydra.job.name=cli``: its log file)."""
+    command's (``hydra.job.name=cli``: its log file). Inside :func:`hydra_held`, the Hydra
+    it holds."""
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
+    if _HELD and GlobalHydra.instance().is_initialized():
+        yield
+        return
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="cli"):
         yield
+
+
+@contextlib.contextmanager
+def hydra_held():
+    """Hydra initialised once for what runs inside: a command's checks (every composition of
+    ``jobs.check_jobs``) and a single run's job (:func:`run_composed`) share one Hydra, its
+    config loader and plugin search path, instead of initialising it for each. ``hydra.main``
+    (sweeps, ``--cfg``, ``--help``) initialises its own: call it outside."""
+    with _initialised():
+        _HELD.append(True)
+        try:
+            yield
+        finally:
+            _HELD.pop()
 
 
 def hydra_config(overrides: list[str], with_hydra: bool = False):
