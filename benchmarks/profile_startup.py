@@ -3,7 +3,7 @@
     python -m benchmarks.profile_startup [--laps] [--runs N] [--profile TOP] [OVERRIDES...]
 
 ``--laps``: in a fresh process, the seconds of each piece of the start-up in the order a run
-meets them (torch's import, CUDA's driver and context, cuBLAS, Triton's import and driver,
+meets them (CUDA's driver alone, torch's import, CUDA's context, cuBLAS, Triton's import and driver,
 numba, Hydra, the schemas, one composition, the pre-flight checks, the kernel modules).
 ``--runs N``: N runs of ``xbrun train OVERRIDES`` (default ``epochs=2``) as separate
 processes: the process's wall time and the run's ``phases`` (``summary.json``).
@@ -36,6 +36,13 @@ def lap(name):
     t = now
 from xbrun.training.phases import process_seconds
 print(f"{'interpreter start (process age)':34s} {process_seconds():7.3f}")
+t = time.perf_counter()
+import ctypes
+try:
+    status = ctypes.CDLL("libcuda.so.1").cuInit(0)
+except OSError:
+    status = "no driver"
+lap(f"cuInit (ctypes) = {status}")
 import torch; lap("import torch")
 cuda = torch.cuda.is_available(); lap(f"torch.cuda.is_available() = {cuda}")
 if cuda:

@@ -40,7 +40,7 @@ from .composition import (
 from .errors import ConfigError
 from .jobs import check_jobs, combinations, hydra_only, optimises, sweep_values
 from .schema import check
-from .training import phases
+from .training import driver_start, phases
 from .training.interrupts import (
     Interrupted,
     die_with_parent,
@@ -529,6 +529,8 @@ def main(argv: list[str] | None = None) -> None:
     """``xbrun ARGS``; Ctrl-C or SIGTERM end any command with one line (exit 130 / 143),
     a run's folder recording status ``interrupted``."""
     if argv is None:  # the `xbrun` command itself (tests and Python callers pass argv)
+        if driver_start.wanted(sys.argv[1:]):
+            driver_start.start()  # CUDA's driver set up beside torch's import and Hydra
         return _leave(main, sys.argv[1:])
     phases.note("cli")  # where a run's start-up goes (training/phases.py)
     try:
