@@ -19,7 +19,7 @@ seed derivation, ``params.py`` the parameter bundle each operation's backends al
 import os
 
 from . import backends, layout, seeds
-from .analog_mvm_ref import MVMParams, analog_mvm_torch
+from .analog_mvm_ref import MVMParams, analog_mvm_grouped_torch, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
 from .chopped_weight_ref import chopped_weight_torch
 from .counted_update_ref import counted_update_torch
@@ -51,6 +51,9 @@ _register("counted_update", counted_update_torch,
           triton=".counted_update_cuda:counted_update_triton")
 _register("analog_mvm", analog_mvm_torch, numba=".analog_mvm_cpu:analog_mvm_numba",
           triton=".analog_mvm_cuda:analog_mvm_triton")
+_register("analog_mvm_grouped", analog_mvm_grouped_torch,
+          numba=".analog_mvm_cpu:analog_mvm_grouped_numba",
+          triton=".analog_mvm_cuda:analog_mvm_grouped_triton")
 _register("line_probabilities", line_probabilities_torch,
           numba=".pulsed_update_cpu:line_probabilities_numba",
           triton=".pulsed_update_cuda:line_probabilities_triton", numba_float32=False,
@@ -128,6 +131,17 @@ def analog_mvm(weight, x, params, seed):
     if backend == backends.NUMBA:
         return run(weight, x, params, int(seed))
     return run(weight, x, params, seed=int(seed))
+
+
+def analog_mvm_grouped(weights, x, params, seeds, n_cols, step_i, step_j):
+    """The analog MVMs of a group of equal tiles (``analog_mvm_grouped_torch``): tile ``g``
+    of ``weights`` ``(tiles, out, width)`` reads its block of ``x``'s columns, its noise
+    keyed by ``seeds[g]`` (an int64 tensor, on the device on CUDA). One set of launches for
+    all on CUDA (Triton); each tile's own kernel on the CPU. Returns ``(tiles, N, out)``."""
+    backend, run = backends.pick("analog_mvm_grouped", x, weights)
+    if backend != backends.TRITON:
+        seeds = [int(s) for s in seeds.tolist()]
+    return run(weights, x, params, seeds, n_cols, step_i, step_j)
 
 
 def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
@@ -251,6 +265,8 @@ __all__ = [
     "accumulate_transfer_buffer",
     "line_numbers",
     "analog_mvm",
+    "analog_mvm_grouped",
+    "analog_mvm_grouped_torch",
     "analog_mvm_torch",
     "auto_scale_torch",
     "chopped_weight_torch",
