@@ -39,19 +39,25 @@ def _stream(seed, stream: tl.constexpr):
 
 @triton.jit(do_not_specialize=["seed"])
 def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n, n_lines,
-                        k_rows, length, ld, stride_pk, stride_pn, STREAM: tl.constexpr,
-                        SEED_PTR: tl.constexpr, ABS: tl.constexpr, BLOCK_S: tl.constexpr,
-                        BLOCK_L: tl.constexpr):
+                        k_rows, length, ld, stride_pk, stride_pn, stride_pg,
+                        STREAM: tl.constexpr, SEED_PTR: tl.constexpr, ABS: tl.constexpr,
+                        BLOCK_S: tl.constexpr, BLOCK_L: tl.constexpr):
     """One ``BLOCK_S`` slots x ``BLOCK_L`` lines tile of the planes ``(n_lines, ld)``. Slot
     ``t`` of row ``b`` of line ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous
     (the K-major operand tensor cores take) and slot-major, so that every slot past the
     batch's longest train lies beyond ``longest * k_rows`` (``_coincidence_kernel`` stops
     there). The padding (past ``k_rows * length`` slots, past ``n`` lines) is written as
-    zeros, so the planes need no clearing launch."""
+    zeros, so the planes need no clearing launch. Axis 2: tile ``g`` of a group, with its
+    own probabilities (``stride_pg`` on), trains, seed and planes."""
     at = tl.program_id(0) * BLOCK_S + tl.arange(0, BLOCK_S)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
+    g = tl.program_id(2).to(tl.int64)
+    prob_ptr += g * stride_pg
+    bl_ptr += g * k_rows
+    signed_ptr += g * n_lines * ld
+    abs_ptr += g * n_lines * ld
     if SEED_PTR:
-        seed = tl.load(seed_ptr)
+        seed = tl.load(seed_ptr + g)
     seed = tl.cast(seed, tl.int64)
     used = at < k_rows * length
     t = at // k_rows
@@ -74,7 +80,8 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n
 
 @triton.jit
 def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, n_in, ld,
-                        k_split, k_rows, length, LONGEST: tl.constexpr, ATOMIC: tl.constexpr,
+                        k_split, k_rows, length, n_split, stride_dg, stride_xg,
+                        LONGEST: tl.constexpr, ATOMIC: tl.constexpr,
                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the slots ``[pid_k *
     k_split, +k_split)`` of the K-major planes ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in,
@@ -82,10 +89,18 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, 
     ``LONGEST``, the slots stop at ``min(longest, length) * k_rows`` (``longest``: the
     batch's longest train, read on the device): past it the slot-major planes hold zeros,
     so short trains (BL management) cost what they use. Split over K (``ATOMIC``), the
-    partial counts are added with integer atomics: exact in any order."""
+    partial counts are added with integer atomics: exact in any order.
+    Axis 2 also runs over the tiles of a group (``n_split`` parts each): tile ``g``'s
+    planes lie ``stride_dg`` / ``stride_xg`` on, its counts ``n_out * n_in`` on, its
+    longest train at ``longest_ptr + g``."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    k_lo = tl.program_id(2) * k_split
+    g = (tl.program_id(2) // n_split).to(tl.int64)
+    k_lo = (tl.program_id(2) % n_split) * k_split
+    dt_ptr += g * stride_dg
+    xt_ptr += g * stride_xg
+    net_ptr += g * n_out * n_in
+    total_ptr += g * n_out * n_in
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
@@ -97,7 +112,7 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, 
     total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     k_hi = tl.minimum(k_lo + k_split, ld)
     if LONGEST:
-        longest = tl.minimum(tl.load(longest_ptr).to(tl.int32), length)
+        longest = tl.minimum(tl.load(longest_ptr + g).to(tl.int32), length)
         k_hi = tl.minimum(k_hi, longest * k_rows)
     for k in range(k_lo, k_hi, BLOCK_K):
         k_ok = (k + rk < k_hi)[None, :]
@@ -183,15 +198,23 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
 
 @triton.jit(do_not_specialize=["seed"])
 def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, tab_ptr, n_knots, seed,
-                         n_elem, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a,
+                         n_elem, stride_p, stride_pg, noise_std, amp_up, amp_down, gam_up, gam_down, es_a,
                          es_b, std_add, std_slope, FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
                          MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                          SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
                          BLOCK: tl.constexpr):
+    # axis 1: tile g of a group, n_elem elements each (its weight, counts and counter
+    # n_elem on, its parameters stride_pg on, its own seed)
+    g = tl.program_id(1).to(tl.int64)
+    w_ptr += g * n_elem
+    a_ptr += g * n_elem
+    b_ptr += g * n_elem
+    cnt_ptr += g * n_elem
+    p_ptr += g * stride_pg
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n_elem
     if SEED_PTR:
-        seed = tl.load(seed_ptr)
+        seed = tl.load(seed_ptr + g)
     seed = _stream(tl.cast(seed, tl.int64), 2)
     a = tl.load(a_ptr + offs, mask=mask, other=0)
     b = tl.load(b_ptr + offs, mask=mask, other=0)
@@ -294,26 +317,35 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
     ``(n_lines, ld)``: slot ``t`` of row ``b`` of line ``j`` at ``[j, t * k + b]``
     (slot-major), zeros past the ``k * length`` slots and the ``n`` lines; and, ``with_abs``, their
     magnitudes (cuBLAS's second product). Drawn from stream ``stream`` of ``seed``, in one
-    launch that writes every byte (nothing to clear, no transposing copy, no abs pass)."""
-    k, n = prob.shape
+    launch that writes every byte (nothing to clear, no transposing copy, no abs pass).
+
+    A group of tiles: ``prob`` ``(tiles, k, n)``, ``bl`` ``(tiles, k)`` and ``seed`` a
+    ``(tiles,)`` tensor give planes ``(tiles, n_lines, ld)``, tile ``g``'s drawn from
+    ``seed[g]`` as its own call would draw them."""
+    grouped = prob.dim() == 3
+    if not grouped:
+        prob, bl = prob[None], bl[None]
+    tiles, k, n = prob.shape
     n_lines = n if n_lines is None else n_lines
-    signed = torch.empty(n_lines, ld, dtype=torch.int8, device=prob.device)
+    signed = torch.empty(tiles, n_lines, ld, dtype=torch.int8, device=prob.device)
     magnitude = torch.empty_like(signed) if with_abs else None
-    if n_lines == 0 or ld == 0:
-        return signed, magnitude
-    if k == 0 or length == 0:
+    if n_lines and ld and tiles and (k == 0 or length == 0):
         signed.zero_()
         if magnitude is not None:
             magnitude.zero_()
+    elif n_lines and ld and tiles:
+        on_device = isinstance(seed, torch.Tensor)
+        if tiles > 1 and not on_device:
+            raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
+        block_s, block_l = 128, 16
+        _line_planes_kernel[(triton.cdiv(ld, block_s), triton.cdiv(n_lines, block_l), tiles)](
+            signed, signed if magnitude is None else magnitude, prob, bl,
+            seed if on_device else signed, 0 if on_device else int(seed), n, n_lines, k,
+            length, ld, prob.stride(1), prob.stride(2), prob.stride(0), STREAM=stream,
+            SEED_PTR=on_device, ABS=magnitude is not None, BLOCK_S=block_s, BLOCK_L=block_l)
+    if grouped:
         return signed, magnitude
-    on_device = isinstance(seed, torch.Tensor)
-    block_s, block_l = 128, 16
-    _line_planes_kernel[(triton.cdiv(ld, block_s), triton.cdiv(n_lines, block_l))](
-        signed, signed if magnitude is None else magnitude, prob, bl,
-        seed if on_device else signed, 0 if on_device else int(seed), n, n_lines, k, length,
-        ld, prob.stride(0), prob.stride(1), STREAM=stream, SEED_PTR=on_device,
-        ABS=magnitude is not None, BLOCK_S=block_s, BLOCK_L=block_l)
-    return signed, magnitude
+    return signed[0], None if magnitude is None else magnitude[0]
 
 
 def signed_bits_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, rows: int,
@@ -350,7 +382,7 @@ def _programs(device: torch.device) -> int:
 
 
 def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
-                  splits: int | None = None) -> dict:
+                  splits: int | None = None, group: int = 1) -> dict:
     """Blocks and the K split of ``_coincidence_kernel``: blocks as large as the cells
     allow (up to 128 x 128), then K cut so that the grid fills the device, each program
     keeping at least four steps of ``BLOCK_K`` slots."""
@@ -358,7 +390,7 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
     bn = min(128, max(16, triton.next_power_of_2(n_in)))
     bk = 128 if ld >= 512 else 32
     steps = triton.cdiv(ld, bk)
-    tiles = triton.cdiv(n_out, bm) * triton.cdiv(n_in, bn)
+    tiles = triton.cdiv(n_out, bm) * triton.cdiv(n_in, bn) * group
     if splits is None:
         splits = max(1, min(steps // 4, triton.cdiv(_programs(device), tiles)))
     k_split = triton.cdiv(steps, max(1, min(splits, steps))) * bk
@@ -377,23 +409,34 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
     else one launch of the split-K kernel, ``(n_out, n_in)`` (``splits``: its K parts,
     default chosen to fill the device; ``trains``: ``(bl, k, length)`` of slot-major
     planes, whose slots past the longest of ``bl`` it skips). Either way exact: integer
-    sums."""
-    ld = dt.shape[1]
+    sums.
+
+    A group of tiles (split-K only): planes ``(tiles, lines, ld)`` and ``bl`` ``(tiles,
+    k)`` give counts ``(tiles, n_out, n_in)``, in one launch."""
+    grouped = dt.dim() == 3
+    ld = dt.shape[-1]
     if dt_abs is not None:
         return torch._int_mm(dt, xt.T), torch._int_mm(dt_abs, xt_abs.T)
-    cfg = _split_config(n_out, n_in, ld, dt.device, splits)
+    if not grouped:
+        dt, xt = dt[None], xt[None]
+    tiles = dt.shape[0]
+    cfg = _split_config(n_out, n_in, ld, dt.device, splits, tiles)
     n_split = cfg.pop("splits")
     counts = (torch.zeros if n_split > 1 else torch.empty)(
-        2, n_out, n_in, dtype=torch.int32, device=dt.device)
-    if n_out and n_in:
-        grid = (triton.cdiv(n_out, cfg["BLOCK_M"]), triton.cdiv(n_in, cfg["BLOCK_N"]), n_split)
+        2, tiles, n_out, n_in, dtype=torch.int32, device=dt.device)
+    if n_out and n_in and tiles:
+        grid = (triton.cdiv(n_out, cfg["BLOCK_M"]), triton.cdiv(n_in, cfg["BLOCK_N"]),
+                tiles * n_split)
         longest, k_rows, length = (None, 0, 0) if trains is None else (
-            trains[0].amax(), trains[1], trains[2])
+            trains[0].amax(-1), trains[1], trains[2])
         _coincidence_kernel[grid](dt, xt, counts[0], counts[1],
                                   counts if longest is None else longest, n_out, n_in, ld,
-                                  cfg.pop("k_split"), k_rows, length,
-                                  LONGEST=longest is not None, ATOMIC=n_split > 1, **cfg)
-    return counts[0], counts[1]
+                                  cfg.pop("k_split"), k_rows, length, n_split, dt.stride(0),
+                                  xt.stride(0), LONGEST=longest is not None,
+                                  ATOMIC=n_split > 1, **cfg)
+    if grouped:
+        return counts[0], counts[1]
+    return counts[0, 0], counts[1, 0]
 
 
 def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor, method: str | None = None):
@@ -428,12 +471,15 @@ def apply_counts_triton(weight: torch.Tensor, cell_params: torch.Tensor, up: tor
 
 
 def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
-           cell_pulses=None) -> None:
+           cell_pulses=None, tiles: int = 1) -> None:
     """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
-    net and total coincidences."""
+    net and total coincidences. ``tiles`` > 1: a group, ``weight`` ``(tiles, out, in)``,
+    ``cell_params`` ``(tiles, P, out, in)``, counts and counter like ``weight``, ``seed``
+    one per tile."""
     cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
-    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
-    n = weight.numel()
+    scalars = check_cell(cell_kind, cell_params[0] if tiles > 1 else cell_params, cell_scalars,
+                         cell_table)
+    n = weight.numel() // max(tiles, 1)
     if n == 0:
         return
     if cell_pulses is not None and (cell_pulses.dtype != torch.int32
@@ -444,10 +490,11 @@ def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
     params = cell_params.to(torch.float32).contiguous()
     on_device = isinstance(seed, torch.Tensor)
     block = 256
-    _apply_counts_kernel[(triton.cdiv(n, block),)](
+    _apply_counts_kernel[(triton.cdiv(n, block), tiles)](
         weight, params, a.to(torch.int32).contiguous(), b.to(torch.int32).contiguous(),
         seed if on_device else weight, weight if cell_pulses is None else cell_pulses,
-        *knot_table(cell_table, weight), 0 if on_device else int(seed), n, params.stride(0),
+        *knot_table(cell_table, weight), 0 if on_device else int(seed), n,
+        params.stride(1 if tiles > 1 else 0), params.stride(0) if tiles > 1 else 0,
         float(noise_std), *scalars, FROM_NET=bool(from_net), CELL_KIND=int(cell_kind),
         MULT_NOISE=bool(mult_noise) or int(cell_kind) == CELL_CONSTANT,
         NOISE=float(noise_std) > 0, SEED_PTR=on_device, COUNT_CELLS=cell_pulses is not None,
@@ -491,6 +538,32 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     return total.sum(dtype=torch.int64)
 
 
+def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
+                                  x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                  p: UpdateParams, *, seeds: torch.Tensor,
+                                  cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """The counted updates of a group of equal tiles (``counted_update_grouped_torch``) in
+    the launches of one: ``weights`` ``(tiles, out, in)`` contiguous float32,
+    ``cell_params`` ``(tiles, P, out, in)``, trains ``(tiles, k, .)`` and ``(tiles, k)``,
+    ``seeds`` ``(tiles,)`` int64 on the device, ``cell_pulses`` like ``weights``. Tile ``g``
+    gets what ``counted_update_triton`` with ``seeds[g:g + 1]`` and the split-K count gives
+    it. Returns the pulses per tile ``(tiles,)`` int64."""
+    if weights.dtype != torch.float32 or not weights.is_contiguous():
+        raise ValueError("weights must be a contiguous float32 tensor")
+    tiles, n_out, n_in = weights.shape
+    k = x_prob.shape[1]
+    length = int(p.max_bl or 0)
+    if k == 0 or length == 0 or tiles == 0:
+        return torch.zeros(tiles, dtype=torch.int64, device=weights.device)
+    ld = _round_up(k * length, ALIGN)
+    dt = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seeds, 1)[0]
+    xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0)[0]
+    net, total = coincidences_triton(dt, xt, n_out, n_in, trains=(bl, k, length))
+    _apply(weights, cell_params, net, total, True, p.cell, seed=seeds, cell_pulses=cell_pulses,
+           tiles=tiles)
+    return total.view(tiles, -1).sum(1, dtype=torch.int64)
+
+
 __all__ = ["apply_counts_triton", "coincidences_triton", "count_method",
-           "counted_update_triton", "line_planes_triton", "pulse_counts_triton",
+           "counted_update_grouped_triton", "counted_update_triton", "line_planes_triton", "pulse_counts_triton",
            "signed_bits_triton"]

@@ -1115,18 +1115,23 @@ def _row_abs_max(src_ptr, n, stride_src, BLOCK: tl.constexpr):
 
 @triton.jit
 def _line_probabilities_kernel(
-    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, n_in, n_out,
-    stride_xk, stride_xn, stride_dk, stride_dm,
+    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, n_in, n_out, k, n_cols,
+    stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """One program per rank-1 row: the twin's ``line_probabilities_torch`` in one pass over
-    the row (its largest |x| and |d|, then ``train_gains_torch``'s scalars, then the
-    probabilities), with the twin's float32 operations in the twin's order."""
+    """One program per rank-1 row (axis 0) and tile (axis 1): the twin's
+    ``line_probabilities_torch`` in one pass over the row (its largest |x| and |d|, then
+    ``train_gains_torch``'s scalars, then the probabilities), with the twin's float32
+    operations in the twin's order. Tile ``g`` of a grid (``n_cols`` tiles to a row) reads
+    the x columns ``stride_xg * (g % n_cols)`` on and the d columns ``stride_dg * (g //
+    n_cols)`` on (elements), and writes row ``g * k + b`` of the outputs."""
+    g = tl.program_id(1)
     b = tl.program_id(0)
-    xs = x_ptr + b.to(tl.int64) * stride_xk
-    ds = d_ptr + b.to(tl.int64) * stride_dk
+    xs = x_ptr + b.to(tl.int64) * stride_xk + (g % n_cols).to(tl.int64) * stride_xg
+    ds = d_ptr + b.to(tl.int64) * stride_dk + (g // n_cols).to(tl.int64) * stride_dg
+    at = g.to(tl.int64) * k + b
     x_max = _row_abs_max(xs, n_in, stride_xn, BLOCK)
     d_max = _row_abs_max(ds, n_out, stride_dm, BLOCK)
     active = (x_max > 0.0) & (d_max > 0.0)
@@ -1152,11 +1157,9 @@ def _line_probabilities_kernel(
         x_gain = amp
         d_gain = amp
     go = active & (lr > 0.0)
-    tl.store(bl_ptr + b, tl.where(go, bl, 0.0).to(tl.int32))
-    _side_probabilities(xs, xp_ptr + b.to(tl.int64) * n_in, n_in, stride_xn, x_gain, res,
-                        RES, BLOCK)
-    _side_probabilities(ds, dp_ptr + b.to(tl.int64) * n_out, n_out, stride_dm, d_gain, res,
-                        RES, BLOCK)
+    tl.store(bl_ptr + at, tl.where(go, bl, 0.0).to(tl.int32))
+    _side_probabilities(xs, xp_ptr + at * n_in, n_in, stride_xn, x_gain, res, RES, BLOCK)
+    _side_probabilities(ds, dp_ptr + at * n_out, n_out, stride_dm, d_gain, res, RES, BLOCK)
 
 
 def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
@@ -1166,26 +1169,46 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
     """``line_probabilities_torch`` in one launch (the pulse-train preparation: about 35
     small torch kernels per layer otherwise). Deterministic rounding only: ``sto_round``
     with ``res > 0`` draws from a torch generator, which the twin does. float32 rows."""
-    if sto_round and res > 0:
-        raise ValueError("stochastic rounding draws from a torch generator: use the twin")
-    k, n_in = x_rows.shape
-    n_out = d_rows.shape[1]
-    if d_rows.shape[0] != k:
+    if d_rows.shape[0] != x_rows.shape[0]:
         raise ValueError(f"x_rows {tuple(x_rows.shape)} / d_rows {tuple(d_rows.shape)} differ "
                          f"in rows")
+    x_p, d_p, bl = line_probabilities_grouped_triton(
+        x_rows, d_rows, 1, x_rows.shape[1], d_rows.shape[1], lr, granularity,
+        desired_bl=desired_bl, fixed_bl=fixed_bl, update_management=update_management,
+        update_bl_management=update_bl_management, um_grad_scale=um_grad_scale, res=res,
+        sto_round=sto_round, tiles=1)
+    return x_p[0], d_p[0], bl[0]
+
+
+def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor,
+                                      n_cols: int, n_in: int, n_out: int, lr: float,
+                                      granularity: float, *, desired_bl: int, fixed_bl: bool,
+                                      update_management: bool, update_bl_management: bool,
+                                      um_grad_scale: float, res: float,
+                                      sto_round: bool = False, tiles: int | None = None):
+    """:func:`line_probabilities_triton` of every tile of a grid in one launch: tile ``g``
+    (``n_cols`` to a row of the grid) takes the ``n_in`` columns of ``x_rows`` from ``(g %
+    n_cols) * n_in`` and the ``n_out`` columns of ``d_rows`` from ``(g // n_cols) * n_out``.
+    Returns ``(tiles, k, n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
+    if sto_round and res > 0:
+        raise ValueError("stochastic rounding draws from a torch generator: use the twin")
+    k = x_rows.shape[0]
+    if tiles is None:
+        tiles = n_cols * (d_rows.shape[1] // n_out)
     x_rows = x_rows.to(torch.float32)
     d_rows = d_rows.to(torch.float32)
-    x_p = torch.empty((k, n_in), dtype=torch.float32, device=x_rows.device)
-    d_p = torch.empty((k, n_out), dtype=torch.float32, device=x_rows.device)
-    bl = torch.empty(k, dtype=torch.int32, device=x_rows.device)
-    if k == 0:
+    x_p = torch.empty((tiles, k, n_in), dtype=torch.float32, device=x_rows.device)
+    d_p = torch.empty((tiles, k, n_out), dtype=torch.float32, device=x_rows.device)
+    bl = torch.empty((tiles, k), dtype=torch.int32, device=x_rows.device)
+    if k == 0 or tiles == 0:
         return x_p, d_p, bl
     mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
                       update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
-    _line_probabilities_kernel[(k,)](
-        x_rows, d_rows, x_p, d_p, bl, n_in, n_out,
+    _line_probabilities_kernel[(k, tiles)](
+        x_rows, d_rows, x_p, d_p, bl, n_in, n_out, k, n_cols,
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
+        n_in * x_rows.stride(1), n_out * d_rows.stride(1),
         float(lr), float(granularity), float(desired_bl),
         float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
         float(um_grad_scale), float(res),
@@ -1195,4 +1218,5 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
     return x_p, d_p, bl
 
 
-__all__ = ["line_probabilities_triton", "pulsed_update_triton"]
+__all__ = ["line_probabilities_grouped_triton", "line_probabilities_triton",
+           "pulsed_update_triton"]
