@@ -22,7 +22,7 @@ from . import backends, layout, seeds
 from .analog_mvm_ref import MVMParams, analog_mvm_grouped_torch, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
 from .chopped_weight_ref import chopped_weight_torch
-from .counted_update_ref import counted_update_torch
+from .counted_update_ref import counted_update_grouped_torch, counted_update_torch
 from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_write_ref import line_write_torch
@@ -30,6 +30,7 @@ from .params import BufferParams, CellParams, LineWriteParams, TransferWritePara
 from .pulsed_update_ref import (
     discretize_torch,
     explicit_trains_torch,
+    line_probabilities_grouped_torch,
     line_probabilities_torch,
     long_train,
     long_train_length,
@@ -49,6 +50,9 @@ _register("pulsed_update", pulsed_update_torch, numba=".pulsed_update_cpu:pulsed
 _register("counted_update", counted_update_torch,
           numba=".counted_update_cpu:counted_update_numba",
           triton=".counted_update_cuda:counted_update_triton")
+_register("counted_update_grouped", counted_update_grouped_torch,
+          numba=".counted_update_cpu:counted_update_grouped_numba",
+          triton=".counted_update_cuda:counted_update_grouped_triton")
 _register("analog_mvm", analog_mvm_torch, numba=".analog_mvm_cpu:analog_mvm_numba",
           triton=".analog_mvm_cuda:analog_mvm_triton")
 _register("analog_mvm_grouped", analog_mvm_grouped_torch,
@@ -57,6 +61,10 @@ _register("analog_mvm_grouped", analog_mvm_grouped_torch,
 _register("line_probabilities", line_probabilities_torch,
           numba=".pulsed_update_cpu:line_probabilities_numba",
           triton=".pulsed_update_cuda:line_probabilities_triton", numba_float32=False,
+          triton_float32=True)
+_register("line_probabilities_grouped", line_probabilities_grouped_torch,
+          numba=".pulsed_update_cpu:line_probabilities_grouped_numba",
+          triton=".pulsed_update_cuda:line_probabilities_grouped_triton", numba_float32=False,
           triton_float32=True)
 _register("explicit_trains", explicit_trains_torch,
           numba=".pulsed_update_cpu:explicit_trains_numba", numba_float32=False)
@@ -108,6 +116,24 @@ def counted_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None
                    seed, None, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
 
 
+def counted_update_grouped(weights, cell_params, x_prob, d_prob, bl, p, *, seeds,
+                           generators=None, cell_pulses=None):
+    """The counted updates of a group of equal tiles (``counted_update_grouped_torch``):
+    ``weights`` ``(tiles, out, in)``, ``cell_params`` ``(tiles, P, out, in)``, trains
+    ``(tiles, k, .)``, ``(tiles, k)``, ``cell_pulses`` like ``weights`` or None. On CUDA the
+    launches of one tile for all (``seeds``: ``(tiles,)`` int64 on the device); numba per
+    tile with ``seeds`` on the CPU; the twin draws from ``generators`` (one per tile).
+    Returns the pulses per tile ``(tiles,)`` int64."""
+    backend, run = backends.pick("counted_update_grouped", weights)
+    if backend == backends.TORCH:
+        return run(weights, cell_params, x_prob, d_prob, bl, p, generators=generators,
+                   cell_pulses=cell_pulses)
+    if backend == backends.NUMBA:
+        seeds = [int(s) for s in seeds.tolist()]
+    return run(weights, cell_params, x_prob, d_prob, bl, p, seeds=seeds,
+               cell_pulses=cell_pulses)
+
+
 def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, threads,
             **tensors):
     """Both update orders: the twin draws from ``generator``, a kernel from ``seed``."""
@@ -142,6 +168,19 @@ def analog_mvm_grouped(weights, x, params, seeds, n_cols, step_i, step_j):
     if backend != backends.TRITON:
         seeds = [int(s) for s in seeds.tolist()]
     return run(weights, x, params, seeds, n_cols, step_i, step_j)
+
+
+def line_probabilities_grouped(x_rows, d_rows, n_cols, n_in, n_out, lr, granularity, *,
+                               desired_bl, fixed_bl, update_management, update_bl_management,
+                               um_grad_scale, res):
+    """:func:`line_probabilities` of every tile of a grid at once
+    (``line_probabilities_grouped_torch``; deterministic rounding only): ``(tiles, k,
+    n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
+    backend, run = backends.pick("line_probabilities_grouped", x_rows, d_rows)
+    return run(x_rows, d_rows, n_cols, n_in, n_out, lr, granularity, desired_bl=desired_bl,
+               fixed_bl=fixed_bl, update_management=update_management,
+               update_bl_management=update_bl_management, um_grad_scale=um_grad_scale,
+               res=res, sto_round=False)
 
 
 def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
@@ -273,6 +312,8 @@ __all__ = [
     "col2im",
     "col2im_torch",
     "counted_update",
+    "counted_update_grouped",
+    "counted_update_grouped_torch",
     "counted_update_torch",
     "discretize_torch",
     "explicit_trains",
@@ -281,6 +322,8 @@ __all__ = [
     "im2col_torch",
     "inverse_index",
     "line_probabilities",
+    "line_probabilities_grouped",
+    "line_probabilities_grouped_torch",
     "line_probabilities_torch",
     "line_write",
     "line_write_torch",

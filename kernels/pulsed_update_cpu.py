@@ -677,3 +677,16 @@ def _explicit_rows(a, c, factor, x_bits, d_bits, lengths, fill):
         lengths[b] = slot
         longest = max(longest, slot)
     return longest
+
+
+def line_probabilities_grouped_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, n_cols: int,
+                                     n_in: int, n_out: int, lr: float, granularity: float,
+                                     seed: int = 0, **options):
+    """``line_probabilities_grouped_torch``: each tile's :func:`line_probabilities_numba`
+    (its stochastic rounding from ``seed`` plus the tile's index), stacked."""
+    tiles = n_cols * (d_rows.shape[1] // n_out)
+    parts = [line_probabilities_numba(x_rows[:, (g % n_cols) * n_in:(g % n_cols + 1) * n_in],
+                                      d_rows[:, (g // n_cols) * n_out:(g // n_cols + 1) * n_out],
+                                      lr, granularity, seed=seed + g, **options)
+             for g in range(tiles)]
+    return tuple(torch.stack(side) for side in zip(*parts, strict=True))

@@ -474,3 +474,19 @@ def explicit_trains_torch(a: torch.Tensor, c: torch.Tensor, factor: torch.Tensor
         d_bits[b, :n] = d_b.to(torch.uint8)
         lengths[b] = n
     return x_bits, d_bits, lengths
+
+
+def line_probabilities_grouped_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, n_cols: int,
+                                     n_in: int, n_out: int, lr: float, granularity: float,
+                                     generator: torch.Generator | None = None, **options):
+    """The trains of every tile of a grid (tiles ``n_cols`` to a row): tile ``g`` takes the
+    ``n_in`` columns of ``x_rows`` from ``(g % n_cols) * n_in`` and the ``n_out`` columns of
+    ``d_rows`` from ``(g // n_cols) * n_out``, each with its own update management
+    (:func:`line_probabilities_torch`). Returns them stacked: ``(tiles, k, n_in)``,
+    ``(tiles, k, n_out)``, ``(tiles, k)``."""
+    tiles = n_cols * (d_rows.shape[1] // n_out)
+    parts = [line_probabilities_torch(x_rows[:, (g % n_cols) * n_in:(g % n_cols + 1) * n_in],
+                                      d_rows[:, (g // n_cols) * n_out:(g // n_cols + 1) * n_out],
+                                      lr, granularity, generator=generator, **options)
+             for g in range(tiles)]
+    return tuple(torch.stack(side) for side in zip(*parts, strict=True))
