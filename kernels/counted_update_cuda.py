@@ -2,9 +2,10 @@
 host sync.
 
 1. ``_line_planes_kernel``: each line's signed bits as a K-major int8 plane ``(lines,
-   slots)`` (slot ``b * L + t``), one program per tile of slots and lines, Philox
-   (``tl.rand``) keyed by the seed - an int, or a one-element device tensor that a replayed
-   CUDA graph reads anew - and by ``slot * n + line``; the padding written as zeros;
+   slots)`` (slot-major: slot ``t`` of row ``b`` at ``t * k + b``), one program per four
+   slots of a tile of rows and lines, Philox keyed by the seed - an int, or a one-element
+   device tensor that a replayed CUDA graph reads anew - and by the counter ``(line, t //
+   4, b, 0)``, one call for four slots; the padding written as zeros;
 2. the counts ``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|``, chosen per shape
    (``count_method``): for wide layers two ``torch._int_mm`` on the planes and their
    magnitudes (written by the same launch), A row-major and B column-major with every side
@@ -24,6 +25,7 @@ import functools
 import torch
 import triton
 import triton.language as tl
+from triton.language.random import philox, uint_to_uniform_float
 
 from .layout import CELL_CONSTANT, check_cell
 from .params import CellParams, UpdateParams
@@ -37,19 +39,39 @@ def _stream(seed, stream: tl.constexpr):
     return seed ^ (tl.full((), stream + 1, tl.int64) << 44)
 
 
+@triton.jit
+def _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, t, k_rows, ld, n_lines,
+                 ABS: tl.constexpr):
+    """Slot ``t`` of the rows ``rows`` on the lines ``lines``: fires where Philox output
+    ``r`` is below ``|p|`` within the row's train; stored at ``line * ld + t * k_rows +
+    row`` (zeros past the train, the lines and ``ld``)."""
+    fire = (uint_to_uniform_float(r) < tl.abs(p)) & (t < bl)[:, None] & live
+    at = t * k_rows + rows
+    out = lines[None, :].to(tl.int64) * ld + at[:, None]
+    keep = ((at < ld) & (rows < k_rows))[:, None] & (lines < n_lines)[None, :]
+    tl.store(signed_ptr + out, tl.where(fire, tl.where(p < 0.0, -1, 1), 0).to(tl.int8),
+             mask=keep)
+    if ABS:
+        tl.store(abs_ptr + out, fire.to(tl.int8), mask=keep)
+
+
 @triton.jit(do_not_specialize=["seed"])
 def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n, n_lines,
-                        k_rows, length, ld, stride_pk, stride_pn, stride_pg,
+                        k_rows, ld, n_quads, stride_pk, stride_pn, stride_pg,
                         STREAM: tl.constexpr, SEED_PTR: tl.constexpr, ABS: tl.constexpr,
-                        BLOCK_S: tl.constexpr, BLOCK_L: tl.constexpr):
-    """One ``BLOCK_S`` slots x ``BLOCK_L`` lines tile of the planes ``(n_lines, ld)``. Slot
-    ``t`` of row ``b`` of line ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous
-    (the K-major operand tensor cores take) and slot-major, so that every slot past the
-    batch's longest train lies beyond ``longest * k_rows`` (``_coincidence_kernel`` stops
-    there). The padding (past ``k_rows * length`` slots, past ``n`` lines) is written as
-    zeros, so the planes need no clearing launch. Axis 2: tile ``g`` of a group, with its
-    own probabilities (``stride_pg`` on), trains, seed and planes."""
-    at = tl.program_id(0) * BLOCK_S + tl.arange(0, BLOCK_S)
+                        BLOCK_B: tl.constexpr, BLOCK_L: tl.constexpr):
+    """Four slots ``4q .. 4q + 3`` of ``BLOCK_B`` rows x ``BLOCK_L`` lines of the planes
+    ``(n_lines, ld)`` (axis 0: row block and ``q``). Slot ``t`` of row ``b`` of line ``j``
+    lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor cores
+    take) and slot-major, so that every slot past the batch's longest train lies beyond
+    ``longest * k_rows`` (``_coincidence_kernel`` stops there). The padding (past the
+    trains, past ``n`` lines, up to ``ld``) is written as zeros, so the planes need no
+    clearing launch. The bit of (row b, slot t, line j) is Philox output ``t % 4`` of the
+    counter ``(j, t // 4, b, 0)`` under the seed's stream, as the per-sample kernel keys its
+    bits: one Philox call gives four slots. Axis 2: tile ``g`` of a group, with its own
+    probabilities (``stride_pg`` on), trains, seed and planes."""
+    q = tl.program_id(0) % n_quads
+    rows = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
     g = tl.program_id(2).to(tl.int64)
     prob_ptr += g * stride_pg
@@ -58,24 +80,22 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n
     abs_ptr += g * n_lines * ld
     if SEED_PTR:
         seed = tl.load(seed_ptr + g)
-    seed = tl.cast(seed, tl.int64)
-    used = at < k_rows * length
-    t = at // k_rows
-    b = at % k_rows
-    live = used[:, None] & (lines < n)[None, :]
-    p = tl.load(prob_ptr + b[:, None] * stride_pk + lines[None, :] * stride_pn, mask=live,
+    seed = _stream(tl.cast(seed, tl.int64), STREAM)
+    live = (rows < k_rows)[:, None] & (lines < n)[None, :]
+    p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn, mask=live,
                 other=0.0)
-    bl = tl.load(bl_ptr + b, mask=used, other=0)
-    # the key of slot t of row b on line j: (b * length + t) * n + j (int32, wrapping) -
-    # where the rows' slots once lay one after another - so a seed draws the same trains
-    u = tl.rand(_stream(seed, STREAM), (b * length + t)[:, None] * n + lines[None, :])
-    fire = (u < tl.abs(p)) & (t < bl)[:, None] & live
-    out = lines[None, :].to(tl.int64) * ld + at[:, None]
-    keep = (at < ld)[:, None] & (lines < n_lines)[None, :]
-    tl.store(signed_ptr + out, tl.where(fire, tl.where(p < 0.0, -1, 1), 0).to(tl.int8),
-             mask=keep)
-    if ABS:
-        tl.store(abs_ptr + out, fire.to(tl.int8), mask=keep)
+    bl = tl.load(bl_ptr + rows, mask=rows < k_rows, other=0)
+    zero = (rows[:, None] * 0 + lines[None, :] * 0).to(tl.uint32)
+    r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + q,
+                            rows[:, None].to(tl.uint32) + zero, zero)
+    t = 4 * q
+    _plane_store(signed_ptr, abs_ptr, r0, p, live, bl, lines, rows, t, k_rows, ld, n_lines, ABS)
+    _plane_store(signed_ptr, abs_ptr, r1, p, live, bl, lines, rows, t + 1, k_rows, ld, n_lines,
+                 ABS)
+    _plane_store(signed_ptr, abs_ptr, r2, p, live, bl, lines, rows, t + 2, k_rows, ld, n_lines,
+                 ABS)
+    _plane_store(signed_ptr, abs_ptr, r3, p, live, bl, lines, rows, t + 3, k_rows, ld, n_lines,
+                 ABS)
 
 
 @triton.jit
@@ -337,12 +357,14 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         on_device = isinstance(seed, torch.Tensor)
         if tiles > 1 and not on_device:
             raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
-        block_s, block_l = 128, 16
-        _line_planes_kernel[(triton.cdiv(ld, block_s), triton.cdiv(n_lines, block_l), tiles)](
+        block_b, block_l = 32, 32
+        quads = triton.cdiv(triton.cdiv(ld, k), 4)  # slots (padding included) in fours
+        grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
+        _line_planes_kernel[grid](
             signed, signed if magnitude is None else magnitude, prob, bl,
-            seed if on_device else signed, 0 if on_device else int(seed), n, n_lines, k,
-            length, ld, prob.stride(1), prob.stride(2), prob.stride(0), STREAM=stream,
-            SEED_PTR=on_device, ABS=magnitude is not None, BLOCK_S=block_s, BLOCK_L=block_l)
+            seed if on_device else signed, 0 if on_device else int(seed), n, n_lines, k, ld,
+            quads, prob.stride(1), prob.stride(2), prob.stride(0), STREAM=stream,
+            SEED_PTR=on_device, ABS=magnitude is not None, BLOCK_B=block_b, BLOCK_L=block_l)
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
