@@ -217,12 +217,13 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
 
 
 @triton.jit(do_not_specialize=["seed"])
-def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, tab_ptr, n_knots, seed,
+def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, sum_ptr, tab_ptr,
+                         n_knots, seed,
                          n_elem, stride_p, stride_pg, noise_std, amp_up, amp_down, gam_up, gam_down, es_a,
                          es_b, std_add, std_slope, FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
                          MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                          SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
-                         BLOCK: tl.constexpr):
+                         SUM: tl.constexpr, BLOCK: tl.constexpr):
     # axis 1: tile g of a group, n_elem elements each (its weight, counts and counter
     # n_elem on, its parameters stride_pg on, its own seed)
     g = tl.program_id(1).to(tl.int64)
@@ -253,6 +254,8 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, tab_ptr,
     if COUNT_CELLS:  # the wear ledger: each element is this program's alone, no atomics
         cnt = tl.load(cnt_ptr + offs, mask=mask, other=0)
         tl.store(cnt_ptr + offs, cnt + total, mask=mask)
+    if SUM:  # the tile's pulses: one integer atomic per program (exact in any order)
+        tl.atomic_add(sum_ptr + g, tl.sum(total.to(tl.int64), axis=0))
     if CELL_KIND <= 1:  # CELL_CONSTANT, CELL_LINEAR: closed form (mixed_runs)
         q_up = tl.zeros((BLOCK,), tl.float32)
         q_down = tl.zeros((BLOCK,), tl.float32)
@@ -357,7 +360,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         on_device = isinstance(seed, torch.Tensor)
         if tiles > 1 and not on_device:
             raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
-        block_b, block_l = 32, 32
+        block_b, block_l = 64, 32
         quads = triton.cdiv(triton.cdiv(ld, k), 4)  # slots (padding included) in fours
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
         _line_planes_kernel[grid](
@@ -493,11 +496,12 @@ def apply_counts_triton(weight: torch.Tensor, cell_params: torch.Tensor, up: tor
 
 
 def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
-           cell_pulses=None, tiles: int = 1) -> None:
+           cell_pulses=None, tiles: int = 1, pulses: torch.Tensor | None = None) -> None:
     """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
     net and total coincidences. ``tiles`` > 1: a group, ``weight`` ``(tiles, out, in)``,
     ``cell_params`` ``(tiles, P, out, in)``, counts and counter like ``weight``, ``seed``
-    one per tile."""
+    one per tile. ``pulses``: an int64 tensor (one element per tile) the pulses are added
+    to."""
     cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
     scalars = check_cell(cell_kind, cell_params[0] if tiles > 1 else cell_params, cell_scalars,
                          cell_table)
@@ -515,12 +519,12 @@ def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
     _apply_counts_kernel[(triton.cdiv(n, block), tiles)](
         weight, params, a.to(torch.int32).contiguous(), b.to(torch.int32).contiguous(),
         seed if on_device else weight, weight if cell_pulses is None else cell_pulses,
-        *knot_table(cell_table, weight), 0 if on_device else int(seed), n,
+        weight if pulses is None else pulses, *knot_table(cell_table, weight), 0 if on_device else int(seed), n,
         params.stride(1 if tiles > 1 else 0), params.stride(0) if tiles > 1 else 0,
         float(noise_std), *scalars, FROM_NET=bool(from_net), CELL_KIND=int(cell_kind),
         MULT_NOISE=bool(mult_noise) or int(cell_kind) == CELL_CONSTANT,
         NOISE=float(noise_std) > 0, SEED_PTR=on_device, COUNT_CELLS=cell_pulses is not None,
-        BLOCK=block)
+        SUM=pulses is not None, BLOCK=block)
 
 
 def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
@@ -556,8 +560,10 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                                      trains=(bl, k, length))
     if net.shape != weight.shape:  # cuBLAS asked for sides that are not whole 16s: padded
         net, total = net[:n_out, :n_in].contiguous(), total[:n_out, :n_in].contiguous()
-    _apply(weight, cell_params, net, total, True, p.cell, seed=seed, cell_pulses=cell_pulses)
-    return total.sum(dtype=torch.int64)
+    pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
+    _apply(weight, cell_params, net, total, True, p.cell, seed=seed, cell_pulses=cell_pulses,
+           pulses=pulses)
+    return pulses
 
 
 def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
@@ -581,9 +587,10 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
     dt = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seeds, 1)[0]
     xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0)[0]
     net, total = coincidences_triton(dt, xt, n_out, n_in, trains=(bl, k, length))
+    pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
     _apply(weights, cell_params, net, total, True, p.cell, seed=seeds, cell_pulses=cell_pulses,
-           tiles=tiles)
-    return total.view(tiles, -1).sum(1, dtype=torch.int64)
+           tiles=tiles, pulses=pulses)
+    return pulses
 
 
 __all__ = ["apply_counts_triton", "coincidences_triton", "count_method",
