@@ -86,9 +86,15 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n
                 other=0.0)
     bl = tl.load(bl_ptr + rows, mask=rows < k_rows, other=0)
     zero = (rows[:, None] * 0 + lines[None, :] * 0).to(tl.uint32)
-    r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + q,
-                            rows[:, None].to(tl.uint32) + zero, zero)
     t = 4 * q
+    if tl.max(bl, axis=0) > t:  # some train reaches these slots
+        r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + q,
+                                rows[:, None].to(tl.uint32) + zero, zero)
+    else:  # past every train of the block (BL management): no draws (nothing fires)
+        r0 = zero
+        r1 = zero
+        r2 = zero
+        r3 = zero
     _plane_store(signed_ptr, abs_ptr, r0, p, live, bl, lines, rows, t, k_rows, ld, n_lines, ABS)
     _plane_store(signed_ptr, abs_ptr, r1, p, live, bl, lines, rows, t + 1, k_rows, ld, n_lines,
                  ABS)
