@@ -238,5 +238,6 @@ def counted_update_grouped_numba(weights: torch.Tensor, cell_params: torch.Tenso
         for g in range(weights.shape[0])])
 
 
-__all__ = ["apply_counts_numba", "counted_update_grouped_numba", "counted_update_numba", "pulse_counts_numba",
+__all__ = ["apply_counts_numba", "counted_update_grouped_numba", "counted_update_numba",
+           "pulse_counts_numba",
            "signed_bits_numba"]

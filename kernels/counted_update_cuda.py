@@ -40,15 +40,22 @@ def _stream(seed, stream: tl.constexpr):
 
 
 @triton.jit
-def _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, t, k_rows, ld, n_lines,
-                 ABS: tl.constexpr):
+def _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, t, k_rows, length,
+                 ld, n_lines, base_ptr, ABS: tl.constexpr, COMPACT: tl.constexpr):
     """Slot ``t`` of the rows ``rows`` on the lines ``lines``: fires where Philox output
-    ``r`` is below ``|p|`` within the row's train; stored at ``line * ld + t * k_rows +
-    row`` (zeros past the train, the lines and ``ld``)."""
-    fire = (uint_to_uniform_float(r) < tl.abs(p)) & (t < bl)[:, None] & live
-    at = t * k_rows + rows
+    ``r`` is below ``|p|`` within the row's train. Dense: stored at ``line * ld + t *
+    k_rows + row``, zeros past the train, the lines and ``ld``. ``COMPACT``: only the slots
+    inside trains, at ``line * ld + base[t] + rank`` (``rows`` are the rows of ``ranks`` in
+    the order of decreasing train length; ``base``: ``_compact_layout``'s offsets)."""
+    inside = (t < bl) & (t < length)
+    fire = (uint_to_uniform_float(r) < tl.abs(p)) & inside[:, None] & live
+    if COMPACT:
+        at = tl.load(base_ptr + t) + ranks
+        keep = inside[:, None] & (lines < n_lines)[None, :]
+    else:
+        at = t * k_rows + rows
+        keep = ((at < ld) & (rows < k_rows))[:, None] & (lines < n_lines)[None, :]
     out = lines[None, :].to(tl.int64) * ld + at[:, None]
-    keep = ((at < ld) & (rows < k_rows))[:, None] & (lines < n_lines)[None, :]
     tl.store(signed_ptr + out, tl.where(fire, tl.where(p < 0.0, -1, 1), 0).to(tl.int8),
              mask=keep)
     if ABS:
@@ -56,69 +63,82 @@ def _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, t, k_rows, ld
 
 
 @triton.jit(do_not_specialize=["seed"])
-def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n, n_lines,
-                        k_rows, ld, n_quads, stride_pk, stride_pn, stride_pg,
-                        STREAM: tl.constexpr, SEED_PTR: tl.constexpr, ABS: tl.constexpr,
-                        BLOCK_B: tl.constexpr, BLOCK_L: tl.constexpr):
+def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, order_ptr,
+                        base_ptr, n, n_lines, k_rows, length, ld, n_quads, stride_pk,
+                        stride_pn, stride_pg, STREAM: tl.constexpr, SEED_PTR: tl.constexpr,
+                        ABS: tl.constexpr, COMPACT: tl.constexpr, BLOCK_B: tl.constexpr,
+                        BLOCK_L: tl.constexpr):
     """Four slots ``4q .. 4q + 3`` of ``BLOCK_B`` rows x ``BLOCK_L`` lines of the planes
-    ``(n_lines, ld)`` (axis 0: row block and ``q``). Slot ``t`` of row ``b`` of line ``j``
-    lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor cores
-    take) and slot-major, so that every slot past the batch's longest train lies beyond
-    ``longest * k_rows`` (``_coincidence_kernel`` stops there). The padding (past the
-    trains, past ``n`` lines, up to ``ld``) is written as zeros, so the planes need no
-    clearing launch. The bit of (row b, slot t, line j) is Philox output ``t % 4`` of the
-    counter ``(j, t // 4, b, 0)`` under the seed's stream, as the per-sample kernel keys its
-    bits: one Philox call gives four slots. Axis 2: tile ``g`` of a group, with its own
-    probabilities (``stride_pg`` on), trains, seed and planes."""
+    ``(n_lines, ld)`` (axis 0: row block and ``q``). Dense: slot ``t`` of row ``b`` of line
+    ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor
+    cores take) and slot-major, so that every slot past the batch's longest train lies
+    beyond ``longest * k_rows`` (``_coincidence_kernel`` stops there); the padding (past
+    the trains, past ``n`` lines, up to ``ld``) is written as zeros, so the planes need no
+    clearing launch. ``COMPACT``: the rows are taken in the order ``order`` (decreasing
+    train length) and only the slots inside trains are stored, slot ``t`` of the row of
+    rank ``r`` at ``base[t] + r``: the planes end at ``base[length]``, the sum of the
+    trains, and nothing past it is written. The bit of (row b, slot t, line j) is Philox
+    output ``t % 4`` of the counter ``(j, t // 4, b, 0)`` under the seed's stream, as the
+    per-sample kernel keys its bits, wherever it is stored: one Philox call gives four
+    slots. Axis 2: tile ``g`` of a group, with its own probabilities (``stride_pg`` on),
+    trains, seed, order and planes."""
     q = tl.program_id(0) % n_quads
-    rows = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
+    ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
     g = tl.program_id(2).to(tl.int64)
     prob_ptr += g * stride_pg
     bl_ptr += g * k_rows
     signed_ptr += g * n_lines * ld
     abs_ptr += g * n_lines * ld
-    if SEED_PTR:
-        seed = tl.load(seed_ptr + g)
-    seed = _stream(tl.cast(seed, tl.int64), STREAM)
-    live = (rows < k_rows)[:, None] & (lines < n)[None, :]
-    p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn, mask=live,
-                other=0.0)
-    bl = tl.load(bl_ptr + rows, mask=rows < k_rows, other=0)
-    zero = (rows[:, None] * 0 + lines[None, :] * 0).to(tl.uint32)
+    if COMPACT:
+        order_ptr += g * k_rows
+        base_ptr += g * (length + 1)
+        rows = tl.load(order_ptr + ranks, mask=ranks < k_rows, other=0)
+    else:
+        rows = ranks
     t = 4 * q
-    if tl.max(bl, axis=0) > t:  # some train reaches these slots
-        r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + q,
-                                rows[:, None].to(tl.uint32) + zero, zero)
-    else:  # past every train of the block (BL management): no draws (nothing fires)
-        r0 = zero
-        r1 = zero
-        r2 = zero
-        r3 = zero
-    _plane_store(signed_ptr, abs_ptr, r0, p, live, bl, lines, rows, t, k_rows, ld, n_lines, ABS)
-    _plane_store(signed_ptr, abs_ptr, r1, p, live, bl, lines, rows, t + 1, k_rows, ld, n_lines,
-                 ABS)
-    _plane_store(signed_ptr, abs_ptr, r2, p, live, bl, lines, rows, t + 2, k_rows, ld, n_lines,
-                 ABS)
-    _plane_store(signed_ptr, abs_ptr, r3, p, live, bl, lines, rows, t + 3, k_rows, ld, n_lines,
-                 ABS)
+    bl = tl.load(bl_ptr + rows, mask=ranks < k_rows, other=0)
+    if (not COMPACT) or (tl.max(bl, axis=0) > t):  # compact: nothing to store past the trains
+        if SEED_PTR:
+            seed = tl.load(seed_ptr + g)
+        seed = _stream(tl.cast(seed, tl.int64), STREAM)
+        live = (ranks < k_rows)[:, None] & (lines < n)[None, :]
+        p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn,
+                    mask=live, other=0.0)
+        zero = (ranks[:, None] * 0 + lines[None, :] * 0).to(tl.uint32)
+        if tl.max(bl, axis=0) > t:  # some train reaches these slots
+            r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + q,
+                                    rows[:, None].to(tl.uint32) + zero, zero)
+        else:  # past every train of the block (BL management): no draws (nothing fires)
+            r0 = zero
+            r1 = zero
+            r2 = zero
+            r3 = zero
+        _plane_store(signed_ptr, abs_ptr, r0, p, live, bl, lines, rows, ranks, t, k_rows,
+                     length, ld, n_lines, base_ptr, ABS, COMPACT)
+        _plane_store(signed_ptr, abs_ptr, r1, p, live, bl, lines, rows, ranks, t + 1, k_rows,
+                     length, ld, n_lines, base_ptr, ABS, COMPACT)
+        _plane_store(signed_ptr, abs_ptr, r2, p, live, bl, lines, rows, ranks, t + 2, k_rows,
+                     length, ld, n_lines, base_ptr, ABS, COMPACT)
+        _plane_store(signed_ptr, abs_ptr, r3, p, live, bl, lines, rows, ranks, t + 3, k_rows,
+                     length, ld, n_lines, base_ptr, ABS, COMPACT)
 
 
 @triton.jit
-def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, n_in, ld,
-                        k_split, k_rows, length, n_split, stride_dg, stride_xg,
-                        LONGEST: tl.constexpr, ATOMIC: tl.constexpr,
-                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in, ld,
+                        k_split, n_split, stride_dg, stride_xg, END: tl.constexpr,
+                        ATOMIC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                        BLOCK_K: tl.constexpr):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the slots ``[pid_k *
     k_split, +k_split)`` of the K-major planes ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in,
     ld)``: two int8 tensor-core products per step, |bits| taken in registers. With
-    ``LONGEST``, the slots stop at ``min(longest, length) * k_rows`` (``longest``: the
-    batch's longest train, read on the device): past it the slot-major planes hold zeros,
+    ``END``, the slots stop where the planes' trains end (read on the device: the longest
+    train times the rows for slot-major planes, the sum of the trains for compact ones),
     so short trains (BL management) cost what they use. Split over K (``ATOMIC``), the
     partial counts are added with integer atomics: exact in any order.
     Axis 2 also runs over the tiles of a group (``n_split`` parts each): tile ``g``'s
-    planes lie ``stride_dg`` / ``stride_xg`` on, its counts ``n_out * n_in`` on, its
-    longest train at ``longest_ptr + g``."""
+    planes lie ``stride_dg`` / ``stride_xg`` on, its counts ``n_out * n_in`` on, its end
+    at ``end_ptr + g``."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = (tl.program_id(2) // n_split).to(tl.int64)
@@ -137,9 +157,8 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, 
     net = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     k_hi = tl.minimum(k_lo + k_split, ld)
-    if LONGEST:
-        longest = tl.minimum(tl.load(longest_ptr + g).to(tl.int32), length)
-        k_hi = tl.minimum(k_hi, longest * k_rows)
+    if END:
+        k_hi = tl.minimum(k_hi, tl.load(end_ptr + g).to(tl.int32))
     for k in range(k_lo, k_hi, BLOCK_K):
         k_ok = (k + rk < k_hi)[None, :]
         d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
@@ -225,7 +244,8 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
 @triton.jit(do_not_specialize=["seed"])
 def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, sum_ptr, tab_ptr,
                          n_knots, seed,
-                         n_elem, stride_p, stride_pg, noise_std, amp_up, amp_down, gam_up, gam_down, es_a,
+                         n_elem, stride_p, stride_pg, noise_std, amp_up, amp_down, gam_up,
+                         gam_down, es_a,
                          es_b, std_add, std_slope, FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
                          MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                          SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
@@ -339,9 +359,22 @@ def count_method(n_out: int, n_in: int, device: torch.device) -> str:
     return "split_k"
 
 
+def compact_layout(bl: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where compact planes put each slot (``_line_planes_kernel``): the rows in the order
+    of decreasing train length ``(..., k)`` (int32) and, per slot ``t``, the position of its
+    first row ``base[..., t]`` (int32, ``(..., length + 1)``; ``base[..., length]``: the sum
+    of the trains, where the planes end). On the device, no host sync."""
+    order = torch.argsort(bl, dim=-1, descending=True, stable=True).to(torch.int32)
+    slots = torch.arange(length, device=bl.device, dtype=bl.dtype)
+    rows_in_slot = (bl[..., None] > slots).sum(-2, dtype=torch.int32)
+    base = torch.zeros(*bl.shape[:-1], length + 1, dtype=torch.int32, device=bl.device)
+    torch.cumsum(rows_in_slot, dim=-1, out=base[..., 1:])
+    return order, base
+
+
 def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: int,
                        seed: int | torch.Tensor, stream: int, *, n_lines: int | None = None,
-                       with_abs: bool = False):
+                       with_abs: bool = False, compact: tuple | None = None):
     """The signed bits (``signed_bits_torch``) of each line as K-major int8 planes
     ``(n_lines, ld)``: slot ``t`` of row ``b`` of line ``j`` at ``[j, t * k + b]``
     (slot-major), zeros past the ``k * length`` slots and the ``n`` lines; and, ``with_abs``, their
@@ -350,7 +383,12 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 
     A group of tiles: ``prob`` ``(tiles, k, n)``, ``bl`` ``(tiles, k)`` and ``seed`` a
     ``(tiles,)`` tensor give planes ``(tiles, n_lines, ld)``, tile ``g``'s drawn from
-    ``seed[g]`` as its own call would draw them."""
+    ``seed[g]`` as its own call would draw them.
+
+    ``compact``: :func:`compact_layout` of ``bl``: the same bits, only the slots inside the
+    trains, rows in the order of decreasing train length (``base[t] + rank``); nothing is
+    written past the trains' sum (a count must stop there: ``coincidences_triton``'s
+    ``ends``)."""
     grouped = prob.dim() == 3
     if not grouped:
         prob, bl = prob[None], bl[None]
@@ -367,13 +405,16 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         if tiles > 1 and not on_device:
             raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
         block_b, block_l = 64, 32
-        quads = triton.cdiv(triton.cdiv(ld, k), 4)  # slots (padding included) in fours
+        # slots in fours: the trains' (compact), or all up to ld, padding included (dense)
+        quads = triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
+        order, base = compact if compact is not None else (bl, bl)
         _line_planes_kernel[grid](
             signed, signed if magnitude is None else magnitude, prob, bl,
-            seed if on_device else signed, 0 if on_device else int(seed), n, n_lines, k, ld,
-            quads, prob.stride(1), prob.stride(2), prob.stride(0), STREAM=stream,
-            SEED_PTR=on_device, ABS=magnitude is not None, BLOCK_B=block_b, BLOCK_L=block_l)
+            seed if on_device else signed, 0 if on_device else int(seed), order, base, n,
+            n_lines, k, length, ld, quads, prob.stride(1), prob.stride(2), prob.stride(0),
+            STREAM=stream, SEED_PTR=on_device, ABS=magnitude is not None,
+            COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l)
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
@@ -432,15 +473,17 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
 
 def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: int, *,
                         dt_abs: torch.Tensor | None = None, xt_abs: torch.Tensor | None = None,
-                        splits: int | None = None, trains: tuple | None = None):
+                        splits: int | None = None, trains: tuple | None = None,
+                        ends: torch.Tensor | None = None):
     """``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|`` (int32) of the K-major planes ``dt``
     ``(>= n_out, ld)``, ``xt`` ``(>= n_in, ld)``. Given their magnitudes (``dt_abs``,
     ``xt_abs``): two cuBLAS int8 products in the layout its tensor-core kernels take (A
     row-major, B column-major, every side a multiple of 16), ``(rows of dt, rows of xt)``;
     else one launch of the split-K kernel, ``(n_out, n_in)`` (``splits``: its K parts,
     default chosen to fill the device; ``trains``: ``(bl, k, length)`` of slot-major
-    planes, whose slots past the longest of ``bl`` it skips). Either way exact: integer
-    sums.
+    planes, whose slots past the longest of ``bl`` it skips; ``ends``: instead, where each
+    tile's slots end, an int tensor on the device - compact planes). Either way exact:
+    integer sums.
 
     A group of tiles (split-K only): planes ``(tiles, lines, ld)`` and ``bl`` ``(tiles,
     k)`` give counts ``(tiles, n_out, n_in)``, in one launch."""
@@ -458,13 +501,13 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
     if n_out and n_in and tiles:
         grid = (triton.cdiv(n_out, cfg["BLOCK_M"]), triton.cdiv(n_in, cfg["BLOCK_N"]),
                 tiles * n_split)
-        longest, k_rows, length = (None, 0, 0) if trains is None else (
-            trains[0].amax(-1), trains[1], trains[2])
-        _coincidence_kernel[grid](dt, xt, counts[0], counts[1],
-                                  counts if longest is None else longest, n_out, n_in, ld,
-                                  cfg.pop("k_split"), k_rows, length, n_split, dt.stride(0),
-                                  xt.stride(0), LONGEST=longest is not None,
-                                  ATOMIC=n_split > 1, **cfg)
+        if ends is None and trains is not None:  # slot-major: up to the longest train
+            bl, k_rows, length = trains
+            ends = bl.amax(-1).clamp(max=length).to(torch.int64) * k_rows
+        ends = counts if ends is None else ends.reshape(-1).contiguous()
+        _coincidence_kernel[grid](dt, xt, counts[0], counts[1], ends, n_out, n_in, ld,
+                                  cfg.pop("k_split"), n_split, dt.stride(0), xt.stride(0),
+                                  END=ends is not counts, ATOMIC=n_split > 1, **cfg)
     if grouped:
         return counts[0], counts[1]
     return counts[0, 0], counts[1, 0]
@@ -525,7 +568,8 @@ def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
     _apply_counts_kernel[(triton.cdiv(n, block), tiles)](
         weight, params, a.to(torch.int32).contiguous(), b.to(torch.int32).contiguous(),
         seed if on_device else weight, weight if cell_pulses is None else cell_pulses,
-        weight if pulses is None else pulses, *knot_table(cell_table, weight), 0 if on_device else int(seed), n,
+        weight if pulses is None else pulses, *knot_table(cell_table, weight),
+        0 if on_device else int(seed), n,
         params.stride(1 if tiles > 1 else 0), params.stride(0) if tiles > 1 else 0,
         float(noise_std), *scalars, FROM_NET=bool(from_net), CELL_KIND=int(cell_kind),
         MULT_NOISE=bool(mult_noise) or int(cell_kind) == CELL_CONSTANT,
@@ -557,13 +601,15 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     if x_bits is not None:
         dt, dt_abs = _planes_of_bits(d_prob, bl, d_bits, ld, lines[0], cublas)
         xt, xt_abs = _planes_of_bits(x_prob, bl, x_bits, ld, lines[1], cublas)
-    else:
+    else:  # split-K: compact planes (only the trains' slots); cuBLAS: slot-major, padded
+        compact = None if cublas else compact_layout(bl, length)
         dt, dt_abs = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seed, 1,
-                                        n_lines=lines[0], with_abs=cublas)
+                                        n_lines=lines[0], with_abs=cublas, compact=compact)
         xt, xt_abs = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seed, 0,
-                                        n_lines=lines[1], with_abs=cublas)
-    net, total = coincidences_triton(dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs,
-                                     trains=(bl, k, length))
+                                        n_lines=lines[1], with_abs=cublas, compact=compact)
+    net, total = coincidences_triton(
+        dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs, trains=(bl, k, length),
+        ends=None if x_bits is not None or cublas else compact[1][-1:])
     if net.shape != weight.shape:  # cuBLAS asked for sides that are not whole 16s: padded
         net, total = net[:n_out, :n_in].contiguous(), total[:n_out, :n_in].contiguous()
     pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
@@ -590,15 +636,19 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
     if k == 0 or length == 0 or tiles == 0:
         return torch.zeros(tiles, dtype=torch.int64, device=weights.device)
     ld = _round_up(k * length, ALIGN)
-    dt = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seeds, 1)[0]
-    xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0)[0]
-    net, total = coincidences_triton(dt, xt, n_out, n_in, trains=(bl, k, length))
+    compact = compact_layout(bl, length)
+    dt = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seeds, 1,
+                            compact=compact)[0]
+    xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0,
+                            compact=compact)[0]
+    net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
     pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
     _apply(weights, cell_params, net, total, True, p.cell, seed=seeds, cell_pulses=cell_pulses,
            tiles=tiles, pulses=pulses)
     return pulses
 
 
-__all__ = ["apply_counts_triton", "coincidences_triton", "count_method",
-           "counted_update_grouped_triton", "counted_update_triton", "line_planes_triton", "pulse_counts_triton",
+__all__ = ["apply_counts_triton", "coincidences_triton", "compact_layout", "count_method",
+           "counted_update_grouped_triton", "counted_update_triton", "line_planes_triton",
+           "pulse_counts_triton",
            "signed_bits_triton"]

@@ -317,9 +317,10 @@ def test_interpreted_group_is_each_tile_with_its_own_seed():
     """A 2 x 2 grid's trains and counted updates in the launches of one tile: each tile gets
     what its own call with its own seed gives (noise on, wear counted); the twin and numba
     loop over the tiles."""
-    from xbrun import kernels
     from xbrun.kernels.counted_update_cpu import counted_update_grouped_numba, counted_update_numba
     from xbrun.kernels.counted_update_ref import counted_update_grouped_torch
+
+    from xbrun import kernels
 
     lines = triton_function("pulsed_update_cuda", "line_probabilities_grouped_triton", True)
     one_lines = triton_function("pulsed_update_cuda", "line_probabilities_triton", True)

@@ -90,8 +90,8 @@ class TileGroup:
         grid = self.grid
         n_rows, n_cols = grid.shape
         width = grid.out_splits[0]
-        out = analog_mvm_grouped(self._weights().transpose(1, 2), d, grid.tiles[0].io.backward, self._next_seeds(),
-                                 n_cols, width, 0)
+        out = analog_mvm_grouped(self._weights().transpose(1, 2), d, grid.tiles[0].io.backward,
+                                 self._next_seeds(), n_cols, width, 0)
         self._count(1, d.shape[0])
         parts = out.view(n_rows, n_cols, d.shape[0], -1)
         acc = parts[0]
