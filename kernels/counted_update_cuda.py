@@ -126,12 +126,14 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
 
 @triton.jit
 def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in, ld,
-                        k_split, n_split, stride_dg, stride_xg, END: tl.constexpr,
+                        n_split, stride_dg, stride_xg, END: tl.constexpr,
                         ATOMIC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                         BLOCK_K: tl.constexpr):
-    """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the slots ``[pid_k *
-    k_split, +k_split)`` of the K-major planes ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in,
-    ld)``: two int8 tensor-core products per step, |bits| taken in registers. With
+    """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
+    ``s, s + n_split, s + 2 n_split, ...`` (part ``s`` of a split) of the K-major planes
+    ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in, ld)``: two int8 tensor-core products per step,
+    |bits| taken in registers; the parts interleave, so however far the trains reach, every
+    part has its share of them. With
     ``END``, the slots stop where the planes' trains end (read on the device: the longest
     train times the rows for slot-major planes, the sum of the trains for compact ones),
     so short trains (BL management) cost what they use. Split over K (``ATOMIC``), the
@@ -142,7 +144,7 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = (tl.program_id(2) // n_split).to(tl.int64)
-    k_lo = (tl.program_id(2) % n_split) * k_split
+    k_lo = (tl.program_id(2) % n_split) * BLOCK_K  # part s takes steps s, s + n_split, ...
     dt_ptr += g * stride_dg
     xt_ptr += g * stride_xg
     net_ptr += g * n_out * n_in
@@ -156,17 +158,17 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     n_ok = (rn < n_in)[:, None]
     net = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
-    k_hi = tl.minimum(k_lo + k_split, ld)
+    k_hi = ld
     if END:
         k_hi = tl.minimum(k_hi, tl.load(end_ptr + g).to(tl.int32))
-    for k in range(k_lo, k_hi, BLOCK_K):
+    for k in range(k_lo, k_hi, BLOCK_K * n_split):
         k_ok = (k + rk < k_hi)[None, :]
         d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
         x = tl.load(x_ptrs, mask=n_ok & k_ok, other=0)
         net = tl.dot(d, tl.trans(x), net, out_dtype=tl.int32)
         total = tl.dot(tl.abs(d), tl.trans(tl.abs(x)), total, out_dtype=tl.int32)
-        d_ptrs += BLOCK_K
-        x_ptrs += BLOCK_K
+        d_ptrs += BLOCK_K * n_split
+        x_ptrs += BLOCK_K * n_split
     out = rm[:, None] * n_in + rn[None, :]
     ok = m_ok & (rn < n_in)[None, :]
     if ATOMIC:  # a part wholly past the longest train adds nothing
@@ -465,9 +467,7 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
     tiles = triton.cdiv(n_out, bm) * triton.cdiv(n_in, bn) * group
     if splits is None:
         splits = max(1, min(steps // 4, triton.cdiv(_programs(device), tiles)))
-    k_split = triton.cdiv(steps, max(1, min(splits, steps))) * bk
-    return dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, k_split=k_split,
-                splits=triton.cdiv(ld, k_split),
+    return dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, splits=max(1, min(splits, steps)),
                 num_warps=8 if bm * bn >= 128 * 64 else 4)
 
 
@@ -506,7 +506,7 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
             ends = bl.amax(-1).clamp(max=length).to(torch.int64) * k_rows
         ends = counts if ends is None else ends.reshape(-1).contiguous()
         _coincidence_kernel[grid](dt, xt, counts[0], counts[1], ends, n_out, n_in, ld,
-                                  cfg.pop("k_split"), n_split, dt.stride(0), xt.stride(0),
+                                  n_split, dt.stride(0), xt.stride(0),
                                   END=ends is not counts, ATOMIC=n_split > 1, **cfg)
     if grouped:
         return counts[0], counts[1]
