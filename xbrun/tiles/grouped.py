@@ -111,12 +111,14 @@ class TileGroup:
         self._queued = (x, d, entries)
 
     def _weights(self) -> torch.Tensor:
-        """``(tiles, out, in)``: the bound weights where every tile reads its own (analog
-        SGD after a grouped update), else the tiles' read weights stacked."""
-        bound = self._bound.get("weight")
-        read = [t.weight() for t in self.grid.tiles]
-        if bound is not None and all(r is v for r, v in zip(read, bound[1], strict=True)):
-            return bound[0]
+        """``(tiles, out, in)``: where every tile reads its array's weight buffer (analog
+        SGD, mixed precision), those buffers bound into one tensor (no copy per pass);
+        else the tiles' read weights stacked."""
+        tiles = self.grid.tiles
+        read = [t.weight() for t in tiles]
+        arrays = [getattr(t.device_state, "array", None) for t in tiles]
+        if all(a is not None and r is a.weight for r, a in zip(read, arrays, strict=True)):
+            return self._bind("weight", [(a, "weight") for a in arrays])
         return torch.stack(read)
 
     # -- the update ---------------------------------------------------------------------
