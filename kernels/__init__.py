@@ -34,6 +34,7 @@ from .pulsed_update_ref import (
     line_probabilities_torch,
     long_train,
     long_train_length,
+    pulsed_update_grouped_torch,
     pulsed_update_torch,
     single_pulse_torch,
     table_factor,
@@ -50,6 +51,9 @@ _register("pulsed_update", pulsed_update_torch, numba=".pulsed_update_cpu:pulsed
 _register("counted_update", counted_update_torch,
           numba=".counted_update_cpu:counted_update_numba",
           triton=".counted_update_cuda:counted_update_triton")
+_register("pulsed_update_grouped", pulsed_update_grouped_torch,
+          numba=".pulsed_update_cpu:pulsed_update_grouped_numba",
+          triton=".pulsed_update_cuda:pulsed_update_grouped_triton")
 _register("counted_update_grouped", counted_update_grouped_torch,
           numba=".counted_update_cpu:counted_update_grouped_numba",
           triton=".counted_update_cuda:counted_update_grouped_triton")
@@ -116,15 +120,17 @@ def counted_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None
                    seed, None, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
 
 
-def counted_update_grouped(weights, cell_params, x_prob, d_prob, bl, p, *, seeds,
-                           generators=None, cell_pulses=None):
-    """The counted updates of a group of equal tiles (``counted_update_grouped_torch``):
+def update_grouped(accumulate, weights, cell_params, x_prob, d_prob, bl, p, *, seeds,
+                   generators=None, cell_pulses=None):
+    """The updates of a group of equal tiles in either order (``accumulate``: ``"sample"``,
+    ``pulsed_update_grouped_torch``; ``"batch"``, ``counted_update_grouped_torch``):
     ``weights`` ``(tiles, out, in)``, ``cell_params`` ``(tiles, P, out, in)``, trains
     ``(tiles, k, .)``, ``(tiles, k)``, ``cell_pulses`` like ``weights`` or None. On CUDA the
     launches of one tile for all (``seeds``: ``(tiles,)`` int64 on the device); numba per
     tile with ``seeds`` on the CPU; the twin draws from ``generators`` (one per tile).
     Returns the pulses per tile ``(tiles,)`` int64."""
-    backend, run = backends.pick("counted_update_grouped", weights)
+    name = "pulsed_update_grouped" if accumulate == "sample" else "counted_update_grouped"
+    backend, run = backends.pick(name, weights)
     if backend == backends.TORCH:
         return run(weights, cell_params, x_prob, d_prob, bl, p, generators=generators,
                    cell_pulses=cell_pulses)
@@ -312,7 +318,6 @@ __all__ = [
     "col2im",
     "col2im_torch",
     "counted_update",
-    "counted_update_grouped",
     "counted_update_grouped_torch",
     "counted_update_torch",
     "discretize_torch",
@@ -330,6 +335,7 @@ __all__ = [
     "long_train",
     "long_train_length",
     "pulsed_update",
+    "pulsed_update_grouped_torch",
     "pulsed_update_torch",
     "reduce_to_weight",
     "single_pulse_torch",
@@ -341,6 +347,7 @@ __all__ = [
     "transfer_write",
     "transfer_write_torch",
     "update_auto_scale",
+    "update_grouped",
 ]
 
 

@@ -690,3 +690,16 @@ def line_probabilities_grouped_numba(x_rows: torch.Tensor, d_rows: torch.Tensor,
                                       lr, granularity, seed=seed + g, **options)
              for g in range(tiles)]
     return tuple(torch.stack(side) for side in zip(*parts, strict=True))
+
+
+def pulsed_update_grouped_numba(weights: torch.Tensor, cell_params: torch.Tensor,
+                                x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                p: UpdateParams, *, seeds,
+                                cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """``pulsed_update_grouped_torch``: each tile's :func:`pulsed_update_numba` with its
+    own seed ``seeds[g]``; the pulses per tile."""
+    return torch.stack([pulsed_update_numba(
+        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, seed=int(seeds[g]),
+        cell_pulses=None if cell_pulses is None else cell_pulses[g])
+        for g in range(weights.shape[0])])
+

@@ -327,6 +327,7 @@ def _line_words_kernel(
     words_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, seed_ptr,
     n_out, n_in, k, n_chunks,
     stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
+    stride_xg, stride_dg, stride_blg, words_per_tile,
     stride_xbk, stride_xbt, stride_xbn, stride_dbk, stride_dbt, stride_dbm,
     seed,
     GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr, SIGN_BIT: tl.constexpr,
@@ -335,9 +336,16 @@ def _line_words_kernel(
     """Phase 1 of the update, once per line: the packed words of ``BLOCK_R`` rows x
     ``BLOCK_L`` lines (input lines ``0..n_in-1``, then the output lines) for every chunk,
     stored at ``words[(chunk * k + row) * (n_in + n_out) + line]``. With ``SIGN_BIT``
-    (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0)."""
+    (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0). Axis
+    2: tile ``g`` of a group, its probabilities, trains, seed and words its own (the
+    ``stride_*g`` / ``words_per_tile`` on)."""
+    g = tl.program_id(2).to(tl.int64)
+    x_ptr += g * stride_xg
+    d_ptr += g * stride_dg
+    bl_ptr += g * stride_blg
+    words_ptr += g * words_per_tile
     if SEED_PTR:
-        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+        seed = tl.load(seed_ptr + g) & 0xFFFFFFFF
     rows = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     lines = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
     n_lines = n_in + n_out
@@ -381,6 +389,7 @@ def _pulsed_update_kernel(
     n_out, n_in, k, n_chunks,
     stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
     stride_xk, stride_xn, stride_dk, stride_dm,
+    stride_wg, stride_pg, stride_xg, stride_dg, words_per_tile,
     seed, noise_std,
     es_a_up, es_a_down, es_g_up, es_g_down, es_a, es_b, std_add, std_slope,
     CELL_KIND: tl.constexpr, NOISE: tl.constexpr, MULT_NOISE: tl.constexpr,
@@ -391,8 +400,19 @@ def _pulsed_update_kernel(
 ):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
+    # axis 2: tile g of a group - its weight, parameters, trains, words, counters and
+    # seed its own (the stride_*g / words_per_tile on); a single tile is g = 0
+    g = tl.program_id(2).to(tl.int64)
+    w_ptr += g * stride_wg
+    p_ptr += g * stride_pg
+    x_ptr += g * stride_xg
+    d_ptr += g * stride_dg
+    words_ptr += g * words_per_tile
+    count_ptr += g
+    cells_ptr += g * n_out * n_in
+    scratch_ptr += g * tl.num_programs(0) * tl.num_programs(1) * (2 * k if SPARSE_ROWS else k)
     if SEED_PTR:  # the seed lives on the device (CUDA graphs replay it as it changes)
-        seed = tl.load(seed_ptr) & 0xFFFFFFFF
+        seed = tl.load(seed_ptr + g) & 0xFFFFFFFF
     il = tl.arange(0, BLOCK_M)
     jl = tl.arange(0, BLOCK_N)
     rm = pid_m * BLOCK_M + il
@@ -575,6 +595,16 @@ def _pulsed_update_kernel(
     tl.atomic_add(count_ptr, total)
 
 
+def pulsed_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
+                                 x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                 p: UpdateParams, *, seeds: torch.Tensor,
+                                 cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """``pulsed_update_grouped_torch`` in the two launches of one tile
+    (:func:`pulsed_update_triton` on a group); the pulses per tile."""
+    return pulsed_update_triton(weights, cell_params, x_prob, d_prob, bl, p, seed=seeds,
+                                cell_pulses=cell_pulses)
+
+
 def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "yes", "on")
 
@@ -654,34 +684,48 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     with dense rows walk their rows in chunks of this many, in parallel (module doc); by
     default only where the cell blocks are too few to fill the GPU (a convolution's tile).
     Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
+
+    A group of equal tiles (``pulsed_update_grouped_torch``): ``weight`` ``(tiles, out,
+    in)``, ``cell_params`` ``(tiles, P, out, in)``, trains ``(tiles, k, .)`` and ``(tiles,
+    k)``, ``seed`` ``(tiles,)`` on the device, ``cell_pulses`` like ``weight``: the two
+    launches of one tile for all (no given bits, no rows in chunks), tile ``g`` updated as
+    its own call with ``seed[g]`` updates it; the pulses per tile ``(tiles,)``.
     """
     cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
     max_bl, sparse_rows = p.max_bl, p.sparse_rows
-    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
-    if weight.dim() != 2 or weight.dtype != torch.float32:
+    grouped = weight.dim() == 3
+    if grouped and (x_bits is not None or not isinstance(seed, torch.Tensor)):
+        raise ValueError("a group of tiles takes drawn trains and one seed per tile")
+    tiles = weight.shape[0] if grouped else 1
+    scalars = check_cell(cell_kind, cell_params[0] if grouped else cell_params, cell_scalars,
+                         cell_table)
+    if weight.dim() != (3 if grouped else 2) or weight.dtype != torch.float32:
         raise ValueError("weight must be a 2-d float32 tensor")
-    n_out, n_in = weight.shape
-    k = x_prob.shape[0]
-    if tuple(x_prob.shape) != (k, n_in) or tuple(d_prob.shape) != (k, n_out):
+    n_out, n_in = weight.shape[-2:]
+    k = x_prob.shape[-2]
+    if tuple(x_prob.shape[-2:]) != (k, n_in) or tuple(d_prob.shape[-2:]) != (k, n_out):
         raise ValueError(f"x_prob {tuple(x_prob.shape)} / d_prob {tuple(d_prob.shape)} do not "
                          f"match weight {tuple(weight.shape)}")
-    if tuple(cell_params.shape[1:]) != (n_out, n_in):
+    if tuple(cell_params.shape[-2:]) != (n_out, n_in):
         raise ValueError("cell_params must be (P, out, in) like weight")
     if n_out * n_in >= 2**32:
         raise ValueError("at most 2**32 - 1 weight elements per launch")
-    bl = bl.reshape(-1)
-    if bl.numel() != k:
-        raise ValueError(f"bl must have {k} entries, got {bl.numel()}")
+    bl = bl.reshape(tiles, -1)
+    if bl.shape[1] != k:
+        raise ValueError(f"bl must have {k} entries, got {bl.shape[1]}")
     if (x_bits is None) != (d_bits is None):
         raise ValueError("give both x_bits and d_bits, or neither")
-    counter = torch.zeros((), dtype=torch.int64, device=weight.device)
+    counter = torch.zeros((tiles,) if grouped else (), dtype=torch.int64, device=weight.device)
     if cell_pulses is not None and (cell_pulses.dtype != torch.int32
-                                    or tuple(cell_pulses.shape) != (n_out, n_in)
+                                    or cell_pulses.shape != weight.shape
                                     or not cell_pulses.is_contiguous()
                                     or cell_pulses.device != weight.device):
         raise ValueError("cell_pulses must be a contiguous int32 tensor shaped like weight")
     if k == 0 or weight.numel() == 0:
         return counter
+    if not grouped:  # the group of one
+        weight, cell_params, x_prob, d_prob = (weight[None], cell_params[None], x_prob[None],
+                                               d_prob[None])
     if max_bl is None:
         max_bl = int(bl.max())
     if max_bl <= 0:
@@ -704,7 +748,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
 
     loop = int(cell_kind) != CELL_CONSTANT
     bounded = loop or bool(sparse_rows)
-    cfg = _default_config(n_out, n_in, loop=bounded, programs=_programs(weight.device),
+    cfg = _default_config(n_out, n_in, loop=bounded,
+                          programs=_programs(weight.device) // tiles,
                           noise=float(noise_std) > 0.0)
     bm = block_m or cfg[0]
     bn = block_n or cfg[1]
@@ -712,9 +757,9 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     grid = (triton.cdiv(n_out, bm), triton.cdiv(n_in, bn))
     n_chunks = triton.cdiv(int(max_bl), 32)
     seed_on_device = isinstance(seed, torch.Tensor)
-    if seed_on_device and (seed.numel() != 1 or seed.device != weight.device
+    if seed_on_device and (seed.numel() != tiles or seed.device != weight.device
                            or seed.dtype.is_floating_point):
-        raise ValueError("a seed tensor must be one integer on the weight's device")
+        raise ValueError("a seed tensor must be one integer (per tile) on the weight's device")
     seed_ptr = seed if seed_on_device else counter
     seed_int = 0 if seed_on_device else seeds.low32(seed)
 
@@ -722,12 +767,13 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     # most 31 slots carry the line's sign in bit 31: the update loads nothing else per row)
     sign_bit = int(max_bl) <= 31
     n_lines = n_in + n_out
-    words = torch.empty(n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
+    words = torch.empty(tiles, n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
     block_l = min(128, _next_pow2(n_lines))
-    _line_words_kernel[(triton.cdiv(n_lines, block_l), triton.cdiv(k, 8))](
+    _line_words_kernel[(triton.cdiv(n_lines, block_l), triton.cdiv(k, 8), tiles)](
         words, x_prob, d_prob, bl, xb, db, seed_ptr,
         n_out, n_in, k, n_chunks,
-        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
+        x_prob.stride(1), x_prob.stride(2), d_prob.stride(1), d_prob.stride(2), bl.stride(1),
+        x_prob.stride(0), d_prob.stride(0), bl.stride(0), words.stride(0),
         sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
         seed_int,
         GIVEN_BITS=given, SEED_PTR=seed_on_device, SIGN_BIT=sign_bit, BLOCK_R=8,
@@ -735,10 +781,11 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
     linear = int(cell_kind) == CELL_LINEAR
-    if (not loop or linear) and not sparse_rows:  # few cells over many rows: in chunks
+    if (not loop or linear) and not sparse_rows and not grouped:  # few cells, many rows
         rows = _row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
         if rows < k:
-            _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
+            weight, cell_params, x_prob, d_prob = weight[0], cell_params[0], x_prob[0], d_prob[0]
+            _rows_split(weight, cell_params, x_prob, d_prob, words[0], counter, seed_ptr,
                         seed_int, cell_pulses, linear=linear, k=k, n_chunks=n_chunks,
                         noise_std=noise_std, mult_noise=mult_noise,
                         seed_on_device=seed_on_device, native=not _INTERPRETED,
@@ -746,18 +793,18 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                         num_warps=nw)
             return counter
     # per program, a bound per row (state-dependent cells, or rows said to be one-hot)
-    scratch = torch.empty(grid[0] * grid[1] * k * (2 if sparse_rows else 1) if bounded else 1,
-                          dtype=torch.int32,
-                          device=weight.device)
-    _pulsed_update_kernel[grid](
+    scratch = torch.empty(tiles * grid[0] * grid[1] * k * (2 if sparse_rows else 1)
+                          if bounded else 1, dtype=torch.int32, device=weight.device)
+    _pulsed_update_kernel[(*grid, tiles)](
         weight, cell_params, x_prob, d_prob, words, counter, scratch, seed_ptr,
         counter if cell_pulses is None else cell_pulses,
         *knot_table(cell_table, cell_params),
         n_out, n_in, k, n_chunks,
-        weight.stride(0), weight.stride(1),
-        cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
-        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
-        seed_int, float(noise_std),
+        weight.stride(1), weight.stride(2),
+        cell_params.stride(1), cell_params.stride(2), cell_params.stride(3),
+        x_prob.stride(1), x_prob.stride(2), d_prob.stride(1), d_prob.stride(2),
+        weight.stride(0), cell_params.stride(0), x_prob.stride(0), d_prob.stride(0),
+        words.stride(0), seed_int, float(noise_std),
         *scalars,
         CELL_KIND=int(cell_kind), NOISE=float(noise_std) > 0.0, MULT_NOISE=bool(mult_noise),
         SEED_PTR=seed_on_device, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
@@ -1219,4 +1266,4 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
 
 
 __all__ = ["line_probabilities_grouped_triton", "line_probabilities_triton",
-           "pulsed_update_triton"]
+           "pulsed_update_grouped_triton", "pulsed_update_triton"]

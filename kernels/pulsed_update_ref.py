@@ -490,3 +490,18 @@ def line_probabilities_grouped_torch(x_rows: torch.Tensor, d_rows: torch.Tensor,
                                       lr, granularity, generator=generator, **options)
              for g in range(tiles)]
     return tuple(torch.stack(side) for side in zip(*parts, strict=True))
+
+
+def pulsed_update_grouped_torch(weights: torch.Tensor, cell_params: torch.Tensor,
+                                x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                p: UpdateParams, *, generators,
+                                cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """The pulsed updates of a group of equal tiles (a layer's grid), each its own
+    :func:`pulsed_update_torch`: tile ``g`` updates ``weights[g]`` with ``cell_params[g]``
+    and the trains ``x_prob[g]``, ``d_prob[g]``, ``bl[g]``, drawing from ``generators[g]``.
+    Returns the pulses per tile."""
+    return torch.stack([pulsed_update_torch(
+        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, generator=generators[g],
+        cell_pulses=None if cell_pulses is None else cell_pulses[g])
+        for g in range(weights.shape[0])])
+

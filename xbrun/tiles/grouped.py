@@ -18,11 +18,11 @@ Each tile's counters stay its own: the tiles' MVM seeds and vector counts become
 one device tensor per group (made again whenever a tile's own was replaced: a move, a
 checkpoint load), so one launch advances them all, and a replayed CUDA graph too.
 
-The update, where the grid's tiles are analog SGD on pulsed arrays counted over the batch
-(``update.accumulate=batch``, stochastic trains, no write noise, reference or
-decomposition): the optimizer hands the grid's queued ``(x, d)`` to :meth:`TileGroup.update`,
-which makes every tile's trains, counts and physics in the launches of one tile
-(``kernels.line_probabilities_grouped``, ``kernels.counted_update_grouped``). Each tile
+The update, where the grid's tiles are analog SGD on pulsed arrays (stochastic trains, no
+write noise, reference or decomposition; either ``update.accumulate``): the optimizer
+hands the grid's queued ``(x, d)`` to :meth:`TileGroup.update`, which makes every tile's
+trains and pulses in the launches of one tile (``kernels.line_probabilities_grouped``,
+``kernels.update_grouped``: counted over the batch, or sample by sample). Each tile
 still gets its own update management, seed (its array's call counter and generator) and
 counters; its weight, cell parameters and wear counter become views of one tensor per
 group, as its counters do. The arrays' ``update`` is what this does, tile by tile.
@@ -125,7 +125,7 @@ class TileGroup:
     def update_ready(self) -> bool:
         """Whether :meth:`update` applies the tiles' queued updates (module doc): each tile
         holds only what the grouped backward queued, at one learning rate, and is analog
-        SGD on a pulsed array counted over the batch."""
+        SGD on a pulsed array with stochastic trains."""
         if self._queued is None:
             return False
         tiles = self.grid.tiles
@@ -136,7 +136,7 @@ class TileGroup:
             return False
         array = first.array
         params = array.update_params
-        if (params.accumulate != "batch" or params.pulse_type != "stochastic_compressed"
+        if (params.pulse_type != "stochastic_compressed"
                 or (params.sto_round and params.res > 0) or array.hidden):
             return False
         lr = tiles[0].learning_rate
@@ -171,8 +171,8 @@ class TileGroup:
             um_grad_scale=params.um_grad_scale, res=bin_width(params.res))
         max_bl = first._train_bound(lr, params)[1]
         counting = all(a.counting for a in arrays)
-        pulses = kernels.counted_update_grouped(
-            self._bind("weight", [(a, "weight") for a in arrays]),
+        pulses = kernels.update_grouped(
+            params.accumulate, self._bind("weight", [(a, "weight") for a in arrays]),
             self._bind("cell_params", [(a, "cell_params") for a in arrays]), x_p, d_p, bl,
             kernels.UpdateParams(first._cell(), max_bl, False), seeds=self._update_seeds(arrays),
             cell_pulses=(self._bind("cell_pulses", [(a, "cell_pulses") for a in arrays])
