@@ -98,30 +98,48 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
         rows = ranks
     t = 4 * q
     bl = tl.load(bl_ptr + rows, mask=ranks < k_rows, other=0)
-    if (not COMPACT) or (tl.max(bl, axis=0) > t):  # compact: nothing to store past the trains
-        if SEED_PTR:
-            seed = tl.load(seed_ptr + g)
-        seed = _stream(tl.cast(seed, tl.int64), STREAM)
-        live = (ranks < k_rows)[:, None] & (lines < n)[None, :]
-        p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn,
-                    mask=live, other=0.0)
-        zero = (ranks[:, None] * 0 + lines[None, :] * 0).to(tl.uint32)
-        if tl.max(bl, axis=0) > t:  # some train reaches these slots
-            r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + q,
-                                    rows[:, None].to(tl.uint32) + zero, zero)
-        else:  # past every train of the block (BL management): no draws (nothing fires)
-            r0 = zero
-            r1 = zero
-            r2 = zero
-            r3 = zero
-        _plane_store(signed_ptr, abs_ptr, r0, p, live, bl, lines, rows, ranks, t, k_rows,
-                     length, ld, n_lines, base_ptr, ABS, COMPACT)
-        _plane_store(signed_ptr, abs_ptr, r1, p, live, bl, lines, rows, ranks, t + 1, k_rows,
-                     length, ld, n_lines, base_ptr, ABS, COMPACT)
-        _plane_store(signed_ptr, abs_ptr, r2, p, live, bl, lines, rows, ranks, t + 2, k_rows,
-                     length, ld, n_lines, base_ptr, ABS, COMPACT)
-        _plane_store(signed_ptr, abs_ptr, r3, p, live, bl, lines, rows, ranks, t + 3, k_rows,
-                     length, ld, n_lines, base_ptr, ABS, COMPACT)
+    reached = tl.max(bl, axis=0) > t  # some train of the block reaches these slots
+    if SEED_PTR:
+        seed = tl.load(seed_ptr + g)
+    seed = _stream(tl.cast(seed, tl.int64), STREAM)
+    if COMPACT:
+        if reached:  # nothing to store past the trains
+            _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, ranks,
+                        q, n, n_lines, k_rows, length, ld, stride_pk, stride_pn, base_ptr, ABS,
+                        COMPACT)
+    else:
+        _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, ranks, q,
+                    n, n_lines, k_rows, length, ld, stride_pk, stride_pn, base_ptr, ABS,
+                    COMPACT)
+
+
+@triton.jit
+def _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, ranks, q, n,
+                n_lines, k_rows, length, ld, stride_pk, stride_pn, base_ptr, ABS: tl.constexpr,
+                COMPACT: tl.constexpr):
+    """The four slots ``4q .. 4q + 3`` of a block of rows and lines: one Philox call where
+    a train reaches them (``reached``), then the four stores."""
+    live = (ranks < k_rows)[:, None] & (lines < n)[None, :]
+    p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn, mask=live,
+                other=0.0)
+    zero = (ranks[:, None] * 0 + lines[None, :] * 0).to(tl.uint32)
+    if reached:
+        r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + q,
+                                rows[:, None].to(tl.uint32) + zero, zero)
+    else:  # past every train of the block (BL management): no draws (nothing fires)
+        r0 = zero
+        r1 = zero
+        r2 = zero
+        r3 = zero
+    t = 4 * q
+    _plane_store(signed_ptr, abs_ptr, r0, p, live, bl, lines, rows, ranks, t, k_rows, length,
+                 ld, n_lines, base_ptr, ABS, COMPACT)
+    _plane_store(signed_ptr, abs_ptr, r1, p, live, bl, lines, rows, ranks, t + 1, k_rows,
+                 length, ld, n_lines, base_ptr, ABS, COMPACT)
+    _plane_store(signed_ptr, abs_ptr, r2, p, live, bl, lines, rows, ranks, t + 2, k_rows,
+                 length, ld, n_lines, base_ptr, ABS, COMPACT)
+    _plane_store(signed_ptr, abs_ptr, r3, p, live, bl, lines, rows, ranks, t + 3, k_rows,
+                 length, ld, n_lines, base_ptr, ABS, COMPACT)
 
 
 @triton.jit
@@ -245,10 +263,9 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
 
 @triton.jit(do_not_specialize=["seed"])
 def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, sum_ptr, tab_ptr,
-                         n_knots, seed,
-                         n_elem, stride_p, stride_pg, noise_std, amp_up, amp_down, gam_up,
-                         gam_down, es_a,
-                         es_b, std_add, std_slope, FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
+                         n_knots, seed, n_elem, stride_p, stride_pg, noise_std, amp_up,
+                         amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+                         FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
                          MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                          SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
                          SUM: tl.constexpr, BLOCK: tl.constexpr):
