@@ -400,19 +400,19 @@ def _pulsed_update_kernel(
 ):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    # axis 2: tile g of a group - its weight, parameters, trains, words, counters and
-    # seed its own (the stride_*g / words_per_tile on); a single tile is g = 0
-    g = tl.program_id(2).to(tl.int64)
-    w_ptr += g * stride_wg
-    p_ptr += g * stride_pg
-    x_ptr += g * stride_xg
-    d_ptr += g * stride_dg
-    words_ptr += g * words_per_tile
-    count_ptr += g
-    cells_ptr += g * n_out * n_in
-    scratch_ptr += g * tl.num_programs(0) * tl.num_programs(1) * (2 * k if SPARSE_ROWS else k)
+    # axis 2: a tile of a group - its weight, parameters, trains, words, counters and
+    # seed its own (the stride_*g / words_per_tile on); a single tile is tile 0
+    tile = tl.program_id(2).to(tl.int64)
+    w_ptr += tile * stride_wg
+    p_ptr += tile * stride_pg
+    x_ptr += tile * stride_xg
+    d_ptr += tile * stride_dg
+    words_ptr += tile * words_per_tile
+    count_ptr += tile
+    cells_ptr += tile * n_out * n_in
+    scratch_ptr += tile * tl.num_programs(0) * tl.num_programs(1) * (2 * k if SPARSE_ROWS else k)
     if SEED_PTR:  # the seed lives on the device (CUDA graphs replay it as it changes)
-        seed = tl.load(seed_ptr + g) & 0xFFFFFFFF
+        seed = tl.load(seed_ptr + tile) & 0xFFFFFFFF
     il = tl.arange(0, BLOCK_M)
     jl = tl.arange(0, BLOCK_N)
     rm = pid_m * BLOCK_M + il
