@@ -9,9 +9,10 @@ import subprocess
 import sys
 
 #: imported only by what uses them: figures and ``report --plot`` (matplotlib), trackers
-#: (mlflow, tensorboard), the sklearn SVD backend, ``torch.compile`` (dynamo, sympy)
+#: (mlflow, tensorboard), the sklearn SVD backend, ``torch.compile`` (dynamo, sympy), the
+#: progress bar (rich: shown on a terminal only)
 HEAVY = ("matplotlib", "mlflow", "tensorboard", "torch.utils.tensorboard", "sklearn",
-         "torch._dynamo", "sympy", "pandas")
+         "torch._dynamo", "sympy", "pandas", "rich")
 
 PROBE = """
 import json, sys
@@ -30,3 +31,16 @@ def test_a_plain_run_imports_no_heavy_module(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cuda_driver_starts_early_only_for_a_single_run_that_may_use_a_gpu():
+    """The background ``cuInit`` (training/driver_start.py) runs for ``xbrun train`` alone:
+    not for sweeps (whose jobs may run in processes of their own), printing flags, CPU runs
+    or other commands."""
+    from xbrun.training.driver_start import wanted
+
+    assert wanted(["train"]) and wanted(["train", "epochs=2", "device=chopped"])
+    for argv in (["train", "-m", "seed=0,1"], ["train", "--multirun"], ["train", "--cfg", "job"],
+                 ["train", "--help"], ["train", "accelerator=cpu"], ["evaluate", "runs/x"],
+                 []):
+        assert not wanted(argv), argv

@@ -28,6 +28,7 @@ from .composition import (
     conf_dir,
     explain_hydra_error,
     fail,
+    hydra_held,
     hydra_settings,
     is_hydra,
     make_folder,
@@ -39,7 +40,7 @@ from .composition import (
 from .errors import ConfigError
 from .jobs import check_jobs, combinations, hydra_only, optimises, sweep_values
 from .schema import check
-from .training import phases
+from .training import driver_start, phases
 from .training.interrupts import (
     Interrupted,
     die_with_parent,
@@ -379,28 +380,34 @@ def train_command(args: list[str]) -> None:
                  "PATH); run the command on a Slurm login node, or use "
                  "hydra/launcher=submitit_local or joblib here")
     _made.clear()
-    configs: list = []
-    if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
-        configs = validate(overrides, multirun, environment=runs)
-        _check_sweeper(overrides)
-        if runs and not multirun and _replica(configs[0]):
-            return  # a replica of a run on several processes other than rank 0: done
-        try:
-            args = _hydra_args(flags, overrides, multirun, runs, configs)
-        except ConfigError as err:
-            fail(str(err))
-        except Exception as err:  # a bad hydra.* key or option
-            fail(explain_hydra_error(err))
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's imports chatter at INFO
-    os.environ[CLI_PID] = str(os.getpid())
-    if multirun:
-        from .workers import resilient_joblib
+    with hydra_held():  # Hydra initialised once: the checks' compositions, a single run's job
+        if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
+            configs = validate(overrides, multirun, environment=runs)
+            _check_sweeper(overrides)
+            if runs and not multirun and _replica(configs[0]):
+                return  # a replica of a run on several processes other than rank 0: done
+            try:
+                args = _hydra_args(flags, overrides, multirun, runs, configs)
+            except ConfigError as err:
+                fail(str(err))
+            except Exception as err:  # a bad hydra.* key or option
+                fail(explain_hydra_error(err))
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's imports chatter
+        os.environ[CLI_PID] = str(os.getpid())
+        if multirun:
+            from .workers import resilient_joblib
 
-        resilient_joblib()  # a killed joblib worker fails its job, not the sweep
-    composed = _composed_run(flags, overrides, args) if runs and not multirun else None
-    main = (functools.partial(run_composed, composed, _task) if composed is not None
-            else hydra.main(config_path=str(conf_dir()), config_name="config",
-                            version_base="1.3")(_task))
+            resilient_joblib()  # a killed joblib worker fails its job, not the sweep
+        composed = _composed_run(flags, overrides, args) if runs and not multirun else None
+        if composed is not None:
+            return _launch(functools.partial(run_composed, composed, _task), args, False, runs)
+    _launch(hydra.main(config_path=str(conf_dir()), config_name="config",
+                       version_base="1.3")(_task), args, multirun, runs)
+
+
+def _launch(main, args: list[str], multirun: bool, runs: bool) -> None:
+    """Run ``main`` (Hydra's run of the job or sweep) as ``xbrun train ARGS``; a sweep
+    folder nothing was written into is removed, the command's folder lock released."""
     sys.argv = ["xbrun train", *args]
     sweep = _made.get("target") if multirun and runs else None
     if sweep is not None:
@@ -522,6 +529,8 @@ def main(argv: list[str] | None = None) -> None:
     """``xbrun ARGS``; Ctrl-C or SIGTERM end any command with one line (exit 130 / 143),
     a run's folder recording status ``interrupted``."""
     if argv is None:  # the `xbrun` command itself (tests and Python callers pass argv)
+        if driver_start.wanted(sys.argv[1:]):
+            driver_start.start()  # CUDA's driver set up beside torch's import and Hydra
         return _leave(main, sys.argv[1:])
     phases.note("cli")  # where a run's start-up goes (training/phases.py)
     try:

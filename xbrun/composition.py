@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import functools
 import re
@@ -69,12 +70,37 @@ def schema_type(cls: type) -> type:
         for f in dataclasses.fields(cls) if f.init])
 
 
+def schema_value(default: Any) -> Any:
+    """A config dataclass instance as an instance of its :func:`schema_type`, the same
+    values: what OmegaConf turns into the typed node in one pass (merging the values into
+    the empty schema node costs twice as long, and every run composes after it)."""
+    cls = schema_type(type(default))
+    values = {}
+    for field in dataclasses.fields(cls):
+        value, tp = getattr(default, field.name), field.type
+        if typing.get_origin(tp) is typing.Union:  # Optional[schema]: OmegaConf 2.3's way
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        typed_node = dataclasses.is_dataclass(tp) and dataclasses.is_dataclass(value)
+        values[field.name] = schema_value(value) if typed_node else _plain(value)
+    return cls(**values)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as ``dataclasses.asdict`` leaves a field's value: dataclasses as dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return copy.deepcopy(value)
+
+
 def schema_node(default: Any):
     """The typed OmegaConf node of a config dataclass instance, its values the defaults."""
     from omegaconf import OmegaConf
 
-    return OmegaConf.merge(OmegaConf.structured(schema_type(type(default))),
-                           dataclasses.asdict(default))
+    return OmegaConf.structured(schema_value(default))
 
 
 @functools.cache
@@ -90,8 +116,9 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     for group, options in SCHEMAS.items():
         for name, default in options.items():
-            node = schema_node(default)
+            node = schema_value(default)  # (the store makes the OmegaConf node)
             if group == "decomposition":  # an option has its method's keys only
+                node = schema_node(default)
                 node = OmegaConf.masked_copy(node, [k for k in node if node[k] is not None])
             store.store(group=f"schema/{group}", name=name, node=node)
     run = schema_node(RunConfig())
@@ -201,15 +228,38 @@ def parse_overrides(overrides: list[str]) -> list:
     return parsed
 
 
+#: set while :func:`hydra_held` holds Hydra initialised for a whole command
+_HELD: list[bool] = []
+
+
 @contextlib.contextmanager
 def _initialised():
     """Hydra initialised on the shipped configs: the one place (``hydra.main`` in
     ``cli.train_command`` gets the same folder), the job named as ``hydra.main`` names the
-    command's (``hydra.job.name=cli``: its log file)."""
+    command's (``hydra.job.name=cli``: its log file). Inside :func:`hydra_held`, the Hydra
+    it holds."""
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
+    if _HELD and GlobalHydra.instance().is_initialized():
+        yield
+        return
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="cli"):
         yield
+
+
+@contextlib.contextmanager
+def hydra_held():
+    """Hydra initialised once for what runs inside: a command's checks (every composition of
+    ``jobs.check_jobs``) and a single run's job (:func:`run_composed`) share one Hydra, its
+    config loader and plugin search path, instead of initialising it for each. ``hydra.main``
+    (sweeps, ``--cfg``, ``--help``) initialises its own: call it outside."""
+    with _initialised():
+        _HELD.append(True)
+        try:
+            yield
+        finally:
+            _HELD.pop()
 
 
 def hydra_config(overrides: list[str], with_hydra: bool = False):
