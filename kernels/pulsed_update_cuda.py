@@ -1422,6 +1422,8 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
     if k == 0 or tiles == 0:
         advance_counters(bl, slots, calls)
         return x_p, d_p, bl
+    if any(c is not None and c.numel() > 1 and c.stride(0) != 1 for c in (slots, calls)):
+        raise ValueError("a group's slots and calls must be (tiles,) with stride 1")
     signs = [None if v is None else v.to(torch.float32).contiguous() for v in (x_sign, d_sign)]
     mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
                       update_bl_management=update_bl_management)
