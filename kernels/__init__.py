@@ -19,10 +19,10 @@ seed derivation, ``params.py`` the parameter bundle each operation's backends al
 import os
 
 from . import backends, layout, seeds
-from .analog_mvm_ref import MVMParams, analog_mvm_torch
+from .analog_mvm_ref import MVMParams, analog_mvm_grouped_torch, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
 from .chopped_weight_ref import chopped_weight_torch
-from .counted_update_ref import counted_update_torch
+from .counted_update_ref import counted_update_grouped_torch, counted_update_torch
 from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_walk_ref import line_walk_torch
@@ -38,9 +38,11 @@ from .params import (
 from .pulsed_update_ref import (
     discretize_torch,
     explicit_trains_torch,
+    line_probabilities_grouped_torch,
     line_probabilities_torch,
     long_train,
     long_train_length,
+    pulsed_update_grouped_torch,
     pulsed_update_torch,
     single_pulse_torch,
     table_factor,
@@ -57,11 +59,24 @@ _register("pulsed_update", pulsed_update_torch, numba=".pulsed_update_cpu:pulsed
 _register("counted_update", counted_update_torch,
           numba=".counted_update_cpu:counted_update_numba",
           triton=".counted_update_cuda:counted_update_triton")
+_register("pulsed_update_grouped", pulsed_update_grouped_torch,
+          numba=".pulsed_update_cpu:pulsed_update_grouped_numba",
+          triton=".pulsed_update_cuda:pulsed_update_grouped_triton")
+_register("counted_update_grouped", counted_update_grouped_torch,
+          numba=".counted_update_cpu:counted_update_grouped_numba",
+          triton=".counted_update_cuda:counted_update_grouped_triton")
 _register("analog_mvm", analog_mvm_torch, numba=".analog_mvm_cpu:analog_mvm_numba",
           triton=".analog_mvm_cuda:analog_mvm_triton")
+_register("analog_mvm_grouped", analog_mvm_grouped_torch,
+          numba=".analog_mvm_cpu:analog_mvm_grouped_numba",
+          triton=".analog_mvm_cuda:analog_mvm_grouped_triton")
 _register("line_probabilities", line_probabilities_torch,
           numba=".pulsed_update_cpu:line_probabilities_numba",
           triton=".pulsed_update_cuda:line_probabilities_triton", numba_float32=False,
+          triton_float32=True)
+_register("line_probabilities_grouped", line_probabilities_grouped_torch,
+          numba=".pulsed_update_cpu:line_probabilities_grouped_numba",
+          triton=".pulsed_update_cuda:line_probabilities_grouped_triton", numba_float32=False,
           triton_float32=True)
 _register("explicit_trains", explicit_trains_torch,
           numba=".pulsed_update_cpu:explicit_trains_numba", numba_float32=False)
@@ -114,6 +129,26 @@ def counted_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None
                    seed, None, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
 
 
+def update_grouped(accumulate, weights, cell_params, x_prob, d_prob, bl, p, *, seeds,
+                   generators=None, cell_pulses=None):
+    """The updates of a group of equal tiles in either order (``accumulate``: ``"sample"``,
+    ``pulsed_update_grouped_torch``; ``"batch"``, ``counted_update_grouped_torch``):
+    ``weights`` ``(tiles, out, in)``, ``cell_params`` ``(tiles, P, out, in)``, trains
+    ``(tiles, k, .)``, ``(tiles, k)``, ``cell_pulses`` like ``weights`` or None. On CUDA the
+    launches of one tile for all (``seeds``: ``(tiles,)`` int64 on the device); numba per
+    tile with ``seeds`` on the CPU; the twin draws from ``generators`` (one per tile).
+    Returns the pulses per tile ``(tiles,)`` int64."""
+    name = "pulsed_update_grouped" if accumulate == "sample" else "counted_update_grouped"
+    backend, run = backends.pick(name, weights)
+    if backend == backends.TORCH:
+        return run(weights, cell_params, x_prob, d_prob, bl, p, generators=generators,
+                   cell_pulses=cell_pulses)
+    if backend == backends.NUMBA:
+        seeds = [int(s) for s in seeds.tolist()]
+    return run(weights, cell_params, x_prob, d_prob, bl, p, seeds=seeds,
+               cell_pulses=cell_pulses)
+
+
 def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, threads,
             **tensors):
     """Both update orders: the twin draws from ``generator``, a kernel from ``seed``."""
@@ -139,6 +174,30 @@ def analog_mvm(weight, x, params, seed):
     if backend == backends.NUMBA:
         return run(weight, x, params, int(seed))
     return run(weight, x, params, seed=int(seed))
+
+
+def analog_mvm_grouped(weights, x, params, seeds, n_cols, step_i, step_j):
+    """The analog MVMs of a group of equal tiles (``analog_mvm_grouped_torch``): tile ``g``
+    of ``weights`` ``(tiles, out, width)`` reads its block of ``x``'s columns, its noise
+    keyed by ``seeds[g]`` (an int64 tensor, on the device on CUDA). One set of launches for
+    all on CUDA (Triton); each tile's own kernel on the CPU. Returns ``(tiles, N, out)``."""
+    backend, run = backends.pick("analog_mvm_grouped", x, weights)
+    if backend != backends.TRITON:
+        seeds = [int(s) for s in seeds.tolist()]
+    return run(weights, x, params, seeds, n_cols, step_i, step_j)
+
+
+def line_probabilities_grouped(x_rows, d_rows, n_cols, n_in, n_out, lr, granularity, *,
+                               desired_bl, fixed_bl, update_management, update_bl_management,
+                               um_grad_scale, res):
+    """:func:`line_probabilities` of every tile of a grid at once
+    (``line_probabilities_grouped_torch``; deterministic rounding only): ``(tiles, k,
+    n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
+    backend, run = backends.pick("line_probabilities_grouped", x_rows, d_rows)
+    return run(x_rows, d_rows, n_cols, n_in, n_out, lr, granularity, desired_bl=desired_bl,
+               fixed_bl=fixed_bl, update_management=update_management,
+               update_bl_management=update_bl_management, um_grad_scale=um_grad_scale,
+               res=res, sto_round=False)
 
 
 def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
@@ -282,12 +341,15 @@ __all__ = [
     "accumulate_transfer_buffer",
     "line_numbers",
     "analog_mvm",
+    "analog_mvm_grouped",
+    "analog_mvm_grouped_torch",
     "analog_mvm_torch",
     "auto_scale_torch",
     "chopped_weight_torch",
     "col2im",
     "col2im_torch",
     "counted_update",
+    "counted_update_grouped_torch",
     "counted_update_torch",
     "discretize_torch",
     "explicit_trains",
@@ -296,6 +358,8 @@ __all__ = [
     "im2col_torch",
     "inverse_index",
     "line_probabilities",
+    "line_probabilities_grouped",
+    "line_probabilities_grouped_torch",
     "line_probabilities_torch",
     "line_walk",
     "line_walk_torch",
@@ -304,6 +368,7 @@ __all__ = [
     "long_train",
     "long_train_length",
     "pulsed_update",
+    "pulsed_update_grouped_torch",
     "pulsed_update_torch",
     "reduce_to_weight",
     "single_pulse_torch",
@@ -315,6 +380,7 @@ __all__ = [
     "transfer_write",
     "transfer_write_torch",
     "update_auto_scale",
+    "update_grouped",
 ]
 
 

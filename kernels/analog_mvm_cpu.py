@@ -26,7 +26,7 @@ import torch
 from numba import njit, prange
 
 from . import seeds
-from .analog_mvm_ref import MVMParams
+from .analog_mvm_ref import MVMParams, tile_blocks
 from .layout import (
     BM_NONE,
     BM_WORST_CASE,
@@ -459,3 +459,13 @@ def analog_mvm_numba(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
             break
         bm_pass += 1
     return torch.from_numpy(out)
+
+
+def analog_mvm_grouped_numba(weights: torch.Tensor, x: torch.Tensor, p: MVMParams, seeds,
+                             n_cols: int, step_i: int, step_j: int) -> torch.Tensor:
+    """``analog_mvm_grouped_torch``: each tile's ``analog_mvm_numba`` (the CPU gains
+    nothing from one launch for all), stacked ``(tiles, N, out)``."""
+    tiles, _, width = weights.shape
+    blocks = tile_blocks(x, tiles, n_cols, step_i, step_j, width)
+    return torch.stack([analog_mvm_numba(weights[g], blocks[g], p, int(seeds[g]))
+                        for g in range(tiles)])

@@ -137,26 +137,42 @@ def _seed(seed_ptr, seed_arg, SEED_PTR: tl.constexpr):
 
 
 @triton.jit
+def _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR: tl.constexpr):
+    """Tile ``g`` (program axis 1) of a group, ``n_cols`` tiles to a row of the grid: its
+    input block (``sx_i`` / ``sx_j`` elements on per grid row / column) and its seed
+    pointer (one seed per tile). A single tile is the group of one: ``g = 0``."""
+    g = tl.program_id(1)
+    x_at = x_ptr + (g // n_cols).to(tl.int64) * sx_i + (g % n_cols).to(tl.int64) * sx_j
+    if SEED_PTR:
+        seed_ptr += g
+    return g.to(tl.int64), x_at, seed_ptr
+
+
+@triton.jit
 def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg, width,
-                     nm_thres, wmax, out_bound, inp_step, max_bm_res, inp_bound, inp_noise,
+                     n, n_cols, sx_i, sx_j, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                     inp_bound, inp_noise,
                      NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
                      INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, BLOCK_I: tl.constexpr):
     row = tl.program_id(0)
+    g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    at = g * n + row  # this row of this tile in the (tiles, n) scales and (tiles, n, .) rows
     x_row = x_ptr + row.to(tl.int64) * sx0
     raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
                      NM_KIND, BLOCK_I)
     s = tl.where(raw > 0, raw, 1.0)
     silent = (raw <= 0) & (inp_noise <= 0)  # never with NM_NONE (raw = 1)
-    sumsq = _dac_row(x_row, sx1, v_ptr + row.to(tl.int64) * width, row, width, s, seed, 0,
+    sumsq = _dac_row(x_row, sx1, v_ptr + at * width, row, width, s, seed, 0,
                      inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
-    tl.store(scale_ptr + row, tl.where(silent, 0.0, s))  # 0 marks a silent row
-    tl.store(norm_ptr + row, tl.sqrt(sumsq))
+    tl.store(scale_ptr + at, tl.where(silent, 0.0, s))  # 0 marks a silent row
+    tl.store(norm_ptr + at, tl.sqrt(sumsq))
 
 
 @triton.jit
-def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr,
-                     norm_ptr, out_ptr, seed_ptr, seed_arg, width, n_out, nm_thres, wmax,
+def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr,
+                     norm_ptr, out_ptr, seed_ptr, seed_arg, width, n_out, n, n_cols, sx_i,
+                     sx_j, nm_thres, wmax,
                      inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise, out_step,
                      out_bound, out_scale, max_bm_factor, bm_limit,
                      SEED_PTR: tl.constexpr, BM_KIND: tl.constexpr, WORST: tl.constexpr,
@@ -165,10 +181,13 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sc
                      OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
                      BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
     row = tl.program_id(0)
+    g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
-    base = row.to(tl.int64) * n_out
-    alpha = tl.load(scale_ptr + row)
-    norm = tl.load(norm_ptr + row)
+    at = g * n + row
+    w_ptr += g * swg
+    base = at * n_out
+    alpha = tl.load(scale_ptr + at)
+    norm = tl.load(norm_ptr + at)
     silent = alpha == 0
     hit = tl.zeros((), tl.int32)
     for o0 in range(0, n_out, BLOCK_O):
@@ -188,7 +207,7 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sc
         tl.store(out_ptr + base + cols, tl.where(silent, 0.0, y), mask=ok)
     if BM_KIND != 0:
         x_row = x_ptr + row.to(tl.int64) * sx0
-        v_row = v_ptr + row.to(tl.int64) * width
+        v_row = v_ptr + at * width
         if WORST:
             worst = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step,
                                max_bm_res, 4, BLOCK_I)
@@ -246,37 +265,80 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
         return out * p.out_scale if p.out_scale != 1 else out
     x = x.detach().to(torch.float32)
     weight = weight.detach().to(torch.float32)
-    n, width = x.shape
-    n_out = weight.shape[0]
-    out = torch.empty((n, n_out), dtype=torch.float32, device=x.device)
-    if n == 0 or n_out == 0:
+    return _launch(weight[None], x, p, seed, 1, 0, 0, x.shape[1], block_i, block_o,
+                   gemv_o)[0]
+
+
+def analog_mvm_grouped_triton(weights: torch.Tensor, x: torch.Tensor, p: MVMParams,
+                              seeds: torch.Tensor, n_cols: int, step_i: int, step_j: int,
+                              block_i: int | None = None, block_o: int | None = None,
+                              gemv_o: int = 32) -> torch.Tensor:
+    """The MVMs of a group of equal tiles at once (``analog_mvm_grouped_torch``): tile ``g``
+    (row ``g // n_cols``, column ``g % n_cols`` of its grid) multiplies the columns
+    ``[off, off + width)`` of ``x``, ``off = (g // n_cols) * step_i + (g % n_cols) *
+    step_j``, by ``weights[g]`` ``(out, width)`` through the periphery ``p``, its noise
+    keyed by ``seeds[g]`` (an int64 device tensor): as many launches as one tile takes,
+    one batched matmul for all. Returns ``(tiles, N, out)``; tile ``g``'s rows equal
+    ``analog_mvm_triton(weights[g], block, p, seeds[g:g + 1])`` up to the matmul's
+    rounding."""
+    x = x.detach().to(torch.float32)
+    weights = weights.detach().to(torch.float32)
+    if p.is_perfect:
+        out = torch.bmm(_blocks(x, weights.shape[0], n_cols, step_i, step_j,
+                                weights.shape[2]), weights.transpose(1, 2))
+        return out * p.out_scale if p.out_scale != 1 else out
+    return _launch(weights, x, p, seeds, n_cols, step_i, step_j, weights.shape[2], block_i,
+                   block_o, gemv_o)
+
+
+def _blocks(x, tiles, n_cols, step_i, step_j, width):
+    """``(tiles, N, width)``: each tile's block of the columns of ``x`` (a copy)."""
+    n_rows = tiles // n_cols
+    s0, s1 = x.stride()
+    return x.as_strided((n_rows, n_cols, x.shape[0], width),
+                        (step_i * s1, step_j * s1, s0, s1)).reshape(tiles, x.shape[0], width)
+
+
+def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o, gemv_o):
+    """Prologue, batched matmul and epilogue of ``weights.shape[0]`` tiles (module doc)."""
+    tiles, n_out = weights.shape[0], weights.shape[1]
+    n = x.shape[0]
+    out = torch.empty((tiles, n, n_out), dtype=torch.float32, device=x.device)
+    if n == 0 or n_out == 0 or tiles == 0:
         return out
     seed_ptr_mode = isinstance(seed, torch.Tensor)
+    if tiles > 1 and not seed_ptr_mode:
+        raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
     seed_t = seed if seed_ptr_mode else out  # a placeholder pointer when the seed is an int
     # 44 bits of seed with the top one set: always an int64 argument, never specialised
     seed_int = 0 if seed_ptr_mode else seeds.mvm_triton_seed(seed)
     block_i = block_i or _block(width, 1024)
     block_o = block_o or _block(n_out, 1024)
-    v = torch.empty((n, width), dtype=torch.float32, device=x.device)
-    scale = torch.empty(n, dtype=torch.float32, device=x.device)
-    norm = torch.empty(n, dtype=torch.float32, device=x.device)
+    v = torch.empty((tiles, n, width), dtype=torch.float32, device=x.device)
+    scale = torch.empty((tiles, n), dtype=torch.float32, device=x.device)
+    norm = torch.empty((tiles, n), dtype=torch.float32, device=x.device)
+    sx_i, sx_j = step_i * x.stride(1), step_j * x.stride(1)
     inp_q, out_q = p.inp_step > 0, p.out_step > 0
     flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0)
-    _prologue_kernel[(n,)](
-        x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int, width,
-        float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound), float(p.inp_step),
-        float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise),
+    _prologue_kernel[(n, tiles)](
+        x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int, width, n, n_cols,
+        sx_i, sx_j, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
+        float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise),
         NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, BLOCK_I=block_i, **flags)
-    y = v @ weight.T
+    wt = weights.transpose(1, 2)
+    y = torch.bmm(v, wt) if tiles > 1 else (v[0] @ wt[0])[None]
     w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
-    var = (v * v) @ weight.abs().T if w_kind == W_NOISE_PCM else y
-    _epilogue_kernel[(n,)](
-        y, var, x, x.stride(0), x.stride(1), v, weight, weight.stride(0), weight.stride(1),
-        scale, norm, out, seed_t, seed_int, width, n_out, float(p.nm_thres),
-        float(p.nm_assumed_wmax), float(p.inp_step), float(p.max_bm_res),
-        float(p.inp_bound), float(p.inp_noise), float(p.w_noise), float(p.out_noise),
-        float(p.out_step), float(p.out_bound), float(p.out_scale), float(p.max_bm_factor),
-        float(min(p.bm_limit, 3e38)),
+    if w_kind == W_NOISE_PCM:
+        var = torch.bmm(v * v, wt.abs()) if tiles > 1 else ((v[0] * v[0]) @ wt[0].abs())[None]
+    else:
+        var = y
+    _epilogue_kernel[(n, tiles)](
+        y, var, x, x.stride(0), x.stride(1), v, weights, weights.stride(1), weights.stride(2),
+        weights.stride(0), scale, norm, out, seed_t, seed_int, width, n_out, n, n_cols, sx_i,
+        sx_j, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.inp_step),
+        float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise), float(p.w_noise),
+        float(p.out_noise), float(p.out_step), float(p.out_bound), float(p.out_scale),
+        float(p.max_bm_factor), float(min(p.bm_limit, 3e38)),
         SEED_PTR=seed_ptr_mode, BM_KIND=int(p.bm_kind),
         WORST=p.bm_kind == BM_WORST_CASE and p.nm_kind != NM_ABS_MAX_NP_SUM,
         W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
@@ -287,4 +349,4 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
 
 # the kinds the kernels switch on by number
 
-__all__ = ["analog_mvm_triton"]
+__all__ = ["analog_mvm_grouped_triton", "analog_mvm_triton"]

@@ -155,3 +155,28 @@ def analog_mvm_torch(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
         reduction[rows[~passed]] *= 2
         bm_round += 1
     return out * p.out_scale if p.out_scale != 1 else out
+
+
+def tile_blocks(x: torch.Tensor, tiles: int, n_cols: int, step_i: int, step_j: int,
+                width: int) -> list[torch.Tensor]:
+    """The input block of each tile of a group: tile ``g`` (grid row ``g // n_cols``,
+    column ``g % n_cols``) reads the columns ``[off, off + width)`` of ``x``, ``off =
+    (g // n_cols) * step_i + (g % n_cols) * step_j`` (a forward pass: ``step_j = width``;
+    a transposed one: ``step_i = width``)."""
+    out = []
+    for g in range(tiles):
+        off = (g // n_cols) * step_i + (g % n_cols) * step_j
+        out.append(x[:, off:off + width])
+    return out
+
+
+def analog_mvm_grouped_torch(weights: torch.Tensor, x: torch.Tensor, p: MVMParams,
+                             seeds, n_cols: int, step_i: int, step_j: int) -> torch.Tensor:
+    """The MVMs of a group of equal tiles (a layer's grid): tile ``g`` multiplies its block
+    of ``x`` (:func:`tile_blocks`) by ``weights[g]`` through ``p``, noise keyed by
+    ``seeds[g]``. Nothing is shared between tiles but the settings: this is each tile's
+    :func:`analog_mvm_torch`, stacked ``(tiles, N, out)``."""
+    tiles, _, width = weights.shape
+    blocks = tile_blocks(x, tiles, n_cols, step_i, step_j, width)
+    return torch.stack([analog_mvm_torch(weights[g], blocks[g], p, seed=int(seeds[g]))
+                        for g in range(tiles)])

@@ -226,5 +226,18 @@ def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     return (up.sum() + down.sum()).to(torch.int64)
 
 
-__all__ = ["apply_counts_numba", "counted_update_numba", "pulse_counts_numba",
+def counted_update_grouped_numba(weights: torch.Tensor, cell_params: torch.Tensor,
+                                 x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                 p: UpdateParams, *, seeds,
+                                 cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """``counted_update_grouped_torch``: each tile's :func:`counted_update_numba` with its
+    own seed ``seeds[g]``; the pulses per tile."""
+    return torch.stack([counted_update_numba(
+        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, seed=int(seeds[g]),
+        cell_pulses=None if cell_pulses is None else cell_pulses[g])
+        for g in range(weights.shape[0])])
+
+
+__all__ = ["apply_counts_numba", "counted_update_grouped_numba", "counted_update_numba",
+           "pulse_counts_numba",
            "signed_bits_numba"]

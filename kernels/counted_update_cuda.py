@@ -2,9 +2,10 @@
 host sync.
 
 1. ``_line_planes_kernel``: each line's signed bits as a K-major int8 plane ``(lines,
-   slots)`` (slot ``b * L + t``), one program per tile of slots and lines, Philox
-   (``tl.rand``) keyed by the seed - an int, or a one-element device tensor that a replayed
-   CUDA graph reads anew - and by ``slot * n + line``; the padding written as zeros;
+   slots)`` (slot-major: slot ``t`` of row ``b`` at ``t * k + b``), one program per four
+   slots of a tile of rows and lines, Philox keyed by the seed - an int, or a one-element
+   device tensor that a replayed CUDA graph reads anew - and by the counter ``(line, t //
+   4, b, 0)``, one call for four slots; the padding written as zeros;
 2. the counts ``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|``, chosen per shape
    (``count_method``): for wide layers two ``torch._int_mm`` on the planes and their
    magnitudes (written by the same launch), A row-major and B column-major with every side
@@ -24,6 +25,7 @@ import functools
 import torch
 import triton
 import triton.language as tl
+from triton.language.random import philox, uint_to_uniform_float
 
 from .layout import CELL_CONSTANT, check_cell
 from .params import CellParams, UpdateParams
@@ -37,55 +39,134 @@ def _stream(seed, stream: tl.constexpr):
     return seed ^ (tl.full((), stream + 1, tl.int64) << 44)
 
 
-@triton.jit(do_not_specialize=["seed"])
-def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, n, n_lines,
-                        k_rows, length, ld, stride_pk, stride_pn, STREAM: tl.constexpr,
-                        SEED_PTR: tl.constexpr, ABS: tl.constexpr, BLOCK_S: tl.constexpr,
-                        BLOCK_L: tl.constexpr):
-    """One ``BLOCK_S`` slots x ``BLOCK_L`` lines tile of the planes ``(n_lines, ld)``. Slot
-    ``t`` of row ``b`` of line ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous
-    (the K-major operand tensor cores take) and slot-major, so that every slot past the
-    batch's longest train lies beyond ``longest * k_rows`` (``_coincidence_kernel`` stops
-    there). The padding (past ``k_rows * length`` slots, past ``n`` lines) is written as
-    zeros, so the planes need no clearing launch."""
-    at = tl.program_id(0) * BLOCK_S + tl.arange(0, BLOCK_S)
-    lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
-    if SEED_PTR:
-        seed = tl.load(seed_ptr)
-    seed = tl.cast(seed, tl.int64)
-    used = at < k_rows * length
-    t = at // k_rows
-    b = at % k_rows
-    live = used[:, None] & (lines < n)[None, :]
-    p = tl.load(prob_ptr + b[:, None] * stride_pk + lines[None, :] * stride_pn, mask=live,
-                other=0.0)
-    bl = tl.load(bl_ptr + b, mask=used, other=0)
-    # the key of slot t of row b on line j: (b * length + t) * n + j (int32, wrapping) -
-    # where the rows' slots once lay one after another - so a seed draws the same trains
-    u = tl.rand(_stream(seed, STREAM), (b * length + t)[:, None] * n + lines[None, :])
-    fire = (u < tl.abs(p)) & (t < bl)[:, None] & live
+@triton.jit
+def _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, t, k_rows, length,
+                 ld, n_lines, base_ptr, ABS: tl.constexpr, COMPACT: tl.constexpr):
+    """Slot ``t`` of the rows ``rows`` on the lines ``lines``: fires where Philox output
+    ``r`` is below ``|p|`` within the row's train. Dense: stored at ``line * ld + t *
+    k_rows + row``, zeros past the train, the lines and ``ld``. ``COMPACT``: only the slots
+    inside trains, at ``line * ld + base[t] + rank`` (``rows`` are the rows of ``ranks`` in
+    the order of decreasing train length; ``base``: ``_compact_layout``'s offsets)."""
+    inside = (t < bl) & (t < length)
+    fire = (uint_to_uniform_float(r) < tl.abs(p)) & inside[:, None] & live
+    if COMPACT:
+        at = tl.load(base_ptr + t) + ranks
+        keep = inside[:, None] & (lines < n_lines)[None, :]
+    else:
+        at = t * k_rows + rows
+        keep = ((at < ld) & (rows < k_rows))[:, None] & (lines < n_lines)[None, :]
     out = lines[None, :].to(tl.int64) * ld + at[:, None]
-    keep = (at < ld)[:, None] & (lines < n_lines)[None, :]
     tl.store(signed_ptr + out, tl.where(fire, tl.where(p < 0.0, -1, 1), 0).to(tl.int8),
              mask=keep)
     if ABS:
         tl.store(abs_ptr + out, fire.to(tl.int8), mask=keep)
 
 
+@triton.jit(do_not_specialize=["seed"])
+def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, order_ptr,
+                        base_ptr, n, n_lines, k_rows, length, ld, n_quads, stride_pk,
+                        stride_pn, stride_pg, STREAM: tl.constexpr, SEED_PTR: tl.constexpr,
+                        ABS: tl.constexpr, COMPACT: tl.constexpr, BLOCK_B: tl.constexpr,
+                        BLOCK_L: tl.constexpr):
+    """Four slots ``4q .. 4q + 3`` of ``BLOCK_B`` rows x ``BLOCK_L`` lines of the planes
+    ``(n_lines, ld)`` (axis 0: row block and ``q``). Dense: slot ``t`` of row ``b`` of line
+    ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor
+    cores take) and slot-major, so that every slot past the batch's longest train lies
+    beyond ``longest * k_rows`` (``_coincidence_kernel`` stops there); the padding (past
+    the trains, past ``n`` lines, up to ``ld``) is written as zeros, so the planes need no
+    clearing launch. ``COMPACT``: the rows are taken in the order ``order`` (decreasing
+    train length) and only the slots inside trains are stored, slot ``t`` of the row of
+    rank ``r`` at ``base[t] + r``: the planes end at ``base[length]``, the sum of the
+    trains, and nothing past it is written. The bit of (row b, slot t, line j) is Philox
+    output ``t % 4`` of the counter ``(j, t // 4, b, 0)`` under the seed's stream, as the
+    per-sample kernel keys its bits, wherever it is stored: one Philox call gives four
+    slots. Axis 2: tile ``g`` of a group, with its own probabilities (``stride_pg`` on),
+    trains, seed, order and planes."""
+    q = tl.program_id(0) % n_quads
+    ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
+    lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
+    g = tl.program_id(2).to(tl.int64)
+    prob_ptr += g * stride_pg
+    bl_ptr += g * k_rows
+    signed_ptr += g * n_lines * ld
+    abs_ptr += g * n_lines * ld
+    if COMPACT:
+        order_ptr += g * k_rows
+        base_ptr += g * (length + 1)
+        rows = tl.load(order_ptr + ranks, mask=ranks < k_rows, other=0)
+    else:
+        rows = ranks
+    t = 4 * q
+    bl = tl.load(bl_ptr + rows, mask=ranks < k_rows, other=0)
+    reached = tl.max(bl, axis=0) > t  # some train of the block reaches these slots
+    if SEED_PTR:
+        seed = tl.load(seed_ptr + g)
+    seed = _stream(tl.cast(seed, tl.int64), STREAM)
+    if COMPACT:
+        if reached:  # nothing to store past the trains
+            _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, ranks,
+                        q, n, n_lines, k_rows, length, ld, stride_pk, stride_pn, base_ptr, ABS,
+                        COMPACT)
+    else:
+        _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, ranks, q,
+                    n, n_lines, k_rows, length, ld, stride_pk, stride_pn, base_ptr, ABS,
+                    COMPACT)
+
+
 @triton.jit
-def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, n_in, ld,
-                        k_split, k_rows, length, LONGEST: tl.constexpr, ATOMIC: tl.constexpr,
-                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the slots ``[pid_k *
-    k_split, +k_split)`` of the K-major planes ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in,
-    ld)``: two int8 tensor-core products per step, |bits| taken in registers. With
-    ``LONGEST``, the slots stop at ``min(longest, length) * k_rows`` (``longest``: the
-    batch's longest train, read on the device): past it the slot-major planes hold zeros,
+def _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, ranks, q, n,
+                n_lines, k_rows, length, ld, stride_pk, stride_pn, base_ptr, ABS: tl.constexpr,
+                COMPACT: tl.constexpr):
+    """The four slots ``4q .. 4q + 3`` of a block of rows and lines: one Philox call where
+    a train reaches them (``reached``), then the four stores."""
+    live = (ranks < k_rows)[:, None] & (lines < n)[None, :]
+    p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn, mask=live,
+                other=0.0)
+    zero = (ranks[:, None] * 0 + lines[None, :] * 0).to(tl.uint32)
+    if reached:
+        r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + q,
+                                rows[:, None].to(tl.uint32) + zero, zero)
+    else:  # past every train of the block (BL management): no draws (nothing fires)
+        r0 = zero
+        r1 = zero
+        r2 = zero
+        r3 = zero
+    t = 4 * q
+    _plane_store(signed_ptr, abs_ptr, r0, p, live, bl, lines, rows, ranks, t, k_rows, length,
+                 ld, n_lines, base_ptr, ABS, COMPACT)
+    _plane_store(signed_ptr, abs_ptr, r1, p, live, bl, lines, rows, ranks, t + 1, k_rows,
+                 length, ld, n_lines, base_ptr, ABS, COMPACT)
+    _plane_store(signed_ptr, abs_ptr, r2, p, live, bl, lines, rows, ranks, t + 2, k_rows,
+                 length, ld, n_lines, base_ptr, ABS, COMPACT)
+    _plane_store(signed_ptr, abs_ptr, r3, p, live, bl, lines, rows, ranks, t + 3, k_rows,
+                 length, ld, n_lines, base_ptr, ABS, COMPACT)
+
+
+@triton.jit
+def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in, ld,
+                        n_split, stride_dg, stride_xg, END: tl.constexpr,
+                        ATOMIC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                        BLOCK_K: tl.constexpr):
+    """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
+    ``s, s + n_split, s + 2 n_split, ...`` (part ``s`` of a split) of the K-major planes
+    ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in, ld)``: two int8 tensor-core products per step,
+    |bits| taken in registers; the parts interleave, so however far the trains reach, every
+    part has its share of them. With
+    ``END``, the slots stop where the planes' trains end (read on the device: the longest
+    train times the rows for slot-major planes, the sum of the trains for compact ones),
     so short trains (BL management) cost what they use. Split over K (``ATOMIC``), the
-    partial counts are added with integer atomics: exact in any order."""
+    partial counts are added with integer atomics: exact in any order.
+    Axis 2 also runs over the tiles of a group (``n_split`` parts each): tile ``g``'s
+    planes lie ``stride_dg`` / ``stride_xg`` on, its counts ``n_out * n_in`` on, its end
+    at ``end_ptr + g``."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    k_lo = tl.program_id(2) * k_split
+    g = (tl.program_id(2) // n_split).to(tl.int64)
+    k_lo = (tl.program_id(2) % n_split) * BLOCK_K  # part s takes steps s, s + n_split, ...
+    dt_ptr += g * stride_dg
+    xt_ptr += g * stride_xg
+    net_ptr += g * n_out * n_in
+    total_ptr += g * n_out * n_in
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
@@ -95,18 +176,17 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, longest_ptr, n_out, 
     n_ok = (rn < n_in)[:, None]
     net = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
-    k_hi = tl.minimum(k_lo + k_split, ld)
-    if LONGEST:
-        longest = tl.minimum(tl.load(longest_ptr).to(tl.int32), length)
-        k_hi = tl.minimum(k_hi, longest * k_rows)
-    for k in range(k_lo, k_hi, BLOCK_K):
+    k_hi = ld
+    if END:
+        k_hi = tl.minimum(k_hi, tl.load(end_ptr + g).to(tl.int32))
+    for k in range(k_lo, k_hi, BLOCK_K * n_split):
         k_ok = (k + rk < k_hi)[None, :]
         d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
         x = tl.load(x_ptrs, mask=n_ok & k_ok, other=0)
         net = tl.dot(d, tl.trans(x), net, out_dtype=tl.int32)
         total = tl.dot(tl.abs(d), tl.trans(tl.abs(x)), total, out_dtype=tl.int32)
-        d_ptrs += BLOCK_K
-        x_ptrs += BLOCK_K
+        d_ptrs += BLOCK_K * n_split
+        x_ptrs += BLOCK_K * n_split
     out = rm[:, None] * n_in + rn[None, :]
     ok = m_ok & (rn < n_in)[None, :]
     if ATOMIC:  # a part wholly past the longest train adds nothing
@@ -182,16 +262,25 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
 
 
 @triton.jit(do_not_specialize=["seed"])
-def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, tab_ptr, n_knots, seed,
-                         n_elem, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a,
-                         es_b, std_add, std_slope, FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
+def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, sum_ptr, tab_ptr,
+                         n_knots, seed, n_elem, stride_p, stride_pg, noise_std, amp_up,
+                         amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+                         FROM_NET: tl.constexpr, CELL_KIND: tl.constexpr,
                          MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                          SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
-                         BLOCK: tl.constexpr):
+                         SUM: tl.constexpr, BLOCK: tl.constexpr):
+    # axis 1: tile g of a group, n_elem elements each (its weight, counts and counter
+    # n_elem on, its parameters stride_pg on, its own seed)
+    g = tl.program_id(1).to(tl.int64)
+    w_ptr += g * n_elem
+    a_ptr += g * n_elem
+    b_ptr += g * n_elem
+    cnt_ptr += g * n_elem
+    p_ptr += g * stride_pg
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n_elem
     if SEED_PTR:
-        seed = tl.load(seed_ptr)
+        seed = tl.load(seed_ptr + g)
     seed = _stream(tl.cast(seed, tl.int64), 2)
     a = tl.load(a_ptr + offs, mask=mask, other=0)
     b = tl.load(b_ptr + offs, mask=mask, other=0)
@@ -210,6 +299,8 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, tab_ptr,
     if COUNT_CELLS:  # the wear ledger: each element is this program's alone, no atomics
         cnt = tl.load(cnt_ptr + offs, mask=mask, other=0)
         tl.store(cnt_ptr + offs, cnt + total, mask=mask)
+    if SUM:  # the tile's pulses: one integer atomic per program (exact in any order)
+        tl.atomic_add(sum_ptr + g, tl.sum(total.to(tl.int64), axis=0))
     if CELL_KIND <= 1:  # CELL_CONSTANT, CELL_LINEAR: closed form (mixed_runs)
         q_up = tl.zeros((BLOCK,), tl.float32)
         q_down = tl.zeros((BLOCK,), tl.float32)
@@ -287,33 +378,65 @@ def count_method(n_out: int, n_in: int, device: torch.device) -> str:
     return "split_k"
 
 
+def compact_layout(bl: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where compact planes put each slot (``_line_planes_kernel``): the rows in the order
+    of decreasing train length ``(..., k)`` (int32) and, per slot ``t``, the position of its
+    first row ``base[..., t]`` (int32, ``(..., length + 1)``; ``base[..., length]``: the sum
+    of the trains, where the planes end). On the device, no host sync."""
+    order = torch.argsort(bl, dim=-1, descending=True, stable=True).to(torch.int32)
+    slots = torch.arange(length, device=bl.device, dtype=bl.dtype)
+    rows_in_slot = (bl[..., None] > slots).sum(-2, dtype=torch.int32)
+    base = torch.zeros(*bl.shape[:-1], length + 1, dtype=torch.int32, device=bl.device)
+    torch.cumsum(rows_in_slot, dim=-1, out=base[..., 1:])
+    return order, base
+
+
 def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: int,
                        seed: int | torch.Tensor, stream: int, *, n_lines: int | None = None,
-                       with_abs: bool = False):
+                       with_abs: bool = False, compact: tuple | None = None):
     """The signed bits (``signed_bits_torch``) of each line as K-major int8 planes
     ``(n_lines, ld)``: slot ``t`` of row ``b`` of line ``j`` at ``[j, t * k + b]``
     (slot-major), zeros past the ``k * length`` slots and the ``n`` lines; and, ``with_abs``, their
     magnitudes (cuBLAS's second product). Drawn from stream ``stream`` of ``seed``, in one
-    launch that writes every byte (nothing to clear, no transposing copy, no abs pass)."""
-    k, n = prob.shape
+    launch that writes every byte (nothing to clear, no transposing copy, no abs pass).
+
+    A group of tiles: ``prob`` ``(tiles, k, n)``, ``bl`` ``(tiles, k)`` and ``seed`` a
+    ``(tiles,)`` tensor give planes ``(tiles, n_lines, ld)``, tile ``g``'s drawn from
+    ``seed[g]`` as its own call would draw them.
+
+    ``compact``: :func:`compact_layout` of ``bl``: the same bits, only the slots inside the
+    trains, rows in the order of decreasing train length (``base[t] + rank``); nothing is
+    written past the trains' sum (a count must stop there: ``coincidences_triton``'s
+    ``ends``)."""
+    grouped = prob.dim() == 3
+    if not grouped:
+        prob, bl = prob[None], bl[None]
+    tiles, k, n = prob.shape
     n_lines = n if n_lines is None else n_lines
-    signed = torch.empty(n_lines, ld, dtype=torch.int8, device=prob.device)
+    signed = torch.empty(tiles, n_lines, ld, dtype=torch.int8, device=prob.device)
     magnitude = torch.empty_like(signed) if with_abs else None
-    if n_lines == 0 or ld == 0:
-        return signed, magnitude
-    if k == 0 or length == 0:
+    if n_lines and ld and tiles and (k == 0 or length == 0):
         signed.zero_()
         if magnitude is not None:
             magnitude.zero_()
+    elif n_lines and ld and tiles:
+        on_device = isinstance(seed, torch.Tensor)
+        if tiles > 1 and not on_device:
+            raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
+        block_b, block_l = 64, 32
+        # slots in fours: the trains' (compact), or all up to ld, padding included (dense)
+        quads = triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
+        grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
+        order, base = compact if compact is not None else (bl, bl)
+        _line_planes_kernel[grid](
+            signed, signed if magnitude is None else magnitude, prob, bl,
+            seed if on_device else signed, 0 if on_device else int(seed), order, base, n,
+            n_lines, k, length, ld, quads, prob.stride(1), prob.stride(2), prob.stride(0),
+            STREAM=stream, SEED_PTR=on_device, ABS=magnitude is not None,
+            COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l)
+    if grouped:
         return signed, magnitude
-    on_device = isinstance(seed, torch.Tensor)
-    block_s, block_l = 128, 16
-    _line_planes_kernel[(triton.cdiv(ld, block_s), triton.cdiv(n_lines, block_l))](
-        signed, signed if magnitude is None else magnitude, prob, bl,
-        seed if on_device else signed, 0 if on_device else int(seed), n, n_lines, k, length,
-        ld, prob.stride(0), prob.stride(1), STREAM=stream, SEED_PTR=on_device,
-        ABS=magnitude is not None, BLOCK_S=block_s, BLOCK_L=block_l)
-    return signed, magnitude
+    return signed[0], None if magnitude is None else magnitude[0]
 
 
 def signed_bits_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, rows: int,
@@ -350,7 +473,7 @@ def _programs(device: torch.device) -> int:
 
 
 def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
-                  splits: int | None = None) -> dict:
+                  splits: int | None = None, group: int = 1) -> dict:
     """Blocks and the K split of ``_coincidence_kernel``: blocks as large as the cells
     allow (up to 128 x 128), then K cut so that the grid fills the device, each program
     keeping at least four steps of ``BLOCK_K`` slots."""
@@ -358,42 +481,53 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
     bn = min(128, max(16, triton.next_power_of_2(n_in)))
     bk = 128 if ld >= 512 else 32
     steps = triton.cdiv(ld, bk)
-    tiles = triton.cdiv(n_out, bm) * triton.cdiv(n_in, bn)
+    tiles = triton.cdiv(n_out, bm) * triton.cdiv(n_in, bn) * group
     if splits is None:
         splits = max(1, min(steps // 4, triton.cdiv(_programs(device), tiles)))
-    k_split = triton.cdiv(steps, max(1, min(splits, steps))) * bk
-    return dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, k_split=k_split,
-                splits=triton.cdiv(ld, k_split),
+    return dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, splits=max(1, min(splits, steps)),
                 num_warps=8 if bm * bn >= 128 * 64 else 4)
 
 
 def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: int, *,
                         dt_abs: torch.Tensor | None = None, xt_abs: torch.Tensor | None = None,
-                        splits: int | None = None, trains: tuple | None = None):
+                        splits: int | None = None, trains: tuple | None = None,
+                        ends: torch.Tensor | None = None):
     """``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|`` (int32) of the K-major planes ``dt``
     ``(>= n_out, ld)``, ``xt`` ``(>= n_in, ld)``. Given their magnitudes (``dt_abs``,
     ``xt_abs``): two cuBLAS int8 products in the layout its tensor-core kernels take (A
     row-major, B column-major, every side a multiple of 16), ``(rows of dt, rows of xt)``;
     else one launch of the split-K kernel, ``(n_out, n_in)`` (``splits``: its K parts,
     default chosen to fill the device; ``trains``: ``(bl, k, length)`` of slot-major
-    planes, whose slots past the longest of ``bl`` it skips). Either way exact: integer
-    sums."""
-    ld = dt.shape[1]
+    planes, whose slots past the longest of ``bl`` it skips; ``ends``: instead, where each
+    tile's slots end, an int tensor on the device - compact planes). Either way exact:
+    integer sums.
+
+    A group of tiles (split-K only): planes ``(tiles, lines, ld)`` and ``bl`` ``(tiles,
+    k)`` give counts ``(tiles, n_out, n_in)``, in one launch."""
+    grouped = dt.dim() == 3
+    ld = dt.shape[-1]
     if dt_abs is not None:
         return torch._int_mm(dt, xt.T), torch._int_mm(dt_abs, xt_abs.T)
-    cfg = _split_config(n_out, n_in, ld, dt.device, splits)
+    if not grouped:
+        dt, xt = dt[None], xt[None]
+    tiles = dt.shape[0]
+    cfg = _split_config(n_out, n_in, ld, dt.device, splits, tiles)
     n_split = cfg.pop("splits")
     counts = (torch.zeros if n_split > 1 else torch.empty)(
-        2, n_out, n_in, dtype=torch.int32, device=dt.device)
-    if n_out and n_in:
-        grid = (triton.cdiv(n_out, cfg["BLOCK_M"]), triton.cdiv(n_in, cfg["BLOCK_N"]), n_split)
-        longest, k_rows, length = (None, 0, 0) if trains is None else (
-            trains[0].amax(), trains[1], trains[2])
-        _coincidence_kernel[grid](dt, xt, counts[0], counts[1],
-                                  counts if longest is None else longest, n_out, n_in, ld,
-                                  cfg.pop("k_split"), k_rows, length,
-                                  LONGEST=longest is not None, ATOMIC=n_split > 1, **cfg)
-    return counts[0], counts[1]
+        2, tiles, n_out, n_in, dtype=torch.int32, device=dt.device)
+    if n_out and n_in and tiles:
+        grid = (triton.cdiv(n_out, cfg["BLOCK_M"]), triton.cdiv(n_in, cfg["BLOCK_N"]),
+                tiles * n_split)
+        if ends is None and trains is not None:  # slot-major: up to the longest train
+            bl, k_rows, length = trains
+            ends = bl.amax(-1).clamp(max=length).to(torch.int64) * k_rows
+        ends = counts if ends is None else ends.reshape(-1).contiguous()
+        _coincidence_kernel[grid](dt, xt, counts[0], counts[1], ends, n_out, n_in, ld,
+                                  n_split, dt.stride(0), xt.stride(0),
+                                  END=ends is not counts, ATOMIC=n_split > 1, **cfg)
+    if grouped:
+        return counts[0], counts[1]
+    return counts[0, 0], counts[1, 0]
 
 
 def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor, method: str | None = None):
@@ -428,12 +562,16 @@ def apply_counts_triton(weight: torch.Tensor, cell_params: torch.Tensor, up: tor
 
 
 def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
-           cell_pulses=None) -> None:
+           cell_pulses=None, tiles: int = 1, pulses: torch.Tensor | None = None) -> None:
     """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
-    net and total coincidences."""
+    net and total coincidences. ``tiles`` > 1: a group, ``weight`` ``(tiles, out, in)``,
+    ``cell_params`` ``(tiles, P, out, in)``, counts and counter like ``weight``, ``seed``
+    one per tile. ``pulses``: an int64 tensor (one element per tile) the pulses are added
+    to."""
     cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
-    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
-    n = weight.numel()
+    scalars = check_cell(cell_kind, cell_params[0] if tiles > 1 else cell_params, cell_scalars,
+                         cell_table)
+    n = weight.numel() // max(tiles, 1)
     if n == 0:
         return
     if cell_pulses is not None and (cell_pulses.dtype != torch.int32
@@ -444,14 +582,16 @@ def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
     params = cell_params.to(torch.float32).contiguous()
     on_device = isinstance(seed, torch.Tensor)
     block = 256
-    _apply_counts_kernel[(triton.cdiv(n, block),)](
+    _apply_counts_kernel[(triton.cdiv(n, block), tiles)](
         weight, params, a.to(torch.int32).contiguous(), b.to(torch.int32).contiguous(),
         seed if on_device else weight, weight if cell_pulses is None else cell_pulses,
-        *knot_table(cell_table, weight), 0 if on_device else int(seed), n, params.stride(0),
+        weight if pulses is None else pulses, *knot_table(cell_table, weight),
+        0 if on_device else int(seed), n,
+        params.stride(1 if tiles > 1 else 0), params.stride(0) if tiles > 1 else 0,
         float(noise_std), *scalars, FROM_NET=bool(from_net), CELL_KIND=int(cell_kind),
         MULT_NOISE=bool(mult_noise) or int(cell_kind) == CELL_CONSTANT,
         NOISE=float(noise_std) > 0, SEED_PTR=on_device, COUNT_CELLS=cell_pulses is not None,
-        BLOCK=block)
+        SUM=pulses is not None, BLOCK=block)
 
 
 def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
@@ -478,19 +618,54 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     if x_bits is not None:
         dt, dt_abs = _planes_of_bits(d_prob, bl, d_bits, ld, lines[0], cublas)
         xt, xt_abs = _planes_of_bits(x_prob, bl, x_bits, ld, lines[1], cublas)
-    else:
+    else:  # split-K: compact planes (only the trains' slots); cuBLAS: slot-major, padded
+        compact = None if cublas else compact_layout(bl, length)
         dt, dt_abs = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seed, 1,
-                                        n_lines=lines[0], with_abs=cublas)
+                                        n_lines=lines[0], with_abs=cublas, compact=compact)
         xt, xt_abs = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seed, 0,
-                                        n_lines=lines[1], with_abs=cublas)
-    net, total = coincidences_triton(dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs,
-                                     trains=(bl, k, length))
+                                        n_lines=lines[1], with_abs=cublas, compact=compact)
+    net, total = coincidences_triton(
+        dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs, trains=(bl, k, length),
+        ends=None if x_bits is not None or cublas else compact[1][-1:])
     if net.shape != weight.shape:  # cuBLAS asked for sides that are not whole 16s: padded
         net, total = net[:n_out, :n_in].contiguous(), total[:n_out, :n_in].contiguous()
-    _apply(weight, cell_params, net, total, True, p.cell, seed=seed, cell_pulses=cell_pulses)
-    return total.sum(dtype=torch.int64)
+    pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
+    _apply(weight, cell_params, net, total, True, p.cell, seed=seed, cell_pulses=cell_pulses,
+           pulses=pulses)
+    return pulses
 
 
-__all__ = ["apply_counts_triton", "coincidences_triton", "count_method",
-           "counted_update_triton", "line_planes_triton", "pulse_counts_triton",
+def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
+                                  x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                  p: UpdateParams, *, seeds: torch.Tensor,
+                                  cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """The counted updates of a group of equal tiles (``counted_update_grouped_torch``) in
+    the launches of one: ``weights`` ``(tiles, out, in)`` contiguous float32,
+    ``cell_params`` ``(tiles, P, out, in)``, trains ``(tiles, k, .)`` and ``(tiles, k)``,
+    ``seeds`` ``(tiles,)`` int64 on the device, ``cell_pulses`` like ``weights``. Tile ``g``
+    gets what ``counted_update_triton`` with ``seeds[g:g + 1]`` and the split-K count gives
+    it. Returns the pulses per tile ``(tiles,)`` int64."""
+    if weights.dtype != torch.float32 or not weights.is_contiguous():
+        raise ValueError("weights must be a contiguous float32 tensor")
+    tiles, n_out, n_in = weights.shape
+    k = x_prob.shape[1]
+    length = int(p.max_bl or 0)
+    if k == 0 or length == 0 or tiles == 0:
+        return torch.zeros(tiles, dtype=torch.int64, device=weights.device)
+    ld = _round_up(k * length, ALIGN)
+    compact = compact_layout(bl, length)
+    dt = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seeds, 1,
+                            compact=compact)[0]
+    xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0,
+                            compact=compact)[0]
+    net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
+    pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
+    _apply(weights, cell_params, net, total, True, p.cell, seed=seeds, cell_pulses=cell_pulses,
+           tiles=tiles, pulses=pulses)
+    return pulses
+
+
+__all__ = ["apply_counts_triton", "coincidences_triton", "compact_layout", "count_method",
+           "counted_update_grouped_triton", "counted_update_triton", "line_planes_triton",
+           "pulse_counts_triton",
            "signed_bits_triton"]

@@ -168,5 +168,20 @@ def counted_update_torch(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     return (up.sum() + down.sum()).to(torch.int64)
 
 
-__all__ = ["CLOSED_FORM", "C_FLOOR", "mixed_runs", "apply_counts_torch", "counted_update_torch",
+def counted_update_grouped_torch(weights: torch.Tensor, cell_params: torch.Tensor,
+                                 x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                 p: UpdateParams, *, generators,
+                                 cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """The counted updates of a group of equal tiles (a layer's grid), each its own
+    :func:`counted_update_torch`: tile ``g`` updates ``weights[g]`` with ``cell_params[g]``
+    and the trains ``x_prob[g]``, ``d_prob[g]``, ``bl[g]``, drawing from ``generators[g]``.
+    Nothing is shared but the cell and ``p.max_bl``. Returns the pulses per tile."""
+    return torch.stack([counted_update_torch(
+        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, generator=generators[g],
+        cell_pulses=None if cell_pulses is None else cell_pulses[g])
+        for g in range(weights.shape[0])])
+
+
+__all__ = ["CLOSED_FORM", "C_FLOOR", "mixed_runs", "apply_counts_torch",
+           "counted_update_grouped_torch", "counted_update_torch",
            "pulse_counts_torch", "signed_bits_torch"]

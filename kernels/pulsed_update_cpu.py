@@ -682,3 +682,29 @@ def _explicit_rows(a, c, factor, x_bits, d_bits, lengths, fill):
         lengths[b] = slot
         longest = max(longest, slot)
     return longest
+
+
+def line_probabilities_grouped_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, n_cols: int,
+                                     n_in: int, n_out: int, lr: float, granularity: float,
+                                     seed: int = 0, **options):
+    """``line_probabilities_grouped_torch``: each tile's :func:`line_probabilities_numba`
+    (its stochastic rounding from ``seed`` plus the tile's index), stacked."""
+    tiles = n_cols * (d_rows.shape[1] // n_out)
+    parts = [line_probabilities_numba(x_rows[:, (g % n_cols) * n_in:(g % n_cols + 1) * n_in],
+                                      d_rows[:, (g // n_cols) * n_out:(g // n_cols + 1) * n_out],
+                                      lr, granularity, seed=seed + g, **options)
+             for g in range(tiles)]
+    return tuple(torch.stack(side) for side in zip(*parts, strict=True))
+
+
+def pulsed_update_grouped_numba(weights: torch.Tensor, cell_params: torch.Tensor,
+                                x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                p: UpdateParams, *, seeds,
+                                cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """``pulsed_update_grouped_torch``: each tile's :func:`pulsed_update_numba` with its
+    own seed ``seeds[g]``; the pulses per tile."""
+    return torch.stack([pulsed_update_numba(
+        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, seed=int(seeds[g]),
+        cell_pulses=None if cell_pulses is None else cell_pulses[g])
+        for g in range(weights.shape[0])])
+

@@ -340,18 +340,20 @@ def _seed_of(seed_ptr, seed, SEED_PTR: tl.constexpr):
     return seed
 
 
-def seed_arguments(seed, fallback: torch.Tensor, device) -> tuple[torch.Tensor, int, int]:
+def seed_arguments(seed, fallback: torch.Tensor, device,
+                   tiles: int = 1) -> tuple[torch.Tensor, int, int]:
     """``(seed_ptr, seed, SEED_PTR)`` of a launch for ``seed``: an int, a one-element
     integer tensor on ``device`` or a ``seeds.KeyedSeed`` (``fallback``: an unused
-    pointer)."""
+    pointer); a group of ``tiles`` tiles: one element per tile (tile ``g`` at
+    ``seed_ptr + g``)."""
     if isinstance(seed, seeds.KeyedSeed):
         tensor, mode, value = seed.calls, SEED_KEYED, int(seed.offset)
     elif isinstance(seed, torch.Tensor):
         tensor, mode, value = seed, SEED_TENSOR, 0
     else:
         return fallback, seeds.low32(seed), SEED_INT
-    if tensor.numel() != 1 or tensor.device != device or tensor.dtype.is_floating_point:
-        raise ValueError("a seed tensor must be one integer on the weight's device")
+    if tensor.numel() != tiles or tensor.device != device or tensor.dtype.is_floating_point:
+        raise ValueError("a seed tensor must be one integer (per tile) on the weight's device")
     return tensor, value, mode
 
 
@@ -360,6 +362,7 @@ def _line_words_kernel(
     words_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, seed_ptr, count_ptr,
     n_out, n_in, k, n_chunks,
     stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
+    stride_xg, stride_dg, stride_blg, words_per_tile,
     stride_xbk, stride_xbt, stride_xbn, stride_dbk, stride_dbt, stride_dbm,
     seed,
     GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr, SIGN_BIT: tl.constexpr,
@@ -368,11 +371,18 @@ def _line_words_kernel(
     """Phase 1 of the update, once per line: the packed words of ``BLOCK_R`` rows x
     ``BLOCK_L`` lines (input lines ``0..n_in-1``, then the output lines) for every chunk,
     stored at ``words[(chunk * k + row) * (n_in + n_out) + line]``. With ``SIGN_BIT``
-    (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0). The
-    first program zeroes the pulse count the update's kernels add to (a launch saved)."""
+    (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0). Axis
+    2: tile ``g`` of a group, its probabilities, trains, seed, words and pulse count its
+    own (the ``stride_*g`` / ``words_per_tile`` on). Each tile's first program zeroes the
+    tile's pulse count the update's kernels add to (a launch saved)."""
+    g = tl.program_id(2).to(tl.int64)
+    x_ptr += g * stride_xg
+    d_ptr += g * stride_dg
+    bl_ptr += g * stride_blg
+    words_ptr += g * words_per_tile
     if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
-        tl.store(count_ptr, tl.full((), 0, tl.int64))
-    seed = _seed_of(seed_ptr, seed, SEED_PTR)
+        tl.store(count_ptr + g, tl.full((), 0, tl.int64))
+    seed = _seed_of(seed_ptr + g, seed, SEED_PTR)
     rows = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     lines = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
     n_lines = n_in + n_out
@@ -416,6 +426,7 @@ def _pulsed_update_kernel(
     n_out, n_in, k, n_chunks,
     stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
     stride_xk, stride_xn, stride_dk, stride_dm,
+    stride_wg, stride_pg, stride_xg, stride_dg, words_per_tile,
     seed, noise_std,
     es_a_up, es_a_down, es_g_up, es_g_down, es_a, es_b, std_add, std_slope,
     CELL_KIND: tl.constexpr, NOISE: tl.constexpr, MULT_NOISE: tl.constexpr,
@@ -426,7 +437,19 @@ def _pulsed_update_kernel(
 ):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    seed = _seed_of(seed_ptr, seed, SEED_PTR)
+    # axis 2: a tile of a group - its weight, parameters, trains, words, counters and
+    # seed its own (the stride_*g / words_per_tile on); a single tile is tile 0
+    tile = tl.program_id(2).to(tl.int64)
+    w_ptr += tile * stride_wg
+    p_ptr += tile * stride_pg
+    x_ptr += tile * stride_xg
+    d_ptr += tile * stride_dg
+    words_ptr += tile * words_per_tile
+    count_ptr += tile
+    cells_ptr += tile * n_out * n_in
+    scratch_ptr += tile * tl.num_programs(0) * tl.num_programs(1) * (2 * k if SPARSE_ROWS else k)
+    # the seed lives on the device or is keyed by a counter there (CUDA graphs replay it)
+    seed = _seed_of(seed_ptr + tile, seed, SEED_PTR)
     il = tl.arange(0, BLOCK_M)
     jl = tl.arange(0, BLOCK_N)
     rm = pid_m * BLOCK_M + il
@@ -686,6 +709,16 @@ def _one_hot_lines_kernel(
     tl.atomic_add(count_ptr, tl.sum(counts.to(tl.int64), axis=0))
 
 
+def pulsed_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
+                                 x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                 p: UpdateParams, *, seeds: torch.Tensor,
+                                 cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """``pulsed_update_grouped_torch`` in the two launches of one tile
+    (:func:`pulsed_update_triton` on a group); the pulses per tile."""
+    return pulsed_update_triton(weights, cell_params, x_prob, d_prob, bl, p, seed=seeds,
+                                cell_pulses=cell_pulses)
+
+
 def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "yes", "on")
 
@@ -773,36 +806,51 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     host int or a 0-dim device tensor): constant steps then take a kernel over those lines
     alone (``_one_hot_lines_kernel``; the same weights as the block kernel).
     Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
+
+    A group of equal tiles (``pulsed_update_grouped_torch``): ``weight`` ``(tiles, out,
+    in)``, ``cell_params`` ``(tiles, P, out, in)``, trains ``(tiles, k, .)`` and ``(tiles,
+    k)``, ``seed`` ``(tiles,)`` on the device, ``cell_pulses`` like ``weight``: the two
+    launches of one tile for all (no given bits, no rows in chunks), tile ``g`` updated as
+    its own call with ``seed[g]`` updates it; the pulses per tile ``(tiles,)``.
     """
     cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
     max_bl, sparse_rows = p.max_bl, p.sparse_rows
-    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
-    if weight.dim() != 2 or weight.dtype != torch.float32:
+    grouped = weight.dim() == 3
+    if grouped and (x_bits is not None or not isinstance(seed, torch.Tensor)):
+        raise ValueError("a group of tiles takes drawn trains and one seed per tile")
+    tiles = weight.shape[0] if grouped else 1
+    scalars = check_cell(cell_kind, cell_params[0] if grouped else cell_params, cell_scalars,
+                         cell_table)
+    if weight.dim() != (3 if grouped else 2) or weight.dtype != torch.float32:
         raise ValueError("weight must be a 2-d float32 tensor")
-    n_out, n_in = weight.shape
-    k = x_prob.shape[0]
-    if tuple(x_prob.shape) != (k, n_in) or tuple(d_prob.shape) != (k, n_out):
+    n_out, n_in = weight.shape[-2:]
+    k = x_prob.shape[-2]
+    if tuple(x_prob.shape[-2:]) != (k, n_in) or tuple(d_prob.shape[-2:]) != (k, n_out):
         raise ValueError(f"x_prob {tuple(x_prob.shape)} / d_prob {tuple(d_prob.shape)} do not "
                          f"match weight {tuple(weight.shape)}")
-    if tuple(cell_params.shape[1:]) != (n_out, n_in):
+    if tuple(cell_params.shape[-2:]) != (n_out, n_in):
         raise ValueError("cell_params must be (P, out, in) like weight")
     if n_out * n_in >= 2**32:
         raise ValueError("at most 2**32 - 1 weight elements per launch")
-    bl = bl.reshape(-1)
-    if bl.numel() != k:
-        raise ValueError(f"bl must have {k} entries, got {bl.numel()}")
+    bl = bl.reshape(tiles, -1)
+    if bl.shape[1] != k:
+        raise ValueError(f"bl must have {k} entries, got {bl.shape[1]}")
     if (x_bits is None) != (d_bits is None):
         raise ValueError("give both x_bits and d_bits, or neither")
     if cell_pulses is not None and (cell_pulses.dtype != torch.int32
-                                    or tuple(cell_pulses.shape) != (n_out, n_in)
+                                    or cell_pulses.shape != weight.shape
                                     or not cell_pulses.is_contiguous()
                                     or cell_pulses.device != weight.device):
         raise ValueError("cell_pulses must be a contiguous int32 tensor shaped like weight")
     if max_bl is None and k > 0:
         max_bl = int(bl.max())
+    shape = (tiles,) if grouped else ()
     if k == 0 or weight.numel() == 0 or max_bl <= 0:
-        return torch.zeros((), dtype=torch.int64, device=weight.device)
-    counter = torch.empty((), dtype=torch.int64, device=weight.device)  # the words kernel zeroes it
+        return torch.zeros(shape, dtype=torch.int64, device=weight.device)
+    counter = torch.empty(shape, dtype=torch.int64, device=weight.device)  # words zero it
+    if not grouped:  # the group of one
+        weight, cell_params, x_prob, d_prob = (weight[None], cell_params[None], x_prob[None],
+                                               d_prob[None])
 
     x_prob = x_prob.to(torch.float32)
     d_prob = d_prob.to(torch.float32)
@@ -821,41 +869,45 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
 
     loop = int(cell_kind) != CELL_CONSTANT
     bounded = loop or bool(sparse_rows)
-    cfg = _default_config(n_out, n_in, loop=bounded, programs=_programs(weight.device),
+    cfg = _default_config(n_out, n_in, loop=bounded,
+                          programs=_programs(weight.device) // tiles,
                           noise=float(noise_std) > 0.0)
     bm = block_m or cfg[0]
     bn = block_n or cfg[1]
     nw = num_warps or cfg[2]
     grid = (triton.cdiv(n_out, bm), triton.cdiv(n_in, bn))
     n_chunks = triton.cdiv(int(max_bl), 32)
-    seed_ptr, seed_int, seed_mode = seed_arguments(seed, counter, weight.device)
+    seed_ptr, seed_int, seed_mode = seed_arguments(seed, counter, weight.device, tiles)
 
     # phase 1, once per line: the packed words of every line, row and chunk (trains of at
     # most 31 slots carry the line's sign in bit 31: the update loads nothing else per row)
     sign_bit = int(max_bl) <= 31
     n_lines = n_in + n_out
-    words = torch.empty(n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
+    words = torch.empty(tiles, n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
     block_l = min(128, _next_pow2(n_lines))
-    _line_words_kernel[(triton.cdiv(n_lines, block_l), triton.cdiv(k, 8))](
+    _line_words_kernel[(triton.cdiv(n_lines, block_l), triton.cdiv(k, 8), tiles)](
         words, x_prob, d_prob, bl, xb, db, seed_ptr, counter,
         n_out, n_in, k, n_chunks,
-        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
+        x_prob.stride(1), x_prob.stride(2), d_prob.stride(1), d_prob.stride(2), bl.stride(1),
+        x_prob.stride(0), d_prob.stride(0), bl.stride(0), words.stride(0),
         sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
         seed_int,
         GIVEN_BITS=given, SEED_PTR=seed_mode, SIGN_BIT=sign_bit, BLOCK_R=8,
         BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
-    if one_hot is not None and not loop:
-        _one_hot_lines(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, seed_int,
+    if one_hot is not None and not loop and not grouped:
+        _one_hot_lines(weight[0], cell_params[0], x_prob[0], d_prob[0], words[0], counter,
+                       seed_ptr, seed_int,
                        cell_pulses, one_hot, k=k, n_chunks=n_chunks, noise_std=noise_std,
                        seed_mode=seed_mode, sign_bit=sign_bit)
         return counter
     linear = int(cell_kind) == CELL_LINEAR
-    if (not loop or linear) and not sparse_rows:  # few cells over many rows: in chunks
+    if (not loop or linear) and not sparse_rows and not grouped:  # few cells, many rows
         rows = _row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
         if rows < k:
-            _rows_split(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
+            weight, cell_params, x_prob, d_prob = weight[0], cell_params[0], x_prob[0], d_prob[0]
+            _rows_split(weight, cell_params, x_prob, d_prob, words[0], counter, seed_ptr,
                         seed_int, cell_pulses, linear=linear, k=k, n_chunks=n_chunks,
                         noise_std=noise_std, mult_noise=mult_noise,
                         seed_mode=seed_mode, native=not _INTERPRETED,
@@ -863,18 +915,18 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                         num_warps=nw)
             return counter
     # per program, a bound per row (state-dependent cells, or rows said to be one-hot)
-    scratch = torch.empty(grid[0] * grid[1] * k * (2 if sparse_rows else 1) if bounded else 1,
-                          dtype=torch.int32,
-                          device=weight.device)
-    _pulsed_update_kernel[grid](
+    scratch = torch.empty(tiles * grid[0] * grid[1] * k * (2 if sparse_rows else 1)
+                          if bounded else 1, dtype=torch.int32, device=weight.device)
+    _pulsed_update_kernel[(*grid, tiles)](
         weight, cell_params, x_prob, d_prob, words, counter, scratch, seed_ptr,
         counter if cell_pulses is None else cell_pulses,
         *knot_table(cell_table, cell_params),
         n_out, n_in, k, n_chunks,
-        weight.stride(0), weight.stride(1),
-        cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
-        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
-        seed_int, float(noise_std),
+        weight.stride(1), weight.stride(2),
+        cell_params.stride(1), cell_params.stride(2), cell_params.stride(3),
+        x_prob.stride(1), x_prob.stride(2), d_prob.stride(1), d_prob.stride(2),
+        weight.stride(0), cell_params.stride(0), x_prob.stride(0), d_prob.stride(0),
+        words.stride(0), seed_int, float(noise_std),
         *scalars,
         CELL_KIND=int(cell_kind), NOISE=float(noise_std) > 0.0, MULT_NOISE=bool(mult_noise),
         SEED_PTR=seed_mode, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
@@ -1256,23 +1308,32 @@ def _row_abs_max(src_ptr, n, stride_src, BLOCK: tl.constexpr):
 @triton.jit
 def _line_probabilities_kernel(
     x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, xs_ptr, ds_ptr, n_in, n_out,
-    stride_xk, stride_xn, stride_dk, stride_dm,
+    k, n_cols, stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
     SLOTS: tl.constexpr, CALLS: tl.constexpr, X_SIGN: tl.constexpr, D_SIGN: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """One program per rank-1 row: the twin's ``line_probabilities_torch`` in one pass over
-    the row (its largest |x| and |d|, then ``train_gains_torch``'s scalars, then the
-    probabilities), with the twin's float32 operations in the twin's order; the counters
-    (``advance_counters``) too: each row adds its length to ``slots``, row 0 counts the
-    call (no program of this kernel reads it: the update's kernels after it do)."""
+    """One program per rank-1 row (axis 0) and tile (axis 1): the twin's
+    ``line_probabilities_torch`` in one pass over the row (its largest |x| and |d|, then
+    ``train_gains_torch``'s scalars, then the probabilities), with the twin's float32
+    operations in the twin's order. Tile ``g`` of a grid (``n_cols`` tiles to a row) reads
+    the x columns ``stride_xg * (g % n_cols)`` on and the d columns ``stride_dg * (g //
+    n_cols)`` on (elements), and writes row ``g * k + b`` of the outputs; its lines' signs
+    sit ``n_in * (g % n_cols)`` and ``n_out * (g // n_cols)`` into ``xs`` and ``ds``. The
+    counters (``advance_counters``) too, tile g's at ``slots + g`` and ``calls + g``: each
+    row adds its length to its tile's slots, row 0 counts the call (no program of this
+    kernel reads it: the update's kernels after it do)."""
+    g = tl.program_id(1)
     b = tl.program_id(0)
     if CALLS:
         if b == 0:
-            tl.store(calls_ptr, tl.load(calls_ptr) + 1)
-    xs = x_ptr + b.to(tl.int64) * stride_xk
-    ds = d_ptr + b.to(tl.int64) * stride_dk
+            tl.store(calls_ptr + g, tl.load(calls_ptr + g) + 1)
+    col = (g % n_cols).to(tl.int64)
+    row = (g // n_cols).to(tl.int64)
+    xs = x_ptr + b.to(tl.int64) * stride_xk + col * stride_xg
+    ds = d_ptr + b.to(tl.int64) * stride_dk + row * stride_dg
+    at = g.to(tl.int64) * k + b
     x_max = _row_abs_max(xs, n_in, stride_xn, BLOCK)
     d_max = _row_abs_max(ds, n_out, stride_dm, BLOCK)
     active = (x_max > 0.0) & (d_max > 0.0)
@@ -1299,13 +1360,13 @@ def _line_probabilities_kernel(
         d_gain = amp
     go = active & (lr > 0.0)
     length = tl.where(go, bl, 0.0).to(tl.int32)
-    tl.store(bl_ptr + b, length)
+    tl.store(bl_ptr + at, length)
     if SLOTS:
-        tl.atomic_add(slots_ptr, length.to(tl.int64))
-    _side_probabilities(xs, xp_ptr + b.to(tl.int64) * n_in, xs_ptr, n_in, stride_xn, x_gain,
+        tl.atomic_add(slots_ptr + g, length.to(tl.int64))
+    _side_probabilities(xs, xp_ptr + at * n_in, xs_ptr + col * n_in, n_in, stride_xn, x_gain,
                         res, RES, X_SIGN, BLOCK)
-    _side_probabilities(ds, dp_ptr + b.to(tl.int64) * n_out, ds_ptr, n_out, stride_dm, d_gain,
-                        res, RES, D_SIGN, BLOCK)
+    _side_probabilities(ds, dp_ptr + at * n_out, ds_ptr + row * n_out, n_out, stride_dm,
+                        d_gain, res, RES, D_SIGN, BLOCK)
 
 
 def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
@@ -1321,30 +1382,58 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
     and the lines' signs (``x_sign``, ``d_sign``) applied in the same launch.
     Deterministic rounding only: ``sto_round`` with ``res > 0`` draws from a torch
     generator, which the twin does. float32 rows."""
-    if sto_round and res > 0:
-        raise ValueError("stochastic rounding draws from a torch generator: use the twin")
-    k, n_in = x_rows.shape
-    n_out = d_rows.shape[1]
-    if d_rows.shape[0] != k:
+    if d_rows.shape[0] != x_rows.shape[0]:
         raise ValueError(f"x_rows {tuple(x_rows.shape)} / d_rows {tuple(d_rows.shape)} differ "
                          f"in rows")
+    x_p, d_p, bl = line_probabilities_grouped_triton(
+        x_rows, d_rows, 1, x_rows.shape[1], d_rows.shape[1], lr, granularity,
+        desired_bl=desired_bl, fixed_bl=fixed_bl, update_management=update_management,
+        update_bl_management=update_bl_management, um_grad_scale=um_grad_scale, res=res,
+        sto_round=sto_round, tiles=1, slots=slots, calls=calls, x_sign=x_sign, d_sign=d_sign)
+    return x_p[0], d_p[0], bl[0]
+
+
+def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor,
+                                      n_cols: int, n_in: int, n_out: int, lr: float,
+                                      granularity: float, *, desired_bl: int, fixed_bl: bool,
+                                      update_management: bool, update_bl_management: bool,
+                                      um_grad_scale: float, res: float,
+                                      sto_round: bool = False, tiles: int | None = None,
+                                      slots: torch.Tensor | None = None,
+                                      calls: torch.Tensor | None = None,
+                                      x_sign: torch.Tensor | None = None,
+                                      d_sign: torch.Tensor | None = None):
+    """:func:`line_probabilities_triton` of every tile of a grid in one launch: tile ``g``
+    (``n_cols`` to a row of the grid) takes the ``n_in`` columns of ``x_rows`` from ``(g %
+    n_cols) * n_in`` and the ``n_out`` columns of ``d_rows`` from ``(g // n_cols) * n_out``
+    (and of ``x_sign``, ``d_sign``, as wide as the rows); its counters are ``slots[g]`` and
+    ``calls[g]`` (``(tiles,)``, or one element for a single tile).
+    Returns ``(tiles, k, n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
+    if sto_round and res > 0:
+        raise ValueError("stochastic rounding draws from a torch generator: use the twin")
+    k = x_rows.shape[0]
+    if tiles is None:
+        tiles = n_cols * (d_rows.shape[1] // n_out)
     x_rows = x_rows.to(torch.float32)
     d_rows = d_rows.to(torch.float32)
-    x_p = torch.empty((k, n_in), dtype=torch.float32, device=x_rows.device)
-    d_p = torch.empty((k, n_out), dtype=torch.float32, device=x_rows.device)
-    bl = torch.empty(k, dtype=torch.int32, device=x_rows.device)
-    if k == 0:
+    x_p = torch.empty((tiles, k, n_in), dtype=torch.float32, device=x_rows.device)
+    d_p = torch.empty((tiles, k, n_out), dtype=torch.float32, device=x_rows.device)
+    bl = torch.empty((tiles, k), dtype=torch.int32, device=x_rows.device)
+    if k == 0 or tiles == 0:
         advance_counters(bl, slots, calls)
         return x_p, d_p, bl
+    if any(c is not None and c.numel() > 1 and c.stride(0) != 1 for c in (slots, calls)):
+        raise ValueError("a group's slots and calls must be (tiles,) with stride 1")
     signs = [None if v is None else v.to(torch.float32).contiguous() for v in (x_sign, d_sign)]
     mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
                       update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
-    _line_probabilities_kernel[(k,)](
+    _line_probabilities_kernel[(k, tiles)](
         x_rows, d_rows, x_p, d_p, bl, bl if slots is None else slots,
         bl if calls is None else calls, *(x_p if v is None else v for v in signs),
-        n_in, n_out,
+        n_in, n_out, k, n_cols,
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
+        n_in * x_rows.stride(1), n_out * d_rows.stride(1),
         float(lr), float(granularity), float(desired_bl),
         float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
         float(um_grad_scale), float(res),
@@ -1356,4 +1445,5 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
     return x_p, d_p, bl
 
 
-__all__ = ["line_probabilities_triton", "pulsed_update_triton"]
+__all__ = ["line_probabilities_grouped_triton", "line_probabilities_triton",
+           "pulsed_update_grouped_triton", "pulsed_update_triton"]

@@ -503,3 +503,34 @@ def explicit_trains_torch(a: torch.Tensor, c: torch.Tensor, factor: torch.Tensor
         d_bits[b, :n] = d_b.to(torch.uint8)
         lengths[b] = n
     return x_bits, d_bits, lengths
+
+
+def line_probabilities_grouped_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, n_cols: int,
+                                     n_in: int, n_out: int, lr: float, granularity: float,
+                                     generator: torch.Generator | None = None, **options):
+    """The trains of every tile of a grid (tiles ``n_cols`` to a row): tile ``g`` takes the
+    ``n_in`` columns of ``x_rows`` from ``(g % n_cols) * n_in`` and the ``n_out`` columns of
+    ``d_rows`` from ``(g // n_cols) * n_out``, each with its own update management
+    (:func:`line_probabilities_torch`). Returns them stacked: ``(tiles, k, n_in)``,
+    ``(tiles, k, n_out)``, ``(tiles, k)``."""
+    tiles = n_cols * (d_rows.shape[1] // n_out)
+    parts = [line_probabilities_torch(x_rows[:, (g % n_cols) * n_in:(g % n_cols + 1) * n_in],
+                                      d_rows[:, (g // n_cols) * n_out:(g // n_cols + 1) * n_out],
+                                      lr, granularity, generator=generator, **options)
+             for g in range(tiles)]
+    return tuple(torch.stack(side) for side in zip(*parts, strict=True))
+
+
+def pulsed_update_grouped_torch(weights: torch.Tensor, cell_params: torch.Tensor,
+                                x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                                p: UpdateParams, *, generators,
+                                cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+    """The pulsed updates of a group of equal tiles (a layer's grid), each its own
+    :func:`pulsed_update_torch`: tile ``g`` updates ``weights[g]`` with ``cell_params[g]``
+    and the trains ``x_prob[g]``, ``d_prob[g]``, ``bl[g]``, drawing from ``generators[g]``.
+    Returns the pulses per tile."""
+    return torch.stack([pulsed_update_torch(
+        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, generator=generators[g],
+        cell_pulses=None if cell_pulses is None else cell_pulses[g])
+        for g in range(weights.shape[0])])
+

@@ -117,7 +117,19 @@ class KeyedSeed(NamedTuple):
 def array_device_seed(calls: torch.Tensor, base: int, salt: int) -> KeyedSeed:
     """A CUDA update seed from the generator's initial seed ``base``, an array's ``salt``
     and its device call counter ``calls``: no host sync, a new value each graph replay."""
-    return KeyedSeed(calls, (base * KEY_BASE + salt * KEY_SALT) & MASK31)
+    return KeyedSeed(calls, array_seed_offset(base, salt))
+
+
+def array_seed_offset(base: int, salt: int) -> int:
+    """What an array's CUDA update seeds add to its scaled call counter (``KeyedSeed``)."""
+    return (base * KEY_BASE + salt * KEY_SALT) & MASK31
+
+
+def array_device_seeds(calls: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """The ``KeyedSeed`` values of several arrays at once (a tile group's update): their
+    call counters ``calls`` and their ``array_seed_offset`` values ``offsets`` (both
+    ``(arrays,)`` int64); array ``g`` gets the seed its own ``KeyedSeed`` would give."""
+    return torch.add(calls * CALL_STEP, offsets).bitwise_and_(MASK31)
 
 
 def array_host_seed(draw: int, salt: int, calls: int) -> int:
@@ -160,6 +172,7 @@ __all__ = ["CALL_STEP", "D_STREAM_SALT", "GOLDEN64", "KERNEL_SEED_BOUND", "KEY_B
            "MVM_SEED_BITS",
            "MVM_STEP", "NOISE_STREAM_SALT", "REPLICA_STEP", "SLOW_ARRAY_OFFSET",
            "TILE_GENERATOR_OFFSET", "TILE_STRIDE", "WIDE_SEED_BOUND", "array_device_seed",
+           "array_device_seeds", "array_seed_offset",
            "array_host_seed", "draw_cpu_kernel_seed", "draw_kernel_seed", "draw_wide_seed",
            "low32", "low63", "low64", "mvm_seed", "mvm_triton_seed", "repeat_seed", "replica_seed",
            "slow_array_seed", "splitmix64", "tile_generator_seed", "tile_seed"]

@@ -74,6 +74,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 SYNTH = ["dataset=synthetic", "dataset.n_features=64", "dataset.n_train=512",
          "dataset.n_test=128", "model.hidden=[48, 32]", "batch_size=32", "lr=0.1",
          "accelerator=cuda"]
+GRID = ["mapping.max_input_size=16", "mapping.max_output_size=16"]
 # every device: the transfer devices' schedules move in device tensors and graph keys
 CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"],
          "sgd_default_io": ["device=sgd"], "ttv1": ["device=ttv1"],
@@ -107,7 +108,13 @@ CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"],
          # the table cell's knots: a small tensor beside the cell rows, on the device
          "chopped_table": ["device=chopped", "cell=table"],
          "mixed_precision_table_batch": ["device=mixed_precision", "cell=table",
-                                         "update.accumulate=batch"]}
+                                         "update.accumulate=batch"],
+         # layers cut into grids of equal tiles, read and updated as one group
+         # (xbrun/tiles/grouped.py): 64-48-32-10 on 16 x 16 tiles, 4x3 + 3x2 + 2x1 tiles
+         "sgd_grouped_batch": ["device=sgd", "update.accumulate=batch", *GRID],
+         "sgd_grouped_sample": ["device=sgd", *GRID],
+         "mixed_precision_grouped": ["device=mixed_precision", *GRID]}
+TILES = {"sgd_grouped_batch": 20, "sgd_grouped_sample": 20, "mixed_precision_grouped": 20}
 
 
 def _step_once(overrides, steps=4):
@@ -176,13 +183,15 @@ def test_gpu_graph_replay_trains_like_eager(tmp_path, case):
         assert g["cost"]["total"]["pulses"] == g["pulses"]
     assert graph["status"] == eager["status"] == "finished"
     if case != "fp":
-        assert all(r["pulses"] > 0 and r["rank1_updates"] == 3 * 512 for r in g_rows)
+        tiles = TILES.get(case, 3)
+        assert all(r["pulses"] > 0 and r["rank1_updates"] == tiles * 512 for r in g_rows)
 
 
 @gpu
 @needs_cuda
 @pytest.mark.parametrize("case", ["sgd", "ttv1_rows", "ttv2", "chopped_out", "agad_exp",
-                                  "mixed_precision_rows", "chopped_auto_scale"])
+                                  "mixed_precision_rows", "chopped_auto_scale",
+                                  "sgd_grouped_batch"])
 def test_gpu_resume_with_graphs_is_exact(tmp_path, case):
     overrides = [*CASES[case], "cuda_graphs=on"]
     full, rows = _run(tmp_path, "full", overrides, epochs=4)

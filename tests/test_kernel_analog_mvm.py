@@ -250,3 +250,48 @@ def test_triton_compiled_mvm_makes_no_host_sync():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(a).all() and torch.isfinite(b).all()
+
+
+def test_triton_interpreted_group_is_each_tile_with_its_own_seed():
+    """A 2 x 2 grid in one grouped launch set: each tile's rows are its own MVM with its own
+    seed (noise, stochastic rounding and bound management on), forward and transposed."""
+    one = _triton(True)
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    gen = torch.Generator().manual_seed(0)
+    weights = 0.5 * torch.randn(4, 3, 5, generator=gen)
+    x = torch.randn(4, 10, generator=gen)
+    x[1] = 0.0
+    weights[1, 0], x[2, 5:] = 1.0, 1.0  # tile 1's output 0 of row 2 clips: bound management
+    weights[2, :, 0], d_clip = 1.0, 1.0  # and tile 2's transposed output 0 of row 0
+    p = kernel_params(IOParameters(out_bound=2.5, inp_noise=0.01, out_sto_round=True))
+    seeds = torch.tensor([11, 12, 13, 14])
+    blocks = dict(block_i=16, block_o=16, gemv_o=8)
+    forward = group(weights, x, p, seeds, 2, 0, 5, **blocks)
+    d = torch.randn(4, 6, generator=gen)
+    d[0, 3:] = d_clip
+    backward = group(weights.transpose(1, 2), d, p, seeds, 2, 3, 0, **blocks)
+    for g in (1, 2):
+        i, j = divmod(g, 2)
+        seed = seeds[g:g + 1]
+        assert torch.equal(forward[g], one(weights[g], x[:, 5 * j:5 * j + 5], p, seed, **blocks))
+        assert torch.equal(backward[g], one(weights[g].T, d[:, 3 * i:3 * i + 3], p, seed,
+                                            **blocks))
+    assert not torch.equal(forward[0], forward[2])  # other tiles, other noise
+    assert forward[1, 2, 0].abs() > 2.5 and backward[2, 0, 0].abs() > 2.5  # halved, redone
+
+
+def test_grouped_twin_and_numba_are_each_tiles_own():
+    from xbrun.kernels import analog_mvm_grouped_torch
+    from xbrun.kernels.analog_mvm_cpu import analog_mvm_grouped_numba
+
+    gen = torch.Generator().manual_seed(1)
+    weights = 0.5 * torch.randn(6, 3, 4, generator=gen)
+    x = torch.randn(5, 12, generator=gen)
+    p = kernel_params(IOParameters(out_bound=1.0))
+    seeds = [3, 4, 5, 6, 7, 8]
+    twin = analog_mvm_grouped_torch(weights, x, p, seeds, 3, 0, 4)
+    fast = analog_mvm_grouped_numba(weights, x, p, seeds, 3, 0, 4)
+    for g in range(6):
+        block = x[:, 4 * (g % 3):4 * (g % 3) + 4]
+        assert torch.equal(twin[g], analog_mvm_torch(weights[g], block, p, seed=seeds[g]))
+        assert torch.equal(fast[g], analog_mvm_numba(weights[g], block, p, seeds[g]))

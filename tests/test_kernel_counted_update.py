@@ -311,3 +311,55 @@ def test_gpu_both_methods_update_alike_without_a_host_sync(compiled, shape):
         out.append((weight, int(pulses)))
     assert out[0][1] == out[1][1] > 0
     assert torch.equal(out[0][0], out[1][0])
+
+
+def test_interpreted_group_is_each_tile_with_its_own_seed():
+    """A 2 x 2 grid's trains (chopper signs and counters per tile) and counted updates in
+    the launches of one tile: each tile gets what its own call with its own seed gives
+    (noise on, wear counted); the twin and numba loop over the tiles."""
+    from xbrun.kernels.counted_update_cpu import counted_update_grouped_numba, counted_update_numba
+    from xbrun.kernels.counted_update_ref import counted_update_grouped_torch
+
+    from xbrun import kernels
+
+    lines = triton_function("pulsed_update_cuda", "line_probabilities_grouped_triton", True)
+    one_lines = triton_function("pulsed_update_cuda", "line_probabilities_triton", True)
+    group = triton_function("counted_update_cuda", "counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(0)
+    params = torch.stack([cell.sample((5, 6), gen) for _ in range(4)])
+    start = 0.1 * torch.randn(4, 5, 6, generator=gen)
+    x, d = torch.randn(3, 12, generator=gen), 0.1 * torch.randn(3, 10, generator=gen)
+    options = dict(desired_bl=9, fixed_bl=True, update_management=True,
+                   update_bl_management=True, um_grad_scale=1.0, res=0.0)
+    signs = [torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0) for n in (12, 10)]
+    slots, calls = torch.zeros(4, dtype=torch.int64), torch.arange(4)
+    x_p, d_p, bl = lines(x, d, 2, 6, 5, 0.5, 0.01, slots=slots, calls=calls, x_sign=signs[0],
+                         d_sign=signs[1], **options)
+    assert torch.equal(slots, bl.sum(1)) and torch.equal(calls, torch.arange(1, 5))
+    p = kernels.UpdateParams(cell_bundle(cell), 9)
+    seeds = torch.tensor([21, 22, 23, 24])
+    weights, worn = start.clone(), torch.zeros(4, 5, 6, dtype=torch.int32)
+    pulses = group(weights, params, x_p, d_p, bl, p, seeds=seeds, cell_pulses=worn)
+    for g in (1, 2):
+        i, j = divmod(g, 2)
+        want = one_lines(x[:, 6 * j:6 * j + 6], d[:, 5 * i:5 * i + 5], 0.5, 0.01,
+                         x_sign=signs[0][6 * j:6 * j + 6], d_sign=signs[1][5 * i:5 * i + 5],
+                         **options)
+        assert all(torch.equal(a, b) for a, b in zip((x_p[g], d_p[g], bl[g]), want, strict=True))
+        w, c = start[g].clone(), torch.zeros(5, 6, dtype=torch.int32)
+        n = one(w, params[g], x_p[g], d_p[g], bl[g], p, seed=seeds[g:g + 1], cell_pulses=c,
+                method="split_k")
+        assert int(n) == int(pulses[g]) > 0 and torch.equal(w, weights[g])
+        assert torch.equal(c, worn[g])
+    gens = [torch.Generator().manual_seed(s) for s in range(4)]
+    twin = start.clone()
+    got = counted_update_grouped_torch(twin, params, x_p, d_p, bl, p, generators=gens)
+    fast = start.clone()
+    got_numba = counted_update_grouped_numba(fast, params, x_p, d_p, bl, p, seeds=[5, 6, 7, 8])
+    w = start[3].clone()
+    assert int(counted_update_numba(w, params[3], x_p[3], d_p[3], bl[3], p, seed=8)) \
+        == int(got_numba[3])
+    assert torch.equal(w, fast[3])
+    assert (got > 0).all() and not torch.equal(twin, start)

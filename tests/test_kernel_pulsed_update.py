@@ -786,3 +786,43 @@ def test_gpu_sparse_rows_noise_in_distribution(compiled):
     a, _ = sample_kernel(functools.partial(compiled, sparse_rows=True), prob, range(16))
     b = sample_reference(prob, range(16))
     assert_same_distribution(a, b, what="sparse rows", pooled=True)
+
+
+@pytest.mark.parametrize("cell_name", ["constant", "soft_bounds"])
+def test_interpreted_group_is_each_tile_with_its_own_seed(cell_name):
+    """Three tiles in the two launches of one: each tile updated as its own call with its
+    own seed (an array's keyed seed) updates it (closed form and pulse loop, noise on, wear
+    counted)."""
+    from xbrun.kernels.pulsed_update_cpu import pulsed_update_grouped_numba, pulsed_update_numba
+
+    from xbrun.physics.cells import ConstantStep, SoftBounds
+
+    one = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    group = triton_function("pulsed_update_cuda", "pulsed_update_grouped_triton", True)
+    cell = (ConstantStep if cell_name == "constant" else SoftBounds)(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(3)
+    params = torch.stack([cell.sample((5, 6), gen) for _ in range(3)])
+    start = 0.1 * torch.randn(3, 5, 6, generator=gen)
+    x_prob = torch.rand(3, 4, 6, generator=gen) - 0.5
+    d_prob = torch.rand(3, 4, 5, generator=gen) - 0.5
+    bl = torch.randint(1, 9, (3, 4), generator=gen, dtype=torch.int32)
+    p = kernels.UpdateParams(kernels.CellParams(cell.kernel_kind, float(cell.noise_std),
+                                                bool(cell.mult_noise), tuple(cell.cell_scalars)),
+                             8)
+    calls = torch.tensor([31, 32, 2**33 + 3])  # the arrays' call counters, their offsets
+    offsets = torch.tensor([kernels.seeds.array_seed_offset(b, 99 + b) for b in range(3)])
+    seeds = kernels.seeds.array_device_seeds(calls, offsets)
+    weights, worn = start.clone(), torch.zeros(3, 5, 6, dtype=torch.int32)
+    pulses = group(weights, params, x_prob, d_prob, bl, p, seeds=seeds, cell_pulses=worn)
+    for g in (0, 2):  # each tile's own call, its seed keyed in the kernel
+        w, c = start[g].clone(), torch.zeros(5, 6, dtype=torch.int32)
+        key = kernels.seeds.array_device_seed(calls[g:g + 1], g, 99 + g)
+        n = one(w, params[g], x_prob[g], d_prob[g], bl[g], p, seed=key, cell_pulses=c)
+        assert int(n) == int(pulses[g]) > 0
+        assert torch.equal(w, weights[g]) and torch.equal(c, worn[g])
+    fast = start.clone()
+    got = pulsed_update_grouped_numba(fast, params, x_prob, d_prob, bl, p, seeds=[5, 6, 7])
+    w = start[1].clone()
+    assert int(pulsed_update_numba(w, params[1], x_prob[1], d_prob[1], bl[1], p, seed=6)) \
+        == int(got[1])
+    assert torch.equal(w, fast[1])

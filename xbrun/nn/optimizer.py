@@ -87,6 +87,7 @@ class AnalogSGD(torch.optim.SGD):
             tile.set_learning_rate(group["lr"])
             if tile.pending:
                 work.append(tile)
+        work = self._grouped_updates(work)
         streams = self._streams(work)
         if not streams:
             for tile in work:
@@ -107,6 +108,21 @@ class AnalogSGD(torch.optim.SGD):
                 tile.apply_pending()
         for stream in streams:
             main.wait_stream(stream)
+
+    @staticmethod
+    def _grouped_updates(work: list) -> list:
+        """Apply the updates of the tile grids that update as one group
+        (``xbrun/tiles/grouped.py``: a layer's tiles in the launches of one); the tiles
+        left to update one by one."""
+        done = set()
+        for tile in work:
+            group = getattr(tile, "tile_group", None)
+            if group is not None and id(group) not in done and group.update_ready():
+                group.update()
+                done.add(id(group))
+        if not done:
+            return work
+        return [t for t in work if id(getattr(t, "tile_group", None)) not in done]
 
     def _streams(self, work) -> tuple:
         """Side streams for ``work``'s updates; none where they would not run in parallel

@@ -138,11 +138,24 @@ def analog_mvm(weight: torch.Tensor, x: torch.Tensor, io: IOParameters,
     """
     if seed is None:
         seed = _draw_seed(generator, x.device)
+    return kernels.analog_mvm(weight, x, _params(io), seed)
+
+
+def analog_mvm_grouped(weights: torch.Tensor, x: torch.Tensor, io: IOParameters,
+                       seeds: torch.Tensor, n_cols: int, step_i: int,
+                       step_j: int) -> torch.Tensor:
+    """The MVMs of a grid of equal tiles with the same I/O (``kernels.analog_mvm_grouped``):
+    tile ``g`` multiplies its block of ``x``'s columns by ``weights[g]``, its noise keyed by
+    ``seeds[g]``; ``(tiles, N, out)``."""
+    return kernels.analog_mvm_grouped(weights, x, _params(io), seeds, n_cols, step_i, step_j)
+
+
+def _params(io: IOParameters) -> kernels.MVMParams:
     key = tuple(vars(io).values())  # the settings as they are now (a config may be edited)
     params = _PARAMS.get(key)
     if params is None:
         params = _PARAMS[key] = kernel_params(io)
-    return kernels.analog_mvm(weight, x, params, seed)
+    return params
 
 
 _PARAMS: dict[tuple, kernels.MVMParams] = {}  # kernel numbers by settings: built once, not per call

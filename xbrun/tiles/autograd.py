@@ -64,3 +64,25 @@ class IndexedTileFunction(torch.autograd.Function):
             grad_x = tile._backward_indexed(d, ctx, index=index)
             grad_r = getattr(ctx, "grad_input_range", None)
         return (grad_x if ctx.needs_input_grad[0] else None), None, grad_r, None
+
+
+class GridFunction(torch.autograd.Function):
+    """:class:`TileFunction` for a whole grid of equal tiles read as one group
+    (``grouped.py``): forward and backward are every tile's MVMs at once; the backward
+    queues each tile's share of ``(x, d)`` on that tile, as its own backward would.
+    ``analog_ctx`` is the first tile's empty parameter (it makes autograd call this
+    backward when ``x`` needs no gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, analog_ctx, group):
+        ctx.group = group
+        ctx.save_for_backward(x)
+        return group.forward(x)
+
+    @staticmethod
+    def backward(ctx, d):
+        (x,) = ctx.saved_tensors
+        group = ctx.group
+        group.queue(x.detach(), d.detach())
+        grad_x = group.backward(d) if ctx.needs_input_grad[0] else None
+        return grad_x, None, None

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from ..errors import TileError
+from .autograd import GridFunction
+from .grouped import TileGroup
 from .periphery import TileWithPeriphery
 
 
@@ -52,6 +54,7 @@ class TileGrid(nn.Module):
         self.tiles = nn.ModuleList(
             make_tile(rows, cols, analog_bias and j == last)
             for rows in self.out_splits for j, cols in enumerate(self.in_splits))
+        self.group = TileGroup(self)  # equal plain tiles on CUDA: all MVMs at once
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -85,6 +88,8 @@ class TileGrid(nn.Module):
         -> ``[N, out_size, H_out, W_out]``); partial sums are digital."""
         if len(self.tiles) == 1:
             return self.tiles[0](x)
+        if self.group.applies(x):
+            return GridFunction.apply(x, self.tiles[0].analog_ctx, self.group)
         columns = range(len(self.in_splits))
         if x.dim() == 4:  # indexed: every tile gathers its own columns from the images
             return torch.cat([sum_in_order(self.tile(i, j)(x) for j in columns)

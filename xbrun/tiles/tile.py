@@ -85,13 +85,19 @@ class AnalogTile(nn.Module, GraphState):
         where = self.pulses.device
         if where.type != "cuda":
             return seeds.replica_seed(self._host_seed(calls), self.noise_stream)
+        seed = self.mvm_seed_tensor(calls - 1).add_(seeds.MVM_STEP)
+        return seeds.replica_seed(seed, self.noise_stream) if self.noise_stream else seed
+
+    def mvm_seed_tensor(self, calls: int) -> torch.Tensor:
+        """The CUDA noise seed of the last MVM, a one-element device tensor (made on first
+        use from the saved seed, or from ``calls``, the MVMs run so far)."""
+        where = self.pulses.device
         if self._mvm_seed_device is None or self._mvm_seed_device.device != where:
             start = self._mvm_seed_saved
             if start is None:
-                start = self._host_seed(calls - 1)
+                start = self._host_seed(calls)
             self._mvm_seed_device = torch.tensor([start], dtype=torch.int64, device=where)
-        seed = self._mvm_seed_device.add_(seeds.MVM_STEP)
-        return seeds.replica_seed(seed, self.noise_stream) if self.noise_stream else seed
+        return self._mvm_seed_device
 
     @property
     def mvm_calls(self) -> int:

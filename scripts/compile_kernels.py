@@ -1,0 +1,149 @@
+"""Compile every Triton launch the kernels' launchers make, for a GPU this machine lacks.
+
+    python scripts/compile_kernels.py [--arch 90]
+
+Triton's interpreter (the CPU tests) runs kernels as NumPy: it accepts code that the
+compiler refuses (a loop variable whose type changes, a name reused with another type).
+This records the launches of the launchers (``kernels/*_cuda.py``) on small CPU problems -
+every I/O setting, cell kind, trains length, group and given-bits path they branch on -
+without running them, and compiles each distinct one to a cubin for ``sm_<arch>`` (Triton's
+own ptxas; no GPU, no driver). Exit status 1 if any fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ["TRITON_INTERPRET"] = "0"
+
+import torch  # noqa: E402
+import triton  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+from triton.runtime.jit import JITFunction  # noqa: E402
+
+LAUNCHES: list[tuple] = []
+POINTERS = {torch.float32: "*fp32", torch.float64: "*fp64", torch.int32: "*i32",
+            torch.int64: "*i64", torch.int8: "*i8", torch.uint8: "*u8", torch.bool: "*i1"}
+
+
+def _record(self, *args, grid, warmup, **kwargs):
+    LAUNCHES.append((self, args, kwargs))
+
+
+def _signature(fn: JITFunction, args, kwargs) -> tuple[dict, dict]:
+    values = dict(zip(fn.arg_names, args, strict=False))
+    values.update({k: v for k, v in kwargs.items() if k in fn.arg_names})
+    signature, constants = {}, {}
+    for param in fn.params:
+        value = values.get(param.name, param.default)
+        if param.is_constexpr:
+            signature[param.name], constants[param.name] = "constexpr", value
+        elif isinstance(value, torch.Tensor):
+            signature[param.name] = POINTERS[value.dtype]
+        elif isinstance(value, bool):
+            signature[param.name] = "i1"
+        elif isinstance(value, int):
+            signature[param.name] = "i32" if -2**31 <= value < 2**31 else "i64"
+        else:
+            signature[param.name] = "fp32"
+    return signature, constants
+
+
+def _problems():
+    """The launchers on small problems: every branch they take on the way to a kernel."""
+    from xbrun.kernels import analog_mvm_cuda as am
+    from xbrun.kernels import counted_update_cuda as cu
+    from xbrun.kernels import pulsed_update_cuda as pu
+
+    from xbrun import kernels
+    from xbrun.physics.cells import ConstantStep, ExpStep, LinearStep, PowStep, SoftBounds
+    from xbrun.physics.io import IOParameters, kernel_params
+
+    gen = torch.Generator().manual_seed(0)
+    for io in (IOParameters(), IOParameters(
+            inp_noise=0.01, out_sto_round=True, inp_sto_round=True, w_noise=0.02,
+            w_noise_type="pcm_read", bound_management="iterative_worst_case"),
+            IOParameters(noise_management="abs_max_np_sum", w_noise=0.01,
+                         w_noise_type="additive_constant", out_scale=2.0)):
+        p = kernel_params(io)
+        am.analog_mvm_triton(torch.randn(17, 23), torch.randn(9, 23), p, 5)
+        am.analog_mvm_triton(torch.randn(17, 23), torch.randn(9, 23), p, torch.tensor([5]))
+        am.analog_mvm_grouped_triton(torch.randn(4, 3, 5), torch.randn(4, 10), p,
+                                     torch.arange(4), 2, 0, 5)
+    options = dict(desired_bl=31, fixed_bl=True, update_management=True,
+                   update_bl_management=True, um_grad_scale=1.0, res=0.0)
+    pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3, **options)
+    pu.line_probabilities_grouped_triton(torch.randn(8, 12), torch.randn(8, 10), 2, 6, 5, 0.1,
+                                         1e-3, **options)
+    pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3,
+                                 **{**options, "res": 0.1, "update_bl_management": False,
+                                    "fixed_bl": False})
+    cells = (ConstantStep(dw_min=0.01, dw_min_std=0.3), ConstantStep(dw_min=0.01),
+             LinearStep(dw_min=0.01, dw_min_std=0.2), SoftBounds(dw_min=0.01, dw_min_std=0.3),
+             SoftBounds(dw_min=0.01), ExpStep(dw_min=0.01, dw_min_std=0.3),
+             PowStep(dw_min=0.01, dw_min_std=0.1))
+    bl = torch.tensor([3, 7, 0, 5, 7], dtype=torch.int32)
+    x_prob, d_prob = torch.rand(5, 37) - 0.5, torch.rand(5, 24) - 0.5
+    group = [torch.stack([t] * 3) for t in (x_prob, d_prob, bl)]
+    for cell in cells:
+        params = cell.sample((24, 37), gen)
+        bundle = kernels.CellParams(cell.kernel_kind, float(cell.noise_std),
+                                    bool(cell.mult_noise), tuple(cell.cell_scalars))
+        worn, worn3 = torch.zeros(24, 37, dtype=torch.int32), torch.zeros(3, 24, 37,
+                                                                         dtype=torch.int32)
+        for max_bl in (7, 40):
+            p = kernels.UpdateParams(bundle, max_bl)
+            cu.counted_update_triton(torch.zeros(24, 37), params, x_prob, d_prob, bl, p,
+                                     seed=torch.tensor([5]), cell_pulses=worn)
+            cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
+                                             *group, p, seeds=torch.arange(3), cell_pulses=worn3)
+            pu.pulsed_update_triton(torch.zeros(24, 37), params, x_prob, d_prob, bl, p, seed=5,
+                                    cell_pulses=worn)
+            pu.pulsed_update_triton(torch.zeros(24, 37), params, x_prob, d_prob, bl,
+                                    p._replace(sparse_rows=True), seed=torch.tensor([5]))
+            pu.pulsed_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
+                                            *group, p, seeds=torch.arange(3), cell_pulses=worn3)
+        p = kernels.UpdateParams(bundle, 31)
+        rows = 4096  # few cells, many rows: the rows in chunks
+        pu.pulsed_update_triton(torch.zeros(8, 8), cell.sample((8, 8), gen),
+                                torch.rand(rows, 8) - 0.5, torch.rand(rows, 8) - 0.5,
+                                torch.full((rows,), 31, dtype=torch.int32), p, seed=5,
+                                row_chunk=64)
+        bits = [(torch.rand(5, 7, n) < 0.3).to(torch.uint8) for n in (37, 24)]
+        pu.pulsed_update_triton(torch.zeros(24, 37), params, x_prob, d_prob, bl,
+                                kernels.UpdateParams(bundle, 7), seed=5, x_bits=bits[0],
+                                d_bits=bits[1])
+    cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
+    cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
+                           torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
+                           trains=(bl, 5, 7))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", type=int, default=90, help="compute capability (90: H100)")
+    target = GPUTarget("cuda", parser.parse_args().arch, 32)
+    JITFunction.run = _record
+    _problems()
+    seen, failed = set(), 0
+    for fn, args, kwargs in LAUNCHES:
+        signature, constants = _signature(fn, args, kwargs)
+        key = (fn.fn.__qualname__, tuple(signature.items()), tuple(constants.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        options = {k: v for k, v in kwargs.items() if k in ("num_warps", "num_stages")}
+        try:
+            triton.compile(ASTSource(fn, signature, constants), target=target, options=options)
+        except Exception as exc:  # every failure is reported, the rest still compiled
+            failed += 1
+            print(f"{fn.fn.__qualname__}: {str(exc).strip()[:2000]}\n")
+    print(f"{len(seen)} launches compiled for sm_{target.arch}, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

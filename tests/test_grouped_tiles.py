@@ -1,0 +1,143 @@
+"""A grid of equal tiles read as one group (``xbrun/tiles/grouped.py``) equals the grid read
+tile by tile: the same outputs, updates and counters, each tile with its own seeds.
+
+On the CPU the grid runs tile by tile (``GROUP_ON_CPU`` turns the group on for these
+tests); the group's Triton launches are checked against single tiles in
+``test_kernel_analog_mvm.py``, and here on the GPU.
+"""
+
+import dataclasses
+
+import pytest
+import torch
+from test_mapping import make_spec
+from torch import nn
+
+from xbrun.nn import AnalogLinear, AnalogSGD
+from xbrun.tiles import grouped
+
+
+def _train(layer, x, y, steps=3):
+    """Outputs and input gradients of ``steps`` SGD steps on ``layer``."""
+    opt = AnalogSGD(layer.parameters(), lr=0.2)
+    seen = []
+    for _ in range(steps):
+        opt.zero_grad()
+        x.grad = None
+        out = layer(x)
+        nn.functional.mse_loss(out, y).backward()
+        seen.append((out.detach().clone(), x.grad.clone()))
+        opt.step()
+    return seen
+
+
+def _layers(*mapping, io="default", device="cpu", accumulate="sample"):
+    torch.manual_seed(0)
+    lin = nn.Linear(24, 15)
+    spec = make_spec("max_input_size=8", "max_output_size=5", *mapping, cell="constant_step",
+                     io=io)
+    spec.update = dataclasses.replace(spec.update, accumulate=accumulate)
+    return [AnalogLinear.from_digital(lin, spec).to(device) for _ in range(2)]
+
+
+def _same_training(device, monkeypatch, **options):
+    tiled, group = _layers(device=device, **options)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(9, 24, generator=gen).to(device).requires_grad_()
+    y = torch.randn(9, 15, generator=gen).to(device)
+    with monkeypatch.context() as tile_by_tile:
+        tile_by_tile.setattr(grouped.TileGroup, "applies", lambda self, x: False)
+        want = _train(tiled, x, y)
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    assert group.tiles.group.applies(x.detach())
+    got = _train(group, x, y)
+    return tiled, group, want, got
+
+
+def test_the_group_equals_the_tiles_on_the_cpu(monkeypatch):
+    # the update one tile at a time: a CPU tile's update seeds come from its generator
+    monkeypatch.setattr(grouped.TileGroup, "update_ready", lambda self: False)
+    tiled, group, want, got = _same_training("cpu", monkeypatch)
+    for (out_w, grad_w), (out_g, grad_g) in zip(want, got, strict=True):
+        assert torch.equal(out_g, out_w)  # same seeds, same noise, same partial-sum order
+        torch.testing.assert_close(grad_g, grad_w, rtol=0, atol=1e-7)  # autograd's order
+    assert torch.equal(group.get_weights()[0], tiled.get_weights()[0])
+    for a, b in zip(tiled.analog_tiles(), group.analog_tiles(), strict=True):
+        assert a.mvm_calls == b.mvm_calls and torch.equal(a.mvm_vectors, b.mvm_vectors)
+        assert a.take_counters() == b.take_counters()
+
+
+def test_the_group_applies_to_equal_plain_tiles_only(monkeypatch):
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    x = torch.randn(3, 24)
+    assert _layers()[0].tiles.group.applies(x)
+    assert not _layers("digital_bias=false")[0].tiles.group.applies(x)  # analog bias
+    assert not _layers("learn_out_scaling=true")[0].tiles.group.applies(x)
+    assert not _layers("weight_scaling_omega=0.6")[0].tiles.group.applies(x)
+    uneven = AnalogLinear.from_digital(nn.Linear(23, 15), make_spec(
+        "max_input_size=8", "max_output_size=5", cell="constant_step", io="default"))
+    assert not uneven.tiles.group.applies(torch.randn(3, 23))  # 8, 8, 7 columns
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", False)
+    assert not _layers()[0].tiles.group.applies(x)  # the CPU runs tile by tile
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("io,accumulate", [("default", "sample"), ("perfect", "batch"),
+                                           ("perfect", "sample")])
+def test_the_group_equals_the_tiles_on_the_gpu(monkeypatch, io, accumulate):
+    """On CUDA the group's batched matmul rounds as it likes (an ADC step may differ, so the
+    MVM is compared under perfect I/O where the update is too); the counted update of the
+    group is each tile's own (same seeds, same trains, exact counts)."""
+    calls = []
+    update = grouped.TileGroup.update
+    monkeypatch.setattr(grouped.TileGroup, "update", lambda self: calls.append(1) or update(self))
+    tiled, group, want, got = _same_training("cuda", monkeypatch, io=io, accumulate=accumulate)
+    assert len(calls) == 3
+    tol = dict(rtol=1e-4, atol=1e-4) if io == "perfect" else dict(rtol=0, atol=0.1)
+    for (out_w, _), (out_g, _) in zip(want, got, strict=True):
+        torch.testing.assert_close(out_g, out_w, **tol)
+    torch.testing.assert_close(group.get_weights()[0], tiled.get_weights()[0], rtol=1e-4,
+                               atol=1e-4 if io == "perfect" else 0.05)
+    for a, b in zip(tiled.analog_tiles(), group.analog_tiles(), strict=True):
+        assert a.mvm_calls == b.mvm_calls and torch.equal(a.mvm_vectors, b.mvm_vectors)
+        assert int(a._mvm_seed_device) == int(b._mvm_seed_device)
+        arrays = a.device_state.array, b.device_state.array
+        assert int(arrays[0].kernel_calls) == int(arrays[1].kernel_calls)
+        if io == "perfect":
+            assert abs(int(a.pulses) - int(b.pulses)) <= 2
+            assert torch.equal(arrays[0].ledger, arrays[1].ledger)
+
+
+@pytest.mark.parametrize("accumulate", ["batch", "sample"])
+def test_a_grouped_update_counts_as_the_tiles_would(monkeypatch, accumulate):
+    """A grid updated as one group (on the CPU here, numba per tile): every tile's weight
+    moves, and its pulses, wear, train slots and rank-1 count add up as its own update adds
+    them; the tiles' state are views of one tensor per group."""
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    torch.manual_seed(0)
+    spec = make_spec("max_input_size=8", "max_output_size=5", cell="constant_step",
+                     io="perfect")
+    spec.update = dataclasses.replace(spec.update, accumulate=accumulate)
+    layer = AnalogLinear.from_digital(nn.Linear(24, 15), spec)
+    before = layer.get_weights()[0]
+    x, y = torch.randn(9, 24), torch.randn(9, 15)
+    opt = AnalogSGD(layer.parameters(), lr=0.5)
+    calls = []
+    monkeypatch.setattr(grouped.TileGroup, "update",
+                        lambda self, f=grouped.TileGroup.update: calls.append(1) or f(self))
+    for _ in range(2):
+        opt.zero_grad()
+        nn.functional.mse_loss(layer(x), y).backward()
+        opt.step()
+    assert len(calls) == 2
+    tiles = layer.analog_tiles()
+    moved = (layer.get_weights()[0] - before).abs()
+    assert all((moved[:5 * (g // 3) + 5, :][5 * (g // 3):, 8 * (g % 3):8 * (g % 3) + 8] > 0).any()
+               for g in range(len(tiles)))
+    for tile in tiles:
+        array = tile.device_state.array
+        assert int(tile.pulses) == int(array.cell_pulses.sum()) > 0
+        assert int(tile.rank1_count) == 18 and int(array.kernel_calls) == 2
+        assert int(array.ledger[0]) > 0
+    group = tiles[0].tile_group
+    assert tiles[3].device_state.array.weight.data_ptr() == group._bound["weight"][0][3].data_ptr()
