@@ -1,25 +1,24 @@
 """numba kernel of the pulsed update on the CPU; its meaning is ``pulsed_update_ref.py``.
 
-It works like aihwkit's C++ simulator: per rank-1 row and slot, the list of the input
-lines that fire; per output line, the slots it fires in; pulses only where the two meet.
-The cost follows the draws (one per line and slot) and the pulses, not the array size.
+Per rank-1 row, each line's train is a bit mask over its slots (one 64-bit word per 64
+slots); the coincidences of element ``(i, j)`` are ``popcount(x_mask_j & d_mask_i)``, so
+the cost follows the lines that fire and the elements they meet, not the array size.
 
 1. **Input lines** (``prange`` over rows): the bit of input line ``j`` in slot ``t`` of
    row ``b`` is ``u < |x_prob|``, ``u`` a 24-bit uniform from a counter-based hash
-   (splitmix64) of ``(seed, b, j, t)``; the firing lines of every ``(b, t)`` go to a list.
-   Given trains (``x_bits``) are read into the same lists instead.
+   (splitmix64) of ``(seed, b, j, t)``; each line's bits go to its mask, and the lines
+   that fire at all to the row's list. Given trains (``x_bits``) are read into the masks.
 2. **Output lines, rows in order** (``prange`` over chunks of output lines): per line ``i``
-   and row ``b`` the slots where ``i`` fires (hashed alike as line ``n_in + i``, or read
-   from ``d_bits``); the coincidence counts ``n_ij`` of the row accumulate over those
-   slots' lists, and each touched element takes its ``n_ij`` pulses of one sign one after
-   another through the cell (``_pulse_train``), clipped after every pulse, each with its
-   own cycle-to-cycle noise: the ``q``-th pulse output line ``i`` applies in row ``b``
-   takes the ``q``-th standard normal of the hash stream of ``(seed, b, i)`` (a ziggurat,
-   two normals per hash; ``q`` counts in the order the trains fix). Constant steps take
-   the twin's closed form (``constant_train``: the ``n`` steps' noise summed into one
-   normal and added before the clip, as aihwkit's CUDA functor does). A line that fires
-   in a single slot (the common case of short trains) gives each element of that slot's
-   list one pulse, without counting.
+   and row ``b`` the mask of its slots (hashed alike as line ``n_in + i``, or read from
+   ``d_bits``); each firing input line's ``n_ij`` is one AND and popcount, and each
+   touched element takes its ``n_ij`` pulses of one sign one after another through the
+   cell (``_pulse_train``), clipped after every pulse, each with its own cycle-to-cycle
+   noise: the ``q``-th pulse output line ``i`` applies in row ``b`` takes the ``q``-th
+   standard normal of the hash stream of ``(seed, b, i)`` (a ziggurat, two normals per
+   hash), the elements taken in the order a slot-by-slot walk meets them (first
+   coincident slot, then input line). Constant steps take the twin's closed form
+   (``constant_train``: the ``n`` steps' noise summed into one normal and added before
+   the clip, as aihwkit's CUDA functor does).
 
 Every random number depends on its counter alone and an output line owns its elements, so
 the result is the same for any number of threads and any chunking, without locks. The
@@ -38,7 +37,10 @@ import math
 import numba
 import numpy as np
 import torch
+from llvmlite import ir
 from numba import njit, prange
+from numba.core import types
+from numba.extending import intrinsic
 
 from . import seeds
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
@@ -351,26 +353,32 @@ def _table_train(w, n, up, scale_up, scale_down, w_max, w_min, table, noisy, mul
 
 
 # --------------------------------------------------------------------------------------
-# the two phases
+# the two phases: slot masks, then coincidences by popcount
 
 
-@njit(cache=True)
-def _line_lists(bl, xb, given, n_in):
-    """Where each (row, slot)'s list of firing input lines starts, and room for them all:
-    the given bits' count, or every line (drawn bits are not known before the draw)."""
-    k = bl.shape[0]
-    length = max(1, bl.max()) if k else 1
-    start = np.zeros((k, length), dtype=np.int64)
-    size = 0
-    for b in range(k):
-        for t in range(bl[b]):
-            start[b, t] = size
-            if given:
-                for j in range(n_in):
-                    size += xb[b, t, j] != 0
-            else:
-                size += n_in
-    return start, np.zeros((k, length), dtype=np.int64), np.empty(max(size, 1), np.int32)
+@intrinsic
+def _popcount(typingctx, x):
+    """The number of set bits of an integer (LLVM's ctpop: one popcnt instruction)."""
+    if not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return context.cast(builder, builder.ctpop(args[0]), signature.args[0], types.int64)
+
+    return types.int64(x), codegen
+
+
+@intrinsic
+def _trailing_zeros(typingctx, x):
+    """The index of the lowest set bit of a non-zero integer (LLVM's cttz), as an int64."""
+    if not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        tz = builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+        return context.cast(builder, tz, signature.args[0], types.int64)
+
+    return types.int64(x), codegen
 
 
 @njit(cache=True)
@@ -385,116 +393,165 @@ def _slot_fires(key_bits, line, t, p_abs, pair):
 
 
 @njit(cache=True)
-def _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_lines):
-    """Phase 1 for row ``b``: the firing input lines of each slot."""
+def _drawn_word(key_bits, line, p_abs, t0, t1, pair):
+    """``(word, pair)``: bit ``t - t0`` set where a line of firing probability ``p_abs``
+    fires in slot ``t`` of ``t0..t1-1`` (``t0`` a multiple of 64; ``pair`` carried on)."""
+    word = np.uint64(0)
+    for t in range(t0, t1):
+        hit, pair = _slot_fires(key_bits, line, t, p_abs, pair)
+        if hit:
+            word |= np.uint64(1) << np.uint64(t - t0)
+    return word, pair
+
+
+@njit(cache=True)
+def _given_word(bits, b, line_index, t0, t1):
+    """The word of ``_drawn_word`` read from given trains ``bits[b, t, line_index]``."""
+    word = np.uint64(0)
+    for t in range(t0, t1):
+        if bits[b, t, line_index] != 0:
+            word |= np.uint64(1) << np.uint64(t - t0)
+    return word
+
+
+@njit(cache=True)
+def _input_row(b, xp, bl, xb, given, masks, active, n_active, key_bits, n_lines):
+    """Phase 1 for row ``b``: each input line's slot mask (slot ``t`` is bit ``t % 64`` of
+    word ``t // 64``), and the lines that fire at all, in increasing order (the order the
+    pulses are numbered in)."""
     n_in = xp.shape[1]
-    if given:
-        for t in range(bl[b]):
-            s, c = start[b, t], 0
-            for j in range(n_in):
-                if xb[b, t, j] != 0:
-                    lines[s + c] = j
-                    c += 1
-            count[b, t] = c
-        return
     n_slots = bl[b]
+    c = 0
     for j in range(n_in):
         p_abs = abs(xp[b, j])
-        if n_slots == 0 or not p_abs > 0:
+        if n_slots == 0 or not (given or p_abs > 0):
             continue
-        line = b * n_lines + j
+        fired = np.uint64(0)
         pair = np.uint64(0)
-        for t in range(n_slots):
-            hit, pair = _slot_fires(key_bits, line, t, p_abs, pair)
-            if hit:
-                lines[start[b, t] + count[b, t]] = j
-                count[b, t] += 1
+        for wd in range(masks.shape[2]):
+            t0 = wd * 64
+            t1 = min(n_slots, t0 + 64)
+            if given:
+                word = _given_word(xb, b, j, t0, t1)
+            else:
+                word, pair = _drawn_word(key_bits, b * n_lines + j, p_abs, t0, t1, pair)
+            masks[b, j, wd] = word
+            fired |= word
+        if fired != 0:
+            active[b, c] = j
+            c += 1
+    n_active[b] = c
 
 
 @njit(cache=True)
 def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
-                  start, count, lines, key_bits, key_noise, cnt, counting, table):
-    """Phase 2 for output lines ``first..last-1``: per row in order, the slots each line
-    fires in, the coincidences with the input lists, the pulses. Returns the pulse count."""
+                  masks, active, n_active, key_bits, key_noise, cnt, counting, table):
+    """Phase 2 for output lines ``first..last-1``: per row in order, the line's slot mask,
+    each firing input line's coincidences ``popcount(x_mask & d_mask)``, the pulses. The
+    elements take their pulses in the order of their first coincident slot, then of the
+    input line (the order a slot-by-slot walk meets them), which numbers their noise.
+    Returns the pulse count."""
     n_out, n_in = w.shape
     n_lines = n_in + n_out
     k = bl.shape[0]
-    hits = np.zeros(n_in, dtype=np.int64)
-    touched = np.empty(n_in, dtype=np.int64)
-    slots = np.empty(count.shape[1], dtype=np.int64)
+    words = masks.shape[2]
+    d_mask = np.zeros(words, dtype=np.uint64)
+    el_j = np.empty(n_in, dtype=np.int64)
+    el_n = np.empty(n_in, dtype=np.int64)
+    el_f = np.empty(n_in, dtype=np.int64)
+    order = np.empty(n_in, dtype=np.int64)
+    bucket = np.zeros(64 * words, dtype=np.int64)
     # the rows of the slopes (linear) or exponents (pow); other cells ignore theirs
     r_up, r_down = (4, 5) if kind == 1 else (6, 7) if kind == 3 else (0, 1)
     done = 0
     for i in range(first, last):
         for b in range(k):
             n_slots = bl[b]
+            if n_slots == 0 or n_active[b] == 0:
+                continue
             p_abs = abs(dp[b, i])
-            if n_slots == 0 or not (given or p_abs > 0):
+            if not (given or p_abs > 0):
                 continue
-            n_fire = 0
-            line = b * n_lines + n_in + i
+            fired = np.uint64(0)
             pair = np.uint64(0)
-            for t in range(n_slots):
+            for wd in range(words):
+                t0 = wd * 64
+                t1 = min(n_slots, t0 + 64)
                 if given:
-                    hit = db[b, t, i] != 0
+                    word = _given_word(db, b, i, t0, t1)
                 else:
-                    hit, pair = _slot_fires(key_bits, line, t, p_abs, pair)
-                if hit and count[b, t] > 0:
-                    slots[n_fire] = t
-                    n_fire += 1
-            if n_fire == 0:
+                    word, pair = _drawn_word(key_bits, b * n_lines + n_in + i, p_abs, t0, t1,
+                                             pair)
+                d_mask[wd] = word
+                fired |= word
+            if fired == 0:
                 continue
+            n_el, in_order, last_f = 0, True, 0
+            for q in range(n_active[b]):
+                j = active[b, q]
+                n, f = 0, -1
+                for wd in range(words):
+                    m = masks[b, j, wd] & d_mask[wd]
+                    if m != 0:
+                        if f < 0:
+                            f = wd * 64 + _trailing_zeros(m)
+                        n += _popcount(m)
+                if n == 0:
+                    continue
+                el_j[n_el], el_n[n_el], el_f[n_el] = j, n, f
+                in_order = in_order and f >= last_f
+                last_f = f
+                n_el += 1
+            if n_el == 0:
+                continue
+            if in_order:
+                for e in range(n_el):
+                    order[e] = e
+            else:  # a counting sort by first slot (stable: input lines stay in order)
+                for e in range(n_el):
+                    bucket[el_f[e]] += 1
+                run = 0
+                for t in range(n_slots):
+                    c = bucket[t]
+                    bucket[t] = run
+                    run += c
+                for e in range(n_el):
+                    order[bucket[el_f[e]]] = e
+                    bucket[el_f[e]] += 1
+                bucket[:n_slots] = 0
             d_neg = dp[b, i] < 0
             line = b * n_out + i
-            first, pair = 0, np.uint64(0)
-            if n_fire == 1:  # one slot: one pulse per element, no counting needed
-                t = slots[0]
-                s = start[b, t]
-                for q in range(count[b, t]):
-                    j = lines[s + q]
-                    up = d_neg != (xp[b, j] < 0)
-                    if kind == CELL_TABLE:
-                        w[i, j], pair = _table_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
-                                                     cp[2, i, j], cp[3, i, j], table, noisy,
-                                                     mult, consts, key_noise, line, q, pair)
-                    else:
-                        w[i, j], pair = _pulse_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
-                                                     cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
-                                                     cp[r_down, i, j], kind, noisy, mult,
-                                                     consts, key_noise, line, q, pair)
-                    if counting:
-                        cnt[i, j] += 1
-                done += count[b, t]
-                continue
-            n_touched = 0
-            for f in range(n_fire):
-                t = slots[f]
-                s = start[b, t]
-                for q in range(count[b, t]):
-                    j = lines[s + q]
-                    if hits[j] == 0:
-                        touched[n_touched] = j
-                        n_touched += 1
-                    hits[j] += 1
-            for q in range(n_touched):
-                j = touched[q]
-                n = hits[j]
-                hits[j] = 0
+            pulse, pair = 0, np.uint64(0)
+            for q in range(n_el):
+                e = order[q]
+                j, n = el_j[e], el_n[e]
                 done += n
                 if counting:
                     cnt[i, j] += n
                 up = d_neg != (xp[b, j] < 0)
-                if kind == CELL_TABLE:
+                if kind == 99:
+                    pass
+                elif kind == CELL_TABLE:
                     w[i, j], pair = _table_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
                                                  cp[2, i, j], cp[3, i, j], table, noisy, mult,
-                                                 consts, key_noise, line, first, pair)
+                                                 consts, key_noise, line, pulse, pair)
                 else:
                     w[i, j], pair = _pulse_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
                                                  cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
                                                  cp[r_down, i, j], kind, noisy, mult, consts,
-                                                 key_noise, line, first, pair)
-                first += n
+                                                 key_noise, line, pulse, pair)
+                pulse += n
     return done
+
+
+@njit(cache=True)
+def _phase_arrays(bl, n_in):
+    """The input lines' slot masks (``(k, n_in, words)``, zeroed), the firing lines of
+    each row and how many."""
+    k = bl.shape[0]
+    words = (max(1, bl.max()) + 63) // 64 if k else 1
+    return (np.zeros((k, n_in, words), dtype=np.uint64), np.empty((k, n_in), dtype=np.int64),
+            np.zeros(k, dtype=np.int64))
 
 
 @njit(cache=True)
@@ -502,11 +559,11 @@ def _update_serial(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, 
                    counting, table):
     n_out, n_in = w.shape
     key_bits, key_noise = _mix(seed ^ _SALT_BITS), _mix(seed ^ _SALT_NOISE)
-    start, count, lines = _line_lists(bl, xb, given, n_in)
+    masks, active, n_active = _phase_arrays(bl, n_in)
     for b in range(bl.shape[0]):
-        _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_in + n_out)
+        _input_row(b, xp, bl, xb, given, masks, active, n_active, key_bits, n_in + n_out)
     return _output_lines(0, n_out, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
-                         start, count, lines, key_bits, key_noise, cnt, counting, table)
+                         masks, active, n_active, key_bits, key_noise, cnt, counting, table)
 
 
 @njit(cache=True, parallel=True)
@@ -516,15 +573,15 @@ def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts
     output lines in phase 2 (same numbers, since each comes from its own counter)."""
     n_out, n_in = w.shape
     key_bits, key_noise = _mix(seed ^ _SALT_BITS), _mix(seed ^ _SALT_NOISE)
-    start, count, lines = _line_lists(bl, xb, given, n_in)
+    masks, active, n_active = _phase_arrays(bl, n_in)
     for b in prange(bl.shape[0]):
-        _input_row(b, xp, bl, xb, given, start, count, lines, key_bits, n_in + n_out)
+        _input_row(b, xp, bl, xb, given, masks, active, n_active, key_bits, n_in + n_out)
     per_chunk = (n_out + chunks - 1) // chunks
     totals = np.zeros(chunks, dtype=np.int64)
     for c in prange(chunks):
         totals[c] = _output_lines(c * per_chunk, min((c + 1) * per_chunk, n_out), w, cp, xp,
-                                  dp, bl, db, given, kind, noisy, mult, consts, start, count,
-                                  lines, key_bits, key_noise, cnt, counting, table)
+                                  dp, bl, db, given, kind, noisy, mult, consts, masks, active,
+                                  n_active, key_bits, key_noise, cnt, counting, table)
     return totals.sum()
 
 
