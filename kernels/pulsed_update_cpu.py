@@ -392,7 +392,7 @@ def _slot_fires(key_bits, line, t, p_abs, pair):
     return _fires(pair, t, p_abs), pair
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _drawn_word(key_bits, line, p_abs, t0, t1, pair):
     """``(word, pair)``: bit ``t - t0`` set where a line of firing probability ``p_abs``
     fires in slot ``t`` of ``t0..t1-1`` (``t0`` a multiple of 64; ``pair`` carried on)."""
@@ -416,26 +416,34 @@ def _given_word(bits, b, line_index, t0, t1):
 
 @njit(cache=True)
 def _input_row(b, xp, bl, xb, given, masks, active, n_active, key_bits, n_lines):
-    """Phase 1 for row ``b``: each input line's slot mask (slot ``t`` is bit ``t % 64`` of
-    word ``t // 64``), and the lines that fire at all, in increasing order (the order the
-    pulses are numbered in)."""
+    """Phase 1 for row ``b``: the input lines that fire at all, in increasing order (the
+    order the pulses are numbered in), and their slot masks in that order (slot ``t`` is
+    bit ``t % 64`` of word ``t // 64``)."""
     n_in = xp.shape[1]
-    n_slots = bl[b]
+    n_slots = np.int64(bl[b])
+    words = masks.shape[2]
     c = 0
-    for j in range(n_in):
+    for j in range(n_in if n_slots > 0 else 0):
         p_abs = abs(xp[b, j])
-        if n_slots == 0 or not (given or p_abs > 0):
+        if not (given or p_abs > 0):
+            continue
+        if words == 1 and not given:  # the common case, kept lean: one word, drawn
+            word = _drawn_word(key_bits, b * n_lines + j, p_abs, 0, n_slots, np.uint64(0))[0]
+            if word != 0:
+                masks[b, c, 0] = word
+                active[b, c] = j
+                c += 1
             continue
         fired = np.uint64(0)
         pair = np.uint64(0)
-        for wd in range(masks.shape[2]):
+        for wd in range(words):
             t0 = wd * 64
             t1 = min(n_slots, t0 + 64)
             if given:
                 word = _given_word(xb, b, j, t0, t1)
             else:
                 word, pair = _drawn_word(key_bits, b * n_lines + j, p_abs, t0, t1, pair)
-            masks[b, j, wd] = word
+            masks[b, c, wd] = word  # kept only if the line fires (c moves on)
             fired |= word
         if fired != 0:
             active[b, c] = j
@@ -472,7 +480,7 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
             p_abs = abs(dp[b, i])
             if not (given or p_abs > 0):
                 continue
-            fired = np.uint64(0)
+            n_fired, slot = 0, 0
             pair = np.uint64(0)
             for wd in range(words):
                 t0 = wd * 64
@@ -483,15 +491,42 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                     word, pair = _drawn_word(key_bits, b * n_lines + n_in + i, p_abs, t0, t1,
                                              pair)
                 d_mask[wd] = word
-                fired |= word
-            if fired == 0:
+                if word != 0:
+                    if n_fired == 0:
+                        slot = t0 + _trailing_zeros(word)
+                    n_fired += _popcount(word)
+            if n_fired == 0:
+                continue
+            d_neg = dp[b, i] < 0
+            line = b * n_out + i
+            pulse, pair = 0, np.uint64(0)
+            if n_fired == 1:  # one slot (short trains): one pulse per input line firing in it
+                wd, bit = slot >> 6, np.uint64(1) << np.uint64(slot & 63)
+                for q in range(n_active[b]):
+                    j = active[b, q]
+                    if masks[b, q, wd] & bit == 0:
+                        continue
+                    up = d_neg != (xp[b, j] < 0)
+                    if kind == CELL_TABLE:
+                        w[i, j], pair = _table_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
+                                                     cp[2, i, j], cp[3, i, j], table, noisy,
+                                                     mult, consts, key_noise, line, pulse, pair)
+                    else:
+                        w[i, j], pair = _pulse_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
+                                                     cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
+                                                     cp[r_down, i, j], kind, noisy, mult,
+                                                     consts, key_noise, line, pulse, pair)
+                    if counting:
+                        cnt[i, j] += 1
+                    pulse += 1
+                done += pulse
                 continue
             n_el, in_order, last_f = 0, True, 0
             for q in range(n_active[b]):
                 j = active[b, q]
                 n, f = 0, -1
                 for wd in range(words):
-                    m = masks[b, j, wd] & d_mask[wd]
+                    m = masks[b, q, wd] & d_mask[wd]
                     if m != 0:
                         if f < 0:
                             f = wd * 64 + _trailing_zeros(m)
@@ -504,10 +539,7 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 n_el += 1
             if n_el == 0:
                 continue
-            if in_order:
-                for e in range(n_el):
-                    order[e] = e
-            else:  # a counting sort by first slot (stable: input lines stay in order)
+            if not in_order:  # a counting sort by first slot (stable: input lines stay in order)
                 for e in range(n_el):
                     bucket[el_f[e]] += 1
                 run = 0
@@ -519,19 +551,14 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                     order[bucket[el_f[e]]] = e
                     bucket[el_f[e]] += 1
                 bucket[:n_slots] = 0
-            d_neg = dp[b, i] < 0
-            line = b * n_out + i
-            pulse, pair = 0, np.uint64(0)
             for q in range(n_el):
-                e = order[q]
+                e = q if in_order else order[q]
                 j, n = el_j[e], el_n[e]
                 done += n
                 if counting:
                     cnt[i, j] += n
                 up = d_neg != (xp[b, j] < 0)
-                if kind == 99:
-                    pass
-                elif kind == CELL_TABLE:
+                if kind == CELL_TABLE:
                     w[i, j], pair = _table_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
                                                  cp[2, i, j], cp[3, i, j], table, noisy, mult,
                                                  consts, key_noise, line, pulse, pair)
@@ -546,11 +573,11 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
 
 @njit(cache=True)
 def _phase_arrays(bl, n_in):
-    """The input lines' slot masks (``(k, n_in, words)``, zeroed), the firing lines of
-    each row and how many."""
+    """Per row, the firing input lines' slot masks (``(k, n_in, words)``, the first
+    ``n_active[b]`` of row ``b`` filled), the lines and how many."""
     k = bl.shape[0]
     words = (max(1, bl.max()) + 63) // 64 if k else 1
-    return (np.zeros((k, n_in, words), dtype=np.uint64), np.empty((k, n_in), dtype=np.int64),
+    return (np.empty((k, n_in, words), dtype=np.uint64), np.empty((k, n_in), dtype=np.int64),
             np.zeros(k, dtype=np.int64))
 
 
