@@ -415,10 +415,11 @@ def _given_word(bits, b, line_index, t0, t1):
 
 
 @njit(cache=True)
-def _input_row(b, xp, bl, xb, given, masks, active, n_active, key_bits, n_lines):
+def _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, lines, key_bits,
+               n_lines):
     """Phase 1 for row ``b``: the input lines that fire at all, in increasing order (the
-    order the pulses are numbered in), and their slot masks in that order (slot ``t`` is
-    bit ``t % 64`` of word ``t // 64``)."""
+    order the pulses are numbered in), their slot masks in that order (slot ``t`` is bit
+    ``t % 64`` of word ``t // 64``) and, per slot, the list of the lines firing in it."""
     n_in = xp.shape[1]
     n_slots = np.int64(bl[b])
     words = masks.shape[2]
@@ -429,31 +430,39 @@ def _input_row(b, xp, bl, xb, given, masks, active, n_active, key_bits, n_lines)
             continue
         if words == 1 and not given:  # the common case, kept lean: one word, drawn
             word = _drawn_word(key_bits, b * n_lines + j, p_abs, 0, n_slots, np.uint64(0))[0]
-            if word != 0:
-                masks[b, c, 0] = word
-                active[b, c] = j
-                c += 1
-            continue
-        fired = np.uint64(0)
-        pair = np.uint64(0)
+            if word == 0:
+                continue
+            masks[b, c, 0] = word
+        else:
+            fired = np.uint64(0)
+            pair = np.uint64(0)
+            for wd in range(words):
+                t0 = wd * 64
+                t1 = min(n_slots, t0 + 64)
+                if given:
+                    word = _given_word(xb, b, j, t0, t1)
+                else:
+                    word, pair = _drawn_word(key_bits, b * n_lines + j, p_abs, t0, t1, pair)
+                masks[b, c, wd] = word  # kept only if the line fires (c moves on)
+                fired |= word
+            if fired == 0:
+                continue
         for wd in range(words):
-            t0 = wd * 64
-            t1 = min(n_slots, t0 + 64)
-            if given:
-                word = _given_word(xb, b, j, t0, t1)
-            else:
-                word, pair = _drawn_word(key_bits, b * n_lines + j, p_abs, t0, t1, pair)
-            masks[b, c, wd] = word  # kept only if the line fires (c moves on)
-            fired |= word
-        if fired != 0:
-            active[b, c] = j
-            c += 1
+            word = masks[b, c, wd]
+            while word != 0:
+                t = wd * 64 + _trailing_zeros(word)
+                lines[start[b, t] + count[b, t]] = j
+                count[b, t] += 1
+                word &= word - np.uint64(1)
+        active[b, c] = j
+        c += 1
     n_active[b] = c
 
 
 @njit(cache=True)
 def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
-                  masks, active, n_active, key_bits, key_noise, cnt, counting, table):
+                  masks, active, n_active, start, count, lines, key_bits, key_noise, cnt,
+                  counting, table):
     """Phase 2 for output lines ``first..last-1``: per row in order, the line's slot mask,
     each firing input line's coincidences ``popcount(x_mask & d_mask)``, the pulses. The
     elements take their pulses in the order of their first coincident slot, then of the
@@ -501,11 +510,9 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
             line = b * n_out + i
             pulse, pair = 0, np.uint64(0)
             if n_fired == 1:  # one slot (short trains): one pulse per input line firing in it
-                wd, bit = slot >> 6, np.uint64(1) << np.uint64(slot & 63)
-                for q in range(n_active[b]):
-                    j = active[b, q]
-                    if masks[b, q, wd] & bit == 0:
-                        continue
+                s = start[b, slot]
+                for q in range(count[b, slot]):
+                    j = lines[s + q]
                     up = d_neg != (xp[b, j] < 0)
                     if kind == CELL_TABLE:
                         w[i, j], pair = _table_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
@@ -574,11 +581,20 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
 @njit(cache=True)
 def _phase_arrays(bl, n_in):
     """Per row, the firing input lines' slot masks (``(k, n_in, words)``, the first
-    ``n_active[b]`` of row ``b`` filled), the lines and how many."""
+    ``n_active[b]`` of row ``b`` filled), the lines and how many; per row and slot, where
+    its list of firing lines starts in ``lines``, and its length."""
     k = bl.shape[0]
-    words = (max(1, bl.max()) + 63) // 64 if k else 1
+    longest = max(1, bl.max()) if k else 1
+    words = (longest + 63) // 64
+    start = np.empty((k, longest), dtype=np.int64)
+    size = 0
+    for b in range(k):
+        for t in range(bl[b]):
+            start[b, t] = size
+            size += n_in
     return (np.empty((k, n_in, words), dtype=np.uint64), np.empty((k, n_in), dtype=np.int64),
-            np.zeros(k, dtype=np.int64))
+            np.zeros(k, dtype=np.int64), start, np.zeros((k, longest), dtype=np.int64),
+            np.empty(max(size, 1), dtype=np.int32))
 
 
 @njit(cache=True)
@@ -586,11 +602,13 @@ def _update_serial(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, 
                    counting, table):
     n_out, n_in = w.shape
     key_bits, key_noise = _mix(seed ^ _SALT_BITS), _mix(seed ^ _SALT_NOISE)
-    masks, active, n_active = _phase_arrays(bl, n_in)
+    masks, active, n_active, start, count, lines = _phase_arrays(bl, n_in)
     for b in range(bl.shape[0]):
-        _input_row(b, xp, bl, xb, given, masks, active, n_active, key_bits, n_in + n_out)
+        _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, lines,
+                   key_bits, n_in + n_out)
     return _output_lines(0, n_out, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
-                         masks, active, n_active, key_bits, key_noise, cnt, counting, table)
+                         masks, active, n_active, start, count, lines, key_bits, key_noise,
+                         cnt, counting, table)
 
 
 @njit(cache=True, parallel=True)
@@ -600,15 +618,17 @@ def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts
     output lines in phase 2 (same numbers, since each comes from its own counter)."""
     n_out, n_in = w.shape
     key_bits, key_noise = _mix(seed ^ _SALT_BITS), _mix(seed ^ _SALT_NOISE)
-    masks, active, n_active = _phase_arrays(bl, n_in)
+    masks, active, n_active, start, count, lines = _phase_arrays(bl, n_in)
     for b in prange(bl.shape[0]):
-        _input_row(b, xp, bl, xb, given, masks, active, n_active, key_bits, n_in + n_out)
+        _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, lines,
+                   key_bits, n_in + n_out)
     per_chunk = (n_out + chunks - 1) // chunks
     totals = np.zeros(chunks, dtype=np.int64)
     for c in prange(chunks):
         totals[c] = _output_lines(c * per_chunk, min((c + 1) * per_chunk, n_out), w, cp, xp,
                                   dp, bl, db, given, kind, noisy, mult, consts, masks, active,
-                                  n_active, key_bits, key_noise, cnt, counting, table)
+                                  n_active, start, count, lines, key_bits, key_noise, cnt,
+                                  counting, table)
     return totals.sum()
 
 
