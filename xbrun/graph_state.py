@@ -73,6 +73,13 @@ class DeviceScalar(nn.Module):
                 state_dict[old + ".tensor"] = state_dict.pop(old)
 
 
+def set_host(module: nn.Module, name: str, value) -> None:
+    """Set a plain host attribute (an int, a float, a tuple) of ``module`` as
+    ``nn.Module.__setattr__`` would, without its look-ups among parameters, buffers and
+    submodules: microseconds a call, and a transfer device's step sets several."""
+    module.__dict__[name] = value
+
+
 class GraphState:
     """The protocol (a mixin of modules and optimizers) that the graph runner asks; see the
     module docstring. The defaults fit a module whose step state is all on the device."""

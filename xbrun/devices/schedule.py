@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .. import kernels
-from ..graph_state import DeviceScalar, GraphState
+from ..graph_state import DeviceScalar, GraphState, set_host
 from ..physics.lines import LineRun, line_runs
 
 
@@ -68,12 +68,12 @@ class TransferSchedule(nn.Module, GraphState):
         """Count ``k`` more mat-vecs; return how many transfers (one per ``period``; 0:
         never) fall due among them."""
         before = self.n_updates
-        self.n_updates += k
-        self.last_due = (k, period)
+        set_host(self, "n_updates", before + k)
+        set_host(self, "last_due", (k, period))
         events = 0
         if period > 0 and k > 0:
             events = self.n_updates // period - before // period
-        self.last_events = events
+        set_host(self, "last_events", events)
         return events
 
     def next_events(self, due: tuple[int, int] | None) -> int:

@@ -29,6 +29,7 @@ import torch
 
 from .. import kernels
 from ..errors import ConfigError
+from ..graph_state import set_host
 from ..physics.array import build_array
 from ..physics.cells import CELLS
 from ..physics.io import IOParameters, analog_mvm
@@ -272,7 +273,7 @@ class TransferDevice(TrainingDevice):
         lr = float(lr)
         k = int(x_rows.shape[0])
         self.observe(x_rows, d_rows)
-        self.last_fast_lr = self.fast_learning_rate(lr)
+        set_host(self, "last_fast_lr", self.fast_learning_rate(lr))
         # A is written in the chopped frame (the signs go into its train kernel)
         signs = self.signs() if self.chopped else None
         pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator, signs=signs)
