@@ -9,6 +9,7 @@ seeded per call from the tile's torch generator.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -25,11 +26,23 @@ from .pulsed_update_cpu import cell_counter
 from .pulsed_update_ref import long_train_length
 
 
+# the float32 numbers of one write, packed in one array (``_numbers``): a numba call pays
+# for each argument it types, and a transfer is a few microseconds of work
+(_COLUMNS, _BUFFERED, _SCALE, _THRESHOLD, _MAX_STEPS, _MOMENTUM, _FORGET, _CAP, _NO_BUFFER,
+ _LR, _G, _DESIRED_BL, _LONG, _LONG_BL, _UM, _UBM, _UM_GRAD, _KIND, _NOISE, _MULT,
+ _N_NUMBERS) = range(21)
+
+
 @njit(cache=True)
-def _transfer_lines(weight, cp, reads, start, columns, buffered, h, out_sign, in_sign, scale,
-                    threshold, max_steps, momentum, forget, buffer_cap, no_buffer, lr, g,
-                    desired_bl, long_train, long_bl, um, ubm, um_grad_scale, cell_kind,
-                    noise_std, mult_noise, scalars, table, seed, cnt, counting, slots):
+def _transfer_lines(weight, cp, reads, start, h, out_sign, in_sign, numbers, scalars, table,
+                    seed, cnt, counting, slots):
+    columns, buffered = numbers[_COLUMNS] != 0, numbers[_BUFFERED] != 0
+    scale, threshold, max_steps = numbers[_SCALE], numbers[_THRESHOLD], numbers[_MAX_STEPS]
+    momentum, forget, buffer_cap = numbers[_MOMENTUM], numbers[_FORGET] != 0, numbers[_CAP]
+    no_buffer, lr, g = numbers[_NO_BUFFER] != 0, numbers[_LR], numbers[_G]
+    desired_bl, long_train, long_bl = numbers[_DESIRED_BL], numbers[_LONG] != 0, numbers[_LONG_BL]
+    um, ubm, um_grad_scale = numbers[_UM] != 0, numbers[_UBM] != 0, numbers[_UM_GRAD]
+    cell_kind, noise_std, mult_noise = int(numbers[_KIND]), numbers[_NOISE], numbers[_MULT] != 0
     rng = rng_state(seed)
     n, length = reads.shape
     values = np.empty((n, length), dtype=np.float32)
@@ -109,35 +122,60 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
                          train_slots: torch.Tensor | None = None) -> torch.Tensor:
     """Same arguments and result as ``transfer_lines_torch`` (``seed`` instead of a
     generator); float32 CPU tensors, ``weight`` and ``buffer`` updated in place."""
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
+    counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
+    buffered = buffer is not None
+    numbers, scalars = _numbers(p, buffered, cell_kind, noise_std, mult_noise,
+                                check_cell(cell_kind, cell_params, cell_scalars, cell_table))
+    f32 = weight.dtype
+    reads = reads.detach()
+    if reads.dtype != f32 or not reads.is_contiguous():
+        reads = reads.to(f32).contiguous()
+    if buffered:
+        h, o, i = (buffer.detach().numpy(), _signs(out_sign, f32), _signs(in_sign, f32))
+    else:
+        h, o, i = _NO_BUFFER_H, _NO_SIGNS, _NO_SIGNS
+    # the trains' slots go straight into the ledger entry (an int64 CPU tensor's view)
+    slots = (train_slots.numpy() if train_slots is not None and train_slots.dtype == torch.int64
+             and train_slots.is_contiguous() else np.zeros(1, dtype=np.int64))
+    total = _transfer_lines(
+        weight.detach().numpy(), cell_params.detach().numpy(), reads.numpy(), int(start), h,
+        o, i, numbers, scalars, table_array(cell_table), seeds.low32(seed), cnt, counting,
+        slots)
+    if train_slots is not None and slots.base is None:  # not a view of it: add
+        train_slots += int(slots[0])
+    return torch.scalar_tensor(total, dtype=torch.int64)  # (torch.tensor: 3x slower)
+
+
+_NO_BUFFER_H = np.zeros((1, 1), dtype=np.float32)
+_NO_SIGNS = np.zeros(1, dtype=np.float32)
+
+
+def _signs(sign: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    sign = sign.detach()
+    return (sign if sign.dtype == dtype else sign.to(dtype)).numpy()
+
+
+@functools.lru_cache(maxsize=256)
+def _numbers(p: TransferWriteParams, buffered: bool, cell_kind: int, noise_std: float,
+             mult_noise: bool, scalars: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The write's numbers as the kernel reads them (float32, as the twin computes), and the
+    cell's scalars (``check_cell``'s): built once per setting, not per transfer."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
-    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
-    slots = np.zeros(1, dtype=np.int64)
-    counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
-    f32 = np.float32
-    scalars = np.asarray(check_cell(cell_kind, cell_params, cell_scalars, cell_table),
-                         dtype=np.float32)
-    reads = reads.detach().to(weight.dtype).contiguous()
-    buffered = buffer is not None
-    if buffered:
-        h, o, i = (buffer.detach().numpy(), out_sign.detach().to(weight.dtype).numpy(),
-                   in_sign.detach().to(weight.dtype).numpy())
-    else:
-        h = np.zeros((1, 1), dtype=np.float32)
-        o = i = np.zeros(1, dtype=np.float32)
     long_bl = float(long_train_length(lr, granularity)) if long_train else 0.0
-    total = _transfer_lines(
-        weight.detach().numpy(), cell_params.detach().numpy(), reads.numpy(), int(start),
-        bool(columns), buffered, h, o, i, f32(scale), f32(threshold), f32(max_steps),
-        f32(momentum), bool(forget_buffer), f32(buffer_cap), bool(no_buffer), f32(lr),
-        f32(granularity), f32(desired_bl), bool(long_train), f32(long_bl),
-        bool(update_management), bool(update_bl_management), f32(um_grad_scale),
-        int(cell_kind), f32(noise_std), bool(mult_noise), scalars, table_array(cell_table),
-        seeds.low32(seed), cnt, counting, slots)
-    if train_slots is not None:
-        train_slots += int(slots[0])
-    return torch.tensor(total, dtype=torch.int64)
+    numbers = np.zeros(_N_NUMBERS, dtype=np.float32)
+    for index, value in ((_COLUMNS, columns), (_BUFFERED, buffered), (_SCALE, scale),
+                         (_THRESHOLD, threshold), (_MAX_STEPS, max_steps),
+                         (_MOMENTUM, momentum), (_FORGET, forget_buffer), (_CAP, buffer_cap),
+                         (_NO_BUFFER, no_buffer), (_LR, lr), (_G, granularity),
+                         (_DESIRED_BL, desired_bl), (_LONG, long_train), (_LONG_BL, long_bl),
+                         (_UM, update_management), (_UBM, update_bl_management),
+                         (_UM_GRAD, um_grad_scale), (_KIND, cell_kind), (_NOISE, noise_std),
+                         (_MULT, mult_noise)):
+        numbers[index] = np.float32(float(value))
+    return numbers, np.asarray(scalars, dtype=np.float32)
 
 
 __all__ = ["transfer_lines_numba"]
