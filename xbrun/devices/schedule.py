@@ -139,17 +139,20 @@ class TransferSchedule(nn.Module, GraphState):
     def walks_on_host(self) -> bool:
         """On the CPU the host reads the lines (free there) and keeps runs within a pass:
         the results stay those of the per-run numba kernels."""
-        return self.line.device.type == "cpu"
+        return self.line.tensor.is_cpu
 
     def _host_walk(self, count, generator, random_start) -> list[LineRun]:
-        start = self.random_line(generator) if random_start else int(self.line)
-        passes = int(self.passes)
+        # the two scalars read and set through numpy views (CPU tensors: a tenth of the
+        # cost of int() and fill_ on them)
+        line, passes_now = self.line.tensor.numpy(), self.passes.tensor.numpy()
+        start = self.random_line(generator) if random_start else int(line)
+        passes = int(passes_now)
         runs = []
         for first, run in line_runs(start, count, self.n_lines):
             runs.append(LineRun(first, run, self.n_lines, passes))
             passes += (first + run) // self.n_lines
-        self.passes.set_(passes)
-        self.line.set_((start + count) % self.n_lines)
+        passes_now[()] = passes
+        line[()] = (start + count) % self.n_lines
         return runs
 
     def random_line(self, generator: torch.Generator | None) -> int:

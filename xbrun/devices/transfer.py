@@ -292,6 +292,8 @@ class TransferDevice(TrainingDevice):
         if c.random_selection:
             runs = [run for _ in range(events)
                     for run in self.schedule.walk(n_reads, generator, random_start=True)]
+        elif self.schedule.walks_on_host():  # host runs: the reads made and counted later
+            runs = self.schedule.walk(events * n_reads)
         else:
             runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype,
                                       reads=self.fast.ledger[1:])
@@ -318,10 +320,11 @@ class TransferDevice(TrainingDevice):
         Columns are read with a forward pass, rows with a backward pass (aihwkit reads rows
         with ``transfer_io`` too).
         """
-        weight = self.fast.weight if self.columns else self.fast.weight.T
+        fast = self.fast
+        weight = fast.weight if self.columns else fast.weight.T
         onehot = lines.onehot(weight.dtype, weight.device)
         if not lines.reads_counted(weight.device):
-            self.fast.count_reads(onehot.shape[0])
+            fast.count_reads(onehot.shape[0])
         return analog_mvm(weight, onehot, self.config.transfer_io, generator)
 
     def line_index(self, lines: LineRun) -> torch.Tensor:
@@ -400,7 +403,8 @@ class BufferedTransfer(TransferDevice):
                 options["scale"] = float(scale)  # the host reads it for free
         buffer = LineBuffer(self.buffer, self.out_chopper, self.in_chopper,
                             kernels.BufferParams(**options), chopper)
-        return self.slow.write_lines(lines, signal, c.step * self.slow.granularity, generator,
+        slow = self.slow
+        return slow.write_lines(lines, signal, c.step * slow.granularity, generator,
                                      params=c.transfer_update, columns=self.columns,
                                      write=True if chopper is not None
                                      else self.writes_ready(lines), buffer=buffer)
