@@ -394,6 +394,53 @@ def _epilogue_parallel(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_f
                           bm_limit)
 
 
+@njit(cache=True)
+def _single_columns(v):
+    """Per row of the scaled inputs, the one column that is not zero (-1: none); an empty
+    array where a row has more (then the matmul runs)."""
+    n, width = v.shape
+    cols = np.full(n, -1, np.int64)
+    for r in range(n):
+        for c in range(width):
+            if v[r, c] != 0:
+                if cols[r] >= 0:
+                    return cols[:0]
+                cols[r] = c
+    return cols
+
+
+@njit(cache=True)
+def _column_products(v, cols, w):
+    """``v @ w.T`` for rows with one non-zero input (``_single_columns``): one column of
+    ``w`` each, not the whole array. The same floats as the BLAS product: its accumulator
+    starts at +0, and adding exact zeros to the one product changes nothing (a -0 product
+    becomes +0, as there)."""
+    n = v.shape[0]
+    d = w.shape[0]
+    y = np.zeros((n, d), np.float32)
+    for r in range(n):
+        c = cols[r]
+        if c < 0:
+            continue
+        a = v[r, c]
+        for i in range(d):
+            y[r, i] = np.float32(0.0) + a * w[i, c]
+    return y
+
+
+ONEHOT_MAX_ROWS = 8  # rows (a transfer's reads) checked for one non-zero input each
+
+
+def _product(v: np.ndarray, weight: torch.Tensor, w_t: torch.Tensor) -> np.ndarray:
+    """``v @ weight.T``: a column gather where every row has one non-zero input (a transfer's
+    one-hot reads: the matmul would read the whole array for one line of it)."""
+    if v.shape[0] <= ONEHOT_MAX_ROWS:
+        cols = _single_columns(v)
+        if cols.shape[0]:
+            return _column_products(v, cols, weight.numpy())
+    return (torch.from_numpy(v) @ w_t).numpy()
+
+
 def _threads(elements: int) -> int:
     """How many threads the row loops get: torch's count when the work is large enough."""
     if elements < PARALLEL_MIN_ELEMENTS:
@@ -449,9 +496,11 @@ def analog_mvm_numba(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
             xn, rows, state, pro, seed, bm_pass, worst_case and bm_pass == 1)
         if rows.shape[0] == 0:
             break
-        vt = torch.from_numpy(v)
-        y = (vt @ w_t).numpy()
-        var = ((vt * vt) @ w_abs_t).numpy() if pcm else _NO_VAR
+        if pcm:
+            vt = torch.from_numpy(v)
+            y, var = (vt @ w_t).numpy(), ((vt * vt) @ w_abs_t).numpy()
+        else:
+            y, var = _product(v, weight, w_t), _NO_VAR
         rows = (_epilogue_parallel if threads > 1 else _epilogue_serial)(
             y, var, rows, kst, state, out, epi, seed, bm_pass, *limits)
         m = rows.shape[0]

@@ -295,3 +295,24 @@ def test_grouped_twin_and_numba_are_each_tiles_own():
         block = x[:, 4 * (g % 3):4 * (g % 3) + 4]
         assert torch.equal(twin[g], analog_mvm_torch(weights[g], block, p, seed=seeds[g]))
         assert torch.equal(fast[g], analog_mvm_numba(weights[g], block, p, seeds[g]))
+
+
+@pytest.mark.parametrize("out_noise", [0.0, 0.06])
+def test_numba_one_hot_rows_gather_a_column_as_the_matmul_computes_it(monkeypatch, out_noise):
+    # a transfer's reads (one non-zero input per row; a row of zeros too) take one column
+    # of the weight instead of the matmul: the same floats, signs of zeros included
+    gen = torch.Generator().manual_seed(4)
+    w = torch.randn(9, 7, generator=gen)
+    w[::2, 3] = 0.0
+    w[1::2, 3] = -0.0
+    w[4, :] = -0.0
+    x = torch.zeros(4, 7)
+    x[0, 3], x[1, 0], x[3, 6] = 1.0, -0.4, 2.5
+    for columns in (True, False):
+        weight = w if columns else w.T.contiguous().T  # a strided view as well
+        p = kernel_params(IOParameters(out_noise=out_noise, bound_management="none"))
+        gathered = analog_mvm_numba(weight, x, p, 5)
+        monkeypatch.setattr(analog_mvm_cpu, "ONEHOT_MAX_ROWS", 0)
+        multiplied = analog_mvm_numba(weight, x, p, 5)
+        monkeypatch.undo()
+        assert torch.equal(gathered.view(torch.int32), multiplied.view(torch.int32))
