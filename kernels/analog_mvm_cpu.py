@@ -395,27 +395,20 @@ def _epilogue_parallel(y, var, rows, kst, state, out, c, seed, bm_pass, max_bm_f
 
 
 @njit(cache=True)
-def _single_columns(v):
-    """Per row of the scaled inputs, the one column that is not zero (-1: none); an empty
-    array where a row has more (then the matmul runs)."""
+def _column_products(v, w):
+    """``v @ w.T`` where every row of the scaled inputs ``v`` has at most one non-zero input
+    (a transfer's one-hot reads): one column of ``w`` each, not the whole array. The same
+    floats as the BLAS product: its accumulator starts at +0, and adding exact zeros to the
+    one product changes nothing (a -0 product becomes +0, as there). ``(False, _)`` where a
+    row has more (then the matmul runs)."""
     n, width = v.shape
     cols = np.full(n, -1, np.int64)
     for r in range(n):
         for c in range(width):
             if v[r, c] != 0:
                 if cols[r] >= 0:
-                    return cols[:0]
+                    return False, np.zeros((0, 0), np.float32)
                 cols[r] = c
-    return cols
-
-
-@njit(cache=True)
-def _column_products(v, cols, w):
-    """``v @ w.T`` for rows with one non-zero input (``_single_columns``): one column of
-    ``w`` each, not the whole array. The same floats as the BLAS product: its accumulator
-    starts at +0, and adding exact zeros to the one product changes nothing (a -0 product
-    becomes +0, as there)."""
-    n = v.shape[0]
     d = w.shape[0]
     y = np.zeros((n, d), np.float32)
     for r in range(n):
@@ -425,7 +418,7 @@ def _column_products(v, cols, w):
         a = v[r, c]
         for i in range(d):
             y[r, i] = np.float32(0.0) + a * w[i, c]
-    return y
+    return True, y
 
 
 ONEHOT_MAX_ROWS = 8  # rows (a transfer's reads) checked for one non-zero input each
@@ -435,9 +428,9 @@ def _product(v: np.ndarray, weight: torch.Tensor, w_t: torch.Tensor) -> np.ndarr
     """``v @ weight.T``: a column gather where every row has one non-zero input (a transfer's
     one-hot reads: the matmul would read the whole array for one line of it)."""
     if v.shape[0] <= ONEHOT_MAX_ROWS:
-        cols = _single_columns(v)
-        if cols.shape[0]:
-            return _column_products(v, cols, weight.numpy())
+        gathered, y = _column_products(v, weight.numpy())
+        if gathered:
+            return y
     return (torch.from_numpy(v) @ w_t).numpy()
 
 
