@@ -5,7 +5,8 @@ instead of ~30 small torch ops: the prologue (noise-management scale, DAC quanti
 clip, input noise) writes the scaled inputs of the rows still to do, torch's matmul (BLAS)
 multiplies them by the weight, and the epilogue (read noise, output noise, ADC quantization,
 bound test, clip, rescale) writes the outputs and lists the rows that must be redone with a
-halved input. Only those rows go round again, so bound management costs nothing when no
+halved input. Rows with one non-zero input each (a transfer's one-hot reads) gather that
+column instead of the matmul, the same floats. Only those rows go round again, so bound management costs nothing when no
 output clips.
 
 Noise comes from a counter-based generator (splitmix64 of the host seed, the noise stream,
