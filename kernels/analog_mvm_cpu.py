@@ -6,8 +6,8 @@ clip, input noise) writes the scaled inputs of the rows still to do, torch's mat
 multiplies them by the weight, and the epilogue (read noise, output noise, ADC quantization,
 bound test, clip, rescale) writes the outputs and lists the rows that must be redone with a
 halved input. Rows with one non-zero input each (a transfer's one-hot reads) gather that
-column instead of the matmul, the same floats. Only those rows go round again, so bound management costs nothing when no
-output clips.
+column instead of the matmul, the same floats. Only those rows go round again, so bound
+management costs nothing when no output clips.
 
 Noise comes from a counter-based generator (splitmix64 of the host seed, the noise stream,
 the bound-management pass and the element index, Box-Muller for normals): the same seed gives
