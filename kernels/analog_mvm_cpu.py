@@ -5,9 +5,9 @@ instead of ~30 small torch ops: the prologue (noise-management scale, DAC quanti
 clip, input noise) writes the scaled inputs of the rows still to do, torch's matmul (BLAS)
 multiplies them by the weight, and the epilogue (read noise, output noise, ADC quantization,
 bound test, clip, rescale) writes the outputs and lists the rows that must be redone with a
-halved input. Rows with one non-zero input each (a transfer's one-hot reads) gather that
-column instead of the matmul, the same floats. Only those rows go round again, so bound
-management costs nothing when no output clips.
+halved input. Only those rows go round again, so bound management costs nothing when no
+output clips. Rows with one non-zero input each (a transfer's one-hot reads) gather that
+column instead of the matmul: the same floats.
 
 Noise comes from a counter-based generator (splitmix64 of the host seed, the noise stream,
 the bound-management pass and the element index, Box-Muller for normals): the same seed gives

@@ -25,7 +25,6 @@ from .params import CellParams, TransferWriteParams
 from .pulsed_update_cpu import cell_counter
 from .pulsed_update_ref import long_train_length
 
-
 # the float32 numbers of one write, packed in one array (``_numbers``): a numba call pays
 # for each argument it types, and a transfer is a few microseconds of work
 (_COLUMNS, _BUFFERED, _SCALE, _THRESHOLD, _MAX_STEPS, _MOMENTUM, _FORGET, _CAP, _NO_BUFFER,
