@@ -24,6 +24,7 @@ from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, t
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 from .params import CellParams, UpdateParams
 from .pulsed_update_cpu import cell_counter
+from .pulsed_update_ref import update_each_tile
 
 # the cell kinds and parameter rows the kernel reads (numba compiles globals in as constants)
 CONSTANT, LINEAR, POW, TABLE = (layout.CELL_CONSTANT, layout.CELL_LINEAR, layout.CELL_POW,
@@ -232,10 +233,8 @@ def counted_update_grouped_numba(weights: torch.Tensor, cell_params: torch.Tenso
                                  cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """``counted_update_grouped_torch``: each tile's :func:`counted_update_numba` with its
     own seed ``seeds[g]``; the pulses per tile."""
-    return torch.stack([counted_update_numba(
-        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, seed=int(seeds[g]),
-        cell_pulses=None if cell_pulses is None else cell_pulses[g])
-        for g in range(weights.shape[0])])
+    return update_each_tile(counted_update_numba, weights, cell_params, x_prob, d_prob, bl, p,
+                            cell_pulses, seed=[int(seed) for seed in seeds])
 
 
 __all__ = ["apply_counts_numba", "counted_update_grouped_numba", "counted_update_numba",

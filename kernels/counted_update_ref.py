@@ -46,7 +46,7 @@ import torch
 from . import layout
 from .layout import C_FLOOR, CLOSED_FORM, check_cell
 from .params import CellParams, UpdateParams
-from .pulsed_update_ref import single_pulse_torch
+from .pulsed_update_ref import single_pulse_torch, update_each_tile
 
 
 def signed_bits_torch(prob: torch.Tensor, bl: torch.Tensor, length: int,
@@ -176,10 +176,8 @@ def counted_update_grouped_torch(weights: torch.Tensor, cell_params: torch.Tenso
     :func:`counted_update_torch`: tile ``g`` updates ``weights[g]`` with ``cell_params[g]``
     and the trains ``x_prob[g]``, ``d_prob[g]``, ``bl[g]``, drawing from ``generators[g]``.
     Nothing is shared but the cell and ``p.max_bl``. Returns the pulses per tile."""
-    return torch.stack([counted_update_torch(
-        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, generator=generators[g],
-        cell_pulses=None if cell_pulses is None else cell_pulses[g])
-        for g in range(weights.shape[0])])
+    return update_each_tile(counted_update_torch, weights, cell_params, x_prob, d_prob, bl, p,
+                            cell_pulses, generator=generators)
 
 
 __all__ = ["CLOSED_FORM", "C_FLOOR", "mixed_runs", "apply_counts_torch",

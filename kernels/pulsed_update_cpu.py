@@ -46,7 +46,13 @@ from . import seeds
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
 from .layout import CELL_TABLE, check_cell
 from .params import UpdateParams
-from .pulsed_update_ref import advance_counters, long_train_length, signed_rows, train_mode
+from .pulsed_update_ref import (
+    advance_counters,
+    long_train_length,
+    signed_rows,
+    train_mode,
+    update_each_tile,
+)
 
 # k * out * in from which the threaded kernel is used. Measured on a shared 2-core machine
 # (torch's own OpenMP threads spinning beside numba's), threads lost at the bench task's
@@ -807,8 +813,6 @@ def pulsed_update_grouped_numba(weights: torch.Tensor, cell_params: torch.Tensor
                                 cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """``pulsed_update_grouped_torch``: each tile's :func:`pulsed_update_numba` with its
     own seed ``seeds[g]``; the pulses per tile."""
-    return torch.stack([pulsed_update_numba(
-        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, seed=int(seeds[g]),
-        cell_pulses=None if cell_pulses is None else cell_pulses[g])
-        for g in range(weights.shape[0])])
+    return update_each_tile(pulsed_update_numba, weights, cell_params, x_prob, d_prob, bl, p,
+                            cell_pulses, seed=[int(seed) for seed in seeds])
 

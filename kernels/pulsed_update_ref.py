@@ -521,6 +521,20 @@ def line_probabilities_grouped_torch(x_rows: torch.Tensor, d_rows: torch.Tensor,
     return tuple(torch.stack(side) for side in zip(*parts, strict=True))
 
 
+def update_each_tile(update, weights: torch.Tensor, cell_params: torch.Tensor,
+                     x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                     p: UpdateParams, cell_pulses: torch.Tensor | None,
+                     **per_tile) -> torch.Tensor:
+    """A group's update as each tile's own ``update`` call, stacked: tile ``g`` gets its slice
+    of every tensor and ``key=values[g]`` for each keyword in ``per_tile`` (its generator or
+    seed). The grouped twins and the grouped numba updates share this loop."""
+    return torch.stack([update(
+        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p,
+        cell_pulses=None if cell_pulses is None else cell_pulses[g],
+        **{key: values[g] for key, values in per_tile.items()})
+        for g in range(weights.shape[0])])
+
+
 def pulsed_update_grouped_torch(weights: torch.Tensor, cell_params: torch.Tensor,
                                 x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
                                 p: UpdateParams, *, generators,
@@ -529,8 +543,6 @@ def pulsed_update_grouped_torch(weights: torch.Tensor, cell_params: torch.Tensor
     :func:`pulsed_update_torch`: tile ``g`` updates ``weights[g]`` with ``cell_params[g]``
     and the trains ``x_prob[g]``, ``d_prob[g]``, ``bl[g]``, drawing from ``generators[g]``.
     Returns the pulses per tile."""
-    return torch.stack([pulsed_update_torch(
-        weights[g], cell_params[g], x_prob[g], d_prob[g], bl[g], p, generator=generators[g],
-        cell_pulses=None if cell_pulses is None else cell_pulses[g])
-        for g in range(weights.shape[0])])
+    return update_each_tile(pulsed_update_torch, weights, cell_params, x_prob, d_prob, bl, p,
+                            cell_pulses, generator=generators)
 
