@@ -138,14 +138,15 @@ def run_line_probabilities(launch, x, d, lr, res):
             assert (got[2] > 0).sum() == x.shape[0] - 2  # two rows without an update
             assert (got[0][7, :5] == 0).all()
     # the array's counters, advanced with the trains: slots by their lengths, calls by one
-    counters = [torch.tensor([5], dtype=torch.int64), torch.tensor(2**40, dtype=torch.int64)]
+    counters = [torch.tensor([5], dtype=torch.int64, device=x.device),
+                torch.tensor(2**40, dtype=torch.int64, device=x.device)]
     got = launch(x, d, lr, 1e-3, desired_bl=31, fixed_bl=True, update_management=True,
                  update_bl_management=True, um_grad_scale=1.0, res=res, sto_round=False,
                  slots=counters[0][:1], calls=counters[1])
     assert counters[0].item() == 5 + int(got[2].sum()) and counters[1].item() == 2**40 + 1
     # a chopped array's line signs: the trains of the rows times the signs
-    x_sign = torch.where(torch.arange(x.shape[1]) % 3 == 0, -1.0, 1.0)
-    d_sign = torch.where(torch.arange(d.shape[1]) % 2 == 0, -1.0, 1.0)
+    x_sign = torch.where(torch.arange(x.shape[1], device=x.device) % 3 == 0, -1.0, 1.0)
+    d_sign = torch.where(torch.arange(d.shape[1], device=d.device) % 2 == 0, -1.0, 1.0)
     opts = dict(desired_bl=31, fixed_bl=True, update_management=True,
                 update_bl_management=True, um_grad_scale=1.0, res=res, sto_round=False)
     got = launch(x, d, lr, 1e-3, x_sign=x_sign, d_sign=d_sign, **opts)
