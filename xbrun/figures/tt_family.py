@@ -89,9 +89,12 @@ FIGURE = mnist_figure(
     not_compared="no published numbers for this sweep; claims.md is checked instead",
     notes=(
         "xbrun's own choice of setup (no published sweep): model=mlp 784-256-128-10 sigmoid, "
-        "lr 0.1, batch 10, three epochs of the full MNIST; transfer devices at aihwkit's "
-        "defaults; the digital network (fp) as the reference line (it reaches ~90% after one "
-        "epoch).",
+        "lr 0.1, batch 10, three epochs of the full MNIST; ttv1, chopped and agad at "
+        "aihwkit's defaults; ttv2 with the device settings of aihwkit's TTv2 presets for "
+        "soft-bounds cells (a chopper-less ChoppedTransferCompound: a read every mat-vec, "
+        "auto_scale, fast_lr 0.5, auto_granularity 1000; setup.md), as device=ttv2 at its "
+        "defaults writes at most 23 pulses into the first layer in 3 epochs; the digital "
+        "network (fp) as the reference line (it reaches ~90% after one epoch).",
         "The cell is aihwkit's SoftBoundsReferenceDevice with subtract_symmetry_point (as in "
         "aihwkit's TikiTakaReRamSBPreset and the legallo2023 tutorial, whose fitted up_down "
         "is 0.337), otherwise at the SoftBoundsDevice defaults (multiplicative noise): each "
