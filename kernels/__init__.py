@@ -18,6 +18,8 @@ seed derivation, ``params.py`` the parameter bundle each operation's backends al
 
 import os
 
+import torch
+
 from . import backends, layout, seeds
 from .analog_mvm_ref import MVMParams, analog_mvm_grouped_torch, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
@@ -285,25 +287,42 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
     ``cell_pulses``: the per-element counter (``pulsed_update``); ``train_slots``: an
     integer tensor on ``weight.device`` the trains' lengths are added to (no host sync on
     CUDA). ``buffer`` may carry the chopped devices' bookkeeping as well (``chopper``,
-    ``flip_draws``, ``passes`` and AGAD's means: ``transfer_write_ref``), which the numba
-    kernel does not do (the twin does it on the CPU). ``calls``: the call counter of a
-    ``seeds.KeyedSeed`` ``seed``, advanced by the trains' kernel (no launch for it)."""
+    ``flip_draws``, ``passes`` and AGAD's means: ``transfer_write_ref``); random switches
+    without ``flip_draws`` draw them here from ``generator``, on the CPU after the kernel's
+    seed (the order in which a transfer's unfolded bookkeeping draws them), and a CPU write
+    none of whose lines is ready yet (AGAD) draws no seed. ``calls``: the call counter of
+    a ``seeds.KeyedSeed`` ``seed``, advanced by the trains' kernel (no launch for it)."""
     counters = dict(cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
     if calls is not None:
         counters["calls"] = calls
+    chopper = buffer.get("chopper")
+    draw_flips = (chopper is not None and chopper.flip_prob > 0
+                  and buffer.get("flip_draws") is None)
     backend, run = backends.pick("transfer_lines", weight,
                                  numba=line_mask is None and isinstance(start, int)
-                                 and buffer.get("chopper") is None and calls is None)
+                                 and isinstance(buffer.get("passes", 0), int)
+                                 and calls is None)
+    if backend == backends.NUMBA:
+        seed = seeds.draw_cpu_kernel_seed(generator) if _writes(chopper, buffer) else 0
+        if draw_flips:
+            counters["flip_draws"] = torch.rand(reads.shape[0], generator=generator)
+        return run(weight, cell_params, reads, start, p, cell, seed=seed, **counters)
+    if draw_flips:
+        counters["flip_draws"] = torch.rand(reads.shape[0], generator=generator,
+                                            device=reads.device)
     if backend == backends.TORCH:
         return run(weight, cell_params, reads, start, p, cell, generator=generator,
                    line_mask=line_mask, **counters)
-    if backend == backends.NUMBA:
-        return run(weight, cell_params, reads, start, p, cell,
-                   seed=seeds.draw_cpu_kernel_seed(generator), **counters)
     if seed is None:
         seed = seeds.draw_kernel_seed(generator, weight.device)
     return run(weight, cell_params, reads, start, p, cell, seed=seed, max_bl=max_bl,
                line_mask=line_mask, **counters)
+
+
+def _writes(chopper, buffer) -> bool:
+    """Whether a host write of lines (one pass: a host run stops at the last line) writes
+    at all: not before AGAD's first reference (``ChopperParams.ready_after``)."""
+    return chopper is None or chopper.ready_after < 0 or buffer["passes"] > chopper.ready_after
 
 
 def line_walk(line, passes, count, n_lines, dtype=None, reads=None):

@@ -211,3 +211,52 @@ def test_transfer_lines_numba_matches_twin(columns, buffered, trains):
     if moving.any():
         assert_same_distribution(a[:, moving], b[:, moving], what="transferred pulses",
                                  pooled=True)
+
+
+@pytest.mark.parametrize("passes", [4, 5], ids=["not-ready", "ready"])
+@pytest.mark.parametrize("case", ["random", "period", "agad"])
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_transfer_lines_numba_folds_the_chopper_bookkeeping_as_the_twin(columns, case,
+                                                                        passes):
+    """The chopped devices' bookkeeping in the numba write: the buffer, the switched input
+    choppers, AGAD's means (momentum 0.4: its fused multiply-add) and the train slots
+    exactly as the twin's; AGAD's lines before their first reference are not written."""
+    from test_kernel_transfer import CHOPPERS
+    from xbrun.kernels.transfer_write_cpu import transfer_lines_numba as numba
+
+    chopper, means = CHOPPERS[case]
+    cell = dict(columns=columns, cell_kind=CELL_CONSTANT, noise_std=0.0, mult_noise=True)
+    n_lines = N if columns else M
+    results = []
+    for which in ("numba", "twin"):
+        weight, cp, reads, options = _transfer_problem(columns, True, TRAINS[0])
+        gen = torch.Generator().manual_seed(1)
+        length = reads.shape[1]
+        if means:
+            options |= {"running_mean": 0.05 * torch.randn(length, n_lines, generator=gen),
+                        "past_mean": 0.05 * torch.randn(length, n_lines, generator=gen),
+                        "switched": torch.rand(n_lines, generator=gen) < 0.5}
+        draws = torch.rand(3, generator=gen) if chopper.flip_prob > 0 else None
+        slots = torch.zeros(1, dtype=torch.int64)
+        options |= {"chopper": chopper, "flip_draws": draws, "passes": passes}
+        before = {k: v.clone() for k, v in options.items() if isinstance(v, torch.Tensor)}
+        if which == "numba":
+            pulses = loose_transfer(numba)(weight, cp, reads, 2, seed=0, train_slots=slots,
+                                           **cell, **options)
+        else:
+            pulses = loose_transfer(kernels.transfer_lines_torch)(
+                weight, cp, reads, 2, train_slots=slots, **cell, **options,
+                generator=torch.Generator().manual_seed(0))
+        results.append((options, slots, weight, int(pulses), before))
+    (got, got_slots, got_w, got_p, before), (want, want_slots, want_w, want_p, _) = results
+    for name, value in want.items():
+        if isinstance(value, torch.Tensor) and name != "flip_draws":
+            assert torch.equal(got[name], value), name
+    assert torch.equal(got_slots, want_slots)
+    flipped = got["in_sign"] != before["in_sign"]
+    assert not flipped[:2].any() and not flipped[5:].any()  # the written lines 2..4 only
+    if means:
+        assert torch.equal(got["switched"][2:5], flipped[2:5])
+    ready = not (means and passes <= chopper.ready_after)
+    assert (int(got_slots) > 0) == ready and (got_p > 0) == ready == (want_p > 0)
+    assert int(got_w.abs().sum().round()) == got_p

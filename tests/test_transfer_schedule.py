@@ -165,3 +165,34 @@ def test_bookkeeping_folded_into_the_write_is_the_bookkeeping(monkeypatch, case)
     for (name, a), (_, b) in zip(folded.state_dict().items(), apart.state_dict().items(),
                                  strict=True):
         _assert_same(a, b, name)
+
+
+HOST_FOLDED = {**FOLDED,  # on the host the write draws random switches after its seed
+               "chopped_random": dict(transfer_every=1.0, in_chop_prob=0.3,
+                                      buffer_granularity=0.05, out_chop_prob=0.5),
+               "agad_random": dict(transfer_every=1.0, in_chop_prob=0.4, in_chop_random=True,
+                                   tail_weightening=1.0, buffer_granularity=0.05),
+               "agad_momentum": dict(transfer_every=1.0, in_chop_prob=0.3, forget_buffer=False,
+                                     momentum=0.1, buffer_granularity=0.05)}
+
+
+@pytest.mark.parametrize("case", sorted(HOST_FOLDED))
+def test_host_bookkeeping_folded_into_the_numba_write_is_the_bookkeeping(monkeypatch, case):
+    """On the CPU the numba write does the chopper switches, AGAD's means (their running
+    mean as torch's fused multiply-add) and first-reference mask: the same state, bit for
+    bit, as the separate torch steps, random switches included (drawn in the same order)."""
+    pytest.importorskip("numba")
+    kind = case.split("_")[0]
+    folded, apart = (device(kind, seed=3, cell=SoftBounds(dw_min=0.01), **HOST_FOLDED[case])
+                     for _ in range(2))
+    monkeypatch.setattr(apart, "folds_bookkeeping", lambda lines: False)
+    folds = []
+    line_chopper = folded.line_chopper
+    monkeypatch.setattr(folded, "line_chopper", lambda lines, gen: folds.append(
+        chopper := line_chopper(lines, gen)) or chopper)
+    assert _train(folded, 16) == _train(apart, 16) > 0
+    assert sum(chopper is not None for chopper in folds) >= 8  # (AGAD: not before its
+    assert int(folded.schedule.passes) > 3  # first references), over several periods
+    for (name, a), (_, b) in zip(folded.state_dict().items(), apart.state_dict().items(),
+                                 strict=True):
+        _assert_same(a, b, name)

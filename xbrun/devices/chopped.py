@@ -203,11 +203,11 @@ class ChoppedTransfer(BufferedTransfer):
                 "no_buffer": self.config.no_buffer}
 
     def folds_bookkeeping(self, lines: LineRun) -> bool:
-        """Whether C's write does the read lines' bookkeeping in its kernel: on CUDA, where
-        that write is fused (``CrossbarArray.fused_write``). It saves the step the small
-        launches of the chopper switches (and AGAD's means); the CPU does them in torch,
-        where they cost no launches."""
-        return not lines.on_host and self.slow.fused_write(self.config.transfer_update)
+        """Whether C's write does the read lines' bookkeeping in its kernel: where that
+        write is fused (``CrossbarArray.fused_write``: Triton on CUDA, numba on the CPU).
+        It saves the chopper switches' (and AGAD's means') small launches on CUDA and their
+        torch dispatch on the CPU; otherwise ``after_reads`` (and ``buffer_signal``) do it."""
+        return self.slow.fused_write(self.config.transfer_update)
 
     def chopper_params(self) -> kernels.ChopperParams:
         """What the fused write does with the input choppers (``after_reads``'s rule)."""
@@ -223,7 +223,8 @@ class ChoppedTransfer(BufferedTransfer):
             return None
         params = self.chopper_params()
         draws = None
-        if params.flip_prob > 0:  # the draws after_reads would make, in the same order
+        if params.flip_prob > 0 and not lines.on_host:  # (on the host the write draws them
+            # after its seed, as after_reads would: the same stream as the unfolded step)
             draws = torch.rand(lines.count, generator=generator, device=self.in_chopper.device)
         return LineChopper(params, draws, lines.passes, self.reference_means())
 
@@ -288,11 +289,14 @@ class DynamicTransfer(ChoppedTransfer):
     def folds_bookkeeping(self, lines: LineRun) -> bool:
         """Not with ``experimental_correct_accumulation`` (a divisor per read), nor with a
         buffer scale on the device (``correct_gradient_magnitudes`` under ``auto_scale``:
-        it would scale the reads before the reference is taken off)."""
+        it would scale the reads before the reference is taken off), nor on the host before
+        the first reference: those passes only fill H, through the unfused buffer step,
+        whose kept remainder (``forget_buffer`` off) rounds in float64 - kept as it was."""
         c = self.config
         scale_on_device = c.auto_scale and c.correct_gradient_magnitudes
         return (super().folds_bookkeeping(lines) and not c.experimental_correct_accumulation
-                and not scale_on_device)
+                and not scale_on_device
+                and (not lines.on_host or lines.passes > self.n_samples))
 
     def chopper_params(self) -> kernels.ChopperParams:
         c = self.config
