@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 import torch
-from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
