@@ -319,6 +319,28 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
                line_mask=line_mask, **counters)
 
 
+
+def bind_transfer_lines(weight, cell_params, p, cell, **tensors):
+    """:func:`transfer_lines` on the CPU with numba, without a chopper, its arguments made
+    once (``transfer_write_cpu.bind_transfer_lines``): ``run(reads, start, generator)``, the
+    same write as ``transfer_lines(weight, cell_params, reads, start, p, cell,
+    generator=generator, **tensors)``, its seed drawn from ``generator`` as there. None
+    where that call would not run numba (or the tensors need converting per call)."""
+    if backends.choose("transfer_lines", weight) != backends.NUMBA:
+        return None
+    from .transfer_write_cpu import bind_transfer_lines as bind  # numba: imported on use
+
+    bound = bind(weight, cell_params, p, cell, **tensors)
+    if bound is None:
+        return None
+    draw = seeds.draw_cpu_kernel_seed
+
+    def run(reads, start, generator):
+        return bound(reads, start, draw(generator))
+
+    return run
+
+
 def _writes(chopper, buffer) -> bool:
     """Whether a host write of lines (one pass: a host run stops at the last line) writes
     at all: not before AGAD's first reference (``ChopperParams.ready_after``)."""
@@ -394,6 +416,7 @@ __all__ = [
     "table_factor",
     "train_gains_torch",
     "transfer_buffer_torch",
+    "bind_transfer_lines",
     "transfer_lines",
     "transfer_lines_torch",
     "transfer_write",

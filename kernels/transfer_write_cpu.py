@@ -206,6 +206,52 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
     return torch.scalar_tensor(total, dtype=torch.int64)  # (torch.tensor: 3x slower)
 
 
+
+def bind_transfer_lines(weight: torch.Tensor, cell_params: torch.Tensor,
+                        p: TransferWriteParams, cell: CellParams, *,
+                        buffer: torch.Tensor | None = None,
+                        out_sign: torch.Tensor | None = None,
+                        in_sign: torch.Tensor | None = None,
+                        cell_pulses: torch.Tensor | None = None,
+                        train_slots: torch.Tensor | None = None):
+    """``transfer_lines_numba`` without a chopper, every argument but the reads, ``start``
+    and ``seed`` made once: ``run(reads, start, seed)`` -> pulses (0-dim int64). A
+    transfer's write is a few microseconds of kernel, its Python as much again. The numpy
+    views write through to the tensors, so ``run`` holds while their storage does (the
+    caller keys it on their ``data_ptr``); None where a tensor is no float32 (int64 for
+    ``train_slots``) contiguous view - ``transfer_lines_numba`` converts those per call."""
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
+    f32 = torch.float32
+    views = [t for t in (weight, cell_params, buffer, out_sign, in_sign) if t is not None]
+    if (weight.dtype != f32 or any(t.dtype != f32 or not t.is_contiguous() for t in views)
+            or train_slots is None or train_slots.dtype != torch.int64
+            or not train_slots.is_contiguous()):
+        return None
+    counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
+    buffered = buffer is not None
+    numbers, scalars = _numbers(p, buffered, None, cell_kind, noise_std, mult_noise,
+                                check_cell(cell_kind, cell_params, cell_scalars, cell_table))
+    if buffered:
+        h, o, i = (t.detach().numpy() for t in (buffer, out_sign, in_sign))
+    else:
+        h, o, i = _NO_BUFFER_H, _NO_SIGNS, _NO_SIGNS
+    w, cp, table = weight.detach().numpy(), cell_params.detach().numpy(), table_array(cell_table)
+    slots = train_slots.detach().numpy()
+    draws, running, past, flags = _NO_SIGNS[:0], _NO_BUFFER_H[:0], _NO_BUFFER_H[:0], _NO_FLAGS
+    scalar, int64 = torch.scalar_tensor, torch.int64
+
+    def run(reads: torch.Tensor, start: int, seed: int) -> torch.Tensor:
+        reads = reads.detach()
+        if reads.dtype != f32 or not reads.is_contiguous():
+            reads = reads.to(f32).contiguous()
+        total = _transfer_lines(w, cp, reads.numpy(), start, h, o, i, numbers, scalars,
+                                table, seeds.low32(seed), cnt, counting, slots, 0, draws,
+                                running, past, flags)
+        return scalar(total, dtype=int64)
+
+    return run
+
+
 _NO_BUFFER_H = np.zeros((1, 1), dtype=np.float32)
 _NO_SIGNS = np.zeros(1, dtype=np.float32)
 _NO_FLAGS = np.zeros(0, dtype=np.bool_)
@@ -245,4 +291,4 @@ def _numbers(p: TransferWriteParams, buffered: bool, chopper: ChopperParams | No
     return numbers, np.asarray(scalars, dtype=np.float32)
 
 
-__all__ = ["transfer_lines_numba"]
+__all__ = ["bind_transfer_lines", "transfer_lines_numba"]

@@ -205,6 +205,10 @@ class TransferDevice(TrainingDevice):
         self.register_buffer("out_chopper", torch.ones(self.n_out))
         self.schedule = TransferSchedule(self.n_in)
         self.last_fast_lr = 0.0
+        # the plain TTv1/TTv2 (not the chopped ones, whose hooks do more) bind their host
+        # writes once (``_host_writer``): (key, writer)
+        self._plain = type(self) in (TransferDevice, BufferedTransfer)
+        self._writer = (None, None)
 
     @property
     def slice_index(self) -> int:
@@ -310,9 +314,34 @@ class TransferDevice(TrainingDevice):
         """One run of distinct lines: read A, move the reads into C, then the bookkeeping
         after a read. The one sequence every transfer device runs."""
         reads = self.read_lines(lines, generator)
-        pulses = self.write_reads(lines, reads, lr_t, generator)
+        writer = self._host_writer(lr_t) if lines.on_host and self._plain else None
+        if writer is not None:
+            pulses = writer(reads, lines.start, generator)
+        else:
+            pulses = self.write_reads(lines, reads, lr_t, generator)
         self.after_reads(lines, generator)
         return pulses
+
+    def _host_writer(self, lr_t: float):
+        """``write_reads`` of a host run as one bound numba call (``slow.line_writer``),
+        made once per rate and kept while the tensors it writes keep their storage: on the
+        CPU a transfer is some 50 us of kernels, and as much Python was spent making the
+        write's arguments anew. None: ``write_reads`` runs."""
+        slow = self.slow
+        tensors = (slow.stored_weight(), slow.cell_params, slow.cell_pulses, slow.ledger,
+                   *self._written())
+        key = (lr_t, slow.counting, *(t.data_ptr() for t in tensors))
+        if self._writer[0] != key:
+            self._writer = (key, self.line_writer(lr_t))
+        return self._writer[1]
+
+    def _written(self) -> tuple[torch.Tensor, ...]:
+        """The device's own tensors a write changes or reads (TTv2: the buffer, the signs)."""
+        return ()
+
+    def line_writer(self, lr_t: float):
+        """:meth:`write_reads`, its arguments made once (``CrossbarArray.line_writer``)."""
+        return self.slow.line_writer(lr_t, self.config.transfer_update, self.columns)
 
     def read_lines(self, lines: LineRun, generator) -> torch.Tensor:
         """Read the lines of A through the transfer I/O: ``(count, n_out)``.
@@ -386,14 +415,30 @@ class BufferedTransfer(TransferDevice):
         chopped devices, on CUDA); None: ``buffer_signal`` and ``after_reads`` do it."""
         return None
 
+    def _options(self, lines: LineRun | None, lr_t: float) -> dict:
+        """The buffer step's numbers (``kernels.BufferParams``)."""
+        c = self.config
+        return {"max_steps": c.transfer_update.desired_bl,
+                "momentum": min(max(c.momentum, 0.0), 1.0),
+                "forget_buffer": c.forget_buffer, **self.buffer_options(lines, lr_t)}
+
+    def _written(self) -> tuple[torch.Tensor, ...]:
+        return self.buffer, self.out_chopper, self.in_chopper
+
+    def line_writer(self, lr_t: float):
+        c = self.config
+        buffer = LineBuffer(self.buffer, self.out_chopper, self.in_chopper,
+                            kernels.BufferParams(**self._options(None, lr_t)))
+        slow = self.slow
+        return slow.line_writer(c.step * slow.granularity, c.transfer_update, self.columns,
+                                buffer)
+
     def write_reads(self, lines: LineRun, reads, lr_t: float, generator) -> torch.Tensor:
         """Read -> de-chop -> H -> threshold, then the whole steps into C."""
         c = self.config
         chopper = self.line_chopper(lines, generator)
         signal = reads if chopper is not None else self.buffer_signal(lines, reads)
-        options = {"max_steps": c.transfer_update.desired_bl,
-                   "momentum": min(max(c.momentum, 0.0), 1.0),
-                   "forget_buffer": c.forget_buffer, **self.buffer_options(lines, lr_t)}
+        options = self._options(lines, lr_t)
         scale = options["scale"]
         if isinstance(scale, torch.Tensor):  # from a rate on the device (auto_scale)
             if scale.is_cuda:  # the kernels take host floats: it scales the signal instead

@@ -160,6 +160,12 @@ class CrossbarArray(nn.Module, GraphState):
                      buffer) -> torch.Tensor:
         raise NotImplementedError
 
+    def line_writer(self, lr: float, params: UpdateParameters, columns: bool,
+                    buffer: LineBuffer | None = None):
+        """A host run's :meth:`write_lines` with its arguments made once, where the array
+        has one (``PulsedArray``); None: call :meth:`write_lines`."""
+        return None
+
     def _write_index(self, index: torch.Tensor, values: torch.Tensor, lr: float,
                      generator: torch.Generator | None, params: UpdateParameters,
                      columns: bool) -> torch.Tensor:
@@ -494,6 +500,26 @@ class PulsedArray(CrossbarArray):
         if self.has_reference:  # (the one case where the step after a fused write acts)
             self._after_write(None, generator, lines.selector(amounts.device), columns)
         return pulses
+
+    def line_writer(self, lr: float, params: UpdateParameters, columns: bool,
+                    buffer: LineBuffer | None = None):
+        """:meth:`write_lines` of every line of a host run, its arguments made once (the
+        CPU's numba write, ``kernels.bind_transfer_lines``): ``run(amounts, start,
+        generator)``, the same write and draws. None where that write is not the plain
+        fused one (no chopper, no reference to follow) or ``lr`` is 0. It holds while the
+        array's tensors (and the buffer's) keep their storage and ``counting`` stays."""
+        if (not self.fused_write(params) or self.has_reference or lr == 0
+                or (buffer is not None and buffer.chopper is not None)):
+            return None
+        long_train, _ = self._train_bound(lr, params)
+        write_params = kernels.TransferWriteParams(
+            columns, lr, self.granularity, params.desired_bl, long_train,
+            params.update_management, params.update_bl_management, params.um_grad_scale,
+            kernels.BufferParams() if buffer is None else buffer.params)
+        return kernels.bind_transfer_lines(
+            self.stored_weight(), self.cell_params, write_params, self._cell(),
+            cell_pulses=self._counter(), train_slots=self.ledger[:1],
+            **({} if buffer is None else buffer.tensors()))
 
     def _write_index(self, index, values, lr, generator, params, columns):
         """The lines' own trains (``kernels.line_write``) on the CPU; on CUDA one launch of
