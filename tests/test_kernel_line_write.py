@@ -260,3 +260,32 @@ def test_transfer_lines_numba_folds_the_chopper_bookkeeping_as_the_twin(columns,
     ready = not (means and passes <= chopper.ready_after)
     assert (int(got_slots) > 0) == ready and (got_p > 0) == ready == (want_p > 0)
     assert int(got_w.abs().sum().round()) == got_p
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["direct", "buffered"])
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_bound_transfer_lines_is_the_numba_write(columns, buffered):
+    """``bind_transfer_lines``' run, called twice, leaves weight, buffer, cell counter and
+    slots exactly as two calls of ``transfer_lines_numba`` with the same seeds do."""
+    from pulse_cases import _write_params
+    from xbrun.kernels.params import CellParams
+    from xbrun.kernels.transfer_write_cpu import bind_transfer_lines, transfer_lines_numba
+
+    cell = CellParams(CELL_CONSTANT, 0.0, True, (), None)
+    states = []
+    for bound in (False, True):
+        weight, cp, reads, options = _transfer_problem(columns, buffered, TRAINS[0])
+        tensors = {k: options.pop(k) for k in ("buffer", "out_sign", "in_sign") if k in options}
+        p = _write_params(dict(options, columns=columns))
+        counter = torch.zeros(M, N, dtype=torch.int32)
+        slots = torch.zeros(2, dtype=torch.int64)
+        kw = dict(cell_pulses=counter, train_slots=slots[:1], **tensors)
+        run = bind_transfer_lines(weight, cp, p, cell, **kw) if bound else None
+        pulses = [run(reads, start, seed) if bound else
+                  transfer_lines_numba(weight, cp, reads, start, p, cell, seed=seed, **kw)
+                  for start, seed in ((2, 11), (3, 12))]
+        states.append((weight, counter, slots, pulses, tensors.get("buffer")))
+    (w0, c0, s0, p0, b0), (w1, c1, s1, p1, b1) = states
+    assert torch.equal(w0, w1) and torch.equal(c0, c1) and torch.equal(s0, s1)
+    assert [int(p) for p in p0] == [int(p) for p in p1] and int(c1.sum()) > 0
+    assert b0 is None or torch.equal(b0, b1)

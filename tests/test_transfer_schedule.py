@@ -77,13 +77,13 @@ def _assert_same(a, b, name):
         assert a == b, name
 
 
-def _train(dev, steps=20, seed=0):
+def _train(dev, steps=20, seed=0, lr=0.5):
     gen = torch.Generator().manual_seed(seed)
     data = torch.Generator().manual_seed(99)
     pulses = 0
     for _ in range(steps):
         x, d = torch.rand(4, 6, generator=data), 0.3 * torch.randn(4, 4, generator=data)
-        pulses += int(dev.update(x, d, 0.5, gen))
+        pulses += int(dev.update(x, d, lr, gen))
     return pulses
 
 
@@ -194,5 +194,31 @@ def test_host_bookkeeping_folded_into_the_numba_write_is_the_bookkeeping(monkeyp
     assert sum(chopper is not None for chopper in folds) >= 8  # (AGAD: not before its
     assert int(folded.schedule.passes) > 3  # first references), over several periods
     for (name, a), (_, b) in zip(folded.state_dict().items(), apart.state_dict().items(),
+                                 strict=True):
+        _assert_same(a, b, name)
+
+
+BOUND = {"ttv1": dict(n_reads_per_transfer=2, with_reset_prob=0.2),
+         "ttv1_rows": dict(n_reads_per_transfer=3, transfer_columns=False),
+         "ttv2": dict(n_reads_per_transfer=3, momentum=0.2),
+         "ttv2_rows_kept": dict(transfer_columns=False, forget_buffer=False, gamma=0.2,
+                                transfer_io={"is_perfect": False})}
+
+
+@pytest.mark.parametrize("case", sorted(BOUND))
+def test_host_write_bound_once_is_the_write(monkeypatch, case):
+    """TTv1/TTv2's CPU write with its arguments bound once per rate (``_host_writer``)
+    leaves the state of ``write_reads``, bit for bit, and is rebound when the rate moves."""
+    pytest.importorskip("numba")
+    bound, apart = (device(case.split("_")[0], seed=3, cell=SoftBounds(dw_min=0.01),
+                           **BOUND[case]) for _ in range(2))
+    apart._plain = False
+    made = []
+    line_writer = bound.line_writer
+    monkeypatch.setattr(bound, "line_writer", lambda lr: made.append(lr) or line_writer(lr))
+    assert _train(bound, 12) == _train(apart, 12) > 0
+    assert _train(bound, 4, lr=0.3) == _train(apart, 4, lr=0.3) > 0
+    assert bound._writer[1] is not None and len(made) == 2
+    for (name, a), (_, b) in zip(bound.state_dict().items(), apart.state_dict().items(),
                                  strict=True):
         _assert_same(a, b, name)
