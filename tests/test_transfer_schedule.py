@@ -2,6 +2,8 @@
 read - on the host (the CPU path) and as device tensors (the CUDA path, which a replayed CUDA
 graph runs; forced here on the CPU through ``walks_on_host``)."""
 
+import pickle
+
 import pytest
 import torch
 from test_transfer import device
@@ -219,6 +221,9 @@ def test_host_write_bound_once_is_the_write(monkeypatch, case):
     assert _train(bound, 12) == _train(apart, 12) > 0
     assert _train(bound, 4, lr=0.3) == _train(apart, 4, lr=0.3) > 0
     assert bound._writer[1] is not None and len(made) == 2
+    monkeypatch.undo()
+    copy = pickle.loads(pickle.dumps(bound))  # the bound writer stays behind
+    assert copy._writer == (None, None) and bound._writer[1] is not None
     for (name, a), (_, b) in zip(bound.state_dict().items(), apart.state_dict().items(),
                                  strict=True):
         _assert_same(a, b, name)

@@ -335,6 +335,11 @@ class TransferDevice(TrainingDevice):
             self._writer = (key, self.line_writer(lr_t))
         return self._writer[1]
 
+    def __getstate__(self):
+        # the bound writer (a closure over numpy views of these tensors) is not copied or
+        # pickled: a copy binds its own
+        return {**super().__getstate__(), "_writer": (None, None)}
+
     def _written(self) -> tuple[torch.Tensor, ...]:
         """The device's own tensors a write changes or reads (TTv2: the buffer, the signs)."""
         return ()
