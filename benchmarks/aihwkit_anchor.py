@@ -10,7 +10,11 @@ the CIFAR ResNet) with the Python of an aihwkit install, in a subprocess, when o
   build, ``scripts/build-aihwkit-cuda.sh``, used with the GPU machine's own Python and torch);
 - ``XBRUN_AIHWKIT_BENCH``: another anchor script;
 - ``XBRUN_AIHWKIT_TIMEOUT``: seconds one shape's subprocess may take (default 1800; the rows
-  it finished are kept).
+  it finished are kept);
+- ``XBRUN_AIHWKIT_RESULTS``: instead of measuring, read the rows from files of that script's
+  JSON lines (``os.pathsep``-separated; ``scripts/anchor-gpu.sh`` writes
+  ``$OUT/anchor/aihwkit.jsonl`` on the GPU machine, so xbrun's rows that follow in the same call
+  sit beside them without a second aihwkit run).
 
 Without them the bench prints the figures quoted in the issues instead.
 """
@@ -32,8 +36,21 @@ def _paths() -> tuple[Path, Path] | None:
     return (python, script) if python.exists() and script.exists() else None
 
 
+def _result_files() -> list[Path]:
+    files = os.environ.get("XBRUN_AIHWKIT_RESULTS", "")
+    return [Path(f) for f in files.split(os.pathsep) if f]
+
+
 def available() -> bool:
-    return _paths() is not None
+    return bool(_result_files()) or _paths() is not None
+
+
+def source() -> str:
+    """How the rows came: measured by this run, or read from the files a run wrote."""
+    files = _result_files()
+    if files:
+        return "read from " + ", ".join(f.name for f in files)
+    return "measured now, same machine"
 
 
 def measure(where: str, batches: tuple[int, ...], devices: tuple[str, ...],
@@ -42,6 +59,8 @@ def measure(where: str, batches: tuple[int, ...], devices: tuple[str, ...],
     """``{(device, batch): seconds per epoch}`` from the anchor on ``shape`` (``bench``,
     ``large`` or ``resnet``), ``fp`` included; rows that failed or ran out of time are absent
     (their error lines go to stderr)."""
+    if _result_files():
+        return _read(_result_files(), where, shape, batches, devices)
     paths = _paths()
     if paths is None:
         return {}
@@ -62,8 +81,34 @@ def measure(where: str, batches: tuple[int, ...], devices: tuple[str, ...],
         out = done.stdout
     except subprocess.TimeoutExpired as expired:  # keep the rows it finished
         out = expired.stdout.decode() if isinstance(expired.stdout, bytes) else expired.stdout or ""
+    return _rows(out.splitlines(), shape)
+
+
+def _read(files: list[Path], where: str, shape: str, batches: tuple[int, ...],
+          devices: tuple[str, ...]) -> dict[tuple[str, int], float]:
+    """The rows of ``files`` measured on ``where`` and ``shape`` for ``batches`` and
+    ``devices`` (``fp`` included); a later row of the same key wins."""
+    keep = set(devices) | {"fp"}
+    lines = []
+    for path in files:
+        if not path.exists():
+            print(f"aihwkit results: no file {path}", file=sys.stderr)
+            continue
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if (isinstance(row, dict) and row.get("where", where) == where
+                    and row.get("shape", "bench") == shape and row.get("device") in keep
+                    and int(row.get("batch", -1)) in batches):
+                lines.append(line)
+    return _rows(lines, shape)
+
+
+def _rows(lines, shape: str) -> dict[tuple[str, int], float]:
     seconds = {}
-    for line in out.splitlines():
+    for line in lines:
         try:
             row = json.loads(line)
         except json.JSONDecodeError:

@@ -115,7 +115,7 @@ def run(console, batch_sizes=(32, 256), cells=("constant_step",), repeats: int =
         console.print(f"measuring aihwkit side by side ({where}, batches {batch_sizes})...")
         anchor = aihwkit_anchor.measure(where, tuple(batch_sizes), kinds)
         if anchor:
-            source = "measured now, same machine, aihwkit 1.2.0 " + (
+            source = aihwkit_anchor.source() + ", aihwkit 1.2.0 " + (
                 "CUDA" if where == "cuda" else "C++, one thread")
             table.title = table.title.split("; aihwkit:")[0] + f"; aihwkit: {source}"
             table.add_column("aihwkit s/epoch", justify="right")
@@ -171,7 +171,7 @@ def run_large(console, where: str, rows=LARGE_DEVICES + BATCH_COUNTED) -> list[d
                         "before_ratio": XBRUN_BEFORE_LARGE.get(row), "shape": "784-4096-4096-10",
                         "aihwkit_seconds": anchor.get((kind, 256))})
     table = Table(title="training epoch vs device=fp, mlp 784-4096-4096-10, batch 256, lr 0.1"
-                        + ("; aihwkit 1.2.0 measured now, same machine" if anchor else ""))
+                        + (f"; aihwkit 1.2.0 {aihwkit_anchor.source()}" if anchor else ""))
     for col in ("device", "fp s/epoch", "device s/epoch", "ratio", "steps",
                 "before the GPU kernels", *_ANCHOR_COLS * bool(anchor)):
         table.add_column(col, justify="left" if col in ("device", "steps") else "right")
