@@ -154,11 +154,12 @@ def epoch_seconds(shape, name, batch, where, repeats=3):
     return sorted(times)[len(times) // 2]
 
 
-def smoke(shape, name, batch, where):
-    """Build, two steps, weights back to the host: what crashed in an earlier CUDA build."""
+def smoke(shape, name, batch, where, steps=3):
+    """Build, a few steps (each with a transfer at aihwkit's default periods), weights back
+    to the host: what crashed in an earlier CUDA build."""
     m, x, y, loss_fn = task(shape, name, where)
     opt = optimizer(m, name)
-    for i in range(2):
+    for i in range(steps):
         opt.zero_grad()
         loss = loss_fn(m(x[i * batch:(i + 1) * batch]), y[i * batch:(i + 1) * batch])
         loss.backward()
@@ -170,6 +171,17 @@ def smoke(shape, name, batch, where):
         w = tile.get_weights()
         total += float((w[0] if isinstance(w, (tuple, list)) else w).abs().sum())
     return float(loss.detach()), total
+
+
+def environment():
+    """Versions, the extension's path and the BLAS libraries this process maps (a CUDA build
+    that links OpenBLAS statically maps none of its own)."""
+    import aihwkit
+    from aihwkit.simulator import rpu_base
+
+    maps = {line.split()[-1] for line in open("/proc/self/maps") if "blas" in line.lower()}
+    return dict(aihwkit=aihwkit.__version__, torch=torch.__version__, rpu_base=rpu_base.__file__,
+                cuda_compiled=bool(rpu_base.cuda.is_compiled()), mapped_blas=sorted(maps))
 
 
 if __name__ == "__main__":
@@ -195,6 +207,7 @@ if __name__ == "__main__":
                 row = dict(smoke=d, shape=a.shape, ok=False, error=repr(e)[:300])
             row["seconds"] = round(time.perf_counter() - t0, 2)
             print(json.dumps(row), flush=True)
+        print(json.dumps(environment()), flush=True)
         raise SystemExit(0)
     for b in (int(v) for v in batches.split(",")):
         fp = epoch_seconds(a.shape, "fp", b, a.where, a.repeats)

@@ -1,86 +1,133 @@
 #!/usr/bin/env bash
-# aihwkit 1.2.0 CUDA beside xbrun on one GPU machine, in one call (issue 27, item 5).
-# Run from the repo root with xbrun importable (PYTHONPATH) and the machine's torch Python as
-# `python`. Writes small text files to $OUT/anchor/.
+# aihwkit 1.2.0 CUDA on one GPU machine, in one call of at most ANCHOR_BUDGET seconds (default
+# 150; issue 27, item 5). Run from the repo root with the machine's torch Python as `python`.
+# Writes small text files to $OUT/anchor/:
+#   env.txt        GPU, versions, the extension's libraries (ldd)
+#   smoke.txt      every device the bench uses, a few CUDA steps each, under faulthandler and a
+#                  native SIGSEGV backtrace (LD_PRELOAD segv_trace.so): one process, then each
+#                  device that did not pass alone; the last JSON line: versions and mapped BLAS
+#   aihwkit.jsonl  aihwkit's seconds per epoch, one JSON line per (shape, device, batch):
+#                  bench MLP 784-256-128-10 at batch 256 and 32, 784-4096-4096-10 at 256 and the
+#                  ResNet of bench_training at 128, every device that passed the smoke test.
+#                  `XBRUN_AIHWKIT_RESULTS=$OUT/anchor/aihwkit.jsonl python -m benchmarks.bench_training`
+#                  (or `make bench`) later in the same call puts them beside xbrun's rows.
+#   aihwkit.txt    the same as a table, with each device's ratio to aihwkit's own fp epoch
+#   *.err          stderr of each part
 # Where aihwkit comes from, first that applies:
-#   ANCHOR_TGZ    the cross-build of scripts/build-aihwkit-cuda.sh (tar.xz: aihwkit/, segv_trace.so)
+#   ANCHOR_TGZ     the cross-build of scripts/build-aihwkit-cuda.sh (tar.xz: aihwkit/, segv_trace.so)
+#   carry/aihwkit-cuda-*.tar.xz here or in a parent folder (up to three levels)
 #   /tmp/aihwkit-cuda/aihwkit   left by an earlier call on the same (warm) machine
-#   AIHWKIT_SDIST aihwkit-1.2.0.tar.gz, built here by scripts/build-aihwkit-cuda-device.sh
-#                 (16 cores: a few minutes; against this machine's libopenblas.so.0)
-# ANCHOR_PARTS picks the parts (default all: smoke,mlp,large,resnet); ANCHOR_RESNET_ROWS the
-# xbrun ResNet rows.
-#   smoke  every aihwkit device the bench uses on CUDA, under faulthandler and a native
-#          SIGSEGV backtrace (LD_PRELOAD segv_trace.so); one process, then one per device if
-#          it died; which BLAS the process mapped
-#   mlp    bench MLP 784-256-128-10, batch 32 and 256, every device: xbrun and aihwkit
-#   large  784-4096-4096-10 batch 256, every device, accumulate=sample and =batch vs aihwkit
-#   resnet model=resnet (depth 20) batch 128: xbrun rows vs aihwkit's convert_to_analog
+#   AIHWKIT_SDIST  aihwkit-1.2.0.tar.gz, built here by scripts/build-aihwkit-cuda-device.sh
+#                  (minutes on 16 cores: over the budget; a call of its own)
+# ANCHOR_PARTS (default smoke,bench,large,resnet) picks the parts; ANCHOR_XBRUN=1 adds xbrun's
+# bench_training rows (bench MLP, both batches) reading aihwkit.jsonl, budget permitting.
 set -u
+T0=$(date +%s)
+BUDGET=${ANCHOR_BUDGET:-150}
 O=${OUT:?}/anchor
 mkdir -p "$O"
-A=/tmp/aihwkit-cuda
-PARTS=${ANCHOR_PARTS:-smoke,mlp,large,resnet}
+A=${ANCHOR_DIR:-/tmp/aihwkit-cuda}
+WHERE=${ANCHOR_WHERE:-cuda}  # cpu: a dry run of this script against a CPU build
+PARTS=${ANCHOR_PARTS:-smoke,bench,large,resnet}
 DEV="sgd,ttv1,ttv2,chopped,agad,mixed_precision"
 has() { [[ ",$PARTS," == *",$1,"* ]]; }
-if [ -n "${ANCHOR_TGZ:-}" ]; then
-  rm -rf "$A" && mkdir -p "$A" && tar xJf "$ANCHOR_TGZ" -C "$A"
-elif [ ! -d "$A/aihwkit" ]; then
-  [ -n "${PY_INCLUDE_TGZ:-}" ] || [ ! -f "$(dirname "${AIHWKIT_SDIST:?}")/python3.12-include.tar.xz" ] ||
+# seconds a part may take: at most $1, and leave $2 for the parts after it
+cap() { local l=$(( BUDGET - ($(date +%s) - T0) - ${2:-0} )); (( l < $1 )) && echo $(( l > 1 ? l : 1 )) || echo "$1"; }
+log() { echo "[$(( $(date +%s) - T0 )) s] $*" >> "$O/timeline.txt"; }
+
+tgz=${ANCHOR_TGZ:-}
+if [ -z "$tgz" ]; then
+  for d in . .. ../.. ../../..; do
+    f=$(ls "$d"/carry/aihwkit-cuda-*.tar.xz 2>/dev/null | head -1)
+    [ -n "$f" ] && tgz=$(readlink -f "$f") && break
+  done
+fi
+if [ -n "$tgz" ]; then
+  if [ "$(cat "$A/.from" 2>/dev/null)" != "$tgz $(stat -c %s "$tgz")" ]; then
+    rm -rf "$A" && mkdir -p "$A" && tar xJf "$tgz" -C "$A" && echo "$tgz $(stat -c %s "$tgz")" > "$A/.from"
+  fi
+elif [ ! -d "$A/aihwkit" ] && [ -n "${AIHWKIT_SDIST:-}" ]; then
+  [ -n "${PY_INCLUDE_TGZ:-}" ] || [ ! -f "$(dirname "$AIHWKIT_SDIST")/python3.12-include.tar.xz" ] ||
     export PY_INCLUDE_TGZ=$(dirname "$AIHWKIT_SDIST")/python3.12-include.tar.xz
-  timeout 540 bash scripts/build-aihwkit-cuda-device.sh "${AIHWKIT_SDIST:?}" "$A" > "$O/build.txt" 2>&1
+  timeout 540 bash scripts/build-aihwkit-cuda-device.sh "$AIHWKIT_SDIST" "$A" > "$O/build.txt" 2>&1
   echo "rc=$?" >> "$O/build.txt"
 fi
+log "aihwkit from ${tgz:-${AIHWKIT_SDIST:-$A}}"
+[ -d "$A/aihwkit" ] || { echo "no aihwkit build (ANCHOR_TGZ, carry/aihwkit-cuda-*.tar.xz or AIHWKIT_SDIST)" | tee -a "$O/env.txt"; exit 1; }
 [ -f "$A/segv_trace.so" ] || gcc -O2 -shared -fPIC -o "$A/segv_trace.so" scripts/segv_trace.c -ldl
-[ -d "$A/aihwkit" ] || { echo "no aihwkit build" >> "$O/env.txt"; exit 1; }
 AP=$A
-if ! python -c "import tqdm" 2>/dev/null; then  # aihwkit imports it (calibration progress bars)
+# torch's folder, and whether tqdm is there (only aihwkit's calibration imports it)
+read -r TORCH TQDM VERSIONS < <(python -c "
+import importlib.util, os, sys, torch
+print(os.path.dirname(torch.__file__), int(importlib.util.find_spec('tqdm') is not None),
+      'python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda)")
+if [ "${TQDM:-0}" != 1 ]; then
   mkdir -p "$A/deps/tqdm" && AP=$A:$A/deps
   printf 'class tqdm:  # stand-in, not the package\n    def __init__(self, it=None, *a, **k):\n        self.it = it\n    def __iter__(self):\n        return iter(self.it)\n    def update(self, *a):\n        pass\n    def close(self):\n        pass\n' > "$A/deps/tqdm/__init__.py"
 fi
-export XBRUN_AIHWKIT_PYTHON=$(command -v python) XBRUN_AIHWKIT_PATH=$AP
+APY="env PYTHONPATH=$AP:${PYTHONPATH:-} python"
+BENCH=benchmarks/aihwkit_epoch_bench.py
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-  python -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda)"
-  PYTHONPATH=$AP:${PYTHONPATH:-} python -c "import aihwkit; print('aihwkit', aihwkit.__version__)"
-  ldd "$A"/aihwkit/simulator/rpu_base*.so | grep -E "blas|torch|cu|gomp|not found"
+  echo "$VERSIONS"
+  gcc --version | head -1; nproc
+  so=$(ls "$A"/aihwkit/simulator/rpu_base*.so)
+  ls -la "$so"
+  LD_LIBRARY_PATH=$TORCH/lib:$TORCH/../nvidia/cu13/lib ldd "$so"
 } > "$O/env.txt" 2>&1
+log "env done"
 
+ok=$DEV
 if has smoke; then
-  smoke() { PYTHONPATH=$AP:${PYTHONPATH:-} LD_PRELOAD=$A/segv_trace.so timeout 120 \
-    python -X faulthandler benchmarks/aihwkit_epoch_bench.py --smoke --shape bench --devices "$1"; }
-  { smoke "$DEV"; rc=$?; echo "all devices in one process: rc=$rc"
-    if [ $rc -ne 0 ]; then
-      for d in ${DEV//,/ }; do smoke "$d"; echo "$d alone: rc=$?"; done
-    fi
-    # the CPU BLAS calls a CUDA run makes (the LP64/ILP64 question; only where aihwkit links
-    # libopenblas.so.0 dynamically, as the device build does): chopped and agad, two steps each
-    gcc -O2 -shared -fPIC -o "$A/blas_abi_probe.so" scripts/blas_abi_probe.c -ldl &&
-    for d in chopped agad; do echo "blas_abi_probe, $d on CUDA:"
-      PYTHONPATH=$AP:${PYTHONPATH:-} LD_PRELOAD=$A/blas_abi_probe.so timeout 60 python -c "
-import benchmarks.aihwkit_epoch_bench as b
-print(b.smoke('bench', '$d', 32, 'cuda'))" 2>&1 | grep -E "blas_abi_probe|^\(|Error"
-    done
-    # which BLAS the process maps once transfer tiles exist on CUDA (static: none beside torch's)
-    PYTHONPATH=$AP:${PYTHONPATH:-} python -c "
-import benchmarks.aihwkit_epoch_bench as b
-b.smoke('bench', 'chopped', 32, 'cuda')
-print('mapped:', sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.lower()}))"
-  } > "$O/smoke.txt" 2>&1
+  smoke() { LD_PRELOAD=$A/segv_trace.so timeout "$2" $APY -X faulthandler $BENCH --smoke --where "$WHERE" --shape bench --devices "$1"; }
+  { smoke "$DEV" "$(cap 40 100)"; echo "all devices in one process: rc=$?"; } > "$O/smoke.txt" 2> "$O/smoke.err"
+  log "smoke, one process"
+  passed=$(python -c "
+import json, sys
+ok = [r['smoke'] for r in map(json.loads, (l for l in open(sys.argv[1]) if l.startswith('{'))) if r.get('ok')]
+print(','.join(ok))" "$O/smoke.txt")
+  for d in ${DEV//,/ }; do
+    [[ ",$passed," == *",$d,"* ]] && continue
+    { smoke "$d" "$(cap 20 95)"; echo "$d alone: rc=$?"; } >> "$O/smoke.txt" 2> "$O/smoke-$d.err"
+    log "smoke $d alone"
+  done
+  ok=$(python -c "
+import json, sys
+ok = {r['smoke'] for r in map(json.loads, (l for l in open(sys.argv[1]) if l.startswith('{'))) if r.get('ok')}
+print(','.join(d for d in sys.argv[2].split(',') if d in ok))" "$O/smoke.txt" "$DEV")
+  echo "passed: ${ok:-none}" >> "$O/smoke.txt"
 fi
 
-if has mlp; then
-  timeout 240 python -m benchmarks.bench_training --batches 32,256 --rows "$DEV" --large-rows "" \
-    > "$O/mlp.txt" 2>&1; echo "rc=$?" >> "$O/mlp.txt"
-fi
+R=$O/aihwkit.jsonl
+touch "$R"
+measure() {  # shape batches repeats seconds
+  [ -n "$ok" ] || return 0
+  timeout "$4" $APY $BENCH --where "$WHERE" --shape "$1" --batches "$2" --devices "$ok" --repeats "$3" \
+    >> "$R" 2> "$O/$1.err"
+  echo "{\"part\": \"$1\", \"rc\": $?}" >> "$R"
+  log "$1"
+}
+has bench && measure bench 256,32 3 "$(cap 40 65)"
+has large && measure large 256 1 "$(cap 40 30)"
+has resnet && measure resnet 128 1 "$(cap 40 0)"
+python - "$R" > "$O/aihwkit.txt" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print(f"{'shape':8} {'batch':>5} {'device':16} {'s/epoch':>9} {'x aihwkit fp':>12}")
+for r in rows:
+    if "seconds" in r:
+        print(f"{r['shape']:8} {r['batch']:>5} {r['device']:16} {r['seconds']:>9.4f} {r['ratio']:>11.2f}x")
+    elif "error" in r:
+        print(f"{r['shape']:8} {r['batch']:>5} {r['device']:16} error: {r['error'][:80]}")
+    elif "part" in r and r["rc"]:
+        print(f"{r['part']}: rc {r['rc']} (124: out of time; rows after the last one missing)")
+EOF
+log "table"
 
-if has large; then
-  rows=$DEV,${DEV//,/+update.accumulate=batch,}+update.accumulate=batch
-  XBRUN_AIHWKIT_TIMEOUT=100 timeout 240 python -m benchmarks.bench_training --rows "" --large-rows "$rows" \
-    > "$O/large.txt" 2>&1; echo "rc=$?" >> "$O/large.txt"
+if [ "${ANCHOR_XBRUN:-0}" = 1 ]; then
+  XBRUN_AIHWKIT_RESULTS=$R timeout "$(cap 120 0)" python -m benchmarks.bench_training \
+    --batches 32,256 --rows "$DEV" --large-rows "" > "$O/xbrun-bench.txt" 2>&1
+  echo "rc=$?" >> "$O/xbrun-bench.txt"
+  log "xbrun bench rows"
 fi
-
-if has resnet; then
-  rows=${ANCHOR_RESNET_ROWS:-sgd,sgd+update.accumulate=batch,chopped+update.accumulate=batch,agad+update.accumulate=batch,mixed_precision+update.accumulate=batch,ttv1+update.accumulate=batch,ttv2+update.accumulate=batch}
-  XBRUN_AIHWKIT_TIMEOUT=120 timeout 300 python -m benchmarks.bench_training --rows "" --large-rows "" --resnet-rows "$rows" \
-    > "$O/resnet.txt" 2>&1; echo "rc=$?" >> "$O/resnet.txt"
-fi
+exit 0
