@@ -180,8 +180,12 @@ def environment():
     from aihwkit.simulator import rpu_base
 
     maps = {line.split()[-1] for line in open("/proc/self/maps") if "blas" in line.lower()}
+    pybind = {k: getattr(torch._C, k, None) for k in
+              ("_PYBIND11_COMPILER_TYPE", "_PYBIND11_STDLIB", "_PYBIND11_BUILD_ABI")}
     return dict(aihwkit=aihwkit.__version__, torch=torch.__version__, rpu_base=rpu_base.__file__,
-                cuda_compiled=bool(rpu_base.cuda.is_compiled()), mapped_blas=sorted(maps))
+                cuda_compiled=bool(rpu_base.cuda.is_compiled()),
+                torch_cxx11_abi=torch.compiled_with_cxx11_abi(), torch_pybind11=pybind,
+                mapped_blas=sorted(maps))
 
 
 if __name__ == "__main__":

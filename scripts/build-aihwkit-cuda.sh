@@ -13,9 +13,12 @@
 # docs/aihwkit-cuda.md).
 #
 # Usage: scripts/build-aihwkit-cuda.sh [WORK] (default /work/anchor-build). Output:
-# WORK/aihwkit-cuda-sm90-py312-torch2.11.tar.xz, unpacked with `tar xJf ... -C DIR` it gives
-# DIR/aihwkit (PYTHONPATH=DIR) and DIR/segv_trace.so (an LD_PRELOAD SIGSEGV backtracer).
-# About 100 minutes on 2 shared cores (nice -n 19, 2 jobs; 80 objects, 42 of them CUDA).
+# WORK/out/aihwkit-cuda-sm90-py312-torch2.11.tar.xz (about 20 MB), unpacked with
+# `tar xJf ... -C DIR` it gives DIR/aihwkit (PYTHONPATH=DIR) and DIR/segv_trace.so (an
+# LD_PRELOAD SIGSEGV backtracer); WORK/rpu_base.unstripped.so keeps the symbols that turn the
+# backtrace's offsets into function names (addr2line -f -C -e ... OFFSET).
+# A build that stopped resumes where it was (FRESH=1 starts over). About 100 minutes of one
+# core (nice -n 19, JOBS=1 by default; 80 objects, 42 of them CUDA).
 set -eu
 HERE=$(dirname "$(readlink -f "$0")")
 W=${1:-/work/anchor-build}
@@ -45,24 +48,36 @@ ln -s "$CU13/lib/libcublasLt.so.13" cu13/lib/libcublasLt.so
 ln -s "$CU13/lib/libcurand.so.10" cu13/lib/libcurand.so
 # aihwkit's post-build `stubgen` imports the module (needs a GPU machine's libs): skip it
 mkdir -p shim && printf '#!/bin/sh\nexit 0\n' > shim/stubgen && chmod +x shim/stubgen
-rm -rf src && mkdir src && tar xzf "$SDIST" -C src
-cd src/aihwkit-1.2.0
+B=src/aihwkit-1.2.0/_skbuild/linux-x86_64-3.12/cmake-build
 export VIRTUAL_ENV="$W/venv312" PATH="$W/shim:$W/venv312/bin:$CUDA/bin:$PATH"
-export USE_CUDA=ON CUDACXX="$CUDA/bin/nvcc" CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-2}
-HIDE="-Wl,--exclude-libs,ALL -L$W/cu13/lib"
-nice -n 19 python setup.py build_ext --inplace -- \
-  -DUSE_CUDA=ON -DRPU_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DRPU_BLAS=OpenBLAS -DOpenBLAS_INCLUDE_DIR="$BLAS_INC" -DOpenBLAS_LIB="$BLAS_LIB" \
-  -DTORCH_CXX_FLAGS=-D_GLIBCXX_USE_CXX11_ABI=1 -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CUDA_FLAGS="-I$W/cu13/include" -DCMAKE_CXX_FLAGS="-I$W/cu13/include" \
-  -DCMAKE_SHARED_LINKER_FLAGS="$HIDE" -DCMAKE_MODULE_LINKER_FLAGS="$HIDE" 2>&1 \
-  | tee "$W/build.log" | grep -E "error|Error|Linking|\[ *[0-9]+%\]" || true
-so=$(ls src/aihwkit/simulator/rpu_base*.so)
-strip --strip-unneeded "$so"
+if [ -f "$B/build.ninja" ] && [ "${FRESH:-0}" != 1 ]; then
+  # resume a build that stopped: the same configuration, only the objects still missing
+  ( cd "$B" && nice -n 19 ninja -j"${JOBS:-1}" ) 2>&1 | tee -a "$W/build.log" | grep -E "error|Linking|^\[" || true
+else
+  rm -rf src && mkdir src && tar xzf "$SDIST" -C src
+  cd src/aihwkit-1.2.0
+  export USE_CUDA=ON CUDACXX="$CUDA/bin/nvcc" CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-1}
+  HIDE="-Wl,--exclude-libs,ALL -L$W/cu13/lib"
+  nice -n 19 python setup.py build_ext --inplace -- \
+    -DUSE_CUDA=ON -DRPU_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DRPU_BLAS=OpenBLAS -DOpenBLAS_INCLUDE_DIR="$BLAS_INC" -DOpenBLAS_LIB="$BLAS_LIB" \
+    -DTORCH_CXX_FLAGS=-D_GLIBCXX_USE_CXX11_ABI=1 -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CUDA_FLAGS="-I$W/cu13/include" -DCMAKE_CXX_FLAGS="-I$W/cu13/include" \
+    -DCMAKE_SHARED_LINKER_FLAGS="$HIDE" -DCMAKE_MODULE_LINKER_FLAGS="$HIDE" 2>&1 \
+    | tee "$W/build.log" | grep -E "error|Error|Linking|\[ *[0-9]+%\]" || true
+  cd "$W"
+fi
+so=$(ls "$B"/src/aihwkit/simulator/rpu_base*.so)
+# keep the symbols here: the GPU machine's backtraces give offsets into the stripped copy
+cp "$so" "$W/rpu_base.unstripped.so"
+rm -rf "$W/pkg" && mkdir -p "$W/pkg"
+cp -r src/aihwkit-1.2.0/src/aihwkit "$W/pkg/"
+find "$W/pkg" -name __pycache__ -prune -exec rm -rf {} + ; rm -rf "$W/pkg/aihwkit/simulator/rpu_base_src"
+rm -f "$W"/pkg/aihwkit/simulator/rpu_base*.so && cp "$so" "$W/pkg/aihwkit/simulator/"
+strip --strip-unneeded "$W"/pkg/aihwkit/simulator/rpu_base*.so
 # a SIGSEGV handler that prints the native backtrace (glibc >= 2.35 dropped libSegFault)
 gcc -O2 -shared -fPIC -o "$W/segv_trace.so" "$HERE/segv_trace.c" -ldl
-rm -rf "$W/pkg" && mkdir -p "$W/pkg"
-cp -r src/aihwkit "$W/pkg/" && cp "$W/segv_trace.so" LICENSE.txt "$W/pkg/"
-find "$W/pkg" -name __pycache__ -prune -exec rm -rf {} + ; find "$W/pkg" -name '*.cpp' -path '*rpu_base_src*' -delete
-tar cJf "$W/aihwkit-cuda-sm90-py312-torch2.11.tar.xz" -C "$W/pkg" .
-ls -la "$W/aihwkit-cuda-sm90-py312-torch2.11.tar.xz"
+cp "$W/segv_trace.so" src/aihwkit-1.2.0/LICENSE.txt "$W/pkg/"
+mkdir -p "$W/out"
+XZ_OPT=-T1 tar cJf "$W/out/aihwkit-cuda-sm90-py312-torch2.11.tar.xz" -C "$W/pkg" .
+ls -la "$W/out/aihwkit-cuda-sm90-py312-torch2.11.tar.xz"
