@@ -38,8 +38,9 @@ echo "OpenBLAS: $BLAS"
 # cuBLAS / cuRAND headers and link names: the toolkit's, else the torch venv's nvidia/cu13
 mkdir -p "$W/cu/include" "$W/cu/lib"
 NV=$(python -c "import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], 'cu13'))" 2>/dev/null || true)
-for h in cublas_v2.h curand.h; do
-  [ -f /usr/local/cuda/include/$h ] || ln -sf "$NV"/include/cublas*.h "$NV"/include/curand*.h "$W/cu/include/"
+# (cusparse, cusolver: torch's ATen/cuda/CUDAContextLight.h includes them)
+for h in cublas curand cusparse cusolver; do
+  ls /usr/local/cuda/include/$h*.h >/dev/null 2>&1 || ln -sf "$NV"/include/$h*.h "$W/cu/include/"
 done
 for l in cublas:13 cublasLt:13 curand:10; do
   n=${l%:*} v=${l#*:}

@@ -42,7 +42,9 @@ cd "$W"
 # machine's torch loads the same sonames, libcublas.so.13 and libcurand.so.10, from its own)
 CU13=${CU13:-/work/aihwkit-venv/lib/python3.11/site-packages/nvidia/cu13}
 rm -rf cu13 && mkdir -p cu13/include cu13/lib
-ln -s "$CU13"/include/cublas*.h "$CU13"/include/curand*.h cu13/include/
+# cusparse/cusolver: torch's ATen/cuda/CUDAContextLight.h includes them (rpu_base_tiles_cuda.cpp)
+ln -s "$CU13"/include/cublas*.h "$CU13"/include/curand*.h "$CU13"/include/cusparse*.h \
+  "$CU13"/include/cusolver*.h cu13/include/
 ln -s "$CU13/lib/libcublas.so.13" cu13/lib/libcublas.so
 ln -s "$CU13/lib/libcublasLt.so.13" cu13/lib/libcublasLt.so
 ln -s "$CU13/lib/libcurand.so.10" cu13/lib/libcurand.so
