@@ -70,8 +70,13 @@ else
   cd "$W"
 fi
 so=$(ls "$B"/src/aihwkit/simulator/rpu_base*.so)
-# keep the symbols here: the GPU machine's backtraces give offsets into the stripped copy
-cp "$so" "$W/rpu_base.unstripped.so"
+# the module with its symbols, kept here (pybind11's Release link strips it): the same link
+# without the strip, checked by build id; the GPU machine's backtraces give offsets into the
+# stripped copy that `addr2line -f -C -e WORK/rpu_base.unstripped.so 0xOFFSET` names
+link=$(cd "$B" && ninja -t commands "src/aihwkit/simulator/$(basename "$so")" | tail -1 | sed 's/ && cd .*//')
+( cd "$B" && nice -n 19 sh -c "${link/-o src\/aihwkit\/simulator\/$(basename "$so")/-o $W/rpu_base.unstripped.so}" )
+id() { readelf -n "$1" | grep 'Build ID'; }
+[ "$(id "$so")" = "$(id "$W/rpu_base.unstripped.so")" ] || echo "warning: unstripped module differs (build id)"
 rm -rf "$W/pkg" && mkdir -p "$W/pkg"
 cp -r src/aihwkit-1.2.0/src/aihwkit "$W/pkg/"
 find "$W/pkg" -name __pycache__ -prune -exec rm -rf {} + ; rm -rf "$W/pkg/aihwkit/simulator/rpu_base_src"
