@@ -21,8 +21,9 @@
 #   AIHWKIT_SDIST  aihwkit-1.2.0.tar.gz, built here by scripts/build-aihwkit-cuda-device.sh
 #                  (minutes on 16 cores: over the budget; a call of its own)
 # 150 s do not hold every row on an H100: building 784-4096-4096-10 with a compound takes
-# seconds per device (88 tiles of two devices each); a second call with ANCHOR_PARTS=large,resnet
-# (the smoke skipped: every device taken) fills in what the first left out.
+# seconds per device (88 tiles of two devices each); a second call into the same OUT with
+# ANCHOR_PARTS=large,resnet (the devices that passed the first call's smoke; rows appended, a
+# later row of a key wins) fills in what the first left out.
 # ANCHOR_PARTS (default smoke,bench,large,resnet) picks the parts; ANCHOR_XBRUN=1 adds xbrun's
 # bench_training rows (bench MLP, both batches) reading aihwkit.jsonl, budget permitting.
 set -u
@@ -100,6 +101,8 @@ import json, sys
 ok = {r['smoke'] for r in map(json.loads, (l for l in open(sys.argv[1]) if l.startswith('{'))) if r.get('ok')}
 print(','.join(d for d in sys.argv[2].split(',') if d in ok))" "$O/smoke.txt" "$DEV")
   echo "passed: ${ok:-none}" >> "$O/smoke.txt"
+elif [ -f "$O/smoke.txt" ]; then  # a later call into the same OUT: the devices that passed then
+  ok=$(sed -n 's/^passed: //p' "$O/smoke.txt" | tail -1); [ "$ok" = none ] && ok=
 fi
 
 R=$O/aihwkit.jsonl
