@@ -97,8 +97,12 @@ def place(frame):
     module = next((f.f_globals.get("__name__", "?") for f in below
                    if f.f_code.co_name == "<module>"), "")
     inner = stack[-1] if stack else None
-    name = lambda f: f"{f.f_code.co_filename.rsplit('/', 2)[-2:][-1]}:{f.f_code.co_name}" if f else "-"
     return (name(mine), module, name(inner))
+
+def name(frame):
+    if frame is None:
+        return "-"
+    return f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_code.co_name}"
 
 def sample():
     last = time.perf_counter()
@@ -113,6 +117,8 @@ def report():
     stop.set()
     total = time.perf_counter() - began
     print(f"process age at entry {age:.3f} s; sampled {total:.3f} s after it")
+    from xbrun.training import driver_start
+    print(f"background cuInit: {driver_start.RESULT or 'none'}")
     mine = collections.Counter()
     for (ours, module, inner), s in seen.items():
         mine[ours] += s

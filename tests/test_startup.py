@@ -44,3 +44,27 @@ def test_cuda_driver_starts_early_only_for_a_single_run_that_may_use_a_gpu():
                  ["train", "--help"], ["train", "accelerator=cpu"], ["evaluate", "runs/x"],
                  []):
         assert not wanted(argv), argv
+
+
+def test_work_meanwhile_runs_only_while_the_driver_starts(monkeypatch):
+    """``driver_start.meanwhile`` fills the wait for a background ``cuInit`` and nothing
+    else: no call without one running, none after it ended."""
+    import threading
+
+    from xbrun.training import driver_start
+
+    calls = []
+    monkeypatch.setattr(driver_start, "_LOADED", [])
+    assert driver_start.meanwhile(lambda: [lambda: calls.append("a")]) == 0 and calls == []
+    gate = threading.Event()
+    thread = threading.Thread(target=gate.wait, daemon=True)
+    thread.start()
+    driver_start._LOADED.append(thread)
+
+    def driver_done():
+        gate.set()
+        thread.join()
+
+    work = [lambda: calls.append("a"), driver_done, lambda: calls.append("b")]
+    assert driver_start.meanwhile(lambda: work) == 2
+    assert calls == ["a"]
