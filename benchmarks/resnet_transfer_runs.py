@@ -19,6 +19,7 @@ import torch
 from xbrun.composition import compose
 from xbrun.devices.transfer import TransferDevice
 from xbrun.training import loop
+from xbrun.training.graphs import StepRunner
 
 
 def main() -> None:
@@ -50,6 +51,16 @@ def main() -> None:
                 torch.cuda.synchronize()
             print(f"{name:8s} batch {batch} {side}x{side} on {device.type}: step {s + 1} "
                   f"{time.perf_counter() - began:7.3f} s, {calls[0]} transfer runs", flush=True)
+        if device.type != "cuda" or name != "chopped":
+            continue
+        runner = StepRunner(loop.training_step, model, optimizer, "on", log=print)
+        idx = torch.arange(batch, device=device)
+        for s in range(5):  # three clean eager steps, then the capture (and its replay)
+            began = time.perf_counter()
+            runner(x, y, idx)
+            torch.cuda.synchronize()
+            print(f"{name:8s} graphs on: call {s + 1} {time.perf_counter() - began:7.3f} s, "
+                  f"{len(runner.graphs)} graphs", flush=True)
 
 
 if __name__ == "__main__":
