@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.util
 import threading
 import time
 from collections.abc import Callable
@@ -67,9 +68,12 @@ def pending() -> bool:
 
 
 def cuda_work() -> list[Callable[[], object]]:
-    """What a CUDA run imports at its first kernel launch, one import per call."""
+    """What a CUDA run imports at its first kernel launch, one import per call (none
+    without Triton: a digital run trains without it)."""
     from .. import kernels
 
+    if importlib.util.find_spec("triton") is None:
+        return []
     return [lambda: importlib.import_module("triton"),
             lambda: importlib.import_module("triton.language"),
             *kernels.backends.preload(kernels.backends.TRITON)]
