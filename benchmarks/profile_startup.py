@@ -1,6 +1,7 @@
 """Where a run's fixed overhead goes: process start to first step, plus the end (issue 27).
 
-    python -m benchmarks.profile_startup [--laps] [--runs N] [--profile TOP] [OVERRIDES...]
+    python -m benchmarks.profile_startup [--laps] [--runs N] [--profile TOP] [--timeline]
+                                         [OVERRIDES...]
 
 ``--laps``: in a fresh process, the seconds of each piece of the start-up in the order a run
 meets them (CUDA's driver alone, torch's import, CUDA's context, cuBLAS, Triton's import and driver,
@@ -10,6 +11,9 @@ processes: the process's wall time and the run's ``phases`` (``summary.json``).
 ``--profile TOP``: one such run in this process under cProfile, the TOP functions by
 cumulative and by own time, and on CUDA each Triton kernel's first-call cost (the cache
 lookup and load of ``triton.compiler.compile``, the module load of ``_init_handles``).
+``--timeline``: one such run as the ``xbrun`` command starts it (with its background
+``cuInit``), its main thread's stack sampled every 5 ms: wall seconds per place, waits
+included (a lock, the driver), which cProfile's per-call CPU view hides.
 """
 
 from __future__ import annotations
@@ -70,6 +74,73 @@ if cuda:
             importlib.import_module(f"xbrun.kernels.{m.name}")
     lap("import the Triton kernel modules")
 """
+
+
+TIMELINE = r"""
+import atexit, collections, sys, threading, time
+from xbrun.training.phases import process_seconds
+age, began = process_seconds(), time.perf_counter()
+main_id, seen, stop = threading.main_thread().ident, collections.Counter(), threading.Event()
+ROOTS = ("/xbrun/", "/kernels/", "/benchmarks/")
+
+def place(frame):
+    # the innermost xbrun frame, the outermost module being imported below it, the innermost
+    # frame: where the main thread is, at three depths
+    stack = []
+    while frame is not None:
+        stack.append(frame)
+        frame = frame.f_back
+    stack.reverse()
+    ours = [f for f in stack if any(r in f.f_code.co_filename for r in ROOTS)]
+    mine = ours[-1] if ours else None
+    below = stack[stack.index(mine) + 1:] if mine is not None else stack
+    module = next((f.f_globals.get("__name__", "?") for f in below
+                   if f.f_code.co_name == "<module>"), "")
+    inner = stack[-1] if stack else None
+    return (name(mine), module, name(inner))
+
+def name(frame):
+    if frame is None:
+        return "-"
+    return f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_code.co_name}"
+
+def sample():
+    last = time.perf_counter()
+    while not stop.is_set():
+        time.sleep(0.005)
+        frame = sys._current_frames().get(main_id)
+        now = time.perf_counter()
+        seen[place(frame)] += now - last
+        last = now
+
+def report():
+    stop.set()
+    total = time.perf_counter() - began
+    print(f"process age at entry {age:.3f} s; sampled {total:.3f} s after it")
+    from xbrun.training import driver_start
+    print(f"background cuInit: {driver_start.RESULT or 'none'}")
+    mine = collections.Counter()
+    for (ours, module, inner), s in seen.items():
+        mine[ours] += s
+    print("seconds by innermost xbrun frame")
+    for key, s in mine.most_common(25):
+        print(f"  {s:7.3f}  {key}")
+    print("seconds by (xbrun frame, module imported below it, innermost frame)")
+    for (ours, module, inner), s in seen.most_common(45):
+        print(f"  {s:7.3f}  {ours} | {module} | {inner}")
+
+threading.Thread(target=sample, daemon=True).start()
+atexit.register(report)
+sys.argv = ["xbrun", "train", *sys.argv[1:]]
+from xbrun.cli import main
+main()
+"""
+
+
+def timeline(overrides: list[str]) -> None:
+    folder = tempfile.mkdtemp(prefix="startup-timeline-")
+    subprocess.run([sys.executable, "-c", TIMELINE, *overrides, f"hydra.run.dir={folder}"],
+                   check=False)
 
 
 def laps(overrides: list[str]) -> None:
@@ -159,6 +230,7 @@ def main() -> None:
     parser.add_argument("--laps", action="store_true")
     parser.add_argument("--runs", type=int, default=0)
     parser.add_argument("--profile", type=int, default=0, metavar="TOP")
+    parser.add_argument("--timeline", action="store_true")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     overrides = args.overrides or ["epochs=2"]
@@ -169,6 +241,8 @@ def main() -> None:
         runs(args.runs, overrides)
     if args.profile:
         profile(args.profile, overrides)
+    if args.timeline:
+        timeline(overrides)
 
 
 if __name__ == "__main__":

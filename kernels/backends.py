@@ -86,6 +86,20 @@ def pick(name: str, *tensors, numba: bool = True, triton: bool = True) -> tuple[
     return backend, implementation(name, backend)
 
 
+def modules(backend: str) -> list[str]:
+    """The modules of ``backend``'s implementations (relative names, as registered): what
+    importing them all ahead of the first call would load."""
+    names = (op.numba if backend == NUMBA else op.triton for op in _OPS.values())
+    return sorted({where.partition(":")[0] for where in names if where})
+
+
+def preload(backend: str) -> list[Callable[[], object]]:
+    """One call per module of ``backend`` that imports it (what :func:`implementation` does
+    on an operation's first call), for a caller with time to spare before that call."""
+    return [lambda module=module: importlib.import_module(module, __package__)
+            for module in modules(backend)]
+
+
 def operations() -> dict[str, Operation]:
     """The registered operations by name."""
     return dict(_OPS)
@@ -98,4 +112,4 @@ def _dtypes_ok(tensors, float32_only: bool) -> bool:
 
 
 __all__ = ["HAVE_NUMBA", "NUMBA", "Operation", "TORCH", "TRITON", "choose", "implementation",
-           "operations", "pick", "register"]
+           "modules", "operations", "pick", "preload", "register"]

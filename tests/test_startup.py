@@ -44,3 +44,29 @@ def test_cuda_driver_starts_early_only_for_a_single_run_that_may_use_a_gpu():
                  ["train", "--help"], ["train", "accelerator=cpu"], ["evaluate", "runs/x"],
                  []):
         assert not wanted(argv), argv
+
+
+def test_work_meanwhile_runs_only_while_the_driver_starts(monkeypatch):
+    """``driver_start.meanwhile`` fills the wait for a background ``cuInit`` and nothing
+    else: no call without one running, none after it returned."""
+    import threading
+
+    from xbrun.training import driver_start
+
+    calls = []
+    monkeypatch.setattr(driver_start, "_LOADED", [])
+    assert driver_start.meanwhile(lambda: [lambda: calls.append("a")]) == 0 and calls == []
+    returned = threading.Event()
+    driver_start._LOADED.append(returned)
+    work = [lambda: calls.append("a"), returned.set, lambda: calls.append("b")]
+    assert driver_start.meanwhile(lambda: work) == 2
+    assert calls == ["a"]
+
+
+def test_the_primary_context_is_made_early_only_for_a_run_on_one_process():
+    from xbrun.training.driver_start import one_process
+
+    assert one_process(["train", "epochs=2"], {})
+    assert not one_process(["train", "distributed.nproc=2"], {})
+    assert not one_process(["train", "+distributed.backend=gloo"], {})
+    assert not one_process(["train"], {"LOCAL_RANK": "1", "WORLD_SIZE": "2"})

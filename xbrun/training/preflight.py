@@ -160,8 +160,11 @@ def _check_rank(config: RunConfig, layers) -> list[str]:
 
 def check_environment(config: RunConfig) -> None:
     """Raise a one-line ConfigError for what this machine cannot give the run."""
+    from . import driver_start
     from .loop import graphs_mode, pick_device
 
+    if config.accelerator != "cpu":
+        driver_start.meanwhile()  # while the driver starts: the imports of a first step
     device = pick_device(config.accelerator)
     graphs_mode(config, device)
     check_machine(config, device)
