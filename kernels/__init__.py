@@ -347,12 +347,14 @@ def _writes(chopper, buffer) -> bool:
     return chopper is None or chopper.ready_after < 0 or buffer["passes"] > chopper.ready_after
 
 
-def line_walk(line, passes, count, n_lines, dtype=None, reads=None):
+def line_walk(line, passes, count, n_lines, dtype=None, reads=None, seed_offset=None):
     """A schedule's next ``count`` of ``n_lines`` lines on the device (``line_walk_ref``):
     ``(snapshot, onehot)``, ``line`` and ``passes`` advanced in place (and the ``reads``
-    counter with the one-hot reads); Triton on CUDA (one launch), the twin elsewhere (the
-    CPU walks on the host)."""
-    return backends.pick("line_walk", line)[1](line, passes, count, n_lines, dtype, reads)
+    counter with the one-hot reads; ``seed_offset``: the runs' read seeds after the
+    snapshot); Triton on CUDA (one launch), the twin elsewhere (the CPU walks on the
+    host)."""
+    return backends.pick("line_walk", line)[1](line, passes, count, n_lines, dtype, reads,
+                                               seed_offset)
 
 
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, p, *, generator=None,

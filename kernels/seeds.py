@@ -92,6 +92,21 @@ def mvm_seed(seed: int, calls: int) -> int:
     return (tile_generator_seed(seed) * KEY_BASE + calls * MVM_STEP) & MASK63
 
 
+def read_seed_offset(base: int, salt: int) -> int:
+    """What the CUDA noise seeds of an array's transfer reads add to their key: from the
+    generator's initial seed ``base`` and the array's ``salt`` (as ``array_seed_offset``)."""
+    return array_seed_offset(base, salt)
+
+
+def read_seed(reads_before, offset: int):
+    """The CUDA noise seed of a transfer's read of an array that ``reads_before`` vectors
+    were read from before (its ledger's count: an int or an int64 tensor): ``(reads_before
+    * MVM_STEP + offset) & MASK63``. The walk's kernel makes it where it counts the reads
+    (``line_walk_ref``), so a read spends no launch on drawing a seed; a new count gives a
+    new seed, and a replayed CUDA graph reads the count anew."""
+    return (reads_before * MVM_STEP + offset) & MASK63
+
+
 def replica_seed(seed, stream: int):
     """An MVM noise seed (an int, or a device tensor) moved onto the stream of replica
     ``stream`` of a run on several processes, whose shards' rows would otherwise draw the
@@ -174,5 +189,6 @@ __all__ = ["CALL_STEP", "D_STREAM_SALT", "GOLDEN64", "KERNEL_SEED_BOUND", "KEY_B
            "TILE_GENERATOR_OFFSET", "TILE_STRIDE", "WIDE_SEED_BOUND", "array_device_seed",
            "array_device_seeds", "array_seed_offset",
            "array_host_seed", "draw_cpu_kernel_seed", "draw_kernel_seed", "draw_wide_seed",
-           "low32", "low63", "low64", "mvm_seed", "mvm_triton_seed", "repeat_seed", "replica_seed",
+           "low32", "low63", "low64", "mvm_seed", "mvm_triton_seed", "read_seed",
+           "read_seed_offset", "repeat_seed", "replica_seed",
            "slow_array_seed", "splitmix64", "tile_generator_seed", "tile_seed"]

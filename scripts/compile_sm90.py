@@ -80,7 +80,7 @@ def main() -> None:
         return torch.zeros(n, dtype=torch.int64)
 
     line_walk_cuda.line_walk_triton(torch.tensor(3), torch.tensor(0), 32, 784, torch.float32,
-                                    counter()[1:])
+                                    counter()[1:], 12345)
     line_walk_cuda.line_walk_triton(torch.tensor(3), torch.tensor(0), 32, 784, None)
     pu.line_probabilities_triton(torch.randn(32, 784), torch.randn(32, 256), 0.1, 0.001,
                                  desired_bl=31, fixed_bl=True, update_management=True,

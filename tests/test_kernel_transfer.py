@@ -282,16 +282,20 @@ def test_transfer_write_with_choppers_compiled_matches_twin(case):
 
 
 # ------------------------------------------------------------------- line_walk -------
-def _check_line_walk(launch, line, passes, count, n_lines, dtype, device):
+def _check_line_walk(launch, line, passes, count, n_lines, dtype, device, seed_offset=None,
+                     reads=4):
     results = []
     for run in (launch, kernels.line_walk_torch):
         state = (torch.tensor(line, device=device), torch.tensor(passes, device=device))
-        ledger = torch.tensor([3, 4], device=device)
-        snapshot, onehot = run(*state, count, n_lines, dtype, ledger[1:])
+        ledger = torch.tensor([3, reads], device=device)
+        snapshot, onehot = run(*state, count, n_lines, dtype, ledger[1:], seed_offset)
         results.append((snapshot, onehot, state))
-        assert ledger.tolist() == [3, 4 + (count if dtype is not None else 0)]
+        assert ledger.tolist() == [3, reads + (count if dtype is not None else 0)]
     (snap, onehot, state), (snap_t, onehot_t, state_t) = results
-    assert torch.equal(snap, snap_t) and snap.tolist() == [line, passes]
+    # with a seed offset, one read seed per run of n_lines, keyed by the reads before it
+    seeds = [] if seed_offset is None else [
+        kernels.seeds.read_seed(reads + r, seed_offset) for r in range(0, count, n_lines)]
+    assert torch.equal(snap, snap_t) and snap.tolist() == [line, passes, *seeds]
     assert [int(s) for s in state] == [int(s) for s in state_t] == [
         (line + count) % n_lines, passes + (line + count) // n_lines]
     if dtype is None:
@@ -306,6 +310,15 @@ def test_line_walk_interpreted_matches_twin():
     _check_line_walk(launch, 3, 2, 4, 6, torch.float32, "cpu")
     _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu")  # past two ends
     _check_line_walk(launch, 1, 7, 3, 5, None, "cpu")
+    _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu", 123_456_789)  # three runs
+    _check_line_walk(launch, 2, 1, 1, 3, torch.float32, "cpu", 2**31 - 5, reads=2**40 + 3)
+
+
+def test_read_seeds_need_the_reads_counted():
+    for run in (triton_function("line_walk_cuda", "line_walk_triton", interpret=True),
+                kernels.line_walk_torch):
+        with pytest.raises(ValueError, match="reads counted"):
+            run(torch.tensor(0), torch.tensor(0), 3, 5, torch.float32, None, 7)
 
 
 @pytest.mark.gpu
@@ -314,3 +327,5 @@ def test_line_walk_compiled_matches_twin():
     _check_line_walk(launch, 700, 3, 256, 784, torch.float32, "cuda")
     _check_line_walk(launch, 100, 9, 256, 128, torch.float32, "cuda")
     _check_line_walk(launch, 5, 0, 32, 10, None, "cuda")
+    _check_line_walk(launch, 100, 9, 256, 128, torch.float32, "cuda", 2**31 - 5,
+                     reads=2**40 + 3)

@@ -7,6 +7,7 @@ import pickle
 import pytest
 import torch
 from test_transfer import device
+from xbrun.kernels import seeds
 
 from xbrun.devices.schedule import TransferSchedule
 from xbrun.physics.cells import SoftBounds
@@ -58,6 +59,19 @@ def test_host_and_device_walks_read_the_same_lines(monkeypatch):
             sum(int(run.pass_done()) for run in on_device)
         assert int(host.line) == int(dev.line) and int(host.passes) == int(dev.passes)
     assert host.walk(0) == dev.walk(0) == []
+
+
+def test_a_device_walk_keys_each_runs_read_seed_by_the_reads_before_it(monkeypatch):
+    """On CUDA the walk's kernel makes the reads' noise seeds (``seeds.read_seed``), from
+    the reads its ledger counted before each run: no launch per read draws one."""
+    dev = TransferSchedule(5)
+    monkeypatch.setattr(dev, "walks_on_host", lambda: False)
+    reads = torch.tensor([7])
+    runs = dev.walk(12, onehot=torch.float32, reads=reads, seed_offset=99)
+    assert [run.count for run in runs] == [5, 5, 2] and int(reads) == 19
+    assert [int(run.read_seed("cpu")) for run in runs] == [
+        seeds.read_seed(before, 99) for before in (7, 12, 17)]
+    assert dev.walk(3, onehot=torch.float32, reads=reads)[0].read_seed("cpu") is None
 
 
 def _twins(monkeypatch, kind, seed=3, **options):

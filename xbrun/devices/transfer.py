@@ -299,8 +299,11 @@ class TransferDevice(TrainingDevice):
         elif self.schedule.walks_on_host():  # host runs: the reads made and counted later
             runs = self.schedule.walk(events * n_reads)
         else:
-            runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype,
-                                      reads=self.fast.ledger[1:])
+            fast = self.fast  # on CUDA the walk makes the reads' seeds (a launch less each)
+            runs = self.schedule.walk(events * n_reads, onehot=fast.weight.dtype,
+                                      reads=fast.ledger[1:],
+                                      seed_offset=fast.read_seed_offset(generator)
+                                      if fast.weight.is_cuda else None)
         pulses = None  # a run's count itself where there is one (no launch to start at 0)
         if lr_t != 0:
             for lines in runs:
@@ -359,7 +362,8 @@ class TransferDevice(TrainingDevice):
         onehot = lines.onehot(weight.dtype, weight.device)
         if not lines.reads_counted(weight.device):
             fast.count_reads(onehot.shape[0])
-        return analog_mvm(weight, onehot, self.config.transfer_io, generator)
+        return analog_mvm(weight, onehot, self.config.transfer_io, generator,
+                          seed=lines.read_seed(weight.device))
 
     def line_index(self, lines: LineRun) -> torch.Tensor:
         return lines.index(self.fast.weight.device)

@@ -196,6 +196,14 @@ class CrossbarArray(nn.Module, GraphState):
         base = generator.initial_seed() if generator is not None else 0
         return kernels.seeds.array_device_seed(calls, base, self._seed_salt)
 
+    def read_seed_offset(self, generator: torch.Generator | None) -> int:
+        """What the CUDA noise seeds of this array's transfer reads add to their key, the
+        reads its ledger counted before them (``seeds.read_seed``; the walk's kernel makes
+        them, so a read spends no launch on its seed): from the tile generator's seed and
+        this array's construction seed, as the update seeds."""
+        base = generator.initial_seed() if generator is not None else 0
+        return kernels.seeds.read_seed_offset(base, self._seed_salt)
+
     def _host_seed(self, generator: torch.Generator | None) -> int:
         """A fresh CPU kernel seed per update: a draw from the tile generator (the tile
         checkpoints its state, so a resume continues the same stream) mixed with this

@@ -53,16 +53,24 @@ class LineRun:
             self._made[key] = make()
         return self._made[key]
 
-    def with_onehot(self, onehot: torch.Tensor, counted: bool = False) -> LineRun:
+    def with_onehot(self, onehot: torch.Tensor, counted: bool = False,
+                    read_seed: torch.Tensor | None = None) -> LineRun:
         """The run, its one-hot reads already made (by the walk's kernel; ``counted``: and
-        counted in the read array's ledger)."""
+        counted in the read array's ledger; ``read_seed``: with their noise seed, a
+        one-element device tensor)."""
         self._made[(f"onehot:{onehot.dtype}", onehot.device)] = onehot
         self._made[("reads counted", onehot.device)] = counted
+        self._made[("read seed", onehot.device)] = read_seed
         return self
 
     def reads_counted(self, device) -> bool:
         """Whether the walk has counted the run's reads already (``with_onehot``)."""
         return self._made.get(("reads counted", torch.device(device)), False)
+
+    def read_seed(self, device) -> torch.Tensor | None:
+        """The reads' noise seed the walk made (``with_onehot``), else None: the read
+        draws one."""
+        return self._made.get(("read seed", torch.device(device)))
 
     @property
     def on_host(self) -> bool:
