@@ -287,17 +287,19 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
     ``cell_pulses``: the per-element counter (``pulsed_update``); ``train_slots``: an
     integer tensor on ``weight.device`` the trains' lengths are added to (no host sync on
     CUDA). ``buffer`` may carry the chopped devices' bookkeeping as well (``chopper``,
-    ``flip_draws``, ``passes`` and AGAD's means: ``transfer_write_ref``); random switches
-    without ``flip_draws`` draw them here from ``generator``, on the CPU after the kernel's
-    seed (the order in which a transfer's unfolded bookkeeping draws them), and a CPU write
-    none of whose lines is ready yet (AGAD) draws no seed. ``calls``: the call counter of
-    a ``seeds.KeyedSeed`` ``seed``, advanced by the trains' kernel (no launch for it)."""
+    ``flip_draws`` or ``flip_seed``, ``passes`` and AGAD's means: ``transfer_write_ref``);
+    random switches without ``flip_draws`` draw them in the Triton kernel from ``flip_seed``
+    (a transfer read's seed; the twin: from a generator seeded by it), or else here from
+    ``generator``, on the CPU after the kernel's seed (the order in which a transfer's
+    unfolded bookkeeping draws them), and a CPU write none of whose lines is ready yet
+    (AGAD) draws no seed. ``calls``: the call counter of a ``seeds.KeyedSeed`` ``seed``,
+    advanced by the trains' kernel (no launch for it)."""
     counters = dict(cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
     if calls is not None:
         counters["calls"] = calls
     chopper = buffer.get("chopper")
     draw_flips = (chopper is not None and chopper.flip_prob > 0
-                  and buffer.get("flip_draws") is None)
+                  and buffer.get("flip_draws") is None and buffer.get("flip_seed") is None)
     backend, run = backends.pick("transfer_lines", weight,
                                  numba=line_mask is None and isinstance(start, int)
                                  and isinstance(buffer.get("passes", 0), int)

@@ -44,6 +44,9 @@ NOISE_STREAM_SALT = GOLDEN64  # the cycle-to-cycle noise
 
 # the MVM's Triton seed: 44 bits with the top one set; the stream and pass go above them
 MVM_SEED_BITS = 44
+# a transfer read seed's stream of the chopper switches' draws (above the 44 bits; the
+# MVM's streams there are ``stream * 256 + 1 + pass``, far below it)
+CHOPPER_STREAM = 0x7FFF
 assert (1 << (MVM_SEED_BITS - 1)) == 0x80000000000  # analog_mvm_cuda._seed's literal
 
 
@@ -182,7 +185,8 @@ def splitmix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
-__all__ = ["CALL_STEP", "D_STREAM_SALT", "GOLDEN64", "KERNEL_SEED_BOUND", "KEY_BASE", "KEY_SALT",
+__all__ = ["CALL_STEP", "CHOPPER_STREAM", "D_STREAM_SALT", "GOLDEN64", "KERNEL_SEED_BOUND",
+           "KEY_BASE", "KEY_SALT",
            "KeyedSeed", "MASK31", "MASK32", "MASK63", "MASK64", "MIX64_MUL1", "MIX64_MUL2",
            "MVM_SEED_BITS",
            "MVM_STEP", "NOISE_STREAM_SALT", "REPLICA_STEP", "SLOW_ARRAY_OFFSET",

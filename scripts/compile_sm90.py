@@ -124,7 +124,7 @@ def main() -> None:
     tw.transfer_lines_triton(w, cp, reads, torch.tensor(5), write, constant, seed=key, max_bl=1,
                              train_slots=counter()[:1], calls=torch.tensor(4), buffer=buffer,
                              **signs, chopper=ChopperParams(flip_prob=0.1),
-                             flip_draws=torch.rand(32), passes=torch.tensor(2))
+                             flip_seed=counter(1), passes=torch.tensor(2))
     names = sorted({name for name, _ in COMPILED})
     ok = all(cubin for _, cubin in COMPILED)
     print(f"{len(COMPILED)} variants of {len(names)} kernels compiled for sm_90"

@@ -271,6 +271,58 @@ def test_transfer_write_with_choppers_interpreted_matches_twin(case):
                          passes=4)
 
 
+def _seeded_flips(launch, seed, device, lines=64, flip_prob=0.3):
+    """The write's choppers after one write of every line, their switches drawn from
+    ``seed`` in the kernel; the rest of the bookkeeping as the twin's given those draws."""
+    gen = torch.Generator().manual_seed(5)
+    reads = (0.05 * torch.randn(lines, 4, generator=gen)).to(device)
+    state = {"buffer": 0.02 * torch.randn(4, lines, generator=gen),
+             "out_sign": _signs(4, gen, "cpu"), "in_sign": _signs(lines, gen, "cpu")}
+    options = dict(columns=True, lr=0.2, granularity=0.004, desired_bl=5, long_train=False,
+                   update_management=True, update_bl_management=True, um_grad_scale=1.0,
+                   scale=1.0, threshold=0.01, max_steps=3, momentum=0.2,
+                   chopper=kernels.ChopperParams(flip_prob=flip_prob), passes=3)
+    results = []
+    for run, draw in ((launch, {"flip_seed": torch.tensor([seed], device=device)}),
+                      (transfer_write_torch, None)):
+        mine = {k: v.clone().to(device) for k, v in state.items()}
+        if draw is None:  # the twin, given the uniforms that switch exactly those lines
+            flipped = results[0][1]["in_sign"] != state["in_sign"].to(device)
+            draw = {"flip_draws": torch.where(flipped, 0.0, 1.0)}
+        results.append((run(reads, 0, lines, **mine, **draw, **options), mine))
+    (got, got_state), (want, want_state) = results
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    for name in state:
+        torch.testing.assert_close(got_state[name], want_state[name], rtol=1e-6, atol=1e-7)
+    return got_state["in_sign"] != state["in_sign"].to(device)
+
+
+def test_transfer_write_draws_the_chopper_switches_from_the_read_seed():
+    """On CUDA a chopped write draws its lines' switches in the kernel from the run's read
+    seed (no launch for the draws): reproducible by seed, new with a new seed, at the rate
+    ``flip_prob`` - and the twin draws from a generator seeded by it."""
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=True))
+    first = _seeded_flips(launch, 12345, "cpu")
+    assert torch.equal(first, _seeded_flips(launch, 12345, "cpu"))
+    flips = [first, *(_seeded_flips(launch, s, "cpu") for s in (99, 2**40 + 7))]
+    assert not torch.equal(flips[0], flips[1]) and not torch.equal(flips[1], flips[2])
+    rate = torch.stack(flips).float().mean()
+    assert 0.2 < rate < 0.4  # 192 lines at 0.3: about 6 standard deviations wide
+    seeded = _seeded_flips(loose_write(kernels.transfer_write_torch), 12345, "cpu")
+    assert 0 < seeded.sum() < 64
+
+
+@pytest.mark.gpu
+def test_transfer_write_draws_the_chopper_switches_compiled():
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=False))
+    flips = torch.stack([_seeded_flips(launch, s, "cuda", lines=512) for s in (1, 2, 3)])
+    assert torch.equal(flips[0], _seeded_flips(launch, 1, "cuda", lines=512))
+    assert 0.25 < flips.float().mean() < 0.35
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("case", list(CHOPPERS))
 def test_transfer_write_with_choppers_compiled_matches_twin(case):

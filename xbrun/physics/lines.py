@@ -114,17 +114,21 @@ class LineRun:
 class LineChopper(NamedTuple):
     """The chopped devices' bookkeeping of a transfer's read lines, done by the fused write
     in the same kernel (``kernels.ChopperParams`` says what): ``flip_draws``, one uniform
-    per line (None: no random switches); ``passes``, the full passes before the run;
+    per line (None: no random switches, or drawn in the kernel from ``flip_seed``, the
+    run's read seed: ``LineRun.read_seed``); ``passes``, the full passes before the run;
     ``means``, AGAD's ``(running_mean, past_mean, switched)`` (None for TTv3)."""
 
     params: kernels.ChopperParams
     flip_draws: torch.Tensor | None
     passes: int | torch.Tensor
     means: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    flip_seed: torch.Tensor | None = None
 
     def tensors(self) -> dict:
         """The bookkeeping's arguments as the kernels name them."""
         out = {"chopper": self.params, "flip_draws": self.flip_draws, "passes": self.passes}
+        if self.flip_seed is not None:
+            out["flip_seed"] = self.flip_seed
         if self.means is not None:
             out.update(zip(("running_mean", "past_mean", "switched"), self.means, strict=True))
         return out
