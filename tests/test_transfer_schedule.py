@@ -74,6 +74,36 @@ def test_a_device_walk_keys_each_runs_read_seed_by_the_reads_before_it(monkeypat
     assert dev.walk(3, onehot=torch.float32, reads=reads)[0].read_seed("cpu") is None
 
 
+@pytest.mark.parametrize("kind", ["chopped", "agad"])
+def test_a_cuda_walk_past_the_last_line_reads_its_runs_at_once(monkeypatch, kind):
+    """A walk that passes the last line (16 lines of 6 a step: three runs) reads A once for
+    all its runs where the walk makes the read seeds (CUDA; forced here): A is the same
+    for every run, so with exact cells and reads the arrays, buffers, choppers and means
+    end as the host path's, run by run."""
+    host, dev = _twins(monkeypatch, kind, transfer_every=1.0, in_chop_prob=0.5,
+                       in_chop_random=False)
+    monkeypatch.setattr(dev, "read_seed_offset", lambda generator: 11)
+    reads = []
+
+    def read_ahead(runs, gen):
+        ahead = type(dev).read_ahead(dev, runs, gen)
+        reads.append(None if ahead is None else [len(r) for r in ahead])
+        return ahead
+
+    monkeypatch.setattr(dev, "read_ahead", read_ahead)
+    data = torch.Generator().manual_seed(7)
+    for _ in range(6):
+        x, d = torch.rand(16, 6, generator=data), 0.3 * torch.randn(16, 4, generator=data)
+        for twin, gen in ((host, torch.Generator().manual_seed(0)),
+                          (dev, torch.Generator().manual_seed(0))):
+            twin.update(x, d, 0.5, gen)
+    assert reads == [[6, 6, 4]] * 6  # one read of 16 lines a step
+    for (name, a), (_, b) in zip(host.state_dict().items(), dev.state_dict().items(),
+                                 strict=True):
+        _assert_same(a, b, name)
+    assert dev.slow.weight.abs().sum() > 0  # C learned
+
+
 def _twins(monkeypatch, kind, seed=3, **options):
     """Two devices alike; the second walks its lines as on CUDA (tensors, kernels read)."""
     host, dev = (device(kind, seed=seed, **options) for _ in range(2))

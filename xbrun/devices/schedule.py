@@ -140,7 +140,8 @@ class TransferSchedule(nn.Module, GraphState):
                           passes + offset // self.n_lines if offset else passes)
             runs.append(run if inputs is None else run.with_onehot(
                 inputs[offset:offset + n], counted=reads is not None,
-                read_seed=snapshot[2 + r:3 + r] if seeded else None))
+                read_seed=snapshot[2 + r:3 + r] if seeded else None,
+                walked=inputs if r == 0 else None))
         return runs
 
     def walks_on_host(self) -> bool:

@@ -299,24 +299,50 @@ class TransferDevice(TrainingDevice):
         elif self.schedule.walks_on_host():  # host runs: the reads made and counted later
             runs = self.schedule.walk(events * n_reads)
         else:
-            fast = self.fast  # on CUDA the walk makes the reads' seeds (a launch less each)
-            runs = self.schedule.walk(events * n_reads, onehot=fast.weight.dtype,
-                                      reads=fast.ledger[1:],
-                                      seed_offset=fast.read_seed_offset(generator)
-                                      if fast.weight.is_cuda else None)
+            runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype,
+                                      reads=self.fast.ledger[1:],
+                                      seed_offset=self.read_seed_offset(generator))
         pulses = None  # a run's count itself where there is one (no launch to start at 0)
         if lr_t != 0:
-            for lines in runs:
-                part = self.transfer_lines(lines, lr_t, generator)
+            ahead = self.read_ahead(runs, generator)
+            for r, lines in enumerate(runs):
+                part = self.transfer_lines(lines, lr_t, generator,
+                                           None if ahead is None else ahead[r])
                 pulses = part if pulses is None else pulses + part
         if pulses is None:
             return torch.zeros((), dtype=torch.int64, device=self.fast.weight.device)
         return pulses
 
-    def transfer_lines(self, lines: LineRun, lr_t: float, generator) -> torch.Tensor:
-        """One run of distinct lines: read A, move the reads into C, then the bookkeeping
-        after a read. The one sequence every transfer device runs."""
-        reads = self.read_lines(lines, generator)
+    def read_seed_offset(self, generator) -> int | None:
+        """Where the walk makes the reads' noise seeds, on CUDA (a launch less per read
+        run), their offset (``CrossbarArray.read_seed_offset``); None on the CPU, whose
+        reads draw their seeds from the generator as they always did."""
+        fast = self.fast
+        return fast.read_seed_offset(generator) if fast.weight.is_cuda else None
+
+    def read_ahead(self, runs: list[LineRun], generator) -> tuple | None:
+        """The reads of every run of a CUDA walk that passes the last line (its runs read the
+        same lines again) in one MVM, split by run; None: each run reads its own. A
+        transfer writes C and leaves A as it was (without resets), so the later runs' reads
+        are drawn from the same A as they would be, noise keyed by the first run's seed
+        (each run keeps its own for the rest): two launches less per further run."""
+        if len(runs) < 2 or self.config.with_reset_prob > 0:
+            return None
+        device = self.fast.weight.device
+        walked, seed = runs[0].walked(device), runs[0].read_seed(device)
+        if walked is None or seed is None or not runs[0].reads_counted(device):
+            return None
+        weight = self.fast.weight if self.columns else self.fast.weight.T
+        reads = analog_mvm(weight, walked, self.config.transfer_io, generator, seed=seed)
+        return reads.split([run.count for run in runs])
+
+    def transfer_lines(self, lines: LineRun, lr_t: float, generator,
+                       reads: torch.Tensor | None = None) -> torch.Tensor:
+        """One run of distinct lines: read A (unless ``reads`` were read ahead), move the
+        reads into C, then the bookkeeping after a read. The one sequence every transfer
+        device runs."""
+        if reads is None:
+            reads = self.read_lines(lines, generator)
         writer = self._host_writer(lr_t) if lines.on_host and self._plain else None
         if writer is not None:
             pulses = writer(reads, lines.start, generator)

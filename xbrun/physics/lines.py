@@ -54,14 +54,22 @@ class LineRun:
         return self._made[key]
 
     def with_onehot(self, onehot: torch.Tensor, counted: bool = False,
-                    read_seed: torch.Tensor | None = None) -> LineRun:
+                    read_seed: torch.Tensor | None = None,
+                    walked: torch.Tensor | None = None) -> LineRun:
         """The run, its one-hot reads already made (by the walk's kernel; ``counted``: and
         counted in the read array's ledger; ``read_seed``: with their noise seed, a
-        one-element device tensor)."""
+        one-element device tensor; ``walked``: the one-hot reads of the whole walk, whose
+        first rows are this run's)."""
         self._made[(f"onehot:{onehot.dtype}", onehot.device)] = onehot
         self._made[("reads counted", onehot.device)] = counted
         self._made[("read seed", onehot.device)] = read_seed
+        self._made[("walked", onehot.device)] = walked
         return self
+
+    def walked(self, device) -> torch.Tensor | None:
+        """The one-hot reads of the whole walk that began with this run (``with_onehot``),
+        else None."""
+        return self._made.get(("walked", torch.device(device)))
 
     def reads_counted(self, device) -> bool:
         """Whether the walk has counted the run's reads already (``with_onehot``)."""
