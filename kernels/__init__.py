@@ -166,13 +166,16 @@ def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, t
     return run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
 
 
-def analog_mvm(weight, x, params, seed):
+def analog_mvm(weight, x, params, seed, onehot_start=None):
     """``x @ weight.T`` through the analog periphery ``params`` (``MVMParams``), its noise
     keyed by ``seed`` (an int, or on CUDA also a one-element int64 device tensor); Triton on
-    CUDA, numba on the CPU (float32), the torch twin otherwise."""
+    CUDA, numba on the CPU (float32), the torch twin otherwise. ``onehot_start``: row ``b``
+    of ``x`` is zero but at column ``(start + b) % width`` (a transfer's reads; an int or a
+    0-dim device tensor), which Triton reads from ``weight`` instead of multiplying (the
+    same result; numba finds such rows itself, the twin multiplies)."""
     backend, run = backends.pick("analog_mvm", x, weight)
     if backend == backends.TRITON:
-        return run(weight, x, params, seed)
+        return run(weight, x, params, seed, onehot_start=onehot_start)
     if backend == backends.NUMBA:
         return run(weight, x, params, int(seed))
     return run(weight, x, params, seed=int(seed))

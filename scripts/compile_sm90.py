@@ -7,8 +7,9 @@ Triton compiles to a cubin without a device when its driver reports a target; th
 script installs such a driver and turns every launch into a warm-up (compile, no run),
 then calls the launchers of the transfer step's kernels on CPU tensors at the bench
 MLP's sizes: the line walk, the line probabilities with their counters and signs, the
-pulsed update with keyed seeds (blocks, row chunks, one-hot lines) and the transfer write
-with the chopped devices' bookkeeping. It prints how many variants compiled.
+pulsed update with keyed seeds (blocks, row chunks, one-hot lines), the transfer write
+with the chopped devices' bookkeeping and the one-hot reads' MVM. It prints how many
+variants compiled.
 """
 
 from __future__ import annotations
@@ -125,6 +126,15 @@ def main() -> None:
                              train_slots=counter()[:1], calls=torch.tensor(4), buffer=buffer,
                              **signs, chopper=ChopperParams(flip_prob=0.1),
                              flip_seed=counter(1), passes=torch.tensor(2))
+    from xbrun.kernels import analog_mvm_cuda
+
+    from xbrun.devices.transfer import transfer_read_io
+    from xbrun.physics.io import kernel_params
+
+    onehot = torch.zeros(32, 784)
+    onehot[torch.arange(32), torch.arange(5, 37)] = 1.0
+    analog_mvm_cuda.analog_mvm_triton(w, onehot, kernel_params(transfer_read_io()),
+                                      torch.tensor([5]), onehot_start=torch.tensor(5))
     names = sorted({name for name, _ in COMPILED})
     ok = all(cubin for _, cubin in COMPILED)
     print(f"{len(COMPILED)} variants of {len(names)} kernels compiled for sm_90"

@@ -333,7 +333,8 @@ class TransferDevice(TrainingDevice):
         if walked is None or seed is None or not runs[0].reads_counted(device):
             return None
         weight = self.fast.weight if self.columns else self.fast.weight.T
-        reads = analog_mvm(weight, walked, self.config.transfer_io, generator, seed=seed)
+        reads = analog_mvm(weight, walked, self.config.transfer_io, generator, seed=seed,
+                           onehot_start=runs[0].start)
         return reads.split([run.count for run in runs])
 
     def transfer_lines(self, lines: LineRun, lr_t: float, generator,
@@ -389,7 +390,7 @@ class TransferDevice(TrainingDevice):
         if not lines.reads_counted(weight.device):
             fast.count_reads(onehot.shape[0])
         return analog_mvm(weight, onehot, self.config.transfer_io, generator,
-                          seed=lines.read_seed(weight.device))
+                          seed=lines.read_seed(weight.device), onehot_start=lines.start)
 
     def line_index(self, lines: LineRun) -> torch.Tensor:
         return lines.index(self.fast.weight.device)
