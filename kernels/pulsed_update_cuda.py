@@ -634,63 +634,61 @@ def _pulsed_update_kernel(
 
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_lines_kernel(
-    w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
-    start, n_out, n_in, k, n_chunks,
+    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
+    start, n_out, n_in, k, n_chunks, max_len,
     stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
-    stride_xk, stride_xn, stride_dk, stride_dm,
+    stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
     seed, noise_std,
     COLUMNS: tl.constexpr, NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
-    START_PTR: tl.constexpr, NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr,
+    START_PTR: tl.constexpr, NATIVE: tl.constexpr,
     COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """Constant steps on one-hot rows (a transfer's line writes, lines distinct): program
     ``(b, block)`` takes ``BLOCK`` elements of row b's line - column ``(start + b) %
     n_in`` (``COLUMNS``) or row ``(start + b) % n_out`` - and nothing else, where the block
-    kernel's programs would each scan every row for the few they touch. Per element the
-    block kernel's sparse-row arithmetic and draws (``_normal1`` keyed by element and row),
-    so the weights come out the same."""
+    kernel's programs would each scan every row for the few they touch. It draws the words
+    of its elements' lines and of the one-hot line itself, as ``_line_words_kernel`` draws
+    them (``_draw_word``: the same counters, so the same bits; no words kernel before it),
+    and per element does the block kernel's sparse-row arithmetic and draws (``_normal1``
+    keyed by element and row), so the weights come out the same. It adds its pulses to
+    ``count_ptr``, which the caller has zeroed."""
     b = tl.program_id(0)
     seed = _seed_of(seed_ptr, seed, SEED_PTR)
     if START_PTR:
         raw = tl.load(start_ptr).to(tl.int32) + b
     else:
         raw = start + b
-    n_lines = n_in + n_out
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    row_words = words_ptr + b.to(tl.int64) * n_lines
     if COLUMNS:  # x is one-hot at column j; the column's rows are the line
         rn = raw % n_in
         rm = span
         ok = rm < n_out
-        one_ptr = row_words + rn
-        line_ptrs = row_words + n_in + rm
+        one_line = rn  # the words' line numbers: input lines, then the output lines
+        line_lines = n_in + rm
+        one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
+        line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
     else:
         rm = raw % n_out
         rn = span
         ok = rn < n_in
-        one_ptr = row_words + n_in + rm
-        line_ptrs = row_words + rn
-    one = tl.load(one_ptr).to(tl.uint32, bitcast=True)
-    line = tl.load(line_ptrs, mask=ok, other=0).to(tl.uint32, bitcast=True)
-    if SIGN_BIT:
-        counts = _popcount(one & line & 0x7FFFFFFF, NATIVE)
-        neg_one = (one >> 31) != 0
-        neg_line = (line >> 31) != 0
-    else:
-        counts = _popcount(one & line, NATIVE)
-        for c in range(1, n_chunks):
-            at = c * k * n_lines
-            one_c = tl.load(one_ptr + at).to(tl.uint32, bitcast=True)
-            line_c = tl.load(line_ptrs + at, mask=ok, other=0).to(tl.uint32, bitcast=True)
-            counts += _popcount(one_c & line_c, NATIVE)
-        if COLUMNS:
-            neg_one = tl.load(x_ptr + b * stride_xk + rn * stride_xn) < 0.0
-            neg_line = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0) < 0.0
-        else:
-            neg_one = tl.load(d_ptr + b * stride_dk + rm * stride_dm) < 0.0
-            neg_line = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0) < 0.0
+        one_line = n_in + rm
+        line_lines = rn
+        one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
+        line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
+    length = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
+    rows = b + tl.zeros((1,), tl.int32)
+    lens = length + tl.zeros((1,), tl.int32)
+    one_pa = tl.abs(one_p) + tl.zeros((1, 1), tl.float32)
+    line_pa = tl.abs(line_p)[None, :]
+    counts = tl.zeros((BLOCK,), tl.int32)
+    for c in range(0, n_chunks):
+        n_groups = tl.minimum(tl.maximum(tl.cdiv(length - c * 32, 4), 0), 8)
+        one = _draw_word(seed, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa, lens,
+                         n_groups)
+        line = _draw_word(seed, rows, line_lines, c, line_pa, lens, n_groups)
+        counts += tl.sum(_popcount(one & line, NATIVE), axis=0)
     counts = tl.where(ok, counts, 0)
-    up = neg_line != neg_one  # d's sign against x's: the same either way round
+    up = (line_p < 0.0) != (one_p < 0.0)  # d's sign against x's: the same either way round
     w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
     w = tl.load(w_ptrs, mask=ok, other=0.0)
     pe = p_ptr + rm * stride_pm + rn * stride_pn
@@ -782,8 +780,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          num_warps: int | None = None,
                          cell_pulses: torch.Tensor | None = None,
                          row_chunk: int | None = None,
-                         one_hot: tuple[int | torch.Tensor, bool] | None = None
-                         ) -> torch.Tensor:
+                         one_hot: tuple[int | torch.Tensor, bool] | None = None,
+                         zeroed: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
@@ -804,8 +802,11 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     ``one_hot``: ``(start, columns)`` where row b is one-hot at the distinct line ``(start +
     b) % width`` of the x side (``columns``) or the d side (a transfer's write; ``start`` a
     host int or a 0-dim device tensor): constant steps then take a kernel over those lines
-    alone (``_one_hot_lines_kernel``; the same weights as the block kernel).
-    Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
+    alone (``_one_hot_lines_kernel``: one launch, its words drawn in it; the same weights
+    as the block kernel), adding its pulses to ``zeroed`` where given (a 0-dim int64
+    tensor that a kernel before it set to 0, as a transfer's write kernel does: no launch
+    to zero one). Returns the number of pulses applied (0-dim int64 tensor on
+    ``weight.device``).
 
     A group of equal tiles (``pulsed_update_grouped_torch``): ``weight`` ``(tiles, out,
     in)``, ``cell_params`` ``(tiles, P, out, in)``, trains ``(tiles, k, .)`` and ``(tiles,
@@ -846,6 +847,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         max_bl = int(bl.max())
     shape = (tiles,) if grouped else ()
     if k == 0 or weight.numel() == 0 or max_bl <= 0:
+        if zeroed is not None and one_hot is not None:
+            return zeroed
         return torch.zeros(shape, dtype=torch.int64, device=weight.device)
     counter = torch.empty(shape, dtype=torch.int64, device=weight.device)  # words zero it
     if not grouped:  # the group of one
@@ -882,6 +885,14 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     # phase 1, once per line: the packed words of every line, row and chunk (trains of at
     # most 31 slots carry the line's sign in bit 31: the update loads nothing else per row)
     sign_bit = int(max_bl) <= 31
+    if one_hot is not None and not loop and not grouped and not given:  # draws its words
+        if zeroed is None:
+            zeroed = torch.zeros(shape, dtype=torch.int64, device=weight.device)
+        _one_hot_lines(weight[0], cell_params[0], x_prob[0], d_prob[0], bl[0], zeroed,
+                       seed_ptr, seed_int, cell_pulses, one_hot, k=k, n_chunks=n_chunks,
+                       max_len=n_chunks * 32 - sign_bit, noise_std=noise_std,
+                       seed_mode=seed_mode)
+        return zeroed
     n_lines = n_in + n_out
     words = torch.empty(tiles, n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
     block_l = min(128, _next_pow2(n_lines))
@@ -896,12 +907,6 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
-    if one_hot is not None and not loop and not grouped:
-        _one_hot_lines(weight[0], cell_params[0], x_prob[0], d_prob[0], words[0], counter,
-                       seed_ptr, seed_int,
-                       cell_pulses, one_hot, k=k, n_chunks=n_chunks, noise_std=noise_std,
-                       seed_mode=seed_mode, sign_bit=sign_bit)
-        return counter
     linear = int(cell_kind) == CELL_LINEAR
     if (not loop or linear) and not sparse_rows and not grouped:  # few cells, many rows
         rows = _row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
@@ -937,24 +942,25 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     return counter
 
 
-def _one_hot_lines(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, seed_int,
-                   cells, one_hot, *, k, n_chunks, noise_std, seed_mode, sign_bit) -> None:
-    """The launch of ``_one_hot_lines_kernel`` on the words of ``_line_words_kernel``."""
+def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, seed_int,
+                   cells, one_hot, *, k, n_chunks, max_len, noise_std, seed_mode) -> None:
+    """The launch of ``_one_hot_lines_kernel`` (it draws its own words; ``counter``
+    zeroed)."""
     start, columns = one_hot
     n_out, n_in = weight.shape
     length = n_out if columns else n_in
     block = min(256, _next_pow2(length))
     on_device = isinstance(start, torch.Tensor)
     _one_hot_lines_kernel[(k, triton.cdiv(length, block))](
-        weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
+        weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr,
         counter if cells is None else cells, start if on_device else counter,
-        0 if on_device else int(start), n_out, n_in, k, n_chunks,
+        0 if on_device else int(start), n_out, n_in, k, n_chunks, max_len,
         weight.stride(0), weight.stride(1),
         cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
-        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
+        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
         seed_int, float(noise_std),
         COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode,
-        START_PTR=on_device, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
+        START_PTR=on_device, NATIVE=not _INTERPRETED,
         COUNT_CELLS=cells is not None, BLOCK=block, num_warps=4 if block >= 128 else 2)
 
 

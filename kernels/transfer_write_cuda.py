@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from . import seeds
+from .layout import CELL_CONSTANT
 from .params import CellParams, ChopperParams, TransferWriteParams, UpdateParams
 from .pulsed_update_ref import advance_counters, long_train_length
 from .transfer_buffer_cuda import buffer_step
@@ -30,7 +31,8 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold, max_steps,
                            momentum, buffer_cap, lr, granularity, desired_bl, um_grad_scale,
                            long_bl, passes, pass_ptr, fd_ptr, fs_ptr, run_ptr, past_ptr, sw_ptr,
-                           slots_ptr, calls_ptr, flip_prob, period, keep, mean_weight, ready_after,
+                           slots_ptr, calls_ptr, zero_ptr, flip_prob, period, keep, mean_weight,
+                           ready_after,
                            COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
                            FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr,
                            UBM: tl.constexpr, UM: tl.constexpr, LONG: tl.constexpr,
@@ -38,11 +40,15 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            PERIOD: tl.constexpr, DRAWS: tl.constexpr,
                            DRAW_SEED: tl.constexpr, MEANS: tl.constexpr,
                            READY: tl.constexpr, SLOTS: tl.constexpr, CALLS: tl.constexpr,
+                           ZERO: tl.constexpr,
                            BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
     b = tl.program_id(0)
     if CALLS:  # the written array's call counter (the update after this kernel reads it)
         if b == 0:
             tl.store(calls_ptr, tl.load(calls_ptr) + 1)
+    if ZERO:  # the pulse count the update after this kernel adds to
+        if b == 0:
+            tl.store(zero_ptr, tl.full((), 0, tl.int64))
     if START_PTR:  # the first line from a device tensor: a replayed graph reads it anew
         raw = tl.load(start_ptr).to(tl.int32) + b
     else:
@@ -153,13 +159,16 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
                           past_mean: torch.Tensor | None = None,
                           switched: torch.Tensor | None = None,
                           train_slots: torch.Tensor | None = None,
-                          calls: torch.Tensor | None = None, block_w: int = 1024):
+                          calls: torch.Tensor | None = None,
+                          zero: torch.Tensor | None = None, block_w: int = 1024):
     """Same arguments and result as ``transfer_write_torch``, in one launch: with
     ``chopper`` the choppers' switches, AGAD's means and the ready lines are the same
     program's (one per line) - ten to thirty small torch launches otherwise - and with
     ``flip_seed`` (no ``flip_draws``) each line draws its uniform there as well (Philox,
     the seed's chopper stream: the same law as the twin's draws, not the same numbers);
-    ``train_slots`` is added to atomically; ``calls`` counts one call (``advance_counters``)."""
+    ``train_slots`` is added to atomically; ``calls`` counts one call (``advance_counters``);
+    ``zero`` (a 0-dim int64 tensor) is set to 0 for the update that follows (the pulse count
+    it adds to, zeroed without a launch of its own)."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
@@ -171,6 +180,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     x_prob, d_prob = (one_hot, line) if columns else (line, one_hot)
     if n == 0:
         advance_counters(bl, train_slots, calls)
+        if zero is not None:
+            zero.zero_()
         return x_prob, d_prob, bl
     buffered = buffer is not None
     on_device = isinstance(start, torch.Tensor)
@@ -194,12 +205,13 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
         float(lr), float(granularity), float(desired_bl), float(um_grad_scale), long_bl,
         *chop["args"], bl if train_slots is None else train_slots,
-        bl if calls is None else calls, *chop["numbers"],
+        bl if calls is None else calls, bl if zero is None else zero, *chop["numbers"],
         COLUMNS=bool(columns), BUFFERED=buffered, FORGET=bool(forget_buffer),
         CAP=(not forget_buffer) and buffer_cap > 0, NO_BUFFER=bool(no_buffer),
         UBM=bool(update_bl_management), UM=bool(update_management),
         LONG=bool(long_train) and not update_bl_management, START_PTR=on_device,
         **chop["flags"], SLOTS=train_slots is not None, CALLS=calls is not None,
+        ZERO=zero is not None,
         BLOCK_L=triton.next_power_of_2(max(n_len, 16)),
         BLOCK_W=min(block_w, triton.next_power_of_2(max(width, 16))), num_warps=4,
     )
@@ -248,20 +260,26 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
                           line_mask: torch.Tensor | None = None,
                           cell_pulses: torch.Tensor | None = None,
                           train_slots: torch.Tensor | None = None, **buffer) -> torch.Tensor:
-    """``transfer_lines_torch`` in three launches and no host sync: the trains
+    """``transfer_lines_torch`` without a host sync: the trains
     (:func:`transfer_write_triton`), then the pulsed-update kernels on them (``seed``,
     ``max_bl`` from the host; the rows are one-hot at the distinct lines from ``start``:
-    ``sparse_rows``, and ``one_hot`` for constant steps)."""
+    ``sparse_rows``, and ``one_hot`` for constant steps). Constant steps take two
+    launches: the write kernel zeroes the pulse count that the one-hot lines' kernel,
+    drawing its own words, adds to; other cells three (words, then the block kernel)."""
     from .pulsed_update_cuda import pulsed_update_triton
 
     width = line_width(weight, p.columns)
     if line_mask is None:  # the write kernel counts the trains' slots itself
         buffer["train_slots"], train_slots = train_slots, None
-    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, **buffer)
+    counter = None
+    if int(cell.kind) == CELL_CONSTANT:
+        counter = torch.empty((), dtype=torch.int64, device=weight.device)
+    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, zero=counter, **buffer)
     bl = masked_lengths(bl, line_mask, train_slots)
     return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
                                 UpdateParams(cell, max_bl, sparse_rows=True), seed=seed,
-                                cell_pulses=cell_pulses, one_hot=(start, p.columns))
+                                cell_pulses=cell_pulses, one_hot=(start, p.columns),
+                                zeroed=counter)
 
 
 __all__ = ["transfer_lines_triton", "transfer_write_triton"]

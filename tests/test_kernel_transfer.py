@@ -8,7 +8,7 @@ deterministic, so kernel and twin must agree exactly (up to float rounding on th
 
 import pytest
 import torch
-from pulse_cases import loose_buffer, loose_write
+from pulse_cases import loose_buffer, loose_write, make_cell, start_weight
 from triton_modules import triton_function
 from xbrun.kernels import chopped_weight_torch
 
@@ -331,6 +331,53 @@ def test_transfer_write_with_choppers_compiled_matches_twin(case):
     for columns in (True, False):
         _check_chopper_write(launch, 256, 128, 100, 64, columns, case, "cuda",
                              device_start=True, passes=4)
+
+
+def _transfer_lines_pair(columns, buffered):
+    """A transfer's write of constant steps by ``transfer_lines_triton`` (two launches:
+    the write kernel zeroes the pulse count the one-hot lines' kernel adds to, drawing its
+    words itself) and by the write kernel then the block kernel on the same seed."""
+    lines = triton_function("transfer_write_cuda", "transfer_lines_triton", True)
+    write = triton_function("transfer_write_cuda", "transfer_write_triton", True)
+    update = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    gen = torch.Generator().manual_seed(6)
+    cp = make_cell(kernels.CELL_CONSTANT, 6, 10, gen)
+    w0 = start_weight(cp, gen)
+    n_len, width = (6, 10) if columns else (10, 6)
+    reads = 0.3 * torch.randn(4, n_len, generator=gen)
+    start = torch.tensor(8 if columns else 4)  # the lines wrap past the last
+    state = {"buffer": 0.02 * torch.randn(n_len, width, generator=gen),
+             "out_sign": _signs(n_len, gen, "cpu"),
+             "in_sign": _signs(width, gen, "cpu")} if buffered else {}
+    p = kernels.TransferWriteParams(columns, 0.5, 0.06, 9, False, True, True, 1.0,
+                                    kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0, False)
+                                    if buffered else kernels.BufferParams())
+    cell = kernels.CellParams(kernels.CELL_CONSTANT, 0.3, True, (), None)
+    out = []
+    for fused in (True, False):
+        w, calls = w0.clone(), torch.tensor(3)
+        cells = torch.zeros(6, 10, dtype=torch.int32)
+        mine = {k: v.clone() for k, v in state.items()}
+        seed = kernels.seeds.KeyedSeed(calls, 11)
+        if fused:
+            pulses = lines(w, cp, reads, start, p, cell, seed=seed, max_bl=9, calls=calls,
+                           cell_pulses=cells, **mine)
+        else:
+            x, d, bl = write(reads, start, width, p, calls=calls, **mine)
+            pulses = update(w, cp, x, d, bl, kernels.UpdateParams(cell, 9, True), seed=seed,
+                            cell_pulses=cells)
+        out.append((w, int(pulses), cells, int(calls)))
+    return w0, out
+
+
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+@pytest.mark.parametrize("buffered", [False, True], ids=["ttv1", "buffered"])
+def test_transfer_lines_constant_steps_in_two_launches_give_the_block_kernels_numbers(
+        columns, buffered):
+    w0, ((w, pulses, cells, calls), (w_b, pulses_b, cells_b, calls_b)) = \
+        _transfer_lines_pair(columns, buffered)
+    assert torch.equal(w, w_b) and torch.equal(cells, cells_b) and calls == calls_b == 4
+    assert pulses == pulses_b == int(cells.sum()) > 0 and (w != w0).any()
 
 
 # ------------------------------------------------------------------- line_walk -------
