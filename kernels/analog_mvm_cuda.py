@@ -286,9 +286,11 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
         first = tl.load(start_ptr)
     else:
         first = start
-    j = ((first + row) % width).to(tl.int64)
-    v = _dac(tl.load(x_row + j * sx1), s, row * width + j, seed, 0, inp_step, inp_bound, 0.0,
-             INP_Q, INP_STO, False)
+    j = ((first + row) % width).to(tl.int32)
+    # the DAC's counter in int32, as the prologue's (Philox draws by the counters' width)
+    v = _dac(tl.load(x_row + j.to(tl.int64) * sx1), s, row * width + j, seed, 0, inp_step,
+             inp_bound, 0.0, INP_Q, INP_STO, False)
+    j = j.to(tl.int64)
     norm = tl.sqrt(v * v)  # the row's norm: its other entries are zeros
     alpha = tl.where(silent, 0.0, s)
     for o0 in range(0, n_out, BLOCK_O):
