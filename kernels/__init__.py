@@ -280,7 +280,7 @@ def transfer_write(reads, start, width, p, **buffer):
 
 def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None, seed=None,
                    max_bl=None, line_mask=None, cell_pulses=None, train_slots=None,
-                   calls=None, **buffer):
+                   calls=None, add_to=None, **buffer):
     """A transfer's whole write of lines ``start..`` of ``weight`` from their reads
     (``transfer_write_ref.transfer_lines_torch``; ``p``: ``TransferWriteParams``, ``cell``:
     ``CellParams``, ``buffer``: the buffer tensors); returns the pulses applied. On CUDA two
@@ -296,7 +296,9 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
     ``generator``, on the CPU after the kernel's seed (the order in which a transfer's
     unfolded bookkeeping draws them), and a CPU write none of whose lines is ready yet
     (AGAD) draws no seed. ``calls``: the call counter of a ``seeds.KeyedSeed`` ``seed``,
-    advanced by the trains' kernel (no launch for it)."""
+    advanced by the trains' kernel (no launch for it). ``add_to``: a 0-dim int64 tensor
+    the pulses are added to in place and that is returned (a transfer's running count; on
+    CUDA the kernels add to it, no launch to sum)."""
     counters = dict(cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
     if calls is not None:
         counters["calls"] = calls
@@ -311,17 +313,19 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
         seed = seeds.draw_cpu_kernel_seed(generator) if _writes(chopper, buffer) else 0
         if draw_flips:
             counters["flip_draws"] = torch.rand(reads.shape[0], generator=generator)
-        return run(weight, cell_params, reads, start, p, cell, seed=seed, **counters)
+        pulses = run(weight, cell_params, reads, start, p, cell, seed=seed, **counters)
+        return pulses if add_to is None else add_to.add_(pulses)
     if draw_flips:
         counters["flip_draws"] = torch.rand(reads.shape[0], generator=generator,
                                             device=reads.device)
     if backend == backends.TORCH:
-        return run(weight, cell_params, reads, start, p, cell, generator=generator,
-                   line_mask=line_mask, **counters)
+        pulses = run(weight, cell_params, reads, start, p, cell, generator=generator,
+                     line_mask=line_mask, **counters)
+        return pulses if add_to is None else add_to.add_(pulses)
     if seed is None:
         seed = seeds.draw_kernel_seed(generator, weight.device)
     return run(weight, cell_params, reads, start, p, cell, seed=seed, max_bl=max_bl,
-               line_mask=line_mask, **counters)
+               line_mask=line_mask, add_to=add_to, **counters)
 
 
 

@@ -259,27 +259,34 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
                           *, seed: int | torch.Tensor, max_bl: int | None = None,
                           line_mask: torch.Tensor | None = None,
                           cell_pulses: torch.Tensor | None = None,
-                          train_slots: torch.Tensor | None = None, **buffer) -> torch.Tensor:
+                          train_slots: torch.Tensor | None = None,
+                          add_to: torch.Tensor | None = None, **buffer) -> torch.Tensor:
     """``transfer_lines_torch`` without a host sync: the trains
     (:func:`transfer_write_triton`), then the pulsed-update kernels on them (``seed``,
     ``max_bl`` from the host; the rows are one-hot at the distinct lines from ``start``:
     ``sparse_rows``, and ``one_hot`` for constant steps). Constant steps take two
-    launches: the write kernel zeroes the pulse count that the one-hot lines' kernel,
-    drawing its own words, adds to; other cells three (words, then the block kernel)."""
+    launches: the one-hot lines' kernel, drawing its own words, adds its pulses to
+    ``add_to`` (returned) or to a count the write kernel zeroes; other cells three
+    (words, then the block kernel; ``add_to`` then takes their count in one more)."""
     from .pulsed_update_cuda import pulsed_update_triton
 
     width = line_width(weight, p.columns)
     if line_mask is None:  # the write kernel counts the trains' slots itself
         buffer["train_slots"], train_slots = train_slots, None
-    counter = None
+    counter = zero = None
     if int(cell.kind) == CELL_CONSTANT:
-        counter = torch.empty((), dtype=torch.int64, device=weight.device)
-    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, zero=counter, **buffer)
+        counter = add_to
+        if counter is None:
+            counter = zero = torch.empty((), dtype=torch.int64, device=weight.device)
+    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, zero=zero, **buffer)
     bl = masked_lengths(bl, line_mask, train_slots)
-    return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
-                                UpdateParams(cell, max_bl, sparse_rows=True), seed=seed,
-                                cell_pulses=cell_pulses, one_hot=(start, p.columns),
-                                zeroed=counter)
+    pulses = pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
+                                  UpdateParams(cell, max_bl, sparse_rows=True), seed=seed,
+                                  cell_pulses=cell_pulses, one_hot=(start, p.columns),
+                                  zeroed=counter)
+    if add_to is None or pulses is add_to:
+        return pulses
+    return add_to.add_(pulses)
 
 
 __all__ = ["transfer_lines_triton", "transfer_write_triton"]

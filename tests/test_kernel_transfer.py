@@ -359,9 +359,12 @@ def _transfer_lines_pair(columns, buffered):
         cells = torch.zeros(6, 10, dtype=torch.int32)
         mine = {k: v.clone() for k, v in state.items()}
         seed = kernels.seeds.KeyedSeed(calls, 11)
-        if fused:
+        if fused:  # added to a running count (a transfer's: A's pulses, say 5)
+            count = torch.tensor(5)
             pulses = lines(w, cp, reads, start, p, cell, seed=seed, max_bl=9, calls=calls,
-                           cell_pulses=cells, **mine)
+                           cell_pulses=cells, add_to=count, **mine)
+            assert pulses is count
+            pulses = pulses - 5
         else:
             x, d, bl = write(reads, start, width, p, calls=calls, **mine)
             pulses = update(w, cp, x, d, bl, kernels.UpdateParams(cell, 9, True), seed=seed,

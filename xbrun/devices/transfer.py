@@ -282,14 +282,16 @@ class TransferDevice(TrainingDevice):
         signs = self.signs() if self.chopped else None
         pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator, signs=signs)
         events = self.schedule.due(k, self.transfer_period(k))
-        if events > 0:
-            pulses = pulses + self.transfer(events, lr, generator)
+        if events > 0:  # the transfers' pulses are added to A's count (no launch on CUDA)
+            pulses = self.transfer(events, lr, generator, pulses)
         return pulses
 
-    def transfer(self, events: int, lr: float, generator) -> torch.Tensor:
+    def transfer(self, events: int, lr: float, generator,
+                 pulses: torch.Tensor | None = None) -> torch.Tensor:
         """Make ``events`` transfers of ``n_reads_per_transfer`` lines each: consecutive
         lines from where the last ended (or, with ``random_selection``, from a random line
-        per transfer), batched into runs of distinct lines."""
+        per transfer), batched into runs of distinct lines. Returns their pulses, added in
+        place to ``pulses`` where given (a fresh count of the caller's)."""
         c = self.config
         n_reads = min(c.n_reads_per_transfer, self.n_in)
         lr_t = self.transfer_learning_rate(lr)
@@ -302,13 +304,11 @@ class TransferDevice(TrainingDevice):
             runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype,
                                       reads=self.fast.ledger[1:],
                                       seed_offset=self.read_seed_offset(generator))
-        pulses = None  # a run's count itself where there is one (no launch to start at 0)
-        if lr_t != 0:
+        if lr_t != 0:  # each run adds to the count (the first run's is it, where none is given)
             ahead = self.read_ahead(runs, generator)
             for r, lines in enumerate(runs):
-                part = self.transfer_lines(lines, lr_t, generator,
-                                           None if ahead is None else ahead[r])
-                pulses = part if pulses is None else pulses + part
+                pulses = self.transfer_lines(lines, lr_t, generator,
+                                             None if ahead is None else ahead[r], pulses)
         if pulses is None:
             return torch.zeros((), dtype=torch.int64, device=self.fast.weight.device)
         return pulses
@@ -338,17 +338,20 @@ class TransferDevice(TrainingDevice):
         return reads.split([run.count for run in runs])
 
     def transfer_lines(self, lines: LineRun, lr_t: float, generator,
-                       reads: torch.Tensor | None = None) -> torch.Tensor:
+                       reads: torch.Tensor | None = None,
+                       add_to: torch.Tensor | None = None) -> torch.Tensor:
         """One run of distinct lines: read A (unless ``reads`` were read ahead), move the
         reads into C, then the bookkeeping after a read. The one sequence every transfer
-        device runs."""
+        device runs. Returns the write's pulses (added to ``add_to`` where given)."""
         if reads is None:
             reads = self.read_lines(lines, generator)
         writer = self._host_writer(lr_t) if lines.on_host and self._plain else None
         if writer is not None:
             pulses = writer(reads, lines.start, generator)
+            if add_to is not None:
+                pulses = add_to.add_(pulses)
         else:
-            pulses = self.write_reads(lines, reads, lr_t, generator)
+            pulses = self.write_reads(lines, reads, lr_t, generator, add_to)
         self.after_reads(lines, generator)
         return pulses
 
@@ -395,10 +398,12 @@ class TransferDevice(TrainingDevice):
     def line_index(self, lines: LineRun) -> torch.Tensor:
         return lines.index(self.fast.weight.device)
 
-    def write_reads(self, lines: LineRun, reads, lr_t: float, generator) -> torch.Tensor:
-        """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses."""
+    def write_reads(self, lines: LineRun, reads, lr_t: float, generator,
+                    add_to: torch.Tensor | None = None) -> torch.Tensor:
+        """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses (added to ``add_to``)."""
         return self.slow.write_lines(lines, reads, lr_t, generator,
-                                     params=self.config.transfer_update, columns=self.columns)
+                                     params=self.config.transfer_update, columns=self.columns,
+                                     add_to=add_to)
 
     def after_reads(self, lines: LineRun, generator) -> None:
         """Reset each read line of A with probability ``with_reset_prob`` (columns only)."""
@@ -469,8 +474,10 @@ class BufferedTransfer(TransferDevice):
         return slow.line_writer(c.step * slow.granularity, c.transfer_update, self.columns,
                                 buffer)
 
-    def write_reads(self, lines: LineRun, reads, lr_t: float, generator) -> torch.Tensor:
-        """Read -> de-chop -> H -> threshold, then the whole steps into C."""
+    def write_reads(self, lines: LineRun, reads, lr_t: float, generator,
+                    add_to: torch.Tensor | None = None) -> torch.Tensor:
+        """Read -> de-chop -> H -> threshold, then the whole steps into C (their pulses
+        added to ``add_to``)."""
         c = self.config
         chopper = self.line_chopper(lines, generator)
         signal = reads if chopper is not None else self.buffer_signal(lines, reads)
@@ -486,9 +493,9 @@ class BufferedTransfer(TransferDevice):
                             kernels.BufferParams(**options), chopper)
         slow = self.slow
         return slow.write_lines(lines, signal, c.step * slow.granularity, generator,
-                                     params=c.transfer_update, columns=self.columns,
-                                     write=True if chopper is not None
-                                     else self.writes_ready(lines), buffer=buffer)
+                                params=c.transfer_update, columns=self.columns,
+                                write=True if chopper is not None
+                                else self.writes_ready(lines), buffer=buffer, add_to=add_to)
 
 
 __all__ = ["TransferConfig", "BufferedTransferConfig", "TransferDevice", "BufferedTransfer",

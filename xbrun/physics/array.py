@@ -125,7 +125,8 @@ class CrossbarArray(nn.Module, GraphState):
     def write_lines(self, lines: LineRun, amounts: torch.Tensor, lr: float,
                     generator: torch.Generator | None, *, params: UpdateParameters,
                     columns: bool, write: bool | torch.Tensor = True,
-                    buffer: LineBuffer | None = None) -> torch.Tensor:
+                    buffer: LineBuffer | None = None,
+                    add_to: torch.Tensor | None = None) -> torch.Tensor:
         """A transfer's write: ``line[b] += lr * amounts[b]`` for each line of ``lines``
         (columns, or rows when not ``columns``; ``amounts`` ``(n, out)`` / ``(n, in)``).
 
@@ -134,11 +135,19 @@ class CrossbarArray(nn.Module, GraphState):
         written instead; its ``chopper`` bookkeeping needs the fused write. ``write``: False
         only updates the buffer; a ``(n,)`` bool tensor writes those lines only.
         ``params``: the write's trains (aihwkit's ``transfer_update``). Returns the pulses
-        applied (0-dim int64).
+        applied (0-dim int64), or ``add_to`` with them added in place (a transfer's running
+        count: on CUDA the fused write adds them in its kernel).
         """
         if self.fused_write(params):
             return self._write_fused(lines, amounts, lr, generator, params, columns, write,
+                                     buffer, add_to)
+        pulses = self._write_unfused(lines, amounts, lr, generator, params, columns, write,
                                      buffer)
+        return pulses if add_to is None else add_to.add_(pulses)
+
+    def _write_unfused(self, lines, amounts, lr, generator, params, columns, write,
+                       buffer) -> torch.Tensor:
+        """A line write without the fused kernel: the buffer step, then the lines' trains."""
         if buffer is not None and buffer.chopper is not None:
             raise ValueError("the chopper bookkeeping is done by the fused write only")
         index = lines.index(amounts.device)
@@ -157,7 +166,7 @@ class CrossbarArray(nn.Module, GraphState):
         return False
 
     def _write_fused(self, lines, amounts, lr, generator, params, columns, write,
-                     buffer) -> torch.Tensor:
+                     buffer, add_to) -> torch.Tensor:
         raise NotImplementedError
 
     def line_writer(self, lr: float, params: UpdateParameters, columns: bool,
@@ -476,9 +485,10 @@ class PulsedArray(CrossbarArray):
                 and kernels.backends.choose("transfer_lines", self.weight) != "torch")
 
     def _write_fused(self, lines, amounts, lr, generator, params, columns, write,
-                     buffer) -> torch.Tensor:
+                     buffer, add_to) -> torch.Tensor:
         """``kernels.transfer_lines``: the lines' trains from the amounts (through the
-        buffer) and their pulses; a ``LineRun`` on the device wraps, so no host sync."""
+        buffer) and their pulses (added to ``add_to`` where given); a ``LineRun`` on the
+        device wraps, so no host sync."""
         if buffer is not None and buffer.chopper is not None and (write is not True
                                                                    or lr == 0):
             raise ValueError("the chopper bookkeeping needs a write of every line")
@@ -488,10 +498,10 @@ class PulsedArray(CrossbarArray):
                                                    lines.index(amounts.device),
                                                    buffer.out_sign, buffer.in_sign,
                                                    buffer.params)
-            return _zero(amounts.device)
+            return _zero(amounts.device) if add_to is None else add_to
         n = amounts.shape[0]
         if lr == 0 or n == 0:
-            return _zero(amounts.device)
+            return _zero(amounts.device) if add_to is None else add_to
         long_train, max_bl = self._train_bound(lr, params)
         write_params = kernels.TransferWriteParams(
             columns, lr, self.granularity, params.desired_bl, long_train,
@@ -503,7 +513,7 @@ class PulsedArray(CrossbarArray):
             seed=self._device_seed(generator, advanced=True) if amounts.is_cuda else None,
             calls=self.kernel_calls.tensor if amounts.is_cuda else None,
             line_mask=None if isinstance(write, bool) else write,
-            cell_pulses=self._counter(), train_slots=self.ledger[:1],
+            cell_pulses=self._counter(), train_slots=self.ledger[:1], add_to=add_to,
             **({} if buffer is None else buffer.tensors()))
         if self.has_reference:  # (the one case where the step after a fused write acts)
             self._after_write(None, generator, lines.selector(amounts.device), columns)
