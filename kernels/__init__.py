@@ -103,7 +103,7 @@ _register("line_walk", line_walk_torch, triton=".line_walk_cuda:line_walk_triton
 
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None, seed=None,
-                  x_bits=None, d_bits=None, threads=None, cell_pulses=None):
+                  x_bits=None, d_bits=None, threads=None, cell_pulses=None, add_to=None):
     """Apply pulse trains to ``weight`` in place: Triton on CUDA, numba on the CPU.
 
     ``p``: the cell and launch hints (``UpdateParams``). Both kernels take their random
@@ -113,22 +113,24 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None,
     where numba is missing). ``threads``: CPU threads (default torch's). ``cell_pulses``:
     an optional int32 ``(out, in)`` counter on ``weight.device`` that each element's pulses
     are added to in the kernel (the wear ledger; no host sync). Returns the number of
-    device pulses applied (an int tensor on ``weight.device``).
+    device pulses applied (an int tensor on ``weight.device``), or ``add_to`` (a 0-dim
+    int64 tensor: a running count) with them added in place (by the kernels on CUDA).
     """
     return _update("pulsed_update", weight, cell_params, x_prob, d_prob, bl, p, generator,
-                   seed, threads, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
+                   seed, threads, add_to, x_bits=x_bits, d_bits=d_bits,
+                   cell_pulses=cell_pulses)
 
 
 def counted_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None, seed=None,
-                   x_bits=None, d_bits=None, cell_pulses=None):
+                   x_bits=None, d_bits=None, cell_pulses=None, add_to=None):
     """The batch-counted update (``counted_update_ref``: the same trains as
     ``pulsed_update``, each element's pulses counted over the batch and applied at once)
     of ``weight`` in place: Triton on CUDA, numba on the CPU (float32), the twin otherwise.
     ``p.max_bl``: a host bound of ``bl``; ``seed`` and ``cell_pulses`` (the per-element
     counter) as ``pulsed_update``'s. Returns the pulses applied (an int tensor on
-    ``weight.device``)."""
+    ``weight.device``), or ``add_to`` with them added."""
     return _update("counted_update", weight, cell_params, x_prob, d_prob, bl, p, generator,
-                   seed, None, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
+                   seed, None, add_to, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
 
 
 def update_grouped(accumulate, weights, cell_params, x_prob, d_prob, bl, p, *, seeds,
@@ -152,18 +154,25 @@ def update_grouped(accumulate, weights, cell_params, x_prob, d_prob, bl, p, *, s
 
 
 def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, threads,
-            **tensors):
-    """Both update orders: the twin draws from ``generator``, a kernel from ``seed``."""
+            add_to, **tensors):
+    """Both update orders: the twin draws from ``generator``, a kernel from ``seed``;
+    ``add_to`` takes the pulses (in the Triton pulsed-update kernels, else one add)."""
     backend, run = backends.pick(name, weight)
     if backend == backends.TORCH:
-        return run(weight, cell_params, x_prob, d_prob, bl, p, generator=generator, **tensors)
+        pulses = run(weight, cell_params, x_prob, d_prob, bl, p, generator=generator,
+                     **tensors)
+        return pulses if add_to is None else add_to.add_(pulses)
     if seed is None:
         seed = seeds.draw_kernel_seed(generator, weight.device)
     if threads is not None and backend == backends.NUMBA:
         tensors["threads"] = threads
     if isinstance(seed, seeds.KeyedSeed) and name != "pulsed_update":
         seed = seed.tensor()  # only the pulsed-update kernels derive it themselves
-    return run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
+    if add_to is not None and backend == backends.TRITON and name == "pulsed_update":
+        tensors["add_to"] = add_to
+        add_to = None  # the kernels add to it
+    pulses = run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
+    return pulses if add_to is None else add_to.add_(pulses)
 
 
 def analog_mvm(weight, x, params, seed, onehot_start=None):

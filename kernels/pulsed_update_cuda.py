@@ -366,7 +366,7 @@ def _line_words_kernel(
     stride_xbk, stride_xbt, stride_xbn, stride_dbk, stride_dbt, stride_dbm,
     seed,
     GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr, SIGN_BIT: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_L: tl.constexpr,
+    ZERO: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_L: tl.constexpr,
 ):
     """Phase 1 of the update, once per line: the packed words of ``BLOCK_R`` rows x
     ``BLOCK_L`` lines (input lines ``0..n_in-1``, then the output lines) for every chunk,
@@ -374,14 +374,16 @@ def _line_words_kernel(
     (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0). Axis
     2: tile ``g`` of a group, its probabilities, trains, seed, words and pulse count its
     own (the ``stride_*g`` / ``words_per_tile`` on). Each tile's first program zeroes the
-    tile's pulse count the update's kernels add to (a launch saved)."""
+    tile's pulse count the update's kernels add to (a launch saved), unless the count is
+    a running one (``ZERO`` off: ``add_to``)."""
     g = tl.program_id(2).to(tl.int64)
     x_ptr += g * stride_xg
     d_ptr += g * stride_dg
     bl_ptr += g * stride_blg
     words_ptr += g * words_per_tile
-    if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
-        tl.store(count_ptr + g, tl.full((), 0, tl.int64))
+    if ZERO:
+        if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
+            tl.store(count_ptr + g, tl.full((), 0, tl.int64))
     seed = _seed_of(seed_ptr + g, seed, SEED_PTR)
     rows = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     lines = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
@@ -781,7 +783,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          cell_pulses: torch.Tensor | None = None,
                          row_chunk: int | None = None,
                          one_hot: tuple[int | torch.Tensor, bool] | None = None,
-                         zeroed: torch.Tensor | None = None) -> torch.Tensor:
+                         add_to: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
@@ -803,10 +805,10 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     b) % width`` of the x side (``columns``) or the d side (a transfer's write; ``start`` a
     host int or a 0-dim device tensor): constant steps then take a kernel over those lines
     alone (``_one_hot_lines_kernel``: one launch, its words drawn in it; the same weights
-    as the block kernel), adding its pulses to ``zeroed`` where given (a 0-dim int64
-    tensor that a kernel before it set to 0, as a transfer's write kernel does: no launch
-    to zero one). Returns the number of pulses applied (0-dim int64 tensor on
-    ``weight.device``).
+    as the block kernel). Returns the number of pulses applied (0-dim int64 tensor on
+    ``weight.device``), or ``add_to`` (a 0-dim int64 tensor there, one tile) with them
+    added in the kernels: a running count (a tile's), or a fresh one that a kernel before
+    set to 0 (a transfer's write kernel): no launch to zero or to sum one.
 
     A group of equal tiles (``pulsed_update_grouped_torch``): ``weight`` ``(tiles, out,
     in)``, ``cell_params`` ``(tiles, P, out, in)``, trains ``(tiles, k, .)`` and ``(tiles,
@@ -846,11 +848,16 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     if max_bl is None and k > 0:
         max_bl = int(bl.max())
     shape = (tiles,) if grouped else ()
+    if add_to is not None and (grouped or add_to.shape != () or add_to.dtype != torch.int64
+                               or add_to.device != weight.device):
+        raise ValueError("add_to must be a 0-dim int64 tensor on the weight's device")
     if k == 0 or weight.numel() == 0 or max_bl <= 0:
-        if zeroed is not None and one_hot is not None:
-            return zeroed
+        if add_to is not None:
+            return add_to
         return torch.zeros(shape, dtype=torch.int64, device=weight.device)
-    counter = torch.empty(shape, dtype=torch.int64, device=weight.device)  # words zero it
+    # the words kernel zeroes a fresh count; the update's kernels add to it (or to add_to)
+    counter = torch.empty(shape, dtype=torch.int64, device=weight.device) \
+        if add_to is None else add_to
     if not grouped:  # the group of one
         weight, cell_params, x_prob, d_prob = (weight[None], cell_params[None], x_prob[None],
                                                d_prob[None])
@@ -886,13 +893,13 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     # most 31 slots carry the line's sign in bit 31: the update loads nothing else per row)
     sign_bit = int(max_bl) <= 31
     if one_hot is not None and not loop and not grouped and not given:  # draws its words
-        if zeroed is None:
-            zeroed = torch.zeros(shape, dtype=torch.int64, device=weight.device)
-        _one_hot_lines(weight[0], cell_params[0], x_prob[0], d_prob[0], bl[0], zeroed,
+        if add_to is None:
+            counter = torch.zeros(shape, dtype=torch.int64, device=weight.device)
+        _one_hot_lines(weight[0], cell_params[0], x_prob[0], d_prob[0], bl[0], counter,
                        seed_ptr, seed_int, cell_pulses, one_hot, k=k, n_chunks=n_chunks,
                        max_len=n_chunks * 32 - sign_bit, noise_std=noise_std,
                        seed_mode=seed_mode)
-        return zeroed
+        return counter
     n_lines = n_in + n_out
     words = torch.empty(tiles, n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
     block_l = min(128, _next_pow2(n_lines))
@@ -903,8 +910,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         x_prob.stride(0), d_prob.stride(0), bl.stride(0), words.stride(0),
         sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
         seed_int,
-        GIVEN_BITS=given, SEED_PTR=seed_mode, SIGN_BIT=sign_bit, BLOCK_R=8,
-        BLOCK_L=block_l,
+        GIVEN_BITS=given, SEED_PTR=seed_mode, SIGN_BIT=sign_bit, ZERO=add_to is None,
+        BLOCK_R=8, BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
     linear = int(cell_kind) == CELL_LINEAR

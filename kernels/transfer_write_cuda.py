@@ -267,26 +267,21 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
     ``sparse_rows``, and ``one_hot`` for constant steps). Constant steps take two
     launches: the one-hot lines' kernel, drawing its own words, adds its pulses to
     ``add_to`` (returned) or to a count the write kernel zeroes; other cells three
-    (words, then the block kernel; ``add_to`` then takes their count in one more)."""
+    (words, then the block kernel, adding to ``add_to`` as well)."""
     from .pulsed_update_cuda import pulsed_update_triton
 
     width = line_width(weight, p.columns)
     if line_mask is None:  # the write kernel counts the trains' slots itself
         buffer["train_slots"], train_slots = train_slots, None
-    counter = zero = None
-    if int(cell.kind) == CELL_CONSTANT:
-        counter = add_to
-        if counter is None:
-            counter = zero = torch.empty((), dtype=torch.int64, device=weight.device)
-    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, zero=zero, **buffer)
+    counter = None  # constant steps: a fresh count that the write kernel zeroes
+    if add_to is None and int(cell.kind) == CELL_CONSTANT:
+        counter = torch.empty((), dtype=torch.int64, device=weight.device)
+    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, zero=counter, **buffer)
     bl = masked_lengths(bl, line_mask, train_slots)
-    pulses = pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
-                                  UpdateParams(cell, max_bl, sparse_rows=True), seed=seed,
-                                  cell_pulses=cell_pulses, one_hot=(start, p.columns),
-                                  zeroed=counter)
-    if add_to is None or pulses is add_to:
-        return pulses
-    return add_to.add_(pulses)
+    return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
+                                UpdateParams(cell, max_bl, sparse_rows=True), seed=seed,
+                                cell_pulses=cell_pulses, one_hot=(start, p.columns),
+                                add_to=counter if add_to is None else add_to)
 
 
 __all__ = ["transfer_lines_triton", "transfer_write_triton"]

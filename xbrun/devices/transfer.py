@@ -273,14 +273,15 @@ class TransferDevice(TrainingDevice):
     def observe(self, x_rows: torch.Tensor, d_rows: torch.Tensor) -> None:
         """Hook for statistics of the incoming gradient (auto_scale)."""
 
-    def update(self, x_rows, d_rows, lr, generator):
+    def update(self, x_rows, d_rows, lr, generator, add_to=None):
         lr = float(lr)
         k = int(x_rows.shape[0])
         self.observe(x_rows, d_rows)
         set_host(self, "last_fast_lr", self.fast_learning_rate(lr))
         # A is written in the chopped frame (the signs go into its train kernel)
         signs = self.signs() if self.chopped else None
-        pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator, signs=signs)
+        pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator, signs=signs,
+                                  add_to=add_to)
         events = self.schedule.due(k, self.transfer_period(k))
         if events > 0:  # the transfers' pulses are added to A's count (no launch on CUDA)
             pulses = self.transfer(events, lr, generator, pulses)

@@ -111,14 +111,17 @@ class CrossbarArray(nn.Module, GraphState):
     def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float | torch.Tensor,
                generator: torch.Generator | None, *, params: UpdateParameters | None = None,
                sparse_rows: bool = False,
-               signs: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+               signs: tuple[torch.Tensor, torch.Tensor] | None = None,
+               add_to: torch.Tensor | None = None) -> torch.Tensor:
         """Apply ``W <- W - lr * sum_k d_k x_k^T``; return the pulses applied (0-dim int64).
 
         ``lr`` may be a 0-dim tensor where the array is (a chopped device's ``auto_scale``
         rate). ``params``: the trains (default ``update_params``). ``sparse_rows``: every
         row is one-hot on one side (``kernels.pulsed_update``). ``signs``: +-1 per row and
         per column that ``d`` and ``x`` are multiplied by (a chopped array is written in
-        the choppers' frame; the pulsed array's train kernel applies them).
+        the choppers' frame; the pulsed array's train kernel applies them). ``add_to``: a
+        0-dim int64 count (a tile's) the pulses are added to in place and that is returned
+        (on CUDA by the pulsed-update kernels: no launch to sum).
         """
         raise NotImplementedError
 
@@ -267,16 +270,16 @@ class IdealArray(CrossbarArray):
         self.weight.copy_(target)
 
     def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False,
-               signs=None):
+               signs=None, add_to=None):
         if signs is not None:
             x_rows, d_rows = x_rows * signs[1], d_rows * signs[0]
         if isinstance(lr, torch.Tensor):
             if lr.is_cuda:  # the rate stays on the device
                 self.weight.sub_((d_rows.T @ x_rows) * lr.to(self.weight.dtype))
-                return _zero(self.weight.device)
+                return _zero(self.weight.device) if add_to is None else add_to
             lr = float(lr)
         self.weight.add_(d_rows.T @ x_rows, alpha=-lr)
-        return _zero(self.weight.device)
+        return _zero(self.weight.device) if add_to is None else add_to
 
     def _write_index(self, index, values, lr, generator, params, columns):
         if index.numel() == 0 or lr == 0:
@@ -442,7 +445,7 @@ class PulsedArray(CrossbarArray):
         return _part(self.stored_weight(), lines, columns).clone()
 
     def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False,
-               signs=None):
+               signs=None, add_to=None):
         """On CUDA a 0-dim tensor ``lr`` never comes to the host: the trains take it folded
         into the rows (``fold_rate``) - except where the longest train follows the rate
         itself (``fixed_bl`` off without BL management), whose host bound needs it: that
@@ -470,7 +473,7 @@ class PulsedArray(CrossbarArray):
         pulses = kernel(target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
                         kernels.UpdateParams(self._cell(), max_bl, sparse_rows),
                         generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits,
-                        seed=seed, cell_pulses=self._counter())
+                        seed=seed, cell_pulses=self._counter(), add_to=add_to)
         if not counted:
             self.count_slots(trains.bl.sum())
         self._after_write(before, generator)
