@@ -97,6 +97,9 @@ def main() -> None:
     pu.pulsed_update_triton(w, cp, xp, dp, bl, UpdateParams(constant, 31), seed=key)
     pu.pulsed_update_triton(w, cp, xp, dp, bl, UpdateParams(constant, 31), seed=key,
                             row_chunk=8)
+    for chunk in (None, 8):  # into a tile's running count (the words leave it unzeroed)
+        pu.pulsed_update_triton(w, cp, xp, dp, bl, UpdateParams(constant, 31), seed=key,
+                                row_chunk=chunk, add_to=torch.zeros((), dtype=torch.int64))
     for columns in (True, False):
         for start in (7, torch.tensor(7)):
             for max_bl in (31, 40):
