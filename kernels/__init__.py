@@ -175,16 +175,20 @@ def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, t
     return pulses if add_to is None else add_to.add_(pulses)
 
 
-def analog_mvm(weight, x, params, seed, onehot_start=None):
+def analog_mvm(weight, x, params, seed, onehot_start=None, vectors=None):
     """``x @ weight.T`` through the analog periphery ``params`` (``MVMParams``), its noise
     keyed by ``seed`` (an int, or on CUDA also a one-element int64 device tensor); Triton on
     CUDA, numba on the CPU (float32), the torch twin otherwise. ``onehot_start``: row ``b``
     of ``x`` is zero but at column ``(start + b) % width`` (a transfer's reads; an int or a
     0-dim device tensor), which Triton reads from ``weight`` instead of multiplying (the
-    same result; numba finds such rows itself, the twin multiplies)."""
+    same result; numba finds such rows itself, the twin multiplies). ``vectors``: a
+    one-element int64 count (a tile's MVM vectors) the rows are added to (on CUDA by the
+    prologue kernel, no launch of its own)."""
     backend, run = backends.pick("analog_mvm", x, weight)
     if backend == backends.TRITON:
-        return run(weight, x, params, seed, onehot_start=onehot_start)
+        return run(weight, x, params, seed, onehot_start=onehot_start, vectors=vectors)
+    if vectors is not None:
+        vectors.add_(x.shape[0])
     if backend == backends.NUMBA:
         return run(weight, x, params, int(seed))
     return run(weight, x, params, seed=int(seed))

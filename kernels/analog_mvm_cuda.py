@@ -160,12 +160,16 @@ def _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR: tl.constexpr):
 
 
 @triton.jit
-def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg, width,
-                     n, n_cols, sx_i, sx_j, nm_thres, wmax, out_bound, inp_step, max_bm_res,
-                     inp_bound, inp_noise,
+def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg, vec_ptr,
+                     width, n, n_cols, sx_i, sx_j, nm_thres, wmax, out_bound, inp_step,
+                     max_bm_res, inp_bound, inp_noise,
                      NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
-                     INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, BLOCK_I: tl.constexpr):
+                     INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
+                     BLOCK_I: tl.constexpr):
     row = tl.program_id(0)
+    if COUNT:  # the tile's count of MVM vectors (nothing here reads it)
+        if (row == 0) & (tl.program_id(1) == 0):
+            tl.store(vec_ptr, tl.load(vec_ptr) + n)
     g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
     at = g * n + row  # this row of this tile in the (tiles, n) scales and (tiles, n, .) rows
@@ -315,22 +319,28 @@ def _block(n: int, cap: int) -> int:
 
 def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
                       block_i: int | None = None, block_o: int | None = None,
-                      gemv_o: int = 32, onehot_start: int | torch.Tensor | None = None
-                      ) -> torch.Tensor:
+                      gemv_o: int = 32, onehot_start: int | torch.Tensor | None = None,
+                      vectors: torch.Tensor | None = None) -> torch.Tensor:
     """Same result as ``analog_mvm_torch`` (float32 tensors on one device), in a prologue, a
     matmul and an epilogue launch; ``seed`` is an int or a one-element int64 tensor.
     ``onehot_start``: row ``b`` of ``x`` is zero but at column ``(start + b) % width`` (a
     transfer's reads): without input noise and bound management, one launch that reads
-    those columns of ``weight`` (``_onehot_kernel``; the same numbers)."""
+    those columns of ``weight`` (``_onehot_kernel``; the same numbers). ``vectors``: a
+    one-element int64 count the rows are added to (a tile's MVM vectors; by the prologue,
+    no launch of its own)."""
+    onehot = onehot_start is not None and p.bm_kind == BM_NONE and p.inp_noise <= 0
+    if vectors is not None and (p.is_perfect or onehot):  # no prologue to count them
+        vectors.add_(x.shape[0])
+        vectors = None
     if p.is_perfect:
         out = x @ weight.T
         return out * p.out_scale if p.out_scale != 1 else out
     x = x.detach().to(torch.float32)
     weight = weight.detach().to(torch.float32)
-    if onehot_start is not None and p.bm_kind == BM_NONE and p.inp_noise <= 0:
+    if onehot:
         return _launch_onehot(weight, x, p, seed, onehot_start, block_i, block_o)
     return _launch(weight[None], x, p, seed, 1, 0, 0, x.shape[1], block_i, block_o,
-                   gemv_o)[0]
+                   gemv_o, vectors)[0]
 
 
 def _launch_onehot(weight, x, p, seed, start, block_i, block_o) -> torch.Tensor:
@@ -389,8 +399,10 @@ def _blocks(x, tiles, n_cols, step_i, step_j, width):
                         (step_i * s1, step_j * s1, s0, s1)).reshape(tiles, x.shape[0], width)
 
 
-def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o, gemv_o):
-    """Prologue, batched matmul and epilogue of ``weights.shape[0]`` tiles (module doc)."""
+def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o, gemv_o,
+            vectors=None):
+    """Prologue, batched matmul and epilogue of ``weights.shape[0]`` tiles (module doc);
+    the prologue adds the rows to ``vectors`` where given."""
     tiles, n_out = weights.shape[0], weights.shape[1]
     n = x.shape[0]
     out = torch.empty((tiles, n, n_out), dtype=torch.float32, device=x.device)
@@ -411,10 +423,12 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     inp_q, out_q = p.inp_step > 0, p.out_step > 0
     flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0)
     _prologue_kernel[(n, tiles)](
-        x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int, width, n, n_cols,
+        x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int,
+        out if vectors is None else vectors, width, n, n_cols,
         sx_i, sx_j, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
         float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise),
-        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, BLOCK_I=block_i, **flags)
+        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
+        BLOCK_I=block_i, **flags)
     wt = weights.transpose(1, 2)
     y = torch.bmm(v, wt) if tiles > 1 else (v[0] @ wt[0])[None]
     w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0

@@ -138,6 +138,9 @@ def main() -> None:
     onehot[torch.arange(32), torch.arange(5, 37)] = 1.0
     analog_mvm_cuda.analog_mvm_triton(w, onehot, kernel_params(transfer_read_io()),
                                       torch.tensor([5]), onehot_start=torch.tensor(5))
+    analog_mvm_cuda.analog_mvm_triton(w, torch.randn(32, 784),
+                                      kernel_params(transfer_read_io()), torch.tensor([5]),
+                                      vectors=counter()[:1])
     names = sorted({name for name, _ in COMPILED})
     ok = all(cubin for _, cubin in COMPILED)
     print(f"{len(COMPILED)} variants of {len(names)} kernels compiled for sm_90"

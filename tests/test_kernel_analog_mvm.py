@@ -213,6 +213,20 @@ def test_triton_interpreted_same_seed_same_result():
     assert not torch.equal(d, e)
 
 
+def test_triton_interpreted_counts_the_vectors_in_its_prologue():
+    """A tile's count of MVM vectors is advanced by the prologue (no launch of its own);
+    the result is the same; the paths without a prologue count them too."""
+    launch = _triton(True)
+    w, x = _inputs(6, 10, 5, 2)
+    p = kernel_params(IOParameters(out_bound=2.0))
+    counts = torch.tensor([3, 4])
+    got = launch(w, x, p, 7, block_i=16, block_o=16, vectors=counts[1:])
+    assert torch.equal(got, launch(w, x, p, 7, block_i=16, block_o=16))
+    assert counts.tolist() == [3, 10]
+    launch(w, x, kernel_params(IOParameters(is_perfect=True)), 7, vectors=counts[:1])
+    assert counts.tolist() == [9, 10]
+
+
 # ------------------------------------------------------------------------ GPU -------------
 @pytest.mark.gpu
 @pytest.mark.parametrize("nm,bm", list(itertools.product(NM, BM)))

@@ -142,14 +142,15 @@ class AnalogTile(nn.Module, GraphState):
         return self.device_state.visible_weight()
 
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
-        """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O."""
-        self.mvm_vectors[0].add_(x.shape[0])
-        return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed())
+        """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O (its
+        vectors counted by the MVM: on CUDA in its kernel)."""
+        return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed(),
+                          vectors=self.mvm_vectors[:1])
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
-        self.mvm_vectors[1].add_(d.shape[0])
-        return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed())
+        return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed(),
+                          vectors=self.mvm_vectors[1:])
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float,
                      decompose: bool = True) -> None:
