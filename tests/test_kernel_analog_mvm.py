@@ -333,13 +333,12 @@ def test_numba_one_hot_rows_gather_a_column_as_the_matmul_computes_it(monkeypatc
 
 
 ONEHOT_IO = [dict(), dict(out_noise=0.0, inp_res=0.0, out_res=0.0),
-             dict(inp_sto_round=True, out_sto_round=True, out_scale=-1.5),
+             dict(inp_sto_round=True, out_sto_round=True, out_scale=-1.5,
+                  noise_management="constant", nm_thres=0.7),
              dict(w_noise=0.02, w_noise_type="additive_constant", noise_management="max",
                   out_res=0.0),
              dict(w_noise=0.02, w_noise_type="pcm_read", noise_management="abs_max_np_sum",
-                  out_res=0.0),
-             dict(noise_management="constant", nm_thres=0.7),
-             dict(noise_management="none", out_bound=0.5)]
+                  out_res=0.0)]
 
 
 @pytest.mark.parametrize("extra", ONEHOT_IO)
@@ -351,14 +350,14 @@ def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_the
     gen = torch.Generator().manual_seed(4)
     w = torch.randn(9, 7, generator=gen)
     p = kernel_params(IOParameters(bound_management="none", **extra))
-    for start, seed in ((5, 11), (torch.tensor(3), torch.tensor([2**40 + 9]))):
+    for start, seed, weight in ((5, 11, w),  # a device start and seed, a strided view
+                                (torch.tensor(3), torch.tensor([2**40 + 9]), w.T.contiguous().T)):
         x = torch.zeros(6, 7)
         lines = [(int(start) + b) % 7 for b in range(6)]
         x[range(6), lines] = torch.tensor([1.0, -0.4, 0.0, 2.5, 1.0, 1.0])
-        for weight in (w, w.T.contiguous().T):  # a strided view as well
-            multiplied = launch(weight, x, p, seed, block_i=16, block_o=16)
-            read = launch(weight, x, p, seed, block_i=16, block_o=16, onehot_start=start)
-            assert torch.equal(read, multiplied) and read.abs().sum() > 0
+        multiplied = launch(weight, x, p, seed, block_i=16, block_o=16)
+        read = launch(weight, x, p, seed, block_i=16, block_o=16, onehot_start=start)
+        assert torch.equal(read, multiplied) and read.abs().sum() > 0
 
 
 @pytest.mark.gpu

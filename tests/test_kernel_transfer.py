@@ -306,10 +306,10 @@ def test_transfer_write_draws_the_chopper_switches_from_the_read_seed():
                                          interpret=True))
     first = _seeded_flips(launch, 12345, "cpu")
     assert torch.equal(first, _seeded_flips(launch, 12345, "cpu"))
-    flips = [first, *(_seeded_flips(launch, s, "cpu") for s in (99, 2**40 + 7))]
-    assert not torch.equal(flips[0], flips[1]) and not torch.equal(flips[1], flips[2])
-    rate = torch.stack(flips).float().mean()
-    assert 0.2 < rate < 0.4  # 192 lines at 0.3: about 6 standard deviations wide
+    other = _seeded_flips(launch, 2**40 + 7, "cpu")
+    assert not torch.equal(first, other)
+    rate = torch.stack((first, other)).float().mean()
+    assert 0.18 < rate < 0.42  # 128 lines at 0.3: about 6 standard deviations wide
     seeded = _seeded_flips(loose_write(kernels.transfer_write_torch), 12345, "cpu")
     assert 0 < seeded.sum() < 64
 
