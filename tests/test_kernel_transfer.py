@@ -271,7 +271,7 @@ def test_transfer_write_with_choppers_interpreted_matches_twin(case):
                          passes=4)
 
 
-def _seeded_flips(launch, seed, device, lines=64, flip_prob=0.3):
+def _seeded_flips(launch, seed, device, lines=40, flip_prob=0.3):
     """The write's choppers after one write of every line, their switches drawn from
     ``seed`` in the kernel; the rest of the bookkeeping as the twin's given those draws."""
     gen = torch.Generator().manual_seed(5)
@@ -309,9 +309,9 @@ def test_transfer_write_draws_the_chopper_switches_from_the_read_seed():
     other = _seeded_flips(launch, 2**40 + 7, "cpu")
     assert not torch.equal(first, other)
     rate = torch.stack((first, other)).float().mean()
-    assert 0.18 < rate < 0.42  # 128 lines at 0.3: about 6 standard deviations wide
+    assert 0.1 < rate < 0.5  # 80 lines at 0.3: about 8 standard deviations wide
     seeded = _seeded_flips(loose_write(kernels.transfer_write_torch), 12345, "cpu")
-    assert 0 < seeded.sum() < 64
+    assert 0 < seeded.sum() < 40
 
 
 @pytest.mark.gpu
