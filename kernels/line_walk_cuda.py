@@ -4,8 +4,8 @@ One program reads the schedule's line and passes, stores the snapshot and the on
 reads, waits for all its threads (``debug_barrier``: no thread may advance the line before
 every thread read it), then advances both: one launch instead of the twin's dozen (two
 clones, the advance's integer ops, the one-hot's zeros, line numbers and scatter). With a
-seed offset it stores each run's read seed after the snapshot, from the reads counter as it
-was before the walk: the reads then need no launch to draw one.
+seed offset it stores each run's read seed after the snapshot (which holds each run's pass),
+from the reads counter as it was before the walk: the reads then need no launch to draw one.
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, cou
                       SEEDS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr):
     start = tl.load(line_ptr)
     passes = tl.load(passes_ptr)
+    runs = tl.maximum(tl.cdiv(count, n_lines), 1)
+    for r in range(1, runs):  # each further run's pass (the first's is stored below)
+        tl.store(snap_ptr + 1 + r, passes + r)
     if READS:
         before = tl.load(reads_ptr)
         if SEEDS:  # seeds.read_seed of each run, keyed by the reads before it
-            for r in range(0, tl.cdiv(count, n_lines)):
+            for r in range(0, runs):
                 key = before + r * n_lines  # (r * n_lines < count: no overflow)
-                tl.store(snap_ptr + 2 + r, (key * _MVM_STEP + seed_offset) & _MASK63)
+                tl.store(snap_ptr + 1 + runs + r, (key * _MVM_STEP + seed_offset) & _MASK63)
         tl.store(reads_ptr, before + count)
     if ONEHOT:
         for r0 in range(0, count, BLOCK_R):
@@ -62,8 +65,9 @@ def line_walk_triton(line: torch.Tensor, passes: torch.Tensor, count: int, n_lin
         raise ValueError("read seeds are keyed by the reads counted with the one-hot reads")
     if seeded and reads.dtype != torch.int64:
         raise ValueError("the reads counter must be int64 to key the read seeds")
-    runs = -(-count // n_lines) if seeded else 0
-    snapshot = torch.empty(2 + runs, dtype=torch.int64, device=line.device)
+    runs = max(-(-count // n_lines), 1)
+    snapshot = torch.empty(1 + runs * (2 if seeded else 1), dtype=torch.int64,
+                           device=line.device)
     onehot = None if dtype is None else torch.empty(count, n_lines, dtype=dtype,
                                                     device=line.device)
     block_w = min(256, triton.next_power_of_2(max(n_lines, 16)))

@@ -394,10 +394,13 @@ def _check_line_walk(launch, line, passes, count, n_lines, dtype, device, seed_o
         results.append((snapshot, onehot, state))
         assert ledger.tolist() == [3, reads + (count if dtype is not None else 0)]
     (snap, onehot, state), (snap_t, onehot_t, state_t) = results
-    # with a seed offset, one read seed per run of n_lines, keyed by the reads before it
+    # each run's pass (runs of n_lines), then with a seed offset each run's read seed,
+    # keyed by the reads before it
+    runs = range(0, count, n_lines)
     seeds = [] if seed_offset is None else [
-        kernels.seeds.read_seed(reads + r, seed_offset) for r in range(0, count, n_lines)]
-    assert torch.equal(snap, snap_t) and snap.tolist() == [line, passes, *seeds]
+        kernels.seeds.read_seed(reads + r, seed_offset) for r in runs]
+    assert torch.equal(snap, snap_t)
+    assert snap.tolist() == [line, *(passes + r for r in range(len(runs))), *seeds]
     assert [int(s) for s in state] == [int(s) for s in state_t] == [
         (line + count) % n_lines, passes + (line + count) // n_lines]
     if dtype is None:

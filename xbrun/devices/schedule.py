@@ -134,13 +134,16 @@ class TransferSchedule(nn.Module, GraphState):
             self.passes.add_(end // self.n_lines)
             self.line.set_(end % self.n_lines)
         runs = []
+        n_runs = -(-count // self.n_lines)
         for r, offset in enumerate(range(0, count, self.n_lines)):
             n = min(self.n_lines, count - offset)
-            run = LineRun(start, n, self.n_lines,
-                          passes + offset // self.n_lines if offset else passes)
+            if random_start:
+                run = LineRun(start, n, self.n_lines, passes + r if r else passes)
+            else:  # the walk's snapshot holds each run's pass (a view: no launch)
+                run = LineRun(start, n, self.n_lines, snapshot[1 + r])
             runs.append(run if inputs is None else run.with_onehot(
                 inputs[offset:offset + n], counted=reads is not None,
-                read_seed=snapshot[2 + r:3 + r] if seeded else None,
+                read_seed=snapshot[1 + n_runs + r:2 + n_runs + r] if seeded else None,
                 walked=inputs if r == 0 else None))
         return runs
 
