@@ -221,18 +221,19 @@ def line_probabilities_grouped(x_rows, d_rows, n_cols, n_in, n_out, lr, granular
 def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
                        update_management, update_bl_management, um_grad_scale, res,
                        sto_round, generator=None, slots=None, calls=None, x_sign=None,
-                       d_sign=None):
+                       d_sign=None, rows=None):
     """The stochastic pulse trains' line probabilities and lengths
     (``line_probabilities_torch``): numba on the CPU; on CUDA one Triton launch for float32
     rows, the twin for stochastic rounding (it draws from ``generator``) or other dtypes.
-    ``slots``, ``calls``: an array's counters, advanced with the trains
-    (``pulsed_update_ref.advance_counters``; on CUDA in the same launch); ``x_sign``,
-    ``d_sign``: +-1 per line the rows are multiplied by (a chopped array's choppers)."""
+    ``slots``, ``calls``: an array's counters, ``rows``: a tile's count of rank-1 updates,
+    advanced with the trains (``pulsed_update_ref.advance_counters``; on CUDA in the same
+    launch); ``x_sign``, ``d_sign``: +-1 per line the rows are multiplied by (a chopped
+    array's choppers)."""
     options = dict(desired_bl=desired_bl, fixed_bl=fixed_bl,
                    update_management=update_management,
                    update_bl_management=update_bl_management, um_grad_scale=um_grad_scale,
                    res=res, sto_round=sto_round, slots=slots, calls=calls, x_sign=x_sign,
-                   d_sign=d_sign)
+                   d_sign=d_sign, rows=rows)
     rounding = sto_round and res > 0
     backend, run = backends.pick("line_probabilities", x_rows, d_rows, triton=not rounding)
     if backend == backends.NUMBA:

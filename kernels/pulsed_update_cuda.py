@@ -1320,12 +1320,13 @@ def _row_abs_max(src_ptr, n, stride_src, BLOCK: tl.constexpr):
 
 @triton.jit
 def _line_probabilities_kernel(
-    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, xs_ptr, ds_ptr, n_in, n_out,
+    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
+    n_in, n_out,
     k, n_cols, stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
     SLOTS: tl.constexpr, CALLS: tl.constexpr, X_SIGN: tl.constexpr, D_SIGN: tl.constexpr,
-    BLOCK: tl.constexpr,
+    BLOCK: tl.constexpr, ROWS: tl.constexpr = False,
 ):
     """One program per rank-1 row (axis 0) and tile (axis 1): the twin's
     ``line_probabilities_torch`` in one pass over the row (its largest |x| and |d|, then
@@ -1336,9 +1337,13 @@ def _line_probabilities_kernel(
     sit ``n_in * (g % n_cols)`` and ``n_out * (g // n_cols)`` into ``xs`` and ``ds``. The
     counters (``advance_counters``) too, tile g's at ``slots + g`` and ``calls + g``: each
     row adds its length to its tile's slots, row 0 counts the call (no program of this
-    kernel reads it: the update's kernels after it do)."""
+    kernel reads it: the update's kernels after it do) and the rows (``rows + g``: a
+    tile's count of rank-1 updates)."""
     g = tl.program_id(1)
     b = tl.program_id(0)
+    if ROWS:
+        if b == 0:
+            tl.store(rows_ptr + g, tl.load(rows_ptr + g) + k)
     if CALLS:
         if b == 0:
             tl.store(calls_ptr + g, tl.load(calls_ptr + g) + 1)
@@ -1389,9 +1394,11 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
                               slots: torch.Tensor | None = None,
                               calls: torch.Tensor | None = None,
                               x_sign: torch.Tensor | None = None,
-                              d_sign: torch.Tensor | None = None):
+                              d_sign: torch.Tensor | None = None,
+                              rows: torch.Tensor | None = None):
     """``line_probabilities_torch`` in one launch (the pulse-train preparation: about 35
-    small torch kernels per layer otherwise), its counters (``slots``, ``calls``) advanced
+    small torch kernels per layer otherwise), its counters (``slots``, ``calls``, ``rows``)
+    advanced
     and the lines' signs (``x_sign``, ``d_sign``) applied in the same launch.
     Deterministic rounding only: ``sto_round`` with ``res > 0`` draws from a torch
     generator, which the twin does. float32 rows."""
@@ -1402,7 +1409,8 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
         x_rows, d_rows, 1, x_rows.shape[1], d_rows.shape[1], lr, granularity,
         desired_bl=desired_bl, fixed_bl=fixed_bl, update_management=update_management,
         update_bl_management=update_bl_management, um_grad_scale=um_grad_scale, res=res,
-        sto_round=sto_round, tiles=1, slots=slots, calls=calls, x_sign=x_sign, d_sign=d_sign)
+        sto_round=sto_round, tiles=1, slots=slots, calls=calls, x_sign=x_sign, d_sign=d_sign,
+        rows=rows)
     return x_p[0], d_p[0], bl[0]
 
 
@@ -1415,12 +1423,13 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
                                       slots: torch.Tensor | None = None,
                                       calls: torch.Tensor | None = None,
                                       x_sign: torch.Tensor | None = None,
-                                      d_sign: torch.Tensor | None = None):
+                                      d_sign: torch.Tensor | None = None,
+                                      rows: torch.Tensor | None = None):
     """:func:`line_probabilities_triton` of every tile of a grid in one launch: tile ``g``
     (``n_cols`` to a row of the grid) takes the ``n_in`` columns of ``x_rows`` from ``(g %
     n_cols) * n_in`` and the ``n_out`` columns of ``d_rows`` from ``(g // n_cols) * n_out``
-    (and of ``x_sign``, ``d_sign``, as wide as the rows); its counters are ``slots[g]`` and
-    ``calls[g]`` (``(tiles,)``, or one element for a single tile).
+    (and of ``x_sign``, ``d_sign``, as wide as the rows); its counters are ``slots[g]``,
+    ``calls[g]`` and ``rows[g]`` (``(tiles,)``, or one element for a single tile).
     Returns ``(tiles, k, n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
     if sto_round and res > 0:
         raise ValueError("stochastic rounding draws from a torch generator: use the twin")
@@ -1433,17 +1442,18 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
     d_p = torch.empty((tiles, k, n_out), dtype=torch.float32, device=x_rows.device)
     bl = torch.empty((tiles, k), dtype=torch.int32, device=x_rows.device)
     if k == 0 or tiles == 0:
-        advance_counters(bl, slots, calls)
+        advance_counters(bl, slots, calls, rows)
         return x_p, d_p, bl
-    if any(c is not None and c.numel() > 1 and c.stride(0) != 1 for c in (slots, calls)):
-        raise ValueError("a group's slots and calls must be (tiles,) with stride 1")
+    if any(c is not None and c.numel() > 1 and c.stride(0) != 1 for c in (slots, calls, rows)):
+        raise ValueError("a group's slots, calls and rows must be (tiles,) with stride 1")
     signs = [None if v is None else v.to(torch.float32).contiguous() for v in (x_sign, d_sign)]
     mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
                       update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
     _line_probabilities_kernel[(k, tiles)](
         x_rows, d_rows, x_p, d_p, bl, bl if slots is None else slots,
-        bl if calls is None else calls, *(x_p if v is None else v for v in signs),
+        bl if calls is None else calls, bl if rows is None else rows,
+        *(x_p if v is None else v for v in signs),
         n_in, n_out, k, n_cols,
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
         n_in * x_rows.stride(1), n_out * d_rows.stride(1),
@@ -1452,6 +1462,7 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
         float(um_grad_scale), float(res),
         BL_MODE=mode, MANAGED=bool(update_management or update_bl_management),
         RES=res > 0, SLOTS=slots is not None, CALLS=calls is not None,
+        ROWS=rows is not None,
         X_SIGN=signs[0] is not None, D_SIGN=signs[1] is not None, BLOCK=block,
         num_warps=4 if block >= 512 else 2,
     )

@@ -87,7 +87,8 @@ def main() -> None:
                                  desired_bl=31, fixed_bl=True, update_management=True,
                                  update_bl_management=True, um_grad_scale=1.0, res=0.0,
                                  slots=counter()[:1], calls=torch.tensor(5),
-                                 x_sign=torch.ones(784), d_sign=torch.ones(256))
+                                 x_sign=torch.ones(784), d_sign=torch.ones(256),
+                                 rows=torch.tensor(0))
     w, cp = torch.zeros(256, 784), torch.zeros(8, 256, 784)
     xp, dp = torch.rand(32, 784), torch.rand(32, 256)
     bl = torch.full((32,), 31, dtype=torch.int32)

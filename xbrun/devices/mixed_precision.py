@@ -99,8 +99,10 @@ class MixedPrecision(TrainingDevice):
         self.chi.zero_()
         self.schedule.restart()
 
-    def update(self, x_rows, d_rows, lr, generator, add_to=None):
+    def update(self, x_rows, d_rows, lr, generator, add_to=None, rows=None):
         c = self.config
+        if rows is not None:
+            rows.add_(x_rows.shape[0])
         x = quantize(x_rows, c.n_x_bins, c.stoc_round_x, generator)
         d = quantize(d_rows, c.n_d_bins, c.stoc_round_d, generator)
         self.chi.addmm_(d.T.to(self.chi), x.to(self.chi), alpha=float(lr))

@@ -273,7 +273,7 @@ class TransferDevice(TrainingDevice):
     def observe(self, x_rows: torch.Tensor, d_rows: torch.Tensor) -> None:
         """Hook for statistics of the incoming gradient (auto_scale)."""
 
-    def update(self, x_rows, d_rows, lr, generator, add_to=None):
+    def update(self, x_rows, d_rows, lr, generator, add_to=None, rows=None):
         lr = float(lr)
         k = int(x_rows.shape[0])
         self.observe(x_rows, d_rows)
@@ -281,7 +281,7 @@ class TransferDevice(TrainingDevice):
         # A is written in the chopped frame (the signs go into its train kernel)
         signs = self.signs() if self.chopped else None
         pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator, signs=signs,
-                                  add_to=add_to)
+                                  add_to=add_to, rows=rows)
         events = self.schedule.due(k, self.transfer_period(k))
         if events > 0:  # the transfers' pulses are added to A's count (no launch on CUDA)
             pulses = self.transfer(events, lr, generator, pulses)

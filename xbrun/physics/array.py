@@ -112,7 +112,8 @@ class CrossbarArray(nn.Module, GraphState):
                generator: torch.Generator | None, *, params: UpdateParameters | None = None,
                sparse_rows: bool = False,
                signs: tuple[torch.Tensor, torch.Tensor] | None = None,
-               add_to: torch.Tensor | None = None) -> torch.Tensor:
+               add_to: torch.Tensor | None = None,
+               rows: torch.Tensor | None = None) -> torch.Tensor:
         """Apply ``W <- W - lr * sum_k d_k x_k^T``; return the pulses applied (0-dim int64).
 
         ``lr`` may be a 0-dim tensor where the array is (a chopped device's ``auto_scale``
@@ -121,7 +122,8 @@ class CrossbarArray(nn.Module, GraphState):
         per column that ``d`` and ``x`` are multiplied by (a chopped array is written in
         the choppers' frame; the pulsed array's train kernel applies them). ``add_to``: a
         0-dim int64 count (a tile's) the pulses are added to in place and that is returned
-        (on CUDA by the pulsed-update kernels: no launch to sum).
+        (on CUDA by the pulsed-update kernels: no launch to sum); ``rows``: a count of
+        rank-1 updates the rows are added to (on CUDA by the trains' kernel).
         """
         raise NotImplementedError
 
@@ -270,7 +272,9 @@ class IdealArray(CrossbarArray):
         self.weight.copy_(target)
 
     def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False,
-               signs=None, add_to=None):
+               signs=None, add_to=None, rows=None):
+        if rows is not None:
+            rows.add_(x_rows.shape[0])
         if signs is not None:
             x_rows, d_rows = x_rows * signs[1], d_rows * signs[0]
         if isinstance(lr, torch.Tensor):
@@ -445,7 +449,7 @@ class PulsedArray(CrossbarArray):
         return _part(self.stored_weight(), lines, columns).clone()
 
     def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False,
-               signs=None, add_to=None):
+               signs=None, add_to=None, rows=None):
         """On CUDA a 0-dim tensor ``lr`` never comes to the host: the trains take it folded
         into the rows (``fold_rate``) - except where the longest train follows the rate
         itself (``fixed_bl`` off without BL management), whose host bound needs it: that
@@ -460,8 +464,14 @@ class PulsedArray(CrossbarArray):
                 lr = 1.0
         target = self.stored_weight()
         counted = target.is_cuda and params.pulse_type == "stochastic_compressed"
+        counters = self._kernel_counters(counted)
+        if rows is not None:  # a tile's rank-1 count: in the trains' kernel where it runs
+            if counted:
+                counters["rows"] = rows
+            else:
+                rows.add_(x_rows.shape[0])
         trains = pulse_trains(x_rows, d_rows, lr, self.granularity, params, generator,
-                              counters=self._kernel_counters(counted), signs=signs)
+                              counters=counters, signs=signs)
         before = self._before_write()
         max_bl = None if trains.x_bits is not None else self._train_bound(lr, params)[1]
         seed = (self._device_seed(generator, advanced=counted) if target.is_cuda

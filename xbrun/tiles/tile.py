@@ -163,9 +163,9 @@ class AnalogTile(nn.Module, GraphState):
             if error is not None:
                 self.reconstruction_error_sum += float(error)
                 self.reconstruction_error_count += 1
-        self.rank1_count.add_(int(x_rows.shape[0]))
-        # the device adds its pulses to the count in place (on CUDA in its kernels)
-        self.device_state.update(x_rows, d_rows, lr, self.generator, add_to=self.pulses)
+        # the device adds its pulses and rows to the counts in place (on CUDA in its kernels)
+        self.device_state.update(x_rows, d_rows, lr, self.generator, add_to=self.pulses,
+                                 rows=self.rank1_count.tensor)
 
     def get_conductances(self) -> torch.Tensor:
         return self.weight().detach().cpu().clone()
