@@ -103,7 +103,7 @@ _register("line_walk", line_walk_torch, triton=".line_walk_cuda:line_walk_triton
 
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None, seed=None,
-                  x_bits=None, d_bits=None, threads=None, cell_pulses=None):
+                  x_bits=None, d_bits=None, threads=None, cell_pulses=None, add_to=None):
     """Apply pulse trains to ``weight`` in place: Triton on CUDA, numba on the CPU.
 
     ``p``: the cell and launch hints (``UpdateParams``). Both kernels take their random
@@ -113,22 +113,24 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None,
     where numba is missing). ``threads``: CPU threads (default torch's). ``cell_pulses``:
     an optional int32 ``(out, in)`` counter on ``weight.device`` that each element's pulses
     are added to in the kernel (the wear ledger; no host sync). Returns the number of
-    device pulses applied (an int tensor on ``weight.device``).
+    device pulses applied (an int tensor on ``weight.device``), or ``add_to`` (a 0-dim
+    int64 tensor: a running count) with them added in place (by the kernels on CUDA).
     """
     return _update("pulsed_update", weight, cell_params, x_prob, d_prob, bl, p, generator,
-                   seed, threads, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
+                   seed, threads, add_to, x_bits=x_bits, d_bits=d_bits,
+                   cell_pulses=cell_pulses)
 
 
 def counted_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None, seed=None,
-                   x_bits=None, d_bits=None, cell_pulses=None):
+                   x_bits=None, d_bits=None, cell_pulses=None, add_to=None):
     """The batch-counted update (``counted_update_ref``: the same trains as
     ``pulsed_update``, each element's pulses counted over the batch and applied at once)
     of ``weight`` in place: Triton on CUDA, numba on the CPU (float32), the twin otherwise.
     ``p.max_bl``: a host bound of ``bl``; ``seed`` and ``cell_pulses`` (the per-element
     counter) as ``pulsed_update``'s. Returns the pulses applied (an int tensor on
-    ``weight.device``)."""
+    ``weight.device``), or ``add_to`` with them added."""
     return _update("counted_update", weight, cell_params, x_prob, d_prob, bl, p, generator,
-                   seed, None, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
+                   seed, None, add_to, x_bits=x_bits, d_bits=d_bits, cell_pulses=cell_pulses)
 
 
 def update_grouped(accumulate, weights, cell_params, x_prob, d_prob, bl, p, *, seeds,
@@ -152,27 +154,41 @@ def update_grouped(accumulate, weights, cell_params, x_prob, d_prob, bl, p, *, s
 
 
 def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, threads,
-            **tensors):
-    """Both update orders: the twin draws from ``generator``, a kernel from ``seed``."""
+            add_to, **tensors):
+    """Both update orders: the twin draws from ``generator``, a kernel from ``seed``;
+    ``add_to`` takes the pulses (in the Triton pulsed-update kernels, else one add)."""
     backend, run = backends.pick(name, weight)
     if backend == backends.TORCH:
-        return run(weight, cell_params, x_prob, d_prob, bl, p, generator=generator, **tensors)
+        pulses = run(weight, cell_params, x_prob, d_prob, bl, p, generator=generator,
+                     **tensors)
+        return pulses if add_to is None else add_to.add_(pulses)
     if seed is None:
         seed = seeds.draw_kernel_seed(generator, weight.device)
     if threads is not None and backend == backends.NUMBA:
         tensors["threads"] = threads
     if isinstance(seed, seeds.KeyedSeed) and name != "pulsed_update":
         seed = seed.tensor()  # only the pulsed-update kernels derive it themselves
-    return run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
+    if add_to is not None and backend == backends.TRITON and name == "pulsed_update":
+        tensors["add_to"] = add_to
+        add_to = None  # the kernels add to it
+    pulses = run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
+    return pulses if add_to is None else add_to.add_(pulses)
 
 
-def analog_mvm(weight, x, params, seed):
+def analog_mvm(weight, x, params, seed, onehot_start=None, vectors=None):
     """``x @ weight.T`` through the analog periphery ``params`` (``MVMParams``), its noise
     keyed by ``seed`` (an int, or on CUDA also a one-element int64 device tensor); Triton on
-    CUDA, numba on the CPU (float32), the torch twin otherwise."""
+    CUDA, numba on the CPU (float32), the torch twin otherwise. ``onehot_start``: row ``b``
+    of ``x`` is zero but at column ``(start + b) % width`` (a transfer's reads; an int or a
+    0-dim device tensor), which Triton reads from ``weight`` instead of multiplying (the
+    same result; numba finds such rows itself, the twin multiplies). ``vectors``: a
+    one-element int64 count (a tile's MVM vectors) the rows are added to (on CUDA by the
+    prologue kernel, no launch of its own)."""
     backend, run = backends.pick("analog_mvm", x, weight)
     if backend == backends.TRITON:
-        return run(weight, x, params, seed)
+        return run(weight, x, params, seed, onehot_start=onehot_start, vectors=vectors)
+    if vectors is not None:
+        vectors.add_(x.shape[0])
     if backend == backends.NUMBA:
         return run(weight, x, params, int(seed))
     return run(weight, x, params, seed=int(seed))
@@ -205,18 +221,19 @@ def line_probabilities_grouped(x_rows, d_rows, n_cols, n_in, n_out, lr, granular
 def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
                        update_management, update_bl_management, um_grad_scale, res,
                        sto_round, generator=None, slots=None, calls=None, x_sign=None,
-                       d_sign=None):
+                       d_sign=None, rows=None):
     """The stochastic pulse trains' line probabilities and lengths
     (``line_probabilities_torch``): numba on the CPU; on CUDA one Triton launch for float32
     rows, the twin for stochastic rounding (it draws from ``generator``) or other dtypes.
-    ``slots``, ``calls``: an array's counters, advanced with the trains
-    (``pulsed_update_ref.advance_counters``; on CUDA in the same launch); ``x_sign``,
-    ``d_sign``: +-1 per line the rows are multiplied by (a chopped array's choppers)."""
+    ``slots``, ``calls``: an array's counters, ``rows``: a tile's count of rank-1 updates,
+    advanced with the trains (``pulsed_update_ref.advance_counters``; on CUDA in the same
+    launch); ``x_sign``, ``d_sign``: +-1 per line the rows are multiplied by (a chopped
+    array's choppers)."""
     options = dict(desired_bl=desired_bl, fixed_bl=fixed_bl,
                    update_management=update_management,
                    update_bl_management=update_bl_management, um_grad_scale=um_grad_scale,
                    res=res, sto_round=sto_round, slots=slots, calls=calls, x_sign=x_sign,
-                   d_sign=d_sign)
+                   d_sign=d_sign, rows=rows)
     rounding = sto_round and res > 0
     backend, run = backends.pick("line_probabilities", x_rows, d_rows, triton=not rounding)
     if backend == backends.NUMBA:
@@ -277,7 +294,7 @@ def transfer_write(reads, start, width, p, **buffer):
 
 def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None, seed=None,
                    max_bl=None, line_mask=None, cell_pulses=None, train_slots=None,
-                   calls=None, **buffer):
+                   calls=None, add_to=None, **buffer):
     """A transfer's whole write of lines ``start..`` of ``weight`` from their reads
     (``transfer_write_ref.transfer_lines_torch``; ``p``: ``TransferWriteParams``, ``cell``:
     ``CellParams``, ``buffer``: the buffer tensors); returns the pulses applied. On CUDA two
@@ -287,17 +304,21 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
     ``cell_pulses``: the per-element counter (``pulsed_update``); ``train_slots``: an
     integer tensor on ``weight.device`` the trains' lengths are added to (no host sync on
     CUDA). ``buffer`` may carry the chopped devices' bookkeeping as well (``chopper``,
-    ``flip_draws``, ``passes`` and AGAD's means: ``transfer_write_ref``); random switches
-    without ``flip_draws`` draw them here from ``generator``, on the CPU after the kernel's
-    seed (the order in which a transfer's unfolded bookkeeping draws them), and a CPU write
-    none of whose lines is ready yet (AGAD) draws no seed. ``calls``: the call counter of
-    a ``seeds.KeyedSeed`` ``seed``, advanced by the trains' kernel (no launch for it)."""
+    ``flip_draws`` or ``flip_seed``, ``passes`` and AGAD's means: ``transfer_write_ref``);
+    random switches without ``flip_draws`` draw them in the Triton kernel from ``flip_seed``
+    (a transfer read's seed; the twin: from a generator seeded by it), or else here from
+    ``generator``, on the CPU after the kernel's seed (the order in which a transfer's
+    unfolded bookkeeping draws them), and a CPU write none of whose lines is ready yet
+    (AGAD) draws no seed. ``calls``: the call counter of a ``seeds.KeyedSeed`` ``seed``,
+    advanced by the trains' kernel (no launch for it). ``add_to``: a 0-dim int64 tensor
+    the pulses are added to in place and that is returned (a transfer's running count; on
+    CUDA the kernels add to it, no launch to sum)."""
     counters = dict(cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
     if calls is not None:
         counters["calls"] = calls
     chopper = buffer.get("chopper")
     draw_flips = (chopper is not None and chopper.flip_prob > 0
-                  and buffer.get("flip_draws") is None)
+                  and buffer.get("flip_draws") is None and buffer.get("flip_seed") is None)
     backend, run = backends.pick("transfer_lines", weight,
                                  numba=line_mask is None and isinstance(start, int)
                                  and isinstance(buffer.get("passes", 0), int)
@@ -306,17 +327,19 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
         seed = seeds.draw_cpu_kernel_seed(generator) if _writes(chopper, buffer) else 0
         if draw_flips:
             counters["flip_draws"] = torch.rand(reads.shape[0], generator=generator)
-        return run(weight, cell_params, reads, start, p, cell, seed=seed, **counters)
+        pulses = run(weight, cell_params, reads, start, p, cell, seed=seed, **counters)
+        return pulses if add_to is None else add_to.add_(pulses)
     if draw_flips:
         counters["flip_draws"] = torch.rand(reads.shape[0], generator=generator,
                                             device=reads.device)
     if backend == backends.TORCH:
-        return run(weight, cell_params, reads, start, p, cell, generator=generator,
-                   line_mask=line_mask, **counters)
+        pulses = run(weight, cell_params, reads, start, p, cell, generator=generator,
+                     line_mask=line_mask, **counters)
+        return pulses if add_to is None else add_to.add_(pulses)
     if seed is None:
         seed = seeds.draw_kernel_seed(generator, weight.device)
     return run(weight, cell_params, reads, start, p, cell, seed=seed, max_bl=max_bl,
-               line_mask=line_mask, **counters)
+               line_mask=line_mask, add_to=add_to, **counters)
 
 
 
@@ -347,12 +370,14 @@ def _writes(chopper, buffer) -> bool:
     return chopper is None or chopper.ready_after < 0 or buffer["passes"] > chopper.ready_after
 
 
-def line_walk(line, passes, count, n_lines, dtype=None, reads=None):
+def line_walk(line, passes, count, n_lines, dtype=None, reads=None, seed_offset=None):
     """A schedule's next ``count`` of ``n_lines`` lines on the device (``line_walk_ref``):
     ``(snapshot, onehot)``, ``line`` and ``passes`` advanced in place (and the ``reads``
-    counter with the one-hot reads); Triton on CUDA (one launch), the twin elsewhere (the
-    CPU walks on the host)."""
-    return backends.pick("line_walk", line)[1](line, passes, count, n_lines, dtype, reads)
+    counter with the one-hot reads; ``seed_offset``: the runs' read seeds after the
+    snapshot); Triton on CUDA (one launch), the twin elsewhere (the CPU walks on the
+    host)."""
+    return backends.pick("line_walk", line)[1](line, passes, count, n_lines, dtype, reads,
+                                               seed_offset)
 
 
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, p, *, generator=None,

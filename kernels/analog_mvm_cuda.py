@@ -8,6 +8,8 @@ and rescales; bound management is an on-device loop in the same program: while a
 its row clips, the program halves the row's input, recomputes the DAC row and its product with
 the weight itself (a GEMV over tiles of ``W``) and tests again. Rows that never clip cost
 nothing more, and the host never asks how many did.
+A transfer's reads are one-hot rows: their MVM is one launch that reads the weight's
+columns (``_onehot_kernel``: prologue and epilogue of each row around that column).
 
 Noise is Philox (``tl.rand``/``tl.randn``) keyed by the host seed (or a one-element device
 tensor, so a seed drawn on the GPU needs no sync), the noise stream and the bound-management
@@ -23,7 +25,7 @@ import triton.language as tl
 
 from . import seeds
 from .analog_mvm_ref import MVMParams
-from .layout import BM_WORST_CASE, NM_ABS_MAX_NP_SUM, W_NOISE_PCM
+from .layout import BM_NONE, BM_WORST_CASE, NM_ABS_MAX_NP_SUM, W_NOISE_PCM
 
 
 @triton.jit
@@ -78,6 +80,22 @@ def _row_scale(x_ptr, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_re
 
 
 @triton.jit
+def _dac(x, s, at, seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q: tl.constexpr,
+         INP_STO: tl.constexpr, INP_NOISE: tl.constexpr):
+    """The DAC's view of inputs ``x / s`` (a block or one value; ``at``: their counters)."""
+    t = tl.math.div_rn(x, s)
+    if INP_Q:
+        t = tl.math.div_rn(t, inp_step)
+        if INP_STO:
+            t = t + (tl.rand(_stream_seed(seed, 0, bm_pass), at) - 0.5)
+        t = _round_even(t) * inp_step
+    t = tl.minimum(tl.maximum(t, -inp_bound), inp_bound)
+    if INP_NOISE:
+        t = t + inp_noise * tl.randn(_stream_seed(seed, 1, bm_pass), at)
+    return t
+
+
+@triton.jit
 def _dac_row(x_ptr, sx1, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_bound, inp_noise,
              INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
              BLOCK_I: tl.constexpr):
@@ -86,15 +104,8 @@ def _dac_row(x_ptr, sx1, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_boun
     for i0 in range(0, width, BLOCK_I):
         cols = i0 + tl.arange(0, BLOCK_I)
         ok = cols < width
-        t = tl.math.div_rn(tl.load(x_ptr + cols * sx1, mask=ok, other=0.0), s)
-        if INP_Q:
-            t = tl.math.div_rn(t, inp_step)
-            if INP_STO:
-                t = t + (tl.rand(_stream_seed(seed, 0, bm_pass), row * width + cols) - 0.5)
-            t = _round_even(t) * inp_step
-        t = tl.minimum(tl.maximum(t, -inp_bound), inp_bound)
-        if INP_NOISE:
-            t = t + inp_noise * tl.randn(_stream_seed(seed, 1, bm_pass), row * width + cols)
+        t = _dac(tl.load(x_ptr + cols * sx1, mask=ok, other=0.0), s, row * width + cols, seed,
+                 bm_pass, inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE)
         t = tl.where(ok, t, 0.0)
         tl.store(v_ptr + cols, t, mask=ok)
         sumsq += tl.sum(t * t, axis=0)
@@ -149,12 +160,16 @@ def _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR: tl.constexpr):
 
 
 @triton.jit
-def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg, width,
-                     n, n_cols, sx_i, sx_j, nm_thres, wmax, out_bound, inp_step, max_bm_res,
-                     inp_bound, inp_noise,
+def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg, vec_ptr,
+                     width, n, n_cols, sx_i, sx_j, nm_thres, wmax, out_bound, inp_step,
+                     max_bm_res, inp_bound, inp_noise,
                      NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
-                     INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, BLOCK_I: tl.constexpr):
+                     INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
+                     BLOCK_I: tl.constexpr):
     row = tl.program_id(0)
+    if COUNT:  # the tile's count of MVM vectors (nothing here reads it)
+        if (row == 0) & (tl.program_id(1) == 0):
+            tl.store(vec_ptr, tl.load(vec_ptr) + n)
     g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
     at = g * n + row  # this row of this tile in the (tiles, n) scales and (tiles, n, .) rows
@@ -251,22 +266,107 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
             again = (hit > 0) & (reduction <= max_bm_factor) & (reduction <= bm_limit)
 
 
+@triton.jit(do_not_specialize=["start", "seed_arg"])
+def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, seed_ptr,
+                   seed_arg, width, n_out, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                   inp_bound, w_noise, out_noise, out_step, out_scale,
+                   NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, START_PTR: tl.constexpr,
+                   INP_Q: tl.constexpr, INP_STO: tl.constexpr, W_KIND: tl.constexpr,
+                   OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
+                   TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
+                   BLOCK_O: tl.constexpr):
+    """Prologue and epilogue of a row that is zero but at column ``j = (start + row) %
+    width``: ``x @ W.T`` is then ``W[:, j]`` times the DAC's ``v_j`` exactly (the other
+    products are zeros), so the column is read instead of multiplied. Without input noise
+    and bound management only (a zero input stays zero, one pass)."""
+    row = tl.program_id(0)
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    x_row = x_ptr + row.to(tl.int64) * sx0
+    raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                     NM_KIND, BLOCK_I)
+    s = tl.where(raw > 0, raw, 1.0)
+    silent = raw <= 0
+    if START_PTR:
+        first = tl.load(start_ptr)
+    else:
+        first = start
+    j = ((first + row) % width).to(tl.int32)
+    # the DAC's counter in int32, as the prologue's (Philox draws by the counters' width)
+    v = _dac(tl.load(x_row + j.to(tl.int64) * sx1), s, row * width + j, seed, 0, inp_step,
+             inp_bound, 0.0, INP_Q, INP_STO, False)
+    j = j.to(tl.int64)
+    norm = tl.sqrt(v * v)  # the row's norm: its other entries are zeros
+    alpha = tl.where(silent, 0.0, s)
+    for o0 in range(0, n_out, BLOCK_O):
+        cols = o0 + tl.arange(0, BLOCK_O)
+        ok = cols < n_out
+        w = tl.load(w_ptr + cols.to(tl.int64) * sw0 + j * sw1, mask=ok, other=0.0)
+        y = w * v
+        var = y
+        if W_KIND == 2:
+            var = tl.abs(w) * (v * v)
+        y, _ = _adc_block(y, var, norm, row, cols, ok, n_out, seed, 0, w_noise, out_noise,
+                          out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+        y = y * alpha
+        if SCALED:
+            y = y * out_scale
+        tl.store(out_ptr + row.to(tl.int64) * n_out + cols, tl.where(silent, 0.0, y), mask=ok)
+
+
 def _block(n: int, cap: int) -> int:
     return max(16, min(triton.next_power_of_2(max(n, 1)), cap))
 
 
 def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
                       block_i: int | None = None, block_o: int | None = None,
-                      gemv_o: int = 32) -> torch.Tensor:
+                      gemv_o: int = 32, onehot_start: int | torch.Tensor | None = None,
+                      vectors: torch.Tensor | None = None) -> torch.Tensor:
     """Same result as ``analog_mvm_torch`` (float32 tensors on one device), in a prologue, a
-    matmul and an epilogue launch; ``seed`` is an int or a one-element int64 tensor."""
+    matmul and an epilogue launch; ``seed`` is an int or a one-element int64 tensor.
+    ``onehot_start``: row ``b`` of ``x`` is zero but at column ``(start + b) % width`` (a
+    transfer's reads): without input noise and bound management, one launch that reads
+    those columns of ``weight`` (``_onehot_kernel``; the same numbers). ``vectors``: a
+    one-element int64 count the rows are added to (a tile's MVM vectors; by the prologue,
+    no launch of its own)."""
+    onehot = onehot_start is not None and p.bm_kind == BM_NONE and p.inp_noise <= 0
+    if vectors is not None and (p.is_perfect or onehot):  # no prologue to count them
+        vectors.add_(x.shape[0])
+        vectors = None
     if p.is_perfect:
         out = x @ weight.T
         return out * p.out_scale if p.out_scale != 1 else out
     x = x.detach().to(torch.float32)
     weight = weight.detach().to(torch.float32)
+    if onehot:
+        return _launch_onehot(weight, x, p, seed, onehot_start, block_i, block_o)
     return _launch(weight[None], x, p, seed, 1, 0, 0, x.shape[1], block_i, block_o,
-                   gemv_o)[0]
+                   gemv_o, vectors)[0]
+
+
+def _launch_onehot(weight, x, p, seed, start, block_i, block_o) -> torch.Tensor:
+    """``_onehot_kernel`` over the rows of ``x`` (one program each)."""
+    n, width = x.shape
+    n_out = weight.shape[0]
+    out = torch.empty((n, n_out), dtype=torch.float32, device=x.device)
+    if n == 0 or n_out == 0:
+        return out
+    seed_ptr_mode = isinstance(seed, torch.Tensor)
+    on_device = isinstance(start, torch.Tensor)
+    out_q = p.out_step > 0
+    w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
+    _onehot_kernel[(n,)](
+        x, x.stride(0), x.stride(1), weight, weight.stride(0), weight.stride(1), out,
+        start if on_device else out, 0 if on_device else int(start),
+        seed if seed_ptr_mode else out, 0 if seed_ptr_mode else seeds.mvm_triton_seed(seed),
+        width, n_out, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
+        float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.w_noise),
+        float(p.out_noise), float(p.out_step), float(p.out_scale),
+        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, START_PTR=on_device,
+        INP_Q=p.inp_step > 0, INP_STO=p.inp_step > 0 and p.inp_sto_round, W_KIND=w_kind,
+        OUT_NOISE=p.out_noise > 0, OUT_Q=out_q, OUT_STO=out_q and p.out_sto_round,
+        TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1,
+        BLOCK_I=block_i or _block(width, 1024), BLOCK_O=block_o or _block(n_out, 1024))
+    return out
 
 
 def analog_mvm_grouped_triton(weights: torch.Tensor, x: torch.Tensor, p: MVMParams,
@@ -299,8 +399,10 @@ def _blocks(x, tiles, n_cols, step_i, step_j, width):
                         (step_i * s1, step_j * s1, s0, s1)).reshape(tiles, x.shape[0], width)
 
 
-def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o, gemv_o):
-    """Prologue, batched matmul and epilogue of ``weights.shape[0]`` tiles (module doc)."""
+def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o, gemv_o,
+            vectors=None):
+    """Prologue, batched matmul and epilogue of ``weights.shape[0]`` tiles (module doc);
+    the prologue adds the rows to ``vectors`` where given."""
     tiles, n_out = weights.shape[0], weights.shape[1]
     n = x.shape[0]
     out = torch.empty((tiles, n, n_out), dtype=torch.float32, device=x.device)
@@ -321,10 +423,12 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     inp_q, out_q = p.inp_step > 0, p.out_step > 0
     flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0)
     _prologue_kernel[(n, tiles)](
-        x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int, width, n, n_cols,
+        x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int,
+        out if vectors is None else vectors, width, n, n_cols,
         sx_i, sx_j, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
         float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise),
-        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, BLOCK_I=block_i, **flags)
+        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
+        BLOCK_I=block_i, **flags)
     wt = weights.transpose(1, 2)
     y = torch.bmm(v, wt) if tiles > 1 else (v[0] @ wt[0])[None]
     w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0

@@ -3,7 +3,9 @@
 One program reads the schedule's line and passes, stores the snapshot and the one-hot
 reads, waits for all its threads (``debug_barrier``: no thread may advance the line before
 every thread read it), then advances both: one launch instead of the twin's dozen (two
-clones, the advance's integer ops, the one-hot's zeros, line numbers and scatter).
+clones, the advance's integer ops, the one-hot's zeros, line numbers and scatter). With a
+seed offset it stores each run's read seed after the snapshot (which holds each run's pass),
+from the reads counter as it was before the walk: the reads then need no launch to draw one.
 """
 
 from __future__ import annotations
@@ -12,15 +14,28 @@ import torch
 import triton
 import triton.language as tl
 
+from . import seeds
 
-@triton.jit
+_MVM_STEP = tl.constexpr(seeds.MVM_STEP)
+_MASK63 = tl.constexpr(seeds.MASK63)
+
+
+@triton.jit(do_not_specialize=["seed_offset"])
 def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, count, n_lines,
-                      ONEHOT: tl.constexpr, READS: tl.constexpr, BLOCK_R: tl.constexpr,
-                      BLOCK_W: tl.constexpr):
+                      seed_offset, ONEHOT: tl.constexpr, READS: tl.constexpr,
+                      SEEDS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr):
     start = tl.load(line_ptr)
     passes = tl.load(passes_ptr)
+    runs = tl.maximum(tl.cdiv(count, n_lines), 1)
+    for r in range(1, runs):  # each further run's pass (the first's is stored below)
+        tl.store(snap_ptr + 1 + r, passes + r)
     if READS:
-        tl.store(reads_ptr, tl.load(reads_ptr) + count)
+        before = tl.load(reads_ptr)
+        if SEEDS:  # seeds.read_seed of each run, keyed by the reads before it
+            for r in range(0, runs):
+                key = before + r * n_lines  # (r * n_lines < count: no overflow)
+                tl.store(snap_ptr + 1 + runs + r, (key * _MVM_STEP + seed_offset) & _MASK63)
+        tl.store(reads_ptr, before + count)
     if ONEHOT:
         for r0 in range(0, count, BLOCK_R):
             rows = r0 + tl.arange(0, BLOCK_R)
@@ -40,18 +55,28 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, cou
 
 
 def line_walk_triton(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,
-                     dtype: torch.dtype | None = None, reads: torch.Tensor | None = None):
+                     dtype: torch.dtype | None = None, reads: torch.Tensor | None = None,
+                     seed_offset: int | None = None):
     """Same arguments and result as ``line_walk_torch``, in one launch."""
     if line.dtype != torch.int64 or passes.dtype != torch.int64:
         raise ValueError("line and passes must be int64 device scalars")
-    snapshot = torch.empty(2, dtype=torch.int64, device=line.device)
+    seeded = seed_offset is not None
+    if seeded and (dtype is None or reads is None):
+        raise ValueError("read seeds are keyed by the reads counted with the one-hot reads")
+    if seeded and reads.dtype != torch.int64:
+        raise ValueError("the reads counter must be int64 to key the read seeds")
+    runs = max(-(-count // n_lines), 1)
+    snapshot = torch.empty(1 + runs * (2 if seeded else 1), dtype=torch.int64,
+                           device=line.device)
     onehot = None if dtype is None else torch.empty(count, n_lines, dtype=dtype,
                                                     device=line.device)
     block_w = min(256, triton.next_power_of_2(max(n_lines, 16)))
     _line_walk_kernel[(1,)](
         line, passes, snapshot, snapshot if onehot is None else onehot,
-        snapshot if reads is None else reads, count, n_lines, ONEHOT=onehot is not None,
-        READS=onehot is not None and reads is not None, BLOCK_R=max(1, 2048 // block_w),
+        snapshot if reads is None else reads, count, n_lines,
+        int(seed_offset) if seeded else 0, ONEHOT=onehot is not None,
+        READS=onehot is not None and reads is not None, SEEDS=seeded,
+        BLOCK_R=max(1, 2048 // block_w),
         BLOCK_W=block_w, num_warps=8)
     return snapshot, onehot
 

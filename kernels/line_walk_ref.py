@@ -5,7 +5,11 @@ tensors where the arrays are, so that a replayed CUDA graph walks on. Taking ``c
 lines snapshots both (what the transfer's kernels read), advances them past the lines -
 ``passes += (line + count) // n_lines``, ``line = (line + count) % n_lines`` - and, given a
 ``dtype``, makes the one-hot inputs that read the lines: row ``b`` is 1 at line
-``(start + b) % n_lines``. This file is the definition the Triton kernel
+``(start + b) % n_lines``. The walk is read in runs of ``n_lines`` lines at most (the last
+may be shorter); run ``r`` reads in pass ``passes + r``, which the snapshot holds for each
+run (a view per run: no launch to add). Given a ``seed_offset`` as well (and the ``reads``
+counter), it makes each run's read noise seed (``seeds.read_seed``), keyed by the reads
+counted before it, ``reads + r * n_lines``. This file is the definition the Triton kernel
 (``line_walk_cuda``: one launch for what takes the twin about a dozen) is tested against;
 the CPU walks on the host (``devices/schedule.py``) and needs no kernel.
 """
@@ -14,15 +18,26 @@ from __future__ import annotations
 
 import torch
 
+from .seeds import read_seed
+
 
 def line_walk_torch(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,
-                    dtype: torch.dtype | None = None, reads: torch.Tensor | None = None):
-    """Take ``count`` lines: returns ``(snapshot, onehot)`` - ``snapshot`` an int64 ``(2,)``
-    tensor ``[start, passes]`` from before the walk, ``onehot`` ``(count, n_lines)`` of
+                    dtype: torch.dtype | None = None, reads: torch.Tensor | None = None,
+                    seed_offset: int | None = None):
+    """Take ``count`` lines: returns ``(snapshot, onehot)`` - ``snapshot`` an int64 tensor
+    ``[start, passes, passes + 1, .., passes + R - 1]`` from before the walk (``R`` runs of
+    at most ``n_lines`` lines: each run's pass), ``onehot`` ``(count, n_lines)`` of
     ``dtype`` (None without one) - and advances ``line`` and ``passes`` in place.
     ``reads``: an integer counter of the read vectors (the array's ledger), advanced by
-    ``count`` with the one-hot reads."""
-    snapshot = torch.stack((line, passes)).to(torch.int64)
+    ``count`` with the one-hot reads. ``seed_offset`` (with ``dtype`` and ``reads``): the
+    snapshot goes on with one read seed per run."""
+    runs = torch.arange(max(-(-count // n_lines), 1), device=line.device)
+    snapshot = torch.cat((line.reshape(1), passes.reshape(1) + runs)).to(torch.int64)
+    if seed_offset is not None:
+        if dtype is None or reads is None:
+            raise ValueError("read seeds are keyed by the reads counted with the one-hot reads")
+        keys = reads.reshape(()).to(torch.int64) + runs * n_lines
+        snapshot = torch.cat((snapshot, read_seed(keys, seed_offset)))
     onehot = None
     if dtype is not None:
         onehot = torch.zeros(count, n_lines, dtype=dtype, device=line.device)

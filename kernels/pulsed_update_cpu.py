@@ -649,11 +649,12 @@ def line_probabilities_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
                              seed: int = 0, slots: torch.Tensor | None = None,
                              calls: torch.Tensor | None = None,
                              x_sign: torch.Tensor | None = None,
-                             d_sign: torch.Tensor | None = None):
+                             d_sign: torch.Tensor | None = None,
+                             rows: torch.Tensor | None = None):
     """``line_probabilities_torch`` in one compiled pass (the twin's ~20 small torch ops
     per update cost more than the update itself on small tiles). The stochastic rounding
     draws from ``seed``. Returns ``x_prob``, ``d_prob`` (the rows' dtype) and ``bl``
-    (int32); ``slots``, ``calls``, ``x_sign``, ``d_sign`` as the twin's."""
+    (int32); ``slots``, ``calls``, ``x_sign``, ``d_sign``, ``rows`` as the twin's."""
     x_rows, d_rows = signed_rows(x_rows, d_rows, x_sign, d_sign)
     dtype = x_rows.dtype if x_rows.dtype in (torch.float32, torch.float64) else torch.float32
     x, d = _as_array(x_rows, dtype), _as_array(d_rows, dtype)
@@ -670,7 +671,7 @@ def line_probabilities_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
                         real(um_grad_scale), real(res), bool(sto_round and res > 0),
                         lr > 0, np.uint64(seeds.low64(seed)), x_prob, d_prob, bl)
     x_prob, d_prob, bl = torch.from_numpy(x_prob), torch.from_numpy(d_prob), torch.from_numpy(bl)
-    advance_counters(bl, slots, calls)
+    advance_counters(bl, slots, calls, rows)
     return x_prob, d_prob, bl
 
 

@@ -366,7 +366,7 @@ def _line_words_kernel(
     stride_xbk, stride_xbt, stride_xbn, stride_dbk, stride_dbt, stride_dbm,
     seed,
     GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr, SIGN_BIT: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_L: tl.constexpr,
+    ZERO: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_L: tl.constexpr,
 ):
     """Phase 1 of the update, once per line: the packed words of ``BLOCK_R`` rows x
     ``BLOCK_L`` lines (input lines ``0..n_in-1``, then the output lines) for every chunk,
@@ -374,14 +374,16 @@ def _line_words_kernel(
     (one chunk of at most 31 slots) bit 31 holds the line's sign (probability < 0). Axis
     2: tile ``g`` of a group, its probabilities, trains, seed, words and pulse count its
     own (the ``stride_*g`` / ``words_per_tile`` on). Each tile's first program zeroes the
-    tile's pulse count the update's kernels add to (a launch saved)."""
+    tile's pulse count the update's kernels add to (a launch saved), unless the count is
+    a running one (``ZERO`` off: ``add_to``)."""
     g = tl.program_id(2).to(tl.int64)
     x_ptr += g * stride_xg
     d_ptr += g * stride_dg
     bl_ptr += g * stride_blg
     words_ptr += g * words_per_tile
-    if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
-        tl.store(count_ptr + g, tl.full((), 0, tl.int64))
+    if ZERO:
+        if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
+            tl.store(count_ptr + g, tl.full((), 0, tl.int64))
     seed = _seed_of(seed_ptr + g, seed, SEED_PTR)
     rows = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     lines = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
@@ -634,63 +636,61 @@ def _pulsed_update_kernel(
 
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_lines_kernel(
-    w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
-    start, n_out, n_in, k, n_chunks,
+    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
+    start, n_out, n_in, k, n_chunks, max_len,
     stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
-    stride_xk, stride_xn, stride_dk, stride_dm,
+    stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
     seed, noise_std,
     COLUMNS: tl.constexpr, NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
-    START_PTR: tl.constexpr, NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr,
+    START_PTR: tl.constexpr, NATIVE: tl.constexpr,
     COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """Constant steps on one-hot rows (a transfer's line writes, lines distinct): program
     ``(b, block)`` takes ``BLOCK`` elements of row b's line - column ``(start + b) %
     n_in`` (``COLUMNS``) or row ``(start + b) % n_out`` - and nothing else, where the block
-    kernel's programs would each scan every row for the few they touch. Per element the
-    block kernel's sparse-row arithmetic and draws (``_normal1`` keyed by element and row),
-    so the weights come out the same."""
+    kernel's programs would each scan every row for the few they touch. It draws the words
+    of its elements' lines and of the one-hot line itself, as ``_line_words_kernel`` draws
+    them (``_draw_word``: the same counters, so the same bits; no words kernel before it),
+    and per element does the block kernel's sparse-row arithmetic and draws (``_normal1``
+    keyed by element and row), so the weights come out the same. It adds its pulses to
+    ``count_ptr``, which the caller has zeroed."""
     b = tl.program_id(0)
     seed = _seed_of(seed_ptr, seed, SEED_PTR)
     if START_PTR:
         raw = tl.load(start_ptr).to(tl.int32) + b
     else:
         raw = start + b
-    n_lines = n_in + n_out
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    row_words = words_ptr + b.to(tl.int64) * n_lines
     if COLUMNS:  # x is one-hot at column j; the column's rows are the line
         rn = raw % n_in
         rm = span
         ok = rm < n_out
-        one_ptr = row_words + rn
-        line_ptrs = row_words + n_in + rm
+        one_line = rn  # the words' line numbers: input lines, then the output lines
+        line_lines = n_in + rm
+        one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
+        line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
     else:
         rm = raw % n_out
         rn = span
         ok = rn < n_in
-        one_ptr = row_words + n_in + rm
-        line_ptrs = row_words + rn
-    one = tl.load(one_ptr).to(tl.uint32, bitcast=True)
-    line = tl.load(line_ptrs, mask=ok, other=0).to(tl.uint32, bitcast=True)
-    if SIGN_BIT:
-        counts = _popcount(one & line & 0x7FFFFFFF, NATIVE)
-        neg_one = (one >> 31) != 0
-        neg_line = (line >> 31) != 0
-    else:
-        counts = _popcount(one & line, NATIVE)
-        for c in range(1, n_chunks):
-            at = c * k * n_lines
-            one_c = tl.load(one_ptr + at).to(tl.uint32, bitcast=True)
-            line_c = tl.load(line_ptrs + at, mask=ok, other=0).to(tl.uint32, bitcast=True)
-            counts += _popcount(one_c & line_c, NATIVE)
-        if COLUMNS:
-            neg_one = tl.load(x_ptr + b * stride_xk + rn * stride_xn) < 0.0
-            neg_line = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0) < 0.0
-        else:
-            neg_one = tl.load(d_ptr + b * stride_dk + rm * stride_dm) < 0.0
-            neg_line = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0) < 0.0
+        one_line = n_in + rm
+        line_lines = rn
+        one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
+        line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
+    length = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
+    rows = b + tl.zeros((1,), tl.int32)
+    lens = length + tl.zeros((1,), tl.int32)
+    one_pa = tl.abs(one_p) + tl.zeros((1, 1), tl.float32)
+    line_pa = tl.abs(line_p)[None, :]
+    counts = tl.zeros((BLOCK,), tl.int32)
+    for c in range(0, n_chunks):
+        n_groups = tl.minimum(tl.maximum(tl.cdiv(length - c * 32, 4), 0), 8)
+        one = _draw_word(seed, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa, lens,
+                         n_groups)
+        line = _draw_word(seed, rows, line_lines, c, line_pa, lens, n_groups)
+        counts += tl.sum(_popcount(one & line, NATIVE), axis=0)
     counts = tl.where(ok, counts, 0)
-    up = neg_line != neg_one  # d's sign against x's: the same either way round
+    up = (line_p < 0.0) != (one_p < 0.0)  # d's sign against x's: the same either way round
     w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
     w = tl.load(w_ptrs, mask=ok, other=0.0)
     pe = p_ptr + rm * stride_pm + rn * stride_pn
@@ -782,8 +782,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          num_warps: int | None = None,
                          cell_pulses: torch.Tensor | None = None,
                          row_chunk: int | None = None,
-                         one_hot: tuple[int | torch.Tensor, bool] | None = None
-                         ) -> torch.Tensor:
+                         one_hot: tuple[int | torch.Tensor, bool] | None = None,
+                         add_to: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``k`` rank-1 pulse trains to ``weight`` in place in one launch.
 
     Same arguments and meaning as ``pulsed_update_torch``; ``seed`` (taken mod 2**32) keys
@@ -804,8 +804,11 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     ``one_hot``: ``(start, columns)`` where row b is one-hot at the distinct line ``(start +
     b) % width`` of the x side (``columns``) or the d side (a transfer's write; ``start`` a
     host int or a 0-dim device tensor): constant steps then take a kernel over those lines
-    alone (``_one_hot_lines_kernel``; the same weights as the block kernel).
-    Returns the number of pulses applied (0-dim int64 tensor on ``weight.device``).
+    alone (``_one_hot_lines_kernel``: one launch, its words drawn in it; the same weights
+    as the block kernel). Returns the number of pulses applied (0-dim int64 tensor on
+    ``weight.device``), or ``add_to`` (a 0-dim int64 tensor there, one tile) with them
+    added in the kernels: a running count (a tile's), or a fresh one that a kernel before
+    set to 0 (a transfer's write kernel): no launch to zero or to sum one.
 
     A group of equal tiles (``pulsed_update_grouped_torch``): ``weight`` ``(tiles, out,
     in)``, ``cell_params`` ``(tiles, P, out, in)``, trains ``(tiles, k, .)`` and ``(tiles,
@@ -845,9 +848,16 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     if max_bl is None and k > 0:
         max_bl = int(bl.max())
     shape = (tiles,) if grouped else ()
+    if add_to is not None and (grouped or add_to.shape != () or add_to.dtype != torch.int64
+                               or add_to.device != weight.device):
+        raise ValueError("add_to must be a 0-dim int64 tensor on the weight's device")
     if k == 0 or weight.numel() == 0 or max_bl <= 0:
+        if add_to is not None:
+            return add_to
         return torch.zeros(shape, dtype=torch.int64, device=weight.device)
-    counter = torch.empty(shape, dtype=torch.int64, device=weight.device)  # words zero it
+    # the words kernel zeroes a fresh count; the update's kernels add to it (or to add_to)
+    counter = torch.empty(shape, dtype=torch.int64, device=weight.device) \
+        if add_to is None else add_to
     if not grouped:  # the group of one
         weight, cell_params, x_prob, d_prob = (weight[None], cell_params[None], x_prob[None],
                                                d_prob[None])
@@ -882,6 +892,14 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     # phase 1, once per line: the packed words of every line, row and chunk (trains of at
     # most 31 slots carry the line's sign in bit 31: the update loads nothing else per row)
     sign_bit = int(max_bl) <= 31
+    if one_hot is not None and not loop and not grouped and not given:  # draws its words
+        if add_to is None:
+            counter = torch.zeros(shape, dtype=torch.int64, device=weight.device)
+        _one_hot_lines(weight[0], cell_params[0], x_prob[0], d_prob[0], bl[0], counter,
+                       seed_ptr, seed_int, cell_pulses, one_hot, k=k, n_chunks=n_chunks,
+                       max_len=n_chunks * 32 - sign_bit, noise_std=noise_std,
+                       seed_mode=seed_mode)
+        return counter
     n_lines = n_in + n_out
     words = torch.empty(tiles, n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
     block_l = min(128, _next_pow2(n_lines))
@@ -892,16 +910,10 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         x_prob.stride(0), d_prob.stride(0), bl.stride(0), words.stride(0),
         sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
         seed_int,
-        GIVEN_BITS=given, SEED_PTR=seed_mode, SIGN_BIT=sign_bit, BLOCK_R=8,
-        BLOCK_L=block_l,
+        GIVEN_BITS=given, SEED_PTR=seed_mode, SIGN_BIT=sign_bit, ZERO=add_to is None,
+        BLOCK_R=8, BLOCK_L=block_l,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
-    if one_hot is not None and not loop and not grouped:
-        _one_hot_lines(weight[0], cell_params[0], x_prob[0], d_prob[0], words[0], counter,
-                       seed_ptr, seed_int,
-                       cell_pulses, one_hot, k=k, n_chunks=n_chunks, noise_std=noise_std,
-                       seed_mode=seed_mode, sign_bit=sign_bit)
-        return counter
     linear = int(cell_kind) == CELL_LINEAR
     if (not loop or linear) and not sparse_rows and not grouped:  # few cells, many rows
         rows = _row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
@@ -937,24 +949,25 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     return counter
 
 
-def _one_hot_lines(weight, cell_params, x_prob, d_prob, words, counter, seed_ptr, seed_int,
-                   cells, one_hot, *, k, n_chunks, noise_std, seed_mode, sign_bit) -> None:
-    """The launch of ``_one_hot_lines_kernel`` on the words of ``_line_words_kernel``."""
+def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, seed_int,
+                   cells, one_hot, *, k, n_chunks, max_len, noise_std, seed_mode) -> None:
+    """The launch of ``_one_hot_lines_kernel`` (it draws its own words; ``counter``
+    zeroed)."""
     start, columns = one_hot
     n_out, n_in = weight.shape
     length = n_out if columns else n_in
     block = min(256, _next_pow2(length))
     on_device = isinstance(start, torch.Tensor)
     _one_hot_lines_kernel[(k, triton.cdiv(length, block))](
-        weight, cell_params, x_prob, d_prob, words, counter, seed_ptr,
+        weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr,
         counter if cells is None else cells, start if on_device else counter,
-        0 if on_device else int(start), n_out, n_in, k, n_chunks,
+        0 if on_device else int(start), n_out, n_in, k, n_chunks, max_len,
         weight.stride(0), weight.stride(1),
         cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
-        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1),
+        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
         seed_int, float(noise_std),
         COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode,
-        START_PTR=on_device, NATIVE=not _INTERPRETED, SIGN_BIT=sign_bit,
+        START_PTR=on_device, NATIVE=not _INTERPRETED,
         COUNT_CELLS=cells is not None, BLOCK=block, num_warps=4 if block >= 128 else 2)
 
 
@@ -1307,12 +1320,13 @@ def _row_abs_max(src_ptr, n, stride_src, BLOCK: tl.constexpr):
 
 @triton.jit
 def _line_probabilities_kernel(
-    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, xs_ptr, ds_ptr, n_in, n_out,
+    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
+    n_in, n_out,
     k, n_cols, stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
     SLOTS: tl.constexpr, CALLS: tl.constexpr, X_SIGN: tl.constexpr, D_SIGN: tl.constexpr,
-    BLOCK: tl.constexpr,
+    BLOCK: tl.constexpr, ROWS: tl.constexpr = False,
 ):
     """One program per rank-1 row (axis 0) and tile (axis 1): the twin's
     ``line_probabilities_torch`` in one pass over the row (its largest |x| and |d|, then
@@ -1323,9 +1337,13 @@ def _line_probabilities_kernel(
     sit ``n_in * (g % n_cols)`` and ``n_out * (g // n_cols)`` into ``xs`` and ``ds``. The
     counters (``advance_counters``) too, tile g's at ``slots + g`` and ``calls + g``: each
     row adds its length to its tile's slots, row 0 counts the call (no program of this
-    kernel reads it: the update's kernels after it do)."""
+    kernel reads it: the update's kernels after it do) and the rows (``rows + g``: a
+    tile's count of rank-1 updates)."""
     g = tl.program_id(1)
     b = tl.program_id(0)
+    if ROWS:
+        if b == 0:
+            tl.store(rows_ptr + g, tl.load(rows_ptr + g) + k)
     if CALLS:
         if b == 0:
             tl.store(calls_ptr + g, tl.load(calls_ptr + g) + 1)
@@ -1376,9 +1394,11 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
                               slots: torch.Tensor | None = None,
                               calls: torch.Tensor | None = None,
                               x_sign: torch.Tensor | None = None,
-                              d_sign: torch.Tensor | None = None):
+                              d_sign: torch.Tensor | None = None,
+                              rows: torch.Tensor | None = None):
     """``line_probabilities_torch`` in one launch (the pulse-train preparation: about 35
-    small torch kernels per layer otherwise), its counters (``slots``, ``calls``) advanced
+    small torch kernels per layer otherwise), its counters (``slots``, ``calls``, ``rows``)
+    advanced
     and the lines' signs (``x_sign``, ``d_sign``) applied in the same launch.
     Deterministic rounding only: ``sto_round`` with ``res > 0`` draws from a torch
     generator, which the twin does. float32 rows."""
@@ -1389,7 +1409,8 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
         x_rows, d_rows, 1, x_rows.shape[1], d_rows.shape[1], lr, granularity,
         desired_bl=desired_bl, fixed_bl=fixed_bl, update_management=update_management,
         update_bl_management=update_bl_management, um_grad_scale=um_grad_scale, res=res,
-        sto_round=sto_round, tiles=1, slots=slots, calls=calls, x_sign=x_sign, d_sign=d_sign)
+        sto_round=sto_round, tiles=1, slots=slots, calls=calls, x_sign=x_sign, d_sign=d_sign,
+        rows=rows)
     return x_p[0], d_p[0], bl[0]
 
 
@@ -1402,12 +1423,13 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
                                       slots: torch.Tensor | None = None,
                                       calls: torch.Tensor | None = None,
                                       x_sign: torch.Tensor | None = None,
-                                      d_sign: torch.Tensor | None = None):
+                                      d_sign: torch.Tensor | None = None,
+                                      rows: torch.Tensor | None = None):
     """:func:`line_probabilities_triton` of every tile of a grid in one launch: tile ``g``
     (``n_cols`` to a row of the grid) takes the ``n_in`` columns of ``x_rows`` from ``(g %
     n_cols) * n_in`` and the ``n_out`` columns of ``d_rows`` from ``(g // n_cols) * n_out``
-    (and of ``x_sign``, ``d_sign``, as wide as the rows); its counters are ``slots[g]`` and
-    ``calls[g]`` (``(tiles,)``, or one element for a single tile).
+    (and of ``x_sign``, ``d_sign``, as wide as the rows); its counters are ``slots[g]``,
+    ``calls[g]`` and ``rows[g]`` (``(tiles,)``, or one element for a single tile).
     Returns ``(tiles, k, n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
     if sto_round and res > 0:
         raise ValueError("stochastic rounding draws from a torch generator: use the twin")
@@ -1420,17 +1442,18 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
     d_p = torch.empty((tiles, k, n_out), dtype=torch.float32, device=x_rows.device)
     bl = torch.empty((tiles, k), dtype=torch.int32, device=x_rows.device)
     if k == 0 or tiles == 0:
-        advance_counters(bl, slots, calls)
+        advance_counters(bl, slots, calls, rows)
         return x_p, d_p, bl
-    if any(c is not None and c.numel() > 1 and c.stride(0) != 1 for c in (slots, calls)):
-        raise ValueError("a group's slots and calls must be (tiles,) with stride 1")
+    if any(c is not None and c.numel() > 1 and c.stride(0) != 1 for c in (slots, calls, rows)):
+        raise ValueError("a group's slots, calls and rows must be (tiles,) with stride 1")
     signs = [None if v is None else v.to(torch.float32).contiguous() for v in (x_sign, d_sign)]
     mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
                       update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
     _line_probabilities_kernel[(k, tiles)](
         x_rows, d_rows, x_p, d_p, bl, bl if slots is None else slots,
-        bl if calls is None else calls, *(x_p if v is None else v for v in signs),
+        bl if calls is None else calls, bl if rows is None else rows,
+        *(x_p if v is None else v for v in signs),
         n_in, n_out, k, n_cols,
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
         n_in * x_rows.stride(1), n_out * d_rows.stride(1),
@@ -1439,6 +1462,7 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
         float(um_grad_scale), float(res),
         BL_MODE=mode, MANAGED=bool(update_management or update_bl_management),
         RES=res > 0, SLOTS=slots is not None, CALLS=calls is not None,
+        ROWS=rows is not None,
         X_SIGN=signs[0] is not None, D_SIGN=signs[1] is not None, BLOCK=block,
         num_warps=4 if block >= 512 else 2,
     )

@@ -410,14 +410,17 @@ def managed_gains_torch(x_max: torch.Tensor, d_max: torch.Tensor, lr: float,
 
 
 def advance_counters(bl: torch.Tensor, slots: torch.Tensor | None,
-                     calls: torch.Tensor | None) -> None:
+                     calls: torch.Tensor | None, rows: torch.Tensor | None = None) -> None:
     """The counters a train-making kernel advances for its array (so that the step spends
     no launches on them): ``slots`` takes the trains' lengths, ``calls`` (the call counter
-    that keys the update's seed, ``seeds.KeyedSeed``) one more call."""
+    that keys the update's seed, ``seeds.KeyedSeed``) one more call, ``rows`` (a tile's
+    count of rank-1 updates) the rows."""
     if slots is not None:
         slots += bl.sum()
     if calls is not None:
         calls.add_(1)
+    if rows is not None:
+        rows.add_(bl.shape[-1])
 
 
 def signed_rows(x_rows: torch.Tensor, d_rows: torch.Tensor, x_sign: torch.Tensor | None,
@@ -438,13 +441,14 @@ def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
                              slots: torch.Tensor | None = None,
                              calls: torch.Tensor | None = None,
                              x_sign: torch.Tensor | None = None,
-                             d_sign: torch.Tensor | None = None):
+                             d_sign: torch.Tensor | None = None,
+                             rows: torch.Tensor | None = None):
     """The stochastic pulse type's trains of the rank-1 updates ``-lr d_rows[k] x_rows[k]^T``:
     signed firing probabilities ``(k, in)``, ``(k, out)`` and lengths ``(k,)`` (int32).
 
     ``res`` is a bin width (0: off) the scaled probabilities are rounded to, stochastically
-    with ``sto_round``; then they are clipped to [0, 1]. ``slots``, ``calls``: integer
-    counters advanced as :func:`advance_counters` says. ``x_sign`` ``(in,)``, ``d_sign``
+    with ``sto_round``; then they are clipped to [0, 1]. ``slots``, ``calls``, ``rows``:
+    integer counters advanced as :func:`advance_counters` says. ``x_sign`` ``(in,)``, ``d_sign``
     ``(out,)``: +-1 per line the rows are multiplied by first (a chopped array's choppers).
     """
     x_rows, d_rows = signed_rows(x_rows, d_rows, x_sign, d_sign)
@@ -457,7 +461,7 @@ def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
     x_p = discretize_torch(x_rows.abs() * x_gain[:, None], res, sto_round, generator)
     d_p = discretize_torch(d_rows.abs() * d_gain[:, None], res, sto_round, generator)
     bl = bl.to(torch.int32)
-    advance_counters(bl, slots, calls)
+    advance_counters(bl, slots, calls, rows)
     return x_p.clamp(0, 1) * x_rows.sign(), d_p.clamp(0, 1) * d_rows.sign(), bl
 
 

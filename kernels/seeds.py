@@ -44,6 +44,9 @@ NOISE_STREAM_SALT = GOLDEN64  # the cycle-to-cycle noise
 
 # the MVM's Triton seed: 44 bits with the top one set; the stream and pass go above them
 MVM_SEED_BITS = 44
+# a transfer read seed's stream of the chopper switches' draws (above the 44 bits; the
+# MVM's streams there are ``stream * 256 + 1 + pass``, far below it)
+CHOPPER_STREAM = 0x7FFF
 assert (1 << (MVM_SEED_BITS - 1)) == 0x80000000000  # analog_mvm_cuda._seed's literal
 
 
@@ -90,6 +93,21 @@ def mvm_seed(seed: int, calls: int) -> int:
     """The noise seed of a tile's MVM number ``calls`` on the host (a CUDA tile adds
     ``MVM_STEP`` per MVM to a device copy of it)."""
     return (tile_generator_seed(seed) * KEY_BASE + calls * MVM_STEP) & MASK63
+
+
+def read_seed_offset(base: int, salt: int) -> int:
+    """What the CUDA noise seeds of an array's transfer reads add to their key: from the
+    generator's initial seed ``base`` and the array's ``salt`` (as ``array_seed_offset``)."""
+    return array_seed_offset(base, salt)
+
+
+def read_seed(reads_before, offset: int):
+    """The CUDA noise seed of a transfer's read of an array that ``reads_before`` vectors
+    were read from before (its ledger's count: an int or an int64 tensor): ``(reads_before
+    * MVM_STEP + offset) & MASK63``. The walk's kernel makes it where it counts the reads
+    (``line_walk_ref``), so a read spends no launch on drawing a seed; a new count gives a
+    new seed, and a replayed CUDA graph reads the count anew."""
+    return (reads_before * MVM_STEP + offset) & MASK63
 
 
 def replica_seed(seed, stream: int):
@@ -167,12 +185,14 @@ def splitmix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
-__all__ = ["CALL_STEP", "D_STREAM_SALT", "GOLDEN64", "KERNEL_SEED_BOUND", "KEY_BASE", "KEY_SALT",
+__all__ = ["CALL_STEP", "CHOPPER_STREAM", "D_STREAM_SALT", "GOLDEN64", "KERNEL_SEED_BOUND",
+           "KEY_BASE", "KEY_SALT",
            "KeyedSeed", "MASK31", "MASK32", "MASK63", "MASK64", "MIX64_MUL1", "MIX64_MUL2",
            "MVM_SEED_BITS",
            "MVM_STEP", "NOISE_STREAM_SALT", "REPLICA_STEP", "SLOW_ARRAY_OFFSET",
            "TILE_GENERATOR_OFFSET", "TILE_STRIDE", "WIDE_SEED_BOUND", "array_device_seed",
            "array_device_seeds", "array_seed_offset",
            "array_host_seed", "draw_cpu_kernel_seed", "draw_kernel_seed", "draw_wide_seed",
-           "low32", "low63", "low64", "mvm_seed", "mvm_triton_seed", "repeat_seed", "replica_seed",
+           "low32", "low63", "low64", "mvm_seed", "mvm_triton_seed", "read_seed",
+           "read_seed_offset", "repeat_seed", "replica_seed",
            "slow_array_seed", "splitmix64", "tile_generator_seed", "tile_seed"]

@@ -14,10 +14,15 @@ import torch
 import triton
 import triton.language as tl
 
+from . import seeds
+from .layout import CELL_CONSTANT
 from .params import CellParams, ChopperParams, TransferWriteParams, UpdateParams
 from .pulsed_update_ref import advance_counters, long_train_length
 from .transfer_buffer_cuda import buffer_step
 from .transfer_write_ref import line_width, masked_lengths
+
+# the chopper switches' stream of a read seed, in the MVM seeds' form (44 bits, the top set)
+_CHOPPER_KEY = tl.constexpr(seeds.CHOPPER_STREAM << seeds.MVM_SEED_BITS)
 
 
 @triton.jit(do_not_specialize=["start", "passes"])
@@ -25,19 +30,25 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            start_ptr, n_len,
                            width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold, max_steps,
                            momentum, buffer_cap, lr, granularity, desired_bl, um_grad_scale,
-                           long_bl, passes, pass_ptr, fd_ptr, run_ptr, past_ptr, sw_ptr,
-                           slots_ptr, calls_ptr, flip_prob, period, keep, mean_weight, ready_after,
+                           long_bl, passes, pass_ptr, fd_ptr, fs_ptr, run_ptr, past_ptr, sw_ptr,
+                           slots_ptr, calls_ptr, zero_ptr, flip_prob, period, keep, mean_weight,
+                           ready_after,
                            COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
                            FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr,
                            UBM: tl.constexpr, UM: tl.constexpr, LONG: tl.constexpr,
                            START_PTR: tl.constexpr, CHOP: tl.constexpr, PASS_PTR: tl.constexpr,
-                           PERIOD: tl.constexpr, DRAWS: tl.constexpr, MEANS: tl.constexpr,
+                           PERIOD: tl.constexpr, DRAWS: tl.constexpr,
+                           DRAW_SEED: tl.constexpr, MEANS: tl.constexpr,
                            READY: tl.constexpr, SLOTS: tl.constexpr, CALLS: tl.constexpr,
+                           ZERO: tl.constexpr,
                            BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
     b = tl.program_id(0)
     if CALLS:  # the written array's call counter (the update after this kernel reads it)
         if b == 0:
             tl.store(calls_ptr, tl.load(calls_ptr) + 1)
+    if ZERO:  # the pulse count the update after this kernel adds to
+        if b == 0:
+            tl.store(zero_ptr, tl.full((), 0, tl.int64))
     if START_PTR:  # the first line from a device tensor: a replayed graph reads it anew
         raw = tl.load(start_ptr).to(tl.int32) + b
     else:
@@ -125,6 +136,9 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
             flip = flip | (pass_b % period + 1 == period)
         if DRAWS:
             flip = flip | (tl.load(fd_ptr + b) < flip_prob)
+        if DRAW_SEED:  # the line's uniform from the read seed's chopper stream (no launch)
+            key = (tl.load(fs_ptr) & 0x7FFFFFFFFFF) | 0x80000000000
+            flip = flip | (tl.rand(key ^ _CHOPPER_KEY, b) < flip_prob)
         tl.store(is_ptr + j, tl.where(flip, -in_s, in_s))
         if MEANS:
             tl.store(sw_ptr + j, flip.to(tl.uint8))
@@ -139,16 +153,22 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
                           in_sign: torch.Tensor | None = None,
                           chopper: ChopperParams | None = None,
                           flip_draws: torch.Tensor | None = None,
+                          flip_seed: torch.Tensor | None = None,
                           passes: int | torch.Tensor = 0,
                           running_mean: torch.Tensor | None = None,
                           past_mean: torch.Tensor | None = None,
                           switched: torch.Tensor | None = None,
                           train_slots: torch.Tensor | None = None,
-                          calls: torch.Tensor | None = None, block_w: int = 1024):
+                          calls: torch.Tensor | None = None,
+                          zero: torch.Tensor | None = None, block_w: int = 1024):
     """Same arguments and result as ``transfer_write_torch``, in one launch: with
     ``chopper`` the choppers' switches, AGAD's means and the ready lines are the same
-    program's (one per line) - ten to thirty small torch launches otherwise - and
-    ``train_slots`` is added to atomically; ``calls`` counts one call (``advance_counters``)."""
+    program's (one per line) - ten to thirty small torch launches otherwise - and with
+    ``flip_seed`` (no ``flip_draws``) each line draws its uniform there as well (Philox,
+    the seed's chopper stream: the same law as the twin's draws, not the same numbers);
+    ``train_slots`` is added to atomically; ``calls`` counts one call (``advance_counters``);
+    ``zero`` (a 0-dim int64 tensor) is set to 0 for the update that follows (the pulse count
+    it adds to, zeroed without a launch of its own)."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
@@ -160,6 +180,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     x_prob, d_prob = (one_hot, line) if columns else (line, one_hot)
     if n == 0:
         advance_counters(bl, train_slots, calls)
+        if zero is not None:
+            zero.zero_()
         return x_prob, d_prob, bl
     buffered = buffer is not None
     on_device = isinstance(start, torch.Tensor)
@@ -172,8 +194,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
             in_sign = in_sign.to(dtype).contiguous()
     else:
         buffer = out_sign = in_sign = reads  # unused pointers
-    chop = _chopper_arguments(chopper, buffered, buffer, in_sign, dtype, flip_draws, passes,
-                              running_mean, past_mean, switched, fallback=bl)
+    chop = _chopper_arguments(chopper, buffered, buffer, in_sign, dtype, flip_draws, flip_seed,
+                              passes, running_mean, past_mean, switched, fallback=bl)
     long_bl = float(long_train_length(lr, granularity)) if long_train else 0.0
     _transfer_write_kernel[(n,)](
         reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
@@ -183,27 +205,28 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
         float(lr), float(granularity), float(desired_bl), float(um_grad_scale), long_bl,
         *chop["args"], bl if train_slots is None else train_slots,
-        bl if calls is None else calls, *chop["numbers"],
+        bl if calls is None else calls, bl if zero is None else zero, *chop["numbers"],
         COLUMNS=bool(columns), BUFFERED=buffered, FORGET=bool(forget_buffer),
         CAP=(not forget_buffer) and buffer_cap > 0, NO_BUFFER=bool(no_buffer),
         UBM=bool(update_bl_management), UM=bool(update_management),
         LONG=bool(long_train) and not update_bl_management, START_PTR=on_device,
         **chop["flags"], SLOTS=train_slots is not None, CALLS=calls is not None,
+        ZERO=zero is not None,
         BLOCK_L=triton.next_power_of_2(max(n_len, 16)),
         BLOCK_W=min(block_w, triton.next_power_of_2(max(width, 16))), num_warps=4,
     )
     return x_prob, d_prob, bl
 
 
-def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, passes, running_mean,
-                       past_mean, switched, *, fallback) -> dict:
+def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, flip_seed, passes,
+                       running_mean, past_mean, switched, *, fallback) -> dict:
     """The kernel's chopper arguments (pointers, numbers, flags) for ``c``: the choppers
     and means change in place, so they must be the kernel's dtype and layout already."""
     if c is None:
-        return {"args": (0, fallback, fallback, fallback, fallback, fallback),
+        return {"args": (0, fallback, fallback, fallback, fallback, fallback, fallback),
                 "numbers": (0.0, 1, 1.0, 0.0, -1),
                 "flags": dict(CHOP=False, PASS_PTR=False, PERIOD=False, DRAWS=False,
-                              MEANS=False, READY=False)}
+                              DRAW_SEED=False, MEANS=False, READY=False)}
     if not buffered:
         raise ValueError("the chopper bookkeeping needs the buffered write")
     if in_sign.dtype != dtype or not in_sign.is_contiguous():
@@ -216,14 +239,18 @@ def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, passes, 
         raise ValueError("switched must be a contiguous bool tensor")
     on_device = isinstance(passes, torch.Tensor)
     draws = flip_draws is not None
+    seeded = not draws and flip_seed is not None and c.flip_prob > 0
+    if seeded and (flip_seed.dtype != torch.int64 or flip_seed.numel() != 1):
+        raise ValueError("flip_seed must be a one-element int64 tensor")
     args = (0 if on_device else int(passes), passes if on_device else fallback,
             flip_draws.to(dtype).contiguous() if draws else fallback,
+            flip_seed if seeded else fallback,
             running_mean if means else fallback, past_mean if means else fallback,
             switched.view(torch.uint8) if means else fallback)
     numbers = (float(c.flip_prob), max(int(c.period), 1), 1.0 - float(c.momentum),
                float(c.momentum), int(c.ready_after))
     flags = dict(CHOP=True, PASS_PTR=on_device, PERIOD=c.period > 0, DRAWS=draws,
-                 MEANS=means, READY=c.ready_after >= 0)
+                 DRAW_SEED=seeded, MEANS=means, READY=c.ready_after >= 0)
     return {"args": args, "numbers": numbers, "flags": flags}
 
 
@@ -232,21 +259,29 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
                           *, seed: int | torch.Tensor, max_bl: int | None = None,
                           line_mask: torch.Tensor | None = None,
                           cell_pulses: torch.Tensor | None = None,
-                          train_slots: torch.Tensor | None = None, **buffer) -> torch.Tensor:
-    """``transfer_lines_torch`` in three launches and no host sync: the trains
+                          train_slots: torch.Tensor | None = None,
+                          add_to: torch.Tensor | None = None, **buffer) -> torch.Tensor:
+    """``transfer_lines_torch`` without a host sync: the trains
     (:func:`transfer_write_triton`), then the pulsed-update kernels on them (``seed``,
     ``max_bl`` from the host; the rows are one-hot at the distinct lines from ``start``:
-    ``sparse_rows``, and ``one_hot`` for constant steps)."""
+    ``sparse_rows``, and ``one_hot`` for constant steps). Constant steps take two
+    launches: the one-hot lines' kernel, drawing its own words, adds its pulses to
+    ``add_to`` (returned) or to a count the write kernel zeroes; other cells three
+    (words, then the block kernel, adding to ``add_to`` as well)."""
     from .pulsed_update_cuda import pulsed_update_triton
 
     width = line_width(weight, p.columns)
     if line_mask is None:  # the write kernel counts the trains' slots itself
         buffer["train_slots"], train_slots = train_slots, None
-    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, **buffer)
+    counter = None  # constant steps: a fresh count that the write kernel zeroes
+    if add_to is None and int(cell.kind) == CELL_CONSTANT:
+        counter = torch.empty((), dtype=torch.int64, device=weight.device)
+    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, zero=counter, **buffer)
     bl = masked_lengths(bl, line_mask, train_slots)
     return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
                                 UpdateParams(cell, max_bl, sparse_rows=True), seed=seed,
-                                cell_pulses=cell_pulses, one_hot=(start, p.columns))
+                                cell_pulses=cell_pulses, one_hot=(start, p.columns),
+                                add_to=counter if add_to is None else add_to)
 
 
 __all__ = ["transfer_lines_triton", "transfer_write_triton"]

@@ -101,7 +101,8 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWrit
                          out_sign: torch.Tensor | None = None,
                          in_sign: torch.Tensor | None = None,
                          chopper: ChopperParams | None = None,
-                         flip_draws: torch.Tensor | None = None, passes=0,
+                         flip_draws: torch.Tensor | None = None,
+                         flip_seed: torch.Tensor | None = None, passes=0,
                          running_mean: torch.Tensor | None = None,
                          past_mean: torch.Tensor | None = None,
                          switched: torch.Tensor | None = None,
@@ -117,7 +118,9 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWrit
     of the read lines in the same call - AGAD's reference means first
     (:func:`reference_reads_torch`, with ``running_mean``, ``past_mean``, ``switched``),
     the lines not yet ready silenced (``bl = 0``), then the choppers' switches
-    (:func:`switch_choppers_torch`; ``flip_draws``: one uniform per line); ``passes``: the
+    (:func:`switch_choppers_torch`; ``flip_draws``: one uniform per line, or else, with
+    ``flip_seed`` (a one-element integer tensor: a transfer read's seed), drawn from a
+    generator seeded by it, as ``analog_mvm_torch`` draws its noise); ``passes``: the
     full passes before ``start`` (an int or a 0-dim tensor). ``train_slots``, ``calls``:
     the written array's counters (``pulsed_update_ref.advance_counters``).
     """
@@ -140,6 +143,9 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWrit
     one_hot = torch.zeros(n, width, dtype=reads.dtype, device=reads.device)
     one_hot[torch.arange(n, device=reads.device), lines] = one_gain.clamp(0, 1)
     if chopper is not None:
+        if flip_draws is None and flip_seed is not None and chopper.flip_prob > 0:
+            seeded = torch.Generator(device=reads.device).manual_seed(int(flip_seed))
+            flip_draws = torch.rand(n, generator=seeded, device=reads.device)
         pass_b = line_passes(start, n, width, passes, reads.device)
         if chopper.ready_after >= 0:
             bl = torch.where(pass_b > chopper.ready_after, bl, 0)

@@ -7,8 +7,9 @@ Triton compiles to a cubin without a device when its driver reports a target; th
 script installs such a driver and turns every launch into a warm-up (compile, no run),
 then calls the launchers of the transfer step's kernels on CPU tensors at the bench
 MLP's sizes: the line walk, the line probabilities with their counters and signs, the
-pulsed update with keyed seeds (blocks, row chunks, one-hot lines) and the transfer write
-with the chopped devices' bookkeeping. It prints how many variants compiled.
+pulsed update with keyed seeds (blocks, row chunks, one-hot lines), the transfer write
+with the chopped devices' bookkeeping and the one-hot reads' MVM. It prints how many
+variants compiled.
 """
 
 from __future__ import annotations
@@ -80,13 +81,14 @@ def main() -> None:
         return torch.zeros(n, dtype=torch.int64)
 
     line_walk_cuda.line_walk_triton(torch.tensor(3), torch.tensor(0), 32, 784, torch.float32,
-                                    counter()[1:])
+                                    counter()[1:], 12345)
     line_walk_cuda.line_walk_triton(torch.tensor(3), torch.tensor(0), 32, 784, None)
     pu.line_probabilities_triton(torch.randn(32, 784), torch.randn(32, 256), 0.1, 0.001,
                                  desired_bl=31, fixed_bl=True, update_management=True,
                                  update_bl_management=True, um_grad_scale=1.0, res=0.0,
                                  slots=counter()[:1], calls=torch.tensor(5),
-                                 x_sign=torch.ones(784), d_sign=torch.ones(256))
+                                 x_sign=torch.ones(784), d_sign=torch.ones(256),
+                                 rows=torch.tensor(0))
     w, cp = torch.zeros(256, 784), torch.zeros(8, 256, 784)
     xp, dp = torch.rand(32, 784), torch.rand(32, 256)
     bl = torch.full((32,), 31, dtype=torch.int32)
@@ -96,6 +98,9 @@ def main() -> None:
     pu.pulsed_update_triton(w, cp, xp, dp, bl, UpdateParams(constant, 31), seed=key)
     pu.pulsed_update_triton(w, cp, xp, dp, bl, UpdateParams(constant, 31), seed=key,
                             row_chunk=8)
+    for chunk in (None, 8):  # into a tile's running count (the words leave it unzeroed)
+        pu.pulsed_update_triton(w, cp, xp, dp, bl, UpdateParams(constant, 31), seed=key,
+                                row_chunk=chunk, add_to=torch.zeros((), dtype=torch.int64))
     for columns in (True, False):
         for start in (7, torch.tensor(7)):
             for max_bl in (31, 40):
@@ -124,7 +129,19 @@ def main() -> None:
     tw.transfer_lines_triton(w, cp, reads, torch.tensor(5), write, constant, seed=key, max_bl=1,
                              train_slots=counter()[:1], calls=torch.tensor(4), buffer=buffer,
                              **signs, chopper=ChopperParams(flip_prob=0.1),
-                             flip_draws=torch.rand(32), passes=torch.tensor(2))
+                             flip_seed=counter(1), passes=torch.tensor(2))
+    from xbrun.kernels import analog_mvm_cuda
+
+    from xbrun.devices.transfer import transfer_read_io
+    from xbrun.physics.io import kernel_params
+
+    onehot = torch.zeros(32, 784)
+    onehot[torch.arange(32), torch.arange(5, 37)] = 1.0
+    analog_mvm_cuda.analog_mvm_triton(w, onehot, kernel_params(transfer_read_io()),
+                                      torch.tensor([5]), onehot_start=torch.tensor(5))
+    analog_mvm_cuda.analog_mvm_triton(w, torch.randn(32, 784),
+                                      kernel_params(transfer_read_io()), torch.tensor([5]),
+                                      vectors=counter()[:1])
     names = sorted({name for name, _ in COMPILED})
     ok = all(cubin for _, cubin in COMPILED)
     print(f"{len(COMPILED)} variants of {len(names)} kernels compiled for sm_90"

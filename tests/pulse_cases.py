@@ -137,13 +137,16 @@ def run_line_probabilities(launch, x, d, lr, res):
         if lr > 0:
             assert (got[2] > 0).sum() == x.shape[0] - 2  # two rows without an update
             assert (got[0][7, :5] == 0).all()
-    # the array's counters, advanced with the trains: slots by their lengths, calls by one
+    # the array's counters, advanced with the trains: slots by their lengths, calls by one;
+    # a tile's rank-1 count by the rows
     counters = [torch.tensor([5], dtype=torch.int64, device=x.device),
-                torch.tensor(2**40, dtype=torch.int64, device=x.device)]
+                torch.tensor(2**40, dtype=torch.int64, device=x.device),
+                torch.tensor(7, dtype=torch.int64, device=x.device)]
     got = launch(x, d, lr, 1e-3, desired_bl=31, fixed_bl=True, update_management=True,
                  update_bl_management=True, um_grad_scale=1.0, res=res, sto_round=False,
-                 slots=counters[0][:1], calls=counters[1])
+                 slots=counters[0][:1], calls=counters[1], rows=counters[2])
     assert counters[0].item() == 5 + int(got[2].sum()) and counters[1].item() == 2**40 + 1
+    assert counters[2].item() == 7 + x.shape[0]
     # a chopped array's line signs: the trains of the rows times the signs
     x_sign = torch.where(torch.arange(x.shape[1], device=x.device) % 3 == 0, -1.0, 1.0)
     d_sign = torch.where(torch.arange(d.shape[1], device=d.device) % 2 == 0, -1.0, 1.0)

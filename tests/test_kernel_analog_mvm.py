@@ -213,6 +213,20 @@ def test_triton_interpreted_same_seed_same_result():
     assert not torch.equal(d, e)
 
 
+def test_triton_interpreted_counts_the_vectors_in_its_prologue():
+    """A tile's count of MVM vectors is advanced by the prologue (no launch of its own);
+    the result is the same; the paths without a prologue count them too."""
+    launch = _triton(True)
+    w, x = _inputs(6, 10, 5, 2)
+    p = kernel_params(IOParameters(out_bound=2.0))
+    counts = torch.tensor([3, 4])
+    got = launch(w, x, p, 7, block_i=16, block_o=16, vectors=counts[1:])
+    assert torch.equal(got, launch(w, x, p, 7, block_i=16, block_o=16))
+    assert counts.tolist() == [3, 10]
+    launch(w, x, kernel_params(IOParameters(is_perfect=True)), 7, vectors=counts[:1])
+    assert counts.tolist() == [9, 10]
+
+
 # ------------------------------------------------------------------------ GPU -------------
 @pytest.mark.gpu
 @pytest.mark.parametrize("nm,bm", list(itertools.product(NM, BM)))
@@ -316,3 +330,45 @@ def test_numba_one_hot_rows_gather_a_column_as_the_matmul_computes_it(monkeypatc
         multiplied = analog_mvm_numba(weight, x, p, 5)
         monkeypatch.undo()
         assert torch.equal(gathered.view(torch.int32), multiplied.view(torch.int32))
+
+
+ONEHOT_IO = [dict(), dict(out_noise=0.0, inp_res=0.0, out_res=0.0),
+             dict(inp_sto_round=True, out_sto_round=True, out_scale=-1.5,
+                  noise_management="constant", nm_thres=0.7),
+             dict(w_noise=0.02, w_noise_type="additive_constant", noise_management="max",
+                  out_res=0.0),
+             dict(w_noise=0.02, w_noise_type="pcm_read", noise_management="abs_max_np_sum",
+                  out_res=0.0)]
+
+
+@pytest.mark.parametrize("extra", ONEHOT_IO)
+def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_them(extra):
+    """A transfer's reads (row b one-hot at column (start + b) % width, of any value; a zero
+    row too) in one launch that reads the columns: the numbers of the three launches'
+    matmul, noise and all, for a host or a device start and seed, and a transposed view."""
+    launch = _triton(True)
+    gen = torch.Generator().manual_seed(4)
+    w = torch.randn(9, 7, generator=gen)
+    p = kernel_params(IOParameters(bound_management="none", **extra))
+    for start, seed, weight in ((5, 11, w),  # a device start and seed, a strided view
+                                (torch.tensor(3), torch.tensor([2**40 + 9]), w.T.contiguous().T)):
+        x = torch.zeros(6, 7)
+        lines = [(int(start) + b) % 7 for b in range(6)]
+        x[range(6), lines] = torch.tensor([1.0, -0.4, 0.0, 2.5, 1.0, 1.0])
+        multiplied = launch(weight, x, p, seed, block_i=16, block_o=16)
+        read = launch(weight, x, p, seed, block_i=16, block_o=16, onehot_start=start)
+        assert torch.equal(read, multiplied) and read.abs().sum() > 0
+
+
+@pytest.mark.gpu
+def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them():
+    launch = _triton(False)
+    gen = torch.Generator().manual_seed(4)
+    w = torch.randn(256, 392, generator=gen).cuda()
+    start = torch.tensor(300, device="cuda")
+    x = torch.zeros(256, 392, device="cuda")  # any values (stochastic rounding acts)
+    x[torch.arange(256), (300 + torch.arange(256)) % 392] = torch.randn(256, generator=gen).cuda()
+    seed = torch.tensor([2**40 + 9], device="cuda")
+    for extra in ONEHOT_IO:
+        p = kernel_params(IOParameters(bound_management="none", **extra))
+        assert torch.equal(launch(w, x, p, seed, onehot_start=start), launch(w, x, p, seed))

@@ -296,6 +296,30 @@ def test_one_hot_lines_kernel_is_the_block_kernel(interp, columns, bl):
     run_one_hot_lines(interp, 6, 10, 5, columns, bl, "cpu")
 
 
+@pytest.mark.parametrize("case", ["blocks", "row_chunks", "one_hot"])
+def test_add_to_takes_the_pulses_in_the_kernels(interp, case):
+    """``add_to`` (a tile's running count): the kernels add the pulses to it and it is
+    returned - the same weights and count as a fresh count, for each launch path."""
+    gen = torch.Generator().manual_seed(8)
+    cp = make_cell(CELL_CONSTANT, 6, 10, gen)
+    w0 = start_weight(cp, gen)
+    xp, dp = signed_probs(5, 10, gen), signed_probs(5, 6, gen)
+    extra = {"blocks": dict(block_m=8, block_n=16), "row_chunks": dict(row_chunk=2),
+             "one_hot": dict(one_hot=(3, True), sparse_rows=True)}[case]
+    if case == "one_hot":
+        xp = torch.zeros(5, 10)
+        xp[torch.arange(5), (3 + torch.arange(5)) % 10] = 0.8
+    out = []
+    for add_to in (None, torch.tensor(7)):
+        w = w0.clone()
+        got = interp(w, cp, xp, dp, torch.full((5,), 9, dtype=torch.int32),
+                     cell_kind=CELL_CONSTANT, noise_std=0.3, mult_noise=True, seed=5, max_bl=9,
+                     add_to=add_to, **extra)
+        assert add_to is None or got is add_to
+        out.append((w, int(got)))
+    assert torch.equal(out[0][0], out[1][0]) and out[1][1] == out[0][1] + 7 > 7
+
+
 def run_one_hot_lines(launch, m, n, k, columns, bl, device):
     gen = torch.Generator().manual_seed(4)
     cp = make_cell(CELL_CONSTANT, m, n, gen)

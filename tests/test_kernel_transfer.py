@@ -8,7 +8,7 @@ deterministic, so kernel and twin must agree exactly (up to float rounding on th
 
 import pytest
 import torch
-from pulse_cases import loose_buffer, loose_write
+from pulse_cases import loose_buffer, loose_write, make_cell, start_weight
 from triton_modules import triton_function
 from xbrun.kernels import chopped_weight_torch
 
@@ -271,6 +271,58 @@ def test_transfer_write_with_choppers_interpreted_matches_twin(case):
                          passes=4)
 
 
+def _seeded_flips(launch, seed, device, lines=40, flip_prob=0.3):
+    """The write's choppers after one write of every line, their switches drawn from
+    ``seed`` in the kernel; the rest of the bookkeeping as the twin's given those draws."""
+    gen = torch.Generator().manual_seed(5)
+    reads = (0.05 * torch.randn(lines, 4, generator=gen)).to(device)
+    state = {"buffer": 0.02 * torch.randn(4, lines, generator=gen),
+             "out_sign": _signs(4, gen, "cpu"), "in_sign": _signs(lines, gen, "cpu")}
+    options = dict(columns=True, lr=0.2, granularity=0.004, desired_bl=5, long_train=False,
+                   update_management=True, update_bl_management=True, um_grad_scale=1.0,
+                   scale=1.0, threshold=0.01, max_steps=3, momentum=0.2,
+                   chopper=kernels.ChopperParams(flip_prob=flip_prob), passes=3)
+    results = []
+    for run, draw in ((launch, {"flip_seed": torch.tensor([seed], device=device)}),
+                      (transfer_write_torch, None)):
+        mine = {k: v.clone().to(device) for k, v in state.items()}
+        if draw is None:  # the twin, given the uniforms that switch exactly those lines
+            flipped = results[0][1]["in_sign"] != state["in_sign"].to(device)
+            draw = {"flip_draws": torch.where(flipped, 0.0, 1.0)}
+        results.append((run(reads, 0, lines, **mine, **draw, **options), mine))
+    (got, got_state), (want, want_state) = results
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    for name in state:
+        torch.testing.assert_close(got_state[name], want_state[name], rtol=1e-6, atol=1e-7)
+    return got_state["in_sign"] != state["in_sign"].to(device)
+
+
+def test_transfer_write_draws_the_chopper_switches_from_the_read_seed():
+    """On CUDA a chopped write draws its lines' switches in the kernel from the run's read
+    seed (no launch for the draws): reproducible by seed, new with a new seed, at the rate
+    ``flip_prob`` - and the twin draws from a generator seeded by it."""
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=True))
+    first = _seeded_flips(launch, 12345, "cpu")
+    assert torch.equal(first, _seeded_flips(launch, 12345, "cpu"))
+    other = _seeded_flips(launch, 2**40 + 7, "cpu")
+    assert not torch.equal(first, other)
+    rate = torch.stack((first, other)).float().mean()
+    assert 0.1 < rate < 0.5  # 80 lines at 0.3: about 8 standard deviations wide
+    seeded = _seeded_flips(loose_write(kernels.transfer_write_torch), 12345, "cpu")
+    assert 0 < seeded.sum() < 40
+
+
+@pytest.mark.gpu
+def test_transfer_write_draws_the_chopper_switches_compiled():
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=False))
+    flips = torch.stack([_seeded_flips(launch, s, "cuda", lines=512) for s in (1, 2, 3)])
+    assert torch.equal(flips[0], _seeded_flips(launch, 1, "cuda", lines=512))
+    assert 0.25 < flips.float().mean() < 0.35
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("case", list(CHOPPERS))
 def test_transfer_write_with_choppers_compiled_matches_twin(case):
@@ -281,17 +333,74 @@ def test_transfer_write_with_choppers_compiled_matches_twin(case):
                              device_start=True, passes=4)
 
 
+def _transfer_lines_pair(columns, buffered):
+    """A transfer's write of constant steps by ``transfer_lines_triton`` (two launches:
+    the write kernel zeroes the pulse count the one-hot lines' kernel adds to, drawing its
+    words itself) and by the write kernel then the block kernel on the same seed."""
+    lines = triton_function("transfer_write_cuda", "transfer_lines_triton", True)
+    write = triton_function("transfer_write_cuda", "transfer_write_triton", True)
+    update = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    gen = torch.Generator().manual_seed(6)
+    cp = make_cell(kernels.CELL_CONSTANT, 6, 10, gen)
+    w0 = start_weight(cp, gen)
+    n_len, width = (6, 10) if columns else (10, 6)
+    reads = 0.3 * torch.randn(4, n_len, generator=gen)
+    start = torch.tensor(8 if columns else 4)  # the lines wrap past the last
+    state = {"buffer": 0.02 * torch.randn(n_len, width, generator=gen),
+             "out_sign": _signs(n_len, gen, "cpu"),
+             "in_sign": _signs(width, gen, "cpu")} if buffered else {}
+    p = kernels.TransferWriteParams(columns, 0.5, 0.06, 9, False, True, True, 1.0,
+                                    kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0, False)
+                                    if buffered else kernels.BufferParams())
+    cell = kernels.CellParams(kernels.CELL_CONSTANT, 0.3, True, (), None)
+    out = []
+    for fused in (True, False):
+        w, calls = w0.clone(), torch.tensor(3)
+        cells = torch.zeros(6, 10, dtype=torch.int32)
+        mine = {k: v.clone() for k, v in state.items()}
+        seed = kernels.seeds.KeyedSeed(calls, 11)
+        if fused:  # added to a running count (a transfer's: A's pulses, say 5)
+            count = torch.tensor(5)
+            pulses = lines(w, cp, reads, start, p, cell, seed=seed, max_bl=9, calls=calls,
+                           cell_pulses=cells, add_to=count, **mine)
+            assert pulses is count
+            pulses = pulses - 5
+        else:
+            x, d, bl = write(reads, start, width, p, calls=calls, **mine)
+            pulses = update(w, cp, x, d, bl, kernels.UpdateParams(cell, 9, True), seed=seed,
+                            cell_pulses=cells)
+        out.append((w, int(pulses), cells, int(calls)))
+    return w0, out
+
+
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+@pytest.mark.parametrize("buffered", [False, True], ids=["ttv1", "buffered"])
+def test_transfer_lines_constant_steps_in_two_launches_give_the_block_kernels_numbers(
+        columns, buffered):
+    w0, ((w, pulses, cells, calls), (w_b, pulses_b, cells_b, calls_b)) = \
+        _transfer_lines_pair(columns, buffered)
+    assert torch.equal(w, w_b) and torch.equal(cells, cells_b) and calls == calls_b == 4
+    assert pulses == pulses_b == int(cells.sum()) > 0 and (w != w0).any()
+
+
 # ------------------------------------------------------------------- line_walk -------
-def _check_line_walk(launch, line, passes, count, n_lines, dtype, device):
+def _check_line_walk(launch, line, passes, count, n_lines, dtype, device, seed_offset=None,
+                     reads=4):
     results = []
     for run in (launch, kernels.line_walk_torch):
         state = (torch.tensor(line, device=device), torch.tensor(passes, device=device))
-        ledger = torch.tensor([3, 4], device=device)
-        snapshot, onehot = run(*state, count, n_lines, dtype, ledger[1:])
+        ledger = torch.tensor([3, reads], device=device)
+        snapshot, onehot = run(*state, count, n_lines, dtype, ledger[1:], seed_offset)
         results.append((snapshot, onehot, state))
-        assert ledger.tolist() == [3, 4 + (count if dtype is not None else 0)]
+        assert ledger.tolist() == [3, reads + (count if dtype is not None else 0)]
     (snap, onehot, state), (snap_t, onehot_t, state_t) = results
-    assert torch.equal(snap, snap_t) and snap.tolist() == [line, passes]
+    # each run's pass (runs of n_lines), then with a seed offset each run's read seed,
+    # keyed by the reads before it
+    runs = range(0, count, n_lines)
+    seeds = [] if seed_offset is None else [
+        kernels.seeds.read_seed(reads + r, seed_offset) for r in runs]
+    assert torch.equal(snap, snap_t)
+    assert snap.tolist() == [line, *(passes + r for r in range(len(runs))), *seeds]
     assert [int(s) for s in state] == [int(s) for s in state_t] == [
         (line + count) % n_lines, passes + (line + count) // n_lines]
     if dtype is None:
@@ -306,6 +415,15 @@ def test_line_walk_interpreted_matches_twin():
     _check_line_walk(launch, 3, 2, 4, 6, torch.float32, "cpu")
     _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu")  # past two ends
     _check_line_walk(launch, 1, 7, 3, 5, None, "cpu")
+    _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu", 123_456_789)  # three runs
+    _check_line_walk(launch, 2, 1, 1, 3, torch.float32, "cpu", 2**31 - 5, reads=2**40 + 3)
+
+
+def test_read_seeds_need_the_reads_counted():
+    for run in (triton_function("line_walk_cuda", "line_walk_triton", interpret=True),
+                kernels.line_walk_torch):
+        with pytest.raises(ValueError, match="reads counted"):
+            run(torch.tensor(0), torch.tensor(0), 3, 5, torch.float32, None, 7)
 
 
 @pytest.mark.gpu
@@ -314,3 +432,5 @@ def test_line_walk_compiled_matches_twin():
     _check_line_walk(launch, 700, 3, 256, 784, torch.float32, "cuda")
     _check_line_walk(launch, 100, 9, 256, 128, torch.float32, "cuda")
     _check_line_walk(launch, 5, 0, 32, 10, None, "cuda")
+    _check_line_walk(launch, 100, 9, 256, 128, torch.float32, "cuda", 2**31 - 5,
+                     reads=2**40 + 3)

@@ -7,6 +7,7 @@ import pickle
 import pytest
 import torch
 from test_transfer import device
+from xbrun.kernels import seeds
 
 from xbrun.devices.schedule import TransferSchedule
 from xbrun.physics.cells import SoftBounds
@@ -58,6 +59,49 @@ def test_host_and_device_walks_read_the_same_lines(monkeypatch):
             sum(int(run.pass_done()) for run in on_device)
         assert int(host.line) == int(dev.line) and int(host.passes) == int(dev.passes)
     assert host.walk(0) == dev.walk(0) == []
+
+
+def test_a_device_walk_keys_each_runs_read_seed_by_the_reads_before_it(monkeypatch):
+    """On CUDA the walk's kernel makes the reads' noise seeds (``seeds.read_seed``), from
+    the reads its ledger counted before each run: no launch per read draws one."""
+    dev = TransferSchedule(5)
+    monkeypatch.setattr(dev, "walks_on_host", lambda: False)
+    reads = torch.tensor([7])
+    runs = dev.walk(12, onehot=torch.float32, reads=reads, seed_offset=99)
+    assert [run.count for run in runs] == [5, 5, 2] and int(reads) == 19
+    assert [int(run.read_seed("cpu")) for run in runs] == [
+        seeds.read_seed(before, 99) for before in (7, 12, 17)]
+    assert dev.walk(3, onehot=torch.float32, reads=reads)[0].read_seed("cpu") is None
+
+
+@pytest.mark.parametrize("kind", ["chopped", "agad"])
+def test_a_cuda_walk_past_the_last_line_reads_its_runs_at_once(monkeypatch, kind):
+    """A walk that passes the last line (16 lines of 6 a step: three runs) reads A once for
+    all its runs where the walk makes the read seeds (CUDA; forced here): A is the same
+    for every run, so with exact cells and reads the arrays, buffers, choppers and means
+    end as the host path's, run by run."""
+    host, dev = _twins(monkeypatch, kind, transfer_every=1.0, in_chop_prob=0.5,
+                       in_chop_random=False)
+    monkeypatch.setattr(dev, "read_seed_offset", lambda generator: 11)
+    reads = []
+
+    def read_ahead(runs, gen):
+        ahead = type(dev).read_ahead(dev, runs, gen)
+        reads.append(None if ahead is None else [len(r) for r in ahead])
+        return ahead
+
+    monkeypatch.setattr(dev, "read_ahead", read_ahead)
+    data = torch.Generator().manual_seed(7)
+    for _ in range(6):
+        x, d = torch.rand(16, 6, generator=data), 0.3 * torch.randn(16, 4, generator=data)
+        for twin, gen in ((host, torch.Generator().manual_seed(0)),
+                          (dev, torch.Generator().manual_seed(0))):
+            twin.update(x, d, 0.5, gen)
+    assert reads == [[6, 6, 4]] * 6  # one read of 16 lines a step
+    for (name, a), (_, b) in zip(host.state_dict().items(), dev.state_dict().items(),
+                                 strict=True):
+        _assert_same(a, b, name)
+    assert dev.slow.weight.abs().sum() > 0  # C learned
 
 
 def _twins(monkeypatch, kind, seed=3, **options):

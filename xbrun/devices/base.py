@@ -25,5 +25,11 @@ class TrainingDevice(nn.Module, GraphState):
         raise NotImplementedError
 
     def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
-               generator: torch.Generator | None) -> torch.Tensor:
+               generator: torch.Generator | None,
+               add_to: torch.Tensor | None = None,
+               rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Write ``-lr * sum_k d_k x_k^T``; return the pulses applied (0-dim int64), added in
+        place to ``add_to`` where given (the tile's count: on CUDA the kernels add them, no
+        launch to sum) and then ``add_to`` itself. ``rows``: the tile's count of rank-1
+        updates, which takes the ``k`` rows (on CUDA in the trains' kernel)."""
         raise NotImplementedError

@@ -222,11 +222,16 @@ class ChoppedTransfer(BufferedTransfer):
         if not self.folds_bookkeeping(lines):
             return None
         params = self.chopper_params()
-        draws = None
-        if params.flip_prob > 0 and not lines.on_host:  # (on the host the write draws them
-            # after its seed, as after_reads would: the same stream as the unfolded step)
-            draws = torch.rand(lines.count, generator=generator, device=self.in_chopper.device)
-        return LineChopper(params, draws, lines.passes, self.reference_means())
+        draws = seed = None
+        # random switches: on CUDA drawn in the kernel from the run's read seed (the walk's),
+        # else here; on the host the write draws them after its seed, as after_reads would
+        # (the same stream as the unfolded step)
+        if params.flip_prob > 0 and not lines.on_host:
+            seed = lines.read_seed(self.in_chopper.device)
+            if seed is None:
+                draws = torch.rand(lines.count, generator=generator,
+                                   device=self.in_chopper.device)
+        return LineChopper(params, draws, lines.passes, self.reference_means(), seed)
 
     def reference_means(self) -> tuple | None:
         """AGAD's means for the fused write (None: TTv3 has none)."""

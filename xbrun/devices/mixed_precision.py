@@ -99,23 +99,27 @@ class MixedPrecision(TrainingDevice):
         self.chi.zero_()
         self.schedule.restart()
 
-    def update(self, x_rows, d_rows, lr, generator):
+    def update(self, x_rows, d_rows, lr, generator, add_to=None, rows=None):
         c = self.config
+        if rows is not None:
+            rows.add_(x_rows.shape[0])
         x = quantize(x_rows, c.n_x_bins, c.stoc_round_x, generator)
         d = quantize(d_rows, c.n_d_bins, c.stoc_round_d, generator)
         self.chi.addmm_(d.T.to(self.chi), x.to(self.chi), alpha=float(lr))
         k = int(x_rows.shape[0])
-        pulses = torch.zeros((), dtype=torch.int64, device=self.chi.device)
+        pulses = add_to  # the writes add to the caller's count, or to a fresh one
         for _ in range(self.schedule.due(k, c.transfer_every * k)):
-            pulses = pulses + self.transfer(generator)
+            pulses = self.transfer(generator, pulses)
+        if pulses is None:
+            return torch.zeros((), dtype=torch.int64, device=self.chi.device)
         return pulses
 
-    def transfer(self, generator) -> torch.Tensor:
-        """Write whole steps of ``n_rows_per_transfer`` rows of chi, in order."""
+    def transfer(self, generator, pulses: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Write whole steps of ``n_rows_per_transfer`` rows of chi, in order; their pulses
+        added to ``pulses`` (in place; None: the first write's count is it)."""
         c = self.config
         n_out = self.chi.shape[0]
         count = n_out if c.n_rows_per_transfer < 0 else min(c.n_rows_per_transfer, n_out)
-        pulses = torch.zeros((), dtype=torch.int64, device=self.chi.device)
         if count == 0 or c.transfer_lr == 0:
             return pulses
         lr_w = self.granularity * c.transfer_lr
@@ -124,8 +128,9 @@ class MixedPrecision(TrainingDevice):
             rows = lines.selector(self.chi.device)
             steps = torch.trunc(self.chi[rows] / self.granularity)
             self.chi[rows] -= steps * self.granularity
-            pulses = pulses + self.array.write_lines(lines, -steps, lr_w, generator,
-                                                     params=self.write_params, columns=False)
+            pulses = self.array.write_lines(lines, -steps, lr_w, generator,
+                                            params=self.write_params, columns=False,
+                                            add_to=pulses)
         return pulses
 
 

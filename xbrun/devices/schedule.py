@@ -107,18 +107,24 @@ class TransferSchedule(nn.Module, GraphState):
     # -- which lines -------------------------------------------------------------------
     def walk(self, count: int, generator: torch.Generator | None = None, *,
              random_start: bool = False, onehot: torch.dtype | None = None,
-             reads: torch.Tensor | None = None) -> list[LineRun]:
+             reads: torch.Tensor | None = None,
+             seed_offset: int | None = None) -> list[LineRun]:
         """The next ``count`` consecutive lines (from a random line with ``random_start``),
         as runs of distinct lines; the schedule moves past them. ``onehot``: the dtype of
         the reads' one-hot inputs, made with the walk on the device (``LineRun.onehot``),
-        which then counts them into ``reads`` (an array's ledger entry) as well."""
+        which then counts them into ``reads`` (an array's ledger entry) as well, and, with
+        ``seed_offset``, makes each run's read noise seed (``LineRun.read_seed``,
+        ``seeds.read_seed``)."""
         if count <= 0:
             return []
         if self.walks_on_host():
             return self._host_walk(count, generator, random_start)
+        seeded = False
         if not random_start:  # snapshot, one-hot reads and advance in one launch
+            seeded = seed_offset is not None and onehot is not None and reads is not None
             snapshot, inputs = kernels.line_walk(self.line.tensor, self.passes.tensor, count,
-                                                 self.n_lines, onehot, reads)
+                                                 self.n_lines, onehot, reads,
+                                                 seed_offset if seeded else None)
             start, passes = snapshot[0], snapshot[1]
         else:
             start = torch.randint(0, self.n_lines, (), generator=generator,
@@ -128,12 +134,17 @@ class TransferSchedule(nn.Module, GraphState):
             self.passes.add_(end // self.n_lines)
             self.line.set_(end % self.n_lines)
         runs = []
-        for offset in range(0, count, self.n_lines):
+        n_runs = -(-count // self.n_lines)
+        for r, offset in enumerate(range(0, count, self.n_lines)):
             n = min(self.n_lines, count - offset)
-            run = LineRun(start, n, self.n_lines,
-                          passes + offset // self.n_lines if offset else passes)
-            runs.append(run if inputs is None else run.with_onehot(inputs[offset:offset + n],
-                                                                   counted=reads is not None))
+            if random_start:
+                run = LineRun(start, n, self.n_lines, passes + r if r else passes)
+            else:  # the walk's snapshot holds each run's pass (a view: no launch)
+                run = LineRun(start, n, self.n_lines, snapshot[1 + r])
+            runs.append(run if inputs is None else run.with_onehot(
+                inputs[offset:offset + n], counted=reads is not None,
+                read_seed=snapshot[1 + n_runs + r:2 + n_runs + r] if seeded else None,
+                walked=inputs if r == 0 else None))
         return runs
 
     def walks_on_host(self) -> bool:

@@ -53,5 +53,5 @@ class SingleArray(TrainingDevice):
     def set_weight(self, weight: torch.Tensor) -> None:
         self.array.set_weight(weight)
 
-    def update(self, x_rows, d_rows, lr, generator):
-        return self.array.update(x_rows, d_rows, lr, generator)
+    def update(self, x_rows, d_rows, lr, generator, add_to=None, rows=None):
+        return self.array.update(x_rows, d_rows, lr, generator, add_to=add_to, rows=rows)

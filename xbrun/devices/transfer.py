@@ -273,23 +273,26 @@ class TransferDevice(TrainingDevice):
     def observe(self, x_rows: torch.Tensor, d_rows: torch.Tensor) -> None:
         """Hook for statistics of the incoming gradient (auto_scale)."""
 
-    def update(self, x_rows, d_rows, lr, generator):
+    def update(self, x_rows, d_rows, lr, generator, add_to=None, rows=None):
         lr = float(lr)
         k = int(x_rows.shape[0])
         self.observe(x_rows, d_rows)
         set_host(self, "last_fast_lr", self.fast_learning_rate(lr))
         # A is written in the chopped frame (the signs go into its train kernel)
         signs = self.signs() if self.chopped else None
-        pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator, signs=signs)
+        pulses = self.fast.update(x_rows, d_rows, self.last_fast_lr, generator, signs=signs,
+                                  add_to=add_to, rows=rows)
         events = self.schedule.due(k, self.transfer_period(k))
-        if events > 0:
-            pulses = pulses + self.transfer(events, lr, generator)
+        if events > 0:  # the transfers' pulses are added to A's count (no launch on CUDA)
+            pulses = self.transfer(events, lr, generator, pulses)
         return pulses
 
-    def transfer(self, events: int, lr: float, generator) -> torch.Tensor:
+    def transfer(self, events: int, lr: float, generator,
+                 pulses: torch.Tensor | None = None) -> torch.Tensor:
         """Make ``events`` transfers of ``n_reads_per_transfer`` lines each: consecutive
         lines from where the last ended (or, with ``random_selection``, from a random line
-        per transfer), batched into runs of distinct lines."""
+        per transfer), batched into runs of distinct lines. Returns their pulses, added in
+        place to ``pulses`` where given (a fresh count of the caller's)."""
         c = self.config
         n_reads = min(c.n_reads_per_transfer, self.n_in)
         lr_t = self.transfer_learning_rate(lr)
@@ -300,25 +303,56 @@ class TransferDevice(TrainingDevice):
             runs = self.schedule.walk(events * n_reads)
         else:
             runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype,
-                                      reads=self.fast.ledger[1:])
-        pulses = None  # a run's count itself where there is one (no launch to start at 0)
-        if lr_t != 0:
-            for lines in runs:
-                part = self.transfer_lines(lines, lr_t, generator)
-                pulses = part if pulses is None else pulses + part
+                                      reads=self.fast.ledger[1:],
+                                      seed_offset=self.read_seed_offset(generator))
+        if lr_t != 0:  # each run adds to the count (the first run's is it, where none is given)
+            ahead = self.read_ahead(runs, generator)
+            for r, lines in enumerate(runs):
+                pulses = self.transfer_lines(lines, lr_t, generator,
+                                             None if ahead is None else ahead[r], pulses)
         if pulses is None:
             return torch.zeros((), dtype=torch.int64, device=self.fast.weight.device)
         return pulses
 
-    def transfer_lines(self, lines: LineRun, lr_t: float, generator) -> torch.Tensor:
-        """One run of distinct lines: read A, move the reads into C, then the bookkeeping
-        after a read. The one sequence every transfer device runs."""
-        reads = self.read_lines(lines, generator)
+    def read_seed_offset(self, generator) -> int | None:
+        """Where the walk makes the reads' noise seeds, on CUDA (a launch less per read
+        run), their offset (``CrossbarArray.read_seed_offset``); None on the CPU, whose
+        reads draw their seeds from the generator as they always did."""
+        fast = self.fast
+        return fast.read_seed_offset(generator) if fast.weight.is_cuda else None
+
+    def read_ahead(self, runs: list[LineRun], generator) -> tuple | None:
+        """The reads of every run of a CUDA walk that passes the last line (its runs read the
+        same lines again) in one MVM, split by run; None: each run reads its own. A
+        transfer writes C and leaves A as it was (without resets), so the later runs' reads
+        are drawn from the same A as they would be, noise keyed by the first run's seed
+        (each run keeps its own for the rest): two launches less per further run."""
+        if len(runs) < 2 or self.config.with_reset_prob > 0:
+            return None
+        device = self.fast.weight.device
+        walked, seed = runs[0].walked(device), runs[0].read_seed(device)
+        if walked is None or seed is None or not runs[0].reads_counted(device):
+            return None
+        weight = self.fast.weight if self.columns else self.fast.weight.T
+        reads = analog_mvm(weight, walked, self.config.transfer_io, generator, seed=seed,
+                           onehot_start=runs[0].start)
+        return reads.split([run.count for run in runs])
+
+    def transfer_lines(self, lines: LineRun, lr_t: float, generator,
+                       reads: torch.Tensor | None = None,
+                       add_to: torch.Tensor | None = None) -> torch.Tensor:
+        """One run of distinct lines: read A (unless ``reads`` were read ahead), move the
+        reads into C, then the bookkeeping after a read. The one sequence every transfer
+        device runs. Returns the write's pulses (added to ``add_to`` where given)."""
+        if reads is None:
+            reads = self.read_lines(lines, generator)
         writer = self._host_writer(lr_t) if lines.on_host and self._plain else None
         if writer is not None:
             pulses = writer(reads, lines.start, generator)
+            if add_to is not None:
+                pulses = add_to.add_(pulses)
         else:
-            pulses = self.write_reads(lines, reads, lr_t, generator)
+            pulses = self.write_reads(lines, reads, lr_t, generator, add_to)
         self.after_reads(lines, generator)
         return pulses
 
@@ -359,15 +393,18 @@ class TransferDevice(TrainingDevice):
         onehot = lines.onehot(weight.dtype, weight.device)
         if not lines.reads_counted(weight.device):
             fast.count_reads(onehot.shape[0])
-        return analog_mvm(weight, onehot, self.config.transfer_io, generator)
+        return analog_mvm(weight, onehot, self.config.transfer_io, generator,
+                          seed=lines.read_seed(weight.device), onehot_start=lines.start)
 
     def line_index(self, lines: LineRun) -> torch.Tensor:
         return lines.index(self.fast.weight.device)
 
-    def write_reads(self, lines: LineRun, reads, lr_t: float, generator) -> torch.Tensor:
-        """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses."""
+    def write_reads(self, lines: LineRun, reads, lr_t: float, generator,
+                    add_to: torch.Tensor | None = None) -> torch.Tensor:
+        """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses (added to ``add_to``)."""
         return self.slow.write_lines(lines, reads, lr_t, generator,
-                                     params=self.config.transfer_update, columns=self.columns)
+                                     params=self.config.transfer_update, columns=self.columns,
+                                     add_to=add_to)
 
     def after_reads(self, lines: LineRun, generator) -> None:
         """Reset each read line of A with probability ``with_reset_prob`` (columns only)."""
@@ -438,8 +475,10 @@ class BufferedTransfer(TransferDevice):
         return slow.line_writer(c.step * slow.granularity, c.transfer_update, self.columns,
                                 buffer)
 
-    def write_reads(self, lines: LineRun, reads, lr_t: float, generator) -> torch.Tensor:
-        """Read -> de-chop -> H -> threshold, then the whole steps into C."""
+    def write_reads(self, lines: LineRun, reads, lr_t: float, generator,
+                    add_to: torch.Tensor | None = None) -> torch.Tensor:
+        """Read -> de-chop -> H -> threshold, then the whole steps into C (their pulses
+        added to ``add_to``)."""
         c = self.config
         chopper = self.line_chopper(lines, generator)
         signal = reads if chopper is not None else self.buffer_signal(lines, reads)
@@ -455,9 +494,9 @@ class BufferedTransfer(TransferDevice):
                             kernels.BufferParams(**options), chopper)
         slow = self.slow
         return slow.write_lines(lines, signal, c.step * slow.granularity, generator,
-                                     params=c.transfer_update, columns=self.columns,
-                                     write=True if chopper is not None
-                                     else self.writes_ready(lines), buffer=buffer)
+                                params=c.transfer_update, columns=self.columns,
+                                write=True if chopper is not None
+                                else self.writes_ready(lines), buffer=buffer, add_to=add_to)
 
 
 __all__ = ["TransferConfig", "BufferedTransferConfig", "TransferDevice", "BufferedTransfer",

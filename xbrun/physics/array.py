@@ -111,21 +111,27 @@ class CrossbarArray(nn.Module, GraphState):
     def update(self, x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float | torch.Tensor,
                generator: torch.Generator | None, *, params: UpdateParameters | None = None,
                sparse_rows: bool = False,
-               signs: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+               signs: tuple[torch.Tensor, torch.Tensor] | None = None,
+               add_to: torch.Tensor | None = None,
+               rows: torch.Tensor | None = None) -> torch.Tensor:
         """Apply ``W <- W - lr * sum_k d_k x_k^T``; return the pulses applied (0-dim int64).
 
         ``lr`` may be a 0-dim tensor where the array is (a chopped device's ``auto_scale``
         rate). ``params``: the trains (default ``update_params``). ``sparse_rows``: every
         row is one-hot on one side (``kernels.pulsed_update``). ``signs``: +-1 per row and
         per column that ``d`` and ``x`` are multiplied by (a chopped array is written in
-        the choppers' frame; the pulsed array's train kernel applies them).
+        the choppers' frame; the pulsed array's train kernel applies them). ``add_to``: a
+        0-dim int64 count (a tile's) the pulses are added to in place and that is returned
+        (on CUDA by the pulsed-update kernels: no launch to sum); ``rows``: a count of
+        rank-1 updates the rows are added to (on CUDA by the trains' kernel).
         """
         raise NotImplementedError
 
     def write_lines(self, lines: LineRun, amounts: torch.Tensor, lr: float,
                     generator: torch.Generator | None, *, params: UpdateParameters,
                     columns: bool, write: bool | torch.Tensor = True,
-                    buffer: LineBuffer | None = None) -> torch.Tensor:
+                    buffer: LineBuffer | None = None,
+                    add_to: torch.Tensor | None = None) -> torch.Tensor:
         """A transfer's write: ``line[b] += lr * amounts[b]`` for each line of ``lines``
         (columns, or rows when not ``columns``; ``amounts`` ``(n, out)`` / ``(n, in)``).
 
@@ -134,11 +140,19 @@ class CrossbarArray(nn.Module, GraphState):
         written instead; its ``chopper`` bookkeeping needs the fused write. ``write``: False
         only updates the buffer; a ``(n,)`` bool tensor writes those lines only.
         ``params``: the write's trains (aihwkit's ``transfer_update``). Returns the pulses
-        applied (0-dim int64).
+        applied (0-dim int64), or ``add_to`` with them added in place (a transfer's running
+        count: on CUDA the fused write adds them in its kernel).
         """
         if self.fused_write(params):
             return self._write_fused(lines, amounts, lr, generator, params, columns, write,
+                                     buffer, add_to)
+        pulses = self._write_unfused(lines, amounts, lr, generator, params, columns, write,
                                      buffer)
+        return pulses if add_to is None else add_to.add_(pulses)
+
+    def _write_unfused(self, lines, amounts, lr, generator, params, columns, write,
+                       buffer) -> torch.Tensor:
+        """A line write without the fused kernel: the buffer step, then the lines' trains."""
         if buffer is not None and buffer.chopper is not None:
             raise ValueError("the chopper bookkeeping is done by the fused write only")
         index = lines.index(amounts.device)
@@ -157,7 +171,7 @@ class CrossbarArray(nn.Module, GraphState):
         return False
 
     def _write_fused(self, lines, amounts, lr, generator, params, columns, write,
-                     buffer) -> torch.Tensor:
+                     buffer, add_to) -> torch.Tensor:
         raise NotImplementedError
 
     def line_writer(self, lr: float, params: UpdateParameters, columns: bool,
@@ -195,6 +209,14 @@ class CrossbarArray(nn.Module, GraphState):
         calls = self.kernel_calls.tensor if advanced else self._next_call()
         base = generator.initial_seed() if generator is not None else 0
         return kernels.seeds.array_device_seed(calls, base, self._seed_salt)
+
+    def read_seed_offset(self, generator: torch.Generator | None) -> int:
+        """What the CUDA noise seeds of this array's transfer reads add to their key, the
+        reads its ledger counted before them (``seeds.read_seed``; the walk's kernel makes
+        them, so a read spends no launch on its seed): from the tile generator's seed and
+        this array's construction seed, as the update seeds."""
+        base = generator.initial_seed() if generator is not None else 0
+        return kernels.seeds.read_seed_offset(base, self._seed_salt)
 
     def _host_seed(self, generator: torch.Generator | None) -> int:
         """A fresh CPU kernel seed per update: a draw from the tile generator (the tile
@@ -250,16 +272,18 @@ class IdealArray(CrossbarArray):
         self.weight.copy_(target)
 
     def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False,
-               signs=None):
+               signs=None, add_to=None, rows=None):
+        if rows is not None:
+            rows.add_(x_rows.shape[0])
         if signs is not None:
             x_rows, d_rows = x_rows * signs[1], d_rows * signs[0]
         if isinstance(lr, torch.Tensor):
             if lr.is_cuda:  # the rate stays on the device
                 self.weight.sub_((d_rows.T @ x_rows) * lr.to(self.weight.dtype))
-                return _zero(self.weight.device)
+                return _zero(self.weight.device) if add_to is None else add_to
             lr = float(lr)
         self.weight.add_(d_rows.T @ x_rows, alpha=-lr)
-        return _zero(self.weight.device)
+        return _zero(self.weight.device) if add_to is None else add_to
 
     def _write_index(self, index, values, lr, generator, params, columns):
         if index.numel() == 0 or lr == 0:
@@ -425,7 +449,7 @@ class PulsedArray(CrossbarArray):
         return _part(self.stored_weight(), lines, columns).clone()
 
     def update(self, x_rows, d_rows, lr, generator, *, params=None, sparse_rows=False,
-               signs=None):
+               signs=None, add_to=None, rows=None):
         """On CUDA a 0-dim tensor ``lr`` never comes to the host: the trains take it folded
         into the rows (``fold_rate``) - except where the longest train follows the rate
         itself (``fixed_bl`` off without BL management), whose host bound needs it: that
@@ -440,8 +464,14 @@ class PulsedArray(CrossbarArray):
                 lr = 1.0
         target = self.stored_weight()
         counted = target.is_cuda and params.pulse_type == "stochastic_compressed"
+        counters = self._kernel_counters(counted)
+        if rows is not None:  # a tile's rank-1 count: in the trains' kernel where it runs
+            if counted:
+                counters["rows"] = rows
+            else:
+                rows.add_(x_rows.shape[0])
         trains = pulse_trains(x_rows, d_rows, lr, self.granularity, params, generator,
-                              counters=self._kernel_counters(counted), signs=signs)
+                              counters=counters, signs=signs)
         before = self._before_write()
         max_bl = None if trains.x_bits is not None else self._train_bound(lr, params)[1]
         seed = (self._device_seed(generator, advanced=counted) if target.is_cuda
@@ -453,7 +483,7 @@ class PulsedArray(CrossbarArray):
         pulses = kernel(target, self.cell_params, trains.x_prob, trains.d_prob, trains.bl,
                         kernels.UpdateParams(self._cell(), max_bl, sparse_rows),
                         generator=generator, x_bits=trains.x_bits, d_bits=trains.d_bits,
-                        seed=seed, cell_pulses=self._counter())
+                        seed=seed, cell_pulses=self._counter(), add_to=add_to)
         if not counted:
             self.count_slots(trains.bl.sum())
         self._after_write(before, generator)
@@ -468,9 +498,10 @@ class PulsedArray(CrossbarArray):
                 and kernels.backends.choose("transfer_lines", self.weight) != "torch")
 
     def _write_fused(self, lines, amounts, lr, generator, params, columns, write,
-                     buffer) -> torch.Tensor:
+                     buffer, add_to) -> torch.Tensor:
         """``kernels.transfer_lines``: the lines' trains from the amounts (through the
-        buffer) and their pulses; a ``LineRun`` on the device wraps, so no host sync."""
+        buffer) and their pulses (added to ``add_to`` where given); a ``LineRun`` on the
+        device wraps, so no host sync."""
         if buffer is not None and buffer.chopper is not None and (write is not True
                                                                    or lr == 0):
             raise ValueError("the chopper bookkeeping needs a write of every line")
@@ -480,10 +511,10 @@ class PulsedArray(CrossbarArray):
                                                    lines.index(amounts.device),
                                                    buffer.out_sign, buffer.in_sign,
                                                    buffer.params)
-            return _zero(amounts.device)
+            return _zero(amounts.device) if add_to is None else add_to
         n = amounts.shape[0]
         if lr == 0 or n == 0:
-            return _zero(amounts.device)
+            return _zero(amounts.device) if add_to is None else add_to
         long_train, max_bl = self._train_bound(lr, params)
         write_params = kernels.TransferWriteParams(
             columns, lr, self.granularity, params.desired_bl, long_train,
@@ -495,7 +526,7 @@ class PulsedArray(CrossbarArray):
             seed=self._device_seed(generator, advanced=True) if amounts.is_cuda else None,
             calls=self.kernel_calls.tensor if amounts.is_cuda else None,
             line_mask=None if isinstance(write, bool) else write,
-            cell_pulses=self._counter(), train_slots=self.ledger[:1],
+            cell_pulses=self._counter(), train_slots=self.ledger[:1], add_to=add_to,
             **({} if buffer is None else buffer.tensors()))
         if self.has_reference:  # (the one case where the step after a fused write acts)
             self._after_write(None, generator, lines.selector(amounts.device), columns)

@@ -128,17 +128,20 @@ def kernel_params(io: IOParameters) -> kernels.MVMParams:
 
 
 def analog_mvm(weight: torch.Tensor, x: torch.Tensor, io: IOParameters,
-               generator: torch.Generator | None = None, seed=None) -> torch.Tensor:
+               generator: torch.Generator | None = None, seed=None,
+               onehot_start=None, vectors=None) -> torch.Tensor:
     """``x @ weight.T`` for ``x`` of shape ``(N, in)`` as the crossbar computes it.
 
     The noise is keyed by ``seed`` (an int; tiles derive one per call from their generator's
     seed and a counter, see ``AnalogTile.mvm_seed``); without one a seed is drawn from
     ``generator`` (torch's default generator when None) - on CUDA as a device tensor, so
-    drawing it never waits for the GPU.
+    drawing it never waits for the GPU. ``onehot_start``: the rows are one-hot at columns
+    ``(start + b) % in`` (a transfer's reads; ``kernels.analog_mvm``). ``vectors``: a
+    one-element count the rows are added to (a tile's MVM vectors; in the kernel on CUDA).
     """
     if seed is None:
         seed = _draw_seed(generator, x.device)
-    return kernels.analog_mvm(weight, x, _params(io), seed)
+    return kernels.analog_mvm(weight, x, _params(io), seed, onehot_start, vectors)
 
 
 def analog_mvm_grouped(weights: torch.Tensor, x: torch.Tensor, io: IOParameters,

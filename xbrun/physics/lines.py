@@ -53,16 +53,32 @@ class LineRun:
             self._made[key] = make()
         return self._made[key]
 
-    def with_onehot(self, onehot: torch.Tensor, counted: bool = False) -> LineRun:
+    def with_onehot(self, onehot: torch.Tensor, counted: bool = False,
+                    read_seed: torch.Tensor | None = None,
+                    walked: torch.Tensor | None = None) -> LineRun:
         """The run, its one-hot reads already made (by the walk's kernel; ``counted``: and
-        counted in the read array's ledger)."""
+        counted in the read array's ledger; ``read_seed``: with their noise seed, a
+        one-element device tensor; ``walked``: the one-hot reads of the whole walk, whose
+        first rows are this run's)."""
         self._made[(f"onehot:{onehot.dtype}", onehot.device)] = onehot
         self._made[("reads counted", onehot.device)] = counted
+        self._made[("read seed", onehot.device)] = read_seed
+        self._made[("walked", onehot.device)] = walked
         return self
+
+    def walked(self, device) -> torch.Tensor | None:
+        """The one-hot reads of the whole walk that began with this run (``with_onehot``),
+        else None."""
+        return self._made.get(("walked", torch.device(device)))
 
     def reads_counted(self, device) -> bool:
         """Whether the walk has counted the run's reads already (``with_onehot``)."""
         return self._made.get(("reads counted", torch.device(device)), False)
+
+    def read_seed(self, device) -> torch.Tensor | None:
+        """The reads' noise seed the walk made (``with_onehot``), else None: the read
+        draws one."""
+        return self._made.get(("read seed", torch.device(device)))
 
     @property
     def on_host(self) -> bool:
@@ -106,17 +122,21 @@ class LineRun:
 class LineChopper(NamedTuple):
     """The chopped devices' bookkeeping of a transfer's read lines, done by the fused write
     in the same kernel (``kernels.ChopperParams`` says what): ``flip_draws``, one uniform
-    per line (None: no random switches); ``passes``, the full passes before the run;
+    per line (None: no random switches, or drawn in the kernel from ``flip_seed``, the
+    run's read seed: ``LineRun.read_seed``); ``passes``, the full passes before the run;
     ``means``, AGAD's ``(running_mean, past_mean, switched)`` (None for TTv3)."""
 
     params: kernels.ChopperParams
     flip_draws: torch.Tensor | None
     passes: int | torch.Tensor
     means: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    flip_seed: torch.Tensor | None = None
 
     def tensors(self) -> dict:
         """The bookkeeping's arguments as the kernels name them."""
         out = {"chopper": self.params, "flip_draws": self.flip_draws, "passes": self.passes}
+        if self.flip_seed is not None:
+            out["flip_seed"] = self.flip_seed
         if self.means is not None:
             out.update(zip(("running_mean", "past_mean", "switched"), self.means, strict=True))
         return out

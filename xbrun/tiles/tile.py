@@ -142,14 +142,15 @@ class AnalogTile(nn.Module, GraphState):
         return self.device_state.visible_weight()
 
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
-        """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O."""
-        self.mvm_vectors[0].add_(x.shape[0])
-        return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed())
+        """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O (its
+        vectors counted by the MVM: on CUDA in its kernel)."""
+        return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed(),
+                          vectors=self.mvm_vectors[:1])
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
-        self.mvm_vectors[1].add_(d.shape[0])
-        return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed())
+        return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed(),
+                          vectors=self.mvm_vectors[1:])
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float,
                      decompose: bool = True) -> None:
@@ -162,9 +163,9 @@ class AnalogTile(nn.Module, GraphState):
             if error is not None:
                 self.reconstruction_error_sum += float(error)
                 self.reconstruction_error_count += 1
-        self.rank1_count.add_(int(x_rows.shape[0]))
-        # add_ in place: ``+=`` on a buffer also runs nn.Module.__setattr__ (microseconds a step)
-        self.pulses.add_(self.device_state.update(x_rows, d_rows, lr, self.generator))
+        # the device adds its pulses and rows to the counts in place (on CUDA in its kernels)
+        self.device_state.update(x_rows, d_rows, lr, self.generator, add_to=self.pulses,
+                                 rows=self.rank1_count.tensor)
 
     def get_conductances(self) -> torch.Tensor:
         return self.weight().detach().cpu().clone()

@@ -1,0 +1,249 @@
+"""Launches per training step on the CUDA path, counted on a machine without a GPU.
+
+    python -m benchmarks.count_launches [--devices fp,sgd,chopped,agad] [--batch 256]
+                                        [--steps 3] [--list]
+
+A replayed CUDA graph costs a few microseconds per node whatever the node does, so at small
+shapes the number of launches per step is what a device pays beyond fp. This runs the bench
+MLP's step (784-256-128-10, as ``bench_training``) with the model's tensors faked onto
+CUDA (``torch._subclasses.FakeTensorMode``: shapes, dtypes and devices, no data) so that
+every branch the CUDA path takes is taken; it counts each aten operator that computes
+(views and metadata are free) and each Triton kernel launch, and fails on a host read (a
+fake tensor has no value). An aten operator is counted once, although some launch two
+(cuBLAS's split-K reduce, an index_put's sort): the counts track the profiler's, not equal
+them. The last step is reported (the first ones make the graph's lazy state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections import Counter
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .bench_training import DATA
+
+# aten operators that move no data on the device (views, metadata, allocations, factories
+# that a fake tensor only shapes: an empty tensor is no launch)
+FREE = {"empty", "empty_strided", "view", "_unsafe_view", "as_strided", "t", "transpose",
+        "permute", "expand", "slice", "select", "unsqueeze", "squeeze", "alias", "detach",
+        "reshape", "unbind", "split", "split_with_sizes", "diagonal", "_reshape_alias",
+        "lift_fresh", "set_", "empty_like", "new_empty", "new_empty_strided", "_to_copy",
+        "unfold", "view_as_real", "resolve_conj", "resolve_neg", "_local_scalar_dense",
+        "is_same_size", "sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "dim",
+        "_has_compatible_shallow_copy_type", "record_stream", "is_pinned", "device"}
+
+
+class _Count(TorchDispatchMode):
+    def __init__(self, counts: Counter, where: bool = False):
+        super().__init__()
+        self.counts, self.where = counts, where
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__.rstrip("_")
+        out = func(*args, **(kwargs or {}))
+        if name not in FREE and _on_cuda(args, kwargs, out):
+            self.counts[_site("aten." + name) if self.where else "aten." + name] += 1
+        return out
+
+
+WHERE = [False]  # whether launches are keyed by the xbrun/kernels line that makes them
+
+
+def _site(name: str) -> str:
+    """``name`` and the innermost line of xbrun or kernels that launched it."""
+    import traceback
+
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        path = frame.filename
+        if "count_launches" in path:
+            continue
+        for root in ("/xbrun/", "/kernels/"):
+            if root in path and "_contextlib" not in path:
+                return f"{name} @ {root[1:]}{path.split(root)[-1]}:{frame.lineno}"
+    return name
+
+
+def _on_cuda(args, kwargs, out) -> bool:
+    tensors = [a for a in (*args, *(kwargs or {}).values(), out) if isinstance(a, torch.Tensor)]
+    tensors += [t for a in args if isinstance(a, (list, tuple)) for t in a
+                if isinstance(t, torch.Tensor)]
+    return any(t.device.type == "cuda" for t in tensors)
+
+
+@contextlib.contextmanager
+def _fake_gpu(counts: Counter):
+    """Triton launches counted (not run), CUDA generators and streams made on the host."""
+    from triton.runtime import jit
+
+    from xbrun.nn import optimizer as optim
+    from xbrun.tiles import tile
+
+    real_run, real_gen, real_streams = jit.JITFunction.run, torch.Generator, \
+        optim.AnalogSGD._streams
+    real_props, real_current = torch.cuda.get_device_properties, torch.cuda.current_device
+
+    def run(self, *args, grid, warmup, **kwargs):
+        name = "triton." + self.fn.__name__
+        counts[_site(name) if WHERE[0] else name] += 1
+
+    class Generator(real_gen):  # a tile's CUDA generator: a host one that says CUDA
+        def __new__(cls, device=None):
+            return real_gen.__new__(cls)
+
+        def __init__(self, device=None):
+            super().__init__()
+
+        @property
+        def device(self):
+            return torch.device("cuda", 0)
+
+    jit.JITFunction.run = run
+    tile.torch = _TorchWith(Generator)
+    optim.AnalogSGD._streams = lambda self, work: ()
+    torch.cuda.get_device_properties = lambda device=None: _H100
+    torch.cuda.current_device = lambda: 0
+    try:
+        yield
+    finally:
+        jit.JITFunction.run = real_run
+        tile.torch = torch
+        optim.AnalogSGD._streams = real_streams
+        torch.cuda.get_device_properties, torch.cuda.current_device = real_props, real_current
+
+
+class _Props:  # what the kernels' grids read of the device: an H100's 132 SMs
+    multi_processor_count = 132
+
+
+_H100 = _Props()
+
+
+class _TorchWith:
+    """``torch`` for ``tiles/tile.py`` with its ``Generator`` replaced."""
+
+    def __init__(self, generator):
+        self.Generator = generator
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+
+def count(device: str, batch: int = 256, steps: int = 3, extra=()) -> Counter:
+    """Launches of the last of ``steps`` training steps of ``device`` on the bench MLP."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from xbrun.composition import compose
+    from xbrun.training.loop import setup
+
+    config = compose([*DATA, f"device={device}", f"batch_size={batch}", "accelerator=cpu",
+                      *extra])
+    data, model, optimizer, _ = setup(config, torch.device("cpu"))
+    x, y = data.x_train[:batch], data.y_train[:batch]
+    counts: Counter = Counter()
+    with _fake_gpu(counts), FakeTensorMode(allow_non_fake_inputs=True):
+        model.to("cuda")
+        _move_optimizer_state(optimizer)
+        xc, yc = x.to("cuda"), y.to("cuda")
+        for _ in range(steps):
+            counts.clear()
+            with _Count(counts, WHERE[0]):
+                _training_step(model, optimizer, xc, yc)
+    return counts
+
+
+def _training_step(model, optimizer, x, y) -> None:
+    """``loop.training_step`` with the backward walked here: torch's autograd engine asks
+    the CUDA driver for the devices of the graph, which the host has not."""
+    from xbrun.nn.optimizer import AnalogSGD
+    from xbrun.training.tasks import task_loss
+
+    out = model(x)
+    loss = task_loss(out, y)
+    optimizer.zero_grad(set_to_none=True)
+    _backward(loss)
+    if isinstance(optimizer, AnalogSGD):
+        optimizer.step(analog=False)
+        optimizer.analog_step()
+    else:
+        optimizer.step()
+
+
+@torch.no_grad()
+def _backward(loss: torch.Tensor) -> None:
+    """``loss.backward()`` node by node, in an order where every node's gradients are
+    complete (each node's inputs summed as the engine sums them)."""
+    order, seen = [], set()
+
+    def visit(node):  # depth-first post-order: a node after all nodes that feed it
+        stack = [(node, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
+                order.append(n)
+                continue
+            if n is None or n in seen:
+                continue
+            seen.add(n)
+            stack.append((n, True))
+            for child, _ in n.next_functions:
+                stack.append((child, False))
+
+    visit(loss.grad_fn)
+    grads = {loss.grad_fn: [torch.ones_like(loss)]}
+    for node in reversed(order):
+        incoming = grads.pop(node, None)
+        if incoming is None:
+            continue
+        if hasattr(node, "variable"):  # AccumulateGrad: the leaf's .grad
+            var, grad = node.variable, incoming[0]
+            if grad.shape != var.shape:  # the engine's sum over broadcast dimensions
+                grad = grad.sum_to_size(var.shape)
+            var.grad = grad if var.grad is None else var.grad + grad
+            continue
+        outs = node(*incoming) if callable(node) else node.apply(*incoming)  # a Python one
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        for (child, index), g in zip(node.next_functions, outs, strict=False):
+            if child is None or g is None:
+                continue
+            slots = grads.setdefault(child, [None] * _n_inputs(child))
+            slots[index] = g if slots[index] is None else slots[index] + g
+
+
+def _n_inputs(node) -> int:
+    meta = getattr(node, "_input_metadata", None)
+    return len(meta) if meta is not None else 1
+
+
+def _move_optimizer_state(optimizer) -> None:
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                state[key] = value.to("cuda")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", default="fp,sgd,ttv1,chopped,agad")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--list", action="store_true", help="every operator and kernel")
+    parser.add_argument("--where", action="store_true",
+                        help="with --list: by the line of xbrun/kernels that launches")
+    args = parser.parse_args()
+    WHERE[0] = args.where
+    for device in args.devices.split(","):
+        counts = count(device, args.batch, args.steps)
+        aten = sum(v for k, v in counts.items() if k.startswith("aten."))
+        triton = sum(v for k, v in counts.items() if k.startswith("triton."))
+        print(f"{device:>16} batch {args.batch}: {aten + triton} launches per step "
+              f"({aten} aten, {triton} Triton)")
+        if args.list:
+            for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+                print(f"{n:>20}  {name}")
+
+
+if __name__ == "__main__":
+    main()
