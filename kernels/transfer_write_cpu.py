@@ -206,7 +206,6 @@ def transfer_lines_numba(weight: torch.Tensor, cell_params: torch.Tensor, reads:
     return torch.scalar_tensor(total, dtype=torch.int64)  # (torch.tensor: 3x slower)
 
 
-
 def bind_transfer_lines(weight: torch.Tensor, cell_params: torch.Tensor,
                         p: TransferWriteParams, cell: CellParams, *,
                         buffer: torch.Tensor | None = None,

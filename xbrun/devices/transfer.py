@@ -205,9 +205,8 @@ class TransferDevice(TrainingDevice):
         self.register_buffer("out_chopper", torch.ones(self.n_out))
         self.schedule = TransferSchedule(self.n_in)
         self.last_fast_lr = 0.0
-        # the plain TTv1/TTv2 (not the chopped ones, whose hooks do more) bind their host
-        # writes once (``_host_writer``): (key, writer)
-        self._plain = type(self) in (TransferDevice, BufferedTransfer)
+        # the unchopped TTv1/TTv2 (the chopped ones' hooks do more) bind their host writes
+        # once (``_host_writer``): (key, writer)
         self._writer = (None, None)
 
     @property
@@ -346,7 +345,7 @@ class TransferDevice(TrainingDevice):
         device runs. Returns the write's pulses (added to ``add_to`` where given)."""
         if reads is None:
             reads = self.read_lines(lines, generator)
-        writer = self._host_writer(lr_t) if lines.on_host and self._plain else None
+        writer = self._host_writer(lr_t) if lines.on_host and not self.chopped else None
         if writer is not None:
             pulses = writer(reads, lines.start, generator)
             if add_to is not None:
