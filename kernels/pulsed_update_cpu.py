@@ -50,6 +50,7 @@ from .pulsed_update_ref import (
     advance_counters,
     long_train_length,
     signed_rows,
+    tile_options,
     train_mode,
     update_each_tile,
 )
@@ -799,11 +800,13 @@ def line_probabilities_grouped_numba(x_rows: torch.Tensor, d_rows: torch.Tensor,
                                      n_in: int, n_out: int, lr: float, granularity: float,
                                      seed: int = 0, **options):
     """``line_probabilities_grouped_torch``: each tile's :func:`line_probabilities_numba`
-    (its stochastic rounding from ``seed`` plus the tile's index), stacked."""
+    (its stochastic rounding from ``seed`` plus the tile's index, its share of the options:
+    ``tile_options``), stacked."""
     tiles = n_cols * (d_rows.shape[1] // n_out)
     parts = [line_probabilities_numba(x_rows[:, (g % n_cols) * n_in:(g % n_cols + 1) * n_in],
                                       d_rows[:, (g // n_cols) * n_out:(g // n_cols + 1) * n_out],
-                                      lr, granularity, seed=seed + g, **options)
+                                      lr, granularity, seed=seed + g,
+                                      **tile_options(options, g, n_cols, n_in, n_out))
              for g in range(tiles)]
     return tuple(torch.stack(side) for side in zip(*parts, strict=True))
 

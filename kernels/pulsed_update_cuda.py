@@ -1322,7 +1322,8 @@ def _row_abs_max(src_ptr, n, stride_src, BLOCK: tl.constexpr):
 def _line_probabilities_kernel(
     x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
     n_in, n_out,
-    k, n_cols, stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg,
+    k, n_cols, stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg, xs_col,
+    xs_tile, ds_row, ds_tile,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
     SLOTS: tl.constexpr, CALLS: tl.constexpr, X_SIGN: tl.constexpr, D_SIGN: tl.constexpr,
@@ -1334,7 +1335,8 @@ def _line_probabilities_kernel(
     operations in the twin's order. Tile ``g`` of a grid (``n_cols`` tiles to a row) reads
     the x columns ``stride_xg * (g % n_cols)`` on and the d columns ``stride_dg * (g //
     n_cols)`` on (elements), and writes row ``g * k + b`` of the outputs; its lines' signs
-    sit ``n_in * (g % n_cols)`` and ``n_out * (g // n_cols)`` into ``xs`` and ``ds``. The
+    sit ``xs_col * (g % n_cols) + xs_tile * g`` and ``ds_row * (g // n_cols) + ds_tile * g``
+    into ``xs`` and ``ds`` (signs as wide as the rows, or one row of signs per tile). The
     counters (``advance_counters``) too, tile g's at ``slots + g`` and ``calls + g``: each
     row adds its length to its tile's slots, row 0 counts the call (no program of this
     kernel reads it: the update's kernels after it do) and the rows (``rows + g``: a
@@ -1381,10 +1383,11 @@ def _line_probabilities_kernel(
     tl.store(bl_ptr + at, length)
     if SLOTS:
         tl.atomic_add(slots_ptr + g, length.to(tl.int64))
-    _side_probabilities(xs, xp_ptr + at * n_in, xs_ptr + col * n_in, n_in, stride_xn, x_gain,
-                        res, RES, X_SIGN, BLOCK)
-    _side_probabilities(ds, dp_ptr + at * n_out, ds_ptr + row * n_out, n_out, stride_dm,
-                        d_gain, res, RES, D_SIGN, BLOCK)
+    tile = g.to(tl.int64)
+    _side_probabilities(xs, xp_ptr + at * n_in, xs_ptr + col * xs_col + tile * xs_tile, n_in,
+                        stride_xn, x_gain, res, RES, X_SIGN, BLOCK)
+    _side_probabilities(ds, dp_ptr + at * n_out, ds_ptr + row * ds_row + tile * ds_tile, n_out,
+                        stride_dm, d_gain, res, RES, D_SIGN, BLOCK)
 
 
 def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
@@ -1428,7 +1431,8 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
     """:func:`line_probabilities_triton` of every tile of a grid in one launch: tile ``g``
     (``n_cols`` to a row of the grid) takes the ``n_in`` columns of ``x_rows`` from ``(g %
     n_cols) * n_in`` and the ``n_out`` columns of ``d_rows`` from ``(g // n_cols) * n_out``
-    (and of ``x_sign``, ``d_sign``, as wide as the rows); its counters are ``slots[g]``,
+    (and of ``x_sign``, ``d_sign`` as wide as the rows; or, ``(tiles, n_in)`` and ``(tiles,
+    n_out)``, row ``g`` of each: every tile's own choppers); its counters are ``slots[g]``,
     ``calls[g]`` and ``rows[g]`` (``(tiles,)``, or one element for a single tile).
     Returns ``(tiles, k, n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
     if sto_round and res > 0:
@@ -1457,6 +1461,7 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
         n_in, n_out, k, n_cols,
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
         n_in * x_rows.stride(1), n_out * d_rows.stride(1),
+        *_sign_offsets(signs[0], n_in), *_sign_offsets(signs[1], n_out),
         float(lr), float(granularity), float(desired_bl),
         float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
         float(um_grad_scale), float(res),
@@ -1467,6 +1472,12 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
         num_warps=4 if block >= 512 else 2,
     )
     return x_p, d_p, bl
+
+
+def _sign_offsets(signs: torch.Tensor | None, n: int) -> tuple[int, int]:
+    """Where tile ``g``'s signs start, as ``(per grid column or row, per tile)`` steps:
+    signs as wide as the rows (1-D) step by grid position, a row per tile (2-D) by tile."""
+    return (0, n) if signs is not None and signs.dim() == 2 else (n, 0)
 
 
 __all__ = ["line_probabilities_grouped_triton", "line_probabilities_triton",

@@ -515,14 +515,31 @@ def line_probabilities_grouped_torch(x_rows: torch.Tensor, d_rows: torch.Tensor,
     """The trains of every tile of a grid (tiles ``n_cols`` to a row): tile ``g`` takes the
     ``n_in`` columns of ``x_rows`` from ``(g % n_cols) * n_in`` and the ``n_out`` columns of
     ``d_rows`` from ``(g // n_cols) * n_out``, each with its own update management
-    (:func:`line_probabilities_torch`). Returns them stacked: ``(tiles, k, n_in)``,
-    ``(tiles, k, n_out)``, ``(tiles, k)``."""
+    (:func:`line_probabilities_torch`), its share of the options (:func:`tile_options`).
+    Returns them stacked: ``(tiles, k, n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
     tiles = n_cols * (d_rows.shape[1] // n_out)
     parts = [line_probabilities_torch(x_rows[:, (g % n_cols) * n_in:(g % n_cols + 1) * n_in],
                                       d_rows[:, (g // n_cols) * n_out:(g // n_cols + 1) * n_out],
-                                      lr, granularity, generator=generator, **options)
+                                      lr, granularity, generator=generator,
+                                      **tile_options(options, g, n_cols, n_in, n_out))
              for g in range(tiles)]
     return tuple(torch.stack(side) for side in zip(*parts, strict=True))
+
+
+def tile_options(options: dict, g: int, n_cols: int, n_in: int, n_out: int) -> dict:
+    """Tile ``g``'s share of a group's line options: the signs ``x_sign``, ``d_sign`` of its
+    lines (as wide as the rows: its grid column's and row's; ``(tiles, n)``: its own row)
+    and its element of the counters ``slots``, ``calls`` (``(tiles,)``)."""
+    mine = dict(options)
+    for key, width, at in (("x_sign", n_in, g % n_cols), ("d_sign", n_out, g // n_cols)):
+        sign = options.get(key)
+        if sign is not None:
+            mine[key] = sign[g] if sign.dim() == 2 else sign[at * width:(at + 1) * width]
+    for key in ("slots", "calls"):
+        counter = options.get(key)
+        if counter is not None:
+            mine[key] = counter.reshape(-1)[g:g + 1]
+    return mine
 
 
 def update_each_tile(update, weights: torch.Tensor, cell_params: torch.Tensor,

@@ -141,3 +141,62 @@ def test_a_grouped_update_counts_as_the_tiles_would(monkeypatch, accumulate):
         assert int(array.ledger[0]) > 0
     group = tiles[0].tile_group
     assert tiles[3].device_state.array.weight.data_ptr() == group._bound["weight"][0][3].data_ptr()
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
+@pytest.mark.parametrize("kind,accumulate", [("chopped", "batch"), ("agad", "batch"),
+                                             ("ttv2", "sample")])
+def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate):
+    """A grid of transfer devices updates A as one group (each tile's chopper signs), then
+    each tile's transfers: bit for bit what the tiles give one by one, given the same
+    update seeds (a CPU array draws its seed from the generator; here it takes the
+    CUDA key, as the group does)."""
+    from xbrun.devices import DEVICES
+    from xbrun.physics.array import PulsedArray
+
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    monkeypatch.setattr(PulsedArray, "_host_seed",
+                        lambda self, gen: int(self._device_seed(gen).tensor()))
+    config = DEVICES[kind](**({"in_chop_prob": 0.5} if kind != "ttv2" else {}))
+    torch.manual_seed(0)
+    lin = nn.Linear(24, 15)
+    spec = make_spec("max_input_size=8", "max_output_size=5", cell="soft_bounds", io="default")
+    spec.device = config
+    spec.update = dataclasses.replace(spec.update, accumulate=accumulate)
+    layers = [AnalogLinear.from_digital(lin, spec) for _ in range(2)]
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(9, 24, generator=gen), torch.randn(9, 15, generator=gen)
+    calls = []
+    update = grouped.TileGroup.update
+    for layer, ready in zip(layers, (False, True), strict=True):
+        with monkeypatch.context() as patch:
+            if not ready:
+                patch.setattr(grouped.TileGroup, "update_ready", lambda self: False)
+            patch.setattr(grouped.TileGroup, "update",
+                          lambda self: calls.append(1) or update(self))
+            opt = AnalogSGD(layer.parameters(), lr=0.3)
+            for _ in range(2):
+                opt.zero_grad()
+                nn.functional.mse_loss(layer(x), y).backward()
+                opt.step()
+    assert len(calls) == 2  # the second layer's two steps, as a group
+    tiled, group = (layer.analog_tiles() for layer in layers)
+    for a, b in zip(tiled, group, strict=True):
+        one, two = a.device_state, b.device_state
+        assert int(two.schedule.line) == 2  # transfers ran: 18 (2 for ttv2) of 8 columns
+        assert int(a.pulses) == int(b.pulses) > 0
+        theirs = two.state_dict()
+        for name, value in one.state_dict().items():
+            assert _same(value, theirs[name]), name
+        assert torch.equal(one.fast.cell_pulses, two.fast.cell_pulses)
+        assert torch.equal(one.slow.weight, two.slow.weight)
+    states = [t.device_state for t in group]
+    bound = group[0].tile_group._bound
+    assert states[2].fast.weight.data_ptr() == bound["fast.weight"][0][2].data_ptr()
+    if kind != "ttv2":  # the choppers are views of the group's signs
+        assert states[1].in_chopper.data_ptr() == bound["in_chopper"][0][1].data_ptr()

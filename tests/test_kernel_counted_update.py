@@ -313,6 +313,38 @@ def test_gpu_both_methods_update_alike_without_a_host_sync(compiled, shape):
     assert torch.equal(out[0][0], out[1][0])
 
 
+def test_each_tile_of_a_group_takes_its_own_line_signs():
+    """A 2 x 2 grid's trains with a row of chopper signs per tile (a transfer device's A in
+    each tile): Triton (interpreted), the twin and numba give each tile what its own call
+    with its own signs gives, and advance its counters alone."""
+    from xbrun.kernels.pulsed_update_cpu import line_probabilities_grouped_numba
+    from xbrun.kernels.pulsed_update_ref import (
+        line_probabilities_grouped_torch,
+        line_probabilities_torch,
+    )
+
+    lines = triton_function("pulsed_update_cuda", "line_probabilities_grouped_triton", True)
+    gen = torch.Generator().manual_seed(3)
+    x, d = torch.randn(3, 12, generator=gen), 0.1 * torch.randn(3, 10, generator=gen)
+    options = dict(desired_bl=9, fixed_bl=True, update_management=True,
+                   update_bl_management=True, um_grad_scale=1.0, res=0.0)
+    signs = [torch.where(torch.rand(4, n, generator=gen) < 0.5, -1.0, 1.0) for n in (6, 5)]
+    for run in (lines, line_probabilities_grouped_torch, line_probabilities_grouped_numba):
+        slots = torch.zeros(4, dtype=torch.int64)
+        got = run(x, d, 2, 6, 5, 0.5, 0.01, x_sign=signs[0], d_sign=signs[1], slots=slots,
+                  sto_round=False, **options)
+        for g in range(4):
+            i, j = divmod(g, 2)
+            want = line_probabilities_torch(x[:, 6 * j:6 * j + 6], d[:, 5 * i:5 * i + 5], 0.5,
+                                            0.01, x_sign=signs[0][g], d_sign=signs[1][g],
+                                            sto_round=False, **options)
+            assert all(torch.equal(a, b) for a, b in zip((got[0][g], got[1][g], got[2][g]),
+                                                         want, strict=True)), (run, g)
+            assert int(slots[g]) == int(want[2].sum())
+        # the signs are each tile's own: other tiles' signs give other probabilities
+        assert not torch.equal(got[0][1], got[0][3]) or not torch.equal(got[1][1], got[1][3])
+
+
 def test_interpreted_group_is_each_tile_with_its_own_seed():
     """A 2 x 2 grid's trains (chopper signs and counters per tile) and counted updates in
     the launches of one tile: each tile gets what its own call with its own seed gives

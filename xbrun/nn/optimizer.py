@@ -110,17 +110,17 @@ class AnalogSGD(torch.optim.SGD):
             tile.set_learning_rate(group["lr"])
             if tile.pending:
                 work.append(tile)
-        work = self._grouped_updates(work)
-        streams = self._streams(work)
+        jobs = self._grouped_updates(work)
+        streams = self._streams(jobs)
         if not streams:
-            for tile in work:
-                tile.apply_pending()
+            for _, run in jobs:
+                run()
             return
         main = torch.cuda.current_stream()
         for stream in streams:
             stream.wait_stream(main)
         load = [0] * len(streams)  # weight elements per stream: the biggest tiles spread out
-        for tile in work:
+        for tile, run in jobs:
             i = load.index(min(load))
             load[i] += tile.out_size * tile.in_size
             stream = streams[i]
@@ -128,35 +128,36 @@ class AnalogSGD(torch.optim.SGD):
                 x.record_stream(stream)
                 d.record_stream(stream)
             with torch.cuda.stream(stream):
-                tile.apply_pending()
+                run()
         for stream in streams:
             main.wait_stream(stream)
 
     @staticmethod
-    def _grouped_updates(work: list) -> list:
+    def _grouped_updates(work: list) -> list[tuple]:
         """Apply the updates of the tile grids that update as one group
-        (``xbrun/tiles/grouped.py``: a layer's tiles in the launches of one); the tiles
-        left to update one by one."""
+        (``xbrun/tiles/grouped.py``: a layer's tiles in the launches of one); what is left,
+        as ``(tile, run)``: the tiles' own ``apply_pending``, and the transfers that follow
+        a group's update, tile by tile."""
         done = set()
+        follow = []
         for tile in work:
             group = getattr(tile, "tile_group", None)
             if group is not None and id(group) not in done and group.update_ready():
-                group.update()
+                follow += group.update()
                 done.add(id(group))
-        if not done:
-            return work
-        return [t for t in work if id(getattr(t, "tile_group", None)) not in done]
+        return [(t, t.apply_pending) for t in work
+                if id(getattr(t, "tile_group", None)) not in done] + follow
 
-    def _streams(self, work) -> tuple:
-        """Side streams for ``work``'s updates; none where they would not run in parallel
-        (one tile, the CPU, or ``parallel_tiles <= 1``)."""
-        if self.parallel_tiles <= 1 or len(work) < 2:
+    def _streams(self, jobs) -> tuple:
+        """Side streams for the ``(tile, run)`` ``jobs``; none where they would not run in
+        parallel (one job, the CPU, or ``parallel_tiles <= 1``)."""
+        if self.parallel_tiles <= 1 or len(jobs) < 2:
             return ()
-        device = work[0].pending[0][0].device
+        device = jobs[0][0].pulses.device
         if device.type != "cuda":
             return ()
         index = device.index if device.index is not None else torch.cuda.current_device()
-        return _side_streams(index)[:min(self.parallel_tiles, len(work))]
+        return _side_streams(index)[:min(self.parallel_tiles, len(jobs))]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         if set_to_none:  # torch's, without its profiler range (microseconds a step)

@@ -18,22 +18,31 @@ Each tile's counters stay its own: the tiles' MVM seeds and vector counts become
 one device tensor per group (made again whenever a tile's own was replaced: a move, a
 checkpoint load), so one launch advances them all, and a replayed CUDA graph too.
 
-The update, where the grid's tiles are analog SGD on pulsed arrays (stochastic trains, no
-write noise, reference or decomposition; either ``update.accumulate``): the optimizer
-hands the grid's queued ``(x, d)`` to :meth:`TileGroup.update`, which makes every tile's
-trains and pulses in the launches of one tile (``kernels.line_probabilities_grouped``,
-``kernels.update_grouped``: counted over the batch, or sample by sample). Each tile
-still gets its own update management, seed (its array's call counter and generator) and
-counters; its weight, cell parameters and wear counter become views of one tensor per
-group, as its counters do. The arrays' ``update`` is what this does, tile by tile.
+The update, where the grid's tiles write the gradient into one pulsed array each
+(stochastic trains, no write noise, reference or decomposition; either
+``update.accumulate``): analog SGD's array, or a transfer device's fast array A (ttv1,
+ttv2, chopped, agad; A's rate a host float, so no ``auto_scale``). The optimizer hands the
+grid's queued ``(x, d)`` to :meth:`TileGroup.update`, which makes every tile's trains and
+pulses in the launches of one tile (``kernels.line_probabilities_grouped``, with each
+tile's chopper signs; ``kernels.update_grouped``: counted over the batch, or sample by
+sample). Each tile still gets its own update management, signs, seed (its array's call
+counter and generator) and counters; its weight, cell parameters, wear counter and
+choppers become views of one tensor per group, as its counters do. The arrays' ``update``
+is what this does, tile by tile. A transfer device's transfers then follow tile by tile,
+as its own ``update`` makes them after A's write (nothing of a tile's transfer depends on
+another tile, so the order of the tiles changes nothing).
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
 from .. import kernels
 from ..devices.sgd import SingleArray
+from ..devices.transfer import TransferDevice
+from ..graph_state import set_host
 from ..kernels import seeds
 from ..physics.array import PulsedArray
 from ..physics.io import analog_mvm_grouped
@@ -111,12 +120,12 @@ class TileGroup:
         self._queued = (x, d, entries)
 
     def _weights(self) -> torch.Tensor:
-        """``(tiles, out, in)``: where every tile reads its array's weight buffer (analog
-        SGD, mixed precision), those buffers bound into one tensor (no copy per pass);
-        else the tiles' read weights stacked."""
+        """``(tiles, out, in)``: where every tile reads an array's weight buffer (analog
+        SGD, mixed precision; a transfer device's C where A is hidden), those buffers bound
+        into one tensor (no copy per pass); else the tiles' read weights stacked."""
         tiles = self.grid.tiles
         read = [t.weight() for t in tiles]
-        arrays = [getattr(t.device_state, "array", None) for t in tiles]
+        arrays = [_read_array(t.device_state) for t in tiles]
         if all(a is not None and r is a.weight for r, a in zip(read, arrays, strict=True)):
             return self._bind("weight", [(a, "weight") for a in arrays])
         return torch.stack(read)
@@ -124,66 +133,101 @@ class TileGroup:
     # -- the update ---------------------------------------------------------------------
     def update_ready(self) -> bool:
         """Whether :meth:`update` applies the tiles' queued updates (module doc): each tile
-        holds only what the grouped backward queued, at one learning rate, and is analog
-        SGD on a pulsed array with stochastic trains."""
+        holds only what the grouped backward queued, at one learning rate, and writes it
+        into a pulsed array with stochastic trains (analog SGD, or a transfer device's A:
+        one device config for all)."""
         if self._queued is None:
             return False
         tiles = self.grid.tiles
         if not (tiles[0].pulses.is_cuda or GROUP_ON_CPU):
             return False
         first = tiles[0].device_state
-        if not isinstance(first, SingleArray) or not isinstance(first.array, PulsedArray):
+        array = _written_array(first)
+        if array is None:
             return False
-        array = first.array
         params = array.update_params
         if (params.pulse_type != "stochastic_compressed"
                 or (params.sto_round and params.res > 0) or array.hidden):
             return False
         lr = tiles[0].learning_rate
+        config = getattr(first, "config", None)
         for tile, entry in zip(tiles, self._queued[2], strict=True):
             state = tile.device_state
+            written = _written_array(state)
             if (len(tile.pending) != 1 or tile.pending[0] is not entry
                     or tile.learning_rate != lr or tile.decomposition is not None
-                    or type(state) is not type(first) or type(state.array) is not type(array)
-                    or state.array.update_params is not params
-                    or state.array.cell is not array.cell or state.array.hidden):
+                    or type(state) is not type(first) or type(written) is not type(array)
+                    or written.update_params is not params
+                    or written.cell is not array.cell or written.hidden
+                    or getattr(state, "config", None) is not config):
                 return False
         return True
 
-    def update(self) -> None:
-        """The tiles' queued updates, as their arrays' ``update`` makes them one by one
-        (module doc); empties their queues."""
+    def update(self) -> list[tuple]:
+        """The tiles' queued updates, as their devices' ``update`` makes them one by one
+        (module doc); empties their queues. Returns what is left of them: ``(tile, run)``
+        for each tile whose transfers fall due, ``run()`` making them (the optimizer runs
+        them on its side streams)."""
         tiles = self.grid.tiles
         x, d, _ = self._queued
         self._queued = None
         for tile in tiles:
             tile.pending.clear()
-        arrays = [t.device_state.array for t in tiles]
+        states = [t.device_state for t in tiles]
+        arrays = [_written_array(s) for s in states]
         first = arrays[0]
         params = first.update_params
         lr = tiles[0].learning_rate
         n_rows, n_cols = self.grid.shape
+        transfer = isinstance(states[0], TransferDevice)
+        rate, signs = lr, {}
+        if transfer:  # A's rate (a host float: no auto_scale) and, chopped, its signs
+            rate = states[0].fast_learning_rate(float(lr))
+            for state in states:
+                set_host(state, "last_fast_lr", rate)
+            if states[0].chopped:
+                signs = self._signs(states)
         x_p, d_p, bl = kernels.line_probabilities_grouped(
-            x, d, n_cols, self.grid.in_splits[0], self.grid.out_splits[0], lr,
+            x, d, n_cols, self.grid.in_splits[0], self.grid.out_splits[0], rate,
             first.granularity, desired_bl=params.desired_bl, fixed_bl=params.fixed_bl,
             update_management=params.update_management,
             update_bl_management=params.update_bl_management,
-            um_grad_scale=params.um_grad_scale, res=bin_width(params.res))
-        max_bl = first._train_bound(lr, params)[1]
+            um_grad_scale=params.um_grad_scale, res=bin_width(params.res), **signs)
+        max_bl = first._train_bound(rate, params)[1]
         counting = all(a.counting for a in arrays)
+        # A's buffers under keys of their own: the reads bind C's weight as "weight"
+        key = "fast." if transfer else ""
         pulses = kernels.update_grouped(
-            params.accumulate, self._bind("weight", [(a, "weight") for a in arrays]),
-            self._bind("cell_params", [(a, "cell_params") for a in arrays]), x_p, d_p, bl,
-            kernels.UpdateParams(first._cell(), max_bl, False), seeds=self._update_seeds(arrays),
-            cell_pulses=(self._bind("cell_pulses", [(a, "cell_pulses") for a in arrays])
+            params.accumulate, self._bind(key + "weight", [(a, "weight") for a in arrays]),
+            self._bind(key + "cell_params", [(a, "cell_params") for a in arrays]), x_p, d_p,
+            bl, kernels.UpdateParams(first._cell(), max_bl, False),
+            seeds=self._update_seeds(arrays, key),
+            cell_pulses=(self._bind(key + "cell_pulses", [(a, "cell_pulses") for a in arrays])
                          if counting else None))
-        self._bind("ledger", [(a, "ledger") for a in arrays])[:, 0].add_(bl.sum(1))
+        self._bind(key + "ledger", [(a, "ledger") for a in arrays])[:, 0].add_(bl.sum(1))
         self._bind("rank1", [(t.rank1_count, "tensor") for t in tiles]).add_(x.shape[0])
         self._bind("pulses", [(t, "pulses") for t in tiles]).add_(pulses)
+        if not transfer:
+            return []
+        k = int(x.shape[0])  # then each tile's transfers, as its device's update makes them
+        follow = []
+        for tile, state in zip(tiles, states, strict=True):
+            events = state.schedule.due(k, state.transfer_period(k))
+            if events > 0:
+                follow.append((tile, functools.partial(_transfer, tile, events, float(lr))))
+        return follow
 
-    def _update_seeds(self, arrays) -> torch.Tensor:
+    def _signs(self, states) -> dict:
+        """Every tile's chopper signs of A's lines (``TransferDevice.signs``), as rows of
+        one tensor each (the choppers become its views: no copy per step)."""
+        ins = self._bind("in_chopper", [(s, "in_chopper") for s in states])
+        outs = self._bind("out_chopper", [(s, "out_chopper") for s in states])
+        rows, cols = (outs, ins) if states[0].columns else (ins, outs)
+        return {"d_sign": rows, "x_sign": cols}
+
+    def _update_seeds(self, arrays, key: str = "") -> torch.Tensor:
         """Each array's next CUDA update seed (``CrossbarArray._device_seed``), at once."""
-        calls = self._bind("kernel_calls", [(a.kernel_calls, "tensor") for a in arrays])
+        calls = self._bind(key + "kernel_calls", [(a.kernel_calls, "tensor") for a in arrays])
         calls.add_(1)
         if self._offsets is None or self._offsets.device != calls.device:
             self._offsets = torch.tensor(
@@ -235,6 +279,30 @@ class TileGroup:
             for tile, view in zip(tiles, self._vector_views, strict=True):
                 tile.mvm_vectors = view
         self._vectors[:, direction].add_(vectors)
+
+
+def _transfer(tile, events: int, lr: float) -> None:
+    """A tile's transfers after its A was written (``TransferDevice.update``'s second half)."""
+    tile.pulses.add_(tile.device_state.transfer(events, lr, tile.generator))
+
+
+def _written_array(state):
+    """The pulsed array a device writes the gradient into (analog SGD's array, a transfer
+    device's A without ``auto_scale``); None where the group does not update it."""
+    if isinstance(state, SingleArray):
+        array = state.array
+    elif isinstance(state, TransferDevice) and not getattr(state.config, "auto_scale", False):
+        array = state.fast
+    else:
+        return None
+    return array if isinstance(array, PulsedArray) else None
+
+
+def _read_array(state):
+    """The array whose weight buffer a device's reads may be (analog SGD, mixed precision:
+    its array; a transfer device: C, read as it is where A is hidden)."""
+    array = getattr(state, "array", None)
+    return array if array is not None else getattr(state, "slow", None)
 
 
 # the grouped passes on the CPU too (the tests' way to run them without a GPU)
