@@ -149,9 +149,11 @@ def _same(a, b) -> bool:
     return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
 
 
-@pytest.mark.parametrize("kind,accumulate", [("chopped", "batch"), ("agad", "batch"),
-                                             ("ttv2", "sample")])
-def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate):
+@pytest.mark.parametrize("kind,accumulate,device", [
+    ("chopped", "batch", "cpu"), ("agad", "batch", "cpu"), ("ttv2", "sample", "cpu"),
+    pytest.param("chopped", "batch", "cuda", marks=pytest.mark.gpu),
+    pytest.param("agad", "sample", "cuda", marks=pytest.mark.gpu)])
+def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, device):
     """A grid of transfer devices updates A as one group (each tile's chopper signs), then
     each tile's transfers: bit for bit what the tiles give one by one, given the same
     update seeds (a CPU array draws its seed from the generator; here it takes the
@@ -168,9 +170,10 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate):
     spec = make_spec("max_input_size=8", "max_output_size=5", cell="soft_bounds", io="default")
     spec.device = config
     spec.update = dataclasses.replace(spec.update, accumulate=accumulate)
-    layers = [AnalogLinear.from_digital(lin, spec) for _ in range(2)]
+    layers = [AnalogLinear.from_digital(lin, spec).to(device) for _ in range(2)]
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(9, 24, generator=gen), torch.randn(9, 15, generator=gen)
+    x, y = x.to(device), y.to(device)
     calls = []
     update = grouped.TileGroup.update
     for layer, ready in zip(layers, (False, True), strict=True):
