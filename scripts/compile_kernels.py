@@ -78,6 +78,9 @@ def _problems():
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3, **options)
     pu.line_probabilities_grouped_triton(torch.randn(8, 12), torch.randn(8, 10), 2, 6, 5, 0.1,
                                          1e-3, **options)
+    pu.line_probabilities_grouped_triton(torch.randn(8, 12), torch.randn(8, 10), 2, 6, 5, 0.1,
+                                         1e-3, x_sign=torch.ones(4, 6), d_sign=torch.ones(4, 5),
+                                         **options)  # each tile's choppers
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3,
                                  **{**options, "res": 0.1, "update_bl_management": False,
                                     "fixed_bl": False})
