@@ -207,14 +207,17 @@ def analog_mvm_grouped(weights, x, params, seeds, n_cols, step_i, step_j):
 
 def line_probabilities_grouped(x_rows, d_rows, n_cols, n_in, n_out, lr, granularity, *,
                                desired_bl, fixed_bl, update_management, update_bl_management,
-                               um_grad_scale, res, x_sign=None, d_sign=None):
+                               um_grad_scale, res, x_sign=None, d_sign=None, slots=None,
+                               calls=None, rows=None):
     """:func:`line_probabilities` of every tile of a grid at once
     (``line_probabilities_grouped_torch``; deterministic rounding only): ``(tiles, k,
     n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``. ``x_sign``, ``d_sign``: the lines'
     signs, as wide as the rows or one row per tile (``(tiles, n_in)``, ``(tiles, n_out)``:
-    each tile's choppers)."""
+    each tile's choppers). ``slots``, ``calls``, ``rows``: ``(tiles,)`` counters (any
+    stride), each tile's advanced with its trains (on CUDA in the same launch)."""
     backend, run = backends.pick("line_probabilities_grouped", x_rows, d_rows)
-    signs = {key: v for key, v in (("x_sign", x_sign), ("d_sign", d_sign)) if v is not None}
+    signs = {key: v for key, v in (("x_sign", x_sign), ("d_sign", d_sign), ("slots", slots),
+                                   ("calls", calls), ("rows", rows)) if v is not None}
     return run(x_rows, d_rows, n_cols, n_in, n_out, lr, granularity, desired_bl=desired_bl,
                fixed_bl=fixed_bl, update_management=update_management,
                update_bl_management=update_bl_management, um_grad_scale=um_grad_scale,

@@ -1323,7 +1323,7 @@ def _line_probabilities_kernel(
     x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
     n_in, n_out,
     k, n_cols, stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg, xs_col,
-    xs_tile, ds_row, ds_tile,
+    xs_tile, ds_row, ds_tile, stride_slots, stride_calls, stride_rows,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
     SLOTS: tl.constexpr, CALLS: tl.constexpr, X_SIGN: tl.constexpr, D_SIGN: tl.constexpr,
@@ -1337,18 +1337,19 @@ def _line_probabilities_kernel(
     n_cols)`` on (elements), and writes row ``g * k + b`` of the outputs; its lines' signs
     sit ``xs_col * (g % n_cols) + xs_tile * g`` and ``ds_row * (g // n_cols) + ds_tile * g``
     into ``xs`` and ``ds`` (signs as wide as the rows, or one row of signs per tile). The
-    counters (``advance_counters``) too, tile g's at ``slots + g`` and ``calls + g``: each
+    counters (``advance_counters``) too, tile g's ``stride_slots * g``, ``stride_calls * g``
+    and ``stride_rows * g`` into ``slots``, ``calls`` and ``rows``: each
     row adds its length to its tile's slots, row 0 counts the call (no program of this
-    kernel reads it: the update's kernels after it do) and the rows (``rows + g``: a
-    tile's count of rank-1 updates)."""
+    kernel reads it: the update's kernels after it do) and the rows (a tile's count of
+    rank-1 updates)."""
     g = tl.program_id(1)
     b = tl.program_id(0)
     if ROWS:
         if b == 0:
-            tl.store(rows_ptr + g, tl.load(rows_ptr + g) + k)
+            tl.store(rows_ptr + g * stride_rows, tl.load(rows_ptr + g * stride_rows) + k)
     if CALLS:
         if b == 0:
-            tl.store(calls_ptr + g, tl.load(calls_ptr + g) + 1)
+            tl.store(calls_ptr + g * stride_calls, tl.load(calls_ptr + g * stride_calls) + 1)
     col = (g % n_cols).to(tl.int64)
     row = (g // n_cols).to(tl.int64)
     xs = x_ptr + b.to(tl.int64) * stride_xk + col * stride_xg
@@ -1382,7 +1383,7 @@ def _line_probabilities_kernel(
     length = tl.where(go, bl, 0.0).to(tl.int32)
     tl.store(bl_ptr + at, length)
     if SLOTS:
-        tl.atomic_add(slots_ptr + g, length.to(tl.int64))
+        tl.atomic_add(slots_ptr + g * stride_slots, length.to(tl.int64))
     tile = g.to(tl.int64)
     _side_probabilities(xs, xp_ptr + at * n_in, xs_ptr + col * xs_col + tile * xs_tile, n_in,
                         stride_xn, x_gain, res, RES, X_SIGN, BLOCK)
@@ -1433,7 +1434,8 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
     n_cols) * n_in`` and the ``n_out`` columns of ``d_rows`` from ``(g // n_cols) * n_out``
     (and of ``x_sign``, ``d_sign`` as wide as the rows; or, ``(tiles, n_in)`` and ``(tiles,
     n_out)``, row ``g`` of each: every tile's own choppers); its counters are ``slots[g]``,
-    ``calls[g]`` and ``rows[g]`` (``(tiles,)``, or one element for a single tile).
+    ``calls[g]`` and ``rows[g]`` (``(tiles,)`` of any stride, e.g. a column of the arrays'
+    ledgers, or one element for a single tile).
     Returns ``(tiles, k, n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
     if sto_round and res > 0:
         raise ValueError("stochastic rounding draws from a torch generator: use the twin")
@@ -1448,8 +1450,8 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
     if k == 0 or tiles == 0:
         advance_counters(bl, slots, calls, rows)
         return x_p, d_p, bl
-    if any(c is not None and c.numel() > 1 and c.stride(0) != 1 for c in (slots, calls, rows)):
-        raise ValueError("a group's slots, calls and rows must be (tiles,) with stride 1")
+    if any(c is not None and c.numel() > 1 and c.dim() != 1 for c in (slots, calls, rows)):
+        raise ValueError("a group's slots, calls and rows must be (tiles,) (any stride)")
     signs = [None if v is None else v.to(torch.float32).contiguous() for v in (x_sign, d_sign)]
     mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
                       update_bl_management=update_bl_management)
@@ -1462,6 +1464,7 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
         n_in * x_rows.stride(1), n_out * d_rows.stride(1),
         *_sign_offsets(signs[0], n_in), *_sign_offsets(signs[1], n_out),
+        *(c.stride(0) if c is not None and c.dim() == 1 else 0 for c in (slots, calls, rows)),
         float(lr), float(granularity), float(desired_bl),
         float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
         float(um_grad_scale), float(res),

@@ -529,13 +529,13 @@ def line_probabilities_grouped_torch(x_rows: torch.Tensor, d_rows: torch.Tensor,
 def tile_options(options: dict, g: int, n_cols: int, n_in: int, n_out: int) -> dict:
     """Tile ``g``'s share of a group's line options: the signs ``x_sign``, ``d_sign`` of its
     lines (as wide as the rows: its grid column's and row's; ``(tiles, n)``: its own row)
-    and its element of the counters ``slots``, ``calls`` (``(tiles,)``)."""
+    and its element of the counters ``slots``, ``calls``, ``rows`` (``(tiles,)``)."""
     mine = dict(options)
     for key, width, at in (("x_sign", n_in, g % n_cols), ("d_sign", n_out, g // n_cols)):
         sign = options.get(key)
         if sign is not None:
             mine[key] = sign[g] if sign.dim() == 2 else sign[at * width:(at + 1) * width]
-    for key in ("slots", "calls"):
+    for key in ("slots", "calls", "rows"):
         counter = options.get(key)
         if counter is not None:
             mine[key] = counter.reshape(-1)[g:g + 1]

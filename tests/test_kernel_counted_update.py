@@ -316,7 +316,7 @@ def test_gpu_both_methods_update_alike_without_a_host_sync(compiled, shape):
 def test_each_tile_of_a_group_takes_its_own_line_signs():
     """A 2 x 2 grid's trains with a row of chopper signs per tile (a transfer device's A in
     each tile): Triton (interpreted), the twin and numba give each tile what its own call
-    with its own signs gives, and advance its counters alone."""
+    with its own signs gives, and advance its counters alone (strided: ledger columns)."""
     from xbrun.kernels.pulsed_update_cpu import line_probabilities_grouped_numba
     from xbrun.kernels.pulsed_update_ref import (
         line_probabilities_grouped_torch,
@@ -330,9 +330,12 @@ def test_each_tile_of_a_group_takes_its_own_line_signs():
                    update_bl_management=True, um_grad_scale=1.0, res=0.0)
     signs = [torch.where(torch.rand(4, n, generator=gen) < 0.5, -1.0, 1.0) for n in (6, 5)]
     for run in (lines, line_probabilities_grouped_torch, line_probabilities_grouped_numba):
-        slots = torch.zeros(4, dtype=torch.int64)
+        ledger = torch.zeros(4, 2, dtype=torch.int64)  # slots: a column of the ledgers
+        slots, calls, rows = ledger[:, 0], torch.arange(4), torch.zeros(4, 2, dtype=torch.int64)
         got = run(x, d, 2, 6, 5, 0.5, 0.01, x_sign=signs[0], d_sign=signs[1], slots=slots,
-                  sto_round=False, **options)
+                  calls=calls, rows=rows[:, 1], sto_round=False, **options)
+        assert calls.tolist() == [1, 2, 3, 4] and ledger[:, 1].tolist() == [0, 0, 0, 0]
+        assert rows.tolist() == [[0, 3]] * 4
         for g in range(4):
             i, j = divmod(g, 2)
             want = line_probabilities_torch(x[:, 6 * j:6 * j + 6], d[:, 5 * i:5 * i + 5], 0.5,

@@ -187,25 +187,27 @@ class TileGroup:
                 set_host(state, "last_fast_lr", rate)
             if states[0].chopped:
                 signs = self._signs(states)
-        x_p, d_p, bl = kernels.line_probabilities_grouped(
+        # A's buffers under keys of their own: the reads bind C's weight as "weight"
+        key = "fast." if transfer else ""
+        ledger = self._bind(key + "ledger", [(a, "ledger") for a in arrays])
+        calls = self._bind(key + "kernel_calls", [(a.kernel_calls, "tensor") for a in arrays])
+        x_p, d_p, bl = kernels.line_probabilities_grouped(  # the counters advance with them
             x, d, n_cols, self.grid.in_splits[0], self.grid.out_splits[0], rate,
             first.granularity, desired_bl=params.desired_bl, fixed_bl=params.fixed_bl,
             update_management=params.update_management,
             update_bl_management=params.update_bl_management,
-            um_grad_scale=params.um_grad_scale, res=bin_width(params.res), **signs)
+            um_grad_scale=params.um_grad_scale, res=bin_width(params.res),
+            slots=ledger[:, 0], calls=calls,
+            rows=self._bind("rank1", [(t.rank1_count, "tensor") for t in tiles]), **signs)
         max_bl = first._train_bound(rate, params)[1]
         counting = all(a.counting for a in arrays)
-        # A's buffers under keys of their own: the reads bind C's weight as "weight"
-        key = "fast." if transfer else ""
         pulses = kernels.update_grouped(
             params.accumulate, self._bind(key + "weight", [(a, "weight") for a in arrays]),
             self._bind(key + "cell_params", [(a, "cell_params") for a in arrays]), x_p, d_p,
             bl, kernels.UpdateParams(first._cell(), max_bl, False),
-            seeds=self._update_seeds(arrays, key),
+            seeds=self._update_seeds(arrays, calls),
             cell_pulses=(self._bind(key + "cell_pulses", [(a, "cell_pulses") for a in arrays])
                          if counting else None))
-        self._bind(key + "ledger", [(a, "ledger") for a in arrays])[:, 0].add_(bl.sum(1))
-        self._bind("rank1", [(t.rank1_count, "tensor") for t in tiles]).add_(x.shape[0])
         self._bind("pulses", [(t, "pulses") for t in tiles]).add_(pulses)
         if not transfer:
             return []
@@ -225,10 +227,9 @@ class TileGroup:
         rows, cols = (outs, ins) if states[0].columns else (ins, outs)
         return {"d_sign": rows, "x_sign": cols}
 
-    def _update_seeds(self, arrays, key: str = "") -> torch.Tensor:
-        """Each array's next CUDA update seed (``CrossbarArray._device_seed``), at once."""
-        calls = self._bind(key + "kernel_calls", [(a.kernel_calls, "tensor") for a in arrays])
-        calls.add_(1)
+    def _update_seeds(self, arrays, calls: torch.Tensor) -> torch.Tensor:
+        """Each array's CUDA update seed (``CrossbarArray._device_seed``) from its call
+        counter ``calls`` (advanced by the trains' kernel), at once."""
         if self._offsets is None or self._offsets.device != calls.device:
             self._offsets = torch.tensor(
                 [seeds.array_seed_offset(t.generator.initial_seed(), a._seed_salt)
