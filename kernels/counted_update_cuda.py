@@ -144,7 +144,7 @@ def _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, r
 
 @triton.jit
 def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in, ld,
-                        n_split, stride_dg, stride_xg, END: tl.constexpr,
+                        n_split, stride_dg, stride_xg, stride_end, END: tl.constexpr,
                         ATOMIC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                         BLOCK_K: tl.constexpr):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
@@ -158,7 +158,7 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     partial counts are added with integer atomics: exact in any order.
     Axis 2 also runs over the tiles of a group (``n_split`` parts each): tile ``g``'s
     planes lie ``stride_dg`` / ``stride_xg`` on, its counts ``n_out * n_in`` on, its end
-    at ``end_ptr + g``."""
+    at ``end_ptr + g * stride_end``."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = (tl.program_id(2) // n_split).to(tl.int64)
@@ -178,7 +178,7 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     k_hi = ld
     if END:
-        k_hi = tl.minimum(k_hi, tl.load(end_ptr + g).to(tl.int32))
+        k_hi = tl.minimum(k_hi, tl.load(end_ptr + g * stride_end).to(tl.int32))
     for k in range(k_lo, k_hi, BLOCK_K * n_split):
         k_ok = (k + rk < k_hi)[None, :]
         d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
@@ -378,11 +378,69 @@ def count_method(n_out: int, n_in: int, device: torch.device) -> str:
     return "split_k"
 
 
+@triton.jit
+def _compact_layout_kernel(bl_ptr, order_ptr, base_ptr, k, length, BLOCK_K: tl.constexpr,
+                           BLOCK_C: tl.constexpr, BLOCK_T: tl.constexpr):
+    """:func:`compact_layout_torch` of tile ``g`` (axis 0): a row's rank is the number of
+    rows with a longer train, plus those of equal length before it (argsort's stable
+    descending order); ``base[t + 1]`` sums the rows whose train reaches slots ``0..t``."""
+    g = tl.program_id(0).to(tl.int64)
+    bl_ptr += g * k
+    order_ptr += g * k
+    base_ptr += g * (length + 1)
+    for b0 in range(0, k, BLOCK_K):
+        rows = b0 + tl.arange(0, BLOCK_K)
+        v = tl.load(bl_ptr + rows, mask=rows < k, other=-1)
+        rank = tl.zeros((BLOCK_K,), dtype=tl.int32)
+        for c0 in range(0, k, BLOCK_C):
+            cols = c0 + tl.arange(0, BLOCK_C)
+            w = tl.load(bl_ptr + cols, mask=cols < k, other=-1)
+            ahead = (w[None, :] > v[:, None]) | ((w[None, :] == v[:, None])
+                                                 & (cols[None, :] < rows[:, None]))
+            rank += tl.sum((ahead & (cols < k)[None, :]).to(tl.int32), axis=1)
+        tl.store(order_ptr + rank, rows.to(tl.int32), mask=rows < k)
+    tl.store(base_ptr, 0)
+    carry = tl.sum(tl.zeros((BLOCK_T,), dtype=tl.int32), axis=0)
+    for t0 in range(0, length, BLOCK_T):
+        ts = t0 + tl.arange(0, BLOCK_T)
+        reach = tl.zeros((BLOCK_T,), dtype=tl.int32)
+        for c0 in range(0, k, BLOCK_C):
+            cols = c0 + tl.arange(0, BLOCK_C)
+            w = tl.load(bl_ptr + cols, mask=cols < k, other=-1)
+            reach += tl.sum(((w[None, :] > ts[:, None]) & (cols < k)[None, :]).to(tl.int32),
+                            axis=1)
+        reach = tl.where(ts < length, reach, 0)
+        tl.store(base_ptr + 1 + ts, carry + tl.cumsum(reach, axis=0), mask=ts < length)
+        carry += tl.sum(reach, axis=0)
+
+
+# rows up to which compact_layout runs as one launch (its ranks compare every pair of rows);
+# longer batches (a convolution's rows) take torch's sort
+COMPACT_KERNEL_ROWS = 4096
+
+
 def compact_layout(bl: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`compact_layout_torch` in one launch (``_compact_layout_kernel``) for int32
+    trains of up to ``COMPACT_KERNEL_ROWS`` rows (a layer's batch): some ten small torch
+    launches otherwise (the sort's, the counts', the cumulative sum's)."""
+    k = bl.shape[-1]
+    if bl.dtype != torch.int32 or not 0 < k <= COMPACT_KERNEL_ROWS or length <= 0:
+        return compact_layout_torch(bl, length)
+    flat = bl.reshape(-1, k).contiguous()
+    order = torch.empty(flat.shape, dtype=torch.int32, device=bl.device)
+    base = torch.empty(flat.shape[0], length + 1, dtype=torch.int32, device=bl.device)
+    block_t = min(64, triton.next_power_of_2(length))
+    _compact_layout_kernel[(flat.shape[0],)](flat, order, base, k, length, BLOCK_K=64,
+                                             BLOCK_C=64, BLOCK_T=block_t)
+    return order.reshape(bl.shape), base.reshape(*bl.shape[:-1], length + 1)
+
+
+def compact_layout_torch(bl: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Where compact planes put each slot (``_line_planes_kernel``): the rows in the order
     of decreasing train length ``(..., k)`` (int32) and, per slot ``t``, the position of its
     first row ``base[..., t]`` (int32, ``(..., length + 1)``; ``base[..., length]``: the sum
-    of the trains, where the planes end). On the device, no host sync."""
+    of the trains, where the planes end). On the device, no host sync. The meaning of
+    :func:`compact_layout`'s kernel."""
     order = torch.argsort(bl, dim=-1, descending=True, stable=True).to(torch.int32)
     slots = torch.arange(length, device=bl.device, dtype=bl.dtype)
     rows_in_slot = (bl[..., None] > slots).sum(-2, dtype=torch.int32)
@@ -521,9 +579,10 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
         if ends is None and trains is not None:  # slot-major: up to the longest train
             bl, k_rows, length = trains
             ends = bl.amax(-1).clamp(max=length).to(torch.int64) * k_rows
-        ends = counts if ends is None else ends.reshape(-1).contiguous()
+        ends = counts if ends is None else ends.reshape(-1)  # (a column of base: strided)
         _coincidence_kernel[grid](dt, xt, counts[0], counts[1], ends, n_out, n_in, ld,
                                   n_split, dt.stride(0), xt.stride(0),
+                                  ends.stride(0) if ends is not counts else 0,
                                   END=ends is not counts, ATOMIC=n_split > 1, **cfg)
     if grouped:
         return counts[0], counts[1]
@@ -665,7 +724,8 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
     return pulses
 
 
-__all__ = ["apply_counts_triton", "coincidences_triton", "compact_layout", "count_method",
+__all__ = ["apply_counts_triton", "coincidences_triton", "compact_layout",
+           "compact_layout_torch", "count_method",
            "counted_update_grouped_triton", "counted_update_triton", "line_planes_triton",
            "pulse_counts_triton",
            "signed_bits_triton"]

@@ -313,6 +313,18 @@ def test_gpu_both_methods_update_alike_without_a_host_sync(compiled, shape):
     assert torch.equal(out[0][0], out[1][0])
 
 
+def test_interpreted_compact_layout_is_the_twins():
+    """The compact planes' layout in one launch: each tile's rows in argsort's stable
+    descending order of train length (ties, empty trains) and the slots' first rows."""
+    layout = triton_function("counted_update_cuda", "compact_layout", True)
+    twin = triton_function("counted_update_cuda", "compact_layout_torch", True)
+    gen = torch.Generator().manual_seed(4)
+    for shape, length in (((3, 70), 9), ((37,), 5), ((2, 5), 1)):
+        bl = torch.randint(0, length + 1, shape, generator=gen, dtype=torch.int32)
+        got, want = layout(bl, length), twin(bl, length)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), shape
+
+
 def test_each_tile_of_a_group_takes_its_own_line_signs():
     """A 2 x 2 grid's trains with a row of chopper signs per tile (a transfer device's A in
     each tile): Triton (interpreted), the twin and numba give each tile what its own call
