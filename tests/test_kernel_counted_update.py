@@ -325,6 +325,18 @@ def test_interpreted_compact_layout_is_the_twins():
         assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), shape
 
 
+@gpu
+@needs_cuda
+def test_gpu_compact_layout_is_the_twins():
+    layout = triton_function("counted_update_cuda", "compact_layout", False)
+    twin = triton_function("counted_update_cuda", "compact_layout_torch", False)
+    gen = torch.Generator().manual_seed(4)
+    for shape, length in (((64, 256), 31), ((4096,), 31), ((3, 100), 200)):
+        bl = torch.randint(0, length + 1, shape, generator=gen, dtype=torch.int32).cuda()
+        got, want = layout(bl, length), twin(bl, length)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), shape
+
+
 def test_each_tile_of_a_group_takes_its_own_line_signs():
     """A 2 x 2 grid's trains with a row of chopper signs per tile (a transfer device's A in
     each tile): Triton (interpreted), the twin and numba give each tile what its own call
