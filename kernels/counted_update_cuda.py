@@ -416,7 +416,7 @@ def _compact_layout_kernel(bl_ptr, order_ptr, base_ptr, k, length, BLOCK_K: tl.c
 
 # rows up to which compact_layout runs as one launch (its ranks compare every pair of rows);
 # longer batches (a convolution's rows) take torch's sort
-COMPACT_KERNEL_ROWS = 4096
+COMPACT_KERNEL_ROWS = 1024
 
 
 def compact_layout(bl: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
