@@ -27,7 +27,7 @@ from .chopped_weight_ref import chopped_weight_torch
 from .counted_update_ref import counted_update_grouped_torch, counted_update_torch
 from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
-from .line_walk_ref import line_walk_torch
+from .line_walk_ref import line_walk_grouped_torch, line_walk_torch
 from .line_write_ref import line_write_torch
 from .params import (
     BufferParams,
@@ -100,6 +100,8 @@ _register("transfer_lines", transfer_lines_torch,
           triton=".transfer_write_cuda:transfer_lines_triton")
 _register("line_write", line_write_torch, numba=".line_write_cpu:line_write_numba")
 _register("line_walk", line_walk_torch, triton=".line_walk_cuda:line_walk_triton")
+_register("line_walk_grouped", line_walk_grouped_torch,
+          triton=".line_walk_cuda:line_walk_grouped_triton")
 
 
 def pulsed_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None, seed=None,
@@ -386,6 +388,16 @@ def line_walk(line, passes, count, n_lines, dtype=None, reads=None, seed_offset=
                                                seed_offset)
 
 
+def line_walk_grouped(line, passes, count, n_lines, dtype=None, reads=None,
+                      seed_offsets=None):
+    """:func:`line_walk` of a group of tiles' schedules (``(tiles,)`` ``line``, ``passes``,
+    ``reads``, ``seed_offsets``; ``line_walk_grouped_torch``): ``(snapshot (tiles, width),
+    onehot (count, tiles * n_lines))``; Triton on CUDA (one launch for all), the twin
+    elsewhere."""
+    return backends.pick("line_walk_grouped", line)[1](line, passes, count, n_lines, dtype,
+                                                       reads, seed_offsets)
+
+
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, p, *, generator=None,
                counts=None, cell_pulses=None):
     """Pulse whole lines of ``weight`` in place (``line_write_ref``; ``p``: its
@@ -434,6 +446,8 @@ __all__ = [
     "line_probabilities_grouped_torch",
     "line_probabilities_torch",
     "line_walk",
+    "line_walk_grouped",
+    "line_walk_grouped_torch",
     "line_walk_torch",
     "line_write",
     "line_write_torch",

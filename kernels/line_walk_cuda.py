@@ -1,9 +1,10 @@
 """Triton kernel of a schedule's walk on the device (meaning: ``line_walk_ref.py``).
 
-One program reads the schedule's line and passes, stores the snapshot and the one-hot
-reads, waits for all its threads (``debug_barrier``: no thread may advance the line before
-every thread read it), then advances both: one launch instead of the twin's dozen (two
-clones, the advance's integer ops, the one-hot's zeros, line numbers and scatter). With a
+One program per schedule (a group of tiles' schedules in one launch) reads the schedule's
+line and passes, stores the snapshot and the one-hot reads, waits for all its threads
+(``debug_barrier``: no thread may advance the line before every thread read it), then
+advances both: one launch instead of the twin's dozen (two clones, the advance's integer
+ops, the one-hot's zeros, line numbers and scatter). With a
 seed offset it stores each run's read seed after the snapshot (which holds each run's pass),
 from the reads counter as it was before the walk: the reads then need no launch to draw one.
 """
@@ -21,9 +22,21 @@ _MASK63 = tl.constexpr(seeds.MASK63)
 
 
 @triton.jit(do_not_specialize=["seed_offset"])
-def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, count, n_lines,
-                      seed_offset, ONEHOT: tl.constexpr, READS: tl.constexpr,
-                      SEEDS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr):
+def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, offsets_ptr,
+                      count, n_lines, seed_offset, ld, width, s_line, s_passes, s_reads,
+                      ONEHOT: tl.constexpr, READS: tl.constexpr, SEEDS: tl.constexpr,
+                      OFFSETS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr):
+    # program g: schedule g of a group (its line, passes and reads ``s_*`` elements on, its
+    # snapshot ``width`` on, its one-hot rows the columns g * n_lines on of rows ld long;
+    # OFFSETS: its seed offset at offsets[g], else every schedule's is seed_offset)
+    g = tl.program_id(0).to(tl.int64)
+    line_ptr += g * s_line
+    passes_ptr += g * s_passes
+    reads_ptr += g * s_reads
+    snap_ptr += g * width
+    onehot_ptr += g * n_lines
+    if OFFSETS:
+        seed_offset = tl.load(offsets_ptr + g)
     start = tl.load(line_ptr)
     passes = tl.load(passes_ptr)
     runs = tl.maximum(tl.cdiv(count, n_lines), 1)
@@ -43,7 +56,7 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, cou
             for w0 in range(0, n_lines, BLOCK_W):
                 cols = w0 + tl.arange(0, BLOCK_W)
                 one = tl.where(cols[None, :] == lines[:, None], 1.0, 0.0)
-                tl.store(onehot_ptr + rows[:, None].to(tl.int64) * n_lines + cols[None, :],
+                tl.store(onehot_ptr + rows[:, None].to(tl.int64) * ld + cols[None, :],
                          one.to(onehot_ptr.dtype.element_ty),
                          mask=(rows < count)[:, None] & (cols < n_lines)[None, :])
     tl.store(snap_ptr, start)
@@ -58,27 +71,55 @@ def line_walk_triton(line: torch.Tensor, passes: torch.Tensor, count: int, n_lin
                      dtype: torch.dtype | None = None, reads: torch.Tensor | None = None,
                      seed_offset: int | None = None):
     """Same arguments and result as ``line_walk_torch``, in one launch."""
+    _check(line, passes, dtype, reads, seed_offset is not None)
+    snapshot, onehot = _launch(line.reshape(1), passes.reshape(1), count, n_lines, dtype,
+                               None if reads is None else reads.reshape(1), seed_offset, None)
+    return snapshot[0], onehot
+
+
+def line_walk_grouped_triton(line: torch.Tensor, passes: torch.Tensor, count: int,
+                             n_lines: int, dtype: torch.dtype | None = None,
+                             reads: torch.Tensor | None = None,
+                             seed_offsets: torch.Tensor | None = None):
+    """Same arguments and result as ``line_walk_grouped_torch`` (the schedules of a group of
+    tiles, ``(tiles,)`` each, any stride; ``seed_offsets`` an int64 ``(tiles,)`` tensor), in
+    one launch."""
+    _check(line, passes, dtype, reads, seed_offsets is not None)
+    if seed_offsets is not None and seed_offsets.dtype != torch.int64:
+        raise ValueError("the seed offsets must be int64")
+    return _launch(line, passes, count, n_lines, dtype, reads, None, seed_offsets)
+
+
+def _check(line, passes, dtype, reads, seeded: bool) -> None:
     if line.dtype != torch.int64 or passes.dtype != torch.int64:
         raise ValueError("line and passes must be int64 device scalars")
-    seeded = seed_offset is not None
     if seeded and (dtype is None or reads is None):
         raise ValueError("read seeds are keyed by the reads counted with the one-hot reads")
     if seeded and reads.dtype != torch.int64:
         raise ValueError("the reads counter must be int64 to key the read seeds")
+
+
+def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offsets):
+    """One program per schedule of ``line``/``passes`` (``(tiles,)``): snapshots
+    ``(tiles, width)``, one-hot reads ``(count, tiles * n_lines)``."""
+    tiles = line.shape[0]
+    seeded = seed_offset is not None or seed_offsets is not None
     runs = max(-(-count // n_lines), 1)
-    snapshot = torch.empty(1 + runs * (2 if seeded else 1), dtype=torch.int64,
-                           device=line.device)
-    onehot = None if dtype is None else torch.empty(count, n_lines, dtype=dtype,
+    width = 1 + runs * (2 if seeded else 1)
+    snapshot = torch.empty(tiles, width, dtype=torch.int64, device=line.device)
+    onehot = None if dtype is None else torch.empty(count, tiles * n_lines, dtype=dtype,
                                                     device=line.device)
     block_w = min(256, triton.next_power_of_2(max(n_lines, 16)))
-    _line_walk_kernel[(1,)](
+    _line_walk_kernel[(tiles,)](
         line, passes, snapshot, snapshot if onehot is None else onehot,
-        snapshot if reads is None else reads, count, n_lines,
-        int(seed_offset) if seeded else 0, ONEHOT=onehot is not None,
-        READS=onehot is not None and reads is not None, SEEDS=seeded,
-        BLOCK_R=max(1, 2048 // block_w),
+        snapshot if reads is None else reads,
+        snapshot if seed_offsets is None else seed_offsets, count, n_lines,
+        int(seed_offset) if seed_offset is not None else 0, tiles * n_lines, width,
+        line.stride(0), passes.stride(0), 0 if reads is None else reads.stride(0),
+        ONEHOT=onehot is not None, READS=onehot is not None and reads is not None,
+        SEEDS=seeded, OFFSETS=seed_offsets is not None, BLOCK_R=max(1, 2048 // block_w),
         BLOCK_W=block_w, num_warps=8)
     return snapshot, onehot
 
 
-__all__ = ["line_walk_triton"]
+__all__ = ["line_walk_grouped_triton", "line_walk_triton"]

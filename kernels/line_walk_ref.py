@@ -51,4 +51,22 @@ def line_walk_torch(line: torch.Tensor, passes: torch.Tensor, count: int, n_line
     return snapshot, onehot
 
 
-__all__ = ["line_walk_torch"]
+def line_walk_grouped_torch(line: torch.Tensor, passes: torch.Tensor, count: int,
+                            n_lines: int, dtype: torch.dtype | None = None,
+                            reads: torch.Tensor | None = None,
+                            seed_offsets: torch.Tensor | None = None):
+    """The walks of a group of tiles' schedules at once (``(tiles,)`` ``line``, ``passes``,
+    ``reads`` and ``seed_offsets``), each :func:`line_walk_torch`: ``snapshot`` ``(tiles,
+    1 + runs * (2 if seeded else 1))`` and ``onehot`` ``(count, tiles * n_lines)``, tile
+    ``g``'s one-hot rows in its columns ``g * n_lines`` on (the layout in which a group's
+    MVM reads each tile's own block)."""
+    walks = [line_walk_torch(line[g], passes[g], count, n_lines, dtype,
+                             None if reads is None else reads[g:g + 1],
+                             None if seed_offsets is None else seed_offsets[g])
+             for g in range(line.shape[0])]
+    snapshot = torch.stack([w[0] for w in walks])
+    onehot = None if dtype is None else torch.cat([w[1] for w in walks], dim=1)
+    return snapshot, onehot
+
+
+__all__ = ["line_walk_grouped_torch", "line_walk_torch"]

@@ -83,6 +83,10 @@ def main() -> None:
     line_walk_cuda.line_walk_triton(torch.tensor(3), torch.tensor(0), 32, 784, torch.float32,
                                     counter()[1:], 12345)
     line_walk_cuda.line_walk_triton(torch.tensor(3), torch.tensor(0), 32, 784, None)
+    line_walk_cuda.line_walk_grouped_triton(torch.zeros(4, dtype=torch.int64),
+                                            torch.zeros(4, dtype=torch.int64), 32, 512,
+                                            torch.float32, counter(8).view(4, 2)[:, 1],
+                                            torch.arange(4))
     pu.line_probabilities_triton(torch.randn(32, 784), torch.randn(32, 256), 0.1, 0.001,
                                  desired_bl=31, fixed_bl=True, update_management=True,
                                  update_bl_management=True, um_grad_scale=1.0, res=0.0,

@@ -419,6 +419,32 @@ def test_line_walk_interpreted_matches_twin():
     _check_line_walk(launch, 2, 1, 1, 3, torch.float32, "cpu", 2**31 - 5, reads=2**40 + 3)
 
 
+def _check_grouped_walk(launch, device, seeded):
+    """Three schedules at different lines walk in one launch as each walks alone: their
+    snapshots (with each tile's read seeds from its own offset), advances and read
+    counters, each tile's one-hot rows in its own columns."""
+    line = torch.tensor([3, 0, 5], device=device)
+    passes = torch.tensor([2, 0, 7], device=device)
+    ledger = torch.tensor([[0, 4], [0, 9], [0, 2**40]], device=device)
+    offsets = torch.tensor([11, 2**31 - 5, 7], device=device) if seeded else None
+    snapshot, onehot = launch(line, passes, 4, 6, torch.float32, ledger[:, 1], offsets)
+    assert line.tolist() == [1, 4, 3] and passes.tolist() == [3, 0, 8]
+    assert ledger[:, 1].tolist() == [8, 13, 2**40 + 4] and ledger[:, 0].tolist() == [0] * 3
+    for g, (start, before, read) in enumerate(((3, 2, 4), (0, 0, 9), (5, 7, 2**40))):
+        alone = torch.tensor(start), torch.tensor(before)
+        snap, one = kernels.line_walk_torch(*alone, 4, 6, torch.float32, torch.tensor([read]),
+                                            None if offsets is None else int(offsets[g]))
+        assert snapshot[g].tolist() == snap.tolist()
+        assert torch.equal(onehot[:, 6 * g:6 * g + 6].cpu(), one)
+
+
+def test_grouped_line_walk_interpreted_matches_twin():
+    for seeded in (False, True):
+        _check_grouped_walk(triton_function("line_walk_cuda", "line_walk_grouped_triton",
+                                            interpret=True), "cpu", seeded)
+        _check_grouped_walk(kernels.line_walk_grouped_torch, "cpu", seeded)
+
+
 def test_read_seeds_need_the_reads_counted():
     for run in (triton_function("line_walk_cuda", "line_walk_triton", interpret=True),
                 kernels.line_walk_torch):
@@ -434,3 +460,6 @@ def test_line_walk_compiled_matches_twin():
     _check_line_walk(launch, 5, 0, 32, 10, None, "cuda")
     _check_line_walk(launch, 100, 9, 256, 128, torch.float32, "cuda", 2**31 - 5,
                      reads=2**40 + 3)
+    grouped = triton_function("line_walk_cuda", "line_walk_grouped_triton", interpret=False)
+    _check_grouped_walk(grouped, "cuda", False)
+    _check_grouped_walk(grouped, "cuda", True)
