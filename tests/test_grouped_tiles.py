@@ -149,22 +149,43 @@ def _same(a, b) -> bool:
     return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
 
 
-@pytest.mark.parametrize("kind,accumulate,device", [
-    ("chopped", "batch", "cpu"), ("agad", "batch", "cpu"), ("ttv2", "sample", "cpu"),
-    pytest.param("chopped", "batch", "cuda", marks=pytest.mark.gpu),
-    pytest.param("agad", "sample", "cuda", marks=pytest.mark.gpu)])
-def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, device):
+ROWS = {"transfer_columns": False}  # rows read by backward passes (A's weight transposed)
+RESET = {"with_reset_prob": 0.5, "n_reads_per_transfer": 3}
+
+
+@pytest.mark.parametrize("kind,accumulate,device,walk,options", [
+    ("chopped", "batch", "cpu", "host", {}), ("chopped", "batch", "cpu", "device", {}),
+    ("agad", "batch", "cpu", "device", {}), ("ttv2", "sample", "cpu", "device", ROWS),
+    ("ttv1", "batch", "cpu", "host", {}), ("ttv1", "batch", "cpu", "device", RESET),
+    pytest.param("chopped", "batch", "cuda", "device", {}, marks=pytest.mark.gpu),
+    pytest.param("agad", "sample", "cuda", "device", {}, marks=pytest.mark.gpu),
+    pytest.param("ttv2", "batch", "cuda", "device", ROWS, marks=pytest.mark.gpu),
+    pytest.param("ttv1", "batch", "cuda", "device", RESET, marks=pytest.mark.gpu)])
+def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, device, walk,
+                                              options):
     """A grid of transfer devices updates A as one group (each tile's chopper signs), then
-    each tile's transfers: bit for bit what the tiles give one by one, given the same
-    update seeds (a CPU array draws its seed from the generator; here it takes the
-    CUDA key, as the group does)."""
+    walks and reads for the transfers as one group (schedules walked on the device with
+    keyed read seeds, as on CUDA) or each tile transfers (walked on the host): bit for bit
+    what the tiles give one by one, given the same update seeds (a CPU array draws its seed
+    from the generator; here it takes the CUDA key, as the group does)."""
+    from xbrun import kernels
     from xbrun.devices import DEVICES
+    from xbrun.devices.schedule import TransferSchedule
+    from xbrun.devices.transfer import TransferDevice
     from xbrun.physics.array import PulsedArray
 
     monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
     monkeypatch.setattr(PulsedArray, "_host_seed",
                         lambda self, gen: int(self._device_seed(gen).tensor()))
-    config = DEVICES[kind](**({"in_chop_prob": 0.5} if kind != "ttv2" else {}))
+    if walk == "device":  # the CUDA walk: on the device, each run's read seed keyed by it
+        monkeypatch.setattr(TransferSchedule, "walks_on_host", lambda self: False)
+        monkeypatch.setattr(TransferDevice, "read_seed_offset",
+                            lambda self, gen: self.fast.read_seed_offset(gen))
+    walks = []
+    monkeypatch.setattr(kernels, "line_walk_grouped",
+                        lambda *a, f=kernels.line_walk_grouped: walks.append(1) or f(*a))
+    config = DEVICES[kind](**({"in_chop_prob": 0.5} if kind in ("chopped", "agad") else {}),
+                           **options)
     torch.manual_seed(0)
     lin = nn.Linear(24, 15)
     spec = make_spec("max_input_size=8", "max_output_size=5", cell="soft_bounds", io="default")
@@ -172,7 +193,7 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
     spec.update = dataclasses.replace(spec.update, accumulate=accumulate)
     layers = [AnalogLinear.from_digital(lin, spec).to(device) for _ in range(2)]
     gen = torch.Generator().manual_seed(1)
-    x, y = torch.randn(9, 24, generator=gen), torch.randn(9, 15, generator=gen)
+    x, y = torch.randn(6, 24, generator=gen), torch.randn(6, 15, generator=gen)
     x, y = x.to(device), y.to(device)
     calls = []
     update = grouped.TileGroup.update
@@ -188,10 +209,14 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
                 nn.functional.mse_loss(layer(x), y).backward()
                 opt.step()
     assert len(calls) == 2  # the second layer's two steps, as a group
+    assert len(walks) == (2 if walk == "device" else 0)  # and its transfers' walks and reads
     tiled, group = (layer.analog_tiles() for layer in layers)
     for a, b in zip(tiled, group, strict=True):
         one, two = a.device_state, b.device_state
-        assert int(two.schedule.line) == 2  # transfers ran: 18 (2 for ttv2) of 8 columns
+        # transfers ran: 12 of 8 columns, past the last one (ttv1, ttv2: 2 lines, or 6 of
+        # them; rows: of 5)
+        lines = 6 if options is RESET else 2 if kind.startswith("ttv") else 12
+        assert int(two.schedule.line) == lines % (5 if options is ROWS else 8)
         assert int(a.pulses) == int(b.pulses) > 0
         theirs = two.state_dict()
         for name, value in one.state_dict().items():
@@ -201,5 +226,5 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
     states = [t.device_state for t in group]
     bound = group[0].tile_group._bound
     assert states[2].fast.weight.data_ptr() == bound["fast.weight"][0][2].data_ptr()
-    if kind != "ttv2":  # the choppers are views of the group's signs
+    if kind in ("chopped", "agad"):  # the choppers are views of the group's signs
         assert states[1].in_chopper.data_ptr() == bound["in_chopper"][0][1].data_ptr()

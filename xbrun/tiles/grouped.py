@@ -28,9 +28,13 @@ tile's chopper signs; ``kernels.update_grouped``: counted over the batch, or sam
 sample). Each tile still gets its own update management, signs, seed (its array's call
 counter and generator) and counters; its weight, cell parameters, wear counter and
 choppers become views of one tensor per group, as its counters do. The arrays' ``update``
-is what this does, tile by tile. A transfer device's transfers then follow tile by tile,
-as its own ``update`` makes them after A's write (nothing of a tile's transfer depends on
-another tile, so the order of the tiles changes nothing).
+is what this does, tile by tile. A transfer device's transfers then follow, as its own
+``update`` makes them after A's write: where every tile has the same transfers due (one run
+of lines, walked on the device with keyed read seeds: CUDA), the schedules walk in one
+launch (``kernels.line_walk_grouped``, each tile's read seed keyed by its own read count
+and offset, as its own walk keys it) and A's lines are read in one grouped MVM; each tile
+then writes its reads into C on the optimizer's side streams. Nothing of a tile's transfer
+depends on another tile, so the order of the tiles changes nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from ..graph_state import set_host
 from ..kernels import seeds
 from ..physics.array import PulsedArray
 from ..physics.io import analog_mvm_grouped
+from ..physics.lines import LineRun
 from ..physics.pulses import bin_width
 
 
@@ -61,6 +66,7 @@ class TileGroup:
         self._bound: dict[str, tuple[torch.Tensor, list[torch.Tensor]]] = {}  # update state
         self._queued: tuple | None = None  # the last (x, d, entries) the backward queued
         self._offsets: torch.Tensor | None = None  # the arrays' seed offsets
+        self._read_offsets: tuple | None = None  # (key, (tiles,) int64): A's read offsets
         for tile in grid.tiles:
             tile.tile_group = self
 
@@ -211,13 +217,50 @@ class TileGroup:
         self._bind("pulses", [(t, "pulses") for t in tiles]).add_(pulses)
         if not transfer:
             return []
-        k = int(x.shape[0])  # then each tile's transfers, as its device's update makes them
-        follow = []
-        for tile, state in zip(tiles, states, strict=True):
-            events = state.schedule.due(k, state.transfer_period(k))
-            if events > 0:
-                follow.append((tile, functools.partial(_transfer, tile, events, float(lr))))
-        return follow
+        return self._transfers(tiles, states, int(x.shape[0]), float(lr))
+
+    def _transfers(self, tiles, states, k: int, lr: float) -> list[tuple]:
+        """The tiles' transfers after their A was written (``TransferDevice.update``'s
+        second half), as ``(tile, run)`` jobs. Where every tile has the same transfers due,
+        in one run of lines walked on the device with keyed read seeds, the walks and reads
+        are the group's: one walk of every schedule (``kernels.line_walk_grouped``: each
+        tile's read seed from its own read count and ``read_seed_offset``) and one MVM of
+        every tile's one-hot reads (``analog_mvm_grouped``); each job then writes its tile's
+        reads into C and does the bookkeeping after a read. Otherwise each job makes its
+        tile's transfers."""
+        events = [s.schedule.due(k, s.transfer_period(k)) for s in states]
+        first, n = states[0], events[0]
+        c = first.config
+        count = n * min(c.n_reads_per_transfer, first.n_in)
+        offsets = [s.read_seed_offset(t.generator) for s, t in zip(states, tiles, strict=True)]
+        if not (n > 0 and all(e == n for e in events) and not c.random_selection
+                and first.transfer_learning_rate(lr) != 0 and count <= first.n_in
+                and not first.schedule.walks_on_host()
+                and all(o is not None for o in offsets)):
+            return [(t, functools.partial(_transfer, t, e, lr))
+                    for t, e in zip(tiles, events, strict=True) if e > 0]
+        n_lines = first.n_in
+        fast = [s.fast for s in states]
+        line = self._bind("line", [(s.schedule.line, "tensor") for s in states])
+        passes = self._bind("passes", [(s.schedule.passes, "tensor") for s in states])
+        ledger = self._bind("fast.ledger", [(a, "ledger") for a in fast])
+        weights = self._bind("fast.weight", [(a, "weight") for a in fast])
+        key = tuple(offsets)
+        if self._read_offsets is None or self._read_offsets[0] != (key, line.device):
+            self._read_offsets = ((key, line.device),
+                                  torch.tensor(offsets, dtype=torch.int64, device=line.device))
+        snapshot, onehot = kernels.line_walk_grouped(line, passes, count, n_lines,
+                                                     weights.dtype, ledger[:, 1],
+                                                     self._read_offsets[1])
+        reads = analog_mvm_grouped(weights if first.columns else weights.transpose(1, 2),
+                                   onehot, c.transfer_io, snapshot[:, 2].contiguous(),
+                                   len(tiles), 0, n_lines)
+        runs = [LineRun(snapshot[g, 0], count, n_lines, snapshot[g, 1]).with_onehot(
+                    onehot[:, g * n_lines:(g + 1) * n_lines], counted=True,
+                    read_seed=snapshot[g, 2:3]) for g in range(len(tiles))]
+        made = (reads, snapshot, onehot)  # on the main stream, used on the side streams
+        return [(t, functools.partial(_write, t, runs[g], reads[g], lr, made))
+                for g, t in enumerate(tiles)]
 
     def _signs(self, states) -> dict:
         """Every tile's chopper signs of A's lines (``TransferDevice.signs``), as rows of
@@ -283,8 +326,23 @@ class TileGroup:
 
 
 def _transfer(tile, events: int, lr: float) -> None:
-    """A tile's transfers after its A was written (``TransferDevice.update``'s second half)."""
-    tile.pulses.add_(tile.device_state.transfer(events, lr, tile.generator))
+    """A tile's transfers after its A was written (``TransferDevice.update``'s second half;
+    their pulses added to the tile's count in place)."""
+    tile.device_state.transfer(events, lr, tile.generator, tile.pulses)
+
+
+def _write(tile, lines: LineRun, reads: torch.Tensor, lr: float, made: tuple) -> None:
+    """A tile's part of a grouped transfer after the group's reads (its ``reads``;
+    ``TransferDevice.transfer_lines`` given them): write them into C, then the bookkeeping
+    after a read; the pulses added to the tile's count in place. ``made``: the group's
+    tensors made on the main stream, used on this (side) stream."""
+    if reads.is_cuda:
+        stream = torch.cuda.current_stream(reads.device)
+        for tensor in made:
+            tensor.record_stream(stream)
+    state = tile.device_state
+    state.transfer_lines(lines, state.transfer_learning_rate(lr), tile.generator, reads,
+                         tile.pulses)
 
 
 def _written_array(state):
