@@ -23,17 +23,18 @@ _MASK63 = tl.constexpr(seeds.MASK63)
 
 @triton.jit(do_not_specialize=["seed_offset"])
 def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, offsets_ptr,
-                      count, n_lines, seed_offset, ld, width, s_line, s_passes, s_reads,
+                      count, n_lines, seed_offset, ld, s_snap, s_line, s_passes, s_reads,
                       ONEHOT: tl.constexpr, READS: tl.constexpr, SEEDS: tl.constexpr,
                       OFFSETS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr):
     # program g: schedule g of a group (its line, passes and reads ``s_*`` elements on, its
-    # snapshot ``width`` on, its one-hot rows the columns g * n_lines on of rows ld long;
+    # snapshot from g on, its entries s_snap apart (the group's entry j of every schedule
+    # side by side: each a contiguous (tiles,) vector), its one-hot rows the columns g * n_lines on of rows ld long;
     # OFFSETS: its seed offset at offsets[g], else every schedule's is seed_offset)
     g = tl.program_id(0).to(tl.int64)
     line_ptr += g * s_line
     passes_ptr += g * s_passes
     reads_ptr += g * s_reads
-    snap_ptr += g * width
+    snap_ptr += g
     onehot_ptr += g * n_lines
     if OFFSETS:
         seed_offset = tl.load(offsets_ptr + g)
@@ -41,13 +42,14 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, off
     passes = tl.load(passes_ptr)
     runs = tl.maximum(tl.cdiv(count, n_lines), 1)
     for r in range(1, runs):  # each further run's pass (the first's is stored below)
-        tl.store(snap_ptr + 1 + r, passes + r)
+        tl.store(snap_ptr + (1 + r) * s_snap, passes + r)
     if READS:
         before = tl.load(reads_ptr)
         if SEEDS:  # seeds.read_seed of each run, keyed by the reads before it
             for r in range(0, runs):
                 key = before + r * n_lines  # (r * n_lines < count: no overflow)
-                tl.store(snap_ptr + 1 + runs + r, (key * _MVM_STEP + seed_offset) & _MASK63)
+                tl.store(snap_ptr + (1 + runs + r) * s_snap,
+                         (key * _MVM_STEP + seed_offset) & _MASK63)
         tl.store(reads_ptr, before + count)
     if ONEHOT:
         for r0 in range(0, count, BLOCK_R):
@@ -60,7 +62,7 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, off
                          one.to(onehot_ptr.dtype.element_ty),
                          mask=(rows < count)[:, None] & (cols < n_lines)[None, :])
     tl.store(snap_ptr, start)
-    tl.store(snap_ptr + 1, passes)
+    tl.store(snap_ptr + s_snap, passes)
     tl.debug_barrier()  # every thread has read line and passes
     end = start + count
     tl.store(passes_ptr, passes + end // n_lines)
@@ -101,12 +103,15 @@ def _check(line, passes, dtype, reads, seeded: bool) -> None:
 
 def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offsets):
     """One program per schedule of ``line``/``passes`` (``(tiles,)``): snapshots
-    ``(tiles, width)``, one-hot reads ``(count, tiles * n_lines)``."""
+    ``(tiles, width)`` (entry-major: ``snapshot[:, j]`` contiguous), one-hot reads
+    ``(count, tiles * n_lines)``."""
     tiles = line.shape[0]
     seeded = seed_offset is not None or seed_offsets is not None
     runs = max(-(-count // n_lines), 1)
     width = 1 + runs * (2 if seeded else 1)
-    snapshot = torch.empty(tiles, width, dtype=torch.int64, device=line.device)
+    # entry-major: each entry of the tiles' snapshots (e.g. run r's read seed) a contiguous
+    # (tiles,) vector, as a group's MVM takes its seeds
+    snapshot = torch.empty(width, tiles, dtype=torch.int64, device=line.device).T
     onehot = None if dtype is None else torch.empty(count, tiles * n_lines, dtype=dtype,
                                                     device=line.device)
     block_w = min(256, triton.next_power_of_2(max(n_lines, 16)))
@@ -114,7 +119,7 @@ def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offset
         line, passes, snapshot, snapshot if onehot is None else onehot,
         snapshot if reads is None else reads,
         snapshot if seed_offsets is None else seed_offsets, count, n_lines,
-        int(seed_offset) if seed_offset is not None else 0, tiles * n_lines, width,
+        int(seed_offset) if seed_offset is not None else 0, tiles * n_lines, tiles,
         line.stride(0), passes.stride(0), 0 if reads is None else reads.stride(0),
         ONEHOT=onehot is not None, READS=onehot is not None and reads is not None,
         SEEDS=seeded, OFFSETS=seed_offsets is not None, BLOCK_R=max(1, 2048 // block_w),

@@ -59,12 +59,13 @@ def line_walk_grouped_torch(line: torch.Tensor, passes: torch.Tensor, count: int
     ``reads`` and ``seed_offsets``), each :func:`line_walk_torch`: ``snapshot`` ``(tiles,
     1 + runs * (2 if seeded else 1))`` and ``onehot`` ``(count, tiles * n_lines)``, tile
     ``g``'s one-hot rows in its columns ``g * n_lines`` on (the layout in which a group's
-    MVM reads each tile's own block)."""
+    MVM reads each tile's own block); ``snapshot[:, j]`` is contiguous (entry ``j`` of every
+    tile: run 0's read seeds ``snapshot[:, 2]`` are a group MVM's seeds as they are)."""
     walks = [line_walk_torch(line[g], passes[g], count, n_lines, dtype,
                              None if reads is None else reads[g:g + 1],
                              None if seed_offsets is None else seed_offsets[g])
              for g in range(line.shape[0])]
-    snapshot = torch.stack([w[0] for w in walks])
+    snapshot = torch.stack([w[0] for w in walks], dim=1).T  # entry-major, as the kernel's
     onehot = None if dtype is None else torch.cat([w[1] for w in walks], dim=1)
     return snapshot, onehot
 

@@ -430,6 +430,7 @@ def _check_grouped_walk(launch, device, seeded):
     snapshot, onehot = launch(line, passes, 4, 6, torch.float32, ledger[:, 1], offsets)
     assert line.tolist() == [1, 4, 3] and passes.tolist() == [3, 0, 8]
     assert ledger[:, 1].tolist() == [8, 13, 2**40 + 4] and ledger[:, 0].tolist() == [0] * 3
+    assert all(snapshot[:, j].is_contiguous() for j in range(snapshot.shape[1]))
     for g, (start, before, read) in enumerate(((3, 2, 4), (0, 0, 9), (5, 7, 2**40))):
         alone = torch.tensor(start), torch.tensor(before)
         snap, one = kernels.line_walk_torch(*alone, 4, 6, torch.float32, torch.tensor([read]),

@@ -253,7 +253,7 @@ class TileGroup:
                                                      weights.dtype, ledger[:, 1],
                                                      self._read_offsets[1])
         reads = analog_mvm_grouped(weights if first.columns else weights.transpose(1, 2),
-                                   onehot, c.transfer_io, snapshot[:, 2].contiguous(),
+                                   onehot, c.transfer_io, snapshot[:, 2],
                                    len(tiles), 0, n_lines)
         runs = [LineRun(snapshot[g, 0], count, n_lines, snapshot[g, 1]).with_onehot(
                     onehot[:, g * n_lines:(g + 1) * n_lines], counted=True,
