@@ -26,10 +26,10 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, off
                       count, n_lines, seed_offset, ld, s_snap, s_line, s_passes, s_reads,
                       ONEHOT: tl.constexpr, READS: tl.constexpr, SEEDS: tl.constexpr,
                       OFFSETS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr):
-    # program g: schedule g of a group (its line, passes and reads ``s_*`` elements on, its
-    # snapshot from g on, its entries s_snap apart (the group's entry j of every schedule
-    # side by side: each a contiguous (tiles,) vector), its one-hot rows the columns g * n_lines on of rows ld long;
-    # OFFSETS: its seed offset at offsets[g], else every schedule's is seed_offset)
+    # program g: schedule g of a group (its line, passes and reads ``s_*`` elements on; its
+    # snapshot from g on, its entries s_snap apart: the group's entry j of every schedule
+    # side by side, a contiguous (tiles,) vector; its one-hot rows the columns g * n_lines
+    # on of rows ld long; OFFSETS: its seed offset at offsets[g], else seed_offset)
     g = tl.program_id(0).to(tl.int64)
     line_ptr += g * s_line
     passes_ptr += g * s_passes
