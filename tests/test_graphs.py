@@ -113,8 +113,11 @@ CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"],
          # (xbrun/tiles/grouped.py): 64-48-32-10 on 16 x 16 tiles, 4x3 + 3x2 + 2x1 tiles
          "sgd_grouped_batch": ["device=sgd", "update.accumulate=batch", *GRID],
          "sgd_grouped_sample": ["device=sgd", *GRID],
-         "mixed_precision_grouped": ["device=mixed_precision", *GRID]}
-TILES = {"sgd_grouped_batch": 20, "sgd_grouped_sample": 20, "mixed_precision_grouped": 20}
+         "mixed_precision_grouped": ["device=mixed_precision", *GRID],
+         # a transfer device's A updated as one group, its transfers walked and read as one
+         "chopped_grouped_batch": ["device=chopped", "update.accumulate=batch", *GRID]}
+TILES = {"sgd_grouped_batch": 20, "sgd_grouped_sample": 20, "mixed_precision_grouped": 20,
+         "chopped_grouped_batch": 20}
 
 
 def _step_once(overrides, steps=4):
