@@ -5,7 +5,7 @@
 Triton's interpreter (the CPU tests) runs kernels as NumPy: it accepts code that the
 compiler refuses (a loop variable whose type changes, a name reused with another type).
 This records the launches of the launchers (``kernels/*_cuda.py``) on small CPU problems -
-every I/O setting, cell kind, trains length, group and given-bits path they branch on -
+every I/O setting, cell kind, trains length, group, walk and given-bits path they branch on -
 without running them, and compiles each distinct one to a cubin for ``sm_<arch>`` (Triton's
 own ptxas; no GPU, no driver). Exit status 1 if any fails.
 """
@@ -56,6 +56,7 @@ def _problems():
     """The launchers on small problems: every branch they take on the way to a kernel."""
     from xbrun.kernels import analog_mvm_cuda as am
     from xbrun.kernels import counted_update_cuda as cu
+    from xbrun.kernels import line_walk_cuda as lw
     from xbrun.kernels import pulsed_update_cuda as pu
 
     from xbrun import kernels
@@ -81,6 +82,19 @@ def _problems():
     pu.line_probabilities_grouped_triton(torch.randn(8, 12), torch.randn(8, 10), 2, 6, 5, 0.1,
                                          1e-3, x_sign=torch.ones(4, 6), d_sign=torch.ones(4, 5),
                                          **options)  # each tile's choppers
+    counters = torch.zeros(4, 3, dtype=torch.int64)  # strided: columns of the ledgers
+    pu.line_probabilities_grouped_triton(torch.randn(8, 12), torch.randn(8, 10), 2, 6, 5, 0.1,
+                                         1e-3, x_sign=torch.ones(4, 6), d_sign=torch.ones(4, 5),
+                                         slots=counters[:, 0], calls=counters[:, 1],
+                                         rows=counters[:, 2], **options)
+    reads = torch.zeros(4, 2, dtype=torch.int64)
+    for seeded in (None, torch.arange(4)):  # a group's walks, with its keyed read seeds
+        lw.line_walk_grouped_triton(torch.zeros(4, dtype=torch.int64),
+                                    torch.zeros(4, dtype=torch.int64), 7, 5, torch.float32,
+                                    reads[:, 1], seeded)
+    lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6, torch.float32, reads[0, 1:],
+                        2**31 - 5)
+    cu.compact_layout(torch.randint(0, 8, (3, 100), dtype=torch.int32), 7)
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3,
                                  **{**options, "res": 0.1, "update_bl_management": False,
                                     "fixed_bl": False})
