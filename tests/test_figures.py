@@ -119,13 +119,15 @@ def test_tt_family_claims_pass_and_fail():
     assert all("did not learn" in c.detail for c in checks)
 
 
-def test_tt_family_ttv2_series_takes_aihwkits_ttv2_preset_device():
-    """The ttv2 series is aihwkit's TTv2 preset device (chopper-less chopped transfer, a read
-    every mat-vec, auto_scale, fast_lr 0.5, auto_granularity 1000) on the figure's own cell
-    and I/O; the other transfer series stay at their defaults."""
-    name = "tt-family-asymmetry"
-    jobs = validate([f"experiment={name}", f"+experiment/{name}=ttv2,ttv1", "seed=0",
-                     "cell.up_down=0.5"], multirun=True, environment=False)
+@pytest.mark.parametrize("name, other, axis", [
+    ("tt-family-asymmetry", "ttv1", "cell.up_down=0.5"),
+    ("gokmen2021-ttv2-states", "tiki_taka", "cell.dw_min=0.002")])
+def test_ttv2_series_take_aihwkits_ttv2_preset_device(name, other, axis):
+    """A figure's ttv2 series is aihwkit's TTv2 preset device (chopper-less chopped transfer,
+    a read every mat-vec, auto_scale, fast_lr 0.5, auto_granularity 1000) on the figure's
+    own cell and I/O; its Tiki-Taka series stays a ttv1 device."""
+    jobs = validate([f"experiment={name}", f"+experiment/{name}=ttv2,{other}", "seed=0",
+                     axis], multirun=True, environment=False)
     ttv2, ttv1 = sorted(jobs, key=lambda c: c.device.kind)
     d = ttv2.device
     assert (d.kind, d.in_chop_prob, d.units_in_mbatch, d.transfer_every) == (
@@ -134,9 +136,13 @@ def test_tt_family_ttv2_series_takes_aihwkits_ttv2_preset_device():
         True, 0.5, 1000.0, False)
     assert (d.transfer_update.desired_bl, d.transfer_update.update_management) == (1, False)
     assert (d.transfer_io.noise_management, d.transfer_io.out_noise) == ("none", 0.06)
-    assert ttv2.cell == ttv1.cell and ttv2.cell.subtract_symmetry_point
+    assert ttv2.cell == ttv1.cell
     assert ttv2.io == ttv1.io and ttv2.update == ttv1.update
     assert (ttv1.device.kind, ttv1.device.fast_lr) == ("ttv1", 1.0)
+    if name == "tt-family-asymmetry":
+        assert ttv2.cell.subtract_symmetry_point
+    else:
+        assert (ttv2.cell.kind, ttv2.cell.dw_min, ttv2.cell.w_max) == ("soft_bounds", 0.002, 1.0)
 
 
 def test_wu2025_claims_pass_and_fail():

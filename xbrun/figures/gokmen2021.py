@@ -80,7 +80,7 @@ FIGURE = accuracy.mnist_figure(
     notes=(
         "Only the abstract was readable: the soft-bounds cell (bounds +-1, aihwkit defaults "
         "otherwise), the grid of n_states, lr 0.1, batch 10, 3 epochs and the algorithm "
-        "settings (TTv2 = aihwkit BufferedTransferCompound defaults; Tiki-Taka = aihwkit's "
+        "settings (TTv2 = the device settings of aihwkit's TTv2 presets; Tiki-Taka = aihwkit's "
         "Tiki-Taka preset transfer) are xbrun's choice (setup.md).",
         "The digital network does not depend on n_states; it is run at each for the line.",
     ),
