@@ -237,8 +237,13 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
                     alpha = tl.where(worst > 0, worst, alpha)
                     reduction = tl.full((), 1.0, tl.float32)
             s = alpha * reduction
+            # the program's threads share the row through memory, in other layouts than
+            # they write it: no thread rewrites it before every read of the last pass is
+            # done, nor reads it before every thread has written it
+            tl.debug_barrier()
             sumsq = _dac_row(x_row, sx1, v_row, row, width, s, seed, bm_pass, inp_step,
                              inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
+            tl.debug_barrier()
             norm = tl.sqrt(sumsq)
             hit = tl.zeros((), tl.int32)
             for o0 in range(0, n_out, GEMV_O):

@@ -35,6 +35,10 @@ def buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
         if CAP:
             kept = tl.minimum(tl.maximum(kept, -buffer_cap * threshold),
                               buffer_cap * threshold)
+    # a line shorter than the program's threads is held by several warps, each loading it:
+    # none may see H written before every one has read it (their maxima and the fused
+    # write's one-hot row, stored by other warps, follow from what they read)
+    tl.debug_barrier()
     tl.store(h_ptrs, tl.where(steps != 0, kept, omega), mask=ok)
     return steps
 

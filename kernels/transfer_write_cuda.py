@@ -62,6 +62,7 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
         switched = tl.load(sw_ptr + j) != 0
         running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
         past = tl.where(switched, running, tl.load(past_ptr + m_ptrs, mask=ok, other=0.0))
+        tl.debug_barrier()  # every warp holding the line has read the means (buffer_step)
         tl.store(past_ptr + m_ptrs, past, mask=ok)
         tl.store(run_ptr + m_ptrs, running * keep + reads * mean_weight, mask=ok)
         reads = reads - past

@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from triton_modules import triton_function
+from triton_modules import delayed_stores, triton_function
 from xbrun.kernels import analog_mvm_cpu, analog_mvm_torch
 from xbrun.kernels.analog_mvm_cpu import analog_mvm_numba
 
@@ -183,6 +183,18 @@ def test_triton_interpreted_matches_the_twin_without_noise(nm, bm):
     for quantized in (True, False):
         _check_quiet(lambda w, x, p: launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8),
                      _quiet(nm, bm, quantized), exact=quantized)
+
+
+@pytest.mark.parametrize("bm", BM[1:])
+def test_triton_interpreted_bound_management_waits_for_its_row(bm):
+    """A GPU program's threads need not see each other's stores before a barrier: with the
+    stores held back until one (``delayed_stores``), bound management's passes still read
+    the row their program wrote (without the barriers they read the last pass's row, and on
+    an H100 a run now and then trained otherwise with the same seed)."""
+    launch = _triton(True)
+    with delayed_stores():
+        _check_quiet(lambda w, x, p: launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8),
+                     _quiet("abs_max", bm, True))
 
 
 def test_triton_interpreted_with_other_settings_and_a_device_seed():

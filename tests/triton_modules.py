@@ -6,6 +6,7 @@ private copy of the module; CPU tests (interpreter) and GPU tests can then share
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -33,3 +34,47 @@ def triton_function(module: str, name: str, interpret: bool):
             else:
                 os.environ["TRITON_INTERPRET"] = old
     return getattr(sys.modules[key], name)
+
+
+@contextlib.contextmanager
+def delayed_stores():
+    """Interpreted kernels see a program's stores only at its next ``tl.debug_barrier`` or
+    when it ends, as a GPU's threads may see each other's: a kernel whose threads share
+    values through memory without a barrier then reads stale values here too (the
+    interpreter otherwise runs a program's block as one, in program order)."""
+    from triton.runtime import interpreter
+
+    builder = type(interpreter.interpreter_builder)
+    executor = interpreter.GridExecutor
+    saved = (builder.create_masked_store, builder.create_barrier, builder.set_grid_idx,
+             executor.__call__)
+    held = []
+
+    def flush():
+        while held:
+            interpreter._interpreter.store(*held.pop(0))
+
+    def store(self, ptrs, value, mask, cache_modifier, eviction_policy):
+        held.append((ptrs.data.copy(), value.data.copy(), mask.data.copy()))
+
+    def barrier(self):
+        flush()
+
+    def next_program(self, x, y, z):
+        flush()
+        return saved[2](self, x, y, z)
+
+    def launch(self, *args, **kwargs):
+        try:
+            return saved[3](self, *args, **kwargs)
+        finally:
+            flush()
+
+    builder.create_masked_store, builder.create_barrier = store, barrier
+    builder.set_grid_idx, executor.__call__ = next_program, launch
+    try:
+        yield
+    finally:
+        flush()
+        (builder.create_masked_store, builder.create_barrier, builder.set_grid_idx,
+         executor.__call__) = saved
