@@ -830,7 +830,8 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     as the block kernel). More rows than lines (a chopped step's transfers: pass after
     pass, row ``b + width`` on row ``b``'s line) are the single-pass calls in turn, pass
     ``r`` under its own seed (``_pass_seed``: a ``KeyedSeed``'s counter has counted one
-    call per pass); the block kernel (other cells) takes the rows in order under one seed. Returns the number of pulses applied (0-dim int64 tensor on
+    call per pass); the block kernel (other cells) takes the rows in order under one seed.
+    Returns the number of pulses applied (0-dim int64 tensor on
     ``weight.device``), or ``add_to`` (a 0-dim int64 tensor there, one tile) with them
     added in the kernels: a running count (a tile's), or a fresh one that a kernel before
     set to 0 (a transfer's write kernel): no launch to zero or to sum one.
