@@ -670,33 +670,42 @@ def _one_hot_lines_kernel(
     the same. It adds its pulses to ``count_ptr``, which the caller has zeroed."""
     i = tl.program_id(0)
     seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
-    if COLUMNS:
+    if START_PTR:
+        first = tl.load(start_ptr).to(tl.int32) + i
+    else:
+        first = start + i
+    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    if COLUMNS:  # x is one-hot at column j; the column's rows are the line
         width = n_in
+        rn = first % n_in
+        rm = span
+        ok = rm < n_out
+        one_line = rn  # the words' line numbers: input lines, then the output lines
+        line_lines = n_in + rm
     else:
         width = n_out
+        rm = first % n_out
+        rn = span
+        ok = rn < n_in
+        one_line = n_in + rm
+        line_lines = rn
     runs = tl.cdiv(k, width)
-    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    # the line's elements, the same in every pass: weights and counts stay in registers
+    w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
+    w = tl.load(w_ptrs, mask=ok, other=0.0)
+    pe = p_ptr + rm * stride_pm + rn * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
+    total = tl.zeros((BLOCK,), tl.int32)
     for r in range(0, tl.cdiv(k - i, width)):
         b = r * width + i
         seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
-        if START_PTR:
-            raw = tl.load(start_ptr).to(tl.int32) + b
-        else:
-            raw = start + b
-        if COLUMNS:  # x is one-hot at column j; the column's rows are the line
-            rn = raw % n_in
-            rm = span
-            ok = rm < n_out
-            one_line = rn  # the words' line numbers: input lines, then the output lines
-            line_lines = n_in + rm
+        if COLUMNS:
             one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
             line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
         else:
-            rm = raw % n_out
-            rn = span
-            ok = rn < n_in
-            one_line = n_in + rm
-            line_lines = rn
             one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
             line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
         length = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
@@ -707,28 +716,22 @@ def _one_hot_lines_kernel(
         counts = tl.zeros((BLOCK,), tl.int32)
         for c in range(0, n_chunks):
             n_groups = tl.minimum(tl.maximum(tl.cdiv(length - c * 32, 4), 0), 8)
-            one = _draw_word(seed_r, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa, lens,
-                             n_groups)
+            one = _draw_word(seed_r, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa,
+                             lens, n_groups)
             line = _draw_word(seed_r, rows, line_lines, c, line_pa, lens, n_groups)
             counts += tl.sum(_popcount(one & line, NATIVE), axis=0)
         counts = tl.where(ok, counts, 0)
         up = (line_p < 0.0) != (one_p < 0.0)  # d's sign against x's: the same either way round
-        w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
-        w = tl.load(w_ptrs, mask=ok, other=0.0)
-        pe = p_ptr + rm * stride_pm + rn * stride_pn
-        s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
-        s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
-        w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
-        w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
         xi = 0.0
         if NOISE:
             xi = _normal1(seed_r, (rm * n_in + rn).to(tl.uint32), i, NATIVE)
         w = _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
-        tl.store(w_ptrs, w, mask=ok)
-        if COUNT_CELLS:
-            c_ptrs = cells_ptr + rm * n_in + rn
-            tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + counts, mask=ok)
-        tl.atomic_add(count_ptr, tl.sum(counts.to(tl.int64), axis=0))
+        total += counts
+    tl.store(w_ptrs, w, mask=ok)
+    if COUNT_CELLS:
+        c_ptrs = cells_ptr + rm * n_in + rn
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + total, mask=ok)
+    tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
 
 
 def pulsed_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,

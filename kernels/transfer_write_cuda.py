@@ -20,7 +20,7 @@ from . import seeds
 from .layout import CELL_CONSTANT
 from .params import CellParams, ChopperParams, TransferWriteParams, UpdateParams
 from .pulsed_update_ref import advance_counters, long_train_length
-from .transfer_buffer_cuda import buffer_step
+from .transfer_buffer_cuda import buffer_values
 from .transfer_write_ref import line_width, masked_lengths
 
 # the chopper switches' stream of a read seed, in the MVM seeds' form (44 bits, the top set)
@@ -52,31 +52,37 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
     if ZERO:  # the pulse count the update after this kernel adds to
         if i == 0:
             tl.store(zero_ptr, tl.full((), 0, tl.int64))
+    if START_PTR:  # the first line from a device tensor: a replayed graph reads it anew
+        first = tl.load(start_ptr).to(tl.int32) + i
+    else:
+        first = start + i
+    if PASS_PTR:
+        passes = tl.load(pass_ptr)
+    j = first % width  # the line, the same in every pass: its state stays in registers
+    rm = tl.arange(0, BLOCK_L)
+    ok = rm < n_len
+    m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
+    if BUFFERED:
+        in_s = tl.load(is_ptr + j)
+        out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
+        h = tl.load(h_ptr + m_ptrs, mask=ok, other=0.0)
+    if MEANS:
+        switched = tl.load(sw_ptr + j) != 0
+        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
+        past = tl.load(past_ptr + m_ptrs, mask=ok, other=0.0)
+    slots = tl.zeros((), tl.int64)
     for r in range(0, tl.cdiv(n_rows - i, width)):  # the passes in order
         b = r * width + i
-        if START_PTR:  # the first line from a device tensor: a replayed graph reads it anew
-            raw = tl.load(start_ptr).to(tl.int32) + b
-        else:
-            raw = start + b
-        j = raw % width
-        rm = tl.arange(0, BLOCK_L)
-        ok = rm < n_len
+        raw = first + r * width
         reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
         if MEANS:  # AGAD: the reads relative to the line's reference (reference_reads_torch)
-            m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
-            switched = tl.load(sw_ptr + j) != 0
-            running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
-            past = tl.where(switched, running, tl.load(past_ptr + m_ptrs, mask=ok, other=0.0))
-            tl.store(past_ptr + m_ptrs, past, mask=ok)
-            tl.store(run_ptr + m_ptrs, running * keep + reads * mean_weight, mask=ok)
+            past = tl.where(switched, running, past)
+            running = running * keep + reads * mean_weight
             reads = reads - past
         if BUFFERED:
-            in_s = tl.load(is_ptr + j)
-            out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
-            h_ptrs = h_ptr + rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
             signal = ((out_s * in_s) * reads) * scale
-            steps = buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
-                                FORGET, CAP, NO_BUFFER)
+            steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_cap,
+                                     FORGET, CAP, NO_BUFFER)
             values = -steps
         else:
             values = -reads
@@ -130,10 +136,7 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
             cols = w0 + tl.arange(0, BLOCK_W)
             tl.store(one_ptr + cols, tl.where(cols == j, one_prob, 0.0), mask=cols < width)
         if CHOP:  # the read line's bookkeeping (switch_choppers_torch), after its buffer step
-            if PASS_PTR:
-                pass_b = tl.load(pass_ptr) + raw // width
-            else:
-                pass_b = passes + raw // width
+            pass_b = passes + raw // width
             if READY:
                 bl = tl.where(pass_b > ready_after, bl, 0.0)
             flip = pass_b < 0  # False
@@ -144,12 +147,21 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
             if DRAW_SEED:  # the line's uniform from the read seed's chopper stream (no launch)
                 key = (tl.load(fs_ptr + r) & 0x7FFFFFFFFFF) | 0x80000000000
                 flip = flip | (tl.rand(key ^ _CHOPPER_KEY, i) < flip_prob)
-            tl.store(is_ptr + j, tl.where(flip, -in_s, in_s))
+            in_s = tl.where(flip, -in_s, in_s)
             if MEANS:
-                tl.store(sw_ptr + j, flip.to(tl.uint8))
-        if SLOTS:
-            tl.atomic_add(slots_ptr, bl.to(tl.int64))
+                switched = flip
+        slots += bl.to(tl.int64)
         tl.store(bl_ptr + b, bl.to(tl.int32))
+    if BUFFERED:  # the line's state after its last pass
+        tl.store(h_ptr + m_ptrs, h, mask=ok)
+        if CHOP:
+            tl.store(is_ptr + j, in_s)
+    if MEANS:
+        tl.store(past_ptr + m_ptrs, past, mask=ok)
+        tl.store(run_ptr + m_ptrs, running, mask=ok)
+        tl.store(sw_ptr + j, switched.to(tl.uint8))
+    if SLOTS:
+        tl.atomic_add(slots_ptr, slots)
 
 
 def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width: int,
