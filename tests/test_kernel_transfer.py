@@ -584,7 +584,7 @@ def test_transfer_lines_of_several_passes_equal_the_single_pass_calls(columns, c
     numbers of the runs of one pass it replaces: the buffer, the choppers, AGAD's means, the
     switches drawn from each pass's read seed, and the pulses drawn under each pass's
     seed of the call counter."""
-    _check_passes_at_once(columns, case)
+    _check_passes_at_once(columns, case, extra=-1)
 
 
 @pytest.mark.gpu
