@@ -60,13 +60,14 @@ class LineRun:
                     walked: torch.Tensor | None = None) -> LineRun:
         """The run, its one-hot reads already made (by the walk's kernel; ``counted``: and
         counted in the read array's ledger; ``read_seed``: with their noise seed, a
-        one-element device tensor; ``walked``: the one-hot reads of the whole walk, whose
-        first rows are this run's). A run of several passes has a read seed per pass (its
-        ``read_seeds``; the reads are drawn under the first)."""
+        one-element device tensor - one per pass where the run makes several (its
+        ``read_seeds``; the reads are drawn under the first); ``walked``: the one-hot reads
+        of the whole walk, whose first rows are this run's)."""
         self._made[(f"onehot:{onehot.dtype}", onehot.device)] = onehot
         self._made[("reads counted", onehot.device)] = counted
         self._made[("read seeds", onehot.device)] = read_seed
-        self._made[("read seed", onehot.device)] = None if read_seed is None else read_seed[:1]
+        self._made[("read seed", onehot.device)] = (
+            read_seed if read_seed is None or read_seed.numel() == 1 else read_seed[:1])
         self._made[("walked", onehot.device)] = walked
         return self
 
