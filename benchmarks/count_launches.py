@@ -1,7 +1,7 @@
 """Launches per training step on the CUDA path, counted on a machine without a GPU.
 
     python -m benchmarks.count_launches [--devices fp,sgd,chopped,agad] [--batch 256]
-                                        [--steps 3] [--list]
+                                        [--steps 3] [--list] [--resnet]
 
 A replayed CUDA graph costs a few microseconds per node whatever the node does, so at small
 shapes the number of launches per step is what a device pays beyond fp. This runs the bench
@@ -11,7 +11,10 @@ every branch the CUDA path takes is taken; it counts each aten operator that com
 (views and metadata are free) and each Triton kernel launch, and fails on a host read (a
 fake tensor has no value). An aten operator is counted once, although some launch two
 (cuBLAS's split-K reduce, an index_put's sort): the counts track the profiler's, not equal
-them. The last step is reported (the first ones make the graph's lazy state).
+them. The last step is reported (the first ones make the graph's lazy state), with its
+transfer runs (``TransferDevice.transfer_lines`` calls: each a read, a write and their
+Python). ``--resnet``: issue 27's ResNet-20 on 3x32x32 images (``bench_training.RESNET``)
+instead of the MLP.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections import Counter
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .bench_training import DATA
+from .bench_training import DATA, RESNET
 
 # aten operators that move no data on the device (views, metadata, allocations, factories
 # that a fake tensor only shapes: an empty tensor is no launch)
@@ -131,26 +134,41 @@ class _TorchWith:
         return getattr(torch, name)
 
 
-def count(device: str, batch: int = 256, steps: int = 3, extra=()) -> Counter:
-    """Launches of the last of ``steps`` training steps of ``device`` on the bench MLP."""
+def count(device: str, batch: int = 256, steps: int = 3, extra=(), data=DATA) -> Counter:
+    """Launches of the last of ``steps`` training steps of ``device`` on the bench MLP (or
+    on ``data``'s model and set); ``"transfer runs"`` counts its transfer runs."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from xbrun.composition import compose
+    from xbrun.devices.transfer import TransferDevice
     from xbrun.training.loop import setup
 
-    config = compose([*DATA, f"device={device}", f"batch_size={batch}", "accelerator=cpu",
+    config = compose([*data, f"device={device}", f"batch_size={batch}", "accelerator=cpu",
                       *extra])
     data, model, optimizer, _ = setup(config, torch.device("cpu"))
     x, y = data.x_train[:batch], data.y_train[:batch]
     counts: Counter = Counter()
-    with _fake_gpu(counts), FakeTensorMode(allow_non_fake_inputs=True):
-        model.to("cuda")
-        _move_optimizer_state(optimizer)
-        xc, yc = x.to("cuda"), y.to("cuda")
-        for _ in range(steps):
-            counts.clear()
-            with _Count(counts, WHERE[0]):
-                _training_step(model, optimizer, xc, yc)
+    lines = TransferDevice.transfer_lines
+
+    def counted(self, *args, **kwargs):
+        counts["transfer runs"] += 1
+        return lines(self, *args, **kwargs)
+
+    if data is not DATA:  # a convolution indexes its images (checked on the host) once
+        with torch.no_grad():
+            model(x[:1])
+    TransferDevice.transfer_lines = counted
+    try:
+        with _fake_gpu(counts), FakeTensorMode(allow_non_fake_inputs=True):
+            model.to("cuda")
+            _move_optimizer_state(optimizer)
+            xc, yc = x.to("cuda"), y.to("cuda")
+            for _ in range(steps):
+                counts.clear()
+                with _Count(counts, WHERE[0]):
+                    _training_step(model, optimizer, xc, yc)
+    finally:
+        TransferDevice.transfer_lines = lines
     return counts
 
 
@@ -232,14 +250,17 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="every operator and kernel")
     parser.add_argument("--where", action="store_true",
                         help="with --list: by the line of xbrun/kernels that launches")
+    parser.add_argument("--resnet", action="store_true",
+                        help="issue 27's ResNet-20 on 3x32x32 images instead of the MLP")
     args = parser.parse_args()
     WHERE[0] = args.where
+    data = [d for d in RESNET if not d.startswith("batch_size=")] if args.resnet else DATA
     for device in args.devices.split(","):
-        counts = count(device, args.batch, args.steps)
+        counts = count(device, args.batch, args.steps, data=data)
         aten = sum(v for k, v in counts.items() if k.startswith("aten."))
         triton = sum(v for k, v in counts.items() if k.startswith("triton."))
         print(f"{device:>16} batch {args.batch}: {aten + triton} launches per step "
-              f"({aten} aten, {triton} Triton)")
+              f"({aten} aten, {triton} Triton), {counts['transfer runs']} transfer runs")
         if args.list:
             for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
                 print(f"{n:>20}  {name}")

@@ -5,8 +5,11 @@ makes, and what an eager step costs with and without them.
     python -m benchmarks.resnet_transfer_runs [BATCH] [SIDE] [OVERRIDES...]
 
 One transfer falls due per mat-vec (``transfer_every=1``, ``units_in_mbatch=false``), and a
-convolution's mat-vecs are its image rows (batch x H x W), so a walk over them is cut into
-``rows / n_columns`` runs per tile and step; each run is a few kernel launches from Python.
+convolution's mat-vecs are its image rows (batch x H x W), so a walk over them passes the
+tile's lines ``rows / n_columns`` times a step. The CPU cuts it into runs of one pass (numba,
+bit for bit as ever); on CUDA a chopped device makes one run per tile and step
+(``ChoppedTransfer.whole_walks``), so the eager steps and the graph capture below no longer
+grow with the passes (``count_launches --resnet`` counts the CUDA path's runs on a CPU).
 """
 
 from __future__ import annotations

@@ -634,6 +634,17 @@ def _pulsed_update_kernel(
     tl.atomic_add(count_ptr, total)
 
 
+@triton.jit
+def _pass_seed(seed, r, runs, SEED_PTR: tl.constexpr):
+    """The seed of pass ``r`` of ``runs`` in a one-hot write of several passes: the seed of
+    the single-pass call it stands for. Keyed (``SEED_KEYED``), the counter the call's seed
+    came from has counted one call per pass, so pass ``r`` takes the key ``runs - 1 - r``
+    calls back; else ``seed + r * CALL_STEP`` (mod 2**32). Pass 0 of one: ``seed``."""
+    if SEED_PTR == 2:
+        return (seed + (r + 1 - runs) * _CALL_STEP) & _MASK31
+    return (seed.to(tl.int64) + r * _CALL_STEP) & 0xFFFFFFFF
+
+
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_lines_kernel(
     w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
@@ -645,52 +656,41 @@ def _one_hot_lines_kernel(
     START_PTR: tl.constexpr, NATIVE: tl.constexpr,
     COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    """Constant steps on one-hot rows (a transfer's line writes, lines distinct): program
-    ``(b, block)`` takes ``BLOCK`` elements of row b's line - column ``(start + b) %
-    n_in`` (``COLUMNS``) or row ``(start + b) % n_out`` - and nothing else, where the block
-    kernel's programs would each scan every row for the few they touch. It draws the words
-    of its elements' lines and of the one-hot line itself, as ``_line_words_kernel`` draws
-    them (``_draw_word``: the same counters, so the same bits; no words kernel before it),
-    and per element does the block kernel's sparse-row arithmetic and draws (``_normal1``
-    keyed by element and row), so the weights come out the same. It adds its pulses to
-    ``count_ptr``, which the caller has zeroed."""
-    b = tl.program_id(0)
-    seed = _seed_of(seed_ptr, seed, SEED_PTR)
+    """Constant steps on one-hot rows (a transfer's line writes, lines distinct within a
+    pass): program ``(i, block)`` takes ``BLOCK`` elements of row i's line - column ``(start
+    + i) % n_in`` (``COLUMNS``) or row ``(start + i) % n_out`` - and nothing else, where the
+    block kernel's programs would each scan every row for the few they touch. More rows
+    than lines (passes after passes: row ``b`` and ``b + width`` write the same line) are
+    the single-pass calls in turn: the program walks its rows ``i, i + width, ..`` in order,
+    pass ``r`` under its own seed (``_pass_seed``) and keyed by ``i``, its place in the
+    pass. It draws the words of its elements' lines and of the one-hot line itself, as
+    ``_line_words_kernel`` draws them (``_draw_word``: the same counters, so the same bits;
+    no words kernel before it), and per element does the block kernel's sparse-row
+    arithmetic and draws (``_normal1`` keyed by element and row), so the weights come out
+    the same. It adds its pulses to ``count_ptr``, which the caller has zeroed."""
+    i = tl.program_id(0)
+    seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
     if START_PTR:
-        raw = tl.load(start_ptr).to(tl.int32) + b
+        first = tl.load(start_ptr).to(tl.int32) + i
     else:
-        raw = start + b
+        first = start + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     if COLUMNS:  # x is one-hot at column j; the column's rows are the line
-        rn = raw % n_in
+        width = n_in
+        rn = first % n_in
         rm = span
         ok = rm < n_out
         one_line = rn  # the words' line numbers: input lines, then the output lines
         line_lines = n_in + rm
-        one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
-        line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
     else:
-        rm = raw % n_out
+        width = n_out
+        rm = first % n_out
         rn = span
         ok = rn < n_in
         one_line = n_in + rm
         line_lines = rn
-        one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
-        line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
-    length = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
-    rows = b + tl.zeros((1,), tl.int32)
-    lens = length + tl.zeros((1,), tl.int32)
-    one_pa = tl.abs(one_p) + tl.zeros((1, 1), tl.float32)
-    line_pa = tl.abs(line_p)[None, :]
-    counts = tl.zeros((BLOCK,), tl.int32)
-    for c in range(0, n_chunks):
-        n_groups = tl.minimum(tl.maximum(tl.cdiv(length - c * 32, 4), 0), 8)
-        one = _draw_word(seed, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa, lens,
-                         n_groups)
-        line = _draw_word(seed, rows, line_lines, c, line_pa, lens, n_groups)
-        counts += tl.sum(_popcount(one & line, NATIVE), axis=0)
-    counts = tl.where(ok, counts, 0)
-    up = (line_p < 0.0) != (one_p < 0.0)  # d's sign against x's: the same either way round
+    runs = tl.cdiv(k, width)
+    # the line's elements, the same in every pass: weights and counts stay in registers
     w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
     w = tl.load(w_ptrs, mask=ok, other=0.0)
     pe = p_ptr + rm * stride_pm + rn * stride_pn
@@ -698,15 +698,40 @@ def _one_hot_lines_kernel(
     s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
     w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
     w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
-    xi = 0.0
-    if NOISE:
-        xi = _normal1(seed, (rm * n_in + rn).to(tl.uint32), b, NATIVE)
-    w = _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
+    total = tl.zeros((BLOCK,), tl.int32)
+    for r in range(0, tl.cdiv(k - i, width)):
+        b = r * width + i
+        seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
+        if COLUMNS:
+            one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
+            line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
+        else:
+            one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
+            line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
+        length = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
+        rows = i + tl.zeros((1,), tl.int32)
+        lens = length + tl.zeros((1,), tl.int32)
+        one_pa = tl.abs(one_p) + tl.zeros((1, 1), tl.float32)
+        line_pa = tl.abs(line_p)[None, :]
+        counts = tl.zeros((BLOCK,), tl.int32)
+        for c in range(0, n_chunks):
+            n_groups = tl.minimum(tl.maximum(tl.cdiv(length - c * 32, 4), 0), 8)
+            one = _draw_word(seed_r, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa,
+                             lens, n_groups)
+            line = _draw_word(seed_r, rows, line_lines, c, line_pa, lens, n_groups)
+            counts += tl.sum(_popcount(one & line, NATIVE), axis=0)
+        counts = tl.where(ok, counts, 0)
+        up = (line_p < 0.0) != (one_p < 0.0)  # d's sign against x's: the same either way round
+        xi = 0.0
+        if NOISE:
+            xi = _normal1(seed_r, (rm * n_in + rn).to(tl.uint32), i, NATIVE)
+        w = _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
+        total += counts
     tl.store(w_ptrs, w, mask=ok)
     if COUNT_CELLS:
         c_ptrs = cells_ptr + rm * n_in + rn
-        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + counts, mask=ok)
-    tl.atomic_add(count_ptr, tl.sum(counts.to(tl.int64), axis=0))
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + total, mask=ok)
+    tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
 
 
 def pulsed_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
@@ -805,7 +830,11 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
     b) % width`` of the x side (``columns``) or the d side (a transfer's write; ``start`` a
     host int or a 0-dim device tensor): constant steps then take a kernel over those lines
     alone (``_one_hot_lines_kernel``: one launch, its words drawn in it; the same weights
-    as the block kernel). Returns the number of pulses applied (0-dim int64 tensor on
+    as the block kernel). More rows than lines (a chopped step's transfers: pass after
+    pass, row ``b + width`` on row ``b``'s line) are the single-pass calls in turn, pass
+    ``r`` under its own seed (``_pass_seed``: a ``KeyedSeed``'s counter has counted one
+    call per pass); the block kernel (other cells) takes the rows in order under one seed.
+    Returns the number of pulses applied (0-dim int64 tensor on
     ``weight.device``), or ``add_to`` (a 0-dim int64 tensor there, one tile) with them
     added in the kernels: a running count (a tile's), or a fresh one that a kernel before
     set to 0 (a transfer's write kernel): no launch to zero or to sum one.
@@ -958,7 +987,7 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
     length = n_out if columns else n_in
     block = min(256, _next_pow2(length))
     on_device = isinstance(start, torch.Tensor)
-    _one_hot_lines_kernel[(k, triton.cdiv(length, block))](
+    _one_hot_lines_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block))](
         weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr,
         counter if cells is None else cells, start if on_device else counter,
         0 if on_device else int(start), n_out, n_in, k, n_chunks, max_len,

@@ -19,12 +19,30 @@ from .params import BufferParams
 def buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
                 FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr):
     """The buffer step of ``transfer_buffer_ref`` on one block of a line: accumulate the
-    de-chopped ``signal`` into H at ``h_ptrs``, take out and return the whole steps. Shared
-    by this kernel and the fused write preparation (``transfer_write_cuda``)."""
+    de-chopped ``signal`` into H at ``h_ptrs``, take out and return the whole steps."""
+    if NO_BUFFER:
+        h = signal
+    else:
+        h = tl.load(h_ptrs, mask=ok, other=0.0)
+    steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_cap, FORGET,
+                             CAP, NO_BUFFER)
+    # a line shorter than the program's threads is held by several warps, each loading it:
+    # none may see H written before every one has read it (their maxima and the fused
+    # write's one-hot row, stored by other warps, follow from what they read)
+    tl.debug_barrier()
+    tl.store(h_ptrs, h, mask=ok)
+    return steps
+
+
+@triton.jit
+def buffer_values(h, signal, threshold, max_steps, momentum, buffer_cap,
+                  FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr):
+    """:func:`buffer_step` on H's values ``h`` (held in registers by the fused write
+    preparation, ``transfer_write_cuda``, across a line's passes): ``(steps, new h)``."""
     if NO_BUFFER:
         omega = signal
     else:
-        omega = tl.load(h_ptrs, mask=ok, other=0.0) + signal
+        omega = h + signal
     q = omega / threshold
     steps = tl.where(q >= 0, tl.floor(q), tl.ceil(q))
     steps = tl.minimum(tl.maximum(steps, -max_steps), max_steps)
@@ -35,12 +53,7 @@ def buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
         if CAP:
             kept = tl.minimum(tl.maximum(kept, -buffer_cap * threshold),
                               buffer_cap * threshold)
-    # a line shorter than the program's threads is held by several warps, each loading it:
-    # none may see H written before every one has read it (their maxima and the fused
-    # write's one-hot row, stored by other warps, follow from what they read)
-    tl.debug_barrier()
-    tl.store(h_ptrs, tl.where(steps != 0, kept, omega), mask=ok)
-    return steps
+    return steps, tl.where(steps != 0, kept, omega)
 
 
 @triton.jit
@@ -89,4 +102,4 @@ def transfer_buffer_triton(buffer: torch.Tensor, reads: torch.Tensor, index: tor
     return steps
 
 
-__all__ = ["buffer_step", "transfer_buffer_triton"]
+__all__ = ["buffer_step", "buffer_values", "transfer_buffer_triton"]

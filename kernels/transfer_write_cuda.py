@@ -3,9 +3,11 @@
 One program per transferred line holds the whole line: it de-chops the reads into the
 buffer H and takes out the whole steps (buffered devices), reduces the line's largest value,
 derives the train length and gains of the one-hot write from it, and stores the line's
-probabilities, the one-hot row and the train length. That is one launch where the torch twin
-takes some forty small ones (buffer, one-hot vectors, train lengths, gains, probabilities),
-and nothing is read back to the host: the pulsed-update kernel takes the trains next.
+probabilities, the one-hot row and the train length; where a call reads the lines several
+times over (a chopped step's transfers), it walks the line's passes in order. That is one
+launch where the torch twin takes some forty small ones (buffer, one-hot vectors, train
+lengths, gains, probabilities), and nothing is read back to the host: the pulsed-update
+kernel takes the trains next.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from . import seeds
 from .layout import CELL_CONSTANT
 from .params import CellParams, ChopperParams, TransferWriteParams, UpdateParams
 from .pulsed_update_ref import advance_counters, long_train_length
-from .transfer_buffer_cuda import buffer_step
+from .transfer_buffer_cuda import buffer_values
 from .transfer_write_ref import line_width, masked_lengths
 
 # the chopper switches' stream of a read seed, in the MVM seeds' form (44 bits, the top set)
@@ -27,7 +29,7 @@ _CHOPPER_KEY = tl.constexpr(seeds.CHOPPER_STREAM << seeds.MVM_SEED_BITS)
 
 @triton.jit(do_not_specialize=["start", "passes"])
 def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start,
-                           start_ptr, n_len,
+                           start_ptr, n_len, n_rows,
                            width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold, max_steps,
                            momentum, buffer_cap, lr, granularity, desired_bl, um_grad_scale,
                            long_bl, passes, pass_ptr, fd_ptr, fs_ptr, run_ptr, past_ptr, sw_ptr,
@@ -42,110 +44,127 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            READY: tl.constexpr, SLOTS: tl.constexpr, CALLS: tl.constexpr,
                            ZERO: tl.constexpr,
                            BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
-    b = tl.program_id(0)
+    i = tl.program_id(0)  # the line position: its rows i, i + width, .. (one a pass)
+    runs = tl.cdiv(n_rows, width)
     if CALLS:  # the written array's call counter (the update after this kernel reads it)
-        if b == 0:
-            tl.store(calls_ptr, tl.load(calls_ptr) + 1)
+        if i == 0:
+            tl.store(calls_ptr, tl.load(calls_ptr) + runs)
     if ZERO:  # the pulse count the update after this kernel adds to
-        if b == 0:
+        if i == 0:
             tl.store(zero_ptr, tl.full((), 0, tl.int64))
     if START_PTR:  # the first line from a device tensor: a replayed graph reads it anew
-        raw = tl.load(start_ptr).to(tl.int32) + b
+        first = tl.load(start_ptr).to(tl.int32) + i
     else:
-        raw = start + b
-    j = raw % width
+        first = start + i
+    if PASS_PTR:
+        passes = tl.load(pass_ptr)
+    j = first % width  # the line, the same in every pass: its state stays in registers
     rm = tl.arange(0, BLOCK_L)
     ok = rm < n_len
-    reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
-    if MEANS:  # AGAD: the reads relative to the line's reference (reference_reads_torch)
-        m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
-        switched = tl.load(sw_ptr + j) != 0
-        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
-        past = tl.where(switched, running, tl.load(past_ptr + m_ptrs, mask=ok, other=0.0))
-        tl.debug_barrier()  # every warp holding the line has read the means (buffer_step)
-        tl.store(past_ptr + m_ptrs, past, mask=ok)
-        tl.store(run_ptr + m_ptrs, running * keep + reads * mean_weight, mask=ok)
-        reads = reads - past
+    m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
     if BUFFERED:
         in_s = tl.load(is_ptr + j)
         out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
-        h_ptrs = h_ptr + rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
-        signal = ((out_s * in_s) * reads) * scale
-        steps = buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
-                            FORGET, CAP, NO_BUFFER)
-        values = -steps
-    else:
-        values = -reads
-    mag = tl.abs(values)
-    v_max = tl.max(mag, axis=0)
-    if COLUMNS:
-        x_max = v_max * 0.0 + 1.0
-        d_max = v_max
-    else:
-        x_max = v_max
-        d_max = v_max * 0.0 + 1.0
-    active = (x_max > 0) & (d_max > 0)
-    x_m = tl.where(active, x_max, 1.0)
-    d_m = tl.where(active, d_max, 1.0) * um_grad_scale
-    if UBM:
-        bl = tl.minimum(tl.maximum(tl.ceil(lr * x_m * d_m / granularity), 1.0), desired_bl)
-        amp = tl.sqrt_rn(lr / (granularity * bl))
-    elif LONG:
-        bl = x_m * 0.0 + long_bl
-        amp = x_m * 0.0 + 1.0
-    else:
-        bl = x_m * 0.0 + desired_bl
-        amp = tl.sqrt_rn(lr / (granularity * bl))
-    if UM or UBM:
-        k = lr * x_m * d_m / granularity
-        d_m = tl.where(k > bl, d_m * bl / k, d_m)
-        s = tl.sqrt_rn(x_m / d_m)
-        x_gain = amp / s
-        d_gain = amp * s
-    else:
-        x_gain = amp
-        d_gain = amp
-    bl = tl.where(active & (lr > 0), bl, 0.0)
-    if COLUMNS:
-        one_gain = x_gain
-        line_gain = d_gain
-    else:
-        one_gain = d_gain
-        line_gain = x_gain
-    sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
-    line_prob = tl.minimum(mag * line_gain, 1.0) * sign
-    one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
-    if COLUMNS:
-        line_ptr = d_ptr + b * sd0
-        one_ptr = x_ptr + b * sx0
-    else:
-        line_ptr = x_ptr + b * sx0
-        one_ptr = d_ptr + b * sd0
-    tl.store(line_ptr + rm, line_prob, mask=ok)
-    for w0 in range(0, width, BLOCK_W):
-        cols = w0 + tl.arange(0, BLOCK_W)
-        tl.store(one_ptr + cols, tl.where(cols == j, one_prob, 0.0), mask=cols < width)
-    if CHOP:  # the read line's bookkeeping (switch_choppers_torch), after its buffer step
-        if PASS_PTR:
-            pass_b = tl.load(pass_ptr) + raw // width
+        h = tl.load(h_ptr + m_ptrs, mask=ok, other=0.0)
+    if MEANS:
+        switched = tl.load(sw_ptr + j) != 0
+        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
+        past = tl.load(past_ptr + m_ptrs, mask=ok, other=0.0)
+    slots = tl.zeros((), tl.int64)
+    for r in range(0, tl.cdiv(n_rows - i, width)):  # the passes in order
+        b = r * width + i
+        raw = first + r * width
+        reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
+        if MEANS:  # AGAD: the reads relative to the line's reference (reference_reads_torch)
+            past = tl.where(switched, running, past)
+            running = running * keep + reads * mean_weight
+            reads = reads - past
+        if BUFFERED:
+            signal = ((out_s * in_s) * reads) * scale
+            steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_cap,
+                                     FORGET, CAP, NO_BUFFER)
+            values = -steps
         else:
+            values = -reads
+        mag = tl.abs(values)
+        v_max = tl.max(mag, axis=0)
+        if COLUMNS:
+            x_max = v_max * 0.0 + 1.0
+            d_max = v_max
+        else:
+            x_max = v_max
+            d_max = v_max * 0.0 + 1.0
+        active = (x_max > 0) & (d_max > 0)
+        x_m = tl.where(active, x_max, 1.0)
+        d_m = tl.where(active, d_max, 1.0) * um_grad_scale
+        if UBM:
+            bl = tl.minimum(tl.maximum(tl.ceil(lr * x_m * d_m / granularity), 1.0), desired_bl)
+            amp = tl.sqrt_rn(lr / (granularity * bl))
+        elif LONG:
+            bl = x_m * 0.0 + long_bl
+            amp = x_m * 0.0 + 1.0
+        else:
+            bl = x_m * 0.0 + desired_bl
+            amp = tl.sqrt_rn(lr / (granularity * bl))
+        if UM or UBM:
+            k = lr * x_m * d_m / granularity
+            d_m = tl.where(k > bl, d_m * bl / k, d_m)
+            s = tl.sqrt_rn(x_m / d_m)
+            x_gain = amp / s
+            d_gain = amp * s
+        else:
+            x_gain = amp
+            d_gain = amp
+        bl = tl.where(active & (lr > 0), bl, 0.0)
+        if COLUMNS:
+            one_gain = x_gain
+            line_gain = d_gain
+        else:
+            one_gain = d_gain
+            line_gain = x_gain
+        sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
+        line_prob = tl.minimum(mag * line_gain, 1.0) * sign
+        one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
+        if COLUMNS:
+            line_ptr = d_ptr + b * sd0
+            one_ptr = x_ptr + b * sx0
+        else:
+            line_ptr = x_ptr + b * sx0
+            one_ptr = d_ptr + b * sd0
+        tl.store(line_ptr + rm, line_prob, mask=ok)
+        for w0 in range(0, width, BLOCK_W):
+            cols = w0 + tl.arange(0, BLOCK_W)
+            tl.store(one_ptr + cols, tl.where(cols == j, one_prob, 0.0), mask=cols < width)
+        if CHOP:  # the read line's bookkeeping (switch_choppers_torch), after its buffer step
             pass_b = passes + raw // width
-        if READY:
-            bl = tl.where(pass_b > ready_after, bl, 0.0)
-        flip = pass_b < 0  # False
-        if PERIOD:
-            flip = flip | (pass_b % period + 1 == period)
-        if DRAWS:
-            flip = flip | (tl.load(fd_ptr + b) < flip_prob)
-        if DRAW_SEED:  # the line's uniform from the read seed's chopper stream (no launch)
-            key = (tl.load(fs_ptr) & 0x7FFFFFFFFFF) | 0x80000000000
-            flip = flip | (tl.rand(key ^ _CHOPPER_KEY, b) < flip_prob)
-        tl.store(is_ptr + j, tl.where(flip, -in_s, in_s))
-        if MEANS:
-            tl.store(sw_ptr + j, flip.to(tl.uint8))
+            if READY:
+                bl = tl.where(pass_b > ready_after, bl, 0.0)
+            flip = pass_b < 0  # False
+            if PERIOD:
+                flip = flip | (pass_b % period + 1 == period)
+            if DRAWS:
+                flip = flip | (tl.load(fd_ptr + b) < flip_prob)
+            if DRAW_SEED:  # the line's uniform from the read seed's chopper stream (no launch)
+                key = (tl.load(fs_ptr + r) & 0x7FFFFFFFFFF) | 0x80000000000
+                flip = flip | (tl.rand(key ^ _CHOPPER_KEY, i) < flip_prob)
+            in_s = tl.where(flip, -in_s, in_s)
+            if MEANS:
+                switched = flip
+        slots += bl.to(tl.int64)
+        tl.store(bl_ptr + b, bl.to(tl.int32))
+    # a line shorter than the program's threads is held by several warps, each loading its
+    # state above: none may see it stored before every one has read it
+    tl.debug_barrier()
+    if BUFFERED:  # the line's state after its last pass
+        tl.store(h_ptr + m_ptrs, h, mask=ok)
+        if CHOP:
+            tl.store(is_ptr + j, in_s)
+    if MEANS:
+        tl.store(past_ptr + m_ptrs, past, mask=ok)
+        tl.store(run_ptr + m_ptrs, running, mask=ok)
+        tl.store(sw_ptr + j, switched.to(tl.uint8))
     if SLOTS:
-        tl.atomic_add(slots_ptr, bl.to(tl.int64))
-    tl.store(bl_ptr + b, bl.to(tl.int32))
+        tl.atomic_add(slots_ptr, slots)
 
 
 def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width: int,
@@ -169,7 +188,13 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     the seed's chopper stream: the same law as the twin's draws, not the same numbers);
     ``train_slots`` is added to atomically; ``calls`` counts one call (``advance_counters``);
     ``zero`` (a 0-dim int64 tensor) is set to 0 for the update that follows (the pulse count
-    it adds to, zeroed without a launch of its own)."""
+    it adds to, zeroed without a launch of its own).
+
+    More reads than lines (``n > width``, the twin's passes in turn, a ``start`` tensor):
+    one program per line walks its rows ``b, b + width, ..`` in order - H, the chopper and
+    AGAD's means of a line are its program's alone - and keys each row's switch by its
+    pass's seed (``flip_seed[r]``) and its place in the pass, as the single-pass calls
+    would: the same numbers as those calls; ``calls`` counts one call per pass."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
@@ -196,11 +221,14 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     else:
         buffer = out_sign = in_sign = reads  # unused pointers
     chop = _chopper_arguments(chopper, buffered, buffer, in_sign, dtype, flip_draws, flip_seed,
-                              passes, running_mean, past_mean, switched, fallback=bl)
+                              passes, running_mean, past_mean, switched, fallback=bl,
+                              runs=-(-n // width))
     long_bl = float(long_train_length(lr, granularity)) if long_train else 0.0
-    _transfer_write_kernel[(n,)](
+    if n > width and not on_device:
+        raise ValueError("a host start writes one pass (lines start .. width - 1)")
+    _transfer_write_kernel[(min(n, width),)](
         reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
-        start if on_device else bl, n_len, width,
+        start if on_device else bl, n_len, n, width,
         reads.stride(0), reads.stride(1), buffer.stride(0) if buffered else 0,
         buffer.stride(1) if buffered else 0, x_prob.stride(0), d_prob.stride(0),
         float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
@@ -220,7 +248,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
 
 
 def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, flip_seed, passes,
-                       running_mean, past_mean, switched, *, fallback) -> dict:
+                       running_mean, past_mean, switched, *, fallback, runs=1) -> dict:
     """The kernel's chopper arguments (pointers, numbers, flags) for ``c``: the choppers
     and means change in place, so they must be the kernel's dtype and layout already."""
     if c is None:
@@ -241,8 +269,9 @@ def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, flip_see
     on_device = isinstance(passes, torch.Tensor)
     draws = flip_draws is not None
     seeded = not draws and flip_seed is not None and c.flip_prob > 0
-    if seeded and (flip_seed.dtype != torch.int64 or flip_seed.numel() != 1):
-        raise ValueError("flip_seed must be a one-element int64 tensor")
+    if seeded and (flip_seed.dtype != torch.int64 or flip_seed.numel() != runs
+                   or not flip_seed.is_contiguous()):
+        raise ValueError(f"flip_seed must be a contiguous int64 tensor of {runs} (one a pass)")
     args = (0 if on_device else int(passes), passes if on_device else fallback,
             flip_draws.to(dtype).contiguous() if draws else fallback,
             flip_seed if seeded else fallback,

@@ -64,6 +64,18 @@ def line_passes(start, n: int, width: int, passes, device) -> torch.Tensor:
     return passes + (start + torch.arange(n, device=device)) // width
 
 
+def pass_parts(n: int, width: int, passes, flip_draws: torch.Tensor | None = None,
+               flip_seed: torch.Tensor | None = None) -> list[tuple[slice, dict]]:
+    """The single-pass calls that a call of ``n > width`` reads stands for: per pass ``r``,
+    its rows ``r * width ..`` and its ``passes``, ``flip_draws`` and ``flip_seed`` (entry
+    ``r`` of one seed per pass)."""
+    return [(slice(b, b + width),
+             {"passes": passes + r,
+              "flip_draws": None if flip_draws is None else flip_draws[b:b + width],
+              "flip_seed": None if flip_seed is None else flip_seed.reshape(-1)[r:r + 1]})
+            for r, b in enumerate(range(0, n, width))]
+
+
 def reference_reads_torch(reads: torch.Tensor, lines: torch.Tensor, running_mean: torch.Tensor,
                           past_mean: torch.Tensor, switched: torch.Tensor,
                           momentum: float) -> torch.Tensor:
@@ -123,10 +135,23 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWrit
     generator seeded by it, as ``analog_mvm_torch`` draws its noise); ``passes``: the
     full passes before ``start`` (an int or a 0-dim tensor). ``train_slots``, ``calls``:
     the written array's counters (``pulsed_update_ref.advance_counters``).
+
+    More reads than lines (``n > width``, a ``start`` tensor): the lines again, pass after
+    pass - the same as the single-pass calls on reads ``r * width ..`` in turn (``passes +
+    r``; ``flip_seed``: one seed per pass, entry ``r`` for call ``r``); each counts one
+    call. The chopped devices' transfers of a step (A unchanged between them) make one
+    such call per step on CUDA.
     """
+    n = reads.shape[0]
+    if n > width:  # several passes: the runs of one pass each, in order
+        state = dict(buffer=buffer, out_sign=out_sign, in_sign=in_sign, chopper=chopper,
+                     running_mean=running_mean, past_mean=past_mean, switched=switched,
+                     train_slots=train_slots, calls=calls)
+        trains = [transfer_write_torch(reads[rows], start, width, p, **per_pass, **state)
+                  for rows, per_pass in pass_parts(n, width, passes, flip_draws, flip_seed)]
+        return tuple(torch.cat(part) for part in zip(*trains, strict=True))
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
-    n = reads.shape[0]
     lines = line_numbers(start, n, width, reads.device)
     if chopper is not None and running_mean is not None:
         reads = reference_reads_torch(reads, lines, running_mean, past_mean, switched,
@@ -169,9 +194,20 @@ def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads:
     pulses the lines ``start..`` of ``weight`` with them through ``cell``. ``line_mask``
     (``(n,)`` bool): write only these lines (the buffer takes every read). ``cell_pulses``:
     the per-element counter (``pulsed_update_torch``); ``train_slots``: an integer tensor
-    the trains' lengths are added to (the analog time). Returns the pulses applied."""
+    the trains' lengths are added to (the analog time). Returns the pulses applied. More
+    reads than lines: the single-pass writes in turn, as ``transfer_write_torch``."""
     n = reads.shape[0]
     width = line_width(weight, p.columns)
+    if n > width:  # several passes: the single-pass writes in turn (transfer_write_torch)
+        parts = pass_parts(n, width, buffer.pop("passes", 0), buffer.pop("flip_draws", None),
+                           buffer.pop("flip_seed", None))
+        total = torch.zeros((), dtype=torch.int64, device=weight.device)
+        for rows, per_pass in parts:
+            total += transfer_lines_torch(
+                weight, cell_params, reads[rows], start, p, cell, generator=generator,
+                line_mask=None if line_mask is None else line_mask[rows],
+                cell_pulses=cell_pulses, train_slots=train_slots, **per_pass, **buffer)
+        return total
     if line_mask is None:  # the write counts the trains' slots itself
         buffer["train_slots"], train_slots = train_slots, None
     x_prob, d_prob, bl = transfer_write_torch(reads, start, width, p, **buffer)
@@ -201,5 +237,6 @@ def masked_lengths(bl: torch.Tensor, line_mask: torch.Tensor | None,
 
 
 __all__ = ["line_numbers", "line_passes", "line_width", "masked_lengths", "one_hot_gains",
+           "pass_parts",
            "reference_reads_torch", "switch_choppers_torch", "transfer_lines_torch",
            "transfer_write_torch"]

@@ -115,7 +115,12 @@ CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"],
          "sgd_grouped_sample": ["device=sgd", *GRID],
          "mixed_precision_grouped": ["device=mixed_precision", *GRID],
          # a transfer device's A updated as one group, its transfers walked and read as one
-         "chopped_grouped_batch": ["device=chopped", "update.accumulate=batch", *GRID]}
+         "chopped_grouped_batch": ["device=chopped", "update.accumulate=batch", *GRID],
+         # 32 transfers a step over 8 lines (the last layer's): the step's four passes in
+         # one run (ChoppedTransfer.whole_walks), as a convolution's thousands
+         "chopped_passes": ["device=chopped", "model.hidden=[48, 8]"],
+         "agad_passes": ["device=agad", "device.in_chop_prob=0.3",
+                         "device.in_chop_random=true", "model.hidden=[48, 8]"]}
 TILES = {"sgd_grouped_batch": 20, "sgd_grouped_sample": 20, "mixed_precision_grouped": 20,
          "chopped_grouped_batch": 20}
 
@@ -144,6 +149,37 @@ def test_gpu_training_step_makes_no_host_sync(case):
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.cuda.synchronize()
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("case", ["chopped_passes", "agad_passes"])
+def test_gpu_a_steps_passes_in_one_run_train_as_the_runs_of_one_pass(monkeypatch, case):
+    """On CUDA a chopped step's transfers over several passes go in one run (one read, one
+    write walking each line's passes): the same numbers, bit for bit, as the runs of one
+    pass each that it replaces (reads, switches, pulses keyed as theirs)."""
+    from xbrun.devices.chopped import ChoppedTransfer
+
+    states = []
+    for whole in (True, False):
+        if not whole:
+            monkeypatch.setattr(ChoppedTransfer, "whole_walks", lambda self: False)
+        model, _, _, _ = _step_once(CASES[case], steps=6)
+        states.append(model.state_dict())
+    assert states[0].keys() == states[1].keys()
+    for name, a in states[0].items():
+        _assert_same(a, states[1][name], name)
+
+
+def _assert_same(a, b, name):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), name
+        for key in a:
+            _assert_same(a[key], b[key], f"{name}.{key}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), name
+    else:
+        assert a == b, name
 
 
 def _run(tmp_path, name, overrides, epochs=3, logged=None):

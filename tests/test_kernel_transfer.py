@@ -464,3 +464,132 @@ def test_line_walk_compiled_matches_twin():
     grouped = triton_function("line_walk_cuda", "line_walk_grouped_triton", interpret=False)
     _check_grouped_walk(grouped, "cuda", False)
     _check_grouped_walk(grouped, "cuda", True)
+
+
+# ------------------------------------------ several passes in one call (chopped steps) ------
+def _pass_state(n_out, n_lines, gen, means):
+    state = {"buffer": 0.02 * torch.randn(n_out, n_lines, generator=gen),
+             "out_sign": _signs(n_out, gen, "cpu"), "in_sign": _signs(n_lines, gen, "cpu")}
+    if means:
+        state |= {"running_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
+                  "past_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
+                  "switched": torch.rand(n_lines, generator=gen) < 0.5}
+    return state
+
+
+def _check_write_passes(launch, case, device, n_out=5, n_lines=4, count=11, start=2):
+    chopper, means = CHOPPERS[case] if case else (None, False)
+    gen = torch.Generator().manual_seed(3)
+    reads = 0.05 * torch.randn(count, n_out, generator=gen)
+    state = _pass_state(n_out, n_lines, gen, means)
+    options = dict(columns=True, lr=0.2, granularity=0.004, desired_bl=5, long_train=False,
+                   update_management=True, update_bl_management=True, um_grad_scale=1.0,
+                   scale=1.0, threshold=0.01, max_steps=3, momentum=0.2)
+    if chopper is not None:
+        options |= dict(chopper=chopper, passes=torch.tensor(3, device=device),
+                        flip_draws=torch.rand(count, generator=gen).to(device)
+                        if chopper.flip_prob > 0 else None)
+    results = []
+    for run in (launch, transfer_write_torch):
+        mine = {k: v.clone().to(device) for k, v in state.items()}
+        mine |= {"train_slots": torch.zeros(1, dtype=torch.int64, device=device),
+                 "calls": torch.tensor(7, device=device)}
+        results.append((run(reads.to(device), torch.tensor(start, device=device), n_lines,
+                            **mine, **options), mine))
+    (got, got_state), (want, want_state) = results
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    for name in got_state:
+        torch.testing.assert_close(got_state[name], want_state[name], rtol=1e-6, atol=1e-7)
+    assert int(got_state["calls"]) == 7 + -(-count // n_lines)  # one call per pass
+    assert want[0].argmax(1).tolist() == [(start + b) % n_lines for b in range(count)]
+    return state, want_state
+
+
+@pytest.mark.parametrize("case", [None, *CHOPPERS])
+def test_transfer_write_of_several_passes_interpreted_matches_twin(case):
+    """More reads than lines (a chopped step's transfers in one call): one program per line
+    walks its passes in order; the twin makes the single-pass calls in turn. 11 reads of 4
+    lines from line 2: passes 3 (lines 2, 3), 4, 5 and 6 (line 2)."""
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=True))
+    state, want_state = _check_write_passes(launch, case, "cpu")
+    if case == "period":  # odd passes end a period: lines 2, 3 switch in 3 and 5, 0, 1 in 5
+        assert (want_state["in_sign"] != state["in_sign"]).tolist() == [True, True, False, False]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", [None, *CHOPPERS])
+def test_transfer_write_of_several_passes_compiled_matches_twin(case):
+    launch = loose_write(triton_function("transfer_write_cuda", "transfer_write_triton",
+                                         interpret=False))
+    _check_write_passes(launch, case, "cuda", n_out=64, n_lines=27, count=27 * 40 + 5,
+                        start=20)
+
+
+def _write_passes(columns, case, passes_at_once, device="cpu", shape=(4, 3), extra=1):
+    """A chopped transfer's constant-step writes of two passes over C's lines and
+    ``extra`` lines more: one ``transfer_lines_triton`` call, or the single-pass calls it
+    stands for (the walk's runs: each with its own pass, read seed and call of the
+    counter); interpreted on the CPU, compiled on CUDA."""
+    write = triton_function("transfer_write_cuda", "transfer_lines_triton", device == "cpu")
+    chopper, means = CHOPPERS[case]
+    gen = torch.Generator().manual_seed(8)
+    cp = make_cell(kernels.CELL_CONSTANT, *shape, gen)
+    weight = start_weight(cp, gen)
+    n_len, width = shape if columns else shape[::-1]
+    count = 2 * width + extra
+    reads = 0.3 * torch.randn(count, n_len, generator=gen)
+    state = _pass_state(n_len, width, gen, means)
+    p = kernels.TransferWriteParams(columns, 0.05, 0.06, 5, False, True, True, 1.0,
+                                    kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0, False))
+    cell = kernels.CellParams(kernels.CELL_CONSTANT, 0.3, True, (), None)
+    start, passes = torch.tensor(width - 2), torch.tensor(4)
+    read_seeds = torch.tensor([2**40 + 5 + 977 * r for r in range(-(-count // width))])
+    calls = torch.tensor(3)
+    cells = torch.zeros(*shape, dtype=torch.int32)
+    slots = torch.zeros(1, dtype=torch.int64)
+    total = torch.tensor(5)
+    cp, weight, reads, start, passes, read_seeds, calls, cells, slots, total = (
+        t.to(device) for t in (cp, weight, reads, start, passes, read_seeds, calls, cells,
+                               slots, total))
+    state = {k: v.to(device) for k, v in state.items()}
+    calls_of = [(slice(0, count), 0)] if passes_at_once else [
+        (slice(b, b + width), r) for r, b in enumerate(range(0, count, width))]
+    for rows, r in calls_of:
+        seeds = read_seeds if passes_at_once else read_seeds[r:r + 1]
+        write(weight, cp, reads[rows], start, p, cell, max_bl=5, calls=calls,
+              seed=kernels.seeds.KeyedSeed(calls, 11), cell_pulses=cells, train_slots=slots,
+              add_to=total, chopper=chopper, passes=passes + r, flip_seed=seeds, **state)
+    return weight, cells, int(total), int(calls), int(slots), state
+
+
+def _check_passes_at_once(columns, case, device="cpu", shape=(4, 3), extra=1):
+    at_once = _write_passes(columns, case, True, device, shape, extra)
+    in_turn = _write_passes(columns, case, False, device, shape, extra)
+    for a, b in zip(at_once[:2], in_turn[:2], strict=True):
+        assert torch.equal(a, b)
+    width = shape[1] if columns else shape[0]
+    runs = -(-(2 * width + extra) // width)  # a call of the counter per pass
+    assert at_once[2:5] == in_turn[2:5] and at_once[3] == 3 + runs and at_once[2] > 5
+    for name, value in at_once[5].items():
+        assert torch.equal(value, in_turn[5][name]), name
+
+
+@pytest.mark.parametrize(("columns", "case"), [(True, "agad"), (False, "random")],
+                         ids=["columns-agad", "rows-random"])
+def test_transfer_lines_of_several_passes_equal_the_single_pass_calls(columns, case):
+    """A step's chopped transfers in one write (constant steps: two launches) give the very
+    numbers of the runs of one pass it replaces: the buffer, the choppers, AGAD's means, the
+    switches drawn from each pass's read seed, and the pulses drawn under each pass's
+    seed of the call counter."""
+    _check_passes_at_once(columns, case, extra=-1)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", list(CHOPPERS))
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_transfer_lines_of_several_passes_compiled_equal_the_single_pass_calls(columns,
+                                                                               case):
+    _check_passes_at_once(columns, case, "cuda", shape=(16, 144), extra=101)

@@ -2,6 +2,7 @@
 read - on the host (the CPU path) and as device tensors (the CUDA path, which a replayed CUDA
 graph runs; forced here on the CPU through ``walks_on_host``)."""
 
+import functools
 import pickle
 
 import pytest
@@ -102,6 +103,44 @@ def test_a_cuda_walk_past_the_last_line_reads_its_runs_at_once(monkeypatch, kind
                                  strict=True):
         _assert_same(a, b, name)
     assert dev.slow.weight.abs().sum() > 0  # C learned
+
+
+@pytest.mark.parametrize("kind", ["chopped", "agad"])
+def test_a_chopped_steps_passes_go_in_one_run_as_the_runs_of_one_pass(monkeypatch, kind):
+    """On CUDA (forced here) a chopped device's transfers of a step, 16 lines of 6 (three
+    passes), are one run - one read, one write walking each line's passes - and leave
+    exactly what the runs of one pass each leave: arrays, buffer, choppers (switched at
+    random from each pass's read seed), AGAD's means, ledgers, the pulses."""
+    whole, runs = (device(kind, seed=3, cell=SoftBounds(dw_min=0.01), transfer_every=1.0,
+                          in_chop_prob=0.4, in_chop_random=True, buffer_granularity=0.05)
+                   for _ in range(2))
+    walks = []
+    for dev in (whole, runs):
+        monkeypatch.setattr(dev.schedule, "walks_on_host", lambda: False)
+        monkeypatch.setattr(dev, "read_seed_offset", lambda generator: 11)
+        monkeypatch.setattr(dev.schedule, "walk",
+                            functools.partial(_counted, walks, dev.schedule.walk))
+    monkeypatch.setattr(runs, "whole_walks", lambda: False)
+    data = torch.Generator().manual_seed(7)
+    pulses = []
+    for dev in (whole, runs):
+        gen = torch.Generator().manual_seed(0)
+        data.manual_seed(7)
+        pulses.append(sum(int(dev.update(torch.rand(16, 6, generator=data),
+                                         0.3 * torch.randn(16, 4, generator=data), 0.5, gen))
+                          for _ in range(6)))
+    assert walks == [[16]] * 6 + [[6, 6, 4]] * 6
+    assert pulses[0] == pulses[1] > 0
+    for (name, a), (_, b) in zip(whole.state_dict().items(), runs.state_dict().items(),
+                                 strict=True):
+        _assert_same(a, b, name)
+    assert int(whole.schedule.passes) > 12 and whole.slow.weight.abs().sum() > 0
+
+
+def _counted(walks, walk, *args, **kwargs):
+    made = walk(*args, **kwargs)
+    walks.append([run.count for run in made])
+    return made
 
 
 def _twins(monkeypatch, kind, seed=3, **options):

@@ -207,7 +207,20 @@ class ChoppedTransfer(BufferedTransfer):
         write is fused (``CrossbarArray.fused_write``: Triton on CUDA, numba on the CPU).
         It saves the chopper switches' (and AGAD's means') small launches on CUDA and their
         torch dispatch on the CPU; otherwise ``after_reads`` (and ``buffer_signal``) do it."""
+        return self.folds_on_device()
+
+    def folds_on_device(self) -> bool:
+        """:meth:`folds_bookkeeping` of a run on the device (CUDA)."""
         return self.slow.fused_write(self.config.transfer_update)
+
+    def whole_walks(self) -> bool:
+        """A step's transfers read A as the update left it (no reset) and the fused write
+        keeps H, the chopper and AGAD's means per line, so every pass goes in one run: one
+        read, one write that walks each line's passes in order (``kernels.transfer_lines``
+        with more reads than lines) - a convolution's tile makes a transfer per image row,
+        thousands of passes a step at batch 128. Not with output choppers: they switch
+        after every pass, for every line."""
+        return self.config.out_chop_prob == 0 and self.folds_on_device()
 
     def chopper_params(self) -> kernels.ChopperParams:
         """What the fused write does with the input choppers (``after_reads``'s rule)."""
@@ -227,7 +240,7 @@ class ChoppedTransfer(BufferedTransfer):
         # else here; on the host the write draws them after its seed, as after_reads would
         # (the same stream as the unfolded step)
         if params.flip_prob > 0 and not lines.on_host:
-            seed = lines.read_seed(self.in_chopper.device)
+            seed = lines.read_seeds(self.in_chopper.device)
             if seed is None:
                 draws = torch.rand(lines.count, generator=generator,
                                    device=self.in_chopper.device)
@@ -297,11 +310,13 @@ class DynamicTransfer(ChoppedTransfer):
         it would scale the reads before the reference is taken off), nor on the host before
         the first reference: those passes only fill H, through the unfused buffer step,
         whose kept remainder (``forget_buffer`` off) rounds in float64 - kept as it was."""
+        return self.folds_on_device() and (not lines.on_host or lines.passes > self.n_samples)
+
+    def folds_on_device(self) -> bool:
         c = self.config
         scale_on_device = c.auto_scale and c.correct_gradient_magnitudes
-        return (super().folds_bookkeeping(lines) and not c.experimental_correct_accumulation
-                and not scale_on_device
-                and (not lines.on_host or lines.passes > self.n_samples))
+        return (super().folds_on_device() and not c.experimental_correct_accumulation
+                and not scale_on_device)
 
     def chopper_params(self) -> kernels.ChopperParams:
         c = self.config

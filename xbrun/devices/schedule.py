@@ -108,13 +108,16 @@ class TransferSchedule(nn.Module, GraphState):
     def walk(self, count: int, generator: torch.Generator | None = None, *,
              random_start: bool = False, onehot: torch.dtype | None = None,
              reads: torch.Tensor | None = None,
-             seed_offset: int | None = None) -> list[LineRun]:
+             seed_offset: int | None = None, whole: bool = False) -> list[LineRun]:
         """The next ``count`` consecutive lines (from a random line with ``random_start``),
         as runs of distinct lines; the schedule moves past them. ``onehot``: the dtype of
         the reads' one-hot inputs, made with the walk on the device (``LineRun.onehot``),
         which then counts them into ``reads`` (an array's ledger entry) as well, and, with
         ``seed_offset``, makes each run's read noise seed (``LineRun.read_seed``,
-        ``seeds.read_seed``)."""
+        ``seeds.read_seed``). ``whole`` (a device walk with read seeds): one run of all
+        ``count`` lines, pass after pass, holding each pass's read seed (``read_seeds``),
+        for a device whose transfers of a step can be written in one call (chopped: A is
+        not written between them)."""
         if count <= 0:
             return []
         if self.walks_on_host():
@@ -133,8 +136,11 @@ class TransferSchedule(nn.Module, GraphState):
             end = start + count
             self.passes.add_(end // self.n_lines)
             self.line.set_(end % self.n_lines)
-        runs = []
         n_runs = -(-count // self.n_lines)
+        if whole and seeded and n_runs > 1:
+            return [LineRun(start, count, self.n_lines, snapshot[1]).with_onehot(
+                inputs, counted=True, read_seed=snapshot[1 + n_runs:1 + 2 * n_runs])]
+        runs = []
         for r, offset in enumerate(range(0, count, self.n_lines)):
             n = min(self.n_lines, count - offset)
             if random_start:

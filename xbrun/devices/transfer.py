@@ -303,7 +303,8 @@ class TransferDevice(TrainingDevice):
         else:
             runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype,
                                       reads=self.fast.ledger[1:],
-                                      seed_offset=self.read_seed_offset(generator))
+                                      seed_offset=self.read_seed_offset(generator),
+                                      whole=self.whole_walks())
         if lr_t != 0:  # each run adds to the count (the first run's is it, where none is given)
             ahead = self.read_ahead(runs, generator)
             for r, lines in enumerate(runs):
@@ -312,6 +313,14 @@ class TransferDevice(TrainingDevice):
         if pulses is None:
             return torch.zeros((), dtype=torch.int64, device=self.fast.weight.device)
         return pulses
+
+    def whole_walks(self) -> bool:
+        """Whether a device walk's transfers go in one run whatever the passes (read once,
+        written in one call that walks each line's passes in order): where A is not
+        written between them and the write does every line's bookkeeping itself (the
+        chopped devices, ``ChoppedTransfer.whole_walks``). Here: no, each run of at most
+        one pass is a call of its own (``with_reset_prob`` resets A between them)."""
+        return False
 
     def read_seed_offset(self, generator) -> int | None:
         """Where the walk makes the reads' noise seeds, on CUDA (a launch less per read

@@ -34,7 +34,9 @@ class LineRun:
     On the host (``start`` and ``passes`` ints) a run stops at the last line. On the device
     they are 0-dim int64 tensors, so a replayed CUDA graph reads where the schedule stands,
     and the run wraps past the last line (line ``(start + b) % n_lines``, of pass
-    ``passes + (start + b) // n_lines``).
+    ``passes + (start + b) // n_lines``) - once, or, where the walk made one run of all of
+    a step's lines (``TransferSchedule.walk(whole=True)``), as many times as it goes round:
+    then ``count > n_lines`` and its lines repeat, pass after pass.
 
     A transfer asks for its line numbers and passes several times (reads, buffer, write,
     chopper periods): each is made once per run and device and then reused - on the
@@ -58,11 +60,14 @@ class LineRun:
                     walked: torch.Tensor | None = None) -> LineRun:
         """The run, its one-hot reads already made (by the walk's kernel; ``counted``: and
         counted in the read array's ledger; ``read_seed``: with their noise seed, a
-        one-element device tensor; ``walked``: the one-hot reads of the whole walk, whose
-        first rows are this run's)."""
+        one-element device tensor - one per pass where the run makes several (its
+        ``read_seeds``; the reads are drawn under the first); ``walked``: the one-hot reads
+        of the whole walk, whose first rows are this run's)."""
         self._made[(f"onehot:{onehot.dtype}", onehot.device)] = onehot
         self._made[("reads counted", onehot.device)] = counted
-        self._made[("read seed", onehot.device)] = read_seed
+        self._made[("read seeds", onehot.device)] = read_seed
+        self._made[("read seed", onehot.device)] = (
+            read_seed if read_seed is None or read_seed.numel() == 1 else read_seed[:1])
         self._made[("walked", onehot.device)] = walked
         return self
 
@@ -80,6 +85,11 @@ class LineRun:
         draws one."""
         return self._made.get(("read seed", torch.device(device)))
 
+    def read_seeds(self, device) -> torch.Tensor | None:
+        """The read seed of each pass of the run (the walk's runs of one pass each would
+        have had them; the chopper switches of pass ``r`` are drawn from entry ``r``)."""
+        return self._made.get(("read seeds", torch.device(device)))
+
     @property
     def on_host(self) -> bool:
         return isinstance(self.start, int)
@@ -94,6 +104,8 @@ class LineRun:
         scatter), the line numbers on the device."""
         if self.on_host:
             return slice(self.start, self.start + self.count)
+        if self.count > self.n_lines:  # several passes: every line
+            return slice(0, self.n_lines)
         return self.index(device)
 
     def pass_of(self, device) -> torch.Tensor:
