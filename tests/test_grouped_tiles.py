@@ -228,3 +228,24 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
     assert states[2].fast.weight.data_ptr() == bound["fast.weight"][0][2].data_ptr()
     if kind in ("chopped", "agad"):  # the choppers are views of the group's signs
         assert states[1].in_chopper.data_ptr() == bound["in_chopper"][0][1].data_ptr()
+
+
+@pytest.mark.parametrize("in_features,tiles", [(16, 2), (32, 4)])
+def test_a_transfer_grid_groups_its_update_from_four_tiles(monkeypatch, in_features, tiles):
+    """A transfer device's grid of 2 tiles updates tile by tile (measured slower as a group
+    on the bench MLP's 2-tile first layer); from ``TRANSFER_GROUP_MIN_TILES`` tiles, as one
+    group. Analog SGD's grid groups at any size."""
+    from xbrun.devices import DEVICES
+
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    ready = {}
+    for kind in ("chopped", "sgd"):
+        torch.manual_seed(0)
+        spec = make_spec("max_input_size=8", "max_output_size=5", cell="constant_step")
+        spec.device = DEVICES[kind]()
+        layer = AnalogLinear.from_digital(nn.Linear(in_features, 5), spec)
+        group = layer.analog_tiles()[0].tile_group
+        assert len(group.grid.tiles) == tiles
+        nn.functional.mse_loss(layer(torch.randn(3, in_features)), torch.zeros(3, 5)).backward()
+        ready[kind] = group.update_ready()
+    assert ready == {"chopped": tiles == 4, "sgd": True}

@@ -151,6 +151,8 @@ class TileGroup:
         array = _written_array(first)
         if array is None:
             return False
+        if isinstance(first, TransferDevice) and len(tiles) < TRANSFER_GROUP_MIN_TILES:
+            return False
         params = array.update_params
         if (params.pulse_type != "stochastic_compressed"
                 or (params.sto_round and params.res > 0) or array.hidden):
@@ -366,5 +368,11 @@ def _read_array(state):
 
 # the grouped passes on the CPU too (the tests' way to run them without a GPU)
 GROUP_ON_CPU = False
+# the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
+# group: on the bench MLP's 2-tile first layer the grouped A update and transfers were
+# slower than the tiles on the optimizer's side streams (one H100, 2026-12-06, batch 256:
+# chopped 2.39x -> 2.80x fp, ttv2 1.96x -> 2.13x; benchmarks/RESULTS.md), while the
+# 16-64-tile grids of 784-4096-4096-10 gained (chopped accumulate=batch 7.5x -> 4.6x fp)
+TRANSFER_GROUP_MIN_TILES = 4
 
 __all__ = ["TileGroup"]
