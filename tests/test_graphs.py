@@ -8,6 +8,7 @@ like eager steps, that counters stay right and that the same seed gives the same
 import pytest
 import torch
 from cli_run import run_cli
+from test_transfer_schedule import _assert_same
 
 from xbrun.composition import compose
 from xbrun.errors import ConfigError
@@ -169,17 +170,6 @@ def test_gpu_a_steps_passes_in_one_run_train_as_the_runs_of_one_pass(monkeypatch
     assert states[0].keys() == states[1].keys()
     for name, a in states[0].items():
         _assert_same(a, states[1][name], name)
-
-
-def _assert_same(a, b, name):
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), name
-        for key in a:
-            _assert_same(a[key], b[key], f"{name}.{key}")
-    elif isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), name
-    else:
-        assert a == b, name
 
 
 def _run(tmp_path, name, overrides, epochs=3, logged=None):

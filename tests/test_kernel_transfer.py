@@ -22,6 +22,18 @@ def _signs(n, gen, device):
     return (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).float().to(device)
 
 
+def _pass_state(n_out, n_lines, gen, means):
+    """A transfer write's random state: the buffer H, the chopper signs and, with ``means``,
+    AGAD's running and past means and its switched lines (drawn in that order)."""
+    state = {"buffer": 0.02 * torch.randn(n_out, n_lines, generator=gen),
+             "out_sign": _signs(n_out, gen, "cpu"), "in_sign": _signs(n_lines, gen, "cpu")}
+    if means:
+        state |= {"running_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
+                  "past_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
+                  "switched": torch.rand(n_lines, generator=gen) < 0.5}
+    return state
+
+
 def _check_chopped_weight(launch, shape, device, gammas):
     gen = torch.Generator().manual_seed(shape[0] * 31 + shape[1])
     fast = torch.randn(shape, generator=gen).to(device)
@@ -230,12 +242,7 @@ def _check_chopper_write(launch, n_out, n_lines, start, count, columns, case, de
     if device_start:
         start, passes = (torch.tensor(v, device=device) for v in (start, passes))
     reads = (0.05 * torch.randn(count, n_out, generator=gen)).to(device)
-    state = {"buffer": 0.02 * torch.randn(n_out, n_lines, generator=gen),
-             "out_sign": _signs(n_out, gen, "cpu"), "in_sign": _signs(n_lines, gen, "cpu")}
-    if means:
-        state |= {"running_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
-                  "past_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
-                  "switched": torch.rand(n_lines, generator=gen) < 0.5}
+    state = _pass_state(n_out, n_lines, gen, means)
     draws = torch.rand(count, generator=gen).to(device) if chopper.flip_prob > 0 else None
     options = dict(columns=columns, lr=0.2, granularity=0.004, desired_bl=5,
                    long_train=False, update_management=True, update_bl_management=True,
@@ -276,8 +283,7 @@ def _seeded_flips(launch, seed, device, lines=40, flip_prob=0.3):
     ``seed`` in the kernel; the rest of the bookkeeping as the twin's given those draws."""
     gen = torch.Generator().manual_seed(5)
     reads = (0.05 * torch.randn(lines, 4, generator=gen)).to(device)
-    state = {"buffer": 0.02 * torch.randn(4, lines, generator=gen),
-             "out_sign": _signs(4, gen, "cpu"), "in_sign": _signs(lines, gen, "cpu")}
+    state = _pass_state(4, lines, gen, False)
     options = dict(columns=True, lr=0.2, granularity=0.004, desired_bl=5, long_train=False,
                    update_management=True, update_bl_management=True, um_grad_scale=1.0,
                    scale=1.0, threshold=0.01, max_steps=3, momentum=0.2,
@@ -346,9 +352,7 @@ def _transfer_lines_pair(columns, buffered):
     n_len, width = (6, 10) if columns else (10, 6)
     reads = 0.3 * torch.randn(4, n_len, generator=gen)
     start = torch.tensor(8 if columns else 4)  # the lines wrap past the last
-    state = {"buffer": 0.02 * torch.randn(n_len, width, generator=gen),
-             "out_sign": _signs(n_len, gen, "cpu"),
-             "in_sign": _signs(width, gen, "cpu")} if buffered else {}
+    state = _pass_state(n_len, width, gen, False) if buffered else {}
     p = kernels.TransferWriteParams(columns, 0.5, 0.06, 9, False, True, True, 1.0,
                                     kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0, False)
                                     if buffered else kernels.BufferParams())
@@ -467,16 +471,6 @@ def test_line_walk_compiled_matches_twin():
 
 
 # ------------------------------------------ several passes in one call (chopped steps) ------
-def _pass_state(n_out, n_lines, gen, means):
-    state = {"buffer": 0.02 * torch.randn(n_out, n_lines, generator=gen),
-             "out_sign": _signs(n_out, gen, "cpu"), "in_sign": _signs(n_lines, gen, "cpu")}
-    if means:
-        state |= {"running_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
-                  "past_mean": 0.05 * torch.randn(n_out, n_lines, generator=gen),
-                  "switched": torch.rand(n_lines, generator=gen) < 0.5}
-    return state
-
-
 def _check_write_passes(launch, case, device, n_out=5, n_lines=4, count=11, start=2):
     chopper, means = CHOPPERS[case] if case else (None, False)
     gen = torch.Generator().manual_seed(3)
