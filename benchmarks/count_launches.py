@@ -15,6 +15,11 @@ them. The last step is reported (the first ones make the graph's lazy state), wi
 transfer runs (``TransferDevice.transfer_lines`` calls: each a read, a write and their
 Python). ``--resnet``: issue 27's ResNet-20 on 3x32x32 images (``bench_training.RESNET``)
 instead of the MLP.
+
+The optimizer's side streams are host objects here (``_Stream``): each launch of the analog
+update (``AnalogSGD.analog_step``) is counted on the stream current when it is made, so the
+report splits them between the step's own stream (in order with the rest of the step) and
+the side streams (beside each other).
 """
 
 from __future__ import annotations
@@ -49,7 +54,55 @@ class _Count(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         if name not in FREE and _on_cuda(args, kwargs, out):
             self.counts[_site("aten." + name) if self.where else "aten." + name] += 1
+            _on_stream(self.counts)
         return out
+
+
+class _Stream:
+    """A CUDA stream on the host: its name; the streams and events it waits for count as
+    the step's forks (a side stream waits for the step's stream) and joins (the reverse)."""
+
+    def __init__(self, name: str, counts: Counter):
+        self.name, self.counts = name, counts
+
+    def wait_stream(self, other: _Stream) -> None:
+        if other.name != self.name:
+            self.counts["forks" if self.name != "main" else "joins"] += 1
+
+    def record_event(self, event=None) -> _Event:
+        return _Event(self)
+
+    def wait_event(self, event: _Event) -> None:
+        if event.stream is not self:
+            self.counts["event waits"] += 1
+
+
+class _Event:
+    def __init__(self, stream: _Stream):
+        self.stream = stream
+
+
+CURRENT: list[_Stream] = []  # the stream stack: torch.cuda.current_stream is its top
+UPDATING = [False]  # whether the optimizer's analog update runs
+
+
+def _on_stream(counts: Counter) -> None:
+    """Count a launch of the analog update on the current stream (side streams by name:
+    how many run)."""
+    if CURRENT and UPDATING[0]:
+        name = CURRENT[-1].name
+        counts["on main" if name == "main" else "on side"] += 1
+        if name != "main":
+            counts["side " + name] += 1
+
+
+@contextlib.contextmanager
+def _stream(stream):
+    CURRENT.append(stream)
+    try:
+        yield
+    finally:
+        CURRENT.pop()
 
 
 WHERE = [False]  # whether launches are keyed by the xbrun/kernels line that makes them
@@ -85,12 +138,15 @@ def _fake_gpu(counts: Counter):
     from xbrun.tiles import tile
 
     real_run, real_gen, real_streams = jit.JITFunction.run, torch.Generator, \
-        optim.AnalogSGD._streams
+        optim._side_streams
     real_props, real_current = torch.cuda.get_device_properties, torch.cuda.current_device
+    real_stream, real_current_stream = torch.cuda.stream, torch.cuda.current_stream
+    side = tuple(_Stream(f"s{i}", counts) for i in range(optim.UPDATE_STREAMS))
 
     def run(self, *args, grid, warmup, **kwargs):
         name = "triton." + self.fn.__name__
         counts[_site(name) if WHERE[0] else name] += 1
+        _on_stream(counts)
 
     class Generator(real_gen):  # a tile's CUDA generator: a host one that says CUDA
         def __new__(cls, device=None):
@@ -105,16 +161,23 @@ def _fake_gpu(counts: Counter):
 
     jit.JITFunction.run = run
     tile.torch = _TorchWith(Generator)
-    optim.AnalogSGD._streams = lambda self, work: ()
+    optim._side_streams = lambda index: side
     torch.cuda.get_device_properties = lambda device=None: _H100
     torch.cuda.current_device = lambda: 0
+    torch.cuda.stream = _stream
+    torch.cuda.current_stream = lambda device=None: CURRENT[-1]
+    torch.Tensor.record_stream = lambda self, stream: None  # the allocator's, not counted
+    CURRENT[:] = [_Stream("main", counts)]
     try:
         yield
     finally:
         jit.JITFunction.run = real_run
         tile.torch = torch
-        optim.AnalogSGD._streams = real_streams
+        optim._side_streams = real_streams
         torch.cuda.get_device_properties, torch.cuda.current_device = real_props, real_current
+        torch.cuda.stream, torch.cuda.current_stream = real_stream, real_current_stream
+        del torch.Tensor.record_stream
+        CURRENT.clear()
 
 
 class _Props:  # what the kernels' grids read of the device: an H100's 132 SMs
@@ -184,7 +247,11 @@ def _training_step(model, optimizer, x, y) -> None:
     _backward(loss)
     if isinstance(optimizer, AnalogSGD):
         optimizer.step(analog=False)
-        optimizer.analog_step()
+        UPDATING[0] = True
+        try:
+            optimizer.analog_step()
+        finally:
+            UPDATING[0] = False
     else:
         optimizer.step()
 
@@ -259,8 +326,13 @@ def main() -> None:
         counts = count(device, args.batch, args.steps, data=data)
         aten = sum(v for k, v in counts.items() if k.startswith("aten."))
         triton = sum(v for k, v in counts.items() if k.startswith("triton."))
+        side = sum(1 for k in counts if k.startswith("side "))
         print(f"{device:>16} batch {args.batch}: {aten + triton} launches per step "
-              f"({aten} aten, {triton} Triton), {counts['transfer runs']} transfer runs")
+              f"({aten} aten, {triton} Triton), {counts['transfer runs']} transfer runs; "
+              f"the analog update's {counts['on main'] + counts['on side']}: "
+              f"{counts['on main']} on the step's stream, {counts['on side']} on {side} side "
+              f"streams ({counts['forks']} forks, {counts['joins']} joins, "
+              f"{counts['event waits']} event waits)")
         if args.list:
             for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
                 print(f"{n:>20}  {name}")
