@@ -40,10 +40,12 @@ class AnalogSGD(torch.optim.SGD):
     On CUDA the tiles' updates are independent (each tile has its own arrays, counters and
     seeds), so they run on ``parallel_tiles`` side streams at once: a layer cut into many
     tiles, or a model of several small layers, would otherwise leave most of the GPU idle
-    while one tile's short launches run after another. The side streams wait for the
-    current stream and it waits for them, so the step's order is unchanged (and a CUDA
-    graph captures the branches). ``parallel_tiles=1`` runs them in order on the current
-    stream; the results are the same either way.
+    while one tile's short launches run after another. A grid that updates as one group
+    (``xbrun/tiles/grouped.py``) is one such job, beside the other tiles; its transfers
+    follow it on any stream. The side streams wait for the current stream and it waits
+    for them, so the step's order is unchanged (and a CUDA graph captures the branches).
+    ``parallel_tiles=1`` runs them in order on the current stream; the results are the
+    same either way.
     """
 
     def __init__(self, params, lr: float = 1e-3, *args, parallel_tiles: int = UPDATE_STREAMS,
@@ -110,54 +112,86 @@ class AnalogSGD(torch.optim.SGD):
             tile.set_learning_rate(group["lr"])
             if tile.pending:
                 work.append(tile)
-        jobs = self._grouped_updates(work)
+        jobs = self._jobs(work)
+        if len(jobs) == 1:  # nothing to run beside it: on the step's stream, then what follows
+            jobs = [((t,), run) for t, run in jobs[0][1]() or ()]
+        self._run(jobs)
+
+    @staticmethod
+    def _jobs(work: list) -> list[tuple]:
+        """The update's jobs, as ``(tiles, run)``: first each tile grid that updates as one
+        group (``xbrun/tiles/grouped.py``: its tiles in the launches of one), whose ``run``
+        returns what must follow it as ``(tile, run)`` (its tiles' transfers); then each
+        other tile, ``run`` its own ``apply_pending``."""
+        groups, tiles = {}, []
+        for tile in work:
+            group = getattr(tile, "tile_group", None)
+            if group is not None and (id(group) in groups or group.update_ready()):
+                groups.setdefault(id(group), group)
+            else:
+                tiles.append(tile)
+        return ([(g.grid.tiles, g.update) for g in groups.values()]
+                + [((t,), t.apply_pending) for t in tiles])
+
+    def _run(self, jobs: list) -> None:
+        """Run the ``(tiles, run)`` ``jobs``, then what their runs return (a group's
+        transfers). On CUDA each job runs on the least loaded side stream, where a
+        stream waits for the step's stream before its first job and the step's stream
+        waits for every stream used (one fork and one join per stream, as a CUDA graph
+        captures them); a job that follows a group's update runs on any stream once the
+        group's stream has passed it (an event)."""
         streams = self._streams(jobs)
         if not streams:
+            follow = []
             for _, run in jobs:
+                follow += run() or ()
+            for _, run in follow:
                 run()
             return
         main = torch.cuda.current_stream()
-        for stream in streams:
-            stream.wait_stream(main)
         load = [0] * len(streams)  # weight elements per stream: the biggest tiles spread out
-        for tile, run in jobs:
+        used = []
+
+        def place(tiles) -> torch.cuda.Stream:
             i = load.index(min(load))
-            load[i] += tile.out_size * tile.in_size
-            stream = streams[i]
-            for x, d in tile.pending:  # made on the main stream, read on the side stream
-                x.record_stream(stream)
-                d.record_stream(stream)
+            load[i] += sum(t.out_size * t.in_size for t in tiles)
+            if i not in used:
+                streams[i].wait_stream(main)
+                used.append(i)
+            return streams[i]
+
+        follow = []
+        for tiles, run in jobs:
+            stream = place(tiles)
+            for tile in tiles:  # made on the main stream, read on the side stream (a
+                for x, d in tile.pending:  # group's update reads the tensors they view)
+                    x.record_stream(stream)
+                    d.record_stream(stream)
+            with torch.cuda.stream(stream):
+                after = run()
+            if after:
+                event = stream.record_event()
+                follow += [(tile, then, stream, event) for tile, then in after]
+        for tile, run, origin, event in follow:
+            stream = place((tile,))
+            if stream is not origin:
+                stream.wait_event(event)
             with torch.cuda.stream(stream):
                 run()
-        for stream in streams:
-            main.wait_stream(stream)
-
-    @staticmethod
-    def _grouped_updates(work: list) -> list[tuple]:
-        """Apply the updates of the tile grids that update as one group
-        (``xbrun/tiles/grouped.py``: a layer's tiles in the launches of one); what is left,
-        as ``(tile, run)``: the tiles' own ``apply_pending``, and the transfers that follow
-        a group's update, tile by tile."""
-        done = set()
-        follow = []
-        for tile in work:
-            group = getattr(tile, "tile_group", None)
-            if group is not None and id(group) not in done and group.update_ready():
-                follow += group.update()
-                done.add(id(group))
-        return [(t, t.apply_pending) for t in work
-                if id(getattr(t, "tile_group", None)) not in done] + follow
+        for i in used:
+            main.wait_stream(streams[i])
 
     def _streams(self, jobs) -> tuple:
-        """Side streams for the ``(tile, run)`` ``jobs``; none where they would not run in
-        parallel (one job, the CPU, or ``parallel_tiles <= 1``)."""
-        if self.parallel_tiles <= 1 or len(jobs) < 2:
+        """Side streams for the ``(tiles, run)`` ``jobs``, up to one per tile; none where
+        they would not run in parallel (one tile, the CPU, or ``parallel_tiles <= 1``)."""
+        count = sum(len(tiles) for tiles, _ in jobs)
+        if self.parallel_tiles <= 1 or count < 2:
             return ()
-        device = jobs[0][0].pulses.device
+        device = jobs[0][0][0].pulses.device
         if device.type != "cuda":
             return ()
         index = device.index if device.index is not None else torch.cuda.current_device()
-        return _side_streams(index)[:min(self.parallel_tiles, len(jobs))]
+        return _side_streams(index)[:min(self.parallel_tiles, count)]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         if set_to_none:  # torch's, without its profiler range (microseconds a step)
