@@ -34,7 +34,9 @@ of lines, walked on the device with keyed read seeds: CUDA), the schedules walk 
 launch (``kernels.line_walk_grouped``, each tile's read seed keyed by its own read count
 and offset, as its own walk keys it) and A's lines are read in one grouped MVM; each tile
 then writes its reads into C on the optimizer's side streams. Nothing of a tile's transfer
-depends on another tile, so the order of the tiles changes nothing.
+depends on another tile, so the order of the tiles changes nothing. On CUDA the group's
+update is one job on the optimizer's side streams, beside the other tiles' updates; the
+jobs it returns (its transfers) run after it, on its stream or on one that waits for it.
 """
 
 from __future__ import annotations
@@ -260,7 +262,7 @@ class TileGroup:
         runs = [LineRun(snapshot[g, 0], count, n_lines, snapshot[g, 1]).with_onehot(
                     onehot[:, g * n_lines:(g + 1) * n_lines], counted=True,
                     read_seed=snapshot[g, 2:3]) for g in range(len(tiles))]
-        made = (reads, snapshot, onehot)  # on the main stream, used on the side streams
+        made = (reads, snapshot, onehot)  # on the group's stream, used on the others
         return [(t, functools.partial(_write, t, runs[g], reads[g], lr, made))
                 for g, t in enumerate(tiles)]
 
@@ -285,11 +287,18 @@ class TileGroup:
     def _bind(self, key: str, holders: list) -> torch.Tensor:
         """One tensor whose rows are the buffers ``getattr(module, name)`` of ``holders``:
         made (and the buffers replaced by its views) where a holder's buffer is not the
-        view it was given, e.g. after a move."""
+        view it was given, e.g. after a move. The buffers it replaces are freed while the
+        current stream may still read them: the caching allocator keeps them until it
+        has (``record_stream``), whichever stream they were made on."""
         bound = self._bound.get(key)
         if bound is None or any(getattr(m, n) is not v
                                 for (m, n), v in zip(holders, bound[1], strict=True)):
-            group = torch.stack([getattr(m, n) for m, n in holders])
+            buffers = [getattr(m, n) for m, n in holders]
+            group = torch.stack(buffers)
+            if group.is_cuda:  # read here (a side stream: the update), freed on their own
+                stream = torch.cuda.current_stream(group.device)
+                for buffer in buffers:
+                    buffer.record_stream(stream)
             views = list(group.unbind(0))
             for (module, name), view in zip(holders, views, strict=True):
                 setattr(module, name, view)
@@ -337,7 +346,7 @@ def _write(tile, lines: LineRun, reads: torch.Tensor, lr: float, made: tuple) ->
     """A tile's part of a grouped transfer after the group's reads (its ``reads``;
     ``TransferDevice.transfer_lines`` given them): write them into C, then the bookkeeping
     after a read; the pulses added to the tile's count in place. ``made``: the group's
-    tensors made on the main stream, used on this (side) stream."""
+    tensors made on the group's stream, used on this one."""
     if reads.is_cuda:
         stream = torch.cuda.current_stream(reads.device)
         for tensor in made:
