@@ -231,15 +231,16 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
 
 
 @pytest.mark.parametrize("in_features,tiles", [(16, 2), (32, 4)])
-def test_a_transfer_grid_groups_its_update_from_four_tiles(monkeypatch, in_features, tiles):
-    """A transfer device's grid of 2 tiles updates tile by tile (measured slower as a group
-    on the bench MLP's 2-tile first layer); from ``TRANSFER_GROUP_MIN_TILES`` tiles, as one
-    group. Analog SGD's grid groups at any size."""
+def test_a_transfer_grid_groups_its_update_from_the_fewest_tiles(monkeypatch, in_features,
+                                                                 tiles):
+    """A transfer device's grid updates as one group from ``TRANSFER_GROUP_MIN_TILES``
+    tiles (every grid by default), tile by tile below; analog SGD's grid at any size."""
     from xbrun.devices import DEVICES
 
     monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
     ready = {}
-    for kind in ("chopped", "sgd"):
+    for kind, fewest in (("chopped", 2), ("chopped", 4), ("sgd", 4)):
+        monkeypatch.setattr(grouped, "TRANSFER_GROUP_MIN_TILES", fewest)
         torch.manual_seed(0)
         spec = make_spec("max_input_size=8", "max_output_size=5", cell="constant_step")
         spec.device = DEVICES[kind]()
@@ -247,5 +248,5 @@ def test_a_transfer_grid_groups_its_update_from_four_tiles(monkeypatch, in_featu
         group = layer.analog_tiles()[0].tile_group
         assert len(group.grid.tiles) == tiles
         nn.functional.mse_loss(layer(torch.randn(3, in_features)), torch.zeros(3, 5)).backward()
-        ready[kind] = group.update_ready()
-    assert ready == {"chopped": tiles == 4, "sgd": True}
+        ready[kind, fewest] = group.update_ready()
+    assert ready == {("chopped", 2): True, ("chopped", 4): tiles == 4, ("sgd", 4): True}

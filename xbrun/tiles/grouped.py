@@ -378,10 +378,11 @@ def _read_array(state):
 # the grouped passes on the CPU too (the tests' way to run them without a GPU)
 GROUP_ON_CPU = False
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
-# group: on the bench MLP's 2-tile first layer the grouped A update and transfers were
-# slower than the tiles on the optimizer's side streams (one H100, 2026-12-06, batch 256:
-# chopped 2.39x -> 2.80x fp, ttv2 1.96x -> 2.13x; benchmarks/RESULTS.md), while the
-# 16-64-tile grids of 784-4096-4096-10 gained (chopped accumulate=batch 7.5x -> 4.6x fp)
-TRANSFER_GROUP_MIN_TILES = 4
+# group. It was 4 while the group's update ran on the step's stream before the other tiles'
+# side streams: the bench MLP's 2-tile first layer was slower grouped (one H100, 2026-12-06,
+# batch 256: chopped 2.39x -> 2.80x fp, ttv2 1.96x -> 2.13x; benchmarks/RESULTS.md). Now
+# the group is one job on the side streams, beside the other layers; 2 (every grid) until
+# a GPU measures the bench MLP with and without the gate
+TRANSFER_GROUP_MIN_TILES = 2
 
 __all__ = ["TileGroup"]
