@@ -15,9 +15,11 @@ from xbrun.training.graphs import StepRunner
 from xbrun.training.loop import setup, train_epoch, training_step
 
 
-def _trained(parallel: int, device: str, graphs: str = "off") -> list[torch.Tensor]:
-    config = compose(["dataset=synthetic", "dataset.n_features=40", "dataset.n_train=64",
-                      "dataset.n_test=8", "model.hidden=[24]", "device=chopped",
+def _trained(parallel: int, device: str, graphs: str = "off",
+             shape: tuple = (40, 24)) -> list[torch.Tensor]:
+    config = compose(["dataset=synthetic", f"dataset.n_features={shape[0]}",
+                      "dataset.n_train=64", "dataset.n_test=8", f"model.hidden=[{shape[1]}]",
+                      "device=chopped",
                       "mapping.max_input_size=16", "mapping.max_output_size=16",
                       "batch_size=8", "seed=3"])
     dev = torch.device(device)
@@ -44,13 +46,14 @@ def test_parallel_tiles_is_a_no_op_on_the_cpu():
 
 
 @pytest.mark.gpu
-def test_parallel_tiles_match_the_serial_update_on_cuda():
+@pytest.mark.parametrize("shape", [(40, 24), (32, 16)])  # 32: a 2-tile grid, grouped
+def test_parallel_tiles_match_the_serial_update_on_cuda(shape):
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
-    serial = _trained(1, "cuda")
-    _same(serial, _trained(8, "cuda"))
-    _same(serial, _trained(3, "cuda"))
-    _same(serial, _trained(8, "cuda", graphs="on"))
+    serial = _trained(1, "cuda", shape=shape)
+    _same(serial, _trained(8, "cuda", shape=shape))
+    _same(serial, _trained(3, "cuda", shape=shape))
+    _same(serial, _trained(8, "cuda", graphs="on", shape=shape))
 
 
 
