@@ -333,8 +333,10 @@ def main() -> None:
               f"{counts['on main']} on the step's stream, {counts['on side']} on {side} side "
               f"streams ({counts['forks']} forks, {counts['joins']} joins, "
               f"{counts['event waits']} event waits)")
-        if args.list:
-            for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if args.list:  # the kernels, then the update's launches per side stream
+            for name, n in sorted(counts.items(), key=lambda kv: (
+                    kv[0].startswith(("side ", "on ", "forks", "joins", "event")), -kv[1],
+                    kv[0])):
                 print(f"{n:>20}  {name}")
 
 
