@@ -234,7 +234,7 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
 def test_a_transfer_grid_groups_its_update_from_the_fewest_tiles(monkeypatch, in_features,
                                                                  tiles):
     """A transfer device's grid updates as one group from ``TRANSFER_GROUP_MIN_TILES``
-    tiles (every grid by default), tile by tile below; analog SGD's grid at any size."""
+    tiles, tile by tile below (4 by default); analog SGD's grid at any size."""
     from xbrun.devices import DEVICES
 
     monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)

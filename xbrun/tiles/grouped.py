@@ -378,11 +378,10 @@ def _read_array(state):
 # the grouped passes on the CPU too (the tests' way to run them without a GPU)
 GROUP_ON_CPU = False
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
-# group. It was 4 while the group's update ran on the step's stream before the other tiles'
-# side streams: the bench MLP's 2-tile first layer was slower grouped (one H100, 2026-12-06,
-# batch 256: chopped 2.39x -> 2.80x fp, ttv2 1.96x -> 2.13x; benchmarks/RESULTS.md). Now
-# the group is one job on the side streams, beside the other layers; 2 (every grid) until
-# a GPU measures the bench MLP with and without the gate
-TRANSFER_GROUP_MIN_TILES = 2
+# group. Measured on one H100 (2026-12-06, bench MLP, whose first layer is a 2-tile grid):
+# with the group's update on the step's stream, 2 made chopped 2.39x -> 2.80x fp at batch
+# 256; with it as one side-stream job (now), 2 against 4 gave chopped 1.69x against 1.50x
+# at batch 32 and 2.42-2.48x against 2.26-2.37x at 256 (benchmarks/RESULTS.md). So 4
+TRANSFER_GROUP_MIN_TILES = 4
 
 __all__ = ["TileGroup"]
