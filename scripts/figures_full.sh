@@ -5,6 +5,7 @@
 #   scripts/figures_full.sh OUT [MNIST_ROOT] [BUDGET_S]
 #   FIGURES="wu2024-mnist wu2025-mnist" scripts/figures_full.sh OUT ...  # only these figures
 #   PLAN_ONLY=1 FIGURES=... scripts/figures_full.sh OUT                  # print the parts, run nothing
+#   FULL=1 FIGURES=... scripts/figures_full.sh OUT ...   # the MNIST figures' sweeps uncut
 #
 # The runs go to WORK (default /tmp/xbrun-figures: checkpoints and per-step logs are large);
 # OUT receives each figure's plot (PNG, SVG), results.csv, published.csv and report.md in
@@ -52,7 +53,37 @@ declare -A BUDGETED=(
     [wu2024-mnist]="epochs=$WU_EPOCHS"
     [wu2025-mnist]="epochs=$WU_EPOCHS"
 )
+# FULL=1: every MNIST figure's configured sweep as configured (no cut), one run a part
+[ -n "${FULL:-}" ] && BUDGETED=()
 M="dataset.root=$MNIST"
+MNIST_FIGURES="legallo2023-training tt-family-asymmetry gokmen2020-tiki-taka
+gokmen2021-ttv2-states wu2024-mnist wu2025-mnist"
+# FULL=1's parts: one run (one point of the configured sweep) a part, the longest first, by
+# steps x the per-step cost of its series (the 2026-12-06 six-process times, fp = 1)
+full_gpu_parts() {
+    python3 - "$CONF" "$GPU" "$M" $MNIST_FIGURES <<'PY'
+import itertools, sys
+import yaml
+conf, acc, data, *names = sys.argv[1:]
+cost = {"fp": 1, "sgd": 1.9, "analog_sgd": 1.9, "sgd_symmetric": 1.9, "sgd_asymmetric": 1.9,
+        "mixed_precision": 2.5, "ttv2": 3.1, "chopped": 3.8, "ttv1": 4, "tiki_taka": 4,
+        "agad": 4.9}
+parts = []
+for name in names:
+    config = yaml.safe_load(open(f"{conf}/{name}.yaml"))
+    params = config["hydra"]["sweeper"]["params"]
+    keys = list(params)
+    for combo in itertools.product(*(str(params[k]).split(",") for k in keys)):
+        point = dict(zip(keys, combo))
+        series = point[f"+experiment/{name}"]
+        steps = config["epochs"] * 60000 / config["batch_size"]
+        label = "_".join(v.replace("/", "-") for v in combo)
+        words = " ".join(f"{k}={v}" for k, v in point.items())
+        parts.append((steps * cost.get(series, 4), f"{name} {acc} {label} {words} {data}"))
+for _, line in sorted(parts, key=lambda part: -part[0]):
+    print(line)
+PY
+}
 # one part a line: FIGURE ACCELERATOR PART OVERRIDES...; longest first (estimated at the
 # 2026-12-06 times of six processes on one H100: docs/figures/README.md). One part a series
 # for tt-family, one run a part for gokmen2020 and the Wu figures: a part killed at the
@@ -102,6 +133,7 @@ cpu_parts() {
     done; done
 }
 only_selected() { while read -r name rest; do selected "$name" && echo "$name $rest"; done; }
+[ -n "${FULL:-}" ] && gpu_parts() { full_gpu_parts; }
 if [ -n "${PLAN_ONLY:-}" ]; then  # what a call would run, nothing run or written
     gpu_parts | only_selected; cpu_parts | only_selected
     selected rasch2024-traces && echo "rasch2024-traces cpu (xbrun figure, the whole sweep)"

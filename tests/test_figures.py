@@ -490,3 +490,25 @@ def test_figures_full_script_runs_only_the_named_figures_with_all_their_parts():
     bad = subprocess.run(["bash", str(script), "out"], env={**env, "FIGURES": "nope"},
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "nope is not a figure" in bad.stderr
+
+
+def test_figures_full_script_full_mode_plans_every_point_of_the_configured_sweep():
+    """FULL=1: the MNIST figures' sweeps uncut, one run a part (series x grid x seed), the
+    longest first; the CPU figures keep their parts."""
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "figures_full.sh"
+    env = {**os.environ, "PLAN_ONLY": "1", "FULL": "1",
+           "FIGURES": "gokmen2020-tiki-taka gokmen2021-ttv2-states"}
+    lines = subprocess.run(["bash", str(script), "out"], env=env, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    g20 = [line.split() for line in lines if line.startswith("gokmen2020")]
+    g21 = [line.split() for line in lines if line.startswith("gokmen2021")]
+    assert len(g20) == 12 and len(g21) == 60 and len({w[2] for w in g20 + g21}) == 72
+    assert {tuple(w[3:5]) for w in g20} == {
+        (f"+experiment/gokmen2020-tiki-taka={s}", f"seed={k}")
+        for s in ("fp", "sgd_symmetric", "sgd_asymmetric", "tiki_taka") for k in (0, 1, 2)}
+    assert all(not any("," in word for word in w) for w in g20 + g21)  # one run a part
+    assert lines[0].split()[3].endswith("=tiki_taka")  # 10 epochs of Tiki-Taka first
+    assert lines[-1].split()[3].endswith("=fp")
