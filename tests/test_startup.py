@@ -70,3 +70,65 @@ def test_the_primary_context_is_made_early_only_for_a_run_on_one_process():
     assert not one_process(["train", "distributed.nproc=2"], {})
     assert not one_process(["train", "+distributed.backend=gloo"], {})
     assert not one_process(["train"], {"LOCAL_RANK": "1", "WORLD_SIZE": "2"})
+
+
+def test_a_triton_key_from_the_helper_is_used_only_for_the_same_triton(monkeypatch):
+    """``driver_start.use_key`` hands Triton the helper process's key as its own
+    ``triton_key()`` only where the helper saw the same Triton and this process has not
+    computed the key itself."""
+    import functools
+    import types
+
+    from xbrun.training import driver_start
+
+    def fake(computed: bool):
+        module = types.ModuleType("xbrun_fake_triton_cache")
+
+        @functools.lru_cache
+        def triton_key():
+            return "own"
+
+        if computed:
+            triton_key()
+        module.triton_key = triton_key
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        return module
+
+    import importlib.machinery
+
+    spec = importlib.machinery.ModuleSpec("triton", None, origin="/site/triton/__init__.py")
+    monkeypatch.setattr(driver_start.importlib.util, "find_spec",
+                        lambda name: spec if name == "triton" else None)
+    for where, computed, used in (("/site/triton/__init__.py", False, True),
+                                  ("/other/triton/__init__.py", False, False),
+                                  ("/site/triton/__init__.py", True, False)):
+        module = fake(computed)
+        monkeypatch.setattr(driver_start, "KEY", [(where, module.__name__, "helper's")])
+        assert driver_start.use_key() is used
+        assert module.triton_key() == ("helper's" if used else "own")
+    monkeypatch.setattr(driver_start, "KEY", [])
+    assert driver_start.use_key() is False
+
+
+def test_the_key_helper_reports_the_triton_it_imported(tmp_path, monkeypatch):
+    """The helper process prints Triton's location, the key's module and the key, read into
+    ``driver_start.KEY`` (here a stand-in Triton package on PYTHONPATH)."""
+    import importlib.util
+
+    import pytest
+
+    from xbrun.training import driver_start
+
+    if importlib.util.find_spec("triton") is None:
+        pytest.skip("the helper runs only where Triton is installed")
+    cache = tmp_path / "triton" / "runtime"
+    cache.mkdir(parents=True)
+    for folder in (tmp_path / "triton", cache):
+        (folder / "__init__.py").write_text("")
+    (cache / "cache.py").write_text("def triton_key():\n    return '3.x-abc'\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(driver_start, "KEY", [])
+    driver_start._key_helper()
+    assert driver_start.KEY == [(str(tmp_path / "triton" / "__init__.py"),
+                                 "triton.runtime.cache", "3.x-abc")]
+    assert driver_start.use_key() is False  # not the Triton this process imports

@@ -530,7 +530,8 @@ def main(argv: list[str] | None = None) -> None:
     a run's folder recording status ``interrupted``."""
     if argv is None:  # the `xbrun` command itself (tests and Python callers pass argv)
         if driver_start.wanted(sys.argv[1:]):  # CUDA's driver set up beside torch and Hydra
-            driver_start.start(context=driver_start.one_process(sys.argv[1:], os.environ))
+            driver_start.start(context=driver_start.one_process(sys.argv[1:], os.environ),
+                               triton=driver_start.uses_triton(sys.argv[1:]))
         return _leave(main, sys.argv[1:])
     phases.note("cli")  # where a run's start-up goes (training/phases.py)
     try:

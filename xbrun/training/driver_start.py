@@ -15,25 +15,40 @@ Where ``cuInit`` outlasts the imports and the composition, the command's first C
 (the pre-flight check's ``torch.cuda.is_available``) would wait for it with nothing to do;
 :func:`meanwhile` gives that wait work the run does later anyway: importing Triton and the
 Triton kernel modules, which otherwise fall in its first step.
+
+Triton's first compile in a process (a cache hit included) computes its cache key once: a
+SHA-256 of the Triton installation, ``libtriton.so`` (~500 MB) among it, 0.35 s of CPU
+here. In a thread that hash would crawl while the main thread runs Python (Triton reads and
+hashes it a megabyte at a time, taking the GIL back between chunks), so with ``triton`` the
+thread starts a helper process that asks Triton for it, once the driver has started (a GPU
+is there); :func:`settle`, before a run's first step, waits for what is left of it and hands
+Triton the value its own function computed, where it is the same Triton installation.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 import importlib.util
+import inspect
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 
 #: seconds ``cuInit`` took in the background and its status (0: success), once it is done;
-#: ``context``: the seconds of the primary context's retain after it, and its status
+#: ``context``: the seconds of the primary context's retain after it, and its status;
+#: ``triton_key``: the seconds of the helper process
 RESULT: dict[str, float] = {}
 #: set once ``cuInit`` returned, where the driver library loaded (a machine with a driver)
 _LOADED: list[threading.Event] = []
+#: the thread of :func:`start` (:func:`settle` waits for it)
+_THREAD: list[threading.Thread] = []
 
 
-def _initialise(context: bool) -> None:
+def _initialise(context: bool, triton: bool) -> None:
     began = time.perf_counter()
     try:
         driver = ctypes.CDLL("libcuda.so.1")
@@ -44,22 +59,93 @@ def _initialise(context: bool) -> None:
     RESULT["status"] = driver.cuInit(0)
     RESULT["seconds"] = time.perf_counter() - began
     done.set()
-    if context and RESULT["status"] == 0:
+    if RESULT["status"] != 0:
+        return
+    if context:
         began = time.perf_counter()
         device, handle = ctypes.c_int(), ctypes.c_void_p()
         status = driver.cuDeviceGet(ctypes.byref(device), 0) or \
             driver.cuDevicePrimaryCtxRetain(ctypes.byref(handle), device)
         RESULT["context"] = time.perf_counter() - began  # kept until the process ends
         RESULT["context_status"] = status
+    if triton:
+        _key_helper()
 
 
-def start(context: bool = False) -> threading.Thread:
+#: the helper process's Python (it prints Triton's location, its key's module and the key)
+KEY_PROBE = """
+import importlib
+for name in ("triton.runtime.cache", "triton.compiler.compiler"):
+    module = importlib.import_module(name)
+    if hasattr(module, "triton_key"):
+        print(importlib.import_module("triton").__file__)
+        print(name)
+        print(module.triton_key())
+        break
+"""
+#: ``(triton's __init__ file, module, key)`` from the helper, once it has answered
+KEY: list[tuple[str, str, str]] = []
+
+
+def _key_helper() -> None:
+    """Run :data:`KEY_PROBE` in a helper process (without Triton: nothing) and keep its
+    answer in :data:`KEY`."""
+    if importlib.util.find_spec("triton") is None:
+        return
+    began = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-c", KEY_PROBE], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 0 and len(lines) == 3:
+        KEY[:] = [(lines[0], lines[1], lines[2])]
+    RESULT["triton_key"] = time.perf_counter() - began
+
+
+def use_key() -> bool:
+    """Give Triton the key of :data:`KEY` as its ``triton_key()`` where the helper asked the
+    same Triton installation and this process has not computed it yet; True if it did."""
+    if not KEY:
+        return False
+    where, name, key = KEY[0]
+    try:
+        if getattr(importlib.util.find_spec("triton"), "origin", None) != where:
+            return False
+        original = importlib.import_module(name).triton_key
+        if inspect.signature(original).parameters or original.cache_info().currsize:
+            return False
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return False
+
+    @functools.lru_cache
+    def triton_key() -> str:
+        return key
+
+    sys.modules[name].triton_key = triton_key
+    return True
+
+
+def start(context: bool = False, triton: bool = False) -> threading.Thread:
     """Initialise CUDA's driver in a daemon thread (then, with ``context``, retain the first
-    GPU's primary context); returns the thread."""
-    thread = threading.Thread(target=_initialise, args=(context,), name="xbrun-cuInit",
-                              daemon=True)
+    GPU's primary context; with ``triton``, have a helper process compute Triton's cache
+    key); returns the thread."""
+    thread = threading.Thread(target=_initialise, args=(context, triton),
+                              name="xbrun-cuInit", daemon=True)
+    _THREAD[:] = [thread]
     thread.start()
     return thread
+
+
+def settle(timeout: float = 30.0) -> float:
+    """Wait for the background thread of :func:`start` to end and hand Triton the key its
+    helper computed (:func:`use_key`); returns the seconds waited."""
+    began = time.perf_counter()
+    for thread in _THREAD:
+        thread.join(timeout)
+    use_key()
+    return time.perf_counter() - began
 
 
 def pending() -> bool:
@@ -102,6 +188,12 @@ def wanted(argv: list[str]) -> bool:
     quiet = {"-m", "--multirun", "--help", "-h", "--hydra-help", "--info", "--cfg", "-c"}
     return not any(a in quiet or a.split("=", 1)[0] in quiet for a in argv[1:]) and \
         "accelerator=cpu" not in argv
+
+
+def uses_triton(argv: list[str]) -> bool:
+    """Whether the run of ``xbrun ARGV`` may launch Triton kernels: not one given
+    ``device=fp`` (a digital run)."""
+    return "device=fp" not in argv[1:]
 
 
 def one_process(argv: list[str], environ: dict[str, str]) -> bool:

@@ -25,6 +25,7 @@ from ..kernels import cpu_kernels_compiled
 from ..nn import AnalogSGD, analog_tiles, convert_to_analog, factorize_model, mapping_summary
 from ..nn.convert import AnalogSpec
 from ..schema import to_dict
+from . import driver_start
 from .cost import COUNTS, CostLedger, cost_line
 from .data import load_dataset
 from .distributed import Replicas, check_machine, env_world, lock_held_for_me, place
@@ -390,6 +391,8 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
         write_npz(run_dir / COUNTS, ledger.counts())
 
     saved, boundary = start_epoch, True  # the checkpoint's epoch; state at an epoch's end?
+    if device.type == "cuda" and config.is_analog:
+        driver_start.settle()  # Triton's cache keys, computed beside the start-up
     run.phases.mark("set-up")
     try:
         for epoch in range(start_epoch, config.epochs):
