@@ -22,6 +22,7 @@ from xbrun.composition import compose
 from xbrun.devices import DEVICES
 from xbrun.training.graphs import StepRunner
 from xbrun.training.loop import graphs_mode, pick_device, setup, train_epoch, training_step
+from xbrun.training.phases import Phases, TimedSteps
 
 from . import aihwkit_anchor
 
@@ -63,20 +64,34 @@ def aihwkit_ratio(kind: str, batch: int, where: str) -> float | None:
     return None
 
 
+#: the phases of the last :func:`epoch_seconds` up to the end of its warm-up epoch (data,
+#: build, set-up, first step, warm-up, graph capture, epochs: the rest of that epoch)
+LAST_PHASES: dict[str, float] = {}
+
+
 def epoch_seconds(overrides: list[str], repeats: int = 3,
                   data: list[str] = DATA) -> tuple[float, str]:
     """Median seconds of ``repeats`` epochs after a warm-up epoch, and how steps ran."""
     config = compose([*data, *overrides])
+    phases = Phases()
+    phases.seconds.clear()  # (this process's start-up: not this row's)
     device = pick_device(config.accelerator)
     if config.threads:  # as `xbrun train` does (default 1, as the aihwkit side's one thread)
         torch.set_num_threads(config.threads)
-    data, model, optimizer, _ = setup(config, device)
+    data, model, optimizer, _ = setup(config, device, phases)
     x, y = data.x_train.to(device), data.y_train.to(device)
     order = torch.arange(len(y), device=device)
     notes: list[str] = []
     runner = StepRunner(training_step, model, optimizer, graphs_mode(config, device),
                         log=notes.append)
-    train_epoch(model, optimizer, x, y, order, config.batch_size, runner)  # warm-up, capture
+    phases.mark("set-up")
+    timed = TimedSteps(runner, phases)
+    train_epoch(model, optimizer, x, y, order, config.batch_size, timed)  # warm-up, capture
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    phases.mark("epochs")
+    LAST_PHASES.clear()
+    LAST_PHASES.update(phases.rounded())
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
@@ -205,8 +220,10 @@ def run_resnet(console, rows=RESNET_DEVICES, repeats: int = 1) -> list[dict]:
         results.append({"device": row, "batch": 128, "fp": fp, "seconds": t, "ratio": t / fp,
                         "steps": how, "shape": "resnet", "warmup": first,
                         "aihwkit_seconds": aih})
+        results[-1]["phases"] = dict(LAST_PHASES)
         console.print(f"resnet {row}: {t:.4f} s/epoch, {t / fp:.1f}x fp, steps {how}, "
-                      f"set-up + warm-up epoch {first:.1f} s"
+                      f"set-up + warm-up epoch {first:.1f} s ("
+                      + ", ".join(f"{k} {v:.2f}" for k, v in LAST_PHASES.items()) + ")"
                       + ("" if aih is None else f"; aihwkit {kind} {aih:.4f} s/epoch, "
                          f"xbrun / aihwkit {t / aih:.2f}x"))
     return results

@@ -132,3 +132,33 @@ def test_the_key_helper_reports_the_triton_it_imported(tmp_path, monkeypatch):
     assert driver_start.KEY == [(str(tmp_path / "triton" / "__init__.py"),
                                  "triton.runtime.cache", "3.x-abc")]
     assert driver_start.use_key() is False  # not the Triton this process imports
+
+
+def test_the_eager_steps_before_a_capture_are_the_warm_up_phase(monkeypatch):
+    """``TimedSteps`` gives the first step, the eager steps before the first CUDA graph
+    capture, and the capture phases of their own; the replays after it are the epochs."""
+    import types
+
+    import torch
+
+    from xbrun.training.phases import Phases, TimedSteps
+
+    class Runner:  # captures on its 4th step, as StepRunner after its warm-up steps
+        enabled, graphs, calls = True, {}, 0
+
+        def __call__(self, x, y, idx):
+            self.calls += 1
+            if self.calls == 4:
+                self.graphs["b"] = object()
+            return 0.0
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    phases = Phases()
+    timed, marked = TimedSteps(Runner(), phases), []
+    monkeypatch.setattr(phases, "mark", lambda name, at=None: marked.append(name))
+    x = types.SimpleNamespace(is_cuda=True, device="cuda:0")
+    for _ in range(6):
+        timed(x, None, None)
+        phases.seconds.update({name: 0.0 for name in marked})
+    assert [m for m in marked if m != "epochs"] == ["first step", "warm-up", "warm-up",
+                                                    "graph capture"]

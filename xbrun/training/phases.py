@@ -1,7 +1,7 @@
 """Where a run's wall time goes besides its steady steps: the process start-up (importing
 the CLI, composing the config, importing torch and the training stack), data, building the
-model, the first step (Triton and numba compile there), CUDA graph capture, the epochs, and
-the end (plot, trackers).
+model, the first step (Triton and numba compile there), the eager warm-up steps before a CUDA
+graph's capture, the capture, the epochs, and the end (plot, trackers).
 
 Through the CLI the start-up is three phases: ``import`` (process start to the CLI's entry),
 ``compose`` (checking and composing the config; torch is first imported there, by the
@@ -42,7 +42,7 @@ def process_seconds() -> float | None:
 
 #: the order a run goes through them (the log and summary list them so)
 ORDER = ("start-up", "import", "compose", "run imports", "data", "build", "set-up",
-         "first step", "graph capture", "epochs", "end")
+         "first step", "warm-up", "graph capture", "epochs", "end")
 
 
 class Phases:
@@ -84,9 +84,11 @@ class Phases:
 
 
 class TimedSteps:
-    """A step runner (``StepRunner``) whose first step and graph captures are phases of
-    their own: the time before such a step goes to ``epochs``; the step itself, finished
-    on the GPU (a wait only in those steps), to ``first step`` or ``graph capture``."""
+    """A step runner (``StepRunner``) whose first step, graph captures and the eager steps
+    between them are phases of their own: the time before such a step goes to ``epochs``;
+    the step itself, finished on the GPU (a wait only in those steps), to ``first step``,
+    ``graph capture`` or ``warm-up`` (the eager steps a runner that captures graphs takes
+    before its first capture: ``graphs.WARMUP`` clean ones at least)."""
 
     def __init__(self, runner, phases: Phases):
         self.runner, self.phases, self.calls = runner, phases, 0
@@ -95,14 +97,17 @@ class TimedSteps:
         graphs = getattr(self.runner, "graphs", None)
         before = len(graphs) if graphs is not None else 0
         first, self.calls = self.calls == 0, self.calls + 1
+        warming = (not first and x.is_cuda and getattr(self.runner, "enabled", False)
+                   and not before and "graph capture" not in self.phases.seconds)
         began = time.perf_counter()
         loss = self.runner(x, y, idx)
         captured = graphs is not None and len(graphs) > before
-        if first or captured:
+        if first or captured or warming:
             if x.is_cuda:
                 import torch
 
                 torch.cuda.synchronize(x.device)
             self.phases.mark("epochs", at=began)
-            self.phases.mark("graph capture" if captured else "first step")
+            self.phases.mark("graph capture" if captured else
+                             "first step" if first else "warm-up")
         return loss
