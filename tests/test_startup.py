@@ -162,3 +162,18 @@ def test_the_eager_steps_before_a_capture_are_the_warm_up_phase(monkeypatch):
         phases.seconds.update({name: 0.0 for name in marked})
     assert [m for m in marked if m != "epochs"] == ["first step", "warm-up", "warm-up",
                                                     "graph capture"]
+
+
+def test_a_run_notes_a_torch_without_bytecode(monkeypatch, tmp_path):
+    """``phases.bytecode_note`` names the missing bytecode cache of torch's modules (each run
+    compiles them again) and is silent where the ``.pyc`` is there."""
+    import types
+
+    from xbrun.training.phases import bytecode_note
+
+    torch = types.ModuleType("torch")
+    torch.__spec__ = types.SimpleNamespace(cached=str(tmp_path / "__init__.cpython.pyc"))
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    assert "no bytecode cache" in bytecode_note() and "PYTHONPYCACHEPREFIX" in bytecode_note()
+    (tmp_path / "__init__.cpython.pyc").write_bytes(b"")
+    assert bytecode_note() is None

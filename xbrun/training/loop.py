@@ -45,7 +45,7 @@ from .outputs import (
     write_jsonl,
     write_npz,
 )
-from .phases import Phases, TimedSteps
+from .phases import Phases, TimedSteps, bytecode_note
 from .placement import placement
 from .progress import pulses_so_far
 from .rundir import CHECKPOINT, load_resume, restore
@@ -271,6 +271,9 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
             summary = _train(config, run, log, loggers)
         phases.mark("end")
         if writer:
+            note = bytecode_note()
+            if note:
+                log(note)
             log(phases.line())
             log(f"run {summary['status']}: results in {run.run_dir.absolute()}")
         return summary

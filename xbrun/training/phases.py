@@ -16,6 +16,7 @@ one run shows which part does not.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 #: moments before a run (``time.perf_counter``) the CLI notes: its entry, a job's start
@@ -38,6 +39,24 @@ def process_seconds() -> float | None:
         return max(0.0, now - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22
     except (OSError, ValueError, IndexError):
         return None
+
+
+def bytecode_note() -> str | None:
+    """A line for the run's log where torch's modules were compiled from their sources in
+    this process and nothing kept the bytecode (``PYTHONDONTWRITEBYTECODE=1``, or a
+    read-only installation without ``.pyc``): every run then pays that again. xbrun does not
+    set a bytecode cache itself (``sys.pycache_prefix``): the variable is the user's choice,
+    and a prefix makes Python pass over every package's own ``__pycache__``; the note says
+    what to do instead. None where torch's bytecode is there (or torch is not imported)."""
+    spec = getattr(sys.modules.get("torch"), "__spec__", None)
+    cached = getattr(spec, "cached", None)
+    if cached is None or os.path.exists(cached):
+        return None
+    why = ("PYTHONDONTWRITEBYTECODE is set" if sys.flags.dont_write_bytecode else
+           "its installation has no .pyc and is read-only")
+    return (f"start-up: torch's modules have no bytecode cache here ({why}), so every run "
+            f"compiles them, 1-3 s; set PYTHONPYCACHEPREFIX to a folder of yours (and unset "
+            f"PYTHONDONTWRITEBYTECODE), or compile them once with python -m compileall")
 
 
 #: the order a run goes through them (the log and summary list them so)
