@@ -5,7 +5,8 @@
 
 ``--laps``: in a fresh process, the seconds of each piece of the start-up in the order a run
 meets them (CUDA's driver alone, torch's import, CUDA's context, cuBLAS, Triton's import and driver,
-numba, Hydra, the schemas, one composition, the pre-flight checks, the kernel modules).
+Triton's cache key, numba, Hydra, the schemas, one composition, the pre-flight checks, the
+kernel modules).
 ``--runs N``: N runs of ``xbrun train OVERRIDES`` (default ``epochs=2``) as separate
 processes: the process's wall time and the run's ``phases`` (``summary.json``).
 ``--profile TOP``: one such run in this process under cProfile, the TOP functions by
@@ -54,7 +55,14 @@ if cuda:
     a = torch.ones(8, 8, device="cuda"); (a @ a).sum().item(); lap("first matmul (cuBLAS)")
     import triton, triton.language; lap("import triton")
     from triton.runtime import driver; driver.active.get_current_device(); lap("triton driver")
-import numba; lap("import numba")
+    import triton.runtime.cache as tc
+    key = getattr(tc, "triton_key", None)
+    if key is not None:
+        key(); lap("triton_key() (hash of Triton)")
+try:
+    import numba; lap("import numba")
+except ImportError:
+    lap("no numba")
 import hydra, omegaconf; lap("import hydra, omegaconf")
 import xbrun.config; lap("import xbrun.config (schemas)")
 from xbrun import composition
