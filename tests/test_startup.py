@@ -37,9 +37,10 @@ def test_cuda_driver_starts_early_only_for_a_single_run_that_may_use_a_gpu():
     """The background ``cuInit`` (training/driver_start.py) runs for ``xbrun train`` alone:
     not for sweeps (whose jobs may run in processes of their own), printing flags, CPU runs
     or other commands."""
-    from xbrun.training.driver_start import wanted
+    from xbrun.training.driver_start import uses_triton, wanted
 
     assert wanted(["train"]) and wanted(["train", "epochs=2", "device=chopped"])
+    assert uses_triton(["train", "device=chopped"]) and not uses_triton(["train", "device=fp"])
     for argv in (["train", "-m", "seed=0,1"], ["train", "--multirun"], ["train", "--cfg", "job"],
                  ["train", "--help"], ["train", "accelerator=cpu"], ["evaluate", "runs/x"],
                  []):
