@@ -79,10 +79,22 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def write_npz(path: Path, arrays: dict) -> None:
-    """Arrays by name in one ``.npz`` (numpy only: loading it runs no code)."""
+    """Arrays by name in one ``.npz`` (numpy only: loading it runs no code), deflated at
+    level 1: ``np.savez_compressed``'s level 6 took 5x as long (34 against 6 ms for the
+    default run's pulse counts, written every epoch) for a file 2 % smaller."""
+    import zipfile
+
     import numpy as np
 
-    _atomic(path, lambda h: np.savez_compressed(h, **arrays))
+    def write(handle) -> None:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,
+                             allowZip64=True) as archive:
+            for name, value in arrays.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(value),
+                                              allow_pickle=False)
+
+    _atomic(path, write)
 
 
 def write_text(path: Path, text: str) -> None:
