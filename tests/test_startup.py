@@ -112,8 +112,9 @@ def test_a_triton_key_from_the_helper_is_used_only_for_the_same_triton(monkeypat
 
 
 def test_the_key_helper_reports_the_triton_it_imported(tmp_path, monkeypatch):
-    """The helper process prints Triton's location, the key's module and the key, read into
-    ``driver_start.KEY`` (here a stand-in Triton package on PYTHONPATH)."""
+    """Once the driver has started, the background thread's helper process prints Triton's
+    location, the key's module and the key, read into ``driver_start.KEY`` by the time
+    ``settle`` returns (here a stand-in driver, and a stand-in Triton on PYTHONPATH)."""
     import importlib.util
 
     import pytest
@@ -129,9 +130,20 @@ def test_the_key_helper_reports_the_triton_it_imported(tmp_path, monkeypatch):
     (cache / "cache.py").write_text("def triton_key():\n    return '3.x-abc'\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     monkeypatch.setattr(driver_start, "KEY", [])
-    driver_start._key_helper()
+    monkeypatch.setattr(driver_start, "RESULT", {})
+    monkeypatch.setattr(driver_start, "_LOADED", [])
+    monkeypatch.setattr(driver_start, "_THREAD", [])
+
+    class Driver:  # a driver whose every call succeeds (ctypes returns the status)
+        def __getattr__(self, name):
+            return lambda *args: 0
+
+    monkeypatch.setattr(driver_start.ctypes, "CDLL", lambda name: Driver())
+    driver_start.start(context=True, triton=True)  # the xbrun command's thread, as on a GPU
+    driver_start.settle()
     assert driver_start.KEY == [(str(tmp_path / "triton" / "__init__.py"),
                                  "triton.runtime.cache", "3.x-abc")]
+    assert {"status", "context", "triton_key"} <= set(driver_start.RESULT)
     assert driver_start.use_key() is False  # not the Triton this process imports
 
 
