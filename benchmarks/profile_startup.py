@@ -8,7 +8,8 @@ meets them (CUDA's driver alone, torch's import, CUDA's context, cuBLAS, Triton'
 Triton's cache key, numba, Hydra, the schemas, one composition, the pre-flight checks, the
 kernel modules).
 ``--runs N``: N runs of ``xbrun train OVERRIDES`` (default ``epochs=2``) as separate
-processes: the process's wall time and the run's ``phases`` (``summary.json``).
+processes: the process's wall time, the run's ``phases``, test loss and pulses
+(``summary.json``).
 ``--profile TOP``: one such run in this process under cProfile, the TOP functions by
 cumulative and by own time, and on CUDA each Triton kernel's first-call cost (the cache
 lookup and load of ``triton.compiler.compile``, the module load of ``_init_handles``).
@@ -164,8 +165,11 @@ def runs(n: int, overrides: list[str]) -> list[dict]:
                                f"hydra.run.dir={folder}"], capture_output=True, text=True)
         wall = time.perf_counter() - began
         summary = folder / "summary.json"
-        phases = json.loads(summary.read_text()).get("phases", {}) if summary.is_file() else {}
-        row = {"run": i + 1, "real": round(wall, 2), "rc": done.returncode, **phases}
+        found_summary = json.loads(summary.read_text()) if summary.is_file() else {}
+        # the run's results beside its phases: two trees' runs of one seed compare exactly
+        results = {k: found_summary[k] for k in ("test_loss", "pulses") if k in found_summary}
+        row = {"run": i + 1, "real": round(wall, 2), "rc": done.returncode,
+               **found_summary.get("phases", {}), **results}
         if done.returncode:
             row["stderr"] = done.stderr[-400:]
         print(json.dumps(row), flush=True)

@@ -395,7 +395,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
 
     saved, boundary = start_epoch, True  # the checkpoint's epoch; state at an epoch's end?
     if device.type == "cuda" and config.is_analog:
-        driver_start.settle()  # Triton's cache keys, computed beside the start-up
+        driver_start.settle()  # Triton's cache key, computed beside the start-up
     run.phases.mark("set-up")
     try:
         for epoch in range(start_epoch, config.epochs):
