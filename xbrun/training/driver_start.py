@@ -138,9 +138,11 @@ def start(context: bool = False, triton: bool = False) -> threading.Thread:
     return thread
 
 
-def settle(timeout: float = 30.0) -> float:
-    """Wait for the background thread of :func:`start` to end and hand Triton the key its
-    helper computed (:func:`use_key`); returns the seconds waited."""
+def settle(timeout: float = 10.0) -> float:
+    """Wait for the background thread of :func:`start` to end (at most ``timeout`` seconds:
+    the helper's hash takes well under one; a run whose Triton has no key yet computes it
+    itself) and hand Triton the key its helper computed (:func:`use_key`); returns the
+    seconds waited."""
     began = time.perf_counter()
     for thread in _THREAD:
         thread.join(timeout)
