@@ -83,7 +83,8 @@ def test_a_triton_key_from_the_helper_is_used_only_for_the_same_triton(monkeypat
     from xbrun.training import driver_start
 
     def fake(computed: bool):
-        module = types.ModuleType("xbrun_fake_triton_cache")
+        module = types.ModuleType("triton.fake_cache")
+        compiler = types.ModuleType("triton.fake_compiler")  # `from .cache import triton_key`
 
         @functools.lru_cache
         def triton_key():
@@ -91,9 +92,10 @@ def test_a_triton_key_from_the_helper_is_used_only_for_the_same_triton(monkeypat
 
         if computed:
             triton_key()
-        module.triton_key = triton_key
+        module.triton_key = compiler.triton_key = triton_key
         monkeypatch.setitem(sys.modules, module.__name__, module)
-        return module
+        monkeypatch.setitem(sys.modules, compiler.__name__, compiler)
+        return module, compiler
 
     import importlib.machinery
 
@@ -103,10 +105,10 @@ def test_a_triton_key_from_the_helper_is_used_only_for_the_same_triton(monkeypat
     for where, computed, used in (("/site/triton/__init__.py", False, True),
                                   ("/other/triton/__init__.py", False, False),
                                   ("/site/triton/__init__.py", True, False)):
-        module = fake(computed)
+        module, compiler = fake(computed)
         monkeypatch.setattr(driver_start, "KEY", [(where, module.__name__, "helper's")])
         assert driver_start.use_key() is used
-        assert module.triton_key() == ("helper's" if used else "own")
+        assert module.triton_key() == compiler.triton_key() == ("helper's" if used else "own")
     monkeypatch.setattr(driver_start, "KEY", [])
     assert driver_start.use_key() is False
 

@@ -123,7 +123,10 @@ def use_key() -> bool:
     def triton_key() -> str:
         return key
 
-    sys.modules[name].triton_key = triton_key
+    for module_name, module in list(sys.modules.items()):  # every binding of Triton's own
+        if module_name.split(".")[0] == "triton" and \
+                getattr(module, "triton_key", None) is original:  # (compile's, whichever)
+            module.triton_key = triton_key
     return True
 
 
