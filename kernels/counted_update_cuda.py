@@ -481,7 +481,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         on_device = isinstance(seed, torch.Tensor)
         if tiles > 1 and not on_device:
             raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
-        block_b, block_l = 64, 32
+        block_b, block_l = _plane_blocks(n_lines)
         # slots in fours: the trains' (compact), or all up to ld, padding included (dense)
         quads = triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
@@ -495,6 +495,19 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
+
+
+# A program's lines and rows: 32 x 64, or where a plane has at most 16 lines (a narrow
+# convolution's error side: 16 output channels), 16 x 128 - Philox runs for every lane of
+# a block, masked or not, so 32 lines there drew twice the numbers kept. The bits are keyed
+# by (line, slot, row), whatever the blocks. False: 32 x 64 everywhere (a switch for
+# side-by-side timings).
+NARROW_PLANES = True
+
+
+def _plane_blocks(n_lines: int) -> tuple[int, int]:
+    """``(BLOCK_B, BLOCK_L)`` of ``_line_planes_kernel`` for planes of ``n_lines``."""
+    return (128, 16) if NARROW_PLANES and n_lines <= 16 else (64, 32)
 
 
 def signed_bits_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, rows: int,

@@ -183,6 +183,25 @@ def test_split_k_stops_at_the_longest_train(interp):
     assert torch.equal(got[0].double(), net) and torch.equal(got[1].double(), total)
 
 
+def test_narrow_planes_are_the_bits_of_wide_blocks(monkeypatch):
+    """Planes of at most 16 lines drawn in blocks of 16 lines x 128 rows are those of the
+    blocks of 32 x 64 bit for bit, dense and compact (up to the trains' sum: nothing is
+    written past it), with a partial last block of rows."""
+    planes = launcher("line_planes_triton", True)
+    gen = torch.Generator().manual_seed(6)
+    k, length = 150, 5
+    bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
+    prob = torch.rand(k, 10, generator=gen) - 0.5
+    compact = launcher("compact_layout", True)(bl, length)
+    end = int(compact[1][-1])
+    got = []
+    for narrow in (False, True):
+        monkeypatch.setitem(planes.__globals__, "NARROW_PLANES", narrow)
+        got.append((planes(prob, bl, length, 768, 9, 1)[0],
+                    planes(prob, bl, length, 768, 9, 1, compact=compact)[0][:, :end]))
+    assert all(torch.equal(a, b) for a, b in zip(*got, strict=True)) and got[0][0].any()
+
+
 def test_interpreted_cublas_layout_updates_as_the_split_k_kernel(interp):
     """The whole update with the cuBLAS layout (lines padded to 16s, magnitudes written by
     the planes' launch, padded counts read in place) equals the split-K one bit for bit."""
