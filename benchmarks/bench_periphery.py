@@ -17,7 +17,13 @@ import argparse
 from functools import partial
 
 import torch
-from xbrun.kernels import analog_mvm_cuda, im2col_cuda, inverse_index
+from xbrun.kernels import (
+    analog_mvm_cuda,
+    counted_update_cuda,
+    im2col_cuda,
+    inverse_index,
+    pulsed_update_cuda,
+)
 
 from xbrun.physics.io import IOConfig, kernel_params
 from xbrun.tiles.indexed import conv_indices
@@ -104,13 +110,54 @@ def gather_rows(repeats: int, batch: int = 128) -> list[str]:
     return lines
 
 
+def _flat(fn):
+    """``fn()``'s tensors as one float vector (to compare two runs)."""
+    return torch.cat([t.flatten().float() for t in fn()])
+
+
+def _head(fn, end):
+    """``fn()``'s planes up to ``end`` (compact planes: nothing is written past it)."""
+    return fn()[0][:, :end]
+
+
+def update_rows(repeats: int) -> list[str]:
+    """The update's line probabilities (row blocks off / on) and its planes (narrow blocks
+    off / on) at each layer shape (BL management, desired_bl 31, lr 0.1, dw_min 0.001)."""
+    lines = []
+    for layer, rows, width, n_out in LAYERS:
+        gen = torch.Generator(device=DEVICE).manual_seed(1)
+        x = torch.relu(torch.randn(rows, width, device=DEVICE, generator=gen))
+        d = 1e-3 * torch.randn(rows, n_out, device=DEVICE, generator=gen)
+        opts = dict(desired_bl=31, fixed_bl=False, update_management=True,
+                    update_bl_management=True, um_grad_scale=1.0, res=0.0)
+        fn = partial(pulsed_update_cuda.line_probabilities_triton, x, d, 0.1, 1e-3, **opts)
+        (old, new), same = _both(pulsed_update_cuda, "ROW_BLOCKS",
+                                 partial(_flat, fn), repeats)
+        floor = 4 * rows * 2 * (width + n_out) / BANDWIDTH * 1e3
+        x_p, d_p, bl = fn()
+        compact = counted_update_cuda.compact_layout(bl, 31)
+        ld = rows * 31
+        plane = partial(counted_update_cuda.line_planes_triton, d_p, bl, 31, ld, 5, 1,
+                        compact=compact)
+        end = int(compact[1][-1])
+        (old_p, new_p), same_p = _both(counted_update_cuda, "NARROW_PLANES",
+                                       partial(_head, plane, end), repeats)
+        lines.append(f"update {layer:7s} rows {rows:6d} in {width:3d} out {n_out:3d}: line "
+                     f"probabilities old {old:.3f} ms, new {new:.3f} ms ({old / new:.2f}x), "
+                     f"floor {floor:.3f} ms, equal {same}; d planes ({n_out} lines, mean "
+                     f"train {end / rows:.2f}) old {old_p:.3f} ms, new {new_p:.3f} ms, "
+                     f"equal {same_p}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--elements", default=str(analog_mvm_cuda.ROW_ELEMENTS),
                         help="ROW_ELEMENTS of the new MVM kernels, one pass each (e.g. "
                              "1024,2048,4096)")
-    parser.add_argument("--no-gathers", action="store_true", help="skip im2col / col2im")
+    parser.add_argument("--no-gathers", action="store_true",
+                        help="skip im2col / col2im and the update's kernels")
     args = parser.parse_args()
     print(torch.cuda.get_device_name())
     for elements in (int(e) for e in args.elements.split(",")):
@@ -119,7 +166,7 @@ def main() -> None:
         for line in mvm_rows(args.repeats):
             print(line, flush=True)
     if not args.no_gathers:
-        for line in gather_rows(args.repeats):
+        for line in [*gather_rows(args.repeats), *update_rows(args.repeats)]:
             print(line, flush=True)
 
 

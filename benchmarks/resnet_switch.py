@@ -1,5 +1,6 @@
-"""Issue 27's ResNet epochs with the row-block MVM periphery and image-block gathers off
-(the kernels before) and on, side by side in one process (CUDA).
+"""Issue 27's ResNet epochs with the narrow-row kernels off (the kernels before) and on,
+side by side in one process (CUDA): the row-block MVM periphery and line probabilities,
+the image-block im2col / col2im, the narrow planes (``SWITCHES``).
 
     python -m benchmarks.resnet_switch [ROW ...]   (rows as bench_training's: DEVICE[+KEY=V])
 
@@ -12,10 +13,12 @@ from __future__ import annotations
 import sys
 import time
 
-from xbrun.kernels import analog_mvm_cuda, im2col_cuda
+from xbrun.kernels import analog_mvm_cuda, counted_update_cuda, im2col_cuda, pulsed_update_cuda
 
 from .bench_training import RESNET, _spec, epoch_seconds
 
+SWITCHES = ((analog_mvm_cuda, "ROW_BLOCKS"), (im2col_cuda, "IMAGE_BLOCKS"),
+            (pulsed_update_cuda, "ROW_BLOCKS"), (counted_update_cuda, "NARROW_PLANES"))
 ROWS = ("sgd+update.accumulate=batch", "chopped", "sgd", "chopped+update.accumulate=batch")
 
 
@@ -26,7 +29,8 @@ def main() -> None:
     for row in rows:
         _, overrides = _spec(row)
         for on in (False, True):
-            analog_mvm_cuda.ROW_BLOCKS = im2col_cuda.IMAGE_BLOCKS = on
+            for module, name in SWITCHES:
+                setattr(module, name, on)
             began = time.perf_counter()
             t, how = epoch_seconds([*overrides, "cell=constant_step"], repeats=2, data=RESNET)
             print(f"resnet {row} [{'new' if on else 'old'}]: {t:.4f} s/epoch, {t / fp:.2f}x fp, "
