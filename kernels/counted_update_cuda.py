@@ -199,6 +199,90 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
 
 
 @triton.jit
+def _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net, total):
+    """Slot ``t``'s signed bits of a block of rows on both sides (as ``_plane_store``
+    draws them from Philox outputs ``rx``, ``rd``) added to the counts: two int8 products
+    over the rows."""
+    inside = ((t < bl) & (t < length))[:, None]
+    fx = (uint_to_uniform_float(rx) < tl.abs(px)) & inside & live_x
+    fd = (uint_to_uniform_float(rd) < tl.abs(pd)) & inside & live_d
+    sx = tl.where(fx, tl.where(px < 0.0, -1, 1), 0).to(tl.int8)
+    sd = tl.where(fd, tl.where(pd < 0.0, -1, 1), 0).to(tl.int8)
+    net = tl.dot(tl.trans(sd), sx, net, out_dtype=tl.int32)
+    total = tl.dot(tl.trans(tl.abs(sd)), tl.abs(sx), total, out_dtype=tl.int32)
+    return net, total
+
+
+@triton.jit(do_not_specialize=["seed"])
+def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_ptr, total_ptr,
+                         k, n_out, n_in, length, n_split, stride_xk, stride_xn, stride_xg,
+                         stride_dk, stride_dm, stride_dg, SEED_PTR: tl.constexpr,
+                         ATOMIC: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr,
+                         BLOCK_N: tl.constexpr):
+    """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
+    drawn where they are counted: the bits of ``_line_planes_kernel`` (Philox output ``t %
+    4`` of the counter ``(line, t // 4, row, 0)``, x and d streams of the seed), never
+    stored. Part ``s`` of ``n_split`` (axis 1) takes the row blocks ``s, s + n_split, ...``
+    in ``order`` (rows by decreasing train, so a block's slots end near its rows' trains);
+    each block's quads run to its longest train. Integer counts: the planes' exactly,
+    added with atomics across parts. Axis 2: tile ``g`` of a group (its probabilities,
+    trains, order and seed)."""
+    g = tl.program_id(2).to(tl.int64)
+    part = tl.program_id(1)
+    xp_ptr += g * stride_xg
+    dp_ptr += g * stride_dg
+    bl_ptr += g * k
+    order_ptr += g * k
+    net_ptr += g * n_out * n_in
+    total_ptr += g * n_out * n_in
+    if SEED_PTR:
+        seed = tl.load(seed_ptr + g)
+    seed_x = _stream(tl.cast(seed, tl.int64), 0)
+    seed_d = _stream(tl.cast(seed, tl.int64), 1)
+    cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    lines = tl.arange(0, BLOCK_M)
+    net = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    zero_x = tl.zeros((BLOCK_R, BLOCK_N), dtype=tl.uint32)
+    zero_d = tl.zeros((BLOCK_R, BLOCK_M), dtype=tl.uint32)
+    for r0 in range(part * BLOCK_R, k, BLOCK_R * n_split):
+        ranks = r0 + tl.arange(0, BLOCK_R)
+        live = ranks < k
+        rows = tl.load(order_ptr + ranks, mask=live, other=0)
+        bl = tl.load(bl_ptr + rows, mask=live, other=0)
+        live_x = live[:, None] & (cols < n_in)[None, :]
+        live_d = live[:, None] & (lines < n_out)[None, :]
+        r64 = rows.to(tl.int64)
+        px = tl.load(xp_ptr + r64[:, None] * stride_xk + cols[None, :] * stride_xn, mask=live_x,
+                     other=0.0)
+        pd = tl.load(dp_ptr + r64[:, None] * stride_dk + lines[None, :] * stride_dm,
+                     mask=live_d, other=0.0)
+        c_row = rows[:, None].to(tl.uint32)
+        top = tl.minimum(tl.max(bl, axis=0), length)
+        for q in range(0, (top + 3) // 4):
+            x0, x1, x2, x3 = philox(seed_x, cols[None, :].to(tl.uint32) + zero_x, zero_x + q,
+                                    c_row + zero_x, zero_x)
+            d0, d1, d2, d3 = philox(seed_d, lines[None, :].to(tl.uint32) + zero_d, zero_d + q,
+                                    c_row + zero_d, zero_d)
+            t = 4 * q
+            net, total = _slot_counts(x0, px, d0, pd, t, bl, length, live_x, live_d, net, total)
+            net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x, live_d, net,
+                                      total)
+            net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x, live_d, net,
+                                      total)
+            net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x, live_d, net,
+                                      total)
+    out = lines[:, None] * n_in + cols[None, :]
+    ok = (lines < n_out)[:, None] & (cols < n_in)[None, :]
+    if ATOMIC:
+        tl.atomic_add(net_ptr + out, net, mask=ok)
+        tl.atomic_add(total_ptr + out, total, mask=ok)
+    else:
+        tl.store(net_ptr + out, net, mask=ok)
+        tl.store(total_ptr + out, total, mask=ok)
+
+
+@triton.jit
 def _rate(q):
     """For a pulse ``w -> (1 - q) w + b``: ``-log(1 - q)`` and the offset's weight
     ``-log(1 - q) / q`` (float32: a series where ``q`` is small, so no digit is lost;
@@ -602,6 +686,61 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
     return counts[0, 0], counts[1, 0]
 
 
+# Split-K counts of narrow layers (at most DRAWN_MAX_OUT outputs, at least DRAWN_MIN_ROWS rows:
+# a convolution's 10^5 rows x BL slots) drawn where they are counted (``_drawn_counts_kernel``):
+# the planes, BL bytes a row and line, are neither written nor read again. False: planes and
+# ``_coincidence_kernel`` (the same counts; a switch for side-by-side timings).
+DRAWN_COUNTS = True
+DRAWN_MAX_OUT = 64
+DRAWN_MIN_ROWS = 2048
+
+
+def _drawn(n_out: int, k: int) -> bool:
+    return DRAWN_COUNTS and n_out <= DRAWN_MAX_OUT and k >= DRAWN_MIN_ROWS
+
+
+def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                        length: int, seed: int | torch.Tensor, *, block_r: int = 32,
+                        block_n: int = 64, splits: int | None = None):
+    """``(net, total)`` of the bits ``line_planes_triton`` would draw from ``seed`` (x stream
+    0, d stream 1), as ``coincidences_triton`` counts them from those planes, in one launch
+    and without the planes. A group: ``(tiles, k, n)`` probabilities, ``(tiles, k)`` trains
+    and a ``(tiles,)`` seed tensor give ``(tiles, n_out, n_in)`` counts."""
+    grouped = x_prob.dim() == 3
+    if not grouped:
+        x_prob, d_prob, bl = x_prob[None], d_prob[None], bl[None]
+    tiles, k, n_in = x_prob.shape
+    n_out = d_prob.shape[2]
+    x_prob, d_prob = x_prob.to(torch.float32), d_prob.to(torch.float32)
+    on_device = isinstance(seed, torch.Tensor)
+    if tiles > 1 and not on_device:
+        raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
+    # rows by decreasing train (any order counts the same; this one wastes no draws)
+    order = torch.argsort(bl, dim=-1, descending=True).to(torch.int32).contiguous()
+    bl = bl.contiguous()
+    block_m = max(16, triton.next_power_of_2(n_out))
+    block_n = max(16, min(block_n, triton.next_power_of_2(n_in)))
+    n_blocks = triton.cdiv(n_in, block_n)
+    steps = triton.cdiv(k, block_r)
+    if splits is None:
+        splits = max(1, min(steps // 4, triton.cdiv(_programs(x_prob.device), n_blocks * tiles)))
+    splits = max(1, min(splits, steps))
+    counts = (torch.zeros if splits > 1 else torch.empty)(
+        2, tiles, n_out, n_in, dtype=torch.int32, device=x_prob.device)
+    if k and n_out and n_in and tiles and length > 0:
+        _drawn_counts_kernel[(n_blocks, splits, tiles)](
+            x_prob, d_prob, bl, order, seed if on_device else counts,
+            0 if on_device else int(seed), counts[0], counts[1], k, n_out, n_in, length,
+            splits, x_prob.stride(1), x_prob.stride(2), x_prob.stride(0), d_prob.stride(1),
+            d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device, ATOMIC=splits > 1,
+            BLOCK_R=block_r, BLOCK_M=block_m, BLOCK_N=block_n)
+    elif splits <= 1:
+        counts.zero_()
+    if grouped:
+        return counts[0], counts[1]
+    return counts[0, 0], counts[1, 0]
+
+
 def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor, method: str | None = None):
     """Up and down counts ``(out, in)`` int32 (``pulse_counts_torch``) of signed bits
     ``(K, in)``, ``(K, out)`` laid out as planes; ``method``: ``count_method``'s choice
@@ -690,6 +829,12 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     if x_bits is not None:
         dt, dt_abs = _planes_of_bits(d_prob, bl, d_bits, ld, lines[0], cublas)
         xt, xt_abs = _planes_of_bits(x_prob, bl, x_bits, ld, lines[1], cublas)
+    elif not cublas and _drawn(n_out, k):  # the bits drawn where they are counted
+        net, total = drawn_counts_triton(x_prob, d_prob, bl, length, seed)
+        pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
+        _apply(weight, cell_params, net, total, True, p.cell, seed=seed,
+               cell_pulses=cell_pulses, pulses=pulses)
+        return pulses
     else:  # split-K: compact planes (only the trains' slots); cuBLAS: slot-major, padded
         compact = None if cublas else compact_layout(bl, length)
         dt, dt_abs = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seed, 1,
@@ -724,13 +869,16 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
     length = int(p.max_bl or 0)
     if k == 0 or length == 0 or tiles == 0:
         return torch.zeros(tiles, dtype=torch.int64, device=weights.device)
-    ld = _round_up(k * length, ALIGN)
-    compact = compact_layout(bl, length)
-    dt = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seeds, 1,
-                            compact=compact)[0]
-    xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0,
-                            compact=compact)[0]
-    net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
+    if _drawn(n_out, k):
+        net, total = drawn_counts_triton(x_prob, d_prob, bl, length, seeds)
+    else:
+        ld = _round_up(k * length, ALIGN)
+        compact = compact_layout(bl, length)
+        dt = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seeds, 1,
+                                compact=compact)[0]
+        xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0,
+                                compact=compact)[0]
+        net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
     pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
     _apply(weights, cell_params, net, total, True, p.cell, seed=seeds, cell_pulses=cell_pulses,
            tiles=tiles, pulses=pulses)
@@ -738,7 +886,7 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
 
 
 __all__ = ["apply_counts_triton", "coincidences_triton", "compact_layout",
-           "compact_layout_torch", "count_method",
+           "compact_layout_torch", "count_method", "drawn_counts_triton",
            "counted_update_grouped_triton", "counted_update_triton", "line_planes_triton",
            "pulse_counts_triton",
            "signed_bits_triton"]
