@@ -120,6 +120,20 @@ def _head(fn, end):
     return fn()[0][:, :end]
 
 
+def _planes_counts(x_p, d_p, bl, compact, n_out, n_in):
+    """The counts through the planes: both sides' compact planes, then the split-K kernel."""
+    ld = x_p.shape[0] * 31
+    xt = counted_update_cuda.line_planes_triton(x_p, bl, 31, ld, 5, 0, compact=compact)[0]
+    dt = counted_update_cuda.line_planes_triton(d_p, bl, 31, ld, 5, 1, compact=compact)[0]
+    return counted_update_cuda.coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][-1:])
+
+
+def _pair(fns, repeats: int):
+    """Two ways to the same tensors: their times and whether they agree."""
+    out = [torch.stack(list(fn())) for fn in fns]
+    return [_time(fn, repeats) for fn in fns], torch.equal(out[0], out[1])
+
+
 def update_rows(repeats: int) -> list[str]:
     """The update's line probabilities (row blocks off / on) and its planes (narrow blocks
     off / on) at each layer shape (BL management, desired_bl 31, lr 0.1, dw_min 0.001)."""
@@ -142,6 +156,11 @@ def update_rows(repeats: int) -> list[str]:
         end = int(compact[1][-1])
         (old_p, new_p), same_p = _both(counted_update_cuda, "NARROW_PLANES",
                                        partial(_head, plane, end), repeats)
+        counts = (partial(_planes_counts, x_p, d_p, bl, compact, n_out, width),
+                  partial(counted_update_cuda.drawn_counts_triton, x_p, d_p, bl, 31, 5))
+        (old_c, new_c), same_c = _pair(counts, repeats)
+        lines.append(f"update {layer:7s} counts: planes + split-K {old_c:.3f} ms, drawn "
+                     f"{new_c:.3f} ms ({old_c / new_c:.2f}x), equal {same_c}")
         lines.append(f"update {layer:7s} rows {rows:6d} in {width:3d} out {n_out:3d}: line "
                      f"probabilities old {old:.3f} ms, new {new:.3f} ms ({old / new:.2f}x), "
                      f"floor {floor:.3f} ms, equal {same}; d planes ({n_out} lines, mean "

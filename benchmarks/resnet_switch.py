@@ -1,6 +1,7 @@
 """Issue 27's ResNet epochs with the narrow-row kernels off (the kernels before) and on,
 side by side in one process (CUDA): the row-block MVM periphery and line probabilities,
-the image-block im2col / col2im, the narrow planes (``SWITCHES``).
+the image-block im2col / col2im, the narrow planes, the counts drawn where they are
+counted (``SWITCHES``).
 
     python -m benchmarks.resnet_switch [ROW ...]   (rows as bench_training's: DEVICE[+KEY=V])
 
@@ -18,7 +19,8 @@ from xbrun.kernels import analog_mvm_cuda, counted_update_cuda, im2col_cuda, pul
 from .bench_training import RESNET, _spec, epoch_seconds
 
 SWITCHES = ((analog_mvm_cuda, "ROW_BLOCKS"), (im2col_cuda, "IMAGE_BLOCKS"),
-            (pulsed_update_cuda, "ROW_BLOCKS"), (counted_update_cuda, "NARROW_PLANES"))
+            (pulsed_update_cuda, "ROW_BLOCKS"), (counted_update_cuda, "NARROW_PLANES"),
+            (counted_update_cuda, "DRAWN_COUNTS"))
 ROWS = ("sgd+update.accumulate=batch", "chopped", "sgd", "chopped+update.accumulate=batch")
 
 

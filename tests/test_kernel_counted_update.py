@@ -495,3 +495,23 @@ def test_interpreted_group_is_each_tile_with_its_own_seed():
         == int(got_numba[3])
     assert torch.equal(w, fast[3])
     assert (got > 0).all() and not torch.equal(twin, start)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
+def test_gpu_drawn_counts_are_the_planes_counts(n_out, n_in):
+    """Compiled, at a convolution's shape (8,192 rows, trains of 0-31 slots): the counts
+    drawn where they are counted equal the planes' and the split-K kernel's."""
+    planes = launcher("line_planes_triton", False)
+    coincidences = launcher("coincidences_triton", False)
+    drawn = launcher("drawn_counts_triton", False)
+    gen = torch.Generator().manual_seed(n_in)
+    k, length = 8192, 31
+    bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda()
+    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    xt, _ = planes(x_prob, bl, length, k * length, 9, 0)
+    dt, _ = planes(d_prob, bl, length, k * length, 9, 1)
+    want = coincidences(dt, xt, n_out, n_in, trains=(bl, k, length))
+    got = drawn(x_prob, d_prob, bl, length, torch.tensor([9], device="cuda"))
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
