@@ -699,9 +699,17 @@ def _drawn(n_out: int, k: int) -> bool:
     return DRAWN_COUNTS and n_out <= DRAWN_MAX_OUT and k >= DRAWN_MIN_ROWS
 
 
+def _drawn_block_n(n_in: int, block_m: int) -> int:
+    """Input lines a program of ``_drawn_counts_kernel``: Philox runs on every lane, and
+    each program draws the ``block_m`` error lines again, so the width whose programs draw
+    the fewest numbers (``cdiv(n_in, b) * (b + block_m)``), the wider on a tie."""
+    return min((16, 32, 64, 128),
+               key=lambda b: (triton.cdiv(n_in, b) * (b + block_m), -b))
+
+
 def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
                         length: int, seed: int | torch.Tensor, *, block_r: int = 32,
-                        block_n: int = 64, splits: int | None = None):
+                        block_n: int | None = None, splits: int | None = None):
     """``(net, total)`` of the bits ``line_planes_triton`` would draw from ``seed`` (x stream
     0, d stream 1), as ``coincidences_triton`` counts them from those planes, in one launch
     and without the planes. A group: ``(tiles, k, n)`` probabilities, ``(tiles, k)`` trains
@@ -719,7 +727,7 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     order = torch.argsort(bl, dim=-1, descending=True).to(torch.int32).contiguous()
     bl = bl.contiguous()
     block_m = max(16, triton.next_power_of_2(n_out))
-    block_n = max(16, min(block_n, triton.next_power_of_2(n_in)))
+    block_n = block_n or _drawn_block_n(n_in, block_m)
     n_blocks = triton.cdiv(n_in, block_n)
     steps = triton.cdiv(k, block_r)
     if splits is None:
@@ -733,7 +741,8 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             0 if on_device else int(seed), counts[0], counts[1], k, n_out, n_in, length,
             splits, x_prob.stride(1), x_prob.stride(2), x_prob.stride(0), d_prob.stride(1),
             d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device, ATOMIC=splits > 1,
-            BLOCK_R=block_r, BLOCK_M=block_m, BLOCK_N=block_n)
+            BLOCK_R=block_r, BLOCK_M=block_m, BLOCK_N=block_n,
+            num_warps=8 if block_r * block_n >= 4096 else 4)
     elif splits <= 1:
         counts.zero_()
     if grouped:
