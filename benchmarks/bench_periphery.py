@@ -129,9 +129,9 @@ def _planes_counts(x_p, d_p, bl, compact, n_out, n_in):
 
 
 def _pair(fns, repeats: int):
-    """Two ways to the same tensors: their times and whether they agree."""
+    """Ways to the same tensors: their times and whether they all agree."""
     out = [torch.stack(list(fn())) for fn in fns]
-    return [_time(fn, repeats) for fn in fns], torch.equal(out[0], out[1])
+    return [_time(fn, repeats) for fn in fns], all(torch.equal(out[0], o) for o in out[1:])
 
 
 def update_rows(repeats: int) -> list[str]:
@@ -156,11 +156,13 @@ def update_rows(repeats: int) -> list[str]:
         end = int(compact[1][-1])
         (old_p, new_p), same_p = _both(counted_update_cuda, "NARROW_PLANES",
                                        partial(_head, plane, end), repeats)
+        drawn = partial(counted_update_cuda.drawn_counts_triton, x_p, d_p, bl, 31, 5)
         counts = (partial(_planes_counts, x_p, d_p, bl, compact, n_out, width),
-                  partial(counted_update_cuda.drawn_counts_triton, x_p, d_p, bl, 31, 5))
-        (old_c, new_c), same_c = _pair(counts, repeats)
+                  partial(drawn, error_planes=True), partial(drawn, error_planes=False))
+        (old_c, new_c, all_c), same_c = _pair(counts, repeats)
         lines.append(f"update {layer:7s} counts: planes + split-K {old_c:.3f} ms, drawn "
-                     f"{new_c:.3f} ms ({old_c / new_c:.2f}x), equal {same_c}")
+                     f"{new_c:.3f} ms ({old_c / new_c:.2f}x; the error side drawn by every "
+                     f"program: {all_c:.3f} ms), equal {same_c}")
         lines.append(f"update {layer:7s} rows {rows:6d} in {width:3d} out {n_out:3d}: line "
                      f"probabilities old {old:.3f} ms, new {new:.3f} ms ({old / new:.2f}x), "
                      f"floor {floor:.3f} ms, equal {same}; d planes ({n_out} lines, mean "

@@ -203,15 +203,16 @@ def test_narrow_planes_are_the_bits_of_wide_blocks(monkeypatch):
 
 
 def test_drawn_counts_are_the_planes_counts(monkeypatch):
-    """The counts drawn where they are counted equal the planes' and the split-K kernel's
-    bit for bit (several input blocks, K parts, a partial last row block, short and empty
-    trains), for one tile and a group of two with their own seeds; and the whole update
-    through them (noise on) equals the update through the planes."""
+    """The counts drawn where they are counted (the error side drawn by each program, or
+    read from its plane) equal the planes' and the split-K kernel's bit for bit (several
+    input blocks, K parts, a partial last row block, short and empty trains), for one tile
+    and a group of two with their own seeds; and the whole update through them (noise on)
+    equals the update through the planes."""
     planes = launcher("line_planes_triton", True)
     coincidences = launcher("coincidences_triton", True)
     drawn = launcher("drawn_counts_triton", True)
     gen = torch.Generator().manual_seed(8)
-    k, length, n_out, n_in = 40, 6, 5, 20
+    k, length, n_out, n_in = 36, 5, 5, 20
     bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
     x_prob = torch.rand(2, k, n_in, generator=gen) - 0.5
     d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
@@ -222,12 +223,15 @@ def test_drawn_counts_are_the_planes_counts(monkeypatch):
         xt, _ = planes(x_prob[g], bl[g], length, ld, int(seeds[g]), 0)
         dt, _ = planes(d_prob[g], bl[g], length, ld, int(seeds[g]), 1)
         want.append(coincidences(dt, xt, n_out, n_in, splits=2, trains=(bl[g], k, length)))
-    for g in range(2):
-        got = drawn(x_prob[g], d_prob[g], bl[g], length, int(seeds[g]), block_n=16, splits=2)
-        assert all(torch.equal(a, b) for a, b in zip(got, want[g], strict=True))
-    net, total = drawn(x_prob, d_prob, bl, length, seeds, block_n=16, splits=3)
-    assert torch.equal(net, torch.stack([w[0] for w in want]))
-    assert torch.equal(total, torch.stack([w[1] for w in want])) and total.sum() > 0
+    for error_planes in (False, True):  # the error side drawn by each program / its plane
+        for g in range(2):
+            got = drawn(x_prob[g], d_prob[g], bl[g], length, int(seeds[g]), block_n=16,
+                        splits=2, error_planes=error_planes)
+            assert all(torch.equal(a, b) for a, b in zip(got, want[g], strict=True))
+        net, total = drawn(x_prob, d_prob, bl, length, seeds, block_n=16, splits=3,
+                           error_planes=error_planes)
+        assert torch.equal(net, torch.stack([w[0] for w in want]))
+        assert torch.equal(total, torch.stack([w[1] for w in want])) and total.sum() > 0
     # the whole update, one tile: drawn (DRAWN_MIN_ROWS lowered) against the planes
     update = launcher("counted_update_triton", True)
     cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
@@ -513,5 +517,7 @@ def test_gpu_drawn_counts_are_the_planes_counts(n_out, n_in):
     xt, _ = planes(x_prob, bl, length, k * length, 9, 0)
     dt, _ = planes(d_prob, bl, length, k * length, 9, 1)
     want = coincidences(dt, xt, n_out, n_in, trains=(bl, k, length))
-    got = drawn(x_prob, d_prob, bl, length, torch.tensor([9], device="cuda"))
-    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    for error_planes in (False, True):
+        got = drawn(x_prob, d_prob, bl, length, torch.tensor([9], device="cuda"),
+                    error_planes=error_planes)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
