@@ -25,7 +25,7 @@ import triton.language as tl
 
 from . import seeds
 from .analog_mvm_ref import MVMParams
-from .layout import BM_NONE, BM_WORST_CASE, NM_ABS_MAX_NP_SUM, W_NOISE_PCM
+from .layout import BM_NONE, BM_WORST_CASE, NM_ABS_MAX_NP_SUM, W_NOISE_ADDITIVE, W_NOISE_PCM
 
 
 @triton.jit
@@ -137,6 +137,31 @@ def _adc_block(y, var, norm, row, cols, ok, width, seed, bm_pass, w_noise, out_n
 
 
 @triton.jit
+def _adc_rows(y, var, norm, rows, cols, ok, width, seed, w_noise, out_noise, out_step,
+              out_bound, W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
+              OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr):
+    """``_adc_block`` of the first pass on a block of rows ``(rows, cols)``: the same
+    element-wise numbers; whether each row clipped."""
+    at = rows[:, None] * width + cols[None, :]
+    if W_KIND == 1:  # W_NOISE_ADDITIVE
+        y = y + (w_noise * norm[:, None]) * tl.randn(_stream_seed(seed, 2, 0), at)
+    elif W_KIND == 2:  # W_NOISE_PCM
+        y = y + (w_noise * tl.sqrt(var)) * tl.randn(_stream_seed(seed, 2, 0), at)
+    if OUT_NOISE:
+        y = y + out_noise * tl.randn(_stream_seed(seed, 3, 0), at)
+    if OUT_Q:
+        y = tl.math.div_rn(y, out_step)
+        if OUT_STO:
+            y = y + (tl.rand(_stream_seed(seed, 4, 0), at) - 0.5)
+        y = _round_even(y) * out_step
+    hit = y > out_bound
+    if TEST_NEG:
+        hit = hit | (y < -out_bound)
+    hit = tl.max((hit & ok).to(tl.int32), axis=1)
+    return tl.minimum(tl.maximum(y, -out_bound), out_bound), hit
+
+
+@triton.jit
 def _seed(seed_ptr, seed_arg, SEED_PTR: tl.constexpr):
     """The call's Philox seed: read from the device (so a graph replay draws anew) in the
     host seeds' form (44 bits, top one set), or the host's ``seed_arg``."""
@@ -185,6 +210,66 @@ def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed
 
 
 @triton.jit
+def _bound_management(x_row, sx1, v_row, w_ptr, sw0, sw1, out_row, row, width, n_out, alpha,
+                      hit, silent, seed, nm_thres, wmax, inp_step, max_bm_res, inp_bound,
+                      inp_noise, w_noise, out_noise, out_step, out_bound, out_scale,
+                      max_bm_factor, bm_limit, WORST: tl.constexpr, INP_Q: tl.constexpr,
+                      INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, W_KIND: tl.constexpr,
+                      OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
+                      TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
+                      GEMV_O: tl.constexpr):
+    """Bound management of one row after its first pass (``hit``: whether an output
+    clipped): while one clips, halve the input, redo the DAC row at ``v_row`` and its GEMV
+    with the weight, and overwrite the row's outputs at ``out_row``."""
+    if WORST:
+        worst = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step,
+                           max_bm_res, 4, BLOCK_I)
+    reduction = tl.full((), 1.0, tl.float32)
+    bm_pass = tl.zeros((), tl.int32)
+    again = (hit > 0) & (~silent) & (reduction <= max_bm_factor) & (reduction <= bm_limit)
+    while again:
+        bm_pass += 1
+        reduction = reduction * 2.0
+        if WORST:
+            if bm_pass == 1:
+                alpha = tl.where(worst > 0, worst, alpha)
+                reduction = tl.full((), 1.0, tl.float32)
+        s = alpha * reduction
+        # the program's threads share the row through memory, in other layouts than
+        # they write it: no thread rewrites it before every read of the last pass is
+        # done, nor reads it before every thread has written it
+        tl.debug_barrier()
+        sumsq = _dac_row(x_row, sx1, v_row, row, width, s, seed, bm_pass, inp_step,
+                         inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
+        tl.debug_barrier()
+        norm = tl.sqrt(sumsq)
+        hit = tl.zeros((), tl.int32)
+        for o0 in range(0, n_out, GEMV_O):
+            outs = o0 + tl.arange(0, GEMV_O)
+            ok = outs < n_out
+            acc = tl.zeros((GEMV_O,), tl.float32)
+            acc_var = tl.zeros((GEMV_O,), tl.float32)
+            for i0 in range(0, width, BLOCK_I):
+                cols = i0 + tl.arange(0, BLOCK_I)
+                ok_i = cols < width
+                v = tl.load(v_row + cols, mask=ok_i, other=0.0)
+                w = tl.load(w_ptr + outs[:, None].to(tl.int64) * sw0 + cols[None, :] * sw1,
+                            mask=ok[:, None] & ok_i[None, :], other=0.0)
+                acc += tl.sum(w * v[None, :], axis=1)
+                if W_KIND == 2:
+                    acc_var += tl.sum(tl.abs(w) * (v * v)[None, :], axis=1)
+            y, block_hit = _adc_block(acc, acc_var, norm, row, outs, ok, n_out, seed,
+                                      bm_pass, w_noise, out_noise, out_step, out_bound,
+                                      W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+            hit = tl.maximum(hit, block_hit)
+            y = y * s
+            if SCALED:
+                y = y * out_scale
+            tl.store(out_row + outs, y, mask=ok)
+        again = (hit > 0) & (reduction <= max_bm_factor) & (reduction <= bm_limit)
+
+
+@triton.jit
 def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr,
                      norm_ptr, out_ptr, seed_ptr, seed_arg, width, n_out, n, n_cols, sx_i,
                      sx_j, nm_thres, wmax,
@@ -221,54 +306,121 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
             y = y * out_scale
         tl.store(out_ptr + base + cols, tl.where(silent, 0.0, y), mask=ok)
     if BM_KIND != 0:
-        x_row = x_ptr + row.to(tl.int64) * sx0
-        v_row = v_ptr + at * width
-        if WORST:
-            worst = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step,
-                               max_bm_res, 4, BLOCK_I)
-        reduction = tl.full((), 1.0, tl.float32)
-        bm_pass = tl.zeros((), tl.int32)
-        again = (hit > 0) & (~silent) & (reduction <= max_bm_factor) & (reduction <= bm_limit)
-        while again:
-            bm_pass += 1
-            reduction = reduction * 2.0
-            if WORST:
-                if bm_pass == 1:
-                    alpha = tl.where(worst > 0, worst, alpha)
-                    reduction = tl.full((), 1.0, tl.float32)
-            s = alpha * reduction
-            # the program's threads share the row through memory, in other layouts than
-            # they write it: no thread rewrites it before every read of the last pass is
-            # done, nor reads it before every thread has written it
-            tl.debug_barrier()
-            sumsq = _dac_row(x_row, sx1, v_row, row, width, s, seed, bm_pass, inp_step,
-                             inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
-            tl.debug_barrier()
-            norm = tl.sqrt(sumsq)
-            hit = tl.zeros((), tl.int32)
-            for o0 in range(0, n_out, GEMV_O):
-                outs = o0 + tl.arange(0, GEMV_O)
-                ok = outs < n_out
-                acc = tl.zeros((GEMV_O,), tl.float32)
-                acc_var = tl.zeros((GEMV_O,), tl.float32)
-                for i0 in range(0, width, BLOCK_I):
-                    cols = i0 + tl.arange(0, BLOCK_I)
-                    ok_i = cols < width
-                    v = tl.load(v_row + cols, mask=ok_i, other=0.0)
-                    w = tl.load(w_ptr + outs[:, None].to(tl.int64) * sw0 + cols[None, :] * sw1,
-                                mask=ok[:, None] & ok_i[None, :], other=0.0)
-                    acc += tl.sum(w * v[None, :], axis=1)
-                    if W_KIND == 2:
-                        acc_var += tl.sum(tl.abs(w) * (v * v)[None, :], axis=1)
-                y, block_hit = _adc_block(acc, acc_var, norm, row, outs, ok, n_out, seed,
-                                          bm_pass, w_noise, out_noise, out_step, out_bound,
-                                          W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
-                hit = tl.maximum(hit, block_hit)
-                y = y * s
-                if SCALED:
-                    y = y * out_scale
-                tl.store(out_ptr + base + outs, y, mask=ok)
-            again = (hit > 0) & (reduction <= max_bm_factor) & (reduction <= bm_limit)
+        _bound_management(x_ptr + row.to(tl.int64) * sx0, sx1, v_ptr + at * width, w_ptr,
+                          sw0, sw1, out_ptr + base, row, width, n_out, alpha, hit, silent,
+                          seed, nm_thres, wmax, inp_step, max_bm_res, inp_bound, inp_noise,
+                          w_noise, out_noise, out_step, out_bound, out_scale, max_bm_factor,
+                          bm_limit, WORST, INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE,
+                          OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_I, GEMV_O)
+
+
+@triton.jit
+def _rows_of(n, BLOCK_R: tl.constexpr):
+    """The rows of program ``(b, g)``: ``b * BLOCK_R + [0, BLOCK_R)`` (int32, as a row's
+    ``program_id`` in the kernels of one row) and which of them exist."""
+    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    return rows, rows < n
+
+
+@triton.jit
+def _prologue_rows_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg,
+                          vec_ptr, width, n, n_cols, sx_i, sx_j, nm_thres, inp_step,
+                          inp_bound, inp_noise,
+                          NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
+                          INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
+                          BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+    """``_prologue_kernel`` for ``BLOCK_R`` rows at once, each row whole in ``BLOCK_C``
+    columns: the same element-wise numbers and exact reductions (max), for noise
+    managements without a sum (not ``abs_max_np_sum``); the norm it writes is summed in
+    another order (it is read by additive weight noise only, which takes the other kernel)."""
+    if COUNT:
+        if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
+            tl.store(vec_ptr, tl.load(vec_ptr) + n)
+    g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    rows, live = _rows_of(n, BLOCK_R)
+    cols = tl.arange(0, BLOCK_C)
+    ok = live[:, None] & (cols < width)[None, :]
+    x = tl.load(x_ptr + rows[:, None].to(tl.int64) * sx0 + cols[None, :] * sx1, mask=ok,
+                other=0.0)
+    amax = tl.max(tl.abs(x), axis=1)
+    if nm_thres > 0:
+        amax = tl.minimum(amax, nm_thres)
+    if NM_KIND == 0:  # NM_NONE
+        raw = tl.full((BLOCK_R,), 1.0, tl.float32)
+    elif NM_KIND == 3:  # NM_CONSTANT
+        raw = tl.full((BLOCK_R,), 1.0, tl.float32) * nm_thres
+    elif NM_KIND == 1:  # NM_ABS_MAX
+        raw = amax
+    else:  # NM_MAX
+        raw = tl.max(tl.where(ok, x, float("-inf")), axis=1)
+        if nm_thres > 0:
+            raw = tl.minimum(raw, nm_thres)
+    s = tl.where(raw > 0, raw, 1.0)
+    silent = (raw <= 0) & (inp_noise <= 0)
+    t = _dac(x, s[:, None], rows[:, None] * width + cols[None, :], seed, 0, inp_step,
+             inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE)
+    t = tl.where(ok, t, 0.0)
+    at = g * n + rows
+    tl.store(v_ptr + at[:, None] * width + cols[None, :], t, mask=ok)
+    tl.store(scale_ptr + at, tl.where(silent, 0.0, s), mask=live)
+    tl.store(norm_ptr + at, tl.sqrt(tl.sum(t * t, axis=1)), mask=live)
+
+
+@triton.jit
+def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg,
+                          scale_ptr, norm_ptr, out_ptr, seed_ptr, seed_arg, width, n_out, n,
+                          n_cols, sx_i, sx_j, nm_thres, wmax, inp_step, max_bm_res, inp_bound,
+                          inp_noise, w_noise, out_noise, out_step, out_bound, out_scale,
+                          max_bm_factor, bm_limit,
+                          SEED_PTR: tl.constexpr, BM_KIND: tl.constexpr, WORST: tl.constexpr,
+                          INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
+                          W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
+                          OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
+                          BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr,
+                          GEMV_O: tl.constexpr):
+    """``_epilogue_kernel`` for ``BLOCK_R`` rows at once, each row's outputs whole in
+    ``BLOCK_O``: the first pass element-wise as there; then each row that clipped, one after
+    the other, through the same bound management as one row's program."""
+    g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    rows, live = _rows_of(n, BLOCK_R)
+    at = g * n + rows
+    w_ptr += g * swg
+    cols = tl.arange(0, BLOCK_O)
+    ok = live[:, None] & (cols < n_out)[None, :]
+    where = at[:, None] * n_out + cols[None, :]
+    alpha = tl.load(scale_ptr + at, mask=live, other=1.0)
+    norm = tl.load(norm_ptr + at, mask=live, other=0.0)
+    silent = alpha == 0
+    y = tl.load(y_ptr + where, mask=ok, other=0.0)
+    var = y
+    if W_KIND == 2:
+        var = tl.load(var_ptr + where, mask=ok, other=0.0)
+    y, hit = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
+                       out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+    y = y * alpha[:, None]
+    if SCALED:
+        y = y * out_scale
+    tl.store(out_ptr + where, tl.where(silent[:, None], 0.0, y), mask=ok)
+    if BM_KIND != 0:
+        lane = tl.arange(0, BLOCK_R)
+        todo = (hit > 0) & (~silent) & live
+        left = tl.sum(todo.to(tl.int32), axis=0)
+        while left > 0:
+            r = tl.min(tl.where(todo, lane, BLOCK_R), axis=0)
+            todo = todo & (lane != r)
+            left -= 1
+            row = tl.program_id(0) * BLOCK_R + r
+            at_r = g * n + row
+            _bound_management(x_ptr + row.to(tl.int64) * sx0, sx1, v_ptr + at_r * width,
+                              w_ptr, sw0, sw1, out_ptr + at_r * n_out, row, width, n_out,
+                              tl.load(scale_ptr + at_r), tl.full((), 1, tl.int32),
+                              tl.load(scale_ptr + at_r) == 0, seed, nm_thres, wmax,
+                              inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise,
+                              out_step, out_bound, out_scale, max_bm_factor, bm_limit, WORST,
+                              INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
+                              TEST_NEG, SCALED, BLOCK_I, GEMV_O)
 
 
 @triton.jit(do_not_specialize=["start", "seed_arg"])
@@ -320,6 +472,23 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
 
 def _block(n: int, cap: int) -> int:
     return max(16, min(triton.next_power_of_2(max(n, 1)), cap))
+
+
+# Row blocks: the prologue and epilogue take ROW_ELEMENTS elements of whole rows per program
+# where a row is at most ROW_WIDTH wide (a convolution's rows: 16-576 wide, 10^5 of them);
+# one program per row left most of its threads idle on rows that narrow. False: the kernels
+# of one row everywhere (the same numbers; a switch for side-by-side timings).
+ROW_BLOCKS = True
+ROW_WIDTH = 512
+ROW_ELEMENTS = 2048
+
+
+def _row_block(width: int) -> tuple[int, int] | None:
+    """``(BLOCK_R, BLOCK_C)`` of the row-block kernels for rows ``width`` wide, or None."""
+    block_c = _block(width, 1 << 30)
+    if block_c > ROW_WIDTH:
+        return None
+    return max(1, ROW_ELEMENTS // block_c), block_c
 
 
 def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
@@ -427,21 +596,37 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     sx_i, sx_j = step_i * x.stride(1), step_j * x.stride(1)
     inp_q, out_q = p.inp_step > 0, p.out_step > 0
     flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0)
-    _prologue_kernel[(n, tiles)](
-        x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int,
-        out if vectors is None else vectors, width, n, n_cols,
-        sx_i, sx_j, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
-        float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise),
-        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
-        BLOCK_I=block_i, **flags)
+    w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
+    rows_in = _row_block(width) if (ROW_BLOCKS and p.nm_kind != NM_ABS_MAX_NP_SUM
+                                    and w_kind != W_NOISE_ADDITIVE) else None
+    if rows_in is not None:
+        block_r, block_c = rows_in
+        _prologue_rows_kernel[(triton.cdiv(n, block_r), tiles)](
+            x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int,
+            out if vectors is None else vectors, width, n, n_cols, sx_i, sx_j,
+            float(p.nm_thres), float(p.inp_step), float(p.inp_bound), float(p.inp_noise),
+            NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
+            BLOCK_R=block_r, BLOCK_C=block_c, **flags)
+    else:
+        _prologue_kernel[(n, tiles)](
+            x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int,
+            out if vectors is None else vectors, width, n, n_cols,
+            sx_i, sx_j, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
+            float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise),
+            NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
+            BLOCK_I=block_i, **flags)
     wt = weights.transpose(1, 2)
     y = torch.bmm(v, wt) if tiles > 1 else (v[0] @ wt[0])[None]
-    w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
     if w_kind == W_NOISE_PCM:
         var = torch.bmm(v * v, wt.abs()) if tiles > 1 else ((v[0] * v[0]) @ wt[0].abs())[None]
     else:
         var = y
-    _epilogue_kernel[(n, tiles)](
+    rows_out = _row_block(n_out) if ROW_BLOCKS else None
+    kernel, grid, blocks = _epilogue_kernel, (n, tiles), dict(BLOCK_O=block_o)
+    if rows_out is not None:
+        kernel, grid = _epilogue_rows_kernel, (triton.cdiv(n, rows_out[0]), tiles)
+        blocks = dict(BLOCK_R=rows_out[0], BLOCK_O=rows_out[1])
+    kernel[grid](
         y, var, x, x.stride(0), x.stride(1), v, weights, weights.stride(1), weights.stride(2),
         weights.stride(0), scale, norm, out, seed_t, seed_int, width, n_out, n, n_cols, sx_i,
         sx_j, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.inp_step),
@@ -452,7 +637,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
         WORST=p.bm_kind == BM_WORST_CASE and p.nm_kind != NM_ABS_MAX_NP_SUM,
         W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
         OUT_STO=out_q and p.out_sto_round, TEST_NEG=bool(p.bm_test_negative_bound),
-        SCALED=p.out_scale != 1, BLOCK_O=block_o, BLOCK_I=block_i, GEMV_O=gemv_o, **flags)
+        SCALED=p.out_scale != 1, BLOCK_I=block_i, GEMV_O=gemv_o, **blocks, **flags)
     return out
 
 

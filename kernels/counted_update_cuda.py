@@ -199,6 +199,112 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
 
 
 @triton.jit
+def _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net, total, dt_ptr, base_ptr,
+                 ld, lines, ranks, D_PLANE: tl.constexpr):
+    """Slot ``t``'s signed bits of a block of rows on both sides added to the counts (two
+    int8 products over the rows): the input side drawn as ``_plane_store`` draws it from
+    Philox outputs ``rx``; the error side likewise from ``rd``, or (``D_PLANE``) read from
+    its compact plane ``dt`` (slot ``t`` of rank ``r`` at ``base[t] + r``)."""
+    inside = ((t < bl) & (t < length))[:, None]
+    fx = (uint_to_uniform_float(rx) < tl.abs(px)) & inside & live_x
+    sx = tl.where(fx, tl.where(px < 0.0, -1, 1), 0).to(tl.int8)
+    if D_PLANE:
+        at = tl.load(base_ptr + tl.minimum(t, length)) + ranks
+        sd = tl.load(dt_ptr + lines[None, :].to(tl.int64) * ld + at[:, None],
+                     mask=inside & live_d, other=0)
+    else:
+        fd = (uint_to_uniform_float(rd) < tl.abs(pd)) & inside & live_d
+        sd = tl.where(fd, tl.where(pd < 0.0, -1, 1), 0).to(tl.int8)
+    net = tl.dot(tl.trans(sd), sx, net, out_dtype=tl.int32)
+    total = tl.dot(tl.trans(tl.abs(sd)), tl.abs(sx), total, out_dtype=tl.int32)
+    return net, total
+
+
+@triton.jit(do_not_specialize=["seed"])
+def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_ptr, total_ptr,
+                         dt_ptr, base_ptr, ld, k, n_out, n_in, length, n_split, stride_xk,
+                         stride_xn, stride_xg, stride_dk, stride_dm, stride_dg,
+                         SEED_PTR: tl.constexpr, ATOMIC: tl.constexpr, D_PLANE: tl.constexpr,
+                         BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
+    the input side's bits drawn where they are counted: the bits of ``_line_planes_kernel``
+    (Philox output ``t % 4`` of the counter ``(line, t // 4, row, 0)``, x stream of the
+    seed), never stored; the error side's drawn alike (d stream) or, ``D_PLANE``, read
+    from its compact plane (``dt`` ``(n_out, ld)``, ``base``: ``compact_layout``'s). Part
+    ``s`` of ``n_split`` (axis 1) takes the row blocks ``s, s + n_split, ...`` in ``order``
+    (rows by decreasing train, so a block's slots end near its rows' trains); each block's
+    quads run to its longest train. Integer counts: the planes' exactly, added with atomics
+    across parts. Axis 2: tile ``g`` of a group (its probabilities, trains, order, seed,
+    error plane and base)."""
+    g = tl.program_id(2).to(tl.int64)
+    part = tl.program_id(1)
+    xp_ptr += g * stride_xg
+    dp_ptr += g * stride_dg
+    bl_ptr += g * k
+    order_ptr += g * k
+    net_ptr += g * n_out * n_in
+    total_ptr += g * n_out * n_in
+    if D_PLANE:
+        dt_ptr += g * n_out * ld
+        base_ptr += g * (length + 1)
+    if SEED_PTR:
+        seed = tl.load(seed_ptr + g)
+    seed_x = _stream(tl.cast(seed, tl.int64), 0)
+    seed_d = _stream(tl.cast(seed, tl.int64), 1)
+    cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    lines = tl.arange(0, BLOCK_M)
+    net = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    zero_x = tl.zeros((BLOCK_R, BLOCK_N), dtype=tl.uint32)
+    zero_d = tl.zeros((BLOCK_R, BLOCK_M), dtype=tl.uint32)
+    for r0 in range(part * BLOCK_R, k, BLOCK_R * n_split):
+        ranks = r0 + tl.arange(0, BLOCK_R)
+        live = ranks < k
+        rows = tl.load(order_ptr + ranks, mask=live, other=0)
+        bl = tl.load(bl_ptr + rows, mask=live, other=0)
+        live_x = live[:, None] & (cols < n_in)[None, :]
+        live_d = live[:, None] & (lines < n_out)[None, :]
+        r64 = rows.to(tl.int64)
+        px = tl.load(xp_ptr + r64[:, None] * stride_xk + cols[None, :] * stride_xn, mask=live_x,
+                     other=0.0)
+        if D_PLANE:
+            pd = zero_d.to(tl.float32)
+        else:
+            pd = tl.load(dp_ptr + r64[:, None] * stride_dk + lines[None, :] * stride_dm,
+                         mask=live_d, other=0.0)
+        c_row = rows[:, None].to(tl.uint32)
+        top = tl.minimum(tl.max(bl, axis=0), length)
+        for q in range(0, (top + 3) // 4):
+            x0, x1, x2, x3 = philox(seed_x, cols[None, :].to(tl.uint32) + zero_x, zero_x + q,
+                                    c_row + zero_x, zero_x)
+            if D_PLANE:
+                d0 = zero_d
+                d1 = zero_d
+                d2 = zero_d
+                d3 = zero_d
+            else:
+                d0, d1, d2, d3 = philox(seed_d, lines[None, :].to(tl.uint32) + zero_d,
+                                        zero_d + q, c_row + zero_d, zero_d)
+            t = 4 * q
+            net, total = _slot_counts(x0, px, d0, pd, t, bl, length, live_x, live_d, net, total,
+                                      dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+            net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x, live_d, net,
+                                      total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+            net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x, live_d, net,
+                                      total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+            net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x, live_d, net,
+                                      total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+    out = lines[:, None] * n_in + cols[None, :]
+    ok = (lines < n_out)[:, None] & (cols < n_in)[None, :]
+    if ATOMIC:
+        tl.atomic_add(net_ptr + out, net, mask=ok)
+        tl.atomic_add(total_ptr + out, total, mask=ok)
+    else:
+        tl.store(net_ptr + out, net, mask=ok)
+        tl.store(total_ptr + out, total, mask=ok)
+
+
+@triton.jit
 def _rate(q):
     """For a pulse ``w -> (1 - q) w + b``: ``-log(1 - q)`` and the offset's weight
     ``-log(1 - q) / q`` (float32: a series where ``q`` is small, so no digit is lost;
@@ -481,7 +587,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         on_device = isinstance(seed, torch.Tensor)
         if tiles > 1 and not on_device:
             raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
-        block_b, block_l = 64, 32
+        block_b, block_l = _plane_blocks(n_lines)
         # slots in fours: the trains' (compact), or all up to ld, padding included (dense)
         quads = triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
@@ -495,6 +601,19 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
+
+
+# A program's lines and rows: 32 x 64, or where a plane has at most 16 lines (a narrow
+# convolution's error side: 16 output channels), 16 x 128 - Philox runs for every lane of
+# a block, masked or not, so 32 lines there drew twice the numbers kept. The bits are keyed
+# by (line, slot, row), whatever the blocks. False: 32 x 64 everywhere (a switch for
+# side-by-side timings).
+NARROW_PLANES = True
+
+
+def _plane_blocks(n_lines: int) -> tuple[int, int]:
+    """``(BLOCK_B, BLOCK_L)`` of ``_line_planes_kernel`` for planes of ``n_lines``."""
+    return (128, 16) if NARROW_PLANES and n_lines <= 16 else (64, 32)
 
 
 def signed_bits_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, rows: int,
@@ -589,6 +708,84 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
     return counts[0, 0], counts[1, 0]
 
 
+# Split-K counts of narrow layers (at most DRAWN_MAX_OUT outputs, at least DRAWN_MIN_ROWS rows:
+# a convolution's 10^5 rows x BL slots) drawn where they are counted (``_drawn_counts_kernel``):
+# the planes, BL bytes a row and line, are neither written nor read again. False: planes and
+# ``_coincidence_kernel`` (the same counts; a switch for side-by-side timings).
+DRAWN_COUNTS = True
+# the error side (<= 64 lines) drawn once into its compact plane and read by every program,
+# instead of drawn again by each program of an input block
+DRAWN_ERROR_PLANES = True
+DRAWN_MAX_OUT = 64
+DRAWN_MIN_ROWS = 2048
+
+
+def _drawn(n_out: int, k: int) -> bool:
+    return DRAWN_COUNTS and n_out <= DRAWN_MAX_OUT and k >= DRAWN_MIN_ROWS
+
+
+def _drawn_block_n(n_in: int, block_m: int, d_plane: bool) -> int:
+    """Input lines a program of ``_drawn_counts_kernel``: Philox runs on every lane, and
+    each program draws the ``block_m`` error lines again (or, from a plane, reads them: a
+    quarter of a draw, say), so the width with the least such work (``cdiv(n_in, b) * (b +
+    block_m)``), the wider on a tie."""
+    extra = block_m / 4 if d_plane else block_m
+    return min((16, 32, 64, 128), key=lambda b: (triton.cdiv(n_in, b) * (b + extra), -b))
+
+
+def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                        length: int, seed: int | torch.Tensor, *, block_r: int = 32,
+                        block_n: int | None = None, splits: int | None = None,
+                        error_planes: bool | None = None):
+    """``(net, total)`` of the bits ``line_planes_triton`` would draw from ``seed`` (x stream
+    0, d stream 1), as ``coincidences_triton`` counts them from those planes, in one launch
+    and without the input side's planes (``error_planes``, default
+    ``DRAWN_ERROR_PLANES``: the error side's compact plane drawn first, by
+    ``line_planes_triton``, and read; else drawn in the same launch by every program). A
+    group: ``(tiles, k, n)`` probabilities, ``(tiles, k)`` trains and a ``(tiles,)`` seed
+    tensor give ``(tiles, n_out, n_in)`` counts."""
+    grouped = x_prob.dim() == 3
+    if not grouped:
+        x_prob, d_prob, bl = x_prob[None], d_prob[None], bl[None]
+    tiles, k, n_in = x_prob.shape
+    n_out = d_prob.shape[2]
+    x_prob, d_prob = x_prob.to(torch.float32), d_prob.to(torch.float32)
+    on_device = isinstance(seed, torch.Tensor)
+    if tiles > 1 and not on_device:
+        raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
+    d_plane = DRAWN_ERROR_PLANES if error_planes is None else error_planes
+    bl = bl.contiguous()
+    block_m = max(16, triton.next_power_of_2(n_out))
+    block_n = block_n or _drawn_block_n(n_in, block_m, d_plane)
+    n_blocks = triton.cdiv(n_in, block_n)
+    steps = triton.cdiv(k, block_r)
+    if splits is None:
+        splits = max(1, min(steps // 4, triton.cdiv(_programs(x_prob.device), n_blocks * tiles)))
+    splits = max(1, min(splits, steps))
+    counts = (torch.zeros if splits > 1 else torch.empty)(
+        2, tiles, n_out, n_in, dtype=torch.int32, device=x_prob.device)
+    if k and n_out and n_in and tiles and length > 0:
+        ld = max(k * length, 1)
+        if d_plane:  # rows by decreasing train, and the error side's compact plane
+            order, base = (t.contiguous() for t in compact_layout(bl, length))
+            dt = line_planes_triton(d_prob, bl, length, ld, seed, 1,
+                                    compact=(order, base))[0]
+        else:  # rows by decreasing train (any order counts the same; this one wastes no draws)
+            order = torch.argsort(bl, dim=-1, descending=True).to(torch.int32).contiguous()
+            dt, base = counts, counts
+        _drawn_counts_kernel[(n_blocks, splits, tiles)](
+            x_prob, d_prob, bl, order.reshape(tiles, k), seed if on_device else counts,
+            0 if on_device else int(seed), counts[0], counts[1], dt, base, ld, k, n_out, n_in,
+            length, splits, x_prob.stride(1), x_prob.stride(2), x_prob.stride(0),
+            d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
+            ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
+            BLOCK_N=block_n, num_warps=8 if block_r * block_n >= 4096 else 4)
+    elif splits <= 1:
+        counts.zero_()
+    if grouped:
+        return counts[0], counts[1]
+    return counts[0, 0], counts[1, 0]
+
 def pulse_counts_triton(xs: torch.Tensor, ds: torch.Tensor, method: str | None = None):
     """Up and down counts ``(out, in)`` int32 (``pulse_counts_torch``) of signed bits
     ``(K, in)``, ``(K, out)`` laid out as planes; ``method``: ``count_method``'s choice
@@ -677,6 +874,12 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     if x_bits is not None:
         dt, dt_abs = _planes_of_bits(d_prob, bl, d_bits, ld, lines[0], cublas)
         xt, xt_abs = _planes_of_bits(x_prob, bl, x_bits, ld, lines[1], cublas)
+    elif not cublas and _drawn(n_out, k):  # the bits drawn where they are counted
+        net, total = drawn_counts_triton(x_prob, d_prob, bl, length, seed)
+        pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
+        _apply(weight, cell_params, net, total, True, p.cell, seed=seed,
+               cell_pulses=cell_pulses, pulses=pulses)
+        return pulses
     else:  # split-K: compact planes (only the trains' slots); cuBLAS: slot-major, padded
         compact = None if cublas else compact_layout(bl, length)
         dt, dt_abs = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seed, 1,
@@ -711,13 +914,16 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
     length = int(p.max_bl or 0)
     if k == 0 or length == 0 or tiles == 0:
         return torch.zeros(tiles, dtype=torch.int64, device=weights.device)
-    ld = _round_up(k * length, ALIGN)
-    compact = compact_layout(bl, length)
-    dt = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seeds, 1,
-                            compact=compact)[0]
-    xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0,
-                            compact=compact)[0]
-    net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
+    if _drawn(n_out, k):
+        net, total = drawn_counts_triton(x_prob, d_prob, bl, length, seeds)
+    else:
+        ld = _round_up(k * length, ALIGN)
+        compact = compact_layout(bl, length)
+        dt = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seeds, 1,
+                                compact=compact)[0]
+        xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0,
+                                compact=compact)[0]
+        net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
     pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
     _apply(weights, cell_params, net, total, True, p.cell, seed=seeds, cell_pulses=cell_pulses,
            tiles=tiles, pulses=pulses)
@@ -725,7 +931,7 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
 
 
 __all__ = ["apply_counts_triton", "coincidences_triton", "compact_layout",
-           "compact_layout_torch", "count_method",
+           "compact_layout_torch", "count_method", "drawn_counts_triton",
            "counted_update_grouped_triton", "counted_update_triton", "line_planes_triton",
            "pulse_counts_triton",
            "signed_bits_triton"]

@@ -4,6 +4,10 @@ The gather writes each patch row once, straight from the image (``F.unfold`` wri
 ``[N, K, L]`` and the rows then need a transposing copy). col2im is a gather too, over
 ``inverse``: each program sums the few positions that read its image elements in the
 twin's order, so it needs no atomic adds and equals the twin bit for bit.
+
+Every image of a batch shares the index: a program of either kernel covers a block of
+images (``IMAGE_BLOCKS``), so it reads its block of the index once for all of them (int64,
+twice the bytes of the float32 it moves: read once an element, it was most of the traffic).
 """
 
 from __future__ import annotations
@@ -39,14 +43,60 @@ def _col2im_kernel(rows_ptr, inverse_ptr, out_ptr, n, size, per_image, width,
     tl.store(out_ptr + i, acc, mask=ok)
 
 
+@triton.jit
+def _im2col_images_kernel(img_ptr, index_ptr, out_ptr, n, patches, width, size,
+                          BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_B: tl.constexpr):
+    """``_im2col_kernel`` for the patches ``BLOCK_P`` x ``BLOCK_K`` of ``BLOCK_B`` images:
+    the index block read once."""
+    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
+    ok = (p < patches)[:, None] & (k < width)[None, :]
+    e = tl.load(index_ptr + p[:, None] * width + k[None, :], mask=ok, other=-1)
+    at = p[:, None].to(tl.int64) * width + k[None, :]
+    b0 = tl.program_id(2) * BLOCK_B
+    for i in range(BLOCK_B):
+        b = (b0 + i).to(tl.int64)
+        live = ok & (b < n)
+        v = tl.load(img_ptr + b * size + e, mask=live & (e >= 0), other=0.0)
+        tl.store(out_ptr + b * patches * width + at, v, mask=live)
+
+
+@triton.jit
+def _col2im_images_kernel(rows_ptr, inverse_ptr, out_ptr, n, size, per_image, width,
+                          BLOCK: tl.constexpr, BLOCK_B: tl.constexpr):
+    """``_col2im_kernel`` for ``BLOCK`` elements of ``BLOCK_B`` images: each column of
+    ``inverse`` read once for all of them; the same sums in the same order."""
+    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    b = tl.program_id(1).to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
+    ok_e = e < size
+    ok = (b < n)[:, None] & ok_e[None, :]
+    acc = tl.zeros((BLOCK_B, BLOCK), tl.float32)
+    for j in range(width):
+        p = tl.load(inverse_ptr + e * width + j, mask=ok_e, other=-1)
+        acc += tl.load(rows_ptr + b[:, None] * per_image + p[None, :],
+                       mask=ok & (p >= 0)[None, :], other=0.0)
+    tl.store(out_ptr + b[:, None] * size + e[None, :], acc, mask=ok)
+
+
+# False: one image per program (the kernels before IMAGE_BLOCKS; the same numbers)
+IMAGE_BLOCKS = True
+
+
 def im2col_triton(images: torch.Tensor, index: torch.Tensor, block_r: int = 32,
-                  block_k: int = 32) -> torch.Tensor:
-    """Same arguments and result as ``im2col_torch`` (float32 CUDA images; int64 index)."""
+                  block_k: int = 32, block_b: int = 8) -> torch.Tensor:
+    """Same arguments and result as ``im2col_torch`` (float32 CUDA images; int64 index);
+    ``block_b`` images a program."""
     flat = images.reshape(images.shape[0], -1).contiguous()
     patches, width = index.shape
     rows = flat.shape[0] * patches
     out = torch.empty(rows, width, dtype=flat.dtype, device=flat.device)
-    if out.numel():
+    if out.numel() and IMAGE_BLOCKS:
+        grid = (triton.cdiv(patches, block_r), triton.cdiv(width, block_k),
+                triton.cdiv(flat.shape[0], block_b))
+        _im2col_images_kernel[grid](flat, index.contiguous(), out, flat.shape[0], patches,
+                                    width, flat.shape[1], BLOCK_P=block_r, BLOCK_K=block_k,
+                                    BLOCK_B=block_b)
+    elif out.numel():
         grid = (triton.cdiv(rows, block_r), triton.cdiv(width, block_k))
         _im2col_kernel[grid](flat, index.contiguous(), out, rows, patches, width,
                              flat.shape[1], BLOCK_R=block_r, BLOCK_K=block_k)
@@ -54,12 +104,17 @@ def im2col_triton(images: torch.Tensor, index: torch.Tensor, block_r: int = 32,
 
 
 def col2im_triton(rows: torch.Tensor, inverse: torch.Tensor, n: int,
-                  block: int = 256) -> torch.Tensor:
-    """Same arguments and result as ``col2im_torch`` (float32 CUDA rows; int64 inverse)."""
+                  block: int = 256, block_b: int = 4) -> torch.Tensor:
+    """Same arguments and result as ``col2im_torch`` (float32 CUDA rows; int64 inverse);
+    ``block_b`` images a program."""
     flat = rows.reshape(n, -1).contiguous()
     size, width = inverse.shape
     out = torch.empty(n, size, dtype=flat.dtype, device=flat.device)
-    if out.numel():
+    if out.numel() and IMAGE_BLOCKS:
+        grid = (triton.cdiv(size, block), triton.cdiv(n, block_b))
+        _col2im_images_kernel[grid](flat, inverse.contiguous(), out, n, size, flat.shape[1],
+                                    width, BLOCK=block, BLOCK_B=block_b)
+    elif out.numel():
         _col2im_kernel[(triton.cdiv(n * size, block),)](flat, inverse.contiguous(), out, n,
                                                         size, flat.shape[1], width,
                                                         BLOCK=block)

@@ -1420,6 +1420,110 @@ def _line_probabilities_kernel(
                         stride_dm, d_gain, res, RES, D_SIGN, BLOCK)
 
 
+@triton.jit
+def _side_rows(src_ptr, rows, live, n, stride_k, stride_src, BLOCK: tl.constexpr):
+    """One side of a block of whole rows, loaded once (zeros past ``n`` and the rows)."""
+    j = tl.arange(0, BLOCK)
+    ok = live[:, None] & (j < n)[None, :]
+    v = tl.load(src_ptr + rows[:, None].to(tl.int64) * stride_k + j[None, :] * stride_src,
+                mask=ok, other=0.0)
+    return v, ok, j
+
+
+@triton.jit
+def _side_store(v, ok, j, dst_ptr, sign_ptr, at, n, gain, res, RES: tl.constexpr,
+                SIGNS: tl.constexpr):
+    """The probabilities of ``_side_probabilities`` from a block of loaded rows ``v``."""
+    if SIGNS:
+        v = v * tl.load(sign_ptr + j, mask=j < n, other=1.0)[None, :]
+    p = tl.abs(v) * gain[:, None]
+    if RES:
+        p = _round_half_even(tl.div_rn(p, res)) * res
+    p = tl.minimum(tl.maximum(p, 0.0), 1.0)
+    sign = tl.where(v > 0.0, 1.0, tl.where(v < 0.0, -1.0, 0.0))
+    tl.store(dst_ptr + at[:, None] * n + j[None, :], p * sign, mask=ok)
+
+
+@triton.jit
+def _line_probabilities_rows_kernel(
+    x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
+    n_in, n_out,
+    k, n_cols, stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg, xs_col,
+    xs_tile, ds_row, ds_tile, stride_slots, stride_calls, stride_rows,
+    lr, granularity, desired_bl, const_bl, um_grad_scale, res,
+    BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
+    SLOTS: tl.constexpr, CALLS: tl.constexpr, X_SIGN: tl.constexpr, D_SIGN: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_X: tl.constexpr, BLOCK_D: tl.constexpr,
+    ROWS: tl.constexpr = False,
+):
+    """``_line_probabilities_kernel`` for ``BLOCK_R`` rows at once (axis 0), each side of a
+    row whole in ``BLOCK_X`` / ``BLOCK_D`` columns: the same float32 operations element by
+    element (each row's scalars as a vector over the rows) and exact maxima, so the same
+    numbers; one atomic add of the block's train lengths to the slots (an integer sum, any
+    order) instead of one a row."""
+    g = tl.program_id(1)
+    first = tl.program_id(0) == 0
+    if ROWS:
+        if first:
+            tl.store(rows_ptr + g * stride_rows, tl.load(rows_ptr + g * stride_rows) + k)
+    if CALLS:
+        if first:
+            tl.store(calls_ptr + g * stride_calls, tl.load(calls_ptr + g * stride_calls) + 1)
+    col = (g % n_cols).to(tl.int64)
+    row = (g // n_cols).to(tl.int64)
+    b = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    live = b < k
+    at = g.to(tl.int64) * k + b
+    xv, x_ok, xj = _side_rows(x_ptr + col * stride_xg, b, live, n_in, stride_xk, stride_xn,
+                              BLOCK_X)
+    dv, d_ok, dj = _side_rows(d_ptr + row * stride_dg, b, live, n_out, stride_dk, stride_dm,
+                              BLOCK_D)
+    x_max = tl.max(tl.abs(xv), axis=1)
+    d_max = tl.max(tl.abs(dv), axis=1)
+    active = (x_max > 0.0) & (d_max > 0.0)
+    x_m = tl.where(active, x_max, 1.0)
+    d_m = tl.where(active, d_max, 1.0) * um_grad_scale
+    if BL_MODE == 0:  # update_bl_management
+        bl = tl.minimum(tl.maximum(tl.ceil(tl.div_rn(lr * x_m * d_m, granularity)), 1.0),
+                        desired_bl)
+        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)  # torch: lr / t = 1/t * lr
+    elif BL_MODE == 1:  # fixed, or the granularity reaches lr in desired_bl pulses
+        bl = x_m * 0.0 + desired_bl
+        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)
+    else:
+        bl = x_m * 0.0 + const_bl
+        amp = x_m * 0.0 + 1.0
+    if MANAGED:
+        kk = tl.div_rn(lr * x_m * d_m, granularity)
+        d_m = tl.where(kk > bl, tl.div_rn(d_m * bl, tl.where(kk > bl, kk, 1.0)), d_m)
+        scale = tl.sqrt_rn(tl.div_rn(x_m, d_m))
+        x_gain = tl.div_rn(amp, scale)
+        d_gain = amp * scale
+    else:
+        x_gain = amp
+        d_gain = amp
+    go = active & (lr > 0.0)
+    length = tl.where(go, bl, 0.0).to(tl.int32)
+    tl.store(bl_ptr + at, length, mask=live)
+    if SLOTS:
+        tl.atomic_add(slots_ptr + g * stride_slots,
+                      tl.sum(tl.where(live, length, 0).to(tl.int64), axis=0))
+    tile = g.to(tl.int64)
+    _side_store(xv, x_ok, xj, xp_ptr, xs_ptr + col * xs_col + tile * xs_tile, at, n_in,
+                x_gain, res, RES, X_SIGN)
+    _side_store(dv, d_ok, dj, dp_ptr, ds_ptr + row * ds_row + tile * ds_tile, at, n_out,
+                d_gain, res, RES, D_SIGN)
+
+
+# Row blocks: ROW_ELEMENTS elements of whole rows per program where a row's wider side is at
+# most ROW_WIDTH (a convolution's 10^5 rows of 16-576 lines); one program per row left most
+# of its threads idle there. False: one row per program (the same numbers; a switch for
+# side-by-side timings).
+ROW_BLOCKS = True
+ROW_WIDTH = 512
+ROW_ELEMENTS = 2048
+
+
 def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,
                               granularity: float, *, desired_bl: int, fixed_bl: bool,
                               update_management: bool, update_bl_management: bool,
@@ -1485,7 +1589,13 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
     mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
                       update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
-    _line_probabilities_kernel[(k, tiles)](
+    kernel, grid, blocks = _line_probabilities_kernel, (k, tiles), dict(BLOCK=block)
+    if ROW_BLOCKS and block <= ROW_WIDTH:
+        block_r = max(1, ROW_ELEMENTS // block)
+        kernel, grid = _line_probabilities_rows_kernel, (triton.cdiv(k, block_r), tiles)
+        blocks = dict(BLOCK_R=block_r, BLOCK_X=_next_pow2(max(n_in, 1)),
+                      BLOCK_D=_next_pow2(max(n_out, 1)))
+    kernel[grid](
         x_rows, d_rows, x_p, d_p, bl, bl if slots is None else slots,
         bl if calls is None else calls, bl if rows is None else rows,
         *(x_p if v is None else v for v in signs),
@@ -1500,8 +1610,8 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
         BL_MODE=mode, MANAGED=bool(update_management or update_bl_management),
         RES=res > 0, SLOTS=slots is not None, CALLS=calls is not None,
         ROWS=rows is not None,
-        X_SIGN=signs[0] is not None, D_SIGN=signs[1] is not None, BLOCK=block,
-        num_warps=4 if block >= 512 else 2,
+        X_SIGN=signs[0] is not None, D_SIGN=signs[1] is not None, **blocks,
+        num_warps=4 if block >= 512 or kernel is _line_probabilities_rows_kernel else 2,
     )
     return x_p, d_p, bl
 

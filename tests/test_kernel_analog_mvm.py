@@ -239,6 +239,28 @@ def test_triton_interpreted_counts_the_vectors_in_its_prologue():
     assert counts.tolist() == [9, 10]
 
 
+@pytest.mark.parametrize("extra", [
+    dict(bound_management="iterative", out_noise=0.05, inp_noise=0.02, inp_sto_round=True,
+         out_sto_round=True, w_noise=0.03, w_noise_type="pcm_read"),
+    dict(bound_management="iterative_worst_case", noise_management="max")])
+def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, monkeypatch):
+    """The row-block prologue and epilogue (several programs, a partial last block) give
+    the one-row kernels' numbers bit for bit, noise and bound management's passes included,
+    and count the same vectors."""
+    launch = _triton(True)
+    module = launch.__globals__
+    w, x = _inputs(11, 23, 17, 4)
+    p = kernel_params(_quiet("abs_max", "iterative", True, **extra))
+    got = []
+    for row_blocks in (False, True):
+        monkeypatch.setitem(module, "ROW_BLOCKS", row_blocks)
+        monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
+        counts = torch.zeros(1, dtype=torch.int64)
+        got.append((launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8, vectors=counts),
+                    counts.item()))
+    assert torch.equal(got[0][0], got[1][0]) and got[0][1] == got[1][1] == 11
+
+
 # ------------------------------------------------------------------------ GPU -------------
 @pytest.mark.gpu
 @pytest.mark.parametrize("nm,bm", list(itertools.product(NM, BM)))
@@ -384,3 +406,23 @@ def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them()
     for extra in ONEHOT_IO:
         p = kernel_params(IOParameters(bound_management="none", **extra))
         assert torch.equal(launch(w, x, p, seed, onehot_start=start), launch(w, x, p, seed))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 288, 64)])
+def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, monkeypatch):
+    """Compiled, at convolution shapes with default noise and many rows clipping: the
+    row-block kernels give the one-row kernels' numbers bit for bit."""
+    launch = _triton(False)
+    module = launch.__globals__
+    gen = torch.Generator().manual_seed(n)
+    w = (0.4 * torch.randn(out, width, generator=gen)).cuda()
+    x = torch.relu(torch.randn(n, width, generator=gen)).cuda()
+    for extra in (dict(inp_sto_round=True, w_noise=0.02, w_noise_type="pcm_read"),
+                  dict(bound_management="iterative_worst_case")):
+        p = kernel_params(IOParameters(**extra))
+        got = []
+        for row_blocks in (False, True):
+            monkeypatch.setitem(module, "ROW_BLOCKS", row_blocks)
+            got.append(launch(w, x, p, 11))
+        assert torch.equal(got[0], got[1])

@@ -183,6 +183,71 @@ def test_split_k_stops_at_the_longest_train(interp):
     assert torch.equal(got[0].double(), net) and torch.equal(got[1].double(), total)
 
 
+def test_narrow_planes_are_the_bits_of_wide_blocks(monkeypatch):
+    """Planes of at most 16 lines drawn in blocks of 16 lines x 128 rows are those of the
+    blocks of 32 x 64 bit for bit, dense and compact (up to the trains' sum: nothing is
+    written past it), with a partial last block of rows."""
+    planes = launcher("line_planes_triton", True)
+    gen = torch.Generator().manual_seed(6)
+    k, length = 150, 5
+    bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
+    prob = torch.rand(k, 10, generator=gen) - 0.5
+    compact = launcher("compact_layout", True)(bl, length)
+    end = int(compact[1][-1])
+    got = []
+    for narrow in (False, True):
+        monkeypatch.setitem(planes.__globals__, "NARROW_PLANES", narrow)
+        got.append((planes(prob, bl, length, 768, 9, 1)[0],
+                    planes(prob, bl, length, 768, 9, 1, compact=compact)[0][:, :end]))
+    assert all(torch.equal(a, b) for a, b in zip(*got, strict=True)) and got[0][0].any()
+
+
+def test_drawn_counts_are_the_planes_counts(monkeypatch):
+    """The counts drawn where they are counted (the error side drawn by each program, or
+    read from its plane) equal the planes' and the split-K kernel's bit for bit (several
+    input blocks, K parts, a partial last row block, short and empty trains), for one tile
+    and a group of two with their own seeds; and the whole update through them (noise on)
+    equals the update through the planes."""
+    planes = launcher("line_planes_triton", True)
+    coincidences = launcher("coincidences_triton", True)
+    drawn = launcher("drawn_counts_triton", True)
+    gen = torch.Generator().manual_seed(8)
+    k, length, n_out, n_in = 36, 5, 5, 20
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    x_prob = torch.rand(2, k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
+    seeds = torch.tensor([31, 32])
+    ld = k * length
+    want = []
+    for g in range(2):
+        xt, _ = planes(x_prob[g], bl[g], length, ld, int(seeds[g]), 0)
+        dt, _ = planes(d_prob[g], bl[g], length, ld, int(seeds[g]), 1)
+        want.append(coincidences(dt, xt, n_out, n_in, splits=2, trains=(bl[g], k, length)))
+    for error_planes in (False, True):  # the error side drawn by each program / its plane
+        for g in range(2):
+            got = drawn(x_prob[g], d_prob[g], bl[g], length, int(seeds[g]), block_n=16,
+                        splits=2, error_planes=error_planes)
+            assert all(torch.equal(a, b) for a, b in zip(got, want[g], strict=True))
+        net, total = drawn(x_prob, d_prob, bl, length, seeds, block_n=16, splits=3,
+                           error_planes=error_planes)
+        assert torch.equal(net, torch.stack([w[0] for w in want]))
+        assert torch.equal(total, torch.stack([w[1] for w in want])) and total.sum() > 0
+    # the whole update, one tile: drawn (DRAWN_MIN_ROWS lowered) against the planes
+    update = launcher("counted_update_triton", True)
+    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
+    params = cell.sample((n_out, n_in), gen)
+    results = []
+    for on in (False, True):
+        monkeypatch.setitem(drawn.__globals__, "DRAWN_COUNTS", on)
+        monkeypatch.setitem(drawn.__globals__, "DRAWN_MIN_ROWS", 1)
+        weight, worn = torch.zeros(n_out, n_in), torch.zeros(n_out, n_in, dtype=torch.int32)
+        pulses = update(weight, params, x_prob[0], d_prob[0], bl[0], max_bl=length, seed=5,
+                        method="split_k", cell_pulses=worn, **cell_args(cell))
+        results.append((weight, worn, int(pulses)))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2] > 0
+
+
 def test_interpreted_cublas_layout_updates_as_the_split_k_kernel(interp):
     """The whole update with the cuBLAS layout (lines padded to 16s, magnitudes written by
     the planes' launch, padded counts read in place) equals the split-K one bit for bit."""
@@ -434,3 +499,25 @@ def test_interpreted_group_is_each_tile_with_its_own_seed():
         == int(got_numba[3])
     assert torch.equal(w, fast[3])
     assert (got > 0).all() and not torch.equal(twin, start)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
+def test_gpu_drawn_counts_are_the_planes_counts(n_out, n_in):
+    """Compiled, at a convolution's shape (8,192 rows, trains of 0-31 slots): the counts
+    drawn where they are counted equal the planes' and the split-K kernel's."""
+    planes = launcher("line_planes_triton", False)
+    coincidences = launcher("coincidences_triton", False)
+    drawn = launcher("drawn_counts_triton", False)
+    gen = torch.Generator().manual_seed(n_in)
+    k, length = 8192, 31
+    bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda()
+    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    xt, _ = planes(x_prob, bl, length, k * length, 9, 0)
+    dt, _ = planes(d_prob, bl, length, k * length, 9, 1)
+    want = coincidences(dt, xt, n_out, n_in, trains=(bl, k, length))
+    for error_planes in (False, True):
+        got = drawn(x_prob, d_prob, bl, length, torch.tensor([9], device="cuda"),
+                    error_planes=error_planes)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])

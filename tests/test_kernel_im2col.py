@@ -60,22 +60,26 @@ def test_parallel_numba_equals_serial(monkeypatch):
     assert torch.equal(col2im_numba(g, inverse, 4), grad)
 
 
-def _check_triton(interpret: bool, device: str):
+def _check_triton(interpret: bool, device: str, monkeypatch):
+    """Both kernels of each (a program per block of images, with a partial last block, and
+    one image per program) equal unfold and its autograd."""
     gather = triton_function("im2col_cuda", "im2col_triton", interpret)
     scatter = triton_function("im2col_cuda", "col2im_triton", interpret)
-    for seed, shape in enumerate(SHAPES[:2]):
-        x, rows, g, grad, indices, _ = unfold_reference(shape, 2, seed)
-        inverse = inverse_index(indices, x[0].numel())
-        out = gather(x.to(device), indices.to(device), block_r=8, block_k=16)
-        assert torch.equal(out.cpu(), rows)
-        back = scatter(g.to(device), inverse.to(device), 2, block=64)
-        assert torch.equal(back.cpu(), grad)
+    for image_blocks in (True, False):
+        monkeypatch.setitem(gather.__globals__, "IMAGE_BLOCKS", image_blocks)
+        for seed, shape in enumerate(SHAPES[:2]):
+            x, rows, g, grad, indices, _ = unfold_reference(shape, 3, seed)
+            inverse = inverse_index(indices, x[0].numel())
+            out = gather(x.to(device), indices.to(device), block_r=8, block_k=16, block_b=2)
+            assert torch.equal(out.cpu(), rows)
+            back = scatter(g.to(device), inverse.to(device), 3, block=64, block_b=2)
+            assert torch.equal(back.cpu(), grad)
 
 
-def test_triton_interpreted_equals_unfold():
-    _check_triton(True, "cpu")
+def test_triton_interpreted_equals_unfold(monkeypatch):
+    _check_triton(True, "cpu", monkeypatch)
 
 
 @pytest.mark.gpu
-def test_triton_compiled_equals_unfold():
-    _check_triton(False, "cuda")
+def test_triton_compiled_equals_unfold(monkeypatch):
+    _check_triton(False, "cuda", monkeypatch)

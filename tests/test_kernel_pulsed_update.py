@@ -629,6 +629,31 @@ def test_line_probabilities_long_rows_and_strides(interp_prep):
     run_line_probabilities(interp_prep, x.T.contiguous().T, d, 0.1, 0.0)
 
 
+def test_line_probabilities_row_blocks_equal_one_row_a_program(monkeypatch):
+    """The row-block kernel (several programs, a partial last block) gives the one-row
+    kernel's numbers bit for bit (BL and update management on, then both off), for a 2 x 2
+    grid of tiles with their own signs and strided counters."""
+    from pulse_cases import PREP_MODES, prep_rows
+
+    lines = triton_function("pulsed_update_cuda", "line_probabilities_grouped_triton", True)
+    x, d = prep_rows(k=9, n_in=24, n_out=14)
+    gen = torch.Generator().manual_seed(5)
+    signs = [torch.where(torch.rand(4, n, generator=gen) < 0.5, -1.0, 1.0) for n in (12, 7)]
+    for ubm, um, fixed, scale in (PREP_MODES[0], PREP_MODES[-1]):
+        got = []
+        for row_blocks in (False, True):
+            monkeypatch.setitem(lines.__globals__, "ROW_BLOCKS", row_blocks)
+            monkeypatch.setitem(lines.__globals__, "ROW_ELEMENTS", 64)
+            ledger = torch.zeros(4, 3, dtype=torch.int64)
+            out = lines(x.T.contiguous().T, d, 2, 12, 7, 0.1, 1e-3, desired_bl=31,
+                        fixed_bl=fixed, update_management=um, update_bl_management=ubm,
+                        um_grad_scale=scale, res=0.013, x_sign=signs[0], d_sign=signs[1],
+                        slots=ledger[:, 0], calls=ledger[:, 1], rows=ledger[:, 2])
+            got.append((*out, ledger))
+        assert all(torch.equal(a, b) for a, b in zip(*got, strict=True))
+        assert int(got[1][3][:, 0].sum()) > 0
+
+
 def test_line_probabilities_refuse_stochastic_rounding(interp_prep):
     x, d = prep_rows(k=8)
     with pytest.raises(ValueError, match="stochastic rounding"):
@@ -850,3 +875,22 @@ def test_interpreted_group_is_each_tile_with_its_own_seed(cell_name):
     assert int(pulsed_update_numba(w, params[1], x_prob[1], d_prob[1], bl[1], p, seed=6)) \
         == int(got[1])
     assert torch.equal(w, fast[1])
+
+
+@gpu
+@needs_cuda
+def test_gpu_line_probabilities_row_blocks_equal_one_row_a_program(monkeypatch):
+    """Compiled, at a convolution's shape (4,000 rows of 144 and 16 lines): the row-block
+    kernel gives the one-row kernel's numbers and counters bit for bit."""
+    launch = triton_function("pulsed_update_cuda", "line_probabilities_triton", False)
+    from pulse_cases import prep_rows
+
+    x, d = prep_rows(k=4000, n_in=144, n_out=16, device="cuda")
+    got = []
+    for row_blocks in (False, True):
+        monkeypatch.setitem(launch.__globals__, "ROW_BLOCKS", row_blocks)
+        slots = torch.zeros(1, dtype=torch.int64, device="cuda")
+        out = launch(x, d, 0.1, 1e-3, desired_bl=31, fixed_bl=False, update_management=True,
+                     update_bl_management=True, um_grad_scale=1.0, res=0.0, slots=slots)
+        got.append((*out, slots))
+    assert all(torch.equal(a, b) for a, b in zip(*got, strict=True))
