@@ -1348,6 +1348,38 @@ def _row_abs_max(src_ptr, n, stride_src, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def _train_gains(x_max, d_max, um_grad_scale, lr, granularity, desired_bl, const_bl,
+                 BL_MODE: tl.constexpr, MANAGED: tl.constexpr):
+    """A row's train length (0 where a side is all zero) and the gains of its two sides
+    from their absolute maxima (scalars, or vectors over a block of rows): the
+    line-probability kernels' shared arithmetic."""
+    active = (x_max > 0.0) & (d_max > 0.0)
+    x_m = tl.where(active, x_max, 1.0)
+    d_m = tl.where(active, d_max, 1.0) * um_grad_scale
+    if BL_MODE == 0:  # update_bl_management
+        bl = tl.minimum(tl.maximum(tl.ceil(tl.div_rn(lr * x_m * d_m, granularity)), 1.0),
+                        desired_bl)
+        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)  # torch: lr / t = 1/t * lr
+    elif BL_MODE == 1:  # fixed, or the granularity reaches lr in desired_bl pulses
+        bl = x_m * 0.0 + desired_bl
+        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)
+    else:
+        bl = x_m * 0.0 + const_bl
+        amp = x_m * 0.0 + 1.0
+    if MANAGED:
+        kk = tl.div_rn(lr * x_m * d_m, granularity)
+        d_m = tl.where(kk > bl, tl.div_rn(d_m * bl, tl.where(kk > bl, kk, 1.0)), d_m)
+        scale = tl.sqrt_rn(tl.div_rn(x_m, d_m))
+        x_gain = tl.div_rn(amp, scale)
+        d_gain = amp * scale
+    else:
+        x_gain = amp
+        d_gain = amp
+    length = tl.where(active & (lr > 0.0), bl, 0.0).to(tl.int32)
+    return length, x_gain, d_gain
+
+
+@triton.jit
 def _line_probabilities_kernel(
     x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
     n_in, n_out,
@@ -1386,30 +1418,8 @@ def _line_probabilities_kernel(
     at = g.to(tl.int64) * k + b
     x_max = _row_abs_max(xs, n_in, stride_xn, BLOCK)
     d_max = _row_abs_max(ds, n_out, stride_dm, BLOCK)
-    active = (x_max > 0.0) & (d_max > 0.0)
-    x_m = tl.where(active, x_max, 1.0)
-    d_m = tl.where(active, d_max, 1.0) * um_grad_scale
-    if BL_MODE == 0:  # update_bl_management
-        bl = tl.minimum(tl.maximum(tl.ceil(tl.div_rn(lr * x_m * d_m, granularity)), 1.0),
-                        desired_bl)
-        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)  # torch: lr / t = 1/t * lr
-    elif BL_MODE == 1:  # fixed, or the granularity reaches lr in desired_bl pulses
-        bl = x_m * 0.0 + desired_bl
-        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)
-    else:
-        bl = x_m * 0.0 + const_bl
-        amp = x_m * 0.0 + 1.0
-    if MANAGED:
-        kk = tl.div_rn(lr * x_m * d_m, granularity)
-        d_m = tl.where(kk > bl, tl.div_rn(d_m * bl, tl.where(kk > bl, kk, 1.0)), d_m)
-        scale = tl.sqrt_rn(tl.div_rn(x_m, d_m))
-        x_gain = tl.div_rn(amp, scale)
-        d_gain = amp * scale
-    else:
-        x_gain = amp
-        d_gain = amp
-    go = active & (lr > 0.0)
-    length = tl.where(go, bl, 0.0).to(tl.int32)
+    length, x_gain, d_gain = _train_gains(x_max, d_max, um_grad_scale, lr, granularity,
+                                          desired_bl, const_bl, BL_MODE, MANAGED)
     tl.store(bl_ptr + at, length)
     if SLOTS:
         tl.atomic_add(slots_ptr + g * stride_slots, length.to(tl.int64))
@@ -1480,30 +1490,8 @@ def _line_probabilities_rows_kernel(
                               BLOCK_D)
     x_max = tl.max(tl.abs(xv), axis=1)
     d_max = tl.max(tl.abs(dv), axis=1)
-    active = (x_max > 0.0) & (d_max > 0.0)
-    x_m = tl.where(active, x_max, 1.0)
-    d_m = tl.where(active, d_max, 1.0) * um_grad_scale
-    if BL_MODE == 0:  # update_bl_management
-        bl = tl.minimum(tl.maximum(tl.ceil(tl.div_rn(lr * x_m * d_m, granularity)), 1.0),
-                        desired_bl)
-        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)  # torch: lr / t = 1/t * lr
-    elif BL_MODE == 1:  # fixed, or the granularity reaches lr in desired_bl pulses
-        bl = x_m * 0.0 + desired_bl
-        amp = tl.sqrt_rn(tl.div_rn(1.0, granularity * bl) * lr)
-    else:
-        bl = x_m * 0.0 + const_bl
-        amp = x_m * 0.0 + 1.0
-    if MANAGED:
-        kk = tl.div_rn(lr * x_m * d_m, granularity)
-        d_m = tl.where(kk > bl, tl.div_rn(d_m * bl, tl.where(kk > bl, kk, 1.0)), d_m)
-        scale = tl.sqrt_rn(tl.div_rn(x_m, d_m))
-        x_gain = tl.div_rn(amp, scale)
-        d_gain = amp * scale
-    else:
-        x_gain = amp
-        d_gain = amp
-    go = active & (lr > 0.0)
-    length = tl.where(go, bl, 0.0).to(tl.int32)
+    length, x_gain, d_gain = _train_gains(x_max, d_max, um_grad_scale, lr, granularity,
+                                          desired_bl, const_bl, BL_MODE, MANAGED)
     tl.store(bl_ptr + at, length, mask=live)
     if SLOTS:
         tl.atomic_add(slots_ptr + g * stride_slots,
