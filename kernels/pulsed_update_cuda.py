@@ -937,20 +937,22 @@ LISTED_ROWS = True
 
 def _listed_config(n_out: int, n_in: int, programs: int = 264) -> tuple[int, int, int]:
     """(BLOCK_M, BLOCK_N, num_warps) of ``_listed_rows_kernel``: few output lines and many
-    input lines (up to 4 x 256, eight elements a thread). A block works the rows where one
-    of its output lines and one of its input lines fire; output lines fire less often in
-    training (at 784-4096-4096-10, batch 256: 1.6-2.7 % of them in a row against 6-8 % of
-    the input lines), so a flat block lists the fewest rows for its size. Halved (columns
-    first) down to 256 elements while the grid has fewer than ``programs`` programs."""
-    block_n = min(256, _next_pow2(n_in))
-    block_m = min(_next_pow2(n_out), max(4, 1024 // block_n))
+    input lines (8 x 128, four elements a thread). A block works the rows where one of its
+    output lines and one of its input lines fire; output lines fire less often in training
+    (at 784-4096-4096-10, batch 256: 1.6-2.7 % of them in a row against 6-8 % of the input
+    lines), so a flat block lists the fewest rows for its size. Not flatter than 8 rows:
+    with 4, Triton moves each row's output-line words through shared memory (barriers in
+    the row loop, seen in the sm_90 SASS). Halved (columns first) down to 256 elements
+    while the grid has fewer than ``programs`` programs."""
+    block_n = min(128, _next_pow2(n_in))
+    block_m = min(_next_pow2(n_out), max(8, 1024 // block_n))
     while (block_m * block_n > 256
            and triton.cdiv(n_out, block_m) * triton.cdiv(n_in, block_n) < programs):
         if block_n > 32:
             block_n //= 2
         else:
             block_m //= 2
-    return block_m, block_n, max(1, min(4, block_m * block_n // 256))
+    return block_m, block_n, max(1, min(8, block_m * block_n // 128))
 
 
 def _default_config(n_out: int, n_in: int, loop: bool = True,
