@@ -287,6 +287,74 @@ def test_sparse_rows_change_nothing_but_the_work(interp, columns, cell):
     assert (dense != w0).sum() >= 5
 
 
+def listed_problem(m, n, k, max_bl, device, tiles=None, seed=1, fire=(0.3, 0.2)):
+    """Constant steps with noise on sparse rows, as training makes them: most lines of a
+    row silent (``fire``: the fractions of input and output lines with a probability)."""
+    from xbrun.physics.cells import ConstantStep
+
+    gen = torch.Generator().manual_seed(seed)
+    lead = () if tiles is None else (tiles,)
+    cell = ConstantStep(dw_min=0.05, dw_min_std=0.3)
+    cp = torch.stack([cell.sample((m, n), gen) for _ in range(tiles or 1)]).reshape(
+        *lead, -1, m, n)
+    w0 = 0.2 * torch.randn(*lead, m, n, generator=gen)
+    xp = (torch.rand(*lead, k, n, generator=gen) - 0.5) * (
+        torch.rand(*lead, k, n, generator=gen) < fire[0])
+    dp = (torch.rand(*lead, k, m, generator=gen) - 0.5) * (
+        torch.rand(*lead, k, m, generator=gen) < fire[1])
+    bl = torch.randint(0, max_bl + 1, (*lead, k), generator=gen, dtype=torch.int32)
+    p = kernels.UpdateParams(kernels.CellParams(CELL_CONSTANT, 0.3, True, ()), max_bl)
+    return [t.to(device) for t in (cp, w0, xp, dp, bl)] + [p]
+
+
+def listed_and_blocks(launch, problem, seed, **blocks):
+    """The update with ``_listed_rows_kernel`` and with the block kernel walking every row
+    (``LISTED_ROWS`` off): ``[(weight, pulses, wear)] * 2``."""
+    cp, w0, xp, dp, bl, p = problem
+    out = []
+    for listed in (True, False):
+        saved = launch.__globals__["LISTED_ROWS"]
+        launch.__globals__["LISTED_ROWS"] = listed
+        try:
+            w, worn = w0.clone(), torch.zeros(w0.shape, dtype=torch.int32, device=w0.device)
+            n = launch(w, cp, xp, dp, bl, p, seed=seed, cell_pulses=worn, **blocks)
+        finally:
+            launch.__globals__["LISTED_ROWS"] = saved
+        out.append((w, n, worn))
+    assert int(out[0][1].sum()) > 0 and (out[0][0] != w0).any()
+    return out
+
+
+@pytest.mark.parametrize("max_bl, blocks", [(12, {}), (40, {}), (31, dict(block_m=4, block_n=16))],
+                         ids=["sign_bit", "two_words", "small_blocks"])
+def test_listed_rows_are_the_block_kernel(max_bl, blocks):
+    """Constant steps, noise on, one seed: walking only the rows with a coincidence in the
+    block gives the block kernel's weights, pulses, wear and normals bit for bit (several
+    blocks a side, rows of no coincidence and of none at all, two-word trains)."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    (w, n, worn), (w_ref, n_ref, worn_ref) = listed_and_blocks(
+        launch, listed_problem(10, 40, 6, max_bl, "cpu"), 5, **blocks)
+    assert torch.equal(w, w_ref) and int(n) == int(n_ref) and torch.equal(worn, worn_ref)
+
+
+def test_listed_rows_group_is_the_block_kernel():
+    """A group of three tiles, each its own seed on the device."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    (w, n, worn), (w_ref, n_ref, worn_ref) = listed_and_blocks(
+        launch, listed_problem(5, 40, 4, 31, "cpu", tiles=3), torch.tensor([3, 4, 9]))
+    assert torch.equal(w, w_ref) and torch.equal(n, n_ref) and torch.equal(worn, worn_ref)
+
+
+def test_listed_rows_config_is_flat():
+    """Few output lines, many input lines, at least 8 rows (fewer make Triton move the
+    rows' words through shared memory); smaller where the grid would not fill the GPU."""
+    config = triton_function("pulsed_update_cuda", "_listed_config", True)
+    assert config(512, 512, 4) == (8, 128, 8)
+    assert config(10, 512, 33) == (8, 32, 2)
+    m, n, _ = config(256, 784, 264)
+    assert m == 8 and m * n >= 256
+
+
 @pytest.mark.parametrize("columns, bl", [(True, 9), (False, 40)],
                          ids=["columns_one_word", "rows_two_words"])
 def test_one_hot_lines_kernel_is_the_block_kernel(interp, columns, bl):
