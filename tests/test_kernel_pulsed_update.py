@@ -897,6 +897,22 @@ def test_gpu_sparse_rows_change_nothing_but_the_work(compiled, columns, cell):
 
 @gpu
 @needs_cuda
+@pytest.mark.parametrize("max_bl", [31, 40], ids=["sign_bit", "two_words"])
+def test_gpu_listed_rows_are_the_block_kernel(monkeypatch, max_bl):
+    """Compiled, at layer size (a group of two 512 x 512 tiles, 64 sparse rows): the
+    listed-rows kernel gives the block kernel's pulses and wear exactly and its weights up
+    to the compiler's FMA choices (two compiled variants of the same arithmetic)."""
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    (w, n, worn), (w_ref, n_ref, worn_ref) = listed_and_blocks(
+        launch, listed_problem(512, 512, 64, max_bl, "cuda", tiles=2),
+        torch.tensor([3, 4], device="cuda"))
+    assert torch.equal(n, n_ref) and torch.equal(worn, worn_ref)
+    torch.testing.assert_close(w, w_ref, atol=1e-6, rtol=0)
+
+
+@gpu
+@needs_cuda
 def test_gpu_sparse_rows_noise_in_distribution(compiled):
     prob = replicated_problem(CELLS[0], 4, 8, 32, [31] * 32, reps=64, device="cuda", noise=0.3,
                               given=True)
