@@ -21,6 +21,8 @@ over 10 calls, median of 5), and the listed kernel's results against the block k
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from xbrun import kernels
@@ -97,8 +99,8 @@ def main() -> None:
             pu.LISTED_ROWS = listed
             extra = {} if cfg is None else dict(block_m=cfg[0], block_n=cfg[1],
                                                 num_warps=cfg[2])
-            ms = timed(lambda: pu.pulsed_update_triton(w, cp, xp, dp, bl, p, seed=seeds,
-                                                       **extra))
+            ms = timed(functools.partial(pu.pulsed_update_triton, w, cp, xp, dp, bl, p,
+                                         seed=seeds, **extra))
             rows.append((name, ms))
             print(f"  {regime:8s} {name:30s} {ms:8.3f} ms per update "
                   f"({TILES * M * N * K / ms / 1e9:.2f} T cell-rows/s)", flush=True)
