@@ -44,6 +44,21 @@ transform and a square root per element and row. The weight traffic (8 bytes per
 L2 by every block on the line) are small next to it; see
 ``benchmarks/bench_pulsed_update.py`` for the measured gap.
 
+**Rows listed** (constant steps, dense rows: ``_listed_rows_kernel``). In training most rows
+touch few elements of a block: at 784-4096-4096-10, batch 256, BL management gives one slot
+per row and 1.6-2.7 % of the output lines and 6-8 % of the input lines fire in a row, so
+0.1-0.2 % of the cell-rows pulse, while the block kernel does a popcount, the closed form
+and (noise on) a quarter of ``_normals4`` per element and row: ~70 instructions per cell
+and row on sm_90, issue-bound. Here the words kernel also stores, per row and side, which
+lines fire at all (a bit a line); a program - one warp, 128 elements of one output line
+where the input lines allow - first lists the rows where one of its output lines and one
+of its input lines fire (32 rows at a time, from 1 + BLOCK_N / 32 mask words a row), then
+walks those alone with the block kernel's arithmetic. A row's normal is the one
+``_normals4`` gives it: ``_normal_pair`` draws the half of the four that rows ``b`` and ``b
+^ 1`` take, kept for the next listed row of the pair, so dense rows cost the same hashes
+as before and sparse rows half. The same weights, counts and wear as the block kernel
+(``LISTED_ROWS`` off: the block kernel, to time the two).
+
 **Few cells, many rows** (constant steps, dense rows). A convolution's tile (few cells, ``k``
 = batch x positions, 131k rows) leaves the GPU nearly idle while a few programs walk all
 rows in order. Constant steps need no order: a row moves an element in bounds by ``w ->
@@ -935,24 +950,18 @@ def _sm_programs(index: int) -> int:
 LISTED_ROWS = True
 
 
-def _listed_config(n_out: int, n_in: int, programs: int = 264) -> tuple[int, int, int]:
-    """(BLOCK_M, BLOCK_N, num_warps) of ``_listed_rows_kernel``: few output lines and many
-    input lines (8 x 128, four elements a thread). A block works the rows where one of its
-    output lines and one of its input lines fire; output lines fire less often in training
-    (at 784-4096-4096-10, batch 256: 1.6-2.7 % of them in a row against 6-8 % of the input
-    lines), so a flat block lists the fewest rows for its size. Not flatter than 8 rows:
-    with 4, Triton moves each row's output-line words through shared memory (barriers in
-    the row loop, seen in the sm_90 SASS). Halved (columns first) down to 256 elements
-    while the grid has fewer than ``programs`` programs."""
+def _listed_config(n_out: int, n_in: int) -> tuple[int, int, int]:
+    """(BLOCK_M, BLOCK_N, num_warps) of ``_listed_rows_kernel``: one warp, 128 elements of
+    as few output lines as the input lines allow (1 x 128 where ``n_in >= 128``). A block
+    works the rows where one of its output lines and one of its input lines fire, every
+    element of it, so the fewer lines a block has on the sparser side the fewer rows it
+    works; output lines fire less often in training (784-4096-4096-10 at batch 256: 1.6-2.7
+    % of them in a row against 6-8 % of the input lines). One warp: a block's row skip is
+    a warp's branch, and what Triton passes through shared memory needs no wait on other
+    warps (wider blocks of 4 output lines and 4-8 warps put barriers in the row loop, seen
+    in the sm_90 SASS)."""
     block_n = min(128, _next_pow2(n_in))
-    block_m = min(_next_pow2(n_out), max(8, 1024 // block_n))
-    while (block_m * block_n > 256
-           and triton.cdiv(n_out, block_m) * triton.cdiv(n_in, block_n) < programs):
-        if block_n > 32:
-            block_n //= 2
-        else:
-            block_m //= 2
-    return block_m, block_n, max(1, min(8, block_m * block_n // 128))
+    return min(_next_pow2(n_out), max(1, 128 // block_n)), block_n, 1
 
 
 def _default_config(n_out: int, n_in: int, loop: bool = True,
@@ -1144,7 +1153,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
     if listed:
-        lbm, lbn, lnw = _listed_config(n_out, n_in, _programs(weight.device) // tiles)
+        lbm, lbn, lnw = _listed_config(n_out, n_in)
         lbm, lbn, lnw = block_m or lbm, block_n or lbn, num_warps or lnw
         l_grid = (triton.cdiv(n_out, lbm), triton.cdiv(n_in, lbn))
         row_list = torch.empty(tiles * l_grid[0] * l_grid[1] * k, dtype=torch.int32,
