@@ -396,8 +396,9 @@ def _line_words_kernel(
     ``MASKS`` (what the listed-rows kernel reads): a program's lines lie on one side (the x
     side's blocks first, then the d side's, each from its side's line 0), and per row and
     side it also stores which lines fire at all, one bit a line (line ``32 q + r`` of a side
-    is bit ``r`` of its word ``q``): ``masks[row * (mx + md) + side + q]``, the x side's
-    ``mx = cdiv(n_in, 32)`` words first, then the d side's ``md``. The words are the same."""
+    is bit ``r`` of its word ``q``): ``masks[(side + q) * k + row]`` (a word's rows side by
+    side, as the listed-rows kernel reads them), the x side's ``mx = cdiv(n_in, 32)`` words
+    first, then the d side's. The words are the same."""
     g = tl.program_id(2).to(tl.int64)
     x_ptr += g * stride_xg
     d_ptr += g * stride_dg
@@ -457,8 +458,8 @@ def _line_words_kernel(
         n_mx = tl.cdiv(n_in, 32)
         q = side_start // 32 + tl.arange(0, BLOCK_L // 32)
         q_ok = q < tl.where(on_d, tl.cdiv(n_out, 32), n_mx)
-        dest = (masks_ptr + g * masks_per_tile + rows[:, None] * (n_mx + tl.cdiv(n_out, 32))
-                + tl.where(on_d, n_mx, 0) + q[None, :])
+        dest = masks_ptr + g * masks_per_tile + (tl.where(on_d, n_mx, 0) + q[None, :]) * k \
+            + rows[:, None]
         tl.store(dest, packed.to(tl.int32, bitcast=True), mask=rok[:, None] & q_ok[None, :])
 
 
@@ -681,16 +682,18 @@ def _pulsed_update_kernel(
 
 
 @triton.jit
-def _side_active(mask_ptrs, rok, start, n, B: tl.constexpr):
-    """Per row (``mask_ptrs``: its mask words of one side), whether any of the side's ``B``
-    lines from ``start`` (a multiple of ``B``, a power of two) fires."""
-    if B >= 32:  # whole mask words
-        q = start // 32 + tl.arange(0, B // 32)
-        v = tl.load(mask_ptrs[:, None] + q[None, :], mask=rok[:, None] & (q * 32 < n)[None, :],
-                    other=0)
-        return tl.max((v != 0).to(tl.int32), axis=1) > 0
+def _side_active(masks_ptr, rows, rok, k, start, n, B: tl.constexpr):
+    """Per row of ``rows``, whether any of a side's ``B`` lines from ``start`` (a multiple
+    of ``B``, a power of two) fires (``masks_ptr``: the side's mask words, ``k`` rows a
+    word)."""
+    if B >= 32:  # whole mask words, OR-ed row by row (in the rows' own layout)
+        v = tl.zeros_like(rows)
+        for j in tl.static_range(B // 32):
+            q = start // 32 + j
+            v |= tl.load(masks_ptr + q * k + rows, mask=rok & (q * 32 < n), other=0)
+        return v != 0
     else:  # B bits of one word (B divides 32, so they never straddle two)
-        v = tl.load(mask_ptrs + start // 32, mask=rok, other=0)
+        v = tl.load(masks_ptr + (start // 32) * k + rows, mask=rok, other=0)
         return ((v >> (start % 32)) & ((1 << B) - 1)) != 0
 
 
@@ -746,14 +749,13 @@ def _listed_rows_kernel(
 
     # ---- phase 1: the rows where a line of each side of the block fires, in order
     n_mx = tl.cdiv(n_in, 32)
-    per_row = n_mx + tl.cdiv(n_out, 32)
     n_rows = 0
     for b0 in range(0, k, ROW_BLOCK):
         rows = b0 + tl.arange(0, ROW_BLOCK)
         rok = rows < k
-        row_masks = masks_ptr + rows * per_row
-        active = (_side_active(row_masks, rok, pid_n * BLOCK_N, n_in, BLOCK_N)
-                  & _side_active(row_masks + n_mx, rok, pid_m * BLOCK_M, n_out, BLOCK_M)
+        active = (_side_active(masks_ptr, rows, rok, k, pid_n * BLOCK_N, n_in, BLOCK_N)
+                  & _side_active(masks_ptr + n_mx * k, rows, rok, k, pid_m * BLOCK_M, n_out,
+                                 BLOCK_M)
                   & rok).to(tl.int32)
         pos = n_rows + tl.cumsum(active, axis=0) - 1
         tl.store(list_ptr + pos, rows, mask=active > 0)
