@@ -51,9 +51,9 @@ per row and 1.6-2.7 % of the output lines and 6-8 % of the input lines fire in a
 and (noise on) a quarter of ``_normals4`` per element and row: ~70 instructions per cell
 and row on sm_90, issue-bound. Here the words kernel also stores, per row and side, which
 lines fire at all (a bit a line); a program - one warp, 128 elements of one output line
-where the input lines allow - first lists the rows where one of its output lines and one
-of its input lines fire (32 rows at a time, from 1 + BLOCK_N / 32 mask words a row), then
-walks those alone with the block kernel's arithmetic. A row's normal is the one
+where the input lines allow - lists the rows where one of its output lines and one of its
+input lines fire (``LISTED_WINDOW`` rows at a time, from 1 + BLOCK_N / 32 mask words a
+row), then walks those alone with the block kernel's arithmetic. A row's normal is the one
 ``_normals4`` gives it: ``_normal_pair`` draws the half of the four that rows ``b`` and ``b
 ^ 1`` take, kept for the next listed row of the pair, so dense rows cost the same hashes
 as before and sparse rows half. The same weights, counts and wear as the block kernel
@@ -711,17 +711,17 @@ def _normal_pair(seed, elem, b, NATIVE: tl.constexpr):
                        uint_to_uniform_float(_mix32(spread ^ _mix32(base + k2))), NATIVE)
 
 
-@triton.jit(do_not_specialize=["seed"])
+@triton.jit(do_not_specialize=["seed", "unit"])
 def _listed_rows_kernel(
     w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, masks_ptr, count_ptr, list_ptr, seed_ptr, cells_ptr,
-    n_out, n_in, k, n_chunks,
+    n_out, n_in, k, n_chunks, unit,
     stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
     stride_xk, stride_xn, stride_dk, stride_dm,
     stride_wg, stride_pg, stride_xg, stride_dg, words_per_tile, masks_per_tile,
     seed, noise_std,
     NOISE: tl.constexpr, SEED_PTR: tl.constexpr, NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr,
     COUNT_CELLS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-    ROW_BLOCK: tl.constexpr,
+    ROW_BLOCK: tl.constexpr, WINDOW: tl.constexpr,
 ):
     """Constant steps on dense rows, only the rows with a coincidence in the block (module
     doc, "Rows listed"): the block kernel's ``CELL_KIND == 0`` arithmetic and normals."""
@@ -737,32 +737,19 @@ def _listed_rows_kernel(
     count_ptr += tile
     cells_ptr += tile * n_out * n_in
     pid = pid_m * tl.num_programs(1) + pid_n
-    list_ptr += (tile * tl.num_programs(0) * tl.num_programs(1) + pid) * k
+    list_ptr += (tile * tl.num_programs(0) * tl.num_programs(1) + pid) * WINDOW
     seed = _seed_of(seed_ptr + tile, seed, SEED_PTR)
-    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    # ``unit`` is 1, unknown to the compiler: no load is vectorised, so every tensor keeps
+    # one layout (else the words and normals change layout through shared memory each row)
+    rm = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) * unit
+    rn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) * unit
     mm = rm < n_out
     mn = rn < n_in
     n_lines = n_in + n_out
     xs_ptrs = words_ptr + rn
     ds_ptrs = words_ptr + n_in + rm
 
-    # ---- phase 1: the rows where a line of each side of the block fires, in order
-    n_mx = tl.cdiv(n_in, 32)
-    n_rows = 0
-    for b0 in range(0, k, ROW_BLOCK):
-        rows = b0 + tl.arange(0, ROW_BLOCK)
-        rok = rows < k
-        active = (_side_active(masks_ptr, rows, rok, k, pid_n * BLOCK_N, n_in, BLOCK_N)
-                  & _side_active(masks_ptr + n_mx * k, rows, rok, k, pid_m * BLOCK_M, n_out,
-                                 BLOCK_M)
-                  & rok).to(tl.int32)
-        pos = n_rows + tl.cumsum(active, axis=0) - 1
-        tl.store(list_ptr + pos, rows, mask=active > 0)
-        n_rows += tl.sum(active, axis=0)
-    tl.debug_barrier()  # the list is seen by all threads of the program
-
-    # ---- phase 2: the listed rows in order, weights and cell parameters in registers
+    # weights and cell parameters in registers across all rows
     mask = mm[:, None] & mn[None, :]
     w_ptrs = w_ptr + rm[:, None] * stride_wm + rn[None, :] * stride_wn
     w = tl.load(w_ptrs, mask=mask, other=0.0)
@@ -774,35 +761,53 @@ def _listed_rows_kernel(
     if NOISE:
         elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)
     # the normals of rows 2h and 2h + 1 (``_normal_pair``), of the pair h = ``pair``
-    xi_even = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    xi_even = tl.zeros_like(w)
     xi_odd = xi_even
     pair = -1
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
-    # the next row's inputs are loaded while a row is worked, its number two rows ahead
-    nx_b = tl.load(list_ptr + 0, mask=n_rows > 0, other=0)
-    nx2_b = tl.load(list_ptr + 1, mask=n_rows > 1, other=0)
-    _, _, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
-        nx_b, k, list_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
-        stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
-    for i in range(0, n_rows):
-        b, xp, dp, wx, wd = nx_b, nx_xp, nx_dp, nx_wx, nx_wd
-        nx_b = nx2_b
-        nx2_b = tl.load(list_ptr + i + 2, mask=i + 2 < n_rows, other=0)
+    acc = tl.zeros_like(w).to(tl.int32)
+    n_mx = tl.cdiv(n_in, 32)
+    for r0 in range(0, k, WINDOW):
+        # ---- the window's rows where a line of each side of the block fires, in order
+        n_rows = 0
+        for b0 in tl.static_range(0, WINDOW, ROW_BLOCK):
+            rows = r0 + b0 + tl.arange(0, ROW_BLOCK)
+            rok = rows < k
+            active = (_side_active(masks_ptr, rows, rok, k, pid_n * BLOCK_N, n_in, BLOCK_N)
+                      & _side_active(masks_ptr + n_mx * k, rows, rok, k, pid_m * BLOCK_M,
+                                     n_out, BLOCK_M)
+                      & rok).to(tl.int32)
+            pos = n_rows + tl.cumsum(active, axis=0) - 1
+            tl.store(list_ptr + pos, rows, mask=active > 0)
+            n_rows += tl.sum(active, axis=0)
+        tl.debug_barrier()  # the list is seen by all threads of the program
+
+        # ---- those rows in order; the next row's inputs are loaded while a row is
+        # worked, its number two rows ahead
+        nx_b = tl.load(list_ptr + 0, mask=n_rows > 0, other=0)
+        nx2_b = tl.load(list_ptr + 1, mask=n_rows > 1, other=0)
         _, _, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
             nx_b, k, list_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
             stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
-        neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
-        counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines, n_chunks,
-                             NATIVE, SIGN_BIT)
-        acc += counts
-        xi = 0.0
-        if NOISE:
-            if b // 2 != pair:  # a pair not drawn yet (dense rows: every other row)
-                xi_even, xi_odd = _normal_pair(seed, elem, b, NATIVE)
-                pair = b // 2
-            xi = tl.where(b % 2 == 0, xi_even, xi_odd)
-        w = _constant_row(w, counts, neg_d[:, None] != neg_x[None, :], s_up, s_down,
-                          w_min, w_max, xi, noise_std, NOISE)
+        for i in range(0, n_rows):
+            b, xp, dp, wx, wd = nx_b, nx_xp, nx_dp, nx_wx, nx_wd
+            nx_b = nx2_b
+            nx2_b = tl.load(list_ptr + i + 2, mask=i + 2 < n_rows, other=0)
+            _, _, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
+                nx_b, k, list_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+                stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
+            neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
+            counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines, n_chunks,
+                                 NATIVE, SIGN_BIT)
+            acc += counts
+            xi = 0.0
+            if NOISE:
+                if b // 2 != pair:  # a pair not drawn yet (dense rows: every other row)
+                    xi_even, xi_odd = _normal_pair(seed, elem, b, NATIVE)
+                    pair = b // 2
+                xi = tl.where(b % 2 == 0, xi_even, xi_odd)
+            w = _constant_row(w, counts, neg_d[:, None] != neg_x[None, :], s_up, s_down,
+                              w_min, w_max, xi, noise_std, NOISE)
+        tl.debug_barrier()  # the next window's list overwrites this one
 
     tl.store(w_ptrs, w, mask=mask)
     if COUNT_CELLS:
@@ -950,6 +955,9 @@ def _sm_programs(index: int) -> int:
 # constant steps on dense rows take ``_listed_rows_kernel`` (False: the block kernel walks
 # every row, as before it; the same weights, counts and draws - a switch to time the two)
 LISTED_ROWS = True
+# rows a listed-rows program lists at a time (its list's length: the scratch of a call is
+# programs x this many, whatever the rows - a convolution's tile has 10**5-10**6)
+LISTED_WINDOW = 128
 
 
 def _listed_config(n_out: int, n_in: int) -> tuple[int, int, int]:
@@ -1158,12 +1166,13 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         lbm, lbn, lnw = _listed_config(n_out, n_in)
         lbm, lbn, lnw = block_m or lbm, block_n or lbn, num_warps or lnw
         l_grid = (triton.cdiv(n_out, lbm), triton.cdiv(n_in, lbn))
-        row_list = torch.empty(tiles * l_grid[0] * l_grid[1] * k, dtype=torch.int32,
+        window = min(LISTED_WINDOW, _next_pow2(max(k, 32)))
+        row_list = torch.empty(tiles * l_grid[0] * l_grid[1] * window, dtype=torch.int32,
                                device=weight.device)
         _listed_rows_kernel[(*l_grid, tiles)](
             weight, cell_params, x_prob, d_prob, words, masks, counter, row_list, seed_ptr,
             counter if cell_pulses is None else cell_pulses,
-            n_out, n_in, k, n_chunks,
+            n_out, n_in, k, n_chunks, 1,
             weight.stride(1), weight.stride(2),
             cell_params.stride(1), cell_params.stride(2), cell_params.stride(3),
             x_prob.stride(1), x_prob.stride(2), d_prob.stride(1), d_prob.stride(2),
@@ -1171,7 +1180,7 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
             words.stride(0), masks.stride(0), seed_int, float(noise_std),
             NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode, NATIVE=not _INTERPRETED,
             SIGN_BIT=sign_bit, COUNT_CELLS=cell_pulses is not None,
-            BLOCK_M=lbm, BLOCK_N=lbn, ROW_BLOCK=32, num_warps=lnw,
+            BLOCK_M=lbm, BLOCK_N=lbn, ROW_BLOCK=32, WINDOW=window, num_warps=lnw,
         )
         return counter
     if rows < k:

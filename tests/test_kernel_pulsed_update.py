@@ -307,33 +307,38 @@ def listed_problem(m, n, k, max_bl, device, tiles=None, seed=1, fire=(0.3, 0.2))
     return [t.to(device) for t in (cp, w0, xp, dp, bl)] + [p]
 
 
-def listed_and_blocks(launch, problem, seed, **blocks):
-    """The update with ``_listed_rows_kernel`` and with the block kernel walking every row
-    (``LISTED_ROWS`` off): ``[(weight, pulses, wear)] * 2``."""
+def listed_and_blocks(launch, problem, seed, window=None, **blocks):
+    """The update with ``_listed_rows_kernel`` (listing ``window`` rows at a time, if
+    given) and with the block kernel walking every row (``LISTED_ROWS`` off): ``[(weight,
+    pulses, wear)] * 2``."""
     cp, w0, xp, dp, bl, p = problem
     out = []
+    module = launch.__globals__
     for listed in (True, False):
-        saved = launch.__globals__["LISTED_ROWS"]
-        launch.__globals__["LISTED_ROWS"] = listed
+        saved = module["LISTED_ROWS"], module["LISTED_WINDOW"]
+        module["LISTED_ROWS"] = listed
+        module["LISTED_WINDOW"] = window or saved[1]
         try:
             w, worn = w0.clone(), torch.zeros(w0.shape, dtype=torch.int32, device=w0.device)
             n = launch(w, cp, xp, dp, bl, p, seed=seed, cell_pulses=worn, **blocks)
         finally:
-            launch.__globals__["LISTED_ROWS"] = saved
+            module["LISTED_ROWS"], module["LISTED_WINDOW"] = saved
         out.append((w, n, worn))
     assert int(out[0][1].sum()) > 0 and (out[0][0] != w0).any()
     return out
 
 
-@pytest.mark.parametrize("max_bl, blocks", [(12, {}), (40, {}), (31, dict(block_m=4, block_n=16))],
-                         ids=["sign_bit", "two_words", "small_blocks"])
-def test_listed_rows_are_the_block_kernel(max_bl, blocks):
+@pytest.mark.parametrize("m, k, max_bl, blocks", [
+    (10, 6, 12, {}), (10, 6, 40, {}), (6, 4, 31, dict(block_m=4, block_n=16)),
+    (2, 40, 9, dict(window=32))], ids=["sign_bit", "two_words", "small_blocks", "windows"])
+def test_listed_rows_are_the_block_kernel(m, k, max_bl, blocks):
     """Constant steps, noise on, one seed: walking only the rows with a coincidence in the
     block gives the block kernel's weights, pulses, wear and normals bit for bit (several
-    blocks a side, rows of no coincidence and of none at all, two-word trains)."""
+    blocks a side, rows of no coincidence and of none at all, two-word trains, rows listed
+    in windows)."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
     (w, n, worn), (w_ref, n_ref, worn_ref) = listed_and_blocks(
-        launch, listed_problem(10, 40, 6, max_bl, "cpu"), 5, **blocks)
+        launch, listed_problem(m, 40, k, max_bl, "cpu"), 5, **blocks)
     assert torch.equal(w, w_ref) and int(n) == int(n_ref) and torch.equal(worn, worn_ref)
 
 
