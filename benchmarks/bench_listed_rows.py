@@ -28,6 +28,7 @@ import torch
 from xbrun import kernels
 
 TILES, M, N, K = 64, 512, 512, 256
+DEVICE = "cuda"
 CONFIGS = [(2, 64, 1), (4, 32, 1), (16, 32, 4)]
 
 
@@ -52,7 +53,7 @@ def problem(regime: str, gen: torch.Generator):
     xp, dp = xp * signs(xp.shape), dp * signs(dp.shape)
     p = kernels.UpdateParams(kernels.CellParams(kernels.CELL_CONSTANT, float(cell.dw_min_std),
                                                 True, ()), 31)
-    return [t.cuda() for t in (cp, w0, xp, dp, bl)] + [p]
+    return [t.to(DEVICE) for t in (cp, w0, xp, dp, bl)] + [p]
 
 
 def timed(fn, calls: int = 10, repeats: int = 5) -> float:
@@ -75,14 +76,14 @@ def main() -> None:
 
     print(torch.cuda.get_device_name(), flush=True)
     gen = torch.Generator().manual_seed(0)
-    seeds = torch.arange(TILES, device="cuda") + 1000
+    seeds = torch.arange(TILES, device=DEVICE) + 1000
     for regime in ("training", "dense"):
         cp, w0, xp, dp, bl, p = problem(regime, gen)
         results = {}
         for listed in (False, True):
             pu.LISTED_ROWS = listed
             w = w0.clone()
-            worn = torch.zeros(w.shape, dtype=torch.int32, device="cuda")
+            worn = torch.zeros(w.shape, dtype=torch.int32, device=DEVICE)
             n = pu.pulsed_update_triton(w, cp, xp, dp, bl, p, seed=seeds, cell_pulses=worn)
             results[listed] = (w, n.sum().item(), worn)
         (w_new, n_new, c_new), (w_old, n_old, c_old) = results[True], results[False]
