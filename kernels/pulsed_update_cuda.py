@@ -48,7 +48,7 @@ L2 by every block on the line) are small next to it; see
 touch few elements of a block: at 784-4096-4096-10, batch 256, BL management gives one slot
 per row and 1.6-2.7 % of the output lines and 6-8 % of the input lines fire in a row, so
 0.1-0.2 % of the cell-rows pulse, while the block kernel does a popcount, the closed form
-and (noise on) a quarter of ``_normals4`` per element and row: ~70 instructions per cell
+and (noise on) a quarter of ``_normals4`` per element and row: ~57 instructions per cell
 and row on sm_90, issue-bound. Here the words kernel also stores, per row and side, which
 lines fire at all (a bit a line); a program - one warp, 128 elements of one output line
 where the input lines allow - lists the rows where one of its output lines and one of its
