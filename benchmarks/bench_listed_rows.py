@@ -15,7 +15,8 @@ row updates it: a group of 64 tiles of 512 x 512, 256 rows, ConstantStep with it
   pulses per cell and row): every row has coincidences in every block.
 
 Per kernel: milliseconds per update (two launches: the words and the update; CUDA events
-over 10 calls, median of 5), and the listed kernel's results against the block kernel's
+over 10 calls, median of 5; other launch shapes and windows after), and the listed
+kernel's results against the block kernel's
 (weights, pulses, wear: the same arithmetic, so equal up to the compiler's FMA choices).
 """
 
@@ -29,7 +30,8 @@ from xbrun import kernels
 
 TILES, M, N, K = 64, 512, 512, 256
 DEVICE = "cuda"
-CONFIGS = [(2, 64, 1), (4, 32, 1), (16, 32, 4)]
+CONFIGS = [(2, 64, 1), (16, 32, 4)]
+WINDOWS = (64, 256)  # LISTED_WINDOW beside the default
 
 
 def problem(regime: str, gen: torch.Generator):
@@ -92,21 +94,24 @@ def main() -> None:
               f"{(w_new - w_old).abs().max().item():.2e}, wear equal "
               f"{torch.equal(c_new, c_old)}", flush=True)
         w = w0.clone()
-        rows = []
-        for name, listed, cfg in [("block kernel (old)", False, None),
-                                  ("listed rows (new, default)", True, None),
-                                  *((f"listed rows {c[0]}x{c[1]} w{c[2]}", True, c)
-                                    for c in CONFIGS)]:
-            pu.LISTED_ROWS = listed
+        timings = []
+        window = pu.LISTED_WINDOW
+        for name, listed, cfg, rows in [
+                ("block kernel (old)", False, None, window),
+                ("listed rows (new, default)", True, None, window),
+                *((f"listed rows {c[0]}x{c[1]} w{c[2]}", True, c, window) for c in CONFIGS),
+                *((f"listed rows, window {r}", True, None, r) for r in WINDOWS)]:
+            pu.LISTED_ROWS, pu.LISTED_WINDOW = listed, rows
             extra = {} if cfg is None else dict(block_m=cfg[0], block_n=cfg[1],
                                                 num_warps=cfg[2])
             ms = timed(functools.partial(pu.pulsed_update_triton, w, cp, xp, dp, bl, p,
                                          seed=seeds, **extra))
-            rows.append((name, ms))
+            timings.append((name, ms))
             print(f"  {regime:8s} {name:30s} {ms:8.3f} ms per update "
                   f"({TILES * M * N * K / ms / 1e9:.2f} T cell-rows/s)", flush=True)
-        base = rows[0][1]
-        print(f"  {regime}: block kernel / listed (default) = {base / rows[1][1]:.2f}x",
+        pu.LISTED_WINDOW = window
+        base = timings[0][1]
+        print(f"  {regime}: block kernel / listed (default) = {base / timings[1][1]:.2f}x",
               flush=True)
     pu.LISTED_ROWS = True
 

@@ -342,14 +342,6 @@ def test_listed_rows_are_the_block_kernel(m, k, max_bl, blocks):
     assert torch.equal(w, w_ref) and int(n) == int(n_ref) and torch.equal(worn, worn_ref)
 
 
-def test_listed_rows_group_is_the_block_kernel():
-    """A group of three tiles, each its own seed on the device."""
-    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
-    (w, n, worn), (w_ref, n_ref, worn_ref) = listed_and_blocks(
-        launch, listed_problem(5, 40, 4, 31, "cpu", tiles=3), torch.tensor([3, 4, 9]))
-    assert torch.equal(w, w_ref) and torch.equal(n, n_ref) and torch.equal(worn, worn_ref)
-
-
 def test_listed_rows_config_is_flat():
     """One warp, 128 elements on as few output lines as the input lines allow."""
     config = triton_function("pulsed_update_cuda", "_listed_config", True)
