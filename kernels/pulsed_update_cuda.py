@@ -44,6 +44,21 @@ transform and a square root per element and row. The weight traffic (8 bytes per
 L2 by every block on the line) are small next to it; see
 ``benchmarks/bench_pulsed_update.py`` for the measured gap.
 
+**Rows listed** (constant steps, dense rows: ``_listed_rows_kernel``). In training most rows
+touch few elements of a block: at 784-4096-4096-10, batch 256, BL management gives one slot
+per row and 1.6-2.7 % of the output lines and 6-8 % of the input lines fire in a row, so
+0.1-0.2 % of the cell-rows pulse, while the block kernel does a popcount, the closed form
+and (noise on) a quarter of ``_normals4`` per element and row: ~57 instructions per cell
+and row on sm_90, issue-bound. Here the words kernel also stores, per row and side, which
+lines fire at all (a bit a line); a program - one warp, 128 elements of one output line
+where the input lines allow - lists the rows where one of its output lines and one of its
+input lines fire (``LISTED_WINDOW`` rows at a time, from 1 + BLOCK_N / 32 mask words a
+row), then walks those alone with the block kernel's arithmetic. A row's normal is the one
+``_normals4`` gives it: ``_normal_pair`` draws the half of the four that rows ``b`` and ``b
+^ 1`` take, kept for the next listed row of the pair, so dense rows cost the same hashes
+as before and sparse rows half. The same weights, counts and wear as the block kernel
+(``LISTED_ROWS`` off: the block kernel, to time the two).
+
 **Few cells, many rows** (constant steps, dense rows). A convolution's tile (few cells, ``k``
 = batch x positions, 131k rows) leaves the GPU nearly idle while a few programs walk all
 rows in order. Constant steps need no order: a row moves an element in bounds by ``w ->
@@ -359,14 +374,15 @@ def seed_arguments(seed, fallback: torch.Tensor, device,
 
 @triton.jit(do_not_specialize=["seed"])
 def _line_words_kernel(
-    words_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, seed_ptr, count_ptr,
+    words_ptr, x_ptr, d_ptr, bl_ptr, xb_ptr, db_ptr, seed_ptr, count_ptr, masks_ptr,
     n_out, n_in, k, n_chunks,
     stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
-    stride_xg, stride_dg, stride_blg, words_per_tile,
+    stride_xg, stride_dg, stride_blg, words_per_tile, masks_per_tile,
     stride_xbk, stride_xbt, stride_xbn, stride_dbk, stride_dbt, stride_dbm,
     seed,
     GIVEN_BITS: tl.constexpr, SEED_PTR: tl.constexpr, SIGN_BIT: tl.constexpr,
     ZERO: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_L: tl.constexpr,
+    MASKS: tl.constexpr = False,
 ):
     """Phase 1 of the update, once per line: the packed words of ``BLOCK_R`` rows x
     ``BLOCK_L`` lines (input lines ``0..n_in-1``, then the output lines) for every chunk,
@@ -375,7 +391,14 @@ def _line_words_kernel(
     2: tile ``g`` of a group, its probabilities, trains, seed, words and pulse count its
     own (the ``stride_*g`` / ``words_per_tile`` on). Each tile's first program zeroes the
     tile's pulse count the update's kernels add to (a launch saved), unless the count is
-    a running one (``ZERO`` off: ``add_to``)."""
+    a running one (``ZERO`` off: ``add_to``).
+
+    ``MASKS`` (what the listed-rows kernel reads): a program's lines lie on one side (the x
+    side's blocks first, then the d side's, each from its side's line 0), and per row and
+    side it also stores which lines fire at all, one bit a line (line ``32 q + r`` of a side
+    is bit ``r`` of its word ``q``): ``masks[(side + q) * k + row]`` (a word's rows side by
+    side, as the listed-rows kernel reads them), the x side's ``mx = cdiv(n_in, 32)`` words
+    first, then the d side's. The words are the same."""
     g = tl.program_id(2).to(tl.int64)
     x_ptr += g * stride_xg
     d_ptr += g * stride_dg
@@ -386,11 +409,19 @@ def _line_words_kernel(
             tl.store(count_ptr + g, tl.full((), 0, tl.int64))
     seed = _seed_of(seed_ptr + g, seed, SEED_PTR)
     rows = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
-    lines = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
     n_lines = n_in + n_out
+    if MASKS:  # side-aligned blocks: the x side's, then the d side's
+        n_xb = tl.cdiv(n_in, BLOCK_L)
+        on_d = tl.program_id(0) >= n_xb
+        side_start = tl.where(on_d, tl.program_id(0) - n_xb, tl.program_id(0)) * BLOCK_L
+        lines = tl.where(on_d, n_in, 0) + side_start + tl.arange(0, BLOCK_L)
+        in_side = lines < tl.where(on_d, n_lines, n_in)
+    else:
+        lines = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
+        in_side = lines < n_lines
     rok = rows < k
-    is_x = lines < n_in
-    is_d = (lines >= n_in) & (lines < n_lines)
+    is_x = in_side & (lines < n_in)
+    is_d = in_side & (lines >= n_in)
     ok_x = rok[:, None] & is_x[None, :]
     ok_d = rok[:, None] & is_d[None, :]
     m = tl.where(is_d, lines - n_in, 0)
@@ -406,6 +437,7 @@ def _line_words_kernel(
     pa = tl.abs(p)
     blk_len = tl.max(lens)
     out = words_ptr + rows[:, None] * n_lines + lines[None, :]
+    fired = tl.zeros((BLOCK_R, BLOCK_L), dtype=tl.uint32)  # the chunks' slots, OR-ed
     for c in range(0, n_chunks):
         if GIVEN_BITS:
             word = (_load_word(xb_ptr, stride_xbk, stride_xbt, stride_xbn, rows, lines, ok_x,
@@ -415,10 +447,25 @@ def _line_words_kernel(
         else:
             n_groups = tl.minimum(tl.maximum(tl.cdiv(blk_len - c * 32, 4), 0), 8)
             word = _draw_word(seed, rows, lines, c, pa, lens, n_groups)
+        fired |= word
         if SIGN_BIT:
             word |= (p < 0.0).to(tl.uint32) << 31
         tl.store(out + c * k * n_lines, word.to(tl.int32, bitcast=True),
-                 mask=rok[:, None] & (lines < n_lines)[None, :])
+                 mask=rok[:, None] & in_side[None, :])
+    if MASKS:
+        bits = (fired != 0).to(tl.uint32) << (tl.arange(0, BLOCK_L) % 32).to(tl.uint32)[None, :]
+        packed = tl.reduce(tl.reshape(bits, (BLOCK_R, BLOCK_L // 32, 32)), 2, _bit_or)
+        n_mx = tl.cdiv(n_in, 32)
+        q = side_start // 32 + tl.arange(0, BLOCK_L // 32)
+        q_ok = q < tl.where(on_d, tl.cdiv(n_out, 32), n_mx)
+        dest = masks_ptr + g * masks_per_tile + (tl.where(on_d, n_mx, 0) + q[None, :]) * k \
+            + rows[:, None]
+        tl.store(dest, packed.to(tl.int32, bitcast=True), mask=rok[:, None] & q_ok[None, :])
+
+
+@triton.jit
+def _bit_or(a, b):
+    return a | b
 
 
 @triton.jit(do_not_specialize=["seed"])
@@ -635,6 +682,142 @@ def _pulsed_update_kernel(
 
 
 @triton.jit
+def _side_active(masks_ptr, rows, rok, k, start, n, B: tl.constexpr):
+    """Per row of ``rows``, whether any of a side's ``B`` lines from ``start`` (a multiple
+    of ``B``, a power of two) fires (``masks_ptr``: the side's mask words, ``k`` rows a
+    word)."""
+    if B >= 32:  # whole mask words, OR-ed row by row (in the rows' own layout)
+        v = tl.zeros_like(rows)
+        for j in tl.static_range(B // 32):
+            q = start // 32 + j
+            v |= tl.load(masks_ptr + q * k + rows, mask=rok & (q * 32 < n), other=0)
+        return v != 0
+    else:  # B bits of one word (B divides 32, so they never straddle two)
+        v = tl.load(masks_ptr + (start // 32) * k + rows, mask=rok, other=0)
+        return ((v >> (start % 32)) & ((1 << B) - 1)) != 0
+
+
+@triton.jit
+def _normal_pair(seed, elem, b, NATIVE: tl.constexpr):
+    """The two normals of ``_normals4(seed, elem, b // 4, 0)`` that rows ``b`` and ``b ^ 1``
+    take (its first two where ``b % 4 < 2``, else its last two): the same hashes and
+    Box-Muller transform, half of them."""
+    base = _draw_key(seed, b // 4, 0)
+    spread = tl.cast(elem, tl.uint32) * 0x9E3779B1
+    second = (b // 2) % 2 == 1
+    k1 = tl.where(second, 0xC2B2AE3D, 0x632BE5AB).to(tl.uint32)
+    k2 = tl.where(second, 0x27D4EB2F, 0x85EBCA77).to(tl.uint32)
+    return _box_muller(uint_to_uniform_float(_mix32(spread ^ _mix32(base + k1))),
+                       uint_to_uniform_float(_mix32(spread ^ _mix32(base + k2))), NATIVE)
+
+
+@triton.jit(do_not_specialize=["seed", "unit"])
+def _listed_rows_kernel(
+    w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, masks_ptr, count_ptr, list_ptr, seed_ptr, cells_ptr,
+    n_out, n_in, k, n_chunks, unit,
+    stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
+    stride_xk, stride_xn, stride_dk, stride_dm,
+    stride_wg, stride_pg, stride_xg, stride_dg, words_per_tile, masks_per_tile,
+    seed, noise_std,
+    NOISE: tl.constexpr, SEED_PTR: tl.constexpr, NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr,
+    COUNT_CELLS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    ROW_BLOCK: tl.constexpr, WINDOW: tl.constexpr,
+):
+    """Constant steps on dense rows, only the rows with a coincidence in the block (module
+    doc, "Rows listed"): the block kernel's ``CELL_KIND == 0`` arithmetic and normals."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    tile = tl.program_id(2).to(tl.int64)
+    w_ptr += tile * stride_wg
+    p_ptr += tile * stride_pg
+    x_ptr += tile * stride_xg
+    d_ptr += tile * stride_dg
+    words_ptr += tile * words_per_tile
+    masks_ptr += tile * masks_per_tile
+    count_ptr += tile
+    cells_ptr += tile * n_out * n_in
+    pid = pid_m * tl.num_programs(1) + pid_n
+    list_ptr += (tile * tl.num_programs(0) * tl.num_programs(1) + pid) * WINDOW
+    seed = _seed_of(seed_ptr + tile, seed, SEED_PTR)
+    # ``unit`` is 1, unknown to the compiler: no load is vectorised, so every tensor keeps
+    # one layout (else the words and normals change layout through shared memory each row)
+    rm = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) * unit
+    rn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) * unit
+    mm = rm < n_out
+    mn = rn < n_in
+    n_lines = n_in + n_out
+    xs_ptrs = words_ptr + rn
+    ds_ptrs = words_ptr + n_in + rm
+
+    # weights and cell parameters in registers across all rows
+    mask = mm[:, None] & mn[None, :]
+    w_ptrs = w_ptr + rm[:, None] * stride_wm + rn[None, :] * stride_wn
+    w = tl.load(w_ptrs, mask=mask, other=0.0)
+    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    if NOISE:
+        elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)
+    # the normals of rows 2h and 2h + 1 (``_normal_pair``), of the pair h = ``pair``
+    xi_even = tl.zeros_like(w)
+    xi_odd = xi_even
+    pair = -1
+    acc = tl.zeros_like(w).to(tl.int32)
+    n_mx = tl.cdiv(n_in, 32)
+    for r0 in range(0, k, WINDOW):
+        # ---- the window's rows where a line of each side of the block fires, in order
+        n_rows = 0
+        for b0 in tl.static_range(0, WINDOW, ROW_BLOCK):
+            rows = r0 + b0 + tl.arange(0, ROW_BLOCK)
+            rok = rows < k
+            active = (_side_active(masks_ptr, rows, rok, k, pid_n * BLOCK_N, n_in, BLOCK_N)
+                      & _side_active(masks_ptr + n_mx * k, rows, rok, k, pid_m * BLOCK_M,
+                                     n_out, BLOCK_M)
+                      & rok).to(tl.int32)
+            pos = n_rows + tl.cumsum(active, axis=0) - 1
+            tl.store(list_ptr + pos, rows, mask=active > 0)
+            n_rows += tl.sum(active, axis=0)
+        tl.debug_barrier()  # the list is seen by all threads of the program
+
+        # ---- those rows in order; the next row's inputs are loaded while a row is
+        # worked, its number two rows ahead
+        nx_b = tl.load(list_ptr + 0, mask=n_rows > 0, other=0)
+        nx2_b = tl.load(list_ptr + 1, mask=n_rows > 1, other=0)
+        _, _, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
+            nx_b, k, list_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+            stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
+        for i in range(0, n_rows):
+            b, xp, dp, wx, wd = nx_b, nx_xp, nx_dp, nx_wx, nx_wd
+            nx_b = nx2_b
+            nx2_b = tl.load(list_ptr + i + 2, mask=i + 2 < n_rows, other=0)
+            _, _, nx_xp, nx_dp, nx_wx, nx_wd = _row_inputs(
+                nx_b, k, list_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm,
+                stride_xk, stride_xn, stride_dk, stride_dm, n_lines, False, SIGN_BIT, False)
+            neg_x, neg_d = _negatives(xp, dp, wx, wd, SIGN_BIT)
+            counts = _row_counts(wx, wd, xs_ptrs, ds_ptrs, mn, mm, b, k, n_lines, n_chunks,
+                                 NATIVE, SIGN_BIT)
+            acc += counts
+            xi = 0.0
+            if NOISE:
+                if b // 2 != pair:  # a pair not drawn yet (dense rows: every other row)
+                    xi_even, xi_odd = _normal_pair(seed, elem, b, NATIVE)
+                    pair = b // 2
+                xi = tl.where(b % 2 == 0, xi_even, xi_odd)
+            w = _constant_row(w, counts, neg_d[:, None] != neg_x[None, :], s_up, s_down,
+                              w_min, w_max, xi, noise_std, NOISE)
+        tl.debug_barrier()  # the next window's list overwrites this one
+
+    tl.store(w_ptrs, w, mask=mask)
+    if COUNT_CELLS:
+        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=mask, other=0) + acc, mask=mask)
+    total = tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0)
+    tl.atomic_add(count_ptr, total)
+
+
+@triton.jit
 def _pass_seed(seed, r, runs, SEED_PTR: tl.constexpr):
     """The seed of pass ``r`` of ``runs`` in a one-hot write of several passes: the seed of
     the single-pass call it stands for. Keyed (``SEED_KEYED``), the counter the call's seed
@@ -767,6 +950,28 @@ def _programs(device: torch.device) -> int:
 @functools.cache
 def _sm_programs(index: int) -> int:
     return 2 * torch.cuda.get_device_properties(index).multi_processor_count
+
+
+# constant steps on dense rows take ``_listed_rows_kernel`` (False: the block kernel walks
+# every row, as before it; the same weights, counts and draws - a switch to time the two)
+LISTED_ROWS = True
+# rows a listed-rows program lists at a time (its list's length: the scratch of a call is
+# programs x this many, whatever the rows - a convolution's tile has 10**5-10**6)
+LISTED_WINDOW = 128
+
+
+def _listed_config(n_out: int, n_in: int) -> tuple[int, int, int]:
+    """(BLOCK_M, BLOCK_N, num_warps) of ``_listed_rows_kernel``: one warp, 128 elements of
+    as few output lines as the input lines allow (1 x 128 where ``n_in >= 128``). A block
+    works the rows where one of its output lines and one of its input lines fire, every
+    element of it, so the fewer lines a block has on the sparser side the fewer rows it
+    works; output lines fire less often in training (784-4096-4096-10 at batch 256: 1.6-2.7
+    % of them in a row against 6-8 % of the input lines). One warp: a block's row skip is
+    a warp's branch, and what Triton passes through shared memory needs no wait on other
+    warps (wider blocks of 4 output lines and 4-8 warps put barriers in the row loop, seen
+    in the sm_90 SASS)."""
+    block_n = min(128, _next_pow2(n_in))
+    return min(_next_pow2(n_out), max(1, 128 // block_n)), block_n, 1
 
 
 def _default_config(n_out: int, n_in: int, loop: bool = True,
@@ -930,31 +1135,63 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                        seed_mode=seed_mode)
         return counter
     n_lines = n_in + n_out
+    linear = int(cell_kind) == CELL_LINEAR
+    rows = k
+    if (not loop or linear) and not sparse_rows and not grouped:  # few cells, many rows
+        rows = _row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
+    # constant steps on dense rows: only the rows with coincidences in a block (module doc)
+    listed = LISTED_ROWS and not bounded and rows == k
     words = torch.empty(tiles, n_chunks * k * n_lines, dtype=torch.int32, device=weight.device)
-    block_l = min(128, _next_pow2(n_lines))
-    _line_words_kernel[(triton.cdiv(n_lines, block_l), triton.cdiv(k, 8), tiles)](
-        words, x_prob, d_prob, bl, xb, db, seed_ptr, counter,
+    if listed:
+        n_masks = k * (triton.cdiv(n_in, 32) + triton.cdiv(n_out, 32))
+        masks = torch.empty(tiles, n_masks, dtype=torch.int32, device=weight.device)
+        block_l = max(32, min(128, _next_pow2(max(n_in, n_out))))
+        l_grid = triton.cdiv(n_in, block_l) + triton.cdiv(n_out, block_l)
+    else:
+        masks = words  # unused
+        block_l = min(128, _next_pow2(n_lines))
+        l_grid = triton.cdiv(n_lines, block_l)
+    _line_words_kernel[(l_grid, triton.cdiv(k, 8), tiles)](
+        words, x_prob, d_prob, bl, xb, db, seed_ptr, counter, masks,
         n_out, n_in, k, n_chunks,
         x_prob.stride(1), x_prob.stride(2), d_prob.stride(1), d_prob.stride(2), bl.stride(1),
-        x_prob.stride(0), d_prob.stride(0), bl.stride(0), words.stride(0),
+        x_prob.stride(0), d_prob.stride(0), bl.stride(0), words.stride(0), masks.stride(0),
         sxb[0], sxb[1], sxb[2], sdb[0], sdb[1], sdb[2],
         seed_int,
         GIVEN_BITS=given, SEED_PTR=seed_mode, SIGN_BIT=sign_bit, ZERO=add_to is None,
-        BLOCK_R=8, BLOCK_L=block_l,
+        BLOCK_R=8, BLOCK_L=block_l, MASKS=listed,
         num_warps=max(1, min(8, 8 * block_l // 128)),
     )
-    linear = int(cell_kind) == CELL_LINEAR
-    if (not loop or linear) and not sparse_rows and not grouped:  # few cells, many rows
-        rows = _row_chunks(k, grid[0] * grid[1], _programs(weight.device), row_chunk)
-        if rows < k:
-            weight, cell_params, x_prob, d_prob = weight[0], cell_params[0], x_prob[0], d_prob[0]
-            _rows_split(weight, cell_params, x_prob, d_prob, words[0], counter, seed_ptr,
-                        seed_int, cell_pulses, linear=linear, k=k, n_chunks=n_chunks,
-                        noise_std=noise_std, mult_noise=mult_noise,
-                        seed_mode=seed_mode, native=not _INTERPRETED,
-                        sign_bit=sign_bit, rows_per_chunk=rows, block_m=bm, block_n=bn,
-                        num_warps=nw)
-            return counter
+    if listed:
+        lbm, lbn, lnw = _listed_config(n_out, n_in)
+        lbm, lbn, lnw = block_m or lbm, block_n or lbn, num_warps or lnw
+        l_grid = (triton.cdiv(n_out, lbm), triton.cdiv(n_in, lbn))
+        window = min(LISTED_WINDOW, _next_pow2(max(k, 32)))
+        row_list = torch.empty(tiles * l_grid[0] * l_grid[1] * window, dtype=torch.int32,
+                               device=weight.device)
+        _listed_rows_kernel[(*l_grid, tiles)](
+            weight, cell_params, x_prob, d_prob, words, masks, counter, row_list, seed_ptr,
+            counter if cell_pulses is None else cell_pulses,
+            n_out, n_in, k, n_chunks, 1,
+            weight.stride(1), weight.stride(2),
+            cell_params.stride(1), cell_params.stride(2), cell_params.stride(3),
+            x_prob.stride(1), x_prob.stride(2), d_prob.stride(1), d_prob.stride(2),
+            weight.stride(0), cell_params.stride(0), x_prob.stride(0), d_prob.stride(0),
+            words.stride(0), masks.stride(0), seed_int, float(noise_std),
+            NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode, NATIVE=not _INTERPRETED,
+            SIGN_BIT=sign_bit, COUNT_CELLS=cell_pulses is not None,
+            BLOCK_M=lbm, BLOCK_N=lbn, ROW_BLOCK=32, WINDOW=window, num_warps=lnw,
+        )
+        return counter
+    if rows < k:
+        weight, cell_params, x_prob, d_prob = weight[0], cell_params[0], x_prob[0], d_prob[0]
+        _rows_split(weight, cell_params, x_prob, d_prob, words[0], counter, seed_ptr,
+                    seed_int, cell_pulses, linear=linear, k=k, n_chunks=n_chunks,
+                    noise_std=noise_std, mult_noise=mult_noise,
+                    seed_mode=seed_mode, native=not _INTERPRETED,
+                    sign_bit=sign_bit, rows_per_chunk=rows, block_m=bm, block_n=bn,
+                    num_warps=nw)
+        return counter
     # per program, a bound per row (state-dependent cells, or rows said to be one-hot)
     scratch = torch.empty(tiles * grid[0] * grid[1] * k * (2 if sparse_rows else 1)
                           if bounded else 1, dtype=torch.int32, device=weight.device)

@@ -287,6 +287,70 @@ def test_sparse_rows_change_nothing_but_the_work(interp, columns, cell):
     assert (dense != w0).sum() >= 5
 
 
+def listed_problem(m, n, k, max_bl, device, tiles=None, seed=1, fire=(0.3, 0.2)):
+    """Constant steps with noise on sparse rows, as training makes them: most lines of a
+    row silent (``fire``: the fractions of input and output lines with a probability)."""
+    from xbrun.physics.cells import ConstantStep
+
+    gen = torch.Generator().manual_seed(seed)
+    lead = () if tiles is None else (tiles,)
+    cell = ConstantStep(dw_min=0.05, dw_min_std=0.3)
+    cp = torch.stack([cell.sample((m, n), gen) for _ in range(tiles or 1)]).reshape(
+        *lead, -1, m, n)
+    w0 = 0.2 * torch.randn(*lead, m, n, generator=gen)
+    xp = (torch.rand(*lead, k, n, generator=gen) - 0.5) * (
+        torch.rand(*lead, k, n, generator=gen) < fire[0])
+    dp = (torch.rand(*lead, k, m, generator=gen) - 0.5) * (
+        torch.rand(*lead, k, m, generator=gen) < fire[1])
+    bl = torch.randint(0, max_bl + 1, (*lead, k), generator=gen, dtype=torch.int32)
+    p = kernels.UpdateParams(kernels.CellParams(CELL_CONSTANT, 0.3, True, ()), max_bl)
+    return [t.to(device) for t in (cp, w0, xp, dp, bl)] + [p]
+
+
+def listed_and_blocks(launch, problem, seed, window=None, **blocks):
+    """The update with ``_listed_rows_kernel`` (listing ``window`` rows at a time, if
+    given) and with the block kernel walking every row (``LISTED_ROWS`` off): ``[(weight,
+    pulses, wear)] * 2``."""
+    cp, w0, xp, dp, bl, p = problem
+    out = []
+    module = launch.__globals__
+    for listed in (True, False):
+        saved = module["LISTED_ROWS"], module["LISTED_WINDOW"]
+        module["LISTED_ROWS"] = listed
+        module["LISTED_WINDOW"] = window or saved[1]
+        try:
+            w, worn = w0.clone(), torch.zeros(w0.shape, dtype=torch.int32, device=w0.device)
+            n = launch(w, cp, xp, dp, bl, p, seed=seed, cell_pulses=worn, **blocks)
+        finally:
+            module["LISTED_ROWS"], module["LISTED_WINDOW"] = saved
+        out.append((w, n, worn))
+    assert int(out[0][1].sum()) > 0 and (out[0][0] != w0).any()
+    return out
+
+
+@pytest.mark.parametrize("m, k, max_bl, blocks", [
+    (10, 6, 12, {}), (10, 6, 40, {}), (6, 4, 31, dict(block_m=4, block_n=16)),
+    (2, 40, 9, dict(window=32))], ids=["sign_bit", "two_words", "small_blocks", "windows"])
+def test_listed_rows_are_the_block_kernel(m, k, max_bl, blocks):
+    """Constant steps, noise on, one seed: walking only the rows with a coincidence in the
+    block gives the block kernel's weights, pulses, wear and normals bit for bit (several
+    blocks a side, rows of no coincidence and of none at all, two-word trains, rows listed
+    in windows)."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    (w, n, worn), (w_ref, n_ref, worn_ref) = listed_and_blocks(
+        launch, listed_problem(m, 40, k, max_bl, "cpu"), 5, **blocks)
+    assert torch.equal(w, w_ref) and int(n) == int(n_ref) and torch.equal(worn, worn_ref)
+
+
+def test_listed_rows_config_is_flat():
+    """One warp, 128 elements on as few output lines as the input lines allow."""
+    config = triton_function("pulsed_update_cuda", "_listed_config", True)
+    assert config(512, 512) == (1, 128, 1)
+    assert config(512, 392) == (1, 128, 1)
+    assert config(10, 16) == (8, 16, 1)
+    assert config(3, 10) == (4, 16, 1)
+
+
 @pytest.mark.parametrize("columns, bl", [(True, 9), (False, 40)],
                          ids=["columns_one_word", "rows_two_words"])
 def test_one_hot_lines_kernel_is_the_block_kernel(interp, columns, bl):
@@ -825,6 +889,22 @@ def test_gpu_sparse_rows_change_nothing_but_the_work(compiled, columns, cell):
                                                   "cuda")
     # two compiled variants: the same arithmetic, up to the compiler's FMA choices
     torch.testing.assert_close(dense, sparse, atol=1e-6, rtol=0)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("max_bl", [31, 40], ids=["sign_bit", "two_words"])
+def test_gpu_listed_rows_are_the_block_kernel(monkeypatch, max_bl):
+    """Compiled, at layer size (a group of two 512 x 512 tiles, 64 sparse rows): the
+    listed-rows kernel gives the block kernel's pulses and wear exactly and its weights up
+    to the compiler's FMA choices (two compiled variants of the same arithmetic)."""
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    (w, n, worn), (w_ref, n_ref, worn_ref) = listed_and_blocks(
+        launch, listed_problem(512, 512, 64, max_bl, "cuda", tiles=2),
+        torch.tensor([3, 4], device="cuda"))
+    assert torch.equal(n, n_ref) and torch.equal(worn, worn_ref)
+    torch.testing.assert_close(w, w_ref, atol=1e-6, rtol=0)
 
 
 @gpu
