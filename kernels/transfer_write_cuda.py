@@ -315,7 +315,7 @@ def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, flip_see
         raise ValueError("a group's passes are a (tiles,) tensor")
     draws = flip_draws is not None
     seeded = not draws and flip_seed is not None and c.flip_prob > 0
-    if seeded and (flip_seed.dtype != torch.int64 or flip_seed.stride(-1) != 1
+    if seeded and (flip_seed.dtype != torch.int64 or (runs > 1 and flip_seed.stride(-1) != 1)
                    or (tuple(flip_seed.shape) != (tiles, runs) if tiles
                        else flip_seed.numel() != runs)):
         raise ValueError(f"flip_seed must be an int64 tensor of {runs} (one a pass) per call, "
