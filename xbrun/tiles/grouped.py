@@ -32,11 +32,16 @@ is what this does, tile by tile. A transfer device's transfers then follow, as i
 ``update`` makes them after A's write: where every tile has the same transfers due (one run
 of lines, walked on the device with keyed read seeds: CUDA), the schedules walk in one
 launch (``kernels.line_walk_grouped``, each tile's read seed keyed by its own read count
-and offset, as its own walk keys it) and A's lines are read in one grouped MVM; each tile
-then writes its reads into C on the optimizer's side streams. Nothing of a tile's transfer
-depends on another tile, so the order of the tiles changes nothing. On CUDA the group's
-update is one job on the optimizer's side streams, beside the other tiles' updates; the
-jobs it returns (its transfers) run after it, on its stream or on one that waits for it.
+and offset, as its own walk keys it) and A's lines are read in one grouped MVM; then the
+tiles' writes of their reads into C go in the launches of one tile's write
+(``kernels.transfer_lines_grouped``: the tiles on a grid axis of the write's two kernels,
+each with its own H, choppers, AGAD means, counters and keyed seed - at 784-4096-4096-10
+six launches a step against 176), where each is one plain fused write of constant steps
+(on CUDA; the CPU's twin writes tile by tile; other cells: each tile's own call). Nothing
+of a tile's transfer depends on another tile, so the order of the tiles changes nothing.
+On CUDA the group's update is one job on the optimizer's side streams, beside the other
+tiles' updates; the jobs it returns (transfers not walked as a group, or the writes tile
+by tile with ``GROUPED_WRITE`` off) run after it, on its stream or on one that waits for it.
 """
 
 from __future__ import annotations
