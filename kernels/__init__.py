@@ -363,7 +363,7 @@ def transfer_lines_groups(weight, cell) -> bool:
     :func:`transfer_lines` calls would on ``weight``'s device, for ``cell`` (``CellParams``):
     on CUDA the Triton kernels of constant steps; off CUDA the twin, as a CPU write whose
     lines are device tensors runs it. Elsewhere each tile writes its own."""
-    return not weight.is_cuda or (int(cell.kind) == CELL_CONSTANT
+    return not weight.is_cuda or (int(cell.kind) == layout.CELL_CONSTANT
                                   and backends.choose("transfer_lines_grouped", weight)
                                   == backends.TRITON)
 
