@@ -85,7 +85,7 @@ def grouped(tw, s: dict, p, max_bl: int):
     """The grid's writes in one grouped call (two launches)."""
     return lambda: tw.transfer_lines_grouped_triton(
         s["weight"], s["cp"], s["reads"], s["start"], p, CELL,
-        seeds=kernels.seeds.KeyedSeed(s["calls"], s["offsets"]), max_bl=max_bl,
+        key=kernels.seeds.KeyedSeed(s["calls"], s["offsets"]), max_bl=max_bl,
         add_to=s["count"], train_slots=s["slots"], calls=s["calls"], buffer=s["buffer"],
         out_sign=s["out_sign"], in_sign=s["in_sign"], chopper=CHOPPER,
         flip_seed=s["flip_seed"], passes=s["passes"])

@@ -358,29 +358,27 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
 
 
 
-def transfer_lines_groups(weight, cell) -> bool:
+def transfer_lines_groups(weight) -> bool:
     """Whether :func:`transfer_lines_grouped` writes a group of tiles as their own
-    :func:`transfer_lines` calls would on ``weight``'s device, for ``cell`` (``CellParams``):
-    on CUDA the Triton kernels of constant steps; off CUDA the twin, as a CPU write whose
-    lines are device tensors runs it. Elsewhere each tile writes its own."""
-    return not weight.is_cuda or (int(cell.kind) == layout.CELL_CONSTANT
-                                  and backends.choose("transfer_lines_grouped", weight)
-                                  == backends.TRITON)
+    :func:`transfer_lines` calls would on ``weight``'s device: on CUDA the Triton kernels;
+    off CUDA the twin, as a CPU write whose lines are device tensors runs it."""
+    return not weight.is_cuda or backends.choose("transfer_lines_grouped",
+                                                 weight) == backends.TRITON
 
 
 def transfer_lines_grouped(weights, cell_params, reads, start, p, cell, *, generators,
-                           seeds=None, max_bl=None, add_to=None, cell_pulses=None,
+                           key=None, max_bl=None, add_to=None, cell_pulses=None,
                            train_slots=None, **buffer):
     """The transfer writes of a group of equal tiles (a grid's), each as its own
     :func:`transfer_lines` (``transfer_lines_grouped_torch``; every tensor with the tiles
-    first, ``start`` ``(tiles,)``): on CUDA, constant steps, the two launches of one tile's
-    write for all (``seeds``: a ``seeds.KeyedSeed`` of ``(tiles,)`` counters and offsets;
-    ``max_bl`` from the host), the twin elsewhere (``generators``, one a tile). Where
-    :func:`transfer_lines_groups` is false, use :func:`transfer_lines` per tile. Returns the
-    pulses per tile, or ``add_to`` with them added."""
+    first, ``start`` ``(tiles,)``, one run of lines each): on CUDA in the launches of one
+    tile's write (``transfer_lines_grouped_triton``; ``key``: a ``seeds.KeyedSeed`` of
+    ``(tiles,)`` call counters and offsets, ``max_bl`` from the host), the twin elsewhere
+    (``generators``, one a tile). Returns the pulses per tile, or ``add_to`` with them
+    added."""
     backend, run = backends.pick("transfer_lines_grouped", weights)
     if backend == backends.TRITON:
-        return run(weights, cell_params, reads, start, p, cell, seeds=seeds, max_bl=max_bl,
+        return run(weights, cell_params, reads, start, p, cell, key=key, max_bl=max_bl,
                    add_to=add_to, cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
     return run(weights, cell_params, reads, start, p, cell, generators=generators,
                add_to=add_to, cell_pulses=cell_pulses, train_slots=train_slots, **buffer)

@@ -370,24 +370,25 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
 def transfer_lines_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
                                   reads: torch.Tensor, start: torch.Tensor,
                                   p: TransferWriteParams, cell: CellParams, *,
-                                  seeds: seeds.KeyedSeed, max_bl: int, add_to: torch.Tensor,
+                                  key: seeds.KeyedSeed, max_bl: int, add_to: torch.Tensor,
                                   cell_pulses: torch.Tensor | None = None,
                                   train_slots: torch.Tensor | None = None,
                                   **buffer) -> torch.Tensor:
-    """``transfer_lines_grouped_torch`` of constant steps in the two launches of one tile's
-    write (:func:`transfer_lines_triton`), the tiles on a grid axis of each: the trains of
-    every tile's lines (:func:`transfer_write_triton` on the group), then the one-hot
-    lines' kernel on them, tile ``g`` under its keyed seed (``seeds``: the ``(tiles,)``
-    call counters, which the first kernel advances, and a ``(tiles,)`` int64 tensor of
-    offsets); its pulses added to ``add_to[g]`` (returned)."""
-    from .pulsed_update_cuda import SEED_KEYED, _one_hot_lines
+    """``transfer_lines_grouped_torch`` in the launches of one tile's write
+    (:func:`transfer_lines_triton`), the tiles on a grid axis of each: the trains of every
+    tile's lines (:func:`transfer_write_triton` on the group), then, constant steps, the
+    one-hot lines' kernel on them, tile ``g`` under its keyed seed (``key``: the
+    ``(tiles,)`` call counters, which the first kernel advances, and a ``(tiles,)`` int64
+    tensor of offsets), its pulses added to ``add_to[g]`` (returned). Other cells: the
+    seeds' values (three small launches), the words and block kernels on the group, and
+    the sum into ``add_to`` - the numbers of each tile's call (one pass: its keyed seed
+    is the value)."""
+    from .pulsed_update_cuda import SEED_KEYED, _one_hot_lines, pulsed_update_triton
 
-    if int(cell.kind) != CELL_CONSTANT:
-        raise ValueError("a group's transfer write takes constant steps")
     tiles, n = reads.shape[:2]
     width = line_width(weights[0], p.columns)
     if (weights.dim() != 3 or weights.dtype != torch.float32 or add_to.shape != (tiles,)
-            or seeds.calls.shape != (tiles,) or seeds.offset.shape != (tiles,)):
+            or key.calls.shape != (tiles,) or key.offset.shape != (tiles,)):
         raise ValueError("a group's weights (tiles, out, in) float32, counts, counters and "
                          "seed offsets (tiles,)")
     if cell_pulses is not None and (cell_pulses.shape != weights.shape
@@ -398,11 +399,19 @@ def transfer_lines_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
                                                **buffer)
     if n == 0 or weights[0].numel() == 0 or max_bl <= 0:
         return add_to
+    if int(cell.kind) != CELL_CONSTANT:
+        if n > width:
+            raise ValueError("a group's write of other cells reads each line once")
+        values = seeds.array_device_seeds(key.calls, key.offset)
+        return add_to.add_(pulsed_update_triton(
+            weights, cell_params, x_prob, d_prob, bl,
+            UpdateParams(cell, max_bl, sparse_rows=True), seed=values,
+            cell_pulses=cell_pulses))
     n_chunks = triton.cdiv(int(max_bl), 32)
     _one_hot_lines(weights, cell_params.to(torch.float32), x_prob, d_prob, bl, add_to,
-                   seeds.calls, 0, cell_pulses, (start, p.columns), k=n, n_chunks=n_chunks,
+                   key.calls, 0, cell_pulses, (start, p.columns), k=n, n_chunks=n_chunks,
                    max_len=n_chunks * 32 - (int(max_bl) <= 31), noise_std=cell.noise_std,
-                   seed_mode=SEED_KEYED, offsets=seeds.offset)
+                   seed_mode=SEED_KEYED, offsets=key.offset)
     return add_to
 
 

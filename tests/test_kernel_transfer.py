@@ -590,7 +590,8 @@ def test_transfer_lines_of_several_passes_compiled_equal_the_single_pass_calls(c
 
 
 # ------------------------------------------ a grid's writes in one call (grouped tiles) ------
-def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3):
+def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3,
+                 kind=kernels.CELL_CONSTANT):
     """The constant-step transfer writes of a grid's ``tiles`` tiles, one run of lines
     each (tile 0's wrapping past the last line, AGAD's from a pass not ready), each
     tile with its own state, counters and keyed seed: one ``transfer_lines_grouped_triton``
@@ -599,7 +600,7 @@ def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3):
     interpret = device == "cpu"
     chopper, means = CHOPPERS[case] if case else (None, False)
     gen = torch.Generator().manual_seed(9)
-    cps = [make_cell(kernels.CELL_CONSTANT, *shape, gen) for _ in range(tiles)]
+    cps = [make_cell(kind, *shape, gen) for _ in range(tiles)]
     weights = torch.stack([start_weight(cp, gen) for cp in cps])
     n_len, width = shape if columns else shape[::-1]
     reads = 0.3 * torch.randn(tiles, width, n_len, generator=gen)
@@ -611,7 +612,7 @@ def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3):
     p = kernels.TransferWriteParams(columns, 0.5, 0.06, 5, False, True, True, 1.0,
                                     kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0, False)
                                     if case else kernels.BufferParams())
-    cell = kernels.CellParams(kernels.CELL_CONSTANT, 0.3, True, (), None)
+    cell = kernels.CellParams(kind, 0.3, True, (), None)
     tensors = {"cp": torch.stack(cps), "weights": weights, "reads": reads,
                "start": torch.tensor([width - 2, 0, 1][:tiles]),
                "calls": torch.tensor([3, 8, 1][:tiles]),
@@ -626,7 +627,7 @@ def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3):
         write = triton_function("transfer_write_cuda", "transfer_lines_grouped_triton",
                                 interpret)
         out = write(t["weights"], t["cp"], t["reads"], t["start"], p, cell,
-                    seeds=kernels.seeds.KeyedSeed(t["calls"], t["offsets"]), max_bl=5,
+                    key=kernels.seeds.KeyedSeed(t["calls"], t["offsets"]), max_bl=5,
                     cell_pulses=t["cells"], train_slots=t["slots"], add_to=t["total"],
                     calls=t["calls"], **mine)
         assert out is t["total"]
@@ -641,9 +642,9 @@ def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3):
     return tensors, t
 
 
-def _check_group_write(columns, case, device="cpu", shape=(4, 3)):
-    before, grouped = _write_group(columns, case, True, device, shape)
-    _, tiled = _write_group(columns, case, False, device, shape)
+def _check_group_write(columns, case, device="cpu", shape=(4, 3), kind=kernels.CELL_CONSTANT):
+    before, grouped = _write_group(columns, case, True, device, shape, kind=kind)
+    _, tiled = _write_group(columns, case, False, device, shape, kind=kind)
     for name, value in grouped.items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(value, tiled[name]), name
@@ -656,18 +657,22 @@ def _check_group_write(columns, case, device="cpu", shape=(4, 3)):
         assert not torch.equal(grouped["buffer"].cpu(), before["buffer"])
 
 
-@pytest.mark.parametrize(("columns", "case"), [(True, None), (False, "random"),
-                                               (True, "agad")],
-                         ids=["columns-ttv1", "rows-random", "columns-agad"])
-def test_a_grids_transfer_writes_in_one_call_equal_each_tiles(columns, case):
-    """A grid's constant-step writes in the launches of one tile (the tiles on a grid axis)
-    give each tile's numbers of its own call, bit for bit: C, its pulse counters, the
-    buffer, choppers and means, the trains' slots and the call counters."""
-    _check_group_write(columns, case)
+@pytest.mark.parametrize(("columns", "case", "kind"), [
+    (True, None, kernels.CELL_CONSTANT), (False, "random", kernels.CELL_CONSTANT),
+    (True, "agad", kernels.CELL_CONSTANT), (False, "agad", kernels.CELL_LINEAR)],
+    ids=["columns-ttv1", "rows-random", "columns-agad", "rows-agad-linear"])
+def test_a_grids_transfer_writes_in_one_call_equal_each_tiles(columns, case, kind):
+    """A grid's writes in the launches of one tile (the tiles on a grid axis; constant
+    steps: the one-hot lines' kernel, other cells the block kernel) give each tile's
+    numbers of its own call, bit for bit: C, its pulse counters, the buffer, choppers and
+    means, the trains' slots and the call counters."""
+    _check_group_write(columns, case, kind=kind)
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("kind", [kernels.CELL_CONSTANT, kernels.CELL_LINEAR],
+                         ids=["constant", "linear"])
 @pytest.mark.parametrize("case", [None, *CHOPPERS])
 @pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
-def test_a_grids_transfer_writes_in_one_call_compiled_equal_each_tiles(columns, case):
-    _check_group_write(columns, case, "cuda", shape=(40, 300))
+def test_a_grids_transfer_writes_in_one_call_compiled_equal_each_tiles(columns, case, kind):
+    _check_group_write(columns, case, "cuda", shape=(40, 300), kind=kind)

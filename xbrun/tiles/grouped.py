@@ -36,8 +36,8 @@ and offset, as its own walk keys it) and A's lines are read in one grouped MVM; 
 tiles' writes of their reads into C go in the launches of one tile's write
 (``kernels.transfer_lines_grouped``: the tiles on a grid axis of the write's two kernels,
 each with its own H, choppers, AGAD means, counters and keyed seed - at 784-4096-4096-10
-six launches a step against 176), where each is one plain fused write of constant steps
-(on CUDA; the CPU's twin writes tile by tile; other cells: each tile's own call). Nothing
+six launches a step against 176 with constant steps), where each is one plain fused
+write (on CUDA; the CPU's twin writes tile by tile; else each tile's own call). Nothing
 of a tile's transfer depends on another tile, so the order of the tiles changes nothing.
 On CUDA the group's update is one job on the optimizer's side streams, beside the other
 tiles' updates; the jobs it returns (transfers not walked as a group, or the writes tile
@@ -283,7 +283,8 @@ class TileGroup:
         (``TransferDevice.transfer_lines`` given the reads), the pulses added to its count:
         where every write is one plain fused write (``PulsedArray.fused_call``) that
         ``kernels.transfer_lines_grouped`` makes as each tile's own call would, all in its
-        launches (on CUDA, constant steps: two for the group, against two per tile);
+        launches (on CUDA, constant steps: two for the group, against two per tile; other
+        cells seven against three);
         otherwise tile by tile. ``walk``: the group's tensors of the walk and reads
         (``(tiles, ...)``); ``rows``: their rows, which the runs and the writes hold."""
         lr_t = states[0].transfer_learning_rate(lr)
@@ -328,7 +329,7 @@ class TileGroup:
         ``g`` of a group tensor and everything else is the same in every call; else None."""
         first = calls[0]
         cell = first["cell"]
-        if (not kernels.transfer_lines_groups(first["weight"], cell)
+        if (not kernels.transfer_lines_groups(first["weight"])
                 or any(c.get(key) is not None for c in calls for key in _UNSTACKED)
                 or any(tuple(c["cell"][:4]) != tuple(cell[:4]) or c["cell"].table is not
                        cell.table for c in calls)):
@@ -360,7 +361,7 @@ class TileGroup:
             if self._write_offsets is None or self._write_offsets[0] != key:
                 self._write_offsets = (key, torch.tensor(key[0], dtype=torch.int64,
                                                          device=key[1]))
-            out["seeds"] = seeds.KeyedSeed(group["slow.kernel_calls"], self._write_offsets[1])
+            out["key"] = seeds.KeyedSeed(group["slow.kernel_calls"], self._write_offsets[1])
         return out
 
     def _signs(self, states) -> dict:
