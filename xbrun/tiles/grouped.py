@@ -271,7 +271,7 @@ class TileGroup:
         runs = [LineRun(rows["start"][g], count, n_lines, rows["passes"][g]).with_onehot(
                     onehot[:, g * n_lines:(g + 1) * n_lines], counted=True,
                     read_seed=rows["flip_seed"][g]) for g in range(len(tiles))]
-        if GROUPED_WRITE:  # the writes of every tile, on the group's stream
+        if GROUPED_WRITE and _writes_fused(states):  # every tile's write, on this stream
             self._write(tiles, states, runs, lr, walk, rows)
             return []
         made = (reads, snapshot, onehot)  # on the group's stream, used on the others
@@ -463,6 +463,15 @@ _SOURCES = {"weight": "weight", "cell_params": "slow.cell_params",
             "in_sign": "in_chopper", "running_mean": "running_mean",
             "past_mean": "past_mean", "switched": "switched"}
 _UNSTACKED = ("line_mask", "flip_draws")
+
+
+def _writes_fused(states) -> bool:
+    """Whether the devices' writes into C are fused writes that
+    ``kernels.transfer_lines_grouped`` makes as a group on their device (else their writes
+    stay jobs of their own, which the optimizer spreads over its side streams)."""
+    return kernels.transfer_lines_groups(states[0].slow.weight) and all(
+        s.slow.fused_write(s.config.transfer_update)
+        and not getattr(s.slow, "has_reference", True) for s in states)
 
 
 def _fused(array, plan: dict) -> bool:
