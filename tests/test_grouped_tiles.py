@@ -158,6 +158,7 @@ CONSTANT = {"cell": "constant_step"}  # (the run's cell, not the device's)
     ("chopped", "batch", "cpu", "host", {}), ("chopped", "batch", "cpu", "device", {}),
     ("agad", "batch", "cpu", "device", {}), ("ttv2", "sample", "cpu", "device", ROWS),
     ("ttv1", "batch", "cpu", "host", {}), ("ttv1", "batch", "cpu", "device", RESET),
+    ("ttv2", "batch", "cpu", "device", {}),
     pytest.param("chopped", "batch", "cuda", "device", {}, marks=pytest.mark.gpu),
     pytest.param("agad", "sample", "cuda", "device", {}, marks=pytest.mark.gpu),
     pytest.param("ttv2", "batch", "cuda", "device", ROWS, marks=pytest.mark.gpu),
