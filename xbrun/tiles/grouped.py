@@ -284,9 +284,9 @@ class TileGroup:
         where every write is one plain fused write (``PulsedArray.fused_call``) that
         ``kernels.transfer_lines_grouped`` makes as each tile's own call would, all in its
         launches (on CUDA, constant steps: two for the group, against two per tile; other
-        cells seven against three);
-        otherwise tile by tile. ``walk``: the group's tensors of the walk and reads
-        (``(tiles, ...)``); ``rows``: their rows, which the runs and the writes hold."""
+        cells seven against three); otherwise tile by tile. ``walk``: the group's tensors
+        of the walk and reads (``(tiles, ...)``); ``rows``: their rows, which the runs and
+        the writes hold."""
         lr_t = states[0].transfer_learning_rate(lr)
         group, rows = {**walk}, {**rows}
         for name, holders in self._write_state(tiles, states).items():  # views, then plans
@@ -341,15 +341,15 @@ class TileGroup:
             name = _SOURCES.get(key)
             if name is not None:  # a tensor of each tile's: a row of the group's
                 if value is None:
-                    if any(c[key] is not None for c in calls):
+                    if any(c.get(key) is not None for c in calls):
                         return None
-                elif name not in group or any(c[key] is not rows[name][g]
+                elif name not in group or any(c.get(key) is not rows[name][g]
                                               for g, c in enumerate(calls)):
                     return None
                 out["weights" if key == "weight" else key] = None if value is None \
                     else group[name]
             elif key in ("p", "max_bl", "chopper"):  # numbers: the same for every tile
-                if any(c[key] != value for c in calls[1:]):
+                if any(c.get(key) != value for c in calls[1:]):
                     return None
                 out[key] = value
             elif key not in ("generator", "seed", "cell", "train_slots", *_UNSTACKED):
