@@ -1,7 +1,8 @@
 """Launches per training step on the CUDA path, counted on a machine without a GPU.
 
     python -m benchmarks.count_launches [--devices fp,sgd,chopped,agad] [--batch 256]
-                                        [--steps 3] [--list] [--resnet]
+                                        [--steps 3] [--list] [--resnet] [--large]
+                                        [--overrides a=b,..] [--per-tile-write]
 
 A replayed CUDA graph costs a few microseconds per node whatever the node does, so at small
 shapes the number of launches per step is what a device pays beyond fp. This runs the bench
@@ -13,8 +14,10 @@ fake tensor has no value). An aten operator is counted once, although some launc
 (cuBLAS's split-K reduce, an index_put's sort): the counts track the profiler's, not equal
 them. The last step is reported (the first ones make the graph's lazy state), with its
 transfer runs (``TransferDevice.transfer_lines`` calls: each a read, a write and their
-Python). ``--resnet``: issue 27's ResNet-20 on 3x32x32 images (``bench_training.RESNET``)
-instead of the MLP.
+Python; a grouped grid's writes, ``TileGroup._write``, are none). ``--resnet``: issue 27's
+ResNet-20 on 3x32x32 images (``bench_training.RESNET``) instead of the MLP; ``--large``: the
+MLP at 784-4096-4096-10; ``--per-tile-write``: a grouped grid's transfer writes tile by tile,
+as before they were grouped (``xbrun.tiles.grouped.GROUPED_WRITE``).
 
 The optimizer's side streams are host objects here (``_Stream``): each launch of the analog
 update (``AnalogSGD.analog_step``) is counted on the stream current when it is made, so the
@@ -319,11 +322,24 @@ def main() -> None:
                         help="with --list: by the line of xbrun/kernels that launches")
     parser.add_argument("--resnet", action="store_true",
                         help="issue 27's ResNet-20 on 3x32x32 images instead of the MLP")
+    parser.add_argument("--large", action="store_true",
+                        help="the MLP at 784-4096-4096-10 (bench_training's LARGE shape)")
+    parser.add_argument("--overrides", default="",
+                        help="more overrides, comma-separated (e.g. update.accumulate=batch)")
+    parser.add_argument("--per-tile-write", action="store_true",
+                        help="a grouped grid's transfer writes tile by tile "
+                             "(xbrun.tiles.grouped.GROUPED_WRITE off)")
     args = parser.parse_args()
     WHERE[0] = args.where
     data = [d for d in RESNET if not d.startswith("batch_size=")] if args.resnet else DATA
+    extra = [o for o in args.overrides.split(",") if o]
+    if args.large:
+        extra = ["model.hidden=[4096, 4096]", *extra]
+    if args.per_tile_write:
+        from xbrun.tiles import grouped
+        grouped.GROUPED_WRITE = False
     for device in args.devices.split(","):
-        counts = count(device, args.batch, args.steps, data=data)
+        counts = count(device, args.batch, args.steps, extra=extra, data=data)
         aten = sum(v for k, v in counts.items() if k.startswith("aten."))
         triton = sum(v for k, v in counts.items() if k.startswith("triton."))
         side = sum(1 for k in counts if k.startswith("side "))

@@ -51,7 +51,12 @@ from .pulsed_update_ref import (
     train_gains_torch,
 )
 from .transfer_buffer_ref import transfer_buffer_torch
-from .transfer_write_ref import line_numbers, transfer_lines_torch, transfer_write_torch
+from .transfer_write_ref import (
+    line_numbers,
+    transfer_lines_grouped_torch,
+    transfer_lines_torch,
+    transfer_write_torch,
+)
 
 # The registry: each operation's twin and, where written, its numba and Triton kernels and
 # the dtypes they take; ``backends.choose`` is the one predicate that picks between them.
@@ -98,6 +103,8 @@ _register("transfer_write", transfer_write_torch,
 _register("transfer_lines", transfer_lines_torch,
           numba=".transfer_write_cpu:transfer_lines_numba",
           triton=".transfer_write_cuda:transfer_lines_triton")
+_register("transfer_lines_grouped", transfer_lines_grouped_torch,
+          triton=".transfer_write_cuda:transfer_lines_grouped_triton")
 _register("line_write", line_write_torch, numba=".line_write_cpu:line_write_numba")
 _register("line_walk", line_walk_torch, triton=".line_walk_cuda:line_walk_triton")
 _register("line_walk_grouped", line_walk_grouped_torch,
@@ -351,6 +358,32 @@ def transfer_lines(weight, cell_params, reads, start, p, cell, *, generator=None
 
 
 
+def transfer_lines_groups(weight) -> bool:
+    """Whether :func:`transfer_lines_grouped` writes a group of tiles as their own
+    :func:`transfer_lines` calls would on ``weight``'s device: on CUDA the Triton kernels;
+    off CUDA the twin, as a CPU write whose lines are device tensors runs it."""
+    return not weight.is_cuda or backends.choose("transfer_lines_grouped",
+                                                 weight) == backends.TRITON
+
+
+def transfer_lines_grouped(weights, cell_params, reads, start, p, cell, *, generators,
+                           key=None, max_bl=None, add_to=None, cell_pulses=None,
+                           train_slots=None, **buffer):
+    """The transfer writes of a group of equal tiles (a grid's), each as its own
+    :func:`transfer_lines` (``transfer_lines_grouped_torch``; every tensor with the tiles
+    first, ``start`` ``(tiles,)``, one run of lines each): on CUDA in the launches of one
+    tile's write (``transfer_lines_grouped_triton``; ``key``: a ``seeds.KeyedSeed`` of
+    ``(tiles,)`` call counters and offsets, ``max_bl`` from the host), the twin elsewhere
+    (``generators``, one a tile). Returns the pulses per tile, or ``add_to`` with them
+    added."""
+    backend, run = backends.pick("transfer_lines_grouped", weights)
+    if backend == backends.TRITON:
+        return run(weights, cell_params, reads, start, p, cell, key=key, max_bl=max_bl,
+                   add_to=add_to, cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
+    return run(weights, cell_params, reads, start, p, cell, generators=generators,
+               add_to=add_to, cell_pulses=cell_pulses, train_slots=train_slots, **buffer)
+
+
 def bind_transfer_lines(weight, cell_params, p, cell, **tensors):
     """:func:`transfer_lines` on the CPU with numba, without a chopper, its arguments made
     once (``transfer_write_cpu.bind_transfer_lines``): ``run(reads, start, generator)``, the
@@ -463,6 +496,9 @@ __all__ = [
     "transfer_buffer_torch",
     "bind_transfer_lines",
     "transfer_lines",
+    "transfer_lines_grouped",
+    "transfer_lines_grouped_torch",
+    "transfer_lines_groups",
     "transfer_lines_torch",
     "transfer_write",
     "transfer_write_torch",

@@ -834,10 +834,10 @@ def _one_hot_lines_kernel(
     start, n_out, n_in, k, n_chunks, max_len,
     stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
     stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
-    seed, noise_std,
+    seed, noise_std, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
     COLUMNS: tl.constexpr, NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
     START_PTR: tl.constexpr, NATIVE: tl.constexpr,
-    COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr,
+    COUNT_CELLS: tl.constexpr, OFFSETS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """Constant steps on one-hot rows (a transfer's line writes, lines distinct within a
     pass): program ``(i, block)`` takes ``BLOCK`` elements of row i's line - column ``(start
@@ -850,8 +850,24 @@ def _one_hot_lines_kernel(
     ``_line_words_kernel`` draws them (``_draw_word``: the same counters, so the same bits;
     no words kernel before it), and per element does the block kernel's sparse-row
     arithmetic and draws (``_normal1`` keyed by element and row), so the weights come out
-    the same. It adds its pulses to ``count_ptr``, which the caller has zeroed."""
+    the same. It adds its pulses to ``count_ptr``, which the caller has zeroed.
+
+    A group of tiles (a grid's transfers): tile ``g = program_id(2)`` finds its tensors
+    ``g_*`` apart and, ``OFFSETS``, its seed's key offset at ``offs_ptr + g``: each tile
+    written as its own call writes it."""
     i = tl.program_id(0)
+    g = tl.program_id(2).to(tl.int64)
+    w_ptr += g * g_w
+    p_ptr += g * g_p
+    x_ptr += g * g_x
+    d_ptr += g * g_d
+    bl_ptr += g * g_bl
+    count_ptr += g * g_count
+    seed_ptr += g * g_seed
+    cells_ptr += g * g_cells
+    start_ptr += g * g_start
+    if OFFSETS:
+        seed = tl.load(offs_ptr + g)
     seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
     if START_PTR:
         first = tl.load(start_ptr).to(tl.int32) + i
@@ -1216,25 +1232,40 @@ def pulsed_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
 
 
 def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, seed_int,
-                   cells, one_hot, *, k, n_chunks, max_len, noise_std, seed_mode) -> None:
+                   cells, one_hot, *, k, n_chunks, max_len, noise_std, seed_mode,
+                   offsets: torch.Tensor | None = None) -> None:
     """The launch of ``_one_hot_lines_kernel`` (it draws its own words; ``counter``
-    zeroed)."""
+    zeroed). A group of tiles: ``weight`` ``(tiles, out, in)`` and every tensor with the
+    tiles first (``counter``, ``seed_ptr``, ``start``: ``(tiles,)``; ``offsets``: the
+    keyed seeds' offsets per tile), one program axis more."""
     start, columns = one_hot
-    n_out, n_in = weight.shape
+    grouped = weight.dim() == 3
+    tiles = weight.shape[0] if grouped else 1
+    n_out, n_in = weight.shape[-2:]
     length = n_out if columns else n_in
     block = min(256, _next_pow2(length))
     on_device = isinstance(start, torch.Tensor)
-    _one_hot_lines_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block))](
-        weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr,
-        counter if cells is None else cells, start if on_device else counter,
+    cells = counter if cells is None else cells
+
+    def across(t):  # a tensor's step from one tile to the next (0: one call)
+        return t.stride(0) if grouped else 0
+
+    _one_hot_lines_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block),
+                           tiles)](
+        weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, cells,
+        start if on_device else counter,
         0 if on_device else int(start), n_out, n_in, k, n_chunks, max_len,
-        weight.stride(0), weight.stride(1),
-        cell_params.stride(0), cell_params.stride(1), cell_params.stride(2),
-        x_prob.stride(0), x_prob.stride(1), d_prob.stride(0), d_prob.stride(1), bl.stride(0),
-        seed_int, float(noise_std),
+        weight.stride(-2), weight.stride(-1),
+        cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
+        x_prob.stride(-2), x_prob.stride(-1), d_prob.stride(-2), d_prob.stride(-1),
+        bl.stride(-1), seed_int, float(noise_std), counter if offsets is None else offsets,
+        across(weight), across(cell_params), across(x_prob), across(d_prob), across(bl),
+        across(counter), across(seed_ptr), across(cells) if cells is not counter else 0,
+        across(start) if on_device else 0,
         COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode,
         START_PTR=on_device, NATIVE=not _INTERPRETED,
-        COUNT_CELLS=cells is not None, BLOCK=block, num_warps=4 if block >= 128 else 2)
+        COUNT_CELLS=cells is not counter, OFFSETS=offsets is not None, BLOCK=block,
+        num_warps=4 if block >= 128 else 2)
 
 
 # ---- constant steps, rows in chunks -------------------------------------------------

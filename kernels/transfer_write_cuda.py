@@ -34,7 +34,8 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            momentum, buffer_cap, lr, granularity, desired_bl, um_grad_scale,
                            long_bl, passes, pass_ptr, fd_ptr, fs_ptr, run_ptr, past_ptr, sw_ptr,
                            slots_ptr, calls_ptr, zero_ptr, flip_prob, period, keep, mean_weight,
-                           ready_after,
+                           ready_after, g_r, g_h, g_os, g_is, g_x, g_d, g_bl, g_start, g_pass, g_fd,
+                           g_fs, g_sw, g_slots, g_calls, g_zero,
                            COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
                            FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr,
                            UBM: tl.constexpr, UM: tl.constexpr, LONG: tl.constexpr,
@@ -45,6 +46,24 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            ZERO: tl.constexpr,
                            BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
     i = tl.program_id(0)  # the line position: its rows i, i + width, .. (one a pass)
+    g = tl.program_id(1).to(tl.int64)  # the tile of a group (its tensors g_* apart)
+    r_ptr += g * g_r
+    h_ptr += g * g_h
+    run_ptr += g * g_h  # AGAD's means are laid out as the buffer
+    past_ptr += g * g_h
+    os_ptr += g * g_os
+    is_ptr += g * g_is
+    x_ptr += g * g_x
+    d_ptr += g * g_d
+    bl_ptr += g * g_bl
+    start_ptr += g * g_start
+    pass_ptr += g * g_pass
+    fd_ptr += g * g_fd
+    fs_ptr += g * g_fs
+    sw_ptr += g * g_sw
+    slots_ptr += g * g_slots
+    calls_ptr += g * g_calls
+    zero_ptr += g * g_zero
     runs = tl.cdiv(n_rows, width)
     if CALLS:  # the written array's call counter (the update after this kernel reads it)
         if i == 0:
@@ -194,25 +213,37 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     one program per line walks its rows ``b, b + width, ..`` in order - H, the chopper and
     AGAD's means of a line are its program's alone - and keys each row's switch by its
     pass's seed (``flip_seed[r]``) and its place in the pass, as the single-pass calls
-    would: the same numbers as those calls; ``calls`` counts one call per pass."""
+    would: the same numbers as those calls; ``calls`` counts one call per pass.
+
+    A group of tiles' writes (``transfer_write_grouped_torch``: ``reads`` ``(tiles, n,
+    L)``, every tensor with the tiles first, ``start`` and ``passes`` ``(tiles,)``, the
+    trains ``(tiles, n, .)``): the same launch with the tiles on the grid's second axis,
+    tile ``g`` written as its own call writes it."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
-    n, n_len = reads.shape
+    grouped = reads.dim() == 3
+    tiles = reads.shape[0] if grouped else 1
+    n, n_len = reads.shape[-2:]
     dtype = reads.dtype
-    line = torch.empty((n, n_len), dtype=dtype, device=reads.device)
-    one_hot = torch.empty((n, width), dtype=dtype, device=reads.device)
-    bl = torch.empty(n, dtype=torch.int32, device=reads.device)
+    lead = (tiles,) if grouped else ()
+    line = torch.empty((*lead, n, n_len), dtype=dtype, device=reads.device)
+    one_hot = torch.empty((*lead, n, width), dtype=dtype, device=reads.device)
+    bl = torch.empty((*lead, n), dtype=torch.int32, device=reads.device)
     x_prob, d_prob = (one_hot, line) if columns else (line, one_hot)
     if n == 0:
+        if grouped:
+            raise ValueError("a group writes at least one line")
         advance_counters(bl, train_slots, calls)
         if zero is not None:
             zero.zero_()
         return x_prob, d_prob, bl
     buffered = buffer is not None
     on_device = isinstance(start, torch.Tensor)
+    if grouped and not (on_device and start.shape == (tiles,)):
+        raise ValueError("a group's starts are a (tiles,) tensor")
     if buffered:
-        if buffer.shape[0] != n_len or (not on_device and start + n > buffer.shape[1]):
+        if buffer.shape[-2] != n_len or (not on_device and start + n > buffer.shape[-1]):
             raise ValueError(f"buffer {tuple(buffer.shape)} does not hold lines {start}.."
                              f"{start + n - 1} of {n_len} elements")
         out_sign = out_sign.to(dtype).contiguous()
@@ -222,19 +253,29 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         buffer = out_sign = in_sign = reads  # unused pointers
     chop = _chopper_arguments(chopper, buffered, buffer, in_sign, dtype, flip_draws, flip_seed,
                               passes, running_mean, past_mean, switched, fallback=bl,
-                              runs=-(-n // width))
+                              runs=-(-n // width), tiles=tiles if grouped else 0)
     long_bl = float(long_train_length(lr, granularity)) if long_train else 0.0
     if n > width and not on_device:
         raise ValueError("a host start writes one pass (lines start .. width - 1)")
-    _transfer_write_kernel[(min(n, width),)](
+
+    def across(t, used=True):  # a tensor's step from one tile to the next (0: one call)
+        return t.stride(0) if grouped and used and isinstance(t, torch.Tensor) else 0
+
+    slots = bl if train_slots is None else train_slots
+    counter = bl if calls is None else calls
+    zeroed = bl if zero is None else zero
+    _transfer_write_kernel[(min(n, width), tiles)](
         reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
         start if on_device else bl, n_len, n, width,
-        reads.stride(0), reads.stride(1), buffer.stride(0) if buffered else 0,
-        buffer.stride(1) if buffered else 0, x_prob.stride(0), d_prob.stride(0),
+        reads.stride(-2), reads.stride(-1), buffer.stride(-2) if buffered else 0,
+        buffer.stride(-1) if buffered else 0, x_prob.stride(-2), d_prob.stride(-2),
         float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
         float(lr), float(granularity), float(desired_bl), float(um_grad_scale), long_bl,
-        *chop["args"], bl if train_slots is None else train_slots,
-        bl if calls is None else calls, bl if zero is None else zero, *chop["numbers"],
+        *chop["args"], slots, counter, zeroed, *chop["numbers"],
+        across(reads), across(buffer, buffered), across(out_sign, buffered),
+        across(in_sign, buffered), across(x_prob), across(d_prob), across(bl),
+        across(start), *chop["steps"], across(slots, train_slots is not None),
+        across(counter, calls is not None), across(zeroed, zero is not None),
         COLUMNS=bool(columns), BUFFERED=buffered, FORGET=bool(forget_buffer),
         CAP=(not forget_buffer) and buffer_cap > 0, NO_BUFFER=bool(no_buffer),
         UBM=bool(update_bl_management), UM=bool(update_management),
@@ -248,12 +289,15 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
 
 
 def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, flip_seed, passes,
-                       running_mean, past_mean, switched, *, fallback, runs=1) -> dict:
-    """The kernel's chopper arguments (pointers, numbers, flags) for ``c``: the choppers
-    and means change in place, so they must be the kernel's dtype and layout already."""
+                       running_mean, past_mean, switched, *, fallback, runs=1,
+                       tiles=0) -> dict:
+    """The kernel's chopper arguments (pointers, numbers, flags, and for a group of
+    ``tiles`` the steps between the tiles' pass, flip draw, flip seed and switched
+    tensors) for ``c``: the choppers and means change in place, so they must be the
+    kernel's dtype and layout already."""
     if c is None:
         return {"args": (0, fallback, fallback, fallback, fallback, fallback, fallback),
-                "numbers": (0.0, 1, 1.0, 0.0, -1),
+                "numbers": (0.0, 1, 1.0, 0.0, -1), "steps": (0, 0, 0, 0),
                 "flags": dict(CHOP=False, PASS_PTR=False, PERIOD=False, DRAWS=False,
                               DRAW_SEED=False, MEANS=False, READY=False)}
     if not buffered:
@@ -267,21 +311,30 @@ def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, flip_see
     if means and (switched.dtype != torch.bool or not switched.is_contiguous()):
         raise ValueError("switched must be a contiguous bool tensor")
     on_device = isinstance(passes, torch.Tensor)
+    if tiles and not (on_device and passes.shape == (tiles,)):
+        raise ValueError("a group's passes are a (tiles,) tensor")
     draws = flip_draws is not None
     seeded = not draws and flip_seed is not None and c.flip_prob > 0
-    if seeded and (flip_seed.dtype != torch.int64 or flip_seed.numel() != runs
-                   or not flip_seed.is_contiguous()):
-        raise ValueError(f"flip_seed must be a contiguous int64 tensor of {runs} (one a pass)")
+    if seeded and (flip_seed.dtype != torch.int64 or (runs > 1 and flip_seed.stride(-1) != 1)
+                   or (tuple(flip_seed.shape) != (tiles, runs) if tiles
+                       else flip_seed.numel() != runs)):
+        raise ValueError(f"flip_seed must be an int64 tensor of {runs} (one a pass) per call, "
+                         f"consecutive")
+    if draws:
+        flip_draws = flip_draws.to(dtype).contiguous()
     args = (0 if on_device else int(passes), passes if on_device else fallback,
-            flip_draws.to(dtype).contiguous() if draws else fallback,
+            flip_draws if draws else fallback,
             flip_seed if seeded else fallback,
             running_mean if means else fallback, past_mean if means else fallback,
             switched.view(torch.uint8) if means else fallback)
     numbers = (float(c.flip_prob), max(int(c.period), 1), 1.0 - float(c.momentum),
                float(c.momentum), int(c.ready_after))
+    steps = ((passes.stride(0), flip_draws.stride(0) if draws else 0,
+              flip_seed.stride(0) if seeded else 0, switched.stride(0) if means else 0)
+             if tiles else (0, 0, 0, 0))
     flags = dict(CHOP=True, PASS_PTR=on_device, PERIOD=c.period > 0, DRAWS=draws,
                  DRAW_SEED=seeded, MEANS=means, READY=c.ready_after >= 0)
-    return {"args": args, "numbers": numbers, "flags": flags}
+    return {"args": args, "numbers": numbers, "steps": steps, "flags": flags}
 
 
 def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads: torch.Tensor,
@@ -314,4 +367,52 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
                                 add_to=counter if add_to is None else add_to)
 
 
-__all__ = ["transfer_lines_triton", "transfer_write_triton"]
+def transfer_lines_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
+                                  reads: torch.Tensor, start: torch.Tensor,
+                                  p: TransferWriteParams, cell: CellParams, *,
+                                  key: seeds.KeyedSeed, max_bl: int, add_to: torch.Tensor,
+                                  cell_pulses: torch.Tensor | None = None,
+                                  train_slots: torch.Tensor | None = None,
+                                  **buffer) -> torch.Tensor:
+    """``transfer_lines_grouped_torch`` in the launches of one tile's write
+    (:func:`transfer_lines_triton`), the tiles on a grid axis of each: the trains of every
+    tile's lines (:func:`transfer_write_triton` on the group), then, constant steps, the
+    one-hot lines' kernel on them, tile ``g`` under its keyed seed (``key``: the
+    ``(tiles,)`` call counters, which the first kernel advances, and a ``(tiles,)`` int64
+    tensor of offsets), its pulses added to ``add_to[g]`` (returned). Other cells: the
+    seeds' values (three small launches), the words and block kernels on the group, and
+    the sum into ``add_to`` - the numbers of each tile's call (one pass: its keyed seed
+    is the value)."""
+    from .pulsed_update_cuda import SEED_KEYED, _one_hot_lines, pulsed_update_triton
+
+    tiles, n = reads.shape[:2]
+    width = line_width(weights[0], p.columns)
+    if (weights.dim() != 3 or weights.dtype != torch.float32 or add_to.shape != (tiles,)
+            or key.calls.shape != (tiles,) or key.offset.shape != (tiles,)):
+        raise ValueError("a group's weights (tiles, out, in) float32, counts, counters and "
+                         "seed offsets (tiles,)")
+    if cell_pulses is not None and (cell_pulses.shape != weights.shape
+                                    or cell_pulses.dtype != torch.int32
+                                    or cell_pulses.stride()[1:] != (weights.shape[2], 1)):
+        raise ValueError("cell_pulses must be int32 (tiles, out, in), rows contiguous")
+    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, train_slots=train_slots,
+                                               **buffer)
+    if n == 0 or weights[0].numel() == 0 or max_bl <= 0:
+        return add_to
+    if int(cell.kind) != CELL_CONSTANT:
+        if n > width:
+            raise ValueError("a group's write of other cells reads each line once")
+        values = seeds.array_device_seeds(key.calls, key.offset)
+        return add_to.add_(pulsed_update_triton(
+            weights, cell_params, x_prob, d_prob, bl,
+            UpdateParams(cell, max_bl, sparse_rows=True), seed=values,
+            cell_pulses=cell_pulses))
+    n_chunks = triton.cdiv(int(max_bl), 32)
+    _one_hot_lines(weights, cell_params.to(torch.float32), x_prob, d_prob, bl, add_to,
+                   key.calls, 0, cell_pulses, (start, p.columns), k=n, n_chunks=n_chunks,
+                   max_len=n_chunks * 32 - (int(max_bl) <= 31), noise_std=cell.noise_std,
+                   seed_mode=SEED_KEYED, offsets=key.offset)
+    return add_to
+
+
+__all__ = ["transfer_lines_grouped_triton", "transfer_lines_triton", "transfer_write_triton"]

@@ -220,6 +220,30 @@ def transfer_lines_torch(weight: torch.Tensor, cell_params: torch.Tensor, reads:
                             cell_pulses=cell_pulses)
 
 
+def transfer_lines_grouped_torch(weights: torch.Tensor, cell_params: torch.Tensor,
+                                 reads: torch.Tensor, start: torch.Tensor,
+                                 p: TransferWriteParams, cell: CellParams, *, generators,
+                                 add_to: torch.Tensor | None = None,
+                                 cell_pulses: torch.Tensor | None = None,
+                                 train_slots: torch.Tensor | None = None,
+                                 **buffer) -> torch.Tensor:
+    """The transfer writes of a group of equal tiles (a layer's grid), each its own
+    :func:`transfer_lines_torch`: tile ``g`` writes ``weights[g]`` from ``reads[g]`` at
+    lines ``start[g]..``, with entry ``g`` of every tensor (``cell_params``, the counters,
+    ``buffer``'s: H, signs, passes, read seeds, AGAD's means), drawing from
+    ``generators[g]``. Returns the pulses per tile ``(tiles,)``, or ``add_to`` (per tile)
+    with them added."""
+    def entry(value, g):
+        return value[g] if isinstance(value, torch.Tensor) else value
+
+    pulses = torch.stack([transfer_lines_torch(
+        weights[g], cell_params[g], reads[g], start[g], p, cell, generator=generators[g],
+        cell_pulses=entry(cell_pulses, g), train_slots=entry(train_slots, g),
+        **{key: entry(value, g) for key, value in buffer.items()})
+        for g in range(weights.shape[0])])
+    return pulses if add_to is None else add_to.add_(pulses)
+
+
 def line_width(weight: torch.Tensor, columns: bool) -> int:
     """The number of lines a transfer writes into: columns, or rows."""
     return weight.shape[1] if columns else weight.shape[0]
@@ -238,5 +262,6 @@ def masked_lengths(bl: torch.Tensor, line_mask: torch.Tensor | None,
 
 __all__ = ["line_numbers", "line_passes", "line_width", "masked_lengths", "one_hot_gains",
            "pass_parts",
-           "reference_reads_torch", "switch_choppers_torch", "transfer_lines_torch",
+           "reference_reads_torch", "switch_choppers_torch", "transfer_lines_grouped_torch",
+           "transfer_lines_torch",
            "transfer_write_torch"]

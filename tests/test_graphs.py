@@ -117,13 +117,16 @@ CASES = {"fp": ["device=fp"], "sgd": ["device=sgd", "io=perfect"],
          "mixed_precision_grouped": ["device=mixed_precision", *GRID],
          # a transfer device's A updated as one group, its transfers walked and read as one
          "chopped_grouped_batch": ["device=chopped", "update.accumulate=batch", *GRID],
+         # and its writes into C in the group's launches (constant steps), AGAD's means too
+         "agad_grouped_batch": ["device=agad", "device.in_chop_prob=0.5",
+                                "update.accumulate=batch", *GRID],
          # 32 transfers a step over 8 lines (the last layer's): the step's four passes in
          # one run (ChoppedTransfer.whole_walks), as a convolution's thousands
          "chopped_passes": ["device=chopped", "model.hidden=[48, 8]"],
          "agad_passes": ["device=agad", "device.in_chop_prob=0.3",
                          "device.in_chop_random=true", "model.hidden=[48, 8]"]}
 TILES = {"sgd_grouped_batch": 20, "sgd_grouped_sample": 20, "mixed_precision_grouped": 20,
-         "chopped_grouped_batch": 20}
+         "chopped_grouped_batch": 20, "agad_grouped_batch": 20}
 
 
 def _step_once(overrides, steps=4):

@@ -151,16 +151,26 @@ def _same(a, b) -> bool:
 
 ROWS = {"transfer_columns": False}  # rows read by backward passes (A's weight transposed)
 RESET = {"with_reset_prob": 0.5, "n_reads_per_transfer": 3}
+CONSTANT = {"cell": "constant_step"}  # (the run's cell, not the device's)
+# C with write noise: its writes not fused, each tile's write a job of its own
+NOISY = {"slow_cell": {"kind": "soft_bounds", "write_noise_std": 0.3}}
 
 
 @pytest.mark.parametrize("kind,accumulate,device,walk,options", [
     ("chopped", "batch", "cpu", "host", {}), ("chopped", "batch", "cpu", "device", {}),
     ("agad", "batch", "cpu", "device", {}), ("ttv2", "sample", "cpu", "device", ROWS),
     ("ttv1", "batch", "cpu", "host", {}), ("ttv1", "batch", "cpu", "device", RESET),
+    ("ttv2", "batch", "cpu", "device", {}), ("ttv2", "batch", "cpu", "device", NOISY),
     pytest.param("chopped", "batch", "cuda", "device", {}, marks=pytest.mark.gpu),
     pytest.param("agad", "sample", "cuda", "device", {}, marks=pytest.mark.gpu),
     pytest.param("ttv2", "batch", "cuda", "device", ROWS, marks=pytest.mark.gpu),
-    pytest.param("ttv1", "batch", "cuda", "device", RESET, marks=pytest.mark.gpu)])
+    pytest.param("ttv1", "batch", "cuda", "device", RESET, marks=pytest.mark.gpu),
+    # constant steps: on CUDA the one-hot lines' kernel of the group's write (soft bounds
+    # above: the block kernel)
+    pytest.param("chopped", "batch", "cuda", "device", CONSTANT, marks=pytest.mark.gpu),
+    pytest.param("agad", "batch", "cuda", "device", CONSTANT, marks=pytest.mark.gpu),
+    pytest.param("ttv2", "sample", "cuda", "device", {**ROWS, **CONSTANT},
+                 marks=pytest.mark.gpu)])
 def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, device, walk,
                                               options):
     """A grid of transfer devices updates A as one group (each tile's chopper signs), then
@@ -181,17 +191,23 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
         monkeypatch.setattr(TransferSchedule, "walks_on_host", lambda self: False)
         monkeypatch.setattr(TransferDevice, "read_seed_offset",
                             lambda self, gen: self.fast.read_seed_offset(gen))
-    walks = []
+    walks, writes = [], []
     monkeypatch.setattr(kernels, "line_walk_grouped",
                         lambda *a, f=kernels.line_walk_grouped: walks.append(1) or f(*a))
+    monkeypatch.setattr(kernels, "transfer_lines_grouped",
+                        lambda *a, f=kernels.transfer_lines_grouped, **k: writes.append(1)
+                        or f(*a, **k))
+    settings = {k: v for k, v in options.items() if k != "cell"}
+    cell = options.get("cell", "soft_bounds")
     config = DEVICES[kind](**({"in_chop_prob": 0.5} if kind in ("chopped", "agad") else {}),
-                           **options)
+                           **settings)
     torch.manual_seed(0)
     lin = nn.Linear(24, 15)
-    spec = make_spec("max_input_size=8", "max_output_size=5", cell="soft_bounds", io="default")
+    spec = make_spec("max_input_size=8", "max_output_size=5", cell=cell, io="default")
     spec.device = config
     spec.update = dataclasses.replace(spec.update, accumulate=accumulate)
     layers = [AnalogLinear.from_digital(lin, spec).to(device) for _ in range(2)]
+    layers[1].load_state_dict(layers[0].state_dict())  # (C's noisy reads: drawn anew)
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(6, 24, generator=gen), torch.randn(6, 15, generator=gen)
     x, y = x.to(device), y.to(device)
@@ -210,13 +226,15 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
                 opt.step()
     assert len(calls) == 2  # the second layer's two steps, as a group
     assert len(walks) == (2 if walk == "device" else 0)  # and its transfers' walks and reads
+    # and writes (the CPU's twin; on CUDA Triton's), where every write is a fused one
+    assert len(writes) == (0 if options is NOISY else len(walks))
     tiled, group = (layer.analog_tiles() for layer in layers)
     for a, b in zip(tiled, group, strict=True):
         one, two = a.device_state, b.device_state
         # transfers ran: 12 of 8 columns, past the last one (ttv1, ttv2: 2 lines, or 6 of
         # them; rows: of 5)
         lines = 6 if options is RESET else 2 if kind.startswith("ttv") else 12
-        assert int(two.schedule.line) == lines % (5 if options is ROWS else 8)
+        assert int(two.schedule.line) == lines % (5 if "transfer_columns" in options else 8)
         assert int(a.pulses) == int(b.pulses) > 0
         theirs = two.state_dict()
         for name, value in one.state_dict().items():

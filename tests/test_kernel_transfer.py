@@ -587,3 +587,92 @@ def test_transfer_lines_of_several_passes_equal_the_single_pass_calls(columns, c
 def test_transfer_lines_of_several_passes_compiled_equal_the_single_pass_calls(columns,
                                                                                case):
     _check_passes_at_once(columns, case, "cuda", shape=(16, 144), extra=101)
+
+
+# ------------------------------------------ a grid's writes in one call (grouped tiles) ------
+def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3,
+                 kind=kernels.CELL_CONSTANT):
+    """The constant-step transfer writes of a grid's ``tiles`` tiles, one run of lines
+    each (tile 0's wrapping past the last line, AGAD's from a pass not ready), each
+    tile with its own state, counters and keyed seed: one ``transfer_lines_grouped_triton``
+    call, or each tile's ``transfer_lines_triton``; interpreted on the CPU, compiled on
+    CUDA."""
+    interpret = device == "cpu"
+    chopper, means = CHOPPERS[case] if case else (None, False)
+    gen = torch.Generator().manual_seed(9)
+    cps = [make_cell(kind, *shape, gen) for _ in range(tiles)]
+    weights = torch.stack([start_weight(cp, gen) for cp in cps])
+    n_len, width = shape if columns else shape[::-1]
+    reads = 0.3 * torch.randn(tiles, width, n_len, generator=gen)
+    states = [_pass_state(n_len, width, gen, means) for _ in range(tiles)]
+    state = {k: torch.stack([s[k] for s in states]) for k in states[0]} if case else {}
+    if case:
+        state |= {"chopper": chopper, "passes": torch.tensor([4, 6, 0][:tiles]),
+                  "flip_seed": torch.tensor([[2**40 + 5 + 977 * g] for g in range(tiles)])}
+    p = kernels.TransferWriteParams(columns, 0.5, 0.06, 5, False, True, True, 1.0,
+                                    kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0, False)
+                                    if case else kernels.BufferParams())
+    cell = kernels.CellParams(kind, 0.3, True, (), None)
+    tensors = {"cp": torch.stack(cps), "weights": weights, "reads": reads,
+               "start": torch.tensor([width - 2, 0, 1][:tiles]),
+               "calls": torch.tensor([3, 8, 1][:tiles]),
+               "offsets": torch.tensor([11, 12345, 2**30 + 7][:tiles]),
+               "cells": torch.zeros(tiles, *shape, dtype=torch.int32),
+               "slots": torch.zeros(tiles, dtype=torch.int64),
+               "total": torch.tensor([5, 6, 7][:tiles]), **state}
+    t = {k: v.to(device, copy=True) if isinstance(v, torch.Tensor) else v
+         for k, v in tensors.items()}
+    mine = {k: t[k] for k in state}
+    if grouped:
+        write = triton_function("transfer_write_cuda", "transfer_lines_grouped_triton",
+                                interpret)
+        out = write(t["weights"], t["cp"], t["reads"], t["start"], p, cell,
+                    key=kernels.seeds.KeyedSeed(t["calls"], t["offsets"]), max_bl=5,
+                    cell_pulses=t["cells"], train_slots=t["slots"], add_to=t["total"],
+                    calls=t["calls"], **mine)
+        assert out is t["total"]
+    else:
+        write = triton_function("transfer_write_cuda", "transfer_lines_triton", interpret)
+        for g in range(tiles):
+            seed = kernels.seeds.KeyedSeed(t["calls"][g], int(tensors["offsets"][g]))
+            write(t["weights"][g], t["cp"][g], t["reads"][g], t["start"][g], p, cell,
+                  seed=seed, max_bl=5, calls=t["calls"][g], cell_pulses=t["cells"][g],
+                  train_slots=t["slots"][g:g + 1], add_to=t["total"][g],
+                  **{k: v if k == "chopper" else v[g] for k, v in mine.items()})
+    return tensors, t
+
+
+def _check_group_write(columns, case, device="cpu", shape=(4, 3), kind=kernels.CELL_CONSTANT):
+    before, grouped = _write_group(columns, case, True, device, shape, kind=kind)
+    _, tiled = _write_group(columns, case, False, device, shape, kind=kind)
+    for name, value in grouped.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, tiled[name]), name
+    # every tile pulsed, but AGAD's last before its first reference (pass 0)
+    ready = torch.tensor([True, True, case != "agad"])
+    assert torch.equal(grouped["total"].cpu() > before["total"], ready)
+    assert torch.equal((grouped["weights"].cpu() != before["weights"]).any(2).any(1), ready)
+    assert (grouped["calls"].cpu() == before["calls"] + 1).all()
+    if case:
+        assert not torch.equal(grouped["buffer"].cpu(), before["buffer"])
+
+
+@pytest.mark.parametrize(("columns", "case", "kind"), [
+    (True, None, kernels.CELL_CONSTANT), (False, "random", kernels.CELL_CONSTANT),
+    (True, "agad", kernels.CELL_CONSTANT), (False, "agad", kernels.CELL_LINEAR)],
+    ids=["columns-ttv1", "rows-random", "columns-agad", "rows-agad-linear"])
+def test_a_grids_transfer_writes_in_one_call_equal_each_tiles(columns, case, kind):
+    """A grid's writes in the launches of one tile (the tiles on a grid axis; constant
+    steps: the one-hot lines' kernel, other cells the block kernel) give each tile's
+    numbers of its own call, bit for bit: C, its pulse counters, the buffer, choppers and
+    means, the trains' slots and the call counters."""
+    _check_group_write(columns, case, kind=kind)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", [kernels.CELL_CONSTANT, kernels.CELL_LINEAR],
+                         ids=["constant", "linear"])
+@pytest.mark.parametrize("case", [None, *CHOPPERS])
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_a_grids_transfer_writes_in_one_call_compiled_equal_each_tiles(columns, case, kind):
+    _check_group_write(columns, case, "cuda", shape=(40, 300), kind=kind)

@@ -410,9 +410,14 @@ class TransferDevice(TrainingDevice):
     def write_reads(self, lines: LineRun, reads, lr_t: float, generator,
                     add_to: torch.Tensor | None = None) -> torch.Tensor:
         """TTv1: ``C[:, j] += lr_t * read(A[:, j])`` by pulses (added to ``add_to``)."""
-        return self.slow.write_lines(lines, reads, lr_t, generator,
-                                     params=self.config.transfer_update, columns=self.columns,
-                                     add_to=add_to)
+        return self.slow.write_lines(lines, add_to=add_to,
+                                     **self.write_plan(lines, reads, lr_t, generator))
+
+    def write_plan(self, lines: LineRun, reads, lr_t: float, generator) -> dict:
+        """What :meth:`write_reads` hands C's ``write_lines`` besides the lines and the
+        count, by name (made once per write: it may draw or change state)."""
+        return dict(amounts=reads, lr=lr_t, generator=generator,
+                    params=self.config.transfer_update, columns=self.columns)
 
     def after_reads(self, lines: LineRun, generator) -> None:
         """Reset each read line of A with probability ``with_reset_prob`` (columns only)."""
@@ -483,10 +488,9 @@ class BufferedTransfer(TransferDevice):
         return slow.line_writer(c.step * slow.granularity, c.transfer_update, self.columns,
                                 buffer)
 
-    def write_reads(self, lines: LineRun, reads, lr_t: float, generator,
-                    add_to: torch.Tensor | None = None) -> torch.Tensor:
-        """Read -> de-chop -> H -> threshold, then the whole steps into C (their pulses
-        added to ``add_to``)."""
+    def write_plan(self, lines: LineRun, reads, lr_t: float, generator) -> dict:
+        """Read -> de-chop -> H -> threshold, then the whole steps into C: the arguments
+        of C's ``write_lines`` (:meth:`TransferDevice.write_plan`)."""
         c = self.config
         chopper = self.line_chopper(lines, generator)
         signal = reads if chopper is not None else self.buffer_signal(lines, reads)
@@ -500,11 +504,10 @@ class BufferedTransfer(TransferDevice):
                 options["scale"] = float(scale)  # the host reads it for free
         buffer = LineBuffer(self.buffer, self.out_chopper, self.in_chopper,
                             kernels.BufferParams(**options), chopper)
-        slow = self.slow
-        return slow.write_lines(lines, signal, c.step * slow.granularity, generator,
-                                params=c.transfer_update, columns=self.columns,
-                                write=True if chopper is not None
-                                else self.writes_ready(lines), buffer=buffer, add_to=add_to)
+        return dict(amounts=signal, lr=c.step * self.slow.granularity, generator=generator,
+                    params=c.transfer_update, columns=self.columns,
+                    write=True if chopper is not None else self.writes_ready(lines),
+                    buffer=buffer)
 
 
 __all__ = ["TransferConfig", "BufferedTransferConfig", "TransferDevice", "BufferedTransfer",

@@ -515,22 +515,32 @@ class PulsedArray(CrossbarArray):
         n = amounts.shape[0]
         if lr == 0 or n == 0:
             return _zero(amounts.device) if add_to is None else add_to
+        pulses = kernels.transfer_lines(**self.fused_call(lines, amounts, lr, generator, params,
+                                                          columns, write, buffer, add_to))
+        if self.has_reference:  # (the one case where the step after a fused write acts)
+            self._after_write(None, generator, lines.selector(amounts.device), columns)
+        return pulses
+
+    def fused_call(self, lines, amounts, lr, generator, params, columns, write=True,
+                   buffer=None, add_to=None) -> dict:
+        """The arguments of ``kernels.transfer_lines`` by name for a fused write of
+        ``lines`` (``write`` True or a line mask, ``lr`` not 0, some lines): what
+        :meth:`write_lines` launches, and what a group of tiles' write stacks
+        (``xbrun/tiles/grouped.py``)."""
         long_train, max_bl = self._train_bound(lr, params)
         write_params = kernels.TransferWriteParams(
             columns, lr, self.granularity, params.desired_bl, long_train,
             params.update_management, params.update_bl_management, params.um_grad_scale,
             kernels.BufferParams() if buffer is None else buffer.params)
-        pulses = kernels.transfer_lines(
-            self.stored_weight(), self.cell_params, amounts, lines.start, write_params,
-            self._cell(), generator=generator, max_bl=max_bl,
+        return dict(
+            weight=self.stored_weight(), cell_params=self.cell_params, reads=amounts,
+            start=lines.start, p=write_params, cell=self._cell(), generator=generator,
+            max_bl=max_bl,
             seed=self._device_seed(generator, advanced=True) if amounts.is_cuda else None,
             calls=self.kernel_calls.tensor if amounts.is_cuda else None,
             line_mask=None if isinstance(write, bool) else write,
             cell_pulses=self._counter(), train_slots=self.ledger[:1], add_to=add_to,
             **({} if buffer is None else buffer.tensors()))
-        if self.has_reference:  # (the one case where the step after a fused write acts)
-            self._after_write(None, generator, lines.selector(amounts.device), columns)
-        return pulses
 
     def line_writer(self, lr: float, params: UpdateParameters, columns: bool,
                     buffer: LineBuffer | None = None):

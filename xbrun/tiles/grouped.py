@@ -32,11 +32,16 @@ is what this does, tile by tile. A transfer device's transfers then follow, as i
 ``update`` makes them after A's write: where every tile has the same transfers due (one run
 of lines, walked on the device with keyed read seeds: CUDA), the schedules walk in one
 launch (``kernels.line_walk_grouped``, each tile's read seed keyed by its own read count
-and offset, as its own walk keys it) and A's lines are read in one grouped MVM; each tile
-then writes its reads into C on the optimizer's side streams. Nothing of a tile's transfer
-depends on another tile, so the order of the tiles changes nothing. On CUDA the group's
-update is one job on the optimizer's side streams, beside the other tiles' updates; the
-jobs it returns (its transfers) run after it, on its stream or on one that waits for it.
+and offset, as its own walk keys it) and A's lines are read in one grouped MVM; then the
+tiles' writes of their reads into C go in the launches of one tile's write
+(``kernels.transfer_lines_grouped``: the tiles on a grid axis of the write's two kernels,
+each with its own H, choppers, AGAD means, counters and keyed seed - at 784-4096-4096-10
+six launches a step against 176 with constant steps), where each is one plain fused
+write (on CUDA; the CPU's twin writes tile by tile; else each tile's own call). Nothing
+of a tile's transfer depends on another tile, so the order of the tiles changes nothing.
+On CUDA the group's update is one job on the optimizer's side streams, beside the other
+tiles' updates; the jobs it returns (transfers not walked as a group, or the writes tile
+by tile with ``GROUPED_WRITE`` off) run after it, on its stream or on one that waits for it.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class TileGroup:
         self._queued: tuple | None = None  # the last (x, d, entries) the backward queued
         self._offsets: torch.Tensor | None = None  # the arrays' seed offsets
         self._read_offsets: tuple | None = None  # (key, (tiles,) int64): A's read offsets
+        self._write_offsets: tuple | None = None  # (key, (tiles,) int64): C's seed offsets
         for tile in grid.tiles:
             tile.tile_group = self
 
@@ -259,12 +265,104 @@ class TileGroup:
         reads = analog_mvm_grouped(weights if first.columns else weights.transpose(1, 2),
                                    onehot, c.transfer_io, snapshot[:, 2],
                                    len(tiles), 0, n_lines)
-        runs = [LineRun(snapshot[g, 0], count, n_lines, snapshot[g, 1]).with_onehot(
+        walk = {"start": snapshot[:, 0], "passes": snapshot[:, 1],
+                "flip_seed": snapshot[:, 2:3], "reads": reads}
+        rows = {key: list(value.unbind(0)) for key, value in walk.items()}
+        runs = [LineRun(rows["start"][g], count, n_lines, rows["passes"][g]).with_onehot(
                     onehot[:, g * n_lines:(g + 1) * n_lines], counted=True,
-                    read_seed=snapshot[g, 2:3]) for g in range(len(tiles))]
+                    read_seed=rows["flip_seed"][g]) for g in range(len(tiles))]
+        if GROUPED_WRITE and _writes_fused(states):  # every tile's write, on this stream
+            self._write(tiles, states, runs, lr, walk, rows)
+            return []
         made = (reads, snapshot, onehot)  # on the group's stream, used on the others
-        return [(t, functools.partial(_write, t, runs[g], reads[g], lr, made))
+        return [(t, functools.partial(_write, t, runs[g], rows["reads"][g], lr, made))
                 for g, t in enumerate(tiles)]
+
+    def _write(self, tiles, states, runs, lr: float, walk: dict, rows: dict) -> None:
+        """Each tile's write of its reads into C, then its bookkeeping after a read
+        (``TransferDevice.transfer_lines`` given the reads), the pulses added to its count:
+        where every write is one plain fused write (``PulsedArray.fused_call``) that
+        ``kernels.transfer_lines_grouped`` makes as each tile's own call would, all in its
+        launches (on CUDA, constant steps: two for the group, against two per tile; other
+        cells seven against three); otherwise tile by tile. ``walk``: the group's tensors
+        of the walk and reads (``(tiles, ...)``); ``rows``: their rows, which the runs and
+        the writes hold."""
+        lr_t = states[0].transfer_learning_rate(lr)
+        group, rows = {**walk}, {**rows}
+        for name, holders in self._write_state(tiles, states).items():  # views, then plans
+            group[name] = self._bind(name, holders)
+            rows[name] = self._bound[name][1]
+        plans = [s.write_plan(run, rows["reads"][g], lr_t, t.generator)
+                 for g, (s, t, run) in enumerate(zip(states, tiles, runs, strict=True))]
+        calls = [s.slow.fused_call(run, add_to=t.pulses, **plan) if _fused(s.slow, plan)
+                 else None for s, t, run, plan in zip(states, tiles, runs, plans, strict=True)]
+        stacked = self._stacked(calls, group, rows) if all(calls) else None
+        if stacked is None:
+            for s, t, run, plan in zip(states, tiles, runs, plans, strict=True):
+                s.slow.write_lines(run, add_to=t.pulses, **plan)
+        else:
+            kernels.transfer_lines_grouped(**stacked)
+        for s, t, run in zip(states, tiles, runs, strict=True):
+            s.after_reads(run, t.generator)
+
+    @staticmethod
+    def _write_state(tiles, states) -> dict:
+        """The buffers a transfer's write reads or changes, per name of the group tensor
+        their tiles' views make (``_bind``): C's weight (under the reads' key), cell
+        parameters and counters, the tiles' pulse counts, H, the choppers, AGAD's means."""
+        slows = [s.slow for s in states]
+        names = {"weight": [(a, "weight") for a in slows],
+                 "slow.cell_params": [(a, "cell_params") for a in slows],
+                 "slow.cell_pulses": [(a, "cell_pulses") for a in slows],
+                 "slow.ledger": [(a, "ledger") for a in slows],
+                 "slow.kernel_calls": [(a.kernel_calls, "tensor") for a in slows],
+                 "pulses": [(t, "pulses") for t in tiles]}
+        for name in ("buffer", "out_chopper", "in_chopper", "running_mean", "past_mean",
+                     "switched"):
+            if isinstance(getattr(states[0], name, None), torch.Tensor):
+                names[name] = [(s, name) for s in states]
+        return names
+
+    def _stacked(self, calls: list[dict], group: dict, rows: dict) -> dict | None:
+        """The arguments of ``kernels.transfer_lines_grouped`` for the tiles' fused-write
+        ``calls`` (``PulsedArray.fused_call``), where each tensor of call ``g`` is row
+        ``g`` of a group tensor and everything else is the same in every call; else None."""
+        first = calls[0]
+        cell = first["cell"]
+        if (not kernels.transfer_lines_groups(first["weight"])
+                or any(c.get(key) is not None for c in calls for key in _UNSTACKED)
+                or any(tuple(c["cell"][:4]) != tuple(cell[:4]) or c["cell"].table is not
+                       cell.table for c in calls)):
+            return None
+        out = {"generators": [c["generator"] for c in calls], "cell": cell,
+               # the trains' slots: the ledgers' first entries (each call's ``ledger[:1]``)
+               "train_slots": group["slow.ledger"][:, 0]}
+        for key, value in first.items():
+            name = _SOURCES.get(key)
+            if name is not None:  # a tensor of each tile's: a row of the group's
+                if value is None:
+                    if any(c.get(key) is not None for c in calls):
+                        return None
+                elif name not in group or any(c.get(key) is not rows[name][g]
+                                              for g, c in enumerate(calls)):
+                    return None
+                out["weights" if key == "weight" else key] = None if value is None \
+                    else group[name]
+            elif key in ("p", "max_bl", "chopper"):  # numbers: the same for every tile
+                if any(c.get(key) != value for c in calls[1:]):
+                    return None
+                out[key] = value
+            elif key not in ("generator", "seed", "cell", "train_slots", *_UNSTACKED):
+                return None  # an argument the group does not know
+        if first["seed"] is not None:  # keyed by each array's call counter (CUDA)
+            if any(c["seed"].calls is not c["calls"] for c in calls):
+                return None
+            key = (tuple(int(c["seed"].offset) for c in calls), group["weight"].device)
+            if self._write_offsets is None or self._write_offsets[0] != key:
+                self._write_offsets = (key, torch.tensor(key[0], dtype=torch.int64,
+                                                         device=key[1]))
+            out["key"] = seeds.KeyedSeed(group["slow.kernel_calls"], self._write_offsets[1])
+        return out
 
     def _signs(self, states) -> dict:
         """Every tile's chopper signs of A's lines (``TransferDevice.signs``), as rows of
@@ -356,6 +454,34 @@ def _write(tile, lines: LineRun, reads: torch.Tensor, lr: float, made: tuple) ->
                          tile.pulses)
 
 
+# a fused write's tensors (``PulsedArray.fused_call``) and the group tensors they are rows
+# of (``TileGroup._write``); the arguments a grouped write leaves to the tiles' own
+_SOURCES = {"weight": "weight", "cell_params": "slow.cell_params",
+            "cell_pulses": "slow.cell_pulses", "calls": "slow.kernel_calls",
+            "add_to": "pulses", "reads": "reads", "start": "start", "passes": "passes",
+            "flip_seed": "flip_seed", "buffer": "buffer", "out_sign": "out_chopper",
+            "in_sign": "in_chopper", "running_mean": "running_mean",
+            "past_mean": "past_mean", "switched": "switched"}
+_UNSTACKED = ("line_mask", "flip_draws")
+
+
+def _writes_fused(states) -> bool:
+    """Whether the devices' writes into C are fused writes that
+    ``kernels.transfer_lines_grouped`` makes as a group on their device (else their writes
+    stay jobs of their own, which the optimizer spreads over its side streams)."""
+    return kernels.transfer_lines_groups(states[0].slow.weight) and all(
+        s.slow.fused_write(s.config.transfer_update)
+        and not getattr(s.slow, "has_reference", True) for s in states)
+
+
+def _fused(array, plan: dict) -> bool:
+    """Whether C's write of a ``plan`` (``TransferDevice.write_plan``) is one fused write
+    of every line and nothing after it (``PulsedArray.fused_call``)."""
+    return (array.fused_write(plan["params"]) and plan.get("write", True) is True
+            and plan["lr"] != 0 and plan["amounts"].shape[0] > 0
+            and not getattr(array, "has_reference", True))
+
+
 def _written_array(state):
     """The pulsed array a device writes the gradient into (analog SGD's array, a transfer
     device's A without ``auto_scale``); None where the group does not update it."""
@@ -377,6 +503,10 @@ def _read_array(state):
 
 # the grouped passes on the CPU too (the tests' way to run them without a GPU)
 GROUP_ON_CPU = False
+# a grouped transfer's writes into C as the group's launches (``TileGroup._write``); off:
+# each tile writes as a job of its own on the optimizer's side streams (two launches a
+# tile), as before - the switch the GPU benchmark compares them by
+GROUPED_WRITE = True
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
 # group. Measured on one H100 (2026-12-06, bench MLP, whose first layer is a 2-tile grid):
 # with the group's update on the step's stream, 2 made chopped 2.39x -> 2.80x fp at batch
