@@ -464,6 +464,46 @@ def _line_words_kernel(
 
 
 @triton.jit
+def _tile_pointers(tile, w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, cells_ptr,
+                   stride_wg, stride_pg, stride_xg, stride_dg, words_per_tile, cells_per_tile):
+    """The pointers of tile ``tile`` of a group (grid axis 2): its weight, parameters,
+    trains, words, pulse counter and wear ledger (a single tile is tile 0)."""
+    return (w_ptr + tile * stride_wg, p_ptr + tile * stride_pg, x_ptr + tile * stride_xg,
+            d_ptr + tile * stride_dg, words_ptr + tile * words_per_tile, count_ptr + tile,
+            cells_ptr + tile * cells_per_tile)
+
+
+@triton.jit
+def _block_cells(w_ptr, p_ptr, rm, rn, mm, mn, stride_wm, stride_wn, stride_pm, stride_pn,
+                 stride_pp):
+    """A block's weights and constant-step parameters (up, down, max, min), loaded once
+    for all rows: ``(mask, weight pointers, w, parameter pointers, s_up, s_down, w_max,
+    w_min)``."""
+    mask = mm[:, None] & mn[None, :]
+    w_ptrs = w_ptr + rm[:, None] * stride_wm + rn[None, :] * stride_wn
+    w = tl.load(w_ptrs, mask=mask, other=0.0)
+    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    return mask, w_ptrs, w, pe, s_up, s_down, w_max, w_min
+
+
+@triton.jit
+def _store_block(w_ptrs, w, mask, acc, cells_ptr, count_ptr, rm, rn, n_in,
+                 COUNT_CELLS: tl.constexpr):
+    """A block's weights back, its pulses into the wear ledger (a block owns its elements,
+    so no atomics) and their sum into the tile's counter."""
+    tl.store(w_ptrs, w, mask=mask)
+    if COUNT_CELLS:
+        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=mask, other=0) + acc, mask=mask)
+    total = tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0)
+    tl.atomic_add(count_ptr, total)
+
+
+@triton.jit
 def _bit_or(a, b):
     return a | b
 
@@ -489,13 +529,9 @@ def _pulsed_update_kernel(
     # axis 2: a tile of a group - its weight, parameters, trains, words, counters and
     # seed its own (the stride_*g / words_per_tile on); a single tile is tile 0
     tile = tl.program_id(2).to(tl.int64)
-    w_ptr += tile * stride_wg
-    p_ptr += tile * stride_pg
-    x_ptr += tile * stride_xg
-    d_ptr += tile * stride_dg
-    words_ptr += tile * words_per_tile
-    count_ptr += tile
-    cells_ptr += tile * n_out * n_in
+    w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, cells_ptr = _tile_pointers(
+        tile, w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, cells_ptr, stride_wg,
+        stride_pg, stride_xg, stride_dg, words_per_tile, n_out * n_in)
     scratch_ptr += tile * tl.num_programs(0) * tl.num_programs(1) * (2 * k if SPARSE_ROWS else k)
     # the seed lives on the device or is keyed by a counter there (CUDA graphs replay it)
     seed = _seed_of(seed_ptr + tile, seed, SEED_PTR)
@@ -550,14 +586,8 @@ def _pulsed_update_kernel(
         tl.debug_barrier()  # the scratch writes are seen by all threads of the program
 
     # ---- phase 2: the rows in order, weights and cell parameters in registers
-    mask = mm[:, None] & mn[None, :]
-    w_ptrs = w_ptr + rm[:, None] * stride_wm + rn[None, :] * stride_wn
-    w = tl.load(w_ptrs, mask=mask, other=0.0)
-    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    mask, w_ptrs, w, pe, s_up, s_down, w_max, w_min = _block_cells(
+        w_ptr, p_ptr, rm, rn, mm, mn, stride_wm, stride_wn, stride_pm, stride_pn, stride_pp)
     if CELL_KIND == 1:
         r_up = tl.load(pe + 4 * stride_pp, mask=mask, other=0.0)
         r_down = tl.load(pe + 5 * stride_pp, mask=mask, other=0.0)
@@ -673,12 +703,7 @@ def _pulsed_update_kernel(
                                   noise_std, es_b, std_add, std_slope, tab_ptr, n_knots, CELL_KIND,
                                   NOISE, MULT_NOISE)
 
-    tl.store(w_ptrs, w, mask=mask)
-    if COUNT_CELLS:  # the wear ledger: a block owns its elements, so no atomics
-        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
-        tl.store(c_ptrs, tl.load(c_ptrs, mask=mask, other=0) + acc, mask=mask)
-    total = tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0)
-    tl.atomic_add(count_ptr, total)
+    _store_block(w_ptrs, w, mask, acc, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
 @triton.jit
@@ -725,17 +750,13 @@ def _listed_rows_kernel(
 ):
     """Constant steps on dense rows, only the rows with a coincidence in the block (module
     doc, "Rows listed"): the block kernel's ``CELL_KIND == 0`` arithmetic and normals."""
+    tile = tl.program_id(2).to(tl.int64)  # a tile of a group, as in the block kernel
+    w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, cells_ptr = _tile_pointers(
+        tile, w_ptr, p_ptr, x_ptr, d_ptr, words_ptr, count_ptr, cells_ptr, stride_wg,
+        stride_pg, stride_xg, stride_dg, words_per_tile, n_out * n_in)
+    masks_ptr += tile * masks_per_tile
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    tile = tl.program_id(2).to(tl.int64)
-    w_ptr += tile * stride_wg
-    p_ptr += tile * stride_pg
-    x_ptr += tile * stride_xg
-    d_ptr += tile * stride_dg
-    words_ptr += tile * words_per_tile
-    masks_ptr += tile * masks_per_tile
-    count_ptr += tile
-    cells_ptr += tile * n_out * n_in
     pid = pid_m * tl.num_programs(1) + pid_n
     list_ptr += (tile * tl.num_programs(0) * tl.num_programs(1) + pid) * WINDOW
     seed = _seed_of(seed_ptr + tile, seed, SEED_PTR)
@@ -750,14 +771,8 @@ def _listed_rows_kernel(
     ds_ptrs = words_ptr + n_in + rm
 
     # weights and cell parameters in registers across all rows
-    mask = mm[:, None] & mn[None, :]
-    w_ptrs = w_ptr + rm[:, None] * stride_wm + rn[None, :] * stride_wn
-    w = tl.load(w_ptrs, mask=mask, other=0.0)
-    pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    mask, w_ptrs, w, pe, s_up, s_down, w_max, w_min = _block_cells(
+        w_ptr, p_ptr, rm, rn, mm, mn, stride_wm, stride_wn, stride_pm, stride_pn, stride_pp)
     if NOISE:
         elem = (rm[:, None] * n_in + rn[None, :]).to(tl.uint32)
     # the normals of rows 2h and 2h + 1 (``_normal_pair``), of the pair h = ``pair``
@@ -809,12 +824,7 @@ def _listed_rows_kernel(
                               w_min, w_max, xi, noise_std, NOISE)
         tl.debug_barrier()  # the next window's list overwrites this one
 
-    tl.store(w_ptrs, w, mask=mask)
-    if COUNT_CELLS:
-        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
-        tl.store(c_ptrs, tl.load(c_ptrs, mask=mask, other=0) + acc, mask=mask)
-    total = tl.sum(tl.sum(acc, axis=1).to(tl.int64), axis=0)
-    tl.atomic_add(count_ptr, total)
+    _store_block(w_ptrs, w, mask, acc, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
 @triton.jit
