@@ -142,10 +142,16 @@ def _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, r
                  length, ld, n_lines, base_ptr, ABS, COMPACT)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["seed"])
 def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in, ld,
-                        n_split, stride_dg, stride_xg, stride_end, END: tl.constexpr,
-                        ATOMIC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                        n_split, stride_dg, stride_xg, stride_end, w_ptr, p_ptr, seed_ptr,
+                        cnt_ptr, sum_ptr, tab_ptr, n_knots, seed, stride_p, stride_pg,
+                        noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
+                        std_slope, END: tl.constexpr, ATOMIC: tl.constexpr,
+                        APPLY: tl.constexpr, CELL_KIND: tl.constexpr,
+                        MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
+                        SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
+                        SUM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                         BLOCK_K: tl.constexpr):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
     ``s, s + n_split, s + 2 n_split, ...`` (part ``s`` of a split) of the K-major planes
@@ -158,7 +164,12 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     partial counts are added with integer atomics: exact in any order.
     Axis 2 also runs over the tiles of a group (``n_split`` parts each): tile ``g``'s
     planes lie ``stride_dg`` / ``stride_xg`` on, its counts ``n_out * n_in`` on, its end
-    at ``end_ptr + g * stride_end``."""
+    at ``end_ptr + g * stride_end``.
+
+    ``APPLY`` (one part, no split): the counts never leave the registers - the block's
+    elements get their pulses here (``_apply_cells``, as ``_apply_counts_kernel`` gives
+    them: weights ``w_ptr``, parameters ``p_ptr``, counter, the normals of ``seed``'s stream
+    2 keyed by the element), and ``net_ptr`` / ``total_ptr`` are not written."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = (tl.program_id(2) // n_split).to(tl.int64)
@@ -189,7 +200,22 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
         x_ptrs += BLOCK_K * n_split
     out = rm[:, None] * n_in + rn[None, :]
     ok = m_ok & (rn < n_in)[None, :]
-    if ATOMIC:  # a part wholly past the longest train adds nothing
+    if APPLY:  # tile g's elements, each this program's alone
+        n_up = tl.where(ok, (total - net) // 2, 0)
+        n_down = tl.where(ok, (total + net) // 2, 0)
+        pulses = n_up + n_down
+        if SEED_PTR:
+            seed = tl.load(seed_ptr + g)
+        seed = _stream(tl.cast(seed, tl.int64), 2)
+        if SUM:
+            tl.atomic_add(sum_ptr + g, tl.sum(tl.sum(pulses.to(tl.int64), axis=1), axis=0))
+        _apply_cells(w_ptr + g * n_out * n_in, p_ptr + g * stride_pg, cnt_ptr + g * n_out * n_in,
+                     tab_ptr, n_knots, seed, out, ok, n_up, n_down,
+                     tl.max(tl.max(pulses, axis=1), axis=0), stride_p, noise_std, amp_up,
+                     amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+                     CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE, NOISE=NOISE,
+                     COUNT_CELLS=COUNT_CELLS)
+    elif ATOMIC:  # a part wholly past the longest train adds nothing
         ok = ok & (k_lo < k_hi)
         tl.atomic_add(net_ptr + out, net, mask=ok)
         tl.atomic_add(total_ptr + out, total, mask=ok)
@@ -367,6 +393,72 @@ def _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi, noise_std, 
     return tl.minimum(tl.maximum(w + dw, w_min), w_max)
 
 
+@triton.jit
+def _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, mask, n_up, n_down,
+                 n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
+                 std_add, std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr,
+                 NOISE: tl.constexpr, COUNT_CELLS: tl.constexpr):
+    """The cell physics of the elements ``offs`` (a block of any shape) given their up and
+    down counts: the wear counter, then the closed form or the pulse loop (to ``n_max``,
+    the block's largest count), the weights stored. Shared by ``_apply_counts_kernel`` and
+    the coincidence kernel's epilogue, so both compute alike element by element; ``seed``:
+    the stream of the normals (keyed by ``offs``)."""
+    w = tl.load(w_ptr + offs, mask=mask, other=0.0)
+    s_up = tl.load(p_ptr + 0 * stride_p + offs, mask=mask, other=0.0)
+    s_down = tl.load(p_ptr + 1 * stride_p + offs, mask=mask, other=0.0)
+    w_max = tl.load(p_ptr + 2 * stride_p + offs, mask=mask, other=0.0)
+    w_min = tl.load(p_ptr + 3 * stride_p + offs, mask=mask, other=0.0)
+    total = n_up + n_down
+    if COUNT_CELLS:  # the wear ledger: each element is this program's alone, no atomics
+        cnt = tl.load(cnt_ptr + offs, mask=mask, other=0)
+        tl.store(cnt_ptr + offs, cnt + total, mask=mask)
+    if CELL_KIND <= 1:  # CELL_CONSTANT, CELL_LINEAR: closed form (mixed_runs)
+        q_up = tl.zeros_like(w)
+        q_down = tl.zeros_like(w)
+        if CELL_KIND == 1:  # q = 1 - c per pulse, computed directly
+            q_up = s_up * tl.load(p_ptr + 4 * stride_p + offs, mask=mask, other=0.0)
+            q_down = -s_down * tl.load(p_ptr + 5 * stride_p + offs, mask=mask, other=0.0)
+        c_up = 1.0 - q_up
+        c_down = 1.0 - q_down
+        fu = n_up.to(tl.float32)
+        fd = n_down.to(tl.float32)
+        a_up, k_up = _rate(q_up)
+        a_down, k_down = _rate(q_down)
+        alpha = fu * a_up + fd * a_down
+        beta = fu * s_up * k_up - fd * s_down * k_down
+        frac = _expm1_ratio(alpha)
+        new = tl.exp(-alpha) * w + beta * frac
+        if NOISE:
+            if MULT_NOISE:  # the steps where the run ends
+                dw_up = (c_up - 1.0) * new + s_up
+                dw_down = (c_down - 1.0) * new - s_down
+            else:
+                dw_up = s_up
+                dw_down = s_down
+            var = fu * dw_up * dw_up + fd * dw_down * dw_down
+            new += noise_std * tl.sqrt(var) * tl.randn(seed, offs)
+        new = tl.minimum(tl.maximum(new, w_min), w_max)
+        w = tl.where(total > 0, new, w)
+    else:  # CELL_EXP, CELL_POW, CELL_TABLE: a pulse loop to the block's largest count
+        g_up = tl.zeros_like(w)
+        g_down = tl.zeros_like(w)
+        if CELL_KIND == 3:
+            g_up = tl.load(p_ptr + 6 * stride_p + offs, mask=mask, other=0.0)
+            g_down = tl.load(p_ptr + 7 * stride_p + offs, mask=mask, other=0.0)
+        safe = tl.maximum(total, 1)
+        for p in range(0, n_max):
+            up = ((p + 1) * n_up) // safe > (p * n_up) // safe
+            xi = tl.zeros_like(w)
+            if NOISE:
+                xi = tl.randn(seed ^ (tl.cast(p, tl.int64) << 20), offs)
+            stepped = _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi,
+                                  noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
+                                  std_add, std_slope, tab_ptr, n_knots, CELL_KIND=CELL_KIND,
+                                  NOISE=NOISE, MULT_NOISE=MULT_NOISE)
+            w = tl.where(total > p, stepped, w)
+    tl.store(w_ptr + offs, w, mask=mask)
+
+
 @triton.jit(do_not_specialize=["seed"])
 def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, sum_ptr, tab_ptr,
                          n_knots, seed, n_elem, stride_p, stride_pg, noise_std, amp_up,
@@ -396,63 +488,13 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, sum_ptr,
     else:  # a = up, b = down counts
         n_up = a
         n_down = b
-    w = tl.load(w_ptr + offs, mask=mask, other=0.0)
-    s_up = tl.load(p_ptr + 0 * stride_p + offs, mask=mask, other=0.0)
-    s_down = tl.load(p_ptr + 1 * stride_p + offs, mask=mask, other=0.0)
-    w_max = tl.load(p_ptr + 2 * stride_p + offs, mask=mask, other=0.0)
-    w_min = tl.load(p_ptr + 3 * stride_p + offs, mask=mask, other=0.0)
     total = n_up + n_down
-    if COUNT_CELLS:  # the wear ledger: each element is this program's alone, no atomics
-        cnt = tl.load(cnt_ptr + offs, mask=mask, other=0)
-        tl.store(cnt_ptr + offs, cnt + total, mask=mask)
     if SUM:  # the tile's pulses: one integer atomic per program (exact in any order)
         tl.atomic_add(sum_ptr + g, tl.sum(total.to(tl.int64), axis=0))
-    if CELL_KIND <= 1:  # CELL_CONSTANT, CELL_LINEAR: closed form (mixed_runs)
-        q_up = tl.zeros((BLOCK,), tl.float32)
-        q_down = tl.zeros((BLOCK,), tl.float32)
-        if CELL_KIND == 1:  # q = 1 - c per pulse, computed directly
-            q_up = s_up * tl.load(p_ptr + 4 * stride_p + offs, mask=mask, other=0.0)
-            q_down = -s_down * tl.load(p_ptr + 5 * stride_p + offs, mask=mask, other=0.0)
-        c_up = 1.0 - q_up
-        c_down = 1.0 - q_down
-        fu = n_up.to(tl.float32)
-        fd = n_down.to(tl.float32)
-        a_up, k_up = _rate(q_up)
-        a_down, k_down = _rate(q_down)
-        alpha = fu * a_up + fd * a_down
-        beta = fu * s_up * k_up - fd * s_down * k_down
-        frac = _expm1_ratio(alpha)
-        new = tl.exp(-alpha) * w + beta * frac
-        if NOISE:
-            if MULT_NOISE:  # the steps where the run ends
-                dw_up = (c_up - 1.0) * new + s_up
-                dw_down = (c_down - 1.0) * new - s_down
-            else:
-                dw_up = s_up
-                dw_down = s_down
-            var = fu * dw_up * dw_up + fd * dw_down * dw_down
-            new += noise_std * tl.sqrt(var) * tl.randn(seed, offs)
-        new = tl.minimum(tl.maximum(new, w_min), w_max)
-        w = tl.where(total > 0, new, w)
-    else:  # CELL_EXP, CELL_POW, CELL_TABLE: a pulse loop to the block's largest count
-        g_up = tl.zeros((BLOCK,), tl.float32)
-        g_down = tl.zeros((BLOCK,), tl.float32)
-        if CELL_KIND == 3:
-            g_up = tl.load(p_ptr + 6 * stride_p + offs, mask=mask, other=0.0)
-            g_down = tl.load(p_ptr + 7 * stride_p + offs, mask=mask, other=0.0)
-        safe = tl.maximum(total, 1)
-        n_max = tl.max(total, axis=0)
-        for p in range(0, n_max):
-            up = ((p + 1) * n_up) // safe > (p * n_up) // safe
-            xi = tl.zeros((BLOCK,), tl.float32)
-            if NOISE:
-                xi = tl.randn(seed ^ (tl.cast(p, tl.int64) << 20), offs)
-            stepped = _loop_pulse(w, up, s_up, s_down, g_up, g_down, w_max, w_min, xi,
-                                  noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
-                                  std_add, std_slope, tab_ptr, n_knots, CELL_KIND=CELL_KIND,
-                                  NOISE=NOISE, MULT_NOISE=MULT_NOISE)
-            w = tl.where(total > p, stepped, w)
-    tl.store(w_ptr + offs, w, mask=mask)
+    _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, mask, n_up, n_down,
+                 tl.max(total, axis=0), stride_p, noise_std, amp_up, amp_down, gam_up,
+                 gam_down, es_a, es_b, std_add, std_slope, CELL_KIND=CELL_KIND,
+                 MULT_NOISE=MULT_NOISE, NOISE=NOISE, COUNT_CELLS=COUNT_CELLS)
 
 
 # cuBLAS's int8 tensor-core product (IMMA) wants the slots and the lines in whole 16s: the
@@ -665,6 +707,13 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
                 num_warps=8 if bm * bn >= 128 * 64 else 4)
 
 
+# the apply arguments of a coincidence launch that only counts (never read)
+_NO_APPLY = dict(n_knots=2, seed=0, stride_p=0, stride_pg=0, noise_std=0.0, amp_up=0.0,
+                 amp_down=0.0, gam_up=0.0, gam_down=0.0, es_a=0.0, es_b=0.0, std_add=0.0,
+                 std_slope=0.0, APPLY=False, CELL_KIND=0, MULT_NOISE=False, NOISE=False,
+                 SEED_PTR=False, COUNT_CELLS=False, SUM=False)
+
+
 def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: int, *,
                         dt_abs: torch.Tensor | None = None, xt_abs: torch.Tensor | None = None,
                         splits: int | None = None, trains: tuple | None = None,
@@ -702,7 +751,9 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
         _coincidence_kernel[grid](dt, xt, counts[0], counts[1], ends, n_out, n_in, ld,
                                   n_split, dt.stride(0), xt.stride(0),
                                   ends.stride(0) if ends is not counts else 0,
-                                  END=ends is not counts, ATOMIC=n_split > 1, **cfg)
+                                  END=ends is not counts, ATOMIC=n_split > 1, **_NO_APPLY,
+                                  w_ptr=counts, p_ptr=counts, seed_ptr=counts, cnt_ptr=counts,
+                                  sum_ptr=counts, tab_ptr=counts, **cfg)
     if grouped:
         return counts[0], counts[1]
     return counts[0, 0], counts[1, 0]
@@ -817,19 +868,15 @@ def apply_counts_triton(weight: torch.Tensor, cell_params: torch.Tensor, up: tor
     _apply(weight, cell_params, up, down, False, cell, seed=seed, cell_pulses=cell_pulses)
 
 
-def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
-           cell_pulses=None, tiles: int = 1, pulses: torch.Tensor | None = None) -> None:
-    """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
-    net and total coincidences. ``tiles`` > 1: a group, ``weight`` ``(tiles, out, in)``,
-    ``cell_params`` ``(tiles, P, out, in)``, counts and counter like ``weight``, ``seed``
-    one per tile. ``pulses``: an int64 tensor (one element per tile) the pulses are added
-    to."""
+def _cell_args(weight, cell_params, cell: CellParams, *, seed, cell_pulses=None,
+               tiles: int = 1, pulses: torch.Tensor | None = None) -> dict | None:
+    """The apply arguments (``_apply_cells``'s, by keyword) of a launch that applies counts
+    to ``weight`` (``_apply``'s arguments), or None where it has no elements."""
     cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
     scalars = check_cell(cell_kind, cell_params[0] if tiles > 1 else cell_params, cell_scalars,
                          cell_table)
-    n = weight.numel() // max(tiles, 1)
-    if n == 0:
-        return
+    if weight.numel() // max(tiles, 1) == 0:
+        return None
     if cell_pulses is not None and (cell_pulses.dtype != torch.int32
                                     or cell_pulses.shape != weight.shape
                                     or not cell_pulses.is_contiguous()
@@ -837,17 +884,72 @@ def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
         raise ValueError("cell_pulses must be a contiguous int32 tensor shaped like weight")
     params = cell_params.to(torch.float32).contiguous()
     on_device = isinstance(seed, torch.Tensor)
-    block = 256
-    _apply_counts_kernel[(triton.cdiv(n, block), tiles)](
-        weight, params, a.to(torch.int32).contiguous(), b.to(torch.int32).contiguous(),
-        seed if on_device else weight, weight if cell_pulses is None else cell_pulses,
-        weight if pulses is None else pulses, *knot_table(cell_table, weight),
-        0 if on_device else int(seed), n,
-        params.stride(1 if tiles > 1 else 0), params.stride(0) if tiles > 1 else 0,
-        float(noise_std), *scalars, FROM_NET=bool(from_net), CELL_KIND=int(cell_kind),
+    tab, n_knots = knot_table(cell_table, weight)
+    names = ("amp_up", "amp_down", "gam_up", "gam_down", "es_a", "es_b", "std_add", "std_slope")
+    return dict(
+        w_ptr=weight, p_ptr=params, seed_ptr=seed if on_device else weight,
+        cnt_ptr=weight if cell_pulses is None else cell_pulses,
+        sum_ptr=weight if pulses is None else pulses, tab_ptr=tab, n_knots=n_knots,
+        seed=0 if on_device else int(seed), stride_p=params.stride(1 if tiles > 1 else 0),
+        stride_pg=params.stride(0) if tiles > 1 else 0, noise_std=float(noise_std),
+        **dict(zip(names, scalars, strict=True)), CELL_KIND=int(cell_kind),
         MULT_NOISE=bool(mult_noise) or int(cell_kind) == CELL_CONSTANT,
         NOISE=float(noise_std) > 0, SEED_PTR=on_device, COUNT_CELLS=cell_pulses is not None,
-        SUM=pulses is not None, BLOCK=block)
+        SUM=pulses is not None)
+
+
+def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
+           cell_pulses=None, tiles: int = 1, pulses: torch.Tensor | None = None) -> None:
+    """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
+    net and total coincidences. ``tiles`` > 1: a group, ``weight`` ``(tiles, out, in)``,
+    ``cell_params`` ``(tiles, P, out, in)``, counts and counter like ``weight``, ``seed``
+    one per tile. ``pulses``: an int64 tensor (one element per tile) the pulses are added
+    to."""
+    args = _cell_args(weight, cell_params, cell, seed=seed, cell_pulses=cell_pulses,
+                      tiles=tiles, pulses=pulses)
+    if args is None:
+        return
+    n = weight.numel() // max(tiles, 1)
+    block = 256
+    _apply_counts_kernel[(triton.cdiv(n, block), tiles)](
+        a_ptr=a.to(torch.int32).contiguous(), b_ptr=b.to(torch.int32).contiguous(), n_elem=n,
+        FROM_NET=bool(from_net), BLOCK=block, **args)
+
+
+# The counts applied in the coincidence kernel's epilogue where it runs as one part (no
+# split over K): net and total (8 bytes a cell) are neither written nor read back, and the
+# apply kernel's launch is saved. False: split-K counts, then ``_apply_counts_kernel`` (the
+# same numbers; a switch for side-by-side timings).
+FUSED_APPLY = True
+
+
+def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, ends,
+                     cell_pulses=None, pulses=None) -> bool:
+    """The counts of the planes ``dt``, ``xt`` applied to ``weight`` in one launch of
+    ``_coincidence_kernel`` (``APPLY``), where ``FUSED_APPLY`` is on and its blocks alone
+    fill the device (one part each, none split over K); False (nothing done) elsewhere.
+    A group when ``weight`` is ``(tiles, out, in)``; ``ends`` as ``coincidences_triton``'s
+    (compact planes)."""
+    if not FUSED_APPLY:
+        return False
+    grouped = weight.dim() == 3
+    tiles = weight.shape[0] if grouped else 1
+    n_out, n_in = weight.shape[-2:]
+    ld = dt.shape[-1]
+    cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles)
+    blocks = triton.cdiv(n_out, cfg["BLOCK_M"]) * triton.cdiv(n_in, cfg["BLOCK_N"]) * tiles
+    if blocks * 4 < _programs(dt.device) or not (n_out and n_in and tiles):
+        return False
+    args = _cell_args(weight, cell_params, cell, seed=seed, cell_pulses=cell_pulses,
+                      tiles=tiles, pulses=pulses)
+    cfg.pop("splits")
+    ends = ends.reshape(-1)
+    grid = (triton.cdiv(n_out, cfg["BLOCK_M"]), triton.cdiv(n_in, cfg["BLOCK_N"]), tiles)
+    _coincidence_kernel[grid](
+        dt, xt, weight, weight, ends, n_out, n_in, ld, 1, dt.stride(0) if grouped else 0,
+        xt.stride(0) if grouped else 0, ends.stride(0), END=True, ATOMIC=False, APPLY=True,
+        **args, **cfg)
+    return True
 
 
 def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
@@ -886,12 +988,17 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                                         n_lines=lines[0], with_abs=cublas, compact=compact)
         xt, xt_abs = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seed, 0,
                                         n_lines=lines[1], with_abs=cublas, compact=compact)
+    pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
+    if (x_bits is None and not cublas
+            and _count_and_apply(dt, xt, weight, cell_params, p.cell, seed=seed,
+                                 ends=compact[1][-1:], cell_pulses=cell_pulses,
+                                 pulses=pulses)):
+        return pulses
     net, total = coincidences_triton(
         dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs, trains=(bl, k, length),
         ends=None if x_bits is not None or cublas else compact[1][-1:])
     if net.shape != weight.shape:  # cuBLAS asked for sides that are not whole 16s: padded
         net, total = net[:n_out, :n_in].contiguous(), total[:n_out, :n_in].contiguous()
-    pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
     _apply(weight, cell_params, net, total, True, p.cell, seed=seed, cell_pulses=cell_pulses,
            pulses=pulses)
     return pulses
@@ -923,6 +1030,10 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
                                 compact=compact)[0]
         xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0,
                                 compact=compact)[0]
+        pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
+        if _count_and_apply(dt, xt, weights, cell_params, p.cell, seed=seeds,
+                            ends=compact[1][:, -1], cell_pulses=cell_pulses, pulses=pulses):
+            return pulses
         net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
     pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
     _apply(weights, cell_params, net, total, True, p.cell, seed=seeds, cell_pulses=cell_pulses,
