@@ -27,7 +27,7 @@ from triton_modules import triton_function  # noqa: E402
 from xbrun.kernels.counted_update_ref import apply_counts_torch  # noqa: E402
 from xbrun.kernels.pulsed_update_ref import pulsed_update_torch as _pulsed_update  # noqa: E402
 
-from xbrun.physics.cells import ConstantStep, SoftBounds  # noqa: E402
+from xbrun.physics.cells import ConstantStep, ExpStep, SoftBounds  # noqa: E402
 
 pulsed_update_torch = loose(_pulsed_update)
 
@@ -246,6 +246,50 @@ def test_drawn_counts_are_the_planes_counts(monkeypatch):
         results.append((weight, worn, int(pulses)))
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
     assert results[0][2] == results[1][2] > 0
+
+
+class _NotLaunched:
+    """A kernel that must not run: indexing it (a launch) fails the test."""
+
+    def __getitem__(self, grid):
+        raise AssertionError("the apply kernel ran: the counts were not applied where counted")
+
+
+@pytest.mark.parametrize("cls", [ConstantStep, SoftBounds, ExpStep])
+def test_counts_applied_where_counted_equal_the_apply_kernel(monkeypatch, cls):
+    """The counts applied in the coincidence kernel's epilogue (``FUSED_APPLY``) give the
+    weights, wear counters and pulses of split-K counts and the apply kernel bit for bit
+    (noise on; closed forms and a pulse loop; partial blocks), a group of two tiles with
+    their own seeds and one tile with an int seed; and the apply kernel does not run."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    cell = cls(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(11)
+    tiles, k, length, n_out, n_in = 2, 6, 4, 5, 20
+    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)])
+    start = 0.1 * torch.randn(tiles, n_out, n_in, generator=gen)
+    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
+    x_prob = torch.rand(tiles, k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(tiles, k, n_out, generator=gen) - 0.5
+    p = kernels.UpdateParams(cell_bundle(cell), length)
+    assert p.cell.noise_std > 0
+    results = []
+    for fused in (False, True):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
+        if fused:
+            monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
+        weights, worn = start.clone(), torch.zeros(tiles, n_out, n_in, dtype=torch.int32)
+        pulses = group(weights, params, x_prob, d_prob, bl, p, seeds=torch.tensor([4, 5]),
+                       cell_pulses=worn)
+        w, c = start[1].clone(), torch.zeros(n_out, n_in, dtype=torch.int32)
+        n = one(w, params[1], x_prob[1], d_prob[1], bl[1], p, seed=77, cell_pulses=c,
+                method="split_k")
+        results.append((weights, worn, pulses, w, c, n))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    assert (results[0][2] > 0).all() and not torch.equal(results[0][0], start)
 
 
 def test_interpreted_cublas_layout_updates_as_the_split_k_kernel(interp):
@@ -521,3 +565,36 @@ def test_gpu_drawn_counts_are_the_planes_counts(n_out, n_in):
         got = drawn(x_prob, d_prob, bl, length, torch.tensor([9], device="cuda"),
                     error_planes=error_planes)
         assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cls", [SoftBounds, ExpStep])
+def test_gpu_counts_applied_where_counted_equal_the_apply_kernel(monkeypatch, cls):
+    """Compiled, a group of 16 tiles of 512 x 392 (the 784-4096 layer's grid) at batch 64
+    with trains of 0-31 slots: the counts applied in the coincidence kernel's epilogue give
+    the weights, counters and pulses of split-K counts and the apply kernel bit for bit."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", False)
+    cell = cls(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(12)
+    tiles, k, length, n_out, n_in = 16, 64, 31, 512, 392
+    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)]).cuda()
+    start = (0.1 * torch.randn(tiles, n_out, n_in, generator=gen)).cuda()
+    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32).cuda()
+    x_prob = (torch.rand(tiles, k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(tiles, k, n_out, generator=gen) - 0.5).cuda()
+    p = kernels.UpdateParams(cell_bundle(cell), length)
+    results = []
+    for fused in (False, True):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
+        if fused:
+            monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
+        weights = start.clone()
+        worn = torch.zeros(tiles, n_out, n_in, dtype=torch.int32, device="cuda")
+        pulses = group(weights, params, x_prob, d_prob, bl, p,
+                       seeds=torch.arange(3, 3 + tiles, device="cuda"), cell_pulses=worn)
+        results.append((weights, worn, pulses))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    assert (results[0][2] > 0).all()
