@@ -5,8 +5,9 @@ applied after the count (``FUSED_APPLY`` off: split-K counts written, then
     python -m benchmarks.bench_fused_apply [--sweep]
 
 Per layer grid (512 x 512 tiles, trains of 31 slots, SoftBounds with noise, wear counted),
-milliseconds of the planes, the count + apply both ways (and whether they agree bit for
-bit), and the byte floor of the apply at 3 TB/s. ``--sweep``: the unfused count of the
+milliseconds of the planes, the count + apply both ways (fused: the epilogue in 1, 2 or 4
+column parts, ``FUSED_CHUNKS``) and whether they agree bit for bit, and the byte floor of
+the apply at 3 TB/s. ``--sweep``: the unfused count of the
 4096 x 4096 grid alone under a few block, warp and stage settings (the kernel's settings
 are ``_split_config``'s), for the next tuning.
 """
@@ -25,7 +26,10 @@ GRIDS = ((16, 512, 392), (64, 512, 512), (8, 10, 512))
 K, LENGTH = 256, 31
 DEVICE = "cuda"
 SWEEP = ((128, 128, 128, 8, 3), (128, 128, 128, 8, 4), (128, 256, 128, 8, 3),
-         (256, 128, 128, 8, 3), (128, 128, 64, 4, 4), (128, 128, 256, 8, 2))
+         (128, 128, 64, 4, 4))
+# (name, FUSED_APPLY, FUSED_CHUNKS)
+VARIANTS = (("old", False, 4), ("fused c1", True, 1), ("fused c2", True, 2),
+            ("fused c4", True, 4))
 
 
 def _problem(tiles, n_out, n_in):
@@ -53,26 +57,28 @@ def grid_row(tiles, n_out, n_in) -> str:
     compact = cu.compact_layout(bl, LENGTH)
     planes = lambda: (cu.line_planes_triton(d_prob, bl, LENGTH, ld, seeds, 1, compact=compact),  # noqa: E731
                       cu.line_planes_triton(x_prob, bl, LENGTH, ld, seeds, 0, compact=compact))
-    out = {}
-    for fused in (False, True):
-        cu.FUSED_APPLY = fused
+    results, times = {}, {}
+    chunks_before = cu.FUSED_CHUNKS
+    for name, fused, chunks in VARIANTS:
+        cu.FUSED_APPLY, cu.FUSED_CHUNKS = fused, chunks
         weights = start.clone()
         worn = torch.zeros(weights.shape, dtype=torch.int32, device=DEVICE)
         pulses = cu.counted_update_grouped_triton(weights, params, x_prob, d_prob, bl, p,
                                                   seeds=seeds, cell_pulses=worn)
-        out[fused] = (weights, worn, pulses)
+        results[name] = (weights, worn, pulses)
         w2, c2 = start.clone(), torch.zeros_like(worn)
-        out[f"ms{fused}"] = _ms(lambda w2=w2, c2=c2: cu.counted_update_grouped_triton(
+        times[name] = _ms(lambda w2=w2, c2=c2: cu.counted_update_grouped_triton(
             w2, params, x_prob, d_prob, bl, p, seeds=seeds, cell_pulses=c2), repeats=10)
-    cu.FUSED_APPLY = True
-    same = all(torch.equal(a, b) for a, b in zip(out[False], out[True], strict=True))
+    cu.FUSED_APPLY, cu.FUSED_CHUNKS = True, chunks_before
+    same = all(torch.equal(a, b) for r in results.values()
+               for a, b in zip(results["old"], r, strict=True))
     plane_ms = _ms(planes, repeats=10)
     cells = tiles * n_out * n_in
     floor = cells * (4 + 4 * 4 + 8 + 4 + 8) / 3e12 * 1e3  # w, 4 params, 2 counts, w', wear
-    return (f"grid {tiles} x {n_out} x {n_in}: whole update old {out['msFalse']:.3f} ms, "
-            f"new {out['msTrue']:.3f} ms; planes {plane_ms:.3f} ms; apply floor "
-            f"{floor:.3f} ms at 3 TB/s (new saves <= {cells * 16 / 3e12 * 1e3:.3f} ms of "
-            f"count bytes); equal bit for bit: {same}")
+    timed = ", ".join(f"{name} {ms:.3f}" for name, ms in times.items())
+    return (f"grid {tiles} x {n_out} x {n_in}: whole update ms: {timed}; planes "
+            f"{plane_ms:.3f} ms; apply floor {floor:.3f} ms at 3 TB/s (fused saves <= "
+            f"{cells * 16 / 3e12 * 1e3:.3f} ms of count bytes); all equal bit for bit: {same}")
 
 
 def sweep() -> None:

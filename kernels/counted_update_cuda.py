@@ -151,8 +151,8 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
                         APPLY: tl.constexpr, CELL_KIND: tl.constexpr,
                         MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                         SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
-                        SUM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                        BLOCK_K: tl.constexpr):
+                        SUM: tl.constexpr, CHUNKS: tl.constexpr, BLOCK_M: tl.constexpr,
+                        BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
     ``s, s + n_split, s + 2 n_split, ...`` (part ``s`` of a split) of the K-major planes
     ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in, ld)``: two int8 tensor-core products per step,
@@ -169,7 +169,9 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     ``APPLY`` (one part, no split): the counts never leave the registers - the block's
     elements get their pulses here (``_apply_cells``, as ``_apply_counts_kernel`` gives
     them: weights ``w_ptr``, parameters ``p_ptr``, counter, the normals of ``seed``'s stream
-    2 keyed by the element), and ``net_ptr`` / ``total_ptr`` are not written."""
+    2 keyed by the element), and ``net_ptr`` / ``total_ptr`` are not written; ``CHUNKS``
+    (1, 2 or 4): the block's columns applied in that many parts, so that a thread holds
+    the parameters of fewer elements at a time beside the accumulators."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = (tl.program_id(2) // n_split).to(tl.int64)
@@ -209,12 +211,38 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
         seed = _stream(tl.cast(seed, tl.int64), 2)
         if SUM:
             tl.atomic_add(sum_ptr + g, tl.sum(tl.sum(pulses.to(tl.int64), axis=1), axis=0))
-        _apply_cells(w_ptr + g * n_out * n_in, p_ptr + g * stride_pg, cnt_ptr + g * n_out * n_in,
-                     tab_ptr, n_knots, seed, out, ok, n_up, n_down,
-                     tl.max(tl.max(pulses, axis=1), axis=0), stride_p, noise_std, amp_up,
-                     amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
-                     CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE, NOISE=NOISE,
-                     COUNT_CELLS=COUNT_CELLS)
+        w_ptr += g * n_out * n_in
+        p_ptr += g * stride_pg
+        cnt_ptr += g * n_out * n_in
+        n_max = tl.max(tl.max(pulses, axis=1), axis=0)
+        if CHUNKS == 1:
+            _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, out, ok, n_up, n_down,
+                         n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a,
+                         es_b, std_add, std_slope, CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE,
+                         NOISE=NOISE, COUNT_CELLS=COUNT_CELLS)
+        else:  # the columns in CHUNKS interleaved parts, one after another (registers)
+            o0, o1 = _halves(out, BLOCK_M, BLOCK_N)
+            k0, k1 = _halves(ok.to(tl.int8), BLOCK_M, BLOCK_N)
+            u0, u1 = _halves(n_up, BLOCK_M, BLOCK_N)
+            d0, d1 = _halves(n_down, BLOCK_M, BLOCK_N)
+            if CHUNKS == 2:
+                _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0 != 0, u0,
+                             d0, n_max, stride_p, noise_std, amp_up, amp_down, gam_up,
+                             gam_down, es_a, es_b, std_add, std_slope, CELL_KIND=CELL_KIND,
+                             MULT_NOISE=MULT_NOISE, NOISE=NOISE, COUNT_CELLS=COUNT_CELLS)
+                _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1 != 0, u1,
+                             d1, n_max, stride_p, noise_std, amp_up, amp_down, gam_up,
+                             gam_down, es_a, es_b, std_add, std_slope, CELL_KIND=CELL_KIND,
+                             MULT_NOISE=MULT_NOISE, NOISE=NOISE, COUNT_CELLS=COUNT_CELLS)
+            else:
+                _apply_halves(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, u0, d0,
+                              n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down,
+                              es_a, es_b, std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE,
+                              COUNT_CELLS, BLOCK_M, BLOCK_N // 2)
+                _apply_halves(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, u1, d1,
+                              n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down,
+                              es_a, es_b, std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE,
+                              COUNT_CELLS, BLOCK_M, BLOCK_N // 2)
     elif ATOMIC:  # a part wholly past the longest train adds nothing
         ok = ok & (k_lo < k_hi)
         tl.atomic_add(net_ptr + out, net, mask=ok)
@@ -457,6 +485,34 @@ def _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, mask, n_up
                                   NOISE=NOISE, MULT_NOISE=MULT_NOISE)
             w = tl.where(total > p, stepped, w)
     tl.store(w_ptr + offs, w, mask=mask)
+
+
+@triton.jit
+def _halves(t, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """The even and the odd columns of a ``(BLOCK_M, BLOCK_N)`` block."""
+    return tl.split(tl.reshape(t, (BLOCK_M, BLOCK_N // 2, 2)))
+
+
+@triton.jit
+def _apply_halves(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, n_up, n_down,
+                  n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
+                  std_add, std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr,
+                  NOISE: tl.constexpr, COUNT_CELLS: tl.constexpr, BLOCK_M: tl.constexpr,
+                  BLOCK_N: tl.constexpr):
+    """``_apply_cells`` on the even, then the odd columns of a ``(BLOCK_M, BLOCK_N)`` block
+    (``ok8``: its mask as int8)."""
+    o0, o1 = _halves(offs, BLOCK_M, BLOCK_N)
+    k0, k1 = _halves(ok8, BLOCK_M, BLOCK_N)
+    u0, u1 = _halves(n_up, BLOCK_M, BLOCK_N)
+    d0, d1 = _halves(n_down, BLOCK_M, BLOCK_N)
+    _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0 != 0, u0, d0, n_max,
+                 stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
+                 std_slope, CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE, NOISE=NOISE,
+                 COUNT_CELLS=COUNT_CELLS)
+    _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1 != 0, u1, d1, n_max,
+                 stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
+                 std_slope, CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE, NOISE=NOISE,
+                 COUNT_CELLS=COUNT_CELLS)
 
 
 @triton.jit(do_not_specialize=["seed"])
@@ -711,7 +767,7 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
 _NO_APPLY = dict(n_knots=2, seed=0, stride_p=0, stride_pg=0, noise_std=0.0, amp_up=0.0,
                  amp_down=0.0, gam_up=0.0, gam_down=0.0, es_a=0.0, es_b=0.0, std_add=0.0,
                  std_slope=0.0, APPLY=False, CELL_KIND=0, MULT_NOISE=False, NOISE=False,
-                 SEED_PTR=False, COUNT_CELLS=False, SUM=False)
+                 SEED_PTR=False, COUNT_CELLS=False, SUM=False, CHUNKS=1)
 
 
 def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: int, *,
@@ -921,6 +977,10 @@ def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
 # apply kernel's launch is saved. False: split-K counts, then ``_apply_counts_kernel`` (the
 # same numbers; a switch for side-by-side timings).
 FUSED_APPLY = True
+# the parts a block's columns are applied in (1, 2, 4; ``_coincidence_kernel``'s CHUNKS):
+# a thread of a 128 x 128 block holds 64 elements of each count; 4 parts hold a quarter of
+# them, with their five parameter rows, at a time
+FUSED_CHUNKS = 4
 
 
 def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, ends,
@@ -948,7 +1008,7 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     _coincidence_kernel[grid](
         dt, xt, weight, weight, ends, n_out, n_in, ld, 1, dt.stride(0) if grouped else 0,
         xt.stride(0) if grouped else 0, ends.stride(0), END=True, ATOMIC=False, APPLY=True,
-        **args, **cfg)
+        CHUNKS=FUSED_CHUNKS if cfg["BLOCK_N"] >= 4 * FUSED_CHUNKS else 1, **args, **cfg)
     return True
 
 
