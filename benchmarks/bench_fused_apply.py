@@ -5,9 +5,10 @@ applied after the count (``FUSED_APPLY`` off: split-K counts written, then
     python -m benchmarks.bench_fused_apply [--sweep]
 
 Per layer grid (512 x 512 tiles, trains of 31 slots, SoftBounds with noise, wear counted),
-milliseconds of the planes, the count + apply both ways (fused: the epilogue in 1, 2 or 4
-column parts, ``FUSED_CHUNKS``) and whether they agree bit for bit, and the byte floor of
-the apply at 3 TB/s. ``--sweep``: the unfused count of the
+milliseconds of the planes, the count + apply both ways (fused: the epilogue in 1 or 8
+column parts, ``FUSED_CHUNKS``; each at the count's K step 128, 64 and 32,
+``COUNT_BLOCK_K``) and whether they all agree bit for bit, and the byte floor of the apply
+at 3 TB/s. ``--sweep``: the unfused count of the
 4096 x 4096 grid alone under a few block, warp and stage settings (the kernel's settings
 are ``_split_config``'s), for the next tuning.
 """
@@ -27,9 +28,11 @@ K, LENGTH = 256, 31
 DEVICE = "cuda"
 SWEEP = ((128, 128, 128, 8, 3), (128, 128, 128, 8, 4), (128, 256, 128, 8, 3),
          (128, 128, 64, 4, 4))
-# (name, FUSED_APPLY, FUSED_CHUNKS)
-VARIANTS = (("old", False, 4), ("fused c1", True, 1), ("fused c2", True, 2),
-            ("fused c4", True, 4))
+# (name, FUSED_APPLY, FUSED_CHUNKS, COUNT_BLOCK_K): the count's K step as _split_config
+# sets it (128 here) and smaller (no register spills at 32, compiled for sm_90)
+VARIANTS = (("old", False, 8, None), ("fused c8", True, 8, None), ("fused c1", True, 1, None),
+            ("old k64", False, 8, 64), ("fused c8 k64", True, 8, 64),
+            ("old k32", False, 8, 32), ("fused c8 k32", True, 8, 32))
 
 
 def _problem(tiles, n_out, n_in):
@@ -58,9 +61,9 @@ def grid_row(tiles, n_out, n_in) -> str:
     planes = lambda: (cu.line_planes_triton(d_prob, bl, LENGTH, ld, seeds, 1, compact=compact),  # noqa: E731
                       cu.line_planes_triton(x_prob, bl, LENGTH, ld, seeds, 0, compact=compact))
     results, times = {}, {}
-    chunks_before = cu.FUSED_CHUNKS
-    for name, fused, chunks in VARIANTS:
-        cu.FUSED_APPLY, cu.FUSED_CHUNKS = fused, chunks
+    before = cu.FUSED_CHUNKS, cu.COUNT_BLOCK_K
+    for name, fused, chunks, block_k in VARIANTS:
+        cu.FUSED_APPLY, cu.FUSED_CHUNKS, cu.COUNT_BLOCK_K = fused, chunks, block_k
         weights = start.clone()
         worn = torch.zeros(weights.shape, dtype=torch.int32, device=DEVICE)
         pulses = cu.counted_update_grouped_triton(weights, params, x_prob, d_prob, bl, p,
@@ -69,7 +72,8 @@ def grid_row(tiles, n_out, n_in) -> str:
         w2, c2 = start.clone(), torch.zeros_like(worn)
         times[name] = _ms(lambda w2=w2, c2=c2: cu.counted_update_grouped_triton(
             w2, params, x_prob, d_prob, bl, p, seeds=seeds, cell_pulses=c2), repeats=10)
-    cu.FUSED_APPLY, cu.FUSED_CHUNKS = True, chunks_before
+    cu.FUSED_APPLY = True
+    cu.FUSED_CHUNKS, cu.COUNT_BLOCK_K = before
     same = all(torch.equal(a, b) for r in results.values()
                for a, b in zip(results["old"], r, strict=True))
     plane_ms = _ms(planes, repeats=10)
@@ -125,7 +129,7 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true")
     args = parser.parse_args()
     print(torch.cuda.get_device_name(), flush=True)
-    for grid in GRIDS:
+    for grid in (GRIDS[1], GRIDS[0], GRIDS[2]):  # the 4096 x 4096 grid first
         print(grid_row(*grid), flush=True)
     if args.sweep:
         sweep()

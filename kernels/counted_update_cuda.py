@@ -151,7 +151,8 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
                         APPLY: tl.constexpr, CELL_KIND: tl.constexpr,
                         MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                         SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
-                        SUM: tl.constexpr, CHUNKS: tl.constexpr, BLOCK_M: tl.constexpr,
+                        SUM: tl.constexpr, PACK: tl.constexpr, CHUNKS: tl.constexpr,
+                        BLOCK_M: tl.constexpr,
                         BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
     ``s, s + n_split, s + 2 n_split, ...`` (part ``s`` of a split) of the K-major planes
@@ -170,8 +171,9 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     elements get their pulses here (``_apply_cells``, as ``_apply_counts_kernel`` gives
     them: weights ``w_ptr``, parameters ``p_ptr``, counter, the normals of ``seed``'s stream
     2 keyed by the element), and ``net_ptr`` / ``total_ptr`` are not written; ``CHUNKS``
-    (1, 2 or 4): the block's columns applied in that many parts, so that a thread holds
-    the parameters of fewer elements at a time beside the accumulators."""
+    (1, 2, 4 or 8): the block's columns applied in that many parts, so that a thread holds
+    the parameters of fewer elements at a time beside the counts; ``PACK`` (slots < 2^15):
+    both counts of an element in one int32 meanwhile."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = (tl.program_id(2) // n_split).to(tl.int64)
@@ -202,47 +204,20 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
         x_ptrs += BLOCK_K * n_split
     out = rm[:, None] * n_in + rn[None, :]
     ok = m_ok & (rn < n_in)[None, :]
-    if APPLY:  # tile g's elements, each this program's alone
-        n_up = tl.where(ok, (total - net) // 2, 0)
-        n_down = tl.where(ok, (total + net) // 2, 0)
-        pulses = n_up + n_down
+    if APPLY:  # tile g's elements, each this program's alone (up + down = total)
         if SEED_PTR:
             seed = tl.load(seed_ptr + g)
         seed = _stream(tl.cast(seed, tl.int64), 2)
         if SUM:
-            tl.atomic_add(sum_ptr + g, tl.sum(tl.sum(pulses.to(tl.int64), axis=1), axis=0))
-        w_ptr += g * n_out * n_in
-        p_ptr += g * stride_pg
-        cnt_ptr += g * n_out * n_in
-        n_max = tl.max(tl.max(pulses, axis=1), axis=0)
-        if CHUNKS == 1:
-            _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, out, ok, n_up, n_down,
-                         n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a,
-                         es_b, std_add, std_slope, CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE,
-                         NOISE=NOISE, COUNT_CELLS=COUNT_CELLS)
-        else:  # the columns in CHUNKS interleaved parts, one after another (registers)
-            o0, o1 = _halves(out, BLOCK_M, BLOCK_N)
-            k0, k1 = _halves(ok.to(tl.int8), BLOCK_M, BLOCK_N)
-            u0, u1 = _halves(n_up, BLOCK_M, BLOCK_N)
-            d0, d1 = _halves(n_down, BLOCK_M, BLOCK_N)
-            if CHUNKS == 2:
-                _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0 != 0, u0,
-                             d0, n_max, stride_p, noise_std, amp_up, amp_down, gam_up,
-                             gam_down, es_a, es_b, std_add, std_slope, CELL_KIND=CELL_KIND,
-                             MULT_NOISE=MULT_NOISE, NOISE=NOISE, COUNT_CELLS=COUNT_CELLS)
-                _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1 != 0, u1,
-                             d1, n_max, stride_p, noise_std, amp_up, amp_down, gam_up,
-                             gam_down, es_a, es_b, std_add, std_slope, CELL_KIND=CELL_KIND,
-                             MULT_NOISE=MULT_NOISE, NOISE=NOISE, COUNT_CELLS=COUNT_CELLS)
-            else:
-                _apply_halves(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, u0, d0,
-                              n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down,
-                              es_a, es_b, std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE,
-                              COUNT_CELLS, BLOCK_M, BLOCK_N // 2)
-                _apply_halves(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, u1, d1,
-                              n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down,
-                              es_a, es_b, std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE,
-                              COUNT_CELLS, BLOCK_M, BLOCK_N // 2)
+            tl.atomic_add(sum_ptr + g, tl.sum(tl.sum(total.to(tl.int64), axis=1), axis=0))
+        n_max = tl.max(tl.max(total, axis=1), axis=0)
+        if PACK:  # both counts in one register: total < 2^15 and |net| <= total
+            net = total * 65536 + (net + 32768)
+        _apply_parts(w_ptr + g * n_out * n_in, p_ptr + g * stride_pg,
+                     cnt_ptr + g * n_out * n_in, tab_ptr, n_knots, seed, out, ok.to(tl.int8),
+                     net, total, n_max, stride_p, noise_std, amp_up, amp_down, gam_up,
+                     gam_down, es_a, es_b, std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE,
+                     COUNT_CELLS, PACK, CHUNKS, BLOCK_M, BLOCK_N)
     elif ATOMIC:  # a part wholly past the longest train adds nothing
         ok = ok & (k_lo < k_hi)
         tl.atomic_add(net_ptr + out, net, mask=ok)
@@ -494,25 +469,102 @@ def _halves(t, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
 
 
 @triton.jit
-def _apply_halves(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, n_up, n_down,
-                  n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
-                  std_add, std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr,
-                  NOISE: tl.constexpr, COUNT_CELLS: tl.constexpr, BLOCK_M: tl.constexpr,
-                  BLOCK_N: tl.constexpr):
-    """``_apply_cells`` on the even, then the odd columns of a ``(BLOCK_M, BLOCK_N)`` block
-    (``ok8``: its mask as int8)."""
+def _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
+                stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
+                std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr,
+                NOISE: tl.constexpr, COUNT_CELLS: tl.constexpr, PACK: tl.constexpr):
+    """``_apply_cells`` of the elements ``offs`` from their net and total coincidences
+    (``PACK``: ``net`` holds ``total * 2^16 + net + 2^15``; ``total`` unused)."""
+    if PACK:
+        total = net >> 16
+        net = (net & 65535) - 32768
+    _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8 != 0,
+                 (total - net) // 2, (total + net) // 2, n_max, stride_p, noise_std, amp_up,
+                 amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+                 CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE, NOISE=NOISE,
+                 COUNT_CELLS=COUNT_CELLS)
+
+
+@triton.jit
+def _apply_2(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
+             stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
+             std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
+             COUNT_CELLS: tl.constexpr, PACK: tl.constexpr, BLOCK_M: tl.constexpr,
+             BLOCK_N: tl.constexpr):
+    """``_apply_part`` of the even, then the odd columns."""
     o0, o1 = _halves(offs, BLOCK_M, BLOCK_N)
     k0, k1 = _halves(ok8, BLOCK_M, BLOCK_N)
-    u0, u1 = _halves(n_up, BLOCK_M, BLOCK_N)
-    d0, d1 = _halves(n_down, BLOCK_M, BLOCK_N)
-    _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0 != 0, u0, d0, n_max,
+    n0, n1 = _halves(net, BLOCK_M, BLOCK_N)
+    t0, t1 = _halves(total, BLOCK_M, BLOCK_N)
+    _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, n0, t0, n_max, stride_p,
+                noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+                CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK)
+    _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, n1, t1, n_max, stride_p,
+                noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+                CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK)
+
+
+@triton.jit
+def _apply_4(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
+             stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
+             std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
+             COUNT_CELLS: tl.constexpr, PACK: tl.constexpr, BLOCK_M: tl.constexpr,
+             BLOCK_N: tl.constexpr):
+    """``_apply_2`` of the even, then the odd columns."""
+    o0, o1 = _halves(offs, BLOCK_M, BLOCK_N)
+    k0, k1 = _halves(ok8, BLOCK_M, BLOCK_N)
+    n0, n1 = _halves(net, BLOCK_M, BLOCK_N)
+    t0, t1 = _halves(total, BLOCK_M, BLOCK_N)
+    _apply_2(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, n0, t0, n_max, stride_p,
+             noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+             CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N // 2)
+    _apply_2(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, n1, t1, n_max, stride_p,
+             noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+             CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N // 2)
+
+
+@triton.jit
+def _apply_8(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
+             stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
+             std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
+             COUNT_CELLS: tl.constexpr, PACK: tl.constexpr, BLOCK_M: tl.constexpr,
+             BLOCK_N: tl.constexpr):
+    """``_apply_4`` of the even, then the odd columns."""
+    o0, o1 = _halves(offs, BLOCK_M, BLOCK_N)
+    k0, k1 = _halves(ok8, BLOCK_M, BLOCK_N)
+    n0, n1 = _halves(net, BLOCK_M, BLOCK_N)
+    t0, t1 = _halves(total, BLOCK_M, BLOCK_N)
+    _apply_4(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, n0, t0, n_max, stride_p,
+             noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+             CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N // 2)
+    _apply_4(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, n1, t1, n_max, stride_p,
+             noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
+             CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N // 2)
+
+
+@triton.jit
+def _apply_parts(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
                  stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-                 std_slope, CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE, NOISE=NOISE,
-                 COUNT_CELLS=COUNT_CELLS)
-    _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1 != 0, u1, d1, n_max,
+                 std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr,
+                 NOISE: tl.constexpr, COUNT_CELLS: tl.constexpr, PACK: tl.constexpr,
+                 CHUNKS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """The block's counts applied in ``CHUNKS`` parts of interleaved columns."""
+    if CHUNKS == 1:
+        _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total,
+                    n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
+                    std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK)
+    elif CHUNKS == 2:
+        _apply_2(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
                  stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-                 std_slope, CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE, NOISE=NOISE,
-                 COUNT_CELLS=COUNT_CELLS)
+                 std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N)
+    elif CHUNKS == 4:
+        _apply_4(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
+                 stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
+                 std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N)
+    else:
+        _apply_8(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
+                 stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
+                 std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N)
 
 
 @triton.jit(do_not_specialize=["seed"])
@@ -754,7 +806,7 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
     keeping at least four steps of ``BLOCK_K`` slots."""
     bm = min(128, max(16, triton.next_power_of_2(n_out)))
     bn = min(128, max(16, triton.next_power_of_2(n_in)))
-    bk = 128 if ld >= 512 else 32
+    bk = COUNT_BLOCK_K or (128 if ld >= 512 else 32)
     steps = triton.cdiv(ld, bk)
     tiles = triton.cdiv(n_out, bm) * triton.cdiv(n_in, bn) * group
     if splits is None:
@@ -767,7 +819,7 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
 _NO_APPLY = dict(n_knots=2, seed=0, stride_p=0, stride_pg=0, noise_std=0.0, amp_up=0.0,
                  amp_down=0.0, gam_up=0.0, gam_down=0.0, es_a=0.0, es_b=0.0, std_add=0.0,
                  std_slope=0.0, APPLY=False, CELL_KIND=0, MULT_NOISE=False, NOISE=False,
-                 SEED_PTR=False, COUNT_CELLS=False, SUM=False, CHUNKS=1)
+                 SEED_PTR=False, COUNT_CELLS=False, SUM=False, PACK=False, CHUNKS=1)
 
 
 def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: int, *,
@@ -977,10 +1029,16 @@ def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
 # apply kernel's launch is saved. False: split-K counts, then ``_apply_counts_kernel`` (the
 # same numbers; a switch for side-by-side timings).
 FUSED_APPLY = True
-# the parts a block's columns are applied in (1, 2, 4; ``_coincidence_kernel``'s CHUNKS):
-# a thread of a 128 x 128 block holds 64 elements of each count; 4 parts hold a quarter of
-# them, with their five parameter rows, at a time
-FUSED_CHUNKS = 4
+# the parts a block's columns are applied in (1, 2, 4, 8; ``_coincidence_kernel``'s CHUNKS):
+# a thread of a 128 x 128 block holds 64 elements of each count; 8 parts hold an eighth of
+# them, with their parameter rows, at a time. Compiled for sm_90 (ptxas -v, 8 warps): one
+# part spills 4.7 KB a thread at BLOCK_K 32, 8 parts with packed counts 32 B (the count
+# alone: 0 B at BLOCK_K 32, 2.4 KB at 128, the setting in use)
+FUSED_CHUNKS = 8
+# both counts of an element in one register through the epilogue where the slots allow
+PACK_COUNTS = True
+# the count's K step (None: ``_split_config``'s rule; a setting for side-by-side timings)
+COUNT_BLOCK_K = None
 
 
 def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, ends,
@@ -1008,6 +1066,7 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     _coincidence_kernel[grid](
         dt, xt, weight, weight, ends, n_out, n_in, ld, 1, dt.stride(0) if grouped else 0,
         xt.stride(0) if grouped else 0, ends.stride(0), END=True, ATOMIC=False, APPLY=True,
+        PACK=PACK_COUNTS and ld < 1 << 15,
         CHUNKS=FUSED_CHUNKS if cfg["BLOCK_N"] >= 4 * FUSED_CHUNKS else 1, **args, **cfg)
     return True
 
