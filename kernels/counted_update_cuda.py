@@ -16,6 +16,9 @@ host sync.
 3. ``_apply_counts_kernel``: each element's up and down counts from net and total, then
    the cell physics once - closed forms for constant and linear steps, a pulse loop for exp,
    pow and table steps (each block loops to its largest count), normals from Philox.
+   Where the split-K kernel runs as one part and its blocks fill the device (a wide
+   layer's grid of 512 x 512 tiles), steps 2 and 3 are one launch (``FUSED_APPLY``): the
+   same physics (``_apply_cells``) in the count's epilogue, net and total never stored.
 """
 
 from __future__ import annotations
