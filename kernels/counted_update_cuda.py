@@ -155,8 +155,8 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
                         MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                         SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
                         SUM: tl.constexpr, PACK: tl.constexpr, CHUNKS: tl.constexpr,
-                        BLOCK_M: tl.constexpr,
-                        BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                        BLOCK_K: tl.constexpr):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
     ``s, s + n_split, s + 2 n_split, ...`` (part ``s`` of a split) of the K-major planes
     ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in, ld)``: two int8 tensor-core products per step,
@@ -216,6 +216,7 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
         n_max = tl.max(tl.max(total, axis=1), axis=0)
         if PACK:  # both counts in one register: total < 2^15 and |net| <= total
             net = total * 65536 + (net + 32768)
+            total = net  # (not read: the accumulator dies here)
         _apply_parts(w_ptr + g * n_out * n_in, p_ptr + g * stride_pg,
                      cnt_ptr + g * n_out * n_in, tab_ptr, n_knots, seed, out, ok.to(tl.int8),
                      net, total, n_max, stride_p, noise_std, amp_up, amp_down, gam_up,
