@@ -478,7 +478,7 @@ def _block(n: int, cap: int) -> int:
 # where a row is at most ROW_WIDTH wide (a convolution's rows: 16-576 wide, 10^5 of them);
 # one program per row left most of its threads idle on rows that narrow. False: the kernels
 # of one row everywhere (the same numbers; a switch for side-by-side timings).
-ROW_BLOCKS = True
+ROW_BLOCKS = False  # off until a GPU times it (no device could be started, 2026-12-06)
 ROW_WIDTH = 512
 ROW_ELEMENTS = 2048
 

@@ -980,7 +980,7 @@ def _sm_programs(index: int) -> int:
 
 # constant steps on dense rows take ``_listed_rows_kernel`` (False: the block kernel walks
 # every row, as before it; the same weights, counts and draws - a switch to time the two)
-LISTED_ROWS = True
+LISTED_ROWS = False  # off until a GPU times it (no device could be started, 2026-12-06)
 # rows a listed-rows program lists at a time (its list's length: the scratch of a call is
 # programs x this many, whatever the rows - a convolution's tile has 10**5-10**6)
 LISTED_WINDOW = 128
@@ -1785,7 +1785,7 @@ def _line_probabilities_rows_kernel(
 # most ROW_WIDTH (a convolution's 10^5 rows of 16-576 lines); one program per row left most
 # of its threads idle there. False: one row per program (the same numbers; a switch for
 # side-by-side timings).
-ROW_BLOCKS = True
+ROW_BLOCKS = False  # off until a GPU times it (no device could be started, 2026-12-06)
 ROW_WIDTH = 512
 ROW_ELEMENTS = 2048
 

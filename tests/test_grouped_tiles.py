@@ -185,6 +185,7 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
     from xbrun.physics.array import PulsedArray
 
     monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    monkeypatch.setattr(grouped, "GROUPED_WRITE", True)  # the grouped write, whatever the default
     monkeypatch.setattr(PulsedArray, "_host_seed",
                         lambda self, gen: int(self._device_seed(gen).tensor()))
     if walk == "device":  # the CUDA walk: on the device, each run's read seed keyed by it
