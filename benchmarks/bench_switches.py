@@ -1,0 +1,73 @@
+"""The CUDA paths that are off until a GPU times them, each against the path before it, side
+by side in one process: whole training epochs at the shape each was built for, the switch
+off then on, ratios to fp's epoch on the same shape.
+
+    python -m benchmarks.bench_switches [PATH ...]   (default: all of PATHS)
+
+Every path gives the same numbers as the one before it (the interpreted tests check it bit
+for bit; ``pytest -m gpu`` checks it compiled), so a switch is a speed choice only: turn a
+path on by default where this measures it faster. Rows print as they are measured, so a
+time limit still leaves the rows before it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from xbrun.kernels import analog_mvm_cuda, counted_update_cuda, im2col_cuda, pulsed_update_cuda
+
+from xbrun.tiles import grouped
+
+from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
+
+# name: (the module switches, the data, the model/batch overrides, the rows: DEVICE[+KEY=V])
+PATHS = {
+    # the ResNet's narrow rows: row-block MVM periphery and line probabilities, image-block
+    # im2col / col2im, narrow planes, counts drawn where they are counted
+    "narrow-rows": (((analog_mvm_cuda, "ROW_BLOCKS"), (im2col_cuda, "IMAGE_BLOCKS"),
+                     (pulsed_update_cuda, "ROW_BLOCKS"), (counted_update_cuda, "NARROW_PLANES"),
+                     (counted_update_cuda, "DRAWN_COUNTS")),
+                    RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
+                             "chopped+update.accumulate=batch")),
+    # accumulate=sample: only the rows with a coincidence in a block walked
+    "listed-rows": (((pulsed_update_cuda, "LISTED_ROWS"),), DATA, LARGE, ("sgd", "chopped")),
+    # a grouped grid's transfer writes in one launch per kernel
+    "grouped-write": (((grouped, "GROUPED_WRITE"),), DATA, LARGE,
+                      ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # the counts applied in the count kernel's epilogue
+    "fused-apply": (((counted_update_cuda, "FUSED_APPLY"),), DATA, LARGE,
+                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+}
+
+
+def main() -> None:
+    names = sys.argv[1:] or list(PATHS)
+    for name in names:
+        if name not in PATHS:
+            sys.exit(f"bench_switches: {name} is not a path; choose among {', '.join(PATHS)}")
+    fps = {}  # fp's epoch per shape
+    for name in names:
+        switches, data, shape, rows = PATHS[name]
+        key = " ".join([*data, *shape])
+        if key not in fps:
+            fps[key], _ = epoch_seconds(["device=fp", *shape], repeats=3, data=data)
+            print(f"{key}: fp {fps[key]:.4f} s/epoch", flush=True)
+        defaults = [getattr(module, switch) for module, switch in switches]
+        for row in rows:
+            _, overrides = _spec(row)
+            for on in (False, True):
+                for module, switch in switches:
+                    setattr(module, switch, on)
+                began = time.perf_counter()
+                t, how = epoch_seconds([*overrides, "cell=constant_step", *shape], repeats=2,
+                                       data=data)
+                print(f"{name} {row} [{'on' if on else 'off'}]: {t:.4f} s/epoch, "
+                      f"{t / fps[key]:.2f}x fp, steps {how}, set-up + warm-up "
+                      f"{time.perf_counter() - began - 2 * t:.1f} s", flush=True)
+        for (module, switch), default in zip(switches, defaults, strict=True):
+            setattr(module, switch, default)
+
+
+if __name__ == "__main__":
+    main()
