@@ -412,12 +412,13 @@ def run_one_hot_lines(launch, m, n, k, columns, bl, device):
 
 def test_sparse_rows_noise_in_distribution(interp):
     """With noise, sparse rows draw one normal per worked row: the same law as the twin."""
-    prob = replicated_problem(CELLS[0], 3, 4, 3, [6, 4, 6], reps=64, device="cpu",
+    # 384 samples an element (32 replicas x 12 seeds); a 96 x 128 tile, 2 x 2 programs
+    prob = replicated_problem(CELLS[0], 3, 4, 3, [6, 4, 6], reps=32, device="cpu",
                               noise=0.3, given=True)
     assert prob["kind"] == CELL_CONSTANT
-    a, _ = sample_kernel(functools.partial(interp, sparse_rows=True), prob, range(6),
+    a, _ = sample_kernel(functools.partial(interp, sparse_rows=True), prob, range(12),
                          (64, 64))
-    b = sample_reference(prob, range(6))
+    b = sample_reference(prob, range(12))
     assert (a.var(0) > 0).sum() >= a.shape[1] // 2
     assert_same_distribution(a, b, what="sparse rows", pooled=True)
 
