@@ -435,10 +435,10 @@ def test_pulse_total_matches_expectation(interp):
     cp, xp, dp, bl = pulse_total_case()
     prob = dict(xp=xp, dp=dp, bl=bl)
     counts = []
-    for s in range(6):
-        w = torch.zeros_like(cp[0])
+    for s in range(6):  # one 32 x 64 block over the 24 x 40 tile: the default blocks'
+        w = torch.zeros_like(cp[0])  # counts (blocks_do_not_change_draws), fewer programs
         counts.append(int(interp(w, cp, xp, dp, bl, cell_kind=CELL_CONSTANT, noise_std=0.0,
-                                 mult_noise=True, seed=s)))
+                                 mult_noise=True, seed=s, block_m=32, block_n=64)))
     check_pulse_total(prob, counts)
 
 
