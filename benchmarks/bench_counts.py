@@ -25,22 +25,12 @@ import argparse
 
 import torch
 
+from .cuda_timing import cuda_ms
+
 # the wide layers of 784-4096-4096-10 at batch 256 (K = 256 x 31), the bench MLP's first
 # layer, and convolution-shaped counts of a CIFAR ResNet at batch 128 (rows x 31 slots)
 SHAPES = ("4096x4096x7936", "4096x784x7936", "10x4096x7936", "256x784x7936",
           "16x27x4063232", "32x144x4063232", "64x576x1015808", "64x576x253952")
-
-
-def _ms(fn, repeats: int = 20) -> float:
-    fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(repeats):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / repeats
 
 
 def before(xs: torch.Tensor, ds: torch.Tensor):
@@ -64,15 +54,15 @@ def measure(shape: str) -> dict:
     row = {"shape": shape, "picked": cu.count_method(n_out, n_in, torch.device("cuda"))}
     if n_out > 16 and n_in % 8 == 0:
         xs, ds = xt.T.contiguous(), dt.T.contiguous()
-        row["before"] = _ms(lambda: before(xs, ds))
+        row["before"] = cuda_ms(lambda: before(xs, ds), calls=20)
     pad = [cu._plane_lines(n, True) for n in (n_out, n_in)]
     dp = torch.zeros(pad[0], ld, dtype=torch.int8, device="cuda")
     xp = torch.zeros(pad[1], ld, dtype=torch.int8, device="cuda")
     dp[:n_out], xp[:n_in] = dt, xt
     da, xa = dp.abs(), xp.abs()
-    row["cublas"] = _ms(lambda: cu.coincidences_triton(dp, xp, n_out, n_in, dt_abs=da,
-                                                       xt_abs=xa))
-    row["split_k"] = _ms(lambda: cu.coincidences_triton(dt, xt, n_out, n_in))
+    row["cublas"] = cuda_ms(lambda: cu.coincidences_triton(dp, xp, n_out, n_in, dt_abs=da,
+                                                           xt_abs=xa), calls=20)
+    row["split_k"] = cuda_ms(lambda: cu.coincidences_triton(dt, xt, n_out, n_in), calls=20)
     cell = SoftBounds(dw_min=0.001)
     params = cell.sample((n_out, n_in), torch.Generator().manual_seed(0)).cuda()
     k = max(1, n_k // 31)
@@ -84,11 +74,11 @@ def measure(shape: str) -> dict:
         cell.kernel_kind, float(cell.noise_std), bool(cell.mult_noise),
         tuple(cell.cell_scalars)), max_bl=31)
     for method in ("cublas", "split_k"):
-        row[f"update {method}"] = _ms(lambda m=method: cu.counted_update_triton(
-            weight, params, x_prob, d_prob, bl, update, seed=1, method=m), repeats=5)
+        row[f"update {method}"] = cuda_ms(lambda m=method: cu.counted_update_triton(
+            weight, params, x_prob, d_prob, bl, update, seed=1, method=m), calls=5)
     short = torch.randint(1, 5, (k,), dtype=torch.int32, device="cuda")  # BL management
-    row["split_k bl<=4"] = _ms(lambda: cu.counted_update_triton(
-        weight, params, x_prob, d_prob, short, update, seed=1, method="split_k"), repeats=5)
+    row["split_k bl<=4"] = cuda_ms(lambda: cu.counted_update_triton(
+        weight, params, x_prob, d_prob, short, update, seed=1, method="split_k"), calls=5)
     return row
 
 
@@ -113,9 +103,9 @@ def measure_sample(shape: str) -> dict:
             tuple(cell.cell_scalars)), max_bl=31)
         name = type(cell).__name__
         for label, rows in (("in order", k), ("chunks", None)):
-            row[f"{name} {label}"] = _ms(
+            row[f"{name} {label}"] = cuda_ms(
                 lambda r=rows, w=weight, p=params, u=update: pulsed_update_triton(
-                    w, p, x_prob, d_prob, bl, u, seed=1, row_chunk=r), repeats=3)
+                    w, p, x_prob, d_prob, bl, u, seed=1, row_chunk=r), calls=3)
     return row
 
 

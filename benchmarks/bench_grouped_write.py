@@ -23,6 +23,8 @@ import torch
 
 from xbrun import kernels
 
+from .cuda_timing import cuda_ms
+
 GRIDS = [(64, 512, 512), (16, 512, 392), (8, 10, 512)]  # (tiles, out, in) of C
 READS = 256  # a step's reads per tile
 DW_MIN = 0.001
@@ -110,15 +112,7 @@ def graph_ms(jobs: list[list], streams: int, replays: int) -> float:
                     f()
         for s in side:
             main.wait_stream(s)
-    g.replay()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(replays):
-        g.replay()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / replays
+    return cuda_ms(g.replay, calls=replays)
 
 
 def same_numbers(tw, p, max_bl: int, dev) -> bool:

@@ -28,6 +28,8 @@ import torch
 
 from xbrun import kernels
 
+from .cuda_timing import cuda_ms
+
 TILES, M, N, K = 64, 512, 512, 256
 DEVICE = "cuda"
 CONFIGS = [(2, 64, 1), (16, 32, 4)]
@@ -56,21 +58,6 @@ def problem(regime: str, gen: torch.Generator):
     p = kernels.UpdateParams(kernels.CellParams(kernels.CELL_CONSTANT, float(cell.dw_min_std),
                                                 True, ()), 31)
     return [t.to(DEVICE) for t in (cp, w0, xp, dp, bl)] + [p]
-
-
-def timed(fn, calls: int = 10, repeats: int = 5) -> float:
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(calls):
-            fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) / calls)
-    return sorted(times)[len(times) // 2]
 
 
 def main() -> None:
@@ -104,8 +91,8 @@ def main() -> None:
             pu.LISTED_ROWS, pu.LISTED_WINDOW = listed, rows
             extra = {} if cfg is None else dict(block_m=cfg[0], block_n=cfg[1],
                                                 num_warps=cfg[2])
-            ms = timed(functools.partial(pu.pulsed_update_triton, w, cp, xp, dp, bl, p,
-                                         seed=seeds, **extra))
+            ms = cuda_ms(functools.partial(pu.pulsed_update_triton, w, cp, xp, dp, bl, p,
+                                           seed=seeds, **extra), calls=10, windows=5)
             timings.append((name, ms))
             print(f"  {regime:8s} {name:30s} {ms:8.3f} ms per update "
                   f"({TILES * M * N * K / ms / 1e9:.2f} T cell-rows/s)", flush=True)

@@ -28,6 +28,8 @@ from xbrun.kernels import (
 from xbrun.physics.io import IOConfig, kernel_params
 from xbrun.tiles.indexed import conv_indices
 
+from .cuda_timing import cuda_ms
+
 DEVICE = "cuda"
 BANDWIDTH = 3e12  # bytes per second, an H100's HBM3 (a round figure)
 # (rows, in, out) of the ResNet-20's layers at batch 128: 32x32, 16x16 and 8x8 images; the
@@ -38,28 +40,13 @@ LAYERS = [("stem", 131072, 27, 16), ("stage1", 131072, 144, 16), ("stage2", 3276
 IMAGES = [("stage1", 16, 32), ("stage2", 32, 16), ("stage3", 64, 8)]
 
 
-def _time(fn, repeats: int) -> float:
-    """Median milliseconds of ``fn()`` over ``repeats`` runs after a warm-up."""
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return sorted(times)[len(times) // 2]
-
-
 def _both(switch_module, name: str, fn, repeats: int):
     """``fn`` with the switch off (old) and on (new): times and whether the results agree."""
     out, times = [], []
     for on in (False, True):
         setattr(switch_module, name, on)
         out.append(fn())
-        times.append(_time(fn, repeats))
+        times.append(cuda_ms(fn, windows=repeats))
     setattr(switch_module, name, True)
     return times, torch.equal(out[0], out[1])
 
@@ -131,7 +118,8 @@ def _planes_counts(x_p, d_p, bl, compact, n_out, n_in):
 def _pair(fns, repeats: int):
     """Ways to the same tensors: their times and whether they all agree."""
     out = [torch.stack(list(fn())) for fn in fns]
-    return [_time(fn, repeats) for fn in fns], all(torch.equal(out[0], o) for o in out[1:])
+    times = [cuda_ms(fn, windows=repeats) for fn in fns]
+    return times, all(torch.equal(out[0], o) for o in out[1:])
 
 
 def update_rows(repeats: int) -> list[str]:
