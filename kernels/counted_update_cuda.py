@@ -490,85 +490,31 @@ def _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, t
 
 
 @triton.jit
-def _apply_2(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
-             stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-             std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
-             COUNT_CELLS: tl.constexpr, PACK: tl.constexpr, BLOCK_M: tl.constexpr,
-             BLOCK_N: tl.constexpr):
-    """``_apply_part`` of the even, then the odd columns."""
-    o0, o1 = _halves(offs, BLOCK_M, BLOCK_N)
-    k0, k1 = _halves(ok8, BLOCK_M, BLOCK_N)
-    n0, n1 = _halves(net, BLOCK_M, BLOCK_N)
-    t0, t1 = _halves(total, BLOCK_M, BLOCK_N)
-    _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, n0, t0, n_max, stride_p,
-                noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
-                CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK)
-    _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, n1, t1, n_max, stride_p,
-                noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
-                CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK)
-
-
-@triton.jit
-def _apply_4(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
-             stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-             std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
-             COUNT_CELLS: tl.constexpr, PACK: tl.constexpr, BLOCK_M: tl.constexpr,
-             BLOCK_N: tl.constexpr):
-    """``_apply_2`` of the even, then the odd columns."""
-    o0, o1 = _halves(offs, BLOCK_M, BLOCK_N)
-    k0, k1 = _halves(ok8, BLOCK_M, BLOCK_N)
-    n0, n1 = _halves(net, BLOCK_M, BLOCK_N)
-    t0, t1 = _halves(total, BLOCK_M, BLOCK_N)
-    _apply_2(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, n0, t0, n_max, stride_p,
-             noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
-             CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N // 2)
-    _apply_2(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, n1, t1, n_max, stride_p,
-             noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
-             CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N // 2)
-
-
-@triton.jit
-def _apply_8(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
-             stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-             std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
-             COUNT_CELLS: tl.constexpr, PACK: tl.constexpr, BLOCK_M: tl.constexpr,
-             BLOCK_N: tl.constexpr):
-    """``_apply_4`` of the even, then the odd columns."""
-    o0, o1 = _halves(offs, BLOCK_M, BLOCK_N)
-    k0, k1 = _halves(ok8, BLOCK_M, BLOCK_N)
-    n0, n1 = _halves(net, BLOCK_M, BLOCK_N)
-    t0, t1 = _halves(total, BLOCK_M, BLOCK_N)
-    _apply_4(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, n0, t0, n_max, stride_p,
-             noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
-             CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N // 2)
-    _apply_4(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, n1, t1, n_max, stride_p,
-             noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
-             CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N // 2)
-
-
-@triton.jit
 def _apply_parts(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
                  stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
                  std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr,
                  NOISE: tl.constexpr, COUNT_CELLS: tl.constexpr, PACK: tl.constexpr,
                  CHUNKS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    """The block's counts applied in ``CHUNKS`` parts of interleaved columns."""
+    """The block's counts applied in ``CHUNKS`` (a power of 2) parts of interleaved columns:
+    the even, then the odd columns, each in ``CHUNKS // 2`` parts (the recursion ends at
+    compile time: ``CHUNKS`` is a constexpr, halved on each call)."""
     if CHUNKS == 1:
         _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total,
                     n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
                     std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK)
-    elif CHUNKS == 2:
-        _apply_2(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
-                 stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-                 std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N)
-    elif CHUNKS == 4:
-        _apply_4(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
-                 stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-                 std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N)
     else:
-        _apply_8(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
-                 stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-                 std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK, BLOCK_M, BLOCK_N)
+        o0, o1 = _halves(offs, BLOCK_M, BLOCK_N)
+        k0, k1 = _halves(ok8, BLOCK_M, BLOCK_N)
+        n0, n1 = _halves(net, BLOCK_M, BLOCK_N)
+        t0, t1 = _halves(total, BLOCK_M, BLOCK_N)
+        _apply_parts(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, n0, t0, n_max,
+                     stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
+                     std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK,
+                     CHUNKS // 2, BLOCK_M, BLOCK_N // 2)
+        _apply_parts(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, n1, t1, n_max,
+                     stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
+                     std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK,
+                     CHUNKS // 2, BLOCK_M, BLOCK_N // 2)
 
 
 @triton.jit(do_not_specialize=["seed"])
