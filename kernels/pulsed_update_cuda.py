@@ -1732,6 +1732,7 @@ def _side_store(v, ok, j, dst_ptr, sign_ptr, at, n, gain, res, RES: tl.constexpr
     tl.store(dst_ptr + at[:, None] * n + j[None, :], p * sign, mask=ok)
 
 
+# its parameters are _line_probabilities_kernel's on purpose: one launch statement serves both
 @triton.jit
 def _line_probabilities_rows_kernel(
     x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
