@@ -16,7 +16,7 @@ from .params import BufferParams
 
 
 @triton.jit
-def buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
+def buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, keep, cap,
                 FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr):
     """The buffer step of ``transfer_buffer_ref`` on one block of a line: accumulate the
     de-chopped ``signal`` into H at ``h_ptrs``, take out and return the whole steps."""
@@ -24,8 +24,8 @@ def buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
         h = signal
     else:
         h = tl.load(h_ptrs, mask=ok, other=0.0)
-    steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_cap, FORGET,
-                             CAP, NO_BUFFER)
+    steps, h = buffer_values(h, signal, threshold, max_steps, momentum, keep, cap, FORGET, CAP,
+                             NO_BUFFER)
     # a line shorter than the program's threads is held by several warps, each loading it:
     # none may see H written before every one has read it (their maxima and the fused
     # write's one-hot row, stored by other warps, follow from what they read)
@@ -35,10 +35,13 @@ def buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
 
 
 @triton.jit
-def buffer_values(h, signal, threshold, max_steps, momentum, buffer_cap,
+def buffer_values(h, signal, threshold, max_steps, momentum, keep, cap,
                   FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr):
     """:func:`buffer_step` on H's values ``h`` (held in registers by the fused write
-    preparation, ``transfer_write_cuda``, across a line's passes): ``(steps, new h)``."""
+    preparation, ``transfer_write_cuda``, across a line's passes): ``(steps, new h)``.
+    ``keep`` (``1 - momentum``) and ``cap`` (``buffer_cap * threshold``) come computed in
+    double, as the twin's torch operations take them (``transfer_buffer_cpu.buffer_numbers``):
+    in float32 here they round differently in the last bit, which H carries on."""
     if NO_BUFFER:
         omega = signal
     else:
@@ -49,17 +52,16 @@ def buffer_values(h, signal, threshold, max_steps, momentum, buffer_cap,
     if FORGET:
         kept = omega * momentum
     else:
-        kept = omega - ((1.0 - momentum) * steps) * threshold
+        kept = omega - (keep * steps) * threshold
         if CAP:
-            kept = tl.minimum(tl.maximum(kept, -buffer_cap * threshold),
-                              buffer_cap * threshold)
+            kept = tl.minimum(tl.maximum(kept, -cap), cap)
     return steps, tl.where(steps != 0, kept, omega)
 
 
 @triton.jit
 def _transfer_buffer_kernel(h_ptr, r_ptr, idx_ptr, os_ptr, is_ptr, steps_ptr, n_out,
                             sh0, sh1, sr0, sr1, scale, threshold, max_steps, momentum,
-                            buffer_cap, FORGET: tl.constexpr, CAP: tl.constexpr,
+                            keep, cap, FORGET: tl.constexpr, CAP: tl.constexpr,
                             NO_BUFFER: tl.constexpr, BLOCK: tl.constexpr):
     b = tl.program_id(0)
     rm = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
@@ -70,7 +72,7 @@ def _transfer_buffer_kernel(h_ptr, r_ptr, idx_ptr, os_ptr, is_ptr, steps_ptr, n_
     reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
     h_ptrs = h_ptr + rm.to(tl.int64) * sh0 + j * sh1
     signal = ((out_s * in_s) * reads) * scale
-    steps = buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, buffer_cap,
+    steps = buffer_step(h_ptrs, ok, signal, threshold, max_steps, momentum, keep, cap,
                         FORGET, CAP, NO_BUFFER)
     tl.store(steps_ptr + b * n_out + rm, steps, mask=ok)
 
@@ -95,7 +97,8 @@ def transfer_buffer_triton(buffer: torch.Tensor, reads: torch.Tensor, index: tor
         buffer, reads, index.contiguous(), out_sign.to(buffer.dtype).contiguous(),
         in_sign.to(buffer.dtype).contiguous(), steps, n_out,
         buffer.stride(0), buffer.stride(1), reads.stride(0), reads.stride(1),
-        float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
+        float(scale), float(threshold), float(max_steps), float(momentum),
+        1.0 - float(momentum), float(buffer_cap) * float(threshold),
         FORGET=bool(forget_buffer), CAP=(not forget_buffer) and buffer_cap > 0,
         NO_BUFFER=bool(no_buffer), BLOCK=block, num_warps=4,
     )

@@ -26,12 +26,14 @@ from .line_write_cpu import fired_count, pulse_on_line
 from .params import CellParams, ChopperParams, TransferWriteParams
 from .pulsed_update_cpu import cell_counter
 from .pulsed_update_ref import long_train_length
+from .transfer_buffer_cpu import buffer_numbers, buffer_value
 
 # the float32 numbers of one write, packed in one array (``_numbers``): a numba call pays
 # for each argument it types, and a transfer is a few microseconds of work
-(_COLUMNS, _BUFFERED, _SCALE, _THRESHOLD, _MAX_STEPS, _MOMENTUM, _FORGET, _CAP, _NO_BUFFER,
- _LR, _G, _DESIRED_BL, _LONG, _LONG_BL, _UM, _UBM, _UM_GRAD, _KIND, _NOISE, _MULT,
- _CHOPPED, _FLIP_PROB, _PERIOD, _MEAN_M, _MEAN_KEEP, _READY_AFTER, _N_NUMBERS) = range(27)
+(_COLUMNS, _BUFFERED, _SCALE, _THRESHOLD, _MAX_STEPS, _MOMENTUM, _KEEP, _CAP, _FORGET,
+ _CAPPED, _NO_BUFFER, _LR, _G, _DESIRED_BL, _LONG, _LONG_BL, _UM, _UBM, _UM_GRAD, _KIND,
+ _NOISE, _MULT, _CHOPPED, _FLIP_PROB, _PERIOD, _MEAN_M, _MEAN_KEEP, _READY_AFTER,
+ _N_NUMBERS) = range(29)
 
 
 @intrinsic
@@ -52,7 +54,8 @@ def _transfer_lines(weight, cp, reads, start, h, out_sign, in_sign, numbers, sca
                     seed, cnt, counting, slots, passes, flip_draws, running, past, switched):
     columns, buffered = numbers[_COLUMNS] != 0, numbers[_BUFFERED] != 0
     scale, threshold, max_steps = numbers[_SCALE], numbers[_THRESHOLD], numbers[_MAX_STEPS]
-    momentum, forget, buffer_cap = numbers[_MOMENTUM], numbers[_FORGET] != 0, numbers[_CAP]
+    momentum, keep, cap = numbers[_MOMENTUM], numbers[_KEEP], numbers[_CAP]
+    forget, capped = numbers[_FORGET] != 0, numbers[_CAPPED] != 0
     no_buffer, lr, g = numbers[_NO_BUFFER] != 0, numbers[_LR], numbers[_G]
     desired_bl, long_train, long_bl = numbers[_DESIRED_BL], numbers[_LONG] != 0, numbers[_LONG_BL]
     um, ubm, um_grad_scale = numbers[_UM] != 0, numbers[_UBM] != 0, numbers[_UM_GRAD]
@@ -65,7 +68,6 @@ def _transfer_lines(weight, cp, reads, start, h, out_sign, in_sign, numbers, sca
     width = weight.shape[1] if columns else weight.shape[0]
     values = np.empty((n, length), dtype=np.float32)
     v_max = np.zeros(n, dtype=np.float32)
-    cap = buffer_cap * threshold
     # pass 1, element by element in the buffer's memory order (its rows hold the lines)
     for i in range(length):
         for b in range(n):
@@ -79,16 +81,8 @@ def _transfer_lines(weight, cp, reads, start, h, out_sign, in_sign, numbers, sca
                 read = read - reference
             if buffered:  # transfer_buffer_ref
                 signal = (out_sign[i] * in_sign[j]) * read * scale
-                omega = signal if no_buffer else h[i, j] + signal
-                s = np.float32(min(max(math.trunc(omega / threshold), -max_steps), max_steps))
-                if s != 0:
-                    if forget:
-                        omega = omega * momentum
-                    else:
-                        omega = omega - (np.float32(1.0) - momentum) * s * threshold
-                        if buffer_cap > 0:
-                            omega = min(max(omega, -cap), cap)
-                h[i, j] = omega
+                s, h[i, j] = buffer_value(h[i, j], signal, threshold, max_steps, momentum,
+                                          keep, cap, forget, capped, no_buffer)
                 v = -s
             else:
                 v = -read
@@ -269,12 +263,12 @@ def _numbers(p: TransferWriteParams, buffered: bool, chopper: ChopperParams | No
     cell's scalars (``check_cell``'s): built once per setting, not per transfer."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
-    scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
+    forget_buffer, buffer_cap, no_buffer = p.buffer[4:]
     long_bl = float(long_train_length(lr, granularity)) if long_train else 0.0
     numbers = np.zeros(_N_NUMBERS, dtype=np.float32)
-    for index, value in ((_COLUMNS, columns), (_BUFFERED, buffered), (_SCALE, scale),
-                         (_THRESHOLD, threshold), (_MAX_STEPS, max_steps),
-                         (_MOMENTUM, momentum), (_FORGET, forget_buffer), (_CAP, buffer_cap),
+    numbers[_SCALE:_CAP + 1] = buffer_numbers(p.buffer)  # as the twin rounds them
+    for index, value in ((_COLUMNS, columns), (_BUFFERED, buffered), (_FORGET, forget_buffer),
+                         (_CAPPED, (not forget_buffer) and buffer_cap > 0),
                          (_NO_BUFFER, no_buffer), (_LR, lr), (_G, granularity),
                          (_DESIRED_BL, desired_bl), (_LONG, long_train), (_LONG_BL, long_bl),
                          (_UM, update_management), (_UBM, update_bl_management),

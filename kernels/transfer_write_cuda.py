@@ -31,11 +31,11 @@ _CHOPPER_KEY = tl.constexpr(seeds.CHOPPER_STREAM << seeds.MVM_SEED_BITS)
 def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start,
                            start_ptr, n_len, n_rows,
                            width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold, max_steps,
-                           momentum, buffer_cap, lr, granularity, desired_bl, um_grad_scale,
-                           long_bl, passes, pass_ptr, fd_ptr, fs_ptr, run_ptr, past_ptr, sw_ptr,
-                           slots_ptr, calls_ptr, zero_ptr, flip_prob, period, keep, mean_weight,
-                           ready_after, g_r, g_h, g_os, g_is, g_x, g_d, g_bl, g_start, g_pass, g_fd,
-                           g_fs, g_sw, g_slots, g_calls, g_zero,
+                           momentum, buffer_keep, cap, lr, granularity, desired_bl,
+                           um_grad_scale, long_bl, passes, pass_ptr, fd_ptr, fs_ptr, run_ptr,
+                           past_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr, flip_prob, period,
+                           keep, mean_weight, ready_after, g_r, g_h, g_os, g_is, g_x, g_d,
+                           g_bl, g_start, g_pass, g_fd, g_fs, g_sw, g_slots, g_calls, g_zero,
                            COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
                            FORGET: tl.constexpr, CAP: tl.constexpr, NO_BUFFER: tl.constexpr,
                            UBM: tl.constexpr, UM: tl.constexpr, LONG: tl.constexpr,
@@ -100,8 +100,8 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
             reads = reads - past
         if BUFFERED:
             signal = ((out_s * in_s) * reads) * scale
-            steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_cap,
-                                     FORGET, CAP, NO_BUFFER)
+            steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep,
+                                     cap, FORGET, CAP, NO_BUFFER)
             values = -steps
         else:
             values = -reads
@@ -269,7 +269,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         start if on_device else bl, n_len, n, width,
         reads.stride(-2), reads.stride(-1), buffer.stride(-2) if buffered else 0,
         buffer.stride(-1) if buffered else 0, x_prob.stride(-2), d_prob.stride(-2),
-        float(scale), float(threshold), float(max_steps), float(momentum), float(buffer_cap),
+        float(scale), float(threshold), float(max_steps), float(momentum),
+        1.0 - float(momentum), float(buffer_cap) * float(threshold),
         float(lr), float(granularity), float(desired_bl), float(um_grad_scale), long_bl,
         *chop["args"], slots, counter, zeroed, *chop["numbers"],
         across(reads), across(buffer, buffered), across(out_sign, buffered),
