@@ -308,8 +308,9 @@ class DynamicTransfer(ChoppedTransfer):
         """Not with ``experimental_correct_accumulation`` (a divisor per read), nor with a
         buffer scale on the device (``correct_gradient_magnitudes`` under ``auto_scale``:
         it would scale the reads before the reference is taken off), nor on the host before
-        the first reference: those passes only fill H, through the unfused buffer step,
-        whose kept remainder (``forget_buffer`` off) rounds in float64 - kept as it was."""
+        the first reference: those passes only fill H, through the unfused buffer step
+        (chosen when its remainder rounded in float64; both now round as the twin, so
+        folding these passes as well is open)."""
         return self.folds_on_device() and (not lines.on_host or lines.passes > self.n_samples)
 
     def folds_on_device(self) -> bool:
