@@ -478,7 +478,11 @@ def _block(n: int, cap: int) -> int:
 # where a row is at most ROW_WIDTH wide (a convolution's rows: 16-576 wide, 10^5 of them);
 # one program per row left most of its threads idle on rows that narrow. False: the kernels
 # of one row everywhere (the same numbers; a switch for side-by-side timings).
-ROW_BLOCKS = False  # off until a GPU times it (no device could be started, 2026-12-06)
+# row-block prologue / epilogue for many narrow rows (a convolution's im2col rows): on the
+# ResNet faster, on the bench MLP's 32-256 rows slower (too few programs), so only from
+# ROW_MIN_ROWS rows (measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md)
+ROW_BLOCKS = True
+ROW_MIN_ROWS = 4096
 ROW_WIDTH = 512
 ROW_ELEMENTS = 2048
 
@@ -597,7 +601,8 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     inp_q, out_q = p.inp_step > 0, p.out_step > 0
     flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0)
     w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
-    rows_in = _row_block(width) if (ROW_BLOCKS and p.nm_kind != NM_ABS_MAX_NP_SUM
+    row_blocks = ROW_BLOCKS and n >= ROW_MIN_ROWS
+    rows_in = _row_block(width) if (row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM
                                     and w_kind != W_NOISE_ADDITIVE) else None
     if rows_in is not None:
         block_r, block_c = rows_in
@@ -621,7 +626,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
         var = torch.bmm(v * v, wt.abs()) if tiles > 1 else ((v[0] * v[0]) @ wt[0].abs())[None]
     else:
         var = y
-    rows_out = _row_block(n_out) if ROW_BLOCKS else None
+    rows_out = _row_block(n_out) if row_blocks else None
     kernel, grid, blocks = _epilogue_kernel, (n, tiles), dict(BLOCK_O=block_o)
     if rows_out is not None:
         kernel, grid = _epilogue_rows_kernel, (triton.cdiv(n, rows_out[0]), tiles)

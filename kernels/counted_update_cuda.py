@@ -708,7 +708,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 # a block, masked or not, so 32 lines there drew twice the numbers kept. The bits are keyed
 # by (line, slot, row), whatever the blocks. False: 32 x 64 everywhere (a switch for
 # side-by-side timings).
-NARROW_PLANES = False  # off until a GPU times it
+NARROW_PLANES = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 
 
 def _plane_blocks(n_lines: int) -> tuple[int, int]:
@@ -821,7 +821,7 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
 # a convolution's 10^5 rows x BL slots) drawn where they are counted (``_drawn_counts_kernel``):
 # the planes, BL bytes a row and line, are neither written nor read again. False: planes and
 # ``_coincidence_kernel`` (the same counts; a switch for side-by-side timings).
-DRAWN_COUNTS = False  # off until a GPU times it
+DRAWN_COUNTS = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 # the error side (<= 64 lines) drawn once into its compact plane and read by every program,
 # instead of drawn again by each program of an input block
 DRAWN_ERROR_PLANES = True
@@ -978,7 +978,7 @@ def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
 # split over K): net and total (8 bytes a cell) are neither written nor read back, and the
 # apply kernel's launch is saved. False: split-K counts, then ``_apply_counts_kernel`` (the
 # same numbers; a switch for side-by-side timings).
-FUSED_APPLY = False  # off until a GPU times it
+FUSED_APPLY = False  # measured slower (one H200, 2026-12-06: benchmarks/RESULTS.md)
 # the parts a block's columns are applied in (1, 2, 4, 8; ``_coincidence_kernel``'s CHUNKS):
 # a thread of a 128 x 128 block holds 64 elements of each count; 8 parts hold an eighth of
 # them, with their parameter rows, at a time. Compiled for sm_90 (ptxas -v, 8 warps): one

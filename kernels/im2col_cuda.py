@@ -79,7 +79,7 @@ def _col2im_images_kernel(rows_ptr, inverse_ptr, out_ptr, n, size, per_image, wi
 
 
 # False: one image per program (the kernels before IMAGE_BLOCKS; the same numbers)
-IMAGE_BLOCKS = False  # off until a GPU times it
+IMAGE_BLOCKS = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 
 
 def im2col_triton(images: torch.Tensor, index: torch.Tensor, block_r: int = 32,

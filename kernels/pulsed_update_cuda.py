@@ -980,7 +980,7 @@ def _sm_programs(index: int) -> int:
 
 # constant steps on dense rows take ``_listed_rows_kernel`` (False: the block kernel walks
 # every row, as before it; the same weights, counts and draws - a switch to time the two)
-LISTED_ROWS = False  # off until a GPU times it (no device could be started, 2026-12-06)
+LISTED_ROWS = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 # rows a listed-rows program lists at a time (its list's length: the scratch of a call is
 # programs x this many, whatever the rows - a convolution's tile has 10**5-10**6)
 LISTED_WINDOW = 128
@@ -1786,7 +1786,10 @@ def _line_probabilities_rows_kernel(
 # most ROW_WIDTH (a convolution's 10^5 rows of 16-576 lines); one program per row left most
 # of its threads idle there. False: one row per program (the same numbers; a switch for
 # side-by-side timings).
-ROW_BLOCKS = False  # off until a GPU times it (no device could be started, 2026-12-06)
+# line probabilities in blocks of whole rows, from ROW_MIN_ROWS rows as the MVM's (measured
+# faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md)
+ROW_BLOCKS = True
+ROW_MIN_ROWS = 4096
 ROW_WIDTH = 512
 ROW_ELEMENTS = 2048
 
@@ -1857,7 +1860,7 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
                       update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
     kernel, grid, blocks = _line_probabilities_kernel, (k, tiles), dict(BLOCK=block)
-    if ROW_BLOCKS and block <= ROW_WIDTH:
+    if ROW_BLOCKS and k >= ROW_MIN_ROWS and block <= ROW_WIDTH:
         block_r = max(1, ROW_ELEMENTS // block)
         kernel, grid = _line_probabilities_rows_kernel, (triton.cdiv(k, block_r), tiles)
         blocks = dict(BLOCK_R=block_r, BLOCK_X=_next_pow2(max(n_in, 1)),

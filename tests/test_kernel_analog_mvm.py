@@ -254,6 +254,7 @@ def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, monke
     got = []
     for row_blocks in (False, True):
         monkeypatch.setitem(module, "ROW_BLOCKS", row_blocks)
+        monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
         monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
         counts = torch.zeros(1, dtype=torch.int64)
         got.append((launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8, vectors=counts),
@@ -424,5 +425,6 @@ def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, 
         got = []
         for row_blocks in (False, True):
             monkeypatch.setitem(module, "ROW_BLOCKS", row_blocks)
+            monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
             got.append(launch(w, x, p, 11))
         assert torch.equal(got[0], got[1])

@@ -702,6 +702,7 @@ def test_line_probabilities_row_blocks_equal_one_row_a_program(monkeypatch):
         got = []
         for row_blocks in (False, True):
             monkeypatch.setitem(lines.__globals__, "ROW_BLOCKS", row_blocks)
+            monkeypatch.setitem(lines.__globals__, "ROW_MIN_ROWS", 1)
             monkeypatch.setitem(lines.__globals__, "ROW_ELEMENTS", 64)
             ledger = torch.zeros(4, 3, dtype=torch.int64)
             out = lines(x.T.contiguous().T, d, 2, 12, 7, 0.1, 1e-3, desired_bl=31,
@@ -964,6 +965,7 @@ def test_gpu_line_probabilities_row_blocks_equal_one_row_a_program(monkeypatch):
     got = []
     for row_blocks in (False, True):
         monkeypatch.setitem(launch.__globals__, "ROW_BLOCKS", row_blocks)
+        monkeypatch.setitem(launch.__globals__, "ROW_MIN_ROWS", 1)
         slots = torch.zeros(1, dtype=torch.int64, device="cuda")
         out = launch(x, d, 0.1, 1e-3, desired_bl=31, fixed_bl=False, update_management=True,
                      update_bl_management=True, um_grad_scale=1.0, res=0.0, slots=slots)

@@ -506,7 +506,7 @@ GROUP_ON_CPU = False
 # a grouped transfer's writes into C as the group's launches (``TileGroup._write``); off:
 # each tile writes as a job of its own on the optimizer's side streams (two launches a
 # tile), as before - the switch the GPU benchmark compares them by
-GROUPED_WRITE = False  # off until a GPU times it (no device could be started, 2026-12-06)
+GROUPED_WRITE = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
 # group. Measured on one H100 (2026-12-06, bench MLP, whose first layer is a 2-tile grid):
 # with the group's update on the step's stream, 2 made chopped 2.39x -> 2.80x fp at batch
