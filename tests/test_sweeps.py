@@ -38,6 +38,7 @@ def hydra_config(overrides):
         return compose("config", overrides=overrides, return_hydra_config=True).hydra
 
 
+@pytest.mark.slow
 def test_joblib_sweep_runs_jobs_in_parallel_processes_and_outlives_a_dead_worker(
         tmp_path, small_run, capsys):
     """Job 0's worker is killed (SIGKILL, from inside its model factory): job 0 is recorded
@@ -57,6 +58,7 @@ def test_joblib_sweep_runs_jobs_in_parallel_processes_and_outlives_a_dead_worker
         "n_jobs"] == 2
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep(tmp_path, small_run):
     needs(SUBMITIT, "submitit")
     main(["train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",

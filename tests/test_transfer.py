@@ -440,6 +440,7 @@ def test_every_algorithm_solves_a_convex_problem(kind, options):
 
 
 # ------------------------------------------------------------------ end to end ----------
+@pytest.mark.slow
 def test_every_device_trains_an_epoch_through_the_cli(tmp_path, capsys):
     kinds = "sgd,ttv1,ttv2,chopped,agad,mixed_precision"
     main(["train", "-m", f"device={kinds}", "debug=tiny", f"hydra.sweep.dir={tmp_path}"])
@@ -510,6 +511,7 @@ ASYMMETRIC_DIGITS = [
 ]
 
 
+@pytest.mark.slow
 def test_transfer_algorithms_beat_sgd_on_an_asymmetric_cell(tmp_path):
     """ttv2, chopped and agad beat plain analog SGD on digits with an asymmetric SoftBounds
     cell, over three seeds: the README's claim, in the default suite (12 runs, each the run
