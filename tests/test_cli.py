@@ -122,14 +122,13 @@ def test_fp_run_makes_no_pulses(tmp_path, small_run):
 
 
 def test_multirun_failed_job_does_not_stop_the_others(tmp_path, small_run):
-    # dataset=mnist has no files offline: that job fails, the digits jobs still finish
-    main(["train", "-m", "dataset=digits,mnist", "seed=0,1", *small_run,
+    # dataset=mnist has no files offline: job 0 fails, the digits job after it still finishes
+    main(["train", "-m", "dataset=mnist,digits", *small_run,
           f"dataset.root={tmp_path / 'nothing'}", f"hydra.sweep.dir={tmp_path}"])
     summaries = {p.parent.name: json.loads(p.read_text()) for p in tmp_path.rglob("summary.json")}
-    statuses = sorted(s["status"] for s in summaries.values())
-    assert statuses == ["failed", "failed", "finished", "finished"]
-    failed = [s for s in summaries.values() if s["status"] == "failed"]
-    assert all("dataset.root" in s["error"] and "nothing" in s["error"] for s in failed)
+    assert {job: s["status"] for job, s in summaries.items()} == {"0": "failed",
+                                                                  "1": "finished"}
+    assert "dataset.root" in summaries["0"]["error"] and "nothing" in summaries["0"]["error"]
 
 
 def test_missing_dataset_single_run_is_a_clear_error(tmp_path, capsys, small_run):
