@@ -31,6 +31,10 @@ def small_run():
 
 
 def pytest_collection_modifyitems(config, items):
+    # the few tests marked slow (a run of many seconds) first: with `-n 2`, xdist hands out
+    # the collection in order, so one of them dispatched last keeps one worker busy while
+    # the other has nothing left (the longest-first rule); the order is otherwise kept
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (run `pytest -m gpu` on the device machine)")

@@ -121,17 +121,6 @@ def test_fp_run_makes_no_pulses(tmp_path, small_run):
     assert summary["status"] == "finished" and summary["pulses"] == 0
 
 
-def test_multirun_failed_job_does_not_stop_the_others(tmp_path, small_run):
-    # dataset=mnist has no files offline: that job fails, the digits jobs still finish
-    main(["train", "-m", "dataset=digits,mnist", "seed=0,1", *small_run,
-          f"dataset.root={tmp_path / 'nothing'}", f"hydra.sweep.dir={tmp_path}"])
-    summaries = {p.parent.name: json.loads(p.read_text()) for p in tmp_path.rglob("summary.json")}
-    statuses = sorted(s["status"] for s in summaries.values())
-    assert statuses == ["failed", "failed", "finished", "finished"]
-    failed = [s for s in summaries.values() if s["status"] == "failed"]
-    assert all("dataset.root" in s["error"] and "nothing" in s["error"] for s in failed)
-
-
 def test_missing_dataset_single_run_is_a_clear_error(tmp_path, capsys, small_run):
     code, out = run_cli(["train", "dataset=mnist", f"dataset.root={tmp_path}/absent", *small_run,
                          f"hydra.run.dir={tmp_path / 'run'}"], capsys)
@@ -139,31 +128,6 @@ def test_missing_dataset_single_run_is_a_clear_error(tmp_path, capsys, small_run
     assert out.err.count("\n") == 1 and "Traceback" not in out.err
     assert "dataset.root" in out.err and str(tmp_path / "absent") in out.err
     assert not (tmp_path / "run").exists()  # refused before the run folder is made
-
-
-def test_report_table_and_csv(tmp_path, small_run, capsys):
-    main(["train", "-m", "device=fp,sgd", *small_run, f"hydra.sweep.dir={tmp_path}"])
-    capsys.readouterr()
-    main(["report", str(tmp_path)])
-    table = capsys.readouterr().out
-    assert "2 runs" in table and "device" in table and "finished" in table
-    assert "job 1: epoch   2/2" in (tmp_path / "1" / "cli.log").read_text()  # whose line
-    main(["report", str(tmp_path), "--csv"])
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split(",")[:2] == ["run", "device"]
-    assert len(lines) == 3 and {ln.split(",")[1] for ln in lines[1:]} == {"fp", "sgd"}
-    # the cost ledger: its columns, and the sgd run's wear map from its counts.npz
-    header = lines[0].split(",")
-    sgd = dict(zip(header, next(ln for ln in lines[1:] if ",sgd," in ln).split(","),
-                   strict=True))
-    run = tmp_path / sgd["run"]
-    cost = json.loads((run / "summary.json").read_text())["cost"]["total"]
-    assert int(sgd["max_cell_pulses"]) == cost["max_cell_pulses"] > 0
-    assert float(sgd["write_J"]) == pytest.approx(cost["write_energy_j"], rel=1e-3)
-    main(["report", str(run), "--wear", str(tmp_path / "wear.png")])
-    assert (tmp_path / "wear.png").read_bytes()[:4] == b"\x89PNG"
-    code, out = run_cli(["report", str(tmp_path), "--wear", str(tmp_path / "w.png")], capsys)
-    assert code == 2 and "counts.npz" in out.err  # a sweep folder is not one run
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):

@@ -1,7 +1,8 @@
 """The cost ledger: the arrays' per-cell counters equal the pulses the writes report, the
 energy and time sums follow the model's formulas on hand-computed cases, ``--by`` gives each
-group's writes against sgd's. (A real CLI run's ``cost``, ``counts.npz``, report columns and
-wear map: ``test_cli.py``; bad ``energy.*`` values: its one-line override cases.)"""
+group's writes against sgd's. (A real CLI run's ``cost`` and ``counts.npz``: ``test_cli.py``,
+whose one-line override cases refuse bad ``energy.*`` values; report columns and wear map:
+``test_sweep_report.py``.)"""
 
 import pytest
 import torch

@@ -371,14 +371,18 @@ def test_outputs_respect_the_umask(tmp_path):
 
 # ------------------------------------------------------------- sweeps -----------------
 def test_sweep_jobs_failing_on_config_get_their_own_records(tmp_path, capsys):
-    main(["train", "-m", "dataset=digits,mnist", *SMALL, "epochs=1",
+    """dataset=mnist has no files here: job 0 fails with its own record, and the digits
+    job after it still runs and finishes (a failed job does not stop the others)."""
+    main(["train", "-m", "dataset=mnist,digits", *SMALL, "epochs=1",
           "dataset.root=/nonexistent/xbrun-data", f"hydra.sweep.dir={tmp_path}"])
     jobs = {p.name: p for p in tmp_path.iterdir() if p.is_dir()}
-    assert json.loads((jobs["0"] / "summary.json").read_text())["status"] == "finished"
-    failed = json.loads((jobs["1"] / "summary.json").read_text())
+    assert sorted(jobs) == ["0", "1"]
+    assert json.loads((jobs["1"] / "summary.json").read_text())["status"] == "finished"
+    failed = json.loads((jobs["0"] / "summary.json").read_text())
     assert failed["status"] == "failed" and "dataset.root" in failed["error"]
-    assert "dataset.root" in (jobs["1"] / "error.log").read_text()
-    assert not (jobs["0"] / "error.log").exists()
+    assert "/nonexistent/xbrun-data" in failed["error"]
+    assert "dataset.root" in (jobs["0"] / "error.log").read_text()
+    assert not (jobs["1"] / "error.log").exists()
 
 
 def test_sweep_of_missing_resume_folders_is_reported_and_creates_none(tmp_path, capsys):

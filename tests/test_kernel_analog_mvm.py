@@ -111,15 +111,20 @@ NOISES = {"out_noise": dict(out_noise=0.05),
           "pcm_read": dict(w_noise=0.03, w_noise_type="pcm_read")}
 
 
-def _noise_check(launch, kind, n):
-    """Mean and std of the error against the twin's noise model (5-sigma z-tests)."""
+def _noise_check(launch, kind, n, copies=1):
+    """Mean and std of the error against the twin's noise model (5-sigma z-tests), over n
+    samples an output. ``copies`` > 1 (output noise only: drawn for each element on its own)
+    reads n / copies rows through ``copies`` copies of the weights, each copy's outputs
+    further samples of the same outputs."""
     gen = torch.Generator().manual_seed(1)
     w = 0.3 * torch.randn(6, 20, generator=gen)
     x = torch.rand(1, 20, generator=gen) - 0.5
     io = IOParameters(**{**dict(out_noise=0.0, out_res=0.0, inp_res=0.0,
                                 noise_management="none", bound_management="none"),
                          **NOISES[kind]})
-    err = (launch(w, x.repeat(n, 1), kernel_params(io)).cpu() - x @ w.T).double()
+    assert n % copies == 0 and (copies == 1 or kind == "out_noise")
+    got = launch(w.repeat(copies, 1), x.repeat(n // copies, 1), kernel_params(io)).cpu()
+    err = (got.reshape(n, 6) - x @ w.T).double()  # row r, copy c: sample r * copies + c
     expected = {"out_noise": torch.full((6,), 0.05),
                 "inp_noise": 0.04 * w.norm(dim=1),
                 "additive_constant": torch.full((6,), 0.03 * float(x.norm())),
@@ -211,8 +216,12 @@ def test_triton_interpreted_with_other_settings_and_a_device_seed():
 
 @pytest.mark.parametrize("kind", ["out_noise", "inp_noise"])
 def test_triton_interpreted_noise_has_the_twins_std(kind):
+    """250 samples an output either way; output noise (drawn for each element) from 50
+    interpreted programs of 5 copies of the 6 outputs (30: two blocks of 16, the last
+    partial), input noise (shared by a row's outputs) from 250 programs of one row."""
     launch = _triton(True)
-    _noise_check(lambda w, x, p: launch(w, x, p, 5, block_i=32, block_o=16), kind, 250)
+    _noise_check(lambda w, x, p: launch(w, x, p, 5, block_i=32, block_o=16), kind, 250,
+                 copies=5 if kind == "out_noise" else 1)
 
 
 def test_triton_interpreted_same_seed_same_result():

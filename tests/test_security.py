@@ -611,10 +611,10 @@ def test_divergence_is_its_own_exit_status_and_a_sweep_goes_on(tmp_path, capsys)
     assert "diverge_loss" in lines[0] and "Traceback" not in out.err
     summary = status(tmp_path / "boom")
     assert summary["status"] == "diverged" and summary["diverged"]["epoch"] == 1
-    main(["train", "-m", *SMALL, "device=fp", "lr=0.5,1e30", "epochs=1",
-          f"hydra.sweep.dir={tmp_path / 'sweep'}"])
-    assert [status(tmp_path / "sweep" / j)["status"] for j in "01"] == ["finished",
-                                                                        "diverged"]
+    main(["train", "-m", *SMALL, "device=fp", "lr=1e30,0.5", "epochs=1",
+          f"hydra.sweep.dir={tmp_path / 'sweep'}"])  # the diverging job first: the next runs
+    assert [status(tmp_path / "sweep" / j)["status"] for j in "01"] == ["diverged",
+                                                                        "finished"]
 
 
 def test_divergence_bound_follows_the_first_step(tmp_path, monkeypatch):

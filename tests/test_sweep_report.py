@@ -1,6 +1,9 @@
 """``xbrun report DIR --by KEY --plot FILE --markdown``: a sweep grouped, with its curves."""
 
+import json
+
 import pytest
+from cli_run import run_cli
 
 from xbrun import sweep_report
 from xbrun.cli import main
@@ -13,6 +16,32 @@ def seed_sweep(tmp_path_factory):
     main(["train", "-m", "device=fp,sgd", "seed=0,1", "epochs=2", "dataset.limit_train=96",
           "batch_size=16", "model.hidden=[32]", f"hydra.sweep.dir={root}"])
     return root
+
+
+def test_report_table_and_csv(seed_sweep, tmp_path, capsys):
+    """``xbrun report`` of a sweep: its table, CSV, the cost ledger's columns, and the wear
+    map of one run (a sweep folder is not one run)."""
+    capsys.readouterr()
+    main(["report", str(seed_sweep)])
+    table = capsys.readouterr().out
+    assert "4 runs" in table and "device" in table and "finished" in table
+    assert "job 1: epoch   2/2" in (seed_sweep / "1" / "cli.log").read_text()  # whose line
+    main(["report", str(seed_sweep), "--csv"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split(",")[:2] == ["run", "device"]
+    assert len(lines) == 5 and {ln.split(",")[1] for ln in lines[1:]} == {"fp", "sgd"}
+    # the cost ledger: its columns, and an sgd run's wear map from its counts.npz
+    header = lines[0].split(",")
+    sgd = dict(zip(header, next(ln for ln in lines[1:] if ",sgd," in ln).split(","),
+                   strict=True))
+    run = seed_sweep / sgd["run"]
+    cost = json.loads((run / "summary.json").read_text())["cost"]["total"]
+    assert int(sgd["max_cell_pulses"]) == cost["max_cell_pulses"] > 0
+    assert float(sgd["write_J"]) == pytest.approx(cost["write_energy_j"], rel=1e-3)
+    main(["report", str(run), "--wear", str(tmp_path / "wear.png")])
+    assert (tmp_path / "wear.png").read_bytes()[:4] == b"\x89PNG"
+    code, out = run_cli(["report", str(seed_sweep), "--wear", str(tmp_path / "w.png")], capsys)
+    assert code == 2 and "counts.npz" in out.err  # a sweep folder is not one run
 
 
 def test_plot_by_device_draws_mean_and_band_per_device(seed_sweep, tmp_path, capsys):
@@ -61,10 +90,6 @@ def test_report_orders_runs_by_number_shows_text_as_written_and_csv_numbers(tmp_
     """Runs 0..11 (not 0, 1, 10, 11, 2), values such as ``[/bold]`` or ``[32]`` shown as
     written (not read as rich markup), one ``epochs`` column per meaning, CSV numbers as
     recorded, and ``--by`` a key no run has: one line, exit 2."""
-    import json
-
-    from cli_run import run_cli
-
     for i in range(12):
         run = tmp_path / str(i)
         (run / ".hydra").mkdir(parents=True)

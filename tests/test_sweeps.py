@@ -38,6 +38,7 @@ def hydra_config(overrides):
         return compose("config", overrides=overrides, return_hydra_config=True).hydra
 
 
+@pytest.mark.slow
 def test_joblib_sweep_runs_jobs_in_parallel_processes_and_outlives_a_dead_worker(
         tmp_path, small_run, capsys):
     """Job 0's worker is killed (SIGKILL, from inside its model factory): job 0 is recorded
@@ -57,12 +58,16 @@ def test_joblib_sweep_runs_jobs_in_parallel_processes_and_outlives_a_dead_worker
         "n_jobs"] == 2
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep(tmp_path, small_run):
     needs(SUBMITIT, "submitit")
+    # one (analog) job: each job of submitit's is a process of its own (Python and torch
+    # imported again, ~4 s), and what xbrun adds, its job run there, is the same for each
     main(["train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-          "device=fp,sgd", *small_run, f"hydra.sweep.dir={tmp_path}"])
+          "device=sgd", *small_run, f"hydra.sweep.dir={tmp_path}"])
     runs = summaries(tmp_path)
-    assert sorted(runs) == ["0", "1"] and all(r["status"] == "finished" for r in runs.values())
+    assert sorted(runs) == ["0"] and runs["0"]["status"] == "finished"
+    assert runs["0"]["config"]["device"]["kind"] == "sgd" and runs["0"]["pulses"] > 0
     assert (tmp_path / ".submitit").is_dir()  # the jobs went through submitit's executor
 
 

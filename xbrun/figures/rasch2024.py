@@ -99,7 +99,8 @@ def draw(results: Results, published: list[dict]):
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", norm=norm)
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
-                light = norm is not None and float(norm(v)) > 0.6  # viridis' yellow end
+                # viridis' yellow end; a cell without a run (nan) stays blank, text white
+                light = norm is not None and v == v and float(norm(v)) > 0.6
                 ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6,
                         color="k" if light else "w")
         ax.set_xticks(range(len(sigmas)), [f"{s:g}" for s in sigmas], fontsize=7)
