@@ -415,8 +415,8 @@ def line_walk(line, passes, count, n_lines, dtype=None, reads=None, seed_offset=
     """A schedule's next ``count`` of ``n_lines`` lines on the device (``line_walk_ref``):
     ``(snapshot, onehot)``, ``line`` and ``passes`` advanced in place (and the ``reads``
     counter with the one-hot reads; ``seed_offset``: the runs' read seeds after the
-    snapshot); Triton on CUDA (one launch), the twin elsewhere (the CPU walks on the
-    host)."""
+    snapshot); Triton on CUDA (one launch, two with one-hot reads), the twin elsewhere
+    (the CPU walks on the host)."""
     return backends.pick("line_walk", line)[1](line, passes, count, n_lines, dtype, reads,
                                                seed_offset)
 
@@ -425,7 +425,7 @@ def line_walk_grouped(line, passes, count, n_lines, dtype=None, reads=None,
                       seed_offsets=None):
     """:func:`line_walk` of a group of tiles' schedules (``(tiles,)`` ``line``, ``passes``,
     ``reads``, ``seed_offsets``; ``line_walk_grouped_torch``): ``(snapshot (tiles, width),
-    onehot (count, tiles * n_lines))``; Triton on CUDA (one launch for all), the twin
+    onehot (count, tiles * n_lines))``; Triton on CUDA (the launches of one for all), the twin
     elsewhere."""
     return backends.pick("line_walk_grouped", line)[1](line, passes, count, n_lines, dtype,
                                                        reads, seed_offsets)

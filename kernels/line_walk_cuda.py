@@ -7,6 +7,13 @@ advances both: one launch instead of the twin's dozen (two clones, the advance's
 ops, the one-hot's zeros, line numbers and scatter). With a
 seed offset it stores each run's read seed after the snapshot (which holds each run's pass),
 from the reads counter as it was before the walk: the reads then need no launch to draw one.
+
+The one-hot reads (``count x n_lines`` per schedule: a chopped step on a convolution's tile
+reads one line per row of its update, 131,072 rows of 144 lines = 75 MB) are filled by a
+second launch over row blocks (``_onehot_fill_kernel``, the whole GPU) from the snapshot's
+start, where the walk's one program per schedule stored them row block after row block: on
+the ResNet's chopped step some 16,000 sequential iterations for each of its largest tiles
+(``PARALLEL_ONEHOT`` off: the one program, to time the two).
 """
 
 from __future__ import annotations
@@ -69,10 +76,33 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, off
     tl.store(line_ptr, end % n_lines)
 
 
+@triton.jit
+def _onehot_fill_kernel(snap_ptr, onehot_ptr, count, n_lines, ld,
+                        BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr):
+    # program (row block, g): rows of schedule g's one-hot reads from its snapshot's start
+    # (entry 0 of its snapshot, stored by the walk before it), in columns g * n_lines on
+    g = tl.program_id(1).to(tl.int64)
+    start = tl.load(snap_ptr + g)
+    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    lines = (start + rows) % n_lines
+    row_ptr = onehot_ptr + g * n_lines + rows[:, None].to(tl.int64) * ld
+    for w0 in range(0, n_lines, BLOCK_W):
+        cols = w0 + tl.arange(0, BLOCK_W)
+        one = tl.where(cols[None, :] == lines[:, None], 1.0, 0.0)
+        tl.store(row_ptr + cols[None, :], one.to(onehot_ptr.dtype.element_ty),
+                 mask=(rows < count)[:, None] & (cols < n_lines)[None, :])
+
+
+# the one-hot reads filled by a launch over row blocks after the walk (module doc); False:
+# by the walk's one program per schedule (the same tensor; a switch to time the two)
+PARALLEL_ONEHOT = True
+
+
 def line_walk_triton(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,
                      dtype: torch.dtype | None = None, reads: torch.Tensor | None = None,
                      seed_offset: int | None = None):
-    """Same arguments and result as ``line_walk_torch``, in one launch."""
+    """Same arguments and result as ``line_walk_torch``, in one launch (two with the one-hot
+    reads: ``PARALLEL_ONEHOT``)."""
     _check(line, passes, dtype, reads, seed_offset is not None)
     snapshot, onehot = _launch(line.reshape(1), passes.reshape(1), count, n_lines, dtype,
                                None if reads is None else reads.reshape(1), seed_offset, None)
@@ -85,7 +115,7 @@ def line_walk_grouped_triton(line: torch.Tensor, passes: torch.Tensor, count: in
                              seed_offsets: torch.Tensor | None = None):
     """Same arguments and result as ``line_walk_grouped_torch`` (the schedules of a group of
     tiles, ``(tiles,)`` each, any stride; ``seed_offsets`` an int64 ``(tiles,)`` tensor), in
-    one launch."""
+    one launch (two with the one-hot reads)."""
     _check(line, passes, dtype, reads, seed_offsets is not None)
     if seed_offsets is not None and seed_offsets.dtype != torch.int64:
         raise ValueError("the seed offsets must be int64")
@@ -115,15 +145,21 @@ def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offset
     onehot = None if dtype is None else torch.empty(count, tiles * n_lines, dtype=dtype,
                                                     device=line.device)
     block_w = min(256, triton.next_power_of_2(max(n_lines, 16)))
+    block_r = max(1, 2048 // block_w)
+    in_walk = onehot is not None and not PARALLEL_ONEHOT
     _line_walk_kernel[(tiles,)](
         line, passes, snapshot, snapshot if onehot is None else onehot,
         snapshot if reads is None else reads,
         snapshot if seed_offsets is None else seed_offsets, count, n_lines,
         int(seed_offset) if seed_offset is not None else 0, tiles * n_lines, tiles,
         line.stride(0), passes.stride(0), 0 if reads is None else reads.stride(0),
-        ONEHOT=onehot is not None, READS=onehot is not None and reads is not None,
-        SEEDS=seeded, OFFSETS=seed_offsets is not None, BLOCK_R=max(1, 2048 // block_w),
+        ONEHOT=in_walk, READS=onehot is not None and reads is not None,
+        SEEDS=seeded, OFFSETS=seed_offsets is not None, BLOCK_R=block_r,
         BLOCK_W=block_w, num_warps=8)
+    if onehot is not None and not in_walk and count > 0:
+        _onehot_fill_kernel[(triton.cdiv(count, block_r), tiles)](
+            snapshot, onehot, count, n_lines, tiles * n_lines,
+            BLOCK_R=block_r, BLOCK_W=block_w, num_warps=4)
     return snapshot, onehot
 
 

@@ -6,6 +6,8 @@ shapes; the ``gpu`` tests run the compiled kernels on CUDA at layer sizes. Both 
 deterministic, so kernel and twin must agree exactly (up to float rounding on the GPU).
 """
 
+import sys
+
 import pytest
 import torch
 from pulse_cases import loose_buffer, loose_write, make_cell, start_weight
@@ -465,13 +467,17 @@ def _check_line_walk(launch, line, passes, count, n_lines, dtype, device, seed_o
         assert onehot.argmax(1).tolist() == [(line + b) % n_lines for b in range(count)]
 
 
-def test_line_walk_interpreted_matches_twin():
+@pytest.mark.parametrize("parallel", [True, False])
+def test_line_walk_interpreted_matches_twin(monkeypatch, parallel):
+    """The one-hot reads filled over row blocks after the walk, or in the walk's program."""
     launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
+    monkeypatch.setattr(sys.modules[launch.__module__], "PARALLEL_ONEHOT", parallel)
     _check_line_walk(launch, 3, 2, 4, 6, torch.float32, "cpu")
     _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu")  # past two ends
     _check_line_walk(launch, 1, 7, 3, 5, None, "cpu")
     _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu", 123_456_789)  # three runs
     _check_line_walk(launch, 2, 1, 1, 3, torch.float32, "cpu", 2**31 - 5, reads=2**40 + 3)
+    _check_line_walk(launch, 250, 1, 300, 260, torch.float32, "cpu")  # blocks of rows, lines
 
 
 def _check_grouped_walk(launch, device, seeded):
@@ -494,7 +500,11 @@ def _check_grouped_walk(launch, device, seeded):
         assert torch.equal(onehot[:, 6 * g:6 * g + 6].cpu(), one)
 
 
-def test_grouped_line_walk_interpreted_matches_twin():
+@pytest.mark.parametrize("parallel", [True, False])
+def test_grouped_line_walk_interpreted_matches_twin(monkeypatch, parallel):
+    module = sys.modules[triton_function("line_walk_cuda", "line_walk_grouped_triton",
+                                         interpret=True).__module__]
+    monkeypatch.setattr(module, "PARALLEL_ONEHOT", parallel)
     for seeded in (False, True):
         _check_grouped_walk(triton_function("line_walk_cuda", "line_walk_grouped_triton",
                                             interpret=True), "cpu", seeded)
