@@ -15,7 +15,8 @@ from __future__ import annotations
 import sys
 import time
 
-from xbrun.kernels import analog_mvm_cuda, counted_update_cuda, im2col_cuda, pulsed_update_cuda
+from xbrun.kernels import (analog_mvm_cuda, counted_update_cuda, im2col_cuda, line_walk_cuda,
+                           pulsed_update_cuda)
 
 from xbrun.tiles import grouped
 
@@ -30,6 +31,12 @@ PATHS = {
                      (counted_update_cuda, "DRAWN_COUNTS")),
                     RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
                              "chopped+update.accumulate=batch")),
+    # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks
+    "parallel-onehot": (((line_walk_cuda, "PARALLEL_ONEHOT"),), RESNET, [],
+                        ("chopped", "agad")),
+    # a chopped step's transfer writes into a conv tile (thousands of passes over its few
+    # lines): every row's draws at once, then the passes in order
+    "split-passes": (((pulsed_update_cuda, "SPLIT_PASSES"),), RESNET, [], ("chopped", "agad")),
     # accumulate=sample: only the rows with a coincidence in a block walked
     "listed-rows": (((pulsed_update_cuda, "LISTED_ROWS"),), DATA, LARGE, ("sgd", "chopped")),
     # a grouped grid's transfer writes in one launch per kernel

@@ -943,6 +943,137 @@ def _one_hot_lines_kernel(
     tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
 
 
+@triton.jit(do_not_specialize=["seed", "start"])
+def _one_hot_draws_kernel(
+    x_ptr, d_ptr, bl_ptr, seed_ptr, start_ptr, sc_ptr, xi_ptr,
+    start, n_out, n_in, k, n_chunks, max_len,
+    stride_xk, stride_xn, stride_dk, stride_dm, stride_bl, seed,
+    COLUMNS: tl.constexpr, NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
+    START_PTR: tl.constexpr, NATIVE: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """The draws of ``_one_hot_lines_kernel`` for many passes, every row at once: program
+    ``(b, block)`` draws row ``b``'s (pass ``b // width``, place ``b % width``) bits and
+    normals of ``BLOCK`` elements as that kernel draws them and stores the signed counts
+    (``+n`` up, ``-n`` down) and the normals, ``(k, line length)`` each, for
+    ``_one_hot_apply_kernel`` to apply in order."""
+    b = tl.program_id(0)
+    seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
+    if COLUMNS:
+        width = n_in
+        length = n_out
+    else:
+        width = n_out
+        length = n_in
+    i = b % width
+    r = b // width
+    if START_PTR:
+        first = tl.load(start_ptr).to(tl.int32) + i
+    else:
+        first = start + i
+    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    if COLUMNS:
+        rn = first % n_in
+        rm = span
+        ok = rm < n_out
+        one_line = rn
+        line_lines = n_in + rm
+    else:
+        rm = first % n_out
+        rn = span
+        ok = rn < n_in
+        one_line = n_in + rm
+        line_lines = rn
+    runs = tl.cdiv(k, width)
+    seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
+    if COLUMNS:
+        one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
+        line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
+    else:
+        one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
+        line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
+    n_len = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
+    rows = i + tl.zeros((1,), tl.int32)
+    lens = n_len + tl.zeros((1,), tl.int32)
+    one_pa = tl.abs(one_p) + tl.zeros((1, 1), tl.float32)
+    line_pa = tl.abs(line_p)[None, :]
+    counts = tl.zeros((BLOCK,), tl.int32)
+    for c in range(0, n_chunks):
+        n_groups = tl.minimum(tl.maximum(tl.cdiv(n_len - c * 32, 4), 0), 8)
+        one = _draw_word(seed_r, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa,
+                         lens, n_groups)
+        line = _draw_word(seed_r, rows, line_lines, c, line_pa, lens, n_groups)
+        counts += tl.sum(_popcount(one & line, NATIVE), axis=0)
+    up = (line_p < 0.0) != (one_p < 0.0)
+    out = b.to(tl.int64) * length + span
+    tl.store(sc_ptr + out, tl.where(up, counts, -counts), mask=ok)
+    if NOISE:
+        tl.store(xi_ptr + out, _normal1(seed_r, (rm * n_in + rn).to(tl.uint32), i, NATIVE),
+                 mask=ok)
+
+
+@triton.jit(do_not_specialize=["start"])
+def _one_hot_apply_kernel(
+    w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, sc_ptr, xi_ptr,
+    start, n_out, n_in, k, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn, noise_std,
+    COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
+    COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr, PASSES: tl.constexpr,
+):
+    """The passes of ``_one_hot_lines_kernel`` in order, their draws made before
+    (``_one_hot_draws_kernel``): program ``(i, block)`` keeps its line's elements in
+    registers and loads ``PASSES`` passes' counts and normals at once (the loads of one pass
+    each would make every pass wait for memory), then steps through them as that kernel
+    does: the same weights, counts and wear."""
+    i = tl.program_id(0)
+    if START_PTR:
+        first = tl.load(start_ptr).to(tl.int32) + i
+    else:
+        first = start + i
+    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    if COLUMNS:
+        width = n_in
+        length = n_out
+        rn = first % n_in
+        rm = span
+        ok = rm < n_out
+    else:
+        width = n_out
+        length = n_in
+        rm = first % n_out
+        rn = span
+        ok = rn < n_in
+    w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
+    w = tl.load(w_ptrs, mask=ok, other=0.0)
+    pe = p_ptr + rm * stride_pm + rn * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
+    total = tl.zeros((BLOCK,), tl.int32)
+    n_pass = tl.cdiv(k - i, width)
+    q = tl.arange(0, PASSES)
+    for r0 in range(0, n_pass, PASSES):
+        pos = ((r0 + q) * width + i).to(tl.int64)[:, None] * length + span[None, :]
+        m = ((r0 + q) < n_pass)[:, None] & ok[None, :]
+        sc_block = tl.load(sc_ptr + pos, mask=m, other=0)  # past the last pass: no pulses
+        if NOISE:
+            xi_block = tl.load(xi_ptr + pos, mask=m, other=0.0)
+        for p in tl.static_range(PASSES):
+            here = (q == p)[:, None]
+            sc = tl.sum(tl.where(here, sc_block, 0), axis=0)
+            xi = 0.0
+            if NOISE:
+                xi = tl.sum(tl.where(here, xi_block, 0.0), axis=0)
+            counts = tl.abs(sc)
+            w = _constant_row(w, counts, sc > 0, s_up, s_down, w_min, w_max, xi, noise_std,
+                              NOISE)
+            total += counts
+    tl.store(w_ptrs, w, mask=ok)
+    if COUNT_CELLS:
+        c_ptrs = cells_ptr + rm * n_in + rn
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + total, mask=ok)
+    tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
+
+
 def pulsed_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
                                  x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
                                  p: UpdateParams, *, seeds: torch.Tensor,
@@ -1260,6 +1391,13 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
     def across(t):  # a tensor's step from one tile to the next (0: one call)
         return t.stride(0) if grouped else 0
 
+    width = n_in if columns else n_out
+    if SPLIT_PASSES and not grouped and k >= SPLIT_MIN_PASSES * width:
+        _one_hot_split(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, seed_int,
+                       cells, start, columns, k=k, n_chunks=n_chunks, max_len=max_len,
+                       noise_std=noise_std, seed_mode=seed_mode, block=block,
+                       count_cells=cells is not counter)
+        return
     _one_hot_lines_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block),
                            tiles)](
         weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, cells,
@@ -1275,6 +1413,49 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode,
         START_PTR=on_device, NATIVE=not _INTERPRETED,
         COUNT_CELLS=cells is not counter, OFFSETS=offsets is not None, BLOCK=block,
+        num_warps=4 if block >= 128 else 2)
+
+
+# A one-hot write of many passes over few lines (a chopped step's transfers into a
+# convolution's tile: 131,072 rows on 27 lines, 4,855 passes a line) walked by
+# ``_one_hot_lines_kernel``'s one program per line draws every pass's bits on the way: a few
+# dozen programs, each thousands of passes of two 31-slot Philox draws long, while the GPU
+# idles. Split: every row's draws at once (``_one_hot_draws_kernel``), then the passes in
+# order per line (``_one_hot_apply_kernel``); the same weights, counts and wear. False: the
+# one kernel (a switch to time the two).
+SPLIT_PASSES = True
+SPLIT_MIN_PASSES = 16  # from this many passes a line (fewer: the extra launch and scratch)
+_APPLY_ELEMENTS = 512  # a program's passes x elements loaded at once
+
+
+def _one_hot_split(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, seed_int,
+                   cells, start, columns, *, k, n_chunks, max_len, noise_std, seed_mode,
+                   block, count_cells) -> None:
+    """``_one_hot_lines_kernel``'s write as its draws (every row at once, into signed
+    counts and normals ``(k, line length)``) and their application, pass after pass."""
+    n_out, n_in = weight.shape
+    length = n_out if columns else n_in
+    on_device = isinstance(start, torch.Tensor)
+    noise = float(noise_std) > 0.0
+    signed = torch.empty(k, length, dtype=torch.int32, device=weight.device)
+    normals = torch.empty(k, length, dtype=torch.float32, device=weight.device) \
+        if noise else signed
+    start_ptr = start if on_device else counter
+    first = 0 if on_device else int(start)
+    _one_hot_draws_kernel[(k, triton.cdiv(length, block))](
+        x_prob, d_prob, bl, seed_ptr, start_ptr, signed, normals,
+        first, n_out, n_in, k, n_chunks, max_len,
+        x_prob.stride(-2), x_prob.stride(-1), d_prob.stride(-2), d_prob.stride(-1),
+        bl.stride(-1), seed_int,
+        COLUMNS=bool(columns), NOISE=noise, SEED_PTR=seed_mode, START_PTR=on_device,
+        NATIVE=not _INTERPRETED, BLOCK=block, num_warps=4 if block >= 128 else 2)
+    _one_hot_apply_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block))](
+        weight, cell_params, counter, cells, start_ptr, signed, normals,
+        first, n_out, n_in, k, weight.stride(-2), weight.stride(-1),
+        cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
+        float(noise_std),
+        COLUMNS=bool(columns), NOISE=noise, START_PTR=on_device, COUNT_CELLS=count_cells,
+        BLOCK=block, PASSES=max(1, min(32, _APPLY_ELEMENTS // block)),
         num_warps=4 if block >= 128 else 2)
 
 

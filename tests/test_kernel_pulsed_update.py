@@ -382,6 +382,51 @@ def test_add_to_takes_the_pulses_in_the_kernels(interp, case):
     assert torch.equal(out[0][0], out[1][0]) and out[1][1] == out[0][1] + 7 > 7
 
 
+@pytest.mark.parametrize("columns, noise", [(True, 0.3), (False, 0.0)],
+                         ids=["columns_noise", "rows"])
+def test_one_hot_passes_split_are_the_one_kernel(columns, noise):
+    """A one-hot write of many passes (a chopped step's transfers into a narrow tile): its
+    draws made for every row at once, then applied pass after pass per line
+    (``SPLIT_PASSES``), give the one kernel's weights, pulses and wear bit for bit (a
+    keyed seed, the start a host int or a device tensor, passes not a multiple of the
+    loaded block: 3-4 passes of 3 lines, 2-3 of 5, 2 or 4 loaded at once)."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    run_split_passes(launch, 5, 3, 11, columns, noise, "cpu", elements=16)
+
+
+def run_split_passes(launch, m, n, k, columns, noise, device, elements=None):
+    module = launch.__globals__
+    gen = torch.Generator().manual_seed(6)
+    cp = make_cell(CELL_CONSTANT, m, n, gen)
+    w0 = start_weight(cp, gen)
+    width, start = (n, 2) if columns else (m, 4)
+    onehot = torch.zeros(k, width)
+    onehot[torch.arange(k), (start + torch.arange(k)) % width] = 0.9
+    dense = signed_probs(k, m if columns else n, gen)
+    xp, dp = (onehot, dense) if columns else (dense, onehot)
+    lengths = torch.randint(0, 10, (k,), generator=gen, dtype=torch.int32)
+    cp, w0, xp, dp, lengths = (t.to(device) for t in (cp, w0, xp, dp, lengths))
+    p = kernels.UpdateParams(kernels.CellParams(CELL_CONSTANT, noise, True, ()), 9, True)
+    saved = module["SPLIT_PASSES"], module["SPLIT_MIN_PASSES"], module["_APPLY_ELEMENTS"]
+    out = []
+    try:
+        for split in (False, True):  # the start a device tensor where columns
+            module["SPLIT_PASSES"], module["SPLIT_MIN_PASSES"] = split, 2
+            module["_APPLY_ELEMENTS"] = elements or saved[2]
+            at = torch.tensor(start, device=device) if split and columns else start
+            w, cells = w0.clone(), torch.zeros(m, n, dtype=torch.int32, device=device)
+            c = launch(w, cp, xp, dp, lengths, p, one_hot=(at, columns), cell_pulses=cells,
+                       seed=kernels.seeds.KeyedSeed(torch.tensor(3, device=device), 11))
+            out.append((w, int(c), cells))
+    finally:
+        module["SPLIT_PASSES"], module["SPLIT_MIN_PASSES"], module["_APPLY_ELEMENTS"] = saved
+    (w, c, cells), (w_s, c_s, cells_s) = out
+    # compiled, two kernels may contract floats apart
+    torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)
+    assert c_s == c and torch.equal(cells_s, cells)
+    assert c > 0 and (w != w0).sum() >= m * n // 2
+
+
 def run_one_hot_lines(launch, m, n, k, columns, bl, device):
     gen = torch.Generator().manual_seed(4)
     cp = make_cell(CELL_CONSTANT, m, n, gen)
@@ -740,6 +785,15 @@ def compiled(monkeypatch):
 def test_gpu_one_hot_lines_kernel_is_the_block_kernel(compiled, columns):
     run_one_hot_lines(compiled, 256, 784, 64, columns, 31, "cuda")
     run_one_hot_lines(compiled, 128, 256, 100, columns, 40, "cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_gpu_one_hot_passes_split_are_the_one_kernel(columns):
+    """A chopped conv tile's transfer write (16 x 27, 4,096 rows: 152 passes of 27 columns,
+    256 of 16 rows)."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    run_split_passes(launch, 16, 27, 4096, columns, 0.3, "cuda")
 
 
 @gpu
