@@ -4,7 +4,8 @@ One program per transferred line holds the whole line: it de-chops the reads int
 buffer H and takes out the whole steps (buffered devices), reduces the line's largest value,
 derives the train length and gains of the one-hot write from it, and stores the line's
 probabilities, the one-hot row and the train length; where a call reads the lines several
-times over (a chopped step's transfers), it walks the line's passes in order. That is one
+times over (a chopped step's transfers), it walks the line's passes in order (each pass's
+reads loaded during the pass before). That is one
 launch where the torch twin takes some forty small ones (buffer, one-hot vectors, train
 lengths, gains, probabilities), and nothing is read back to the host: the pulsed-update
 kernel takes the trains next.
@@ -90,10 +91,16 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
         running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
         past = tl.load(past_ptr + m_ptrs, mask=ok, other=0.0)
     slots = tl.zeros((), tl.int64)
-    for r in range(0, tl.cdiv(n_rows - i, width)):  # the passes in order
+    n_pass = tl.cdiv(n_rows - i, width)
+    # a pass's reads are loaded during the pass before it: thousands of passes a line (a
+    # chopped step on a convolution's tile) would otherwise each wait for memory
+    ahead = tl.load(r_ptr + i * sr0 + rm * sr1, mask=ok & (n_pass > 0), other=0.0)
+    for r in range(0, n_pass):  # the passes in order
         b = r * width + i
         raw = first + r * width
-        reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok, other=0.0)
+        reads = ahead
+        ahead = tl.load(r_ptr + (b + width) * sr0 + rm * sr1, mask=ok & (r + 1 < n_pass),
+                        other=0.0)
         if MEANS:  # AGAD: the reads relative to the line's reference (reference_reads_torch)
             past = tl.where(switched, running, past)
             running = running * keep + reads * mean_weight
