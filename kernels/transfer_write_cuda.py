@@ -5,10 +5,9 @@ buffer H and takes out the whole steps (buffered devices), reduces the line's la
 derives the train length and gains of the one-hot write from it, and stores the line's
 probabilities, the one-hot row and the train length; where a call reads the lines several
 times over (a chopped step's transfers), it walks the line's passes in order (each pass's
-reads loaded during the pass before). That is one
-launch where the torch twin takes some forty small ones (buffer, one-hot vectors, train
-lengths, gains, probabilities), and nothing is read back to the host: the pulsed-update
-kernel takes the trains next.
+reads loaded during the pass before). That is one launch where the torch twin takes some
+forty small ones (buffer, one-hot vectors, train lengths, gains, probabilities), and
+nothing is read back to the host: the pulsed-update kernel takes the trains next.
 """
 
 from __future__ import annotations
