@@ -15,8 +15,13 @@ from __future__ import annotations
 import sys
 import time
 
-from xbrun.kernels import (analog_mvm_cuda, counted_update_cuda, im2col_cuda, line_walk_cuda,
-                           pulsed_update_cuda)
+from xbrun.kernels import (
+    analog_mvm_cuda,
+    counted_update_cuda,
+    im2col_cuda,
+    line_walk_cuda,
+    pulsed_update_cuda,
+)
 
 from xbrun.tiles import grouped
 
