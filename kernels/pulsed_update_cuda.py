@@ -838,6 +838,87 @@ def _pass_seed(seed, r, runs, SEED_PTR: tl.constexpr):
     return (seed.to(tl.int64) + r * _CALL_STEP) & 0xFFFFFFFF
 
 
+@triton.jit
+def _one_hot_line(first, span, n_out, n_in, COLUMNS: tl.constexpr):
+    """The elements ``span`` of the line that row ``first`` (mod the width) is one-hot on:
+    ``(rm, rn, in range, width, the one-hot line's number, the elements' line numbers)``
+    (the words' numbering: input lines, then the output lines)."""
+    if COLUMNS:  # x is one-hot at column j; the column's rows are the line
+        width = n_in
+        rn = first % n_in
+        rm = span
+        ok = rm < n_out
+        one_line = rn
+        line_lines = n_in + rm
+    else:
+        width = n_out
+        rm = first % n_out
+        rn = span
+        ok = rn < n_in
+        one_line = n_in + rm
+        line_lines = rn
+    return rm, rn, ok, width, one_line, line_lines
+
+
+@triton.jit
+def _one_hot_draw(x_ptr, d_ptr, bl_ptr, b, i, seed_r, rm, rn, ok, one_line, line_lines,
+                  n_in, n_chunks, max_len, stride_xk, stride_xn, stride_dk, stride_dm,
+                  stride_bl, BLOCK: tl.constexpr, COLUMNS: tl.constexpr, NOISE: tl.constexpr,
+                  NATIVE: tl.constexpr):
+    """Row ``b``'s (place ``i`` in its pass, seed ``seed_r``) pulse counts on the line's
+    elements, their direction and (``NOISE``) normal: its words drawn as
+    ``_line_words_kernel`` draws them (``_draw_word``: the same counters, the same bits)."""
+    if COLUMNS:
+        one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
+        line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
+    else:
+        one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
+        line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
+    length = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
+    rows = i + tl.zeros((1,), tl.int32)
+    lens = length + tl.zeros((1,), tl.int32)
+    one_pa = tl.abs(one_p) + tl.zeros((1, 1), tl.float32)
+    line_pa = tl.abs(line_p)[None, :]
+    counts = tl.zeros((BLOCK,), tl.int32)
+    for c in range(0, n_chunks):
+        n_groups = tl.minimum(tl.maximum(tl.cdiv(length - c * 32, 4), 0), 8)
+        one = _draw_word(seed_r, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa,
+                         lens, n_groups)
+        line = _draw_word(seed_r, rows, line_lines, c, line_pa, lens, n_groups)
+        counts += tl.sum(_popcount(one & line, NATIVE), axis=0)
+    counts = tl.where(ok, counts, 0)
+    up = (line_p < 0.0) != (one_p < 0.0)  # d's sign against x's: the same either way round
+    xi = 0.0
+    if NOISE:
+        xi = _normal1(seed_r, (rm * n_in + rn).to(tl.uint32), i, NATIVE)
+    return counts, up, xi
+
+
+@triton.jit
+def _line_cells(w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm,
+                stride_pn):
+    """A line's weights (and their pointers) and constant-step parameters."""
+    w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
+    w = tl.load(w_ptrs, mask=ok, other=0.0)
+    pe = p_ptr + rm * stride_pm + rn * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
+    return w_ptrs, w, s_up, s_down, w_max, w_min
+
+
+@triton.jit
+def _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in,
+               COUNT_CELLS: tl.constexpr):
+    """A line's weights stored, its pulses added to the wear and to the count."""
+    tl.store(w_ptrs, w, mask=ok)
+    if COUNT_CELLS:
+        c_ptrs = cells_ptr + rm * n_in + rn
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + total, mask=ok)
+    tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
+
+
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_lines_kernel(
     w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
@@ -884,63 +965,21 @@ def _one_hot_lines_kernel(
     else:
         first = start + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    if COLUMNS:  # x is one-hot at column j; the column's rows are the line
-        width = n_in
-        rn = first % n_in
-        rm = span
-        ok = rm < n_out
-        one_line = rn  # the words' line numbers: input lines, then the output lines
-        line_lines = n_in + rm
-    else:
-        width = n_out
-        rm = first % n_out
-        rn = span
-        ok = rn < n_in
-        one_line = n_in + rm
-        line_lines = rn
+    rm, rn, ok, width, one_line, line_lines = _one_hot_line(first, span, n_out, n_in, COLUMNS)
     runs = tl.cdiv(k, width)
     # the line's elements, the same in every pass: weights and counts stay in registers
-    w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
-    w = tl.load(w_ptrs, mask=ok, other=0.0)
-    pe = p_ptr + rm * stride_pm + rn * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
+    w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
+        w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
     total = tl.zeros((BLOCK,), tl.int32)
     for r in range(0, tl.cdiv(k - i, width)):
-        b = r * width + i
         seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
-        if COLUMNS:
-            one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
-            line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
-        else:
-            one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
-            line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
-        length = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
-        rows = i + tl.zeros((1,), tl.int32)
-        lens = length + tl.zeros((1,), tl.int32)
-        one_pa = tl.abs(one_p) + tl.zeros((1, 1), tl.float32)
-        line_pa = tl.abs(line_p)[None, :]
-        counts = tl.zeros((BLOCK,), tl.int32)
-        for c in range(0, n_chunks):
-            n_groups = tl.minimum(tl.maximum(tl.cdiv(length - c * 32, 4), 0), 8)
-            one = _draw_word(seed_r, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa,
-                             lens, n_groups)
-            line = _draw_word(seed_r, rows, line_lines, c, line_pa, lens, n_groups)
-            counts += tl.sum(_popcount(one & line, NATIVE), axis=0)
-        counts = tl.where(ok, counts, 0)
-        up = (line_p < 0.0) != (one_p < 0.0)  # d's sign against x's: the same either way round
-        xi = 0.0
-        if NOISE:
-            xi = _normal1(seed_r, (rm * n_in + rn).to(tl.uint32), i, NATIVE)
+        counts, up, xi = _one_hot_draw(
+            x_ptr, d_ptr, bl_ptr, r * width + i, i, seed_r, rm, rn, ok, one_line, line_lines,
+            n_in, n_chunks, max_len, stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
+            BLOCK, COLUMNS, NOISE, NATIVE)
         w = _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
         total += counts
-    tl.store(w_ptrs, w, mask=ok)
-    if COUNT_CELLS:
-        c_ptrs = cells_ptr + rm * n_in + rn
-        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + total, mask=ok)
-    tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
+    _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
 @triton.jit(do_not_specialize=["seed", "start"])
@@ -958,57 +997,23 @@ def _one_hot_draws_kernel(
     ``_one_hot_apply_kernel`` to apply in order."""
     b = tl.program_id(0)
     seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
-    if COLUMNS:
-        width = n_in
-        length = n_out
-    else:
-        width = n_out
-        length = n_in
+    width = n_in if COLUMNS else n_out
     i = b % width
-    r = b // width
     if START_PTR:
         first = tl.load(start_ptr).to(tl.int32) + i
     else:
         first = start + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    if COLUMNS:
-        rn = first % n_in
-        rm = span
-        ok = rm < n_out
-        one_line = rn
-        line_lines = n_in + rm
-    else:
-        rm = first % n_out
-        rn = span
-        ok = rn < n_in
-        one_line = n_in + rm
-        line_lines = rn
-    runs = tl.cdiv(k, width)
-    seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
-    if COLUMNS:
-        one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
-        line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
-    else:
-        one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
-        line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
-    n_len = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
-    rows = i + tl.zeros((1,), tl.int32)
-    lens = n_len + tl.zeros((1,), tl.int32)
-    one_pa = tl.abs(one_p) + tl.zeros((1, 1), tl.float32)
-    line_pa = tl.abs(line_p)[None, :]
-    counts = tl.zeros((BLOCK,), tl.int32)
-    for c in range(0, n_chunks):
-        n_groups = tl.minimum(tl.maximum(tl.cdiv(n_len - c * 32, 4), 0), 8)
-        one = _draw_word(seed_r, rows, one_line + tl.zeros((1,), tl.int32), c, one_pa,
-                         lens, n_groups)
-        line = _draw_word(seed_r, rows, line_lines, c, line_pa, lens, n_groups)
-        counts += tl.sum(_popcount(one & line, NATIVE), axis=0)
-    up = (line_p < 0.0) != (one_p < 0.0)
-    out = b.to(tl.int64) * length + span
+    rm, rn, ok, width, one_line, line_lines = _one_hot_line(first, span, n_out, n_in, COLUMNS)
+    seed_r = _pass_seed(seed0, b // width, tl.cdiv(k, width), SEED_PTR)
+    counts, up, xi = _one_hot_draw(
+        x_ptr, d_ptr, bl_ptr, b, i, seed_r, rm, rn, ok, one_line, line_lines, n_in, n_chunks,
+        max_len, stride_xk, stride_xn, stride_dk, stride_dm, stride_bl, BLOCK, COLUMNS,
+        NOISE, NATIVE)
+    out = b.to(tl.int64) * (n_out if COLUMNS else n_in) + span
     tl.store(sc_ptr + out, tl.where(up, counts, -counts), mask=ok)
     if NOISE:
-        tl.store(xi_ptr + out, _normal1(seed_r, (rm * n_in + rn).to(tl.uint32), i, NATIVE),
-                 mask=ok)
+        tl.store(xi_ptr + out, xi, mask=ok)
 
 
 @triton.jit(do_not_specialize=["start"])
@@ -1029,25 +1034,10 @@ def _one_hot_apply_kernel(
     else:
         first = start + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    if COLUMNS:
-        width = n_in
-        length = n_out
-        rn = first % n_in
-        rm = span
-        ok = rm < n_out
-    else:
-        width = n_out
-        length = n_in
-        rm = first % n_out
-        rn = span
-        ok = rn < n_in
-    w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
-    w = tl.load(w_ptrs, mask=ok, other=0.0)
-    pe = p_ptr + rm * stride_pm + rn * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
+    rm, rn, ok, width, _, _ = _one_hot_line(first, span, n_out, n_in, COLUMNS)
+    length = n_out if COLUMNS else n_in
+    w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
+        w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
     total = tl.zeros((BLOCK,), tl.int32)
     n_pass = tl.cdiv(k - i, width)
     q = tl.arange(0, PASSES)
@@ -1067,11 +1057,7 @@ def _one_hot_apply_kernel(
             w = _constant_row(w, counts, sc > 0, s_up, s_down, w_min, w_max, xi, noise_std,
                               NOISE)
             total += counts
-    tl.store(w_ptrs, w, mask=ok)
-    if COUNT_CELLS:
-        c_ptrs = cells_ptr + rm * n_in + rn
-        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + total, mask=ok)
-    tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
+    _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
 def pulsed_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
