@@ -1016,18 +1016,32 @@ def _one_hot_draws_kernel(
         tl.store(xi_ptr + out, xi, mask=ok)
 
 
+@triton.jit
+def _pass_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: tl.constexpr):
+    """Pass ``r``'s signed counts and normals of a line's elements (none past the last)."""
+    pos = (r * width + i).to(tl.int64) * length + span
+    here = ok & (r < n_pass)
+    sc = tl.load(sc_ptr + pos, mask=here, other=0)
+    if NOISE:
+        xi = tl.load(xi_ptr + pos, mask=here, other=0.0)
+    else:
+        xi = tl.zeros(span.shape, tl.float32)
+    return sc, xi
+
+
 @triton.jit(do_not_specialize=["start"])
 def _one_hot_apply_kernel(
     w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, sc_ptr, xi_ptr,
     start, n_out, n_in, k, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn, noise_std,
     COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
-    COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr, PASSES: tl.constexpr,
+    COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """The passes of ``_one_hot_lines_kernel`` in order, their draws made before
     (``_one_hot_draws_kernel``): program ``(i, block)`` keeps its line's elements in
-    registers and loads ``PASSES`` passes' counts and normals at once (the loads of one pass
-    each would make every pass wait for memory), then steps through them as that kernel
-    does: the same weights, counts and wear."""
+    registers and steps through the passes as that kernel does. A pass's counts depend on
+    no weight, so they are loaded four passes ahead (in flight while the passes before
+    them are applied, where each pass would otherwise wait for its own). The same weights,
+    counts and wear."""
     i = tl.program_id(0)
     if START_PTR:
         first = tl.load(start_ptr).to(tl.int32) + i
@@ -1040,23 +1054,20 @@ def _one_hot_apply_kernel(
         w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
     total = tl.zeros((BLOCK,), tl.int32)
     n_pass = tl.cdiv(k - i, width)
-    q = tl.arange(0, PASSES)
-    for r0 in range(0, n_pass, PASSES):
-        pos = ((r0 + q) * width + i).to(tl.int64)[:, None] * length + span[None, :]
-        m = ((r0 + q) < n_pass)[:, None] & ok[None, :]
-        sc_block = tl.load(sc_ptr + pos, mask=m, other=0)  # past the last pass: no pulses
-        if NOISE:
-            xi_block = tl.load(xi_ptr + pos, mask=m, other=0.0)
-        for p in tl.static_range(PASSES):
-            here = (q == p)[:, None]
-            sc = tl.sum(tl.where(here, sc_block, 0), axis=0)
-            xi = 0.0
-            if NOISE:
-                xi = tl.sum(tl.where(here, xi_block, 0.0), axis=0)
-            counts = tl.abs(sc)
-            w = _constant_row(w, counts, sc > 0, s_up, s_down, w_min, w_max, xi, noise_std,
+    c0, x0 = _pass_values(sc_ptr, xi_ptr, 0, n_pass, width, i, length, span, ok, NOISE)
+    c1, x1 = _pass_values(sc_ptr, xi_ptr, 1, n_pass, width, i, length, span, ok, NOISE)
+    c2, x2 = _pass_values(sc_ptr, xi_ptr, 2, n_pass, width, i, length, span, ok, NOISE)
+    c3, x3 = _pass_values(sc_ptr, xi_ptr, 3, n_pass, width, i, length, span, ok, NOISE)
+    for r in range(0, n_pass):
+        sc, xi = c0, x0
+        c0, x0 = c1, x1
+        c1, x1 = c2, x2
+        c2, x2 = c3, x3
+        c3, x3 = _pass_values(sc_ptr, xi_ptr, r + 4, n_pass, width, i, length, span, ok,
                               NOISE)
-            total += counts
+        counts = tl.abs(sc)
+        w = _constant_row(w, counts, sc > 0, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
+        total += counts
     _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
@@ -1411,7 +1422,6 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
 # one kernel (a switch to time the two).
 SPLIT_PASSES = True
 SPLIT_MIN_PASSES = 16  # from this many passes a line (fewer: the extra launch and scratch)
-_APPLY_ELEMENTS = 512  # a program's passes x elements loaded at once
 
 
 def _one_hot_split(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, seed_int,
@@ -1441,8 +1451,7 @@ def _one_hot_split(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
         float(noise_std),
         COLUMNS=bool(columns), NOISE=noise, START_PTR=on_device, COUNT_CELLS=count_cells,
-        BLOCK=block, PASSES=max(1, min(32, _APPLY_ELEMENTS // block)),
-        num_warps=4 if block >= 128 else 2)
+        BLOCK=block, num_warps=4 if block >= 128 else 2)
 
 
 # ---- constant steps, rows in chunks -------------------------------------------------
