@@ -95,7 +95,7 @@ def _onehot_fill_kernel(snap_ptr, onehot_ptr, count, n_lines, ld,
 
 # the one-hot reads filled by a launch over row blocks after the walk (module doc); False:
 # by the walk's one program per schedule (the same tensor; a switch to time the two)
-PARALLEL_ONEHOT = True
+PARALLEL_ONEHOT = False  # off until a GPU times it (bench_switches parallel-onehot)
 
 
 def line_walk_triton(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,

@@ -1420,7 +1420,7 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
 # idles. Split: every row's draws at once (``_one_hot_draws_kernel``), then the passes in
 # order per line (``_one_hot_apply_kernel``); the same weights, counts and wear. False: the
 # one kernel (a switch to time the two).
-SPLIT_PASSES = True
+SPLIT_PASSES = False  # off until a GPU times it (bench_switches split-passes)
 SPLIT_MIN_PASSES = 16  # from this many passes a line (fewer: the extra launch and scratch)
 
 
