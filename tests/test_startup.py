@@ -192,3 +192,32 @@ def test_a_run_notes_a_torch_without_bytecode(monkeypatch, tmp_path):
     assert "no bytecode cache" in bytecode_note() and "PYTHONPYCACHEPREFIX" in bytecode_note()
     (tmp_path / "__init__.cpython.pyc").write_bytes(b"")
     assert bytecode_note() is None
+
+
+def test_a_schema_node_is_made_when_hydra_first_loads_it():
+    """``composition.register_schemas`` files each option's schema unmade: its node is made
+    on the first load, once; a copy of the store (each composition's) shares the entry, and
+    ``ConfigStore.load`` and a pickle (a joblib sweep's workers) get a plain ``ConfigNode``."""
+    import copy
+    import pickle
+
+    from hydra.core.config_store import ConfigNode, ConfigStore
+    from omegaconf import OmegaConf
+
+    from xbrun.composition import _deferred_entry
+
+    made = []
+    entry = _deferred_entry()("probe.yaml", "schema/probe", lambda: made.append(1) or
+                              OmegaConf.create({"a": 1}))
+    store = ConfigStore.instance()
+    store.repo.setdefault("schema", {})["probe"] = {"probe.yaml": entry}
+    try:
+        assert made == [] and copy.deepcopy(store.repo)["schema"]["probe"]["probe.yaml"] is entry
+        loaded = [store.load("schema/probe/probe.yaml") for _ in range(2)]
+        assert made == [1] and all(type(n) is ConfigNode and n.node == {"a": 1} for n in loaded)
+        loaded[0].node.a = 2  # a load's copy is its own
+        assert store.load("schema/probe/probe.yaml").node.a == 1
+        plain = pickle.loads(pickle.dumps(entry))
+        assert type(plain) is ConfigNode and plain.node == {"a": 1} and made == [1]
+    finally:
+        del store.repo["schema"]["probe"]
