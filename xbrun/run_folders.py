@@ -29,9 +29,11 @@ def job_folders(combos: list[list[str]], settings, whole_config) -> list[Path]:
     raw = str(OmegaConf.to_container(settings.sweep, resolve=False).get("subdir"))
     by_number = re.fullmatch(r"[^$]*(\$\{hydra\.job\.(num|id)\}[^$]*)*", raw) is not None
     folders: list[Path] = []
+    cfg = None
     for index, combo in enumerate(combos):
-        whole = OmegaConf.create({"hydra": settings}) if by_number else whole_config(combo)
-        cfg = OmegaConf.create(OmegaConf.to_container(whole, resolve=False))
+        if cfg is None or not by_number:  # by number: the settings alone, copied once
+            whole = OmegaConf.create({"hydra": settings}) if by_number else whole_config(combo)
+            cfg = OmegaConf.create(OmegaConf.to_container(whole, resolve=False))
         with open_dict(cfg):
             cfg.hydra.job.num, cfg.hydra.job.id = index, index
         subdir = str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
