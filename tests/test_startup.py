@@ -221,3 +221,30 @@ def test_a_schema_node_is_made_when_hydra_first_loads_it():
         assert type(plain) is ConfigNode and plain.node == {"a": 1} and made == [1]
     finally:
         del store.repo["schema"]["probe"]
+
+
+def test_the_collector_is_held_off_for_start_up_only(monkeypatch):
+    """``phases.hold_collector`` (the ``xbrun train`` command's first line) turns Python's
+    cyclic collector off; ``release_collector`` (a run's first epoch, a sweep's start) freezes
+    what start-up made and turns it on again, once; a collector the caller turned off stays
+    off."""
+    import gc
+
+    from xbrun.training import phases
+
+    monkeypatch.setattr(phases, "_HELD", [])
+    frozen = gc.get_freeze_count()
+    try:
+        phases.hold_collector()
+        assert not gc.isenabled()
+        phases.release_collector()
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+        gc.disable()
+        phases.release_collector()  # nothing held: the caller's choice stands
+        assert not gc.isenabled()
+        phases.hold_collector()
+        phases.release_collector()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()

@@ -409,6 +409,8 @@ def _launch(main, args: list[str], multirun: bool, runs: bool) -> None:
     """Run ``main`` (Hydra's run of the job or sweep) as ``xbrun train ARGS``; a sweep
     folder nothing was written into is removed, the command's folder lock released."""
     sys.argv = ["xbrun train", *args]
+    if multirun:  # its jobs may run elsewhere (joblib, Slurm): none would end the hold
+        phases.release_collector()
     sweep = _made.get("target") if multirun and runs else None
     if sweep is not None:
         print(f"xbrun: sweep folder: {sweep}", file=sys.stderr)
@@ -529,6 +531,8 @@ def main(argv: list[str] | None = None) -> None:
     """``xbrun ARGS``; Ctrl-C or SIGTERM end any command with one line (exit 130 / 143),
     a run's folder recording status ``interrupted``."""
     if argv is None:  # the `xbrun` command itself (tests and Python callers pass argv)
+        if sys.argv[1:2] == ["train"]:
+            phases.hold_collector()  # until the run's first epoch, or a sweep's start
         if driver_start.wanted(sys.argv[1:]):  # CUDA's driver set up beside torch and Hydra
             driver_start.start(context=driver_start.one_process(sys.argv[1:], os.environ),
                                triton=driver_start.uses_triton(sys.argv[1:]))
