@@ -248,3 +248,30 @@ def test_the_collector_is_held_off_for_start_up_only(monkeypatch):
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_the_command_ends_through_python_while_child_processes_live(monkeypatch):
+    """``cli._leave`` skips the interpreter's teardown (``os._exit``) but not while child
+    processes live (a joblib sweep's idle workers): only Python's own shutdown stops their
+    pool, else ``multiprocessing``'s exit waited for their idle timeout (300 s)."""
+    import multiprocessing
+    import time
+
+    import pytest
+
+    from xbrun import cli
+
+    exits = []
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: None)
+    cli._leave(lambda argv: None, [])
+    assert exits == [0]
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    child.start()
+    try:
+        with pytest.raises(SystemExit) as stop:
+            cli._leave(lambda argv: sys.exit(3), [])
+        assert stop.value.code == 3 and exits == [0]
+    finally:
+        child.terminate()
+        child.join()

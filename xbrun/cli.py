@@ -512,12 +512,19 @@ def _leave(command, argv: list[str]) -> None:
     cores, a third of a tiny run, for a process that ends anyway; everything a run writes
     is already on disk (atomic, fsync'd). The ``atexit`` handlers still run (logging's
     flush among them); an exception other than ``SystemExit`` ends the process as usual.
+
+    Not while child processes live (a joblib sweep's idle loky workers): Python's own
+    shutdown tells their pool to stop before ``multiprocessing`` waits for them at exit;
+    without it that wait lasted until the workers' idle timeout, 300 s.
     """
     try:
         command(argv)
         code = 0
     except SystemExit as exc:
         code = exc.code
+    processes = sys.modules.get("multiprocessing")
+    if processes is not None and processes.active_children():
+        raise SystemExit(code)
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)  # as Python prints a non-integer exit status
         code = 1
