@@ -48,8 +48,9 @@ def hold_collector() -> None:
 
 
 def release_collector() -> None:
-    """End :func:`hold_collector` (as a run's first epoch starts; a sweep's once its first
-    job is composed, or before Hydra runs it): what start-up made is frozen (the collector
+    """End :func:`hold_collector` (as a run's first epoch starts, or before the command
+    waits on its replica processes; a sweep's once its first job is composed, or before Hydra
+    runs it): what start-up made is frozen (the collector
     never walks it again; the ~20k objects of start-up garbage in it, about 3 MB, stay) and
     the collector is on again for the rest: the first step's compiles (numba's on a fresh
     install: 2.6 s of the collector's passes without the freeze) and each further
