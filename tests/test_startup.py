@@ -192,3 +192,86 @@ def test_a_run_notes_a_torch_without_bytecode(monkeypatch, tmp_path):
     assert "no bytecode cache" in bytecode_note() and "PYTHONPYCACHEPREFIX" in bytecode_note()
     (tmp_path / "__init__.cpython.pyc").write_bytes(b"")
     assert bytecode_note() is None
+
+
+def test_a_schema_node_is_made_when_hydra_first_loads_it():
+    """``composition.register_schemas`` files each option's schema unmade: its node is made
+    on the first load, once; a copy of the store (each composition's) shares the entry, and
+    ``ConfigStore.load`` and a pickle (a joblib sweep's workers) get a plain ``ConfigNode``."""
+    import copy
+    import pickle
+
+    from hydra.core.config_store import ConfigNode, ConfigStore
+    from omegaconf import OmegaConf
+
+    from xbrun.composition import _deferred_entry
+
+    made = []
+    entry = _deferred_entry()("probe.yaml", "schema/probe", lambda: made.append(1) or
+                              OmegaConf.create({"a": 1}))
+    store = ConfigStore.instance()
+    store.repo.setdefault("schema", {})["probe"] = {"probe.yaml": entry}
+    try:
+        assert made == [] and copy.deepcopy(store.repo)["schema"]["probe"]["probe.yaml"] is entry
+        loaded = [store.load("schema/probe/probe.yaml") for _ in range(2)]
+        assert made == [1] and all(type(n) is ConfigNode and n.node == {"a": 1} for n in loaded)
+        loaded[0].node.a = 2  # a load's copy is its own
+        assert store.load("schema/probe/probe.yaml").node.a == 1
+        plain = pickle.loads(pickle.dumps(entry))
+        assert type(plain) is ConfigNode and plain.node == {"a": 1} and made == [1]
+    finally:
+        del store.repo["schema"]["probe"]
+
+
+def test_the_collector_is_held_off_for_start_up_only(monkeypatch):
+    """``phases.hold_collector`` (the ``xbrun train`` command's first line) turns Python's
+    cyclic collector off; ``release_collector`` (a run's first epoch, a sweep's start) freezes
+    what start-up made and turns it on again, once; a collector the caller turned off stays
+    off."""
+    import gc
+
+    from xbrun.training import phases
+
+    monkeypatch.setattr(phases, "_HELD", [])
+    frozen = gc.get_freeze_count()
+    try:
+        phases.hold_collector()
+        assert not gc.isenabled()
+        phases.release_collector()
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+        gc.disable()
+        phases.release_collector()  # nothing held: the caller's choice stands
+        assert not gc.isenabled()
+        phases.hold_collector()
+        phases.release_collector()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+def test_the_command_ends_through_python_while_child_processes_live(monkeypatch):
+    """``cli._leave`` skips the interpreter's teardown (``os._exit``) but not while child
+    processes live (a joblib sweep's idle workers): only Python's own shutdown stops their
+    pool, else ``multiprocessing``'s exit waited for their idle timeout (300 s)."""
+    import multiprocessing
+    import time
+
+    import pytest
+
+    from xbrun import cli
+
+    exits = []
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: None)
+    cli._leave(lambda argv: None, [])
+    assert exits == [0]
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    child.start()
+    try:
+        with pytest.raises(SystemExit) as stop:
+            cli._leave(lambda argv: sys.exit(3), [])
+        assert stop.value.code == 3 and exits == [0]
+    finally:
+        child.terminate()
+        child.join()

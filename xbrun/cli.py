@@ -409,6 +409,8 @@ def _launch(main, args: list[str], multirun: bool, runs: bool) -> None:
     """Run ``main`` (Hydra's run of the job or sweep) as ``xbrun train ARGS``; a sweep
     folder nothing was written into is removed, the command's folder lock released."""
     sys.argv = ["xbrun train", *args]
+    if multirun:  # its jobs may run elsewhere (joblib, Slurm): none would end the hold
+        phases.release_collector()
     sweep = _made.get("target") if multirun and runs else None
     if sweep is not None:
         print(f"xbrun: sweep folder: {sweep}", file=sys.stderr)
@@ -510,12 +512,19 @@ def _leave(command, argv: list[str]) -> None:
     cores, a third of a tiny run, for a process that ends anyway; everything a run writes
     is already on disk (atomic, fsync'd). The ``atexit`` handlers still run (logging's
     flush among them); an exception other than ``SystemExit`` ends the process as usual.
+
+    Not while child processes live (a joblib sweep's idle loky workers): Python's own
+    shutdown tells their pool to stop before ``multiprocessing`` waits for them at exit;
+    without it that wait lasted until the workers' idle timeout, 300 s.
     """
     try:
         command(argv)
         code = 0
     except SystemExit as exc:
         code = exc.code
+    processes = sys.modules.get("multiprocessing")
+    if processes is not None and processes.active_children():
+        raise SystemExit(code)
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)  # as Python prints a non-integer exit status
         code = 1
@@ -529,6 +538,8 @@ def main(argv: list[str] | None = None) -> None:
     """``xbrun ARGS``; Ctrl-C or SIGTERM end any command with one line (exit 130 / 143),
     a run's folder recording status ``interrupted``."""
     if argv is None:  # the `xbrun` command itself (tests and Python callers pass argv)
+        if sys.argv[1:2] == ["train"]:
+            phases.hold_collector()  # until the run's first epoch, or a sweep's start
         if driver_start.wanted(sys.argv[1:]):  # CUDA's driver set up beside torch and Hydra
             driver_start.start(context=driver_start.one_process(sys.argv[1:], os.environ),
                                triton=driver_start.uses_triton(sys.argv[1:]))

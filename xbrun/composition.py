@@ -70,11 +70,14 @@ def schema_type(cls: type) -> type:
         for f in dataclasses.fields(cls) if f.init])
 
 
-def schema_value(default: Any) -> Any:
+def schema_value(default: Any, names: list[str] | None = None) -> Any:
     """A config dataclass instance as an instance of its :func:`schema_type`, the same
     values: what OmegaConf turns into the typed node in one pass (merging the values into
-    the empty schema node costs twice as long, and every run composes after it)."""
+    the empty schema node costs twice as long, and every run composes after it). With
+    ``names``, an instance of a schema of those fields only."""
     cls = schema_type(type(default))
+    if names is not None:
+        cls = _some_fields(cls, tuple(names))
     values = {}
     for field in dataclasses.fields(cls):
         value, tp = getattr(default, field.name), field.type
@@ -83,6 +86,14 @@ def schema_value(default: Any) -> Any:
         typed_node = dataclasses.is_dataclass(tp) and dataclasses.is_dataclass(value)
         values[field.name] = schema_value(value) if typed_node else _plain(value)
     return cls(**values)
+
+
+@functools.cache
+def _some_fields(cls: type, names: tuple[str, ...]) -> type:
+    """The schema ``cls`` with the fields ``names`` only, the same types and defaults."""
+    return dataclasses.make_dataclass(cls.__name__, [
+        (f.name, f.type, dataclasses.field(default=f.default))
+        for f in dataclasses.fields(cls) if f.name in names])
 
 
 def _plain(value: Any) -> Any:
@@ -96,36 +107,82 @@ def _plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def schema_node(default: Any):
-    """The typed OmegaConf node of a config dataclass instance, its values the defaults."""
-    from omegaconf import OmegaConf
-
-    return OmegaConf.structured(schema_value(default))
-
-
 @functools.cache
 def register_schemas() -> None:
     """Each option's defaults come from its dataclass, registered in Hydra's ConfigStore as
     ``schema/GROUP/OPTION`` (``schema/run`` for the top-level keys): an option file names its
-    schema in its defaults list and holds only what differs (``tests/test_defaults.py``)."""
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
+    schema in its defaults list and holds only what differs (``tests/test_defaults.py``).
 
-    from .config import SCHEMAS, RunConfig
+    An option's typed node is built when Hydra first loads it (:func:`_deferred_entry`): a
+    run loads about a dozen of the forty, and building them all cost about a tenth of a second
+    of every command's start on two cores."""
+    from hydra.core.config_store import ConfigStore
+
+    from .config import SCHEMAS
 
     store = ConfigStore.instance()
+    entry = _deferred_entry()
+    folder = store.repo.setdefault("schema", {})  # (where ConfigStore.store files them)
     for group, options in SCHEMAS.items():
         for name, default in options.items():
-            node = schema_value(default)  # (the store makes the OmegaConf node)
-            if group == "decomposition":  # an option has its method's keys only
-                node = schema_node(default)
-                node = OmegaConf.masked_copy(node, [k for k in node if node[k] is not None])
-            store.store(group=f"schema/{group}", name=name, node=node)
-    run = schema_node(RunConfig())
-    root = OmegaConf.create({})  # the typed top-level keys in an open root, which the
-    for key in [k for k in run if k not in GROUPS]:  # groups and the shortcuts join
-        root[key] = run._get_node(key)
-    store.store(group="schema", name="run", node=root)
+            folder.setdefault(group, {})[f"{name}.yaml"] = entry(
+                f"{name}.yaml", f"schema/{group}", functools.partial(_option_node, group, default))
+    folder["run.yaml"] = entry("run.yaml", "schema", _top_level_node)
+
+
+def _top_level_node():
+    """The typed top-level keys of ``RunConfig`` (``schema/run``) in an open root, which the
+    groups and the shortcuts join."""
+    from omegaconf import OmegaConf
+
+    from .config import RunConfig
+
+    run = RunConfig()
+    top = [f.name for f in dataclasses.fields(run) if f.name not in GROUPS]
+    node = OmegaConf.structured(schema_value(run, top))
+    root = OmegaConf.create({})
+    for key in top:
+        root[key] = node._get_node(key)
+    return OmegaConf.structured(root)  # (what ConfigStore.store keeps of it)
+
+
+def _option_node(group: str, default: Any):
+    """The typed OmegaConf node of one option's defaults (``schema/GROUP/OPTION``)."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.structured(schema_value(default))
+    if group == "decomposition":  # an option has its method's keys only
+        node = OmegaConf.masked_copy(node, [k for k in node if node[k] is not None])
+    return node
+
+
+@functools.cache
+def _deferred_entry() -> type:
+    """Hydra's ``ConfigNode`` whose node is made when first read, once. Hydra never changes
+    a stored entry (``ConfigStore.load`` hands out a copy of its node), so a copy of the
+    whole store (each composition makes one: ``CachingConfigRepository``) shares the entry
+    rather than copying its node; a copy of the entry itself, or a pickle (Hydra's state sent
+    to a joblib sweep's workers), is a plain ``ConfigNode`` with the node made."""
+    from hydra.core.config_store import ConfigNode
+
+    class Deferred(ConfigNode):
+        def __init__(self, name: str, group: str, make) -> None:  # noqa: D107
+            self.name, self.group, self.package, self.provider = name, group, None, None
+            self._make, self._made = make, []
+
+        @property
+        def node(self):
+            if not self._made:
+                self._made.append(self._make())
+            return self._made[0]
+
+        def __reduce__(self):
+            return ConfigNode, (self.name, self.node, self.group, self.package, self.provider)
+
+        def __deepcopy__(self, memo):
+            return self
+
+    return Deferred
 
 
 def fail(message: str) -> None:

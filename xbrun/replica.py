@@ -70,7 +70,9 @@ def run_processes(config, run_dir: Path, log=print) -> dict:
     if config.distributed.nproc == 1 or env_world()[1] > 1:
         return train(config, run_dir, log=log)
     from .training.lock import run_lock
+    from .training.phases import release_collector
 
+    release_collector()  # this process now waits on the replicas (phases.hold_collector)
     logs = [h.baseFilename for h in logging.getLogger().handlers
             if isinstance(h, logging.FileHandler)]
     with run_lock(run_dir, "run_dir"):  # held for rank 0 (as ``train`` holds it)

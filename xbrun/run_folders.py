@@ -29,9 +29,11 @@ def job_folders(combos: list[list[str]], settings, whole_config) -> list[Path]:
     raw = str(OmegaConf.to_container(settings.sweep, resolve=False).get("subdir"))
     by_number = re.fullmatch(r"[^$]*(\$\{hydra\.job\.(num|id)\}[^$]*)*", raw) is not None
     folders: list[Path] = []
+    cfg = None
     for index, combo in enumerate(combos):
-        whole = OmegaConf.create({"hydra": settings}) if by_number else whole_config(combo)
-        cfg = OmegaConf.create(OmegaConf.to_container(whole, resolve=False))
+        if cfg is None or not by_number:  # by number: the settings alone, copied once
+            whole = OmegaConf.create({"hydra": settings}) if by_number else whole_config(combo)
+            cfg = OmegaConf.create(OmegaConf.to_container(whole, resolve=False))
         with open_dict(cfg):
             cfg.hydra.job.num, cfg.hydra.job.id = index, index
         subdir = str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
@@ -73,6 +75,7 @@ def check_written_paths(settings, jobs: list[Path], configs: list) -> None:
     if subdir is not None:
         first = inside_run(str(subdir), "hydra.output_subdir", allow=(".hydra",)).parts[0]
         taken[first] = "hydra.output_subdir"
+    cfg = None  # Hydra's settings as each job's (made once: a sweep has many jobs)
     for group in ("job_logging", "hydra_logging"):
         handlers = OmegaConf.select(settings, f"{group}.handlers") or {}
         for name in handlers:
@@ -80,8 +83,9 @@ def check_written_paths(settings, jobs: list[Path], configs: list) -> None:
                 continue
             key = f"hydra.{group}.handlers.{name}.filename"
             for index, job in enumerate(jobs):
-                cfg = OmegaConf.create({"hydra": OmegaConf.to_container(settings,
-                                                                        resolve=False)})
+                if cfg is None:
+                    cfg = OmegaConf.create({"hydra": OmegaConf.to_container(settings,
+                                                                            resolve=False)})
                 with open_dict(cfg):
                     cfg.hydra.runtime.output_dir = str(job)
                     cfg.hydra.job.num, cfg.hydra.job.id = index, index

@@ -45,7 +45,7 @@ from .outputs import (
     write_jsonl,
     write_npz,
 )
-from .phases import Phases, TimedSteps, bytecode_note
+from .phases import Phases, TimedSteps, bytecode_note, release_collector
 from .placement import placement
 from .progress import pulses_so_far
 from .rundir import CHECKPOINT, load_resume, restore
@@ -397,6 +397,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     if device.type == "cuda" and config.is_analog:
         driver_start.settle()  # Triton's cache key, computed beside the start-up
     run.phases.mark("set-up")
+    release_collector()  # start-up is over (phases.hold_collector)
     try:
         for epoch in range(start_epoch, config.epochs):
             boundary = False
