@@ -1658,6 +1658,19 @@ def _train_gains(x_max, d_max, um_grad_scale, lr, granularity, desired_bl, const
 
 
 @triton.jit
+def _count_call(rows_ptr, calls_ptr, g, k, stride_rows, stride_calls, first,
+                ROWS: tl.constexpr, CALLS: tl.constexpr):
+    """Tile ``g``'s counters, by its ``first`` program only: ``k`` more rows (``ROWS``), one
+    more call (``CALLS``)."""
+    if ROWS:
+        if first:
+            tl.store(rows_ptr + g * stride_rows, tl.load(rows_ptr + g * stride_rows) + k)
+    if CALLS:
+        if first:
+            tl.store(calls_ptr + g * stride_calls, tl.load(calls_ptr + g * stride_calls) + 1)
+
+
+@triton.jit
 def _line_probabilities_kernel(
     x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
     n_in, n_out,
@@ -1683,12 +1696,7 @@ def _line_probabilities_kernel(
     rank-1 updates)."""
     g = tl.program_id(1)
     b = tl.program_id(0)
-    if ROWS:
-        if b == 0:
-            tl.store(rows_ptr + g * stride_rows, tl.load(rows_ptr + g * stride_rows) + k)
-    if CALLS:
-        if b == 0:
-            tl.store(calls_ptr + g * stride_calls, tl.load(calls_ptr + g * stride_calls) + 1)
+    _count_call(rows_ptr, calls_ptr, g, k, stride_rows, stride_calls, b == 0, ROWS, CALLS)
     col = (g % n_cols).to(tl.int64)
     row = (g // n_cols).to(tl.int64)
     xs = x_ptr + b.to(tl.int64) * stride_xk + col * stride_xg
@@ -1751,13 +1759,8 @@ def _line_probabilities_rows_kernel(
     numbers; one atomic add of the block's train lengths to the slots (an integer sum, any
     order) instead of one a row."""
     g = tl.program_id(1)
-    first = tl.program_id(0) == 0
-    if ROWS:
-        if first:
-            tl.store(rows_ptr + g * stride_rows, tl.load(rows_ptr + g * stride_rows) + k)
-    if CALLS:
-        if first:
-            tl.store(calls_ptr + g * stride_calls, tl.load(calls_ptr + g * stride_calls) + 1)
+    _count_call(rows_ptr, calls_ptr, g, k, stride_rows, stride_calls, tl.program_id(0) == 0,
+                ROWS, CALLS)
     col = (g % n_cols).to(tl.int64)
     row = (g // n_cols).to(tl.int64)
     b = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
