@@ -1597,6 +1597,18 @@ def _round_half_even(v):
 
 
 @triton.jit
+def _signed_probability(v, gain, res, RES: tl.constexpr):
+    """``clip(discretize(|v| * gain), 0, 1) * sign(v)``, element by element (the twin's
+    float32 operations in its order)."""
+    p = tl.abs(v) * gain
+    if RES:
+        p = _round_half_even(tl.div_rn(p, res)) * res
+    p = tl.minimum(tl.maximum(p, 0.0), 1.0)
+    sign = tl.where(v > 0.0, 1.0, tl.where(v < 0.0, -1.0, 0.0))
+    return p * sign
+
+
+@triton.jit
 def _side_probabilities(src_ptr, dst_ptr, sign_ptr, n, stride_src, gain, res,
                         RES: tl.constexpr, SIGNS: tl.constexpr, BLOCK: tl.constexpr):
     """``clip(discretize(|v| * gain), 0, 1) * sign(v)`` of one row of one side (``SIGNS``:
@@ -1607,12 +1619,7 @@ def _side_probabilities(src_ptr, dst_ptr, sign_ptr, n, stride_src, gain, res,
         v = tl.load(src_ptr + j * stride_src, mask=ok, other=0.0)
         if SIGNS:
             v = v * tl.load(sign_ptr + j, mask=ok, other=1.0)
-        p = tl.abs(v) * gain
-        if RES:
-            p = _round_half_even(tl.div_rn(p, res)) * res
-        p = tl.minimum(tl.maximum(p, 0.0), 1.0)
-        sign = tl.where(v > 0.0, 1.0, tl.where(v < 0.0, -1.0, 0.0))
-        tl.store(dst_ptr + j, p * sign, mask=ok)
+        tl.store(dst_ptr + j, _signed_probability(v, gain, res, RES), mask=ok)
 
 
 @triton.jit
@@ -1732,12 +1739,8 @@ def _side_store(v, ok, j, dst_ptr, sign_ptr, at, n, gain, res, RES: tl.constexpr
     """The probabilities of ``_side_probabilities`` from a block of loaded rows ``v``."""
     if SIGNS:
         v = v * tl.load(sign_ptr + j, mask=j < n, other=1.0)[None, :]
-    p = tl.abs(v) * gain[:, None]
-    if RES:
-        p = _round_half_even(tl.div_rn(p, res)) * res
-    p = tl.minimum(tl.maximum(p, 0.0), 1.0)
-    sign = tl.where(v > 0.0, 1.0, tl.where(v < 0.0, -1.0, 0.0))
-    tl.store(dst_ptr + at[:, None] * n + j[None, :], p * sign, mask=ok)
+    tl.store(dst_ptr + at[:, None] * n + j[None, :],
+             _signed_probability(v, gain[:, None], res, RES), mask=ok)
 
 
 # its parameters are _line_probabilities_kernel's on purpose: one launch statement serves both
