@@ -113,27 +113,37 @@ def _dac_row(x_ptr, sx1, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_boun
 
 
 @triton.jit
-def _adc_block(y, var, norm, row, cols, ok, width, seed, bm_pass, w_noise, out_noise,
-               out_step, out_bound, W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr,
-               OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr):
-    """Read noise, output noise, ADC; returns the clipped block and whether it clipped."""
+def _adc(y, var, norm, at, ok, seed, bm_pass, w_noise, out_noise, out_step, out_bound,
+         W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
+         OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, AXIS: tl.constexpr):
+    """Read noise, output noise, ADC on outputs ``y`` (``at``: their Philox offsets,
+    ``norm`` as wide as ``y``); returns them clipped and whether they clipped along
+    ``AXIS``."""
     if W_KIND == 1:  # W_NOISE_ADDITIVE
-        y = y + (w_noise * norm) * tl.randn(_stream_seed(seed, 2, bm_pass), row * width + cols)
+        y = y + (w_noise * norm) * tl.randn(_stream_seed(seed, 2, bm_pass), at)
     elif W_KIND == 2:  # W_NOISE_PCM
-        y = y + (w_noise * tl.sqrt(var)) * tl.randn(_stream_seed(seed, 2, bm_pass),
-                                                    row * width + cols)
+        y = y + (w_noise * tl.sqrt(var)) * tl.randn(_stream_seed(seed, 2, bm_pass), at)
     if OUT_NOISE:
-        y = y + out_noise * tl.randn(_stream_seed(seed, 3, bm_pass), row * width + cols)
+        y = y + out_noise * tl.randn(_stream_seed(seed, 3, bm_pass), at)
     if OUT_Q:
         y = tl.math.div_rn(y, out_step)
         if OUT_STO:
-            y = y + (tl.rand(_stream_seed(seed, 4, bm_pass), row * width + cols) - 0.5)
+            y = y + (tl.rand(_stream_seed(seed, 4, bm_pass), at) - 0.5)
         y = _round_even(y) * out_step
     hit = y > out_bound
     if TEST_NEG:
         hit = hit | (y < -out_bound)
-    hit = tl.max((hit & ok).to(tl.int32), axis=0)
+    hit = tl.max((hit & ok).to(tl.int32), axis=AXIS)
     return tl.minimum(tl.maximum(y, -out_bound), out_bound), hit
+
+
+@triton.jit
+def _adc_block(y, var, norm, row, cols, ok, width, seed, bm_pass, w_noise, out_noise,
+               out_step, out_bound, W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr,
+               OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr):
+    """``_adc`` of one row's block of outputs ``cols``; whether the block clipped."""
+    return _adc(y, var, norm, row * width + cols, ok, seed, bm_pass, w_noise, out_noise,
+                out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, 0)
 
 
 @triton.jit
@@ -142,23 +152,9 @@ def _adc_rows(y, var, norm, rows, cols, ok, width, seed, w_noise, out_noise, out
               OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr):
     """``_adc_block`` of the first pass on a block of rows ``(rows, cols)``: the same
     element-wise numbers; whether each row clipped."""
-    at = rows[:, None] * width + cols[None, :]
-    if W_KIND == 1:  # W_NOISE_ADDITIVE
-        y = y + (w_noise * norm[:, None]) * tl.randn(_stream_seed(seed, 2, 0), at)
-    elif W_KIND == 2:  # W_NOISE_PCM
-        y = y + (w_noise * tl.sqrt(var)) * tl.randn(_stream_seed(seed, 2, 0), at)
-    if OUT_NOISE:
-        y = y + out_noise * tl.randn(_stream_seed(seed, 3, 0), at)
-    if OUT_Q:
-        y = tl.math.div_rn(y, out_step)
-        if OUT_STO:
-            y = y + (tl.rand(_stream_seed(seed, 4, 0), at) - 0.5)
-        y = _round_even(y) * out_step
-    hit = y > out_bound
-    if TEST_NEG:
-        hit = hit | (y < -out_bound)
-    hit = tl.max((hit & ok).to(tl.int32), axis=1)
-    return tl.minimum(tl.maximum(y, -out_bound), out_bound), hit
+    return _adc(y, var, norm[:, None], rows[:, None] * width + cols[None, :], ok, seed, 0,
+                w_noise, out_noise, out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
+                TEST_NEG, 1)
 
 
 @triton.jit

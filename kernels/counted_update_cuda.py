@@ -222,8 +222,17 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
                      net, total, n_max, stride_p, noise_std, amp_up, amp_down, gam_up,
                      gam_down, es_a, es_b, std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE,
                      COUNT_CELLS, PACK, CHUNKS, BLOCK_M, BLOCK_N)
-    elif ATOMIC:  # a part wholly past the longest train adds nothing
-        ok = ok & (k_lo < k_hi)
+    else:
+        if ATOMIC:  # a part wholly past the longest train adds nothing
+            ok = ok & (k_lo < k_hi)
+        _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC)
+
+
+@triton.jit
+def _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC: tl.constexpr):
+    """A block's counts into ``net`` / ``total`` at ``out``: added with integer atomics
+    where the parts of a split share the block (exact in any order), else stored."""
+    if ATOMIC:
         tl.atomic_add(net_ptr + out, net, mask=ok)
         tl.atomic_add(total_ptr + out, total, mask=ok)
     else:
@@ -329,12 +338,7 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                                       total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
     out = lines[:, None] * n_in + cols[None, :]
     ok = (lines < n_out)[:, None] & (cols < n_in)[None, :]
-    if ATOMIC:
-        tl.atomic_add(net_ptr + out, net, mask=ok)
-        tl.atomic_add(total_ptr + out, total, mask=ok)
-    else:
-        tl.store(net_ptr + out, net, mask=ok)
-        tl.store(total_ptr + out, total, mask=ok)
+    _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC)
 
 
 @triton.jit

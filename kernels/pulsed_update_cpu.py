@@ -421,6 +421,15 @@ def _given_word(bits, b, line_index, t0, t1):
     return word
 
 
+@njit(cache=True, inline="always")
+def _slot_word(given, bits, b, line_index, key_bits, line, p_abs, t0, t1, pair):
+    """``(word, pair)`` of slots ``t0..t1-1`` of one line: read from the given trains
+    (``_given_word``, ``pair`` untouched) or drawn (``_drawn_word``, key ``line``)."""
+    if given:
+        return _given_word(bits, b, line_index, t0, t1), pair
+    return _drawn_word(key_bits, line, p_abs, t0, t1, pair)
+
+
 @njit(cache=True)
 def _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, lines, key_bits,
                n_lines):
@@ -446,10 +455,8 @@ def _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, line
             for wd in range(words):
                 t0 = wd * 64
                 t1 = min(n_slots, t0 + 64)
-                if given:
-                    word = _given_word(xb, b, j, t0, t1)
-                else:
-                    word, pair = _drawn_word(key_bits, b * n_lines + j, p_abs, t0, t1, pair)
+                word, pair = _slot_word(given, xb, b, j, key_bits, b * n_lines + j, p_abs, t0,
+                                        t1, pair)
                 masks[b, c, wd] = word  # kept only if the line fires (c moves on)
                 fired |= word
             if fired == 0:
@@ -501,11 +508,8 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
             for wd in range(words):
                 t0 = wd * 64
                 t1 = min(n_slots, t0 + 64)
-                if given:
-                    word = _given_word(db, b, i, t0, t1)
-                else:
-                    word, pair = _drawn_word(key_bits, b * n_lines + n_in + i, p_abs, t0, t1,
-                                             pair)
+                word, pair = _slot_word(given, db, b, i, key_bits, b * n_lines + n_in + i,
+                                        p_abs, t0, t1, pair)
                 d_mask[wd] = word
                 if word != 0:
                     if n_fired == 0:

@@ -1773,6 +1773,18 @@ def _round_half_even(v):
 
 
 @triton.jit
+def _signed_probability(v, gain, res, RES: tl.constexpr):
+    """``clip(discretize(|v| * gain), 0, 1) * sign(v)``, element by element (the twin's
+    float32 operations in its order)."""
+    p = tl.abs(v) * gain
+    if RES:
+        p = _round_half_even(tl.div_rn(p, res)) * res
+    p = tl.minimum(tl.maximum(p, 0.0), 1.0)
+    sign = tl.where(v > 0.0, 1.0, tl.where(v < 0.0, -1.0, 0.0))
+    return p * sign
+
+
+@triton.jit
 def _side_probabilities(src_ptr, dst_ptr, sign_ptr, n, stride_src, gain, res,
                         RES: tl.constexpr, SIGNS: tl.constexpr, BLOCK: tl.constexpr):
     """``clip(discretize(|v| * gain), 0, 1) * sign(v)`` of one row of one side (``SIGNS``:
@@ -1783,12 +1795,7 @@ def _side_probabilities(src_ptr, dst_ptr, sign_ptr, n, stride_src, gain, res,
         v = tl.load(src_ptr + j * stride_src, mask=ok, other=0.0)
         if SIGNS:
             v = v * tl.load(sign_ptr + j, mask=ok, other=1.0)
-        p = tl.abs(v) * gain
-        if RES:
-            p = _round_half_even(tl.div_rn(p, res)) * res
-        p = tl.minimum(tl.maximum(p, 0.0), 1.0)
-        sign = tl.where(v > 0.0, 1.0, tl.where(v < 0.0, -1.0, 0.0))
-        tl.store(dst_ptr + j, p * sign, mask=ok)
+        tl.store(dst_ptr + j, _signed_probability(v, gain, res, RES), mask=ok)
 
 
 @triton.jit
@@ -1834,6 +1841,19 @@ def _train_gains(x_max, d_max, um_grad_scale, lr, granularity, desired_bl, const
 
 
 @triton.jit
+def _count_call(rows_ptr, calls_ptr, g, k, stride_rows, stride_calls, first,
+                ROWS: tl.constexpr, CALLS: tl.constexpr):
+    """Tile ``g``'s counters, by its ``first`` program only: ``k`` more rows (``ROWS``), one
+    more call (``CALLS``)."""
+    if ROWS:
+        if first:
+            tl.store(rows_ptr + g * stride_rows, tl.load(rows_ptr + g * stride_rows) + k)
+    if CALLS:
+        if first:
+            tl.store(calls_ptr + g * stride_calls, tl.load(calls_ptr + g * stride_calls) + 1)
+
+
+@triton.jit
 def _line_probabilities_kernel(
     x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
     n_in, n_out,
@@ -1859,12 +1879,7 @@ def _line_probabilities_kernel(
     rank-1 updates)."""
     g = tl.program_id(1)
     b = tl.program_id(0)
-    if ROWS:
-        if b == 0:
-            tl.store(rows_ptr + g * stride_rows, tl.load(rows_ptr + g * stride_rows) + k)
-    if CALLS:
-        if b == 0:
-            tl.store(calls_ptr + g * stride_calls, tl.load(calls_ptr + g * stride_calls) + 1)
+    _count_call(rows_ptr, calls_ptr, g, k, stride_rows, stride_calls, b == 0, ROWS, CALLS)
     col = (g % n_cols).to(tl.int64)
     row = (g // n_cols).to(tl.int64)
     xs = x_ptr + b.to(tl.int64) * stride_xk + col * stride_xg
@@ -1900,12 +1915,8 @@ def _side_store(v, ok, j, dst_ptr, sign_ptr, at, n, gain, res, RES: tl.constexpr
     """The probabilities of ``_side_probabilities`` from a block of loaded rows ``v``."""
     if SIGNS:
         v = v * tl.load(sign_ptr + j, mask=j < n, other=1.0)[None, :]
-    p = tl.abs(v) * gain[:, None]
-    if RES:
-        p = _round_half_even(tl.div_rn(p, res)) * res
-    p = tl.minimum(tl.maximum(p, 0.0), 1.0)
-    sign = tl.where(v > 0.0, 1.0, tl.where(v < 0.0, -1.0, 0.0))
-    tl.store(dst_ptr + at[:, None] * n + j[None, :], p * sign, mask=ok)
+    tl.store(dst_ptr + at[:, None] * n + j[None, :],
+             _signed_probability(v, gain[:, None], res, RES), mask=ok)
 
 
 # its parameters are _line_probabilities_kernel's on purpose: one launch statement serves both
@@ -1927,13 +1938,8 @@ def _line_probabilities_rows_kernel(
     numbers; one atomic add of the block's train lengths to the slots (an integer sum, any
     order) instead of one a row."""
     g = tl.program_id(1)
-    first = tl.program_id(0) == 0
-    if ROWS:
-        if first:
-            tl.store(rows_ptr + g * stride_rows, tl.load(rows_ptr + g * stride_rows) + k)
-    if CALLS:
-        if first:
-            tl.store(calls_ptr + g * stride_calls, tl.load(calls_ptr + g * stride_calls) + 1)
+    _count_call(rows_ptr, calls_ptr, g, k, stride_rows, stride_calls, tl.program_id(0) == 0,
+                ROWS, CALLS)
     col = (g % n_cols).to(tl.int64)
     row = (g // n_cols).to(tl.int64)
     b = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)

@@ -84,13 +84,22 @@ for _, line in sorted(parts, key=lambda part: -part[0]):
     print(line)
 PY
 }
+# the Wu figures' parts of one series, one a tau (each tau a config of the figure's -tau group)
+wu_tau_parts() {  # LABEL SERIES
+    local wu tau
+    for wu in wu2024-mnist wu2025-mnist; do
+        for tau in $(ls "$CONF/$wu-tau" | sed 's/.yaml$//'); do
+            echo "$wu $GPU ${1}_$tau +experiment/$wu=$2 +experiment/$wu-tau=$tau ${BUDGETED[$wu]} $M"
+        done
+    done
+}
 # one part a line: FIGURE ACCELERATOR PART OVERRIDES...; longest first (estimated at the
 # 2026-12-06 times of six processes on one H100: docs/figures/README.md). One part a series
 # for tt-family, one run a part for gokmen2020 and the Wu figures: a part killed at the
 # deadline costs little, and the parts spread over the GPU processes
 gpu_parts() {
     local tt="${BUDGETED[tt-family-asymmetry]} $M" g20="${BUDGETED[gokmen2020-tiki-taka]} $M"
-    local g21="${BUDGETED[gokmen2021-ttv2-states]} $M" tau
+    local g21="${BUDGETED[gokmen2021-ttv2-states]} $M" wu
     echo "legallo2023-training $GPU ttv2 +experiment/legallo2023-training=ttv2 $M"
     echo "legallo2023-training $GPU sgd +experiment/legallo2023-training=sgd $M"
     echo "tt-family-asymmetry $GPU agad +experiment/tt-family-asymmetry=agad $tt"
@@ -102,21 +111,13 @@ gpu_parts() {
     echo "tt-family-asymmetry $GPU chopped +experiment/tt-family-asymmetry=chopped $tt"
     echo "tt-family-asymmetry $GPU ttv2 +experiment/tt-family-asymmetry=ttv2 $tt"
     echo "gokmen2021-ttv2-states $GPU sgd +experiment/gokmen2021-ttv2-states=sgd,fp $g21"
-    for wu in wu2024-mnist wu2025-mnist; do
-        for tau in $(ls "$CONF/$wu-tau" | sed 's/.yaml$//'); do
-            echo "$wu $GPU tt_$tau +experiment/$wu=tiki_taka +experiment/$wu-tau=$tau ${BUDGETED[$wu]} $M"
-        done
-    done
+    wu_tau_parts tt tiki_taka
     echo "gokmen2020-tiki-taka $GPU sgd_asymmetric +experiment/gokmen2020-tiki-taka=sgd_asymmetric $g20"
     echo "gokmen2020-tiki-taka $GPU sgd_symmetric +experiment/gokmen2020-tiki-taka=sgd_symmetric $g20"
     echo "tt-family-asymmetry $GPU sgd +experiment/tt-family-asymmetry=sgd $tt"
     echo "tt-family-asymmetry $GPU fp +experiment/tt-family-asymmetry=fp $tt"
     echo "gokmen2020-tiki-taka $GPU fp +experiment/gokmen2020-tiki-taka=fp $g20"
-    for wu in wu2024-mnist wu2025-mnist; do
-        for tau in $(ls "$CONF/$wu-tau" | sed 's/.yaml$//'); do
-            echo "$wu $GPU sgd_$tau +experiment/$wu=analog_sgd +experiment/$wu-tau=$tau ${BUDGETED[$wu]} $M"
-        done
-    done
+    wu_tau_parts sgd analog_sgd
     for wu in wu2024-mnist wu2025-mnist; do  # the digital reference does not depend on tau
         echo "$wu $GPU fp +experiment/$wu=fp +experiment/$wu-tau=tau060 ${BUDGETED[$wu]} $M"
     done

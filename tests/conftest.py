@@ -3,8 +3,10 @@ import os
 import pytest
 import torch
 
-# Triton kernels run through the interpreter on machines without a GPU; this must be set
-# before triton is first imported anywhere in the test session.
+# Triton kernels run through the interpreter on machines without a GPU; Triton decides it
+# when a kernel is decorated, so this is set here, before any test module imports triton or
+# a launcher (the kernel tests rely on it; tests/triton_modules.py loads interpreted and
+# compiled copies of a launcher either way).
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 

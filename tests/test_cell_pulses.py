@@ -8,15 +8,9 @@ counter already holds. Drawn trains (line writes, a transfer's fused write): the
 up to the returned total and lands on the written lines only.
 """
 
-import os
-
+import pytest
 import torch
-
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import pytest  # noqa: E402
-from pulse_cases import (  # noqa: E402
+from pulse_cases import (
     CELLS,
     loose,
     loose_lines,
@@ -26,10 +20,10 @@ from pulse_cases import (  # noqa: E402
     signed_probs,
     start_weight,
 )
-from triton_modules import triton_function  # noqa: E402
-from xbrun.kernels import line_write_torch, pulsed_update_torch  # noqa: E402
+from triton_modules import triton_function
+from xbrun.kernels import line_write_torch, pulsed_update_torch
 
-from xbrun import kernels  # noqa: E402
+from xbrun import kernels
 
 KINDS = [CELLS[0], CELLS[1], CELLS[5]]  # constant (closed form), linear, pow (one by one)
 

@@ -28,6 +28,15 @@ def _correlated_inputs(n: int, d: int, g: torch.Generator, dtype=torch.float64) 
     return (torch.randn(n, d, generator=g, dtype=dtype) * scales) @ mix + 0.5
 
 
+def _linear_layer_data(seed: int, n: int, d: int, m: int):
+    """``(X, W, b, Y)``: correlated inputs through a random float64 layer, ``Y = X W + b``."""
+    g = _gen(seed)
+    X = _correlated_inputs(n, d, g)
+    W = torch.randn(d, m, generator=g, dtype=torch.float64)
+    b = torch.randn(m, generator=g, dtype=torch.float64)
+    return X, W, b, X @ W + b
+
+
 def _nmse_direct(Y, Y_hat):
     return (((Y - Y_hat) ** 2).mean() / ((Y - Y.mean(0)) ** 2).mean()).item()
 
@@ -94,12 +103,7 @@ def test_factorize_matrix_shapes_and_errors():
 
 @pytest.mark.parametrize("k", [1, 4, 10])
 def test_factorize_matrix_reaches_optimal_nmse(k):
-    g = _gen(1)
-    N, D, M = 400, 30, 24
-    X = _correlated_inputs(N, D, g)
-    W = torch.randn(D, M, generator=g, dtype=torch.float64)
-    b = torch.randn(M, generator=g, dtype=torch.float64)
-    Y = X @ W + b
+    X, W, b, Y = _linear_layer_data(1, n=400, d=30, m=24)
     sol = factorize_matrix(X, Y, W, bias=b, rank=k)
     Y_hat = X @ sol.Wa @ sol.Wb + sol.bias
     # the reported nmse is the documented definition, on the returned tensors
@@ -165,12 +169,8 @@ def test_nmse_is_one_for_constant_prediction():
 
 
 def test_progressive_factorization_lowers_rank():
-    g = _gen(6)
-    N, D, M = 500, 40, 36
-    X = _correlated_inputs(N, D, g)
-    W = torch.randn(D, M, generator=g, dtype=torch.float64)
-    b = torch.randn(M, generator=g, dtype=torch.float64)
-    Y = X @ W + b
+    D, M = 40, 36
+    X, W, b, Y = _linear_layer_data(6, n=500, d=D, m=M)
     first = factorize_matrix(X, Y, W, bias=b, rank=16)
     Y1 = X @ first.Wa @ first.Wb + first.bias
     second = factorize_matrix(X, Y1, first.Wa, first.Wb, first.bias, rank=8)

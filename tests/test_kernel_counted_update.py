@@ -6,16 +6,11 @@ distribution where the draws differ.
 """
 
 import functools
-import os
 
+import pytest
 import torch
-
-if not torch.cuda.is_available():  # before triton is first imported (see test_kernel_pulsed_update)
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import pytest  # noqa: E402
-from pulse_cases import loose  # noqa: E402
-from test_counted_update import (  # noqa: E402
+from pulse_cases import loose
+from test_counted_update import (
     CELLS,
     COUNTER,
     cell_args,
@@ -23,11 +18,11 @@ from test_counted_update import (  # noqa: E402
     given_trains,
     replica_statistics,
 )
-from triton_modules import triton_function  # noqa: E402
-from xbrun.kernels.counted_update_ref import apply_counts_torch  # noqa: E402
-from xbrun.kernels.pulsed_update_ref import pulsed_update_torch as _pulsed_update  # noqa: E402
+from triton_modules import triton_function
+from xbrun.kernels.counted_update_ref import apply_counts_torch
+from xbrun.kernels.pulsed_update_ref import pulsed_update_torch as _pulsed_update
 
-from xbrun.physics.cells import ConstantStep, ExpStep, SoftBounds  # noqa: E402
+from xbrun.physics.cells import ConstantStep, ExpStep, SoftBounds
 
 pulsed_update_torch = loose(_pulsed_update)
 

@@ -3,18 +3,12 @@
 the same pulses (exact), the same walk up to float rounding, weights outside their bounds
 included. Interpreted on the CPU, compiled on a GPU."""
 
-import os
-
+import pytest
 import torch
+from pulse_cases import loose
+from triton_modules import triton_function
 
-if not torch.cuda.is_available():  # before triton is first imported
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import pytest  # noqa: E402
-from pulse_cases import loose  # noqa: E402
-from triton_modules import triton_function  # noqa: E402
-
-from xbrun.physics.cells import ConstantStep, LinearStep, SoftBounds  # noqa: E402
+from xbrun.physics.cells import ConstantStep, LinearStep, SoftBounds
 
 # fixed bounds (no device-to-device spread of them), so a walk into one is seen
 FIXED = dict(w_max=0.3, w_min=-0.25, w_max_dtod=0.0, w_min_dtod=0.0)

@@ -6,24 +6,14 @@ is off; in distribution (means and variances of the weight change per element, w
 tolerances from the sample variances) where kernel and twin draw different random numbers.
 """
 
-import os
+import functools
+import math
 
+import pytest
 import torch
-
-# Triton decides at decoration time whether a kernel is interpreted: on a machine without
-# a GPU set this before triton (and the launcher module, which xbrun imports lazily) is
-# first imported. The tests below load their own interpreted (CPU) and compiled (GPU)
-# copies of the launcher either way, so a GPU session keeps other kernels compiled.
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import functools  # noqa: E402
-import math  # noqa: E402
-
-import pytest  # noqa: E402
-import triton  # noqa: E402
-import triton.language as tl  # noqa: E402
-from pulse_cases import (  # noqa: E402
+import triton
+import triton.language as tl
+from pulse_cases import (
     CELL_IDS,
     CELLS,
     EXP_DEFAULT,
@@ -39,8 +29,8 @@ from pulse_cases import (  # noqa: E402
     signed_probs,
     start_weight,
 )
-from triton_modules import triton_function  # noqa: E402
-from xbrun.kernels import (  # noqa: E402
+from triton_modules import triton_function
+from xbrun.kernels import (
     CELL_CONSTANT,
     CELL_EXP,
     CELL_LINEAR,
@@ -48,7 +38,7 @@ from xbrun.kernels import (  # noqa: E402
     single_pulse_torch,
 )
 
-from xbrun import kernels  # noqa: E402
+from xbrun import kernels
 
 pulsed_update_torch = loose(kernels.pulsed_update_torch)
 

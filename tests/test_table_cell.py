@@ -7,19 +7,13 @@ A table built from data of a known soft_bounds cell steps and trains like that c
 device and update order runs with it; bad files and knots are one line.
 """
 
-import os
+import json
+from dataclasses import replace
 
+import pytest
 import torch
-
-if not torch.cuda.is_available():  # before triton is first imported (test_kernel_pulsed_update)
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import json  # noqa: E402
-from dataclasses import replace  # noqa: E402
-
-import pytest  # noqa: E402
-from cli_run import run_cli  # noqa: E402
-from pulse_cases import (  # noqa: E402
+from cli_run import run_cli
+from pulse_cases import (
     assert_same_distribution,
     loose,
     loose_apply,
@@ -27,15 +21,15 @@ from pulse_cases import (  # noqa: E402
     make_cell,
     signed_probs,
 )
-from test_transfer import write_path  # noqa: E402, F401 (a fixture)
-from triton_modules import triton_function  # noqa: E402
-from xbrun.kernels import CELL_TABLE  # noqa: E402
+from test_transfer import write_path  # noqa: F401 (a fixture)
+from triton_modules import triton_function
+from xbrun.kernels import CELL_TABLE
 
-from xbrun import kernels  # noqa: E402
-from xbrun.cells_fit import simulate, write_csv  # noqa: E402
-from xbrun.errors import ConfigError  # noqa: E402
-from xbrun.physics.cells import SoftBounds, TableCell  # noqa: E402
-from xbrun.physics.pulse_data import read_data, table_from_steps  # noqa: E402
+from xbrun import kernels
+from xbrun.cells_fit import simulate, write_csv
+from xbrun.errors import ConfigError
+from xbrun.physics.cells import SoftBounds, TableCell
+from xbrun.physics.pulse_data import read_data, table_from_steps
 
 KNOWN = SoftBounds(dw_min=0.01, up_down=0.2, w_max=0.7, w_min=-0.5, dw_min_dtod=0.1,
                    up_down_dtod=0.05, w_max_dtod=0.03, w_min_dtod=0.03, dw_min_std=0.1)

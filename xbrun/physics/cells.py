@@ -36,6 +36,22 @@ from .. import kernels
 from ..schema import check
 from .energy import NEUROSIM_WRITE_J
 
+
+def _check_keys(cell, p: str, names: tuple[str, ...], ok, allowed: str) -> None:
+    """``check`` of each key in ``names`` (``p``: the keys' prefix): every cell validates
+    its groups of like keys (spreads >= 0, finite shape constants) this one way."""
+    for name in names:
+        value = getattr(cell, name)
+        check(ok(value), p + name, allowed, value)
+
+
+def _non_negative(value: float) -> bool:
+    return value >= 0
+
+
+def _finite_non_negative(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
 ROWS = kernels.ROWS  # rows of the kernels' layout (kernels/layout.py); a cell keeps the first
 
 
@@ -133,10 +149,9 @@ class PulsedCell:
         p = f"{key}." if key else ""
         check(math.isfinite(self.dw_min) and self.dw_min > 0, p + "dw_min", "a number > 0",
               self.dw_min)
-        for name in ("dw_min_dtod", "dw_min_std", "up_down_dtod", "w_max_dtod", "w_min_dtod",
-                     "reset_dtod", "reset_std", "write_noise_std"):
-            value = getattr(self, name)
-            check(math.isfinite(value) and value >= 0, p + name, "a number >= 0", value)
+        _check_keys(self, p, ("dw_min_dtod", "dw_min_std", "up_down_dtod", "w_max_dtod",
+                              "w_min_dtod", "reset_dtod", "reset_std", "write_noise_std"),
+                    _finite_non_negative, "a number >= 0")
         check(-1 < self.up_down < 1, p + "up_down", "a number in (-1, 1)", self.up_down)
         check(math.isfinite(self.endurance) and self.endurance > 0, p + "endurance",
               "a number of pulses > 0", self.endurance)
@@ -297,11 +312,9 @@ class LinearStep(_LinearShape):
     def validate(self, key: str) -> None:
         super().validate(key)
         p = f"{key}." if key else ""
-        for name in ("gamma_up_dtod", "gamma_down_dtod"):
-            check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
-        for name in ("gamma_up", "gamma_down"):
-            check(math.isfinite(getattr(self, name)), p + name, "a finite number",
-                  getattr(self, name))
+        _check_keys(self, p, ("gamma_up_dtod", "gamma_down_dtod"), _non_negative,
+                    "a number >= 0")
+        _check_keys(self, p, ("gamma_up", "gamma_down"), math.isfinite, "a finite number")
 
     def _fill_shape_rows(self, params, xi) -> None:
         g_up = self.gamma_up + self.gamma_up_dtod * xi()
@@ -352,11 +365,10 @@ class ExpStep(PulsedCell):
     def validate(self, key: str) -> None:
         super().validate(key)
         p = f"{key}." if key else ""
-        for name in ("A_up", "A_down", "gamma_up", "gamma_down", "a", "b"):
-            check(math.isfinite(getattr(self, name)), p + name, "a finite number",
-                  getattr(self, name))
-        for name in ("dw_min_std_add", "dw_min_std_slope"):
-            check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
+        _check_keys(self, p, ("A_up", "A_down", "gamma_up", "gamma_down", "a", "b"),
+                    math.isfinite, "a finite number")
+        _check_keys(self, p, ("dw_min_std_add", "dw_min_std_slope"), _non_negative,
+                    "a number >= 0")
         y_up, y_down = self._y(0.0)
         check(y_up > 0 or y_down > 0, p + "A_up/A_down",
               "values that leave a non-zero step at w = 0", (self.A_up, self.A_down))
@@ -408,8 +420,8 @@ class PowStep(PulsedCell):
         check(self.pow_gamma > 0, p + "pow_gamma", "a number > 0", self.pow_gamma)
         check(-1 < self.pow_up_down < 1, p + "pow_up_down", "a number in (-1, 1)",
               self.pow_up_down)
-        for name in ("pow_gamma_dtod", "pow_up_down_dtod"):
-            check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
+        _check_keys(self, p, ("pow_gamma_dtod", "pow_up_down_dtod"), _non_negative,
+                    "a number >= 0")
 
     def _fill_shape_rows(self, params, xi) -> None:
         ref = kernels.layout
@@ -632,8 +644,8 @@ class SoftBoundsReference(ReferenceCell):
     def validate(self, key: str) -> None:
         super().validate(key)
         p = f"{key}." if key else ""
-        for name in ("slope_up_dtod", "slope_down_dtod"):
-            check(getattr(self, name) >= 0, p + name, "a number >= 0", getattr(self, name))
+        _check_keys(self, p, ("slope_up_dtod", "slope_down_dtod"), _non_negative,
+                    "a number >= 0")
 
     def _fill_shape_rows(self, params, xi) -> None:
         ref = kernels.layout
