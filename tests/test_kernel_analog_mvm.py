@@ -271,6 +271,34 @@ def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, monke
     assert torch.equal(got[0][0], got[1][0]) and got[0][1] == got[1][1] == 11
 
 
+
+def test_triton_interpreted_row_blocks_only_from_row_min_rows(monkeypatch):
+    """The row-block kernels serve a call of ``ROW_MIN_ROWS`` rows or more, the one-row
+    kernels a call of fewer (the bench MLP's 32-256 rows were slower in row blocks on an
+    H200; a convolution's im2col rows faster)."""
+    launch = _triton(True)
+    module = launch.__globals__
+    w, x = _inputs(11, 23, 17, 4)
+    p = kernel_params(_quiet("abs_max", "iterative", True))
+    used = []
+    for name in ("_prologue_rows_kernel", "_epilogue_rows_kernel"):
+        kernel = module[name]
+
+        class Spy:  # records a launch of the row-block kernel, then launches it
+            def __getitem__(self, grid, kernel=kernel, name=name):
+                used.append(name)
+                return kernel[grid]
+        monkeypatch.setitem(module, name, Spy())
+    monkeypatch.setitem(module, "ROW_BLOCKS", True)
+    monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 12)
+    fewer = launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8)
+    assert used == []
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 11)
+    assert torch.equal(launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8), fewer)
+    assert used == ["_prologue_rows_kernel", "_epilogue_rows_kernel"]
+
+
 # ------------------------------------------------------------------------ GPU -------------
 @pytest.mark.gpu
 @pytest.mark.parametrize("nm,bm", list(itertools.product(NM, BM)))
