@@ -982,6 +982,121 @@ def _one_hot_lines_kernel(
     _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
+# ---- one-hot columns, many lines a program -------------------------------------------
+# ``_one_hot_lines_kernel``'s program holds one line; a transfer's line of A is a column
+# (chopped, AGAD: ``COLUMNS``), so its weights and the four parameter planes are loaded and
+# stored one element per row, 2 KB apart: each 4-byte element a 32-byte sector of its
+# own, the same sector fetched again by the programs of its seven neighbours, which run on
+# other SMs. At 784-4096-4096-10, batch 256 that is 256 of 512 columns of each of 88 tiles
+# a step (about 2.5 MB of a tile's weights and planes moved as 20 MB of sectors). The wide
+# kernel's program takes ``LINES`` consecutive columns x ``BLOCK_R`` rows instead, so a
+# row's columns are loaded side by side; each element's draws, arithmetic and order are
+# ``_one_hot_lines_kernel``'s, so its weights, counts and wear are the same bit for bit.
+WIDE_LINES = False  # off until a GPU times it (bench_switches wide-lines)
+WIDE_BLOCK_R = 32  # rows of a wide program's block
+WIDE_LINES_BLOCK = 32  # columns (lines) of a wide program's block
+
+
+@triton.jit
+def _draw_bits(seed, c0, c2, chunk, prob_abs, t_ok, n_groups):
+    """``_draw_word``'s word element by element (``c0``, ``c2``, ``prob_abs``, ``t_ok`` of
+    one shape, ``c0``/``c2`` uint32): the same Philox counters, so the same bits; the
+    groups past an element's own train (``n_groups`` is the block's most) are masked by
+    ``t_ok`` as ``_draw_word`` masks the slots past the train."""
+    zero = c0 * 0
+    word = zero
+    for q in range(0, n_groups):
+        r0, r1, r2, r3 = philox(seed, c0, zero + (chunk * 8 + q), c2, zero)
+        word |= ((uint_to_uniform_float(r0) < prob_abs) & (4 * q < t_ok)).to(tl.uint32) << (4 * q)
+        word |= ((uint_to_uniform_float(r1) < prob_abs)
+                 & (4 * q + 1 < t_ok)).to(tl.uint32) << (4 * q + 1)
+        word |= ((uint_to_uniform_float(r2) < prob_abs)
+                 & (4 * q + 2 < t_ok)).to(tl.uint32) << (4 * q + 2)
+        word |= ((uint_to_uniform_float(r3) < prob_abs)
+                 & (4 * q + 3 < t_ok)).to(tl.uint32) << (4 * q + 3)
+    return word
+
+
+@triton.jit(do_not_specialize=["seed", "start"])
+def _one_hot_wide_kernel(
+    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
+    start, n_out, n_in, k, n_chunks, max_len,
+    stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
+    stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
+    seed, noise_std, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
+    NOISE: tl.constexpr, SEED_PTR: tl.constexpr, START_PTR: tl.constexpr,
+    NATIVE: tl.constexpr, COUNT_CELLS: tl.constexpr, OFFSETS: tl.constexpr,
+    BLOCK_R: tl.constexpr, LINES: tl.constexpr,
+):
+    """``_one_hot_lines_kernel`` on columns (x one-hot), program ``(c, r, g)`` holding
+    places ``c * LINES ..`` of the pass (columns ``(start + place) % n_in``) x rows ``r *
+    BLOCK_R ..`` of tile ``g``: each column walks its passes as that kernel's program does
+    (a column with fewer passes is masked in the last), every element drawn and stepped as
+    there."""
+    g = tl.program_id(2).to(tl.int64)
+    w_ptr += g * g_w
+    p_ptr += g * g_p
+    x_ptr += g * g_x
+    d_ptr += g * g_d
+    bl_ptr += g * g_bl
+    count_ptr += g * g_count
+    seed_ptr += g * g_seed
+    cells_ptr += g * g_cells
+    start_ptr += g * g_start
+    if OFFSETS:
+        seed = tl.load(offs_ptr + g)
+    seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
+    place0 = tl.program_id(0) * LINES
+    place = place0 + tl.arange(0, LINES)  # i of _one_hot_lines_kernel, one per column
+    if START_PTR:
+        first = tl.load(start_ptr).to(tl.int32) + place
+    else:
+        first = start + place
+    rn = first % n_in
+    rm = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
+    lines_ok = place < tl.minimum(k, n_in)
+    ok = (rm < n_out)[:, None] & lines_ok[None, :]
+    runs = tl.cdiv(k, n_in)
+    w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
+        w_ptr, p_ptr, rm[:, None], rn[None, :], ok, stride_wm, stride_wn, stride_pp,
+        stride_pm, stride_pn)
+    one_line = rn.to(tl.uint32)
+    line_lines = (n_in + rm).to(tl.uint32)[:, None]
+    places = place.to(tl.uint32)
+    total = tl.zeros((BLOCK_R, LINES), tl.int32)
+    for r in range(0, tl.cdiv(k - place0, n_in)):
+        seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
+        b = r * n_in + place
+        here = lines_ok & (b < k)
+        one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=here, other=0.0)
+        line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
+                         mask=ok & here[None, :], other=0.0)
+        length = tl.minimum(tl.load(bl_ptr + b * stride_bl, mask=here, other=0).to(tl.int32),
+                            max_len)
+        one_pa = tl.abs(one_p)
+        line_pa = tl.abs(line_p)
+        counts = tl.zeros((BLOCK_R, LINES), tl.int32)
+        for c in range(0, n_chunks):
+            n_groups = tl.minimum(tl.maximum(tl.cdiv(tl.max(length, axis=0) - c * 32, 4), 0), 8)
+            t_ok = length - c * 32
+            one = _draw_bits(seed_r, one_line, places, c, one_pa, t_ok, n_groups)
+            line = _draw_bits(seed_r, line_lines + places[None, :] * 0, places[None, :]
+                              + line_lines * 0, c, line_pa, t_ok[None, :], n_groups)
+            counts += _popcount(one[None, :] & line, NATIVE)
+        counts = tl.where(ok & here[None, :], counts, 0)
+        up = (line_p < 0.0) != (one_p < 0.0)[None, :]
+        xi = 0.0
+        if NOISE:
+            xi = _normal1(seed_r, (rm[:, None] * n_in + rn[None, :]).to(tl.uint32),
+                          place[None, :], NATIVE)
+        w = _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
+        total += counts
+    tl.store(w_ptrs, w, mask=ok)
+    if COUNT_CELLS:
+        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + total, mask=ok)
+    tl.atomic_add(count_ptr, tl.sum(tl.sum(total.to(tl.int64), axis=1), axis=0))
+
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_draws_kernel(
     x_ptr, d_ptr, bl_ptr, seed_ptr, start_ptr, sc_ptr, xi_ptr,
@@ -1395,22 +1510,27 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
                        noise_std=noise_std, seed_mode=seed_mode, block=block,
                        count_cells=cells is not counter)
         return
-    _one_hot_lines_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block),
-                           tiles)](
-        weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, cells,
-        start if on_device else counter,
-        0 if on_device else int(start), n_out, n_in, k, n_chunks, max_len,
-        weight.stride(-2), weight.stride(-1),
-        cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
-        x_prob.stride(-2), x_prob.stride(-1), d_prob.stride(-2), d_prob.stride(-1),
-        bl.stride(-1), seed_int, float(noise_std), counter if offsets is None else offsets,
-        across(weight), across(cell_params), across(x_prob), across(d_prob), across(bl),
-        across(counter), across(seed_ptr), across(cells) if cells is not counter else 0,
-        across(start) if on_device else 0,
-        COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode,
-        START_PTR=on_device, NATIVE=not _INTERPRETED,
-        COUNT_CELLS=cells is not counter, OFFSETS=offsets is not None, BLOCK=block,
-        num_warps=4 if block >= 128 else 2)
+    args = (weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, cells,
+            start if on_device else counter,
+            0 if on_device else int(start), n_out, n_in, k, n_chunks, max_len,
+            weight.stride(-2), weight.stride(-1),
+            cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
+            x_prob.stride(-2), x_prob.stride(-1), d_prob.stride(-2), d_prob.stride(-1),
+            bl.stride(-1), seed_int, float(noise_std), counter if offsets is None else offsets,
+            across(weight), across(cell_params), across(x_prob), across(d_prob), across(bl),
+            across(counter), across(seed_ptr), across(cells) if cells is not counter else 0,
+            across(start) if on_device else 0)
+    flags = dict(NOISE=float(noise_std) > 0.0, SEED_PTR=seed_mode, START_PTR=on_device,
+                 NATIVE=not _INTERPRETED, COUNT_CELLS=cells is not counter,
+                 OFFSETS=offsets is not None)
+    if WIDE_LINES and columns:  # (the module note "one-hot columns, many lines a program")
+        lines = min(WIDE_LINES_BLOCK, _next_pow2(min(k, width)))
+        rows = min(WIDE_BLOCK_R, _next_pow2(length))
+        _one_hot_wide_kernel[(triton.cdiv(min(k, width), lines), triton.cdiv(length, rows),
+                              tiles)](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4)
+        return
+    _one_hot_lines_kernel[(min(k, width), triton.cdiv(length, block), tiles)](
+        *args, COLUMNS=bool(columns), **flags, BLOCK=block, num_warps=4 if block >= 128 else 2)
 
 
 # A one-hot write of many passes over few lines (a chopped step's transfers into a

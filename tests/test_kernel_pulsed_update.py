@@ -416,6 +416,61 @@ def run_split_passes(launch, m, n, k, columns, noise, device):
     assert c > 0 and (w != w0).sum() >= m * n // 2
 
 
+def test_one_hot_columns_wide_are_the_one_kernel():
+    """Columns a program (``WIDE_LINES``: blocks of 2 columns x 4 rows here) give the
+    one-line kernel's weights, pulses and wear bit for bit: one tile (a host start) and a
+    group of two (device starts, keyed seeds with offsets), 1-2 passes of 3 columns from
+    column 4 on (mod 3), the blocks of columns and rows cut short."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    run_wide_lines(launch.__globals__, 3, 3, 5, 0.3, 9, "cpu", (4, 2))
+
+
+def run_wide_lines(module, m, n, k, noise, max_bl, device, blocks=None):
+    gen = torch.Generator().manual_seed(8)
+    tiles, start = 2, 4
+    cp = torch.stack([make_cell(CELL_CONSTANT, m, n, gen) for _ in range(tiles)])
+    w0 = torch.stack([start_weight(c, gen) for c in cp])
+    xp = torch.zeros(tiles, k, n)
+    xp[:, torch.arange(k), (start + torch.arange(k)) % n] = 0.2 + 0.7 * torch.rand(tiles, k,
+                                                                                 generator=gen)
+    dp = torch.stack([signed_probs(k, m, gen) for _ in range(tiles)])
+    lengths = torch.randint(0, max_bl + 1, (tiles, k), generator=gen, dtype=torch.int32)
+    cp, w0, xp, dp, lengths = (t.to(device) for t in (cp, w0, xp, dp, lengths))
+    calls = torch.tensor([3, 5], device=device)
+    offsets = torch.tensor([11, 13], device=device)
+    p = kernels.UpdateParams(kernels.CellParams(CELL_CONSTANT, noise, True, ()), max_bl, True)
+    n_chunks = triton.cdiv(max_bl, 32)
+    saved = module["WIDE_LINES"], module["WIDE_BLOCK_R"], module["WIDE_LINES_BLOCK"]
+    out = []
+    try:
+        for wide in (False, True):
+            module["WIDE_LINES"] = wide
+            if blocks:
+                module["WIDE_BLOCK_R"], module["WIDE_LINES_BLOCK"] = blocks
+            got = []
+            for at in (start,) if device == "cpu" else (start, torch.tensor(start, device=device)):
+                w, cells = w0[0].clone(), torch.zeros(m, n, dtype=torch.int32, device=device)
+                c = module["pulsed_update_triton"](
+                    w, cp[0], xp[0], dp[0], lengths[0], p, one_hot=(at, True), cell_pulses=cells,
+                    seed=kernels.seeds.KeyedSeed(calls[0], 11))
+                got.append((w, c.reshape(1), cells))
+            w, cells = w0.clone(), torch.zeros(tiles, m, n, dtype=torch.int32, device=device)
+            c = torch.zeros(tiles, dtype=torch.int64, device=device)
+            module["_one_hot_lines"](  # a group: the launch of transfer_lines_grouped_triton
+                w, cp, xp, dp, lengths, c, calls, 0, cells,
+                (torch.full((tiles,), start, device=device), True), k=k, n_chunks=n_chunks,
+                max_len=n_chunks * 32 - (max_bl <= 31), noise_std=noise,
+                seed_mode=module["SEED_KEYED"], offsets=offsets)
+            got.append((w, c, cells))
+            out.append(got)
+    finally:
+        module["WIDE_LINES"], module["WIDE_BLOCK_R"], module["WIDE_LINES_BLOCK"] = saved
+    for (w, c, cells), (w_s, c_s, cells_s) in zip(*out):
+        # compiled, two kernels may contract floats apart
+        torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)
+        assert torch.equal(c_s, c) and torch.equal(cells_s, cells) and int(c.min()) > 0
+        assert (w != (w0 if w.dim() == 3 else w0[0])).sum() >= w.numel() // 2
+
 def run_one_hot_lines(launch, m, n, k, columns, bl, device):
     gen = torch.Generator().manual_seed(4)
     cp = make_cell(CELL_CONSTANT, m, n, gen)
@@ -783,6 +838,14 @@ def test_gpu_one_hot_passes_split_are_the_one_kernel(columns):
     256 of 16 rows)."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
     run_split_passes(launch, 16, 27, 4096, columns, 0.3, "cuda")
+
+
+@pytest.mark.gpu
+def test_gpu_one_hot_columns_wide_are_the_one_kernel():
+    """A chopped transfer's write into 4096-wide layers' tiles, medium: 200 x 300 (3
+    passes of 300 columns, and a part; trains of two chunks), the module's blocks."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    run_wide_lines(launch.__globals__, 200, 300, 700, 0.3, 40, "cuda")
 
 
 @gpu
