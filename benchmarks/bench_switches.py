@@ -47,6 +47,10 @@ PATHS = {
     # a grouped grid's transfer writes in one launch per kernel
     "grouped-write": (((grouped, "GROUPED_WRITE"),), DATA, LARGE,
                       ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # a transfer's one-hot write on columns (chopped, AGAD) in blocks of columns x rows
+    "wide-lines": (((pulsed_update_cuda, "WIDE_LINES"),), DATA, LARGE,
+                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
+                    "chopped")),
     # the counts applied in the count kernel's epilogue
     "fused-apply": (((counted_update_cuda, "FUSED_APPLY"),), DATA, LARGE,
                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),

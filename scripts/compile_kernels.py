@@ -133,6 +133,25 @@ def _problems():
         pu.pulsed_update_triton(torch.zeros(24, 37), params, x_prob, d_prob, bl,
                                 kernels.UpdateParams(bundle, 7), seed=5, x_bits=bits[0],
                                 d_bits=bits[1])
+    constant = ConstantStep(dw_min=0.01, dw_min_std=0.3)
+    params = constant.sample((24, 37), gen)
+    p = kernels.UpdateParams(kernels.CellParams(constant.kernel_kind, 0.3, True,
+                                                tuple(constant.cell_scalars)), 31, True)
+    hot = [torch.zeros(5, n) for n in (37, 24)]  # a transfer's one-hot x (columns) or d
+    for h in hot:
+        h[torch.arange(5), torch.arange(5)] = 0.5
+    three = [torch.stack([t] * 3) for t in (hot[0], d_prob, bl)]
+    wide = pu.WIDE_LINES
+    for pu.WIDE_LINES in (False, True):  # one line a program, or blocks of columns
+        for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
+            pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
+                                    seed=torch.tensor([5]), one_hot=(3, columns))
+        pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3), *three,
+                          torch.zeros(3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64),
+                          0, None, (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
+                          max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
+                          offsets=torch.zeros(3, dtype=torch.int64))
+    pu.WIDE_LINES = wide
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,

@@ -26,3 +26,9 @@ def test_an_unknown_path_is_refused(monkeypatch):
     monkeypatch.setattr("sys.argv", ["bench_switches", "nope"])
     with pytest.raises(SystemExit, match="nope is not a path"):
         bench_switches.main()
+
+
+def test_every_path_names_a_switch_of_its_module():
+    for switches, *_ in bench_switches.PATHS.values():
+        for module, switch in switches:
+            assert isinstance(getattr(module, switch), bool), (module.__name__, switch)
