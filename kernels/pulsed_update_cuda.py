@@ -115,6 +115,15 @@ def _draw_word(seed, rows, lines, chunk, prob_abs, lengths, n_groups):
     c0 = lines[None, :].to(tl.uint32) + zero
     c2 = rows[:, None].to(tl.uint32) + zero
     t_ok = lengths[:, None] - chunk * 32  # slots of this chunk inside the train
+    return _draw_bits(seed, c0, c2, chunk, prob_abs, t_ok, n_groups)
+
+
+@triton.jit
+def _draw_bits(seed, c0, c2, chunk, prob_abs, t_ok, n_groups):
+    """``_draw_word``'s words element by element: Philox counters ``(c0, 4-slot group,
+    c2, 0)`` (uint32, one shape with ``t_ok``, the slots of the chunk inside each train;
+    groups from ``n_groups`` on are not drawn, and a slot at or past ``t_ok`` is 0)."""
+    zero = c0 * 0
     word = zero
     for q in range(0, n_groups):  # groups of 4 slots in use (not unrolled: it would spill)
         r0, r1, r2, r3 = philox(seed, c0, zero + (chunk * 8 + q), c2, zero)
@@ -919,6 +928,26 @@ def _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in,
     tl.atomic_add(count_ptr, tl.sum(total.to(tl.int64), axis=0))
 
 
+@triton.jit
+def _one_hot_tile(w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr,
+                  start_ptr, start, seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed,
+                  g_cells, g_start, SEED_PTR: tl.constexpr, START_PTR: tl.constexpr,
+                  OFFSETS: tl.constexpr):
+    """A one-hot write's tile ``g = program_id(2)`` (its tensors ``g_*`` apart): its
+    pointers, its seed (``OFFSETS``: the key offset at ``offs_ptr + g``) and its first
+    line (read anew from ``start_ptr`` by a replayed graph: ``START_PTR``)."""
+    g = tl.program_id(2).to(tl.int64)
+    if OFFSETS:
+        seed = tl.load(offs_ptr + g)
+    seed0 = _seed_of(seed_ptr + g * g_seed, seed, SEED_PTR)
+    if START_PTR:
+        first = tl.load(start_ptr + g * g_start).to(tl.int32)
+    else:
+        first = start
+    return (w_ptr + g * g_w, p_ptr + g * g_p, x_ptr + g * g_x, d_ptr + g * g_d,
+            bl_ptr + g * g_bl, count_ptr + g * g_count, cells_ptr + g * g_cells, seed0, first)
+
+
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_lines_kernel(
     w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
@@ -947,23 +976,11 @@ def _one_hot_lines_kernel(
     ``g_*`` apart and, ``OFFSETS``, its seed's key offset at ``offs_ptr + g``: each tile
     written as its own call writes it."""
     i = tl.program_id(0)
-    g = tl.program_id(2).to(tl.int64)
-    w_ptr += g * g_w
-    p_ptr += g * g_p
-    x_ptr += g * g_x
-    d_ptr += g * g_d
-    bl_ptr += g * g_bl
-    count_ptr += g * g_count
-    seed_ptr += g * g_seed
-    cells_ptr += g * g_cells
-    start_ptr += g * g_start
-    if OFFSETS:
-        seed = tl.load(offs_ptr + g)
-    seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
-    if START_PTR:
-        first = tl.load(start_ptr).to(tl.int32) + i
-    else:
-        first = start + i
+    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, cells_ptr, seed0, first = _one_hot_tile(
+        w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
+        seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
+        SEED_PTR, START_PTR, OFFSETS)
+    first += i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     rm, rn, ok, width, one_line, line_lines = _one_hot_line(first, span, n_out, n_in, COLUMNS)
     runs = tl.cdiv(k, width)
@@ -997,26 +1014,6 @@ WIDE_BLOCK_R = 32  # rows of a wide program's block
 WIDE_LINES_BLOCK = 32  # columns (lines) of a wide program's block
 
 
-@triton.jit
-def _draw_bits(seed, c0, c2, chunk, prob_abs, t_ok, n_groups):
-    """``_draw_word``'s word element by element (``c0``, ``c2``, ``prob_abs``, ``t_ok`` of
-    one shape, ``c0``/``c2`` uint32): the same Philox counters, so the same bits; the
-    groups past an element's own train (``n_groups`` is the block's most) are masked by
-    ``t_ok`` as ``_draw_word`` masks the slots past the train."""
-    zero = c0 * 0
-    word = zero
-    for q in range(0, n_groups):
-        r0, r1, r2, r3 = philox(seed, c0, zero + (chunk * 8 + q), c2, zero)
-        word |= ((uint_to_uniform_float(r0) < prob_abs) & (4 * q < t_ok)).to(tl.uint32) << (4 * q)
-        word |= ((uint_to_uniform_float(r1) < prob_abs)
-                 & (4 * q + 1 < t_ok)).to(tl.uint32) << (4 * q + 1)
-        word |= ((uint_to_uniform_float(r2) < prob_abs)
-                 & (4 * q + 2 < t_ok)).to(tl.uint32) << (4 * q + 2)
-        word |= ((uint_to_uniform_float(r3) < prob_abs)
-                 & (4 * q + 3 < t_ok)).to(tl.uint32) << (4 * q + 3)
-    return word
-
-
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_wide_kernel(
     w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
@@ -1033,26 +1030,13 @@ def _one_hot_wide_kernel(
     BLOCK_R ..`` of tile ``g``: each column walks its passes as that kernel's program does
     (a column with fewer passes is masked in the last), every element drawn and stepped as
     there."""
-    g = tl.program_id(2).to(tl.int64)
-    w_ptr += g * g_w
-    p_ptr += g * g_p
-    x_ptr += g * g_x
-    d_ptr += g * g_d
-    bl_ptr += g * g_bl
-    count_ptr += g * g_count
-    seed_ptr += g * g_seed
-    cells_ptr += g * g_cells
-    start_ptr += g * g_start
-    if OFFSETS:
-        seed = tl.load(offs_ptr + g)
-    seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
+    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, cells_ptr, seed0, first = _one_hot_tile(
+        w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
+        seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
+        SEED_PTR, START_PTR, OFFSETS)
     place0 = tl.program_id(0) * LINES
     place = place0 + tl.arange(0, LINES)  # i of _one_hot_lines_kernel, one per column
-    if START_PTR:
-        first = tl.load(start_ptr).to(tl.int32) + place
-    else:
-        first = start + place
-    rn = first % n_in
+    rn = (first + place) % n_in
     rm = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     lines_ok = place < tl.minimum(k, n_in)
     ok = (rm < n_out)[:, None] & lines_ok[None, :]
