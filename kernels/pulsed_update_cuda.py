@@ -1005,7 +1005,8 @@ def _one_hot_lines_kernel(
 # stored one element per row, 2 KB apart: each 4-byte element a 32-byte sector of its
 # own, the same sector fetched again by the programs of its seven neighbours, which run on
 # other SMs. At 784-4096-4096-10, batch 256 that is 256 of 512 columns of each of 88 tiles
-# a step (about 2.5 MB of a tile's weights and planes moved as 20 MB of sectors). The wide
+# a step: ~3 MB of a tile's weights and planes (six accesses an element) moved as ~25 MB
+# of sectors, 2 GB a step over the 80 wide tiles (CPU estimate, benchmarks/RESULTS.md). The wide
 # kernel's program takes ``LINES`` consecutive columns x ``BLOCK_R`` rows instead, so a
 # row's columns are loaded side by side; each element's draws, arithmetic and order are
 # ``_one_hot_lines_kernel``'s, so its weights, counts and wear are the same bit for bit.
@@ -1472,7 +1473,7 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
                    cells, one_hot, *, k, n_chunks, max_len, noise_std, seed_mode,
                    offsets: torch.Tensor | None = None) -> None:
     """The launch of ``_one_hot_lines_kernel`` (it draws its own words; ``counter``
-    zeroed). A group of tiles: ``weight`` ``(tiles, out, in)`` and every tensor with the
+    zeroed; ``WIDE_LINES`` on columns: ``_one_hot_wide_kernel``). A group of tiles: ``weight`` ``(tiles, out, in)`` and every tensor with the
     tiles first (``counter``, ``seed_ptr``, ``start``: ``(tiles,)``; ``offsets``: the
     keyed seeds' offsets per tile), one program axis more."""
     start, columns = one_hot
