@@ -12,7 +12,12 @@ First both run once on equal fresh tiles and must give the same numbers bit for 
 Cases: ``chopped`` (the device's defaults: whole steps of one slot) and ``bl31`` (update
 and BL management, up to 31 slots: every bit drawn).
 
-    python -m benchmarks.bench_grouped_write [--replays 20] [--cases chopped,bl31]
+    python -m benchmarks.bench_grouped_write [--replays 20] [--cases chopped,bl31] [--wide]
+
+``--wide``: instead, the grouped writes (3 streams) with ``pulsed_update_cuda.WIDE_LINES``
+off and on (blocks of columns in the one-hot kernel; first their numbers compared on equal
+fresh grids), and the write kernel alone (``max_bl`` 0: no one-hot launch), which splits a
+step's write between its two kernels.
 """
 
 from __future__ import annotations
@@ -132,10 +137,39 @@ def same_numbers(tw, p, max_bl: int, dev) -> bool:
     return not bad
 
 
+def wide_lines(tw, p, max_bl: int, dev, replays: int) -> None:
+    """The grouped writes with ``WIDE_LINES`` off and on, and the write kernel alone."""
+    from xbrun.kernels import pulsed_update_cuda as pu
+
+    saved, states = pu.WIDE_LINES, []
+    try:
+        for pu.WIDE_LINES in (False, True):
+            s = grids(dev)
+            for g in s:
+                grouped(tw, g, p, max_bl)()
+            states.append(s)
+        torch.cuda.synchronize()
+        diff = max(float((a["weight"] - b["weight"]).abs().max())
+                   for a, b in zip(*states, strict=True))
+        same = all(torch.equal(a[k], b[k]) for a, b in zip(*states, strict=True) for k in a
+                   if k != "weight")
+        print(f"  WIDE_LINES off/on: max |w_on - w_off| {diff:.2e}; every other state and "
+              f"count {'the same' if same else 'DIFFERENT'}", flush=True)
+        rows = [("write kernel alone", False, 0)] + [(f"WIDE_LINES {'on' if on else 'off'}",
+                                                     on, max_bl) for on in (False, True)]
+        for name, pu.WIDE_LINES, bl in rows:
+            jobs = [[grouped(tw, g, p, bl)] for g in grids(dev)]
+            print(f"  grouped, 3 streams, {name:<20} {graph_ms(jobs, 3, replays) * 1000:8.0f}"
+                  " us per step", flush=True)
+    finally:
+        pu.WIDE_LINES = saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replays", type=int, default=20)
     parser.add_argument("--cases", default="chopped,bl31")
+    parser.add_argument("--wide", action="store_true", help="WIDE_LINES off and on")
     args = parser.parse_args()
     from xbrun.kernels import transfer_write_cuda as tw
 
@@ -144,6 +178,9 @@ def main() -> None:
     for case in args.cases.split(","):
         p, max_bl = CASES[case]
         print(f"{case}: 88 tiles' writes of {READS} lines each (3 grids)", flush=True)
+        if args.wide:
+            wide_lines(tw, p, max_bl, dev, args.replays)
+            continue
         same_numbers(tw, p, max_bl, dev)
         s = grids(dev)
         tiles = [[f] for g in s for f in per_tile(tw, g, p, max_bl)]

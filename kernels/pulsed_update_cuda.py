@@ -1473,9 +1473,10 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
                    cells, one_hot, *, k, n_chunks, max_len, noise_std, seed_mode,
                    offsets: torch.Tensor | None = None) -> None:
     """The launch of ``_one_hot_lines_kernel`` (it draws its own words; ``counter``
-    zeroed; ``WIDE_LINES`` on columns: ``_one_hot_wide_kernel``). A group of tiles: ``weight`` ``(tiles, out, in)`` and every tensor with the
-    tiles first (``counter``, ``seed_ptr``, ``start``: ``(tiles,)``; ``offsets``: the
-    keyed seeds' offsets per tile), one program axis more."""
+    zeroed; ``WIDE_LINES`` on columns: ``_one_hot_wide_kernel``). A group of tiles:
+    ``weight`` ``(tiles, out, in)`` and every tensor with the tiles first (``counter``,
+    ``seed_ptr``, ``start``: ``(tiles,)``; ``offsets``: the keyed seeds' offsets per
+    tile), one program axis more."""
     start, columns = one_hot
     grouped = weight.dim() == 3
     tiles = weight.shape[0] if grouped else 1

@@ -465,7 +465,7 @@ def run_wide_lines(module, m, n, k, noise, max_bl, device, blocks=None):
             out.append(got)
     finally:
         module["WIDE_LINES"], module["WIDE_BLOCK_R"], module["WIDE_LINES_BLOCK"] = saved
-    for (w, c, cells), (w_s, c_s, cells_s) in zip(*out):
+    for (w, c, cells), (w_s, c_s, cells_s) in zip(*out, strict=True):
         # compiled, two kernels may contract floats apart
         torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)
         assert torch.equal(c_s, c) and torch.equal(cells_s, cells) and int(c.min()) > 0
