@@ -27,6 +27,107 @@ from .transfer_write_ref import line_width, masked_lengths
 _CHOPPER_KEY = tl.constexpr(seeds.CHOPPER_STREAM << seeds.MVM_SEED_BITS)
 
 
+@triton.jit
+def _group_tile(r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr,
+                start_ptr, pass_ptr, fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr,
+                g_r, g_h, g_os, g_is, g_x, g_d, g_bl, g_start, g_pass, g_fd, g_fs, g_sw,
+                g_slots, g_calls, g_zero):
+    """The pointers of a group's tile ``g = program_id(1)`` (its tensors ``g_*`` apart;
+    AGAD's means are laid out as the buffer)."""
+    g = tl.program_id(1).to(tl.int64)
+    return (r_ptr + g * g_r, h_ptr + g * g_h, run_ptr + g * g_h, past_ptr + g * g_h,
+            os_ptr + g * g_os, is_ptr + g * g_is, x_ptr + g * g_x, d_ptr + g * g_d,
+            bl_ptr + g * g_bl, start_ptr + g * g_start, pass_ptr + g * g_pass,
+            fd_ptr + g * g_fd, fs_ptr + g * g_fs, sw_ptr + g * g_sw, slots_ptr + g * g_slots,
+            calls_ptr + g * g_calls, zero_ptr + g * g_zero)
+
+
+@triton.jit
+def _write_start(p0, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes, n_rows, width,
+                 CALLS: tl.constexpr, ZERO: tl.constexpr, START_PTR: tl.constexpr,
+                 PASS_PTR: tl.constexpr):
+    """The program of line position 0 counts the calls (one a pass: the update after this
+    kernel reads the written array's counter) and zeroes the pulse count that update adds
+    to; every program: the first line (from a device tensor, ``START_PTR``: a replayed
+    graph reads it anew) and the passes before this call."""
+    if CALLS:
+        if p0 == 0:
+            tl.store(calls_ptr, tl.load(calls_ptr) + tl.cdiv(n_rows, width))
+    if ZERO:
+        if p0 == 0:
+            tl.store(zero_ptr, tl.full((), 0, tl.int64))
+    if START_PTR:
+        first = tl.load(start_ptr).to(tl.int32)
+    else:
+        first = start
+    if PASS_PTR:
+        passes = tl.load(pass_ptr)
+    return first, passes
+
+
+@triton.jit
+def _line_gains(values, lr, granularity, desired_bl, um_grad_scale, long_bl,
+                COLUMNS: tl.constexpr, UBM: tl.constexpr, UM: tl.constexpr,
+                LONG: tl.constexpr):
+    """A line's magnitudes, train length and the gains of its one-hot write (of the
+    one-hot side and of the line) from its values (the largest magnitude the line's
+    maximum, the one-hot side's 1): update and BL management as the twin's."""
+    mag = tl.abs(values)
+    v_max = tl.max(mag, axis=0)
+    if COLUMNS:
+        x_max = v_max * 0.0 + 1.0
+        d_max = v_max
+    else:
+        x_max = v_max
+        d_max = v_max * 0.0 + 1.0
+    active = (x_max > 0) & (d_max > 0)
+    x_m = tl.where(active, x_max, 1.0)
+    d_m = tl.where(active, d_max, 1.0) * um_grad_scale
+    if UBM:
+        bl = tl.minimum(tl.maximum(tl.ceil(lr * x_m * d_m / granularity), 1.0), desired_bl)
+        amp = tl.sqrt_rn(lr / (granularity * bl))
+    elif LONG:
+        bl = x_m * 0.0 + long_bl
+        amp = x_m * 0.0 + 1.0
+    else:
+        bl = x_m * 0.0 + desired_bl
+        amp = tl.sqrt_rn(lr / (granularity * bl))
+    if UM or UBM:
+        k = lr * x_m * d_m / granularity
+        d_m = tl.where(k > bl, d_m * bl / k, d_m)
+        s = tl.sqrt_rn(x_m / d_m)
+        x_gain = amp / s
+        d_gain = amp * s
+    else:
+        x_gain = amp
+        d_gain = amp
+    bl = tl.where(active & (lr > 0), bl, 0.0)
+    if COLUMNS:
+        return mag, bl, x_gain, d_gain
+    return mag, bl, d_gain, x_gain
+
+
+@triton.jit
+def _chopper_flip(pass_b, bl, fd_ptrs, fs_ptr, i, live, flip_prob, period, ready_after,
+                  READY: tl.constexpr, PERIOD: tl.constexpr, DRAWS: tl.constexpr,
+                  DRAW_SEED: tl.constexpr):
+    """A read line's chopper bookkeeping (``switch_choppers_torch``) in pass ``pass_b``:
+    its train (none before it is ready) and whether its chopper switches - every
+    ``period`` passes, by its given draw, or by its uniform from the read seed's chopper
+    stream (``fs_ptr``: the pass's seed; no launch)."""
+    if READY:
+        bl = tl.where(pass_b > ready_after, bl, 0.0)
+    flip = pass_b < 0  # False
+    if PERIOD:
+        flip = flip | (pass_b % period + 1 == period)
+    if DRAWS:
+        flip = flip | (tl.load(fd_ptrs, mask=live, other=1.0) < flip_prob)
+    if DRAW_SEED:
+        key = (tl.load(fs_ptr) & 0x7FFFFFFFFFF) | 0x80000000000
+        flip = flip | (tl.rand(key ^ _CHOPPER_KEY, i) < flip_prob)
+    return bl, flip
+
+
 @triton.jit(do_not_specialize=["start", "passes"])
 def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start,
                            start_ptr, n_len, n_rows,
@@ -46,37 +147,14 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            ZERO: tl.constexpr,
                            BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
     i = tl.program_id(0)  # the line position: its rows i, i + width, .. (one a pass)
-    g = tl.program_id(1).to(tl.int64)  # the tile of a group (its tensors g_* apart)
-    r_ptr += g * g_r
-    h_ptr += g * g_h
-    run_ptr += g * g_h  # AGAD's means are laid out as the buffer
-    past_ptr += g * g_h
-    os_ptr += g * g_os
-    is_ptr += g * g_is
-    x_ptr += g * g_x
-    d_ptr += g * g_d
-    bl_ptr += g * g_bl
-    start_ptr += g * g_start
-    pass_ptr += g * g_pass
-    fd_ptr += g * g_fd
-    fs_ptr += g * g_fs
-    sw_ptr += g * g_sw
-    slots_ptr += g * g_slots
-    calls_ptr += g * g_calls
-    zero_ptr += g * g_zero
-    runs = tl.cdiv(n_rows, width)
-    if CALLS:  # the written array's call counter (the update after this kernel reads it)
-        if i == 0:
-            tl.store(calls_ptr, tl.load(calls_ptr) + runs)
-    if ZERO:  # the pulse count the update after this kernel adds to
-        if i == 0:
-            tl.store(zero_ptr, tl.full((), 0, tl.int64))
-    if START_PTR:  # the first line from a device tensor: a replayed graph reads it anew
-        first = tl.load(start_ptr).to(tl.int32) + i
-    else:
-        first = start + i
-    if PASS_PTR:
-        passes = tl.load(pass_ptr)
+    (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, pass_ptr,
+     fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr) = _group_tile(
+        r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr,
+        pass_ptr, fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr, g_r, g_h, g_os,
+        g_is, g_x, g_d, g_bl, g_start, g_pass, g_fd, g_fs, g_sw, g_slots, g_calls, g_zero)
+    first, passes = _write_start(i, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes,
+                                 n_rows, width, CALLS, ZERO, START_PTR, PASS_PTR)
+    first += i
     j = first % width  # the line, the same in every pass: its state stays in registers
     rm = tl.arange(0, BLOCK_L)
     ok = rm < n_len
@@ -111,42 +189,9 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
             values = -steps
         else:
             values = -reads
-        mag = tl.abs(values)
-        v_max = tl.max(mag, axis=0)
-        if COLUMNS:
-            x_max = v_max * 0.0 + 1.0
-            d_max = v_max
-        else:
-            x_max = v_max
-            d_max = v_max * 0.0 + 1.0
-        active = (x_max > 0) & (d_max > 0)
-        x_m = tl.where(active, x_max, 1.0)
-        d_m = tl.where(active, d_max, 1.0) * um_grad_scale
-        if UBM:
-            bl = tl.minimum(tl.maximum(tl.ceil(lr * x_m * d_m / granularity), 1.0), desired_bl)
-            amp = tl.sqrt_rn(lr / (granularity * bl))
-        elif LONG:
-            bl = x_m * 0.0 + long_bl
-            amp = x_m * 0.0 + 1.0
-        else:
-            bl = x_m * 0.0 + desired_bl
-            amp = tl.sqrt_rn(lr / (granularity * bl))
-        if UM or UBM:
-            k = lr * x_m * d_m / granularity
-            d_m = tl.where(k > bl, d_m * bl / k, d_m)
-            s = tl.sqrt_rn(x_m / d_m)
-            x_gain = amp / s
-            d_gain = amp * s
-        else:
-            x_gain = amp
-            d_gain = amp
-        bl = tl.where(active & (lr > 0), bl, 0.0)
-        if COLUMNS:
-            one_gain = x_gain
-            line_gain = d_gain
-        else:
-            one_gain = d_gain
-            line_gain = x_gain
+        mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
+                                                   um_grad_scale, long_bl, COLUMNS, UBM, UM,
+                                                   LONG)
         sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
         line_prob = tl.minimum(mag * line_gain, 1.0) * sign
         one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
@@ -161,17 +206,9 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
             cols = w0 + tl.arange(0, BLOCK_W)
             tl.store(one_ptr + cols, tl.where(cols == j, one_prob, 0.0), mask=cols < width)
         if CHOP:  # the read line's bookkeeping (switch_choppers_torch), after its buffer step
-            pass_b = passes + raw // width
-            if READY:
-                bl = tl.where(pass_b > ready_after, bl, 0.0)
-            flip = pass_b < 0  # False
-            if PERIOD:
-                flip = flip | (pass_b % period + 1 == period)
-            if DRAWS:
-                flip = flip | (tl.load(fd_ptr + b) < flip_prob)
-            if DRAW_SEED:  # the line's uniform from the read seed's chopper stream (no launch)
-                key = (tl.load(fs_ptr + r) & 0x7FFFFFFFFFF) | 0x80000000000
-                flip = flip | (tl.rand(key ^ _CHOPPER_KEY, i) < flip_prob)
+            bl, flip = _chopper_flip(passes + raw // width, bl, fd_ptr + b, fs_ptr + r, i,
+                                     True, flip_prob, period, ready_after, READY, PERIOD,
+                                     DRAWS, DRAW_SEED)
             in_s = tl.where(flip, -in_s, in_s)
             if MEANS:
                 switched = flip
@@ -191,6 +228,122 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
     if SLOTS:
         tl.atomic_add(slots_ptr, slots)
 
+
+# A transfer's lines of C are columns (chopped, AGAD): the write kernel's one program a line
+# loads and stores H (and AGAD's means) one element per row, 2 KB apart, a 32-byte sector
+# each. ``WIDE_WRITE``: a program takes ``WIDE_WRITE_LINES`` consecutive lines (whole ones),
+# so a row's lines share their sectors; each line's arithmetic, draws and order are the
+# one-line program's (the same numbers). Off until a GPU times it (bench_switches wide-write).
+WIDE_WRITE = False
+WIDE_WRITE_LINES = 8  # 8 floats: a row's 32-byte sector
+
+
+@triton.jit(do_not_specialize=["start", "passes"])
+def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start,
+                                start_ptr, n_len, n_rows,
+                                width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold,
+                                max_steps, momentum, buffer_keep, cap, lr, granularity,
+                                desired_bl, um_grad_scale, long_bl, passes, pass_ptr, fd_ptr,
+                                fs_ptr, run_ptr, past_ptr, sw_ptr, slots_ptr, calls_ptr,
+                                zero_ptr, flip_prob, period, keep, mean_weight, ready_after,
+                                g_r, g_h, g_os, g_is, g_x, g_d, g_bl, g_start, g_pass, g_fd,
+                                g_fs, g_sw, g_slots, g_calls, g_zero,
+                                COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
+                                FORGET: tl.constexpr, CAP: tl.constexpr,
+                                NO_BUFFER: tl.constexpr, UBM: tl.constexpr, UM: tl.constexpr,
+                                LONG: tl.constexpr, START_PTR: tl.constexpr,
+                                CHOP: tl.constexpr, PASS_PTR: tl.constexpr,
+                                PERIOD: tl.constexpr, DRAWS: tl.constexpr,
+                                DRAW_SEED: tl.constexpr, MEANS: tl.constexpr,
+                                READY: tl.constexpr, SLOTS: tl.constexpr, CALLS: tl.constexpr,
+                                ZERO: tl.constexpr, BLOCK_L: tl.constexpr,
+                                BLOCK_W: tl.constexpr, LINES: tl.constexpr):
+    """``_transfer_write_kernel`` with ``LINES`` line positions a program (``i`` a vector:
+    the per-line numbers are vectors, the line's values ``(BLOCK_L, LINES)``); a line with
+    fewer passes than the program's first is left as it is in the last."""
+    p0 = tl.program_id(0) * LINES
+    i = p0 + tl.arange(0, LINES)
+    (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, pass_ptr,
+     fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr) = _group_tile(
+        r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr,
+        pass_ptr, fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr, g_r, g_h, g_os,
+        g_is, g_x, g_d, g_bl, g_start, g_pass, g_fd, g_fs, g_sw, g_slots, g_calls, g_zero)
+    first, passes = _write_start(p0, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes,
+                                 n_rows, width, CALLS, ZERO, START_PTR, PASS_PTR)
+    first += i
+    lines = i < tl.minimum(n_rows, width)
+    j = first % width
+    rm = tl.arange(0, BLOCK_L)
+    ok_r = rm < n_len
+    ok = ok_r[:, None] & lines[None, :]
+    m_ptrs = rm[:, None].to(tl.int64) * sh0 + j[None, :].to(tl.int64) * sh1
+    if BUFFERED:
+        in_s = tl.load(is_ptr + j, mask=lines, other=1.0)
+        out_s = tl.load(os_ptr + rm, mask=ok_r, other=0.0)[:, None]
+        h = tl.load(h_ptr + m_ptrs, mask=ok, other=0.0)
+    if MEANS:
+        switched = tl.load(sw_ptr + j, mask=lines, other=0) != 0
+        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
+        past = tl.load(past_ptr + m_ptrs, mask=ok, other=0.0)
+    slots = tl.zeros((LINES,), tl.int64)
+    n_pass = tl.cdiv(n_rows - i, width)
+    for r in range(0, tl.cdiv(n_rows - p0, width)):
+        live = lines & (r < n_pass)
+        b = r * width + i
+        raw = first + r * width
+        reads = tl.load(r_ptr + b[None, :] * sr0 + rm[:, None] * sr1, mask=ok & live[None, :],
+                        other=0.0)
+        if MEANS:
+            past_r = tl.where(switched[None, :], running, past)
+            running = tl.where(live[None, :], running * keep + reads * mean_weight, running)
+            past = tl.where(live[None, :], past_r, past)
+            reads = reads - past_r
+        if BUFFERED:
+            signal = ((out_s * in_s[None, :]) * reads) * scale
+            steps, h_r = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep,
+                                       cap, FORGET, CAP, NO_BUFFER)
+            h = tl.where(live[None, :], h_r, h)
+            values = -steps
+        else:
+            values = -reads
+        mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
+                                                   um_grad_scale, long_bl, COLUMNS, UBM, UM,
+                                                   LONG)
+        if COLUMNS:
+            line_ptr = d_ptr + b * sd0
+            one_ptr = x_ptr + b * sx0
+        else:
+            line_ptr = x_ptr + b * sx0
+            one_ptr = d_ptr + b * sd0
+        sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
+        line_prob = tl.minimum(mag * line_gain[None, :], 1.0) * sign
+        one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
+        tl.store(line_ptr[None, :] + rm[:, None], line_prob, mask=ok & live[None, :])
+        for w0 in range(0, width, BLOCK_W):
+            cols = w0 + tl.arange(0, BLOCK_W)
+            tl.store(one_ptr[:, None] + cols[None, :],
+                     tl.where(cols[None, :] == j[:, None], one_prob[:, None], 0.0),
+                     mask=(cols < width)[None, :] & live[:, None])
+        if CHOP:
+            bl, flip = _chopper_flip(passes + raw // width, bl, fd_ptr + b, fs_ptr + r, i,
+                                     live, flip_prob, period, ready_after, READY, PERIOD,
+                                     DRAWS, DRAW_SEED)
+            in_s = tl.where(live & flip, -in_s, in_s)
+            if MEANS:
+                switched = tl.where(live, flip, switched)
+        slots += tl.where(live, bl.to(tl.int64), 0)
+        tl.store(bl_ptr + b, bl.to(tl.int32), mask=live)
+    tl.debug_barrier()
+    if BUFFERED:
+        tl.store(h_ptr + m_ptrs, h, mask=ok)
+        if CHOP:
+            tl.store(is_ptr + j, in_s, mask=lines)
+    if MEANS:
+        tl.store(past_ptr + m_ptrs, past, mask=ok)
+        tl.store(run_ptr + m_ptrs, running, mask=ok)
+        tl.store(sw_ptr + j, switched.to(tl.uint8), mask=lines)
+    if SLOTS:
+        tl.atomic_add(slots_ptr, tl.sum(slots, axis=0))
 
 def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width: int,
                           p: TransferWriteParams, *, buffer: torch.Tensor | None = None,
@@ -270,7 +423,11 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     slots = bl if train_slots is None else train_slots
     counter = bl if calls is None else calls
     zeroed = bl if zero is None else zero
-    _transfer_write_kernel[(min(n, width), tiles)](
+    wide = WIDE_WRITE and columns and buffered
+    lines = min(WIDE_WRITE_LINES, triton.next_power_of_2(min(n, width))) if wide else 1
+    kernel = _transfer_write_wide_kernel if wide else _transfer_write_kernel
+    extra = dict(LINES=lines) if wide else {}
+    kernel[(triton.cdiv(min(n, width), lines), tiles)](
         reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
         start if on_device else bl, n_len, n, width,
         reads.stride(-2), reads.stride(-1), buffer.stride(-2) if buffered else 0,
@@ -290,7 +447,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         **chop["flags"], SLOTS=train_slots is not None, CALLS=calls is not None,
         ZERO=zero is not None,
         BLOCK_L=triton.next_power_of_2(max(n_len, 16)),
-        BLOCK_W=min(block_w, triton.next_power_of_2(max(width, 16))), num_warps=4,
+        BLOCK_W=min(128 if wide else block_w, triton.next_power_of_2(max(width, 16))),
+        num_warps=4, **extra,
     )
     return x_prob, d_prob, bl
 

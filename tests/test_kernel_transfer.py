@@ -737,3 +737,56 @@ def test_a_grids_transfer_writes_in_one_call_equal_each_tiles(columns, case, kin
 @pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
 def test_a_grids_transfer_writes_in_one_call_compiled_equal_each_tiles(columns, case, kind):
     _check_group_write(columns, case, "cuda", shape=(40, 300), kind=kind)
+
+
+def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, seeded=False):
+    """``transfer_write_triton`` with ``WIDE_WRITE`` off, then on (blocks of 4 lines): the
+    trains, probabilities, buffer, choppers and means the same bit for bit."""
+    chopper, means = CHOPPERS[case]
+    gen = torch.Generator().manual_seed(4)
+    reads = (0.05 * torch.randn(count, n_out, generator=gen)).to(device)
+    state = {k: v.to(device) for k, v in _pass_state(n_out, n_lines, gen, means).items()}
+    options = dict(columns=True, lr=0.2, granularity=0.004, desired_bl=5, long_train=False,
+                   update_management=True, update_bl_management=True, um_grad_scale=1.0,
+                   scale=1.0, threshold=0.01, max_steps=3, momentum=0.2, chopper=chopper,
+                   passes=torch.tensor(3, device=device))
+    runs = -(-count // n_lines)
+    if seeded:
+        options["flip_seed"] = 2**40 + torch.arange(runs, device=device) * 977
+    elif chopper.flip_prob > 0:
+        options["flip_draws"] = torch.rand(count, generator=gen).to(device)
+    saved = module["WIDE_WRITE"], module["WIDE_WRITE_LINES"]
+    out = []
+    try:
+        for module["WIDE_WRITE"] in (False, True):
+            module["WIDE_WRITE_LINES"] = 4 if device == "cpu" else saved[1]
+            mine = {k: v.clone() for k, v in state.items()}
+            mine |= {"train_slots": torch.zeros(1, dtype=torch.int64, device=device),
+                     "calls": torch.tensor(7, device=device)}
+            got = loose_write(module["transfer_write_triton"])(
+                reads, torch.tensor(start, device=device), n_lines, **mine, **options)
+            out.append((got, mine))
+    finally:
+        module["WIDE_WRITE"], module["WIDE_WRITE_LINES"] = saved
+    (a, sa), (b, sb) = out
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)
+    for name in sa:
+        assert torch.equal(sa[name], sb[name]), name
+    assert int(sa["train_slots"]) > 0 and not torch.equal(sa["in_sign"], state["in_sign"])
+
+
+@pytest.mark.parametrize("case, seeded", [("agad", False), ("random", True)])
+def test_transfer_write_wide_is_the_one_line_kernel(case, seeded):
+    """14 reads of 6 lines from line 4 (2-3 passes a line), 4 lines a program: AGAD's means,
+    period, given draws and ready lines; random switches drawn from the read seeds."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
+    run_wide_write(launch.__globals__, case, "cpu", seeded=seeded)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case, seeded", [("agad", False), ("random", True)])
+def test_transfer_write_wide_is_the_one_line_kernel_compiled(case, seeded):
+    """A 512-row tile's 700 reads of 300 lines (3 passes and a part), the module's block."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
+    run_wide_write(launch.__globals__, case, "cuda", 512, 300, 700, 37, seeded)
