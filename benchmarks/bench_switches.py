@@ -21,6 +21,7 @@ from xbrun.kernels import (
     im2col_cuda,
     line_walk_cuda,
     pulsed_update_cuda,
+    transfer_write_cuda,
 )
 
 from xbrun.tiles import grouped
@@ -51,6 +52,13 @@ PATHS = {
     "wide-lines": (((pulsed_update_cuda, "WIDE_LINES"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped")),
+    # a transfer's write preparation on columns (chopped, AGAD): 8 lines a program
+    "wide-write": (((transfer_write_cuda, "WIDE_WRITE"),), DATA, LARGE,
+                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # both wide paths together
+    "wide-transfers": (((pulsed_update_cuda, "WIDE_LINES"), (transfer_write_cuda, "WIDE_WRITE")),
+                       DATA, LARGE, ("chopped+update.accumulate=batch",
+                                     "agad+update.accumulate=batch", "chopped")),
     # the counts applied in the count kernel's epilogue
     "fused-apply": (((counted_update_cuda, "FUSED_APPLY"),), DATA, LARGE,
                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),

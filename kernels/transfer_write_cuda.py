@@ -8,6 +8,8 @@ times over (a chopped step's transfers), it walks the line's passes in order (ea
 reads loaded during the pass before). That is one launch where the torch twin takes some
 forty small ones (buffer, one-hot vectors, train lengths, gains, probabilities), and
 nothing is read back to the host: the pulsed-update kernel takes the trains next.
+``WIDE_WRITE`` (off until a GPU times it): a program holds several consecutive lines, so
+that lines which are columns (chopped, AGAD) load and store H a row's sector at a time.
 """
 
 from __future__ import annotations

@@ -152,10 +152,39 @@ def _problems():
                           max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
                           offsets=torch.zeros(3, dtype=torch.int64))
     pu.WIDE_LINES = wide
+    _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7))
+
+
+def _transfer_writes(kernels) -> None:
+    """A chopped transfer's write preparation: one call (its flips drawn from the read
+    seeds) and a group of three (AGAD's means, given draws), one line a program and
+    ``WIDE_WRITE``'s blocks of lines."""
+    from xbrun.kernels import transfer_write_cuda as tw
+
+    p = kernels.TransferWriteParams(True, 1e-3, 1e-3, 1, False, False, False, 1.0,
+                                    kernels.BufferParams(1.0, 1e-3, 1, 0.0, True, 0.0, False))
+    agad = kernels.ChopperParams(flip_prob=0.3, period=3, momentum=0.4, ready_after=4)
+    i64 = dict(dtype=torch.int64)
+    wide = tw.WIDE_WRITE
+    for tw.WIDE_WRITE in (False, True):
+        tw.transfer_write_triton(torch.randn(9, 24), torch.tensor(2), 37, p,
+                                 buffer=torch.zeros(24, 37), out_sign=torch.ones(24),
+                                 in_sign=torch.ones(37), chopper=kernels.ChopperParams(0.1),
+                                 flip_seed=torch.zeros(1, **i64), passes=torch.tensor(3),
+                                 train_slots=torch.zeros(1, **i64), calls=torch.tensor(0))
+        tw.transfer_write_triton(torch.randn(3, 9, 24), torch.zeros(3, **i64), 37, p,
+                                 buffer=torch.zeros(3, 24, 37), out_sign=torch.ones(3, 24),
+                                 in_sign=torch.ones(3, 37), chopper=agad,
+                                 flip_draws=torch.rand(3, 9), passes=torch.zeros(3, **i64),
+                                 running_mean=torch.zeros(3, 24, 37),
+                                 past_mean=torch.zeros(3, 24, 37),
+                                 switched=torch.zeros(3, 37, dtype=torch.bool),
+                                 train_slots=torch.zeros(3, **i64), calls=torch.zeros(3, **i64))
+    tw.WIDE_WRITE = wide
 
 
 def main() -> int:
