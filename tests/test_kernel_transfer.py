@@ -739,32 +739,39 @@ def test_a_grids_transfer_writes_in_one_call_compiled_equal_each_tiles(columns, 
     _check_group_write(columns, case, "cuda", shape=(40, 300), kind=kind)
 
 
-def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, seeded=False):
-    """``transfer_write_triton`` with ``WIDE_WRITE`` off, then on (blocks of 4 lines): the
-    trains, probabilities, buffer, choppers and means the same bit for bit."""
+def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, seeded=False,
+                   tiles=0):
+    """``transfer_write_triton`` with ``WIDE_WRITE`` off, then on (blocks of 4 lines on the
+    CPU): the trains, probabilities, buffer, choppers and means the same bit for bit; a
+    group of ``tiles`` tiles where given."""
     chopper, means = CHOPPERS[case]
     gen = torch.Generator().manual_seed(4)
-    reads = (0.05 * torch.randn(count, n_out, generator=gen)).to(device)
-    state = {k: v.to(device) for k, v in _pass_state(n_out, n_lines, gen, means).items()}
+    lead = (tiles,) if tiles else ()
+    reads = (0.05 * torch.randn(*lead, count, n_out, generator=gen)).to(device)
+    states = [_pass_state(n_out, n_lines, gen, means) for _ in range(max(tiles, 1))]
+    state = {k: (torch.stack([st[k] for st in states]) if tiles else states[0][k]).to(device)
+             for k in states[0]}
     options = dict(columns=True, lr=0.2, granularity=0.004, desired_bl=5, long_train=False,
                    update_management=True, update_bl_management=True, um_grad_scale=1.0,
                    scale=1.0, threshold=0.01, max_steps=3, momentum=0.2, chopper=chopper,
-                   passes=torch.tensor(3, device=device))
+                   passes=torch.full(lead, 3, device=device))
     runs = -(-count // n_lines)
     if seeded:
-        options["flip_seed"] = 2**40 + torch.arange(runs, device=device) * 977
+        options["flip_seed"] = (2**40 + torch.arange(max(tiles, 1) * runs) * 977).reshape(
+            *lead, runs).to(device)
     elif chopper.flip_prob > 0:
-        options["flip_draws"] = torch.rand(count, generator=gen).to(device)
+        options["flip_draws"] = torch.rand(*lead, count, generator=gen).to(device)
     saved = module["WIDE_WRITE"], module["WIDE_WRITE_LINES"]
     out = []
     try:
         for module["WIDE_WRITE"] in (False, True):
             module["WIDE_WRITE_LINES"] = 4 if device == "cpu" else saved[1]
             mine = {k: v.clone() for k, v in state.items()}
-            mine |= {"train_slots": torch.zeros(1, dtype=torch.int64, device=device),
-                     "calls": torch.tensor(7, device=device)}
+            mine |= {"train_slots": torch.zeros(max(tiles, 1), dtype=torch.int64,
+                                                device=device),
+                     "calls": torch.full(lead, 7, device=device)}
             got = loose_write(module["transfer_write_triton"])(
-                reads, torch.tensor(start, device=device), n_lines, **mine, **options)
+                reads, torch.full(lead, start, device=device), n_lines, **mine, **options)
             out.append((got, mine))
     finally:
         module["WIDE_WRITE"], module["WIDE_WRITE_LINES"] = saved
@@ -773,7 +780,7 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
         assert torch.equal(x, y)
     for name in sa:
         assert torch.equal(sa[name], sb[name]), name
-    assert int(sa["train_slots"]) > 0 and not torch.equal(sa["in_sign"], state["in_sign"])
+    assert int(sa["train_slots"].min()) > 0 and not torch.equal(sa["in_sign"], state["in_sign"])
 
 
 @pytest.mark.parametrize("case, seeded", [("agad", False), ("random", True)])
@@ -784,9 +791,16 @@ def test_transfer_write_wide_is_the_one_line_kernel(case, seeded):
     run_wide_write(launch.__globals__, case, "cpu", seeded=seeded)
 
 
+def test_transfer_write_wide_of_a_group_is_the_one_line_kernel():
+    """A group of two tiles (each its own starts, passes, switches and means)."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
+    run_wide_write(launch.__globals__, "agad", "cpu", tiles=2)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("case, seeded", [("agad", False), ("random", True)])
 def test_transfer_write_wide_is_the_one_line_kernel_compiled(case, seeded):
     """A 512-row tile's 700 reads of 300 lines (3 passes and a part), the module's block."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
     run_wide_write(launch.__globals__, case, "cuda", 512, 300, 700, 37, seeded)
+    run_wide_write(launch.__globals__, case, "cuda", 512, 300, 256, 37, seeded, tiles=3)
