@@ -776,10 +776,11 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
     finally:
         module["WIDE_WRITE"], module["WIDE_WRITE_LINES"] = saved
     (a, sa), (b, sb) = out
-    for x, y in zip(a, b, strict=True):
-        assert torch.equal(x, y)
-    for name in sa:
-        assert torch.equal(sa[name], sb[name]), name
+    for x, y in [*zip(a, b, strict=True), *((sa[k], sb[k]) for k in sa)]:
+        if device == "cpu" or not x.is_floating_point():
+            assert torch.equal(x, y)
+        else:  # compiled, two kernels may contract floats apart
+            torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7)
     assert int(sa["train_slots"].min()) > 0 and not torch.equal(sa["in_sign"], state["in_sign"])
 
 
