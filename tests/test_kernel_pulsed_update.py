@@ -805,6 +805,35 @@ def test_line_probabilities_row_blocks_equal_one_row_a_program(monkeypatch):
         assert int(got[1][3][:, 0].sum()) > 0
 
 
+
+def test_interpreted_line_probabilities_in_row_blocks_only_from_row_min_rows(monkeypatch):
+    """The row-block line probabilities serve a call of ``ROW_MIN_ROWS`` rows or more, the
+    one-row kernel a call of fewer (as the MVM's row blocks: slower at the bench MLP's
+    32-256 rows on an H200, faster at a convolution's im2col rows)."""
+    from pulse_cases import prep_rows
+
+    lines = triton_function("pulsed_update_cuda", "line_probabilities_grouped_triton", True)
+    module = lines.__globals__
+    kernel, used = module["_line_probabilities_rows_kernel"], []
+
+    class Spy:  # records a launch of the row-block kernel, then launches it
+        def __getitem__(self, grid):
+            used.append(grid)
+            return kernel[grid]
+    monkeypatch.setitem(module, "_line_probabilities_rows_kernel", Spy())
+    monkeypatch.setitem(module, "ROW_BLOCKS", True)
+    monkeypatch.setitem(module, "ROW_ELEMENTS", 64)
+    x, d = prep_rows(k=9, n_in=24, n_out=14)
+    got = []
+    for min_rows in (10, 9):
+        monkeypatch.setitem(module, "ROW_MIN_ROWS", min_rows)
+        got.append(lines(x, d, 2, 12, 7, 0.1, 1e-3, desired_bl=31, fixed_bl=False,
+                         update_management=True, update_bl_management=True,
+                         um_grad_scale=1.0, res=0.013))
+        assert len(used) == (min_rows == 9)
+    assert all(torch.equal(a, b) for a, b in zip(*got, strict=True))
+
+
 def test_line_probabilities_refuse_stochastic_rounding(interp_prep):
     x, d = prep_rows(k=8)
     with pytest.raises(ValueError, match="stochastic rounding"):
