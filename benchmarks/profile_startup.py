@@ -16,6 +16,10 @@ lookup and load of ``triton.compiler.compile``, the module load of ``_init_handl
 ``--timeline``: one such run as the ``xbrun`` command starts it (with its background
 ``cuInit``), its main thread's stack sampled every 5 ms: wall seconds per place, waits
 included (a lock, the driver), which cProfile's per-call CPU view hides.
+``--bytecode DIR``: the runs write and read Python's bytecode under DIR
+(``PYTHONPYCACHEPREFIX``, with ``PYTHONDONTWRITEBYTECODE`` taken out of their environment),
+as on a user's machine; without it a machine that sets ``PYTHONDONTWRITEBYTECODE`` (the
+device machines do) compiles torch's sources in every run.
 """
 
 from __future__ import annotations
@@ -243,10 +247,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=0)
     parser.add_argument("--profile", type=int, default=0, metavar="TOP")
     parser.add_argument("--timeline", action="store_true")
+    parser.add_argument("--bytecode", metavar="DIR")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     overrides = args.overrides or ["epochs=2"]
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    if args.bytecode:  # the child processes' environment (the runs, the laps, the timeline)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(Path(args.bytecode).resolve())
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.laps:
         laps(overrides)
     if args.runs:
