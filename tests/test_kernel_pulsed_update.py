@@ -235,17 +235,24 @@ def test_noise_in_distribution_given_trains(interp, cell):
     assert_same_distribution(a, b, what=cell[0], pooled=True)
 
 
-def one_hot_problem(m, n, k, columns, device, seed=0, kind=CELL_CONSTANT):
-    """A transfer's line writes: each row one-hot on one side (lines ``0, 2, 4, ...``)."""
-    gen = torch.Generator().manual_seed(seed)
+def one_hot_rows(gen, m, n, k, columns, first, step, value, kind=CELL_CONSTANT):
+    """A transfer's line writes on an m x n tile: k rows one-hot on one side (``value`` on
+    line ``(first + step * row) % width``, a column where ``columns``) against k dense
+    signed rows; ``(cells, start weights, x probabilities, d probabilities)`` from ``gen``."""
     cp = make_cell(kind, m, n, gen)
     w0 = start_weight(cp, gen)
     width = n if columns else m
     onehot = torch.zeros(k, width)
-    onehot[torch.arange(k), (2 * torch.arange(k)) % width] = 1.0
+    onehot[torch.arange(k), (first + step * torch.arange(k)) % width] = value
     dense = signed_probs(k, m if columns else n, gen)
     xp, dp = (onehot, dense) if columns else (dense, onehot)
-    return [t.to(device) for t in (cp, w0, xp, dp, torch.full((k,), 9, dtype=torch.int32))]
+    return cp, w0, xp, dp
+
+
+def one_hot_problem(m, n, k, columns, device, seed=0, kind=CELL_CONSTANT):
+    """A transfer's line writes: each row one-hot on one side (lines ``0, 2, 4, ...``)."""
+    rows = one_hot_rows(torch.Generator().manual_seed(seed), m, n, k, columns, 0, 2, 1.0, kind)
+    return [t.to(device) for t in (*rows, torch.full((k,), 9, dtype=torch.int32))]
 
 
 def sparse_and_dense(launch, cell, m, n, k, columns, device, **blocks):
@@ -387,13 +394,8 @@ def test_one_hot_passes_split_are_the_one_kernel(columns, noise):
 def run_split_passes(launch, m, n, k, columns, noise, device):
     module = launch.__globals__
     gen = torch.Generator().manual_seed(6)
-    cp = make_cell(CELL_CONSTANT, m, n, gen)
-    w0 = start_weight(cp, gen)
-    width, start = (n, 2) if columns else (m, 4)
-    onehot = torch.zeros(k, width)
-    onehot[torch.arange(k), (start + torch.arange(k)) % width] = 0.9
-    dense = signed_probs(k, m if columns else n, gen)
-    xp, dp = (onehot, dense) if columns else (dense, onehot)
+    start = 2 if columns else 4
+    cp, w0, xp, dp = one_hot_rows(gen, m, n, k, columns, start, 1, 0.9)
     lengths = torch.randint(0, 10, (k,), generator=gen, dtype=torch.int32)
     cp, w0, xp, dp, lengths = (t.to(device) for t in (cp, w0, xp, dp, lengths))
     p = kernels.UpdateParams(kernels.CellParams(CELL_CONSTANT, noise, True, ()), 9, True)
@@ -475,13 +477,8 @@ def run_wide_lines(module, m, n, k, noise, max_bl, device, blocks=None):
 
 def run_one_hot_lines(launch, m, n, k, columns, bl, device):
     gen = torch.Generator().manual_seed(4)
-    cp = make_cell(CELL_CONSTANT, m, n, gen)
-    w0 = start_weight(cp, gen)
-    width, start = (n, 7) if columns else (m, 3)
-    onehot = torch.zeros(k, width)
-    onehot[torch.arange(k), (start + torch.arange(k)) % width] = 0.8
-    dense = signed_probs(k, m if columns else n, gen)
-    xp, dp = (onehot, dense) if columns else (dense, onehot)
+    start = 7 if columns else 3
+    cp, w0, xp, dp = one_hot_rows(gen, m, n, k, columns, start, 1, 0.8)
     lengths = torch.full((k,), bl, dtype=torch.int32)
     cp, w0, xp, dp, lengths = (t.to(device) for t in (cp, w0, xp, dp, lengths))
     out = []
