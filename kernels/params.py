@@ -59,6 +59,24 @@ class BufferParams(NamedTuple):
     buffer_cap: float = 0.0
     no_buffer: bool = False
 
+    # derived in double, as the twin's torch operations take their Python numbers (each
+    # kernel rounds them to float32 once: in float32 arithmetic the last bit differs, and H
+    # carries it from transfer to transfer)
+    @property
+    def keep(self) -> float:
+        """The share of each step taken out of the remainder: ``1 - momentum``."""
+        return 1.0 - float(self.momentum)
+
+    @property
+    def cap(self) -> float:
+        """The remainder's bound, ``buffer_cap`` thresholds."""
+        return float(self.buffer_cap) * float(self.threshold)
+
+    @property
+    def capped(self) -> bool:
+        """Whether the remainder is bounded (kept, not forgotten, and ``buffer_cap > 0``)."""
+        return (not self.forget_buffer) and self.buffer_cap > 0
+
 
 class ChopperParams(NamedTuple):
     """The bookkeeping of a chopped transfer's read lines, folded into its write

@@ -22,11 +22,11 @@ from .params import BufferParams
 def buffer_numbers(p: BufferParams) -> tuple[np.float32, ...]:
     """``(scale, threshold, max_steps, momentum, keep, cap)`` in float32, rounded as the
     twin's torch operations round their Python numbers: once, after any arithmetic on them
-    in double (``keep = 1 - momentum`` multiplies the steps; ``cap = buffer_cap *
-    threshold`` bounds the clamp)."""
+    in double (``BufferParams.keep`` multiplies the steps, ``BufferParams.cap`` bounds the
+    clamp)."""
     f32 = np.float32
     return (f32(p.scale), f32(p.threshold), f32(p.max_steps), f32(p.momentum),
-            f32(1.0 - p.momentum), f32(p.buffer_cap * p.threshold))
+            f32(p.keep), f32(p.cap))
 
 
 @njit(cache=True)
@@ -80,7 +80,7 @@ def transfer_buffer_numba(buffer: torch.Tensor, reads: torch.Tensor, index: torc
                      out_sign.detach().to(buffer.dtype).numpy(),
                      in_sign.detach().to(buffer.dtype).numpy(), steps.numpy(),
                      *buffer_numbers(p), bool(p.forget_buffer),
-                     (not p.forget_buffer) and p.buffer_cap > 0, bool(p.no_buffer))
+                     p.capped, bool(p.no_buffer))
     return steps
 
 

@@ -40,7 +40,7 @@ def buffer_values(h, signal, threshold, max_steps, momentum, keep, cap,
     """:func:`buffer_step` on H's values ``h`` (held in registers by the fused write
     preparation, ``transfer_write_cuda``, across a line's passes): ``(steps, new h)``.
     ``keep`` (``1 - momentum``) and ``cap`` (``buffer_cap * threshold``) come computed in
-    double, as the twin's torch operations take them (``transfer_buffer_cpu.buffer_numbers``):
+    double, as the twin's torch operations take them (``BufferParams.keep`` / ``.cap``):
     in float32 here they round differently in the last bit, which H carries on."""
     if NO_BUFFER:
         omega = signal
@@ -81,7 +81,7 @@ def transfer_buffer_triton(buffer: torch.Tensor, reads: torch.Tensor, index: tor
                            out_sign: torch.Tensor, in_sign: torch.Tensor, p: BufferParams, *,
                            block: int = 128) -> torch.Tensor:
     """Same arguments and result as ``transfer_buffer_torch``, in one launch."""
-    scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p
+    scale, threshold, max_steps, momentum, forget_buffer, _, no_buffer = p
     n_out, n_in = buffer.shape
     n = index.numel()
     if tuple(reads.shape) != (n, n_out):
@@ -98,8 +98,7 @@ def transfer_buffer_triton(buffer: torch.Tensor, reads: torch.Tensor, index: tor
         in_sign.to(buffer.dtype).contiguous(), steps, n_out,
         buffer.stride(0), buffer.stride(1), reads.stride(0), reads.stride(1),
         float(scale), float(threshold), float(max_steps), float(momentum),
-        1.0 - float(momentum), float(buffer_cap) * float(threshold),
-        FORGET=bool(forget_buffer), CAP=(not forget_buffer) and buffer_cap > 0,
+        p.keep, p.cap, FORGET=bool(forget_buffer), CAP=p.capped,
         NO_BUFFER=bool(no_buffer), BLOCK=block, num_warps=4,
     )
     return steps

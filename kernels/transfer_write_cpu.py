@@ -263,12 +263,12 @@ def _numbers(p: TransferWriteParams, buffered: bool, chopper: ChopperParams | No
     cell's scalars (``check_cell``'s): built once per setting, not per transfer."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
-    forget_buffer, buffer_cap, no_buffer = p.buffer[4:]
+    forget_buffer, _, no_buffer = p.buffer[4:]
     long_bl = float(long_train_length(lr, granularity)) if long_train else 0.0
     numbers = np.zeros(_N_NUMBERS, dtype=np.float32)
     numbers[_SCALE:_CAP + 1] = buffer_numbers(p.buffer)  # as the twin rounds them
     for index, value in ((_COLUMNS, columns), (_BUFFERED, buffered), (_FORGET, forget_buffer),
-                         (_CAPPED, (not forget_buffer) and buffer_cap > 0),
+                         (_CAPPED, p.buffer.capped),
                          (_NO_BUFFER, no_buffer), (_LR, lr), (_G, granularity),
                          (_DESIRED_BL, desired_bl), (_LONG, long_train), (_LONG_BL, long_bl),
                          (_UM, update_management), (_UBM, update_bl_management),

@@ -382,7 +382,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     tile ``g`` written as its own call writes it."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
-    scale, threshold, max_steps, momentum, forget_buffer, buffer_cap, no_buffer = p.buffer
+    scale, threshold, max_steps, momentum, forget_buffer, _, no_buffer = p.buffer
     grouped = reads.dim() == 3
     tiles = reads.shape[0] if grouped else 1
     n, n_len = reads.shape[-2:]
@@ -435,7 +435,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         reads.stride(-2), reads.stride(-1), buffer.stride(-2) if buffered else 0,
         buffer.stride(-1) if buffered else 0, x_prob.stride(-2), d_prob.stride(-2),
         float(scale), float(threshold), float(max_steps), float(momentum),
-        1.0 - float(momentum), float(buffer_cap) * float(threshold),
+        p.buffer.keep, p.buffer.cap,
         float(lr), float(granularity), float(desired_bl), float(um_grad_scale), long_bl,
         *chop["args"], slots, counter, zeroed, *chop["numbers"],
         across(reads), across(buffer, buffered), across(out_sign, buffered),
@@ -443,7 +443,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         across(start), *chop["steps"], across(slots, train_slots is not None),
         across(counter, calls is not None), across(zeroed, zero is not None),
         COLUMNS=bool(columns), BUFFERED=buffered, FORGET=bool(forget_buffer),
-        CAP=(not forget_buffer) and buffer_cap > 0, NO_BUFFER=bool(no_buffer),
+        CAP=p.buffer.capped, NO_BUFFER=bool(no_buffer),
         UBM=bool(update_bl_management), UM=bool(update_management),
         LONG=bool(long_train) and not update_bl_management, START_PTR=on_device,
         **chop["flags"], SLOTS=train_slots is not None, CALLS=calls is not None,
