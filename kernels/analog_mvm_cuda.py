@@ -472,11 +472,10 @@ def _block(n: int, cap: int) -> int:
 
 # Row blocks: the prologue and epilogue take ROW_ELEMENTS elements of whole rows per program
 # where a row is at most ROW_WIDTH wide (a convolution's rows: 16-576 wide, 10^5 of them);
-# one program per row left most of its threads idle on rows that narrow. False: the kernels
-# of one row everywhere (the same numbers; a switch for side-by-side timings).
-# row-block prologue / epilogue for many narrow rows (a convolution's im2col rows): on the
-# ResNet faster, on the bench MLP's 32-256 rows slower (too few programs), so only from
-# ROW_MIN_ROWS rows (measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md)
+# one program per row left most of its threads idle on rows that narrow. Only from
+# ROW_MIN_ROWS rows: on one H200 (2026-12-06 23:00 UTC, benchmarks/RESULTS.md) faster on the
+# ResNet, slower on the bench MLP's 32-256 rows (too few programs). False: the kernels of one
+# row everywhere (the same numbers; a switch for side-by-side timings).
 ROW_BLOCKS = True
 ROW_MIN_ROWS = 4096
 ROW_WIDTH = 512

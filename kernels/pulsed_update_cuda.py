@@ -2072,10 +2072,9 @@ def _line_probabilities_rows_kernel(
 
 # Row blocks: ROW_ELEMENTS elements of whole rows per program where a row's wider side is at
 # most ROW_WIDTH (a convolution's 10^5 rows of 16-576 lines); one program per row left most
-# of its threads idle there. False: one row per program (the same numbers; a switch for
-# side-by-side timings).
-# line probabilities in blocks of whole rows, from ROW_MIN_ROWS rows as the MVM's (measured
-# faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md)
+# of its threads idle there. Only from ROW_MIN_ROWS rows, as the MVM's (analog_mvm_cuda; on
+# one H200, 2026-12-06 23:00 UTC, benchmarks/RESULTS.md). False: one row per program (the
+# same numbers; a switch for side-by-side timings).
 ROW_BLOCKS = True
 ROW_MIN_ROWS = 4096
 ROW_WIDTH = 512
