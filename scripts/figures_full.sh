@@ -6,6 +6,9 @@
 #   FIGURES="wu2024-mnist wu2025-mnist" scripts/figures_full.sh OUT ...  # only these figures
 #   PLAN_ONLY=1 FIGURES=... scripts/figures_full.sh OUT                  # print the parts, run nothing
 #   FULL=1 FIGURES=... scripts/figures_full.sh OUT ...   # the MNIST figures' sweeps uncut
+#   SLICE=0/2 FULL=1 ...   # every 2nd part from the 1st (one call's share; SLICE=1/2 the rest)
+#   RUNS_OUT=1 ...         # also copy the runs (no checkpoints) to OUT/<figure>/runs, so the
+#                          # shares of several calls can be drawn together (`--redraw`)
 #
 # The runs go to WORK (default /tmp/xbrun-figures: checkpoints and per-step logs are large);
 # OUT receives each figure's plot (PNG, SVG), results.csv, published.csv and report.md in
@@ -135,8 +138,10 @@ cpu_parts() {
 }
 only_selected() { while read -r name rest; do selected "$name" && echo "$name $rest"; done; }
 [ -n "${FULL:-}" ] && gpu_parts() { full_gpu_parts; }
+# SLICE=I/N: the parts numbered I, I+N, I+2N, ... (from 0, longest first) of each list
+slice_parts() { awk -v s="${SLICE:-0/1}" 'BEGIN { split(s, f, "/") } (NR - 1) % f[2] == f[1]'; }
 if [ -n "${PLAN_ONLY:-}" ]; then  # what a call would run, nothing run or written
-    gpu_parts | only_selected; cpu_parts | only_selected
+    gpu_parts | only_selected | slice_parts; cpu_parts | only_selected | slice_parts
     selected rasch2024-traces && echo "rasch2024-traces cpu (xbrun figure, the whole sweep)"
     exit 0
 fi
@@ -150,8 +155,8 @@ for gz in "$MNIST"/MNIST/raw/*.gz; do
 done
 DEADLINE=$(( $(date +%s) + BUDGET ))
 export XBRUN WORK DEADLINE
-gpu_parts | only_selected > "$WORK/gpu_parts.txt"
-cpu_parts | only_selected > "$WORK/cpu_parts.txt"
+gpu_parts | only_selected | slice_parts > "$WORK/gpu_parts.txt"
+cpu_parts | only_selected | slice_parts > "$WORK/cpu_parts.txt"
 
 run_part() {  # FIGURE ACCELERATOR PART OVERRIDES...: one sweep part, stopped at the deadline
     local name=$1 acc=$2 part=$3; shift 3
@@ -193,5 +198,9 @@ for dir in "$WORK"/*/; do
     for log in "$dir"/runs/*.log; do  # the end of each part's log (failures show there)
         [ -e "$log" ] && { echo "== $(basename "$log")"; tail -n 15 "$log"; }
     done > "$OUT/$name/parts.log"
+    if [ -n "${RUNS_OUT:-}" ] && [ -d "$dir/runs" ]; then  # the runs, less their bulk
+        (cd "$dir" && find runs -type f ! -name checkpoint.pt ! -name counts.npz \
+            ! -name curves.png ! -name '*.log' -print0 | tar --null -T - -czf "$OUT/$name/runs.tgz")
+    fi
 done
 echo "reports: $OUT/*/report.md"

@@ -519,3 +519,23 @@ def test_figures_full_script_full_mode_plans_every_point_of_the_configured_sweep
     assert all(not any("," in word for word in w) for w in g20 + g21)  # one run a part
     assert lines[0].split()[3].endswith("=tiki_taka")  # 10 epochs of Tiki-Taka first
     assert lines[-1].split()[3].endswith("=fp")
+
+
+def test_figures_full_script_slices_share_the_parts_between_calls():
+    """SLICE=I/N: N calls' shares of a FULL sweep are disjoint and together every part."""
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "figures_full.sh"
+
+    def plan(**extra):
+        env = {**os.environ, "PLAN_ONLY": "1", "FULL": "1",
+               "FIGURES": "gokmen2020-tiki-taka", **extra}
+        return subprocess.run(["bash", str(script), "out"], env=env, capture_output=True,
+                              text=True, check=True).stdout.splitlines()
+
+    whole = plan()
+    shares = [plan(SLICE=f"{i}/3") for i in range(3)]
+    assert [len(share) for share in shares] == [4, 4, 4]
+    assert sorted(sum(shares, [])) == sorted(whole)
+    assert shares[0][0] == whole[0] and shares[1][0] == whole[1]
