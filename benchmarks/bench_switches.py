@@ -37,6 +37,11 @@ PATHS = {
                      (counted_update_cuda, "DRAWN_COUNTS")),
                     RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
                              "chopped+update.accumulate=batch")),
+    # the ResNet's images (channels-last views of the convolutions' rows) gathered through
+    # their strides instead of copied contiguous first: a copy fewer a convolution and step,
+    # in the forward and in the update (issue 27's ResNet, accumulate=batch)
+    "strided-images": (((im2col_cuda, "STRIDED_IMAGES"),), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks
     "parallel-onehot": (((line_walk_cuda, "PARALLEL_ONEHOT"),), RESNET, [],
                         ("chopped", "agad")),

@@ -154,9 +154,26 @@ def _problems():
     pu.WIDE_LINES = wide
     _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
+    _convolution_gathers()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7))
+
+
+def _convolution_gathers() -> None:
+    """im2col (contiguous, and ``STRIDED_IMAGES``' channels-last images in place) and col2im,
+    in image blocks and one image a program."""
+    from xbrun.kernels import im2col_cuda as ic
+    from xbrun.kernels import inverse_index
+    from xbrun.tiles import conv_indices
+
+    index, _ = conv_indices(3, 5, 6, 3, padding=1)
+    images = torch.randn(4, 3, 5, 6).contiguous(memory_format=torch.channels_last)
+    saved = ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES
+    for ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES in ((True, False), (True, True), (False, False)):
+        ic.im2col_triton(images, index)
+        ic.col2im_triton(torch.randn(4 * 30, 27), inverse_index(index, 90), 4)
+    ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES = saved
 
 
 def _transfer_writes(kernels) -> None:
