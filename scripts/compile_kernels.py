@@ -165,6 +165,7 @@ def _convolution_gathers() -> None:
     in image blocks and one image a program."""
     from xbrun.kernels import im2col_cuda as ic
     from xbrun.kernels import inverse_index
+
     from xbrun.tiles import conv_indices
 
     index, _ = conv_indices(3, 5, 6, 3, padding=1)

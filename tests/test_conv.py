@@ -161,6 +161,27 @@ def test_indexed_conv_equals_the_unfold_path_bit_for_bit(mapping):
     check_indexed_equals_unfold(mapping, "cpu", 3)
 
 
+@pytest.mark.parametrize("keep_rows", [False, True])
+def test_kept_rows_update_as_the_unfold_path_with_one_gather_a_step(keep_rows, monkeypatch):
+    """``indexed.KEEP_ROWS``: the update takes the forward pass's rows (the same numbers as
+    the unfold path) instead of gathering them again from the queued images."""
+    from xbrun import kernels
+    from xbrun.tiles import indexed
+
+    monkeypatch.setattr(indexed, "KEEP_ROWS", keep_rows)
+    gathers, gather = [], kernels.im2col
+    monkeypatch.setattr(kernels, "im2col", lambda *a: gathers.append(1) or gather(*a))
+    check_indexed_equals_unfold(("max_input_size=7", "max_output_size=2"), "cpu", 1)
+    (kwargs, _), = random_convs(1, seed=3)
+    layer = AnalogConv2d.from_digital(nn.Conv2d(**kwargs), make_spec(cell="constant_step"))
+    tiles = len(layer.analog_tiles())
+    x = torch.randn(2, kwargs["in_channels"], 6, 6)
+    gathers.clear()
+    layer(x).sum().backward()
+    AnalogSGD(layer.parameters(), lr=0.1).step()
+    assert len(gathers) == tiles * (1 if keep_rows else 2)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("mapping", [(), ("max_input_size=7", "max_output_size=2")])
 def test_indexed_conv_equals_the_unfold_path_on_cuda(mapping):
