@@ -49,6 +49,14 @@ PATHS = {
     "resnet-gathers": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS")), RESNET, [],
                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                         "sgd", "chopped")),
+    # the MVM of narrow rows (a convolution's) in one launch: v and y kept in registers
+    "fused-rows": (((analog_mvm_cuda, "FUSED_ROWS"),), RESNET, [],
+                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the three ResNet paths together
+    "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS"),
+                     (analog_mvm_cuda, "FUSED_ROWS")), RESNET, [],
+                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                     "sgd", "chopped")),
     # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks
     "parallel-onehot": (((line_walk_cuda, "PARALLEL_ONEHOT"),), RESNET, [],
                         ("chopped", "agad")),

@@ -25,7 +25,8 @@ launches, an ESTIMATE of the device-memory bytes each kind moves a step, from th
 tensors' shapes: an aten operator reads its tensor inputs and writes its outputs once each;
 a Triton kernel touches each distinct storage among its tensor arguments once (the larger
 view where two share one), but for the arguments it reads only on a rare branch (``RARE``:
-the MVM epilogue's input, DAC output and weights, read again only by a row that clips). So
+the MVM epilogue's input, DAC output and weights, read again only by a row that clips; the
+fused MVM's DAC rows, written only there). So
 it overstates where a kernel is handed a placeholder of another storage, and understates
 where it reads a tensor several times (a count's planes re-read per block) or reads and
 writes one in place; compute (Philox draws, the counts' int8 products) is not in it.
@@ -78,9 +79,10 @@ class _Count(TorchDispatchMode):
 
 BYTES = [False]  # whether launches also add their estimated bytes (``--bytes``)
 # Triton kernels' arguments read only on a rare branch, left out of --bytes: the MVM
-# epilogue reads a row's input, DAC output and the weights again only where it clipped
-RARE = {name: ("x_ptr", "v_ptr", "w_ptr") for name in ("_epilogue_kernel",
-                                                       "_epilogue_rows_kernel")}
+# epilogue reads a row's input, DAC output and the weights again only where it clipped; the
+# fused MVM writes a DAC row only there
+RARE = {"_epilogue_kernel": ("x_ptr", "v_ptr", "w_ptr"),
+        "_epilogue_rows_kernel": ("x_ptr", "v_ptr", "w_ptr"), "_mvm_rows_kernel": ("v_ptr",)}
 BYTES_KEY = "bytes "  # a launch key's bytes are counted under this prefix
 
 
