@@ -176,7 +176,8 @@ def test_kept_rows_update_as_the_unfold_path_with_one_gather_a_step(keep_rows, m
     monkeypatch.setattr(indexed, "KEEP_ROWS", keep_rows)
     gathers, gather = [], kernels.im2col
     monkeypatch.setattr(kernels, "im2col", lambda *a: gathers.append(1) or gather(*a))
-    check_indexed_equals_unfold(("max_input_size=7", "max_output_size=2"), "cpu", 1)
+    if keep_rows:  # off: test_indexed_conv_equals_the_unfold_path_bit_for_bit
+        check_indexed_equals_unfold(("max_input_size=7", "max_output_size=2"), "cpu", 1)
     (kwargs, _), = random_convs(1, seed=3)
     layer = AnalogConv2d.from_digital(nn.Conv2d(**kwargs), make_spec(cell="constant_step"))
     tiles = len(layer.analog_tiles())
