@@ -24,7 +24,7 @@ from xbrun.kernels import (
     transfer_write_cuda,
 )
 
-from xbrun.tiles import grouped
+from xbrun.tiles import grouped, indexed
 
 from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
 
@@ -37,6 +37,26 @@ PATHS = {
                      (counted_update_cuda, "DRAWN_COUNTS")),
                     RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
                              "chopped+update.accumulate=batch")),
+    # the ResNet's images (channels-last views of the convolutions' rows) gathered through
+    # their strides instead of copied contiguous first: a copy fewer a convolution and step,
+    # in the forward and in the update (issue 27's ResNet, accumulate=batch)
+    "strided-images": (((im2col_cuda, "STRIDED_IMAGES"),), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the update takes the forward pass's patch rows instead of gathering them again
+    "keep-rows": (((indexed, "KEEP_ROWS"),), RESNET, [],
+                  ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # both ResNet gathers' paths together
+    "resnet-gathers": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS")), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                        "sgd", "chopped")),
+    # the MVM of narrow rows (a convolution's) in one launch: v and y kept in registers
+    "fused-rows": (((analog_mvm_cuda, "FUSED_ROWS"),), RESNET, [],
+                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the three ResNet paths together
+    "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS"),
+                     (analog_mvm_cuda, "FUSED_ROWS")), RESNET, [],
+                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                     "sgd", "chopped")),
     # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks
     "parallel-onehot": (((line_walk_cuda, "PARALLEL_ONEHOT"),), RESNET, [],
                         ("chopped", "agad")),

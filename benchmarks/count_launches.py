@@ -3,6 +3,7 @@
     python -m benchmarks.count_launches [--devices fp,sgd,chopped,agad] [--batch 256]
                                         [--steps 3] [--list] [--resnet] [--large]
                                         [--overrides a=b,..] [--per-tile-write]
+                                        [--on PATH,..] [--bytes]
 
 A replayed CUDA graph costs a few microseconds per node whatever the node does, so at small
 shapes the number of launches per step is what a device pays beyond fp. This runs the bench
@@ -18,6 +19,17 @@ Python; a grouped grid's writes, ``TileGroup._write``, are none). ``--resnet``: 
 ResNet-20 on 3x32x32 images (``bench_training.RESNET``) instead of the MLP; ``--large``: the
 MLP at 784-4096-4096-10; ``--per-tile-write``: a grouped grid's transfer writes tile by tile,
 as before they were grouped (``xbrun.tiles.grouped.GROUPED_WRITE``).
+
+``--on``: the switches of ``bench_switches``' paths turned on first. ``--bytes``: with the
+launches, an ESTIMATE of the device-memory bytes each kind moves a step, from the fake
+tensors' shapes: an aten operator reads its tensor inputs and writes its outputs once each;
+a Triton kernel touches each distinct storage among its tensor arguments once (the larger
+view where two share one), but for the arguments it reads only on a rare branch (``RARE``:
+the MVM epilogue's input, DAC output and weights, read again only by a row that clips; the
+fused MVM's DAC rows, written only there). So
+it overstates where a kernel is handed a placeholder of another storage, and understates
+where it reads a tensor several times (a count's planes re-read per block) or reads and
+writes one in place; compute (Philox draws, the counts' int8 products) is not in it.
 
 The optimizer's side streams are host objects here (``_Stream``): each launch of the analog
 update (``AnalogSGD.analog_step``) is counted on the stream current when it is made, so the
@@ -56,9 +68,44 @@ class _Count(TorchDispatchMode):
         name = func.overloadpacket.__name__.rstrip("_")
         out = func(*args, **(kwargs or {}))
         if name not in FREE and _on_cuda(args, kwargs, out):
-            self.counts[_site("aten." + name) if self.where else "aten." + name] += 1
+            key = _site("aten." + name) if self.where else "aten." + name
+            self.counts[key] += 1
+            if BYTES[0]:
+                self.counts[BYTES_KEY + key] += (_bytes([*args, *(kwargs or {}).values()])
+                                                 + _bytes([out]))
             _on_stream(self.counts)
         return out
+
+
+BYTES = [False]  # whether launches also add their estimated bytes (``--bytes``)
+# Triton kernels' arguments read only on a rare branch, left out of --bytes: the MVM
+# epilogue reads a row's input, DAC output and the weights again only where it clipped; the
+# fused MVM writes a DAC row only there
+RARE = {"_epilogue_kernel": ("x_ptr", "v_ptr", "w_ptr"),
+        "_epilogue_rows_kernel": ("x_ptr", "v_ptr", "w_ptr"), "_mvm_rows_kernel": ("v_ptr",)}
+BYTES_KEY = "bytes "  # a launch key's bytes are counted under this prefix
+
+
+def _tensors(values) -> list[torch.Tensor]:
+    found = []
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            found.append(v)
+        elif isinstance(v, (list, tuple)):
+            found += _tensors(v)
+    return found
+
+
+def _bytes(values) -> int:
+    """Bytes of the tensors among ``values`` (lists and tuples walked), each storage once
+    (its largest view among them)."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    largest: dict = {}
+    for t in _tensors(values):
+        ref = StorageWeakRef(t.untyped_storage())
+        largest[ref] = max(largest.get(ref, 0), t.numel() * t.element_size())
+    return sum(largest.values())
 
 
 class _Stream:
@@ -148,7 +195,12 @@ def _fake_gpu(counts: Counter):
 
     def run(self, *args, grid, warmup, **kwargs):
         name = "triton." + self.fn.__name__
-        counts[_site(name) if WHERE[0] else name] += 1
+        key = _site(name) if WHERE[0] else name
+        counts[key] += 1
+        if BYTES[0]:
+            rare = RARE.get(self.fn.__name__, ())
+            named = {**dict(zip(self.arg_names, args, strict=False)), **kwargs}
+            counts[BYTES_KEY + key] += _bytes([v for k, v in named.items() if k not in rare])
         _on_stream(counts)
 
     class Generator(real_gen):  # a tile's CUDA generator: a host one that says CUDA
@@ -329,8 +381,15 @@ def main() -> None:
     parser.add_argument("--per-tile-write", action="store_true",
                         help="a grouped grid's transfer writes tile by tile "
                              "(xbrun.tiles.grouped.GROUPED_WRITE off)")
+    parser.add_argument("--on", default="",
+                        help="bench_switches paths to turn on, comma-separated "
+                             "(e.g. strided-images)")
+    parser.add_argument("--bytes", action="store_true",
+                        help="with --list: each kind's estimated bytes a step (module doc)")
+    parser.add_argument("--bandwidth", type=float, default=4.8,
+                        help="TB/s for --bytes' time column (an H200's HBM3e: 4.8; H100: 3.35)")
     args = parser.parse_args()
-    WHERE[0] = args.where
+    WHERE[0], BYTES[0] = args.where, args.bytes
     data = [d for d in RESNET if not d.startswith("batch_size=")] if args.resnet else DATA
     extra = [o for o in args.overrides.split(",") if o]
     if args.large:
@@ -338,6 +397,11 @@ def main() -> None:
     if args.per_tile_write:
         from xbrun.tiles import grouped
         grouped.GROUPED_WRITE = False
+    if args.on:
+        from .bench_switches import PATHS
+        for path in args.on.split(","):
+            for module, switch in PATHS[path][0]:
+                setattr(module, switch, True)
     for device in args.devices.split(","):
         counts = count(device, args.batch, args.steps, extra=extra, data=data)
         aten = sum(v for k, v in counts.items() if k.startswith("aten."))
@@ -349,11 +413,28 @@ def main() -> None:
               f"{counts['on main']} on the step's stream, {counts['on side']} on {side} side "
               f"streams ({counts['forks']} forks, {counts['joins']} joins, "
               f"{counts['event waits']} event waits)")
-        if args.list:  # the kernels, then the update's launches per side stream
+        if args.list and args.bytes:
+            _print_bytes(counts, args.bandwidth)
+        elif args.list:  # the kernels, then the update's launches per side stream
             for name, n in sorted(counts.items(), key=lambda kv: (
                     kv[0].startswith(("side ", "on ", "forks", "joins", "event")), -kv[1],
                     kv[0])):
                 print(f"{n:>20}  {name}")
+
+
+def _print_bytes(counts: Counter, bandwidth: float) -> None:
+    """The launch kinds by estimated bytes a step, largest first, as a Markdown table: each
+    kind's launches, MB and the milliseconds they take at ``bandwidth`` TB/s."""
+    kinds = [k for k in counts if k.startswith(("aten.", "triton."))]
+    total = sum(counts[BYTES_KEY + k] for k in kinds)
+    print(f"| launches | kind | MB a step | ms at {bandwidth:.2f} TB/s | share |")
+    print("|---|---|---|---|---|")
+    for k in sorted(kinds, key=lambda k: (-counts[BYTES_KEY + k], k)):
+        b = counts[BYTES_KEY + k]
+        print(f"| {counts[k]} | `{k}` | {b / 1e6:.1f} | {b / bandwidth / 1e9:.3f} | "
+              f"{100 * b / max(total, 1):.1f} % |")
+    print(f"| {sum(counts[k] for k in kinds)} | all | {total / 1e6:.1f} | "
+          f"{total / bandwidth / 1e9:.3f} | |")
 
 
 if __name__ == "__main__":

@@ -319,6 +319,39 @@ def _rows_of(n, BLOCK_R: tl.constexpr):
 
 
 @triton.jit
+def _row_block_start(x_ptr, seed_ptr, seed_arg, vec_ptr, n, n_cols, sx_i, sx_j,
+                     SEED_PTR: tl.constexpr, COUNT: tl.constexpr, BLOCK_R: tl.constexpr):
+    """A row-block program's tile, input block, seed and rows (``_tile_of``, ``_rows_of``);
+    with ``COUNT`` the first program adds the ``n`` rows to the tile's vector count."""
+    if COUNT:
+        if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
+            tl.store(vec_ptr, tl.load(vec_ptr) + n)
+    g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    rows, live = _rows_of(n, BLOCK_R)
+    return g, x_ptr, seed, rows, live
+
+
+@triton.jit
+def _rows_scale(amax, vmax, nm_thres, NM_KIND: tl.constexpr, BLOCK_R: tl.constexpr):
+    """Noise-management scales of ``BLOCK_R`` rows from their exact maxima (``amax``: of
+    ``|x|``, ``vmax``: of ``x``), for the kinds without a sum (as ``_row_scale``)."""
+    if nm_thres > 0:
+        amax = tl.minimum(amax, nm_thres)
+    if NM_KIND == 0:  # NM_NONE
+        raw = tl.full((BLOCK_R,), 1.0, tl.float32)
+    elif NM_KIND == 3:  # NM_CONSTANT
+        raw = tl.full((BLOCK_R,), 1.0, tl.float32) * nm_thres
+    elif NM_KIND == 1:  # NM_ABS_MAX
+        raw = amax
+    else:  # NM_MAX
+        raw = vmax
+        if nm_thres > 0:
+            raw = tl.minimum(raw, nm_thres)
+    return raw
+
+
+@triton.jit
 def _prologue_rows_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg,
                           vec_ptr, width, n, n_cols, sx_i, sx_j, nm_thres, inp_step,
                           inp_bound, inp_noise,
@@ -329,29 +362,15 @@ def _prologue_rows_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr,
     columns: the same element-wise numbers and exact reductions (max), for noise
     managements without a sum (not ``abs_max_np_sum``); the norm it writes is summed in
     another order (it is read by additive weight noise only, which takes the other kernel)."""
-    if COUNT:
-        if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
-            tl.store(vec_ptr, tl.load(vec_ptr) + n)
-    g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
-    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
-    rows, live = _rows_of(n, BLOCK_R)
+    g, x_ptr, seed, rows, live = _row_block_start(x_ptr, seed_ptr, seed_arg, vec_ptr, n,
+                                                  n_cols, sx_i, sx_j, SEED_PTR, COUNT,
+                                                  BLOCK_R)
     cols = tl.arange(0, BLOCK_C)
     ok = live[:, None] & (cols < width)[None, :]
     x = tl.load(x_ptr + rows[:, None].to(tl.int64) * sx0 + cols[None, :] * sx1, mask=ok,
                 other=0.0)
-    amax = tl.max(tl.abs(x), axis=1)
-    if nm_thres > 0:
-        amax = tl.minimum(amax, nm_thres)
-    if NM_KIND == 0:  # NM_NONE
-        raw = tl.full((BLOCK_R,), 1.0, tl.float32)
-    elif NM_KIND == 3:  # NM_CONSTANT
-        raw = tl.full((BLOCK_R,), 1.0, tl.float32) * nm_thres
-    elif NM_KIND == 1:  # NM_ABS_MAX
-        raw = amax
-    else:  # NM_MAX
-        raw = tl.max(tl.where(ok, x, float("-inf")), axis=1)
-        if nm_thres > 0:
-            raw = tl.minimum(raw, nm_thres)
+    raw = _rows_scale(tl.max(tl.abs(x), axis=1), tl.max(tl.where(ok, x, float("-inf")), axis=1),
+                      nm_thres, NM_KIND, BLOCK_R)
     s = tl.where(raw > 0, raw, 1.0)
     silent = (raw <= 0) & (inp_noise <= 0)
     t = _dac(x, s[:, None], rows[:, None] * width + cols[None, :], seed, 0, inp_step,
@@ -400,23 +419,112 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
         y = y * out_scale
     tl.store(out_ptr + where, tl.where(silent[:, None], 0.0, y), mask=ok)
     if BM_KIND != 0:
-        lane = tl.arange(0, BLOCK_R)
-        todo = (hit > 0) & (~silent) & live
-        left = tl.sum(todo.to(tl.int32), axis=0)
-        while left > 0:
-            r = tl.min(tl.where(todo, lane, BLOCK_R), axis=0)
-            todo = todo & (lane != r)
-            left -= 1
-            row = tl.program_id(0) * BLOCK_R + r
-            at_r = g * n + row
-            _bound_management(x_ptr + row.to(tl.int64) * sx0, sx1, v_ptr + at_r * width,
-                              w_ptr, sw0, sw1, out_ptr + at_r * n_out, row, width, n_out,
-                              tl.load(scale_ptr + at_r), tl.full((), 1, tl.int32),
-                              tl.load(scale_ptr + at_r) == 0, seed, nm_thres, wmax,
-                              inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise,
-                              out_step, out_bound, out_scale, max_bm_factor, bm_limit, WORST,
-                              INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
-                              TEST_NEG, SCALED, BLOCK_I, GEMV_O)
+        _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, out_ptr,
+                               (hit > 0) & (~silent) & live, g, n, width, n_out, seed,
+                               nm_thres, wmax, inp_step, max_bm_res, inp_bound, inp_noise,
+                               w_noise, out_noise, out_step, out_bound, out_scale,
+                               max_bm_factor, bm_limit, WORST, INP_Q, INP_STO, INP_NOISE,
+                               W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R,
+                               BLOCK_I, GEMV_O)
+
+
+@triton.jit
+def _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, out_ptr, todo,
+                           g, n, width, n_out, seed, nm_thres, wmax, inp_step, max_bm_res,
+                           inp_bound, inp_noise, w_noise, out_noise, out_step, out_bound,
+                           out_scale, max_bm_factor, bm_limit, WORST: tl.constexpr,
+                           INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
+                           W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
+                           OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
+                           BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
+    """Bound management of a block's rows that clipped (``todo``), one after the other,
+    through the code of one row's program (its scale read back from ``scale_ptr``)."""
+    lane = tl.arange(0, BLOCK_R)
+    left = tl.sum(todo.to(tl.int32), axis=0)
+    while left > 0:
+        r = tl.min(tl.where(todo, lane, BLOCK_R), axis=0)
+        todo = todo & (lane != r)
+        left -= 1
+        row = tl.program_id(0) * BLOCK_R + r
+        at_r = g * n + row
+        _bound_management(x_ptr + row.to(tl.int64) * sx0, sx1, v_ptr + at_r * width,
+                          w_ptr, sw0, sw1, out_ptr + at_r * n_out, row, width, n_out,
+                          tl.load(scale_ptr + at_r), tl.full((), 1, tl.int32),
+                          tl.load(scale_ptr + at_r) == 0, seed, nm_thres, wmax,
+                          inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise,
+                          out_step, out_bound, out_scale, max_bm_factor, bm_limit, WORST,
+                          INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
+                          TEST_NEG, SCALED, BLOCK_I, GEMV_O)
+
+
+@triton.jit
+def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, out_ptr, seed_ptr,
+                     seed_arg, vec_ptr, width, n_out, n, n_cols, sx_i, sx_j, nm_thres, wmax,
+                     inp_step, max_bm_res, inp_bound, inp_noise, out_noise, out_step,
+                     out_bound, out_scale, max_bm_factor, bm_limit,
+                     NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, COUNT: tl.constexpr,
+                     BM_KIND: tl.constexpr, WORST: tl.constexpr, INP_Q: tl.constexpr,
+                     INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, OUT_NOISE: tl.constexpr,
+                     OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr,
+                     SCALED: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
+                     BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
+    """The row-block prologue, the matmul and the row-block epilogue of ``BLOCK_R`` rows in
+    one program (``FUSED_ROWS``): the rows' scales from their maxima over ``BLOCK_K``-column
+    chunks, then for each ``BLOCK_O`` outputs the DAC's view of each chunk (the prologue's
+    numbers, its Philox counters) times the weight's chunk by ``tl.dot`` at IEEE float32
+    (not TF32), and the ADC on the sums in registers: ``v`` and ``y`` are never written.
+    Rows that clipped then go through the epilogue's bound management (which writes their
+    ``v`` to redo them). Read noise other than none is not fused (``_launch``)."""
+    g, x_ptr, seed, rows, live = _row_block_start(x_ptr, seed_ptr, seed_arg, vec_ptr, n,
+                                                  n_cols, sx_i, sx_j, SEED_PTR, COUNT,
+                                                  BLOCK_R)
+    x_rows = x_ptr + rows[:, None].to(tl.int64) * sx0
+    amax = tl.zeros((BLOCK_R,), tl.float32)
+    vmax = tl.full((BLOCK_R,), float("-inf"), tl.float32)
+    for k0 in range(0, width, BLOCK_K):
+        cols = k0 + tl.arange(0, BLOCK_K)
+        ok = live[:, None] & (cols < width)[None, :]
+        x = tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0)
+        amax = tl.maximum(amax, tl.max(tl.abs(x), axis=1))
+        vmax = tl.maximum(vmax, tl.max(tl.where(ok, x, float("-inf")), axis=1))
+    raw = _rows_scale(amax, vmax, nm_thres, NM_KIND, BLOCK_R)
+    s = tl.where(raw > 0, raw, 1.0)
+    silent = (raw <= 0) & (inp_noise <= 0)
+    alpha = tl.where(silent, 0.0, s)
+    at = g * n + rows
+    tl.store(scale_ptr + at, alpha, mask=live)
+    w_ptr += g * swg
+    hit = tl.zeros((BLOCK_R,), tl.int32)
+    for o0 in range(0, n_out, BLOCK_O):
+        outs = o0 + tl.arange(0, BLOCK_O)
+        acc = tl.zeros((BLOCK_R, BLOCK_O), tl.float32)
+        for k0 in range(0, width, BLOCK_K):
+            cols = k0 + tl.arange(0, BLOCK_K)
+            ok = live[:, None] & (cols < width)[None, :]
+            t = _dac(tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0), s[:, None],
+                     rows[:, None] * width + cols[None, :], seed, 0, inp_step, inp_bound,
+                     inp_noise, INP_Q, INP_STO, INP_NOISE)
+            w = tl.load(w_ptr + outs[None, :].to(tl.int64) * sw0 + cols[:, None] * sw1,
+                        mask=(outs < n_out)[None, :] & (cols < width)[:, None], other=0.0)
+            acc = tl.dot(tl.where(ok, t, 0.0), w, acc, input_precision="ieee")
+        ok = live[:, None] & (outs < n_out)[None, :]
+        y, block_hit = _adc_rows(acc, acc, tl.zeros((BLOCK_R,), tl.float32), rows, outs, ok,
+                                 n_out, seed, 0.0, out_noise, out_step, out_bound, 0,
+                                 OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+        hit = tl.maximum(hit, block_hit)
+        y = y * alpha[:, None]
+        if SCALED:
+            y = y * out_scale
+        tl.store(out_ptr + at[:, None] * n_out + outs[None, :], tl.where(silent[:, None], 0.0, y),
+                 mask=ok)
+    if BM_KIND != 0:
+        _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, out_ptr,
+                               (hit > 0) & (~silent) & live, g, n, width, n_out, seed,
+                               nm_thres, wmax, inp_step, max_bm_res, inp_bound, inp_noise,
+                               0.0, out_noise, out_step, out_bound, out_scale,
+                               max_bm_factor, bm_limit, WORST, INP_Q, INP_STO, INP_NOISE,
+                               0, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R,
+                               BLOCK_I, GEMV_O)
 
 
 @triton.jit(do_not_specialize=["start", "seed_arg"])
@@ -480,6 +588,24 @@ ROW_BLOCKS = True
 ROW_MIN_ROWS = 4096
 ROW_WIDTH = 512
 ROW_ELEMENTS = 2048
+
+
+# With ROW_BLOCKS (from ROW_MIN_ROWS rows, rows and outputs at most ROW_WIDTH wide): the
+# prologue, the matmul and the epilogue in one launch (``_mvm_rows_kernel``), so the DAC's
+# view ``v`` and the products ``y`` (a convolution's rows: 4 B a row and column each, written
+# and read back) stay in registers; not for PCM read noise (its variance is a second
+# product). The products are summed in another order than cuBLAS's (ADC steps can then
+# differ where a sum sits on a rounding edge). False: three launches (off until a GPU
+# times it).
+FUSED_ROWS = False
+FUSED_BLOCK_R = 64  # rows a program of the fused kernel
+FUSED_BLOCK = 32  # its widest chunk of columns (K) and of outputs (64: spills, sm_90)
+FUSED_WARPS = 8
+
+
+def _fused_blocks(width: int, n_out: int) -> tuple[int, int, int]:
+    """``(BLOCK_R, BLOCK_K, BLOCK_O)`` of ``_mvm_rows_kernel`` (``tl.dot``: 16 at least)."""
+    return FUSED_BLOCK_R, _block(width, FUSED_BLOCK), _block(n_out, FUSED_BLOCK)
 
 
 def _row_block(width: int) -> tuple[int, int] | None:
@@ -599,6 +725,10 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     row_blocks = ROW_BLOCKS and n >= ROW_MIN_ROWS
     rows_in = _row_block(width) if (row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM
                                     and w_kind != W_NOISE_ADDITIVE) else None
+    if (FUSED_ROWS and rows_in is not None and w_kind != W_NOISE_PCM
+            and _row_block(n_out) is not None):
+        return _launch_fused(weights, x, p, seed_t, seed_int, seed_ptr_mode, n_cols, sx_i,
+                             sx_j, width, v, scale, out, vectors, block_i, gemv_o, flags)
     if rows_in is not None:
         block_r, block_c = rows_in
         _prologue_rows_kernel[(triton.cdiv(n, block_r), tiles)](
@@ -638,6 +768,28 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
         W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
         OUT_STO=out_q and p.out_sto_round, TEST_NEG=bool(p.bm_test_negative_bound),
         SCALED=p.out_scale != 1, BLOCK_I=block_i, GEMV_O=gemv_o, **blocks, **flags)
+    return out
+
+
+def _launch_fused(weights, x, p, seed_t, seed_int, seed_ptr_mode, n_cols, sx_i, sx_j, width,
+                  v, scale, out, vectors, block_i, gemv_o, flags):
+    """``_mvm_rows_kernel`` over ``_launch``'s tiles and buffers (``v``: bound
+    management's rows only; ``scale``: each row's, read back by it)."""
+    tiles, n, n_out = out.shape
+    block_r, block_k, block_o = _fused_blocks(width, n_out)
+    _mvm_rows_kernel[(triton.cdiv(n, block_r), tiles)](
+        x, x.stride(0), x.stride(1), v, weights, weights.stride(1), weights.stride(2),
+        weights.stride(0), scale, out, seed_t, seed_int, out if vectors is None else vectors,
+        width, n_out, n, n_cols, sx_i, sx_j, float(p.nm_thres), float(p.nm_assumed_wmax),
+        float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise),
+        float(p.out_noise), float(p.out_step), float(p.out_bound), float(p.out_scale),
+        float(p.max_bm_factor), float(min(p.bm_limit, 3e38)),
+        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
+        BM_KIND=int(p.bm_kind), WORST=p.bm_kind == BM_WORST_CASE,
+        OUT_NOISE=p.out_noise > 0, OUT_Q=p.out_step > 0, OUT_STO=p.out_step > 0 and p.out_sto_round,
+        TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1, BLOCK_R=block_r,
+        BLOCK_K=block_k, BLOCK_O=block_o, BLOCK_I=block_i, GEMV_O=gemv_o,
+        num_warps=FUSED_WARPS, **flags)
     return out
 
 

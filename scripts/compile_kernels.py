@@ -74,6 +74,7 @@ def _problems():
         am.analog_mvm_triton(torch.randn(17, 23), torch.randn(9, 23), p, torch.tensor([5]))
         am.analog_mvm_grouped_triton(torch.randn(4, 3, 5), torch.randn(4, 10), p,
                                      torch.arange(4), 2, 0, 5)
+    _row_block_mvms(am, IOParameters, kernel_params)
     options = dict(desired_bl=31, fixed_bl=True, update_management=True,
                    update_bl_management=True, um_grad_scale=1.0, res=0.0)
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3, **options)
@@ -154,9 +155,44 @@ def _problems():
     pu.WIDE_LINES = wide
     _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
+    _convolution_gathers()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7))
+
+
+def _row_block_mvms(am, IOParameters, kernel_params) -> None:
+    """The MVM of many narrow rows (a convolution's): row-block prologue and epilogue, and
+    ``FUSED_ROWS``' one kernel, forward and transposed, one tile and a group."""
+    saved = am.ROW_MIN_ROWS, am.FUSED_ROWS
+    am.ROW_MIN_ROWS = 1
+    for am.FUSED_ROWS in (False, True):
+        for io in (IOParameters(), IOParameters(
+                inp_noise=0.01, out_sto_round=True, inp_sto_round=True, out_scale=2.0,
+                noise_management="max", bound_management="iterative_worst_case")):
+            p = kernel_params(io)
+            am.analog_mvm_triton(torch.randn(17, 144), torch.randn(9, 144), p, torch.tensor([5]))
+            am.analog_mvm_triton(torch.randn(144, 16), torch.randn(9, 16), p, 5)
+            am.analog_mvm_grouped_triton(torch.randn(2, 64, 288), torch.randn(9, 576), p,
+                                         torch.arange(2), 2, 0, 288)
+    am.ROW_MIN_ROWS, am.FUSED_ROWS = saved
+
+
+def _convolution_gathers() -> None:
+    """im2col (contiguous, and ``STRIDED_IMAGES``' channels-last images in place) and col2im,
+    in image blocks and one image a program."""
+    from xbrun.kernels import im2col_cuda as ic
+    from xbrun.kernels import inverse_index
+
+    from xbrun.tiles import conv_indices
+
+    index, _ = conv_indices(3, 5, 6, 3, padding=1)
+    images = torch.randn(4, 3, 5, 6).contiguous(memory_format=torch.channels_last)
+    saved = ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES
+    for ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES in ((True, False), (True, True), (False, False)):
+        ic.im2col_triton(images, index)
+        ic.col2im_triton(torch.randn(4 * 30, 27), inverse_index(index, 90), 4)
+    ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES = saved
 
 
 def _transfer_writes(kernels) -> None:

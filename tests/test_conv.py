@@ -128,8 +128,10 @@ def unfold_forward(layer: AnalogConv2d, x: torch.Tensor) -> torch.Tensor:
     return out if layer.bias is None else out + layer.bias.reshape(1, -1, 1, 1)
 
 
-def check_indexed_equals_unfold(mapping, device: str, n_convs: int) -> None:
-    """Noisy I/O and pulsed updates: same seeds, same rows, so exactly the same numbers.
+def check_indexed_equals_unfold(mapping, device: str, n_convs: int,
+                                channels_last: bool = False) -> None:
+    """Noisy I/O and pulsed updates: same seeds, same rows, so exactly the same numbers
+    (``channels_last``: images in that layout, as a convolution's output is).
     The image gradient is col2im's sum in col2im's order; only where a row block of tiles
     or a column cut inside one channel's kernel window splits a pixel's sum does the
     order, and so the rounding, differ."""
@@ -138,7 +140,10 @@ def check_indexed_equals_unfold(mapping, device: str, n_convs: int) -> None:
         torch.manual_seed(i)
         conv = nn.Conv2d(**kwargs)
         layers = [AnalogConv2d.from_digital(conv, spec).to(device) for _ in range(2)]
-        x = torch.randn(3, kwargs["in_channels"], *size, device=device, requires_grad=True)
+        x = torch.randn(3, kwargs["in_channels"], *size, device=device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x.requires_grad_(True)
         outs = [layers[0](x), unfold_forward(layers[1], x)]
         assert torch.equal(outs[0], outs[1])
         g = torch.randn_like(outs[0])
@@ -161,10 +166,39 @@ def test_indexed_conv_equals_the_unfold_path_bit_for_bit(mapping):
     check_indexed_equals_unfold(mapping, "cpu", 3)
 
 
+@pytest.mark.parametrize("keep_rows", [False, True])
+def test_kept_rows_update_as_the_unfold_path_with_one_gather_a_step(keep_rows, monkeypatch):
+    """``indexed.KEEP_ROWS``: the update takes the forward pass's rows (the same numbers as
+    the unfold path) instead of gathering them again from the queued images."""
+    from xbrun import kernels
+    from xbrun.tiles import indexed
+
+    monkeypatch.setattr(indexed, "KEEP_ROWS", keep_rows)
+    gathers, gather = [], kernels.im2col
+    monkeypatch.setattr(kernels, "im2col", lambda *a: gathers.append(1) or gather(*a))
+    if keep_rows:  # off: test_indexed_conv_equals_the_unfold_path_bit_for_bit
+        check_indexed_equals_unfold(("max_input_size=7", "max_output_size=2"), "cpu", 1)
+    (kwargs, _), = random_convs(1, seed=3)
+    layer = AnalogConv2d.from_digital(nn.Conv2d(**kwargs), make_spec(cell="constant_step"))
+    tiles = len(layer.analog_tiles())
+    x = torch.randn(2, kwargs["in_channels"], 6, 6)
+    gathers.clear()
+    layer(x).sum().backward()
+    AnalogSGD(layer.parameters(), lr=0.1).step()
+    assert len(gathers) == tiles * (1 if keep_rows else 2)
+
+
 @pytest.mark.gpu
+@pytest.mark.parametrize("keep_rows", [False, True])
 @pytest.mark.parametrize("mapping", [(), ("max_input_size=7", "max_output_size=2")])
-def test_indexed_conv_equals_the_unfold_path_on_cuda(mapping):
-    check_indexed_equals_unfold(mapping, "cuda", 6)
+def test_indexed_conv_equals_the_unfold_path_on_cuda(mapping, keep_rows, monkeypatch):
+    from xbrun.kernels import im2col_cuda
+
+    from xbrun.tiles import indexed
+
+    monkeypatch.setattr(indexed, "KEEP_ROWS", keep_rows)
+    monkeypatch.setattr(im2col_cuda, "STRIDED_IMAGES", keep_rows)  # both new paths at once
+    check_indexed_equals_unfold(mapping, "cuda", 6, channels_last=keep_rows)
 
 
 def test_indexed_tile_api_equals_conv2d():

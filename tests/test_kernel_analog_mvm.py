@@ -272,6 +272,77 @@ def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, monke
 
 
 
+def _dyadic(n, width, out, seed):
+    """Weights of 4 bits and inputs whose DAC view has 6 bits (``inp_step`` 1/64): every
+    product and sum of ``x @ W.T`` is exact in float32, so any order sums them alike."""
+    w, x = _inputs(n, width, out, seed)
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.randint(-8, 9, (out, width), generator=gen) / 16.0
+    w[0] = 0.5
+    return w, x
+
+
+FUSED_IO = [dict(), dict(bound_management="iterative_worst_case", noise_management="max",
+                        inp_sto_round=True, out_sto_round=True, out_noise=0.05, out_scale=-2.0),
+            dict(noise_management="constant", nm_thres=0.7, bound_management="none",
+                 bm_test_negative_bound=False)]
+
+
+@pytest.mark.parametrize("extra", FUSED_IO)
+def test_triton_interpreted_fused_rows_equal_the_three_launches(extra, monkeypatch):
+    """``FUSED_ROWS``: the row-block prologue, the matmul and the epilogue in one program
+    give their numbers bit for bit where the matmul is exact (``_dyadic``): Philox noise,
+    ADC, bound management's passes, silent rows, the vectors count; several programs of
+    several chunks of columns and outputs, a partial last block; one tile and a group of
+    two (forward and transposed)."""
+    launch = _triton(True)
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    module = launch.__globals__
+    for name, value in (("ROW_MIN_ROWS", 1), ("FUSED_BLOCK_R", 16), ("FUSED_BLOCK", 16)):
+        monkeypatch.setitem(module, name, value)
+    w, x = _dyadic(20, 23, 17, 5)
+    p = kernel_params(_quiet("abs_max", "iterative", False,
+                             **{"out_res": 1 / 510, "out_bound": 8.0, **extra}))
+    p = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
+    blocks = dict(block_i=16, block_o=16, gemv_o=8)
+    weights, d = torch.stack([w, w.flip(0)]), x[:, :17].clone()
+    got = []
+    for fused in (False, True):
+        monkeypatch.setitem(module, "FUSED_ROWS", fused)
+        counts = torch.zeros(1, dtype=torch.int64)
+        got.append((launch(w, x, p, torch.tensor([9]), vectors=counts, **blocks), counts.item(),
+                    group(weights, x, p, torch.tensor([3, 4]), 1, 0, 23, **blocks),
+                    group(weights.transpose(1, 2), d, p, torch.tensor([5, 6]), 1, 0, 17,
+                          **blocks)))
+    (one, n_one, fwd, bwd), (one_f, n_fused, fwd_f, bwd_f) = got
+    assert n_one == n_fused == 20
+    for a, b in ((one, one_f), (fwd, fwd_f), (bwd, bwd_f)):
+        assert torch.equal(a, b)
+    assert (one[1] == 0).all()  # a silent row
+
+
+def test_triton_interpreted_fused_rows_skip_pcm(monkeypatch):
+    """PCM read noise, whose variance is a second product, takes the three launches; the
+    rest of a convolution's MVMs the fused kernel."""
+    launch = _triton(True)
+    module = launch.__globals__
+    for name, value in (("ROW_MIN_ROWS", 1), ("FUSED_ROWS", True), ("FUSED_BLOCK_R", 16),
+                        ("FUSED_BLOCK", 16)):
+        monkeypatch.setitem(module, name, value)
+    used, fused = [], module["_mvm_rows_kernel"]
+
+    class Spy:
+        def __getitem__(self, grid):
+            used.append(grid)
+            return fused[grid]
+    monkeypatch.setitem(module, "_mvm_rows_kernel", Spy())
+    w, x = _inputs(20, 23, 17, 1)
+    launch(w, x, kernel_params(IOParameters(w_noise=0.02, w_noise_type="pcm_read")), 5)
+    assert used == []
+    launch(w, x, kernel_params(IOParameters()), 5)
+    assert used == [(2, 1)]
+
+
 def test_triton_interpreted_row_blocks_only_from_row_min_rows(monkeypatch):
     """The row-block kernels serve a call of ``ROW_MIN_ROWS`` rows or more, the one-row
     kernels a call of fewer (the bench MLP's 32-256 rows were slower in row blocks on an
@@ -465,3 +536,31 @@ def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, 
             monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
             got.append(launch(w, x, p, 11))
         assert torch.equal(got[0], got[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 288, 64)])
+def test_triton_compiled_fused_rows_equal_the_three_launches(n, width, out, monkeypatch):
+    """Compiled, at convolution shapes with default noise and many rows clipping:
+    ``FUSED_ROWS`` gives the three launches' numbers bit for bit where the matmul is exact
+    (``_dyadic``), and but for a few ADC steps otherwise (cuBLAS sums in another order)."""
+    launch = _triton(False)
+    module = launch.__globals__
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+    w, x = _dyadic(n, width, out, n)
+    x = torch.relu(x)
+    for extra in (dict(inp_sto_round=True), dict(bound_management="iterative_worst_case")):
+        p = kernel_params(IOParameters(**extra))
+        dyadic = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
+        for params, exact in ((dyadic, True), (p, False)):
+            got = []
+            for fused in (False, True):
+                monkeypatch.setitem(module, "FUSED_ROWS", fused)
+                got.append(launch(w.cuda(), x.cuda(), params, 11).cpu())
+            if exact:
+                assert torch.equal(got[0], got[1])
+            else:  # a few outputs a neighbouring ADC step away (a row's step: out_step
+                # times its scale, at most its inputs' absolute sum)
+                step = params.out_step * x.abs().sum(1, keepdim=True) + 1e-5
+                assert ((got[1] - got[0]).abs() <= 4 * step).all()
+                assert (got[1] == got[0]).float().mean() >= 0.99

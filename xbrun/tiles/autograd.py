@@ -42,25 +42,28 @@ class TileFunction(torch.autograd.Function):
 class IndexedTileFunction(torch.autograd.Function):
     """:class:`TileFunction` for an indexed (convolution) tile: images in and out
     (``joint_forward_indexed`` / ``backward_indexed``); the backward queues the images for
-    ``update_indexed``. The index of the forward pass is kept for its backward."""
+    ``update_indexed`` (or the forward's rows, ``indexed.KEEP_ROWS``: ``ctx.rows``). The
+    index of the forward pass is kept for its backward."""
 
     @staticmethod
     def forward(ctx, images, analog_ctx, input_range, tile):
         ctx.tile = tile
         ctx.has_range = input_range is not None
         ctx.index = tile._index_of("forward")
+        ctx.rows = None
         ctx.save_for_backward(images)
-        return tile._joint_forward_indexed(images, not tile.training, index=ctx.index)
+        return tile._joint_forward_indexed(images, not tile.training, index=ctx.index, keep=ctx)
 
     @staticmethod
     def backward(ctx, d):
         (images,) = ctx.saved_tensors
-        tile, index = ctx.tile, ctx.index
-        tile.queue_indexed(images.detach(), d.detach(), index)
+        tile, index, rows = ctx.tile, ctx.index, ctx.rows
+        ctx.rows = None
+        tile.queue_indexed(images.detach(), d.detach(), index, rows)
         grad_x = grad_r = None
         if ctx.needs_input_grad[0] or ctx.has_range:
             if ctx.has_range:  # the clip's gradient reads the rows the forward saw
-                ctx.saved_input = tile._gather(images, index)
+                ctx.saved_input = tile._gather(images, index) if rows is None else rows
             grad_x = tile._backward_indexed(d, ctx, index=index)
             grad_r = getattr(ctx, "grad_input_range", None)
         return (grad_x if ctx.needs_input_grad[0] else None), None, grad_r, None

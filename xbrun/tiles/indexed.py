@@ -8,7 +8,8 @@ passes then take and return images. The rows are gathered by ``kernels.im2col`` 
 CUDA, numba on the CPU) instead of a materialised ``unfold`` and a transposing copy, the
 gradient goes back onto the image by ``kernels.col2im`` (a gather over the inverse: no
 atomic adds, and the sums of torch's ``col2im``, bit for bit), and the update queue keeps
-the images, ``K`` times smaller than their rows, which ``update_indexed`` gathers again.
+the images, ``K`` times smaller than their rows, which ``update_indexed`` gathers again;
+with ``KEEP_ROWS`` it keeps the rows the forward pass gathered instead.
 
 :class:`IndexedTile` is a mixin of :class:`~xbrun.tiles.periphery.TileWithPeriphery`.
 """
@@ -21,6 +22,13 @@ import torch
 
 from .. import kernels
 from ..errors import TileError
+
+# The update queue keeps the forward pass's patch rows (the same numbers ``update_indexed``
+# would gather again from the images): one gather a convolution and step fewer (on issue 27's
+# ResNet 26 launches and ~0.9 GB of rows written a step, counted on fake CUDA) for the rows
+# held from the forward pass to the update (~0.9 GB there) instead of the images. False:
+# images queued and gathered again (off until a GPU times it).
+KEEP_ROWS = False
 
 
 class ConvIndex(NamedTuple):
@@ -113,9 +121,14 @@ class IndexedTile:
         through ``pre_forward``, the analog MVM and ``post_forward`` (as ``joint_forward``)."""
         return self._joint_forward_indexed(x_input, is_test, ctx)
 
-    def _joint_forward_indexed(self, x_input, is_test=False, ctx=None, index=None):
+    def _joint_forward_indexed(self, x_input, is_test=False, ctx=None, index=None, keep=None):
+        """``keep``: an autograd context whose ``rows`` get the gathered rows (``KEEP_ROWS``,
+        in training)."""
         index = index if index is not None else self._index_of("joint_forward_indexed")
-        out = self._joint_forward(self._gather(x_input, index), is_test, ctx)
+        rows = self._gather(x_input, index)
+        if keep is not None and KEEP_ROWS and not is_test:
+            keep.rows = rows
+        out = self._joint_forward(rows, is_test, ctx)
         return self._to_images(out, x_input.shape[0], index)
 
     @torch.no_grad()
@@ -139,13 +152,15 @@ class IndexedTile:
 
     # ------------------------------------------------------------ the update queue -----
     def queue_indexed(self, images: torch.Tensor, d_images: torch.Tensor,
-                      index: ConvIndex) -> None:
+                      index: ConvIndex, rows: torch.Tensor | None = None) -> None:
         """Queue a backward pass's images for ``update_indexed``; as rows if the tile has
-        been given another index since that forward pass."""
-        if index is self.conv_index:
+        been given another index since that forward pass, or where the forward pass's
+        ``rows`` are given (``KEEP_ROWS``)."""
+        if rows is None and index is self.conv_index:
             self.pending.append((images, d_images))
         else:
-            self.pending.append((self._gather(images, index), self._from_images(d_images, index)))
+            rows = self._gather(images, index) if rows is None else rows
+            self.pending.append((rows, self._from_images(d_images, index)))
 
     def _flush_images(self) -> None:
         """Queued images become rows before the index they need is replaced."""
