@@ -7,6 +7,10 @@
 #   PLAN_ONLY=1 FIGURES=... scripts/figures_full.sh OUT                  # print the parts, run nothing
 #   FULL=1 FIGURES=... scripts/figures_full.sh OUT ...   # the MNIST figures' sweeps uncut
 #   SLICE=0/2 FULL=1 ...   # every 2nd part from the 1st (one call's share; SLICE=1/2 the rest)
+#   GPU_MPS=1 ...          # share the GPU between the processes through a private MPS daemon
+#                          # (kernels of different processes run at once, instead of the
+#                          # time slices the driver gives separate processes; skipped with a
+#                          # line when nvidia-cuda-mps-control is absent; stopped at the end)
 #   RUNS_OUT=1 ...         # also copy the runs (no checkpoints) to OUT/<figure>/runs, so the
 #                          # shares of several calls can be drawn together (`--redraw`)
 #
@@ -153,6 +157,21 @@ mkdir -p "$OUT" "$WORK"
 for gz in "$MNIST"/MNIST/raw/*.gz; do
     [ -e "$gz" ] && [ ! -e "${gz%.gz}" ] && gunzip -k "$gz"
 done
+if [ -n "${GPU_MPS:-}" ]; then
+    if command -v nvidia-cuda-mps-control >/dev/null; then
+        export CUDA_MPS_PIPE_DIRECTORY=$WORK/mps/pipe CUDA_MPS_LOG_DIRECTORY=$WORK/mps/log
+        mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+        if nvidia-cuda-mps-control -d; then
+            trap 'echo quit | nvidia-cuda-mps-control' EXIT
+            echo "GPU_MPS: the processes share the GPU through MPS ($CUDA_MPS_PIPE_DIRECTORY)"
+        else
+            echo "GPU_MPS: the MPS daemon did not start; the processes take time slices"
+            unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+        fi
+    else
+        echo "GPU_MPS: nvidia-cuda-mps-control is not on PATH; the processes take time slices"
+    fi
+fi
 DEADLINE=$(( $(date +%s) + BUDGET ))
 export XBRUN WORK DEADLINE
 gpu_parts | only_selected | slice_parts > "$WORK/gpu_parts.txt"

@@ -3,6 +3,7 @@ claim checks are right on hand-made numbers (pass and fail); --list, --redraw, b
 overrides behave as the CLI promises."""
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -451,6 +452,22 @@ def test_quick_traces_figure_drives_the_device_directly(tmp_path):
     assert "not checked (quick run)" in report
     steps = {r["x"] for r in read_csv(tmp_path / "results.csv") if r["metric"] == "w"}
     assert steps == {str(s) for s in range(0, 101, 5)}
+    # scripts/figures_merge.sh draws the runs of two calls' shares as one sweep
+    import subprocess
+    import sys
+    import tarfile
+
+    for share, jobs in (("a", ["0"]), ("b", ["1", "2"])):
+        (tmp_path / share / "rasch2024-traces").mkdir(parents=True)
+        with tarfile.open(tmp_path / share / "rasch2024-traces" / "runs.tgz", "w:gz") as tar:
+            for job in jobs:
+                tar.add(tmp_path / "runs" / job, arcname=f"runs/{job}")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "figures_merge.sh"
+    env = {**os.environ, "XBRUN": f"{sys.executable} -m xbrun", "WORK": str(tmp_path / "w")}
+    subprocess.run(["bash", str(script), str(tmp_path / "m"), str(tmp_path / "a"),
+                    str(tmp_path / "b")], env=env, check=True, capture_output=True)
+    assert (read_csv(tmp_path / "m" / "rasch2024-traces" / "results.csv")
+            == read_csv(tmp_path / "results.csv"))
 
 
 @needs_mnist5k
