@@ -15,6 +15,7 @@ from xbrun import kernels
 from xbrun.cells_info import cell_stats
 from xbrun.cli import main
 from xbrun.composition import compose
+from xbrun.physics import array as array_module
 from xbrun.physics import lines
 from xbrun.physics.array import PulsedArray
 from xbrun.physics.cells import (
@@ -25,6 +26,7 @@ from xbrun.physics.cells import (
     SoftBoundsReference,
 )
 from xbrun.physics.pulses import UpdateParameters
+from xbrun.tiles.tile import AnalogTile
 
 REFERENCE_CELLS = [SoftBoundsReference, PowStepReference]
 
@@ -193,6 +195,41 @@ def test_line_writes_keep_reads_at_conductance_minus_reference(cls):
         assert torch.equal(array.weight, array.persistent - array.reference)
         moved = (array.weight != before).any(dim=1)
         assert bool(moved[2:5].any()) and not bool(moved[:2].any() or moved[5:].any())
+
+
+def _zero_reference_tile(kind, monkeypatch, drop):
+    monkeypatch.setattr(array_module, "DROP_ZERO_REFERENCE", drop)
+    cfg = compose([f"device={kind}", "cell=soft_bounds_reference", "io=default",
+                   "device.transfer_every=1", "device.units_in_mbatch=true"])
+    tile = AnalogTile(7, 9, device_config=cfg.device, cell=cfg.cell, io=cfg.io,
+                      update=cfg.update, seed=3)
+    tile.set_weights(0.2 * torch.randn(7, 9, generator=torch.Generator().manual_seed(0)))
+    return tile
+
+
+def test_a_zero_reference_trains_as_the_hidden_conductance_did(monkeypatch):
+    """aihwkit's defaults (reference 0, no symmetry point): the arrays drop the hidden
+    conductance and write as plain ones, with the same weights bit for bit as the hidden
+    path after updates and transfers (ttv1: A's update, C's line writes); a checkpoint of
+    the hidden path loads into them."""
+    kind = "ttv1"
+    hidden = _zero_reference_tile(kind, monkeypatch, False)
+    plain = _zero_reference_tile(kind, monkeypatch, True)
+    arrays = [m for m in plain.modules() if isinstance(m, PulsedArray)]
+    assert arrays and not any(a.hidden or hasattr(a, "reference") for a in arrays)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(6):
+        x, d = torch.rand(3, 9, generator=gen), 0.3 * torch.randn(3, 7, generator=gen)
+        for tile in (hidden, plain):
+            tile.update(x, d, 0.1)
+    for name, value in plain.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, hidden.state_dict()[name]), name
+    assert not torch.equal(hidden.weight(), 0.2 * torch.randn(
+        7, 9, generator=torch.Generator().manual_seed(0)))  # the pulses moved it
+    fresh = _zero_reference_tile(kind, monkeypatch, True)
+    fresh.load_state_dict(hidden.state_dict())
+    assert torch.equal(fresh.weight(), hidden.weight())
 
 
 def test_write_noise_is_added_to_the_read_weight():

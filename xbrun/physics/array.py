@@ -15,6 +15,11 @@ from .lines import LineBuffer, LineRun
 from .pulses import UpdateParameters, fold_rate, pulse_trains, rate_free_length
 
 IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in steps use
+# A reference cell whose reference is +0.0 everywhere (aihwkit's defaults) becomes a plain
+# array (PulsedArray): the same numbers without the hidden conductance, its subtraction
+# after every write and the slower transfer paths (issue 22's wu2024-mnist step). Off: the
+# hidden path as before (the tests compare the two).
+DROP_ZERO_REFERENCE = True
 
 
 def build_array(out_size: int, in_size: int, cell: PulsedCell | IdealCell,
@@ -307,7 +312,10 @@ class PulsedArray(CrossbarArray):
     ``persistent - reference`` (plus write noise): pulses, resets and bounds act on the
     conductance, reads and :meth:`set_weight` speak the read weight (clipped to the bounds
     as the cell's ``set_clip`` says). Every write ends in :meth:`_after_write`, which makes
-    the reads follow.
+    the reads follow. A reference of +0.0 everywhere (aihwkit's defaults: ``reference_mean``
+    and ``reference_std`` 0, no symmetry point subtracted) reads the conductance itself,
+    ``w - 0.0 == w`` for every float, so the array keeps no hidden copy and writes as a
+    plain one (``has_reference`` False; ``DROP_ZERO_REFERENCE``).
     """
 
     graph_device_state = (*CrossbarArray.graph_device_state, "persistent", "reference",
@@ -327,6 +335,8 @@ class PulsedArray(CrossbarArray):
         if self.has_reference:  # drawn after the rest, so other cells' draws stay as they were
             reference, shift = cell.sample_reference(self.cell_params, gen)
             self.reset_bias += shift
+            self.has_reference = not (DROP_ZERO_REFERENCE and _positive_zeros(reference))
+        if self.has_reference:
             self.register_buffer("reference", reference)
         self.write_noise = cell.write_noise_std * cell.dw_min
         if self.hidden:
@@ -334,6 +344,14 @@ class PulsedArray(CrossbarArray):
         if self.has_reference:  # read weight 0: the conductance at the reference
             self.persistent.copy_(self._conductance(torch.zeros(shape)))
             torch.sub(self.persistent, self.reference, out=self.weight)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints from before a zero reference was dropped hold its conductance and
+        reference too: equal to the weight and zero, so they are left out."""
+        if self.cell.has_reference and not self.hidden:
+            for name in ("persistent", "reference"):
+                state_dict.pop(prefix + name, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def granularity(self) -> float:
@@ -598,6 +616,12 @@ class PulsedArray(CrossbarArray):
         self.count_slots(trains.bl.sum())
         self._after_write(before, generator, index, columns)
         return pulses
+
+
+def _positive_zeros(tensor: torch.Tensor) -> bool:
+    """Whether every element is +0.0 (``w - t`` is then ``w`` bit for bit; -0.0 is not:
+    ``-0.0 - -0.0`` is +0.0)."""
+    return not bool((tensor != 0).any() or torch.signbit(tensor).any())
 
 
 def _zero(device) -> torch.Tensor:
