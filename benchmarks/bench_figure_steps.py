@@ -1,12 +1,14 @@
 """CPU time of one training step of the MNIST figures' own runs, beside the bench task's.
 
     python -m benchmarks.bench_figure_steps [--mnist data/mnist] [--steps 150] [--reps 3]
-                                            [--rows wu2024-tt,gokmen2020-tt,...]
+                                            [--rows wu2024-tt,wu2024-tt/hidden,...]
+                                            [--device cpu|cuda]
 
 Each row is a run's composed config (its experiment and series, as ``xbrun figure`` runs it),
-set up as ``xbrun train`` sets it up on the CPU; the step is ``loop.training_step`` on
-consecutive batches of its training set, timed over ``--steps`` steps after 20 warm-up steps,
-``--reps`` times (the median is reported: the machine is shared). A row marked ``hidden``
+set up and stepped as ``xbrun train`` does (``loop.train_epoch``: on CUDA graph-replayed
+where it can) on consecutive batches of its training set, timed over ``--steps`` steps
+after 20 warm-up steps, ``--reps`` times (the median is reported: the machine is shared);
+on the CPU with one thread. A row marked ``/hidden``
 keeps a zero reference as a hidden conductance (``array.DROP_ZERO_REFERENCE`` off: the path
 before it was dropped), so the two rows of a figure compare the same numbers' two paths in
 one process. Rows: ``ROWS``.
@@ -22,7 +24,8 @@ import torch
 
 from xbrun.composition import compose
 from xbrun.physics import array
-from xbrun.training.loop import setup, training_step
+from xbrun.training.graphs import StepRunner
+from xbrun.training.loop import graphs_mode, setup, step_function, train_epoch
 
 from .bench_training import DATA
 
@@ -31,35 +34,41 @@ WU25 = ["experiment=wu2025-mnist", "+experiment/wu2025-mnist-tau=tau060"]
 GOKMEN = ["experiment=gokmen2020-tiki-taka"]
 ROWS = {  # name -> (overrides, MNIST?, zero reference dropped?)
     "wu2024-tt": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True, True),
-    "wu2024-tt hidden": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True, False),
+    "wu2024-tt/hidden": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True, False),
     "wu2024-sgd": ([*WU, "+experiment/wu2024-mnist=analog_sgd"], True, True),
-    "wu2024-sgd hidden": ([*WU, "+experiment/wu2024-mnist=analog_sgd"], True, False),
+    "wu2024-sgd/hidden": ([*WU, "+experiment/wu2024-mnist=analog_sgd"], True, False),
     "wu2024-fp": ([*WU, "+experiment/wu2024-mnist=fp"], True, True),
     "wu2025-tt": ([*WU25, "+experiment/wu2025-mnist=tiki_taka"], True, True),
-    "wu2025-tt hidden": ([*WU25, "+experiment/wu2025-mnist=tiki_taka"], True, False),
+    "wu2025-tt/hidden": ([*WU25, "+experiment/wu2025-mnist=tiki_taka"], True, False),
     "gokmen2020-tt": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=tiki_taka"], True, True),
     "gokmen2020-sgd": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=sgd_asymmetric"], True,
                        True),
-    "bench ttv1 b10": ([*DATA, "device=ttv1", "batch_size=10"], False, True),
-    "bench ttv1 b32": ([*DATA, "device=ttv1", "batch_size=32"], False, True),
+    "bench-ttv1-b10": ([*DATA, "device=ttv1", "batch_size=10"], False, True),
+    "bench-ttv1-b32": ([*DATA, "device=ttv1", "batch_size=32"], False, True),
 }
 
 
-def step_ms(overrides: list[str], steps: int, reps: int) -> list[float]:
-    config = compose([*overrides, "accelerator=cpu"])
-    data, model, optimizer, _ = setup(config, torch.device("cpu"))
-    x, y, batch = data.x_train, data.y_train, config.batch_size
+def step_ms(overrides: list[str], steps: int, reps: int, device: str) -> list[float]:
+    """Median-ready ms a step of ``reps`` timed stretches of ``steps`` steps each, stepped
+    as ``xbrun train`` steps (``train_epoch``; on CUDA graph-replayed where it can)."""
+    config = compose([*overrides, f"accelerator={device}"])
+    dev = torch.device(device)
+    data, model, optimizer, _ = setup(config, dev)
+    x, y, batch = data.x_train.to(dev), data.y_train.to(dev), config.batch_size
+    runner = StepRunner(step_function(None), model, optimizer, graphs_mode(config, dev),
+                        log=lambda *_: None)
+    spans = [(20, 0), *((steps, 20 + r * steps) for r in range(reps))]
+    rows = [(torch.arange(n * batch) + first * batch).remainder(len(y)).to(dev)
+            for n, first in spans]  # consecutive batches, wrapping at the end of the set
 
-    def run(n: int, first: int) -> None:
-        for s in range(first, first + n):
-            i = (s * batch) % (len(y) - batch)
-            training_step(model, optimizer, x[i:i + batch], y[i:i + batch])
+    def run(order: torch.Tensor) -> None:
+        float(train_epoch(model, optimizer, x, y, order, batch, runner))  # waits for the GPU
 
-    run(20, 0)
+    run(rows[0])
     times = []
-    for r in range(reps):
+    for order in rows[1:]:
         start = time.perf_counter()
-        run(steps, 20 + r * steps)
+        run(order)
         times.append(1e3 * (time.perf_counter() - start) / steps)
     return times
 
@@ -70,17 +79,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (graph-replayed steps)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    if args.device == "cpu":
+        torch.set_num_threads(1)
     for name in args.rows.split(","):
         overrides, mnist, drop = ROWS[name]
         array.DROP_ZERO_REFERENCE = drop
         try:
             times = step_ms([*overrides, *([f"dataset.root={args.mnist}"] if mnist else [])],
-                            args.steps, args.reps)
+                            args.steps, args.reps, args.device)
         finally:
             array.DROP_ZERO_REFERENCE = True
-        print(f"{name:>18}: {statistics.median(times):.2f} ms a step (median of "
+        print(f"{name:>18} ({args.device}): {statistics.median(times):.2f} ms a step (median of "
               + ", ".join(f"{t:.2f}" for t in times) + ")", flush=True)
 
 
