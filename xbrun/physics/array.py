@@ -5,6 +5,7 @@ what to write and when, the array how: trains, kernel, seed, and the step after 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -564,10 +565,11 @@ class PulsedArray(CrossbarArray):
                     buffer: LineBuffer | None = None):
         """:meth:`write_lines` of every line of a host run, its arguments made once (the
         CPU's numba write, ``kernels.bind_transfer_lines``): ``run(amounts, start,
-        generator)``, the same write and draws. None where that write is not the plain
-        fused one (no chopper, no reference to follow) or ``lr`` is 0. It holds while the
+        generator)``, the same write and draws (with a reference, the written lines' reads
+        then follow their conductance, as :meth:`_after_write` makes them). None where that
+        write is not the plain fused one (no chopper) or ``lr`` is 0. It holds while the
         array's tensors (and the buffer's) keep their storage and ``counting`` stays."""
-        if (not self.fused_write(params) or self.has_reference or lr == 0
+        if (not self.fused_write(params) or lr == 0
                 or (buffer is not None and buffer.chopper is not None)):
             return None
         long_train, _ = self._train_bound(lr, params)
@@ -575,10 +577,23 @@ class PulsedArray(CrossbarArray):
             columns, lr, self.granularity, params.desired_bl, long_train,
             params.update_management, params.update_bl_management, params.um_grad_scale,
             kernels.BufferParams() if buffer is None else buffer.params)
-        return kernels.bind_transfer_lines(
+        run = kernels.bind_transfer_lines(
             self.stored_weight(), self.cell_params, write_params, self._cell(),
             cell_pulses=self._counter(), train_slots=self.ledger[:1],
             **({} if buffer is None else buffer.tensors()))
+        if run is None or not self.has_reference:
+            return run
+        # numpy views made once: torch's indexing and sub cost more than the line itself
+        read, conductance, reference = (t.numpy() if columns else t.numpy().T for t in (
+            self.weight, self.persistent, self.reference))
+
+        def run_and_follow(amounts, start, generator):
+            pulses = run(amounts, start, generator)
+            lines = slice(start, start + amounts.shape[0])  # a host run stops at the edge
+            np.subtract(conductance[:, lines], reference[:, lines], out=read[:, lines])
+            return pulses
+
+        return run_and_follow
 
     def _write_index(self, index, values, lr, generator, params, columns):
         """The lines' own trains (``kernels.line_write``) on the CPU; on CUDA one launch of
