@@ -197,10 +197,8 @@ def test_line_writes_keep_reads_at_conductance_minus_reference(cls):
         assert bool(moved[2:5].any()) and not bool(moved[:2].any() or moved[5:].any())
 
 
-def _zero_reference_tile(kind, monkeypatch, drop):
+def _zero_reference_tile(cfg, monkeypatch, drop):
     monkeypatch.setattr(array_module, "DROP_ZERO_REFERENCE", drop)
-    cfg = compose([f"device={kind}", "cell=soft_bounds_reference", "io=default",
-                   "device.transfer_every=1", "device.units_in_mbatch=true"])
     tile = AnalogTile(7, 9, device_config=cfg.device, cell=cfg.cell, io=cfg.io,
                       update=cfg.update, seed=3)
     tile.set_weights(0.2 * torch.randn(7, 9, generator=torch.Generator().manual_seed(0)))
@@ -212,9 +210,10 @@ def test_a_zero_reference_trains_as_the_hidden_conductance_did(monkeypatch):
     conductance and write as plain ones, with the same weights bit for bit as the hidden
     path after updates and transfers (ttv1: A's update, C's line writes); a checkpoint of
     the hidden path loads into them."""
-    kind = "ttv1"
-    hidden = _zero_reference_tile(kind, monkeypatch, False)
-    plain = _zero_reference_tile(kind, monkeypatch, True)
+    cfg = compose(["device=ttv1", "cell=soft_bounds_reference", "io=default",
+                   "device.transfer_every=1", "device.units_in_mbatch=true"])
+    hidden = _zero_reference_tile(cfg, monkeypatch, False)
+    plain = _zero_reference_tile(cfg, monkeypatch, True)
     arrays = [m for m in plain.modules() if isinstance(m, PulsedArray)]
     assert arrays and not any(a.hidden or hasattr(a, "reference") for a in arrays)
     gen = torch.Generator().manual_seed(1)
@@ -227,7 +226,7 @@ def test_a_zero_reference_trains_as_the_hidden_conductance_did(monkeypatch):
             assert torch.equal(value, hidden.state_dict()[name]), name
     assert not torch.equal(hidden.weight(), 0.2 * torch.randn(
         7, 9, generator=torch.Generator().manual_seed(0)))  # the pulses moved it
-    fresh = _zero_reference_tile(kind, monkeypatch, True)
+    fresh = _zero_reference_tile(cfg, monkeypatch, True)
     fresh.load_state_dict(hidden.state_dict())
     assert torch.equal(fresh.weight(), hidden.weight())
 
