@@ -229,6 +229,13 @@ def test_a_zero_reference_trains_as_the_hidden_conductance_did(monkeypatch):
     fresh = _zero_reference_tile(cfg, monkeypatch, True)
     fresh.load_state_dict(hidden.state_dict())
     assert torch.equal(fresh.weight(), hidden.weight())
+    noisy = SoftBoundsReference(write_noise_std=1.0)  # the conductance stays hidden
+    monkeypatch.setattr(array_module, "DROP_ZERO_REFERENCE", False)
+    old = PulsedArray(3, 4, noisy, UpdateParameters(), 1)
+    monkeypatch.setattr(array_module, "DROP_ZERO_REFERENCE", True)
+    new = PulsedArray(3, 4, noisy, UpdateParameters(), 1)
+    assert new.hidden and not hasattr(new, "reference")
+    new.load_state_dict(old.state_dict())
 
 
 @pytest.mark.parametrize("kind", ["ttv1", "ttv2"])

@@ -349,9 +349,10 @@ class PulsedArray(CrossbarArray):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Checkpoints from before a zero reference was dropped hold its conductance and
         reference too: equal to the weight and zero, so they are left out."""
-        if self.cell.has_reference and not self.hidden:
-            for name in ("persistent", "reference"):
-                state_dict.pop(prefix + name, None)
+        if self.cell.has_reference and not self.has_reference:
+            state_dict.pop(prefix + "reference", None)
+            if not self.hidden:  # (under write noise the conductance stays hidden)
+                state_dict.pop(prefix + "persistent", None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
