@@ -348,6 +348,9 @@ def _backward(loss: torch.Tensor) -> None:
         for (child, index), g in zip(node.next_functions, outs, strict=False):
             if child is None or g is None:
                 continue
+            meta = getattr(child, "_input_metadata", None)
+            if meta is not None and tuple(g.shape) != tuple(meta[index].shape):
+                g = g.sum_to_size(meta[index].shape)  # the engine's sum over broadcasting
             slots = grads.setdefault(child, [None] * _n_inputs(child))
             slots[index] = g if slots[index] is None else slots[index] + g
 

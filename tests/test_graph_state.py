@@ -18,7 +18,7 @@ SYNTH = ["dataset=synthetic", "dataset.n_features=8", "dataset.n_train=16", "dat
 # every kind of array (pulsed with a reference and write noise, ideal), transfer device
 # (AGAD inherits ttv1, ttv2 and chopped), schedule and tile periphery
 MODELS = [["device=agad", "mapping=learned", "cell=soft_bounds_reference",
-           "cell.write_noise_std=0.1"],
+           "cell.reference_std=0.05", "cell.write_noise_std=0.1"],  # (a zero one is dropped)
           ["device=mixed_precision", "cell=ideal"], ["device=sgd", "cell=table"]]
 
 

@@ -15,6 +15,7 @@ from xbrun import kernels
 from xbrun.cells_info import cell_stats
 from xbrun.cli import main
 from xbrun.composition import compose
+from xbrun.physics import array as array_module
 from xbrun.physics import lines
 from xbrun.physics.array import PulsedArray
 from xbrun.physics.cells import (
@@ -25,6 +26,7 @@ from xbrun.physics.cells import (
     SoftBoundsReference,
 )
 from xbrun.physics.pulses import UpdateParameters
+from xbrun.tiles.tile import AnalogTile
 
 REFERENCE_CELLS = [SoftBoundsReference, PowStepReference]
 
@@ -193,6 +195,69 @@ def test_line_writes_keep_reads_at_conductance_minus_reference(cls):
         assert torch.equal(array.weight, array.persistent - array.reference)
         moved = (array.weight != before).any(dim=1)
         assert bool(moved[2:5].any()) and not bool(moved[:2].any() or moved[5:].any())
+
+
+def _zero_reference_tile(cfg, monkeypatch, drop):
+    monkeypatch.setattr(array_module, "DROP_ZERO_REFERENCE", drop)
+    tile = AnalogTile(7, 9, device_config=cfg.device, cell=cfg.cell, io=cfg.io,
+                      update=cfg.update, seed=3)
+    tile.set_weights(0.2 * torch.randn(7, 9, generator=torch.Generator().manual_seed(0)))
+    return tile
+
+
+def test_a_zero_reference_trains_as_the_hidden_conductance_did(monkeypatch):
+    """aihwkit's defaults (reference 0, no symmetry point): the arrays drop the hidden
+    conductance and write as plain ones, with the same weights bit for bit as the hidden
+    path after updates and transfers (ttv1: A's update, C's line writes); a checkpoint of
+    the hidden path loads into them."""
+    cfg = compose(["device=ttv1", "cell=soft_bounds_reference", "io=default",
+                   "device.transfer_every=1", "device.units_in_mbatch=true"])
+    hidden = _zero_reference_tile(cfg, monkeypatch, False)
+    plain = _zero_reference_tile(cfg, monkeypatch, True)
+    arrays = [m for m in plain.modules() if isinstance(m, PulsedArray)]
+    assert arrays and not any(a.hidden or hasattr(a, "reference") for a in arrays)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(6):
+        x, d = torch.rand(3, 9, generator=gen), 0.3 * torch.randn(3, 7, generator=gen)
+        for tile in (hidden, plain):
+            tile.update(x, d, 0.1)
+    for name, value in plain.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, hidden.state_dict()[name]), name
+    assert not torch.equal(hidden.weight(), 0.2 * torch.randn(
+        7, 9, generator=torch.Generator().manual_seed(0)))  # the pulses moved it
+    fresh = _zero_reference_tile(cfg, monkeypatch, True)
+    fresh.load_state_dict(hidden.state_dict())
+    assert torch.equal(fresh.weight(), hidden.weight())
+    noisy = SoftBoundsReference(write_noise_std=1.0)  # the conductance stays hidden
+    monkeypatch.setattr(array_module, "DROP_ZERO_REFERENCE", False)
+    old = PulsedArray(3, 4, noisy, UpdateParameters(), 1)
+    monkeypatch.setattr(array_module, "DROP_ZERO_REFERENCE", True)
+    new = PulsedArray(3, 4, noisy, UpdateParameters(), 1)
+    assert new.hidden and not hasattr(new, "reference")
+    new.load_state_dict(old.state_dict())
+
+
+@pytest.mark.parametrize("kind", ["ttv1", "ttv2"])
+def test_host_run_writer_keeps_reads_as_the_generic_write(kind):
+    """The CPU's bound transfer writer (``line_writer``) on a reference cell: the same C,
+    conductance and reads bit for bit as the generic ``write_lines`` path it replaces."""
+    cfg = compose([f"device={kind}", "cell=soft_bounds_reference", "cell.reference_std=0.1",
+                   "io=default", "device.transfer_every=1", "device.units_in_mbatch=true"])
+    tiles = [AnalogTile(7, 9, device_config=cfg.device, cell=cfg.cell, io=cfg.io,
+                        update=cfg.update, seed=3) for _ in range(2)]
+    tiles[1].device_state._host_writer = lambda lr_t: None  # the generic path
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(8):
+        x, d = torch.rand(3, 9, generator=gen), torch.randn(3, 7, generator=gen)
+        for tile in tiles:
+            tile.update(x, d, 0.3)
+    bound, generic = (t.device_state.slow for t in tiles)
+    assert tiles[0].device_state._writer[1] is not None  # the bound writer ran
+    assert torch.equal(bound.weight, bound.persistent - bound.reference)
+    for name in ("weight", "persistent"):
+        assert torch.equal(getattr(bound, name), getattr(generic, name)), name
+    assert not torch.equal(bound.weight, torch.zeros(7, 9))  # the transfers wrote C
 
 
 def test_write_noise_is_added_to_the_read_weight():

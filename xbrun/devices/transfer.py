@@ -370,8 +370,8 @@ class TransferDevice(TrainingDevice):
         CPU a transfer is some 50 us of kernels, and as much Python was spent making the
         write's arguments anew. None: ``write_reads`` runs."""
         slow = self.slow
-        tensors = (slow.stored_weight(), slow.cell_params, slow.cell_pulses, slow.ledger,
-                   *self._written())
+        tensors = (slow.stored_weight(), slow.weight, slow.cell_params, slow.cell_pulses,
+                   slow.ledger, *self._written())
         key = (lr_t, slow.counting, *(t.data_ptr() for t in tensors))
         if self._writer[0] != key:
             self._writer = (key, self.line_writer(lr_t))

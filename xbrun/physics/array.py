@@ -5,6 +5,7 @@ what to write and when, the array how: trains, kernel, seed, and the step after 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -15,6 +16,11 @@ from .lines import LineBuffer, LineRun
 from .pulses import UpdateParameters, fold_rate, pulse_trains, rate_free_length
 
 IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in steps use
+# A reference cell whose reference is +0.0 everywhere (aihwkit's defaults) becomes a plain
+# array (PulsedArray): the same numbers without the hidden conductance, its subtraction
+# after every write and the slower transfer paths (issue 22's wu2024-mnist step). Off: the
+# hidden path as before (the tests compare the two).
+DROP_ZERO_REFERENCE = True
 
 
 def build_array(out_size: int, in_size: int, cell: PulsedCell | IdealCell,
@@ -307,7 +313,10 @@ class PulsedArray(CrossbarArray):
     ``persistent - reference`` (plus write noise): pulses, resets and bounds act on the
     conductance, reads and :meth:`set_weight` speak the read weight (clipped to the bounds
     as the cell's ``set_clip`` says). Every write ends in :meth:`_after_write`, which makes
-    the reads follow.
+    the reads follow. A reference of +0.0 everywhere (aihwkit's defaults: ``reference_mean``
+    and ``reference_std`` 0, no symmetry point subtracted) reads the conductance itself,
+    ``w - 0.0 == w`` for every float, so the array keeps no hidden copy and writes as a
+    plain one (``has_reference`` False; ``DROP_ZERO_REFERENCE``).
     """
 
     graph_device_state = (*CrossbarArray.graph_device_state, "persistent", "reference",
@@ -327,6 +336,8 @@ class PulsedArray(CrossbarArray):
         if self.has_reference:  # drawn after the rest, so other cells' draws stay as they were
             reference, shift = cell.sample_reference(self.cell_params, gen)
             self.reset_bias += shift
+            self.has_reference = not (DROP_ZERO_REFERENCE and _positive_zeros(reference))
+        if self.has_reference:
             self.register_buffer("reference", reference)
         self.write_noise = cell.write_noise_std * cell.dw_min
         if self.hidden:
@@ -334,6 +345,15 @@ class PulsedArray(CrossbarArray):
         if self.has_reference:  # read weight 0: the conductance at the reference
             self.persistent.copy_(self._conductance(torch.zeros(shape)))
             torch.sub(self.persistent, self.reference, out=self.weight)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints from before a zero reference was dropped hold its conductance and
+        reference too: equal to the weight and zero, so they are left out."""
+        if self.cell.has_reference and not self.has_reference:
+            state_dict.pop(prefix + "reference", None)
+            if not self.hidden:  # (under write noise the conductance stays hidden)
+                state_dict.pop(prefix + "persistent", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def granularity(self) -> float:
@@ -546,10 +566,11 @@ class PulsedArray(CrossbarArray):
                     buffer: LineBuffer | None = None):
         """:meth:`write_lines` of every line of a host run, its arguments made once (the
         CPU's numba write, ``kernels.bind_transfer_lines``): ``run(amounts, start,
-        generator)``, the same write and draws. None where that write is not the plain
-        fused one (no chopper, no reference to follow) or ``lr`` is 0. It holds while the
+        generator)``, the same write and draws (with a reference, the written lines' reads
+        then follow their conductance, as :meth:`_after_write` makes them). None where that
+        write is not the plain fused one (no chopper) or ``lr`` is 0. It holds while the
         array's tensors (and the buffer's) keep their storage and ``counting`` stays."""
-        if (not self.fused_write(params) or self.has_reference or lr == 0
+        if (not self.fused_write(params) or lr == 0
                 or (buffer is not None and buffer.chopper is not None)):
             return None
         long_train, _ = self._train_bound(lr, params)
@@ -557,10 +578,23 @@ class PulsedArray(CrossbarArray):
             columns, lr, self.granularity, params.desired_bl, long_train,
             params.update_management, params.update_bl_management, params.um_grad_scale,
             kernels.BufferParams() if buffer is None else buffer.params)
-        return kernels.bind_transfer_lines(
+        run = kernels.bind_transfer_lines(
             self.stored_weight(), self.cell_params, write_params, self._cell(),
             cell_pulses=self._counter(), train_slots=self.ledger[:1],
             **({} if buffer is None else buffer.tensors()))
+        if run is None or not self.has_reference:
+            return run
+        # numpy views made once: torch's indexing and sub cost more than the line itself
+        read, conductance, reference = (t.numpy() if columns else t.numpy().T for t in (
+            self.weight, self.persistent, self.reference))
+
+        def run_and_follow(amounts, start, generator):
+            pulses = run(amounts, start, generator)
+            lines = slice(start, start + amounts.shape[0])  # a host run stops at the edge
+            np.subtract(conductance[:, lines], reference[:, lines], out=read[:, lines])
+            return pulses
+
+        return run_and_follow
 
     def _write_index(self, index, values, lr, generator, params, columns):
         """The lines' own trains (``kernels.line_write``) on the CPU; on CUDA one launch of
@@ -598,6 +632,12 @@ class PulsedArray(CrossbarArray):
         self.count_slots(trains.bl.sum())
         self._after_write(before, generator, index, columns)
         return pulses
+
+
+def _positive_zeros(tensor: torch.Tensor) -> bool:
+    """Whether every element is +0.0 (``w - t`` is then ``w`` bit for bit; -0.0 is not:
+    ``-0.0 - -0.0`` is +0.0)."""
+    return not bool((tensor != 0).any() or torch.signbit(tensor).any())
 
 
 def _zero(device) -> torch.Tensor:
