@@ -38,6 +38,11 @@ def sum_in_order(parts):
     return acc
 
 
+def _joined(blocks: list[torch.Tensor], dim: int) -> torch.Tensor:
+    """The row blocks' outputs side by side; one block as it is (a copy is a launch)."""
+    return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=dim)
+
+
 class TileGrid(nn.Module):
     """Tiles ``tiles[i * n_in + j]`` hold rows ``out_splits[i]`` x columns ``in_splits[j]``."""
 
@@ -92,11 +97,11 @@ class TileGrid(nn.Module):
             return GridFunction.apply(x, self.tiles[0].analog_ctx, self.group)
         columns = range(len(self.in_splits))
         if x.dim() == 4:  # indexed: every tile gathers its own columns from the images
-            return torch.cat([sum_in_order(self.tile(i, j)(x) for j in columns)
-                              for i in range(len(self.out_splits))], dim=1)
+            return _joined([sum_in_order(self.tile(i, j)(x) for j in columns)
+                            for i in range(len(self.out_splits))], dim=1)
         parts = x.split(self.in_splits, dim=-1)
-        return torch.cat([sum_in_order(self.tile(i, j)(parts[j]) for j in columns)
-                          for i in range(len(self.out_splits))], dim=-1)
+        return _joined([sum_in_order(self.tile(i, j)(parts[j]) for j in columns)
+                        for i in range(len(self.out_splits))], dim=-1)
 
     # ------------------------------------------------------------ weights --------------
     @torch.no_grad()
