@@ -37,6 +37,22 @@ def test_interpreted_kernel_matches_the_twin(n, out, per_column):
             torch.testing.assert_close(got_grad, want_grad, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,out,per_column", [(10, 256, True), (10, 256, False),
+                                              (256, 1000, True), (256, 1000, False)])
+def test_compiled_kernel_matches_the_twin(n, out, per_column):
+    launch = triton_function("out_scales_cuda", "out_scales_backward_triton", interpret=False)
+    beta = (torch.rand(out if per_column else 1) + 0.5).cuda()
+    for dyadic in (True, False):
+        d, y = (t.cuda() for t in _rows(n, out, 1, dyadic))
+        got_d, got_grad = launch(d, y, beta)
+        want_d, want_grad = out_scales_backward_torch(d, y, beta)
+        assert torch.equal(got_d, want_d)
+        if dyadic and (per_column or n * out <= 4096):  # sums within float32's 24 bits
+            assert torch.equal(got_grad, want_grad)
+        torch.testing.assert_close(got_grad, want_grad, rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("columnwise", [False, True])
 @pytest.mark.parametrize("backend", ["twin", "triton"])
 def test_the_switch_gives_autograds_gradients(columnwise, backend, monkeypatch):
