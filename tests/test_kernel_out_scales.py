@@ -72,6 +72,7 @@ def test_the_switch_gives_autograds_gradients(columnwise, backend, monkeypatch):
         x = (torch.randn(4, 10, generator=torch.Generator().manual_seed(3)) * 8).round() / 8
         x.requires_grad_(True)
         out = tile(x)
+        assert (type(out.grad_fn).__name__ == "OutScalesFunctionBackward") == on
         (out * torch.arange(6.0)).sum().backward()
         alpha = tile.get_learned_out_scales()
         results.append((out.detach(), x.grad, alpha.grad, tile.pending[0][1]))
