@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import TileError
-from .autograd import GridFunction
+from .autograd import GridFunction, ScaledGridFunction
 from .grouped import TileGroup
 from .periphery import TileWithPeriphery
 
@@ -94,6 +94,9 @@ class TileGrid(nn.Module):
         if len(self.tiles) == 1:
             return self.tiles[0](x)
         if self.group.applies(x):
+            if self.tiles[0].out_scaling_alpha is not None:
+                return ScaledGridFunction.apply(x, self.tiles[0].analog_ctx, self.group,
+                                                *(t.out_scaling_alpha for t in self.tiles))
             return GridFunction.apply(x, self.tiles[0].analog_ctx, self.group)
         columns = range(len(self.in_splits))
         if x.dim() == 4:  # indexed: every tile gathers its own columns from the images
