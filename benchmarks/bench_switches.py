@@ -80,7 +80,8 @@ PATHS = {
                        DATA, LARGE, ("chopped+update.accumulate=batch",
                                      "agad+update.accumulate=batch", "chopped")),
     # the learned output scales' backward in one launch a tile (d * beta and the scales'
-    # gradient) instead of three: the wu2024/wu2025-mnist figures' step at batch 10
+    # gradient) instead of three, and a grid of such tiles read as one group: the
+    # wu2024/wu2025-mnist figures' step at batch 10
     "fused-scales": (((scales, "FUSED_BACKWARD"),), DATA,
                      ["batch_size=10", "mapping.learn_out_scaling=true"], ("sgd", "ttv1")),
     # the counts applied in the count kernel's epilogue

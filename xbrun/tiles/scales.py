@@ -18,7 +18,8 @@ from ..errors import ConfigError, TileError
 
 # learned output scales on rows with their backward in one kernel (``OutScalesFunction``:
 # ``kernels.out_scales_backward``, one Triton launch on CUDA) instead of autograd's three
-# (two products and a sum) a tile and step; the same numbers. Off until a GPU times it
+# (two products and a sum) a tile and step, and a grid of such tiles read as one group
+# (``grouped.py``); the same numbers. Off until a GPU times it
 # (``benchmarks/bench_switches.py``, path ``fused-scales``)
 FUSED_BACKWARD = False
 
