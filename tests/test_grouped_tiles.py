@@ -84,6 +84,22 @@ def test_tiles_with_learned_scales_group_with_the_fused_backward(monkeypatch, co
     assert torch.equal(group.get_weights()[0], tiled.get_weights()[0])
 
 
+@pytest.mark.gpu
+def test_tiles_with_learned_scales_group_on_the_gpu(monkeypatch):
+    """The grouped read of tiles with learned scales on CUDA (the out-scales kernel, the
+    group's per-tile errors): as tile by tile up to the batched matmul's rounding."""
+    monkeypatch.setattr(scales, "FUSED_BACKWARD", True)
+    tiled, group, want, got = _same_training(
+        "cuda", monkeypatch, io="perfect",
+        mapping=("learn_out_scaling=true", "out_scaling_columnwise=true"))
+    for (out_w, grad_w), (out_g, grad_g) in zip(want, got, strict=True):
+        torch.testing.assert_close(out_g, out_w, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(grad_g, grad_w, rtol=1e-4, atol=1e-4)
+    for a, b in zip(tiled.analog_tiles(), group.analog_tiles(), strict=True):
+        torch.testing.assert_close(a.out_scaling_alpha, b.out_scaling_alpha, rtol=1e-4,
+                                   atol=1e-4)
+
+
 def test_the_group_applies_to_equal_plain_tiles_only(monkeypatch):
     monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
     x = torch.randn(3, 24)
