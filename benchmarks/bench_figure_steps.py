@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_figure_steps [--mnist data/mnist] [--steps 150] [--reps 3]
                                             [--rows wu2024-tt,wu2024-tt/hidden,...]
-                                            [--device cpu|cuda]
+                                            [--device cpu|cuda] [--on PATH,..]
 
 Each row is a run's composed config (its experiment and series, as ``xbrun figure`` runs it),
 set up and stepped as ``xbrun train`` does (``loop.train_epoch``: on CUDA graph-replayed
@@ -11,7 +11,8 @@ after 20 warm-up steps, ``--reps`` times (the median is reported: the machine is
 on the CPU with one thread. A row marked ``/hidden``
 keeps a zero reference as a hidden conductance (``array.DROP_ZERO_REFERENCE`` off: the path
 before it was dropped), so the two rows of a figure compare the same numbers' two paths in
-one process. Rows: ``ROWS``.
+one process. Rows: ``ROWS``. ``--on``: the switches of ``bench_switches``' paths turned on
+first (e.g. ``fused-scales``), to time a path off and on in two calls on one machine.
 """
 
 from __future__ import annotations
@@ -80,7 +81,14 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--device", default="cpu", help="cpu, or cuda (graph-replayed steps)")
+    parser.add_argument("--on", default="",
+                        help="bench_switches paths to turn on, comma-separated (fused-scales)")
     args = parser.parse_args()
+    if args.on:
+        from .bench_switches import PATHS
+        for path in args.on.split(","):
+            for module, switch in PATHS[path][0]:
+                setattr(module, switch, True)
     if args.device == "cpu":
         torch.set_num_threads(1)
     for name in args.rows.split(","):

@@ -24,7 +24,7 @@ from xbrun.kernels import (
     transfer_write_cuda,
 )
 
-from xbrun.tiles import grouped, indexed
+from xbrun.tiles import grouped, indexed, scales
 
 from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
 
@@ -79,6 +79,11 @@ PATHS = {
     "wide-transfers": (((pulsed_update_cuda, "WIDE_LINES"), (transfer_write_cuda, "WIDE_WRITE")),
                        DATA, LARGE, ("chopped+update.accumulate=batch",
                                      "agad+update.accumulate=batch", "chopped")),
+    # the learned output scales' backward in one launch a tile (d * beta and the scales'
+    # gradient) instead of three, and a grid of such tiles read as one group: the
+    # wu2024/wu2025-mnist figures' step at batch 10
+    "fused-scales": (((scales, "FUSED_BACKWARD"),), DATA,
+                     ["batch_size=10", "mapping.learn_out_scaling=true"], ("sgd", "ttv1")),
     # the counts applied in the count kernel's epilogue
     "fused-apply": (((counted_update_cuda, "FUSED_APPLY"),), DATA, LARGE,
                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),

@@ -215,6 +215,12 @@ def _fake_gpu(counts: Counter):
             return torch.device("cuda", 0)
 
     jit.JITFunction.run = run
+    # torch's SGD steps CUDA parameters with its foreach kernels (one launch for all) only
+    # where their type is a plain tensor's: a fake one is let in, as the real step runs
+    from torch._subclasses.fake_tensor import FakeTensor
+    from torch.optim import optimizer as torch_optim
+    foreach_types = list(torch_optim._foreach_supported_types)
+    torch_optim._foreach_supported_types.append(FakeTensor)
     tile.torch = _TorchWith(Generator)
     optim._side_streams = lambda index: side
     torch.cuda.get_device_properties = lambda device=None: _H100
@@ -227,6 +233,7 @@ def _fake_gpu(counts: Counter):
         yield
     finally:
         jit.JITFunction.run = real_run
+        torch_optim._foreach_supported_types[:] = foreach_types
         tile.torch = torch
         optim._side_streams = real_streams
         torch.cuda.get_device_properties, torch.cuda.current_device = real_props, real_current
@@ -278,7 +285,9 @@ def count(device: str, batch: int = 256, steps: int = 3, extra=(), data=DATA) ->
     TransferDevice.transfer_lines = counted
     try:
         with _fake_gpu(counts), FakeTensorMode(allow_non_fake_inputs=True):
+            params = list(model.parameters())
             model.to("cuda")
+            _rebind_optimizer(optimizer, params, list(model.parameters()))
             _move_optimizer_state(optimizer)
             xc, yc = x.to("cuda"), y.to("cuda")
             for _ in range(steps):
@@ -358,6 +367,24 @@ def _backward(loss: torch.Tensor) -> None:
 def _n_inputs(node) -> int:
     meta = getattr(node, "_input_metadata", None)
     return len(meta) if meta is not None else 1
+
+
+def _rebind_optimizer(optimizer, old: list, new: list) -> None:
+    """The optimizer on the model's parameters after the move: a module moved onto fake
+    tensors gets new parameter objects (a real move keeps them), so the optimizer would
+    step the old ones, which get no gradients (no digital step counted, and each leaf's
+    gradient added to the last step's, never zeroed). Their attributes (a tile's
+    ``analog_tile``) go with them."""
+    moved = {id(o): n for o, n in zip(old, new, strict=True)}
+    for o, n in zip(old, new, strict=True):
+        if n is not o:
+            n.__dict__.update(o.__dict__)
+    for group in optimizer.param_groups:
+        group["params"] = [moved.get(id(p), p) for p in group["params"]]
+    state = optimizer.state
+    for key in list(state):
+        if id(key) in moved:
+            state[moved[id(key)]] = state.pop(key)
 
 
 def _move_optimizer_state(optimizer) -> None:

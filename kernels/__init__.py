@@ -29,6 +29,7 @@ from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_walk_ref import line_walk_grouped_torch, line_walk_torch
 from .line_write_ref import line_write_torch
+from .out_scales_ref import out_scales_backward_torch
 from .params import (
     BufferParams,
     CellParams,
@@ -89,6 +90,8 @@ _register("explicit_trains", explicit_trains_torch,
           numba=".pulsed_update_cpu:explicit_trains_numba", numba_float32=False)
 _register("reduce_to_weight", chopped_weight_torch,
           triton=".chopped_weight_cuda:chopped_weight_triton")
+_register("out_scales_backward", out_scales_backward_torch,
+          triton=".out_scales_cuda:out_scales_backward_triton", triton_float32=True)
 _register("im2col", im2col_torch, numba=".im2col_cpu:im2col_numba",
           triton=".im2col_cuda:im2col_triton", triton_float32=True)
 _register("col2im", col2im_torch, numba=".im2col_cpu:col2im_numba",
@@ -270,6 +273,12 @@ def reduce_to_weight(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow):
     Triton on CUDA, the torch twin elsewhere."""
     run = backends.pick("reduce_to_weight", fast)[1]
     return run(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow)
+
+
+def out_scales_backward(d, y, beta):
+    """The learned output scales' backward (``out_scales_ref``): ``(d * beta, sum of
+    d * y)``; one Triton launch on CUDA (float32), the twin elsewhere."""
+    return backends.pick("out_scales_backward", d, y, beta)[1](d, y, beta)
 
 
 def im2col(images, index):
@@ -486,6 +495,8 @@ __all__ = [
     "line_write_torch",
     "long_train",
     "long_train_length",
+    "out_scales_backward",
+    "out_scales_backward_torch",
     "pulsed_update",
     "pulsed_update_grouped_torch",
     "pulsed_update_torch",

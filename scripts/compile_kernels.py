@@ -156,6 +156,7 @@ def _problems():
     _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
     _convolution_gathers()
+    _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7))
@@ -176,6 +177,16 @@ def _row_block_mvms(am, IOParameters, kernel_params) -> None:
             am.analog_mvm_grouped_triton(torch.randn(2, 64, 288), torch.randn(9, 576), p,
                                          torch.arange(2), 2, 0, 288)
     am.ROW_MIN_ROWS, am.FUSED_ROWS = saved
+
+
+def _out_scales() -> None:
+    """The learned output scales' backward (``scales.FUSED_BACKWARD``): per output (narrow
+    and wider than a block) and per tile."""
+    from xbrun.kernels import out_scales_cuda as os_
+
+    for n_out, scales in ((7, 7), (300, 300), (300, 1)):
+        os_.out_scales_backward_triton(torch.randn(5, n_out), torch.randn(5, n_out),
+                                       torch.rand(scales))
 
 
 def _convolution_gathers() -> None:

@@ -14,7 +14,7 @@ from test_mapping import make_spec
 from torch import nn
 
 from xbrun.nn import AnalogLinear, AnalogSGD
-from xbrun.tiles import grouped
+from xbrun.tiles import grouped, scales
 
 
 def _train(layer, x, y, steps=3):
@@ -40,8 +40,8 @@ def _layers(*mapping, io="default", device="cpu", accumulate="sample"):
     return [AnalogLinear.from_digital(lin, spec).to(device) for _ in range(2)]
 
 
-def _same_training(device, monkeypatch, **options):
-    tiled, group = _layers(device=device, **options)
+def _same_training(device, monkeypatch, mapping=(), **options):
+    tiled, group = _layers(*mapping, device=device, **options)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(9, 24, generator=gen).to(device).requires_grad_()
     y = torch.randn(9, 15, generator=gen).to(device)
@@ -65,6 +65,39 @@ def test_the_group_equals_the_tiles_on_the_cpu(monkeypatch):
     for a, b in zip(tiled.analog_tiles(), group.analog_tiles(), strict=True):
         assert a.mvm_calls == b.mvm_calls and torch.equal(a.mvm_vectors, b.mvm_vectors)
         assert a.take_counters() == b.take_counters()
+
+
+@pytest.mark.parametrize("columnwise", ["false", "true"])
+def test_tiles_with_learned_scales_group_with_the_fused_backward(monkeypatch, columnwise):
+    """``scales.FUSED_BACKWARD``: a grid whose tiles learn output scales reads as one group
+    and trains as its tiles do one by one (outputs, input gradients, scales, weights)."""
+    monkeypatch.setattr(scales, "FUSED_BACKWARD", True)
+    tiled, group, want, got = _same_training(
+        "cpu", monkeypatch, mapping=("learn_out_scaling=true",
+                                     f"out_scaling_columnwise={columnwise}"))
+    for (out_w, grad_w), (out_g, grad_g) in zip(want, got, strict=True):
+        assert torch.equal(out_g, out_w)
+        torch.testing.assert_close(grad_g, grad_w, rtol=0, atol=1e-7)  # autograd's order
+    for a, b in zip(tiled.analog_tiles(), group.analog_tiles(), strict=True):
+        assert torch.equal(a.out_scaling_alpha, b.out_scaling_alpha)
+        assert not torch.equal(b.out_scaling_alpha, torch.ones_like(b.out_scaling_alpha))
+    assert torch.equal(group.get_weights()[0], tiled.get_weights()[0])
+
+
+@pytest.mark.gpu
+def test_tiles_with_learned_scales_group_on_the_gpu(monkeypatch):
+    """The grouped read of tiles with learned scales on CUDA (the out-scales kernel, the
+    group's per-tile errors): as tile by tile up to the batched matmul's rounding."""
+    monkeypatch.setattr(scales, "FUSED_BACKWARD", True)
+    tiled, group, want, got = _same_training(
+        "cuda", monkeypatch, io="perfect",
+        mapping=("learn_out_scaling=true", "out_scaling_columnwise=true"))
+    for (out_w, grad_w), (out_g, grad_g) in zip(want, got, strict=True):
+        torch.testing.assert_close(out_g, out_w, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(grad_g, grad_w, rtol=1e-4, atol=1e-4)
+    for a, b in zip(tiled.analog_tiles(), group.analog_tiles(), strict=True):
+        torch.testing.assert_close(a.out_scaling_alpha, b.out_scaling_alpha, rtol=1e-4,
+                                   atol=1e-4)
 
 
 def test_the_group_applies_to_equal_plain_tiles_only(monkeypatch):

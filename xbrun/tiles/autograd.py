@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import torch
 
+from .. import kernels
+from .scales import view_along
+
 
 class TileFunction(torch.autograd.Function):
     """The analog part of a tile in autograd: forward and backward are noisy MVMs, the weight
@@ -89,3 +92,48 @@ class GridFunction(torch.autograd.Function):
         group.queue(x.detach(), d.detach())
         grad_x = group.backward(d) if ctx.needs_input_grad[0] else None
         return grad_x, None, None
+
+
+class ScaledGridFunction(torch.autograd.Function):
+    """:class:`GridFunction` for a group whose tiles learn output scales
+    (``scales.FUSED_BACKWARD``): each tile's outputs times its scales, partial sums in
+    ``grid.sum_in_order``'s order, as the tiles' own forward passes give them; the backward
+    gives each tile its error times its scales and the scales' gradient
+    (``kernels.out_scales_backward``), queues them on the tile (the tiles then update one
+    by one: their errors differ) and reads every tile's error through the group."""
+
+    @staticmethod
+    def forward(ctx, x, analog_ctx, group, *betas):
+        ctx.group = group
+        parts = group.parts(x)
+        ctx.save_for_backward(x, parts, *betas)
+        n_rows, n_cols = group.grid.shape
+        rows = []
+        for i in range(n_rows):
+            acc = None
+            for j in range(n_cols):
+                out = parts[i, j] * view_along(betas[i * n_cols + j], 2, -1)
+                acc = out if acc is None else acc + out
+            rows.append(acc)
+        return rows[0] if n_rows == 1 else torch.cat(rows, dim=-1)
+
+    @staticmethod
+    def backward(ctx, d):
+        x, parts, *betas = ctx.saved_tensors
+        group = ctx.group
+        grid = group.grid
+        n_cols = grid.shape[1]
+        ds = d.split(grid.out_splits, dim=-1)
+        xs = x.detach().split(grid.in_splits, dim=-1)
+        errors, grads = [], []
+        for g, tile in enumerate(grid.tiles):
+            i, j = divmod(g, n_cols)
+            error, grad = kernels.out_scales_backward(ds[i], parts[i, j], betas[g])
+            tile.pending.append((xs[j], error))
+            errors.append(error)
+            grads.append(grad)
+        group._queued = None  # each tile's own error: no grouped update
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = group.backward(torch.cat(errors, dim=-1), per_tile=True)
+        return (grad_x, None, None, *grads)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import TileError
-from .autograd import GridFunction
+from .autograd import GridFunction, ScaledGridFunction
 from .grouped import TileGroup
 from .periphery import TileWithPeriphery
 
@@ -36,6 +36,11 @@ def sum_in_order(parts):
     for part in parts:
         acc = part if acc is None else acc + part
     return acc
+
+
+def _joined(blocks: list[torch.Tensor], dim: int) -> torch.Tensor:
+    """The row blocks' outputs side by side; one block as it is (a copy is a launch)."""
+    return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=dim)
 
 
 class TileGrid(nn.Module):
@@ -89,14 +94,17 @@ class TileGrid(nn.Module):
         if len(self.tiles) == 1:
             return self.tiles[0](x)
         if self.group.applies(x):
+            if self.tiles[0].out_scaling_alpha is not None:
+                return ScaledGridFunction.apply(x, self.tiles[0].analog_ctx, self.group,
+                                                *(t.out_scaling_alpha for t in self.tiles))
             return GridFunction.apply(x, self.tiles[0].analog_ctx, self.group)
         columns = range(len(self.in_splits))
         if x.dim() == 4:  # indexed: every tile gathers its own columns from the images
-            return torch.cat([sum_in_order(self.tile(i, j)(x) for j in columns)
-                              for i in range(len(self.out_splits))], dim=1)
+            return _joined([sum_in_order(self.tile(i, j)(x) for j in columns)
+                            for i in range(len(self.out_splits))], dim=1)
         parts = x.split(self.in_splits, dim=-1)
-        return torch.cat([sum_in_order(self.tile(i, j)(parts[j]) for j in columns)
-                          for i in range(len(self.out_splits))], dim=-1)
+        return _joined([sum_in_order(self.tile(i, j)(parts[j]) for j in columns)
+                        for i in range(len(self.out_splits))], dim=-1)
 
     # ------------------------------------------------------------ weights --------------
     @torch.no_grad()

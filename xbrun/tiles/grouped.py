@@ -10,9 +10,11 @@ own scale, ADC, bound management and seed - the tile's own, advanced as its own 
 advances it. The digital partial sums follow ``grid.py``'s order.
 
 Only where every tile is plain: same shapes and I/O, no analog bias, input range, mapping
-or learned output scales, tile bias, convolution index or replica noise stream; and on
-CUDA (the CPU gains nothing from it and keeps its results bit for bit). Otherwise the grid
-runs tile by tile.
+scales, tile bias, convolution index or replica noise stream, and learned output scales
+only with ``scales.FUSED_BACKWARD`` (``autograd.ScaledGridFunction``: each tile's outputs
+and errors scaled by its own scales, as tile by tile; its update then tile by tile, as each
+tile's error differs); and on CUDA (the CPU gains nothing from it and keeps its results bit
+for bit). Otherwise the grid runs tile by tile.
 
 Each tile's counters stay its own: the tiles' MVM seeds and vector counts become views of
 one device tensor per group (made again whenever a tile's own was replaced: a move, a
@@ -59,6 +61,7 @@ from ..physics.array import PulsedArray
 from ..physics.io import analog_mvm_grouped
 from ..physics.lines import LineRun
 from ..physics.pulses import bin_width
+from . import scales
 
 
 class TileGroup:
@@ -88,33 +91,45 @@ class TileGroup:
         if grid.analog_bias or len(set(grid.in_splits)) > 1 or len(set(grid.out_splits)) > 1:
             return False
         io = tiles[0].io
+        learned = tiles[0].out_scaling_alpha is not None
+        if learned and not scales.FUSED_BACKWARD:
+            return False
         return all(t.io is io and t.input_range is None and t.mapping_scales is None
-                   and t.out_scaling_alpha is None and t.bias is None and not t.analog_bias
-                   and t.conv_index is None and t.noise_stream == 0 for t in tiles)
+                   and (t.out_scaling_alpha is not None) == learned and t.bias is None
+                   and not t.analog_bias and t.conv_index is None and t.noise_stream == 0
+                   for t in tiles)
 
     # -- the passes ---------------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[N, in]`` -> ``[N, out]``: every tile's forward MVM, partial sums in order."""
+    def parts(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, in]`` -> every tile's forward MVM, ``(grid rows, grid columns, N, out)``."""
         grid = self.grid
         n_rows, n_cols = grid.shape
         width = grid.in_splits[0]
         out = analog_mvm_grouped(self._weights(), x, grid.tiles[0].io.forward, self._next_seeds(),
                                  n_cols, 0, width)
         self._count(0, x.shape[0])
-        parts = out.view(n_rows, n_cols, x.shape[0], -1)
+        return out.view(n_rows, n_cols, x.shape[0], -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, in]`` -> ``[N, out]``: every tile's forward MVM, partial sums in order."""
+        grid = self.grid
+        n_cols = grid.shape[1]
+        parts = self.parts(x)
         acc = parts[:, 0]
         for j in range(1, n_cols):  # grid.sum_in_order's order
             acc = acc + parts[:, j]
         return acc.permute(1, 0, 2).reshape(x.shape[0], grid.out_size)
 
-    def backward(self, d: torch.Tensor) -> torch.Tensor:
+    def backward(self, d: torch.Tensor, per_tile: bool = False) -> torch.Tensor:
         """``[N, out]`` -> ``[N, in]``: every tile's transposed MVM, summed over the grid's
-        rows in order."""
+        rows in order. ``per_tile``: ``d`` is ``[N, tiles * out]``, each tile's own error
+        (tiles with learned scales), tile ``g`` reading block ``g``."""
         grid = self.grid
         n_rows, n_cols = grid.shape
         width = grid.out_splits[0]
+        steps = (n_cols * width, width) if per_tile else (width, 0)
         out = analog_mvm_grouped(self._weights().transpose(1, 2), d, grid.tiles[0].io.backward,
-                                 self._next_seeds(), n_cols, width, 0)
+                                 self._next_seeds(), n_cols, *steps)
         self._count(1, d.shape[0])
         parts = out.view(n_rows, n_cols, d.shape[0], -1)
         acc = parts[0]

@@ -13,7 +13,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import kernels
 from ..errors import ConfigError, TileError
+
+# learned output scales on rows with their backward in one kernel (``OutScalesFunction``:
+# ``kernels.out_scales_backward``, one Triton launch on CUDA) instead of autograd's three
+# (two products and a sum) a tile and step, and a grid of such tiles read as one group
+# (``grouped.py``); the same numbers. Off until a GPU times it
+# (``benchmarks/bench_switches.py``, path ``fused-scales``)
+FUSED_BACKWARD = False
 
 
 def view_along(vector: torch.Tensor, ndim: int, dim: int) -> torch.Tensor:
@@ -23,6 +31,21 @@ def view_along(vector: torch.Tensor, ndim: int, dim: int) -> torch.Tensor:
     shape = [1] * ndim
     shape[dim] = -1
     return vector.reshape(shape)
+
+
+class OutScalesFunction(torch.autograd.Function):
+    """``y * beta`` on rows ``[N, out]`` whose backward is one pass
+    (``kernels.out_scales_backward``: ``d * beta`` and the scales' gradient)."""
+
+    @staticmethod
+    def forward(ctx, y, beta):
+        ctx.save_for_backward(y, beta)
+        return y * view_along(beta, 2, -1)
+
+    @staticmethod
+    def backward(ctx, d):
+        y, beta = ctx.saved_tensors
+        return kernels.out_scales_backward(d, y, beta)
 
 
 class OutputScales:
@@ -96,9 +119,12 @@ class OutputScales:
 
     def apply_out_scaling(self, values: torch.Tensor, dim: int = -1) -> torch.Tensor:
         """Multiply by the learned output scales (differentiable); identity when unlearned."""
-        if self.out_scaling_alpha is None:
+        alpha = self.out_scaling_alpha
+        if alpha is None:
             return values
-        return values * view_along(self.out_scaling_alpha, values.dim(), dim)
+        if FUSED_BACKWARD and values.dim() == 2 and dim in (-1, 1) and torch.is_grad_enabled():
+            return OutScalesFunction.apply(values, alpha)
+        return values * view_along(alpha, values.dim(), dim)
 
     @torch.no_grad()
     def apply_weight_scaling(self, combined_weights: torch.Tensor,
