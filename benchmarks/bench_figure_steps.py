@@ -33,6 +33,8 @@ from .bench_training import DATA
 WU = ["experiment=wu2024-mnist", "+experiment/wu2024-mnist-tau=tau060"]
 WU25 = ["experiment=wu2025-mnist", "+experiment/wu2025-mnist-tau=tau060"]
 GOKMEN = ["experiment=gokmen2020-tiki-taka"]
+LEGALLO = ["experiment=legallo2023-training"]
+TTFA = ["experiment=tt-family-asymmetry", "cell.up_down=0.3"]
 ROWS = {  # name -> (overrides, MNIST?, zero reference dropped?)
     "wu2024-tt": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True, True),
     "wu2024-tt/hidden": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True, False),
@@ -44,6 +46,9 @@ ROWS = {  # name -> (overrides, MNIST?, zero reference dropped?)
     "gokmen2020-tt": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=tiki_taka"], True, True),
     "gokmen2020-sgd": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=sgd_asymmetric"], True,
                        True),
+    "legallo2023-ttv2": ([*LEGALLO, "+experiment/legallo2023-training=ttv2"], True, True),
+    "ttfa-ttv2": ([*TTFA, "+experiment/tt-family-asymmetry=ttv2"], True, True),
+    "ttfa-agad": ([*TTFA, "+experiment/tt-family-asymmetry=agad"], True, True),
     "bench-ttv1-b10": ([*DATA, "device=ttv1", "batch_size=10"], False, True),
     "bench-ttv1-b32": ([*DATA, "device=ttv1", "batch_size=32"], False, True),
 }
