@@ -21,6 +21,11 @@ IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in
 # after every write and the slower transfer paths (issue 22's wu2024-mnist step). Off: the
 # hidden path as before (the tests compare the two).
 DROP_ZERO_REFERENCE = True
+# Under write noise, the reads of a written part are redrawn in place (the noise buffer
+# scaled and shifted, one ``where`` into the weight) instead of through four temporaries:
+# the same draws and the same numbers bit for bit. Off: the temporaries, as before (the
+# tests compare the two).
+NOISE_IN_PLACE = True
 
 
 def build_array(out_size: int, in_size: int, cell: PulsedCell | IdealCell,
@@ -450,7 +455,18 @@ class PulsedArray(CrossbarArray):
         """The one step after every pulsed write of ``lines`` (None: the whole array):
         under write noise, reads of the elements it changed (``before`` was their stored
         value) get fresh noise; with a reference, reads follow the conductance."""
-        if before is not None:
+        if before is not None and NOISE_IN_PLACE:
+            new = _part(self.stored_weight(), lines, columns)
+            read = self.read_of(new, lines, columns)
+            noisy = torch.randn(read.shape, generator=generator, device=read.device,
+                                dtype=read.dtype)  # the draw of _noisy
+            noisy.mul_(self.write_noise).add_(read)  # read + wn * noise: + commutes exactly
+            if lines is None:  # (an element-wise op may write over an input it reads)
+                torch.where(new != before, noisy, self.weight, out=self.weight)
+            else:
+                _put(self.weight, lines, columns,
+                     torch.where(new != before, noisy, _part(self.weight, lines, columns)))
+        elif before is not None:
             new = _part(self.stored_weight(), lines, columns)
             noisy = self._noisy(self.read_of(new, lines, columns), generator)
             _put(self.weight, lines, columns,
