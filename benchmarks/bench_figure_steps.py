@@ -11,7 +11,7 @@ after 20 warm-up steps, ``--reps`` times (the median is reported: the machine is
 on the CPU with one thread. A row marked ``/hidden``
 keeps a zero reference as a hidden conductance (``array.DROP_ZERO_REFERENCE`` off: the path
 before it was dropped), and one marked ``/copies`` redraws write noise through temporaries
-(``array.NOISE_IN_PLACE`` off), so the two rows of a figure compare the same numbers' two paths in
+(``array.FOLLOW_IN_PLACE`` off), so the two rows of a figure compare the same numbers' two paths in
 one process. Rows: ``ROWS``. ``--on``: the switches of ``bench_switches``' paths turned on
 first (e.g. ``fused-scales``), to time a path off and on in two calls on one machine.
 """
@@ -104,12 +104,12 @@ def main() -> None:
     for name in args.rows.split(","):
         overrides, mnist, drop = ROWS[name]
         array.DROP_ZERO_REFERENCE = drop
-        array.NOISE_IN_PLACE = not name.endswith("/copies")
+        array.FOLLOW_IN_PLACE = not name.endswith("/copies")
         try:
             times = step_ms([*overrides, *([f"dataset.root={args.mnist}"] if mnist else [])],
                             args.steps, args.reps, args.device)
         finally:
-            array.DROP_ZERO_REFERENCE = array.NOISE_IN_PLACE = True
+            array.DROP_ZERO_REFERENCE = array.FOLLOW_IN_PLACE = True
         print(f"{name:>18} ({args.device}): {statistics.median(times):.2f} ms a step (median of "
               + ", ".join(f"{t:.2f}" for t in times) + ")", flush=True)
 

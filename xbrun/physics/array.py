@@ -22,10 +22,11 @@ IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in
 # hidden path as before (the tests compare the two).
 DROP_ZERO_REFERENCE = True
 # Under write noise, the reads of a written part are redrawn in place (the noise buffer
-# scaled and shifted, one ``where`` into the weight) instead of through four temporaries:
-# the same draws and the same numbers bit for bit. Off: the temporaries, as before (the
-# tests compare the two).
-NOISE_IN_PLACE = True
+# scaled and shifted, one ``where`` into the weight) instead of through four temporaries,
+# and a host run's lines are compared and redrawn through views (a slice) instead of
+# gathers and a scatter: the same draws and the same numbers bit for bit. Off: the
+# temporaries and gathers, as before (the tests compare the two).
+FOLLOW_IN_PLACE = True
 
 
 def build_array(out_size: int, in_size: int, cell: PulsedCell | IdealCell,
@@ -175,7 +176,8 @@ class CrossbarArray(nn.Module, GraphState):
             return _zero(amounts.device)
         if write is not True:
             amounts = amounts * write[:, None]
-        return self._write_index(index, -amounts, lr, generator, params, columns)
+        part = lines.selector(amounts.device) if FOLLOW_IN_PLACE and lines.on_host else index
+        return self._write_index(index, -amounts, lr, generator, params, columns, part)
 
     def fused_write(self, params: UpdateParameters) -> bool:
         """Whether a line write runs as one fused kernel (``kernels.transfer_lines``)."""
@@ -193,8 +195,9 @@ class CrossbarArray(nn.Module, GraphState):
 
     def _write_index(self, index: torch.Tensor, values: torch.Tensor, lr: float,
                      generator: torch.Generator | None, params: UpdateParameters,
-                     columns: bool) -> torch.Tensor:
-        """``W[:, index[b]] -= lr * values[b]`` (``columns``) or ``W[index[b], :] -= ...``."""
+                     columns: bool, part=None) -> torch.Tensor:
+        """``W[:, index[b]] -= lr * values[b]`` (``columns``) or ``W[index[b], :] -= ...``;
+        ``part``: what selects those lines in a view where it can (a slice), else ``index``."""
         raise NotImplementedError
 
     # -- kernel seeds -------------------------------------------------------------------
@@ -296,7 +299,7 @@ class IdealArray(CrossbarArray):
         self.weight.add_(d_rows.T @ x_rows, alpha=-lr)
         return _zero(self.weight.device) if add_to is None else add_to
 
-    def _write_index(self, index, values, lr, generator, params, columns):
+    def _write_index(self, index, values, lr, generator, params, columns, part=None):
         if index.numel() == 0 or lr == 0:
             return _zero(self.weight.device)
         values = values.to(self.weight.dtype)
@@ -455,7 +458,7 @@ class PulsedArray(CrossbarArray):
         """The one step after every pulsed write of ``lines`` (None: the whole array):
         under write noise, reads of the elements it changed (``before`` was their stored
         value) get fresh noise; with a reference, reads follow the conductance."""
-        if before is not None and NOISE_IN_PLACE:
+        if before is not None and FOLLOW_IN_PLACE:
             new = _part(self.stored_weight(), lines, columns)
             read = self.read_of(new, lines, columns)
             noisy = torch.randn(read.shape, generator=generator, device=read.device,
@@ -612,7 +615,7 @@ class PulsedArray(CrossbarArray):
 
         return run_and_follow
 
-    def _write_index(self, index, values, lr, generator, params, columns):
+    def _write_index(self, index, values, lr, generator, params, columns, part=None):
         """The lines' own trains (``kernels.line_write``) on the CPU; on CUDA one launch of
         the pulsed-update kernel with one-hot vectors, whose blocks skip the rows they see
         no coincidence of (``sparse_rows``)."""
@@ -640,13 +643,14 @@ class PulsedArray(CrossbarArray):
         counts = None  # deterministic pulse types come as explicit trains
         if one_bits is not None:
             counts = (one_bits[:, :, :1].bool() & line_bits.bool()).sum(1)
-        before = self._before_write(index, columns)
+        part = index if part is None else part
+        before = self._before_write(part, columns)
         pulses = kernels.line_write(target, self.cell_params, index, one_prob, line_prob,
                                     trains.bl, kernels.LineWriteParams(self._cell(), columns),
                                     generator=generator, counts=counts,
                                     cell_pulses=self._counter())
         self.count_slots(trains.bl.sum())
-        self._after_write(before, generator, index, columns)
+        self._after_write(before, generator, part, columns)
         return pulses
 
 
