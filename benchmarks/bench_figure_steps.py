@@ -11,9 +11,10 @@ after 20 warm-up steps, ``--reps`` times (the median is reported: the machine is
 on the CPU with one thread. A row marked ``/hidden``
 keeps a zero reference as a hidden conductance (``array.DROP_ZERO_REFERENCE`` off: the path
 before it was dropped), and one marked ``/copies`` redraws write noise through temporaries
-(``array.FOLLOW_IN_PLACE`` off), so the two rows of a figure compare the same numbers' two paths in
-one process. Rows: ``ROWS``. ``--on``: the switches of ``bench_switches``' paths turned on
-first (e.g. ``fused-scales``), to time a path off and on in two calls on one machine.
+and gathers (``array.FOLLOW_IN_PLACE`` off), so the two rows of a figure compare the same
+numbers' two paths in one process. Rows: ``ROWS``. ``--on``: the switches of
+``bench_switches``' paths turned on first (e.g. ``fused-scales``), to time a path off and
+on in two calls on one machine.
 """
 
 from __future__ import annotations

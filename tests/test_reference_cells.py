@@ -278,8 +278,9 @@ def test_write_noise_is_added_to_the_read_weight():
 
 @pytest.mark.parametrize("reference_std", [0.1, 0.0])
 def test_write_noise_redrawn_in_place_is_the_old_path_bit_for_bit(monkeypatch, reference_std):
-    """``FOLLOW_IN_PLACE``: TTv2 tiles under write noise (A's updates, C's line writes), with
-    and without a reference, end with every buffer as through the temporaries."""
+    """``FOLLOW_IN_PLACE``: TTv2 tiles under write noise (A's updates, C's line writes
+    through slices of host runs), with and without a reference, end with every buffer as
+    through the temporaries and gathers."""
     cfg = compose(["device=ttv2", "cell=soft_bounds_reference", "cell.write_noise_std=2.0",
                    f"cell.reference_std={reference_std}", "io=default",
                    "device.transfer_every=1", "device.units_in_mbatch=true"])
