@@ -21,11 +21,11 @@ IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in
 # after every write and the slower transfer paths (issue 22's wu2024-mnist step). Off: the
 # hidden path as before (the tests compare the two).
 DROP_ZERO_REFERENCE = True
-# Under write noise, the reads of a written part are redrawn in place (the noise buffer
-# scaled and shifted, one ``where`` into the weight) instead of through four temporaries,
-# and a host run's lines are compared and redrawn through views (a slice) instead of
-# gathers and a scatter: the same draws and the same numbers bit for bit. Off: the
-# temporaries and gathers, as before (the tests compare the two).
+# Under write noise, the reads of a written part are redrawn in place
+# (``kernels.noisy_reads``: one numba pass on the CPU instead of five temporaries), and a
+# host run's lines are compared and redrawn through views (a slice) instead of gathers and
+# a scatter: the same draws and the same numbers bit for bit. Off: the temporaries and
+# gathers, as before (the tests compare the two).
 FOLLOW_IN_PLACE = True
 
 
@@ -458,17 +458,13 @@ class PulsedArray(CrossbarArray):
         """The one step after every pulsed write of ``lines`` (None: the whole array):
         under write noise, reads of the elements it changed (``before`` was their stored
         value) get fresh noise; with a reference, reads follow the conductance."""
-        if before is not None and FOLLOW_IN_PLACE:
-            new = _part(self.stored_weight(), lines, columns)
-            read = self.read_of(new, lines, columns)
-            noisy = torch.randn(read.shape, generator=generator, device=read.device,
-                                dtype=read.dtype)  # the draw of _noisy
-            noisy.mul_(self.write_noise).add_(read)  # read + wn * noise: + commutes exactly
-            if lines is None:  # (an element-wise op may write over an input it reads)
-                torch.where(new != before, noisy, self.weight, out=self.weight)
-            else:
-                _put(self.weight, lines, columns,
-                     torch.where(new != before, noisy, _part(self.weight, lines, columns)))
+        if before is not None and FOLLOW_IN_PLACE and not isinstance(lines, torch.Tensor):
+            new = _part(self.stored_weight(), lines, columns)  # a view: the whole or a slice
+            noise = torch.randn(new.shape, generator=generator, device=new.device,
+                                dtype=new.dtype)  # the draw of _noisy
+            reference = _part(self.reference, lines, columns) if self.has_reference else None
+            kernels.noisy_reads(_part(self.weight, lines, columns), new, before, reference,
+                                noise, self.write_noise)
         elif before is not None:
             new = _part(self.stored_weight(), lines, columns)
             noisy = self._noisy(self.read_of(new, lines, columns), generator)
