@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from xbrun.kernels import backends
 
 pytestmark = pytest.mark.skipif(not backends.HAVE_NUMBA, reason="numba not installed")
