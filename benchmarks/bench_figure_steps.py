@@ -10,9 +10,11 @@ where it can) on consecutive batches of its training set, timed over ``--steps``
 after 20 warm-up steps, ``--reps`` times (the median is reported: the machine is shared);
 on the CPU with one thread. A row marked ``/hidden``
 keeps a zero reference as a hidden conductance (``array.DROP_ZERO_REFERENCE`` off: the path
-before it was dropped), so the two rows of a figure compare the same numbers' two paths in
-one process. Rows: ``ROWS``. ``--on``: the switches of ``bench_switches``' paths turned on
-first (e.g. ``fused-scales``), to time a path off and on in two calls on one machine.
+before it was dropped), and one marked ``/copies`` redraws write noise through temporaries
+and gathers (``array.FOLLOW_IN_PLACE`` off), so the two rows of a figure compare the same
+numbers' two paths in one process. Rows: ``ROWS``. ``--on``: the switches of
+``bench_switches``' paths turned on first (e.g. ``fused-scales``), to time a path off and
+on in two calls on one machine.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from .bench_training import DATA
 WU = ["experiment=wu2024-mnist", "+experiment/wu2024-mnist-tau=tau060"]
 WU25 = ["experiment=wu2025-mnist", "+experiment/wu2025-mnist-tau=tau060"]
 GOKMEN = ["experiment=gokmen2020-tiki-taka"]
+LEGALLO = ["experiment=legallo2023-training"]
+TTFA = ["experiment=tt-family-asymmetry", "cell.up_down=0.3"]
 ROWS = {  # name -> (overrides, MNIST?, zero reference dropped?)
     "wu2024-tt": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True, True),
     "wu2024-tt/hidden": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True, False),
@@ -44,6 +48,17 @@ ROWS = {  # name -> (overrides, MNIST?, zero reference dropped?)
     "gokmen2020-tt": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=tiki_taka"], True, True),
     "gokmen2020-sgd": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=sgd_asymmetric"], True,
                        True),
+    "legallo2023-ttv2": ([*LEGALLO, "+experiment/legallo2023-training=ttv2"], True, True),
+    "legallo2023-ttv2/copies": ([*LEGALLO, "+experiment/legallo2023-training=ttv2"], True,
+                                True),
+    "legallo2023-sgd": ([*LEGALLO, "+experiment/legallo2023-training=sgd"], True, True),
+    "legallo2023-sgd/copies": ([*LEGALLO, "+experiment/legallo2023-training=sgd"], True, True),
+    "legallo2023-mp": ([*LEGALLO, "+experiment/legallo2023-training=mixed_precision"], True,
+                       True),
+    "legallo2023-mp/copies": ([*LEGALLO, "+experiment/legallo2023-training=mixed_precision"],
+                              True, True),
+    "ttfa-ttv2": ([*TTFA, "+experiment/tt-family-asymmetry=ttv2"], True, True),
+    "ttfa-agad": ([*TTFA, "+experiment/tt-family-asymmetry=agad"], True, True),
     "bench-ttv1-b10": ([*DATA, "device=ttv1", "batch_size=10"], False, True),
     "bench-ttv1-b32": ([*DATA, "device=ttv1", "batch_size=32"], False, True),
 }
@@ -94,11 +109,12 @@ def main() -> None:
     for name in args.rows.split(","):
         overrides, mnist, drop = ROWS[name]
         array.DROP_ZERO_REFERENCE = drop
+        array.FOLLOW_IN_PLACE = not name.endswith("/copies")
         try:
             times = step_ms([*overrides, *([f"dataset.root={args.mnist}"] if mnist else [])],
                             args.steps, args.reps, args.device)
         finally:
-            array.DROP_ZERO_REFERENCE = True
+            array.DROP_ZERO_REFERENCE = array.FOLLOW_IN_PLACE = True
         print(f"{name:>18} ({args.device}): {statistics.median(times):.2f} ms a step (median of "
               + ", ".join(f"{t:.2f}" for t in times) + ")", flush=True)
 

@@ -29,6 +29,7 @@ from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_walk_ref import line_walk_grouped_torch, line_walk_torch
 from .line_write_ref import line_write_torch
+from .noisy_reads_ref import noisy_reads_torch
 from .out_scales_ref import out_scales_backward_torch
 from .params import (
     BufferParams,
@@ -109,6 +110,7 @@ _register("transfer_lines", transfer_lines_torch,
 _register("transfer_lines_grouped", transfer_lines_grouped_torch,
           triton=".transfer_write_cuda:transfer_lines_grouped_triton")
 _register("line_write", line_write_torch, numba=".line_write_cpu:line_write_numba")
+_register("noisy_reads", noisy_reads_torch, numba=".noisy_reads_cpu:noisy_reads_numba")
 _register("line_walk", line_walk_torch, triton=".line_walk_cuda:line_walk_triton")
 _register("line_walk_grouped", line_walk_grouped_torch,
           triton=".line_walk_cuda:line_walk_grouped_triton")
@@ -455,6 +457,13 @@ def line_write(weight, cell_params, index, one_prob, line_prob, bl, p, *, genera
                **tensors)
 
 
+def noisy_reads(weight, stored, before, reference, noise, write_noise: float) -> None:
+    """Redraw the reads of the elements a write changed, in place (``noisy_reads_ref``);
+    numba on the CPU, the torch twin elsewhere."""
+    backends.pick("noisy_reads", weight, stored, before, noise)[1](
+        weight, stored, before, reference, noise, write_noise)
+
+
 __all__ = [
     *layout.__all__,
     "BufferParams",
@@ -493,6 +502,8 @@ __all__ = [
     "line_walk_torch",
     "line_write",
     "line_write_torch",
+    "noisy_reads",
+    "noisy_reads_torch",
     "long_train",
     "long_train_length",
     "out_scales_backward",

@@ -276,6 +276,28 @@ def test_write_noise_is_added_to_the_read_weight():
     assert float(noise.abs().max()) > 0 and float(noise.std()) < 0.02
 
 
+def test_write_noise_redrawn_in_place_is_the_old_path_bit_for_bit(monkeypatch):
+    """``FOLLOW_IN_PLACE``: TTv2 tiles of a reference cell under write noise (A's updates,
+    C's line writes through slices of host runs) end with every buffer as through the
+    temporaries and gathers (without a reference: ``test_kernel_noisy_reads``)."""
+    cfg = compose(["device=ttv2", "cell=soft_bounds_reference", "cell.write_noise_std=2.0",
+                   "cell.reference_std=0.1", "io=default",
+                   "device.transfer_every=1", "device.units_in_mbatch=true"])
+    states = []
+    for in_place in (False, True):
+        monkeypatch.setattr(array_module, "FOLLOW_IN_PLACE", in_place)
+        tile = AnalogTile(7, 9, device_config=cfg.device, cell=cfg.cell, io=cfg.io,
+                          update=cfg.update, seed=3)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(6):
+            tile.update(torch.rand(3, 9, generator=gen), torch.randn(3, 7, generator=gen), 0.3)
+        states.append(tile.state_dict())
+    assert not torch.equal(states[1]["device_state.slow.weight"], torch.zeros(7, 9))
+    for name, value in states[1].items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, states[0][name]), name
+
+
 def test_slope_spread_moves_the_bounds():
     """slope_up_dtod: 1/w_max_ij = |1 + slope_up_dtod xi| / w_max (no bound spread)."""
     cell = SoftBoundsReference(w_max_dtod=0.0, w_min_dtod=0.0, slope_up_dtod=0.2)

@@ -21,6 +21,12 @@ IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in
 # after every write and the slower transfer paths (issue 22's wu2024-mnist step). Off: the
 # hidden path as before (the tests compare the two).
 DROP_ZERO_REFERENCE = True
+# Under write noise, the reads of a written part are redrawn in place
+# (``kernels.noisy_reads``: one numba pass on the CPU instead of five temporaries), and a
+# host run's lines are compared and redrawn through views (a slice) instead of gathers and
+# a scatter: the same draws and the same numbers bit for bit. Off: the temporaries and
+# gathers, as before (the tests compare the two).
+FOLLOW_IN_PLACE = True
 
 
 def build_array(out_size: int, in_size: int, cell: PulsedCell | IdealCell,
@@ -170,7 +176,8 @@ class CrossbarArray(nn.Module, GraphState):
             return _zero(amounts.device)
         if write is not True:
             amounts = amounts * write[:, None]
-        return self._write_index(index, -amounts, lr, generator, params, columns)
+        part = lines.selector(amounts.device) if FOLLOW_IN_PLACE and lines.on_host else index
+        return self._write_index(index, -amounts, lr, generator, params, columns, part)
 
     def fused_write(self, params: UpdateParameters) -> bool:
         """Whether a line write runs as one fused kernel (``kernels.transfer_lines``)."""
@@ -188,8 +195,9 @@ class CrossbarArray(nn.Module, GraphState):
 
     def _write_index(self, index: torch.Tensor, values: torch.Tensor, lr: float,
                      generator: torch.Generator | None, params: UpdateParameters,
-                     columns: bool) -> torch.Tensor:
-        """``W[:, index[b]] -= lr * values[b]`` (``columns``) or ``W[index[b], :] -= ...``."""
+                     columns: bool, part=None) -> torch.Tensor:
+        """``W[:, index[b]] -= lr * values[b]`` (``columns``) or ``W[index[b], :] -= ...``;
+        ``part``: what selects those lines in a view where it can (a slice), else ``index``."""
         raise NotImplementedError
 
     # -- kernel seeds -------------------------------------------------------------------
@@ -291,7 +299,7 @@ class IdealArray(CrossbarArray):
         self.weight.add_(d_rows.T @ x_rows, alpha=-lr)
         return _zero(self.weight.device) if add_to is None else add_to
 
-    def _write_index(self, index, values, lr, generator, params, columns):
+    def _write_index(self, index, values, lr, generator, params, columns, part=None):
         if index.numel() == 0 or lr == 0:
             return _zero(self.weight.device)
         values = values.to(self.weight.dtype)
@@ -450,7 +458,14 @@ class PulsedArray(CrossbarArray):
         """The one step after every pulsed write of ``lines`` (None: the whole array):
         under write noise, reads of the elements it changed (``before`` was their stored
         value) get fresh noise; with a reference, reads follow the conductance."""
-        if before is not None:
+        if before is not None and FOLLOW_IN_PLACE and not isinstance(lines, torch.Tensor):
+            new = _part(self.stored_weight(), lines, columns)  # a view: the whole or a slice
+            noise = torch.randn(new.shape, generator=generator, device=new.device,
+                                dtype=new.dtype)  # the draw of _noisy
+            reference = _part(self.reference, lines, columns) if self.has_reference else None
+            kernels.noisy_reads(_part(self.weight, lines, columns), new, before, reference,
+                                noise, self.write_noise)
+        elif before is not None:
             new = _part(self.stored_weight(), lines, columns)
             noisy = self._noisy(self.read_of(new, lines, columns), generator)
             _put(self.weight, lines, columns,
@@ -596,7 +611,7 @@ class PulsedArray(CrossbarArray):
 
         return run_and_follow
 
-    def _write_index(self, index, values, lr, generator, params, columns):
+    def _write_index(self, index, values, lr, generator, params, columns, part=None):
         """The lines' own trains (``kernels.line_write``) on the CPU; on CUDA one launch of
         the pulsed-update kernel with one-hot vectors, whose blocks skip the rows they see
         no coincidence of (``sparse_rows``)."""
@@ -624,13 +639,14 @@ class PulsedArray(CrossbarArray):
         counts = None  # deterministic pulse types come as explicit trains
         if one_bits is not None:
             counts = (one_bits[:, :, :1].bool() & line_bits.bool()).sum(1)
-        before = self._before_write(index, columns)
+        part = index if part is None else part
+        before = self._before_write(part, columns)
         pulses = kernels.line_write(target, self.cell_params, index, one_prob, line_prob,
                                     trains.bl, kernels.LineWriteParams(self._cell(), columns),
                                     generator=generator, counts=counts,
                                     cell_pulses=self._counter())
         self.count_slots(trains.bl.sum())
-        self._after_write(before, generator, index, columns)
+        self._after_write(before, generator, part, columns)
         return pulses
 
 
