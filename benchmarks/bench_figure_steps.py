@@ -12,9 +12,9 @@ on the CPU with one thread. A row marked ``/hidden``
 keeps a zero reference as a hidden conductance (``array.DROP_ZERO_REFERENCE`` off: the path
 before it was dropped), and one marked ``/copies`` redraws write noise through temporaries
 and gathers (``array.FOLLOW_IN_PLACE`` off), so the two rows of a figure compare the same
-numbers' two paths in one process. Rows: ``ROWS``. ``--on``: the switches of
-``bench_switches``' paths turned on first (e.g. ``fused-scales``), to time a path off and
-on in two calls on one machine.
+numbers' two paths in one process. Rows: ``ROWS`` (any of ``RUNS``, with a ``VARIANTS``
+suffix or none). ``--on``: the switches of ``bench_switches``' paths turned on first (e.g.
+``fused-scales``), to time a path off and on in two calls on one machine.
 """
 
 from __future__ import annotations
@@ -37,31 +37,30 @@ WU25 = ["experiment=wu2025-mnist", "+experiment/wu2025-mnist-tau=tau060"]
 GOKMEN = ["experiment=gokmen2020-tiki-taka"]
 LEGALLO = ["experiment=legallo2023-training"]
 TTFA = ["experiment=tt-family-asymmetry", "cell.up_down=0.3"]
-ROWS = {  # name -> (overrides, MNIST?, zero reference dropped?)
-    "wu2024-tt": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True, True),
-    "wu2024-tt/hidden": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True, False),
-    "wu2024-sgd": ([*WU, "+experiment/wu2024-mnist=analog_sgd"], True, True),
-    "wu2024-sgd/hidden": ([*WU, "+experiment/wu2024-mnist=analog_sgd"], True, False),
-    "wu2024-fp": ([*WU, "+experiment/wu2024-mnist=fp"], True, True),
-    "wu2025-tt": ([*WU25, "+experiment/wu2025-mnist=tiki_taka"], True, True),
-    "wu2025-tt/hidden": ([*WU25, "+experiment/wu2025-mnist=tiki_taka"], True, False),
-    "gokmen2020-tt": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=tiki_taka"], True, True),
-    "gokmen2020-sgd": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=sgd_asymmetric"], True,
-                       True),
-    "legallo2023-ttv2": ([*LEGALLO, "+experiment/legallo2023-training=ttv2"], True, True),
-    "legallo2023-ttv2/copies": ([*LEGALLO, "+experiment/legallo2023-training=ttv2"], True,
-                                True),
-    "legallo2023-sgd": ([*LEGALLO, "+experiment/legallo2023-training=sgd"], True, True),
-    "legallo2023-sgd/copies": ([*LEGALLO, "+experiment/legallo2023-training=sgd"], True, True),
-    "legallo2023-mp": ([*LEGALLO, "+experiment/legallo2023-training=mixed_precision"], True,
-                       True),
-    "legallo2023-mp/copies": ([*LEGALLO, "+experiment/legallo2023-training=mixed_precision"],
-                              True, True),
-    "ttfa-ttv2": ([*TTFA, "+experiment/tt-family-asymmetry=ttv2"], True, True),
-    "ttfa-agad": ([*TTFA, "+experiment/tt-family-asymmetry=agad"], True, True),
-    "bench-ttv1-b10": ([*DATA, "device=ttv1", "batch_size=10"], False, True),
-    "bench-ttv1-b32": ([*DATA, "device=ttv1", "batch_size=32"], False, True),
+RUNS = {  # name -> (overrides, MNIST?)
+    "wu2024-tt": ([*WU, "+experiment/wu2024-mnist=tiki_taka"], True),
+    "wu2024-sgd": ([*WU, "+experiment/wu2024-mnist=analog_sgd"], True),
+    "wu2024-fp": ([*WU, "+experiment/wu2024-mnist=fp"], True),
+    "wu2025-tt": ([*WU25, "+experiment/wu2025-mnist=tiki_taka"], True),
+    "gokmen2020-tt": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=tiki_taka"], True),
+    "gokmen2020-sgd": ([*GOKMEN, "+experiment/gokmen2020-tiki-taka=sgd_asymmetric"], True),
+    "legallo2023-ttv2": ([*LEGALLO, "+experiment/legallo2023-training=ttv2"], True),
+    "legallo2023-sgd": ([*LEGALLO, "+experiment/legallo2023-training=sgd"], True),
+    "legallo2023-mp": ([*LEGALLO, "+experiment/legallo2023-training=mixed_precision"], True),
+    "ttfa-ttv2": ([*TTFA, "+experiment/tt-family-asymmetry=ttv2"], True),
+    "ttfa-agad": ([*TTFA, "+experiment/tt-family-asymmetry=agad"], True),
+    "bench-ttv1-b10": ([*DATA, "device=ttv1", "batch_size=10"], False),
+    "bench-ttv1-b32": ([*DATA, "device=ttv1", "batch_size=32"], False),
 }
+VARIANTS = {  # a row's suffix -> the ``array`` switch it turns off (the path before)
+    "hidden": "DROP_ZERO_REFERENCE",
+    "copies": "FOLLOW_IN_PLACE",
+}
+ROWS = ["wu2024-tt", "wu2024-tt/hidden", "wu2024-sgd", "wu2024-sgd/hidden", "wu2024-fp",
+        "wu2025-tt", "wu2025-tt/hidden", "gokmen2020-tt", "gokmen2020-sgd",
+        "legallo2023-ttv2", "legallo2023-ttv2/copies", "legallo2023-sgd",
+        "legallo2023-sgd/copies", "legallo2023-mp", "legallo2023-mp/copies", "ttfa-ttv2",
+        "ttfa-agad", "bench-ttv1-b10", "bench-ttv1-b32"]
 
 
 def step_ms(overrides: list[str], steps: int, reps: int, device: str) -> list[float]:
@@ -107,9 +106,10 @@ def main() -> None:
     if args.device == "cpu":
         torch.set_num_threads(1)
     for name in args.rows.split(","):
-        overrides, mnist, drop = ROWS[name]
-        array.DROP_ZERO_REFERENCE = drop
-        array.FOLLOW_IN_PLACE = not name.endswith("/copies")
+        run, _, variant = name.partition("/")
+        overrides, mnist = RUNS[run]
+        if variant:
+            setattr(array, VARIANTS[variant], False)
         try:
             times = step_ms([*overrides, *([f"dataset.root={args.mnist}"] if mnist else [])],
                             args.steps, args.reps, args.device)
