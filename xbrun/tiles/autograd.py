@@ -13,6 +13,19 @@ from .. import kernels
 from .scales import view_along
 
 
+def sum_in_order(parts):
+    """``((p0 + p1) + p2) + ...``: the digital partial sums of a grid in tile order."""
+    acc = None
+    for part in parts:
+        acc = part if acc is None else acc + part
+    return acc
+
+
+def joined(blocks: list[torch.Tensor], dim: int) -> torch.Tensor:
+    """A grid's row blocks' outputs side by side; one block as it is (a copy is a launch)."""
+    return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=dim)
+
+
 class TileFunction(torch.autograd.Function):
     """The analog part of a tile in autograd: forward and backward are noisy MVMs, the weight
     update is deferred (``(x, d)`` is queued on the tile for the optimizer's ``step``).
@@ -97,7 +110,7 @@ class GridFunction(torch.autograd.Function):
 class ScaledGridFunction(torch.autograd.Function):
     """:class:`GridFunction` for a group whose tiles learn output scales
     (``scales.FUSED_BACKWARD``): each tile's outputs times its scales, partial sums in
-    ``grid.sum_in_order``'s order, as the tiles' own forward passes give them; the backward
+    ``sum_in_order``'s order, as the tiles' own forward passes give them; the backward
     gives each tile its error times its scales and the scales' gradient
     (``kernels.out_scales_backward``), queues them on the tile (the tiles then update one
     by one: their errors differ) and reads every tile's error through the group."""
@@ -108,14 +121,8 @@ class ScaledGridFunction(torch.autograd.Function):
         parts = group.parts(x)
         ctx.save_for_backward(x, parts, *betas)
         n_rows, n_cols = group.grid.shape
-        rows = []
-        for i in range(n_rows):
-            acc = None
-            for j in range(n_cols):
-                out = parts[i, j] * view_along(betas[i * n_cols + j], 2, -1)
-                acc = out if acc is None else acc + out
-            rows.append(acc)
-        return rows[0] if n_rows == 1 else torch.cat(rows, dim=-1)
+        return joined([sum_in_order(parts[i, j] * view_along(betas[i * n_cols + j], 2, -1)
+                                    for j in range(n_cols)) for i in range(n_rows)], dim=-1)
 
     @staticmethod
     def backward(ctx, d):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import TileError
-from .autograd import GridFunction, ScaledGridFunction
+from .autograd import GridFunction, ScaledGridFunction, joined, sum_in_order
 from .grouped import TileGroup
 from .periphery import TileWithPeriphery
 
@@ -28,19 +28,6 @@ def split_sizes(total: int, limit: int) -> list[int]:
     n = math.ceil(total / limit)
     base, extra = divmod(total, n)
     return [base + 1] * extra + [base] * (n - extra)
-
-
-def sum_in_order(parts):
-    """``((p0 + p1) + p2) + ...``: the digital partial sums in tile order."""
-    acc = None
-    for part in parts:
-        acc = part if acc is None else acc + part
-    return acc
-
-
-def _joined(blocks: list[torch.Tensor], dim: int) -> torch.Tensor:
-    """The row blocks' outputs side by side; one block as it is (a copy is a launch)."""
-    return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=dim)
 
 
 class TileGrid(nn.Module):
@@ -100,10 +87,10 @@ class TileGrid(nn.Module):
             return GridFunction.apply(x, self.tiles[0].analog_ctx, self.group)
         columns = range(len(self.in_splits))
         if x.dim() == 4:  # indexed: every tile gathers its own columns from the images
-            return _joined([sum_in_order(self.tile(i, j)(x) for j in columns)
+            return joined([sum_in_order(self.tile(i, j)(x) for j in columns)
                             for i in range(len(self.out_splits))], dim=1)
         parts = x.split(self.in_splits, dim=-1)
-        return _joined([sum_in_order(self.tile(i, j)(parts[j]) for j in columns)
+        return joined([sum_in_order(self.tile(i, j)(parts[j]) for j in columns)
                         for i in range(len(self.out_splits))], dim=-1)
 
     # ------------------------------------------------------------ weights --------------

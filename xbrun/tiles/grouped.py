@@ -116,7 +116,7 @@ class TileGroup:
         n_cols = grid.shape[1]
         parts = self.parts(x)
         acc = parts[:, 0]
-        for j in range(1, n_cols):  # grid.sum_in_order's order
+        for j in range(1, n_cols):  # autograd.sum_in_order's order
             acc = acc + parts[:, j]
         return acc.permute(1, 0, 2).reshape(x.shape[0], grid.out_size)
 
