@@ -471,9 +471,11 @@ def test_each_tile_of_a_group_takes_its_own_line_signs(device):
                   d_sign=signs[1].to(device), slots=slots, calls=calls, rows=rows[:, 1],
                   sto_round=False, **options)
         got = [t.cpu() for t in got]
-        # compiled: the probabilities to float32 rounding (sqrt), the lengths exactly
-        same = torch.equal if device == "cpu" else functools.partial(torch.allclose,
-                                                                     rtol=1e-5, atol=1e-12)
+        # the probabilities to float32 rounding (Triton compiled or interpreted through
+        # numpy, and numba, may round the last bit of a division or sqrt otherwise: seen on
+        # some machines), the grouped twin exactly; the lengths exactly for all
+        same = torch.equal if run is line_probabilities_grouped_torch else functools.partial(
+            torch.allclose, rtol=1e-5, atol=1e-12)
         assert calls.tolist() == [1, 2, 3, 4] and ledger[:, 1].tolist() == [0, 0, 0, 0]
         assert rows.tolist() == [[0, 3]] * 4
         for g in range(4):
