@@ -102,6 +102,8 @@ def _check_strided(interpret: bool, device: str, monkeypatch):
             return launch
 
     monkeypatch.setitem(gather.__globals__, "_im2col_images_kernel", Spy())
+    # (a test that ran ``_check_triton`` first left IMAGE_BLOCKS at its last value, False)
+    monkeypatch.setitem(gather.__globals__, "IMAGE_BLOCKS", True)
     for strided in (False, True):
         monkeypatch.setitem(gather.__globals__, "STRIDED_IMAGES", strided)
         for seed, shape in enumerate([*SHAPES, (2, 1, 6, (1, 3), 1, 0, 1)]):

@@ -801,7 +801,9 @@ def test_transfer_write_wide_of_a_group_is_the_one_line_kernel():
 @pytest.mark.gpu
 @pytest.mark.parametrize("case, seeded", [("agad", False), ("random", True)])
 def test_transfer_write_wide_is_the_one_line_kernel_compiled(case, seeded):
-    """A 512-row tile's 700 reads of 300 lines (3 passes and a part), the module's block."""
+    """A 512-row tile's 700 reads of 300 lines (3 passes and a part), the module's block;
+    alone and as a group of 3 tiles (fewer reads than lines would end no pass: AGAD writes
+    nothing and flips no chopper there, so the test's check that it did would fail)."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
     run_wide_write(launch.__globals__, case, "cuda", 512, 300, 700, 37, seeded)
-    run_wide_write(launch.__globals__, case, "cuda", 512, 300, 256, 37, seeded, tiles=3)
+    run_wide_write(launch.__globals__, case, "cuda", 512, 300, 700, 37, seeded, tiles=3)
