@@ -10,9 +10,9 @@ import sys
 
 #: imported only by what uses them: figures and ``report --plot`` (matplotlib), trackers
 #: (mlflow, tensorboard), the sklearn SVD backend, ``torch.compile`` (dynamo, sympy), the
-#: progress bar (rich: shown on a terminal only)
+#: progress bar (rich: shown on a terminal only), torchvision (its data sets and models)
 HEAVY = ("matplotlib", "mlflow", "tensorboard", "torch.utils.tensorboard", "sklearn",
-         "torch._dynamo", "sympy", "pandas", "rich")
+         "torch._dynamo", "sympy", "pandas", "rich", "torchvision")
 
 #: what the command and the training stack must not import before a run needs it: the CPU
 #: kernels' compiler (numba, llvmlite, and scipy that numba's start-up imports: a CUDA run
