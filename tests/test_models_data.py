@@ -37,33 +37,6 @@ def test_digits_are_1x8x8_images_in_unit_range():
     assert split.n_classes == 10
 
 
-def test_the_digits_file_parses_as_numpy_reads_it():
-    """``data._small_integers`` (the digits file's fast reader) gives ``np.loadtxt``'s
-    array bit for bit, and None (numpy's reader then) for text that is not small unsigned
-    integers in rows of one width."""
-    import gzip
-    import importlib.util
-    from pathlib import Path
-
-    import numpy as np
-
-    from xbrun.training.data import _small_integers
-
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None:
-        pytest.skip("the digits file comes with scikit-learn")
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
-    raw = gzip.decompress(path.read_bytes())
-    shipped = np.loadtxt(raw.decode().splitlines(), delimiter=",")
-    for text in (raw, raw.rstrip(b"\n"), b"0,16\n7,99\n"):
-        want = np.loadtxt(text.decode().splitlines(), delimiter=",", ndmin=2)
-        assert _small_integers(text).tobytes() == want.tobytes()
-    assert _small_integers(raw).shape == shipped.shape == (1797, 65)
-    for text in (b"1,2\n3,4.5\n", b"1,,2\n", b"1,2\n3\n", b"1,2\r\n3,4\r\n", b"1,-2\n",
-                 b"100,2\n", b"", b"1,2\n3,4,5\n", b"1 ,2\n"):
-        assert _small_integers(text) is None, text
-
-
 def test_synthetic_flat_or_images():
     flat = load_dataset(SyntheticConfig(n_train=20, n_test=10, n_features=7, n_classes=3))
     assert flat.x_train.shape == (20, 7) and int(flat.y_train.max()) < 3
