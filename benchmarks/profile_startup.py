@@ -10,8 +10,9 @@ kernel modules).
 ``--runs N``: N runs of ``xbrun train OVERRIDES`` (default ``epochs=2``) as separate
 processes: the process's wall time, the run's ``phases``, test loss and pulses
 (``summary.json``).
-``--profile TOP``: one such run in this process under cProfile, the TOP functions by
-cumulative and by own time, and on CUDA each Triton kernel's first-call cost (the cache
+``--profile TOP``: one such run in this process under cProfile (the cyclic collector held
+off for its start-up, as the command holds it), the TOP functions by cumulative and by own
+time, and on CUDA each Triton kernel's first-call cost (the cache
 lookup and load of ``triton.compiler.compile``, the module load of ``_init_handles``).
 ``--timeline``: one such run as the ``xbrun`` command starts it (with its background
 ``cuInit``), its main thread's stack sampled every 5 ms: wall seconds per place, waits
@@ -220,6 +221,10 @@ def profile(top: int, overrides: list[str]) -> None:
 
     spent = _triton_timers() if torch.cuda.is_available() else {}
     from xbrun.cli import main
+    from xbrun.training.phases import hold_collector
+
+    hold_collector()  # as the `xbrun train` command does (cli.main without argv): else the
+    # collector's passes over start-up's objects land in whatever function allocates
 
     folder = tempfile.mkdtemp(prefix="startup-prof-")
     prof = cProfile.Profile()

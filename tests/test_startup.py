@@ -10,27 +10,64 @@ import sys
 
 #: imported only by what uses them: figures and ``report --plot`` (matplotlib), trackers
 #: (mlflow, tensorboard), the sklearn SVD backend, ``torch.compile`` (dynamo, sympy), the
-#: progress bar (rich: shown on a terminal only)
+#: progress bar (rich: shown on a terminal only), torchvision (its data sets and models)
 HEAVY = ("matplotlib", "mlflow", "tensorboard", "torch.utils.tensorboard", "sklearn",
-         "torch._dynamo", "sympy", "pandas", "rich")
+         "torch._dynamo", "sympy", "pandas", "rich", "torchvision")
+
+#: what the command and the training stack must not import before a run needs it: the CPU
+#: kernels' compiler (numba, llvmlite, and scipy that numba's start-up imports: a CUDA run
+#: never needs them), Triton (a CPU run never does) and the end's image library (Pillow,
+#: for curves.png only)
+ON_USE = ("numba", "llvmlite", "scipy", "triton", "PIL")
 
 PROBE = """
-import json, sys
-folder, heavy = sys.argv[1], json.loads(sys.argv[2])
-from xbrun.cli import main
-main(["train", "debug=tiny", "progress=none", "hydra.run.dir=" + folder])
-import torch
-heavy += [] if torch.cuda.is_available() else ["triton"]
-print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+import atexit, gc, json, sys
+folder, heavy, on_use = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+import xbrun.api, xbrun.cli, xbrun.training.loop  # the command's and the run's modules
+early = sorted(m for m in on_use if m in sys.modules)
+
+def report():  # as the command ends (cli._leave runs atexit's handlers, then os._exit)
+    import torch
+    late = heavy + ([] if torch.cuda.is_available() else ["triton"])
+    print(json.dumps([sorted(m for m in late if m in sys.modules), early,
+                      gc.isenabled(), gc.get_freeze_count() > 0]), flush=True)
+
+atexit.register(report)
+sys.argv = ["xbrun", "train", "debug=tiny", "progress=none", "hydra.run.dir=" + folder]
+xbrun.cli.main()  # the command itself: its collector held for start-up and the first step
 """
 
 
 def test_a_plain_run_imports_no_heavy_module(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path), json.dumps(HEAVY)],
-                          capture_output=True, text=True)
+    """A CPU run of the ``xbrun train`` command imports none of :data:`HEAVY`; importing the
+    command and the training loop imports none of :data:`ON_USE` (numba comes with a CPU
+    run's first kernel, Triton with a CUDA run's, Pillow with the end's plot). The
+    command's hold on the cyclic collector ends in a freeze, the collector on again."""
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path), json.dumps(HEAVY),
+                           json.dumps(ON_USE)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [[], [], True, True]
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_building_a_run_runs_no_cpu_kernel(monkeypatch):
+    """A CUDA run builds its model on the CPU and then moves it (``loop.setup``): no
+    operation may pick a numba kernel there, or a GPU run would import numba and load its
+    CPU kernels' cache (about 0.5 s) for nothing. The analog devices' builds, recorded at
+    ``backends.implementation``."""
+    import torch
+    from xbrun.kernels import backends
+
+    from xbrun import compose
+    from xbrun.training.loop import setup
+
+    picked = []
+    implementation = backends.implementation
+    monkeypatch.setattr(backends, "implementation", lambda name, backend: picked.append(
+        (name, backend)) or implementation(name, backend))
+    for device in ("sgd", "chopped", "agad", "mixed_precision"):
+        setup(compose(["debug=tiny", f"device={device}"]), torch.device("cpu"))
+    assert [p for p in picked if p[1] == backends.NUMBA] == []
 
 
 def test_cuda_driver_starts_early_only_for_a_single_run_that_may_use_a_gpu():
@@ -247,6 +284,48 @@ def test_the_collector_is_held_off_for_start_up_only(monkeypatch):
         assert not gc.isenabled()
     finally:
         gc.enable()
+        gc.unfreeze()
+
+
+def test_a_run_s_first_step_runs_with_the_collector_held(monkeypatch):
+    """``TimedSteps(quiet_first=True)``: the first step runs with the cyclic collector off;
+    after it what it made is frozen (its garbage too) and the collector is on again; a step
+    long enough to have compiled (``phases.COMPILING_STEP``) has its garbage collected
+    first. Later steps, and a runner without ``quiet_first``, leave the collector alone."""
+    import gc
+    import types
+    import weakref
+
+    from xbrun.training import phases
+
+    class Cycle:
+        def __init__(self):
+            self.me = self  # garbage only the collector frees
+
+    class Runner:
+        def __init__(self):
+            self.on, self.garbage = [], []
+
+        def __call__(self, x, y, idx):
+            self.on.append(gc.isenabled())
+            self.garbage.append(weakref.ref(Cycle()))
+            return 0.0
+
+    x = types.SimpleNamespace(is_cuda=False)
+    frozen = gc.get_freeze_count()
+    try:
+        for quiet, slow in ((True, False), (True, True), (False, False)):
+            monkeypatch.setattr(phases, "COMPILING_STEP", -1.0 if slow else 1e9)
+            runner = Runner()
+            timed = phases.TimedSteps(runner, phases.Phases(), quiet_first=quiet)
+            timed(x, None, None)
+            assert gc.isenabled()
+            if quiet:  # frozen with the step's objects, or collected before the freeze
+                assert (runner.garbage[0]() is None) == slow
+                assert gc.get_freeze_count() > frozen
+            timed(x, None, None)
+            assert runner.on == [not quiet, True] and gc.isenabled()
+    finally:
         gc.unfreeze()
 
 

@@ -264,7 +264,9 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
             log(f"distributed: {replicas.size} processes ({device.type}), each "
                 f"{config.batch_size // replicas.size} samples of every batch of "
                 f"{config.batch_size}")
-        if run.device.type == "cpu" and config.is_analog and not cpu_kernels_compiled():
+        run.compiling = (run.device.type == "cpu" and config.is_analog
+                         and not cpu_kernels_compiled())
+        if run.compiling:
             log("compiling CPU kernels (first run only, about 20 s)")
         loggers = open_loggers(config, run.run_dir) if writer else RunLoggers([], 0, None)
         with loggers:
@@ -397,7 +399,9 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     if device.type == "cuda" and config.is_analog:
         driver_start.settle()  # Triton's cache key, computed beside the start-up
     run.phases.mark("set-up")
-    release_collector()  # start-up is over (phases.hold_collector)
+    # start-up is over (phases.hold_collector); the first step holds the collector again
+    # but where it compiles numba's kernels (20 s of garbage: the collector stays on there)
+    runner.quiet_first = release_collector() and not getattr(run, "compiling", False)
     try:
         for epoch in range(start_epoch, config.epochs):
             boundary = False
