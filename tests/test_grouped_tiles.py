@@ -105,7 +105,11 @@ def test_the_group_applies_to_equal_plain_tiles_only(monkeypatch):
     x = torch.randn(3, 24)
     assert _layers()[0].tiles.group.applies(x)
     assert not _layers("digital_bias=false")[0].tiles.group.applies(x)  # analog bias
+    # learned output scales: a group only with their fused backward (scales.FUSED_BACKWARD)
+    monkeypatch.setattr(scales, "FUSED_BACKWARD", False)
     assert not _layers("learn_out_scaling=true")[0].tiles.group.applies(x)
+    monkeypatch.setattr(scales, "FUSED_BACKWARD", True)
+    assert _layers("learn_out_scaling=true")[0].tiles.group.applies(x)
     assert not _layers("weight_scaling_omega=0.6")[0].tiles.group.applies(x)
     uneven = AnalogLinear.from_digital(nn.Linear(23, 15), make_spec(
         "max_input_size=8", "max_output_size=5", cell="constant_step", io="default"))

@@ -19,9 +19,10 @@ from ..errors import ConfigError, TileError
 # learned output scales on rows with their backward in one kernel (``OutScalesFunction``:
 # ``kernels.out_scales_backward``, one Triton launch on CUDA) instead of autograd's three
 # (two products and a sum) a tile and step, and a grid of such tiles read as one group
-# (``grouped.py``); the same numbers. Off until a GPU times it
-# (``benchmarks/bench_switches.py``, path ``fused-scales``)
-FUSED_BACKWARD = False
+# (``grouped.py``); the same numbers. On: one H100, 2026-12-07, a wu2024-mnist step 0.27 ->
+# 0.20 ms (Tiki-Taka), 0.26 -> 0.19 ms (Analog SGD) (``benchmarks/RESULTS.md``; False: the
+# path before, ``benchmarks/bench_switches.py`` path ``fused-scales``)
+FUSED_BACKWARD = True
 
 
 def view_along(vector: torch.Tensor, ndim: int, dim: int) -> torch.Tensor:
