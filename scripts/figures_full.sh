@@ -7,16 +7,22 @@
 #   PLAN_ONLY=1 FIGURES=... scripts/figures_full.sh OUT                  # print the parts, run nothing
 #   FULL=1 FIGURES=... scripts/figures_full.sh OUT ...   # the MNIST figures' sweeps uncut
 #   SLICE=0/2 FULL=1 ...   # every 2nd part from the 1st (one call's share; SLICE=1/2 the rest)
-#   GPU_MPS=1 ...          # share the GPU between the processes through a private MPS daemon
-#                          # (kernels of different processes run at once, instead of the
-#                          # time slices the driver gives separate processes; skipped with a
-#                          # line when nvidia-cuda-mps-control is absent; stopped at the end)
-#   RUNS_OUT=1 ...         # also copy the runs (no checkpoints) to OUT/<figure>/runs, so the
-#                          # shares of several calls can be drawn together (`--redraw`)
+#   GPU_MPS=0 ...          # no MPS daemon: the GPU processes take the driver's time slices.
+#                          # By default (GPU_MPS=1) they share the GPU through a private MPS
+#                          # daemon, so kernels of different processes run at once (skipped
+#                          # with a line when nvidia-cuda-mps-control is absent; not started
+#                          # when the call has no GPU part or GPU=cpu; stopped at the end).
+#                          # One H100, 2026-12-07: 11,000-16,000 steps a second of the whole
+#                          # GPU with 12-16 processes, against 2,700-3,100 on 2026-12-06
+#                          # without it (not one commit: docs/figures/2026-12-07/README.md)
+#   GPU_JOBS=N ...         # GPU processes at once (default: 16 with MPS, 6 without; below)
+#   RUNS_OUT=1 ...         # also pack the runs (no checkpoints) into OUT/<figure>/runs.tgz,
+#                          # so the shares of several calls can be drawn together (`--redraw`)
 #
 # The runs go to WORK (default /tmp/xbrun-figures: checkpoints and per-step logs are large);
 # OUT receives each figure's plot (PNG, SVG), results.csv, published.csv and report.md in
-# OUT/<figure>/, and OUT/timings.txt (every part's exit status and seconds).
+# OUT/<figure>/, and OUT/timings.txt (whether MPS ran, the GPU processes at once, every
+# part's exit status and seconds).
 #
 # MNIST_ROOT (default data/mnist) holds the full MNIST in torchvision's layout
 # (MNIST/raw/*-ubyte; *.gz files there are unpacked first). BUDGET_S (default 400) bounds
@@ -35,7 +41,7 @@ OUT=${1:?usage: scripts/figures_full.sh OUT [MNIST_ROOT] [BUDGET_S]}
 MNIST=${2:-data/mnist}
 BUDGET=${3:-400}
 XBRUN=${XBRUN:-xbrun}
-GPU_JOBS=${GPU_JOBS:-6}
+GPU_MPS=${GPU_MPS:-1}
 CPU_JOBS=${CPU_JOBS:-9}
 GPU=${GPU:-cuda}  # GPU=cpu: a smoke test of this script on a machine without one
 WORK=${WORK:-/tmp/xbrun-figures}
@@ -157,25 +163,46 @@ mkdir -p "$OUT" "$WORK"
 for gz in "$MNIST"/MNIST/raw/*.gz; do
     [ -e "$gz" ] && [ ! -e "${gz%.gz}" ] && gunzip -k "$gz"
 done
-if [ -n "${GPU_MPS:-}" ]; then
+gpu_parts | only_selected | slice_parts > "$WORK/gpu_parts.txt"
+cpu_parts | only_selected | slice_parts > "$WORK/cpu_parts.txt"
+: > "$OUT/timings.txt"
+say() { echo "$*" | tee -a "$OUT/timings.txt"; }  # a line of the call's set-up, kept with it
+mps=""
+if [ "$GPU_MPS" != 0 ] && [ "$GPU" != cpu ] && [ -s "$WORK/gpu_parts.txt" ]; then
     if command -v nvidia-cuda-mps-control >/dev/null; then
         export CUDA_MPS_PIPE_DIRECTORY=$WORK/mps/pipe CUDA_MPS_LOG_DIRECTORY=$WORK/mps/log
         mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
         if nvidia-cuda-mps-control -d; then
             trap 'echo quit | nvidia-cuda-mps-control' EXIT
-            echo "GPU_MPS: the processes share the GPU through MPS ($CUDA_MPS_PIPE_DIRECTORY)"
+            mps=1
+            say "GPU_MPS: the processes share the GPU through MPS ($CUDA_MPS_PIPE_DIRECTORY)"
         else
-            echo "GPU_MPS: the MPS daemon did not start; the processes take time slices"
+            say "GPU_MPS: the MPS daemon did not start; the processes take time slices"
             unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
         fi
     else
-        echo "GPU_MPS: nvidia-cuda-mps-control is not on PATH; the processes take time slices"
+        say "GPU_MPS: nvidia-cuda-mps-control is not on PATH; the processes take time slices"
     fi
 fi
+# GPU processes at once. Without MPS 6: the driver gives each process time slices of the
+# GPU, so more processes only wait longer (2026-12-06: six kept the GPU busy). With MPS 16,
+# as measured on one H100 of the 16-core device machine (2026-12-07: 108 + 9 runs in 221 s,
+# every run exit 0): one process a core, as each needs its host side (Python, launches,
+# waits) while its kernels run beside the others'. When the call also runs CPU parts,
+# those take CPU_JOBS of the 16 cores, and the GPU processes get the rest (at least 6; not
+# measured)
+if [ -z "${GPU_JOBS:-}" ]; then
+    GPU_JOBS=6
+    if [ -n "$mps" ]; then
+        GPU_JOBS=16
+        if [ -s "$WORK/cpu_parts.txt" ] || selected rasch2024-traces; then
+            GPU_JOBS=$(( 16 - CPU_JOBS > 6 ? 16 - CPU_JOBS : 6 ))
+        fi
+    fi
+fi
+[ -s "$WORK/gpu_parts.txt" ] && say "GPU_JOBS: $GPU_JOBS GPU processes at once"
 DEADLINE=$(( $(date +%s) + BUDGET ))
 export XBRUN WORK DEADLINE
-gpu_parts | only_selected | slice_parts > "$WORK/gpu_parts.txt"
-cpu_parts | only_selected | slice_parts > "$WORK/cpu_parts.txt"
 
 run_part() {  # FIGURE ACCELERATOR PART OVERRIDES...: one sweep part, stopped at the deadline
     local name=$1 acc=$2 part=$3; shift 3
@@ -208,9 +235,10 @@ for name in $FIGURES; do
 done | xargs -r -P 8 -L 1 bash -c 'name=$1; shift; mkdir -p "$WORK/$name"; $XBRUN figure "$name" \
     --redraw --out "$WORK/$name" "$@" > "$WORK/$name/draw.log" 2>&1; echo "$name: drawn, exit $?"' _
 echo "total: $(( $(date +%s) - began )) s"
-} 2>&1 | tee "$OUT/timings.txt"
+} 2>&1 | tee -a "$OUT/timings.txt"
 for dir in "$WORK"/*/; do
     name=$(basename "$dir")
+    [ "$name" = mps ] && continue  # the MPS daemon's pipe and log, not a figure
     mkdir -p "$OUT/$name"
     cp "$dir"/*.png "$dir"/*.svg "$dir"/results.csv "$dir"/published.csv "$dir"/report.md \
         "$dir"/draw.log "$OUT/$name/" 2>/dev/null

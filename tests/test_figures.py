@@ -558,19 +558,71 @@ def test_figures_full_script_slices_share_the_parts_between_calls():
     assert shares[0][0] == whole[0] and shares[1][0] == whole[1]
 
 
-def test_figures_full_script_without_mps_says_so_and_runs_on(tmp_path):
-    """GPU_MPS=1 where nvidia-cuda-mps-control is absent: one line says the processes take
-    time slices, and the call goes on (its parts then meet the deadline)."""
-    import shutil
+def _figures_full_call(tmp_path, name, figures, **extra):
+    """One call of scripts/figures_full.sh that runs nothing (XBRUN=true, a 1 s budget, so
+    every part is skipped): its stdout, timings.txt and OUT."""
+    import os
     import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "figures_full.sh"
+    out = tmp_path / name / "out"
+    env = {key: value for key, value in os.environ.items() if key not in ("GPU_MPS", "GPU_JOBS")}
+    env.update({"GPU": "cuda", "FIGURES": figures, "WORK": str(tmp_path / name / "work"),
+                "XBRUN": "true", **extra})
+    done = subprocess.run(["bash", str(script), str(out), "data/mnist", "1"], env=env,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, (out / "timings.txt").read_text(), out
+
+
+def test_figures_full_script_without_mps_says_so_and_runs_on(tmp_path):
+    """MPS is on by default; where nvidia-cuda-mps-control is absent one line (also in
+    timings.txt) says the processes take time slices, six of them, and the call goes on."""
+    import shutil
 
     if shutil.which("nvidia-cuda-mps-control"):
         pytest.skip("this machine has MPS: the line is for one without it")
-    script = Path(__file__).resolve().parents[1] / "scripts" / "figures_full.sh"
-    env = {**os.environ, "GPU_MPS": "1", "GPU": "cpu", "FIGURES": "wu2025-tt-asymmetry",
-           "WORK": str(tmp_path / "work"), "XBRUN": "true"}
-    done = subprocess.run(["bash", str(script), str(tmp_path / "out"), "data/mnist", "1"],
-                          env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "GPU_MPS: nvidia-cuda-mps-control is not on PATH" in done.stdout
-    assert "no time left" in (tmp_path / "out" / "timings.txt").read_text()
+    stdout, timings, _ = _figures_full_call(tmp_path, "absent", "gokmen2020-tiki-taka")
+    assert "GPU_MPS: nvidia-cuda-mps-control is not on PATH" in stdout
+    assert "GPU_MPS: nvidia-cuda-mps-control is not on PATH" in timings
+    assert "GPU_JOBS: 6 GPU processes at once" in timings
+    assert "no time left" in timings
+
+
+def test_figures_full_script_starts_mps_by_default_and_stops_it(tmp_path):
+    """By default the script starts a private MPS daemon (its pipe in WORK), runs 16 GPU
+    processes at once (as measured on one H100, 2026-12-07), fewer beside CPU parts, quits
+    the daemon at the end and copies no `mps` folder into OUT; GPU_MPS=0, GPU=cpu and a call
+    of CPU figures alone start none; GPU_JOBS still sets the count."""
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "mps.log"
+    fake = bin_dir / "nvidia-cuda-mps-control"  # records how the script drives the daemon
+    fake.write_text('#!/bin/sh\nif [ "$1" = -d ]; then echo "start $CUDA_MPS_PIPE_DIRECTORY"'
+                    ' >> "$MPS_LOG"; else cat >> "$MPS_LOG"; fi\n')
+    fake.chmod(0o755)
+    path = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "MPS_LOG": str(log)}
+
+    stdout, timings, out = _figures_full_call(tmp_path, "on", "gokmen2020-tiki-taka", **path)
+    assert log.read_text().splitlines() == [f"start {tmp_path / 'on' / 'work' / 'mps' / 'pipe'}",
+                                            "quit"]
+    assert "GPU_MPS: the processes share the GPU through MPS" in timings
+    assert "GPU_JOBS: 16 GPU processes at once" in timings
+    assert "no time left" in timings and not (out / "mps").exists()
+
+    _, timings, _ = _figures_full_call(tmp_path, "cpu", "gokmen2020-tiki-taka wu2024-sgd-lr",
+                                       **path)
+    assert "GPU_JOBS: 7 GPU processes at once" in timings  # 16 cores less CPU_JOBS (9)
+    _, timings, _ = _figures_full_call(tmp_path, "jobs", "gokmen2020-tiki-taka", GPU_JOBS="9",
+                                       **path)
+    assert "GPU_JOBS: 9 GPU processes at once" in timings
+    log.unlink()
+    for name, chosen, extra, jobs in (
+            ("off", "gokmen2020-tiki-taka", {"GPU_MPS": "0"}, "GPU_JOBS: 6 "),
+            ("smoke", "gokmen2020-tiki-taka", {"GPU": "cpu"}, "GPU_JOBS: 6 "),
+            ("cpuonly", "wu2024-sgd-lr", {}, "")):
+        _, timings, _ = _figures_full_call(tmp_path, name, chosen, **path, **extra)
+        assert not log.exists() and "GPU_MPS" not in timings, name
+        assert (jobs in timings) if jobs else "GPU_JOBS" not in timings, name
