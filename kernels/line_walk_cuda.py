@@ -95,7 +95,8 @@ def _onehot_fill_kernel(snap_ptr, onehot_ptr, count, n_lines, ld,
 
 # the one-hot reads filled by a launch over row blocks after the walk (module doc); False:
 # by the walk's one program per schedule (the same tensor; a switch to time the two)
-PARALLEL_ONEHOT = True  # one H100, 2026-12-07: ResNet chopped 8.93 -> 8.13x fp, agad 8.86 -> 7.98x (RESULTS)
+# On: one H100, 2026-12-07, ResNet chopped 8.93 -> 8.13x fp, agad 8.86 -> 7.98x (RESULTS)
+PARALLEL_ONEHOT = True
 
 
 def line_walk_triton(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,
