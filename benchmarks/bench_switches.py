@@ -79,6 +79,11 @@ PATHS = {
     "wide-transfers": (((pulsed_update_cuda, "WIDE_LINES"), (transfer_write_cuda, "WIDE_WRITE")),
                        DATA, LARGE, ("chopped+update.accumulate=batch",
                                      "agad+update.accumulate=batch", "chopped")),
+    # H and AGAD's means of a grouped transfer stored line by line (a line's elements
+    # adjacent): the write kernel's loads and stores of a line as whole sectors
+    "line-major": (((grouped, "LINE_MAJOR_STATE"),), DATA, LARGE,
+                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
+                    "chopped", "agad")),
     # the learned output scales' backward in one launch a tile (d * beta and the scales'
     # gradient) instead of three, and a grid of such tiles read as one group: the
     # wu2024/wu2025-mnist figures' step at batch 10

@@ -10,6 +10,9 @@ forty small ones (buffer, one-hot vectors, train lengths, gains, probabilities),
 nothing is read back to the host: the pulsed-update kernel takes the trains next.
 ``WIDE_WRITE`` (off until a GPU times it): a program holds several consecutive lines, so
 that lines which are columns (chopped, AGAD) load and store H a row's sector at a time.
+Where H and AGAD's means are stored line by line instead (a column's elements adjacent:
+``xbrun.tiles.grouped.LINE_MAJOR_STATE``, off until a GPU times it), the one-line program
+loads and stores its line as whole sectors (``LINE_MAJOR``); the same arithmetic.
 """
 
 from __future__ import annotations
@@ -146,7 +149,7 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            PERIOD: tl.constexpr, DRAWS: tl.constexpr,
                            DRAW_SEED: tl.constexpr, MEANS: tl.constexpr,
                            READY: tl.constexpr, SLOTS: tl.constexpr, CALLS: tl.constexpr,
-                           ZERO: tl.constexpr,
+                           ZERO: tl.constexpr, LINE_MAJOR: tl.constexpr,
                            BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
     i = tl.program_id(0)  # the line position: its rows i, i + width, .. (one a pass)
     (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, pass_ptr,
@@ -160,7 +163,10 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
     j = first % width  # the line, the same in every pass: its state stays in registers
     rm = tl.arange(0, BLOCK_L)
     ok = rm < n_len
-    m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
+    if LINE_MAJOR:  # a line's elements adjacent (sh0 == 1): whole sectors, vector loads
+        m_ptrs = rm.to(tl.int64) + j.to(tl.int64) * sh1
+    else:
+        m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
     if BUFFERED:
         in_s = tl.load(is_ptr + j)
         out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
@@ -428,7 +434,10 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     wide = WIDE_WRITE and columns and buffered
     lines = min(WIDE_WRITE_LINES, triton.next_power_of_2(min(n, width))) if wide else 1
     kernel = _transfer_write_wide_kernel if wide else _transfer_write_kernel
-    extra = dict(LINES=lines) if wide else {}
+    # H (and AGAD's means) stored line by line (``TileGroup``'s ``LINE_MAJOR_STATE``): the
+    # one-line program's loads and stores of its line are contiguous
+    extra = dict(LINES=lines) if wide else dict(
+        LINE_MAJOR=buffered and buffer.stride(-2) == 1 and buffer.stride(-1) != 1)
     kernel[(triton.cdiv(min(n, width), lines), tiles)](
         reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
         start if on_device else bl, n_len, n, width,

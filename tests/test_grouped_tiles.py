@@ -306,3 +306,52 @@ def test_a_transfer_grid_groups_its_update_from_the_fewest_tiles(monkeypatch, in
         nn.functional.mse_loss(layer(torch.randn(3, in_features)), torch.zeros(3, 5)).backward()
         ready[kind, fewest] = group.update_ready()
     assert ready == {("chopped", 2): True, ("chopped", 4): tiles == 4, ("sgd", 4): True}
+
+
+@pytest.mark.parametrize("kind,device,accumulate", [
+    ("agad", "cpu", "batch"), ("chopped", "cpu", "sample"),
+    pytest.param("agad", "cuda", "batch", marks=pytest.mark.gpu),
+    pytest.param("chopped", "cuda", "sample", marks=pytest.mark.gpu)])
+def test_line_major_state_trains_as_row_major(monkeypatch, kind, device, accumulate):
+    """``LINE_MAJOR_STATE``: a grid's H and AGAD's means bound line by line (strides ``(1,
+    L)`` a tile) give the row-major state's training bit for bit: outputs, every tile's
+    state, C and its pulse counts (the CPU: the grouped write's twin; CUDA: its kernels)."""
+    from xbrun.devices import DEVICES
+    from xbrun.devices.schedule import TransferSchedule
+    from xbrun.devices.transfer import TransferDevice
+    from xbrun.physics.array import PulsedArray
+
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    monkeypatch.setattr(grouped, "GROUPED_WRITE", True)
+    monkeypatch.setattr(PulsedArray, "_host_seed",
+                        lambda self, gen: int(self._device_seed(gen).tensor()))
+    monkeypatch.setattr(TransferSchedule, "walks_on_host", lambda self: False)
+    monkeypatch.setattr(TransferDevice, "read_seed_offset",
+                        lambda self, gen: self.fast.read_seed_offset(gen))
+    torch.manual_seed(0)
+    lin = nn.Linear(24, 15)
+    spec = make_spec("max_input_size=8", "max_output_size=5", cell="constant_step",
+                     io="default")
+    spec.device = DEVICES[kind](in_chop_prob=0.5)
+    spec.update = dataclasses.replace(spec.update, accumulate=accumulate)
+    layers = [AnalogLinear.from_digital(lin, spec).to(device) for _ in range(2)]
+    layers[1].load_state_dict(layers[0].state_dict())
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 24, generator=gen).to(device).requires_grad_()
+    y = torch.randn(6, 15, generator=gen).to(device)
+    seen = []
+    for layer, on in zip(layers, (False, True), strict=True):
+        monkeypatch.setattr(grouped, "LINE_MAJOR_STATE", on)
+        seen.append(_train(layer, x, y, steps=2))
+    assert all(torch.equal(a, b) for pa, pb in zip(*seen, strict=True)
+               for a, b in zip(pa, pb, strict=True))
+    group = layers[1].analog_tiles()
+    names = ("buffer", "running_mean", "past_mean") if kind == "agad" else ("buffer",)
+    for name in names:  # the tiles' state is the line-major group's views
+        state = getattr(group[1].device_state, name)
+        assert state.stride() == (1, state.shape[0])
+        assert state.data_ptr() == group[0].tile_group._bound[name][0][1].data_ptr()
+    for a, b in zip(layers[0].analog_tiles(), group, strict=True):
+        assert int(a.pulses) == int(b.pulses) > 0
+        assert _same(a.device_state.state_dict(), b.device_state.state_dict())
+        assert torch.equal(a.device_state.slow.weight, b.device_state.slow.weight)

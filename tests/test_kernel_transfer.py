@@ -739,11 +739,18 @@ def test_a_grids_transfer_writes_in_one_call_compiled_equal_each_tiles(columns, 
     _check_group_write(columns, case, "cuda", shape=(40, 300), kind=kind)
 
 
+def _line_major(t: torch.Tensor) -> torch.Tensor:
+    """``t`` (``(.., L, lines)``) stored line by line: strides ``(.., 1, L)``, the same values
+    (``grouped.LINE_MAJOR_STATE``'s layout)."""
+    return t.transpose(-2, -1).contiguous().transpose(-2, -1)
+
+
 def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, seeded=False,
-                   tiles=0):
+                   tiles=0, layout=False):
     """``transfer_write_triton`` with ``WIDE_WRITE`` off, then on (blocks of 4 lines on the
     CPU): the trains, probabilities, buffer, choppers and means the same bit for bit; a
-    group of ``tiles`` tiles where given."""
+    group of ``tiles`` tiles where given. ``layout``: the one-line kernel with H and the
+    means stored row by row, then line by line (``_line_major``), instead."""
     chopper, means = CHOPPERS[case]
     gen = torch.Generator().manual_seed(4)
     lead = (tiles,) if tiles else ()
@@ -764,9 +771,11 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
     saved = module["WIDE_WRITE"], module["WIDE_WRITE_LINES"]
     out = []
     try:
-        for module["WIDE_WRITE"] in (False, True):
+        for on in (False, True):
+            module["WIDE_WRITE"] = on and not layout
             module["WIDE_WRITE_LINES"] = 4 if device == "cpu" else saved[1]
-            mine = {k: v.clone() for k, v in state.items()}
+            mine = {k: _line_major(v) if on and layout and v.dim() > 1 + bool(tiles)
+                    else v.clone() for k, v in state.items()}
             mine |= {"train_slots": torch.zeros(max(tiles, 1), dtype=torch.int64,
                                                 device=device),
                      "calls": torch.full(lead, 7, device=device)}
@@ -776,6 +785,8 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
     finally:
         module["WIDE_WRITE"], module["WIDE_WRITE_LINES"] = saved
     (a, sa), (b, sb) = out
+    if layout:  # changed in place, in their layout
+        assert sb["buffer"].stride()[-2:] == (1, n_out) != sa["buffer"].stride()[-2:]
     for x, y in [*zip(a, b, strict=True), *((sa[k], sb[k]) for k in sa)]:
         if device == "cpu" or not x.is_floating_point():
             assert torch.equal(x, y)
@@ -796,6 +807,26 @@ def test_transfer_write_wide_of_a_group_is_the_one_line_kernel():
     """A group of two tiles (each its own starts, passes, switches and means)."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
     run_wide_write(launch.__globals__, "agad", "cpu", tiles=2)
+
+
+@pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
+                                                  ("agad", False, 2)])
+def test_transfer_write_of_line_major_state_is_the_row_major_write(case, seeded, tiles):
+    """H and AGAD's means stored line by line (``grouped.LINE_MAJOR_STATE``; the kernel's
+    ``LINE_MAJOR`` addressing): the trains, probabilities, buffer, choppers and means of
+    the row-major state's write, bit for bit; one tile and a group of two."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
+    run_wide_write(launch.__globals__, case, "cpu", seeded=seeded, tiles=tiles, layout=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tiles", [0, 3])
+@pytest.mark.parametrize("case, seeded", [("agad", False), ("random", True)])
+def test_transfer_write_of_line_major_state_compiled(case, seeded, tiles):
+    """The same compiled, at a 512-row tile's 700 reads of 300 lines, alone and as 3 tiles."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
+    run_wide_write(launch.__globals__, case, "cuda", 512, 300, 700, 37, seeded, tiles=tiles,
+                   layout=True)
 
 
 @pytest.mark.gpu

@@ -78,6 +78,7 @@ class TileGroup:
         self._offsets: torch.Tensor | None = None  # the arrays' seed offsets
         self._read_offsets: tuple | None = None  # (key, (tiles,) int64): A's read offsets
         self._write_offsets: tuple | None = None  # (key, (tiles,) int64): C's seed offsets
+        self._line_major: set[str] = set()  # the bound keys stored line by line
         for tile in grid.tiles:
             tile.tile_group = self
 
@@ -305,7 +306,7 @@ class TileGroup:
         lr_t = states[0].transfer_learning_rate(lr)
         group, rows = {**walk}, {**rows}
         for name, holders in self._write_state(tiles, states).items():  # views, then plans
-            group[name] = self._bind(name, holders)
+            group[name] = self._bind(name, holders, LINE_MAJOR_STATE and name in _LINE_STATE)
             rows[name] = self._bound[name][1]
         plans = [s.write_plan(run, rows["reads"][g], lr_t, t.generator)
                  for g, (s, t, run) in enumerate(zip(states, tiles, runs, strict=True))]
@@ -397,17 +398,25 @@ class TileGroup:
                 dtype=torch.int64, device=calls.device)
         return seeds.array_device_seeds(calls, self._offsets)
 
-    def _bind(self, key: str, holders: list) -> torch.Tensor:
+    def _bind(self, key: str, holders: list, line_major: bool = False) -> torch.Tensor:
         """One tensor whose rows are the buffers ``getattr(module, name)`` of ``holders``:
         made (and the buffers replaced by its views) where a holder's buffer is not the
         view it was given, e.g. after a move. The buffers it replaces are freed while the
         current stream may still read them: the caching allocator keeps them until it
-        has (``record_stream``), whichever stream they were made on."""
+        has (``record_stream``), whichever stream they were made on. ``line_major``: each
+        ``(L, lines)`` buffer stored with its lines' elements adjacent (strides ``(1, L)``;
+        the same values, another layout: ``LINE_MAJOR_STATE``)."""
         bound = self._bound.get(key)
-        if bound is None or any(getattr(m, n) is not v
-                                for (m, n), v in zip(holders, bound[1], strict=True)):
+        if (bound is None or (key in self._line_major) != line_major
+                or any(getattr(m, n) is not v
+                       for (m, n), v in zip(holders, bound[1], strict=True))):
             buffers = [getattr(m, n) for m, n in holders]
-            group = torch.stack(buffers)
+            if line_major:
+                group = torch.stack([b.transpose(-2, -1) for b in buffers]).transpose(-2, -1)
+                self._line_major.add(key)
+            else:
+                group = torch.stack(buffers)
+                self._line_major.discard(key)
             if group.is_cuda:  # read here (a side stream: the update), freed on their own
                 stream = torch.cuda.current_stream(group.device)
                 for buffer in buffers:
@@ -522,6 +531,17 @@ GROUP_ON_CPU = False
 # each tile writes as a job of its own on the optimizer's side streams (two launches a
 # tile), as before - the switch the GPU benchmark compares them by
 GROUPED_WRITE = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
+# H and AGAD's running and past means of a grid's buffered transfer devices (``(L, lines)``
+# each, a transfer's line one of their columns) stored line by line: bound as group tensors
+# with strides (L * lines, 1, L) (``_bind``), so that the write kernel's program of a line
+# (``_transfer_write_kernel``) loads and stores it as whole sectors, where row-major each of
+# its elements is a 32-byte sector of its own, 2 KB from the next (at 784-4096-4096-10,
+# b256, 256 lines of 512 a tile and step: H's load + store ~8 MB of sectors a 512x512 tile,
+# AGAD's two means twice that again; CPU estimate, benchmarks/RESULTS.md 2026-12-07
+# agadgap). The same values in another layout, so the same numbers bit for bit. Off until a
+# GPU times it (``bench_switches line-major``)
+LINE_MAJOR_STATE = False
+_LINE_STATE = ("buffer", "running_mean", "past_mean")  # the bound names it applies to
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
 # group. Measured on one H100 (2026-12-06, bench MLP, whose first layer is a 2-tile grid):
 # with the group's update on the step's stream, 2 made chopped 2.39x -> 2.80x fp at batch
