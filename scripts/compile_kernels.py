@@ -223,14 +223,16 @@ def _transfer_writes(kernels) -> None:
                                  in_sign=torch.ones(37), chopper=kernels.ChopperParams(0.1),
                                  flip_seed=torch.zeros(1, **i64), passes=torch.tensor(3),
                                  train_slots=torch.zeros(1, **i64), calls=torch.tensor(0))
-        tw.transfer_write_triton(torch.randn(3, 9, 24), torch.zeros(3, **i64), 37, p,
-                                 buffer=torch.zeros(3, 24, 37), out_sign=torch.ones(3, 24),
-                                 in_sign=torch.ones(3, 37), chopper=agad,
-                                 flip_draws=torch.rand(3, 9), passes=torch.zeros(3, **i64),
-                                 running_mean=torch.zeros(3, 24, 37),
-                                 past_mean=torch.zeros(3, 24, 37),
-                                 switched=torch.zeros(3, 37, dtype=torch.bool),
-                                 train_slots=torch.zeros(3, **i64), calls=torch.zeros(3, **i64))
+        for state in (torch.zeros(3, 24, 37), torch.zeros(3, 37, 24).transpose(1, 2)):
+            # row by row, and line by line (grouped.LINE_MAJOR_STATE: LINE_MAJOR addressing)
+            tw.transfer_write_triton(torch.randn(3, 9, 24), torch.zeros(3, **i64), 37, p,
+                                     buffer=state, out_sign=torch.ones(3, 24),
+                                     in_sign=torch.ones(3, 37), chopper=agad,
+                                     flip_draws=torch.rand(3, 9), passes=torch.zeros(3, **i64),
+                                     running_mean=state.clone(), past_mean=state.clone(),
+                                     switched=torch.zeros(3, 37, dtype=torch.bool),
+                                     train_slots=torch.zeros(3, **i64),
+                                     calls=torch.zeros(3, **i64))
     tw.WIDE_WRITE = wide
 
 
