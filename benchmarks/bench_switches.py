@@ -84,6 +84,14 @@ PATHS = {
     "line-major": (((grouped, "LINE_MAJOR_STATE"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped", "agad")),
+    # a grouped grid's one-hot transfer reads as columns (no batched matmul of one-hot rows)
+    "grouped-onehot": (((analog_mvm_cuda, "GROUPED_ONEHOT"),), DATA, LARGE,
+                       ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
+                        "chopped", "agad")),
+    # the two transfer paths together
+    "agad-transfers": (((grouped, "LINE_MAJOR_STATE"), (analog_mvm_cuda, "GROUPED_ONEHOT")),
+                       DATA, LARGE, ("chopped+update.accumulate=batch",
+                                     "agad+update.accumulate=batch", "chopped", "agad")),
     # the learned output scales' backward in one launch a tile (d * beta and the scales'
     # gradient) instead of three, and a grid of such tiles read as one group: the
     # wu2024/wu2025-mnist figures' step at batch 10

@@ -208,15 +208,18 @@ def analog_mvm(weight, x, params, seed, onehot_start=None, vectors=None):
     return run(weight, x, params, seed=int(seed))
 
 
-def analog_mvm_grouped(weights, x, params, seeds, n_cols, step_i, step_j):
+def analog_mvm_grouped(weights, x, params, seeds, n_cols, step_i, step_j, onehot_start=None):
     """The analog MVMs of a group of equal tiles (``analog_mvm_grouped_torch``): tile ``g``
     of ``weights`` ``(tiles, out, width)`` reads its block of ``x``'s columns, its noise
     keyed by ``seeds[g]`` (an int64 tensor, on the device on CUDA). One set of launches for
-    all on CUDA (Triton); each tile's own kernel on the CPU. Returns ``(tiles, N, out)``."""
+    all on CUDA (Triton); each tile's own kernel on the CPU. Returns ``(tiles, N, out)``.
+    ``onehot_start``: ``(tiles,)``, tile ``g``'s rows one-hot from that column of its block
+    on (a transfer's reads): Triton may read those columns instead (the same numbers)."""
     backend, run = backends.pick("analog_mvm_grouped", x, weights)
     if backend != backends.TRITON:
-        seeds = [int(s) for s in seeds.tolist()]
-    return run(weights, x, params, seeds, n_cols, step_i, step_j)
+        return run(weights, x, params, [int(s) for s in seeds.tolist()], n_cols, step_i,
+                   step_j)
+    return run(weights, x, params, seeds, n_cols, step_i, step_j, onehot_start=onehot_start)
 
 
 def line_probabilities_grouped(x_rows, d_rows, n_cols, n_in, n_out, lr, granularity, *,

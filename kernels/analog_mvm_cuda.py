@@ -535,12 +535,21 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
                    INP_Q: tl.constexpr, INP_STO: tl.constexpr, W_KIND: tl.constexpr,
                    OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
                    TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
-                   BLOCK_O: tl.constexpr):
+                   BLOCK_O: tl.constexpr, GROUP: tl.constexpr = False, n=0, n_cols=1,
+                   sx_i=0, sx_j=0, swg=0):
     """Prologue and epilogue of a row that is zero but at column ``j = (start + row) %
     width``: ``x @ W.T`` is then ``W[:, j]`` times the DAC's ``v_j`` exactly (the other
     products are zeros), so the column is read instead of multiplied. Without input noise
-    and bound management only (a zero input stays zero, one pass)."""
+    and bound management only (a zero input stays zero, one pass). ``GROUP``: tile ``g``
+    (program axis 1) of a group of ``n`` rows each, as the prologue and epilogue find it
+    (``_tile_of``: its block of ``x``, its seed), its weights ``swg`` apart, its start at
+    ``start_ptr + g`` and its rows at ``out_ptr + g * n * n_out``."""
     row = tl.program_id(0)
+    if GROUP:
+        g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
+        w_ptr += g * swg
+        start_ptr += g
+        out_ptr += g * n * n_out
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
     x_row = x_ptr + row.to(tl.int64) * sx0
     raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
@@ -642,19 +651,28 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
                    gemv_o, vectors)[0]
 
 
-def _launch_onehot(weight, x, p, seed, start, block_i, block_o) -> torch.Tensor:
-    """``_onehot_kernel`` over the rows of ``x`` (one program each)."""
-    n, width = x.shape
-    n_out = weight.shape[0]
-    out = torch.empty((n, n_out), dtype=torch.float32, device=x.device)
-    if n == 0 or n_out == 0:
+def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> torch.Tensor:
+    """``_onehot_kernel`` over the rows of ``x`` (one program each); ``group``: ``(n_cols,
+    step_i, step_j)`` of a group's ``weight`` ``(tiles, out, width)``, its starts and seeds
+    ``(tiles,)`` device tensors (``analog_mvm_grouped_triton``)."""
+    tiles = weight.shape[0] if group else 0
+    n = x.shape[0]
+    width, n_out = weight.shape[-1], weight.shape[-2]
+    out = torch.empty((*weight.shape[:-2], n, n_out), dtype=torch.float32, device=x.device)
+    if n == 0 or n_out == 0 or out.numel() == 0:
         return out
     seed_ptr_mode = isinstance(seed, torch.Tensor)
     on_device = isinstance(start, torch.Tensor)
     out_q = p.out_step > 0
     w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
-    _onehot_kernel[(n,)](
-        x, x.stride(0), x.stride(1), weight, weight.stride(0), weight.stride(1), out,
+    extra = {}
+    if group:
+        n_cols, step_i, step_j = group
+        start = start.contiguous()  # (the walk's snapshot entries are: no launch)
+        extra = dict(GROUP=True, n=n, n_cols=n_cols, sx_i=step_i * x.stride(1),
+                     sx_j=step_j * x.stride(1), swg=weight.stride(0))
+    _onehot_kernel[(n, max(tiles, 1))](
+        x, x.stride(0), x.stride(1), weight, weight.stride(-2), weight.stride(-1), out,
         start if on_device else out, 0 if on_device else int(start),
         seed if seed_ptr_mode else out, 0 if seed_ptr_mode else seeds.mvm_triton_seed(seed),
         width, n_out, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
@@ -664,14 +682,24 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o) -> torch.Tensor:
         INP_Q=p.inp_step > 0, INP_STO=p.inp_step > 0 and p.inp_sto_round, W_KIND=w_kind,
         OUT_NOISE=p.out_noise > 0, OUT_Q=out_q, OUT_STO=out_q and p.out_sto_round,
         TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1,
-        BLOCK_I=block_i or _block(width, 1024), BLOCK_O=block_o or _block(n_out, 1024))
+        BLOCK_I=block_i or _block(width, 1024), BLOCK_O=block_o or _block(n_out, 1024),
+        **extra)
     return out
+
+
+# A group's one-hot reads (a grid's transfers, ``TileGroup._transfers``) by
+# ``_onehot_kernel`` on a tile axis, as a single tile's are: each tile's 256 columns read,
+# where the prologue, a batched matmul of one-hot rows (at 784-4096-4096-10, b256: 11.8
+# GFLOP a step) and the epilogue computed them; the same numbers (the products beside the
+# one are zeros). Off until a GPU times it (``bench_switches grouped-onehot``).
+GROUPED_ONEHOT = False
 
 
 def analog_mvm_grouped_triton(weights: torch.Tensor, x: torch.Tensor, p: MVMParams,
                               seeds: torch.Tensor, n_cols: int, step_i: int, step_j: int,
                               block_i: int | None = None, block_o: int | None = None,
-                              gemv_o: int = 32) -> torch.Tensor:
+                              gemv_o: int = 32,
+                              onehot_start: torch.Tensor | None = None) -> torch.Tensor:
     """The MVMs of a group of equal tiles at once (``analog_mvm_grouped_torch``): tile ``g``
     (row ``g // n_cols``, column ``g % n_cols`` of its grid) multiplies the columns
     ``[off, off + width)`` of ``x``, ``off = (g // n_cols) * step_i + (g % n_cols) *
@@ -679,9 +707,15 @@ def analog_mvm_grouped_triton(weights: torch.Tensor, x: torch.Tensor, p: MVMPara
     keyed by ``seeds[g]`` (an int64 device tensor): as many launches as one tile takes,
     one batched matmul for all. Returns ``(tiles, N, out)``; tile ``g``'s rows equal
     ``analog_mvm_triton(weights[g], block, p, seeds[g:g + 1])`` up to the matmul's
-    rounding."""
+    rounding. ``onehot_start``: a ``(tiles,)`` device tensor, tile ``g``'s row ``b`` zero
+    but at column ``(onehot_start[g] + b) % width`` of its block (``GROUPED_ONEHOT``: read
+    as the single tile's ``onehot_start`` reads them, where that applies)."""
     x = x.detach().to(torch.float32)
     weights = weights.detach().to(torch.float32)
+    if (GROUPED_ONEHOT and onehot_start is not None and not p.is_perfect
+            and p.bm_kind == BM_NONE and p.inp_noise <= 0):
+        return _launch_onehot(weights, x, p, seeds, onehot_start, block_i, block_o,
+                              (n_cols, step_i, step_j))
     if p.is_perfect:
         out = torch.bmm(_blocks(x, weights.shape[0], n_cols, step_i, step_j,
                                 weights.shape[2]), weights.transpose(1, 2))

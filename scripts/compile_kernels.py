@@ -74,6 +74,7 @@ def _problems():
         am.analog_mvm_triton(torch.randn(17, 23), torch.randn(9, 23), p, torch.tensor([5]))
         am.analog_mvm_grouped_triton(torch.randn(4, 3, 5), torch.randn(4, 10), p,
                                      torch.arange(4), 2, 0, 5)
+    _onehot_reads(am, kernel_params(IOParameters(bound_management="none")))
     _row_block_mvms(am, IOParameters, kernel_params)
     options = dict(desired_bl=31, fixed_bl=True, update_management=True,
                    update_bl_management=True, um_grad_scale=1.0, res=0.0)
@@ -160,6 +161,18 @@ def _problems():
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7))
+
+
+def _onehot_reads(am, p) -> None:
+    """A transfer's one-hot reads as columns: one tile (host and device start), and a
+    group's (``GROUPED_ONEHOT``)."""
+    am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, 5, onehot_start=4)
+    am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, torch.tensor([5]),
+                         onehot_start=torch.tensor(4))
+    saved, am.GROUPED_ONEHOT = am.GROUPED_ONEHOT, True
+    am.analog_mvm_grouped_triton(torch.randn(3, 17, 23), torch.zeros(9, 69), p, torch.arange(3),
+                                 3, 0, 23, onehot_start=torch.arange(3))
+    am.GROUPED_ONEHOT = saved
 
 
 def _row_block_mvms(am, IOParameters, kernel_params) -> None:

@@ -308,14 +308,23 @@ def test_a_transfer_grid_groups_its_update_from_the_fewest_tiles(monkeypatch, in
     assert ready == {("chopped", 2): True, ("chopped", 4): tiles == 4, ("sgd", 4): True}
 
 
-@pytest.mark.parametrize("kind,device,accumulate", [
-    ("agad", "cpu", "batch"), ("chopped", "cpu", "sample"),
-    pytest.param("agad", "cuda", "batch", marks=pytest.mark.gpu),
-    pytest.param("chopped", "cuda", "sample", marks=pytest.mark.gpu)])
-def test_line_major_state_trains_as_row_major(monkeypatch, kind, device, accumulate):
-    """``LINE_MAJOR_STATE``: a grid's H and AGAD's means bound line by line (strides ``(1,
-    L)`` a tile) give the row-major state's training bit for bit: outputs, every tile's
-    state, C and its pulse counts (the CPU: the grouped write's twin; CUDA: its kernels)."""
+GPU = pytest.mark.gpu
+
+
+@pytest.mark.parametrize("switch,kind,device,accumulate", [
+    ("line-major", "agad", "cpu", "batch"), ("line-major", "chopped", "cpu", "sample"),
+    pytest.param("line-major", "agad", "cuda", "batch", marks=GPU),
+    pytest.param("line-major", "chopped", "cuda", "sample", marks=GPU),
+    pytest.param("grouped-onehot", "agad", "cuda", "batch", marks=GPU),
+    pytest.param("grouped-onehot", "chopped", "cuda", "sample", marks=GPU)])
+def test_transfer_paths_train_as_the_paths_before(monkeypatch, switch, kind, device,
+                                                  accumulate):
+    """``line-major`` (``LINE_MAJOR_STATE``: a grid's H and AGAD's means bound line by line,
+    strides ``(1, L)`` a tile) and ``grouped-onehot`` (``GROUPED_ONEHOT``: the group's
+    one-hot reads as columns; CUDA only) give the training of the paths before them bit for
+    bit: outputs, every tile's state, C and its pulse counts (the CPU: the grouped write's
+    twin; CUDA: its kernels)."""
+    from benchmarks.bench_switches import PATHS
     from xbrun.devices import DEVICES
     from xbrun.devices.schedule import TransferSchedule
     from xbrun.devices.transfer import TransferDevice
@@ -341,13 +350,14 @@ def test_line_major_state_trains_as_row_major(monkeypatch, kind, device, accumul
     y = torch.randn(6, 15, generator=gen).to(device)
     seen = []
     for layer, on in zip(layers, (False, True), strict=True):
-        monkeypatch.setattr(grouped, "LINE_MAJOR_STATE", on)
+        for module, name in PATHS[switch][0]:
+            monkeypatch.setattr(module, name, on)
         seen.append(_train(layer, x, y, steps=2))
     assert all(torch.equal(a, b) for pa, pb in zip(*seen, strict=True)
                for a, b in zip(pa, pb, strict=True))
     group = layers[1].analog_tiles()
     names = ("buffer", "running_mean", "past_mean") if kind == "agad" else ("buffer",)
-    for name in names:  # the tiles' state is the line-major group's views
+    for name in names if switch == "line-major" else ():  # the group's views
         state = getattr(group[1].device_state, name)
         assert state.stride() == (1, state.shape[0])
         assert state.data_ptr() == group[0].tile_group._bound[name][0][1].data_ptr()

@@ -503,6 +503,51 @@ def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_the
         assert torch.equal(read, multiplied) and read.abs().sum() > 0
 
 
+def check_grouped_onehot(group, device, tiles=3, n=4, out=9, width=7, blocks=None,
+                         settings=(2, 4)):
+    """A group's one-hot reads (``GROUPED_ONEHOT`` on: the columns read, each tile its own
+    start and seed) against its three launches (off), bit for bit: a grid row of ``tiles``
+    tiles (as a grid's transfers read), tile ``g``'s rows one-hot at ``(start[g] + b) %
+    width`` of its block (any value, a zero row too), for the I/O settings
+    ``ONEHOT_IO[settings]``, the first on a transposed view of the weights."""
+    module = group.__globals__
+    gen = torch.Generator().manual_seed(tiles)
+    w = torch.randn(tiles, out, width, generator=gen).to(device)
+    starts = torch.randint(0, width, (tiles,), generator=gen)
+    x = torch.zeros(n, tiles * width)
+    for g in range(tiles):
+        lines = [width * g + (int(starts[g]) + b) % width for b in range(n)]
+        x[range(n), lines] = torch.randn(n, generator=gen)
+    x[2] = 0.0
+    x, starts = x.to(device), starts.to(device)
+    seeds = (2**40 + torch.arange(tiles) * 977).to(device)
+    saved = module["GROUPED_ONEHOT"]
+    try:
+        view = w.transpose(1, 2).contiguous().transpose(1, 2)
+        for k, weights in [(settings[0], view), *((k, w) for k in settings[1:])]:
+            p = kernel_params(IOParameters(bound_management="none", **ONEHOT_IO[k]))
+            got = []
+            for module["GROUPED_ONEHOT"] in (False, True):
+                got.append(group(weights, x, p, seeds, tiles, 0, width, onehot_start=starts,
+                                 **(blocks or {})))
+            assert torch.equal(got[0], got[1]) and got[1].abs().sum() > 0
+    finally:
+        module["GROUPED_ONEHOT"] = saved
+
+
+def test_triton_interpreted_group_reads_one_hot_columns_as_its_matmul():
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    check_grouped_onehot(group, "cpu", blocks=dict(block_i=16, block_o=16, gemv_o=8))
+
+
+@pytest.mark.gpu
+def test_triton_compiled_group_reads_one_hot_columns_as_its_matmul():
+    """Compiled, at a 4096-wide grid's tiles: 256 reads of 512 x 512 tiles."""
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", False)
+    check_grouped_onehot(group, "cuda", tiles=8, n=256, out=512, width=512,
+                         settings=range(len(ONEHOT_IO)))
+
+
 @pytest.mark.gpu
 def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them():
     launch = _triton(False)

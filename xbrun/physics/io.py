@@ -146,11 +146,13 @@ def analog_mvm(weight: torch.Tensor, x: torch.Tensor, io: IOParameters,
 
 def analog_mvm_grouped(weights: torch.Tensor, x: torch.Tensor, io: IOParameters,
                        seeds: torch.Tensor, n_cols: int, step_i: int,
-                       step_j: int) -> torch.Tensor:
+                       step_j: int, onehot_start: torch.Tensor | None = None) -> torch.Tensor:
     """The MVMs of a grid of equal tiles with the same I/O (``kernels.analog_mvm_grouped``):
     tile ``g`` multiplies its block of ``x``'s columns by ``weights[g]``, its noise keyed by
-    ``seeds[g]``; ``(tiles, N, out)``."""
-    return kernels.analog_mvm_grouped(weights, x, _params(io), seeds, n_cols, step_i, step_j)
+    ``seeds[g]``; ``(tiles, N, out)``. ``onehot_start``: the tiles' rows are one-hot from
+    these columns on (their transfers' reads)."""
+    return kernels.analog_mvm_grouped(weights, x, _params(io), seeds, n_cols, step_i, step_j,
+                                      onehot_start)
 
 
 def _params(io: IOParameters) -> kernels.MVMParams:

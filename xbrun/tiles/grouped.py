@@ -280,7 +280,7 @@ class TileGroup:
                                                      self._read_offsets[1])
         reads = analog_mvm_grouped(weights if first.columns else weights.transpose(1, 2),
                                    onehot, c.transfer_io, snapshot[:, 2],
-                                   len(tiles), 0, n_lines)
+                                   len(tiles), 0, n_lines, onehot_start=snapshot[:, 0])
         walk = {"start": snapshot[:, 0], "passes": snapshot[:, 1],
                 "flip_seed": snapshot[:, 2:3], "reads": reads}
         rows = {key: list(value.unbind(0)) for key, value in walk.items()}
