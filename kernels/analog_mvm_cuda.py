@@ -429,6 +429,90 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
 
 
 @triton.jit
+def _prologue_chunks_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg,
+                            vec_ptr, width, n, n_cols, sx_i, sx_j, nm_thres, inp_step,
+                            inp_bound, inp_noise,
+                            NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr,
+                            INP_Q: tl.constexpr, INP_STO: tl.constexpr,
+                            INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
+                            BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+    """``_prologue_rows_kernel`` over ``BLOCK_C``-column chunks of its rows (``IN_CHUNKS``):
+    the rows' maxima over the chunks first, then each chunk's DAC view, so a row of 144 or
+    288 inputs is 9 chunks of 16 or 32 columns, not 256 or 512 lanes of which 112 or 224
+    compute nothing. The same element-wise numbers (the same Philox counters) and exact
+    maxima; only the norm is summed in another order (read by additive weight noise only,
+    which takes the one-row prologue). The rows are read twice (the second time mostly
+    from cache)."""
+    g, x_ptr, seed, rows, live = _row_block_start(x_ptr, seed_ptr, seed_arg, vec_ptr, n,
+                                                  n_cols, sx_i, sx_j, SEED_PTR, COUNT,
+                                                  BLOCK_R)
+    x_rows = x_ptr + rows[:, None].to(tl.int64) * sx0
+    amax = tl.zeros((BLOCK_R,), tl.float32)
+    vmax = tl.full((BLOCK_R,), float("-inf"), tl.float32)
+    for c0 in range(0, width, BLOCK_C):
+        cols = c0 + tl.arange(0, BLOCK_C)
+        ok = live[:, None] & (cols < width)[None, :]
+        x = tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0)
+        amax = tl.maximum(amax, tl.max(tl.abs(x), axis=1))
+        vmax = tl.maximum(vmax, tl.max(tl.where(ok, x, float("-inf")), axis=1))
+    raw = _rows_scale(amax, vmax, nm_thres, NM_KIND, BLOCK_R)
+    s = tl.where(raw > 0, raw, 1.0)
+    silent = (raw <= 0) & (inp_noise <= 0)
+    at = g * n + rows
+    sumsq = tl.zeros((BLOCK_R,), tl.float32)
+    for c0 in range(0, width, BLOCK_C):
+        cols = c0 + tl.arange(0, BLOCK_C)
+        ok = live[:, None] & (cols < width)[None, :]
+        x = tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0)
+        t = _dac(x, s[:, None], rows[:, None] * width + cols[None, :], seed, 0, inp_step,
+                 inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE)
+        t = tl.where(ok, t, 0.0)
+        tl.store(v_ptr + at[:, None] * width + cols[None, :], t, mask=ok)
+        sumsq += tl.sum(t * t, axis=1)
+    tl.store(scale_ptr + at, tl.where(silent, 0.0, s), mask=live)
+    tl.store(norm_ptr + at, tl.sqrt(sumsq), mask=live)
+
+
+@triton.jit
+def _epilogue_chunks_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_ptr, seed_arg,
+                            n_out, n, n_chunks, w_noise, out_noise, out_step, out_bound,
+                            out_scale,
+                            SEED_PTR: tl.constexpr, W_KIND: tl.constexpr,
+                            OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
+                            OUT_STO: tl.constexpr, SCALED: tl.constexpr,
+                            BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr):
+    """``_epilogue_rows_kernel`` without bound management (``OUT_CHUNKS``: a backward
+    MVM's) over ``BLOCK_O``-output chunks of ``BLOCK_R`` rows, program ``b * n_chunks + c``
+    taking chunk ``c`` of row block ``b``: a row of 144 or 288 outputs is 9 chunks of 16 or
+    32, not 256 or 512 lanes of which 112 or 224 draw a normal (a Philox call, a
+    logarithm, a cosine) for nothing. The same element-wise numbers and Philox counters."""
+    g = tl.program_id(1)
+    if SEED_PTR:
+        seed_ptr += g
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    block = tl.program_id(0) // n_chunks
+    chunk = tl.program_id(0) % n_chunks
+    rows = block * BLOCK_R + tl.arange(0, BLOCK_R)
+    live = rows < n
+    cols = chunk * BLOCK_O + tl.arange(0, BLOCK_O)
+    ok = live[:, None] & (cols < n_out)[None, :]
+    at = g.to(tl.int64) * n + rows
+    where = at[:, None] * n_out + cols[None, :]
+    alpha = tl.load(scale_ptr + at, mask=live, other=1.0)
+    norm = tl.load(norm_ptr + at, mask=live, other=0.0)
+    y = tl.load(y_ptr + where, mask=ok, other=0.0)
+    var = y
+    if W_KIND == 2:
+        var = tl.load(var_ptr + where, mask=ok, other=0.0)
+    y, _ = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
+                     out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False)
+    y = y * alpha[:, None]
+    if SCALED:
+        y = y * out_scale
+    tl.store(out_ptr + where, tl.where((alpha == 0)[:, None], 0.0, y), mask=ok)
+
+
+@triton.jit
 def _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, out_ptr, todo,
                            g, n, width, n_out, seed, nm_thres, wmax, inp_step, max_bm_res,
                            inp_bound, inp_noise, w_noise, out_noise, out_step, out_bound,
@@ -607,9 +691,33 @@ ROW_ELEMENTS = 2048
 # differ where a sum sits on a rounding edge). False: three launches (off until a GPU
 # times it).
 FUSED_ROWS = False
+
 FUSED_BLOCK_R = 64  # rows a program of the fused kernel
 FUSED_BLOCK = 32  # its widest chunk of columns (K) and of outputs (64: spills, sm_90)
 FUSED_WARPS = 8
+
+# With ROW_BLOCKS: rows whose width is not a power of two (a convolution's 144 or 288 inputs
+# or outputs, 27 of the first layer) in chunks of 16-512 columns that tile them with the
+# fewest padding lanes, instead of one block of the next power of two (256, 512: 44 % of its
+# lanes padding, which Philox, the divisions and the ADC still run on). OUT_CHUNKS: the
+# epilogue without bound management (a backward MVM's; ``_epilogue_chunks_kernel``);
+# IN_CHUNKS: the prologue (``_prologue_chunks_kernel``, which reads its rows twice). The
+# same numbers bit for bit (the same operations on each element, exact maxima). False: the
+# row-block kernels (off until a GPU times them).
+OUT_CHUNKS = False
+IN_CHUNKS = False
+
+
+def _chunk(width: int, cap: int = ROW_WIDTH) -> int:
+    """The chunk of columns (a power of two from 16 to ``cap``) that tiles ``width`` with
+    the fewest padding lanes, the widest of those."""
+    best = 16
+    for c in (32, 64, 128, 256, 512, 1024):
+        if c > cap or c > _block(width, 1 << 30):
+            break
+        if -(-width // c) * c <= -(-width // best) * best:
+            best = c
+    return best
 
 
 def _fused_blocks(width: int, n_out: int) -> tuple[int, int, int]:
@@ -765,7 +873,11 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
                              sx_j, width, v, scale, out, vectors, block_i, gemv_o, flags)
     if rows_in is not None:
         block_r, block_c = rows_in
-        _prologue_rows_kernel[(triton.cdiv(n, block_r), tiles)](
+        prologue = _prologue_rows_kernel
+        if IN_CHUNKS and _chunk(width) < block_c:
+            prologue, block_c = _prologue_chunks_kernel, _chunk(width)
+            block_r = max(1, ROW_ELEMENTS // block_c)
+        prologue[(triton.cdiv(n, block_r), tiles)](
             x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int,
             out if vectors is None else vectors, width, n, n_cols, sx_i, sx_j,
             float(p.nm_thres), float(p.inp_step), float(p.inp_bound), float(p.inp_noise),
@@ -785,6 +897,16 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
         var = torch.bmm(v * v, wt.abs()) if tiles > 1 else ((v[0] * v[0]) @ wt[0].abs())[None]
     else:
         var = y
+    if OUT_CHUNKS and row_blocks and p.bm_kind == BM_NONE:
+        block_o = _chunk(n_out)
+        block_r, n_chunks = max(1, ROW_ELEMENTS // block_o), triton.cdiv(n_out, block_o)
+        _epilogue_chunks_kernel[(triton.cdiv(n, block_r) * n_chunks, tiles)](
+            y, var, scale, norm, out, seed_t, seed_int, n_out, n, n_chunks, float(p.w_noise),
+            float(p.out_noise), float(p.out_step), float(p.out_bound), float(p.out_scale),
+            SEED_PTR=seed_ptr_mode, W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
+            OUT_STO=out_q and p.out_sto_round, SCALED=p.out_scale != 1, BLOCK_R=block_r,
+            BLOCK_O=block_o)
+        return out
     rows_out = _row_block(n_out) if row_blocks else None
     kernel, grid, blocks = _epilogue_kernel, (n, tiles), dict(BLOCK_O=block_o)
     if rows_out is not None:

@@ -343,6 +343,54 @@ def test_triton_interpreted_fused_rows_skip_pcm(monkeypatch):
     assert used == [(2, 1)]
 
 
+CHUNK_IO = [dict(bound_management="none", out_noise=0.05, inp_noise=0.02, inp_sto_round=True,
+                 out_sto_round=True, w_noise=0.03, w_noise_type="pcm_read"),
+            dict(bound_management="none", noise_management="max", out_noise=0.05,
+                 w_noise=0.03, w_noise_type="additive_constant", out_scale=-2.0)]
+
+
+@pytest.mark.parametrize("extra", CHUNK_IO)
+def test_triton_interpreted_chunks_equal_the_row_blocks(extra, monkeypatch):
+    """``IN_CHUNKS`` / ``OUT_CHUNKS``: rows of 48 inputs and 40 outputs in chunks of 16
+    (not blocks of 64) give the row-block kernels' numbers bit for bit: Philox noise of
+    every kind, silent rows, the vectors count; several row blocks, a partial last one;
+    one tile and a group of two (a backward MVM's). Additive weight noise keeps the
+    prologue of one row (its norm)."""
+    launch = _triton(True)
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    module = launch.__globals__
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+    monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
+    assert module["_chunk"](48) == 16 and module["_chunk"](40) == 16
+    assert module["_chunk"](288) == 32 and module["_chunk"](64) == 64
+    w, x = _inputs(12, 48, 40, 6)
+    p = kernel_params(_quiet("abs_max", "none", True, **extra))
+    weights, d = torch.stack([w, w.flip(0)]), x[:, :40].clone()
+    used = []
+    for name in ("_prologue_chunks_kernel", "_epilogue_chunks_kernel"):
+        kernel = module[name]
+
+        class Spy:  # records a launch of the chunk kernel, then launches it
+            def __getitem__(self, grid, kernel=kernel, name=name):
+                used.append(name)
+                return kernel[grid]
+        monkeypatch.setitem(module, name, Spy())
+    got = []
+    for chunks in (False, True):
+        monkeypatch.setitem(module, "IN_CHUNKS", chunks)
+        monkeypatch.setitem(module, "OUT_CHUNKS", chunks)
+        counts = torch.zeros(1, dtype=torch.int64)
+        got.append((launch(w, x, p, torch.tensor([9]), vectors=counts), counts.item(),
+                    group(weights.transpose(1, 2), d, p, torch.tensor([5, 6]), 1, 0, 40)))
+    (one, n_one, bwd), (one_c, n_chunks, bwd_c) = got
+    assert n_one == n_chunks == 12
+    assert torch.equal(one, one_c) and torch.equal(bwd, bwd_c)
+    assert (one[1] == 0).all() == (p.inp_noise == 0)  # a silent row, without input noise
+    pcm = extra["w_noise_type"] == "pcm_read"
+    assert sorted(used) == ["_epilogue_chunks_kernel"] * 2 + ["_prologue_chunks_kernel"] * (
+        2 * pcm)
+
+
 def test_triton_interpreted_row_blocks_only_from_row_min_rows(monkeypatch):
     """The row-block kernels serve a call of ``ROW_MIN_ROWS`` rows or more, the one-row
     kernels a call of fewer (the bench MLP's 32-256 rows were slower in row blocks on an
