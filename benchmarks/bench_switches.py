@@ -52,6 +52,17 @@ PATHS = {
     # the MVM of narrow rows (a convolution's) in one launch: v and y kept in registers
     "fused-rows": (((analog_mvm_cuda, "FUSED_ROWS"),), RESNET, [],
                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # a convolution's 144/288-wide rows in chunks of 16/32 (not 256/512-lane blocks, 44 %
+    # padding that still drew normals): the backward MVM's epilogue, the prologue
+    "out-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"),), RESNET, [],
+                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch", "sgd",
+                    "chopped")),
+    "in-chunks": (((analog_mvm_cuda, "IN_CHUNKS"),), RESNET, [],
+                  ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch", "sgd",
+                   "chopped")),
+    "mvm-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"), (analog_mvm_cuda, "IN_CHUNKS")), RESNET,
+                   [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                        "sgd", "chopped")),
     # the three ResNet paths together
     "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS"),
                      (analog_mvm_cuda, "FUSED_ROWS")), RESNET, [],

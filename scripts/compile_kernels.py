@@ -176,20 +176,25 @@ def _onehot_reads(am, p) -> None:
 
 
 def _row_block_mvms(am, IOParameters, kernel_params) -> None:
-    """The MVM of many narrow rows (a convolution's): row-block prologue and epilogue, and
-    ``FUSED_ROWS``' one kernel, forward and transposed, one tile and a group."""
-    saved = am.ROW_MIN_ROWS, am.FUSED_ROWS
+    """The MVM of many narrow rows (a convolution's): row-block prologue and epilogue,
+    ``FUSED_ROWS``' one kernel, and the chunks of ``IN_CHUNKS`` / ``OUT_CHUNKS`` (with and
+    without bound management, PCM read noise), forward and transposed, one tile and a
+    group."""
+    saved = am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS
     am.ROW_MIN_ROWS = 1
-    for am.FUSED_ROWS in (False, True):
+    for am.FUSED_ROWS, chunks in ((False, False), (True, False), (False, True)):
+        am.IN_CHUNKS = am.OUT_CHUNKS = chunks
+        more = [IOParameters(bound_management="none", out_sto_round=True, w_noise=0.02,
+                             w_noise_type="pcm_read")] if chunks else []
         for io in (IOParameters(), IOParameters(
                 inp_noise=0.01, out_sto_round=True, inp_sto_round=True, out_scale=2.0,
-                noise_management="max", bound_management="iterative_worst_case")):
+                noise_management="max", bound_management="iterative_worst_case"), *more):
             p = kernel_params(io)
             am.analog_mvm_triton(torch.randn(17, 144), torch.randn(9, 144), p, torch.tensor([5]))
             am.analog_mvm_triton(torch.randn(144, 16), torch.randn(9, 16), p, 5)
             am.analog_mvm_grouped_triton(torch.randn(2, 64, 288), torch.randn(9, 576), p,
                                          torch.arange(2), 2, 0, 288)
-    am.ROW_MIN_ROWS, am.FUSED_ROWS = saved
+    am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS = saved
 
 
 def _out_scales() -> None:

@@ -657,3 +657,28 @@ def test_triton_compiled_fused_rows_equal_the_three_launches(n, width, out, monk
                 step = params.out_step * x.abs().sum(1, keepdim=True) + 1e-5
                 assert ((got[1] - got[0]).abs() <= 4 * step).all()
                 assert (got[1] == got[0]).float().mean() >= 0.99
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 64, 288),
+                                         (1000, 27, 16)])
+def test_triton_compiled_chunks_equal_the_row_blocks(n, width, out, monkeypatch):
+    """Compiled, at convolution shapes with default noise (a backward's, without bound
+    management, and a forward's with it): ``IN_CHUNKS`` / ``OUT_CHUNKS`` give the row-block
+    kernels' numbers bit for bit."""
+    launch = _triton(False)
+    module = launch.__globals__
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+    gen = torch.Generator().manual_seed(n)
+    w = (0.4 * torch.randn(out, width, generator=gen)).cuda()
+    x = torch.relu(torch.randn(n, width, generator=gen)).cuda()
+    for extra in (dict(bound_management="none", inp_sto_round=True, out_sto_round=True,
+                       w_noise=0.02, w_noise_type="pcm_read"),
+                  dict(bound_management="none"), dict()):
+        p = kernel_params(IOParameters(**extra))
+        got = []
+        for chunks in (False, True):
+            monkeypatch.setitem(module, "IN_CHUNKS", chunks)
+            monkeypatch.setitem(module, "OUT_CHUNKS", chunks)
+            got.append(launch(w, x, p, 11))
+        assert torch.equal(got[0], got[1])
