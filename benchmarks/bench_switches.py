@@ -63,6 +63,10 @@ PATHS = {
     "mvm-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"), (analog_mvm_cuda, "IN_CHUNKS")), RESNET,
                    [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                         "sgd", "chopped")),
+    # the counts drawn where they are counted skip a quad's slots past the block's trains
+    # (the ResNet's trains are 1 slot: 3 of 4 slot counts were zeros); accumulate=batch only
+    "skip-slots": (((counted_update_cuda, "SKIP_EMPTY_SLOTS"),), RESNET, [],
+                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # the three ResNet paths together
     "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS"),
                      (analog_mvm_cuda, "FUSED_ROWS")), RESNET, [],

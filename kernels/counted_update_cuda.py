@@ -267,7 +267,8 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                          dt_ptr, base_ptr, ld, k, n_out, n_in, length, n_split, stride_xk,
                          stride_xn, stride_xg, stride_dk, stride_dm, stride_dg,
                          SEED_PTR: tl.constexpr, ATOMIC: tl.constexpr, D_PLANE: tl.constexpr,
-                         BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+                         BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                         SKIP: tl.constexpr = False):
     """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
     the input side's bits drawn where they are counted: the bits of ``_line_planes_kernel``
     (Philox output ``t % 4`` of the counter ``(line, t // 4, row, 0)``, x stream of the
@@ -277,7 +278,8 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     (rows by decreasing train, so a block's slots end near its rows' trains); each block's
     quads run to its longest train. Integer counts: the planes' exactly, added with atomics
     across parts. Axis 2: tile ``g`` of a group (its probabilities, trains, order, seed,
-    error plane and base)."""
+    error plane and base). ``SKIP`` (``SKIP_EMPTY_SLOTS``): a quad's slots past the
+    block's longest train are not counted (their bits are all zeros)."""
     g = tl.program_id(2).to(tl.int64)
     part = tl.program_id(1)
     xp_ptr += g * stride_xg
@@ -330,12 +332,29 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
             t = 4 * q
             net, total = _slot_counts(x0, px, d0, pd, t, bl, length, live_x, live_d, net, total,
                                       dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
-            net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x, live_d, net,
-                                      total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
-            net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x, live_d, net,
-                                      total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
-            net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x, live_d, net,
-                                      total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+            if SKIP:  # slots past every train of the block add zeros: not counted
+                if t + 1 < top:
+                    net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x,
+                                              live_d, net, total, dt_ptr, base_ptr, ld, lines,
+                                              ranks, D_PLANE)
+                if t + 2 < top:
+                    net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x,
+                                              live_d, net, total, dt_ptr, base_ptr, ld, lines,
+                                              ranks, D_PLANE)
+                if t + 3 < top:
+                    net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x,
+                                              live_d, net, total, dt_ptr, base_ptr, ld, lines,
+                                              ranks, D_PLANE)
+            else:
+                net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x, live_d,
+                                          net, total, dt_ptr, base_ptr, ld, lines, ranks,
+                                          D_PLANE)
+                net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x, live_d,
+                                          net, total, dt_ptr, base_ptr, ld, lines, ranks,
+                                          D_PLANE)
+                net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x, live_d,
+                                          net, total, dt_ptr, base_ptr, ld, lines, ranks,
+                                          D_PLANE)
     out = lines[:, None] * n_in + cols[None, :]
     ok = (lines < n_out)[:, None] & (cols < n_in)[None, :]
     _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC)
@@ -831,6 +850,12 @@ DRAWN_COUNTS = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchm
 DRAWN_ERROR_PLANES = True
 DRAWN_MAX_OUT = 64
 DRAWN_MIN_ROWS = 2048
+# In ``_drawn_counts_kernel``, a quad's slots past its row block's longest train are not
+# counted (they add zeros): the ResNet's trains are 1 pulse long under BL management
+# (benchmarks/RESULTS.md, 2026-12-07 resperiph), so 3 of each quad's 4 slot counts (bit
+# selects, operand layouts, two int8 products) ran on zeros. The same counts exactly.
+# False: every slot counted (off until a GPU times it).
+SKIP_EMPTY_SLOTS = False
 
 
 def _drawn(n_out: int, k: int) -> bool:
@@ -892,7 +917,8 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             length, splits, x_prob.stride(1), x_prob.stride(2), x_prob.stride(0),
             d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
             ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
-            BLOCK_N=block_n, num_warps=8 if block_r * block_n >= 4096 else 4)
+            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS,
+            num_warps=8 if block_r * block_n >= 4096 else 4)
     elif splits <= 1:
         counts.zero_()
     if grouped:

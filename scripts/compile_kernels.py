@@ -156,6 +156,12 @@ def _problems():
     pu.WIDE_LINES = wide
     _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
+    skip = cu.SKIP_EMPTY_SLOTS
+    for cu.SKIP_EMPTY_SLOTS in (False, True):  # counts drawn where counted, empty slots skipped
+        for planes in (False, True):
+            cu.drawn_counts_triton(x_prob, d_prob, bl, 7, torch.tensor([5]),
+                                   error_planes=planes)
+    cu.SKIP_EMPTY_SLOTS = skip
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),

@@ -542,6 +542,28 @@ def test_interpreted_group_is_each_tile_with_its_own_seed():
     assert (got > 0).all() and not torch.equal(twin, start)
 
 
+def test_drawn_counts_skip_only_empty_slots(monkeypatch):
+    """``SKIP_EMPTY_SLOTS``: a quad's slots past its row block's longest train are not
+    counted, and the counts are those of every slot counted, bit for bit (trains of 0-5,
+    trains of 1 as the ResNet's: 3 of each quad's 4 slots empty; the error side drawn by
+    each program or read from its plane; a group of two)."""
+    drawn = launcher("drawn_counts_triton", True)
+    gen = torch.Generator().manual_seed(9)
+    k, length, n_out, n_in = 40, 5, 5, 20
+    x_prob = torch.rand(2, k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
+    seeds = torch.tensor([41, 42])
+    for bl in (torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32),
+               torch.ones(2, k, dtype=torch.int32)):
+        got = []
+        for skip in (False, True):
+            monkeypatch.setitem(drawn.__globals__, "SKIP_EMPTY_SLOTS", skip)
+            got.append([drawn(x_prob, d_prob, bl, length, seeds, block_n=16, splits=2,
+                              error_planes=planes) for planes in (False, True)])
+        for (net, total), (net_s, total_s) in zip(*got, strict=True):
+            assert torch.equal(net, net_s) and torch.equal(total, total_s) and total.sum() > 0
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
 def test_gpu_drawn_counts_are_the_planes_counts(n_out, n_in):
@@ -562,6 +584,25 @@ def test_gpu_drawn_counts_are_the_planes_counts(n_out, n_in):
         got = drawn(x_prob, d_prob, bl, length, torch.tensor([9], device="cuda"),
                     error_planes=error_planes)
         assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
+def test_gpu_drawn_counts_skip_only_empty_slots(monkeypatch, n_out, n_in):
+    """Compiled, at a convolution's shape (8,192 rows, trains of 0-31 slots and of 1):
+    ``SKIP_EMPTY_SLOTS`` gives the counts of every slot counted, bit for bit."""
+    drawn = launcher("drawn_counts_triton", False)
+    gen = torch.Generator().manual_seed(n_in)
+    k, length = 8192, 31
+    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    for bl in (torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32),
+               torch.ones(k, dtype=torch.int32)):
+        got = []
+        for skip in (False, True):
+            monkeypatch.setitem(drawn.__globals__, "SKIP_EMPTY_SLOTS", skip)
+            got.append(drawn(x_prob, d_prob, bl.cuda(), length, torch.tensor([9], device="cuda")))
+        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
 
 
 @pytest.mark.gpu
