@@ -429,6 +429,24 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
 
 
 @triton.jit
+def _chunked_scales(x_rows, sx1, live, width, nm_thres, inp_noise, NM_KIND: tl.constexpr,
+                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+    """The DAC scales of ``BLOCK_R`` rows (``x_rows``: their starts) from their exact maxima
+    over ``BLOCK_C``-column chunks, and which rows are silent (``_prologue_rows_kernel``'s
+    numbers, whose block holds a row whole)."""
+    amax = tl.zeros((BLOCK_R,), tl.float32)
+    vmax = tl.full((BLOCK_R,), float("-inf"), tl.float32)
+    for c0 in range(0, width, BLOCK_C):
+        cols = c0 + tl.arange(0, BLOCK_C)
+        ok = live[:, None] & (cols < width)[None, :]
+        x = tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0)
+        amax = tl.maximum(amax, tl.max(tl.abs(x), axis=1))
+        vmax = tl.maximum(vmax, tl.max(tl.where(ok, x, float("-inf")), axis=1))
+    raw = _rows_scale(amax, vmax, nm_thres, NM_KIND, BLOCK_R)
+    return tl.where(raw > 0, raw, 1.0), (raw <= 0) & (inp_noise <= 0)
+
+
+@triton.jit
 def _prologue_chunks_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg,
                             vec_ptr, width, n, n_cols, sx_i, sx_j, nm_thres, inp_step,
                             inp_bound, inp_noise,
@@ -447,17 +465,8 @@ def _prologue_chunks_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_pt
                                                   n_cols, sx_i, sx_j, SEED_PTR, COUNT,
                                                   BLOCK_R)
     x_rows = x_ptr + rows[:, None].to(tl.int64) * sx0
-    amax = tl.zeros((BLOCK_R,), tl.float32)
-    vmax = tl.full((BLOCK_R,), float("-inf"), tl.float32)
-    for c0 in range(0, width, BLOCK_C):
-        cols = c0 + tl.arange(0, BLOCK_C)
-        ok = live[:, None] & (cols < width)[None, :]
-        x = tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0)
-        amax = tl.maximum(amax, tl.max(tl.abs(x), axis=1))
-        vmax = tl.maximum(vmax, tl.max(tl.where(ok, x, float("-inf")), axis=1))
-    raw = _rows_scale(amax, vmax, nm_thres, NM_KIND, BLOCK_R)
-    s = tl.where(raw > 0, raw, 1.0)
-    silent = (raw <= 0) & (inp_noise <= 0)
+    s, silent = _chunked_scales(x_rows, sx1, live, width, nm_thres, inp_noise, NM_KIND,
+                                BLOCK_R, BLOCK_C)
     at = g * n + rows
     sumsq = tl.zeros((BLOCK_R,), tl.float32)
     for c0 in range(0, width, BLOCK_C):
@@ -563,17 +572,8 @@ def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, ou
                                                   n_cols, sx_i, sx_j, SEED_PTR, COUNT,
                                                   BLOCK_R)
     x_rows = x_ptr + rows[:, None].to(tl.int64) * sx0
-    amax = tl.zeros((BLOCK_R,), tl.float32)
-    vmax = tl.full((BLOCK_R,), float("-inf"), tl.float32)
-    for k0 in range(0, width, BLOCK_K):
-        cols = k0 + tl.arange(0, BLOCK_K)
-        ok = live[:, None] & (cols < width)[None, :]
-        x = tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0)
-        amax = tl.maximum(amax, tl.max(tl.abs(x), axis=1))
-        vmax = tl.maximum(vmax, tl.max(tl.where(ok, x, float("-inf")), axis=1))
-    raw = _rows_scale(amax, vmax, nm_thres, NM_KIND, BLOCK_R)
-    s = tl.where(raw > 0, raw, 1.0)
-    silent = (raw <= 0) & (inp_noise <= 0)
+    s, silent = _chunked_scales(x_rows, sx1, live, width, nm_thres, inp_noise, NM_KIND,
+                                BLOCK_R, BLOCK_K)
     alpha = tl.where(silent, 0.0, s)
     at = g * n + rows
     tl.store(scale_ptr + at, alpha, mask=live)
