@@ -1,77 +1,99 @@
 #!/usr/bin/env bash
 # aihwkit 1.2.0 CUDA on one GPU machine, in one call of at most ANCHOR_BUDGET seconds (default
-# 150; issue 27, item 5). Run from the repo root with the machine's torch Python as `python`.
+# 480; issue 27, item 5). Run from the repo root with the machine's torch Python as `python`.
+# docs/aihwkit-cuda.md gives the two-call recipe (build, then measure).
+# ANCHOR_PARTS (default smoke,rows) picks the parts, in this order:
+#   build   aihwkit from AIHWKIT_SDIST (default .gpu/aihwkit-1.2.0.tar.gz) with
+#           scripts/build-aihwkit-cuda-device.sh into ANCHOR_DIR (default /tmp/aihwkit-cuda),
+#           capped at ANCHOR_BUILD_CAP s (default 530; a build stopped there resumes in the
+#           next call while the machine is warm); then packed into $OUT/anchor/ as
+#           aihwkit-cuda-device.tar.xz.part-aa, -ab, ... (under 16 MiB each, so they come back:
+#           copied into .gpu/ and carried, they stand in for a build on a fresh machine)
+#   smoke   every device the bench uses, a few CUDA steps each, under faulthandler and a
+#           native SIGSEGV backtrace (LD_PRELOAD segv_trace.so): one process, then each
+#           device that did not pass alone; the last JSON line: versions and mapped BLAS
+#   rows    aihwkit's seconds per epoch (benchmarks/aihwkit_rows.py): ANCHOR_ROWS groups
+#           (default missing,rest: the rows the 2026-12-06 call left out first, then the rest),
+#           each group in its own process capped at ANCHOR_ROW_CAP s (default 120), rows
+#           appended to aihwkit.jsonl as they come; devices that failed the smoke are left out
 # Writes small text files to $OUT/anchor/:
-#   env.txt        GPU, versions, the extension's libraries (ldd)
-#   smoke.txt      every device the bench uses, a few CUDA steps each, under faulthandler and a
-#                  native SIGSEGV backtrace (LD_PRELOAD segv_trace.so): one process, then each
-#                  device that did not pass alone; the last JSON line: versions and mapped BLAS
-#   aihwkit.jsonl  aihwkit's seconds per epoch (one epoch after a warm-up epoch; ANCHOR_REPEATS
-#                  for the median of more), one JSON line per (shape, device, batch):
-#                  bench MLP 784-256-128-10 at batch 256 and 32, 784-4096-4096-10 at 256 and the
-#                  ResNet of bench_training at 128, every device that passed the smoke test.
-#                  `XBRUN_AIHWKIT_RESULTS=$OUT/anchor/aihwkit.jsonl python -m benchmarks.bench_training`
-#                  (or `make bench`) later in the same call puts them beside xbrun's rows.
+#   env.txt, timeline.txt, build.txt, smoke.txt, *.err
+#   aihwkit.jsonl  one JSON line per (shape, device, batch) and one per group ("part", "rc";
+#                  124: capped). `XBRUN_AIHWKIT_RESULTS=$OUT/anchor/aihwkit.jsonl python -m
+#                  benchmarks.bench_training` later in the same call puts them beside xbrun's.
 #   aihwkit.txt    the same as a table, with each device's ratio to aihwkit's own fp epoch
-#   *.err          stderr of each part
 # Where aihwkit comes from, first that applies:
-#   ANCHOR_TGZ     the cross-build of scripts/build-aihwkit-cuda.sh (tar.xz: aihwkit/, segv_trace.so)
-#   carry/aihwkit-cuda-*.tar.xz here or in a parent folder (up to three levels)
-#   /tmp/aihwkit-cuda/aihwkit   left by an earlier call on the same (warm) machine
-#   AIHWKIT_SDIST  aihwkit-1.2.0.tar.gz, built here by scripts/build-aihwkit-cuda-device.sh
-#                  (minutes on 16 cores: over the budget; a call of its own)
-# 150 s do not hold every row on an H100: building 784-4096-4096-10 with a compound takes
-# seconds per device (88 tiles of two devices each); a second call into the same OUT with
-# ANCHOR_PARTS=large,resnet (the devices that passed the first call's smoke; rows appended, a
-# later row of a key wins) fills in what the first left out.
-# ANCHOR_PARTS (default smoke,bench,large,resnet) picks the parts; ANCHOR_XBRUN=1 adds xbrun's
-# bench_training rows (bench MLP, both batches) reading aihwkit.jsonl, budget permitting.
+#   ANCHOR_TGZ     a tar.xz of aihwkit/ (+ segv_trace.so): the cross-build of
+#                  scripts/build-aihwkit-cuda.sh, or this script's packed build
+#   .gpu/ or carry/ here or in a parent folder (up to three levels): aihwkit-cuda-*.tar.xz, or
+#                  its parts aihwkit-cuda-*.tar.xz.part-* (joined in name order)
+#   ANCHOR_DIR/aihwkit  built or unpacked by an earlier call on the same (warm) machine
+# ANCHOR_XBRUN=1 adds xbrun's bench_training rows reading aihwkit.jsonl, budget permitting.
+# ANCHOR_WHERE=cpu runs it all against a CPU build (how it is checked without a GPU).
 set -u
 T0=$(date +%s)
-BUDGET=${ANCHOR_BUDGET:-150}
+BUDGET=${ANCHOR_BUDGET:-480}
 O=${OUT:?}/anchor
 mkdir -p "$O"
 A=${ANCHOR_DIR:-/tmp/aihwkit-cuda}
-WHERE=${ANCHOR_WHERE:-cuda}  # cpu: a dry run of this script against a CPU build
-PARTS=${ANCHOR_PARTS:-smoke,bench,large,resnet}
+WHERE=${ANCHOR_WHERE:-cuda}
+PARTS=${ANCHOR_PARTS:-smoke,rows}
 DEV="sgd,ttv1,ttv2,chopped,agad,mixed_precision"
 has() { [[ ",$PARTS," == *",$1,"* ]]; }
 # seconds a part may take: at most $1, and leave $2 for the parts after it
 cap() { local l=$(( BUDGET - ($(date +%s) - T0) - ${2:-0} )); (( l < $1 )) && echo $(( l > 1 ? l : 1 )) || echo "$1"; }
-log() { echo "[$(( $(date +%s) - T0 )) s] $*" >> "$O/timeline.txt"; }
+log() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$O/timeline.txt"; }
+
+if has build; then
+  sdist=${AIHWKIT_SDIST:-.gpu/aihwkit-1.2.0.tar.gz}
+  timeout "$(cap "${ANCHOR_BUILD_CAP:-530}" 20)" bash scripts/build-aihwkit-cuda-device.sh \
+    "$sdist" "$A" > "$O/build.txt" 2>&1
+  rc=$?; echo "rc=$rc" >> "$O/build.txt"
+  log "build rc=$rc ($(tail -2 "$O/build.txt" | head -1))"
+  if [ "$rc" = 0 ]; then
+    gcc -O2 -shared -fPIC -o "$A/segv_trace.so" scripts/segv_trace.c -ldl
+    rm -f "$A/.from"
+    # the build, back to the session in parts under the 16 MiB a file of $OUT may have
+    tar cf - -C "$A" aihwkit segv_trace.so | xz -T0 -6 | split -b 15M - "$O/aihwkit-cuda-device.tar.xz.part-"
+    log "packed: $(ls "$O"/aihwkit-cuda-device.tar.xz.part-* | wc -l) parts, $(cat "$O"/aihwkit-cuda-device.tar.xz.part-* | wc -c) bytes"
+  fi
+fi
 
 tgz=${ANCHOR_TGZ:-}
-if [ -z "$tgz" ]; then
+if [ -z "$tgz" ] && ! has build; then
   for d in . .. ../.. ../../..; do
-    f=$(ls "$d"/carry/aihwkit-cuda-*.tar.xz 2>/dev/null | head -1)
+    f=$(ls "$d"/.gpu/aihwkit-cuda-*.tar.xz "$d"/carry/aihwkit-cuda-*.tar.xz 2>/dev/null | head -1)
+    [ -z "$f" ] && f=$(ls "$d"/.gpu/aihwkit-cuda-*.tar.xz.part-* 2>/dev/null | head -1)
     [ -n "$f" ] && tgz=$(readlink -f "$f") && break
   done
 fi
 if [ -n "$tgz" ]; then
-  if [ "$(cat "$A/.from" 2>/dev/null)" != "$tgz $(stat -c %s "$tgz")" ]; then
-    rm -rf "$A" && mkdir -p "$A" && tar xJf "$tgz" -C "$A" && echo "$tgz $(stat -c %s "$tgz")" > "$A/.from"
+  case $tgz in *.part-*) files=$(ls "${tgz%.part-*}".part-* | sort) ;; *) files=$tgz ;; esac
+  from="$(for f in $files; do echo "$f $(stat -c %s "$f")"; done)"
+  if [ "$(cat "$A/.from" 2>/dev/null)" != "$from" ]; then
+    # shellcheck disable=SC2086
+    rm -rf "$A" && mkdir -p "$A" && cat $files | tar xJf - -C "$A" && echo "$from" > "$A/.from"
   fi
-elif [ ! -d "$A/aihwkit" ] && [ -n "${AIHWKIT_SDIST:-}" ]; then
-  [ -n "${PY_INCLUDE_TGZ:-}" ] || [ ! -f "$(dirname "$AIHWKIT_SDIST")/python3.12-include.tar.xz" ] ||
-    export PY_INCLUDE_TGZ=$(dirname "$AIHWKIT_SDIST")/python3.12-include.tar.xz
-  timeout 540 bash scripts/build-aihwkit-cuda-device.sh "$AIHWKIT_SDIST" "$A" > "$O/build.txt" 2>&1
-  echo "rc=$?" >> "$O/build.txt"
 fi
-log "aihwkit from ${tgz:-${AIHWKIT_SDIST:-$A}}"
-[ -d "$A/aihwkit" ] || { echo "no aihwkit build (ANCHOR_TGZ, carry/aihwkit-cuda-*.tar.xz or AIHWKIT_SDIST)" | tee -a "$O/env.txt"; exit 1; }
+log "aihwkit from ${tgz:-$A}"
+[ -d "$A/aihwkit" ] || { echo "no aihwkit build (build part, ANCHOR_TGZ, .gpu/ or carry/)" | tee -a "$O/env.txt"; exit 1; }
 [ -f "$A/segv_trace.so" ] || gcc -O2 -shared -fPIC -o "$A/segv_trace.so" scripts/segv_trace.c -ldl
 AP=$A
 # torch's folder, and whether tqdm is there (only aihwkit's calibration imports it)
+# (torch/version.py read, not torch imported: seconds saved)
 read -r TORCH TQDM VERSIONS < <(python -c "
-import importlib.util, os, sys, torch
-print(os.path.dirname(torch.__file__), int(importlib.util.find_spec('tqdm') is not None),
-      'python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda)")
+import importlib.util, os, sys
+torch = os.path.dirname(importlib.util.find_spec('torch').origin)
+v = {}
+exec(open(os.path.join(torch, 'version.py')).read(), v)
+print(torch, int(importlib.util.find_spec('tqdm') is not None),
+      'python', sys.version.split()[0], 'torch', v['__version__'], 'cuda', v['cuda'])")
 if [ "${TQDM:-0}" != 1 ]; then
   mkdir -p "$A/deps/tqdm" && AP=$A:$A/deps
   printf 'class tqdm:  # stand-in, not the package\n    def __init__(self, it=None, *a, **k):\n        self.it = it\n    def __iter__(self):\n        return iter(self.it)\n    def update(self, *a):\n        pass\n    def close(self):\n        pass\n' > "$A/deps/tqdm/__init__.py"
 fi
 APY="env PYTHONPATH=$AP:${PYTHONPATH:-} python"
-BENCH=benchmarks/aihwkit_epoch_bench.py
+BENCH=${ANCHOR_BENCH:-benchmarks/aihwkit_epoch_bench.py}  # another anchor script: tests
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   echo "$VERSIONS"
@@ -85,7 +107,7 @@ log "env done"
 ok=$DEV
 if has smoke; then
   smoke() { LD_PRELOAD=$A/segv_trace.so timeout "$2" $APY -X faulthandler $BENCH --smoke --where "$WHERE" --shape bench --devices "$1"; }
-  { smoke "$DEV" "$(cap 30 115)"; echo "all devices in one process: rc=$?"; } > "$O/smoke.txt" 2> "$O/smoke.err"
+  { smoke "$DEV" "$(cap 40 60)"; echo "all devices in one process: rc=$?"; } > "$O/smoke.txt" 2> "$O/smoke.err"
   log "smoke, one process"
   passed=$(python -c "
 import json, sys
@@ -93,7 +115,7 @@ ok = [r['smoke'] for r in map(json.loads, (l for l in open(sys.argv[1]) if l.sta
 print(','.join(ok))" "$O/smoke.txt")
   for d in ${DEV//,/ }; do
     [[ ",$passed," == *",$d,"* ]] && continue
-    { smoke "$d" "$(cap 15 110)"; echo "$d alone: rc=$?"; } >> "$O/smoke.txt" 2> "$O/smoke-$d.err"
+    { smoke "$d" "$(cap 15 60)"; echo "$d alone: rc=$?"; } >> "$O/smoke.txt" 2> "$O/smoke-$d.err"
     log "smoke $d alone"
   done
   ok=$(python -c "
@@ -101,40 +123,20 @@ import json, sys
 ok = {r['smoke'] for r in map(json.loads, (l for l in open(sys.argv[1]) if l.startswith('{'))) if r.get('ok')}
 print(','.join(d for d in sys.argv[2].split(',') if d in ok))" "$O/smoke.txt" "$DEV")
   echo "passed: ${ok:-none}" >> "$O/smoke.txt"
-elif [ -f "$O/smoke.txt" ]; then  # a later call into the same OUT: the devices that passed then
-  ok=$(sed -n 's/^passed: //p' "$O/smoke.txt" | tail -1); [ "$ok" = none ] && ok=
+  [ -n "$ok" ] || ok=none
 fi
 
 R=$O/aihwkit.jsonl
 touch "$R"
-# the passing devices, most wanted first: a part that runs out of time keeps the rows before
-order=$(python -c "
-import sys
-ok = set(sys.argv[1].split(','))
-print(','.join(d for d in 'sgd,chopped,ttv2,agad,mixed_precision,ttv1'.split(',') if d in ok))" "$ok")
-measure() {  # shape batches seconds: one timed epoch after a warm-up epoch per row
-  [ -n "$order" ] || return 0
-  timeout "$3" $APY $BENCH --where "$WHERE" --shape "$1" --batches "$2" --devices "$order" \
-    --repeats "${ANCHOR_REPEATS:-1}" >> "$R" 2> "$O/$1.err"
-  echo "{\"part\": \"$1\", \"rc\": $?}" >> "$R"
-  log "$1"
-}
-has bench && measure bench 256,32 "$(cap 40 75)"
-has large && measure large 256 "$(cap 45 30)"
-has resnet && measure resnet 128 "$(cap 40 0)"
-python - "$R" > "$O/aihwkit.txt" <<'EOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-print(f"{'shape':8} {'batch':>5} {'device':16} {'s/epoch':>9} {'x aihwkit fp':>12}")
-for r in rows:
-    if "seconds" in r:
-        print(f"{r['shape']:8} {r['batch']:>5} {r['device']:16} {r['seconds']:>9.4f} {r['ratio']:>11.2f}x")
-    elif "error" in r:
-        print(f"{r['shape']:8} {r['batch']:>5} {r['device']:16} error: {r['error'][:80]}")
-    elif "part" in r and r["rc"]:
-        print(f"{r['part']}: rc {r['rc']} (124: out of time; rows after the last one missing)")
-EOF
-log "table"
+if has rows; then
+  # the anchor's own Python with the build on its path; the runner itself imports neither
+  PYTHONPATH=$AP:${PYTHONPATH:-} python benchmarks/aihwkit_rows.py --out "$R" \
+    --rows "${ANCHOR_ROWS:-missing,rest}" --only "$ok" --where "$WHERE" --bench "$BENCH" \
+    --budget "$(cap 100000 $(( ${ANCHOR_XBRUN:-0} == 1 ? 120 : 5 )))" \
+    --cap "${ANCHOR_ROW_CAP:-120}" --repeats "${ANCHOR_REPEATS:-1}" --table "$O/aihwkit.txt" \
+    2> "$O/rows.err"
+  log "rows rc=$?"
+fi
 
 if [ "${ANCHOR_XBRUN:-0}" = 1 ]; then
   XBRUN_AIHWKIT_RESULTS=$R timeout "$(cap 120 0)" python -m benchmarks.bench_training \

@@ -1,0 +1,123 @@
+"""benchmarks/aihwkit_rows.py: the groups it plans, the caps and budget it keeps, the rows it
+appends as they come (a stand-in anchor script here, no aihwkit), and that bench_training's
+reader takes those rows."""
+
+import json
+import sys
+
+import pytest
+
+from benchmarks import aihwkit_anchor, aihwkit_rows
+
+# prints one row per device at once; a device named "ttv1" then sleeps (a row that overruns)
+FAKE = """
+import json, sys, time
+args = sys.argv[1:]
+shape = args[args.index("--shape") + 1]
+batch = int(args[args.index("--batches") + 1].split(",")[0])
+print(json.dumps({"device": "fp", "batch": batch, "shape": shape, "seconds": 0.5, "ratio": 1.0,
+                  "where": "cuda"}), flush=True)
+for d in args[args.index("--devices") + 1].split(","):
+    if d == "ttv1":
+        time.sleep(30)
+    print(json.dumps({"device": d, "batch": batch, "shape": shape, "seconds": 2.0, "ratio": 4.0,
+                      "where": "cuda"}), flush=True)
+"""
+
+
+def test_missing_rows_come_first_each_device_once():
+    groups = aihwkit_rows.parse("missing,rest")
+    assert groups[0] == ("large", ("ttv2",))
+    assert [g for g in groups if g[0] == "resnet"][-1] == ("resnet", ("sgd",))
+    pairs = [(s, d) for s, devs in groups for d in devs]
+    assert len(pairs) == len(set(pairs))
+    missing = {tuple(r.split(":")) for r in aihwkit_rows.MISSING}
+    assert set(pairs[:len(missing)]) == missing
+    # every device of every shape once: bench 6, large 6, resnet 6
+    assert len(pairs) == 18
+
+
+def test_devices_that_failed_the_smoke_are_dropped():
+    assert aihwkit_rows.parse("large:ttv2+agad,resnet:agad", only="sgd,agad") == [
+        ("large", ("agad",)), ("resnet", ("agad",))]
+    assert aihwkit_rows.parse("missing", only="none") == []
+
+
+@pytest.mark.parametrize("rows", ["huge:sgd", "large:fp", "large:"])
+def test_bad_groups_are_one_line_errors(rows, capsys, tmp_path):
+    assert aihwkit_rows.main(["--out", str(tmp_path / "a.jsonl"), "--rows", rows]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aihwkit_rows: row group") and err.count("\n") == 1
+
+
+def test_rows_are_appended_per_group_with_caps_and_budget(tmp_path, monkeypatch):
+    bench = tmp_path / "bench.py"
+    bench.write_text(FAKE)
+    out = tmp_path / "aihwkit.jsonl"
+    out.write_text('{"device": "sgd", "batch": 256, "shape": "large", "seconds": 9.0}\n')
+    monkeypatch.setattr(aihwkit_rows, "MIN_SECONDS", 0.2)
+    groups = [("large", ("ttv2", "agad")), ("resnet", ("ttv1",)), ("resnet", ("chopped",)),
+              ("large", ("sgd",))]
+    # a clock that jumps 1 s per reading: the last group finds the budget spent
+    ticks = iter(range(1000))
+    parts = aihwkit_rows.run(groups, out, budget=10.0, cap=1.0, where="cuda",
+                             command=[sys.executable, str(bench)],
+                             clock=lambda: float(next(ticks)))
+    assert [p["rc"] for p in parts] == [0, 124, 0, "skipped"]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r.get("shape"), r.get("device")) for r in lines if "device" in r] == [
+        ("large", "sgd"), ("large", "fp"), ("large", "ttv2"), ("large", "agad"),
+        ("resnet", "fp"), ("resnet", "fp"), ("resnet", "chopped")]
+    assert (tmp_path / "aihwkit-resnet-ttv1.err").exists()
+    # what bench_training reads (XBRUN_AIHWKIT_RESULTS): the later row of a key wins
+    monkeypatch.setenv("XBRUN_AIHWKIT_RESULTS", str(out))
+    assert aihwkit_anchor.measure("cuda", (256,), ("sgd", "ttv2", "agad"), shape="large") == {
+        ("sgd", 256): 9.0, ("fp", 256): 0.5, ("ttv2", 256): 2.0, ("agad", 256): 2.0}
+    assert aihwkit_anchor.measure("cuda", (128,), ("ttv1", "chopped"), shape="resnet") == {
+        ("fp", 128): 0.5, ("chopped", 128): 2.0}
+    text = aihwkit_rows.table(out)
+    assert "resnet:ttv1: rc 124 (stopped at its cap" in text
+    assert "large:sgd: rc skipped (budget spent)" in text
+    assert "large      256 agad                2.0000        4.00x" in text
+
+
+def test_anchor_gpu_script_joins_parts_and_measures_rows(tmp_path):
+    """scripts/anchor-gpu.sh's rows part end to end on a stand-in build (packed in two parts,
+    as its build part sends it back) and a stand-in anchor script: no GPU, no aihwkit."""
+    import os
+    import subprocess
+    import tarfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pkg = tmp_path / "pkg"
+    (pkg / "aihwkit" / "simulator").mkdir(parents=True)
+    (pkg / "aihwkit" / "simulator" / "rpu_base.cpython-312-x86_64-linux-gnu.so").write_text("")
+    (pkg / "segv_trace.so").write_text("")
+    packed = tmp_path / "aihwkit-cuda-device.tar.xz"
+    with tarfile.open(packed, "w:xz") as tar:
+        tar.add(pkg / "aihwkit", "aihwkit")
+        tar.add(pkg / "segv_trace.so", "segv_trace.so")
+    data = packed.read_bytes()
+    half = len(data) // 2
+    (tmp_path / "aihwkit-cuda-device.tar.xz.part-aa").write_bytes(data[:half])
+    (tmp_path / "aihwkit-cuda-device.tar.xz.part-ab").write_bytes(data[half:])
+    bench = tmp_path / "bench.py"
+    bench.write_text(FAKE)
+    env = dict(os.environ, OUT=str(tmp_path / "out"), ANCHOR_DIR=str(tmp_path / "A"),
+               ANCHOR_TGZ=str(tmp_path / "aihwkit-cuda-device.tar.xz.part-aa"),
+               ANCHOR_PARTS="rows", ANCHOR_ROWS="large:ttv2+agad,resnet:chopped",
+               ANCHOR_BENCH=str(bench), ANCHOR_BUDGET="60",
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    done = subprocess.run(["bash", "scripts/anchor-gpu.sh"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    anchor = tmp_path / "out" / "anchor"
+    assert (tmp_path / "A" / "aihwkit" / "simulator").is_dir()
+    rows = [json.loads(line) for line in (anchor / "aihwkit.jsonl").read_text().splitlines()]
+    assert [r["part"] for r in rows if "part" in r] == ["large:ttv2+agad", "resnet:chopped"]
+    assert all(r["rc"] == 0 for r in rows if "part" in r)
+    assert {(r["shape"], r["device"]) for r in rows if "device" in r} == {
+        ("large", "fp"), ("large", "ttv2"), ("large", "agad"), ("resnet", "fp"),
+        ("resnet", "chopped")}
+    assert "resnet     128 chopped" in (anchor / "aihwkit.txt").read_text()
