@@ -5,7 +5,7 @@ Why a process per group: a device call is at most 600 s and building 784-4096-40
 transfer compound (88 tiles of two devices) or converting the ResNet takes seconds per device,
 so one slow or crashing device must not cost the rows after it. Each group's JSON lines go
 straight into ``--out`` as the anchor script prints them (a group stopped at its cap keeps the
-rows it finished), followed by one ``{"part": ..., "rc": ...}`` line (124: stopped at its cap;
+rows it finished; its stderr into ``FILE.err``), followed by one ``{"part": ..., "rc": ...}`` line (124: stopped at its cap;
 ``"skipped"``: the budget had run out). ``aihwkit_anchor`` reads the file
 (``XBRUN_AIHWKIT_RESULTS``), so ``bench_training`` prints aihwkit's columns beside xbrun's.
 
@@ -83,8 +83,10 @@ def run(groups, out: Path, budget: float, cap: float, command: list[str], where:
             cmd = [*command, "--where", where, "--shape", shape, "--batches", BATCHES[shape],
                    "--devices", ",".join(devices), "--repeats", str(repeats)]
             t0 = clock()
-            err = out.with_name(f"{out.stem}-{shape}-{'+'.join(devices)}.err")
-            with open(out, "a") as sink, open(err, "w") as errors:
+            # one stderr file for all groups: a device call brings back 8 files at most
+            with open(out, "a") as sink, open(out.with_suffix(".err"), "a") as errors:
+                errors.write(f"== {name}\n")
+                errors.flush()
                 proc = subprocess.Popen(cmd, stdout=sink, stderr=errors, start_new_session=True)
                 try:
                     rc = proc.wait(timeout=seconds)

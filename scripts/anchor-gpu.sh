@@ -17,7 +17,8 @@
 #           each group in its own process capped at ANCHOR_ROW_CAP s (default 120), rows
 #           appended to aihwkit.jsonl as they come; devices that failed the smoke are left out
 # Writes small text files to $OUT/anchor/:
-#   env.txt, timeline.txt, build.txt, smoke.txt, *.err
+#   env.txt, timeline.txt, build.txt, smoke.txt, smoke.err, rows.err, aihwkit.err (the anchor
+#                  processes' stderr), xbrun-bench.txt: at most 8 files a call, as $OUT brings back
 #   aihwkit.jsonl  one JSON line per (shape, device, batch) and one per group ("part", "rc";
 #                  124: capped). `XBRUN_AIHWKIT_RESULTS=$OUT/anchor/aihwkit.jsonl python -m
 #                  benchmarks.bench_training` later in the same call puts them beside xbrun's.
@@ -28,7 +29,9 @@
 #   .gpu/ or carry/ here or in a parent folder (up to three levels): aihwkit-cuda-*.tar.xz, or
 #                  its parts aihwkit-cuda-*.tar.xz.part-* (joined in name order)
 #   ANCHOR_DIR/aihwkit  built or unpacked by an earlier call on the same (warm) machine
-# ANCHOR_XBRUN=1 adds xbrun's bench_training rows reading aihwkit.jsonl, budget permitting.
+# ANCHOR_XBRUN=1 then runs xbrun's bench_training rows (ANCHOR_XBRUN_ARGS; default the missing
+# rows' shapes and devices: 4096-wide ttv1/ttv2/agad/mixed_precision, ResNet's five transfer
+# devices) reading aihwkit.jsonl, in the last ANCHOR_XBRUN_CAP s (default 150) of the budget.
 # ANCHOR_WHERE=cpu runs it all against a CPU build (how it is checked without a GPU).
 set -u
 T0=$(date +%s)
@@ -39,6 +42,7 @@ A=${ANCHOR_DIR:-/tmp/aihwkit-cuda}
 WHERE=${ANCHOR_WHERE:-cuda}
 PARTS=${ANCHOR_PARTS:-smoke,rows}
 DEV="sgd,ttv1,ttv2,chopped,agad,mixed_precision"
+XCAP=${ANCHOR_XBRUN_CAP:-150}  # seconds kept for xbrun's rows (ANCHOR_XBRUN=1)
 has() { [[ ",$PARTS," == *",$1,"* ]]; }
 # seconds a part may take: at most $1, and leave $2 for the parts after it
 cap() { local l=$(( BUDGET - ($(date +%s) - T0) - ${2:-0} )); (( l < $1 )) && echo $(( l > 1 ? l : 1 )) || echo "$1"; }
@@ -115,7 +119,8 @@ ok = [r['smoke'] for r in map(json.loads, (l for l in open(sys.argv[1]) if l.sta
 print(','.join(ok))" "$O/smoke.txt")
   for d in ${DEV//,/ }; do
     [[ ",$passed," == *",$d,"* ]] && continue
-    { smoke "$d" "$(cap 15 60)"; echo "$d alone: rc=$?"; } >> "$O/smoke.txt" 2> "$O/smoke-$d.err"
+    echo "== $d alone" >> "$O/smoke.err"
+    { smoke "$d" "$(cap 15 60)"; echo "$d alone: rc=$?"; } >> "$O/smoke.txt" 2>> "$O/smoke.err"
     log "smoke $d alone"
   done
   ok=$(python -c "
@@ -127,21 +132,23 @@ print(','.join(d for d in sys.argv[2].split(',') if d in ok))" "$O/smoke.txt" "$
 fi
 
 R=$O/aihwkit.jsonl
-touch "$R"
 if has rows; then
   # the anchor's own Python with the build on its path; the runner itself imports neither
   PYTHONPATH=$AP:${PYTHONPATH:-} python benchmarks/aihwkit_rows.py --out "$R" \
     --rows "${ANCHOR_ROWS:-missing,rest}" --only "$ok" --where "$WHERE" --bench "$BENCH" \
-    --budget "$(cap 100000 $(( ${ANCHOR_XBRUN:-0} == 1 ? 120 : 5 )))" \
+    --budget "$(cap 100000 $(( ${ANCHOR_XBRUN:-0} == 1 ? XCAP : 5 )))" \
     --cap "${ANCHOR_ROW_CAP:-120}" --repeats "${ANCHOR_REPEATS:-1}" --table "$O/aihwkit.txt" \
     2> "$O/rows.err"
   log "rows rc=$?"
 fi
 
 if [ "${ANCHOR_XBRUN:-0}" = 1 ]; then
-  XBRUN_AIHWKIT_RESULTS=$R timeout "$(cap 120 0)" python -m benchmarks.bench_training \
-    --batches 32,256 --rows "$DEV" --large-rows "" > "$O/xbrun-bench.txt" 2>&1
+  # xbrun's rows of the same shapes and devices, aihwkit's beside them (read from $R)
+  # shellcheck disable=SC2086
+  XBRUN_AIHWKIT_RESULTS=$R timeout "$(cap "$XCAP" 0)" python -m benchmarks.bench_training \
+    ${ANCHOR_XBRUN_ARGS:---rows= --large-rows=ttv1,ttv2,agad,mixed_precision --resnet-rows=ttv1,ttv2,chopped,agad,mixed_precision} \
+    > "$O/xbrun-bench.txt" 2>&1
   echo "rc=$?" >> "$O/xbrun-bench.txt"
-  log "xbrun bench rows"
+  log "xbrun rows"
 fi
 exit 0

@@ -24,7 +24,7 @@
 #   OPENBLAS_LIB    the OpenBLAS library to link (default: libopenblas.so.0 where ctypes finds it)
 #   CUDA_HOME       the toolkit (default: nvcc's on PATH, else /usr/local/cuda)
 #   PY_INCLUDE_TGZ  Python's headers (tar.xz of a python3.X/ include folder) if the machine
-#                   lacks them
+#                   lacks them (default: python3.X-include.tar.xz beside SDIST)
 # Prints each stage's elapsed seconds; `make.log`/`configure.log` stay in W.
 set -eu
 SDIST=$(readlink -f "$1")
@@ -110,7 +110,8 @@ say "pybind11 $("$PY" -c "import pybind11; print(pybind11.__version__, pybind11.
 
 # Python's headers: the machine's, else carried ones
 PYINC=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
-if [ ! -f "$PYINC/Python.h" ] && [ -n "${PY_INCLUDE_TGZ:-}" ]; then
+PY_INCLUDE_TGZ=${PY_INCLUDE_TGZ:-$(ls "$(dirname "$SDIST")/$(basename "$PYINC")-include.tar.xz" 2>/dev/null || true)}
+if [ ! -f "$PYINC/Python.h" ] && [ -n "$PY_INCLUDE_TGZ" ]; then
   tar xJf "$PY_INCLUDE_TGZ" -C "$W" && PYINC=$W/$(basename "$PYINC")
   say "Python headers carried: $PYINC"
 fi
