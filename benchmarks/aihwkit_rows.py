@@ -5,7 +5,7 @@ Why a process per group: a device call is at most 600 s and building 784-4096-40
 transfer compound (88 tiles of two devices) or converting the ResNet takes seconds per device,
 so one slow or crashing device must not cost the rows after it. Each group's JSON lines go
 straight into ``--out`` as the anchor script prints them (a group stopped at its cap keeps the
-rows it finished; its stderr into ``FILE.err``), followed by one ``{"part": ..., "rc": ...}`` line (124: stopped at its cap;
+rows it finished; its stderr into ``--errors``), followed by one ``{"part": ..., "rc": ...}`` line (124: stopped at its cap;
 ``"skipped"``: the budget had run out). ``aihwkit_anchor`` reads the file
 (``XBRUN_AIHWKIT_RESULTS``), so ``bench_training`` prints aihwkit's columns beside xbrun's.
 
@@ -14,7 +14,7 @@ Python given (the GPU machine's torch Python, ``PYTHONPATH`` naming the aihwkit 
 
 usage: python benchmarks/aihwkit_rows.py --out FILE [--rows missing,rest | shape:dev+dev,...]
        [--budget 480] [--cap 120] [--where cuda] [--repeats 1] [--only sgd,...]
-       [--python python] [--table FILE]
+       [--python python] [--errors FILE] [--print-table]
 """
 from __future__ import annotations
 
@@ -67,10 +67,11 @@ def parse(rows: str, only: str = "") -> list[tuple[str, tuple[str, ...]]]:
 
 
 def run(groups, out: Path, budget: float, cap: float, command: list[str], where: str = "cuda",
-        repeats: int = 1, clock=time.monotonic) -> list[dict]:
+        repeats: int = 1, clock=time.monotonic, errors: Path | None = None) -> list[dict]:
     """Each group in order: ``command`` + the anchor's arguments, stdout appended to ``out``
-    as it comes, at most ``cap`` seconds and what is left of ``budget``. Returns the part
-    lines written."""
+    as it comes, stderr to ``errors`` (default ``out`` with ``.err``), at most ``cap`` seconds
+    and what is left of ``budget``. Returns the part lines written."""
+    errors = errors or out.with_suffix(".err")
     began = clock()
     parts = []
     for shape, devices in groups:
@@ -84,10 +85,10 @@ def run(groups, out: Path, budget: float, cap: float, command: list[str], where:
                    "--devices", ",".join(devices), "--repeats", str(repeats)]
             t0 = clock()
             # one stderr file for all groups: a device call brings back 8 files at most
-            with open(out, "a") as sink, open(out.with_suffix(".err"), "a") as errors:
-                errors.write(f"== {name}\n")
-                errors.flush()
-                proc = subprocess.Popen(cmd, stdout=sink, stderr=errors, start_new_session=True)
+            with open(out, "a") as sink, open(errors, "a") as err:
+                err.write(f"== {name}\n")
+                err.flush()
+                proc = subprocess.Popen(cmd, stdout=sink, stderr=err, start_new_session=True)
                 try:
                     rc = proc.wait(timeout=seconds)
                 except subprocess.TimeoutExpired:
@@ -137,7 +138,9 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="devices that passed the smoke test")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--bench", default=str(HERE / "aihwkit_epoch_bench.py"))
-    ap.add_argument("--table", type=Path, help="also write the rows as a table here")
+    ap.add_argument("--errors", type=Path, help="the anchor processes' stderr (default: "
+                    "OUT with .err)")
+    ap.add_argument("--print-table", action="store_true", help="print OUT's rows as a table")
     a = ap.parse_args(argv)
     try:
         groups = parse(a.rows, a.only)
@@ -146,9 +149,10 @@ def main(argv=None) -> int:
         return 2
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.touch()
-    run(groups, a.out, a.budget, a.cap, [a.python, a.bench], a.where, a.repeats)
-    if a.table:
-        a.table.write_text(table(a.out))
+    run(groups, a.out, a.budget, a.cap, [a.python, a.bench], a.where, a.repeats,
+        errors=a.errors)
+    if a.print_table:
+        print(table(a.out), end="")
     return 0
 
 

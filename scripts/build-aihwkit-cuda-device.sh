@@ -31,7 +31,7 @@ SDIST=$(readlink -f "$1")
 mkdir -p "$2" && DEST=$(readlink -f "$2")
 HERE=$(dirname "$(readlink -f "$0")")
 W=${W:-/tmp/aihwkit-device-build}
-PYTHON=${PYTHON:-python}
+PYTHON=${PYTHON:-$(command -v python || command -v python3)}
 PY=$(command -v "$PYTHON")
 began=$(date +%s)
 say() { echo "[$(( $(date +%s) - began )) s] $*"; }

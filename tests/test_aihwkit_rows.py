@@ -107,7 +107,7 @@ def test_anchor_gpu_script_joins_parts_and_measures_rows(tmp_path):
     env = dict(os.environ, OUT=str(tmp_path / "out"), ANCHOR_DIR=str(tmp_path / "A"),
                ANCHOR_TGZ=str(tmp_path / "aihwkit-cuda-device.tar.xz.part-aa"),
                ANCHOR_PARTS="rows", ANCHOR_ROWS="large:ttv2+agad,resnet:chopped",
-               ANCHOR_BENCH=str(bench), ANCHOR_BUDGET="60",
+               ANCHOR_BENCH=str(bench), ANCHOR_BUDGET="60", ANCHOR_SEARCH=str(tmp_path),
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     done = subprocess.run(["bash", "scripts/anchor-gpu.sh"], cwd=root, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
@@ -120,4 +120,45 @@ def test_anchor_gpu_script_joins_parts_and_measures_rows(tmp_path):
     assert {(r["shape"], r["device"]) for r in rows if "device" in r} == {
         ("large", "fp"), ("large", "ttv2"), ("large", "agad"), ("resnet", "fp"),
         ("resnet", "chopped")}
-    assert "resnet     128 chopped" in (anchor / "aihwkit.txt").read_text()
+    assert "resnet     128 chopped" in done.stdout
+    assert len(list(anchor.iterdir())) <= 8
+
+
+FAKE_BUILD = """set -e
+echo "[0 s] sdist $(basename "$1")"
+mkdir -p "$2/aihwkit/simulator"
+head -c 100000 /dev/urandom > "$2/aihwkit/simulator/rpu_base.cpython-312-x86_64-linux-gnu.so"
+echo "[1 s] done"
+"""
+
+
+def test_anchor_gpu_script_builds_packs_and_builds_once(tmp_path):
+    """The build part (a stand-in build script): the build packed into $OUT in parts, rows
+    measured on it; a second call on the same machine does not build again."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "build.sh").write_text(FAKE_BUILD)
+    (tmp_path / "sdist.tar.gz").write_text("not an sdist")
+    (tmp_path / "bench.py").write_text(FAKE)
+    env = dict(os.environ, ANCHOR_DIR=str(tmp_path / "A"), ANCHOR_PARTS="build,rows",
+               ANCHOR_ROWS="resnet:agad", ANCHOR_BENCH=str(tmp_path / "bench.py"),
+               ANCHOR_BUILD_SCRIPT=str(tmp_path / "build.sh"), ANCHOR_BUDGET="60",
+               AIHWKIT_SDIST=str(tmp_path / "sdist.tar.gz"), ANCHOR_SEARCH=str(tmp_path),
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    for call in ("1", "2"):
+        env["OUT"] = str(tmp_path / f"out{call}")
+        done = subprocess.run(["bash", "scripts/anchor-gpu.sh"], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    first, second = tmp_path / "out1" / "anchor", tmp_path / "out2" / "anchor"
+    assert "build rc=0" in (first / "log.txt").read_text()
+    assert sorted(p.name for p in first.glob("aihwkit-cuda-device.tar.xz.part-*")) == [
+        "aihwkit-cuda-device.tar.xz.part-aa"]
+    assert "build: done by an earlier call" in (second / "log.txt").read_text()
+    assert "== build" not in (second / "log.txt").read_text()
+    for out in (first, second):
+        assert '"device": "agad", "batch": 128' in (out / "aihwkit.jsonl").read_text()
+        assert len(list(out.iterdir())) <= 8
