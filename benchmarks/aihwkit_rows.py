@@ -5,8 +5,9 @@ Why a process per group: a device call is at most 600 s and building 784-4096-40
 transfer compound (88 tiles of two devices) or converting the ResNet takes seconds per device,
 so one slow or crashing device must not cost the rows after it. Each group's JSON lines go
 straight into ``--out`` as the anchor script prints them (a group stopped at its cap keeps the
-rows it finished; its stderr into ``--errors``), followed by one ``{"part": ..., "rc": ...}`` line (124: stopped at its cap;
-``"skipped"``: the budget had run out). ``aihwkit_anchor`` reads the file
+rows it finished; its stderr goes to ``--errors``), followed by one ``{"part": ..., "rc": ...}``
+line (124: stopped at its cap; ``"skipped"``: the budget had run out). ``aihwkit_anchor`` reads
+the file
 (``XBRUN_AIHWKIT_RESULTS``), so ``bench_training`` prints aihwkit's columns beside xbrun's.
 
 This file never imports aihwkit (nor torch): it only starts ``aihwkit_epoch_bench.py`` with the

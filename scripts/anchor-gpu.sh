@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # aihwkit 1.2.0 CUDA on one GPU machine, in one call of at most ANCHOR_BUDGET seconds (default
-# 480; issue 27, item 5). Run from the repo root with the machine's torch Python as `python`.
+# 480; issue 27, item 5). Run from the repo root with the machine's torch Python as `python` (else `python3`).
 # docs/aihwkit-cuda.md gives the two-call recipe (build, then measure).
 # ANCHOR_PARTS (default smoke,rows) picks the parts, in this order:
 #   build   aihwkit from AIHWKIT_SDIST (default .gpu/aihwkit-1.2.0.tar.gz) with
@@ -48,6 +48,8 @@ A=${ANCHOR_DIR:-/tmp/aihwkit-cuda}
 WHERE=${ANCHOR_WHERE:-cuda}
 PARTS=${ANCHOR_PARTS:-smoke,rows}
 DEV="sgd,ttv1,ttv2,chopped,agad,mixed_precision"
+PY=$(command -v python || command -v python3)  # the torch Python
+export PYTHON=$PY  # for the build script
 XCAP=${ANCHOR_XBRUN_CAP:-150}  # seconds kept for xbrun's rows (ANCHOR_XBRUN=1)
 has() { [[ ",$PARTS," == *",$1,"* ]]; }
 # seconds a part may take: at most $1, and leave $2 for the parts after it
@@ -95,7 +97,7 @@ log "aihwkit from ${tgz:-$A}"
 AP=$A
 # torch's folder, and whether tqdm is there (only aihwkit's calibration imports it)
 # (torch/version.py read, not torch imported: seconds saved)
-read -r TORCH TQDM VERSIONS < <(python -c "
+read -r TORCH TQDM VERSIONS < <("$PY" -c "
 import importlib.util, os, sys
 torch = os.path.dirname(importlib.util.find_spec('torch').origin)
 v = {}
@@ -106,7 +108,7 @@ if [ "${TQDM:-0}" != 1 ]; then
   mkdir -p "$A/deps/tqdm" && AP=$A:$A/deps
   printf 'class tqdm:  # stand-in, not the package\n    def __init__(self, it=None, *a, **k):\n        self.it = it\n    def __iter__(self):\n        return iter(self.it)\n    def update(self, *a):\n        pass\n    def close(self):\n        pass\n' > "$A/deps/tqdm/__init__.py"
 fi
-APY="env PYTHONPATH=$AP:${PYTHONPATH:-} python"
+APY="env PYTHONPATH=$AP:${PYTHONPATH:-} $PY"
 BENCH=${ANCHOR_BENCH:-benchmarks/aihwkit_epoch_bench.py}  # another anchor script: tests
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -131,7 +133,7 @@ elif has smoke; then
   echo "== smoke, one process" >> "$O/errors.txt"
   { smoke "$DEV" "$(cap 40 60)"; echo "all devices in one process: rc=$?"; } > "$O/smoke.txt" 2>> "$O/errors.txt"
   log "smoke, one process"
-  passed=$(python -c "
+  passed=$("$PY" -c "
 import json, sys
 ok = [r['smoke'] for r in map(json.loads, (l for l in open(sys.argv[1]) if l.startswith('{'))) if r.get('ok')]
 print(','.join(ok))" "$O/smoke.txt")
@@ -141,7 +143,7 @@ print(','.join(ok))" "$O/smoke.txt")
     { smoke "$d" "$(cap 15 60)"; echo "$d alone: rc=$?"; } >> "$O/smoke.txt" 2>> "$O/errors.txt"
     log "smoke $d alone"
   done
-  ok=$(python -c "
+  ok=$("$PY" -c "
 import json, sys
 ok = {r['smoke'] for r in map(json.loads, (l for l in open(sys.argv[1]) if l.startswith('{'))) if r.get('ok')}
 print(','.join(d for d in sys.argv[2].split(',') if d in ok))" "$O/smoke.txt" "$DEV")
@@ -153,7 +155,7 @@ fi
 R=$O/aihwkit.jsonl
 if has rows; then
   # the anchor's own Python with the build on its path; the runner itself imports neither
-  PYTHONPATH=$AP:${PYTHONPATH:-} python benchmarks/aihwkit_rows.py --out "$R" \
+  PYTHONPATH=$AP:${PYTHONPATH:-} "$PY" benchmarks/aihwkit_rows.py --out "$R" \
     --rows "${ANCHOR_ROWS:-missing,rest}" --only "$ok" --where "$WHERE" --bench "$BENCH" \
     --budget "$(cap 100000 $(( ${ANCHOR_XBRUN:-0} == 1 ? XCAP : 5 )))" \
     --cap "${ANCHOR_ROW_CAP:-120}" --repeats "${ANCHOR_REPEATS:-1}" --errors "$O/errors.txt" --print-table \
@@ -164,7 +166,7 @@ fi
 if [ "${ANCHOR_XBRUN:-0}" = 1 ]; then
   # xbrun's rows of the same shapes and devices, aihwkit's beside them (read from $R)
   # shellcheck disable=SC2086
-  XBRUN_AIHWKIT_RESULTS=$R timeout "$(cap "$XCAP" 0)" python -m benchmarks.bench_training \
+  XBRUN_AIHWKIT_RESULTS=$R timeout "$(cap "$XCAP" 0)" "$PY" -m benchmarks.bench_training \
     ${ANCHOR_XBRUN_ARGS:---rows= --large-rows=ttv1,ttv2,agad,mixed_precision --resnet-rows=ttv1,ttv2,chopped,agad,mixed_precision} \
     > "$O/xbrun-bench.txt" 2>&1
   echo "rc=$?" >> "$O/xbrun-bench.txt"
