@@ -164,9 +164,10 @@ if has rows; then
 fi
 
 if [ "${ANCHOR_XBRUN:-0}" = 1 ]; then
-  # xbrun's rows of the same shapes and devices, aihwkit's beside them (read from $R)
+  # xbrun's rows of the same shapes and devices, aihwkit's beside them (read from $R);
+  # unbuffered, so a run stopped at its cap keeps the rows it printed
   # shellcheck disable=SC2086
-  XBRUN_AIHWKIT_RESULTS=$R timeout "$(cap "$XCAP" 0)" "$PY" -m benchmarks.bench_training \
+  PYTHONUNBUFFERED=1 XBRUN_AIHWKIT_RESULTS=$R timeout "$(cap "$XCAP" 0)" "$PY" -m benchmarks.bench_training \
     ${ANCHOR_XBRUN_ARGS:---rows= --large-rows=ttv1,ttv2,agad,mixed_precision --resnet-rows=ttv1,ttv2,chopped,agad,mixed_precision} \
     > "$O/xbrun-bench.txt" 2>&1
   echo "rc=$?" >> "$O/xbrun-bench.txt"

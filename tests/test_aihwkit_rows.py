@@ -162,3 +162,33 @@ def test_anchor_gpu_script_builds_packs_and_builds_once(tmp_path):
     for out in (first, second):
         assert '"device": "agad", "batch": 128' in (out / "aihwkit.jsonl").read_text()
         assert len(list(out.iterdir())) <= 8
+
+
+def test_bench_training_prints_aihwkit_beside_the_missing_rows(tmp_path, monkeypatch):
+    """bench_training's large and ResNet rows with XBRUN_AIHWKIT_RESULTS: aihwkit's seconds
+    and xbrun / aihwkit beside each (xbrun's epochs and the floor stubbed: no GPU here)."""
+    import io
+
+    from rich.console import Console
+
+    from benchmarks import bench_floor, bench_training
+
+    out = tmp_path / "aihwkit.jsonl"
+    rows = [("large", 256, "fp", 0.02), ("large", 256, "ttv2", 3.0),
+            ("resnet", 128, "fp", 0.1), ("resnet", 128, "agad", 2.0)]
+    out.write_text("".join(json.dumps({"shape": s, "batch": b, "device": d, "seconds": t,
+                                       "where": "cuda"}) + "\n" for s, b, d, t in rows))
+    monkeypatch.setenv("XBRUN_AIHWKIT_RESULTS", str(out))
+    monkeypatch.setattr(bench_training, "epoch_seconds", lambda *a, **k: (1.0, "graph"))
+    monkeypatch.setattr(bench_floor, "run", lambda *a, **k: {"floor_ratio": 2.0})
+    monkeypatch.setattr(bench_training.torch.cuda, "is_available", lambda: True)
+    text = io.StringIO()
+    console = Console(file=text, width=200)
+    bench_training.run_large(console, "cuda", ["ttv2", "ttv2+update.accumulate=batch", "agad"])
+    bench_training.run_resnet(console, ["agad", "ttv1"])
+    printed = text.getvalue()
+    assert printed.count("150.0x") == 2 and printed.count("3.0000") == 2  # ttv2, both modes
+    assert printed.count("0.33x") == 2  # xbrun 1.0 s / aihwkit 3.0 s
+    assert "aihwkit fp 0.1000 s/epoch" in printed
+    assert "resnet agad: 1.0000 s/epoch" in printed and "xbrun / aihwkit 0.50x" in printed
+    assert "resnet ttv1: 1.0000 s/epoch" in printed  # no aihwkit row: nothing beside it
