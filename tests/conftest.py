@@ -32,11 +32,50 @@ def small_run():
     return ["debug=tiny", "epochs=2"]
 
 
+# On a fresh clone numba compiles each kernel in the first process that calls it (seconds to
+# half a minute a kernel on 2 cores; numba's cache on disk then serves every later process).
+# So the run starts with the asymmetric-cell training, which compiles in-process the pulsed
+# update, MVM and transfer kernels that most tests call: the sweeps after it (also slow)
+# start job processes that load those kernels instead of compiling them once more each.
+COMPILES_FIRST = "tests/test_transfer.py::test_transfer_algorithms_beat_sgd_on_an_asymmetric_cell"
+# Tests that call no numba kernel (the Triton kernels under the interpreter against their
+# twins): where the other xdist workers start, so that they do not compile the kernels
+# COMPILES_FIRST is compiling at the same time (a second compilation of each on a 2-core
+# machine: measured in benchmarks/RESULTS.md, 2026-12-07).
+NO_NUMBA = ("tests/test_kernel_pulsed_update.py::",
+            "tests/test_kernel_analog_mvm.py::test_triton_interpreted_")
+NUMBA_TOO = ("tests/test_kernel_pulsed_update.py::test_interpreted_group_is_each_tile",)
+
+
+def _rank(item) -> int:
+    if item.nodeid == COMPILES_FIRST:
+        return 0
+    return 1 if item.get_closest_marker("slow") else 2
+
+
+def _start_the_other_workers_on_interpreted_tests(config, items) -> None:
+    """With ``-n N`` (N > 1) xdist first hands worker k the k-th run of
+    ``len(items) // N // 4`` consecutive tests (``LoadScheduling``), then the rest as they
+    finish: the NO_NUMBA tests go where worker 1's run begins. (Only where each worker
+    starts changes; xdist's own scheduling, and a run without ``-n``, are as before.)"""
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    if workers < 2:
+        return
+    free = [item for item in items
+            if item.nodeid.startswith(NO_NUMBA) and not item.nodeid.startswith(NUMBA_TOO)]
+    chosen = {id(item) for item in free}
+    rest = [item for item in items if id(item) not in chosen]
+    start = len(items) // workers // 4
+    items[:] = rest[:start] + free + rest[start:]
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` has deselected: the list xdist schedules
 def pytest_collection_modifyitems(config, items):
     # the few tests marked slow (a run of many seconds) first: with `-n 2`, xdist hands out
     # the collection in order, so one of them dispatched last keeps one worker busy while
     # the other has nothing left (the longest-first rule); the order is otherwise kept
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items.sort(key=_rank)
+    _start_the_other_workers_on_interpreted_tests(config, items)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (run `pytest -m gpu` on the device machine)")

@@ -11,7 +11,7 @@ from cli_run import run_cli
 
 from xbrun import api
 from xbrun.cli import main
-from xbrun.composition import compose
+from xbrun.composition import compose, composed, typed
 from xbrun.devices import DEVICES
 from xbrun.nn import AnalogSGD, convert_to_analog
 from xbrun.nn.convert import AnalogSpec
@@ -515,13 +515,17 @@ ASYMMETRIC_DIGITS = [
 def test_transfer_algorithms_beat_sgd_on_an_asymmetric_cell(tmp_path):
     """ttv2, chopped and agad beat plain analog SGD on digits with an asymmetric SoftBounds
     cell, over three seeds: the README's claim, in the default suite (12 runs, each the run
-    a job of ``xbrun train -m device=... seed=0,1,2`` makes: composed once, ``api.run``)."""
+    a job of ``xbrun train -m device=... seed=0,1,2`` makes: ``api.run`` of the typed
+    config; Hydra composes each device once, and each seed is set in that composition, as
+    the override ``seed=N`` sets it: a composition costs a few tenths of a second)."""
     plain = [o for o in ASYMMETRIC_DIGITS if not o.startswith("++device.")]
     accuracy: dict[str, list[float]] = {}
     for kind in ("ttv2", "chopped", "agad", "sgd"):
+        node, _ = composed([f"device={kind}", *(plain if kind == "sgd" else
+                                                ASYMMETRIC_DIGITS)])
         for seed in range(3):
-            config = compose([f"device={kind}", *(plain if kind == "sgd" else
-                                                  ASYMMETRIC_DIGITS), f"seed={seed}"])
+            node.seed = seed
+            config = typed(node)
             config.progress = "none"  # as in a sweep's job
             summary = api.run(config, tmp_path / f"{kind}-{seed}", log=lambda line: None)
             accuracy.setdefault(kind, []).append(summary["test_accuracy"])
