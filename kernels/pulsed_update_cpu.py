@@ -519,18 +519,20 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 continue
             d_neg = dp[b, i] < 0
             line = b * n_out + i
-            pulse, pair = 0, np.uint64(0)
+            # int64 (not literal) numbers: one compilation of each train serves every call
+            pulse, pair = np.int64(0), np.uint64(0)
+            one = np.int64(1)
             if n_fired == 1:  # one slot (short trains): one pulse per input line firing in it
                 s = start[b, slot]
                 for q in range(count[b, slot]):
                     j = lines[s + q]
                     up = d_neg != (xp[b, j] < 0)
                     if kind == CELL_TABLE:
-                        w[i, j], pair = _table_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
+                        w[i, j], pair = _table_train(w[i, j], one, up, cp[0, i, j], cp[1, i, j],
                                                      cp[2, i, j], cp[3, i, j], table, noisy,
                                                      mult, consts, key_noise, line, pulse, pair)
                     else:
-                        w[i, j], pair = _pulse_train(w[i, j], 1, up, cp[0, i, j], cp[1, i, j],
+                        w[i, j], pair = _pulse_train(w[i, j], one, up, cp[0, i, j], cp[1, i, j],
                                                      cp[2, i, j], cp[3, i, j], cp[r_up, i, j],
                                                      cp[r_down, i, j], kind, noisy, mult,
                                                      consts, key_noise, line, pulse, pair)
@@ -617,8 +619,9 @@ def _update_serial(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts, 
     for b in range(bl.shape[0]):
         _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, lines,
                    key_bits, n_in + n_out)
-    return _output_lines(0, n_out, w, cp, xp, dp, bl, db, given, kind, noisy, mult, consts,
-                         masks, active, n_active, start, count, lines, key_bits, key_noise,
+    # first: int64, not a literal 0, so that _update_parallel's calls share this compilation
+    return _output_lines(np.int64(0), n_out, w, cp, xp, dp, bl, db, given, kind, noisy, mult,
+                         consts, masks, active, n_active, start, count, lines, key_bits, key_noise,
                          cnt, counting, table)
 
 
