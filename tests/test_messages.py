@@ -21,7 +21,7 @@ def test_a_run_names_its_folder_at_start_and_end_and_announces_compiling(tmp_pat
     xbrun.train(["debug=tiny", "progress=none"], run_dir=tmp_path / "run", log=lines.append)
     folder = str((tmp_path / "run").absolute())
     assert lines[0] == f"run folder: {folder}"
-    assert lines[1] == "compiling CPU kernels (first run only, about 20 s)"
+    assert lines[1] == "compiling CPU kernels (first run only, about 15 s)"
     assert lines[-1] == f"run finished: results in {folder}"
     # where the time went: the log line before the last (in the run's order), the summary
     phases = json.loads((tmp_path / "run" / "summary.json").read_text())["phases"]

@@ -267,7 +267,7 @@ def train(config: RunConfig, run_dir: Path, log=print) -> dict:
         run.compiling = (run.device.type == "cpu" and config.is_analog
                          and not cpu_kernels_compiled())
         if run.compiling:
-            log("compiling CPU kernels (first run only, about 20 s)")
+            log("compiling CPU kernels (first run only, about 15 s)")
         loggers = open_loggers(config, run.run_dir) if writer else RunLoggers([], 0, None)
         with loggers:
             summary = _train(config, run, log, loggers)
