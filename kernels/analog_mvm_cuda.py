@@ -383,6 +383,32 @@ def _prologue_rows_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr,
 
 
 @triton.jit
+def _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows, cols, live,
+                         ok, n_out, seed, w_noise, out_noise, out_step, out_bound, out_scale,
+                         W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
+                         OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr,
+                         SCALED: tl.constexpr):
+    """The epilogue's element-wise pass over rows ``at`` (their block's ``(rows, cols)``):
+    the ADC, the DAC scale back, the output scale, a silent row's zeros, stored; which rows
+    clipped and which are silent (the row-block and the chunk kernels both)."""
+    where = at[:, None] * n_out + cols[None, :]
+    alpha = tl.load(scale_ptr + at, mask=live, other=1.0)
+    norm = tl.load(norm_ptr + at, mask=live, other=0.0)
+    silent = alpha == 0
+    y = tl.load(y_ptr + where, mask=ok, other=0.0)
+    var = y
+    if W_KIND == 2:
+        var = tl.load(var_ptr + where, mask=ok, other=0.0)
+    y, hit = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
+                       out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+    y = y * alpha[:, None]
+    if SCALED:
+        y = y * out_scale
+    tl.store(out_ptr + where, tl.where(silent[:, None], 0.0, y), mask=ok)
+    return hit, silent
+
+
+@triton.jit
 def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg,
                           scale_ptr, norm_ptr, out_ptr, seed_ptr, seed_arg, width, n_out, n,
                           n_cols, sx_i, sx_j, nm_thres, wmax, inp_step, max_bm_res, inp_bound,
@@ -404,20 +430,10 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
     w_ptr += g * swg
     cols = tl.arange(0, BLOCK_O)
     ok = live[:, None] & (cols < n_out)[None, :]
-    where = at[:, None] * n_out + cols[None, :]
-    alpha = tl.load(scale_ptr + at, mask=live, other=1.0)
-    norm = tl.load(norm_ptr + at, mask=live, other=0.0)
-    silent = alpha == 0
-    y = tl.load(y_ptr + where, mask=ok, other=0.0)
-    var = y
-    if W_KIND == 2:
-        var = tl.load(var_ptr + where, mask=ok, other=0.0)
-    y, hit = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
-                       out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
-    y = y * alpha[:, None]
-    if SCALED:
-        y = y * out_scale
-    tl.store(out_ptr + where, tl.where(silent[:, None], 0.0, y), mask=ok)
+    hit, silent = _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows,
+                                       cols, live, ok, n_out, seed, w_noise, out_noise,
+                                       out_step, out_bound, out_scale, W_KIND, OUT_NOISE,
+                                       OUT_Q, OUT_STO, TEST_NEG, SCALED)
     if BM_KIND != 0:
         _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, out_ptr,
                                (hit > 0) & (~silent) & live, g, n, width, n_out, seed,
@@ -506,19 +522,9 @@ def _epilogue_chunks_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_p
     cols = chunk * BLOCK_O + tl.arange(0, BLOCK_O)
     ok = live[:, None] & (cols < n_out)[None, :]
     at = g.to(tl.int64) * n + rows
-    where = at[:, None] * n_out + cols[None, :]
-    alpha = tl.load(scale_ptr + at, mask=live, other=1.0)
-    norm = tl.load(norm_ptr + at, mask=live, other=0.0)
-    y = tl.load(y_ptr + where, mask=ok, other=0.0)
-    var = y
-    if W_KIND == 2:
-        var = tl.load(var_ptr + where, mask=ok, other=0.0)
-    y, _ = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
-                     out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False)
-    y = y * alpha[:, None]
-    if SCALED:
-        y = y * out_scale
-    tl.store(out_ptr + where, tl.where((alpha == 0)[:, None], 0.0, y), mask=ok)
+    _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows, cols, live,
+                         ok, n_out, seed, w_noise, out_noise, out_step, out_bound, out_scale,
+                         W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False, SCALED)
 
 
 @triton.jit
