@@ -401,7 +401,7 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     run.phases.mark("set-up")
     # start-up is over (phases.hold_collector); the first step holds the collector again
     # but where it compiles numba's kernels (20 s of garbage: the collector stays on there)
-    runner.quiet_first = release_collector() and not getattr(run, "compiling", False)
+    runner.quiet_first = release_collector() and not run.compiling
     try:
         for epoch in range(start_epoch, config.epochs):
             boundary = False
