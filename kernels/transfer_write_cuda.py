@@ -73,12 +73,13 @@ def _write_start(p0, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes, n_
 @triton.jit
 def _line_gains(values, lr, granularity, desired_bl, um_grad_scale, long_bl,
                 COLUMNS: tl.constexpr, UBM: tl.constexpr, UM: tl.constexpr,
-                LONG: tl.constexpr):
+                LONG: tl.constexpr, AXIS: tl.constexpr):
     """A line's magnitudes, train length and the gains of its one-hot write (of the
     one-hot side and of the line) from its values (the largest magnitude the line's
-    maximum, the one-hot side's 1): update and BL management as the twin's."""
+    maximum, the one-hot side's 1): update and BL management as the twin's. A line's
+    values run along ``AXIS`` (the others: lines side by side)."""
     mag = tl.abs(values)
-    v_max = tl.max(mag, axis=0)
+    v_max = tl.max(mag, axis=AXIS)
     if COLUMNS:
         x_max = v_max * 0.0 + 1.0
         d_max = v_max
@@ -199,7 +200,7 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
             values = -reads
         mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
                                                    um_grad_scale, long_bl, COLUMNS, UBM, UM,
-                                                   LONG)
+                                                   LONG, 0)
         sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
         line_prob = tl.minimum(mag * line_gain, 1.0) * sign
         one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
@@ -316,7 +317,7 @@ def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_p
             values = -reads
         mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
                                                    um_grad_scale, long_bl, COLUMNS, UBM, UM,
-                                                   LONG)
+                                                   LONG, 0)
         if COLUMNS:
             line_ptr = d_ptr + b * sd0
             one_ptr = x_ptr + b * sx0
@@ -352,6 +353,179 @@ def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_p
         tl.store(sw_ptr + j, switched.to(tl.uint8), mask=lines)
     if SLOTS:
         tl.atomic_add(slots_ptr, tl.sum(slots, axis=0))
+
+# ---- a convolution tile's many passes: the line's walk alone in order (SPLIT_WRITE) ------
+# A chopped step's transfers into a convolution's tile walk each line thousands of passes
+# (ResNet-20 at batch 128: 27 lines x 4,855 passes, 144 x 910, 16 x 2,048): a few dozen to
+# a few hundred programs, each of which does per pass, in order, the buffer step, the
+# line's maximum (a reduction across warps), the gains (square roots, divisions), the line's
+# and the one-hot row's stores, and the chopper's switch (a load of the pass's seed, then a
+# Philox draw) - while the GPU idles. Only H, the chopper and AGAD's means carry from one
+# pass to the next, and a switch depends on no state. ``SPLIT_WRITE``: three launches -
+# every row's switch at once (``_write_flips_kernel``), then each line's passes in order
+# carrying only that state and storing each pass's values (``_write_scan_kernel``, its
+# reads and switches loaded four passes ahead), then every row's maximum, gains,
+# probabilities, one-hot row and train at once (``_write_finish_kernel``). The same
+# operations on the same values: the same trains, probabilities, buffer, choppers and
+# means. Off until a GPU times it (``bench_switches`` ``split-write``).
+SPLIT_WRITE = False
+SPLIT_WRITE_MIN_PASSES = 16  # from this many passes a line (fewer: two launches more)
+SPLIT_ROWS = 4096  # elements of a finishing program's rows (rows x the wider of line, one-hot)
+
+
+@triton.jit(do_not_specialize=["start", "passes"])
+def _write_flips_kernel(fd_ptr, fs_ptr, fl_ptr, start, start_ptr, passes, pass_ptr, n_rows,
+                        width, flip_prob, period, g_fd, g_fs, g_fl, g_start, g_pass,
+                        START_PTR: tl.constexpr, PASS_PTR: tl.constexpr,
+                        PERIOD: tl.constexpr, DRAWS: tl.constexpr, DRAW_SEED: tl.constexpr,
+                        BLOCK_B: tl.constexpr):
+    """Row ``b``'s chopper switch (pass ``b // width``, place ``b % width``), as
+    ``_transfer_write_kernel`` draws it after the row's buffer step, into ``fl_ptr``
+    (int8): rows ``BLOCK_B`` a program, tile ``program_id(1)``."""
+    g = tl.program_id(1).to(tl.int64)
+    first, passes = _write_start(1, start_ptr, start_ptr, start_ptr + g * g_start, start,
+                                 pass_ptr + g * g_pass, passes, n_rows, width, False, False,
+                                 START_PTR, PASS_PTR)
+    b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    live = b < n_rows
+    b = tl.where(live, b, 0)  # addresses of the rows past the last: row 0's
+    _, flip = _chopper_flip(passes + (first + b) // width, 0.0, fd_ptr + g * g_fd + b,
+                            fs_ptr + g * g_fs + b // width, b % width, live, flip_prob,
+                            period, 0, False, PERIOD, DRAWS, DRAW_SEED)
+    tl.store(fl_ptr + g * g_fl + b, flip.to(tl.int8), mask=live)
+
+
+@triton.jit
+def _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok, CHOP: tl.constexpr):
+    """Pass ``r``'s reads of line position ``i`` and its switch (none past the last)."""
+    b = r * width + i
+    here = r < n_pass
+    reads = tl.load(r_ptr + b * sr0 + rm * sr1, mask=ok & here, other=0.0)
+    flip = here & False
+    if CHOP:
+        flip = tl.load(fl_ptr + b, mask=here, other=0) != 0
+    return reads, flip
+
+
+@triton.jit(do_not_specialize=["start", "passes"])
+def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, start_ptr, n_len,
+                       n_rows, width, sr0, sr1, sh0, sh1, sl0, scale, threshold, max_steps,
+                       momentum, buffer_keep, cap, passes, pass_ptr, run_ptr, past_ptr, sw_ptr,
+                       calls_ptr, zero_ptr, keep, mean_weight, g_r, g_h, g_os, g_is, g_l,
+                       g_fl, g_start, g_pass, g_sw, g_calls, g_zero,
+                       BUFFERED: tl.constexpr, FORGET: tl.constexpr, CAP: tl.constexpr,
+                       NO_BUFFER: tl.constexpr, START_PTR: tl.constexpr, CHOP: tl.constexpr,
+                       PASS_PTR: tl.constexpr, MEANS: tl.constexpr, CALLS: tl.constexpr,
+                       ZERO: tl.constexpr, LINE_MAJOR: tl.constexpr, BLOCK_L: tl.constexpr):
+    """``_transfer_write_kernel``'s walk of line position ``i = program_id(0)`` over its
+    passes, in order, with only what carries from pass to pass: AGAD's means, the buffer
+    step and the chopper (its switches from ``_write_flips_kernel``); each pass's values
+    (the negated steps) are stored where its line probabilities go, for
+    ``_write_finish_kernel``. The line's state is stored after its last pass."""
+    i = tl.program_id(0)
+    (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, line_ptr, _, _, start_ptr, pass_ptr,
+     fl_ptr, _, sw_ptr, _, calls_ptr, zero_ptr) = _group_tile(
+        r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, line_ptr, line_ptr, line_ptr,
+        start_ptr, pass_ptr, fl_ptr, fl_ptr, sw_ptr, fl_ptr, calls_ptr, zero_ptr, g_r, g_h,
+        g_os, g_is, g_l, 0, 0, g_start, g_pass, g_fl, 0, g_sw, 0, g_calls, g_zero)
+    first, passes = _write_start(i, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes,
+                                 n_rows, width, CALLS, ZERO, START_PTR, PASS_PTR)
+    j = (first + i) % width
+    rm = tl.arange(0, BLOCK_L)
+    ok = rm < n_len
+    if LINE_MAJOR:
+        m_ptrs = rm.to(tl.int64) + j.to(tl.int64) * sh1
+    else:
+        m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
+    if BUFFERED:
+        in_s = tl.load(is_ptr + j)
+        out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
+        h = tl.load(h_ptr + m_ptrs, mask=ok, other=0.0)
+    if MEANS:
+        switched = tl.load(sw_ptr + j) != 0
+        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
+        past = tl.load(past_ptr + m_ptrs, mask=ok, other=0.0)
+    n_pass = tl.cdiv(n_rows - i, width)
+    a0, f0 = _scan_ahead(r_ptr, fl_ptr, 0, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+    a1, f1 = _scan_ahead(r_ptr, fl_ptr, 1, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+    a2, f2 = _scan_ahead(r_ptr, fl_ptr, 2, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+    a3, f3 = _scan_ahead(r_ptr, fl_ptr, 3, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+    for r in range(0, n_pass):
+        reads, flip = a0, f0
+        a0, f0 = a1, f1
+        a1, f1 = a2, f2
+        a2, f2 = a3, f3
+        a3, f3 = _scan_ahead(r_ptr, fl_ptr, r + 4, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+        if MEANS:  # AGAD: the reads relative to the line's reference (reference_reads_torch)
+            past = tl.where(switched, running, past)
+            running = running * keep + reads * mean_weight
+            reads = reads - past
+        if BUFFERED:
+            signal = ((out_s * in_s) * reads) * scale
+            steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep,
+                                     cap, FORGET, CAP, NO_BUFFER)
+            values = -steps
+        else:
+            values = -reads
+        tl.store(line_ptr + (r * width + i) * sl0 + rm, values, mask=ok)
+        if CHOP:
+            in_s = tl.where(flip, -in_s, in_s)
+            if MEANS:
+                switched = flip
+    tl.debug_barrier()  # (as _transfer_write_kernel's: every warp has read the state)
+    if BUFFERED:
+        tl.store(h_ptr + m_ptrs, h, mask=ok)
+        if CHOP:
+            tl.store(is_ptr + j, in_s)
+    if MEANS:
+        tl.store(past_ptr + m_ptrs, past, mask=ok)
+        tl.store(run_ptr + m_ptrs, running, mask=ok)
+        tl.store(sw_ptr + j, switched.to(tl.uint8))
+
+
+@triton.jit(do_not_specialize=["start", "passes"])
+def _write_finish_kernel(line_ptr, one_ptr, bl_ptr, start, start_ptr, n_len, n_rows, width,
+                         sl0, so0, lr, granularity, desired_bl, um_grad_scale, long_bl, passes,
+                         pass_ptr, slots_ptr, ready_after, g_l, g_o, g_bl, g_start, g_pass,
+                         g_slots, COLUMNS: tl.constexpr, UBM: tl.constexpr, UM: tl.constexpr,
+                         LONG: tl.constexpr, START_PTR: tl.constexpr, PASS_PTR: tl.constexpr,
+                         READY: tl.constexpr, SLOTS: tl.constexpr, BLOCK_B: tl.constexpr,
+                         BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
+    """``_transfer_write_kernel``'s rest of a pass on rows ``BLOCK_B`` a program (tile
+    ``program_id(1)``), from the values ``_write_scan_kernel`` stored: each row's maximum,
+    train and gains, its line probabilities (over its values), its one-hot row, its train
+    (none before its line is ready) and the trains' slots."""
+    g = tl.program_id(1).to(tl.int64)
+    line_ptr += g * g_l
+    one_ptr += g * g_o
+    bl_ptr += g * g_bl
+    first, passes = _write_start(1, bl_ptr, bl_ptr, start_ptr + g * g_start, start,
+                                 pass_ptr + g * g_pass, passes, n_rows, width, False, False,
+                                 START_PTR, PASS_PTR)
+    b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    live = b < n_rows
+    rm = tl.arange(0, BLOCK_L)
+    ok = live[:, None] & (rm < n_len)[None, :]
+    l_ptrs = line_ptr + b.to(tl.int64)[:, None] * sl0 + rm[None, :]
+    values = tl.load(l_ptrs, mask=ok, other=0.0)
+    mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
+                                               um_grad_scale, long_bl, COLUMNS, UBM, UM, LONG,
+                                               1)
+    sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
+    tl.store(l_ptrs, tl.minimum(mag * line_gain[:, None], 1.0) * sign, mask=ok)
+    one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
+    j = (first + b) % width
+    for w0 in range(0, width, BLOCK_W):
+        cols = w0 + tl.arange(0, BLOCK_W)
+        tl.store(one_ptr + b.to(tl.int64)[:, None] * so0 + cols[None, :],
+                 tl.where(cols[None, :] == j[:, None], one_prob[:, None], 0.0),
+                 mask=live[:, None] & (cols < width)[None, :])
+    if READY:
+        bl = tl.where(passes + (first + b) // width > ready_after, bl, 0.0)
+    tl.store(bl_ptr + b, bl.to(tl.int32), mask=live)
+    if SLOTS:
+        tl.atomic_add(slots_ptr + g * g_slots, tl.sum(tl.where(live, bl.to(tl.int64), 0), axis=0))
+
 
 def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width: int,
                           p: TransferWriteParams, *, buffer: torch.Tensor | None = None,
@@ -432,6 +606,10 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     counter = bl if calls is None else calls
     zeroed = bl if zero is None else zero
     wide = WIDE_WRITE and columns and buffered
+    if SPLIT_WRITE and not wide and buffered and n >= SPLIT_WRITE_MIN_PASSES * width:
+        _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_len, width,
+                     p, chop, slots=train_slots, calls=calls, zero=zero, grouped=grouped)
+        return x_prob, d_prob, bl
     lines = min(WIDE_WRITE_LINES, triton.next_power_of_2(min(n, width))) if wide else 1
     kernel = _transfer_write_wide_kernel if wide else _transfer_write_kernel
     # H (and AGAD's means) stored line by line (``TileGroup``'s ``LINE_MAJOR_STATE``): the
@@ -462,6 +640,64 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         num_warps=4, **extra,
     )
     return x_prob, d_prob, bl
+
+
+def _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_len, width, p,
+                 chop, *, slots, calls, zero, grouped) -> None:
+    """:func:`transfer_write_triton`'s write of many passes a line (``SPLIT_WRITE``): the
+    switches, the lines' walks, then every row's trains and probabilities."""
+    (columns, lr, granularity, desired_bl, long_train, update_management,
+     update_bl_management, um_grad_scale, _) = p
+    scale, threshold, max_steps, momentum, forget_buffer, _, no_buffer = p.buffer
+    tiles, n = (reads.shape[0] if grouped else 1), reads.shape[-2]
+    flags = chop["flags"]
+    passes, pass_ptr, fd, fs, run, past, sw = chop["args"]
+    flip_prob, period, keep, mean_weight, ready_after = chop["numbers"]
+    g_pass, g_fd, g_fs, g_sw = chop["steps"]
+
+    def across(t):  # a tensor's step from one tile to the next (0: one call)
+        return t.stride(0) if grouped and isinstance(t, torch.Tensor) else 0
+
+    line, one = (d_prob, x_prob) if columns else (x_prob, d_prob)
+    flips = bl
+    if flags["CHOP"]:
+        flips = torch.empty(bl.shape, dtype=torch.int8, device=bl.device)
+        block_b = 1024
+        _write_flips_kernel[(triton.cdiv(n, block_b), tiles)](
+            fd, fs, flips, 0, start, passes, pass_ptr, n, width, flip_prob, period,
+            g_fd, g_fs, across(flips), across(start), g_pass,
+            START_PTR=True, PASS_PTR=flags["PASS_PTR"], PERIOD=flags["PERIOD"],
+            DRAWS=flags["DRAWS"], DRAW_SEED=flags["DRAW_SEED"], BLOCK_B=block_b, num_warps=4)
+    block_l = triton.next_power_of_2(max(n_len, 16))
+    counter = bl if calls is None else calls
+    zeroed = bl if zero is None else zero
+    _write_scan_kernel[(min(n, width), tiles)](
+        reads, buffer, out_sign, in_sign, line, flips, 0, start, n_len, n, width,
+        reads.stride(-2), reads.stride(-1), buffer.stride(-2), buffer.stride(-1),
+        line.stride(-2), float(scale), float(threshold), float(max_steps), float(momentum),
+        p.buffer.keep, p.buffer.cap, passes, pass_ptr, run, past, sw, counter, zeroed, keep,
+        mean_weight, across(reads), across(buffer), across(out_sign), across(in_sign),
+        across(line), across(flips) if flags["CHOP"] else 0, across(start), g_pass, g_sw,
+        across(calls), across(zero),
+        BUFFERED=True, FORGET=bool(forget_buffer), CAP=p.buffer.capped,
+        NO_BUFFER=bool(no_buffer), START_PTR=True, CHOP=flags["CHOP"],
+        PASS_PTR=flags["PASS_PTR"], MEANS=flags["MEANS"], CALLS=calls is not None,
+        ZERO=zero is not None,
+        LINE_MAJOR=buffer.stride(-2) == 1 and buffer.stride(-1) != 1, BLOCK_L=block_l,
+        num_warps=1 if block_l <= 32 else 2 if block_l <= 64 else 4)
+    block_w = min(1024, triton.next_power_of_2(max(width, 16)))
+    block_b = max(1, SPLIT_ROWS // max(block_l, block_w))
+    counted = bl if slots is None else slots
+    _write_finish_kernel[(triton.cdiv(n, block_b), tiles)](
+        line, one, bl, 0, start, n_len, n, width, line.stride(-2), one.stride(-2), float(lr),
+        float(granularity), float(desired_bl), float(um_grad_scale),
+        float(long_train_length(lr, granularity)) if long_train else 0.0, passes, pass_ptr,
+        counted, ready_after, across(line), across(one), across(bl), across(start), g_pass,
+        across(slots),
+        COLUMNS=bool(columns), UBM=bool(update_bl_management), UM=bool(update_management),
+        LONG=bool(long_train) and not update_bl_management, START_PTR=True,
+        PASS_PTR=flags["PASS_PTR"], READY=flags["READY"], SLOTS=slots is not None,
+        BLOCK_B=block_b, BLOCK_L=block_l, BLOCK_W=block_w, num_warps=4)
 
 
 def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, flip_seed, passes,

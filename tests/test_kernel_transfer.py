@@ -746,11 +746,12 @@ def _line_major(t: torch.Tensor) -> torch.Tensor:
 
 
 def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, seeded=False,
-                   tiles=0, layout=False):
+                   tiles=0, layout=False, split=False):
     """``transfer_write_triton`` with ``WIDE_WRITE`` off, then on (blocks of 4 lines on the
     CPU): the trains, probabilities, buffer, choppers and means the same bit for bit; a
     group of ``tiles`` tiles where given. ``layout``: the one-line kernel with H and the
-    means stored row by row, then line by line (``_line_major``), instead."""
+    means stored row by row, then line by line (``_line_major``), instead. ``split``: the
+    one-line kernel, then ``SPLIT_WRITE``'s three launches (from one pass a line)."""
     chopper, means = CHOPPERS[case]
     gen = torch.Generator().manual_seed(4)
     lead = (tiles,) if tiles else ()
@@ -768,12 +769,14 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
             *lead, runs).to(device)
     elif chopper.flip_prob > 0:
         options["flip_draws"] = torch.rand(*lead, count, generator=gen).to(device)
-    saved = module["WIDE_WRITE"], module["WIDE_WRITE_LINES"]
+    saved = (module["WIDE_WRITE"], module["WIDE_WRITE_LINES"], module["SPLIT_WRITE"],
+             module["SPLIT_WRITE_MIN_PASSES"])
     out = []
     try:
         for on in (False, True):
-            module["WIDE_WRITE"] = on and not layout
+            module["WIDE_WRITE"] = on and not layout and not split
             module["WIDE_WRITE_LINES"] = 4 if device == "cpu" else saved[1]
+            module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = on and split, 1
             mine = {k: _line_major(v) if on and layout and v.dim() > 1 + bool(tiles)
                     else v.clone() for k, v in state.items()}
             mine |= {"train_slots": torch.zeros(max(tiles, 1), dtype=torch.int64,
@@ -783,7 +786,8 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
                 reads, torch.full(lead, start, device=device), n_lines, **mine, **options)
             out.append((got, mine))
     finally:
-        module["WIDE_WRITE"], module["WIDE_WRITE_LINES"] = saved
+        (module["WIDE_WRITE"], module["WIDE_WRITE_LINES"], module["SPLIT_WRITE"],
+         module["SPLIT_WRITE_MIN_PASSES"]) = saved
     (a, sa), (b, sb) = out
     if layout:  # changed in place, in their layout
         assert sb["buffer"].stride()[-2:] == (1, n_out) != sa["buffer"].stride()[-2:]
@@ -807,6 +811,32 @@ def test_transfer_write_wide_of_a_group_is_the_one_line_kernel():
     """A group of two tiles (each its own starts, passes, switches and means)."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
     run_wide_write(launch.__globals__, "agad", "cpu", tiles=2)
+
+
+@pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
+                                                  ("period", False, 0), ("random", True, 2)])
+def test_split_write_is_the_one_line_kernel(case, seeded, tiles):
+    """``SPLIT_WRITE`` (a convolution tile's many passes: the switches, the lines' walks,
+    then every row's trains at once): 14 reads of 6 lines from line 4, the trains,
+    probabilities, buffer, choppers, AGAD's means (period, given draws, ready lines) and
+    slots of the one-line kernel bit for bit; switches drawn from the read seeds; a group of
+    two tiles."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
+    run_wide_write(launch.__globals__, case, "cpu", seeded=seeded, tiles=tiles, split=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
+                                                  ("random", True, 3)])
+def test_split_write_is_the_one_line_kernel_compiled(case, seeded, tiles):
+    """The same compiled: a ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a
+    part), and a 64-row tile's 288 lines as a group of 3."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
+    if tiles:
+        run_wide_write(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
+                       tiles=tiles, split=True)
+    else:
+        run_wide_write(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded, split=True)
 
 
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
