@@ -78,6 +78,12 @@ PATHS = {
     # a chopped step's transfer writes into a conv tile (thousands of passes over its few
     # lines): every row's draws at once, then the passes in order
     "split-passes": (((pulsed_update_cuda, "SPLIT_PASSES"),), RESNET, [], ("chopped", "agad")),
+    # a chopped step's write preparation into a conv tile (thousands of passes over its few
+    # lines): every row's switch at once, each line's walk carrying only H, chopper and
+    # means, then every row's trains and probabilities at once
+    "split-write": (((transfer_write_cuda, "SPLIT_WRITE"),), RESNET, [],
+                    ("chopped+update.accumulate=batch", "chopped",
+                     "agad+update.accumulate=batch")),
     # accumulate=sample: only the rows with a coincidence in a block walked
     "listed-rows": (((pulsed_update_cuda, "LISTED_ROWS"),), DATA, LARGE, ("sgd", "chopped")),
     # a grouped grid's transfer writes in one launch per kernel

@@ -134,6 +134,72 @@ def _chopper_flip(pass_b, bl, fd_ptrs, fs_ptr, i, live, flip_prob, period, ready
     return bl, flip
 
 
+@triton.jit
+def _line_state(h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, sw_ptr, j, n_len, sh0, sh1,
+                BUFFERED: tl.constexpr, MEANS: tl.constexpr, LINE_MAJOR: tl.constexpr,
+                BLOCK_L: tl.constexpr):
+    """Line ``j``'s elements, their places in H (``LINE_MAJOR``: a line's elements adjacent,
+    whole sectors, vector loads) and the state its passes carry: its chopper and H
+    (``BUFFERED``), AGAD's switched flag and means (``MEANS``); zeros where not used."""
+    rm = tl.arange(0, BLOCK_L)
+    ok = rm < n_len
+    if LINE_MAJOR:
+        m_ptrs = rm.to(tl.int64) + j.to(tl.int64) * sh1
+    else:
+        m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
+    h = tl.zeros((BLOCK_L,), tl.float32)
+    in_s, out_s, running, past = tl.sum(h, axis=0), h, h, h
+    switched = in_s != 0.0
+    if BUFFERED:
+        in_s = tl.load(is_ptr + j)
+        out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
+        h = tl.load(h_ptr + m_ptrs, mask=ok, other=0.0)
+    if MEANS:
+        switched = tl.load(sw_ptr + j) != 0
+        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
+        past = tl.load(past_ptr + m_ptrs, mask=ok, other=0.0)
+    return rm, ok, m_ptrs, in_s, out_s, h, switched, running, past
+
+
+@triton.jit
+def _pass_step(reads, h, in_s, out_s, running, past, switched, scale, threshold, max_steps,
+               momentum, buffer_keep, cap, keep, mean_weight, FORGET: tl.constexpr,
+               CAP: tl.constexpr, NO_BUFFER: tl.constexpr, BUFFERED: tl.constexpr,
+               MEANS: tl.constexpr):
+    """A line's pass over its state: AGAD's reads relative to the line's reference
+    (``reference_reads_torch``), the de-chopped buffer step; the pass's values (the
+    negated whole steps) and the state after it."""
+    if MEANS:
+        past = tl.where(switched, running, past)
+        running = running * keep + reads * mean_weight
+        reads = reads - past
+    if BUFFERED:
+        signal = ((out_s * in_s) * reads) * scale
+        steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep, cap,
+                                 FORGET, CAP, NO_BUFFER)
+        values = -steps
+    else:
+        values = -reads
+    return values, h, running, past
+
+
+@triton.jit
+def _line_end(h_ptr, run_ptr, past_ptr, is_ptr, sw_ptr, m_ptrs, ok, j, h, in_s, running, past,
+              switched, BUFFERED: tl.constexpr, CHOP: tl.constexpr, MEANS: tl.constexpr):
+    """The line's state after its last pass. A line shorter than the program's threads is
+    held by several warps, each loading its state: none may see it stored before every one
+    has read it (the barrier)."""
+    tl.debug_barrier()
+    if BUFFERED:
+        tl.store(h_ptr + m_ptrs, h, mask=ok)
+        if CHOP:
+            tl.store(is_ptr + j, in_s)
+    if MEANS:
+        tl.store(past_ptr + m_ptrs, past, mask=ok)
+        tl.store(run_ptr + m_ptrs, running, mask=ok)
+        tl.store(sw_ptr + j, switched.to(tl.uint8))
+
+
 @triton.jit(do_not_specialize=["start", "passes"])
 def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start,
                            start_ptr, n_len, n_rows,
@@ -162,20 +228,9 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                                  n_rows, width, CALLS, ZERO, START_PTR, PASS_PTR)
     first += i
     j = first % width  # the line, the same in every pass: its state stays in registers
-    rm = tl.arange(0, BLOCK_L)
-    ok = rm < n_len
-    if LINE_MAJOR:  # a line's elements adjacent (sh0 == 1): whole sectors, vector loads
-        m_ptrs = rm.to(tl.int64) + j.to(tl.int64) * sh1
-    else:
-        m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
-    if BUFFERED:
-        in_s = tl.load(is_ptr + j)
-        out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
-        h = tl.load(h_ptr + m_ptrs, mask=ok, other=0.0)
-    if MEANS:
-        switched = tl.load(sw_ptr + j) != 0
-        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
-        past = tl.load(past_ptr + m_ptrs, mask=ok, other=0.0)
+    rm, ok, m_ptrs, in_s, out_s, h, switched, running, past = _line_state(
+        h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, sw_ptr, j, n_len, sh0, sh1, BUFFERED, MEANS,
+        LINE_MAJOR, BLOCK_L)
     slots = tl.zeros((), tl.int64)
     n_pass = tl.cdiv(n_rows - i, width)
     # a pass's reads are loaded during the pass before it: thousands of passes a line (a
@@ -187,17 +242,10 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
         reads = ahead
         ahead = tl.load(r_ptr + (b + width) * sr0 + rm * sr1, mask=ok & (r + 1 < n_pass),
                         other=0.0)
-        if MEANS:  # AGAD: the reads relative to the line's reference (reference_reads_torch)
-            past = tl.where(switched, running, past)
-            running = running * keep + reads * mean_weight
-            reads = reads - past
-        if BUFFERED:
-            signal = ((out_s * in_s) * reads) * scale
-            steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep,
-                                     cap, FORGET, CAP, NO_BUFFER)
-            values = -steps
-        else:
-            values = -reads
+        values, h, running, past = _pass_step(
+            reads, h, in_s, out_s, running, past, switched, scale, threshold, max_steps,
+            momentum, buffer_keep, cap, keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED,
+            MEANS)
         mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
                                                    um_grad_scale, long_bl, COLUMNS, UBM, UM,
                                                    LONG, 0)
@@ -223,17 +271,8 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                 switched = flip
         slots += bl.to(tl.int64)
         tl.store(bl_ptr + b, bl.to(tl.int32))
-    # a line shorter than the program's threads is held by several warps, each loading its
-    # state above: none may see it stored before every one has read it
-    tl.debug_barrier()
-    if BUFFERED:  # the line's state after its last pass
-        tl.store(h_ptr + m_ptrs, h, mask=ok)
-        if CHOP:
-            tl.store(is_ptr + j, in_s)
-    if MEANS:
-        tl.store(past_ptr + m_ptrs, past, mask=ok)
-        tl.store(run_ptr + m_ptrs, running, mask=ok)
-        tl.store(sw_ptr + j, switched.to(tl.uint8))
+    _line_end(h_ptr, run_ptr, past_ptr, is_ptr, sw_ptr, m_ptrs, ok, j, h, in_s, running, past,
+              switched, BUFFERED, CHOP, MEANS)
     if SLOTS:
         tl.atomic_add(slots_ptr, slots)
 
@@ -370,7 +409,7 @@ def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_p
 # means. Off until a GPU times it (``bench_switches`` ``split-write``).
 SPLIT_WRITE = False
 SPLIT_WRITE_MIN_PASSES = 16  # from this many passes a line (fewer: two launches more)
-SPLIT_ROWS = 4096  # elements of a finishing program's rows (rows x the wider of line, one-hot)
+SPLIT_ROWS = 2048  # elements of a finishing program's rows (rows x the wider of line, one-hot)
 
 
 @triton.jit(do_not_specialize=["start", "passes"])
@@ -431,20 +470,9 @@ def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, st
     first, passes = _write_start(i, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes,
                                  n_rows, width, CALLS, ZERO, START_PTR, PASS_PTR)
     j = (first + i) % width
-    rm = tl.arange(0, BLOCK_L)
-    ok = rm < n_len
-    if LINE_MAJOR:
-        m_ptrs = rm.to(tl.int64) + j.to(tl.int64) * sh1
-    else:
-        m_ptrs = rm.to(tl.int64) * sh0 + j.to(tl.int64) * sh1
-    if BUFFERED:
-        in_s = tl.load(is_ptr + j)
-        out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
-        h = tl.load(h_ptr + m_ptrs, mask=ok, other=0.0)
-    if MEANS:
-        switched = tl.load(sw_ptr + j) != 0
-        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
-        past = tl.load(past_ptr + m_ptrs, mask=ok, other=0.0)
+    rm, ok, m_ptrs, in_s, out_s, h, switched, running, past = _line_state(
+        h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, sw_ptr, j, n_len, sh0, sh1, BUFFERED, MEANS,
+        LINE_MAJOR, BLOCK_L)
     n_pass = tl.cdiv(n_rows - i, width)
     a0, f0 = _scan_ahead(r_ptr, fl_ptr, 0, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
     a1, f1 = _scan_ahead(r_ptr, fl_ptr, 1, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
@@ -456,31 +484,17 @@ def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, st
         a1, f1 = a2, f2
         a2, f2 = a3, f3
         a3, f3 = _scan_ahead(r_ptr, fl_ptr, r + 4, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
-        if MEANS:  # AGAD: the reads relative to the line's reference (reference_reads_torch)
-            past = tl.where(switched, running, past)
-            running = running * keep + reads * mean_weight
-            reads = reads - past
-        if BUFFERED:
-            signal = ((out_s * in_s) * reads) * scale
-            steps, h = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep,
-                                     cap, FORGET, CAP, NO_BUFFER)
-            values = -steps
-        else:
-            values = -reads
+        values, h, running, past = _pass_step(
+            reads, h, in_s, out_s, running, past, switched, scale, threshold, max_steps,
+            momentum, buffer_keep, cap, keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED,
+            MEANS)
         tl.store(line_ptr + (r * width + i) * sl0 + rm, values, mask=ok)
         if CHOP:
             in_s = tl.where(flip, -in_s, in_s)
             if MEANS:
                 switched = flip
-    tl.debug_barrier()  # (as _transfer_write_kernel's: every warp has read the state)
-    if BUFFERED:
-        tl.store(h_ptr + m_ptrs, h, mask=ok)
-        if CHOP:
-            tl.store(is_ptr + j, in_s)
-    if MEANS:
-        tl.store(past_ptr + m_ptrs, past, mask=ok)
-        tl.store(run_ptr + m_ptrs, running, mask=ok)
-        tl.store(sw_ptr + j, switched.to(tl.uint8))
+    _line_end(h_ptr, run_ptr, past_ptr, is_ptr, sw_ptr, m_ptrs, ok, j, h, in_s, running, past,
+              switched, BUFFERED, CHOP, MEANS)
 
 
 @triton.jit(do_not_specialize=["start", "passes"])
