@@ -246,3 +246,41 @@ def test_two_image_sizes_before_one_step_update_as_the_unfold_path():
         loss.backward()
         opt.step()
     assert torch.equal(layers[0].get_weights()[0], layers[1].get_weights()[0])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["chopped", "agad"])
+def test_split_write_trains_a_convolution_as_the_one_line_kernel(kind, monkeypatch):
+    """``transfer_write_cuda.SPLIT_WRITE`` on the module path: a chopped (AGAD) convolution's
+    transfers (512 image rows on 27 lines: 19 passes a line and a part, each step) train it
+    as the one-line write kernel does - outputs, input gradients, A, C, H, the choppers and
+    the pulse counts bit for bit over three steps."""
+    from xbrun.kernels import transfer_write_cuda
+
+    cfg = _cfg(("cell=constant_step", "io=default", f"device={kind}",
+                "update.accumulate=batch"))
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(8, 3, 8, 8, generator=gen).cuda().requires_grad_()
+    y = torch.randn(8, 6, 8, 8, generator=gen).cuda()
+    runs = []
+    for on in (False, True):
+        monkeypatch.setattr(transfer_write_cuda, "SPLIT_WRITE", on)
+        torch.manual_seed(0)
+        conv = AnalogConv2d(3, 6, 3, padding=1, spec=AnalogSpec(
+            cfg.device, cfg.cell, cfg.io, cfg.update, seed=3, mapping=cfg.mapping)).cuda()
+        opt = AnalogSGD(conv.parameters(), lr=0.2)
+        seen = []
+        for _ in range(3):
+            opt.zero_grad()
+            x.grad = None
+            out = conv(x)
+            F.mse_loss(out, y).backward()
+            opt.step()
+            seen += [out.detach().clone(), x.grad.clone()]
+        tile = conv.analog_tiles()[0]
+        seen += [t.detach().clone() for t in tile.device_state.state_dict().values()
+                 if isinstance(t, torch.Tensor)]
+        runs.append((seen, int(tile.pulses)))
+    (off, pulses_off), (on, pulses_on) = runs
+    assert pulses_off == pulses_on > 0 and len(off) == len(on)
+    assert all(torch.equal(a, b) for a, b in zip(off, on, strict=True))
