@@ -98,13 +98,17 @@ def _tensors(values) -> list[torch.Tensor]:
 
 def _bytes(values) -> int:
     """Bytes of the tensors among ``values`` (lists and tuples walked), each storage once
-    (its largest view among them)."""
+    (its largest view among them; a broadcast view, stride 0, no more than its storage)."""
     from torch.multiprocessing.reductions import StorageWeakRef
 
     largest: dict = {}
     for t in _tensors(values):
-        ref = StorageWeakRef(t.untyped_storage())
-        largest[ref] = max(largest.get(ref, 0), t.numel() * t.element_size())
+        storage = t.untyped_storage()
+        ref = StorageWeakRef(storage)
+        size = t.numel() * t.element_size()
+        if 0 in t.stride():
+            size = min(size, storage.nbytes())
+        largest[ref] = max(largest.get(ref, 0), size)
     return sum(largest.values())
 
 

@@ -503,12 +503,13 @@ def _write_finish_kernel(line_ptr, one_ptr, bl_ptr, start, start_ptr, n_len, n_r
                          pass_ptr, slots_ptr, ready_after, g_l, g_o, g_bl, g_start, g_pass,
                          g_slots, COLUMNS: tl.constexpr, UBM: tl.constexpr, UM: tl.constexpr,
                          LONG: tl.constexpr, START_PTR: tl.constexpr, PASS_PTR: tl.constexpr,
-                         READY: tl.constexpr, SLOTS: tl.constexpr, BLOCK_B: tl.constexpr,
-                         BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
+                         READY: tl.constexpr, SLOTS: tl.constexpr, HOT_ONLY: tl.constexpr,
+                         BLOCK_B: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
     """``_transfer_write_kernel``'s rest of a pass on rows ``BLOCK_B`` a program (tile
     ``program_id(1)``), from the values ``_write_scan_kernel`` stored: each row's maximum,
     train and gains, its line probabilities (over its values), its one-hot row, its train
-    (none before its line is ready) and the trains' slots."""
+    (none before its line is ready) and the trains' slots. ``HOT_ONLY``: a row's one-hot
+    value alone (its row a broadcast column)."""
     g = tl.program_id(1).to(tl.int64)
     line_ptr += g * g_l
     one_ptr += g * g_o
@@ -529,11 +530,14 @@ def _write_finish_kernel(line_ptr, one_ptr, bl_ptr, start, start_ptr, n_len, n_r
     tl.store(l_ptrs, tl.minimum(mag * line_gain[:, None], 1.0) * sign, mask=ok)
     one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
     j = (first + b) % width
-    for w0 in range(0, width, BLOCK_W):
-        cols = w0 + tl.arange(0, BLOCK_W)
-        tl.store(one_ptr + b.to(tl.int64)[:, None] * so0 + cols[None, :],
-                 tl.where(cols[None, :] == j[:, None], one_prob[:, None], 0.0),
-                 mask=live[:, None] & (cols < width)[None, :])
+    if HOT_ONLY:
+        tl.store(one_ptr + b.to(tl.int64) * so0, one_prob, mask=live)
+    else:
+        for w0 in range(0, width, BLOCK_W):
+            cols = w0 + tl.arange(0, BLOCK_W)
+            tl.store(one_ptr + b.to(tl.int64)[:, None] * so0 + cols[None, :],
+                     tl.where(cols[None, :] == j[:, None], one_prob[:, None], 0.0),
+                     mask=live[:, None] & (cols < width)[None, :])
     if READY:
         bl = tl.where(passes + (first + b) // width > ready_after, bl, 0.0)
     tl.store(bl_ptr + b, bl.to(tl.int32), mask=live)
@@ -554,7 +558,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
                           switched: torch.Tensor | None = None,
                           train_slots: torch.Tensor | None = None,
                           calls: torch.Tensor | None = None,
-                          zero: torch.Tensor | None = None, block_w: int = 1024):
+                          zero: torch.Tensor | None = None, block_w: int = 1024,
+                          hot_only: bool = False):
     """Same arguments and result as ``transfer_write_torch``, in one launch: with
     ``chopper`` the choppers' switches, AGAD's means and the ready lines are the same
     program's (one per line) - ten to thirty small torch launches otherwise - and with
@@ -573,7 +578,11 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     A group of tiles' writes (``transfer_write_grouped_torch``: ``reads`` ``(tiles, n,
     L)``, every tensor with the tiles first, ``start`` and ``passes`` ``(tiles,)``, the
     trains ``(tiles, n, .)``): the same launch with the tiles on the grid's second axis,
-    tile ``g`` written as its own call writes it."""
+    tile ``g`` written as its own call writes it.
+
+    ``hot_only`` (for the one-hot write kernels, which read a one-hot row's line element
+    only): where ``SPLIT_WRITE`` writes, the one-hot rows are a column broadcast along the
+    row (stride 0), holding each row's one value; its zeros are neither stored nor read."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, _, no_buffer = p.buffer
@@ -583,7 +592,14 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     dtype = reads.dtype
     lead = (tiles,) if grouped else ()
     line = torch.empty((*lead, n, n_len), dtype=dtype, device=reads.device)
-    one_hot = torch.empty((*lead, n, width), dtype=dtype, device=reads.device)
+    wide = WIDE_WRITE and columns and buffer is not None
+    split = (SPLIT_WRITE and not wide and buffer is not None
+             and n >= max(SPLIT_WRITE_MIN_PASSES * width, 1))
+    if split and hot_only:  # one value a row, read at every column
+        one_hot = torch.empty((*lead, n, 1), dtype=dtype, device=reads.device).expand(
+            *lead, n, width)
+    else:
+        one_hot = torch.empty((*lead, n, width), dtype=dtype, device=reads.device)
     bl = torch.empty((*lead, n), dtype=torch.int32, device=reads.device)
     x_prob, d_prob = (one_hot, line) if columns else (line, one_hot)
     if n == 0:
@@ -619,8 +635,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     slots = bl if train_slots is None else train_slots
     counter = bl if calls is None else calls
     zeroed = bl if zero is None else zero
-    wide = WIDE_WRITE and columns and buffered
-    if SPLIT_WRITE and not wide and buffered and n >= SPLIT_WRITE_MIN_PASSES * width:
+    if split:
         _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_len, width,
                      p, chop, slots=train_slots, calls=calls, zero=zero, grouped=grouped)
         return x_prob, d_prob, bl
@@ -673,6 +688,7 @@ def _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_
         return t.stride(0) if grouped and isinstance(t, torch.Tensor) else 0
 
     line, one = (d_prob, x_prob) if columns else (x_prob, d_prob)
+    hot_only = one.stride(-1) == 0  # (transfer_write_triton's hot_only)
     flips = bl
     if flags["CHOP"]:
         flips = torch.empty(bl.shape, dtype=torch.int8, device=bl.device)
@@ -711,7 +727,7 @@ def _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_
         COLUMNS=bool(columns), UBM=bool(update_bl_management), UM=bool(update_management),
         LONG=bool(long_train) and not update_bl_management, START_PTR=True,
         PASS_PTR=flags["PASS_PTR"], READY=flags["READY"], SLOTS=slots is not None,
-        BLOCK_B=block_b, BLOCK_L=block_l, BLOCK_W=block_w, num_warps=4)
+        HOT_ONLY=hot_only, BLOCK_B=block_b, BLOCK_L=block_l, BLOCK_W=block_w, num_warps=4)
 
 
 def _chopper_arguments(c, buffered, buffer, in_sign, dtype, flip_draws, flip_seed, passes,
@@ -785,7 +801,9 @@ def transfer_lines_triton(weight: torch.Tensor, cell_params: torch.Tensor, reads
     counter = None  # constant steps: a fresh count that the write kernel zeroes
     if add_to is None and int(cell.kind) == CELL_CONSTANT:
         counter = torch.empty((), dtype=torch.int64, device=weight.device)
-    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, zero=counter, **buffer)
+    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, zero=counter,
+                                               hot_only=int(cell.kind) == CELL_CONSTANT,
+                                               **buffer)
     bl = masked_lengths(bl, line_mask, train_slots)
     return pulsed_update_triton(weight, cell_params, x_prob, d_prob, bl,
                                 UpdateParams(cell, max_bl, sparse_rows=True), seed=seed,

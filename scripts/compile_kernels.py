@@ -234,7 +234,7 @@ def _transfer_writes(kernels) -> None:
     """A chopped transfer's write preparation: one call (its flips drawn from the read
     seeds) and a group of three (AGAD's means, given draws), one line a program,
     ``WIDE_WRITE``'s blocks of lines and ``SPLIT_WRITE``'s three launches (at 24-, 64- and
-    300-element lines)."""
+    300-element lines; its one-hot rows whole and as broadcast columns)."""
     from xbrun.kernels import transfer_write_cuda as tw
 
     p = kernels.TransferWriteParams(True, 1e-3, 1e-3, 1, False, False, False, 1.0,
@@ -264,7 +264,8 @@ def _transfer_writes(kernels) -> None:
                                  buffer=torch.zeros(n_len, 37), out_sign=torch.ones(n_len),
                                  in_sign=torch.ones(37), chopper=kernels.ChopperParams(0.1),
                                  flip_seed=torch.zeros(1, **i64), passes=torch.tensor(3),
-                                 train_slots=torch.zeros(1, **i64), calls=torch.tensor(0))
+                                 train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
+                                 hot_only=n_len == 64)  # (one-hot rows as broadcast columns)
     tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES = saved
 
 

@@ -650,6 +650,40 @@ def test_transfer_lines_of_several_passes_compiled_equal_the_single_pass_calls(c
     _check_passes_at_once(columns, case, "cuda", shape=(16, 144), extra=101)
 
 
+def _check_split_lines(columns, case, device="cpu", shape=(4, 3), extra=2):
+    """A chopped step's constant-step writes (one ``transfer_lines_triton`` call) with
+    ``SPLIT_WRITE`` off, then on from one pass a line (its one-hot rows a broadcast column:
+    ``hot_only``): C, its wear, the pulses, calls, slots and every state the same."""
+    module = triton_function("transfer_write_cuda", "transfer_lines_triton",
+                             device == "cpu").__globals__
+    saved = module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"]
+    runs = []
+    try:
+        for on in (False, True):
+            module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = on, 1
+            runs.append(_write_passes(columns, case, True, device, shape, extra))
+    finally:
+        module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = saved
+    (*off, off_state), (*on, on_state) = runs
+    assert torch.equal(off[0], on[0]) and torch.equal(off[1], on[1]) and off[2:] == on[2:]
+    assert off[2] > 5 and off[4] > 0
+    for name, value in off_state.items():
+        assert torch.equal(value, on_state[name]), name
+
+
+@pytest.mark.parametrize(("columns", "case"), [(True, "random"), (False, "agad"),
+                                               (True, "period")])
+def test_transfer_lines_of_split_write_equal_the_one_line_kernel(columns, case):
+    _check_split_lines(columns, case)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", list(CHOPPERS))
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_transfer_lines_of_split_write_compiled(columns, case):
+    _check_split_lines(columns, case, "cuda", shape=(16, 144), extra=101)
+
+
 # ------------------------------------------ a grid's writes in one call (grouped tiles) ------
 def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3,
                  kind=kernels.CELL_CONSTANT):
