@@ -84,6 +84,15 @@ PATHS = {
     "split-write": (((transfer_write_cuda, "SPLIT_WRITE"),), RESNET, [],
                     ("chopped+update.accumulate=batch", "chopped",
                      "agad+update.accumulate=batch")),
+    # a transfer's one-hot reads take the noise management's scale from the line element
+    # alone (a conv tile's 10^5 one-hot rows a step not loaded whole)
+    "line-scale": (((analog_mvm_cuda, "LINE_SCALE"),), RESNET, [],
+                   ("chopped+update.accumulate=batch", "chopped",
+                    "agad+update.accumulate=batch")),
+    # both chopped ResNet transfer paths together
+    "resnet-transfers": (((transfer_write_cuda, "SPLIT_WRITE"), (analog_mvm_cuda, "LINE_SCALE")),
+                         RESNET, [], ("chopped+update.accumulate=batch", "chopped",
+                                      "agad+update.accumulate=batch")),
     # accumulate=sample: only the rows with a coincidence in a block walked
     "listed-rows": (((pulsed_update_cuda, "LISTED_ROWS"),), DATA, LARGE, ("sgd", "chopped")),
     # a grouped grid's transfer writes in one launch per kernel

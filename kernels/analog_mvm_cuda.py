@@ -25,7 +25,14 @@ import triton.language as tl
 
 from . import seeds
 from .analog_mvm_ref import MVMParams
-from .layout import BM_NONE, BM_WORST_CASE, NM_ABS_MAX_NP_SUM, W_NOISE_ADDITIVE, W_NOISE_PCM
+from .layout import (
+    BM_NONE,
+    BM_WORST_CASE,
+    NM_ABS_MAX_NP_SUM,
+    NM_MAX,
+    W_NOISE_ADDITIVE,
+    W_NOISE_PCM,
+)
 
 
 @triton.jit
@@ -626,14 +633,15 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
                    OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
                    TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
                    BLOCK_O: tl.constexpr, GROUP: tl.constexpr = False, n=0, n_cols=1,
-                   sx_i=0, sx_j=0, swg=0):
+                   sx_i=0, sx_j=0, swg=0, LINE_ONLY: tl.constexpr = False):
     """Prologue and epilogue of a row that is zero but at column ``j = (start + row) %
     width``: ``x @ W.T`` is then ``W[:, j]`` times the DAC's ``v_j`` exactly (the other
     products are zeros), so the column is read instead of multiplied. Without input noise
     and bound management only (a zero input stays zero, one pass). ``GROUP``: tile ``g``
     (program axis 1) of a group of ``n`` rows each, as the prologue and epilogue find it
     (``_tile_of``: its block of ``x``, its seed), its weights ``swg`` apart, its start at
-    ``start_ptr + g`` and its rows at ``out_ptr + g * n * n_out``."""
+    ``start_ptr + g`` and its rows at ``out_ptr + g * n * n_out``. ``LINE_ONLY``
+    (``LINE_SCALE``): the row's noise-management scale from its line element alone."""
     row = tl.program_id(0)
     if GROUP:
         g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
@@ -642,15 +650,19 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
         out_ptr += g * n * n_out
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
     x_row = x_ptr + row.to(tl.int64) * sx0
-    raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
-                     NM_KIND, BLOCK_I)
-    s = tl.where(raw > 0, raw, 1.0)
-    silent = raw <= 0
     if START_PTR:
         first = tl.load(start_ptr)
     else:
         first = start
     j = ((first + row) % width).to(tl.int32)
+    if LINE_ONLY:  # the row's other entries are zeros: its maxima and sums are the line's
+        raw = _row_scale(x_row + j.to(tl.int64) * sx1, sx1, 1, nm_thres, wmax, out_bound,
+                         inp_step, max_bm_res, NM_KIND, 2)
+    else:
+        raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                         NM_KIND, BLOCK_I)
+    s = tl.where(raw > 0, raw, 1.0)
+    silent = raw <= 0
     # the DAC's counter in int32, as the prologue's (Philox draws by the counters' width)
     v = _dac(tl.load(x_row + j.to(tl.int64) * sx1), s, row * width + j, seed, 0, inp_step,
              inp_bound, 0.0, INP_Q, INP_STO, False)
@@ -797,8 +809,18 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
         OUT_NOISE=p.out_noise > 0, OUT_Q=out_q, OUT_STO=out_q and p.out_sto_round,
         TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1,
         BLOCK_I=block_i or _block(width, 1024), BLOCK_O=block_o or _block(n_out, 1024),
-        **extra)
+        LINE_ONLY=LINE_SCALE and int(p.nm_kind) != NM_MAX, **extra)
     return out
+
+
+# A transfer's one-hot read (``_onehot_kernel``) loaded and reduced its whole row for the
+# noise management's scale (a chopped step's conv tile: 131,072 rows of 144 a step, 75 MB)
+# where every entry but the line's is zero: the row's absolute maximum, positive and
+# negative sums are the line element's (its maximum too where the row is one element;
+# otherwise, ``noise_management=max``, the larger of it and zero: that kind keeps the
+# row). ``LINE_SCALE``: the scale from the line element alone, the same numbers. Off until
+# a GPU times it (``bench_switches`` ``line-scale``).
+LINE_SCALE = False
 
 
 # A group's one-hot reads (a grid's transfers, ``TileGroup._transfers``) by

@@ -171,14 +171,18 @@ def _problems():
 
 def _onehot_reads(am, p) -> None:
     """A transfer's one-hot reads as columns: one tile (host and device start), and a
-    group's (``GROUPED_ONEHOT``)."""
-    am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, 5, onehot_start=4)
-    am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, torch.tensor([5]),
-                         onehot_start=torch.tensor(4))
-    saved, am.GROUPED_ONEHOT = am.GROUPED_ONEHOT, True
-    am.analog_mvm_grouped_triton(torch.randn(3, 17, 23), torch.zeros(9, 69), p, torch.arange(3),
-                                 3, 0, 23, onehot_start=torch.arange(3))
-    am.GROUPED_ONEHOT = saved
+    group's (``GROUPED_ONEHOT``); their scale from the whole row and (``LINE_SCALE``) from
+    the line element."""
+    saved = am.GROUPED_ONEHOT, am.LINE_SCALE
+    for am.LINE_SCALE in (False, True):
+        am.GROUPED_ONEHOT = False
+        am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, 5, onehot_start=4)
+        am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, torch.tensor([5]),
+                             onehot_start=torch.tensor(4))
+        am.GROUPED_ONEHOT = True
+        am.analog_mvm_grouped_triton(torch.randn(3, 17, 23), torch.zeros(9, 69), p,
+                                     torch.arange(3), 3, 0, 23, onehot_start=torch.arange(3))
+    am.GROUPED_ONEHOT, am.LINE_SCALE = saved
 
 
 def _row_block_mvms(am, IOParameters, kernel_params) -> None:

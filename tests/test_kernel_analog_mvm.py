@@ -532,12 +532,16 @@ ONEHOT_IO = [dict(), dict(out_noise=0.0, inp_res=0.0, out_res=0.0),
                   out_res=0.0)]
 
 
+@pytest.mark.parametrize("line_scale", [False, True], ids=["row", "line-scale"])
 @pytest.mark.parametrize("extra", ONEHOT_IO)
-def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_them(extra):
+def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_them(
+        extra, line_scale, monkeypatch):
     """A transfer's reads (row b one-hot at column (start + b) % width, of any value; a zero
     row too) in one launch that reads the columns: the numbers of the three launches'
-    matmul, noise and all, for a host or a device start and seed, and a transposed view."""
+    matmul, noise and all, for a host or a device start and seed, and a transposed view;
+    with ``LINE_SCALE`` the noise management's scale from the line element alone."""
     launch = _triton(True)
+    monkeypatch.setitem(launch.__globals__, "LINE_SCALE", line_scale)
     gen = torch.Generator().manual_seed(4)
     w = torch.randn(9, 7, generator=gen)
     p = kernel_params(IOParameters(bound_management="none", **extra))
@@ -597,8 +601,11 @@ def test_triton_compiled_group_reads_one_hot_columns_as_its_matmul():
 
 
 @pytest.mark.gpu
-def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them():
+@pytest.mark.parametrize("line_scale", [False, True], ids=["row", "line-scale"])
+def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them(line_scale,
+                                                                                monkeypatch):
     launch = _triton(False)
+    monkeypatch.setitem(launch.__globals__, "LINE_SCALE", line_scale)
     gen = torch.Generator().manual_seed(4)
     w = torch.randn(256, 392, generator=gen).cuda()
     start = torch.tensor(300, device="cuda")
