@@ -263,11 +263,12 @@ def _transfer_writes(kernels) -> None:
                                      switched=torch.zeros(3, 37, dtype=torch.bool),
                                      train_slots=torch.zeros(3, **i64),
                                      calls=torch.zeros(3, **i64))
-    for n_len in (64, 300):  # the split scan's one, two and four warps
+    for n_len in (64, 300):  # the split scan's one, two and four warps (300: no chopper)
+        chop = dict(chopper=kernels.ChopperParams(0.1), flip_seed=torch.zeros(1, **i64),
+                    passes=torch.tensor(3)) if n_len == 64 else {}
         tw.transfer_write_triton(torch.randn(9, n_len), torch.tensor(2), 37, p,
                                  buffer=torch.zeros(n_len, 37), out_sign=torch.ones(n_len),
-                                 in_sign=torch.ones(37), chopper=kernels.ChopperParams(0.1),
-                                 flip_seed=torch.zeros(1, **i64), passes=torch.tensor(3),
+                                 in_sign=torch.ones(37), **chop,
                                  train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
                                  hot_only=n_len == 64)  # (one-hot rows as broadcast columns)
     tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES = saved

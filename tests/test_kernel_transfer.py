@@ -574,6 +574,16 @@ def test_transfer_write_of_several_passes_interpreted_matches_twin(case):
         assert (want_state["in_sign"] != state["in_sign"]).tolist() == [True, True, False, False]
 
 
+@pytest.mark.parametrize("case", [None, *CHOPPERS])
+def test_split_write_of_several_passes_matches_twin(case, monkeypatch):
+    """``SPLIT_WRITE`` from one pass a line against the twin's single-pass calls, with no
+    chopper too (a buffered write whose switches launch nothing)."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
+    monkeypatch.setitem(launch.__globals__, "SPLIT_WRITE", True)
+    monkeypatch.setitem(launch.__globals__, "SPLIT_WRITE_MIN_PASSES", 1)
+    _check_write_passes(loose_write(launch), case, "cpu")
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("case", [None, *CHOPPERS])
 def test_transfer_write_of_several_passes_compiled_matches_twin(case):
