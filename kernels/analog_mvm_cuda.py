@@ -52,6 +52,28 @@ def _round_even(t):
 
 
 @triton.jit
+def _randn(seed, at, NORMALS4: tl.constexpr):
+    """A standard normal for each counter of ``at`` (a block whose last axis is its
+    columns, consecutive). ``tl.randn`` spends a 10-round Philox call and a Box-Muller
+    transform on each and keeps one of the call's four words; with ``NORMALS4`` one
+    ``tl.randn4x`` call serves four neighbouring columns (its four normals: both of each
+    Box-Muller pair), a quarter of the Philox calls, logarithms and square roots. Columns
+    ``4k .. 4k + 3`` take lanes 0-3 of the call at the counter of column ``4k`` (the
+    column blocks start at multiples of 4, at least 16 wide), so the numbers do not
+    depend on the blocks a kernel takes and no two elements share a normal (groups of
+    distinct first counters draw from distinct Philox counters)."""
+    if NORMALS4:
+        tl.static_assert(at.shape[-1] % 4 == 0, "NORMALS4 takes blocks of 4k columns")
+        first = tl.reshape(at, (at.numel // 4, 2, 2))  # (group, lane // 2, lane % 2)
+        first, _ = tl.split(first)
+        first, _ = tl.split(first)  # lane 0's counter: the group's
+        n0, n1, n2, n3 = tl.randn4x(seed, first)
+        return tl.reshape(tl.join(tl.join(n0, n2), tl.join(n1, n3)), at.shape)
+    else:
+        return tl.randn(seed, at)
+
+
+@triton.jit
 def _row_scale(x_ptr, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
                KIND: tl.constexpr, BLOCK_I: tl.constexpr):
     """Noise-management scale of the row at ``x_ptr`` (as ``noise_management_scale_torch``)."""
@@ -88,7 +110,7 @@ def _row_scale(x_ptr, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_re
 
 @triton.jit
 def _dac(x, s, at, seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q: tl.constexpr,
-         INP_STO: tl.constexpr, INP_NOISE: tl.constexpr):
+         INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, NORMALS4: tl.constexpr):
     """The DAC's view of inputs ``x / s`` (a block or one value; ``at``: their counters)."""
     t = tl.math.div_rn(x, s)
     if INP_Q:
@@ -98,21 +120,21 @@ def _dac(x, s, at, seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q: tl.cons
         t = _round_even(t) * inp_step
     t = tl.minimum(tl.maximum(t, -inp_bound), inp_bound)
     if INP_NOISE:
-        t = t + inp_noise * tl.randn(_stream_seed(seed, 1, bm_pass), at)
+        t = t + inp_noise * _randn(_stream_seed(seed, 1, bm_pass), at, NORMALS4)
     return t
 
 
 @triton.jit
 def _dac_row(x_ptr, sx1, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_bound, inp_noise,
              INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
-             BLOCK_I: tl.constexpr):
+             NORMALS4: tl.constexpr, BLOCK_I: tl.constexpr):
     """Write the DAC's view of ``x / s`` to ``v_ptr``; return its squared norm."""
     sumsq = tl.zeros((), tl.float32)
     for i0 in range(0, width, BLOCK_I):
         cols = i0 + tl.arange(0, BLOCK_I)
         ok = cols < width
         t = _dac(tl.load(x_ptr + cols * sx1, mask=ok, other=0.0), s, row * width + cols, seed,
-                 bm_pass, inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE)
+                 bm_pass, inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4)
         t = tl.where(ok, t, 0.0)
         tl.store(v_ptr + cols, t, mask=ok)
         sumsq += tl.sum(t * t, axis=0)
@@ -122,16 +144,18 @@ def _dac_row(x_ptr, sx1, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_boun
 @triton.jit
 def _adc(y, var, norm, at, ok, seed, bm_pass, w_noise, out_noise, out_step, out_bound,
          W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
-         OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, AXIS: tl.constexpr):
+         OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, AXIS: tl.constexpr,
+         NORMALS4: tl.constexpr):
     """Read noise, output noise, ADC on outputs ``y`` (``at``: their Philox offsets,
     ``norm`` as wide as ``y``); returns them clipped and whether they clipped along
     ``AXIS``."""
     if W_KIND == 1:  # W_NOISE_ADDITIVE
-        y = y + (w_noise * norm) * tl.randn(_stream_seed(seed, 2, bm_pass), at)
+        y = y + (w_noise * norm) * _randn(_stream_seed(seed, 2, bm_pass), at, NORMALS4)
     elif W_KIND == 2:  # W_NOISE_PCM
-        y = y + (w_noise * tl.sqrt(var)) * tl.randn(_stream_seed(seed, 2, bm_pass), at)
+        y = y + (w_noise * tl.sqrt(var)) * _randn(_stream_seed(seed, 2, bm_pass), at,
+                                                  NORMALS4)
     if OUT_NOISE:
-        y = y + out_noise * tl.randn(_stream_seed(seed, 3, bm_pass), at)
+        y = y + out_noise * _randn(_stream_seed(seed, 3, bm_pass), at, NORMALS4)
     if OUT_Q:
         y = tl.math.div_rn(y, out_step)
         if OUT_STO:
@@ -147,21 +171,22 @@ def _adc(y, var, norm, at, ok, seed, bm_pass, w_noise, out_noise, out_step, out_
 @triton.jit
 def _adc_block(y, var, norm, row, cols, ok, width, seed, bm_pass, w_noise, out_noise,
                out_step, out_bound, W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr,
-               OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr):
+               OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr,
+               NORMALS4: tl.constexpr):
     """``_adc`` of one row's block of outputs ``cols``; whether the block clipped."""
     return _adc(y, var, norm, row * width + cols, ok, seed, bm_pass, w_noise, out_noise,
-                out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, 0)
+                out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, 0, NORMALS4)
 
 
 @triton.jit
 def _adc_rows(y, var, norm, rows, cols, ok, width, seed, w_noise, out_noise, out_step,
               out_bound, W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
-              OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr):
+              OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, NORMALS4: tl.constexpr):
     """``_adc_block`` of the first pass on a block of rows ``(rows, cols)``: the same
     element-wise numbers; whether each row clipped."""
     return _adc(y, var, norm[:, None], rows[:, None] * width + cols[None, :], ok, seed, 0,
                 w_noise, out_noise, out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
-                TEST_NEG, 1)
+                TEST_NEG, 1, NORMALS4)
 
 
 @triton.jit
@@ -193,7 +218,7 @@ def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed
                      max_bm_res, inp_bound, inp_noise,
                      NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
                      INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
-                     BLOCK_I: tl.constexpr):
+                     BLOCK_I: tl.constexpr, NORMALS4: tl.constexpr):
     row = tl.program_id(0)
     if COUNT:  # the tile's count of MVM vectors (nothing here reads it)
         if (row == 0) & (tl.program_id(1) == 0):
@@ -207,7 +232,8 @@ def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed
     s = tl.where(raw > 0, raw, 1.0)
     silent = (raw <= 0) & (inp_noise <= 0)  # never with NM_NONE (raw = 1)
     sumsq = _dac_row(x_row, sx1, v_ptr + at * width, row, width, s, seed, 0,
-                     inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
+                     inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4,
+                     BLOCK_I)
     tl.store(scale_ptr + at, tl.where(silent, 0.0, s))  # 0 marks a silent row
     tl.store(norm_ptr + at, tl.sqrt(sumsq))
 
@@ -220,7 +246,7 @@ def _bound_management(x_row, sx1, v_row, w_ptr, sw0, sw1, out_row, row, width, n
                       INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, W_KIND: tl.constexpr,
                       OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
                       TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
-                      GEMV_O: tl.constexpr):
+                      GEMV_O: tl.constexpr, NORMALS4: tl.constexpr):
     """Bound management of one row after its first pass (``hit``: whether an output
     clipped): while one clips, halve the input, redo the DAC row at ``v_row`` and its GEMV
     with the weight, and overwrite the row's outputs at ``out_row``."""
@@ -243,7 +269,7 @@ def _bound_management(x_row, sx1, v_row, w_ptr, sw0, sw1, out_row, row, width, n
         # done, nor reads it before every thread has written it
         tl.debug_barrier()
         sumsq = _dac_row(x_row, sx1, v_row, row, width, s, seed, bm_pass, inp_step,
-                         inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
+                         inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, BLOCK_I)
         tl.debug_barrier()
         norm = tl.sqrt(sumsq)
         hit = tl.zeros((), tl.int32)
@@ -263,7 +289,7 @@ def _bound_management(x_row, sx1, v_row, w_ptr, sw0, sw1, out_row, row, width, n
                     acc_var += tl.sum(tl.abs(w) * (v * v)[None, :], axis=1)
             y, block_hit = _adc_block(acc, acc_var, norm, row, outs, ok, n_out, seed,
                                       bm_pass, w_noise, out_noise, out_step, out_bound,
-                                      W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+                                      W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, NORMALS4)
             hit = tl.maximum(hit, block_hit)
             y = y * s
             if SCALED:
@@ -282,7 +308,8 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
                      INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
                      W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                      OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
-                     BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
+                     BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr,
+                     NORMALS4: tl.constexpr):
     row = tl.program_id(0)
     g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
@@ -302,7 +329,7 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
             var = tl.load(var_ptr + base + cols, mask=ok, other=0.0)
         y, block_hit = _adc_block(y, var, norm, row, cols, ok, n_out, seed, 0, w_noise,
                                   out_noise, out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q,
-                                  OUT_STO, TEST_NEG)
+                                  OUT_STO, TEST_NEG, NORMALS4)
         hit = tl.maximum(hit, block_hit)
         y = y * alpha
         if SCALED:
@@ -314,7 +341,7 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
                           seed, nm_thres, wmax, inp_step, max_bm_res, inp_bound, inp_noise,
                           w_noise, out_noise, out_step, out_bound, out_scale, max_bm_factor,
                           bm_limit, WORST, INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE,
-                          OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_I, GEMV_O)
+                          OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_I, GEMV_O, NORMALS4)
 
 
 @triton.jit
@@ -364,7 +391,8 @@ def _prologue_rows_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr,
                           inp_bound, inp_noise,
                           NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
                           INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
-                          BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+                          BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+                          NORMALS4: tl.constexpr):
     """``_prologue_kernel`` for ``BLOCK_R`` rows at once, each row whole in ``BLOCK_C``
     columns: the same element-wise numbers and exact reductions (max), for noise
     managements without a sum (not ``abs_max_np_sum``); the norm it writes is summed in
@@ -381,7 +409,7 @@ def _prologue_rows_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr,
     s = tl.where(raw > 0, raw, 1.0)
     silent = (raw <= 0) & (inp_noise <= 0)
     t = _dac(x, s[:, None], rows[:, None] * width + cols[None, :], seed, 0, inp_step,
-             inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE)
+             inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4)
     t = tl.where(ok, t, 0.0)
     at = g * n + rows
     tl.store(v_ptr + at[:, None] * width + cols[None, :], t, mask=ok)
@@ -394,7 +422,7 @@ def _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows,
                          ok, n_out, seed, w_noise, out_noise, out_step, out_bound, out_scale,
                          W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                          OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr,
-                         SCALED: tl.constexpr):
+                         SCALED: tl.constexpr, NORMALS4: tl.constexpr):
     """The epilogue's element-wise pass over rows ``at`` (their block's ``(rows, cols)``):
     the ADC, the DAC scale back, the output scale, a silent row's zeros, stored; which rows
     clipped and which are silent (the row-block and the chunk kernels both)."""
@@ -407,7 +435,8 @@ def _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows,
     if W_KIND == 2:
         var = tl.load(var_ptr + where, mask=ok, other=0.0)
     y, hit = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
-                       out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+                       out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG,
+                       NORMALS4)
     y = y * alpha[:, None]
     if SCALED:
         y = y * out_scale
@@ -426,7 +455,7 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
                           W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                           OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
                           BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr,
-                          GEMV_O: tl.constexpr):
+                          GEMV_O: tl.constexpr, NORMALS4: tl.constexpr):
     """``_epilogue_kernel`` for ``BLOCK_R`` rows at once, each row's outputs whole in
     ``BLOCK_O``: the first pass element-wise as there; then each row that clipped, one after
     the other, through the same bound management as one row's program."""
@@ -440,7 +469,7 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
     hit, silent = _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows,
                                        cols, live, ok, n_out, seed, w_noise, out_noise,
                                        out_step, out_bound, out_scale, W_KIND, OUT_NOISE,
-                                       OUT_Q, OUT_STO, TEST_NEG, SCALED)
+                                       OUT_Q, OUT_STO, TEST_NEG, SCALED, NORMALS4)
     if BM_KIND != 0:
         _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, out_ptr,
                                (hit > 0) & (~silent) & live, g, n, width, n_out, seed,
@@ -448,7 +477,7 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
                                w_noise, out_noise, out_step, out_bound, out_scale,
                                max_bm_factor, bm_limit, WORST, INP_Q, INP_STO, INP_NOISE,
                                W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R,
-                               BLOCK_I, GEMV_O)
+                               BLOCK_I, GEMV_O, NORMALS4)
 
 
 @triton.jit
@@ -476,7 +505,8 @@ def _prologue_chunks_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_pt
                             NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr,
                             INP_Q: tl.constexpr, INP_STO: tl.constexpr,
                             INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
-                            BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+                            BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+                            NORMALS4: tl.constexpr):
     """``_prologue_rows_kernel`` over ``BLOCK_C``-column chunks of its rows (``IN_CHUNKS``):
     the rows' maxima over the chunks first, then each chunk's DAC view, so a row of 144 or
     288 inputs is 9 chunks of 16 or 32 columns, not 256 or 512 lanes of which 112 or 224
@@ -497,7 +527,7 @@ def _prologue_chunks_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_pt
         ok = live[:, None] & (cols < width)[None, :]
         x = tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0)
         t = _dac(x, s[:, None], rows[:, None] * width + cols[None, :], seed, 0, inp_step,
-                 inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE)
+                 inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4)
         t = tl.where(ok, t, 0.0)
         tl.store(v_ptr + at[:, None] * width + cols[None, :], t, mask=ok)
         sumsq += tl.sum(t * t, axis=1)
@@ -512,7 +542,8 @@ def _epilogue_chunks_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_p
                             SEED_PTR: tl.constexpr, W_KIND: tl.constexpr,
                             OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                             OUT_STO: tl.constexpr, SCALED: tl.constexpr,
-                            BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr):
+                            BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr,
+                            NORMALS4: tl.constexpr):
     """``_epilogue_rows_kernel`` without bound management (``OUT_CHUNKS``: a backward
     MVM's) over ``BLOCK_O``-output chunks of ``BLOCK_R`` rows, program ``b * n_chunks + c``
     taking chunk ``c`` of row block ``b``: a row of 144 or 288 outputs is 9 chunks of 16 or
@@ -531,7 +562,7 @@ def _epilogue_chunks_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_p
     at = g.to(tl.int64) * n + rows
     _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows, cols, live,
                          ok, n_out, seed, w_noise, out_noise, out_step, out_bound, out_scale,
-                         W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False, SCALED)
+                         W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False, SCALED, NORMALS4)
 
 
 @triton.jit
@@ -542,7 +573,8 @@ def _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, o
                            INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
                            W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                            OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
-                           BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
+                           BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr,
+                           NORMALS4: tl.constexpr):
     """Bound management of a block's rows that clipped (``todo``), one after the other,
     through the code of one row's program (its scale read back from ``scale_ptr``)."""
     lane = tl.arange(0, BLOCK_R)
@@ -560,7 +592,7 @@ def _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, o
                           inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise,
                           out_step, out_bound, out_scale, max_bm_factor, bm_limit, WORST,
                           INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
-                          TEST_NEG, SCALED, BLOCK_I, GEMV_O)
+                          TEST_NEG, SCALED, BLOCK_I, GEMV_O, NORMALS4)
 
 
 @triton.jit
@@ -573,7 +605,8 @@ def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, ou
                      INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, OUT_NOISE: tl.constexpr,
                      OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr,
                      SCALED: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
-                     BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
+                     BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr,
+                     NORMALS4: tl.constexpr):
     """The row-block prologue, the matmul and the row-block epilogue of ``BLOCK_R`` rows in
     one program (``FUSED_ROWS``): the rows' scales from their maxima over ``BLOCK_K``-column
     chunks, then for each ``BLOCK_O`` outputs the DAC's view of each chunk (the prologue's
@@ -600,14 +633,14 @@ def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, ou
             ok = live[:, None] & (cols < width)[None, :]
             t = _dac(tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0), s[:, None],
                      rows[:, None] * width + cols[None, :], seed, 0, inp_step, inp_bound,
-                     inp_noise, INP_Q, INP_STO, INP_NOISE)
+                     inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4)
             w = tl.load(w_ptr + outs[None, :].to(tl.int64) * sw0 + cols[:, None] * sw1,
                         mask=(outs < n_out)[None, :] & (cols < width)[:, None], other=0.0)
             acc = tl.dot(tl.where(ok, t, 0.0), w, acc, input_precision="ieee")
         ok = live[:, None] & (outs < n_out)[None, :]
         y, block_hit = _adc_rows(acc, acc, tl.zeros((BLOCK_R,), tl.float32), rows, outs, ok,
                                  n_out, seed, 0.0, out_noise, out_step, out_bound, 0,
-                                 OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+                                 OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, NORMALS4)
         hit = tl.maximum(hit, block_hit)
         y = y * alpha[:, None]
         if SCALED:
@@ -621,7 +654,7 @@ def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, ou
                                0.0, out_noise, out_step, out_bound, out_scale,
                                max_bm_factor, bm_limit, WORST, INP_Q, INP_STO, INP_NOISE,
                                0, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R,
-                               BLOCK_I, GEMV_O)
+                               BLOCK_I, GEMV_O, NORMALS4)
 
 
 @triton.jit(do_not_specialize=["start", "seed_arg"])
@@ -633,7 +666,8 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
                    OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
                    TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
                    BLOCK_O: tl.constexpr, GROUP: tl.constexpr = False, n=0, n_cols=1,
-                   sx_i=0, sx_j=0, swg=0, LINE_ONLY: tl.constexpr = False):
+                   sx_i=0, sx_j=0, swg=0, LINE_ONLY: tl.constexpr = False,
+                   NORMALS4: tl.constexpr = False):
     """Prologue and epilogue of a row that is zero but at column ``j = (start + row) %
     width``: ``x @ W.T`` is then ``W[:, j]`` times the DAC's ``v_j`` exactly (the other
     products are zeros), so the column is read instead of multiplied. Without input noise
@@ -665,7 +699,7 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
     silent = raw <= 0
     # the DAC's counter in int32, as the prologue's (Philox draws by the counters' width)
     v = _dac(tl.load(x_row + j.to(tl.int64) * sx1), s, row * width + j, seed, 0, inp_step,
-             inp_bound, 0.0, INP_Q, INP_STO, False)
+             inp_bound, 0.0, INP_Q, INP_STO, False, NORMALS4)
     j = j.to(tl.int64)
     norm = tl.sqrt(v * v)  # the row's norm: its other entries are zeros
     alpha = tl.where(silent, 0.0, s)
@@ -678,7 +712,8 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
         if W_KIND == 2:
             var = tl.abs(w) * (v * v)
         y, _ = _adc_block(y, var, norm, row, cols, ok, n_out, seed, 0, w_noise, out_noise,
-                          out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
+                          out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG,
+                          NORMALS4)
         y = y * alpha
         if SCALED:
             y = y * out_scale
@@ -724,6 +759,15 @@ FUSED_WARPS = 8
 # row-block kernels (off until a GPU times them).
 OUT_CHUNKS = False
 IN_CHUNKS = False
+
+# The periphery's normals (output noise, read noise, input noise) four to a Philox call
+# (``_randn``): one output's epilogue was ~225 SASS instructions on sm_90, ~185 of them its
+# normal (a 10-round Philox call and a Box-Muller transform, one of the call's four words
+# kept), and the ResNet draws ~370 M of them a step. Other numbers than ``tl.randn``'s (the
+# same distribution, another stream: no longer the same bit for bit as with False), the
+# same in every kernel and block shape. False: one ``tl.randn`` an element (off until a GPU
+# times it).
+NORMALS4 = False
 
 
 def _chunk(width: int, cap: int = ROW_WIDTH) -> int:
@@ -809,7 +853,7 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
         OUT_NOISE=p.out_noise > 0, OUT_Q=out_q, OUT_STO=out_q and p.out_sto_round,
         TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1,
         BLOCK_I=block_i or _block(width, 1024), BLOCK_O=block_o or _block(n_out, 1024),
-        LINE_ONLY=LINE_SCALE and int(p.nm_kind) != NM_MAX, **extra)
+        LINE_ONLY=LINE_SCALE and int(p.nm_kind) != NM_MAX, NORMALS4=NORMALS4, **extra)
     return out
 
 
@@ -890,7 +934,8 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     norm = torch.empty((tiles, n), dtype=torch.float32, device=x.device)
     sx_i, sx_j = step_i * x.stride(1), step_j * x.stride(1)
     inp_q, out_q = p.inp_step > 0, p.out_step > 0
-    flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0)
+    flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0,
+                 NORMALS4=NORMALS4)
     w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
     row_blocks = ROW_BLOCKS and n >= ROW_MIN_ROWS
     rows_in = _row_block(width) if (row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM
@@ -933,7 +978,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
             float(p.out_noise), float(p.out_step), float(p.out_bound), float(p.out_scale),
             SEED_PTR=seed_ptr_mode, W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
             OUT_STO=out_q and p.out_sto_round, SCALED=p.out_scale != 1, BLOCK_R=block_r,
-            BLOCK_O=block_o)
+            BLOCK_O=block_o, NORMALS4=NORMALS4)
         return out
     rows_out = _row_block(n_out) if row_blocks else None
     kernel, grid, blocks = _epilogue_kernel, (n, tiles), dict(BLOCK_O=block_o)
