@@ -11,10 +11,11 @@ small shapes; the ``gpu`` tests run it compiled.
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from triton_modules import delayed_stores, triton_function
-from xbrun.kernels import analog_mvm_cpu, analog_mvm_torch
+from xbrun.kernels import analog_mvm_cpu, analog_mvm_torch, seeds
 from xbrun.kernels.analog_mvm_cpu import analog_mvm_numba
 
 from xbrun.physics.io import IOParameters, kernel_params
@@ -248,16 +249,22 @@ def test_triton_interpreted_counts_the_vectors_in_its_prologue():
     assert counts.tolist() == [9, 10]
 
 
-@pytest.mark.parametrize("extra", [
-    dict(bound_management="iterative", out_noise=0.05, inp_noise=0.02, inp_sto_round=True,
-         out_sto_round=True, w_noise=0.03, w_noise_type="pcm_read"),
-    dict(bound_management="iterative_worst_case", noise_management="max")])
-def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, monkeypatch):
+NOISY_BM = dict(bound_management="iterative", out_noise=0.05, inp_noise=0.02, inp_sto_round=True,
+                out_sto_round=True, w_noise=0.03, w_noise_type="pcm_read")
+
+
+@pytest.mark.parametrize("extra,normals4", [
+    (NOISY_BM, False), (dict(bound_management="iterative_worst_case", noise_management="max"),
+                        False), (NOISY_BM, True)])
+def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, normals4,
+                                                                    monkeypatch):
     """The row-block prologue and epilogue (several programs, a partial last block) give
     the one-row kernels' numbers bit for bit, noise and bound management's passes included,
-    and count the same vectors."""
+    and count the same vectors; with ``NORMALS4`` too (its normals do not depend on the
+    blocks: bound management's GEMV takes 8 outputs, the first pass 16 or 32)."""
     launch = _triton(True)
     module = launch.__globals__
+    monkeypatch.setitem(module, "NORMALS4", normals4)
     w, x = _inputs(11, 23, 17, 4)
     p = kernel_params(_quiet("abs_max", "iterative", True, **extra))
     got = []
@@ -416,6 +423,121 @@ def test_triton_interpreted_row_blocks_only_from_row_min_rows(monkeypatch):
     monkeypatch.setitem(module, "ROW_MIN_ROWS", 11)
     assert torch.equal(launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8), fewer)
     assert used == ["_prologue_rows_kernel", "_epilogue_rows_kernel"]
+
+
+# ---------------------------------------------- NORMALS4: four normals a Philox call -------
+def _philox_normals4(seed, stream, counters):
+    """``tl.randn4x``'s four normals ``(4, len)`` at the int32 ``counters`` of an MVM noise
+    ``stream`` (the kernels' ``_stream_seed`` of a host ``seed``, first pass): Philox-4x32-10
+    and Box-Muller in NumPy, as Triton's ``random.py`` computes them."""
+    key = seeds.mvm_triton_seed(seed) ^ ((stream * 256 + 1) << 44)
+    m32, hi = np.uint64(0xFFFFFFFF), np.uint64(32)
+    c0 = np.asarray(counters).astype(np.int64).astype(np.uint64) & m32
+    c1, c2, c3 = np.zeros_like(c0), np.zeros_like(c0), np.zeros_like(c0)
+    k0, k1 = np.uint64(key & 0xFFFFFFFF), np.uint64((key >> 32) & 0xFFFFFFFF)
+    a, b = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+    for _ in range(10):
+        pa, pb = a * c0, b * c2
+        c0, c1, c2, c3 = (((pb >> hi) ^ c1 ^ k0) & m32, pb & m32, ((pa >> hi) ^ c3 ^ k1) & m32,
+                          pa & m32)
+        k0, k1 = (k0 + np.uint64(0x9E3779B9)) & m32, (k1 + np.uint64(0xBB67AE85)) & m32
+    u = []
+    for c in (c0, c1, c2, c3):
+        i = c.astype(np.uint32).view(np.int32)
+        u.append(np.where(i < 0, ~i, i).astype(np.float32) * np.float32(4.6566127342e-10))
+    out = []
+    for u1, u2 in ((u[0], u[1]), (u[2], u[3])):
+        r = np.sqrt(np.float32(-2.0) * np.log(np.maximum(np.float32(1e-7), u1)))
+        th = np.float32(6.283185307179586) * u2
+        out += [r * np.cos(th), r * np.sin(th)]
+    return np.stack(out)
+
+
+def _quad_normals(seed, stream, n, width):
+    """``NORMALS4``'s normal of each element ``(row, col)`` of ``n`` rows ``width`` wide:
+    lane ``col % 4`` of the quad at counter ``row * width + col - col % 4``."""
+    rows, cols = np.meshgrid(np.arange(n), np.arange(width), indexing="ij")
+    z = _philox_normals4(seed, stream, (rows * width + cols - cols % 4).ravel())
+    return torch.from_numpy(z[(cols % 4).ravel(), np.arange(n * width)].reshape(n, width))
+
+
+# the MVM's paths, as the module's switches choose them (with ROW_MIN_ROWS 1)
+NORMALS4_PATHS = {"one row": dict(ROW_BLOCKS=False),
+                  "row blocks": dict(ROW_BLOCKS=True, IN_CHUNKS=False, OUT_CHUNKS=False),
+                  "chunks": dict(ROW_BLOCKS=True, IN_CHUNKS=True, OUT_CHUNKS=True),
+                  "fused": dict(ROW_BLOCKS=True, IN_CHUNKS=False, OUT_CHUNKS=False,
+                                FUSED_ROWS=True)}
+
+
+def _normals4_runs(launch, monkeypatch, kind, n, width, out, seed, device="cpu"):
+    """With ``NORMALS4`` on, each path's result for output noise (stream 3, 4-bit weights:
+    every product and sum exact) or input noise (stream 1, read through an identity
+    weight), what ``_quad_normals`` says it is, and the noise's level."""
+    module = launch.__globals__
+    monkeypatch.setitem(module, "NORMALS4", True)
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(-63, 64, (n, width), generator=gen) / 64.0  # the DAC's view, exact
+    if kind == "out_noise":
+        w = torch.randint(-8, 9, (out, width), generator=gen) / 16.0
+        io, stream, clean = dict(out_noise=0.05), 3, x @ w.T
+    else:
+        w = torch.eye(width)
+        io, stream, clean = dict(out_noise=0.0, inp_noise=0.04), 1, x
+    p = kernel_params(IOParameters(**{**dict(out_res=0.0, inp_res=0.0, out_bound=1e6,
+                                             noise_management="none",
+                                             bound_management="none"), **io}))
+    level = io["out_noise"] or io["inp_noise"]
+    got = {}
+    for path, switches in NORMALS4_PATHS.items():
+        monkeypatch.setitem(module, "FUSED_ROWS", False)
+        for name, value in switches.items():
+            monkeypatch.setitem(module, name, value)
+        got[path] = launch(w.to(device), x.to(device), p, seed).cpu()
+    return got, clean + level * _quad_normals(seed, stream, n, w.shape[0]), level
+
+
+@pytest.mark.parametrize("kind", ["out_noise", "inp_noise"])
+def test_triton_interpreted_normals4_are_lanes_of_philox_quads(kind, monkeypatch):
+    """``NORMALS4``: the noise of element ``(row, col)`` is lane ``col % 4`` of
+    ``tl.randn4x`` at the counter of column ``col - col % 4`` - each element its own normal
+    - bit for bit, on every path (one row, row blocks, chunks of 16, the fused kernel) and
+    so whatever the blocks; 38 columns: a partial block and a partial quad."""
+    launch = _triton(True)
+    monkeypatch.setitem(launch.__globals__, "ROW_ELEMENTS", 128)
+    monkeypatch.setitem(launch.__globals__, "FUSED_BLOCK_R", 16)
+    monkeypatch.setitem(launch.__globals__, "FUSED_BLOCK", 16)
+    got, want, _ = _normals4_runs(launch, monkeypatch, kind, 10, 12 if kind == "out_noise"
+                                  else 38, 38, 7)
+    for path, result in got.items():
+        assert torch.equal(result, want), path
+
+
+def test_normals4_are_standard_and_independent():
+    """The quads' normals (``_philox_normals4``, what the kernels draw, above): N(0, 1) by
+    mean, std and a Kolmogorov-Smirnov distance, and uncorrelated - in value and in square -
+    between the lanes of a quad (a Box-Muller pair shares its radius) and from one quad to
+    the next (5-sigma bounds, 40,000 quads, a fixed seed)."""
+    n = 40_000
+    z = torch.from_numpy(_philox_normals4(3, 3, np.arange(0, 4 * n, 4))).double()
+    flat = z.flatten()
+    assert abs(float(flat.mean())) < 5 / math.sqrt(flat.numel())
+    assert abs(float(flat.std()) - 1) < 5 / math.sqrt(2 * flat.numel())
+    cdf = 0.5 * (1 + torch.erf(flat.sort().values / math.sqrt(2)))
+    ranks = torch.arange(1, flat.numel() + 1, dtype=torch.float64) / flat.numel()
+    assert float((cdf - ranks).abs().max()) < 1.63 / math.sqrt(flat.numel())  # KS, 1 %
+    for a, b in ((z[0], z[1]), (z[2], z[3]), (z[0], z[2]), (z[1], z[3]), (z[3, :-1], z[0, 1:])):
+        for f in (lambda t: t, lambda t: t * t):
+            assert abs(float(torch.corrcoef(torch.stack([f(a), f(b)]))[0, 1])) < 5 / math.sqrt(n)
+
+
+def test_triton_interpreted_normals4_noise_has_the_twins_std(monkeypatch):
+    """With ``NORMALS4``, output noise still has the twin's std (the z-tests of the
+    switch off: 25 programs of 10 copies of the 6 outputs, blocks of 16)."""
+    launch = _triton(True)
+    monkeypatch.setitem(launch.__globals__, "NORMALS4", True)
+    _noise_check(lambda w, x, p: launch(w, x, p, 5, block_i=32, block_o=16), "out_noise", 250,
+                 copies=10)
 
 
 # ------------------------------------------------------------------------ GPU -------------
@@ -689,3 +811,30 @@ def test_triton_compiled_chunks_equal_the_row_blocks(n, width, out, monkeypatch)
             monkeypatch.setitem(module, "OUT_CHUNKS", chunks)
             got.append(launch(w, x, p, 11))
         assert torch.equal(got[0], got[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind,n,width,out", [("out_noise", 5000, 144, 16),
+                                              ("out_noise", 5000, 16, 144),
+                                              ("out_noise", 700, 288, 64),
+                                              ("inp_noise", 5000, 144, 144)])
+def test_triton_compiled_normals4_are_lanes_of_philox_quads(kind, n, width, out, monkeypatch):
+    """Compiled, at convolution shapes: ``NORMALS4``'s noise is the interpreted kernels'
+    (``_quad_normals``) on every path, up to the rounding of the compiled ``log`` / ``cos``
+    / ``sin`` (libdevice, a few ulps; the sum's rounding once fused)."""
+    launch = _triton(False)
+    got, want, _ = _normals4_runs(launch, monkeypatch, kind, n, width, out, 7, "cuda")
+    for path, result in got.items():
+        torch.testing.assert_close(result, want, rtol=1e-6, atol=1e-6, msg=path)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", list(NOISES))
+def test_triton_compiled_normals4_noise_has_the_twins_std(kind, monkeypatch):
+    launch = _triton(False)
+    monkeypatch.setitem(launch.__globals__, "NORMALS4", True)
+
+    def run(w, x, p):
+        return launch(w.cuda(), x.cuda(), p, torch.tensor([5], device="cuda"))
+
+    _noise_check(run, kind, 20000)
