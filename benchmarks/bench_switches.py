@@ -6,8 +6,9 @@ off then on, ratios to fp's epoch on the same shape.
 
 Every path gives the same numbers as the one before it (the interpreted tests check it bit
 for bit; ``pytest -m gpu`` checks it compiled), so a switch is a speed choice only: turn a
-path on by default where this measures it faster. Rows print as they are measured, so a
-time limit still leaves the rows before it.
+path on by default where this measures it faster. One exception, ``normals4``: other normals
+of the same distribution (a choice of stream, tested against the twin's noise levels). Rows
+print as they are measured, so a time limit still leaves the rows before it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ PATHS = {
     "mvm-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"), (analog_mvm_cuda, "IN_CHUNKS")), RESNET,
                    [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                         "sgd", "chopped")),
+    # the MVM periphery's normals four to a Philox call (tl.randn4x; other numbers, the same
+    # distribution): the epilogue's output noise, ~370 M normals a ResNet step. Not at the
+    # LARGE shape: ~20-30 M a step there (88 tiles' outputs and reads), ~50 us of issue
+    "normals4": (((analog_mvm_cuda, "NORMALS4"),), RESNET, [],
+                 ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch", "sgd")),
     # the counts drawn where they are counted skip a quad's slots past the block's trains
     # (the ResNet's trains are 1 slot: 3 of 4 slot counts were zeros); accumulate=batch only
     "skip-slots": (((counted_update_cuda, "SKIP_EMPTY_SLOTS"),), RESNET, [],
