@@ -52,22 +52,50 @@ def _round_even(t):
 
 
 @triton.jit
+def _box_muller(u1, u2):
+    """Both normals of the Box-Muller pair of uniforms ``u1, u2`` in [0, 1): ``r cos t``
+    and ``r sin t``, ``r = sqrt(-2 log u1)``, ``t = 2 pi u2`` (as ``tl.randn4x``), the cosine
+    and sine from one reduction: ``u2`` to the nearest quarter turn ``q`` (exact: 4 ``u2``
+    less an integer), Taylor polynomials on the rest ``phi`` in [-pi/4, pi/4] (error < 3e-8,
+    below float32's rounding), then the quarter's signs and swap. libdevice's ``cos`` and
+    ``sin`` reduce an angle each, with a never-taken branch for huge ones (~70 SASS
+    instructions a pair more, and a local-memory frame)."""
+    r = tl.sqrt(-2.0 * tl.log(tl.maximum(1.0e-7, u1)))
+    q = tl.floor(u2 * 4.0 + 0.5)  # 0 .. 4
+    phi = (u2 * 4.0 - q) * 1.5707963267948966
+    p2 = phi * phi
+    sin = phi + phi * p2 * (-1 / 6 + p2 * (1 / 120 + p2 * (-1 / 5040 + p2 * (1 / 362880))))
+    cos = 1.0 + p2 * (-1 / 2 + p2 * (1 / 24 + p2 * (-1 / 720 + p2 * (1 / 40320))))
+    k = q.to(tl.int32)
+    odd = (k & 1) != 0  # a quarter or three: cos and sin swap
+    c = tl.where(odd, sin, cos)
+    s = tl.where(odd, cos, sin)
+    c = tl.where(((k + 1) & 2) != 0, -c, c)  # quarters 1 and 2: the cosine negative
+    s = tl.where((k & 2) != 0, -s, s)  # quarters 2 and 3: the sine negative
+    return r * c, r * s
+
+
+@triton.jit
 def _randn(seed, at, NORMALS4: tl.constexpr):
     """A standard normal for each counter of ``at`` (a block whose last axis is its
     columns, consecutive). ``tl.randn`` spends a 10-round Philox call and a Box-Muller
-    transform on each and keeps one of the call's four words; with ``NORMALS4`` one
-    ``tl.randn4x`` call serves four neighbouring columns (its four normals: both of each
-    Box-Muller pair), a quarter of the Philox calls, logarithms and square roots. Columns
-    ``4k .. 4k + 3`` take lanes 0-3 of the call at the counter of column ``4k`` (the
-    column blocks start at multiples of 4, at least 16 wide), so the numbers do not
-    depend on the blocks a kernel takes and no two elements share a normal (groups of
-    distinct first counters draw from distinct Philox counters)."""
+    transform on each and keeps one of the call's four words and one of the pair's two
+    normals; with ``NORMALS4`` one call serves four neighbouring columns (its four words:
+    two Box-Muller pairs, both normals of each, ``_box_muller``), a quarter of the Philox
+    calls and half the logarithms. Columns ``4k .. 4k + 3`` take lanes 0-3 of the call at
+    the counter of column ``4k`` (the column blocks start at multiples of 4, at least 16
+    wide), so the numbers do not depend on the blocks a kernel takes, and no two elements
+    share a normal (distinct groups have distinct first counters)."""
     if NORMALS4:
         tl.static_assert(at.shape[-1] % 4 == 0, "NORMALS4 takes blocks of 4k columns")
         first = tl.reshape(at, (at.numel // 4, 2, 2))  # (group, lane // 2, lane % 2)
         first, _ = tl.split(first)
         first, _ = tl.split(first)  # lane 0's counter: the group's
-        n0, n1, n2, n3 = tl.randn4x(seed, first)
+        i0, i1, i2, i3 = tl.randint4x(seed, first)
+        n0, n1 = _box_muller(tl.random.uint_to_uniform_float(i0),
+                             tl.random.uint_to_uniform_float(i1))
+        n2, n3 = _box_muller(tl.random.uint_to_uniform_float(i2),
+                             tl.random.uint_to_uniform_float(i3))
         return tl.reshape(tl.join(tl.join(n0, n2), tl.join(n1, n3)), at.shape)
     else:
         return tl.randn(seed, at)

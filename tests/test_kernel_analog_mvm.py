@@ -427,9 +427,10 @@ def test_triton_interpreted_row_blocks_only_from_row_min_rows(monkeypatch):
 
 # ---------------------------------------------- NORMALS4: four normals a Philox call -------
 def _philox_normals4(seed, stream, counters):
-    """``tl.randn4x``'s four normals ``(4, len)`` at the int32 ``counters`` of an MVM noise
-    ``stream`` (the kernels' ``_stream_seed`` of a host ``seed``, first pass): Philox-4x32-10
-    and Box-Muller in NumPy, as Triton's ``random.py`` computes them."""
+    """``NORMALS4``'s four normals ``(4, len)`` at the int32 ``counters`` of an MVM noise
+    ``stream`` (the kernels' ``_stream_seed`` of a host ``seed``, first pass) in NumPy:
+    Philox-4x32-10 and its uniforms as Triton's ``random.py`` computes them, then
+    ``_box_muller`` on words 0, 1 and 2, 3, float32 operation for operation."""
     key = seeds.mvm_triton_seed(seed) ^ ((stream * 256 + 1) << 44)
     m32, hi = np.uint64(0xFFFFFFFF), np.uint64(32)
     c0 = np.asarray(counters).astype(np.int64).astype(np.uint64) & m32
@@ -445,12 +446,33 @@ def _philox_normals4(seed, stream, counters):
     for c in (c0, c1, c2, c3):
         i = c.astype(np.uint32).view(np.int32)
         u.append(np.where(i < 0, ~i, i).astype(np.float32) * np.float32(4.6566127342e-10))
-    out = []
-    for u1, u2 in ((u[0], u[1]), (u[2], u[3])):
-        r = np.sqrt(np.float32(-2.0) * np.log(np.maximum(np.float32(1e-7), u1)))
-        th = np.float32(6.283185307179586) * u2
-        out += [r * np.cos(th), r * np.sin(th)]
-    return np.stack(out)
+    return np.stack([*_box_muller_np(u[0], u[1]), *_box_muller_np(u[2], u[3])])
+
+
+def _box_muller_np(u1, u2):
+    """The kernels' ``_box_muller`` in float32 NumPy."""
+    f = np.float32
+    r = np.sqrt(f(-2.0) * np.log(np.maximum(f(1e-7), u1)))
+    q = np.floor(u2 * f(4.0) + f(0.5))
+    phi = (u2 * f(4.0) - q) * f(1.5707963267948966)
+    p2 = phi * phi
+    sin = phi + phi * p2 * (f(-1 / 6) + p2 * (f(1 / 120) + p2 * (f(-1 / 5040)
+                                                                 + p2 * f(1 / 362880))))
+    cos = f(1.0) + p2 * (f(-1 / 2) + p2 * (f(1 / 24) + p2 * (f(-1 / 720) + p2 * f(1 / 40320))))
+    k = q.astype(np.int32)
+    odd = (k & 1) != 0
+    c, s = np.where(odd, sin, cos), np.where(odd, cos, sin)
+    return r * np.where((k + 1) & 2, -c, c), r * np.where(k & 2, -s, s)
+
+
+def test_normals4_box_muller_is_cos_and_sin():
+    """``_box_muller``'s one reduction for both: within 4e-7 of float64's ``r cos(2 pi u)``
+    and ``r sin(2 pi u)`` (``r`` = 1) over [0, 1) and at the quarter turns' edges."""
+    edges = [0.125, 0.375, 0.625, 0.875, np.nextafter(1, 0, dtype=np.float32)]
+    u = np.concatenate([np.linspace(0, 1, 100_001, dtype=np.float32)[:-1], np.float32(edges)])
+    c, s = _box_muller_np(np.full_like(u, np.exp(-0.5, dtype=np.float32)), u)
+    t = 2 * np.pi * u.astype(np.float64)
+    assert np.abs(c - np.cos(t)).max() < 4e-7 and np.abs(s - np.sin(t)).max() < 4e-7
 
 
 def _quad_normals(seed, stream, n, width):
