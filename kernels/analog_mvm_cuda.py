@@ -11,10 +11,11 @@ nothing more, and the host never asks how many did.
 A transfer's reads are one-hot rows: their MVM is one launch that reads the weight's
 columns (``_onehot_kernel``: prologue and epilogue of each row around that column).
 
-Noise is Philox (``tl.rand``/``tl.randn``) keyed by the host seed (or a one-element device
-tensor, so a seed drawn on the GPU needs no sync), the noise stream and the bound-management
-pass, and counted by element. Divisions are IEEE-rounded (``div_rn``) and rounding is to the
-nearest even, so without noise the result is the twin's up to the matmul's rounding.
+Noise is Philox (``tl.rand``/``tl.randn``; with ``NORMALS4`` four normals a call) keyed by
+the host seed (or a one-element device tensor, so a seed drawn on the GPU needs no sync), the
+noise stream and the bound-management pass, and counted by element. Divisions are
+IEEE-rounded (``div_rn``) and rounding is to the nearest even, so without noise the result
+is the twin's up to the matmul's rounding.
 """
 
 from __future__ import annotations
@@ -788,13 +789,13 @@ FUSED_WARPS = 8
 OUT_CHUNKS = False
 IN_CHUNKS = False
 
-# The periphery's normals (output noise, read noise, input noise) four to a Philox call
-# (``_randn``): one output's epilogue was ~225 SASS instructions on sm_90, ~185 of them its
-# normal (a 10-round Philox call and a Box-Muller transform, one of the call's four words
-# kept), and the ResNet draws ~370 M of them a step. Other numbers than ``tl.randn``'s (the
-# same distribution, another stream: no longer the same bit for bit as with False), the
-# same in every kernel and block shape. False: one ``tl.randn`` an element (off until a GPU
-# times it).
+# The periphery's normals (output noise, read noise, input noise) four to a Philox call,
+# both of each Box-Muller pair kept (``_randn``, ``_box_muller``): an epilogue output was
+# ~225 SASS instructions on sm_90 (~160 on its likely path), most of them its normal, and
+# the ResNet draws ~370 M of them a step; with it ~110 (~100). Other numbers than
+# ``tl.randn``'s (the same distribution, another stream: not the same bit for bit as with
+# False), the same in every kernel and block shape. False: one ``tl.randn`` an element
+# (off until a GPU times it).
 NORMALS4 = False
 
 
