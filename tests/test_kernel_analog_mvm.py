@@ -521,10 +521,11 @@ def _normals4_runs(launch, monkeypatch, kind, n, width, out, seed, device="cpu")
 
 @pytest.mark.parametrize("kind", ["out_noise", "inp_noise"])
 def test_triton_interpreted_normals4_are_lanes_of_philox_quads(kind, monkeypatch):
-    """``NORMALS4``: the noise of element ``(row, col)`` is lane ``col % 4`` of
-    ``tl.randn4x`` at the counter of column ``col - col % 4`` - each element its own normal
-    - bit for bit, on every path (one row, row blocks, chunks of 16, the fused kernel) and
-    so whatever the blocks; 38 columns: a partial block and a partial quad."""
+    """``NORMALS4``: the noise of element ``(row, col)`` is lane ``col % 4`` of the four
+    normals of the Philox call at the counter of column ``col - col % 4`` - each element its
+    own normal - bit for bit (``_quad_normals``), on every path (one row, row blocks, chunks
+    of 16, the fused kernel) and so whatever the blocks; 38 columns: a partial block and a
+    partial quad."""
     launch = _triton(True)
     monkeypatch.setitem(launch.__globals__, "ROW_ELEMENTS", 128)
     monkeypatch.setitem(launch.__globals__, "FUSED_BLOCK_R", 16)
@@ -842,8 +843,8 @@ def test_triton_compiled_chunks_equal_the_row_blocks(n, width, out, monkeypatch)
                                               ("inp_noise", 5000, 144, 144)])
 def test_triton_compiled_normals4_are_lanes_of_philox_quads(kind, n, width, out, monkeypatch):
     """Compiled, at convolution shapes: ``NORMALS4``'s noise is the interpreted kernels'
-    (``_quad_normals``) on every path, up to the rounding of the compiled ``log`` / ``cos``
-    / ``sin`` (libdevice, a few ulps; the sum's rounding once fused)."""
+    (``_quad_normals``) on every path, up to the compiled rounding (libdevice's ``log``, the
+    approximate square root, the polynomials' and the noise's sums fused: a few ulps)."""
     launch = _triton(False)
     got, want, _ = _normals4_runs(launch, monkeypatch, kind, n, width, out, 7, "cuda")
     for path, result in got.items():
