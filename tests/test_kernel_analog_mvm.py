@@ -763,12 +763,15 @@ def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them(l
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("normals4", [False, True])
 @pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 288, 64)])
-def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, monkeypatch):
+def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, normals4,
+                                                                 monkeypatch):
     """Compiled, at convolution shapes with default noise and many rows clipping: the
-    row-block kernels give the one-row kernels' numbers bit for bit."""
+    row-block kernels give the one-row kernels' numbers bit for bit (``NORMALS4`` too)."""
     launch = _triton(False)
     module = launch.__globals__
+    monkeypatch.setitem(module, "NORMALS4", normals4)
     gen = torch.Generator().manual_seed(n)
     w = (0.4 * torch.randn(out, width, generator=gen)).cuda()
     x = torch.relu(torch.randn(n, width, generator=gen)).cuda()
@@ -812,14 +815,16 @@ def test_triton_compiled_fused_rows_equal_the_three_launches(n, width, out, monk
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("normals4", [False, True])
 @pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 64, 288),
                                          (1000, 27, 16)])
-def test_triton_compiled_chunks_equal_the_row_blocks(n, width, out, monkeypatch):
+def test_triton_compiled_chunks_equal_the_row_blocks(n, width, out, normals4, monkeypatch):
     """Compiled, at convolution shapes with default noise (a backward's, without bound
     management, and a forward's with it): ``IN_CHUNKS`` / ``OUT_CHUNKS`` give the row-block
-    kernels' numbers bit for bit."""
+    kernels' numbers bit for bit (``NORMALS4`` too)."""
     launch = _triton(False)
     module = launch.__globals__
+    monkeypatch.setitem(module, "NORMALS4", normals4)
     monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
     gen = torch.Generator().manual_seed(n)
     w = (0.4 * torch.randn(out, width, generator=gen)).cuda()
