@@ -156,7 +156,8 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
                         SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
                         SUM: tl.constexpr, PACK: tl.constexpr, CHUNKS: tl.constexpr,
                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                        BLOCK_K: tl.constexpr):
+                        BLOCK_K: tl.constexpr, ONE_ACC: tl.constexpr = False,
+                        OUT_PACKED: tl.constexpr = False):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
     ``s, s + n_split, s + 2 n_split, ...`` (part ``s`` of a split) of the K-major planes
     ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in, ld)``: two int8 tensor-core products per step,
@@ -176,7 +177,15 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     2 keyed by the element), and ``net_ptr`` / ``total_ptr`` are not written; ``CHUNKS``
     (1, 2, 4 or 8): the block's columns applied in that many parts, so that a thread holds
     the parameters of fewer elements at a time beside the counts; ``PACK`` (slots < 2^15):
-    both counts of an element in one int32 meanwhile."""
+    both counts of an element in one int32 meanwhile.
+
+    ``ONE_ACC`` (slots < 2^13, ``ONE_ACCUMULATOR``): one int32 accumulator of ``net + 2^14
+    total`` - the second product of each step is that of the |bits| times -128 (one
+    coincidence: 16384), added to the first's; half the accumulator registers, the same
+    tensor-core products; split back exactly after the loop (``|net| <= total < 2^13``).
+    ``OUT_PACKED`` (with ``ONE_ACC``, not ``APPLY``): that one int32 is what is written
+    (``net_ptr``; atomics add it alike: the sum of packed parts is the packed sum), for
+    ``_apply_counts_kernel``'s ``FROM_NET == 2``: 4 bytes a cell written and read, not 8."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = (tl.program_id(2) // n_split).to(tl.int64)
@@ -202,9 +211,14 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
         d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
         x = tl.load(x_ptrs, mask=n_ok & k_ok, other=0)
         net = tl.dot(d, tl.trans(x), net, out_dtype=tl.int32)
-        total = tl.dot(tl.abs(d), tl.trans(tl.abs(x)), total, out_dtype=tl.int32)
+        if ONE_ACC:  # + 16384 a coincidence, in the same accumulator
+            net = tl.dot(_neg128(d), tl.trans(_neg128(x)), net, out_dtype=tl.int32)
+        else:
+            total = tl.dot(tl.abs(d), tl.trans(tl.abs(x)), total, out_dtype=tl.int32)
         d_ptrs += BLOCK_K * n_split
         x_ptrs += BLOCK_K * n_split
+    if ONE_ACC and not OUT_PACKED:
+        net, total = _unpack_counts(net)
     out = rm[:, None] * n_in + rn[None, :]
     ok = m_ok & (rn < n_in)[None, :]
     if APPLY:  # tile g's elements, each this program's alone (up + down = total)
@@ -225,19 +239,36 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     else:
         if ATOMIC:  # a part wholly past the longest train adds nothing
             ok = ok & (k_lo < k_hi)
-        _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC)
+        _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC, OUT_PACKED)
 
 
 @triton.jit
-def _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC: tl.constexpr):
+def _neg128(bits):
+    """-128 where a signed bit fires, 0 elsewhere (int8): a product of two is 16384."""
+    return tl.where(bits != 0, -128, 0).to(tl.int8)
+
+
+@triton.jit
+def _unpack_counts(packed):
+    """``(net, total)`` of ``net + 16384 * total`` (``|net| <= total < 8192``)."""
+    net = ((packed + 8192) & 16383) - 8192
+    return net, (packed - net) >> 14
+
+
+@triton.jit
+def _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC: tl.constexpr,
+                  PACKED: tl.constexpr = False):
     """A block's counts into ``net`` / ``total`` at ``out``: added with integer atomics
-    where the parts of a split share the block (exact in any order), else stored."""
+    where the parts of a split share the block (exact in any order), else stored.
+    ``PACKED``: ``net`` holds both (``net + 16384 total``), ``total_ptr`` is not written."""
     if ATOMIC:
         tl.atomic_add(net_ptr + out, net, mask=ok)
-        tl.atomic_add(total_ptr + out, total, mask=ok)
+        if not PACKED:
+            tl.atomic_add(total_ptr + out, total, mask=ok)
     else:
         tl.store(net_ptr + out, net, mask=ok)
-        tl.store(total_ptr + out, total, mask=ok)
+        if not PACKED:
+            tl.store(total_ptr + out, total, mask=ok)
 
 
 @triton.jit
@@ -562,8 +593,11 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, sum_ptr,
         seed = tl.load(seed_ptr + g)
     seed = _stream(tl.cast(seed, tl.int64), 2)
     a = tl.load(a_ptr + offs, mask=mask, other=0)
-    b = tl.load(b_ptr + offs, mask=mask, other=0)
-    if FROM_NET:  # a = net, b = total coincidences (equal parity, |net| <= total)
+    if FROM_NET == 2:  # a = net + 16384 total (ONE_ACCUMULATOR's counts), b not read
+        a, b = _unpack_counts(a)
+    else:
+        b = tl.load(b_ptr + offs, mask=mask, other=0)
+    if FROM_NET != 0:  # a = net, b = total coincidences (equal parity, |net| <= total)
         n_up = (b - a) // 2
         n_down = (b + a) // 2
     else:  # a = up, b = down counts
@@ -798,7 +832,7 @@ _NO_APPLY = dict(n_knots=2, seed=0, stride_p=0, stride_pg=0, noise_std=0.0, amp_
 def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: int, *,
                         dt_abs: torch.Tensor | None = None, xt_abs: torch.Tensor | None = None,
                         splits: int | None = None, trains: tuple | None = None,
-                        ends: torch.Tensor | None = None):
+                        ends: torch.Tensor | None = None, packed: bool = False):
     """``net = Ds^T Xs`` and ``total = |Ds|^T |Xs|`` (int32) of the K-major planes ``dt``
     ``(>= n_out, ld)``, ``xt`` ``(>= n_in, ld)``. Given their magnitudes (``dt_abs``,
     ``xt_abs``): two cuBLAS int8 products in the layout its tensor-core kernels take (A
@@ -810,18 +844,24 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
     integer sums.
 
     A group of tiles (split-K only): planes ``(tiles, lines, ld)`` and ``bl`` ``(tiles,
-    k)`` give counts ``(tiles, n_out, n_in)``, in one launch."""
+    k)`` give counts ``(tiles, n_out, n_in)``, in one launch.
+
+    ``packed`` (split-K, planes of fewer than 2^13 slots: ``_one_accumulator``): one int32
+    tensor of ``net + 16384 * total`` instead of the pair, counted in one accumulator
+    (``_coincidence_kernel``'s ``ONE_ACC``); ``_apply`` takes it with ``from_net=2``."""
     grouped = dt.dim() == 3
     ld = dt.shape[-1]
     if dt_abs is not None:
         return torch._int_mm(dt, xt.T), torch._int_mm(dt_abs, xt_abs.T)
+    if packed and ld > PACK_MAX_SLOTS:
+        raise ValueError(f"packed counts take planes of at most {PACK_MAX_SLOTS} slots")
     if not grouped:
         dt, xt = dt[None], xt[None]
     tiles = dt.shape[0]
     cfg = _split_config(n_out, n_in, ld, dt.device, splits, tiles)
     n_split = cfg.pop("splits")
     counts = (torch.zeros if n_split > 1 else torch.empty)(
-        2, tiles, n_out, n_in, dtype=torch.int32, device=dt.device)
+        1 if packed else 2, tiles, n_out, n_in, dtype=torch.int32, device=dt.device)
     if n_out and n_in and tiles:
         grid = (triton.cdiv(n_out, cfg["BLOCK_M"]), triton.cdiv(n_in, cfg["BLOCK_N"]),
                 tiles * n_split)
@@ -829,12 +869,15 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
             bl, k_rows, length = trains
             ends = bl.amax(-1).clamp(max=length).to(torch.int64) * k_rows
         ends = counts if ends is None else ends.reshape(-1)  # (a column of base: strided)
-        _coincidence_kernel[grid](dt, xt, counts[0], counts[1], ends, n_out, n_in, ld,
+        _coincidence_kernel[grid](dt, xt, counts[0], counts[-1], ends, n_out, n_in, ld,
                                   n_split, dt.stride(0), xt.stride(0),
                                   ends.stride(0) if ends is not counts else 0,
                                   END=ends is not counts, ATOMIC=n_split > 1, **_NO_APPLY,
                                   w_ptr=counts, p_ptr=counts, seed_ptr=counts, cnt_ptr=counts,
-                                  sum_ptr=counts, tab_ptr=counts, **cfg)
+                                  sum_ptr=counts, tab_ptr=counts, ONE_ACC=packed,
+                                  OUT_PACKED=packed, **cfg)
+    if packed:
+        return counts[0] if grouped else counts[0, 0]
     if grouped:
         return counts[0], counts[1]
     return counts[0, 0], counts[1, 0]
@@ -986,10 +1029,12 @@ def _cell_args(weight, cell_params, cell: CellParams, *, seed, cell_pulses=None,
         SUM=pulses is not None)
 
 
-def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
+def _apply(weight, cell_params, a, b, from_net: bool | int, cell: CellParams, *, seed,
            cell_pulses=None, tiles: int = 1, pulses: torch.Tensor | None = None) -> None:
     """One launch of the apply kernel on counts ``(a, b)``: up and down, or (``from_net``)
-    net and total coincidences. ``tiles`` > 1: a group, ``weight`` ``(tiles, out, in)``,
+    net and total coincidences, or (``from_net`` 2) ``a`` alone holding ``net + 16384
+    total`` (``coincidences_triton(packed=True)``; ``b`` is not read). ``tiles`` > 1: a
+    group, ``weight`` ``(tiles, out, in)``,
     ``cell_params`` ``(tiles, P, out, in)``, counts and counter like ``weight``, ``seed``
     one per tile. ``pulses``: an int64 tensor (one element per tile) the pulses are added
     to."""
@@ -1001,7 +1046,7 @@ def _apply(weight, cell_params, a, b, from_net: bool, cell: CellParams, *, seed,
     block = 256
     _apply_counts_kernel[(triton.cdiv(n, block), tiles)](
         a_ptr=a.to(torch.int32).contiguous(), b_ptr=b.to(torch.int32).contiguous(), n_elem=n,
-        FROM_NET=bool(from_net), BLOCK=block, **args)
+        FROM_NET=int(from_net), BLOCK=block, **args)
 
 
 # The counts applied in the coincidence kernel's epilogue where it runs as one part (no
@@ -1019,6 +1064,21 @@ FUSED_CHUNKS = 8
 PACK_COUNTS = True
 # the count's K step (None: ``_split_config``'s rule; a setting for side-by-side timings)
 COUNT_BLOCK_K = None
+# The split-K count's two products summed in one int32 accumulator as ``net + 16384 *
+# total`` (the |bits| times -128: a coincidence of two is 16384), where the planes hold
+# fewer than 2^13 slots (batch 256 x BL 31 = 7,936): half the accumulator registers (the
+# count at 128 x 128 spilled 2.4 KB a thread with two), and, where the counts are not applied
+# in the count's epilogue, one int32 a cell written and read by the apply kernel instead of
+# two (net and total: 8 -> 4 bytes a cell each way; at 784-4096-4096-10 b256, 160 MB a
+# step), one tensor zeroed for a split's atomics. The same counts, so the same weights, bit
+# for bit. False: two accumulators, net and total (the path measured so far).
+ONE_ACCUMULATOR = False
+PACK_MAX_SLOTS = (1 << 13) - 1
+
+
+def _one_accumulator(ld: int) -> bool:
+    """Whether a split-K count of planes of ``ld`` slots runs in one accumulator."""
+    return ONE_ACCUMULATOR and ld <= PACK_MAX_SLOTS
 
 
 def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, ends,
@@ -1047,7 +1107,8 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
         dt, xt, weight, weight, ends, n_out, n_in, ld, 1, dt.stride(0) if grouped else 0,
         xt.stride(0) if grouped else 0, ends.stride(0), END=True, ATOMIC=False, APPLY=True,
         PACK=PACK_COUNTS and ld < 1 << 15,
-        CHUNKS=FUSED_CHUNKS if cfg["BLOCK_N"] >= 4 * FUSED_CHUNKS else 1, **args, **cfg)
+        CHUNKS=FUSED_CHUNKS if cfg["BLOCK_N"] >= 4 * FUSED_CHUNKS else 1,
+        ONE_ACC=_one_accumulator(ld), **args, **cfg)
     return True
 
 
@@ -1093,9 +1154,15 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                                  ends=compact[1][-1:], cell_pulses=cell_pulses,
                                  pulses=pulses)):
         return pulses
+    ends = None if x_bits is not None or cublas else compact[1][-1:]
+    if not cublas and _one_accumulator(ld):  # net and total in one int32 a cell
+        packed = coincidences_triton(dt, xt, n_out, n_in, trains=(bl, k, length), ends=ends,
+                                     packed=True)
+        _apply(weight, cell_params, packed, packed, 2, p.cell, seed=seed,
+               cell_pulses=cell_pulses, pulses=pulses)
+        return pulses
     net, total = coincidences_triton(
-        dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs, trains=(bl, k, length),
-        ends=None if x_bits is not None or cublas else compact[1][-1:])
+        dt, xt, n_out, n_in, dt_abs=dt_abs, xt_abs=xt_abs, trains=(bl, k, length), ends=ends)
     if net.shape != weight.shape:  # cuBLAS asked for sides that are not whole 16s: padded
         net, total = net[:n_out, :n_in].contiguous(), total[:n_out, :n_in].contiguous()
     _apply(weight, cell_params, net, total, True, p.cell, seed=seed, cell_pulses=cell_pulses,
@@ -1132,6 +1199,12 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
         pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
         if _count_and_apply(dt, xt, weights, cell_params, p.cell, seed=seeds,
                             ends=compact[1][:, -1], cell_pulses=cell_pulses, pulses=pulses):
+            return pulses
+        if _one_accumulator(ld):  # net and total in one int32 a cell
+            packed = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1],
+                                         packed=True)
+            _apply(weights, cell_params, packed, packed, 2, p.cell, seed=seeds,
+                   cell_pulses=cell_pulses, tiles=tiles, pulses=pulses)
             return pulses
         net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
     pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)

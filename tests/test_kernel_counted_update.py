@@ -636,3 +636,102 @@ def test_gpu_counts_applied_where_counted_equal_the_apply_kernel(monkeypatch, cl
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
     assert (results[0][2] > 0).all()
+
+
+@pytest.mark.parametrize("splits", [1, 3])
+def test_interpreted_one_accumulator_packs_net_and_total(splits):
+    """``ONE_ACCUMULATOR``'s count (``packed``): one int32 of ``net + 16384 * total`` from
+    one accumulator, the pair's counts exactly (random signed planes, compact ends, split
+    over K with atomics or not, a group of two tiles), and planes of 2^13 slots or more are
+    refused (the packing's bound)."""
+    coincidences = launcher("coincidences_triton", True)
+    gen = torch.Generator().manual_seed(21)
+    tiles, n_out, n_in, ld = 2, 7, 19, 512
+    dt = torch.randint(-1, 2, (tiles, n_out, ld), generator=gen, dtype=torch.int8)
+    xt = torch.randint(-1, 2, (tiles, n_in, ld), generator=gen, dtype=torch.int8)
+    ends = torch.tensor([ld, 300], dtype=torch.int64)
+    net, total = coincidences(dt, xt, n_out, n_in, splits=splits, ends=ends)
+    packed = coincidences(dt, xt, n_out, n_in, splits=splits, ends=ends, packed=True)
+    assert packed.dtype == torch.int32 and packed.shape == net.shape
+    assert torch.equal(packed, net + 16384 * total) and (total[1] < total[0].max()).any()
+    assert (net < 0).any() and total.max() > 0
+    with pytest.raises(ValueError, match="8191"):
+        coincidences(torch.zeros(n_out, 8192, dtype=torch.int8),
+                     torch.zeros(n_in, 8192, dtype=torch.int8), n_out, n_in, packed=True)
+
+
+@pytest.mark.parametrize("cls", [ConstantStep, ExpStep])
+def test_one_accumulator_updates_as_two(monkeypatch, cls):
+    """Interpreted, ``ONE_ACCUMULATOR`` on and off give the same weights, wear counters
+    and pulses bit for bit (noise on; a closed form and a pulse loop): a group of two tiles
+    with their own seeds and one tile with an int seed, counted and applied apart (packed
+    counts, the apply kernel's ``FROM_NET == 2``) and applied where counted (``FUSED_APPLY``,
+    the count in one accumulator)."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    cell = cls(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(13)
+    tiles, k, length, n_out, n_in = 2, 6, 4, 5, 20
+    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)])
+    start = 0.1 * torch.randn(tiles, n_out, n_in, generator=gen)
+    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
+    x_prob = torch.rand(tiles, k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(tiles, k, n_out, generator=gen) - 0.5
+    p = kernels.UpdateParams(cell_bundle(cell), length)
+    for fused in (False, True):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
+        results = []
+        for packed in (False, True):
+            monkeypatch.setitem(group.__globals__, "ONE_ACCUMULATOR", packed)
+            weights, worn = start.clone(), torch.zeros(tiles, n_out, n_in, dtype=torch.int32)
+            pulses = group(weights, params, x_prob, d_prob, bl, p, seeds=torch.tensor([4, 5]),
+                           cell_pulses=worn)
+            w, c = start[1].clone(), torch.zeros(n_out, n_in, dtype=torch.int32)
+            n = one(w, params[1], x_prob[1], d_prob[1], bl[1], p, seed=77, cell_pulses=c,
+                    method="split_k")
+            results.append((weights, worn, pulses, w, c, n))
+        for a, b in zip(*results, strict=True):
+            assert torch.equal(a, b)
+        assert (results[0][2] > 0).all() and not torch.equal(results[0][0], start)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fused", [False, True])
+def test_gpu_one_accumulator_updates_as_two(monkeypatch, fused):
+    """Compiled, a group of 16 tiles of 512 x 392 (the 784-4096 layer's grid) at batch 256
+    with trains of 0-31 slots (7,936 slots: the packing's bound holds): ``ONE_ACCUMULATOR``
+    gives the weights, counters and pulses of two accumulators bit for bit, counted and
+    applied apart (split over K) or where counted; and the packed counts are the pair's."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", False)
+    coincidences = launcher("coincidences_triton", False)
+    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(14)
+    tiles, k, length, n_out, n_in = 16, 256, 31, 512, 392
+    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)]).cuda()
+    start = (0.1 * torch.randn(tiles, n_out, n_in, generator=gen)).cuda()
+    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32).cuda()
+    x_prob = (torch.rand(tiles, k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(tiles, k, n_out, generator=gen) - 0.5).cuda()
+    p = kernels.UpdateParams(cell_bundle(cell), length)
+    monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
+    results = []
+    for packed in (False, True):
+        monkeypatch.setitem(group.__globals__, "ONE_ACCUMULATOR", packed)
+        weights = start.clone()
+        worn = torch.zeros(tiles, n_out, n_in, dtype=torch.int32, device="cuda")
+        pulses = group(weights, params, x_prob, d_prob, bl, p,
+                       seeds=torch.arange(3, 3 + tiles, device="cuda"), cell_pulses=worn)
+        results.append((weights, worn, pulses))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    assert (results[0][2] > 0).all()
+    dt = torch.randint(-1, 2, (tiles, n_out, k * length), generator=gen, dtype=torch.int8).cuda()
+    xt = torch.randint(-1, 2, (tiles, n_in, k * length), generator=gen, dtype=torch.int8).cuda()
+    ends = torch.full((tiles,), k * length, dtype=torch.int64, device="cuda")
+    net, total = coincidences(dt, xt, n_out, n_in, ends=ends)
+    assert torch.equal(coincidences(dt, xt, n_out, n_in, ends=ends, packed=True),
+                       net + 16384 * total)
