@@ -136,6 +136,16 @@ PATHS = {
     # the counts applied in the count kernel's epilogue
     "fused-apply": (((counted_update_cuda, "FUSED_APPLY"),), DATA, LARGE,
                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the count's net and total in one int32 accumulator, one int32 a cell written and read
+    # by the apply kernel (8 -> 4 bytes a cell each way)
+    "one-accumulator": (((counted_update_cuda, "ONE_ACCUMULATOR"),), DATA, LARGE,
+                        ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                         "chopped+update.accumulate=batch")),
+    # the same, the counts applied in the count's epilogue (FUSED_APPLY) in one accumulator
+    "one-accumulator-fused": (((counted_update_cuda, "ONE_ACCUMULATOR"),
+                               (counted_update_cuda, "FUSED_APPLY")), DATA, LARGE,
+                              ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                               "chopped+update.accumulate=batch")),
 }
 
 

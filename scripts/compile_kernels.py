@@ -168,6 +168,34 @@ def _problems():
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7))
+    _one_accumulator(cu, kernels, gen)
+
+
+def _one_accumulator(cu, kernels, gen) -> None:
+    """``ONE_ACCUMULATOR``'s count (one int32 of net and total, packed counts applied) and
+    ``FUSED_APPLY``'s count with it, for a closed form and a pulse loop, split over K."""
+    from xbrun.physics.cells import ConstantStep, ExpStep
+
+    saved = cu.ONE_ACCUMULATOR, cu.FUSED_APPLY
+    bl = torch.tensor([3, 7, 0, 5, 7], dtype=torch.int32)
+    x_prob, d_prob = torch.rand(5, 37) - 0.5, torch.rand(5, 24) - 0.5
+    group = [torch.stack([t] * 3) for t in (x_prob, d_prob, bl)]
+    cu.ONE_ACCUMULATOR = True
+    for cell in (ConstantStep(dw_min=0.01, dw_min_std=0.3), ExpStep(dw_min=0.01)):
+        params = cell.sample((24, 37), gen)
+        p = kernels.UpdateParams(kernels.CellParams(cell.kernel_kind, float(cell.noise_std),
+                                                    bool(cell.mult_noise),
+                                                    tuple(cell.cell_scalars)), 7)
+        worn3 = torch.zeros(3, 24, 37, dtype=torch.int32)
+        for cu.FUSED_APPLY in (False, True):
+            cu.counted_update_triton(torch.zeros(24, 37), params, x_prob, d_prob, bl, p,
+                                     seed=torch.tensor([5]), method="split_k")
+            cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
+                                             *group, p, seeds=torch.arange(3), cell_pulses=worn3)
+    cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
+                           torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
+                           trains=(bl, 5, 7), packed=True)
+    cu.ONE_ACCUMULATOR, cu.FUSED_APPLY = saved
 
 
 def _onehot_reads(am, p) -> None:
