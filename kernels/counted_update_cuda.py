@@ -1076,6 +1076,11 @@ ONE_ACCUMULATOR = False
 PACK_MAX_SLOTS = (1 << 13) - 1
 
 
+def _unread(t: torch.Tensor) -> torch.Tensor:
+    """An empty view of ``t``: a pointer argument the kernel never reads."""
+    return t.reshape(-1)[:0]
+
+
 def _one_accumulator(ld: int) -> bool:
     """Whether a split-K count of planes of ``ld`` slots runs in one accumulator."""
     return ONE_ACCUMULATOR and ld <= PACK_MAX_SLOTS
@@ -1158,7 +1163,7 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     if not cublas and _one_accumulator(ld):  # net and total in one int32 a cell
         packed = coincidences_triton(dt, xt, n_out, n_in, trains=(bl, k, length), ends=ends,
                                      packed=True)
-        _apply(weight, cell_params, packed, packed, 2, p.cell, seed=seed,
+        _apply(weight, cell_params, packed, _unread(packed), 2, p.cell, seed=seed,
                cell_pulses=cell_pulses, pulses=pulses)
         return pulses
     net, total = coincidences_triton(
@@ -1203,7 +1208,7 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
         if _one_accumulator(ld):  # net and total in one int32 a cell
             packed = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1],
                                          packed=True)
-            _apply(weights, cell_params, packed, packed, 2, p.cell, seed=seeds,
+            _apply(weights, cell_params, packed, _unread(packed), 2, p.cell, seed=seeds,
                    cell_pulses=cell_pulses, tiles=tiles, pulses=pulses)
             return pulses
         net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
