@@ -141,6 +141,14 @@ PATHS = {
     "one-accumulator": (((counted_update_cuda, "ONE_ACCUMULATOR"),), DATA, LARGE,
                         ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                          "chopped+update.accumulate=batch")),
+    # a grouped grid pass's partial sums and their joining in one launch (forward, backward)
+    "ordered-sums": (((grouped, "ORDERED_SUMS"),), DATA, LARGE,
+                     ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                      "chopped+update.accumulate=batch")),
+    # both of this branch's paths together
+    "wide-batch": (((counted_update_cuda, "ONE_ACCUMULATOR"), (grouped, "ORDERED_SUMS")), DATA,
+                   LARGE, ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                           "chopped+update.accumulate=batch")),
     # the same, the counts applied in the count's epilogue (FUSED_APPLY) in one accumulator
     "one-accumulator-fused": (((counted_update_cuda, "ONE_ACCUMULATOR"),
                                (counted_update_cuda, "FUSED_APPLY")), DATA, LARGE,

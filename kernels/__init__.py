@@ -25,6 +25,7 @@ from .analog_mvm_ref import MVMParams, analog_mvm_grouped_torch, analog_mvm_torc
 from .auto_scale_ref import auto_scale_torch
 from .chopped_weight_ref import chopped_weight_torch
 from .counted_update_ref import counted_update_grouped_torch, counted_update_torch
+from .grid_sum_ref import grid_sum_torch
 from .im2col_ref import col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_walk_ref import line_walk_grouped_torch, line_walk_torch
@@ -91,6 +92,8 @@ _register("explicit_trains", explicit_trains_torch,
           numba=".pulsed_update_cpu:explicit_trains_numba", numba_float32=False)
 _register("reduce_to_weight", chopped_weight_torch,
           triton=".chopped_weight_cuda:chopped_weight_triton")
+_register("grid_sum", grid_sum_torch, triton=".grid_sum_cuda:grid_sum_triton",
+          triton_float32=True)
 _register("out_scales_backward", out_scales_backward_torch,
           triton=".out_scales_cuda:out_scales_backward_triton", triton_float32=True)
 _register("im2col", im2col_torch, numba=".im2col_cpu:im2col_numba",
@@ -278,6 +281,13 @@ def reduce_to_weight(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow):
     Triton on CUDA, the torch twin elsewhere."""
     run = backends.pick("reduce_to_weight", fast)[1]
     return run(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow)
+
+
+def grid_sum(parts, dim):
+    """A tile grid's partial sums (``grid_sum_ref``): ``parts`` ``(rows, columns, N, W)``
+    summed in order over ``dim``, joined into ``[N, kept * W]``; one Triton launch on CUDA
+    (float32), the twin's adds and copy elsewhere."""
+    return backends.pick("grid_sum", parts)[1](parts, dim)
 
 
 def out_scales_backward(d, y, beta):
@@ -492,6 +502,8 @@ __all__ = [
     "discretize_torch",
     "explicit_trains",
     "explicit_trains_torch",
+    "grid_sum",
+    "grid_sum_torch",
     "im2col",
     "im2col_torch",
     "inverse_index",
