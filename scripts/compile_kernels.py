@@ -169,6 +169,10 @@ def _problems():
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7))
     _one_accumulator(cu, kernels, gen)
+    from xbrun.kernels import grid_sum_cuda
+    for dim in (0, 1):  # a grid pass's partial sums (grouped.ORDERED_SUMS): wide and narrow
+        for width in (512, 392, 10):
+            grid_sum_cuda.grid_sum_triton(torch.zeros(3, 2, 4, width), dim)
 
 
 def _one_accumulator(cu, kernels, gen) -> None:
