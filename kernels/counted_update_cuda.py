@@ -1074,6 +1074,14 @@ COUNT_BLOCK_K = None
 # for bit. False: two accumulators, net and total (the path measured so far).
 ONE_ACCUMULATOR = False
 PACK_MAX_SLOTS = (1 << 13) - 1
+# The counts applied where counted (``FUSED_APPLY``) in blocks of at most 64 x 64 on 4 warps
+# instead of 128 x 128 on 8: the fused kernel is the apply's memory-bound pass (40 bytes a
+# cell) after a short count (a slot a row on the bench's trains: K = the batch), and at
+# 128 x 128 it runs one block of 255 registers a SM (spilling; measured 4.06x against 2.37x
+# unfused, one H200, 2026-12-06), too few loads in flight. Compiled for sm_90 with
+# ``ONE_ACCUMULATOR``: see benchmarks/RESULTS.md (2026-12-07, widebatch). False: the
+# split-K rule's blocks.
+FUSED_SMALL_BLOCKS = False
 
 
 def _unread(t: torch.Tensor) -> torch.Tensor:
@@ -1100,6 +1108,9 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     n_out, n_in = weight.shape[-2:]
     ld = dt.shape[-1]
     cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles)
+    if FUSED_SMALL_BLOCKS:  # more blocks a SM for the apply's loads and stores
+        cfg.update(BLOCK_M=min(64, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
+                   num_warps=4)
     blocks = triton.cdiv(n_out, cfg["BLOCK_M"]) * triton.cdiv(n_in, cfg["BLOCK_N"]) * tiles
     if blocks * 4 < _programs(dt.device) or not (n_out and n_in and tiles):
         return False
