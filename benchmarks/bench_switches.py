@@ -145,10 +145,22 @@ PATHS = {
     "ordered-sums": (((grouped, "ORDERED_SUMS"),), DATA, LARGE,
                      ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                       "chopped+update.accumulate=batch")),
-    # both of this branch's paths together
-    "wide-batch": (((counted_update_cuda, "ONE_ACCUMULATOR"), (grouped, "ORDERED_SUMS")), DATA,
-                   LARGE, ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                           "chopped+update.accumulate=batch")),
+    # compact planes drawn by a program a row block walking its quads (no programs past the
+    # trains: the bench's trains are a slot a row, the grid was sized for 31)
+    "quad-loop": (((counted_update_cuda, "QUAD_LOOP"),), DATA, LARGE,
+                  ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                   "chopped+update.accumulate=batch")),
+    # the three paths above together
+    "wide-batch": (((counted_update_cuda, "ONE_ACCUMULATOR"), (grouped, "ORDERED_SUMS"),
+                    (counted_update_cuda, "QUAD_LOOP")), DATA, LARGE,
+                   ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                    "chopped+update.accumulate=batch")),
+    # the counts applied where counted, in one accumulator, in 64 x 64 blocks on 4 warps
+    "one-accumulator-fused64": (((counted_update_cuda, "ONE_ACCUMULATOR"),
+                                 (counted_update_cuda, "FUSED_APPLY"),
+                                 (counted_update_cuda, "FUSED_SMALL_BLOCKS")), DATA, LARGE,
+                                ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                                 "chopped+update.accumulate=batch")),
     # the same, the counts applied in the count's epilogue (FUSED_APPLY) in one accumulator
     "one-accumulator-fused": (((counted_update_cuda, "ONE_ACCUMULATOR"),
                                (counted_update_cuda, "FUSED_APPLY")), DATA, LARGE,

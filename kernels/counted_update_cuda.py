@@ -70,7 +70,7 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
                         base_ptr, n, n_lines, k_rows, length, ld, n_quads, stride_pk,
                         stride_pn, stride_pg, STREAM: tl.constexpr, SEED_PTR: tl.constexpr,
                         ABS: tl.constexpr, COMPACT: tl.constexpr, BLOCK_B: tl.constexpr,
-                        BLOCK_L: tl.constexpr):
+                        BLOCK_L: tl.constexpr, QUAD_LOOP: tl.constexpr = False):
     """Four slots ``4q .. 4q + 3`` of ``BLOCK_B`` rows x ``BLOCK_L`` lines of the planes
     ``(n_lines, ld)`` (axis 0: row block and ``q``). Dense: slot ``t`` of row ``b`` of line
     ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor
@@ -84,7 +84,9 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     output ``t % 4`` of the counter ``(j, t // 4, b, 0)`` under the seed's stream, as the
     per-sample kernel keys its bits, wherever it is stored: one Philox call gives four
     slots. Axis 2: tile ``g`` of a group, with its own probabilities (``stride_pg`` on),
-    trains, seed, order and planes."""
+    trains, seed, order and planes. ``QUAD_LOOP`` (compact, ``n_quads`` 1: axis 0 the row
+    blocks alone): a program walks its quads up to its block's longest train, the same
+    bits stored at the same places; no program is launched for quads past the trains."""
     q = tl.program_id(0) % n_quads
     ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
@@ -105,7 +107,12 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     if SEED_PTR:
         seed = tl.load(seed_ptr + g)
     seed = _stream(tl.cast(seed, tl.int64), STREAM)
-    if COMPACT:
+    if COMPACT and QUAD_LOOP:  # this row block's quads, as far as its trains reach
+        for qq in range(0, tl.cdiv(tl.minimum(tl.max(bl, axis=0), length), 4)):
+            _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, qq * 4 < length, lines, rows,
+                        ranks, qq, n, n_lines, k_rows, length, ld, stride_pk, stride_pn,
+                        base_ptr, ABS, COMPACT)
+    elif COMPACT:
         if reached:  # nothing to store past the trains
             _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, ranks,
                         q, n, n_lines, k_rows, length, ld, stride_pk, stride_pn, base_ptr, ABS,
@@ -745,8 +752,10 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         if tiles > 1 and not on_device:
             raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
         block_b, block_l = _plane_blocks(n_lines)
-        # slots in fours: the trains' (compact), or all up to ld, padding included (dense)
-        quads = triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
+        # slots in fours: the trains' (compact), or all up to ld, padding included (dense);
+        # compact with QUAD_LOOP: one program a row block walks its quads
+        loop = compact is not None and QUAD_LOOP
+        quads = 1 if loop else triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
         order, base = compact if compact is not None else (bl, bl)
         _line_planes_kernel[grid](
@@ -754,7 +763,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
             seed if on_device else signed, 0 if on_device else int(seed), order, base, n,
             n_lines, k, length, ld, quads, prob.stride(1), prob.stride(2), prob.stride(0),
             STREAM=stream, SEED_PTR=on_device, ABS=magnitude is not None,
-            COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l)
+            COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l, QUAD_LOOP=loop)
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
@@ -765,6 +774,13 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 # a block, masked or not, so 32 lines there drew twice the numbers kept. The bits are keyed
 # by (line, slot, row), whatever the blocks. False: 32 x 64 everywhere (a switch for
 # side-by-side timings).
+# Compact planes drawn by one program a row block (and block of lines) that walks its quads
+# of slots up to the block's longest train, instead of one program a quad up to the host
+# bound of the trains (``max_bl``, 31: 8 quads) that returns where no train reaches: on the
+# bench's 784-4096-4096-10 b256 trains (a slot a row, BL management) 7 of 8 programs only
+# load the block's trains and return. The same bits at the same places. False: a program a
+# quad (the path measured).
+QUAD_LOOP = False
 NARROW_PLANES = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 
 

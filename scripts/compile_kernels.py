@@ -199,7 +199,15 @@ def _one_accumulator(cu, kernels, gen) -> None:
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7), packed=True)
+    cu.QUAD_LOOP = True  # compact planes, a program a row block walking its quads
+    for n in (37, 12):  # wide and narrow blocks of lines
+        cu.line_planes_triton(torch.rand(3, 5, n), group[2], 7, 48, torch.arange(3), 0,
+                              compact=cu.compact_layout(group[2], 7))
+    cu.FUSED_SMALL_BLOCKS = cu.FUSED_APPLY = True  # the fused count in 64 x 64 blocks
+    cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3), *group,
+                                     p, seeds=torch.arange(3), cell_pulses=worn3)
     cu.ONE_ACCUMULATOR, cu.FUSED_APPLY = saved
+    cu.QUAD_LOOP = cu.FUSED_SMALL_BLOCKS = False
 
 
 def _onehot_reads(am, p) -> None:

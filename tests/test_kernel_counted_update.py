@@ -735,3 +735,82 @@ def test_gpu_one_accumulator_updates_as_two(monkeypatch, fused):
     net, total = coincidences(dt, xt, n_out, n_in, ends=ends)
     assert torch.equal(coincidences(dt, xt, n_out, n_in, ends=ends, packed=True),
                        net + 16384 * total)
+
+
+@pytest.mark.parametrize("tiles", [1, 3])
+def test_interpreted_quad_loop_draws_the_planes_of_a_program_a_quad(monkeypatch, tiles):
+    """``QUAD_LOOP``: compact planes drawn by one program a row block walking its quads
+    hold the bits of one program a quad at the same places, byte for byte (trains of 0-13
+    slots under a bound of 16, row blocks of unequal reach, a group with its own seeds),
+    and every byte the count reads (up to the trains' sum) is written."""
+    planes = launcher("line_planes_triton", True)
+    gen = torch.Generator().manual_seed(5)
+    k, length, n = 150, 16, 40
+    bl = torch.randint(0, 14, (tiles, k), generator=gen, dtype=torch.int32)
+    bl[:, :70] = torch.randint(0, 3, (tiles, 70), generator=gen, dtype=torch.int32)
+    prob = torch.rand(tiles, k, n, generator=gen) - 0.5
+    compact = launcher("compact_layout_torch", True)(bl, length)
+    ld = k * length
+    seeds = torch.arange(7, 7 + tiles)
+    got = []
+    for loop in (False, True):
+        monkeypatch.setitem(planes.__globals__, "QUAD_LOOP", loop)
+        signed, magnitude = planes(prob, bl, length, ld, seeds, 1, with_abs=True,
+                                   compact=compact)
+        ends = compact[1][:, -1]
+        got.append([torch.cat([t[g, :, :int(ends[g])] for g in range(tiles)], 1)
+                    for t in (signed, magnitude)])
+    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+    assert got[0][0].any() and torch.equal(got[0][0].abs(), got[0][1])
+
+
+def test_quad_loop_updates_as_a_program_a_quad(monkeypatch):
+    """Interpreted, a group's counted update with ``QUAD_LOOP`` on gives the weights,
+    counters and pulses of it off, bit for bit."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(15)
+    tiles, k, length, n_out, n_in = 2, 9, 11, 5, 20
+    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)])
+    start = 0.1 * torch.randn(tiles, n_out, n_in, generator=gen)
+    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
+    x_prob = torch.rand(tiles, k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(tiles, k, n_out, generator=gen) - 0.5
+    p = kernels.UpdateParams(cell_bundle(cell), length)
+    results = []
+    for loop in (False, True):
+        monkeypatch.setitem(group.__globals__, "QUAD_LOOP", loop)
+        weights, worn = start.clone(), torch.zeros(tiles, n_out, n_in, dtype=torch.int32)
+        pulses = group(weights, params, x_prob, d_prob, bl, p, seeds=torch.tensor([4, 5]),
+                       cell_pulses=worn)
+        results.append((weights, worn, pulses))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    assert (results[0][2] > 0).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("long_trains", [False, True])
+def test_gpu_quad_loop_draws_the_planes_of_a_program_a_quad(monkeypatch, long_trains):
+    """Compiled, a group of 16 tiles of 512 x 392 at batch 256, trains of one slot (the
+    bench's, BL management) or of 0-31: ``QUAD_LOOP``'s compact planes equal one program a
+    quad's up to the trains' sum, on both sides."""
+    planes = launcher("line_planes_triton", False)
+    compact_layout = launcher("compact_layout", False)
+    gen = torch.Generator().manual_seed(16)
+    tiles, k, length = 16, 256, 31
+    bl = (torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
+          if long_trains else torch.ones(tiles, k, dtype=torch.int32)).cuda()
+    compact = compact_layout(bl, length)
+    ends = compact[1][:, -1].tolist()
+    seeds = torch.arange(3, 3 + tiles, device="cuda")
+    for n, stream in ((392, 0), (512, 1)):
+        prob = (torch.rand(tiles, k, n, generator=gen) - 0.5).cuda()
+        got = []
+        for loop in (False, True):
+            monkeypatch.setitem(planes.__globals__, "QUAD_LOOP", loop)
+            signed = planes(prob, bl, length, k * length, seeds, stream, compact=compact)[0]
+            got.append(torch.cat([signed[g, :, :ends[g]] for g in range(tiles)], 1))
+        assert torch.equal(got[0], got[1]) and got[0].any()
