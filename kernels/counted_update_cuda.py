@@ -823,13 +823,15 @@ def _programs(device: torch.device) -> int:
 
 
 def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
-                  splits: int | None = None, group: int = 1) -> dict:
+                  splits: int | None = None, group: int = 1, one_acc: bool = False) -> dict:
     """Blocks and the K split of ``_coincidence_kernel``: blocks as large as the cells
     allow (up to 128 x 128), then K cut so that the grid fills the device, each program
-    keeping at least four steps of ``BLOCK_K`` slots."""
+    keeping at least four steps of ``BLOCK_K`` slots. ``one_acc`` (``ONE_ACC``): steps of
+    64 slots where the rule takes 128 (compiled for sm_90 at 128 x 128 on 8 warps: 16 bytes
+    of spills a thread, against 1.4 KB at 128 and 2.4 KB with two accumulators)."""
     bm = min(128, max(16, triton.next_power_of_2(n_out)))
     bn = min(128, max(16, triton.next_power_of_2(n_in)))
-    bk = COUNT_BLOCK_K or (128 if ld >= 512 else 32)
+    bk = COUNT_BLOCK_K or ((64 if one_acc else 128) if ld >= 512 else 32)
     steps = triton.cdiv(ld, bk)
     tiles = triton.cdiv(n_out, bm) * triton.cdiv(n_in, bn) * group
     if splits is None:
@@ -874,7 +876,7 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
     if not grouped:
         dt, xt = dt[None], xt[None]
     tiles = dt.shape[0]
-    cfg = _split_config(n_out, n_in, ld, dt.device, splits, tiles)
+    cfg = _split_config(n_out, n_in, ld, dt.device, splits, tiles, one_acc=packed)
     n_split = cfg.pop("splits")
     counts = (torch.zeros if n_split > 1 else torch.empty)(
         1 if packed else 2, tiles, n_out, n_in, dtype=torch.int32, device=dt.device)
@@ -1086,8 +1088,9 @@ COUNT_BLOCK_K = None
 # count at 128 x 128 spilled 2.4 KB a thread with two), and, where the counts are not applied
 # in the count's epilogue, one int32 a cell written and read by the apply kernel instead of
 # two (net and total: 8 -> 4 bytes a cell each way; at 784-4096-4096-10 b256, 160 MB a
-# step), one tensor zeroed for a split's atomics. The same counts, so the same weights, bit
-# for bit. False: two accumulators, net and total (the path measured so far).
+# step), one tensor zeroed for a split's atomics; K in steps of 64 where the rule takes 128
+# (no spills: ``_split_config``). The same counts, so the same weights, bit for bit. False:
+# two accumulators, net and total (the path measured so far).
 ONE_ACCUMULATOR = False
 PACK_MAX_SLOTS = (1 << 13) - 1
 # The counts applied where counted (``FUSED_APPLY``) in blocks of at most 64 x 64 on 4 warps
@@ -1123,10 +1126,11 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     tiles = weight.shape[0] if grouped else 1
     n_out, n_in = weight.shape[-2:]
     ld = dt.shape[-1]
-    cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles)
+    cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles, one_acc=_one_accumulator(ld))
     if FUSED_SMALL_BLOCKS:  # more blocks a SM for the apply's loads and stores
         cfg.update(BLOCK_M=min(64, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
-                   num_warps=4)
+                   num_warps=4)  # K steps of 128 there: no spills, sm_90 (64: 208 bytes)
+        cfg["BLOCK_K"] = COUNT_BLOCK_K or (128 if ld >= 512 else 32)
     blocks = triton.cdiv(n_out, cfg["BLOCK_M"]) * triton.cdiv(n_in, cfg["BLOCK_N"]) * tiles
     if blocks * 4 < _programs(dt.device) or not (n_out and n_in and tiles):
         return False
