@@ -260,28 +260,55 @@ def test_counts_applied_where_counted_equal_the_apply_kernel(monkeypatch, cls):
 
     group = launcher("counted_update_grouped_triton", True)
     one = triton_function("counted_update_cuda", "counted_update_triton", True)
-    cell = cls(dw_min=0.01, dw_min_std=0.3)
-    gen = torch.Generator().manual_seed(11)
-    tiles, k, length, n_out, n_in = 2, 6, 4, 5, 20
-    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)])
-    start = 0.1 * torch.randn(tiles, n_out, n_in, generator=gen)
-    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
-    x_prob = torch.rand(tiles, k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(tiles, k, n_out, generator=gen) - 0.5
-    p = kernels.UpdateParams(cell_bundle(cell), length)
-    assert p.cell.noise_std > 0
+    case = _two_tile_case(kernels, cls(dw_min=0.01, dw_min_std=0.3), seed=11, n_in=20)
+    assert case[-1].cell.noise_std > 0
     results = []
     for fused in (False, True):
         monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
         if fused:
             monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
-        weights, worn = start.clone(), torch.zeros(tiles, n_out, n_in, dtype=torch.int32)
-        pulses = group(weights, params, x_prob, d_prob, bl, p, seeds=torch.tensor([4, 5]),
-                       cell_pulses=worn)
-        w, c = start[1].clone(), torch.zeros(n_out, n_in, dtype=torch.int32)
-        n = one(w, params[1], x_prob[1], d_prob[1], bl[1], p, seed=77, cell_pulses=c,
-                method="split_k")
-        results.append((weights, worn, pulses, w, c, n))
+        results.append(_group_and_one(group, one, *case))
+    _assert_same_and_updated(results, case[1])
+
+
+def _two_tile_case(kernels, cell, seed, n_in, tiles=2, k=6, length=4, n_out=5, device="cpu"):
+    """A group of ``tiles`` tiles of ``n_out`` x ``n_in`` cells of ``cell`` (their parameters,
+    start weights, trains of 0-``length`` slots over ``k`` samples, line probabilities) on
+    ``device``, and the update's parameters."""
+    gen = torch.Generator().manual_seed(seed)
+    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)])
+    start = 0.1 * torch.randn(tiles, n_out, n_in, generator=gen)
+    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
+    x_prob = torch.rand(tiles, k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(tiles, k, n_out, generator=gen) - 0.5
+    case = [t.to(device) for t in (params, start, bl, x_prob, d_prob)]
+    return (*case, kernels.UpdateParams(cell_bundle(cell), length))
+
+
+def _grouped_update(group, params, start, bl, x_prob, d_prob, p):
+    """The group's update from ``start`` (seeds 3, 4, ...): weights, wear counters, pulses."""
+    weights = start.clone()
+    worn = torch.zeros(start.shape, dtype=torch.int32, device=start.device)
+    seeds = torch.arange(3, 3 + start.shape[0], device=start.device)
+    pulses = group(weights, params, x_prob, d_prob, bl, p, seeds=seeds, cell_pulses=worn)
+    return weights, worn, pulses
+
+
+def _group_and_one(group, one, params, start, bl, x_prob, d_prob, p):
+    """The two-tile group's update (seeds 4, 5) and its second tile's alone (seed 77): the
+    weights, wear counters and pulses of each."""
+    tiles, n_out, n_in = start.shape
+    weights, worn = start.clone(), torch.zeros(tiles, n_out, n_in, dtype=torch.int32)
+    pulses = group(weights, params, x_prob, d_prob, bl, p, seeds=torch.tensor([4, 5]),
+                   cell_pulses=worn)
+    w, c = start[1].clone(), torch.zeros(n_out, n_in, dtype=torch.int32)
+    n = one(w, params[1], x_prob[1], d_prob[1], bl[1], p, seed=77, cell_pulses=c,
+            method="split_k")
+    return weights, worn, pulses, w, c, n
+
+
+def _assert_same_and_updated(results, start):
+    """Two paths' results are equal bit for bit, and the first one pulsed and moved weights."""
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
     assert (results[0][2] > 0).all() and not torch.equal(results[0][0], start)
@@ -614,25 +641,14 @@ def test_gpu_counts_applied_where_counted_equal_the_apply_kernel(monkeypatch, cl
     from xbrun import kernels
 
     group = launcher("counted_update_grouped_triton", False)
-    cell = cls(dw_min=0.01, dw_min_std=0.3)
-    gen = torch.Generator().manual_seed(12)
-    tiles, k, length, n_out, n_in = 16, 64, 31, 512, 392
-    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)]).cuda()
-    start = (0.1 * torch.randn(tiles, n_out, n_in, generator=gen)).cuda()
-    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32).cuda()
-    x_prob = (torch.rand(tiles, k, n_in, generator=gen) - 0.5).cuda()
-    d_prob = (torch.rand(tiles, k, n_out, generator=gen) - 0.5).cuda()
-    p = kernels.UpdateParams(cell_bundle(cell), length)
+    case = _two_tile_case(kernels, cls(dw_min=0.01, dw_min_std=0.3), seed=12, n_in=392,
+                          tiles=16, k=64, length=31, n_out=512, device="cuda")
     results = []
     for fused in (False, True):
         monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
         if fused:
             monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
-        weights = start.clone()
-        worn = torch.zeros(tiles, n_out, n_in, dtype=torch.int32, device="cuda")
-        pulses = group(weights, params, x_prob, d_prob, bl, p,
-                       seeds=torch.arange(3, 3 + tiles, device="cuda"), cell_pulses=worn)
-        results.append((weights, worn, pulses))
+        results.append(_grouped_update(group, *case))
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
     assert (results[0][2] > 0).all()
@@ -671,30 +687,14 @@ def test_one_accumulator_updates_as_two(monkeypatch):
 
     group = launcher("counted_update_grouped_triton", True)
     one = triton_function("counted_update_cuda", "counted_update_triton", True)
-    cell = ConstantStep(dw_min=0.01, dw_min_std=0.3)
-    gen = torch.Generator().manual_seed(13)
-    tiles, k, length, n_out, n_in = 2, 6, 4, 5, 12
-    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)])
-    start = 0.1 * torch.randn(tiles, n_out, n_in, generator=gen)
-    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
-    x_prob = torch.rand(tiles, k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(tiles, k, n_out, generator=gen) - 0.5
-    p = kernels.UpdateParams(cell_bundle(cell), length)
+    case = _two_tile_case(kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=13, n_in=12)
     for fused in (False, True):
         monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
         results = []
         for packed in (False, True):
             monkeypatch.setitem(group.__globals__, "ONE_ACCUMULATOR", packed)
-            weights, worn = start.clone(), torch.zeros(tiles, n_out, n_in, dtype=torch.int32)
-            pulses = group(weights, params, x_prob, d_prob, bl, p, seeds=torch.tensor([4, 5]),
-                           cell_pulses=worn)
-            w, c = start[1].clone(), torch.zeros(n_out, n_in, dtype=torch.int32)
-            n = one(w, params[1], x_prob[1], d_prob[1], bl[1], p, seed=77, cell_pulses=c,
-                    method="split_k")
-            results.append((weights, worn, pulses, w, c, n))
-        for a, b in zip(*results, strict=True):
-            assert torch.equal(a, b)
-        assert (results[0][2] > 0).all() and not torch.equal(results[0][0], start)
+            results.append(_group_and_one(group, one, *case))
+        _assert_same_and_updated(results, case[1])
 
 
 @pytest.mark.gpu
@@ -708,27 +708,18 @@ def test_gpu_one_accumulator_updates_as_two(monkeypatch, fused):
 
     group = launcher("counted_update_grouped_triton", False)
     coincidences = launcher("coincidences_triton", False)
-    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
-    gen = torch.Generator().manual_seed(14)
     tiles, k, length, n_out, n_in = 16, 256, 31, 512, 392
-    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)]).cuda()
-    start = (0.1 * torch.randn(tiles, n_out, n_in, generator=gen)).cuda()
-    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32).cuda()
-    x_prob = (torch.rand(tiles, k, n_in, generator=gen) - 0.5).cuda()
-    d_prob = (torch.rand(tiles, k, n_out, generator=gen) - 0.5).cuda()
-    p = kernels.UpdateParams(cell_bundle(cell), length)
+    case = _two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=14, n_in=n_in,
+                          tiles=tiles, k=k, length=length, n_out=n_out, device="cuda")
     monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
     results = []
     for packed in (False, True):
         monkeypatch.setitem(group.__globals__, "ONE_ACCUMULATOR", packed)
-        weights = start.clone()
-        worn = torch.zeros(tiles, n_out, n_in, dtype=torch.int32, device="cuda")
-        pulses = group(weights, params, x_prob, d_prob, bl, p,
-                       seeds=torch.arange(3, 3 + tiles, device="cuda"), cell_pulses=worn)
-        results.append((weights, worn, pulses))
+        results.append(_grouped_update(group, *case))
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
     assert (results[0][2] > 0).all()
+    gen = torch.Generator().manual_seed(15)
     dt = torch.randint(-1, 2, (tiles, n_out, k * length), generator=gen, dtype=torch.int8).cuda()
     xt = torch.randint(-1, 2, (tiles, n_in, k * length), generator=gen, dtype=torch.int8).cuda()
     ends = torch.full((tiles,), k * length, dtype=torch.int64, device="cuda")
