@@ -1,3 +1,4 @@
+import gc
 import os
 
 import pytest
@@ -12,6 +13,28 @@ if not torch.cuda.is_available():
 
 # Small matrices: one thread is as fast and does not fight other processes for cores.
 torch.set_num_threads(1)
+
+# Python's cyclic garbage collector walks every object a process holds: in a test worker
+# that is torch, numba, Triton, Hydra and every module the suite imported (~0.5 million
+# objects), walked again in each full collection, while numba compiles kernels (a heavy
+# churn of objects) and every test composes configs. Frozen objects are left out of those
+# walks (they are still freed by reference counting): the imports here, then the collected
+# suite, then after each test what it left alive, once its garbage is collected. Measured
+# (benchmarks/RESULTS.md, 2026-12-07): 12-15 % of the CPU of a worker (cold kernel
+# compiles included), the garbage collector's own time cut by about half.
+gc.freeze()
+
+
+def pytest_collection_finish(session):
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    yield
+    gc.collect()  # the test's garbage (cycles) first: a frozen object is never collected
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
