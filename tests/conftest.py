@@ -14,14 +14,15 @@ if not torch.cuda.is_available():
 # Small matrices: one thread is as fast and does not fight other processes for cores.
 torch.set_num_threads(1)
 
-# Python's cyclic garbage collector walks every object a process holds: in a test worker
+# Python's cyclic garbage collector walks the objects a process holds: in a test worker
 # that is torch, numba, Triton, Hydra and every module the suite imported (~0.5 million
 # objects), walked again in each full collection, while numba compiles kernels (a heavy
-# churn of objects) and every test composes configs. Frozen objects are left out of those
-# walks (they are still freed by reference counting): the imports here, then the collected
-# suite, then after each test what it left alive, once its garbage is collected. Measured
-# (benchmarks/RESULTS.md, 2026-12-07): 12-15 % of the CPU of a worker (cold kernel
-# compiles included), the garbage collector's own time cut by about half.
+# churn of objects) and tests compose configs. Frozen objects are left out of those walks
+# (reference counting still frees them): the imports here, then the collected suite, then
+# after each test what it left alive, once its garbage is collected (a frozen cycle would
+# never be). Measured (benchmarks/RESULTS.md, 2026-12-07, `-n 0`): the collector's own
+# time cut by more than half; CPU 13-15 % less where numba compiles on a cold cache, 3-5 %
+# less on Triton-interpreted tests, 5-15 % on the CLI and training tests (a noisy machine).
 gc.freeze()
 
 
