@@ -20,9 +20,10 @@ torch.set_num_threads(1)
 # churn of objects) and tests compose configs. Frozen objects are left out of those walks
 # (reference counting still frees them): the imports here, then the collected suite, then
 # after each test what it left alive, once its garbage is collected (a frozen cycle would
-# never be). Measured (benchmarks/RESULTS.md, 2026-12-07, `-n 0`): the collector's own
-# time cut by more than half; CPU 13-15 % less where numba compiles on a cold cache, 3-5 %
-# less on Triton-interpreted tests, 5-15 % on the CLI and training tests (a noisy machine).
+# never be). Measured (benchmarks/RESULTS.md, 2026-12-07): the collector's own time cut
+# by about half; `-n 0`, CPU 8-10 % less where numba compiles on a cold cache, 3-5 % less
+# on Triton-interpreted tests, 5-15 % on CLI and training tests; the whole suite on a fresh
+# clone (`-n 2`) 490 -> 439 CPU seconds.
 gc.freeze()
 
 
