@@ -12,6 +12,7 @@ own folder (``summary.json`` with status ``failed``, ``error.log``) and the swee
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import logging
 import math
@@ -28,6 +29,7 @@ from .composition import (
     conf_dir,
     explain_hydra_error,
     fail,
+    groups_listed_once,
     hydra_held,
     hydra_settings,
     is_hydra,
@@ -414,8 +416,10 @@ def _launch(main, args: list[str], multirun: bool, runs: bool) -> None:
     sweep = _made.get("target") if multirun and runs else None
     if sweep is not None:
         print(f"xbrun: sweep folder: {sweep}", file=sys.stderr)
+    helps = any(f in ("--help", "-h", "--hydra-help") for f in sys.argv[1:])
     try:
-        main()
+        with groups_listed_once() if helps else contextlib.nullcontext():
+            main()
     except SystemExit as err:
         if err.code not in (0, None) and "made" in _made:
             _remove_if_empty(*_made["made"])  # Hydra gave up before any job wrote there
