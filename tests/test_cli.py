@@ -66,6 +66,96 @@ def test_help(capsys):
     assert "simulated analog in-memory" in out.out and "powered by Hydra" not in out.out
 
 
+def _help_groups() -> dict[str, list[str]]:
+    """The config groups ``xbrun train --help`` lists, found without Hydra's listing: the
+    folders of ``conf/`` holding options, and the ``schema/*`` entries of the ConfigStore."""
+    from hydra.core.config_store import ConfigStore
+
+    from xbrun.composition import conf_dir
+
+    groups: dict[str, set[str]] = {}
+    root = conf_dir()
+    for path in root.rglob("*.yaml"):
+        if path.parent != root:
+            groups.setdefault(path.parent.relative_to(root).as_posix(), set()).add(path.stem)
+
+    def stored(node: dict, prefix: str) -> None:
+        for name, value in node.items():
+            if isinstance(value, dict):
+                stored(value, f"{prefix}{name}/")
+            elif name.endswith(".yaml") and prefix:
+                groups.setdefault(prefix[:-1], set()).add(name.removesuffix(".yaml"))
+
+    stored({k: v for k, v in ConfigStore.instance().repo.items() if k != "hydra"}, "")
+    return {group: sorted(options) for group, options in sorted(groups.items())}
+
+
+def test_train_help_lists_every_group_and_composes_once(capsys, monkeypatch):
+    """``xbrun train --help``: every group of ``conf/`` and of the ConfigStore with its
+    options, sorted as Hydra sorts them, and the composed default config; one composition
+    and one copy of Hydra's config repository for the listing (Hydra's own listing made a
+    copy per group and option, about 260)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.hydra import Hydra
+    from omegaconf import OmegaConf
+
+    from xbrun.composition import hydra_config
+
+    counts = {"compose": 0, "repository": 0}
+    compose, repository = Hydra.compose_config, \
+        ConfigLoaderImpl._parse_overrides_and_create_caching_repo
+
+    def counted_compose(self, *args, **kwargs):
+        counts["compose"] += 1
+        return compose(self, *args, **kwargs)
+
+    def counted_repository(self, *args, **kwargs):
+        counts["repository"] += 1
+        return repository(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "compose_config", counted_compose)
+    monkeypatch.setattr(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo",
+                        counted_repository)
+    code, out = run_cli(["train", "--help"], capsys)
+    assert code == 0
+    assert counts == {"compose": 1, "repository": 2}, counts  # the composition's, the listing's
+    header, rest = out.out.split("Compose your configuration from those groups (group=option)"
+                                 "\n\n")
+    listed, dump = rest.split("\n\n\n== Config ==\nOverride anything in the config "
+                              "(foo.bar=value)\n\n")
+    assert header.startswith("xbrun train: train a neural network")
+    assert listed.splitlines() == [f"{group}: {', '.join(options)}"
+                                   for group, options in _help_groups().items()]
+    assert dump.startswith(OmegaConf.to_yaml(hydra_config([])) + "\n")
+    assert "Use --hydra-help for the options of Hydra" in dump
+
+
+def test_the_help_listing_gives_hydras_answers(capsys, monkeypatch):
+    """The listing's one repository (``composition.groups_listed_once``) answers as Hydra's
+    loader does: top-level, nested, ConfigStore and Hydra's own groups, options and folders;
+    ``--hydra-help`` still lists Hydra's groups."""
+    from hydra._internal.hydra import Hydra
+    from hydra.core.object_type import ObjectType
+
+    loaders = []
+    get_help = Hydra.get_help
+
+    def kept(self, *args, **kwargs):
+        loaders.append(self.config_loader)
+        return get_help(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "get_help", kept)
+    code, out = run_cli(["train", "--hydra-help"], capsys)
+    assert code == 0 and "hydra/launcher: basic" in out.out and "hydra/sweeper: " in out.out
+    one = loaders[0]
+    for group in ("", "device", "experiment", "experiment/wu2024-mnist-tau", "schema",
+                  "schema/cell", "hydra", "hydra/sweeper"):
+        for kind in (ObjectType.CONFIG, ObjectType.GROUP):
+            assert one.get_group_options(group, kind) == \
+                one._loader.get_group_options(group, kind), (group, kind)
+    assert one.list_groups("") == one._loader.list_groups("")
+
+
 def test_train_writes_every_output(tmp_path, small_run):
     main(["train", *small_run, f"hydra.run.dir={tmp_path}"])
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
