@@ -342,14 +342,14 @@ class _OneRepository:
 
         if results_filter is None:
             results_filter = ObjectType.CONFIG  # (Hydra's default)
-        if config_name is not None or overrides:  # (not the listing's: Hydra's own way)
+        repository = getattr(self._loader, "_parse_overrides_and_create_caching_repo", None)
+        if config_name is not None or overrides or repository is None:  # Hydra's own way
             return self._loader.get_group_options(group_name, results_filter, config_name,
-                                                  overrides)
+                                                  overrides)  # (and another Hydra's)
         key = (group_name, results_filter)
         if key not in self._options:
             if self._repository is None:
-                self._repository = self._loader._parse_overrides_and_create_caching_repo(
-                    None, [])[1]
+                self._repository = repository(None, [])[1]  # as each of Hydra's calls makes
             self._options[key] = self._repository.get_group_options(group_name,
                                                                     results_filter)
         return list(self._options[key])
