@@ -794,9 +794,10 @@ IN_CHUNKS = False
 # ~225 SASS instructions on sm_90 (~160 on its likely path), most of them its normal, and
 # the ResNet draws ~370 M of them a step; with it ~110 (~100). Other numbers than
 # ``tl.randn``'s (the same distribution, another stream: not the same bit for bit as with
-# False), the same in every kernel and block shape. False: one ``tl.randn`` an element
-# (off until a GPU times it).
-NORMALS4 = False
+# False), the same in every kernel and block shape. False: one ``tl.randn`` an element.
+# On: one H100, 2026-12-07, ResNet sgd `batch` 3.46x -> 3.18x fp, chopped `batch` 4.68x ->
+# 4.50x, sgd `sample` 6.69x -> 6.41x (benchmarks/RESULTS.md).
+NORMALS4 = True
 
 
 def _chunk(width: int, cap: int = ROW_WIDTH) -> int:
@@ -891,9 +892,10 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
 # where every entry but the line's is zero: the row's absolute maximum, positive and
 # negative sums are the line element's (its maximum too where the row is one element;
 # otherwise, ``noise_management=max``, the larger of it and zero: that kind keeps the
-# row). ``LINE_SCALE``: the scale from the line element alone, the same numbers. Off until
-# a GPU times it (``bench_switches`` ``line-scale``).
-LINE_SCALE = False
+# row). ``LINE_SCALE``: the scale from the line element alone, the same numbers. On with
+# ``SPLIT_WRITE`` (``bench_switches`` ``resnet-transfers``, one H100, 2026-12-07: ResNet
+# chopped `batch` 4.68x -> 4.37x fp, chopped `sample` 7.87x -> 7.61x).
+LINE_SCALE = True
 
 
 # A group's one-hot reads (a grid's transfers, ``TileGroup._transfers``) by

@@ -779,8 +779,10 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 # bound of the trains (``max_bl``, 31: 8 quads) that returns where no train reaches: on the
 # bench's 784-4096-4096-10 b256 trains (a slot a row, BL management) 7 of 8 programs only
 # load the block's trains and return. The same bits at the same places. False: a program a
-# quad (the path measured).
-QUAD_LOOP = False
+# quad. On with ``ONE_ACCUMULATOR`` and ``grouped.ORDERED_SUMS`` (``bench_switches``
+# ``wide-batch``, one H100, 2026-12-07: 4096-wide sgd `batch` 2.47x -> 2.02x fp, ttv2
+# `batch` 2.54x -> 2.12x).
+QUAD_LOOP = True
 NARROW_PLANES = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 
 
@@ -1090,8 +1092,8 @@ COUNT_BLOCK_K = None
 # two (net and total: 8 -> 4 bytes a cell each way; at 784-4096-4096-10 b256, 160 MB a
 # step), one tensor zeroed for a split's atomics; K in steps of 64 where the rule takes 128
 # (no spills: ``_split_config``). The same counts, so the same weights, bit for bit. False:
-# two accumulators, net and total (the path measured so far).
-ONE_ACCUMULATOR = False
+# two accumulators, net and total. On: ``QUAD_LOOP``'s measurement.
+ONE_ACCUMULATOR = True
 PACK_MAX_SLOTS = (1 << 13) - 1
 # The counts applied where counted (``FUSED_APPLY``) in blocks of at most 64 x 64 on 4 warps
 # instead of 128 x 128 on 8: the fused kernel is the apply's memory-bound pass (40 bytes a

@@ -406,8 +406,9 @@ def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_p
 # reads and switches loaded four passes ahead), then every row's maximum, gains,
 # probabilities, one-hot row and train at once (``_write_finish_kernel``). The same
 # operations on the same values: the same trains, probabilities, buffer, choppers and
-# means. Off until a GPU times it (``bench_switches`` ``split-write``).
-SPLIT_WRITE = False
+# means. On with ``analog_mvm_cuda.LINE_SCALE`` (one H100, 2026-12-07: ResNet chopped
+# `batch` 4.68x -> 4.37x fp; ``bench_switches`` ``resnet-transfers``).
+SPLIT_WRITE = True
 SPLIT_WRITE_MIN_PASSES = 16  # from this many passes a line (fewer: two launches more)
 SPLIT_ROWS = 2048  # elements of a finishing program's rows (rows x the wider of line, one-hot)
 
