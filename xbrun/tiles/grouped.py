@@ -454,8 +454,8 @@ class TileGroup:
 # A grid pass's partial sums and their joining in one launch on CUDA (``kernels.grid_sum``:
 # each part read once, the joined rows written once; at 784-4096-4096-10 b256, 7 adds and a
 # copy a 4096-wide pass, ~100 -> ~38 MB). The same float32 additions in the same order, so
-# the same numbers bit for bit. False: torch's adds and copy (the twin). On: ``counted_update_cuda.QUAD_LOOP``'s
-# measurement (``bench_switches`` ``wide-batch``).
+# the same numbers bit for bit. False: torch's adds and copy (the twin). On:
+# ``counted_update_cuda.QUAD_LOOP``'s measurement (``bench_switches`` ``wide-batch``).
 ORDERED_SUMS = True
 
 
