@@ -80,6 +80,8 @@ examples:
 HYDRA_FLAGS = {"-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info",
                "--package", "-p", "--resolve", "--config-dir", "-cd", "--config-name", "-cn",
                "--run", "-r"}
+#: Hydra's flags that print help instead of running
+HELP_FLAGS = ("--help", "-h", "--hydra-help")
 #: flags of Hydra's that take a value (``--info`` takes one optionally)
 VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-dir", "-cd", "--config-name", "-cn"}
 INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
@@ -364,8 +366,7 @@ def train_command(args: list[str]) -> None:
     if len(modes) > 1:
         fail(f"{' and '.join(modes)}: choose one of -m, --cfg, --info and --run")
     multirun = any(f in ("-m", "--multirun") for f in flags)
-    runs = not any(f in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c")
-                   for f in flags)
+    runs = not any(f in (*HELP_FLAGS, "--info", "--cfg", "-c") for f in flags)
     if any(f in ("--cfg", "-c") for f in flags) and "job" in flags and not any(
             f in ("--resolve",) for f in flags):
         flags.append("--resolve")  # the values a run gets (lr follows model.lr), not ${...}
@@ -383,7 +384,7 @@ def train_command(args: list[str]) -> None:
                  "hydra/launcher=submitit_local or joblib here")
     _made.clear()
     with hydra_held():  # Hydra initialised once: the checks' compositions, a single run's job
-        if not any(f in ("--help", "-h", "--hydra-help", "--info") for f in flags):
+        if not any(f in (*HELP_FLAGS, "--info") for f in flags):
             configs = validate(overrides, multirun, environment=runs)
             _check_sweeper(overrides)
             if runs and not multirun and _replica(configs[0]):
@@ -416,7 +417,7 @@ def _launch(main, args: list[str], multirun: bool, runs: bool) -> None:
     sweep = _made.get("target") if multirun and runs else None
     if sweep is not None:
         print(f"xbrun: sweep folder: {sweep}", file=sys.stderr)
-    helps = any(f in ("--help", "-h", "--hydra-help") for f in sys.argv[1:])
+    helps = any(f in HELP_FLAGS for f in args)
     try:
         with groups_listed_once() if helps else contextlib.nullcontext():
             main()
