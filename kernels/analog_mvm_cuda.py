@@ -903,7 +903,7 @@ LINE_SCALE = True
 # where the prologue, a batched matmul of one-hot rows (at 784-4096-4096-10, b256: 11.8
 # GFLOP a step) and the epilogue computed them; the same numbers (the products beside the
 # one are zeros). Off until a GPU times it (``bench_switches grouped-onehot``).
-GROUPED_ONEHOT = False
+GROUPED_ONEHOT = True
 
 
 def analog_mvm_grouped_triton(weights: torch.Tensor, x: torch.Tensor, p: MVMParams,

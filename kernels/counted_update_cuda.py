@@ -918,7 +918,7 @@ DRAWN_MIN_ROWS = 2048
 # (benchmarks/RESULTS.md, 2026-12-07 resperiph), so 3 of each quad's 4 slot counts (bit
 # selects, operand layouts, two int8 products) ran on zeros. The same counts exactly.
 # False: every slot counted (off until a GPU times it).
-SKIP_EMPTY_SLOTS = False
+SKIP_EMPTY_SLOTS = True
 
 
 def _drawn(n_out: int, k: int) -> bool:

@@ -549,7 +549,7 @@ GROUPED_WRITE = True  # measured faster on one H200, 2026-12-06 23:00 UTC: bench
 # AGAD's two means twice that again; CPU estimate, benchmarks/RESULTS.md 2026-12-07
 # agadgap). The same values in another layout, so the same numbers bit for bit. Off until a
 # GPU times it (``bench_switches line-major``)
-LINE_MAJOR_STATE = False
+LINE_MAJOR_STATE = True
 _LINE_STATE = ("buffer", "running_mean", "past_mean")  # the bound names it applies to
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
 # group. Measured on one H100 (2026-12-06, bench MLP, whose first layer is a 2-tile grid):
