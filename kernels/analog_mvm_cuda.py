@@ -785,7 +785,8 @@ FUSED_WARPS = 8
 # epilogue without bound management (a backward MVM's; ``_epilogue_chunks_kernel``);
 # IN_CHUNKS: the prologue (``_prologue_chunks_kernel``, which reads its rows twice). The
 # same numbers bit for bit (the same operations on each element, exact maxima). False: the
-# row-block kernels (off until a GPU times them).
+# row-block kernels (timed no faster on one H100, 2026-12-07 08:50: ResNet sgd `batch` 3.16x
+# / 3.18x fp off / on, chopped `batch` 4.18x / 4.17x).
 OUT_CHUNKS = False
 IN_CHUNKS = False
 
@@ -902,7 +903,8 @@ LINE_SCALE = True
 # ``_onehot_kernel`` on a tile axis, as a single tile's are: each tile's 256 columns read,
 # where the prologue, a batched matmul of one-hot rows (at 784-4096-4096-10, b256: 11.8
 # GFLOP a step) and the epilogue computed them; the same numbers (the products beside the
-# one are zeros). Off until a GPU times it (``bench_switches grouped-onehot``).
+# one are zeros). On since one H100 timed it with ``grouped.LINE_MAJOR_STATE`` (2026-12-07
+# 08:50, ``bench_switches agad-transfers``: 4096 agad `batch` 3.72x -> 2.81x fp).
 GROUPED_ONEHOT = True
 
 

@@ -917,7 +917,8 @@ DRAWN_MIN_ROWS = 2048
 # counted (they add zeros): the ResNet's trains are 1 pulse long under BL management
 # (benchmarks/RESULTS.md, 2026-12-07 resperiph), so 3 of each quad's 4 slot counts (bit
 # selects, operand layouts, two int8 products) ran on zeros. The same counts exactly.
-# False: every slot counted (off until a GPU times it).
+# False: every slot counted. On since one H100 timed it (2026-12-07 08:50: ResNet sgd
+# `batch` 3.15x -> 2.89x fp).
 SKIP_EMPTY_SLOTS = True
 
 
@@ -1101,7 +1102,8 @@ PACK_MAX_SLOTS = (1 << 13) - 1
 # 128 x 128 it runs one block of 255 registers a SM (spilling; measured 4.06x against 2.37x
 # unfused, one H200, 2026-12-06), too few loads in flight. Compiled for sm_90 with
 # ``ONE_ACCUMULATOR``: see benchmarks/RESULTS.md (2026-12-07, widebatch). False: the
-# split-K rule's blocks.
+# split-K rule's blocks; timed slower on one H100 (2026-12-07 08:50: 4096 sgd `batch`
+# 2.32x -> 3.47x fp), so off.
 FUSED_SMALL_BLOCKS = False
 
 

@@ -11,8 +11,8 @@ nothing is read back to the host: the pulsed-update kernel takes the trains next
 ``WIDE_WRITE`` (off until a GPU times it): a program holds several consecutive lines, so
 that lines which are columns (chopped, AGAD) load and store H a row's sector at a time.
 Where H and AGAD's means are stored line by line instead (a column's elements adjacent:
-``xbrun.tiles.grouped.LINE_MAJOR_STATE``, off until a GPU times it), the one-line program
-loads and stores its line as whole sectors (``LINE_MAJOR``); the same arithmetic.
+``xbrun.tiles.grouped.LINE_MAJOR_STATE``, on since one H100 timed it, 2026-12-07), the
+one-line program loads and stores its line as whole sectors (``LINE_MAJOR``); the same arithmetic.
 """
 
 from __future__ import annotations

@@ -547,8 +547,8 @@ GROUPED_WRITE = True  # measured faster on one H200, 2026-12-06 23:00 UTC: bench
 # its elements is a 32-byte sector of its own, 2 KB from the next (at 784-4096-4096-10,
 # b256, 256 lines of 512 a tile and step: H's load + store ~8 MB of sectors a 512x512 tile,
 # AGAD's two means twice that again; CPU estimate, benchmarks/RESULTS.md 2026-12-07
-# agadgap). The same values in another layout, so the same numbers bit for bit. Off until a
-# GPU times it (``bench_switches line-major``)
+# agadgap). The same values in another layout, so the same numbers bit for bit. On since one
+# H100 timed it with GROUPED_ONEHOT (2026-12-07 08:50, ``bench_switches agad-transfers``)
 LINE_MAJOR_STATE = True
 _LINE_STATE = ("buffer", "running_mean", "past_mean")  # the bound names it applies to
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
