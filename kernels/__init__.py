@@ -23,6 +23,7 @@ import torch
 from . import backends, layout, seeds
 from .analog_mvm_ref import MVMParams, analog_mvm_grouped_torch, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
+from .chi_steps_ref import chi_steps_torch
 from .chopped_weight_ref import chopped_weight_torch
 from .counted_update_ref import counted_update_grouped_torch, counted_update_torch
 from .grid_sum_ref import grid_sum_torch
@@ -92,6 +93,8 @@ _register("explicit_trains", explicit_trains_torch,
           numba=".pulsed_update_cpu:explicit_trains_numba", numba_float32=False)
 _register("reduce_to_weight", chopped_weight_torch,
           triton=".chopped_weight_cuda:chopped_weight_triton")
+_register("chi_steps", chi_steps_torch, triton=".chi_steps_cuda:chi_steps_triton",
+          triton_float32=True)
 _register("grid_sum", grid_sum_torch, triton=".grid_sum_cuda:grid_sum_triton",
           triton_float32=True)
 _register("out_scales_backward", out_scales_backward_torch,
@@ -281,6 +284,14 @@ def reduce_to_weight(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow):
     Triton on CUDA, the torch twin elsewhere."""
     run = backends.pick("reduce_to_weight", fast)[1]
     return run(fast, slow, row_sign, col_sign, gamma_fast, gamma_slow)
+
+
+def chi_steps(chi, inc, n_cols, lr, granularity, start=None):
+    """Mixed precision's digital step for a grid of tiles (``chi_steps_ref``): every tile's
+    chi plus its block of the layer's increment ``inc`` times ``lr``; with ``start`` (the
+    walk's first lines, ``(tiles,)``) the whole steps taken out and returned as the write's
+    amounts. One Triton launch on CUDA (float32), the twin elsewhere."""
+    return backends.pick("chi_steps", chi, inc)[1](chi, inc, n_cols, lr, granularity, start)
 
 
 def grid_sum(parts, dim):
@@ -493,6 +504,8 @@ __all__ = [
     "analog_mvm_grouped_torch",
     "analog_mvm_torch",
     "auto_scale_torch",
+    "chi_steps",
+    "chi_steps_torch",
     "chopped_weight_torch",
     "col2im",
     "col2im_torch",
