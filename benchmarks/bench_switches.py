@@ -166,6 +166,13 @@ PATHS = {
                                (counted_update_cuda, "FUSED_APPLY")), DATA, LARGE,
                               ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                                "chopped+update.accumulate=batch")),
+    # a grid of mixed-precision tiles updated as one group: the layer's d^T x in one
+    # matmul, every tile's chi step (chi += lr inc, whole steps out, the write's amounts) in
+    # one launch, the walks and writes in those of one tile (tile by tile: ~16 launches a
+    # tile). Chi rounds as one matmul: another last bit than the tiles' addmm (a stream of
+    # its own, tested bit for bit where the sums are exact)
+    "mp-grouped": (((grouped, "MP_GROUPED"),), DATA, LARGE,
+                   ("mixed_precision+update.accumulate=batch", "mixed_precision")),
 }
 
 

@@ -365,3 +365,88 @@ def test_transfer_paths_train_as_the_paths_before(monkeypatch, switch, kind, dev
         assert int(a.pulses) == int(b.pulses) > 0
         assert _same(a.device_state.state_dict(), b.device_state.state_dict())
         assert torch.equal(a.device_state.slow.weight, b.device_state.slow.weight)
+
+
+def _mixed_grid_steps(monkeypatch, device, walk, steps=3, on=True, **config):
+    """Two equal grids of mixed-precision tiles given the same queued ``(x, d)``, one tile
+    by tile and one as a group (``MP_GROUPED``; ``on``). The values and the step size are
+    dyadic, so that chi's sums are exact: a tile's ``addmm`` and the layer's matmul then
+    give the same chi (otherwise they round apart in the last bit: ``chi_steps_ref``)."""
+    from xbrun.devices.mixed_precision import MixedPrecisionConfig
+    from xbrun.devices.schedule import TransferSchedule
+    from xbrun.physics.array import PulsedArray
+
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    monkeypatch.setattr(grouped, "MP_GROUPED", on)
+    monkeypatch.setattr(PulsedArray, "_host_seed",
+                        lambda self, gen: int(self._device_seed(gen).tensor()))
+    if walk == "device":  # the CUDA walk: line numbers kept on the device
+        monkeypatch.setattr(TransferSchedule, "walks_on_host", lambda self: False)
+    torch.manual_seed(0)
+    spec = make_spec("max_input_size=8", "max_output_size=5", cell="constant_step",
+                     io="perfect")
+    spec.device = MixedPrecisionConfig(**{"granularity": 3 * 2.0 ** -10, **config})
+    lin = nn.Linear(24, 15)
+    layers = [AnalogLinear.from_digital(lin, spec).to(device) for _ in range(2)]
+    layers[1].load_state_dict(layers[0].state_dict())
+    gen = torch.Generator().manual_seed(1)
+    ready = []
+    for _ in range(steps):
+        x = (torch.randint(-8, 9, (6, 24), generator=gen) / 8).to(device)
+        d = (torch.randint(-8, 9, (6, 15), generator=gen) / 16).to(device)
+        for layer, grouped_on in zip(layers, (False, True), strict=True):
+            tiles = layer.analog_tiles()
+            group = tiles[0].tile_group
+            group.queue(x, d)
+            for tile in tiles:
+                tile.set_learning_rate(0.5)
+            ready.append(group.update_ready())
+            if grouped_on and ready[-1]:
+                group.update()
+            else:
+                for tile in tiles:
+                    tile.apply_pending()
+    return layers, ready
+
+
+@pytest.mark.parametrize("walk,config", [("host", {}), ("device", {}),
+                                         ("device", {"transfer_every": 2})])
+def test_a_mixed_precision_grid_updates_as_its_tiles(monkeypatch, walk, config):
+    """``MP_GROUPED``: a grid of mixed-precision tiles updates as one group (chi's step in
+    one launch, the walks and writes in those of one tile: the twins here) bit for bit as
+    its tiles one by one: chi, the array, its wear and ledger, the schedule, the counts."""
+    from xbrun import kernels
+
+    steps, writes = [], []
+    monkeypatch.setattr(kernels, "chi_steps",
+                        lambda *a, f=kernels.chi_steps: steps.append(len(a) == 6)
+                        or f(*a))
+    monkeypatch.setattr(kernels, "transfer_lines_grouped",
+                        lambda *a, f=kernels.transfer_lines_grouped, **k: writes.append(1)
+                        or f(*a, **k))
+    (tiled, group), ready = _mixed_grid_steps(monkeypatch, "cpu", walk, **config)
+    assert ready == [True] * 6
+    written = [False, True, False] if config else [True] * 3  # (the group's 3 steps)
+    assert steps == written and len(writes) == (sum(written) if walk == "device" else 0)
+    for a, b in zip(tiled.analog_tiles(), group.analog_tiles(), strict=True):
+        one, two = a.device_state, b.device_state
+        assert int(a.pulses) == int(b.pulses) > 0 and int(a.rank1_count) == int(b.rank1_count)
+        theirs = two.state_dict()
+        for name, value in one.state_dict().items():
+            assert _same(value, theirs[name]), name
+        assert (one.chi != 0).any()
+        assert torch.equal(one.array.cell_pulses, two.array.cell_pulses)
+    tiles = group.analog_tiles()
+    bound = tiles[0].tile_group._bound
+    assert tiles[4].device_state.chi.data_ptr() == bound["chi"][0][4].data_ptr()
+
+
+def test_a_mixed_precision_grid_groups_only_plain_configs(monkeypatch):
+    """Quantized x or d (drawn from each tile's generator) or a part of chi's rows a
+    transfer keep the tiles' own updates; ``MP_GROUPED`` off, too."""
+    for config, want in (({"n_x_bins": 8}, False), ({"n_rows_per_transfer": 2}, False),
+                         ({"n_rows_per_transfer": 5}, True)):
+        _, ready = _mixed_grid_steps(monkeypatch, "cpu", "host", steps=1, **config)
+        assert ready == [want] * 2, config
+    _, ready = _mixed_grid_steps(monkeypatch, "cpu", "host", steps=1, on=False)
+    assert ready == [False] * 2

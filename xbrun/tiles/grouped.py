@@ -53,6 +53,7 @@ import functools
 import torch
 
 from .. import kernels
+from ..devices.mixed_precision import MixedPrecision
 from ..devices.sgd import SingleArray
 from ..devices.transfer import TransferDevice
 from ..graph_state import set_host
@@ -165,6 +166,8 @@ class TileGroup:
         if not (tiles[0].pulses.is_cuda or GROUP_ON_CPU):
             return False
         first = tiles[0].device_state
+        if isinstance(first, MixedPrecision):
+            return MP_GROUPED and self._mixed_ready()
         array = _written_array(first)
         if array is None:
             return False
@@ -199,6 +202,8 @@ class TileGroup:
         for tile in tiles:
             tile.pending.clear()
         states = [t.device_state for t in tiles]
+        if isinstance(states[0], MixedPrecision):
+            return self._mixed_update(tiles, states, x, d, tiles[0].learning_rate)
         arrays = [_written_array(s) for s in states]
         first = arrays[0]
         params = first.update_params
@@ -237,6 +242,96 @@ class TileGroup:
         if not transfer:
             return []
         return self._transfers(tiles, states, int(x.shape[0]), float(lr))
+
+    # -- mixed precision (``MP_GROUPED``) ------------------------------------------------
+    def _mixed_ready(self) -> bool:
+        """Whether the grid's mixed-precision tiles update as one group: one config (every
+        row of chi written a transfer, no quantized x or d), each tile holding only what the
+        grouped backward queued, at one learning rate, its schedule where the others' are,
+        its array written by the plain fused write (``PulsedArray.fused_write``)."""
+        tiles = self.grid.tiles
+        first = tiles[0].device_state
+        c = first.config
+        n_out = first.chi.shape[0]
+        if (c.n_x_bins > 0 or c.n_d_bins > 0
+                or not (c.n_rows_per_transfer < 0 or c.n_rows_per_transfer >= n_out)
+                or first.chi.dtype != torch.float32):
+            return False
+        lr = tiles[0].learning_rate
+        for tile, entry in zip(tiles, self._queued[2], strict=True):
+            state = tile.device_state
+            array = getattr(state, "array", None)
+            if (len(tile.pending) != 1 or tile.pending[0] is not entry
+                    or tile.learning_rate != lr or tile.decomposition is not None
+                    or type(state) is not type(first) or state.config is not c
+                    or state.schedule.n_updates != first.schedule.n_updates
+                    or state.granularity != first.granularity
+                    or not isinstance(array, PulsedArray) or array.cell is not first.array.cell
+                    or not array.fused_write(state.write_params)
+                    or getattr(array, "has_reference", True)):
+                return False
+        return True
+
+    def _mixed_update(self, tiles, states, x, d, lr: float) -> list:
+        """``MixedPrecision.update`` of every tile at once: the layer's increment ``d^T x``
+        in one matmul, every tile's chi update, whole steps and amounts in one launch
+        (``kernels.chi_steps``), the schedules' walks in one (``line_walk_grouped``) and
+        the writes in those of one tile's (``transfer_lines_grouped``, each tile's own
+        seed and counters), where each tile's would be one fused write; else each tile
+        writes its amounts (a schedule walked on the host: the CPU). The same steps as
+        tile by tile, chi rounded as one matmul and ``chi + inc * lr`` round it (the last
+        bit of ``addmm``'s epilogue: ``chi_steps_ref``). Returns no jobs."""
+        first = states[0]
+        c = first.config
+        k = int(x.shape[0])
+        n_cols = self.grid.shape[1]
+        self._bind("rank1", [(t.rank1_count, "tensor") for t in tiles]).add_(k)
+        chi = self._bind("chi", [(s, "chi") for s in states])
+        inc = torch.mm(d.T.to(chi), x.to(chi))
+        events = [s.schedule.due(k, c.transfer_every * k) for s in states]
+        n_out = chi.shape[1]
+        if events[0] == 0 or c.transfer_lr == 0:  # (period >= k: one transfer at most)
+            kernels.chi_steps(chi, inc, n_cols, lr, first.granularity)
+            return []
+        lr_w = first.granularity * c.transfer_lr
+        if first.schedule.walks_on_host():
+            walks = [s.schedule.walk(n_out, t.generator) for s, t in zip(states, tiles,
+                                                                          strict=True)]
+            start = torch.tensor([w[0].start for w in walks], dtype=torch.int64)
+            amounts = kernels.chi_steps(chi, inc, n_cols, lr, first.granularity, start)
+            for g, (s, t, runs) in enumerate(zip(states, tiles, walks, strict=True)):
+                offset = 0
+                for run in runs:  # a host run stops at the last line
+                    s.array.write_lines(run, amounts[g, offset:offset + run.count], lr_w,
+                                        t.generator, params=s.write_params, columns=False,
+                                        add_to=t.pulses)
+                    offset += run.count
+            return []
+        line = self._bind("line", [(s.schedule.line, "tensor") for s in states])
+        passes = self._bind("passes", [(s.schedule.passes, "tensor") for s in states])
+        snapshot, _ = kernels.line_walk_grouped(line, passes, n_out, n_out)
+        amounts = kernels.chi_steps(chi, inc, n_cols, lr, first.granularity, snapshot[:, 0])
+        group = {"reads": amounts, "start": snapshot[:, 0], "passes": snapshot[:, 1]}
+        rows = {name: list(value.unbind(0)) for name, value in group.items()}
+        runs = [LineRun(rows["start"][g], n_out, n_out, rows["passes"][g])
+                for g in range(len(tiles))]
+        arrays = [s.array for s in states]
+        for name, holders in self._write_state(tiles, states, arrays).items():
+            group[name] = self._bind(name, holders)
+            rows[name] = self._bound[name][1]
+        calls = [a.fused_call(run, rows["reads"][g], lr_w, t.generator, s.write_params,
+                              False, add_to=t.pulses)
+                 for g, (s, a, t, run) in enumerate(zip(states, arrays, tiles, runs,
+                                                        strict=True))]
+        stacked = (self._stacked(calls, group, rows)
+                   if kernels.transfer_lines_groups(group["weight"]) else None)
+        if stacked is None:
+            for g, (s, a, t, run) in enumerate(zip(states, arrays, tiles, runs, strict=True)):
+                a.write_lines(run, rows["reads"][g], lr_w, t.generator, params=s.write_params,
+                              columns=False, add_to=t.pulses)
+        else:
+            kernels.transfer_lines_grouped(**stacked)
+        return []
 
     def _transfers(self, tiles, states, k: int, lr: float) -> list[tuple]:
         """The tiles' transfers after their A was written (``TransferDevice.update``'s
@@ -315,11 +410,13 @@ class TileGroup:
             s.after_reads(run, t.generator)
 
     @staticmethod
-    def _write_state(tiles, states) -> dict:
+    def _write_state(tiles, states, arrays=None) -> dict:
         """The buffers a transfer's write reads or changes, per name of the group tensor
         their tiles' views make (``_bind``): C's weight (under the reads' key), cell
-        parameters and counters, the tiles' pulse counts, H, the choppers, AGAD's means."""
-        slows = [s.slow for s in states]
+        parameters and counters, the tiles' pulse counts, H, the choppers, AGAD's means.
+        ``arrays``: the written arrays where they are not C (mixed precision's one array,
+        under C's names)."""
+        slows = arrays if arrays is not None else [s.slow for s in states]
         names = {"weight": [(a, "weight") for a in slows],
                  "slow.cell_params": [(a, "cell_params") for a in slows],
                  "slow.cell_pulses": [(a, "cell_pulses") for a in slows],
@@ -551,6 +648,14 @@ GROUPED_WRITE = True  # measured faster on one H200, 2026-12-06 23:00 UTC: bench
 # H100 timed it with GROUPED_ONEHOT (2026-12-07 08:50, ``bench_switches agad-transfers``)
 LINE_MAJOR_STATE = True
 _LINE_STATE = ("buffer", "running_mean", "past_mean")  # the bound names it applies to
+# a grid of mixed-precision tiles updated as one group (``TileGroup._mixed_update``): the
+# layer's d^T x in one matmul, every tile's chi step in one launch (``kernels.chi_steps``),
+# the walks and writes in those of one tile; tile by tile each tile's update is ~16
+# launches (at 784-4096-4096-10, b256: 1,408 of the step's 1,454 on the side streams;
+# counted on fake CUDA, benchmarks/RESULTS.md 2026-12-07 mpwide). Chi rounds as one matmul
+# (another last bit than a tile's addmm: the stream may then differ); off until a GPU
+# times it (``bench_switches`` ``mp-grouped``)
+MP_GROUPED = False
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
 # group. Measured on one H100 (2026-12-06, bench MLP, whose first layer is a 2-tile grid):
 # with the group's update on the step's stream, 2 made chopped 2.39x -> 2.80x fp at batch
