@@ -173,6 +173,11 @@ def _problems():
     for dim in (0, 1):  # a grid pass's partial sums (grouped.ORDERED_SUMS): wide and narrow
         for width in (512, 392, 10):
             grid_sum_cuda.grid_sum_triton(torch.zeros(3, 2, 4, width), dim)
+    from xbrun.kernels import chi_steps_cuda
+    for width in (512, 392, 10):  # a mixed-precision grid's chi step (grouped.MP_GROUPED)
+        for start in (torch.zeros(6, dtype=torch.int64), None):  # with a write, and without
+            chi_steps_cuda.chi_steps_triton(torch.zeros(6, 4, width),
+                                            torch.zeros(8, 3 * width), 3, 0.1, 0.01, start)
 
 
 def _one_accumulator(cu, kernels, gen) -> None:
@@ -345,7 +350,8 @@ def main() -> int:
         if key in seen:
             continue
         seen.add(key)
-        options = {k: v for k, v in kwargs.items() if k in ("num_warps", "num_stages")}
+        options = {k: v for k, v in kwargs.items()
+                   if k in ("num_warps", "num_stages", "enable_fp_fusion")}
         try:
             triton.compile(ASTSource(fn, signature, constants), target=target, options=options)
         except Exception as exc:  # every failure is reported, the rest still compiled

@@ -409,12 +409,15 @@ def _mixed_grid_steps(monkeypatch, device, walk, steps=3, on=True, **config):
     return layers, ready
 
 
-@pytest.mark.parametrize("walk,config", [("host", {}), ("device", {}),
-                                         ("device", {"transfer_every": 2})])
-def test_a_mixed_precision_grid_updates_as_its_tiles(monkeypatch, walk, config):
+@pytest.mark.parametrize("walk,config,device", [
+    ("host", {}, "cpu"), ("device", {}, "cpu"), ("device", {"transfer_every": 2}, "cpu"),
+    pytest.param("device", {}, "cuda", marks=pytest.mark.gpu),
+    pytest.param("device", {"transfer_every": 2}, "cuda", marks=pytest.mark.gpu)])
+def test_a_mixed_precision_grid_updates_as_its_tiles(monkeypatch, walk, config, device):
     """``MP_GROUPED``: a grid of mixed-precision tiles updates as one group (chi's step in
-    one launch, the walks and writes in those of one tile: the twins here) bit for bit as
-    its tiles one by one: chi, the array, its wear and ledger, the schedule, the counts."""
+    one launch, the walks and writes in those of one tile: the twins on the CPU, the
+    Triton kernels on CUDA) bit for bit as its tiles one by one: chi, the array, its wear
+    and ledger, the schedule, the counts (exact sums: cuBLAS rounds nothing either)."""
     from xbrun import kernels
 
     steps, writes = [], []
@@ -424,7 +427,7 @@ def test_a_mixed_precision_grid_updates_as_its_tiles(monkeypatch, walk, config):
     monkeypatch.setattr(kernels, "transfer_lines_grouped",
                         lambda *a, f=kernels.transfer_lines_grouped, **k: writes.append(1)
                         or f(*a, **k))
-    (tiled, group), ready = _mixed_grid_steps(monkeypatch, "cpu", walk, **config)
+    (tiled, group), ready = _mixed_grid_steps(monkeypatch, device, walk, **config)
     assert ready == [True] * 6
     written = [False, True, False] if config else [True] * 3  # (the group's 3 steps)
     assert steps == written and len(writes) == (sum(written) if walk == "device" else 0)
