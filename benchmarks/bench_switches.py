@@ -173,6 +173,14 @@ PATHS = {
     # its own, tested bit for bit where the sums are exact)
     "mp-grouped": (((grouped, "MP_GROUPED"),), DATA, LARGE,
                    ("mixed_precision+update.accumulate=batch", "mixed_precision")),
+    # one-hot line writes whose lines have no pulse return before loading them (mixed
+    # precision's rows of chi without a whole step: ~90-100 % of the hidden layers' rows
+    # a step in the bench's epochs 2-3, counted on the CPU)
+    "idle-lines": (((pulsed_update_cuda, "SKIP_IDLE_LINES"),), DATA, LARGE,
+                   ("mixed_precision+update.accumulate=batch", "mixed_precision")),
+    # the two together
+    "mp-batch": (((grouped, "MP_GROUPED"), (pulsed_update_cuda, "SKIP_IDLE_LINES")), DATA,
+                 LARGE, ("mixed_precision+update.accumulate=batch", "mixed_precision")),
 }
 
 

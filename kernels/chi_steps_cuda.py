@@ -58,6 +58,10 @@ def chi_steps_triton(chi: torch.Tensor, inc: torch.Tensor, n_cols: int, lr: floa
     if inc.stride(1) != 1:
         inc = inc.contiguous()
     write = start is not None
+    if write and (start.dtype != torch.int64 or start.shape != (tiles,)):
+        raise ValueError("chi_steps: start must be an int64 (tiles,) tensor")
+    if write:
+        start = start.contiguous()  # (a walk's snapshot column is: no copy)
     amounts = torch.empty_like(chi) if write else chi  # (a placeholder when not written)
     if chi.numel() == 0:
         return amounts if write else None

@@ -958,6 +958,7 @@ def _one_hot_lines_kernel(
     COLUMNS: tl.constexpr, NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
     START_PTR: tl.constexpr, NATIVE: tl.constexpr,
     COUNT_CELLS: tl.constexpr, OFFSETS: tl.constexpr, BLOCK: tl.constexpr,
+    SKIP_IDLE: tl.constexpr = False,
 ):
     """Constant steps on one-hot rows (a transfer's line writes, lines distinct within a
     pass): program ``(i, block)`` takes ``BLOCK`` elements of row i's line - column ``(start
@@ -974,7 +975,12 @@ def _one_hot_lines_kernel(
 
     A group of tiles (a grid's transfers): tile ``g = program_id(2)`` finds its tensors
     ``g_*`` apart and, ``OFFSETS``, its seed's key offset at ``offs_ptr + g``: each tile
-    written as its own call writes it."""
+    written as its own call writes it.
+
+    ``SKIP_IDLE`` (``SKIP_IDLE_LINES``): a program whose rows all have trains of length 0
+    returns before it loads its line (a line without a pulse: weights, wear and count stay
+    as they are, as the full walk leaves them), e.g. mixed precision's rows of chi where no
+    element reached a whole step."""
     i = tl.program_id(0)
     w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, cells_ptr, seed0, first = _one_hot_tile(
         w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
@@ -983,6 +989,13 @@ def _one_hot_lines_kernel(
     first += i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     rm, rn, ok, width, one_line, line_lines = _one_hot_line(first, span, n_out, n_in, COLUMNS)
+    if SKIP_IDLE:
+        busy = tl.zeros((), tl.int32)  # the trains' slots, as _one_hot_draw bounds them
+        for r in range(0, tl.cdiv(k - i, width)):
+            busy += tl.minimum(tl.load(bl_ptr + (r * width + i) * stride_bl).to(tl.int32),
+                               max_len)
+        if busy == 0:
+            return
     runs = tl.cdiv(k, width)
     # the line's elements, the same in every pass: weights and counts stay in registers
     w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
@@ -1516,7 +1529,18 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
                               tiles)](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4)
         return
     _one_hot_lines_kernel[(min(k, width), triton.cdiv(length, block), tiles)](
-        *args, COLUMNS=bool(columns), **flags, BLOCK=block, num_warps=4 if block >= 128 else 2)
+        *args, COLUMNS=bool(columns), **flags, BLOCK=block, num_warps=4 if block >= 128 else 2,
+        SKIP_IDLE=SKIP_IDLE_LINES)
+
+
+# ``_one_hot_lines_kernel``'s programs of lines whose trains are all empty return before
+# loading their line (``SKIP_IDLE``): the same weights, wear and counts. At 784-4096-4096-10,
+# b256, mixed precision writes every row of chi each step, and in the bench's first epoch
+# no element of the 784-wide layer's chi and ~2/3 of the 4096-wide one's rows reached a
+# whole step (CPU count, benchmarks/RESULTS.md 2026-12-07 mpwide): each such line still
+# loaded its weights, four parameter planes, probabilities and wear (~36 B an element).
+# Off until a GPU times it (``bench_switches`` ``mp-grouped``)
+SKIP_IDLE_LINES = False
 
 
 # A one-hot write of many passes over few lines (a chopped step's transfers into a

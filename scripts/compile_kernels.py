@@ -155,6 +155,19 @@ def _problems():
                           max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
                           offsets=torch.zeros(3, dtype=torch.int64))
     pu.WIDE_LINES = wide
+    idle = pu.SKIP_IDLE_LINES
+    pu.SKIP_IDLE_LINES = True  # lines without pulses skipped (mixed precision's rows)
+    for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
+        pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
+                                seed=torch.tensor([5]), one_hot=(3, columns))
+    pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3),
+                      torch.stack([x_prob] * 3), torch.stack([hot[1]] * 3),
+                      torch.stack([bl] * 3), torch.zeros(3, dtype=torch.int64),
+                      torch.zeros(3, dtype=torch.int64), 0, None,
+                      (torch.zeros(3, dtype=torch.int64), False), k=5, n_chunks=1, max_len=31,
+                      noise_std=0.0, seed_mode=pu.SEED_KEYED,
+                      offsets=torch.zeros(3, dtype=torch.int64))
+    pu.SKIP_IDLE_LINES = idle
     _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
     skip = cu.SKIP_EMPTY_SLOTS

@@ -1,11 +1,14 @@
 """Mixed precision's digital step for a grid of tiles in one launch (``kernels/chi_steps_*``,
 ``grouped.MP_GROUPED``): the kernel against its twin bit for bit, the twin against the
-device's own steps (``MixedPrecision.update``'s arithmetic, tile by tile)."""
+device's own steps (``MixedPrecision.update``'s arithmetic, tile by tile); and its write's
+lines without pulses skipped (``pulsed_update_cuda.SKIP_IDLE_LINES``) as written."""
 
 import pytest
 import torch
+from pulse_cases import make_cell, signed_probs, start_weight
 from triton_modules import triton_function
-from xbrun.kernels import chi_steps_torch
+from xbrun import kernels
+from xbrun.kernels import CELL_CONSTANT, chi_steps_torch
 
 SHAPES = [(2, 3, 5, 7), (1, 2, 4, 40), (3, 1, 6, 3)]  # grid rows, grid columns, tile shape
 
@@ -76,3 +79,54 @@ def test_gpu_chi_steps_is_the_twin():
         amounts = launch(got, inc, shape[1], 0.013, 0.01, start)
         assert torch.equal(amounts, chi_steps_torch(want, inc, shape[1], 0.013, 0.01, start))
         assert torch.equal(got, want)
+
+
+def run_idle_lines(module, m, n, k, noise, device):
+    """A group of two tiles' one-hot row writes (``transfer_lines_grouped``'s launch), most
+    trains empty (a tile's every line in one pass, one line busy in another), with
+    ``SKIP_IDLE_LINES`` off then on: weights, counts and wear."""
+    gen = torch.Generator().manual_seed(5)
+    tiles, start, max_bl = 2, 1, 9
+    cp = torch.stack([make_cell(CELL_CONSTANT, m, n, gen) for _ in range(tiles)])
+    w0 = torch.stack([start_weight(c, gen) for c in cp])
+    xp = torch.stack([signed_probs(k, n, gen) for _ in range(tiles)])
+    dp = torch.zeros(tiles, k, m)
+    dp[:, torch.arange(k), (start + torch.arange(k)) % m] = 0.9
+    lengths = torch.randint(1, max_bl + 1, (tiles, k), generator=gen, dtype=torch.int32)
+    lengths[0] = 0  # tile 0: no pulse at all
+    lengths[1, ::2] = 0  # tile 1: every other row (line) idle, some lines idle every pass
+    cp, w0, xp, dp, lengths = (t.to(device) for t in (cp, w0, xp, dp, lengths))
+    calls, offsets = torch.tensor([3, 5], device=device), torch.tensor([11, 13], device=device)
+    saved = module["SKIP_IDLE_LINES"]
+    out = []
+    try:
+        for skip in (False, True):
+            module["SKIP_IDLE_LINES"] = skip
+            w, cells = w0.clone(), torch.zeros(tiles, m, n, dtype=torch.int32, device=device)
+            c = torch.zeros(tiles, dtype=torch.int64, device=device)
+            module["_one_hot_lines"](
+                w, cp, xp, dp, lengths, c, calls, 0, cells,
+                (torch.full((tiles,), start, device=device), False), k=k, n_chunks=1,
+                max_len=31, noise_std=noise, seed_mode=module["SEED_KEYED"], offsets=offsets)
+            out.append((w, c, cells))
+    finally:
+        module["SKIP_IDLE_LINES"] = saved
+    (w, c, cells), (w_s, c_s, cells_s) = out
+    assert torch.equal(w_s, w) and torch.equal(c_s, c) and torch.equal(cells_s, cells)
+    assert int(c[0]) == 0 and torch.equal(w[0], w0[0]) and int(c[1]) > 0
+    assert (w[1] != w0[1]).any()
+
+
+def test_interpreted_idle_lines_skipped_as_written():
+    """Interpreted: ``SKIP_IDLE_LINES`` leaves weights, pulse counts and wear bit for bit
+    as the full walk of the lines (4 rows on 3 lines: a line twice, noise on)."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    run_idle_lines(launch.__globals__, 3, 4, 4, 0.3, "cpu")
+
+
+@pytest.mark.gpu
+def test_gpu_idle_lines_skipped_as_written():
+    """Compiled, at a 4096-wide grid's tile (512 x 512, every row once) and with passes."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    run_idle_lines(launch.__globals__, 512, 512, 512, 0.0, "cuda")
+    run_idle_lines(launch.__globals__, 8, 40, 20, 0.3, "cuda")
