@@ -268,3 +268,25 @@ def test_gpu_a_step_that_syncs(tmp_path):
     assert len(logged) == 1 and logged[0].startswith("warning: cuda_graphs=auto")
     assert not torch.equal(before, lin.weight)
     assert not runner.graphs
+
+
+@gpu
+@needs_cuda
+def test_gpu_mixed_precision_grid_updates_as_one_group_in_graphs(monkeypatch, tmp_path):
+    """``grouped.MP_GROUPED`` with ``pulsed_update_cuda.SKIP_IDLE_LINES`` (``bench_switches``
+    ``mp-batch``): the grid's mixed-precision tiles update as one group, with no host sync
+    in a step; replayed graphs train as eager steps; a resumed run is exact."""
+    from xbrun.kernels import pulsed_update_cuda
+
+    from xbrun.tiles import grouped
+
+    monkeypatch.setattr(grouped, "MP_GROUPED", True)
+    monkeypatch.setattr(pulsed_update_cuda, "SKIP_IDLE_LINES", True)
+    calls = []
+    monkeypatch.setattr(grouped.TileGroup, "_mixed_update",
+                        lambda self, *a, f=grouped.TileGroup._mixed_update: calls.append(1)
+                        or f(self, *a))
+    test_gpu_training_step_makes_no_host_sync("mixed_precision_grouped")
+    assert len(calls) >= 3 * 8  # three grids, four warm-up steps and four checked
+    test_gpu_graph_replay_trains_like_eager(tmp_path, "mixed_precision_grouped")
+    test_gpu_resume_with_graphs_is_exact(tmp_path, "mixed_precision_grouped")
