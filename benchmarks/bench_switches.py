@@ -174,8 +174,8 @@ PATHS = {
     "mp-grouped": (((grouped, "MP_GROUPED"),), DATA, LARGE,
                    ("mixed_precision+update.accumulate=batch", "mixed_precision")),
     # one-hot line writes whose lines have no pulse return before loading them (mixed
-    # precision's rows of chi without a whole step: ~90-100 % of the hidden layers' rows
-    # a step in the bench's epochs 2-3, counted on the CPU)
+    # precision's rows of chi without a whole step: 77-100 % of the hidden layers' rows a
+    # step after the bench's first epoch, counted on the CPU)
     "idle-lines": (((pulsed_update_cuda, "SKIP_IDLE_LINES"),), DATA, LARGE,
                    ("mixed_precision+update.accumulate=batch", "mixed_precision")),
     # the two together
