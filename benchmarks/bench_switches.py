@@ -178,9 +178,14 @@ PATHS = {
     # step after the bench's first epoch, counted on the CPU)
     "idle-lines": (((pulsed_update_cuda, "SKIP_IDLE_LINES"),), DATA, LARGE,
                    ("mixed_precision+update.accumulate=batch", "mixed_precision")),
-    # the two together
-    "mp-batch": (((grouped, "MP_GROUPED"), (pulsed_update_cuda, "SKIP_IDLE_LINES")), DATA,
-                 LARGE, ("mixed_precision+update.accumulate=batch", "mixed_precision")),
+    # the group's chi step and its write's trains in one launch (constant steps: the
+    # amounts never stored, the one-hot rows one value a row)
+    "mp-fused": (((grouped, "MP_GROUPED"), (grouped, "MP_FUSED_WRITE")), DATA, LARGE,
+                 ("mixed_precision+update.accumulate=batch", "mixed_precision")),
+    # the three together
+    "mp-batch": (((grouped, "MP_GROUPED"), (grouped, "MP_FUSED_WRITE"),
+                  (pulsed_update_cuda, "SKIP_IDLE_LINES")), DATA, LARGE,
+                 ("mixed_precision+update.accumulate=batch", "mixed_precision")),
 }
 
 

@@ -23,7 +23,7 @@ import torch
 from . import backends, layout, seeds
 from .analog_mvm_ref import MVMParams, analog_mvm_grouped_torch, analog_mvm_torch
 from .auto_scale_ref import auto_scale_torch
-from .chi_steps_ref import chi_steps_torch
+from .chi_steps_ref import chi_steps_torch, chi_write_torch
 from .chopped_weight_ref import chopped_weight_torch
 from .counted_update_ref import counted_update_grouped_torch, counted_update_torch
 from .grid_sum_ref import grid_sum_torch
@@ -94,6 +94,8 @@ _register("explicit_trains", explicit_trains_torch,
 _register("reduce_to_weight", chopped_weight_torch,
           triton=".chopped_weight_cuda:chopped_weight_triton")
 _register("chi_steps", chi_steps_torch, triton=".chi_steps_cuda:chi_steps_triton",
+          triton_float32=True)
+_register("chi_write", chi_write_torch, triton=".chi_steps_cuda:chi_write_triton",
           triton_float32=True)
 _register("grid_sum", grid_sum_torch, triton=".grid_sum_cuda:grid_sum_triton",
           triton_float32=True)
@@ -292,6 +294,24 @@ def chi_steps(chi, inc, n_cols, lr, granularity, start=None):
     walk's first lines, ``(tiles,)``) the whole steps taken out and returned as the write's
     amounts. One Triton launch on CUDA (float32), the twin elsewhere."""
     return backends.pick("chi_steps", chi, inc)[1](chi, inc, n_cols, lr, granularity, start)
+
+
+def chi_write(chi, inc, n_cols, lr, granularity, start, weights, cell_params, p, cell, *,
+              generators, key=None, max_bl=None, add_to=None, train_slots=None, calls=None,
+              cell_pulses=None):
+    """:func:`chi_steps` with a write and the grid's row writes of its amounts
+    (:func:`transfer_lines_grouped`, constant steps, no buffer) at once (``chi_steps_ref``):
+    on CUDA two launches (``chi_write_triton``: the amounts never stored; ``key``,
+    ``max_bl``, ``calls`` as there), the twin's pair elsewhere (``generators``). Returns the
+    pulses per tile, or ``add_to`` with them added."""
+    backend, run = backends.pick("chi_write", chi, inc, weights)
+    if backend == backends.TRITON:
+        return run(chi, inc, n_cols, lr, granularity, start, weights, cell_params, p, cell,
+                   key=key, max_bl=max_bl, add_to=add_to, train_slots=train_slots,
+                   calls=calls, cell_pulses=cell_pulses)
+    return run(chi, inc, n_cols, lr, granularity, start, weights, cell_params, p, cell,
+               generators=generators, add_to=add_to, train_slots=train_slots, calls=calls,
+               cell_pulses=cell_pulses)
 
 
 def grid_sum(parts, dim):
@@ -506,6 +526,8 @@ __all__ = [
     "auto_scale_torch",
     "chi_steps",
     "chi_steps_torch",
+    "chi_write",
+    "chi_write_torch",
     "chopped_weight_torch",
     "col2im",
     "col2im_torch",

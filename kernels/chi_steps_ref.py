@@ -52,4 +52,23 @@ def chi_steps_torch(chi: torch.Tensor, inc: torch.Tensor, n_cols: int, lr: float
     return -torch.gather(steps, 1, order.view(tiles, rows, 1).expand(tiles, rows, cols))
 
 
-__all__ = ["chi_steps_torch"]
+
+
+
+def chi_write_torch(chi, inc, n_cols, lr, granularity, start, weights, cell_params, p, cell, *,
+                    generators, key=None, max_bl=None, add_to=None, train_slots=None,
+                    calls=None, cell_pulses=None):
+    """:func:`chi_steps_torch` with a write, then the grid's row writes of the amounts
+    (``transfer_lines_grouped_torch``, each tile drawing from ``generators[g]``; ``key``
+    and ``max_bl``: the Triton kernels' only): what ``chi_steps_cuda.chi_write_triton``
+    makes in two launches. Returns the pulses per tile, or ``add_to`` with them added."""
+    from .transfer_write_ref import transfer_lines_grouped_torch
+
+    amounts = chi_steps_torch(chi, inc, n_cols, lr, granularity, start)
+    extra = {} if calls is None else {"calls": calls}
+    return transfer_lines_grouped_torch(weights, cell_params, amounts, start, p, cell,
+                                        generators=generators, add_to=add_to,
+                                        cell_pulses=cell_pulses, train_slots=train_slots,
+                                        **extra)
+
+__all__ = ["chi_steps_torch", "chi_write_torch"]

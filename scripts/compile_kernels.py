@@ -191,6 +191,15 @@ def _problems():
         for start in (torch.zeros(6, dtype=torch.int64), None):  # with a write, and without
             chi_steps_cuda.chi_steps_triton(torch.zeros(6, 4, width),
                                             torch.zeros(8, 3 * width), 3, 0.1, 0.01, start)
+    i64 = dict(dtype=torch.int64)
+    for ubm, long in ((True, False), (False, False), (False, True)):  # the write's trains
+        chi_steps_cuda.chi_write_triton(
+            torch.zeros(6, 4, 392), torch.zeros(8, 3 * 392), 3, 0.1, 0.01, torch.zeros(6, **i64),
+            torch.zeros(6, 4, 392), torch.stack([constant.sample((4, 392), gen)] * 6),
+            kernels.TransferWriteParams(False, 0.1, 0.01, 31, long, True, ubm, 1.0), p.cell,
+            key=kernels.seeds.KeyedSeed(torch.zeros(6, **i64), torch.zeros(6, **i64)),
+            max_bl=31, add_to=torch.zeros(6, **i64), train_slots=torch.zeros(6, **i64),
+            calls=torch.zeros(6, **i64))
 
 
 def _one_accumulator(cu, kernels, gen) -> None:

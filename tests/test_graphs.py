@@ -272,16 +272,21 @@ def test_gpu_a_step_that_syncs(tmp_path):
 
 @gpu
 @needs_cuda
-def test_gpu_mixed_precision_grid_updates_as_one_group_in_graphs(monkeypatch, tmp_path):
-    """``grouped.MP_GROUPED`` with ``pulsed_update_cuda.SKIP_IDLE_LINES`` (``bench_switches``
-    ``mp-batch``): the grid's mixed-precision tiles update as one group, with no host sync
-    in a step; replayed graphs train as eager steps; a resumed run is exact."""
+@pytest.mark.parametrize("path", ["mp-grouped", "mp-batch"])
+def test_gpu_mixed_precision_grid_updates_as_one_group_in_graphs(monkeypatch, tmp_path, path):
+    """``bench_switches``' ``mp-grouped`` (``grouped.MP_GROUPED``) and ``mp-batch`` (with
+    ``MP_FUSED_WRITE`` and ``pulsed_update_cuda.SKIP_IDLE_LINES``): the grid's
+    mixed-precision tiles update as one group, with no host sync in a step; replayed graphs
+    train as eager steps; a resumed run is exact."""
+    from benchmarks.bench_switches import PATHS
+
     from xbrun.kernels import pulsed_update_cuda
 
     from xbrun.tiles import grouped
 
-    monkeypatch.setattr(grouped, "MP_GROUPED", True)
-    monkeypatch.setattr(pulsed_update_cuda, "SKIP_IDLE_LINES", True)
+    for module, switch in PATHS[path][0]:
+        monkeypatch.setattr(module, switch, True)
+    assert grouped.MP_GROUPED and pulsed_update_cuda.SKIP_IDLE_LINES == (path == "mp-batch")
     calls = []
     monkeypatch.setattr(grouped.TileGroup, "_mixed_update",
                         lambda self, *a, f=grouped.TileGroup._mixed_update: calls.append(1)

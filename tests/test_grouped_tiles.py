@@ -367,7 +367,7 @@ def test_transfer_paths_train_as_the_paths_before(monkeypatch, switch, kind, dev
         assert torch.equal(a.device_state.slow.weight, b.device_state.slow.weight)
 
 
-def _mixed_grid_steps(monkeypatch, device, walk, steps=3, on=True, **config):
+def _mixed_grid_steps(monkeypatch, device, walk, steps=3, on=True, fused=False, **config):
     """Two equal grids of mixed-precision tiles given the same queued ``(x, d)``, one tile
     by tile and one as a group (``MP_GROUPED``; ``on``). The values and the step size are
     dyadic, so that chi's sums are exact: a tile's ``addmm`` and the layer's matmul then
@@ -378,6 +378,7 @@ def _mixed_grid_steps(monkeypatch, device, walk, steps=3, on=True, **config):
 
     monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
     monkeypatch.setattr(grouped, "MP_GROUPED", on)
+    monkeypatch.setattr(grouped, "MP_FUSED_WRITE", fused)
     monkeypatch.setattr(PulsedArray, "_host_seed",
                         lambda self, gen: int(self._device_seed(gen).tensor()))
     if walk == "device":  # the CUDA walk: line numbers kept on the device
@@ -409,28 +410,39 @@ def _mixed_grid_steps(monkeypatch, device, walk, steps=3, on=True, **config):
     return layers, ready
 
 
-@pytest.mark.parametrize("walk,config,device", [
-    ("host", {}, "cpu"), ("device", {}, "cpu"), ("device", {"transfer_every": 2}, "cpu"),
-    pytest.param("device", {}, "cuda", marks=pytest.mark.gpu),
-    pytest.param("device", {"transfer_every": 2}, "cuda", marks=pytest.mark.gpu)])
-def test_a_mixed_precision_grid_updates_as_its_tiles(monkeypatch, walk, config, device):
+@pytest.mark.parametrize("walk,config,device,fused", [
+    ("host", {}, "cpu", False), ("device", {}, "cpu", False),
+    ("device", {"transfer_every": 2}, "cpu", False), ("device", {}, "cpu", True),
+    pytest.param("device", {}, "cuda", False, marks=pytest.mark.gpu),
+    pytest.param("device", {"transfer_every": 2}, "cuda", True, marks=pytest.mark.gpu),
+    pytest.param("device", {}, "cuda", True, marks=pytest.mark.gpu)])
+def test_a_mixed_precision_grid_updates_as_its_tiles(monkeypatch, walk, config, device,
+                                                     fused):
     """``MP_GROUPED``: a grid of mixed-precision tiles updates as one group (chi's step in
-    one launch, the walks and writes in those of one tile: the twins on the CPU, the
-    Triton kernels on CUDA) bit for bit as its tiles one by one: chi, the array, its wear
-    and ledger, the schedule, the counts (exact sums: cuBLAS rounds nothing either)."""
+    one launch, the walks and writes in those of one tile; ``fused``: ``MP_FUSED_WRITE``,
+    the step and the trains in one; the twins on the CPU, the Triton kernels on CUDA) bit
+    for bit as its tiles one by one: chi, the array, its wear and ledger, the schedule, the
+    counts (exact sums: cuBLAS rounds nothing either)."""
     from xbrun import kernels
 
     steps, writes = [], []
     monkeypatch.setattr(kernels, "chi_steps",
                         lambda *a, f=kernels.chi_steps: steps.append(len(a) == 6)
                         or f(*a))
+    monkeypatch.setattr(kernels, "chi_write",
+                        lambda *a, f=kernels.chi_write, **k: steps.append("fused")
+                        or f(*a, **k))
     monkeypatch.setattr(kernels, "transfer_lines_grouped",
                         lambda *a, f=kernels.transfer_lines_grouped, **k: writes.append(1)
                         or f(*a, **k))
-    (tiled, group), ready = _mixed_grid_steps(monkeypatch, device, walk, **config)
+    (tiled, group), ready = _mixed_grid_steps(monkeypatch, device, walk, fused=fused,
+                                              **config)
     assert ready == [True] * 6
     written = [False, True, False] if config else [True] * 3  # (the group's 3 steps)
-    assert steps == written and len(writes) == (sum(written) if walk == "device" else 0)
+    if fused:
+        assert steps == ["fused" if w else False for w in written] and not writes
+    else:
+        assert steps == written and len(writes) == (sum(written) if walk == "device" else 0)
     for a, b in zip(tiled.analog_tiles(), group.analog_tiles(), strict=True):
         one, two = a.device_state, b.device_state
         assert int(a.pulses) == int(b.pulses) > 0 and int(a.rank1_count) == int(b.rank1_count)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from pulse_cases import make_cell, signed_probs, start_weight
 from triton_modules import triton_function
+from xbrun import kernels
 from xbrun.kernels import CELL_CONSTANT, chi_steps_torch
 
 SHAPES = [(2, 3, 5, 7), (1, 2, 4, 40), (3, 1, 6, 3)]  # grid rows, grid columns, tile shape
@@ -129,3 +130,56 @@ def test_gpu_idle_lines_skipped_as_written():
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
     run_idle_lines(launch.__globals__, 512, 512, 512, 0.0, "cuda")
     run_idle_lines(launch.__globals__, 8, 40, 20, 0.3, "cuda")
+
+
+def run_chi_write(chi_write, chi_steps, lines_grouped, shape, device):
+    """The fused chi step and trains (``chi_write_triton``) against ``chi_steps_triton``
+    then ``transfer_lines_grouped_triton`` on its amounts: chi, weights, pulse counts,
+    wear, train slots and call counters."""
+    n_rows, n_cols, rows, cols = shape
+    tiles = n_rows * n_cols
+    gen = torch.Generator().manual_seed(2)
+    chi, inc, start = _problem(*shape, seed=4)
+    chi = chi * 0.3  # some lines without a whole step
+    cp = torch.stack([make_cell(CELL_CONSTANT, rows, cols, gen) for _ in range(tiles)])
+    w0 = torch.stack([start_weight(c, gen) for c in cp])
+    p = kernels.TransferWriteParams(False, 0.01, 0.01, 31, False, True, True, 1.0)
+    cell = kernels.CellParams(CELL_CONSTANT, 0.3, True, ())
+    out = []
+    for fused in (False, True):
+        state = [t.clone().to(device) for t in (chi, w0)]
+        ints = dict(dtype=torch.int64, device=device)
+        add_to, slots = torch.zeros(tiles, **ints), torch.zeros(tiles, 3, **ints)[:, 0]
+        calls = torch.arange(tiles, **ints) * 7
+        cells = torch.zeros(tiles, rows, cols, dtype=torch.int32, device=device)
+        key = kernels.seeds.KeyedSeed(calls, torch.arange(tiles, **ints) + 11)
+        args = dict(key=key, max_bl=31, add_to=add_to, train_slots=slots, cell_pulses=cells)
+        inc_d, start_d, cp_d = inc.to(device), start.to(device), cp.to(device)
+        if fused:
+            chi_write(state[0], inc_d, n_cols, 0.07, 0.01, start_d, state[1], cp_d, p, cell,
+                      calls=calls, **args)
+        else:
+            amounts = chi_steps(state[0], inc_d, n_cols, 0.07, 0.01, start_d)
+            lines_grouped(state[1], cp_d, amounts, start_d, p, cell, calls=calls, **args)
+        out.append((*state, add_to, slots, calls, cells))
+    for name, a, b in zip(("chi", "weights", "pulses", "slots", "calls", "wear"), *out,
+                          strict=True):
+        assert torch.equal(a, b), name
+    assert int(out[0][2].min()) > 0 and (out[0][5] == 0).any()
+
+
+def test_interpreted_chi_write_is_the_step_then_the_write():
+    """Interpreted, a 2 x 1 grid of 3 x 5 tiles, each from its own first line: bit for bit."""
+    run_chi_write(triton_function("chi_steps_cuda", "chi_write_triton", True),
+                  triton_function("chi_steps_cuda", "chi_steps_triton", True),
+                  triton_function("transfer_write_cuda", "transfer_lines_grouped_triton", True),
+                  (2, 1, 3, 5), "cpu")
+
+
+@pytest.mark.gpu
+def test_gpu_chi_write_is_the_step_then_the_write():
+    """Compiled, at the 784-wide grid's shape (8 x 2 tiles of 512 x 392)."""
+    run_chi_write(triton_function("chi_steps_cuda", "chi_write_triton", False),
+                  triton_function("chi_steps_cuda", "chi_steps_triton", False),
+                  triton_function("transfer_write_cuda", "transfer_lines_grouped_triton",
+                                  False), (8, 2, 512, 392), "cuda")

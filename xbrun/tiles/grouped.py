@@ -310,8 +310,8 @@ class TileGroup:
         line = self._bind("line", [(s.schedule.line, "tensor") for s in states])
         passes = self._bind("passes", [(s.schedule.passes, "tensor") for s in states])
         snapshot, _ = kernels.line_walk_grouped(line, passes, n_out, n_out)
-        amounts = kernels.chi_steps(chi, inc, n_cols, lr, first.granularity, snapshot[:, 0])
-        group = {"reads": amounts, "start": snapshot[:, 0], "passes": snapshot[:, 1]}
+        start = snapshot[:, 0]
+        group = {"start": start, "passes": snapshot[:, 1]}
         rows = {name: list(value.unbind(0)) for name, value in group.items()}
         runs = [LineRun(rows["start"][g], n_out, n_out, rows["passes"][g])
                 for g in range(len(tiles))]
@@ -319,12 +319,29 @@ class TileGroup:
         for name, holders in self._write_state(tiles, states, arrays).items():
             group[name] = self._bind(name, holders)
             rows[name] = self._bound[name][1]
-        calls = [a.fused_call(run, rows["reads"][g], lr_w, t.generator, s.write_params,
-                              False, add_to=t.pulses)
-                 for g, (s, a, t, run) in enumerate(zip(states, arrays, tiles, runs,
-                                                        strict=True))]
-        stacked = (self._stacked(calls, group, rows)
-                   if kernels.transfer_lines_groups(group["weight"]) else None)
+
+        def write_calls(reads):  # the tiles' fused writes of ``reads``, and as a group's
+            group["reads"], rows["reads"] = reads, list(reads.unbind(0))
+            calls = [a.fused_call(run, rows["reads"][g], lr_w, t.generator, s.write_params,
+                                  False, add_to=t.pulses)
+                     for g, (s, a, t, run) in enumerate(zip(states, arrays, tiles, runs,
+                                                            strict=True))]
+            return (self._stacked(calls, group, rows)
+                    if kernels.transfer_lines_groups(group["weight"]) else None)
+
+        if MP_FUSED_WRITE:  # (chi stands for the amounts the fused write never stores)
+            stacked = write_calls(chi)
+            if stacked is not None and int(stacked["cell"].kind) == kernels.CELL_CONSTANT:
+                kernels.chi_write(chi, inc, n_cols, lr, first.granularity, start,
+                                  stacked["weights"], stacked["cell_params"], stacked["p"],
+                                  stacked["cell"], generators=stacked["generators"],
+                                  key=stacked.get("key"), max_bl=stacked["max_bl"],
+                                  add_to=stacked["add_to"], train_slots=stacked["train_slots"],
+                                  calls=stacked.get("calls"),
+                                  cell_pulses=stacked.get("cell_pulses"))
+                return []
+        amounts = kernels.chi_steps(chi, inc, n_cols, lr, first.granularity, start)
+        stacked = write_calls(amounts)
         if stacked is None:
             for g, (s, a, t, run) in enumerate(zip(states, arrays, tiles, runs, strict=True)):
                 a.write_lines(run, rows["reads"][g], lr_w, t.generator, params=s.write_params,
@@ -656,6 +673,12 @@ _LINE_STATE = ("buffer", "running_mean", "past_mean")  # the bound names it appl
 # (another last bit than a tile's addmm: the stream may then differ); off until a GPU
 # times it (``bench_switches`` ``mp-grouped``)
 MP_GROUPED = False
+# with it, a grid of constant-step tiles' chi step and its write's trains in one launch
+# (``kernels.chi_write``: the amounts never stored, the one-hot rows one value a row), then
+# the one-hot lines' kernel: two launches a grid instead of three, ~0.27 GB a step less at
+# 784-4096-4096-10 (CPU estimate, benchmarks/RESULTS.md 2026-12-07 mpwide); the same numbers
+# as ``MP_GROUPED`` alone. Off until a GPU times it (``bench_switches`` ``mp-fused``)
+MP_FUSED_WRITE = False
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
 # group. Measured on one H100 (2026-12-06, bench MLP, whose first layer is a 2-tile grid):
 # with the group's update on the step's stream, 2 made chopped 2.39x -> 2.80x fp at batch
