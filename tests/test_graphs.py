@@ -278,10 +278,9 @@ def test_gpu_mixed_precision_grid_updates_as_one_group_in_graphs(monkeypatch, tm
     ``MP_FUSED_WRITE`` and ``pulsed_update_cuda.SKIP_IDLE_LINES``): the grid's
     mixed-precision tiles update as one group, with no host sync in a step; replayed graphs
     train as eager steps; a resumed run is exact."""
-    from benchmarks.bench_switches import PATHS
-
     from xbrun.kernels import pulsed_update_cuda
 
+    from benchmarks.bench_switches import PATHS
     from xbrun.tiles import grouped
 
     for module, switch in PATHS[path][0]:

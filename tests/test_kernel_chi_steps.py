@@ -7,8 +7,9 @@ import pytest
 import torch
 from pulse_cases import make_cell, signed_probs, start_weight
 from triton_modules import triton_function
-from xbrun import kernels
 from xbrun.kernels import CELL_CONSTANT, chi_steps_torch
+
+from xbrun import kernels
 
 SHAPES = [(2, 3, 5, 7), (1, 2, 4, 40), (3, 1, 6, 3)]  # grid rows, grid columns, tile shape
 
