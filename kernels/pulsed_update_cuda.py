@@ -1539,7 +1539,7 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
 # no element of the 784-wide layer's chi and ~2/3 of the 4096-wide one's rows reached a
 # whole step (CPU count, benchmarks/RESULTS.md 2026-12-07 mpwide): each such line still
 # loaded its weights, four parameter planes, probabilities and wear (~36 B an element).
-# Off until a GPU times it (``bench_switches`` ``mp-grouped``)
+# Off until a GPU times it (``bench_switches`` ``idle-lines``, ``mp-batch``)
 SKIP_IDLE_LINES = False
 
 
