@@ -17,11 +17,31 @@ import torch
 import triton
 import triton.language as tl
 
-from . import seeds
 from .layout import CELL_CONSTANT
 from .params import CellParams, TransferWriteParams
 from .pulsed_update_ref import long_train_length
+from .seeds import KeyedSeed
 from .transfer_write_cuda import _line_gains
+
+
+@triton.jit
+def _chi_line(chi_ptr, inc_ptr, g, j, k, ok, rows, cols, n_cols, inc_stride, lr,
+              granularity, WRITE: tl.constexpr):
+    """Elements ``k`` of row ``j`` of tile ``g``'s chi plus its block of ``inc`` times
+    ``lr``, stored back (``WRITE``: the whole steps taken out first); the steps (zeros
+    without ``WRITE``)."""
+    here = (g.to(tl.int64) * rows + j) * cols + k
+    there = ((g // n_cols).to(tl.int64) * rows + j) * inc_stride \
+        + (g % n_cols).to(tl.int64) * cols + k
+    omega = tl.load(chi_ptr + here, mask=ok, other=0.0) \
+        + tl.load(inc_ptr + there, mask=ok, other=0.0) * lr
+    steps = omega * 0.0
+    if WRITE:
+        q = tl.div_rn(omega, granularity)
+        steps = tl.where(q >= 0, tl.floor(q), tl.ceil(q))
+        omega = tl.where(steps != 0, omega - steps * granularity, omega)
+    tl.store(chi_ptr + here, omega, mask=ok)
+    return steps
 
 
 @triton.jit
@@ -36,17 +56,10 @@ def _chi_steps_kernel(chi_ptr, inc_ptr, amt_ptr, start_ptr, rows, cols, n_cols, 
         j = b.to(tl.int64)
     k = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     ok = k < cols
-    here = (g.to(tl.int64) * rows + j) * cols + k
-    there = ((g // n_cols).to(tl.int64) * rows + j) * inc_stride \
-        + (g % n_cols).to(tl.int64) * cols + k
-    omega = tl.load(chi_ptr + here, mask=ok, other=0.0) \
-        + tl.load(inc_ptr + there, mask=ok, other=0.0) * lr
+    steps = _chi_line(chi_ptr, inc_ptr, g, j, k, ok, rows, cols, n_cols, inc_stride, lr,
+                      granularity, WRITE)
     if WRITE:
-        q = tl.div_rn(omega, granularity)
-        steps = tl.where(q >= 0, tl.floor(q), tl.ceil(q))
-        omega = tl.where(steps != 0, omega - steps * granularity, omega)
         tl.store(amt_ptr + line.to(tl.int64) * cols + k, -steps, mask=ok)
-    tl.store(chi_ptr + here, omega, mask=ok)
 
 
 def chi_steps_triton(chi: torch.Tensor, inc: torch.Tensor, n_cols: int, lr: float,
@@ -100,16 +113,8 @@ def _chi_write_kernel(chi_ptr, inc_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, slots_p
     j = (tl.load(start_ptr + g) + b) % rows
     k = tl.arange(0, BLOCK)
     ok = k < cols
-    here = (g.to(tl.int64) * rows + j) * cols + k
-    there = ((g // n_cols).to(tl.int64) * rows + j) * inc_stride \
-        + (g % n_cols).to(tl.int64) * cols + k
-    omega = tl.load(chi_ptr + here, mask=ok, other=0.0) \
-        + tl.load(inc_ptr + there, mask=ok, other=0.0) * lr
-    q = tl.div_rn(omega, granularity)
-    steps = tl.where(q >= 0, tl.floor(q), tl.ceil(q))
-    tl.store(chi_ptr + here, tl.where(steps != 0, omega - steps * granularity, omega),
-             mask=ok)
-    values = steps  # the write's values: minus its amounts, -steps
+    values = _chi_line(chi_ptr, inc_ptr, g, j, k, ok, rows, cols, n_cols, inc_stride, lr,
+                       granularity, True)  # the write's values: minus its amounts, -steps
     mag, bl, one_gain, line_gain = _line_gains(values, w_lr, w_granularity, desired_bl,
                                                um_grad_scale, long_bl, False, UBM, UM, LONG,
                                                0)
@@ -124,7 +129,7 @@ def _chi_write_kernel(chi_ptr, inc_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, slots_p
 def chi_write_triton(chi: torch.Tensor, inc: torch.Tensor, n_cols: int, lr: float,
                      granularity: float, start: torch.Tensor, weights: torch.Tensor,
                      cell_params: torch.Tensor, p: TransferWriteParams, cell: CellParams, *,
-                     key: seeds.KeyedSeed, max_bl: int, add_to: torch.Tensor,
+                     key: KeyedSeed, max_bl: int, add_to: torch.Tensor,
                      train_slots: torch.Tensor, calls: torch.Tensor,
                      cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`chi_steps_triton` and the grid's row writes of its amounts
