@@ -97,13 +97,14 @@ def _chi_write_kernel(chi_ptr, inc_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, slots_p
                       rows, cols, n_cols, inc_stride, lr, granularity, w_lr, w_granularity,
                       desired_bl, um_grad_scale, long_bl, g_slots, g_calls,
                       UBM: tl.constexpr, UM: tl.constexpr, LONG: tl.constexpr,
-                      BLOCK: tl.constexpr):
+                      IDLE_UNSTORED: tl.constexpr, BLOCK: tl.constexpr):
     """``_chi_steps_kernel``'s step of line ``b`` of tile ``g`` (one pass: every row of chi,
     the whole line in one block), then ``_transfer_write_kernel``'s trains of the row write
     of its amounts, without a buffer (``_line_gains``; its values are the steps, the
     negated amounts): the line's probabilities, its one-hot value (one a row: the one-hot
     rows are a broadcast column) and its train; the slots added to the tile's ledger, its
-    call counter advanced by one (program ``b == 0``)."""
+    call counter advanced by one (program ``b == 0``). ``IDLE_UNSTORED``: a line without a
+    train stores no probabilities (the one-hot lines' kernel skips it unread)."""
     line = tl.program_id(0)  # g * rows + b
     g = line // rows
     b = line % rows
@@ -119,8 +120,11 @@ def _chi_write_kernel(chi_ptr, inc_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, slots_p
                                                um_grad_scale, long_bl, False, UBM, UM, LONG,
                                                0)
     sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
+    stored = ok
+    if IDLE_UNSTORED:  # a line without a train is not read (SKIP_IDLE_LINES)
+        stored = ok & (k * 0.0 + bl > 0.0)
     tl.store(x_ptr + line.to(tl.int64) * cols + k, tl.minimum(mag * line_gain, 1.0) * sign,
-             mask=ok)
+             mask=stored)
     tl.store(d_ptr + line, tl.minimum(tl.maximum(one_gain, 0.0), 1.0))
     tl.store(bl_ptr + line, bl.to(tl.int32))
     tl.atomic_add(slots_ptr + g.to(tl.int64) * g_slots, bl.to(tl.int64))
@@ -137,6 +141,7 @@ def chi_write_triton(chi: torch.Tensor, inc: torch.Tensor, n_cols: int, lr: floa
     instead of three, the amounts never stored and the one-hot rows one value a row: chi,
     the weights, the counts, wear, train slots and call counters as that pair makes them.
     ``add_to`` (returned), ``train_slots``, ``calls`` and ``key``: ``(tiles,)``."""
+    from . import pulsed_update_cuda
     from .pulsed_update_cuda import SEED_KEYED, _one_hot_lines
 
     tiles, rows, cols = chi.shape
@@ -164,6 +169,7 @@ def chi_write_triton(chi: torch.Tensor, inc: torch.Tensor, n_cols: int, lr: floa
         float(p.um_grad_scale), long_bl, train_slots.stride(0), calls.stride(0),
         UBM=bool(p.update_bl_management), UM=bool(p.update_management),
         LONG=bool(p.long_train) and not p.update_bl_management,
+        IDLE_UNSTORED=bool(pulsed_update_cuda.SKIP_IDLE_LINES),
         BLOCK=triton.next_power_of_2(max(cols, 16)), num_warps=4, enable_fp_fusion=False)
     if max_bl <= 0:
         return add_to

@@ -192,7 +192,9 @@ def _problems():
             chi_steps_cuda.chi_steps_triton(torch.zeros(6, 4, width),
                                             torch.zeros(8, 3 * width), 3, 0.1, 0.01, start)
     i64 = dict(dtype=torch.int64)
-    for ubm, long in ((True, False), (False, False), (False, True)):  # the write's trains
+    idle = pu.SKIP_IDLE_LINES
+    for ubm, long, pu.SKIP_IDLE_LINES in ((True, False, False), (False, False, False),
+                                          (False, True, False), (True, False, True)):
         chi_steps_cuda.chi_write_triton(
             torch.zeros(6, 4, 392), torch.zeros(8, 3 * 392), 3, 0.1, 0.01, torch.zeros(6, **i64),
             torch.zeros(6, 4, 392), torch.stack([constant.sample((4, 392), gen)] * 6),
@@ -200,6 +202,7 @@ def _problems():
             key=kernels.seeds.KeyedSeed(torch.zeros(6, **i64), torch.zeros(6, **i64)),
             max_bl=31, add_to=torch.zeros(6, **i64), train_slots=torch.zeros(6, **i64),
             calls=torch.zeros(6, **i64))
+    pu.SKIP_IDLE_LINES = idle
 
 
 def _one_accumulator(cu, kernels, gen) -> None:
