@@ -6,8 +6,11 @@ off then on, ratios to fp's epoch on the same shape.
 
 Every path gives the same numbers as the one before it (the interpreted tests check it bit
 for bit; ``pytest -m gpu`` checks it compiled), so a switch is a speed choice only: turn a
-path on by default where this measures it faster. One exception, ``normals4``: other normals
-of the same distribution (a choice of stream, tested against the twin's noise levels). Rows
+path on by default where this measures it faster. Exceptions: ``normals4``, other normals
+of the same distribution (a choice of stream, tested against the twin's noise levels); the
+mixed-precision group's paths (``mp-*``), where chi sums the layer's ``d^T x`` as one matmul
+(another last bit than each tile's ``addmm``: the same numbers where the sums are exact,
+as the tests make them, else a stream of its own). Rows
 print as they are measured, so a time limit still leaves the rows before it.
 """
 
