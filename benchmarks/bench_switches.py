@@ -76,6 +76,10 @@ PATHS = {
     # (the ResNet's trains are 1 slot: 3 of 4 slot counts were zeros); accumulate=batch only
     "skip-slots": (((counted_update_cuda, "SKIP_EMPTY_SLOTS"),), RESNET, [],
                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # a convolution's compact layout (10^4-10^5 rows by decreasing train) by counting the
+    # train lengths (2 launches a tile) instead of torch's radix sort (~13): accumulate=batch
+    "counting-layout": (((counted_update_cuda, "COUNTING_LAYOUT"),), RESNET, [],
+                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # the three ResNet paths together
     "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS"),
                      (analog_mvm_cuda, "FUSED_ROWS")), RESNET, [],

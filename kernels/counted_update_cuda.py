@@ -684,16 +684,115 @@ def _compact_layout_kernel(bl_ptr, order_ptr, base_ptr, k, length, BLOCK_K: tl.c
         carry += tl.sum(reach, axis=0)
 
 
+@triton.jit
+def _train_histogram_kernel(bl_ptr, hist_ptr, k, length, n_chunks, CHUNK: tl.constexpr,
+                            SUB: tl.constexpr, BLOCK_H: tl.constexpr):
+    """How many rows of chunk ``c`` (axis 0: rows ``c * CHUNK ..``) of tile ``g`` (axis 1)
+    have each train length (``min(bl, length)``): ``hist[g, c, :BLOCK_H]``, int32."""
+    c = tl.program_id(0)
+    g = tl.program_id(1).to(tl.int64)
+    bl_ptr += g * k
+    bins = tl.arange(0, BLOCK_H)
+    hist = tl.zeros((BLOCK_H,), dtype=tl.int32)
+    for s in range(0, CHUNK, SUB):
+        rows = c * CHUNK + s + tl.arange(0, SUB)
+        key = _train_key(bl_ptr, rows, k, length)
+        hist += tl.sum((key[:, None] == bins[None, :]).to(tl.int32), axis=0)
+    tl.store(hist_ptr + (g * n_chunks + c) * BLOCK_H + bins, hist)
+
+
+@triton.jit
+def _train_key(bl_ptr, rows, k, length):
+    """Rows' train lengths cut to ``length`` (the host bound), -1 past the ``k`` rows."""
+    bl = tl.load(bl_ptr + rows, mask=rows < k, other=0)
+    return tl.where(rows < k, tl.minimum(tl.maximum(bl, 0), length), -1)
+
+
+@triton.jit
+def _train_ranks_kernel(bl_ptr, hist_ptr, order_ptr, base_ptr, k, length, n_chunks,
+                        CHUNK: tl.constexpr, SUB: tl.constexpr, BLOCK_H: tl.constexpr,
+                        BLOCK_C: tl.constexpr):
+    """The rows of chunk ``c`` (axis 0) of tile ``g`` (axis 1) put at their ranks in the
+    order of decreasing train length, ties by row (argsort's stable descending order):
+    rank = rows of longer trains (every chunk's histogram) + rows of the same length in
+    earlier chunks + those before it in this chunk (a cumulative sum over one-hot rows).
+    Chunk 0 also writes ``base`` (``base[t + 1]``: the rows whose train reaches a slot
+    ``<= t``, summed), from the same histograms."""
+    c = tl.program_id(0)
+    g = tl.program_id(1).to(tl.int64)
+    bl_ptr += g * k
+    order_ptr += g * k
+    base_ptr += g * (length + 1)
+    bins = tl.arange(0, BLOCK_H)
+    chunks = tl.arange(0, BLOCK_C)
+    hist = tl.load(hist_ptr + (g * n_chunks + chunks[:, None]) * BLOCK_H + bins[None, :],
+                   mask=(chunks < n_chunks)[:, None], other=0)
+    per_len = tl.sum(hist, axis=0)  # rows of each length, the whole tile
+    longer = tl.sum(per_len, axis=0) - tl.cumsum(per_len, axis=0)  # rows of longer trains
+    start = longer + tl.sum(tl.where((chunks < c)[:, None], hist, 0), axis=0)
+    for s in range(0, CHUNK, SUB):
+        rows = c * CHUNK + s + tl.arange(0, SUB)
+        hot = (_train_key(bl_ptr, rows, k, length)[:, None] == bins[None, :]).to(tl.int32)
+        before = tl.cumsum(hot, axis=0) - hot  # equal trains earlier in this sub-block
+        rank = tl.sum(hot * (before + start[None, :]), axis=1)
+        tl.store(order_ptr + rank, rows.to(tl.int32), mask=rows < k)
+        start += tl.sum(hot, axis=0)
+    if c == 0:  # base[t + 1] = sum over s <= t of the rows with trains longer than s
+        tl.store(base_ptr + bins, tl.cumsum(longer, axis=0) - longer, mask=bins <= length)
+
 # rows up to which compact_layout runs as one launch (its ranks compare every pair of rows);
 # longer batches (a convolution's rows) take torch's sort
 COMPACT_KERNEL_ROWS = 1024
+# Longer batches (a convolution's 8,192-131,072 rows, every ResNet layer's update) laid out
+# by counting instead: the train lengths are small integers (at most the host bound, 31 on
+# the bench), so each row's rank in the stable descending order is the rows of longer trains
+# plus the earlier rows of its length - a histogram a chunk of rows, then the ranks and the
+# slots' bases from the histograms (``_train_histogram_kernel``, ``_train_ranks_kernel``):
+# 2 launches a tile group instead of torch's ~13 (argsort's radix passes - the profile's 104
+# ``DeviceRadixSortOnesweepKernel`` a ResNet step, 4 a tile -, its memsets, the int32 copy,
+# the ``bl > slot`` sum and the cumulative sum). The same order and bases, integer for
+# integer (trains within the bound; longer ones are ordered as the bound's length, a layout
+# that counts the same). False: torch's sort (off until a GPU times it).
+COUNTING_LAYOUT = False
+COUNTING_MAX_LENGTH = 63  # one-hot rows of up to 64 lengths; longer bounds take the sort
+
+
+def counting_layout(bl: torch.Tensor, length: int, *, chunk: int | None = None,
+                    sub: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`compact_layout_torch` of int32 trains ``(..., k)`` within ``length`` (at most
+    ``COUNTING_MAX_LENGTH``) in two launches (``COUNTING_LAYOUT``); ``chunk`` rows a
+    program (a multiple of ``sub``; default: at most 256 chunks a tile)."""
+    k = bl.shape[-1]
+    if not 0 < length <= COUNTING_MAX_LENGTH:
+        raise ValueError(f"counting_layout takes trains of 1-{COUNTING_MAX_LENGTH} slots")
+    flat = bl.reshape(-1, k).contiguous()
+    tiles = flat.shape[0]
+    chunk = chunk or max(1024, _round_up(triton.cdiv(k, 256), sub))
+    if chunk % sub:
+        raise ValueError("counting_layout's chunk must be a multiple of sub")
+    n_chunks = triton.cdiv(k, chunk)
+    block_h = triton.next_power_of_2(length + 1)
+    hist = torch.empty(tiles, n_chunks, block_h, dtype=torch.int32, device=bl.device)
+    order = torch.empty(flat.shape, dtype=torch.int32, device=bl.device)
+    base = torch.empty(tiles, length + 1, dtype=torch.int32, device=bl.device)
+    if k and tiles:
+        _train_histogram_kernel[(n_chunks, tiles)](flat, hist, k, length, n_chunks,
+                                                   CHUNK=chunk, SUB=sub, BLOCK_H=block_h)
+        _train_ranks_kernel[(n_chunks, tiles)](flat, hist, order, base, k, length, n_chunks,
+                                               CHUNK=chunk, SUB=sub, BLOCK_H=block_h,
+                                               BLOCK_C=triton.next_power_of_2(n_chunks))
+    return order.reshape(bl.shape), base.reshape(*bl.shape[:-1], length + 1)
 
 
 def compact_layout(bl: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`compact_layout_torch` in one launch (``_compact_layout_kernel``) for int32
-    trains of up to ``COMPACT_KERNEL_ROWS`` rows (a layer's batch): some ten small torch
-    launches otherwise (the sort's, the counts', the cumulative sum's)."""
+    trains of up to ``COMPACT_KERNEL_ROWS`` rows (a layer's batch), in two by counting
+    (``COUNTING_LAYOUT``) for longer batches: some ten small torch launches otherwise (the
+    sort's, the counts', the cumulative sum's)."""
     k = bl.shape[-1]
+    if (COUNTING_LAYOUT and bl.dtype == torch.int32 and k > COMPACT_KERNEL_ROWS
+            and 0 < length <= COUNTING_MAX_LENGTH):
+        return counting_layout(bl, length)
     if bl.dtype != torch.int32 or not 0 < k <= COMPACT_KERNEL_ROWS or length <= 0:
         return compact_layout_torch(bl, length)
     flat = bl.reshape(-1, k).contiguous()
@@ -1254,7 +1353,7 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
 
 
 __all__ = ["apply_counts_triton", "coincidences_triton", "compact_layout",
-           "compact_layout_torch", "count_method", "drawn_counts_triton",
+           "compact_layout_torch", "count_method", "counting_layout", "drawn_counts_triton",
            "counted_update_grouped_triton", "counted_update_triton", "line_planes_triton",
            "pulse_counts_triton",
            "signed_bits_triton"]

@@ -469,6 +469,74 @@ def test_gpu_compact_layout_is_the_twins():
         assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), shape
 
 
+def test_interpreted_counting_layout_is_the_twins():
+    """``COUNTING_LAYOUT``'s two launches (histograms a chunk of rows, then ranks) give
+    argsort's stable descending order and the slots' bases integer for integer: several
+    chunks and sub-blocks, a partial last chunk, a group, trains of 1 (the ResNet's), empty
+    trains; trains past the bound are ordered as the bound's length (the same bases)."""
+    layout = triton_function("counted_update_cuda", "counting_layout", True)
+    twin = triton_function("counted_update_cuda", "compact_layout_torch", True)
+    gen = torch.Generator().manual_seed(4)
+    for shape, length, chunk, sub in (((2, 300), 9, 64, 32), ((200,), 31, 64, 16)):
+        bl = torch.randint(0, length + 1, shape, generator=gen, dtype=torch.int32)
+        bl[..., :40] = 1
+        got, want = layout(bl, length, chunk=chunk, sub=sub), twin(bl, length)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), shape
+    bl = torch.randint(0, 9, (70,), generator=gen, dtype=torch.int32)
+    order, base = layout(bl, 5, chunk=32, sub=32)
+    assert torch.equal(base, twin(bl, 5)[1])
+    assert torch.equal(order, twin(bl.clamp(max=5), 5)[0])
+    with pytest.raises(ValueError, match="trains of 1-63"):
+        layout(bl, 64)
+
+
+def test_counting_layout_counts_as_the_sort(monkeypatch):
+    """Routed through ``compact_layout`` (its one-launch bound lowered to 16 rows), the
+    counting layout gives the drawn counts' error planes and counts of the sort's."""
+    drawn = launcher("drawn_counts_triton", True)
+    gen = torch.Generator().manual_seed(6)
+    k, length, n_out, n_in = 40, 4, 5, 12
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    x_prob = torch.rand(2, k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
+    monkeypatch.setitem(drawn.__globals__, "COMPACT_KERNEL_ROWS", 16)
+    got = []
+    for on in (False, True):
+        monkeypatch.setitem(drawn.__globals__, "COUNTING_LAYOUT", on)
+        got.append(drawn(x_prob, d_prob, bl, length, torch.tensor([3, 4]), block_n=16,
+                         splits=2, error_planes=True))
+    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+    assert got[0][1].sum() > 0
+
+
+@gpu
+@needs_cuda
+def test_gpu_counting_layout_is_the_twins(monkeypatch):
+    """Compiled, at the ResNet's row counts (131,072 rows of trains of 1 and of 0-31, a
+    group of 3 x 8,192): argsort's order and the bases integer for integer, and the drawn
+    counts through ``compact_layout`` with the switch on equal the sort's."""
+    layout = triton_function("counted_update_cuda", "counting_layout", False)
+    twin = triton_function("counted_update_cuda", "compact_layout_torch", False)
+    gen = torch.Generator().manual_seed(4)
+    for shape, length in (((131072,), 31), ((3, 8192), 31), ((5000,), 1)):
+        bl = torch.randint(0, length + 1, shape, generator=gen, dtype=torch.int32).cuda()
+        for ones in (False, True):
+            if ones:
+                bl = torch.ones_like(bl)
+            got, want = layout(bl, length), twin(bl, length)
+            assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), shape
+    drawn = launcher("drawn_counts_triton", False)
+    k, n_out, n_in = 131072, 16, 144
+    bl = torch.randint(0, 3, (k,), generator=gen, dtype=torch.int32).cuda()
+    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    got = []
+    for on in (False, True):
+        monkeypatch.setitem(drawn.__globals__, "COUNTING_LAYOUT", on)
+        got.append(drawn(x_prob, d_prob, bl, 31, torch.tensor([9], device="cuda")))
+    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+
+
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=gpu)])
 def test_each_tile_of_a_group_takes_its_own_line_signs(device):
     """A 2 x 2 grid's trains with a row of chopper signs per tile (a transfer device's A in
