@@ -80,6 +80,14 @@ PATHS = {
     # train lengths (2 launches a tile) instead of torch's radix sort (~13): accumulate=batch
     "counting-layout": (((counted_update_cuda, "COUNTING_LAYOUT"),), RESNET, [],
                         ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # col2im of a convolution's index over blocks of pixels x every channel (a warp's loads
+    # some ten 128-byte lines, not 32): the backward's image gradient, every step
+    "channel-tiles": (((im2col_cuda, "CHANNEL_TILES"),), RESNET, [],
+                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # both convolution paths of 2026-12-07's convcounts together
+    "conv-counts": (((counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES")),
+                    RESNET, [], ("sgd+update.accumulate=batch",
+                                 "chopped+update.accumulate=batch")),
     # the three ResNet paths together
     "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS"),
                      (analog_mvm_cuda, "FUSED_ROWS")), RESNET, [],

@@ -27,7 +27,7 @@ from .chi_steps_ref import chi_steps_torch, chi_write_torch
 from .chopped_weight_ref import chopped_weight_torch
 from .counted_update_ref import counted_update_grouped_torch, counted_update_torch
 from .grid_sum_ref import grid_sum_torch
-from .im2col_ref import col2im_torch, im2col_torch, inverse_index
+from .im2col_ref import channel_form, col2im_torch, im2col_torch, inverse_index
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_walk_ref import line_walk_grouped_torch, line_walk_torch
 from .line_write_ref import line_write_torch
@@ -333,10 +333,16 @@ def im2col(images, index):
     return backends.pick("im2col", images)[1](images, index)
 
 
-def col2im(rows, inverse, n):
+def col2im(rows, inverse, n, *, form=None):
     """The adjoint of :func:`im2col`: ``[n, size]`` sums over ``inverse`` (``im2col_ref``),
-    in col2im's order; Triton on CUDA, numba on the CPU (float32), else the twin."""
-    return backends.pick("col2im", rows)[1](rows, inverse, n)
+    in col2im's order; Triton on CUDA, numba on the CPU (float32), else the twin.
+    ``form``: ``(channel_form(inverse, channels), channels)`` where the index has one (a
+    convolution's): Triton then gathers a block of pixels of every channel a program
+    (``im2col_cuda.CHANNEL_TILES``); the same numbers."""
+    backend, run = backends.pick("col2im", rows)
+    if form is not None and backend == backends.TRITON:
+        return run(rows, inverse, n, form=form)
+    return run(rows, inverse, n)
 
 
 def update_auto_scale(x_rows, d_rows, m_x, m_d, *, tau):
@@ -524,6 +530,7 @@ __all__ = [
     "analog_mvm_grouped_torch",
     "analog_mvm_torch",
     "auto_scale_torch",
+    "channel_form",
     "chi_steps",
     "chi_steps_torch",
     "chi_write",

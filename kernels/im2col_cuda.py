@@ -88,6 +88,36 @@ def _col2im_images_kernel(rows_ptr, inverse_ptr, out_ptr, n, size, per_image, wi
     tl.store(out_ptr + b[:, None] * size + e[None, :], acc, mask=ok)
 
 
+@triton.jit
+def _col2im_channels_kernel(rows_ptr, first_ptr, out_ptr, n, plane, channels, per_image,
+                            width, shift, c_lo, c_count, BLOCK_P: tl.constexpr,
+                            BLOCK_C: tl.constexpr, BLOCK_B: tl.constexpr):
+    """``_col2im_kernel`` over ``BLOCK_P`` pixels of every channel of ``BLOCK_B`` images
+    (``CHANNEL_TILES``), the positions of a :func:`channel_form` (channel ``c`` of pixel
+    ``q`` reads ``first[q, j] + (c - c_lo) * shift``): neighbouring lanes take neighbouring
+    channels, whose positions lie ``shift`` (a kernel's taps: 9 floats) apart in a patch
+    row, so a warp's load spans some ten 128-byte lines where 32 pixels of one channel
+    (``_col2im_images_kernel``), a patch row apart, spanned 32 (the L1 wavefronts that
+    bound it). The same sums in the same order (from zero, ``j`` increasing, zeros added
+    for padding): the twin's bit for bit."""
+    pix = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    c = tl.arange(0, BLOCK_C)
+    ok_p = pix < plane
+    ok = ok_p[:, None] & (c < channels)[None, :]
+    read = ok & ((c >= c_lo) & (c < c_lo + c_count))[None, :]
+    off = ((c - c_lo) * shift)[None, :]
+    at = c[None, :].to(tl.int64) * plane + pix[:, None]
+    for i in range(BLOCK_B):
+        b = (tl.program_id(1) * BLOCK_B + i).to(tl.int64)
+        live = b < n
+        acc = tl.zeros((BLOCK_P, BLOCK_C), tl.float32)
+        for j in range(width):
+            p = tl.load(first_ptr + pix * width + j, mask=ok_p, other=-1)
+            acc += tl.load(rows_ptr + b * per_image + (p[:, None] + off),
+                           mask=read & (p >= 0)[:, None] & live, other=0.0)
+        tl.store(out_ptr + b * channels * plane + at, acc, mask=ok & live)
+
+
 # False: one image per program (the kernels before IMAGE_BLOCKS; the same numbers)
 IMAGE_BLOCKS = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 # With IMAGE_BLOCKS: 4-D images whose rows and columns merge (contiguous or channels-last)
@@ -95,6 +125,17 @@ IMAGE_BLOCKS = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchm
 # images read and written once more, each convolution's forward and update). False: the copy
 # (the same numbers; off until a GPU times it).
 STRIDED_IMAGES = False
+
+
+# col2im of a convolution's index (its ``channel_form``: every channel's positions one
+# channel's shifted) by ``_col2im_channels_kernel``: a program's lanes over the channels of
+# a block of pixels, a warp's loads some ten 128-byte lines instead of 32 (a pixel's patch
+# rows lie 576 bytes apart at 144 inputs). The profile's second kernel (2.4 ms of a ResNet sgd
+# `batch` step, 25 launches) reads ~0.9 GB a step: at 3 TB/s 0.3 ms. The same numbers.
+# False: ``_col2im_images_kernel`` (off until a GPU times it).
+CHANNEL_TILES = False
+# elements a program (pixels x the channels rounded up to a power of 2)
+CHANNEL_TILE_ELEMENTS = 2048
 
 
 def _image_strides(images: torch.Tensor) -> tuple[int, int, int, int] | None:
@@ -141,9 +182,12 @@ def im2col_triton(images: torch.Tensor, index: torch.Tensor, block_r: int = 32,
 
 
 def col2im_triton(rows: torch.Tensor, inverse: torch.Tensor, n: int,
-                  block: int = 256, block_b: int = 4) -> torch.Tensor:
+                  block: int = 256, block_b: int = 4, *, form=None) -> torch.Tensor:
     """Same arguments and result as ``col2im_torch`` (float32 CUDA rows; int64 inverse);
-    ``block_b`` images a program."""
+    ``block_b`` images a program. ``form``: ``(channel_form(inverse, channels), channels)``,
+    taken by :func:`col2im_channels_triton` where ``CHANNEL_TILES`` is on."""
+    if form is not None and CHANNEL_TILES and IMAGE_BLOCKS and form[1] <= CHANNEL_TILE_ELEMENTS:
+        return col2im_channels_triton(rows, form[0], n, form[1])
     flat = rows.reshape(n, -1).contiguous()
     size, width = inverse.shape
     out = torch.empty(n, size, dtype=flat.dtype, device=flat.device)
@@ -158,4 +202,25 @@ def col2im_triton(rows: torch.Tensor, inverse: torch.Tensor, n: int,
     return out
 
 
-__all__ = ["col2im_triton", "im2col_triton"]
+def col2im_channels_triton(rows: torch.Tensor, form, n: int, channels: int, *,
+                           block_p: int | None = None, block_b: int = 1) -> torch.Tensor:
+    """``col2im_torch(rows, inverse_of_form(form, channels), n)`` (float32 CUDA rows; ``form``
+    a ``channel_form``) by ``_col2im_channels_kernel``: ``block_p`` pixels (default: the
+    program's ``CHANNEL_TILE_ELEMENTS`` over the channels' power of 2) and ``block_b``
+    images a program."""
+    first, shift, lo, count = form
+    plane, width = first.shape
+    flat = rows.reshape(n, -1).contiguous()
+    out = torch.empty(n, channels * plane, dtype=flat.dtype, device=flat.device)
+    block_c = triton.next_power_of_2(channels)
+    block_p = block_p or min(max(1, CHANNEL_TILE_ELEMENTS // block_c),
+                             triton.next_power_of_2(plane))
+    if out.numel():
+        grid = (triton.cdiv(plane, block_p), triton.cdiv(n, block_b))
+        _col2im_channels_kernel[grid](flat, first.contiguous(), out, n, plane, channels,
+                                      flat.shape[1], width, shift, lo, count, BLOCK_P=block_p,
+                                      BLOCK_C=block_c, BLOCK_B=block_b)
+    return out
+
+
+__all__ = ["col2im_channels_triton", "col2im_triton", "im2col_triton"]

@@ -38,6 +38,43 @@ def inverse_index(index: torch.Tensor, size: int) -> torch.Tensor:
     return inverse
 
 
+def channel_form(inverse: torch.Tensor, channels: int):
+    """``inverse`` (of images of ``channels`` planes) as one channel's positions and a shift:
+    ``(first, shift, lo, count)`` where the channels ``lo .. lo + count - 1`` are read at
+    ``first[pixel, j] + (c - lo) * shift`` (``first``: channel ``lo``'s ``[plane, J]``, int32,
+    ``-1`` where channel ``lo``'s is) and every other channel not at all - a convolution's
+    index (``conv_indices``: a patch lists its channels' elements in turn, so the positions
+    of channel ``c`` are channel ``lo``'s ``(c - lo) * K / C`` on), a tile of a grid's
+    columns taking a range of the channels; None for any other inverse. Checked on the
+    host once an index (``set_indexed``); :func:`inverse_of_form` gives ``inverse`` back."""
+    size, width = inverse.shape
+    if channels <= 0 or size % channels or size == 0:
+        return None
+    inv = inverse.reshape(channels, size // channels, width)
+    used = torch.nonzero((inv >= 0).flatten(1).any(1)).reshape(-1)
+    if used.numel() == 0:
+        return None
+    lo, count = int(used[0]), int(used[-1]) + 1 - int(used[0])
+    first = inv[lo]
+    valid = first >= 0
+    shift = int((inv[lo + 1] - first)[valid][0]) if count > 1 else 0
+    form = (first.to(torch.int32), shift, lo, count)
+    if (int(first.max()) + shift * (count - 1) >= 2**31
+            or not torch.equal(inverse_of_form(form, channels).to(inverse.device), inverse)):
+        return None
+    return form
+
+
+def inverse_of_form(form, channels: int) -> torch.Tensor:
+    """The inverse ``[channels * plane, J]`` (int64) of a :func:`channel_form`."""
+    first, shift, lo, count = form
+    plane, width = first.shape
+    inv = torch.full((channels, plane, width), -1, dtype=torch.int64, device=first.device)
+    c = torch.arange(count, device=first.device).reshape(-1, 1, 1)
+    inv[lo:lo + count] = torch.where(first >= 0, first.to(torch.int64) + c * shift, -1)
+    return inv.reshape(channels * plane, width)
+
+
 def im2col_torch(images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Patch rows ``[N * L, K]`` of ``images`` (``[N, ...]``, flattened per image) by
     ``index[L, K]``; a ``-1`` entry reads zero."""
@@ -59,4 +96,4 @@ def col2im_torch(rows: torch.Tensor, inverse: torch.Tensor, n: int) -> torch.Ten
     return out
 
 
-__all__ = ["col2im_torch", "im2col_torch", "inverse_index"]
+__all__ = ["channel_form", "col2im_torch", "im2col_torch", "inverse_index", "inverse_of_form"]

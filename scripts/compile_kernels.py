@@ -321,6 +321,11 @@ def _convolution_gathers() -> None:
         ic.im2col_triton(images, index)
         ic.col2im_triton(torch.randn(4 * 30, 27), inverse_index(index, 90), 4)
     ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES = saved
+    from xbrun.kernels import channel_form
+    for c, side in ((3, 5), (16, 32), (64, 8)):  # CHANNEL_TILES: the ResNet's tiles' widths
+        index, _ = conv_indices(c, side, side, 3, padding=1)
+        form = channel_form(inverse_index(index, c * side * side), c)
+        ic.col2im_channels_triton(torch.randn(2 * side * side, c * 9), form, 2, c)
 
 
 def _transfer_writes(kernels) -> None:

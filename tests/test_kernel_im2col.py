@@ -123,3 +123,68 @@ def test_triton_interpreted_strided_images_equal_unfold(monkeypatch):
 def test_triton_compiled_equals_unfold(monkeypatch):
     _check_triton(False, "cuda", monkeypatch)
     _check_strided(False, "cuda", monkeypatch)
+
+
+def test_channel_form_of_a_convolutions_index():
+    """A convolution's inverse is one channel's positions shifted (``channel_form``), also
+    a grid tile's range of its channels; a hand-made index (columns swapped) has none."""
+    from xbrun.kernels import channel_form
+    from xbrun.kernels.im2col_ref import inverse_of_form
+
+    for c, h, w, k, s, p, d in SHAPES:
+        indices, _ = conv_indices(c, h, w, k, stride=s, padding=p, dilation=d)
+        inverse = inverse_index(indices, c * h * w)
+        form = channel_form(inverse, c)
+        assert form is not None and (form[2], form[3]) == (0, c)
+        assert torch.equal(inverse_of_form(form, c), inverse)
+    indices, _ = conv_indices(4, 5, 5, 3, padding=1)
+    part = inverse_index(indices[:, 18:27], 100)  # a tile of channel 2's columns alone
+    form = channel_form(part, 4)
+    assert (form[2], form[3]) == (2, 1) and torch.equal(inverse_of_form(form, 4), part)
+    swapped = indices[:, [1, 0, *range(2, 36)]]
+    assert channel_form(inverse_index(swapped, 100), 4) is None
+
+
+def _check_channel_tiles(interpret: bool, device: str, monkeypatch, shapes, n, blocks):
+    """col2im over a channel form (``CHANNEL_TILES``) equals unfold's autograd bit for bit
+    (partial pixel and image blocks), also as a grid tile's range of the channels against
+    the twin; ``col2im_triton`` takes it only with the switch on."""
+    from xbrun.kernels import channel_form
+
+    scatter = triton_function("im2col_cuda", "col2im_triton", interpret)
+    channels = triton_function("im2col_cuda", "col2im_channels_triton", interpret)
+    monkeypatch.setitem(scatter.__globals__, "IMAGE_BLOCKS", True)
+    for seed, shape in enumerate(shapes):
+        x, rows, g, grad, indices, _ = unfold_reference(shape, n, seed)
+        c = shape[0]
+        form = channel_form(inverse_index(indices, x[0].numel()), c)
+        form = (form[0].to(device), *form[1:])
+        for block_p, block_b in blocks:
+            back = channels(g.to(device), form, n, c, block_p=block_p, block_b=block_b)
+            assert torch.equal(back.cpu(), grad), (shape, block_p, block_b)
+        cols = indices.shape[1] // c
+        lo, count = c // 2, c - c // 2
+        part = inverse_index(indices[:, lo * cols:], x[0].numel())
+        rows_part = g[:, lo * cols:].contiguous()
+        tile = channel_form(part, c)
+        assert (tile[2], tile[3]) == (lo, count)
+        tile = (tile[0].to(device), *tile[1:])
+        want = col2im_torch(rows_part, part, n)
+        for on in (False, True):
+            monkeypatch.setitem(scatter.__globals__, "CHANNEL_TILES", on)
+            got = scatter(rows_part.to(device), part.to(device), n, form=(tile, c))
+            assert torch.equal(got.cpu(), want)
+
+
+def test_triton_interpreted_channel_tiles_equal_unfold(monkeypatch):
+    _check_channel_tiles(True, "cpu", monkeypatch, [SHAPES[0], (3, 5, 4, 3, 2, 1, 1)], 3,
+                         [(4, 2), (None, 1)])
+
+
+@pytest.mark.gpu
+def test_triton_compiled_channel_tiles_equal_unfold(monkeypatch):
+    """Compiled, at the ResNet's shapes (16 channels of 32 x 32, 32 of 16 x 16 from a
+    stride 2, 64 of 8 x 8) and the small ones."""
+    _check_channel_tiles(False, "cuda", monkeypatch,
+                         [*SHAPES[:2], (16, 32, 32, 3, 1, 1, 1), (16, 32, 32, 3, 2, 1, 1),
+                          (64, 8, 8, 3, 1, 1, 1)], 6, [(None, 1), (None, 2), (32, 4)])

@@ -33,12 +33,22 @@ KEEP_ROWS = False
 
 class ConvIndex(NamedTuple):
     """One convolution's index: ``indices[L, K]``, its inverse ``[C*H*W, J]`` (positions
-    ``l * K + k`` reading each image element, ``kernels.inverse_index``) and
-    ``sizes = (C_in, H_in, W_in, H_out, W_out)``."""
+    ``l * K + k`` reading each image element, ``kernels.inverse_index``),
+    ``sizes = (C_in, H_in, W_in, H_out, W_out)`` and the inverse as one channel's positions
+    shifted (``kernels.channel_form``, None where it is not: a hand-made index), which
+    col2im's channel tiles take."""
 
     indices: torch.Tensor
     inverse: torch.Tensor
     sizes: tuple[int, int, int, int, int]
+    form: tuple | None = None
+
+    def to(self, device) -> ConvIndex:
+        """The index on ``device``."""
+        form = self.form
+        if form is not None:
+            form = (form[0].to(device), *form[1:])
+        return ConvIndex(self.indices.to(device), self.inverse.to(device), self.sizes, form)
 
 
 class IndexedTile:
@@ -74,7 +84,8 @@ class IndexedTile:
         self._flush_images()
         where = self.pulses.device
         inverse = kernels.inverse_index(indices, c * h * w)
-        self.conv_index = ConvIndex(indices.to(where), inverse.to(where), sizes)
+        index = ConvIndex(indices, inverse, sizes, kernels.channel_form(inverse, c))
+        self.conv_index = index.to(where)
 
     # ------------------------------------------------------------ images <-> rows ------
     def _index_of(self, what: str) -> ConvIndex:
@@ -82,9 +93,7 @@ class IndexedTile:
             raise TileError(f"{what}: the tile is not indexed; call set_indexed() first")
         index = self.conv_index
         if index.indices.device != self.pulses.device:  # the tile moved since set_indexed
-            index = self.conv_index = ConvIndex(index.indices.to(self.pulses.device),
-                                                index.inverse.to(self.pulses.device),
-                                                index.sizes)
+            index = self.conv_index = index.to(self.pulses.device)
         return index
 
     @staticmethod
@@ -99,7 +108,8 @@ class IndexedTile:
     @staticmethod
     def _scatter(rows: torch.Tensor, n: int, index: ConvIndex) -> torch.Tensor:
         """Patch-row gradients ``[N * L, in_size]`` -> ``[N, C, H, W]`` (col2im)."""
-        return kernels.col2im(rows, index.inverse, n).reshape(n, *index.sizes[:3])
+        form = None if index.form is None else (index.form, index.sizes[0])
+        return kernels.col2im(rows, index.inverse, n, form=form).reshape(n, *index.sizes[:3])
 
     @staticmethod
     def _to_images(rows: torch.Tensor, n: int, index: ConvIndex) -> torch.Tensor:
