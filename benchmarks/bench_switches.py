@@ -84,8 +84,13 @@ PATHS = {
     # some ten 128-byte lines, not 32): the backward's image gradient, every step
     "channel-tiles": (((im2col_cuda, "CHANNEL_TILES"),), RESNET, [],
                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # both convolution paths of 2026-12-07's convcounts together
-    "conv-counts": (((counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES")),
+    # the drawn counts in 4x the parts (each part's dependent loads are latency: the
+    # 4-a-SM grid left a last wave of few parts): accumulate=batch
+    "drawn-parts": (((counted_update_cuda, "MANY_DRAWN_PARTS"),), RESNET, [],
+                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the three convolution paths of 2026-12-07's convcounts together
+    "conv-counts": (((counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES"),
+                     (counted_update_cuda, "MANY_DRAWN_PARTS")),
                     RESNET, [], ("sgd+update.accumulate=batch",
                                  "chopped+update.accumulate=batch")),
     # the three ResNet paths together

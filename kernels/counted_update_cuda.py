@@ -1021,6 +1021,19 @@ DRAWN_MIN_ROWS = 2048
 SKIP_EMPTY_SLOTS = True
 
 
+# The drawn counts split into ``DRAWN_WAVES`` times the parts (programs) that fill the device
+# by the split-K rule (4 a SM): at the ResNet's shapes each part walks 10-40 row blocks of
+# dependent loads (order -> rows -> probabilities; per slot the error plane's base, then its
+# bits) at 8-12 warps a SM (sm_90 ptxas: 159-168 registers at 144 inputs, 3 programs a SM;
+# 255 at 288, 2 a SM), so a part's time is latency, not issue (~25 % of issue in the
+# 2026-12-07 profile), and the 4-a-SM grid (530 parts at 144 and 288 inputs) ran as 2 waves
+# of 3 a SM (1.34 waves of work) or 3 of 2 a SM (2.01): the last wave alone on a few SMs. With
+# 4x the parts (each >= 4 row blocks) the last wave is a smaller share (5.3 -> 6, 8.01 -> 9
+# waves). The same counts (integer atomics, any order). False: the split-K rule's parts.
+MANY_DRAWN_PARTS = False
+DRAWN_WAVES = 4
+
+
 def _drawn(n_out: int, k: int) -> bool:
     return DRAWN_COUNTS and n_out <= DRAWN_MAX_OUT and k >= DRAWN_MIN_ROWS
 
@@ -1061,7 +1074,8 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     n_blocks = triton.cdiv(n_in, block_n)
     steps = triton.cdiv(k, block_r)
     if splits is None:
-        splits = max(1, min(steps // 4, triton.cdiv(_programs(x_prob.device), n_blocks * tiles)))
+        programs = _programs(x_prob.device) * (DRAWN_WAVES if MANY_DRAWN_PARTS else 1)
+        splits = max(1, min(steps // 4, triton.cdiv(programs, n_blocks * tiles)))
     splits = max(1, min(splits, steps))
     counts = (torch.zeros if splits > 1 else torch.empty)(
         2, tiles, n_out, n_in, dtype=torch.int32, device=x_prob.device)

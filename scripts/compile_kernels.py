@@ -177,6 +177,9 @@ def _problems():
             cu.drawn_counts_triton(x_prob, d_prob, bl, 7, torch.tensor([5]),
                                    error_planes=planes)
     cu.SKIP_EMPTY_SLOTS = skip
+    many, cu.MANY_DRAWN_PARTS = cu.MANY_DRAWN_PARTS, True  # more parts: the same kernels
+    cu.drawn_counts_triton(x_prob, d_prob, bl, 7, torch.tensor([5]))
+    cu.MANY_DRAWN_PARTS = many
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),

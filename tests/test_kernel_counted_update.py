@@ -509,6 +509,53 @@ def test_counting_layout_counts_as_the_sort(monkeypatch):
     assert got[0][1].sum() > 0
 
 
+def test_many_drawn_parts_count_as_few(monkeypatch):
+    """``MANY_DRAWN_PARTS``: the drawn counts split over more parts (row blocks of a K part
+    fewer, at least 4 each) give the same counts, integer for integer."""
+    drawn = launcher("drawn_counts_triton", True)
+    kernel, parts = drawn.__globals__["_drawn_counts_kernel"], []
+
+    class Spy:  # the kernel, noting its parts (grid axis 1)
+        def __getitem__(self, grid):
+            parts.append(grid[1])
+            return kernel[grid]
+
+    monkeypatch.setitem(drawn.__globals__, "_drawn_counts_kernel", Spy())
+    monkeypatch.setitem(drawn.__globals__, "_programs", lambda device: 1)  # (4 a SM: 1 part)
+    gen = torch.Generator().manual_seed(7)
+    k, length, n_out, n_in = 128, 2, 3, 16
+    bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
+    x_prob = torch.rand(k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(k, n_out, generator=gen) - 0.5
+    got = []
+    for on in (False, True):
+        monkeypatch.setitem(drawn.__globals__, "MANY_DRAWN_PARTS", on)
+        got.append(drawn(x_prob, d_prob, bl, length, 5, block_r=16, block_n=16,
+                         error_planes=False))
+    assert parts == [1, 2]
+    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+    assert got[0][1].sum() > 0
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (64, 288, 8192)])
+def test_gpu_many_drawn_parts_count_as_few(monkeypatch, n_out, n_in, k):
+    """Compiled, at the ResNet's shapes (trains of 1 and of 0-3): ``MANY_DRAWN_PARTS``'
+    counts are the split-K rule's, integer for integer."""
+    drawn = launcher("drawn_counts_triton", False)
+    gen = torch.Generator().manual_seed(n_in)
+    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    for bl in (torch.ones(k, dtype=torch.int32),
+               torch.randint(0, 4, (k,), generator=gen, dtype=torch.int32)):
+        got = []
+        for on in (False, True):
+            monkeypatch.setitem(drawn.__globals__, "MANY_DRAWN_PARTS", on)
+            got.append(drawn(x_prob, d_prob, bl.cuda(), 31, torch.tensor([9], device="cuda")))
+        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+
+
 @gpu
 @needs_cuda
 def test_gpu_counting_layout_is_the_twins(monkeypatch):
