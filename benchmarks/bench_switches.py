@@ -88,9 +88,15 @@ PATHS = {
     # 4-a-SM grid left a last wave of few parts): accumulate=batch
     "drawn-parts": (((counted_update_cuda, "MANY_DRAWN_PARTS"),), RESNET, [],
                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the three convolution paths of 2026-12-07's convcounts together
+    # with the 144-wide layers' count kernel capped at 128 registers (4 programs a SM, not 3:
+    # 4 waves of parts exactly)
+    "drawn-parts-capped": (((counted_update_cuda, "MANY_DRAWN_PARTS"),
+                            (counted_update_cuda, "CAPPED_DRAWN_REGISTERS")), RESNET, [],
+                           ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the convolution paths of 2026-12-07's convcounts together
     "conv-counts": (((counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES"),
-                     (counted_update_cuda, "MANY_DRAWN_PARTS")),
+                     (counted_update_cuda, "MANY_DRAWN_PARTS"),
+                     (counted_update_cuda, "CAPPED_DRAWN_REGISTERS")),
                     RESNET, [], ("sgd+update.accumulate=batch",
                                  "chopped+update.accumulate=batch")),
     # the three ResNet paths together

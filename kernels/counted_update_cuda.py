@@ -1032,6 +1032,23 @@ SKIP_EMPTY_SLOTS = True
 # waves). The same counts (integer atomics, any order). False: the split-K rule's parts.
 MANY_DRAWN_PARTS = False
 DRAWN_WAVES = 4
+# ``_drawn_counts_kernel``'s registers capped (ptxas ``maxnreg``) where its program is a
+# 144-wide layer's (32 rows x 32 inputs x 16 outputs on 4 warps: the 32 x 32 layers, 60 % of
+# the ResNet's drawn lanes): 159 -> 128 registers for 8 bytes of stack (sm_90, Triton 3.8
+# here: 2 spill stores, 1 load), 3 -> 4 programs (16 warps) a SM. With ``MANY_DRAWN_PARTS``
+# (at most 4 x 4 programs a SM) the parts then fill 4 waves exactly. The wider programs
+# spill at any cap (288 x 32: 336 bytes at 168). The same counts. False: ptxas's choice.
+CAPPED_DRAWN_REGISTERS = False
+DRAWN_REGISTER_CAP = 128
+
+
+def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
+    """The launch options of ``_drawn_counts_kernel`` for its blocks: warps, and
+    ``CAPPED_DRAWN_REGISTERS``' register cap."""
+    options = dict(num_warps=8 if block_r * block_n >= 4096 else 4)
+    if CAPPED_DRAWN_REGISTERS and (block_r, block_m, block_n) == (32, 16, 32):
+        options["maxnreg"] = DRAWN_REGISTER_CAP
+    return options
 
 
 def _drawn(n_out: int, k: int) -> bool:
@@ -1074,8 +1091,12 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     n_blocks = triton.cdiv(n_in, block_n)
     steps = triton.cdiv(k, block_r)
     if splits is None:
-        programs = _programs(x_prob.device) * (DRAWN_WAVES if MANY_DRAWN_PARTS else 1)
-        splits = max(1, min(steps // 4, triton.cdiv(programs, n_blocks * tiles)))
+        if MANY_DRAWN_PARTS:  # at most DRAWN_WAVES x the programs that fill the device
+            splits = max(1, min(steps // 4, _programs(x_prob.device) * DRAWN_WAVES
+                                // (n_blocks * tiles)))
+        else:
+            splits = max(1, min(steps // 4, triton.cdiv(_programs(x_prob.device),
+                                                        n_blocks * tiles)))
     splits = max(1, min(splits, steps))
     counts = (torch.zeros if splits > 1 else torch.empty)(
         2, tiles, n_out, n_in, dtype=torch.int32, device=x_prob.device)
@@ -1094,8 +1115,7 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             length, splits, x_prob.stride(1), x_prob.stride(2), x_prob.stride(0),
             d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
             ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
-            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS,
-            num_warps=8 if block_r * block_n >= 4096 else 4)
+            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, **_drawn_launch(block_r, block_m, block_n))
     elif splits <= 1:
         counts.zero_()
     if grouped:

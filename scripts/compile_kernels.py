@@ -177,9 +177,10 @@ def _problems():
             cu.drawn_counts_triton(x_prob, d_prob, bl, 7, torch.tensor([5]),
                                    error_planes=planes)
     cu.SKIP_EMPTY_SLOTS = skip
-    many, cu.MANY_DRAWN_PARTS = cu.MANY_DRAWN_PARTS, True  # more parts: the same kernels
-    cu.drawn_counts_triton(x_prob, d_prob, bl, 7, torch.tensor([5]))
-    cu.MANY_DRAWN_PARTS = many
+    capped, cu.CAPPED_DRAWN_REGISTERS = cu.CAPPED_DRAWN_REGISTERS, True  # maxnreg at 16 x 32
+    cu.drawn_counts_triton(torch.rand(5, 32) - 0.5, torch.rand(5, 16) - 0.5, bl, 7,
+                           torch.tensor([5]))
+    cu.CAPPED_DRAWN_REGISTERS = capped
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
@@ -380,12 +381,13 @@ def main() -> int:
     seen, failed = set(), 0
     for fn, args, kwargs in LAUNCHES:
         signature, constants = _signature(fn, args, kwargs)
-        key = (fn.fn.__qualname__, tuple(signature.items()), tuple(constants.items()))
+        key = (fn.fn.__qualname__, tuple(signature.items()), tuple(constants.items()),
+               kwargs.get("maxnreg"))
         if key in seen:
             continue
         seen.add(key)
         options = {k: v for k, v in kwargs.items()
-                   if k in ("num_warps", "num_stages", "enable_fp_fusion")}
+                   if k in ("num_warps", "num_stages", "enable_fp_fusion", "maxnreg")}
         try:
             triton.compile(ASTSource(fn, signature, constants), target=target, options=options)
         except Exception as exc:  # every failure is reported, the rest still compiled

@@ -535,6 +535,10 @@ def test_many_drawn_parts_count_as_few(monkeypatch):
     assert parts == [1, 2]
     assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
     assert got[0][1].sum() > 0
+    options = drawn.__globals__["_drawn_launch"]  # CAPPED_DRAWN_REGISTERS: 16 x 32 only
+    monkeypatch.setitem(drawn.__globals__, "CAPPED_DRAWN_REGISTERS", True)
+    assert options(32, 16, 32) == {"num_warps": 4, "maxnreg": 128}
+    assert options(32, 32, 64) == {"num_warps": 4}
 
 
 @gpu
@@ -542,7 +546,8 @@ def test_many_drawn_parts_count_as_few(monkeypatch):
 @pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (64, 288, 8192)])
 def test_gpu_many_drawn_parts_count_as_few(monkeypatch, n_out, n_in, k):
     """Compiled, at the ResNet's shapes (trains of 1 and of 0-3): ``MANY_DRAWN_PARTS``'
-    counts are the split-K rule's, integer for integer."""
+    counts, with ``CAPPED_DRAWN_REGISTERS`` too (ptxas ``maxnreg`` at 144 inputs), are the
+    split-K rule's, integer for integer."""
     drawn = launcher("drawn_counts_triton", False)
     gen = torch.Generator().manual_seed(n_in)
     x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
@@ -550,10 +555,12 @@ def test_gpu_many_drawn_parts_count_as_few(monkeypatch, n_out, n_in, k):
     for bl in (torch.ones(k, dtype=torch.int32),
                torch.randint(0, 4, (k,), generator=gen, dtype=torch.int32)):
         got = []
-        for on in (False, True):
-            monkeypatch.setitem(drawn.__globals__, "MANY_DRAWN_PARTS", on)
+        for many, capped in ((False, False), (True, False), (True, True)):
+            monkeypatch.setitem(drawn.__globals__, "MANY_DRAWN_PARTS", many)
+            monkeypatch.setitem(drawn.__globals__, "CAPPED_DRAWN_REGISTERS", capped)
             got.append(drawn(x_prob, d_prob, bl.cuda(), 31, torch.tensor([9], device="cuda")))
-        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+        for net, total in got[1:]:
+            assert torch.equal(got[0][0], net) and torch.equal(got[0][1], total)
 
 
 @gpu
