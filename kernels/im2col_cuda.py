@@ -134,8 +134,11 @@ STRIDED_IMAGES = False
 # `batch` step, 25 launches) reads ~0.9 GB a step: at 3 TB/s 0.3 ms. The same numbers.
 # False: ``_col2im_images_kernel`` (off until a GPU times it).
 CHANNEL_TILES = False
-# elements a program (pixels x the channels rounded up to a power of 2)
-CHANNEL_TILE_ELEMENTS = 2048
+# elements a program (pixels x the channels rounded up to a power of 2): 512 is a row of 32
+# pixels of 16 channels (the 32 x 32 layers), whose patch rows a tap reads span ~18 KB; a
+# kernel row's 3 taps read the same rows' sectors (a pixel's neighbour's), so they may hit in
+# L1 while a SM's programs together read less than it holds (2,048 elements: ~74 KB a tap)
+CHANNEL_TILE_ELEMENTS = 512
 
 
 def _image_strides(images: torch.Tensor) -> tuple[int, int, int, int] | None:
