@@ -758,20 +758,22 @@ COUNTING_MAX_LENGTH = 63  # one-hot rows of up to 64 lengths; longer bounds take
 
 
 def counting_layout(bl: torch.Tensor, length: int, *, chunk: int | None = None,
-                    sub: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+                    sub: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`compact_layout_torch` of int32 trains ``(..., k)`` within ``length`` (at most
     ``COUNTING_MAX_LENGTH``) in two launches (``COUNTING_LAYOUT``); ``chunk`` rows a
-    program (a multiple of ``sub``; default: at most 256 chunks a tile)."""
+    program (a multiple of ``sub``; default: at most 256 chunks a tile), one-hot blocks of
+    ``sub`` rows (default: 8,192 one-hot entries, 64 a thread)."""
     k = bl.shape[-1]
     if not 0 < length <= COUNTING_MAX_LENGTH:
         raise ValueError(f"counting_layout takes trains of 1-{COUNTING_MAX_LENGTH} slots")
     flat = bl.reshape(-1, k).contiguous()
     tiles = flat.shape[0]
+    block_h = triton.next_power_of_2(length + 1)
+    sub = sub or min(256, 8192 // block_h)
     chunk = chunk or max(1024, _round_up(triton.cdiv(k, 256), sub))
     if chunk % sub:
         raise ValueError("counting_layout's chunk must be a multiple of sub")
     n_chunks = triton.cdiv(k, chunk)
-    block_h = triton.next_power_of_2(length + 1)
     hist = torch.empty(tiles, n_chunks, block_h, dtype=torch.int32, device=bl.device)
     order = torch.empty(flat.shape, dtype=torch.int32, device=bl.device)
     base = torch.empty(tiles, length + 1, dtype=torch.int32, device=bl.device)

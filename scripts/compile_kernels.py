@@ -98,7 +98,8 @@ def _problems():
     lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6, torch.float32, reads[0, 1:],
                         2**31 - 5)
     cu.compact_layout(torch.randint(0, 8, (3, 100), dtype=torch.int32), 7)
-    cu.counting_layout(torch.randint(0, 8, (3, 1100), dtype=torch.int32), 7)  # COUNTING_LAYOUT
+    for length in (7, 31, 63):  # COUNTING_LAYOUT: one-hot lengths of 8, 32, 64
+        cu.counting_layout(torch.randint(0, 8, (3, 1100), dtype=torch.int32), length)
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3,
                                  **{**options, "res": 0.1, "update_bl_management": False,
                                     "fixed_bl": False})
