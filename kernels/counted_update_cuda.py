@@ -740,6 +740,7 @@ def _train_ranks_kernel(bl_ptr, hist_ptr, order_ptr, base_ptr, k, length, n_chun
     if c == 0:  # base[t + 1] = sum over s <= t of the rows with trains longer than s
         tl.store(base_ptr + bins, tl.cumsum(longer, axis=0) - longer, mask=bins <= length)
 
+
 # rows up to which compact_layout runs as one launch (its ranks compare every pair of rows);
 # longer batches (a convolution's rows) take torch's sort
 COMPACT_KERNEL_ROWS = 1024
@@ -1030,8 +1031,9 @@ SKIP_EMPTY_SLOTS = True
 # 255 at 288, 2 a SM), so a part's time is latency, not issue (~25 % of issue in the
 # 2026-12-07 profile), and the 4-a-SM grid (530 parts at 144 and 288 inputs) ran as 2 waves
 # of 3 a SM (1.34 waves of work) or 3 of 2 a SM (2.01): the last wave alone on a few SMs. With
-# 4x the parts (each >= 4 row blocks) the last wave is a smaller share (5.3 -> 6, 8.01 -> 9
-# waves). The same counts (integer atomics, any order). False: the split-K rule's parts.
+# at most 4x the parts (each >= 4 row blocks) the last wave is a smaller share (144 inputs:
+# 2,110 parts, 6 waves for 5.33; 288: 1,280 parts, 5 for 4.85). The same counts (integer
+# atomics, any order). False: the split-K rule's parts.
 MANY_DRAWN_PARTS = False
 DRAWN_WAVES = 4
 # ``_drawn_counts_kernel``'s registers capped (ptxas ``maxnreg``) where its program is a
