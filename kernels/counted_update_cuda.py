@@ -1111,7 +1111,10 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             dt = line_planes_triton(d_prob, bl, length, ld, seed, 1,
                                     compact=(order, base))[0]
         else:  # rows by decreasing train (any order counts the same; this one wastes no draws)
-            order = torch.argsort(bl, dim=-1, descending=True).to(torch.int32).contiguous()
+            if COUNTING_LAYOUT and bl.dtype == torch.int32 and length <= COUNTING_MAX_LENGTH:
+                order = compact_layout(bl, length)[0].contiguous()  # (counted, not sorted)
+            else:
+                order = torch.argsort(bl, dim=-1, descending=True).to(torch.int32).contiguous()
             dt, base = counts, counts
         _drawn_counts_kernel[(n_blocks, splits, tiles)](
             x_prob, d_prob, bl, order.reshape(tiles, k), seed if on_device else counts,

@@ -492,7 +492,8 @@ def test_interpreted_counting_layout_is_the_twins():
 
 def test_counting_layout_counts_as_the_sort(monkeypatch):
     """Routed through ``compact_layout`` (its one-launch bound lowered to 16 rows), the
-    counting layout gives the drawn counts' error planes and counts of the sort's."""
+    counting layout gives the drawn counts' error planes and counts of the sort's; so does
+    its order where the error side is drawn by each program (no plane)."""
     drawn = launcher("drawn_counts_triton", True)
     gen = torch.Generator().manual_seed(6)
     k, length, n_out, n_in = 40, 4, 5, 12
@@ -501,11 +502,12 @@ def test_counting_layout_counts_as_the_sort(monkeypatch):
     d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
     monkeypatch.setitem(drawn.__globals__, "COMPACT_KERNEL_ROWS", 16)
     got = []
-    for on in (False, True):
+    for on, planes in ((False, True), (True, True), (True, False)):
         monkeypatch.setitem(drawn.__globals__, "COUNTING_LAYOUT", on)
         got.append(drawn(x_prob, d_prob, bl, length, torch.tensor([3, 4]), block_n=16,
-                         splits=2, error_planes=True))
-    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+                         splits=2, error_planes=planes))
+    for net, total in got[1:]:
+        assert torch.equal(got[0][0], net) and torch.equal(got[0][1], total)
     assert got[0][1].sum() > 0
 
 
