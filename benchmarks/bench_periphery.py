@@ -1,14 +1,15 @@
 """The MVM periphery and the indexed convolution's gathers at issue 27's ResNet shapes, old
 kernels against new, side by side in one process (CUDA only).
 
-    python -m benchmarks.bench_periphery [--repeats 20]
+    python -m benchmarks.bench_periphery [--repeats 20] [--conv-counts]
 
 Times, per ResNet-20 layer shape at batch 128, the analog MVM (prologue, matmul, epilogue)
 of the forward pass (aihwkit's default I/O: bound management on; once more with weights
 that make many rows clip) and of the backward pass (bound management off), with
 ``analog_mvm_cuda.ROW_BLOCKS`` off and on, and ``im2col`` / ``col2im`` with
 ``im2col_cuda.IMAGE_BLOCKS`` off and on; checks that both give the same numbers bit for
-bit; prints each one's memory floor (bytes it must move at 3 TB/s).
+bit; prints each one's memory floor (bytes it must move at 3 TB/s). ``--conv-counts``: only
+the 2026-12-07 convcounts paths (``conv_count_rows``), each off then on.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import partial
 import torch
 from xbrun.kernels import (
     analog_mvm_cuda,
+    channel_form,
     counted_update_cuda,
     im2col_cuda,
     inverse_index,
@@ -159,6 +161,60 @@ def update_rows(repeats: int) -> list[str]:
     return lines
 
 
+def _off_on(module, names, fn, repeats: int):
+    """``fn`` with the switches ``names`` off, then on one after another (each adding to
+    the ones before): times and whether every result equals the first; the switches are
+    left as they were."""
+    saved = [getattr(module, name) for name in names]
+    out, times = [], []
+    try:
+        for on in range(len(names) + 1):
+            for i, name in enumerate(names):
+                setattr(module, name, i < on)
+            out.append(_flat(fn))
+            times.append(cuda_ms(fn, windows=repeats))
+    finally:
+        for name, value in zip(names, saved, strict=True):
+            setattr(module, name, value)
+    return times, all(torch.equal(out[0], o) for o in out[1:])
+
+
+def conv_count_rows(repeats: int, batch: int = 128) -> list[str]:
+    """The convcounts paths at the ResNet's shapes, off then on (2026-12-07, all off until
+    timed): a convolution's compact layout by counting (``COUNTING_LAYOUT``), the drawn
+    counts in more parts and then capped registers (``MANY_DRAWN_PARTS``,
+    ``CAPPED_DRAWN_REGISTERS``; trains of 1, as BL management gives the bench run), col2im
+    over channel tiles (``CHANNEL_TILES``)."""
+    cu, lines = counted_update_cuda, []
+    for layer, rows, width, n_out in LAYERS:
+        gen = torch.Generator(device=DEVICE).manual_seed(2)
+        bl = torch.ones(rows, dtype=torch.int32, device=DEVICE)
+        x_p = torch.rand(rows, width, device=DEVICE, generator=gen) - 0.5
+        d_p = 0.2 * (torch.rand(rows, n_out, device=DEVICE, generator=gen) - 0.5)
+        (old_l, new_l), same_l = _off_on(cu, ["COUNTING_LAYOUT"],
+                                         partial(cu.compact_layout, bl, 31), repeats)
+        drawn = partial(cu.drawn_counts_triton, x_p, d_p, bl, 31, 5)
+        (old, many, capped), same = _off_on(cu, ["MANY_DRAWN_PARTS", "CAPPED_DRAWN_REGISTERS"],
+                                            drawn, repeats)
+        lines.append(f"conv {layer:7s} rows {rows:6d} in {width:3d} out {n_out:3d}: layout "
+                     f"sort {old_l:.3f} ms, counted {new_l:.3f} ms, equal {same_l}; drawn "
+                     f"counts {old:.3f} ms, more parts {many:.3f} ms, capped {capped:.3f} ms, "
+                     f"equal {same}")
+    for name, c, side in IMAGES:
+        index, _ = conv_indices(c, side, side, 3, padding=1)
+        inverse = inverse_index(index, c * side * side)
+        form = channel_form(inverse, c)
+        form = ((form[0].to(DEVICE), *form[1:]), c)
+        rows = torch.randn(batch * index.shape[0], index.shape[1], device=DEVICE)
+        fn = partial(im2col_cuda.col2im_triton, rows, inverse.to(DEVICE), batch, form=form)
+        (old, new), same = _off_on(im2col_cuda, ["CHANNEL_TILES"], fn, repeats)
+        floor = 4 * (rows.numel() + batch * c * side * side) / BANDWIDTH * 1e3
+        lines.append(f"conv {name} col2im ({batch}x{c}x{side}x{side}): images "
+                     f"{old:.3f} ms, channel tiles {new:.3f} ms ({old / new:.2f}x), floor "
+                     f"{floor:.3f} ms, equal {same}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
@@ -167,8 +223,14 @@ def main() -> None:
                              "1024,2048,4096)")
     parser.add_argument("--no-gathers", action="store_true",
                         help="skip im2col / col2im and the update's kernels")
+    parser.add_argument("--conv-counts", action="store_true",
+                        help="only the convcounts paths (layout, drawn counts, col2im)")
     args = parser.parse_args()
     print(torch.cuda.get_device_name())
+    if args.conv_counts:
+        for line in conv_count_rows(args.repeats):
+            print(line, flush=True)
+        return
     for elements in (int(e) for e in args.elements.split(",")):
         analog_mvm_cuda.ROW_ELEMENTS = elements
         print(f"ROW_ELEMENTS {elements}")
