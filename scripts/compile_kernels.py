@@ -382,13 +382,13 @@ def main() -> int:
     seen, failed = set(), 0
     for fn, args, kwargs in LAUNCHES:
         signature, constants = _signature(fn, args, kwargs)
+        options = {k: v for k, v in kwargs.items()
+                   if k in ("num_warps", "num_stages", "enable_fp_fusion", "maxnreg")}
         key = (fn.fn.__qualname__, tuple(signature.items()), tuple(constants.items()),
-               kwargs.get("maxnreg"))
+               tuple(sorted(options.items())))  # (a register cap or fusion: another binary)
         if key in seen:
             continue
         seen.add(key)
-        options = {k: v for k, v in kwargs.items()
-                   if k in ("num_warps", "num_stages", "enable_fp_fusion", "maxnreg")}
         try:
             triton.compile(ASTSource(fn, signature, constants), target=target, options=options)
         except Exception as exc:  # every failure is reported, the rest still compiled
