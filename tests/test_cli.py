@@ -165,6 +165,7 @@ def test_train_writes_every_output(tmp_path, small_run):
     assert all(0 <= r["test_accuracy"] <= 1 and r["pulses"] > 0 for r in rows)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["epochs_done"] == 2
+    assert summary["data"] == {"train": 96, "test": 96, "val": 0}  # debug=tiny's limits
     assert summary["pulses"] == sum(r["pulses"] for r in rows)
     # the cost ledger: per epoch and for the run, per layer and in total, and counts.npz
     cost, layers = summary["cost"]["total"], summary["cost"]["layers"]

@@ -18,7 +18,9 @@ from xbrun.figures.legallo2023 import tolerance
 from xbrun.figures.runner import (
     _mnist_missing,
     data_note,
+    data_notes,
     image_caveat,
+    inferred_sizes,
     overall_verdict,
     sweep_jobs,
     sweep_overrides,
@@ -343,6 +345,35 @@ def test_data_note_names_what_is_not_full_mnist(tmp_path):
     full = {"name": "mnist", "root": str(tmp_path), "limit_train": 0, "limit_test": 0}
     assert data_note(full) is None
     assert "1,000" in data_note({**full, "limit_train": 1000})
+
+
+def test_data_notes_read_sizes_the_runs_kept(tmp_path):
+    """A figure drawn away from its data (the root not readable here) reads the sizes the
+    runs kept: summary.json's ``data`` (since 2026-12-07), else the metrics of an analog
+    run (rank-1 updates of epoch 1 over the tiles, the test accuracies' denominator); a
+    digital run takes those of a run on the same data set."""
+    figure = FIGURES["wu2024-mnist"]
+    dataset = {"name": "mnist", "root": str(tmp_path / "absent"), "limit_train": 0,
+               "limit_test": 0, "val_fraction": 0.0}
+
+    def analog(train, accuracies):
+        rows = [{"epoch": i + 1, "rank1_updates": 4 * train, "test_accuracy": a}
+                for i, a in enumerate(accuracies)]
+        return {"config": {"dataset": dataset}, "rows": rows,
+                "summary": {"mapping": {"tiles": 4}, "world_size": 1}}
+
+    digital = {"config": {"dataset": dataset}, "summary": {"mapping": {"tiles": 0}},
+               "rows": [{"epoch": 1, "rank1_updates": 0, "test_accuracy": 0.9801}]}
+    recorded = {"config": {"dataset": dataset},
+                "summary": {"data": {"train": 60000, "test": 10000, "val": 0}}}
+    assert data_notes(figure, [recorded]) == []
+    full = analog(60000, [0.098, 0.1135, 0.9801, 0.9777])
+    assert inferred_sizes(full) == (60000, 10000)
+    assert data_notes(figure, [digital, full]) == []
+    subset = analog(5000, [0.123, 0.95])  # 123 / 1000 and 950 / 1000 correct
+    assert inferred_sizes(subset) == (5000, 1000)
+    assert "5,000 / 1,000" in data_notes(figure, [subset])[0]
+    assert "unknown" in data_notes(figure, [digital])[0]  # nothing says: not taken as full
 
 
 @needs_mnist5k

@@ -11,12 +11,14 @@ run folders as any sweep) into ``<out>/runs``; drawing reads only those run fold
 from __future__ import annotations
 
 import csv
+import math
 import re
 import shutil
 import sys
 import textwrap
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 from ..composition import Parser, compose, fail, is_hydra, parse_overrides
@@ -69,18 +71,73 @@ def _mnist_count(path: Path) -> int | None:
         return None
 
 
-def data_note(dataset: dict) -> str | None:
+def _file_sizes(dataset: dict) -> tuple[int, int] | None:
+    """``(train, test)`` images that ``dataset`` selects, read from the idx headers under its
+    root (limits applied); None when the files are not readable here (a run drawn on another
+    machine than the one that trained it)."""
+    raw = Path(str(dataset.get("root", "data"))).expanduser() / "MNIST" / "raw"
+    sizes = [_mnist_count(raw / f"{part}-images-idx3-ubyte") for part in ("train", "t10k")]
+    if None in sizes:
+        return None
+    train, test = (min(n, limit) if limit else n for n, limit in
+                   zip(sizes, (dataset.get("limit_train"), dataset.get("limit_test")), strict=True))
+    return train, test
+
+
+def _accuracy_denominator(accuracies: list[float]) -> int:
+    """The least common denominator of accuracies that are exact fractions ``correct / n`` of
+    a test set of ``n`` images (``evaluate`` divides two integers): ``n`` or a divisor of it,
+    never more, so it can only undercount the test set."""
+    denominator = 1
+    for accuracy in accuracies:
+        denominator = math.lcm(denominator,
+                               Fraction(accuracy).limit_denominator(1_000_000).denominator)
+    return denominator
+
+
+def inferred_sizes(run: dict) -> tuple[int, int] | None:
+    """``(train, test)`` images of a run that did not record them (before 2026-12-07), from
+    what its folder keeps: epoch 1's rank-1 updates over the tiles (each training image
+    writes each tile once an epoch, with the ``outer_product`` decomposition, one process,
+    no validation split) and the denominator of its test accuracies (a lower bound). None
+    where either cannot be read (a digital run has no rank-1 updates)."""
+    summary, rows = run.get("summary") or {}, run.get("rows") or []
+    config = run.get("config") or summary.get("config") or {}
+    epochs = [r for r in rows if r.get("test_accuracy") is not None and "rank1_updates" in r]
+    tiles = (summary.get("mapping") or {}).get("tiles") or 0
+    decomposition = (config.get("decomposition") or {}).get("name", "outer_product")
+    if (not epochs or not tiles or decomposition != "outer_product"
+            or (summary.get("world_size") or 1) != 1
+            or (config.get("dataset") or {}).get("val_fraction")):
+        return None
+    first = epochs[0]["rank1_updates"]
+    if not first or first % tiles:
+        return None
+    test = _accuracy_denominator([r["test_accuracy"] for r in epochs])
+    return first // tiles, test
+
+
+def run_sizes(run: dict) -> tuple[int, int] | None:
+    """``(train, test)`` images a run trained and was scored on: its summary's ``data``
+    (recorded since 2026-12-07), else the idx files under its root, else
+    :func:`inferred_sizes`; None when none of them says."""
+    summary = run.get("summary") or {}
+    recorded = summary.get("data") or {}
+    if recorded.get("train") and recorded.get("test"):
+        return int(recorded["train"]), int(recorded["test"])
+    dataset = (run.get("config") or summary.get("config") or {}).get("dataset") or {}
+    return _file_sizes(dataset) or inferred_sizes(run)
+
+
+def data_note(dataset: dict, sizes: tuple[int, int] | None = None) -> str | None:
     """Why a run's data make its numbers incomparable with published MNIST values (None: the
-    full MNIST, 60,000 train / 10,000 test images)."""
+    full MNIST, 60,000 train / 10,000 test images). ``sizes``: the ``(train, test)`` images
+    the run used where known (:func:`run_sizes`), else read from the files under its root."""
     name = dataset.get("name")
     if name != "mnist":
         return f"data set {name}, not MNIST"
-    raw = Path(str(dataset.get("root", "data"))).expanduser() / "MNIST" / "raw"
-    sizes = [_mnist_count(raw / f"{part}-images-idx3-ubyte") for part in ("train", "t10k")]
-    sizes = [min(n, limit) if limit else n for n, limit in
-             zip(sizes, (dataset.get("limit_train"), dataset.get("limit_test")), strict=True)
-             if n is not None]
-    if tuple(sizes) == FULL_MNIST:
+    sizes = sizes or _file_sizes(dataset)
+    if sizes is not None and tuple(sizes) == FULL_MNIST:
         return None
     shown = " / ".join(f"{n:,}" for n in sizes) if sizes else "unknown"
     return (f"an MNIST subset ({shown} train / test images from {dataset.get('root')}), "
@@ -228,8 +285,20 @@ def data_notes(figure: Figure, runs: list[dict]) -> list[str]:
     """Why the runs' data are not the published MNIST (none for a non-MNIST figure)."""
     if not figure.mnist:
         return []
-    return sorted({n for run in runs for n in [data_note(run["config"].get("dataset", {}))]
-                   if n})
+    # a run that kept no sizes (a digital one drawn away from its data) takes those of a run
+    # of the same data set and limits
+    known = {}
+    for run in runs:
+        dataset = run["config"].get("dataset", {})
+        sizes = run_sizes(run)
+        if sizes is not None:
+            known.setdefault(repr(sorted(dataset.items())), sizes)
+    notes = set()
+    for run in runs:
+        dataset = run["config"].get("dataset", {})
+        sizes = run_sizes(run) or known.get(repr(sorted(dataset.items())))
+        notes.add(data_note(dataset, sizes))
+    return sorted(n for n in notes if n)
 
 
 def image_caveat(figure: Figure, runs: list[dict], quick: bool) -> str | None:

@@ -357,6 +357,10 @@ def _train(config: RunConfig, run: SimpleNamespace, log, loggers) -> dict:
     summary = {"status": "running", "epochs_done": start_epoch, "run_dir": str(run_dir),
                "mapping": layout, "placement": placement(device),
                "world_size": replicas.size if replicas is not None else 1,
+               # the samples used (limits applied): a report drawn away from the data reads
+               # them here (figures/runner.py run_sizes)
+               "data": {"train": len(y_train), "test": len(y_test),
+                        "val": 0 if val is None else len(val[1])},
                "config": to_dict(config)}
     if replicas is not None:  # where each process ran (rank order)
         summary["placements"] = replicas.gather(summary["placement"])
