@@ -13,7 +13,9 @@
 # docs/aihwkit-cuda.md).
 #
 # Usage: scripts/build-aihwkit-cuda.sh [WORK] (default /work/anchor-build). Output:
-# WORK/out/aihwkit-cuda-sm90-py312-torch2.11.tar.xz (about 20 MB), unpacked with
+# WORK/out/aihwkit-cuda-sm90-py312-torch2.11.tar.xz (about 20 MB) and the same in parts under
+# 16 MiB, WORK/out/parts/*.tar.xz.part-aa, -ab (a device call carries and returns files of at
+# most 16 MiB; scripts/anchor-gpu.sh joins .gpu/'s parts in name order), unpacked with
 # `tar xJf ... -C DIR` it gives DIR/aihwkit (PYTHONPATH=DIR) and DIR/segv_trace.so (an
 # LD_PRELOAD SIGSEGV backtracer); WORK/rpu_base.unstripped.so keeps the symbols that turn the
 # backtrace's offsets into function names (addr2line -f -C -e ... OFFSET).
@@ -39,7 +41,9 @@ cd "$W"
   venv312/bin/pip install -q pybind11==3.0.1 scikit-build cmake ninja setuptools wheel numpy
 }
 # cuBLAS / cuRAND headers and link names: any CUDA 13 pip wheels' nvidia/cu13 (the GPU
-# machine's torch loads the same sonames, libcublas.so.13 and libcurand.so.10, from its own)
+# machine's torch loads the same sonames, libcublas.so.13 and libcurand.so.10, from its own),
+# e.g. `pip install --target DIR "cuda-toolkit[cublas,curand,cusolver,cusparse]==13.0.2"`
+# (torch 2.11.0's own pin) and CU13=DIR/nvidia/cu13
 CU13=${CU13:-/work/aihwkit-venv/lib/python3.11/site-packages/nvidia/cu13}
 rm -rf cu13 && mkdir -p cu13/include cu13/lib
 # cusparse/cusolver: torch's ATen/cuda/CUDAContextLight.h includes them (rpu_base_tiles_cuda.cpp)
@@ -88,3 +92,7 @@ cp "$W/segv_trace.so" src/aihwkit-1.2.0/LICENSE.txt "$W/pkg/"
 mkdir -p "$W/out"
 XZ_OPT=-T1 tar cJf "$W/out/aihwkit-cuda-sm90-py312-torch2.11.tar.xz" -C "$W/pkg" .
 ls -la "$W/out/aihwkit-cuda-sm90-py312-torch2.11.tar.xz"
+rm -rf "$W/out/parts" && mkdir -p "$W/out/parts"
+split -b 15M "$W/out/aihwkit-cuda-sm90-py312-torch2.11.tar.xz" \
+  "$W/out/parts/aihwkit-cuda-sm90-py312-torch2.11.tar.xz.part-"
+ls -la "$W/out/parts"
