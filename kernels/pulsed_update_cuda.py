@@ -1142,31 +1142,50 @@ def _pass_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: t
     return sc, xi
 
 
-@triton.jit(do_not_specialize=["start"])
-def _one_hot_apply_kernel(
-    w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, sc_ptr, xi_ptr,
-    start, n_out, n_in, k, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn, noise_std,
-    COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
-    COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr,
-):
-    """The passes of ``_one_hot_lines_kernel`` in order, their draws made before
-    (``_one_hot_draws_kernel``): program ``(i, block)`` keeps its line's elements in
-    registers and steps through the passes as that kernel does. A pass's counts depend on
-    no weight, so they are loaded four passes ahead (in flight while the passes before
-    them are applied, where each pass would otherwise wait for its own). The same weights,
-    counts and wear."""
-    i = tl.program_id(0)
-    if START_PTR:
-        first = tl.load(start_ptr).to(tl.int32) + i
-    else:
-        first = start + i
-    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    rm, rn, ok, width, _, _ = _one_hot_line(first, span, n_out, n_in, COLUMNS)
-    length = n_out if COLUMNS else n_in
-    w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
-        w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
-    total = tl.zeros((BLOCK,), tl.int32)
-    n_pass = tl.cdiv(k - i, width)
+# ``APPLY_TRIPS`` (off until a GPU times it; ``bench_switches`` ``serial-trips``): the apply's
+# loop hands its four passes ahead on from register to register each pass, and a register's
+# move waits for its load - a memory latency a pass (one H100, 2026-12-07, graph-replayed
+# ResNet chopped `batch` step: 0.16-0.26 us a pass, 0.83 ms for conv 3->16's 4,855 passes).
+# With it a line's passes go in trips of 16: the next trip's counts (and normals) are
+# loaded first, then the trip's passes applied from the registers loaded a trip before. A
+# pass past the line's last has no counts, so it changes nothing: the same weights, counts
+# and wear bit for bit.
+APPLY_TRIPS = False
+
+
+@triton.jit
+def _apply_ahead4(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: tl.constexpr):
+    """Passes ``r .. r + 3``'s signed counts and normals (``_pass_values``)."""
+    c0, x0 = _pass_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE)
+    c1, x1 = _pass_values(sc_ptr, xi_ptr, r + 1, n_pass, width, i, length, span, ok, NOISE)
+    c2, x2 = _pass_values(sc_ptr, xi_ptr, r + 2, n_pass, width, i, length, span, ok, NOISE)
+    c3, x3 = _pass_values(sc_ptr, xi_ptr, r + 3, n_pass, width, i, length, span, ok, NOISE)
+    return c0, c1, c2, c3, x0, x1, x2, x3
+
+
+@triton.jit
+def _apply_pass(w, total, sc, xi, s_up, s_down, w_min, w_max, noise_std, NOISE: tl.constexpr):
+    """One pass of ``_one_hot_apply_kernel``: its signed counts (and normals) applied."""
+    counts = tl.abs(sc)
+    w = _constant_row(w, counts, sc > 0, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
+    return w, total + counts
+
+
+@triton.jit
+def _apply_passes4(w, total, c0, c1, c2, c3, x0, x1, x2, x3, s_up, s_down, w_min, w_max,
+                   noise_std, NOISE: tl.constexpr):
+    """Four passes in order (``_apply_pass``)."""
+    w, total = _apply_pass(w, total, c0, x0, s_up, s_down, w_min, w_max, noise_std, NOISE)
+    w, total = _apply_pass(w, total, c1, x1, s_up, s_down, w_min, w_max, noise_std, NOISE)
+    w, total = _apply_pass(w, total, c2, x2, s_up, s_down, w_min, w_max, noise_std, NOISE)
+    return _apply_pass(w, total, c3, x3, s_up, s_down, w_min, w_max, noise_std, NOISE)
+
+
+@triton.jit
+def _apply_rotating(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s_up,
+                    s_down, w_min, w_max, noise_std, NOISE: tl.constexpr):
+    """A line's passes one a loop trip, their counts loaded four passes ahead and handed on
+    from register to register."""
     c0, x0 = _pass_values(sc_ptr, xi_ptr, 0, n_pass, width, i, length, span, ok, NOISE)
     c1, x1 = _pass_values(sc_ptr, xi_ptr, 1, n_pass, width, i, length, span, ok, NOISE)
     c2, x2 = _pass_values(sc_ptr, xi_ptr, 2, n_pass, width, i, length, span, ok, NOISE)
@@ -1181,6 +1200,79 @@ def _one_hot_apply_kernel(
         counts = tl.abs(sc)
         w = _constant_row(w, counts, sc > 0, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
         total += counts
+    return w, total
+
+
+@triton.jit
+def _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s_up, s_down,
+                 w_min, w_max, noise_std, NOISE: tl.constexpr):
+    """A line's passes in trips of 16 (``APPLY_TRIPS``): the next trip's counts loaded
+    first, then this trip's applied from the registers they were loaded into a trip before;
+    only the hand-over at the trip's end waits for memory."""
+    a0, a1, a2, a3, u0, u1, u2, u3 = _apply_ahead4(sc_ptr, xi_ptr, 0, n_pass, width, i,
+                                                   length, span, ok, NOISE)
+    b0, b1, b2, b3, v0, v1, v2, v3 = _apply_ahead4(sc_ptr, xi_ptr, 4, n_pass, width, i,
+                                                   length, span, ok, NOISE)
+    c0, c1, c2, c3, y0, y1, y2, y3 = _apply_ahead4(sc_ptr, xi_ptr, 8, n_pass, width, i,
+                                                   length, span, ok, NOISE)
+    d0, d1, d2, d3, z0, z1, z2, z3 = _apply_ahead4(sc_ptr, xi_ptr, 12, n_pass, width, i,
+                                                   length, span, ok, NOISE)
+    for t in range(0, tl.cdiv(n_pass, 16)):
+        r = t * 16
+        na0, na1, na2, na3, nu0, nu1, nu2, nu3 = _apply_ahead4(
+            sc_ptr, xi_ptr, r + 16, n_pass, width, i, length, span, ok, NOISE)
+        nb0, nb1, nb2, nb3, nv0, nv1, nv2, nv3 = _apply_ahead4(
+            sc_ptr, xi_ptr, r + 20, n_pass, width, i, length, span, ok, NOISE)
+        nc0, nc1, nc2, nc3, ny0, ny1, ny2, ny3 = _apply_ahead4(
+            sc_ptr, xi_ptr, r + 24, n_pass, width, i, length, span, ok, NOISE)
+        nd0, nd1, nd2, nd3, nz0, nz1, nz2, nz3 = _apply_ahead4(
+            sc_ptr, xi_ptr, r + 28, n_pass, width, i, length, span, ok, NOISE)
+        w, total = _apply_passes4(w, total, a0, a1, a2, a3, u0, u1, u2, u3, s_up, s_down,
+                                  w_min, w_max, noise_std, NOISE)
+        w, total = _apply_passes4(w, total, b0, b1, b2, b3, v0, v1, v2, v3, s_up, s_down,
+                                  w_min, w_max, noise_std, NOISE)
+        w, total = _apply_passes4(w, total, c0, c1, c2, c3, y0, y1, y2, y3, s_up, s_down,
+                                  w_min, w_max, noise_std, NOISE)
+        w, total = _apply_passes4(w, total, d0, d1, d2, d3, z0, z1, z2, z3, s_up, s_down,
+                                  w_min, w_max, noise_std, NOISE)
+        a0, a1, a2, a3, u0, u1, u2, u3 = na0, na1, na2, na3, nu0, nu1, nu2, nu3
+        b0, b1, b2, b3, v0, v1, v2, v3 = nb0, nb1, nb2, nb3, nv0, nv1, nv2, nv3
+        c0, c1, c2, c3, y0, y1, y2, y3 = nc0, nc1, nc2, nc3, ny0, ny1, ny2, ny3
+        d0, d1, d2, d3, z0, z1, z2, z3 = nd0, nd1, nd2, nd3, nz0, nz1, nz2, nz3
+    return w, total
+
+
+@triton.jit(do_not_specialize=["start"])
+def _one_hot_apply_kernel(
+    w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, sc_ptr, xi_ptr,
+    start, n_out, n_in, k, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn, noise_std,
+    COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
+    COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr, TRIPS: tl.constexpr = False,
+):
+    """The passes of ``_one_hot_lines_kernel`` in order, their draws made before
+    (``_one_hot_draws_kernel``): program ``(i, block)`` keeps its line's elements in
+    registers and steps through the passes as that kernel does. A pass's counts depend on
+    no weight, so they are loaded ahead (in flight while the passes before them are
+    applied, where each pass would otherwise wait for its own): four passes, or
+    (``TRIPS``) a trip of 16 during the trip before. The same weights, counts and wear."""
+    i = tl.program_id(0)
+    if START_PTR:
+        first = tl.load(start_ptr).to(tl.int32) + i
+    else:
+        first = start + i
+    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    rm, rn, ok, width, _, _ = _one_hot_line(first, span, n_out, n_in, COLUMNS)
+    length = n_out if COLUMNS else n_in
+    w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
+        w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
+    total = tl.zeros((BLOCK,), tl.int32)
+    n_pass = tl.cdiv(k - i, width)
+    if TRIPS:
+        w, total = _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total,
+                                s_up, s_down, w_min, w_max, noise_std, NOISE)
+    else:
+        w, total = _apply_rotating(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w,
+                                   total, s_up, s_down, w_min, w_max, noise_std, NOISE)
     _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
@@ -1575,13 +1667,26 @@ def _one_hot_split(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         bl.stride(-1), seed_int,
         COLUMNS=bool(columns), NOISE=noise, SEED_PTR=seed_mode, START_PTR=on_device,
         NATIVE=not _INTERPRETED, BLOCK=block, num_warps=4 if block >= 128 else 2)
+    _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normals, first,
+                  columns, k=k, noise_std=noise_std, on_device=on_device, block=block,
+                  count_cells=count_cells)
+
+
+def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normals, first,
+                  columns, *, k, noise_std, on_device, block, count_cells) -> None:
+    """The launch of ``_one_hot_apply_kernel``: ``signed`` counts (``(k, line length)``
+    int32, ``+n`` up, ``-n`` down) and ``normals`` applied pass after pass per line, from
+    line ``first`` (or the one at ``start_ptr``, ``on_device``); ``APPLY_TRIPS``: in trips."""
+    n_out, n_in = weight.shape
+    length = n_out if columns else n_in
     _one_hot_apply_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block))](
         weight, cell_params, counter, cells, start_ptr, signed, normals,
         first, n_out, n_in, k, weight.stride(-2), weight.stride(-1),
         cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
         float(noise_std),
-        COLUMNS=bool(columns), NOISE=noise, START_PTR=on_device, COUNT_CELLS=count_cells,
-        BLOCK=block, num_warps=4 if block >= 128 else 2)
+        COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, START_PTR=on_device,
+        COUNT_CELLS=count_cells, BLOCK=block, TRIPS=APPLY_TRIPS,
+        num_warps=4 if block >= 128 else 2)
 
 
 # ---- constant steps, rows in chunks -------------------------------------------------

@@ -447,34 +447,86 @@ def _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok, CHOP: tl.c
     return reads, flip
 
 
-@triton.jit(do_not_specialize=["start", "passes"])
-def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, start_ptr, n_len,
-                       n_rows, width, sr0, sr1, sh0, sh1, sl0, scale, threshold, max_steps,
-                       momentum, buffer_keep, cap, passes, pass_ptr, run_ptr, past_ptr, sw_ptr,
-                       calls_ptr, zero_ptr, keep, mean_weight, g_r, g_h, g_os, g_is, g_l,
-                       g_fl, g_start, g_pass, g_sw, g_calls, g_zero,
-                       BUFFERED: tl.constexpr, FORGET: tl.constexpr, CAP: tl.constexpr,
-                       NO_BUFFER: tl.constexpr, START_PTR: tl.constexpr, CHOP: tl.constexpr,
-                       PASS_PTR: tl.constexpr, MEANS: tl.constexpr, CALLS: tl.constexpr,
-                       ZERO: tl.constexpr, LINE_MAJOR: tl.constexpr, BLOCK_L: tl.constexpr):
-    """``_transfer_write_kernel``'s walk of line position ``i = program_id(0)`` over its
-    passes, in order, with only what carries from pass to pass: AGAD's means, the buffer
-    step and the chopper (its switches from ``_write_flips_kernel``); each pass's values
-    (the negated steps) are stored where its line probabilities go, for
-    ``_write_finish_kernel``. The line's state is stored after its last pass."""
-    i = tl.program_id(0)
-    (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, line_ptr, _, _, start_ptr, pass_ptr,
-     fl_ptr, _, sw_ptr, _, calls_ptr, zero_ptr) = _group_tile(
-        r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, line_ptr, line_ptr, line_ptr,
-        start_ptr, pass_ptr, fl_ptr, fl_ptr, sw_ptr, fl_ptr, calls_ptr, zero_ptr, g_r, g_h,
-        g_os, g_is, g_l, 0, 0, g_start, g_pass, g_fl, 0, g_sw, 0, g_calls, g_zero)
-    first, passes = _write_start(i, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes,
-                                 n_rows, width, CALLS, ZERO, START_PTR, PASS_PTR)
-    j = (first + i) % width
-    rm, ok, m_ptrs, in_s, out_s, h, switched, running, past = _line_state(
-        h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, sw_ptr, j, n_len, sh0, sh1, BUFFERED, MEANS,
-        LINE_MAJOR, BLOCK_L)
-    n_pass = tl.cdiv(n_rows - i, width)
+# ``SCAN_TRIPS`` (off until a GPU times it; ``bench_switches`` ``serial-trips``): the scan's
+# loop above keeps four passes' reads in flight by handing them on from register to register
+# each pass, and a register's move waits for its load: each pass waits for the load issued
+# one pass before, a memory latency a pass (one H100, 2026-12-07, graph-replayed ResNet
+# chopped `batch` step: 0.44 us a pass on every tile, 2.1 ms for conv 3->16's 4,855 passes;
+# 0.18 us a pass alone on the GPU). With it the walk goes in trips of 16 passes: a trip's
+# reads and switches are loaded while the trip before is walked (16 passes of arithmetic
+# against one latency), the trip's passes unrolled, each exactly the loop's pass; a pass
+# past the line's last changes nothing and stores nothing. The same numbers bit for bit.
+SCAN_TRIPS = False
+
+
+@triton.jit
+def _scan_ahead4(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok, CHOP: tl.constexpr):
+    """Passes ``r .. r + 3``'s reads and switches (``_scan_ahead``)."""
+    a0, f0 = _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+    a1, f1 = _scan_ahead(r_ptr, fl_ptr, r + 1, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+    a2, f2 = _scan_ahead(r_ptr, fl_ptr, r + 2, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+    a3, f3 = _scan_ahead(r_ptr, fl_ptr, r + 3, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+    return a0, a1, a2, a3, f0, f1, f2, f3
+
+
+@triton.jit
+def _scan_pass(line_ptr, sl0, r, n_pass, width, i, rm, ok, reads, flip, h, in_s, out_s,
+               running, past, switched, scale, threshold, max_steps, momentum, buffer_keep,
+               cap, keep, mean_weight, FORGET: tl.constexpr, CAP: tl.constexpr,
+               NO_BUFFER: tl.constexpr, BUFFERED: tl.constexpr, CHOP: tl.constexpr,
+               MEANS: tl.constexpr):
+    """Pass ``r`` of ``_write_scan_kernel``'s loop (its values stored, the state after it);
+    past the line's last pass (``r >= n_pass``: zero reads, no switch) the state is kept
+    and nothing stored."""
+    live = r < n_pass
+    values, h_r, run_r, past_r = _pass_step(
+        reads, h, in_s, out_s, running, past, switched, scale, threshold, max_steps,
+        momentum, buffer_keep, cap, keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, MEANS)
+    tl.store(line_ptr + (r * width + i) * sl0 + rm, values, mask=ok & live)
+    h = tl.where(live, h_r, h)
+    if MEANS:
+        running = tl.where(live, run_r, running)
+        past = tl.where(live, past_r, past)
+    if CHOP:
+        in_s = tl.where(flip, -in_s, in_s)
+        if MEANS:
+            switched = tl.where(live, flip, switched)
+    return h, in_s, running, past, switched
+
+
+@triton.jit
+def _scan_passes4(line_ptr, sl0, r, n_pass, width, i, rm, ok, a0, a1, a2, a3, f0, f1, f2, f3,
+                  h, in_s, out_s, running, past, switched, scale, threshold, max_steps,
+                  momentum, buffer_keep, cap, keep, mean_weight, FORGET: tl.constexpr,
+                  CAP: tl.constexpr, NO_BUFFER: tl.constexpr, BUFFERED: tl.constexpr,
+                  CHOP: tl.constexpr, MEANS: tl.constexpr):
+    """Passes ``r .. r + 3`` in order (``_scan_pass``), from their reads and switches."""
+    h, in_s, running, past, switched = _scan_pass(
+        line_ptr, sl0, r, n_pass, width, i, rm, ok, a0, f0, h, in_s, out_s, running, past,
+        switched, scale, threshold, max_steps, momentum, buffer_keep, cap, keep, mean_weight,
+        FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+    h, in_s, running, past, switched = _scan_pass(
+        line_ptr, sl0, r + 1, n_pass, width, i, rm, ok, a1, f1, h, in_s, out_s, running, past,
+        switched, scale, threshold, max_steps, momentum, buffer_keep, cap, keep, mean_weight,
+        FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+    h, in_s, running, past, switched = _scan_pass(
+        line_ptr, sl0, r + 2, n_pass, width, i, rm, ok, a2, f2, h, in_s, out_s, running, past,
+        switched, scale, threshold, max_steps, momentum, buffer_keep, cap, keep, mean_weight,
+        FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+    return _scan_pass(
+        line_ptr, sl0, r + 3, n_pass, width, i, rm, ok, a3, f3, h, in_s, out_s, running, past,
+        switched, scale, threshold, max_steps, momentum, buffer_keep, cap, keep, mean_weight,
+        FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+
+
+@triton.jit
+def _scan_rotating(r_ptr, fl_ptr, line_ptr, sr0, sr1, sl0, n_pass, width, i, rm, ok, h, in_s,
+                   out_s, running, past, switched, scale, threshold, max_steps, momentum,
+                   buffer_keep, cap, keep, mean_weight, FORGET: tl.constexpr,
+                   CAP: tl.constexpr, NO_BUFFER: tl.constexpr, BUFFERED: tl.constexpr,
+                   CHOP: tl.constexpr, MEANS: tl.constexpr):
+    """A line's passes one a loop trip, its reads and switches loaded four passes ahead and
+    handed on from register to register."""
     a0, f0 = _scan_ahead(r_ptr, fl_ptr, 0, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
     a1, f1 = _scan_ahead(r_ptr, fl_ptr, 1, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
     a2, f2 = _scan_ahead(r_ptr, fl_ptr, 2, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
@@ -494,6 +546,99 @@ def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, st
             in_s = tl.where(flip, -in_s, in_s)
             if MEANS:
                 switched = flip
+    return h, in_s, running, past, switched
+
+
+@triton.jit
+def _scan_trips(r_ptr, fl_ptr, line_ptr, sr0, sr1, sl0, n_pass, width, i, rm, ok, h, in_s,
+                out_s, running, past, switched, scale, threshold, max_steps, momentum,
+                buffer_keep, cap, keep, mean_weight, FORGET: tl.constexpr, CAP: tl.constexpr,
+                NO_BUFFER: tl.constexpr, BUFFERED: tl.constexpr, CHOP: tl.constexpr,
+                MEANS: tl.constexpr):
+    """A line's passes in trips of 16 (``SCAN_TRIPS``): the next trip's reads and switches
+    are loaded first, then this trip's passes walked from the registers they were loaded
+    into a trip before; only the hand-over at the trip's end waits for memory."""
+    a0, a1, a2, a3, f0, f1, f2, f3 = _scan_ahead4(r_ptr, fl_ptr, 0, n_pass, width, i, sr0,
+                                                  sr1, rm, ok, CHOP)
+    b0, b1, b2, b3, g0, g1, g2, g3 = _scan_ahead4(r_ptr, fl_ptr, 4, n_pass, width, i, sr0,
+                                                  sr1, rm, ok, CHOP)
+    c0, c1, c2, c3, k0, k1, k2, k3 = _scan_ahead4(r_ptr, fl_ptr, 8, n_pass, width, i, sr0,
+                                                  sr1, rm, ok, CHOP)
+    d0, d1, d2, d3, e0, e1, e2, e3 = _scan_ahead4(r_ptr, fl_ptr, 12, n_pass, width, i, sr0,
+                                                  sr1, rm, ok, CHOP)
+    for t in range(0, tl.cdiv(n_pass, 16)):
+        r = t * 16
+        na0, na1, na2, na3, nf0, nf1, nf2, nf3 = _scan_ahead4(
+            r_ptr, fl_ptr, r + 16, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+        nb0, nb1, nb2, nb3, ng0, ng1, ng2, ng3 = _scan_ahead4(
+            r_ptr, fl_ptr, r + 20, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+        nc0, nc1, nc2, nc3, nk0, nk1, nk2, nk3 = _scan_ahead4(
+            r_ptr, fl_ptr, r + 24, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+        nd0, nd1, nd2, nd3, ne0, ne1, ne2, ne3 = _scan_ahead4(
+            r_ptr, fl_ptr, r + 28, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
+        h, in_s, running, past, switched = _scan_passes4(
+            line_ptr, sl0, r, n_pass, width, i, rm, ok, a0, a1, a2, a3, f0, f1, f2, f3, h,
+            in_s, out_s, running, past, switched, scale, threshold, max_steps, momentum,
+            buffer_keep, cap, keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+        h, in_s, running, past, switched = _scan_passes4(
+            line_ptr, sl0, r + 4, n_pass, width, i, rm, ok, b0, b1, b2, b3, g0, g1, g2, g3, h,
+            in_s, out_s, running, past, switched, scale, threshold, max_steps, momentum,
+            buffer_keep, cap, keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+        h, in_s, running, past, switched = _scan_passes4(
+            line_ptr, sl0, r + 8, n_pass, width, i, rm, ok, c0, c1, c2, c3, k0, k1, k2, k3, h,
+            in_s, out_s, running, past, switched, scale, threshold, max_steps, momentum,
+            buffer_keep, cap, keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+        h, in_s, running, past, switched = _scan_passes4(
+            line_ptr, sl0, r + 12, n_pass, width, i, rm, ok, d0, d1, d2, d3, e0, e1, e2, e3, h,
+            in_s, out_s, running, past, switched, scale, threshold, max_steps, momentum,
+            buffer_keep, cap, keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+        a0, a1, a2, a3, f0, f1, f2, f3 = na0, na1, na2, na3, nf0, nf1, nf2, nf3
+        b0, b1, b2, b3, g0, g1, g2, g3 = nb0, nb1, nb2, nb3, ng0, ng1, ng2, ng3
+        c0, c1, c2, c3, k0, k1, k2, k3 = nc0, nc1, nc2, nc3, nk0, nk1, nk2, nk3
+        d0, d1, d2, d3, e0, e1, e2, e3 = nd0, nd1, nd2, nd3, ne0, ne1, ne2, ne3
+    return h, in_s, running, past, switched
+
+
+@triton.jit(do_not_specialize=["start", "passes"])
+def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, start_ptr, n_len,
+                       n_rows, width, sr0, sr1, sh0, sh1, sl0, scale, threshold, max_steps,
+                       momentum, buffer_keep, cap, passes, pass_ptr, run_ptr, past_ptr, sw_ptr,
+                       calls_ptr, zero_ptr, keep, mean_weight, g_r, g_h, g_os, g_is, g_l,
+                       g_fl, g_start, g_pass, g_sw, g_calls, g_zero,
+                       BUFFERED: tl.constexpr, FORGET: tl.constexpr, CAP: tl.constexpr,
+                       NO_BUFFER: tl.constexpr, START_PTR: tl.constexpr, CHOP: tl.constexpr,
+                       PASS_PTR: tl.constexpr, MEANS: tl.constexpr, CALLS: tl.constexpr,
+                       ZERO: tl.constexpr, LINE_MAJOR: tl.constexpr, BLOCK_L: tl.constexpr,
+                       TRIPS: tl.constexpr = False):
+    """``_transfer_write_kernel``'s walk of line position ``i = program_id(0)`` over its
+    passes, in order, with only what carries from pass to pass: AGAD's means, the buffer
+    step and the chopper (its switches from ``_write_flips_kernel``); each pass's values
+    (the negated steps) are stored where its line probabilities go, for
+    ``_write_finish_kernel``. The line's state is stored after its last pass. ``TRIPS``:
+    in trips of 16 passes, each trip's loads made during the trip before (``SCAN_TRIPS``)."""
+    i = tl.program_id(0)
+    (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, line_ptr, _, _, start_ptr, pass_ptr,
+     fl_ptr, _, sw_ptr, _, calls_ptr, zero_ptr) = _group_tile(
+        r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, line_ptr, line_ptr, line_ptr,
+        start_ptr, pass_ptr, fl_ptr, fl_ptr, sw_ptr, fl_ptr, calls_ptr, zero_ptr, g_r, g_h,
+        g_os, g_is, g_l, 0, 0, g_start, g_pass, g_fl, 0, g_sw, 0, g_calls, g_zero)
+    first, passes = _write_start(i, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes,
+                                 n_rows, width, CALLS, ZERO, START_PTR, PASS_PTR)
+    j = (first + i) % width
+    rm, ok, m_ptrs, in_s, out_s, h, switched, running, past = _line_state(
+        h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, sw_ptr, j, n_len, sh0, sh1, BUFFERED, MEANS,
+        LINE_MAJOR, BLOCK_L)
+    n_pass = tl.cdiv(n_rows - i, width)
+    if TRIPS:
+        h, in_s, running, past, switched = _scan_trips(
+            r_ptr, fl_ptr, line_ptr, sr0, sr1, sl0, n_pass, width, i, rm, ok, h, in_s, out_s,
+            running, past, switched, scale, threshold, max_steps, momentum, buffer_keep, cap,
+            keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+    else:
+        h, in_s, running, past, switched = _scan_rotating(
+            r_ptr, fl_ptr, line_ptr, sr0, sr1, sl0, n_pass, width, i, rm, ok, h, in_s, out_s,
+            running, past, switched, scale, threshold, max_steps, momentum, buffer_keep, cap,
+            keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
     _line_end(h_ptr, run_ptr, past_ptr, is_ptr, sw_ptr, m_ptrs, ok, j, h, in_s, running, past,
               switched, BUFFERED, CHOP, MEANS)
 
@@ -715,7 +860,7 @@ def _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_
         PASS_PTR=flags["PASS_PTR"], MEANS=flags["MEANS"], CALLS=calls is not None,
         ZERO=zero is not None,
         LINE_MAJOR=buffer.stride(-2) == 1 and buffer.stride(-1) != 1, BLOCK_L=block_l,
-        num_warps=1 if block_l <= 32 else 2 if block_l <= 64 else 4)
+        TRIPS=SCAN_TRIPS, num_warps=1 if block_l <= 32 else 2 if block_l <= 64 else 4)
     block_w = min(1024, triton.next_power_of_2(max(width, 16)))
     block_b = max(1, SPLIT_ROWS // max(block_l, block_w))
     counted = bl if slots is None else slots

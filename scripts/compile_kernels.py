@@ -337,16 +337,19 @@ def _transfer_writes(kernels) -> None:
     """A chopped transfer's write preparation: one call (its flips drawn from the read
     seeds) and a group of three (AGAD's means, given draws), one line a program,
     ``WIDE_WRITE``'s blocks of lines and ``SPLIT_WRITE``'s three launches (at 24-, 64- and
-    300-element lines; its one-hot rows whole and as broadcast columns)."""
+    300-element lines; its one-hot rows whole and as broadcast columns), its scan one pass
+    a loop trip and in trips (``SCAN_TRIPS``)."""
     from xbrun.kernels import transfer_write_cuda as tw
 
     p = kernels.TransferWriteParams(True, 1e-3, 1e-3, 1, False, False, False, 1.0,
                                     kernels.BufferParams(1.0, 1e-3, 1, 0.0, True, 0.0, False))
     agad = kernels.ChopperParams(flip_prob=0.3, period=3, momentum=0.4, ready_after=4)
     i64 = dict(dtype=torch.int64)
-    saved = tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES
+    saved = tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS
     tw.SPLIT_WRITE_MIN_PASSES = 0
-    for tw.WIDE_WRITE, tw.SPLIT_WRITE in ((False, False), (True, False), (False, True)):
+    for tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SCAN_TRIPS in (
+            (False, False, False), (True, False, False), (False, True, False),
+            (False, True, True)):  # (SCAN_TRIPS: the split scan in trips of 16 passes)
         tw.transfer_write_triton(torch.randn(9, 24), torch.tensor(2), 37, p,
                                  buffer=torch.zeros(24, 37), out_sign=torch.ones(24),
                                  in_sign=torch.ones(37), chopper=kernels.ChopperParams(0.1),
@@ -362,15 +365,16 @@ def _transfer_writes(kernels) -> None:
                                      switched=torch.zeros(3, 37, dtype=torch.bool),
                                      train_slots=torch.zeros(3, **i64),
                                      calls=torch.zeros(3, **i64))
-    for n_len in (64, 300):  # the split scan's one, two and four warps (300: no chopper)
-        chop = dict(chopper=kernels.ChopperParams(0.1), flip_seed=torch.zeros(1, **i64),
-                    passes=torch.tensor(3)) if n_len == 64 else {}
-        tw.transfer_write_triton(torch.randn(9, n_len), torch.tensor(2), 37, p,
-                                 buffer=torch.zeros(n_len, 37), out_sign=torch.ones(n_len),
-                                 in_sign=torch.ones(37), **chop,
-                                 train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
-                                 hot_only=n_len == 64)  # (one-hot rows as broadcast columns)
-    tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES = saved
+    for tw.SCAN_TRIPS in (False, True):
+        for n_len in (64, 300):  # the split scan's one, two and four warps (300: no chopper)
+            chop = dict(chopper=kernels.ChopperParams(0.1), flip_seed=torch.zeros(1, **i64),
+                        passes=torch.tensor(3)) if n_len == 64 else {}
+            tw.transfer_write_triton(torch.randn(9, n_len), torch.tensor(2), 37, p,
+                                     buffer=torch.zeros(n_len, 37), out_sign=torch.ones(n_len),
+                                     in_sign=torch.ones(37), **chop,
+                                     train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
+                                     hot_only=n_len == 64)  # (one-hot rows as broadcast columns)
+    tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS = saved
 
 
 def main() -> int:

@@ -790,12 +790,14 @@ def _line_major(t: torch.Tensor) -> torch.Tensor:
 
 
 def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, seeded=False,
-                   tiles=0, layout=False, split=False):
+                   tiles=0, layout=False, split=False, trips=False):
     """``transfer_write_triton`` with ``WIDE_WRITE`` off, then on (blocks of 4 lines on the
     CPU): the trains, probabilities, buffer, choppers and means the same bit for bit; a
     group of ``tiles`` tiles where given. ``layout``: the one-line kernel with H and the
     means stored row by row, then line by line (``_line_major``), instead. ``split``: the
-    one-line kernel, then ``SPLIT_WRITE``'s three launches (from one pass a line)."""
+    one-line kernel, then ``SPLIT_WRITE``'s three launches (from one pass a line).
+    ``trips``: ``SPLIT_WRITE``'s scan one pass a loop trip, then in trips of 16 passes
+    (``SCAN_TRIPS``)."""
     chopper, means = CHOPPERS[case]
     gen = torch.Generator().manual_seed(4)
     lead = (tiles,) if tiles else ()
@@ -814,13 +816,14 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
     elif chopper.flip_prob > 0:
         options["flip_draws"] = torch.rand(*lead, count, generator=gen).to(device)
     saved = (module["WIDE_WRITE"], module["WIDE_WRITE_LINES"], module["SPLIT_WRITE"],
-             module["SPLIT_WRITE_MIN_PASSES"])
+             module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_TRIPS"])
     out = []
     try:
         for on in (False, True):
-            module["WIDE_WRITE"] = on and not layout and not split
+            module["WIDE_WRITE"] = on and not layout and not split and not trips
             module["WIDE_WRITE_LINES"] = 4 if device == "cpu" else saved[1]
-            module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = on and split, 1
+            module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = (on and split) or trips, 1
+            module["SCAN_TRIPS"] = on and trips
             mine = {k: _line_major(v) if on and layout and v.dim() > 1 + bool(tiles)
                     else v.clone() for k, v in state.items()}
             mine |= {"train_slots": torch.zeros(max(tiles, 1), dtype=torch.int64,
@@ -831,7 +834,7 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
             out.append((got, mine))
     finally:
         (module["WIDE_WRITE"], module["WIDE_WRITE_LINES"], module["SPLIT_WRITE"],
-         module["SPLIT_WRITE_MIN_PASSES"]) = saved
+         module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_TRIPS"]) = saved
     (a, sa), (b, sb) = out
     if layout:  # changed in place, in their layout
         assert sb["buffer"].stride()[-2:] == (1, n_out) != sa["buffer"].stride()[-2:]
@@ -881,6 +884,34 @@ def test_split_write_is_the_one_line_kernel_compiled(case, seeded, tiles):
                        tiles=tiles, split=True)
     else:
         run_wide_write(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded, split=True)
+
+
+@pytest.mark.parametrize("case, seeded, tiles, count", [
+    ("agad", False, 0, 3 * 33 + 2), ("random", True, 0, 3 * 16), ("period", False, 0, 3 * 21),
+    ("random", True, 2, 3 * 17 + 1), ("agad", False, 0, 7)])
+def test_split_write_in_trips_is_the_loop_of_passes(case, seeded, tiles, count):
+    """``SCAN_TRIPS`` (a line's passes in trips of 16, each trip's loads during the trip
+    before): the trains, probabilities, buffer, choppers, AGAD's means (period, given draws,
+    ready lines) and slots of the scan one pass a loop trip, bit for bit: 3 lines from line
+    1, 34 passes a line (two whole trips and a part), exactly one trip, 21 passes, a group
+    of two tiles, and 2-3 passes (one trip, mostly past the lines' last)."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
+    run_wide_write(launch.__globals__, case, "cpu", n_lines=3, count=count, start=1,
+                   seeded=seeded, tiles=tiles, trips=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
+                                                  ("random", True, 3)])
+def test_split_write_in_trips_compiled(case, seeded, tiles):
+    """The same compiled: a ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a
+    part), and a 64-row tile's 288 lines as a group of 3."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
+    if tiles:
+        run_wide_write(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
+                       tiles=tiles, trips=True)
+    else:
+        run_wide_write(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded, trips=True)
 
 
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
