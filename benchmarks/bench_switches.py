@@ -125,6 +125,21 @@ PATHS = {
     "resnet-transfers": (((transfer_write_cuda, "SPLIT_WRITE"), (analog_mvm_cuda, "LINE_SCALE")),
                          RESNET, [], ("chopped+update.accumulate=batch", "chopped",
                                       "agad+update.accumulate=batch")),
+    # a chopped ResNet step's serial passes (a convolution tile's transfers walk each line
+    # thousands of passes in order): the write's scan and the one-hot apply in trips of 16
+    # passes, each trip's loads made during the trip before (not a latency a pass)
+    "serial-trips": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS")),
+                     RESNET, [], ("chopped+update.accumulate=batch",
+                                  "agad+update.accumulate=batch")),
+    # the walk's per-run passes and read seeds stored a block of runs at a time (conv 3->16:
+    # 4,855 runs a step, one scalar store a loop trip in one program)
+    "walk-runs": (((line_walk_cuda, "BLOCK_RUNS"),), RESNET, [],
+                  ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # the two paths above together (and chopped `sample`, the same transfers)
+    "chopped-serial": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS"),
+                        (line_walk_cuda, "BLOCK_RUNS")), RESNET, [],
+                       ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
+                        "chopped")),
     # accumulate=sample: only the rows with a coincidence in a block walked
     "listed-rows": (((pulsed_update_cuda, "LISTED_ROWS"),), DATA, LARGE, ("sgd", "chopped")),
     # a grouped grid's transfer writes in one launch per kernel

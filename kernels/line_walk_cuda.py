@@ -32,7 +32,8 @@ _MASK63 = tl.constexpr(seeds.MASK63)
 def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, offsets_ptr,
                       count, n_lines, seed_offset, ld, s_snap, s_line, s_passes, s_reads,
                       ONEHOT: tl.constexpr, READS: tl.constexpr, SEEDS: tl.constexpr,
-                      OFFSETS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr):
+                      OFFSETS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr,
+                      RUN_BLOCK: tl.constexpr = 0):
     # program g: schedule g of a group (its line, passes and reads ``s_*`` elements on; its
     # snapshot from g on, its entries s_snap apart: the group's entry j of every schedule
     # side by side, a contiguous (tiles,) vector; its one-hot rows the columns g * n_lines
@@ -48,15 +49,27 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, off
     start = tl.load(line_ptr)
     passes = tl.load(passes_ptr)
     runs = tl.maximum(tl.cdiv(count, n_lines), 1)
-    for r in range(1, runs):  # each further run's pass (the first's is stored below)
-        tl.store(snap_ptr + (1 + r) * s_snap, passes + r)
+    if RUN_BLOCK:  # the runs' entries RUN_BLOCK at a time (BLOCK_RUNS)
+        for r0 in range(0, runs, RUN_BLOCK):
+            r = r0 + tl.arange(0, RUN_BLOCK)
+            tl.store(snap_ptr + (1 + r) * s_snap, passes + r, mask=(r >= 1) & (r < runs))
+    else:
+        for r in range(1, runs):  # each further run's pass (the first's is stored below)
+            tl.store(snap_ptr + (1 + r) * s_snap, passes + r)
     if READS:
         before = tl.load(reads_ptr)
         if SEEDS:  # seeds.read_seed of each run, keyed by the reads before it
-            for r in range(0, runs):
-                key = before + r * n_lines  # (r * n_lines < count: no overflow)
-                tl.store(snap_ptr + (1 + runs + r) * s_snap,
-                         (key * _MVM_STEP + seed_offset) & _MASK63)
+            if RUN_BLOCK:
+                for r0 in range(0, runs, RUN_BLOCK):
+                    r = r0 + tl.arange(0, RUN_BLOCK)
+                    key = before + r.to(tl.int64) * n_lines  # (past the last run too)
+                    tl.store(snap_ptr + (1 + runs + r) * s_snap,
+                             (key * _MVM_STEP + seed_offset) & _MASK63, mask=r < runs)
+            else:
+                for r in range(0, runs):
+                    key = before + r * n_lines  # (r * n_lines < count: no overflow)
+                    tl.store(snap_ptr + (1 + runs + r) * s_snap,
+                             (key * _MVM_STEP + seed_offset) & _MASK63)
         tl.store(reads_ptr, before + count)
     if ONEHOT:
         for r0 in range(0, count, BLOCK_R):
@@ -92,6 +105,16 @@ def _onehot_fill_kernel(snap_ptr, onehot_ptr, count, n_lines, ld,
         tl.store(row_ptr + cols[None, :], one.to(onehot_ptr.dtype.element_ty),
                  mask=(rows < count)[:, None] & (cols < n_lines)[None, :])
 
+
+# ``BLOCK_RUNS`` (off until a GPU times it; ``bench_switches`` ``walk-runs``): a walk of many
+# runs (a chopped step on a convolution's tile: conv 3->16's 131,072 reads of 27 lines are
+# 4,855 runs) stored each run's pass and read seed one scalar store a loop trip, ~9,700
+# trips in the walk's one program (one H100, 2026-12-07, graph-replayed ResNet chopped
+# `batch` step: 260 us for that tile's walk, 815 us a step over the 27 tiles, each ahead of
+# its tile's reads on its stream). With it they are stored 1,024 runs a store: the same
+# entries.
+BLOCK_RUNS = False
+RUN_BLOCK = 1024  # runs a store of BLOCK_RUNS (8 warps: 4 entries a thread)
 
 # the one-hot reads filled by a launch over row blocks after the walk (module doc); False:
 # by the walk's one program per schedule (the same tensor; a switch to time the two)
@@ -156,7 +179,7 @@ def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offset
         line.stride(0), passes.stride(0), 0 if reads is None else reads.stride(0),
         ONEHOT=in_walk, READS=onehot is not None and reads is not None,
         SEEDS=seeded, OFFSETS=seed_offsets is not None, BLOCK_R=block_r,
-        BLOCK_W=block_w, num_warps=8)
+        BLOCK_W=block_w, RUN_BLOCK=RUN_BLOCK if BLOCK_RUNS and runs > 1 else 0, num_warps=8)
     if onehot is not None and not in_walk and count > 0:
         _onehot_fill_kernel[(triton.cdiv(count, block_r), tiles)](
             snapshot, onehot, count, n_lines, tiles * n_lines,

@@ -97,6 +97,11 @@ def _problems():
                                     reads[:, 1], seeded)
     lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6, torch.float32, reads[0, 1:],
                         2**31 - 5)
+    saved, lw.BLOCK_RUNS = lw.BLOCK_RUNS, True  # the runs' entries a block at a time
+    lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6, torch.float32, reads[0, 1:],
+                        2**31 - 5)
+    lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6)
+    lw.BLOCK_RUNS = saved
     cu.compact_layout(torch.randint(0, 8, (3, 100), dtype=torch.int32), 7)
     for length in (7, 31, 63):  # COUNTING_LAYOUT: one-hot lengths of 8, 32, 64
         cu.counting_layout(torch.randint(0, 8, (3, 1100), dtype=torch.int32), length)
@@ -170,6 +175,17 @@ def _problems():
                       noise_std=0.0, seed_mode=pu.SEED_KEYED,
                       offsets=torch.zeros(3, dtype=torch.int64))
     pu.SKIP_IDLE_LINES = idle
+    saved = pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS
+    pu.SPLIT_MIN_PASSES = 0  # many passes a line: the draws, then the passes applied in order
+    for pu.APPLY_TRIPS in (False, True):  # one pass a loop trip, or in trips of 16
+        for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
+            pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
+                                    seed=torch.tensor([5]), one_hot=(3, columns))
+        pu.pulsed_update_triton(torch.zeros(24, 37), params, hot[0], d_prob, bl,
+                                kernels.UpdateParams(p.cell._replace(noise_std=0.0), 31, True),
+                                seed=torch.tensor([5]), one_hot=(torch.tensor(3), True),
+                                cell_pulses=torch.zeros(24, 37, dtype=torch.int32))
+    pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS = saved
     _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
     skip = cu.SKIP_EMPTY_SLOTS

@@ -480,6 +480,34 @@ def test_line_walk_interpreted_matches_twin(monkeypatch, parallel):
     _check_line_walk(launch, 250, 1, 300, 260, torch.float32, "cpu")  # blocks of rows, lines
 
 
+def test_line_walk_with_block_runs_matches_twin(monkeypatch):
+    """``BLOCK_RUNS`` (the runs' passes and read seeds stored a block of runs at a time; 4
+    here): one run, three, 14 (four blocks, the last cut short), with and without seeds, a
+    one tile's and a group's walk."""
+    launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
+    module = sys.modules[launch.__module__]
+    monkeypatch.setattr(module, "BLOCK_RUNS", True)
+    monkeypatch.setattr(module, "RUN_BLOCK", 4)
+    _check_line_walk(launch, 3, 2, 4, 6, torch.float32, "cpu")
+    _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu", 123_456_789)  # three runs
+    _check_line_walk(launch, 1, 7, 40, 3, torch.float32, "cpu")  # 14 runs
+    _check_line_walk(launch, 2, 1, 40, 3, torch.float32, "cpu", 2**31 - 5, reads=2**40 + 3)
+    grouped = triton_function("line_walk_cuda", "line_walk_grouped_triton", interpret=True)
+    for seeded in (False, True):
+        _check_grouped_walk(grouped, "cpu", seeded)
+
+
+@pytest.mark.gpu
+def test_line_walk_with_block_runs_compiled(monkeypatch):
+    """The same compiled, at the module's block: conv 3->16's walk (131,072 reads of 27
+    lines, 4,855 runs and a part) with seeds, and 2,048 runs without."""
+    launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=False)
+    monkeypatch.setattr(sys.modules[launch.__module__], "BLOCK_RUNS", True)
+    _check_line_walk(launch, 5, 3, 131072, 27, torch.float32, "cuda", 2**31 - 5,
+                     reads=2**40 + 3)
+    _check_line_walk(launch, 5, 3, 32768, 16, None, "cuda")
+
+
 def _check_grouped_walk(launch, device, seeded):
     """Three schedules at different lines walk in one launch as each walks alone: their
     snapshots (with each tile's read seeds from its own offset), advances and read
