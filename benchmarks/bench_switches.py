@@ -135,11 +135,15 @@ PATHS = {
     # 4,855 runs a step, one scalar store a loop trip in one program)
     "walk-runs": (((line_walk_cuda, "BLOCK_RUNS"),), RESNET, [],
                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # the two paths above together (and chopped `sample`, the same transfers)
+    # a tile's one-hot transfer reads 1,024 rows x outputs a program (conv 3->16's 131,072
+    # rows of 16 outputs: 131,072 programs of 4 warps each, most of their lanes idle)
+    "onehot-rows": (((analog_mvm_cuda, "ONEHOT_ROWS"),), RESNET, [],
+                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # the three paths above together (and chopped `sample`, the same transfers)
     "chopped-serial": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS"),
-                        (line_walk_cuda, "BLOCK_RUNS")), RESNET, [],
-                       ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
-                        "chopped")),
+                        (line_walk_cuda, "BLOCK_RUNS"), (analog_mvm_cuda, "ONEHOT_ROWS")),
+                       RESNET, [], ("chopped+update.accumulate=batch",
+                                    "agad+update.accumulate=batch", "chopped")),
     # accumulate=sample: only the rows with a coincidence in a block walked
     "listed-rows": (((pulsed_update_cuda, "LISTED_ROWS"),), DATA, LARGE, ("sgd", "chopped")),
     # a grouped grid's transfer writes in one launch per kernel

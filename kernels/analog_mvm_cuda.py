@@ -749,6 +749,82 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
         tl.store(out_ptr + row.to(tl.int64) * n_out + cols, tl.where(silent, 0.0, y), mask=ok)
 
 
+@triton.jit
+def _line_scale(t, nm_thres, wmax, out_bound, inp_step, max_bm_res, KIND: tl.constexpr):
+    """``_row_scale`` of rows whose one nonzero entry is ``t`` (element-wise; its maximum,
+    absolute maximum and positive and negative sums are ``t``'s: the same numbers as
+    ``_row_scale`` on the row, or on the element alone, ``LINE_SCALE``). Not for
+    ``NM_MAX`` (the row's zeros count there)."""
+    amax = tl.abs(t)
+    # the sums over the element and one zero, as the row's (signed zeros alike)
+    pos = 0.0 + (tl.maximum(t, 0.0).to(tl.float64) + 0.0)
+    neg = 0.0 - (tl.minimum(t, 0.0).to(tl.float64) + 0.0)
+    if nm_thres > 0:
+        amax = tl.minimum(amax, nm_thres)
+    if KIND == 0:  # NM_NONE
+        out = tl.zeros_like(t) + 1.0
+    elif KIND == 3:  # NM_CONSTANT
+        out = tl.zeros_like(t) + nm_thres
+    elif KIND == 1:  # NM_ABS_MAX
+        out = amax
+    else:  # NM_ABS_MAX_NP_SUM
+        npsum = tl.math.div_rn(tl.maximum(pos, neg).to(tl.float32) * wmax, out_bound)
+        if inp_step > 0:
+            npsum = tl.minimum(tl.math.div_rn(amax, inp_step) * max_bm_res, npsum)
+        out = tl.maximum(amax, npsum)
+    return out
+
+
+@triton.jit(do_not_specialize=["start", "seed_arg"])
+def _onehot_rows_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, seed_ptr,
+                        seed_arg, n, width, n_out, nm_thres, wmax, out_bound, inp_step,
+                        max_bm_res, inp_bound, w_noise, out_noise, out_step, out_scale,
+                        NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr,
+                        START_PTR: tl.constexpr, INP_Q: tl.constexpr, INP_STO: tl.constexpr,
+                        W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
+                        OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
+                        NORMALS4: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr):
+    """``_onehot_kernel`` (``LINE_ONLY``) on ``BLOCK_R`` rows a program (``ONEHOT_ROWS``):
+    each row's line element, scale, DAC and column of ``W`` times it, and the ADC of its
+    outputs, element by element as that kernel's program of the row computes them (the
+    same Philox counters: the same numbers)."""
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    live = rows < n
+    if START_PTR:
+        first = tl.load(start_ptr)
+    else:
+        first = start
+    j = ((first + rows) % width).to(tl.int32)
+    x = tl.load(x_ptr + rows.to(tl.int64) * sx0 + j.to(tl.int64) * sx1, mask=live, other=0.0)
+    raw = _line_scale(x, nm_thres, wmax, out_bound, inp_step, max_bm_res, NM_KIND)
+    s = tl.where(raw > 0, raw, 1.0)
+    silent = raw <= 0
+    # the DAC's counter in int32, as the prologue's (Philox draws by the counters' width)
+    v = _dac(x, s, rows * width + j, seed, 0, inp_step, inp_bound, 0.0, INP_Q, INP_STO, False,
+             NORMALS4)
+    norm = tl.sqrt(v * v)  # each row's norm: its other entries are zeros
+    alpha = tl.where(silent, 0.0, s)
+    j = j.to(tl.int64)
+    for o0 in range(0, n_out, BLOCK_O):
+        cols = o0 + tl.arange(0, BLOCK_O)
+        ok = live[:, None] & (cols < n_out)[None, :]
+        w = tl.load(w_ptr + cols[None, :].to(tl.int64) * sw0 + j[:, None] * sw1, mask=ok,
+                    other=0.0)
+        y = w * v[:, None]
+        var = y
+        if W_KIND == 2:
+            var = tl.abs(w) * (v * v)[:, None]
+        y, _ = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
+                         out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG,
+                         NORMALS4)
+        y = y * alpha[:, None]
+        if SCALED:
+            y = y * out_scale
+        tl.store(out_ptr + rows[:, None].to(tl.int64) * n_out + cols[None, :],
+                 tl.where(silent[:, None], 0.0, y), mask=ok)
+
+
 def _block(n: int, cap: int) -> int:
     return max(16, min(triton.next_power_of_2(max(n, 1)), cap))
 
@@ -872,6 +948,23 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
         start = start.contiguous()  # (the walk's snapshot entries are: no launch)
         extra = dict(GROUP=True, n=n, n_cols=n_cols, sx_i=step_i * x.stride(1),
                      sx_j=step_j * x.stride(1), swg=weight.stride(0))
+    line_only = LINE_SCALE and int(p.nm_kind) != NM_MAX
+    if ONEHOT_ROWS and line_only and not group:  # (the module note at ONEHOT_ROWS)
+        block_o = block_o or _block(n_out, ONEHOT_ROW_ELEMENTS)
+        block_r = max(1, ONEHOT_ROW_ELEMENTS // block_o)
+        _onehot_rows_kernel[(triton.cdiv(n, block_r),)](
+            x, x.stride(0), x.stride(1), weight, weight.stride(-2), weight.stride(-1), out,
+            start if on_device else out, 0 if on_device else int(start),
+            seed if seed_ptr_mode else out, 0 if seed_ptr_mode else seeds.mvm_triton_seed(seed),
+            n, width, n_out, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
+            float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.w_noise),
+            float(p.out_noise), float(p.out_step), float(p.out_scale),
+            NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, START_PTR=on_device,
+            INP_Q=p.inp_step > 0, INP_STO=p.inp_step > 0 and p.inp_sto_round, W_KIND=w_kind,
+            OUT_NOISE=p.out_noise > 0, OUT_Q=out_q, OUT_STO=out_q and p.out_sto_round,
+            TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1,
+            NORMALS4=NORMALS4, BLOCK_R=block_r, BLOCK_O=block_o, num_warps=4)
+        return out
     _onehot_kernel[(n, max(tiles, 1))](
         x, x.stride(0), x.stride(1), weight, weight.stride(-2), weight.stride(-1), out,
         start if on_device else out, 0 if on_device else int(start),
@@ -884,7 +977,7 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
         OUT_NOISE=p.out_noise > 0, OUT_Q=out_q, OUT_STO=out_q and p.out_sto_round,
         TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1,
         BLOCK_I=block_i or _block(width, 1024), BLOCK_O=block_o or _block(n_out, 1024),
-        LINE_ONLY=LINE_SCALE and int(p.nm_kind) != NM_MAX, NORMALS4=NORMALS4, **extra)
+        LINE_ONLY=line_only, NORMALS4=NORMALS4, **extra)
     return out
 
 
@@ -898,6 +991,17 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
 # chopped `batch` 4.68x -> 4.37x fp, chopped `sample` 7.87x -> 7.61x).
 LINE_SCALE = True
 
+
+# ``ONEHOT_ROWS`` (off until a GPU times it; ``bench_switches`` ``onehot-rows``): a tile's
+# one-hot reads with their scale from the line element (``LINE_SCALE``, not ``NM_MAX``) by
+# ``_onehot_rows_kernel``, ``ONEHOT_ROW_ELEMENTS`` rows x outputs a program, where
+# ``_onehot_kernel`` took one row a program: a chopped step's conv tile reads 131,072 rows
+# of 16 outputs, 131,072 programs of 4 warps for 16 outputs each (one H100, 2026-12-07,
+# graph-replayed ResNet chopped `batch` step: 250-262 us for each of its seven such tiles,
+# 2.5 ms a step over the 27 tiles, each ahead of its tile's write on its stream). The same
+# numbers element by element. Not a group's reads (``GROUPED_ONEHOT``: 256 rows a tile).
+ONEHOT_ROWS = False
+ONEHOT_ROW_ELEMENTS = 1024  # rows x outputs of a program (8 a thread: 2048 took 216 registers)
 
 # A group's one-hot reads (a grid's transfers, ``TileGroup._transfers``) by
 # ``_onehot_kernel`` on a tile axis, as a single tile's are: each tile's 256 columns read,

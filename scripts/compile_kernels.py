@@ -265,17 +265,17 @@ def _one_accumulator(cu, kernels, gen) -> None:
 def _onehot_reads(am, p) -> None:
     """A transfer's one-hot reads as columns: one tile (host and device start), and a
     group's (``GROUPED_ONEHOT``); their scale from the whole row and (``LINE_SCALE``) from
-    the line element."""
-    saved = am.GROUPED_ONEHOT, am.LINE_SCALE
-    for am.LINE_SCALE in (False, True):
-        am.GROUPED_ONEHOT = False
+    the line element, a tile's rows one a program or in blocks (``ONEHOT_ROWS``)."""
+    saved = am.GROUPED_ONEHOT, am.LINE_SCALE, am.ONEHOT_ROWS
+    for am.LINE_SCALE, am.ONEHOT_ROWS in ((False, False), (True, False), (True, True)):
+        am.GROUPED_ONEHOT = False  # (ONEHOT_ROWS: rows x outputs a program)
         am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, 5, onehot_start=4)
         am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, torch.tensor([5]),
                              onehot_start=torch.tensor(4))
         am.GROUPED_ONEHOT = True
         am.analog_mvm_grouped_triton(torch.randn(3, 17, 23), torch.zeros(9, 69), p,
                                      torch.arange(3), 3, 0, 23, onehot_start=torch.arange(3))
-    am.GROUPED_ONEHOT, am.LINE_SCALE = saved
+    am.GROUPED_ONEHOT, am.LINE_SCALE, am.ONEHOT_ROWS = saved
 
 
 def _row_block_mvms(am, IOParameters, kernel_params) -> None:

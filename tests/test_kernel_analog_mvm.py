@@ -677,24 +677,32 @@ ONEHOT_IO = [dict(), dict(out_noise=0.0, inp_res=0.0, out_res=0.0),
                   out_res=0.0)]
 
 
-@pytest.mark.parametrize("line_scale", [False, True], ids=["row", "line-scale"])
+ONEHOT_PATHS = {"row": dict(LINE_SCALE=False), "line-scale": dict(LINE_SCALE=True),
+                "row-blocks": dict(LINE_SCALE=True, ONEHOT_ROWS=True)}
+
+
+@pytest.mark.parametrize("path", list(ONEHOT_PATHS))
 @pytest.mark.parametrize("extra", ONEHOT_IO)
 def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_them(
-        extra, line_scale, monkeypatch):
+        extra, path, monkeypatch):
     """A transfer's reads (row b one-hot at column (start + b) % width, of any value; a zero
     row too) in one launch that reads the columns: the numbers of the three launches'
     matmul, noise and all, for a host or a device start and seed, and a transposed view;
-    with ``LINE_SCALE`` the noise management's scale from the line element alone."""
+    with ``LINE_SCALE`` the noise management's scale from the line element alone; with
+    ``ONEHOT_ROWS`` as well 2 rows a program here (the last program's rows cut short;
+    ``noise_management=max`` keeps the row kernel)."""
     launch = _triton(True)
-    monkeypatch.setitem(launch.__globals__, "LINE_SCALE", line_scale)
+    for name, value in ONEHOT_PATHS[path].items():
+        monkeypatch.setitem(launch.__globals__, name, value)
+    monkeypatch.setitem(launch.__globals__, "ONEHOT_ROW_ELEMENTS", 32)
     gen = torch.Generator().manual_seed(4)
     w = torch.randn(9, 7, generator=gen)
     p = kernel_params(IOParameters(bound_management="none", **extra))
     for start, seed, weight in ((5, 11, w),  # a device start and seed, a strided view
                                 (torch.tensor(3), torch.tensor([2**40 + 9]), w.T.contiguous().T)):
-        x = torch.zeros(6, 7)
-        lines = [(int(start) + b) % 7 for b in range(6)]
-        x[range(6), lines] = torch.tensor([1.0, -0.4, 0.0, 2.5, 1.0, 1.0])
+        x = torch.zeros(7, 7)
+        lines = [(int(start) + b) % 7 for b in range(7)]
+        x[range(7), lines] = torch.tensor([1.0, -0.4, 0.0, 2.5, 1.0, 1.0, -0.0])
         multiplied = launch(weight, x, p, seed, block_i=16, block_o=16)
         read = launch(weight, x, p, seed, block_i=16, block_o=16, onehot_start=start)
         assert torch.equal(read, multiplied) and read.abs().sum() > 0
@@ -746,11 +754,12 @@ def test_triton_compiled_group_reads_one_hot_columns_as_its_matmul():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("line_scale", [False, True], ids=["row", "line-scale"])
-def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them(line_scale,
+@pytest.mark.parametrize("path", list(ONEHOT_PATHS))
+def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them(path,
                                                                                 monkeypatch):
     launch = _triton(False)
-    monkeypatch.setitem(launch.__globals__, "LINE_SCALE", line_scale)
+    for name, value in ONEHOT_PATHS[path].items():
+        monkeypatch.setitem(launch.__globals__, name, value)
     gen = torch.Generator().manual_seed(4)
     w = torch.randn(256, 392, generator=gen).cuda()
     start = torch.tensor(300, device="cuda")
