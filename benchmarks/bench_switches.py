@@ -139,9 +139,13 @@ PATHS = {
     # rows of 16 outputs: 131,072 programs of 4 warps each, most of their lanes idle)
     "onehot-rows": (((analog_mvm_cuda, "ONEHOT_ROWS"),), RESNET, [],
                     ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # the three paths above together (and chopped `sample`, the same transfers)
+    # the split write's draws 512 rows x elements a program (one row a 2-warp program)
+    "draw-rows": (((pulsed_update_cuda, "DRAW_ROWS"),), RESNET, [],
+                  ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # the paths above together (and chopped `sample`, the same transfers)
     "chopped-serial": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS"),
-                        (line_walk_cuda, "BLOCK_RUNS"), (analog_mvm_cuda, "ONEHOT_ROWS")),
+                        (line_walk_cuda, "BLOCK_RUNS"), (analog_mvm_cuda, "ONEHOT_ROWS"),
+                        (pulsed_update_cuda, "DRAW_ROWS")),
                        RESNET, [], ("chopped+update.accumulate=batch",
                                     "agad+update.accumulate=batch", "chopped")),
     # accumulate=sample: only the rows with a coincidence in a block walked

@@ -1129,6 +1129,77 @@ def _one_hot_draws_kernel(
         tl.store(xi_ptr + out, xi, mask=ok)
 
 
+# ``DRAW_ROWS`` (off until a GPU times it; ``bench_switches`` ``draw-rows``): the split
+# write's draws ``DRAW_ROW_ELEMENTS`` rows x elements a program, where
+# ``_one_hot_draws_kernel`` took one row a program (a chopped step's conv tile: 131,072 rows
+# of 16 elements, 131,072 programs of 2 warps, most of their lanes idle; one H100,
+# 2026-12-07, graph-replayed ResNet chopped `batch` step: 155-167 us for each of its seven
+# such tiles, 1.6 ms a step over the 26 tiles). Each element's bits, counts and normal as
+# that kernel's program draws them (the same Philox counters and keys, a row's seed its
+# pass's): the same signed counts and normals.
+DRAW_ROWS = False
+DRAW_ROW_ELEMENTS = 512  # rows x elements of a program (4 a thread: 1,024 took 230 registers)
+
+
+@triton.jit(do_not_specialize=["seed", "start"])
+def _one_hot_draws_rows_kernel(
+    x_ptr, d_ptr, bl_ptr, seed_ptr, start_ptr, sc_ptr, xi_ptr,
+    start, n_out, n_in, k, n_chunks, max_len,
+    stride_xk, stride_xn, stride_dk, stride_dm, stride_bl, seed,
+    COLUMNS: tl.constexpr, NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
+    START_PTR: tl.constexpr, NATIVE: tl.constexpr, BLOCK_B: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """``_one_hot_draws_kernel`` on ``BLOCK_B`` rows a program (``DRAW_ROWS``): row ``b``'s
+    (pass ``b // width``, place ``b % width``) words drawn element by element as
+    ``_one_hot_draw`` draws them - its own pass's seed, its own train (a row's slots past
+    its train are zeros whatever the block's longest train draws) - and the signed counts
+    and normals stored as that kernel stores them."""
+    seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
+    width = n_in if COLUMNS else n_out
+    b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    live = b < k
+    b = tl.where(live, b, 0)  # rows past the last: row 0's addresses, nothing stored
+    i = b % width
+    if START_PTR:
+        first = tl.load(start_ptr).to(tl.int32) + i
+    else:
+        first = start + i
+    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    rm, rn, ok, width, one_line, line_lines = _one_hot_line(first[:, None], span[None, :],
+                                                            n_out, n_in, COLUMNS)
+    ok = ok & live[:, None]
+    seed_r = _pass_seed(seed0, b // width, tl.cdiv(k, width), SEED_PTR)[:, None]
+    rows = b[:, None]
+    if COLUMNS:
+        one_p = tl.load(x_ptr + rows * stride_xk + rn * stride_xn)
+        line_p = tl.load(d_ptr + rows * stride_dk + rm * stride_dm, mask=ok, other=0.0)
+    else:
+        one_p = tl.load(d_ptr + rows * stride_dk + rm * stride_dm)
+        line_p = tl.load(x_ptr + rows * stride_xk + rn * stride_xn, mask=ok, other=0.0)
+    length = tl.minimum(tl.load(bl_ptr + rows * stride_bl).to(tl.int32), max_len)
+    place = i[:, None].to(tl.uint32)
+    zero = (place * 0 + span[None, :] * 0).to(tl.uint32)
+    one_pa = tl.abs(one_p)
+    line_pa = tl.abs(line_p)
+    counts = tl.zeros((BLOCK_B, BLOCK), tl.int32)
+    for c in range(0, n_chunks):
+        n_groups = tl.minimum(tl.maximum(tl.cdiv(tl.max(tl.max(length, axis=1), axis=0)
+                                                 - c * 32, 4), 0), 8)
+        t_ok = length - c * 32
+        one = _draw_bits(seed_r, one_line.to(tl.uint32), place, c, one_pa, t_ok, n_groups)
+        line = _draw_bits(seed_r, line_lines.to(tl.uint32) + zero, place + zero, c, line_pa,
+                          t_ok, n_groups)
+        counts += _popcount(one & line, NATIVE)
+    counts = tl.where(ok, counts, 0)
+    up = (line_p < 0.0) != (one_p < 0.0)
+    out = rows.to(tl.int64) * (n_out if COLUMNS else n_in) + span[None, :]
+    tl.store(sc_ptr + out, tl.where(up, counts, -counts), mask=ok)
+    if NOISE:
+        xi = _normal1(seed_r, (rm * n_in + rn).to(tl.uint32), i[:, None], NATIVE)
+        tl.store(xi_ptr + out, xi, mask=ok)
+
+
 @triton.jit
 def _pass_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: tl.constexpr):
     """Pass ``r``'s signed counts and normals of a line's elements (none past the last)."""
@@ -1660,13 +1731,20 @@ def _one_hot_split(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         if noise else signed
     start_ptr = start if on_device else counter
     first = 0 if on_device else int(start)
-    _one_hot_draws_kernel[(k, triton.cdiv(length, block))](
-        x_prob, d_prob, bl, seed_ptr, start_ptr, signed, normals,
-        first, n_out, n_in, k, n_chunks, max_len,
-        x_prob.stride(-2), x_prob.stride(-1), d_prob.stride(-2), d_prob.stride(-1),
-        bl.stride(-1), seed_int,
-        COLUMNS=bool(columns), NOISE=noise, SEED_PTR=seed_mode, START_PTR=on_device,
-        NATIVE=not _INTERPRETED, BLOCK=block, num_warps=4 if block >= 128 else 2)
+    args = (x_prob, d_prob, bl, seed_ptr, start_ptr, signed, normals,
+            first, n_out, n_in, k, n_chunks, max_len,
+            x_prob.stride(-2), x_prob.stride(-1), d_prob.stride(-2), d_prob.stride(-1),
+            bl.stride(-1), seed_int)
+    flags = dict(COLUMNS=bool(columns), NOISE=noise, SEED_PTR=seed_mode, START_PTR=on_device,
+                 NATIVE=not _INTERPRETED)
+    if DRAW_ROWS:  # (the module note at DRAW_ROWS)
+        block = min(block, DRAW_ROW_ELEMENTS)
+        block_b = max(1, DRAW_ROW_ELEMENTS // block)
+        _one_hot_draws_rows_kernel[(triton.cdiv(k, block_b), triton.cdiv(length, block))](
+            *args, **flags, BLOCK_B=block_b, BLOCK=block, num_warps=4)
+    else:
+        _one_hot_draws_kernel[(k, triton.cdiv(length, block))](
+            *args, **flags, BLOCK=block, num_warps=4 if block >= 128 else 2)
     _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normals, first,
                   columns, k=k, noise_std=noise_std, on_device=on_device, block=block,
                   count_cells=count_cells)

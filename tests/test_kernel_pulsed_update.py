@@ -445,6 +445,27 @@ def run_apply_trips(module, m, n, k, columns, noise, device):
     assert (w != w0).sum() >= m * n // 2
 
 
+@pytest.mark.parametrize("columns, noise", [(True, 0.3), (False, 0.0)],
+                         ids=["columns_noise", "rows"])
+def test_one_hot_draws_in_row_blocks_are_the_one_row_draws(columns, noise, monkeypatch):
+    """The split write's draws 4 rows a program (``DRAW_ROWS``; 13 rows of 3 lines, trains
+    of 0-9 slots, the last program's rows cut short): the one kernel's weights, pulses and
+    wear bit for bit, as the one-row draws give them."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    monkeypatch.setitem(launch.__globals__, "DRAW_ROWS", True)
+    monkeypatch.setitem(launch.__globals__, "DRAW_ROW_ELEMENTS", 16)
+    run_split_passes(launch, 3, 3, 13, columns, noise, "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("columns, noise", [(True, 0.3), (False, 0.0)])
+def test_one_hot_draws_in_row_blocks_compiled(columns, noise, monkeypatch):
+    """The same compiled, at the module's block: 16 x 27 tiles' 4,096 one-hot rows."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    monkeypatch.setitem(launch.__globals__, "DRAW_ROWS", True)
+    run_split_passes(launch, 16, 27, 4096, columns, noise, "cuda")
+
+
 def run_split_passes(launch, m, n, k, columns, noise, device):
     module = launch.__globals__
     gen = torch.Generator().manual_seed(6)
