@@ -157,6 +157,10 @@ PATHS = {
     "wide-lines": (((pulsed_update_cuda, "WIDE_LINES"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped")),
+    # the one-hot write's column blocks 8 rows tall, not 32 (238 -> 80 registers a thread)
+    "wide-short": (((pulsed_update_cuda, "WIDE_SHORT_BLOCKS"),), DATA, LARGE,
+                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
+                    "chopped")),
     # a transfer's write preparation on columns (chopped, AGAD): 8 lines a program
     "wide-write": (((transfer_write_cuda, "WIDE_WRITE"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),

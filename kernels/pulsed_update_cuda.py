@@ -1026,6 +1026,16 @@ def _one_hot_lines_kernel(
 WIDE_LINES = True  # one H100, 2026-12-07: 4096-wide chopped batch 4.41 -> 3.71x fp (RESULTS)
 WIDE_BLOCK_R = 32  # rows of a wide program's block
 WIDE_LINES_BLOCK = 32  # columns (lines) of a wide program's block
+# ``WIDE_SHORT_BLOCKS`` (off until a GPU times it; ``bench_switches`` ``wide-short``): blocks of
+# ``WIDE_SHORT_BLOCK_R`` rows instead. A 32 x 32 block on 4 warps is 8 elements a thread,
+# each its own Philox draws, normal and clip: 238 registers a thread (ptxas, sm_90, with
+# cycle noise), 2 programs (8 warps) an SM, each waiting on its loads in turn with little to
+# hide them: one H100, 2026-12-07, graph-replayed 784-4096-4096-10 chopped `batch` step:
+# 391 us for the 64 tiles' 256 columns (~300 MB: ~0.1 ms at 3 TB/s), the step's last
+# kernel. 8 rows: 2 elements a thread, 80 registers. The same numbers (each element's draws
+# and arithmetic are its own; the counts' integer sums in another order).
+WIDE_SHORT_BLOCKS = False
+WIDE_SHORT_BLOCK_R = 8
 
 
 @triton.jit(do_not_specialize=["seed", "start"])
@@ -1687,7 +1697,7 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
                  OFFSETS=offsets is not None)
     if WIDE_LINES and columns:  # (the module note "one-hot columns, many lines a program")
         lines = min(WIDE_LINES_BLOCK, _next_pow2(min(k, width)))
-        rows = min(WIDE_BLOCK_R, _next_pow2(length))
+        rows = min(WIDE_SHORT_BLOCK_R if WIDE_SHORT_BLOCKS else WIDE_BLOCK_R, _next_pow2(length))
         _one_hot_wide_kernel[(triton.cdiv(min(k, width), lines), triton.cdiv(length, rows),
                               tiles)](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4)
         return
