@@ -949,35 +949,27 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
         extra = dict(GROUP=True, n=n, n_cols=n_cols, sx_i=step_i * x.stride(1),
                      sx_j=step_j * x.stride(1), swg=weight.stride(0))
     line_only = LINE_SCALE and int(p.nm_kind) != NM_MAX
+    head = (x, x.stride(0), x.stride(1), weight, weight.stride(-2), weight.stride(-1), out,
+            start if on_device else out, 0 if on_device else int(start),
+            seed if seed_ptr_mode else out, 0 if seed_ptr_mode else seeds.mvm_triton_seed(seed))
+    numbers = (float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
+               float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.w_noise),
+               float(p.out_noise), float(p.out_step), float(p.out_scale))
+    flags = dict(NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, START_PTR=on_device,
+                 INP_Q=p.inp_step > 0, INP_STO=p.inp_step > 0 and p.inp_sto_round,
+                 W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
+                 OUT_STO=out_q and p.out_sto_round, TEST_NEG=bool(p.bm_test_negative_bound),
+                 SCALED=p.out_scale != 1, NORMALS4=NORMALS4)
     if ONEHOT_ROWS and line_only and not group:  # (the module note at ONEHOT_ROWS)
         block_o = block_o or _block(n_out, ONEHOT_ROW_ELEMENTS)
         block_r = max(1, ONEHOT_ROW_ELEMENTS // block_o)
         _onehot_rows_kernel[(triton.cdiv(n, block_r),)](
-            x, x.stride(0), x.stride(1), weight, weight.stride(-2), weight.stride(-1), out,
-            start if on_device else out, 0 if on_device else int(start),
-            seed if seed_ptr_mode else out, 0 if seed_ptr_mode else seeds.mvm_triton_seed(seed),
-            n, width, n_out, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
-            float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.w_noise),
-            float(p.out_noise), float(p.out_step), float(p.out_scale),
-            NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, START_PTR=on_device,
-            INP_Q=p.inp_step > 0, INP_STO=p.inp_step > 0 and p.inp_sto_round, W_KIND=w_kind,
-            OUT_NOISE=p.out_noise > 0, OUT_Q=out_q, OUT_STO=out_q and p.out_sto_round,
-            TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1,
-            NORMALS4=NORMALS4, BLOCK_R=block_r, BLOCK_O=block_o, num_warps=4)
+            *head, n, width, n_out, *numbers, **flags, BLOCK_R=block_r, BLOCK_O=block_o,
+            num_warps=4)
         return out
     _onehot_kernel[(n, max(tiles, 1))](
-        x, x.stride(0), x.stride(1), weight, weight.stride(-2), weight.stride(-1), out,
-        start if on_device else out, 0 if on_device else int(start),
-        seed if seed_ptr_mode else out, 0 if seed_ptr_mode else seeds.mvm_triton_seed(seed),
-        width, n_out, float(p.nm_thres), float(p.nm_assumed_wmax), float(p.out_bound),
-        float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.w_noise),
-        float(p.out_noise), float(p.out_step), float(p.out_scale),
-        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, START_PTR=on_device,
-        INP_Q=p.inp_step > 0, INP_STO=p.inp_step > 0 and p.inp_sto_round, W_KIND=w_kind,
-        OUT_NOISE=p.out_noise > 0, OUT_Q=out_q, OUT_STO=out_q and p.out_sto_round,
-        TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1,
-        BLOCK_I=block_i or _block(width, 1024), BLOCK_O=block_o or _block(n_out, 1024),
-        LINE_ONLY=line_only, NORMALS4=NORMALS4, **extra)
+        *head, width, n_out, *numbers, **flags, BLOCK_I=block_i or _block(width, 1024),
+        BLOCK_O=block_o or _block(n_out, 1024), LINE_ONLY=line_only, **extra)
     return out
 
 
