@@ -161,15 +161,6 @@ PATHS = {
     "wide-short": (((pulsed_update_cuda, "WIDE_SHORT_BLOCKS"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped")),
-    # a one-pass column write loads, steps and stores only the cells its draws pulse
-    "wide-sparse": (((pulsed_update_cuda, "WIDE_SPARSE"),), DATA, LARGE,
-                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
-                     "chopped")),
-    # both: short blocks, pulsed cells only
-    "wide-writes": (((pulsed_update_cuda, "WIDE_SHORT_BLOCKS"),
-                     (pulsed_update_cuda, "WIDE_SPARSE")), DATA, LARGE,
-                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
-                     "chopped", "agad")),
     # a transfer's write preparation on columns (chopped, AGAD): 8 lines a program
     "wide-write": (((transfer_write_cuda, "WIDE_WRITE"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),

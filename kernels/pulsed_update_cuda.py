@@ -1036,61 +1036,6 @@ WIDE_LINES_BLOCK = 32  # columns (lines) of a wide program's block
 # and arithmetic are its own; the counts' integer sums in another order).
 WIDE_SHORT_BLOCKS = False
 WIDE_SHORT_BLOCK_R = 8
-# ``WIDE_SPARSE`` (off until a GPU times it; ``bench_switches`` ``wide-sparse``): a write of
-# one pass (a 4096-wide grid's transfers: 256 columns of 512 a step) draws first, then loads,
-# steps and stores only the cells its draws pulse. A chopped transfer's train is one slot and
-# its line probabilities 0 or 1 (whole steps of H): only the cells whose H crossed its
-# threshold are written, yet every cell of the 256 columns was loaded (weight, four
-# parameter planes, wear: 28 B) and stored (8 B). A sector of 8 cells is still fetched
-# where one of them pulses. The same numbers (a cell without pulses keeps its weight).
-WIDE_SPARSE = False
-
-
-@triton.jit
-def _wide_pass_draws(seed0, r, runs, place, lines_ok, k, n_in, rn, rm, ok, x_ptr, d_ptr, bl_ptr,
-                     stride_xk, stride_xn, stride_dk, stride_dm, stride_bl, one_line,
-                     line_lines, places, n_chunks, max_len, BLOCK_R: tl.constexpr,
-                     LINES: tl.constexpr, SEED_PTR: tl.constexpr, NOISE: tl.constexpr,
-                     NATIVE: tl.constexpr):
-    """Pass ``r``'s pulse counts on a wide program's block, their directions and normals
-    (none past a column's last pass)."""
-    seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
-    b = r * n_in + place
-    here = lines_ok & (b < k)
-    one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=here, other=0.0)
-    line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
-                     mask=ok & here[None, :], other=0.0)
-    length = tl.minimum(tl.load(bl_ptr + b * stride_bl, mask=here, other=0).to(tl.int32),
-                        max_len)
-    one_pa = tl.abs(one_p)
-    line_pa = tl.abs(line_p)
-    counts = tl.zeros((BLOCK_R, LINES), tl.int32)
-    for c in range(0, n_chunks):
-        n_groups = tl.minimum(tl.maximum(tl.cdiv(tl.max(length, axis=0) - c * 32, 4), 0), 8)
-        t_ok = length - c * 32
-        one = _draw_bits(seed_r, one_line, places, c, one_pa, t_ok, n_groups)
-        line = _draw_bits(seed_r, line_lines + places[None, :] * 0, places[None, :]
-                          + line_lines * 0, c, line_pa, t_ok[None, :], n_groups)
-        counts += _popcount(one[None, :] & line, NATIVE)
-    counts = tl.where(ok & here[None, :], counts, 0)
-    up = (line_p < 0.0) != (one_p < 0.0)[None, :]
-    xi = 0.0
-    if NOISE:
-        xi = _normal1(seed_r, (rm[:, None] * n_in + rn[None, :]).to(tl.uint32),
-                      place[None, :], NATIVE)
-    return counts, up, xi
-
-
-@triton.jit
-def _wide_done(w_ptrs, w, mask, total, cells_ptr, count_ptr, rm, rn, n_in,
-               COUNT_CELLS: tl.constexpr):
-    """A wide program's weights stored (where ``mask``), its pulses added to the wear and
-    to the count."""
-    tl.store(w_ptrs, w, mask=mask)
-    if COUNT_CELLS:
-        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
-        tl.store(c_ptrs, tl.load(c_ptrs, mask=mask, other=0) + total, mask=mask)
-    tl.atomic_add(count_ptr, tl.sum(tl.sum(total.to(tl.int64), axis=1), axis=0))
 
 
 @triton.jit(do_not_specialize=["seed", "start"])
@@ -1102,15 +1047,13 @@ def _one_hot_wide_kernel(
     seed, noise_std, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
     NOISE: tl.constexpr, SEED_PTR: tl.constexpr, START_PTR: tl.constexpr,
     NATIVE: tl.constexpr, COUNT_CELLS: tl.constexpr, OFFSETS: tl.constexpr,
-    BLOCK_R: tl.constexpr, LINES: tl.constexpr, SPARSE: tl.constexpr = False,
+    BLOCK_R: tl.constexpr, LINES: tl.constexpr,
 ):
     """``_one_hot_lines_kernel`` on columns (x one-hot), program ``(c, r, g)`` holding
     places ``c * LINES ..`` of the pass (columns ``(start + place) % n_in``) x rows ``r *
     BLOCK_R ..`` of tile ``g``: each column walks its passes as that kernel's program does
     (a column with fewer passes is masked in the last), every element drawn and stepped as
-    there. ``SPARSE`` (one pass, ``k <= n_in``: ``WIDE_SPARSE``): the draws first, then
-    only the cells with a pulse loaded, stepped and stored (a cell without one is left as
-    the step would leave it)."""
+    there."""
     w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, cells_ptr, seed0, first = _one_hot_tile(
         w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
         seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
@@ -1122,34 +1065,45 @@ def _one_hot_wide_kernel(
     lines_ok = place < tl.minimum(k, n_in)
     ok = (rm < n_out)[:, None] & lines_ok[None, :]
     runs = tl.cdiv(k, n_in)
+    w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
+        w_ptr, p_ptr, rm[:, None], rn[None, :], ok, stride_wm, stride_wn, stride_pp,
+        stride_pm, stride_pn)
     one_line = rn.to(tl.uint32)
     line_lines = (n_in + rm).to(tl.uint32)[:, None]
     places = place.to(tl.uint32)
-    if SPARSE:
-        total, up, xi = _wide_pass_draws(
-            seed0, 0, runs, place, lines_ok, k, n_in, rn, rm, ok, x_ptr, d_ptr, bl_ptr,
-            stride_xk, stride_xn, stride_dk, stride_dm, stride_bl, one_line, line_lines,
-            places, n_chunks, max_len, BLOCK_R, LINES, SEED_PTR, NOISE, NATIVE)
-        mask = total > 0
-        w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
-            w_ptr, p_ptr, rm[:, None], rn[None, :], mask, stride_wm, stride_wn, stride_pp,
-            stride_pm, stride_pn)
-        w = _constant_row(w, total, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
-    else:
-        mask = ok
-        w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
-            w_ptr, p_ptr, rm[:, None], rn[None, :], ok, stride_wm, stride_wn, stride_pp,
-            stride_pm, stride_pn)
-        total = tl.zeros((BLOCK_R, LINES), tl.int32)
-        for r in range(0, tl.cdiv(k - place0, n_in)):
-            counts, up, xi = _wide_pass_draws(
-                seed0, r, runs, place, lines_ok, k, n_in, rn, rm, ok, x_ptr, d_ptr, bl_ptr,
-                stride_xk, stride_xn, stride_dk, stride_dm, stride_bl, one_line, line_lines,
-                places, n_chunks, max_len, BLOCK_R, LINES, SEED_PTR, NOISE, NATIVE)
-            w = _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
-            total += counts
-    _wide_done(w_ptrs, w, mask, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
-
+    total = tl.zeros((BLOCK_R, LINES), tl.int32)
+    for r in range(0, tl.cdiv(k - place0, n_in)):
+        seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
+        b = r * n_in + place
+        here = lines_ok & (b < k)
+        one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=here, other=0.0)
+        line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
+                         mask=ok & here[None, :], other=0.0)
+        length = tl.minimum(tl.load(bl_ptr + b * stride_bl, mask=here, other=0).to(tl.int32),
+                            max_len)
+        one_pa = tl.abs(one_p)
+        line_pa = tl.abs(line_p)
+        counts = tl.zeros((BLOCK_R, LINES), tl.int32)
+        for c in range(0, n_chunks):
+            n_groups = tl.minimum(tl.maximum(tl.cdiv(tl.max(length, axis=0) - c * 32, 4), 0), 8)
+            t_ok = length - c * 32
+            one = _draw_bits(seed_r, one_line, places, c, one_pa, t_ok, n_groups)
+            line = _draw_bits(seed_r, line_lines + places[None, :] * 0, places[None, :]
+                              + line_lines * 0, c, line_pa, t_ok[None, :], n_groups)
+            counts += _popcount(one[None, :] & line, NATIVE)
+        counts = tl.where(ok & here[None, :], counts, 0)
+        up = (line_p < 0.0) != (one_p < 0.0)[None, :]
+        xi = 0.0
+        if NOISE:
+            xi = _normal1(seed_r, (rm[:, None] * n_in + rn[None, :]).to(tl.uint32),
+                          place[None, :], NATIVE)
+        w = _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
+        total += counts
+    tl.store(w_ptrs, w, mask=ok)
+    if COUNT_CELLS:
+        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + total, mask=ok)
+    tl.atomic_add(count_ptr, tl.sum(tl.sum(total.to(tl.int64), axis=1), axis=0))
 
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_draws_kernel(
@@ -1745,8 +1699,7 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         lines = min(WIDE_LINES_BLOCK, _next_pow2(min(k, width)))
         rows = min(WIDE_SHORT_BLOCK_R if WIDE_SHORT_BLOCKS else WIDE_BLOCK_R, _next_pow2(length))
         _one_hot_wide_kernel[(triton.cdiv(min(k, width), lines), triton.cdiv(length, rows),
-                              tiles)](*args, **flags, BLOCK_R=rows, LINES=lines,
-                                      SPARSE=WIDE_SPARSE and k <= width, num_warps=4)
+                              tiles)](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4)
         return
     _one_hot_lines_kernel[(min(k, width), triton.cdiv(length, block), tiles)](
         *args, COLUMNS=bool(columns), **flags, BLOCK=block, num_warps=4 if block >= 128 else 2,

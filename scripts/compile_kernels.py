@@ -151,11 +151,9 @@ def _problems():
     for h in hot:
         h[torch.arange(5), torch.arange(5)] = 0.5
     three = [torch.stack([t] * 3) for t in (hot[0], d_prob, bl)]
-    wide = pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS, pu.WIDE_SPARSE
-    # one line a program, or blocks of columns (of 32 rows, or WIDE_SHORT_BLOCKS' 8; a pass's
-    # pulsed cells alone: WIDE_SPARSE)
-    for pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS, pu.WIDE_SPARSE in (
-            (False, False, False), (True, False, False), (True, True, False), (True, True, True)):
+    wide = pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS
+    # one line a program, or blocks of columns (of 32 rows, or WIDE_SHORT_BLOCKS' 8)
+    for pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS in ((False, False), (True, False), (True, True)):
         for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
             pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
                                     seed=torch.tensor([5]), one_hot=(3, columns))
@@ -164,7 +162,7 @@ def _problems():
                           0, None, (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
                           max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
                           offsets=torch.zeros(3, dtype=torch.int64))
-    pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS, pu.WIDE_SPARSE = wide
+    pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS = wide
     idle = pu.SKIP_IDLE_LINES
     pu.SKIP_IDLE_LINES = True  # lines without pulses skipped (mixed precision's rows)
     for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):

@@ -511,30 +511,6 @@ def test_one_hot_columns_in_short_blocks_are_the_one_kernel(monkeypatch):
     run_wide_lines(launch.__globals__, 4, 3, 4, 0.3, 9, "cpu", (4, 2))
 
 
-def test_one_hot_columns_of_one_pass_written_sparse_are_the_one_kernel(monkeypatch):
-    """``WIDE_SPARSE`` (one pass: the draws first, then only the pulsed cells loaded,
-    stepped and stored): the one-line kernel's weights, pulses and wear bit for bit, 4 of 4
-    columns of a group of two tiles, blocks of 4 rows x 2 columns."""
-    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
-    monkeypatch.setitem(launch.__globals__, "WIDE_SPARSE", True)
-    run_wide_lines(launch.__globals__, 4, 4, 4, 0.3, 9, "cpu", (4, 2))
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("noise", [0.0, 0.3])
-def test_one_hot_columns_of_one_pass_written_sparse_compiled(noise, monkeypatch):
-    """The same compiled, at a 4096-wide grid's 512 x 512 tiles (256 columns, trains of 0-1
-    slots and of 0-31), with the short blocks and without; and 700 rows (three passes: the
-    loop, not the sparse write)."""
-    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
-    monkeypatch.setitem(launch.__globals__, "WIDE_SPARSE", True)
-    for short in (False, True):
-        monkeypatch.setitem(launch.__globals__, "WIDE_SHORT_BLOCKS", short)
-        for max_bl in (1, 31):
-            run_wide_lines(launch.__globals__, 512, 512, 256, noise, max_bl, "cuda")
-    run_wide_lines(launch.__globals__, 200, 300, 700, noise, 40, "cuda")
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("noise", [0.0, 0.3])
 def test_one_hot_columns_in_short_blocks_compiled(noise, monkeypatch):
