@@ -136,7 +136,8 @@ PATHS = {
     "walk-runs": (((line_walk_cuda, "BLOCK_RUNS"),), RESNET, [],
                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # a tile's one-hot transfer reads 1,024 rows x outputs a program (conv 3->16's 131,072
-    # rows of 16 outputs: 131,072 programs of 4 warps each, most of their lanes idle)
+    # rows of 16 outputs: 131,072 programs of 4 warps each, most of their lanes idle; the
+    # 4096-wide grid's: onehot-rows-wide)
     "onehot-rows": (((analog_mvm_cuda, "ONEHOT_ROWS"),), RESNET, [],
                     ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the split write's draws 512 rows x elements a program (one row a 2-warp program)
@@ -161,6 +162,15 @@ PATHS = {
     "wide-short": (((pulsed_update_cuda, "WIDE_SHORT_BLOCKS"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped")),
+    # a group's one-hot reads in blocks of outputs x 32 consecutive rows (columns): each
+    # output's weights of 32 columns read as 128 contiguous bytes, not a sector a column
+    "onehot-rows-wide": (((analog_mvm_cuda, "ONEHOT_ROWS"),), DATA, LARGE,
+                         ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # both 4096-wide transfer paths together
+    "wide-reads-writes": (((pulsed_update_cuda, "WIDE_SHORT_BLOCKS"),
+                           (analog_mvm_cuda, "ONEHOT_ROWS")), DATA, LARGE,
+                          ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
+                           "chopped", "agad")),
     # a transfer's write preparation on columns (chopped, AGAD): 8 lines a program
     "wide-write": (((transfer_write_cuda, "WIDE_WRITE"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),

@@ -783,11 +783,21 @@ def _onehot_rows_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, st
                         START_PTR: tl.constexpr, INP_Q: tl.constexpr, INP_STO: tl.constexpr,
                         W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                         OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
-                        NORMALS4: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr):
-    """``_onehot_kernel`` (``LINE_ONLY``) on ``BLOCK_R`` rows a program (``ONEHOT_ROWS``):
-    each row's line element, scale, DAC and column of ``W`` times it, and the ADC of its
-    outputs, element by element as that kernel's program of the row computes them (the
-    same Philox counters: the same numbers)."""
+                        NORMALS4: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr,
+                        GROUP: tl.constexpr = False, n_cols=1, sx_i=0, sx_j=0, swg=0):
+    """``_onehot_kernel`` (``LINE_ONLY``) on ``BLOCK_R`` consecutive rows a program
+    (``ONEHOT_ROWS``): each row's line element, scale, DAC and column of ``W`` times it, and
+    the ADC of its outputs, element by element as that kernel's program of the row computes
+    them (the same Philox counters: the same numbers). The rows' columns ``j`` are
+    consecutive, so the weights are loaded as outputs x rows: a warp reads an output's 32
+    weights of them as 128 contiguous bytes (one sector an element where a program reads
+    one column). ``GROUP``:
+    tile ``g = program_id(1)`` of a group, as ``_onehot_kernel`` finds it."""
+    if GROUP:
+        g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
+        w_ptr += g * swg
+        start_ptr += g
+        out_ptr += g * n * n_out
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     live = rows < n
@@ -809,8 +819,9 @@ def _onehot_rows_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, st
     for o0 in range(0, n_out, BLOCK_O):
         cols = o0 + tl.arange(0, BLOCK_O)
         ok = live[:, None] & (cols < n_out)[None, :]
-        w = tl.load(w_ptr + cols[None, :].to(tl.int64) * sw0 + j[:, None] * sw1, mask=ok,
-                    other=0.0)
+        # loaded as outputs x rows (a warp along consecutive columns j), used transposed
+        w = tl.trans(tl.load(w_ptr + cols[:, None].to(tl.int64) * sw0 + j[None, :] * sw1,
+                             mask=tl.trans(ok), other=0.0))
         y = w * v[:, None]
         var = y
         if W_KIND == 2:
@@ -960,12 +971,12 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
                  W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
                  OUT_STO=out_q and p.out_sto_round, TEST_NEG=bool(p.bm_test_negative_bound),
                  SCALED=p.out_scale != 1, NORMALS4=NORMALS4)
-    if ONEHOT_ROWS and line_only and not group:  # (the module note at ONEHOT_ROWS)
-        block_o = block_o or _block(n_out, ONEHOT_ROW_ELEMENTS)
-        block_r = max(1, ONEHOT_ROW_ELEMENTS // block_o)
-        _onehot_rows_kernel[(triton.cdiv(n, block_r),)](
+    if ONEHOT_ROWS and line_only:  # (the module note at ONEHOT_ROWS)
+        block_o = min(block_o or _block(n_out, 1 << 30), ONEHOT_ROW_ELEMENTS // ONEHOT_MIN_ROWS)
+        block_r = ONEHOT_ROW_ELEMENTS // block_o
+        _onehot_rows_kernel[(triton.cdiv(n, block_r), max(tiles, 1))](
             *head, n, width, n_out, *numbers, **flags, BLOCK_R=block_r, BLOCK_O=block_o,
-            num_warps=4)
+            num_warps=4, **{k: v for k, v in extra.items() if k != "n"})
         return out
     _onehot_kernel[(n, max(tiles, 1))](
         *head, width, n_out, *numbers, **flags, BLOCK_I=block_i or _block(width, 1024),
@@ -991,9 +1002,14 @@ LINE_SCALE = True
 # of 16 outputs, 131,072 programs of 4 warps for 16 outputs each (one H100, 2026-12-07,
 # graph-replayed ResNet chopped `batch` step: 250-262 us for each of its seven such tiles,
 # 2.5 ms a step over the 27 tiles, each ahead of its tile's write on its stream). The same
-# numbers element by element. Not a group's reads (``GROUPED_ONEHOT``: 256 rows a tile).
+# numbers element by element. A group's reads too (``GROUPED_ONEHOT``: a 4096-wide grid's 256
+# rows a tile read 256 columns of 512 x 512 weights, one program a column: 512 sectors of
+# 32 B for 2 KB, ~270 MB a step; 93 us on that H100, ahead of the tile's write): blocks of
+# outputs x 32 consecutive rows read each output's weights of 32 consecutive columns as 128
+# contiguous bytes.
 ONEHOT_ROWS = False
 ONEHOT_ROW_ELEMENTS = 1024  # rows x outputs of a program (8 a thread: 2048 took 216 registers)
+ONEHOT_MIN_ROWS = 32  # rows of a program at least (a warp's run of consecutive columns)
 
 # A group's one-hot reads (a grid's transfers, ``TileGroup._transfers``) by
 # ``_onehot_kernel`` on a tile axis, as a single tile's are: each tile's 256 columns read,

@@ -689,12 +689,13 @@ def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_the
     row too) in one launch that reads the columns: the numbers of the three launches'
     matmul, noise and all, for a host or a device start and seed, and a transposed view;
     with ``LINE_SCALE`` the noise management's scale from the line element alone; with
-    ``ONEHOT_ROWS`` as well 2 rows a program here (the last program's rows cut short;
-    ``noise_management=max`` keeps the row kernel)."""
+    ``ONEHOT_ROWS`` as well blocks of 8 outputs x 2 rows here (the last program's rows and
+    outputs cut short; ``noise_management=max`` keeps the row kernel)."""
     launch = _triton(True)
     for name, value in ONEHOT_PATHS[path].items():
         monkeypatch.setitem(launch.__globals__, name, value)
-    monkeypatch.setitem(launch.__globals__, "ONEHOT_ROW_ELEMENTS", 32)
+    monkeypatch.setitem(launch.__globals__, "ONEHOT_ROW_ELEMENTS", 16)
+    monkeypatch.setitem(launch.__globals__, "ONEHOT_MIN_ROWS", 2)
     gen = torch.Generator().manual_seed(4)
     w = torch.randn(9, 7, generator=gen)
     p = kernel_params(IOParameters(bound_management="none", **extra))
@@ -706,6 +707,16 @@ def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_the
         multiplied = launch(weight, x, p, seed, block_i=16, block_o=16)
         read = launch(weight, x, p, seed, block_i=16, block_o=16, onehot_start=start)
         assert torch.equal(read, multiplied) and read.abs().sum() > 0
+
+
+def test_triton_interpreted_group_reads_one_hot_columns_in_row_blocks(monkeypatch):
+    """``ONEHOT_ROWS`` on a group's reads (blocks of 8 outputs x 2 rows here): the numbers
+    of the group's three launches."""
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    for name, value in (("ONEHOT_ROWS", True), ("ONEHOT_ROW_ELEMENTS", 16),
+                        ("ONEHOT_MIN_ROWS", 2)):
+        monkeypatch.setitem(group.__globals__, name, value)
+    check_grouped_onehot(group, "cpu", blocks=dict(block_i=16, block_o=16, gemv_o=8))
 
 
 def check_grouped_onehot(group, device, tiles=3, n=4, out=9, width=7, blocks=None,
@@ -746,9 +757,12 @@ def test_triton_interpreted_group_reads_one_hot_columns_as_its_matmul():
 
 
 @pytest.mark.gpu
-def test_triton_compiled_group_reads_one_hot_columns_as_its_matmul():
-    """Compiled, at a 4096-wide grid's tiles: 256 reads of 512 x 512 tiles."""
+@pytest.mark.parametrize("rows", [False, True], ids=["column", "row-blocks"])
+def test_triton_compiled_group_reads_one_hot_columns_as_its_matmul(rows, monkeypatch):
+    """Compiled, at a 4096-wide grid's tiles: 256 reads of 512 x 512 tiles (and with
+    ``ONEHOT_ROWS``, in blocks of outputs x rows)."""
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", False)
+    monkeypatch.setitem(group.__globals__, "ONEHOT_ROWS", rows)
     check_grouped_onehot(group, "cuda", tiles=8, n=256, out=512, width=512,
                          settings=range(len(ONEHOT_IO)))
 
