@@ -686,6 +686,27 @@ def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, ou
                                BLOCK_I, GEMV_O, NORMALS4)
 
 
+@triton.jit
+def _onehot_tile(x_ptr, w_ptr, out_ptr, start_ptr, start, seed_ptr, seed_arg, n, n_out, n_cols,
+                 sx_i, sx_j, swg, GROUP: tl.constexpr, SEED_PTR: tl.constexpr,
+                 START_PTR: tl.constexpr):
+    """A one-hot read's inputs, weights, outputs, seed and first line: ``GROUP``, tile ``g``
+    (program axis 1) of a group of ``n`` rows each, as the prologue and epilogue find it
+    (``_tile_of``), its weights ``swg`` apart, its start at ``start_ptr + g``, its rows at
+    ``out_ptr + g * n * n_out``; the start read from the device where ``START_PTR``."""
+    if GROUP:
+        g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
+        w_ptr += g * swg
+        start_ptr += g
+        out_ptr += g * n * n_out
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    if START_PTR:
+        first = tl.load(start_ptr)
+    else:
+        first = start
+    return x_ptr, w_ptr, out_ptr, seed, first
+
+
 @triton.jit(do_not_specialize=["start", "seed_arg"])
 def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, seed_ptr,
                    seed_arg, width, n_out, nm_thres, wmax, out_bound, inp_step, max_bm_res,
@@ -706,17 +727,10 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
     ``start_ptr + g`` and its rows at ``out_ptr + g * n * n_out``. ``LINE_ONLY``
     (``LINE_SCALE``): the row's noise-management scale from its line element alone."""
     row = tl.program_id(0)
-    if GROUP:
-        g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
-        w_ptr += g * swg
-        start_ptr += g
-        out_ptr += g * n * n_out
-    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    x_ptr, w_ptr, out_ptr, seed, first = _onehot_tile(
+        x_ptr, w_ptr, out_ptr, start_ptr, start, seed_ptr, seed_arg, n, n_out, n_cols, sx_i,
+        sx_j, swg, GROUP, SEED_PTR, START_PTR)
     x_row = x_ptr + row.to(tl.int64) * sx0
-    if START_PTR:
-        first = tl.load(start_ptr)
-    else:
-        first = start
     j = ((first + row) % width).to(tl.int32)
     if LINE_ONLY:  # the row's other entries are zeros: its maxima and sums are the line's
         raw = _row_scale(x_row + j.to(tl.int64) * sx1, sx1, 1, nm_thres, wmax, out_bound,
@@ -793,18 +807,11 @@ def _onehot_rows_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, st
     weights of them as 128 contiguous bytes (one sector an element where a program reads
     one column). ``GROUP``:
     tile ``g = program_id(1)`` of a group, as ``_onehot_kernel`` finds it."""
-    if GROUP:
-        g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
-        w_ptr += g * swg
-        start_ptr += g
-        out_ptr += g * n * n_out
-    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    x_ptr, w_ptr, out_ptr, seed, first = _onehot_tile(
+        x_ptr, w_ptr, out_ptr, start_ptr, start, seed_ptr, seed_arg, n, n_out, n_cols, sx_i,
+        sx_j, swg, GROUP, SEED_PTR, START_PTR)
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     live = rows < n
-    if START_PTR:
-        first = tl.load(start_ptr)
-    else:
-        first = start
     j = ((first + rows) % width).to(tl.int32)
     x = tl.load(x_ptr + rows.to(tl.int64) * sx0 + j.to(tl.int64) * sx1, mask=live, other=0.0)
     raw = _line_scale(x, nm_thres, wmax, out_bound, inp_step, max_bm_res, NM_KIND)
