@@ -786,6 +786,25 @@ def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them(p
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("width,out", [(27, 16), (144, 16), (576, 64)])
+def test_triton_compiled_one_hot_row_blocks_at_convolution_shapes(width, out, monkeypatch):
+    """``ONEHOT_ROWS`` at a chopped ResNet's conv tiles (27, 144, 576 lines of 16-64
+    outputs; 20,000 reads, the last block cut short): the matmul's numbers, every I/O case
+    but ``noise_management=max`` (the row kernel's)."""
+    launch = _triton(False)
+    monkeypatch.setitem(launch.__globals__, "ONEHOT_ROWS", True)
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(out, width, generator=gen).cuda()
+    n, start = 20000, torch.tensor(7, device="cuda")
+    x = torch.zeros(n, width, device="cuda")
+    x[torch.arange(n), (7 + torch.arange(n)) % width] = 1.0
+    seed = torch.tensor([2**40 + 3], device="cuda")
+    for extra in ONEHOT_IO:
+        p = kernel_params(IOParameters(bound_management="none", **extra))
+        assert torch.equal(launch(w, x, p, seed, onehot_start=start), launch(w, x, p, seed))
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("normals4", [False, True])
 @pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 288, 64)])
 def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, normals4,
