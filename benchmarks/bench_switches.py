@@ -143,10 +143,14 @@ PATHS = {
     # the split write's draws 512 rows x elements a program (one row a 2-warp program)
     "draw-rows": (((pulsed_update_cuda, "DRAW_ROWS"),), RESNET, [],
                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # the walk hands reads that take line elements alone a broadcast column of ones (no
+    # fill of a conv tile's 131,072 one-hot rows)
+    "broadcast-onehot": (((line_walk_cuda, "BROADCAST_ONEHOT"),), RESNET, [],
+                         ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the paths above together (and chopped `sample`, the same transfers)
     "chopped-serial": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS"),
                         (line_walk_cuda, "BLOCK_RUNS"), (analog_mvm_cuda, "ONEHOT_ROWS"),
-                        (pulsed_update_cuda, "DRAW_ROWS")),
+                        (pulsed_update_cuda, "DRAW_ROWS"), (line_walk_cuda, "BROADCAST_ONEHOT")),
                        RESNET, [], ("chopped+update.accumulate=batch",
                                     "agad+update.accumulate=batch", "chopped")),
     # accumulate=sample: only the rows with a coincidence in a block walked
@@ -166,9 +170,10 @@ PATHS = {
     # output's weights of 32 columns read as 128 contiguous bytes, not a sector a column
     "onehot-rows-wide": (((analog_mvm_cuda, "ONEHOT_ROWS"),), DATA, LARGE,
                          ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # both 4096-wide transfer paths together
+    # the 4096-wide transfer paths together
     "wide-reads-writes": (((pulsed_update_cuda, "WIDE_SHORT_BLOCKS"),
-                           (analog_mvm_cuda, "ONEHOT_ROWS")), DATA, LARGE,
+                           (analog_mvm_cuda, "ONEHOT_ROWS"),
+                           (line_walk_cuda, "BROADCAST_ONEHOT")), DATA, LARGE,
                           ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                            "chopped", "agad")),
     # a transfer's write preparation on columns (chopped, AGAD): 8 lines a program

@@ -472,24 +472,36 @@ def _writes(chopper, buffer) -> bool:
     return chopper is None or chopper.ready_after < 0 or buffer["passes"] > chopper.ready_after
 
 
-def line_walk(line, passes, count, n_lines, dtype=None, reads=None, seed_offset=None):
+def line_walk(line, passes, count, n_lines, dtype=None, reads=None, seed_offset=None,
+              line_only=False):
     """A schedule's next ``count`` of ``n_lines`` lines on the device (``line_walk_ref``):
     ``(snapshot, onehot)``, ``line`` and ``passes`` advanced in place (and the ``reads``
     counter with the one-hot reads; ``seed_offset``: the runs' read seeds after the
     snapshot); Triton on CUDA (one launch, two with one-hot reads), the twin elsewhere
-    (the CPU walks on the host)."""
+    (the CPU walks on the host). ``line_only``: the reads take each row's line element
+    alone (:func:`onehot_reads_line_only`), so the one-hot rows may be any view with ones
+    there."""
     return backends.pick("line_walk", line)[1](line, passes, count, n_lines, dtype, reads,
-                                               seed_offset)
+                                               seed_offset, line_only)
 
 
 def line_walk_grouped(line, passes, count, n_lines, dtype=None, reads=None,
-                      seed_offsets=None):
+                      seed_offsets=None, line_only=False):
     """:func:`line_walk` of a group of tiles' schedules (``(tiles,)`` ``line``, ``passes``,
     ``reads``, ``seed_offsets``; ``line_walk_grouped_torch``): ``(snapshot (tiles, width),
     onehot (count, tiles * n_lines))``; Triton on CUDA (the launches of one for all), the twin
     elsewhere."""
     return backends.pick("line_walk_grouped", line)[1](line, passes, count, n_lines, dtype,
-                                                       reads, seed_offsets)
+                                                       reads, seed_offsets, line_only)
+
+
+def onehot_reads_line_only(params, grouped: bool = False) -> bool:
+    """Whether CUDA's one-hot reads (``analog_mvm``'s ``onehot_start``) under ``params``
+    (``MVMParams``) read each row's line element and nothing else of it (a group's reads
+    with ``grouped``): ``analog_mvm_cuda.reads_line_only``. Asked by device walks only."""
+    from . import analog_mvm_cuda
+
+    return analog_mvm_cuda.reads_line_only(params, grouped)
 
 
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, p, *, generator=None,
@@ -561,6 +573,7 @@ __all__ = [
     "line_write_torch",
     "noisy_reads",
     "noisy_reads_torch",
+    "onehot_reads_line_only",
     "long_train",
     "long_train_length",
     "out_scales_backward",

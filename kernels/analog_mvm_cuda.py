@@ -946,6 +946,15 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
                    gemv_o, vectors)[0]
 
 
+def reads_line_only(p: MVMParams, grouped: bool = False) -> bool:
+    """Whether one-hot reads (``onehot_start``) under ``p`` read each row's line element and
+    nothing else of the row (``_onehot_kernel`` or ``_onehot_rows_kernel`` with
+    ``LINE_SCALE``; a group's with ``GROUPED_ONEHOT``): then the rows may be any view whose
+    line elements are the one-hot values (``line_walk_cuda.BROADCAST_ONEHOT``)."""
+    return (not p.is_perfect and p.bm_kind == BM_NONE and p.inp_noise <= 0 and LINE_SCALE
+            and int(p.nm_kind) != NM_MAX and (GROUPED_ONEHOT or not grouped))
+
+
 def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> torch.Tensor:
     """``_onehot_kernel`` over the rows of ``x`` (one program each); ``group``: ``(n_cols,
     step_i, step_j)`` of a group's ``weight`` ``(tiles, out, width)``, its starts and seeds

@@ -116,6 +116,14 @@ def _onehot_fill_kernel(snap_ptr, onehot_ptr, count, n_lines, ld,
 BLOCK_RUNS = False
 RUN_BLOCK = 1024  # runs a store of BLOCK_RUNS (8 warps: 4 entries a thread)
 
+# ``BROADCAST_ONEHOT`` (off until a GPU times it; ``bench_switches`` ``broadcast-onehot``):
+# where the caller says the reads take each row's line element alone (``line_only``:
+# ``analog_mvm_cuda.reads_line_only``), the walk hands them a column of ones broadcast over
+# the rows and lines (strides 0) instead of filling the one-hot rows: a chopped ResNet
+# step's fills wrote ~0.8 GB (one H100, 2026-12-07: 0.6 ms a step, 51 us ahead of each
+# 144-line tile's reads). The reads' numbers are the same: their line elements are ones.
+BROADCAST_ONEHOT = False
+
 # the one-hot reads filled by a launch over row blocks after the walk (module doc); False:
 # by the walk's one program per schedule (the same tensor; a switch to time the two)
 # On: one H100, 2026-12-07, ResNet chopped 8.93 -> 8.13x fp, agad 8.86 -> 7.98x (RESULTS)
@@ -124,26 +132,30 @@ PARALLEL_ONEHOT = True
 
 def line_walk_triton(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,
                      dtype: torch.dtype | None = None, reads: torch.Tensor | None = None,
-                     seed_offset: int | None = None):
+                     seed_offset: int | None = None, line_only: bool = False):
     """Same arguments and result as ``line_walk_torch``, in one launch (two with the one-hot
-    reads: ``PARALLEL_ONEHOT``)."""
+    reads: ``PARALLEL_ONEHOT``). ``line_only`` (the reads take each row's line element
+    alone) with ``BROADCAST_ONEHOT``: the one-hot reads are a broadcast column of ones,
+    equal to the twin's at every row's line element."""
     _check(line, passes, dtype, reads, seed_offset is not None)
     snapshot, onehot = _launch(line.reshape(1), passes.reshape(1), count, n_lines, dtype,
-                               None if reads is None else reads.reshape(1), seed_offset, None)
+                               None if reads is None else reads.reshape(1), seed_offset, None,
+                               line_only)
     return snapshot[0], onehot
 
 
 def line_walk_grouped_triton(line: torch.Tensor, passes: torch.Tensor, count: int,
                              n_lines: int, dtype: torch.dtype | None = None,
                              reads: torch.Tensor | None = None,
-                             seed_offsets: torch.Tensor | None = None):
+                             seed_offsets: torch.Tensor | None = None,
+                             line_only: bool = False):
     """Same arguments and result as ``line_walk_grouped_torch`` (the schedules of a group of
     tiles, ``(tiles,)`` each, any stride; ``seed_offsets`` an int64 ``(tiles,)`` tensor), in
-    one launch (two with the one-hot reads)."""
+    one launch (two with the one-hot reads; ``line_only``: as :func:`line_walk_triton`)."""
     _check(line, passes, dtype, reads, seed_offsets is not None)
     if seed_offsets is not None and seed_offsets.dtype != torch.int64:
         raise ValueError("the seed offsets must be int64")
-    return _launch(line, passes, count, n_lines, dtype, reads, None, seed_offsets)
+    return _launch(line, passes, count, n_lines, dtype, reads, None, seed_offsets, line_only)
 
 
 def _check(line, passes, dtype, reads, seeded: bool) -> None:
@@ -155,7 +167,8 @@ def _check(line, passes, dtype, reads, seeded: bool) -> None:
         raise ValueError("the reads counter must be int64 to key the read seeds")
 
 
-def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offsets):
+def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offsets,
+            line_only=False):
     """One program per schedule of ``line``/``passes`` (``(tiles,)``): snapshots
     ``(tiles, width)`` (entry-major: ``snapshot[:, j]`` contiguous), one-hot reads
     ``(count, tiles * n_lines)``."""
@@ -166,11 +179,16 @@ def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offset
     # entry-major: each entry of the tiles' snapshots (e.g. run r's read seed) a contiguous
     # (tiles,) vector, as a group's MVM takes its seeds
     snapshot = torch.empty(width, tiles, dtype=torch.int64, device=line.device).T
-    onehot = None if dtype is None else torch.empty(count, tiles * n_lines, dtype=dtype,
-                                                    device=line.device)
+    broadcast = dtype is not None and line_only and BROADCAST_ONEHOT
+    if broadcast:  # (the module note at BROADCAST_ONEHOT)
+        onehot = torch.ones((1, 1), dtype=dtype, device=line.device).expand(count,
+                                                                            tiles * n_lines)
+    else:
+        onehot = None if dtype is None else torch.empty(count, tiles * n_lines, dtype=dtype,
+                                                        device=line.device)
     block_w = min(256, triton.next_power_of_2(max(n_lines, 16)))
     block_r = max(1, 2048 // block_w)
-    in_walk = onehot is not None and not PARALLEL_ONEHOT
+    in_walk = onehot is not None and not PARALLEL_ONEHOT and not broadcast
     _line_walk_kernel[(tiles,)](
         line, passes, snapshot, snapshot if onehot is None else onehot,
         snapshot if reads is None else reads,
@@ -180,7 +198,7 @@ def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offset
         ONEHOT=in_walk, READS=onehot is not None and reads is not None,
         SEEDS=seeded, OFFSETS=seed_offsets is not None, BLOCK_R=block_r,
         BLOCK_W=block_w, RUN_BLOCK=RUN_BLOCK if BLOCK_RUNS and runs > 1 else 0, num_warps=8)
-    if onehot is not None and not in_walk and count > 0:
+    if onehot is not None and not in_walk and not broadcast and count > 0:
         _onehot_fill_kernel[(triton.cdiv(count, block_r), tiles)](
             snapshot, onehot, count, n_lines, tiles * n_lines,
             BLOCK_R=block_r, BLOCK_W=block_w, num_warps=4)

@@ -23,14 +23,16 @@ from .seeds import read_seed
 
 def line_walk_torch(line: torch.Tensor, passes: torch.Tensor, count: int, n_lines: int,
                     dtype: torch.dtype | None = None, reads: torch.Tensor | None = None,
-                    seed_offset: int | None = None):
+                    seed_offset: int | None = None, line_only: bool = False):
     """Take ``count`` lines: returns ``(snapshot, onehot)`` - ``snapshot`` an int64 tensor
     ``[start, passes, passes + 1, .., passes + R - 1]`` from before the walk (``R`` runs of
     at most ``n_lines`` lines: each run's pass), ``onehot`` ``(count, n_lines)`` of
     ``dtype`` (None without one) - and advances ``line`` and ``passes`` in place.
     ``reads``: an integer counter of the read vectors (the array's ledger), advanced by
     ``count`` with the one-hot reads. ``seed_offset`` (with ``dtype`` and ``reads``): the
-    snapshot goes on with one read seed per run."""
+    snapshot goes on with one read seed per run. ``line_only`` (the reads take each row's
+    line element alone) changes nothing here: the CUDA walk may then hand a broadcast
+    column of ones, equal to these rows at their line elements."""
     runs = torch.arange(max(-(-count // n_lines), 1), device=line.device)
     snapshot = torch.cat((line.reshape(1), passes.reshape(1) + runs)).to(torch.int64)
     if seed_offset is not None:
@@ -54,7 +56,8 @@ def line_walk_torch(line: torch.Tensor, passes: torch.Tensor, count: int, n_line
 def line_walk_grouped_torch(line: torch.Tensor, passes: torch.Tensor, count: int,
                             n_lines: int, dtype: torch.dtype | None = None,
                             reads: torch.Tensor | None = None,
-                            seed_offsets: torch.Tensor | None = None):
+                            seed_offsets: torch.Tensor | None = None,
+                            line_only: bool = False):
     """The walks of a group of tiles' schedules at once (``(tiles,)`` ``line``, ``passes``,
     ``reads`` and ``seed_offsets``), each :func:`line_walk_torch`: ``snapshot`` ``(tiles,
     1 + runs * (2 if seeded else 1))`` and ``onehot`` ``(count, tiles * n_lines)``, tile

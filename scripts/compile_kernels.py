@@ -272,6 +272,9 @@ def _onehot_reads(am, p) -> None:
     for am.LINE_SCALE, am.ONEHOT_ROWS in ((False, False), (True, False), (True, True)):
         am.GROUPED_ONEHOT = False  # (ONEHOT_ROWS: rows x outputs a program)
         am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, 5, onehot_start=4)
+        # the walk's broadcast column of ones (line_walk_cuda.BROADCAST_ONEHOT): strides 0
+        am.analog_mvm_triton(torch.randn(17, 23), torch.ones(1, 1).expand(9, 23), p,
+                             torch.tensor([5]), onehot_start=torch.tensor(4))
         am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, torch.tensor([5]),
                              onehot_start=torch.tensor(4))
         am.GROUPED_ONEHOT = True

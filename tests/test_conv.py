@@ -248,15 +248,9 @@ def test_two_image_sizes_before_one_step_update_as_the_unfold_path():
     assert torch.equal(layers[0].get_weights()[0], layers[1].get_weights()[0])
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("kind", ["chopped", "agad"])
-def test_split_write_trains_a_convolution_as_the_one_line_kernel(kind, monkeypatch):
-    """``transfer_write_cuda.SPLIT_WRITE`` on the module path: a chopped (AGAD) convolution's
-    transfers (512 image rows on 27 lines: 19 passes a line and a part, each step) train it
-    as the one-line write kernel does - outputs, input gradients, A, C, H, the choppers and
-    the pulse counts bit for bit over three steps."""
-    from xbrun.kernels import transfer_write_cuda
-
+def _train_conv_switched(kind, module, switches, monkeypatch, steps=3):
+    """A chopped (AGAD) convolution trained ``steps`` steps with ``module``'s ``switches``
+    off, then on: each run's outputs, input gradients, device state and pulse count."""
     cfg = _cfg(("cell=constant_step", "io=default", f"device={kind}",
                 "update.accumulate=batch"))
     gen = torch.Generator().manual_seed(2)
@@ -264,13 +258,14 @@ def test_split_write_trains_a_convolution_as_the_one_line_kernel(kind, monkeypat
     y = torch.randn(8, 6, 8, 8, generator=gen).cuda()
     runs = []
     for on in (False, True):
-        monkeypatch.setattr(transfer_write_cuda, "SPLIT_WRITE", on)
+        for switch in switches:
+            monkeypatch.setattr(module, switch, on)
         torch.manual_seed(0)
         conv = AnalogConv2d(3, 6, 3, padding=1, spec=AnalogSpec(
             cfg.device, cfg.cell, cfg.io, cfg.update, seed=3, mapping=cfg.mapping)).cuda()
         opt = AnalogSGD(conv.parameters(), lr=0.2)
         seen = []
-        for _ in range(3):
+        for _ in range(steps):
             opt.zero_grad()
             x.grad = None
             out = conv(x)
@@ -281,6 +276,34 @@ def test_split_write_trains_a_convolution_as_the_one_line_kernel(kind, monkeypat
         seen += [t.detach().clone() for t in tile.device_state.state_dict().values()
                  if isinstance(t, torch.Tensor)]
         runs.append((seen, int(tile.pulses)))
-    (off, pulses_off), (on, pulses_on) = runs
+    return runs
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["chopped", "agad"])
+def test_broadcast_onehot_reads_train_a_convolution_as_the_filled_rows(kind, monkeypatch):
+    """``line_walk_cuda.BROADCAST_ONEHOT`` on the module path (the reads take each row's
+    line element alone under the default transfer I/O): a chopped (AGAD) convolution's
+    outputs, input gradients, state and pulse counts over three steps bit for bit as with
+    the one-hot rows filled."""
+    from xbrun.kernels import line_walk_cuda
+
+    (off, pulses_off), (on, pulses_on) = _train_conv_switched(
+        kind, line_walk_cuda, ("BROADCAST_ONEHOT",), monkeypatch)
+    assert pulses_off == pulses_on > 0 and len(off) == len(on)
+    assert all(torch.equal(a, b) for a, b in zip(off, on, strict=True))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["chopped", "agad"])
+def test_split_write_trains_a_convolution_as_the_one_line_kernel(kind, monkeypatch):
+    """``transfer_write_cuda.SPLIT_WRITE`` on the module path: a chopped (AGAD) convolution's
+    transfers (512 image rows on 27 lines: 19 passes a line and a part, each step) train it
+    as the one-line write kernel does - outputs, input gradients, A, C, H, the choppers and
+    the pulse counts bit for bit over three steps."""
+    from xbrun.kernels import transfer_write_cuda
+
+    (off, pulses_off), (on, pulses_on) = _train_conv_switched(
+        kind, transfer_write_cuda, ("SPLIT_WRITE",), monkeypatch)
     assert pulses_off == pulses_on > 0 and len(off) == len(on)
     assert all(torch.equal(a, b) for a, b in zip(off, on, strict=True))

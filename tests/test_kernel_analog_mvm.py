@@ -719,6 +719,49 @@ def test_triton_interpreted_group_reads_one_hot_columns_in_row_blocks(monkeypatc
     check_grouped_onehot(group, "cpu", blocks=dict(block_i=16, block_o=16, gemv_o=8))
 
 
+@pytest.mark.parametrize("rows", [False, True], ids=["row", "row-blocks"])
+def test_triton_interpreted_line_only_reads_take_a_broadcast_column_of_ones(rows,
+                                                                          monkeypatch):
+    """Where ``reads_line_only`` holds (the default transfer I/O; not perfect I/O, input
+    noise, bound management or ``noise_management=max``), one-hot reads of ones broadcast
+    over the rows and lines (``line_walk_cuda.BROADCAST_ONEHOT``) give the filled rows'
+    numbers: one tile, and a group with ``GROUPED_ONEHOT`` (without it, not line-only)."""
+    launch = _triton(True)
+    module = launch.__globals__
+    for name, value in (("LINE_SCALE", True), ("ONEHOT_ROWS", rows),
+                        ("ONEHOT_ROW_ELEMENTS", 16), ("ONEHOT_MIN_ROWS", 2)):
+        monkeypatch.setitem(module, name, value)
+    line_only = module["reads_line_only"]
+    for bad in (dict(is_perfect=True), dict(inp_noise=0.01), dict(noise_management="max"),
+                dict(bound_management="iterative_worst_case")):
+        io = {"bound_management": "none", **bad}
+        assert not line_only(kernel_params(IOParameters(**io)))
+    gen = torch.Generator().manual_seed(6)
+    w = torch.randn(9, 7, generator=gen)
+    ones = torch.ones(1, 1).expand(7, 7)
+    filled = torch.zeros(7, 7)
+    filled[range(7), [(3 + b) % 7 for b in range(7)]] = 1.0
+    for extra in ONEHOT_IO[:3] + ONEHOT_IO[4:]:
+        p = kernel_params(IOParameters(bound_management="none", **extra))
+        assert line_only(p)
+        assert torch.equal(launch(w, ones, p, 11, onehot_start=3),
+                           launch(w, filled, p, 11, onehot_start=3))
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    monkeypatch.setitem(group.__globals__, "GROUPED_ONEHOT", False)
+    assert not group.__globals__["reads_line_only"](p, grouped=True)
+    monkeypatch.setitem(group.__globals__, "GROUPED_ONEHOT", True)
+    monkeypatch.setitem(group.__globals__, "ONEHOT_ROWS", rows)
+    assert group.__globals__["reads_line_only"](p, grouped=True)
+    starts = torch.tensor([3, 5])
+    filled = torch.zeros(4, 14)
+    for g in range(2):
+        filled[range(4), [7 * g + (int(starts[g]) + b) % 7 for b in range(4)]] = 1.0
+    weights, seeds = torch.randn(2, 9, 7, generator=gen), torch.tensor([2**40, 2**40 + 9])
+    assert torch.equal(group(weights, torch.ones(1, 1).expand(4, 14), p, seeds, 2, 0, 7,
+                             onehot_start=starts),
+                       group(weights, filled, p, seeds, 2, 0, 7, onehot_start=starts))
+
+
 def check_grouped_onehot(group, device, tiles=3, n=4, out=9, width=7, blocks=None,
                          settings=(2, 4)):
     """A group's one-hot reads (``GROUPED_ONEHOT`` on: the columns read, each tile its own

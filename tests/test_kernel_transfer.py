@@ -6,6 +6,7 @@ shapes; the ``gpu`` tests run the compiled kernels on CUDA at layer sizes. Both 
 deterministic, so kernel and twin must agree exactly (up to float rounding on the GPU).
 """
 
+import functools
 import sys
 
 import pytest
@@ -495,6 +496,31 @@ def test_line_walk_with_block_runs_matches_twin(monkeypatch):
     grouped = triton_function("line_walk_cuda", "line_walk_grouped_triton", interpret=True)
     for seeded in (False, True):
         _check_grouped_walk(grouped, "cpu", seeded)
+
+
+def test_line_walk_hands_line_only_reads_a_broadcast_column_of_ones(monkeypatch):
+    """``BROADCAST_ONEHOT`` with ``line_only``: the one-hot reads are ones broadcast over the
+    rows and lines (no fill), equal to the twin's rows at each row's line element; the
+    snapshot, advance and read counters as the twin's; without ``line_only`` the rows are
+    filled. One tile and a group."""
+    launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
+    module = sys.modules[launch.__module__]
+    monkeypatch.setattr(module, "BROADCAST_ONEHOT", True)
+    for only in (True, False):
+        results = []
+        for run in (functools.partial(launch, line_only=only), kernels.line_walk_torch):
+            line, passes, ledger = torch.tensor(5), torch.tensor(2), torch.tensor([3, 4])
+            snap, onehot = run(line, passes, 13, 6, torch.float32, ledger[1:], 2**31 - 5)
+            results.append((snap, onehot, [int(line), int(passes)], ledger.tolist()))
+        (snap, onehot, state, ledger), (snap_t, onehot_t, state_t, ledger_t) = results
+        assert torch.equal(snap, snap_t) and state == state_t and ledger == ledger_t
+        lines = [(5 + b) % 6 for b in range(13)]
+        assert torch.equal(onehot[range(13), lines], onehot_t[range(13), lines])
+        assert (onehot.stride() == (0, 0)) == only and torch.equal(onehot, onehot_t) != only
+    grouped = triton_function("line_walk_cuda", "line_walk_grouped_triton", interpret=True)
+    _, onehot = grouped(torch.tensor([3, 0]), torch.tensor([2, 0]), 4, 6, torch.float32,
+                        torch.zeros(2, dtype=torch.int64), torch.arange(2), line_only=True)
+    assert onehot.shape == (4, 12) and onehot.stride() == (0, 0) and bool((onehot == 1).all())
 
 
 @pytest.mark.gpu

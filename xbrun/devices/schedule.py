@@ -108,7 +108,8 @@ class TransferSchedule(nn.Module, GraphState):
     def walk(self, count: int, generator: torch.Generator | None = None, *,
              random_start: bool = False, onehot: torch.dtype | None = None,
              reads: torch.Tensor | None = None,
-             seed_offset: int | None = None, whole: bool = False) -> list[LineRun]:
+             seed_offset: int | None = None, whole: bool = False,
+             line_only: bool = False) -> list[LineRun]:
         """The next ``count`` consecutive lines (from a random line with ``random_start``),
         as runs of distinct lines; the schedule moves past them. ``onehot``: the dtype of
         the reads' one-hot inputs, made with the walk on the device (``LineRun.onehot``),
@@ -117,7 +118,8 @@ class TransferSchedule(nn.Module, GraphState):
         ``seeds.read_seed``). ``whole`` (a device walk with read seeds): one run of all
         ``count`` lines, pass after pass, holding each pass's read seed (``read_seeds``),
         for a device whose transfers of a step can be written in one call (chopped: A is
-        not written between them)."""
+        not written between them). ``line_only``: the reads take each row's line element
+        alone (``io.reads_take_line_elements``; ``kernels.line_walk``)."""
         if count <= 0:
             return []
         if self.walks_on_host():
@@ -127,7 +129,7 @@ class TransferSchedule(nn.Module, GraphState):
             seeded = seed_offset is not None and onehot is not None and reads is not None
             snapshot, inputs = kernels.line_walk(self.line.tensor, self.passes.tensor, count,
                                                  self.n_lines, onehot, reads,
-                                                 seed_offset if seeded else None)
+                                                 seed_offset if seeded else None, line_only)
             start, passes = snapshot[0], snapshot[1]
         else:
             start = torch.randint(0, self.n_lines, (), generator=generator,

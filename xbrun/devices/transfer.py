@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..graph_state import set_host
 from ..physics.array import build_array
 from ..physics.cells import CELLS
-from ..physics.io import IOParameters, analog_mvm
+from ..physics.io import IOParameters, analog_mvm, reads_take_line_elements
 from ..physics.lines import LineBuffer, LineChopper, LineRun
 from ..physics.pulses import UpdateParameters
 from ..schema import check, pick
@@ -304,7 +304,8 @@ class TransferDevice(TrainingDevice):
             runs = self.schedule.walk(events * n_reads, onehot=self.fast.weight.dtype,
                                       reads=self.fast.ledger[1:],
                                       seed_offset=self.read_seed_offset(generator),
-                                      whole=self.whole_walks())
+                                      whole=self.whole_walks(),
+                                      line_only=reads_take_line_elements(c.transfer_io))
         if lr_t != 0:  # each run adds to the count (the first run's is it, where none is given)
             ahead = self.read_ahead(runs, generator)
             for r, lines in enumerate(runs):

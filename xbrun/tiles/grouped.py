@@ -59,7 +59,7 @@ from ..devices.transfer import TransferDevice
 from ..graph_state import set_host
 from ..kernels import seeds
 from ..physics.array import PulsedArray
-from ..physics.io import analog_mvm_grouped
+from ..physics.io import analog_mvm_grouped, reads_take_line_elements
 from ..physics.lines import LineRun
 from ..physics.pulses import bin_width
 from . import scales
@@ -380,9 +380,9 @@ class TileGroup:
         if self._read_offsets is None or self._read_offsets[0] != (key, line.device):
             self._read_offsets = ((key, line.device),
                                   torch.tensor(offsets, dtype=torch.int64, device=line.device))
-        snapshot, onehot = kernels.line_walk_grouped(line, passes, count, n_lines,
-                                                     weights.dtype, ledger[:, 1],
-                                                     self._read_offsets[1])
+        snapshot, onehot = kernels.line_walk_grouped(
+            line, passes, count, n_lines, weights.dtype, ledger[:, 1], self._read_offsets[1],
+            reads_take_line_elements(c.transfer_io, grouped=True))
         reads = analog_mvm_grouped(weights if first.columns else weights.transpose(1, 2),
                                    onehot, c.transfer_io, snapshot[:, 2],
                                    len(tiles), 0, n_lines, onehot_start=snapshot[:, 0])
