@@ -1026,7 +1026,9 @@ def _one_hot_lines_kernel(
 WIDE_LINES = True  # one H100, 2026-12-07: 4096-wide chopped batch 4.41 -> 3.71x fp (RESULTS)
 WIDE_BLOCK_R = 32  # rows of a wide program's block
 WIDE_LINES_BLOCK = 32  # columns (lines) of a wide program's block
-# ``WIDE_SHORT_BLOCKS`` (off until a GPU times it; ``bench_switches`` ``wide-short``): blocks of
+# ``WIDE_SHORT_BLOCKS`` (on: one H100, 2026-12-07 09:00, timed as ``WIDE_BLOCK_R = 8``,
+# 784-4096-4096-10 chopped `batch` 2.69x -> 2.46x fp, agad 2.78x -> 2.50x;
+# ``bench_switches`` ``wide-short``): blocks of
 # ``WIDE_SHORT_BLOCK_R`` rows instead. A 32 x 32 block on 4 warps is 8 elements a thread,
 # each its own Philox draws, normal and clip: 238 registers a thread (ptxas, sm_90, with
 # cycle noise), 2 programs (8 warps) an SM, each waiting on its loads in turn with little to
@@ -1034,7 +1036,7 @@ WIDE_LINES_BLOCK = 32  # columns (lines) of a wide program's block
 # 391 us for the 64 tiles' 256 columns (~300 MB: ~0.1 ms at 3 TB/s), the step's last
 # kernel. 8 rows: 2 elements a thread, 80 registers. The same numbers (each element's draws
 # and arithmetic are its own; the counts' integer sums in another order).
-WIDE_SHORT_BLOCKS = False
+WIDE_SHORT_BLOCKS = True
 WIDE_SHORT_BLOCK_R = 8
 
 
