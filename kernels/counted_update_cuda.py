@@ -43,6 +43,26 @@ def _stream(seed, stream: tl.constexpr):
 
 
 @triton.jit
+def _rows4(seed, lines, t, first, shape: tl.constexpr):
+    """``ROWS4``'s bits for slot ``t`` of a block of ranks ``first .. first + R - 1`` (``first``
+    a multiple of 4) x ``lines``: rank ``4i + o`` takes output ``o`` of the Philox counter
+    ``(line, t, i, 1)`` (``i`` the rank's quad), so one call gives four ranks' words and
+    none is wasted where trains are 1 slot long (the old stream's call gave one row's four
+    slots). Word 3 of the counter is 1 (the old stream's is 0): no counter of the old
+    stream is drawn again. Returns ``shape`` ``(R, L)`` uint32, rank-major as the block's
+    rows; the four outputs' interleave is a join, a permute and a reshape (registers and
+    a layout conversion), the same for any block size."""
+    tl.static_assert(shape[0] % 4 == 0, "ROWS4 takes row blocks of 4k ranks")
+    zero = tl.zeros((shape[0] // 4, shape[1]), dtype=tl.uint32)
+    quads = (first // 4 + tl.arange(0, shape[0] // 4)).to(tl.uint32)
+    r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + t,
+                            quads[:, None] + zero, zero + 1)
+    # [i, l, e, f] = r_(2f + e) -> [i, f, e, l] -> row 4i + 2f + e
+    four = tl.join(tl.join(r0, r1), tl.join(r2, r3))
+    return tl.reshape(tl.permute(four, (0, 3, 2, 1)), shape)
+
+
+@triton.jit
 def _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, t, k_rows, length,
                  ld, n_lines, base_ptr, ABS: tl.constexpr, COMPACT: tl.constexpr):
     """Slot ``t`` of the rows ``rows`` on the lines ``lines``: fires where Philox output
@@ -70,7 +90,8 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
                         base_ptr, n, n_lines, k_rows, length, ld, n_quads, stride_pk,
                         stride_pn, stride_pg, STREAM: tl.constexpr, SEED_PTR: tl.constexpr,
                         ABS: tl.constexpr, COMPACT: tl.constexpr, BLOCK_B: tl.constexpr,
-                        BLOCK_L: tl.constexpr, QUAD_LOOP: tl.constexpr = False):
+                        BLOCK_L: tl.constexpr, QUAD_LOOP: tl.constexpr = False,
+                        ROWS4: tl.constexpr = False):
     """Four slots ``4q .. 4q + 3`` of ``BLOCK_B`` rows x ``BLOCK_L`` lines of the planes
     ``(n_lines, ld)`` (axis 0: row block and ``q``). Dense: slot ``t`` of row ``b`` of line
     ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor
@@ -86,7 +107,10 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     slots. Axis 2: tile ``g`` of a group, with its own probabilities (``stride_pg`` on),
     trains, seed, order and planes. ``QUAD_LOOP`` (compact, ``n_quads`` 1: axis 0 the row
     blocks alone): a program walks its quads up to its block's longest train, the same
-    bits stored at the same places; no program is launched for quads past the trains."""
+    bits stored at the same places; no program is launched for quads past the trains.
+    ``ROWS4`` (compact, ``n_quads`` 1): another stream, ``_rows4``'s, keyed by the rank in
+    ``order`` (one Philox call a slot and four ranks), each block walking its slots up to
+    its longest train; stored at the same places."""
     q = tl.program_id(0) % n_quads
     ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
@@ -107,7 +131,16 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     if SEED_PTR:
         seed = tl.load(seed_ptr + g)
     seed = _stream(tl.cast(seed, tl.int64), STREAM)
-    if COMPACT and QUAD_LOOP:  # this row block's quads, as far as its trains reach
+    if COMPACT and ROWS4:  # ``ROWS4``'s stream, keyed by rank: a slot at a time
+        live = (ranks < k_rows)[:, None] & (lines < n)[None, :]
+        p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn,
+                    mask=live, other=0.0)
+        first = (tl.program_id(0) // n_quads) * BLOCK_B
+        for tt in range(0, tl.minimum(tl.max(bl, axis=0), length)):
+            r = _rows4(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
+            _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, tt, k_rows,
+                         length, ld, n_lines, base_ptr, ABS, COMPACT)
+    elif COMPACT and QUAD_LOOP:  # this row block's quads, as far as its trains reach
         for qq in range(0, tl.cdiv(tl.minimum(tl.max(bl, axis=0), length), 4)):
             _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, qq * 4 < length, lines, rows,
                         ranks, qq, n, n_lines, k_rows, length, ld, stride_pk, stride_pn,
@@ -306,7 +339,7 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                          stride_xn, stride_xg, stride_dk, stride_dm, stride_dg,
                          SEED_PTR: tl.constexpr, ATOMIC: tl.constexpr, D_PLANE: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                         SKIP: tl.constexpr = False):
+                         SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False):
     """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
     the input side's bits drawn where they are counted: the bits of ``_line_planes_kernel``
     (Philox output ``t % 4`` of the counter ``(line, t // 4, row, 0)``, x stream of the
@@ -317,7 +350,10 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     quads run to its longest train. Integer counts: the planes' exactly, added with atomics
     across parts. Axis 2: tile ``g`` of a group (its probabilities, trains, order, seed,
     error plane and base). ``SKIP`` (``SKIP_EMPTY_SLOTS``): a quad's slots past the
-    block's longest train are not counted (their bits are all zeros)."""
+    block's longest train are not counted (their bits are all zeros). ``ROWS4``: the bits
+    of ``_rows4``'s stream (keyed by rank in ``order``, one Philox call a slot and four
+    ranks), a slot at a time up to the block's longest train (``SKIP``'s counts: nothing
+    past the trains); the error plane, ``D_PLANE``, must be of that stream too."""
     g = tl.program_id(2).to(tl.int64)
     part = tl.program_id(1)
     xp_ptr += g * stride_xg
@@ -356,43 +392,53 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                          mask=live_d, other=0.0)
         c_row = rows[:, None].to(tl.uint32)
         top = tl.minimum(tl.max(bl, axis=0), length)
-        for q in range(0, (top + 3) // 4):
-            x0, x1, x2, x3 = philox(seed_x, cols[None, :].to(tl.uint32) + zero_x, zero_x + q,
-                                    c_row + zero_x, zero_x)
-            if D_PLANE:
-                d0 = zero_d
-                d1 = zero_d
-                d2 = zero_d
-                d3 = zero_d
-            else:
-                d0, d1, d2, d3 = philox(seed_d, lines[None, :].to(tl.uint32) + zero_d,
-                                        zero_d + q, c_row + zero_d, zero_d)
-            t = 4 * q
-            net, total = _slot_counts(x0, px, d0, pd, t, bl, length, live_x, live_d, net, total,
-                                      dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
-            if SKIP:  # slots past every train of the block add zeros: not counted
-                if t + 1 < top:
-                    net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x,
-                                              live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                              ranks, D_PLANE)
-                if t + 2 < top:
-                    net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x,
-                                              live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                              ranks, D_PLANE)
-                if t + 3 < top:
-                    net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x,
-                                              live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                              ranks, D_PLANE)
-            else:
-                net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x, live_d,
-                                          net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                          D_PLANE)
-                net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x, live_d,
-                                          net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                          D_PLANE)
-                net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x, live_d,
-                                          net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                          D_PLANE)
+        if ROWS4:
+            for t in range(0, top):
+                rx = _rows4(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
+                if D_PLANE:
+                    rd = zero_d
+                else:
+                    rd = _rows4(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
+                net, total = _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net,
+                                          total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+        else:
+            for q in range(0, (top + 3) // 4):
+                x0, x1, x2, x3 = philox(seed_x, cols[None, :].to(tl.uint32) + zero_x, zero_x + q,
+                                        c_row + zero_x, zero_x)
+                if D_PLANE:
+                    d0 = zero_d
+                    d1 = zero_d
+                    d2 = zero_d
+                    d3 = zero_d
+                else:
+                    d0, d1, d2, d3 = philox(seed_d, lines[None, :].to(tl.uint32) + zero_d,
+                                            zero_d + q, c_row + zero_d, zero_d)
+                t = 4 * q
+                net, total = _slot_counts(x0, px, d0, pd, t, bl, length, live_x, live_d, net, total,
+                                          dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+                if SKIP:  # slots past every train of the block add zeros: not counted
+                    if t + 1 < top:
+                        net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x,
+                                                  live_d, net, total, dt_ptr, base_ptr, ld, lines,
+                                                  ranks, D_PLANE)
+                    if t + 2 < top:
+                        net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x,
+                                                  live_d, net, total, dt_ptr, base_ptr, ld, lines,
+                                                  ranks, D_PLANE)
+                    if t + 3 < top:
+                        net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x,
+                                                  live_d, net, total, dt_ptr, base_ptr, ld, lines,
+                                                  ranks, D_PLANE)
+                else:
+                    net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x, live_d,
+                                              net, total, dt_ptr, base_ptr, ld, lines, ranks,
+                                              D_PLANE)
+                    net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x, live_d,
+                                              net, total, dt_ptr, base_ptr, ld, lines, ranks,
+                                              D_PLANE)
+                    net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x, live_d,
+                                              net, total, dt_ptr, base_ptr, ld, lines, ranks,
+                                              D_PLANE)
     out = lines[:, None] * n_in + cols[None, :]
     ok = (lines < n_out)[:, None] & (cols < n_in)[None, :]
     _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC)
@@ -823,7 +869,8 @@ def compact_layout_torch(bl: torch.Tensor, length: int) -> tuple[torch.Tensor, t
 
 def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: int,
                        seed: int | torch.Tensor, stream: int, *, n_lines: int | None = None,
-                       with_abs: bool = False, compact: tuple | None = None):
+                       with_abs: bool = False, compact: tuple | None = None,
+                       rows4: bool = False):
     """The signed bits (``signed_bits_torch``) of each line as K-major int8 planes
     ``(n_lines, ld)``: slot ``t`` of row ``b`` of line ``j`` at ``[j, t * k + b]``
     (slot-major), zeros past the ``k * length`` slots and the ``n`` lines; and, ``with_abs``, their
@@ -837,7 +884,10 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
     ``compact``: :func:`compact_layout` of ``bl``: the same bits, only the slots inside the
     trains, rows in the order of decreasing train length (``base[t] + rank``); nothing is
     written past the trains' sum (a count must stop there: ``coincidences_triton``'s
-    ``ends``)."""
+    ``ends``). ``rows4`` (compact only): the bits of ``DRAWN_ROWS4``'s stream (``_rows4``:
+    keyed by rank, four ranks a Philox call), at the same places."""
+    if rows4 and compact is None:
+        raise ValueError("rows4 planes are compact planes (keyed by rank in the order)")
     grouped = prob.dim() == 3
     if not grouped:
         prob, bl = prob[None], bl[None]
@@ -856,7 +906,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         block_b, block_l = _plane_blocks(n_lines)
         # slots in fours: the trains' (compact), or all up to ld, padding included (dense);
         # compact with QUAD_LOOP: one program a row block walks its quads
-        loop = compact is not None and QUAD_LOOP
+        loop = compact is not None and (QUAD_LOOP or rows4)
         quads = 1 if loop else triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
         order, base = compact if compact is not None else (bl, bl)
@@ -865,7 +915,8 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
             seed if on_device else signed, 0 if on_device else int(seed), order, base, n,
             n_lines, k, length, ld, quads, prob.stride(1), prob.stride(2), prob.stride(0),
             STREAM=stream, SEED_PTR=on_device, ABS=magnitude is not None,
-            COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l, QUAD_LOOP=loop)
+            COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l, QUAD_LOOP=loop,
+            ROWS4=rows4)
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
@@ -1044,6 +1095,25 @@ DRAWN_WAVES = 4
 # spill at any cap (288 x 32: 336 bytes at 168). The same counts. False: ptxas's choice.
 CAPPED_DRAWN_REGISTERS = False
 DRAWN_REGISTER_CAP = 128
+# The drawn counts' bits from another stream (``_rows4``): one Philox call gives the bits of
+# four ranks (rows in the compact order) of one slot and line, instead of four slots of one
+# row. The ResNet's trains are 1 slot long under BL management, so the old stream's calls
+# kept 1 word of 4, and Philox was ~700 of the ~1,200 SASS instructions a thread and row
+# block at 144 inputs (benchmarks/RESULTS.md, 2026-12-07 convcounts). Both sides change (the
+# error side's compact plane too, and the error side drawn by each program); the same
+# probability for every bit (the same uniform and threshold), other numbers: the counts
+# agree with the old stream's in distribution only (tests: the twin
+# ``counted_update_ref.drawn_counts_rows4_torch`` bit for bit, and means and variances over
+# seeds). Rows are then always in ``compact_layout``'s (stable) order. Only the drawn counts
+# (``DRAWN_COUNTS``' shapes) change; the planes of wide layers keep the old stream. False:
+# the old stream, the same numbers as before.
+DRAWN_ROWS4 = False
+# ``_drawn_counts_kernel``'s input blocks at most 32 lines wide where the error side has
+# 33-64 lines (a 64-line block: the ResNet's 8 x 8 layers, 288 inputs x 64 outputs): the
+# 64-wide block chosen by ``_drawn_block_n`` spills 328 bytes a thread (sm_90, Triton 3.8;
+# 255 registers), the 32-wide one does not. The same counts (the bits are keyed by line,
+# not by block). False: ``_drawn_block_n``'s width.
+NARROW_DRAWN_BLOCKS = False
 
 
 def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
@@ -1065,7 +1135,8 @@ def _drawn_block_n(n_in: int, block_m: int, d_plane: bool) -> int:
     quarter of a draw, say), so the width with the least such work (``cdiv(n_in, b) * (b +
     block_m)``), the wider on a tie."""
     extra = block_m / 4 if d_plane else block_m
-    return min((16, 32, 64, 128), key=lambda b: (triton.cdiv(n_in, b) * (b + extra), -b))
+    widths = (16, 32) if NARROW_DRAWN_BLOCKS and block_m >= 64 else (16, 32, 64, 128)
+    return min(widths, key=lambda b: (triton.cdiv(n_in, b) * (b + extra), -b))
 
 
 def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
@@ -1089,6 +1160,7 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     if tiles > 1 and not on_device:
         raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
     d_plane = DRAWN_ERROR_PLANES if error_planes is None else error_planes
+    rows4 = DRAWN_ROWS4
     bl = bl.contiguous()
     block_m = max(16, triton.next_power_of_2(n_out))
     block_n = block_n or _drawn_block_n(n_in, block_m, d_plane)
@@ -1109,9 +1181,10 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
         if d_plane:  # rows by decreasing train, and the error side's compact plane
             order, base = (t.contiguous() for t in compact_layout(bl, length))
             dt = line_planes_triton(d_prob, bl, length, ld, seed, 1,
-                                    compact=(order, base))[0]
+                                    compact=(order, base), rows4=rows4)[0]
         else:  # rows by decreasing train (any order counts the same; this one wastes no draws)
-            if COUNTING_LAYOUT and bl.dtype == torch.int32 and length <= COUNTING_MAX_LENGTH:
+            if rows4 or (COUNTING_LAYOUT and bl.dtype == torch.int32
+                         and length <= COUNTING_MAX_LENGTH):  # rows4: keyed by rank
                 order = compact_layout(bl, length)[0].contiguous()  # (counted, not sorted)
             else:
                 order = torch.argsort(bl, dim=-1, descending=True).to(torch.int32).contiguous()
@@ -1122,7 +1195,8 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             length, splits, x_prob.stride(1), x_prob.stride(2), x_prob.stride(0),
             d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
             ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
-            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, **_drawn_launch(block_r, block_m, block_n))
+            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4,
+            **_drawn_launch(block_r, block_m, block_n))
     elif splits <= 1:
         counts.zero_()
     if grouped:

@@ -79,6 +79,74 @@ def pulse_counts_torch(x_signed: torch.Tensor, d_signed: torch.Tensor):
     return up, down
 
 
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(a: int, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """High and low 32-bit words of ``a * c`` (``a`` a 32-bit constant, ``c`` int64 holding
+    uint32) without leaving int64: ``c`` in 16-bit halves, each product below 2^48."""
+    hi_part, lo_part = a * (c >> 16), a * (c & 0xFFFF)
+    return (hi_part + (lo_part >> 16)) >> 16, ((hi_part << 16) + lo_part) & _M32
+
+
+def philox_torch(key: int, c0, c1, c2, c3, rounds: int = 10):
+    """Philox-4x32 as Triton's ``random.philox`` computes it: the four output words (int64
+    tensors holding uint32) of the counters ``(c0, c1, c2, c3)`` under the 64-bit ``key``
+    (low word first). The definition the kernels' streams are tested against."""
+    c0, c1, c2, c3 = (torch.as_tensor(c, dtype=torch.int64) & _M32 for c in (c0, c1, c2, c3))
+    c0, c1, c2, c3 = torch.broadcast_tensors(c0, c1, c2, c3)
+    k0, k1 = key & _M32, (key >> 32) & _M32
+    for _ in range(rounds):
+        hi_b, lo_b = _mul32(0xCD9E8D57, c2)
+        hi_a, lo_a = _mul32(0xD2511F53, c0)
+        c0, c1, c2, c3 = hi_b ^ c1 ^ k0, lo_b, hi_a ^ c3 ^ k1, lo_a
+        k0, k1 = (k0 + 0x9E3779B9) & _M32, (k1 + 0xBB67AE85) & _M32
+    return c0, c1, c2, c3
+
+
+def uniform_of_uint32(r: torch.Tensor) -> torch.Tensor:
+    """Triton's ``uint_to_uniform_float`` of uint32 words (held in int64): the word as int32,
+    negatives folded (``~x``), times 4.6566127342e-10 in float32."""
+    x = torch.where(r >= 1 << 31, r - (1 << 32), r)
+    x = torch.where(x < 0, ~x, x).to(torch.int32)
+    return x.to(torch.float32) * torch.tensor(4.6566127342e-10, dtype=torch.float32,
+                                              device=r.device)
+
+
+def rows4_bits_torch(prob: torch.Tensor, bl: torch.Tensor, length: int, seed: int,
+                     stream: int) -> torch.Tensor:
+    """The signed bits ``(k, length, n)`` (``signed_bits_torch``'s layout, rows in their own
+    order) of ``counted_update_cuda.DRAWN_ROWS4``'s stream - its definition: the rows ranked
+    by decreasing train (stable: ``order``), the bit of rank ``r``, slot ``t``, line ``j``
+    fires where output ``r % 4`` of the Philox counter ``(j, t, r // 4, 1)`` under the key
+    ``seed ^ ((stream + 1) << 44)`` (x stream 0, d stream 1), as a uniform, is below
+    ``|prob|``. One call gives four ranks' bits of one slot (the old stream: four slots of
+    one row), the same probability for each bit."""
+    k, n = prob.shape
+    key = (int(seed) ^ ((stream + 1) << 44)) & ((1 << 64) - 1)
+    order = torch.argsort(bl, descending=True, stable=True)
+    t = torch.arange(length, device=prob.device)[None, :, None]
+    j = torch.arange(n, device=prob.device)[None, None, :]
+    ranks = torch.arange(k, device=prob.device)[:, None, None]
+    words = philox_torch(key, j, t, ranks // 4, 1)
+    word = torch.stack(words).gather(0, (ranks % 4).expand(1, k, length, n))[0]
+    fire_by_rank = uniform_of_uint32(word) < prob[order].abs().float()[:, None, :]
+    fire = torch.empty_like(fire_by_rank)
+    fire[order] = fire_by_rank
+    return signed_bits_torch(prob, bl, length, bits=fire.to(torch.int8))
+
+
+def drawn_counts_rows4_torch(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
+                             length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(net, total)`` int32 ``(out, in)`` of ``DRAWN_ROWS4``'s bits (``rows4_bits_torch``,
+    x stream 0, d stream 1): ``counted_update_cuda.drawn_counts_triton``'s twin with the
+    switch on."""
+    xs = rows4_bits_torch(x_prob, bl, length, seed, 0).reshape(-1, x_prob.shape[1])
+    ds = rows4_bits_torch(d_prob, bl, length, seed, 1).reshape(-1, d_prob.shape[1])
+    xs, ds = xs.to(torch.float64), ds.to(torch.float64)
+    return (ds.T @ xs).to(torch.int32), (ds.abs().T @ xs.abs()).to(torch.int32)
+
+
 def mixed_runs(w: torch.Tensor, c_up, s_up, c_down, s_down, n_up, n_down):
     """Where ``n_up`` pulses ``w -> c_up w + s_up`` mixed evenly with ``n_down`` pulses
     ``w -> c_down w - s_down`` take ``w`` (float64; module doc)."""

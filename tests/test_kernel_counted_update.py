@@ -7,6 +7,7 @@ distribution where the draws differ.
 
 import functools
 
+import numpy as np
 import pytest
 import torch
 from pulse_cases import loose
@@ -929,3 +930,146 @@ def test_gpu_quad_loop_draws_the_planes_of_a_program_a_quad(monkeypatch, long_tr
             signed = planes(prob, bl, length, k * length, seeds, stream, compact=compact)[0]
             got.append(torch.cat([signed[g, :, :ends[g]] for g in range(tiles)], 1))
         assert torch.equal(got[0], got[1]) and got[0].any()
+
+
+# ------------------------------ DRAWN_ROWS4: one Philox call, four ranks' bits -------------
+def test_drawn_rows4_is_its_twin(monkeypatch):
+    """``DRAWN_ROWS4``: the drawn counts are those of the new stream's twin
+    (``drawn_counts_rows4_torch``, Philox in torch) bit for bit - the error side drawn by
+    each program or read from its compact plane, trains of 0-5 and of 1, a partial last row
+    block, K parts, a group of two with their own seeds; the twin's Philox is NumPy's
+    Philox-4x32-10 word for word. Off: the old stream's counts, unchanged."""
+    from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch, philox_torch
+
+    drawn = launcher("drawn_counts_triton", True)
+    gen = torch.Generator().manual_seed(12)
+    k, length, n_out, n_in = 38, 5, 5, 20
+    x_prob = torch.rand(2, k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
+    seeds = torch.tensor([51, 52])
+    old = drawn(x_prob, d_prob, torch.ones(2, k, dtype=torch.int32), length, seeds, block_n=16)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
+    for bl in (torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32),
+               torch.ones(2, k, dtype=torch.int32)):
+        want = [drawn_counts_rows4_torch(x_prob[g], d_prob[g], bl[g], length, int(seeds[g]))
+                for g in range(2)]
+        for planes in (False, True):
+            net, total = drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16,
+                               splits=2, error_planes=planes)
+            assert torch.equal(net, torch.stack([w[0] for w in want]))
+            assert torch.equal(total, torch.stack([w[1] for w in want])) and total.sum() > 0
+            if planes:  # one tile, an int seed, blocks of 32 ranks: the same bits
+                one = drawn(x_prob[1], d_prob[1], bl[1], length, int(seeds[1]))
+                assert torch.equal(one[0], want[1][0]) and torch.equal(one[1], want[1][1])
+    assert not torch.equal(old[1], total)  # another stream
+    words = philox_torch(7 ^ (1 << 44), torch.arange(6), 3, torch.arange(6) // 4, 1)
+    m32 = np.uint64(0xFFFFFFFF)
+    c = [np.arange(6, dtype=np.uint64), np.full(6, 3, np.uint64),
+         np.arange(6, dtype=np.uint64) // np.uint64(4), np.ones(6, np.uint64)]
+    key = 7 ^ (1 << 44)
+    k0, k1 = np.uint64(key & 0xFFFFFFFF), np.uint64(key >> 32)
+    for _ in range(10):
+        pa, pb = np.uint64(0xD2511F53) * c[0], np.uint64(0xCD9E8D57) * c[2]
+        c = [((pb >> np.uint64(32)) ^ c[1] ^ k0) & m32, pb & m32,
+             ((pa >> np.uint64(32)) ^ c[3] ^ k1) & m32, pa & m32]
+        k0, k1 = (k0 + np.uint64(0x9E3779B9)) & m32, (k1 + np.uint64(0xBB67AE85)) & m32
+    assert all(np.array_equal(w.numpy(), v.astype(np.int64)) for w, v in zip(words, c,
+                                                                               strict=True))
+
+
+def test_rows4_stream_counts_in_distribution():
+    """``DRAWN_ROWS4``'s stream (its twin, which the kernels equal bit for bit) keeps every
+    bit's probability: over 400 seeds each cell's up and down counts have the mean and the
+    variance of their exact law - a sum of independent coincidences, one per slot of a
+    row, of probability ``|x_prob d_prob|`` (up where the signs differ) - within the
+    sampling error (each cell's mean at 4.5 standard errors; the z-scores' pooled square
+    and the variances' ratios over all cells)."""
+    from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
+
+    gen = torch.Generator().manual_seed(3)
+    k, length, n_out, n_in, runs = 64, 3, 4, 8, 400
+    bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
+    bl[:20] = 1  # some trains of 1, as the ResNet's
+    x_prob = torch.rand(k, n_in, generator=gen, dtype=torch.float64) * 1.6 - 0.8
+    d_prob = torch.rand(k, n_out, generator=gen, dtype=torch.float64) * 1.6 - 0.8
+    ups, downs = [], []
+    for seed in range(runs):
+        net, total = drawn_counts_rows4_torch(x_prob.float(), d_prob.float(), bl, length, seed)
+        ups.append((total - net) // 2)
+        downs.append((total + net) // 2)
+    p = (d_prob.abs()[:, :, None] * x_prob.abs()[:, None, :]).float().double()
+    differ = (d_prob.sign()[:, :, None] != x_prob.sign()[:, None, :])
+    slots = bl.double()[:, None, None]
+    for counts, where in ((ups, differ), (downs, ~differ)):
+        c = torch.stack(counts).double()
+        q = p * where
+        mean, var = (slots * q).sum(0), (slots * q * (1 - q)).sum(0)
+        z = (c.mean(0) - mean) / (var / runs).sqrt()
+        assert z.abs().max() < 4.5 and abs(float((z ** 2).mean()) - 1) < 0.35
+        ratio = c.var(0) / var
+        assert abs(float(ratio.mean()) - 1) < 0.06 and ratio.min() > 0.6 and ratio.max() < 1.5
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
+def test_gpu_drawn_rows4_is_its_twin(monkeypatch, n_out, n_in):
+    """Compiled, at the ResNet's shapes (8,192 rows, trains of 0-3 and of 1; the error side
+    from its plane and drawn by each program, ``NARROW_DRAWN_BLOCKS`` off and on):
+    ``DRAWN_ROWS4``'s counts are its twin's bit for bit."""
+    from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
+
+    drawn = launcher("drawn_counts_triton", False)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
+    gen = torch.Generator().manual_seed(n_in)
+    k, length = 8192, 3
+    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    for bl in (torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda(),
+               torch.ones(k, dtype=torch.int32, device="cuda")):
+        want = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 9)
+        for planes in (False, True):
+            for narrow in (False, True):
+                monkeypatch.setitem(drawn.__globals__, "NARROW_DRAWN_BLOCKS", narrow)
+                got = drawn(x_prob, d_prob, bl, length, torch.tensor([9], device="cuda"),
+                            error_planes=planes)
+                assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
+def test_gpu_narrow_drawn_blocks_count_the_same(monkeypatch, n_out, n_in):
+    """Compiled, at the ResNet's shapes (8,192 rows, trains of 0-31 and of 1):
+    ``NARROW_DRAWN_BLOCKS`` gives the counts of ``_drawn_block_n``'s width, bit for bit."""
+    drawn = launcher("drawn_counts_triton", False)
+    gen = torch.Generator().manual_seed(n_in)
+    k, length = 8192, 31
+    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    for bl in (torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32),
+               torch.ones(k, dtype=torch.int32)):
+        got = []
+        for narrow in (False, True):
+            monkeypatch.setitem(drawn.__globals__, "NARROW_DRAWN_BLOCKS", narrow)
+            got.append(drawn(x_prob, d_prob, bl.cuda(), length, torch.tensor([9], device="cuda")))
+        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+
+
+def test_narrow_drawn_blocks_count_the_same(monkeypatch):
+    """``NARROW_DRAWN_BLOCKS``: a 64-line error side takes input blocks of at most 32 lines
+    (``_drawn_block_n``: 64 at 288 inputs off, 32 on; narrower error sides unchanged), and
+    the counts are the wide blocks' bit for bit (interpreted: 40 outputs x 70 inputs)."""
+    drawn = launcher("drawn_counts_triton", True)
+    width = drawn.__globals__["_drawn_block_n"]
+    assert (width(288, 64, True), width(144, 16, True)) == (64, 32)
+    monkeypatch.setitem(drawn.__globals__, "NARROW_DRAWN_BLOCKS", True)
+    assert (width(288, 64, True), width(144, 16, True), width(288, 64, False)) == (32, 32, 32)
+    gen = torch.Generator().manual_seed(4)
+    k, length, n_out, n_in = 20, 2, 40, 70
+    bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
+    x_prob = torch.rand(k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(k, n_out, generator=gen) - 0.5
+    got = [drawn(x_prob, d_prob, bl, length, 6, block_r=16)]
+    monkeypatch.setitem(drawn.__globals__, "NARROW_DRAWN_BLOCKS", False)
+    got.append(drawn(x_prob, d_prob, bl, length, 6, block_r=16))
+    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+    assert got[0][1].sum() > 0
