@@ -99,6 +99,22 @@ PATHS = {
                      (counted_update_cuda, "CAPPED_DRAWN_REGISTERS")),
                     RESNET, [], ("sgd+update.accumulate=batch",
                                  "chopped+update.accumulate=batch")),
+    # the drawn counts' bits four ranks (of one slot) a Philox call, not four slots (of one
+    # row): the ResNet's trains are 1 slot, so 3 of 4 words were thrown away. ANOTHER random
+    # stream (the same law): compare losses in distribution, not digit for digit
+    "drawn-rows4": (((counted_update_cuda, "DRAWN_ROWS4"),), RESNET, [],
+                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the 8 x 8 layers' count program (288 inputs x 64 outputs) in 32-wide input blocks (the
+    # 64-wide one spills 328 bytes on sm_90); the same counts
+    "narrow-drawn": (((counted_update_cuda, "NARROW_DRAWN_BLOCKS"),), RESNET, [],
+                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # DRAWN_ROWS4 on top of the convcounts paths
+    "rows4-conv-counts": (((counted_update_cuda, "DRAWN_ROWS4"),
+                           (counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES"),
+                           (counted_update_cuda, "MANY_DRAWN_PARTS"),
+                           (counted_update_cuda, "CAPPED_DRAWN_REGISTERS")),
+                          RESNET, [], ("sgd+update.accumulate=batch",
+                                       "chopped+update.accumulate=batch")),
     # the three ResNet paths together
     "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS"),
                      (analog_mvm_cuda, "FUSED_ROWS")), RESNET, [],

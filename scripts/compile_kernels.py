@@ -200,6 +200,18 @@ def _problems():
     cu.drawn_counts_triton(torch.rand(5, 32) - 0.5, torch.rand(5, 16) - 0.5, bl, 7,
                            torch.tensor([5]))
     cu.CAPPED_DRAWN_REGISTERS = capped
+    rows4, narrow = cu.DRAWN_ROWS4, cu.NARROW_DRAWN_BLOCKS
+    cu.DRAWN_ROWS4 = True  # four ranks a Philox call: both error-side modes, its planes
+    for planes in (False, True):
+        cu.drawn_counts_triton(x_prob, d_prob, bl, 7, torch.tensor([5]), error_planes=planes)
+        for n_in, n_out in ((144, 16), (288, 64)):  # the ResNet's 32 x 32 and 8 x 8 layers
+            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
+                                   7, torch.tensor([5]), error_planes=planes)
+    for cu.NARROW_DRAWN_BLOCKS in (False, True):  # 288 inputs x 64 outputs: 64 / 32 wide
+        for cu.DRAWN_ROWS4 in (False, True):
+            cu.drawn_counts_triton(torch.rand(5, 288) - 0.5, torch.rand(5, 64) - 0.5, bl, 7,
+                                   torch.tensor([5]))
+    cu.DRAWN_ROWS4, cu.NARROW_DRAWN_BLOCKS = rows4, narrow
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
