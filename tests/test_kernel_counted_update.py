@@ -1073,3 +1073,35 @@ def test_narrow_drawn_blocks_count_the_same(monkeypatch):
     got.append(drawn(x_prob, d_prob, bl, length, 6, block_r=16))
     assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
     assert got[0][1].sum() > 0
+
+
+def test_update_through_drawn_rows4_is_the_twins(monkeypatch):
+    """The whole update (one tile, ``DRAWN_COUNTS``' shapes lowered to it) with
+    ``DRAWN_ROWS4`` applies the twin's counts of the new stream: the weights of
+    ``apply_counts_torch`` on them, every pulse worn, and the same seed the same weights."""
+    from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
+
+    update = launcher("counted_update_triton", True)
+    module = launcher("drawn_counts_triton", True).__globals__
+    monkeypatch.setitem(module, "DRAWN_ROWS4", True)
+    monkeypatch.setitem(module, "DRAWN_MIN_ROWS", 1)
+    gen = torch.Generator().manual_seed(5)
+    k, length, n_out, n_in = 24, 3, 5, 12
+    bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
+    x_prob = torch.rand(k, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(k, n_out, generator=gen) - 0.5
+    cell = SoftBounds(dw_min=0.01)
+    params = cell.sample((n_out, n_in), gen)
+    net, total = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 5)
+    twin = torch.zeros(n_out, n_in)
+    apply_counts_torch(twin, params, (total - net) // 2, (total + net) // 2,
+                       cell_bundle(cell, noise=0.0))
+    runs = []
+    for _ in range(2):
+        weight, worn = torch.zeros(n_out, n_in), torch.zeros(n_out, n_in, dtype=torch.int32)
+        pulses = update(weight, params, x_prob, d_prob, bl, max_bl=length, seed=5,
+                        method="split_k", cell_pulses=worn, **cell_args(cell, noise=0.0))
+        runs.append(weight)
+        assert torch.equal(worn, total) and int(pulses) == int(total.sum()) > 0
+    torch.testing.assert_close(runs[0], twin, rtol=0, atol=2e-6)
+    assert torch.equal(runs[0], runs[1])
