@@ -647,17 +647,22 @@ def test_grouped_twin_and_numba_are_each_tiles_own():
         assert torch.equal(fast[g], analog_mvm_numba(weights[g], block, p, seeds[g]))
 
 
+@pytest.mark.parametrize("rows", [4, 40])
 @pytest.mark.parametrize("out_noise", [0.0, 0.06])
-def test_numba_one_hot_rows_gather_a_column_as_the_matmul_computes_it(monkeypatch, out_noise):
+def test_numba_one_hot_rows_gather_a_column_as_the_matmul_computes_it(monkeypatch, out_noise,
+                                                                       rows):
     # a transfer's reads (one non-zero input per row; a row of zeros too) take one column
-    # of the weight instead of the matmul: the same floats, signs of zeros included
+    # of the weight instead of the matmul: the same floats, signs of zeros included (40
+    # rows: a chopped device's reads of a batch's lines)
     gen = torch.Generator().manual_seed(4)
     w = torch.randn(9, 7, generator=gen)
     w[::2, 3] = 0.0
     w[1::2, 3] = -0.0
     w[4, :] = -0.0
-    x = torch.zeros(4, 7)
+    x = torch.zeros(rows, 7)
     x[0, 3], x[1, 0], x[3, 6] = 1.0, -0.4, 2.5
+    for r in range(4, rows):
+        x[r, r % 7] = torch.randn((), generator=gen)
     for columns in (True, False):
         weight = w if columns else w.T.contiguous().T  # a strided view as well
         p = kernel_params(IOParameters(out_noise=out_noise, bound_management="none"))
