@@ -446,24 +446,42 @@ def transfer_lines_grouped(weights, cell_params, reads, start, p, cell, *, gener
 
 
 def bind_transfer_lines(weight, cell_params, p, cell, **tensors):
-    """:func:`transfer_lines` on the CPU with numba, without a chopper, its arguments made
-    once (``transfer_write_cpu.bind_transfer_lines``): ``run(reads, start, generator)``, the
-    same write as ``transfer_lines(weight, cell_params, reads, start, p, cell,
-    generator=generator, **tensors)``, its seed drawn from ``generator`` as there. None
-    where that call would not run numba (or the tensors need converting per call)."""
+    """:func:`transfer_lines` on the CPU with numba, its arguments made once
+    (``transfer_write_cpu.bind_transfer_lines``): ``run(reads, start, generator,
+    passes=0)``, the same write as ``transfer_lines(weight, cell_params, reads, start, p,
+    cell, generator=generator, passes=passes, **tensors)``, its seed (and, with a chopper's
+    ``flip_prob``, the switches' draws after it) drawn from ``generator`` as there.
+    ``tensors`` as that call's (a chopper's ``passes`` and ``flip_draws`` come with each
+    run, so they are dropped here). None where that call would not run numba (or the
+    tensors need converting per call)."""
     if backends.choose("transfer_lines", weight) != backends.NUMBA:
         return None
     from .transfer_write_cpu import bind_transfer_lines as bind  # numba: imported on use
 
+    tensors.pop("passes", None)
+    if tensors.pop("flip_draws", None) is not None or "flip_seed" in tensors:
+        return None
     bound = bind(weight, cell_params, p, cell, **tensors)
     if bound is None:
         return None
     draw = seeds.draw_cpu_kernel_seed
+    chopper = tensors.get("chopper")
+    if chopper is None:
+        def run(reads, start, generator, passes=0):
+            return bound(reads, start, draw(generator))
 
-    def run(reads, start, generator):
-        return bound(reads, start, draw(generator))
+        return run
+    ready_after, flips = chopper.ready_after, chopper.flip_prob > 0
+    rand = torch.rand
 
-    return run
+    def run_chopped(reads, start, generator, passes=0):
+        # as transfer_lines: no seed before AGAD's first reference (_writes), the
+        # switches' draws after the seed
+        seed = draw(generator) if ready_after < 0 or passes > ready_after else 0
+        draws = rand(reads.shape[0], generator=generator) if flips else None
+        return bound(reads, start, seed, passes, draws)
+
+    return run_chopped
 
 
 def _writes(chopper, buffer) -> bool:

@@ -205,24 +205,34 @@ def bind_transfer_lines(weight: torch.Tensor, cell_params: torch.Tensor,
                         buffer: torch.Tensor | None = None,
                         out_sign: torch.Tensor | None = None,
                         in_sign: torch.Tensor | None = None,
+                        chopper: ChopperParams | None = None,
+                        running_mean: torch.Tensor | None = None,
+                        past_mean: torch.Tensor | None = None,
+                        switched: torch.Tensor | None = None,
                         cell_pulses: torch.Tensor | None = None,
                         train_slots: torch.Tensor | None = None):
-    """``transfer_lines_numba`` without a chopper, every argument but the reads, ``start``
-    and ``seed`` made once: ``run(reads, start, seed)`` -> pulses (0-dim int64). A
-    transfer's write is a few microseconds of kernel, its Python as much again. The numpy
-    views write through to the tensors, so ``run`` holds while their storage does (the
-    caller keys it on their ``data_ptr``); None where a tensor is no float32 (int64 for
-    ``train_slots``) contiguous view - ``transfer_lines_numba`` converts those per call."""
+    """``transfer_lines_numba``, every argument but the reads, ``start``, ``seed`` and (with
+    a ``chopper``) ``passes`` and ``flip_draws`` made once: ``run(reads, start, seed,
+    passes=0, flip_draws=None)`` -> pulses (0-dim int64). A transfer's write is a few
+    microseconds of kernel, its Python as much again. The numpy views write through to the
+    tensors, so ``run`` holds while their storage does (the caller keys it on their
+    ``data_ptr``); None where a tensor is no float32 (int64 for ``train_slots``, bool for
+    ``switched``) contiguous view - ``transfer_lines_numba`` converts those per call."""
     cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
     f32 = torch.float32
-    views = [t for t in (weight, cell_params, buffer, out_sign, in_sign) if t is not None]
+    buffered = buffer is not None
+    if chopper is not None and not buffered:
+        raise ValueError("the chopper bookkeeping comes with a buffered write")
+    means = () if chopper is None or running_mean is None else (running_mean, past_mean)
+    views = [t for t in (weight, cell_params, buffer, out_sign, in_sign, *means)
+             if t is not None]
     if (weight.dtype != f32 or any(t.dtype != f32 or not t.is_contiguous() for t in views)
             or train_slots is None or train_slots.dtype != torch.int64
-            or not train_slots.is_contiguous()):
+            or not train_slots.is_contiguous()
+            or (means and (switched.dtype != torch.bool or not switched.is_contiguous()))):
         return None
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
-    buffered = buffer is not None
-    numbers, scalars = _numbers(p, buffered, None, cell_kind, noise_std, mult_noise,
+    numbers, scalars = _numbers(p, buffered, chopper, cell_kind, noise_std, mult_noise,
                                 check_cell(cell_kind, cell_params, cell_scalars, cell_table))
     if buffered:
         h, o, i = (t.detach().numpy() for t in (buffer, out_sign, in_sign))
@@ -230,15 +240,19 @@ def bind_transfer_lines(weight: torch.Tensor, cell_params: torch.Tensor,
         h, o, i = _NO_BUFFER_H, _NO_SIGNS, _NO_SIGNS
     w, cp, table = weight.detach().numpy(), cell_params.detach().numpy(), table_array(cell_table)
     slots = train_slots.detach().numpy()
-    draws, running, past, flags = _NO_SIGNS[:0], _NO_BUFFER_H[:0], _NO_BUFFER_H[:0], _NO_FLAGS
+    no_draws, running, past, flags = _NO_SIGNS[:0], _NO_BUFFER_H[:0], _NO_BUFFER_H[:0], _NO_FLAGS
+    if means:  # written in place: views of the tensors themselves
+        running, past, flags = (t.detach().numpy() for t in (*means, switched))
     scalar, int64 = torch.scalar_tensor, torch.int64
 
-    def run(reads: torch.Tensor, start: int, seed: int) -> torch.Tensor:
+    def run(reads: torch.Tensor, start: int, seed: int, passes: int = 0,
+            flip_draws: torch.Tensor | None = None) -> torch.Tensor:
         reads = reads.detach()
         if reads.dtype != f32 or not reads.is_contiguous():
             reads = reads.to(f32).contiguous()
+        draws = no_draws if flip_draws is None else flip_draws.detach().to(f32).numpy()
         total = _transfer_lines(w, cp, reads.numpy(), start, h, o, i, numbers, scalars,
-                                table, seeds.low32(seed), cnt, counting, slots, 0, draws,
+                                table, seeds.low32(seed), cnt, counting, slots, passes, draws,
                                 running, past, flags)
         return scalar(total, dtype=int64)
 

@@ -250,6 +250,27 @@ class ChoppedTransfer(BufferedTransfer):
         """AGAD's means for the fused write (None: TTv3 has none)."""
         return None
 
+    def bound_chopper(self) -> LineChopper:
+        return LineChopper(self.chopper_params(), None, 0, self.reference_means())
+
+    def binds(self, lines: LineRun) -> bool:
+        """A host run's write is bound once per rate (``_host_writer``, as TTv1/TTv2's)
+        where the write does the bookkeeping (the chopper, AGAD's means) with a host
+        buffer scale: on the CPU a transfer's write was some 0.13 ms of Python making its
+        arguments anew (``write_plan``, ``fused_call``, the kernel's views)."""
+        c = self.config
+        return (self.folds_bookkeeping(lines)
+                and not (c.auto_scale and c.correct_gradient_magnitudes))
+
+    def _writer_key(self) -> tuple:
+        # the buffer scale follows A's rate under correct_gradient_magnitudes (a host float
+        # where bound: binds)
+        return (self.last_fast_lr,) if self.config.correct_gradient_magnitudes else ()
+
+    def _written(self) -> tuple[torch.Tensor, ...]:
+        means = self.reference_means()
+        return (*super()._written(), *(() if means is None else means))
+
     def period_ends(self, lines: LineRun, period: int) -> torch.Tensor:
         """Per read line: whether its pass is the last of a chopper period of ``period``
         passes."""

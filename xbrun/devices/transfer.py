@@ -355,9 +355,9 @@ class TransferDevice(TrainingDevice):
         device runs. Returns the write's pulses (added to ``add_to`` where given)."""
         if reads is None:
             reads = self.read_lines(lines, generator)
-        writer = self._host_writer(lr_t) if lines.on_host and not self.chopped else None
+        writer = self._host_writer(lr_t) if lines.on_host and self.binds(lines) else None
         if writer is not None:
-            pulses = writer(reads, lines.start, generator)
+            pulses = writer(reads, lines.start, generator, lines.passes)
             if add_to is not None:
                 pulses = add_to.add_(pulses)
         else:
@@ -373,7 +373,7 @@ class TransferDevice(TrainingDevice):
         slow = self.slow
         tensors = (slow.stored_weight(), slow.weight, slow.cell_params, slow.cell_pulses,
                    slow.ledger, *self._written())
-        key = (lr_t, slow.counting, *(t.data_ptr() for t in tensors))
+        key = (lr_t, slow.counting, *self._writer_key(), *(t.data_ptr() for t in tensors))
         if self._writer[0] != key:
             self._writer = (key, self.line_writer(lr_t))
         return self._writer[1]
@@ -382,6 +382,15 @@ class TransferDevice(TrainingDevice):
         # the bound writer (a closure over numpy views of these tensors) is not copied or
         # pickled: a copy binds its own
         return {**super().__getstate__(), "_writer": (None, None)}
+
+    def binds(self, lines: LineRun) -> bool:
+        """Whether a host run's write goes through the bound writer (``_host_writer``):
+        TTv1/TTv2's always; the chopped devices' where their write does the bookkeeping."""
+        return not self.chopped
+
+    def _writer_key(self) -> tuple:
+        """What the bound write's numbers depend on besides the rate (none here)."""
+        return ()
 
     def _written(self) -> tuple[torch.Tensor, ...]:
         """The device's own tensors a write changes or reads (TTv2: the buffer, the signs)."""
@@ -466,6 +475,11 @@ class BufferedTransfer(TransferDevice):
         or per line a bool tensor."""
         return True
 
+    def bound_chopper(self) -> LineChopper | None:
+        """The bookkeeping a bound host write does (``line_writer``; its passes and draws
+        come with each run); None here."""
+        return None
+
     def line_chopper(self, lines: LineRun, generator) -> LineChopper | None:
         """The bookkeeping of the read lines that C's fused write does in its kernel (the
         chopped devices, on CUDA); None: ``buffer_signal`` and ``after_reads`` do it."""
@@ -483,8 +497,11 @@ class BufferedTransfer(TransferDevice):
 
     def line_writer(self, lr_t: float):
         c = self.config
+        options = self._options(None, lr_t)
+        if isinstance(options["scale"], torch.Tensor):  # a rate on the device: per call
+            return None
         buffer = LineBuffer(self.buffer, self.out_chopper, self.in_chopper,
-                            kernels.BufferParams(**self._options(None, lr_t)))
+                            kernels.BufferParams(**options), self.bound_chopper())
         slow = self.slow
         return slow.line_writer(c.step * slow.granularity, c.transfer_update, self.columns,
                                 buffer)

@@ -581,12 +581,13 @@ class PulsedArray(CrossbarArray):
                     buffer: LineBuffer | None = None):
         """:meth:`write_lines` of every line of a host run, its arguments made once (the
         CPU's numba write, ``kernels.bind_transfer_lines``): ``run(amounts, start,
-        generator)``, the same write and draws (with a reference, the written lines' reads
-        then follow their conductance, as :meth:`_after_write` makes them). None where that
-        write is not the plain fused one (no chopper) or ``lr`` is 0. It holds while the
-        array's tensors (and the buffer's) keep their storage and ``counting`` stays."""
-        if (not self.fused_write(params) or lr == 0
-                or (buffer is not None and buffer.chopper is not None)):
+        generator, passes=0)``, the same write and draws (with a reference, the written
+        lines' reads then follow their conductance, as :meth:`_after_write` makes them);
+        ``passes``: the full passes before the run, which a ``buffer.chopper``'s bookkeeping
+        counts (its own ``passes`` and draws are not used: each run brings them). None where
+        that write is not the fused one or ``lr`` is 0. It holds while the array's tensors
+        (and the buffer's) keep their storage and ``counting`` stays."""
+        if not self.fused_write(params) or lr == 0:
             return None
         long_train, _ = self._train_bound(lr, params)
         write_params = kernels.TransferWriteParams(
@@ -603,8 +604,8 @@ class PulsedArray(CrossbarArray):
         read, conductance, reference = (t.numpy() if columns else t.numpy().T for t in (
             self.weight, self.persistent, self.reference))
 
-        def run_and_follow(amounts, start, generator):
-            pulses = run(amounts, start, generator)
+        def run_and_follow(amounts, start, generator, passes=0):
+            pulses = run(amounts, start, generator, passes)
             lines = slice(start, start + amounts.shape[0])  # a host run stops at the edge
             np.subtract(conductance[:, lines], reference[:, lines], out=read[:, lines])
             return pulses
