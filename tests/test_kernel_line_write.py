@@ -303,3 +303,42 @@ def test_bound_transfer_lines_is_the_numba_write(columns, buffered):
     assert torch.equal(w0, w1) and torch.equal(c0, c1) and torch.equal(s0, s1)
     assert [int(p) for p in p0] == [int(p) for p in p1] and int(c1.sum()) > 0
     assert b0 is None or torch.equal(b0, b1)
+
+
+@pytest.mark.parametrize("means", [False, True], ids=["chopped", "agad"])
+def test_bound_transfer_lines_with_a_chopper_is_the_numba_write(means):
+    """With the chopped devices' bookkeeping (random and periodic switches, AGAD's means and
+    first reference) the bound run, given each call's passes and draws, leaves every tensor
+    as ``transfer_lines_numba`` does, a call before the first reference included."""
+    from pulse_cases import _write_params
+    from xbrun.kernels.params import CellParams, ChopperParams
+    from xbrun.kernels.transfer_write_cpu import bind_transfer_lines, transfer_lines_numba
+
+    cell = CellParams(CELL_CONSTANT, 0.0, True, (), None)
+    chopper = ChopperParams(flip_prob=0.3, period=2, momentum=0.25 if means else 0.0,
+                            ready_after=1 if means else -1)
+    states = []
+    for bound in (False, True):
+        weight, cp, reads, options = _transfer_problem(True, True, TRAINS[0])
+        tensors = {k: options.pop(k) for k in ("buffer", "out_sign", "in_sign")}
+        signs = tensors["in_sign"].clone()
+        if means:
+            gen = torch.Generator().manual_seed(5)
+            tensors.update(running_mean=torch.randn(M, N, generator=gen),
+                           past_mean=torch.randn(M, N, generator=gen),
+                           switched=torch.zeros(N, dtype=torch.bool))
+        p = _write_params(dict(options, columns=True))
+        counter = torch.zeros(M, N, dtype=torch.int32)
+        slots = torch.zeros(2, dtype=torch.int64)
+        kw = dict(cell_pulses=counter, train_slots=slots[:1], chopper=chopper, **tensors)
+        run = bind_transfer_lines(weight, cp, p, cell, **kw) if bound else None
+        pulses = []
+        for start, seed, passes in ((2, 11, 1), (3, 12, 2), (0, 13, 3)):
+            draws = torch.rand(3, generator=torch.Generator().manual_seed(seed))
+            pulses.append(run(reads, start, seed, passes, draws) if bound else
+                          transfer_lines_numba(weight, cp, reads, start, p, cell, seed=seed,
+                                               passes=passes, flip_draws=draws, **kw))
+        states.append([weight, counter, slots, *tensors.values(), torch.stack(pulses)])
+    for a, b in zip(*states, strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(tensors["in_sign"], signs) and int(counter.sum()) > 0

@@ -275,7 +275,11 @@ def test_host_bookkeeping_folded_into_the_numba_write_is_the_bookkeeping(monkeyp
     line_chopper = folded.line_chopper
     monkeypatch.setattr(folded, "line_chopper", lambda lines, gen: folds.append(
         chopper := line_chopper(lines, gen)) or chopper)
+    binds = folded.binds  # a bound host write (``_host_writer``) folds them as well
+    monkeypatch.setattr(folded, "binds", lambda lines: folds.append(
+        bound := binds(lines) or None) or bound)
     assert _train(folded, 16) == _train(apart, 16) > 0
+    assert folded._writer[1] is not None  # the bound write ran
     assert sum(chopper is not None for chopper in folds) >= 8  # (AGAD: not before its
     assert int(folded.schedule.passes) > 3  # first references), over several periods
     for (name, a), (_, b) in zip(folded.state_dict().items(), apart.state_dict().items(),
