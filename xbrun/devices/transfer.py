@@ -205,8 +205,8 @@ class TransferDevice(TrainingDevice):
         self.register_buffer("out_chopper", torch.ones(self.n_out))
         self.schedule = TransferSchedule(self.n_in)
         self.last_fast_lr = 0.0
-        # the unchopped TTv1/TTv2 (the chopped ones' hooks do more) bind their host writes
-        # once (``_host_writer``): (key, writer)
+        # host writes bound once per rate (``_host_writer``; the chopped devices' where
+        # their write does the bookkeeping, ``binds``): (key, writer)
         self._writer = (None, None)
 
     @property
