@@ -544,6 +544,37 @@ def test_many_drawn_parts_count_as_few(monkeypatch):
     assert options(32, 32, 64) == {"num_warps": 4}
 
 
+def _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, trains, settings):
+    """The compiled drawn counts of the same random rows under each of ``settings`` (dicts of
+    ``counted_update_cuda`` switches), for each train-length draw of ``trains``: one list of
+    ``(net, total)`` a draw. The GPU switch tests compare them."""
+    drawn = launcher("drawn_counts_triton", False)
+    gen = torch.Generator().manual_seed(n_in)
+    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
+    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    counts = []
+    for bl in trains(k, gen):
+        got = []
+        for setting in settings:
+            for name, value in setting.items():
+                monkeypatch.setitem(drawn.__globals__, name, value)
+            got.append(drawn(x_prob, d_prob, bl.cuda(), 31, torch.tensor([9], device="cuda")))
+        counts.append(got)
+    return counts
+
+
+def _single_and_short_trains(k, gen):
+    """Trains of 1 slot, then of 0-3."""
+    return (torch.ones(k, dtype=torch.int32),
+            torch.randint(0, 4, (k,), generator=gen, dtype=torch.int32))
+
+
+def _any_and_single_trains(k, gen):
+    """Trains of 0-31 slots, then of 1 (a convolution's under BL management)."""
+    return (torch.randint(0, 32, (k,), generator=gen, dtype=torch.int32),
+            torch.ones(k, dtype=torch.int32))
+
+
 @gpu
 @needs_cuda
 @pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (64, 288, 8192)])
@@ -551,17 +582,10 @@ def test_gpu_many_drawn_parts_count_as_few(monkeypatch, n_out, n_in, k):
     """Compiled, at the ResNet's shapes (trains of 1 and of 0-3): ``MANY_DRAWN_PARTS``'
     counts, with ``CAPPED_DRAWN_REGISTERS`` too (ptxas ``maxnreg`` at 144 inputs), are the
     split-K rule's, integer for integer."""
-    drawn = launcher("drawn_counts_triton", False)
-    gen = torch.Generator().manual_seed(n_in)
-    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
-    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
-    for bl in (torch.ones(k, dtype=torch.int32),
-               torch.randint(0, 4, (k,), generator=gen, dtype=torch.int32)):
-        got = []
-        for many, capped in ((False, False), (True, False), (True, True)):
-            monkeypatch.setitem(drawn.__globals__, "MANY_DRAWN_PARTS", many)
-            monkeypatch.setitem(drawn.__globals__, "CAPPED_DRAWN_REGISTERS", capped)
-            got.append(drawn(x_prob, d_prob, bl.cuda(), 31, torch.tensor([9], device="cuda")))
+    settings = [dict(MANY_DRAWN_PARTS=many, CAPPED_DRAWN_REGISTERS=capped)
+                for many, capped in ((False, False), (True, False), (True, True))]
+    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, _single_and_short_trains,
+                                          settings):
         for net, total in got[1:]:
             assert torch.equal(got[0][0], net) and torch.equal(got[0][1], total)
 
@@ -743,17 +767,9 @@ def test_gpu_drawn_counts_are_the_planes_counts(n_out, n_in):
 def test_gpu_drawn_counts_skip_only_empty_slots(monkeypatch, n_out, n_in):
     """Compiled, at a convolution's shape (8,192 rows, trains of 0-31 slots and of 1):
     ``SKIP_EMPTY_SLOTS`` gives the counts of every slot counted, bit for bit."""
-    drawn = launcher("drawn_counts_triton", False)
-    gen = torch.Generator().manual_seed(n_in)
-    k, length = 8192, 31
-    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
-    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
-    for bl in (torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32),
-               torch.ones(k, dtype=torch.int32)):
-        got = []
-        for skip in (False, True):
-            monkeypatch.setitem(drawn.__globals__, "SKIP_EMPTY_SLOTS", skip)
-            got.append(drawn(x_prob, d_prob, bl.cuda(), length, torch.tensor([9], device="cuda")))
+    settings = [{"SKIP_EMPTY_SLOTS": False}, {"SKIP_EMPTY_SLOTS": True}]
+    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, 8192,
+                                          _any_and_single_trains, settings):
         assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
 
 
@@ -1040,17 +1056,9 @@ def test_gpu_drawn_rows4_is_its_twin(monkeypatch, n_out, n_in):
 def test_gpu_narrow_drawn_blocks_count_the_same(monkeypatch, n_out, n_in):
     """Compiled, at the ResNet's shapes (8,192 rows, trains of 0-31 and of 1):
     ``NARROW_DRAWN_BLOCKS`` gives the counts of ``_drawn_block_n``'s width, bit for bit."""
-    drawn = launcher("drawn_counts_triton", False)
-    gen = torch.Generator().manual_seed(n_in)
-    k, length = 8192, 31
-    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
-    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
-    for bl in (torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32),
-               torch.ones(k, dtype=torch.int32)):
-        got = []
-        for narrow in (False, True):
-            monkeypatch.setitem(drawn.__globals__, "NARROW_DRAWN_BLOCKS", narrow)
-            got.append(drawn(x_prob, d_prob, bl.cuda(), length, torch.tensor([9], device="cuda")))
+    settings = [{"NARROW_DRAWN_BLOCKS": False}, {"NARROW_DRAWN_BLOCKS": True}]
+    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, 8192,
+                                          _any_and_single_trains, settings):
         assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
 
 
