@@ -101,6 +101,27 @@ def _randn(seed, at, NORMALS4: tl.constexpr):
     else:
         return tl.randn(seed, at)
 
+@triton.jit
+def _scale_of(amax, vmax, pos, neg, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+              KIND: tl.constexpr):
+    """The noise-management scale of a row from its (clipped) absolute maximum ``amax``,
+    maximum ``vmax`` and positive and negative sums: ``_row_scale``'s and ``_line_scale``'s
+    one rule, scalar or element-wise alike."""
+    if KIND == 0:  # NM_NONE
+        out = tl.zeros_like(amax) + 1.0
+    elif KIND == 3:  # NM_CONSTANT
+        out = tl.zeros_like(amax) + nm_thres
+    elif KIND == 1:  # NM_ABS_MAX
+        out = amax
+    elif KIND == 2:  # NM_MAX
+        out = vmax
+    else:  # NM_ABS_MAX_NP_SUM
+        npsum = tl.math.div_rn(tl.maximum(pos, neg).to(tl.float32) * wmax, out_bound)
+        if inp_step > 0:
+            npsum = tl.minimum(tl.math.div_rn(amax, inp_step) * max_bm_res, npsum)
+        out = tl.maximum(amax, npsum)
+    return out
+
 
 @triton.jit
 def _row_scale(x_ptr, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
@@ -121,20 +142,8 @@ def _row_scale(x_ptr, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_re
     if nm_thres > 0:
         amax = tl.minimum(amax, nm_thres)
         vmax = tl.minimum(vmax, nm_thres)
-    if KIND == 0:  # NM_NONE
-        out = tl.full((), 1.0, tl.float32)
-    elif KIND == 3:  # NM_CONSTANT
-        out = tl.full((), 1.0, tl.float32) * nm_thres
-    elif KIND == 1:  # NM_ABS_MAX
-        out = amax
-    elif KIND == 2:  # NM_MAX
-        out = vmax
-    else:  # NM_ABS_MAX_NP_SUM
-        npsum = tl.math.div_rn(tl.maximum(pos, neg).to(tl.float32) * wmax, out_bound)
-        if inp_step > 0:
-            npsum = tl.minimum(tl.math.div_rn(amax, inp_step) * max_bm_res, npsum)
-        out = tl.maximum(amax, npsum)
-    return out
+    return _scale_of(amax, vmax, pos, neg, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                     KIND)
 
 
 @triton.jit
@@ -775,18 +784,8 @@ def _line_scale(t, nm_thres, wmax, out_bound, inp_step, max_bm_res, KIND: tl.con
     neg = 0.0 - (tl.minimum(t, 0.0).to(tl.float64) + 0.0)
     if nm_thres > 0:
         amax = tl.minimum(amax, nm_thres)
-    if KIND == 0:  # NM_NONE
-        out = tl.zeros_like(t) + 1.0
-    elif KIND == 3:  # NM_CONSTANT
-        out = tl.zeros_like(t) + nm_thres
-    elif KIND == 1:  # NM_ABS_MAX
-        out = amax
-    else:  # NM_ABS_MAX_NP_SUM
-        npsum = tl.math.div_rn(tl.maximum(pos, neg).to(tl.float32) * wmax, out_bound)
-        if inp_step > 0:
-            npsum = tl.minimum(tl.math.div_rn(amax, inp_step) * max_bm_res, npsum)
-        out = tl.maximum(amax, npsum)
-    return out
+    return _scale_of(amax, amax, pos, neg, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                     KIND)
 
 
 @triton.jit(do_not_specialize=["start", "seed_arg"])
