@@ -926,18 +926,25 @@ def test_split_write_is_the_one_line_kernel(case, seeded, tiles):
     run_wide_write(launch.__globals__, case, "cpu", seeded=seeded, tiles=tiles, split=True)
 
 
+def run_compiled_conv_write(case, seeded, tiles, **path):
+    """The compiled write of ``path`` (``split``, ``trips``) against the one-line kernel at
+    a ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a part), or with
+    ``tiles`` a 64-row tile's 288 lines as a group."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
+    if tiles:
+        run_wide_write(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
+                       tiles=tiles, **path)
+    else:
+        run_wide_write(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded, **path)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
                                                   ("random", True, 3)])
 def test_split_write_is_the_one_line_kernel_compiled(case, seeded, tiles):
     """The same compiled: a ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a
     part), and a 64-row tile's 288 lines as a group of 3."""
-    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
-    if tiles:
-        run_wide_write(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
-                       tiles=tiles, split=True)
-    else:
-        run_wide_write(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded, split=True)
+    run_compiled_conv_write(case, seeded, tiles, split=True)
 
 
 @pytest.mark.parametrize("case, seeded, tiles, count", [
@@ -960,12 +967,7 @@ def test_split_write_in_trips_is_the_loop_of_passes(case, seeded, tiles, count):
 def test_split_write_in_trips_compiled(case, seeded, tiles):
     """The same compiled: a ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a
     part), and a 64-row tile's 288 lines as a group of 3."""
-    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
-    if tiles:
-        run_wide_write(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
-                       tiles=tiles, trips=True)
-    else:
-        run_wide_write(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded, trips=True)
+    run_compiled_conv_write(case, seeded, tiles, trips=True)
 
 
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
