@@ -926,27 +926,6 @@ def test_split_write_is_the_one_line_kernel(case, seeded, tiles):
     run_wide_write(launch.__globals__, case, "cpu", seeded=seeded, tiles=tiles, split=True)
 
 
-def run_compiled_conv_write(case, seeded, tiles, **path):
-    """The compiled write of ``path`` (``split``, ``trips``) against the one-line kernel at
-    a ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a part), or with
-    ``tiles`` a 64-row tile's 288 lines as a group."""
-    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
-    if tiles:
-        run_wide_write(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
-                       tiles=tiles, **path)
-    else:
-        run_wide_write(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded, **path)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
-                                                  ("random", True, 3)])
-def test_split_write_is_the_one_line_kernel_compiled(case, seeded, tiles):
-    """The same compiled: a ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a
-    part), and a 64-row tile's 288 lines as a group of 3."""
-    run_compiled_conv_write(case, seeded, tiles, split=True)
-
-
 @pytest.mark.parametrize("case, seeded, tiles, count", [
     ("agad", False, 0, 3 * 33 + 2), ("random", True, 0, 3 * 16), ("period", False, 0, 3 * 21),
     ("random", True, 2, 3 * 17 + 1), ("agad", False, 0, 7)])
@@ -962,12 +941,21 @@ def test_split_write_in_trips_is_the_loop_of_passes(case, seeded, tiles, count):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("path", ["split", "trips"])
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
                                                   ("random", True, 3)])
-def test_split_write_in_trips_compiled(case, seeded, tiles):
-    """The same compiled: a ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a
-    part), and a 64-row tile's 288 lines as a group of 3."""
-    run_compiled_conv_write(case, seeded, tiles, trips=True)
+def test_split_write_compiled(path, case, seeded, tiles):
+    """The two tests above compiled (``path``: ``split``, the three launches against the
+    one-line kernel; ``trips``, the scan in trips of 16 against its loop of passes): a
+    ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a part), and a 64-row
+    tile's 288 lines as a group of 3."""
+    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
+    if tiles:
+        run_wide_write(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
+                       tiles=tiles, **{path: True})
+    else:
+        run_wide_write(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded,
+                       **{path: True})
 
 
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
