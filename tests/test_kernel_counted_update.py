@@ -33,6 +33,14 @@ def launcher(name: str, interpret: bool):
     return loose(launch) if name == "counted_update_triton" else launch
 
 
+def _probs(gen, *lead, n_in, n_out, device="cpu"):
+    """A problem's signed line probabilities, uniform in [-0.5, 0.5): x ``(*lead, n_in)``
+    drawn first, then d ``(*lead, n_out)``."""
+    x_prob = torch.rand(*lead, n_in, generator=gen) - 0.5
+    d_prob = torch.rand(*lead, n_out, generator=gen) - 0.5
+    return x_prob.to(device), d_prob.to(device)
+
+
 def apply_case(apply, cls, shape, device, noise=0.0):
     """The Triton apply and the twin's on one random problem: ``(kernel, twin, start)``."""
     cell = cls(dw_min=0.01)
@@ -107,7 +115,7 @@ def test_interpreted_seed_tensor_draws_as_its_int(interp):
     cell = SoftBounds(dw_min=0.01)
     gen = torch.Generator().manual_seed(0)
     params = cell.sample((24, 16), gen)
-    x_prob, d_prob = torch.rand(8, 16, generator=gen) - 0.5, torch.rand(8, 24, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, 8, n_in=16, n_out=24)
     bl = torch.full((8,), 10, dtype=torch.int32)
     weights = [torch.zeros(24, 16) for _ in range(3)]
     pulses = [int(interp["counted_update_triton"](w, params, x_prob, d_prob, bl, max_bl=10,
@@ -162,8 +170,7 @@ def test_split_k_stops_at_the_longest_train(interp):
     gen = torch.Generator().manual_seed(2)
     k, length, n_out, n_in = 40, 16, 6, 9
     bl = torch.randint(0, 4, (k,), generator=gen, dtype=torch.int32)  # longest 3 of 16
-    x_prob = torch.rand(k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
     planes = launcher("line_planes_triton", True)
     xt, _ = planes(x_prob, bl, length, 640, 7, 0)
     dt, _ = planes(d_prob, bl, length, 640, 7, 1)
@@ -210,8 +217,7 @@ def test_drawn_counts_are_the_planes_counts(monkeypatch):
     gen = torch.Generator().manual_seed(8)
     k, length, n_out, n_in = 36, 5, 5, 20
     bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
-    x_prob = torch.rand(2, k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
     seeds = torch.tensor([31, 32])
     ld = k * length
     want = []
@@ -280,8 +286,7 @@ def _two_tile_case(kernels, cell, seed, n_in, tiles=2, k=6, length=4, n_out=5, d
     params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)])
     start = 0.1 * torch.randn(tiles, n_out, n_in, generator=gen)
     bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
-    x_prob = torch.rand(tiles, k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(tiles, k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, tiles, k, n_in=n_in, n_out=n_out)
     case = [t.to(device) for t in (params, start, bl, x_prob, d_prob)]
     return (*case, kernels.UpdateParams(cell_bundle(cell), length))
 
@@ -321,7 +326,7 @@ def test_interpreted_cublas_layout_updates_as_the_split_k_kernel(interp):
     cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
     gen = torch.Generator().manual_seed(1)
     params = cell.sample((24, 37), gen)
-    x_prob, d_prob = torch.rand(5, 37, generator=gen) - 0.5, torch.rand(5, 24, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, 5, n_in=37, n_out=24)
     bl = torch.tensor([3, 7, 0, 5, 7], dtype=torch.int32)
     weights, pulses = [], []
     for method in ("split_k", "cublas"):
@@ -499,8 +504,7 @@ def test_counting_layout_counts_as_the_sort(monkeypatch):
     gen = torch.Generator().manual_seed(6)
     k, length, n_out, n_in = 40, 4, 5, 12
     bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
-    x_prob = torch.rand(2, k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
     monkeypatch.setitem(drawn.__globals__, "COMPACT_KERNEL_ROWS", 16)
     got = []
     for on, planes in ((False, True), (True, True), (True, False)):
@@ -528,8 +532,7 @@ def test_many_drawn_parts_count_as_few(monkeypatch):
     gen = torch.Generator().manual_seed(7)
     k, length, n_out, n_in = 128, 2, 3, 16
     bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
-    x_prob = torch.rand(k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
     got = []
     for on in (False, True):
         monkeypatch.setitem(drawn.__globals__, "MANY_DRAWN_PARTS", on)
@@ -550,8 +553,7 @@ def _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, trains, settings):
     ``(net, total)`` a draw. The GPU switch tests compare them."""
     drawn = launcher("drawn_counts_triton", False)
     gen = torch.Generator().manual_seed(n_in)
-    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
-    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
     counts = []
     for bl in trains(k, gen):
         got = []
@@ -609,8 +611,7 @@ def test_gpu_counting_layout_is_the_twins(monkeypatch):
     drawn = launcher("drawn_counts_triton", False)
     k, n_out, n_in = 131072, 16, 144
     bl = torch.randint(0, 3, (k,), generator=gen, dtype=torch.int32).cuda()
-    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
-    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
     got = []
     for on in (False, True):
         monkeypatch.setitem(drawn.__globals__, "COUNTING_LAYOUT", on)
@@ -726,8 +727,7 @@ def test_drawn_counts_skip_only_empty_slots(monkeypatch):
     drawn = launcher("drawn_counts_triton", True)
     gen = torch.Generator().manual_seed(9)
     k, length, n_out, n_in = 40, 5, 5, 20
-    x_prob = torch.rand(2, k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
     seeds = torch.tensor([41, 42])
     for bl in (torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32),
                torch.ones(2, k, dtype=torch.int32)):
@@ -751,8 +751,7 @@ def test_gpu_drawn_counts_are_the_planes_counts(n_out, n_in):
     gen = torch.Generator().manual_seed(n_in)
     k, length = 8192, 31
     bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda()
-    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
-    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
     xt, _ = planes(x_prob, bl, length, k * length, 9, 0)
     dt, _ = planes(d_prob, bl, length, k * length, 9, 1)
     want = coincidences(dt, xt, n_out, n_in, trains=(bl, k, length))
@@ -908,8 +907,7 @@ def test_quad_loop_updates_as_a_program_a_quad(monkeypatch):
     params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)])
     start = 0.1 * torch.randn(tiles, n_out, n_in, generator=gen)
     bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
-    x_prob = torch.rand(tiles, k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(tiles, k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, tiles, k, n_in=n_in, n_out=n_out)
     p = kernels.UpdateParams(cell_bundle(cell), length)
     results = []
     for loop in (False, True):
@@ -960,8 +958,7 @@ def test_drawn_rows4_is_its_twin(monkeypatch):
     drawn = launcher("drawn_counts_triton", True)
     gen = torch.Generator().manual_seed(12)
     k, length, n_out, n_in = 38, 5, 5, 20
-    x_prob = torch.rand(2, k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(2, k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
     seeds = torch.tensor([51, 52])
     old = drawn(x_prob, d_prob, torch.ones(2, k, dtype=torch.int32), length, seeds, block_n=16)
     monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
@@ -1038,8 +1035,7 @@ def test_gpu_drawn_rows4_is_its_twin(monkeypatch, n_out, n_in):
     monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
     gen = torch.Generator().manual_seed(n_in)
     k, length = 8192, 3
-    x_prob = (torch.rand(k, n_in, generator=gen) - 0.5).cuda()
-    d_prob = (torch.rand(k, n_out, generator=gen) - 0.5).cuda()
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
     for bl in (torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda(),
                torch.ones(k, dtype=torch.int32, device="cuda")):
         want = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 9)
@@ -1074,8 +1070,7 @@ def test_narrow_drawn_blocks_count_the_same(monkeypatch):
     gen = torch.Generator().manual_seed(4)
     k, length, n_out, n_in = 20, 2, 40, 70
     bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
-    x_prob = torch.rand(k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
     got = [drawn(x_prob, d_prob, bl, length, 6, block_r=16)]
     monkeypatch.setitem(drawn.__globals__, "NARROW_DRAWN_BLOCKS", False)
     got.append(drawn(x_prob, d_prob, bl, length, 6, block_r=16))
@@ -1096,8 +1091,7 @@ def test_update_through_drawn_rows4_is_the_twins(monkeypatch):
     gen = torch.Generator().manual_seed(5)
     k, length, n_out, n_in = 24, 3, 5, 12
     bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
-    x_prob = torch.rand(k, n_in, generator=gen) - 0.5
-    d_prob = torch.rand(k, n_out, generator=gen) - 0.5
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
     cell = SoftBounds(dw_min=0.01)
     params = cell.sample((n_out, n_in), gen)
     net, total = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 5)
