@@ -848,6 +848,15 @@ def _pass_seed(seed, r, runs, SEED_PTR: tl.constexpr):
 
 
 @triton.jit
+def _start_of(start_ptr, start, START_PTR: tl.constexpr):
+    """The call's first row's place (mod the width) in the one-hot write: ``start``, or
+    (``START_PTR``) the one ``start_ptr`` holds, what CUDA graphs replay as it changes."""
+    if START_PTR:
+        start = tl.load(start_ptr).to(tl.int32)
+    return start
+
+
+@triton.jit
 def _one_hot_line(first, span, n_out, n_in, COLUMNS: tl.constexpr):
     """The elements ``span`` of the line that row ``first`` (mod the width) is one-hot on:
     ``(rm, rn, in range, width, the one-hot line's number, the elements' line numbers)``
@@ -870,13 +879,10 @@ def _one_hot_line(first, span, n_out, n_in, COLUMNS: tl.constexpr):
 
 
 @triton.jit
-def _one_hot_draw(x_ptr, d_ptr, bl_ptr, b, i, seed_r, rm, rn, ok, one_line, line_lines,
-                  n_in, n_chunks, max_len, stride_xk, stride_xn, stride_dk, stride_dm,
-                  stride_bl, BLOCK: tl.constexpr, COLUMNS: tl.constexpr, NOISE: tl.constexpr,
-                  NATIVE: tl.constexpr):
-    """Row ``b``'s (place ``i`` in its pass, seed ``seed_r``) pulse counts on the line's
-    elements, their direction and (``NOISE``) normal: its words drawn as
-    ``_line_words_kernel`` draws them (``_draw_word``: the same counters, the same bits)."""
+def _one_hot_probs(x_ptr, d_ptr, bl_ptr, b, rm, rn, ok, max_len, stride_xk, stride_xn,
+                   stride_dk, stride_dm, stride_bl, COLUMNS: tl.constexpr):
+    """Row ``b``'s probability at the one-hot element, its probabilities on the line's
+    elements (0 out of range) and its train's length (at most ``max_len``)."""
     if COLUMNS:
         one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn)
         line_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm, mask=ok, other=0.0)
@@ -884,6 +890,20 @@ def _one_hot_draw(x_ptr, d_ptr, bl_ptr, b, i, seed_r, rm, rn, ok, one_line, line
         one_p = tl.load(d_ptr + b * stride_dk + rm * stride_dm)
         line_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=ok, other=0.0)
     length = tl.minimum(tl.load(bl_ptr + b * stride_bl).to(tl.int32), max_len)
+    return one_p, line_p, length
+
+
+@triton.jit
+def _one_hot_draw(x_ptr, d_ptr, bl_ptr, b, i, seed_r, rm, rn, ok, one_line, line_lines,
+                  n_in, n_chunks, max_len, stride_xk, stride_xn, stride_dk, stride_dm,
+                  stride_bl, BLOCK: tl.constexpr, COLUMNS: tl.constexpr, NOISE: tl.constexpr,
+                  NATIVE: tl.constexpr):
+    """Row ``b``'s (place ``i`` in its pass, seed ``seed_r``) pulse counts on the line's
+    elements, their direction and (``NOISE``) normal: its words drawn as
+    ``_line_words_kernel`` draws them (``_draw_word``: the same counters, the same bits)."""
+    one_p, line_p, length = _one_hot_probs(x_ptr, d_ptr, bl_ptr, b, rm, rn, ok, max_len,
+                                           stride_xk, stride_xn, stride_dk, stride_dm,
+                                           stride_bl, COLUMNS)
     rows = i + tl.zeros((1,), tl.int32)
     lens = length + tl.zeros((1,), tl.int32)
     one_pa = tl.abs(one_p) + tl.zeros((1, 1), tl.float32)
@@ -940,10 +960,7 @@ def _one_hot_tile(w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells
     if OFFSETS:
         seed = tl.load(offs_ptr + g)
     seed0 = _seed_of(seed_ptr + g * g_seed, seed, SEED_PTR)
-    if START_PTR:
-        first = tl.load(start_ptr + g * g_start).to(tl.int32)
-    else:
-        first = start
+    first = _start_of(start_ptr + g * g_start, start, START_PTR)
     return (w_ptr + g * g_w, p_ptr + g * g_p, x_ptr + g * g_x, d_ptr + g * g_d,
             bl_ptr + g * g_bl, count_ptr + g * g_count, cells_ptr + g * g_cells, seed0, first)
 
@@ -1124,10 +1141,7 @@ def _one_hot_draws_kernel(
     seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
     width = n_in if COLUMNS else n_out
     i = b % width
-    if START_PTR:
-        first = tl.load(start_ptr).to(tl.int32) + i
-    else:
-        first = start + i
+    first = _start_of(start_ptr, start, START_PTR) + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     rm, rn, ok, width, one_line, line_lines = _one_hot_line(first, span, n_out, n_in, COLUMNS)
     seed_r = _pass_seed(seed0, b // width, tl.cdiv(k, width), SEED_PTR)
@@ -1173,23 +1187,16 @@ def _one_hot_draws_rows_kernel(
     live = b < k
     b = tl.where(live, b, 0)  # rows past the last: row 0's addresses, nothing stored
     i = b % width
-    if START_PTR:
-        first = tl.load(start_ptr).to(tl.int32) + i
-    else:
-        first = start + i
+    first = _start_of(start_ptr, start, START_PTR) + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     rm, rn, ok, width, one_line, line_lines = _one_hot_line(first[:, None], span[None, :],
                                                             n_out, n_in, COLUMNS)
     ok = ok & live[:, None]
     seed_r = _pass_seed(seed0, b // width, tl.cdiv(k, width), SEED_PTR)[:, None]
     rows = b[:, None]
-    if COLUMNS:
-        one_p = tl.load(x_ptr + rows * stride_xk + rn * stride_xn)
-        line_p = tl.load(d_ptr + rows * stride_dk + rm * stride_dm, mask=ok, other=0.0)
-    else:
-        one_p = tl.load(d_ptr + rows * stride_dk + rm * stride_dm)
-        line_p = tl.load(x_ptr + rows * stride_xk + rn * stride_xn, mask=ok, other=0.0)
-    length = tl.minimum(tl.load(bl_ptr + rows * stride_bl).to(tl.int32), max_len)
+    one_p, line_p, length = _one_hot_probs(x_ptr, d_ptr, bl_ptr, rows, rm, rn, ok, max_len,
+                                           stride_xk, stride_xn, stride_dk, stride_dm,
+                                           stride_bl, COLUMNS)
     place = i[:, None].to(tl.uint32)
     zero = (place * 0 + span[None, :] * 0).to(tl.uint32)
     one_pa = tl.abs(one_p)
@@ -1339,10 +1346,7 @@ def _one_hot_apply_kernel(
     applied, where each pass would otherwise wait for its own): four passes, or
     (``TRIPS``) a trip of 16 during the trip before. The same weights, counts and wear."""
     i = tl.program_id(0)
-    if START_PTR:
-        first = tl.load(start_ptr).to(tl.int32) + i
-    else:
-        first = start + i
+    first = _start_of(start_ptr, start, START_PTR) + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     rm, rn, ok, width, _, _ = _one_hot_line(first, span, n_out, n_in, COLUMNS)
     length = n_out if COLUMNS else n_in
