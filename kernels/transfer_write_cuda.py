@@ -114,6 +114,26 @@ def _line_gains(values, lr, granularity, desired_bl, um_grad_scale, long_bl,
 
 
 @triton.jit
+def _line_probs(values, mag, line_gain):
+    """A pass's line probabilities: each value's magnitude times the line's gain, at most 1,
+    with the value's sign."""
+    sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
+    return tl.minimum(mag * line_gain, 1.0) * sign
+
+
+@triton.jit
+def _write_rows(x_ptr, d_ptr, b, sx0, sd0, COLUMNS: tl.constexpr):
+    """Row ``b``'s line side (d where the lines are columns, else x) and one-hot side."""
+    if COLUMNS:
+        line_ptr = d_ptr + b * sd0
+        one_ptr = x_ptr + b * sx0
+    else:
+        line_ptr = x_ptr + b * sx0
+        one_ptr = d_ptr + b * sd0
+    return line_ptr, one_ptr
+
+
+@triton.jit
 def _chopper_flip(pass_b, bl, fd_ptrs, fs_ptr, i, live, flip_prob, period, ready_after,
                   READY: tl.constexpr, PERIOD: tl.constexpr, DRAWS: tl.constexpr,
                   DRAW_SEED: tl.constexpr):
@@ -249,15 +269,9 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
         mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
                                                    um_grad_scale, long_bl, COLUMNS, UBM, UM,
                                                    LONG, 0)
-        sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
-        line_prob = tl.minimum(mag * line_gain, 1.0) * sign
+        line_prob = _line_probs(values, mag, line_gain)
         one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
-        if COLUMNS:
-            line_ptr = d_ptr + b * sd0
-            one_ptr = x_ptr + b * sx0
-        else:
-            line_ptr = x_ptr + b * sx0
-            one_ptr = d_ptr + b * sd0
+        line_ptr, one_ptr = _write_rows(x_ptr, d_ptr, b, sx0, sd0, COLUMNS)
         tl.store(line_ptr + rm, line_prob, mask=ok)
         for w0 in range(0, width, BLOCK_W):
             cols = w0 + tl.arange(0, BLOCK_W)
@@ -357,14 +371,8 @@ def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_p
         mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
                                                    um_grad_scale, long_bl, COLUMNS, UBM, UM,
                                                    LONG, 0)
-        if COLUMNS:
-            line_ptr = d_ptr + b * sd0
-            one_ptr = x_ptr + b * sx0
-        else:
-            line_ptr = x_ptr + b * sx0
-            one_ptr = d_ptr + b * sd0
-        sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
-        line_prob = tl.minimum(mag * line_gain[None, :], 1.0) * sign
+        line_ptr, one_ptr = _write_rows(x_ptr, d_ptr, b, sx0, sd0, COLUMNS)
+        line_prob = _line_probs(values, mag, line_gain[None, :])
         one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
         tl.store(line_ptr[None, :] + rm[:, None], line_prob, mask=ok & live[None, :])
         for w0 in range(0, width, BLOCK_W):
@@ -672,8 +680,7 @@ def _write_finish_kernel(line_ptr, one_ptr, bl_ptr, start, start_ptr, n_len, n_r
     mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
                                                um_grad_scale, long_bl, COLUMNS, UBM, UM, LONG,
                                                1)
-    sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
-    tl.store(l_ptrs, tl.minimum(mag * line_gain[:, None], 1.0) * sign, mask=ok)
+    tl.store(l_ptrs, _line_probs(values, mag, line_gain[:, None]), mask=ok)
     one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
     j = (first + b) % width
     if HOT_ONLY:
