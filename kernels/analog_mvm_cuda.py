@@ -228,6 +228,16 @@ def _adc_rows(y, var, norm, rows, cols, ok, width, seed, w_noise, out_noise, out
 
 
 @triton.jit
+def _scaled_back(y, alpha, out_scale, SCALED: tl.constexpr):
+    """ADC outputs in the layer's units: times the DAC scale ``alpha`` of their row, then
+    (``SCALED``) the output scale."""
+    y = y * alpha
+    if SCALED:
+        y = y * out_scale
+    return y
+
+
+@triton.jit
 def _seed(seed_ptr, seed_arg, SEED_PTR: tl.constexpr):
     """The call's Philox seed: read from the device (so a graph replay draws anew) in the
     host seeds' form (44 bits, top one set), or the host's ``seed_arg``."""
@@ -329,9 +339,7 @@ def _bound_management(x_row, sx1, v_row, w_ptr, sw0, sw1, out_row, row, width, n
                                       bm_pass, w_noise, out_noise, out_step, out_bound,
                                       W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, NORMALS4)
             hit = tl.maximum(hit, block_hit)
-            y = y * s
-            if SCALED:
-                y = y * out_scale
+            y = _scaled_back(y, s, out_scale, SCALED)
             tl.store(out_row + outs, y, mask=ok)
         again = (hit > 0) & (reduction <= max_bm_factor) & (reduction <= bm_limit)
 
@@ -369,9 +377,7 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
                                   out_noise, out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q,
                                   OUT_STO, TEST_NEG, NORMALS4)
         hit = tl.maximum(hit, block_hit)
-        y = y * alpha
-        if SCALED:
-            y = y * out_scale
+        y = _scaled_back(y, alpha, out_scale, SCALED)
         tl.store(out_ptr + base + cols, tl.where(silent, 0.0, y), mask=ok)
     if BM_KIND != 0:
         _bound_management(x_ptr + row.to(tl.int64) * sx0, sx1, v_ptr + at * width, w_ptr,
@@ -475,9 +481,7 @@ def _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows,
     y, hit = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
                        out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG,
                        NORMALS4)
-    y = y * alpha[:, None]
-    if SCALED:
-        y = y * out_scale
+    y = _scaled_back(y, alpha[:, None], out_scale, SCALED)
     tl.store(out_ptr + where, tl.where(silent[:, None], 0.0, y), mask=ok)
     return hit, silent
 
@@ -680,9 +684,7 @@ def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, ou
                                  n_out, seed, 0.0, out_noise, out_step, out_bound, 0,
                                  OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, NORMALS4)
         hit = tl.maximum(hit, block_hit)
-        y = y * alpha[:, None]
-        if SCALED:
-            y = y * out_scale
+        y = _scaled_back(y, alpha[:, None], out_scale, SCALED)
         tl.store(out_ptr + at[:, None] * n_out + outs[None, :], tl.where(silent[:, None], 0.0, y),
                  mask=ok)
     if BM_KIND != 0:
@@ -766,9 +768,7 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
         y, _ = _adc_block(y, var, norm, row, cols, ok, n_out, seed, 0, w_noise, out_noise,
                           out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG,
                           NORMALS4)
-        y = y * alpha
-        if SCALED:
-            y = y * out_scale
+        y = _scaled_back(y, alpha, out_scale, SCALED)
         tl.store(out_ptr + row.to(tl.int64) * n_out + cols, tl.where(silent, 0.0, y), mask=ok)
 
 
@@ -835,9 +835,7 @@ def _onehot_rows_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, st
         y, _ = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
                          out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG,
                          NORMALS4)
-        y = y * alpha[:, None]
-        if SCALED:
-            y = y * out_scale
+        y = _scaled_back(y, alpha[:, None], out_scale, SCALED)
         tl.store(out_ptr + rows[:, None].to(tl.int64) * n_out + cols[None, :],
                  tl.where(silent[:, None], 0.0, y), mask=ok)
 
