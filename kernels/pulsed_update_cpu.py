@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from llvmlite import ir
 from numba import njit, prange
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from . import seeds
@@ -327,6 +327,38 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
     return w, pair
 
 
+@njit(cache=True, inline="always")
+def _constant_train(w, n, step, w_max, w_min, noisy, sigma, key, line, first, pair):
+    """``_pulse_train`` of the constant-step cell (its closed form; ``step``: the signed
+    step), inlined into the element loops: as a call, its dozen arguments cost more than
+    the train itself."""
+    real = type(w)
+    once = w + step
+    if w > w_max or w < w_min:  # from outside the bounds the first step is clipped
+        once = min(max(once, w_min), w_max)
+    extra = real(n - 1)
+    if noisy:
+        if (first & 1) == 0:
+            pair = _hash2(key, line, first >> 1)
+        extra = extra + sigma * real(math.sqrt(n)) * real(_normal(pair, first))
+    return min(max(once + extra * step, w_min), w_max), pair
+
+
+@njit(cache=True, inline="always")
+def _constant_slot(w, cp, xp, cnt, counting, lines, s, m, i, b, d_neg, noisy, sigma, key, line):
+    """The one-slot case of the constant-step cell: element ``q`` of the slot's list of
+    input lines (``lines[s:s + m]``) takes one pulse, normal number ``q`` of ``line``."""
+    pair = np.uint64(0)
+    one = np.int64(1)
+    for q in range(m):
+        j = lines[s + q]
+        step = cp[0, i, j] if d_neg != (xp[b, j] < 0) else -cp[1, i, j]
+        w[i, j], pair = _constant_train(w[i, j], one, step, cp[2, i, j], cp[3, i, j], noisy,
+                                        sigma, key, line, np.int64(q), pair)
+        if counting:
+            cnt[i, j] += 1
+
+
 @njit(cache=True)
 def _pulse_normal(noisy, key, line, p, pair, real, zero):
     """Pulse ``p``'s cycle-to-cycle normal (zero when noise-free); normals come in pairs, so
@@ -388,6 +420,27 @@ def _trailing_zeros(typingctx, x):
     return types.int64(x), codegen
 
 
+@intrinsic
+def _prefetch(typingctx, arr, flat):
+    """Ask for the cache line of element ``flat`` of a C-contiguous array (LLVM's prefetch:
+    a hint, no fault, no result) so that an element loop's scattered loads overlap."""
+    if not isinstance(arr, types.Array) or not isinstance(flat, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = builder.bitcast(builder.gep(ary.data, [index]), cgutils.voidptr_t)
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        # read, keep in all cache levels, data cache
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, flat), codegen
+
+
 @njit(cache=True)
 def _slot_fires(key_bits, line, t, p_abs, pair):
     """Whether a line of firing probability ``p_abs`` fires in slot ``t`` (certain from 1 on);
@@ -430,6 +483,34 @@ def _slot_word(given, bits, b, line_index, key_bits, line, p_abs, t0, t1, pair):
     return _drawn_word(key_bits, line, p_abs, t0, t1, pair)
 
 
+@njit(cache=True, inline="always")
+def _fires_once(key_bits, line, p_abs):
+    """Whether a line fires in slot 0 (``_drawn_word`` of one slot, as a 0/1 integer): no
+    branch, so that a loop of them over the lines compiles to vector code."""
+    half = _hash2(key_bits, line, 0) >> _S32
+    return np.uint64((p_abs >= 1) | ((half >> _S8) * _INV24 < p_abs))
+
+
+@njit(cache=True)
+def _one_slot_row(b, xp, masks, active, n_active, start, count, lines, key_bits, n_lines):
+    """``_input_row`` of a row of one slot (drawn, one word): the lines' bits in one vector
+    loop (into ``masks[b, :, 0]``), then gathered without a branch (every line is written at
+    the next free place, which moves on only where it fired)."""
+    n_in = xp.shape[1]
+    for j in range(n_in):
+        masks[b, j, 0] = _fires_once(key_bits, b * n_lines + j, abs(xp[b, j]))
+    s = start[b, 0]
+    c = 0
+    for j in range(n_in):  # c <= j: a line's bit is read before its place is written
+        fired = masks[b, j, 0]
+        active[b, c] = j
+        lines[s + c] = j
+        masks[b, c, 0] = 1
+        c += np.int64(fired)
+    count[b, 0] = c
+    n_active[b] = c
+
+
 @njit(cache=True)
 def _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, lines, key_bits,
                n_lines):
@@ -439,6 +520,9 @@ def _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, line
     n_in = xp.shape[1]
     n_slots = np.int64(bl[b])
     words = masks.shape[2]
+    if n_slots == 1 and words == 1 and not given:
+        _one_slot_row(b, xp, masks, active, n_active, start, count, lines, key_bits, n_lines)
+        return
     c = 0
     for j in range(n_in if n_slots > 0 else 0):
         p_abs = abs(xp[b, j])
@@ -494,34 +578,50 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
     bucket = np.zeros(64 * words, dtype=np.int64)
     # the rows of the slopes (linear) or exponents (pow); other cells ignore theirs
     r_up, r_down = (4, 5) if kind == 1 else (6, 7) if kind == 3 else (0, 1)
+    # the output lines' bits of the rows of one drawn slot, a vector loop per row
+    once = np.zeros((k, last - first), dtype=np.uint8)
+    for b in range(k if not given else 0):
+        if bl[b] == 1 and n_active[b] > 0:
+            for i in range(first, last):
+                once[b, i - first] = _fires_once(key_bits, b * n_lines + n_in + i, abs(dp[b, i]))
     done = 0
     for i in range(first, last):
         for b in range(k):
             n_slots = bl[b]
             if n_slots == 0 or n_active[b] == 0:
                 continue
-            p_abs = abs(dp[b, i])
-            if not (given or p_abs > 0):
-                continue
-            n_fired, slot = 0, 0
-            pair = np.uint64(0)
-            for wd in range(words):
-                t0 = wd * 64
-                t1 = min(n_slots, t0 + 64)
-                word, pair = _slot_word(given, db, b, i, key_bits, b * n_lines + n_in + i,
-                                        p_abs, t0, t1, pair)
-                d_mask[wd] = word
-                if word != 0:
-                    if n_fired == 0:
-                        slot = t0 + _trailing_zeros(word)
-                    n_fired += _popcount(word)
-            if n_fired == 0:
-                continue
+            if n_slots == 1 and not given:
+                if once[b, i - first] == 0:
+                    continue
+                n_fired, slot = 1, 0
+            else:
+                p_abs = abs(dp[b, i])
+                if not (given or p_abs > 0):
+                    continue
+                n_fired, slot = 0, 0
+                pair = np.uint64(0)
+                for wd in range(words):
+                    t0 = wd * 64
+                    t1 = min(n_slots, t0 + 64)
+                    word, pair = _slot_word(given, db, b, i, key_bits,
+                                            b * n_lines + n_in + i, p_abs, t0, t1, pair)
+                    d_mask[wd] = word
+                    if word != 0:
+                        if n_fired == 0:
+                            slot = t0 + _trailing_zeros(word)
+                        n_fired += _popcount(word)
+                if n_fired == 0:
+                    continue
             d_neg = dp[b, i] < 0
             line = b * n_out + i
             # int64 (not literal) numbers: one compilation of each train serves every call
             pulse, pair = np.int64(0), np.uint64(0)
             one = np.int64(1)
+            if n_fired == 1 and kind == 0:  # one slot, constant steps: the lean loop
+                _constant_slot(w, cp, xp, cnt, counting, lines, start[b, slot],
+                               count[b, slot], i, b, d_neg, noisy, consts[0], key_noise, line)
+                done += count[b, slot]
+                continue
             if n_fired == 1:  # one slot (short trains): one pulse per input line firing in it
                 s = start[b, slot]
                 for q in range(count[b, slot]):
@@ -578,7 +678,12 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 if counting:
                     cnt[i, j] += n
                 up = d_neg != (xp[b, j] < 0)
-                if kind == CELL_TABLE:
+                if kind == 0:
+                    step = cp[0, i, j] if up else -cp[1, i, j]
+                    w[i, j], pair = _constant_train(w[i, j], n, step, cp[2, i, j], cp[3, i, j],
+                                                    noisy, consts[0], key_noise, line, pulse,
+                                                    pair)
+                elif kind == CELL_TABLE:
                     w[i, j], pair = _table_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
                                                  cp[2, i, j], cp[3, i, j], table, noisy, mult,
                                                  consts, key_noise, line, pulse, pair)

@@ -162,6 +162,67 @@ def test_constant_closed_form_from_outside_the_bounds():
 # structure of the drawn trains
 
 
+@pytest.mark.parametrize("cell", [CELLS[0], CELLS[1]], ids=["constant", "linear_mult"])
+def test_one_slot_rows_take_the_general_draws(cell):
+    """Rows of one drawn slot take a vector draw and a branch-free gather of their firing
+    lines (and, for constant steps, a lean element loop); a last row of 65 slots that never
+    fires makes the kernel take the general path for the same rows (two mask words): the
+    same weights, pulse counters and count, bit for bit."""
+    gen = torch.Generator().manual_seed(21)
+    m, n = 24, 150
+    cp = make_cell(cell[1], m, n, gen)
+    w0 = start_weight(cp, gen)
+    xp, dp = signed_probs(6, n, gen, 0.0, 1.0), signed_probs(6, m, gen, 0.0, 1.0)
+    xp[0, :4], dp[1, :3] = 1.0, -1.0  # certain lines, and lines that never fire
+    xp[2, 4:9], dp[3, 3:6] = 0.0, 0.0
+    bl = torch.tensor([1, 1, 0, 1, 3, 1], dtype=torch.int32)
+    outs = []
+    for extra in (False, True):
+        x, d, b = xp, dp, bl
+        if extra:
+            x, d = torch.cat([xp, torch.zeros(1, n)]), torch.cat([dp, torch.zeros(1, m)])
+            b = torch.cat([bl, torch.tensor([65], dtype=torch.int32)])
+        w, cnt = w0.clone(), torch.zeros(m, n, dtype=torch.int32)
+        c = run_numba(w, cp, x, d, b, cell, 9, noise=0.3, cell_pulses=cnt)
+        outs.append((w, cnt, int(c)))
+    assert outs[0][2] == outs[1][2] > 0
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+
+def test_one_slot_bits_and_constant_trains_match_the_general_helpers():
+    """``_fires_once`` is ``_drawn_word`` of slot 0, and ``_constant_train`` is
+    ``_pulse_train`` of the constant cell, bit for bit (noise on and off, from inside and
+    outside the bounds, trains of 1-4 pulses)."""
+    import numpy as np
+    from numba import njit
+
+    @njit
+    def compare(probs, ws, key, consts):
+        bad = 0
+        for e in range(probs.shape[0]):
+            p = abs(probs[e])
+            word = cpu._drawn_word(key, e * 7 + 3, p, 0, 1, np.uint64(0))[0]
+            bad += word != cpu._fires_once(key, e * 7 + 3, p)
+        up_s, down_s = np.float32(0.011), np.float32(0.013)
+        hi, lo = np.float32(0.3), np.float32(-0.25)
+        for e in range(ws.shape[0]):
+            n, up, noisy = np.int64(1 + e % 4), e % 3 == 0, e % 5 != 0
+            first = np.int64(e % 6)
+            pair = cpu._hash2(key, e, first >> 1) if first & 1 else np.uint64(0)
+            a = cpu._pulse_train(ws[e], n, up, up_s, down_s, hi, lo, up_s, down_s, 0, noisy,
+                                 True, consts, key, e, first, pair)
+            b = cpu._constant_train(ws[e], n, up_s if up else -down_s, hi, lo, noisy,
+                                    consts[0], key, e, first, pair)
+            bad += a[0] != b[0] or a[1] != b[1]
+        return bad
+
+    gen = np.random.default_rng(5)
+    probs = np.concatenate([gen.uniform(-1.2, 1.2, 4000), [0.0, 1.0, -1.0, 1e-7]])
+    ws = gen.uniform(-0.4, 0.4, 3000).astype(np.float32)  # some outside [lo, hi]
+    consts = tuple(np.float32(v) for v in [0.3] + [0.0] * 8 + [1.0, 0.0])
+    assert compare(probs.astype(np.float32), ws, np.uint64(0x1234567), consts) == 0
+
+
 def test_probability_one_fires_every_slot():
     bls = [1, 3, 7, 31, 32, 33, 0, 64]
     m, n, k = 5, 7, len(bls)
