@@ -484,31 +484,51 @@ def _slot_word(given, bits, b, line_index, key_bits, line, p_abs, t0, t1, pair):
 
 
 @njit(cache=True, inline="always")
-def _fires_once(key_bits, line, p_abs):
-    """Whether a line fires in slot 0 (``_drawn_word`` of one slot, as a 0/1 integer): no
-    branch, so that a loop of them over the lines compiles to vector code."""
-    half = _hash2(key_bits, line, 0) >> _S32
-    return np.uint64((p_abs >= 1) | ((half >> _S8) * _INV24 < p_abs))
+def _fires_pair(key_bits, line, tp, p_abs, n_slots):
+    """Slots ``2 tp`` and ``2 tp + 1`` (those below ``n_slots <= 64``) of a line's slot word,
+    in place: the bits ``_drawn_word`` draws from hash ``tp`` of the line (``_hash2``'s
+    one-step form: ``tp < 32``), without a branch, so that a loop of them over the lines
+    compiles to vector code."""
+    h = _mix(key_bits + (np.uint64(line) * _NEST + np.uint64(tp)) * _GOLDEN)
+    sure = p_abs >= 1
+    even = sure | (((h >> _S32) >> _S8) * _INV24 < p_abs)
+    odd = (sure | (((h & _LOW32) >> _S8) * _INV24 < p_abs)) & (2 * tp + 1 < n_slots)
+    return (np.uint64(even) << np.uint64(2 * tp)) | (np.uint64(odd) << np.uint64(2 * tp + 1))
 
 
 @njit(cache=True)
-def _one_slot_row(b, xp, masks, active, n_active, start, count, lines, key_bits, n_lines):
-    """``_input_row`` of a row of one slot (drawn, one word): the lines' bits in one vector
-    loop (into ``masks[b, :, 0]``), then gathered without a branch (every line is written at
-    the next free place, which moves on only where it fired)."""
+def _short_row(b, xp, n_slots, masks, active, n_active, start, count, lines, key_bits,
+               n_lines):
+    """``_input_row`` of a row of at most 64 drawn slots (one mask word): the lines' words
+    in vector loops (into ``masks[b, :, 0]``, a hash of two slots at a time), then the lines
+    that fire gathered without a branch (every line is written at the next free place,
+    which moves on only where it fired; ``c <= j``: a word is read before its place is
+    written) and, for two slots and more, each of their slots' lists."""
     n_in = xp.shape[1]
     for j in range(n_in):
-        masks[b, j, 0] = _fires_once(key_bits, b * n_lines + j, abs(xp[b, j]))
+        masks[b, j, 0] = 0
+    for tp in range((n_slots + 1) // 2):
+        for j in range(n_in):
+            masks[b, j, 0] |= _fires_pair(key_bits, b * n_lines + j, tp, abs(xp[b, j]), n_slots)
     s = start[b, 0]
     c = 0
-    for j in range(n_in):  # c <= j: a line's bit is read before its place is written
-        fired = masks[b, j, 0]
+    for j in range(n_in):
+        word = masks[b, j, 0]
         active[b, c] = j
-        lines[s + c] = j
-        masks[b, c, 0] = 1
-        c += np.int64(fired)
-    count[b, 0] = c
+        masks[b, c, 0] = word
+        lines[s + c] = j  # slot 0's list where the row has one slot (overwritten otherwise)
+        c += np.int64(word != 0)
     n_active[b] = c
+    if n_slots == 1:
+        count[b, 0] = c
+        return
+    for q in range(c):
+        word = masks[b, q, 0]
+        while word != 0:
+            t = _trailing_zeros(word)
+            lines[start[b, t] + count[b, t]] = active[b, q]
+            count[b, t] += 1
+            word &= word - np.uint64(1)
 
 
 @njit(cache=True)
@@ -520,8 +540,9 @@ def _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, line
     n_in = xp.shape[1]
     n_slots = np.int64(bl[b])
     words = masks.shape[2]
-    if n_slots == 1 and words == 1 and not given:
-        _one_slot_row(b, xp, masks, active, n_active, start, count, lines, key_bits, n_lines)
+    if 0 < n_slots <= 64 and words == 1 and not given:
+        _short_row(b, xp, n_slots, masks, active, n_active, start, count, lines, key_bits,
+                   n_lines)
         return
     c = 0
     for j in range(n_in if n_slots > 0 else 0):
@@ -578,22 +599,28 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
     bucket = np.zeros(64 * words, dtype=np.int64)
     # the rows of the slopes (linear) or exponents (pow); other cells ignore theirs
     r_up, r_down = (4, 5) if kind == 1 else (6, 7) if kind == 3 else (0, 1)
-    # the output lines' bits of the rows of one drawn slot, a vector loop per row
-    once = np.zeros((k, last - first), dtype=np.uint8)
+    # the output lines' slot words of the rows of at most 64 drawn slots, in vector loops
+    short = np.zeros((k, last - first), dtype=np.uint64)
     for b in range(k if not given else 0):
-        if bl[b] == 1 and n_active[b] > 0:
-            for i in range(first, last):
-                once[b, i - first] = _fires_once(key_bits, b * n_lines + n_in + i, abs(dp[b, i]))
+        if bl[b] <= 64 and n_active[b] > 0:
+            for tp in range((bl[b] + 1) // 2):
+                for i in range(first, last):
+                    short[b, i - first] |= _fires_pair(key_bits, b * n_lines + n_in + i, tp,
+                                                       abs(dp[b, i]), bl[b])
     done = 0
     for i in range(first, last):
         for b in range(k):
             n_slots = bl[b]
             if n_slots == 0 or n_active[b] == 0:
                 continue
-            if n_slots == 1 and not given:
-                if once[b, i - first] == 0:
+            if n_slots <= 64 and not given:
+                word = short[b, i - first]
+                if word == 0:
                     continue
-                n_fired, slot = 1, 0
+                d_mask[0] = word
+                for wd in range(1, words):
+                    d_mask[wd] = 0
+                n_fired, slot = _popcount(word), _trailing_zeros(word)
             else:
                 p_abs = abs(dp[b, i])
                 if not (given or p_abs > 0):

@@ -163,11 +163,11 @@ def test_constant_closed_form_from_outside_the_bounds():
 
 
 @pytest.mark.parametrize("cell", [CELLS[0], CELLS[1]], ids=["constant", "linear_mult"])
-def test_one_slot_rows_take_the_general_draws(cell):
-    """Rows of one drawn slot take a vector draw and a branch-free gather of their firing
-    lines (and, for constant steps, a lean element loop); a last row of 65 slots that never
-    fires makes the kernel take the general path for the same rows (two mask words): the
-    same weights, pulse counters and count, bit for bit."""
+def test_short_rows_take_the_general_draws(cell):
+    """Rows of at most 64 drawn slots take vector draws and a branch-free gather of their
+    firing lines (and, for constant steps and one slot, a lean element loop); a last row of
+    65 slots that never fires makes the kernel take the general path for the same rows (two
+    mask words): the same weights, pulse counters and count, bit for bit."""
     gen = torch.Generator().manual_seed(21)
     m, n = 24, 150
     cp = make_cell(cell[1], m, n, gen)
@@ -175,7 +175,7 @@ def test_one_slot_rows_take_the_general_draws(cell):
     xp, dp = signed_probs(6, n, gen, 0.0, 1.0), signed_probs(6, m, gen, 0.0, 1.0)
     xp[0, :4], dp[1, :3] = 1.0, -1.0  # certain lines, and lines that never fire
     xp[2, 4:9], dp[3, 3:6] = 0.0, 0.0
-    bl = torch.tensor([1, 1, 0, 1, 3, 1], dtype=torch.int32)
+    bl = torch.tensor([1, 2, 0, 1, 3, 64], dtype=torch.int32)
     outs = []
     for extra in (False, True):
         x, d, b = xp, dp, bl
@@ -189,10 +189,10 @@ def test_one_slot_rows_take_the_general_draws(cell):
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
 
 
-def test_one_slot_bits_and_constant_trains_match_the_general_helpers():
-    """``_fires_once`` is ``_drawn_word`` of slot 0, and ``_constant_train`` is
-    ``_pulse_train`` of the constant cell, bit for bit (noise on and off, from inside and
-    outside the bounds, trains of 1-4 pulses)."""
+def test_short_words_and_constant_trains_match_the_general_helpers():
+    """``_fires_pair`` over a line's pairs makes ``_drawn_word`` of 1-64 slots, and
+    ``_constant_train`` is ``_pulse_train`` of the constant cell, bit for bit (noise on and
+    off, from inside and outside the bounds, trains of 1-4 pulses)."""
     import numpy as np
     from numba import njit
 
@@ -201,8 +201,12 @@ def test_one_slot_bits_and_constant_trains_match_the_general_helpers():
         bad = 0
         for e in range(probs.shape[0]):
             p = abs(probs[e])
-            word = cpu._drawn_word(key, e * 7 + 3, p, 0, 1, np.uint64(0))[0]
-            bad += word != cpu._fires_once(key, e * 7 + 3, p)
+            n_slots = 1 + e % 64
+            word = cpu._drawn_word(key, e * 7 + 3, p, 0, n_slots, np.uint64(0))[0]
+            pairs = np.uint64(0)
+            for tp in range((n_slots + 1) // 2):
+                pairs |= cpu._fires_pair(key, e * 7 + 3, tp, p, n_slots)
+            bad += word != pairs
         up_s, down_s = np.float32(0.011), np.float32(0.013)
         hi, lo = np.float32(0.3), np.float32(-0.25)
         for e in range(ws.shape[0]):
