@@ -350,13 +350,15 @@ def _constant_slot(w, cp, xp, cnt, counting, lines, s, m, i, b, d_neg, noisy, si
     input lines (``lines[s:s + m]``) takes one pulse, normal number ``q`` of ``line``."""
     pair = np.uint64(0)
     one = np.int64(1)
+    # unsigned indices: numba adds no wrap-around of negative indices to their accesses
+    iu, bu = np.uint64(i), np.uint64(b)
     for q in range(m):
-        j = lines[s + q]
-        step = cp[0, i, j] if d_neg != (xp[b, j] < 0) else -cp[1, i, j]
-        w[i, j], pair = _constant_train(w[i, j], one, step, cp[2, i, j], cp[3, i, j], noisy,
-                                        sigma, key, line, np.int64(q), pair)
+        j = np.uint64(lines[np.uint64(s + q)])
+        step = cp[0, iu, j] if d_neg != (xp[bu, j] < 0) else -cp[1, iu, j]
+        w[iu, j], pair = _constant_train(w[iu, j], one, step, cp[2, iu, j], cp[3, iu, j], noisy,
+                                         sigma, key, line, np.int64(q), pair)
         if counting:
-            cnt[i, j] += 1
+            cnt[iu, j] += 1
 
 
 @njit(cache=True)
