@@ -485,6 +485,13 @@ def _slot_word(given, bits, b, line_index, key_bits, line, p_abs, t0, t1, pair):
     return _drawn_word(key_bits, line, p_abs, t0, t1, pair)
 
 
+# rows of at most this many slots keep, per slot, the list of the lines firing in it, for the
+# output lines that fire in one slot only; in longer rows that is rare (5 % of the lines at
+# 20 slots of probability 0.2), and they go through the general search of the row's lines
+# (the same elements in the same order: one pulse each, numbered alike)
+_LISTED_SLOTS = 4
+
+
 @njit(cache=True, inline="always")
 def _fires_pair(key_bits, line, tp, p_abs, n_slots):
     """Slots ``2 tp`` and ``2 tp + 1`` (those below ``n_slots <= 64``) of a line's slot word,
@@ -523,6 +530,8 @@ def _short_row(b, xp, n_slots, masks, active, n_active, start, count, lines, key
     n_active[b] = c
     if n_slots == 1:
         count[b, 0] = c
+        return
+    if n_slots > _LISTED_SLOTS:
         return
     for q in range(c):
         word = masks[b, q, 0]
@@ -646,12 +655,12 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
             # int64 (not literal) numbers: one compilation of each train serves every call
             pulse, pair = np.int64(0), np.uint64(0)
             one = np.int64(1)
-            if n_fired == 1 and kind == 0:  # one slot, constant steps: the lean loop
+            if n_fired == 1 and n_slots <= _LISTED_SLOTS and kind == 0:  # the lean loop
                 _constant_slot(w, cp, xp, cnt, counting, lines, start[b, slot],
                                count[b, slot], i, b, d_neg, noisy, consts[0], key_noise, line)
                 done += count[b, slot]
                 continue
-            if n_fired == 1:  # one slot (short trains): one pulse per input line firing in it
+            if n_fired == 1 and n_slots <= _LISTED_SLOTS:  # one pulse per line firing in it
                 s = start[b, slot]
                 for q in range(count[b, slot]):
                     j = lines[s + q]
@@ -671,7 +680,19 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 done += pulse
                 continue
             n_el, in_order, last_f = 0, True, 0
-            for q in range(n_active[b]):
+            if words == 1:  # the common case, kept lean (unsigned indices: no wrap-around)
+                bu, d_word = np.uint64(b), d_mask[0]
+                for q in range(n_active[b]):
+                    m = masks[bu, np.uint64(q), 0] & d_word
+                    if m == 0:
+                        continue
+                    f = _trailing_zeros(m)
+                    e = np.uint64(n_el)
+                    el_j[e], el_n[e], el_f[e] = active[bu, np.uint64(q)], _popcount(m), f
+                    in_order = in_order and f >= last_f
+                    last_f = f
+                    n_el += 1
+            for q in range(n_active[b] if words > 1 else 0):
                 j = active[b, q]
                 n, f = 0, -1
                 for wd in range(words):
@@ -706,13 +727,17 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
                 done += n
                 if counting:
                     cnt[i, j] += n
+                if kind == 0:  # unsigned indices: no wrap-around code
+                    iu, ju = np.uint64(i), np.uint64(j)
+                    step = (cp[0, iu, ju] if d_neg != (xp[np.uint64(b), ju] < 0)
+                            else -cp[1, iu, ju])
+                    w[iu, ju], pair = _constant_train(w[iu, ju], n, step, cp[2, iu, ju],
+                                                      cp[3, iu, ju], noisy, consts[0],
+                                                      key_noise, line, pulse, pair)
+                    pulse += n
+                    continue
                 up = d_neg != (xp[b, j] < 0)
-                if kind == 0:
-                    step = cp[0, i, j] if up else -cp[1, i, j]
-                    w[i, j], pair = _constant_train(w[i, j], n, step, cp[2, i, j], cp[3, i, j],
-                                                    noisy, consts[0], key_noise, line, pulse,
-                                                    pair)
-                elif kind == CELL_TABLE:
+                if kind == CELL_TABLE:
                     w[i, j], pair = _table_train(w[i, j], n, up, cp[0, i, j], cp[1, i, j],
                                                  cp[2, i, j], cp[3, i, j], table, noisy, mult,
                                                  consts, key_noise, line, pulse, pair)
