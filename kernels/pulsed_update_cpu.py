@@ -622,17 +622,17 @@ def _output_lines(first, last, w, cp, xp, dp, bl, db, given, kind, noisy, mult, 
     for i in range(first, last):
         for b in range(k):
             n_slots = bl[b]
-            if n_slots == 0 or n_active[b] == 0:
-                continue
-            if n_slots <= 64 and not given:
+            if n_slots <= 64 and not given:  # the word first: most are 0 (0 without slots)
                 word = short[b, i - first]
-                if word == 0:
+                if word == 0 or n_active[b] == 0:
                     continue
                 d_mask[0] = word
                 for wd in range(1, words):
                     d_mask[wd] = 0
                 n_fired, slot = _popcount(word), _trailing_zeros(word)
             else:
+                if n_slots == 0 or n_active[b] == 0:
+                    continue
                 p_abs = abs(dp[b, i])
                 if not (given or p_abs > 0):
                     continue
