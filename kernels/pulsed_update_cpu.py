@@ -20,6 +20,13 @@ the cost follows the lines that fire and the elements they meet, not the array s
    (``constant_train``: the ``n`` steps' noise summed into one normal and added before
    the clip, as aihwkit's CUDA functor does).
 
+Rows of at most 64 drawn slots (the common case: one mask word) draw both sides' words in
+vector loops (``_fires_pair``: one hash gives two slots) before the element work, and
+gather their firing lines without a branch; constant steps take a lean inlined loop
+(``_constant_slot``, ``_constant_train``: as calls, a train's dozen arguments cost more
+than the train). Same numbers as the general path (tested), each element's work a few dozen
+instructions: on the bench task about half the time of the general path alone.
+
 Every random number depends on its counter alone and an output line owns its elements, so
 the result is the same for any number of threads and any chunking, without locks. The
 arithmetic is the twin's, in the weight's dtype and in the twin's order, so given trains
@@ -39,7 +46,7 @@ import numpy as np
 import torch
 from llvmlite import ir
 from numba import njit, prange
-from numba.core import cgutils, types
+from numba.core import types
 from numba.extending import intrinsic
 
 from . import seeds
@@ -420,27 +427,6 @@ def _trailing_zeros(typingctx, x):
         return context.cast(builder, tz, signature.args[0], types.int64)
 
     return types.int64(x), codegen
-
-
-@intrinsic
-def _prefetch(typingctx, arr, flat):
-    """Ask for the cache line of element ``flat`` of a C-contiguous array (LLVM's prefetch:
-    a hint, no fault, no result) so that an element loop's scattered loads overlap."""
-    if not isinstance(arr, types.Array) or not isinstance(flat, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        index = context.cast(builder, args[1], signature.args[1], types.intp)
-        ptr = builder.bitcast(builder.gep(ary.data, [index]), cgutils.voidptr_t)
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        # read, keep in all cache levels, data cache
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return types.none(arr, flat), codegen
 
 
 @njit(cache=True)
