@@ -296,6 +296,23 @@ def _normal_rejected(pair, p, word):
 # one element: the cell's pulse response (pulsed_update_ref.single_pulse_torch)
 
 
+@njit(cache=True, inline="always")
+def _constant_train(w, n, step, w_max, w_min, noisy, sigma, key, line, first, pair):
+    """``_pulse_train`` of the constant-step cell (``constant_train``: ``n`` steps in closed
+    form, their noise summed, then clipped; ``step``: the signed step), inlined into the
+    element loops: as a call, its dozen arguments cost more than the train itself."""
+    real = type(w)
+    once = w + step
+    if w > w_max or w < w_min:  # from outside the bounds the first step is clipped
+        once = min(max(once, w_min), w_max)
+    extra = real(n - 1)
+    if noisy:
+        if (first & 1) == 0:
+            pair = _hash2(key, line, first >> 1)
+        extra = extra + sigma * real(math.sqrt(n)) * real(_normal(pair, first))
+    return min(max(once + extra * step, w_min), w_max), pair
+
+
 @njit(cache=True)
 def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down, kind, noisy,
                  mult, consts, key, line, first, pair):
@@ -312,15 +329,7 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
     scale = scale_up if up else scale_down
     step = scale_up if up else -scale_down
     if kind == 0:  # constant_train: n steps in closed form, their noise summed, then clipped
-        once = w + step
-        if w > w_max or w < w_min:  # from outside the bounds the first step is clipped
-            once = min(max(once, w_min), w_max)
-        extra = real(n - 1)
-        if noisy:
-            if (first & 1) == 0:
-                pair = _hash2(key, line, first >> 1)
-            extra = extra + sigma * real(math.sqrt(n)) * real(_normal(pair, first))
-        return min(max(once + extra * step, w_min), w_max), pair
+        return _constant_train(w, n, step, w_max, w_min, noisy, sigma, key, line, first, pair)
     row, z_gain, amp, gam, inv, valid = pulse_setup(up, kind, w_max, w_min, row_up, row_down,
                                                     consts[1], consts[3], consts[4], consts[5],
                                                     consts[6], one, zero)
@@ -332,23 +341,6 @@ def _pulse_train(w, n, up, scale_up, scale_down, w_max, w_min, row_up, row_down,
             dw = pulse_noise(dw, w, xi, kind, scale, mult, sigma, one, consts[7], consts[8])
         w = min(max(w + dw, w_min), w_max)
     return w, pair
-
-
-@njit(cache=True, inline="always")
-def _constant_train(w, n, step, w_max, w_min, noisy, sigma, key, line, first, pair):
-    """``_pulse_train`` of the constant-step cell (its closed form; ``step``: the signed
-    step), inlined into the element loops: as a call, its dozen arguments cost more than
-    the train itself."""
-    real = type(w)
-    once = w + step
-    if w > w_max or w < w_min:  # from outside the bounds the first step is clipped
-        once = min(max(once, w_min), w_max)
-    extra = real(n - 1)
-    if noisy:
-        if (first & 1) == 0:
-            pair = _hash2(key, line, first >> 1)
-        extra = extra + sigma * real(math.sqrt(n)) * real(_normal(pair, first))
-    return min(max(once + extra * step, w_min), w_max), pair
 
 
 @njit(cache=True, inline="always")
