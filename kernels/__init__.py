@@ -216,6 +216,19 @@ def analog_mvm(weight, x, params, seed, onehot_start=None, vectors=None):
     return run(weight, x, params, seed=int(seed))
 
 
+def bind_onehot_reads(weight, params):
+    """:func:`analog_mvm` of a transfer's one-hot reads on the CPU with numba, its arguments
+    made once (``analog_mvm_cpu.bind_onehot_reads``): ``read(start, count, seed)``, the same
+    numbers as ``analog_mvm(weight, onehot, params, seed)`` where row ``b`` of ``onehot`` is
+    one at column ``(start + b) % width``. None where that call would not run numba's
+    gather (then the caller makes the one-hot rows and calls it)."""
+    if backends.choose("analog_mvm", weight) != backends.NUMBA:
+        return None
+    from .analog_mvm_cpu import bind_onehot_reads as bind  # numba: imported on use
+
+    return bind(weight, params)
+
+
 def analog_mvm_grouped(weights, x, params, seeds, n_cols, step_i, step_j, onehot_start=None):
     """The analog MVMs of a group of equal tiles (``analog_mvm_grouped_torch``): tile ``g``
     of ``weights`` ``(tiles, out, width)`` reads its block of ``x``'s columns, its noise

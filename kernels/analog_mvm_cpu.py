@@ -507,6 +507,67 @@ def analog_mvm_numba(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,
     return torch.from_numpy(out)
 
 
+@njit(cache=True)
+def _onehot_reads(w, start, count, pro, epi, seed, worst_case, max_bm_factor, bm_limit):
+    """``analog_mvm_numba`` of ``count`` one-hot rows (row ``b`` one at column
+    ``(start + b) % width``: a transfer's reads) in one call: the same prologue, column
+    gather and epilogue, pass after pass, without the Python between them. ``(False, _)``
+    where a row's DAC input is not one-hot (input noise): then the caller multiplies."""
+    d, width = w.shape
+    x = np.zeros((count, width), np.float32)
+    for b in range(count):
+        x[b, (start + b) % width] = np.float32(1.0)
+    state = np.empty((count, 2), np.float32)
+    out = np.zeros((count, d), np.float32)
+    rows = np.zeros(0, np.int64)
+    bm_pass = 0
+    while True:
+        rows, v, kst = _prologue_serial(x, rows, state, pro, seed, bm_pass,
+                                        worst_case and bm_pass == 1)
+        if rows.shape[0] == 0:
+            break
+        gathered, y = _column_products(v, w)
+        if not gathered:
+            return False, out
+        rows = _epilogue_serial(y, np.zeros((0, 0), np.float32), rows, kst, state, out, epi,
+                                seed, bm_pass, max_bm_factor, bm_limit)
+        if rows.shape[0] == 0:
+            break
+        bm_pass += 1
+    return True, out
+
+
+def bind_onehot_reads(weight: torch.Tensor, p: MVMParams):
+    """``read(start, count, seed)``: ``analog_mvm_numba(weight, onehot, p, seed)`` for the
+    one-hot rows of a transfer's host run (``LineRun.onehot``), its arguments made once: a
+    transfer reads one line, and as much Python went round the kernels as they took. The
+    numpy view reads through to ``weight``, so ``read`` holds while its storage
+    does. None where that call would not gather (an ideal periphery, PCM read noise, a
+    weight that is no float32 view); ``read`` multiplies as it does where the DAC's
+    inputs are not one-hot (input noise) or the rows are more than ``ONEHOT_MAX_ROWS``."""
+    if (p.is_perfect or (p.w_noise > 0 and p.w_noise_kind == W_NOISE_PCM)
+            or weight.dtype != torch.float32):
+        return None
+    w = weight.detach().numpy()
+    pro, epi = _constants(p)
+    worst_case = p.bm_kind == BM_WORST_CASE and p.nm_kind != NM_ABS_MAX_NP_SUM
+    limits = float(p.max_bm_factor), float(p.bm_limit)
+    mask = 0x7FFF_FFFF_FFFF_FFFF
+    width = w.shape[1]
+
+    def read(start: int, count: int, seed: int) -> torch.Tensor:
+        if count <= ONEHOT_MAX_ROWS:
+            gathered, out = _onehot_reads(w, start, count, pro, epi, int(seed) & mask,
+                                          worst_case, *limits)
+            if gathered:
+                return torch.from_numpy(out)
+        onehot = torch.zeros(count, width, dtype=torch.float32)
+        onehot[torch.arange(count), (start + torch.arange(count)) % width] = 1.0
+        return analog_mvm_numba(weight, onehot, p, seed)
+
+    return read
+
+
 def analog_mvm_grouped_numba(weights: torch.Tensor, x: torch.Tensor, p: MVMParams, seeds,
                              n_cols: int, step_i: int, step_j: int) -> torch.Tensor:
     """``analog_mvm_grouped_torch``: each tile's ``analog_mvm_numba`` (the CPU gains

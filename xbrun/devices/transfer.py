@@ -32,7 +32,13 @@ from ..errors import ConfigError
 from ..graph_state import set_host
 from ..physics.array import build_array
 from ..physics.cells import CELLS
-from ..physics.io import IOParameters, analog_mvm, reads_take_line_elements
+from ..physics.io import (
+    IOParameters,
+    analog_mvm,
+    bind_onehot_reads,
+    reads_take_line_elements,
+    settings_key,
+)
 from ..physics.lines import LineBuffer, LineChopper, LineRun
 from ..physics.pulses import UpdateParameters
 from ..schema import check, pick
@@ -208,6 +214,9 @@ class TransferDevice(TrainingDevice):
         # host writes bound once per rate (``_host_writer``; the chopped devices' where
         # their write does the bookkeeping, ``binds``): (key, writer)
         self._writer = (None, None)
+        # a host walk's whole transfer (reads and writes) bound once per rate
+        # (``_host_mover``): (key, mover)
+        self._mover = (None, None)
 
     @property
     def slice_index(self) -> int:
@@ -295,6 +304,10 @@ class TransferDevice(TrainingDevice):
         c = self.config
         n_reads = min(c.n_reads_per_transfer, self.n_in)
         lr_t = self.transfer_learning_rate(lr)
+        if not c.random_selection and self.schedule.walks_on_host():
+            mover = self._host_mover(lr_t)
+            if mover is not None:
+                return mover(events * n_reads, generator, pulses)
         if c.random_selection:
             runs = [run for _ in range(events)
                     for run in self.schedule.walk(n_reads, generator, random_start=True)]
@@ -379,9 +392,53 @@ class TransferDevice(TrainingDevice):
         return self._writer[1]
 
     def __getstate__(self):
-        # the bound writer (a closure over numpy views of these tensors) is not copied or
-        # pickled: a copy binds its own
-        return {**super().__getstate__(), "_writer": (None, None)}
+        # the bound writer and mover (closures over numpy views of these tensors) are not
+        # copied or pickled: a copy binds its own
+        return {**super().__getstate__(), "_writer": (None, None), "_mover": (None, None)}
+
+    def _host_mover(self, lr_t: float):
+        """The whole of :meth:`transfer` for a host walk (``schedule.host_runs``) as bound
+        calls: per run the read (``io.bind_onehot_reads``, the seed drawn as
+        :meth:`read_lines` draws it), its count in A's ledger, and the bound write
+        (:meth:`line_writer`). On the CPU a one-line transfer was some 100 us, two thirds
+        of it Python round 20 us of kernels (the read's one-hot rows, seed and dispatch, the
+        run object, the writer's key). Made once per rate and kept while the tensors keep
+        their storage and the read's I/O its settings. None: the general path runs (the
+        chopped devices, whose reads feed their bookkeeping; resets after the reads; no
+        bound write or read)."""
+        if self.chopped or self.config.with_reset_prob > 0:
+            return None
+        fast, slow = self.fast, self.slow
+        tensors = (fast.weight, fast.ledger, slow.stored_weight(), slow.weight,
+                   slow.cell_params, slow.cell_pulses, slow.ledger, *self._written())
+        key = (lr_t, slow.counting, *self._writer_key(), settings_key(self.config.transfer_io),
+               *(t.data_ptr() for t in tensors))
+        if self._mover[0] != key:
+            self._mover = (key, self._bind_mover(lr_t))
+        return self._mover[1]
+
+    def _bind_mover(self, lr_t: float):
+        fast = self.fast
+        if not fast.ledger.is_cpu:
+            return None
+        write = self.line_writer(lr_t)
+        weight = fast.weight if self.columns else fast.weight.T
+        read = bind_onehot_reads(weight, self.config.transfer_io)
+        if write is None or read is None:
+            return None
+        ledger, host_runs = fast.ledger.numpy(), self.schedule.host_runs
+
+        def move(count: int, generator, pulses: torch.Tensor | None) -> torch.Tensor:
+            # as transfer -> transfer_lines -> read_lines, count_reads, the bound write
+            for start, n, passes in host_runs(count):
+                ledger[1] += n
+                written = write(read(start, n, generator), start, generator, passes)
+                pulses = written if pulses is None else pulses.add_(written)
+            if pulses is None:
+                return torch.zeros((), dtype=torch.int64)
+            return pulses
+
+        return move
 
     def binds(self, lines: LineRun) -> bool:
         """Whether a host run's write goes through the bound writer (``_host_writer``):

@@ -144,6 +144,32 @@ def analog_mvm(weight: torch.Tensor, x: torch.Tensor, io: IOParameters,
     return kernels.analog_mvm(weight, x, _params(io), seed, onehot_start, vectors)
 
 
+def bind_onehot_reads(weight: torch.Tensor, io: IOParameters):
+    """``read(start, count, generator)``: :func:`analog_mvm` of a transfer's host reads
+    (``weight`` times the one-hot rows of ``LineRun.onehot``, ``onehot_start=start``), the
+    seed drawn from ``generator`` as there, the rest made once (``kernels.bind_onehot_reads``:
+    a CPU transfer reads one line, and its Python cost more than its kernels). It holds
+    while ``weight`` keeps its storage and ``io`` its settings (:func:`settings_key`).
+    None where the kernels do not bind (then :func:`analog_mvm` reads)."""
+    if not weight.device.type == "cpu":
+        return None
+    read = kernels.bind_onehot_reads(weight, _params(io))
+    if read is None:
+        return None
+    draw = kernels.seeds.draw_wide_seed
+
+    def run(start: int, count: int, generator: torch.Generator | None) -> torch.Tensor:
+        return read(start, count, int(draw(generator)))
+
+    return run
+
+
+def settings_key(io: IOParameters) -> tuple:
+    """The settings of ``io`` as they are now (a config may be edited): what a bound read
+    (:func:`bind_onehot_reads`) is keyed on."""
+    return tuple(vars(io).values())
+
+
 def analog_mvm_grouped(weights: torch.Tensor, x: torch.Tensor, io: IOParameters,
                        seeds: torch.Tensor, n_cols: int, step_i: int,
                        step_j: int, onehot_start: torch.Tensor | None = None) -> torch.Tensor:
@@ -163,7 +189,7 @@ def reads_take_line_elements(io: IOParameters, grouped: bool = False) -> bool:
 
 
 def _params(io: IOParameters) -> kernels.MVMParams:
-    key = tuple(vars(io).values())  # the settings as they are now (a config may be edited)
+    key = settings_key(io)
     params = _PARAMS.get(key)
     if params is None:
         params = _PARAMS[key] = kernel_params(io)
