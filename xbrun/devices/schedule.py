@@ -161,14 +161,6 @@ class TransferSchedule(nn.Module, GraphState):
         return self.line.tensor.is_cpu
 
     def _host_walk(self, count, generator, random_start) -> list[LineRun]:
-        return [LineRun(first, run, self.n_lines, passes)
-                for first, run, passes in self.host_runs(count, generator, random_start)]
-
-    def host_runs(self, count: int, generator: torch.Generator | None = None,
-                  random_start: bool = False) -> list[tuple[int, int, int]]:
-        """:meth:`walk` on the host as plain ``(start, count, passes)`` triples (what a
-        host ``LineRun`` holds: a transfer that reads and writes in bound calls needs no
-        run object); the schedule moves past them."""
         # the two scalars read and set through numpy views (CPU tensors: a tenth of the
         # cost of int() and fill_ on them)
         line, passes_now = self.line.tensor.numpy(), self.passes.tensor.numpy()
@@ -176,7 +168,7 @@ class TransferSchedule(nn.Module, GraphState):
         passes = int(passes_now)
         runs = []
         for first, run in line_runs(start, count, self.n_lines):
-            runs.append((first, run, passes))
+            runs.append(LineRun(first, run, self.n_lines, passes))
             passes += (first + run) // self.n_lines
         passes_now[()] = passes
         line[()] = (start + count) % self.n_lines

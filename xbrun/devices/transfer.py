@@ -39,7 +39,7 @@ from ..physics.io import (
     reads_take_line_elements,
     settings_key,
 )
-from ..physics.lines import LineBuffer, LineChopper, LineRun
+from ..physics.lines import LineBuffer, LineChopper, LineRun, line_runs
 from ..physics.pulses import UpdateParameters
 from ..schema import check, pick
 from .base import TrainingDevice
@@ -304,7 +304,7 @@ class TransferDevice(TrainingDevice):
         c = self.config
         n_reads = min(c.n_reads_per_transfer, self.n_in)
         lr_t = self.transfer_learning_rate(lr)
-        if not c.random_selection and self.schedule.walks_on_host():
+        if not c.random_selection:
             mover = self._host_mover(lr_t)
             if mover is not None:
                 return mover(events * n_reads, generator, pulses)
@@ -397,42 +397,55 @@ class TransferDevice(TrainingDevice):
         return {**super().__getstate__(), "_writer": (None, None), "_mover": (None, None)}
 
     def _host_mover(self, lr_t: float):
-        """The whole of :meth:`transfer` for a host walk (``schedule.host_runs``) as bound
-        calls: per run the read (``io.bind_onehot_reads``, the seed drawn as
-        :meth:`read_lines` draws it), its count in A's ledger, and the bound write
+        """The whole of :meth:`transfer` for a host walk as bound calls: the walk on numpy
+        views of the schedule, per run the read (``io.bind_onehot_reads``, the seed drawn
+        as :meth:`read_lines` draws it), its count in A's ledger, and the bound write
         (:meth:`line_writer`). On the CPU a one-line transfer was some 100 us, two thirds
         of it Python round 20 us of kernels (the read's one-hot rows, seed and dispatch, the
-        run object, the writer's key). Made once per rate and kept while the tensors keep
-        their storage and the read's I/O its settings. None: the general path runs (the
-        chopped devices, whose reads feed their bookkeeping; resets after the reads; no
-        bound write or read)."""
+        run objects, the writer's key). Made once per rate and kept while the device's
+        modules and their tensors' storage stay, and the settings the write and read take
+        (``_mover_settings``). None: the general path runs (the chopped devices, whose reads
+        feed their bookkeeping; resets after the reads; no bound write or read)."""
+        key, move = self._mover
+        if key is not None and key[0] == lr_t and key[1]() and key[2] == self._mover_settings():
+            return move
         if self.chopped or self.config.with_reset_prob > 0:
-            return None
-        fast, slow = self.fast, self.slow
-        tensors = (fast.weight, fast.ledger, slow.stored_weight(), slow.weight,
-                   slow.cell_params, slow.cell_pulses, slow.ledger, *self._written())
-        key = (lr_t, slow.counting, *self._writer_key(), settings_key(self.config.transfer_io),
-               *(t.data_ptr() for t in tensors))
-        if self._mover[0] != key:
-            self._mover = (key, self._bind_mover(lr_t))
-        return self._mover[1]
+            move = None
+        else:
+            move = self._bind_mover(lr_t)
+        self._mover = ((lr_t, _storage_watch(self), self._mover_settings()), move)
+        return move
+
+    def _mover_settings(self) -> tuple:
+        """What a bound transfer's numbers depend on besides the rate and the tensors."""
+        return (self.slow.counting, *self._writer_key(), self.config.with_reset_prob,
+                self.config.random_selection, settings_key(self.config.transfer_io))
 
     def _bind_mover(self, lr_t: float):
-        fast = self.fast
-        if not fast.ledger.is_cpu:
+        fast, schedule = self.fast, self.schedule
+        if not (fast.ledger.is_cpu and schedule.walks_on_host()):
             return None
         write = self.line_writer(lr_t)
         weight = fast.weight if self.columns else fast.weight.T
         read = bind_onehot_reads(weight, self.config.transfer_io)
         if write is None or read is None:
             return None
-        ledger, host_runs = fast.ledger.numpy(), self.schedule.host_runs
+        ledger, n_lines = fast.ledger.numpy(), schedule.n_lines
+        line, passes_now = schedule.line.tensor.numpy(), schedule.passes.tensor.numpy()
 
         def move(count: int, generator, pulses: torch.Tensor | None) -> torch.Tensor:
-            # as transfer -> transfer_lines -> read_lines, count_reads, the bound write
-            for start, n, passes in host_runs(count):
+            # as transfer: the walk (schedule._host_walk), then per run read_lines
+            # (count_reads, the read) and the bound write
+            start, passes = int(line), int(passes_now)
+            runs = []
+            for first, n in line_runs(start, count, n_lines):
+                runs.append((first, n, passes))
+                passes += (first + n) // n_lines
+            passes_now[()] = passes
+            line[()] = (start + count) % n_lines
+            for first, n, before in runs:
                 ledger[1] += n
-                written = write(read(start, n, generator), start, generator, passes)
+                written = write(read(first, n, generator), first, generator, before)
                 pulses = written if pulses is None else pulses.add_(written)
             if pulses is None:
                 return torch.zeros((), dtype=torch.int64)
@@ -495,6 +508,31 @@ class TransferDevice(TrainingDevice):
             mask = torch.zeros(self.fast.weight.shape[1], dtype=torch.bool, device=hit.device)
             mask[self.line_index(lines)] = hit
             self.fast.reset(mask[None, :], generator)
+
+
+def _storage_watch(module: torch.nn.Module):
+    """``still()``: whether ``module``'s tree is made of the same modules and every buffer
+    and parameter of it has the same storage as now (what a closure over numpy views of
+    them relies on). Reads the modules' own dicts: ``nn.Module.__getattr__`` costs more
+    than a whole check."""
+    structure, leaves = [], []
+    for owner in module.modules():
+        structure += [(owner._modules, name, child) for name, child in owner._modules.items()]
+        for tensors in (owner._buffers, owner._parameters):
+            leaves += [(tensors, name, t.data_ptr() if t is not None else None)
+                       for name, t in tensors.items()]
+
+    def still() -> bool:
+        for modules, name, child in structure:
+            if modules.get(name) is not child:
+                return False
+        for tensors, name, ptr in leaves:
+            t = tensors.get(name)
+            if (t.data_ptr() if t is not None else None) != ptr:
+                return False
+        return True
+
+    return still
 
 
 class BufferedTransfer(TransferDevice):
