@@ -956,3 +956,40 @@ def test_triton_compiled_normals4_noise_has_the_twins_std(kind, monkeypatch):
         return launch(w.cuda(), x.cuda(), p, torch.tensor([5], device="cuda"))
 
     _noise_check(run, kind, 20000)
+
+
+BOUND_READ_IO = [dict(), dict(bound_management="iterative", out_bound=0.4),
+                 dict(bound_management="iterative_worst_case", out_bound=0.4, out_noise=0.0),
+                 dict(inp_sto_round=True, out_sto_round=True, out_scale=-1.5,
+                      noise_management="constant", nm_thres=0.7),
+                 dict(w_noise=0.02, w_noise_type="additive_constant", noise_management="max"),
+                 dict(inp_noise=0.05)]  # not one-hot after the DAC: the bound read multiplies
+
+
+@pytest.mark.parametrize("extra", BOUND_READ_IO)
+def test_numba_bound_one_hot_reads_are_the_call_with_one_hot_rows(monkeypatch, extra):
+    # a transfer's host reads bound once (bind_onehot_reads) against analog_mvm_numba of the
+    # one-hot rows they stand for, bit for bit: runs that wrap past the last column, a
+    # strided (row-read) weight, more rows than the gather takes; and the twin, noise off
+    from xbrun import kernels
+    gen = torch.Generator().manual_seed(6)
+    w = torch.randn(9, 7, generator=gen)
+    w[:, 2] = -0.0
+    p = kernel_params(IOParameters(**extra))
+    for weight in (w, w.T.contiguous().T, torch.randn(7, 9, generator=gen).T):
+        read = kernels.bind_onehot_reads(weight, p)
+        for start, count in ((0, 1), (2, 1), (5, 4), (6, 3), (0, 7)):
+            onehot = torch.zeros(count, 7)
+            onehot[torch.arange(count), (start + torch.arange(count)) % 7] = 1.0
+            want = analog_mvm_numba(weight, onehot, p, 123)
+            assert torch.equal(read(start, count, 123).view(torch.int32), want.view(torch.int32))
+            quiet = kernel_params(IOParameters(**{**extra, "out_noise": 0.0, "inp_noise": 0.0,
+                                                  "w_noise": 0.0, "inp_sto_round": False,
+                                                  "out_sto_round": False}))
+            torch.testing.assert_close(kernels.bind_onehot_reads(weight, quiet)(start, count, 1),
+                                       analog_mvm_torch(weight, onehot, quiet, seed=1))
+    monkeypatch.setattr(analog_mvm_cpu, "ONEHOT_MAX_ROWS", 2)  # more rows: the matmul
+    onehot = torch.eye(7)[[3, 4, 5]]
+    assert torch.equal(kernels.bind_onehot_reads(w, p)(3, 3, 9), analog_mvm_numba(w, onehot, p, 9))
+    for none in (dict(is_perfect=True), dict(w_noise=0.02, w_noise_type="pcm_read")):
+        assert kernels.bind_onehot_reads(w, kernel_params(IOParameters(**none))) is None

@@ -640,3 +640,39 @@ def test_same_seed_same_transfers(kind):
 
     first, again, other = run(3), run(3), run(4)
     assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+@pytest.mark.parametrize("kind", ["ttv1", "ttv2"])
+def test_bound_host_transfers_are_the_general_path(kind, monkeypatch):
+    """TTv1/TTv2's host transfers bound once per rate (``_host_mover``: walk, read, write)
+    leave every tensor as the general path does, bit for bit, over several passes and reads
+    per transfer that cross the last line; the binding follows a weight given new storage."""
+    from xbrun.devices.transfer import TransferDevice
+
+    def run(bound):
+        dev = device(kind, out_size=5, in_size=7, cell=SoftBounds(dw_min_std=0.3),
+                     transfer_io=IOParameters(), n_reads_per_transfer=3, transfer_lr=3.0)
+        if not bound:
+            monkeypatch.setattr(TransferDevice, "_host_mover", lambda self, lr_t: None)
+        gen = torch.Generator().manual_seed(2)
+        data = torch.Generator().manual_seed(0)
+        pulses = []
+        for step in range(8):
+            if step == 4:  # new storage for A: a bound mover must read the new tensor
+                dev.fast.weight = dev.fast.weight.clone()
+            pulses.append(dev.update(torch.rand(4, 7, generator=data),
+                                     torch.randn(4, 5, generator=data), 1.0 + step % 2, gen))
+        monkeypatch.undo()
+        return dev, torch.stack([torch.as_tensor(p).reshape(()) for p in pulses])
+
+    (bound, bound_pulses), (general, general_pulses) = run(True), run(False)
+    assert bound._mover[1] is not None and general._mover == (None, None)
+    assert torch.equal(bound_pulses, general_pulses)
+    state, want = bound.state_dict(), general.state_dict()
+    assert state.keys() == want.keys()
+    for key, value in want.items():
+        if isinstance(value, torch.Tensor):
+            bits = (lambda t: t.reshape(-1).view(torch.uint8)) if value.is_floating_point() \
+                else (lambda t: t)
+            assert torch.equal(bits(state[key]), bits(value)), key
+    assert int(bound.schedule.passes) > 1
