@@ -642,8 +642,8 @@ def test_same_seed_same_transfers(kind):
     assert torch.equal(first, again) and not torch.equal(first, other)
 
 
-@pytest.mark.parametrize("kind", ["ttv1", "ttv2"])
-def test_bound_host_transfers_are_the_general_path(kind, monkeypatch):
+@pytest.mark.parametrize("kind,columns", [("ttv1", True), ("ttv2", True), ("ttv2", False)])
+def test_bound_host_transfers_are_the_general_path(kind, columns, monkeypatch):
     """TTv1/TTv2's host transfers bound once per rate (``_host_mover``: walk, read, write)
     leave every tensor as the general path does, bit for bit, over several passes and reads
     per transfer that cross the last line; the binding follows a weight given new storage."""
@@ -651,7 +651,8 @@ def test_bound_host_transfers_are_the_general_path(kind, monkeypatch):
 
     def run(bound):
         dev = device(kind, out_size=5, in_size=7, cell=SoftBounds(dw_min_std=0.3),
-                     transfer_io=IOParameters(), n_reads_per_transfer=3, transfer_lr=3.0)
+                     transfer_io=IOParameters(), n_reads_per_transfer=3, transfer_lr=3.0,
+                     transfer_columns=columns)
         if not bound:
             monkeypatch.setattr(TransferDevice, "_host_mover", lambda self, lr_t: None)
         gen = torch.Generator().manual_seed(2)
@@ -676,3 +677,4 @@ def test_bound_host_transfers_are_the_general_path(kind, monkeypatch):
                 else (lambda t: t)
             assert torch.equal(bits(state[key]), bits(value)), key
     assert int(bound.schedule.passes) > 1
+    assert bound._host_mover(0.0) is None  # a rate of 0 walks without reads

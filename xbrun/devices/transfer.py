@@ -409,8 +409,8 @@ class TransferDevice(TrainingDevice):
         key, move = self._mover
         if key is not None and key[0] == lr_t and key[1]() and key[2] == self._mover_settings():
             return move
-        if self.chopped or self.config.with_reset_prob > 0:
-            move = None
+        if self.chopped or self.config.with_reset_prob > 0 or lr_t == 0:
+            move = None  # (a rate of 0 walks without reads: the general path)
         else:
             move = self._bind_mover(lr_t)
         self._mover = ((lr_t, _storage_watch(self), self._mover_settings()), move)
