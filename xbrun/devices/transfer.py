@@ -425,10 +425,10 @@ class TransferDevice(TrainingDevice):
         fast, schedule = self.fast, self.schedule
         if not (fast.ledger.is_cpu and schedule.walks_on_host()):
             return None
-        write = self.line_writer(lr_t)
         weight = fast.weight if self.columns else fast.weight.T
         read = bind_onehot_reads(weight, self.config.transfer_io)
-        if write is None or read is None:
+        write = None if read is None else self.line_writer(lr_t)
+        if write is None:
             return None
         ledger, n_lines = fast.ledger.numpy(), schedule.n_lines
         line, passes_now = schedule.line.tensor.numpy(), schedule.passes.tensor.numpy()
