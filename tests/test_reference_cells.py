@@ -240,20 +240,22 @@ def test_a_zero_reference_trains_as_the_hidden_conductance_did(monkeypatch):
 
 @pytest.mark.parametrize("kind", ["ttv1", "ttv2"])
 def test_host_run_writer_keeps_reads_as_the_generic_write(kind):
-    """The CPU's bound transfer writer (``line_writer``) on a reference cell: the same C,
-    conductance and reads bit for bit as the generic ``write_lines`` path it replaces."""
+    """The CPU's bound transfer writer (``line_writer``, in the bound transfer
+    ``_host_mover``) on a reference cell: the same C, conductance and reads bit for bit as
+    the generic ``write_lines`` path it replaces."""
     cfg = compose([f"device={kind}", "cell=soft_bounds_reference", "cell.reference_std=0.1",
                    "io=default", "device.transfer_every=1", "device.units_in_mbatch=true"])
     tiles = [AnalogTile(7, 9, device_config=cfg.device, cell=cfg.cell, io=cfg.io,
                         update=cfg.update, seed=3) for _ in range(2)]
     tiles[1].device_state._host_writer = lambda lr_t: None  # the generic path
+    tiles[1].device_state._host_mover = lambda lr_t: None
     gen = torch.Generator().manual_seed(1)
     for _ in range(8):
         x, d = torch.rand(3, 9, generator=gen), torch.randn(3, 7, generator=gen)
         for tile in tiles:
             tile.update(x, d, 0.3)
     bound, generic = (t.device_state.slow for t in tiles)
-    assert tiles[0].device_state._writer[1] is not None  # the bound writer ran
+    assert tiles[0].device_state._mover[1] is not None  # the bound writer ran
     assert torch.equal(bound.weight, bound.persistent - bound.reference)
     for name in ("weight", "persistent"):
         assert torch.equal(getattr(bound, name), getattr(generic, name)), name
