@@ -161,6 +161,13 @@ class TransferSchedule(nn.Module, GraphState):
         return self.line.tensor.is_cpu
 
     def _host_walk(self, count, generator, random_start) -> list[LineRun]:
+        return [LineRun(first, n, self.n_lines, passes)
+                for first, n, passes in self.host_runs(count, generator, random_start)]
+
+    def host_runs(self, count, generator=None, random_start=False) -> list[tuple[int, int, int]]:
+        """The host walk's runs as ``(first, length, passes before)``, the schedule moved on:
+        what :meth:`walk` returns as :class:`LineRun` objects, without building them (a CPU
+        transfer's bound mover reads them directly)."""
         # the two scalars read and set through numpy views (CPU tensors: a tenth of the
         # cost of int() and fill_ on them)
         line, passes_now = self.line.tensor.numpy(), self.passes.tensor.numpy()
@@ -168,7 +175,7 @@ class TransferSchedule(nn.Module, GraphState):
         passes = int(passes_now)
         runs = []
         for first, run in line_runs(start, count, self.n_lines):
-            runs.append(LineRun(first, run, self.n_lines, passes))
+            runs.append((first, run, passes))
             passes += (first + run) // self.n_lines
         passes_now[()] = passes
         line[()] = (start + count) % self.n_lines

@@ -39,7 +39,7 @@ from ..physics.io import (
     reads_take_line_elements,
     settings_key,
 )
-from ..physics.lines import LineBuffer, LineChopper, LineRun, line_runs
+from ..physics.lines import LineBuffer, LineChopper, LineRun
 from ..physics.pulses import UpdateParameters
 from ..schema import check, pick
 from .base import TrainingDevice
@@ -430,19 +430,12 @@ class TransferDevice(TrainingDevice):
         write = None if read is None else self.line_writer(lr_t)
         if write is None:
             return None
-        ledger, n_lines = fast.ledger.numpy(), schedule.n_lines
-        line, passes_now = schedule.line.tensor.numpy(), schedule.passes.tensor.numpy()
+        ledger = fast.ledger.numpy()
 
         def move(count: int, generator, pulses: torch.Tensor | None) -> torch.Tensor:
-            # as transfer: the walk (schedule._host_walk), then per run read_lines
-            # (count_reads, the read) and the bound write
-            start, passes = int(line), int(passes_now)
-            runs = []
-            for first, n in line_runs(start, count, n_lines):
-                runs.append((first, n, passes))
-                passes += (first + n) // n_lines
-            passes_now[()] = passes
-            line[()] = (start + count) % n_lines
+            # as transfer: the walk, then per run read_lines (count_reads, the read) and
+            # the bound write
+            runs = schedule.host_runs(count)
             for first, n, before in runs:
                 ledger[1] += n
                 written = write(read(first, n, generator), first, generator, before)
