@@ -93,7 +93,11 @@ def philox_torch(key: int, c0, c1, c2, c3, rounds: int = 10):
     """Philox-4x32 as Triton's ``random.philox`` computes it: the four output words (int64
     tensors holding uint32) of the counters ``(c0, c1, c2, c3)`` under the 64-bit ``key``
     (low word first). The definition the kernels' streams are tested against."""
-    c0, c1, c2, c3 = (torch.as_tensor(c, dtype=torch.int64) & _M32 for c in (c0, c1, c2, c3))
+    # a Python int counter goes where the tensor ones are (else a CPU scalar broadcast
+    # beside CUDA counters meets them in the rounds)
+    device = next((c.device for c in (c0, c1, c2, c3) if isinstance(c, torch.Tensor)), None)
+    c0, c1, c2, c3 = (torch.as_tensor(c, dtype=torch.int64, device=device) & _M32
+                      for c in (c0, c1, c2, c3))
     c0, c1, c2, c3 = torch.broadcast_tensors(c0, c1, c2, c3)
     k0, k1 = key & _M32, (key >> 32) & _M32
     for _ in range(rounds):

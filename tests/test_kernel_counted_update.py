@@ -1023,6 +1023,16 @@ def test_rows4_stream_counts_in_distribution():
         assert abs(float(ratio.mean()) - 1) < 0.06 and ratio.min() > 0.6 and ratio.max() < 1.5
 
 
+def test_philox_twin_keeps_the_counters_device():
+    """Python-int counters beside tensor ones go where the tensors are: on CUDA the
+    compiled ``DRAWN_ROWS4`` test met a CPU scalar broadcast beside CUDA counters (checked
+    here on the meta device, which mixes with the CPU as CUDA does)."""
+    from xbrun.kernels.counted_update_ref import philox_torch
+
+    words = philox_torch(7, torch.arange(6, device="meta"), 3, 0, 1)
+    assert all(w.device.type == "meta" and w.shape == (6,) for w in words)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
 def test_gpu_drawn_rows4_is_its_twin(monkeypatch, n_out, n_in):

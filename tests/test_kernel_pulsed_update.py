@@ -568,7 +568,10 @@ def run_wide_lines(module, m, n, k, noise, max_bl, device, blocks=None):
         # compiled, two kernels may contract floats apart
         torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)
         assert torch.equal(c_s, c) and torch.equal(cells_s, cells) and int(c.min()) > 0
-        assert (w != (w0 if w.dim() == 3 else w0[0])).sum() >= w.numel() // 2
+        # not vacuous: trains of 0-1 slots pulse at most the half of the k lines with a slot
+        # (a quarter of a 512 x 512 tile at k = 256; 7.7 % of it changed on an H100)
+        changed = (w != (w0 if w.dim() == 3 else w0[0])).sum()
+        assert changed >= w.numel() // (2 if max_bl > 1 else 20)
 
 def run_one_hot_lines(launch, m, n, k, columns, bl, device):
     gen = torch.Generator().manual_seed(4)

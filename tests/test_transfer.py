@@ -642,6 +642,22 @@ def test_same_seed_same_transfers(kind):
     assert torch.equal(first, again) and not torch.equal(first, other)
 
 
+@pytest.mark.parametrize("kind", ["chopped", "agad"])
+def test_chopped_transfers_never_key_a_bound_mover(kind):
+    """The chopped devices take the general transfer (their reads feed the bookkeeping),
+    so ``_host_mover`` answers before building its key: under ``auto_scale`` on CUDA A's
+    rate is a 0-dim device tensor, and comparing keys holding it read it back - a host sync
+    in every step (found by ``test_gpu_training_step_makes_no_host_sync[agad_auto_scale]``
+    on an H100, 2026-12-07)."""
+    dev = device(kind, auto_scale=True)
+    data = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        dev.update(torch.rand(3, 6, generator=data), torch.randn(3, 4, generator=data), 1.0,
+                   torch.Generator().manual_seed(1))
+    assert int(dev.schedule.passes) + int(dev.fast.ledger[1]) > 0  # transfers were made
+    assert dev._mover == (None, None)
+
+
 @pytest.mark.parametrize("kind,columns", [("ttv1", True), ("ttv2", True), ("ttv2", False)])
 def test_bound_host_transfers_are_the_general_path(kind, columns, monkeypatch):
     """TTv1/TTv2's host transfers bound once per rate (``_host_mover``: walk, read, write)

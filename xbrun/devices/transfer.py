@@ -406,10 +406,14 @@ class TransferDevice(TrainingDevice):
         modules and their tensors' storage stay, and the settings the write and read take
         (``_mover_settings``). None: the general path runs (the chopped devices, whose reads
         feed their bookkeeping; resets after the reads; no bound write or read)."""
+        if self.chopped or not self.fast.ledger.is_cpu:
+            # before any key: a CUDA device's rates may be 0-dim tensors where the arrays are
+            # (auto_scale), which a comparison would read back (a host sync in the step)
+            return None
         key, move = self._mover
         if key is not None and key[0] == lr_t and key[1]() and key[2] == self._mover_settings():
             return move
-        if self.chopped or self.config.with_reset_prob > 0 or lr_t == 0:
+        if self.config.with_reset_prob > 0 or lr_t == 0:
             move = None  # (a rate of 0 walks without reads: the general path)
         else:
             move = self._bind_mover(lr_t)
