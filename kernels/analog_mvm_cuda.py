@@ -1008,7 +1008,7 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
 LINE_SCALE = True
 
 
-# ``ONEHOT_ROWS`` (off until a GPU times it; ``bench_switches`` ``onehot-rows``): a tile's
+# ``ONEHOT_ROWS`` (``bench_switches`` ``onehot-rows``): a tile's
 # one-hot reads with their scale from the line element (``LINE_SCALE``, not ``NM_MAX``) by
 # ``_onehot_rows_kernel``, ``ONEHOT_ROW_ELEMENTS`` rows x outputs a program, where
 # ``_onehot_kernel`` took one row a program: a chopped step's conv tile reads 131,072 rows
@@ -1020,7 +1020,10 @@ LINE_SCALE = True
 # 32 B for 2 KB, ~270 MB a step; 93 us on that H100, ahead of the tile's write): blocks of
 # outputs x 32 consecutive rows read each output's weights of 32 consecutive columns as 128
 # contiguous bytes.
-ONEHOT_ROWS = False
+# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial` / `wide-reads-writes`, with
+# their other paths: ResNet chopped `batch` 3.92x -> 3.14x fp, 4096-wide chopped `batch` 2.76x
+# -> 2.45x).
+ONEHOT_ROWS = True
 ONEHOT_ROW_ELEMENTS = 1024  # rows x outputs of a program (8 a thread: 2048 took 216 registers)
 ONEHOT_MIN_ROWS = 32  # rows of a program at least (a warp's run of consecutive columns)
 

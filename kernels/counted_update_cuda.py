@@ -799,8 +799,10 @@ COMPACT_KERNEL_ROWS = 1024
 # ``DeviceRadixSortOnesweepKernel`` a ResNet step, 4 a tile -, its memsets, the int32 copy,
 # the ``bl > slot`` sum and the cumulative sum). The same order and bases, integer for
 # integer (trains within the bound; longer ones are ordered as the bound's length, a layout
-# that counts the same). False: torch's sort (off until a GPU times it).
-COUNTING_LAYOUT = False
+# that counts the same). False: torch's sort.
+# On (one H100, 2026-12-07 14:58, `bench_switches` `conv-counts`, with its other three paths:
+# ResNet sgd `batch` 2.89x -> 2.51x fp, chopped `batch` 3.93x -> 3.57x).
+COUNTING_LAYOUT = True
 COUNTING_MAX_LENGTH = 63  # one-hot rows of up to 64 lengths; longer bounds take the sort
 
 
@@ -1085,7 +1087,8 @@ SKIP_EMPTY_SLOTS = True
 # at most 4x the parts (each >= 4 row blocks) the last wave is a smaller share (144 inputs:
 # 2,110 parts, 6 waves for 5.33; 288: 1,280 parts, 5 for 4.85). The same counts (integer
 # atomics, any order). False: the split-K rule's parts.
-MANY_DRAWN_PARTS = False
+# On (one H100, 2026-12-07 14:58, `bench_switches` `conv-counts`: see ``COUNTING_LAYOUT``).
+MANY_DRAWN_PARTS = True
 DRAWN_WAVES = 4
 # ``_drawn_counts_kernel``'s registers capped (ptxas ``maxnreg``) where its program is a
 # 144-wide layer's (32 rows x 32 inputs x 16 outputs on 4 warps: the 32 x 32 layers, 60 % of
@@ -1093,7 +1096,8 @@ DRAWN_WAVES = 4
 # here: 2 spill stores, 1 load), 3 -> 4 programs (16 warps) a SM. With ``MANY_DRAWN_PARTS``
 # (at most 4 x 4 programs a SM) the parts then fill 4 waves exactly. The wider programs
 # spill at any cap (288 x 32: 336 bytes at 168). The same counts. False: ptxas's choice.
-CAPPED_DRAWN_REGISTERS = False
+# On (one H100, 2026-12-07 14:58, `bench_switches` `conv-counts`: see ``COUNTING_LAYOUT``).
+CAPPED_DRAWN_REGISTERS = True
 DRAWN_REGISTER_CAP = 128
 # The drawn counts' bits from another stream (``_rows4``): one Philox call gives the bits of
 # four ranks (rows in the compact order) of one slot and line, instead of four slots of one

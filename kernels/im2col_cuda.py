@@ -132,8 +132,10 @@ STRIDED_IMAGES = False
 # a block of pixels, a warp's loads some ten 128-byte lines instead of 32 (a pixel's patch
 # rows lie 576 bytes apart at 144 inputs). The profile's second kernel (2.4 ms of a ResNet sgd
 # `batch` step, 25 launches) reads ~0.9 GB a step: at 3 TB/s 0.3 ms. The same numbers.
-# False: ``_col2im_images_kernel`` (off until a GPU times it).
-CHANNEL_TILES = False
+# False: ``_col2im_images_kernel``.
+# On (one H100, 2026-12-07 14:58, `bench_switches` `conv-counts`: see
+# ``counted_update_cuda.COUNTING_LAYOUT``).
+CHANNEL_TILES = True
 # elements a program (pixels x the channels rounded up to a power of 2): 512 is a row of 32
 # pixels of 16 channels (the 32 x 32 layers), whose patch rows a tap reads span ~18 KB; a
 # kernel row's 3 taps read the same rows' sectors (a pixel's neighbour's), so they may hit in

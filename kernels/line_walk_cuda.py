@@ -106,23 +106,28 @@ def _onehot_fill_kernel(snap_ptr, onehot_ptr, count, n_lines, ld,
                  mask=(rows < count)[:, None] & (cols < n_lines)[None, :])
 
 
-# ``BLOCK_RUNS`` (off until a GPU times it; ``bench_switches`` ``walk-runs``): a walk of many
+# ``BLOCK_RUNS`` (``bench_switches`` ``walk-runs``): a walk of many
 # runs (a chopped step on a convolution's tile: conv 3->16's 131,072 reads of 27 lines are
 # 4,855 runs) stored each run's pass and read seed one scalar store a loop trip, ~9,700
 # trips in the walk's one program (one H100, 2026-12-07, graph-replayed ResNet chopped
 # `batch` step: 260 us for that tile's walk, 815 us a step over the 27 tiles, each ahead of
 # its tile's reads on its stream). With it they are stored 1,024 runs a store: the same
 # entries.
-BLOCK_RUNS = False
+# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial`, with its other five paths:
+# ResNet chopped `batch` 3.92x -> 3.14x fp, AGAD `batch` 3.93x -> 3.14x, chopped `sample` 7.42x
+# -> 6.68x).
+BLOCK_RUNS = True
 RUN_BLOCK = 1024  # runs a store of BLOCK_RUNS (8 warps: 4 entries a thread)
 
-# ``BROADCAST_ONEHOT`` (off until a GPU times it; ``bench_switches`` ``broadcast-onehot``):
+# ``BROADCAST_ONEHOT`` (``bench_switches`` ``broadcast-onehot``):
 # where the caller says the reads take each row's line element alone (``line_only``:
 # ``analog_mvm_cuda.reads_line_only``), the walk hands them a column of ones broadcast over
 # the rows and lines (strides 0) instead of filling the one-hot rows: a chopped ResNet
 # step's fills wrote ~0.8 GB (one H100, 2026-12-07: 0.6 ms a step, 51 us ahead of each
 # 144-line tile's reads). The reads' numbers are the same: their line elements are ones.
-BROADCAST_ONEHOT = False
+# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial` and `wide-reads-writes`: see
+# ``BLOCK_RUNS``).
+BROADCAST_ONEHOT = True
 
 # the one-hot reads filled by a launch over row blocks after the walk (module doc); False:
 # by the walk's one program per schedule (the same tensor; a switch to time the two)

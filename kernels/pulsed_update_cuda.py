@@ -1155,7 +1155,7 @@ def _one_hot_draws_kernel(
         tl.store(xi_ptr + out, xi, mask=ok)
 
 
-# ``DRAW_ROWS`` (off until a GPU times it; ``bench_switches`` ``draw-rows``): the split
+# ``DRAW_ROWS`` (``bench_switches`` ``draw-rows``): the split
 # write's draws ``DRAW_ROW_ELEMENTS`` rows x elements a program, where
 # ``_one_hot_draws_kernel`` took one row a program (a chopped step's conv tile: 131,072 rows
 # of 16 elements, 131,072 programs of 2 warps, most of their lanes idle; one H100,
@@ -1163,7 +1163,9 @@ def _one_hot_draws_kernel(
 # such tiles, 1.6 ms a step over the 26 tiles). Each element's bits, counts and normal as
 # that kernel's program draws them (the same Philox counters and keys, a row's seed its
 # pass's): the same signed counts and normals.
-DRAW_ROWS = False
+# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial`: see
+# ``line_walk_cuda.BLOCK_RUNS``).
+DRAW_ROWS = True
 DRAW_ROW_ELEMENTS = 512  # rows x elements of a program (4 a thread: 1,024 took 230 registers)
 
 
@@ -1232,7 +1234,7 @@ def _pass_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: t
     return sc, xi
 
 
-# ``APPLY_TRIPS`` (off until a GPU times it; ``bench_switches`` ``serial-trips``): the apply's
+# ``APPLY_TRIPS`` (``bench_switches`` ``serial-trips``): the apply's
 # loop hands its four passes ahead on from register to register each pass, and a register's
 # move waits for its load - a memory latency a pass (one H100, 2026-12-07, graph-replayed
 # ResNet chopped `batch` step: 0.16-0.26 us a pass, 0.83 ms for conv 3->16's 4,855 passes).
@@ -1240,7 +1242,9 @@ def _pass_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: t
 # loaded first, then the trip's passes applied from the registers loaded a trip before. A
 # pass past the line's last has no counts, so it changes nothing: the same weights, counts
 # and wear bit for bit.
-APPLY_TRIPS = False
+# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial`: see
+# ``line_walk_cuda.BLOCK_RUNS``).
+APPLY_TRIPS = True
 
 
 @triton.jit
@@ -1718,8 +1722,11 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
 # no element of the 784-wide layer's chi and ~2/3 of the 4096-wide one's rows reached a
 # whole step (CPU count, benchmarks/RESULTS.md 2026-12-07 mpwide): each such line still
 # loaded its weights, four parameter planes, probabilities and wear (~36 B an element).
-# Off until a GPU times it (``bench_switches`` ``idle-lines``, ``mp-batch``)
-SKIP_IDLE_LINES = False
+# (``bench_switches`` ``idle-lines``, ``mp-batch``)
+# On (one H100, 2026-12-07 14:58, `bench_switches` `mp-batch`, with ``MP_GROUPED`` and
+# ``MP_FUSED_WRITE``: 784-4096-4096-10 b256 mixed precision 2.60x -> 1.38x fp, `batch` 2.58x ->
+# 1.38x).
+SKIP_IDLE_LINES = True
 
 
 # A one-hot write of many passes over few lines (a chopped step's transfers into a

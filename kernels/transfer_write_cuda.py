@@ -455,7 +455,7 @@ def _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok, CHOP: tl.c
     return reads, flip
 
 
-# ``SCAN_TRIPS`` (off until a GPU times it; ``bench_switches`` ``serial-trips``): the scan's
+# ``SCAN_TRIPS`` (``bench_switches`` ``serial-trips``): the scan's
 # loop above keeps four passes' reads in flight by handing them on from register to register
 # each pass, and a register's move waits for its load: each pass waits for the load issued
 # one pass before, a memory latency a pass (one H100, 2026-12-07, graph-replayed ResNet
@@ -464,7 +464,9 @@ def _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok, CHOP: tl.c
 # reads and switches are loaded while the trip before is walked (16 passes of arithmetic
 # against one latency), the trip's passes unrolled, each exactly the loop's pass; a pass
 # past the line's last changes nothing and stores nothing. The same numbers bit for bit.
-SCAN_TRIPS = False
+# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial`: see
+# ``line_walk_cuda.BLOCK_RUNS``).
+SCAN_TRIPS = True
 
 
 @triton.jit

@@ -670,15 +670,18 @@ _LINE_STATE = ("buffer", "running_mean", "past_mean")  # the bound names it appl
 # the walks and writes in those of one tile; tile by tile each tile's update is ~16
 # launches (at 784-4096-4096-10, b256: 1,408 of the step's 1,454 on the side streams;
 # counted on fake CUDA, benchmarks/RESULTS.md 2026-12-07 mpwide). Chi rounds as one matmul
-# (another last bit than a tile's addmm: the stream may then differ); off until a GPU
-# times it (``bench_switches`` ``mp-grouped``)
-MP_GROUPED = False
+# (another last bit than a tile's addmm: the stream may then differ; ``bench_switches``
+# ``mp-grouped``)
+# On (one H100, 2026-12-07 14:58, `bench_switches` `mp-batch`: see
+# ``pulsed_update_cuda.SKIP_IDLE_LINES``).
+MP_GROUPED = True
 # with it, a grid of constant-step tiles' chi step and its write's trains in one launch
 # (``kernels.chi_write``: the amounts never stored, the one-hot rows one value a row), then
 # the one-hot lines' kernel: two launches a grid instead of three, ~0.27 GB a step less at
 # 784-4096-4096-10 (CPU estimate, benchmarks/RESULTS.md 2026-12-07 mpwide); the same numbers
-# as ``MP_GROUPED`` alone. Off until a GPU times it (``bench_switches`` ``mp-fused``)
-MP_FUSED_WRITE = False
+# as ``MP_GROUPED`` alone (``bench_switches`` ``mp-fused``)
+# On (one H100, 2026-12-07 14:58, `bench_switches` `mp-batch`: see ``MP_GROUPED``).
+MP_FUSED_WRITE = True
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
 # group. Measured on one H100 (2026-12-06, bench MLP, whose first layer is a 2-tile grid):
 # with the group's update on the step's stream, 2 made chopped 2.39x -> 2.80x fp at batch
