@@ -94,6 +94,73 @@ def _start_the_other_workers_on_interpreted_tests(config, items) -> None:
     items[:] = rest[:start] + free + rest[start:]
 
 
+def _patch_the_language_once_a_launch() -> None:
+    """Triton's interpreter (3.x) patches the language modules a kernel sees (``tl``,
+    ``tl.core``: every builtin of the module, of ``tensor`` and ``math``, found by
+    ``inspect.getmembers``) for a launch (``GridExecutor.__call__``, restored when it ends),
+    and again at every call of a ``@triton.jit`` function inside it
+    (``InterpretedFunction.__call__``: the kernel's helpers, ``tl.zeros``, ``tl.sum``, ...),
+    per program. Once a module is patched in a launch, patching it again there changes
+    nothing (no builtin is left to wrap; the rest are the same stateless closures again, and
+    that scope is dropped unrestored), but the scans cost ~0.15 ms a call: here a call inside
+    a launch whose modules that launch has patched already skips the patch; the launch's own
+    patch, and a call that sees a module not yet patched in it, patch as before. Only the
+    interpreter is touched (compiled kernels never call it); measured in
+    benchmarks/RESULTS.md (2026-12-07)."""
+    try:
+        from triton.runtime import interpreter
+    except ImportError:
+        return
+    import triton.language as tl
+
+    patch, launch = interpreter._patch_lang, interpreter.GridExecutor.__call__
+    if getattr(patch, "xbrun_once", False):
+        return
+    # the modules patched in each running launch (innermost last), and whether a launch is
+    # about to make its own patch
+    state = {"launching": False, "patched": []}
+    seen: dict = {}
+
+    def langs(fn) -> frozenset:
+        if fn not in seen:
+            seen[fn] = frozenset(id(v) for v in fn.__globals__.values()
+                                 if v is tl or v is tl.core)
+        return seen[fn]
+
+    class Kept:
+        def restore(self) -> None:
+            pass
+
+    def patch_once(fn):
+        if state["launching"]:  # the launch's own patch, restored when it ends
+            state["launching"] = False
+            scope = patch(fn)
+            state["patched"].append(set(langs(fn)))
+            return scope
+        if state["patched"] and langs(fn) <= state["patched"][-1]:
+            return Kept()
+        scope = patch(fn)
+        if state["patched"]:
+            state["patched"][-1] |= langs(fn)
+        return scope
+
+    def launch_patching_once(self, *args, **kwargs):
+        depth = len(state["patched"])
+        state["launching"] = True
+        try:
+            return launch(self, *args, **kwargs)
+        finally:
+            state["launching"] = False
+            del state["patched"][depth:]
+
+    patch_once.xbrun_once = True
+    interpreter._patch_lang = patch_once
+    interpreter.GridExecutor.__call__ = launch_patching_once
+
+
+_patch_the_language_once_a_launch()
+
+
 @pytest.hookimpl(trylast=True)  # after `-m` has deselected: the list xdist schedules
 def pytest_collection_modifyitems(config, items):
     # the few tests marked slow (a run of many seconds) first: with `-n 2`, xdist hands out
