@@ -153,9 +153,27 @@ def _patch_the_language_once_a_launch() -> None:
             state["launching"] = False
             del state["patched"][depth:]
 
+    # the numpy dtype of a Triton dtype: the interpreter builds its table of 19 dtypes again
+    # at each of the calls an operation makes (~10 % of an interpreted test's time); the
+    # answer is that of the scalar type (a block's: its element's), the same for dtypes
+    # Triton compares equal
+    np_dtype, np_dtypes = interpreter._get_np_dtype, {}
+
+    def np_dtype_once(tt_dtype):
+        if isinstance(tt_dtype, tl.block_type):
+            tt_dtype = tt_dtype.element_ty
+        try:
+            return np_dtypes[tt_dtype]
+        except KeyError:
+            np_dtypes[tt_dtype] = found = np_dtype(tt_dtype)
+            return found
+        except TypeError:  # a type without a hash (pointers)
+            return np_dtype(tt_dtype)
+
     patch_once.xbrun_once = True
     interpreter._patch_lang = patch_once
     interpreter.GridExecutor.__call__ = launch_patching_once
+    interpreter._get_np_dtype = np_dtype_once
 
 
 _patch_the_language_once_a_launch()
