@@ -174,7 +174,7 @@ def _patch_the_language_once_a_launch() -> None:
     # result in int64 and compares it with the type's bounds, ~25 % of an interpreted test's
     # time, only to hand the comparison to ``device_assert``, which drops it unless the
     # options' ``debug`` is set (InterpreterOptions: never, in Triton 3.8; an int32 overflow
-    # goes unreported either way). Skipped while that holds; checked as before where it not.
+    # goes unreported either way). Skipped while that holds; checked as before where it does not.
     semantic = interpreter.interpreter_semantic
     sanitize = semantic.binary_op_sanitize_overflow_impl
 
