@@ -520,7 +520,7 @@ def _onehot_reads(w, start, count, pro, epi, seed, worst_case, max_bm_factor, bm
     state = np.empty((count, 2), np.float32)
     out = np.zeros((count, d), np.float32)
     rows = np.zeros(0, np.int64)
-    bm_pass = 0
+    bm_pass = np.int64(0)  # not a literal 0: no compile of its own of the prologue, epilogue
     while True:
         rows, v, kst = _prologue_serial(x, rows, state, pro, seed, bm_pass,
                                         worst_case and bm_pass == 1)
