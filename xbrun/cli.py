@@ -303,6 +303,14 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
     folder; returns the arguments for Hydra, which get the folder just made."""
     task = [o for o in overrides if not is_hydra(o)]
     hydra_overrides = hydra_only(overrides)
+    resumed = getattr(configs[0], "resume", None) if configs and not multirun else None
+    if runs and resumed and not any(o.split("=", 1)[0].lstrip("+") == "hydra.run.dir"
+                                    for o in hydra_overrides):
+        # a resume continues in its own folder: Hydra's (its .hydra/ and cli.log) too,
+        # instead of a new outputs/<date>/<time> that would hold only those
+        place = _quoted(str(Path(resumed).expanduser().absolute()))
+        hydra_overrides = [*hydra_overrides, f"hydra.run.dir={place}"]
+        overrides = [*overrides, f"hydra.run.dir={place}"]
     settings = hydra_settings([*combinations(task, multirun)[0], *hydra_overrides])
     if multirun and "BasicSweeper" in str(settings.sweeper.get("_target_", "")):
         for item in parse_overrides(task):
