@@ -70,3 +70,21 @@ def test_a_wrong_key_or_type_names_what_is_allowed(args, line, capsys):
     assert code == 2 and "Traceback" not in out.err
     lines = out.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("xbrun: error: ") and line in lines[0], lines
+
+
+def test_the_files_train_help_points_to_define_what_it_says():
+    """``xbrun train --help`` ends with where each key's default lives: every file it names
+    exists and defines the class named after it."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    footer = yaml.safe_load((root / "conf/config.yaml").read_text())["hydra"]["help"]["footer"]
+    named = re.findall(r"(xbrun/[\w/]+\.py) (\w+)? ?\(", " ".join(footer.split()))
+    assert len(named) >= 3, footer
+    for path, cls in named:
+        assert (root / path).is_file(), path
+        if cls:
+            assert f"class {cls}" in (root / path).read_text(), (path, cls)
