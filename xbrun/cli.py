@@ -617,7 +617,7 @@ def _main(argv: list[str]) -> None:
         parser = Parser(prog="xbrun evaluate", description="Score a finished run's model on "
                         "its test split, or on another data set given by dataset overrides.")
         parser.add_argument("run_dir", type=Path)
-        parser.add_argument("overrides", nargs="*", metavar="dataset.KEY=VALUE",
+        parser.add_argument("overrides", nargs="*", default=[], metavar="dataset.KEY=VALUE",
                             help="another data set or split size (dataset=mnist "
                             "dataset.root=/data, dataset.limit_test=100); or eval.KEY=VALUE "
                             "(eval.noise=pcm|reram|none, eval.times=[1,3600], "
