@@ -60,8 +60,9 @@ usage:
                                      score a finished run's model (best epoch) on its test
                                      split or another data set; eval.*: as deployed hardware
                                      (programming noise, drift) over time
-  xbrun report DIR [--csv|--markdown] [--by KEY] [--plot FILE]
-                                     table of every run below DIR, grouped, plotted
+  xbrun report DIR [--csv|--markdown] [--by KEY] [--plot FILE] [--wear FILE]
+                                     table of every run below DIR, grouped, plotted;
+                                     --wear: one run's per-cell pulse counts
   xbrun cells [NAME ...] [--plot F]  unit cells: states, asymmetry, symmetry point, pulse response
   xbrun cells fit FILE --model M     a cell fitted to measured pulse responses
   xbrun presets                      aihwkit's tuned presets (preset=NAME), one line each
