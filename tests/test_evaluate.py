@@ -126,3 +126,11 @@ def test_evaluate_without_a_run_asks_only_for_the_run(capsys):
     assert code == 2 and out.err.strip() == ("xbrun: error: xbrun evaluate: the following "
                                              "arguments are required: run_dir (see xbrun "
                                              "evaluate --help)")
+
+
+def test_a_training_key_given_to_evaluate_names_every_kind_of_key_it_takes():
+    from xbrun.evaluate import dataset_overrides
+
+    with pytest.raises(xbrun.ConfigError, match=r"^lr=1: expected dataset=NAME, "
+                                                r"dataset.KEY=VALUE or eval.KEY=VALUE$"):
+        dataset_overrides({"name": "digits"}, ["lr=1"])
