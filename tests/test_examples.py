@@ -93,3 +93,15 @@ def test_the_readme_config_group_table_names_every_option():
             names |= {f"{a}_{c}" for a in names for c in names}
         missing = [o for o in options if o not in names and not o.endswith("_quick")]
         assert not missing, (group, missing)
+
+
+def test_every_top_level_key_is_named_in_the_readme():
+    """``xbrun train --cfg job``'s top-level keys (RunConfig's fields) each appear in the
+    README, as a key or a group, where a user looks for what a key does."""
+    import dataclasses
+
+    from xbrun.training.schemas import RunConfig
+
+    names = set(re.findall(r"`([\w.]+?)(?:\.\*|=[^`]*)?`", README))
+    fields = [f.name for f in dataclasses.fields(RunConfig)]
+    assert not [f for f in fields if f not in names], fields
