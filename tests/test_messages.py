@@ -62,8 +62,12 @@ def test_slurm_launcher_without_slurm_is_one_line(tmp_path, capsys, monkeypatch)
      "device.transfer_update.bl: unknown key; allowed keys are accumulate, d_res_implicit,"),
     (["model=custom", "model.depth=3"], "(more keyword arguments: +model.KEY=VALUE)"),
     # OmegaConf's own words for a wrong type, in the words of the other checks
-    (["model.hidden=64"], "model.hidden: expected a list, e.g. model.hidden=[32,16], got 64"),
+    (["model.hidden=64"], "model.hidden: expected a list, written [a,b], got 64"),
     (["io.forward=0.1"], "io.forward: a group of keys, not a value; set its keys one by one"),
+    (["mapping.factorize.enabled=maybe"],
+     "mapping.factorize.enabled: expected true or false, got 'maybe'"),
+    # a list of options names the missing one (Hydra says "Could not load" there)
+    (["logger=[csv,nope]"], "logger=nope: no such option; choose one of csv, mlflow, none,"),
 ])
 def test_a_wrong_key_or_type_names_what_is_allowed(args, line, capsys):
     code, out = run_cli(["train", *args], capsys)

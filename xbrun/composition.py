@@ -232,8 +232,9 @@ def explain_hydra_error(err: Exception) -> str:
 
     text = str(err).strip()
     cause = err.__cause__ or err.__context__
-    if isinstance(err, MissingConfigException) or "Could not find '" in text:
-        missing = text.split("Could not find '", 1)[-1].split("'", 1)[0]
+    named = re.search(r"Could not (?:find|load) '([^']+)'", text)  # load: a list's option
+    if named and (isinstance(err, MissingConfigException) or "Could not find '" in text):
+        missing = named[1]
         group, _, option = missing.rpartition("/")
         if missing_plugin(group, option):
             return missing_plugin(group, option)
@@ -253,7 +254,10 @@ def explain_hydra_error(err: Exception) -> str:
             return f"{err.full_key}: expected {_EXPECTED[wrong[2]]}, got {wrong[1]!r}"
         got = getattr(err, "value", None)
         if re.match(r"Invalid value assigned: \w+ is not a ListConfig", message):
-            return f"{err.full_key}: expected a list, e.g. {err.full_key}=[32,16], got {got!r}"
+            return f"{err.full_key}: expected a list, written [a,b], got {got!r}"
+        bool_value = re.fullmatch(r"Value '(.*)' is not a valid bool \(type \w+\)", message)
+        if bool_value:
+            return f"{err.full_key}: expected true or false, got {bool_value[1]!r}"
         if re.match(r"Invalid type assigned: \w+ is not a subclass of \w+", message):
             return (f"{err.full_key}: a group of keys, not a value; set its keys one by one "
                     f"({err.full_key}.KEY=VALUE, `xbrun train --cfg job` lists them), "
