@@ -64,6 +64,8 @@ def test_slurm_launcher_without_slurm_is_one_line(tmp_path, capsys, monkeypatch)
     # OmegaConf's own words for a wrong type, in the words of the other checks
     (["model.hidden=64"], "model.hidden: expected a list, written [a,b], got 64"),
     (["io.forward=0.1"], "io.forward: a group of keys, not a value; set its keys one by one"),
+    (["mapping.factorize.rank=abc"],  # int | float: in words, not Python's type names
+     "mapping.factorize.rank: expected an integer or a number, got 'abc'"),
     (["mapping.factorize.enabled=maybe"],
      "mapping.factorize.enabled: expected true or false, got 'maybe'"),
     # a list of options names the missing one (Hydra says "Could not load" there)
