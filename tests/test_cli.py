@@ -287,3 +287,24 @@ def test_installed_configs_are_found_outside_the_repo(tmp_path):
         assert printed[key] == getattr(shipped, key), key
     assert printed["seed"] != 12345 and printed["epochs"] != 777
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conf"]  # --cfg runs nothing
+
+
+def test_a_resume_continues_in_its_own_folder_and_makes_no_other(tmp_path, monkeypatch,
+                                                                 capsys):
+    """``xbrun train ... resume=DIR`` without ``hydra.run.dir``: Hydra's folder is DIR too,
+    so the command's log continues DIR's ``cli.log`` and no ``outputs/<date>/<time>`` holding
+    only ``.hydra/`` and a log is left beside it; likewise ``xbrun.train`` from Python."""
+    import xbrun
+    from xbrun.report import collect
+
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "debug=tiny", "progress=none"]
+    main([*args, "epochs=1", "hydra.run.dir=run"])
+    main([*args, "epochs=2", "resume=run"])
+    xbrun.train(["debug=tiny", "progress=none", "epochs=3", "resume=run"], log=lambda _: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    epochs = [json.loads(x)["epoch"] for x in (tmp_path / "run/metrics.jsonl").read_text()
+              .splitlines()]
+    assert epochs == [1, 2, 3]
+    assert "resuming" in (tmp_path / "run/cli.log").read_text()
+    assert "resume" not in collect(tmp_path)[0]["overrides"]  # no column in the report

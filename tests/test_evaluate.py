@@ -118,3 +118,19 @@ def test_a_resumed_run_stops_and_selects_as_an_uninterrupted_one(tmp_path):
     assert whole.get("stopped_early")  # the case checks a stop, not a run to the end
     best = torch.load(tmp_path / "part" / "best.pt", weights_only=True)
     assert best["epoch"] == whole["best_epoch"]
+
+
+def test_evaluate_without_a_run_asks_only_for_the_run(capsys):
+    """The data-set overrides are optional: argparse must not list them as required."""
+    code, out = run_cli(["evaluate"], capsys)
+    assert code == 2 and out.err.strip() == ("xbrun: error: xbrun evaluate: the following "
+                                             "arguments are required: run_dir (see xbrun "
+                                             "evaluate --help)")
+
+
+def test_a_training_key_given_to_evaluate_names_every_kind_of_key_it_takes():
+    from xbrun.evaluate import dataset_overrides
+
+    with pytest.raises(xbrun.ConfigError, match=r"^lr=1: expected dataset=NAME, "
+                                                r"dataset.KEY=VALUE or eval.KEY=VALUE$"):
+        dataset_overrides({"name": "digits"}, ["lr=1"])

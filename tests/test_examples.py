@@ -76,3 +76,32 @@ def test_the_python_example_learns(tmp_path, monkeypatch, capsys):
         accuracy = float(re.search(rf"{device}: finished, test accuracy ([\d.]+)%", out)[1])
         assert accuracy >= 60, (device, accuracy)
     assert len(list((tmp_path / "outputs" / "python_api").glob("*/sgd/summary.json"))) == 1
+
+
+def test_the_readme_config_group_table_names_every_option():
+    """Each group of ``conf/`` has a row in the README's table naming all its options (a
+    figure's ``_quick`` twin aside; ``debug_model`` is the ``debug`` row's)."""
+    rows = {m[1]: m[0] for m in re.finditer(r"^\| `(\w+)` \|.*$", README, re.M)}
+    for group in sorted(p.name for p in (ROOT / "conf").iterdir() if p.is_dir()):
+        if group == "debug_model":
+            assert "conf/debug_model/" in rows["debug"]
+            continue
+        options = sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml"))
+        shown = rows[group].split("|")[2]
+        names = set(re.findall(r"`([\w-]+)`", shown))
+        if group == "preset":  # `<algorithm>_<cell>`: the algorithms times the cells
+            names |= {f"{a}_{c}" for a in names for c in names}
+        missing = [o for o in options if o not in names and not o.endswith("_quick")]
+        assert not missing, (group, missing)
+
+
+def test_every_top_level_key_is_named_in_the_readme():
+    """``xbrun train --cfg job``'s top-level keys (RunConfig's fields) each appear in the
+    README, as a key or a group, where a user looks for what a key does."""
+    import dataclasses
+
+    from xbrun.training.schemas import RunConfig
+
+    names = set(re.findall(r"`([\w.]+?)(?:\.\*|=[^`]*)?`", README))
+    fields = [f.name for f in dataclasses.fields(RunConfig)]
+    assert not [f for f in fields if f not in names], fields

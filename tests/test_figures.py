@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_run import run_cli
 
 from xbrun import figures
 from xbrun.cli import main, validate
@@ -657,3 +658,15 @@ def test_figures_full_script_starts_mps_by_default_and_stops_it(tmp_path):
         _, timings, _ = _figures_full_call(tmp_path, name, chosen, **path, **extra)
         assert not log.exists() and "GPU_MPS" not in timings, name
         assert (jobs in timings) if jobs else "GPU_JOBS" not in timings, name
+
+
+@pytest.mark.parametrize("name", ["wu2025-tt-asymmetry", "rasch2024-traces"])
+def test_a_bad_override_of_a_figure_is_one_line_and_leaves_no_folder(name, tmp_path, capsys):
+    """Through ``xbrun train -m`` (wu2025) or the directly driven sweep (rasch2024-traces,
+    which composed without the one-line wrapper: a traceback, exit 1): exit 2, one line, and
+    no empty ``--out`` folder left behind."""
+    out = tmp_path / "new" / "out"
+    code, got = run_cli(["figure", name, "--quick", "lr=abc", "--out", str(out)], capsys)
+    assert code == 2 and "Traceback" not in got.err
+    assert got.err.strip() == "xbrun: error: lr: expected a number, got 'abc'"
+    assert not (tmp_path / "new").exists()

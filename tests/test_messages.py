@@ -49,3 +49,48 @@ def test_slurm_launcher_without_slurm_is_one_line(tmp_path, capsys, monkeypatch)
                          f"hydra.sweep.dir={tmp_path / 'sweep'}"], capsys)
     assert code == 2 and out.err.count("\n") == 1 and "Traceback" not in out.err
     assert "submitit_slurm" in out.err and not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("args, line", [
+    # a misspelt key is answered with the keys that may stand there, not a hint to add it
+    (["dw_mn=0.1"], "dw_mn: unknown key; allowed keys are accelerator, batch_size, cell,"),
+    (["cell.dw_mn=0.1"], "cell.dw_mn: unknown key; allowed keys (cell=constant_step) are "
+                         "construction_seed,"),
+    (["device.transfer_every=2"], "device.transfer_every: unknown key; allowed keys "
+                                  "(device=sgd) are kind"),
+    (["device=chopped", "device.transfer_update.bl=3"],
+     "device.transfer_update.bl: unknown key; allowed keys are accumulate, d_res_implicit,"),
+    (["model=custom", "model.depth=3"], "(more keyword arguments: +model.KEY=VALUE)"),
+    # OmegaConf's own words for a wrong type, in the words of the other checks
+    (["model.hidden=64"], "model.hidden: expected a list, written [a,b], got 64"),
+    (["io.forward=0.1"], "io.forward: a group of keys, not a value; set its keys one by one"),
+    (["mapping.factorize.rank=abc"],  # int | float: in words, not Python's type names
+     "mapping.factorize.rank: expected an integer or a number, got 'abc'"),
+    (["mapping.factorize.enabled=maybe"],
+     "mapping.factorize.enabled: expected true or false, got 'maybe'"),
+    # a list of options names the missing one (Hydra says "Could not load" there)
+    (["logger=[csv,nope]"], "logger=nope: no such option; choose one of csv, mlflow, none,"),
+])
+def test_a_wrong_key_or_type_names_what_is_allowed(args, line, capsys):
+    code, out = run_cli(["train", *args], capsys)
+    assert code == 2 and "Traceback" not in out.err
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xbrun: error: ") and line in lines[0], lines
+
+
+def test_the_files_train_help_points_to_define_what_it_says():
+    """``xbrun train --help`` ends with where each key's default lives: every file it names
+    exists and defines the class named after it."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    footer = yaml.safe_load((root / "conf/config.yaml").read_text())["hydra"]["help"]["footer"]
+    named = re.findall(r"(xbrun/[\w/]+\.py) (\w+)? ?\(", " ".join(footer.split()))
+    assert len(named) >= 3, footer
+    for path, cls in named:
+        assert (root / path).is_file(), path
+        if cls:
+            assert f"class {cls}" in (root / path).read_text(), (path, cls)

@@ -109,6 +109,9 @@ def test_top_level_keys_and_array_cells_reach_the_device():
     ("device.n_reads_per_transfer=2", "device.n_reads_per_transfer"),
     ("device.in_chop_prob=1.5", "device.in_chop_prob"),
     ("device.gamma_vec=[1.0]", "device.gamma_vec"),
+    ("gamma=-1", "device.gamma"),  # W = gamma * A + C: a negative weight ascends
+    ("device.gamma_vec=[-0.5,1.0]", "device.gamma_vec"),
+    ("device.gamma_vec=[0.5,-1.0]", "device.gamma_vec"),
 ])
 def test_bad_device_values_are_one_line(override, key, capsys):
     code, out = run_cli(["train", "device=chopped", override], capsys)

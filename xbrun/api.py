@@ -38,7 +38,8 @@ def compose(overrides: Sequence[str] = (), optimising: bool = False):
 def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=print) -> dict:
     """Run ``xbrun train OVERRIDES`` in this process; returns its summary dict.
 
-    ``run_dir`` defaults to ``outputs/<date>/<time>`` like the CLI; it receives the same
+    ``run_dir`` defaults to ``outputs/<date>/<time>`` like the CLI (with ``resume=DIR``: DIR,
+    the resumed run's own folder); it receives the same
     files, plus ``.hydra/config.yaml`` and ``.hydra/overrides.yaml`` so that
     ``xbrun report`` lists API runs beside CLI runs. As on the CLI, a ``run_dir`` that holds
     an earlier run (unless resumed in place) or that another run is writing is refused, and
@@ -55,6 +56,8 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None, log=
 
     with one_line():
         composed, config = composition(list(overrides))
+    if run_dir is None and config.resume:
+        run_dir = config.resume  # continued in its own folder, as on the CLI
     if run_dir is None:
         run_dir = Path("outputs") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     run_dir = Path(run_dir).expanduser().absolute()  # recorded as the CLI records it

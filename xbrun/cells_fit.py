@@ -341,7 +341,8 @@ def fit_command(argv: list[str]) -> None:
                                 "with columns device, cycle, direction, pulse, conductance) "
                                 "and write a cell option file that `cell=NAME` loads.")
     parser.add_argument("file", metavar="FILE")
-    parser.add_argument("--model", default="soft_bounds", help="|".join(MODELS))
+    parser.add_argument("--model", default="soft_bounds",
+                        help="|".join(MODELS) + " (default: soft_bounds)")
     parser.add_argument("--out", default="cells", metavar="DIR",
                         help="writes DIR/cell/NAME.yaml (default: ./cells)")
     parser.add_argument("--name", default=None, help="option name (default: fitted_MODEL)")

@@ -60,8 +60,9 @@ usage:
                                      score a finished run's model (best epoch) on its test
                                      split or another data set; eval.*: as deployed hardware
                                      (programming noise, drift) over time
-  xbrun report DIR [--csv|--markdown] [--by KEY] [--plot FILE]
-                                     table of every run below DIR, grouped, plotted
+  xbrun report DIR [--csv|--markdown] [--by KEY] [--plot FILE] [--wear FILE]
+                                     table of every run below DIR, grouped, plotted;
+                                     --wear: one run's per-cell pulse counts
   xbrun cells [NAME ...] [--plot F]  unit cells: states, asymmetry, symmetry point, pulse response
   xbrun cells fit FILE --model M     a cell fitted to measured pulse responses
   xbrun presets                      aihwkit's tuned presets (preset=NAME), one line each
@@ -303,6 +304,14 @@ def _hydra_args(flags: list[str], overrides: list[str], multirun: bool, runs: bo
     folder; returns the arguments for Hydra, which get the folder just made."""
     task = [o for o in overrides if not is_hydra(o)]
     hydra_overrides = hydra_only(overrides)
+    resumed = getattr(configs[0], "resume", None) if configs and not multirun else None
+    if runs and resumed and not any(o.split("=", 1)[0].lstrip("+") == "hydra.run.dir"
+                                    for o in hydra_overrides):
+        # a resume continues in its own folder: Hydra's (its .hydra/ and cli.log) too,
+        # instead of a new outputs/<date>/<time> that would hold only those
+        place = _quoted(str(Path(resumed).expanduser().absolute()))
+        hydra_overrides = [*hydra_overrides, f"hydra.run.dir={place}"]
+        overrides = [*overrides, f"hydra.run.dir={place}"]
     settings = hydra_settings([*combinations(task, multirun)[0], *hydra_overrides])
     if multirun and "BasicSweeper" in str(settings.sweeper.get("_target_", "")):
         for item in parse_overrides(task):
@@ -609,7 +618,7 @@ def _main(argv: list[str]) -> None:
         parser = Parser(prog="xbrun evaluate", description="Score a finished run's model on "
                         "its test split, or on another data set given by dataset overrides.")
         parser.add_argument("run_dir", type=Path)
-        parser.add_argument("overrides", nargs="*", metavar="dataset.KEY=VALUE",
+        parser.add_argument("overrides", nargs="*", default=[], metavar="dataset.KEY=VALUE",
                             help="another data set or split size (dataset=mnist "
                             "dataset.root=/data, dataset.limit_test=100); or eval.KEY=VALUE "
                             "(eval.noise=pcm|reram|none, eval.times=[1,3600], "

@@ -232,8 +232,9 @@ def explain_hydra_error(err: Exception) -> str:
 
     text = str(err).strip()
     cause = err.__cause__ or err.__context__
-    if isinstance(err, MissingConfigException) or "Could not find '" in text:
-        missing = text.split("Could not find '", 1)[-1].split("'", 1)[0]
+    named = re.search(r"Could not (?:find|load) '([^']+)'", text)  # load: a list's option
+    if named and (isinstance(err, MissingConfigException) or "Could not find '" in text):
+        missing = named[1]
         group, _, option = missing.rpartition("/")
         if missing_plugin(group, option):
             return missing_plugin(group, option)
@@ -242,8 +243,7 @@ def explain_hydra_error(err: Exception) -> str:
             return f"{group}={option}: no such option; choose one of {', '.join(options)}"
     if "Could not override '" in text or "is not in struct" in text:
         key = text.split("'", 2)[1] if "'" in text else text
-        return (f"{key}: unknown key (see `xbrun train --cfg job` for the keys; "
-                f"prefix with + to add a new one)")
+        return f"{key}: unknown key; {_allowed_keys(key, cause)}"
     if isinstance(cause, OmegaConfBaseException) and not isinstance(err, OmegaConfBaseException):
         err, text = cause, str(cause).strip()
     if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
@@ -252,8 +252,37 @@ def explain_hydra_error(err: Exception) -> str:
                              message)
         if wrong and wrong[2] in _EXPECTED:  # a schema's type, in the words load() uses
             return f"{err.full_key}: expected {_EXPECTED[wrong[2]]}, got {wrong[1]!r}"
+        got = getattr(err, "value", None)
+        if re.match(r"Invalid value assigned: \w+ is not a ListConfig", message):
+            return f"{err.full_key}: expected a list, written [a,b], got {got!r}"
+        bool_value = re.fullmatch(r"Value '(.*)' is not a valid bool \(type \w+\)", message)
+        if bool_value:
+            return f"{err.full_key}: expected true or false, got {bool_value[1]!r}"
+        if re.match(r"Invalid type assigned: \w+ is not a subclass of \w+", message):
+            return (f"{err.full_key}: a group of keys, not a value; set its keys one by one "
+                    f"({err.full_key}.KEY=VALUE, `xbrun train --cfg job` lists them), "
+                    f"got {got!r}")
         return f"{err.full_key}: {message}"
     return " ".join(line.strip() for line in text.splitlines() if line.strip())[:400]
+
+
+def _allowed_keys(key: str, cause) -> str:
+    """What may stand where the unknown ``key`` was written: the keys of its parent node,
+    which OmegaConf's error carries (Hydra's own ``hydra`` node left out of the top level),
+    so a misspelt key is answered with the right spelling instead of a search."""
+    from omegaconf import DictConfig
+
+    parent = getattr(cause, "parent_node", None)
+    if not isinstance(parent, DictConfig):
+        return "see `xbrun train --cfg job` for the keys"
+    names = sorted(str(k) for k in parent.keys() if k != "hydra")
+    group = key.rpartition(".")[0]
+    option = next((parent.get(k) for k in ("kind", "name") if k in names), None)
+    where = f" ({group}={option})" if group and isinstance(option, str) else ""
+    line = f"allowed keys{where} are {', '.join(names)}"
+    if "_target_" in names:  # model=custom: the factory takes more keyword arguments
+        line += f" (more keyword arguments: +{group}.KEY=VALUE)"
+    return line
 
 
 def parse_overrides(overrides: list[str]) -> list:

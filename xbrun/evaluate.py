@@ -101,7 +101,8 @@ def dataset_overrides(saved: dict, overrides: list[str]) -> dict:
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not (key == "dataset" or key.startswith("dataset.")):
-            raise ConfigError(f"{item}: expected dataset=NAME or dataset.KEY=VALUE")
+            raise ConfigError(f"{item}: expected dataset=NAME, dataset.KEY=VALUE or "
+                              f"eval.KEY=VALUE")
         if key == "dataset":
             if value not in SCHEMAS["dataset"]:
                 raise ConfigError(f"dataset: expected one of {', '.join(SCHEMAS['dataset'])}, "

@@ -62,6 +62,7 @@ def collect(root: Path, warn=None) -> list[dict]:
                      f"({_reason(err)}); the run is shown without its overrides")
                 overrides = []
         pairs = dict(str(o).split("=", 1) for o in overrides if "=" in str(o))
+        pairs.pop("resume", None)  # a resumed run's own folder: no column
         runs.append({**summary, **cost_columns(summary), **deployed(run_dir, warn),
                      "run": str(run_dir.relative_to(root)) or ".", "overrides": pairs})
     return runs

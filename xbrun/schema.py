@@ -59,8 +59,11 @@ def _checked(tp: Any, value: Any, key: str, inf: bool = False,
             except ConfigError as err:
                 errors.append(str(err))
         finite = [e for e in errors if "finite" in e]
+        words = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+                 type(None): "null"}
         raise ConfigError((finite or errors)[0] if finite or len(errors) == 1 else
-                          f"{key}: {value!r} is none of {' | '.join(map(_name, args))}")
+                          f"{key}: expected {' or '.join(words.get(a, _name(a)) for a in args)}"
+                          f", got {value!r}")
     if origin is Literal:
         check(value in args, key, "one of " + ", ".join(map(str, args)), value)
     elif origin in (list, tuple):

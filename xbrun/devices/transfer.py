@@ -90,10 +90,14 @@ class TransferConfig:
 
     def validate(self, key: str) -> None:
         p = f"{key}." if key else ""
-        check(_finite(self.gamma), p + "gamma", "a finite number", self.gamma)
-        check(len(self.gamma_vec) in (0, 2) and all(_finite(g) for g in self.gamma_vec),
-              p + "gamma_vec", "[] or two numbers [fast, slow]", self.gamma_vec)
-        check(not self.gamma_vec or self.gamma_vec[1] != 0, p + "gamma_vec",
+        # A and C both learn along -gradient of W, so a negative weight of either in W
+        # turns its descent into ascent (the run diverges); aihwkit does not check this
+        check(_finite(self.gamma) and self.gamma >= 0, p + "gamma",
+              "a finite number >= 0 (W = gamma * A + C; 0: A hidden)", self.gamma)
+        check(len(self.gamma_vec) in (0, 2)
+              and all(_finite(g) and g >= 0 for g in self.gamma_vec),
+              p + "gamma_vec", "[] or two numbers >= 0 [fast, slow]", self.gamma_vec)
+        check(not self.gamma_vec or self.gamma_vec[1] > 0, p + "gamma_vec",
               "a non-zero weight of the slow array (else nothing it learns is visible)",
               self.gamma_vec)
         check(_finite(self.transfer_every) and (self.transfer_every >= 0 or self.auto_period),

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-from ..composition import Parser, compose, fail, is_hydra, parse_overrides
+from ..composition import Parser, fail, is_hydra, one_line, parse_overrides
+from ..composition import compose as _compose
 from ..errors import ConfigError
 from ..report import collect
 from ..training.outputs import read_jsonl, write_text
@@ -34,6 +35,13 @@ FULL_MNIST = (60000, 10000)
 #: every verdict of a --quick run: a reduced sweep shows that the pipeline works, never that
 #: a claim holds or a published value is met
 QUICK_VERDICT = "not checked (quick run)"
+
+
+def compose(overrides: list[str]):
+    """The typed config of ``overrides``, Hydra's and OmegaConf's errors (``lr=abc``) as
+    one-line ``ConfigError``s, as ``xbrun train`` gives them."""
+    with one_line():
+        return _compose(overrides)
 
 
 # ---------------------------------------------------------------- runs -> numbers ------
@@ -377,18 +385,27 @@ def run_figure(figure: Figure, overrides: list[str], out: Path, quick: bool, red
         from ..training.preflight import check_environment
 
         check_environment(compose(_first_job(task)))  # no MNIST: one line, before any job
+    made = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    if given:
-        sweep = Path(given[0]).expanduser()
-        if runs.is_symlink():
-            runs.unlink()
-        runs.symlink_to(sweep.resolve(), target_is_directory=True)
-    began = time.perf_counter()
-    if figure.simulate is not None:
-        simulate_sweep(figure, experiment, overrides, runs)
-    else:
-        train(["-m", f"experiment={experiment}", *overrides,
-               *([] if given else [f"hydra.sweep.dir={runs}"])])
+    try:
+        if given:
+            sweep = Path(given[0]).expanduser()
+            if runs.is_symlink():
+                runs.unlink()
+            runs.symlink_to(sweep.resolve(), target_is_directory=True)
+        began = time.perf_counter()
+        if figure.simulate is not None:
+            simulate_sweep(figure, experiment, overrides, runs)
+        else:
+            train(["-m", f"experiment={experiment}", *overrides,
+                   *([] if given else [f"hydra.sweep.dir={runs}"])])
+    except BaseException:  # refused before any job (exit 2): leave no empty --out behind
+        for folder in made:  # the deepest first, each only while empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
     print(f"xbrun figure: {figure.name}: sweep took {time.perf_counter() - began:.1f} s",
           file=sys.stderr)
     return draw_figure(figure, runs, out, command, quick, overrides)

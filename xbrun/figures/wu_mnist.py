@@ -158,8 +158,9 @@ def figure(name: str, paper: str, title: str, script: str, taus: str, epochs: in
         shows=f"MNIST test accuracy of Digital SGD, Analog SGD and Tiki-Taka on the FCN "
               f"against the cells' bounds +-tau ({taus}) ({published or 'claims only'})",
         time=f"9 runs (3 algorithms x 3 tau, one seed as published) x {epochs} epochs of "
-             f"6,000 steps (batch 10); hours on a GPU: `scripts/figures_full.sh` runs fewer "
-             f"epochs",
+             f"6,000 steps (batch 10); 50-230 s a run on one H100 with the runs side by "
+             f"side through MPS (2026-12-07, docs/figures/README.md; "
+             f"`FULL=1 scripts/figures_full.sh`, which otherwise runs fewer epochs)",
         x_label="tau (test_accuracy) or epoch (test_accuracy_by_epoch)",
         x2_label="tau (test_accuracy_by_epoch)",
         points=points,
