@@ -13,7 +13,7 @@
 #           native SIGSEGV backtrace (LD_PRELOAD segv_trace.so): one process, then each
 #           device that did not pass alone; the last JSON line: versions and mapped BLAS
 #   rows    aihwkit's seconds per epoch (benchmarks/aihwkit_rows.py): ANCHOR_ROWS groups
-#           (default missing,rest: the rows the 2026-12-06 call left out first, then the rest),
+#           (default missing,rest: the rows the 2026-12-07 call left out first, then the rest),
 #           each group in its own process capped at ANCHOR_ROW_CAP s (default 120), rows
 #           appended to aihwkit.jsonl as they come; devices that failed the smoke are left out
 # Writes to $OUT/anchor/ (at most 8 files come back from a call: so few files):
@@ -34,8 +34,8 @@
 #                  its parts aihwkit-cuda-*.tar.xz.part-* (joined in name order)
 #   ANCHOR_DIR/aihwkit  built or unpacked by an earlier call on the same (warm) machine
 # ANCHOR_XBRUN=1 then runs xbrun's bench_training rows (ANCHOR_XBRUN_ARGS; default the missing
-# rows' shapes and devices: 4096-wide ttv1/ttv2/agad/mixed_precision, ResNet's five transfer
-# devices) reading aihwkit.jsonl, in the last ANCHOR_XBRUN_CAP s (default 150) of the budget.
+# rows' shapes and devices: the bench MLP's six, 4096-wide sgd/chopped, ResNet sgd, ttv1 and
+# mixed_precision) reading aihwkit.jsonl, in the last ANCHOR_XBRUN_CAP s (default 150) of the budget.
 # ANCHOR_WHERE=cpu runs it all against a CPU build (how it is checked without a GPU);
 # ANCHOR_BENCH, ANCHOR_BUILD_SCRIPT and ANCHOR_SEARCH (folders searched for .gpu/ and carry/)
 # name stand-ins (tests/test_aihwkit_rows.py).
@@ -168,7 +168,7 @@ if [ "${ANCHOR_XBRUN:-0}" = 1 ]; then
   # unbuffered, so a run stopped at its cap keeps the rows it printed
   # shellcheck disable=SC2086
   PYTHONUNBUFFERED=1 XBRUN_AIHWKIT_RESULTS=$R timeout "$(cap "$XCAP" 0)" "$PY" -m benchmarks.bench_training \
-    ${ANCHOR_XBRUN_ARGS:---rows= --large-rows=ttv1,ttv2,agad,mixed_precision --resnet-rows=ttv1,ttv2,chopped,agad,mixed_precision} \
+    ${ANCHOR_XBRUN_ARGS:---large-rows=sgd,chopped --resnet-rows=sgd,ttv1,mixed_precision} \
     > "$O/xbrun-bench.txt" 2>&1
   echo "rc=$?" >> "$O/xbrun-bench.txt"
   log "xbrun rows"

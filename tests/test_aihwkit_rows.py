@@ -27,11 +27,12 @@ for d in args[args.index("--devices") + 1].split(","):
 
 def test_missing_rows_come_first_each_device_once():
     groups = aihwkit_rows.parse("missing,rest")
-    assert groups[0] == ("large", ("ttv2",))
-    assert [g for g in groups if g[0] == "resnet"][-1] == ("resnet", ("sgd",))
+    assert groups[0] == ("resnet", ("mixed_precision",))
+    assert [g for g in groups if g[0] == "resnet"][-1] == ("resnet", ("agad",))
     pairs = [(s, d) for s, devs in groups for d in devs]
     assert len(pairs) == len(set(pairs))
-    missing = {tuple(r.split(":")) for r in aihwkit_rows.MISSING}
+    missing = {(shape, d) for shape, devs in (r.split(":") for r in aihwkit_rows.MISSING)
+               for d in devs.split("+")}
     assert set(pairs[:len(missing)]) == missing
     # every device of every shape once: bench 6, large 6, resnet 6
     assert len(pairs) == 18
