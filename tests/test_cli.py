@@ -67,34 +67,27 @@ def test_help(capsys):
 
 
 def _help_groups() -> dict[str, list[str]]:
-    """The config groups ``xbrun train --help`` lists, found without Hydra's listing: the
-    folders of ``conf/`` holding options, and the ``schema/*`` entries of the ConfigStore."""
-    from hydra.core.config_store import ConfigStore
-
+    """The config groups a user composes from, as ``xbrun train --help`` lists them, found
+    without Hydra's listing: the folders directly in ``conf/`` holding options, apart from
+    ``debug_model`` (``debug`` picks it); not the ConfigStore's ``schema/*`` nor a figure's
+    series ``experiment/NAME`` (its sweep picks them)."""
     from xbrun.composition import conf_dir
 
-    groups: dict[str, set[str]] = {}
     root = conf_dir()
-    for path in root.rglob("*.yaml"):
-        if path.parent != root:
-            groups.setdefault(path.parent.relative_to(root).as_posix(), set()).add(path.stem)
-
-    def stored(node: dict, prefix: str) -> None:
-        for name, value in node.items():
-            if isinstance(value, dict):
-                stored(value, f"{prefix}{name}/")
-            elif name.endswith(".yaml") and prefix:
-                groups.setdefault(prefix[:-1], set()).add(name.removesuffix(".yaml"))
-
-    stored({k: v for k, v in ConfigStore.instance().repo.items() if k != "hydra"}, "")
-    return {group: sorted(options) for group, options in sorted(groups.items())}
+    groups = {folder.name: sorted(p.stem for p in folder.glob("*.yaml"))
+              for folder in root.iterdir() if folder.is_dir() and folder.name != "debug_model"}
+    return {group: options for group, options in sorted(groups.items()) if options}
 
 
 def test_train_help_lists_every_group_and_composes_once(capsys, monkeypatch):
-    """``xbrun train --help``: every group of ``conf/`` and of the ConfigStore with its
-    options, sorted as Hydra sorts them, and the composed default config; one composition
-    and one copy of Hydra's config repository for the listing (Hydra's own listing made a
-    copy per group and option, about 260)."""
+    """``xbrun train --help``: every group a user composes from (the README's table) with its
+    options, sorted as Hydra sorts them, none that xbrun picks itself (``schema/*``,
+    ``debug_model``, ``experiment/NAME``: the footer names them), and the composed default
+    config; one composition and one copy of Hydra's config repository for the listing
+    (Hydra's own listing made a copy per group and option, about 260)."""
+    import re
+    from pathlib import Path
+
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.hydra import Hydra
     from omegaconf import OmegaConf
@@ -126,6 +119,11 @@ def test_train_help_lists_every_group_and_composes_once(capsys, monkeypatch):
     assert header.startswith("xbrun train: train a neural network")
     assert listed.splitlines() == [f"{group}: {', '.join(options)}"
                                    for group, options in _help_groups().items()]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Config groups (`conf/`)")[1].split("\n## ")[0]
+    table = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
+    assert [line.split(":")[0] for line in listed.splitlines()] == sorted(table)
+    assert "schema/*" in dump and "debug_model" in dump and "experiment/NAME/*" in dump
     assert dump.startswith(OmegaConf.to_yaml(hydra_config([])) + "\n")
     assert "Use --hydra-help for the options of Hydra" in dump
 

@@ -387,14 +387,29 @@ class _OneRepository:
         return getattr(self._loader, name)
 
 
+def internal_group(group: str) -> bool:
+    """Whether ``group`` is one xbrun picks itself, left out of ``xbrun train --help``'s list
+    of the groups a user composes from (its footer names them): ``schema/*`` (each option's
+    typed defaults, ``schema/GROUP/OPTION``), ``debug_model`` (``debug``'s size of the chosen
+    model) and ``experiment/NAME`` (a figure's series, which its sweep selects)."""
+    top, _, rest = group.partition("/")
+    return top in ("schema", "debug_model") or (top == "experiment" and bool(rest))
+
+
 @contextlib.contextmanager
 def groups_listed_once():
     """``--help`` and ``--hydra-help`` as Hydra prints them (its template, the composed
     config), their list of config groups read from one config repository
-    (:class:`_OneRepository`) instead of a copy of it per group and option."""
+    (:class:`_OneRepository`) instead of a copy of it per group and option, and without the
+    groups xbrun picks itself (:func:`internal_group`), which a user never selects."""
     from hydra._internal.hydra import Hydra
 
-    get_help = Hydra.get_help
+    get_help, format_groups = Hydra.get_help, Hydra.format_config_groups
+
+    @functools.wraps(format_groups)
+    def users_groups(self, predicate, compact=True):
+        return format_groups(self, lambda group: predicate(group) and not internal_group(group),
+                             compact)
 
     @functools.wraps(get_help)
     def listed_once(self, *args, **kwargs):
@@ -405,11 +420,11 @@ def groups_listed_once():
         finally:
             self.config_loader = loader
 
-    Hydra.get_help = listed_once
+    Hydra.get_help, Hydra.format_config_groups = listed_once, users_groups
     try:
         yield
     finally:
-        Hydra.get_help = get_help
+        Hydra.get_help, Hydra.format_config_groups = get_help, format_groups
 
 
 def hydra_config(overrides: list[str], with_hydra: bool = False):
@@ -572,5 +587,5 @@ def plot_path(path: str, key: str = "--plot") -> str:
 
 __all__ = ["COMPOSED", "Parser", "compose", "composed", "conf_dir", "explain_hydra_error",
            "fail", "group_options", "groups_listed_once", "hydra_config", "hydra_settings",
-           "is_hydra", "make_folder", "one_line", "parse_overrides", "plot_path", "remove_made",
-           "run_composed", "typed", "warn"]
+           "internal_group", "is_hydra", "make_folder", "one_line", "parse_overrides",
+           "plot_path", "remove_made", "run_composed", "typed", "warn"]
