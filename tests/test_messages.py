@@ -68,6 +68,11 @@ def test_slurm_launcher_without_slurm_is_one_line(tmp_path, capsys, monkeypatch)
      "mapping.factorize.rank: expected an integer or a number, got 'abc'"),
     (["mapping.factorize.enabled=maybe"],
      "mapping.factorize.enabled: expected true or false, got 'maybe'"),
+    # a top-level shorthand for a device key is named as typed, with the key it sets
+    (["device=chopped", "gamma=-1"], "error: gamma (device.gamma): expected a finite number"),
+    (["device=ttv2", "scale_fast_lr=abc"],
+     "error: scale_fast_lr (device.scale_fast_lr): expected true or false, got 'abc'"),
+    (["device=chopped", "device.gamma=-1"], "error: device.gamma: expected a finite number"),
     # a list of options names the missing one (Hydra says "Could not load" there)
     (["logger=[csv,nope]"], "logger=nope: no such option; choose one of csv, mlflow, none,"),
 ])

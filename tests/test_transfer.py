@@ -109,7 +109,7 @@ def test_top_level_keys_and_array_cells_reach_the_device():
     ("device.n_reads_per_transfer=2", "device.n_reads_per_transfer"),
     ("device.in_chop_prob=1.5", "device.in_chop_prob"),
     ("device.gamma_vec=[1.0]", "device.gamma_vec"),
-    ("gamma=-1", "device.gamma"),  # W = gamma * A + C: a negative weight ascends
+    ("gamma=-1", "gamma (device.gamma): "),  # W = gamma * A + C: a negative one ascends
     ("device.gamma_vec=[-0.5,1.0]", "device.gamma_vec"),
     ("device.gamma_vec=[0.5,-1.0]", "device.gamma_vec"),
 ])

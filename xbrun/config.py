@@ -54,7 +54,13 @@ def load(data: dict, optimising: bool = False) -> RunConfig:
                               f"(it applies to the transfer devices ttv1, ttv2, chopped, agad)")
         merged = {f.name: getattr(device, f.name) for f in fields(device)}
         merged[top_key] = value
-        device = build(type(device), merged, "device")
+        try:
+            device = build(type(device), merged, "device")
+        except ConfigError as err:  # named as typed: `gamma (device.gamma): expected ...`
+            full, line = f"device.{top_key}", str(err)
+            if not line.startswith(f"{full}:"):
+                raise
+            raise ConfigError(f"{top_key} ({full}){line[len(full):]}") from None
     _array_cells(device)
     model = training.model_config(data.pop("model", {"name": "mlp"}))
     dataset = training.dataset_config(data.pop("dataset", {"name": "digits"}))
