@@ -86,6 +86,24 @@ def test_by_a_summary_key_adds_its_column(seed_sweep, capsys):
     assert all(line.split(",")[1] == "cpu" for line in lines[1:]) and len(lines) == 5
 
 
+def test_report_of_a_folder_without_runs_is_one_line_exit_2(tmp_path, capsys):
+    """A folder holding no run (no ``summary.json`` below it), or only unreadable ones, is
+    a wrong argument like a missing folder: one line saying so, exit 2, no empty table."""
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    code, out = run_cli(["report", str(tmp_path / "empty")], capsys)
+    assert code == 2 and out.out == "" and out.err == (
+        f"xbrun: error: {tmp_path / 'empty'}: no runs below it (a run's folder holds its "
+        f"summary.json)\n")
+    code, out = run_cli(["report", str(tmp_path / "missing")], capsys)
+    assert code == 2 and out.err == f"xbrun: error: {tmp_path / 'missing'}: not a folder\n"
+    (tmp_path / "broken" / "0").mkdir(parents=True)
+    (tmp_path / "broken" / "0" / "summary.json").write_text('{"status": "fini')
+    code, out = run_cli(["report", str(tmp_path / "broken"), "--csv"], capsys)
+    lines = out.err.splitlines()
+    assert code == 2 and out.out == "" and len(lines) == 2, lines
+    assert lines[0].startswith("xbrun: warning: ") and "no readable runs below it" in lines[1]
+
+
 def test_report_orders_runs_by_number_shows_text_as_written_and_csv_numbers(tmp_path, capsys):
     """Runs 0..11 (not 0, 1, 10, 11, 2), values such as ``[/bold]`` or ``[32]`` shown as
     written (not read as rich markup), one ``epochs`` column per meaning, CSV numbers as

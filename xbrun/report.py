@@ -154,13 +154,20 @@ def report_command(args) -> None:
             args.plot = plot_path(args.plot)
         except ConfigError as err:
             fail(str(err))
-    if getattr(args, "wear", None):
+    wear = getattr(args, "wear", None)
+    if wear:
         from .wear_map import draw_wear
 
-        draw_wear(root, Path(args.wear))
+        draw_wear(root, Path(wear))
     runs = collect(root)
+    if not runs and wear:
+        return  # the run's wear map is drawn; no table of no runs
+    if not runs:  # a wrong folder, as a missing one: one line, exit 2
+        fail(f"{root}: no readable runs below it (each summary.json was skipped, above)"
+             if any(root.rglob("summary.json")) else
+             f"{root}: no runs below it (a run's folder holds its summary.json)")
     by = getattr(args, "by", None)
-    if by and runs and not any(_has_key(run, by) for run in runs):
+    if by and not any(_has_key(run, by) for run in runs):
         fail(f"--by {by}: no run below {root} has this key; use an override, config or "
              f"summary key, e.g. device, seed, lr, cell.dw_min or placement.device")
     header, body = rows(runs, raw=bool(args.csv))
