@@ -395,6 +395,8 @@ def test_list_has_one_line_per_figure(capsys):
     (["figure"], "expected a figure name"),
     (["figure", "wu2025-tt-asymmetry", "epochs"], "epochs: expected KEY=VALUE"),
     (["figure", "wu2025-tt-asymmetry", "--bogus"], "unrecognized arguments: --bogus"),
+    (["figure", "--list", "extra"], "xbrun figure --list: takes no other arguments, got 'extra'"),
+    (["figure", "--quick", "--list", "--out", "x"], "other arguments, got '--quick --out x'"),
 ])
 def test_bad_figure_command_is_one_line_exit_2(args, words, capsys):
     with pytest.raises(SystemExit) as exit_info:

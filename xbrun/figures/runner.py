@@ -516,6 +516,13 @@ def figure_command(args: list[str], train: Callable[[list[str]], None]) -> None:
                         "MNIST")
     opts = parser.parse_intermixed_args(args)
     if opts.list:
+        extra = [*([opts.name] if opts.name else []), *opts.overrides,
+                 *(flag for flag in SWITCHES if flag != "--list"
+                   and getattr(opts, flag.lstrip("-"))),
+                 *(f"--{key} {getattr(opts, key)}" for key in ("out", "mnist")
+                   if getattr(opts, key) is not None)]
+        if extra:
+            fail(f"xbrun figure --list: takes no other arguments, got {' '.join(extra)!r}")
         print(list_figures())
         return
     names = list(FIGURES) if opts.all else [opts.name]
