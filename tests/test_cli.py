@@ -79,6 +79,17 @@ def _help_groups() -> dict[str, list[str]]:
     return {group: options for group, options in sorted(groups.items()) if options}
 
 
+def test_no_command_is_one_line_exit_2_as_a_command_without_its_argument(capsys):
+    """``xbrun`` alone lacks its command as ``xbrun figure`` alone lacks a figure: one line
+    pointing at ``xbrun --help``, exit 2 (a script's empty ``xbrun $CMD`` is no success)."""
+    code, out = run_cli([], capsys)
+    assert code == 2 and out.out == "" and out.err == (
+        "xbrun: error: expected a command: train, evaluate, report, cells, presets or figure "
+        "(see xbrun --help)\n")
+    assert run_cli(["figure"], capsys)[0] == run_cli(["report"], capsys)[0] == 2
+    assert run_cli(["--help"], capsys)[0] == 0
+
+
 def test_train_help_lists_every_group_and_composes_once(capsys, monkeypatch):
     """``xbrun train --help``: every group a user composes from (the README's table) with its
     options, sorted as Hydra sorts them, none that xbrun picks itself (``schema/*``,

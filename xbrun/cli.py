@@ -591,7 +591,10 @@ def _main(argv: list[str]) -> None:
         return
     if argv and argv[0] in ("-h", "--help", "help", "presets") and argv[1:]:
         fail(f"{argv[0]}: takes no arguments, got {' '.join(argv[1:])!r}")
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv:  # a command missing its word, as `xbrun figure` or `xbrun report` alone
+        fail("expected a command: train, evaluate, report, cells, presets or figure (see "
+             "xbrun --help)")
+    if argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
