@@ -23,7 +23,7 @@ from . import layout, seeds
 from .cell_pulse_cpu import pulse_noise, pulse_setup, pulse_step, table_array, table_step
 from .counter_rng_cpu import rng_normal, rng_state, rng_uniform
 from .params import CellParams, UpdateParams
-from .pulsed_update_cpu import cell_counter
+from .pulsed_update_cpu import _trailing_zeros, cell_counter
 from .pulsed_update_ref import update_each_tile
 
 # the cell kinds and parameter rows the kernel reads (numba compiles globals in as constants)
@@ -108,6 +108,59 @@ def _mixed_runs(w, c_up, s_up, c_down, s_down, n_up, n_down):
     return math.exp(-alpha) * w + beta * frac
 
 
+@njit(cache=True, inline="always")
+def _apply_element(weight, cp, r, col, n_up, n_down, cell_kind, closed, mult, noise_std,
+                   mult_noise, scalars, table, rng, counting, cnt):
+    """The counts ``n_up``, ``n_down`` (not both 0) of element ``(r, col)`` applied through
+    the cell (``apply_counts_torch``'s element); the noise from ``rng``, whose draws follow
+    the elements in the order they are applied."""
+    total = n_up + n_down
+    if counting:  # the wear ledger: every pulse of the element
+        cnt[r, col] += total
+    w_max, w_min = cp[W_MAX, r, col], cp[W_MIN, r, col]
+    s_up, s_down = np.float64(cp[SCALE_UP, r, col]), np.float64(cp[SCALE_DOWN, r, col])
+    if closed:
+        c_up = c_down = 1.0
+        if cell_kind == LINEAR:
+            c_up = 1.0 - s_up * cp[SLOPE_UP, r, col]
+            c_down = 1.0 + s_down * cp[SLOPE_DOWN, r, col]
+        w = _mixed_runs(np.float64(weight[r, col]), c_up, s_up, c_down, s_down,
+                        np.float64(n_up), np.float64(n_down))
+        if noise_std > 0.0:
+            if mult:  # the steps where the run ends
+                dw_up, dw_down = (c_up - 1.0) * w + s_up, (c_down - 1.0) * w - s_down
+            else:
+                dw_up, dw_down = s_up, s_down
+            var = n_up * dw_up * dw_up + n_down * dw_down * dw_down
+            w += noise_std * math.sqrt(var) * rng_normal(rng[0], rng[1])
+        weight[r, col] = min(max(w, w_min), w_max)
+        return
+    row_up = row_down = np.float32(0.0)
+    if cell_kind == POW:
+        row_up, row_down = cp[GAMMA_UP, r, col], cp[GAMMA_DOWN, r, col]
+    w = weight[r, col]
+    knots = table.shape[0] // 2
+    for p in range(total):
+        is_up = ((p + 1) * n_up) // total > (p * n_up) // total
+        step = s_up if is_up else -s_down
+        scale = s_up if is_up else s_down
+        if cell_kind == TABLE:
+            dw = table_step(w, step, w_max, w_min, table, 0 if is_up else knots, knots,
+                            1.0, 0.0)
+            y = 1.0
+        else:
+            row, z_gain, amp, gam, inv, valid = pulse_setup(
+                is_up, cell_kind, w_max, w_min, row_up, row_down, 2.0 * scalars[4],
+                scalars[0], scalars[1], scalars[2], -scalars[3], 1.0, 0.0)
+            dw, y = pulse_step(w, is_up, step, cell_kind, w_max, w_min, row, z_gain,
+                               scalars[5], amp, gam, inv, valid, 1.0, 0.0)
+        if noise_std > 0.0 and y > 0:
+            dw = pulse_noise(dw, w, rng_normal(rng[0], rng[1]), cell_kind, scale,
+                             mult_noise, noise_std, 1.0, scalars[6], scalars[7])
+        w = min(max(w + dw, w_min), w_max)
+    weight[r, col] = w
+
+
 @njit(cache=True)
 def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalars, table, seed,
                   counting, cnt):
@@ -118,54 +171,116 @@ def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalar
     for r in range(n_out):
         for col in range(n_in):
             n_up, n_down = up[r, col], down[r, col]
-            total = n_up + n_down
-            if total == 0:
+            if n_up + n_down == 0:
                 continue
-            if counting:  # the wear ledger: every pulse of the element
-                cnt[r, col] += total
-            w_max, w_min = cp[W_MAX, r, col], cp[W_MIN, r, col]
-            s_up, s_down = np.float64(cp[SCALE_UP, r, col]), \
-                np.float64(cp[SCALE_DOWN, r, col])
-            if closed:
-                c_up = c_down = 1.0
-                if cell_kind == LINEAR:
-                    c_up = 1.0 - s_up * cp[SLOPE_UP, r, col]
-                    c_down = 1.0 + s_down * cp[SLOPE_DOWN, r, col]
-                w = _mixed_runs(np.float64(weight[r, col]), c_up, s_up, c_down, s_down,
-                                np.float64(n_up), np.float64(n_down))
-                if noise_std > 0.0:
-                    if mult:  # the steps where the run ends
-                        dw_up, dw_down = (c_up - 1.0) * w + s_up, (c_down - 1.0) * w - s_down
-                    else:
-                        dw_up, dw_down = s_up, s_down
-                    var = n_up * dw_up * dw_up + n_down * dw_down * dw_down
-                    w += noise_std * math.sqrt(var) * rng_normal(rng[0], rng[1])
-                weight[r, col] = min(max(w, w_min), w_max)
-                continue
-            row_up = row_down = np.float32(0.0)
-            if cell_kind == POW:
-                row_up, row_down = cp[GAMMA_UP, r, col], cp[GAMMA_DOWN, r, col]
-            w = weight[r, col]
-            knots = table.shape[0] // 2
-            for p in range(total):
-                is_up = ((p + 1) * n_up) // total > (p * n_up) // total
-                step = s_up if is_up else -s_down
-                scale = s_up if is_up else s_down
-                if cell_kind == TABLE:
-                    dw = table_step(w, step, w_max, w_min, table, 0 if is_up else knots, knots,
-                                    1.0, 0.0)
-                    y = 1.0
-                else:
-                    row, z_gain, amp, gam, inv, valid = pulse_setup(
-                        is_up, cell_kind, w_max, w_min, row_up, row_down, 2.0 * scalars[4],
-                        scalars[0], scalars[1], scalars[2], -scalars[3], 1.0, 0.0)
-                    dw, y = pulse_step(w, is_up, step, cell_kind, w_max, w_min, row, z_gain,
-                                       scalars[5], amp, gam, inv, valid, 1.0, 0.0)
-                if noise_std > 0.0 and y > 0:
-                    dw = pulse_noise(dw, w, rng_normal(rng[0], rng[1]), cell_kind, scale,
-                                     mult_noise, noise_std, 1.0, scalars[6], scalars[7])
-                w = min(max(w + dw, w_min), w_max)
-            weight[r, col] = w
+            _apply_element(weight, cp, r, col, n_up, n_down, cell_kind, closed, mult,
+                           noise_std, mult_noise, scalars, table, rng, counting, cnt)
+
+
+@njit(cache=True)
+def _fired(prob, bl, length, seed):
+    """The lines that fire, slot by slot: ``(start, lines, signs)``, slot ``b * length + t``'s
+    firing lines at ``start[slot]:start[slot + 1]`` - the bits of :func:`_signed_bits`,
+    drawn from the same stream in the same order, kept as lists (a few percent of the
+    ``(k * length, n)`` entries fire)."""
+    rng = rng_state(seed)
+    k, n = prob.shape
+    start = np.zeros(k * length + 1, dtype=np.int64)
+    expected = 0.0
+    for b in range(k):
+        row = 0.0
+        for j in range(n):
+            row += abs(prob[b, j])
+        expected += row * max(min(bl[b], length), 0)
+    cap = int(1.25 * expected + 4.0 * math.sqrt(expected)) + 64 if expected < 1e15 else 64
+    lines = np.empty(cap, dtype=np.int32)
+    signs = np.empty(cap, dtype=np.int8)
+    q = 0
+    for b in range(k):
+        drawn = min(bl[b], length)
+        for t in range(length):
+            if t < drawn:
+                for j in range(n):
+                    p = prob[b, j]
+                    if p != 0 and rng_uniform(rng[0]) < abs(p):
+                        if q == cap:  # more than expected: room doubled
+                            cap *= 2
+                            more_lines = np.empty(cap, dtype=np.int32)
+                            more_lines[:q] = lines[:q]
+                            more_signs = np.empty(cap, dtype=np.int8)
+                            more_signs[:q] = signs[:q]
+                            lines, signs = more_lines, more_signs
+                        lines[q] = j
+                        signs[q] = -1 if p < 0 else 1
+                        q += 1
+            start[b * length + t + 1] = q
+    return start, lines, signs
+
+
+@njit(cache=True)
+def _counted_drawn(weight, cp, x_prob, d_prob, bl, length, x_seed, d_seed, noise_seed,
+                   cell_kind, noise_std, mult_noise, scalars, table, counting, cnt):
+    """The whole drawn counted update in one call; the same numbers as :func:`_signed_bits`
+    (both sides), :func:`_coincidences` and :func:`_apply_counts` in turn. Per output line
+    ``i``: the slots its line fires in, and per slot the firing input lines, counted into
+    one row of totals and net signs (the touched columns marked in a bit set), then the
+    touched elements applied in column order - the row-major order of
+    :func:`_apply_counts`, so the noise draws meet the same elements. The work follows
+    the coincidences; nothing of size ``out x in`` or ``k * length x n`` is made. Returns
+    the pulses applied."""
+    n_out, n_in = weight.shape
+    x_start, x_lines, x_signs = _fired(x_prob, bl, length, x_seed)
+    d_start, d_lines, d_signs = _fired(d_prob, bl, length, d_seed)
+    n_slots = d_start.shape[0] - 1
+    n_d = d_start[n_slots]
+    # the d bits by output line (slots ascending within a line)
+    by_line = np.zeros(n_out + 1, dtype=np.int64)
+    for q in range(n_d):
+        by_line[d_lines[q] + 1] += 1
+    for i in range(n_out):
+        by_line[i + 1] += by_line[i]
+    fill = by_line[:n_out].copy()
+    slot_of = np.empty(max(n_d, 1), dtype=np.int64)
+    sign_of = np.empty(max(n_d, 1), dtype=np.int8)
+    for r in range(n_slots):
+        for q in range(d_start[r], d_start[r + 1]):
+            i = d_lines[q]
+            slot_of[fill[i]] = r
+            sign_of[fill[i]] = d_signs[q]
+            fill[i] += 1
+    totals = np.zeros(n_in, dtype=np.int64)
+    nets = np.zeros(n_in, dtype=np.int64)
+    n_words = (n_in + 63) >> 6
+    marks = np.zeros(n_words, dtype=np.uint64)
+    one = np.uint64(1)
+    rng = rng_state(noise_seed)
+    closed = cell_kind == CONSTANT or cell_kind == LINEAR
+    mult = mult_noise or cell_kind == CONSTANT
+    pulses = 0
+    for i in range(n_out):
+        for e in range(by_line[i], by_line[i + 1]):
+            r = slot_of[e]
+            s = np.int64(sign_of[e])
+            for q in range(x_start[r], x_start[r + 1]):
+                j = np.int64(x_lines[q])
+                totals[j] += 1
+                nets[j] += s * x_signs[q]  # equal signs (+1) pulse down (-sign(x d))
+                marks[j >> 6] |= one << np.uint64(j & 63)
+        for word in range(n_words):
+            m = marks[word]
+            while m != 0:
+                j = word * 64 + _trailing_zeros(m)
+                m &= m - one
+                total, net = totals[j], nets[j]
+                n_down = (total + net) // 2
+                _apply_element(weight, cp, i, j, total - n_down, n_down, cell_kind, closed,
+                               mult, noise_std, mult_noise, scalars, table, rng, counting,
+                               cnt)
+                pulses += total
+                totals[j] = 0
+                nets[j] = 0
+            marks[word] = 0
+    return pulses
 
 
 def signed_bits_numba(prob: torch.Tensor, bl: torch.Tensor, length: int,
@@ -215,10 +330,23 @@ def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
         length = x_bits.shape[1]
         xs = signed_bits_torch(x_prob, bl, length, bits=x_bits).flatten(0, 1)
         ds = signed_bits_torch(d_prob, bl, length, bits=d_bits).flatten(0, 1)
-    else:
+    else:  # drawn trains: one fused call (_counted_drawn)
         length = int(max_bl)
-        xs = signed_bits_numba(x_prob, bl, length, seed)
-        ds = signed_bits_numba(d_prob, bl, length, seed ^ seeds.D_STREAM_SALT)
+        if length == 0 or x_prob.shape[0] == 0:
+            return torch.zeros((), dtype=torch.int64)
+        cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
+        counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
+        scalars = np.asarray(layout.check_cell(cell_kind, cell_params, cell_scalars,
+                                               cell_table), dtype=np.float32)
+        pulses = _counted_drawn(
+            weight.detach().numpy(), cell_params.detach().contiguous().numpy(),
+            x_prob.detach().to(torch.float32).contiguous().numpy(),
+            d_prob.detach().to(torch.float32).contiguous().numpy(),
+            bl.detach().to(torch.int64).contiguous().numpy(), length, seeds.low63(seed),
+            seeds.low63(seed ^ seeds.D_STREAM_SALT), seeds.low63(seed ^ seeds.NOISE_STREAM_SALT),
+            int(cell_kind), float(noise_std), bool(mult_noise), scalars,
+            table_array(cell_table), counting, cnt)
+        return torch.scalar_tensor(pulses, dtype=torch.int64)
     if length == 0 or x_prob.shape[0] == 0:
         return torch.zeros((), dtype=torch.int64)
     up, down = pulse_counts_numba(xs, ds)
