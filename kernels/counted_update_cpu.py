@@ -33,6 +33,11 @@ SCALE_UP, SCALE_DOWN, W_MAX, W_MIN = (layout.ROW_SCALE_UP, layout.ROW_SCALE_DOWN
                                       layout.ROW_W_MAX, layout.ROW_W_MIN)
 SLOPE_UP, SLOPE_DOWN, GAMMA_UP, GAMMA_DOWN = (layout.ROW_SLOPE_UP, layout.ROW_SLOPE_DOWN,
                                               layout.ROW_GAMMA_UP, layout.ROW_GAMMA_DOWN)
+# counter_rng_cpu's splitmix64 (rng_next), its steps written out in _fired's vector loop
+_GOLDEN = np.uint64(seeds.GOLDEN64)
+_MUL1 = np.uint64(seeds.MIX64_MUL1)
+_MUL2 = np.uint64(seeds.MIX64_MUL2)
+_INV53 = 1.0 / 9007199254740992.0
 
 
 @njit(cache=True)
@@ -161,6 +166,32 @@ def _apply_element(weight, cp, r, col, n_up, n_down, cell_kind, closed, mult, no
     weight[r, col] = w
 
 
+@njit(cache=True, inline="always")
+def _apply_constant_row(weight, cp, r, cols, n_ups, n_downs, n, noise_std, rng, counting, cnt,
+                        w_new, var):
+    """:func:`_apply_element` of a constant step on the ``n`` touched elements ``cols`` of
+    row ``r``, in three loops (closed form, noise, clip): the same operations on each
+    element, the normals drawn in the same order, so the same numbers - about twice as
+    fast as one loop through :func:`_apply_element`, whose exp, log and Box-Muller code
+    slow the loop even where they do not run (2026-12-07)."""
+    for e in range(n):
+        col = cols[e]
+        n_up, n_down = n_ups[e], n_downs[e]
+        if counting:
+            cnt[r, col] += n_up + n_down
+        s_up, s_down = np.float64(cp[SCALE_UP, r, col]), np.float64(cp[SCALE_DOWN, r, col])
+        w = np.float64(weight[r, col]) + (np.float64(n_up) * s_up - np.float64(n_down) * s_down)
+        w_new[e] = w
+        dw_up, dw_down = (1.0 - 1.0) * w + s_up, (1.0 - 1.0) * w - s_down  # c = 1
+        var[e] = n_up * dw_up * dw_up + n_down * dw_down * dw_down
+    if noise_std > 0.0:
+        for e in range(n):
+            w_new[e] += noise_std * math.sqrt(var[e]) * rng_normal(rng[0], rng[1])
+    for e in range(n):
+        col = cols[e]
+        weight[r, col] = min(max(w_new[e], cp[W_MIN, r, col]), cp[W_MAX, r, col])
+
+
 @njit(cache=True)
 def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalars, table, seed,
                   counting, cnt):
@@ -181,38 +212,52 @@ def _apply_counts(weight, cp, up, down, cell_kind, noise_std, mult_noise, scalar
 def _fired(prob, bl, length, seed):
     """The lines that fire, slot by slot: ``(start, lines, signs)``, slot ``b * length + t``'s
     firing lines at ``start[slot]:start[slot + 1]`` - the bits of :func:`_signed_bits`,
-    drawn from the same stream in the same order, kept as lists (a few percent of the
-    ``(k * length, n)`` entries fire)."""
-    rng = rng_state(seed)
+    kept as lists (a few percent of the ``(k * length, n)`` entries fire). The same draws:
+    ``rng_uniform``'s stream, one number per slot and line with ``prob != 0``, in row, slot,
+    line order, the ``e``-th draw of a slot at counter ``c + (e + 1) * golden`` - written
+    so, a slot's draws are one vector loop (3x faster than the stepped counter)."""
+    counter = rng_state(seed)[0][0]
     k, n = prob.shape
     start = np.zeros(k * length + 1, dtype=np.int64)
-    expected = 0.0
-    for b in range(k):
-        row = 0.0
-        for j in range(n):
-            row += abs(prob[b, j])
-        expected += row * max(min(bl[b], length), 0)
-    cap = int(1.25 * expected + 4.0 * math.sqrt(expected)) + 64 if expected < 1e15 else 64
+    nz = np.empty(n, dtype=np.int32)  # a row's lines with prob != 0 (NaN too: they draw)
+    p_abs = np.empty(n, dtype=np.float64)
+    sign = np.empty(n, dtype=np.int8)
+    fire = np.empty(n, dtype=np.uint8)
+    cap = max(256, (k * n) >> 4)
     lines = np.empty(cap, dtype=np.int32)
     signs = np.empty(cap, dtype=np.int8)
     q = 0
     for b in range(k):
         drawn = min(bl[b], length)
+        m = 0
+        if drawn > 0:
+            for j in range(n):
+                p = prob[b, j]
+                if p != 0:
+                    nz[m] = j
+                    p_abs[m] = abs(p)
+                    sign[m] = -1 if p < 0 else 1
+                    m += 1
         for t in range(length):
             if t < drawn:
-                for j in range(n):
-                    p = prob[b, j]
-                    if p != 0 and rng_uniform(rng[0]) < abs(p):
-                        if q == cap:  # more than expected: room doubled
-                            cap *= 2
-                            more_lines = np.empty(cap, dtype=np.int32)
-                            more_lines[:q] = lines[:q]
-                            more_signs = np.empty(cap, dtype=np.int8)
-                            more_signs[:q] = signs[:q]
-                            lines, signs = more_lines, more_signs
-                        lines[q] = j
-                        signs[q] = -1 if p < 0 else 1
-                        q += 1
+                if q + m > cap:  # room doubled
+                    cap = 2 * cap + m
+                    more_lines = np.empty(cap, dtype=np.int32)
+                    more_lines[:q] = lines[:q]
+                    more_signs = np.empty(cap, dtype=np.int8)
+                    more_signs[:q] = signs[:q]
+                    lines, signs = more_lines, more_signs
+                for e in range(m):  # rng_uniform at counter + (e + 1) * golden
+                    z = counter + np.uint64(e + 1) * _GOLDEN
+                    z = (z ^ (z >> np.uint64(30))) * _MUL1
+                    z = (z ^ (z >> np.uint64(27))) * _MUL2
+                    z = z ^ (z >> np.uint64(31))
+                    fire[e] = np.float64(z >> np.uint64(11)) * _INV53 < p_abs[e]
+                for e in range(m):  # the firing lines kept, without a branch
+                    lines[q] = nz[e]
+                    signs[q] = sign[e]
+                    q += fire[e]
+                counter += np.uint64(m) * _GOLDEN
             start[b * length + t + 1] = q
     return start, lines, signs
 
@@ -253,9 +298,15 @@ def _counted_drawn(weight, cp, x_prob, d_prob, bl, length, x_seed, d_seed, noise
     n_words = (n_in + 63) >> 6
     marks = np.zeros(n_words, dtype=np.uint64)
     one = np.uint64(1)
+    touched = np.empty(n_in, dtype=np.int64)  # one output line's touched columns, counts
+    n_ups = np.empty(n_in, dtype=np.int64)
+    n_downs = np.empty(n_in, dtype=np.int64)
+    w_new = np.empty(n_in, dtype=np.float64)  # (constant steps) their new weights, variances
+    var = np.empty(n_in, dtype=np.float64)
     rng = rng_state(noise_seed)
     closed = cell_kind == CONSTANT or cell_kind == LINEAR
     mult = mult_noise or cell_kind == CONSTANT
+    constant = cell_kind == CONSTANT
     pulses = 0
     for i in range(n_out):
         for e in range(by_line[i], by_line[i + 1]):
@@ -266,20 +317,29 @@ def _counted_drawn(weight, cp, x_prob, d_prob, bl, length, x_seed, d_seed, noise
                 totals[j] += 1
                 nets[j] += s * x_signs[q]  # equal signs (+1) pulse down (-sign(x d))
                 marks[j >> 6] |= one << np.uint64(j & 63)
-        for word in range(n_words):
+        n_touched = 0
+        for word in range(n_words):  # the touched elements in column order
             m = marks[word]
+            marks[word] = 0
             while m != 0:
                 j = word * 64 + _trailing_zeros(m)
                 m &= m - one
                 total, net = totals[j], nets[j]
-                n_down = (total + net) // 2
-                _apply_element(weight, cp, i, j, total - n_down, n_down, cell_kind, closed,
-                               mult, noise_std, mult_noise, scalars, table, rng, counting,
-                               cnt)
-                pulses += total
                 totals[j] = 0
                 nets[j] = 0
-            marks[word] = 0
+                touched[n_touched] = j
+                n_downs[n_touched] = (total + net) // 2
+                n_ups[n_touched] = total - n_downs[n_touched]
+                n_touched += 1
+                pulses += total
+        if constant:
+            _apply_constant_row(weight, cp, i, touched, n_ups, n_downs, n_touched, noise_std,
+                                rng, counting, cnt, w_new, var)
+        else:
+            for e in range(n_touched):
+                _apply_element(weight, cp, i, touched[e], n_ups[e], n_downs[e], cell_kind,
+                               closed, mult, noise_std, mult_noise, scalars, table, rng,
+                               counting, cnt)
     return pulses
 
 
