@@ -116,6 +116,56 @@ def test_numba_applies_counts_as_the_twin(cls):
     assert (twin - weight).abs().max() > 0.05
 
 
+@pytest.mark.parametrize("cls", CELLS)
+def test_numba_drawn_update_is_its_three_passes_and_the_twin(cls):
+    """The fused kernel of drawn trains (``counted_update_cpu._counted_drawn``: the firing
+    lines as lists, a slot's draws in one vector loop, counts per output line, constant
+    steps row by row) on fresh random trains - zeros, a NaN, |p| > 1, rows without slots,
+    more than 64 input lines, more bits than its first guess holds: bit for bit the bits of
+    ``signed_bits_numba`` counted by the twin (``pulse_counts_torch``) and applied by
+    ``apply_counts_numba`` (weights, noise, wear and pulses); without noise, the twin's
+    ``apply_counts_torch`` of those counts."""
+    from xbrun.kernels import seeds
+    from xbrun.kernels.counted_update_cpu import (
+        apply_counts_numba,
+        counted_update_numba,
+        signed_bits_numba,
+    )
+
+    cell = cls(dw_min=0.01)
+    gen = torch.Generator().manual_seed(3)
+    k, n_in, n_out, length, seed = 6, 70, 9, 7, 12345
+    params = cell.sample((n_out, n_in), gen)
+    x_prob = 0.8 * torch.randn(k, n_in, generator=gen)
+    d_prob = 0.5 * torch.randn(k, n_out, generator=gen)
+    x_prob[torch.rand(k, n_in, generator=gen) < 0.2] = 0.0
+    x_prob[1, 3] = float("nan")  # draws a number, never fires
+    d_prob[2] = 0.0
+    bl = torch.tensor([7, 3, 0, 9, 1, 5], dtype=torch.int32)  # 9 > length: cut at length
+    weight = 0.05 * torch.randn(n_out, n_in, generator=gen)
+    held = torch.randint(0, 50, (n_out, n_in), generator=gen, dtype=torch.int32)
+    xs = signed_bits_numba(x_prob, bl, length, seed)
+    ds = signed_bits_numba(d_prob, bl, length, seed ^ seeds.D_STREAM_SALT)
+    up, down = pulse_counts_torch(xs, ds)
+    assert int((xs != 0).sum()) > 256  # past the kernel's first room for bits
+    for noise in (None, 0.0):
+        bundle = cell_bundle(cell, noise)
+        want, worn_want = weight.clone(), held.clone()
+        apply_counts_numba(want, params, up, down, bundle,
+                           seed=seed ^ seeds.NOISE_STREAM_SALT, cell_pulses=worn_want)
+        got, worn = weight.clone(), held.clone()
+        pulses = counted_update_numba(got, params, x_prob, d_prob, bl,
+                                      kernels.UpdateParams(bundle, length), seed=seed,
+                                      cell_pulses=worn)
+        assert int(pulses) == int(up.sum() + down.sum()) > 0
+        assert torch.equal(got.view(torch.int32), want.view(torch.int32))
+        assert torch.equal(worn, worn_want)
+    twin = weight.clone()
+    apply_counts_torch(twin, params, up, down, cell_bundle(cell, noise=0.0))
+    torch.testing.assert_close(got, twin, rtol=0, atol=1e-6)
+    assert (twin != weight).sum() > weight.numel() // 3
+
+
 def replica_statistics(cell, accumulate: str, replicas: int, given: bool, steps: int = 4,
                        device: str = "cpu"):
     """Per-element mean and std over ``replicas`` independent copies of a 3x4 array after
