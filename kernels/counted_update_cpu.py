@@ -7,6 +7,16 @@ twin's two dense products, which tensor cores win on CUDA); the counts applied o
 element - closed forms for constant and linear steps (float64), a pulse loop through
 ``cell_pulse_cpu`` for exp, pow and table steps.
 
+Drawn trains (the training path) run the three as one call, ``_counted_drawn``, with the
+same numbers: the firing lines kept as lists (a few percent of the slots' bits fire, and
+most rows' trains are 1-2 slots of ``max_bl``), counted per output line into one row, the
+touched elements applied in row-major order, so the noise draws meet the elements in
+:func:`_apply_counts`' order. Where the time goes after that (bench MLP, batch 32, shared
+2-core EPYC, 2026-12-07): about half is the cycle-to-cycle noise, one Box-Muller normal
+(``rng_normal``: log, sqrt, sin, cos) per touched element, where ``sample`` draws a
+ziggurat normal per train - the one cost by which ``batch`` stays above ``sample`` there;
+a cheaper normal would change the numbers.
+
 numba's cache does not notice edits of a module its kernels inline from: after editing
 ``counter_rng_cpu`` or ``cell_pulse_cpu``, delete ``kernels/__pycache__/*.nb[ic]``.
 """
