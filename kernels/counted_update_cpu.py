@@ -177,6 +177,22 @@ def _apply_element(weight, cp, r, col, n_up, n_down, cell_kind, closed, mult, no
 
 
 @njit(cache=True, inline="always")
+def _finish_row(weight, cp, r, cols, n_ups, n_downs, n, noise_std, rng, counting, cnt, w_new,
+                var):
+    """The rest of a row's closed forms after :func:`_apply_constant_row` or
+    :func:`_apply_linear_row` put the new weights and noise variances in ``w_new``, ``var``:
+    a normal each, in column order, then the clip and the wear."""
+    if noise_std > 0.0:
+        for e in range(n):
+            w_new[e] += noise_std * math.sqrt(var[e]) * rng_normal(rng[0], rng[1])
+    for e in range(n):
+        col = cols[e]
+        weight[r, col] = min(max(w_new[e], cp[W_MIN, r, col]), cp[W_MAX, r, col])
+        if counting:  # the wear ledger: every pulse of the element
+            cnt[r, col] += n_ups[e] + n_downs[e]
+
+
+@njit(cache=True, inline="always")
 def _apply_constant_row(weight, cp, r, cols, n_ups, n_downs, n, noise_std, rng, counting, cnt,
                         w_new, var):
     """:func:`_apply_element` of a constant step on the ``n`` touched elements ``cols`` of
@@ -187,19 +203,36 @@ def _apply_constant_row(weight, cp, r, cols, n_ups, n_downs, n, noise_std, rng, 
     for e in range(n):
         col = cols[e]
         n_up, n_down = n_ups[e], n_downs[e]
-        if counting:
-            cnt[r, col] += n_up + n_down
         s_up, s_down = np.float64(cp[SCALE_UP, r, col]), np.float64(cp[SCALE_DOWN, r, col])
         w = np.float64(weight[r, col]) + (np.float64(n_up) * s_up - np.float64(n_down) * s_down)
         w_new[e] = w
         dw_up, dw_down = (1.0 - 1.0) * w + s_up, (1.0 - 1.0) * w - s_down  # c = 1
         var[e] = n_up * dw_up * dw_up + n_down * dw_down * dw_down
-    if noise_std > 0.0:
-        for e in range(n):
-            w_new[e] += noise_std * math.sqrt(var[e]) * rng_normal(rng[0], rng[1])
+    _finish_row(weight, cp, r, cols, n_ups, n_downs, n, noise_std, rng, counting, cnt, w_new,
+                var)
+
+
+@njit(cache=True, inline="always")
+def _apply_linear_row(weight, cp, r, cols, n_ups, n_downs, n, noise_std, mult, rng, counting,
+                      cnt, w_new, var):
+    """:func:`_apply_constant_row` of a linear step (LinearStep, SoftBounds): the closed
+    form of :func:`_apply_element` with its slopes, then the noise, then the clip."""
     for e in range(n):
         col = cols[e]
-        weight[r, col] = min(max(w_new[e], cp[W_MIN, r, col]), cp[W_MAX, r, col])
+        n_up, n_down = n_ups[e], n_downs[e]
+        s_up, s_down = np.float64(cp[SCALE_UP, r, col]), np.float64(cp[SCALE_DOWN, r, col])
+        c_up = 1.0 - s_up * cp[SLOPE_UP, r, col]
+        c_down = 1.0 + s_down * cp[SLOPE_DOWN, r, col]
+        w = _mixed_runs(np.float64(weight[r, col]), c_up, s_up, c_down, s_down,
+                        np.float64(n_up), np.float64(n_down))
+        w_new[e] = w
+        if mult:  # the steps where the run ends
+            dw_up, dw_down = (c_up - 1.0) * w + s_up, (c_down - 1.0) * w - s_down
+        else:
+            dw_up, dw_down = s_up, s_down
+        var[e] = n_up * dw_up * dw_up + n_down * dw_down * dw_down
+    _finish_row(weight, cp, r, cols, n_ups, n_downs, n, noise_std, rng, counting, cnt, w_new,
+                var)
 
 
 @njit(cache=True)
@@ -316,7 +349,7 @@ def _counted_drawn(weight, cp, x_prob, d_prob, bl, length, x_seed, d_seed, noise
     rng = rng_state(noise_seed)
     closed = cell_kind == CONSTANT or cell_kind == LINEAR
     mult = mult_noise or cell_kind == CONSTANT
-    constant = cell_kind == CONSTANT
+    constant, linear = cell_kind == CONSTANT, cell_kind == LINEAR
     pulses = 0
     for i in range(n_out):
         for e in range(by_line[i], by_line[i + 1]):
@@ -345,6 +378,9 @@ def _counted_drawn(weight, cp, x_prob, d_prob, bl, length, x_seed, d_seed, noise
         if constant:
             _apply_constant_row(weight, cp, i, touched, n_ups, n_downs, n_touched, noise_std,
                                 rng, counting, cnt, w_new, var)
+        elif linear:
+            _apply_linear_row(weight, cp, i, touched, n_ups, n_downs, n_touched, noise_std,
+                              mult, rng, counting, cnt, w_new, var)
         else:
             for e in range(n_touched):
                 _apply_element(weight, cp, i, touched[e], n_ups[e], n_downs[e], cell_kind,
