@@ -119,11 +119,11 @@ def test_numba_applies_counts_as_the_twin(cls):
 @pytest.mark.parametrize("cls", CELLS)
 def test_numba_drawn_update_is_its_three_passes_and_the_twin(cls):
     """The fused kernel of drawn trains (``counted_update_cpu._counted_drawn``: the firing
-    lines as lists, a slot's draws in one vector loop, counts per output line, constant
-    steps row by row) on fresh random trains - zeros, a NaN, |p| > 1, rows without slots,
-    more than 64 input lines, more bits than its first guess holds: bit for bit the bits of
-    ``signed_bits_numba`` counted by the twin (``pulse_counts_torch``) and applied by
-    ``apply_counts_numba`` (weights, noise, wear and pulses); without noise, the twin's
+    lines as lists, a slot's draws in one vector loop, counts per output line, constant and
+    linear steps row by row) on fresh random trains - zeros, a NaN, |p| > 1, rows without
+    slots, more than 64 input lines, more bits than its first guess holds: bit for bit the
+    bits of ``signed_bits_numba`` counted by the twin (``pulse_counts_torch``) and applied
+    by ``apply_counts_numba`` (weights, noise, wear and pulses); without noise, the twin's
     ``apply_counts_torch`` of those counts."""
     from xbrun.kernels import seeds
     from xbrun.kernels.counted_update_cpu import (
