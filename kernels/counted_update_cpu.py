@@ -411,15 +411,24 @@ def apply_counts_numba(weight: torch.Tensor, cell_params: torch.Tensor, up: torc
                        cell_pulses: torch.Tensor | None = None) -> None:
     """``apply_counts_torch`` on a contiguous float32 CPU ``weight``, noise from ``seed``;
     each element's ``up + down`` added to the int32 counter ``cell_pulses`` if given."""
+    kind, noise_std, mult_noise, scalars, table, counting, cnt = _cell_args(
+        weight, cell_params, cell, cell_pulses)
+    _apply_counts(weight.detach().numpy(), cell_params.detach().contiguous().numpy(),
+                  up.to(torch.int64).contiguous().numpy(),
+                  down.to(torch.int64).contiguous().numpy(), kind, noise_std, mult_noise,
+                  scalars, table, seeds.low63(seed), counting, cnt)
+
+
+def _cell_args(weight, cell_params, cell: CellParams, cell_pulses) -> tuple:
+    """The cell's arguments of :func:`_apply_counts` and :func:`_counted_drawn`, checked:
+    kind, noise std, multiplicative noise, scalars, table, whether wear is counted and its
+    counter."""
     cell_kind, noise_std, mult_noise, cell_scalars, cell_table = cell
     counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
     scalars = np.asarray(layout.check_cell(cell_kind, cell_params, cell_scalars, cell_table),
                          dtype=np.float32)
-    _apply_counts(weight.detach().numpy(), cell_params.detach().contiguous().numpy(),
-                  up.to(torch.int64).contiguous().numpy(),
-                  down.to(torch.int64).contiguous().numpy(), int(cell_kind),
-                  float(noise_std), bool(mult_noise), scalars, table_array(cell_table),
-                  seeds.low63(seed), counting, cnt)
+    return (int(cell_kind), float(noise_std), bool(mult_noise), scalars,
+            table_array(cell_table), counting, cnt)
 
 
 def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob: torch.Tensor,
@@ -429,32 +438,22 @@ def counted_update_numba(weight: torch.Tensor, cell_params: torch.Tensor, x_prob
                          cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
     """``counted_update_torch`` with ``seed`` instead of a generator (the bits, then the
     noise, each from its own stream of it)."""
-    max_bl = p.max_bl
-    if x_bits is not None:  # given trains: the twin's signs of them
-        from .counted_update_ref import signed_bits_torch
-
-        length = x_bits.shape[1]
-        xs = signed_bits_torch(x_prob, bl, length, bits=x_bits).flatten(0, 1)
-        ds = signed_bits_torch(d_prob, bl, length, bits=d_bits).flatten(0, 1)
-    else:  # drawn trains: one fused call (_counted_drawn)
-        length = int(max_bl)
-        if length == 0 or x_prob.shape[0] == 0:
-            return torch.zeros((), dtype=torch.int64)
-        cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
-        counting, cnt = cell_counter(cell_pulses, tuple(weight.shape))
-        scalars = np.asarray(layout.check_cell(cell_kind, cell_params, cell_scalars,
-                                               cell_table), dtype=np.float32)
+    length = int(p.max_bl) if x_bits is None else x_bits.shape[1]
+    if length == 0 or x_prob.shape[0] == 0:
+        return torch.zeros((), dtype=torch.int64)
+    if x_bits is None:  # drawn trains: one fused call (_counted_drawn)
         pulses = _counted_drawn(
             weight.detach().numpy(), cell_params.detach().contiguous().numpy(),
             x_prob.detach().to(torch.float32).contiguous().numpy(),
             d_prob.detach().to(torch.float32).contiguous().numpy(),
             bl.detach().to(torch.int64).contiguous().numpy(), length, seeds.low63(seed),
             seeds.low63(seed ^ seeds.D_STREAM_SALT), seeds.low63(seed ^ seeds.NOISE_STREAM_SALT),
-            int(cell_kind), float(noise_std), bool(mult_noise), scalars,
-            table_array(cell_table), counting, cnt)
+            *_cell_args(weight, cell_params, p.cell, cell_pulses))
         return torch.scalar_tensor(pulses, dtype=torch.int64)
-    if length == 0 or x_prob.shape[0] == 0:
-        return torch.zeros((), dtype=torch.int64)
+    from .counted_update_ref import signed_bits_torch  # given trains: the twin's signs of them
+
+    xs = signed_bits_torch(x_prob, bl, length, bits=x_bits).flatten(0, 1)
+    ds = signed_bits_torch(d_prob, bl, length, bits=d_bits).flatten(0, 1)
     up, down = pulse_counts_numba(xs, ds)
     apply_counts_numba(weight, cell_params, up, down, p.cell,
                        seed=seed ^ seeds.NOISE_STREAM_SALT, cell_pulses=cell_pulses)
