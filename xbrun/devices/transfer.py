@@ -431,7 +431,7 @@ class TransferDevice(TrainingDevice):
 
     def _bind_mover(self, lr_t: float):
         fast, schedule = self.fast, self.schedule
-        if not (fast.ledger.is_cpu and schedule.walks_on_host()):
+        if not schedule.walks_on_host():  # (a CUDA device never gets here: _host_mover)
             return None
         weight = fast.weight if self.columns else fast.weight.T
         read = bind_onehot_reads(weight, self.config.transfer_io)
