@@ -59,10 +59,8 @@ def _checked(tp: Any, value: Any, key: str, inf: bool = False,
             except ConfigError as err:
                 errors.append(str(err))
         finite = [e for e in errors if "finite" in e]
-        words = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-                 type(None): "null"}
         raise ConfigError((finite or errors)[0] if finite or len(errors) == 1 else
-                          f"{key}: expected {' or '.join(words.get(a, _name(a)) for a in args)}"
+                          f"{key}: expected {' or '.join(_WORDS.get(a, _name(a)) for a in args)}"
                           f", got {value!r}")
     if origin is Literal:
         check(value in args, key, "one of " + ", ".join(map(str, args)), value)
@@ -97,6 +95,11 @@ def _checked(tp: Any, value: Any, key: str, inf: bool = False,
               "a string", value)
         return str(value)
     return value
+
+
+# a union's arms in the words of the scalar checks above (``expected an integer or a number``)
+_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+          type(None): "null"}
 
 
 def _name(tp: Any) -> str:
