@@ -420,7 +420,7 @@ _TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONE
              ("counted_update_cuda", "CAPPED_DRAWN_REGISTERS"), ("im2col_cuda", "CHANNEL_TILES"),
              ("pulsed_update_cuda", "DRAW_ROWS"), ("pulsed_update_cuda", "APPLY_TRIPS"),
              ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"),
-             ("transfer_write_cuda", "SCAN_TRIPS"))
+             ("transfer_write_cuda", "SCAN_TRIPS"), ("counted_update_cuda", "DRAWN_ROWS4"))
 
 
 @contextlib.contextmanager

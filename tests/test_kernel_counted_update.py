@@ -214,6 +214,7 @@ def test_drawn_counts_are_the_planes_counts(monkeypatch):
     planes = launcher("line_planes_triton", True)
     coincidences = launcher("coincidences_triton", True)
     drawn = launcher("drawn_counts_triton", True)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", False)  # the planes' stream
     gen = torch.Generator().manual_seed(8)
     k, length, n_out, n_in = 36, 5, 5, 20
     bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
@@ -742,12 +743,14 @@ def test_drawn_counts_skip_only_empty_slots(monkeypatch):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
-def test_gpu_drawn_counts_are_the_planes_counts(n_out, n_in):
+def test_gpu_drawn_counts_are_the_planes_counts(monkeypatch, n_out, n_in):
     """Compiled, at a convolution's shape (8,192 rows, trains of 0-31 slots): the counts
-    drawn where they are counted equal the planes' and the split-K kernel's."""
+    drawn where they are counted (the planes' stream: ``DRAWN_ROWS4`` off) equal the planes'
+    and the split-K kernel's."""
     planes = launcher("line_planes_triton", False)
     coincidences = launcher("coincidences_triton", False)
     drawn = launcher("drawn_counts_triton", False)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", False)
     gen = torch.Generator().manual_seed(n_in)
     k, length = 8192, 31
     bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda()
@@ -960,6 +963,7 @@ def test_drawn_rows4_is_its_twin(monkeypatch):
     k, length, n_out, n_in = 38, 5, 5, 20
     x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
     seeds = torch.tensor([51, 52])
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", False)
     old = drawn(x_prob, d_prob, torch.ones(2, k, dtype=torch.int32), length, seeds, block_n=16)
     monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
     for bl in (torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32),
