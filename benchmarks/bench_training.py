@@ -41,11 +41,14 @@ RESNET = ["model=resnet", "dataset=synthetic", "dataset.image_shape=[3,32,32]",
           "dataset.n_train=2048", "dataset.n_test=64", "lr=0.1", "batch_size=128"]
 RESNET_DEVICES = ("sgd", "sgd+update.accumulate=batch", "chopped+update.accumulate=batch")
 
-# aihwkit 1.2.0 CUDA build on one H200 (CUDA 13), bench task, lr 0.1, s/epoch over
-# aihwkit's own fp epoch (the transfer devices were not measured there)
-AIHWKIT_GPU = {("sgd", 32): 2.85, ("sgd", 256): 3.58, ("mixed_precision", 32): 3.08,
-               ("mixed_precision", 256): 3.47}
-AIHWKIT_GPU_SOURCE = "aihwkit 1.2.0 CUDA, one H200, CUDA 13 (measured earlier)"
+# aihwkit 1.2.0 CUDA build (scripts/anchor-gpu.sh) on one H100 80GB HBM3, 2026-12-07 17:14 UTC,
+# bench task, lr 0.1: s/epoch over aihwkit's own fp epoch (every device; the raw rows, the
+# 4096-wide and ResNet ones too: benchmarks/RESULTS.md, that date)
+AIHWKIT_GPU = {("sgd", 32): 3.11, ("ttv1", 32): 3.53, ("ttv2", 32): 3.02, ("chopped", 32): 3.22,
+               ("agad", 32): 3.02, ("mixed_precision", 32): 3.22,
+               ("sgd", 256): 2.83, ("ttv1", 256): 2.90, ("ttv2", 256): 3.66,
+               ("chopped", 256): 5.06, ("agad", 256): 5.07, ("mixed_precision", 256): 3.58}
+AIHWKIT_GPU_SOURCE = "aihwkit 1.2.0 CUDA, one H100, 2026-12-07 (measured earlier)"
 # aihwkit 1.2.0 C++ on a 2-core x86-64 machine, one thread, batch 32, lr 0.1:
 # seconds per epoch; plain PyTorch took about 0.09 s there
 AIHWKIT_CPU_SECONDS = {"sgd": 0.50, "ttv1": 0.52, "ttv2": 0.47, "chopped": 1.77,
