@@ -41,7 +41,7 @@ RESNET = ["model=resnet", "dataset=synthetic", "dataset.image_shape=[3,32,32]",
           "dataset.n_train=2048", "dataset.n_test=64", "lr=0.1", "batch_size=128"]
 RESNET_DEVICES = ("sgd", "sgd+update.accumulate=batch", "chopped+update.accumulate=batch")
 
-# aihwkit 1.2.0 CUDA build (scripts/anchor-gpu.sh) on one H100 80GB HBM3, 2026-12-07 17:14 UTC,
+# aihwkit 1.2.0 CUDA build (scripts/anchor-gpu.sh) on one H100 80GB HBM3, 2026-12-07 16:50 UTC,
 # bench task, lr 0.1: s/epoch over aihwkit's own fp epoch (every device; the raw rows, the
 # 4096-wide and ResNet ones too: benchmarks/RESULTS.md, that date)
 AIHWKIT_GPU = {("sgd", 32): 3.11, ("ttv1", 32): 3.53, ("ttv2", 32): 3.02, ("chopped", 32): 3.22,
