@@ -1110,7 +1110,7 @@ DRAWN_REGISTER_CAP = 128
 # ``counted_update_ref.drawn_counts_rows4_torch`` bit for bit, and means and variances over
 # seeds). Rows are then always in ``compact_layout``'s (stable) order. Only the drawn counts
 # (``DRAWN_COUNTS``' shapes) change; the planes of wide layers keep the old stream. False:
-# the old stream, the same numbers as before. On since one H100 timed it (2026-12-07 17:00,
+# the old stream, the same numbers as before. On since one H100 timed it (2026-12-07 16:41,
 # bench_switches drawn-rows4: ResNet sgd batch 2.51x -> 2.36x fp, chopped 2.75x -> 2.60x;
 # its compiled twin test passed there).
 DRAWN_ROWS4 = True
