@@ -23,6 +23,7 @@ from xbrun.kernels import (
     analog_mvm_cuda,
     counted_update_cuda,
     im2col_cuda,
+    keyed_seeds_cuda,
     line_walk_cuda,
     pulsed_update_cuda,
     transfer_write_cuda,
@@ -41,6 +42,10 @@ PATHS = {
                      (counted_update_cuda, "DRAWN_COUNTS")),
                     RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
                              "chopped+update.accumulate=batch")),
+    # a counted update's seed from its call counter in one launch, not three torch ones
+    # (the ResNet's 27 updates a step: 54 launches fewer, ~1-2 us each in a graph)
+    "keyed-seeds": (((keyed_seeds_cuda, "KEYED_SEED_KERNEL"),), RESNET, [],
+                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # the ResNet's images (channels-last views of the convolutions' rows) gathered through
     # their strides instead of copied contiguous first: a copy fewer a convolution and step,
     # in the forward and in the update (issue 27's ResNet, accumulate=batch)

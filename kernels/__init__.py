@@ -197,12 +197,32 @@ def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, t
     if threads is not None and backend == backends.NUMBA:
         tensors["threads"] = threads
     if isinstance(seed, seeds.KeyedSeed) and name != "pulsed_update":
-        seed = seed.tensor()  # only the pulsed-update kernels derive it themselves
+        seed = keyed_seed(seed)  # only the pulsed-update kernels derive it themselves
     if add_to is not None and backend == backends.TRITON:
         tensors["add_to"] = add_to
         add_to = None  # the kernels add to it (the apply kernel's atomics: one count)
     pulses = run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
     return pulses if add_to is None else add_to.add_(pulses)
+
+
+def keyed_seed(key):
+    """A ``seeds.KeyedSeed`` as its seed tensor (``key.tensor()``): on CUDA in one launch
+    where ``keyed_seeds_cuda.KEYED_SEED_KERNEL`` is on, else three."""
+    if not key.calls.is_cuda:
+        return key.tensor()
+    from .keyed_seeds_cuda import keyed_seed as on_cuda  # Triton: imported on use
+
+    return on_cuda(key)
+
+
+def device_seeds(calls, offsets):
+    """``seeds.array_device_seeds(calls, offsets)`` (a group's update seeds): on CUDA in
+    one launch where ``keyed_seeds_cuda.KEYED_SEED_KERNEL`` is on, else three."""
+    if not calls.is_cuda:
+        return seeds.array_device_seeds(calls, offsets)
+    from .keyed_seeds_cuda import keyed_seeds as on_cuda  # Triton: imported on use
+
+    return on_cuda(calls, offsets)
 
 
 def analog_mvm(weight, x, params, seed, onehot_start=None, vectors=None):
@@ -592,6 +612,7 @@ __all__ = [
     "counted_update",
     "counted_update_grouped_torch",
     "counted_update_torch",
+    "device_seeds",
     "discretize_torch",
     "explicit_trains",
     "explicit_trains_torch",
@@ -600,6 +621,7 @@ __all__ = [
     "im2col",
     "im2col_torch",
     "inverse_index",
+    "keyed_seed",
     "line_probabilities",
     "line_probabilities_grouped",
     "line_probabilities_grouped_torch",

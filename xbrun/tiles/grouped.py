@@ -503,7 +503,7 @@ class TileGroup:
                 [seeds.array_seed_offset(t.generator.initial_seed(), a._seed_salt)
                  for t, a in zip(self.grid.tiles, arrays, strict=True)],
                 dtype=torch.int64, device=calls.device)
-        return seeds.array_device_seeds(calls, self._offsets)
+        return kernels.device_seeds(calls, self._offsets)
 
     def _bind(self, key: str, holders: list, line_major: bool = False) -> torch.Tensor:
         """One tensor whose rows are the buffers ``getattr(module, name)`` of ``holders``:
