@@ -4,8 +4,9 @@ launch counted): a launch in a replayed graph costs ~1-2 us whatever it does, so
 counters and seeds around a counted update's kernels are held to what they need."""
 
 import pytest
-from benchmarks import count_launches
 from xbrun.kernels import keyed_seeds_cuda
+
+from benchmarks import count_launches
 
 SMALL = ["dataset=synthetic", "dataset.n_features=16", "dataset.n_train=64",
          "dataset.n_test=16", "lr=0.1"]
