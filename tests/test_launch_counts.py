@@ -37,3 +37,20 @@ def test_a_counted_update_spends_few_launches_on_its_counters(monkeypatch, keyed
     assert got.get("triton._keyed_seeds_kernel", 0) == (LAYERS if keyed else 0)
     assert got["triton._apply_counts_kernel"] == LAYERS
     assert sum(got.values()) <= (8 if keyed else 10) * LAYERS
+
+
+def test_seed_slots_advance_a_tiles_mvm_seeds_once_a_step(monkeypatch):
+    """``tile.SEED_SLOTS``: a tile's MVM seeds cost one launch a step (its update advances
+    both slots) instead of one an MVM: 16 -> 8 -> 8 -> 10, five MVMs (the first layer has no
+    backward MVM), three tiles."""
+    from xbrun.tiles import tile
+
+    monkeypatch.setattr(count_launches, "WHERE", [True])
+    adds = []
+    for slots in (False, True):
+        monkeypatch.setattr(tile, "SEED_SLOTS", slots)
+        counts = count_launches.count("sgd", batch=8, steps=2, data=SMALL,
+                                      extra=["update.accumulate=batch", "model.hidden=[8, 8]"])
+        adds.append(sum(v for k, v in counts.items()
+                        if k.startswith("aten.") and "xbrun/tiles/tile.py" in k))
+    assert adds == [5, 3]
