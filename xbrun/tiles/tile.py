@@ -27,7 +27,9 @@ from ..physics.io import IOConfig, analog_mvm
 # an MVM takes the first slot and advances both after it (one launch, as before), so a
 # step's slots are where a captured graph left them. A step that leaves slots used (an MVM
 # without an update) moves ``_mvm_pending``, host state that a graph would not advance,
-# so ``StepRunner`` keeps that step eager. Off until a GPU times it (``bench_switches``
+# so ``StepRunner`` keeps that step eager. Not covered: a training-mode MVM outside the
+# training step (xbrun evaluates in eval mode) between two replays, which the next replay
+# would not see (its slot read again). Off until a GPU times it (``bench_switches``
 # ``seed-slots``).
 SEED_SLOTS = False
 
