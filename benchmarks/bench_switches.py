@@ -23,12 +23,13 @@ from xbrun.kernels import (
     analog_mvm_cuda,
     counted_update_cuda,
     im2col_cuda,
+    keyed_seeds_cuda,
     line_walk_cuda,
     pulsed_update_cuda,
     transfer_write_cuda,
 )
 
-from xbrun.tiles import grouped, indexed, scales
+from xbrun.tiles import grouped, indexed, scales, tile
 
 from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
 
@@ -41,6 +42,18 @@ PATHS = {
                      (counted_update_cuda, "DRAWN_COUNTS")),
                     RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
                              "chopped+update.accumulate=batch")),
+    # a counted update's seed from its call counter in one launch, not three torch ones
+    # (the ResNet's 27 updates a step: 54 launches fewer, ~1-2 us each in a graph)
+    "keyed-seeds": (((keyed_seeds_cuda, "KEYED_SEED_KERNEL"),), RESNET, [],
+                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # a training step's MVM seeds from two slots made ahead, advanced once at the tile's
+    # update, not one add an MVM (the ResNet's 53 MVMs a step: 27 launches fewer)
+    "seed-slots": (((tile, "SEED_SLOTS"),), RESNET, [],
+                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # both: the step's seed bookkeeping (with the pulses' count, always on: 81 launches fewer
+    # than the three paths before, of the ResNet sgd batch step's ~825, CPU count)
+    "seed-launches": (((keyed_seeds_cuda, "KEYED_SEED_KERNEL"), (tile, "SEED_SLOTS")), RESNET,
+                      [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # the ResNet's images (channels-last views of the convolutions' rows) gathered through
     # their strides instead of copied contiguous first: a copy fewer a convolution and step,
     # in the forward and in the update (issue 27's ResNet, accumulate=batch)

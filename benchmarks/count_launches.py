@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 from collections import Counter
 
 import torch
@@ -73,7 +74,7 @@ class _Count(TorchDispatchMode):
             if BYTES[0]:
                 self.counts[BYTES_KEY + key] += (_bytes([*args, *(kwargs or {}).values()])
                                                  + _bytes([out]))
-            _on_stream(self.counts)
+            _on_stream(self.counts, key)
         return out
 
 
@@ -140,10 +141,14 @@ CURRENT: list[_Stream] = []  # the stream stack: torch.cuda.current_stream is it
 UPDATING = [False]  # whether the optimizer's analog update runs
 
 
-def _on_stream(counts: Counter) -> None:
-    """Count a launch of the analog update on the current stream (side streams by name:
-    how many run)."""
+UPDATE_KEY = "update "  # the analog update's launches are counted again under this prefix
+
+
+def _on_stream(counts: Counter, key: str) -> None:
+    """Count a launch of the analog update (``key``) on the current stream (side streams by
+    name: how many run), and under ``UPDATE_KEY`` + ``key``."""
     if CURRENT and UPDATING[0]:
+        counts[UPDATE_KEY + key] += 1
         name = CURRENT[-1].name
         counts["on main" if name == "main" else "on side"] += 1
         if name != "main":
@@ -186,13 +191,14 @@ def _on_cuda(args, kwargs, out) -> bool:
 @contextlib.contextmanager
 def _fake_gpu(counts: Counter):
     """Triton launches counted (not run), CUDA generators and streams made on the host."""
-    from triton.runtime import jit
+    from triton.runtime import interpreter, jit
 
     from xbrun.nn import optimizer as optim
     from xbrun.tiles import tile
 
     real_run, real_gen, real_streams = jit.JITFunction.run, torch.Generator, \
         optim._side_streams
+    real_interpreted = interpreter.InterpretedFunction.run  # kernels under TRITON_INTERPRET
     real_props, real_current = torch.cuda.get_device_properties, torch.cuda.current_device
     real_stream, real_current_stream = torch.cuda.stream, torch.cuda.current_stream
     side = tuple(_Stream(f"s{i}", counts) for i in range(optim.UPDATE_STREAMS))
@@ -203,9 +209,11 @@ def _fake_gpu(counts: Counter):
         counts[key] += 1
         if BYTES[0]:
             rare = RARE.get(self.fn.__name__, ())
-            named = {**dict(zip(self.arg_names, args, strict=False)), **kwargs}
+            names = self.arg_names if hasattr(self, "arg_names") else \
+                list(inspect.signature(self.fn).parameters)
+            named = {**dict(zip(names, args, strict=False)), **kwargs}
             counts[BYTES_KEY + key] += _bytes([v for k, v in named.items() if k not in rare])
-        _on_stream(counts)
+        _on_stream(counts, key)
 
     class Generator(real_gen):  # a tile's CUDA generator: a host one that says CUDA
         def __new__(cls, device=None):
@@ -218,7 +226,7 @@ def _fake_gpu(counts: Counter):
         def device(self):
             return torch.device("cuda", 0)
 
-    jit.JITFunction.run = run
+    jit.JITFunction.run = interpreter.InterpretedFunction.run = run
     # torch's SGD steps CUDA parameters with its foreach kernels (one launch for all) only
     # where their type is a plain tensor's: a fake one is let in, as the real step runs
     from torch._subclasses.fake_tensor import FakeTensor
@@ -236,7 +244,7 @@ def _fake_gpu(counts: Counter):
     try:
         yield
     finally:
-        jit.JITFunction.run = real_run
+        jit.JITFunction.run, interpreter.InterpretedFunction.run = real_run, real_interpreted
         torch_optim._foreach_supported_types[:] = foreach_types
         tile.torch = torch
         optim._side_streams = real_streams
@@ -450,9 +458,9 @@ def main() -> None:
         if args.list and args.bytes:
             _print_bytes(counts, args.bandwidth)
         elif args.list:  # the kernels, then the update's launches per side stream
-            for name, n in sorted(counts.items(), key=lambda kv: (
-                    kv[0].startswith(("side ", "on ", "forks", "joins", "event")), -kv[1],
-                    kv[0])):
+            last = ("side ", "on ", "forks", "joins", "event", UPDATE_KEY)
+            for name, n in sorted(counts.items(),
+                                  key=lambda kv: (kv[0].startswith(last), -kv[1], kv[0])):
                 print(f"{n:>20}  {name}")
 
 

@@ -156,29 +156,37 @@ def counted_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None
 
 
 def update_grouped(accumulate, weights, cell_params, x_prob, d_prob, bl, p, *, seeds,
-                   generators=None, cell_pulses=None):
+                   generators=None, cell_pulses=None, add_to=None):
     """The updates of a group of equal tiles in either order (``accumulate``: ``"sample"``,
     ``pulsed_update_grouped_torch``; ``"batch"``, ``counted_update_grouped_torch``):
     ``weights`` ``(tiles, out, in)``, ``cell_params`` ``(tiles, P, out, in)``, trains
     ``(tiles, k, .)``, ``(tiles, k)``, ``cell_pulses`` like ``weights`` or None. On CUDA the
     launches of one tile for all (``seeds``: ``(tiles,)`` int64 on the device); numba per
     tile with ``seeds`` on the CPU; the twin draws from ``generators`` (one per tile).
-    Returns the pulses per tile ``(tiles,)`` int64."""
+    Returns the pulses per tile ``(tiles,)`` int64, or ``add_to`` (the tiles' running
+    counts, ``(tiles,)`` int64) with them added (by the apply kernel of Triton's counted
+    update, no launch of its own; else one add)."""
     name = "pulsed_update_grouped" if accumulate == "sample" else "counted_update_grouped"
     backend, run = backends.pick(name, weights)
     if backend == backends.TORCH:
-        return run(weights, cell_params, x_prob, d_prob, bl, p, generators=generators,
-                   cell_pulses=cell_pulses)
+        pulses = run(weights, cell_params, x_prob, d_prob, bl, p, generators=generators,
+                     cell_pulses=cell_pulses)
+        return pulses if add_to is None else add_to.add_(pulses)
     if backend == backends.NUMBA:
         seeds = [int(s) for s in seeds.tolist()]
-    return run(weights, cell_params, x_prob, d_prob, bl, p, seeds=seeds,
-               cell_pulses=cell_pulses)
+    if add_to is not None and backend == backends.TRITON and accumulate != "sample":
+        return run(weights, cell_params, x_prob, d_prob, bl, p, seeds=seeds,
+                   cell_pulses=cell_pulses, add_to=add_to)
+    pulses = run(weights, cell_params, x_prob, d_prob, bl, p, seeds=seeds,
+                 cell_pulses=cell_pulses)
+    return pulses if add_to is None else add_to.add_(pulses)
 
 
 def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, threads,
             add_to, **tensors):
     """Both update orders: the twin draws from ``generator``, a kernel from ``seed``;
-    ``add_to`` takes the pulses (in the Triton pulsed-update kernels, else one add)."""
+    ``add_to`` takes the pulses (in the Triton kernels - the pulsed update's, the counted
+    update's apply -, else one add)."""
     backend, run = backends.pick(name, weight)
     if backend == backends.TORCH:
         pulses = run(weight, cell_params, x_prob, d_prob, bl, p, generator=generator,
@@ -189,12 +197,32 @@ def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, t
     if threads is not None and backend == backends.NUMBA:
         tensors["threads"] = threads
     if isinstance(seed, seeds.KeyedSeed) and name != "pulsed_update":
-        seed = seed.tensor()  # only the pulsed-update kernels derive it themselves
-    if add_to is not None and backend == backends.TRITON and name == "pulsed_update":
+        seed = keyed_seed(seed)  # only the pulsed-update kernels derive it themselves
+    if add_to is not None and backend == backends.TRITON:
         tensors["add_to"] = add_to
-        add_to = None  # the kernels add to it
+        add_to = None  # the kernels add to it (the apply kernel's atomics: one count)
     pulses = run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
     return pulses if add_to is None else add_to.add_(pulses)
+
+
+def keyed_seed(key):
+    """A ``seeds.KeyedSeed`` as its seed tensor (``key.tensor()``): on CUDA in one launch
+    where ``keyed_seeds_cuda.KEYED_SEED_KERNEL`` is on, else three."""
+    if not key.calls.is_cuda:
+        return key.tensor()
+    from .keyed_seeds_cuda import keyed_seed as on_cuda  # Triton: imported on use
+
+    return on_cuda(key)
+
+
+def device_seeds(calls, offsets):
+    """``seeds.array_device_seeds(calls, offsets)`` (a group's update seeds): on CUDA in
+    one launch where ``keyed_seeds_cuda.KEYED_SEED_KERNEL`` is on, else three."""
+    if not calls.is_cuda:
+        return seeds.array_device_seeds(calls, offsets)
+    from .keyed_seeds_cuda import keyed_seeds as on_cuda  # Triton: imported on use
+
+    return on_cuda(calls, offsets)
 
 
 def analog_mvm(weight, x, params, seed, onehot_start=None, vectors=None):
@@ -584,6 +612,7 @@ __all__ = [
     "counted_update",
     "counted_update_grouped_torch",
     "counted_update_torch",
+    "device_seeds",
     "discretize_torch",
     "explicit_trains",
     "explicit_trains_torch",
@@ -592,6 +621,7 @@ __all__ = [
     "im2col",
     "im2col_torch",
     "inverse_index",
+    "keyed_seed",
     "line_probabilities",
     "line_probabilities_grouped",
     "line_probabilities_grouped_torch",

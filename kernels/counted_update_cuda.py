@@ -1377,18 +1377,22 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                           seed: int | torch.Tensor, x_bits: torch.Tensor | None = None,
                           d_bits: torch.Tensor | None = None,
                           cell_pulses: torch.Tensor | None = None,
-                          method: str | None = None) -> torch.Tensor:
+                          method: str | None = None,
+                          add_to: torch.Tensor | None = None) -> torch.Tensor:
     """``counted_update_torch`` in three launches (module doc), ``seed`` instead of a
     generator. ``weight`` must be a contiguous float32 tensor; ``cell_pulses`` an optional
     int32 counter shaped like it, which the apply kernel adds each element's pulses to.
-    ``method``: how the coincidences are counted, ``count_method``'s choice unless given."""
+    ``method``: how the coincidences are counted, ``count_method``'s choice unless given.
+    ``add_to``: a 0-dim int64 count on the device (a tile's pulses) that the apply kernel
+    adds the pulses to itself, returned: two launches fewer a call than a zeroed count
+    added to it after (integer atomics: the same sum in any order)."""
     max_bl = p.max_bl
     if weight.dtype != torch.float32 or not weight.is_contiguous():
         raise ValueError("weight must be a contiguous float32 tensor")
     k = x_prob.shape[0]
     length = x_bits.shape[1] if x_bits is not None else int(max_bl or 0)
     if k == 0 or length == 0:
-        return torch.zeros((), dtype=torch.int64, device=weight.device)
+        return _pulses_count(add_to, (), weight.device)
     n_out, n_in = weight.shape
     cublas = (method or count_method(n_out, n_in, weight.device)) == "cublas"
     ld = _round_up(k * length, ALIGN)
@@ -1398,7 +1402,7 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
         xt, xt_abs = _planes_of_bits(x_prob, bl, x_bits, ld, lines[1], cublas)
     elif not cublas and _drawn(n_out, k):  # the bits drawn where they are counted
         net, total = drawn_counts_triton(x_prob, d_prob, bl, length, seed)
-        pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
+        pulses = _pulses_count(add_to, (), weight.device)
         _apply(weight, cell_params, net, total, True, p.cell, seed=seed,
                cell_pulses=cell_pulses, pulses=pulses)
         return pulses
@@ -1408,7 +1412,7 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
                                         n_lines=lines[0], with_abs=cublas, compact=compact)
         xt, xt_abs = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seed, 0,
                                         n_lines=lines[1], with_abs=cublas, compact=compact)
-    pulses = torch.zeros((), dtype=torch.int64, device=weight.device)
+    pulses = _pulses_count(add_to, (), weight.device)
     if (x_bits is None and not cublas
             and _count_and_apply(dt, xt, weight, cell_params, p.cell, seed=seed,
                                  ends=compact[1][-1:], cell_pulses=cell_pulses,
@@ -1430,23 +1434,37 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     return pulses
 
 
+def _pulses_count(add_to: torch.Tensor | None, shape: tuple, device) -> torch.Tensor:
+    """Where the apply kernel adds a call's pulses: ``add_to`` (a running int64 count of
+    ``shape``) where given, else a new zeroed one."""
+    if add_to is None:
+        return torch.zeros(shape, dtype=torch.int64, device=device)
+    if (add_to.dtype != torch.int64 or tuple(add_to.shape) != shape
+            or add_to.device != torch.device(device) or not add_to.is_contiguous()):
+        raise ValueError(f"add_to must be a contiguous int64 tensor of shape {shape} "
+                         "on the weights' device")
+    return add_to
+
+
 def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
                                   x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
                                   p: UpdateParams, *, seeds: torch.Tensor,
-                                  cell_pulses: torch.Tensor | None = None) -> torch.Tensor:
+                                  cell_pulses: torch.Tensor | None = None,
+                                  add_to: torch.Tensor | None = None) -> torch.Tensor:
     """The counted updates of a group of equal tiles (``counted_update_grouped_torch``) in
     the launches of one: ``weights`` ``(tiles, out, in)`` contiguous float32,
     ``cell_params`` ``(tiles, P, out, in)``, trains ``(tiles, k, .)`` and ``(tiles, k)``,
     ``seeds`` ``(tiles,)`` int64 on the device, ``cell_pulses`` like ``weights``. Tile ``g``
     gets what ``counted_update_triton`` with ``seeds[g:g + 1]`` and the split-K count gives
-    it. Returns the pulses per tile ``(tiles,)`` int64."""
+    it. Returns the pulses per tile ``(tiles,)`` int64, or ``add_to`` (the tiles' running
+    counts, ``(tiles,)`` int64) with them added by the apply kernel."""
     if weights.dtype != torch.float32 or not weights.is_contiguous():
         raise ValueError("weights must be a contiguous float32 tensor")
     tiles, n_out, n_in = weights.shape
     k = x_prob.shape[1]
     length = int(p.max_bl or 0)
     if k == 0 or length == 0 or tiles == 0:
-        return torch.zeros(tiles, dtype=torch.int64, device=weights.device)
+        return _pulses_count(add_to, (tiles,), weights.device)
     if _drawn(n_out, k):
         net, total = drawn_counts_triton(x_prob, d_prob, bl, length, seeds)
     else:
@@ -1456,7 +1474,7 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
                                 compact=compact)[0]
         xt = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seeds, 0,
                                 compact=compact)[0]
-        pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
+        pulses = _pulses_count(add_to, (tiles,), weights.device)
         if _count_and_apply(dt, xt, weights, cell_params, p.cell, seed=seeds,
                             ends=compact[1][:, -1], cell_pulses=cell_pulses, pulses=pulses):
             return pulses
@@ -1467,7 +1485,7 @@ def counted_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
                    cell_pulses=cell_pulses, tiles=tiles, pulses=pulses)
             return pulses
         net, total = coincidences_triton(dt, xt, n_out, n_in, ends=compact[1][:, -1])
-    pulses = torch.zeros(tiles, dtype=torch.int64, device=weights.device)
+    pulses = _pulses_count(add_to, (tiles,), weights.device)
     _apply(weights, cell_params, net, total, True, p.cell, seed=seeds, cell_pulses=cell_pulses,
            tiles=tiles, pulses=pulses)
     return pulses

@@ -1121,3 +1121,39 @@ def test_update_through_drawn_rows4_is_the_twins(monkeypatch):
         assert torch.equal(worn, total) and int(pulses) == int(total.sum()) > 0
     torch.testing.assert_close(runs[0], twin, rtol=0, atol=2e-6)
     assert torch.equal(runs[0], runs[1])
+
+
+def test_interpreted_pulses_added_by_the_apply_kernel_to_a_running_count(monkeypatch):
+    """``add_to`` (a tile's running pulse count) is what the apply kernel's atomics add to
+    (no zeroed count and no add after it: two launches fewer a call): the count grows by the
+    pulses that the call without it returns, the weights and wear bit for bit the same - a
+    tile and a group of two, counted where drawn and by split-K planes; the returned count
+    is ``add_to`` itself."""
+    from xbrun import kernels
+
+    group = triton_function("counted_update_cuda", "counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    params, start, bl, x_prob, d_prob, p = _two_tile_case(
+        kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=13, n_in=12)
+    for drawn in (True, False):
+        monkeypatch.setitem(group.__globals__, "DRAWN_MIN_ROWS", 1 if drawn else 10**9)
+        results = []
+        for add_to in (None, torch.tensor(1000, dtype=torch.int64)):
+            w, c = start[1].clone(), torch.zeros(5, 12, dtype=torch.int32)
+            n = one(w, params[1], x_prob[1], d_prob[1], bl[1], p, seed=torch.tensor([77]),
+                    cell_pulses=c, add_to=add_to)
+            assert add_to is None or n is add_to
+            results.append((w, c, n - (0 if add_to is None else 1000)))
+        _assert_same_and_updated(results, start[1])
+        results = []
+        for add_to in (None, torch.tensor([1000, 7], dtype=torch.int64)):
+            weights, worn = start.clone(), torch.zeros(2, 5, 12, dtype=torch.int32)
+            n = group(weights, params, x_prob, d_prob, bl, p, seeds=torch.tensor([4, 5]),
+                      cell_pulses=worn, add_to=add_to)
+            assert add_to is None or n is add_to
+            results.append((weights, worn,
+                            n - (0 if add_to is None else torch.tensor([1000, 7]))))
+        _assert_same_and_updated(results, start)
+    with pytest.raises(ValueError, match="add_to must be"):
+        one(start[1].clone(), params[1], x_prob[1], d_prob[1], bl[1], p, seed=3,
+            add_to=torch.tensor([0]))

@@ -231,14 +231,14 @@ class TileGroup:
             rows=self._bind("rank1", [(t.rank1_count, "tensor") for t in tiles]), **signs)
         max_bl = first._train_bound(rate, params)[1]
         counting = all(a.counting for a in arrays)
-        pulses = kernels.update_grouped(
+        kernels.update_grouped(  # the pulses added to the tiles' counts
             params.accumulate, self._bind(key + "weight", [(a, "weight") for a in arrays]),
             self._bind(key + "cell_params", [(a, "cell_params") for a in arrays]), x_p, d_p,
             bl, kernels.UpdateParams(first._cell(), max_bl, False),
             seeds=self._update_seeds(arrays, calls),
             cell_pulses=(self._bind(key + "cell_pulses", [(a, "cell_pulses") for a in arrays])
-                         if counting else None))
-        self._bind("pulses", [(t, "pulses") for t in tiles]).add_(pulses)
+                         if counting else None),
+            add_to=self._bind("pulses", [(t, "pulses") for t in tiles]))
         if not transfer:
             return []
         return self._transfers(tiles, states, int(x.shape[0]), float(lr))
@@ -503,7 +503,7 @@ class TileGroup:
                 [seeds.array_seed_offset(t.generator.initial_seed(), a._seed_salt)
                  for t, a in zip(self.grid.tiles, arrays, strict=True)],
                 dtype=torch.int64, device=calls.device)
-        return seeds.array_device_seeds(calls, self._offsets)
+        return kernels.device_seeds(calls, self._offsets)
 
     def _bind(self, key: str, holders: list, line_major: bool = False) -> torch.Tensor:
         """One tensor whose rows are the buffers ``getattr(module, name)`` of ``holders``:
