@@ -263,6 +263,11 @@ PATHS = {
                                (counted_update_cuda, "FUSED_APPLY")), DATA, LARGE,
                               ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                                "chopped+update.accumulate=batch")),
+    # the count's planes loaded in 16-byte vectors (cp.async; 242 -> 128 registers at 128 x
+    # 128: two blocks a SM) instead of a byte a lane; the same counts
+    "wide-count-loads": (((counted_update_cuda, "WIDE_COUNT_LOADS"),), DATA, LARGE,
+                         ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                          "agad+update.accumulate=batch")),
     # a grid of mixed-precision tiles updated as one group: the layer's d^T x in one
     # matmul, every tile's chi step (chi += lr inc, whole steps out, the write's amounts) in
     # one launch, the walks and writes in those of one tile (tile by tile: ~16 launches a

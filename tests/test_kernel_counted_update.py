@@ -1157,3 +1157,87 @@ def test_interpreted_pulses_added_by_the_apply_kernel_to_a_running_count(monkeyp
     with pytest.raises(ValueError, match="add_to must be"):
         one(start[1].clone(), params[1], x_prob[1], d_prob[1], bl[1], p, seed=3,
             add_to=torch.tensor([0]))
+
+
+# ------------------ WIDE_COUNT_LOADS: the planes loaded in whole 16-byte vectors -----------
+@pytest.mark.parametrize("ld", [512, 200])
+def test_interpreted_wide_count_loads_count_as_the_end_mask(monkeypatch, ld):
+    """``WIDE_COUNT_LOADS``: the count's planes loaded under ``slot < ld`` and the slots
+    past each tile's end zeroed after the load give the counts of the end's mask exactly -
+    planes whose bytes past the ends are nonzero (a count that read them would differ), ends
+    off the K step and off 16, two accumulators and one (packed), one part and split over K
+    with atomics, a group of two tiles; ``ld`` a multiple of 16 and not."""
+    coincidences = launcher("coincidences_triton", True)
+    gen = torch.Generator().manual_seed(31)
+    tiles, n_out, n_in = 2, 7, 19
+    dt = torch.randint(-1, 2, (tiles, n_out, ld), generator=gen, dtype=torch.int8)
+    xt = torch.randint(-1, 2, (tiles, n_in, ld), generator=gen, dtype=torch.int8)
+    ends = torch.tensor([ld - 3, 77], dtype=torch.int64)
+    for splits in (1, 3):
+        for packed in (False, True):
+            got = []
+            for wide in (False, True):
+                monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", wide)
+                counts = coincidences(dt, xt, n_out, n_in, splits=splits, ends=ends,
+                                      packed=packed)
+                got.append(counts if packed else torch.stack(counts))
+            assert torch.equal(got[0], got[1])
+    d, x = (t.to(torch.int32) for t in (dt[1, :, :77], xt[1, :, :77]))
+    monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", True)
+    net, total = coincidences(dt, xt, n_out, n_in, ends=ends)
+    assert torch.equal(net[1], d @ x.T) and torch.equal(total[1], d.abs() @ x.abs().T)
+
+
+def test_wide_count_loads_update_alike(monkeypatch):
+    """Interpreted, ``WIDE_COUNT_LOADS`` on and off give the same weights, wear counters
+    and pulses bit for bit (noise on): a group of two tiles and one tile, counted and applied
+    apart, and applied where counted (``FUSED_APPLY``)."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    case = _two_tile_case(kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=17, n_in=12)
+    for fused in (False, True):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
+        results = []
+        for wide in (False, True):
+            monkeypatch.setitem(group.__globals__, "WIDE_COUNT_LOADS", wide)
+            results.append(_group_and_one(group, one, *case))
+        _assert_same_and_updated(results, case[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out, n_in, tiles", [(512, 512, 64), (512, 392, 16), (10, 512, 8)])
+def test_gpu_wide_count_loads_count_as_the_end_mask(monkeypatch, n_out, n_in, tiles):
+    """Compiled at the 784-4096-4096-10 b256 grids (64 tiles of 512 x 512 unsplit, 16 of
+    512 x 392 and 8 of 10 x 512 split over K; 128 x 128 blocks under the register cap):
+    ``WIDE_COUNT_LOADS``' counts equal the end mask's, packed and not, with nonzero bytes
+    past ends of one slot a row (K = 256) and of long trains; and the grouped update's
+    weights, counters and pulses are equal bit for bit."""
+    from xbrun import kernels
+
+    coincidences = launcher("coincidences_triton", False)
+    gen = torch.Generator().manual_seed(33)
+    ld = 256 * 31
+    dt = torch.randint(-1, 2, (tiles, n_out, ld), generator=gen, dtype=torch.int8).cuda()
+    xt = torch.randint(-1, 2, (tiles, n_in, ld), generator=gen, dtype=torch.int8).cuda()
+    for end in (256, 5001):
+        ends = torch.full((tiles,), end, dtype=torch.int64, device="cuda")
+        ends[0] = end - 7
+        for packed in (False, True):
+            got = []
+            for wide in (False, True):
+                monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", wide)
+                counts = coincidences(dt, xt, n_out, n_in, ends=ends, packed=packed)
+                got.append(counts if packed else torch.stack(counts))
+            assert torch.equal(got[0], got[1])
+    group = launcher("counted_update_grouped_triton", False)
+    case = _two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=34, n_in=n_in,
+                          tiles=tiles, k=256, length=31, n_out=n_out, device="cuda")
+    results = []
+    for wide in (False, True):
+        monkeypatch.setitem(group.__globals__, "WIDE_COUNT_LOADS", wide)
+        results.append(_grouped_update(group, *case))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    assert (results[0][2] > 0).all()
