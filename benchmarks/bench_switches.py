@@ -268,6 +268,16 @@ PATHS = {
     "wide-count-loads": (((counted_update_cuda, "WIDE_COUNT_LOADS"),), DATA, LARGE,
                          ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                           "agad+update.accumulate=batch")),
+    # compact planes drawn by programs of 16 rows (96 registers, 5 programs an SM) instead of
+    # 64 (255 registers and spills, 2 an SM); the same planes
+    "short-planes": (((counted_update_cuda, "SHORT_PLANE_BLOCKS"),), DATA, LARGE,
+                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                      "agad+update.accumulate=batch")),
+    # both
+    "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
+                   (counted_update_cuda, "SHORT_PLANE_BLOCKS")), DATA, LARGE,
+                  ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                   "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # a grid of mixed-precision tiles updated as one group: the layer's d^T x in one
     # matmul, every tile's chi step (chi += lr inc, whole steps out, the write's amounts) in
     # one launch, the walks and writes in those of one tile (tile by tile: ~16 launches a

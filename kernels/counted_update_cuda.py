@@ -920,6 +920,8 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         # slots in fours: the trains' (compact), or all up to ld, padding included (dense);
         # compact with QUAD_LOOP: one program a row block walks its quads
         loop = compact is not None and (QUAD_LOOP or rows4)
+        if SHORT_PLANE_BLOCKS and loop and not rows4 and block_b > SHORT_PLANE_ROWS:
+            block_b = SHORT_PLANE_ROWS  # (the module note at SHORT_PLANE_BLOCKS)
         quads = 1 if loop else triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
         order, base = compact if compact is not None else (bl, bl)
@@ -950,6 +952,22 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 # `batch` 2.54x -> 2.12x).
 QUAD_LOOP = True
 NARROW_PLANES = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
+
+
+# ``SHORT_PLANE_BLOCKS``: compact planes walked a quad at a time (``QUAD_LOOP``, not
+# ``ROWS4``'s stream) drawn by programs of ``SHORT_PLANE_ROWS`` rows instead of 64 (x 32
+# lines). A 64 x 32 program on 4 warps holds 16 elements a thread, each with its four Philox
+# words and stores: 255 registers and 28-52 bytes of spills a thread (sm_90 ptxas), two
+# programs (8 warps) an SM; at 16 rows, 4 a thread: 96 registers, no spills, five programs
+# (20 warps) an SM to hide the probabilities' loads and the Philox rounds. The bench's
+# 784-4096-4096-10 b256 step draws 6 such planes (64 tiles x 256 rows x 512 lines for each
+# side of the 4096 layer: 34 MB of probabilities read, 8.4 M Philox calls, 8 MB of bits) in
+# ~262 us of kernel time a step (H100 profile, /work/notes/prof14.txt), ~30 us of bytes at
+# 3 TB/s: expected about half of it. A bit's Philox key is (line, quad, row) whatever the
+# blocks, and a row's quads end where its train does: the same planes byte for byte. False:
+# 64 rows.
+SHORT_PLANE_BLOCKS = False
+SHORT_PLANE_ROWS = 16
 
 
 def _plane_blocks(n_lines: int) -> tuple[int, int]:

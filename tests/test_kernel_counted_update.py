@@ -1241,3 +1241,85 @@ def test_gpu_wide_count_loads_count_as_the_end_mask(monkeypatch, n_out, n_in, ti
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
     assert (results[0][2] > 0).all()
+
+
+# ------------------ SHORT_PLANE_BLOCKS: compact planes drawn 16 rows a program ---------------
+@pytest.mark.parametrize("tiles", [1, 2])
+def test_interpreted_short_plane_blocks_draw_the_same_planes(monkeypatch, tiles):
+    """``SHORT_PLANE_BLOCKS``: compact planes drawn by programs of 16 rows hold the bytes of
+    64-row programs up to the trains' sum (trains of 0-9 slots, rows of unequal reach in a
+    row block, a partial last block, both streams, magnitudes, a group with its own
+    seeds); the launch's row blocks are the short ones; ``ROWS4``'s planes keep theirs."""
+    planes = launcher("line_planes_triton", True)
+    kernel = planes.__globals__["_line_planes_kernel"]
+    blocks = []
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                blocks.append(kwargs["BLOCK_B"])
+                return kernel[grid](*args, **kwargs)
+            return launch
+
+    monkeypatch.setitem(planes.__globals__, "_line_planes_kernel", Spy())
+    gen = torch.Generator().manual_seed(41)
+    k, length, n = 70, 10, 40
+    bl = torch.randint(0, length, (tiles, k), generator=gen, dtype=torch.int32)
+    bl[:, 20:40] = 1
+    prob = torch.rand(tiles, k, n, generator=gen) - 0.5
+    compact = launcher("compact_layout_torch", True)(bl, length)
+    ends = compact[1][:, -1]
+    seeds = torch.arange(7, 7 + tiles)
+    for stream in (0, 1):
+        got = []
+        for short in (False, True):
+            monkeypatch.setitem(planes.__globals__, "SHORT_PLANE_BLOCKS", short)
+            signed, magnitude = planes(prob, bl, length, k * length, seeds, stream,
+                                       with_abs=True, compact=compact)
+            got.append([torch.cat([t[g, :, :int(ends[g])] for g in range(tiles)], 1)
+                        for t in (signed, magnitude)])
+        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+        assert got[0][0].any() and (got[0][0] < 0).any()
+    planes(prob, bl, length, k * length, seeds, 1, compact=compact, rows4=True)
+    assert blocks == [64, 16, 64, 16, 64]
+
+
+def test_short_plane_blocks_update_alike(monkeypatch):
+    """Interpreted, a group's and a tile's counted updates with ``SHORT_PLANE_BLOCKS`` on
+    give the weights, counters and pulses of it off, bit for bit (noise on)."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    case = _two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=43, n_in=40,
+                          k=20, length=5)
+    results = []
+    for short in (False, True):
+        monkeypatch.setitem(group.__globals__, "SHORT_PLANE_BLOCKS", short)
+        results.append(_group_and_one(group, one, *case))
+    _assert_same_and_updated(results, case[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("long_trains", [False, True])
+def test_gpu_short_plane_blocks_draw_the_same_planes(monkeypatch, long_trains):
+    """Compiled, a group of 64 tiles of 512 x 512 at batch 256 (the 4096 layer's grid),
+    trains of one slot (the bench's, BL management) or of 0-31: ``SHORT_PLANE_BLOCKS``'
+    compact planes equal the 64-row programs' up to the trains' sum, on both sides."""
+    planes = launcher("line_planes_triton", False)
+    compact_layout = launcher("compact_layout", False)
+    gen = torch.Generator().manual_seed(44)
+    tiles, k, length, n = 64, 256, 31, 512
+    bl = (torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
+          if long_trains else torch.ones(tiles, k, dtype=torch.int32)).cuda()
+    compact = compact_layout(bl, length)
+    ends = compact[1][:, -1].tolist()
+    seeds = torch.arange(3, 3 + tiles, device="cuda")
+    for stream in (0, 1):
+        prob = (torch.rand(tiles, k, n, generator=gen) - 0.5).cuda()
+        got = []
+        for short in (False, True):
+            monkeypatch.setitem(planes.__globals__, "SHORT_PLANE_BLOCKS", short)
+            signed = planes(prob, bl, length, k * length, seeds, stream, compact=compact)[0]
+            got.append(torch.cat([signed[g, :, :ends[g]] for g in range(tiles)], 1))
+        assert torch.equal(got[0], got[1]) and got[0].any()
