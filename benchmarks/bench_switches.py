@@ -273,7 +273,14 @@ PATHS = {
     "short-planes": (((counted_update_cuda, "SHORT_PLANE_BLOCKS"),), DATA, LARGE,
                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                       "agad+update.accumulate=batch")),
-    # both
+    # the counts applied where counted in 16 x 64 blocks applied whole (coalesced rows, the
+    # planes in 16-byte vectors: 153 registers, 3 blocks a SM), not written and read back;
+    # for short trains (the bench's one slot a row)
+    "fused-flat": (((counted_update_cuda, "FUSED_APPLY"),
+                    (counted_update_cuda, "FUSED_FLAT_BLOCKS")), DATA, LARGE,
+                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                    "agad+update.accumulate=batch")),
+    # the loads' and the planes' paths
     "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
                    (counted_update_cuda, "SHORT_PLANE_BLOCKS")), DATA, LARGE,
                   ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",

@@ -1382,6 +1382,25 @@ PACK_MAX_SLOTS = (1 << 13) - 1
 # split-K rule's blocks; timed slower on one H100 (2026-12-07 08:50: 4096 sgd `batch`
 # 2.32x -> 3.47x fp), so off.
 FUSED_SMALL_BLOCKS = False
+# Why the fused count + apply (``FUSED_APPLY``) measured slower than count, then apply (sm_90
+# TTGIR and ptxas, this CPU, 2026-12-07): (1) its columns applied in ``FUSED_CHUNKS`` parts
+# of interleaved columns (``_halves``): a part's loads and stores are 64 x 8 elements eight
+# columns apart, one 4-byte element a 32-byte sector a lane - the epilogue's ~36 B a cell
+# moved as ~8x the sectors; (2) the K steps' end mask loaded a byte a lane into registers
+# (``WIDE_COUNT_LOADS`` off): 255 registers with spills, one block of 8 warps a SM, too few
+# loads in flight for a pass bound by memory. ``FUSED_FLAT_BLOCKS`` (with ``FUSED_APPLY``):
+# blocks of 16 x 64 on 4 warps, the block applied whole (``CHUNKS`` 1: the loads and stores
+# of whole rows, coalesced by Triton and moved into the accumulator's layout through shared
+# memory), the planes in 16-byte vectors (``WIDE_LOADS``): 153 registers, no spills, three
+# blocks (12 warps) a SM, each with 8 elements' 6 loads in flight a thread. Expected at
+# 784-4096-4096-10 b256 (K = 256, one slot a row): the counts' int32 never written nor
+# read back (8 B a cell, ~54 us at 3 TB/s), the apply's launch gone, the count's latency
+# hidden by the other blocks' loads - if the pass keeps ~85 % of the bandwidth, ~100 us a
+# step less than ``WIDE_COUNT_LOADS``' count and apply. A block of 16 x 64 reads the planes
+# again for every block: 20 B a cell a K of 256 from L2, so long trains (K in the thousands)
+# are much slower there: for short trains (BL management) only. The same weights, counters
+# and pulses bit for bit (``_apply_cells`` on each element, keyed by its offset).
+FUSED_FLAT_BLOCKS = False
 
 
 def _unread(t: torch.Tensor) -> torch.Tensor:
@@ -1408,7 +1427,11 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     n_out, n_in = weight.shape[-2:]
     ld = dt.shape[-1]
     cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles, one_acc=_one_accumulator(ld))
-    if FUSED_SMALL_BLOCKS:  # more blocks a SM for the apply's loads and stores
+    flat = FUSED_FLAT_BLOCKS  # (the module note at FUSED_FLAT_BLOCKS)
+    if flat:
+        cfg.update(BLOCK_M=min(16, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
+                   num_warps=4, BLOCK_K=COUNT_BLOCK_K or 64)
+    elif FUSED_SMALL_BLOCKS:  # more blocks a SM for the apply's loads and stores
         cfg.update(BLOCK_M=min(64, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
                    num_warps=4)  # K steps of 128 there: no spills, sm_90 (64: 208 bytes)
         cfg["BLOCK_K"] = COUNT_BLOCK_K or (128 if ld >= 512 else 32)
@@ -1424,8 +1447,9 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
         dt, xt, weight, weight, ends, n_out, n_in, ld, 1, dt.stride(0) if grouped else 0,
         xt.stride(0) if grouped else 0, ends.stride(0), END=True, ATOMIC=False, APPLY=True,
         PACK=PACK_COUNTS and ld < 1 << 15,
-        CHUNKS=FUSED_CHUNKS if cfg["BLOCK_N"] >= 4 * FUSED_CHUNKS else 1,
-        ONE_ACC=_one_accumulator(ld), **args, **_count_options(cfg, apply=True))
+        CHUNKS=FUSED_CHUNKS if cfg["BLOCK_N"] >= 4 * FUSED_CHUNKS and not flat else 1,
+        ONE_ACC=_one_accumulator(ld), **args,
+        **dict(_count_options(cfg, apply=True), WIDE_LOADS=WIDE_COUNT_LOADS or flat))
     return True
 
 

@@ -1323,3 +1323,66 @@ def test_gpu_short_plane_blocks_draw_the_same_planes(monkeypatch, long_trains):
             signed = planes(prob, bl, length, k * length, seeds, stream, compact=compact)[0]
             got.append(torch.cat([signed[g, :, :ends[g]] for g in range(tiles)], 1))
         assert torch.equal(got[0], got[1]) and got[0].any()
+
+
+# ------------------ FUSED_FLAT_BLOCKS: the fused count + apply in 16 x 64 blocks -------------
+@pytest.mark.parametrize("cls", [ConstantStep, ExpStep])
+def test_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, cls):
+    """``FUSED_FLAT_BLOCKS`` (with ``FUSED_APPLY``): the counts applied in the count's
+    epilogue in 16 x 64 blocks, whole (no column parts), give the weights, wear counters
+    and pulses of split-K counts and the apply kernel bit for bit (noise on; a closed form
+    and a pulse loop; blocks cut by the tile's edges; a group with its own seeds and one
+    tile), the apply kernel not launched, and the launch's blocks are the flat ones."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    kernel = group.__globals__["_coincidence_kernel"]
+    shapes = []
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                shapes.append((kwargs["BLOCK_M"], kwargs["BLOCK_N"], kwargs["CHUNKS"],
+                               kwargs["WIDE_LOADS"], kwargs["APPLY"]))
+                return kernel[grid](*args, **kwargs)
+            return launch
+
+    case = _two_tile_case(kernels, cls(dw_min=0.01, dw_min_std=0.3), seed=51, n_in=70,
+                          n_out=20, k=5, length=3)
+    results = []
+    for flat in (False, True):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", flat)
+        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_BLOCKS", flat)
+        if flat:
+            monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
+            monkeypatch.setitem(group.__globals__, "_coincidence_kernel", Spy())
+        results.append(_group_and_one(group, one, *case))
+    _assert_same_and_updated(results, case[1])
+    assert shapes == [(16, 64, 1, True, True)] * 2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("long_trains", [False, True])
+def test_gpu_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, long_trains):
+    """Compiled, a group of 16 tiles of 512 x 392 (the 784-4096 layer's grid) at batch 256,
+    trains of one slot (the bench's) or of 0-31: ``FUSED_FLAT_BLOCKS``' fused count and
+    apply give the weights, counters and pulses of the split-K count and the apply kernel
+    bit for bit (SoftBounds, noise on)."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", False)
+    case = list(_two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=52,
+                               n_in=392, tiles=16, k=256, length=31, n_out=512, device="cuda"))
+    if not long_trains:
+        case[2] = torch.ones_like(case[2])
+    results = []
+    for flat in (False, True):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", flat)
+        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_BLOCKS", flat)
+        if flat:
+            monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
+        results.append(_grouped_update(group, *case))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    assert (results[0][2] > 0).all()
