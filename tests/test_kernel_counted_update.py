@@ -1217,10 +1217,10 @@ def test_gpu_wide_count_loads_count_as_the_end_mask(monkeypatch, n_out, n_in, ti
     from xbrun import kernels
 
     coincidences = launcher("coincidences_triton", False)
-    gen = torch.Generator().manual_seed(33)
+    gen = torch.Generator(device="cuda").manual_seed(33)
     ld = 256 * 31
-    dt = torch.randint(-1, 2, (tiles, n_out, ld), generator=gen, dtype=torch.int8).cuda()
-    xt = torch.randint(-1, 2, (tiles, n_in, ld), generator=gen, dtype=torch.int8).cuda()
+    dt, xt = (torch.randint(-1, 2, (tiles, lines, ld), generator=gen, dtype=torch.int8,
+                            device="cuda") for lines in (n_out, n_in))
     for end in (256, 5001):
         ends = torch.full((tiles,), end, dtype=torch.int64, device="cuda")
         ends[0] = end - 7
