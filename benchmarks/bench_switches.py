@@ -285,6 +285,14 @@ PATHS = {
                    (counted_update_cuda, "SHORT_PLANE_BLOCKS")), DATA, LARGE,
                   ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                    "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # all of widefuse's: the fused flat count + apply, its planes short, the 10-wide layer's
+    # split-K count in 16-byte loads
+    "wide-fuse-all": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
+                       (counted_update_cuda, "SHORT_PLANE_BLOCKS"),
+                       (counted_update_cuda, "FUSED_APPLY"),
+                       (counted_update_cuda, "FUSED_FLAT_BLOCKS")), DATA, LARGE,
+                      ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                       "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # a grid of mixed-precision tiles updated as one group: the layer's d^T x in one
     # matmul, every tile's chi step (chi += lr inc, whole steps out, the write's amounts) in
     # one launch, the walks and writes in those of one tile (tile by tile: ~16 launches a
