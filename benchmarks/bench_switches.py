@@ -263,6 +263,36 @@ PATHS = {
                                (counted_update_cuda, "FUSED_APPLY")), DATA, LARGE,
                               ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                                "chopped+update.accumulate=batch")),
+    # the count's planes loaded in 16-byte vectors (cp.async; 242 -> 128 registers at 128 x
+    # 128: two blocks a SM) instead of a byte a lane; the same counts
+    "wide-count-loads": (((counted_update_cuda, "WIDE_COUNT_LOADS"),), DATA, LARGE,
+                         ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                          "agad+update.accumulate=batch")),
+    # compact planes drawn by programs of 16 rows (96 registers, 5 programs an SM) instead of
+    # 64 (255 registers and spills, 2 an SM); the same planes
+    "short-planes": (((counted_update_cuda, "SHORT_PLANE_BLOCKS"),), DATA, LARGE,
+                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                      "agad+update.accumulate=batch")),
+    # the counts applied where counted in 16 x 64 blocks applied whole (coalesced rows, the
+    # planes in 16-byte vectors: 153 registers, 3 blocks a SM), not written and read back;
+    # for short trains (the bench's one slot a row)
+    "fused-flat": (((counted_update_cuda, "FUSED_APPLY"),
+                    (counted_update_cuda, "FUSED_FLAT_BLOCKS")), DATA, LARGE,
+                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                    "agad+update.accumulate=batch")),
+    # the loads' and the planes' paths
+    "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
+                   (counted_update_cuda, "SHORT_PLANE_BLOCKS")), DATA, LARGE,
+                  ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                   "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # all of widefuse's: the fused flat count + apply, its planes short, the 10-wide layer's
+    # split-K count in 16-byte loads
+    "wide-fuse-all": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
+                       (counted_update_cuda, "SHORT_PLANE_BLOCKS"),
+                       (counted_update_cuda, "FUSED_APPLY"),
+                       (counted_update_cuda, "FUSED_FLAT_BLOCKS")), DATA, LARGE,
+                      ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                       "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # a grid of mixed-precision tiles updated as one group: the layer's d^T x in one
     # matmul, every tile's chi step (chi += lr inc, whole steps out, the write's amounts) in
     # one launch, the walks and writes in those of one tile (tile by tile: ~16 launches a

@@ -197,7 +197,7 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
                         SUM: tl.constexpr, PACK: tl.constexpr, CHUNKS: tl.constexpr,
                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                         BLOCK_K: tl.constexpr, ONE_ACC: tl.constexpr = False,
-                        OUT_PACKED: tl.constexpr = False):
+                        OUT_PACKED: tl.constexpr = False, WIDE_LOADS: tl.constexpr = False):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
     ``s, s + n_split, s + 2 n_split, ...`` (part ``s`` of a split) of the K-major planes
     ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in, ld)``: two int8 tensor-core products per step,
@@ -225,7 +225,13 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     tensor-core products; split back exactly after the loop (``|net| <= total < 2^13``).
     ``OUT_PACKED`` (with ``ONE_ACC``, not ``APPLY``): that one int32 is what is written
     (``net_ptr``; atomics add it alike: the sum of packed parts is the packed sum), for
-    ``_apply_counts_kernel``'s ``FROM_NET == 2``: 4 bytes a cell written and read, not 8."""
+    ``_apply_counts_kernel``'s ``FROM_NET == 2``: 4 bytes a cell written and read, not 8.
+
+    ``WIDE_LOADS`` (``WIDE_COUNT_LOADS``): the planes' steps loaded under a mask of whole
+    16s (the slots before ``ld``, a multiple of 16), then ``xt``'s slots past the end zeroed
+    in registers (``dt``'s there meet zeros: every product past the end is 0): the same
+    counts, from 16-byte vectors that Triton copies to shared memory asynchronously, where
+    the end's mask (a device value) left one byte a load."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = (tl.program_id(2) // n_split).to(tl.int64)
@@ -248,8 +254,13 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
         k_hi = tl.minimum(k_hi, tl.load(end_ptr + g * stride_end).to(tl.int32))
     for k in range(k_lo, k_hi, BLOCK_K * n_split):
         k_ok = (k + rk < k_hi)[None, :]
-        d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
-        x = tl.load(x_ptrs, mask=n_ok & k_ok, other=0)
+        if WIDE_LOADS:  # masked by whole 16s (``ld``'s), then x's slots past the end zeroed
+            in_ld = (k + rk < ld)[None, :]  # (d's need not be: a product with 0 is 0)
+            d = tl.load(d_ptrs, mask=m_ok & in_ld, other=0)
+            x = tl.where(k_ok, tl.load(x_ptrs, mask=n_ok & in_ld, other=0), 0).to(tl.int8)
+        else:
+            d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
+            x = tl.load(x_ptrs, mask=n_ok & k_ok, other=0)
         net = tl.dot(d, tl.trans(x), net, out_dtype=tl.int32)
         if ONE_ACC:  # + 16384 a coincidence, in the same accumulator
             net = tl.dot(_neg128(d), tl.trans(_neg128(x)), net, out_dtype=tl.int32)
@@ -909,6 +920,8 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         # slots in fours: the trains' (compact), or all up to ld, padding included (dense);
         # compact with QUAD_LOOP: one program a row block walks its quads
         loop = compact is not None and (QUAD_LOOP or rows4)
+        if SHORT_PLANE_BLOCKS and loop and not rows4 and block_b > SHORT_PLANE_ROWS:
+            block_b = SHORT_PLANE_ROWS  # (the module note at SHORT_PLANE_BLOCKS)
         quads = 1 if loop else triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
         order, base = compact if compact is not None else (bl, bl)
@@ -939,6 +952,22 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 # `batch` 2.54x -> 2.12x).
 QUAD_LOOP = True
 NARROW_PLANES = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
+
+
+# ``SHORT_PLANE_BLOCKS``: compact planes walked a quad at a time (``QUAD_LOOP``, not
+# ``ROWS4``'s stream) drawn by programs of ``SHORT_PLANE_ROWS`` rows instead of 64 (x 32
+# lines). A 64 x 32 program on 4 warps holds 16 elements a thread, each with its four Philox
+# words and stores: 255 registers and 28-52 bytes of spills a thread (sm_90 ptxas), two
+# programs (8 warps) an SM; at 16 rows, 4 a thread: 96 registers, no spills, five programs
+# (20 warps) an SM to hide the probabilities' loads and the Philox rounds. The bench's
+# 784-4096-4096-10 b256 step draws 6 such planes (64 tiles x 256 rows x 512 lines for each
+# side of the 4096 layer: 34 MB of probabilities read, 8.4 M Philox calls, 8 MB of bits) in
+# ~262 us of kernel time a step (H100 profile, /work/notes/prof14.txt), ~30 us of bytes at
+# 3 TB/s: expected about half of it. A bit's Philox key is (line, quad, row) whatever the
+# blocks, and a row's quads end where its train does: the same planes byte for byte. False:
+# 64 rows.
+SHORT_PLANE_BLOCKS = False
+SHORT_PLANE_ROWS = 16
 
 
 def _plane_blocks(n_lines: int) -> tuple[int, int]:
@@ -1004,6 +1033,16 @@ _NO_APPLY = dict(n_knots=2, seed=0, stride_p=0, stride_pg=0, noise_std=0.0, amp_
                  SEED_PTR=False, COUNT_CELLS=False, SUM=False, PACK=False, CHUNKS=1)
 
 
+def _count_options(cfg: dict, apply: bool = False) -> dict:
+    """``cfg`` (``_split_config``'s, less ``splits``) with ``WIDE_COUNT_LOADS``' launch
+    options: the loads' flag, and the register cap of its 8-warp blocks that only count
+    (``apply``: the fused epilogue needs its registers)."""
+    cfg = dict(cfg, WIDE_LOADS=WIDE_COUNT_LOADS)
+    if WIDE_COUNT_LOADS and not apply and cfg["num_warps"] == 8 and cfg["BLOCK_K"] <= 64:
+        cfg["maxnreg"] = COUNT_REGISTER_CAP
+    return cfg
+
+
 def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: int, *,
                         dt_abs: torch.Tensor | None = None, xt_abs: torch.Tensor | None = None,
                         splits: int | None = None, trains: tuple | None = None,
@@ -1050,7 +1089,7 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
                                   END=ends is not counts, ATOMIC=n_split > 1, **_NO_APPLY,
                                   w_ptr=counts, p_ptr=counts, seed_ptr=counts, cnt_ptr=counts,
                                   sum_ptr=counts, tab_ptr=counts, ONE_ACC=packed,
-                                  OUT_PACKED=packed, **cfg)
+                                  OUT_PACKED=packed, **_count_options(cfg))
     if packed:
         return counts[0] if grouped else counts[0, 0]
     if grouped:
@@ -1305,6 +1344,24 @@ FUSED_CHUNKS = 8
 PACK_COUNTS = True
 # the count's K step (None: ``_split_config``'s rule; a setting for side-by-side timings)
 COUNT_BLOCK_K = None
+# The count's planes loaded as whole 16-byte vectors (``_coincidence_kernel``'s
+# ``WIDE_LOADS``): the mask of a K step was ``slot < end``, the end a device value, so Triton
+# could not prove any run of 16 slots all in or all out and loaded one byte a lane into
+# registers (sm_90, ptxas: 242 registers at 128 x 128 x 64 on 8 warps, one block a SM; 222 at
+# 16 x 128 on 4 warps, the 10-wide layer's split-K). Masked by ``slot < ld`` instead (``ld`` a
+# multiple of 16, which Triton specializes on) and the slots past the end zeroed after the
+# load, the same operands go to shared memory by ``cp.async`` in 16-byte vectors, pipelined:
+# 132 registers (128 under ``COUNT_REGISTER_CAP``, no spills: two blocks a SM), 96 at 16 x 128,
+# 106 at 128 x 64. The slots read past the end but before ``ld`` are the planes' own
+# (allocated, never written: zeroed in registers). At 784-4096-4096-10 b256 the count's K is
+# the batch (one slot a row), so the kernel is its blocks' latency (load, 4 steps, store 64
+# KB) at one block a SM over 8 waves: two blocks a SM and asynchronous copies should hide
+# about half of it - expected: the 3 count launches ~550 -> ~300 us of kernel time a step
+# (H100 profile, /work/notes/prof14.txt), more where trains are long (K in the thousands:
+# the byte loads fed the tensor cores at a fraction of their rate). Exact integer counts: the
+# same weights bit for bit. False: the end's mask on the loads.
+WIDE_COUNT_LOADS = False
+COUNT_REGISTER_CAP = 128  # with WIDE_COUNT_LOADS, blocks of 8 warps and K steps <= 64
 # The split-K count's two products summed in one int32 accumulator as ``net + 16384 *
 # total`` (the |bits| times -128: a coincidence of two is 16384), where the planes hold
 # fewer than 2^13 slots (batch 256 x BL 31 = 7,936): half the accumulator registers (the
@@ -1325,6 +1382,25 @@ PACK_MAX_SLOTS = (1 << 13) - 1
 # split-K rule's blocks; timed slower on one H100 (2026-12-07 08:50: 4096 sgd `batch`
 # 2.32x -> 3.47x fp), so off.
 FUSED_SMALL_BLOCKS = False
+# Why the fused count + apply (``FUSED_APPLY``) measured slower than count, then apply (sm_90
+# TTGIR and ptxas, this CPU, 2026-12-07): (1) its columns applied in ``FUSED_CHUNKS`` parts
+# of interleaved columns (``_halves``): a part's loads and stores are 64 x 8 elements eight
+# columns apart, one 4-byte element a 32-byte sector a lane - the epilogue's ~36 B a cell
+# moved as ~8x the sectors; (2) the K steps' end mask loaded a byte a lane into registers
+# (``WIDE_COUNT_LOADS`` off): 255 registers with spills, one block of 8 warps a SM, too few
+# loads in flight for a pass bound by memory. ``FUSED_FLAT_BLOCKS`` (with ``FUSED_APPLY``):
+# blocks of 16 x 64 on 4 warps, the block applied whole (``CHUNKS`` 1: the loads and stores
+# of whole rows, coalesced by Triton and moved into the accumulator's layout through shared
+# memory), the planes in 16-byte vectors (``WIDE_LOADS``): 153 registers, no spills, three
+# blocks (12 warps) a SM, each with 8 elements' 6 loads in flight a thread. Expected at
+# 784-4096-4096-10 b256 (K = 256, one slot a row): the counts' int32 never written nor
+# read back (8 B a cell, ~54 us at 3 TB/s), the apply's launch gone, the count's latency
+# hidden by the other blocks' loads - if the pass keeps ~85 % of the bandwidth, ~100 us a
+# step less than ``WIDE_COUNT_LOADS``' count and apply. A block of 16 x 64 reads the planes
+# again for every block: 20 B a cell a K of 256 from L2, so long trains (K in the thousands)
+# are much slower there: for short trains (BL management) only. The same weights, counters
+# and pulses bit for bit (``_apply_cells`` on each element, keyed by its offset).
+FUSED_FLAT_BLOCKS = False
 
 
 def _unread(t: torch.Tensor) -> torch.Tensor:
@@ -1351,7 +1427,11 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     n_out, n_in = weight.shape[-2:]
     ld = dt.shape[-1]
     cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles, one_acc=_one_accumulator(ld))
-    if FUSED_SMALL_BLOCKS:  # more blocks a SM for the apply's loads and stores
+    flat = FUSED_FLAT_BLOCKS  # (the module note at FUSED_FLAT_BLOCKS)
+    if flat:
+        cfg.update(BLOCK_M=min(16, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
+                   num_warps=4, BLOCK_K=COUNT_BLOCK_K or 64)
+    elif FUSED_SMALL_BLOCKS:  # more blocks a SM for the apply's loads and stores
         cfg.update(BLOCK_M=min(64, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
                    num_warps=4)  # K steps of 128 there: no spills, sm_90 (64: 208 bytes)
         cfg["BLOCK_K"] = COUNT_BLOCK_K or (128 if ld >= 512 else 32)
@@ -1367,8 +1447,9 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
         dt, xt, weight, weight, ends, n_out, n_in, ld, 1, dt.stride(0) if grouped else 0,
         xt.stride(0) if grouped else 0, ends.stride(0), END=True, ATOMIC=False, APPLY=True,
         PACK=PACK_COUNTS and ld < 1 << 15,
-        CHUNKS=FUSED_CHUNKS if cfg["BLOCK_N"] >= 4 * FUSED_CHUNKS else 1,
-        ONE_ACC=_one_accumulator(ld), **args, **cfg)
+        CHUNKS=FUSED_CHUNKS if cfg["BLOCK_N"] >= 4 * FUSED_CHUNKS and not flat else 1,
+        ONE_ACC=_one_accumulator(ld), **args,
+        **dict(_count_options(cfg, apply=True), WIDE_LOADS=WIDE_COUNT_LOADS or flat))
     return True
 
 

@@ -276,8 +276,33 @@ def _one_accumulator(cu, kernels, gen) -> None:
     cu.FUSED_SMALL_BLOCKS = cu.FUSED_APPLY = True  # the fused count in 64 x 64 blocks
     cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3), *group,
                                      p, seeds=torch.arange(3), cell_pulses=worn3)
+    cu.FUSED_SMALL_BLOCKS = False
+    cu.WIDE_COUNT_LOADS = True  # the planes in 16-byte vectors: fused, apart, 128 x 128 capped
+    for cu.FUSED_APPLY in (False, True):
+        cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
+                                         *group, p, seeds=torch.arange(3), cell_pulses=worn3)
+    for packed in (False, True):
+        for lines, splits in ((512, 1), (512, 3), (10, 17)):
+            cu.coincidences_triton(torch.zeros(2, lines, 640, dtype=torch.int8),
+                                   torch.zeros(2, 512, 640, dtype=torch.int8), lines, 512,
+                                   splits=splits, ends=torch.tensor([256, 300]), packed=packed)
+    cu.WIDE_COUNT_LOADS = False
+    cu.FUSED_APPLY = cu.FUSED_FLAT_BLOCKS = True  # the fused count and apply in 16 x 64 blocks
+    for cell in (ConstantStep(dw_min=0.01, dw_min_std=0.3), ExpStep(dw_min=0.01)):
+        params = cell.sample((24, 37), gen)
+        p = kernels.UpdateParams(kernels.CellParams(cell.kernel_kind, float(cell.noise_std),
+                                                    bool(cell.mult_noise),
+                                                    tuple(cell.cell_scalars)), 7)
+        cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
+                                         *group, p, seeds=torch.arange(3), cell_pulses=worn3)
+    cu.FUSED_FLAT_BLOCKS = False
+    cu.SHORT_PLANE_BLOCKS = True  # compact planes of 16-row programs, both streams
+    for stream, n in ((0, 37), (1, 512)):
+        cu.line_planes_triton(torch.rand(3, 5, n), group[2], 7, 48, torch.arange(3), stream,
+                              compact=cu.compact_layout(group[2], 7))
+    cu.SHORT_PLANE_BLOCKS = False
     cu.ONE_ACCUMULATOR, cu.FUSED_APPLY = saved
-    cu.QUAD_LOOP = cu.FUSED_SMALL_BLOCKS = False
+    cu.QUAD_LOOP = False
 
 
 def _onehot_reads(am, p) -> None:

@@ -1157,3 +1157,232 @@ def test_interpreted_pulses_added_by_the_apply_kernel_to_a_running_count(monkeyp
     with pytest.raises(ValueError, match="add_to must be"):
         one(start[1].clone(), params[1], x_prob[1], d_prob[1], bl[1], p, seed=3,
             add_to=torch.tensor([0]))
+
+
+# ------------------ WIDE_COUNT_LOADS: the planes loaded in whole 16-byte vectors -----------
+@pytest.mark.parametrize("ld", [512, 200])
+def test_interpreted_wide_count_loads_count_as_the_end_mask(monkeypatch, ld):
+    """``WIDE_COUNT_LOADS``: the count's planes loaded under ``slot < ld`` and the slots
+    past each tile's end zeroed after the load give the counts of the end's mask exactly -
+    planes whose bytes past the ends are nonzero (a count that read them would differ), ends
+    off the K step and off 16, two accumulators and one (packed), one part and split over K
+    with atomics, a group of two tiles; ``ld`` a multiple of 16 and not."""
+    coincidences = launcher("coincidences_triton", True)
+    gen = torch.Generator().manual_seed(31)
+    tiles, n_out, n_in = 2, 7, 19
+    dt = torch.randint(-1, 2, (tiles, n_out, ld), generator=gen, dtype=torch.int8)
+    xt = torch.randint(-1, 2, (tiles, n_in, ld), generator=gen, dtype=torch.int8)
+    ends = torch.tensor([ld - 3, 77], dtype=torch.int64)
+    for splits in (1, 3):
+        for packed in (False, True):
+            got = []
+            for wide in (False, True):
+                monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", wide)
+                counts = coincidences(dt, xt, n_out, n_in, splits=splits, ends=ends,
+                                      packed=packed)
+                got.append(counts if packed else torch.stack(counts))
+            assert torch.equal(got[0], got[1])
+    d, x = (t.to(torch.int32) for t in (dt[1, :, :77], xt[1, :, :77]))
+    monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", True)
+    net, total = coincidences(dt, xt, n_out, n_in, ends=ends)
+    assert torch.equal(net[1], d @ x.T) and torch.equal(total[1], d.abs() @ x.abs().T)
+
+
+def test_wide_count_loads_update_alike(monkeypatch):
+    """Interpreted, ``WIDE_COUNT_LOADS`` on and off give the same weights, wear counters
+    and pulses bit for bit (noise on): a group of two tiles and one tile, counted and applied
+    apart, and applied where counted (``FUSED_APPLY``)."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    case = _two_tile_case(kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=17, n_in=12)
+    for fused in (False, True):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
+        results = []
+        for wide in (False, True):
+            monkeypatch.setitem(group.__globals__, "WIDE_COUNT_LOADS", wide)
+            results.append(_group_and_one(group, one, *case))
+        _assert_same_and_updated(results, case[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out, n_in, tiles", [(512, 512, 64), (512, 392, 16), (10, 512, 8)])
+def test_gpu_wide_count_loads_count_as_the_end_mask(monkeypatch, n_out, n_in, tiles):
+    """Compiled at the 784-4096-4096-10 b256 grids (64 tiles of 512 x 512 unsplit, 16 of
+    512 x 392 and 8 of 10 x 512 split over K; 128 x 128 blocks under the register cap):
+    ``WIDE_COUNT_LOADS``' counts equal the end mask's, packed and not, with nonzero bytes
+    past ends of one slot a row (K = 256) and of long trains; and the grouped update's
+    weights, counters and pulses are equal bit for bit."""
+    from xbrun import kernels
+
+    coincidences = launcher("coincidences_triton", False)
+    gen = torch.Generator(device="cuda").manual_seed(33)
+    ld = 256 * 31
+    dt, xt = (torch.randint(-1, 2, (tiles, lines, ld), generator=gen, dtype=torch.int8,
+                            device="cuda") for lines in (n_out, n_in))
+    for end in (256, 5001):
+        ends = torch.full((tiles,), end, dtype=torch.int64, device="cuda")
+        ends[0] = end - 7
+        for packed in (False, True):
+            got = []
+            for wide in (False, True):
+                monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", wide)
+                counts = coincidences(dt, xt, n_out, n_in, ends=ends, packed=packed)
+                got.append(counts if packed else torch.stack(counts))
+            assert torch.equal(got[0], got[1])
+    group = launcher("counted_update_grouped_triton", False)
+    case = _two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=34, n_in=n_in,
+                          tiles=tiles, k=256, length=31, n_out=n_out, device="cuda")
+    results = []
+    for wide in (False, True):
+        monkeypatch.setitem(group.__globals__, "WIDE_COUNT_LOADS", wide)
+        results.append(_grouped_update(group, *case))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    assert (results[0][2] > 0).all()
+
+
+# ------------------ SHORT_PLANE_BLOCKS: compact planes drawn 16 rows a program ---------------
+@pytest.mark.parametrize("tiles", [1, 2])
+def test_interpreted_short_plane_blocks_draw_the_same_planes(monkeypatch, tiles):
+    """``SHORT_PLANE_BLOCKS``: compact planes drawn by programs of 16 rows hold the bytes of
+    64-row programs up to the trains' sum (trains of 0-9 slots, rows of unequal reach in a
+    row block, a partial last block, both streams, magnitudes, a group with its own
+    seeds); the launch's row blocks are the short ones; ``ROWS4``'s planes keep theirs."""
+    planes = launcher("line_planes_triton", True)
+    kernel = planes.__globals__["_line_planes_kernel"]
+    blocks = []
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                blocks.append(kwargs["BLOCK_B"])
+                return kernel[grid](*args, **kwargs)
+            return launch
+
+    monkeypatch.setitem(planes.__globals__, "_line_planes_kernel", Spy())
+    gen = torch.Generator().manual_seed(41)
+    k, length, n = 70, 10, 40
+    bl = torch.randint(0, length, (tiles, k), generator=gen, dtype=torch.int32)
+    bl[:, 20:40] = 1
+    prob = torch.rand(tiles, k, n, generator=gen) - 0.5
+    compact = launcher("compact_layout_torch", True)(bl, length)
+    ends = compact[1][:, -1]
+    seeds = torch.arange(7, 7 + tiles)
+    for stream in (0, 1):
+        got = []
+        for short in (False, True):
+            monkeypatch.setitem(planes.__globals__, "SHORT_PLANE_BLOCKS", short)
+            signed, magnitude = planes(prob, bl, length, k * length, seeds, stream,
+                                       with_abs=True, compact=compact)
+            got.append([torch.cat([t[g, :, :int(ends[g])] for g in range(tiles)], 1)
+                        for t in (signed, magnitude)])
+        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+        assert got[0][0].any() and (got[0][0] < 0).any()
+    planes(prob, bl, length, k * length, seeds, 1, compact=compact, rows4=True)
+    assert blocks == [64, 16, 64, 16, 64]
+
+
+def test_short_plane_blocks_update_alike(monkeypatch):
+    """Interpreted, a group's and a tile's counted updates with ``SHORT_PLANE_BLOCKS`` on
+    give the weights, counters and pulses of it off, bit for bit (noise on)."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    case = _two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=43, n_in=40,
+                          k=20, length=5)
+    results = []
+    for short in (False, True):
+        monkeypatch.setitem(group.__globals__, "SHORT_PLANE_BLOCKS", short)
+        results.append(_group_and_one(group, one, *case))
+    _assert_same_and_updated(results, case[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("long_trains", [False, True])
+def test_gpu_short_plane_blocks_draw_the_same_planes(monkeypatch, long_trains):
+    """Compiled, a group of 64 tiles of 512 x 512 at batch 256 (the 4096 layer's grid),
+    trains of one slot (the bench's, BL management) or of 0-31: ``SHORT_PLANE_BLOCKS``'
+    compact planes equal the 64-row programs' up to the trains' sum, on both sides."""
+    planes = launcher("line_planes_triton", False)
+    compact_layout = launcher("compact_layout", False)
+    gen = torch.Generator().manual_seed(44)
+    tiles, k, length, n = 64, 256, 31, 512
+    bl = (torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
+          if long_trains else torch.ones(tiles, k, dtype=torch.int32)).cuda()
+    compact = compact_layout(bl, length)
+    ends = compact[1][:, -1].tolist()
+    seeds = torch.arange(3, 3 + tiles, device="cuda")
+    for stream in (0, 1):
+        prob = (torch.rand(tiles, k, n, generator=gen) - 0.5).cuda()
+        got = []
+        for short in (False, True):
+            monkeypatch.setitem(planes.__globals__, "SHORT_PLANE_BLOCKS", short)
+            signed = planes(prob, bl, length, k * length, seeds, stream, compact=compact)[0]
+            got.append(torch.cat([signed[g, :, :ends[g]] for g in range(tiles)], 1))
+        assert torch.equal(got[0], got[1]) and got[0].any()
+
+
+# ------------------ FUSED_FLAT_BLOCKS: the fused count + apply in 16 x 64 blocks -------------
+@pytest.mark.parametrize("cls", [ConstantStep, ExpStep])
+def test_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, cls):
+    """``FUSED_FLAT_BLOCKS`` (with ``FUSED_APPLY``): the counts applied in the count's
+    epilogue in 16 x 64 blocks, whole (no column parts), give the weights, wear counters
+    and pulses of split-K counts and the apply kernel bit for bit (noise on; a closed form
+    and a pulse loop; blocks cut by the tile's edges; a group with its own seeds and one
+    tile), the apply kernel not launched, and the launch's blocks are the flat ones."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    kernel = group.__globals__["_coincidence_kernel"]
+    shapes = []
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                shapes.append((kwargs["BLOCK_M"], kwargs["BLOCK_N"], kwargs["CHUNKS"],
+                               kwargs["WIDE_LOADS"], kwargs["APPLY"]))
+                return kernel[grid](*args, **kwargs)
+            return launch
+
+    case = _two_tile_case(kernels, cls(dw_min=0.01, dw_min_std=0.3), seed=51, n_in=70,
+                          n_out=20, k=5, length=3)
+    results = []
+    for flat in (False, True):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", flat)
+        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_BLOCKS", flat)
+        if flat:
+            monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
+            monkeypatch.setitem(group.__globals__, "_coincidence_kernel", Spy())
+        results.append(_group_and_one(group, one, *case))
+    _assert_same_and_updated(results, case[1])
+    assert shapes == [(16, 64, 1, True, True)] * 2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("long_trains", [False, True])
+def test_gpu_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, long_trains):
+    """Compiled, a group of 16 tiles of 512 x 392 (the 784-4096 layer's grid) at batch 256,
+    trains of one slot (the bench's) or of 0-31: ``FUSED_FLAT_BLOCKS``' fused count and
+    apply give the weights, counters and pulses of the split-K count and the apply kernel
+    bit for bit (SoftBounds, noise on)."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", False)
+    case = list(_two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=52,
+                               n_in=392, tiles=16, k=256, length=31, n_out=512, device="cuda"))
+    if not long_trains:
+        case[2] = torch.ones_like(case[2])
+    results = []
+    for flat in (False, True):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", flat)
+        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_BLOCKS", flat)
+        if flat:
+            monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
+        results.append(_grouped_update(group, *case))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    assert (results[0][2] > 0).all()
