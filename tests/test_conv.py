@@ -201,6 +201,20 @@ def test_indexed_conv_equals_the_unfold_path_on_cuda(mapping, keep_rows, monkeyp
     check_indexed_equals_unfold(mapping, "cuda", 6, channels_last=keep_rows)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("mapping", [(), ("max_input_size=7", "max_output_size=2")])
+def test_gather_prologue_conv_equals_the_unfold_path_on_cuda(mapping, monkeypatch):
+    """``analog_mvm_cuda.GATHER_PROLOGUE`` (from one row on, so these small convolutions
+    take it): the forward MVM gathering its rows from the images gives the unfold path's
+    numbers, outputs, gradients and the trained weights, bit for bit; channels-last images
+    (a convolution's output) too."""
+    from xbrun.kernels import analog_mvm_cuda
+
+    monkeypatch.setattr(analog_mvm_cuda, "GATHER_PROLOGUE", True)
+    monkeypatch.setattr(analog_mvm_cuda, "ROW_MIN_ROWS", 1)
+    check_indexed_equals_unfold(mapping, "cuda", 6, channels_last=True)
+
+
 def test_indexed_tile_api_equals_conv2d():
     torch.manual_seed(0)
     c_in, c_out, k, h, w = 3, 4, 3, 7, 6

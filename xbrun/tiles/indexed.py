@@ -97,12 +97,16 @@ class IndexedTile:
         return index
 
     @staticmethod
-    def _gather(images: torch.Tensor, index: ConvIndex) -> torch.Tensor:
-        """``[N, C, H, W]`` -> patch rows ``[N * L, in_size]``."""
+    def _check_images(images: torch.Tensor, index: ConvIndex) -> None:
         c, h, w = index.sizes[:3]
         if images.dim() != 4 or tuple(images.shape[1:]) != (c, h, w):
             raise TileError(f"indexed input: expected images [N, {c}, {h}, {w}], "
                             f"got {tuple(images.shape)}")
+
+    @staticmethod
+    def _gather(images: torch.Tensor, index: ConvIndex) -> torch.Tensor:
+        """``[N, C, H, W]`` -> patch rows ``[N * L, in_size]``."""
+        IndexedTile._check_images(images, index)
         return kernels.im2col(images, index.indices)
 
     @staticmethod
@@ -135,6 +139,13 @@ class IndexedTile:
         """``keep``: an autograd context whose ``rows`` get the gathered rows (``KEEP_ROWS``,
         in training)."""
         index = index if index is not None else self._index_of("joint_forward_indexed")
+        keeps = keep is not None and KEEP_ROWS and not is_test
+        if self.input_range is None and not self.analog_bias and not keeps:
+            # no input clip nor bias column between the rows and the MVM: the MVM takes the
+            # images (its prologue may gather the rows: ``kernels.analog_mvm_images``)
+            self._check_images(x_input, index)
+            out = self.post_forward(self.mvm_images(x_input, index.indices), -1, is_test, ctx)
+            return self._to_images(out, x_input.shape[0], index)
         rows = self._gather(x_input, index)
         if keep is not None and KEEP_ROWS and not is_test:
             keep.rows = rows
