@@ -32,7 +32,13 @@ from .chi_steps_ref import chi_steps_torch, chi_write_torch
 from .chopped_weight_ref import chopped_weight_torch
 from .counted_update_ref import counted_update_grouped_torch, counted_update_torch
 from .grid_sum_ref import grid_sum_torch
-from .im2col_ref import channel_form, col2im_torch, im2col_torch, inverse_index
+from .im2col_ref import (
+    channel_form,
+    channels_last_index,
+    col2im_torch,
+    im2col_torch,
+    inverse_index,
+)
 from .layout import *  # noqa: F403 (the layout's names: cell kinds, rows, floors)
 from .line_walk_ref import line_walk_grouped_torch, line_walk_torch
 from .line_write_ref import line_write_torch
@@ -624,6 +630,7 @@ __all__ = [
     "analog_mvm_torch",
     "auto_scale_torch",
     "channel_form",
+    "channels_last_index",
     "chi_steps",
     "chi_steps_torch",
     "chi_write",
