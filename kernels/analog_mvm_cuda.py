@@ -510,8 +510,9 @@ def _prologue_images_kernel(img_ptr, size, idx_ptr, patches, v_ptr, scale_ptr, n
     p = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     cols = tl.arange(0, BLOCK_C)
     in_row = (cols < width)[None, :]
+    # int32 (an image's elements: < 2**31): half the registers the block holds over the loop
     e = tl.load(idx_ptr + p[:, None].to(tl.int64) * width + cols[None, :],
-                mask=(p < patches)[:, None] & in_row, other=-1)
+                mask=(p < patches)[:, None] & in_row, other=-1).to(tl.int32)
     for i in range(BLOCK_B):
         b = tl.program_id(1) * BLOCK_B + i
         rows = b * patches + p
@@ -1058,7 +1059,8 @@ def analog_mvm_images_triton(weight: torch.Tensor, images: torch.Tensor, index: 
     the shape does not take it (the caller gathers the rows: ``kernels.analog_mvm_images``)."""
     patches, width = index.shape
     n = images.shape[0] * patches
-    if not _gathers(p, n, width, weight.shape[0]) or weight.shape[1] != width:
+    if (not _gathers(p, n, width, weight.shape[0]) or weight.shape[1] != width
+            or images[0].numel() >= 2**31):
         return None
     flat = images.detach().reshape(images.shape[0], -1).contiguous()
     return _launch(weight.detach()[None], flat, p, seed, 1, 0, 0, width, None, None, 32,
