@@ -240,6 +240,38 @@ def test_gather_prologue_conv_equals_the_unfold_path_on_cuda(mapping, monkeypatc
         check_indexed_equals_unfold(mapping, "cuda", 6, channels_last=True)
 
 
+@pytest.mark.gpu
+def test_gather_prologue_and_channels_last_index_make_no_host_sync(monkeypatch):
+    """Both paths on (the second convolution's images channels-last, as in the ResNet):
+    a training step of two convolutions makes no host sync (a CUDA graph captures it)."""
+    from xbrun.kernels import analog_mvm_cuda
+
+    from xbrun.tiles import indexed
+
+    monkeypatch.setattr(analog_mvm_cuda, "GATHER_PROLOGUE", True)
+    monkeypatch.setattr(analog_mvm_cuda, "ROW_MIN_ROWS", 1)
+    monkeypatch.setattr(indexed, "CHANNELS_LAST_INDEX", True)
+    spec = make_spec(cell="constant_step", io="default")
+    first = AnalogConv2d(3, 8, 3, padding=1, spec=spec).cuda()
+    second = AnalogConv2d(8, 8, 3, padding=1, spec=spec).cuda()
+    x = torch.randn(4, 3, 8, 8, device="cuda")
+    opt = AnalogSGD([*first.parameters(), *second.parameters()], lr=0.1)
+
+    def step():
+        opt.zero_grad()
+        second(torch.relu(first(x))).square().sum().backward()
+        opt.step()
+
+    step()  # compile, make the lazy state
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert first(x).is_contiguous(memory_format=torch.channels_last)
+
+
 def test_indexed_tile_api_equals_conv2d():
     torch.manual_seed(0)
     c_in, c_out, k, h, w = 3, 4, 3, 7, 6
