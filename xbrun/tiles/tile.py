@@ -228,8 +228,10 @@ class AnalogTile(nn.Module, GraphState):
     def mvm_images(self, images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """:meth:`mvm` of the patch rows of ``images`` by a convolution's im2col ``index``
         (``[L, x_size]``; on CUDA the prologue may gather them, none written)."""
-        return analog_mvm_images(self.weight(), images, index, self.io.forward,
-                                 seed=self.mvm_seed(), vectors=self.mvm_vectors[:1])
+        out = analog_mvm_images(self.weight(), images, index, self.io.forward,
+                                seed=self.mvm_seed(), vectors=self.mvm_vectors[:1])
+        self._seed_read()
+        return out
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
