@@ -5,7 +5,9 @@ A convolution runs each patch of each image as one input row of the tile. ``set_
 keeps the patches as an im2col index ``indices[L, K]`` (where patch ``l``'s element ``k``
 sits in the flattened input image, ``-1`` for zero padding) and its inverse; the indexed
 passes then take and return images. The rows are gathered by ``kernels.im2col`` (Triton on
-CUDA, numba on the CPU) instead of a materialised ``unfold`` and a transposing copy, the
+CUDA, numba on the CPU) instead of a materialised ``unfold`` and a transposing copy (the
+forward MVM takes the images, ``kernels.analog_mvm_images``, whose CUDA prologue may gather
+them itself: ``analog_mvm_cuda.GATHER_PROLOGUE``), the
 gradient goes back onto the image by ``kernels.col2im`` (a gather over the inverse: no
 atomic adds, and the sums of torch's ``col2im``, bit for bit), and the update queue keeps
 the images, ``K`` times smaller than their rows, which ``update_indexed`` gathers again;
