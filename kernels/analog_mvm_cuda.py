@@ -304,9 +304,8 @@ def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed
 
 @triton.jit
 def _bound_management(x_row, sx1, idx_row, v_row, w_ptr, sw0, sw1, out_row, row, width, n_out,
-                      alpha,
-                      hit, silent, seed, nm_thres, wmax, inp_step, max_bm_res, inp_bound,
-                      inp_noise, w_noise, out_noise, out_step, out_bound, out_scale,
+                      alpha, hit, silent, seed, nm_thres, wmax, inp_step, max_bm_res,
+                      inp_bound, inp_noise, w_noise, out_noise, out_step, out_bound, out_scale,
                       max_bm_factor, bm_limit, WORST: tl.constexpr, INP_Q: tl.constexpr,
                       INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, W_KIND: tl.constexpr,
                       OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
@@ -676,9 +675,9 @@ def _epilogue_chunks_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_p
 @triton.jit
 def _bound_management_rows(x_ptr, sx0, sx1, idx_ptr, patches, v_ptr, w_ptr, sw0, sw1,
                            scale_ptr, out_ptr, todo, g, n, width, n_out, seed, nm_thres, wmax,
-                           inp_step, max_bm_res,
-                           inp_bound, inp_noise, w_noise, out_noise, out_step, out_bound,
-                           out_scale, max_bm_factor, bm_limit, WORST: tl.constexpr,
+                           inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise,
+                           out_step, out_bound, out_scale, max_bm_factor, bm_limit,
+                           WORST: tl.constexpr,
                            INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
                            W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                            OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
@@ -1020,17 +1019,18 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
 
 # A convolution's forward MVM from its images (``analog_mvm_images_triton``): the row-block
 # prologue gathers each patch row from the images by the im2col index
-# (``_prologue_images_kernel``, ``GATHER_IMAGES`` images a program so the int64 index block is
+# (``_prologue_images_kernel``, ``GATHER_IMAGES`` images a program so the index block is
 # read once for all of them) instead of ``im2col_triton`` writing the rows and the prologue
 # reading them back; bound management gathers the rows that clipped again (rare). On issue
-# 27's ResNet (26 forward MVMs a step, ~0.9 GB of patch rows) that is ~1.8 GB of HBM traffic
-# and 26 launches fewer a step: ~0.6 ms at 3 TB/s, more at the ~60 % of peak the gather and
-# the prologue reach, of a ~11.4 ms sgd `batch` step (~0.25x of fp); the image reads (8 MB
-# for 75 MB of rows at the 32 x 32 layers) stay in L2. Where the row blocks serve (>=
-# ROW_MIN_ROWS rows, rows and outputs <= ROW_WIDTH wide, not abs_max_np_sum nor additive read
-# noise, not FUSED_ROWS' shapes, not IN_CHUNKS' chunks); other shapes gather the rows. The
-# same numbers bit for bit (the same loads and operations on each element; the same
-# counters). False: ``im2col_triton`` then ``analog_mvm_triton`` (off until a GPU times it).
+# 27's ResNet (26 forward MVMs a step, ~0.9 GB of patch rows) that is ~1.6-1.8 GB of HBM
+# traffic and 26 launches fewer a step: ~0.5 ms at 3.35 TB/s, ~1 ms at the ~1-1.8 TB/s the
+# profile's gather and prologue reached, of a ~11.4 ms sgd `batch` step (0.1-0.2x of fp's
+# 4.8 ms); the image reads (8 MB for 75 MB of rows at the 32 x 32 layers) stay in L2. Where
+# the row blocks serve (>= ROW_MIN_ROWS rows, rows and outputs <= ROW_WIDTH wide, not
+# abs_max_np_sum nor additive read noise, not FUSED_ROWS' shapes, not IN_CHUNKS' chunks);
+# other shapes gather the rows. The same numbers bit for bit (the same loads and operations
+# on each element; the same counters). False: ``im2col_triton`` then ``analog_mvm_triton``
+# (off until a GPU times it).
 GATHER_PROLOGUE = False
 GATHER_IMAGES = 8
 
