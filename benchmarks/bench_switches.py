@@ -80,6 +80,22 @@ PATHS = {
     "mvm-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"), (analog_mvm_cuda, "IN_CHUNKS")), RESNET,
                    [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                         "sgd", "chopped")),
+    # a convolution's forward MVM from its images: the row-block prologue gathers the patch
+    # rows by the im2col index (no rows written by im2col and read back: ~1.8 GB and 26
+    # launches a ResNet step fewer); the same numbers
+    "gather-prologue": (((analog_mvm_cuda, "GATHER_PROLOGUE"),), RESNET, [],
+                        ("sgd", "sgd+update.accumulate=batch",
+                         "chopped+update.accumulate=batch")),
+    # channels-last images (a convolution's output after batch norm and ReLU) gathered from
+    # their storage by an index of that layout: no contiguous copy before each gather (the
+    # forward's and the update's: 50 copy launches, ~0.47 GB a ResNet step); the same rows
+    "channels-last-index": (((indexed, "CHANNELS_LAST_INDEX"),), RESNET, [],
+                            ("sgd", "sgd+update.accumulate=batch",
+                             "chopped+update.accumulate=batch")),
+    # both convolution periphery paths together
+    "conv-periphery": (((analog_mvm_cuda, "GATHER_PROLOGUE"), (indexed, "CHANNELS_LAST_INDEX")),
+                       RESNET, [], ("sgd", "sgd+update.accumulate=batch",
+                                    "chopped+update.accumulate=batch")),
     # the MVM periphery's normals four to a Philox call (tl.randn4x; other numbers, the same
     # distribution): the epilogue's output noise, ~370 M normals a ResNet step. Not at the
     # LARGE shape: ~20-30 M a step there (88 tiles' outputs and reads), ~50 us of issue

@@ -83,7 +83,8 @@ BYTES = [False]  # whether launches also add their estimated bytes (``--bytes``)
 # epilogue reads a row's input, DAC output and the weights again only where it clipped; the
 # fused MVM writes a DAC row only there
 RARE = {"_epilogue_kernel": ("x_ptr", "v_ptr", "w_ptr"),
-        "_epilogue_rows_kernel": ("x_ptr", "v_ptr", "w_ptr"), "_mvm_rows_kernel": ("v_ptr",)}
+        "_epilogue_rows_kernel": ("x_ptr", "v_ptr", "w_ptr", "idx_ptr"),
+        "_mvm_rows_kernel": ("v_ptr",)}
 BYTES_KEY = "bytes "  # a launch key's bytes are counted under this prefix
 
 

@@ -993,3 +993,104 @@ def test_numba_bound_one_hot_reads_are_the_call_with_one_hot_rows(monkeypatch, e
     assert torch.equal(kernels.bind_onehot_reads(w, p)(3, 3, 9), analog_mvm_numba(w, onehot, p, 9))
     for none in (dict(is_perfect=True), dict(w_noise=0.02, w_noise_type="pcm_read")):
         assert kernels.bind_onehot_reads(w, kernel_params(IOParameters(**none))) is None
+
+
+# --------------------------------------------------- a convolution's rows gathered ---------
+GATHER_IO = [dict(bound_management="iterative", out_noise=0.05, inp_noise=0.02,
+                  inp_sto_round=True, out_sto_round=True, w_noise=0.03, w_noise_type="pcm_read"),
+             dict(bound_management="iterative_worst_case", noise_management="max",
+                  out_noise=0.05, out_scale=-2.0),
+             dict(bound_management="none", noise_management="constant", nm_thres=0.7)]
+
+
+def _images_and_index(n, channels, size, seed, device="cpu"):
+    """Images (one silent, one that clips) and a padded 3 x 3 convolution's index."""
+    from xbrun.tiles import conv_indices
+
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randn(n, channels, size, size, generator=gen)
+    images[1] = 0.0
+    images[2] *= 10
+    index, _ = conv_indices(channels, size, size, 3, 1, 1)
+    return images.to(device), index.to(device)
+
+
+def _gather_pair(interpret: bool, images, index, w, p, seed, monkeypatch):
+    """``analog_mvm_images_triton`` (``GATHER_PROLOGUE`` on) and the rows gathered first,
+    then ``analog_mvm_triton``; each with its count of vectors."""
+    from xbrun.kernels import im2col_torch
+
+    launch = _triton(interpret)
+    images_launch = triton_function("analog_mvm_cuda", "analog_mvm_images_triton", interpret)
+    monkeypatch.setitem(images_launch.__globals__, "GATHER_PROLOGUE", True)
+    counts = [torch.zeros(1, dtype=torch.int64, device=w.device) for _ in range(2)]
+    got = images_launch(w, images, index, p, seed, vectors=counts[0])
+    rows = im2col_torch(images.cpu(), index.cpu()).to(w.device)
+    want = launch(w, rows, p, seed, vectors=counts[1])
+    return got, want, [int(c) for c in counts]
+
+
+@pytest.mark.parametrize("extra", GATHER_IO)
+def test_triton_interpreted_gather_prologue_equals_the_gathered_rows(extra, monkeypatch):
+    """``GATHER_PROLOGUE``: the row-block prologue reading a convolution's patches from the
+    images by its index (padding zeros, blocks of images with a partial last one, a partial
+    last block of patches) gives the numbers of the rows gathered first, bit for bit:
+    Philox noise, ADC, bound management's passes (which gather the rows that clipped again),
+    a silent image's rows, the vectors count; with a device seed."""
+    module = _triton(True).__globals__
+    for name, value in (("ROW_MIN_ROWS", 1), ("ROW_ELEMENTS", 128), ("GATHER_IMAGES", 2)):
+        monkeypatch.setitem(module, name, value)
+    images, index = _images_and_index(3, 3, 5, 7)  # 25 patches of 27: 4 rows a program
+    w = 0.5 * torch.randn(6, 27, generator=torch.Generator().manual_seed(1))
+    p = kernel_params(_quiet("abs_max", "iterative", True, **{"out_bound": 3.0, **extra}))
+    got, want, counts = _gather_pair(True, images, index, w, p, torch.tensor([9]), monkeypatch)
+    assert torch.equal(got, want) and counts == [75, 75]
+    assert (got.abs() > 0).any()
+    if p.inp_noise <= 0:  # the zero image's rows are silent (with input noise they read)
+        assert (got[25:50] == 0).all()
+    if p.bm_kind:  # bound management had rows to redo: without it they read otherwise
+        from xbrun.kernels import im2col_torch
+
+        plain = _triton(True)(w, im2col_torch(images, index), p._replace(bm_kind=0),
+                              torch.tensor([9]))
+        assert not torch.equal(plain, want)
+
+
+def test_triton_interpreted_gather_prologue_only_where_the_row_blocks_serve(monkeypatch):
+    """Off, or where the row-block kernels do not take the MVM (too few rows, a sum noise
+    management, rows wider than ``ROW_WIDTH``), ``analog_mvm_images_triton`` answers None
+    (the caller gathers the rows), so those MVMs are today's."""
+    launch = triton_function("analog_mvm_cuda", "analog_mvm_images_triton", True)
+    module = launch.__globals__
+    images, index = _images_and_index(3, 3, 4, 3)
+    w = torch.randn(4, 27)
+    p = kernel_params(IOParameters())
+    assert launch(w, images, index, p, 5) is None  # the switch is off by default
+    monkeypatch.setitem(module, "GATHER_PROLOGUE", True)
+    assert launch(w, images, index, p, 5) is None  # 48 rows < ROW_MIN_ROWS
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+    assert launch(w, images, index, p, 5) is not None
+    assert launch(w, images, index, kernel_params(IOParameters(
+        noise_management="abs_max_np_sum")), 5) is None
+    monkeypatch.setitem(module, "ROW_WIDTH", 16)
+    assert launch(w, images, index, p, 5) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,channels,size,out", [(128, 16, 32, 16), (128, 32, 16, 32),
+                                                  (64, 3, 32, 16)])
+def test_triton_compiled_gather_prologue_equals_the_gathered_rows(n, channels, size, out,
+                                                                  monkeypatch):
+    """Compiled, at the ResNet's convolution shapes (default noise, rows clipping, bound
+    management, stochastic rounding, read noise): ``GATHER_PROLOGUE`` gives the numbers of
+    the rows gathered first bit for bit (the same ``v``, so the same matmul)."""
+    images, index = _images_and_index(n, channels, size, n, "cuda")
+    images = torch.relu(images)
+    w = (0.4 * torch.randn(out, channels * 9, generator=torch.Generator().manual_seed(2))).cuda()
+    for extra in (dict(), dict(inp_sto_round=True, inp_noise=0.01, w_noise=0.02,
+                               w_noise_type="pcm_read"),
+                  dict(bound_management="iterative_worst_case", out_bound=2.0)):
+        p = kernel_params(IOParameters(**extra))
+        seed = torch.tensor([11], device="cuda")
+        got, want, counts = _gather_pair(False, images, index, w, p, seed, monkeypatch)
+        assert torch.equal(got, want) and counts[0] == counts[1] == n * size * size

@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import TileError
 from ..graph_state import DeviceScalar, GraphState
 from ..kernels import seeds
-from ..physics.io import IOConfig, analog_mvm
+from ..physics.io import IOConfig, analog_mvm, analog_mvm_images
 
 # On CUDA, a training step's MVM seeds taken from two slots made ahead (the next two
 # seeds of the tile's stream, one device tensor), advanced together by one launch when the
@@ -222,6 +222,14 @@ class AnalogTile(nn.Module, GraphState):
         vectors counted by the MVM: on CUDA in its kernel)."""
         out = analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed(),
                          vectors=self.mvm_vectors[:1])
+        self._seed_read()
+        return out
+
+    def mvm_images(self, images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """:meth:`mvm` of the patch rows of ``images`` by a convolution's im2col ``index``
+        (``[L, x_size]``; on CUDA the prologue may gather them, none written)."""
+        out = analog_mvm_images(self.weight(), images, index, self.io.forward,
+                                seed=self.mvm_seed(), vectors=self.mvm_vectors[:1])
         self._seed_read()
         return out
 
