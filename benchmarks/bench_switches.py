@@ -137,6 +137,14 @@ PATHS = {
     # 64-wide one spills 328 bytes on sm_90); the same counts
     "narrow-drawn": (((counted_update_cuda, "NARROW_DRAWN_BLOCKS"),), RESNET, [],
                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # DRAWN_ROWS4's bits keyed by row (no layout launches, the error plane dense); the
+    # ResNet's trains of 1 give the same bits as DRAWN_ROWS4 (the same losses digit for digit)
+    "drawn-row-keys": (((counted_update_cuda, "DRAWN_ROW_KEYS"),), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the same with the error side drawn by each program (no plane: one launch a count)
+    "row-keys-drawn": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
+                        (counted_update_cuda, "ROW_KEYS_DRAWN_ERRORS")), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # DRAWN_ROWS4 on top of the convcounts paths
     "rows4-conv-counts": (((counted_update_cuda, "DRAWN_ROWS4"),
                            (counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES"),

@@ -110,7 +110,9 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     bits stored at the same places; no program is launched for quads past the trains.
     ``ROWS4`` (compact, ``n_quads`` 1): another stream, ``_rows4``'s, keyed by the rank in
     ``order`` (one Philox call a slot and four ranks), each block walking its slots up to
-    its longest train; stored at the same places."""
+    its longest train; stored at the same places. ``ROWS4`` dense (``DRAWN_ROW_KEYS``):
+    keyed by row, slot ``t`` of row ``b`` at ``t * k_rows + b``, and only the slots up to
+    each row block's longest train written (a reader masks by the trains)."""
     q = tl.program_id(0) % n_quads
     ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
@@ -131,7 +133,7 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     if SEED_PTR:
         seed = tl.load(seed_ptr + g)
     seed = _stream(tl.cast(seed, tl.int64), STREAM)
-    if COMPACT and ROWS4:  # ``ROWS4``'s stream, keyed by rank: a slot at a time
+    if ROWS4:  # ``ROWS4``'s stream, keyed by rank (by row where dense): a slot at a time
         live = (ranks < k_rows)[:, None] & (lines < n)[None, :]
         p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn,
                     mask=live, other=0.0)
@@ -324,16 +326,20 @@ def _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC: tl.constexpr,
 
 @triton.jit
 def _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net, total, dt_ptr, base_ptr,
-                 ld, lines, ranks, D_PLANE: tl.constexpr):
+                 ld, lines, ranks, D_PLANE: tl.constexpr, k_rows=0, DENSE: tl.constexpr = False):
     """Slot ``t``'s signed bits of a block of rows on both sides added to the counts (two
     int8 products over the rows): the input side drawn as ``_plane_store`` draws it from
     Philox outputs ``rx``; the error side likewise from ``rd``, or (``D_PLANE``) read from
-    its compact plane ``dt`` (slot ``t`` of rank ``r`` at ``base[t] + r``)."""
+    its compact plane ``dt`` (slot ``t`` of rank ``r`` at ``base[t] + r``; ``DENSE``: of
+    row ``r`` at ``t * k_rows + r``, ``DRAWN_ROW_KEYS``' plane)."""
     inside = ((t < bl) & (t < length))[:, None]
     fx = (uint_to_uniform_float(rx) < tl.abs(px)) & inside & live_x
     sx = tl.where(fx, tl.where(px < 0.0, -1, 1), 0).to(tl.int8)
     if D_PLANE:
-        at = tl.load(base_ptr + tl.minimum(t, length)) + ranks
+        if DENSE:
+            at = t * k_rows + ranks
+        else:
+            at = tl.load(base_ptr + tl.minimum(t, length)) + ranks
         sd = tl.load(dt_ptr + lines[None, :].to(tl.int64) * ld + at[:, None],
                      mask=inside & live_d, other=0)
     else:
@@ -350,7 +356,8 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                          stride_xn, stride_xg, stride_dk, stride_dm, stride_dg,
                          SEED_PTR: tl.constexpr, ATOMIC: tl.constexpr, D_PLANE: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                         SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False):
+                         SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False,
+                         ROW_KEYS: tl.constexpr = False):
     """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
     the input side's bits drawn where they are counted: the bits of ``_line_planes_kernel``
     (Philox output ``t % 4`` of the counter ``(line, t // 4, row, 0)``, x stream of the
@@ -364,7 +371,11 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     block's longest train are not counted (their bits are all zeros). ``ROWS4``: the bits
     of ``_rows4``'s stream (keyed by rank in ``order``, one Philox call a slot and four
     ranks), a slot at a time up to the block's longest train (``SKIP``'s counts: nothing
-    past the trains); the error plane, ``D_PLANE``, must be of that stream too."""
+    past the trains); the error plane, ``D_PLANE``, must be of that stream too.
+    ``ROW_KEYS`` (with ``ROWS4``; ``DRAWN_ROW_KEYS``): the rows in their own order,
+    ``order`` not read - rank ``r`` is row ``r``, so ``_rows4``'s bits are keyed by row;
+    the error plane, ``D_PLANE``, is then the dense one of ``line_planes_triton(rows4=True)``
+    (slot ``t`` of row ``r`` at ``t * k + r``, no ``base``)."""
     g = tl.program_id(2).to(tl.int64)
     part = tl.program_id(1)
     xp_ptr += g * stride_xg
@@ -375,7 +386,8 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     total_ptr += g * n_out * n_in
     if D_PLANE:
         dt_ptr += g * n_out * ld
-        base_ptr += g * (length + 1)
+        if not ROW_KEYS:
+            base_ptr += g * (length + 1)
     if SEED_PTR:
         seed = tl.load(seed_ptr + g)
     seed_x = _stream(tl.cast(seed, tl.int64), 0)
@@ -389,7 +401,10 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     for r0 in range(part * BLOCK_R, k, BLOCK_R * n_split):
         ranks = r0 + tl.arange(0, BLOCK_R)
         live = ranks < k
-        rows = tl.load(order_ptr + ranks, mask=live, other=0)
+        if ROW_KEYS:  # the rows in their own order: rank r is row r
+            rows = ranks
+        else:
+            rows = tl.load(order_ptr + ranks, mask=live, other=0)
         bl = tl.load(bl_ptr + rows, mask=live, other=0)
         live_x = live[:, None] & (cols < n_in)[None, :]
         live_d = live[:, None] & (lines < n_out)[None, :]
@@ -411,7 +426,8 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                 else:
                     rd = _rows4(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
                 net, total = _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net,
-                                          total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+                                          total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE,
+                                          k, ROW_KEYS)
         else:
             for q in range(0, (top + 3) // 4):
                 x0, x1, x2, x3 = philox(seed_x, cols[None, :].to(tl.uint32) + zero_x, zero_x + q,
@@ -898,9 +914,10 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
     trains, rows in the order of decreasing train length (``base[t] + rank``); nothing is
     written past the trains' sum (a count must stop there: ``coincidences_triton``'s
     ``ends``). ``rows4`` (compact only): the bits of ``DRAWN_ROWS4``'s stream (``_rows4``:
-    keyed by rank, four ranks a Philox call), at the same places."""
-    if rows4 and compact is None:
-        raise ValueError("rows4 planes are compact planes (keyed by rank in the order)")
+    keyed by rank, four ranks a Philox call), at the same places; ``rows4`` without
+    ``compact`` (``DRAWN_ROW_KEYS``): keyed by row (rank ``r`` is row ``r``), slot-major at
+    ``t * k + row`` as the dense planes, but only the slots up to each block of rows'
+    longest train written (``ld >= k * length``; nothing past them is set)."""
     grouped = prob.dim() == 3
     if not grouped:
         prob, bl = prob[None], bl[None]
@@ -919,10 +936,12 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         block_b, block_l = _plane_blocks(n_lines)
         # slots in fours: the trains' (compact), or all up to ld, padding included (dense);
         # compact with QUAD_LOOP: one program a row block walks its quads
-        loop = compact is not None and (QUAD_LOOP or rows4)
+        loop = rows4 or (compact is not None and QUAD_LOOP)
         if SHORT_PLANE_BLOCKS and loop and not rows4 and block_b > SHORT_PLANE_ROWS:
             block_b = SHORT_PLANE_ROWS  # (the module note at SHORT_PLANE_BLOCKS)
         quads = 1 if loop else triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
+        if rows4 and compact is None and ld < k * length:
+            raise ValueError("rows4's dense planes take ld >= k * length")
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
         order, base = compact if compact is not None else (bl, bl)
         _line_planes_kernel[grid](
@@ -1159,6 +1178,34 @@ DRAWN_ROWS4 = True
 # 255 registers), the 32-wide one does not. The same counts (the bits are keyed by line,
 # not by block). False: ``_drawn_block_n``'s width.
 NARROW_DRAWN_BLOCKS = False
+# ``DRAWN_ROWS4``'s bits keyed by row instead of by rank in ``compact_layout``'s order (the
+# rows in their own order: rank ``r`` is row ``r``), and the error side's plane dense (slot
+# ``t`` of row ``r`` at ``t * k + r``, written up to each row block's longest train). A
+# drawn count then takes TWO launches instead of four: no ``_train_histogram_kernel`` /
+# ``_train_ranks_kernel`` (the layout: 26 + 26 launches, 0.87 ms of the sgd `batch` step's
+# kernels in the 2026-12-07 16:55 H100 profile, /work/notes/prof14.txt; their passes over
+# 131,072 rows of trains, the order written and read), and no ``order -> rows`` load
+# before each row block's dependent loads in either kernel (the rows contiguous: the
+# probabilities' rows read in order). The blocks, the Philox work and the plane's bytes
+# written stay (the plane's allocation grows to ``k * length`` slots a line, ~65 MB at the
+# 32 x 32 layers' 131,072 rows x 31 x 16; above ``ROW_KEYS_PLANE_BYTES`` the error side is
+# drawn by each program instead). ESTIMATE (not timed): -0.6 to -1.0 ms of kernel time a
+# step, on the update's side streams: ~-0.4 to -0.8 ms of the 11.4 ms graph step, sgd
+# `batch` 2.36x -> ~2.2-2.3x. Where every train has one length (the ResNet's trains of 1
+# under BL management) the stable order is the rows' own, so these are ``DRAWN_ROWS4``'s
+# bits exactly; where lengths differ, the same law, other bits (the twin
+# ``counted_update_ref.rows4_bits_torch(by_rank=False)``), and a row block's slots run to
+# its longest train (rows not grouped by length: up to ~2x the slot steps where lengths
+# mix). Only with ``DRAWN_ROWS4``. False: ranks in the order, the compact plane.
+DRAWN_ROW_KEYS = False
+# With ``DRAWN_ROW_KEYS``, the error side drawn by each program of a row block (no plane, one
+# launch a count): ``_drawn_block_n``'s widths for drawn error sides (144 inputs: 64 x 16,
+# 215 registers, 2 programs a SM; 288: 128 x 32 / 64 on 8 warps, 229 / 244 registers, 1 a
+# SM; sm_90, Triton 3.8), ~0-27 % more SASS a row block than the plane's blocks, and the
+# plane's launch (~0.45 ms a step) saved. A switch for side-by-side timings; False: the
+# dense plane.
+ROW_KEYS_DRAWN_ERRORS = False
+ROW_KEYS_PLANE_BYTES = 1 << 28
 
 
 def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
@@ -1192,7 +1239,9 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     0, d stream 1), as ``coincidences_triton`` counts them from those planes, in one launch
     and without the input side's planes (``error_planes``, default
     ``DRAWN_ERROR_PLANES``: the error side's compact plane drawn first, by
-    ``line_planes_triton``, and read; else drawn in the same launch by every program). A
+    ``line_planes_triton``, and read; else drawn in the same launch by every program;
+    with ``DRAWN_ROWS4`` and ``DRAWN_ROW_KEYS``: no layout, the error plane dense, keyed
+    by row). A
     group: ``(tiles, k, n)`` probabilities, ``(tiles, k)`` trains and a ``(tiles,)`` seed
     tensor give ``(tiles, n_out, n_in)`` counts."""
     grouped = x_prob.dim() == 3
@@ -1204,8 +1253,12 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     on_device = isinstance(seed, torch.Tensor)
     if tiles > 1 and not on_device:
         raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
-    d_plane = DRAWN_ERROR_PLANES if error_planes is None else error_planes
     rows4 = DRAWN_ROWS4
+    row_keys = rows4 and DRAWN_ROW_KEYS  # no order: keyed by row, no layout
+    d_plane = DRAWN_ERROR_PLANES if error_planes is None else error_planes
+    if row_keys and (ROW_KEYS_DRAWN_ERRORS
+                     or n_out * k * length * tiles > ROW_KEYS_PLANE_BYTES):
+        d_plane = False  # the error side drawn by each program of a row block
     bl = bl.contiguous()
     block_m = max(16, triton.next_power_of_2(n_out))
     block_n = block_n or _drawn_block_n(n_in, block_m, d_plane)
@@ -1223,7 +1276,13 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
         2, tiles, n_out, n_in, dtype=torch.int32, device=x_prob.device)
     if k and n_out and n_in and tiles and length > 0:
         ld = max(k * length, 1)
-        if d_plane:  # rows by decreasing train, and the error side's compact plane
+        if row_keys:  # the rows in their own order: no layout; a dense plane (keyed by row)
+            order, base = counts, counts
+            dt = counts
+            if d_plane:
+                ld = k * length
+                dt = line_planes_triton(d_prob, bl, length, ld, seed, 1, rows4=True)[0]
+        elif d_plane:  # rows by decreasing train, and the error side's compact plane
             order, base = (t.contiguous() for t in compact_layout(bl, length))
             dt = line_planes_triton(d_prob, bl, length, ld, seed, 1,
                                     compact=(order, base), rows4=rows4)[0]
@@ -1235,12 +1294,13 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
                 order = torch.argsort(bl, dim=-1, descending=True).to(torch.int32).contiguous()
             dt, base = counts, counts
         _drawn_counts_kernel[(n_blocks, splits, tiles)](
-            x_prob, d_prob, bl, order.reshape(tiles, k), seed if on_device else counts,
+            x_prob, d_prob, bl, order if row_keys else order.reshape(tiles, k),
+            seed if on_device else counts,
             0 if on_device else int(seed), counts[0], counts[1], dt, base, ld, k, n_out, n_in,
             length, splits, x_prob.stride(1), x_prob.stride(2), x_prob.stride(0),
             d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
             ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
-            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4,
+            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4, ROW_KEYS=row_keys,
             **_drawn_launch(block_r, block_m, block_n))
     elif splits <= 1:
         counts.zero_()

@@ -214,6 +214,15 @@ def _problems():
             cu.drawn_counts_triton(torch.rand(5, 288) - 0.5, torch.rand(5, 64) - 0.5, bl, 7,
                                    torch.tensor([5]))
     cu.DRAWN_ROWS4, cu.NARROW_DRAWN_BLOCKS = rows4, narrow
+    saved = cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS, cu.CAPPED_DRAWN_REGISTERS
+    cu.DRAWN_ROWS4 = cu.DRAWN_ROW_KEYS = cu.CAPPED_DRAWN_REGISTERS = True  # keyed by row
+    for cu.ROW_KEYS_DRAWN_ERRORS in (False, True):  # the dense error plane, or drawn
+        for n_in, n_out in ((27, 16), (144, 16), (144, 32), (16, 32), (288, 32), (32, 64),
+                            (288, 64)):  # every drawn shape of the ResNet
+            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
+                                   7, torch.tensor([5]))
+        cu.drawn_counts_triton(x_prob, d_prob, bl, 7, 5)
+    cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS, cu.CAPPED_DRAWN_REGISTERS = saved
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),

@@ -964,6 +964,7 @@ def test_drawn_rows4_is_its_twin(monkeypatch):
     x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
     seeds = torch.tensor([51, 52])
     monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", False)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)  # keyed by rank
     old = drawn(x_prob, d_prob, torch.ones(2, k, dtype=torch.int32), length, seeds, block_n=16)
     monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
     for bl in (torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32),
@@ -994,13 +995,96 @@ def test_drawn_rows4_is_its_twin(monkeypatch):
                                                                                strict=True))
 
 
-def test_rows4_stream_counts_in_distribution():
-    """``DRAWN_ROWS4``'s stream (its twin, which the kernels equal bit for bit) keeps every
-    bit's probability: over 400 seeds each cell's up and down counts have the mean and the
-    variance of their exact law - a sum of independent coincidences, one per slot of a
-    row, of probability ``|x_prob d_prob|`` (up where the signs differ) - within the
-    sampling error (each cell's mean at 4.5 standard errors; the z-scores' pooled square
-    and the variances' ratios over all cells)."""
+def test_philox_twin_keeps_the_counters_device():
+    """Python-int counters beside tensor ones go where the tensors are: on CUDA the
+    compiled ``DRAWN_ROWS4`` test met a CPU scalar broadcast beside CUDA counters (checked
+    here on the meta device, which mixes with the CPU as CUDA does)."""
+    from xbrun.kernels.counted_update_ref import philox_torch
+
+    words = philox_torch(7, torch.arange(6, device="meta"), 3, 0, 1)
+    assert all(w.device.type == "meta" and w.shape == (6,) for w in words)
+
+
+# ------------------------------ DRAWN_ROW_KEYS: ROWS4's bits keyed by row, no layout -------
+def test_drawn_row_keys_is_its_twin(monkeypatch):
+    """``DRAWN_ROW_KEYS`` (with ``DRAWN_ROWS4``): the counts are those of the twin keyed by
+    row (``drawn_counts_rows4_torch(by_rank=False)``) bit for bit - trains of 0-5 and of 1,
+    a partial last row block, K parts, a group of two with their own seeds, one tile with
+    an int seed; the error side from its dense plane, drawn by each program
+    (``ROW_KEYS_DRAWN_ERRORS``), and past ``ROW_KEYS_PLANE_BYTES``;
+    no layout launched. Where every train has one length the bits are ``DRAWN_ROWS4``'s by
+    rank (the stable order is the rows' own); where lengths mix, other bits."""
+    from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
+
+    drawn = launcher("drawn_counts_triton", True)
+    module = drawn.__globals__
+    gen = torch.Generator().manual_seed(21)
+    k, length, n_out, n_in = 38, 5, 5, 20
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
+    seeds = torch.tensor([61, 62])
+    mixed = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    ones = torch.ones(2, k, dtype=torch.int32)
+    monkeypatch.setitem(module, "DRAWN_ROWS4", True)
+    monkeypatch.setitem(module, "DRAWN_ROW_KEYS", False)
+    by_rank = [drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16)
+               for bl in (mixed, ones)]
+    monkeypatch.setitem(module, "DRAWN_ROW_KEYS", True)
+    layouts = []
+    monkeypatch.setitem(module, "compact_layout", lambda *a: layouts.append(a))
+    modes = [dict(error_planes=True), dict(ROW_KEYS_DRAWN_ERRORS=True),
+             dict(ROW_KEYS_PLANE_BYTES=100)]
+    for bl, ranked in zip((mixed, ones), by_rank, strict=True):
+        want = [drawn_counts_rows4_torch(x_prob[g], d_prob[g], bl[g], length, int(seeds[g]),
+                                         by_rank=False) for g in range(2)]
+        for mode in modes if bl is mixed else modes[:1]:
+            planes = mode.get("error_planes")
+            monkeypatch.setitem(module, "ROW_KEYS_DRAWN_ERRORS",
+                                mode.get("ROW_KEYS_DRAWN_ERRORS", False))
+            monkeypatch.setitem(module, "ROW_KEYS_PLANE_BYTES",
+                                mode.get("ROW_KEYS_PLANE_BYTES", 1 << 28))
+            net, total = drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16,
+                               splits=2, error_planes=planes)
+            assert torch.equal(net, torch.stack([w[0] for w in want]))
+            assert torch.equal(total, torch.stack([w[1] for w in want])) and total.sum() > 0
+        if bl is ones:  # one tile, an int seed, blocks of 32 rows
+            one = drawn(x_prob[1], d_prob[1], bl[1], length, int(seeds[1]))
+            assert torch.equal(one[0], want[1][0]) and torch.equal(one[1], want[1][1])
+        same = torch.equal(ranked[0], net) and torch.equal(ranked[1], total)
+        assert same == (bl is ones)  # trains of one length: DRAWN_ROWS4's bits
+    assert layouts == []
+
+
+def test_row_keyed_planes_are_the_twins_bits():
+    """``line_planes_triton(rows4=True)`` without a layout (``DRAWN_ROW_KEYS``' error
+    plane): slot ``t`` of row ``b`` at ``t * k + b`` holds the twin's bit keyed by row
+    (``rows4_bits_torch(by_rank=False)``) wherever the row's train reaches, for each tile
+    of a group with its own seed; a too short ``ld`` is refused."""
+    from xbrun.kernels.counted_update_ref import rows4_bits_torch
+
+    planes = launcher("line_planes_triton", True)
+    gen = torch.Generator().manual_seed(8)
+    k, length, n = 37, 4, 6
+    prob = torch.rand(2, k, n, generator=gen) * 1.6 - 0.8
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    seeds = torch.tensor([3, 4])
+    signed = planes(prob, bl, length, k * length, seeds, 1, rows4=True)[0]
+    for g in range(2):
+        want = rows4_bits_torch(prob[g], bl[g], length, int(seeds[g]), 1, by_rank=False)
+        inside = torch.arange(length)[None, :] < bl[g][:, None]  # (k, length)
+        got = signed[g].reshape(n, length, k).permute(2, 1, 0)  # (k, length, n)
+        assert torch.equal(got[inside], want[inside]) and want[inside].abs().sum() > 0
+    with pytest.raises(ValueError, match="ld >= k"):
+        planes(prob, bl, length, k * length - 1, seeds, 1, rows4=True)
+
+
+@pytest.mark.parametrize("by_rank", [True, False])
+def test_rows4_stream_counts_in_distribution(by_rank):
+    """``DRAWN_ROWS4``'s stream (its twin, which the kernels equal bit for bit), keyed by
+    rank or by row (``DRAWN_ROW_KEYS``), keeps every bit's probability: over 400 seeds each
+    cell's up and down counts have the mean and the variance of their exact law - a sum of
+    independent coincidences, one per slot of a row, of probability ``|x_prob d_prob|`` (up
+    where the signs differ) - within the sampling error (each cell's mean at 4.5 standard
+    errors; the z-scores' pooled square and the variances' ratios over all cells)."""
     from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
     gen = torch.Generator().manual_seed(3)
@@ -1011,7 +1095,8 @@ def test_rows4_stream_counts_in_distribution():
     d_prob = torch.rand(k, n_out, generator=gen, dtype=torch.float64) * 1.6 - 0.8
     ups, downs = [], []
     for seed in range(runs):
-        net, total = drawn_counts_rows4_torch(x_prob.float(), d_prob.float(), bl, length, seed)
+        net, total = drawn_counts_rows4_torch(x_prob.float(), d_prob.float(), bl, length, seed,
+                                              by_rank=by_rank)
         ups.append((total - net) // 2)
         downs.append((total + net) // 2)
     p = (d_prob.abs()[:, :, None] * x_prob.abs()[:, None, :]).float().double()
@@ -1027,14 +1112,31 @@ def test_rows4_stream_counts_in_distribution():
         assert abs(float(ratio.mean()) - 1) < 0.06 and ratio.min() > 0.6 and ratio.max() < 1.5
 
 
-def test_philox_twin_keeps_the_counters_device():
-    """Python-int counters beside tensor ones go where the tensors are: on CUDA the
-    compiled ``DRAWN_ROWS4`` test met a CPU scalar broadcast beside CUDA counters (checked
-    here on the meta device, which mixes with the CPU as CUDA does)."""
-    from xbrun.kernels.counted_update_ref import philox_torch
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in", [(16, 144), (32, 288), (64, 288)])
+def test_gpu_drawn_row_keys_is_its_twin(monkeypatch, n_out, n_in):
+    """Compiled, at the ResNet's shapes (8,192 rows; trains of 0-3, and of 1 as the
+    ResNet's): ``DRAWN_ROW_KEYS``' counts are its twin's (keyed by row) bit for bit, and at
+    trains of 1 ``DRAWN_ROWS4``'s by rank (error plane read) too."""
+    from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
-    words = philox_torch(7, torch.arange(6, device="meta"), 3, 0, 1)
-    assert all(w.device.type == "meta" and w.shape == (6,) for w in words)
+    drawn = launcher("drawn_counts_triton", False)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
+    gen = torch.Generator().manual_seed(n_in + n_out)
+    k, length = 8192, 3
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
+    seed = torch.tensor([9], device="cuda")
+    for bl in (torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda(),
+               torch.ones(k, dtype=torch.int32, device="cuda")):
+        want = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 9, by_rank=False)
+        monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", True)
+        got = drawn(x_prob, d_prob, bl, length, seed)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+        assert int(got[1].sum()) > 0
+        if int(bl.min()) == 1:
+            monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)
+            ranked = drawn(x_prob, d_prob, bl, length, seed, error_planes=True)
+            assert torch.equal(ranked[0], got[0]) and torch.equal(ranked[1], got[1])
 
 
 @pytest.mark.gpu
@@ -1047,6 +1149,7 @@ def test_gpu_drawn_rows4_is_its_twin(monkeypatch, n_out, n_in):
 
     drawn = launcher("drawn_counts_triton", False)
     monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)  # keyed by rank
     gen = torch.Generator().manual_seed(n_in)
     k, length = 8192, 3
     x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
@@ -1092,15 +1195,18 @@ def test_narrow_drawn_blocks_count_the_same(monkeypatch):
     assert got[0][1].sum() > 0
 
 
-def test_update_through_drawn_rows4_is_the_twins(monkeypatch):
+@pytest.mark.parametrize("row_keys", [False, True])
+def test_update_through_drawn_rows4_is_the_twins(monkeypatch, row_keys):
     """The whole update (one tile, ``DRAWN_COUNTS``' shapes lowered to it) with
-    ``DRAWN_ROWS4`` applies the twin's counts of the new stream: the weights of
-    ``apply_counts_torch`` on them, every pulse worn, and the same seed the same weights."""
+    ``DRAWN_ROWS4`` (and ``DRAWN_ROW_KEYS`` off and on) applies the twin's counts of the new
+    stream: the weights of ``apply_counts_torch`` on them, every pulse worn, and the same
+    seed the same weights."""
     from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
     update = launcher("counted_update_triton", True)
     module = launcher("drawn_counts_triton", True).__globals__
     monkeypatch.setitem(module, "DRAWN_ROWS4", True)
+    monkeypatch.setitem(module, "DRAWN_ROW_KEYS", row_keys)
     monkeypatch.setitem(module, "DRAWN_MIN_ROWS", 1)
     gen = torch.Generator().manual_seed(5)
     k, length, n_out, n_in = 24, 3, 5, 12
@@ -1108,7 +1214,8 @@ def test_update_through_drawn_rows4_is_the_twins(monkeypatch):
     x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
     cell = SoftBounds(dw_min=0.01)
     params = cell.sample((n_out, n_in), gen)
-    net, total = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 5)
+    net, total = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 5,
+                                          by_rank=not row_keys)
     twin = torch.zeros(n_out, n_in)
     apply_counts_torch(twin, params, (total - net) // 2, (total + net) // 2,
                        cell_bundle(cell, noise=0.0))
