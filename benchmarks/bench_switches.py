@@ -145,6 +145,14 @@ PATHS = {
     "row-keys-drawn": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
                         (counted_update_cuda, "ROW_KEYS_DRAWN_ERRORS")), RESNET, [],
                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the drawn counts' product operands leaner: |bits| as s & 1 (tl.abs of int8 goes byte by
+    # byte), the error plane loaded as the (lines, rows) operand; the same counts
+    "lean-operands": (((counted_update_cuda, "LEAN_OPERANDS"),), RESNET, [],
+                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # both of convcounts' 2026-12-07 evening paths (row keys with the dense plane, lean)
+    "row-keys-lean": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
+                       (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],
+                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # DRAWN_ROWS4 on top of the convcounts paths
     "rows4-conv-counts": (((counted_update_cuda, "DRAWN_ROWS4"),
                            (counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES"),

@@ -326,12 +326,17 @@ def _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC: tl.constexpr,
 
 @triton.jit
 def _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net, total, dt_ptr, base_ptr,
-                 ld, lines, ranks, D_PLANE: tl.constexpr, k_rows=0, DENSE: tl.constexpr = False):
+                 ld, lines, ranks, D_PLANE: tl.constexpr, k_rows=0, DENSE: tl.constexpr = False,
+                 LEAN: tl.constexpr = False):
     """Slot ``t``'s signed bits of a block of rows on both sides added to the counts (two
     int8 products over the rows): the input side drawn as ``_plane_store`` draws it from
     Philox outputs ``rx``; the error side likewise from ``rd``, or (``D_PLANE``) read from
     its compact plane ``dt`` (slot ``t`` of rank ``r`` at ``base[t] + r``; ``DENSE``: of
-    row ``r`` at ``t * k_rows + r``, ``DRAWN_ROW_KEYS``' plane)."""
+    row ``r`` at ``t * k_rows + r``, ``DRAWN_ROW_KEYS``' plane). ``LEAN``
+    (``LEAN_OPERANDS``): the bits' magnitudes as ``s & 1`` (one bitwise op on packed bytes;
+    ``tl.abs`` of int8 unpacks, sign-extends and repacks each byte), and the error plane's
+    bits loaded as the product's ``(lines, rows)`` operand, not ``(rows, lines)``
+    transposed - the same operands, so the same counts."""
     inside = ((t < bl) & (t < length))[:, None]
     fx = (uint_to_uniform_float(rx) < tl.abs(px)) & inside & live_x
     sx = tl.where(fx, tl.where(px < 0.0, -1, 1), 0).to(tl.int8)
@@ -340,13 +345,21 @@ def _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net, total, dt_p
             at = t * k_rows + ranks
         else:
             at = tl.load(base_ptr + tl.minimum(t, length)) + ranks
+        if LEAN:  # the plane's lines are K-major: loaded as the (lines, rows) operand
+            sd_t = tl.load(dt_ptr + lines[:, None].to(tl.int64) * ld + at[None, :],
+                           mask=tl.trans(inside & live_d), other=0)
+            net = tl.dot(sd_t, sx, net, out_dtype=tl.int32)
+            return net, tl.dot(sd_t & 1, sx & 1, total, out_dtype=tl.int32)
         sd = tl.load(dt_ptr + lines[None, :].to(tl.int64) * ld + at[:, None],
                      mask=inside & live_d, other=0)
     else:
         fd = (uint_to_uniform_float(rd) < tl.abs(pd)) & inside & live_d
         sd = tl.where(fd, tl.where(pd < 0.0, -1, 1), 0).to(tl.int8)
     net = tl.dot(tl.trans(sd), sx, net, out_dtype=tl.int32)
-    total = tl.dot(tl.trans(tl.abs(sd)), tl.abs(sx), total, out_dtype=tl.int32)
+    if LEAN:  # |s| of s in {-1, 0, 1}: s & 1 (int8 -1 is 0xFF)
+        total = tl.dot(tl.trans(sd & 1), sx & 1, total, out_dtype=tl.int32)
+    else:
+        total = tl.dot(tl.trans(tl.abs(sd)), tl.abs(sx), total, out_dtype=tl.int32)
     return net, total
 
 
@@ -357,7 +370,7 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                          SEED_PTR: tl.constexpr, ATOMIC: tl.constexpr, D_PLANE: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                          SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False,
-                         ROW_KEYS: tl.constexpr = False):
+                         ROW_KEYS: tl.constexpr = False, LEAN: tl.constexpr = False):
     """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
     the input side's bits drawn where they are counted: the bits of ``_line_planes_kernel``
     (Philox output ``t % 4`` of the counter ``(line, t // 4, row, 0)``, x stream of the
@@ -375,7 +388,8 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     ``ROW_KEYS`` (with ``ROWS4``; ``DRAWN_ROW_KEYS``): the rows in their own order,
     ``order`` not read - rank ``r`` is row ``r``, so ``_rows4``'s bits are keyed by row;
     the error plane, ``D_PLANE``, is then the dense one of ``line_planes_triton(rows4=True)``
-    (slot ``t`` of row ``r`` at ``t * k + r``, no ``base``)."""
+    (slot ``t`` of row ``r`` at ``t * k + r``, no ``base``). ``LEAN``: ``_slot_counts``'
+    leaner operands (``LEAN_OPERANDS``), the same counts."""
     g = tl.program_id(2).to(tl.int64)
     part = tl.program_id(1)
     xp_ptr += g * stride_xg
@@ -427,7 +441,7 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                     rd = _rows4(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
                 net, total = _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net,
                                           total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE,
-                                          k, ROW_KEYS)
+                                          k, ROW_KEYS, LEAN)
         else:
             for q in range(0, (top + 3) // 4):
                 x0, x1, x2, x3 = philox(seed_x, cols[None, :].to(tl.uint32) + zero_x, zero_x + q,
@@ -442,30 +456,30 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                                             zero_d + q, c_row + zero_d, zero_d)
                 t = 4 * q
                 net, total = _slot_counts(x0, px, d0, pd, t, bl, length, live_x, live_d, net, total,
-                                          dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+                                          dt_ptr, base_ptr, ld, lines, ranks, D_PLANE, LEAN=LEAN)
                 if SKIP:  # slots past every train of the block add zeros: not counted
                     if t + 1 < top:
                         net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x,
                                                   live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                                  ranks, D_PLANE)
+                                                  ranks, D_PLANE, LEAN=LEAN)
                     if t + 2 < top:
                         net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x,
                                                   live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                                  ranks, D_PLANE)
+                                                  ranks, D_PLANE, LEAN=LEAN)
                     if t + 3 < top:
                         net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x,
                                                   live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                                  ranks, D_PLANE)
+                                                  ranks, D_PLANE, LEAN=LEAN)
                 else:
                     net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x, live_d,
                                               net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                              D_PLANE)
+                                              D_PLANE, LEAN=LEAN)
                     net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x, live_d,
                                               net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                              D_PLANE)
+                                              D_PLANE, LEAN=LEAN)
                     net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x, live_d,
                                               net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                              D_PLANE)
+                                              D_PLANE, LEAN=LEAN)
     out = lines[:, None] * n_in + cols[None, :]
     ok = (lines < n_out)[:, None] & (cols < n_in)[None, :]
     _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC)
@@ -1206,6 +1220,20 @@ DRAWN_ROW_KEYS = False
 # dense plane.
 ROW_KEYS_DRAWN_ERRORS = False
 ROW_KEYS_PLANE_BYTES = 1 << 28
+# ``_drawn_counts_kernel``'s product operands built leaner (``_slot_counts``' ``LEAN``): the
+# bits' magnitudes for ``total`` as ``s & 1`` instead of ``tl.abs(s)`` - on int8 the abs is
+# done byte by byte (PRMT unpack, sign extension, IABS, repack: 122 PRMT and 24 IABS in the
+# 144-wide program's slot loop, more than its Philox), the AND on packed bytes - and the
+# error plane's bits loaded straight as the ``(lines, rows)`` operand its K-major lines
+# are, not as ``(rows, lines)`` and transposed. The same operands, so the same counts bit
+# for bit. Counted on sm_90 (Triton 3.8 here, SASS of the slot loop at trains of 1; the
+# row block's loop in brackets), DRAWN_ROWS4 on: 144 x 16 (32 x 32 layers, 60 % of the
+# drawn lanes) 427 -> 293 (686 -> 549, -20 %); 288 x 32 730 -> 529 (1,199 -> 991,
+# -17 %); 288 x 64 742 -> 627 (1,259 -> 1,145, -9 %); registers 110 / 214 / 249 -> 116 /
+# 213 / 237, no spills. ESTIMATE (not timed): the drawn kernel ~-10-20 % (~-0.3-0.6 ms of
+# its ~3-3.5 ms a step if issue-bound; less where latency-bound). False: ``tl.abs`` and
+# the transposed load.
+LEAN_OPERANDS = False
 
 
 def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
@@ -1301,6 +1329,7 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
             ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
             BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4, ROW_KEYS=row_keys,
+            LEAN=LEAN_OPERANDS,
             **_drawn_launch(block_r, block_m, block_n))
     elif splits <= 1:
         counts.zero_()

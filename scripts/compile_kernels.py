@@ -223,6 +223,14 @@ def _problems():
                                    7, torch.tensor([5]))
         cu.drawn_counts_triton(x_prob, d_prob, bl, 7, 5)
     cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS, cu.CAPPED_DRAWN_REGISTERS = saved
+    saved = cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS
+    cu.LEAN_OPERANDS = cu.CAPPED_DRAWN_REGISTERS = True  # |bits| as s & 1, plane as (lines, rows)
+    for cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS in ((False, False), (True, False), (True, True)):
+        for planes in (False, True):
+            for n_in, n_out in ((144, 16), (288, 32), (288, 64)):
+                cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5,
+                                       bl, 7, torch.tensor([5]), error_planes=planes)
+    cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS = saved
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),

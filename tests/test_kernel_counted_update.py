@@ -1116,8 +1116,9 @@ def test_rows4_stream_counts_in_distribution(by_rank):
 @pytest.mark.parametrize("n_out,n_in", [(16, 144), (32, 288), (64, 288)])
 def test_gpu_drawn_row_keys_is_its_twin(monkeypatch, n_out, n_in):
     """Compiled, at the ResNet's shapes (8,192 rows; trains of 0-3, and of 1 as the
-    ResNet's): ``DRAWN_ROW_KEYS``' counts are its twin's (keyed by row) bit for bit, and at
-    trains of 1 ``DRAWN_ROWS4``'s by rank (error plane read) too."""
+    ResNet's): ``DRAWN_ROW_KEYS``' counts, the error side drawn by each program
+    (``ROW_KEYS_DRAWN_ERRORS``) or from its dense plane, are its twin's (keyed by row) bit
+    for bit, and at trains of 1 ``DRAWN_ROWS4``'s by rank (error plane read) too."""
     from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
     drawn = launcher("drawn_counts_triton", False)
@@ -1130,13 +1131,63 @@ def test_gpu_drawn_row_keys_is_its_twin(monkeypatch, n_out, n_in):
                torch.ones(k, dtype=torch.int32, device="cuda")):
         want = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 9, by_rank=False)
         monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", True)
-        got = drawn(x_prob, d_prob, bl, length, seed)
-        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
-        assert int(got[1].sum()) > 0
+        for drawn_errors in (True, False):  # the error side drawn by each program, its plane
+            monkeypatch.setitem(drawn.__globals__, "ROW_KEYS_DRAWN_ERRORS", drawn_errors)
+            got = drawn(x_prob, d_prob, bl, length, seed)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+            assert int(got[1].sum()) > 0
         if int(bl.min()) == 1:
             monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)
             ranked = drawn(x_prob, d_prob, bl, length, seed, error_planes=True)
             assert torch.equal(ranked[0], got[0]) and torch.equal(ranked[1], got[1])
+
+
+# ------------------------------ LEAN_OPERANDS: |bits| as s & 1, the plane as (lines, rows) -
+def test_lean_operands_count_the_same(monkeypatch):
+    """``LEAN_OPERANDS``: the drawn counts with the magnitudes as ``s & 1`` and the error
+    plane loaded as the ``(lines, rows)`` operand are the counts of ``tl.abs`` and the
+    transposed load, integer for integer - both streams (``DRAWN_ROWS4`` off and on, and
+    keyed by row), the error side from its plane and drawn by each program, empty slots
+    skipped or not, trains of 0-3, a group of two with K parts."""
+    drawn = launcher("drawn_counts_triton", True)
+    module = drawn.__globals__
+    gen = torch.Generator().manual_seed(31)
+    k, length, n_out, n_in = 36, 3, 5, 20
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    seeds = torch.tensor([71, 72])
+    cases = [dict(DRAWN_ROWS4=False, SKIP_EMPTY_SLOTS=False, planes=True),
+             dict(DRAWN_ROWS4=False, SKIP_EMPTY_SLOTS=True, planes=False),
+             dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=False, planes=True),
+             dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=True, planes=True),
+             dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=True, planes=False)]
+    for case in cases:
+        got = []
+        for lean in (False, True):
+            monkeypatch.setitem(module, "LEAN_OPERANDS", lean)
+            for name, value in case.items():
+                if name != "planes":
+                    monkeypatch.setitem(module, name, value)
+            got.append(drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16,
+                             splits=2, error_planes=case["planes"]))
+        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+        assert got[1][1].sum() > 0 and got[1][0].abs().sum() > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (32, 288, 32768),
+                                          (64, 288, 8192)])
+def test_gpu_lean_operands_count_the_same(monkeypatch, n_out, n_in, k):
+    """Compiled, at the ResNet's shapes and rows (trains of 0-31, and of 1): the drawn counts
+    with ``LEAN_OPERANDS`` are those without it, integer for integer, ``DRAWN_ROW_KEYS``
+    off and on (``DRAWN_ROWS4`` as set)."""
+    settings = [dict(LEAN_OPERANDS=lean, DRAWN_ROW_KEYS=keys)
+                for keys in (False, True) for lean in (False, True)]
+    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, _any_and_single_trains,
+                                          settings):
+        for off, on in (got[:2], got[2:]):
+            assert torch.equal(off[0], on[0]) and torch.equal(off[1], on[1])
+            assert int(on[1].sum()) > 0
 
 
 @pytest.mark.gpu
