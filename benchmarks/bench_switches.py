@@ -149,6 +149,15 @@ PATHS = {
     # byte), the error plane loaded as the (lines, rows) operand; the same counts
     "lean-operands": (((counted_update_cuda, "LEAN_OPERANDS"),), RESNET, [],
                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the lean operands with the 144-wide program at 96 registers (5 programs a SM, not 4)
+    "lean-capped": (((counted_update_cuda, "LEAN_OPERANDS"),
+                     (counted_update_cuda, "LEAN_REGISTERS")), RESNET, [],
+                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # all of convcounts' 2026-12-07 evening paths
+    "convcounts-evening": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
+                            (counted_update_cuda, "LEAN_OPERANDS"),
+                            (counted_update_cuda, "LEAN_REGISTERS")), RESNET, [],
+                           ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # both of convcounts' 2026-12-07 evening paths (row keys with the dense plane, lean)
     "row-keys-lean": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
                        (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],

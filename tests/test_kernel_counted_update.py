@@ -1174,20 +1174,56 @@ def test_lean_operands_count_the_same(monkeypatch):
         assert got[1][1].sum() > 0 and got[1][0].abs().sum() > 0
 
 
+def test_lean_registers_cap_the_144_wide_program(monkeypatch):
+    """``LEAN_REGISTERS`` (with ``LEAN_OPERANDS`` and ``CAPPED_DRAWN_REGISTERS``): the
+    144-wide count program (32 x 16 x 32) at ptxas ``maxnreg`` 96, other blocks uncapped,
+    5/4 the parts for ``MANY_DRAWN_PARTS``' waves there, and the same counts (interpreted:
+    the cap is the compiler's, the parts are not)."""
+    drawn = launcher("drawn_counts_triton", True)
+    module = drawn.__globals__
+    launch = module["_drawn_launch"]
+    parts = []
+    kernel = module["_drawn_counts_kernel"]
+
+    class Spy:
+        def __getitem__(self, grid):
+            parts.append(grid[1])
+            return kernel[grid]
+
+    monkeypatch.setitem(module, "_drawn_counts_kernel", Spy())
+    gen = torch.Generator().manual_seed(41)
+    k, n_out, n_in = 2560, 16, 32  # 80 row blocks: 20 parts of 4 or more
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
+    bl = torch.ones(k, dtype=torch.int32)
+    got = []
+    for lean in (False, True):
+        monkeypatch.setitem(module, "LEAN_OPERANDS", True)
+        monkeypatch.setitem(module, "LEAN_REGISTERS", lean)
+        assert launch(32, 16, 32)["maxnreg"] == (96 if lean else 128)
+        assert "maxnreg" not in launch(32, 64, 64) and "maxnreg" not in launch(32, 16, 64)
+        got.append(drawn(x_prob, d_prob, bl, 1, 8))
+    assert parts == [16, 20]  # the interpreter's 4 "programs", 4 waves; 5/4 of them
+    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+    monkeypatch.setitem(module, "CAPPED_DRAWN_REGISTERS", False)
+    assert "maxnreg" not in launch(32, 16, 32)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (32, 288, 32768),
                                           (64, 288, 8192)])
 def test_gpu_lean_operands_count_the_same(monkeypatch, n_out, n_in, k):
     """Compiled, at the ResNet's shapes and rows (trains of 0-31, and of 1): the drawn counts
-    with ``LEAN_OPERANDS`` are those without it, integer for integer, ``DRAWN_ROW_KEYS``
-    off and on (``DRAWN_ROWS4`` as set)."""
-    settings = [dict(LEAN_OPERANDS=lean, DRAWN_ROW_KEYS=keys)
-                for keys in (False, True) for lean in (False, True)]
+    with ``LEAN_OPERANDS`` (and ``LEAN_REGISTERS``' cap at 144 inputs) are those without
+    it, integer for integer, ``DRAWN_ROW_KEYS`` off and on (``DRAWN_ROWS4`` as set)."""
+    settings = [dict(LEAN_OPERANDS=lean, DRAWN_ROW_KEYS=keys, LEAN_REGISTERS=capped)
+                for keys in (False, True) for lean, capped in ((False, False), (True, False),
+                                                               (True, True))]
     for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, _any_and_single_trains,
                                           settings):
-        for off, on in (got[:2], got[2:]):
-            assert torch.equal(off[0], on[0]) and torch.equal(off[1], on[1])
-            assert int(on[1].sum()) > 0
+        for off, *on in (got[:3], got[3:]):
+            for net, total in on:
+                assert torch.equal(off[0], net) and torch.equal(off[1], total)
+            assert int(off[1].sum()) > 0
 
 
 @pytest.mark.gpu
