@@ -1234,17 +1234,20 @@ ROW_KEYS_PLANE_BYTES = 1 << 28
 # its ~3-3.5 ms a step if issue-bound; less where latency-bound). False: ``tl.abs`` and
 # the transposed load.
 LEAN_OPERANDS = False
-# With ``LEAN_OPERANDS``, the 144-wide count program (32 rows x 32 inputs x 16 outputs, 4
-# warps: the 32 x 32 layers, ~60 % of the ResNet's drawn lanes) capped at 96 registers
-# instead of ``DRAWN_REGISTER_CAP``'s 128: 5 programs (20 warps) a SM instead of 4, for a
-# program whose time is mostly latency (~25 % of issue in the 2026-12-07 profile). sm_90
-# (Triton 3.8 here): 116 -> 96 registers, no spills by rank (``DRAWN_ROW_KEYS``: 8 bytes of
-# stack), the slot loop 293 -> 302 SASS (row keys). ``MANY_DRAWN_PARTS`` then counts 5
-# programs a SM for its waves (2,640 parts at 144 inputs on 132 SMs: 4 waves). The same
-# counts (integer atomics, any split). ESTIMATE (not timed): 0 to -0.3 ms a step. False:
-# the 128 cap.
+# With ``LEAN_OPERANDS``, the count programs' registers capped (ptxas ``maxnreg``) for more
+# programs a SM, their time being mostly latency (~25 % of issue in the 2026-12-07
+# profile): the 144-wide one (32 rows x 32 inputs x 16 outputs, 4 warps: the 32 x 32 layers,
+# ~60 % of the ResNet's drawn lanes) at 96 instead of ``DRAWN_REGISTER_CAP``'s 128, 5
+# programs (20 warps) a SM instead of 4 - sm_90 (Triton 3.8 here): 116 -> 96 registers, no
+# spills by rank (``DRAWN_ROW_KEYS``: 8 bytes of stack), its slot loop 293 -> 302 SASS (row
+# keys) -; the 288 x 32 one (32 x 64 x 32: the 16 x 16 layers, ~30 %) at 168, 3 programs
+# a SM instead of 2 - 213 -> 168 registers, 16 bytes of stack (row keys: 40), its row
+# block 991 -> 1,019 SASS. (288 x 64 at 168 spills 248 bytes: not capped.)
+# ``MANY_DRAWN_PARTS`` then counts those programs a SM for its waves (2,640 parts at 144
+# inputs on 132 SMs: 4 waves of 5 a SM). The same counts (integer atomics, any split).
+# ESTIMATE (not timed): 0 to -0.4 ms a step. False: the 128 cap at 144 inputs alone.
 LEAN_REGISTERS = False
-LEAN_REGISTER_CAP = 96
+LEAN_REGISTER_CAPS = {(32, 16, 32): (96, 5), (32, 32, 64): (168, 3)}
 
 
 def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
@@ -1252,13 +1255,18 @@ def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
     ``CAPPED_DRAWN_REGISTERS``' register cap."""
     options = dict(num_warps=8 if block_r * block_n >= 4096 else 4)
     if CAPPED_DRAWN_REGISTERS and (block_r, block_m, block_n) == (32, 16, 32):
-        options["maxnreg"] = LEAN_REGISTER_CAP if _lean_cap() else DRAWN_REGISTER_CAP
+        options["maxnreg"] = DRAWN_REGISTER_CAP
+    lean = _lean_cap(block_r, block_m, block_n)
+    if lean:
+        options["maxnreg"] = lean[0]
     return options
 
 
-def _lean_cap() -> bool:
-    """Whether the 144-wide count program takes ``LEAN_REGISTERS``' lower cap."""
-    return CAPPED_DRAWN_REGISTERS and LEAN_OPERANDS and LEAN_REGISTERS
+def _lean_cap(block_r: int, block_m: int, block_n: int) -> tuple[int, int] | None:
+    """``LEAN_REGISTERS``' ``(cap, programs a SM)`` for a count program's blocks, or None."""
+    if CAPPED_DRAWN_REGISTERS and LEAN_OPERANDS and LEAN_REGISTERS:
+        return LEAN_REGISTER_CAPS.get((block_r, block_m, block_n))
+    return None
 
 
 def _drawn(n_out: int, k: int) -> bool:
@@ -1311,8 +1319,9 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     if splits is None:
         if MANY_DRAWN_PARTS:  # at most DRAWN_WAVES x the programs that fill the device
             fill = _programs(x_prob.device) * DRAWN_WAVES
-            if _lean_cap() and _drawn_launch(block_r, block_m, block_n).get("maxnreg"):
-                fill = fill * 5 // 4  # 5 programs a SM under the lean cap
+            lean = _lean_cap(block_r, block_m, block_n)
+            if lean:  # the programs a SM under the lean cap: DRAWN_WAVES waves of them
+                fill = fill * lean[1] // 4
             splits = max(1, min(steps // 4, fill // (n_blocks * tiles)))
         else:
             splits = max(1, min(steps // 4, triton.cdiv(_programs(x_prob.device),

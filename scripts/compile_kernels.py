@@ -230,10 +230,11 @@ def _problems():
             for n_in, n_out in ((144, 16), (288, 32), (288, 64)):
                 cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5,
                                        bl, 7, torch.tensor([5]), error_planes=planes)
-    cu.LEAN_REGISTERS = True  # the 144-wide program at 96 registers, both keys
+    cu.LEAN_REGISTERS = True  # the capped programs (144 x 16, 288 x 32), both keys
     for cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS in ((True, False), (True, True)):
-        cu.drawn_counts_triton(torch.rand(5, 32) - 0.5, torch.rand(5, 16) - 0.5, bl, 7,
-                               torch.tensor([5]))
+        for n_in, n_out in ((32, 16), (288, 32)):
+            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
+                                   7, torch.tensor([5]))
     cu.LEAN_REGISTERS = False
     cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS = saved
     _convolution_gathers()

@@ -1176,9 +1176,9 @@ def test_lean_operands_count_the_same(monkeypatch):
 
 def test_lean_registers_cap_the_144_wide_program(monkeypatch):
     """``LEAN_REGISTERS`` (with ``LEAN_OPERANDS`` and ``CAPPED_DRAWN_REGISTERS``): the
-    144-wide count program (32 x 16 x 32) at ptxas ``maxnreg`` 96, other blocks uncapped,
-    5/4 the parts for ``MANY_DRAWN_PARTS``' waves there, and the same counts (interpreted:
-    the cap is the compiler's, the parts are not)."""
+    144-wide count program (32 x 16 x 32) at ptxas ``maxnreg`` 96, the 288 x 32 one at
+    168, other blocks uncapped, 5/4 the parts for ``MANY_DRAWN_PARTS``' waves at 144, and
+    the same counts (interpreted: the cap is the compiler's, the parts are not)."""
     drawn = launcher("drawn_counts_triton", True)
     module = drawn.__globals__
     launch = module["_drawn_launch"]
@@ -1200,6 +1200,7 @@ def test_lean_registers_cap_the_144_wide_program(monkeypatch):
         monkeypatch.setitem(module, "LEAN_OPERANDS", True)
         monkeypatch.setitem(module, "LEAN_REGISTERS", lean)
         assert launch(32, 16, 32)["maxnreg"] == (96 if lean else 128)
+        assert launch(32, 32, 64).get("maxnreg") == (168 if lean else None)
         assert "maxnreg" not in launch(32, 64, 64) and "maxnreg" not in launch(32, 16, 64)
         got.append(drawn(x_prob, d_prob, bl, 1, 8))
     assert parts == [16, 20]  # the interpreter's 4 "programs", 4 waves; 5/4 of them
