@@ -153,10 +153,15 @@ PATHS = {
     "lean-capped": (((counted_update_cuda, "LEAN_OPERANDS"),
                      (counted_update_cuda, "LEAN_REGISTERS")), RESNET, [],
                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # DRAWN_ROWS4's error planes drawn with the ranks in the stacked order of Philox's four
+    # words (no interleave through shared memory); the same planes byte for byte
+    "stacked-planes": (((counted_update_cuda, "STACKED_PLANES"),), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # all of convcounts' 2026-12-07 evening paths
     "convcounts-evening": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
                             (counted_update_cuda, "LEAN_OPERANDS"),
-                            (counted_update_cuda, "LEAN_REGISTERS")), RESNET, [],
+                            (counted_update_cuda, "LEAN_REGISTERS"),
+                            (counted_update_cuda, "STACKED_PLANES")), RESNET, [],
                            ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # both of convcounts' 2026-12-07 evening paths (row keys with the dense plane, lean)
     "row-keys-lean": (((counted_update_cuda, "DRAWN_ROW_KEYS"),

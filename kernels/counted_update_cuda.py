@@ -63,6 +63,29 @@ def _rows4(seed, lines, t, first, shape: tl.constexpr):
 
 
 @triton.jit
+def _rows4_stacked(seed, lines, t, first, shape: tl.constexpr):
+    """``_rows4``'s words of the ranks ``first .. first + R - 1`` stacked, not interleaved:
+    row ``m`` of the result is rank ``_stacked_ranks(first, R)[m]`` = ``first + 4 (m % (R /
+    4)) + m // (R / 4)`` (output ``o`` of the block's quad calls is rows ``o R/4 ..``), so
+    the four outputs need no shuffle into rank order where each element's place follows
+    its own rank (``STACKED_PLANES``)."""
+    zero = tl.zeros((shape[0] // 4, shape[1]), dtype=tl.uint32)
+    quads = (first // 4 + tl.arange(0, shape[0] // 4)).to(tl.uint32)
+    r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + t,
+                            quads[:, None] + zero, zero + 1)
+    # [i, l, e, f] = r_(2f + e) -> [f, e, i, l] -> row (2f + e) R/4 + i
+    four = tl.join(tl.join(r0, r1), tl.join(r2, r3))
+    return tl.reshape(tl.permute(four, (3, 2, 0, 1)), shape)
+
+
+@triton.jit
+def _stacked_ranks(first, BLOCK: tl.constexpr):
+    """The ranks of ``_rows4_stacked``'s rows, in its order."""
+    m = tl.arange(0, BLOCK)
+    return first + 4 * (m % (BLOCK // 4)) + m // (BLOCK // 4)
+
+
+@triton.jit
 def _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, t, k_rows, length,
                  ld, n_lines, base_ptr, ABS: tl.constexpr, COMPACT: tl.constexpr):
     """Slot ``t`` of the rows ``rows`` on the lines ``lines``: fires where Philox output
@@ -91,7 +114,7 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
                         stride_pn, stride_pg, STREAM: tl.constexpr, SEED_PTR: tl.constexpr,
                         ABS: tl.constexpr, COMPACT: tl.constexpr, BLOCK_B: tl.constexpr,
                         BLOCK_L: tl.constexpr, QUAD_LOOP: tl.constexpr = False,
-                        ROWS4: tl.constexpr = False):
+                        ROWS4: tl.constexpr = False, STACKED: tl.constexpr = False):
     """Four slots ``4q .. 4q + 3`` of ``BLOCK_B`` rows x ``BLOCK_L`` lines of the planes
     ``(n_lines, ld)`` (axis 0: row block and ``q``). Dense: slot ``t`` of row ``b`` of line
     ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor
@@ -110,11 +133,16 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     bits stored at the same places; no program is launched for quads past the trains.
     ``ROWS4`` (compact, ``n_quads`` 1): another stream, ``_rows4``'s, keyed by the rank in
     ``order`` (one Philox call a slot and four ranks), each block walking its slots up to
-    its longest train; stored at the same places. ``ROWS4`` dense (``DRAWN_ROW_KEYS``):
+    its longest train; stored at the same places (``STACKED``, ``STACKED_PLANES``: the
+    block's ranks taken in ``_rows4_stacked``'s order, so its words need no interleave;
+    each bit still goes where its rank puts it). ``ROWS4`` dense (``DRAWN_ROW_KEYS``):
     keyed by row, slot ``t`` of row ``b`` at ``t * k_rows + b``, and only the slots up to
     each row block's longest train written (a reader masks by the trains)."""
     q = tl.program_id(0) % n_quads
-    ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
+    if STACKED:  # ``ROWS4``'s words in their stacked order: the ranks follow them
+        ranks = _stacked_ranks((tl.program_id(0) // n_quads) * BLOCK_B, BLOCK_B)
+    else:
+        ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
     g = tl.program_id(2).to(tl.int64)
     prob_ptr += g * stride_pg
@@ -139,7 +167,10 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
                     mask=live, other=0.0)
         first = (tl.program_id(0) // n_quads) * BLOCK_B
         for tt in range(0, tl.minimum(tl.max(bl, axis=0), length)):
-            r = _rows4(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
+            if STACKED:
+                r = _rows4_stacked(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
+            else:
+                r = _rows4(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
             _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, tt, k_rows,
                          length, ld, n_lines, base_ptr, ABS, COMPACT)
     elif COMPACT and QUAD_LOOP:  # this row block's quads, as far as its trains reach
@@ -964,7 +995,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
             n_lines, k, length, ld, quads, prob.stride(1), prob.stride(2), prob.stride(0),
             STREAM=stream, SEED_PTR=on_device, ABS=magnitude is not None,
             COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l, QUAD_LOOP=loop,
-            ROWS4=rows4)
+            ROWS4=rows4, STACKED=rows4 and STACKED_PLANES)
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
@@ -1247,6 +1278,14 @@ LEAN_OPERANDS = False
 # inputs on 132 SMs: 4 waves of 5 a SM). The same counts (integer atomics, any split).
 # ESTIMATE (not timed): 0 to -0.4 ms a step. False: the 128 cap at 144 inputs alone.
 LEAN_REGISTERS = False
+# ``DRAWN_ROWS4``'s error planes (``_line_planes_kernel`` with ``ROWS4``, compact or dense)
+# drawn with the block's ranks in ``_rows4_stacked``'s order (rank ``first + 4 (m % (R/4)) +
+# m // (R/4)`` at row ``m``): a Philox call's four words, ranks ``4i .. 4i + 3``, are then
+# rows ``i, i + R/4, ...`` - a stack, not the interleave into rank order that ``_rows4``
+# builds through shared memory (sm_90: 11 barriers in the 16-line plane's slot loop) - and
+# each bit is stored where its own rank puts it: the same planes byte for byte. ESTIMATE
+# (not timed): the plane kernel (~0.45 ms a step) -10-30 %. False: ``_rows4``'s interleave.
+STACKED_PLANES = False
 LEAN_REGISTER_CAPS = {(32, 16, 32): (96, 5), (32, 32, 64): (168, 3)}
 
 

@@ -237,6 +237,13 @@ def _problems():
                                    7, torch.tensor([5]))
     cu.LEAN_REGISTERS = False
     cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS = saved
+    saved = cu.STACKED_PLANES, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS
+    cu.STACKED_PLANES = cu.DRAWN_ROWS4 = True  # the error planes' words stacked, both keys
+    for cu.DRAWN_ROW_KEYS in (False, True):
+        for n_in, n_out in ((144, 16), (288, 32), (288, 64)):
+            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
+                                   7, torch.tensor([5]))
+    cu.STACKED_PLANES, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS = saved
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),

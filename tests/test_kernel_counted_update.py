@@ -1209,6 +1209,58 @@ def test_lean_registers_cap_the_144_wide_program(monkeypatch):
     assert "maxnreg" not in launch(32, 16, 32)
 
 
+def test_stacked_planes_are_the_same_bytes(monkeypatch):
+    """``STACKED_PLANES``: ``DRAWN_ROWS4``'s error planes drawn with the block's ranks in
+    ``_rows4_stacked``'s order are the planes of ``_rows4``'s interleave byte for byte -
+    compact (keyed by rank, a group of two with their own seeds, trains of 0-4) and dense
+    (keyed by row, ``DRAWN_ROW_KEYS``), blocks of 16 and 32 lines; and the drawn counts
+    through them are the same."""
+    planes = launcher("line_planes_triton", True)
+    module = planes.__globals__
+    gen = torch.Generator().manual_seed(9)
+    k, length = 45, 4
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    seeds = torch.tensor([5, 6])
+    compact = module["compact_layout_torch"](bl, length)
+    ends = compact[1][:, -1].tolist()
+    for n in (12, 20):  # 128 x 16 and 64 x 32 blocks
+        prob = torch.rand(2, k, n, generator=gen) * 1.6 - 0.8
+        got = []
+        for stacked in (False, True):
+            monkeypatch.setitem(module, "STACKED_PLANES", stacked)
+            ranked = planes(prob, bl, length, k * length, seeds, 1, compact=compact,
+                            rows4=True)[0]
+            keyed = planes(prob, bl, length, k * length, seeds, 1, rows4=True)[0]
+            inside = (torch.arange(length)[None, :, None] < bl[:, None, :])  # (g, t, row)
+            got.append((torch.cat([ranked[g, :, :ends[g]] for g in range(2)], 1),
+                        keyed.reshape(2, n, length, k).permute(0, 2, 3, 1)[inside]))
+        assert torch.equal(got[0][0], got[1][0]) and got[0][0].abs().sum() > 0
+        assert torch.equal(got[0][1], got[1][1]) and got[0][1].abs().sum() > 0
+    drawn = launcher("drawn_counts_triton", True)
+    x_prob, d_prob = _probs(gen, 2, k, n_in=20, n_out=5)
+    counts = []
+    for stacked in (False, True):
+        monkeypatch.setitem(module, "STACKED_PLANES", stacked)
+        counts.append(drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16,
+                            error_planes=True))
+    assert torch.equal(counts[0][0], counts[1][0]) and torch.equal(counts[0][1], counts[1][1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (64, 288, 8192)])
+def test_gpu_stacked_planes_count_the_same(monkeypatch, n_out, n_in, k):
+    """Compiled, at the ResNet's shapes and rows (trains of 0-31, and of 1): the drawn
+    counts through ``STACKED_PLANES``' error planes are those through ``_rows4``'s
+    interleave, integer for integer, keyed by rank and by row (``DRAWN_ROWS4`` on)."""
+    settings = [dict(DRAWN_ROWS4=True, STACKED_PLANES=stacked, DRAWN_ROW_KEYS=keys)
+                for keys in (False, True) for stacked in (False, True)]
+    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, _any_and_single_trains,
+                                          settings):
+        for off, on in (got[:2], got[2:]):
+            assert torch.equal(off[0], on[0]) and torch.equal(off[1], on[1])
+            assert int(off[1].sum()) > 0
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (32, 288, 32768),
                                           (64, 288, 8192)])
