@@ -157,11 +157,16 @@ PATHS = {
     # words (no interleave through shared memory); the same planes byte for byte
     "stacked-planes": (((counted_update_cuda, "STACKED_PLANES"),), RESNET, [],
                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the 144-wide count program's row blocks in that stacked order too; the same counts
+    "stacked-counts": (((counted_update_cuda, "STACKED_PLANES"),
+                        (counted_update_cuda, "STACKED_COUNTS")), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # all of convcounts' 2026-12-07 evening paths
     "convcounts-evening": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
                             (counted_update_cuda, "LEAN_OPERANDS"),
                             (counted_update_cuda, "LEAN_REGISTERS"),
-                            (counted_update_cuda, "STACKED_PLANES")), RESNET, [],
+                            (counted_update_cuda, "STACKED_PLANES"),
+                            (counted_update_cuda, "STACKED_COUNTS")), RESNET, [],
                            ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # both of convcounts' 2026-12-07 evening paths (row keys with the dense plane, lean)
     "row-keys-lean": (((counted_update_cuda, "DRAWN_ROW_KEYS"),

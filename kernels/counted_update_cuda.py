@@ -401,7 +401,8 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                          SEED_PTR: tl.constexpr, ATOMIC: tl.constexpr, D_PLANE: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                          SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False,
-                         ROW_KEYS: tl.constexpr = False, LEAN: tl.constexpr = False):
+                         ROW_KEYS: tl.constexpr = False, LEAN: tl.constexpr = False,
+                         STACKED: tl.constexpr = False):
     """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
     the input side's bits drawn where they are counted: the bits of ``_line_planes_kernel``
     (Philox output ``t % 4`` of the counter ``(line, t // 4, row, 0)``, x stream of the
@@ -420,7 +421,9 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     ``order`` not read - rank ``r`` is row ``r``, so ``_rows4``'s bits are keyed by row;
     the error plane, ``D_PLANE``, is then the dense one of ``line_planes_triton(rows4=True)``
     (slot ``t`` of row ``r`` at ``t * k + r``, no ``base``). ``LEAN``: ``_slot_counts``'
-    leaner operands (``LEAN_OPERANDS``), the same counts."""
+    leaner operands (``LEAN_OPERANDS``), the same counts. ``STACKED`` (with ``ROWS4``;
+    ``STACKED_COUNTS``): a row block's ranks taken in ``_rows4_stacked``'s order, the
+    products' K in that order (a sum: the same counts)."""
     g = tl.program_id(2).to(tl.int64)
     part = tl.program_id(1)
     xp_ptr += g * stride_xg
@@ -444,7 +447,10 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     zero_x = tl.zeros((BLOCK_R, BLOCK_N), dtype=tl.uint32)
     zero_d = tl.zeros((BLOCK_R, BLOCK_M), dtype=tl.uint32)
     for r0 in range(part * BLOCK_R, k, BLOCK_R * n_split):
-        ranks = r0 + tl.arange(0, BLOCK_R)
+        if STACKED:  # the block's ranks in the order of its Philox words, stacked
+            ranks = _stacked_ranks(r0, BLOCK_R)
+        else:
+            ranks = r0 + tl.arange(0, BLOCK_R)
         live = ranks < k
         if ROW_KEYS:  # the rows in their own order: rank r is row r
             rows = ranks
@@ -465,9 +471,14 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
         top = tl.minimum(tl.max(bl, axis=0), length)
         if ROWS4:
             for t in range(0, top):
-                rx = _rows4(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
+                if STACKED:
+                    rx = _rows4_stacked(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
+                else:
+                    rx = _rows4(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
                 if D_PLANE:
                     rd = zero_d
+                elif STACKED:
+                    rd = _rows4_stacked(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
                 else:
                     rd = _rows4(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
                 net, total = _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net,
@@ -1286,6 +1297,13 @@ LEAN_REGISTERS = False
 # each bit is stored where its own rank puts it: the same planes byte for byte. ESTIMATE
 # (not timed): the plane kernel (~0.45 ms a step) -10-30 %. False: ``_rows4``'s interleave.
 STACKED_PLANES = False
+# ``_drawn_counts_kernel``'s row blocks (``DRAWN_ROWS4``) in the same stacked order where the
+# error side has at most 16 lines (the 32 x 32 layers' 144-wide program): the products sum
+# over the block's rows in any order, so the input side's words need no interleave either -
+# the same counts. sm_90 with ``LEAN_OPERANDS``: 12 -> 6 barriers, the row block 549 -> 521
+# SASS (-5 %); at 288 inputs it measured +6 %, so not there. ESTIMATE (not timed): 0 to
+# -0.15 ms a step. False: rank order.
+STACKED_COUNTS = False
 LEAN_REGISTER_CAPS = {(32, 16, 32): (96, 5), (32, 32, 64): (168, 3)}
 
 
@@ -1395,7 +1413,7 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
             ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
             BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4, ROW_KEYS=row_keys,
-            LEAN=LEAN_OPERANDS,
+            LEAN=LEAN_OPERANDS, STACKED=rows4 and STACKED_COUNTS and block_m <= 16,
             **_drawn_launch(block_r, block_m, block_n))
     elif splits <= 1:
         counts.zero_()

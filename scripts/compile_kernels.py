@@ -244,6 +244,16 @@ def _problems():
             cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
                                    7, torch.tensor([5]))
     cu.STACKED_PLANES, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS = saved
+    saved = (cu.STACKED_COUNTS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS,
+             cu.LEAN_REGISTERS, cu.CAPPED_DRAWN_REGISTERS)
+    cu.STACKED_COUNTS = cu.DRAWN_ROWS4 = cu.CAPPED_DRAWN_REGISTERS = True  # 144 x 16 blocks
+    for cu.DRAWN_ROW_KEYS in (False, True):
+        for cu.LEAN_OPERANDS, cu.LEAN_REGISTERS in ((False, False), (True, False), (True, True)):
+            for planes in (False, True):
+                cu.drawn_counts_triton(torch.rand(5, 32) - 0.5, torch.rand(5, 16) - 0.5, bl, 7,
+                                       torch.tensor([5]), error_planes=planes)
+    (cu.STACKED_COUNTS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS,
+     cu.LEAN_REGISTERS, cu.CAPPED_DRAWN_REGISTERS) = saved
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),

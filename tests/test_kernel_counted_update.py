@@ -1246,18 +1246,50 @@ def test_stacked_planes_are_the_same_bytes(monkeypatch):
     assert torch.equal(counts[0][0], counts[1][0]) and torch.equal(counts[0][1], counts[1][1])
 
 
+def test_stacked_counts_count_the_same(monkeypatch):
+    """``STACKED_COUNTS``: the drawn counts with a row block's ranks in ``_rows4_stacked``'s
+    order (error sides of at most 16 lines) are those in rank order, integer for integer -
+    keyed by rank and by row, the error side from its plane and drawn by each program,
+    ``LEAN_OPERANDS`` off and on, trains of 0-3, a group of two with K parts, blocks of 16
+    and 32 ranks."""
+    drawn = launcher("drawn_counts_triton", True)
+    module = drawn.__globals__
+    gen = torch.Generator().manual_seed(33)
+    k, length, n_out, n_in = 40, 3, 5, 20
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    seeds = torch.tensor([81, 82])
+    monkeypatch.setitem(module, "DRAWN_ROWS4", True)
+    for keys, planes, lean, block_r in ((False, True, False, 16), (True, True, True, 32),
+                                        (True, False, False, 16)):
+        monkeypatch.setitem(module, "DRAWN_ROW_KEYS", keys)
+        monkeypatch.setitem(module, "LEAN_OPERANDS", lean)
+        got = []
+        for stacked in (False, True):
+            monkeypatch.setitem(module, "STACKED_COUNTS", stacked)
+            got.append(drawn(x_prob, d_prob, bl, length, seeds, block_r=block_r, block_n=16,
+                             splits=2, error_planes=planes))
+        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+        assert got[1][1].sum() > 0
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (64, 288, 8192)])
 def test_gpu_stacked_planes_count_the_same(monkeypatch, n_out, n_in, k):
     """Compiled, at the ResNet's shapes and rows (trains of 0-31, and of 1): the drawn
-    counts through ``STACKED_PLANES``' error planes are those through ``_rows4``'s
-    interleave, integer for integer, keyed by rank and by row (``DRAWN_ROWS4`` on)."""
-    settings = [dict(DRAWN_ROWS4=True, STACKED_PLANES=stacked, DRAWN_ROW_KEYS=keys)
-                for keys in (False, True) for stacked in (False, True)]
+    counts through ``STACKED_PLANES``' error planes, and with ``STACKED_COUNTS`` (and the
+    lean operands and registers) too, are those through ``_rows4``'s interleave, integer
+    for integer, keyed by rank and by row (``DRAWN_ROWS4`` on)."""
+    every = dict(STACKED_PLANES=True, STACKED_COUNTS=True, LEAN_OPERANDS=True,
+                 LEAN_REGISTERS=True)
+    settings = [dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=keys, **{name: name in on
+                                                                for name in every})
+                for keys in (False, True) for on in ((), ("STACKED_PLANES",), every)]
     for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, _any_and_single_trains,
                                           settings):
-        for off, on in (got[:2], got[2:]):
-            assert torch.equal(off[0], on[0]) and torch.equal(off[1], on[1])
+        for off, *on in (got[:3], got[3:]):
+            for net, total in on:
+                assert torch.equal(off[0], net) and torch.equal(off[1], total)
             assert int(off[1].sum()) > 0
 
 
