@@ -137,6 +137,41 @@ PATHS = {
     # 64-wide one spills 328 bytes on sm_90); the same counts
     "narrow-drawn": (((counted_update_cuda, "NARROW_DRAWN_BLOCKS"),), RESNET, [],
                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # DRAWN_ROWS4's bits keyed by row (no layout launches, the error plane dense); the
+    # ResNet's trains of 1 give the same bits as DRAWN_ROWS4 (the same losses digit for digit)
+    "drawn-row-keys": (((counted_update_cuda, "DRAWN_ROW_KEYS"),), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the same with the error side drawn by each program (no plane: one launch a count)
+    "row-keys-drawn": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
+                        (counted_update_cuda, "ROW_KEYS_DRAWN_ERRORS")), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the drawn counts' product operands leaner: |bits| as s & 1 (tl.abs of int8 goes byte by
+    # byte), the error plane loaded as the (lines, rows) operand; the same counts
+    "lean-operands": (((counted_update_cuda, "LEAN_OPERANDS"),), RESNET, [],
+                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the lean operands with the 144-wide program at 96 registers (5 programs a SM, not 4)
+    "lean-capped": (((counted_update_cuda, "LEAN_OPERANDS"),
+                     (counted_update_cuda, "LEAN_REGISTERS")), RESNET, [],
+                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # DRAWN_ROWS4's error planes drawn with the ranks in the stacked order of Philox's four
+    # words (no interleave through shared memory); the same planes byte for byte
+    "stacked-planes": (((counted_update_cuda, "STACKED_PLANES"),), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the 144-wide count program's row blocks in that stacked order too; the same counts
+    "stacked-counts": (((counted_update_cuda, "STACKED_PLANES"),
+                        (counted_update_cuda, "STACKED_COUNTS")), RESNET, [],
+                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # all of convcounts' 2026-12-07 evening paths
+    "convcounts-evening": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
+                            (counted_update_cuda, "LEAN_OPERANDS"),
+                            (counted_update_cuda, "LEAN_REGISTERS"),
+                            (counted_update_cuda, "STACKED_PLANES"),
+                            (counted_update_cuda, "STACKED_COUNTS")), RESNET, [],
+                           ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # both of convcounts' 2026-12-07 evening paths (row keys with the dense plane, lean)
+    "row-keys-lean": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
+                       (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],
+                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # DRAWN_ROWS4 on top of the convcounts paths
     "rows4-conv-counts": (((counted_update_cuda, "DRAWN_ROWS4"),
                            (counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES"),

@@ -63,6 +63,29 @@ def _rows4(seed, lines, t, first, shape: tl.constexpr):
 
 
 @triton.jit
+def _rows4_stacked(seed, lines, t, first, shape: tl.constexpr):
+    """``_rows4``'s words of the ranks ``first .. first + R - 1`` stacked, not interleaved:
+    row ``m`` of the result is rank ``_stacked_ranks(first, R)[m]`` = ``first + 4 (m % (R /
+    4)) + m // (R / 4)`` (output ``o`` of the block's quad calls is rows ``o R/4 ..``), so
+    the four outputs need no shuffle into rank order where each element's place follows
+    its own rank (``STACKED_PLANES``)."""
+    zero = tl.zeros((shape[0] // 4, shape[1]), dtype=tl.uint32)
+    quads = (first // 4 + tl.arange(0, shape[0] // 4)).to(tl.uint32)
+    r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + t,
+                            quads[:, None] + zero, zero + 1)
+    # [i, l, e, f] = r_(2f + e) -> [f, e, i, l] -> row (2f + e) R/4 + i
+    four = tl.join(tl.join(r0, r1), tl.join(r2, r3))
+    return tl.reshape(tl.permute(four, (3, 2, 0, 1)), shape)
+
+
+@triton.jit
+def _stacked_ranks(first, BLOCK: tl.constexpr):
+    """The ranks of ``_rows4_stacked``'s rows, in its order."""
+    m = tl.arange(0, BLOCK)
+    return first + 4 * (m % (BLOCK // 4)) + m // (BLOCK // 4)
+
+
+@triton.jit
 def _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, t, k_rows, length,
                  ld, n_lines, base_ptr, ABS: tl.constexpr, COMPACT: tl.constexpr):
     """Slot ``t`` of the rows ``rows`` on the lines ``lines``: fires where Philox output
@@ -91,7 +114,7 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
                         stride_pn, stride_pg, STREAM: tl.constexpr, SEED_PTR: tl.constexpr,
                         ABS: tl.constexpr, COMPACT: tl.constexpr, BLOCK_B: tl.constexpr,
                         BLOCK_L: tl.constexpr, QUAD_LOOP: tl.constexpr = False,
-                        ROWS4: tl.constexpr = False):
+                        ROWS4: tl.constexpr = False, STACKED: tl.constexpr = False):
     """Four slots ``4q .. 4q + 3`` of ``BLOCK_B`` rows x ``BLOCK_L`` lines of the planes
     ``(n_lines, ld)`` (axis 0: row block and ``q``). Dense: slot ``t`` of row ``b`` of line
     ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor
@@ -110,9 +133,16 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     bits stored at the same places; no program is launched for quads past the trains.
     ``ROWS4`` (compact, ``n_quads`` 1): another stream, ``_rows4``'s, keyed by the rank in
     ``order`` (one Philox call a slot and four ranks), each block walking its slots up to
-    its longest train; stored at the same places."""
+    its longest train; stored at the same places (``STACKED``, ``STACKED_PLANES``: the
+    block's ranks taken in ``_rows4_stacked``'s order, so its words need no interleave;
+    each bit still goes where its rank puts it). ``ROWS4`` dense (``DRAWN_ROW_KEYS``):
+    keyed by row, slot ``t`` of row ``b`` at ``t * k_rows + b``, and only the slots up to
+    each row block's longest train written (a reader masks by the trains)."""
     q = tl.program_id(0) % n_quads
-    ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
+    if STACKED:  # ``ROWS4``'s words in their stacked order: the ranks follow them
+        ranks = _stacked_ranks((tl.program_id(0) // n_quads) * BLOCK_B, BLOCK_B)
+    else:
+        ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
     g = tl.program_id(2).to(tl.int64)
     prob_ptr += g * stride_pg
@@ -131,13 +161,16 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     if SEED_PTR:
         seed = tl.load(seed_ptr + g)
     seed = _stream(tl.cast(seed, tl.int64), STREAM)
-    if COMPACT and ROWS4:  # ``ROWS4``'s stream, keyed by rank: a slot at a time
+    if ROWS4:  # ``ROWS4``'s stream, keyed by rank (by row where dense): a slot at a time
         live = (ranks < k_rows)[:, None] & (lines < n)[None, :]
         p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn,
                     mask=live, other=0.0)
         first = (tl.program_id(0) // n_quads) * BLOCK_B
         for tt in range(0, tl.minimum(tl.max(bl, axis=0), length)):
-            r = _rows4(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
+            if STACKED:
+                r = _rows4_stacked(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
+            else:
+                r = _rows4(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
             _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, tt, k_rows,
                          length, ld, n_lines, base_ptr, ABS, COMPACT)
     elif COMPACT and QUAD_LOOP:  # this row block's quads, as far as its trains reach
@@ -324,23 +357,40 @@ def _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC: tl.constexpr,
 
 @triton.jit
 def _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net, total, dt_ptr, base_ptr,
-                 ld, lines, ranks, D_PLANE: tl.constexpr):
+                 ld, lines, ranks, D_PLANE: tl.constexpr, k_rows=0, DENSE: tl.constexpr = False,
+                 LEAN: tl.constexpr = False):
     """Slot ``t``'s signed bits of a block of rows on both sides added to the counts (two
     int8 products over the rows): the input side drawn as ``_plane_store`` draws it from
     Philox outputs ``rx``; the error side likewise from ``rd``, or (``D_PLANE``) read from
-    its compact plane ``dt`` (slot ``t`` of rank ``r`` at ``base[t] + r``)."""
+    its compact plane ``dt`` (slot ``t`` of rank ``r`` at ``base[t] + r``; ``DENSE``: of
+    row ``r`` at ``t * k_rows + r``, ``DRAWN_ROW_KEYS``' plane). ``LEAN``
+    (``LEAN_OPERANDS``): the bits' magnitudes as ``s & 1`` (one bitwise op on packed bytes;
+    ``tl.abs`` of int8 unpacks, sign-extends and repacks each byte), and the error plane's
+    bits loaded as the product's ``(lines, rows)`` operand, not ``(rows, lines)``
+    transposed - the same operands, so the same counts."""
     inside = ((t < bl) & (t < length))[:, None]
     fx = (uint_to_uniform_float(rx) < tl.abs(px)) & inside & live_x
     sx = tl.where(fx, tl.where(px < 0.0, -1, 1), 0).to(tl.int8)
     if D_PLANE:
-        at = tl.load(base_ptr + tl.minimum(t, length)) + ranks
+        if DENSE:
+            at = t * k_rows + ranks
+        else:
+            at = tl.load(base_ptr + tl.minimum(t, length)) + ranks
+        if LEAN:  # the plane's lines are K-major: loaded as the (lines, rows) operand
+            sd_t = tl.load(dt_ptr + lines[:, None].to(tl.int64) * ld + at[None, :],
+                           mask=tl.trans(inside & live_d), other=0)
+            net = tl.dot(sd_t, sx, net, out_dtype=tl.int32)
+            return net, tl.dot(sd_t & 1, sx & 1, total, out_dtype=tl.int32)
         sd = tl.load(dt_ptr + lines[None, :].to(tl.int64) * ld + at[:, None],
                      mask=inside & live_d, other=0)
     else:
         fd = (uint_to_uniform_float(rd) < tl.abs(pd)) & inside & live_d
         sd = tl.where(fd, tl.where(pd < 0.0, -1, 1), 0).to(tl.int8)
     net = tl.dot(tl.trans(sd), sx, net, out_dtype=tl.int32)
-    total = tl.dot(tl.trans(tl.abs(sd)), tl.abs(sx), total, out_dtype=tl.int32)
+    if LEAN:  # |s| of s in {-1, 0, 1}: s & 1 (int8 -1 is 0xFF)
+        total = tl.dot(tl.trans(sd & 1), sx & 1, total, out_dtype=tl.int32)
+    else:
+        total = tl.dot(tl.trans(tl.abs(sd)), tl.abs(sx), total, out_dtype=tl.int32)
     return net, total
 
 
@@ -350,7 +400,9 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                          stride_xn, stride_xg, stride_dk, stride_dm, stride_dg,
                          SEED_PTR: tl.constexpr, ATOMIC: tl.constexpr, D_PLANE: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                         SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False):
+                         SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False,
+                         ROW_KEYS: tl.constexpr = False, LEAN: tl.constexpr = False,
+                         STACKED: tl.constexpr = False):
     """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
     the input side's bits drawn where they are counted: the bits of ``_line_planes_kernel``
     (Philox output ``t % 4`` of the counter ``(line, t // 4, row, 0)``, x stream of the
@@ -364,7 +416,14 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     block's longest train are not counted (their bits are all zeros). ``ROWS4``: the bits
     of ``_rows4``'s stream (keyed by rank in ``order``, one Philox call a slot and four
     ranks), a slot at a time up to the block's longest train (``SKIP``'s counts: nothing
-    past the trains); the error plane, ``D_PLANE``, must be of that stream too."""
+    past the trains); the error plane, ``D_PLANE``, must be of that stream too.
+    ``ROW_KEYS`` (with ``ROWS4``; ``DRAWN_ROW_KEYS``): the rows in their own order,
+    ``order`` not read - rank ``r`` is row ``r``, so ``_rows4``'s bits are keyed by row;
+    the error plane, ``D_PLANE``, is then the dense one of ``line_planes_triton(rows4=True)``
+    (slot ``t`` of row ``r`` at ``t * k + r``, no ``base``). ``LEAN``: ``_slot_counts``'
+    leaner operands (``LEAN_OPERANDS``), the same counts. ``STACKED`` (with ``ROWS4``;
+    ``STACKED_COUNTS``): a row block's ranks taken in ``_rows4_stacked``'s order, the
+    products' K in that order (a sum: the same counts)."""
     g = tl.program_id(2).to(tl.int64)
     part = tl.program_id(1)
     xp_ptr += g * stride_xg
@@ -375,7 +434,8 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     total_ptr += g * n_out * n_in
     if D_PLANE:
         dt_ptr += g * n_out * ld
-        base_ptr += g * (length + 1)
+        if not ROW_KEYS:
+            base_ptr += g * (length + 1)
     if SEED_PTR:
         seed = tl.load(seed_ptr + g)
     seed_x = _stream(tl.cast(seed, tl.int64), 0)
@@ -387,9 +447,15 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     zero_x = tl.zeros((BLOCK_R, BLOCK_N), dtype=tl.uint32)
     zero_d = tl.zeros((BLOCK_R, BLOCK_M), dtype=tl.uint32)
     for r0 in range(part * BLOCK_R, k, BLOCK_R * n_split):
-        ranks = r0 + tl.arange(0, BLOCK_R)
+        if STACKED:  # the block's ranks in the order of its Philox words, stacked
+            ranks = _stacked_ranks(r0, BLOCK_R)
+        else:
+            ranks = r0 + tl.arange(0, BLOCK_R)
         live = ranks < k
-        rows = tl.load(order_ptr + ranks, mask=live, other=0)
+        if ROW_KEYS:  # the rows in their own order: rank r is row r
+            rows = ranks
+        else:
+            rows = tl.load(order_ptr + ranks, mask=live, other=0)
         bl = tl.load(bl_ptr + rows, mask=live, other=0)
         live_x = live[:, None] & (cols < n_in)[None, :]
         live_d = live[:, None] & (lines < n_out)[None, :]
@@ -405,13 +471,19 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
         top = tl.minimum(tl.max(bl, axis=0), length)
         if ROWS4:
             for t in range(0, top):
-                rx = _rows4(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
+                if STACKED:
+                    rx = _rows4_stacked(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
+                else:
+                    rx = _rows4(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
                 if D_PLANE:
                     rd = zero_d
+                elif STACKED:
+                    rd = _rows4_stacked(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
                 else:
                     rd = _rows4(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
                 net, total = _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net,
-                                          total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+                                          total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE,
+                                          k, ROW_KEYS, LEAN)
         else:
             for q in range(0, (top + 3) // 4):
                 x0, x1, x2, x3 = philox(seed_x, cols[None, :].to(tl.uint32) + zero_x, zero_x + q,
@@ -426,30 +498,30 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                                             zero_d + q, c_row + zero_d, zero_d)
                 t = 4 * q
                 net, total = _slot_counts(x0, px, d0, pd, t, bl, length, live_x, live_d, net, total,
-                                          dt_ptr, base_ptr, ld, lines, ranks, D_PLANE)
+                                          dt_ptr, base_ptr, ld, lines, ranks, D_PLANE, LEAN=LEAN)
                 if SKIP:  # slots past every train of the block add zeros: not counted
                     if t + 1 < top:
                         net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x,
                                                   live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                                  ranks, D_PLANE)
+                                                  ranks, D_PLANE, LEAN=LEAN)
                     if t + 2 < top:
                         net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x,
                                                   live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                                  ranks, D_PLANE)
+                                                  ranks, D_PLANE, LEAN=LEAN)
                     if t + 3 < top:
                         net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x,
                                                   live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                                  ranks, D_PLANE)
+                                                  ranks, D_PLANE, LEAN=LEAN)
                 else:
                     net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x, live_d,
                                               net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                              D_PLANE)
+                                              D_PLANE, LEAN=LEAN)
                     net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x, live_d,
                                               net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                              D_PLANE)
+                                              D_PLANE, LEAN=LEAN)
                     net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x, live_d,
                                               net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                              D_PLANE)
+                                              D_PLANE, LEAN=LEAN)
     out = lines[:, None] * n_in + cols[None, :]
     ok = (lines < n_out)[:, None] & (cols < n_in)[None, :]
     _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC)
@@ -898,9 +970,10 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
     trains, rows in the order of decreasing train length (``base[t] + rank``); nothing is
     written past the trains' sum (a count must stop there: ``coincidences_triton``'s
     ``ends``). ``rows4`` (compact only): the bits of ``DRAWN_ROWS4``'s stream (``_rows4``:
-    keyed by rank, four ranks a Philox call), at the same places."""
-    if rows4 and compact is None:
-        raise ValueError("rows4 planes are compact planes (keyed by rank in the order)")
+    keyed by rank, four ranks a Philox call), at the same places; ``rows4`` without
+    ``compact`` (``DRAWN_ROW_KEYS``): keyed by row (rank ``r`` is row ``r``), slot-major at
+    ``t * k + row`` as the dense planes, but only the slots up to each block of rows'
+    longest train written (``ld >= k * length``; nothing past them is set)."""
     grouped = prob.dim() == 3
     if not grouped:
         prob, bl = prob[None], bl[None]
@@ -919,10 +992,12 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         block_b, block_l = _plane_blocks(n_lines)
         # slots in fours: the trains' (compact), or all up to ld, padding included (dense);
         # compact with QUAD_LOOP: one program a row block walks its quads
-        loop = compact is not None and (QUAD_LOOP or rows4)
+        loop = rows4 or (compact is not None and QUAD_LOOP)
         if SHORT_PLANE_BLOCKS and loop and not rows4 and block_b > SHORT_PLANE_ROWS:
             block_b = SHORT_PLANE_ROWS  # (the module note at SHORT_PLANE_BLOCKS)
         quads = 1 if loop else triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
+        if rows4 and compact is None and ld < k * length:
+            raise ValueError("rows4's dense planes take ld >= k * length")
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
         order, base = compact if compact is not None else (bl, bl)
         _line_planes_kernel[grid](
@@ -931,7 +1006,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
             n_lines, k, length, ld, quads, prob.stride(1), prob.stride(2), prob.stride(0),
             STREAM=stream, SEED_PTR=on_device, ABS=magnitude is not None,
             COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l, QUAD_LOOP=loop,
-            ROWS4=rows4)
+            ROWS4=rows4, STACKED=rows4 and STACKED_PLANES)
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
@@ -1159,6 +1234,77 @@ DRAWN_ROWS4 = True
 # 255 registers), the 32-wide one does not. The same counts (the bits are keyed by line,
 # not by block). False: ``_drawn_block_n``'s width.
 NARROW_DRAWN_BLOCKS = False
+# ``DRAWN_ROWS4``'s bits keyed by row instead of by rank in ``compact_layout``'s order (the
+# rows in their own order: rank ``r`` is row ``r``), and the error side's plane dense (slot
+# ``t`` of row ``r`` at ``t * k + r``, written up to each row block's longest train). A
+# drawn count then takes TWO launches instead of four: no ``_train_histogram_kernel`` /
+# ``_train_ranks_kernel`` (the layout: 26 + 26 launches, 0.87 ms of the sgd `batch` step's
+# kernels in the 2026-12-07 16:55 H100 profile, /work/notes/prof14.txt; their passes over
+# 131,072 rows of trains, the order written and read), and no ``order -> rows`` load
+# before each row block's dependent loads in either kernel (the rows contiguous: the
+# probabilities' rows read in order). The blocks, the Philox work and the plane's bytes
+# written stay (the plane's allocation grows to ``k * length`` slots a line, ~65 MB at the
+# 32 x 32 layers' 131,072 rows x 31 x 16; above ``ROW_KEYS_PLANE_BYTES`` the error side is
+# drawn by each program instead). ESTIMATE (not timed): -0.6 to -1.0 ms of kernel time a
+# step, on the update's side streams: ~-0.4 to -0.8 ms of the 11.4 ms graph step, sgd
+# `batch` 2.36x -> ~2.2-2.3x. Where every train has one length (the ResNet's trains of 1
+# under BL management) the stable order is the rows' own, so these are ``DRAWN_ROWS4``'s
+# bits exactly; where lengths differ, the same law, other bits (the twin
+# ``counted_update_ref.rows4_bits_torch(by_rank=False)``), and a row block's slots run to
+# its longest train (rows not grouped by length: up to ~2x the slot steps where lengths
+# mix). Only with ``DRAWN_ROWS4``. False: ranks in the order, the compact plane.
+DRAWN_ROW_KEYS = False
+# With ``DRAWN_ROW_KEYS``, the error side drawn by each program of a row block (no plane, one
+# launch a count): ``_drawn_block_n``'s widths for drawn error sides (144 inputs: 64 x 16,
+# 215 registers, 2 programs a SM; 288: 128 x 32 / 64 on 8 warps, 229 / 244 registers, 1 a
+# SM; sm_90, Triton 3.8), ~0-27 % more SASS a row block than the plane's blocks, and the
+# plane's launch (~0.45 ms a step) saved. A switch for side-by-side timings; False: the
+# dense plane.
+ROW_KEYS_DRAWN_ERRORS = False
+ROW_KEYS_PLANE_BYTES = 1 << 28
+# ``_drawn_counts_kernel``'s product operands built leaner (``_slot_counts``' ``LEAN``): the
+# bits' magnitudes for ``total`` as ``s & 1`` instead of ``tl.abs(s)`` - on int8 the abs is
+# done byte by byte (PRMT unpack, sign extension, IABS, repack: 122 PRMT and 24 IABS in the
+# 144-wide program's slot loop, more than its Philox), the AND on packed bytes - and the
+# error plane's bits loaded straight as the ``(lines, rows)`` operand its K-major lines
+# are, not as ``(rows, lines)`` and transposed. The same operands, so the same counts bit
+# for bit. Counted on sm_90 (Triton 3.8 here, SASS of the slot loop at trains of 1; the
+# row block's loop in brackets), DRAWN_ROWS4 on: 144 x 16 (32 x 32 layers, 60 % of the
+# drawn lanes) 427 -> 293 (686 -> 549, -20 %); 288 x 32 730 -> 529 (1,199 -> 991,
+# -17 %); 288 x 64 742 -> 627 (1,259 -> 1,145, -9 %); registers 110 / 214 / 249 -> 116 /
+# 213 / 237, no spills. ESTIMATE (not timed): the drawn kernel ~-10-20 % (~-0.3-0.6 ms of
+# its ~3-3.5 ms a step if issue-bound; less where latency-bound). False: ``tl.abs`` and
+# the transposed load.
+LEAN_OPERANDS = False
+# With ``LEAN_OPERANDS``, the count programs' registers capped (ptxas ``maxnreg``) for more
+# programs a SM, their time being mostly latency (~25 % of issue in the 2026-12-07
+# profile): the 144-wide one (32 rows x 32 inputs x 16 outputs, 4 warps: the 32 x 32 layers,
+# ~60 % of the ResNet's drawn lanes) at 96 instead of ``DRAWN_REGISTER_CAP``'s 128, 5
+# programs (20 warps) a SM instead of 4 - sm_90 (Triton 3.8 here): 116 -> 96 registers, no
+# spills by rank (``DRAWN_ROW_KEYS``: 8 bytes of stack), its slot loop 293 -> 302 SASS (row
+# keys) -; the 288 x 32 one (32 x 64 x 32: the 16 x 16 layers, ~30 %) at 168, 3 programs
+# a SM instead of 2 - 213 -> 168 registers, 16 bytes of stack (row keys: 40), its row
+# block 991 -> 1,019 SASS. (288 x 64 at 168 spills 248 bytes: not capped.)
+# ``MANY_DRAWN_PARTS`` then counts those programs a SM for its waves (2,640 parts at 144
+# inputs on 132 SMs: 4 waves of 5 a SM). The same counts (integer atomics, any split).
+# ESTIMATE (not timed): 0 to -0.4 ms a step. False: the 128 cap at 144 inputs alone.
+LEAN_REGISTERS = False
+# ``DRAWN_ROWS4``'s error planes (``_line_planes_kernel`` with ``ROWS4``, compact or dense)
+# drawn with the block's ranks in ``_rows4_stacked``'s order (rank ``first + 4 (m % (R/4)) +
+# m // (R/4)`` at row ``m``): a Philox call's four words, ranks ``4i .. 4i + 3``, are then
+# rows ``i, i + R/4, ...`` - a stack, not the interleave into rank order that ``_rows4``
+# builds through shared memory (sm_90: 11 barriers in the 16-line plane's slot loop) - and
+# each bit is stored where its own rank puts it: the same planes byte for byte. ESTIMATE
+# (not timed): the plane kernel (~0.45 ms a step) -10-30 %. False: ``_rows4``'s interleave.
+STACKED_PLANES = False
+# ``_drawn_counts_kernel``'s row blocks (``DRAWN_ROWS4``) in the same stacked order where the
+# error side has at most 16 lines (the 32 x 32 layers' 144-wide program): the products sum
+# over the block's rows in any order, so the input side's words need no interleave either -
+# the same counts. sm_90 with ``LEAN_OPERANDS``: 12 -> 6 barriers, the row block 549 -> 521
+# SASS (-5 %); at 288 inputs it measured +6 %, so not there. ESTIMATE (not timed): 0 to
+# -0.15 ms a step. False: rank order.
+STACKED_COUNTS = False
+LEAN_REGISTER_CAPS = {(32, 16, 32): (96, 5), (32, 32, 64): (168, 3)}
 
 
 def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
@@ -1167,7 +1313,17 @@ def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
     options = dict(num_warps=8 if block_r * block_n >= 4096 else 4)
     if CAPPED_DRAWN_REGISTERS and (block_r, block_m, block_n) == (32, 16, 32):
         options["maxnreg"] = DRAWN_REGISTER_CAP
+    lean = _lean_cap(block_r, block_m, block_n)
+    if lean:
+        options["maxnreg"] = lean[0]
     return options
+
+
+def _lean_cap(block_r: int, block_m: int, block_n: int) -> tuple[int, int] | None:
+    """``LEAN_REGISTERS``' ``(cap, programs a SM)`` for a count program's blocks, or None."""
+    if CAPPED_DRAWN_REGISTERS and LEAN_OPERANDS and LEAN_REGISTERS:
+        return LEAN_REGISTER_CAPS.get((block_r, block_m, block_n))
+    return None
 
 
 def _drawn(n_out: int, k: int) -> bool:
@@ -1192,7 +1348,9 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     0, d stream 1), as ``coincidences_triton`` counts them from those planes, in one launch
     and without the input side's planes (``error_planes``, default
     ``DRAWN_ERROR_PLANES``: the error side's compact plane drawn first, by
-    ``line_planes_triton``, and read; else drawn in the same launch by every program). A
+    ``line_planes_triton``, and read; else drawn in the same launch by every program;
+    with ``DRAWN_ROWS4`` and ``DRAWN_ROW_KEYS``: no layout, the error plane dense, keyed
+    by row). A
     group: ``(tiles, k, n)`` probabilities, ``(tiles, k)`` trains and a ``(tiles,)`` seed
     tensor give ``(tiles, n_out, n_in)`` counts."""
     grouped = x_prob.dim() == 3
@@ -1204,8 +1362,12 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     on_device = isinstance(seed, torch.Tensor)
     if tiles > 1 and not on_device:
         raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
-    d_plane = DRAWN_ERROR_PLANES if error_planes is None else error_planes
     rows4 = DRAWN_ROWS4
+    row_keys = rows4 and DRAWN_ROW_KEYS  # no order: keyed by row, no layout
+    d_plane = DRAWN_ERROR_PLANES if error_planes is None else error_planes
+    if row_keys and (ROW_KEYS_DRAWN_ERRORS
+                     or n_out * k * length * tiles > ROW_KEYS_PLANE_BYTES):
+        d_plane = False  # the error side drawn by each program of a row block
     bl = bl.contiguous()
     block_m = max(16, triton.next_power_of_2(n_out))
     block_n = block_n or _drawn_block_n(n_in, block_m, d_plane)
@@ -1213,8 +1375,11 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     steps = triton.cdiv(k, block_r)
     if splits is None:
         if MANY_DRAWN_PARTS:  # at most DRAWN_WAVES x the programs that fill the device
-            splits = max(1, min(steps // 4, _programs(x_prob.device) * DRAWN_WAVES
-                                // (n_blocks * tiles)))
+            fill = _programs(x_prob.device) * DRAWN_WAVES
+            lean = _lean_cap(block_r, block_m, block_n)
+            if lean:  # the programs a SM under the lean cap: DRAWN_WAVES waves of them
+                fill = fill * lean[1] // 4
+            splits = max(1, min(steps // 4, fill // (n_blocks * tiles)))
         else:
             splits = max(1, min(steps // 4, triton.cdiv(_programs(x_prob.device),
                                                         n_blocks * tiles)))
@@ -1223,7 +1388,13 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
         2, tiles, n_out, n_in, dtype=torch.int32, device=x_prob.device)
     if k and n_out and n_in and tiles and length > 0:
         ld = max(k * length, 1)
-        if d_plane:  # rows by decreasing train, and the error side's compact plane
+        if row_keys:  # the rows in their own order: no layout; a dense plane (keyed by row)
+            order, base = counts, counts
+            dt = counts
+            if d_plane:
+                ld = k * length
+                dt = line_planes_triton(d_prob, bl, length, ld, seed, 1, rows4=True)[0]
+        elif d_plane:  # rows by decreasing train, and the error side's compact plane
             order, base = (t.contiguous() for t in compact_layout(bl, length))
             dt = line_planes_triton(d_prob, bl, length, ld, seed, 1,
                                     compact=(order, base), rows4=rows4)[0]
@@ -1235,12 +1406,14 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
                 order = torch.argsort(bl, dim=-1, descending=True).to(torch.int32).contiguous()
             dt, base = counts, counts
         _drawn_counts_kernel[(n_blocks, splits, tiles)](
-            x_prob, d_prob, bl, order.reshape(tiles, k), seed if on_device else counts,
+            x_prob, d_prob, bl, order if row_keys else order.reshape(tiles, k),
+            seed if on_device else counts,
             0 if on_device else int(seed), counts[0], counts[1], dt, base, ld, k, n_out, n_in,
             length, splits, x_prob.stride(1), x_prob.stride(2), x_prob.stride(0),
             d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
             ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
-            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4,
+            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4, ROW_KEYS=row_keys,
+            LEAN=LEAN_OPERANDS, STACKED=rows4 and STACKED_COUNTS and block_m <= 16,
             **_drawn_launch(block_r, block_m, block_n))
     elif splits <= 1:
         counts.zero_()

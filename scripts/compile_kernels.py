@@ -214,6 +214,46 @@ def _problems():
             cu.drawn_counts_triton(torch.rand(5, 288) - 0.5, torch.rand(5, 64) - 0.5, bl, 7,
                                    torch.tensor([5]))
     cu.DRAWN_ROWS4, cu.NARROW_DRAWN_BLOCKS = rows4, narrow
+    saved = cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS, cu.CAPPED_DRAWN_REGISTERS
+    cu.DRAWN_ROWS4 = cu.DRAWN_ROW_KEYS = cu.CAPPED_DRAWN_REGISTERS = True  # keyed by row
+    for cu.ROW_KEYS_DRAWN_ERRORS in (False, True):  # the dense error plane, or drawn
+        for n_in, n_out in ((27, 16), (144, 16), (144, 32), (16, 32), (288, 32), (32, 64),
+                            (288, 64)):  # every drawn shape of the ResNet
+            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
+                                   7, torch.tensor([5]))
+        cu.drawn_counts_triton(x_prob, d_prob, bl, 7, 5)
+    cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS, cu.CAPPED_DRAWN_REGISTERS = saved
+    saved = cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS
+    cu.LEAN_OPERANDS = cu.CAPPED_DRAWN_REGISTERS = True  # |bits| as s & 1, plane as (lines, rows)
+    for cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS in ((False, False), (True, False), (True, True)):
+        for planes in (False, True):
+            for n_in, n_out in ((144, 16), (288, 32), (288, 64)):
+                cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5,
+                                       bl, 7, torch.tensor([5]), error_planes=planes)
+    cu.LEAN_REGISTERS = True  # the capped programs (144 x 16, 288 x 32), both keys
+    for cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS in ((True, False), (True, True)):
+        for n_in, n_out in ((32, 16), (288, 32)):
+            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
+                                   7, torch.tensor([5]))
+    cu.LEAN_REGISTERS = False
+    cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS = saved
+    saved = cu.STACKED_PLANES, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS
+    cu.STACKED_PLANES = cu.DRAWN_ROWS4 = True  # the error planes' words stacked, both keys
+    for cu.DRAWN_ROW_KEYS in (False, True):
+        for n_in, n_out in ((144, 16), (288, 32), (288, 64)):
+            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
+                                   7, torch.tensor([5]))
+    cu.STACKED_PLANES, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS = saved
+    saved = (cu.STACKED_COUNTS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS,
+             cu.LEAN_REGISTERS, cu.CAPPED_DRAWN_REGISTERS)
+    cu.STACKED_COUNTS = cu.DRAWN_ROWS4 = cu.CAPPED_DRAWN_REGISTERS = True  # 144 x 16 blocks
+    for cu.DRAWN_ROW_KEYS in (False, True):
+        for cu.LEAN_OPERANDS, cu.LEAN_REGISTERS in ((False, False), (True, False), (True, True)):
+            for planes in (False, True):
+                cu.drawn_counts_triton(torch.rand(5, 32) - 0.5, torch.rand(5, 16) - 0.5, bl, 7,
+                                       torch.tensor([5]), error_planes=planes)
+    (cu.STACKED_COUNTS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS,
+     cu.LEAN_REGISTERS, cu.CAPPED_DRAWN_REGISTERS) = saved
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),

@@ -964,6 +964,7 @@ def test_drawn_rows4_is_its_twin(monkeypatch):
     x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
     seeds = torch.tensor([51, 52])
     monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", False)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)  # keyed by rank
     old = drawn(x_prob, d_prob, torch.ones(2, k, dtype=torch.int32), length, seeds, block_n=16)
     monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
     for bl in (torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32),
@@ -994,13 +995,96 @@ def test_drawn_rows4_is_its_twin(monkeypatch):
                                                                                strict=True))
 
 
-def test_rows4_stream_counts_in_distribution():
-    """``DRAWN_ROWS4``'s stream (its twin, which the kernels equal bit for bit) keeps every
-    bit's probability: over 400 seeds each cell's up and down counts have the mean and the
-    variance of their exact law - a sum of independent coincidences, one per slot of a
-    row, of probability ``|x_prob d_prob|`` (up where the signs differ) - within the
-    sampling error (each cell's mean at 4.5 standard errors; the z-scores' pooled square
-    and the variances' ratios over all cells)."""
+def test_philox_twin_keeps_the_counters_device():
+    """Python-int counters beside tensor ones go where the tensors are: on CUDA the
+    compiled ``DRAWN_ROWS4`` test met a CPU scalar broadcast beside CUDA counters (checked
+    here on the meta device, which mixes with the CPU as CUDA does)."""
+    from xbrun.kernels.counted_update_ref import philox_torch
+
+    words = philox_torch(7, torch.arange(6, device="meta"), 3, 0, 1)
+    assert all(w.device.type == "meta" and w.shape == (6,) for w in words)
+
+
+# ------------------------------ DRAWN_ROW_KEYS: ROWS4's bits keyed by row, no layout -------
+def test_drawn_row_keys_is_its_twin(monkeypatch):
+    """``DRAWN_ROW_KEYS`` (with ``DRAWN_ROWS4``): the counts are those of the twin keyed by
+    row (``drawn_counts_rows4_torch(by_rank=False)``) bit for bit - trains of 0-5 and of 1,
+    a partial last row block, K parts, a group of two with their own seeds, one tile with
+    an int seed; the error side from its dense plane, drawn by each program
+    (``ROW_KEYS_DRAWN_ERRORS``), and past ``ROW_KEYS_PLANE_BYTES``;
+    no layout launched. Where every train has one length the bits are ``DRAWN_ROWS4``'s by
+    rank (the stable order is the rows' own); where lengths mix, other bits."""
+    from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
+
+    drawn = launcher("drawn_counts_triton", True)
+    module = drawn.__globals__
+    gen = torch.Generator().manual_seed(21)
+    k, length, n_out, n_in = 38, 5, 5, 20
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
+    seeds = torch.tensor([61, 62])
+    mixed = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    ones = torch.ones(2, k, dtype=torch.int32)
+    monkeypatch.setitem(module, "DRAWN_ROWS4", True)
+    monkeypatch.setitem(module, "DRAWN_ROW_KEYS", False)
+    by_rank = [drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16)
+               for bl in (mixed, ones)]
+    monkeypatch.setitem(module, "DRAWN_ROW_KEYS", True)
+    layouts = []
+    monkeypatch.setitem(module, "compact_layout", lambda *a: layouts.append(a))
+    modes = [dict(error_planes=True), dict(ROW_KEYS_DRAWN_ERRORS=True),
+             dict(ROW_KEYS_PLANE_BYTES=100)]
+    for bl, ranked in zip((mixed, ones), by_rank, strict=True):
+        want = [drawn_counts_rows4_torch(x_prob[g], d_prob[g], bl[g], length, int(seeds[g]),
+                                         by_rank=False) for g in range(2)]
+        for mode in modes if bl is mixed else modes[:1]:
+            planes = mode.get("error_planes")
+            monkeypatch.setitem(module, "ROW_KEYS_DRAWN_ERRORS",
+                                mode.get("ROW_KEYS_DRAWN_ERRORS", False))
+            monkeypatch.setitem(module, "ROW_KEYS_PLANE_BYTES",
+                                mode.get("ROW_KEYS_PLANE_BYTES", 1 << 28))
+            net, total = drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16,
+                               splits=2, error_planes=planes)
+            assert torch.equal(net, torch.stack([w[0] for w in want]))
+            assert torch.equal(total, torch.stack([w[1] for w in want])) and total.sum() > 0
+        if bl is ones:  # one tile, an int seed, blocks of 32 rows
+            one = drawn(x_prob[1], d_prob[1], bl[1], length, int(seeds[1]))
+            assert torch.equal(one[0], want[1][0]) and torch.equal(one[1], want[1][1])
+        same = torch.equal(ranked[0], net) and torch.equal(ranked[1], total)
+        assert same == (bl is ones)  # trains of one length: DRAWN_ROWS4's bits
+    assert layouts == []
+
+
+def test_row_keyed_planes_are_the_twins_bits():
+    """``line_planes_triton(rows4=True)`` without a layout (``DRAWN_ROW_KEYS``' error
+    plane): slot ``t`` of row ``b`` at ``t * k + b`` holds the twin's bit keyed by row
+    (``rows4_bits_torch(by_rank=False)``) wherever the row's train reaches, for each tile
+    of a group with its own seed; a too short ``ld`` is refused."""
+    from xbrun.kernels.counted_update_ref import rows4_bits_torch
+
+    planes = launcher("line_planes_triton", True)
+    gen = torch.Generator().manual_seed(8)
+    k, length, n = 37, 4, 6
+    prob = torch.rand(2, k, n, generator=gen) * 1.6 - 0.8
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    seeds = torch.tensor([3, 4])
+    signed = planes(prob, bl, length, k * length, seeds, 1, rows4=True)[0]
+    for g in range(2):
+        want = rows4_bits_torch(prob[g], bl[g], length, int(seeds[g]), 1, by_rank=False)
+        inside = torch.arange(length)[None, :] < bl[g][:, None]  # (k, length)
+        got = signed[g].reshape(n, length, k).permute(2, 1, 0)  # (k, length, n)
+        assert torch.equal(got[inside], want[inside]) and want[inside].abs().sum() > 0
+    with pytest.raises(ValueError, match="ld >= k"):
+        planes(prob, bl, length, k * length - 1, seeds, 1, rows4=True)
+
+
+@pytest.mark.parametrize("by_rank", [True, False])
+def test_rows4_stream_counts_in_distribution(by_rank):
+    """``DRAWN_ROWS4``'s stream (its twin, which the kernels equal bit for bit), keyed by
+    rank or by row (``DRAWN_ROW_KEYS``), keeps every bit's probability: over 400 seeds each
+    cell's up and down counts have the mean and the variance of their exact law - a sum of
+    independent coincidences, one per slot of a row, of probability ``|x_prob d_prob|`` (up
+    where the signs differ) - within the sampling error (each cell's mean at 4.5 standard
+    errors; the z-scores' pooled square and the variances' ratios over all cells)."""
     from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
     gen = torch.Generator().manual_seed(3)
@@ -1011,7 +1095,8 @@ def test_rows4_stream_counts_in_distribution():
     d_prob = torch.rand(k, n_out, generator=gen, dtype=torch.float64) * 1.6 - 0.8
     ups, downs = [], []
     for seed in range(runs):
-        net, total = drawn_counts_rows4_torch(x_prob.float(), d_prob.float(), bl, length, seed)
+        net, total = drawn_counts_rows4_torch(x_prob.float(), d_prob.float(), bl, length, seed,
+                                              by_rank=by_rank)
         ups.append((total - net) // 2)
         downs.append((total + net) // 2)
     p = (d_prob.abs()[:, :, None] * x_prob.abs()[:, None, :]).float().double()
@@ -1027,14 +1112,203 @@ def test_rows4_stream_counts_in_distribution():
         assert abs(float(ratio.mean()) - 1) < 0.06 and ratio.min() > 0.6 and ratio.max() < 1.5
 
 
-def test_philox_twin_keeps_the_counters_device():
-    """Python-int counters beside tensor ones go where the tensors are: on CUDA the
-    compiled ``DRAWN_ROWS4`` test met a CPU scalar broadcast beside CUDA counters (checked
-    here on the meta device, which mixes with the CPU as CUDA does)."""
-    from xbrun.kernels.counted_update_ref import philox_torch
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in", [(16, 144), (32, 288), (64, 288)])
+def test_gpu_drawn_row_keys_is_its_twin(monkeypatch, n_out, n_in):
+    """Compiled, at the ResNet's shapes (8,192 rows; trains of 0-3, and of 1 as the
+    ResNet's): ``DRAWN_ROW_KEYS``' counts, the error side drawn by each program
+    (``ROW_KEYS_DRAWN_ERRORS``) or from its dense plane, are its twin's (keyed by row) bit
+    for bit, and at trains of 1 ``DRAWN_ROWS4``'s by rank (error plane read) too."""
+    from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
-    words = philox_torch(7, torch.arange(6, device="meta"), 3, 0, 1)
-    assert all(w.device.type == "meta" and w.shape == (6,) for w in words)
+    drawn = launcher("drawn_counts_triton", False)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
+    gen = torch.Generator().manual_seed(n_in + n_out)
+    k, length = 8192, 3
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
+    seed = torch.tensor([9], device="cuda")
+    for bl in (torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda(),
+               torch.ones(k, dtype=torch.int32, device="cuda")):
+        want = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 9, by_rank=False)
+        monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", True)
+        for drawn_errors in (True, False):  # the error side drawn by each program, its plane
+            monkeypatch.setitem(drawn.__globals__, "ROW_KEYS_DRAWN_ERRORS", drawn_errors)
+            got = drawn(x_prob, d_prob, bl, length, seed)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+            assert int(got[1].sum()) > 0
+        if int(bl.min()) == 1:
+            monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)
+            ranked = drawn(x_prob, d_prob, bl, length, seed, error_planes=True)
+            assert torch.equal(ranked[0], got[0]) and torch.equal(ranked[1], got[1])
+
+
+# ------------------------------ LEAN_OPERANDS: |bits| as s & 1, the plane as (lines, rows) -
+def test_lean_operands_count_the_same(monkeypatch):
+    """``LEAN_OPERANDS``: the drawn counts with the magnitudes as ``s & 1`` and the error
+    plane loaded as the ``(lines, rows)`` operand are the counts of ``tl.abs`` and the
+    transposed load, integer for integer - both streams (``DRAWN_ROWS4`` off and on, and
+    keyed by row), the error side from its plane and drawn by each program, empty slots
+    skipped or not, trains of 0-3, a group of two with K parts."""
+    drawn = launcher("drawn_counts_triton", True)
+    module = drawn.__globals__
+    gen = torch.Generator().manual_seed(31)
+    k, length, n_out, n_in = 36, 3, 5, 20
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    seeds = torch.tensor([71, 72])
+    cases = [dict(DRAWN_ROWS4=False, SKIP_EMPTY_SLOTS=False, planes=True),
+             dict(DRAWN_ROWS4=False, SKIP_EMPTY_SLOTS=True, planes=False),
+             dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=False, planes=True),
+             dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=True, planes=True),
+             dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=True, planes=False)]
+    for case in cases:
+        got = []
+        for lean in (False, True):
+            monkeypatch.setitem(module, "LEAN_OPERANDS", lean)
+            for name, value in case.items():
+                if name != "planes":
+                    monkeypatch.setitem(module, name, value)
+            got.append(drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16,
+                             splits=2, error_planes=case["planes"]))
+        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+        assert got[1][1].sum() > 0 and got[1][0].abs().sum() > 0
+
+
+def test_lean_registers_cap_the_144_wide_program(monkeypatch):
+    """``LEAN_REGISTERS`` (with ``LEAN_OPERANDS`` and ``CAPPED_DRAWN_REGISTERS``): the
+    144-wide count program (32 x 16 x 32) at ptxas ``maxnreg`` 96, the 288 x 32 one at
+    168, other blocks uncapped, 5/4 the parts for ``MANY_DRAWN_PARTS``' waves at 144, and
+    the same counts (interpreted: the cap is the compiler's, the parts are not)."""
+    drawn = launcher("drawn_counts_triton", True)
+    module = drawn.__globals__
+    launch = module["_drawn_launch"]
+    parts = []
+    kernel = module["_drawn_counts_kernel"]
+
+    class Spy:
+        def __getitem__(self, grid):
+            parts.append(grid[1])
+            return kernel[grid]
+
+    monkeypatch.setitem(module, "_drawn_counts_kernel", Spy())
+    gen = torch.Generator().manual_seed(41)
+    k, n_out, n_in = 2560, 16, 32  # 80 row blocks: 20 parts of 4 or more
+    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
+    bl = torch.ones(k, dtype=torch.int32)
+    got = []
+    for lean in (False, True):
+        monkeypatch.setitem(module, "LEAN_OPERANDS", True)
+        monkeypatch.setitem(module, "LEAN_REGISTERS", lean)
+        assert launch(32, 16, 32)["maxnreg"] == (96 if lean else 128)
+        assert launch(32, 32, 64).get("maxnreg") == (168 if lean else None)
+        assert "maxnreg" not in launch(32, 64, 64) and "maxnreg" not in launch(32, 16, 64)
+        got.append(drawn(x_prob, d_prob, bl, 1, 8))
+    assert parts == [16, 20]  # the interpreter's 4 "programs", 4 waves; 5/4 of them
+    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+    monkeypatch.setitem(module, "CAPPED_DRAWN_REGISTERS", False)
+    assert "maxnreg" not in launch(32, 16, 32)
+
+
+def test_stacked_planes_are_the_same_bytes(monkeypatch):
+    """``STACKED_PLANES``: ``DRAWN_ROWS4``'s error planes drawn with the block's ranks in
+    ``_rows4_stacked``'s order are the planes of ``_rows4``'s interleave byte for byte -
+    compact (keyed by rank, a group of two with their own seeds, trains of 0-4) and dense
+    (keyed by row, ``DRAWN_ROW_KEYS``), blocks of 16 and 32 lines; and the drawn counts
+    through them are the same."""
+    planes = launcher("line_planes_triton", True)
+    module = planes.__globals__
+    gen = torch.Generator().manual_seed(9)
+    k, length = 45, 4
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    seeds = torch.tensor([5, 6])
+    compact = module["compact_layout_torch"](bl, length)
+    ends = compact[1][:, -1].tolist()
+    for n in (12, 20):  # 128 x 16 and 64 x 32 blocks
+        prob = torch.rand(2, k, n, generator=gen) * 1.6 - 0.8
+        got = []
+        for stacked in (False, True):
+            monkeypatch.setitem(module, "STACKED_PLANES", stacked)
+            ranked = planes(prob, bl, length, k * length, seeds, 1, compact=compact,
+                            rows4=True)[0]
+            keyed = planes(prob, bl, length, k * length, seeds, 1, rows4=True)[0]
+            inside = (torch.arange(length)[None, :, None] < bl[:, None, :])  # (g, t, row)
+            got.append((torch.cat([ranked[g, :, :ends[g]] for g in range(2)], 1),
+                        keyed.reshape(2, n, length, k).permute(0, 2, 3, 1)[inside]))
+        assert torch.equal(got[0][0], got[1][0]) and got[0][0].abs().sum() > 0
+        assert torch.equal(got[0][1], got[1][1]) and got[0][1].abs().sum() > 0
+    drawn = launcher("drawn_counts_triton", True)
+    x_prob, d_prob = _probs(gen, 2, k, n_in=20, n_out=5)
+    counts = []
+    for stacked in (False, True):
+        monkeypatch.setitem(module, "STACKED_PLANES", stacked)
+        counts.append(drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16,
+                            error_planes=True))
+    assert torch.equal(counts[0][0], counts[1][0]) and torch.equal(counts[0][1], counts[1][1])
+
+
+def test_stacked_counts_count_the_same(monkeypatch):
+    """``STACKED_COUNTS``: the drawn counts with a row block's ranks in ``_rows4_stacked``'s
+    order (error sides of at most 16 lines) are those in rank order, integer for integer -
+    keyed by rank and by row, the error side from its plane and drawn by each program,
+    ``LEAN_OPERANDS`` off and on, trains of 0-3, a group of two with K parts, blocks of 16
+    and 32 ranks."""
+    drawn = launcher("drawn_counts_triton", True)
+    module = drawn.__globals__
+    gen = torch.Generator().manual_seed(33)
+    k, length, n_out, n_in = 40, 3, 5, 20
+    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
+    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
+    seeds = torch.tensor([81, 82])
+    monkeypatch.setitem(module, "DRAWN_ROWS4", True)
+    for keys, planes, lean, block_r in ((False, True, False, 16), (True, True, True, 32),
+                                        (True, False, False, 16)):
+        monkeypatch.setitem(module, "DRAWN_ROW_KEYS", keys)
+        monkeypatch.setitem(module, "LEAN_OPERANDS", lean)
+        got = []
+        for stacked in (False, True):
+            monkeypatch.setitem(module, "STACKED_COUNTS", stacked)
+            got.append(drawn(x_prob, d_prob, bl, length, seeds, block_r=block_r, block_n=16,
+                             splits=2, error_planes=planes))
+        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+        assert got[1][1].sum() > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (64, 288, 8192)])
+def test_gpu_stacked_planes_count_the_same(monkeypatch, n_out, n_in, k):
+    """Compiled, at the ResNet's shapes and rows (trains of 0-31, and of 1): the drawn
+    counts through ``STACKED_PLANES``' error planes, and with ``STACKED_COUNTS`` (and the
+    lean operands and registers) too, are those through ``_rows4``'s interleave, integer
+    for integer, keyed by rank and by row (``DRAWN_ROWS4`` on)."""
+    every = dict(STACKED_PLANES=True, STACKED_COUNTS=True, LEAN_OPERANDS=True,
+                 LEAN_REGISTERS=True)
+    settings = [dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=keys, **{name: name in on
+                                                                for name in every})
+                for keys in (False, True) for on in ((), ("STACKED_PLANES",), every)]
+    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, _any_and_single_trains,
+                                          settings):
+        for off, *on in (got[:3], got[3:]):
+            for net, total in on:
+                assert torch.equal(off[0], net) and torch.equal(off[1], total)
+            assert int(off[1].sum()) > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (32, 288, 32768),
+                                          (64, 288, 8192)])
+def test_gpu_lean_operands_count_the_same(monkeypatch, n_out, n_in, k):
+    """Compiled, at the ResNet's shapes and rows (trains of 0-31, and of 1): the drawn counts
+    with ``LEAN_OPERANDS`` (and ``LEAN_REGISTERS``' cap at 144 inputs) are those without
+    it, integer for integer, ``DRAWN_ROW_KEYS`` off and on (``DRAWN_ROWS4`` as set)."""
+    settings = [dict(LEAN_OPERANDS=lean, DRAWN_ROW_KEYS=keys, LEAN_REGISTERS=capped)
+                for keys in (False, True) for lean, capped in ((False, False), (True, False),
+                                                               (True, True))]
+    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, _any_and_single_trains,
+                                          settings):
+        for off, *on in (got[:3], got[3:]):
+            for net, total in on:
+                assert torch.equal(off[0], net) and torch.equal(off[1], total)
+            assert int(off[1].sum()) > 0
 
 
 @pytest.mark.gpu
@@ -1047,6 +1321,7 @@ def test_gpu_drawn_rows4_is_its_twin(monkeypatch, n_out, n_in):
 
     drawn = launcher("drawn_counts_triton", False)
     monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
+    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)  # keyed by rank
     gen = torch.Generator().manual_seed(n_in)
     k, length = 8192, 3
     x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
@@ -1092,15 +1367,18 @@ def test_narrow_drawn_blocks_count_the_same(monkeypatch):
     assert got[0][1].sum() > 0
 
 
-def test_update_through_drawn_rows4_is_the_twins(monkeypatch):
+@pytest.mark.parametrize("row_keys", [False, True])
+def test_update_through_drawn_rows4_is_the_twins(monkeypatch, row_keys):
     """The whole update (one tile, ``DRAWN_COUNTS``' shapes lowered to it) with
-    ``DRAWN_ROWS4`` applies the twin's counts of the new stream: the weights of
-    ``apply_counts_torch`` on them, every pulse worn, and the same seed the same weights."""
+    ``DRAWN_ROWS4`` (and ``DRAWN_ROW_KEYS`` off and on) applies the twin's counts of the new
+    stream: the weights of ``apply_counts_torch`` on them, every pulse worn, and the same
+    seed the same weights."""
     from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
     update = launcher("counted_update_triton", True)
     module = launcher("drawn_counts_triton", True).__globals__
     monkeypatch.setitem(module, "DRAWN_ROWS4", True)
+    monkeypatch.setitem(module, "DRAWN_ROW_KEYS", row_keys)
     monkeypatch.setitem(module, "DRAWN_MIN_ROWS", 1)
     gen = torch.Generator().manual_seed(5)
     k, length, n_out, n_in = 24, 3, 5, 12
@@ -1108,7 +1386,8 @@ def test_update_through_drawn_rows4_is_the_twins(monkeypatch):
     x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
     cell = SoftBounds(dw_min=0.01)
     params = cell.sample((n_out, n_in), gen)
-    net, total = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 5)
+    net, total = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 5,
+                                          by_rank=not row_keys)
     twin = torch.zeros(n_out, n_in)
     apply_counts_torch(twin, params, (total - net) // 2, (total + net) // 2,
                        cell_bundle(cell, noise=0.0))
