@@ -162,6 +162,18 @@ PATHS = {
                         (counted_update_cuda, "STACKED_COUNTS")), RESNET, [],
                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # all of convcounts' 2026-12-07 evening paths
+    # every ResNet path of 2026-12-07's evening together (the periphery's gathers, the drawn
+    # counts' row keys and lean programs, the seeds' launches): whether they reach issue 27's
+    # <= 2x fp for accumulate=batch
+    "resnet-evening": (((analog_mvm_cuda, "GATHER_PROLOGUE"), (indexed, "CHANNELS_LAST_INDEX"),
+                        (counted_update_cuda, "DRAWN_ROW_KEYS"),
+                        (counted_update_cuda, "LEAN_OPERANDS"),
+                        (counted_update_cuda, "LEAN_REGISTERS"),
+                        (counted_update_cuda, "STACKED_PLANES"),
+                        (counted_update_cuda, "STACKED_COUNTS"),
+                        (keyed_seeds_cuda, "KEYED_SEED_KERNEL"), (tile, "SEED_SLOTS")), RESNET,
+                       [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                            "agad+update.accumulate=batch", "sgd")),
     "convcounts-evening": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
                             (counted_update_cuda, "LEAN_OPERANDS"),
                             (counted_update_cuda, "LEAN_REGISTERS"),
