@@ -472,8 +472,10 @@ def _check_line_walk(launch, line, passes, count, n_lines, dtype, device, seed_o
 
 @pytest.mark.parametrize("parallel", [True, False])
 def test_line_walk_interpreted_matches_twin(monkeypatch, parallel):
-    """The one-hot reads filled over row blocks after the walk, or in the walk's program."""
+    """The one-hot reads filled over row blocks after the walk, or in the walk's program;
+    the runs stored one a loop trip (``BLOCK_RUNS`` off; on: the test below)."""
     launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
+    monkeypatch.setattr(sys.modules[launch.__module__], "BLOCK_RUNS", False)
     monkeypatch.setattr(sys.modules[launch.__module__], "PARALLEL_ONEHOT", parallel)
     _check_line_walk(launch, 3, 2, 4, 6, torch.float32, "cpu")
     _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu")  # past two ends
@@ -561,6 +563,7 @@ def test_grouped_line_walk_interpreted_matches_twin(monkeypatch, parallel):
     module = sys.modules[triton_function("line_walk_cuda", "line_walk_grouped_triton",
                                          interpret=True).__module__]
     monkeypatch.setattr(module, "PARALLEL_ONEHOT", parallel)
+    monkeypatch.setattr(module, "BLOCK_RUNS", False)  # (on: the block-runs test)
     for seeded in (False, True):
         _check_grouped_walk(triton_function("line_walk_cuda", "line_walk_grouped_triton",
                                             interpret=True), "cpu", seeded)
