@@ -182,6 +182,22 @@ def _line_state(h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, sw_ptr, j, n_len, sh0,
 
 
 @triton.jit
+def _running_mean(running, reads, keep, mean_weight):
+    """AGAD's running mean after a pass, ``running * keep + reads * mean_weight`` rounded one
+    way in every kernel: ``reads * mean_weight`` rounded, then ``running * keep`` added to
+    it in one fused multiply-add. Written as a sum of two products, the compiler (fp
+    contraction, ``enable_fp_fusion``) fuses one of them into the add, chosen kernel by
+    kernel (LLVM's choice, from the surrounding code): the one-line kernel fused ``running *
+    keep``, ``SCAN_TRIPS``' unrolled passes ``reads * mean_weight`` from a trip's second
+    pass on - the means, and with them H, apart in the last bit between ``SPLIT_WRITE`` on
+    and off (one H100, 2026-12-07, ``test_transfer_lines_of_split_write_compiled``). The
+    fma is the one-line kernel's form, so its numbers stay as they were; the interpreter
+    takes ``tl.fma`` as a product and an add, the twin's two roundings
+    (``compile_kernels.py`` checks the form in every compiled walk)."""
+    return tl.fma(running, keep, reads * mean_weight)
+
+
+@triton.jit
 def _pass_step(reads, h, in_s, out_s, running, past, switched, scale, threshold, max_steps,
                momentum, buffer_keep, cap, keep, mean_weight, FORGET: tl.constexpr,
                CAP: tl.constexpr, NO_BUFFER: tl.constexpr, BUFFERED: tl.constexpr,
@@ -191,7 +207,7 @@ def _pass_step(reads, h, in_s, out_s, running, past, switched, scale, threshold,
     negated whole steps) and the state after it."""
     if MEANS:
         past = tl.where(switched, running, past)
-        running = running * keep + reads * mean_weight
+        running = _running_mean(running, reads, keep, mean_weight)
         reads = reads - past
     if BUFFERED:
         signal = ((out_s * in_s) * reads) * scale
@@ -357,7 +373,8 @@ def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_p
                         other=0.0)
         if MEANS:
             past_r = tl.where(switched[None, :], running, past)
-            running = tl.where(live[None, :], running * keep + reads * mean_weight, running)
+            running = tl.where(live[None, :], _running_mean(running, reads, keep, mean_weight),
+                               running)
             past = tl.where(live[None, :], past_r, past)
             reads = reads - past_r
         if BUFFERED:

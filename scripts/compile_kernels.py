@@ -1,13 +1,15 @@
 """Compile every Triton launch the kernels' launchers make, for a GPU this machine lacks.
 
-    python scripts/compile_kernels.py [--arch 90]
+    python scripts/compile_kernels.py [--arch 90] [--walks]
 
 Triton's interpreter (the CPU tests) runs kernels as NumPy: it accepts code that the
 compiler refuses (a loop variable whose type changes, a name reused with another type).
 This records the launches of the launchers (``kernels/*_cuda.py``) on small CPU problems -
 every I/O setting, cell kind, trains length, group, walk and given-bits path they branch on -
 without running them, and compiles each distinct one to a cubin for ``sm_<arch>`` (Triton's
-own ptxas; no GPU, no driver). Exit status 1 if any fails.
+own ptxas; no GPU, no driver), checking the forms its PTX must take that the interpreter
+cannot show (``ptx_forms.py``: AGAD's means' update, one fused form in every walk). Exit
+status 1 if any fails. ``--walks``: the transfer writes' launches alone (15 s warm here).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ os.environ["TRITON_INTERPRET"] = "0"
 
 import torch  # noqa: E402
 import triton  # noqa: E402
+from ptx_forms import means_form  # noqa: E402  (scripts/, beside this file)
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 from triton.runtime.jit import JITFunction  # noqa: E402
@@ -532,10 +535,18 @@ def _switches_off(switches):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, default=90, help="compute capability (90: H100)")
-    target = GPUTarget("cuda", parser.parse_args().arch, 32)
+    parser.add_argument("--walks", action="store_true",
+                        help="only the transfer writes' launches (their means' form checked)")
+    args = parser.parse_args()
+    target = GPUTarget("cuda", args.arch, 32)
     JITFunction.run = _record
     with _switches_off(_TIMED_ON):
-        _problems()
+        if args.walks:
+            from xbrun import kernels
+
+            _transfer_writes(kernels)
+        else:
+            _problems()
     seen, failed = set(), 0
     for fn, args, kwargs in LAUNCHES:
         signature, constants = _signature(fn, args, kwargs)
@@ -547,7 +558,11 @@ def main() -> int:
             continue
         seen.add(key)
         try:
-            triton.compile(ASTSource(fn, signature, constants), target=target, options=options)
+            binary = triton.compile(ASTSource(fn, signature, constants), target=target,
+                                    options=options)
+            wrong = means_form(signature, constants, binary.asm["ptx"])
+            if wrong:
+                raise ValueError(wrong)
         except Exception as exc:  # every failure is reported, the rest still compiled
             failed += 1
             print(f"{fn.fn.__qualname__}: {str(exc).strip()[:2000]}\n")

@@ -283,9 +283,14 @@ def test_gpu_mixed_precision_grid_updates_as_one_group_in_graphs(monkeypatch, tm
     from benchmarks.bench_switches import PATHS
     from xbrun.tiles import grouped
 
+    # every switch of the mp-batch paths off, then this path's on (on by default since
+    # 8c70820: a path that left the others at their defaults would test mp-batch twice)
+    for module, switch in PATHS["mp-batch"][0]:
+        monkeypatch.setattr(module, switch, False)
     for module, switch in PATHS[path][0]:
         monkeypatch.setattr(module, switch, True)
     assert grouped.MP_GROUPED and pulsed_update_cuda.SKIP_IDLE_LINES == (path == "mp-batch")
+    assert grouped.MP_FUSED_WRITE == (path == "mp-batch")
     calls = []
     monkeypatch.setattr(grouped.TileGroup, "_mixed_update",
                         lambda self, *a, f=grouped.TileGroup._mixed_update: calls.append(1)

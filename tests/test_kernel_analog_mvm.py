@@ -682,7 +682,10 @@ ONEHOT_IO = [dict(), dict(out_noise=0.0, inp_res=0.0, out_res=0.0),
                   out_res=0.0)]
 
 
-ONEHOT_PATHS = {"row": dict(LINE_SCALE=False), "line-scale": dict(LINE_SCALE=True),
+# each path's switches all set (ONEHOT_ROWS on by default since 8c70820: "line-scale"
+# without it would read in row blocks, as "row-blocks" does)
+ONEHOT_PATHS = {"row": dict(LINE_SCALE=False, ONEHOT_ROWS=False),
+                "line-scale": dict(LINE_SCALE=True, ONEHOT_ROWS=False),
                 "row-blocks": dict(LINE_SCALE=True, ONEHOT_ROWS=True)}
 
 
@@ -799,8 +802,10 @@ def check_grouped_onehot(group, device, tiles=3, n=4, out=9, width=7, blocks=Non
         module["GROUPED_ONEHOT"] = saved
 
 
-def test_triton_interpreted_group_reads_one_hot_columns_as_its_matmul():
+def test_triton_interpreted_group_reads_one_hot_columns_as_its_matmul(monkeypatch):
+    """A program a row (``ONEHOT_ROWS`` off; row blocks: the test above)."""
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    monkeypatch.setitem(group.__globals__, "ONEHOT_ROWS", False)
     check_grouped_onehot(group, "cpu", blocks=dict(block_i=16, block_o=16, gemv_o=8))
 
 

@@ -7,7 +7,9 @@ deterministic, so kernel and twin must agree exactly (up to float rounding on th
 """
 
 import functools
+import importlib.util
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -470,8 +472,10 @@ def _check_line_walk(launch, line, passes, count, n_lines, dtype, device, seed_o
 
 @pytest.mark.parametrize("parallel", [True, False])
 def test_line_walk_interpreted_matches_twin(monkeypatch, parallel):
-    """The one-hot reads filled over row blocks after the walk, or in the walk's program."""
+    """The one-hot reads filled over row blocks after the walk, or in the walk's program;
+    the runs stored one a loop trip (``BLOCK_RUNS`` off; on: the test below)."""
     launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
+    monkeypatch.setattr(sys.modules[launch.__module__], "BLOCK_RUNS", False)
     monkeypatch.setattr(sys.modules[launch.__module__], "PARALLEL_ONEHOT", parallel)
     _check_line_walk(launch, 3, 2, 4, 6, torch.float32, "cpu")
     _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu")  # past two ends
@@ -559,6 +563,7 @@ def test_grouped_line_walk_interpreted_matches_twin(monkeypatch, parallel):
     module = sys.modules[triton_function("line_walk_cuda", "line_walk_grouped_triton",
                                          interpret=True).__module__]
     monkeypatch.setattr(module, "PARALLEL_ONEHOT", parallel)
+    monkeypatch.setattr(module, "BLOCK_RUNS", False)  # (on: the block-runs test)
     for seeded in (False, True):
         _check_grouped_walk(triton_function("line_walk_cuda", "line_walk_grouped_triton",
                                             interpret=True), "cpu", seeded)
@@ -746,6 +751,43 @@ def test_transfer_lines_of_split_write_equal_the_one_line_kernel(columns, case):
 @pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
 def test_transfer_lines_of_split_write_compiled(columns, case):
     _check_split_lines(columns, case, "cuda", shape=(16, 144), extra=101)
+
+
+# AGAD's means' update in PTX (sm_90, as compile_kernels.py compiles it; the parameters 1, 2:
+# keep, mean_weight): the one-line kernel's form, then SCAN_TRIPS' passes before the fix
+_MEANS_PTX = """
+	ld.param.b32 	%r41, [_transfer_write_kernel_param_1];
+	ld.param.b32 	%r42, [_transfer_write_kernel_param_2];
+	mul.f32 	%r65, %r42, %r211;
+	fma.rn.f32 	%r213, %r213, %r41, %r65;
+"""
+_OTHER_PRODUCT_FUSED = """
+	mul.f32 	%r206, %r41, %r201;
+	fma.rn.f32 	%r207, %r42, %r535, %r206;
+"""
+
+
+def test_compiled_means_update_form_is_checked():
+    """``compile_kernels.py`` fails a kernel whose AGAD means' update ``running * keep +
+    reads * mean_weight`` compiled to another form than ``reads * mean_weight`` rounded and
+    ``running * keep`` fused into the add (``transfer_write_cuda._running_mean``): fp
+    contraction fused one product or the other kernel by kernel, and ``SCAN_TRIPS``' scan
+    fused the other one from a trip's second pass on, so ``SPLIT_WRITE`` on and off gave H
+    and the means apart in the last bit on an H100 (2026-12-07,
+    ``test_transfer_lines_of_split_write_compiled[*-agad]``). The interpreter never fuses;
+    compile_kernels (no GPU) compiles every walk and checks its PTX (``--walks``: those
+    alone, 0 failed; 2 failed, the scans in trips, with the update written as the sum)."""
+    spec = importlib.util.spec_from_file_location(
+        "ptx_forms", Path(__file__).resolve().parents[1] / "scripts" / "ptx_forms.py")
+    forms = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(forms)
+    signature = {"r_ptr": "*fp32", "keep": "fp32", "mean_weight": "fp32", "MEANS": "constexpr"}
+    assert forms.means_form(signature, {"MEANS": True}, _MEANS_PTX) is None
+    assert forms.means_form(signature, {"MEANS": False}, _OTHER_PRODUCT_FUSED) is None
+    for wrong in (_MEANS_PTX + _OTHER_PRODUCT_FUSED,  # keep rounded, mean_weight fused
+                  _MEANS_PTX.replace("%r213, %r41, %r65", "%r65, %r213, %r41"),  # keep added
+                  _MEANS_PTX.replace("_param_2]", "_param_7]")):  # mean_weight not loaded
+        assert forms.means_form(signature, {"MEANS": True}, wrong)
 
 
 # ------------------------------------------ a grid's writes in one call (grouped tiles) ------
