@@ -53,13 +53,21 @@ def _rows4(seed, lines, t, first, shape: tl.constexpr):
     rows; the four outputs' interleave is a join, a permute and a reshape (registers and
     a layout conversion), the same for any block size."""
     tl.static_assert(shape[0] % 4 == 0, "ROWS4 takes row blocks of 4k ranks")
+    # [i, l, e, f] = r_(2f + e) -> [i, f, e, l] -> row 4i + 2f + e
+    return tl.reshape(tl.permute(_quad_words(seed, lines, t, first, shape), (0, 3, 2, 1)),
+                      shape)
+
+
+@triton.jit
+def _quad_words(seed, lines, t, first, shape: tl.constexpr):
+    """The Philox calls of ``_rows4``'s quads ``first // 4 ..`` (one a quad and line, word 3
+    of the counter 1), their four outputs joined: ``[i, l, e, f]`` = output ``2f + e`` of
+    quad ``i`` at line ``l``."""
     zero = tl.zeros((shape[0] // 4, shape[1]), dtype=tl.uint32)
     quads = (first // 4 + tl.arange(0, shape[0] // 4)).to(tl.uint32)
     r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + t,
                             quads[:, None] + zero, zero + 1)
-    # [i, l, e, f] = r_(2f + e) -> [i, f, e, l] -> row 4i + 2f + e
-    four = tl.join(tl.join(r0, r1), tl.join(r2, r3))
-    return tl.reshape(tl.permute(four, (0, 3, 2, 1)), shape)
+    return tl.join(tl.join(r0, r1), tl.join(r2, r3))
 
 
 @triton.jit
@@ -69,13 +77,9 @@ def _rows4_stacked(seed, lines, t, first, shape: tl.constexpr):
     4)) + m // (R / 4)`` (output ``o`` of the block's quad calls is rows ``o R/4 ..``), so
     the four outputs need no shuffle into rank order where each element's place follows
     its own rank (``STACKED_PLANES``)."""
-    zero = tl.zeros((shape[0] // 4, shape[1]), dtype=tl.uint32)
-    quads = (first // 4 + tl.arange(0, shape[0] // 4)).to(tl.uint32)
-    r0, r1, r2, r3 = philox(seed, lines[None, :].to(tl.uint32) + zero, zero + t,
-                            quads[:, None] + zero, zero + 1)
     # [i, l, e, f] = r_(2f + e) -> [f, e, i, l] -> row (2f + e) R/4 + i
-    four = tl.join(tl.join(r0, r1), tl.join(r2, r3))
-    return tl.reshape(tl.permute(four, (3, 2, 0, 1)), shape)
+    return tl.reshape(tl.permute(_quad_words(seed, lines, t, first, shape), (3, 2, 0, 1)),
+                      shape)
 
 
 @triton.jit

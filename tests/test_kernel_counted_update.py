@@ -819,23 +819,25 @@ def test_interpreted_one_accumulator_packs_net_and_total(splits):
                      torch.zeros(n_in, 8192, dtype=torch.int8), n_out, n_in, packed=True)
 
 
-def test_one_accumulator_updates_as_two(monkeypatch):
-    """Interpreted, ``ONE_ACCUMULATOR`` on and off give the same weights, wear counters
-    and pulses bit for bit (noise on; the apply is the same code from either count): a
-    group of two tiles
-    with their own seeds and one tile with an int seed, counted and applied apart (packed
-    counts, the apply kernel's ``FROM_NET == 2``) and applied where counted (``FUSED_APPLY``,
-    the count in one accumulator)."""
+@pytest.mark.parametrize("switch,seed", [("ONE_ACCUMULATOR", 13), ("WIDE_COUNT_LOADS", 17)])
+def test_count_switch_updates_alike(monkeypatch, switch, seed):
+    """Interpreted, ``ONE_ACCUMULATOR`` (the count packed in one accumulator, the apply
+    kernel's ``FROM_NET == 2``) and ``WIDE_COUNT_LOADS`` (the planes masked at ``ld``, x's
+    bytes past the train end zeroed after the load) each on and off give the same weights,
+    wear counters and pulses bit for bit (noise on; the apply is the same code from either
+    count): a group of two tiles with their own seeds and one tile with an int seed,
+    counted and applied apart and applied where counted (``FUSED_APPLY``)."""
     from xbrun import kernels
 
     group = launcher("counted_update_grouped_triton", True)
     one = triton_function("counted_update_cuda", "counted_update_triton", True)
-    case = _two_tile_case(kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=13, n_in=12)
+    case = _two_tile_case(kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=seed,
+                          n_in=12)
     for fused in (False, True):
         monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
         results = []
-        for packed in (False, True):
-            monkeypatch.setitem(group.__globals__, "ONE_ACCUMULATOR", packed)
+        for on in (False, True):
+            monkeypatch.setitem(group.__globals__, switch, on)
             results.append(_group_and_one(group, one, *case))
         _assert_same_and_updated(results, case[1])
 
@@ -1465,24 +1467,6 @@ def test_interpreted_wide_count_loads_count_as_the_end_mask(monkeypatch, ld):
     monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", True)
     net, total = coincidences(dt, xt, n_out, n_in, ends=ends)
     assert torch.equal(net[1], d @ x.T) and torch.equal(total[1], d.abs() @ x.abs().T)
-
-
-def test_wide_count_loads_update_alike(monkeypatch):
-    """Interpreted, ``WIDE_COUNT_LOADS`` on and off give the same weights, wear counters
-    and pulses bit for bit (noise on): a group of two tiles and one tile, counted and applied
-    apart, and applied where counted (``FUSED_APPLY``)."""
-    from xbrun import kernels
-
-    group = launcher("counted_update_grouped_triton", True)
-    one = triton_function("counted_update_cuda", "counted_update_triton", True)
-    case = _two_tile_case(kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=17, n_in=12)
-    for fused in (False, True):
-        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
-        results = []
-        for wide in (False, True):
-            monkeypatch.setitem(group.__globals__, "WIDE_COUNT_LOADS", wide)
-            results.append(_group_and_one(group, one, *case))
-        _assert_same_and_updated(results, case[1])
 
 
 @pytest.mark.gpu
