@@ -1336,19 +1336,77 @@ def _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s
     return w, total
 
 
+# ``APPLY_DEEP`` (``bench_switches`` ``deep-apply``): ``APPLY_TRIPS``' trips of 16 passes
+# with the loads issued three trips ahead (48-64 passes in flight) where ``APPLY_TRIPS``
+# issues them one trip ahead. Why: a ResNet chopped `batch` step ends with the stem's
+# transfer (conv 3->16, a 16 x 27 tile: 131,072 one-hot rows, 4,855 passes on each of 27
+# lines of 16 elements), which nothing overlaps - the stem's gradient is the backward's
+# last - so its two serial walks (the scan, then this apply) are the ~1.2 ms chopped adds
+# to sgd's graph step. A pass here is ~15 instructions whose chain through ``w`` is ~7
+# dependent operations (~40 cycles): a trip of 16 is ~0.35 us, under one HBM/L2 load
+# latency under load (~0.5-1 us), so each trip still waits for its loads (the profile:
+# ~0.12 us a pass over the step's 13,725 passes of the 26 split tiles). Three trips ahead
+# hide ~1 us: expected the chain's ~40 cycles a pass, ~2-4x less (conv 3->16: ~0.5 ->
+# ~0.15 ms), at 48 x 2 more registers a thread (a 16-element line: one element a thread;
+# ~150 of 255). The same passes in the same order from the same values: the same weights,
+# counts and wear bit for bit (a pass past the line's last has no counts: no change).
+APPLY_DEEP = False
+
+
+@triton.jit
+def _apply_ahead16(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: tl.constexpr):
+    """Passes ``r .. r + 15``'s signed counts and normals: four ``_apply_ahead4``."""
+    return (_apply_ahead4(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE),
+            _apply_ahead4(sc_ptr, xi_ptr, r + 4, n_pass, width, i, length, span, ok, NOISE),
+            _apply_ahead4(sc_ptr, xi_ptr, r + 8, n_pass, width, i, length, span, ok, NOISE),
+            _apply_ahead4(sc_ptr, xi_ptr, r + 12, n_pass, width, i, length, span, ok, NOISE))
+
+
+@triton.jit
+def _apply_trip16(w, total, trip, s_up, s_down, w_min, w_max, noise_std, NOISE: tl.constexpr):
+    """A trip's 16 passes in order (``_apply_passes4`` on its four groups)."""
+    for q in tl.static_range(4):
+        c0, c1, c2, c3, x0, x1, x2, x3 = trip[q]
+        w, total = _apply_passes4(w, total, c0, c1, c2, c3, x0, x1, x2, x3, s_up, s_down,
+                                  w_min, w_max, noise_std, NOISE)
+    return w, total
+
+
+@triton.jit
+def _apply_deep(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s_up, s_down,
+                w_min, w_max, noise_std, NOISE: tl.constexpr):
+    """A line's passes in trips of 16, each trip's counts loaded three trips before
+    (``APPLY_DEEP``): the trip ``t + 4``'s loads issued, then trip ``t`` applied."""
+    t0 = _apply_ahead16(sc_ptr, xi_ptr, 0, n_pass, width, i, length, span, ok, NOISE)
+    t1 = _apply_ahead16(sc_ptr, xi_ptr, 16, n_pass, width, i, length, span, ok, NOISE)
+    t2 = _apply_ahead16(sc_ptr, xi_ptr, 32, n_pass, width, i, length, span, ok, NOISE)
+    t3 = _apply_ahead16(sc_ptr, xi_ptr, 48, n_pass, width, i, length, span, ok, NOISE)
+    for t in range(0, tl.cdiv(n_pass, 16)):
+        nxt = _apply_ahead16(sc_ptr, xi_ptr, t * 16 + 64, n_pass, width, i, length, span, ok,
+                             NOISE)
+        w, total = _apply_trip16(w, total, t0, s_up, s_down, w_min, w_max, noise_std, NOISE)
+        t0 = t1
+        t1 = t2
+        t2 = t3
+        t3 = nxt
+    return w, total
+
+
 @triton.jit(do_not_specialize=["start"])
 def _one_hot_apply_kernel(
     w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, sc_ptr, xi_ptr,
     start, n_out, n_in, k, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn, noise_std,
     COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
     COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr, TRIPS: tl.constexpr = False,
+    DEEP: tl.constexpr = False,
 ):
     """The passes of ``_one_hot_lines_kernel`` in order, their draws made before
     (``_one_hot_draws_kernel``): program ``(i, block)`` keeps its line's elements in
     registers and steps through the passes as that kernel does. A pass's counts depend on
     no weight, so they are loaded ahead (in flight while the passes before them are
     applied, where each pass would otherwise wait for its own): four passes, or
-    (``TRIPS``) a trip of 16 during the trip before. The same weights, counts and wear."""
+    (``TRIPS``) a trip of 16 during the trip before, or (``DEEP``) three trips before. The
+    same weights, counts and wear."""
     i = tl.program_id(0)
     first = _start_of(start_ptr, start, START_PTR) + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
@@ -1358,7 +1416,10 @@ def _one_hot_apply_kernel(
         w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
     total = tl.zeros((BLOCK,), tl.int32)
     n_pass = tl.cdiv(k - i, width)
-    if TRIPS:
+    if DEEP:
+        w, total = _apply_deep(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total,
+                               s_up, s_down, w_min, w_max, noise_std, NOISE)
+    elif TRIPS:
         w, total = _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total,
                                 s_up, s_down, w_min, w_max, noise_std, NOISE)
     else:
@@ -1777,7 +1838,8 @@ def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normal
                   columns, *, k, noise_std, on_device, block, count_cells) -> None:
     """The launch of ``_one_hot_apply_kernel``: ``signed`` counts (``(k, line length)``
     int32, ``+n`` up, ``-n`` down) and ``normals`` applied pass after pass per line, from
-    line ``first`` (or the one at ``start_ptr``, ``on_device``); ``APPLY_TRIPS``: in trips."""
+    line ``first`` (or the one at ``start_ptr``, ``on_device``); ``APPLY_TRIPS``: in trips;
+    ``APPLY_DEEP``: in trips loaded three trips ahead."""
     n_out, n_in = weight.shape
     length = n_out if columns else n_in
     _one_hot_apply_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block))](
@@ -1786,7 +1848,7 @@ def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normal
         cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
         float(noise_std),
         COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, START_PTR=on_device,
-        COUNT_CELLS=count_cells, BLOCK=block, TRIPS=APPLY_TRIPS,
+        COUNT_CELLS=count_cells, BLOCK=block, TRIPS=APPLY_TRIPS, DEEP=APPLY_DEEP,
         num_warps=4 if block >= 128 else 2)
 
 
