@@ -1336,11 +1336,13 @@ def _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s
     return w, total
 
 
-# ``APPLY_DEEP`` (``bench_switches`` ``deep-apply``): ``APPLY_TRIPS``' trips of 16 passes
-# with the loads issued three trips ahead (48-64 passes in flight) where ``APPLY_TRIPS``
-# issues them one trip ahead. Why: a ResNet chopped `batch` step ends with the stem's
-# transfer (conv 3->16, a 16 x 27 tile: 131,072 one-hot rows, 4,855 passes on each of 27
-# lines of 16 elements), which nothing overlaps - the stem's gradient is the backward's
+# ``APPLY_DEEP`` (``bench_switches`` ``deep-apply``): ``APPLY_TRIPS``' trips of 16 passes,
+# four a loop trip, each trip's registers refilled with the trip four on right after it is
+# applied, so its loads fly while three trips are applied (``APPLY_TRIPS``: one); no
+# hand-over from register to register (rotated registers' moves wait for their loads).
+# Why: a ResNet chopped `batch` step ends with the stem's transfer (conv 3->16, a 16 x 27
+# tile: 131,072 one-hot rows, 4,855 passes on each of 27 lines of 16 elements), which
+# nothing overlaps - the stem's gradient is the backward's
 # last - so its two serial walks (the scan, then this apply) are the ~1.2 ms chopped adds
 # to sgd's graph step. A pass here is ~15 instructions whose chain through ``w`` is ~7
 # dependent operations (~40 cycles): a trip of 16 is ~0.35 us, under one HBM/L2 load
@@ -1348,8 +1350,9 @@ def _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s
 # ~0.12 us a pass over the step's 13,725 passes of the 26 split tiles). Three trips ahead
 # hide ~1 us: expected the chain's ~40 cycles a pass, ~2-4x less (conv 3->16: ~0.5 ->
 # ~0.15 ms), at 48 x 2 more registers a thread (a 16-element line: one element a thread;
-# ~150 of 255). The same passes in the same order from the same values: the same weights,
-# counts and wear bit for bit (a pass past the line's last has no counts: no change).
+# sm_90a: 190 with noise, 96 without, no spills). The same passes in the same order from
+# the same values: the same weights, counts and wear bit for bit (up to 63 passes past the
+# line's last: no counts, no change).
 APPLY_DEEP = False
 
 
@@ -1375,20 +1378,25 @@ def _apply_trip16(w, total, trip, s_up, s_down, w_min, w_max, noise_std, NOISE: 
 @triton.jit
 def _apply_deep(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s_up, s_down,
                 w_min, w_max, noise_std, NOISE: tl.constexpr):
-    """A line's passes in trips of 16, each trip's counts loaded three trips before
-    (``APPLY_DEEP``): the trip ``t + 4``'s loads issued, then trip ``t`` applied."""
+    """A line's passes in trips of 16, four trips a loop trip (``APPLY_DEEP``): each trip
+    applied, then the trip four on loaded into its registers, so its loads are in flight
+    while the next three trips are applied. Each of the four trips keeps its registers
+    (no hand-over from register to register, whose moves would wait for the loads); passes
+    past the line's last (up to 63) load no counts and change nothing."""
     t0 = _apply_ahead16(sc_ptr, xi_ptr, 0, n_pass, width, i, length, span, ok, NOISE)
     t1 = _apply_ahead16(sc_ptr, xi_ptr, 16, n_pass, width, i, length, span, ok, NOISE)
     t2 = _apply_ahead16(sc_ptr, xi_ptr, 32, n_pass, width, i, length, span, ok, NOISE)
     t3 = _apply_ahead16(sc_ptr, xi_ptr, 48, n_pass, width, i, length, span, ok, NOISE)
-    for t in range(0, tl.cdiv(n_pass, 16)):
-        nxt = _apply_ahead16(sc_ptr, xi_ptr, t * 16 + 64, n_pass, width, i, length, span, ok,
-                             NOISE)
+    for t in range(0, tl.cdiv(n_pass, 64)):
+        r = t * 64 + 64
         w, total = _apply_trip16(w, total, t0, s_up, s_down, w_min, w_max, noise_std, NOISE)
-        t0 = t1
-        t1 = t2
-        t2 = t3
-        t3 = nxt
+        t0 = _apply_ahead16(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE)
+        w, total = _apply_trip16(w, total, t1, s_up, s_down, w_min, w_max, noise_std, NOISE)
+        t1 = _apply_ahead16(sc_ptr, xi_ptr, r + 16, n_pass, width, i, length, span, ok, NOISE)
+        w, total = _apply_trip16(w, total, t2, s_up, s_down, w_min, w_max, noise_std, NOISE)
+        t2 = _apply_ahead16(sc_ptr, xi_ptr, r + 32, n_pass, width, i, length, span, ok, NOISE)
+        w, total = _apply_trip16(w, total, t3, s_up, s_down, w_min, w_max, noise_std, NOISE)
+        t3 = _apply_ahead16(sc_ptr, xi_ptr, r + 48, n_pass, width, i, length, span, ok, NOISE)
     return w, total
 
 
