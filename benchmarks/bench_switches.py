@@ -223,6 +223,12 @@ PATHS = {
     "serial-trips": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS")),
                      RESNET, [], ("chopped+update.accumulate=batch",
                                   "agad+update.accumulate=batch")),
+    # the one-hot apply's trips loaded three trips ahead, not one (the stem's 4,855 passes a
+    # line end the step, nothing beside them: a trip of 16 passes computes in less than a
+    # load's latency)
+    "deep-apply": (((pulsed_update_cuda, "APPLY_DEEP"),), RESNET, [],
+                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
+                    "chopped")),
     # the walk's per-run passes and read seeds stored a block of runs at a time (conv 3->16:
     # 4,855 runs a step, one scalar store a loop trip in one program)
     "walk-runs": (((line_walk_cuda, "BLOCK_RUNS"),), RESNET, [],

@@ -1336,19 +1336,85 @@ def _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s
     return w, total
 
 
+# ``APPLY_DEEP`` (``bench_switches`` ``deep-apply``): ``APPLY_TRIPS``' trips of 16 passes,
+# four a loop trip, each trip's registers refilled with the trip four on right after it is
+# applied, so its loads fly while three trips are applied (``APPLY_TRIPS``: one); no
+# hand-over from register to register (rotated registers' moves wait for their loads).
+# Why: a ResNet chopped `batch` step ends with the stem's transfer (conv 3->16, a 16 x 27
+# tile: 131,072 one-hot rows, 4,855 passes on each of 27 lines of 16 elements), which
+# nothing overlaps - the stem's gradient is the backward's
+# last - so its two serial walks (the scan, then this apply) are the ~1.2 ms chopped adds
+# to sgd's graph step. A pass here is ~15 instructions whose chain through ``w`` is ~7
+# dependent operations (~40 cycles): a trip of 16 is ~0.35 us, under one HBM/L2 load
+# latency under load (~0.5-1 us), so each trip still waits for its loads (the profile:
+# ~0.12 us a pass over the step's 13,725 passes of the 26 split tiles). Three trips ahead
+# hide ~1 us: expected the chain's ~40 cycles a pass, ~2-4x less (conv 3->16: ~0.5 ->
+# ~0.15 ms), at 48 x 2 more registers a thread (a 16-element line: one element a thread;
+# sm_90a: 190 with noise, 96 without, no spills). The same passes in the same order from
+# the same values: the same weights, counts and wear bit for bit (up to 63 passes past the
+# line's last: no counts, no change).
+APPLY_DEEP = False
+
+
+@triton.jit
+def _apply_ahead16(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: tl.constexpr):
+    """Passes ``r .. r + 15``'s signed counts and normals: four ``_apply_ahead4``."""
+    return (_apply_ahead4(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE),
+            _apply_ahead4(sc_ptr, xi_ptr, r + 4, n_pass, width, i, length, span, ok, NOISE),
+            _apply_ahead4(sc_ptr, xi_ptr, r + 8, n_pass, width, i, length, span, ok, NOISE),
+            _apply_ahead4(sc_ptr, xi_ptr, r + 12, n_pass, width, i, length, span, ok, NOISE))
+
+
+@triton.jit
+def _apply_trip16(w, total, trip, s_up, s_down, w_min, w_max, noise_std, NOISE: tl.constexpr):
+    """A trip's 16 passes in order (``_apply_passes4`` on its four groups)."""
+    for q in tl.static_range(4):
+        c0, c1, c2, c3, x0, x1, x2, x3 = trip[q]
+        w, total = _apply_passes4(w, total, c0, c1, c2, c3, x0, x1, x2, x3, s_up, s_down,
+                                  w_min, w_max, noise_std, NOISE)
+    return w, total
+
+
+@triton.jit
+def _apply_deep(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s_up, s_down,
+                w_min, w_max, noise_std, NOISE: tl.constexpr):
+    """A line's passes in trips of 16, four trips a loop trip (``APPLY_DEEP``): each trip
+    applied, then the trip four on loaded into its registers, so its loads are in flight
+    while the next three trips are applied. Each of the four trips keeps its registers
+    (no hand-over from register to register, whose moves would wait for the loads); passes
+    past the line's last (up to 63) load no counts and change nothing."""
+    t0 = _apply_ahead16(sc_ptr, xi_ptr, 0, n_pass, width, i, length, span, ok, NOISE)
+    t1 = _apply_ahead16(sc_ptr, xi_ptr, 16, n_pass, width, i, length, span, ok, NOISE)
+    t2 = _apply_ahead16(sc_ptr, xi_ptr, 32, n_pass, width, i, length, span, ok, NOISE)
+    t3 = _apply_ahead16(sc_ptr, xi_ptr, 48, n_pass, width, i, length, span, ok, NOISE)
+    for t in range(0, tl.cdiv(n_pass, 64)):
+        r = t * 64 + 64
+        w, total = _apply_trip16(w, total, t0, s_up, s_down, w_min, w_max, noise_std, NOISE)
+        t0 = _apply_ahead16(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE)
+        w, total = _apply_trip16(w, total, t1, s_up, s_down, w_min, w_max, noise_std, NOISE)
+        t1 = _apply_ahead16(sc_ptr, xi_ptr, r + 16, n_pass, width, i, length, span, ok, NOISE)
+        w, total = _apply_trip16(w, total, t2, s_up, s_down, w_min, w_max, noise_std, NOISE)
+        t2 = _apply_ahead16(sc_ptr, xi_ptr, r + 32, n_pass, width, i, length, span, ok, NOISE)
+        w, total = _apply_trip16(w, total, t3, s_up, s_down, w_min, w_max, noise_std, NOISE)
+        t3 = _apply_ahead16(sc_ptr, xi_ptr, r + 48, n_pass, width, i, length, span, ok, NOISE)
+    return w, total
+
+
 @triton.jit(do_not_specialize=["start"])
 def _one_hot_apply_kernel(
     w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, sc_ptr, xi_ptr,
     start, n_out, n_in, k, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn, noise_std,
     COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
     COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr, TRIPS: tl.constexpr = False,
+    DEEP: tl.constexpr = False,
 ):
     """The passes of ``_one_hot_lines_kernel`` in order, their draws made before
     (``_one_hot_draws_kernel``): program ``(i, block)`` keeps its line's elements in
     registers and steps through the passes as that kernel does. A pass's counts depend on
     no weight, so they are loaded ahead (in flight while the passes before them are
     applied, where each pass would otherwise wait for its own): four passes, or
-    (``TRIPS``) a trip of 16 during the trip before. The same weights, counts and wear."""
+    (``TRIPS``) a trip of 16 during the trip before, or (``DEEP``) three trips before. The
+    same weights, counts and wear."""
     i = tl.program_id(0)
     first = _start_of(start_ptr, start, START_PTR) + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
@@ -1358,7 +1424,10 @@ def _one_hot_apply_kernel(
         w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
     total = tl.zeros((BLOCK,), tl.int32)
     n_pass = tl.cdiv(k - i, width)
-    if TRIPS:
+    if DEEP:
+        w, total = _apply_deep(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total,
+                               s_up, s_down, w_min, w_max, noise_std, NOISE)
+    elif TRIPS:
         w, total = _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total,
                                 s_up, s_down, w_min, w_max, noise_std, NOISE)
     else:
@@ -1777,7 +1846,8 @@ def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normal
                   columns, *, k, noise_std, on_device, block, count_cells) -> None:
     """The launch of ``_one_hot_apply_kernel``: ``signed`` counts (``(k, line length)``
     int32, ``+n`` up, ``-n`` down) and ``normals`` applied pass after pass per line, from
-    line ``first`` (or the one at ``start_ptr``, ``on_device``); ``APPLY_TRIPS``: in trips."""
+    line ``first`` (or the one at ``start_ptr``, ``on_device``); ``APPLY_TRIPS``: in trips;
+    ``APPLY_DEEP``: in trips loaded three trips ahead."""
     n_out, n_in = weight.shape
     length = n_out if columns else n_in
     _one_hot_apply_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block))](
@@ -1786,7 +1856,7 @@ def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normal
         cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
         float(noise_std),
         COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, START_PTR=on_device,
-        COUNT_CELLS=count_cells, BLOCK=block, TRIPS=APPLY_TRIPS,
+        COUNT_CELLS=count_cells, BLOCK=block, TRIPS=APPLY_TRIPS, DEEP=APPLY_DEEP,
         num_warps=4 if block >= 128 else 2)
 
 

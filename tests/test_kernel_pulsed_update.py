@@ -420,9 +420,38 @@ def test_one_hot_passes_in_trips_compiled(columns, noise):
         launch.__globals__["APPLY_TRIPS"] = saved
 
 
-def run_apply_trips(module, m, n, k, columns, noise, device):
+@pytest.mark.parametrize("columns, noise, k", [(True, 0.3, 3 * 70 + 2), (False, 0.0, 4 * 64),
+                                               (True, 0.0, 7)], ids=["columns_noise", "rows",
+                                                                    "short"])
+def test_one_hot_passes_deep_are_the_loop_of_passes(columns, noise, k):
+    """The split write's passes applied in trips of 16 loaded three trips ahead
+    (``APPLY_DEEP``) give the loop's weights, pulses and wear bit for bit: 3 lines of 70-71
+    passes (four whole trips and a part, so every trip's registers are handed on; the start
+    a device tensor), 4 lines of exactly four trips, 2-3 passes a line."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    run_apply_trips(launch.__globals__, 5, 3 if columns else 4, k, columns, noise, "cpu",
+                    switch="APPLY_DEEP")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("columns, noise", [(True, 0.3), (True, 0.0), (False, 0.0)])
+def test_one_hot_passes_deep_compiled(columns, noise):
+    """The same compiled: a ResNet conv tile's 27 columns of 16 rows, 4,855 passes and a
+    part (and rows of 27 elements); then the whole split write with the switch on."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    run_apply_trips(launch.__globals__, 16, 27, 131072, columns, noise, "cuda",
+                    switch="APPLY_DEEP")
+    saved, launch.__globals__["APPLY_DEEP"] = launch.__globals__["APPLY_DEEP"], True
+    try:
+        run_split_passes(launch, 16, 27, 4096, columns, noise, "cuda")
+    finally:
+        launch.__globals__["APPLY_DEEP"] = saved
+
+
+def run_apply_trips(module, m, n, k, columns, noise, device, switch="APPLY_TRIPS"):
     """``_one_hot_apply_kernel`` on given signed counts and normals (``_apply_passes``), one
-    pass a loop trip, then in trips (``APPLY_TRIPS``): the same weights, count and wear."""
+    pass a loop trip, then in trips (``switch``: ``APPLY_TRIPS``, or ``APPLY_DEEP``'s trips
+    loaded three ahead): the same weights, count and wear."""
     gen = torch.Generator().manual_seed(12)
     cp, w0, _, _ = one_hot_rows(gen, m, n, 1, columns, 0, 1, 1.0)
     length = m if columns else n
@@ -430,10 +459,12 @@ def run_apply_trips(module, m, n, k, columns, noise, device):
     signed[torch.rand(k, length, generator=gen) < 0.4] = 0
     normals = torch.randn(k, length, generator=gen)
     cp, w0, signed, normals = (t.to(device) for t in (cp, w0, signed, normals))
-    saved, out = module["APPLY_TRIPS"], []
+    saved, out = (module["APPLY_TRIPS"], module["APPLY_DEEP"]), []
     start = torch.tensor(2, device=device) if columns and noise else None
     try:
-        for module["APPLY_TRIPS"] in (False, True):
+        for on in (False, True):
+            module["APPLY_TRIPS"], module["APPLY_DEEP"] = False, False
+            module[switch] = on
             w, counter = w0.clone(), torch.zeros((), dtype=torch.int64, device=device)
             cells = torch.zeros(m, n, dtype=torch.int32, device=device)
             module["_apply_passes"](w, cp, counter, cells, counter if start is None else start,
@@ -442,7 +473,7 @@ def run_apply_trips(module, m, n, k, columns, noise, device):
                                     count_cells=True)
             out.append((w, int(counter), cells))
     finally:
-        module["APPLY_TRIPS"] = saved
+        module["APPLY_TRIPS"], module["APPLY_DEEP"] = saved
     (w, c, cells), (w_t, c_t, cells_t) = out
     assert torch.equal(w_t, w) and c_t == c > 0 and torch.equal(cells_t, cells)
     assert (w != w0).sum() >= m * n // 2
