@@ -1330,13 +1330,20 @@ LEAN_REGISTER_CAPS = {(32, 16, 32): (96, 5), (32, 32, 64): (168, 3)}
 # gain) - the same probabilities, so the same bits and counts (either key, any switch
 # above). Its formula is products, a divide, a floor and min / max, no add a product could
 # fuse into (no fma contraction to differ between the two kernels). Bytes: the ResNet's
-# buffers are sum(k * in) ~ 7 x 131,072 x 144 + 6 x 32,768 x 288 + 6 x 8,192 x 576 ~ 2.2e8
-# floats, ~0.87 GB written a step (the count kernel reads the rows instead of the
-# probabilities: the same bytes); at ~3 TB/s ~ -0.3 ms, and the train kernel (0.88 ms for
-# ~1.7 GB in the 2026-12-07 profile, /work/notes/prof14.txt) down to its reads. No launch
-# saved or added; per element ~6 more ALU ops in the count kernel, once a row block (not a
-# slot). ESTIMATE (not timed): ~-0.3 to -0.45 ms of kernel time a step, sgd `batch` ~2.36x ->
-# ~2.3x fp. Where the count is not drawn (cuBLAS, wide errors, few rows, explicit bits) the
+# buffers are its drawn counts' sum(k * in) ~ 131,072 x (27 + 6 x 144) + 32,768 x (144 + 16 +
+# 5 x 288) + 8,192 x (288 + 32 + 5 x 576) ~ 1.95e8 floats, ~0.8 GB written a step (the count
+# kernel reads the rows instead of the probabilities: the same bytes); at ~3 TB/s ~ -0.27 ms,
+# and the train kernel (0.88 ms for ~1.6 GB in the 2026-12-07 profile,
+# /work/notes/prof14.txt) down to its reads. No launch
+# saved or added; the probabilities' ALU work moves from the train kernel to the count
+# kernel (each element made once: a program's rows x its columns, as it loaded them), once a
+# row block, not a slot: sm_90 (Triton 3.8 here, ptxas -v), the count kernel +72-176 SASS
+# (+7-11 %: 144 x 16 992 -> 1,064, 288 x 32 1,688 -> 1,808, 288 x 64 2,128 -> 2,264; the
+# same under row keys and lean operands), registers within 2 (288 x 64 lean by rank 237 ->
+# 255), no new spills (the capped programs' 96 / 168 unchanged). ESTIMATE (not timed): -0.3
+# ms of bytes, up to +0.1-0.3 ms of count-kernel issue where it is issue-bound (it measured
+# mostly latency-bound): ~-0.1 to -0.45 ms of kernel time a step, sgd `batch` 2.36x -> ~2.3x
+# fp at best. Where the count is not drawn (cuBLAS, wide errors, few rows, explicit bits) the
 # probabilities are made first (``RowProbabilities.materialize``, the twin). Single tiles
 # (``array.update``) only; a group's trains unchanged. False: the buffer.
 FOLDED_PROBABILITIES = False

@@ -1751,8 +1751,9 @@ def test_gpu_array_update_folds_as_it_writes(monkeypatch):
     a drawn shape: 4,096 rows x 144 inputs x 16 outputs, the learning rate a device tensor as
     in training): the switch is seen by ``kernels.folds_input_probabilities`` and gives the
     same pulses and weights as the written probabilities."""
-    from xbrun import kernels
     from xbrun.kernels import counted_update_cuda as cu
+
+    from xbrun import kernels
     from xbrun.physics.array import PulsedArray
     from xbrun.physics.pulses import UpdateParameters
 
