@@ -161,6 +161,15 @@ PATHS = {
     "stacked-counts": (((counted_update_cuda, "STACKED_PLANES"),
                         (counted_update_cuda, "STACKED_COUNTS")), RESNET, [],
                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the drawn counts making the input side's probabilities from the rows and each row's
+    # gain, not reading a (rows, in) buffer the train kernel wrote (~0.8 GB a step fewer);
+    # the same counts. Alone, then on top of the row keys (no layout) and lean operands
+    "folded-probs": (((counted_update_cuda, "FOLDED_PROBABILITIES"),), RESNET, [],
+                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    "folded-row-keys": (((counted_update_cuda, "FOLDED_PROBABILITIES"),
+                         (counted_update_cuda, "DRAWN_ROW_KEYS"),
+                         (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],
+                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # all of convcounts' 2026-12-07 evening paths
     # every ResNet path of 2026-12-07's evening together (the periphery's gathers, the drawn
     # counts' row keys and lean programs, the seeds' launches): whether they reach issue 27's

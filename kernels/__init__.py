@@ -59,6 +59,7 @@ from .pulsed_update_ref import (
     line_probabilities_torch,
     long_train,
     long_train_length,
+    materialized,
     pulsed_update_grouped_torch,
     pulsed_update_torch,
     single_pulse_torch,
@@ -201,6 +202,8 @@ def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, t
     ``add_to`` takes the pulses (in the Triton kernels - the pulsed update's, the counted
     update's apply -, else one add)."""
     backend, run = backends.pick(name, weight)
+    if backend != backends.TRITON or name != "counted_update":
+        x_prob = materialized(x_prob)  # only Triton's drawn counts take a RowProbabilities
     if backend == backends.TORCH:
         pulses = run(weight, cell_params, x_prob, d_prob, bl, p, generator=generator,
                      **tensors)
@@ -316,17 +319,30 @@ def line_probabilities_grouped(x_rows, d_rows, n_cols, n_in, n_out, lr, granular
                res=res, sto_round=False, **signs)
 
 
+def folds_input_probabilities(weight, k: int) -> bool:
+    """Whether ``counted_update`` of ``weight`` (a tile, ``k`` rows) makes the input side's
+    probabilities where it counts them (``counted_update_cuda.FOLDED_PROBABILITIES``): its
+    trains then come from ``line_probabilities(x_gains=True)``."""
+    if backends.choose("counted_update", weight) != backends.TRITON:
+        return False
+    from .counted_update_cuda import folds_input_probabilities as folds  # Triton: on use
+
+    return folds(weight.shape[0], weight.shape[1], k, weight.device)
+
+
 def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
                        update_management, update_bl_management, um_grad_scale, res,
                        sto_round, generator=None, slots=None, calls=None, x_sign=None,
-                       d_sign=None, rows=None):
+                       d_sign=None, rows=None, x_gains=False):
     """The stochastic pulse trains' line probabilities and lengths
     (``line_probabilities_torch``): numba on the CPU; on CUDA one Triton launch for float32
     rows, the twin for stochastic rounding (it draws from ``generator``) or other dtypes.
     ``slots``, ``calls``: an array's counters, ``rows``: a tile's count of rank-1 updates,
     advanced with the trains (``pulsed_update_ref.advance_counters``; on CUDA in the same
     launch); ``x_sign``, ``d_sign``: +-1 per line the rows are multiplied by (a chopped
-    array's choppers)."""
+    array's choppers). ``x_gains`` (``folds_input_probabilities``): on Triton the input
+    side as a ``RowProbabilities`` (no ``(k, in)`` probabilities written); elsewhere
+    ignored."""
     options = dict(desired_bl=desired_bl, fixed_bl=fixed_bl,
                    update_management=update_management,
                    update_bl_management=update_bl_management, um_grad_scale=um_grad_scale,
@@ -339,6 +355,8 @@ def line_probabilities(x_rows, d_rows, lr, granularity, *, desired_bl, fixed_bl,
         return run(x_rows, d_rows, lr, granularity, seed=seed, **options)
     if backend == backends.TORCH:
         return run(x_rows, d_rows, lr, granularity, generator=generator, **options)
+    if x_gains and backend == backends.TRITON:
+        options["x_gains"] = True
     return run(x_rows, d_rows, lr, granularity, **options)
 
 

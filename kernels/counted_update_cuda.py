@@ -32,8 +32,8 @@ from triton.language.random import philox, uint_to_uniform_float
 
 from .layout import CELL_CONSTANT, check_cell
 from .params import CellParams, UpdateParams
-from .pulsed_update_cuda import _interpreting
-from .pulsed_update_ref import knot_table
+from .pulsed_update_cuda import _interpreting, _signed_probability
+from .pulsed_update_ref import RowProbabilities, knot_table
 
 
 @triton.jit
@@ -406,7 +406,9 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                          BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                          SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False,
                          ROW_KEYS: tl.constexpr = False, LEAN: tl.constexpr = False,
-                         STACKED: tl.constexpr = False):
+                         STACKED: tl.constexpr = False, xg_ptr=None, xsign_ptr=None,
+                         x_res=0.0, X_ROWS: tl.constexpr = False,
+                         X_SIGN: tl.constexpr = False, X_RES: tl.constexpr = False):
     """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
     the input side's bits drawn where they are counted: the bits of ``_line_planes_kernel``
     (Philox output ``t % 4`` of the counter ``(line, t // 4, row, 0)``, x stream of the
@@ -427,13 +429,19 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     (slot ``t`` of row ``r`` at ``t * k + r``, no ``base``). ``LEAN``: ``_slot_counts``'
     leaner operands (``LEAN_OPERANDS``), the same counts. ``STACKED`` (with ``ROWS4``;
     ``STACKED_COUNTS``): a row block's ranks taken in ``_rows4_stacked``'s order, the
-    products' K in that order (a sum: the same counts)."""
+    products' K in that order (a sum: the same counts). ``X_ROWS``
+    (``FOLDED_PROBABILITIES``): ``xp`` holds the input side's rows, not its probabilities,
+    made here by the train kernel's own ``_signed_probability`` from the rows (times their
+    lines' signs ``xsign``, ``X_SIGN``) and each row's gain ``xg`` (``(tiles, k)``) - the
+    same float32 operations on the same operands, so the same probabilities."""
     g = tl.program_id(2).to(tl.int64)
     part = tl.program_id(1)
     xp_ptr += g * stride_xg
     dp_ptr += g * stride_dg
     bl_ptr += g * k
     order_ptr += g * k
+    if X_ROWS:
+        xg_ptr += g * k
     net_ptr += g * n_out * n_in
     total_ptr += g * n_out * n_in
     if D_PLANE:
@@ -466,6 +474,11 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
         r64 = rows.to(tl.int64)
         px = tl.load(xp_ptr + r64[:, None] * stride_xk + cols[None, :] * stride_xn, mask=live_x,
                      other=0.0)
+        if X_ROWS:  # the rows' probabilities made here, as the train kernel makes them
+            if X_SIGN:
+                px = px * tl.load(xsign_ptr + cols, mask=cols < n_in, other=1.0)[None, :]
+            gain = tl.load(xg_ptr + rows, mask=live, other=0.0)
+            px = _signed_probability(px, gain[:, None], x_res, X_RES)
         if D_PLANE:
             pd = zero_d.to(tl.float32)
         else:
@@ -1309,6 +1322,38 @@ STACKED_PLANES = False
 # -0.15 ms a step. False: rank order.
 STACKED_COUNTS = False
 LEAN_REGISTER_CAPS = {(32, 16, 32): (96, 5), (32, 32, 64): (168, 3)}
+# The input side's probabilities of a drawn count made where ``_drawn_counts_kernel`` reads
+# them (``X_ROWS``), from the update's rows and each row's gain, instead of written by the
+# train kernel (``_line_probabilities_rows_kernel``) as a ``(k, in)`` float32 buffer and read
+# back: the train kernel stores one gain a row (``X_GAINS``) and the count kernel runs the
+# train kernel's own ``_signed_probability`` on the same float32 operands (rows, signs,
+# gain) - the same probabilities, so the same bits and counts (either key, any switch
+# above). Its formula is products, a divide, a floor and min / max, no add a product could
+# fuse into (no fma contraction to differ between the two kernels). Bytes: the ResNet's
+# buffers are its drawn counts' sum(k * in) ~ 131,072 x (27 + 6 x 144) + 32,768 x (144 + 16 +
+# 5 x 288) + 8,192 x (288 + 32 + 5 x 576) ~ 1.95e8 floats, ~0.8 GB written a step (the count
+# kernel reads the rows instead of the probabilities: the same bytes); at ~3 TB/s ~ -0.27 ms,
+# and the train kernel (0.88 ms for ~1.6 GB in the 2026-12-07 profile,
+# /work/notes/prof14.txt) down to its reads. No launch
+# saved or added; the probabilities' ALU work moves from the train kernel to the count
+# kernel (each element made once: a program's rows x its columns, as it loaded them), once a
+# row block, not a slot: sm_90 (Triton 3.8 here, ptxas -v), the count kernel +72-176 SASS
+# (+7-11 %: 144 x 16 992 -> 1,064, 288 x 32 1,688 -> 1,808, 288 x 64 2,128 -> 2,264; the
+# same under row keys and lean operands), registers within 2 (288 x 64 lean by rank 237 ->
+# 255), no new spills (the capped programs' 96 / 168 unchanged). ESTIMATE (not timed): -0.3
+# ms of bytes, up to +0.1-0.3 ms of count-kernel issue where it is issue-bound (it measured
+# mostly latency-bound): ~-0.1 to -0.45 ms of kernel time a step, sgd `batch` 2.36x -> ~2.3x
+# fp at best. Where the count is not drawn (cuBLAS, wide errors, few rows, explicit bits) the
+# probabilities are made first (``RowProbabilities.materialize``, the twin). Single tiles
+# (``array.update``) only; a group's trains unchanged. False: the buffer.
+FOLDED_PROBABILITIES = False
+
+
+def folds_input_probabilities(n_out: int, n_in: int, k: int, device: torch.device) -> bool:
+    """Whether a tile's counted update draws its counts from ``FOLDED_PROBABILITIES``'
+    rows: the trains then need only the input side's gains."""
+    return (FOLDED_PROBABILITIES and _drawn(n_out, k)
+            and count_method(n_out, n_in, device) != "cublas")
 
 
 def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
@@ -1356,13 +1401,25 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     with ``DRAWN_ROWS4`` and ``DRAWN_ROW_KEYS``: no layout, the error plane dense, keyed
     by row). A
     group: ``(tiles, k, n)`` probabilities, ``(tiles, k)`` trains and a ``(tiles,)`` seed
-    tensor give ``(tiles, n_out, n_in)`` counts."""
+    tensor give ``(tiles, n_out, n_in)`` counts. ``x_prob`` a ``RowProbabilities`` (one
+    tile; ``FOLDED_PROBABILITIES``): its probabilities made where they are read."""
+    folded = x_prob if isinstance(x_prob, RowProbabilities) else None
+    if folded is not None:
+        x_prob = folded.rows
     grouped = x_prob.dim() == 3
+    if folded is not None and grouped:
+        raise ValueError("folded input probabilities are one tile's")
     if not grouped:
         x_prob, d_prob, bl = x_prob[None], d_prob[None], bl[None]
     tiles, k, n_in = x_prob.shape
     n_out = d_prob.shape[2]
     x_prob, d_prob = x_prob.to(torch.float32), d_prob.to(torch.float32)
+    x_fold = {} if folded is None else dict(
+        xg_ptr=folded.gain.to(torch.float32).contiguous(),
+        xsign_ptr=(folded.gain if folded.sign is None
+                   else folded.sign.to(torch.float32).reshape(-1).contiguous()),
+        x_res=float(folded.res), X_ROWS=True, X_SIGN=folded.sign is not None,
+        X_RES=folded.res > 0)
     on_device = isinstance(seed, torch.Tensor)
     if tiles > 1 and not on_device:
         raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
@@ -1418,7 +1475,7 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
             BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4, ROW_KEYS=row_keys,
             LEAN=LEAN_OPERANDS, STACKED=rows4 and STACKED_COUNTS and block_m <= 16,
-            **_drawn_launch(block_r, block_m, block_n))
+            **x_fold, **_drawn_launch(block_r, block_m, block_n))
     elif splits <= 1:
         counts.zero_()
     if grouped:
@@ -1648,6 +1705,10 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     if weight.dtype != torch.float32 or not weight.is_contiguous():
         raise ValueError("weight must be a contiguous float32 tensor")
     k = x_prob.shape[0]
+    if isinstance(x_prob, RowProbabilities) and not (
+            x_bits is None and _drawn(weight.shape[0], k)
+            and (method or count_method(*weight.shape, weight.device)) != "cublas"):
+        x_prob = x_prob.materialize()  # only the drawn counts make them where they read
     length = x_bits.shape[1] if x_bits is not None else int(max_bl or 0)
     if k == 0 or length == 0:
         return _pulses_count(add_to, (), weight.device)

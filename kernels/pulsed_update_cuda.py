@@ -88,7 +88,13 @@ from triton.language.random import pair_uniform_to_normal, philox, uint_to_unifo
 from . import seeds
 from .layout import CELL_CONSTANT, CELL_LINEAR, check_cell
 from .params import UpdateParams
-from .pulsed_update_ref import advance_counters, knot_table, long_train_length, train_mode
+from .pulsed_update_ref import (
+    RowProbabilities,
+    advance_counters,
+    knot_table,
+    long_train_length,
+    train_mode,
+)
 
 
 @triton.jit
@@ -2262,13 +2268,13 @@ def _count_call(rows_ptr, calls_ptr, g, k, stride_rows, stride_calls, first,
 @triton.jit
 def _line_probabilities_kernel(
     x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
-    n_in, n_out,
+    xg_ptr, n_in, n_out,
     k, n_cols, stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg, xs_col,
     xs_tile, ds_row, ds_tile, stride_slots, stride_calls, stride_rows,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
     SLOTS: tl.constexpr, CALLS: tl.constexpr, X_SIGN: tl.constexpr, D_SIGN: tl.constexpr,
-    BLOCK: tl.constexpr, ROWS: tl.constexpr = False,
+    BLOCK: tl.constexpr, ROWS: tl.constexpr = False, X_GAINS: tl.constexpr = False,
 ):
     """One program per rank-1 row (axis 0) and tile (axis 1): the twin's
     ``line_probabilities_torch`` in one pass over the row (its largest |x| and |d|, then
@@ -2299,8 +2305,11 @@ def _line_probabilities_kernel(
     if SLOTS:
         tl.atomic_add(slots_ptr + g * stride_slots, length.to(tl.int64))
     tile = g.to(tl.int64)
-    _side_probabilities(xs, xp_ptr + at * n_in, xs_ptr + col * xs_col + tile * xs_tile, n_in,
-                        stride_xn, x_gain, res, RES, X_SIGN, BLOCK)
+    if X_GAINS:  # the input side's gain, not its probabilities (FOLDED_PROBABILITIES)
+        tl.store(xg_ptr + at, x_gain)
+    else:
+        _side_probabilities(xs, xp_ptr + at * n_in, xs_ptr + col * xs_col + tile * xs_tile,
+                            n_in, stride_xn, x_gain, res, RES, X_SIGN, BLOCK)
     _side_probabilities(ds, dp_ptr + at * n_out, ds_ptr + row * ds_row + tile * ds_tile, n_out,
                         stride_dm, d_gain, res, RES, D_SIGN, BLOCK)
 
@@ -2329,14 +2338,14 @@ def _side_store(v, ok, j, dst_ptr, sign_ptr, at, n, gain, res, RES: tl.constexpr
 @triton.jit
 def _line_probabilities_rows_kernel(
     x_ptr, d_ptr, xp_ptr, dp_ptr, bl_ptr, slots_ptr, calls_ptr, rows_ptr, xs_ptr, ds_ptr,
-    n_in, n_out,
+    xg_ptr, n_in, n_out,
     k, n_cols, stride_xk, stride_xn, stride_dk, stride_dm, stride_xg, stride_dg, xs_col,
     xs_tile, ds_row, ds_tile, stride_slots, stride_calls, stride_rows,
     lr, granularity, desired_bl, const_bl, um_grad_scale, res,
     BL_MODE: tl.constexpr, MANAGED: tl.constexpr, RES: tl.constexpr,
     SLOTS: tl.constexpr, CALLS: tl.constexpr, X_SIGN: tl.constexpr, D_SIGN: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_X: tl.constexpr, BLOCK_D: tl.constexpr,
-    ROWS: tl.constexpr = False,
+    ROWS: tl.constexpr = False, X_GAINS: tl.constexpr = False,
 ):
     """``_line_probabilities_kernel`` for ``BLOCK_R`` rows at once (axis 0), each side of a
     row whole in ``BLOCK_X`` / ``BLOCK_D`` columns: the same float32 operations element by
@@ -2364,8 +2373,11 @@ def _line_probabilities_rows_kernel(
         tl.atomic_add(slots_ptr + g * stride_slots,
                       tl.sum(tl.where(live, length, 0).to(tl.int64), axis=0))
     tile = g.to(tl.int64)
-    _side_store(xv, x_ok, xj, xp_ptr, xs_ptr + col * xs_col + tile * xs_tile, at, n_in,
-                x_gain, res, RES, X_SIGN)
+    if X_GAINS:  # the input side's gains, not its probabilities (FOLDED_PROBABILITIES)
+        tl.store(xg_ptr + at, x_gain, mask=live)
+    else:
+        _side_store(xv, x_ok, xj, xp_ptr, xs_ptr + col * xs_col + tile * xs_tile, at, n_in,
+                    x_gain, res, RES, X_SIGN)
     _side_store(dv, d_ok, dj, dp_ptr, ds_ptr + row * ds_row + tile * ds_tile, at, n_out,
                 d_gain, res, RES, D_SIGN)
 
@@ -2389,22 +2401,30 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
                               calls: torch.Tensor | None = None,
                               x_sign: torch.Tensor | None = None,
                               d_sign: torch.Tensor | None = None,
-                              rows: torch.Tensor | None = None):
+                              rows: torch.Tensor | None = None, x_gains: bool = False):
     """``line_probabilities_torch`` in one launch (the pulse-train preparation: about 35
     small torch kernels per layer otherwise), its counters (``slots``, ``calls``, ``rows``)
     advanced
     and the lines' signs (``x_sign``, ``d_sign``) applied in the same launch.
     Deterministic rounding only: ``sto_round`` with ``res > 0`` draws from a torch
-    generator, which the twin does. float32 rows."""
+    generator, which the twin does. float32 rows. ``x_gains`` (``FOLDED_PROBABILITIES``):
+    the input side as a ``RowProbabilities`` (its rows, signs and per-row gains, no
+    ``(k, in)`` probabilities written) for a kernel that makes them where it reads them."""
     if d_rows.shape[0] != x_rows.shape[0]:
         raise ValueError(f"x_rows {tuple(x_rows.shape)} / d_rows {tuple(d_rows.shape)} differ "
                          f"in rows")
+    if x_gains:
+        x_rows = x_rows.to(torch.float32)
+        if x_sign is not None:
+            x_sign = x_sign.to(torch.float32).reshape(-1).contiguous()
     x_p, d_p, bl = line_probabilities_grouped_triton(
         x_rows, d_rows, 1, x_rows.shape[1], d_rows.shape[1], lr, granularity,
         desired_bl=desired_bl, fixed_bl=fixed_bl, update_management=update_management,
         update_bl_management=update_bl_management, um_grad_scale=um_grad_scale, res=res,
         sto_round=sto_round, tiles=1, slots=slots, calls=calls, x_sign=x_sign, d_sign=d_sign,
-        rows=rows)
+        rows=rows, x_gains=x_gains)
+    if x_gains:
+        return RowProbabilities(x_rows, x_p[0], x_sign, float(res)), d_p[0], bl[0]
     return x_p[0], d_p[0], bl[0]
 
 
@@ -2418,7 +2438,8 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
                                       calls: torch.Tensor | None = None,
                                       x_sign: torch.Tensor | None = None,
                                       d_sign: torch.Tensor | None = None,
-                                      rows: torch.Tensor | None = None):
+                                      rows: torch.Tensor | None = None,
+                                      x_gains: bool = False):
     """:func:`line_probabilities_triton` of every tile of a grid in one launch: tile ``g``
     (``n_cols`` to a row of the grid) takes the ``n_in`` columns of ``x_rows`` from ``(g %
     n_cols) * n_in`` and the ``n_out`` columns of ``d_rows`` from ``(g // n_cols) * n_out``
@@ -2426,7 +2447,8 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
     n_out)``, row ``g`` of each: every tile's own choppers); its counters are ``slots[g]``,
     ``calls[g]`` and ``rows[g]`` (``(tiles,)`` of any stride, e.g. a column of the arrays'
     ledgers, or one element for a single tile).
-    Returns ``(tiles, k, n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``."""
+    Returns ``(tiles, k, n_in)``, ``(tiles, k, n_out)``, ``(tiles, k)``; with ``x_gains``
+    the input side's gains ``(tiles, k)`` in place of its probabilities (none written)."""
     if sto_round and res > 0:
         raise ValueError("stochastic rounding draws from a torch generator: use the twin")
     k = x_rows.shape[0]
@@ -2434,7 +2456,8 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
         tiles = n_cols * (d_rows.shape[1] // n_out)
     x_rows = x_rows.to(torch.float32)
     d_rows = d_rows.to(torch.float32)
-    x_p = torch.empty((tiles, k, n_in), dtype=torch.float32, device=x_rows.device)
+    x_p = torch.empty((tiles, k) if x_gains else (tiles, k, n_in), dtype=torch.float32,
+                      device=x_rows.device)
     d_p = torch.empty((tiles, k, n_out), dtype=torch.float32, device=x_rows.device)
     bl = torch.empty((tiles, k), dtype=torch.int32, device=x_rows.device)
     if k == 0 or tiles == 0:
@@ -2455,7 +2478,7 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
     kernel[grid](
         x_rows, d_rows, x_p, d_p, bl, bl if slots is None else slots,
         bl if calls is None else calls, bl if rows is None else rows,
-        *(x_p if v is None else v for v in signs),
+        *(x_p if v is None else v for v in signs), x_p,
         n_in, n_out, k, n_cols,
         x_rows.stride(0), x_rows.stride(1), d_rows.stride(0), d_rows.stride(1),
         n_in * x_rows.stride(1), n_out * d_rows.stride(1),
@@ -2466,7 +2489,7 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
         float(um_grad_scale), float(res),
         BL_MODE=mode, MANAGED=bool(update_management or update_bl_management),
         RES=res > 0, SLOTS=slots is not None, CALLS=calls is not None,
-        ROWS=rows is not None,
+        ROWS=rows is not None, X_GAINS=x_gains,
         X_SIGN=signs[0] is not None, D_SIGN=signs[1] is not None, **blocks,
         num_warps=4 if block >= 512 or kernel is _line_probabilities_rows_kernel else 2,
     )

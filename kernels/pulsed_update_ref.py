@@ -120,6 +120,7 @@ training runs the kernels.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -431,6 +432,39 @@ def signed_rows(x_rows: torch.Tensor, d_rows: torch.Tensor, x_sign: torch.Tensor
     if d_sign is not None:
         d_rows = d_rows * d_sign.to(d_rows.dtype)
     return x_rows, d_rows
+
+
+@dataclass
+class RowProbabilities:
+    """An input side's signed line probabilities ``(k, in)`` not yet made: its rows (float32,
+    ``(k, in)``), its lines' signs (``(in,)`` or None) and each row's gain ``(k,)``, as the
+    train kernel computed them (``FOLDED_PROBABILITIES``: the drawn counts make the
+    probabilities where they read them instead of reading a buffer of them).
+    :meth:`materialize` is the twin: :func:`line_probabilities_torch`'s formula."""
+
+    rows: torch.Tensor
+    gain: torch.Tensor
+    sign: torch.Tensor | None
+    res: float
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.rows.shape
+
+    @property
+    def device(self) -> torch.device:
+        return self.rows.device
+
+    def materialize(self) -> torch.Tensor:
+        """``clip(discretize(|v| * gain), 0, 1) * sign(v)`` of ``v`` the signed rows."""
+        x_rows = self.rows if self.sign is None else self.rows * self.sign
+        x_p = discretize_torch(x_rows.abs() * self.gain[:, None], self.res, False, None)
+        return x_p.clamp(0, 1) * x_rows.sign()
+
+
+def materialized(x_prob):
+    """``x_prob`` as a tensor (a ``RowProbabilities`` made, a tensor as it is)."""
+    return x_prob.materialize() if isinstance(x_prob, RowProbabilities) else x_prob
 
 
 def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,

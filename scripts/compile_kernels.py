@@ -260,6 +260,7 @@ def _problems():
                                        torch.tensor([5]), error_planes=planes)
     (cu.STACKED_COUNTS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS,
      cu.LEAN_REGISTERS, cu.CAPPED_DRAWN_REGISTERS) = saved
+    _folded_probabilities(cu, pu, bl)
     _convolution_gathers()
     _out_scales()
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
@@ -290,6 +291,36 @@ def _problems():
             max_bl=31, add_to=torch.zeros(6, **i64), train_slots=torch.zeros(6, **i64),
             calls=torch.zeros(6, **i64))
     pu.SKIP_IDLE_LINES = idle
+
+
+def _folded_probabilities(cu, pu, bl) -> None:
+    """``FOLDED_PROBABILITIES``: the train kernels writing the input side's gains (one-row
+    and row-block kernels, signs and ``res`` or not) and the drawn counts making its
+    probabilities from the rows, at every drawn shape of the ResNet, both keys, plain and
+    with the lean operands and register caps."""
+    from xbrun.kernels.pulsed_update_ref import RowProbabilities
+
+    options = dict(desired_bl=31, fixed_bl=True, update_management=True,
+                   update_bl_management=True, um_grad_scale=1.0)
+    min_rows = pu.ROW_MIN_ROWS
+    for pu.ROW_MIN_ROWS in (1, 1 << 30):  # row blocks, one row a program
+        for sign, res in ((None, 0.0), (torch.ones(12), 0.0), (torch.ones(12), 0.1)):
+            pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 1.0, 1e-3,
+                                         res=res, x_sign=sign, x_gains=True, **options)
+    pu.ROW_MIN_ROWS = min_rows
+    saved = (cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS, cu.LEAN_REGISTERS,
+             cu.CAPPED_DRAWN_REGISTERS)
+    cu.DRAWN_ROWS4 = cu.CAPPED_DRAWN_REGISTERS = True
+    for cu.LEAN_OPERANDS, cu.LEAN_REGISTERS in ((False, False), (True, True)):
+        for cu.DRAWN_ROW_KEYS in (False, True):
+            for n_in, n_out in ((27, 16), (144, 16), (144, 32), (16, 32), (288, 32), (32, 64),
+                                (288, 64)):
+                for sign, res in ((None, 0.0), (torch.ones(n_in), 0.0), (None, 0.1)):
+                    folded = RowProbabilities(torch.randn(5, n_in), torch.rand(5), sign, res)
+                    cu.drawn_counts_triton(folded, torch.rand(5, n_out) - 0.5, bl, 7,
+                                           torch.tensor([5]))
+    (cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS, cu.LEAN_REGISTERS,
+     cu.CAPPED_DRAWN_REGISTERS) = saved
 
 
 def _one_accumulator(cu, kernels, gen) -> None:

@@ -1649,3 +1649,124 @@ def test_gpu_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, long_train
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
     assert (results[0][2] > 0).all()
+
+
+# ------------------------------ FOLDED_PROBABILITIES: x's probabilities made where counted ---
+_TRAIN_OPTIONS = dict(desired_bl=31, fixed_bl=True, update_management=True,
+                      update_bl_management=True, um_grad_scale=1.0)
+
+
+def _folded_case(lines, x, d, res, x_sign):
+    """The trains of ``x``, ``d`` with the input side's probabilities written (``x_p``) and
+    folded (a ``RowProbabilities``): ``(full, folded)``, each ``(x, d_p, bl)``."""
+    full = lines(x, d, 1.0, 1e-3, res=res, sto_round=False, x_sign=x_sign, **_TRAIN_OPTIONS)
+    folded = lines(x, d, 1.0, 1e-3, res=res, sto_round=False, x_sign=x_sign, x_gains=True,
+                   **_TRAIN_OPTIONS)
+    return full, folded
+
+
+def test_folded_probabilities_are_the_written_ones(monkeypatch):
+    """``FOLDED_PROBABILITIES``: the train kernels' gains (``x_gains``; the one-row kernel and
+    the row blocks) made into probabilities by ``RowProbabilities.materialize`` (the twin)
+    are the probabilities the kernels write, bit for bit - with and without the lines' signs
+    and a ``res`` - and the error side and the trains are unchanged; the drawn counts
+    (interpreted; rows keyed by rank and by row) from the rows and gains equal those from
+    the written probabilities, and the counted update takes them where its count is not
+    drawn (made first)."""
+    from pulse_cases import prep_rows
+    from xbrun.kernels.pulsed_update_ref import RowProbabilities
+
+    lines = triton_function("pulsed_update_cuda", "line_probabilities_triton", True)
+    drawn = launcher("drawn_counts_triton", True)
+    module = drawn.__globals__
+    x, d = prep_rows(k=24, n_in=20, n_out=6)
+    sign = torch.where(torch.arange(20) % 3 == 0, -1.0, 1.0)
+    monkeypatch.setitem(lines.__globals__, "ROW_ELEMENTS", 64)
+    for row_blocks, res, x_sign in ((False, 0.013, sign), (True, 0.0, None), (True, 0.013, sign)):
+        monkeypatch.setitem(lines.__globals__, "ROW_MIN_ROWS", 1 if row_blocks else 1 << 30)
+        full, folded = _folded_case(lines, x, d, res, x_sign)
+        assert isinstance(folded[0], RowProbabilities) and folded[0].gain.shape == (24,)
+        assert torch.equal(folded[0].materialize(), full[0])
+        assert torch.equal(folded[1], full[1]) and torch.equal(folded[2], full[2])
+        assert full[0].abs().max() > 0.5 and (full[0] < 0).any()
+        bl = torch.randint(0, 4, (24,), generator=torch.Generator().manual_seed(2),
+                           dtype=torch.int32)
+        if not row_blocks:
+            continue  # (the same gains: the counts' check once)
+        for keys in (False, True) if x_sign is sign and res else (True,):
+            monkeypatch.setitem(module, "DRAWN_ROWS4", True)
+            monkeypatch.setitem(module, "DRAWN_ROW_KEYS", keys)
+            want = drawn(full[0], full[1], bl, 3, 11, block_r=16, block_n=16, splits=2)
+            got = drawn(folded[0], folded[1], bl, 3, 11, block_r=16, block_n=16, splits=2)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+            assert want[1].sum() > 0
+    with pytest.raises(ValueError, match="one tile"):
+        drawn(RowProbabilities(x[None], folded[0].gain[None], None, 0.0), d[None], bl[None], 3,
+              torch.tensor([1]))
+    update = launcher("counted_update_triton", True)  # a count not drawn: made first
+    params = COUNTER.sample((6, 20), torch.Generator().manual_seed(0))
+    weights = [torch.zeros(6, 20) for _ in range(2)]
+    runs = [int(update(w, params, xp, full[1], bl, max_bl=3, seed=5, **cell_args(COUNTER)))
+            for w, xp in zip(weights, (full[0], folded[0]), strict=True)]
+    assert runs[0] == runs[1] > 0 and torch.equal(weights[0], weights[1])
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("n_out, n_in, k", [(16, 144, 131072), (32, 288, 32768),
+                                            (64, 576, 8192)])
+def test_gpu_folded_probabilities_count_as_written(monkeypatch, n_out, n_in, k):
+    """``FOLDED_PROBABILITIES`` compiled at the ResNet's drawn shapes (row blocks): the gains
+    made into probabilities are the written ones bit for bit, and the drawn counts (rows
+    keyed by rank and by row; with the lines' signs, as chopped arrays) from the rows and
+    gains equal those from the written probabilities; ``folds_input_probabilities`` follows
+    the switch."""
+    lines = triton_function("pulsed_update_cuda", "line_probabilities_triton", False)
+    drawn = launcher("drawn_counts_triton", False)
+    module = drawn.__globals__
+    gen = torch.Generator().manual_seed(k)
+    x = (torch.randn(k, n_in, generator=gen) * 0.3).cuda()
+    d = (torch.randn(k, n_out, generator=gen) * 0.01).cuda()
+    sign = torch.where(torch.rand(n_in, generator=gen) < 0.5, -1.0, 1.0).cuda()
+    for x_sign in (None, sign):
+        full, folded = _folded_case(lines, x, d, 0.0, x_sign)
+        assert torch.equal(folded[0].materialize(), full[0])
+        assert torch.equal(folded[1], full[1]) and torch.equal(folded[2], full[2])
+        for keys in (False, True):
+            monkeypatch.setitem(module, "DRAWN_ROW_KEYS", keys)
+            seed = torch.tensor([7], device="cuda")
+            want = drawn(full[0], full[1], full[2], 31, seed)
+            got = drawn(folded[0], folded[1], full[2], 31, seed)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+            assert want[1].sum() > 0
+    for on in (False, True):
+        monkeypatch.setitem(module, "FOLDED_PROBABILITIES", on)
+        assert module["folds_input_probabilities"](n_out, n_in, k, x.device) == on
+
+
+@gpu
+@needs_cuda
+def test_gpu_array_update_folds_as_it_writes(monkeypatch):
+    """``FOLDED_PROBABILITIES`` through ``PulsedArray.update`` (``update.accumulate=batch``,
+    a drawn shape: 4,096 rows x 144 inputs x 16 outputs, the learning rate a device tensor as
+    in training): the switch is seen by ``kernels.folds_input_probabilities`` and gives the
+    same pulses and weights as the written probabilities."""
+    from xbrun.kernels import counted_update_cuda as cu
+
+    from xbrun import kernels
+    from xbrun.physics.array import PulsedArray
+    from xbrun.physics.pulses import UpdateParameters
+
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(4096, 144, generator=gen).cuda()
+    d = (0.01 * torch.randn(4096, 16, generator=gen)).cuda()
+    results = []
+    for on in (False, True):
+        monkeypatch.setattr(cu, "FOLDED_PROBABILITIES", on)
+        array = PulsedArray(16, 144, ConstantStep(dw_min=0.001),
+                            UpdateParameters(accumulate="batch"), 0).to("cuda")
+        assert kernels.folds_input_probabilities(array.stored_weight(), 4096) == on
+        pulses = array.update(x, d, torch.tensor(0.05, device="cuda"),
+                              torch.Generator().manual_seed(3))
+        results.append((int(pulses), array.stored_weight().clone()))
+    assert results[0][0] == results[1][0] > 0 and torch.equal(results[0][1], results[1][1])

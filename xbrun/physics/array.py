@@ -505,8 +505,10 @@ class PulsedArray(CrossbarArray):
                 counters["rows"] = rows
             else:
                 rows.add_(x_rows.shape[0])
+        folds = (counted and params.accumulate == "batch"
+                 and kernels.folds_input_probabilities(target, x_rows.shape[0]))
         trains = pulse_trains(x_rows, d_rows, lr, self.granularity, params, generator,
-                              counters=counters, signs=signs)
+                              counters=counters, signs=signs, x_gains=folds)
         before = self._before_write()
         max_bl = None if trains.x_bits is not None else self._train_bound(lr, params)[1]
         seed = (self._device_seed(generator, advanced=counted) if target.is_cuda

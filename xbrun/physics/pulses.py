@@ -145,18 +145,21 @@ def pulse_trains(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float, granular
                  params: UpdateParameters,
                  generator: torch.Generator | None = None, *,
                  counters: dict | None = None,
-                 signs: tuple[torch.Tensor, torch.Tensor] | None = None) -> PulseTrains:
+                 signs: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 x_gains: bool = False) -> PulseTrains:
     """Pulse trains for the rank-1 updates ``-lr * d_rows[k] x_rows[k]^T``. ``counters``
     (the stochastic type only): an array's ``slots`` and ``calls``, advanced with the
     trains, in their kernel (``kernels.line_probabilities``). ``signs``: +-1 per row and
     per column of the array that ``d_rows`` and ``x_rows`` are multiplied by (a chopped
-    array's choppers; in the kernel for the stochastic type)."""
+    array's choppers; in the kernel for the stochastic type). ``x_gains`` (the stochastic
+    type, where ``kernels.folds_input_probabilities``): ``x_prob`` may come as a
+    ``RowProbabilities``, made by the counted update's kernel where it reads them."""
     if params.pulse_type == "stochastic_compressed":  # numba on the CPU, Triton on CUDA
         x_p, d_p, bl = kernels.line_probabilities(
             x_rows, d_rows, lr, granularity, res=bin_width(params.res),
             sto_round=params.sto_round, generator=generator, **(counters or {}),
             **({} if signs is None else {"d_sign": signs[0], "x_sign": signs[1]}),
-            **_update_options(params))
+            **({"x_gains": True} if x_gains else {}), **_update_options(params))
         return PulseTrains(x_p, d_p, bl)
     if counters:
         raise ValueError("only the stochastic trains advance an array's counters")
