@@ -180,6 +180,8 @@ PATHS = {
                         (counted_update_cuda, "LEAN_REGISTERS"),
                         (counted_update_cuda, "STACKED_PLANES"),
                         (counted_update_cuda, "STACKED_COUNTS"),
+                        (counted_update_cuda, "FOLDED_PROBABILITIES"),
+                        (pulsed_update_cuda, "APPLY_DEEP"),
                         (keyed_seeds_cuda, "KEYED_SEED_KERNEL"), (tile, "SEED_SLOTS")), RESNET,
                        [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                             "agad+update.accumulate=batch", "sgd")),
