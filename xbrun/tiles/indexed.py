@@ -175,7 +175,7 @@ class IndexedTile:
                                     is_test, ctx)
             return self._to_images(out, x_input.shape[0], index)
         rows = self._gather(x_input, index)
-        if keep is not None and KEEP_ROWS and not is_test:
+        if keeps:
             keep.rows = rows
         out = self._joint_forward(rows, is_test, ctx)
         return self._to_images(out, x_input.shape[0], index)
