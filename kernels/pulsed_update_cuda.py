@@ -1442,6 +1442,142 @@ def _one_hot_apply_kernel(
     _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
+# ``APPLY_CHUNKS`` (``bench_switches`` ``chunked-apply``): a line's passes composed in chunks
+# of ``APPLY_CHUNK_PASSES``, the chunks then applied in order - a walk ~64 + passes / 64
+# steps deep, not one step a pass. Why: a ResNet chopped (or AGAD) `batch` step ends with the
+# stem's transfer (conv 3->16, a 16 x 27 tile: 131,072 one-hot rows, 4,855 passes on each of
+# 27 columns), which nothing overlaps, and this apply is half its chain (the profile's
+# ~0.12 us a pass: ~4,855 x 0.12 = ~0.58 ms; the write scan, ``transfer_write_cuda``'s, the
+# other half). Only constant steps reach this path (``_one_hot_lines``: other cells take the
+# loop kernel), and a constant-step pass moves an element by ``w -> clip(w + t)`` in bounds
+# (``_constant_row``; its first step clipped where it starts outside them): clamped additions
+# compose, ``clip(clip(w + a, L, H) + t) = clip(w + (a + t), clip(L + t), clip(H + t))``, so a
+# chunk is one map ``(seen, first step, its rest, a, L, H)`` per element (as
+# ``_row_chunks_kernel``'s). ``_apply_chunk_maps_kernel`` makes every (line, chunk)'s map at
+# once (27 x 76 programs at the stem: each 64 unrolled passes, their loads issued together,
+# ~4 dependent operations a pass through L and H: ~1.3k cycles plus a load latency, ~2 us);
+# ``_apply_chunks_kernel`` walks a line's chunk maps in order, ``APPLY_CHUNK_GROUP`` at a time
+# (their loads issued together: one load latency a group), then stores the line as
+# ``_one_hot_apply_kernel`` does: 76 chunks = 10 groups, ~10 x (~0.7 us + 8 x ~40 cycles) =
+# ~8-10 us. Bytes: the passes' counts and normals read once, as before (8.4 MB each at the
+# stem: ~5 us of HBM across 2,052 programs), the maps ~0.8 MB. ESTIMATE (not timed): the
+# stem's apply ~0.58 ms -> ~0.02 ms plus one launch (~1-2 us in a graph), ~-0.55 ms a chopped
+# or AGAD `batch` step (chopped ~2.60x -> ~2.5x fp; with ``APPLY_DEEP``, ~0.15-0.3 ms ->
+# ~0.02). Sums round differently from the walk's (``a`` adds ``s + rest`` where the walk adds
+# ``s`` then ``rest`` to the weight): the twin is ``one_hot_passes_chunked_torch`` (the
+# interpreter bit for bit), the serial walk's weights up to rounding, equal bit for bit where
+# the sums are exact (steps, bounds and weights on a power-of-two grid, no noise); the same
+# pulses and wear (integers). Lines of fewer than ``APPLY_CHUNKS_MIN_PASSES`` passes keep the
+# walk (stage 3's 28: one chunk would be the walk plus a launch).
+APPLY_CHUNKS = False
+APPLY_CHUNK_PASSES = 64  # passes a chunk (constexpr: unrolled)
+APPLY_CHUNK_GROUP = 8  # chunk maps a group of the walk over chunks (constexpr: unrolled)
+APPLY_CHUNKS_MIN_PASSES = 256  # the stem's 4,855, the 32 x 16 shortcut's 2,048, stage 1's 910
+_APPLY_MAPS = 6  # seen, first step, its rest, a, L, H
+
+
+@triton.jit(do_not_specialize=["start"])
+def _apply_chunk_maps_kernel(
+    p_ptr, start_ptr, sc_ptr, xi_ptr, maps_ptr, tot_ptr,
+    start, n_out, n_in, k, n_chunks, stride_pp, stride_pm, stride_pn, noise_std,
+    COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
+    CHUNK: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """Program ``(i, c, block)``: chunk ``c``'s passes (``c * CHUNK ..``) of line position
+    ``i`` composed into one map per element (``APPLY_CHUNKS``; the twin's first loop in
+    ``one_hot_passes_chunked_torch``), stored with the chunk's pulses; passes past the
+    line's last have no counts (the identity)."""
+    i = tl.program_id(0)
+    c = tl.program_id(1)
+    first = _start_of(start_ptr, start, START_PTR) + i
+    span = tl.program_id(2) * BLOCK + tl.arange(0, BLOCK)
+    rm, rn, ok, width, _, _ = _one_hot_line(first, span, n_out, n_in, COLUMNS)
+    length = n_out if COLUMNS else n_in
+    pe = p_ptr + rm * stride_pm + rn * stride_pn
+    s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
+    n_pass = tl.cdiv(k - i, width)
+    seen = tl.zeros((BLOCK,), dtype=tl.int1)
+    first_s = tl.zeros((BLOCK,), dtype=tl.float32)
+    first_e = first_s
+    a = first_s
+    lo = tl.full((BLOCK,), float("-inf"), tl.float32)
+    hi = tl.full((BLOCK,), float("inf"), tl.float32)
+    total = tl.zeros((BLOCK,), dtype=tl.int32)
+    for q in tl.static_range(CHUNK):
+        sc, xi = _pass_values(sc_ptr, xi_ptr, c * CHUNK + q, n_pass, width, i, length, span,
+                              ok, NOISE)
+        counts = tl.abs(sc)
+        step = tl.where(sc > 0, s_up, -s_down)
+        # as _constant_row: the count in the mantissa of 2**23, minus 2**23
+        nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
+        extra = nf - 1.0
+        if NOISE:
+            extra += noise_std * tl.sqrt(nf) * xi
+        rest = extra * step
+        active = counts > 0
+        fresh = active & (seen == 0)
+        later = active & (seen != 0)
+        first_s = tl.where(fresh, step, first_s)
+        first_e = tl.where(fresh, rest, first_e)
+        t = step + rest
+        a = tl.where(later, a + t, a)
+        lo = tl.where(later, _clip(lo + t, w_min, w_max), lo)
+        hi = tl.where(later, _clip(hi + t, w_min, w_max), hi)
+        seen = seen | active
+        total += counts
+    at = (c.to(tl.int64) * width + i) * length + span
+    plane = n_chunks.to(tl.int64) * width * length
+    tl.store(maps_ptr + at, seen.to(tl.float32), mask=ok)
+    tl.store(maps_ptr + plane + at, first_s, mask=ok)
+    tl.store(maps_ptr + 2 * plane + at, first_e, mask=ok)
+    tl.store(maps_ptr + 3 * plane + at, a, mask=ok)
+    tl.store(maps_ptr + 4 * plane + at, lo, mask=ok)
+    tl.store(maps_ptr + 5 * plane + at, hi, mask=ok)
+    tl.store(tot_ptr + at, total, mask=ok)
+
+
+@triton.jit(do_not_specialize=["start"])
+def _apply_chunks_kernel(
+    w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, maps_ptr, tot_ptr,
+    start, n_out, n_in, k, n_chunks, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
+    COLUMNS: tl.constexpr, START_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
+    CHUNK: tl.constexpr, GROUP: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """Program ``(i, block)``: line position ``i``'s chunk maps (``_apply_chunk_maps_kernel``)
+    applied in order, ``GROUP`` loaded together (the twin's second loop), then the line
+    stored and its pulses added as ``_one_hot_apply_kernel`` does (``_line_done``)."""
+    i = tl.program_id(0)
+    first = _start_of(start_ptr, start, START_PTR) + i
+    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    rm, rn, ok, width, _, _ = _one_hot_line(first, span, n_out, n_in, COLUMNS)
+    length = n_out if COLUMNS else n_in
+    w_ptrs, w, _, _, w_max, w_min = _line_cells(
+        w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
+    n_ch = tl.cdiv(tl.cdiv(k - i, width), CHUNK)
+    plane = n_chunks.to(tl.int64) * width * length
+    total = tl.zeros((BLOCK,), dtype=tl.int32)
+    for g in range(0, tl.cdiv(n_ch, GROUP)):
+        for q in tl.static_range(GROUP):
+            c = g * GROUP + q
+            here = ok & (c < n_ch)
+            at = (c.to(tl.int64) * width + i) * length + span
+            seen = tl.load(maps_ptr + at, mask=here, other=0.0)
+            first_s = tl.load(maps_ptr + plane + at, mask=here, other=0.0)
+            first_e = tl.load(maps_ptr + 2 * plane + at, mask=here, other=0.0)
+            a = tl.load(maps_ptr + 3 * plane + at, mask=here, other=0.0)
+            lo = tl.load(maps_ptr + 4 * plane + at, mask=here, other=0.0)
+            hi = tl.load(maps_ptr + 5 * plane + at, mask=here, other=0.0)
+            total += tl.load(tot_ptr + at, mask=here, other=0)
+            moved = w + first_s
+            moved = tl.where((w > w_max) | (w < w_min), _clip(moved, w_min, w_max), moved)
+            moved = _clip(_clip(moved + first_e, w_min, w_max) + a, lo, hi)
+            w = tl.where(seen != 0.0, moved, w)
+    _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
+
+
 def pulsed_update_grouped_triton(weights: torch.Tensor, cell_params: torch.Tensor,
                                  x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
                                  p: UpdateParams, *, seeds: torch.Tensor,
@@ -1856,7 +1992,13 @@ def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normal
     ``APPLY_DEEP``: in trips loaded three trips ahead."""
     n_out, n_in = weight.shape
     length = n_out if columns else n_in
-    _one_hot_apply_kernel[(min(k, n_in if columns else n_out), triton.cdiv(length, block))](
+    width = n_in if columns else n_out
+    if APPLY_CHUNKS and triton.cdiv(k, width) >= APPLY_CHUNKS_MIN_PASSES:
+        _apply_chunked(weight, cell_params, counter, cells, start_ptr, signed, normals, first,
+                       columns, k=k, noise_std=noise_std, on_device=on_device, block=block,
+                       count_cells=count_cells)
+        return
+    _one_hot_apply_kernel[(min(k, width), triton.cdiv(length, block))](
         weight, cell_params, counter, cells, start_ptr, signed, normals,
         first, n_out, n_in, k, weight.stride(-2), weight.stride(-1),
         cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
@@ -1864,6 +2006,37 @@ def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normal
         COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, START_PTR=on_device,
         COUNT_CELLS=count_cells, BLOCK=block, TRIPS=APPLY_TRIPS, DEEP=APPLY_DEEP,
         num_warps=4 if block >= 128 else 2)
+
+
+def _apply_chunked(weight, cell_params, counter, cells, start_ptr, signed, normals, first,
+                   columns, *, k, noise_std, on_device, block, count_cells,
+                   chunk: int | None = None) -> None:
+    """``_apply_passes``' passes composed in chunks (``APPLY_CHUNKS``): every chunk's maps
+    at once (``_apply_chunk_maps_kernel``), then each line's maps applied in order
+    (``_apply_chunks_kernel``); ``chunk`` passes a chunk (``APPLY_CHUNK_PASSES``)."""
+    n_out, n_in = weight.shape
+    length = n_out if columns else n_in
+    width = n_in if columns else n_out
+    chunk = chunk or APPLY_CHUNK_PASSES
+    n_lines = min(k, width)
+    n_chunks = triton.cdiv(triton.cdiv(k, width), chunk)
+    maps = torch.empty(_APPLY_MAPS * n_chunks * width * length, dtype=torch.float32,
+                       device=weight.device)
+    totals = torch.empty(n_chunks * width * length, dtype=torch.int32, device=weight.device)
+    noise = float(noise_std) > 0.0
+    warps = 4 if block >= 128 else 2
+    _apply_chunk_maps_kernel[(n_lines, n_chunks, triton.cdiv(length, block))](
+        cell_params, start_ptr, signed, normals, maps, totals,
+        first, n_out, n_in, k, n_chunks,
+        cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
+        float(noise_std), COLUMNS=bool(columns), NOISE=noise, START_PTR=on_device,
+        CHUNK=chunk, BLOCK=block, num_warps=warps)
+    _apply_chunks_kernel[(n_lines, triton.cdiv(length, block))](
+        weight, cell_params, counter, cells, start_ptr, maps, totals,
+        first, n_out, n_in, k, n_chunks, weight.stride(-2), weight.stride(-1),
+        cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
+        COLUMNS=bool(columns), START_PTR=on_device, COUNT_CELLS=count_cells,
+        CHUNK=chunk, GROUP=APPLY_CHUNK_GROUP, BLOCK=block, num_warps=warps)
 
 
 # ---- constant steps, rows in chunks -------------------------------------------------

@@ -601,3 +601,126 @@ def pulsed_update_grouped_torch(weights: torch.Tensor, cell_params: torch.Tensor
     return update_each_tile(pulsed_update_torch, weights, cell_params, x_prob, d_prob, bl, p,
                             cell_pulses, generator=generators)
 
+
+
+def _one_hot_lines(weight: torch.Tensor, cell_params: torch.Tensor, signed: torch.Tensor,
+                   normals: torch.Tensor | None, first: int, columns: bool):
+    """A split one-hot write's passes by line (``pulsed_update_cuda._apply_passes``): row
+    ``b`` of ``signed`` (``(k, line length)``: ``+n`` pulses up, ``-n`` down) is pass ``b //
+    width`` of line position ``i = b % width``, the line ``(first + i) % width`` (a column of
+    ``weight`` where ``columns``). Returns the lines' weights ``(lines, length)``, their cell
+    parameters ``(rows, lines, length)``, the passes' counts and normals ``(passes, lines,
+    length)`` (zeros past the last row) and the line numbers."""
+    k, length = signed.shape
+    width = weight.shape[1] if columns else weight.shape[0]
+    n_lines = min(k, width)
+    passes = -(-k // width)
+    lines = (first + torch.arange(n_lines, device=weight.device)) % width
+
+    def by_pass(t):
+        padded = torch.cat([t, t.new_zeros(passes * width - k, length)])
+        return padded.view(passes, width, length)[:, :n_lines]
+
+    xi = by_pass(normals) if normals is not None else \
+        torch.zeros(passes, n_lines, length, device=weight.device)
+    if columns:
+        return weight[:, lines].T, cell_params[:, :, lines].transpose(1, 2), by_pass(signed), \
+            xi, lines
+    return weight[lines], cell_params[:, lines], by_pass(signed), xi, lines
+
+
+def _one_hot_lines_back(weight: torch.Tensor, w: torch.Tensor, total: torch.Tensor,
+                        cell_pulses: torch.Tensor | None, lines: torch.Tensor,
+                        columns: bool) -> int:
+    """The lines' weights put back into ``weight`` and their pulses into ``cell_pulses``;
+    the pulses' count."""
+    if columns:
+        weight[:, lines] = w.T
+        if cell_pulses is not None:
+            cell_pulses[:, lines] += total.T.to(cell_pulses.dtype)
+    else:
+        weight[lines] = w
+        if cell_pulses is not None:
+            cell_pulses[lines] += total.to(cell_pulses.dtype)
+    return int(total.sum())
+
+
+def one_hot_passes_torch(weight: torch.Tensor, cell_params: torch.Tensor,
+                         signed: torch.Tensor, normals: torch.Tensor | None, first: int,
+                         columns: bool, noise_std: float = 0.0,
+                         cell_pulses: torch.Tensor | None = None) -> int:
+    """A split one-hot write's passes applied to constant steps in order, pass after pass
+    per line (``_one_hot_lines``' numbering): each pass's counts in the closed form
+    (:func:`constant_train`, its normal from ``normals``) - what
+    ``pulsed_update_cuda._one_hot_apply_kernel`` does. ``weight`` (and ``cell_pulses``)
+    updated in place; returns the pulses' count."""
+    w, p, sc, xi, lines = _one_hot_lines(weight, cell_params, signed, normals, first, columns)
+    total = torch.zeros_like(sc[0])
+    for r in range(sc.shape[0]):
+        counts = sc[r].abs()
+        w = constant_train(w, sc[r] > 0, counts.to(torch.float32), p, noise_std, xi[r])
+        total += counts
+    return _one_hot_lines_back(weight, w, total, cell_pulses, lines, columns)
+
+
+def _clip(v: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    return torch.minimum(torch.maximum(v, lo), hi)
+
+
+def one_hot_passes_chunked_torch(weight: torch.Tensor, cell_params: torch.Tensor,
+                                 signed: torch.Tensor, normals: torch.Tensor | None,
+                                 first: int, columns: bool, chunk: int,
+                                 noise_std: float = 0.0,
+                                 cell_pulses: torch.Tensor | None = None) -> int:
+    """:func:`one_hot_passes_torch` with each line's passes composed ``chunk`` at a time
+    (``pulsed_update_cuda.APPLY_CHUNKS``), so the walk is ``chunk`` passes deep and then
+    one step a chunk, not one a pass. A constant-step pass moves an element in bounds by
+    ``w -> clip(w + t)`` (``t = s (n + sigma sqrt(n) xi)``) and clamped additions compose:
+    ``clip(clip(w + a, L, H) + t) = clip(w + (a + t), clip(L + t), clip(H + t))``. A
+    chunk's first pass with pulses is kept apart (``first_s``, ``first_e``: its step and
+    the rest of its run), as an element outside its bounds takes that first step clipped;
+    after it the element is in bounds. The same pulses; the weights are the serial walk's
+    up to rounding (``a`` sums ``s + rest`` where the walk adds ``s`` then ``rest`` to the
+    weight), and equal bit for bit where the sums are exact (steps, bounds and weights on a
+    power-of-two grid, no noise). The meaning of the kernels' order: each chunk walked in
+    order from identity, the chunks applied in order."""
+    w, p, sc, xi, lines = _one_hot_lines(weight, cell_params, signed, normals, first, columns)
+    passes, n_lines, length = sc.shape
+    n_chunks = -(-passes // chunk)
+    pad = n_chunks * chunk - passes
+    sc = torch.cat([sc, sc.new_zeros(pad, n_lines, length)]).view(n_chunks, chunk, n_lines,
+                                                                  length)
+    xi = torch.cat([xi, xi.new_zeros(pad, n_lines, length)]).view(n_chunks, chunk, n_lines,
+                                                                  length)
+    s_up, s_down = p[ROW_SCALE_UP], p[ROW_SCALE_DOWN]
+    w_max, w_min = p[ROW_W_MAX], p[ROW_W_MIN]
+    seen = torch.zeros(n_chunks, n_lines, length, dtype=torch.bool, device=w.device)
+    first_s = torch.zeros(n_chunks, n_lines, length, device=w.device)
+    first_e, a = first_s.clone(), first_s.clone()
+    lo = torch.full_like(first_s, float("-inf"))
+    hi = torch.full_like(first_s, float("inf"))
+    for q in range(chunk):  # every chunk's maps at once, pass q of each
+        counts = sc[:, q].abs()
+        step = torch.where(sc[:, q] > 0, s_up, -s_down)
+        nf = counts.to(torch.float32)
+        extra = nf - 1.0
+        if noise_std > 0:
+            extra = extra + noise_std * nf.sqrt() * xi[:, q]
+        rest = extra * step
+        active = counts > 0
+        fresh, later = active & ~seen, active & seen
+        first_s = torch.where(fresh, step, first_s)
+        first_e = torch.where(fresh, rest, first_e)
+        total = step + rest
+        a = torch.where(later, a + total, a)
+        lo = torch.where(later, _clip(lo + total, w_min, w_max), lo)
+        hi = torch.where(later, _clip(hi + total, w_min, w_max), hi)
+        seen = seen | active
+    for c in range(n_chunks):  # the chunks' maps in order
+        outside = (w > w_max) | (w < w_min)
+        moved = w + first_s[c]
+        moved = torch.where(outside, _clip(moved, w_min, w_max), moved)
+        moved = _clip(_clip(moved + first_e[c], w_min, w_max) + a[c], lo[c], hi[c])
+        w = torch.where(seen[c], moved, w)
+    total = sc.abs().sum(dim=(0, 1))
+    return _one_hot_lines_back(weight, w, total, cell_pulses, lines, columns)
