@@ -10,7 +10,9 @@ path on by default where this measures it faster. Exceptions: ``normals4``, othe
 of the same distribution (a choice of stream, tested against the twin's noise levels); the
 mixed-precision group's paths (``mp-*``), where chi sums the layer's ``d^T x`` as one matmul
 (another last bit than each tile's ``addmm``: the same numbers where the sums are exact,
-as the tests make them, else a stream of its own). Rows
+as the tests make them, else a stream of its own); ``chunked-apply``, the constant-step
+passes' sums in chunks (another last bit than the walk's; the same where the sums are exact,
+as the tests make them; the same pulses and wear). Rows
 print as they are measured, so a time limit still leaves the rows before it.
 """
 
@@ -240,6 +242,17 @@ PATHS = {
     "deep-apply": (((pulsed_update_cuda, "APPLY_DEEP"),), RESNET, [],
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped")),
+    # a split one-hot write's constant-step passes composed 64 at a time (clamped adds
+    # compose), the chunks' maps then applied in order: the stem's apply a walk of ~64 + 76
+    # steps a column, not 4,855 passes (not the same last bits: its own twin); with the
+    # lines of fewer passes' trips loaded three ahead (compare with deep-apply)
+    "chunked-apply": (((pulsed_update_cuda, "APPLY_CHUNKS"),), RESNET, [],
+                      ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
+                       "chopped")),
+    "chunked-deep-apply": (((pulsed_update_cuda, "APPLY_CHUNKS"),
+                            (pulsed_update_cuda, "APPLY_DEEP")), RESNET, [],
+                           ("chopped+update.accumulate=batch",
+                            "agad+update.accumulate=batch")),
     # the walk's per-run passes and read seeds stored a block of runs at a time (conv 3->16:
     # 4,855 runs a step, one scalar store a loop trip in one program)
     "walk-runs": (((line_walk_cuda, "BLOCK_RUNS"),), RESNET, [],
