@@ -9,7 +9,6 @@ import pytest
 import torch
 from pulse_cases import make_cell, start_weight
 from triton_modules import triton_function
-
 from xbrun.kernels import CELL_CONSTANT
 from xbrun.kernels.pulsed_update_ref import one_hot_passes_chunked_torch, one_hot_passes_torch
 
