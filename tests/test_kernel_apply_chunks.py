@@ -38,9 +38,9 @@ def passes_problem(m, n, k, columns, seed=3, grid=False):
 
 
 def run_apply(module, cp, w0, signed, normals, first, columns, noise, device, chunks,
-              chunk=None):
+              chunk=None, block=None):
     """``_apply_passes`` (``chunks``: ``APPLY_CHUNKS`` on, from 1 pass a line; ``chunk``
-    passes a chunk) from ``w0``: ``(weights, pulses, wear)``."""
+    passes a chunk; ``block`` elements a program) from ``w0``: ``(weights, pulses, wear)``."""
     k = signed.shape[0]
     m, n = w0.shape
     cp, w, signed, normals = (t.to(device) for t in (cp, w0.clone(), signed, normals))
@@ -50,7 +50,7 @@ def run_apply(module, cp, w0, signed, normals, first, columns, noise, device, ch
     args = (w, cp, counter, cells, counter if start is None else start, signed, normals,
             0 if columns else first, columns)
     opts = dict(k=k, noise_std=noise, on_device=start is not None,
-                block=16 if (m if columns else n) > 8 else 8, count_cells=True)
+                block=block or (16 if (m if columns else n) > 8 else 8), count_cells=True)
     saved = module["APPLY_CHUNKS"], module["APPLY_CHUNKS_MIN_PASSES"]
     try:
         module["APPLY_CHUNKS"], module["APPLY_CHUNKS_MIN_PASSES"] = chunks, 1
@@ -76,10 +76,11 @@ def assert_same(a, b, atol=0.0):
 
 
 # 3 columns of 36-37 passes in chunks of 4 (10 chunks: two groups of the walk, the second
-# short; lines of different pass counts), rows of 5 lines of 8 passes a chunk of 3
-CASES = {"columns_noise": (5, 3, 3 * 36 + 1, True, 0.3, 4),
-         "columns": (5, 3, 3 * 36 + 2, True, 0.0, 4),
-         "rows_noise": (5, 4, 5 * 8, False, 0.3, 3)}
+# short; lines of different pass counts; 5 elements in blocks of 8, or of 4: two programs a
+# line), rows of 5 lines of 8 passes a chunk of 3
+CASES = {"columns_noise": (5, 3, 3 * 36 + 1, True, 0.3, 4, 8),
+         "columns_two_blocks": (5, 3, 3 * 36 + 2, True, 0.0, 4, 4),
+         "rows_noise": (5, 4, 5 * 8, False, 0.3, 3, 8)}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -87,13 +88,14 @@ def test_interpreted_chunked_apply_is_its_twin_and_near_the_walk(case):
     """The chunked kernels are their twin bit for bit; the serial kernel its twin bit for
     bit; the two walks the same pulses and wear, the weights within rounding; some weights
     reach their bounds and the two outside come in."""
-    m, n, k, columns, noise, chunk = CASES[case]
+    m, n, k, columns, noise, chunk, block = CASES[case]
     module = _module(True)
     cp, w0, signed, normals = passes_problem(m, n, k, columns)
     first = 2
     chunked = run_apply(module, cp, w0, signed, normals, first, columns, noise, "cpu", True,
-                        chunk)
-    serial = run_apply(module, cp, w0, signed, normals, first, columns, noise, "cpu", False)
+                        chunk, block)
+    serial = run_apply(module, cp, w0, signed, normals, first, columns, noise, "cpu", False,
+                       block=block)
     assert_same(chunked, run_twin(one_hot_passes_chunked_torch, cp, w0, signed, normals,
                                   first, columns, noise, chunk=chunk))
     assert_same(serial, run_twin(one_hot_passes_torch, cp, w0, signed, normals, first,
@@ -108,13 +110,13 @@ def test_interpreted_chunked_apply_is_its_twin_and_near_the_walk(case):
 @pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
 def test_interpreted_chunked_apply_exact_on_a_grid(columns):
     """Steps, bounds and weights on a power-of-two grid, no noise: every sum is exact, so
-    the chunked walk is the serial one bit for bit (the default chunk: 64 passes)."""
+    the chunked walk is the serial one bit for bit (70-71 passes in chunks of 16)."""
     module = _module(True)
     m, n = (4, 3) if columns else (3, 4)
     width = n if columns else m
-    cp, w0, signed, normals = passes_problem(m, n, width * 130 + 1, columns, seed=5,
+    cp, w0, signed, normals = passes_problem(m, n, width * 70 + 1, columns, seed=5,
                                              grid=True)
-    chunked = run_apply(module, cp, w0, signed, normals, 1, columns, 0.0, "cpu", True)
+    chunked = run_apply(module, cp, w0, signed, normals, 1, columns, 0.0, "cpu", True, 16)
     serial = run_apply(module, cp, w0, signed, normals, 1, columns, 0.0, "cpu", False)
     assert_same(chunked, serial)
     assert ((serial[0] == cp[2]) | (serial[0] == cp[3])).any()
@@ -160,8 +162,8 @@ def test_chunked_apply_compiled(noise):
 
 def test_interpreted_split_write_with_chunked_apply(monkeypatch):
     """The whole one-hot write through ``pulsed_update_triton`` (its draws, then the passes:
-    ``_one_hot_split``) with ``APPLY_CHUNKS`` on and off, 3 columns of 16-17 passes in
-    chunks of 64 (``APPLY_CHUNKS_MIN_PASSES`` lowered): the same pulses and wear, the
+    ``_one_hot_split``) with ``APPLY_CHUNKS`` on and off, 3 columns of 8-9 passes in
+    one chunk of 64 (``APPLY_CHUNKS_MIN_PASSES`` lowered): the same pulses and wear, the
     weights within rounding."""
     from xbrun import kernels
 
@@ -170,7 +172,7 @@ def test_interpreted_split_write_with_chunked_apply(monkeypatch):
     monkeypatch.setitem(module, "SPLIT_MIN_PASSES", 2)
     monkeypatch.setitem(module, "APPLY_CHUNKS_MIN_PASSES", 1)
     gen = torch.Generator().manual_seed(8)
-    m, n, k = 4, 3, 3 * 16 + 2
+    m, n, k = 4, 3, 3 * 8 + 2
     cp = make_cell(CELL_CONSTANT, m, n, gen)
     w0 = start_weight(cp, gen)
     xp = torch.zeros(k, n)
