@@ -17,6 +17,8 @@ one-line program loads and stores its line as whole sectors (``LINE_MAJOR``); th
 
 from __future__ import annotations
 
+import math
+
 import torch
 import triton
 import triton.language as tl
@@ -699,7 +701,8 @@ def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, st
 # (one load latency for the chunk's states + ~1-2 passes of one each) = ~40-80 us, where the
 # walk of every pass is ~4,855 x ~0.12 us = ~0.58 ms: ~-0.5 ms a chopped `batch` step.
 SCAN_SYNC = False
-SCAN_SYNC_PASSES = 128  # passes a chunk (constexpr: unrolled)
+SCAN_SYNC_PASSES = 128  # passes a chunk (a multiple of SCAN_SYNC_TRIP)
+SCAN_SYNC_TRIP = 16  # passes unrolled (128 unrolled: minutes of compiling, not seconds)
 SCAN_SYNC_MIN_PASSES = 256
 _SYNC_FLIPS = 1024  # switches counted a load
 
@@ -708,7 +711,8 @@ _SYNC_FLIPS = 1024  # switches counted a load
 def _sync_chunks_kernel(r_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start_ptr, f_ptr, e_ptr,
                         sign_ptr, n_len, n_rows, width, sr0, sr1, sl0, scale, threshold,
                         max_steps, momentum, buffer_keep, cap, CHOP: tl.constexpr,
-                        CHUNK: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_F: tl.constexpr):
+                        CHUNK: tl.constexpr, TRIP: tl.constexpr, BLOCK_L: tl.constexpr,
+                        BLOCK_F: tl.constexpr):
     """Program ``(i, c)``: chunk ``c``'s passes of line position ``i`` (``SCAN_SYNC``), each
     element walked from its first sync pass (none at the line's first pass: H as stored
     may exceed the threshold) on from ``signal * 0``, its values stored; per element the
@@ -732,22 +736,25 @@ def _sync_chunks_kernel(r_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start_ptr, f_pt
     synced = rm < 0  # False
     f = tl.full((BLOCK_L,), CHUNK, tl.int32)
     h = tl.zeros((BLOCK_L,), tl.float32)
-    for q in tl.static_range(CHUNK):
-        r = c * CHUNK + q
-        reads, flip = _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
-        live = r < n_pass
-        signal = ((out_s * in_s) * reads) * scale
-        steps, h_r = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep, cap,
-                                   True, False, False)
-        walk = synced & live
-        tl.store(line_ptr + (r * width + i) * sl0 + rm, -steps, mask=ok & walk)
-        h = tl.where(walk, h_r, h)
-        sync = (synced == 0) & live & (r > 0) & (tl.abs(signal) >= 4.0 * threshold)
-        f = tl.where(sync, q, f)
-        h = tl.where(sync, signal * momentum, h)  # omega * 0, omega's sign the signal's
-        synced = synced | sync
-        if CHOP:
-            in_s = tl.where(flip, -in_s, in_s)
+    for t in range(0, CHUNK // TRIP):  # trips of TRIP passes unrolled (their loads first)
+        for u in tl.static_range(TRIP):
+            q = t * TRIP + u
+            r = c * CHUNK + q
+            reads, flip = _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok,
+                                      CHOP)
+            live = r < n_pass
+            signal = ((out_s * in_s) * reads) * scale
+            steps, h_r = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep,
+                                       cap, True, False, False)
+            walk = synced & live
+            tl.store(line_ptr + (r * width + i) * sl0 + rm, -steps, mask=ok & walk)
+            h = tl.where(walk, h_r, h)
+            sync = (synced == 0) & live & (r > 0) & (tl.abs(signal) >= 4.0 * threshold)
+            f = tl.where(sync, q, f)
+            h = tl.where(sync, signal * momentum, h)  # omega * 0, omega's sign the signal's
+            synced = synced | sync
+            if CHOP:
+                in_s = tl.where(flip, -in_s, in_s)
     at = (c * width + i).to(tl.int64) * n_len + rm
     tl.store(f_ptr + at, f, mask=ok)
     tl.store(e_ptr + at, h, mask=ok)
@@ -813,7 +820,8 @@ def _sync_scan(reads, buffer, out_sign, in_sign, line, flips, start, n_len, n, w
     _sync_chunks_kernel[(n_lines, n_chunks)](
         reads, out_sign, in_sign, line, flips, start, first, ends, signs, n_len, n, width,
         reads.stride(-2), reads.stride(-1), line.stride(-2), *numbers, CHOP=flags["CHOP"],
-        CHUNK=chunk, BLOCK_L=block_l, BLOCK_F=_SYNC_FLIPS, num_warps=warps)
+        CHUNK=chunk, TRIP=math.gcd(SCAN_SYNC_TRIP, chunk), BLOCK_L=block_l, BLOCK_F=_SYNC_FLIPS,
+        num_warps=warps)
     _sync_walk_kernel[(n_lines,)](
         reads, buffer, out_sign, in_sign, line, flips, start, first, ends, signs, n_len, n,
         width, reads.stride(-2), reads.stride(-1), buffer.stride(-2), buffer.stride(-1),

@@ -44,13 +44,14 @@ def run_sync(module, case, device, n_out, n_lines, count, start, chunk=None, see
         options["flip_draws"] = torch.rand(count, generator=gen).to(device)
     reads, state = reads.to(device), {k: v.to(device) for k, v in state.items()}
     saved = (module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_SYNC"],
-             module["SCAN_SYNC_MIN_PASSES"], module["SCAN_SYNC_PASSES"])
+             module["SCAN_SYNC_MIN_PASSES"], module["SCAN_SYNC_PASSES"], module["SCAN_SYNC_TRIP"])
     out = []
     try:
         for on in (False, True):
             module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = True, 1
             module["SCAN_SYNC"], module["SCAN_SYNC_MIN_PASSES"] = on, 1
             module["SCAN_SYNC_PASSES"] = chunk or saved[4]
+            module["SCAN_SYNC_TRIP"] = 2 if chunk else saved[5]  # (trips of 2 passes)
             mine = {k: v.clone() for k, v in state.items()}
             mine |= {"train_slots": torch.zeros(1, dtype=torch.int64, device=device),
                      "calls": torch.tensor(7, device=device)}
@@ -59,7 +60,8 @@ def run_sync(module, case, device, n_out, n_lines, count, start, chunk=None, see
             out.append((got, mine))
     finally:
         (module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_SYNC"],
-         module["SCAN_SYNC_MIN_PASSES"], module["SCAN_SYNC_PASSES"]) = saved
+         module["SCAN_SYNC_MIN_PASSES"], module["SCAN_SYNC_PASSES"],
+         module["SCAN_SYNC_TRIP"]) = saved
     return out, state
 
 
@@ -72,12 +74,12 @@ def assert_same_walk(out, state):
 
 
 @pytest.mark.parametrize("case, seeded, count, chunk", [
-    ("random", False, 3 * 29 + 2, 4), ("period", False, 3 * 33, 5), ("random", True, 3 * 9, 4)],
+    ("random", False, 3 * 29 + 2, 4), ("period", False, 3 * 33, 6), ("random", True, 3 * 9, 4)],
     ids=["random-draws", "period", "random-seeded-short"])
 def test_interpreted_sync_scan_is_the_walk(case, seeded, count, chunk):
-    """3 lines from line 1, 29-33 passes a line in chunks of 4-5 (some chunks without a
-    sync), 9 passes with the switches drawn from the read seeds: every output and state
-    bit for bit."""
+    """3 lines from line 1, 29-33 passes a line in chunks of 4-6 in trips of 2 (some chunks
+    without a sync), 9 passes with the switches drawn from the read seeds: every output and
+    state bit for bit."""
     module = triton_function("transfer_write_cuda", "transfer_write_triton", True).__globals__
     out, state = run_sync(module, case, "cpu", 5, 3, count, 1, chunk, seeded)
     assert_same_walk(out, state)
