@@ -696,10 +696,13 @@ def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, st
 # values, trains, buffer and choppers bit for bit** (a chunk without a sync is walked
 # whole). Chopped only (AGAD's signal depends on its running mean, another chain), one tile
 # a call, from ``SCAN_SYNC_MIN_PASSES`` passes a line. ESTIMATE (not timed; the stem: 27 lines
-# x 4,855 passes, 38 chunks of 128): the chunk walks ~128 passes of ~50 instructions
-# (~3-6 us) after counting up to 4,855 switches (<= 5 vector loads); the line's walk ~38 x
-# (one load latency for the chunk's states + ~1-2 passes of one each) = ~40-80 us, where the
-# walk of every pass is ~4,855 x ~0.12 us = ~0.58 ms: ~-0.5 ms a chopped `batch` step.
+# x 4,855 passes, 38 chunks of 128, 27 x 38 programs): a chunk's walk counts up to 4,855
+# switches (<= 5 vector loads), then 8 trips of 16 passes, each a load latency and 16 passes
+# of ~50 instructions (~1-1.5 us): ~10-15 us; the line's walk 38 x (one load latency for the
+# chunk's states + ~1.5 passes of one each: all 16 elements sync at a chunk's first pass
+# with 0.97^16 = 0.61) = ~40-80 us, where the walk of every pass is ~4,855 x ~0.12 us = ~0.58
+# ms: ~-0.5 ms a chopped `batch` step. sm_90 (one warp, 16 lanes): the scan 1,232 SASS, 123
+# registers; the chunks' walk 1,456, 96; the line's 280, 46; no spills.
 SCAN_SYNC = False
 SCAN_SYNC_PASSES = 128  # passes a chunk (a multiple of SCAN_SYNC_TRIP)
 SCAN_SYNC_TRIP = 16  # passes unrolled (128 unrolled: minutes of compiling, not seconds)
@@ -783,7 +786,9 @@ def _sync_walk_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start_ptr,
     n_pass = tl.cdiv(n_rows - i, width)
     for c in range(0, tl.cdiv(n_pass, CHUNK)):
         at = (c * width + i).to(tl.int64) * n_len + rm
-        f = tl.load(f_ptr + at, mask=ok, other=0)
+        f = tl.load(f_ptr + at, mask=ok, other=0)  # (the chunk's three loads together)
+        end = tl.load(e_ptr + at, mask=ok, other=0.0)
+        sign_after = tl.load(sign_ptr + c * width + i)
         for q in range(0, tl.minimum(tl.max(f, axis=0) + 1, CHUNK)):
             r = c * CHUNK + q
             reads, flip = _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok,
@@ -796,8 +801,8 @@ def _sync_walk_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start_ptr,
             h = tl.where(walk, h_r, h)
             if CHOP:
                 in_s = tl.where(flip, -in_s, in_s)
-        h = tl.where(f < CHUNK, tl.load(e_ptr + at, mask=ok, other=0.0), h)
-        in_s = tl.load(sign_ptr + c * width + i)
+        h = tl.where(f < CHUNK, end, h)
+        in_s = sign_after
     _line_end(h_ptr, h_ptr, h_ptr, is_ptr, is_ptr, m_ptrs, ok, j, h, in_s, running, past,
               switched, True, CHOP, False)
 
