@@ -435,11 +435,12 @@ def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_p
 # operations on the same values: the same trains, probabilities, buffer, choppers and
 # means. On with ``analog_mvm_cuda.LINE_SCALE`` (one H100, 2026-12-07: ResNet chopped
 # `batch` 4.68x -> 4.37x fp; ``bench_switches`` ``resnet-transfers``).
-# Not chunked as the apply's passes are (``pulsed_update_cuda.APPLY_CHUNKS``): the chopper
-# is a prefix parity and AGAD's mean an affine map, but H with ``forget_buffer`` (chopped's
-# and AGAD's default) restarts from 0 at each write, so a chunk's end depends on where the
-# carried-in H first writes - one case a record of the chunk's partial sums, no fixed-size
-# summary - and the no-write branch sums in another order (benchmarks/RESULTS.md, `scan`).
+# The walk does not compose as the apply's passes do (``pulsed_update_cuda.APPLY_CHUNKS``):
+# the chopper is a prefix parity and AGAD's mean an affine map, but H with ``forget_buffer``
+# (chopped's and AGAD's default) restarts from 0 at each write, so a chunk's end depends on
+# where the carried-in H first writes - one case a record of the chunk's partial sums, no
+# fixed-size summary (benchmarks/RESULTS.md, `scan`). ``SCAN_SYNC`` (below) chunks it at the
+# passes that write whatever H was instead.
 SPLIT_WRITE = True
 SPLIT_WRITE_MIN_PASSES = 16  # from this many passes a line (fewer: two launches more)
 SPLIT_ROWS = 2048  # elements of a finishing program's rows (rows x the wider of line, one-hot)

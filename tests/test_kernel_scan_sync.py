@@ -16,12 +16,13 @@ CHOPPERS = {"random": kernels.ChopperParams(flip_prob=0.5),
 
 
 def run_sync(module, case, device, n_out, n_lines, count, start, chunk=None, seeded=False,
-             momentum=0.0):
+             momentum=0.0, line_major=False):
     """``transfer_write_triton``'s split write with ``SCAN_SYNC`` off, then on (from one pass
     a line, ``chunk`` passes a chunk): both results and states, and the starting state.
     The reads' signals: a fifth 0, a fifth under the threshold, a fifth 0.9-4 thresholds
     (a write or not, as H decides), the rest 4-40 (the ResNet stem's: a median of ~42); H
-    starts at up to 2 thresholds."""
+    starts at up to 2 thresholds (``line_major``: stored line by line, as
+    ``grouped.LINE_MAJOR_STATE`` stores it)."""
     gen = torch.Generator().manual_seed(count + n_lines)
     threshold = 0.01
     u = torch.rand(count, n_out, generator=gen)
@@ -42,6 +43,8 @@ def run_sync(module, case, device, n_out, n_lines, count, start, chunk=None, see
         options["flip_seed"] = (2**40 + torch.arange(runs) * 977).to(device)
     elif chopper.flip_prob > 0:
         options["flip_draws"] = torch.rand(count, generator=gen).to(device)
+    if line_major:
+        state["buffer"] = state["buffer"].T.contiguous().T
     reads, state = reads.to(device), {k: v.to(device) for k, v in state.items()}
     saved = (module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_SYNC"],
              module["SCAN_SYNC_MIN_PASSES"], module["SCAN_SYNC_PASSES"], module["SCAN_SYNC_TRIP"])
@@ -73,15 +76,18 @@ def assert_same_walk(out, state):
     assert not torch.equal(sa["buffer"], state["buffer"])
 
 
-@pytest.mark.parametrize("case, seeded, count, chunk", [
-    ("random", False, 3 * 29 + 2, 4), ("period", False, 3 * 33, 6), ("random", True, 3 * 9, 4)],
-    ids=["random-draws", "period", "random-seeded-short"])
-def test_interpreted_sync_scan_is_the_walk(case, seeded, count, chunk):
+@pytest.mark.parametrize("case, seeded, count, chunk, line_major", [
+    ("random", False, 3 * 29 + 2, 4, False), ("period", False, 3 * 33, 6, True),
+    ("random", True, 3 * 9, 4, False)],
+    ids=["random-draws", "period-line-major", "random-seeded-short"])
+def test_interpreted_sync_scan_is_the_walk(case, seeded, count, chunk, line_major):
     """3 lines from line 1, 29-33 passes a line in chunks of 4-6 in trips of 2 (some chunks
-    without a sync), 9 passes with the switches drawn from the read seeds: every output and
-    state bit for bit."""
+    without a sync; H stored line by line once), 9 passes with the switches drawn from the
+    read seeds: every output and state bit for bit."""
     module = triton_function("transfer_write_cuda", "transfer_write_triton", True).__globals__
-    out, state = run_sync(module, case, "cpu", 5, 3, count, 1, chunk, seeded)
+    out, state = run_sync(module, case, "cpu", 5, 3, count, 1, chunk, seeded,
+                          line_major=line_major)
+    assert out[0][1]["buffer"].stride() == ((1, 5) if line_major else (3, 1))
     assert_same_walk(out, state)
 
 
@@ -109,7 +115,8 @@ def test_sync_scan_only_where_h_forgets(monkeypatch):
 @pytest.mark.parametrize("case, seeded", [("random", True), ("period", False)])
 def test_sync_scan_compiled(case, seeded):
     """The ResNet stem's lines compiled (16 rows, 27 lines, 131,072 reads: 4,855 passes and
-    a part, 38 chunks of 128): every output and state bit for bit."""
+    a part, 38 chunks of 128; H line by line once): every output and state bit for bit."""
     module = triton_function("transfer_write_cuda", "transfer_write_triton", False).__globals__
-    out, state = run_sync(module, case, "cuda", 16, 27, 131072, 5, seeded=seeded)
+    out, state = run_sync(module, case, "cuda", 16, 27, 131072, 5, seeded=seeded,
+                          line_major=case == "random")
     assert_same_walk(out, state)
