@@ -700,10 +700,11 @@ def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, st
 # x 4,855 passes, 38 chunks of 128, 27 x 38 programs): a chunk's walk counts up to 4,855
 # switches (<= 5 vector loads), then 8 trips of 16 passes, each a load latency and 16 passes
 # of ~50 instructions (~1-1.5 us): ~10-15 us; the line's walk 38 x (one load latency for the
-# chunk's states + ~1.5 passes of one each: all 16 elements sync at a chunk's first pass
-# with 0.97^16 = 0.61) = ~40-80 us, where the walk of every pass is ~4,855 x ~0.12 us = ~0.58
-# ms: ~-0.5 ms a chopped `batch` step. sm_90 (one warp, 16 lanes): the scan 1,232 SASS, 123
-# registers; the chunks' walk 1,456, 96; the line's 280, 46; no spills.
+# chunk's states and first pass, + one each for the ~0.5 passes more: all 16 elements sync
+# at a chunk's first pass with 0.97^16 = 0.61) = ~30-60 us, where the walk of every pass is
+# ~4,855 x ~0.12 us = ~0.58 ms: ~-0.5 ms a chopped `batch` step. sm_90 (one warp, 16 lanes):
+# the scan 1,232 SASS, 123 registers; the chunks' walk 1,456, 96; the line's 328, 48; no
+# spills.
 SCAN_SYNC = False
 SCAN_SYNC_PASSES = 128  # passes a chunk (a multiple of SCAN_SYNC_TRIP)
 SCAN_SYNC_TRIP = 16  # passes unrolled (128 unrolled: minutes of compiling, not seconds)
@@ -765,6 +766,22 @@ def _sync_chunks_kernel(r_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start_ptr, f_pt
     tl.store(sign_ptr + c * width + i, in_s)
 
 
+@triton.jit
+def _sync_pass(line_ptr, sl0, r, q, f, n_pass, width, i, rm, ok, reads, flip, h, in_s, out_s,
+               scale, threshold, max_steps, momentum, buffer_keep, cap, CHOP: tl.constexpr):
+    """Pass ``r`` (``q`` of its chunk) of ``_sync_walk_kernel``: ``_write_scan_kernel``'s
+    pass on the elements whose first sync is not before it (``q <= f``); the state after."""
+    signal = ((out_s * in_s) * reads) * scale
+    steps, h_r = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep, cap,
+                               True, False, False)
+    walk = (r < n_pass) & (q <= f)
+    tl.store(line_ptr + (r * width + i) * sl0 + rm, -steps, mask=ok & walk)
+    h = tl.where(walk, h_r, h)
+    if CHOP:
+        in_s = tl.where(flip, -in_s, in_s)
+    return h, in_s
+
+
 @triton.jit(do_not_specialize=["n_rows", "passes"])
 def _sync_walk_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start_ptr, f_ptr, e_ptr,
                       sign_ptr, n_len, n_rows, width, sr0, sr1, sh0, sh1, sl0, scale,
@@ -787,21 +804,22 @@ def _sync_walk_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start_ptr,
     n_pass = tl.cdiv(n_rows - i, width)
     for c in range(0, tl.cdiv(n_pass, CHUNK)):
         at = (c * width + i).to(tl.int64) * n_len + rm
-        f = tl.load(f_ptr + at, mask=ok, other=0)  # (the chunk's three loads together)
+        # the chunk's states and its first pass's reads loaded together (a chunk's elements
+        # all sync at its first pass most often: then one load latency a chunk)
+        f = tl.load(f_ptr + at, mask=ok, other=0)
         end = tl.load(e_ptr + at, mask=ok, other=0.0)
         sign_after = tl.load(sign_ptr + c * width + i)
-        for q in range(0, tl.minimum(tl.max(f, axis=0) + 1, CHUNK)):
-            r = c * CHUNK + q
-            reads, flip = _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok,
-                                      CHOP)
-            signal = ((out_s * in_s) * reads) * scale
-            steps, h_r = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep,
-                                       cap, True, False, False)
-            walk = (r < n_pass) & (q <= f)
-            tl.store(line_ptr + (r * width + i) * sl0 + rm, -steps, mask=ok & walk)
-            h = tl.where(walk, h_r, h)
-            if CHOP:
-                in_s = tl.where(flip, -in_s, in_s)
+        reads, flip = _scan_ahead(r_ptr, fl_ptr, c * CHUNK, n_pass, width, i, sr0, sr1, rm, ok,
+                                  CHOP)
+        h, in_s = _sync_pass(line_ptr, sl0, c * CHUNK, 0, f, n_pass, width, i, rm, ok, reads,
+                             flip, h, in_s, out_s, scale, threshold, max_steps, momentum,
+                             buffer_keep, cap, CHOP)
+        for q in range(1, tl.minimum(tl.max(f, axis=0) + 1, CHUNK)):
+            reads, flip = _scan_ahead(r_ptr, fl_ptr, c * CHUNK + q, n_pass, width, i, sr0, sr1,
+                                      rm, ok, CHOP)
+            h, in_s = _sync_pass(line_ptr, sl0, c * CHUNK + q, q, f, n_pass, width, i, rm, ok,
+                                 reads, flip, h, in_s, out_s, scale, threshold, max_steps,
+                                 momentum, buffer_keep, cap, CHOP)
         h = tl.where(f < CHUNK, end, h)
         in_s = sign_after
     _line_end(h_ptr, h_ptr, h_ptr, is_ptr, is_ptr, m_ptrs, ok, j, h, in_s, running, past,
