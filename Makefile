@@ -30,8 +30,10 @@ install-cpu:
 train: $(STAMP)
 	$(BIN)/xbrun train
 
+# worksteal: an idle worker takes half of the other's queue, so a cold run (numba compiling
+# on first use, tests 2-10x their warm time) ends with both workers busy, not one test tail
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu

@@ -771,8 +771,11 @@ def _update_parallel(w, cp, xp, dp, bl, xb, db, given, kind, noisy, mult, consts
     key_bits, key_noise = _mix(seed ^ _SALT_BITS), _mix(seed ^ _SALT_NOISE)
     masks, active, n_active, start, count, lines = _phase_arrays(bl, n_in)
     for b in prange(bl.shape[0]):
-        _input_row(b, xp, bl, xb, given, masks, active, n_active, start, count, lines,
-                   key_bits, n_in + n_out)
+        # a prange index is unsigned (uint64): int64 here, so that this calls the rows'
+        # compilation _update_serial made (a uint64 copy of _input_row, _short_row and
+        # _given_word is 2 s more of compilation on a cold cache; the same row numbers)
+        _input_row(np.int64(b), xp, bl, xb, given, masks, active, n_active, start, count,
+                   lines, key_bits, n_in + n_out)
     per_chunk = (n_out + chunks - 1) // chunks
     totals = np.zeros(chunks, dtype=np.int64)
     for c in prange(chunks):

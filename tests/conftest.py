@@ -63,6 +63,16 @@ def small_run():
 # update, MVM and transfer kernels that most tests call: the sweeps after it (also slow)
 # start job processes that load those kernels instead of compiling them once more each.
 COMPILES_FIRST = "tests/test_transfer.py::test_transfer_algorithms_beat_sgd_on_an_asymmetric_cell"
+# Tests that alone compile a kernel (the ``parallel=True`` twins, 5-6 s of CPU each on a
+# cold cache, their point being that compilation): seconds when warm, 10-25 s cold. Ranked
+# with the slow tests, on the first worker's early run, so that none of them is the last
+# test of a cold run (a tail: one worker busy, the other done), and no other test compiles
+# those kernels (no second compilation at the same time).
+COMPILES_ALONE = (
+    "tests/test_kernel_analog_mvm.py::test_numba_result_does_not_depend_on_the_thread_count",
+    "tests/test_kernel_pulsed_update_cpu.py::test_threads_give_the_same_result",
+    "tests/test_kernel_im2col.py::test_parallel_numba_equals_serial",
+)
 # Tests that call no numba kernel (the Triton kernels under the interpreter against their
 # twins): where the other xdist workers start, so that they do not compile the kernels
 # COMPILES_FIRST is compiling at the same time (a second compilation of each on a 2-core
@@ -75,14 +85,32 @@ NUMBA_TOO = ("tests/test_kernel_pulsed_update.py::test_interpreted_group_is_each
 def _rank(item) -> int:
     if item.nodeid == COMPILES_FIRST:
         return 0
-    return 1 if item.get_closest_marker("slow") else 2
+    if item.get_closest_marker("slow") or item.nodeid.startswith(COMPILES_ALONE):
+        return 1
+    return 2
+
+
+def _worker_starts(config, n_items: int) -> list[int]:
+    """Where in the collection each xdist worker's first run of tests begins. ``load``
+    (``LoadScheduling``) hands worker k the k-th run of ``n // N // 4`` tests first, the
+    rest as they finish; ``worksteal`` (the Makefile's) hands the first idle worker
+    ``n // N`` consecutive tests, the next ``(n - that) // (N - 1)``, and so on, and an idle
+    worker later takes half of the longest queue's tail."""
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    if config.getoption("dist", "load") == "worksteal":
+        starts, left = [0], n_items
+        for k in range(workers, 1, -1):
+            left -= left // k
+            starts.append(n_items - left)
+        return starts
+    run = n_items // workers // 4
+    return [k * run for k in range(workers)]
 
 
 def _start_the_other_workers_on_interpreted_tests(config, items) -> None:
-    """With ``-n N`` (N > 1) xdist first hands worker k the k-th run of
-    ``len(items) // N // 4`` consecutive tests (``LoadScheduling``), then the rest as they
-    finish: the NO_NUMBA tests go where worker 1's run begins. (Only where each worker
-    starts changes; xdist's own scheduling, and a run without ``-n``, are as before.)"""
+    """With ``-n N`` (N > 1) the NO_NUMBA tests go where worker 1's first run of tests begins
+    (``_worker_starts``). (Only where each worker starts changes; xdist's own scheduling,
+    and a run without ``-n``, are as before.)"""
     workers = getattr(config, "workerinput", {}).get("workercount", 1)
     if workers < 2:
         return
@@ -90,7 +118,7 @@ def _start_the_other_workers_on_interpreted_tests(config, items) -> None:
             if item.nodeid.startswith(NO_NUMBA) and not item.nodeid.startswith(NUMBA_TOO)]
     chosen = {id(item) for item in free}
     rest = [item for item in items if id(item) not in chosen]
-    start = len(items) // workers // 4
+    start = _worker_starts(config, len(items))[1]
     items[:] = rest[:start] + free + rest[start:]
 
 

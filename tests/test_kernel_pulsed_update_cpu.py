@@ -213,8 +213,11 @@ def test_short_words_and_constant_trains_match_the_general_helpers():
             n, up, noisy = np.int64(1 + e % 4), e % 3 == 0, e % 5 != 0
             first = np.int64(e % 6)
             pair = cpu._hash2(key, e, first >> 1) if first & 1 else np.uint64(0)
-            a = cpu._pulse_train(ws[e], n, up, up_s, down_s, hi, lo, up_s, down_s, 0, noisy,
-                                 True, consts, key, e, first, pair)
+            # kind and mult typed as the kernels pass them (no literal 0 / True: no compile
+            # of its own of _pulse_train)
+            a = cpu._pulse_train(ws[e], n, up, up_s, down_s, hi, lo, up_s, down_s,
+                                 np.int64(0), noisy, np.bool_(True), consts, key, e, first,
+                                 pair)
             b = cpu._constant_train(ws[e], n, up_s if up else -down_s, hi, lo, noisy,
                                     consts[0], key, e, first, pair)
             bad += a[0] != b[0] or a[1] != b[1]
@@ -373,7 +376,7 @@ def test_noise_is_standard_normal():
     def draw(n):  # both normals of each hash, as the pulses of an element take them
         out = np.empty(n)
         for e in range(n):
-            out[e] = cpu._normal(cpu._hash2(np.uint64(99), e >> 1, 0), e & 1)
+            out[e] = cpu._normal(cpu._hash2(np.uint64(99), e >> 1, np.int64(0)), e & 1)
         return out
 
     n = 400_000
