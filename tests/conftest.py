@@ -97,7 +97,7 @@ def _worker_starts(config, n_items: int) -> list[int]:
     ``n // N`` consecutive tests, the next ``(n - that) // (N - 1)``, and so on, and an idle
     worker later takes half of the longest queue's tail."""
     workers = getattr(config, "workerinput", {}).get("workercount", 1)
-    if config.getoption("dist", "load") == "worksteal":
+    if config.workerinput.get("xbrun_dist") == "worksteal":
         starts, left = [0], n_items
         for k in range(workers, 1, -1):
             left -= left // k
@@ -105,6 +105,13 @@ def _worker_starts(config, n_items: int) -> list[int]:
         return starts
     run = n_items // workers // 4
     return [k * run for k in range(workers)]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist's controller: the scheduling mode, for the workers' collection hook (xdist
+    sets a worker's own ``--dist`` to ``no``)."""
+    node.workerinput["xbrun_dist"] = node.config.getoption("dist")
 
 
 def _start_the_other_workers_on_interpreted_tests(config, items) -> None:
