@@ -68,10 +68,14 @@ COMPILES_FIRST = "tests/test_transfer.py::test_transfer_algorithms_beat_sgd_on_a
 # with the slow tests, on the first worker's early run, so that none of them is the last
 # test of a cold run (a tail: one worker busy, the other done), and no other test compiles
 # those kernels (no second compilation at the same time).
+# Also one test of each kernel that tests in both halves of a worksteal run call, where
+# no earlier test compiles it: `_line_write` (6 s of CPU cold) was compiled by both
+# workers at once, 12 s apart in a cold run (2026-12-07, benchmarks/RESULTS.md).
 COMPILES_ALONE = (
     "tests/test_kernel_analog_mvm.py::test_numba_result_does_not_depend_on_the_thread_count",
     "tests/test_kernel_pulsed_update_cpu.py::test_threads_give_the_same_result",
     "tests/test_kernel_im2col.py::test_parallel_numba_equals_serial",
+    "tests/test_cell_pulses.py::test_line_write_given_counts[True-True]",
 )
 # Tests that call no numba kernel (the Triton kernels under the interpreter against their
 # twins): where the other xdist workers start, so that they do not compile the kernels
