@@ -382,6 +382,11 @@ PATHS = {
                     (counted_update_cuda, "FUSED_FLAT_BLOCKS")), DATA, LARGE,
                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                     "agad+update.accumulate=batch")),
+    # the one-line transfer write stores a row's one-hot value alone (a broadcast column),
+    # not 512 floats a row (chopped/AGAD: 46 MB a step of zeros; ttv1/ttv2: rows for scale)
+    "hot-only-rows": (((transfer_write_cuda, "HOT_ONLY_ROWS"),), DATA, LARGE,
+                      ("ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                       "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the loads' and the planes' paths
     "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
                    (counted_update_cuda, "SHORT_PLANE_BLOCKS")), DATA, LARGE,

@@ -255,7 +255,11 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            DRAW_SEED: tl.constexpr, MEANS: tl.constexpr,
                            READY: tl.constexpr, SLOTS: tl.constexpr, CALLS: tl.constexpr,
                            ZERO: tl.constexpr, LINE_MAJOR: tl.constexpr,
-                           BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr):
+                           BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr,
+                           HOT_ONLY: tl.constexpr = False):
+    """A transfer's write preparation, one program a line position (its passes in order).
+    ``HOT_ONLY`` (``HOT_ONLY_ROWS``): a row's one-hot side is its one value (the one-hot
+    rows a broadcast column), not ``width`` floats of which one is not zero."""
     i = tl.program_id(0)  # the line position: its rows i, i + width, .. (one a pass)
     (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, pass_ptr,
      fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr) = _group_tile(
@@ -291,9 +295,12 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
         one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
         line_ptr, one_ptr = _write_rows(x_ptr, d_ptr, b, sx0, sd0, COLUMNS)
         tl.store(line_ptr + rm, line_prob, mask=ok)
-        for w0 in range(0, width, BLOCK_W):
-            cols = w0 + tl.arange(0, BLOCK_W)
-            tl.store(one_ptr + cols, tl.where(cols == j, one_prob, 0.0), mask=cols < width)
+        if HOT_ONLY:
+            tl.store(one_ptr, one_prob)
+        else:
+            for w0 in range(0, width, BLOCK_W):
+                cols = w0 + tl.arange(0, BLOCK_W)
+                tl.store(one_ptr + cols, tl.where(cols == j, one_prob, 0.0), mask=cols < width)
         if CHOP:  # the read line's bookkeeping (switch_choppers_torch), after its buffer step
             bl, flip = _chopper_flip(passes + raw // width, bl, fd_ptr + b, fs_ptr + r, i,
                                      True, flip_prob, period, ready_after, READY, PERIOD,
@@ -307,6 +314,24 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
               switched, BUFFERED, CHOP, MEANS)
     if SLOTS:
         tl.atomic_add(slots_ptr, slots)
+
+
+# ``HOT_ONLY_ROWS`` (off until a GPU times it; ``bench_switches`` ``hot-only-rows``): the
+# one-line write kernel (fewer than ``SPLIT_WRITE_MIN_PASSES`` passes a line, as every
+# transfer of the 784-4096-4096-10 MLP) stores a row's one-hot side as its one value, the
+# one-hot rows a broadcast column (stride 0, ``hot_only``: as ``SPLIT_WRITE`` already does),
+# where constant steps' one-hot line kernels take the trains (they load a row's line element
+# alone, by its strides): a grid's write (``transfer_lines_grouped_triton``) as well as a
+# tile's. The same trains, C, counts and state bit for bit (only never-read zeros go).
+# Bytes (784-4096-4096-10, batch 256, chopped/AGAD: 256 reads a tile a step = half of each
+# tile's 512 columns; 64 + 16 + 8 tiles): the one-hot rows were 256 x 512 floats a tile, 46
+# MB a step written for 88 KB of values - as many bytes as the line probabilities, a fifth
+# of the write kernel's ~210 MB (reads 4 + H 8 + line 4 + one-hot 4 B an element of ~10.5 M).
+# ESTIMATE: -15 us a step at 3 TB/s (46 MB) and the write kernel's second store loop a pass
+# (one 512-float store a line, as many instructions as the line's store): the profiled
+# ~124 us of its 3 launches (one H100, 2026-12-07 16:55, chopped `batch`) -> ~100 us; 1 %
+# of the 2.26 ms step. TTv1/TTv2 (one read a tile a step) save ~0.2 MB: nothing measurable.
+HOT_ONLY_ROWS = False
 
 
 # A transfer's lines of C are columns (chopped, AGAD): the write kernel's one program a line
@@ -947,8 +972,9 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     tile ``g`` written as its own call writes it.
 
     ``hot_only`` (for the one-hot write kernels, which read a one-hot row's line element
-    only): where ``SPLIT_WRITE`` writes, the one-hot rows are a column broadcast along the
-    row (stride 0), holding each row's one value; its zeros are neither stored nor read."""
+    only): where ``SPLIT_WRITE`` writes (and, with ``HOT_ONLY_ROWS``, the one-line kernel
+    too), the one-hot rows are a column broadcast along the row (stride 0), holding each
+    row's one value; its zeros are neither stored nor read."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, _, no_buffer = p.buffer
@@ -961,7 +987,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     wide = WIDE_WRITE and columns and buffer is not None
     split = (SPLIT_WRITE and not wide and buffer is not None
              and n >= max(SPLIT_WRITE_MIN_PASSES * width, 1))
-    if split and hot_only:  # one value a row, read at every column
+    lean = hot_only and (split or (HOT_ONLY_ROWS and not wide))
+    if lean:  # one value a row, read at every column
         one_hot = torch.empty((*lead, n, 1), dtype=dtype, device=reads.device).expand(
             *lead, n, width)
     else:
@@ -1010,7 +1037,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     # H (and AGAD's means) stored line by line (``TileGroup``'s ``LINE_MAJOR_STATE``): the
     # one-line program's loads and stores of its line are contiguous
     extra = dict(LINES=lines) if wide else dict(
-        LINE_MAJOR=buffered and buffer.stride(-2) == 1 and buffer.stride(-1) != 1)
+        LINE_MAJOR=buffered and buffer.stride(-2) == 1 and buffer.stride(-1) != 1,
+        HOT_ONLY=lean)
     kernel[(triton.cdiv(min(n, width), lines), tiles)](
         reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
         start if on_device else bl, n_len, n, width,
@@ -1210,8 +1238,9 @@ def transfer_lines_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
                                     or cell_pulses.dtype != torch.int32
                                     or cell_pulses.stride()[1:] != (weights.shape[2], 1)):
         raise ValueError("cell_pulses must be int32 (tiles, out, in), rows contiguous")
-    x_prob, d_prob, bl = transfer_write_triton(reads, start, width, p, train_slots=train_slots,
-                                               **buffer)
+    x_prob, d_prob, bl = transfer_write_triton(
+        reads, start, width, p, train_slots=train_slots,
+        hot_only=HOT_ONLY_ROWS and int(cell.kind) == CELL_CONSTANT, **buffer)
     if n == 0 or weights[0].numel() == 0 or max_bl <= 0:
         return add_to
     if int(cell.kind) != CELL_CONSTANT:

@@ -551,6 +551,27 @@ def _transfer_writes(kernels) -> None:
                                  in_sign=torch.ones(37), **chop,
                                  train_slots=torch.zeros(1, **i64), calls=torch.tensor(0))
     tw.SCAN_SYNC, tw.SCAN_SYNC_MIN_PASSES = sync
+    # HOT_ONLY_ROWS: the one-line kernel storing each row's one-hot value alone (a tile, and
+    # a group of three as a grid's write makes it)
+    tw.SPLIT_WRITE, tw.HOT_ONLY_ROWS, hot_saved = False, True, tw.HOT_ONLY_ROWS
+    try:
+        tw.transfer_write_triton(torch.randn(9, 24), torch.tensor(2), 37, p,
+                                 buffer=torch.zeros(24, 37), out_sign=torch.ones(24),
+                                 in_sign=torch.ones(37), chopper=kernels.ChopperParams(0.1),
+                                 flip_seed=torch.zeros(1, **i64), passes=torch.tensor(3),
+                                 train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
+                                 hot_only=True)
+        state = torch.zeros(3, 37, 24).transpose(1, 2)
+        tw.transfer_write_triton(torch.randn(3, 9, 24), torch.zeros(3, **i64), 37, p,
+                                 buffer=state, out_sign=torch.ones(3, 24),
+                                 in_sign=torch.ones(3, 37), chopper=agad,
+                                 flip_draws=torch.rand(3, 9), passes=torch.zeros(3, **i64),
+                                 running_mean=state.clone(), past_mean=state.clone(),
+                                 switched=torch.zeros(3, 37, dtype=torch.bool),
+                                 train_slots=torch.zeros(3, **i64),
+                                 calls=torch.zeros(3, **i64), hot_only=True)
+    finally:
+        tw.HOT_ONLY_ROWS = hot_saved
     tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS = saved
 
 
