@@ -387,6 +387,16 @@ PATHS = {
     "hot-only-rows": (((transfer_write_cuda, "HOT_ONLY_ROWS"),), DATA, LARGE,
                       ("ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
                        "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # a buffered transfer write's line side as int8 whole steps and a gain a row, made into
+    # probabilities by the one-hot wide kernel (1 B an element written and read, not 4)
+    "int8-steps": (((transfer_write_cuda, "INT8_STEPS"),), DATA, LARGE,
+                   ("ttv2+update.accumulate=batch", "chopped+update.accumulate=batch",
+                    "agad+update.accumulate=batch")),
+    # both lean transfer writes
+    "lean-transfers": (((transfer_write_cuda, "HOT_ONLY_ROWS"),
+                        (transfer_write_cuda, "INT8_STEPS")), DATA, LARGE,
+                       ("ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                        "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the loads' and the planes' paths
     "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
                    (counted_update_cuda, "SHORT_PLANE_BLOCKS")), DATA, LARGE,

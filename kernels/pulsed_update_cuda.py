@@ -89,6 +89,7 @@ from . import seeds
 from .layout import CELL_CONSTANT, CELL_LINEAR, check_cell
 from .params import UpdateParams
 from .pulsed_update_ref import (
+    LineSteps,
     RowProbabilities,
     advance_counters,
     knot_table,
@@ -1072,13 +1073,15 @@ def _one_hot_wide_kernel(
     seed, noise_std, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
     NOISE: tl.constexpr, SEED_PTR: tl.constexpr, START_PTR: tl.constexpr,
     NATIVE: tl.constexpr, COUNT_CELLS: tl.constexpr, OFFSETS: tl.constexpr,
-    BLOCK_R: tl.constexpr, LINES: tl.constexpr,
+    BLOCK_R: tl.constexpr, LINES: tl.constexpr, lg_ptr=None, g_lg=0,
+    STEPS8: tl.constexpr = False,
 ):
     """``_one_hot_lines_kernel`` on columns (x one-hot), program ``(c, r, g)`` holding
     places ``c * LINES ..`` of the pass (columns ``(start + place) % n_in``) x rows ``r *
     BLOCK_R ..`` of tile ``g``: each column walks its passes as that kernel's program does
     (a column with fewer passes is masked in the last), every element drawn and stepped as
-    there."""
+    there. ``STEPS8`` (``transfer_write_cuda.INT8_STEPS``): ``d`` holds int8 values and
+    ``lg_ptr`` a gain a row (``LineSteps``), made into the write's probabilities here."""
     w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, cells_ptr, seed0, first = _one_hot_tile(
         w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
         seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
@@ -1102,8 +1105,16 @@ def _one_hot_wide_kernel(
         b = r * n_in + place
         here = lines_ok & (b < k)
         one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=here, other=0.0)
-        line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
-                         mask=ok & here[None, :], other=0.0)
+        if STEPS8:  # (transfer_write_cuda._line_probs on the write's values and gain)
+            v = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
+                        mask=ok & here[None, :], other=0).to(tl.float32)
+            gain = tl.load(lg_ptr + tl.program_id(2).to(tl.int64) * g_lg + b, mask=here,
+                           other=0.0)
+            sign = tl.where(v > 0, 1.0, tl.where(v < 0, -1.0, 0.0))
+            line_p = tl.minimum(tl.abs(v) * gain[None, :], 1.0) * sign
+        else:
+            line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
+                             mask=ok & here[None, :], other=0.0)
         length = tl.minimum(tl.load(bl_ptr + b * stride_bl, mask=here, other=0).to(tl.int32),
                             max_len)
         one_pa = tl.abs(one_p)
@@ -1885,6 +1896,11 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
     ``seed_ptr``, ``start``: ``(tiles,)``; ``offsets``: the keyed seeds' offsets per
     tile), one program axis more."""
     start, columns = one_hot
+    steps8 = isinstance(d_prob, LineSteps)  # (transfer_write_cuda.INT8_STEPS)
+    if steps8 and not (WIDE_LINES and columns):
+        raise ValueError("a write's int8 steps go to the one-hot wide kernel only")
+    gains = d_prob.gain if steps8 else None
+    d_prob = d_prob.values if steps8 else d_prob
     grouped = weight.dim() == 3
     tiles = weight.shape[0] if grouped else 1
     n_out, n_in = weight.shape[-2:]
@@ -1897,7 +1913,7 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         return t.stride(0) if grouped else 0
 
     width = n_in if columns else n_out
-    if SPLIT_PASSES and not grouped and k >= SPLIT_MIN_PASSES * width:
+    if SPLIT_PASSES and not grouped and k >= SPLIT_MIN_PASSES * width and not steps8:
         _one_hot_split(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, seed_int,
                        cells, start, columns, k=k, n_chunks=n_chunks, max_len=max_len,
                        noise_std=noise_std, seed_mode=seed_mode, block=block,
@@ -1920,7 +1936,9 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         lines = min(WIDE_LINES_BLOCK, _next_pow2(min(k, width)))
         rows = min(WIDE_SHORT_BLOCK_R if WIDE_SHORT_BLOCKS else WIDE_BLOCK_R, _next_pow2(length))
         _one_hot_wide_kernel[(triton.cdiv(min(k, width), lines), triton.cdiv(length, rows),
-                              tiles)](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4)
+                              tiles)](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4,
+                                      lg_ptr=gains if steps8 else bl,
+                                      g_lg=across(gains) if steps8 else 0, STEPS8=steps8)
         return
     _one_hot_lines_kernel[(min(k, width), triton.cdiv(length, block), tiles)](
         *args, COLUMNS=bool(columns), **flags, BLOCK=block, num_warps=4 if block >= 128 else 2,

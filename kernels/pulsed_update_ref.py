@@ -463,8 +463,30 @@ class RowProbabilities:
 
 
 def materialized(x_prob):
-    """``x_prob`` as a tensor (a ``RowProbabilities`` made, a tensor as it is)."""
-    return x_prob.materialize() if isinstance(x_prob, RowProbabilities) else x_prob
+    """``x_prob`` as a tensor (a ``RowProbabilities`` or ``LineSteps`` made, a tensor as
+    it is)."""
+    return x_prob.materialize() if isinstance(x_prob, RowProbabilities | LineSteps) else x_prob
+
+
+@dataclass
+class LineSteps:
+    """A buffered transfer write's line probabilities ``(k, L)`` not yet made: each row's
+    values (the negated whole steps of H, small integers, as int8) and its line gain
+    ``(k,)``, as the write kernel computed them (``transfer_write_cuda.INT8_STEPS``: the
+    one-hot line kernel makes the probabilities where it reads them, 1 byte an element read
+    and written instead of 4). :meth:`materialize` is the twin: the write's formula
+    ``min(|v| * gain, 1) * sign(v)`` (``transfer_write_torch``'s ``line_prob``)."""
+
+    values: torch.Tensor
+    gain: torch.Tensor
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.values.shape
+
+    def materialize(self) -> torch.Tensor:
+        v = self.values.to(self.gain.dtype)
+        return (v.abs() * self.gain[..., None]).clamp(max=1) * v.sign()
 
 
 def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,

@@ -26,7 +26,7 @@ import triton.language as tl
 from . import seeds
 from .layout import CELL_CONSTANT
 from .params import CellParams, ChopperParams, TransferWriteParams, UpdateParams
-from .pulsed_update_ref import advance_counters, long_train_length
+from .pulsed_update_ref import LineSteps, advance_counters, long_train_length
 from .transfer_buffer_cuda import buffer_values
 from .transfer_write_ref import line_width, masked_lengths
 
@@ -256,16 +256,22 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
                            READY: tl.constexpr, SLOTS: tl.constexpr, CALLS: tl.constexpr,
                            ZERO: tl.constexpr, LINE_MAJOR: tl.constexpr,
                            BLOCK_L: tl.constexpr, BLOCK_W: tl.constexpr,
-                           HOT_ONLY: tl.constexpr = False):
+                           HOT_ONLY: tl.constexpr = False, lg_ptr=None, g_lg=0,
+                           STEPS8: tl.constexpr = False):
     """A transfer's write preparation, one program a line position (its passes in order).
     ``HOT_ONLY`` (``HOT_ONLY_ROWS``): a row's one-hot side is its one value (the one-hot
-    rows a broadcast column), not ``width`` floats of which one is not zero."""
+    rows a broadcast column), not ``width`` floats of which one is not zero. ``STEPS8``
+    (``INT8_STEPS``): a row's line side stored as its values (int8, the negated whole steps)
+    and its line gain at ``lg_ptr + b`` (tile ``g`` ``g_lg`` apart), not its probabilities
+    (``pulsed_update_ref.LineSteps``)."""
     i = tl.program_id(0)  # the line position: its rows i, i + width, .. (one a pass)
     (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, pass_ptr,
      fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr) = _group_tile(
         r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr,
         pass_ptr, fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr, g_r, g_h, g_os,
         g_is, g_x, g_d, g_bl, g_start, g_pass, g_fd, g_fs, g_sw, g_slots, g_calls, g_zero)
+    if STEPS8:
+        lg_ptr += tl.program_id(1).to(tl.int64) * g_lg
     first, passes = _write_start(i, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes,
                                  n_rows, width, CALLS, ZERO, START_PTR, PASS_PTR)
     first += i
@@ -291,10 +297,13 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
         mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
                                                    um_grad_scale, long_bl, COLUMNS, UBM, UM,
                                                    LONG, 0)
-        line_prob = _line_probs(values, mag, line_gain)
         one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
         line_ptr, one_ptr = _write_rows(x_ptr, d_ptr, b, sx0, sd0, COLUMNS)
-        tl.store(line_ptr + rm, line_prob, mask=ok)
+        if STEPS8:  # (whole steps, |v| <= max_steps <= 127: exact in int8)
+            tl.store(line_ptr + rm, values.to(tl.int8), mask=ok)
+            tl.store(lg_ptr + b, line_gain)
+        else:
+            tl.store(line_ptr + rm, _line_probs(values, mag, line_gain), mask=ok)
         if HOT_ONLY:
             tl.store(one_ptr, one_prob)
         else:
@@ -332,6 +341,19 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
 # ~124 us of its 3 launches (one H100, 2026-12-07 16:55, chopped `batch`) -> ~100 us; 1 %
 # of the 2.26 ms step. TTv1/TTv2 (one read a tile a step) save ~0.2 MB: nothing measurable.
 HOT_ONLY_ROWS = False
+# ``INT8_STEPS`` (off until a GPU times it; ``bench_switches`` ``int8-steps``, with
+# ``HOT_ONLY_ROWS``: ``lean-transfers``): a buffered write's line side leaves the one-line
+# write kernel as its values - the negated whole steps of H, integers of at most
+# ``max_steps`` (<= 127 here) - in int8, and each row's line gain, for the one-hot wide
+# kernel (``pulsed_update_cuda.WIDE_LINES``, columns, constant steps) to make the
+# probabilities ``min(|v| g, 1) sign(v)`` where it loads them (``pulsed_update_ref.
+# LineSteps``; its ``materialize`` the twin): the same operations on the same operands, so
+# the same probabilities, pulses, C and wear bit for bit. Bytes (784-4096-4096-10, batch
+# 256, chopped/AGAD/TTv2's ~10.5 M / 88 transferred elements a step): 4 B written + 4 B read
+# an element -> 1 + 1: **~63 MB a step fewer, ESTIMATE ~-21 us** at 3 TB/s (1 % of chopped's
+# 2.26 ms step; TTv2's one line a tile: nothing). TTv1 (unbuffered: its values are reads)
+# and rows, the split write, WIDE_WRITE and other cells keep the float probabilities.
+INT8_STEPS = False
 
 
 # A transfer's lines of C are columns (chopped, AGAD): the write kernel's one program a line
@@ -950,7 +972,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
                           train_slots: torch.Tensor | None = None,
                           calls: torch.Tensor | None = None,
                           zero: torch.Tensor | None = None, block_w: int = 1024,
-                          hot_only: bool = False):
+                          hot_only: bool = False, int8_steps: bool = False):
     """Same arguments and result as ``transfer_write_torch``, in one launch: with
     ``chopper`` the choppers' switches, AGAD's means and the ready lines are the same
     program's (one per line) - ten to thirty small torch launches otherwise - and with
@@ -974,7 +996,10 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     ``hot_only`` (for the one-hot write kernels, which read a one-hot row's line element
     only): where ``SPLIT_WRITE`` writes (and, with ``HOT_ONLY_ROWS``, the one-line kernel
     too), the one-hot rows are a column broadcast along the row (stride 0), holding each
-    row's one value; its zeros are neither stored nor read."""
+    row's one value; its zeros are neither stored nor read. ``int8_steps`` (for the one-hot
+    wide kernel, which makes them itself): with ``INT8_STEPS``, where the one-line kernel
+    writes a buffered write of columns of at most 127 steps, the line side is a
+    ``LineSteps`` (int8 values and a gain a row), not probabilities."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
     scale, threshold, max_steps, momentum, forget_buffer, _, no_buffer = p.buffer
@@ -983,10 +1008,14 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     n, n_len = reads.shape[-2:]
     dtype = reads.dtype
     lead = (tiles,) if grouped else ()
-    line = torch.empty((*lead, n, n_len), dtype=dtype, device=reads.device)
     wide = WIDE_WRITE and columns and buffer is not None
     split = (SPLIT_WRITE and not wide and buffer is not None
              and n >= max(SPLIT_WRITE_MIN_PASSES * width, 1))
+    steps8 = (int8_steps and INT8_STEPS and columns and buffer is not None and not wide
+              and not split and 0 <= float(p.buffer.max_steps) <= 127)
+    line = torch.empty((*lead, n, n_len), dtype=torch.int8 if steps8 else dtype,
+                       device=reads.device)
+    gains = torch.empty((*lead, n), dtype=dtype, device=reads.device) if steps8 else None
     lean = hot_only and (split or (HOT_ONLY_ROWS and not wide))
     if lean:  # one value a row, read at every column
         one_hot = torch.empty((*lead, n, 1), dtype=dtype, device=reads.device).expand(
@@ -995,6 +1024,8 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         one_hot = torch.empty((*lead, n, width), dtype=dtype, device=reads.device)
     bl = torch.empty((*lead, n), dtype=torch.int32, device=reads.device)
     x_prob, d_prob = (one_hot, line) if columns else (line, one_hot)
+    if steps8:
+        d_prob = LineSteps(line, gains)
     if n == 0:
         if grouped:
             raise ValueError("a group writes at least one line")
@@ -1034,22 +1065,24 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         return x_prob, d_prob, bl
     lines = min(WIDE_WRITE_LINES, triton.next_power_of_2(min(n, width))) if wide else 1
     kernel = _transfer_write_wide_kernel if wide else _transfer_write_kernel
+    d_side = line if steps8 else d_prob  # (a LineSteps' values)
     # H (and AGAD's means) stored line by line (``TileGroup``'s ``LINE_MAJOR_STATE``): the
     # one-line program's loads and stores of its line are contiguous
     extra = dict(LINES=lines) if wide else dict(
         LINE_MAJOR=buffered and buffer.stride(-2) == 1 and buffer.stride(-1) != 1,
-        HOT_ONLY=lean)
+        HOT_ONLY=lean, lg_ptr=gains if steps8 else bl,
+        g_lg=across(gains) if steps8 else 0, STEPS8=steps8)
     kernel[(triton.cdiv(min(n, width), lines), tiles)](
-        reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, 0 if on_device else start,
-        start if on_device else bl, n_len, n, width,
+        reads, buffer, out_sign, in_sign, x_prob, d_side, bl,
+        0 if on_device else start, start if on_device else bl, n_len, n, width,
         reads.stride(-2), reads.stride(-1), buffer.stride(-2) if buffered else 0,
-        buffer.stride(-1) if buffered else 0, x_prob.stride(-2), d_prob.stride(-2),
+        buffer.stride(-1) if buffered else 0, x_prob.stride(-2), d_side.stride(-2),
         float(scale), float(threshold), float(max_steps), float(momentum),
         p.buffer.keep, p.buffer.cap,
         float(lr), float(granularity), float(desired_bl), float(um_grad_scale), long_bl,
         *chop["args"], slots, counter, zeroed, *chop["numbers"],
         across(reads), across(buffer, buffered), across(out_sign, buffered),
-        across(in_sign, buffered), across(x_prob), across(d_prob), across(bl),
+        across(in_sign, buffered), across(x_prob), across(d_side), across(bl),
         across(start), *chop["steps"], across(slots, train_slots is not None),
         across(counter, calls is not None), across(zeroed, zero is not None),
         COLUMNS=bool(columns), BUFFERED=buffered, FORGET=bool(forget_buffer),
@@ -1226,8 +1259,6 @@ def transfer_lines_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
     seeds' values (three small launches), the words and block kernels on the group, and
     the sum into ``add_to`` - the numbers of each tile's call (one pass: its keyed seed
     is the value)."""
-    from .pulsed_update_cuda import SEED_KEYED, _one_hot_lines, pulsed_update_triton
-
     tiles, n = reads.shape[:2]
     width = line_width(weights[0], p.columns)
     if (weights.dim() != 3 or weights.dtype != torch.float32 or add_to.shape != (tiles,)
@@ -1238,9 +1269,13 @@ def transfer_lines_grouped_triton(weights: torch.Tensor, cell_params: torch.Tens
                                     or cell_pulses.dtype != torch.int32
                                     or cell_pulses.stride()[1:] != (weights.shape[2], 1)):
         raise ValueError("cell_pulses must be int32 (tiles, out, in), rows contiguous")
+    from .pulsed_update_cuda import SEED_KEYED, WIDE_LINES, _one_hot_lines, pulsed_update_triton
+
+    constant = int(cell.kind) == CELL_CONSTANT
     x_prob, d_prob, bl = transfer_write_triton(
         reads, start, width, p, train_slots=train_slots,
-        hot_only=HOT_ONLY_ROWS and int(cell.kind) == CELL_CONSTANT, **buffer)
+        hot_only=HOT_ONLY_ROWS and constant,
+        int8_steps=constant and WIDE_LINES and bool(p.columns), **buffer)
     if n == 0 or weights[0].numel() == 0 or max_bl <= 0:
         return add_to
     if int(cell.kind) != CELL_CONSTANT:

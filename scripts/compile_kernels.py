@@ -167,6 +167,15 @@ def _problems():
                           0, None, (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
                           max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
                           offsets=torch.zeros(3, dtype=torch.int64))
+        if pu.WIDE_LINES and pu.WIDE_SHORT_BLOCKS:  # (transfer_write_cuda.INT8_STEPS)
+            steps = kernels.pulsed_update_ref.LineSteps(
+                torch.zeros(3, 5, 24, dtype=torch.int8), torch.zeros(3, 5))
+            pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3), three[0],
+                              steps, three[2], torch.zeros(3, dtype=torch.int64),
+                              torch.zeros(3, dtype=torch.int64), 0, None,
+                              (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
+                              max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
+                              offsets=torch.zeros(3, dtype=torch.int64))
     pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS = wide
     idle = pu.SKIP_IDLE_LINES
     pu.SKIP_IDLE_LINES = True  # lines without pulses skipped (mixed precision's rows)
@@ -552,8 +561,10 @@ def _transfer_writes(kernels) -> None:
                                  train_slots=torch.zeros(1, **i64), calls=torch.tensor(0))
     tw.SCAN_SYNC, tw.SCAN_SYNC_MIN_PASSES = sync
     # HOT_ONLY_ROWS: the one-line kernel storing each row's one-hot value alone (a tile, and
-    # a group of three as a grid's write makes it)
-    tw.SPLIT_WRITE, tw.HOT_ONLY_ROWS, hot_saved = False, True, tw.HOT_ONLY_ROWS
+    # a group of three as a grid's write makes it); INT8_STEPS with it in the group (the line
+    # side as int8 values and a gain a row)
+    lean_saved = tw.HOT_ONLY_ROWS, tw.INT8_STEPS
+    tw.SPLIT_WRITE, tw.HOT_ONLY_ROWS, tw.INT8_STEPS = False, True, True
     try:
         tw.transfer_write_triton(torch.randn(9, 24), torch.tensor(2), 37, p,
                                  buffer=torch.zeros(24, 37), out_sign=torch.ones(24),
@@ -562,16 +573,18 @@ def _transfer_writes(kernels) -> None:
                                  train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
                                  hot_only=True)
         state = torch.zeros(3, 37, 24).transpose(1, 2)
-        tw.transfer_write_triton(torch.randn(3, 9, 24), torch.zeros(3, **i64), 37, p,
-                                 buffer=state, out_sign=torch.ones(3, 24),
-                                 in_sign=torch.ones(3, 37), chopper=agad,
-                                 flip_draws=torch.rand(3, 9), passes=torch.zeros(3, **i64),
-                                 running_mean=state.clone(), past_mean=state.clone(),
-                                 switched=torch.zeros(3, 37, dtype=torch.bool),
-                                 train_slots=torch.zeros(3, **i64),
-                                 calls=torch.zeros(3, **i64), hot_only=True)
+        for int8_steps in (False, True):
+            tw.transfer_write_triton(torch.randn(3, 9, 24), torch.zeros(3, **i64), 37, p,
+                                     buffer=state, out_sign=torch.ones(3, 24),
+                                     in_sign=torch.ones(3, 37), chopper=agad,
+                                     flip_draws=torch.rand(3, 9), passes=torch.zeros(3, **i64),
+                                     running_mean=state.clone(), past_mean=state.clone(),
+                                     switched=torch.zeros(3, 37, dtype=torch.bool),
+                                     train_slots=torch.zeros(3, **i64),
+                                     calls=torch.zeros(3, **i64), hot_only=True,
+                                     int8_steps=int8_steps)
     finally:
-        tw.HOT_ONLY_ROWS = hot_saved
+        tw.HOT_ONLY_ROWS, tw.INT8_STEPS = lean_saved
     tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS = saved
 
 

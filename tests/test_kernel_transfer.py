@@ -792,7 +792,7 @@ def test_compiled_means_update_form_is_checked():
 
 # ------------------------------------------ a grid's writes in one call (grouped tiles) ------
 def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3,
-                 kind=kernels.CELL_CONSTANT, count=None):
+                 kind=kernels.CELL_CONSTANT, count=None, lr=0.5):
     """The constant-step transfer writes of a grid's ``tiles`` tiles, one run of lines
     each (tile 0's wrapping past the last line, AGAD's from a pass not ready), each
     tile with its own state, counters and keyed seed: one ``transfer_lines_grouped_triton``
@@ -810,7 +810,7 @@ def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3,
     if case:
         state |= {"chopper": chopper, "passes": torch.tensor([4, 6, 0][:tiles]),
                   "flip_seed": torch.tensor([[2**40 + 5 + 977 * g] for g in range(tiles)])}
-    p = kernels.TransferWriteParams(columns, 0.5, 0.06, 5, False, True, True, 1.0,
+    p = kernels.TransferWriteParams(columns, lr, 0.06, 5, False, True, True, 1.0,
                                     kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0, False)
                                     if case else kernels.BufferParams())
     cell = kernels.CellParams(kind, 0.3, True, (), None)
@@ -879,34 +879,38 @@ def test_a_grids_transfer_writes_in_one_call_compiled_equal_each_tiles(columns, 
     _check_group_write(columns, case, "cuda", shape=(40, 300), kind=kind)
 
 
-def _check_hot_only_rows(columns, case, device="cpu", shape=(4, 3), count=None):
-    """``HOT_ONLY_ROWS`` off, then on: a grid's constant-step transfer writes (one
-    ``transfer_lines_grouped_triton`` call) leave C, its pulse counters, the buffer,
-    choppers, means, slots, calls and counts the same bit for bit; and the trains of the
-    one-line write kernel (``hot_only``) are the same, the one-hot rows (whole, one value
-    not zero a row) as a broadcast column of those values."""
+def _check_lean_write(switch, columns, case, device="cpu", shape=(4, 3), count=None):
+    """``switch`` (``HOT_ONLY_ROWS`` or ``INT8_STEPS``) off, then on: a grid's constant-step
+    transfer writes (one ``transfer_lines_grouped_triton`` call) leave C, its pulse
+    counters, the buffer, choppers, means, slots, calls and counts the same bit for bit;
+    and the trains of the one-line write kernel are the same: ``HOT_ONLY_ROWS``, the
+    one-hot rows (whole, one value not zero a row) as a broadcast column of those values;
+    ``INT8_STEPS``, the line probabilities as int8 values and a gain a row
+    (``LineSteps``) whose twin (``materialize``) makes the same probabilities."""
     module = triton_function("transfer_write_cuda", "transfer_write_triton",
                              device == "cpu").__globals__
-    saved = module["HOT_ONLY_ROWS"]
+    saved = module[switch]
     runs, trains = [], []
     try:
         for on in (False, True):
-            module["HOT_ONLY_ROWS"] = on
-            runs.append(_write_group(columns, case, True, device, shape, count=count)[1])
+            module[switch] = on
+            runs.append(_write_group(columns, case, True, device, shape, count=count,
+                                     lr=0.05)[1])
             gen = torch.Generator().manual_seed(5)
             n_len, width = shape if columns else shape[::-1]
             n = count or width
             reads = (0.3 * torch.randn(n, n_len, generator=gen)).to(device)
             state = {k: v.to(device) for k, v in _pass_state(n_len, width, gen, False).items()}
-            p = kernels.TransferWriteParams(columns, 0.5, 0.06, 5, False, True, True, 1.0,
-                                            kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0,
+            p = kernels.TransferWriteParams(columns, 0.05, 0.06, 5, False, True, True, 1.0,
+                                            kernels.BufferParams(0.6, 0.01, 3, 0.2, True, 0.0,
                                                                  False))
             got = module["transfer_write_triton"](
                 reads, torch.tensor(width - 2, device=device), width, p, hot_only=True,
-                buffer=state["buffer"], out_sign=state["out_sign"], in_sign=state["in_sign"])
+                int8_steps=True, buffer=state["buffer"], out_sign=state["out_sign"],
+                in_sign=state["in_sign"])
             trains.append((got, state))
     finally:
-        module["HOT_ONLY_ROWS"] = saved
+        module[switch] = saved
     off, on = runs
     for name, value in off.items():
         if isinstance(value, torch.Tensor):
@@ -914,26 +918,41 @@ def _check_hot_only_rows(columns, case, device="cpu", shape=(4, 3), count=None):
     assert (off["total"].cpu() > torch.tensor([5, 6, 7])).any()
     ((x0, d0, bl0), s0), ((x1, d1, bl1), s1) = trains
     one0, line0, one1, line1 = (x0, d0, x1, d1) if columns else (d0, x0, d1, x1)
-    assert one0.stride(-1) != 0 and one1.stride(-1) == 0  # the path was taken
-    assert torch.equal(line0, line1) and torch.equal(bl0, bl1)
-    assert torch.equal(s0["buffer"], s1["buffer"])
-    assert ((one0 != 0).sum(-1) <= 1).all() and torch.equal(one0.sum(-1), one1[:, 0])
-    assert (one1[:, 0] > 0).any()
+    assert torch.equal(bl0, bl1) and torch.equal(s0["buffer"], s1["buffer"])
+    if switch == "HOT_ONLY_ROWS":
+        assert one0.stride(-1) != 0 and one1.stride(-1) == 0  # the path was taken
+        assert torch.equal(line0, line1)
+        assert ((one0 != 0).sum(-1) <= 1).all() and torch.equal(one0.sum(-1), one1[:, 0])
+        assert (one1[:, 0] > 0).any()
+    else:
+        assert torch.equal(one0, one1)
+        assert isinstance(line1, kernels.pulsed_update_ref.LineSteps)  # the path was taken
+        assert line1.values.dtype == torch.int8 and (line1.values != 0).any()
+        assert torch.equal(line1.materialize(), line0)
+        assert ((line0.abs() > 0) & (line0.abs() < 1)).any()  # probabilities, not all clipped
 
 
 @pytest.mark.parametrize(("columns", "case"), [(True, "agad"), (False, "random"),
                                                (True, None)],
                          ids=["columns-agad", "rows-random", "columns-ttv1"])
 def test_hot_only_rows_write_the_same(columns, case):
-    _check_hot_only_rows(columns, case)
+    _check_lean_write("HOT_ONLY_ROWS", columns, case)
+
+
+@pytest.mark.parametrize("case", ["agad", "random"])
+def test_int8_steps_write_the_same(case):
+    _check_lean_write("INT8_STEPS", True, case)
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("switch", ["HOT_ONLY_ROWS", "INT8_STEPS"])
 @pytest.mark.parametrize("case", [None, *CHOPPERS])
-def test_hot_only_rows_compiled(case):
+def test_lean_transfer_write_compiled(case, switch):
     """The 784-4096-4096-10 MLP's transfers: 512 x 512 tiles of the 4096-wide grid, 256
     reads a tile (half its columns, a batch of 256 mat-vecs)."""
-    _check_hot_only_rows(True, case, "cuda", shape=(512, 512), count=256)
+    if switch == "INT8_STEPS" and case is None:
+        pytest.skip("TTv1's write is not buffered: no steps")
+    _check_lean_write(switch, True, case, "cuda", shape=(512, 512), count=256)
 
 
 def _line_major(t: torch.Tensor) -> torch.Tensor:
