@@ -1062,6 +1062,21 @@ WIDE_LINES_BLOCK = 32  # columns (lines) of a wide program's block
 # and arithmetic are its own; the counts' integer sums in another order).
 WIDE_SHORT_BLOCKS = True
 WIDE_SHORT_BLOCK_R = 8
+# ``WIDE_QUAD_BLOCKS`` (off until a GPU times it; ``bench_switches`` ``wide-quad``, with the
+# lean transfer writes ``lean-quad``): blocks of ``WIDE_QUAD_BLOCK_R`` rows, 4 elements a
+# thread, between the 8 (238 registers, slow) and the 2 of ``WIDE_SHORT_BLOCKS``. Counted on
+# the PTX for sm_90 (2026-12-07, 512 x 512 tiles, 256 columns, cycle noise, keyed seeds): a
+# thread's one-hot side (the column's bits: one Philox call a group, whatever its elements)
+# and its pass's set-up are shared by more elements: 459 -> 360 PTX instructions an element
+# (mul.hi 28.5 -> 23.2: Philox), 80 -> 156 registers (0 spills), so 3 programs of 4 warps an
+# SM instead of 6. The kernel is ~0.19 ms a step (profile 0.27 ms / ~1.4) against ~0.12 ms
+# of bytes; its ~1,000 PTX instructions a thread for 2 elements are ~160 M warp
+# instructions a step, ~0.18 ms at one a scheduler a clock: ISSUE-BOUND if that estimate
+# holds, then ESTIMATE ~-20 % (-40 us a step); latency-bound at half the warps, slower (as
+# the 8-element blocks were). Only a GPU tells. The same numbers (each element's draws and
+# arithmetic its own; the counts' integer sums in another order).
+WIDE_QUAD_BLOCKS = False
+WIDE_QUAD_BLOCK_R = 16
 
 
 @triton.jit(do_not_specialize=["seed", "start"])
@@ -1934,7 +1949,8 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
                  OFFSETS=offsets is not None)
     if WIDE_LINES and columns:  # (the module note "one-hot columns, many lines a program")
         lines = min(WIDE_LINES_BLOCK, _next_pow2(min(k, width)))
-        rows = min(WIDE_SHORT_BLOCK_R if WIDE_SHORT_BLOCKS else WIDE_BLOCK_R, _next_pow2(length))
+        rows = min(WIDE_QUAD_BLOCK_R if WIDE_QUAD_BLOCKS else WIDE_SHORT_BLOCK_R
+                   if WIDE_SHORT_BLOCKS else WIDE_BLOCK_R, _next_pow2(length))
         _one_hot_wide_kernel[(triton.cdiv(min(k, width), lines), triton.cdiv(length, rows),
                               tiles)](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4,
                                       lg_ptr=gains if steps8 else bl,

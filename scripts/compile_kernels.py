@@ -177,6 +177,17 @@ def _problems():
                               max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
                               offsets=torch.zeros(3, dtype=torch.int64))
     pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS = wide
+    quad, pu.WIDE_QUAD_BLOCKS = pu.WIDE_QUAD_BLOCKS, True  # (blocks of 16 rows, 4 a thread)
+    steps = kernels.pulsed_update_ref.LineSteps(torch.zeros(3, 5, 24, dtype=torch.int8),
+                                                torch.zeros(3, 5))
+    for d_side in (three[1], steps):  # (with INT8_STEPS' line side too)
+        pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3), three[0], d_side,
+                          three[2], torch.zeros(3, dtype=torch.int64),
+                          torch.zeros(3, dtype=torch.int64), 0, None,
+                          (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
+                          max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
+                          offsets=torch.zeros(3, dtype=torch.int64))
+    pu.WIDE_QUAD_BLOCKS = quad
     idle = pu.SKIP_IDLE_LINES
     pu.SKIP_IDLE_LINES = True  # lines without pulses skipped (mixed precision's rows)
     for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):

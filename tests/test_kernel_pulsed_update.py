@@ -559,6 +559,27 @@ def test_one_hot_columns_in_short_blocks_compiled(noise, monkeypatch):
         run_wide_lines(launch.__globals__, 512, 512, 256, noise, max_bl, "cuda")
 
 
+def test_one_hot_columns_in_quad_blocks_are_the_one_kernel(monkeypatch):
+    """``WIDE_QUAD_BLOCKS`` (blocks of more rows than ``WIDE_SHORT_BLOCKS``': 4 x 2 here
+    on 5 rows, the last block cut short): the one-line kernel's weights, pulses and wear bit
+    for bit, a group of two tiles."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    monkeypatch.setitem(launch.__globals__, "WIDE_QUAD_BLOCKS", True)
+    monkeypatch.setitem(launch.__globals__, "WIDE_QUAD_BLOCK_R", 4)
+    run_wide_lines(launch.__globals__, 5, 3, 4, 0.3, 9, "cpu", (4, 2))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_one_hot_columns_in_quad_blocks_compiled(noise, monkeypatch):
+    """The same compiled, at the module's block (16 rows): a 4096-wide grid's 512 x 512
+    tiles, 256 columns, trains of 0-1 slots (chopped's transfers) and of 0-31."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    monkeypatch.setitem(launch.__globals__, "WIDE_QUAD_BLOCKS", True)
+    for max_bl in (1, 31):
+        run_wide_lines(launch.__globals__, 512, 512, 256, noise, max_bl, "cuda")
+
+
 def run_wide_lines(module, m, n, k, noise, max_bl, device, blocks=None):
     gen = torch.Generator().manual_seed(8)
     tiles, start = 2, 4
