@@ -397,6 +397,18 @@ PATHS = {
                         (transfer_write_cuda, "INT8_STEPS")), DATA, LARGE,
                        ("ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
                         "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # the walk stores the broadcast column's one (no torch.ones launch: 90 -> 87 launches a
+    # step at 784-4096-4096-10, one a layer's transfer; ESTIMATE ~2-6 us a step)
+    "ones-in-walk": (((line_walk_cuda, "ONES_IN_WALK"),), DATA, LARGE,
+                     ("ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                      "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # both lean transfer writes and the walk's one (branches widetransfer, transferfuse)
+    "lean-transfers-ones": (((transfer_write_cuda, "HOT_ONLY_ROWS"),
+                             (transfer_write_cuda, "INT8_STEPS"),
+                             (line_walk_cuda, "ONES_IN_WALK")), DATA, LARGE,
+                            ("ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                             "chopped+update.accumulate=batch",
+                             "agad+update.accumulate=batch")),
     # the one-hot wide kernel in blocks of 16 rows (4 elements a thread: ~22 % fewer PTX
     # instructions an element, twice the registers)
     "wide-quad": (((pulsed_update_cuda, "WIDE_QUAD_BLOCKS"),), DATA, LARGE,

@@ -33,12 +33,16 @@ def _line_walk_kernel(line_ptr, passes_ptr, snap_ptr, onehot_ptr, reads_ptr, off
                       count, n_lines, seed_offset, ld, s_snap, s_line, s_passes, s_reads,
                       ONEHOT: tl.constexpr, READS: tl.constexpr, SEEDS: tl.constexpr,
                       OFFSETS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_W: tl.constexpr,
-                      RUN_BLOCK: tl.constexpr = 0):
+                      RUN_BLOCK: tl.constexpr = 0, ONE: tl.constexpr = False):
     # program g: schedule g of a group (its line, passes and reads ``s_*`` elements on; its
     # snapshot from g on, its entries s_snap apart: the group's entry j of every schedule
     # side by side, a contiguous (tiles,) vector; its one-hot rows the columns g * n_lines
     # on of rows ld long; OFFSETS: its seed offset at offsets[g], else seed_offset)
     g = tl.program_id(0).to(tl.int64)
+    if ONE:  # ONES_IN_WALK: onehot_ptr is the broadcast column's one element, set here
+        if g == 0:
+            tl.store(onehot_ptr + tl.arange(0, 1),
+                     tl.full((1,), 1.0, tl.float32).to(onehot_ptr.dtype.element_ty))
     line_ptr += g * s_line
     passes_ptr += g * s_passes
     reads_ptr += g * s_reads
@@ -129,6 +133,18 @@ RUN_BLOCK = 1024  # runs a store of BLOCK_RUNS (8 warps: 4 entries a thread)
 # ``BLOCK_RUNS``).
 BROADCAST_ONEHOT = True
 
+# ``ONES_IN_WALK`` (``bench_switches`` ``ones-in-walk``, ``lean-transfers-ones``): the
+# broadcast column's one element (``BROADCAST_ONEHOT``) stored by the walk's program 0
+# instead of made by ``torch.ones``, its own launch (an aten fill of 4 bytes) on the
+# transfer's side stream ahead of the walk. Its readers (the one-hot reads) launch after
+# the walk on the same stream, so they see the 1 as before: the same reads bit for bit.
+# COUNTED (``count_launches --large --on ones-in-walk``, fake CUDA): 784-4096-4096-10
+# ttv1/ttv2/chopped/agad ``batch`` 90 -> 87 launches a step (sgd 75), one a layer's
+# transfer; bytes nothing. ESTIMATE: ~1-2 us a launch replayed in a graph, the three on
+# three side streams beside each other, so ~2-6 us a step of a ~2.2 ms step (~0.1-0.3 %):
+# it removes one of the 15 launches the transfer adds over sgd, not the gap to 2x fp.
+ONES_IN_WALK = False
+
 # the one-hot reads filled by a launch over row blocks after the walk (module doc); False:
 # by the walk's one program per schedule (the same tensor; a switch to time the two)
 # On: one H100, 2026-12-07, ResNet chopped 8.93 -> 8.13x fp, agad 8.86 -> 7.98x (RESULTS)
@@ -185,9 +201,10 @@ def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offset
     # (tiles,) vector, as a group's MVM takes its seeds
     snapshot = torch.empty(width, tiles, dtype=torch.int64, device=line.device).T
     broadcast = dtype is not None and line_only and BROADCAST_ONEHOT
+    one = broadcast and ONES_IN_WALK  # (the module note at ONES_IN_WALK)
     if broadcast:  # (the module note at BROADCAST_ONEHOT)
-        onehot = torch.ones((1, 1), dtype=dtype, device=line.device).expand(count,
-                                                                            tiles * n_lines)
+        make = torch.empty if one else torch.ones
+        onehot = make((1, 1), dtype=dtype, device=line.device).expand(count, tiles * n_lines)
     else:
         onehot = None if dtype is None else torch.empty(count, tiles * n_lines, dtype=dtype,
                                                         device=line.device)
@@ -202,7 +219,8 @@ def _launch(line, passes, count, n_lines, dtype, reads, seed_offset, seed_offset
         line.stride(0), passes.stride(0), 0 if reads is None else reads.stride(0),
         ONEHOT=in_walk, READS=onehot is not None and reads is not None,
         SEEDS=seeded, OFFSETS=seed_offsets is not None, BLOCK_R=block_r,
-        BLOCK_W=block_w, RUN_BLOCK=RUN_BLOCK if BLOCK_RUNS and runs > 1 else 0, num_warps=8)
+        BLOCK_W=block_w, RUN_BLOCK=RUN_BLOCK if BLOCK_RUNS and runs > 1 else 0, ONE=one,
+        num_warps=8)
     if onehot is not None and not in_walk and not broadcast and count > 0:
         _onehot_fill_kernel[(triton.cdiv(count, block_r), tiles)](
             snapshot, onehot, count, n_lines, tiles * n_lines,

@@ -107,6 +107,14 @@ def _problems():
                         2**31 - 5)
     lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6)
     lw.BLOCK_RUNS = saved
+    saved = lw.BROADCAST_ONEHOT, lw.ONES_IN_WALK
+    lw.BROADCAST_ONEHOT = lw.ONES_IN_WALK = True  # the walk stores the broadcast one
+    lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6, torch.float32, reads[0, 1:],
+                        2**31 - 5, line_only=True)
+    lw.line_walk_grouped_triton(torch.zeros(4, dtype=torch.int64),
+                                torch.zeros(4, dtype=torch.int64), 7, 5, torch.float32,
+                                reads[:, 1], torch.arange(4), line_only=True)
+    lw.BROADCAST_ONEHOT, lw.ONES_IN_WALK = saved
     cu.compact_layout(torch.randint(0, 8, (3, 100), dtype=torch.int32), 7)
     for length in (7, 31, 63):  # COUNTING_LAYOUT: one-hot lengths of 8, 32, 64
         cu.counting_layout(torch.randint(0, 8, (3, 1100), dtype=torch.int32), length)

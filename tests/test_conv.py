@@ -367,6 +367,22 @@ def test_broadcast_onehot_reads_train_a_convolution_as_the_filled_rows(kind, mon
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("kind", ["chopped", "agad"])
+def test_ones_in_walk_trains_a_convolution_as_torch_ones(kind, monkeypatch):
+    """``line_walk_cuda.ONES_IN_WALK`` on the module path (``BROADCAST_ONEHOT`` on both
+    times): the walk storing the broadcast column's one trains a chopped (AGAD)
+    convolution's outputs, input gradients, state and pulse counts bit for bit as
+    ``torch.ones`` did."""
+    from xbrun.kernels import line_walk_cuda
+
+    monkeypatch.setattr(line_walk_cuda, "BROADCAST_ONEHOT", True)
+    (off, pulses_off), (on, pulses_on) = _train_conv_switched(
+        kind, line_walk_cuda, ("ONES_IN_WALK",), monkeypatch)
+    assert pulses_off == pulses_on > 0 and len(off) == len(on)
+    assert all(torch.equal(a, b) for a, b in zip(off, on, strict=True))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["chopped", "agad"])
 def test_split_write_trains_a_convolution_as_the_one_line_kernel(kind, monkeypatch):
     """``transfer_write_cuda.SPLIT_WRITE`` on the module path: a chopped (AGAD) convolution's
     transfers (512 image rows on 27 lines: 19 passes a line and a part, each step) train it

@@ -527,6 +527,71 @@ def test_line_walk_hands_line_only_reads_a_broadcast_column_of_ones(monkeypatch)
     assert onehot.shape == (4, 12) and onehot.stride() == (0, 0) and bool((onehot == 1).all())
 
 
+def _walks_with_ones(launch, grouped, monkeypatch, device, count, n_lines, tiles):
+    """A line-only walk of one tile and of a group of ``tiles``, ``ONES_IN_WALK`` off then
+    on, each with every ``torch.empty`` it makes poisoned first (NaN, int -7): the on walk's
+    one element must be stored by the walk itself. Returns the (off, on) results."""
+    module = sys.modules[launch.__module__]
+    monkeypatch.setattr(module, "BROADCAST_ONEHOT", True)
+    real_empty = torch.empty
+
+    def poisoned(*args, **kwargs):
+        t = real_empty(*args, **kwargs)
+        return t.fill_(float("nan") if t.is_floating_point() else -7)
+
+    results = []
+    for on in (False, True):
+        monkeypatch.setattr(module, "ONES_IN_WALK", on)
+        monkeypatch.setattr(torch, "empty", poisoned)
+        try:
+            line, passes = torch.tensor(5, device=device), torch.tensor(2, device=device)
+            reads = torch.tensor([3, 4], device=device)
+            one = launch(line, passes, count, n_lines, torch.float32, reads[1:], 2**31 - 5,
+                         line_only=True)
+            lines = (torch.arange(tiles, device=device) * 7) % n_lines
+            passed = torch.arange(tiles, device=device) + 1
+            counters = torch.arange(tiles, device=device) * 1000
+            group = grouped(lines, passed, count, n_lines, torch.float32, counters,
+                            torch.arange(tiles, device=device) + 11, line_only=True)
+        finally:
+            monkeypatch.setattr(torch, "empty", real_empty)
+        results.append((one, (line, passes, reads), group, (lines, passed, counters)))
+    return results
+
+
+def _assert_same_walks(results, count, n_lines, tiles):
+    (one, state, group, gstate), (one_on, state_on, group_on, gstate_on) = results
+    for (snap, onehot), (snap_on, onehot_on), width in ((one, one_on, n_lines),
+                                                        (group, group_on, tiles * n_lines)):
+        assert torch.equal(snap, snap_on)
+        assert onehot_on.shape == onehot.shape == (count, width)
+        assert onehot_on.stride() == onehot.stride() == (0, 0)
+        assert torch.equal(onehot_on, onehot) and bool((onehot_on == 1).all())
+    for a, b in zip((*state, *gstate), (*state_on, *gstate_on)):
+        assert torch.equal(a, b)
+
+
+def test_line_walk_stores_the_broadcast_one_itself(monkeypatch):
+    """``ONES_IN_WALK``: the line-only walk's broadcast column of ones (``BROADCAST_ONEHOT``)
+    has its one element stored by the walk's program 0, not by a ``torch.ones`` launch: the
+    same one-hot reads, snapshots, advances and read counters as off, bit for bit, for a
+    tile and a group of three (its allocation poisoned: fails if the walk does not store)."""
+    launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
+    grouped = triton_function("line_walk_cuda", "line_walk_grouped_triton", interpret=True)
+    results = _walks_with_ones(launch, grouped, monkeypatch, "cpu", 13, 6, 3)
+    _assert_same_walks(results, 13, 6, 3)
+
+
+@pytest.mark.gpu
+def test_line_walk_ones_in_walk_compiled(monkeypatch):
+    """The same compiled at the 784-4096-4096-10 MLP's transfer: 512 x 512 tiles, 256 reads
+    a tile, a group of 8 (a 4096-wide layer's row of tiles)."""
+    launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=False)
+    grouped = triton_function("line_walk_cuda", "line_walk_grouped_triton", interpret=False)
+    results = _walks_with_ones(launch, grouped, monkeypatch, "cuda", 256, 512, 8)
+    _assert_same_walks(results, 256, 512, 8)
+
+
 @pytest.mark.gpu
 def test_line_walk_with_block_runs_compiled(monkeypatch):
     """The same compiled, at the module's block: conv 3->16's walk (131,072 reads of 27
