@@ -567,7 +567,7 @@ def _assert_same_walks(results, count, n_lines, tiles):
         assert onehot_on.shape == onehot.shape == (count, width)
         assert onehot_on.stride() == onehot.stride() == (0, 0)
         assert torch.equal(onehot_on, onehot) and bool((onehot_on == 1).all())
-    for a, b in zip((*state, *gstate), (*state_on, *gstate_on)):
+    for a, b in zip((*state, *gstate), (*state_on, *gstate_on), strict=True):
         assert torch.equal(a, b)
 
 
