@@ -409,6 +409,14 @@ PATHS = {
                             ("ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
                              "chopped+update.accumulate=batch",
                              "agad+update.accumulate=batch")),
+    # the 4096 MLP's update glue launches: the walk's one (above) and the update seed in one
+    # launch, not three (keyed-seeds, timed on the ResNet only): counted 75 -> 69 a step
+    # (sgd), 90 -> 81 (ttv1/ttv2/chopped/agad)
+    "large-launches": (((line_walk_cuda, "ONES_IN_WALK"),
+                        (keyed_seeds_cuda, "KEYED_SEED_KERNEL")), DATA, LARGE,
+                       ("sgd+update.accumulate=batch", "ttv1+update.accumulate=batch",
+                        "ttv2+update.accumulate=batch", "chopped+update.accumulate=batch",
+                        "agad+update.accumulate=batch")),
     # the one-hot wide kernel in blocks of 16 rows (4 elements a thread: ~22 % fewer PTX
     # instructions an element, twice the registers)
     "wide-quad": (((pulsed_update_cuda, "WIDE_QUAD_BLOCKS"),), DATA, LARGE,
