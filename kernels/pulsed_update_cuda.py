@@ -1537,22 +1537,11 @@ def _apply_chunk_maps_kernel(
                               ok, NOISE)
         counts = tl.abs(sc)
         step = tl.where(sc > 0, s_up, -s_down)
-        # as _constant_row: the count in the mantissa of 2**23, minus 2**23
-        nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
-        extra = nf - 1.0
+        nf, extra = _count_extra(counts)
         if NOISE:
             extra += noise_std * tl.sqrt(nf) * xi
-        rest = extra * step
-        active = counts > 0
-        fresh = active & (seen == 0)
-        later = active & (seen != 0)
-        first_s = tl.where(fresh, step, first_s)
-        first_e = tl.where(fresh, rest, first_e)
-        t = step + rest
-        a = tl.where(later, a + t, a)
-        lo = tl.where(later, _clip(lo + t, w_min, w_max), lo)
-        hi = tl.where(later, _clip(hi + t, w_min, w_max), hi)
-        seen = seen | active
+        seen, first_s, first_e, a, lo, hi = _compose_pass(
+            counts, step, extra, seen, first_s, first_e, a, lo, hi, w_min, w_max)
         total += counts
     at = (c.to(tl.int64) * width + i) * length + span
     plane = n_chunks.to(tl.int64) * width * length
@@ -2086,6 +2075,33 @@ def _clip(v, lo, hi):
 
 
 @triton.jit
+def _count_extra(counts):
+    """A pass's pulse count as float32 (as ``_constant_row``: the count in the mantissa of
+    2**23, minus 2**23) and the pulses past its first."""
+    nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
+    return nf, nf - 1.0
+
+
+@triton.jit
+def _compose_pass(counts, step, extra, seen, first_s, first_e, a, lo, hi, w_min, w_max):
+    """One pass of ``counts`` pulses of ``step`` (``extra`` steps past the first, noise
+    included) composed onto an element's map so far (seen, first step, its rest, a, L, H):
+    clamped adds compose into one of the same form, which is what lets rows in chunks
+    and ``APPLY_CHUNKS`` combine passes out of order."""
+    rest = extra * step
+    active = counts > 0
+    fresh = active & (seen == 0)
+    later = active & (seen != 0)
+    first_s = tl.where(fresh, step, first_s)
+    first_e = tl.where(fresh, rest, first_e)
+    t = step + rest
+    a = tl.where(later, a + t, a)
+    lo = tl.where(later, _clip(lo + t, w_min, w_max), lo)
+    hi = tl.where(later, _clip(hi + t, w_min, w_max), hi)
+    return seen | active, first_s, first_e, a, lo, hi
+
+
+@triton.jit
 def _chunk_row(row, k, count_ptr, x_ptr, d_ptr, xs_ptrs, ds_ptrs, rn, rm, mn, mm, stride_xk,
                stride_xn, stride_dk, stride_dm, n_lines, n_chunks, s_up, s_down,
                NATIVE: tl.constexpr, SIGN_BIT: tl.constexpr):
@@ -2158,26 +2174,15 @@ def _row_chunks_kernel(
                                       mm, stride_xk, stride_xn, stride_dk, stride_dm, n_lines,
                                       n_chunks, s_up, s_down, NATIVE, SIGN_BIT)
         acc += counts
-        # as _constant_row: the count in the mantissa of 2**23, minus 2**23
-        nf = (counts | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
-        extra = nf - 1.0
+        nf, extra = _count_extra(counts)
         if NOISE:
             r = b % 4
             if r == 0:
                 xi0, xi1, xi2, xi3 = _normals4(seed, elem, b // 4, 0, NATIVE)
             xi = tl.where(r == 0, xi0, tl.where(r == 1, xi1, tl.where(r == 2, xi2, xi3)))
             extra += noise_std * tl.sqrt(nf) * xi
-        rest = extra * step
-        active = counts > 0
-        first = active & (seen == 0)
-        later = active & (seen != 0)
-        first_s = tl.where(first, step, first_s)
-        first_e = tl.where(first, rest, first_e)
-        total = step + rest
-        a = tl.where(later, a + total, a)
-        lo = tl.where(later, _clip(lo + total, w_min, w_max), lo)
-        hi = tl.where(later, _clip(hi + total, w_min, w_max), hi)
-        seen = seen | active
+        seen, first_s, first_e, a, lo, hi = _compose_pass(
+            counts, step, extra, seen, first_s, first_e, a, lo, hi, w_min, w_max)
 
     plane = n_out * n_in
     out = maps_ptr + chunk.to(tl.int64) * (6 * plane) + rm[:, None] * n_in + rn[None, :]
