@@ -499,10 +499,7 @@ def _block_cells(w_ptr, p_ptr, rm, rn, mm, mn, stride_wm, stride_wn, stride_pm, 
     w_ptrs = w_ptr + rm[:, None] * stride_wm + rn[None, :] * stride_wn
     w = tl.load(w_ptrs, mask=mask, other=0.0)
     pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    s_up, s_down, w_max, w_min = _step_params(pe, stride_pp, mask)
     return mask, w_ptrs, w, pe, s_up, s_down, w_max, w_min
 
 
@@ -936,12 +933,19 @@ def _line_cells(w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, strid
     """A line's weights (and their pointers) and constant-step parameters."""
     w_ptrs = w_ptr + rm * stride_wm + rn * stride_wn
     w = tl.load(w_ptrs, mask=ok, other=0.0)
-    pe = p_ptr + rm * stride_pm + rn * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
+    s_up, s_down, w_max, w_min = _step_params(p_ptr + rm * stride_pm + rn * stride_pn,
+                                              stride_pp, ok)
     return w_ptrs, w, s_up, s_down, w_max, w_min
+
+
+@triton.jit
+def _step_params(pe, stride_pp, mask):
+    """The constant-step parameter planes at ``pe``: steps up and down, then the bounds."""
+    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
+    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
+    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
+    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    return s_up, s_down, w_max, w_min
 
 
 @triton.jit
@@ -1519,11 +1523,8 @@ def _apply_chunk_maps_kernel(
     span = tl.program_id(2) * BLOCK + tl.arange(0, BLOCK)
     rm, rn, ok, width, _, _ = _one_hot_line(first, span, n_out, n_in, COLUMNS)
     length = n_out if COLUMNS else n_in
-    pe = p_ptr + rm * stride_pm + rn * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=ok, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=ok, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=ok, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=ok, other=0.0)
+    s_up, s_down, w_max, w_min = _step_params(p_ptr + rm * stride_pm + rn * stride_pn,
+                                              stride_pp, ok)
     n_pass = tl.cdiv(k - i, width)
     seen = tl.zeros((BLOCK,), dtype=tl.int1)
     first_s = tl.zeros((BLOCK,), dtype=tl.float32)
@@ -2131,10 +2132,7 @@ def _chunk_block(p_ptr, words_ptr, seed_ptr, seed, n_out, n_in, stride_pp, strid
     mn = rn < n_in
     mask = mm[:, None] & mn[None, :]
     pe = p_ptr + rm[:, None] * stride_pm + rn[None, :] * stride_pn
-    s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
-    s_down = tl.load(pe + 1 * stride_pp, mask=mask, other=0.0)
-    w_max = tl.load(pe + 2 * stride_pp, mask=mask, other=0.0)
-    w_min = tl.load(pe + 3 * stride_pp, mask=mask, other=0.0)
+    s_up, s_down, w_max, w_min = _step_params(pe, stride_pp, mask)
     return seed, rm, rn, mm, mn, mask, words_ptr + rn, words_ptr + n_in + rm, pe, s_up, s_down, \
         w_max, w_min
 
