@@ -3,6 +3,7 @@ by side in one process: whole training epochs at the shape each was built for, t
 off then on, ratios to fp's epoch on the same shape.
 
     python -m benchmarks.bench_switches [PATH ...]   (default: all of PATHS)
+    XB_ROWS=sgd+update.accumulate=batch python -m benchmarks.bench_switches ...   (those rows only)
 
 Every path gives the same numbers as the one before it (the interpreted tests check it bit
 for bit; ``pytest -m gpu`` checks it compiled), so a switch is a speed choice only: turn a
@@ -18,6 +19,7 @@ print as they are measured, so a time limit still leaves the rows before it.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -71,6 +73,10 @@ PATHS = {
     # the MVM of narrow rows (a convolution's) in one launch: v and y kept in registers
     "fused-rows": (((analog_mvm_cuda, "FUSED_ROWS"),), RESNET, [],
                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # the fused kernel's matmul on the tensor cores (three TF32 products) instead of FMAs
+    "fused-tf32x3": (((analog_mvm_cuda, "FUSED_ROWS"), (analog_mvm_cuda, "FUSED_TF32X3")),
+                     RESNET, [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                                  "sgd")),
     # a convolution's 144/288-wide rows in chunks of 16/32 (not 256/512-lane blocks, 44 %
     # padding that still drew normals): the backward MVM's epilogue, the prologue
     "out-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"),), RESNET, [],
@@ -467,7 +473,9 @@ def main() -> None:
     for name in names:
         if name not in PATHS:
             sys.exit(f"bench_switches: {name} is not a path; choose among {', '.join(PATHS)}")
+    only = [row for row in os.environ.get("XB_ROWS", "").split(",") if row]
     fps = {}  # fp's epoch per shape
+    offs = {}  # every switch off: one epoch per shape and row, shared by the groups
     for name in names:
         switches, data, shape, rows = PATHS[name]
         key = " ".join([*data, *shape])
@@ -476,8 +484,14 @@ def main() -> None:
             print(f"{key}: fp {fps[key]:.4f} s/epoch", flush=True)
         defaults = [getattr(module, switch) for module, switch in switches]
         for row in rows:
+            if only and row not in only:
+                continue
             _, overrides = _spec(row)
             for on in (False, True):
+                shared = not any(defaults)  # off is then every switch at its default
+                if not on and shared and (key, row) in offs:
+                    print(f"{name} {row} [off]: as above, {offs[key, row]:.2f}x fp", flush=True)
+                    continue
                 for module, switch in switches:
                     setattr(module, switch, on)
                 began = time.perf_counter()
@@ -486,6 +500,8 @@ def main() -> None:
                 print(f"{name} {row} [{'on' if on else 'off'}]: {t:.4f} s/epoch, "
                       f"{t / fps[key]:.2f}x fp, steps {how}, set-up + warm-up "
                       f"{time.perf_counter() - began - 2 * t:.1f} s", flush=True)
+                if not on and shared:
+                    offs[key, row] = t / fps[key]
         for (module, switch), default in zip(switches, defaults, strict=True):
             setattr(module, switch, default)
 

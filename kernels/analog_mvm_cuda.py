@@ -722,12 +722,14 @@ def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, ou
                      OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr,
                      SCALED: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
                      BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr,
-                     NORMALS4: tl.constexpr):
+                     NORMALS4: tl.constexpr, TF32X3: tl.constexpr = False):
     """The row-block prologue, the matmul and the row-block epilogue of ``BLOCK_R`` rows in
     one program (``FUSED_ROWS``): the rows' scales from their maxima over ``BLOCK_K``-column
     chunks, then for each ``BLOCK_O`` outputs the DAC's view of each chunk (the prologue's
     numbers, its Philox counters) times the weight's chunk by ``tl.dot`` at IEEE float32
-    (not TF32), and the ADC on the sums in registers: ``v`` and ``y`` are never written.
+    (not TF32; ``TF32X3``: three TF32 tensor-core products of each operand's high and low
+    halves, float32's products to ~2^-22), and the ADC on the sums in registers: ``v`` and
+    ``y`` are never written.
     Rows that clipped then go through the epilogue's bound management (which writes their
     ``v`` to redo them). Read noise other than none is not fused (``_launch``)."""
     g, x_ptr, seed, rows, live = _row_block_start(x_ptr, seed_ptr, seed_arg, vec_ptr, n,
@@ -752,7 +754,10 @@ def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, ou
                      inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4)
             w = tl.load(w_ptr + outs[None, :].to(tl.int64) * sw0 + cols[:, None] * sw1,
                         mask=(outs < n_out)[None, :] & (cols < width)[:, None], other=0.0)
-            acc = tl.dot(tl.where(ok, t, 0.0), w, acc, input_precision="ieee")
+            if TF32X3:
+                acc = tl.dot(tl.where(ok, t, 0.0), w, acc, input_precision="tf32x3")
+            else:
+                acc = tl.dot(tl.where(ok, t, 0.0), w, acc, input_precision="ieee")
         ok = live[:, None] & (outs < n_out)[None, :]
         y, block_hit = _adc_rows(acc, acc, tl.zeros((BLOCK_R,), tl.float32), rows, outs, ok,
                                  n_out, seed, 0.0, out_noise, out_step, out_bound, 0,
@@ -938,6 +943,11 @@ ROW_ELEMENTS = 2048
 # differ where a sum sits on a rounding edge). False: three launches (off until a GPU
 # times it).
 FUSED_ROWS = False
+# With FUSED_ROWS: its matmul as three TF32 tensor-core products (Triton's ``tf32x3``: each
+# operand's TF32 high part and the remainder; float32's products to ~2^-22, the same numbers
+# where operands have <= 11 significant bits, as the tests' dyadic ones) instead of float32
+# FMAs at a seventh of the tensor cores' rate. False: IEEE float32 (off until a GPU times it).
+FUSED_TF32X3 = False
 
 FUSED_BLOCK_R = 64  # rows a program of the fused kernel
 FUSED_BLOCK = 32  # its widest chunk of columns (K) and of outputs (64: spills, sm_90)
@@ -1316,7 +1326,7 @@ def _launch_fused(weights, x, p, seed_t, seed_int, seed_ptr_mode, n_cols, sx_i, 
         OUT_NOISE=p.out_noise > 0, OUT_Q=p.out_step > 0, OUT_STO=p.out_step > 0 and p.out_sto_round,
         TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1, BLOCK_R=block_r,
         BLOCK_K=block_k, BLOCK_O=block_o, BLOCK_I=block_i, GEMV_O=gemv_o,
-        num_warps=FUSED_WARPS, **flags)
+        TF32X3=FUSED_TF32X3, num_warps=FUSED_WARPS, **flags)
     return out
 
 

@@ -436,12 +436,13 @@ def _onehot_reads(am, p) -> None:
 
 def _row_block_mvms(am, IOParameters, kernel_params) -> None:
     """The MVM of many narrow rows (a convolution's): row-block prologue and epilogue,
-    ``FUSED_ROWS``' one kernel, and the chunks of ``IN_CHUNKS`` / ``OUT_CHUNKS`` (with and
-    without bound management, PCM read noise), forward and transposed, one tile and a
-    group."""
-    saved = am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS
+    ``FUSED_ROWS``' one kernel (IEEE and ``FUSED_TF32X3``), and the chunks of ``IN_CHUNKS`` /
+    ``OUT_CHUNKS`` (with and without bound management, PCM read noise), forward and
+    transposed, one tile and a group."""
+    saved = am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS, am.FUSED_TF32X3
     am.ROW_MIN_ROWS = 1
-    for am.FUSED_ROWS, chunks in ((False, False), (True, False), (False, True)):
+    for am.FUSED_ROWS, chunks, am.FUSED_TF32X3 in ((False, False, False), (True, False, False),
+                                                   (False, True, False), (True, False, True)):
         am.IN_CHUNKS = am.OUT_CHUNKS = chunks
         more = [IOParameters(bound_management="none", out_sto_round=True, w_noise=0.02,
                              w_noise_type="pcm_read")] if chunks else []
@@ -453,7 +454,7 @@ def _row_block_mvms(am, IOParameters, kernel_params) -> None:
             am.analog_mvm_triton(torch.randn(144, 16), torch.randn(9, 16), p, 5)
             am.analog_mvm_grouped_triton(torch.randn(2, 64, 288), torch.randn(9, 576), p,
                                          torch.arange(2), 2, 0, 288)
-    am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS = saved
+    am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS, am.FUSED_TF32X3 = saved
 
 
 def _gather_prologue(am, IOParameters, kernel_params) -> None:

@@ -301,7 +301,8 @@ def test_triton_interpreted_fused_rows_equal_the_three_launches(extra, monkeypat
     give their numbers bit for bit where the matmul is exact (``_dyadic``): Philox noise,
     ADC, bound management's passes, silent rows, the vectors count; several programs of
     several chunks of columns and outputs, a partial last block; one tile and a group of
-    two (forward and transposed)."""
+    two (forward and transposed); ``FUSED_TF32X3`` too (the interpreter's dot is float32's
+    whatever the precision: this runs its code path; the compiled test its numbers)."""
     launch = _triton(True)
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
     module = launch.__globals__
@@ -314,17 +315,19 @@ def test_triton_interpreted_fused_rows_equal_the_three_launches(extra, monkeypat
     blocks = dict(block_i=16, block_o=16, gemv_o=8)
     weights, d = torch.stack([w, w.flip(0)]), x[:, :17].clone()
     got = []
-    for fused in (False, True):
+    for fused, tf32x3 in ((False, False), (True, False), (True, True)):
         monkeypatch.setitem(module, "FUSED_ROWS", fused)
+        monkeypatch.setitem(module, "FUSED_TF32X3", tf32x3)
         counts = torch.zeros(1, dtype=torch.int64)
         got.append((launch(w, x, p, torch.tensor([9]), vectors=counts, **blocks), counts.item(),
                     group(weights, x, p, torch.tensor([3, 4]), 1, 0, 23, **blocks),
                     group(weights.transpose(1, 2), d, p, torch.tensor([5, 6]), 1, 0, 17,
                           **blocks)))
-    (one, n_one, fwd, bwd), (one_f, n_fused, fwd_f, bwd_f) = got
-    assert n_one == n_fused == 20
-    for a, b in ((one, one_f), (fwd, fwd_f), (bwd, bwd_f)):
-        assert torch.equal(a, b)
+    (one, n_one, fwd, bwd), *fused_runs = got
+    for one_f, n_fused, fwd_f, bwd_f in fused_runs:  # IEEE and TF32X3 (dyadic: exact)
+        assert n_one == n_fused == 20
+        for a, b in ((one, one_f), (fwd, fwd_f), (bwd, bwd_f)):
+            assert torch.equal(a, b)
     assert (one[1] == 0).all()  # a silent row
 
 
@@ -882,14 +885,19 @@ def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, 
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("tf32x3", [False, True])
 @pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 288, 64)])
-def test_triton_compiled_fused_rows_equal_the_three_launches(n, width, out, monkeypatch):
+def test_triton_compiled_fused_rows_equal_the_three_launches(n, width, out, tf32x3,
+                                                             monkeypatch):
     """Compiled, at convolution shapes with default noise and many rows clipping:
     ``FUSED_ROWS`` gives the three launches' numbers bit for bit where the matmul is exact
-    (``_dyadic``), and but for a few ADC steps otherwise (cuBLAS sums in another order)."""
+    (``_dyadic``), and but for a few ADC steps otherwise (cuBLAS sums in another order);
+    with ``FUSED_TF32X3`` too (its products float32's to ~2^-22: exact on the dyadic
+    operands, which have <= 11 significant bits)."""
     launch = _triton(False)
     module = launch.__globals__
     monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+    monkeypatch.setitem(module, "FUSED_TF32X3", tf32x3)
     w, x = _dyadic(n, width, out, n)
     x = torch.relu(x)
     for extra in (dict(inp_sto_round=True), dict(bound_management="iterative_worst_case")):
