@@ -1207,6 +1207,115 @@ def _blocks(x, tiles, n_cols, step_i, step_j, width):
                         (step_i * s1, step_j * s1, s0, s1)).reshape(tiles, x.shape[0], width)
 
 
+# The matmul of ``_launch`` (the DAC's view ``v`` times the weights, and PCM's variance
+# ``(v * v) @ |W|``) by ``_matmul_tf32x3_kernel``: three TF32 tensor-core products of each
+# operand's TF32 high part and remainder (Triton's ``tf32x3``), float32's products to ~2^-22
+# and exactly float32's numbers where the operands have <= 11 significant bits (the tests'
+# dyadic ones), where cuBLAS ran float32 FMAs (torch's default: no TF32) at ~1/7 of the H100's
+# TF32 tensor-core rate. The periphery after it (a 9-bit ADC, output noise) needs far less.
+# Expected (one H100: ~60 TFLOP/s float32 FMA, ~400+ TFLOP/s dense TF32, so ~2.5x the FMA
+# rate for three products and the splits; ~3 TB/s HBM): 784-4096-4096-10 at batch 256 does
+# ~13 GFLOP of analog matmuls a step (forward and backward of the 64 + 16 tiles), ~0.40 ms
+# of the chopped step's ~2.6 ms profiled, ~0.15 ms at tf32x3 (the operands, ~40 MB, are read
+# once in ~15 us); the ResNet's tall-skinny ones (131,072 rows x 27..576 -> 16..64) ~1.2 ms
+# of a ~15 ms profiled step, partly bound by reading ``v`` (up to 300 MB a launch, ~0.1 ms):
+# ~0.5 ms saved. The same launches as cuBLAS's (one, two with PCM), no autotuning (a fixed
+# table by shape, ``_matmul_blocks``: autotuning would time kernels inside a graph capture
+# and at start-up). Sums in another order than cuBLAS's: an ADC step can differ where a sum
+# sits on a rounding edge. False: ``torch.bmm`` at float32 (off until a GPU times it).
+TF32X3_MATMUL = False
+MATMUL_MIN_PROGRAMS = 256  # narrower row blocks (down to 64) until a launch has this many
+MATMUL_GROUP_M = 8  # row blocks a group of programs takes across the column blocks
+
+
+@triton.jit
+def _matmul_tf32x3_kernel(a_ptr, sa0, sa1, b_ptr, sb0, sbk, sbn, c_ptr, m, n, k,
+                          B_K_MAJOR: tl.constexpr, SQUARE: tl.constexpr, ABS: tl.constexpr,
+                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                          GROUP_M: tl.constexpr):
+    """``C[g] = A[g] @ B[g]`` (``SQUARE``: ``A * A``; ``ABS``: ``|B|``) of the batch ``g``
+    (program axis 1) at ``tf32x3``: ``A`` ``(m, k)`` with unit column stride, ``B`` ``(k,
+    n)`` with unit stride along ``k`` (``B_K_MAJOR``: a weight's transposed view, the
+    forward MVM) or along ``n`` (the backward's), ``C`` ``(m, n)`` contiguous; ragged edges
+    masked. Programs go by ``GROUP_M`` row blocks across the column blocks, so those rows of
+    ``A`` are read from L2 by the programs beside them."""
+    pid = tl.program_id(0)
+    g = tl.program_id(1).to(tl.int64)
+    blocks_n = tl.cdiv(n, BLOCK_N)
+    in_group = GROUP_M * blocks_n
+    first_m = (pid // in_group) * GROUP_M
+    size_m = tl.minimum(tl.cdiv(m, BLOCK_M) - first_m, GROUP_M)
+    pid_m = first_m + (pid % in_group) % size_m
+    pid_n = (pid % in_group) // size_m
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    ks = tl.arange(0, BLOCK_K)
+    a_rows = a_ptr + g * sa0 + rows[:, None].to(tl.int64) * sa1
+    b_cols = b_ptr + g * sb0
+    if B_K_MAJOR:
+        b_cols += cols[None, :].to(tl.int64) * sbn
+    else:
+        b_cols += cols[None, :]
+    acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
+    for k0 in range(0, k, BLOCK_K):
+        kk = k0 + ks
+        a = tl.load(a_rows + kk[None, :], mask=(rows < m)[:, None] & (kk < k)[None, :],
+                    other=0.0)
+        if B_K_MAJOR:
+            b_at = b_cols + kk[:, None]
+        else:
+            b_at = b_cols + kk[:, None].to(tl.int64) * sbk
+        b = tl.load(b_at, mask=(kk < k)[:, None] & (cols < n)[None, :], other=0.0)
+        if SQUARE:
+            a = a * a
+        if ABS:
+            b = tl.abs(b)
+        acc = tl.dot(a, b, acc, input_precision="tf32x3")
+    tl.store(c_ptr + g * m * n + rows[:, None].to(tl.int64) * n + cols[None, :], acc,
+             mask=(rows < m)[:, None] & (cols < n)[None, :])
+
+
+def _matmul_blocks(batch: int, m: int, n: int, k: int) -> tuple[int, int, int, int]:
+    """``(BLOCK_M, BLOCK_N, BLOCK_K, num_warps)`` of ``_matmul_tf32x3_kernel`` (``tl.dot``:
+    16 at least) for ``batch`` products ``(m, k) @ (k, n)``: all of a convolution's 16-64
+    outputs in one block (its tall ``v`` read once), 128 x 128 on wide tiles, row blocks
+    halved (to 64) while the launch has fewer than ``MATMUL_MIN_PROGRAMS`` programs (a
+    4096-wide single tile's 256 rows: 2 x 32 blocks for the H100's 132 SMs)."""
+    block_n, block_k = _block(n, 128), 32 if k > 16 else 16
+    block_m = _block(m, 128)
+    while (block_m > 64 and batch * triton.cdiv(m, block_m) * triton.cdiv(n, block_n)
+           < MATMUL_MIN_PROGRAMS):
+        block_m //= 2
+    return block_m, block_n, block_k, 8 if block_m * block_n >= 128 * 32 else 4
+
+
+def matmul_tf32x3(a: torch.Tensor, b: torch.Tensor, square: bool = False,
+                  absolute: bool = False) -> torch.Tensor:
+    """``torch.bmm(a * a if square else a, b.abs() if absolute else b)`` (float32 ``(g, m,
+    k)`` and ``(g, k, n)`` on one device) at ``tf32x3`` (``TF32X3_MATMUL``): one launch,
+    ``b`` read through its strides where one of its last two is 1 (a weight's transposed
+    view: no copy), a contiguous ``(g, m, n)`` result."""
+    batch, m, k = a.shape
+    n = b.shape[2]
+    out = torch.empty((batch, m, n), dtype=torch.float32, device=a.device)
+    if out.numel() == 0:
+        return out
+    if k == 0:
+        return out.zero_()
+    if a.stride(2) != 1:
+        a = a.contiguous()
+    if b.stride(1) != 1 and b.stride(2) != 1:
+        b = b.contiguous()
+    k_major = b.stride(1) == 1 and (b.stride(2) != 1 or n == 1)
+    block_m, block_n, block_k, warps = _matmul_blocks(batch, m, n, k)
+    _matmul_tf32x3_kernel[(triton.cdiv(m, block_m) * triton.cdiv(n, block_n), batch)](
+        a, a.stride(0), a.stride(1), b, b.stride(0), b.stride(1), b.stride(2), out, m, n, k,
+        B_K_MAJOR=k_major, SQUARE=square, ABS=absolute, BLOCK_M=block_m, BLOCK_N=block_n,
+        BLOCK_K=block_k, GROUP_M=MATMUL_GROUP_M, num_warps=warps, num_stages=3,
+        enable_fp_fusion=not square)  # (a * a rounded, as torch's, not fused into a split)
+    return out
+
+
 def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o, gemv_o,
             vectors=None, gather=None):
     """Prologue, batched matmul and epilogue of ``weights.shape[0]`` tiles (module doc);
@@ -1273,11 +1382,16 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
             NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
             BLOCK_I=block_i, **flags)
     wt = weights.transpose(1, 2)
-    y = torch.bmm(v, wt) if tiles > 1 else (v[0] @ wt[0])[None]
-    if w_kind == W_NOISE_PCM:
-        var = torch.bmm(v * v, wt.abs()) if tiles > 1 else ((v[0] * v[0]) @ wt[0].abs())[None]
+    if TF32X3_MATMUL:
+        y = matmul_tf32x3(v, wt)
+        var = matmul_tf32x3(v, wt, square=True, absolute=True) if w_kind == W_NOISE_PCM else y
     else:
-        var = y
+        y = torch.bmm(v, wt) if tiles > 1 else (v[0] @ wt[0])[None]
+        if w_kind == W_NOISE_PCM:
+            var = (torch.bmm(v * v, wt.abs()) if tiles > 1
+                   else ((v[0] * v[0]) @ wt[0].abs())[None])
+        else:
+            var = y
     if OUT_CHUNKS and row_blocks and p.bm_kind == BM_NONE:
         block_o = _chunk(n_out)
         block_r, n_chunks = max(1, ROW_ELEMENTS // block_o), triton.cdiv(n_out, block_o)

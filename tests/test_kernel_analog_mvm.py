@@ -331,6 +331,81 @@ def test_triton_interpreted_fused_rows_equal_the_three_launches(extra, monkeypat
     assert (one[1] == 0).all()  # a silent row
 
 
+def _matmul_operands(batch, m, n, k, seed, dyadic):
+    """``a`` ``(batch, m, k)`` and weights ``(batch, n, k)``; ``dyadic``: 6- and 4-bit
+    values (their products and sums exact in float32, squares too)."""
+    gen = torch.Generator().manual_seed(seed)
+    if dyadic:
+        return (torch.randint(-64, 65, (batch, m, k), generator=gen) / 64.0,
+                torch.randint(-8, 9, (batch, n, k), generator=gen) / 16.0)
+    return torch.randn(batch, m, k, generator=gen), torch.randn(batch, n, k, generator=gen)
+
+
+@pytest.mark.parametrize("batch,m,n,k", [(1, 37, 19, 23), (2, 70, 33, 40)])
+def test_triton_interpreted_matmul_tf32x3_is_the_bmm(batch, m, n, k, monkeypatch):
+    """``matmul_tf32x3`` (``TF32X3_MATMUL``) is ``torch.bmm`` of ``a`` (``a * a``) and the
+    weights' transposed view (``|W|``; K-contiguous, the forward MVM's) or a contiguous
+    one (N-contiguous, the backward's): within 1e-5 of the absolute products' sum, and bit
+    for bit on dyadic operands; 16-wide blocks, so several programs in groups of two row
+    blocks (``MATMUL_GROUP_M``; a last group of one), ragged rows, columns and a ragged last
+    chunk of K. (The interpreter's dot is
+    float32's whatever the precision: the compiled test checks the tensor cores' numbers.)"""
+    mm = triton_function("analog_mvm_cuda", "matmul_tf32x3", True)
+    monkeypatch.setitem(mm.__globals__, "_matmul_blocks", lambda *shape: (16, 16, 16, 4))
+    monkeypatch.setitem(mm.__globals__, "MATMUL_GROUP_M", 2)
+    for dyadic in (False, True):
+        a, w = _matmul_operands(batch, m, n, k, m + k, dyadic)
+        for wt in (w.transpose(1, 2), w.transpose(1, 2).contiguous()):
+            for square in (False, True):
+                aa, ww = (a * a, wt.abs()) if square else (a, wt)
+                got, want = mm(a, wt, square, square), torch.bmm(aa, ww)
+                assert got.shape == want.shape and got.is_contiguous()
+                if dyadic:
+                    assert torch.equal(got, want)
+                else:
+                    bound = 1e-5 * torch.bmm(aa.abs(), ww.abs())
+                    assert ((got - want).abs() <= bound).all()
+                    assert not torch.equal(got, torch.zeros_like(got))
+
+
+@pytest.mark.parametrize("extra", [FUSED_IO[1], dict(w_noise=0.03, w_noise_type="pcm_read",
+                                                     out_sto_round=True)])
+def test_triton_interpreted_tf32x3_matmul_keeps_the_mvm(extra, monkeypatch):
+    """``TF32X3_MATMUL``: ``analog_mvm_triton`` and ``analog_mvm_grouped_triton`` (forward
+    and transposed weights) give the ``torch.bmm`` path's numbers bit for bit where the
+    matmul is exact (``_dyadic``): Philox noise, the ADC, bound management's passes, PCM
+    read noise's variance (its second product: ``(v * v) @ |W|``)."""
+    launch = _triton(True)
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    module = launch.__globals__
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("square", False))
+        return mm(*args, **kwargs)
+
+    mm = module["matmul_tf32x3"]
+    monkeypatch.setitem(module, "matmul_tf32x3", counted)
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)  # row-block kernels (fewer programs here)
+    w, x = _dyadic(8, 23, 17, 5)
+    p = kernel_params(_quiet("abs_max", "iterative", False,
+                             **{"out_res": 1 / 510, "out_bound": 8.0, **extra}))
+    p = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
+    blocks = dict(block_i=16, block_o=16, gemv_o=8)
+    weights, d = torch.stack([w, w.flip(0)]), x[:, :17].clone()
+    got = []
+    for on in (False, True):
+        monkeypatch.setitem(module, "TF32X3_MATMUL", on)
+        got.append((launch(w, x, p, torch.tensor([9]), **blocks),
+                    group(weights, x, p, torch.tensor([3, 4]), 1, 0, 23, **blocks),
+                    group(weights.transpose(1, 2), d, p, torch.tensor([5, 6]), 1, 0, 17,
+                          **blocks)))
+    assert calls == [False, True] * 3 if "w_noise" in extra else calls == [False] * 3
+    for off, on in zip(*got, strict=True):
+        assert torch.equal(off, on)
+    assert (got[0][0][1] == 0).all() and got[0][0].abs().max() > 0  # a silent row
+
+
 def test_triton_interpreted_fused_rows_skip_pcm(monkeypatch):
     """PCM read noise, whose variance is a second product, takes the three launches; the
     rest of a convolution's MVMs the fused kernel."""
