@@ -992,6 +992,89 @@ def test_triton_compiled_fused_rows_equal_the_three_launches(n, width, out, tf32
                 assert (got[1] == got[0]).float().mean() >= 0.99
 
 
+# (tiles or None, out, width, rows, group args or None, transposed): the 784-4096-4096-10 MLP's
+# 512 x 512 tiles (8 x 8 of a 4096-wide layer; 8 x 2 of 392 columns for the 784 inputs) at
+# batch 256, forward and backward, and the ResNet's convolutions (131,072 patch rows at 32 x
+# 32: 144 -> 16 and back, and 576 -> 64 as two tiles of 288)
+TF32X3_CASES = {"wide": (64, 512, 512, 256, (8, 0, 512), False),
+                "wide-back": (64, 512, 512, 256, (8, 512, 0), True),
+                "first-back": (16, 512, 392, 256, (2, 512, 0), True),
+                "conv": (None, 16, 144, 131072, None, False),
+                "conv-back": (None, 16, 144, 131072, None, True),
+                "conv-group": (2, 64, 288, 32768, (2, 0, 288), False)}
+
+
+def _tf32x3_case(name):
+    """The weights (4-bit: dyadic), inputs and the launch of a ``TF32X3_CASES`` shape."""
+    tiles, out, width, rows, args, transposed = TF32X3_CASES[name]
+    gen = torch.Generator().manual_seed(len(name))
+    w = torch.randint(-8, 9, (tiles or 1, out, width), generator=gen) / 16.0
+    w = (w.transpose(1, 2) if transposed else w).cuda()  # a backward's: a transposed view
+    cols = w.shape[2] * (args[0] if args and not args[1] else 1)
+    cols = cols * (tiles // args[0] if args and args[1] else 1)
+    x = torch.relu(torch.randn(rows, cols, generator=gen)).cuda()
+    if tiles is None:
+        return w[0], x, lambda params: _triton(False)(w[0], x, params, 11)
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", False)
+    seeds = torch.arange(tiles, device="cuda") + 11
+    return w, x, lambda params: group(w, x, params, seeds, *args)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", list(TF32X3_CASES))
+def test_triton_compiled_tf32x3_matmul_keeps_the_mvm(name, monkeypatch):
+    """Compiled, at the 4096-wide MLP's and the ResNet's shapes with default noise (PCM read
+    noise, bound management): ``TF32X3_MATMUL`` (three TF32 tensor-core products) gives
+    cuBLAS float32's numbers bit for bit where the operands have <= 11 significant bits
+    (``_dyadic``'s: every product and sum exact), and but for a few ADC steps otherwise."""
+    module = _triton(False).__globals__
+    _, x, run = _tf32x3_case(name)
+    for extra in (dict(inp_sto_round=True), dict(bound_management="iterative_worst_case",
+                                                 w_noise=0.02, w_noise_type="pcm_read")):
+        p = kernel_params(IOParameters(**extra))
+        dyadic = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
+        for params, exact in ((dyadic, True), (p, False)):
+            got = []
+            for on in (False, True):
+                monkeypatch.setitem(module, "TF32X3_MATMUL", on)
+                got.append(run(params).cpu())
+            assert got[0].abs().max() > 0
+            if exact:
+                assert torch.equal(got[0], got[1])
+            else:  # a few outputs a neighbouring ADC step away (a row's step: out_step
+                # times its scale, at most its inputs' absolute sum); a rare bound-management
+                # pass taken on one side only (a sum on the bound's edge) moves a whole row
+                step = params.out_step * x.abs().sum(1, keepdim=True).cpu() + 1e-5
+                assert ((got[1] - got[0]).abs() <= 4 * step).float().mean() >= 0.999
+                assert (got[1] == got[0]).float().mean() >= 0.99
+
+
+@pytest.mark.gpu
+def test_triton_compiled_tf32x3_matmul_replays_in_a_cuda_graph(monkeypatch):
+    """``TF32X3_MATMUL``'s launches (a 4096-wide group's and a convolution's backward, PCM
+    read noise: both products) captured in a CUDA graph: its replays equal eager calls, for
+    the inputs captured and new ones copied in (no autotuning, no host sync)."""
+    monkeypatch.setitem(_triton(False).__globals__, "TF32X3_MATMUL", True)
+    p = kernel_params(IOParameters(w_noise=0.02, w_noise_type="pcm_read"))
+    cases = [_tf32x3_case(name) for name in ("wide", "conv-back")]
+    eager = [run(p) for _, _, run in cases]  # (compiles the kernels before the capture)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = [run(p) for _, _, run in cases]
+    graph.replay()
+    torch.cuda.synchronize()
+    for a, b in zip(captured, eager, strict=True):
+        assert torch.equal(a, b)
+    for _, x, _ in cases:
+        x.copy_(torch.relu(torch.randn_like(x)))
+    eager = [run(p) for _, _, run in cases]
+    graph.replay()
+    torch.cuda.synchronize()
+    for a, b in zip(captured, eager, strict=True):
+        assert torch.equal(a, b) and a.abs().max() > 0
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("normals4", [False, True])
 @pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 64, 288),
