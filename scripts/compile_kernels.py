@@ -23,12 +23,14 @@ os.environ["TRITON_INTERPRET"] = "0"
 
 import torch  # noqa: E402
 import triton  # noqa: E402
-from ptx_forms import means_form  # noqa: E402  (scripts/, beside this file)
+from ptx_forms import means_form, tf32x3_form  # noqa: E402  (scripts/, beside this file)
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 from triton.runtime.jit import JITFunction  # noqa: E402
 
 LAUNCHES: list[tuple] = []
+# shared memory a block may take (opt-in maximum; Triton refuses a kernel over it at load)
+SHARED_BYTES = {80: 166912, 86: 101376, 89: 101376, 90: 232448}
 POINTERS = {torch.float32: "*fp32", torch.float64: "*fp64", torch.int32: "*i32",
             torch.int64: "*i64", torch.int8: "*i8", torch.uint8: "*u8", torch.bool: "*i1"}
 
@@ -82,6 +84,7 @@ def _problems():
     _row_block_mvms(am, IOParameters, kernel_params)
     _normals4(am, IOParameters, kernel_params)
     _gather_prologue(am, IOParameters, kernel_params)
+    _tf32x3_matmuls(am, IOParameters, kernel_params)
     options = dict(desired_bl=31, fixed_bl=True, update_management=True,
                    update_bl_management=True, um_grad_scale=1.0, res=0.0)
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3, **options)
@@ -457,6 +460,32 @@ def _row_block_mvms(am, IOParameters, kernel_params) -> None:
     am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS, am.FUSED_TF32X3 = saved
 
 
+def _tf32x3_matmuls(am, IOParameters, kernel_params) -> None:
+    """``TF32X3_MATMUL``: ``_launch``'s matmuls (and PCM's variance, ``(v * v) @ |W|``) at
+    the shapes of its block table: the 784-4096-4096-10 MLP's tiles at batch 256 (8 x 8 of
+    512 x 512, 8 x 2 of 512 x 392, and each layer as one tile), forward (the weights'
+    transposed view) and backward, and the ResNet's convolutions (131,072 rows, 27..576
+    inputs -> 16..64 outputs and back; ``torch.empty``: nothing runs); the launchers on small
+    problems, one tile and a group, row blocks and not, PCM read noise."""
+    saved, am.TF32X3_MATMUL = am.TF32X3_MATMUL, True
+    for tiles, out, width, rows in ((64, 512, 512, 256), (16, 512, 392, 256),
+                                    (1, 4096, 4096, 256), (1, 4096, 784, 256), (8, 10, 512, 256),
+                                    (1, 16, 27, 131072), (1, 16, 144, 131072),
+                                    (1, 32, 288, 32768), (2, 64, 288, 131072),
+                                    (1, 64, 576, 131072)):
+        w = torch.empty(tiles, out, width)
+        for wt, k in ((w.transpose(1, 2), width), (w, out)):  # forward, backward
+            for square in (False, True):
+                am.matmul_tf32x3(torch.empty(tiles, rows, k), wt, square, square)
+    for io in (IOParameters(), IOParameters(w_noise=0.02, w_noise_type="pcm_read")):
+        p = kernel_params(io)
+        am.analog_mvm_triton(torch.randn(17, 23), torch.randn(9, 23), p, 5)
+        am.analog_mvm_grouped_triton(torch.randn(4, 3, 5), torch.randn(4, 10), p,
+                                     torch.arange(4), 2, 0, 5)
+    _row_block_mvms(am, IOParameters, kernel_params)
+    am.TF32X3_MATMUL = saved
+
+
 def _gather_prologue(am, IOParameters, kernel_params) -> None:
     """``GATHER_PROLOGUE``: a convolution's forward MVM from its images (the ResNet's 27-
     and 144-wide rows; bound management that gathers, none, PCM read noise), with a device
@@ -663,7 +692,10 @@ def main() -> int:
         try:
             binary = triton.compile(ASTSource(fn, signature, constants), target=target,
                                     options=options)
-            wrong = means_form(signature, constants, binary.asm["ptx"])
+            wrong = (means_form(signature, constants, binary.asm["ptx"])
+                     or tf32x3_form(fn.fn.__qualname__, constants, binary.asm["ptx"]))
+            if binary.metadata.shared > SHARED_BYTES.get(target.arch, 1 << 30):
+                wrong = f"{binary.metadata.shared} B of shared memory, over sm_{target.arch}'s"
             if wrong:
                 raise ValueError(wrong)
         except Exception as exc:  # every failure is reported, the rest still compiled
