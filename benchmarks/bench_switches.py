@@ -77,6 +77,18 @@ PATHS = {
     "fused-tf32x3": (((analog_mvm_cuda, "FUSED_ROWS"), (analog_mvm_cuda, "FUSED_TF32X3")),
                      RESNET, [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                                   "sgd")),
+    # every MVM's matmul (v @ W.T, PCM's (v * v) @ |W|) as three TF32 tensor-core products
+    # (a Triton kernel) instead of cuBLAS float32 FMAs: the MLP's 512 x 512 tiles at batch 256
+    "tf32x3-matmul": (((analog_mvm_cuda, "TF32X3_MATMUL"),), DATA, LARGE,
+                      ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                       "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # the same on the ResNet's tall-skinny convolution rows (131,072 x 27..576 -> 16..64)
+    "tf32x3-resnet": (((analog_mvm_cuda, "TF32X3_MATMUL"),), RESNET, [],
+                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # with the fused narrow-row kernel at tf32x3 too (the PCM-free convolutions' MVMs fused)
+    "tf32x3-all-resnet": (((analog_mvm_cuda, "TF32X3_MATMUL"), (analog_mvm_cuda, "FUSED_ROWS"),
+                           (analog_mvm_cuda, "FUSED_TF32X3")), RESNET, [],
+                          ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # a convolution's 144/288-wide rows in chunks of 16/32 (not 256/512-lane blocks, 44 %
     # padding that still drew normals): the backward MVM's epilogue, the prologue
     "out-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"),), RESNET, [],
