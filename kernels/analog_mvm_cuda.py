@@ -1222,7 +1222,10 @@ def _blocks(x, tiles, n_cols, step_i, step_j, width):
 # ~0.5 ms saved. The same launches as cuBLAS's (one, two with PCM), no autotuning (a fixed
 # table by shape, ``_matmul_blocks``: autotuning would time kernels inside a graph capture
 # and at start-up). Sums in another order than cuBLAS's: an ADC step can differ where a sum
-# sits on a rounding edge. False: ``torch.bmm`` at float32 (off until a GPU times it).
+# sits on a rounding edge. Compiled for sm_90 here (Triton 3.8, no GPU; ``compile_kernels``
+# checks the form): TF32 ``wgmma.mma_async`` (HGMMA) in every block shape of the table from
+# 64 rows (``mma.sync`` below), 101-252 registers and no spills, 32-112 KB of shared memory.
+# False: ``torch.bmm`` at float32 (off until a GPU times it).
 TF32X3_MATMUL = False
 MATMUL_MIN_PROGRAMS = 256  # narrower row blocks (down to 64) until a launch has this many
 MATMUL_GROUP_M = 8  # row blocks a group of programs takes across the column blocks

@@ -368,6 +368,26 @@ def test_triton_interpreted_matmul_tf32x3_is_the_bmm(batch, m, n, k, monkeypatch
                     assert not torch.equal(got, torch.zeros_like(got))
 
 
+@pytest.mark.parametrize("batch,m,n,k", [(64, 256, 512, 512), (16, 256, 392, 512),
+                                         (1, 256, 4096, 4096), (8, 256, 10, 512),
+                                         (1, 131072, 16, 27), (1, 131072, 144, 16),
+                                         (2, 131072, 64, 288), (1, 131072, 576, 64)])
+def test_matmul_blocks_fit_the_shapes(batch, m, n, k):
+    """``_matmul_blocks``' table: powers of two of at least 16 (``tl.dot``), all of a
+    convolution's <= 64 outputs in one block (its tall rows read once), enough programs for
+    the GPU's SMs on the MLP's 256-row tiles or rows halved to 64."""
+    from xbrun.kernels import analog_mvm_cuda as am
+
+    block_m, block_n, block_k, warps = am._matmul_blocks(batch, m, n, k)
+    for block in (block_m, block_n, block_k):
+        assert block >= 16 and block & (block - 1) == 0
+    assert block_n >= n or block_n == 128
+    assert block_k == (16 if k <= 16 else 32)  # (a K of 27: one chunk of 32)
+    programs = batch * -(-m // block_m) * -(-n // block_n)
+    assert programs >= am.MATMUL_MIN_PROGRAMS or block_m == 64
+    assert warps in (4, 8)
+
+
 @pytest.mark.parametrize("extra", [FUSED_IO[1], dict(w_noise=0.03, w_noise_type="pcm_read",
                                                      out_sto_round=True)])
 def test_triton_interpreted_tf32x3_matmul_keeps_the_mvm(extra, monkeypatch):
