@@ -1215,16 +1215,19 @@ def _blocks(x, tiles, n_cols, step_i, step_j, width):
 # TF32 tensor-core rate. The periphery after it (a 9-bit ADC, output noise) needs far less.
 # Expected (one H100: ~60 TFLOP/s float32 FMA, ~400+ TFLOP/s dense TF32, so ~2.5x the FMA
 # rate for three products and the splits; ~3 TB/s HBM): 784-4096-4096-10 at batch 256 does
-# ~13 GFLOP of analog matmuls a step (forward and backward of the 64 + 16 tiles), ~0.40 ms
-# of the chopped step's ~2.6 ms profiled, ~0.15 ms at tf32x3 (the operands, ~40 MB, are read
-# once in ~15 us); the ResNet's tall-skinny ones (131,072 rows x 27..576 -> 16..64) ~1.2 ms
-# of a ~15 ms profiled step, partly bound by reading ``v`` (up to 300 MB a launch, ~0.1 ms):
-# ~0.5 ms saved. The same launches as cuBLAS's (one, two with PCM), no autotuning (a fixed
-# table by shape, ``_matmul_blocks``: autotuning would time kernels inside a graph capture
-# and at start-up). Sums in another order than cuBLAS's: an ADC step can differ where a sum
-# sits on a rounding edge. Compiled for sm_90 here (Triton 3.8, no GPU; ``compile_kernels``
-# checks the form): TF32 ``wgmma.mma_async`` (HGMMA) in every block shape of the table from
-# 64 rows (``mma.sync`` below), 101-252 registers and no spills, 32-112 KB of shared memory.
+# ~19 GFLOP of analog matmuls a step (the 4096 x 4096 layer's forward and backward over its
+# 64 tiles, the 784-wide forward), ~0.40 ms of the chopped step's ~2.6 ms profiled (~47
+# TFLOP/s); ~0.2 ms at half the tf32x3 peak (operands and products: ~280 MB, ~0.1 ms).
+# The ResNet's tall-skinny ones (131,072 rows x 27-144 at 32 x 32, fewer as they widen to
+# 576; 16-64 outputs), ~1.2 ms of a ~15 ms profiled step, are mostly reading ``v`` and
+# writing ``y`` (a 144-wide layer's 75 MB: ~25 us at 3 TB/s, where cuBLAS took 33-58 us a
+# launch): ~0.3 ms. The same launches as cuBLAS's (one, two with PCM), no autotuning (a
+# fixed table by shape, ``_matmul_blocks``: autotuning would time kernels inside a graph
+# capture and at start-up). Sums in another order than cuBLAS's: an ADC step can differ
+# where a sum sits on a rounding edge. Compiled for sm_90 here (Triton 3.8, no GPU;
+# ``compile_kernels`` checks the form): TF32 ``wgmma.mma_async`` (HGMMA) in every block
+# shape of the table from 64 rows (``mma.sync`` below), 101-252 registers and no spills,
+# 32-112 KB of shared memory.
 # False: ``torch.bmm`` at float32 (off until a GPU times it).
 TF32X3_MATMUL = False
 MATMUL_MIN_PROGRAMS = 256  # narrower row blocks (down to 64) until a launch has this many
