@@ -8,8 +8,10 @@ This records the launches of the launchers (``kernels/*_cuda.py``) on small CPU 
 every I/O setting, cell kind, trains length, group, walk and given-bits path they branch on -
 without running them, and compiles each distinct one to a cubin for ``sm_<arch>`` (Triton's
 own ptxas; no GPU, no driver), checking the forms its PTX must take that the interpreter
-cannot show (``ptx_forms.py``: AGAD's means' update, one fused form in every walk). Exit
-status 1 if any fails. ``--walks``: the transfer writes' launches alone (15 s warm here).
+cannot show (``ptx_forms.py``: AGAD's means' update, one fused form in every walk; TF32
+tensor-core products in every ``tf32x3`` kernel) and its shared memory against the
+architecture's (which Triton checks only when it loads a kernel on a GPU). Exit status 1
+if any fails. ``--walks``: the transfer writes' launches alone (15 s warm here).
 """
 
 from __future__ import annotations
