@@ -946,7 +946,9 @@ FUSED_ROWS = False
 # With FUSED_ROWS: its matmul as three TF32 tensor-core products (Triton's ``tf32x3``: each
 # operand's TF32 high part and the remainder; float32's products to ~2^-22, the same numbers
 # where operands have <= 11 significant bits, as the tests' dyadic ones) instead of float32
-# FMAs at a seventh of the tensor cores' rate. False: IEEE float32 (off until a GPU times it).
+# FMAs at a seventh of the tensor cores' rate. False: IEEE float32. Off: one H100 timed it
+# slower (2026-12-07 22:30, fused-tf32x3: ResNet sgd `batch` 2.36x -> 2.92x fp; the fused
+# kernel's DAC and ADC, redone for each block of outputs, cost more than the matmul).
 FUSED_TF32X3 = False
 
 FUSED_BLOCK_R = 64  # rows a program of the fused kernel
@@ -1228,7 +1230,9 @@ def _blocks(x, tiles, n_cols, step_i, step_j, width):
 # ``compile_kernels`` checks the form): TF32 ``wgmma.mma_async`` (HGMMA) in every block
 # shape of the table from 64 rows (``mma.sync`` below), 101-252 registers and no spills,
 # 32-112 KB of shared memory.
-# False: ``torch.bmm`` at float32 (off until a GPU times it).
+# False: ``torch.bmm`` at float32. Off: one H100 timed it slower (2026-12-07 22:30,
+# tf32x3-matmul / tf32x3-resnet: 784-4096-4096-10 sgd `batch` 2.03x -> 2.20x fp, chopped
+# 2.43x -> 2.60x; ResNet sgd `batch` 2.36x -> 2.41x): cuBLAS's float32 beats this kernel.
 TF32X3_MATMUL = False
 MATMUL_MIN_PROGRAMS = 256  # narrower row blocks (down to 64) until a launch has this many
 MATMUL_GROUP_M = 8  # row blocks a group of programs takes across the column blocks

@@ -1270,7 +1270,11 @@ NARROW_DRAWN_BLOCKS = False
 # ``counted_update_ref.rows4_bits_torch(by_rank=False)``), and a row block's slots run to
 # its longest train (rows not grouped by length: up to ~2x the slot steps where lengths
 # mix). Only with ``DRAWN_ROWS4``. False: ranks in the order, the compact plane.
-DRAWN_ROW_KEYS = False
+# On since one H100 timed it with FOLDED_PROBABILITIES, LEAN_OPERANDS (2026-12-07
+# 22:30-22:45 UTC, bench_switches folded-row-keys): ResNet `batch` sgd 2.36x -> 2.17x fp,
+# chopped 2.59x -> 2.44x, agad 2.59x -> 2.44x, ttv1/ttv2 2.37x -> 2.18x; 784-4096-4096-10
+# the same within 1 %; its compiled tests passed there.
+DRAWN_ROW_KEYS = True
 # With ``DRAWN_ROW_KEYS``, the error side drawn by each program of a row block (no plane, one
 # launch a count): ``_drawn_block_n``'s widths for drawn error sides (144 inputs: 64 x 16,
 # 215 registers, 2 programs a SM; 288: 128 x 32 / 64 on 8 warps, 229 / 244 registers, 1 a
@@ -1292,7 +1296,11 @@ ROW_KEYS_PLANE_BYTES = 1 << 28
 # 213 / 237, no spills. ESTIMATE (not timed): the drawn kernel ~-10-20 % (~-0.3-0.6 ms of
 # its ~3-3.5 ms a step if issue-bound; less where latency-bound). False: ``tl.abs`` and
 # the transposed load.
-LEAN_OPERANDS = False
+# On since one H100 timed it with FOLDED_PROBABILITIES, DRAWN_ROW_KEYS (2026-12-07
+# 22:30-22:45 UTC, bench_switches folded-row-keys): ResNet `batch` sgd 2.36x -> 2.17x fp,
+# chopped 2.59x -> 2.44x, agad 2.59x -> 2.44x, ttv1/ttv2 2.37x -> 2.18x; 784-4096-4096-10
+# the same within 1 %; its compiled tests passed there.
+LEAN_OPERANDS = True
 # With ``LEAN_OPERANDS``, the count programs' registers capped (ptxas ``maxnreg``) for more
 # programs a SM, their time being mostly latency (~25 % of issue in the 2026-12-07
 # profile): the 144-wide one (32 rows x 32 inputs x 16 outputs, 4 warps: the 32 x 32 layers,
@@ -1346,7 +1354,11 @@ LEAN_REGISTER_CAPS = {(32, 16, 32): (96, 5), (32, 32, 64): (168, 3)}
 # fp at best. Where the count is not drawn (cuBLAS, wide errors, few rows, explicit bits) the
 # probabilities are made first (``RowProbabilities.materialize``, the twin). Single tiles
 # (``array.update``) only; a group's trains unchanged. False: the buffer.
-FOLDED_PROBABILITIES = False
+# On since one H100 timed it with DRAWN_ROW_KEYS, LEAN_OPERANDS (2026-12-07
+# 22:30-22:45 UTC, bench_switches folded-row-keys): ResNet `batch` sgd 2.36x -> 2.17x fp,
+# chopped 2.59x -> 2.44x, agad 2.59x -> 2.44x, ttv1/ttv2 2.37x -> 2.18x; 784-4096-4096-10
+# the same within 1 %; its compiled tests passed there.
+FOLDED_PROBABILITIES = True
 
 
 def folds_input_probabilities(n_out: int, n_in: int, k: int, device: torch.device) -> bool:

@@ -648,7 +648,9 @@ _TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONE
              ("counted_update_cuda", "CAPPED_DRAWN_REGISTERS"), ("im2col_cuda", "CHANNEL_TILES"),
              ("pulsed_update_cuda", "DRAW_ROWS"), ("pulsed_update_cuda", "APPLY_TRIPS"),
              ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"),
-             ("transfer_write_cuda", "SCAN_TRIPS"), ("counted_update_cuda", "DRAWN_ROWS4"))
+             ("transfer_write_cuda", "SCAN_TRIPS"), ("counted_update_cuda", "DRAWN_ROWS4"),
+             ("counted_update_cuda", "DRAWN_ROW_KEYS"), ("counted_update_cuda", "LEAN_OPERANDS"),
+             ("counted_update_cuda", "FOLDED_PROBABILITIES"))
 
 
 @contextlib.contextmanager
