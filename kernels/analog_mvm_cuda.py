@@ -947,8 +947,8 @@ FUSED_ROWS = False
 # operand's TF32 high part and the remainder; float32's products to ~2^-22, the same numbers
 # where operands have <= 11 significant bits, as the tests' dyadic ones) instead of float32
 # FMAs at a seventh of the tensor cores' rate. False: IEEE float32. Off: one H100 timed it
-# slower (2026-12-07 22:30, fused-tf32x3: ResNet sgd `batch` 2.36x -> 2.92x fp; the fused
-# kernel's DAC and ADC, redone for each block of outputs, cost more than the matmul).
+# slower (2026-12-07 22:30, fused-tf32x3: ResNet sgd `batch` 2.36x -> 2.92x fp, as with
+# IEEE dots: the matmul is not what makes the fused kernel slow; not profiled).
 FUSED_TF32X3 = False
 
 FUSED_BLOCK_R = 64  # rows a program of the fused kernel
