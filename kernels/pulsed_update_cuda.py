@@ -1385,29 +1385,72 @@ def _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s
 # latency under load (~0.5-1 us), so each trip still waits for its loads (the profile:
 # ~0.12 us a pass over the step's 13,725 passes of the 26 split tiles). Three trips ahead
 # hide ~1 us: expected the chain's ~40 cycles a pass, ~2-4x less (conv 3->16: ~0.5 ->
-# ~0.15 ms), at 48 x 2 more registers a thread (a 16-element line: one element a thread;
-# sm_90a: 190 with noise, 96 without, no spills). The same passes in the same order from
-# the same values: the same weights, counts and wear bit for bit (up to 63 passes past the
-# line's last: no counts, no change).
+# ~0.15 ms), at 48 x 2 more registers a thread (a 16-element line: one element a thread).
+# The same passes in the same order from the same values: the same weights, counts and
+# wear bit for bit (up to 63 passes past the line's last: no counts, no change).
+# A trip's counts (and normals) are one load each, ``(elements, 16 passes)``, split into
+# its passes when it is applied (``_passes16``): the first form loaded each pass alone,
+# 262 tensor loads among 3,520 TTIR operations with noise, and Triton's coalescing pass
+# costs ~loads x operations^2 (``scripts/ptx_forms.py``' ``COALESCING_BUDGET``): 60-170 s
+# a launch on this CPU, so the 2026-12-07 H100 call's `deep-apply` row (block 16, 32 and 64
+# launches) compiled for the rest of its ~500 s and printed nothing. Now 22 loads x 1,954
+# ops, ~3 s a launch. sm_90 (block 16, 2 warps; noise / none): 152 / 120 registers, no
+# spills, 2,128 / 1,680 SASS; each trip's split is a layout change through 1 KB of shared
+# memory (the load spreads a trip's passes over 4 threads; the split wants each thread's
+# element's 16 - two barriers a tensor), made when the trip is applied, three trips after
+# its load: ~0.1 us a trip more on the chain, against the ~0.5-1 us load it no longer
+# waits for (``APPLY_TRIPS``).
 APPLY_DEEP = False
 
 
 @triton.jit
-def _apply_ahead16(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: tl.constexpr):
-    """Passes ``r .. r + 15``'s signed counts and normals: four ``_apply_ahead4``."""
-    return (_apply_ahead4(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE),
-            _apply_ahead4(sc_ptr, xi_ptr, r + 4, n_pass, width, i, length, span, ok, NOISE),
-            _apply_ahead4(sc_ptr, xi_ptr, r + 8, n_pass, width, i, length, span, ok, NOISE),
-            _apply_ahead4(sc_ptr, xi_ptr, r + 12, n_pass, width, i, length, span, ok, NOISE))
+def _trip_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: tl.constexpr):
+    """Passes ``r .. r + 15``'s signed counts and normals of a line's elements in one load
+    each, ``(elements, 16 passes)`` (``_pass_values``' values side by side): two loads a
+    trip, not 32 - the compiler's coalescing pass costs ~loads x ops^2 (``APPLY_DEEP``)."""
+    passes = r + tl.arange(0, 16)
+    pos = (passes * width + i).to(tl.int64)[None, :] * length + span[:, None]
+    here = ok[:, None] & (passes < n_pass)[None, :]
+    sc = tl.load(sc_ptr + pos, mask=here, other=0)
+    if NOISE:
+        xi = tl.load(xi_ptr + pos, mask=here, other=0.0)
+    else:
+        xi = tl.zeros(sc.shape, tl.float32)
+    return sc, xi
 
 
 @triton.jit
-def _apply_trip16(w, total, trip, s_up, s_down, w_min, w_max, noise_std, NOISE: tl.constexpr):
-    """A trip's 16 passes in order (``_apply_passes4`` on its four groups)."""
+def _passes16(v):
+    """The 16 columns (passes) of ``v`` ``(elements, 16)``, in order, as 16 tensors: halved
+    four times (``tl.split`` takes the last axis, pass ``8 a + 4 b + 2 c + d``'s ``d``
+    first); values moved, none computed."""
+    d0, d1 = tl.split(tl.reshape(v, (v.shape[0], 2, 2, 2, 2)))
+    c00, c01 = tl.split(d0)
+    c10, c11 = tl.split(d1)
+    b000, b001 = tl.split(c00)
+    b010, b011 = tl.split(c01)
+    b100, b101 = tl.split(c10)
+    b110, b111 = tl.split(c11)
+    p0, p8 = tl.split(b000)
+    p4, p12 = tl.split(b001)
+    p2, p10 = tl.split(b010)
+    p6, p14 = tl.split(b011)
+    p1, p9 = tl.split(b100)
+    p5, p13 = tl.split(b101)
+    p3, p11 = tl.split(b110)
+    p7, p15 = tl.split(b111)
+    return p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15
+
+
+@triton.jit
+def _apply_trip16(w, total, sc, xi, s_up, s_down, w_min, w_max, noise_std, NOISE: tl.constexpr):
+    """A trip's 16 passes in order (``_apply_passes4`` four times) from its two loads."""
+    c = _passes16(sc)
+    x = _passes16(xi)
     for q in tl.static_range(4):
-        c0, c1, c2, c3, x0, x1, x2, x3 = trip[q]
-        w, total = _apply_passes4(w, total, c0, c1, c2, c3, x0, x1, x2, x3, s_up, s_down,
-                                  w_min, w_max, noise_std, NOISE)
+        w, total = _apply_passes4(w, total, c[4 * q], c[4 * q + 1], c[4 * q + 2],
+                                  c[4 * q + 3], x[4 * q], x[4 * q + 1], x[4 * q + 2],
+                                  x[4 * q + 3], s_up, s_down, w_min, w_max, noise_std, NOISE)
     return w, total
 
 
@@ -1419,20 +1462,27 @@ def _apply_deep(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s_
     while the next three trips are applied. Each of the four trips keeps its registers
     (no hand-over from register to register, whose moves would wait for the loads); passes
     past the line's last (up to 63) load no counts and change nothing."""
-    t0 = _apply_ahead16(sc_ptr, xi_ptr, 0, n_pass, width, i, length, span, ok, NOISE)
-    t1 = _apply_ahead16(sc_ptr, xi_ptr, 16, n_pass, width, i, length, span, ok, NOISE)
-    t2 = _apply_ahead16(sc_ptr, xi_ptr, 32, n_pass, width, i, length, span, ok, NOISE)
-    t3 = _apply_ahead16(sc_ptr, xi_ptr, 48, n_pass, width, i, length, span, ok, NOISE)
+    s0, x0 = _trip_values(sc_ptr, xi_ptr, 0, n_pass, width, i, length, span, ok, NOISE)
+    s1, x1 = _trip_values(sc_ptr, xi_ptr, 16, n_pass, width, i, length, span, ok, NOISE)
+    s2, x2 = _trip_values(sc_ptr, xi_ptr, 32, n_pass, width, i, length, span, ok, NOISE)
+    s3, x3 = _trip_values(sc_ptr, xi_ptr, 48, n_pass, width, i, length, span, ok, NOISE)
     for t in range(0, tl.cdiv(n_pass, 64)):
         r = t * 64 + 64
-        w, total = _apply_trip16(w, total, t0, s_up, s_down, w_min, w_max, noise_std, NOISE)
-        t0 = _apply_ahead16(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE)
-        w, total = _apply_trip16(w, total, t1, s_up, s_down, w_min, w_max, noise_std, NOISE)
-        t1 = _apply_ahead16(sc_ptr, xi_ptr, r + 16, n_pass, width, i, length, span, ok, NOISE)
-        w, total = _apply_trip16(w, total, t2, s_up, s_down, w_min, w_max, noise_std, NOISE)
-        t2 = _apply_ahead16(sc_ptr, xi_ptr, r + 32, n_pass, width, i, length, span, ok, NOISE)
-        w, total = _apply_trip16(w, total, t3, s_up, s_down, w_min, w_max, noise_std, NOISE)
-        t3 = _apply_ahead16(sc_ptr, xi_ptr, r + 48, n_pass, width, i, length, span, ok, NOISE)
+        w, total = _apply_trip16(w, total, s0, x0, s_up, s_down, w_min, w_max, noise_std,
+                                 NOISE)
+        s0, x0 = _trip_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE)
+        w, total = _apply_trip16(w, total, s1, x1, s_up, s_down, w_min, w_max, noise_std,
+                                 NOISE)
+        s1, x1 = _trip_values(sc_ptr, xi_ptr, r + 16, n_pass, width, i, length, span, ok,
+                              NOISE)
+        w, total = _apply_trip16(w, total, s2, x2, s_up, s_down, w_min, w_max, noise_std,
+                                 NOISE)
+        s2, x2 = _trip_values(sc_ptr, xi_ptr, r + 32, n_pass, width, i, length, span, ok,
+                              NOISE)
+        w, total = _apply_trip16(w, total, s3, x3, s_up, s_down, w_min, w_max, noise_std,
+                                 NOISE)
+        s3, x3 = _trip_values(sc_ptr, xi_ptr, r + 48, n_pass, width, i, length, span, ok,
+                              NOISE)
     return w, total
 
 

@@ -25,7 +25,12 @@ os.environ["TRITON_INTERPRET"] = "0"
 
 import torch  # noqa: E402
 import triton  # noqa: E402
-from ptx_forms import means_form, tf32x3_form  # noqa: E402  (scripts/, beside this file)
+from ptx_forms import (  # noqa: E402  (scripts/, beside this file)
+    COALESCING_BUDGET,
+    coalescing_cost,
+    means_form,
+    tf32x3_form,
+)
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 from triton.runtime.jit import JITFunction  # noqa: E402
@@ -683,7 +688,7 @@ def main() -> int:
             _transfer_writes(kernels)
         else:
             _problems()
-    seen, failed = set(), 0
+    seen, failed, slow = set(), 0, []
     for fn, args, kwargs in LAUNCHES:
         signature, constants = _signature(fn, args, kwargs)
         options = {k: v for k, v in kwargs.items()
@@ -702,10 +707,17 @@ def main() -> int:
                 wrong = f"{binary.metadata.shared} B of shared memory, over sm_{target.arch}'s"
             if wrong:
                 raise ValueError(wrong)
+            memory, ops, cost = coalescing_cost(binary.asm["ttir"])
+            if cost > COALESCING_BUDGET:  # compiles, but for tens of seconds on a GPU's host
+                slow.append(f"{fn.fn.__qualname__} {constants}: {memory} tensor loads/stores x "
+                            f"{ops} TTIR ops^2 = {cost:.1e} (budget {COALESCING_BUDGET:.0e})")
         except Exception as exc:  # every failure is reported, the rest still compiled
             failed += 1
             print(f"{fn.fn.__qualname__}: {str(exc).strip()[:2000]}\n")
-    print(f"{len(seen)} launches compiled for sm_{target.arch}, {failed} failed")
+    for line in slow:  # ptx_forms.COALESCING_BUDGET: Triton's coalescing pass, ~M x N^2
+        print(f"slow to compile: {line}")
+    print(f"{len(seen)} launches compiled for sm_{target.arch}, {failed} failed, "
+          f"{len(slow)} over the coalescing budget")
     return 1 if failed else 0
 
 

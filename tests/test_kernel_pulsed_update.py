@@ -7,7 +7,12 @@ tolerances from the sample variances) where kernel and twin draw different rando
 """
 
 import functools
+import importlib.util
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -446,6 +451,48 @@ def test_one_hot_passes_deep_compiled(columns, noise):
         run_split_passes(launch, 16, 27, 4096, columns, noise, "cuda")
     finally:
         launch.__globals__["APPLY_DEEP"] = saved
+
+
+# a subprocess: kernels compiled (the CPU tests interpret them, which leaves Triton's
+# language patched for the interpreter); the one-hot apply's launch at the ResNet chopped
+# step's stem (a 16-element column, noise, the start on the device), trips of 16 passes
+# loaded one trip ahead, then three (APPLY_DEEP)
+_APPLY_COST = """
+import json, os, sys
+os.environ["TRITON_INTERPRET"] = "0"
+sys.path.insert(0, sys.argv[1])
+import ptx_forms
+from xbrun.kernels import pulsed_update_cuda as pu
+kernel = pu._one_hot_apply_kernel
+types = {"w_ptr": "*fp32", "p_ptr": "*fp32", "count_ptr": "*i64", "cells_ptr": "*i32",
+         "start_ptr": "*i64", "sc_ptr": "*i32", "xi_ptr": "*fp32", "noise_std": "fp32"}
+signature = {p.name: "constexpr" if p.is_constexpr else types.get(p.name, "i32")
+             for p in kernel.params}
+print(json.dumps([ptx_forms.coalescing_cost(ptx_forms.ttir(kernel, signature, dict(
+    COLUMNS=True, NOISE=True, START_PTR=True, COUNT_CELLS=False, BLOCK=16, TRIPS=True,
+    DEEP=deep), num_warps=2)) for deep in (False, True)]))
+"""
+
+
+def test_one_hot_apply_compiles_in_seconds():
+    """The one-hot apply's walk (trips of 16 passes; ``APPLY_DEEP``'s loaded three ahead)
+    within ``ptx_forms.COALESCING_BUDGET``: its tensor loads x its TTIR operations^2, the
+    work of Triton's coalescing pass. ``APPLY_DEEP``'s first form (each of 128 unrolled
+    passes loaded alone: 262 loads x 3,520 ops = 3.2e9) spent 60-170 s a launch in that
+    pass on this CPU, and the 2026-12-07 H100 call's `deep-apply` row compiled for the
+    rest of its ~500 s; one load a trip of 16 passes: 22 x 1,954 = 8.4e7, ~3 s the whole
+    compile. The interpreter (the bit-for-bit tests) never compiles; this builds the TTIR
+    alone (no GPU; ~3 s, most of it the subprocess importing torch)."""
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    spec = importlib.util.spec_from_file_location("ptx_forms", scripts / "ptx_forms.py")
+    forms = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(forms)
+    out = subprocess.run([sys.executable, "-c", _APPLY_COST, str(scripts)], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    (trip_loads, trip_ops, trips), (deep_loads, deep_ops, deep) = json.loads(out)
+    assert trip_loads >= 8 + 2 * 2 and deep_loads >= 8 + 2 * 4  # the line's, the trips'
+    assert deep_ops > trip_ops > 900
+    assert max(trips, deep) <= forms.COALESCING_BUDGET, (deep_loads, deep_ops, deep)
 
 
 def run_apply_trips(module, m, n, k, columns, noise, device, switch="APPLY_TRIPS"):
