@@ -1548,12 +1548,32 @@ def _one_hot_apply_kernel(
 # interpreter bit for bit), the serial walk's weights up to rounding, equal bit for bit where
 # the sums are exact (steps, bounds and weights on a power-of-two grid, no noise); the same
 # pulses and wear (integers). Lines of fewer than ``APPLY_CHUNKS_MIN_PASSES`` passes keep the
-# walk (stage 3's 28: one chunk would be the walk plus a launch).
+# walk (stage 3's 28: one chunk would be the walk plus a launch). A chunk's passes are
+# loaded a trip of 16 at a time (``_trip_values``, as ``APPLY_DEEP``'s: 128 loads of one
+# pass each cost Triton's coalescing pass ~1.4e9: 18 s a launch with noise on this CPU,
+# 16 s of it that pass - part of the 2026-12-07 H100 `stem-chains` row's 119 s set-up;
+# now 19 loads x 2,409 ops, 3.3 s;
+# sm_90, block 16: 154 / 96 registers with noise / without, no spills).
 APPLY_CHUNKS = False
 APPLY_CHUNK_PASSES = 64  # passes a chunk (constexpr: unrolled)
 APPLY_CHUNK_GROUP = 8  # chunk maps a group of the walk over chunks (constexpr: unrolled)
 APPLY_CHUNKS_MIN_PASSES = 256  # the stem's 4,855, the 32 x 16 shortcut's 2,048, stage 1's 910
 _APPLY_MAPS = 6  # seen, first step, its rest, a, L, H
+
+
+@triton.jit
+def _chunk_pass(sc, xi, s_up, s_down, w_min, w_max, noise_std, seen, first_s, first_e, a, lo,
+                hi, total, NOISE: tl.constexpr):
+    """One pass (signed counts ``sc``, normals ``xi``) composed into a chunk's map
+    (``_compose_pass``) and its pulses."""
+    counts = tl.abs(sc)
+    step = tl.where(sc > 0, s_up, -s_down)
+    nf, extra = _count_extra(counts)
+    if NOISE:
+        extra += noise_std * tl.sqrt(nf) * xi
+    seen, first_s, first_e, a, lo, hi = _compose_pass(
+        counts, step, extra, seen, first_s, first_e, a, lo, hi, w_min, w_max)
+    return seen, first_s, first_e, a, lo, hi, total + counts
 
 
 @triton.jit(do_not_specialize=["start"])
@@ -1583,17 +1603,23 @@ def _apply_chunk_maps_kernel(
     lo = tl.full((BLOCK,), float("-inf"), tl.float32)
     hi = tl.full((BLOCK,), float("inf"), tl.float32)
     total = tl.zeros((BLOCK,), dtype=tl.int32)
-    for q in tl.static_range(CHUNK):
-        sc, xi = _pass_values(sc_ptr, xi_ptr, c * CHUNK + q, n_pass, width, i, length, span,
-                              ok, NOISE)
-        counts = tl.abs(sc)
-        step = tl.where(sc > 0, s_up, -s_down)
-        nf, extra = _count_extra(counts)
-        if NOISE:
-            extra += noise_std * tl.sqrt(nf) * xi
-        seen, first_s, first_e, a, lo, hi = _compose_pass(
-            counts, step, extra, seen, first_s, first_e, a, lo, hi, w_min, w_max)
-        total += counts
+    if CHUNK % 16 == 0:  # a trip of 16 passes one load (``_trip_values``; APPLY_DEEP's note)
+        for t in tl.static_range(CHUNK // 16):
+            trip_sc, trip_xi = _trip_values(sc_ptr, xi_ptr, c * CHUNK + 16 * t, n_pass, width,
+                                            i, length, span, ok, NOISE)
+            scs = _passes16(trip_sc)
+            xis = _passes16(trip_xi)
+            for q in tl.static_range(16):
+                seen, first_s, first_e, a, lo, hi, total = _chunk_pass(
+                    scs[q], xis[q], s_up, s_down, w_min, w_max, noise_std, seen, first_s,
+                    first_e, a, lo, hi, total, NOISE)
+    else:
+        for q in tl.static_range(CHUNK):
+            sc, xi = _pass_values(sc_ptr, xi_ptr, c * CHUNK + q, n_pass, width, i, length,
+                                  span, ok, NOISE)
+            seen, first_s, first_e, a, lo, hi, total = _chunk_pass(
+                sc, xi, s_up, s_down, w_min, w_max, noise_std, seen, first_s, first_e, a, lo,
+                hi, total, NOISE)
     at = (c.to(tl.int64) * width + i) * length + span
     plane = n_chunks.to(tl.int64) * width * length
     tl.store(maps_ptr + at, seen.to(tl.float32), mask=ok)

@@ -456,7 +456,7 @@ def test_one_hot_passes_deep_compiled(columns, noise):
 # a subprocess: kernels compiled (the CPU tests interpret them, which leaves Triton's
 # language patched for the interpreter); the one-hot apply's launch at the ResNet chopped
 # step's stem (a 16-element column, noise, the start on the device), trips of 16 passes
-# loaded one trip ahead, then three (APPLY_DEEP)
+# loaded one trip ahead, then three (APPLY_DEEP); then APPLY_CHUNKS' chunk maps (64 passes)
 _APPLY_COST = """
 import json, os, sys
 os.environ["TRITON_INTERPRET"] = "0"
@@ -468,9 +468,17 @@ types = {"w_ptr": "*fp32", "p_ptr": "*fp32", "count_ptr": "*i64", "cells_ptr": "
          "start_ptr": "*i64", "sc_ptr": "*i32", "xi_ptr": "*fp32", "noise_std": "fp32"}
 signature = {p.name: "constexpr" if p.is_constexpr else types.get(p.name, "i32")
              for p in kernel.params}
-print(json.dumps([ptx_forms.coalescing_cost(ptx_forms.ttir(kernel, signature, dict(
+costs = [ptx_forms.coalescing_cost(ptx_forms.ttir(kernel, signature, dict(
     COLUMNS=True, NOISE=True, START_PTR=True, COUNT_CELLS=False, BLOCK=16, TRIPS=True,
-    DEEP=deep), num_warps=2)) for deep in (False, True)]))
+    DEEP=deep), num_warps=2)) for deep in (False, True)]
+maps = pu._apply_chunk_maps_kernel
+types.update(maps_ptr="*fp32", tot_ptr="*i32")
+signature = {p.name: "constexpr" if p.is_constexpr else types.get(p.name, "i32")
+             for p in maps.params}
+costs.append(ptx_forms.coalescing_cost(ptx_forms.ttir(maps, signature, dict(
+    COLUMNS=True, NOISE=True, START_PTR=True, CHUNK=pu.APPLY_CHUNK_PASSES, BLOCK=16),
+    num_warps=2)))
+print(json.dumps(costs))
 """
 
 
@@ -481,18 +489,21 @@ def test_one_hot_apply_compiles_in_seconds():
     passes loaded alone: 262 loads x 3,520 ops = 3.2e9) spent 60-170 s a launch in that
     pass on this CPU, and the 2026-12-07 H100 call's `deep-apply` row compiled for the
     rest of its ~500 s; one load a trip of 16 passes: 22 x 1,954 = 8.4e7, ~3 s the whole
-    compile. The interpreter (the bit-for-bit tests) never compiles; this builds the TTIR
-    alone (no GPU; ~3 s, most of it the subprocess importing torch)."""
+    compile. ``APPLY_CHUNKS``' chunk maps likewise (64 passes each loaded alone: 139 x
+    3,150 = 1.4e9, 18 s a launch; by trips of 16: 19 x 2,409 = 1.1e8). The interpreter (the
+    bit-for-bit tests) never compiles; this builds the TTIR alone (no GPU; ~2.5 s, most of
+    it the subprocess importing torch)."""
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     spec = importlib.util.spec_from_file_location("ptx_forms", scripts / "ptx_forms.py")
     forms = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(forms)
     out = subprocess.run([sys.executable, "-c", _APPLY_COST, str(scripts)], check=True,
                          capture_output=True, text=True, timeout=120).stdout
-    (trip_loads, trip_ops, trips), (deep_loads, deep_ops, deep) = json.loads(out)
+    (trip_loads, trip_ops, trips), (deep_loads, deep_ops, deep), maps = json.loads(out)
     assert trip_loads >= 8 + 2 * 2 and deep_loads >= 8 + 2 * 4  # the line's, the trips'
-    assert deep_ops > trip_ops > 900
+    assert deep_ops > trip_ops > 900 and maps[1] > 64 * 20  # 64 passes composed, unrolled
     assert max(trips, deep) <= forms.COALESCING_BUDGET, (deep_loads, deep_ops, deep)
+    assert maps[2] <= forms.COALESCING_BUDGET, maps
 
 
 def run_apply_trips(module, m, n, k, columns, noise, device, switch="APPLY_TRIPS"):
