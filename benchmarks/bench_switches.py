@@ -186,10 +186,13 @@ PATHS = {
     # the same counts. Alone, then on top of the row keys (no layout) and lean operands
     "folded-probs": (((counted_update_cuda, "FOLDED_PROBABILITIES"),), RESNET, [],
                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # (on by default since 2026-12-07 22:45: its off row is then the path before them)
     "folded-row-keys": (((counted_update_cuda, "FOLDED_PROBABILITIES"),
                          (counted_update_cuda, "DRAWN_ROW_KEYS"),
                          (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],
-                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                         "ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                         "agad+update.accumulate=batch")),
     # all of convcounts' 2026-12-07 evening paths
     # every ResNet path of 2026-12-07's evening together (the periphery's gathers, the drawn
     # counts' row keys and lean programs, the seeds' launches): whether they reach issue 27's
