@@ -1261,12 +1261,18 @@ def _one_hot_draws_rows_kernel(
 def _pass_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: tl.constexpr):
     """Pass ``r``'s signed counts and normals of a line's elements (none past the last)."""
     pos = (r * width + i).to(tl.int64) * length + span
-    here = ok & (r < n_pass)
+    return _counts_normals(sc_ptr, xi_ptr, pos, ok & (r < n_pass), NOISE)
+
+
+@triton.jit
+def _counts_normals(sc_ptr, xi_ptr, pos, here, NOISE: tl.constexpr):
+    """The signed counts and (``NOISE``) normals at ``pos`` where ``here``; zeros elsewhere
+    and for the normals without noise."""
     sc = tl.load(sc_ptr + pos, mask=here, other=0)
     if NOISE:
         xi = tl.load(xi_ptr + pos, mask=here, other=0.0)
     else:
-        xi = tl.zeros(span.shape, tl.float32)
+        xi = tl.zeros(sc.shape, tl.float32)
     return sc, xi
 
 
@@ -1410,13 +1416,8 @@ def _trip_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: t
     trip, not 32 - the compiler's coalescing pass costs ~loads x ops^2 (``APPLY_DEEP``)."""
     passes = r + tl.arange(0, 16)
     pos = (passes * width + i).to(tl.int64)[None, :] * length + span[:, None]
-    here = ok[:, None] & (passes < n_pass)[None, :]
-    sc = tl.load(sc_ptr + pos, mask=here, other=0)
-    if NOISE:
-        xi = tl.load(xi_ptr + pos, mask=here, other=0.0)
-    else:
-        xi = tl.zeros(sc.shape, tl.float32)
-    return sc, xi
+    return _counts_normals(sc_ptr, xi_ptr, pos, ok[:, None] & (passes < n_pass)[None, :],
+                           NOISE)
 
 
 @triton.jit
