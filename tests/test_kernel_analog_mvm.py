@@ -289,6 +289,18 @@ def _dyadic(n, width, out, seed):
     return w, x
 
 
+def _dyadic_case(n, extra):
+    """``_dyadic`` rows (``n`` x 23 -> 17) under quiet periphery plus ``extra`` with a 6-bit
+    DAC: the weights, inputs, parameters, small blocks, a group of two tiles and the
+    transposed pass's inputs."""
+    w, x = _dyadic(n, 23, 17, 5)
+    p = kernel_params(_quiet("abs_max", "iterative", False,
+                             **{"out_res": 1 / 510, "out_bound": 8.0, **extra}))
+    p = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
+    blocks = dict(block_i=16, block_o=16, gemv_o=8)
+    return w, x, p, blocks, torch.stack([w, w.flip(0)]), x[:, :17].clone()
+
+
 FUSED_IO = [dict(), dict(bound_management="iterative_worst_case", noise_management="max",
                         inp_sto_round=True, out_sto_round=True, out_noise=0.05, out_scale=-2.0),
             dict(noise_management="constant", nm_thres=0.7, bound_management="none",
@@ -308,12 +320,7 @@ def test_triton_interpreted_fused_rows_equal_the_three_launches(extra, monkeypat
     module = launch.__globals__
     for name, value in (("ROW_MIN_ROWS", 1), ("FUSED_BLOCK_R", 16), ("FUSED_BLOCK", 16)):
         monkeypatch.setitem(module, name, value)
-    w, x = _dyadic(20, 23, 17, 5)
-    p = kernel_params(_quiet("abs_max", "iterative", False,
-                             **{"out_res": 1 / 510, "out_bound": 8.0, **extra}))
-    p = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
-    blocks = dict(block_i=16, block_o=16, gemv_o=8)
-    weights, d = torch.stack([w, w.flip(0)]), x[:, :17].clone()
+    w, x, p, blocks, weights, d = _dyadic_case(20, extra)
     got = []
     for fused, tf32x3 in ((False, False), (True, False), (True, True)):
         monkeypatch.setitem(module, "FUSED_ROWS", fused)
@@ -407,12 +414,7 @@ def test_triton_interpreted_tf32x3_matmul_keeps_the_mvm(extra, monkeypatch):
     mm = module["matmul_tf32x3"]
     monkeypatch.setitem(module, "matmul_tf32x3", counted)
     monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)  # row-block kernels (fewer programs here)
-    w, x = _dyadic(8, 23, 17, 5)
-    p = kernel_params(_quiet("abs_max", "iterative", False,
-                             **{"out_res": 1 / 510, "out_bound": 8.0, **extra}))
-    p = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
-    blocks = dict(block_i=16, block_o=16, gemv_o=8)
-    weights, d = torch.stack([w, w.flip(0)]), x[:, :17].clone()
+    w, x, p, blocks, weights, d = _dyadic_case(8, extra)
     got = []
     for on in (False, True):
         monkeypatch.setitem(module, "TF32X3_MATMUL", on)
