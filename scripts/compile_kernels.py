@@ -564,6 +564,29 @@ def _convolution_gathers() -> None:
         ic.col2im_channels_triton(torch.randn(2 * side * side, c * 9), form, 2, c)
 
 
+def _chopped_write(tw, kernels, p, **extra) -> None:
+    """One chopped tile's write of 24-element lines (its flips drawn from the read seeds)."""
+    i64 = dict(dtype=torch.int64)
+    tw.transfer_write_triton(torch.randn(9, 24), torch.tensor(2), 37, p,
+                             buffer=torch.zeros(24, 37), out_sign=torch.ones(24),
+                             in_sign=torch.ones(37), chopper=kernels.ChopperParams(0.1),
+                             flip_seed=torch.zeros(1, **i64), passes=torch.tensor(3),
+                             train_slots=torch.zeros(1, **i64), calls=torch.tensor(0), **extra)
+
+
+def _agad_group_write(tw, p, agad, state, **extra) -> None:
+    """A group of three AGAD tiles' write into ``state`` (its means, given draws)."""
+    i64 = dict(dtype=torch.int64)
+    tw.transfer_write_triton(torch.randn(3, 9, 24), torch.zeros(3, **i64), 37, p,
+                             buffer=state, out_sign=torch.ones(3, 24),
+                             in_sign=torch.ones(3, 37), chopper=agad,
+                             flip_draws=torch.rand(3, 9), passes=torch.zeros(3, **i64),
+                             running_mean=state.clone(), past_mean=state.clone(),
+                             switched=torch.zeros(3, 37, dtype=torch.bool),
+                             train_slots=torch.zeros(3, **i64), calls=torch.zeros(3, **i64),
+                             **extra)
+
+
 def _transfer_writes(kernels) -> None:
     """A chopped transfer's write preparation: one call (its flips drawn from the read
     seeds) and a group of three (AGAD's means, given draws), one line a program,
@@ -582,21 +605,10 @@ def _transfer_writes(kernels) -> None:
     for tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SCAN_TRIPS in (
             (False, False, False), (True, False, False), (False, True, False),
             (False, True, True)):  # (SCAN_TRIPS: the split scan in trips of 16 passes)
-        tw.transfer_write_triton(torch.randn(9, 24), torch.tensor(2), 37, p,
-                                 buffer=torch.zeros(24, 37), out_sign=torch.ones(24),
-                                 in_sign=torch.ones(37), chopper=kernels.ChopperParams(0.1),
-                                 flip_seed=torch.zeros(1, **i64), passes=torch.tensor(3),
-                                 train_slots=torch.zeros(1, **i64), calls=torch.tensor(0))
+        _chopped_write(tw, kernels, p)
         for state in (torch.zeros(3, 24, 37), torch.zeros(3, 37, 24).transpose(1, 2)):
             # row by row, and line by line (grouped.LINE_MAJOR_STATE: LINE_MAJOR addressing)
-            tw.transfer_write_triton(torch.randn(3, 9, 24), torch.zeros(3, **i64), 37, p,
-                                     buffer=state, out_sign=torch.ones(3, 24),
-                                     in_sign=torch.ones(3, 37), chopper=agad,
-                                     flip_draws=torch.rand(3, 9), passes=torch.zeros(3, **i64),
-                                     running_mean=state.clone(), past_mean=state.clone(),
-                                     switched=torch.zeros(3, 37, dtype=torch.bool),
-                                     train_slots=torch.zeros(3, **i64),
-                                     calls=torch.zeros(3, **i64))
+            _agad_group_write(tw, p, agad, state)
     for tw.SCAN_TRIPS in (False, True):
         for n_len in (64, 300):  # the split scan's one, two and four warps (300: no chopper)
             chop = dict(chopper=kernels.ChopperParams(0.1), flip_seed=torch.zeros(1, **i64),
@@ -622,23 +634,10 @@ def _transfer_writes(kernels) -> None:
     lean_saved = tw.HOT_ONLY_ROWS, tw.INT8_STEPS
     tw.SPLIT_WRITE, tw.HOT_ONLY_ROWS, tw.INT8_STEPS = False, True, True
     try:
-        tw.transfer_write_triton(torch.randn(9, 24), torch.tensor(2), 37, p,
-                                 buffer=torch.zeros(24, 37), out_sign=torch.ones(24),
-                                 in_sign=torch.ones(37), chopper=kernels.ChopperParams(0.1),
-                                 flip_seed=torch.zeros(1, **i64), passes=torch.tensor(3),
-                                 train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
-                                 hot_only=True)
+        _chopped_write(tw, kernels, p, hot_only=True)
         state = torch.zeros(3, 37, 24).transpose(1, 2)
         for int8_steps in (False, True):
-            tw.transfer_write_triton(torch.randn(3, 9, 24), torch.zeros(3, **i64), 37, p,
-                                     buffer=state, out_sign=torch.ones(3, 24),
-                                     in_sign=torch.ones(3, 37), chopper=agad,
-                                     flip_draws=torch.rand(3, 9), passes=torch.zeros(3, **i64),
-                                     running_mean=state.clone(), past_mean=state.clone(),
-                                     switched=torch.zeros(3, 37, dtype=torch.bool),
-                                     train_slots=torch.zeros(3, **i64),
-                                     calls=torch.zeros(3, **i64), hot_only=True,
-                                     int8_steps=int8_steps)
+            _agad_group_write(tw, p, agad, state, hot_only=True, int8_steps=int8_steps)
     finally:
         tw.HOT_ONLY_ROWS, tw.INT8_STEPS = lean_saved
     tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS = saved
