@@ -939,6 +939,14 @@ def _line_cells(w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, strid
 
 
 @triton.jit
+def _line_probs(values, mag, line_gain):
+    """A pass's line probabilities: each value's magnitude times the line's gain, at most 1,
+    with the value's sign."""
+    sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
+    return tl.minimum(mag * line_gain, 1.0) * sign
+
+
+@triton.jit
 def _step_params(pe, stride_pp, mask):
     """The constant-step parameter planes at ``pe``: steps up and down, then the bounds."""
     s_up = tl.load(pe + 0 * stride_pp, mask=mask, other=0.0)
@@ -1124,13 +1132,12 @@ def _one_hot_wide_kernel(
         b = r * n_in + place
         here = lines_ok & (b < k)
         one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=here, other=0.0)
-        if STEPS8:  # (transfer_write_cuda._line_probs on the write's values and gain)
+        if STEPS8:  # (the transfer write's _line_probs on its values and gain)
             v = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
                         mask=ok & here[None, :], other=0).to(tl.float32)
             gain = tl.load(lg_ptr + tl.program_id(2).to(tl.int64) * g_lg + b, mask=here,
                            other=0.0)
-            sign = tl.where(v > 0, 1.0, tl.where(v < 0, -1.0, 0.0))
-            line_p = tl.minimum(tl.abs(v) * gain[None, :], 1.0) * sign
+            line_p = _line_probs(v, tl.abs(v), gain[None, :])
         else:
             line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
                              mask=ok & here[None, :], other=0.0)

@@ -26,6 +26,7 @@ import triton.language as tl
 from . import seeds
 from .layout import CELL_CONSTANT
 from .params import CellParams, ChopperParams, TransferWriteParams, UpdateParams
+from .pulsed_update_cuda import _line_probs
 from .pulsed_update_ref import LineSteps, advance_counters, long_train_length
 from .transfer_buffer_cuda import buffer_values
 from .transfer_write_ref import line_width, masked_lengths
@@ -113,14 +114,6 @@ def _line_gains(values, lr, granularity, desired_bl, um_grad_scale, long_bl,
     if COLUMNS:
         return mag, bl, x_gain, d_gain
     return mag, bl, d_gain, x_gain
-
-
-@triton.jit
-def _line_probs(values, mag, line_gain):
-    """A pass's line probabilities: each value's magnitude times the line's gain, at most 1,
-    with the value's sign."""
-    sign = tl.where(values > 0, 1.0, tl.where(values < 0, -1.0, 0.0))
-    return tl.minimum(mag * line_gain, 1.0) * sign
 
 
 @triton.jit

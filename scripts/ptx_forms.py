@@ -42,7 +42,6 @@ def tf32x3_form(name: str, constants: dict, ptx: str) -> str | None:
     return None
 
 
-
 # Triton's coalescing pass (``TritonGPUCoalesce``, at the TTGIR stage) gathers, for every load
 # and store of a tensor of pointers, the whole slice of operations connected to it (MLIR's
 # multi-root slice: every operation's backward and forward slices, again from each one it
