@@ -485,8 +485,13 @@ class LineSteps:
         return self.values.shape
 
     def materialize(self) -> torch.Tensor:
-        v = self.values.to(self.gain.dtype)
-        return (v.abs() * self.gain[..., None]).clamp(max=1) * v.sign()
+        return line_probabilities(self.values.to(self.gain.dtype), self.gain[..., None])
+
+
+def line_probabilities(values: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    """A transfer write's line probabilities: each value's magnitude times its line's
+    ``gain`` (>= 0), at most 1, with the value's sign (the kernels' ``_line_probs``)."""
+    return (values.abs() * gain).clamp(0, 1) * values.sign()
 
 
 def line_probabilities_torch(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: float,

@@ -33,7 +33,7 @@ import torch
 
 from .line_write_ref import line_write_torch
 from .params import CellParams, ChopperParams, LineWriteParams, TransferWriteParams
-from .pulsed_update_ref import advance_counters, managed_gains_torch
+from .pulsed_update_ref import advance_counters, line_probabilities, managed_gains_torch
 from .transfer_buffer_ref import transfer_buffer_torch
 
 
@@ -164,7 +164,7 @@ def transfer_write_torch(reads: torch.Tensor, start, width: int, p: TransferWrit
         values.abs().amax(1), columns, lr=lr, granularity=granularity, desired_bl=desired_bl,
         long_train=long_train, update_management=update_management,
         update_bl_management=update_bl_management, um_grad_scale=um_grad_scale)
-    line_prob = (values.abs() * line_gain[:, None]).clamp(0, 1) * values.sign()
+    line_prob = line_probabilities(values, line_gain[:, None])
     one_hot = torch.zeros(n, width, dtype=reads.dtype, device=reads.device)
     one_hot[torch.arange(n, device=reads.device), lines] = one_gain.clamp(0, 1)
     if chopper is not None:
