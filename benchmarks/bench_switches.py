@@ -498,12 +498,12 @@ def main() -> None:
             fps[key], _ = epoch_seconds(["device=fp", *shape], repeats=3, data=data)
             print(f"{key}: fp {fps[key]:.4f} s/epoch", flush=True)
         defaults = [getattr(module, switch) for module, switch in switches]
+        shared = not any(defaults)  # off is then every switch at its default
         for row in rows:
             if only and row not in only:
                 continue
             _, overrides = _spec(row)
             for on in (False, True):
-                shared = not any(defaults)  # off is then every switch at its default
                 if not on and shared and (key, row) in offs:
                     print(f"{name} {row} [off]: as above, {offs[key, row]:.2f}x fp", flush=True)
                     continue
