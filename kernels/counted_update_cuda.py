@@ -1057,8 +1057,9 @@ NARROW_PLANES = True  # measured faster on one H200, 2026-12-06 23:00 UTC: bench
 # ~262 us of kernel time a step (H100 profile, /work/notes/prof14.txt), ~30 us of bytes at
 # 3 TB/s: expected about half of it. A bit's Philox key is (line, quad, row) whatever the
 # blocks, and a row's quads end where its train does: the same planes byte for byte. False:
-# 64 rows.
-SHORT_PLANE_BLOCKS = False
+# 64 rows. On since one H100 timed it with ``FUSED_FLAT_BLOCKS`` (2026-12-08,
+# ``wide-fuse-all``: the note there).
+SHORT_PLANE_BLOCKS = True
 SHORT_PLANE_ROWS = 16
 
 
@@ -1579,7 +1580,10 @@ def _apply(weight, cell_params, a, b, from_net: bool | int, cell: CellParams, *,
 # split over K): net and total (8 bytes a cell) are neither written nor read back, and the
 # apply kernel's launch is saved. False: split-K counts, then ``_apply_counts_kernel`` (the
 # same numbers; a switch for side-by-side timings).
-FUSED_APPLY = False  # measured slower (one H200, 2026-12-06: benchmarks/RESULTS.md)
+# On with ``FUSED_FLAT_BLOCKS`` (below), timed together on one H100 (2026-12-08 00:45,
+# ``bench_switches wide-fuse-all``); alone, in its 128 x 128 blocks, measured slower (one
+# H200, 2026-12-06: benchmarks/RESULTS.md).
+FUSED_APPLY = True
 # the parts a block's columns are applied in (1, 2, 4, 8; ``_coincidence_kernel``'s CHUNKS):
 # a thread of a 128 x 128 block holds 64 elements of each count; 8 parts hold an eighth of
 # them, with their parameter rows, at a time. Compiled for sm_90 (ptxas -v, 8 warps): one
@@ -1605,8 +1609,9 @@ COUNT_BLOCK_K = None
 # about half of it - expected: the 3 count launches ~550 -> ~300 us of kernel time a step
 # (H100 profile, /work/notes/prof14.txt), more where trains are long (K in the thousands:
 # the byte loads fed the tensor cores at a fraction of their rate). Exact integer counts: the
-# same weights bit for bit. False: the end's mask on the loads.
-WIDE_COUNT_LOADS = False
+# same weights bit for bit. False: the end's mask on the loads. On since one H100 timed it
+# with ``FUSED_FLAT_BLOCKS`` (2026-12-08, ``wide-fuse-all``: the note there).
+WIDE_COUNT_LOADS = True
 COUNT_REGISTER_CAP = 128  # with WIDE_COUNT_LOADS, blocks of 8 warps and K steps <= 64
 # The split-K count's two products summed in one int32 accumulator as ``net + 16384 *
 # total`` (the |bits| times -128: a coincidence of two is 16384), where the planes hold
@@ -1644,9 +1649,15 @@ FUSED_SMALL_BLOCKS = False
 # hidden by the other blocks' loads - if the pass keeps ~85 % of the bandwidth, ~100 us a
 # step less than ``WIDE_COUNT_LOADS``' count and apply. A block of 16 x 64 reads the planes
 # again for every block: 20 B a cell a K of 256 from L2, so long trains (K in the thousands)
-# are much slower there: for short trains (BL management) only. The same weights, counters
-# and pulses bit for bit (``_apply_cells`` on each element, keyed by its offset).
-FUSED_FLAT_BLOCKS = False
+# are much slower there: for short trains (BL management) only - planes of more than
+# ``FUSED_FLAT_MAX_SLOTS`` slots are counted split over K and applied apart. The same
+# weights, counters and pulses bit for bit (``_apply_cells`` on each element, keyed by its
+# offset). On with ``FUSED_APPLY``, ``WIDE_COUNT_LOADS`` and ``SHORT_PLANE_BLOCKS`` since one
+# H100 timed the four together (2026-12-08 00:45 UTC, ``bench_switches wide-fuse-all``,
+# 784-4096-4096-10 b256 ``batch``, ratio to graph-replayed fp: sgd 2.01x -> 1.81x, ttv2
+# 2.08x -> 1.86x, chopped 2.45x -> 2.22x, agad 2.51x -> 2.30x; benchmarks/RESULTS.md).
+FUSED_FLAT_BLOCKS = True
+FUSED_FLAT_MAX_SLOTS = 1024
 
 
 def _unread(t: torch.Tensor) -> torch.Tensor:
@@ -1674,6 +1685,8 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     ld = dt.shape[-1]
     cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles, one_acc=_one_accumulator(ld))
     flat = FUSED_FLAT_BLOCKS  # (the module note at FUSED_FLAT_BLOCKS)
+    if flat and ld > FUSED_FLAT_MAX_SLOTS:
+        return False  # long trains: each 16 x 64 block would read the planes again
     if flat:
         cfg.update(BLOCK_M=min(16, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
                    num_warps=4, BLOCK_K=COUNT_BLOCK_K or 64)

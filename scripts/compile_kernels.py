@@ -654,7 +654,10 @@ _TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONE
              ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"),
              ("transfer_write_cuda", "SCAN_TRIPS"), ("counted_update_cuda", "DRAWN_ROWS4"),
              ("counted_update_cuda", "DRAWN_ROW_KEYS"), ("counted_update_cuda", "LEAN_OPERANDS"),
-             ("counted_update_cuda", "FOLDED_PROBABILITIES"))
+             ("counted_update_cuda", "FOLDED_PROBABILITIES"),
+             ("counted_update_cuda", "FUSED_APPLY"), ("counted_update_cuda", "FUSED_FLAT_BLOCKS"),
+             ("counted_update_cuda", "WIDE_COUNT_LOADS"),
+             ("counted_update_cuda", "SHORT_PLANE_BLOCKS"))
 
 
 @contextlib.contextmanager
