@@ -1628,6 +1628,37 @@ def test_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, cls):
     assert shapes == [(16, 64, 1, True, True)] * 2
 
 
+def test_fused_flat_blocks_leave_long_trains_to_the_split_count(monkeypatch):
+    """Planes longer than ``FUSED_FLAT_MAX_SLOTS`` are not fused in 16 x 64 blocks (each
+    block would read them again): counted split over K, then applied by the apply kernel,
+    with the same weights, counters and pulses."""
+    from xbrun import kernels
+
+    group = launcher("counted_update_grouped_triton", True)
+    one = triton_function("counted_update_cuda", "counted_update_triton", True)
+    kernel = group.__globals__["_coincidence_kernel"]
+    applied = []
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                applied.append(kwargs["APPLY"])
+                return kernel[grid](*args, **kwargs)
+            return launch
+
+    case = _two_tile_case(kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=53,
+                          n_in=70, n_out=20, k=5, length=3)
+    results = []
+    for cap in (4096, 1):
+        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", True)
+        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_BLOCKS", True)
+        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_MAX_SLOTS", cap)
+        monkeypatch.setitem(group.__globals__, "_coincidence_kernel", Spy())
+        results.append(_group_and_one(group, one, *case))
+    _assert_same_and_updated(results, case[1])
+    assert applied[:2] == [True, True] and applied[2:] == [False, False]
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("long_trains", [False, True])
 def test_gpu_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, long_trains):
@@ -1646,7 +1677,7 @@ def test_gpu_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, long_train
     for flat in (False, True):
         monkeypatch.setitem(group.__globals__, "FUSED_APPLY", flat)
         monkeypatch.setitem(group.__globals__, "FUSED_FLAT_BLOCKS", flat)
-        if flat:
+        if flat and not long_trains:  # (long trains: counted split over K, applied apart)
             monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
         results.append(_grouped_update(group, *case))
     for a, b in zip(*results, strict=True):
