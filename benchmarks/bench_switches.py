@@ -33,6 +33,7 @@ from xbrun.kernels import (
     transfer_write_cuda,
 )
 
+from xbrun.nn import optimizer
 from xbrun.tiles import grouped, indexed, scales, tile
 
 from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
@@ -187,6 +188,15 @@ PATHS = {
     "folded-probs": (((counted_update_cuda, "FOLDED_PROBABILITIES"),), RESNET, [],
                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # (on by default since 2026-12-07 22:45: its off row is then the path before them)
+    # each tile's update started where its backward queued it (on a side stream, beside the
+    # backward of the layers before it) instead of after the whole backward pass
+    "early-updates": (((optimizer, "EARLY_UPDATES"),), RESNET, [],
+                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                       "ttv2+update.accumulate=batch", "agad+update.accumulate=batch",
+                       "sgd", "chopped")),
+    "early-updates-wide": (((optimizer, "EARLY_UPDATES"),), DATA, LARGE,
+                           ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                            "agad+update.accumulate=batch")),
     "folded-row-keys": (((counted_update_cuda, "FOLDED_PROBABILITIES"),
                          (counted_update_cuda, "DRAWN_ROW_KEYS"),
                          (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],

@@ -149,3 +149,124 @@ def test_a_grouped_update_is_one_job_beside_the_other_tiles(monkeypatch):
             assert next(e for e in step if e[1] == stream) == ("wait", stream, "main")
         joins = [e for e in step if e[:2] == ("wait", "main")]
         assert step[-len(joins):] == joins and sorted(e[2] for e in joins) == sorted(used)
+
+
+# ---------------- EARLY_UPDATES: a tile's update started where its backward queued it -------
+def _early(monkeypatch, on: bool) -> None:
+    from xbrun.nn import optimizer
+
+    monkeypatch.setattr(optimizer, "EARLY_UPDATES", on)
+
+
+def test_early_updates_start_in_the_backward_pass_with_the_same_weights(monkeypatch):
+    """With ``EARLY_UPDATES`` every tile's update (the grouped grid's as one job, its
+    transfers after it) starts on a side stream inside ``loss.backward()``, the stream
+    waiting for the step's stream right before it (the backward that queued it), and
+    ``analog_step`` only joins them: the weights are those of the update after the whole
+    backward pass, in order."""
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    monkeypatch.setattr(grouped, "TRANSFER_GROUP_MIN_TILES", 2)
+    serial = _grid_trained(1)
+    log = []
+    _host_streams(monkeypatch, log)
+    _early(monkeypatch, True)
+    _same(serial, _grid_trained(8))
+    starts = [i for i, e in enumerate(log) if e[0] == "analog_step"]
+    assert len(starts) == 2
+    before = log[:starts[0]]
+    jobs = [(i, e) for i, e in enumerate(before) if e[0] in ("update", "apply_pending")]
+    assert [e[0] for _, e in jobs] == ["apply_pending", "update"]  # the last layer first
+    for i, (_, stream) in jobs:
+        assert stream != "main" and before[i - 1] == ("wait", stream, "main")
+    step = log[starts[0] + 1:starts[1]]  # the first analog_step, then the second backward
+    assert [e[0] for e in step if e[0] in ("update", "apply_pending")] == [e[0] for _, e in jobs]
+    assert {e[2] for e in step if e[:2] == ("wait", "main")} >= {s for _, (_, s) in jobs}
+    assert not [e for e in log[starts[1]:] if e[0] in ("update", "apply_pending")]
+
+
+class _Twice(torch.nn.Module):
+    """One analog layer used by two forward passes of a step (its weights shared)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(torch.tanh(self.layer(x)))
+
+
+def _shared_trained(monkeypatch, early: bool, input_range: bool = False):
+    from tests.test_mapping import make_spec
+    from xbrun.nn import AnalogLinear
+
+    _early(monkeypatch, early)
+    torch.manual_seed(0)
+    mapping = ["learn_input_range=true", "digital_bias=true"] if input_range else []
+    layer = AnalogLinear.from_digital(torch.nn.Linear(12, 12),
+                                      make_spec(*mapping, cell="reram_sb", io="default"))
+    model = _Twice(layer)
+    optimizer = AnalogSGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 12), torch.randint(0, 12, (8,))
+    for _ in range(3):
+        training_step(model, optimizer, x, y)
+    return [p.detach().clone() for p in model.state_dict().values()
+            if isinstance(p, torch.Tensor)]
+
+
+@pytest.mark.parametrize("input_range", [False, True])
+def test_early_updates_wait_for_a_shared_layers_last_backward(monkeypatch, input_range):
+    """A layer used twice in a step starts its update after its second backward pass (the
+    first would otherwise read weights already updated), and a learned input range (which
+    the digital step changes before the update reads it) keeps the update after the
+    backward pass: the weights of the late update, bit for bit."""
+    from xbrun.nn import optimizer
+
+    monkeypatch.setattr(optimizer, "EARLY_INLINE", True)
+    late = _shared_trained(monkeypatch, False, input_range)
+    queued = []
+    step = optimizer.AnalogSGD.analog_step
+
+    def spy(self):
+        queued.append([bool(t.pending) for _, t in self._tiles()])
+        return step(self)
+
+    monkeypatch.setattr(optimizer.AnalogSGD, "analog_step", spy)
+    _same(late, _shared_trained(monkeypatch, True, input_range))
+    assert queued == [[input_range]] * 3  # started in the backward pass unless the range
+
+
+@pytest.mark.parametrize("device", ["sgd", "chopped"])
+def test_early_updates_of_a_resnet_give_the_late_weights(monkeypatch, device):
+    """Convolutions (indexed tiles, queued as images) and the linear head, updated where
+    their backward queued them (inline here, the CPU has no side streams): the weights of
+    the update after the backward pass, bit for bit."""
+    from xbrun.nn import optimizer
+
+    monkeypatch.setattr(optimizer, "EARLY_INLINE", True)
+
+    def trained(early):
+        _early(monkeypatch, early)
+        config = compose(["model=resnet", "dataset=synthetic", "dataset.image_shape=[3,8,8]",
+                          "dataset.n_train=8", "dataset.n_test=4", f"device={device}",
+                          "batch_size=4", "seed=5"])
+        data, model, opt, _ = setup(config, torch.device("cpu"))
+        for step in range(2):
+            rows = slice(4 * step, 4 * step + 4)
+            training_step(model, opt, data.x_train[rows], data.y_train[rows])
+        return [p.detach().clone() for p in model.state_dict().values()
+                if isinstance(p, torch.Tensor)]
+
+    _same(trained(False), trained(True))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(40, 24), (32, 16)])  # 32: a 2-tile grid, grouped
+def test_early_updates_match_the_serial_update_on_cuda(monkeypatch, shape):
+    """Compiled, the updates started in the backward pass on side streams (eager and
+    graph-replayed) give the weights of the serial update after the backward pass."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    serial = _trained(1, "cuda", shape=shape)
+    _early(monkeypatch, True)
+    _same(serial, _trained(8, "cuda", shape=shape))
+    _same(serial, _trained(8, "cuda", graphs="on", shape=shape))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 
@@ -10,6 +11,20 @@ import torch
 # side streams for the tiles' updates on one CUDA device: enough to keep an H200 busy with
 # small tiles, few enough that each still gets a share of the SMs
 UPDATE_STREAMS = 8
+
+# Each tile's update started where the backward pass has queued its ``(x, d)`` and read its
+# weights (``updates_in_backward``), on a side stream, instead of after the whole backward
+# pass: on the ResNet the update's launches (the counts, the transfers: ~40 % of the step's
+# kernel time) then overlap the backward of the layers before it, where today the main
+# stream idles 2.8 ms (sgd) to 3.7 ms (chopped) of a ~10.5-12 ms step while only the
+# update's side streams run (one H100, 2026-12-08 00:35, /work/notes: profile_gpu wall
+# section). The same launches on the same data in the same order on each tile, so the same
+# numbers; only where they overlap changes. Only for tiles whose update reads nothing the
+# digital SGD step changes (no learned input range or output scales) and only where side
+# streams run (CUDA, ``parallel_tiles`` > 1). False: every update after the backward pass.
+EARLY_UPDATES = False
+# run early updates inline where no side streams run (the CPU): for tests of the hooks
+EARLY_INLINE = False
 
 
 def _eager(method):
@@ -52,6 +67,7 @@ class AnalogSGD(torch.optim.SGD):
                  **kwargs):
         super().__init__(params, lr, *args, **kwargs)
         self.parallel_tiles = int(parallel_tiles)
+        self._fork = None  # the side streams a step's updates run on (``_Fork``)
 
     def _tiles(self):
         for group in self.param_groups:
@@ -101,21 +117,67 @@ class AnalogSGD(torch.optim.SGD):
                     return False
         return True
 
+    @contextlib.contextmanager
+    def updates_in_backward(self):
+        """Within it (around ``loss.backward()``), a tile's update starts on a side stream
+        as soon as the backward pass has queued its ``(x, d)`` and read its weights
+        (``EARLY_UPDATES``); ``analog_step`` then runs the rest and joins them all. Tiles
+        used by several forward passes start after their last backward; tiles whose
+        update reads what the digital step changes (a learned input range, learned output
+        scales) wait for ``analog_step``."""
+        tiles = [(g, t) for g, t in self._tiles() if _early_ready(t)]
+        if not EARLY_UPDATES or not tiles:
+            yield
+            return
+        streams = self._streams([(tuple(t for _, t in tiles), None)])
+        if not streams and not EARLY_INLINE:
+            yield
+            return
+        rates = {id(t): g["lr"] for g, t in tiles}
+        fork = self._fork = _Fork(streams)
+
+        def start(queued):
+            if any(id(t) not in rates for t in queued):
+                return
+            for tile in queued:
+                tile.set_learning_rate(rates[id(tile)])
+            fork.run(self._jobs([t for t in queued if t.pending]))
+
+        owners = []
+        for _, tile in tiles:
+            owners += [tile, *([tile.tile_group] if getattr(tile, "tile_group", None) else [])]
+        for owner in owners:
+            owner.queued_hook = start
+        try:
+            yield
+        finally:
+            for owner in owners:
+                owner.queued_hook = None
+
     @torch.no_grad()
     def analog_step(self) -> None:
         """The analog update: every tile turns its queued ``(x, d)`` into pulse trains on
         its arrays (``apply_pending`` -> training device ``update`` ->
-        ``kernels.pulsed_update``), at its parameter group's learning rate."""
+        ``kernels.pulsed_update``), at its parameter group's learning rate; updates started
+        in the backward pass (``updates_in_backward``) are joined here."""
         work = []
         for group, tile in self._tiles():
+            tile.backward_uses = 0
             tile.clip_input_range()
             tile.set_learning_rate(group["lr"])
             if tile.pending:
                 work.append(tile)
+            owner = getattr(tile, "tile_group", None)
+            if owner is not None:
+                owner.backward_uses = 0
         jobs = self._jobs(work)
-        if len(jobs) == 1:  # nothing to run beside it: on the step's stream, then what follows
-            jobs = [((t,), run) for t, run in jobs[0][1]() or ()]
-        self._run(jobs)
+        fork, self._fork = self._fork, None
+        if fork is None:
+            if len(jobs) == 1:  # nothing to run beside it: on the step's stream, then what follows
+                jobs = [((t,), run) for t, run in jobs[0][1]() or ()]
+            fork = _Fork(self._streams(jobs))
+        fork.run(jobs)
+        fork.join()
 
     @staticmethod
     def _jobs(work: list) -> list[tuple]:
@@ -132,54 +194,6 @@ class AnalogSGD(torch.optim.SGD):
                 tiles.append(tile)
         return ([(g.grid.tiles, g.update) for g in groups.values()]
                 + [((t,), t.apply_pending) for t in tiles])
-
-    def _run(self, jobs: list) -> None:
-        """Run the ``(tiles, run)`` ``jobs``, then what their runs return (a group's
-        transfers). On CUDA each job runs on the least loaded side stream, where a
-        stream waits for the step's stream before its first job and the step's stream
-        waits for every stream used (one fork and one join per stream, as a CUDA graph
-        captures them); a job that follows a group's update runs on any stream once the
-        group's stream has passed it (an event)."""
-        streams = self._streams(jobs)
-        if not streams:
-            follow = []
-            for _, run in jobs:
-                follow += run() or ()
-            for _, run in follow:
-                run()
-            return
-        main = torch.cuda.current_stream()
-        load = [0] * len(streams)  # weight elements per stream: the biggest tiles spread out
-        used = []
-
-        def place(tiles) -> torch.cuda.Stream:
-            i = load.index(min(load))
-            load[i] += sum(t.out_size * t.in_size for t in tiles)
-            if i not in used:
-                streams[i].wait_stream(main)
-                used.append(i)
-            return streams[i]
-
-        follow = []
-        for tiles, run in jobs:
-            stream = place(tiles)
-            for tile in tiles:  # made on the main stream, read on the side stream (a
-                for x, d in tile.pending:  # group's update reads the tensors they view)
-                    x.record_stream(stream)
-                    d.record_stream(stream)
-            with torch.cuda.stream(stream):
-                after = run()
-            if after:
-                event = stream.record_event()
-                follow += [(tile, then, stream, event) for tile, then in after]
-        for tile, run, origin, event in follow:
-            stream = place((tile,))
-            if stream is not origin:
-                stream.wait_event(event)
-            with torch.cuda.stream(stream):
-                run()
-        for i in used:
-            main.wait_stream(streams[i])
 
     def _streams(self, jobs) -> tuple:
         """Side streams for the ``(tiles, run)`` ``jobs``, up to one per tile; none where
@@ -202,3 +216,68 @@ class AnalogSGD(torch.optim.SGD):
             _eager(torch.optim.Optimizer.zero_grad)(self, set_to_none)
         for _, tile in self._tiles():
             tile.pending.clear()
+
+
+def _early_ready(tile) -> bool:
+    """Whether ``tile``'s update reads nothing the digital SGD step changes (module note at
+    ``EARLY_UPDATES``): no learned input range, no learned output scales."""
+    scales = getattr(tile, "mapping_scales", None)
+    return tile.input_range is None and not (scales is not None and scales.requires_grad)
+
+
+class _Fork:
+    """Update jobs on side streams: each job on the least loaded stream; a stream waits for
+    the step's stream where a ``run`` first places a job on it (so jobs started in the
+    backward pass wait for the backward that queued them), and ``join`` makes the step's
+    stream wait for every stream used (as a CUDA graph captures them). A job that follows
+    a group's update runs on any stream once the group's stream has passed it (an event).
+    Without streams, jobs run in order where they are given."""
+
+    def __init__(self, streams: tuple):
+        self.streams = streams
+        self.load = [0] * len(streams)  # weight elements per stream: the biggest spread out
+        self.used = []
+        self.main = torch.cuda.current_stream() if streams else None
+
+    def _place(self, tiles, waited: set):
+        i = self.load.index(min(self.load))
+        self.load[i] += sum(t.out_size * t.in_size for t in tiles)
+        if i not in waited:
+            self.streams[i].wait_stream(torch.cuda.current_stream())
+            waited.add(i)
+        if i not in self.used:
+            self.used.append(i)
+        return self.streams[i]
+
+    def run(self, jobs: list) -> None:
+        """Run the ``(tiles, run)`` ``jobs``, then what their runs return (a group's
+        transfers)."""
+        if not self.streams:
+            follow = []
+            for _, run in jobs:
+                follow += run() or ()
+            for _, run in follow:
+                run()
+            return
+        follow, waited = [], set()
+        for tiles, run in jobs:
+            stream = self._place(tiles, waited)
+            for tile in tiles:  # made on the main stream, read on the side stream (a
+                for x, d in tile.pending:  # group's update reads the tensors they view)
+                    x.record_stream(stream)
+                    d.record_stream(stream)
+            with torch.cuda.stream(stream):
+                after = run()
+            if after:
+                event = stream.record_event()
+                follow += [(tile, then, stream, event) for tile, then in after]
+        for tile, run, origin, event in follow:
+            stream = self._place((tile,), waited)
+            if stream is not origin:
+                stream.wait_event(event)
+            with torch.cuda.stream(stream):
+                run()
+
+    def join(self) -> None:
+        for i in self.used:
+            self.main.wait_stream(self.streams[i])

@@ -26,6 +26,25 @@ def joined(blocks: list[torch.Tensor], dim: int) -> torch.Tensor:
     return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=dim)
 
 
+def count_use(ctx, owner) -> None:
+    """A forward pass that autograd will run backward through (grad mode: ``analog_ctx``,
+    which requires grad, makes ``needs_input_grad[1]`` true) counts one use of ``owner``
+    (a tile or a group) whose queue its backward fills."""
+    if ctx.needs_input_grad[1]:
+        owner.backward_uses = getattr(owner, "backward_uses", 0) + 1
+
+
+def queued(owner, tiles) -> None:
+    """After a backward pass has queued ``tiles``' ``(x, d)`` and read their weights: one
+    use less of ``owner``; at the last one, hand the tiles to the hook the optimizer set
+    (``AnalogSGD.updates_in_backward``), which may start their update at once."""
+    uses = getattr(owner, "backward_uses", 0) - 1
+    owner.backward_uses = max(uses, 0)
+    hook = getattr(owner, "queued_hook", None)
+    if uses == 0 and hook is not None:
+        hook(tiles)
+
+
 class TileFunction(torch.autograd.Function):
     """The analog part of a tile in autograd: forward and backward are noisy MVMs, the weight
     update is deferred (``(x, d)`` is queued on the tile for the optimizer's ``step``).
@@ -39,6 +58,7 @@ class TileFunction(torch.autograd.Function):
         ctx.tile = tile
         ctx.has_range = input_range is not None
         ctx.save_for_backward(x)
+        count_use(ctx, tile)
         # autograd runs this without grad: the unwrapped pass spares a no_grad per call
         return tile._joint_forward(x, not tile.training)
 
@@ -52,6 +72,7 @@ class TileFunction(torch.autograd.Function):
             ctx.saved_input = x
             grad_x = tile._backward(d, ctx)
             grad_r = getattr(ctx, "grad_input_range", None)
+        queued(tile, (tile,))
         return (grad_x if ctx.needs_input_grad[0] else None), None, grad_r, None
 
 
@@ -68,6 +89,7 @@ class IndexedTileFunction(torch.autograd.Function):
         ctx.index = tile._index_of("forward")
         ctx.rows = None
         ctx.save_for_backward(images)
+        count_use(ctx, tile)
         return tile._joint_forward_indexed(images, not tile.training, index=ctx.index, keep=ctx)
 
     @staticmethod
@@ -82,6 +104,7 @@ class IndexedTileFunction(torch.autograd.Function):
                 ctx.saved_input = tile._gather(images, index) if rows is None else rows
             grad_x = tile._backward_indexed(d, ctx, index=index)
             grad_r = getattr(ctx, "grad_input_range", None)
+        queued(tile, (tile,))
         return (grad_x if ctx.needs_input_grad[0] else None), None, grad_r, None
 
 
@@ -96,6 +119,7 @@ class GridFunction(torch.autograd.Function):
     def forward(ctx, x, analog_ctx, group):
         ctx.group = group
         ctx.save_for_backward(x)
+        count_use(ctx, group)
         return group.forward(x)
 
     @staticmethod
@@ -104,6 +128,7 @@ class GridFunction(torch.autograd.Function):
         group = ctx.group
         group.queue(x.detach(), d.detach())
         grad_x = group.backward(d) if ctx.needs_input_grad[0] else None
+        queued(group, group.grid.tiles)
         return grad_x, None, None
 
 
@@ -118,6 +143,7 @@ class ScaledGridFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, analog_ctx, group, *betas):
         ctx.group = group
+        count_use(ctx, group)
         parts = group.parts(x)
         ctx.save_for_backward(x, parts, *betas)
         n_rows, n_cols = group.grid.shape
@@ -143,4 +169,5 @@ class ScaledGridFunction(torch.autograd.Function):
         grad_x = None
         if ctx.needs_input_grad[0]:
             grad_x = group.backward(torch.cat(errors, dim=-1), per_tile=True)
+        queued(group, grid.tiles)
         return (grad_x, None, None, *grads)

@@ -171,7 +171,11 @@ def training_step(model, optimizer, x, y, replicas: Replicas | None = None) -> t
     out = model(x)
     loss = task_loss(out, y) if replicas is None else replicas.loss(out, y)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if isinstance(optimizer, AnalogSGD) and replicas is None:
+        with optimizer.updates_in_backward():  # (nn/optimizer.py: EARLY_UPDATES)
+            loss.backward()
+    else:
+        loss.backward()
     if replicas is not None:
         loss = replicas.synchronise(model, optimizer, loss)
     if isinstance(optimizer, AnalogSGD):
