@@ -972,7 +972,7 @@ def compact_layout_torch(bl: torch.Tensor, length: int) -> tuple[torch.Tensor, t
 def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: int,
                        seed: int | torch.Tensor, stream: int, *, n_lines: int | None = None,
                        with_abs: bool = False, compact: tuple | None = None,
-                       rows4: bool = False):
+                       rows4: bool = False, zeroed: bool = False):
     """The signed bits (``signed_bits_torch``) of each line as K-major int8 planes
     ``(n_lines, ld)``: slot ``t`` of row ``b`` of line ``j`` at ``[j, t * k + b]``
     (slot-major), zeros past the ``k * length`` slots and the ``n`` lines; and, ``with_abs``, their
@@ -990,14 +990,17 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
     keyed by rank, four ranks a Philox call), at the same places; ``rows4`` without
     ``compact`` (``DRAWN_ROW_KEYS``): keyed by row (rank ``r`` is row ``r``), slot-major at
     ``t * k + row`` as the dense planes, but only the slots up to each block of rows'
-    longest train written (``ld >= k * length``; nothing past them is set)."""
+    longest train written (``ld >= k * length``; nothing past them is set). ``zeroed``: the
+    planes allocated as zeros, so that the slots a layout leaves unwritten (compact, or
+    ``rows4``) read as zeros wherever a reader takes every slot (cuBLAS's products)."""
     grouped = prob.dim() == 3
     if not grouped:
         prob, bl = prob[None], bl[None]
     tiles, k, n = prob.shape
     n_lines = n if n_lines is None else n_lines
-    signed = torch.empty(tiles, n_lines, ld, dtype=torch.int8, device=prob.device)
-    magnitude = torch.empty_like(signed) if with_abs else None
+    alloc = torch.zeros if zeroed else torch.empty
+    signed = alloc(tiles, n_lines, ld, dtype=torch.int8, device=prob.device)
+    magnitude = alloc(signed.shape, dtype=torch.int8, device=prob.device) if with_abs else None
     if n_lines and ld and tiles and (k == 0 or length == 0):
         signed.zero_()
         if magnitude is not None:
@@ -1241,7 +1244,8 @@ DRAWN_REGISTER_CAP = 128
 # agree with the old stream's in distribution only (tests: the twin
 # ``counted_update_ref.drawn_counts_rows4_torch`` bit for bit, and means and variances over
 # seeds). Rows are then always in ``compact_layout``'s (stable) order. Only the drawn counts
-# (``DRAWN_COUNTS``' shapes) change; the planes of wide layers keep the old stream. False:
+# (``DRAWN_COUNTS``' shapes) change; the planes of wide layers keep the old stream (a cuBLAS
+# count forced at a drawn shape draws the new stream into its planes). False:
 # the old stream, the same numbers as before. On since one H100 timed it (2026-12-07 16:41,
 # bench_switches drawn-rows4: ResNet sgd batch 2.51x -> 2.36x fp, chopped 2.75x -> 2.60x;
 # its compiled twin test passed there).
@@ -1722,7 +1726,9 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     """``counted_update_torch`` in three launches (module doc), ``seed`` instead of a
     generator. ``weight`` must be a contiguous float32 tensor; ``cell_pulses`` an optional
     int32 counter shaped like it, which the apply kernel adds each element's pulses to.
-    ``method``: how the coincidences are counted, ``count_method``'s choice unless given.
+    ``method``: how the coincidences are counted, ``count_method``'s choice unless given -
+    never which bits: a cuBLAS count forced where the split-K method draws its counts takes
+    their stream (``DRAWN_ROWS4``'s, in its planes).
     ``add_to``: a 0-dim int64 count on the device (a tile's pulses) that the apply kernel
     adds the pulses to itself, returned: two launches fewer a call than a zeroed count
     added to it after (integer atomics: the same sum in any order)."""
@@ -1752,10 +1758,18 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
         return pulses
     else:  # split-K: compact planes (only the trains' slots); cuBLAS: slot-major, padded
         compact = None if cublas else compact_layout(bl, length)
+        draw = dict(compact=compact)
+        if cublas and _drawn(n_out, k) and DRAWN_ROWS4:
+            # where the split-K method draws its counts (``DRAWN_ROWS4``' stream, by row or by
+            # rank), cuBLAS's planes hold those bits (zeroed: its products read every slot,
+            # the trains' slots in any order): the method changes how the bits are counted,
+            # never which (cuBLAS is forced there only: ``count_method`` never picks it)
+            draw = dict(rows4=True, zeroed=True,
+                        compact=None if DRAWN_ROW_KEYS else compact_layout(bl, length))
         dt, dt_abs = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seed, 1,
-                                        n_lines=lines[0], with_abs=cublas, compact=compact)
+                                        n_lines=lines[0], with_abs=cublas, **draw)
         xt, xt_abs = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seed, 0,
-                                        n_lines=lines[1], with_abs=cublas, compact=compact)
+                                        n_lines=lines[1], with_abs=cublas, **draw)
     pulses = _pulses_count(add_to, (), weight.device)
     if (x_bits is None and not cublas
             and _count_and_apply(dt, xt, weight, cell_params, p.cell, seed=seed,

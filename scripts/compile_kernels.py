@@ -271,6 +271,12 @@ def _problems():
                                    7, torch.tensor([5]))
         cu.drawn_counts_triton(x_prob, d_prob, bl, 7, 5)
     cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS, cu.CAPPED_DRAWN_REGISTERS = saved
+    # a cuBLAS count forced at a drawn shape: DRAWN_ROWS4's bits and their magnitudes in zeroed
+    # planes of lines padded to 32 (the stem's 16 x 27), keyed by row and by rank
+    for layout in (None, cu.compact_layout(bl, 7)):
+        cu.line_planes_triton(torch.rand(5, 27) - 0.5, bl, 7, 48, torch.tensor([5]), 0,
+                              n_lines=32, with_abs=True, compact=layout, rows4=True,
+                              zeroed=True)
     saved = cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS
     cu.LEAN_OPERANDS = cu.CAPPED_DRAWN_REGISTERS = True  # |bits| as s & 1, plane as (lines, rows)
     for cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS in ((False, False), (True, False), (True, True)):

@@ -340,6 +340,34 @@ def test_interpreted_cublas_layout_updates_as_the_split_k_kernel(interp):
     assert torch.equal(weights[0][0], weights[1][0]) and torch.equal(weights[0][1], weights[1][1])
 
 
+@pytest.mark.parametrize("row_keys", [True, False], ids=["by-row", "by-rank"])
+def test_interpreted_cublas_draws_the_drawn_counts_bits(monkeypatch, row_keys):
+    """Where the split-K method draws its counts (``DRAWN_COUNTS``' shapes: few outputs, many
+    rows; ``DRAWN_MIN_ROWS`` lowered here) from ``DRAWN_ROWS4``'s stream, keyed by row or by
+    rank, a forced cuBLAS count takes the same bits (its planes drawn from that stream,
+    zeros elsewhere): the same pulses, weights and wear bit for bit, BL-managed trains of
+    0-8 slots under a bound of 31 (the GPU suite's ``[conv]`` case, 16 x 27 x 131,072: the
+    cuBLAS planes kept the old stream, 567,611 pulses against 565,160)."""
+    update = triton_function("counted_update_cuda", "counted_update_triton", True)
+    for name, value in (("DRAWN_COUNTS", True), ("DRAWN_MIN_ROWS", 16), ("DRAWN_ROWS4", True),
+                        ("DRAWN_ROW_KEYS", row_keys)):
+        monkeypatch.setitem(update.__globals__, name, value)
+    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
+    gen = torch.Generator().manual_seed(0)
+    params = cell.sample((5, 7), gen)
+    x_prob, d_prob = _probs(gen, 40, n_in=7, n_out=5)
+    bl = torch.randint(0, 9, (40,), generator=gen, dtype=torch.int32)
+    results = []
+    for method in ("cublas", "split_k"):
+        weight, worn = torch.zeros(5, 7), torch.zeros(5, 7, dtype=torch.int32)
+        pulses = loose(update)(weight, params, x_prob, d_prob, bl, max_bl=31,
+                               seed=torch.tensor(7), method=method, cell_pulses=worn,
+                               **cell_args(cell))
+        results.append((weight, worn, int(pulses)))
+    assert results[0][2] == results[1][2] == int(results[0][1].sum()) > 0
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
 def constant_like(dw_min):
     """A constant step without device-to-device spread (every step exactly ``dw_min``) and
     far bounds, so the noise alone moves an element off the twin."""
@@ -425,7 +453,8 @@ def test_gpu_both_methods_update_alike_without_a_host_sync(compiled, shape):
     """At a layer's and a convolution's size (131072 rows: K = 4M slots), the compiled
     update counted by cuBLAS (forced: padded sides, the slices) and by the split-K kernel
     (which stops at the longest train) moves the weights bit for bit alike, and neither
-    waits for the host."""
+    waits for the host. At the convolution's shape the split-K method draws its counts
+    (``DRAWN_ROWS4``' stream) and cuBLAS's planes hold the same bits."""
     n_out, n_in, k = shape
     cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
     gen = torch.Generator().manual_seed(0)
