@@ -16,12 +16,11 @@ from xbrun.training.loop import setup, train_epoch, training_step
 
 
 def _trained(parallel: int, device: str, graphs: str = "off",
-             shape: tuple = (40, 24)) -> list[torch.Tensor]:
-    config = compose(["dataset=synthetic", f"dataset.n_features={shape[0]}",
-                      "dataset.n_train=64", "dataset.n_test=8", f"model.hidden=[{shape[1]}]",
-                      "device=chopped",
-                      "mapping.max_input_size=16", "mapping.max_output_size=16",
-                      "batch_size=8", "seed=3"])
+             shape: tuple = (40, 24), model: tuple = ()) -> list[torch.Tensor]:
+    config = compose(list(model) or [
+        "dataset=synthetic", f"dataset.n_features={shape[0]}", "dataset.n_train=64",
+        "dataset.n_test=8", f"model.hidden=[{shape[1]}]", "device=chopped",
+        "mapping.max_input_size=16", "mapping.max_output_size=16", "batch_size=8", "seed=3"])
     dev = torch.device(device)
     data, model, optimizer, _ = setup(config, dev)
     optimizer.parallel_tiles = parallel
@@ -270,3 +269,20 @@ def test_early_updates_match_the_serial_update_on_cuda(monkeypatch, shape):
     _early(monkeypatch, True)
     _same(serial, _trained(8, "cuda", shape=shape))
     _same(serial, _trained(8, "cuda", graphs="on", shape=shape))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("device", ["sgd+update.accumulate=batch", "chopped"])
+def test_early_updates_of_a_resnet_match_on_cuda(monkeypatch, device):
+    """Compiled, a ResNet's convolutions and head updated where their backward queued them
+    (side streams beside the backward, eager and graph-replayed) give the weights of the
+    updates after the backward pass."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    model = ("model=resnet", "dataset=synthetic", "dataset.image_shape=[3,16,16]",
+             "dataset.n_train=64", "dataset.n_test=8", "batch_size=8", "seed=5",
+             *(f"{o}" if "=" in o else f"device={o}" for o in device.split("+")))
+    late = _trained(8, "cuda", model=model)
+    _early(monkeypatch, True)
+    _same(late, _trained(8, "cuda", model=model))
+    _same(late, _trained(8, "cuda", graphs="on", model=model))
