@@ -286,3 +286,88 @@ def test_early_updates_of_a_resnet_match_on_cuda(monkeypatch, device):
     _early(monkeypatch, True)
     _same(late, _trained(8, "cuda", model=model))
     _same(late, _trained(8, "cuda", graphs="on", model=model))
+
+
+def _mlp(early: bool, monkeypatch):
+    """A 2-layer analog MLP (two tiles) on the CPU, its data and optimizer."""
+    _early(monkeypatch, early)
+    config = compose(["dataset=synthetic", "dataset.n_features=12", "dataset.n_train=16",
+                      "dataset.n_test=8", "model.hidden=[10]", "device=chopped",
+                      "batch_size=8", "seed=3"])
+    data, model, opt, _ = setup(config, torch.device("cpu"))
+    return data, model, opt
+
+
+def test_early_updates_after_a_no_grad_forward(monkeypatch):
+    """A forward pass without autograd (an evaluation between steps) is no use whose
+    backward the update must wait for: the next step's updates still start in its
+    backward pass (not all after it), with the late update's weights."""
+    from xbrun.nn import optimizer
+
+    monkeypatch.setattr(optimizer, "EARLY_INLINE", True)
+
+    def trained(early):
+        data, model, opt = _mlp(early, monkeypatch)
+        for step in range(2):
+            rows = slice(8 * step, 8 * step + 8)
+            with torch.no_grad():
+                model(data.x_test)
+            training_step(model, opt, data.x_train[rows], data.y_train[rows])
+        return [p.detach().clone() for p in model.state_dict().values()
+                if isinstance(p, torch.Tensor)]
+
+    late = trained(False)
+    queued = []
+    step = optimizer.AnalogSGD.analog_step
+
+    def spy(self):
+        queued.append([bool(t.pending) for _, t in self._tiles()])
+        return step(self)
+
+    monkeypatch.setattr(optimizer.AnalogSGD, "analog_step", spy)
+    _same(late, trained(True))
+    assert queued == [[False, False]] * 2
+
+
+def test_early_updates_joined_when_the_backward_raises(monkeypatch):
+    """A backward pass that raises after an update started on a side stream (or one whose
+    ``analog_step`` never came) leaves no side stream unjoined: the step's stream waits for
+    it (a CUDA graph's capture would otherwise end with a fork never joined), and the
+    next ``analog_step`` starts afresh."""
+    log = []
+    _host_streams(monkeypatch, log)
+    _early(monkeypatch, True)
+
+    def fail(grad):
+        raise RuntimeError("backward failed")
+
+    from tests.test_mapping import make_spec
+    from xbrun.nn import AnalogLinear
+
+    torch.manual_seed(0)
+    spec = make_spec(cell="reram_sb", io="default")
+    first, second = (AnalogLinear.from_digital(torch.nn.Linear(12, 12), spec)
+                     for _ in range(2))
+    model = torch.nn.Sequential(first, torch.nn.Tanh(), second)
+    opt = AnalogSGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 12), torch.randint(0, 12, (8,))
+    hidden = torch.tanh(first(x))
+    hidden.register_hook(fail)
+    loss = torch.nn.functional.cross_entropy(second(hidden), y)
+    opt.zero_grad()
+    with pytest.raises(RuntimeError, match="backward failed"), opt.updates_in_backward():
+        loss.backward()
+    started = [e for e in log if e[0] == "apply_pending"]
+    assert len(started) == 1 and started[0][1] != "main"  # the head's, in the backward
+    assert log[-1] == ("wait", "main", started[0][1]) and opt._fork is None
+    log.clear()
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    with opt.updates_in_backward():  # its analog_step never comes
+        loss.backward()
+    used = {e[1] for e in log if e[0] == "apply_pending"}
+    assert len(used) == 2 and "main" not in used
+    log.clear()
+    with opt.updates_in_backward():  # nothing queued: the last fork is joined first
+        pass
+    assert sorted(e[2] for e in log if e[:2] == ("wait", "main")) == sorted(used)

@@ -123,14 +123,20 @@ class AnalogSGD(torch.optim.SGD):
         as soon as the backward pass has queued its ``(x, d)`` and read its weights
         (``EARLY_UPDATES``); ``analog_step`` then runs the rest and joins them all. Tiles
         used by several forward passes start after their last backward; tiles whose
-        update reads what the digital step changes (a learned input range, learned output
-        scales) wait for ``analog_step``."""
-        tiles = [(g, t) for g, t in self._tiles() if _early_ready(t)]
-        if not EARLY_UPDATES or not tiles:
+        update reads what the digital step changes (a learned input range) wait for
+        ``analog_step``. A backward pass that raises leaves the streams joined (the updates
+        it started stay made: a step cut short, as any error in its update would leave
+        it), its uses uncounted; so does a step whose ``analog_step`` never came, at the
+        next one."""
+        stale, self._fork = self._fork, None
+        if stale is not None:  # the last step's, never joined by its analog_step
+            stale.join()
+        if not EARLY_UPDATES:
             yield
             return
-        streams = self._streams([(tuple(t for _, t in tiles), None)])
-        if not streams and not EARLY_INLINE:
+        tiles = [(g, t) for g, t in self._tiles() if _early_ready(t)]
+        streams = self._streams([(tuple(t for _, t in tiles), None)]) if tiles else ()
+        if not streams and not (EARLY_INLINE and tiles):
             yield
             return
         rates = {id(t): g["lr"] for g, t in tiles}
@@ -150,6 +156,12 @@ class AnalogSGD(torch.optim.SGD):
             owner.queued_hook = start
         try:
             yield
+        except BaseException:  # the uses whose backward never came counted no more
+            self._fork = None
+            fork.join()
+            for owner in owners:
+                owner.__dict__["backward_uses"] = 0
+            raise
         finally:
             for owner in owners:
                 owner.queued_hook = None
@@ -162,7 +174,7 @@ class AnalogSGD(torch.optim.SGD):
         in the backward pass (``updates_in_backward``) are joined here."""
         work = []
         for group, tile in self._tiles():
-            tile.backward_uses = 0
+            tile.__dict__["backward_uses"] = 0  # (``autograd.count_use``)
             tile.clip_input_range()
             tile.set_learning_rate(group["lr"])
             if tile.pending:

@@ -26,21 +26,26 @@ def joined(blocks: list[torch.Tensor], dim: int) -> torch.Tensor:
     return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=dim)
 
 
-def count_use(ctx, owner) -> None:
-    """A forward pass that autograd will run backward through (grad mode: ``analog_ctx``,
-    which requires grad, makes ``needs_input_grad[1]`` true) counts one use of ``owner``
-    (a tile or a group) whose queue its backward fills."""
-    if ctx.needs_input_grad[1]:
-        owner.backward_uses = getattr(owner, "backward_uses", 0) + 1
+def count_use(owner, analog_ctx) -> None:
+    """Before a forward pass: one use of ``owner`` (a tile or a group) whose queue its
+    backward will fill, where autograd will run that backward (grad mode, ``analog_ctx``
+    requiring grad). Counted here, not in the ``Function``'s forward, which autograd runs
+    without grad mode and whose ``needs_input_grad`` is the same under ``no_grad``: an
+    evaluation's forward passes would count uses never run backward, and the next
+    step's updates would all wait for ``analog_step``. (The instance dict, sparing
+    ``nn.Module.__setattr__`` on every pass.)"""
+    if analog_ctx.requires_grad and torch.is_grad_enabled():
+        uses = owner.__dict__
+        uses["backward_uses"] = uses.get("backward_uses", 0) + 1
 
 
 def queued(owner, tiles) -> None:
     """After a backward pass has queued ``tiles``' ``(x, d)`` and read their weights: one
     use less of ``owner``; at the last one, hand the tiles to the hook the optimizer set
     (``AnalogSGD.updates_in_backward``), which may start their update at once."""
-    uses = getattr(owner, "backward_uses", 0) - 1
-    owner.backward_uses = max(uses, 0)
-    hook = getattr(owner, "queued_hook", None)
+    uses = owner.__dict__.get("backward_uses", 0) - 1
+    owner.__dict__["backward_uses"] = max(uses, 0)
+    hook = owner.__dict__.get("queued_hook")
     if uses == 0 and hook is not None:
         hook(tiles)
 
@@ -58,7 +63,6 @@ class TileFunction(torch.autograd.Function):
         ctx.tile = tile
         ctx.has_range = input_range is not None
         ctx.save_for_backward(x)
-        count_use(ctx, tile)
         # autograd runs this without grad: the unwrapped pass spares a no_grad per call
         return tile._joint_forward(x, not tile.training)
 
@@ -89,7 +93,6 @@ class IndexedTileFunction(torch.autograd.Function):
         ctx.index = tile._index_of("forward")
         ctx.rows = None
         ctx.save_for_backward(images)
-        count_use(ctx, tile)
         return tile._joint_forward_indexed(images, not tile.training, index=ctx.index, keep=ctx)
 
     @staticmethod
@@ -119,7 +122,6 @@ class GridFunction(torch.autograd.Function):
     def forward(ctx, x, analog_ctx, group):
         ctx.group = group
         ctx.save_for_backward(x)
-        count_use(ctx, group)
         return group.forward(x)
 
     @staticmethod
@@ -143,7 +145,6 @@ class ScaledGridFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, analog_ctx, group, *betas):
         ctx.group = group
-        count_use(ctx, group)
         parts = group.parts(x)
         ctx.save_for_backward(x, parts, *betas)
         n_rows, n_cols = group.grid.shape

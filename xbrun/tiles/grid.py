@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import TileError
-from .autograd import GridFunction, ScaledGridFunction, joined, sum_in_order
+from .autograd import GridFunction, ScaledGridFunction, count_use, joined, sum_in_order
 from .grouped import TileGroup
 from .periphery import TileWithPeriphery
 
@@ -81,6 +81,7 @@ class TileGrid(nn.Module):
         if len(self.tiles) == 1:
             return self.tiles[0](x)
         if self.group.applies(x):
+            count_use(self.group, self.tiles[0].analog_ctx)
             if self.tiles[0].out_scaling_alpha is not None:
                 return ScaledGridFunction.apply(x, self.tiles[0].analog_ctx, self.group,
                                                 *(t.out_scaling_alpha for t in self.tiles))

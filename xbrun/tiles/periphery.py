@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import TileError
-from .autograd import IndexedTileFunction, TileFunction
+from .autograd import IndexedTileFunction, TileFunction, count_use
 from .indexed import IndexedTile
 from .input_range import InputRange
 from .mapping import MappingConfig
@@ -61,6 +61,7 @@ class TileWithPeriphery(OutputScales, InputRange, IndexedTile, Programming, Anal
         self.analog_ctx = nn.Parameter(torch.empty(0))
         self.analog_ctx.analog_tile = self  # type: ignore[attr-defined]
         self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.backward_uses = 0  # forward passes whose backward is to come (autograd.count_use)
         self.learning_rate = 0.01
         self.reference_combined_weights = None
         self.programming = None
@@ -185,6 +186,7 @@ class TileWithPeriphery(OutputScales, InputRange, IndexedTile, Programming, Anal
 
     def _rows_forward(self, rows: torch.Tensor) -> torch.Tensor:
         self._check_width(rows, self.in_size, "forward")
+        count_use(self, self.analog_ctx)
         out = TileFunction.apply(rows, self.analog_ctx, self.input_range, self)
         out = self.apply_out_scaling(out)
         if self.bias is not None:
@@ -192,6 +194,7 @@ class TileWithPeriphery(OutputScales, InputRange, IndexedTile, Programming, Anal
         return out
 
     def _images_forward(self, images: torch.Tensor) -> torch.Tensor:
+        count_use(self, self.analog_ctx)
         out = IndexedTileFunction.apply(images, self.analog_ctx, self.input_range, self)
         out = self.apply_out_scaling(out, 1)
         if self.bias is not None:
