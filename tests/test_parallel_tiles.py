@@ -371,3 +371,46 @@ def test_early_updates_joined_when_the_backward_raises(monkeypatch):
     with opt.updates_in_backward():  # nothing queued: the last fork is joined first
         pass
     assert sorted(e[2] for e in log if e[:2] == ("wait", "main")) == sorted(used)
+
+
+@pytest.mark.parametrize("mapping", [["mapping.learn_out_scaling=true"],  # grouped: scaled
+                                     ["mapping.learn_out_scaling=true",  # tile by tile
+                                      "mapping.out_scaling_columnwise=true",
+                                      "mapping.weight_scaling_omega=0.6",
+                                      "mapping.digital_bias=true"]])
+def test_early_updates_with_learned_output_scales(monkeypatch, mapping):
+    """Learned output scales (and mapping scales, a digital bias) do not hold an update
+    back: the error a tile queues is already scaled (``OutScalesFunction`` after the tile,
+    ``ScaledGridFunction``'s backward), so the digital step that changes the scales after
+    the backward pass changes nothing the update reads: every update starts in the
+    backward pass, with the late update's weights."""
+    from xbrun.nn import optimizer
+
+    monkeypatch.setattr(optimizer, "EARLY_INLINE", True)
+    monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
+    monkeypatch.setattr(grouped, "TRANSFER_GROUP_MIN_TILES", 2)
+
+    def trained(early):
+        _early(monkeypatch, early)
+        config = compose(["dataset=synthetic", "dataset.n_features=32", "dataset.n_train=16",
+                          "dataset.n_test=8", "model.hidden=[16]", "device=chopped",
+                          "mapping.max_input_size=16", "mapping.max_output_size=16",
+                          "batch_size=8", "seed=3", *mapping])
+        data, model, opt, _ = setup(config, torch.device("cpu"))
+        for step in range(2):
+            rows = slice(8 * step, 8 * step + 8)
+            training_step(model, opt, data.x_train[rows], data.y_train[rows])
+        return [p.detach().clone() for p in model.state_dict().values()
+                if isinstance(p, torch.Tensor)]
+
+    late = trained(False)
+    queued = []
+    step = optimizer.AnalogSGD.analog_step
+
+    def spy(self):
+        queued.append([bool(t.pending) for _, t in self._tiles()])
+        return step(self)
+
+    monkeypatch.setattr(optimizer.AnalogSGD, "analog_step", spy)
+    _same(late, trained(True))
+    assert queued == [[False] * 3] * 2

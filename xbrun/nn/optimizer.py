@@ -20,8 +20,10 @@ UPDATE_STREAMS = 8
 # update's side streams run (one H100, 2026-12-08 00:35, /work/notes: profile_gpu wall
 # section). The same launches on the same data in the same order on each tile, so the same
 # numbers; only where they overlap changes. Only for tiles whose update reads nothing the
-# digital SGD step changes (no learned input range or output scales) and only where side
-# streams run (CUDA, ``parallel_tiles`` > 1). False: every update after the backward pass.
+# digital SGD step changes (no learned input range: ``_early_ready``) and only where side
+# streams run (CUDA, ``parallel_tiles`` > 1). A step cut short by an error in its backward
+# pass keeps the updates it started (the late path made none). False: every update after
+# the backward pass.
 EARLY_UPDATES = False
 # run early updates inline where no side streams run (the CPU): for tests of the hooks
 EARLY_INLINE = False
@@ -232,9 +234,11 @@ class AnalogSGD(torch.optim.SGD):
 
 def _early_ready(tile) -> bool:
     """Whether ``tile``'s update reads nothing the digital SGD step changes (module note at
-    ``EARLY_UPDATES``): no learned input range, no learned output scales."""
-    scales = getattr(tile, "mapping_scales", None)
-    return tile.input_range is None and not (scales is not None and scales.requires_grad)
+    ``EARLY_UPDATES``): no learned input range (the update clips ``x`` to it). Learned
+    output scales do not hold it back: the error it queues is already scaled (by
+    ``OutScalesFunction`` after the tile, or in ``ScaledGridFunction``'s backward); mapping
+    scales are a buffer no step changes; a digital bias the update never reads."""
+    return tile.input_range is None
 
 
 class _Fork:
