@@ -414,3 +414,28 @@ def test_early_updates_with_learned_output_scales(monkeypatch, mapping):
     monkeypatch.setattr(optimizer.AnalogSGD, "analog_step", spy)
     _same(late, trained(True))
     assert queued == [[False] * 3] * 2
+
+
+@pytest.mark.parametrize("early", [False, True])
+def test_an_update_that_raises_leaves_the_streams_joined(monkeypatch, early):
+    """An update that raises (in ``analog_step``, or early in the backward pass) after
+    another started on a side stream still makes the step's stream wait for every stream
+    used."""
+    log = []
+    _host_streams(monkeypatch, log)
+    data, model, opt = _mlp(early, monkeypatch)
+    tiles = [t for _, t in opt._tiles()]
+    apply = TileWithPeriphery.apply_pending
+
+    def fails(self):
+        if self is tiles[0 if early else 1]:  # the second to start
+            raise RuntimeError("update failed")
+        return apply(self)
+
+    monkeypatch.setattr(TileWithPeriphery, "apply_pending", fails)
+    with pytest.raises(RuntimeError, match="update failed"):
+        training_step(model, opt, data.x_train[:8], data.y_train[:8])
+    used = {e[1] for e in log if e[0] == "apply_pending"} - {"main"}
+    assert used and opt._fork is None
+    joins = [e for e in log if e[:2] == ("wait", "main")]
+    assert log[-len(joins):] == joins and {e[2] for e in joins} >= used

@@ -190,8 +190,10 @@ class AnalogSGD(torch.optim.SGD):
             if len(jobs) == 1:  # nothing to run beside it: on the step's stream, then what follows
                 jobs = [((t,), run) for t, run in jobs[0][1]() or ()]
             fork = _Fork(self._streams(jobs))
-        fork.run(jobs)
-        fork.join()
+        try:
+            fork.run(jobs)
+        finally:  # an update that raises leaves no side stream unjoined (a capture's fork)
+            fork.join()
 
     @staticmethod
     def _jobs(work: list) -> list[tuple]:
