@@ -53,6 +53,18 @@ def _round_even(t):
 
 
 @triton.jit
+def _round_even_add(t):
+    """``_round_even``'s numbers for ``|t| <= 2**22`` in ~4 SASS instructions against
+    ~12: ``(t + 1.5 * 2**23) - 1.5 * 2**23`` (the sum in ``[2**23, 2**24]``, where float32's
+    step is 1: rounded half to even by the addition itself, as the constant is even; the
+    subtraction exact), a zero ``t`` kept (``-0.0`` stays ``-0.0``, as ``floor`` keeps it;
+    ``(-1/2, 0)`` gives ``+0.0`` in both). Beyond ``2**22`` it is within 2 of ``t``: the DAC
+    takes it only where such a ``t`` clips to the bound either way (``_launch``: ``RINT``)."""
+    r = (t + 12582912.0) - 12582912.0
+    return tl.where(t == 0.0, t, r)
+
+
+@triton.jit
 def _box_muller(u1, u2):
     """Both normals of the Box-Muller pair of uniforms ``u1, u2`` in [0, 1): ``r cos t``
     and ``r sin t``, ``r = sqrt(-2 log u1)``, ``t = 2 pi u2`` (as ``tl.randn4x``), the cosine
@@ -162,14 +174,20 @@ def _row_scale(x_ptr, sx1, idx_ptr, width, nm_thres, wmax, out_bound, inp_step, 
 
 @triton.jit
 def _dac(x, s, at, seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q: tl.constexpr,
-         INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, NORMALS4: tl.constexpr):
-    """The DAC's view of inputs ``x / s`` (a block or one value; ``at``: their counters)."""
+         INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, NORMALS4: tl.constexpr,
+         RINT: tl.constexpr = False):
+    """The DAC's view of inputs ``x / s`` (a block or one value; ``at``: their counters;
+    ``RINT``: rounded by ``_round_even_add``, the same numbers where ``(2**22 - 2)`` steps
+    clip)."""
     t = tl.math.div_rn(x, s)
     if INP_Q:
         t = tl.math.div_rn(t, inp_step)
         if INP_STO:
             t = t + (tl.rand(_stream_seed(seed, 0, bm_pass), at) - 0.5)
-        t = _round_even(t) * inp_step
+        if RINT:
+            t = _round_even_add(t) * inp_step
+        else:
+            t = _round_even(t) * inp_step
     t = tl.minimum(tl.maximum(t, -inp_bound), inp_bound)
     if INP_NOISE:
         t = t + inp_noise * _randn(_stream_seed(seed, 1, bm_pass), at, NORMALS4)
@@ -488,6 +506,53 @@ def _prologue_rows(x, ok, live, rows, at, cols, width, seed, v_ptr, scale_ptr, n
     tl.store(v_ptr + at[:, None] * width + cols[None, :], t, mask=ok)
     tl.store(scale_ptr + at, tl.where(silent, 0.0, s), mask=live)
     tl.store(norm_ptr + at, tl.sqrt(tl.sum(t * t, axis=1)), mask=live)
+
+
+@triton.jit
+def _prologue_split_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg,
+                           vec_ptr, width, n, n_cols, sx_i, sx_j, nm_thres, inp_step,
+                           inp_bound, inp_noise,
+                           NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
+                           INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
+                           COUNT: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_A: tl.constexpr,
+                           BLOCK_B: tl.constexpr, NORMALS4: tl.constexpr,
+                           RINT: tl.constexpr):
+    """``_prologue_rows_kernel`` with each row in two power-of-two parts read at once
+    (``SPLIT_ROWS``): columns ``[0, BLOCK_A)`` (``BLOCK_A <= width``: no mask but the
+    rows') and ``BLOCK_A + [0, BLOCK_B)`` (a row of 144 is 128 + 16 lanes, not 256), both
+    loads issued before any arithmetic; the maxima of the two parts' maxima (exact), the
+    same DAC on each element with its own counter (``RINT``: rounding by
+    ``_round_even_add``, the same numbers). Only the norm is summed in another order (read by additive weight noise
+    only, which takes the one-row prologue)."""
+    g, x_ptr, seed, rows, live = _row_block_start(x_ptr, seed_ptr, seed_arg, vec_ptr, n,
+                                                  n_cols, sx_i, sx_j, SEED_PTR, COUNT,
+                                                  BLOCK_R)
+    ca = tl.arange(0, BLOCK_A)
+    cb = BLOCK_A + tl.arange(0, BLOCK_B)
+    oka = tl.broadcast_to(live[:, None], (BLOCK_R, BLOCK_A))
+    okb = live[:, None] & (cb < width)[None, :]
+    x_rows = x_ptr + rows[:, None].to(tl.int64) * sx0
+    xa = tl.load(x_rows + ca[None, :] * sx1, mask=oka, other=0.0)
+    xb = tl.load(x_rows + cb[None, :] * sx1, mask=okb, other=0.0)
+    amax = tl.maximum(tl.max(tl.abs(xa), axis=1), tl.max(tl.abs(xb), axis=1))
+    vmax = tl.maximum(tl.max(tl.where(oka, xa, float("-inf")), axis=1),
+                      tl.max(tl.where(okb, xb, float("-inf")), axis=1))
+    raw = _rows_scale(amax, vmax, nm_thres, NM_KIND, BLOCK_R)
+    s = tl.where(raw > 0, raw, 1.0)
+    silent = (raw <= 0) & (inp_noise <= 0)
+    at = g * n + rows
+    ta = _dac(xa, s[:, None], rows[:, None] * width + ca[None, :], seed, 0, inp_step,
+              inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, RINT)
+    tb = _dac(xb, s[:, None], rows[:, None] * width + cb[None, :], seed, 0, inp_step,
+              inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, RINT)
+    ta = tl.where(oka, ta, 0.0)
+    tb = tl.where(okb, tb, 0.0)
+    v_rows = v_ptr + at[:, None] * width
+    tl.store(v_rows + ca[None, :], ta, mask=oka)
+    tl.store(v_rows + cb[None, :], tb, mask=okb)
+    tl.store(scale_ptr + at, tl.where(silent, 0.0, s), mask=live)
+    tl.store(norm_ptr + at, tl.sqrt(tl.sum(ta * ta, axis=1) + tl.sum(tb * tb, axis=1)),
+             mask=live)
 
 
 @triton.jit
@@ -978,6 +1043,45 @@ IN_CHUNKS = False
 NORMALS4 = True
 
 
+# With ROW_BLOCKS (from ROW_MIN_ROWS rows): a prologue row whose width is not a power of two
+# in two power-of-two parts, the widest power of two below it and the rest's
+# (``_prologue_split_kernel``: 144 = 128 + 16, 288 = 256 + 32, 576 = 512 + 64; 2,048-2,304
+# elements a program), both loads in flight before any arithmetic, the row maxima the two
+# parts' (exact), and the DAC's rounding in two additions (``_round_even_add``). The same
+# numbers bit for bit (v, scales; the norm, read by additive weight noise only, summed in
+# another order). Why it should pay where IN_CHUNKS did not: the profile's stage-1 prologue
+# (131,072 x 144 rows, grid 16,384 x 128 threads, 16 lanes a thread of which 7 padding)
+# moved 150 MB in ~177 us, 0.85 TB/s, with 69 registers (~28 warps an SM): a thread had 36
+# real bytes of load in flight and then ~93 SASS instructions a lane on its 16 lanes
+# (~1.5 k a thread, 98 M warp-instructions a launch: ~105 us of issue at 0.92 T/s), so it
+# was both issue- and latency-bound. Two parts: 18 lanes a thread, all real (72 B in flight
+# a thread, twice), 144/256 of the lanes (-44 % of the issue), and ~8 instructions fewer a
+# lane from the rounding (~12 -> ~4): ~55 M warp-instructions, ~60 us of issue; at ~1.7-2
+# TB/s the launch is ~75-90 us, ~0.09 ms saved a stage-1 launch; over the step's 26 forward
+# prologues of 144/288/576-wide rows (the 51 launches' 1.92 ms, the power-of-two backward
+# rows unchanged) an estimate of ~0.6-0.9 ms a sgd `batch` step (not measured). IN_CHUNKS
+# cut the lanes too, but read each row twice in a loop of 9 dependent 16-column chunks (one
+# load in flight a chunk, then a second pass from L2), so its loads waited in series;
+# GATHER_PROLOGUE read the patches through the index (an index load and a scattered image
+# load a lane, ~100 registers); FUSED_ROWS' one kernel ran its products on FMAs. The
+# 576-wide rows (over ROW_WIDTH: one program a row, 1,024 lanes) take it too. False: the
+# row-block prologue (off until a GPU times it).
+SPLIT_ROWS = False
+
+
+def _split(width: int) -> tuple[int, int, int] | None:
+    """``(BLOCK_R, BLOCK_A, BLOCK_B)`` of ``_prologue_split_kernel`` for rows ``width`` wide
+    (``BLOCK_A``: the widest power of two <= ``width``, at most ``ROW_WIDTH``; ``BLOCK_B``:
+    the rest's block), or None where the parts save no lanes (a power of two; 27: 16 + 16)."""
+    a = 1 << (width.bit_length() - 1)
+    if a == width or a < 16 or a > ROW_WIDTH:
+        return None
+    b = _block(width - a, 1 << 30)
+    if a + b >= _block(width, 1 << 30):
+        return None
+    return max(1, ROW_ELEMENTS // a), a, b
+
+
 def _chunk(width: int, cap: int = ROW_WIDTH) -> int:
     """The chunk of columns (a power of two from 16 to ``cap``) that tiles ``width`` with
     the fewest padding lanes, the widest of those."""
@@ -1360,6 +1464,8 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
             and _row_block(n_out) is not None):
         return _launch_fused(weights, x, p, seed_t, seed_int, seed_ptr_mode, n_cols, sx_i,
                              sx_j, width, v, scale, out, vectors, block_i, gemv_o, flags)
+    split = _split(width) if (SPLIT_ROWS and row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM
+                              and w_kind != W_NOISE_ADDITIVE) else None
     epilogue_gather = {}
     if gather is not None:
         (block_r, block_c), (index, patches) = rows_in, gather
@@ -1371,6 +1477,15 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
             NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
             BLOCK_R=block_r, BLOCK_C=block_c, BLOCK_B=GATHER_IMAGES, **flags)
         epilogue_gather = dict(idx_ptr=index, patches=patches, GATHER=True)
+    elif split is not None:
+        block_r, block_a, block_b = split
+        _prologue_split_kernel[(triton.cdiv(n, block_r), tiles)](
+            x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int,
+            out if vectors is None else vectors, width, n, n_cols, sx_i, sx_j,
+            float(p.nm_thres), float(p.inp_step), float(p.inp_bound), float(p.inp_noise),
+            NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
+            BLOCK_R=block_r, BLOCK_A=block_a, BLOCK_B=block_b,
+            RINT=p.inp_step * (2**22 - 2) >= p.inp_bound, **flags)
     elif rows_in is not None:
         block_r, block_c = rows_in
         prologue = _prologue_rows_kernel

@@ -1097,6 +1097,114 @@ def test_triton_compiled_tf32x3_matmul_replays_in_a_cuda_graph(monkeypatch):
         assert torch.equal(a, b) and a.abs().max() > 0
 
 
+def _split_inputs(n, width, seed, device="cpu"):
+    """``_inputs``' rows, with the DAC's rounding edges for steps of ``2**-6`` and a row
+    scale of 1: exact ties ``(k + 1/2)`` steps (half to even), quotients in ``(-1/2, 0)``
+    steps (a ``+0.0``), ``-0.0`` inputs (kept ``-0.0``)."""
+    w, x = _inputs(n, width, 17, seed)
+    x[5] = torch.arange(width) * 2.0**-6 - 20 * 2.0**-6 + 2.0**-7
+    x[5, 0] = 1.0
+    x[6] = -torch.rand(width) * 2.0**-7
+    x[6, 0], x[6, 1:4] = -1.0, -0.0
+    x[7, ::3] = -0.0
+    return w.to(device), x.to(device)
+
+
+def _prologue_spy(module, monkeypatch, names):
+    """Spies on the prologue kernels ``names``: each launch's name, ``v`` and scales."""
+    seen = []
+    for name in names:
+        kernel = module[name]
+
+        class Spy:
+            def __getitem__(self, grid, kernel=kernel, name=name):
+                def run(*args, **kwargs):
+                    kernel[grid](*args, **kwargs)
+                    seen.append((name, args[3].clone(), args[4].clone()))
+                return run
+        monkeypatch.setitem(module, name, Spy())
+    return seen
+
+
+@pytest.mark.parametrize("extra", [dict(bound_management="iterative"),
+                                   dict(inp_noise=0.02, inp_sto_round=True, out_noise=0.05,
+                                        bound_management="none", noise_management="max")])
+def test_triton_interpreted_split_rows_equal_the_row_blocks(extra, monkeypatch):
+    """``SPLIT_ROWS``: rows of 48 and 40 inputs in two parts (32 + 16) give the row-block
+    prologue's DAC rows and scales bit for bit (``_round_even_add`` at ties, at quotients
+    in ``(-1/2, 0)`` and at ``-0.0``; Philox input noise and stochastic rounding at the same
+    counters), and so the same outputs; a partial last row block, the vectors count, a
+    group of two tiles; 23 (16 + 16 saves no lanes) keeps the row blocks."""
+    launch = _triton(True)
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    module = launch.__globals__
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+    monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
+    split = module["_split"]
+    assert [split(k) for k in (48, 40, 23, 64)] == [(4, 32, 16), (4, 32, 16), None, None]
+    monkeypatch.setitem(module, "ROW_ELEMENTS", 2048)
+    assert [split(k) for k in (144, 288, 576, 27)] == [(16, 128, 16), (8, 256, 32),
+                                                        (4, 512, 64), None]
+    monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
+    p = kernel_params(_quiet("abs_max", "none", True, inp_res=2.0**-7, **extra))
+    assert p.inp_step == 2.0**-6
+    seen = _prologue_spy(module, monkeypatch, ("_prologue_rows_kernel",
+                                               "_prologue_split_kernel"))
+    w, x = _split_inputs(13, 48, 2)
+    weights = torch.stack([w[:, :40], w[:, 8:].flip(0)])
+    got = []
+    for on in (False, True):
+        monkeypatch.setitem(module, "SPLIT_ROWS", on)
+        counts = torch.zeros(1, dtype=torch.int64)
+        got.append((launch(w, x, p, torch.tensor([9]), vectors=counts), counts.item(),
+                    group(weights, x, p, torch.tensor([5, 6]), 2, 0, 8),
+                    launch(w[:, :23], x[:, :23], p, 4)))
+    (one, n_one, grp, narrow), (one_s, n_split, grp_s, narrow_s) = got
+    assert n_one == n_split == 13
+    assert torch.equal(one, one_s) and torch.equal(grp, grp_s) and torch.equal(narrow, narrow_s)
+    names = [name for name, _, _ in seen]
+    assert names == ["_prologue_rows_kernel"] * 3 + ["_prologue_split_kernel"] * 2 + [
+        "_prologue_rows_kernel"]
+    for (_, v, scale), (_, v_s, scale_s) in zip(seen[:2], seen[3:5], strict=True):
+        # bit for bit, the sign of a zero included
+        assert torch.equal(v.view(torch.int32), v_s.view(torch.int32))
+        assert torch.equal(scale.view(torch.int32), scale_s.view(torch.int32))
+    v = seen[0][1][0]
+    if p.inp_noise == 0:
+        assert (v[5] / p.inp_step).remainder(2).eq(0).sum() > 10  # ties went to even
+        assert (v[6, 4:] == 0).all() and not torch.signbit(v[6, 4:]).any()
+        assert torch.signbit(v[6, 1:4]).all() and torch.signbit(v[7, ::3]).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,width,out", [(5000, 144, 16), (3000, 288, 32), (2000, 576, 64),
+                                         (4100, 48, 16)])
+def test_triton_compiled_split_rows_equal_the_row_blocks(n, width, out, monkeypatch):
+    """Compiled, at the ResNet's forward shapes (and its I/O: quantized DAC, abs_max, no
+    input noise; then input noise and stochastic rounding): ``SPLIT_ROWS``' prologue gives
+    the row-block (576: one-row) prologue's DAC rows and scales bit for bit, the sign of a
+    zero included (``_round_even_add`` against ``_round_even``), and the same outputs."""
+    launch = _triton(False)
+    module = launch.__globals__
+    seen = _prologue_spy(module, monkeypatch, ("_prologue_rows_kernel", "_prologue_kernel",
+                                               "_prologue_split_kernel"))
+    gen = torch.Generator().manual_seed(n)
+    w = (0.4 * torch.randn(out, width, generator=gen)).cuda()
+    _, x = _split_inputs(n, width, n, "cuda")
+    x[8:] = torch.relu(x[8:]) - 0.01 * x[8:]
+    for extra in (dict(), dict(inp_res=2.0**-7), dict(inp_noise=0.01, inp_sto_round=True)):
+        p = kernel_params(IOParameters(**extra))
+        got = []
+        for on in (False, True):
+            monkeypatch.setitem(module, "SPLIT_ROWS", on)
+            got.append(launch(w, x, p, 11))
+        assert torch.equal(got[0], got[1])
+        (_, v, scale), (name, v_s, scale_s) = seen[-2:]
+        assert name == "_prologue_split_kernel"
+        assert torch.equal(v.view(torch.int32), v_s.view(torch.int32))
+        assert torch.equal(scale.view(torch.int32), scale_s.view(torch.int32))
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("normals4", [False, True])
 @pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 64, 288),
