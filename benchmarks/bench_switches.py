@@ -101,6 +101,11 @@ PATHS = {
     "mvm-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"), (analog_mvm_cuda, "IN_CHUNKS")), RESNET,
                    [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                         "sgd", "chopped")),
+    # a convolution's forward MVM's prologue with each 144/288-wide row in two power-of-two
+    # parts (128 + 16, 256 + 32) read at once: no padding lanes, one read, the DAC's
+    # rounding in two additions (~131 -> ~60 SASS a real element, sm_90); the same numbers
+    "split-rows": (((analog_mvm_cuda, "SPLIT_ROWS"),), RESNET, [],
+                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # a convolution's forward MVM from its images: the row-block prologue gathers the patch
     # rows by the im2col index (no rows written by im2col and read back: ~1.8 GB and 26
     # launches a ResNet step fewer); the same numbers

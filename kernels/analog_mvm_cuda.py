@@ -522,8 +522,11 @@ def _prologue_split_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr
     rows') and ``BLOCK_A + [0, BLOCK_B)`` (a row of 144 is 128 + 16 lanes, not 256), both
     loads issued before any arithmetic; the maxima of the two parts' maxima (exact), the
     same DAC on each element with its own counter (``RINT``: rounding by
-    ``_round_even_add``, the same numbers). Only the norm is summed in another order (read by additive weight noise
-    only, which takes the one-row prologue)."""
+    ``_round_even_add``, the same numbers). No norm is written: additive weight noise alone
+    reads it, and takes the one-row prologue (``_launch``); summing it here made Triton's
+    layout pass compute the 128-wide part's DAC twice, in the layouts of both parts (the
+    sums of the two parts meet in one; 131 -> 60 SASS instructions a real element without
+    it, sm_90)."""
     g, x_ptr, seed, rows, live = _row_block_start(x_ptr, seed_ptr, seed_arg, vec_ptr, n,
                                                   n_cols, sx_i, sx_j, SEED_PTR, COUNT,
                                                   BLOCK_R)
@@ -551,8 +554,7 @@ def _prologue_split_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr
     tl.store(v_rows + ca[None, :], ta, mask=oka)
     tl.store(v_rows + cb[None, :], tb, mask=okb)
     tl.store(scale_ptr + at, tl.where(silent, 0.0, s), mask=live)
-    tl.store(norm_ptr + at, tl.sqrt(tl.sum(ta * ta, axis=1) + tl.sum(tb * tb, axis=1)),
-             mask=live)
+
 
 
 @triton.jit
@@ -650,6 +652,50 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
                                max_bm_factor, bm_limit, WORST, INP_Q, INP_STO, INP_NOISE,
                                W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R,
                                BLOCK_I, GEMV_O, NORMALS4, GATHER)
+
+
+@triton.jit
+def _epilogue_split_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_ptr, seed_arg,
+                           n_out, n, w_noise, out_noise, out_step, out_bound, out_scale,
+                           SEED_PTR: tl.constexpr, W_KIND: tl.constexpr,
+                           OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
+                           OUT_STO: tl.constexpr, SCALED: tl.constexpr,
+                           BLOCK_R: tl.constexpr, BLOCK_A: tl.constexpr,
+                           BLOCK_B: tl.constexpr, NORMALS4: tl.constexpr):
+    """``_epilogue_rows_kernel`` without bound management (``SPLIT_OUTPUTS``: a backward
+    MVM's) with each row's outputs in two power-of-two parts, ``[0, BLOCK_A)`` and
+    ``BLOCK_A + [0, BLOCK_B)`` (144 outputs: 128 + 16 lanes, not 256 of which 112 draw a
+    normal for nothing), both parts' products loaded before any arithmetic: the first
+    pass's element-wise numbers (``_adc_rows``, ``_scaled_back``) at the same counters."""
+    g = tl.program_id(1)
+    if SEED_PTR:
+        seed_ptr += g
+    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
+    rows, live = _rows_of(n, BLOCK_R)
+    at = g.to(tl.int64) * n + rows
+    ca = tl.arange(0, BLOCK_A)
+    cb = BLOCK_A + tl.arange(0, BLOCK_B)
+    oka = tl.broadcast_to(live[:, None], (BLOCK_R, BLOCK_A))
+    okb = live[:, None] & (cb < n_out)[None, :]
+    wa = at[:, None] * n_out + ca[None, :]
+    wb = at[:, None] * n_out + cb[None, :]
+    ya = tl.load(y_ptr + wa, mask=oka, other=0.0)
+    yb = tl.load(y_ptr + wb, mask=okb, other=0.0)
+    var_a, var_b = ya, yb
+    if W_KIND == 2:
+        var_a = tl.load(var_ptr + wa, mask=oka, other=0.0)
+        var_b = tl.load(var_ptr + wb, mask=okb, other=0.0)
+    alpha = tl.load(scale_ptr + at, mask=live, other=1.0)
+    norm = tl.load(norm_ptr + at, mask=live, other=0.0)
+    silent = (alpha == 0)[:, None]
+    ya, _ = _adc_rows(ya, var_a, norm, rows, ca, oka, n_out, seed, w_noise, out_noise,
+                      out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False, NORMALS4)
+    yb, _ = _adc_rows(yb, var_b, norm, rows, cb, okb, n_out, seed, w_noise, out_noise,
+                      out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False, NORMALS4)
+    ya = _scaled_back(ya, alpha[:, None], out_scale, SCALED)
+    yb = _scaled_back(yb, alpha[:, None], out_scale, SCALED)
+    tl.store(out_ptr + wa, tl.where(silent, 0.0, ya), mask=oka)
+    tl.store(out_ptr + wb, tl.where(silent, 0.0, yb), mask=okb)
 
 
 @triton.jit
@@ -1045,28 +1091,42 @@ NORMALS4 = True
 
 # With ROW_BLOCKS (from ROW_MIN_ROWS rows): a prologue row whose width is not a power of two
 # in two power-of-two parts, the widest power of two below it and the rest's
-# (``_prologue_split_kernel``: 144 = 128 + 16, 288 = 256 + 32, 576 = 512 + 64; 2,048-2,304
+# (``_prologue_split_kernel``: 144 = 128 + 16, 288 = 256 + 32, 576 = 512 + 64; 2,304
 # elements a program), both loads in flight before any arithmetic, the row maxima the two
 # parts' (exact), and the DAC's rounding in two additions (``_round_even_add``). The same
-# numbers bit for bit (v, scales; the norm, read by additive weight noise only, summed in
-# another order). Why it should pay where IN_CHUNKS did not: the profile's stage-1 prologue
-# (131,072 x 144 rows, grid 16,384 x 128 threads, 16 lanes a thread of which 7 padding)
-# moved 150 MB in ~177 us, 0.85 TB/s, with 69 registers (~28 warps an SM): a thread had 36
-# real bytes of load in flight and then ~93 SASS instructions a lane on its 16 lanes
-# (~1.5 k a thread, 98 M warp-instructions a launch: ~105 us of issue at 0.92 T/s), so it
-# was both issue- and latency-bound. Two parts: 18 lanes a thread, all real (72 B in flight
-# a thread, twice), 144/256 of the lanes (-44 % of the issue), and ~8 instructions fewer a
-# lane from the rounding (~12 -> ~4): ~55 M warp-instructions, ~60 us of issue; at ~1.7-2
-# TB/s the launch is ~75-90 us, ~0.09 ms saved a stage-1 launch; over the step's 26 forward
-# prologues of 144/288/576-wide rows (the 51 launches' 1.92 ms, the power-of-two backward
-# rows unchanged) an estimate of ~0.6-0.9 ms a sgd `batch` step (not measured). IN_CHUNKS
-# cut the lanes too, but read each row twice in a loop of 9 dependent 16-column chunks (one
-# load in flight a chunk, then a second pass from L2), so its loads waited in series;
-# GATHER_PROLOGUE read the patches through the index (an index load and a scattered image
-# load a lane, ~100 registers); FUSED_ROWS' one kernel ran its products on FMAs. The
-# 576-wide rows (over ROW_WIDTH: one program a row, 1,024 lanes) take it too. False: the
+# numbers bit for bit (v, scales; no norm written: additive weight noise alone reads it,
+# and never takes the row blocks). Why it should pay: the profile's (one H100, 2026-12-08
+# 00:35) stage-1 prologue (131,072 x 144 rows; 8 x 256 lanes a program, 16 a thread of
+# which 7 padding; 69 registers) took ~177 us for 151 MB, 0.85 TB/s, the stage-2/3 ones
+# (288 in 512 lanes) ~0.94 TB/s: issue- and latency-bound, not bandwidth-bound. Compiled
+# for sm_90 with the launch's specialization (stride 1, widths and pointers by 16), static
+# SASS: 1,184 a thread of the row-block kernel (63 registers) = 131.6 a real element;
+# 1,072 a thread here (55 registers, 18 real lanes) = 59.6, -55 % of the issue (~84 ->
+# ~38 us at 0.92 T warp-instructions/s a stage-1 launch), twice the real bytes in flight a
+# thread. At ~2.5 TB/s a stage-1 launch is ~60-70 us: these launches' 1.76 ms a step (6 x
+# 177 + 47 + 5 x 80 + 11 x 22 us; the backward prologues' power-of-two rows unchanged)
+# become ~0.8-0.9 ms, an estimate of ~0.8-0.9 ms off a sgd `batch` step (not measured).
+# IN_CHUNKS cut the lanes too but read each row twice in a loop of 9 dependent chunks
+# (a chunk's 16-column load in flight at a time, then the rows again): its loads waited in
+# series; GATHER_PROLOGUE loaded through the index (two loads a lane, ~100 registers).
+# Rows over ROW_WIDTH up to twice it take it too (576: not one program a row). False: the
 # row-block prologue (off until a GPU times it).
 SPLIT_ROWS = False
+# With ROW_BLOCKS: the epilogue without bound management (a backward MVM's) of rows whose
+# outputs are not a power of two in ``_split``'s two parts (``_epilogue_split_kernel``: a
+# backward's 144 / 288 outputs as 128 + 16 / 256 + 32 lanes, 2,304 a program), both parts'
+# loads first. The same numbers bit for bit (the same element-wise ADC, noise counters,
+# scale back). The profile's 144-wide backward epilogues (131,072 rows, 6 a step) took
+# ~99 us each: issue-bound. Static SASS for sm_90 (the launch's specialization, output
+# noise, NORMALS4): the row-block kernel 1,448 a thread (61 registers, 16 lanes of which 9
+# real) = 160.9 a real element, ~103 us of issue a launch at 0.92 T warp-instructions/s;
+# here 1,808 a thread (76 registers, 18 real lanes; part B's quads, 2 lanes a thread,
+# joined through shared memory) = 100.4, ~64 us: ~0.035 ms a launch; with the 288-wide
+# ones (5 x 51 + 11 x 14 us a step) an estimate of ~0.3-0.4 ms off a sgd `batch` step (not
+# measured). OUT_CHUNKS cut these lanes in 16-32-column chunks (9 programs a row block,
+# 128 x 16 blocks) and was timed neutral (its chunk kernel: 113 SASS a lane). False: the
+# row-block epilogue (off until a GPU times it).
+SPLIT_OUTPUTS = False
 
 
 def _split(width: int) -> tuple[int, int, int] | None:
@@ -1517,6 +1577,16 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
                    else ((v[0] * v[0]) @ wt[0].abs())[None])
         else:
             var = y
+    split_out = _split(n_out) if SPLIT_OUTPUTS and row_blocks and p.bm_kind == BM_NONE else None
+    if split_out is not None:
+        block_r, block_a, block_b = split_out
+        _epilogue_split_kernel[(triton.cdiv(n, block_r), tiles)](
+            y, var, scale, norm, out, seed_t, seed_int, n_out, n, float(p.w_noise),
+            float(p.out_noise), float(p.out_step), float(p.out_bound), float(p.out_scale),
+            SEED_PTR=seed_ptr_mode, W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
+            OUT_STO=out_q and p.out_sto_round, SCALED=p.out_scale != 1, BLOCK_R=block_r,
+            BLOCK_A=block_a, BLOCK_B=block_b, NORMALS4=NORMALS4)
+        return out
     if OUT_CHUNKS and row_blocks and p.bm_kind == BM_NONE:
         block_o = _chunk(n_out)
         block_r, n_chunks = max(1, ROW_ELEMENTS // block_o), triton.cdiv(n_out, block_o)

@@ -89,6 +89,7 @@ def _problems():
                                      torch.arange(4), 2, 0, 5)
     _onehot_reads(am, kernel_params(IOParameters(bound_management="none")))
     _row_block_mvms(am, IOParameters, kernel_params)
+    _split_rows(am, IOParameters, kernel_params)
     _normals4(am, IOParameters, kernel_params)
     _gather_prologue(am, IOParameters, kernel_params)
     _tf32x3_matmuls(am, IOParameters, kernel_params)
@@ -471,6 +472,34 @@ def _row_block_mvms(am, IOParameters, kernel_params) -> None:
             am.analog_mvm_grouped_triton(torch.randn(2, 64, 288), torch.randn(9, 576), p,
                                          torch.arange(2), 2, 0, 288)
     am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS, am.FUSED_TF32X3 = saved
+
+
+def _split_rows(am, IOParameters, kernel_params) -> None:
+    """``SPLIT_ROWS``' prologue at the ResNet's forward widths (144 = 128 + 16, 288 = 256 +
+    32, 576 = 512 + 64; 48 = 32 + 16), its I/O (a quantized DAC: the rounding by additions)
+    and a noisy one (input noise, stochastic rounding, ``max``), one tile and a group; and
+    ``SPLIT_OUTPUTS``' epilogue at the backward's outputs (144, 288, 576) without bound
+    management: output noise, PCM and additive read noise, stochastic rounding, a scale."""
+    saved = am.ROW_MIN_ROWS, am.SPLIT_ROWS, am.SPLIT_OUTPUTS
+    am.ROW_MIN_ROWS, am.SPLIT_ROWS, am.SPLIT_OUTPUTS = 1, True, True
+    for io in (IOParameters(), IOParameters(
+            inp_noise=0.01, inp_sto_round=True, noise_management="max",
+            bound_management="iterative_worst_case")):
+        p = kernel_params(io)
+        for width in (144, 288, 576, 48):
+            am.analog_mvm_triton(torch.randn(16, width), torch.randn(9, width), p, 5)
+        am.analog_mvm_grouped_triton(torch.randn(2, 64, 288), torch.randn(9, 576), p,
+                                     torch.arange(2), 2, 0, 288)
+    for io in (IOParameters(bound_management="none"), IOParameters(
+            bound_management="none", out_sto_round=True, w_noise=0.02, w_noise_type="pcm_read",
+            out_scale=2.0), IOParameters(bound_management="none", w_noise=0.02,
+                                         w_noise_type="additive_constant")):
+        p = kernel_params(io)
+        for out in (144, 288, 576):
+            am.analog_mvm_triton(torch.randn(out, 16), torch.randn(9, 16), p, 5)
+        am.analog_mvm_grouped_triton(torch.randn(2, 288, 32), torch.randn(9, 64), p,
+                                     torch.arange(2), 2, 0, 32)
+    am.ROW_MIN_ROWS, am.SPLIT_ROWS, am.SPLIT_OUTPUTS = saved
 
 
 def _tf32x3_matmuls(am, IOParameters, kernel_params) -> None:

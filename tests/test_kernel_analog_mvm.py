@@ -1134,7 +1134,8 @@ def test_triton_interpreted_split_rows_equal_the_row_blocks(extra, monkeypatch):
     prologue's DAC rows and scales bit for bit (``_round_even_add`` at ties, at quotients
     in ``(-1/2, 0)`` and at ``-0.0``; Philox input noise and stochastic rounding at the same
     counters), and so the same outputs; a partial last row block, the vectors count, a
-    group of two tiles; 23 (16 + 16 saves no lanes) keeps the row blocks."""
+    group of two tiles; 23 (16 + 16 saves no lanes) keeps the row blocks; rows over
+    ``ROW_WIDTH`` take it instead of the one-row prologue, with its numbers."""
     launch = _triton(True)
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
     module = launch.__globals__
@@ -1169,11 +1170,83 @@ def test_triton_interpreted_split_rows_equal_the_row_blocks(extra, monkeypatch):
         # bit for bit, the sign of a zero included
         assert torch.equal(v.view(torch.int32), v_s.view(torch.int32))
         assert torch.equal(scale.view(torch.int32), scale_s.view(torch.int32))
+    # over ROW_WIDTH (48 > 32): the one-row prologue's DAC rows; additive weight noise
+    # (it reads the norm, which the split kernel does not write) keeps the one-row prologue
+    monkeypatch.setitem(module, "ROW_WIDTH", 32)
+    one_row = _prologue_spy(module, monkeypatch, ("_prologue_kernel",))
+    for on in (False, True):
+        monkeypatch.setitem(module, "SPLIT_ROWS", on)
+        got.append(launch(w, x, p, 9))
+    launch(w[:5], x[:5], kernel_params(_quiet("abs_max", "none", True, w_noise=0.02,
+                                              w_noise_type="additive_constant")), 9)
+    assert torch.equal(got[-2], got[-1]) and torch.equal(got[-1], one)
+    assert [name for name, _, _ in seen[6:]] == ["_prologue_split_kernel"]
+    assert len(one_row) == 2 and torch.equal(one_row[0][1].view(torch.int32),
+                                              seen[6][1].view(torch.int32))
     v = seen[0][1][0]
     if p.inp_noise == 0:
         assert (v[5] / p.inp_step).remainder(2).eq(0).sum() > 10  # ties went to even
         assert (v[6, 4:] == 0).all() and not torch.signbit(v[6, 4:]).any()
         assert torch.signbit(v[6, 1:4]).all() and torch.signbit(v[7, ::3]).all()
+
+
+@pytest.mark.parametrize("extra", CHUNK_IO)
+def test_triton_interpreted_split_outputs_equal_the_row_blocks(extra, monkeypatch):
+    """``SPLIT_OUTPUTS``: rows of 40 and 48 outputs in two parts (32 + 16) give the
+    row-block epilogue's numbers bit for bit: Philox output, PCM and additive read noise
+    (its norm), stochastic rounding, the output scale, silent rows; a partial last row
+    block, one tile and a group of two (a backward MVM's); with bound management the row
+    blocks serve."""
+    launch = _triton(True)
+    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
+    module = launch.__globals__
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+    monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
+    w, x = _inputs(9, 48, 40, 6)
+    p = kernel_params(_quiet("abs_max", "none", True, **extra))
+    weights, d = torch.stack([w, w.flip(0)]), x[:, :40].clone()
+    used = []
+    kernel = module["_epilogue_split_kernel"]
+
+    class Spy:  # records a launch of the split kernel, then launches it
+        def __getitem__(self, grid):
+            used.append(grid)
+            return kernel[grid]
+    monkeypatch.setitem(module, "_epilogue_split_kernel", Spy())
+    got = []
+    for on in (False, True):
+        monkeypatch.setitem(module, "SPLIT_OUTPUTS", on)
+        got.append((launch(w, x, p, torch.tensor([9])),
+                    group(weights.transpose(1, 2), d, p, torch.tensor([5, 6]), 1, 0, 40)))
+    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
+    assert (got[0][0][1] == 0).all() == (p.inp_noise == 0)  # a silent row, without input noise
+    assert used == [(3, 1), (3, 2)]
+    launch(w, x, kernel_params(_quiet("abs_max", "none", True,
+                                      **{**extra, "bound_management": "iterative"})), 9)
+    assert len(used) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n,width,out", [(5000, 16, 144), (3000, 32, 288), (700, 64, 288)])
+def test_triton_compiled_split_outputs_equal_the_row_blocks(n, width, out, monkeypatch):
+    """Compiled, at the ResNet's backward shapes (a backward's epilogue: no bound
+    management; default noise, then PCM read noise and stochastic rounding):
+    ``SPLIT_OUTPUTS`` gives the row-block epilogue's numbers bit for bit."""
+    launch = _triton(False)
+    module = launch.__globals__
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+    gen = torch.Generator().manual_seed(n)
+    w = (0.4 * torch.randn(out, width, generator=gen)).cuda()
+    x = torch.randn(n, width, generator=gen).cuda()
+    for extra in (dict(bound_management="none"),
+                  dict(bound_management="none", out_sto_round=True, w_noise=0.02,
+                       w_noise_type="pcm_read")):
+        p = kernel_params(IOParameters(**extra))
+        got = []
+        for on in (False, True):
+            monkeypatch.setitem(module, "SPLIT_OUTPUTS", on)
+            got.append(launch(w, x, p, 11))
+        assert torch.equal(got[0], got[1])
 
 
 @pytest.mark.gpu
@@ -1186,6 +1259,7 @@ def test_triton_compiled_split_rows_equal_the_row_blocks(n, width, out, monkeypa
     zero included (``_round_even_add`` against ``_round_even``), and the same outputs."""
     launch = _triton(False)
     module = launch.__globals__
+    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
     seen = _prologue_spy(module, monkeypatch, ("_prologue_rows_kernel", "_prologue_kernel",
                                                "_prologue_split_kernel"))
     gen = torch.Generator().manual_seed(n)
