@@ -106,6 +106,14 @@ PATHS = {
     # rounding in two additions (~131 -> ~60 SASS a real element, sm_90); the same numbers
     "split-rows": (((analog_mvm_cuda, "SPLIT_ROWS"),), RESNET, [],
                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # a backward MVM's epilogue (no bound management) with its 144/288 outputs in the same
+    # two parts: no padding lanes drawing normals (~161 -> ~100 SASS a real output)
+    "split-outputs": (((analog_mvm_cuda, "SPLIT_OUTPUTS"),), RESNET, [],
+                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
+    # both
+    "split-periphery": (((analog_mvm_cuda, "SPLIT_ROWS"), (analog_mvm_cuda, "SPLIT_OUTPUTS")),
+                        RESNET, [], ("sgd+update.accumulate=batch",
+                                     "chopped+update.accumulate=batch")),
     # a convolution's forward MVM from its images: the row-block prologue gathers the patch
     # rows by the im2col index (no rows written by im2col and read back: ~1.8 GB and 26
     # launches a ResNet step fewer); the same numbers

@@ -58,8 +58,9 @@ def _round_even_add(t):
     ~12: ``(t + 1.5 * 2**23) - 1.5 * 2**23`` (the sum in ``[2**23, 2**24]``, where float32's
     step is 1: rounded half to even by the addition itself, as the constant is even; the
     subtraction exact), a zero ``t`` kept (``-0.0`` stays ``-0.0``, as ``floor`` keeps it;
-    ``(-1/2, 0)`` gives ``+0.0`` in both). Beyond ``2**22`` it is within 2 of ``t``: the DAC
-    takes it only where such a ``t`` clips to the bound either way (``_launch``: ``RINT``)."""
+    ``(-1/2, 0)`` gives ``+0.0`` in both). Beyond ``2**22`` it is off by up to 2 or an ulp
+    of ``t``, still over ``2**21``: the DAC takes it only where ``2**21`` steps clip
+    (``_launch``: ``RINT``), so both give the bound."""
     r = (t + 12582912.0) - 12582912.0
     return tl.where(t == 0.0, t, r)
 
@@ -177,7 +178,7 @@ def _dac(x, s, at, seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q: tl.cons
          INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, NORMALS4: tl.constexpr,
          RINT: tl.constexpr = False):
     """The DAC's view of inputs ``x / s`` (a block or one value; ``at``: their counters;
-    ``RINT``: rounded by ``_round_even_add``, the same numbers where ``(2**22 - 2)`` steps
+    ``RINT``: rounded by ``_round_even_add``, the same numbers where ``2**21`` steps
     clip)."""
     t = tl.math.div_rn(x, s)
     if INP_Q:
@@ -1545,7 +1546,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
             float(p.nm_thres), float(p.inp_step), float(p.inp_bound), float(p.inp_noise),
             NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
             BLOCK_R=block_r, BLOCK_A=block_a, BLOCK_B=block_b,
-            RINT=p.inp_step * (2**22 - 2) >= p.inp_bound, **flags)
+            RINT=p.inp_step * 2**21 >= p.inp_bound, **flags)
     elif rows_in is not None:
         block_r, block_c = rows_in
         prologue = _prologue_rows_kernel

@@ -588,7 +588,8 @@ NORMALS4_PATHS = {"one row": dict(ROW_BLOCKS=False),
                   "row blocks": dict(ROW_BLOCKS=True, IN_CHUNKS=False, OUT_CHUNKS=False),
                   "chunks": dict(ROW_BLOCKS=True, IN_CHUNKS=True, OUT_CHUNKS=True),
                   "fused": dict(ROW_BLOCKS=True, IN_CHUNKS=False, OUT_CHUNKS=False,
-                                FUSED_ROWS=True)}
+                                FUSED_ROWS=True),
+                  "split": dict(ROW_BLOCKS=True, SPLIT_ROWS=True, SPLIT_OUTPUTS=True)}
 
 
 def _normals4_runs(launch, monkeypatch, kind, n, width, out, seed, device="cpu"):
@@ -624,8 +625,8 @@ def test_triton_interpreted_normals4_are_lanes_of_philox_quads(kind, monkeypatch
     """``NORMALS4``: the noise of element ``(row, col)`` is lane ``col % 4`` of the four
     normals of the Philox call at the counter of column ``col - col % 4`` - each element its
     own normal - bit for bit (``_quad_normals``), on every path (one row, row blocks, chunks
-    of 16, the fused kernel) and so whatever the blocks; 38 columns: a partial block and a
-    partial quad."""
+    of 16, the fused kernel, rows in two parts) and so whatever the blocks; 38 columns: a
+    partial block and a partial quad."""
     launch = _triton(True)
     monkeypatch.setitem(launch.__globals__, "ROW_ELEMENTS", 128)
     monkeypatch.setitem(launch.__globals__, "FUSED_BLOCK_R", 16)
@@ -1135,7 +1136,8 @@ def test_triton_interpreted_split_rows_equal_the_row_blocks(extra, monkeypatch):
     in ``(-1/2, 0)`` and at ``-0.0``; Philox input noise and stochastic rounding at the same
     counters), and so the same outputs; a partial last row block, the vectors count, a
     group of two tiles; 23 (16 + 16 saves no lanes) keeps the row blocks; rows over
-    ``ROW_WIDTH`` take it instead of the one-row prologue, with its numbers."""
+    ``ROW_WIDTH`` take it instead of the one-row prologue, with its numbers; without noise
+    management, quotients past ``2**22`` steps clip alike."""
     launch = _triton(True)
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
     module = launch.__globals__
@@ -1184,6 +1186,16 @@ def test_triton_interpreted_split_rows_equal_the_row_blocks(extra, monkeypatch):
     assert len(one_row) == 2 and torch.equal(one_row[0][1].view(torch.int32),
                                               seen[6][1].view(torch.int32))
     v = seen[0][1][0]
+    # no noise management: quotients past 2**22 steps (rounded otherwise, clipped alike)
+    big = x[:5, :40] * torch.tensor([1e5, 2.0**16 + 0.5, -2.0**16 - 0.25, 1e8, -3e7])[:, None]
+    del seen[:]
+    monkeypatch.setitem(module, "ROW_WIDTH", 512)
+    for on in (False, True):
+        monkeypatch.setitem(module, "SPLIT_ROWS", on)
+        launch(w[:, :40], big, kernel_params(_quiet("none", "none", True, inp_res=2.0**-7)), 3)
+    assert [name for name, _, _ in seen] == ["_prologue_rows_kernel", "_prologue_split_kernel"]
+    assert torch.equal(seen[0][1].view(torch.int32), seen[1][1].view(torch.int32))
+    assert (seen[0][1].abs() == 1).sum() > 100  # clipped
     if p.inp_noise == 0:
         assert (v[5] / p.inp_step).remainder(2).eq(0).sum() > 10  # ties went to even
         assert (v[6, 4:] == 0).all() and not torch.signbit(v[6, 4:]).any()
