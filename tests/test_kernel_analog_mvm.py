@@ -1208,7 +1208,7 @@ def test_triton_interpreted_split_outputs_equal_the_row_blocks(extra, monkeypatc
     row-block epilogue's numbers bit for bit: Philox output, PCM and additive read noise
     (its norm), stochastic rounding, the output scale, silent rows; a partial last row
     block, one tile and a group of two (a backward MVM's); with bound management the row
-    blocks serve."""
+    blocks serve; outputs over ``ROW_WIDTH`` take it instead of the one-row epilogue."""
     launch = _triton(True)
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
     module = launch.__globals__
@@ -1236,6 +1236,13 @@ def test_triton_interpreted_split_outputs_equal_the_row_blocks(extra, monkeypatc
     launch(w, x, kernel_params(_quiet("abs_max", "none", True,
                                       **{**extra, "bound_management": "iterative"})), 9)
     assert len(used) == 2
+    # outputs over ROW_WIDTH (40 > 32): the one-row epilogue's numbers
+    monkeypatch.setitem(module, "ROW_WIDTH", 32)
+    for on in (False, True):
+        monkeypatch.setitem(module, "SPLIT_OUTPUTS", on)
+        got.append(launch(w, x[:5], p, torch.tensor([9])))  # a row's numbers are its own
+    assert torch.equal(got[-2], got[-1]) and torch.equal(got[-1], got[0][0][:5])
+    assert len(used) == 3
 
 
 @pytest.mark.gpu
