@@ -510,12 +510,12 @@ def _prologue_rows(x, ok, live, rows, at, cols, width, seed, v_ptr, scale_ptr, n
 
 
 @triton.jit
-def _prologue_split_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg,
-                           vec_ptr, width, n, n_cols, sx_i, sx_j, nm_thres, inp_step,
-                           inp_bound, inp_noise,
-                           NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
-                           INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
-                           COUNT: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_A: tl.constexpr,
+def _prologue_split_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, seed_ptr, seed_arg, vec_ptr,
+                           width, n, n_cols, sx_i, sx_j, nm_thres, inp_step, inp_bound,
+                           inp_noise, NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr,
+                           INP_Q: tl.constexpr, INP_STO: tl.constexpr,
+                           INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
+                           BLOCK_R: tl.constexpr, BLOCK_A: tl.constexpr,
                            BLOCK_B: tl.constexpr, NORMALS4: tl.constexpr,
                            RINT: tl.constexpr):
     """``_prologue_rows_kernel`` with each row in two power-of-two parts read at once
@@ -555,7 +555,6 @@ def _prologue_split_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr
     tl.store(v_rows + ca[None, :], ta, mask=oka)
     tl.store(v_rows + cb[None, :], tb, mask=okb)
     tl.store(scale_ptr + at, tl.where(silent, 0.0, s), mask=live)
-
 
 
 @triton.jit
@@ -1541,7 +1540,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     elif split is not None:
         block_r, block_a, block_b = split
         _prologue_split_kernel[(triton.cdiv(n, block_r), tiles)](
-            x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int,
+            x, x.stride(0), x.stride(1), v, scale, seed_t, seed_int,
             out if vectors is None else vectors, width, n, n_cols, sx_i, sx_j,
             float(p.nm_thres), float(p.inp_step), float(p.inp_bound), float(p.inp_noise),
             NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
