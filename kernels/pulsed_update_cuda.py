@@ -1167,6 +1167,172 @@ def _one_hot_wide_kernel(
         tl.store(c_ptrs, tl.load(c_ptrs, mask=ok, other=0) + total, mask=ok)
     tl.atomic_add(count_ptr, tl.sum(tl.sum(total.to(tl.int64), axis=1), axis=0))
 
+
+# ``SURE_PULSES`` (off until a GPU times it; ``bench_switches`` ``sure-pulses``, with the
+# lean transfer writes ``lean-sure``): ``_one_hot_sure_kernel`` for the wide kernel's
+# columns. Chopped's and AGAD's transfers (defaults: lr = granularity, desired_bl 1, no
+# update management, max_steps 1) write probabilities that are exactly 0 or 1 on both
+# sides: the one-hot side's gain sqrt(lr / (granularity bl)) = 1, the line's |whole steps|
+# <= 1 times 1. Philox's uniforms lie in [0, 1) (``uint_to_uniform_float``), so such a bit
+# is certain: set for every slot of the train where |p| >= 1, clear where p = 0; the wide
+# kernel still draws it (one Philox call a slot group for each cell and one for its
+# column: ~60 % of its ~360-460 PTX instructions a cell, QUAD note) and the cycle noise's
+# normal (two hashes, a log, a sqrt, a cos) for every cell, and it loads and stores every
+# cell's weight, four parameter planes and wear (~36 B a cell) whether it pulses or not.
+# This kernel draws a slot group only where a cell of its block has 0 < |p| < 1 (its bits
+# as drawn, the others' certain: the same words), then (1) returns where no cell of its 8
+# x 32 block pulses (the line's probabilities, trains and one-hot values read: 4 B a cell),
+# (2) loads, steps and stores weights, planes and wear only of the cells that pulse
+# (masked), with their normals as drawn - the same C, wear and counts bit for bit (a cell
+# without pulses keeps its weight; more passes than lines count first, then walk in order).
+# Bytes (784-4096-4096-10, batch 256, one step): the 4096 layer's write (8.4 M cells, 64
+# tiles x 512 rows x 256 columns; 200 us profiled today, one H100) ~300 MB -> ~34 MB plus the
+# pulsing cells' sectors (~6 x 32 B a cell alone in its sector), and no Philox.
+# ESTIMATE: 269 -> ~60-100 us of the 3 launches a step if a few % of the cells pulse
+# (~-0.17 to -0.2 ms of chopped's/AGAD's 2.2 ms step, the transfer chain ends the step on its
+# critical path); no gain where cells pulse densely or probabilities are fractional (UM,
+# UBM, lr != granularity: the same draws as the wide kernel, but the two count loops of
+# more passes than lines). TTv2's one column a tile: a few us.
+SURE_PULSES = False
+
+
+@triton.jit
+def _sure_bits(seed, c0, c2, chunk, prob_abs, t_ok, n_groups):
+    """``_draw_bits``'s words, drawn only where a cell of the block needs them: a bit of
+    probability 0 is clear and one of at least 1 set (uniforms in [0, 1)), whatever the
+    draw, so where every cell's is one of those no group is drawn; the others' as drawn."""
+    draw = (prob_abs > 0.0) & (prob_abs < 1.0)
+    any_draw = tl.max(tl.ravel(draw.to(tl.int32)), axis=0)
+    drawn = _draw_bits(seed, c0, c2, chunk, prob_abs, t_ok, n_groups * any_draw)
+    slots = tl.minimum(tl.maximum(t_ok, 0), 32).to(tl.int64)
+    full = ((tl.full(slots.shape, 1, tl.int64) << slots) - 1).to(tl.uint32)
+    return tl.where(draw, drawn, tl.where(prob_abs >= 1.0, full, 0).to(tl.uint32))
+
+
+@triton.jit
+def _sure_pass(x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok,
+               lines_ok, one_line, line_lines, places, n_in, k, n_chunks, max_len,
+               stride_xk, stride_dk, stride_dm, stride_xn, stride_bl,
+               SEED_PTR: tl.constexpr, NATIVE: tl.constexpr, STEPS8: tl.constexpr,
+               BLOCK_R: tl.constexpr, LINES: tl.constexpr):
+    """Pass ``r`` of ``_one_hot_wide_kernel``'s block: its seed, the cells' counts (0 out
+    of range) and directions, its words as that kernel draws them (``_sure_bits``)."""
+    seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
+    b = r * n_in + place
+    here = lines_ok & (b < k)
+    one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=here, other=0.0)
+    if STEPS8:  # (the transfer write's _line_probs on its values and gain)
+        v = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
+                    mask=ok & here[None, :], other=0).to(tl.float32)
+        gain = tl.load(lg_ptr + tl.program_id(2).to(tl.int64) * g_lg + b, mask=here,
+                       other=0.0)
+        line_p = _line_probs(v, tl.abs(v), gain[None, :])
+    else:
+        line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
+                         mask=ok & here[None, :], other=0.0)
+    length = tl.minimum(tl.load(bl_ptr + b * stride_bl, mask=here, other=0).to(tl.int32),
+                        max_len)
+    one_pa = tl.abs(one_p)
+    line_pa = tl.abs(line_p)
+    counts = tl.zeros((BLOCK_R, LINES), tl.int32)
+    for c in range(0, n_chunks):
+        n_groups = tl.minimum(tl.maximum(tl.cdiv(tl.max(length, axis=0) - c * 32, 4), 0), 8)
+        t_ok = length - c * 32
+        one = _sure_bits(seed_r, one_line, places, c, one_pa, t_ok, n_groups)
+        line = _sure_bits(seed_r, line_lines + places[None, :] * 0, places[None, :]
+                          + line_lines * 0, c, line_pa, t_ok[None, :], n_groups)
+        counts += _popcount(one[None, :] & line, NATIVE)
+    counts = tl.where(ok & here[None, :], counts, 0)
+    up = (line_p < 0.0) != (one_p < 0.0)[None, :]
+    return seed_r, counts, up
+
+
+@triton.jit
+def _sure_step(w, counts, up, seed_r, rm, rn, place, n_in, s_up, s_down, w_min, w_max,
+               noise_std, NOISE: tl.constexpr, NATIVE: tl.constexpr):
+    """A pass's constant steps, as ``_one_hot_wide_kernel`` takes them: the cycle noise's
+    normals drawn only where a cell of the block pulses (a cell without pulses keeps its
+    weight whatever its normal)."""
+    xi = tl.zeros(w.shape, tl.float32)
+    if NOISE:
+        if tl.max(tl.max(counts, axis=1), axis=0) > 0:
+            xi = _normal1(seed_r, (rm[:, None] * n_in + rn[None, :]).to(tl.uint32),
+                          place[None, :], NATIVE)
+    return _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
+
+
+@triton.jit(do_not_specialize=["seed", "start"])
+def _one_hot_sure_kernel(
+    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
+    start, n_out, n_in, k, n_chunks, max_len,
+    stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
+    stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
+    seed, noise_std, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
+    NOISE: tl.constexpr, SEED_PTR: tl.constexpr, START_PTR: tl.constexpr,
+    NATIVE: tl.constexpr, COUNT_CELLS: tl.constexpr, OFFSETS: tl.constexpr,
+    BLOCK_R: tl.constexpr, LINES: tl.constexpr, lg_ptr=None, g_lg=0,
+    STEPS8: tl.constexpr = False, ONE_PASS: tl.constexpr = True,
+):
+    """``_one_hot_wide_kernel``'s blocks (``SURE_PULSES``), the same weights, wear and
+    counts: the counts first (certain bits not drawn, ``_sure_bits``), nothing more where
+    the block has no pulse, then the weights, planes and wear of the pulsing cells alone
+    loaded, stepped (``_sure_step``) and stored. ``ONE_PASS``: no column has a second pass
+    (``k <= n_in``), so the counts of the one pass are stepped; else each pass's counts are
+    counted again in the walk (their draws are the same)."""
+    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, cells_ptr, seed0, first = _one_hot_tile(
+        w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
+        seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
+        SEED_PTR, START_PTR, OFFSETS)
+    place0 = tl.program_id(0) * LINES
+    place = place0 + tl.arange(0, LINES)
+    rn = (first + place) % n_in
+    rm = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
+    lines_ok = place < tl.minimum(k, n_in)
+    ok = (rm < n_out)[:, None] & lines_ok[None, :]
+    runs = tl.cdiv(k, n_in)
+    one_line = rn.to(tl.uint32)
+    line_lines = (n_in + rm).to(tl.uint32)[:, None]
+    places = place.to(tl.uint32)
+    if ONE_PASS:
+        seed_r, total, up = _sure_pass(
+            x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, 0, runs, place, rm, rn, ok, lines_ok,
+            one_line, line_lines, places, n_in, k, n_chunks, max_len, stride_xk, stride_dk,
+            stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE, STEPS8, BLOCK_R, LINES)
+    else:
+        total = tl.zeros((BLOCK_R, LINES), tl.int32)
+        for r in range(0, tl.cdiv(k - place0, n_in)):
+            _, counts, _ = _sure_pass(
+                x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok,
+                lines_ok, one_line, line_lines, places, n_in, k, n_chunks, max_len, stride_xk,
+                stride_dk, stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE, STEPS8, BLOCK_R,
+                LINES)
+            total += counts
+    live = total > 0  # (in range: counts out of range are 0)
+    n_live = tl.sum(tl.sum(live.to(tl.int32), axis=1), axis=0)
+    if n_live == 0:
+        return
+    w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
+        w_ptr, p_ptr, rm[:, None], rn[None, :], live, stride_wm, stride_wn, stride_pp,
+        stride_pm, stride_pn)
+    if ONE_PASS:
+        w = _sure_step(w, total, up, seed_r, rm, rn, place, n_in, s_up, s_down, w_min, w_max,
+                       noise_std, NOISE, NATIVE)
+    else:
+        for r in range(0, tl.cdiv(k - place0, n_in)):
+            seed_r, counts, up = _sure_pass(
+                x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok,
+                lines_ok, one_line, line_lines, places, n_in, k, n_chunks, max_len, stride_xk,
+                stride_dk, stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE, STEPS8, BLOCK_R,
+                LINES)
+            w = _sure_step(w, counts, up, seed_r, rm, rn, place, n_in, s_up, s_down, w_min,
+                           w_max, noise_std, NOISE, NATIVE)
+    tl.store(w_ptrs, w, mask=live)
+    if COUNT_CELLS:
+        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
+        tl.store(c_ptrs, tl.load(c_ptrs, mask=live, other=0) + total, mask=live)
+    tl.atomic_add(count_ptr, tl.sum(tl.sum(total.to(tl.int64), axis=1), axis=0))
+
+
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_draws_kernel(
     x_ptr, d_ptr, bl_ptr, seed_ptr, start_ptr, sc_ptr, xi_ptr,
@@ -2025,10 +2191,16 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         lines = min(WIDE_LINES_BLOCK, _next_pow2(min(k, width)))
         rows = min(WIDE_QUAD_BLOCK_R if WIDE_QUAD_BLOCKS else WIDE_SHORT_BLOCK_R
                    if WIDE_SHORT_BLOCKS else WIDE_BLOCK_R, _next_pow2(length))
-        _one_hot_wide_kernel[(triton.cdiv(min(k, width), lines), triton.cdiv(length, rows),
-                              tiles)](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4,
-                                      lg_ptr=gains if steps8 else bl,
-                                      g_lg=across(gains) if steps8 else 0, STEPS8=steps8)
+        grid = (triton.cdiv(min(k, width), lines), triton.cdiv(length, rows), tiles)
+        if SURE_PULSES:  # (the note at SURE_PULSES)
+            _one_hot_sure_kernel[grid](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4,
+                                       lg_ptr=gains if steps8 else bl,
+                                       g_lg=across(gains) if steps8 else 0, STEPS8=steps8,
+                                       ONE_PASS=k <= width)
+            return
+        _one_hot_wide_kernel[grid](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4,
+                                   lg_ptr=gains if steps8 else bl,
+                                   g_lg=across(gains) if steps8 else 0, STEPS8=steps8)
         return
     _one_hot_lines_kernel[(min(k, width), triton.cdiv(length, block), tiles)](
         *args, COLUMNS=bool(columns), **flags, BLOCK=block, num_warps=4 if block >= 128 else 2,

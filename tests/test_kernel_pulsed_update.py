@@ -638,6 +638,151 @@ def test_one_hot_columns_in_quad_blocks_compiled(noise, monkeypatch):
         run_wide_lines(launch.__globals__, 512, 512, 256, noise, max_bl, "cuda")
 
 
+def _sure_probs(tiles, k, m, n, start, gen, kind, share):
+    """A transfer's one-hot columns and line probabilities: ``sure``, chopped's (one-hot
+    values 1, lines' values -1, 0 or 1, ``share`` of them not 0); ``mixed``, the same with
+    one fractional one-hot value and fractional line values in one column (their blocks
+    drawn, the others' bits certain); ``drawn``, all fractional (``run_wide_lines``')."""
+    xp = torch.zeros(tiles, k, n)
+    rows, cols = torch.arange(k), (start + torch.arange(k)) % n
+    if kind == "drawn":
+        xp[:, rows, cols] = 0.2 + 0.7 * torch.rand(tiles, k, generator=gen)
+        return xp, torch.stack([signed_probs(k, m, gen) for _ in range(tiles)])
+    xp[:, rows, cols] = 1.0
+    on = torch.rand(tiles, k, m, generator=gen) < share
+    sign = torch.where(torch.rand(tiles, k, m, generator=gen) < 0.5, -1.0, 1.0)
+    dp = torch.where(on, sign, 0.0)
+    if kind == "mixed":
+        xp[0, 1, cols[1]] = 0.6
+        dp[:, 0, : m // 2] = 0.5 * sign[:, 0, : m // 2]
+    return xp, dp
+
+
+def run_sure_lines(module, m, n, k, noise, max_bl, device, kind, share=0.3, blocks=None):
+    """``SURE_PULSES`` off (``_one_hot_wide_kernel``), then on (``_one_hot_sure_kernel``,
+    the wide kernel made to fail): the same weights, pulses and wear; a group of two tiles
+    (keyed seeds with offsets, device starts) and, on the GPU, one tile's call."""
+    gen = torch.Generator().manual_seed(9)
+    tiles, start = 2, 3
+    cp = torch.stack([make_cell(CELL_CONSTANT, m, n, gen) for _ in range(tiles)])
+    w0 = torch.stack([start_weight(c, gen) for c in cp])
+    xp, dp = _sure_probs(tiles, k, m, n, start, gen, kind, share)
+    lengths = torch.randint(0, max_bl + 1, (tiles, k), generator=gen, dtype=torch.int32)
+    cp, w0, xp, dp, lengths = (t.to(device) for t in (cp, w0, xp, dp, lengths))
+    calls, offsets = torch.tensor([3, 5], device=device), torch.tensor([11, 13], device=device)
+    p = kernels.UpdateParams(kernels.CellParams(CELL_CONSTANT, noise, True, ()), max_bl, True)
+    n_chunks = triton.cdiv(max_bl, 32)
+    names = ("WIDE_LINES", "SURE_PULSES", "WIDE_SHORT_BLOCK_R", "WIDE_LINES_BLOCK",
+             "_one_hot_wide_kernel")
+    saved = {name: module[name] for name in names}
+
+    def refused(*a, **kw):
+        raise AssertionError("SURE_PULSES took the wide kernel")
+
+    out = []
+    try:
+        module["WIDE_LINES"] = True
+        if blocks:
+            module["WIDE_SHORT_BLOCK_R"], module["WIDE_LINES_BLOCK"] = blocks
+        for sure in (False, True):
+            module["SURE_PULSES"] = sure
+            module["_one_hot_wide_kernel"] = {True: refused}.get(
+                sure, saved["_one_hot_wide_kernel"])
+            got = []
+            for at in () if device == "cpu" else (start, torch.tensor(start, device=device)):
+                w, cells = w0[0].clone(), torch.zeros(m, n, dtype=torch.int32, device=device)
+                c = module["pulsed_update_triton"](
+                    w, cp[0], xp[0], dp[0], lengths[0], p, one_hot=(at, True),
+                    cell_pulses=cells, seed=kernels.seeds.KeyedSeed(calls[0], 11))
+                got.append((w, c.reshape(1), cells))
+            w, cells = w0.clone(), torch.zeros(tiles, m, n, dtype=torch.int32, device=device)
+            c = torch.zeros(tiles, dtype=torch.int64, device=device)
+            module["_one_hot_lines"](
+                w, cp, xp, dp, lengths, c, calls, 0, cells,
+                (torch.full((tiles,), start, device=device), True), k=k, n_chunks=n_chunks,
+                max_len=n_chunks * 32 - (max_bl <= 31), noise_std=noise,
+                seed_mode=module["SEED_KEYED"], offsets=offsets)
+            got.append((w, c, cells))
+            out.append(got)
+    finally:
+        for name, value in saved.items():
+            module[name] = value
+    for (w, c, cells), (w_s, c_s, cells_s) in zip(*out, strict=True):
+        # compiled, two kernels may contract floats apart
+        torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)
+        assert torch.equal(c_s, c) and torch.equal(cells_s, cells) and int(c.min()) > 0
+        one = w.dim() == 2
+        for t in range(1 if one else tiles):
+            assert_pulses_as_drawn(w if one else w[t], w0[t], cp[t], cells if one else cells[t],
+                                   int(c[t]), xp[t], dp[t], lengths[t])
+        if blocks and kind != "drawn":  # some blocks without a pulse (left out), some with
+            rows, lines = blocks
+            used = cells[:, :, (start + torch.arange(min(k, n))) % n]
+            used = torch.nn.functional.pad(used, (0, -used.shape[2] % lines,
+                                                  0, -used.shape[1] % rows))
+            per_block = used.reshape(tiles, used.shape[1] // rows, rows, -1, lines).sum((2, 4))
+            assert (per_block == 0).any() and (per_block > 0).any()
+
+
+@pytest.mark.parametrize(("kind", "k", "max_bl", "share"), [
+    ("sure", 3, 1, 0.3), ("mixed", 3, 9, 0.1), ("drawn", 3, 9, 0), ("sure", 9, 1, 0.3),
+    ("mixed", 9, 9, 0.1)], ids=["sure", "mixed", "drawn", "sure-passes", "mixed-passes"])
+def test_one_hot_columns_of_sure_pulses_are_the_wide_kernel(kind, k, max_bl, share):
+    """``SURE_PULSES`` (blocks of 2 rows x 2 columns on 6 x 4 tiles, cut short; 3 columns
+    of one pass, or 9 rows: 2-3 passes a column): the wide kernel's weights, pulses and wear
+    bit for bit, whether a block's bits are all certain (chopped's probabilities 0 or 1),
+    some drawn or all drawn."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    run_sure_lines(launch.__globals__, 6, 4, k, 0.3, max_bl, "cpu", kind, share=share,
+                   blocks=(2, 2))
+
+
+def test_sure_bits_are_the_drawn_bits():
+    """``_sure_bits`` gives ``_draw_bits``' words for probabilities 0, 1, above 1 and
+    fractional, trains of 0-40 slots (chunk 1: 8 of them past the chunk), with and without
+    a fractional cell in the block."""
+    module = triton_function("pulsed_update_cuda", "pulsed_update_triton", True).__globals__
+
+    @triton.jit
+    def words(out_ptr, p_ptr, t_ptr, N: tl.constexpr, SURE: tl.constexpr):
+        i = tl.arange(0, N)
+        p = tl.load(p_ptr + i)
+        t_ok = tl.load(t_ptr + i) - 32
+        c0 = (i * 7).to(tl.uint32)
+        c2 = (i + 3).to(tl.uint32)
+        n_groups = tl.minimum(tl.maximum(tl.cdiv(tl.max(t_ok, axis=0), 4), 0), 8)
+        if SURE:
+            word = _sure_bits(1234, c0, c2, 1, p, t_ok, n_groups)
+        else:
+            word = _draw_bits(1234, c0, c2, 1, p, t_ok, n_groups)
+        tl.store(out_ptr + i, word.to(tl.int32, bitcast=True))
+
+    _sure_bits, _draw_bits = module["_sure_bits"], module["_draw_bits"]  # noqa: F841
+    words.fn.__globals__.update(_sure_bits=_sure_bits, _draw_bits=_draw_bits)
+    gen = torch.Generator().manual_seed(2)
+    t = torch.randint(0, 41, (64,), generator=gen, dtype=torch.int32)
+    certain = torch.tensor([0.0, 1.0, 1.5, 1.0])[torch.randint(0, 4, (64,), generator=gen)]
+    for p in (certain, torch.where(torch.arange(64) == 5, 0.4, certain)):
+        got = [torch.zeros(64, dtype=torch.int32) for _ in range(2)]
+        for sure, g in zip((False, True), got, strict=True):
+            words[(1,)](g, p, t, N=64, SURE=sure)
+        assert torch.equal(got[0], got[1]) and (got[0] != 0).any()
+        assert ((got[0] == -1) == ((p >= 1) & (t >= 64))).all()  # whole chunks set
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+@pytest.mark.parametrize("kind", ["sure", "mixed", "drawn"])
+def test_one_hot_columns_of_sure_pulses_compiled(kind, noise):
+    """The same compiled, at the module's blocks: a 4096-wide grid's 512 x 512 tiles, 256
+    columns (one pass) and 1,100 rows (3 passes), chopped's trains of 0-1 slots, 3 % of the
+    line's values not 0 (``sure``), or of 0-31 slots."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    for k, max_bl in ((256, 1), (1100, 1), (256, 31)):
+        run_sure_lines(launch.__globals__, 512, 512, k, noise, max_bl, "cuda", kind,
+                       share=0.03)
+
+
 def run_wide_lines(module, m, n, k, noise, max_bl, device, blocks=None):
     gen = torch.Generator().manual_seed(8)
     tiles, start = 2, 4
