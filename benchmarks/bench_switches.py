@@ -470,6 +470,15 @@ PATHS = {
                    (pulsed_update_cuda, "WIDE_QUAD_BLOCKS")), DATA, LARGE,
                   ("ttv2+update.accumulate=batch", "chopped+update.accumulate=batch",
                    "agad+update.accumulate=batch")),
+    # the one-hot column writes' certain bits (probabilities 0 or 1: chopped's and AGAD's
+    # transfers) not drawn, blocks without a pulse left after their counts, and only the
+    # pulsing cells' weights, planes and wear loaded and stored; the same numbers
+    "sure-pulses": (((pulsed_update_cuda, "SURE_PULSES"),), DATA, LARGE,
+                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # with the lean transfer writes (their int8 steps made into probabilities there)
+    "lean-sure": (((transfer_write_cuda, "HOT_ONLY_ROWS"), (transfer_write_cuda, "INT8_STEPS"),
+                   (pulsed_update_cuda, "SURE_PULSES")), DATA, LARGE,
+                  ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the loads' and the planes' paths
     "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
                    (counted_update_cuda, "SHORT_PLANE_BLOCKS")), DATA, LARGE,

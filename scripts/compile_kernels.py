@@ -207,6 +207,15 @@ def _problems():
                           max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
                           offsets=torch.zeros(3, dtype=torch.int64))
     pu.WIDE_QUAD_BLOCKS = quad
+    sure, pu.SURE_PULSES = pu.SURE_PULSES, True  # (one pass or more, with INT8_STEPS' side)
+    for d_side, k in ((three[1], 5), (steps, 5), (three[1].repeat(1, 8, 1), 40)):  # 40 > 37
+        pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3),
+                          three[0].repeat(1, k // 5, 1), d_side, three[2].repeat(1, k // 5),
+                          torch.zeros(3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64),
+                          0, None, (torch.zeros(3, dtype=torch.int64), True), k=k, n_chunks=1,
+                          max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
+                          offsets=torch.zeros(3, dtype=torch.int64))
+    pu.SURE_PULSES = sure
     idle = pu.SKIP_IDLE_LINES
     pu.SKIP_IDLE_LINES = True  # lines without pulses skipped (mixed precision's rows)
     for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
