@@ -1174,25 +1174,26 @@ def _one_hot_wide_kernel(
 # update management, max_steps 1) write probabilities that are exactly 0 or 1 on both
 # sides: the one-hot side's gain sqrt(lr / (granularity bl)) = 1, the line's |whole steps|
 # <= 1 times 1. Philox's uniforms lie in [0, 1) (``uint_to_uniform_float``), so such a bit
-# is certain: set for every slot of the train where |p| >= 1, clear where p = 0; the wide
-# kernel still draws it (one Philox call a slot group for each cell and one for its
-# column: ~60 % of its ~360-460 PTX instructions a cell, QUAD note) and the cycle noise's
-# normal (two hashes, a log, a sqrt, a cos) for every cell, and it loads and stores every
-# cell's weight, four parameter planes and wear (~36 B a cell) whether it pulses or not.
-# This kernel draws a slot group only where a cell of its block has 0 < |p| < 1 (its bits
-# as drawn, the others' certain: the same words), then (1) returns where no cell of its 8
-# x 32 block pulses (the line's probabilities, trains and one-hot values read: 4 B a cell),
-# (2) loads, steps and stores weights, planes and wear only of the cells that pulse
-# (masked), with their normals as drawn - the same C, wear and counts bit for bit (a cell
-# without pulses keeps its weight; more passes than lines count first, then walk in order).
-# Bytes (784-4096-4096-10, batch 256, one step): the 4096 layer's write (8.4 M cells, 64
-# tiles x 512 rows x 256 columns; 200 us profiled today, one H100) ~300 MB -> ~34 MB plus the
-# pulsing cells' sectors (~6 x 32 B a cell alone in its sector), and no Philox.
-# ESTIMATE: 269 -> ~60-100 us of the 3 launches a step if a few % of the cells pulse
-# (~-0.17 to -0.2 ms of chopped's/AGAD's 2.2 ms step, the transfer chain ends the step on its
-# critical path); no gain where cells pulse densely or probabilities are fractional (UM,
-# UBM, lr != granularity: the same draws as the wide kernel, but the two count loops of
-# more passes than lines). TTv2's one column a tile: a few us.
+# is certain: set for every slot of the train where |p| >= 1, clear where p = 0. The wide
+# kernel still draws each: SASS for sm_90 (8 x 32 blocks, keyed seeds, cycle noise, trains
+# of a slot: one chunk, one slot group), 888 instructions a thread (2 cells), of which the
+# group's draw loops - a Philox call for the column's bit, one for each cell's - are ~260,
+# with 80 registers (6 programs an SM). This kernel draws a slot group only where a cell of
+# its block has 0 < |p| < 1 (their bits as drawn, the others' certain: the same words):
+# ~260 fewer instructions a thread, 50 registers (10 programs an SM). Then, counts known,
+# a block without a pulse returns (4 B a cell read: the line's probabilities) and a block
+# with some loads, steps and stores only the pulsing cells' weights, planes and wear (masked;
+# the cycle noise's normal drawn only in blocks with a pulse) - the same C, wear and counts
+# bit for bit (a cell without pulses keeps its weight; more passes than lines count first,
+# then walk in order counting again). How many cells pulse: the bench's own set-up on the
+# CPU (chopped `batch`, 784-512-512-10, b256, first epoch; RESULTS 2026-12-08 chopwide):
+# ~70 % of a transfer's cells and every 8 x 32 block, so the masks save no bytes there and
+# the gain is the draws'. ESTIMATE (784-4096-4096-10 b256, one H100 profile of today: the
+# wide kernel 200 + 57 + 13 us a step, ~2x its ~36 B a cell at 3 TB/s, issue-bound by the
+# QUAD note's count): ~30 % fewer instructions and more warps to hide the loads, 270 ->
+# ~180-190 us a step, ~-80 us of chopped's/AGAD's ~2.0 ms step (~-0.09x fp; the transfer
+# chain ends the step, on its critical path). No gain where probabilities are fractional
+# (UM, UBM, lr != granularity: the same draws; more passes than lines draw twice).
 SURE_PULSES = False
 
 

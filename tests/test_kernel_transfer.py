@@ -857,7 +857,7 @@ def test_compiled_means_update_form_is_checked():
 
 # ------------------------------------------ a grid's writes in one call (grouped tiles) ------
 def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3,
-                 kind=kernels.CELL_CONSTANT, count=None, lr=0.5):
+                 kind=kernels.CELL_CONSTANT, count=None, lr=0.5, p=None):
     """The constant-step transfer writes of a grid's ``tiles`` tiles, one run of lines
     each (tile 0's wrapping past the last line, AGAD's from a pass not ready), each
     tile with its own state, counters and keyed seed: one ``transfer_lines_grouped_triton``
@@ -875,9 +875,10 @@ def _write_group(columns, case, grouped, device="cpu", shape=(4, 3), tiles=3,
     if case:
         state |= {"chopper": chopper, "passes": torch.tensor([4, 6, 0][:tiles]),
                   "flip_seed": torch.tensor([[2**40 + 5 + 977 * g] for g in range(tiles)])}
-    p = kernels.TransferWriteParams(columns, lr, 0.06, 5, False, True, True, 1.0,
-                                    kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0, False)
-                                    if case else kernels.BufferParams())
+    p = p or kernels.TransferWriteParams(columns, lr, 0.06, 5, False, True, True, 1.0,
+                                         kernels.BufferParams(1.0, 0.01, 3, 0.2, True, 0.0,
+                                                              False)
+                                         if case else kernels.BufferParams())
     cell = kernels.CellParams(kind, 0.3, True, (), None)
     tensors = {"cp": torch.stack(cps), "weights": weights, "reads": reads,
                "start": torch.tensor([width - 2, 0, 1][:tiles]),
@@ -1018,6 +1019,68 @@ def test_lean_transfer_write_compiled(case, switch):
     if switch == "INT8_STEPS" and case is None:
         pytest.skip("TTv1's write is not buffered: no steps")
     _check_lean_write(switch, True, case, "cuda", shape=(512, 512), count=256)
+
+
+# chopped's and AGAD's transfer write (lr = granularity, a slot a train, no update
+# management, whole steps of at most 1): probabilities 0 or 1 on both sides; H's scale 5
+# (reads ~0.3: about half the elements a whole step)
+CHOPPED_WRITE = kernels.TransferWriteParams(True, 0.06, 0.06, 1, False, False, False, 1.0,
+                                            kernels.BufferParams(5.0, 1.0, 1, 0.0, True, 0.0,
+                                                                 False))
+
+
+def _check_sure_write(monkeypatch, case, int8, device="cpu", shape=(6, 5), count=None):
+    """``pulsed_update_cuda.SURE_PULSES`` off, then on (the one-hot wide kernel made to
+    fail): a grid's chopped transfer writes (one ``transfer_lines_grouped_triton`` call,
+    with or without ``INT8_STEPS``) leave C, its wear, the buffer, choppers, means, slots,
+    calls and counts the same bit for bit."""
+    from xbrun.kernels import pulsed_update_cuda as pu
+
+    module = triton_function("transfer_write_cuda", "transfer_write_triton",
+                             device == "cpu").__globals__
+    monkeypatch.setitem(module, "INT8_STEPS", int8)
+    wide = pu._one_hot_wide_kernel
+
+    def refused(*a, **kw):
+        raise AssertionError("SURE_PULSES took the wide kernel")
+
+    runs = []
+    for sure in (False, True):
+        monkeypatch.setattr(pu, "SURE_PULSES", sure)
+        monkeypatch.setattr(pu, "_one_hot_wide_kernel", {True: refused}.get(sure, wide))
+        runs.append(_write_group(True, case, True, device, shape, count=count,
+                                 p=CHOPPED_WRITE))
+    (before, off), (_, on) = runs
+    for name, value in off.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, on[name]), name
+    assert (off["total"].cpu() > before["total"]).any()
+    assert (off["weights"].cpu() != before["weights"]).any()
+    # the write's probabilities are certain: 0 or 1 on the one-hot side, 0 or +-1 on lines
+    gen = torch.Generator().manual_seed(5)
+    n_len, width = shape
+    state = {k: v.to(device) for k, v in _pass_state(n_len, width, gen, False).items()}
+    x, d, _ = module["transfer_write_triton"](
+        (0.3 * torch.randn(count or width, n_len, generator=gen)).to(device),
+        torch.tensor(width - 2, device=device), width, CHOPPED_WRITE, buffer=state["buffer"],
+        out_sign=state["out_sign"], in_sign=state["in_sign"])
+    assert ((x == 0) | (x == 1)).all() and (x == 1).any()
+    assert ((d == 0) | (d.abs() == 1)).all() and (d == 0).any() and (d != 0).any()
+
+
+@pytest.mark.parametrize("int8", [False, True], ids=["probs", "int8"])
+@pytest.mark.parametrize("case", ["random", "agad"])
+def test_sure_pulses_write_the_same(monkeypatch, case, int8):
+    _check_sure_write(monkeypatch, case, int8)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("int8", [False, True], ids=["probs", "int8"])
+@pytest.mark.parametrize("case", list(CHOPPERS))
+def test_sure_pulses_write_compiled(monkeypatch, case, int8):
+    """The 784-4096-4096-10 MLP's transfers: 512 x 512 tiles of the 4096-wide grid, 256
+    reads a tile (half its columns, a batch of 256 mat-vecs)."""
+    _check_sure_write(monkeypatch, case, int8, "cuda", shape=(512, 512), count=256)
 
 
 def _line_major(t: torch.Tensor) -> torch.Tensor:
