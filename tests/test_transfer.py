@@ -697,3 +697,46 @@ def test_bound_host_transfers_are_the_general_path(kind, columns, monkeypatch):
             assert torch.equal(bits(state[key]), bits(value)), key
     assert int(bound.schedule.passes) > 1
     assert bound._host_mover(0.0) is None  # a rate of 0 walks without reads
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["chopped", "agad"])
+def test_sure_pulses_train_a_grid_as_the_wide_kernel(kind, monkeypatch):
+    """``pulsed_update_cuda.SURE_PULSES`` on the module path (the one-hot wide kernel made
+    to fail): a chopped (AGAD) 1024 x 1024 layer (a grid of 512 x 512 tiles, batch 64, its
+    64 transfers a step) trained a step as with the wide kernel: outputs, state and pulse
+    count (compiled, two kernels may contract floats apart: C within 1e-6)."""
+    import torch.nn.functional as F
+    from xbrun.kernels import pulsed_update_cuda as pu
+
+    from xbrun.nn import AnalogLinear, AnalogSpec
+
+    cfg = compose(["cell=constant_step", "io=default", f"device={kind}",
+                   "update.accumulate=batch"])
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(64, 1024, generator=gen).cuda()
+    y = torch.randn(64, 1024, generator=gen).cuda()
+    wide = pu._one_hot_wide_kernel
+
+    def refused(*a, **kw):
+        raise AssertionError("SURE_PULSES took the wide kernel")
+
+    runs = []
+    for on in (False, True):
+        monkeypatch.setattr(pu, "SURE_PULSES", on)
+        monkeypatch.setattr(pu, "_one_hot_wide_kernel", {True: refused}.get(on, wide))
+        torch.manual_seed(0)
+        layer = AnalogLinear(1024, 1024, spec=AnalogSpec(
+            cfg.device, cfg.cell, cfg.io, cfg.update, seed=3, mapping=cfg.mapping)).cuda()
+        opt = AnalogSGD(layer.parameters(), lr=0.2)
+        out = layer(x)
+        F.mse_loss(out, y).backward()
+        opt.step()
+        tiles = layer.analog_tiles()
+        state = [t.detach().clone() for tile in tiles
+                 for t in tile.device_state.state_dict().values() if isinstance(t, torch.Tensor)]
+        runs.append((out.detach(), state, sum(int(tile.pulses) for tile in tiles)))
+    (out0, state0, pulses0), (out1, state1, pulses1) = runs
+    assert torch.equal(out0, out1) and pulses0 == pulses1 > 0
+    for a, b in zip(state0, state1, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
