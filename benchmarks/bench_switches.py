@@ -475,10 +475,21 @@ PATHS = {
     # pulsing cells' weights, planes and wear loaded and stored; the same numbers
     "sure-pulses": (((pulsed_update_cuda, "SURE_PULSES"),), DATA, LARGE,
                     ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # in blocks of 16 rows (WIDE_QUAD_BLOCKS: without the draws 79 registers, ~235 SASS
+    # instructions a cell against the sure kernel's ~330 at 8 rows and the wide kernel's ~444)
+    "sure-quad": (((pulsed_update_cuda, "SURE_PULSES"), (pulsed_update_cuda, "WIDE_QUAD_BLOCKS")),
+                  DATA, LARGE, ("chopped+update.accumulate=batch",
+                                "agad+update.accumulate=batch")),
     # with the lean transfer writes (their int8 steps made into probabilities there)
     "lean-sure": (((transfer_write_cuda, "HOT_ONLY_ROWS"), (transfer_write_cuda, "INT8_STEPS"),
                    (pulsed_update_cuda, "SURE_PULSES")), DATA, LARGE,
                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
+    # all four transfer paths: lean writes, certain bits, 16-row blocks
+    "lean-sure-quad": (((transfer_write_cuda, "HOT_ONLY_ROWS"),
+                        (transfer_write_cuda, "INT8_STEPS"),
+                        (pulsed_update_cuda, "SURE_PULSES"),
+                        (pulsed_update_cuda, "WIDE_QUAD_BLOCKS")), DATA, LARGE,
+                       ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the loads' and the planes' paths
     "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
                    (counted_update_cuda, "SHORT_PLANE_BLOCKS")), DATA, LARGE,

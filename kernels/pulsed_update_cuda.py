@@ -1194,6 +1194,9 @@ def _one_hot_wide_kernel(
 # ~180-190 us a step, ~-80 us of chopped's/AGAD's ~2.0 ms step (~-0.09x fp; the transfer
 # chain ends the step, on its critical path). No gain where probabilities are fractional
 # (UM, UBM, lr != granularity: the same draws; more passes than lines draw twice).
+# With ``WIDE_QUAD_BLOCKS`` (``sure-quad``: 16 rows, 4 cells a thread share the column's
+# loads, seeds and keys): 1,352 static, ~940 entered, ~235 a cell against ~330 at 8 rows
+# and the wide kernel's ~444, 79 registers (the wide kernel's occupancy of today).
 SURE_PULSES = False
 
 

@@ -215,7 +215,15 @@ def _problems():
                           0, None, (torch.zeros(3, dtype=torch.int64), True), k=k, n_chunks=1,
                           max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
                           offsets=torch.zeros(3, dtype=torch.int64))
-    pu.SURE_PULSES = sure
+    pu.WIDE_QUAD_BLOCKS = True  # (with WIDE_QUAD_BLOCKS' 16 rows)
+    for d_side in (three[1], steps):
+        pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3), three[0], d_side,
+                          three[2], torch.zeros(3, dtype=torch.int64),
+                          torch.zeros(3, dtype=torch.int64), 0, None,
+                          (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
+                          max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
+                          offsets=torch.zeros(3, dtype=torch.int64))
+    pu.SURE_PULSES, pu.WIDE_QUAD_BLOCKS = sure, quad
     idle = pu.SKIP_IDLE_LINES
     pu.SKIP_IDLE_LINES = True  # lines without pulses skipped (mixed precision's rows)
     for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):

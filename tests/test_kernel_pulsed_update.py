@@ -770,14 +770,30 @@ def test_sure_bits_are_the_drawn_bits():
         assert ((got[0] == -1) == ((p >= 1) & (t >= 64))).all()  # whole chunks set
 
 
+@pytest.mark.parametrize(("kind", "k", "max_bl", "share"), [
+    ("sure", 3, 1, 0.3), ("mixed", 9, 9, 0.1)], ids=["sure", "mixed-passes"])
+def test_one_hot_columns_of_sure_pulses_in_quad_blocks_are_the_wide_kernel(
+        kind, k, max_bl, share, monkeypatch):
+    """``SURE_PULSES`` with ``WIDE_QUAD_BLOCKS`` (blocks of 4 rows x 2 columns here, on 6
+    rows: the last cut short): the wide kernel's weights, pulses and wear bit for bit."""
+    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
+    monkeypatch.setitem(launch.__globals__, "WIDE_QUAD_BLOCKS", True)
+    monkeypatch.setitem(launch.__globals__, "WIDE_QUAD_BLOCK_R", 4)
+    run_sure_lines(launch.__globals__, 6, 4, k, 0.3, max_bl, "cpu", kind, share=share,
+                   blocks=(4, 2))
+
+
 @pytest.mark.gpu
+@pytest.mark.parametrize("quad", [False, True], ids=["short", "quad"])
 @pytest.mark.parametrize("noise", [0.0, 0.3])
 @pytest.mark.parametrize("kind", ["sure", "mixed", "drawn"])
-def test_one_hot_columns_of_sure_pulses_compiled(kind, noise):
-    """The same compiled, at the module's blocks: a 4096-wide grid's 512 x 512 tiles, 256
-    columns (one pass) and 1,100 rows (3 passes), chopped's trains of 0-1 slots, 3 % of the
-    line's values not 0 (``sure``), or of 0-31 slots."""
+def test_one_hot_columns_of_sure_pulses_compiled(kind, noise, quad, monkeypatch):
+    """The same compiled, at the module's blocks (8 rows, or ``WIDE_QUAD_BLOCKS``' 16): a
+    4096-wide grid's 512 x 512 tiles, 256 columns (one pass) and 1,100 rows (3 passes),
+    chopped's trains of 0-1 slots, 3 % of the line's values not 0 (``sure``), or of 0-31
+    slots."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
+    monkeypatch.setitem(launch.__globals__, "WIDE_QUAD_BLOCKS", quad)
     for k, max_bl in ((256, 1), (1100, 1), (256, 31)):
         run_sure_lines(launch.__globals__, 512, 512, k, noise, max_bl, "cuda", kind,
                        share=0.03)
