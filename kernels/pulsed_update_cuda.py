@@ -1091,6 +1091,67 @@ WIDE_QUAD_BLOCKS = False
 WIDE_QUAD_BLOCK_R = 16
 
 
+@triton.jit
+def _wide_block(first, k, n_out, n_in, BLOCK_R: tl.constexpr, LINES: tl.constexpr):
+    """A wide program's block: places ``c * LINES ..`` of the pass (``_one_hot_lines_kernel``'s
+    i, one a column ``(first + place) % n_in``) x rows ``r * BLOCK_R ..``, what is in range,
+    the passes and the Philox counters' line numbers."""
+    place0 = tl.program_id(0) * LINES
+    place = place0 + tl.arange(0, LINES)
+    rn = (first + place) % n_in
+    rm = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
+    lines_ok = place < tl.minimum(k, n_in)
+    ok = (rm < n_out)[:, None] & lines_ok[None, :]
+    runs = tl.cdiv(k, n_in)
+    one_line = rn.to(tl.uint32)
+    line_lines = (n_in + rm).to(tl.uint32)[:, None]
+    return place0, place, rn, rm, lines_ok, ok, runs, one_line, line_lines, place.to(tl.uint32)
+
+
+@triton.jit
+def _wide_pass(x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok,
+               lines_ok, one_line, line_lines, places, n_in, k, n_chunks, max_len,
+               stride_xk, stride_dk, stride_dm, stride_xn, stride_bl,
+               SEED_PTR: tl.constexpr, NATIVE: tl.constexpr, STEPS8: tl.constexpr,
+               BLOCK_R: tl.constexpr, LINES: tl.constexpr, SURE: tl.constexpr):
+    """Pass ``r`` of a wide program's block: its seed, the cells' counts (0 out of range)
+    and directions, the words drawn as ``_line_words_kernel`` draws them (``SURE``: only
+    where a cell of the block needs a draw, ``_sure_bits``: the same words)."""
+    seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
+    b = r * n_in + place
+    here = lines_ok & (b < k)
+    one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=here, other=0.0)
+    if STEPS8:  # (the transfer write's _line_probs on its values and gain)
+        v = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
+                    mask=ok & here[None, :], other=0).to(tl.float32)
+        gain = tl.load(lg_ptr + tl.program_id(2).to(tl.int64) * g_lg + b, mask=here,
+                       other=0.0)
+        line_p = _line_probs(v, tl.abs(v), gain[None, :])
+    else:
+        line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
+                         mask=ok & here[None, :], other=0.0)
+    length = tl.minimum(tl.load(bl_ptr + b * stride_bl, mask=here, other=0).to(tl.int32),
+                        max_len)
+    one_pa = tl.abs(one_p)
+    line_pa = tl.abs(line_p)
+    counts = tl.zeros((BLOCK_R, LINES), tl.int32)
+    for c in range(0, n_chunks):
+        n_groups = tl.minimum(tl.maximum(tl.cdiv(tl.max(length, axis=0) - c * 32, 4), 0), 8)
+        t_ok = length - c * 32
+        line_c0 = line_lines + places[None, :] * 0
+        line_c2 = places[None, :] + line_lines * 0
+        if SURE:
+            one = _sure_bits(seed_r, one_line, places, c, one_pa, t_ok, n_groups)
+            line = _sure_bits(seed_r, line_c0, line_c2, c, line_pa, t_ok[None, :], n_groups)
+        else:
+            one = _draw_bits(seed_r, one_line, places, c, one_pa, t_ok, n_groups)
+            line = _draw_bits(seed_r, line_c0, line_c2, c, line_pa, t_ok[None, :], n_groups)
+        counts += _popcount(one[None, :] & line, NATIVE)
+    counts = tl.where(ok & here[None, :], counts, 0)
+    up = (line_p < 0.0) != (one_p < 0.0)[None, :]
+    return seed_r, counts, up
+
+
 @triton.jit(do_not_specialize=["seed", "start"])
 def _one_hot_wide_kernel(
     w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
@@ -1113,48 +1174,17 @@ def _one_hot_wide_kernel(
         w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
         seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
         SEED_PTR, START_PTR, OFFSETS)
-    place0 = tl.program_id(0) * LINES
-    place = place0 + tl.arange(0, LINES)  # i of _one_hot_lines_kernel, one per column
-    rn = (first + place) % n_in
-    rm = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
-    lines_ok = place < tl.minimum(k, n_in)
-    ok = (rm < n_out)[:, None] & lines_ok[None, :]
-    runs = tl.cdiv(k, n_in)
+    place0, place, rn, rm, lines_ok, ok, runs, one_line, line_lines, places = _wide_block(
+        first, k, n_out, n_in, BLOCK_R, LINES)
     w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
         w_ptr, p_ptr, rm[:, None], rn[None, :], ok, stride_wm, stride_wn, stride_pp,
         stride_pm, stride_pn)
-    one_line = rn.to(tl.uint32)
-    line_lines = (n_in + rm).to(tl.uint32)[:, None]
-    places = place.to(tl.uint32)
     total = tl.zeros((BLOCK_R, LINES), tl.int32)
     for r in range(0, tl.cdiv(k - place0, n_in)):
-        seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
-        b = r * n_in + place
-        here = lines_ok & (b < k)
-        one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=here, other=0.0)
-        if STEPS8:  # (the transfer write's _line_probs on its values and gain)
-            v = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
-                        mask=ok & here[None, :], other=0).to(tl.float32)
-            gain = tl.load(lg_ptr + tl.program_id(2).to(tl.int64) * g_lg + b, mask=here,
-                           other=0.0)
-            line_p = _line_probs(v, tl.abs(v), gain[None, :])
-        else:
-            line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
-                             mask=ok & here[None, :], other=0.0)
-        length = tl.minimum(tl.load(bl_ptr + b * stride_bl, mask=here, other=0).to(tl.int32),
-                            max_len)
-        one_pa = tl.abs(one_p)
-        line_pa = tl.abs(line_p)
-        counts = tl.zeros((BLOCK_R, LINES), tl.int32)
-        for c in range(0, n_chunks):
-            n_groups = tl.minimum(tl.maximum(tl.cdiv(tl.max(length, axis=0) - c * 32, 4), 0), 8)
-            t_ok = length - c * 32
-            one = _draw_bits(seed_r, one_line, places, c, one_pa, t_ok, n_groups)
-            line = _draw_bits(seed_r, line_lines + places[None, :] * 0, places[None, :]
-                              + line_lines * 0, c, line_pa, t_ok[None, :], n_groups)
-            counts += _popcount(one[None, :] & line, NATIVE)
-        counts = tl.where(ok & here[None, :], counts, 0)
-        up = (line_p < 0.0) != (one_p < 0.0)[None, :]
+        seed_r, counts, up = _wide_pass(
+            x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok, lines_ok,
+            one_line, line_lines, places, n_in, k, n_chunks, max_len, stride_xk, stride_dk,
+            stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE, STEPS8, BLOCK_R, LINES, False)
         xi = 0.0
         if NOISE:
             xi = _normal1(seed_r, (rm[:, None] * n_in + rn[None, :]).to(tl.uint32),
@@ -1214,44 +1244,6 @@ def _sure_bits(seed, c0, c2, chunk, prob_abs, t_ok, n_groups):
 
 
 @triton.jit
-def _sure_pass(x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok,
-               lines_ok, one_line, line_lines, places, n_in, k, n_chunks, max_len,
-               stride_xk, stride_dk, stride_dm, stride_xn, stride_bl,
-               SEED_PTR: tl.constexpr, NATIVE: tl.constexpr, STEPS8: tl.constexpr,
-               BLOCK_R: tl.constexpr, LINES: tl.constexpr):
-    """Pass ``r`` of ``_one_hot_wide_kernel``'s block: its seed, the cells' counts (0 out
-    of range) and directions, its words as that kernel draws them (``_sure_bits``)."""
-    seed_r = _pass_seed(seed0, r, runs, SEED_PTR)
-    b = r * n_in + place
-    here = lines_ok & (b < k)
-    one_p = tl.load(x_ptr + b * stride_xk + rn * stride_xn, mask=here, other=0.0)
-    if STEPS8:  # (the transfer write's _line_probs on its values and gain)
-        v = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
-                    mask=ok & here[None, :], other=0).to(tl.float32)
-        gain = tl.load(lg_ptr + tl.program_id(2).to(tl.int64) * g_lg + b, mask=here,
-                       other=0.0)
-        line_p = _line_probs(v, tl.abs(v), gain[None, :])
-    else:
-        line_p = tl.load(d_ptr + b[None, :] * stride_dk + rm[:, None] * stride_dm,
-                         mask=ok & here[None, :], other=0.0)
-    length = tl.minimum(tl.load(bl_ptr + b * stride_bl, mask=here, other=0).to(tl.int32),
-                        max_len)
-    one_pa = tl.abs(one_p)
-    line_pa = tl.abs(line_p)
-    counts = tl.zeros((BLOCK_R, LINES), tl.int32)
-    for c in range(0, n_chunks):
-        n_groups = tl.minimum(tl.maximum(tl.cdiv(tl.max(length, axis=0) - c * 32, 4), 0), 8)
-        t_ok = length - c * 32
-        one = _sure_bits(seed_r, one_line, places, c, one_pa, t_ok, n_groups)
-        line = _sure_bits(seed_r, line_lines + places[None, :] * 0, places[None, :]
-                          + line_lines * 0, c, line_pa, t_ok[None, :], n_groups)
-        counts += _popcount(one[None, :] & line, NATIVE)
-    counts = tl.where(ok & here[None, :], counts, 0)
-    up = (line_p < 0.0) != (one_p < 0.0)[None, :]
-    return seed_r, counts, up
-
-
-@triton.jit
 def _sure_step(w, counts, up, seed_r, rm, rn, place, n_in, s_up, s_down, w_min, w_max,
                noise_std, NOISE: tl.constexpr, NATIVE: tl.constexpr):
     """A pass's constant steps, as ``_one_hot_wide_kernel`` takes them: the cycle noise's
@@ -1287,29 +1279,21 @@ def _one_hot_sure_kernel(
         w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
         seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
         SEED_PTR, START_PTR, OFFSETS)
-    place0 = tl.program_id(0) * LINES
-    place = place0 + tl.arange(0, LINES)
-    rn = (first + place) % n_in
-    rm = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
-    lines_ok = place < tl.minimum(k, n_in)
-    ok = (rm < n_out)[:, None] & lines_ok[None, :]
-    runs = tl.cdiv(k, n_in)
-    one_line = rn.to(tl.uint32)
-    line_lines = (n_in + rm).to(tl.uint32)[:, None]
-    places = place.to(tl.uint32)
+    place0, place, rn, rm, lines_ok, ok, runs, one_line, line_lines, places = _wide_block(
+        first, k, n_out, n_in, BLOCK_R, LINES)
     if ONE_PASS:
-        seed_r, total, up = _sure_pass(
+        seed_r, total, up = _wide_pass(
             x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, 0, runs, place, rm, rn, ok, lines_ok,
             one_line, line_lines, places, n_in, k, n_chunks, max_len, stride_xk, stride_dk,
-            stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE, STEPS8, BLOCK_R, LINES)
+            stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE, STEPS8, BLOCK_R, LINES, True)
     else:
         total = tl.zeros((BLOCK_R, LINES), tl.int32)
         for r in range(0, tl.cdiv(k - place0, n_in)):
-            _, counts, _ = _sure_pass(
+            _, counts, _ = _wide_pass(
                 x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok,
                 lines_ok, one_line, line_lines, places, n_in, k, n_chunks, max_len, stride_xk,
                 stride_dk, stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE, STEPS8, BLOCK_R,
-                LINES)
+                LINES, True)
             total += counts
     live = total > 0  # (in range: counts out of range are 0)
     n_live = tl.sum(tl.sum(live.to(tl.int32), axis=1), axis=0)
@@ -1323,11 +1307,11 @@ def _one_hot_sure_kernel(
                        noise_std, NOISE, NATIVE)
     else:
         for r in range(0, tl.cdiv(k - place0, n_in)):
-            seed_r, counts, up = _sure_pass(
+            seed_r, counts, up = _wide_pass(
                 x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok,
                 lines_ok, one_line, line_lines, places, n_in, k, n_chunks, max_len, stride_xk,
                 stride_dk, stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE, STEPS8, BLOCK_R,
-                LINES)
+                LINES, True)
             w = _sure_step(w, counts, up, seed_r, rm, rn, place, n_in, s_up, s_down, w_min,
                            w_max, noise_std, NOISE, NATIVE)
     tl.store(w_ptrs, w, mask=live)
