@@ -476,7 +476,7 @@ PATHS = {
     "sure-pulses": (((pulsed_update_cuda, "SURE_PULSES"),), DATA, LARGE,
                     ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # in blocks of 16 rows (WIDE_QUAD_BLOCKS: without the draws 79 registers, ~235 SASS
-    # instructions a cell against the sure kernel's ~330 at 8 rows and the wide kernel's ~444)
+    # instructions a cell against SURE_PULSES' ~330 at 8 rows and the wide kernel's ~444)
     "sure-quad": (((pulsed_update_cuda, "SURE_PULSES"), (pulsed_update_cuda, "WIDE_QUAD_BLOCKS")),
                   DATA, LARGE, ("chopped+update.accumulate=batch",
                                 "agad+update.accumulate=batch")),

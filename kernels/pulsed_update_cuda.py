@@ -1162,20 +1162,29 @@ def _one_hot_wide_kernel(
     NOISE: tl.constexpr, SEED_PTR: tl.constexpr, START_PTR: tl.constexpr,
     NATIVE: tl.constexpr, COUNT_CELLS: tl.constexpr, OFFSETS: tl.constexpr,
     BLOCK_R: tl.constexpr, LINES: tl.constexpr, lg_ptr=None, g_lg=0,
-    STEPS8: tl.constexpr = False,
+    STEPS8: tl.constexpr = False, SURE: tl.constexpr = False, ONE_PASS: tl.constexpr = False,
 ):
     """``_one_hot_lines_kernel`` on columns (x one-hot), program ``(c, r, g)`` holding
     places ``c * LINES ..`` of the pass (columns ``(start + place) % n_in``) x rows ``r *
     BLOCK_R ..`` of tile ``g``: each column walks its passes as that kernel's program does
     (a column with fewer passes is masked in the last), every element drawn and stepped as
     there. ``STEPS8`` (``transfer_write_cuda.INT8_STEPS``): ``d`` holds int8 values and
-    ``lg_ptr`` a gain a row (``LineSteps``), made into the write's probabilities here."""
+    ``lg_ptr`` a gain a row (``LineSteps``), made into the write's probabilities here.
+    ``SURE`` (``SURE_PULSES``; ``ONE_PASS``: ``k <= n_in``): ``_sure_block``."""
     w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, cells_ptr, seed0, first = _one_hot_tile(
         w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
         seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
         SEED_PTR, START_PTR, OFFSETS)
     place0, place, rn, rm, lines_ok, ok, runs, one_line, line_lines, places = _wide_block(
         first, k, n_out, n_in, BLOCK_R, LINES)
+    if SURE:
+        _sure_block(w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, count_ptr, cells_ptr,
+                    seed0, place0, place, rn, rm, lines_ok, ok, runs, one_line, line_lines,
+                    places, n_in, k, n_chunks, max_len, stride_wm, stride_wn, stride_pp,
+                    stride_pm, stride_pn, stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
+                    noise_std, NOISE, SEED_PTR, NATIVE, COUNT_CELLS, STEPS8, BLOCK_R, LINES,
+                    ONE_PASS)
+        return
     w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
         w_ptr, p_ptr, rm[:, None], rn[None, :], ok, stride_wm, stride_wn, stride_pp,
         stride_pm, stride_pn)
@@ -1199,8 +1208,8 @@ def _one_hot_wide_kernel(
 
 
 # ``SURE_PULSES`` (off until a GPU times it; ``bench_switches`` ``sure-pulses``, with the
-# lean transfer writes ``lean-sure``): ``_one_hot_sure_kernel`` for the wide kernel's
-# columns. Chopped's and AGAD's transfers (defaults: lr = granularity, desired_bl 1, no
+# lean transfer writes ``lean-sure``): the wide kernel's blocks as ``_sure_block`` (its
+# ``SURE``). Chopped's and AGAD's transfers (defaults: lr = granularity, desired_bl 1, no
 # update management, max_steps 1) write probabilities that are exactly 0 or 1 on both
 # sides: the one-hot side's gain sqrt(lr / (granularity bl)) = 1, the line's |whole steps|
 # <= 1 times 1. Philox's uniforms lie in [0, 1) (``uint_to_uniform_float``), so such a bit
@@ -1208,7 +1217,7 @@ def _one_hot_wide_kernel(
 # kernel still draws each: SASS for sm_90 (8 x 32 blocks, keyed seeds, cycle noise, trains
 # of a slot: one chunk, one slot group), 888 instructions a thread (2 cells), of which the
 # group's draw loops - a Philox call for the column's bit, one for each cell's - are ~260,
-# with 80 registers (6 programs an SM). This kernel draws a slot group only where a cell of
+# with 80 registers (6 programs an SM). ``_sure_block`` draws a slot group only where a cell of
 # its block has 0 < |p| < 1 (their bits as drawn, the others' certain: the same words):
 # ~260 fewer instructions a thread, 50 registers (10 programs an SM). Then, counts known,
 # a block without a pulse returns (4 B a cell read: the line's probabilities) and a block
@@ -1257,30 +1266,20 @@ def _sure_step(w, counts, up, seed_r, rm, rn, place, n_in, s_up, s_down, w_min, 
     return _constant_row(w, counts, up, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
 
 
-@triton.jit(do_not_specialize=["seed", "start"])
-def _one_hot_sure_kernel(
-    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr,
-    start, n_out, n_in, k, n_chunks, max_len,
-    stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
-    stride_xk, stride_xn, stride_dk, stride_dm, stride_bl,
-    seed, noise_std, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
-    NOISE: tl.constexpr, SEED_PTR: tl.constexpr, START_PTR: tl.constexpr,
-    NATIVE: tl.constexpr, COUNT_CELLS: tl.constexpr, OFFSETS: tl.constexpr,
-    BLOCK_R: tl.constexpr, LINES: tl.constexpr, lg_ptr=None, g_lg=0,
-    STEPS8: tl.constexpr = False, ONE_PASS: tl.constexpr = True,
-):
-    """``_one_hot_wide_kernel``'s blocks (``SURE_PULSES``), the same weights, wear and
+@triton.jit
+def _sure_block(w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, count_ptr, cells_ptr, seed0,
+                place0, place, rn, rm, lines_ok, ok, runs, one_line, line_lines, places, n_in,
+                k, n_chunks, max_len, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
+                stride_xk, stride_xn, stride_dk, stride_dm, stride_bl, noise_std,
+                NOISE: tl.constexpr, SEED_PTR: tl.constexpr, NATIVE: tl.constexpr,
+                COUNT_CELLS: tl.constexpr, STEPS8: tl.constexpr, BLOCK_R: tl.constexpr,
+                LINES: tl.constexpr, ONE_PASS: tl.constexpr):
+    """``_one_hot_wide_kernel``'s block under ``SURE_PULSES``, the same weights, wear and
     counts: the counts first (certain bits not drawn, ``_sure_bits``), nothing more where
     the block has no pulse, then the weights, planes and wear of the pulsing cells alone
     loaded, stepped (``_sure_step``) and stored. ``ONE_PASS``: no column has a second pass
     (``k <= n_in``), so the counts of the one pass are stepped; else each pass's counts are
     counted again in the walk (their draws are the same)."""
-    w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, cells_ptr, seed0, first = _one_hot_tile(
-        w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, count_ptr, seed_ptr, cells_ptr, start_ptr, start,
-        seed, offs_ptr, g_w, g_p, g_x, g_d, g_bl, g_count, g_seed, g_cells, g_start,
-        SEED_PTR, START_PTR, OFFSETS)
-    place0, place, rn, rm, lines_ok, ok, runs, one_line, line_lines, places = _wide_block(
-        first, k, n_out, n_in, BLOCK_R, LINES)
     if ONE_PASS:
         seed_r, total, up = _wide_pass(
             x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, 0, runs, place, rm, rn, ok, lines_ok,
@@ -1296,29 +1295,27 @@ def _one_hot_sure_kernel(
                 LINES, True)
             total += counts
     live = total > 0  # (in range: counts out of range are 0)
-    n_live = tl.sum(tl.sum(live.to(tl.int32), axis=1), axis=0)
-    if n_live == 0:
-        return
-    w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
-        w_ptr, p_ptr, rm[:, None], rn[None, :], live, stride_wm, stride_wn, stride_pp,
-        stride_pm, stride_pn)
-    if ONE_PASS:
-        w = _sure_step(w, total, up, seed_r, rm, rn, place, n_in, s_up, s_down, w_min, w_max,
-                       noise_std, NOISE, NATIVE)
-    else:
-        for r in range(0, tl.cdiv(k - place0, n_in)):
-            seed_r, counts, up = _wide_pass(
-                x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok,
-                lines_ok, one_line, line_lines, places, n_in, k, n_chunks, max_len, stride_xk,
-                stride_dk, stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE, STEPS8, BLOCK_R,
-                LINES, True)
-            w = _sure_step(w, counts, up, seed_r, rm, rn, place, n_in, s_up, s_down, w_min,
+    if tl.sum(tl.sum(live.to(tl.int32), axis=1), axis=0) > 0:  # (else: no pulse, nothing)
+        w_ptrs, w, s_up, s_down, w_max, w_min = _line_cells(
+            w_ptr, p_ptr, rm[:, None], rn[None, :], live, stride_wm, stride_wn, stride_pp,
+            stride_pm, stride_pn)
+        if ONE_PASS:
+            w = _sure_step(w, total, up, seed_r, rm, rn, place, n_in, s_up, s_down, w_min,
                            w_max, noise_std, NOISE, NATIVE)
-    tl.store(w_ptrs, w, mask=live)
-    if COUNT_CELLS:
-        c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
-        tl.store(c_ptrs, tl.load(c_ptrs, mask=live, other=0) + total, mask=live)
-    tl.atomic_add(count_ptr, tl.sum(tl.sum(total.to(tl.int64), axis=1), axis=0))
+        else:
+            for r in range(0, tl.cdiv(k - place0, n_in)):
+                seed_r, counts, up = _wide_pass(
+                    x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, seed0, r, runs, place, rm, rn, ok,
+                    lines_ok, one_line, line_lines, places, n_in, k, n_chunks, max_len,
+                    stride_xk, stride_dk, stride_dm, stride_xn, stride_bl, SEED_PTR, NATIVE,
+                    STEPS8, BLOCK_R, LINES, True)
+                w = _sure_step(w, counts, up, seed_r, rm, rn, place, n_in, s_up, s_down,
+                               w_min, w_max, noise_std, NOISE, NATIVE)
+        tl.store(w_ptrs, w, mask=live)
+        if COUNT_CELLS:
+            c_ptrs = cells_ptr + rm[:, None] * n_in + rn[None, :]
+            tl.store(c_ptrs, tl.load(c_ptrs, mask=live, other=0) + total, mask=live)
+        tl.atomic_add(count_ptr, tl.sum(tl.sum(total.to(tl.int64), axis=1), axis=0))
 
 
 @triton.jit(do_not_specialize=["seed", "start"])
@@ -2180,15 +2177,10 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         rows = min(WIDE_QUAD_BLOCK_R if WIDE_QUAD_BLOCKS else WIDE_SHORT_BLOCK_R
                    if WIDE_SHORT_BLOCKS else WIDE_BLOCK_R, _next_pow2(length))
         grid = (triton.cdiv(min(k, width), lines), triton.cdiv(length, rows), tiles)
-        if SURE_PULSES:  # (the note at SURE_PULSES)
-            _one_hot_sure_kernel[grid](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4,
-                                       lg_ptr=gains if steps8 else bl,
-                                       g_lg=across(gains) if steps8 else 0, STEPS8=steps8,
-                                       ONE_PASS=k <= width)
-            return
+        sure = {"SURE": True, "ONE_PASS": k <= width} if SURE_PULSES else {}  # (its note)
         _one_hot_wide_kernel[grid](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4,
                                    lg_ptr=gains if steps8 else bl,
-                                   g_lg=across(gains) if steps8 else 0, STEPS8=steps8)
+                                   g_lg=across(gains) if steps8 else 0, STEPS8=steps8, **sure)
         return
     _one_hot_lines_kernel[(min(k, width), triton.cdiv(length, block), tiles)](
         *args, COLUMNS=bool(columns), **flags, BLOCK=block, num_warps=4 if block >= 128 else 2,

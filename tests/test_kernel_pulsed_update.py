@@ -34,7 +34,7 @@ from pulse_cases import (
     signed_probs,
     start_weight,
 )
-from triton_modules import triton_function
+from triton_modules import CheckedLaunches, triton_function
 from xbrun.kernels import (
     CELL_CONSTANT,
     CELL_EXP,
@@ -659,9 +659,9 @@ def _sure_probs(tiles, k, m, n, start, gen, kind, share):
 
 
 def run_sure_lines(module, m, n, k, noise, max_bl, device, kind, share=0.3, blocks=None):
-    """``SURE_PULSES`` off (``_one_hot_wide_kernel``), then on (``_one_hot_sure_kernel``,
-    the wide kernel made to fail): the same weights, pulses and wear; a group of two tiles
-    (keyed seeds with offsets, device starts) and, on the GPU, one tile's call."""
+    """``SURE_PULSES`` off, then on (the wide kernel's launches checked for its ``SURE``):
+    the same weights, pulses and wear; a group of two tiles (keyed seeds with offsets,
+    device starts) and, on the GPU, one tile's call."""
     gen = torch.Generator().manual_seed(9)
     tiles, start = 2, 3
     cp = torch.stack([make_cell(CELL_CONSTANT, m, n, gen) for _ in range(tiles)])
@@ -675,19 +675,15 @@ def run_sure_lines(module, m, n, k, noise, max_bl, device, kind, share=0.3, bloc
     names = ("WIDE_LINES", "SURE_PULSES", "WIDE_SHORT_BLOCK_R", "WIDE_LINES_BLOCK",
              "_one_hot_wide_kernel")
     saved = {name: module[name] for name in names}
-
-    def refused(*a, **kw):
-        raise AssertionError("SURE_PULSES took the wide kernel")
-
-    out = []
+    out, checked = [], []
     try:
         module["WIDE_LINES"] = True
         if blocks:
             module["WIDE_SHORT_BLOCK_R"], module["WIDE_LINES_BLOCK"] = blocks
         for sure in (False, True):
             module["SURE_PULSES"] = sure
-            module["_one_hot_wide_kernel"] = {True: refused}.get(
-                sure, saved["_one_hot_wide_kernel"])
+            checked.append(CheckedLaunches(saved["_one_hot_wide_kernel"], SURE=sure))
+            module["_one_hot_wide_kernel"] = checked[-1]
             got = []
             for at in () if device == "cpu" else (start, torch.tensor(start, device=device)):
                 w, cells = w0[0].clone(), torch.zeros(m, n, dtype=torch.int32, device=device)
@@ -707,6 +703,7 @@ def run_sure_lines(module, m, n, k, noise, max_bl, device, kind, share=0.3, bloc
     finally:
         for name, value in saved.items():
             module[name] = value
+    assert all(c.launches == len(out[0]) for c in checked)
     for (w, c, cells), (w_s, c_s, cells_s) in zip(*out, strict=True):
         # compiled, two kernels may contract floats apart
         torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)

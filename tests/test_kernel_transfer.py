@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from pulse_cases import loose_buffer, loose_write, make_cell, start_weight
-from triton_modules import triton_function
+from triton_modules import CheckedLaunches, triton_function
 from xbrun.kernels import chopped_weight_torch
 
 from xbrun import kernels
@@ -1030,26 +1030,24 @@ CHOPPED_WRITE = kernels.TransferWriteParams(True, 0.06, 0.06, 1, False, False, F
 
 
 def _check_sure_write(monkeypatch, case, int8, device="cpu", shape=(6, 5), count=None):
-    """``pulsed_update_cuda.SURE_PULSES`` off, then on (the one-hot wide kernel made to
-    fail): a grid's chopped transfer writes (one ``transfer_lines_grouped_triton`` call,
-    with or without ``INT8_STEPS``) leave C, its wear, the buffer, choppers, means, slots,
-    calls and counts the same bit for bit."""
+    """``pulsed_update_cuda.SURE_PULSES`` off, then on (the one-hot wide kernel's launches
+    checked for its ``SURE``): a grid's chopped transfer writes (one
+    ``transfer_lines_grouped_triton`` call, with or without ``INT8_STEPS``) leave C, its
+    wear, the buffer, choppers, means, slots, calls and counts the same bit for bit."""
     from xbrun.kernels import pulsed_update_cuda as pu
 
     module = triton_function("transfer_write_cuda", "transfer_write_triton",
                              device == "cpu").__globals__
     monkeypatch.setitem(module, "INT8_STEPS", int8)
     wide = pu._one_hot_wide_kernel
-
-    def refused(*a, **kw):
-        raise AssertionError("SURE_PULSES took the wide kernel")
-
     runs = []
     for sure in (False, True):
         monkeypatch.setattr(pu, "SURE_PULSES", sure)
-        monkeypatch.setattr(pu, "_one_hot_wide_kernel", {True: refused}.get(sure, wide))
+        checked = CheckedLaunches(wide, SURE=sure)
+        monkeypatch.setattr(pu, "_one_hot_wide_kernel", checked)
         runs.append(_write_group(True, case, True, device, shape, count=count,
                                  p=CHOPPED_WRITE))
+        assert checked.launches == 1
     (before, off), (_, on) = runs
     for name, value in off.items():
         if isinstance(value, torch.Tensor):

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 from cli_run import run_cli
+from triton_modules import CheckedLaunches
 
 from xbrun import api
 from xbrun.cli import main
@@ -702,10 +703,11 @@ def test_bound_host_transfers_are_the_general_path(kind, columns, monkeypatch):
 @pytest.mark.gpu
 @pytest.mark.parametrize("kind", ["chopped", "agad"])
 def test_sure_pulses_train_a_grid_as_the_wide_kernel(kind, monkeypatch):
-    """``pulsed_update_cuda.SURE_PULSES`` on the module path (the one-hot wide kernel made
-    to fail): a chopped (AGAD) 1024 x 1024 layer (a grid of 512 x 512 tiles, batch 64, its
-    64 transfers a step) trained a step as with the wide kernel: outputs, state and pulse
-    count (compiled, two kernels may contract floats apart: C within 1e-6)."""
+    """``pulsed_update_cuda.SURE_PULSES`` on the module path (the one-hot wide kernel's
+    launches checked for its ``SURE``): a chopped (AGAD) 1024 x 1024 layer (a grid of 512 x
+    512 tiles, batch 64, its 64 transfers a step) trained a step as with the wide kernel:
+    outputs, state and pulse count (compiled, two kernels may contract floats apart: C
+    within 1e-6)."""
     import torch.nn.functional as F
     from xbrun.kernels import pulsed_update_cuda as pu
 
@@ -717,14 +719,11 @@ def test_sure_pulses_train_a_grid_as_the_wide_kernel(kind, monkeypatch):
     x = torch.randn(64, 1024, generator=gen).cuda()
     y = torch.randn(64, 1024, generator=gen).cuda()
     wide = pu._one_hot_wide_kernel
-
-    def refused(*a, **kw):
-        raise AssertionError("SURE_PULSES took the wide kernel")
-
     runs = []
     for on in (False, True):
         monkeypatch.setattr(pu, "SURE_PULSES", on)
-        monkeypatch.setattr(pu, "_one_hot_wide_kernel", {True: refused}.get(on, wide))
+        checked = CheckedLaunches(wide, SURE=on)
+        monkeypatch.setattr(pu, "_one_hot_wide_kernel", checked)
         torch.manual_seed(0)
         layer = AnalogLinear(1024, 1024, spec=AnalogSpec(
             cfg.device, cfg.cell, cfg.io, cfg.update, seed=3, mapping=cfg.mapping)).cuda()
@@ -736,6 +735,7 @@ def test_sure_pulses_train_a_grid_as_the_wide_kernel(kind, monkeypatch):
         state = [t.detach().clone() for tile in tiles
                  for t in tile.device_state.state_dict().values() if isinstance(t, torch.Tensor)]
         runs.append((out.detach(), state, sum(int(tile.pulses) for tile in tiles)))
+        assert checked.launches > 0
     (out0, state0, pulses0), (out1, state1, pulses1) = runs
     assert torch.equal(out0, out1) and pulses0 == pulses1 > 0
     for a, b in zip(state0, state1, strict=True):

@@ -78,3 +78,23 @@ def delayed_stores():
         flush()
         (builder.create_masked_store, builder.create_barrier, builder.set_grid_idx,
          executor.__call__) = saved
+
+
+class CheckedLaunches:
+    """``kernel`` whose launches (``kernel[grid](...)``) must pass the constexpr ``flags``
+    (absent: False), e.g. a path's switch: a test's proof that the path was taken.
+    ``launches`` counts them."""
+
+    def __init__(self, kernel, **flags):
+        self.kernel, self.flags, self.launches = kernel, flags, 0
+
+    def __getitem__(self, grid):
+        launch = self.kernel[grid]
+
+        def run(*args, **kwargs):
+            for name, value in self.flags.items():
+                assert kwargs.get(name, False) == value, (name, kwargs.get(name, False))
+            self.launches += 1
+            return launch(*args, **kwargs)
+
+        return run
