@@ -207,6 +207,20 @@ PATHS = {
                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                        "ttv2+update.accumulate=batch", "agad+update.accumulate=batch",
                        "sgd", "chopped")),
+    # session 17's ResNet paths together: early updates, the split prologue and epilogue
+    "s17-resnet": (((optimizer, "EARLY_UPDATES"), (analog_mvm_cuda, "SPLIT_ROWS"),
+                    (analog_mvm_cuda, "SPLIT_OUTPUTS")), RESNET, [],
+                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
+                    "ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
+                    "agad+update.accumulate=batch")),
+    # session 17's 784-4096-4096-10 paths together: early updates, the lean, certain, 16-row
+    # transfer writes
+    "s17-wide": (((optimizer, "EARLY_UPDATES"), (transfer_write_cuda, "HOT_ONLY_ROWS"),
+                  (transfer_write_cuda, "INT8_STEPS"), (pulsed_update_cuda, "SURE_PULSES"),
+                  (pulsed_update_cuda, "WIDE_QUAD_BLOCKS")), DATA, LARGE,
+                 ("sgd+update.accumulate=batch", "ttv1+update.accumulate=batch",
+                  "ttv2+update.accumulate=batch", "chopped+update.accumulate=batch",
+                  "agad+update.accumulate=batch")),
     "early-updates-wide": (((optimizer, "EARLY_UPDATES"),), DATA, LARGE,
                            ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                             "agad+update.accumulate=batch")),
