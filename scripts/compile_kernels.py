@@ -175,67 +175,47 @@ def _problems():
     for h in hot:
         h[torch.arange(5), torch.arange(5)] = 0.5
     three = [torch.stack([t] * 3) for t in (hot[0], d_prob, bl)]
+
+    def one_hot_lines(d_side, k=5, x_side=None, columns=True, noise=0.3):
+        """A group of 3 tiles' one-hot line writes (``k`` lines, one pass each to 37)."""
+        zeros = torch.zeros(3, dtype=torch.int64)
+        x_side = three[0].repeat(1, k // 5, 1) if x_side is None else x_side
+        pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3), x_side, d_side,
+                          three[2].repeat(1, k // 5), zeros, zeros, 0, None, (zeros, columns),
+                          k=k, n_chunks=1, max_len=31, noise_std=noise,
+                          seed_mode=pu.SEED_KEYED, offsets=zeros)
+
     wide = pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS
     # one line a program, or blocks of columns (of 32 rows, or WIDE_SHORT_BLOCKS' 8)
     for pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS in ((False, False), (True, False), (True, True)):
         for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
             pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
                                     seed=torch.tensor([5]), one_hot=(3, columns))
-        pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3), *three,
-                          torch.zeros(3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64),
-                          0, None, (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
-                          max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
-                          offsets=torch.zeros(3, dtype=torch.int64))
+        one_hot_lines(three[1])
         if pu.WIDE_LINES and pu.WIDE_SHORT_BLOCKS:  # (transfer_write_cuda.INT8_STEPS)
-            steps = kernels.pulsed_update_ref.LineSteps(
-                torch.zeros(3, 5, 24, dtype=torch.int8), torch.zeros(3, 5))
-            pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3), three[0],
-                              steps, three[2], torch.zeros(3, dtype=torch.int64),
-                              torch.zeros(3, dtype=torch.int64), 0, None,
-                              (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
-                              max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
-                              offsets=torch.zeros(3, dtype=torch.int64))
+            one_hot_lines(kernels.pulsed_update_ref.LineSteps(
+                torch.zeros(3, 5, 24, dtype=torch.int8), torch.zeros(3, 5)))
     pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS = wide
     quad, pu.WIDE_QUAD_BLOCKS = pu.WIDE_QUAD_BLOCKS, True  # (blocks of 16 rows, 4 a thread)
     steps = kernels.pulsed_update_ref.LineSteps(torch.zeros(3, 5, 24, dtype=torch.int8),
                                                 torch.zeros(3, 5))
     for d_side in (three[1], steps):  # (with INT8_STEPS' line side too)
-        pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3), three[0], d_side,
-                          three[2], torch.zeros(3, dtype=torch.int64),
-                          torch.zeros(3, dtype=torch.int64), 0, None,
-                          (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
-                          max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
-                          offsets=torch.zeros(3, dtype=torch.int64))
+        one_hot_lines(d_side)
     pu.WIDE_QUAD_BLOCKS = quad
     sure, pu.SURE_PULSES = pu.SURE_PULSES, True  # (one pass or more, with INT8_STEPS' side)
     for d_side, k in ((three[1], 5), (steps, 5), (three[1].repeat(1, 8, 1), 40)):  # 40 > 37
-        pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3),
-                          three[0].repeat(1, k // 5, 1), d_side, three[2].repeat(1, k // 5),
-                          torch.zeros(3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64),
-                          0, None, (torch.zeros(3, dtype=torch.int64), True), k=k, n_chunks=1,
-                          max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
-                          offsets=torch.zeros(3, dtype=torch.int64))
+        one_hot_lines(d_side, k)
     pu.WIDE_QUAD_BLOCKS = True  # (with WIDE_QUAD_BLOCKS' 16 rows)
     for d_side in (three[1], steps):
-        pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3), three[0], d_side,
-                          three[2], torch.zeros(3, dtype=torch.int64),
-                          torch.zeros(3, dtype=torch.int64), 0, None,
-                          (torch.zeros(3, dtype=torch.int64), True), k=5, n_chunks=1,
-                          max_len=31, noise_std=0.3, seed_mode=pu.SEED_KEYED,
-                          offsets=torch.zeros(3, dtype=torch.int64))
+        one_hot_lines(d_side)
     pu.SURE_PULSES, pu.WIDE_QUAD_BLOCKS = sure, quad
     idle = pu.SKIP_IDLE_LINES
     pu.SKIP_IDLE_LINES = True  # lines without pulses skipped (mixed precision's rows)
     for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
         pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
                                 seed=torch.tensor([5]), one_hot=(3, columns))
-    pu._one_hot_lines(torch.zeros(3, 24, 37), torch.stack([params] * 3),
-                      torch.stack([x_prob] * 3), torch.stack([hot[1]] * 3),
-                      torch.stack([bl] * 3), torch.zeros(3, dtype=torch.int64),
-                      torch.zeros(3, dtype=torch.int64), 0, None,
-                      (torch.zeros(3, dtype=torch.int64), False), k=5, n_chunks=1, max_len=31,
-                      noise_std=0.0, seed_mode=pu.SEED_KEYED,
-                      offsets=torch.zeros(3, dtype=torch.int64))
+    one_hot_lines(torch.stack([hot[1]] * 3), x_side=torch.stack([x_prob] * 3), columns=False,
+                  noise=0.0)
     pu.SKIP_IDLE_LINES = idle
     saved = (pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS, pu.DRAW_ROWS, pu.APPLY_DEEP, pu.APPLY_CHUNKS,
              pu.APPLY_CHUNKS_MIN_PASSES)

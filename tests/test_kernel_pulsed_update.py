@@ -658,6 +658,42 @@ def _sure_probs(tiles, k, m, n, start, gen, kind, share):
     return xp, dp
 
 
+def _one_hot_writes(module, kernels, device, start, w0, cp, xp, dp, lengths, p, calls, k,
+                    n_chunks, max_bl, noise, offsets) -> list:
+    """Column writes from line ``start`` as ``(weights, pulses, wear)``: on the GPU one tile's
+    call with the start a host int and a device tensor, then the group's launch (that of
+    ``transfer_lines_grouped_triton``) everywhere."""
+    tiles, m, n = w0.shape
+    got = []
+    for at in () if device == "cpu" else (start, torch.tensor(start, device=device)):
+        w, cells = w0[0].clone(), torch.zeros(m, n, dtype=torch.int32, device=device)
+        c = module["pulsed_update_triton"](
+            w, cp[0], xp[0], dp[0], lengths[0], p, one_hot=(at, True), cell_pulses=cells,
+            seed=kernels.seeds.KeyedSeed(calls[0], 11))
+        got.append((w, c.reshape(1), cells))
+    w, cells = w0.clone(), torch.zeros(tiles, m, n, dtype=torch.int32, device=device)
+    c = torch.zeros(tiles, dtype=torch.int64, device=device)
+    module["_one_hot_lines"](
+        w, cp, xp, dp, lengths, c, calls, 0, cells,
+        (torch.full((tiles,), start, device=device), True), k=k, n_chunks=n_chunks,
+        max_len=n_chunks * 32 - (max_bl <= 31), noise_std=noise,
+        seed_mode=module["SEED_KEYED"], offsets=offsets)
+    got.append((w, c, cells))
+    return got
+
+
+def _assert_alike_and_drawn(got, ref, w0, cp, xp, dp, lengths, tiles, device):
+    """Two writes' ``(weights, pulses, wear)`` alike (compiled, two kernels may contract
+    floats apart) and every tile's pulses as its probabilities drew them."""
+    (w, c, cells), (w_s, c_s, cells_s) = got, ref
+    torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)
+    assert torch.equal(c_s, c) and torch.equal(cells_s, cells) and int(c.min()) > 0
+    one = w.dim() == 2
+    for t in range(1 if one else tiles):
+        assert_pulses_as_drawn(w if one else w[t], w0[t], cp[t], cells if one else cells[t],
+                               int(c[t]), xp[t], dp[t], lengths[t])
+
+
 def run_sure_lines(module, m, n, k, noise, max_bl, device, kind, share=0.3, blocks=None):
     """``SURE_PULSES`` off, then on (the wide kernel's launches checked for its ``SURE``):
     the same weights, pulses and wear; a group of two tiles (keyed seeds with offsets,
@@ -684,37 +720,17 @@ def run_sure_lines(module, m, n, k, noise, max_bl, device, kind, share=0.3, bloc
             module["SURE_PULSES"] = sure
             checked.append(CheckedLaunches(saved["_one_hot_wide_kernel"], SURE=sure))
             module["_one_hot_wide_kernel"] = checked[-1]
-            got = []
-            for at in () if device == "cpu" else (start, torch.tensor(start, device=device)):
-                w, cells = w0[0].clone(), torch.zeros(m, n, dtype=torch.int32, device=device)
-                c = module["pulsed_update_triton"](
-                    w, cp[0], xp[0], dp[0], lengths[0], p, one_hot=(at, True),
-                    cell_pulses=cells, seed=kernels.seeds.KeyedSeed(calls[0], 11))
-                got.append((w, c.reshape(1), cells))
-            w, cells = w0.clone(), torch.zeros(tiles, m, n, dtype=torch.int32, device=device)
-            c = torch.zeros(tiles, dtype=torch.int64, device=device)
-            module["_one_hot_lines"](
-                w, cp, xp, dp, lengths, c, calls, 0, cells,
-                (torch.full((tiles,), start, device=device), True), k=k, n_chunks=n_chunks,
-                max_len=n_chunks * 32 - (max_bl <= 31), noise_std=noise,
-                seed_mode=module["SEED_KEYED"], offsets=offsets)
-            got.append((w, c, cells))
-            out.append(got)
+            out.append(_one_hot_writes(module, kernels, device, start, w0, cp, xp, dp, lengths,
+                                       p, calls, k, n_chunks, max_bl, noise, offsets))
     finally:
         for name, value in saved.items():
             module[name] = value
     assert all(c.launches == len(out[0]) for c in checked)
-    for (w, c, cells), (w_s, c_s, cells_s) in zip(*out, strict=True):
-        # compiled, two kernels may contract floats apart
-        torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)
-        assert torch.equal(c_s, c) and torch.equal(cells_s, cells) and int(c.min()) > 0
-        one = w.dim() == 2
-        for t in range(1 if one else tiles):
-            assert_pulses_as_drawn(w if one else w[t], w0[t], cp[t], cells if one else cells[t],
-                                   int(c[t]), xp[t], dp[t], lengths[t])
+    for got, ref in zip(*out, strict=True):
+        _assert_alike_and_drawn(got, ref, w0, cp, xp, dp, lengths, tiles, device)
         if blocks and kind != "drawn":  # some blocks without a pulse (left out), some with
             rows, lines = blocks
-            used = cells[:, :, (start + torch.arange(min(k, n))) % n]
+            used = got[2][:, :, (start + torch.arange(min(k, n))) % n]
             used = torch.nn.functional.pad(used, (0, -used.shape[2] % lines,
                                                   0, -used.shape[1] % rows))
             per_block = used.reshape(tiles, used.shape[1] // rows, rows, -1, lines).sum((2, 4))
@@ -818,34 +834,14 @@ def run_wide_lines(module, m, n, k, noise, max_bl, device, blocks=None):
             module["WIDE_LINES"] = wide
             if blocks:
                 module["WIDE_BLOCK_R"], module["WIDE_LINES_BLOCK"] = blocks
-            got = []
             # one tile, the start a host int or a device tensor (on the GPU: the CPU test
             # keeps to the group, whose tiles take the paths of one tile's call)
-            for at in () if device == "cpu" else (start, torch.tensor(start, device=device)):
-                w, cells = w0[0].clone(), torch.zeros(m, n, dtype=torch.int32, device=device)
-                c = module["pulsed_update_triton"](
-                    w, cp[0], xp[0], dp[0], lengths[0], p, one_hot=(at, True), cell_pulses=cells,
-                    seed=kernels.seeds.KeyedSeed(calls[0], 11))
-                got.append((w, c.reshape(1), cells))
-            w, cells = w0.clone(), torch.zeros(tiles, m, n, dtype=torch.int32, device=device)
-            c = torch.zeros(tiles, dtype=torch.int64, device=device)
-            module["_one_hot_lines"](  # a group: the launch of transfer_lines_grouped_triton
-                w, cp, xp, dp, lengths, c, calls, 0, cells,
-                (torch.full((tiles,), start, device=device), True), k=k, n_chunks=n_chunks,
-                max_len=n_chunks * 32 - (max_bl <= 31), noise_std=noise,
-                seed_mode=module["SEED_KEYED"], offsets=offsets)
-            got.append((w, c, cells))
-            out.append(got)
+            out.append(_one_hot_writes(module, kernels, device, start, w0, cp, xp, dp, lengths,
+                                       p, calls, k, n_chunks, max_bl, noise, offsets))
     finally:
         module["WIDE_LINES"], module["WIDE_BLOCK_R"], module["WIDE_LINES_BLOCK"] = saved
-    for (w, c, cells), (w_s, c_s, cells_s) in zip(*out, strict=True):
-        # compiled, two kernels may contract floats apart
-        torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)
-        assert torch.equal(c_s, c) and torch.equal(cells_s, cells) and int(c.min()) > 0
-        one = w.dim() == 2
-        for t in range(1 if one else tiles):
-            assert_pulses_as_drawn(w if one else w[t], w0[t], cp[t], cells if one else cells[t],
-                                   int(c[t]), xp[t], dp[t], lengths[t])
+    for got, ref in zip(*out, strict=True):
+        _assert_alike_and_drawn(got, ref, w0, cp, xp, dp, lengths, tiles, device)
 
 
 def assert_pulses_as_drawn(w, w0, cp, cells, count, xp, dp, lengths, z=5.0):

@@ -15,6 +15,28 @@ from xbrun.training.graphs import StepRunner
 from xbrun.training.loop import setup, train_epoch, training_step
 
 
+def _weights(model) -> list[torch.Tensor]:
+    """Copies of every tensor of the model's state (on the host)."""
+    return [p.detach().cpu().clone() for p in model.state_dict().values()
+            if isinstance(p, torch.Tensor)]
+
+
+def _queued_at_analog_step(monkeypatch) -> list:
+    """A list that each ``analog_step`` call appends its tiles' queue states to (whether
+    each tile still holds an update: False where it started in the backward pass)."""
+    from xbrun.nn import optimizer
+
+    queued = []
+    step = optimizer.AnalogSGD.analog_step
+
+    def spy(self):
+        queued.append([bool(t.pending) for _, t in self._tiles()])
+        return step(self)
+
+    monkeypatch.setattr(optimizer.AnalogSGD, "analog_step", spy)
+    return queued
+
+
 def _trained(parallel: int, device: str, graphs: str = "off",
              shape: tuple = (40, 24), model: tuple = ()) -> list[torch.Tensor]:
     config = compose(list(model) or [
@@ -30,8 +52,7 @@ def _trained(parallel: int, device: str, graphs: str = "off",
     train_epoch(model, optimizer, x, y, order, 8, runner)  # 8 steps: warm-up, capture, replays
     if graphs != "off":
         assert runner.graphs, "the step was not captured"
-    return [p.detach().cpu().clone() for p in model.state_dict().values()
-            if isinstance(p, torch.Tensor)]
+    return _weights(model)
 
 
 def _same(a, b):
@@ -67,8 +88,7 @@ def _grid_trained(parallel: int, steps: int = 2) -> list[torch.Tensor]:
     for step in range(steps):
         rows = slice(8 * step, 8 * step + 8)
         training_step(model, optimizer, data.x_train[rows], data.y_train[rows])
-    return [p.detach().clone() for p in model.state_dict().values()
-            if isinstance(p, torch.Tensor)]
+    return _weights(model)
 
 
 class _Stream:
@@ -208,8 +228,7 @@ def _shared_trained(monkeypatch, early: bool, input_range: bool = False):
     x, y = torch.randn(8, 12), torch.randint(0, 12, (8,))
     for _ in range(3):
         training_step(model, optimizer, x, y)
-    return [p.detach().clone() for p in model.state_dict().values()
-            if isinstance(p, torch.Tensor)]
+    return _weights(model)
 
 
 @pytest.mark.parametrize("input_range", [False, True])
@@ -222,14 +241,7 @@ def test_early_updates_wait_for_a_shared_layers_last_backward(monkeypatch, input
 
     monkeypatch.setattr(optimizer, "EARLY_INLINE", True)
     late = _shared_trained(monkeypatch, False, input_range)
-    queued = []
-    step = optimizer.AnalogSGD.analog_step
-
-    def spy(self):
-        queued.append([bool(t.pending) for _, t in self._tiles()])
-        return step(self)
-
-    monkeypatch.setattr(optimizer.AnalogSGD, "analog_step", spy)
+    queued = _queued_at_analog_step(monkeypatch)
     _same(late, _shared_trained(monkeypatch, True, input_range))
     assert queued == [[input_range]] * 3  # started in the backward pass unless the range
 
@@ -252,8 +264,7 @@ def test_early_updates_of_a_resnet_give_the_late_weights(monkeypatch, device):
         for step in range(2):
             rows = slice(4 * step, 4 * step + 4)
             training_step(model, opt, data.x_train[rows], data.y_train[rows])
-        return [p.detach().clone() for p in model.state_dict().values()
-                if isinstance(p, torch.Tensor)]
+        return _weights(model)
 
     _same(trained(False), trained(True))
 
@@ -313,18 +324,10 @@ def test_early_updates_after_a_no_grad_forward(monkeypatch):
             with torch.no_grad():
                 model(data.x_test)
             training_step(model, opt, data.x_train[rows], data.y_train[rows])
-        return [p.detach().clone() for p in model.state_dict().values()
-                if isinstance(p, torch.Tensor)]
+        return _weights(model)
 
     late = trained(False)
-    queued = []
-    step = optimizer.AnalogSGD.analog_step
-
-    def spy(self):
-        queued.append([bool(t.pending) for _, t in self._tiles()])
-        return step(self)
-
-    monkeypatch.setattr(optimizer.AnalogSGD, "analog_step", spy)
+    queued = _queued_at_analog_step(monkeypatch)
     _same(late, trained(True))
     assert queued == [[False, False]] * 2
 
@@ -400,18 +403,10 @@ def test_early_updates_with_learned_output_scales(monkeypatch, mapping):
         for step in range(2):
             rows = slice(8 * step, 8 * step + 8)
             training_step(model, opt, data.x_train[rows], data.y_train[rows])
-        return [p.detach().clone() for p in model.state_dict().values()
-                if isinstance(p, torch.Tensor)]
+        return _weights(model)
 
     late = trained(False)
-    queued = []
-    step = optimizer.AnalogSGD.analog_step
-
-    def spy(self):
-        queued.append([bool(t.pending) for _, t in self._tiles()])
-        return step(self)
-
-    monkeypatch.setattr(optimizer.AnalogSGD, "analog_step", spy)
+    queued = _queued_at_analog_step(monkeypatch)
     _same(late, trained(True))
     assert queued == [[False] * 3] * 2
 
