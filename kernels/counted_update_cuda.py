@@ -1687,10 +1687,10 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     tiles = weight.shape[0] if grouped else 1
     n_out, n_in = weight.shape[-2:]
     ld = dt.shape[-1]
-    cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles, one_acc=_one_accumulator(ld))
     flat = FUSED_FLAT_BLOCKS  # (the module note at FUSED_FLAT_BLOCKS)
     if flat and ld > FUSED_FLAT_MAX_SLOTS:
         return False  # long trains: each 16 x 64 block would read the planes again
+    cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles, one_acc=_one_accumulator(ld))
     if flat:
         cfg.update(BLOCK_M=min(16, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
                    num_warps=4, BLOCK_K=COUNT_BLOCK_K or 64)

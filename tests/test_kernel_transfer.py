@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from pulse_cases import loose_buffer, loose_write, make_cell, start_weight
-from triton_modules import CheckedLaunches, triton_function
+from triton_modules import checked_sure_pulses, triton_function
 from xbrun.kernels import chopped_weight_torch
 
 from xbrun import kernels
@@ -1034,17 +1034,13 @@ def _check_sure_write(monkeypatch, case, int8, device="cpu", shape=(6, 5), count
     checked for its ``SURE``): a grid's chopped transfer writes (one
     ``transfer_lines_grouped_triton`` call, with or without ``INT8_STEPS``) leave C, its
     wear, the buffer, choppers, means, slots, calls and counts the same bit for bit."""
-    from xbrun.kernels import pulsed_update_cuda as pu
 
     module = triton_function("transfer_write_cuda", "transfer_write_triton",
                              device == "cpu").__globals__
     monkeypatch.setitem(module, "INT8_STEPS", int8)
-    wide = pu._one_hot_wide_kernel
     runs = []
     for sure in (False, True):
-        monkeypatch.setattr(pu, "SURE_PULSES", sure)
-        checked = CheckedLaunches(wide, SURE=sure)
-        monkeypatch.setattr(pu, "_one_hot_wide_kernel", checked)
+        checked = checked_sure_pulses(monkeypatch, sure)
         runs.append(_write_group(True, case, True, device, shape, count=count,
                                  p=CHOPPED_WRITE))
         assert checked.launches == 1

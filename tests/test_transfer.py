@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 from cli_run import run_cli
-from triton_modules import CheckedLaunches
+from triton_modules import checked_sure_pulses
 
 from xbrun import api
 from xbrun.cli import main
@@ -709,7 +709,6 @@ def test_sure_pulses_train_a_grid_as_the_wide_kernel(kind, monkeypatch):
     outputs, state and pulse count (compiled, two kernels may contract floats apart: C
     within 1e-6)."""
     import torch.nn.functional as F
-    from xbrun.kernels import pulsed_update_cuda as pu
 
     from xbrun.nn import AnalogLinear, AnalogSpec
 
@@ -718,12 +717,9 @@ def test_sure_pulses_train_a_grid_as_the_wide_kernel(kind, monkeypatch):
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(64, 1024, generator=gen).cuda()
     y = torch.randn(64, 1024, generator=gen).cuda()
-    wide = pu._one_hot_wide_kernel
     runs = []
     for on in (False, True):
-        monkeypatch.setattr(pu, "SURE_PULSES", on)
-        checked = CheckedLaunches(wide, SURE=on)
-        monkeypatch.setattr(pu, "_one_hot_wide_kernel", checked)
+        checked = checked_sure_pulses(monkeypatch, on)
         torch.manual_seed(0)
         layer = AnalogLinear(1024, 1024, spec=AnalogSpec(
             cfg.device, cfg.cell, cfg.io, cfg.update, seed=3, mapping=cfg.mapping)).cuda()

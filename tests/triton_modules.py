@@ -98,3 +98,17 @@ class CheckedLaunches:
             return launch(*args, **kwargs)
 
         return run
+
+
+def checked_sure_pulses(monkeypatch, on: bool) -> CheckedLaunches:
+    """``pulsed_update_cuda.SURE_PULSES`` set to ``on`` and its wide kernel's launches
+    checked to take that path (an earlier call's check unwrapped): the check to count."""
+    from xbrun.kernels import pulsed_update_cuda as pu
+
+    wide = pu._one_hot_wide_kernel
+    if isinstance(wide, CheckedLaunches):
+        wide = wide.kernel
+    monkeypatch.setattr(pu, "SURE_PULSES", on)
+    checked = CheckedLaunches(wide, SURE=on)
+    monkeypatch.setattr(pu, "_one_hot_wide_kernel", checked)
+    return checked
