@@ -412,12 +412,6 @@ PATHS = {
                     (counted_update_cuda, "QUAD_LOOP")), DATA, LARGE,
                    ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                     "chopped+update.accumulate=batch")),
-    # the counts applied where counted, in one accumulator, in 64 x 64 blocks on 4 warps
-    "one-accumulator-fused64": (((counted_update_cuda, "ONE_ACCUMULATOR"),
-                                 (counted_update_cuda, "FUSED_APPLY"),
-                                 (counted_update_cuda, "FUSED_SMALL_BLOCKS")), DATA, LARGE,
-                                ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                                 "chopped+update.accumulate=batch")),
     # the same, the counts applied in the count's epilogue (FUSED_APPLY) in one accumulator
     "one-accumulator-fused": (((counted_update_cuda, "ONE_ACCUMULATOR"),
                                (counted_update_cuda, "FUSED_APPLY")), DATA, LARGE,

@@ -1628,15 +1628,6 @@ COUNT_REGISTER_CAP = 128  # with WIDE_COUNT_LOADS, blocks of 8 warps and K steps
 # two accumulators, net and total. On: ``QUAD_LOOP``'s measurement.
 ONE_ACCUMULATOR = True
 PACK_MAX_SLOTS = (1 << 13) - 1
-# The counts applied where counted (``FUSED_APPLY``) in blocks of at most 64 x 64 on 4 warps
-# instead of 128 x 128 on 8: the fused kernel is the apply's memory-bound pass (40 bytes a
-# cell) after a short count (a slot a row on the bench's trains: K = the batch), and at
-# 128 x 128 it runs one block of 255 registers a SM (spilling; measured 4.06x against 2.37x
-# unfused, one H200, 2026-12-06), too few loads in flight. Compiled for sm_90 with
-# ``ONE_ACCUMULATOR``: see benchmarks/RESULTS.md (2026-12-07, widebatch). False: the
-# split-K rule's blocks; timed slower on one H100 (2026-12-07 08:50: 4096 sgd `batch`
-# 2.32x -> 3.47x fp), so off.
-FUSED_SMALL_BLOCKS = False
 # Why the fused count + apply (``FUSED_APPLY``) measured slower than count, then apply (sm_90
 # TTGIR and ptxas, this CPU, 2026-12-07): (1) its columns applied in ``FUSED_CHUNKS`` parts
 # of interleaved columns (``_halves``): a part's loads and stores are 64 x 8 elements eight
@@ -1694,10 +1685,6 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     if flat:
         cfg.update(BLOCK_M=min(16, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
                    num_warps=4, BLOCK_K=COUNT_BLOCK_K or 64)
-    elif FUSED_SMALL_BLOCKS:  # more blocks a SM for the apply's loads and stores
-        cfg.update(BLOCK_M=min(64, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
-                   num_warps=4)  # K steps of 128 there: no spills, sm_90 (64: 208 bytes)
-        cfg["BLOCK_K"] = COUNT_BLOCK_K or (128 if ld >= 512 else 32)
     blocks = triton.cdiv(n_out, cfg["BLOCK_M"]) * triton.cdiv(n_in, cfg["BLOCK_N"]) * tiles
     if blocks * 4 < _programs(dt.device) or not (n_out and n_in and tiles):
         return False

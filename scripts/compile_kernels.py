@@ -397,10 +397,6 @@ def _one_accumulator(cu, kernels, gen) -> None:
     for n in (37, 12):  # wide and narrow blocks of lines
         cu.line_planes_triton(torch.rand(3, 5, n), group[2], 7, 48, torch.arange(3), 0,
                               compact=cu.compact_layout(group[2], 7))
-    cu.FUSED_SMALL_BLOCKS = cu.FUSED_APPLY = True  # the fused count in 64 x 64 blocks
-    cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3), *group,
-                                     p, seeds=torch.arange(3), cell_pulses=worn3)
-    cu.FUSED_SMALL_BLOCKS = False
     cu.WIDE_COUNT_LOADS = True  # the planes in 16-byte vectors: fused, apart, 128 x 128 capped
     for cu.FUSED_APPLY in (False, True):
         cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
