@@ -183,18 +183,6 @@ PATHS = {
     # byte), the error plane loaded as the (lines, rows) operand; the same counts
     "lean-operands": (((counted_update_cuda, "LEAN_OPERANDS"),), RESNET, [],
                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the lean operands with the 144-wide program at 96 registers (5 programs a SM, not 4)
-    "lean-capped": (((counted_update_cuda, "LEAN_OPERANDS"),
-                     (counted_update_cuda, "LEAN_REGISTERS")), RESNET, [],
-                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # DRAWN_ROWS4's error planes drawn with the ranks in the stacked order of Philox's four
-    # words (no interleave through shared memory); the same planes byte for byte
-    "stacked-planes": (((counted_update_cuda, "STACKED_PLANES"),), RESNET, [],
-                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the 144-wide count program's row blocks in that stacked order too; the same counts
-    "stacked-counts": (((counted_update_cuda, "STACKED_PLANES"),
-                        (counted_update_cuda, "STACKED_COUNTS")), RESNET, [],
-                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # the drawn counts making the input side's probabilities from the rows and each row's
     # gain, not reading a (rows, in) buffer the train kernel wrote (~0.8 GB a step fewer);
     # the same counts. Alone, then on top of the row keys (no layout) and lean operands
@@ -237,20 +225,11 @@ PATHS = {
     "resnet-evening": (((analog_mvm_cuda, "GATHER_PROLOGUE"), (indexed, "CHANNELS_LAST_INDEX"),
                         (counted_update_cuda, "DRAWN_ROW_KEYS"),
                         (counted_update_cuda, "LEAN_OPERANDS"),
-                        (counted_update_cuda, "LEAN_REGISTERS"),
-                        (counted_update_cuda, "STACKED_PLANES"),
-                        (counted_update_cuda, "STACKED_COUNTS"),
                         (counted_update_cuda, "FOLDED_PROBABILITIES"),
                         (pulsed_update_cuda, "APPLY_DEEP"),
                         (keyed_seeds_cuda, "KEYED_SEED_KERNEL"), (tile, "SEED_SLOTS")), RESNET,
                        [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                             "agad+update.accumulate=batch", "sgd")),
-    "convcounts-evening": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
-                            (counted_update_cuda, "LEAN_OPERANDS"),
-                            (counted_update_cuda, "LEAN_REGISTERS"),
-                            (counted_update_cuda, "STACKED_PLANES"),
-                            (counted_update_cuda, "STACKED_COUNTS")), RESNET, [],
-                           ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # both of convcounts' 2026-12-07 evening paths (row keys with the dense plane, lean)
     "row-keys-lean": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
                        (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],

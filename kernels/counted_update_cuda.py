@@ -71,25 +71,6 @@ def _quad_words(seed, lines, t, first, shape: tl.constexpr):
 
 
 @triton.jit
-def _rows4_stacked(seed, lines, t, first, shape: tl.constexpr):
-    """``_rows4``'s words of the ranks ``first .. first + R - 1`` stacked, not interleaved:
-    row ``m`` of the result is rank ``_stacked_ranks(first, R)[m]`` = ``first + 4 (m % (R /
-    4)) + m // (R / 4)`` (output ``o`` of the block's quad calls is rows ``o R/4 ..``), so
-    the four outputs need no shuffle into rank order where each element's place follows
-    its own rank (``STACKED_PLANES``)."""
-    # [i, l, e, f] = r_(2f + e) -> [f, e, i, l] -> row (2f + e) R/4 + i
-    return tl.reshape(tl.permute(_quad_words(seed, lines, t, first, shape), (3, 2, 0, 1)),
-                      shape)
-
-
-@triton.jit
-def _stacked_ranks(first, BLOCK: tl.constexpr):
-    """The ranks of ``_rows4_stacked``'s rows, in its order."""
-    m = tl.arange(0, BLOCK)
-    return first + 4 * (m % (BLOCK // 4)) + m // (BLOCK // 4)
-
-
-@triton.jit
 def _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, t, k_rows, length,
                  ld, n_lines, base_ptr, ABS: tl.constexpr, COMPACT: tl.constexpr):
     """Slot ``t`` of the rows ``rows`` on the lines ``lines``: fires where Philox output
@@ -118,7 +99,7 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
                         stride_pn, stride_pg, STREAM: tl.constexpr, SEED_PTR: tl.constexpr,
                         ABS: tl.constexpr, COMPACT: tl.constexpr, BLOCK_B: tl.constexpr,
                         BLOCK_L: tl.constexpr, QUAD_LOOP: tl.constexpr = False,
-                        ROWS4: tl.constexpr = False, STACKED: tl.constexpr = False):
+                        ROWS4: tl.constexpr = False):
     """Four slots ``4q .. 4q + 3`` of ``BLOCK_B`` rows x ``BLOCK_L`` lines of the planes
     ``(n_lines, ld)`` (axis 0: row block and ``q``). Dense: slot ``t`` of row ``b`` of line
     ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor
@@ -137,16 +118,11 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     bits stored at the same places; no program is launched for quads past the trains.
     ``ROWS4`` (compact, ``n_quads`` 1): another stream, ``_rows4``'s, keyed by the rank in
     ``order`` (one Philox call a slot and four ranks), each block walking its slots up to
-    its longest train; stored at the same places (``STACKED``, ``STACKED_PLANES``: the
-    block's ranks taken in ``_rows4_stacked``'s order, so its words need no interleave;
-    each bit still goes where its rank puts it). ``ROWS4`` dense (``DRAWN_ROW_KEYS``):
+    its longest train; stored at the same places. ``ROWS4`` dense (``DRAWN_ROW_KEYS``):
     keyed by row, slot ``t`` of row ``b`` at ``t * k_rows + b``, and only the slots up to
     each row block's longest train written (a reader masks by the trains)."""
     q = tl.program_id(0) % n_quads
-    if STACKED:  # ``ROWS4``'s words in their stacked order: the ranks follow them
-        ranks = _stacked_ranks((tl.program_id(0) // n_quads) * BLOCK_B, BLOCK_B)
-    else:
-        ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
+    ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
     g = tl.program_id(2).to(tl.int64)
     prob_ptr += g * stride_pg
@@ -171,10 +147,7 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
                     mask=live, other=0.0)
         first = (tl.program_id(0) // n_quads) * BLOCK_B
         for tt in range(0, tl.minimum(tl.max(bl, axis=0), length)):
-            if STACKED:
-                r = _rows4_stacked(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
-            else:
-                r = _rows4(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
+            r = _rows4(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
             _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, tt, k_rows,
                          length, ld, n_lines, base_ptr, ABS, COMPACT)
     elif COMPACT and QUAD_LOOP:  # this row block's quads, as far as its trains reach
@@ -406,7 +379,7 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
                          BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                          SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False,
                          ROW_KEYS: tl.constexpr = False, LEAN: tl.constexpr = False,
-                         STACKED: tl.constexpr = False, xg_ptr=None, xsign_ptr=None,
+                         xg_ptr=None, xsign_ptr=None,
                          x_res=0.0, X_ROWS: tl.constexpr = False,
                          X_SIGN: tl.constexpr = False, X_RES: tl.constexpr = False):
     """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
@@ -427,9 +400,7 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     ``order`` not read - rank ``r`` is row ``r``, so ``_rows4``'s bits are keyed by row;
     the error plane, ``D_PLANE``, is then the dense one of ``line_planes_triton(rows4=True)``
     (slot ``t`` of row ``r`` at ``t * k + r``, no ``base``). ``LEAN``: ``_slot_counts``'
-    leaner operands (``LEAN_OPERANDS``), the same counts. ``STACKED`` (with ``ROWS4``;
-    ``STACKED_COUNTS``): a row block's ranks taken in ``_rows4_stacked``'s order, the
-    products' K in that order (a sum: the same counts). ``X_ROWS``
+    leaner operands (``LEAN_OPERANDS``), the same counts. ``X_ROWS``
     (``FOLDED_PROBABILITIES``): ``xp`` holds the input side's rows, not its probabilities,
     made here by the train kernel's own ``_signed_probability`` from the rows (times their
     lines' signs ``xsign``, ``X_SIGN``) and each row's gain ``xg`` (``(tiles, k)``) - the
@@ -459,10 +430,7 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     zero_x = tl.zeros((BLOCK_R, BLOCK_N), dtype=tl.uint32)
     zero_d = tl.zeros((BLOCK_R, BLOCK_M), dtype=tl.uint32)
     for r0 in range(part * BLOCK_R, k, BLOCK_R * n_split):
-        if STACKED:  # the block's ranks in the order of its Philox words, stacked
-            ranks = _stacked_ranks(r0, BLOCK_R)
-        else:
-            ranks = r0 + tl.arange(0, BLOCK_R)
+        ranks = r0 + tl.arange(0, BLOCK_R)
         live = ranks < k
         if ROW_KEYS:  # the rows in their own order: rank r is row r
             rows = ranks
@@ -488,14 +456,9 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
         top = tl.minimum(tl.max(bl, axis=0), length)
         if ROWS4:
             for t in range(0, top):
-                if STACKED:
-                    rx = _rows4_stacked(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
-                else:
-                    rx = _rows4(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
+                rx = _rows4(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
                 if D_PLANE:
                     rd = zero_d
-                elif STACKED:
-                    rd = _rows4_stacked(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
                 else:
                     rd = _rows4(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
                 net, total = _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net,
@@ -1026,7 +989,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
             n_lines, k, length, ld, quads, prob.stride(1), prob.stride(2), prob.stride(0),
             STREAM=stream, SEED_PTR=on_device, ABS=magnitude is not None,
             COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l, QUAD_LOOP=loop,
-            ROWS4=rows4, STACKED=rows4 and STACKED_PLANES)
+            ROWS4=rows4)
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
@@ -1306,35 +1269,6 @@ ROW_KEYS_PLANE_BYTES = 1 << 28
 # chopped 2.59x -> 2.44x, agad 2.59x -> 2.44x, ttv1/ttv2 2.37x -> 2.18x; 784-4096-4096-10
 # the same within 1 %; its compiled tests passed there.
 LEAN_OPERANDS = True
-# With ``LEAN_OPERANDS``, the count programs' registers capped (ptxas ``maxnreg``) for more
-# programs a SM, their time being mostly latency (~25 % of issue in the 2026-12-07
-# profile): the 144-wide one (32 rows x 32 inputs x 16 outputs, 4 warps: the 32 x 32 layers,
-# ~60 % of the ResNet's drawn lanes) at 96 instead of ``DRAWN_REGISTER_CAP``'s 128, 5
-# programs (20 warps) a SM instead of 4 - sm_90 (Triton 3.8 here): 116 -> 96 registers, no
-# spills by rank (``DRAWN_ROW_KEYS``: 8 bytes of stack), its slot loop 293 -> 302 SASS (row
-# keys) -; the 288 x 32 one (32 x 64 x 32: the 16 x 16 layers, ~30 %) at 168, 3 programs
-# a SM instead of 2 - 213 -> 168 registers, 16 bytes of stack (row keys: 40), its row
-# block 991 -> 1,019 SASS. (288 x 64 at 168 spills 248 bytes: not capped.)
-# ``MANY_DRAWN_PARTS`` then counts those programs a SM for its waves (2,640 parts at 144
-# inputs on 132 SMs: 4 waves of 5 a SM). The same counts (integer atomics, any split).
-# ESTIMATE (not timed): 0 to -0.4 ms a step. False: the 128 cap at 144 inputs alone.
-LEAN_REGISTERS = False
-# ``DRAWN_ROWS4``'s error planes (``_line_planes_kernel`` with ``ROWS4``, compact or dense)
-# drawn with the block's ranks in ``_rows4_stacked``'s order (rank ``first + 4 (m % (R/4)) +
-# m // (R/4)`` at row ``m``): a Philox call's four words, ranks ``4i .. 4i + 3``, are then
-# rows ``i, i + R/4, ...`` - a stack, not the interleave into rank order that ``_rows4``
-# builds through shared memory (sm_90: 11 barriers in the 16-line plane's slot loop) - and
-# each bit is stored where its own rank puts it: the same planes byte for byte. ESTIMATE
-# (not timed): the plane kernel (~0.45 ms a step) -10-30 %. False: ``_rows4``'s interleave.
-STACKED_PLANES = False
-# ``_drawn_counts_kernel``'s row blocks (``DRAWN_ROWS4``) in the same stacked order where the
-# error side has at most 16 lines (the 32 x 32 layers' 144-wide program): the products sum
-# over the block's rows in any order, so the input side's words need no interleave either -
-# the same counts. sm_90 with ``LEAN_OPERANDS``: 12 -> 6 barriers, the row block 549 -> 521
-# SASS (-5 %); at 288 inputs it measured +6 %, so not there. ESTIMATE (not timed): 0 to
-# -0.15 ms a step. False: rank order.
-STACKED_COUNTS = False
-LEAN_REGISTER_CAPS = {(32, 16, 32): (96, 5), (32, 32, 64): (168, 3)}
 # The input side's probabilities of a drawn count made where ``_drawn_counts_kernel`` reads
 # them (``X_ROWS``), from the update's rows and each row's gain, instead of written by the
 # train kernel (``_line_probabilities_rows_kernel``) as a ``(k, in)`` float32 buffer and read
@@ -1379,17 +1313,7 @@ def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
     options = dict(num_warps=8 if block_r * block_n >= 4096 else 4)
     if CAPPED_DRAWN_REGISTERS and (block_r, block_m, block_n) == (32, 16, 32):
         options["maxnreg"] = DRAWN_REGISTER_CAP
-    lean = _lean_cap(block_r, block_m, block_n)
-    if lean:
-        options["maxnreg"] = lean[0]
     return options
-
-
-def _lean_cap(block_r: int, block_m: int, block_n: int) -> tuple[int, int] | None:
-    """``LEAN_REGISTERS``' ``(cap, programs a SM)`` for a count program's blocks, or None."""
-    if CAPPED_DRAWN_REGISTERS and LEAN_OPERANDS and LEAN_REGISTERS:
-        return LEAN_REGISTER_CAPS.get((block_r, block_m, block_n))
-    return None
 
 
 def _drawn(n_out: int, k: int) -> bool:
@@ -1454,9 +1378,6 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     if splits is None:
         if MANY_DRAWN_PARTS:  # at most DRAWN_WAVES x the programs that fill the device
             fill = _programs(x_prob.device) * DRAWN_WAVES
-            lean = _lean_cap(block_r, block_m, block_n)
-            if lean:  # the programs a SM under the lean cap: DRAWN_WAVES waves of them
-                fill = fill * lean[1] // 4
             splits = max(1, min(steps // 4, fill // (n_blocks * tiles)))
         else:
             splits = max(1, min(steps // 4, triton.cdiv(_programs(x_prob.device),
@@ -1491,7 +1412,7 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
             ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
             BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4, ROW_KEYS=row_keys,
-            LEAN=LEAN_OPERANDS, STACKED=rows4 and STACKED_COUNTS and block_m <= 16,
+            LEAN=LEAN_OPERANDS,
             **x_fold, **_drawn_launch(block_r, block_m, block_n))
     elif splits <= 1:
         counts.zero_()

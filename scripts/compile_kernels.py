@@ -282,30 +282,7 @@ def _problems():
             for n_in, n_out in ((144, 16), (288, 32), (288, 64)):
                 cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5,
                                        bl, 7, torch.tensor([5]), error_planes=planes)
-    cu.LEAN_REGISTERS = True  # the capped programs (144 x 16, 288 x 32), both keys
-    for cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS in ((True, False), (True, True)):
-        for n_in, n_out in ((32, 16), (288, 32)):
-            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
-                                   7, torch.tensor([5]))
-    cu.LEAN_REGISTERS = False
     cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS = saved
-    saved = cu.STACKED_PLANES, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS
-    cu.STACKED_PLANES = cu.DRAWN_ROWS4 = True  # the error planes' words stacked, both keys
-    for cu.DRAWN_ROW_KEYS in (False, True):
-        for n_in, n_out in ((144, 16), (288, 32), (288, 64)):
-            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
-                                   7, torch.tensor([5]))
-    cu.STACKED_PLANES, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS = saved
-    saved = (cu.STACKED_COUNTS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS,
-             cu.LEAN_REGISTERS, cu.CAPPED_DRAWN_REGISTERS)
-    cu.STACKED_COUNTS = cu.DRAWN_ROWS4 = cu.CAPPED_DRAWN_REGISTERS = True  # 144 x 16 blocks
-    for cu.DRAWN_ROW_KEYS in (False, True):
-        for cu.LEAN_OPERANDS, cu.LEAN_REGISTERS in ((False, False), (True, False), (True, True)):
-            for planes in (False, True):
-                cu.drawn_counts_triton(torch.rand(5, 32) - 0.5, torch.rand(5, 16) - 0.5, bl, 7,
-                                       torch.tensor([5]), error_planes=planes)
-    (cu.STACKED_COUNTS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS,
-     cu.LEAN_REGISTERS, cu.CAPPED_DRAWN_REGISTERS) = saved
     _folded_probabilities(cu, pu, bl)
     _convolution_gathers()
     _out_scales()
@@ -343,7 +320,7 @@ def _folded_probabilities(cu, pu, bl) -> None:
     """``FOLDED_PROBABILITIES``: the train kernels writing the input side's gains (one-row
     and row-block kernels, signs and ``res`` or not) and the drawn counts making its
     probabilities from the rows, at every drawn shape of the ResNet, both keys, plain and
-    with the lean operands and register caps."""
+    with the lean operands."""
     from xbrun.kernels.pulsed_update_ref import RowProbabilities
 
     options = dict(desired_bl=31, fixed_bl=True, update_management=True,
@@ -354,10 +331,9 @@ def _folded_probabilities(cu, pu, bl) -> None:
             pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 1.0, 1e-3,
                                          res=res, x_sign=sign, x_gains=True, **options)
     pu.ROW_MIN_ROWS = min_rows
-    saved = (cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS, cu.LEAN_REGISTERS,
-             cu.CAPPED_DRAWN_REGISTERS)
+    saved = cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS, cu.CAPPED_DRAWN_REGISTERS
     cu.DRAWN_ROWS4 = cu.CAPPED_DRAWN_REGISTERS = True
-    for cu.LEAN_OPERANDS, cu.LEAN_REGISTERS in ((False, False), (True, True)):
+    for cu.LEAN_OPERANDS in (False, True):
         for cu.DRAWN_ROW_KEYS in (False, True):
             for n_in, n_out in ((27, 16), (144, 16), (144, 32), (16, 32), (288, 32), (32, 64),
                                 (288, 64)):
@@ -365,8 +341,7 @@ def _folded_probabilities(cu, pu, bl) -> None:
                     folded = RowProbabilities(torch.randn(5, n_in), torch.rand(5), sign, res)
                     cu.drawn_counts_triton(folded, torch.rand(5, n_out) - 0.5, bl, 7,
                                            torch.tensor([5]))
-    (cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS, cu.LEAN_REGISTERS,
-     cu.CAPPED_DRAWN_REGISTERS) = saved
+    cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS, cu.CAPPED_DRAWN_REGISTERS = saved
 
 
 def _one_accumulator(cu, kernels, gen) -> None:
