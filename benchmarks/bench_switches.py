@@ -11,9 +11,7 @@ path on by default where this measures it faster. Exceptions: ``normals4``, othe
 of the same distribution (a choice of stream, tested against the twin's noise levels); the
 mixed-precision group's paths (``mp-*``), where chi sums the layer's ``d^T x`` as one matmul
 (another last bit than each tile's ``addmm``: the same numbers where the sums are exact,
-as the tests make them, else a stream of its own); ``chunked-apply``, the constant-step
-passes' sums in chunks (another last bit than the walk's; the same where the sums are exact,
-as the tests make them; the same pulses and wear). Rows
+as the tests make them, else a stream of its own). Rows
 print as they are measured, so a time limit still leaves the rows before it.
 """
 
@@ -226,7 +224,6 @@ PATHS = {
                         (counted_update_cuda, "DRAWN_ROW_KEYS"),
                         (counted_update_cuda, "LEAN_OPERANDS"),
                         (counted_update_cuda, "FOLDED_PROBABILITIES"),
-                        (pulsed_update_cuda, "APPLY_DEEP"),
                         (keyed_seeds_cuda, "KEYED_SEED_KERNEL"), (tile, "SEED_SLOTS")), RESNET,
                        [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                             "agad+update.accumulate=batch", "sgd")),
@@ -273,30 +270,13 @@ PATHS = {
     "serial-trips": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS")),
                      RESNET, [], ("chopped+update.accumulate=batch",
                                   "agad+update.accumulate=batch")),
-    # the one-hot apply's trips loaded three trips ahead, not one (the stem's 4,855 passes a
-    # line end the step, nothing beside them: a trip of 16 passes computes in less than a
-    # load's latency)
-    "deep-apply": (((pulsed_update_cuda, "APPLY_DEEP"),), RESNET, [],
-                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
-                    "chopped")),
-    # a split one-hot write's constant-step passes composed 64 at a time (clamped adds
-    # compose), the chunks' maps then applied in order: the stem's apply a walk of ~64 + 76
-    # steps a column, not 4,855 passes (not the same last bits: its own twin); with the
-    # lines of fewer passes' trips loaded three ahead (compare with deep-apply)
-    "chunked-apply": (((pulsed_update_cuda, "APPLY_CHUNKS"),), RESNET, [],
-                      ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
-                       "chopped")),
-    "chunked-deep-apply": (((pulsed_update_cuda, "APPLY_CHUNKS"),
-                            (pulsed_update_cuda, "APPLY_DEEP")), RESNET, [],
-                           ("chopped+update.accumulate=batch",
-                            "agad+update.accumulate=batch")),
     # the chopped write scan in chunks that start where H forgets (a pass of |signal| >= 4
     # thresholds writes whatever H was: ~97 % of the stem's): every chunk at once, then each
     # line's chunks only up to their first sync (the same numbers bit for bit)
     "sync-scan": (((transfer_write_cuda, "SCAN_SYNC"),), RESNET, [],
                   ("chopped+update.accumulate=batch", "chopped")),
     # both halves of the stem's serial transfer chain (chopped; AGAD's scan keeps its walk)
-    "stem-chains": (((transfer_write_cuda, "SCAN_SYNC"), (pulsed_update_cuda, "APPLY_CHUNKS")),
+    "stem-chains": (((transfer_write_cuda, "SCAN_SYNC"),),
                     RESNET, [], ("chopped+update.accumulate=batch",
                                  "agad+update.accumulate=batch", "chopped")),
     # the walk's per-run passes and read seeds stored a block of runs at a time (conv 3->16:

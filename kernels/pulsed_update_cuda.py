@@ -1536,130 +1536,19 @@ def _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s
     return w, total
 
 
-# ``APPLY_DEEP`` (``bench_switches`` ``deep-apply``): ``APPLY_TRIPS``' trips of 16 passes,
-# four a loop trip, each trip's registers refilled with the trip four on right after it is
-# applied, so its loads fly while three trips are applied (``APPLY_TRIPS``: one); no
-# hand-over from register to register (rotated registers' moves wait for their loads).
-# Why: a ResNet chopped `batch` step ends with the stem's transfer (conv 3->16, a 16 x 27
-# tile: 131,072 one-hot rows, 4,855 passes on each of 27 lines of 16 elements), which
-# nothing overlaps - the stem's gradient is the backward's
-# last - so its two serial walks (the scan, then this apply) are the ~1.2 ms chopped adds
-# to sgd's graph step. A pass here is ~15 instructions whose chain through ``w`` is ~7
-# dependent operations (~40 cycles): a trip of 16 is ~0.35 us, under one HBM/L2 load
-# latency under load (~0.5-1 us), so each trip still waits for its loads (the profile:
-# ~0.12 us a pass over the step's 13,725 passes of the 26 split tiles). Three trips ahead
-# hide ~1 us: expected the chain's ~40 cycles a pass, ~2-4x less (conv 3->16: ~0.5 ->
-# ~0.15 ms), at 48 x 2 more registers a thread (a 16-element line: one element a thread).
-# The same passes in the same order from the same values: the same weights, counts and
-# wear bit for bit (up to 63 passes past the line's last: no counts, no change).
-# A trip's counts (and normals) are one load each, ``(elements, 16 passes)``, split into
-# its passes when it is applied (``_passes16``): the first form loaded each pass alone,
-# 262 tensor loads among 3,520 TTIR operations with noise, and Triton's coalescing pass
-# costs ~loads x operations^2 (``scripts/ptx_forms.py``' ``COALESCING_BUDGET``): 60-170 s
-# a launch on this CPU, so the 2026-12-07 H100 call's `deep-apply` row (block 16, 32 and 64
-# launches) compiled for the rest of its ~500 s and printed nothing. Now 22 loads x 1,954
-# ops, ~3 s a launch. sm_90 (block 16, 2 warps; noise / none): 152 / 120 registers, no
-# spills, 2,128 / 1,680 SASS; each trip's split is a layout change through 1 KB of shared
-# memory (the load spreads a trip's passes over 4 threads; the split wants each thread's
-# element's 16 - two barriers a tensor), made when the trip is applied, three trips after
-# its load: ~0.1 us a trip more on the chain, against the ~0.5-1 us load it no longer
-# waits for (``APPLY_TRIPS``).
-APPLY_DEEP = False
-
-
-@triton.jit
-def _trip_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE: tl.constexpr):
-    """Passes ``r .. r + 15``'s signed counts and normals of a line's elements in one load
-    each, ``(elements, 16 passes)`` (``_pass_values``' values side by side): two loads a
-    trip, not 32 - the compiler's coalescing pass costs ~loads x ops^2 (``APPLY_DEEP``)."""
-    passes = r + tl.arange(0, 16)
-    pos = (passes * width + i).to(tl.int64)[None, :] * length + span[:, None]
-    return _counts_normals(sc_ptr, xi_ptr, pos, ok[:, None] & (passes < n_pass)[None, :],
-                           NOISE)
-
-
-@triton.jit
-def _passes16(v):
-    """The 16 columns (passes) of ``v`` ``(elements, 16)``, in order, as 16 tensors: halved
-    four times (``tl.split`` takes the last axis, pass ``8 a + 4 b + 2 c + d``'s ``d``
-    first); values moved, none computed."""
-    d0, d1 = tl.split(tl.reshape(v, (v.shape[0], 2, 2, 2, 2)))
-    c00, c01 = tl.split(d0)
-    c10, c11 = tl.split(d1)
-    b000, b001 = tl.split(c00)
-    b010, b011 = tl.split(c01)
-    b100, b101 = tl.split(c10)
-    b110, b111 = tl.split(c11)
-    p0, p8 = tl.split(b000)
-    p4, p12 = tl.split(b001)
-    p2, p10 = tl.split(b010)
-    p6, p14 = tl.split(b011)
-    p1, p9 = tl.split(b100)
-    p5, p13 = tl.split(b101)
-    p3, p11 = tl.split(b110)
-    p7, p15 = tl.split(b111)
-    return p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15
-
-
-@triton.jit
-def _apply_trip16(w, total, sc, xi, s_up, s_down, w_min, w_max, noise_std, NOISE: tl.constexpr):
-    """A trip's 16 passes in order (``_apply_passes4`` four times) from its two loads."""
-    c = _passes16(sc)
-    x = _passes16(xi)
-    for q in tl.static_range(4):
-        w, total = _apply_passes4(w, total, c[4 * q], c[4 * q + 1], c[4 * q + 2],
-                                  c[4 * q + 3], x[4 * q], x[4 * q + 1], x[4 * q + 2],
-                                  x[4 * q + 3], s_up, s_down, w_min, w_max, noise_std, NOISE)
-    return w, total
-
-
-@triton.jit
-def _apply_deep(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s_up, s_down,
-                w_min, w_max, noise_std, NOISE: tl.constexpr):
-    """A line's passes in trips of 16, four trips a loop trip (``APPLY_DEEP``): each trip
-    applied, then the trip four on loaded into its registers, so its loads are in flight
-    while the next three trips are applied. Each of the four trips keeps its registers
-    (no hand-over from register to register, whose moves would wait for the loads); passes
-    past the line's last (up to 63) load no counts and change nothing."""
-    s0, x0 = _trip_values(sc_ptr, xi_ptr, 0, n_pass, width, i, length, span, ok, NOISE)
-    s1, x1 = _trip_values(sc_ptr, xi_ptr, 16, n_pass, width, i, length, span, ok, NOISE)
-    s2, x2 = _trip_values(sc_ptr, xi_ptr, 32, n_pass, width, i, length, span, ok, NOISE)
-    s3, x3 = _trip_values(sc_ptr, xi_ptr, 48, n_pass, width, i, length, span, ok, NOISE)
-    for t in range(0, tl.cdiv(n_pass, 64)):
-        r = t * 64 + 64
-        w, total = _apply_trip16(w, total, s0, x0, s_up, s_down, w_min, w_max, noise_std,
-                                 NOISE)
-        s0, x0 = _trip_values(sc_ptr, xi_ptr, r, n_pass, width, i, length, span, ok, NOISE)
-        w, total = _apply_trip16(w, total, s1, x1, s_up, s_down, w_min, w_max, noise_std,
-                                 NOISE)
-        s1, x1 = _trip_values(sc_ptr, xi_ptr, r + 16, n_pass, width, i, length, span, ok,
-                              NOISE)
-        w, total = _apply_trip16(w, total, s2, x2, s_up, s_down, w_min, w_max, noise_std,
-                                 NOISE)
-        s2, x2 = _trip_values(sc_ptr, xi_ptr, r + 32, n_pass, width, i, length, span, ok,
-                              NOISE)
-        w, total = _apply_trip16(w, total, s3, x3, s_up, s_down, w_min, w_max, noise_std,
-                                 NOISE)
-        s3, x3 = _trip_values(sc_ptr, xi_ptr, r + 48, n_pass, width, i, length, span, ok,
-                              NOISE)
-    return w, total
-
-
 @triton.jit(do_not_specialize=["start"])
 def _one_hot_apply_kernel(
     w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, sc_ptr, xi_ptr,
     start, n_out, n_in, k, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn, noise_std,
     COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
     COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr, TRIPS: tl.constexpr = False,
-    DEEP: tl.constexpr = False,
 ):
     """The passes of ``_one_hot_lines_kernel`` in order, their draws made before
     (``_one_hot_draws_kernel``): program ``(i, block)`` keeps its line's elements in
     registers and steps through the passes as that kernel does. A pass's counts depend on
     no weight, so they are loaded ahead (in flight while the passes before them are
     applied, where each pass would otherwise wait for its own): four passes, or
-    (``TRIPS``) a trip of 16 during the trip before, or (``DEEP``) three trips before. The
-    same weights, counts and wear."""
+    (``TRIPS``) a trip of 16 during the trip before. The same weights, counts and wear."""
     i = tl.program_id(0)
     first = _start_of(start_ptr, start, START_PTR) + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
@@ -1669,163 +1558,12 @@ def _one_hot_apply_kernel(
         w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
     total = tl.zeros((BLOCK,), tl.int32)
     n_pass = tl.cdiv(k - i, width)
-    if DEEP:
-        w, total = _apply_deep(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total,
-                               s_up, s_down, w_min, w_max, noise_std, NOISE)
-    elif TRIPS:
+    if TRIPS:
         w, total = _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total,
                                 s_up, s_down, w_min, w_max, noise_std, NOISE)
     else:
         w, total = _apply_rotating(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w,
                                    total, s_up, s_down, w_min, w_max, noise_std, NOISE)
-    _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
-
-
-# ``APPLY_CHUNKS`` (``bench_switches`` ``chunked-apply``): a line's passes composed in chunks
-# of ``APPLY_CHUNK_PASSES``, the chunks then applied in order - a walk ~64 + passes / 64
-# steps deep, not one step a pass. Why: a ResNet chopped (or AGAD) `batch` step ends with the
-# stem's transfer (conv 3->16, a 16 x 27 tile: 131,072 one-hot rows, 4,855 passes on each of
-# 27 columns), which nothing overlaps, and this apply is half its chain (the profile's
-# ~0.12 us a pass: ~4,855 x 0.12 = ~0.58 ms; the write scan, ``transfer_write_cuda``'s, the
-# other half). Only constant steps reach this path (``_one_hot_lines``: other cells take the
-# loop kernel), and a constant-step pass moves an element by ``w -> clip(w + t)`` in bounds
-# (``_constant_row``; its first step clipped where it starts outside them): clamped additions
-# compose, ``clip(clip(w + a, L, H) + t) = clip(w + (a + t), clip(L + t), clip(H + t))``, so a
-# chunk is one map ``(seen, first step, its rest, a, L, H)`` per element (as
-# ``_row_chunks_kernel``'s). ``_apply_chunk_maps_kernel`` makes every (line, chunk)'s map at
-# once (27 x 76 programs at the stem: each 64 unrolled passes, their loads issued together,
-# ~4 dependent operations a pass through L and H: ~1.3k cycles plus a load latency, ~2 us);
-# ``_apply_chunks_kernel`` walks a line's chunk maps in order, ``APPLY_CHUNK_GROUP`` at a time
-# (their loads issued together: one load latency a group), then stores the line as
-# ``_one_hot_apply_kernel`` does: 76 chunks = 10 groups, ~10 x (~0.7 us + 8 x ~40 cycles) =
-# ~8-10 us. Bytes: the passes' counts and normals read once, as before (8.4 MB each at the
-# stem: ~5 us of HBM across 2,052 programs), the maps ~0.8 MB. ESTIMATE (not timed): the
-# stem's apply ~0.58 ms -> ~0.02 ms plus one launch (~1-2 us in a graph), ~-0.55 ms a chopped
-# or AGAD `batch` step (chopped ~2.60x -> ~2.5x fp; with ``APPLY_DEEP``, ~0.15-0.3 ms ->
-# ~0.02). Sums round differently from the walk's (``a`` adds ``s + rest`` where the walk adds
-# ``s`` then ``rest`` to the weight): the twin is ``one_hot_passes_chunked_torch`` (the
-# interpreter bit for bit), the serial walk's weights up to rounding, equal bit for bit where
-# the sums are exact (steps, bounds and weights on a power-of-two grid, no noise); the same
-# pulses and wear (integers). Lines of fewer than ``APPLY_CHUNKS_MIN_PASSES`` passes keep the
-# walk (stage 3's 28: one chunk would be the walk plus a launch). A chunk's passes are
-# loaded a trip of 16 at a time (``_trip_values``, as ``APPLY_DEEP``'s: 128 loads of one
-# pass each cost Triton's coalescing pass ~1.4e9: 18 s a launch with noise on this CPU,
-# 16 s of it that pass - part of the 2026-12-07 H100 `stem-chains` row's 119 s set-up;
-# now 19 loads x 2,409 ops, 3.3 s;
-# sm_90, block 16: 154 / 96 registers with noise / without, no spills).
-APPLY_CHUNKS = False
-APPLY_CHUNK_PASSES = 64  # passes a chunk (constexpr: unrolled)
-APPLY_CHUNK_GROUP = 8  # chunk maps a group of the walk over chunks (constexpr: unrolled)
-APPLY_CHUNKS_MIN_PASSES = 256  # the stem's 4,855, the 32 x 16 shortcut's 2,048, stage 1's 910
-_APPLY_MAPS = 6  # seen, first step, its rest, a, L, H
-
-
-@triton.jit
-def _chunk_pass(sc, xi, s_up, s_down, w_min, w_max, noise_std, seen, first_s, first_e, a, lo,
-                hi, total, NOISE: tl.constexpr):
-    """One pass (signed counts ``sc``, normals ``xi``) composed into a chunk's map
-    (``_compose_pass``) and its pulses."""
-    counts = tl.abs(sc)
-    step = tl.where(sc > 0, s_up, -s_down)
-    nf, extra = _count_extra(counts)
-    if NOISE:
-        extra += noise_std * tl.sqrt(nf) * xi
-    seen, first_s, first_e, a, lo, hi = _compose_pass(
-        counts, step, extra, seen, first_s, first_e, a, lo, hi, w_min, w_max)
-    return seen, first_s, first_e, a, lo, hi, total + counts
-
-
-@triton.jit(do_not_specialize=["start"])
-def _apply_chunk_maps_kernel(
-    p_ptr, start_ptr, sc_ptr, xi_ptr, maps_ptr, tot_ptr,
-    start, n_out, n_in, k, n_chunks, stride_pp, stride_pm, stride_pn, noise_std,
-    COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
-    CHUNK: tl.constexpr, BLOCK: tl.constexpr,
-):
-    """Program ``(i, c, block)``: chunk ``c``'s passes (``c * CHUNK ..``) of line position
-    ``i`` composed into one map per element (``APPLY_CHUNKS``; the twin's first loop in
-    ``one_hot_passes_chunked_torch``), stored with the chunk's pulses; passes past the
-    line's last have no counts (the identity)."""
-    i = tl.program_id(0)
-    c = tl.program_id(1)
-    first = _start_of(start_ptr, start, START_PTR) + i
-    span = tl.program_id(2) * BLOCK + tl.arange(0, BLOCK)
-    rm, rn, ok, width, _, _ = _one_hot_line(first, span, n_out, n_in, COLUMNS)
-    length = n_out if COLUMNS else n_in
-    s_up, s_down, w_max, w_min = _step_params(p_ptr + rm * stride_pm + rn * stride_pn,
-                                              stride_pp, ok)
-    n_pass = tl.cdiv(k - i, width)
-    seen = tl.zeros((BLOCK,), dtype=tl.int1)
-    first_s = tl.zeros((BLOCK,), dtype=tl.float32)
-    first_e = first_s
-    a = first_s
-    lo = tl.full((BLOCK,), float("-inf"), tl.float32)
-    hi = tl.full((BLOCK,), float("inf"), tl.float32)
-    total = tl.zeros((BLOCK,), dtype=tl.int32)
-    if CHUNK % 16 == 0:  # a trip of 16 passes one load (``_trip_values``; APPLY_DEEP's note)
-        for t in tl.static_range(CHUNK // 16):
-            trip_sc, trip_xi = _trip_values(sc_ptr, xi_ptr, c * CHUNK + 16 * t, n_pass, width,
-                                            i, length, span, ok, NOISE)
-            scs = _passes16(trip_sc)
-            xis = _passes16(trip_xi)
-            for q in tl.static_range(16):
-                seen, first_s, first_e, a, lo, hi, total = _chunk_pass(
-                    scs[q], xis[q], s_up, s_down, w_min, w_max, noise_std, seen, first_s,
-                    first_e, a, lo, hi, total, NOISE)
-    else:
-        for q in tl.static_range(CHUNK):
-            sc, xi = _pass_values(sc_ptr, xi_ptr, c * CHUNK + q, n_pass, width, i, length,
-                                  span, ok, NOISE)
-            seen, first_s, first_e, a, lo, hi, total = _chunk_pass(
-                sc, xi, s_up, s_down, w_min, w_max, noise_std, seen, first_s, first_e, a, lo,
-                hi, total, NOISE)
-    at = (c.to(tl.int64) * width + i) * length + span
-    plane = n_chunks.to(tl.int64) * width * length
-    tl.store(maps_ptr + at, seen.to(tl.float32), mask=ok)
-    tl.store(maps_ptr + plane + at, first_s, mask=ok)
-    tl.store(maps_ptr + 2 * plane + at, first_e, mask=ok)
-    tl.store(maps_ptr + 3 * plane + at, a, mask=ok)
-    tl.store(maps_ptr + 4 * plane + at, lo, mask=ok)
-    tl.store(maps_ptr + 5 * plane + at, hi, mask=ok)
-    tl.store(tot_ptr + at, total, mask=ok)
-
-
-@triton.jit(do_not_specialize=["start"])
-def _apply_chunks_kernel(
-    w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, maps_ptr, tot_ptr,
-    start, n_out, n_in, k, n_chunks, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn,
-    COLUMNS: tl.constexpr, START_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
-    CHUNK: tl.constexpr, GROUP: tl.constexpr, BLOCK: tl.constexpr,
-):
-    """Program ``(i, block)``: line position ``i``'s chunk maps (``_apply_chunk_maps_kernel``)
-    applied in order, ``GROUP`` loaded together (the twin's second loop), then the line
-    stored and its pulses added as ``_one_hot_apply_kernel`` does (``_line_done``)."""
-    i = tl.program_id(0)
-    first = _start_of(start_ptr, start, START_PTR) + i
-    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    rm, rn, ok, width, _, _ = _one_hot_line(first, span, n_out, n_in, COLUMNS)
-    length = n_out if COLUMNS else n_in
-    w_ptrs, w, _, _, w_max, w_min = _line_cells(
-        w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
-    n_ch = tl.cdiv(tl.cdiv(k - i, width), CHUNK)
-    plane = n_chunks.to(tl.int64) * width * length
-    total = tl.zeros((BLOCK,), dtype=tl.int32)
-    for g in range(0, tl.cdiv(n_ch, GROUP)):
-        for q in tl.static_range(GROUP):
-            c = g * GROUP + q
-            here = ok & (c < n_ch)
-            at = (c.to(tl.int64) * width + i) * length + span
-            seen = tl.load(maps_ptr + at, mask=here, other=0.0)
-            first_s = tl.load(maps_ptr + plane + at, mask=here, other=0.0)
-            first_e = tl.load(maps_ptr + 2 * plane + at, mask=here, other=0.0)
-            a = tl.load(maps_ptr + 3 * plane + at, mask=here, other=0.0)
-            lo = tl.load(maps_ptr + 4 * plane + at, mask=here, other=0.0)
-            hi = tl.load(maps_ptr + 5 * plane + at, mask=here, other=0.0)
-            total += tl.load(tot_ptr + at, mask=here, other=0)
-            moved = w + first_s
-            moved = tl.where((w > w_max) | (w < w_min), _clip(moved, w_min, w_max), moved)
-            moved = _clip(_clip(moved + first_e, w_min, w_max) + a, lo, hi)
-            w = tl.where(seen != 0.0, moved, w)
     _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
@@ -2248,55 +1986,18 @@ def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normal
                   columns, *, k, noise_std, on_device, block, count_cells) -> None:
     """The launch of ``_one_hot_apply_kernel``: ``signed`` counts (``(k, line length)``
     int32, ``+n`` up, ``-n`` down) and ``normals`` applied pass after pass per line, from
-    line ``first`` (or the one at ``start_ptr``, ``on_device``); ``APPLY_TRIPS``: in trips;
-    ``APPLY_DEEP``: in trips loaded three trips ahead."""
+    line ``first`` (or the one at ``start_ptr``, ``on_device``); ``APPLY_TRIPS``: in trips."""
     n_out, n_in = weight.shape
     length = n_out if columns else n_in
     width = n_in if columns else n_out
-    if APPLY_CHUNKS and triton.cdiv(k, width) >= APPLY_CHUNKS_MIN_PASSES:
-        _apply_chunked(weight, cell_params, counter, cells, start_ptr, signed, normals, first,
-                       columns, k=k, noise_std=noise_std, on_device=on_device, block=block,
-                       count_cells=count_cells)
-        return
     _one_hot_apply_kernel[(min(k, width), triton.cdiv(length, block))](
         weight, cell_params, counter, cells, start_ptr, signed, normals,
         first, n_out, n_in, k, weight.stride(-2), weight.stride(-1),
         cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
         float(noise_std),
         COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, START_PTR=on_device,
-        COUNT_CELLS=count_cells, BLOCK=block, TRIPS=APPLY_TRIPS, DEEP=APPLY_DEEP,
+        COUNT_CELLS=count_cells, BLOCK=block, TRIPS=APPLY_TRIPS,
         num_warps=4 if block >= 128 else 2)
-
-
-def _apply_chunked(weight, cell_params, counter, cells, start_ptr, signed, normals, first,
-                   columns, *, k, noise_std, on_device, block, count_cells,
-                   chunk: int | None = None) -> None:
-    """``_apply_passes``' passes composed in chunks (``APPLY_CHUNKS``): every chunk's maps
-    at once (``_apply_chunk_maps_kernel``), then each line's maps applied in order
-    (``_apply_chunks_kernel``); ``chunk`` passes a chunk (``APPLY_CHUNK_PASSES``)."""
-    n_out, n_in = weight.shape
-    length = n_out if columns else n_in
-    width = n_in if columns else n_out
-    chunk = chunk or APPLY_CHUNK_PASSES
-    n_lines = min(k, width)
-    n_chunks = triton.cdiv(triton.cdiv(k, width), chunk)
-    maps = torch.empty(_APPLY_MAPS * n_chunks * width * length, dtype=torch.float32,
-                       device=weight.device)
-    totals = torch.empty(n_chunks * width * length, dtype=torch.int32, device=weight.device)
-    noise = float(noise_std) > 0.0
-    warps = 4 if block >= 128 else 2
-    _apply_chunk_maps_kernel[(n_lines, n_chunks, triton.cdiv(length, block))](
-        cell_params, start_ptr, signed, normals, maps, totals,
-        first, n_out, n_in, k, n_chunks,
-        cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
-        float(noise_std), COLUMNS=bool(columns), NOISE=noise, START_PTR=on_device,
-        CHUNK=chunk, BLOCK=block, num_warps=warps)
-    _apply_chunks_kernel[(n_lines, triton.cdiv(length, block))](
-        weight, cell_params, counter, cells, start_ptr, maps, totals,
-        first, n_out, n_in, k, n_chunks, weight.stride(-2), weight.stride(-1),
-        cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
-        COLUMNS=bool(columns), START_PTR=on_device, COUNT_CELLS=count_cells,
-        CHUNK=chunk, GROUP=APPLY_CHUNK_GROUP, BLOCK=block, num_warps=warps)
 
 
 # ---- constant steps, rows in chunks -------------------------------------------------
@@ -2324,7 +2025,7 @@ def _compose_pass(counts, step, extra, seen, first_s, first_e, a, lo, hi, w_min,
     """One pass of ``counts`` pulses of ``step`` (``extra`` steps past the first, noise
     included) composed onto an element's map so far (seen, first step, its rest, a, L, H):
     clamped adds compose into one of the same form, which is what lets rows in chunks
-    and ``APPLY_CHUNKS`` combine passes out of order."""
+    combine passes out of order."""
     rest = extra * step
     active = counts > 0
     fresh = active & (seen == 0)

@@ -217,16 +217,10 @@ def _problems():
     one_hot_lines(torch.stack([hot[1]] * 3), x_side=torch.stack([x_prob] * 3), columns=False,
                   noise=0.0)
     pu.SKIP_IDLE_LINES = idle
-    saved = (pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS, pu.DRAW_ROWS, pu.APPLY_DEEP, pu.APPLY_CHUNKS,
-             pu.APPLY_CHUNKS_MIN_PASSES)
+    saved = pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS, pu.DRAW_ROWS
     pu.SPLIT_MIN_PASSES = 0  # many passes a line: the draws, then the passes applied in order
-    pu.APPLY_CHUNKS_MIN_PASSES = 1
     # one row's draws a program and one pass a loop trip, or row blocks and trips of 16
-    # (loaded one trip ahead, or three: APPLY_DEEP), or the passes composed in chunks
-    # (APPLY_CHUNKS: the chunk maps, then the walk over them)
-    for pu.APPLY_TRIPS, pu.DRAW_ROWS, pu.APPLY_DEEP, pu.APPLY_CHUNKS in (
-            (False, False, False, False), (True, True, False, False),
-            (True, True, True, False), (True, True, False, True)):
+    for pu.APPLY_TRIPS, pu.DRAW_ROWS in ((False, False), (True, True)):
         for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
             pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
                                     seed=torch.tensor([5]), one_hot=(3, columns))
@@ -234,8 +228,7 @@ def _problems():
                                 kernels.UpdateParams(p.cell._replace(noise_std=0.0), 31, True),
                                 seed=torch.tensor([5]), one_hot=(torch.tensor(3), True),
                                 cell_pulses=torch.zeros(24, 37, dtype=torch.int32))
-    (pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS, pu.DRAW_ROWS, pu.APPLY_DEEP, pu.APPLY_CHUNKS,
-     pu.APPLY_CHUNKS_MIN_PASSES) = saved
+    pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS, pu.DRAW_ROWS = saved
     _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
     skip = cu.SKIP_EMPTY_SLOTS

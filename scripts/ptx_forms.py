@@ -46,12 +46,13 @@ def tf32x3_form(name: str, constants: dict, ptx: str) -> str | None:
 # and store of a tensor of pointers, the whole slice of operations connected to it (MLIR's
 # multi-root slice: every operation's backward and forward slices, again from each one it
 # adds) - ~operations^2 work per memory operation in a kernel whose operations all connect
-# (a walk: every pass's loads feed the one chain of weights). ``APPLY_DEEP``'s first form
-# (128 passes' loads unrolled, 262 tensor loads over 3,522 TTIR operations: 3.3e9) spent
-# 60-170 s per launch in that one pass on this 2-core CPU (Triton 3.8; the 2026-12-07 H100
-# call's ResNet row compiled for the rest of its ~500 s); trips of 16 (6.0e7) ~1 s. The
-# budget: the largest launch measured fast (2026-12-07: ``_coincidence_kernel``, 2.4e8) with
-# room; ``compile_kernels.py`` names every launch over it.
+# (a walk: every pass's loads feed the one chain of weights). A one-hot apply's walk
+# (``APPLY_DEEP``'s first form, since removed: 128 passes' loads unrolled, 262 tensor loads
+# over 3,522 TTIR operations: 3.3e9) spent 60-170 s per launch in that one pass on this
+# 2-core CPU (Triton 3.8; the 2026-12-07 H100 call's ResNet row compiled for the rest of
+# its ~500 s); trips of 16 (6.0e7) ~1 s. The budget: the largest launch measured fast
+# (2026-12-07: ``_coincidence_kernel``, 2.4e8) with room; ``compile_kernels.py`` names
+# every launch over it.
 COALESCING_BUDGET = 4e8
 _OP = re.compile(r"^\s+(?:%[\w#:]+(?:, %[\w#:]+)* = )?\"?[a-z_]+\.[a-z_.]+")
 _MEMORY = re.compile(r"\b(?:tt\.load|tt\.store|tt\.atomic_rmw|tt\.atomic_cas)\b.*tensor<")

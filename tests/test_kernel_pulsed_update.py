@@ -425,38 +425,9 @@ def test_one_hot_passes_in_trips_compiled(columns, noise):
         launch.__globals__["APPLY_TRIPS"] = saved
 
 
-@pytest.mark.parametrize("columns, noise, k", [(True, 0.3, 3 * 70 + 2), (False, 0.0, 4 * 64),
-                                               (True, 0.0, 7)], ids=["columns_noise", "rows",
-                                                                    "short"])
-def test_one_hot_passes_deep_are_the_loop_of_passes(columns, noise, k):
-    """The split write's passes applied in trips of 16 loaded three trips ahead
-    (``APPLY_DEEP``) give the loop's weights, pulses and wear bit for bit: 3 lines of 70-71
-    passes (four whole trips and a part, so every trip's registers are handed on; the start
-    a device tensor), 4 lines of exactly four trips, 2-3 passes a line."""
-    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
-    run_apply_trips(launch.__globals__, 5, 3 if columns else 4, k, columns, noise, "cpu",
-                    switch="APPLY_DEEP")
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("columns, noise", [(True, 0.3), (True, 0.0), (False, 0.0)])
-def test_one_hot_passes_deep_compiled(columns, noise):
-    """The same compiled: a ResNet conv tile's 27 columns of 16 rows, 4,855 passes and a
-    part (and rows of 27 elements); then the whole split write with the switch on."""
-    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
-    run_apply_trips(launch.__globals__, 16, 27, 131072, columns, noise, "cuda",
-                    switch="APPLY_DEEP")
-    saved, launch.__globals__["APPLY_DEEP"] = launch.__globals__["APPLY_DEEP"], True
-    try:
-        run_split_passes(launch, 16, 27, 4096, columns, noise, "cuda")
-    finally:
-        launch.__globals__["APPLY_DEEP"] = saved
-
-
 # a subprocess: kernels compiled (the CPU tests interpret them, which leaves Triton's
 # language patched for the interpreter); the one-hot apply's launch at the ResNet chopped
 # step's stem (a 16-element column, noise, the start on the device), trips of 16 passes
-# loaded one trip ahead, then three (APPLY_DEEP); then APPLY_CHUNKS' chunk maps (64 passes)
 _APPLY_COST = """
 import json, os, sys
 os.environ["TRITON_INTERPRET"] = "0"
@@ -468,48 +439,33 @@ types = {"w_ptr": "*fp32", "p_ptr": "*fp32", "count_ptr": "*i64", "cells_ptr": "
          "start_ptr": "*i64", "sc_ptr": "*i32", "xi_ptr": "*fp32", "noise_std": "fp32"}
 signature = {p.name: "constexpr" if p.is_constexpr else types.get(p.name, "i32")
              for p in kernel.params}
-costs = [ptx_forms.coalescing_cost(ptx_forms.ttir(kernel, signature, dict(
-    COLUMNS=True, NOISE=True, START_PTR=True, COUNT_CELLS=False, BLOCK=16, TRIPS=True,
-    DEEP=deep), num_warps=2)) for deep in (False, True)]
-maps = pu._apply_chunk_maps_kernel
-types.update(maps_ptr="*fp32", tot_ptr="*i32")
-signature = {p.name: "constexpr" if p.is_constexpr else types.get(p.name, "i32")
-             for p in maps.params}
-costs.append(ptx_forms.coalescing_cost(ptx_forms.ttir(maps, signature, dict(
-    COLUMNS=True, NOISE=True, START_PTR=True, CHUNK=pu.APPLY_CHUNK_PASSES, BLOCK=16),
-    num_warps=2)))
-print(json.dumps(costs))
+print(json.dumps(ptx_forms.coalescing_cost(ptx_forms.ttir(kernel, signature, dict(
+    COLUMNS=True, NOISE=True, START_PTR=True, COUNT_CELLS=False, BLOCK=16, TRIPS=True),
+    num_warps=2))))
 """
 
 
 def test_one_hot_apply_compiles_in_seconds():
-    """The one-hot apply's walk (trips of 16 passes; ``APPLY_DEEP``'s loaded three ahead)
-    within ``ptx_forms.COALESCING_BUDGET``: its tensor loads x its TTIR operations^2, the
-    work of Triton's coalescing pass. ``APPLY_DEEP``'s first form (each of 128 unrolled
-    passes loaded alone: 262 loads x 3,520 ops = 3.2e9) spent 60-170 s a launch in that
-    pass on this CPU, and the 2026-12-07 H100 call's `deep-apply` row compiled for the
-    rest of its ~500 s; one load a trip of 16 passes: 22 x 1,954 = 8.4e7, ~3 s the whole
-    compile. ``APPLY_CHUNKS``' chunk maps likewise (64 passes each loaded alone: 139 x
-    3,150 = 1.4e9, 18 s a launch; by trips of 16: 19 x 2,409 = 1.1e8). The interpreter (the
-    bit-for-bit tests) never compiles; this builds the TTIR alone (no GPU; ~2.5 s, most of
-    it the subprocess importing torch)."""
+    """The one-hot apply's walk (trips of 16 passes) within
+    ``ptx_forms.COALESCING_BUDGET``: its tensor loads x its TTIR operations^2, the work of
+    Triton's coalescing pass (a walk of 128 unrolled passes each loaded alone, 262 loads x
+    3,520 ops = 3.2e9, spent 60-170 s a launch in that pass on this CPU). The interpreter
+    (the bit-for-bit tests) never compiles; this builds the TTIR alone (no GPU; ~2.5 s, most
+    of it the subprocess importing torch)."""
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     spec = importlib.util.spec_from_file_location("ptx_forms", scripts / "ptx_forms.py")
     forms = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(forms)
     out = subprocess.run([sys.executable, "-c", _APPLY_COST, str(scripts)], check=True,
                          capture_output=True, text=True, timeout=120).stdout
-    (trip_loads, trip_ops, trips), (deep_loads, deep_ops, deep), maps = json.loads(out)
-    assert trip_loads >= 8 + 2 * 2 and deep_loads >= 8 + 2 * 4  # the line's, the trips'
-    assert deep_ops > trip_ops > 900 and maps[1] > 64 * 20  # 64 passes composed, unrolled
-    assert max(trips, deep) <= forms.COALESCING_BUDGET, (deep_loads, deep_ops, deep)
-    assert maps[2] <= forms.COALESCING_BUDGET, maps
+    trip_loads, trip_ops, trips = json.loads(out)
+    assert trip_loads >= 8 + 2 * 2 and trip_ops > 900  # the line's loads, the trips'
+    assert trips <= forms.COALESCING_BUDGET, (trip_loads, trip_ops, trips)
 
 
-def run_apply_trips(module, m, n, k, columns, noise, device, switch="APPLY_TRIPS"):
+def run_apply_trips(module, m, n, k, columns, noise, device):
     """``_one_hot_apply_kernel`` on given signed counts and normals (``_apply_passes``), one
-    pass a loop trip, then in trips (``switch``: ``APPLY_TRIPS``, or ``APPLY_DEEP``'s trips
-    loaded three ahead): the same weights, count and wear."""
+    pass a loop trip, then in trips (``APPLY_TRIPS``): the same weights, count and wear."""
     gen = torch.Generator().manual_seed(12)
     cp, w0, _, _ = one_hot_rows(gen, m, n, 1, columns, 0, 1, 1.0)
     length = m if columns else n
@@ -517,12 +473,11 @@ def run_apply_trips(module, m, n, k, columns, noise, device, switch="APPLY_TRIPS
     signed[torch.rand(k, length, generator=gen) < 0.4] = 0
     normals = torch.randn(k, length, generator=gen)
     cp, w0, signed, normals = (t.to(device) for t in (cp, w0, signed, normals))
-    saved, out = (module["APPLY_TRIPS"], module["APPLY_DEEP"]), []
+    saved, out = module["APPLY_TRIPS"], []
     start = torch.tensor(2, device=device) if columns and noise else None
     try:
         for on in (False, True):
-            module["APPLY_TRIPS"], module["APPLY_DEEP"] = False, False
-            module[switch] = on
+            module["APPLY_TRIPS"] = on
             w, counter = w0.clone(), torch.zeros((), dtype=torch.int64, device=device)
             cells = torch.zeros(m, n, dtype=torch.int32, device=device)
             module["_apply_passes"](w, cp, counter, cells, counter if start is None else start,
@@ -531,7 +486,7 @@ def run_apply_trips(module, m, n, k, columns, noise, device, switch="APPLY_TRIPS
                                     count_cells=True)
             out.append((w, int(counter), cells))
     finally:
-        module["APPLY_TRIPS"], module["APPLY_DEEP"] = saved
+        module["APPLY_TRIPS"] = saved
     (w, c, cells), (w_t, c_t, cells_t) = out
     assert torch.equal(w_t, w) and c_t == c > 0 and torch.equal(cells_t, cells)
     assert (w != w0).sum() >= m * n // 2
