@@ -492,6 +492,43 @@ def run_apply_trips(module, m, n, k, columns, noise, device):
     assert (w != w0).sum() >= m * n // 2
 
 
+@pytest.mark.parametrize("m, n, k, columns, noise, block", [
+    (5, 3, 3 * 36 + 1, True, 0.3, 8), (5, 3, 3 * 36 + 2, True, 0.0, 4),
+    (5, 4, 5 * 8, False, 0.3, 8)], ids=["columns_noise", "columns_two_blocks", "rows_noise"])
+def test_one_hot_passes_are_their_twin(m, n, k, columns, noise, block):
+    """The split write's serial walk (``_apply_passes``: ``_one_hot_apply_kernel``, the
+    module's trips) is its twin ``one_hot_passes_torch`` bit for bit: 3 columns of 36-37
+    passes (5 elements in blocks of 8, or of 4: two programs a line; the start a device
+    tensor), rows of 5 lines of 8 passes; signed counts -4 .. 4 (40 % zeros), two weights
+    outside their bounds that come in, some reaching them."""
+    from xbrun.kernels.pulsed_update_ref import one_hot_passes_torch
+
+    module = triton_function("pulsed_update_cuda", "pulsed_update_triton", True).__globals__
+    gen = torch.Generator().manual_seed(3)
+    cp = make_cell(CELL_CONSTANT, m, n, gen)
+    w0 = start_weight(cp, gen)
+    w0[0, 0], w0[-1, -1] = 0.6, -0.6  # outside their bounds
+    length = m if columns else n
+    signed = torch.randint(-4, 5, (k, length), generator=gen, dtype=torch.int32)
+    signed[torch.rand(k, length, generator=gen) < 0.4] = 0
+    normals = torch.randn(k, length, generator=gen)
+    first = 2
+    w, counter = w0.clone(), torch.zeros((), dtype=torch.int64)
+    cells = torch.zeros(m, n, dtype=torch.int32)
+    start = torch.tensor(first) if columns else None
+    module["_apply_passes"](w, cp, counter, cells, counter if start is None else start,
+                            signed, normals, 0 if columns else first, columns, k=k,
+                            noise_std=noise, on_device=start is not None, block=block,
+                            count_cells=True)
+    w_t, cells_t = w0.clone(), torch.zeros(m, n, dtype=torch.int32)
+    pulses = one_hot_passes_torch(w_t, cp, signed, normals, first, columns, noise_std=noise,
+                                  cell_pulses=cells_t)
+    assert torch.equal(w, w_t) and int(counter) == pulses > 0 and torch.equal(cells, cells_t)
+    assert ((w == cp[2]) | (w == cp[3])).sum() >= 2  # walked into the bounds
+    assert (w[0, 0] <= cp[2, 0, 0]) and (w[-1, -1] >= cp[3, -1, -1])  # ... and in from outside
+    assert (w != w0).float().mean() > 0.8
+
+
 @pytest.mark.parametrize("columns, noise", [(True, 0.3), (False, 0.0)],
                          ids=["columns_noise", "rows"])
 def test_one_hot_draws_in_row_blocks_are_the_one_row_draws(columns, noise, monkeypatch):
