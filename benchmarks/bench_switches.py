@@ -270,15 +270,6 @@ PATHS = {
     "serial-trips": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS")),
                      RESNET, [], ("chopped+update.accumulate=batch",
                                   "agad+update.accumulate=batch")),
-    # the chopped write scan in chunks that start where H forgets (a pass of |signal| >= 4
-    # thresholds writes whatever H was: ~97 % of the stem's): every chunk at once, then each
-    # line's chunks only up to their first sync (the same numbers bit for bit)
-    "sync-scan": (((transfer_write_cuda, "SCAN_SYNC"),), RESNET, [],
-                  ("chopped+update.accumulate=batch", "chopped")),
-    # both halves of the stem's serial transfer chain (chopped; AGAD's scan keeps its walk)
-    "stem-chains": (((transfer_write_cuda, "SCAN_SYNC"),),
-                    RESNET, [], ("chopped+update.accumulate=batch",
-                                 "agad+update.accumulate=batch", "chopped")),
     # the walk's per-run passes and read seeds stored a block of runs at a time (conv 3->16:
     # 4,855 runs a step, one scalar store a loop trip in one program)
     "walk-runs": (((line_walk_cuda, "BLOCK_RUNS"),), RESNET, [],

@@ -17,8 +17,6 @@ one-line program loads and stores its line as whole sectors (``LINE_MAJOR``); th
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
@@ -475,12 +473,6 @@ def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_p
 # operations on the same values: the same trains, probabilities, buffer, choppers and
 # means. On with ``analog_mvm_cuda.LINE_SCALE`` (one H100, 2026-12-07: ResNet chopped
 # `batch` 4.68x -> 4.37x fp; ``bench_switches`` ``resnet-transfers``).
-# The walk does not compose as the apply's passes do (``pulsed_update_cuda.APPLY_CHUNKS``):
-# the chopper is a prefix parity and AGAD's mean an affine map, but H with ``forget_buffer``
-# (chopped's and AGAD's default) restarts from 0 at each write, so a chunk's end depends on
-# where the carried-in H first writes - one case a record of the chunk's partial sums, no
-# fixed-size summary (benchmarks/RESULTS.md, `scan`). ``SCAN_SYNC`` (below) chunks it at the
-# passes that write whatever H was instead.
 SPLIT_WRITE = True
 SPLIT_WRITE_MIN_PASSES = 16  # from this many passes a line (fewer: two launches more)
 SPLIT_ROWS = 2048  # elements of a finishing program's rows (rows x the wider of line, one-hot)
@@ -718,192 +710,6 @@ def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, st
               switched, BUFFERED, CHOP, MEANS)
 
 
-# ``SCAN_SYNC`` (``bench_switches`` ``sync-scan``): the write scan's passes in chunks that
-# start where H forgets its past. A chopped step's H (``buffer_values`` with
-# ``forget_buffer`` and momentum 0, chopped's default) is a reset recurrence: a pass whose
-# ``|omega| = |h + signal|`` reaches the threshold writes and leaves ``h = omega * 0``, else
-# ``h = omega`` - no fixed-size composition over passes (benchmarks/RESULTS.md, `scan`). But
-# after a line's first pass ``|h| < threshold`` (a pass that does not write leaves ``|omega|
-# < threshold``), so a pass with ``|signal| >= 4 threshold`` writes whatever H was and leaves
-# ``h = signal * 0`` (``omega``'s sign is the signal's): from there on the walk is known
-# without the H carried in. ResNet chopped `batch`, CPU, 2026-12-07: the stem's signals are
-# ~42 thresholds (median), 97 % of them at least 2 (the rest exactly 0, spread over the
-# elements): nearly every pass is such a sync. ``_sync_chunks_kernel`` walks every (line,
-# chunk of ``SCAN_SYNC_PASSES``) at once from each element's first sync on, storing those
-# passes' values, the chunk's end state and the line's chopper sign after it (the switches
-# before the chunk counted); ``_sync_walk_kernel`` walks a line's chunks in order, each only
-# up to its elements' first sync (the sync pass's own value depends on the H carried in),
-# then takes the chunk's end state. The same operations on the same values: **the same
-# values, trains, buffer and choppers bit for bit** (a chunk without a sync is walked
-# whole). Chopped only (AGAD's signal depends on its running mean, another chain), one tile
-# a call, from ``SCAN_SYNC_MIN_PASSES`` passes a line. ESTIMATE (not timed; the stem: 27 lines
-# x 4,855 passes, 38 chunks of 128, 27 x 38 programs): a chunk's walk counts up to 4,855
-# switches (<= 5 vector loads), then 8 trips of 16 passes, each a load latency and 16 passes
-# of ~50 instructions (~1-1.5 us): ~10-15 us; the line's walk 38 x (one load latency for the
-# chunk's states and first pass, + one each for the ~0.5 passes more: all 16 elements sync
-# at a chunk's first pass with 0.97^16 = 0.61) = ~30-60 us, where the walk of every pass is
-# ~4,855 x ~0.12 us = ~0.58 ms: ~-0.5 ms a chopped `batch` step. sm_90 (one warp, 16 lanes):
-# the scan 1,232 SASS, 123 registers; the chunks' walk 1,456, 96; the line's 328, 48; no
-# spills.
-SCAN_SYNC = False
-SCAN_SYNC_PASSES = 128  # passes a chunk (a multiple of SCAN_SYNC_TRIP)
-SCAN_SYNC_TRIP = 16  # passes unrolled (128 unrolled: minutes of compiling, not seconds)
-SCAN_SYNC_MIN_PASSES = 256
-_SYNC_FLIPS = 1024  # switches counted a load
-
-
-@triton.jit(do_not_specialize=["n_rows"])
-def _sync_chunks_kernel(r_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start_ptr, f_ptr, e_ptr,
-                        sign_ptr, n_len, n_rows, width, sr0, sr1, sl0, scale, threshold,
-                        max_steps, momentum, buffer_keep, cap, CHOP: tl.constexpr,
-                        CHUNK: tl.constexpr, TRIP: tl.constexpr, BLOCK_L: tl.constexpr,
-                        BLOCK_F: tl.constexpr):
-    """Program ``(i, c)``: chunk ``c``'s passes of line position ``i`` (``SCAN_SYNC``), each
-    element walked from its first sync pass (none at the line's first pass: H as stored
-    may exceed the threshold) on from ``signal * 0``, its values stored; per element the
-    sync's place in the chunk (``CHUNK``: none) and the state after the chunk, per line
-    the chopper sign after it (its switches before the chunk counted)."""
-    i = tl.program_id(0)
-    c = tl.program_id(1)
-    j = (tl.load(start_ptr).to(tl.int32) + i) % width
-    rm = tl.arange(0, BLOCK_L)
-    ok = rm < n_len
-    in_s = tl.load(is_ptr + j)
-    out_s = tl.load(os_ptr + rm, mask=ok, other=0.0)
-    n_pass = tl.cdiv(n_rows - i, width)
-    if CHOP:  # the switches of the line's passes before the chunk
-        flips = tl.zeros((BLOCK_F,), tl.int32)
-        before = tl.minimum(c * CHUNK, n_pass)
-        for r0 in range(0, before, BLOCK_F):
-            rr = r0 + tl.arange(0, BLOCK_F)
-            flips += tl.load(fl_ptr + rr * width + i, mask=rr < before, other=0).to(tl.int32)
-        in_s = tl.where(tl.sum(flips, axis=0) % 2 == 1, -in_s, in_s)
-    synced = rm < 0  # False
-    f = tl.full((BLOCK_L,), CHUNK, tl.int32)
-    h = tl.zeros((BLOCK_L,), tl.float32)
-    for t in range(0, CHUNK // TRIP):  # trips of TRIP passes unrolled (their loads first)
-        for u in tl.static_range(TRIP):
-            q = t * TRIP + u
-            r = c * CHUNK + q
-            reads, flip = _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok,
-                                      CHOP)
-            live = r < n_pass
-            signal = ((out_s * in_s) * reads) * scale
-            steps, h_r = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep,
-                                       cap, True, False, False)
-            walk = synced & live
-            tl.store(line_ptr + (r * width + i) * sl0 + rm, -steps, mask=ok & walk)
-            h = tl.where(walk, h_r, h)
-            sync = (synced == 0) & live & (r > 0) & (tl.abs(signal) >= 4.0 * threshold)
-            f = tl.where(sync, q, f)
-            h = tl.where(sync, signal * momentum, h)  # omega * 0, omega's sign the signal's
-            synced = synced | sync
-            if CHOP:
-                in_s = tl.where(flip, -in_s, in_s)
-    at = (c * width + i).to(tl.int64) * n_len + rm
-    tl.store(f_ptr + at, f, mask=ok)
-    tl.store(e_ptr + at, h, mask=ok)
-    tl.store(sign_ptr + c * width + i, in_s)
-
-
-@triton.jit
-def _sync_pass(line_ptr, sl0, r, q, f, n_pass, width, i, rm, ok, reads, flip, h, in_s, out_s,
-               scale, threshold, max_steps, momentum, buffer_keep, cap, CHOP: tl.constexpr):
-    """Pass ``r`` (``q`` of its chunk) of ``_sync_walk_kernel``: ``_write_scan_kernel``'s
-    pass on the elements whose first sync is not before it (``q <= f``); the state after."""
-    signal = ((out_s * in_s) * reads) * scale
-    steps, h_r = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep, cap,
-                               True, False, False)
-    walk = (r < n_pass) & (q <= f)
-    tl.store(line_ptr + (r * width + i) * sl0 + rm, -steps, mask=ok & walk)
-    h = tl.where(walk, h_r, h)
-    if CHOP:
-        in_s = tl.where(flip, -in_s, in_s)
-    return h, in_s
-
-
-@triton.jit(do_not_specialize=["n_rows", "passes"])
-def _sync_walk_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start_ptr, f_ptr, e_ptr,
-                      sign_ptr, n_len, n_rows, width, sr0, sr1, sh0, sh1, sl0, scale,
-                      threshold, max_steps, momentum, buffer_keep, cap, passes, pass_ptr,
-                      calls_ptr, zero_ptr, CHOP: tl.constexpr, PASS_PTR: tl.constexpr,
-                      CALLS: tl.constexpr, ZERO: tl.constexpr, LINE_MAJOR: tl.constexpr,
-                      CHUNK: tl.constexpr, BLOCK_L: tl.constexpr):
-    """Line position ``i = program_id(0)``'s walk over its chunks in order (``SCAN_SYNC``):
-    each chunk's passes up to its elements' first sync (the sync's value from the H carried
-    in; a chunk without one whole), then the chunk's end state and chopper sign
-    (``_sync_chunks_kernel``); the line's state stored after its last chunk, as
-    ``_write_scan_kernel`` stores it."""
-    i = tl.program_id(0)
-    first, passes = _write_start(i, calls_ptr, zero_ptr, start_ptr, 0, pass_ptr, passes,
-                                 n_rows, width, CALLS, ZERO, True, PASS_PTR)
-    j = (first + i) % width
-    rm, ok, m_ptrs, in_s, out_s, h, switched, running, past = _line_state(
-        h_ptr, h_ptr, h_ptr, os_ptr, is_ptr, is_ptr, j, n_len, sh0, sh1, True, False,
-        LINE_MAJOR, BLOCK_L)
-    n_pass = tl.cdiv(n_rows - i, width)
-    for c in range(0, tl.cdiv(n_pass, CHUNK)):
-        at = (c * width + i).to(tl.int64) * n_len + rm
-        # the chunk's states and its first pass's reads loaded together (a chunk's elements
-        # all sync at its first pass most often: then one load latency a chunk)
-        f = tl.load(f_ptr + at, mask=ok, other=0)
-        end = tl.load(e_ptr + at, mask=ok, other=0.0)
-        sign_after = tl.load(sign_ptr + c * width + i)
-        reads, flip = _scan_ahead(r_ptr, fl_ptr, c * CHUNK, n_pass, width, i, sr0, sr1, rm, ok,
-                                  CHOP)
-        h, in_s = _sync_pass(line_ptr, sl0, c * CHUNK, 0, f, n_pass, width, i, rm, ok, reads,
-                             flip, h, in_s, out_s, scale, threshold, max_steps, momentum,
-                             buffer_keep, cap, CHOP)
-        for q in range(1, tl.minimum(tl.max(f, axis=0) + 1, CHUNK)):
-            reads, flip = _scan_ahead(r_ptr, fl_ptr, c * CHUNK + q, n_pass, width, i, sr0, sr1,
-                                      rm, ok, CHOP)
-            h, in_s = _sync_pass(line_ptr, sl0, c * CHUNK + q, q, f, n_pass, width, i, rm, ok,
-                                 reads, flip, h, in_s, out_s, scale, threshold, max_steps,
-                                 momentum, buffer_keep, cap, CHOP)
-        h = tl.where(f < CHUNK, end, h)
-        in_s = sign_after
-    _line_end(h_ptr, h_ptr, h_ptr, is_ptr, is_ptr, m_ptrs, ok, j, h, in_s, running, past,
-              switched, True, CHOP, False)
-
-
-def _sync_scan(reads, buffer, out_sign, in_sign, line, flips, start, n_len, n, width, p,
-               chop, *, block_l, counter, zeroed, calls, zero) -> None:
-    """``_write_scan_kernel``'s walk as ``SCAN_SYNC``'s two launches (one tile)."""
-    scale, threshold, max_steps, momentum, _, _, _ = p.buffer
-    flags = chop["flags"]
-    passes, pass_ptr = chop["args"][:2]
-    chunk = SCAN_SYNC_PASSES
-    n_lines = min(n, width)
-    n_chunks = triton.cdiv(triton.cdiv(n, width), chunk)
-    first = torch.empty(n_chunks * width * n_len, dtype=torch.int32, device=reads.device)
-    ends = torch.empty(n_chunks * width * n_len, dtype=torch.float32, device=reads.device)
-    signs = torch.empty(n_chunks * width, dtype=torch.float32, device=reads.device)
-    numbers = (float(scale), float(threshold), float(max_steps), float(momentum),
-               p.buffer.keep, p.buffer.cap)
-    warps = 1 if block_l <= 32 else 2 if block_l <= 64 else 4
-    _sync_chunks_kernel[(n_lines, n_chunks)](
-        reads, out_sign, in_sign, line, flips, start, first, ends, signs, n_len, n, width,
-        reads.stride(-2), reads.stride(-1), line.stride(-2), *numbers, CHOP=flags["CHOP"],
-        CHUNK=chunk, TRIP=math.gcd(SCAN_SYNC_TRIP, chunk), BLOCK_L=block_l, BLOCK_F=_SYNC_FLIPS,
-        num_warps=warps)
-    _sync_walk_kernel[(n_lines,)](
-        reads, buffer, out_sign, in_sign, line, flips, start, first, ends, signs, n_len, n,
-        width, reads.stride(-2), reads.stride(-1), buffer.stride(-2), buffer.stride(-1),
-        line.stride(-2), *numbers, passes, pass_ptr, counter, zeroed, CHOP=flags["CHOP"],
-        PASS_PTR=flags["PASS_PTR"], CALLS=calls is not None, ZERO=zero is not None,
-        LINE_MAJOR=buffer.stride(-2) == 1 and buffer.stride(-1) != 1, CHUNK=chunk,
-        BLOCK_L=block_l, num_warps=warps)
-
-
-def _syncs(p, chop, n, width, grouped) -> bool:
-    """Whether ``SCAN_SYNC`` takes this split write: one tile, chopped (no means), H
-    forgotten at a write (momentum 0, a step at least), a threshold, enough passes."""
-    b = p.buffer
-    return (SCAN_SYNC and not grouped and not chop["flags"]["MEANS"] and bool(b.forget_buffer)
-            and float(b.momentum) == 0.0 and not b.no_buffer and float(b.max_steps) >= 1
-            and float(b.threshold) > 0 and triton.cdiv(n, width) >= SCAN_SYNC_MIN_PASSES)
-
-
 @triton.jit(do_not_specialize=["start", "passes"])
 def _write_finish_kernel(line_ptr, one_ptr, bl_ptr, start, start_ptr, n_len, n_rows, width,
                          sl0, so0, lr, granularity, desired_bl, um_grad_scale, long_bl, passes,
@@ -1121,25 +927,20 @@ def _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_
     block_l = triton.next_power_of_2(max(n_len, 16))
     counter = bl if calls is None else calls
     zeroed = bl if zero is None else zero
-    if _syncs(p, chop, n, width, grouped):
-        _sync_scan(reads, buffer, out_sign, in_sign, line, flips, start, n_len, n, width, p,
-                   chop, block_l=block_l, counter=counter, zeroed=zeroed, calls=calls,
-                   zero=zero)
-    else:
-        _write_scan_kernel[(min(n, width), tiles)](
-            reads, buffer, out_sign, in_sign, line, flips, 0, start, n_len, n, width,
-            reads.stride(-2), reads.stride(-1), buffer.stride(-2), buffer.stride(-1),
-            line.stride(-2), float(scale), float(threshold), float(max_steps), float(momentum),
-            p.buffer.keep, p.buffer.cap, passes, pass_ptr, run, past, sw, counter, zeroed, keep,
-            mean_weight, across(reads), across(buffer), across(out_sign), across(in_sign),
-            across(line), across(flips) if flags["CHOP"] else 0, across(start), g_pass, g_sw,
-            across(calls), across(zero),
-            BUFFERED=True, FORGET=bool(forget_buffer), CAP=p.buffer.capped,
-            NO_BUFFER=bool(no_buffer), START_PTR=True, CHOP=flags["CHOP"],
-            PASS_PTR=flags["PASS_PTR"], MEANS=flags["MEANS"], CALLS=calls is not None,
-            ZERO=zero is not None,
-            LINE_MAJOR=buffer.stride(-2) == 1 and buffer.stride(-1) != 1, BLOCK_L=block_l,
-            TRIPS=SCAN_TRIPS, num_warps=1 if block_l <= 32 else 2 if block_l <= 64 else 4)
+    _write_scan_kernel[(min(n, width), tiles)](
+        reads, buffer, out_sign, in_sign, line, flips, 0, start, n_len, n, width,
+        reads.stride(-2), reads.stride(-1), buffer.stride(-2), buffer.stride(-1),
+        line.stride(-2), float(scale), float(threshold), float(max_steps), float(momentum),
+        p.buffer.keep, p.buffer.cap, passes, pass_ptr, run, past, sw, counter, zeroed, keep,
+        mean_weight, across(reads), across(buffer), across(out_sign), across(in_sign),
+        across(line), across(flips) if flags["CHOP"] else 0, across(start), g_pass, g_sw,
+        across(calls), across(zero),
+        BUFFERED=True, FORGET=bool(forget_buffer), CAP=p.buffer.capped,
+        NO_BUFFER=bool(no_buffer), START_PTR=True, CHOP=flags["CHOP"],
+        PASS_PTR=flags["PASS_PTR"], MEANS=flags["MEANS"], CALLS=calls is not None,
+        ZERO=zero is not None,
+        LINE_MAJOR=buffer.stride(-2) == 1 and buffer.stride(-1) != 1, BLOCK_L=block_l,
+        TRIPS=SCAN_TRIPS, num_warps=1 if block_l <= 32 else 2 if block_l <= 64 else 4)
     block_w = min(1024, triton.next_power_of_2(max(width, 16)))
     block_b = max(1, SPLIT_ROWS // max(block_l, block_w))
     counted = bl if slots is None else slots

@@ -588,8 +588,7 @@ def _transfer_writes(kernels) -> None:
     seeds) and a group of three (AGAD's means, given draws), one line a program,
     ``WIDE_WRITE``'s blocks of lines and ``SPLIT_WRITE``'s three launches (at 24-, 64- and
     300-element lines; its one-hot rows whole and as broadcast columns), its scan one pass
-    a loop trip and in trips (``SCAN_TRIPS``), and in chunks from H's syncs
-    (``SCAN_SYNC``)."""
+    a loop trip and in trips (``SCAN_TRIPS``)."""
     from xbrun.kernels import transfer_write_cuda as tw
 
     p = kernels.TransferWriteParams(True, 1e-3, 1e-3, 1, False, False, False, 1.0,
@@ -614,16 +613,6 @@ def _transfer_writes(kernels) -> None:
                                      in_sign=torch.ones(37), **chop,
                                      train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
                                      hot_only=n_len == 64)  # (one-hot rows as broadcast columns)
-    sync = tw.SCAN_SYNC, tw.SCAN_SYNC_MIN_PASSES
-    tw.SPLIT_WRITE, tw.SCAN_SYNC, tw.SCAN_SYNC_MIN_PASSES = True, True, 1
-    for n_len in (24, 64, 300):  # the sync scan's chunks and walk, one, two and four warps
-        chop = dict(chopper=kernels.ChopperParams(0.1), flip_seed=torch.zeros(3, **i64),
-                    passes=torch.tensor(3)) if n_len < 300 else {}
-        tw.transfer_write_triton(torch.randn(80, n_len), torch.tensor(2), 37, p,
-                                 buffer=torch.zeros(n_len, 37), out_sign=torch.ones(n_len),
-                                 in_sign=torch.ones(37), **chop,
-                                 train_slots=torch.zeros(1, **i64), calls=torch.tensor(0))
-    tw.SCAN_SYNC, tw.SCAN_SYNC_MIN_PASSES = sync
     # HOT_ONLY_ROWS: the one-line kernel storing each row's one-hot value alone (a tile, and
     # a group of three as a grid's write makes it); INT8_STEPS with it in the group (the line
     # side as int8 values and a gain a row)

@@ -32,7 +32,7 @@ python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', tr
 git log --oneline -1 2>/dev/null || true
 
 KFILES=${KFILES:-"tests/test_parallel_tiles.py tests/test_kernel_counted_update.py \
-tests/test_kernel_scan_sync.py tests/test_kernel_analog_mvm.py \
+tests/test_kernel_analog_mvm.py \
 tests/test_kernel_pulsed_update.py tests/test_kernel_transfer.py tests/test_transfer.py"}
 
 if [[ -n ${KSEL:-} ]]; then
