@@ -15,10 +15,9 @@ and BL management, up to 31 slots: every bit drawn).
     python -m benchmarks.bench_grouped_write [--replays 20] [--cases chopped,bl31] [--wide]
 
 ``--wide``: instead, the grouped writes (3 streams) with ``pulsed_update_cuda.WIDE_LINES``
-(blocks of columns in the one-hot kernel) and ``transfer_write_cuda.WIDE_WRITE`` (8 lines a
-write program) off and on (first their numbers compared on equal fresh grids), and the write
-kernel alone (``max_bl`` 0: no one-hot launch), which splits a step's write between its two
-kernels.
+(blocks of columns in the one-hot kernel) off and on (first their numbers compared on equal
+fresh grids), and the write kernel alone (``max_bl`` 0: no one-hot launch), which splits a
+step's write between its two kernels.
 """
 
 from __future__ import annotations
@@ -139,14 +138,13 @@ def same_numbers(tw, p, max_bl: int, dev) -> bool:
 
 
 def wide_lines(tw, p, max_bl: int, dev, replays: int) -> None:
-    """The grouped writes with ``WIDE_LINES`` and ``WIDE_WRITE`` off and on, and the write
-    kernel alone."""
+    """The grouped writes with ``WIDE_LINES`` off and on, and the write kernel alone."""
     from xbrun.kernels import pulsed_update_cuda as pu
 
-    saved, states = (pu.WIDE_LINES, tw.WIDE_WRITE), []
+    saved, states = pu.WIDE_LINES, []
     try:
         for on in (False, True):
-            pu.WIDE_LINES = tw.WIDE_WRITE = on
+            pu.WIDE_LINES = on
             s = grids(dev)
             for g in s:
                 grouped(tw, g, p, max_bl)()
@@ -156,17 +154,15 @@ def wide_lines(tw, p, max_bl: int, dev, replays: int) -> None:
                    for a, b in zip(*states, strict=True))
         same = all(torch.equal(a[k], b[k]) for a, b in zip(*states, strict=True) for k in a
                    if k != "weight")
-        print(f"  both wide paths off/on: max |w_on - w_off| {diff:.2e}; every other state "
+        print(f"  WIDE_LINES off/on: max |w_on - w_off| {diff:.2e}; every other state "
               f"and count {'the same' if same else 'DIFFERENT'}", flush=True)
-        rows = [("write alone", False, False, 0), ("write alone, WIDE_WRITE", False, True, 0),
-                ("both off", False, False, max_bl), ("WIDE_LINES", True, False, max_bl),
-                ("WIDE_WRITE", False, True, max_bl), ("both on", True, True, max_bl)]
-        for name, pu.WIDE_LINES, tw.WIDE_WRITE, bl in rows:
+        rows = [("write alone", False, 0), ("off", False, max_bl), ("WIDE_LINES", True, max_bl)]
+        for name, pu.WIDE_LINES, bl in rows:
             jobs = [[grouped(tw, g, p, bl)] for g in grids(dev)]
             print(f"  grouped, 3 streams, {name:<24} {graph_ms(jobs, 3, replays) * 1000:8.0f}"
                   " us per step", flush=True)
     finally:
-        pu.WIDE_LINES, tw.WIDE_WRITE = saved
+        pu.WIDE_LINES = saved
 
 
 def main() -> None:
@@ -174,7 +170,7 @@ def main() -> None:
     parser.add_argument("--replays", type=int, default=20)
     parser.add_argument("--cases", default="chopped,bl31")
     parser.add_argument("--wide", action="store_true",
-                        help="WIDE_LINES and WIDE_WRITE off and on")
+                        help="WIDE_LINES off and on")
     args = parser.parse_args()
     from xbrun.kernels import transfer_write_cuda as tw
 

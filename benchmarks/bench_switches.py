@@ -315,13 +315,6 @@ PATHS = {
                            (line_walk_cuda, "BROADCAST_ONEHOT")), DATA, LARGE,
                           ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                            "chopped", "agad")),
-    # a transfer's write preparation on columns (chopped, AGAD): 8 lines a program
-    "wide-write": (((transfer_write_cuda, "WIDE_WRITE"),), DATA, LARGE,
-                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # both wide paths together
-    "wide-transfers": (((pulsed_update_cuda, "WIDE_LINES"), (transfer_write_cuda, "WIDE_WRITE")),
-                       DATA, LARGE, ("chopped+update.accumulate=batch",
-                                     "agad+update.accumulate=batch", "chopped")),
     # H and AGAD's means of a grouped transfer stored line by line (a line's elements
     # adjacent): the write kernel's loads and stores of a line as whole sectors
     "line-major": (((grouped, "LINE_MAJOR_STATE"),), DATA, LARGE,

@@ -8,9 +8,7 @@ times over (a chopped step's transfers), it walks the line's passes in order (ea
 reads loaded during the pass before). That is one launch where the torch twin takes some
 forty small ones (buffer, one-hot vectors, train lengths, gains, probabilities), and
 nothing is read back to the host: the pulsed-update kernel takes the trains next.
-``WIDE_WRITE`` (off until a GPU times it): a program holds several consecutive lines, so
-that lines which are columns (chopped, AGAD) load and store H a row's sector at a time.
-Where H and AGAD's means are stored line by line instead (a column's elements adjacent:
+Where H and AGAD's means are stored line by line (a column's elements adjacent:
 ``xbrun.tiles.grouped.LINE_MAJOR_STATE``, on since one H100 timed it, 2026-12-07), the
 one-line program loads and stores its line as whole sectors (``LINE_MAJOR``); the same arithmetic.
 """
@@ -343,120 +341,8 @@ HOT_ONLY_ROWS = False
 # 256, chopped/AGAD/TTv2's ~10.5 M / 88 transferred elements a step): 4 B written + 4 B read
 # an element -> 1 + 1: **~63 MB a step fewer, ESTIMATE ~-21 us** at 3 TB/s (1 % of chopped's
 # 2.26 ms step; TTv2's one line a tile: nothing). TTv1 (unbuffered: its values are reads)
-# and rows, the split write, WIDE_WRITE and other cells keep the float probabilities.
+# and rows, the split write and other cells keep the float probabilities.
 INT8_STEPS = False
-
-
-# A transfer's lines of C are columns (chopped, AGAD): the write kernel's one program a line
-# loads and stores H (and AGAD's means) one element per row, 2 KB apart, a 32-byte sector
-# each. ``WIDE_WRITE``: a program takes ``WIDE_WRITE_LINES`` consecutive lines (whole ones),
-# so a row's lines share their sectors; each line's arithmetic, draws and order are the
-# one-line program's (the same numbers). Off until a GPU times it (bench_switches wide-write).
-WIDE_WRITE = False
-WIDE_WRITE_LINES = 8  # 8 floats: a row's 32-byte sector
-
-
-@triton.jit(do_not_specialize=["start", "passes"])
-def _transfer_write_wide_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start,
-                                start_ptr, n_len, n_rows,
-                                width, sr0, sr1, sh0, sh1, sx0, sd0, scale, threshold,
-                                max_steps, momentum, buffer_keep, cap, lr, granularity,
-                                desired_bl, um_grad_scale, long_bl, passes, pass_ptr, fd_ptr,
-                                fs_ptr, run_ptr, past_ptr, sw_ptr, slots_ptr, calls_ptr,
-                                zero_ptr, flip_prob, period, keep, mean_weight, ready_after,
-                                g_r, g_h, g_os, g_is, g_x, g_d, g_bl, g_start, g_pass, g_fd,
-                                g_fs, g_sw, g_slots, g_calls, g_zero,
-                                COLUMNS: tl.constexpr, BUFFERED: tl.constexpr,
-                                FORGET: tl.constexpr, CAP: tl.constexpr,
-                                NO_BUFFER: tl.constexpr, UBM: tl.constexpr, UM: tl.constexpr,
-                                LONG: tl.constexpr, START_PTR: tl.constexpr,
-                                CHOP: tl.constexpr, PASS_PTR: tl.constexpr,
-                                PERIOD: tl.constexpr, DRAWS: tl.constexpr,
-                                DRAW_SEED: tl.constexpr, MEANS: tl.constexpr,
-                                READY: tl.constexpr, SLOTS: tl.constexpr, CALLS: tl.constexpr,
-                                ZERO: tl.constexpr, BLOCK_L: tl.constexpr,
-                                BLOCK_W: tl.constexpr, LINES: tl.constexpr):
-    """``_transfer_write_kernel`` with ``LINES`` line positions a program (``i`` a vector:
-    the per-line numbers are vectors, the line's values ``(BLOCK_L, LINES)``); a line with
-    fewer passes than the program's first is left as it is in the last."""
-    p0 = tl.program_id(0) * LINES
-    i = p0 + tl.arange(0, LINES)
-    (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr, pass_ptr,
-     fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr) = _group_tile(
-        r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, start_ptr,
-        pass_ptr, fd_ptr, fs_ptr, sw_ptr, slots_ptr, calls_ptr, zero_ptr, g_r, g_h, g_os,
-        g_is, g_x, g_d, g_bl, g_start, g_pass, g_fd, g_fs, g_sw, g_slots, g_calls, g_zero)
-    first, passes = _write_start(p0, calls_ptr, zero_ptr, start_ptr, start, pass_ptr, passes,
-                                 n_rows, width, CALLS, ZERO, START_PTR, PASS_PTR)
-    first += i
-    lines = i < tl.minimum(n_rows, width)
-    j = first % width
-    rm = tl.arange(0, BLOCK_L)
-    ok_r = rm < n_len
-    ok = ok_r[:, None] & lines[None, :]
-    m_ptrs = rm[:, None].to(tl.int64) * sh0 + j[None, :].to(tl.int64) * sh1
-    if BUFFERED:
-        in_s = tl.load(is_ptr + j, mask=lines, other=1.0)
-        out_s = tl.load(os_ptr + rm, mask=ok_r, other=0.0)[:, None]
-        h = tl.load(h_ptr + m_ptrs, mask=ok, other=0.0)
-    if MEANS:
-        switched = tl.load(sw_ptr + j, mask=lines, other=0) != 0
-        running = tl.load(run_ptr + m_ptrs, mask=ok, other=0.0)
-        past = tl.load(past_ptr + m_ptrs, mask=ok, other=0.0)
-    slots = tl.zeros((LINES,), tl.int64)
-    n_pass = tl.cdiv(n_rows - i, width)
-    for r in range(0, tl.cdiv(n_rows - p0, width)):
-        live = lines & (r < n_pass)
-        b = r * width + i
-        raw = first + r * width
-        reads = tl.load(r_ptr + b[None, :] * sr0 + rm[:, None] * sr1, mask=ok & live[None, :],
-                        other=0.0)
-        if MEANS:
-            past_r = tl.where(switched[None, :], running, past)
-            running = tl.where(live[None, :], _running_mean(running, reads, keep, mean_weight),
-                               running)
-            past = tl.where(live[None, :], past_r, past)
-            reads = reads - past_r
-        if BUFFERED:
-            signal = ((out_s * in_s[None, :]) * reads) * scale
-            steps, h_r = buffer_values(h, signal, threshold, max_steps, momentum, buffer_keep,
-                                       cap, FORGET, CAP, NO_BUFFER)
-            h = tl.where(live[None, :], h_r, h)
-            values = -steps
-        else:
-            values = -reads
-        mag, bl, one_gain, line_gain = _line_gains(values, lr, granularity, desired_bl,
-                                                   um_grad_scale, long_bl, COLUMNS, UBM, UM,
-                                                   LONG, 0)
-        line_ptr, one_ptr = _write_rows(x_ptr, d_ptr, b, sx0, sd0, COLUMNS)
-        line_prob = _line_probs(values, mag, line_gain[None, :])
-        one_prob = tl.minimum(tl.maximum(one_gain, 0.0), 1.0)
-        tl.store(line_ptr[None, :] + rm[:, None], line_prob, mask=ok & live[None, :])
-        for w0 in range(0, width, BLOCK_W):
-            cols = w0 + tl.arange(0, BLOCK_W)
-            tl.store(one_ptr[:, None] + cols[None, :],
-                     tl.where(cols[None, :] == j[:, None], one_prob[:, None], 0.0),
-                     mask=(cols < width)[None, :] & live[:, None])
-        if CHOP:
-            bl, flip = _chopper_flip(passes + raw // width, bl, fd_ptr + b, fs_ptr + r, i,
-                                     live, flip_prob, period, ready_after, READY, PERIOD,
-                                     DRAWS, DRAW_SEED)
-            in_s = tl.where(live & flip, -in_s, in_s)
-            if MEANS:
-                switched = tl.where(live, flip, switched)
-        slots += tl.where(live, bl.to(tl.int64), 0)
-        tl.store(bl_ptr + b, bl.to(tl.int32), mask=live)
-    tl.debug_barrier()
-    if BUFFERED:
-        tl.store(h_ptr + m_ptrs, h, mask=ok)
-        if CHOP:
-            tl.store(is_ptr + j, in_s, mask=lines)
-    if MEANS:
-        tl.store(past_ptr + m_ptrs, past, mask=ok)
-        tl.store(run_ptr + m_ptrs, running, mask=ok)
-        tl.store(sw_ptr + j, switched.to(tl.uint8), mask=lines)
-    if SLOTS:
-        tl.atomic_add(slots_ptr, tl.sum(slots, axis=0))
 
 # ---- a convolution tile's many passes: the line's walk alone in order (SPLIT_WRITE) ------
 # A chopped step's transfers into a convolution's tile walk each line thousands of passes
@@ -807,15 +693,14 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     n, n_len = reads.shape[-2:]
     dtype = reads.dtype
     lead = (tiles,) if grouped else ()
-    wide = WIDE_WRITE and columns and buffer is not None
-    split = (SPLIT_WRITE and not wide and buffer is not None
+    split = (SPLIT_WRITE and buffer is not None
              and n >= max(SPLIT_WRITE_MIN_PASSES * width, 1))
-    steps8 = (int8_steps and INT8_STEPS and columns and buffer is not None and not wide
-              and not split and 0 <= float(p.buffer.max_steps) <= 127)
+    steps8 = (int8_steps and INT8_STEPS and columns and buffer is not None and not split
+              and 0 <= float(p.buffer.max_steps) <= 127)
     line = torch.empty((*lead, n, n_len), dtype=torch.int8 if steps8 else dtype,
                        device=reads.device)
     gains = torch.empty((*lead, n), dtype=dtype, device=reads.device) if steps8 else None
-    lean = hot_only and (split or (HOT_ONLY_ROWS and not wide))
+    lean = hot_only and (split or HOT_ONLY_ROWS)
     if lean:  # one value a row, read at every column
         one_hot = torch.empty((*lead, n, 1), dtype=dtype, device=reads.device).expand(
             *lead, n, width)
@@ -862,16 +747,10 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_len, width,
                      p, chop, slots=train_slots, calls=calls, zero=zero, grouped=grouped)
         return x_prob, d_prob, bl
-    lines = min(WIDE_WRITE_LINES, triton.next_power_of_2(min(n, width))) if wide else 1
-    kernel = _transfer_write_wide_kernel if wide else _transfer_write_kernel
     d_side = line if steps8 else d_prob  # (a LineSteps' values)
     # H (and AGAD's means) stored line by line (``TileGroup``'s ``LINE_MAJOR_STATE``): the
     # one-line program's loads and stores of its line are contiguous
-    extra = dict(LINES=lines) if wide else dict(
-        LINE_MAJOR=buffered and buffer.stride(-2) == 1 and buffer.stride(-1) != 1,
-        HOT_ONLY=lean, lg_ptr=gains if steps8 else bl,
-        g_lg=across(gains) if steps8 else 0, STEPS8=steps8)
-    kernel[(triton.cdiv(min(n, width), lines), tiles)](
+    _transfer_write_kernel[(min(n, width), tiles)](
         reads, buffer, out_sign, in_sign, x_prob, d_side, bl,
         0 if on_device else start, start if on_device else bl, n_len, n, width,
         reads.stride(-2), reads.stride(-1), buffer.stride(-2) if buffered else 0,
@@ -891,8 +770,10 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
         **chop["flags"], SLOTS=train_slots is not None, CALLS=calls is not None,
         ZERO=zero is not None,
         BLOCK_L=triton.next_power_of_2(max(n_len, 16)),
-        BLOCK_W=min(128 if wide else block_w, triton.next_power_of_2(max(width, 16))),
-        num_warps=4, **extra,
+        BLOCK_W=min(block_w, triton.next_power_of_2(max(width, 16))),
+        LINE_MAJOR=buffered and buffer.stride(-2) == 1 and buffer.stride(-1) != 1,
+        HOT_ONLY=lean, lg_ptr=gains if steps8 else bl, g_lg=across(gains) if steps8 else 0,
+        STEPS8=steps8, num_warps=4,
     )
     return x_prob, d_prob, bl
 

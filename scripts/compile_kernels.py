@@ -585,8 +585,8 @@ def _agad_group_write(tw, p, agad, state, **extra) -> None:
 
 def _transfer_writes(kernels) -> None:
     """A chopped transfer's write preparation: one call (its flips drawn from the read
-    seeds) and a group of three (AGAD's means, given draws), one line a program,
-    ``WIDE_WRITE``'s blocks of lines and ``SPLIT_WRITE``'s three launches (at 24-, 64- and
+    seeds) and a group of three (AGAD's means, given draws), one line a program, and
+    ``SPLIT_WRITE``'s three launches (at 24-, 64- and
     300-element lines; its one-hot rows whole and as broadcast columns), its scan one pass
     a loop trip and in trips (``SCAN_TRIPS``)."""
     from xbrun.kernels import transfer_write_cuda as tw
@@ -595,11 +595,11 @@ def _transfer_writes(kernels) -> None:
                                     kernels.BufferParams(1.0, 1e-3, 1, 0.0, True, 0.0, False))
     agad = kernels.ChopperParams(flip_prob=0.3, period=3, momentum=0.4, ready_after=4)
     i64 = dict(dtype=torch.int64)
-    saved = tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS
+    saved = tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS
     tw.SPLIT_WRITE_MIN_PASSES = 0
-    for tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SCAN_TRIPS in (
-            (False, False, False), (True, False, False), (False, True, False),
-            (False, True, True)):  # (SCAN_TRIPS: the split scan in trips of 16 passes)
+    for tw.SPLIT_WRITE, tw.SCAN_TRIPS in (
+            (False, False), (True, False),
+            (True, True)):  # (SCAN_TRIPS: the split scan in trips of 16 passes)
         _chopped_write(tw, kernels, p)
         for state in (torch.zeros(3, 24, 37), torch.zeros(3, 37, 24).transpose(1, 2)):
             # row by row, and line by line (grouped.LINE_MAJOR_STATE: LINE_MAJOR addressing)
@@ -625,7 +625,7 @@ def _transfer_writes(kernels) -> None:
             _agad_group_write(tw, p, agad, state, hot_only=True, int8_steps=int8_steps)
     finally:
         tw.HOT_ONLY_ROWS, tw.INT8_STEPS = lean_saved
-    tw.WIDE_WRITE, tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS = saved
+    tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS = saved
 
 
 # switches on since a GPU timed them (2026-12-07 15:00): the problems below were written

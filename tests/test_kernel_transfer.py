@@ -1083,15 +1083,14 @@ def _line_major(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(-2, -1).contiguous().transpose(-2, -1)
 
 
-def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, seeded=False,
+def run_write_pair(module, case, device, n_out=5, n_lines=6, count=14, start=4, seeded=False,
                    tiles=0, layout=False, split=False, trips=False):
-    """``transfer_write_triton`` with ``WIDE_WRITE`` off, then on (blocks of 4 lines on the
-    CPU): the trains, probabilities, buffer, choppers and means the same bit for bit; a
-    group of ``tiles`` tiles where given. ``layout``: the one-line kernel with H and the
-    means stored row by row, then line by line (``_line_major``), instead. ``split``: the
-    one-line kernel, then ``SPLIT_WRITE``'s three launches (from one pass a line).
-    ``trips``: ``SPLIT_WRITE``'s scan one pass a loop trip, then in trips of 16 passes
-    (``SCAN_TRIPS``)."""
+    """``transfer_write_triton`` two ways, the trains, probabilities, buffer, choppers and
+    means the same bit for bit; a group of ``tiles`` tiles where given. ``layout``: the
+    one-line kernel with H and the means stored row by row, then line by line
+    (``_line_major``). ``split``: the one-line kernel, then ``SPLIT_WRITE``'s three launches
+    (from one pass a line). ``trips``: ``SPLIT_WRITE``'s scan one pass a loop trip, then in
+    trips of 16 passes (``SCAN_TRIPS``)."""
     chopper, means = CHOPPERS[case]
     gen = torch.Generator().manual_seed(4)
     lead = (tiles,) if tiles else ()
@@ -1109,13 +1108,11 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
             *lead, runs).to(device)
     elif chopper.flip_prob > 0:
         options["flip_draws"] = torch.rand(*lead, count, generator=gen).to(device)
-    saved = (module["WIDE_WRITE"], module["WIDE_WRITE_LINES"], module["SPLIT_WRITE"],
-             module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_TRIPS"])
+    assert layout or split or trips
+    saved = module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_TRIPS"]
     out = []
     try:
         for on in (False, True):
-            module["WIDE_WRITE"] = on and not layout and not split and not trips
-            module["WIDE_WRITE_LINES"] = 4 if device == "cpu" else saved[1]
             module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = (on and split) or trips, 1
             module["SCAN_TRIPS"] = on and trips
             mine = {k: _line_major(v) if on and layout and v.dim() > 1 + bool(tiles)
@@ -1127,8 +1124,7 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
                 reads, torch.full(lead, start, device=device), n_lines, **mine, **options)
             out.append((got, mine))
     finally:
-        (module["WIDE_WRITE"], module["WIDE_WRITE_LINES"], module["SPLIT_WRITE"],
-         module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_TRIPS"]) = saved
+        module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_TRIPS"] = saved
     (a, sa), (b, sb) = out
     if layout:  # changed in place, in their layout
         assert sb["buffer"].stride()[-2:] == (1, n_out) != sa["buffer"].stride()[-2:]
@@ -1140,20 +1136,6 @@ def run_wide_write(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
     assert int(sa["train_slots"].min()) > 0 and not torch.equal(sa["in_sign"], state["in_sign"])
 
 
-@pytest.mark.parametrize("case, seeded", [("agad", False), ("random", True)])
-def test_transfer_write_wide_is_the_one_line_kernel(case, seeded):
-    """14 reads of 6 lines from line 4 (2-3 passes a line), 4 lines a program: AGAD's means,
-    period, given draws and ready lines; random switches drawn from the read seeds."""
-    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
-    run_wide_write(launch.__globals__, case, "cpu", seeded=seeded)
-
-
-def test_transfer_write_wide_of_a_group_is_the_one_line_kernel():
-    """A group of two tiles (each its own starts, passes, switches and means)."""
-    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
-    run_wide_write(launch.__globals__, "agad", "cpu", tiles=2)
-
-
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
                                                   ("period", False, 0), ("random", True, 2)])
 def test_split_write_is_the_one_line_kernel(case, seeded, tiles):
@@ -1163,7 +1145,7 @@ def test_split_write_is_the_one_line_kernel(case, seeded, tiles):
     slots of the one-line kernel bit for bit; switches drawn from the read seeds; a group of
     two tiles."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
-    run_wide_write(launch.__globals__, case, "cpu", seeded=seeded, tiles=tiles, split=True)
+    run_write_pair(launch.__globals__, case, "cpu", seeded=seeded, tiles=tiles, split=True)
 
 
 @pytest.mark.parametrize("case, seeded, tiles, count", [
@@ -1176,7 +1158,7 @@ def test_split_write_in_trips_is_the_loop_of_passes(case, seeded, tiles, count):
     1, 34 passes a line (two whole trips and a part), exactly one trip, 21 passes, a group
     of two tiles, and 2-3 passes (one trip, mostly past the lines' last)."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
-    run_wide_write(launch.__globals__, case, "cpu", n_lines=3, count=count, start=1,
+    run_write_pair(launch.__globals__, case, "cpu", n_lines=3, count=count, start=1,
                    seeded=seeded, tiles=tiles, trips=True)
 
 
@@ -1191,10 +1173,10 @@ def test_split_write_compiled(path, case, seeded, tiles):
     tile's 288 lines as a group of 3."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
     if tiles:
-        run_wide_write(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
+        run_write_pair(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
                        tiles=tiles, **{path: True})
     else:
-        run_wide_write(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded,
+        run_write_pair(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded,
                        **{path: True})
 
 
@@ -1205,7 +1187,7 @@ def test_transfer_write_of_line_major_state_is_the_row_major_write(case, seeded,
     ``LINE_MAJOR`` addressing): the trains, probabilities, buffer, choppers and means of
     the row-major state's write, bit for bit; one tile and a group of two."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
-    run_wide_write(launch.__globals__, case, "cpu", seeded=seeded, tiles=tiles, layout=True)
+    run_write_pair(launch.__globals__, case, "cpu", seeded=seeded, tiles=tiles, layout=True)
 
 
 @pytest.mark.gpu
@@ -1214,16 +1196,7 @@ def test_transfer_write_of_line_major_state_is_the_row_major_write(case, seeded,
 def test_transfer_write_of_line_major_state_compiled(case, seeded, tiles):
     """The same compiled, at a 512-row tile's 700 reads of 300 lines, alone and as 3 tiles."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
-    run_wide_write(launch.__globals__, case, "cuda", 512, 300, 700, 37, seeded, tiles=tiles,
+    run_write_pair(launch.__globals__, case, "cuda", 512, 300, 700, 37, seeded, tiles=tiles,
                    layout=True)
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("case, seeded", [("agad", False), ("random", True)])
-def test_transfer_write_wide_is_the_one_line_kernel_compiled(case, seeded):
-    """A 512-row tile's 700 reads of 300 lines (3 passes and a part), the module's block;
-    alone and as a group of 3 tiles (fewer reads than lines would end no pass: AGAD writes
-    nothing and flips no chopper there, so the test's check that it did would fail)."""
-    launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
-    run_wide_write(launch.__globals__, case, "cuda", 512, 300, 700, 37, seeded)
-    run_wide_write(launch.__globals__, case, "cuda", 512, 300, 700, 37, seeded, tiles=3)
