@@ -69,36 +69,6 @@ PATHS = {
     "resnet-gathers": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS")), RESNET, [],
                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                         "sgd", "chopped")),
-    # the MVM of narrow rows (a convolution's) in one launch: v and y kept in registers
-    "fused-rows": (((analog_mvm_cuda, "FUSED_ROWS"),), RESNET, [],
-                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the fused kernel's matmul on the tensor cores (three TF32 products) instead of FMAs
-    "fused-tf32x3": (((analog_mvm_cuda, "FUSED_ROWS"), (analog_mvm_cuda, "FUSED_TF32X3")),
-                     RESNET, [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
-                                  "sgd")),
-    # every MVM's matmul (v @ W.T, PCM's (v * v) @ |W|) as three TF32 tensor-core products
-    # (a Triton kernel) instead of cuBLAS float32 FMAs: the MLP's 512 x 512 tiles at batch 256
-    "tf32x3-matmul": (((analog_mvm_cuda, "TF32X3_MATMUL"),), DATA, LARGE,
-                      ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                       "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # the same on the ResNet's tall-skinny convolution rows (131,072 x 27..576 -> 16..64)
-    "tf32x3-resnet": (((analog_mvm_cuda, "TF32X3_MATMUL"),), RESNET, [],
-                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # with the fused narrow-row kernel at tf32x3 too (the PCM-free convolutions' MVMs fused)
-    "tf32x3-all-resnet": (((analog_mvm_cuda, "TF32X3_MATMUL"), (analog_mvm_cuda, "FUSED_ROWS"),
-                           (analog_mvm_cuda, "FUSED_TF32X3")), RESNET, [],
-                          ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # a convolution's 144/288-wide rows in chunks of 16/32 (not 256/512-lane blocks, 44 %
-    # padding that still drew normals): the backward MVM's epilogue, the prologue
-    "out-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"),), RESNET, [],
-                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch", "sgd",
-                    "chopped")),
-    "in-chunks": (((analog_mvm_cuda, "IN_CHUNKS"),), RESNET, [],
-                  ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch", "sgd",
-                   "chopped")),
-    "mvm-chunks": (((analog_mvm_cuda, "OUT_CHUNKS"), (analog_mvm_cuda, "IN_CHUNKS")), RESNET,
-                   [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
-                        "sgd", "chopped")),
     # a convolution's forward MVM's prologue with each 144/288-wide row in two power-of-two
     # parts (128 + 16, 256 + 32) read at once: no padding lanes, one read, the DAC's
     # rounding in two additions (~131 -> ~60 SASS a real element, sm_90); the same numbers
@@ -239,8 +209,7 @@ PATHS = {
                           RESNET, [], ("sgd+update.accumulate=batch",
                                        "chopped+update.accumulate=batch")),
     # the three ResNet paths together
-    "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS"),
-                     (analog_mvm_cuda, "FUSED_ROWS")), RESNET, [],
+    "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS")), RESNET, [],
                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                      "sgd", "chopped")),
     # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks

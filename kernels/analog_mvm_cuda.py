@@ -699,91 +699,6 @@ def _epilogue_split_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_pt
 
 
 @triton.jit
-def _chunked_scales(x_rows, sx1, live, width, nm_thres, inp_noise, NM_KIND: tl.constexpr,
-                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
-    """The DAC scales of ``BLOCK_R`` rows (``x_rows``: their starts) from their exact maxima
-    over ``BLOCK_C``-column chunks, and which rows are silent (``_prologue_rows_kernel``'s
-    numbers, whose block holds a row whole)."""
-    amax = tl.zeros((BLOCK_R,), tl.float32)
-    vmax = tl.full((BLOCK_R,), float("-inf"), tl.float32)
-    for c0 in range(0, width, BLOCK_C):
-        cols = c0 + tl.arange(0, BLOCK_C)
-        ok = live[:, None] & (cols < width)[None, :]
-        x = tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0)
-        amax = tl.maximum(amax, tl.max(tl.abs(x), axis=1))
-        vmax = tl.maximum(vmax, tl.max(tl.where(ok, x, float("-inf")), axis=1))
-    raw = _rows_scale(amax, vmax, nm_thres, NM_KIND, BLOCK_R)
-    return tl.where(raw > 0, raw, 1.0), (raw <= 0) & (inp_noise <= 0)
-
-
-@triton.jit
-def _prologue_chunks_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed_arg,
-                            vec_ptr, width, n, n_cols, sx_i, sx_j, nm_thres, inp_step,
-                            inp_bound, inp_noise,
-                            NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr,
-                            INP_Q: tl.constexpr, INP_STO: tl.constexpr,
-                            INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
-                            BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
-                            NORMALS4: tl.constexpr):
-    """``_prologue_rows_kernel`` over ``BLOCK_C``-column chunks of its rows (``IN_CHUNKS``):
-    the rows' maxima over the chunks first, then each chunk's DAC view, so a row of 144 or
-    288 inputs is 9 chunks of 16 or 32 columns, not 256 or 512 lanes of which 112 or 224
-    compute nothing. The same element-wise numbers (the same Philox counters) and exact
-    maxima; only the norm is summed in another order (read by additive weight noise only,
-    which takes the one-row prologue). The rows are read twice (the second time mostly
-    from cache)."""
-    g, x_ptr, seed, rows, live = _row_block_start(x_ptr, seed_ptr, seed_arg, vec_ptr, n,
-                                                  n_cols, sx_i, sx_j, SEED_PTR, COUNT,
-                                                  BLOCK_R)
-    x_rows = x_ptr + rows[:, None].to(tl.int64) * sx0
-    s, silent = _chunked_scales(x_rows, sx1, live, width, nm_thres, inp_noise, NM_KIND,
-                                BLOCK_R, BLOCK_C)
-    at = g * n + rows
-    sumsq = tl.zeros((BLOCK_R,), tl.float32)
-    for c0 in range(0, width, BLOCK_C):
-        cols = c0 + tl.arange(0, BLOCK_C)
-        ok = live[:, None] & (cols < width)[None, :]
-        x = tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0)
-        t = _dac(x, s[:, None], rows[:, None] * width + cols[None, :], seed, 0, inp_step,
-                 inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4)
-        t = tl.where(ok, t, 0.0)
-        tl.store(v_ptr + at[:, None] * width + cols[None, :], t, mask=ok)
-        sumsq += tl.sum(t * t, axis=1)
-    tl.store(scale_ptr + at, tl.where(silent, 0.0, s), mask=live)
-    tl.store(norm_ptr + at, tl.sqrt(sumsq), mask=live)
-
-
-@triton.jit
-def _epilogue_chunks_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_ptr, seed_arg,
-                            n_out, n, n_chunks, w_noise, out_noise, out_step, out_bound,
-                            out_scale,
-                            SEED_PTR: tl.constexpr, W_KIND: tl.constexpr,
-                            OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
-                            OUT_STO: tl.constexpr, SCALED: tl.constexpr,
-                            BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr,
-                            NORMALS4: tl.constexpr):
-    """``_epilogue_rows_kernel`` without bound management (``OUT_CHUNKS``: a backward
-    MVM's) over ``BLOCK_O``-output chunks of ``BLOCK_R`` rows, program ``b * n_chunks + c``
-    taking chunk ``c`` of row block ``b``: a row of 144 or 288 outputs is 9 chunks of 16 or
-    32, not 256 or 512 lanes of which 112 or 224 draw a normal (a Philox call, a
-    logarithm, a cosine) for nothing. The same element-wise numbers and Philox counters."""
-    g = tl.program_id(1)
-    if SEED_PTR:
-        seed_ptr += g
-    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
-    block = tl.program_id(0) // n_chunks
-    chunk = tl.program_id(0) % n_chunks
-    rows = block * BLOCK_R + tl.arange(0, BLOCK_R)
-    live = rows < n
-    cols = chunk * BLOCK_O + tl.arange(0, BLOCK_O)
-    ok = live[:, None] & (cols < n_out)[None, :]
-    at = g.to(tl.int64) * n + rows
-    _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows, cols, live,
-                         ok, n_out, seed, w_noise, out_noise, out_step, out_bound, out_scale,
-                         W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False, SCALED, NORMALS4)
-
-
-@triton.jit
 def _bound_management_rows(x_ptr, sx0, sx1, idx_ptr, patches, v_ptr, w_ptr, sw0, sw1,
                            scale_ptr, out_ptr, todo, g, n, width, n_out, seed, nm_thres, wmax,
                            inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise,
@@ -820,71 +735,6 @@ def _bound_management_rows(x_ptr, sx0, sx1, idx_ptr, patches, v_ptr, w_ptr, sw0,
                           out_step, out_bound, out_scale, max_bm_factor, bm_limit, WORST,
                           INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
                           TEST_NEG, SCALED, BLOCK_I, GEMV_O, NORMALS4, GATHER)
-
-
-@triton.jit
-def _mvm_rows_kernel(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, swg, scale_ptr, out_ptr, seed_ptr,
-                     seed_arg, vec_ptr, width, n_out, n, n_cols, sx_i, sx_j, nm_thres, wmax,
-                     inp_step, max_bm_res, inp_bound, inp_noise, out_noise, out_step,
-                     out_bound, out_scale, max_bm_factor, bm_limit,
-                     NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, COUNT: tl.constexpr,
-                     BM_KIND: tl.constexpr, WORST: tl.constexpr, INP_Q: tl.constexpr,
-                     INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, OUT_NOISE: tl.constexpr,
-                     OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr,
-                     SCALED: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
-                     BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr,
-                     NORMALS4: tl.constexpr, TF32X3: tl.constexpr = False):
-    """The row-block prologue, the matmul and the row-block epilogue of ``BLOCK_R`` rows in
-    one program (``FUSED_ROWS``): the rows' scales from their maxima over ``BLOCK_K``-column
-    chunks, then for each ``BLOCK_O`` outputs the DAC's view of each chunk (the prologue's
-    numbers, its Philox counters) times the weight's chunk by ``tl.dot`` at IEEE float32
-    (not TF32; ``TF32X3``: three TF32 tensor-core products of each operand's high and low
-    halves, float32's products to ~2^-22), and the ADC on the sums in registers: ``v`` and
-    ``y`` are never written.
-    Rows that clipped then go through the epilogue's bound management (which writes their
-    ``v`` to redo them). Read noise other than none is not fused (``_launch``)."""
-    g, x_ptr, seed, rows, live = _row_block_start(x_ptr, seed_ptr, seed_arg, vec_ptr, n,
-                                                  n_cols, sx_i, sx_j, SEED_PTR, COUNT,
-                                                  BLOCK_R)
-    x_rows = x_ptr + rows[:, None].to(tl.int64) * sx0
-    s, silent = _chunked_scales(x_rows, sx1, live, width, nm_thres, inp_noise, NM_KIND,
-                                BLOCK_R, BLOCK_K)
-    alpha = tl.where(silent, 0.0, s)
-    at = g * n + rows
-    tl.store(scale_ptr + at, alpha, mask=live)
-    w_ptr += g * swg
-    hit = tl.zeros((BLOCK_R,), tl.int32)
-    for o0 in range(0, n_out, BLOCK_O):
-        outs = o0 + tl.arange(0, BLOCK_O)
-        acc = tl.zeros((BLOCK_R, BLOCK_O), tl.float32)
-        for k0 in range(0, width, BLOCK_K):
-            cols = k0 + tl.arange(0, BLOCK_K)
-            ok = live[:, None] & (cols < width)[None, :]
-            t = _dac(tl.load(x_rows + cols[None, :] * sx1, mask=ok, other=0.0), s[:, None],
-                     rows[:, None] * width + cols[None, :], seed, 0, inp_step, inp_bound,
-                     inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4)
-            w = tl.load(w_ptr + outs[None, :].to(tl.int64) * sw0 + cols[:, None] * sw1,
-                        mask=(outs < n_out)[None, :] & (cols < width)[:, None], other=0.0)
-            if TF32X3:
-                acc = tl.dot(tl.where(ok, t, 0.0), w, acc, input_precision="tf32x3")
-            else:
-                acc = tl.dot(tl.where(ok, t, 0.0), w, acc, input_precision="ieee")
-        ok = live[:, None] & (outs < n_out)[None, :]
-        y, block_hit = _adc_rows(acc, acc, tl.zeros((BLOCK_R,), tl.float32), rows, outs, ok,
-                                 n_out, seed, 0.0, out_noise, out_step, out_bound, 0,
-                                 OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, NORMALS4)
-        hit = tl.maximum(hit, block_hit)
-        y = _scaled_back(y, alpha[:, None], out_scale, SCALED)
-        tl.store(out_ptr + at[:, None] * n_out + outs[None, :], tl.where(silent[:, None], 0.0, y),
-                 mask=ok)
-    if BM_KIND != 0:
-        _bound_management_rows(x_ptr, sx0, sx1, x_ptr, 1, v_ptr, w_ptr, sw0, sw1, scale_ptr,
-                               out_ptr, (hit > 0) & (~silent) & live, g, n, width, n_out,
-                               seed, nm_thres, wmax, inp_step, max_bm_res, inp_bound,
-                               inp_noise, 0.0, out_noise, out_step, out_bound, out_scale,
-                               max_bm_factor, bm_limit, WORST, INP_Q, INP_STO, INP_NOISE,
-                               0, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R,
-                               BLOCK_I, GEMV_O, NORMALS4, False)
 
 
 @triton.jit
@@ -1046,38 +896,6 @@ ROW_WIDTH = 512
 ROW_ELEMENTS = 2048
 
 
-# With ROW_BLOCKS (from ROW_MIN_ROWS rows, rows and outputs at most ROW_WIDTH wide): the
-# prologue, the matmul and the epilogue in one launch (``_mvm_rows_kernel``), so the DAC's
-# view ``v`` and the products ``y`` (a convolution's rows: 4 B a row and column each, written
-# and read back) stay in registers; not for PCM read noise (its variance is a second
-# product). The products are summed in another order than cuBLAS's (ADC steps can then
-# differ where a sum sits on a rounding edge). False: three launches (off until a GPU
-# times it).
-FUSED_ROWS = False
-# With FUSED_ROWS: its matmul as three TF32 tensor-core products (Triton's ``tf32x3``: each
-# operand's TF32 high part and the remainder; float32's products to ~2^-22, the same numbers
-# where operands have <= 11 significant bits, as the tests' dyadic ones) instead of float32
-# FMAs at a seventh of the tensor cores' rate. False: IEEE float32. Off: one H100 timed it
-# slower (2026-12-07 22:30, fused-tf32x3: ResNet sgd `batch` 2.36x -> 2.92x fp, as with
-# IEEE dots: the matmul is not what makes the fused kernel slow; not profiled).
-FUSED_TF32X3 = False
-
-FUSED_BLOCK_R = 64  # rows a program of the fused kernel
-FUSED_BLOCK = 32  # its widest chunk of columns (K) and of outputs (64: spills, sm_90)
-FUSED_WARPS = 8
-
-# With ROW_BLOCKS: rows whose width is not a power of two (a convolution's 144 or 288 inputs
-# or outputs, 27 of the first layer) in chunks of 16-512 columns that tile them with the
-# fewest padding lanes, instead of one block of the next power of two (256, 512: 44 % of its
-# lanes padding, which Philox, the divisions and the ADC still run on). OUT_CHUNKS: the
-# epilogue without bound management (a backward MVM's; ``_epilogue_chunks_kernel``);
-# IN_CHUNKS: the prologue (``_prologue_chunks_kernel``, which reads its rows twice). The
-# same numbers bit for bit (the same operations on each element, exact maxima). False: the
-# row-block kernels (timed no faster on one H100, 2026-12-07 08:50: ResNet sgd `batch` 3.16x
-# / 3.18x fp off / on, chopped `batch` 4.18x / 4.17x).
-OUT_CHUNKS = False
-IN_CHUNKS = False
-
 # The periphery's normals (output noise, read noise, input noise) four to a Philox call,
 # both of each Box-Muller pair kept (``_randn``, ``_box_muller``): an epilogue output was
 # ~225 SASS instructions on sm_90 (~160 on its likely path), most of them its normal, and
@@ -1106,11 +924,11 @@ NORMALS4 = True
 # thread. At ~2.5 TB/s a stage-1 launch is ~60-70 us: these launches' 1.76 ms a step (6 x
 # 177 + 47 + 5 x 80 + 11 x 22 us; the backward prologues' power-of-two rows unchanged)
 # become ~0.8-0.9 ms, an estimate of ~0.8-0.9 ms off a sgd `batch` step (not measured).
-# IN_CHUNKS cut the lanes too but read each row twice in a loop of 9 dependent chunks
-# (a chunk's 16-column load in flight at a time, then the rows again): its loads waited in
-# series; GATHER_PROLOGUE loaded through the index (two loads a lane, ~100 registers).
-# Rows over ROW_WIDTH up to twice it take it too (576: not one program a row). False: the
-# row-block prologue (off until a GPU times it).
+# IN_CHUNKS (removed 2026-12-08) cut the lanes too but read each row twice in a loop of 9
+# dependent chunks (a chunk's 16-column load in flight at a time, then the rows again): its
+# loads waited in series; GATHER_PROLOGUE loaded through the index (two loads a lane, ~100
+# registers). Rows over ROW_WIDTH up to twice it take it too (576: not one program a row).
+# False: the row-block prologue (off until a GPU times it).
 SPLIT_ROWS = False
 # With ROW_BLOCKS: the epilogue without bound management (a backward MVM's) of rows whose
 # outputs are not a power of two in ``_split``'s two parts (``_epilogue_split_kernel``: a
@@ -1123,9 +941,9 @@ SPLIT_ROWS = False
 # here 1,808 a thread (76 registers, 18 real lanes; part B's quads, 2 lanes a thread,
 # joined through shared memory) = 100.4, ~64 us: ~0.035 ms a launch; with the 288-wide
 # ones (5 x 51 + 11 x 14 us a step) an estimate of ~0.3-0.4 ms off a sgd `batch` step (not
-# measured). OUT_CHUNKS cut these lanes in 16-32-column chunks (9 programs a row block,
-# 128 x 16 blocks) and was timed neutral (its chunk kernel: 113 SASS a lane). False: the
-# row-block epilogue (off until a GPU times it).
+# measured). OUT_CHUNKS (removed 2026-12-08) cut these lanes in 16-32-column chunks (9
+# programs a row block, 128 x 16 blocks) and was timed neutral (its chunk kernel: 113 SASS a
+# lane). False: the row-block epilogue (off until a GPU times it).
 SPLIT_OUTPUTS = False
 
 
@@ -1140,23 +958,6 @@ def _split(width: int) -> tuple[int, int, int] | None:
     if a + b >= _block(width, 1 << 30):
         return None
     return max(1, ROW_ELEMENTS // a), a, b
-
-
-def _chunk(width: int, cap: int = ROW_WIDTH) -> int:
-    """The chunk of columns (a power of two from 16 to ``cap``) that tiles ``width`` with
-    the fewest padding lanes, the widest of those."""
-    best = 16
-    for c in (32, 64, 128, 256, 512, 1024):
-        if c > cap or c > _block(width, 1 << 30):
-            break
-        if -(-width // c) * c <= -(-width // best) * best:
-            best = c
-    return best
-
-
-def _fused_blocks(width: int, n_out: int) -> tuple[int, int, int]:
-    """``(BLOCK_R, BLOCK_K, BLOCK_O)`` of ``_mvm_rows_kernel`` (``tl.dot``: 16 at least)."""
-    return FUSED_BLOCK_R, _block(width, FUSED_BLOCK), _block(n_out, FUSED_BLOCK)
 
 
 def _row_block(width: int) -> tuple[int, int] | None:
@@ -1203,10 +1004,9 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
 # profile's gather and prologue reached, of a ~11.4 ms sgd `batch` step (0.1-0.2x of fp's
 # 4.8 ms); the image reads (8 MB for 75 MB of rows at the 32 x 32 layers) stay in L2. Where
 # the row blocks serve (>= ROW_MIN_ROWS rows, rows and outputs <= ROW_WIDTH wide, not
-# abs_max_np_sum nor additive read noise, not FUSED_ROWS' shapes, not IN_CHUNKS' chunks);
-# other shapes gather the rows. The same numbers bit for bit (the same loads and operations
-# on each element; the same counters). False: ``im2col_triton`` then ``analog_mvm_triton``
-# (off until a GPU times it).
+# abs_max_np_sum nor additive read noise); other shapes gather the rows. The same numbers
+# bit for bit (the same loads and operations on each element; the same counters). False:
+# ``im2col_triton`` then ``analog_mvm_triton`` (off until a GPU times it).
 GATHER_PROLOGUE = False
 GATHER_IMAGES = 8
 
@@ -1218,12 +1018,7 @@ def _gathers(p: MVMParams, n: int, width: int, n_out: int) -> bool:
     if (not GATHER_PROLOGUE or p.is_perfect or not ROW_BLOCKS or n < ROW_MIN_ROWS
             or n_out == 0 or p.nm_kind == NM_ABS_MAX_NP_SUM or w_kind == W_NOISE_ADDITIVE):
         return False
-    rows_in = _row_block(width)
-    if rows_in is None or _row_block(n_out) is None:
-        return False
-    if FUSED_ROWS and w_kind != W_NOISE_PCM:
-        return False
-    return not (IN_CHUNKS and _chunk(width) < rows_in[1])
+    return _row_block(width) is not None and _row_block(n_out) is not None
 
 
 def analog_mvm_images_triton(weight: torch.Tensor, images: torch.Tensor, index: torch.Tensor,
@@ -1373,123 +1168,6 @@ def _blocks(x, tiles, n_cols, step_i, step_j, width):
                         (step_i * s1, step_j * s1, s0, s1)).reshape(tiles, x.shape[0], width)
 
 
-# The matmul of ``_launch`` (the DAC's view ``v`` times the weights, and PCM's variance
-# ``(v * v) @ |W|``) by ``_matmul_tf32x3_kernel``: three TF32 tensor-core products of each
-# operand's TF32 high part and remainder (Triton's ``tf32x3``), float32's products to ~2^-22
-# and exactly float32's numbers where the operands have <= 11 significant bits (the tests'
-# dyadic ones), where cuBLAS ran float32 FMAs (torch's default: no TF32) at ~1/7 of the H100's
-# TF32 tensor-core rate. The periphery after it (a 9-bit ADC, output noise) needs far less.
-# Expected (one H100: ~60 TFLOP/s float32 FMA, ~400+ TFLOP/s dense TF32, so ~2.5x the FMA
-# rate for three products and the splits; ~3 TB/s HBM): 784-4096-4096-10 at batch 256 does
-# ~19 GFLOP of analog matmuls a step (the 4096 x 4096 layer's forward and backward over its
-# 64 tiles, the 784-wide forward), ~0.40 ms of the chopped step's ~2.6 ms profiled (~47
-# TFLOP/s); ~0.2 ms at half the tf32x3 peak (operands and products: ~280 MB, ~0.1 ms).
-# The ResNet's tall-skinny ones (131,072 rows x 27-144 at 32 x 32, fewer as they widen to
-# 576; 16-64 outputs), ~1.2 ms of a ~15 ms profiled step, are mostly reading ``v`` and
-# writing ``y`` (a 144-wide layer's 75 MB: ~25 us at 3 TB/s, where cuBLAS took 33-58 us a
-# launch): ~0.3 ms. The same launches as cuBLAS's (one, two with PCM), no autotuning (a
-# fixed table by shape, ``_matmul_blocks``: autotuning would time kernels inside a graph
-# capture and at start-up). Sums in another order than cuBLAS's: an ADC step can differ
-# where a sum sits on a rounding edge. Compiled for sm_90 here (Triton 3.8, no GPU;
-# ``compile_kernels`` checks the form): TF32 ``wgmma.mma_async`` (HGMMA) in every block
-# shape of the table from 64 rows (``mma.sync`` below), 101-252 registers and no spills,
-# 32-112 KB of shared memory.
-# False: ``torch.bmm`` at float32. Off: one H100 timed it slower (2026-12-07 22:30,
-# tf32x3-matmul / tf32x3-resnet: 784-4096-4096-10 sgd `batch` 2.03x -> 2.20x fp, chopped
-# 2.43x -> 2.60x; ResNet sgd `batch` 2.36x -> 2.41x): cuBLAS's float32 beats this kernel.
-TF32X3_MATMUL = False
-MATMUL_MIN_PROGRAMS = 256  # narrower row blocks (down to 64) until a launch has this many
-MATMUL_GROUP_M = 8  # row blocks a group of programs takes across the column blocks
-
-
-@triton.jit
-def _matmul_tf32x3_kernel(a_ptr, sa0, sa1, b_ptr, sb0, sbk, sbn, c_ptr, m, n, k,
-                          B_K_MAJOR: tl.constexpr, SQUARE: tl.constexpr, ABS: tl.constexpr,
-                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                          GROUP_M: tl.constexpr):
-    """``C[g] = A[g] @ B[g]`` (``SQUARE``: ``A * A``; ``ABS``: ``|B|``) of the batch ``g``
-    (program axis 1) at ``tf32x3``: ``A`` ``(m, k)`` with unit column stride, ``B`` ``(k,
-    n)`` with unit stride along ``k`` (``B_K_MAJOR``: a weight's transposed view, the
-    forward MVM) or along ``n`` (the backward's), ``C`` ``(m, n)`` contiguous; ragged edges
-    masked. Programs go by ``GROUP_M`` row blocks across the column blocks, so those rows of
-    ``A`` are read from L2 by the programs beside them."""
-    pid = tl.program_id(0)
-    g = tl.program_id(1).to(tl.int64)
-    blocks_n = tl.cdiv(n, BLOCK_N)
-    in_group = GROUP_M * blocks_n
-    first_m = (pid // in_group) * GROUP_M
-    size_m = tl.minimum(tl.cdiv(m, BLOCK_M) - first_m, GROUP_M)
-    pid_m = first_m + (pid % in_group) % size_m
-    pid_n = (pid % in_group) // size_m
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    ks = tl.arange(0, BLOCK_K)
-    a_rows = a_ptr + g * sa0 + rows[:, None].to(tl.int64) * sa1
-    b_cols = b_ptr + g * sb0
-    if B_K_MAJOR:
-        b_cols += cols[None, :].to(tl.int64) * sbn
-    else:
-        b_cols += cols[None, :]
-    acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
-    for k0 in range(0, k, BLOCK_K):
-        kk = k0 + ks
-        a = tl.load(a_rows + kk[None, :], mask=(rows < m)[:, None] & (kk < k)[None, :],
-                    other=0.0)
-        if B_K_MAJOR:
-            b_at = b_cols + kk[:, None]
-        else:
-            b_at = b_cols + kk[:, None].to(tl.int64) * sbk
-        b = tl.load(b_at, mask=(kk < k)[:, None] & (cols < n)[None, :], other=0.0)
-        if SQUARE:
-            a = a * a
-        if ABS:
-            b = tl.abs(b)
-        acc = tl.dot(a, b, acc, input_precision="tf32x3")
-    tl.store(c_ptr + g * m * n + rows[:, None].to(tl.int64) * n + cols[None, :], acc,
-             mask=(rows < m)[:, None] & (cols < n)[None, :])
-
-
-def _matmul_blocks(batch: int, m: int, n: int, k: int) -> tuple[int, int, int, int]:
-    """``(BLOCK_M, BLOCK_N, BLOCK_K, num_warps)`` of ``_matmul_tf32x3_kernel`` (``tl.dot``:
-    16 at least) for ``batch`` products ``(m, k) @ (k, n)``: all of a convolution's 16-64
-    outputs in one block (its tall ``v`` read once), 128 x 128 on wide tiles, row blocks
-    halved (to 64) while the launch has fewer than ``MATMUL_MIN_PROGRAMS`` programs (a
-    4096-wide single tile's 256 rows: 2 x 32 blocks for the H100's 132 SMs)."""
-    block_n, block_k = _block(n, 128), 32 if k > 16 else 16
-    block_m = _block(m, 128)
-    while (block_m > 64 and batch * triton.cdiv(m, block_m) * triton.cdiv(n, block_n)
-           < MATMUL_MIN_PROGRAMS):
-        block_m //= 2
-    return block_m, block_n, block_k, 8 if block_m * block_n >= 128 * 32 else 4
-
-
-def matmul_tf32x3(a: torch.Tensor, b: torch.Tensor, square: bool = False,
-                  absolute: bool = False) -> torch.Tensor:
-    """``torch.bmm(a * a if square else a, b.abs() if absolute else b)`` (float32 ``(g, m,
-    k)`` and ``(g, k, n)`` on one device) at ``tf32x3`` (``TF32X3_MATMUL``): one launch,
-    ``b`` read through its strides where one of its last two is 1 (a weight's transposed
-    view: no copy), a contiguous ``(g, m, n)`` result."""
-    batch, m, k = a.shape
-    n = b.shape[2]
-    out = torch.empty((batch, m, n), dtype=torch.float32, device=a.device)
-    if out.numel() == 0:
-        return out
-    if k == 0:
-        return out.zero_()
-    if a.stride(2) != 1:
-        a = a.contiguous()
-    if b.stride(1) != 1 and b.stride(2) != 1:
-        b = b.contiguous()
-    k_major = b.stride(1) == 1 and (b.stride(2) != 1 or n == 1)
-    block_m, block_n, block_k, warps = _matmul_blocks(batch, m, n, k)
-    _matmul_tf32x3_kernel[(triton.cdiv(m, block_m) * triton.cdiv(n, block_n), batch)](
-        a, a.stride(0), a.stride(1), b, b.stride(0), b.stride(1), b.stride(2), out, m, n, k,
-        B_K_MAJOR=k_major, SQUARE=square, ABS=absolute, BLOCK_M=block_m, BLOCK_N=block_n,
-        BLOCK_K=block_k, GROUP_M=MATMUL_GROUP_M, num_warps=warps, num_stages=3,
-        enable_fp_fusion=not square)  # (a * a rounded, as torch's, not fused into a split)
-    return out
-
-
 def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o, gemv_o,
             vectors=None, gather=None):
     """Prologue, batched matmul and epilogue of ``weights.shape[0]`` tiles (module doc);
@@ -1520,10 +1198,6 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     row_blocks = ROW_BLOCKS and n >= ROW_MIN_ROWS
     rows_in = _row_block(width) if (row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM
                                     and w_kind != W_NOISE_ADDITIVE) else None
-    if (FUSED_ROWS and rows_in is not None and w_kind != W_NOISE_PCM and gather is None
-            and _row_block(n_out) is not None):
-        return _launch_fused(weights, x, p, seed_t, seed_int, seed_ptr_mode, n_cols, sx_i,
-                             sx_j, width, v, scale, out, vectors, block_i, gemv_o, flags)
     split = _split(width) if (SPLIT_ROWS and row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM
                               and w_kind != W_NOISE_ADDITIVE) else None
     epilogue_gather = {}
@@ -1548,11 +1222,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
             RINT=p.inp_step * 2**21 >= p.inp_bound, **flags)
     elif rows_in is not None:
         block_r, block_c = rows_in
-        prologue = _prologue_rows_kernel
-        if IN_CHUNKS and _chunk(width) < block_c:
-            prologue, block_c = _prologue_chunks_kernel, _chunk(width)
-            block_r = max(1, ROW_ELEMENTS // block_c)
-        prologue[(triton.cdiv(n, block_r), tiles)](
+        _prologue_rows_kernel[(triton.cdiv(n, block_r), tiles)](
             x, x.stride(0), x.stride(1), v, scale, norm, seed_t, seed_int,
             out if vectors is None else vectors, width, n, n_cols, sx_i, sx_j,
             float(p.nm_thres), float(p.inp_step), float(p.inp_bound), float(p.inp_noise),
@@ -1567,16 +1237,12 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
             NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
             BLOCK_I=block_i, **flags)
     wt = weights.transpose(1, 2)
-    if TF32X3_MATMUL:
-        y = matmul_tf32x3(v, wt)
-        var = matmul_tf32x3(v, wt, square=True, absolute=True) if w_kind == W_NOISE_PCM else y
+    y = torch.bmm(v, wt) if tiles > 1 else (v[0] @ wt[0])[None]
+    if w_kind == W_NOISE_PCM:
+        var = (torch.bmm(v * v, wt.abs()) if tiles > 1
+               else ((v[0] * v[0]) @ wt[0].abs())[None])
     else:
-        y = torch.bmm(v, wt) if tiles > 1 else (v[0] @ wt[0])[None]
-        if w_kind == W_NOISE_PCM:
-            var = (torch.bmm(v * v, wt.abs()) if tiles > 1
-                   else ((v[0] * v[0]) @ wt[0].abs())[None])
-        else:
-            var = y
+        var = y
     split_out = _split(n_out) if SPLIT_OUTPUTS and row_blocks and p.bm_kind == BM_NONE else None
     if split_out is not None:
         block_r, block_a, block_b = split_out
@@ -1586,16 +1252,6 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
             SEED_PTR=seed_ptr_mode, W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
             OUT_STO=out_q and p.out_sto_round, SCALED=p.out_scale != 1, BLOCK_R=block_r,
             BLOCK_A=block_a, BLOCK_B=block_b, NORMALS4=NORMALS4)
-        return out
-    if OUT_CHUNKS and row_blocks and p.bm_kind == BM_NONE:
-        block_o = _chunk(n_out)
-        block_r, n_chunks = max(1, ROW_ELEMENTS // block_o), triton.cdiv(n_out, block_o)
-        _epilogue_chunks_kernel[(triton.cdiv(n, block_r) * n_chunks, tiles)](
-            y, var, scale, norm, out, seed_t, seed_int, n_out, n, n_chunks, float(p.w_noise),
-            float(p.out_noise), float(p.out_step), float(p.out_bound), float(p.out_scale),
-            SEED_PTR=seed_ptr_mode, W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
-            OUT_STO=out_q and p.out_sto_round, SCALED=p.out_scale != 1, BLOCK_R=block_r,
-            BLOCK_O=block_o, NORMALS4=NORMALS4)
         return out
     rows_out = _row_block(n_out) if row_blocks else None
     kernel, grid, blocks = _epilogue_kernel, (n, tiles), dict(BLOCK_O=block_o)
@@ -1614,28 +1270,6 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
         W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
         OUT_STO=out_q and p.out_sto_round, TEST_NEG=bool(p.bm_test_negative_bound),
         SCALED=p.out_scale != 1, BLOCK_I=block_i, GEMV_O=gemv_o, **blocks, **flags)
-    return out
-
-
-def _launch_fused(weights, x, p, seed_t, seed_int, seed_ptr_mode, n_cols, sx_i, sx_j, width,
-                  v, scale, out, vectors, block_i, gemv_o, flags):
-    """``_mvm_rows_kernel`` over ``_launch``'s tiles and buffers (``v``: bound
-    management's rows only; ``scale``: each row's, read back by it)."""
-    tiles, n, n_out = out.shape
-    block_r, block_k, block_o = _fused_blocks(width, n_out)
-    _mvm_rows_kernel[(triton.cdiv(n, block_r), tiles)](
-        x, x.stride(0), x.stride(1), v, weights, weights.stride(1), weights.stride(2),
-        weights.stride(0), scale, out, seed_t, seed_int, out if vectors is None else vectors,
-        width, n_out, n, n_cols, sx_i, sx_j, float(p.nm_thres), float(p.nm_assumed_wmax),
-        float(p.inp_step), float(p.max_bm_res), float(p.inp_bound), float(p.inp_noise),
-        float(p.out_noise), float(p.out_step), float(p.out_bound), float(p.out_scale),
-        float(p.max_bm_factor), float(min(p.bm_limit, 3e38)),
-        NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
-        BM_KIND=int(p.bm_kind), WORST=p.bm_kind == BM_WORST_CASE,
-        OUT_NOISE=p.out_noise > 0, OUT_Q=p.out_step > 0, OUT_STO=p.out_step > 0 and p.out_sto_round,
-        TEST_NEG=bool(p.bm_test_negative_bound), SCALED=p.out_scale != 1, BLOCK_R=block_r,
-        BLOCK_K=block_k, BLOCK_O=block_o, BLOCK_I=block_i, GEMV_O=gemv_o,
-        TF32X3=FUSED_TF32X3, num_warps=FUSED_WARPS, **flags)
     return out
 
 

@@ -8,10 +8,10 @@ This records the launches of the launchers (``kernels/*_cuda.py``) on small CPU 
 every I/O setting, cell kind, trains length, group, walk and given-bits path they branch on -
 without running them, and compiles each distinct one to a cubin for ``sm_<arch>`` (Triton's
 own ptxas; no GPU, no driver), checking the forms its PTX must take that the interpreter
-cannot show (``ptx_forms.py``: AGAD's means' update, one fused form in every walk; TF32
-tensor-core products in every ``tf32x3`` kernel) and its shared memory against the
-architecture's (which Triton checks only when it loads a kernel on a GPU). Exit status 1
-if any fails. ``--walks``: the transfer writes' launches alone (15 s warm here).
+cannot show (``ptx_forms.py``: AGAD's means' update, one fused form in every walk) and its
+shared memory against the architecture's (which Triton checks only when it loads a kernel on
+a GPU). Exit status 1 if any fails. ``--walks``: the transfer writes' launches alone (15 s
+warm here).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from ptx_forms import (  # noqa: E402  (scripts/, beside this file)
     COALESCING_BUDGET,
     coalescing_cost,
     means_form,
-    tf32x3_form,
 )
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
@@ -92,7 +91,6 @@ def _problems():
     _split_rows(am, IOParameters, kernel_params)
     _normals4(am, IOParameters, kernel_params)
     _gather_prologue(am, IOParameters, kernel_params)
-    _tf32x3_matmuls(am, IOParameters, kernel_params)
     options = dict(desired_bl=31, fixed_bl=True, update_management=True,
                    update_bl_management=True, um_grad_scale=1.0, res=0.0)
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3, **options)
@@ -413,26 +411,18 @@ def _onehot_reads(am, p) -> None:
 
 
 def _row_block_mvms(am, IOParameters, kernel_params) -> None:
-    """The MVM of many narrow rows (a convolution's): row-block prologue and epilogue,
-    ``FUSED_ROWS``' one kernel (IEEE and ``FUSED_TF32X3``), and the chunks of ``IN_CHUNKS`` /
-    ``OUT_CHUNKS`` (with and without bound management, PCM read noise), forward and
-    transposed, one tile and a group."""
-    saved = am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS, am.FUSED_TF32X3
-    am.ROW_MIN_ROWS = 1
-    for am.FUSED_ROWS, chunks, am.FUSED_TF32X3 in ((False, False, False), (True, False, False),
-                                                   (False, True, False), (True, False, True)):
-        am.IN_CHUNKS = am.OUT_CHUNKS = chunks
-        more = [IOParameters(bound_management="none", out_sto_round=True, w_noise=0.02,
-                             w_noise_type="pcm_read")] if chunks else []
-        for io in (IOParameters(), IOParameters(
-                inp_noise=0.01, out_sto_round=True, inp_sto_round=True, out_scale=2.0,
-                noise_management="max", bound_management="iterative_worst_case"), *more):
-            p = kernel_params(io)
-            am.analog_mvm_triton(torch.randn(17, 144), torch.randn(9, 144), p, torch.tensor([5]))
-            am.analog_mvm_triton(torch.randn(144, 16), torch.randn(9, 16), p, 5)
-            am.analog_mvm_grouped_triton(torch.randn(2, 64, 288), torch.randn(9, 576), p,
-                                         torch.arange(2), 2, 0, 288)
-    am.ROW_MIN_ROWS, am.FUSED_ROWS, am.IN_CHUNKS, am.OUT_CHUNKS, am.FUSED_TF32X3 = saved
+    """The MVM of many narrow rows (a convolution's): row-block prologue and epilogue
+    (with and without bound management), forward and transposed, one tile and a group."""
+    saved, am.ROW_MIN_ROWS = am.ROW_MIN_ROWS, 1
+    for io in (IOParameters(), IOParameters(
+            inp_noise=0.01, out_sto_round=True, inp_sto_round=True, out_scale=2.0,
+            noise_management="max", bound_management="iterative_worst_case")):
+        p = kernel_params(io)
+        am.analog_mvm_triton(torch.randn(17, 144), torch.randn(9, 144), p, torch.tensor([5]))
+        am.analog_mvm_triton(torch.randn(144, 16), torch.randn(9, 16), p, 5)
+        am.analog_mvm_grouped_triton(torch.randn(2, 64, 288), torch.randn(9, 576), p,
+                                     torch.arange(2), 2, 0, 288)
+    am.ROW_MIN_ROWS = saved
 
 
 def _split_rows(am, IOParameters, kernel_params) -> None:
@@ -463,32 +453,6 @@ def _split_rows(am, IOParameters, kernel_params) -> None:
     am.ROW_MIN_ROWS, am.SPLIT_ROWS, am.SPLIT_OUTPUTS = saved
 
 
-def _tf32x3_matmuls(am, IOParameters, kernel_params) -> None:
-    """``TF32X3_MATMUL``: ``_launch``'s matmuls (and PCM's variance, ``(v * v) @ |W|``) at
-    the shapes of its block table: the 784-4096-4096-10 MLP's tiles at batch 256 (8 x 8 of
-    512 x 512, 8 x 2 of 512 x 392, and each layer as one tile), forward (the weights'
-    transposed view) and backward, and the ResNet's convolutions (131,072 rows, 27..576
-    inputs -> 16..64 outputs and back; ``torch.empty``: nothing runs); the launchers on small
-    problems, one tile and a group, row blocks and not, PCM read noise."""
-    saved, am.TF32X3_MATMUL = am.TF32X3_MATMUL, True
-    for tiles, out, width, rows in ((64, 512, 512, 256), (16, 512, 392, 256),
-                                    (1, 4096, 4096, 256), (1, 4096, 784, 256), (8, 10, 512, 256),
-                                    (1, 16, 27, 131072), (1, 16, 144, 131072),
-                                    (1, 32, 288, 32768), (2, 64, 288, 131072),
-                                    (1, 64, 576, 131072)):
-        w = torch.empty(tiles, out, width)
-        for wt, k in ((w.transpose(1, 2), width), (w, out)):  # forward, backward
-            for square in (False, True):
-                am.matmul_tf32x3(torch.empty(tiles, rows, k), wt, square, square)
-    for io in (IOParameters(), IOParameters(w_noise=0.02, w_noise_type="pcm_read")):
-        p = kernel_params(io)
-        am.analog_mvm_triton(torch.randn(17, 23), torch.randn(9, 23), p, 5)
-        am.analog_mvm_grouped_triton(torch.randn(4, 3, 5), torch.randn(4, 10), p,
-                                     torch.arange(4), 2, 0, 5)
-    _row_block_mvms(am, IOParameters, kernel_params)
-    am.TF32X3_MATMUL = saved
-
-
 def _gather_prologue(am, IOParameters, kernel_params) -> None:
     """``GATHER_PROLOGUE``: a convolution's forward MVM from its images (the ResNet's 27-
     and 144-wide rows; bound management that gathers, none, PCM read noise), with a device
@@ -513,8 +477,7 @@ def _gather_prologue(am, IOParameters, kernel_params) -> None:
 
 def _normals4(am, IOParameters, kernel_params) -> None:
     """``NORMALS4``: the MVM's kernels with every kind of normal (input, PCM and additive
-    read, output noise), one tile and a group, the one-hot reads, and the row blocks,
-    fused rows and chunks."""
+    read, output noise), one tile and a group, the one-hot reads, and the row blocks."""
     saved, am.NORMALS4 = am.NORMALS4, True
     for io in (IOParameters(inp_noise=0.01, w_noise=0.02, w_noise_type="pcm_read",
                             bound_management="iterative_worst_case"),
@@ -688,8 +651,7 @@ def main() -> int:
         try:
             binary = triton.compile(ASTSource(fn, signature, constants), target=target,
                                     options=options)
-            wrong = (means_form(signature, constants, binary.asm["ptx"])
-                     or tf32x3_form(fn.fn.__qualname__, constants, binary.asm["ptx"]))
+            wrong = means_form(signature, constants, binary.asm["ptx"])
             if binary.metadata.shared > SHARED_BYTES.get(target.arch, 1 << 30):
                 wrong = f"{binary.metadata.shared} B of shared memory, over sm_{target.arch}'s"
             if wrong:

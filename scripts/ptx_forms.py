@@ -29,19 +29,6 @@ def means_form(signature: dict, constants: dict, ptx: str) -> str | None:
     return None
 
 
-def tf32x3_form(name: str, constants: dict, ptx: str) -> str | None:
-    """Where a kernel multiplies at ``tf32x3`` (``analog_mvm_cuda._matmul_tf32x3_kernel``,
-    ``_mvm_rows_kernel`` with ``TF32X3``): None if its PTX has TF32 tensor-core products
-    (``wgmma.mma_async`` on sm_90 from 64-row blocks, ``mma.sync`` otherwise), else what
-    differs. The interpreter's dot is float32's whatever the precision: it cannot show that
-    the switch took the tensor cores, not FMAs."""
-    if name != "_matmul_tf32x3_kernel" and not constants.get("TF32X3"):
-        return None
-    if re.search(r"\b(wgmma\.mma_async|mma\.sync)[\w.]*\.tf32", ptx) is None:
-        return f"{name}: tf32x3 without a TF32 tensor-core product (wgmma / mma) in its PTX"
-    return None
-
-
 # Triton's coalescing pass (``TritonGPUCoalesce``, at the TTGIR stage) gathers, for every load
 # and store of a tensor of pointers, the whole slice of operations connected to it (MLIR's
 # multi-root slice: every operation's backward and forward slices, again from each one it

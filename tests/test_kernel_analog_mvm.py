@@ -278,224 +278,10 @@ def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, norma
     assert torch.equal(got[0][0], got[1][0]) and got[0][1] == got[1][1] == 11
 
 
-
-def _dyadic(n, width, out, seed):
-    """Weights of 4 bits and inputs whose DAC view has 6 bits (``inp_step`` 1/64): every
-    product and sum of ``x @ W.T`` is exact in float32, so any order sums them alike."""
-    w, x = _inputs(n, width, out, seed)
-    gen = torch.Generator().manual_seed(seed)
-    w = torch.randint(-8, 9, (out, width), generator=gen) / 16.0
-    w[0] = 0.5
-    return w, x
-
-
-def _dyadic_case(n, extra):
-    """``_dyadic`` rows (``n`` x 23 -> 17) under quiet periphery plus ``extra`` with a 6-bit
-    DAC: the weights, inputs, parameters, small blocks, a group of two tiles and the
-    transposed pass's inputs."""
-    w, x = _dyadic(n, 23, 17, 5)
-    p = kernel_params(_quiet("abs_max", "iterative", False,
-                             **{"out_res": 1 / 510, "out_bound": 8.0, **extra}))
-    p = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
-    blocks = dict(block_i=16, block_o=16, gemv_o=8)
-    return w, x, p, blocks, torch.stack([w, w.flip(0)]), x[:, :17].clone()
-
-
-FUSED_IO = [dict(), dict(bound_management="iterative_worst_case", noise_management="max",
-                        inp_sto_round=True, out_sto_round=True, out_noise=0.05, out_scale=-2.0),
-            dict(noise_management="constant", nm_thres=0.7, bound_management="none",
-                 bm_test_negative_bound=False)]
-
-
-@pytest.mark.parametrize("extra", FUSED_IO)
-def test_triton_interpreted_fused_rows_equal_the_three_launches(extra, monkeypatch):
-    """``FUSED_ROWS``: the row-block prologue, the matmul and the epilogue in one program
-    give their numbers bit for bit where the matmul is exact (``_dyadic``): Philox noise,
-    ADC, bound management's passes, silent rows, the vectors count; several programs of
-    several chunks of columns and outputs, a partial last block; one tile and a group of
-    two (forward and transposed); ``FUSED_TF32X3`` too (the interpreter's dot is float32's
-    whatever the precision: this runs its code path; the compiled test its numbers)."""
-    launch = _triton(True)
-    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
-    module = launch.__globals__
-    for name, value in (("ROW_MIN_ROWS", 1), ("FUSED_BLOCK_R", 16), ("FUSED_BLOCK", 16)):
-        monkeypatch.setitem(module, name, value)
-    w, x, p, blocks, weights, d = _dyadic_case(20, extra)
-    got = []
-    for fused, tf32x3 in ((False, False), (True, False), (True, True)):
-        monkeypatch.setitem(module, "FUSED_ROWS", fused)
-        monkeypatch.setitem(module, "FUSED_TF32X3", tf32x3)
-        counts = torch.zeros(1, dtype=torch.int64)
-        got.append((launch(w, x, p, torch.tensor([9]), vectors=counts, **blocks), counts.item(),
-                    group(weights, x, p, torch.tensor([3, 4]), 1, 0, 23, **blocks),
-                    group(weights.transpose(1, 2), d, p, torch.tensor([5, 6]), 1, 0, 17,
-                          **blocks)))
-    (one, n_one, fwd, bwd), *fused_runs = got
-    for one_f, n_fused, fwd_f, bwd_f in fused_runs:  # IEEE and TF32X3 (dyadic: exact)
-        assert n_one == n_fused == 20
-        for a, b in ((one, one_f), (fwd, fwd_f), (bwd, bwd_f)):
-            assert torch.equal(a, b)
-    assert (one[1] == 0).all()  # a silent row
-
-
-def _matmul_operands(batch, m, n, k, seed, dyadic):
-    """``a`` ``(batch, m, k)`` and weights ``(batch, n, k)``; ``dyadic``: 6- and 4-bit
-    values (their products and sums exact in float32, squares too)."""
-    gen = torch.Generator().manual_seed(seed)
-    if dyadic:
-        return (torch.randint(-64, 65, (batch, m, k), generator=gen) / 64.0,
-                torch.randint(-8, 9, (batch, n, k), generator=gen) / 16.0)
-    return torch.randn(batch, m, k, generator=gen), torch.randn(batch, n, k, generator=gen)
-
-
-@pytest.mark.parametrize("batch,m,n,k", [(1, 37, 19, 23), (2, 70, 33, 40)])
-def test_triton_interpreted_matmul_tf32x3_is_the_bmm(batch, m, n, k, monkeypatch):
-    """``matmul_tf32x3`` (``TF32X3_MATMUL``) is ``torch.bmm`` of ``a`` (``a * a``) and the
-    weights' transposed view (``|W|``; K-contiguous, the forward MVM's) or a contiguous
-    one (N-contiguous, the backward's): within 1e-5 of the absolute products' sum, and bit
-    for bit on dyadic operands; 16-wide blocks, so several programs in groups of two row
-    blocks (``MATMUL_GROUP_M``; a last group of one), ragged rows, columns and a ragged last
-    chunk of K. (The interpreter's dot is
-    float32's whatever the precision: the compiled test checks the tensor cores' numbers.)"""
-    mm = triton_function("analog_mvm_cuda", "matmul_tf32x3", True)
-    monkeypatch.setitem(mm.__globals__, "_matmul_blocks", lambda *shape: (16, 16, 16, 4))
-    monkeypatch.setitem(mm.__globals__, "MATMUL_GROUP_M", 2)
-    for dyadic in (False, True):
-        a, w = _matmul_operands(batch, m, n, k, m + k, dyadic)
-        for wt in (w.transpose(1, 2), w.transpose(1, 2).contiguous()):
-            for square in (False, True):
-                aa, ww = (a * a, wt.abs()) if square else (a, wt)
-                got, want = mm(a, wt, square, square), torch.bmm(aa, ww)
-                assert got.shape == want.shape and got.is_contiguous()
-                if dyadic:
-                    assert torch.equal(got, want)
-                else:
-                    bound = 1e-5 * torch.bmm(aa.abs(), ww.abs())
-                    assert ((got - want).abs() <= bound).all()
-                    assert not torch.equal(got, torch.zeros_like(got))
-
-
-@pytest.mark.parametrize("batch,m,n,k", [(64, 256, 512, 512), (16, 256, 392, 512),
-                                         (1, 256, 4096, 4096), (8, 256, 10, 512),
-                                         (1, 131072, 16, 27), (1, 131072, 144, 16),
-                                         (2, 131072, 64, 288), (1, 131072, 576, 64)])
-def test_matmul_blocks_fit_the_shapes(batch, m, n, k):
-    """``_matmul_blocks``' table: powers of two of at least 16 (``tl.dot``), all of a
-    convolution's <= 64 outputs in one block (its tall rows read once), enough programs for
-    the GPU's SMs on the MLP's 256-row tiles or rows halved to 64."""
-    from xbrun.kernels import analog_mvm_cuda as am
-
-    block_m, block_n, block_k, warps = am._matmul_blocks(batch, m, n, k)
-    for block in (block_m, block_n, block_k):
-        assert block >= 16 and block & (block - 1) == 0
-    assert block_n >= n or block_n == 128
-    assert block_k == (16 if k <= 16 else 32)  # (a K of 27: one chunk of 32)
-    programs = batch * -(-m // block_m) * -(-n // block_n)
-    assert programs >= am.MATMUL_MIN_PROGRAMS or block_m == 64
-    assert warps in (4, 8)
-
-
-@pytest.mark.parametrize("extra", [FUSED_IO[1], dict(w_noise=0.03, w_noise_type="pcm_read",
-                                                     out_sto_round=True)])
-def test_triton_interpreted_tf32x3_matmul_keeps_the_mvm(extra, monkeypatch):
-    """``TF32X3_MATMUL``: ``analog_mvm_triton`` and ``analog_mvm_grouped_triton`` (forward
-    and transposed weights) give the ``torch.bmm`` path's numbers bit for bit where the
-    matmul is exact (``_dyadic``): Philox noise, the ADC, bound management's passes, PCM
-    read noise's variance (its second product: ``(v * v) @ |W|``)."""
-    launch = _triton(True)
-    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
-    module = launch.__globals__
-    calls = []
-
-    def counted(*args, **kwargs):
-        calls.append(kwargs.get("square", False))
-        return mm(*args, **kwargs)
-
-    mm = module["matmul_tf32x3"]
-    monkeypatch.setitem(module, "matmul_tf32x3", counted)
-    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)  # row-block kernels (fewer programs here)
-    w, x, p, blocks, weights, d = _dyadic_case(8, extra)
-    got = []
-    for on in (False, True):
-        monkeypatch.setitem(module, "TF32X3_MATMUL", on)
-        got.append((launch(w, x, p, torch.tensor([9]), **blocks),
-                    group(weights, x, p, torch.tensor([3, 4]), 1, 0, 23, **blocks),
-                    group(weights.transpose(1, 2), d, p, torch.tensor([5, 6]), 1, 0, 17,
-                          **blocks)))
-    assert calls == [False, True] * 3 if "w_noise" in extra else calls == [False] * 3
-    for off, on in zip(*got, strict=True):
-        assert torch.equal(off, on)
-    assert (got[0][0][1] == 0).all() and got[0][0].abs().max() > 0  # a silent row
-
-
-def test_triton_interpreted_fused_rows_skip_pcm(monkeypatch):
-    """PCM read noise, whose variance is a second product, takes the three launches; the
-    rest of a convolution's MVMs the fused kernel."""
-    launch = _triton(True)
-    module = launch.__globals__
-    for name, value in (("ROW_MIN_ROWS", 1), ("FUSED_ROWS", True), ("FUSED_BLOCK_R", 16),
-                        ("FUSED_BLOCK", 16)):
-        monkeypatch.setitem(module, name, value)
-    used, fused = [], module["_mvm_rows_kernel"]
-
-    class Spy:
-        def __getitem__(self, grid):
-            used.append(grid)
-            return fused[grid]
-    monkeypatch.setitem(module, "_mvm_rows_kernel", Spy())
-    w, x = _inputs(20, 23, 17, 1)
-    launch(w, x, kernel_params(IOParameters(w_noise=0.02, w_noise_type="pcm_read")), 5)
-    assert used == []
-    launch(w, x, kernel_params(IOParameters()), 5)
-    assert used == [(2, 1)]
-
-
 CHUNK_IO = [dict(bound_management="none", out_noise=0.05, inp_noise=0.02, inp_sto_round=True,
                  out_sto_round=True, w_noise=0.03, w_noise_type="pcm_read"),
             dict(bound_management="none", noise_management="max", out_noise=0.05,
                  w_noise=0.03, w_noise_type="additive_constant", out_scale=-2.0)]
-
-
-@pytest.mark.parametrize("extra", CHUNK_IO)
-def test_triton_interpreted_chunks_equal_the_row_blocks(extra, monkeypatch):
-    """``IN_CHUNKS`` / ``OUT_CHUNKS``: rows of 48 inputs and 40 outputs in chunks of 16
-    (not blocks of 64) give the row-block kernels' numbers bit for bit: Philox noise of
-    every kind, silent rows, the vectors count; several row blocks, a partial last one;
-    one tile and a group of two (a backward MVM's). Additive weight noise keeps the
-    prologue of one row (its norm)."""
-    launch = _triton(True)
-    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
-    module = launch.__globals__
-    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
-    monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
-    assert module["_chunk"](48) == 16 and module["_chunk"](40) == 16
-    assert module["_chunk"](288) == 32 and module["_chunk"](64) == 64
-    w, x = _inputs(12, 48, 40, 6)
-    p = kernel_params(_quiet("abs_max", "none", True, **extra))
-    weights, d = torch.stack([w, w.flip(0)]), x[:, :40].clone()
-    used = []
-    for name in ("_prologue_chunks_kernel", "_epilogue_chunks_kernel"):
-        kernel = module[name]
-
-        class Spy:  # records a launch of the chunk kernel, then launches it
-            def __getitem__(self, grid, kernel=kernel, name=name):
-                used.append(name)
-                return kernel[grid]
-        monkeypatch.setitem(module, name, Spy())
-    got = []
-    for chunks in (False, True):
-        monkeypatch.setitem(module, "IN_CHUNKS", chunks)
-        monkeypatch.setitem(module, "OUT_CHUNKS", chunks)
-        counts = torch.zeros(1, dtype=torch.int64)
-        got.append((launch(w, x, p, torch.tensor([9]), vectors=counts), counts.item(),
-                    group(weights.transpose(1, 2), d, p, torch.tensor([5, 6]), 1, 0, 40)))
-    (one, n_one, bwd), (one_c, n_chunks, bwd_c) = got
-    assert n_one == n_chunks == 12
-    assert torch.equal(one, one_c) and torch.equal(bwd, bwd_c)
-    assert (one[1] == 0).all() == (p.inp_noise == 0)  # a silent row, without input noise
-    pcm = extra["w_noise_type"] == "pcm_read"
-    assert sorted(used) == ["_epilogue_chunks_kernel"] * 2 + ["_prologue_chunks_kernel"] * (
-        2 * pcm)
 
 
 def test_triton_interpreted_row_blocks_only_from_row_min_rows(monkeypatch):
@@ -585,10 +371,7 @@ def _quad_normals(seed, stream, n, width):
 
 # the MVM's paths, as the module's switches choose them (with ROW_MIN_ROWS 1)
 NORMALS4_PATHS = {"one row": dict(ROW_BLOCKS=False),
-                  "row blocks": dict(ROW_BLOCKS=True, IN_CHUNKS=False, OUT_CHUNKS=False),
-                  "chunks": dict(ROW_BLOCKS=True, IN_CHUNKS=True, OUT_CHUNKS=True),
-                  "fused": dict(ROW_BLOCKS=True, IN_CHUNKS=False, OUT_CHUNKS=False,
-                                FUSED_ROWS=True),
+                  "row blocks": dict(ROW_BLOCKS=True),
                   "split": dict(ROW_BLOCKS=True, SPLIT_ROWS=True, SPLIT_OUTPUTS=True)}
 
 
@@ -613,7 +396,6 @@ def _normals4_runs(launch, monkeypatch, kind, n, width, out, seed, device="cpu")
     level = io["out_noise"] or io["inp_noise"]
     got = {}
     for path, switches in NORMALS4_PATHS.items():
-        monkeypatch.setitem(module, "FUSED_ROWS", False)
         for name, value in switches.items():
             monkeypatch.setitem(module, name, value)
         got[path] = launch(w.to(device), x.to(device), p, seed).cpu()
@@ -624,13 +406,10 @@ def _normals4_runs(launch, monkeypatch, kind, n, width, out, seed, device="cpu")
 def test_triton_interpreted_normals4_are_lanes_of_philox_quads(kind, monkeypatch):
     """``NORMALS4``: the noise of element ``(row, col)`` is lane ``col % 4`` of the four
     normals of the Philox call at the counter of column ``col - col % 4`` - each element its
-    own normal - bit for bit (``_quad_normals``), on every path (one row, row blocks, chunks
-    of 16, the fused kernel, rows in two parts) and so whatever the blocks; 38 columns: a
-    partial block and a partial quad."""
+    own normal - bit for bit (``_quad_normals``), on every path (one row, row blocks, rows in
+    two parts) and so whatever the blocks; 38 columns: a partial block and a partial quad."""
     launch = _triton(True)
     monkeypatch.setitem(launch.__globals__, "ROW_ELEMENTS", 128)
-    monkeypatch.setitem(launch.__globals__, "FUSED_BLOCK_R", 16)
-    monkeypatch.setitem(launch.__globals__, "FUSED_BLOCK", 16)
     got, want, _ = _normals4_runs(launch, monkeypatch, kind, 10, 12 if kind == "out_noise"
                                   else 38, 38, 7)
     for path, result in got.items():
@@ -982,122 +761,6 @@ def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, 
         assert torch.equal(got[0], got[1])
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("tf32x3", [False, True])
-@pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 288, 64)])
-def test_triton_compiled_fused_rows_equal_the_three_launches(n, width, out, tf32x3,
-                                                             monkeypatch):
-    """Compiled, at convolution shapes with default noise and many rows clipping:
-    ``FUSED_ROWS`` gives the three launches' numbers bit for bit where the matmul is exact
-    (``_dyadic``), and but for a few ADC steps otherwise (cuBLAS sums in another order);
-    with ``FUSED_TF32X3`` too (its products float32's to ~2^-22: exact on the dyadic
-    operands, which have <= 11 significant bits)."""
-    launch = _triton(False)
-    module = launch.__globals__
-    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
-    monkeypatch.setitem(module, "FUSED_TF32X3", tf32x3)
-    w, x = _dyadic(n, width, out, n)
-    x = torch.relu(x)
-    for extra in (dict(inp_sto_round=True), dict(bound_management="iterative_worst_case")):
-        p = kernel_params(IOParameters(**extra))
-        dyadic = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
-        for params, exact in ((dyadic, True), (p, False)):
-            got = []
-            for fused in (False, True):
-                monkeypatch.setitem(module, "FUSED_ROWS", fused)
-                got.append(launch(w.cuda(), x.cuda(), params, 11).cpu())
-            if exact:
-                assert torch.equal(got[0], got[1])
-            else:  # a few outputs a neighbouring ADC step away (a row's step: out_step
-                # times its scale, at most its inputs' absolute sum)
-                step = params.out_step * x.abs().sum(1, keepdim=True) + 1e-5
-                assert ((got[1] - got[0]).abs() <= 4 * step).all()
-                assert (got[1] == got[0]).float().mean() >= 0.99
-
-
-# (tiles or None, out, width, rows, group args or None, transposed): the 784-4096-4096-10 MLP's
-# 512 x 512 tiles (8 x 8 of a 4096-wide layer; 8 x 2 of 392 columns for the 784 inputs) at
-# batch 256, forward and backward, and the ResNet's convolutions (131,072 patch rows at 32 x
-# 32: 144 -> 16 and back, and 576 -> 64 as two tiles of 288)
-TF32X3_CASES = {"wide": (64, 512, 512, 256, (8, 0, 512), False),
-                "wide-back": (64, 512, 512, 256, (8, 512, 0), True),
-                "first-back": (16, 512, 392, 256, (2, 512, 0), True),
-                "conv": (None, 16, 144, 131072, None, False),
-                "conv-back": (None, 16, 144, 131072, None, True),
-                "conv-group": (2, 64, 288, 32768, (2, 0, 288), False)}
-
-
-def _tf32x3_case(name):
-    """The weights (4-bit: dyadic), inputs and the launch of a ``TF32X3_CASES`` shape."""
-    tiles, out, width, rows, args, transposed = TF32X3_CASES[name]
-    gen = torch.Generator().manual_seed(len(name))
-    w = torch.randint(-8, 9, (tiles or 1, out, width), generator=gen) / 16.0
-    w = (w.transpose(1, 2) if transposed else w).cuda()  # a backward's: a transposed view
-    cols = w.shape[2] * (args[0] if args and not args[1] else 1)
-    cols = cols * (tiles // args[0] if args and args[1] else 1)
-    x = torch.relu(torch.randn(rows, cols, generator=gen)).cuda()
-    if tiles is None:
-        return w[0], x, lambda params: _triton(False)(w[0], x, params, 11)
-    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", False)
-    seeds = torch.arange(tiles, device="cuda") + 11
-    return w, x, lambda params: group(w, x, params, seeds, *args)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("name", list(TF32X3_CASES))
-def test_triton_compiled_tf32x3_matmul_keeps_the_mvm(name, monkeypatch):
-    """Compiled, at the 4096-wide MLP's and the ResNet's shapes with default noise (PCM read
-    noise, bound management): ``TF32X3_MATMUL`` (three TF32 tensor-core products) gives
-    cuBLAS float32's numbers bit for bit where the operands have <= 11 significant bits
-    (``_dyadic``'s: every product and sum exact), and but for a few ADC steps otherwise."""
-    module = _triton(False).__globals__
-    _, x, run = _tf32x3_case(name)
-    for extra in (dict(inp_sto_round=True), dict(bound_management="iterative_worst_case",
-                                                 w_noise=0.02, w_noise_type="pcm_read")):
-        p = kernel_params(IOParameters(**extra))
-        dyadic = p._replace(inp_step=1 / 64, bm_limit=p.max_bm_res * 64)
-        for params, exact in ((dyadic, True), (p, False)):
-            got = []
-            for on in (False, True):
-                monkeypatch.setitem(module, "TF32X3_MATMUL", on)
-                got.append(run(params).cpu())
-            assert got[0].abs().max() > 0
-            if exact:
-                assert torch.equal(got[0], got[1])
-            else:  # a few outputs a neighbouring ADC step away (a row's step: out_step
-                # times its scale, at most its inputs' absolute sum); a rare bound-management
-                # pass taken on one side only (a sum on the bound's edge) moves a whole row
-                step = params.out_step * x.abs().sum(1, keepdim=True).cpu() + 1e-5
-                assert ((got[1] - got[0]).abs() <= 4 * step).float().mean() >= 0.999
-                assert (got[1] == got[0]).float().mean() >= 0.99
-
-
-@pytest.mark.gpu
-def test_triton_compiled_tf32x3_matmul_replays_in_a_cuda_graph(monkeypatch):
-    """``TF32X3_MATMUL``'s launches (a 4096-wide group's and a convolution's backward, PCM
-    read noise: both products) captured in a CUDA graph: its replays equal eager calls, for
-    the inputs captured and new ones copied in (no autotuning, no host sync)."""
-    monkeypatch.setitem(_triton(False).__globals__, "TF32X3_MATMUL", True)
-    p = kernel_params(IOParameters(w_noise=0.02, w_noise_type="pcm_read"))
-    cases = [_tf32x3_case(name) for name in ("wide", "conv-back")]
-    eager = [run(p) for _, _, run in cases]  # (compiles the kernels before the capture)
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        captured = [run(p) for _, _, run in cases]
-    graph.replay()
-    torch.cuda.synchronize()
-    for a, b in zip(captured, eager, strict=True):
-        assert torch.equal(a, b)
-    for _, x, _ in cases:
-        x.copy_(torch.relu(torch.randn_like(x)))
-    eager = [run(p) for _, _, run in cases]
-    graph.replay()
-    torch.cuda.synchronize()
-    for a, b in zip(captured, eager, strict=True):
-        assert torch.equal(a, b) and a.abs().max() > 0
-
-
 def _split_inputs(n, width, seed, device="cpu"):
     """``_inputs``' rows, with the DAC's rounding edges for steps of ``2**-6`` and a row
     scale of 1: exact ties ``(k + 1/2)`` steps (half to even), quotients in ``(-1/2, 0)``
@@ -1296,33 +959,6 @@ def test_triton_compiled_split_rows_equal_the_row_blocks(n, width, out, monkeypa
         assert name == "_prologue_split_kernel"
         assert torch.equal(v.view(torch.int32), v_s.view(torch.int32))
         assert torch.equal(scale.view(torch.int32), scale_s.view(torch.int32))
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("normals4", [False, True])
-@pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 64, 288),
-                                         (1000, 27, 16)])
-def test_triton_compiled_chunks_equal_the_row_blocks(n, width, out, normals4, monkeypatch):
-    """Compiled, at convolution shapes with default noise (a backward's, without bound
-    management, and a forward's with it): ``IN_CHUNKS`` / ``OUT_CHUNKS`` give the row-block
-    kernels' numbers bit for bit (``NORMALS4`` too)."""
-    launch = _triton(False)
-    module = launch.__globals__
-    monkeypatch.setitem(module, "NORMALS4", normals4)
-    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
-    gen = torch.Generator().manual_seed(n)
-    w = (0.4 * torch.randn(out, width, generator=gen)).cuda()
-    x = torch.relu(torch.randn(n, width, generator=gen)).cuda()
-    for extra in (dict(bound_management="none", inp_sto_round=True, out_sto_round=True,
-                       w_noise=0.02, w_noise_type="pcm_read"),
-                  dict(bound_management="none"), dict()):
-        p = kernel_params(IOParameters(**extra))
-        got = []
-        for chunks in (False, True):
-            monkeypatch.setitem(module, "IN_CHUNKS", chunks)
-            monkeypatch.setitem(module, "OUT_CHUNKS", chunks)
-            got.append(launch(w, x, p, 11))
-        assert torch.equal(got[0], got[1])
 
 
 @pytest.mark.gpu
