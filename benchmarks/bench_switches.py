@@ -57,18 +57,9 @@ PATHS = {
     # than the three paths before, of the ResNet sgd batch step's ~825, CPU count)
     "seed-launches": (((keyed_seeds_cuda, "KEYED_SEED_KERNEL"), (tile, "SEED_SLOTS")), RESNET,
                       [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the ResNet's images (channels-last views of the convolutions' rows) gathered through
-    # their strides instead of copied contiguous first: a copy fewer a convolution and step,
-    # in the forward and in the update (issue 27's ResNet, accumulate=batch)
-    "strided-images": (((im2col_cuda, "STRIDED_IMAGES"),), RESNET, [],
-                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # the update takes the forward pass's patch rows instead of gathering them again
     "keep-rows": (((indexed, "KEEP_ROWS"),), RESNET, [],
                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # both ResNet gathers' paths together
-    "resnet-gathers": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS")), RESNET, [],
-                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
-                        "sgd", "chopped")),
     # a convolution's forward MVM's prologue with each 144/288-wide row in two power-of-two
     # parts (128 + 16, 256 + 32) read at once: no padding lanes, one read, the DAC's
     # rounding in two additions (~131 -> ~60 SASS a real element, sm_90); the same numbers
@@ -208,10 +199,6 @@ PATHS = {
                            (counted_update_cuda, "CAPPED_DRAWN_REGISTERS")),
                           RESNET, [], ("sgd+update.accumulate=batch",
                                        "chopped+update.accumulate=batch")),
-    # the three ResNet paths together
-    "resnet-rows": (((im2col_cuda, "STRIDED_IMAGES"), (indexed, "KEEP_ROWS")), RESNET, [],
-                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
-                     "sgd", "chopped")),
     # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks
     "parallel-onehot": (((line_walk_cuda, "PARALLEL_ONEHOT"),), RESNET, [],
                         ("chopped", "agad")),

@@ -424,7 +424,7 @@ def main() -> None:
                              "(xbrun.tiles.grouped.GROUPED_WRITE off)")
     parser.add_argument("--on", default="",
                         help="bench_switches paths to turn on, comma-separated "
-                             "(e.g. strided-images)")
+                             "(e.g. split-rows)")
     parser.add_argument("--bytes", action="store_true",
                         help="with --list: each kind's estimated bytes a step (module doc)")
     parser.add_argument("--bandwidth", type=float, default=4.8,

@@ -8,10 +8,6 @@ twin's order, so it needs no atomic adds and equals the twin bit for bit.
 Every image of a batch shares the index: a program of either kernel covers a block of
 images (``IMAGE_BLOCKS``), so it reads its block of the index once for all of them (int64,
 twice the bytes of the float32 it moves: read once an element, it was most of the traffic).
-
-A convolution's output images are channels-last views of its rows, and batch norm and ReLU
-keep that layout, so the next convolution's images are rarely contiguous: the gather then
-reads them through their strides (``STRIDED_IMAGES``) instead of copying them first.
 """
 
 from __future__ import annotations
@@ -48,20 +44,14 @@ def _col2im_kernel(rows_ptr, inverse_ptr, out_ptr, n, size, per_image, width,
 
 
 @triton.jit
-def _im2col_images_kernel(img_ptr, index_ptr, out_ptr, n, patches, width, size, plane,
-                          s_channel, s_pixel,
-                          BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_B: tl.constexpr,
-                          STRIDED: tl.constexpr = False):
+def _im2col_images_kernel(img_ptr, index_ptr, out_ptr, n, patches, width, size,
+                          BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_B: tl.constexpr):
     """``_im2col_kernel`` for the patches ``BLOCK_P`` x ``BLOCK_K`` of ``BLOCK_B`` images:
-    the index block read once. ``STRIDED``: image ``b`` starts ``b * size`` elements in and
-    flat element ``e`` (channel ``e // plane``, pixel ``e % plane``) sits ``s_channel`` and
-    ``s_pixel`` elements apart (a channels-last image: its pixels ``C`` apart)."""
+    the index block read once."""
     p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
     ok = (p < patches)[:, None] & (k < width)[None, :]
     e = tl.load(index_ptr + p[:, None] * width + k[None, :], mask=ok, other=-1)
-    if STRIDED:
-        e = tl.where(e >= 0, (e // plane) * s_channel + (e % plane) * s_pixel, -1)
     at = p[:, None].to(tl.int64) * width + k[None, :]
     b0 = tl.program_id(2) * BLOCK_B
     for i in range(BLOCK_B):
@@ -120,11 +110,6 @@ def _col2im_channels_kernel(rows_ptr, first_ptr, out_ptr, n, plane, channels, pe
 
 # False: one image per program (the kernels before IMAGE_BLOCKS; the same numbers)
 IMAGE_BLOCKS = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
-# With IMAGE_BLOCKS: 4-D images whose rows and columns merge (contiguous or channels-last)
-# gathered through their strides, not copied contiguous first (the copy: a launch and the
-# images read and written once more, each convolution's forward and update). False: the copy
-# (the same numbers; off until a GPU times it).
-STRIDED_IMAGES = False
 
 
 # col2im of a convolution's index (its ``channel_form``: every channel's positions one
@@ -143,42 +128,20 @@ CHANNEL_TILES = True
 CHANNEL_TILE_ELEMENTS = 512
 
 
-def _image_strides(images: torch.Tensor) -> tuple[int, int, int, int] | None:
-    """``(plane, s_image, s_channel, s_pixel)`` of non-contiguous ``[N, C, H, W]`` images
-    whose pixel ``h * W + w`` sits ``s_pixel`` elements from the channel's start (rows and
-    columns merge); None where the gather needs a contiguous copy."""
-    if not (STRIDED_IMAGES and IMAGE_BLOCKS) or images.dim() != 4 or images.is_contiguous():
-        return None
-    _, _, h, w = images.shape
-    s_n, s_c, s_h, s_w = images.stride()
-    s_pixel = s_h if w == 1 else s_w
-    if h > 1 and w > 1 and s_h != w * s_w:
-        return None
-    return h * w, s_n, s_c, s_pixel
-
-
 def im2col_triton(images: torch.Tensor, index: torch.Tensor, block_r: int = 32,
                   block_k: int = 32, block_b: int = 8) -> torch.Tensor:
     """Same arguments and result as ``im2col_torch`` (float32 CUDA images; int64 index);
     ``block_b`` images a program."""
-    strides = _image_strides(images)
-    strided = strides is not None
-    if strided:  # the images in place: the kernel takes their first element's address
-        flat = images
-    else:
-        flat = images.reshape(images.shape[0], -1).contiguous()
-        strides = (flat.shape[1], flat.shape[1], 0, 1)
+    flat = images.reshape(images.shape[0], -1).contiguous()
     n, patches, width = images.shape[0], *index.shape
     rows = n * patches
     out = torch.empty(rows, width, dtype=flat.dtype, device=flat.device)
     if out.numel() and IMAGE_BLOCKS:
-        plane, size, s_channel, s_pixel = strides
         grid = (triton.cdiv(patches, block_r), triton.cdiv(width, block_k),
                 triton.cdiv(n, block_b))
-        _im2col_images_kernel[grid](flat, index.contiguous(), out, n, patches, width, size,
-                                    plane, s_channel, s_pixel, BLOCK_P=block_r,
-                                    BLOCK_K=block_k, BLOCK_B=block_b,
-                                    STRIDED=strided)
+        _im2col_images_kernel[grid](flat, index.contiguous(), out, n, patches, width,
+                                    flat.shape[1], BLOCK_P=block_r, BLOCK_K=block_k,
+                                    BLOCK_B=block_b)
     elif out.numel():
         grid = (triton.cdiv(rows, block_r), triton.cdiv(width, block_k))
         _im2col_kernel[grid](flat, index.contiguous(), out, rows, patches, width,

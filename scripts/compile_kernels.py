@@ -502,8 +502,8 @@ def _out_scales() -> None:
 
 
 def _convolution_gathers() -> None:
-    """im2col (contiguous, and ``STRIDED_IMAGES``' channels-last images in place) and col2im,
-    in image blocks and one image a program."""
+    """im2col (of channels-last images, copied contiguous) and col2im, in image blocks and
+    one image a program."""
     from xbrun.kernels import im2col_cuda as ic
     from xbrun.kernels import inverse_index
 
@@ -511,11 +511,11 @@ def _convolution_gathers() -> None:
 
     index, _ = conv_indices(3, 5, 6, 3, padding=1)
     images = torch.randn(4, 3, 5, 6).contiguous(memory_format=torch.channels_last)
-    saved = ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES
-    for ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES in ((True, False), (True, True), (False, False)):
+    saved = ic.IMAGE_BLOCKS
+    for ic.IMAGE_BLOCKS in (True, False):
         ic.im2col_triton(images, index)
         ic.col2im_triton(torch.randn(4 * 30, 27), inverse_index(index, 90), 4)
-    ic.IMAGE_BLOCKS, ic.STRIDED_IMAGES = saved
+    ic.IMAGE_BLOCKS = saved
     from xbrun.kernels import channel_form
     for c, side in ((3, 5), (16, 32), (64, 8)):  # CHANNEL_TILES: the ResNet's tiles' widths
         index, _ = conv_indices(c, side, side, 3, padding=1)

@@ -213,12 +213,9 @@ def test_channels_last_images_gathered_in_place_as_the_unfold_path(monkeypatch):
 @pytest.mark.parametrize("keep_rows", [False, True])
 @pytest.mark.parametrize("mapping", [(), ("max_input_size=7", "max_output_size=2")])
 def test_indexed_conv_equals_the_unfold_path_on_cuda(mapping, keep_rows, monkeypatch):
-    from xbrun.kernels import im2col_cuda
-
     from xbrun.tiles import indexed
 
     monkeypatch.setattr(indexed, "KEEP_ROWS", keep_rows)
-    monkeypatch.setattr(im2col_cuda, "STRIDED_IMAGES", keep_rows)  # both new paths at once
     check_indexed_equals_unfold(mapping, "cuda", 6, channels_last=keep_rows)
 
 

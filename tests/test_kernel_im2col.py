@@ -95,49 +95,29 @@ def test_triton_interpreted_equals_unfold(monkeypatch):
     _check_triton(True, "cpu", monkeypatch)
 
 
-def _layouts(x: torch.Tensor) -> list[torch.Tensor]:
-    """``x`` as a channels-last view (its rows and columns merge), and one whose rows and
-    columns do not merge (a transposed view: copied contiguous first either way)."""
-    return [x.contiguous(memory_format=torch.channels_last),
-            x.transpose(2, 3).contiguous().transpose(2, 3)]
-
-
-def _check_strided(interpret: bool, device: str, monkeypatch):
-    """Strided images gathered in place (``STRIDED_IMAGES`` on) or after a contiguous copy
-    (off): the rows of unfold either way; with the switch on the kernel reads merging images
-    where they are (no copy)."""
+def _check_copied(interpret: bool, device: str, monkeypatch):
+    """Images that are not contiguous (a channels-last view, a transposed one) are copied
+    contiguous, then gathered: the rows of unfold."""
     gather = triton_function("im2col_cuda", "im2col_triton", interpret)
-    kernel, read = gather.__globals__["_im2col_images_kernel"], []
-
-    class Spy:  # the kernel, noting which tensor it reads the images from
-        def __getitem__(self, grid):
-            def launch(*args, **kwargs):
-                read.append(args[0])
-                return kernel[grid](*args, **kwargs)
-            return launch
-
-    monkeypatch.setitem(gather.__globals__, "_im2col_images_kernel", Spy())
     # (a test that ran ``_check_triton`` first left IMAGE_BLOCKS at its last value, False)
     monkeypatch.setitem(gather.__globals__, "IMAGE_BLOCKS", True)
-    for strided in (False, True):
-        monkeypatch.setitem(gather.__globals__, "STRIDED_IMAGES", strided)
-        for seed, shape in enumerate([*SHAPES, (2, 1, 6, (1, 3), 1, 0, 1)]):
-            x, rows, *_, indices, _ = unfold_reference(shape, 3, seed)
-            for merged, images in zip((True, False), _layouts(x.to(device)), strict=True):
-                out = gather(images, indices.to(device), block_r=8, block_k=16, block_b=2)
-                assert torch.equal(out.cpu(), rows)
-                in_place = read[-1].data_ptr() == images.data_ptr()
-                assert in_place == (images.is_contiguous() or (strided and merged))
+    for seed, shape in enumerate([*SHAPES, (2, 1, 6, (1, 3), 1, 0, 1)]):
+        x, rows, *_, indices, _ = unfold_reference(shape, 3, seed)
+        for images in (x.contiguous(memory_format=torch.channels_last),
+                       x.transpose(2, 3).contiguous().transpose(2, 3)):
+            out = gather(images.to(device), indices.to(device), block_r=8, block_k=16,
+                         block_b=2)
+            assert torch.equal(out.cpu(), rows)
 
 
-def test_triton_interpreted_strided_images_equal_unfold(monkeypatch):
-    _check_strided(True, "cpu", monkeypatch)
+def test_triton_interpreted_copied_images_equal_unfold(monkeypatch):
+    _check_copied(True, "cpu", monkeypatch)
 
 
 @pytest.mark.gpu
 def test_triton_compiled_equals_unfold(monkeypatch):
     _check_triton(False, "cuda", monkeypatch)
-    _check_strided(False, "cuda", monkeypatch)
+    _check_copied(False, "cuda", monkeypatch)
 
 
 def test_channel_form_of_a_convolutions_index():
