@@ -25,14 +25,13 @@ from xbrun.kernels import (
     analog_mvm_cuda,
     counted_update_cuda,
     im2col_cuda,
-    keyed_seeds_cuda,
     line_walk_cuda,
     pulsed_update_cuda,
     transfer_write_cuda,
 )
 
 from xbrun.nn import optimizer
-from xbrun.tiles import grouped, indexed, scales, tile
+from xbrun.tiles import grouped, indexed, scales
 
 from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
 
@@ -45,18 +44,6 @@ PATHS = {
                      (counted_update_cuda, "DRAWN_COUNTS")),
                     RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
                              "chopped+update.accumulate=batch")),
-    # a counted update's seed from its call counter in one launch, not three torch ones
-    # (the ResNet's 27 updates a step: 54 launches fewer, ~1-2 us each in a graph)
-    "keyed-seeds": (((keyed_seeds_cuda, "KEYED_SEED_KERNEL"),), RESNET, [],
-                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # a training step's MVM seeds from two slots made ahead, advanced once at the tile's
-    # update, not one add an MVM (the ResNet's 53 MVMs a step: 27 launches fewer)
-    "seed-slots": (((tile, "SEED_SLOTS"),), RESNET, [],
-                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # both: the step's seed bookkeeping (with the pulses' count, always on: 81 launches fewer
-    # than the three paths before, of the ResNet sgd batch step's ~825, CPU count)
-    "seed-launches": (((keyed_seeds_cuda, "KEYED_SEED_KERNEL"), (tile, "SEED_SLOTS")), RESNET,
-                      [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # the update takes the forward pass's patch rows instead of gathering them again
     "keep-rows": (((indexed, "KEEP_ROWS"),), RESNET, [],
                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
@@ -184,8 +171,7 @@ PATHS = {
     "resnet-evening": (((analog_mvm_cuda, "GATHER_PROLOGUE"), (indexed, "CHANNELS_LAST_INDEX"),
                         (counted_update_cuda, "DRAWN_ROW_KEYS"),
                         (counted_update_cuda, "LEAN_OPERANDS"),
-                        (counted_update_cuda, "FOLDED_PROBABILITIES"),
-                        (keyed_seeds_cuda, "KEYED_SEED_KERNEL"), (tile, "SEED_SLOTS")), RESNET,
+                        (counted_update_cuda, "FOLDED_PROBABILITIES")), RESNET,
                        [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                             "agad+update.accumulate=batch", "sgd")),
     # both of convcounts' 2026-12-07 evening paths (row keys with the dense plane, lean)
@@ -360,14 +346,6 @@ PATHS = {
                             ("ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
                              "chopped+update.accumulate=batch",
                              "agad+update.accumulate=batch")),
-    # the 4096 MLP's update glue launches: the walk's one (above) and the update seed in one
-    # launch, not three (keyed-seeds, timed on the ResNet only): counted 75 -> 69 a step
-    # (sgd), 90 -> 81 (ttv1/ttv2/chopped/agad)
-    "large-launches": (((line_walk_cuda, "ONES_IN_WALK"),
-                        (keyed_seeds_cuda, "KEYED_SEED_KERNEL")), DATA, LARGE,
-                       ("sgd+update.accumulate=batch", "ttv1+update.accumulate=batch",
-                        "ttv2+update.accumulate=batch", "chopped+update.accumulate=batch",
-                        "agad+update.accumulate=batch")),
     # the one-hot wide kernel in blocks of 16 rows (4 elements a thread: ~22 % fewer PTX
     # instructions an element, twice the registers)
     "wide-quad": (((pulsed_update_cuda, "WIDE_QUAD_BLOCKS"),), DATA, LARGE,

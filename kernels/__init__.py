@@ -222,23 +222,14 @@ def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, t
 
 
 def keyed_seed(key):
-    """A ``seeds.KeyedSeed`` as its seed tensor (``key.tensor()``): on CUDA in one launch
-    where ``keyed_seeds_cuda.KEYED_SEED_KERNEL`` is on, else three."""
-    if not key.calls.is_cuda:
-        return key.tensor()
-    from .keyed_seeds_cuda import keyed_seed as on_cuda  # Triton: imported on use
-
-    return on_cuda(key)
+    """A ``seeds.KeyedSeed`` as its seed tensor (``key.tensor()``: three launches on
+    CUDA)."""
+    return key.tensor()
 
 
 def device_seeds(calls, offsets):
-    """``seeds.array_device_seeds(calls, offsets)`` (a group's update seeds): on CUDA in
-    one launch where ``keyed_seeds_cuda.KEYED_SEED_KERNEL`` is on, else three."""
-    if not calls.is_cuda:
-        return seeds.array_device_seeds(calls, offsets)
-    from .keyed_seeds_cuda import keyed_seeds as on_cuda  # Triton: imported on use
-
-    return on_cuda(calls, offsets)
+    """``seeds.array_device_seeds(calls, offsets)`` (a group's update seeds)."""
+    return seeds.array_device_seeds(calls, offsets)
 
 
 def analog_mvm(weight, x, params, seed, onehot_start=None, vectors=None):

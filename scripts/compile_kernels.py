@@ -281,9 +281,6 @@ def _problems():
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7))
     _one_accumulator(cu, kernels, gen)
-    from xbrun.kernels import keyed_seeds_cuda
-    for offsets in (5, torch.arange(3)):  # one array's update seed (KEYED_SEED_KERNEL), a group's
-        keyed_seeds_cuda.keyed_seeds_triton(torch.arange(3), offsets)
     from xbrun.kernels import grid_sum_cuda
     for dim in (0, 1):  # a grid pass's partial sums (grouped.ORDERED_SUMS): wide and narrow
         for width in (512, 392, 10):

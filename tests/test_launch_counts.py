@@ -3,9 +3,6 @@ the model's tensors faked onto CUDA, every aten operator that computes and every
 launch counted): a launch in a replayed graph costs ~1-2 us whatever it does, so the
 counters and seeds around a counted update's kernels are held to what they need."""
 
-import pytest
-from xbrun.kernels import keyed_seeds_cuda
-
 from benchmarks import count_launches
 
 SMALL = ["dataset=synthetic", "dataset.n_features=16", "dataset.n_train=64",
@@ -13,44 +10,22 @@ SMALL = ["dataset=synthetic", "dataset.n_features=16", "dataset.n_train=64",
 LAYERS = 2  # 16 -> 8 -> 10: two analog layers, each updated once a step
 
 
-def _update_launches(keyed: bool, monkeypatch) -> dict:
+def _update_launches() -> dict:
     """The analog update's launches of a step of the small MLP (sgd, ``accumulate=batch``),
-    by kind, with ``KEYED_SEED_KERNEL`` ``keyed``."""
-    monkeypatch.setattr(keyed_seeds_cuda, "KEYED_SEED_KERNEL", keyed)
+    by kind."""
     counts = count_launches.count("sgd", batch=8, steps=2, data=SMALL,
                                   extra=["update.accumulate=batch", "model.hidden=[8]"])
     key = count_launches.UPDATE_KEY
     return {k[len(key):]: v for k, v in counts.items() if k.startswith(key)}
 
 
-@pytest.mark.parametrize("keyed", [False, True])
-def test_a_counted_update_spends_few_launches_on_its_counters(monkeypatch, keyed):
-    """Per analog layer and step, the update's only torch operators are its seed (three
-    with the switch off, none with it on: one ``_keyed_seeds_kernel``) and the split-K
-    count's zeroing: the pulses go to the tile's count in the apply kernel (no zeroed count,
-    no add), the call counter advances in the trains' kernel."""
-    got = _update_launches(keyed, monkeypatch)
+def test_a_counted_update_spends_few_launches_on_its_counters():
+    """Per analog layer and step, the update's only torch operators are its seed (three)
+    and the split-K count's zeroing: the pulses go to the tile's count in the apply kernel
+    (no zeroed count, no add), the call counter advances in the trains' kernel."""
+    got = _update_launches()
     torch_ops = {k: v for k, v in got.items() if k.startswith("aten.")}
-    seed_ops = {} if keyed else {"aten.mul": LAYERS, "aten.add": LAYERS,
-                                 "aten.bitwise_and": LAYERS}
+    seed_ops = {"aten.mul": LAYERS, "aten.add": LAYERS, "aten.bitwise_and": LAYERS}
     assert torch_ops == {**seed_ops, "aten.zeros": LAYERS}
-    assert got.get("triton._keyed_seeds_kernel", 0) == (LAYERS if keyed else 0)
     assert got["triton._apply_counts_kernel"] == LAYERS
-    assert sum(got.values()) <= (8 if keyed else 10) * LAYERS
-
-
-def test_seed_slots_advance_a_tiles_mvm_seeds_once_a_step(monkeypatch):
-    """``tile.SEED_SLOTS``: a tile's MVM seeds cost one launch a step (its update advances
-    both slots) instead of one an MVM: 16 -> 8 -> 8 -> 10, five MVMs (the first layer has no
-    backward MVM), three tiles."""
-    from xbrun.tiles import tile
-
-    monkeypatch.setattr(count_launches, "WHERE", [True])
-    adds = []
-    for slots in (False, True):
-        monkeypatch.setattr(tile, "SEED_SLOTS", slots)
-        counts = count_launches.count("sgd", batch=8, steps=2, data=SMALL,
-                                      extra=["update.accumulate=batch", "model.hidden=[8, 8]"])
-        adds.append(sum(v for k, v in counts.items()
-                        if k.startswith("aten.") and "xbrun/tiles/tile.py" in k))
-    assert adds == [5, 3]
+    assert sum(got.values()) <= 10 * LAYERS

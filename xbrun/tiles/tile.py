@@ -18,21 +18,6 @@ from ..graph_state import DeviceScalar, GraphState
 from ..kernels import seeds
 from ..physics.io import IOConfig, analog_mvm, analog_mvm_images
 
-# On CUDA, a training step's MVM seeds taken from two slots made ahead (the next two
-# seeds of the tile's stream, one device tensor), advanced together by one launch when the
-# tile is updated (``pulse_update``), instead of one in-place add per MVM: issue 27's
-# ResNet runs 53 MVMs a step (a forward and a backward a layer), each add a ~1-2 us node
-# of a replayed graph, so ~27 launches fewer a step (~30-80 us). The same seeds, the same
-# numbers: call ``n`` still gets ``mvm_seed(seed, n)``'s. Out of training mode (evaluation)
-# an MVM takes the first slot and advances both after it (one launch, as before), so a
-# step's slots are where a captured graph left them. A step that leaves slots used (an MVM
-# without an update) moves ``_mvm_pending``, host state that a graph would not advance,
-# so ``StepRunner`` keeps that step eager. Not covered: a training-mode MVM outside the
-# training step (xbrun evaluates in eval mode) between two replays, which the next replay
-# would not see (its slot read again). Off until a GPU times it (``bench_switches``
-# ``seed-slots``).
-SEED_SLOTS = False
-
 
 class AnalogTile(nn.Module, GraphState):
     """The raw tile (see the module docstring). Its graph state: counters on the device
@@ -66,11 +51,6 @@ class AnalogTile(nn.Module, GraphState):
         self._mvm_counter = [0]  # bumped per MVM; a list spares nn.Module.__setattr__
         self._mvm_seed_device: torch.Tensor | None = None
         self._mvm_seed_saved: int | None = None
-        # SEED_SLOTS: the next two MVM seeds (a (2,) device tensor) and how many of them
-        # this step has taken (a plain int: the graph runner sees a step that moves it)
-        self._mvm_slots: torch.Tensor | None = None
-        self._mvm_pending = 0
-        self._mvm_advance = False  # the slots advance after the MVM that took slot 0
         # which replica of a run on several processes this tile is (its rank): each draws
         # its own MVM noise for the rows of its shard (0: one process, unchanged)
         self.noise_stream = 0
@@ -104,8 +84,6 @@ class AnalogTile(nn.Module, GraphState):
         calls = self._mvm_counter[0]
         if not self._device_seeds():
             return seeds.replica_seed(self._host_seed(calls), self.noise_stream)
-        if SEED_SLOTS and not self.noise_stream:
-            return self._slot_seed(calls - 1)
         seed = self.mvm_seed_tensor(calls - 1).add_(seeds.MVM_STEP)
         return seeds.replica_seed(seed, self.noise_stream) if self.noise_stream else seed
 
@@ -113,58 +91,10 @@ class AnalogTile(nn.Module, GraphState):
         """Whether the MVM seeds live on the device (CUDA: read there by the kernels)."""
         return self.pulses.device.type == "cuda"
 
-    def _slot_seed(self, calls: int) -> torch.Tensor:
-        """``SEED_SLOTS``' seed of the MVM after ``calls``: a view of the slot it takes (no
-        launch in training mode where a slot is left; see the switch)."""
-        slots = self._seed_slots(calls)
-        if self._mvm_pending == 2 or (not self.training and self._mvm_pending):
-            self._advance_slots()  # both taken (or a step left one): one launch
-        if not self.training:  # after the MVM that reads slot 0 (``_seed_read``)
-            self._mvm_advance = True
-            return slots[:1]
-        self._mvm_pending += 1
-        return slots[self._mvm_pending - 1:self._mvm_pending]
-
-    def _seed_slots(self, calls: int) -> torch.Tensor:
-        """The slots on the tile's device, made on first use from the last seed (device,
-        saved or the host's for ``calls`` MVMs)."""
-        where = self.pulses.device
-        if self._mvm_slots is None or self._mvm_slots.device != where:
-            step = torch.tensor([seeds.MVM_STEP, 2 * seeds.MVM_STEP], dtype=torch.int64)
-            if self._mvm_seed_device is not None and self._mvm_seed_device.device == where:
-                self._mvm_slots = self._mvm_seed_device + step.to(where)
-            else:
-                start = self._mvm_seed_saved
-                if start is None:
-                    start = self._host_seed(calls)
-                self._mvm_slots = (start + step).to(where)
-            self._mvm_seed_device, self._mvm_pending = None, 0
-        return self._mvm_slots
-
-    def _advance_slots(self) -> None:
-        """The slots past the seeds this step took (one launch)."""
-        if self._mvm_slots is not None and self._mvm_pending:
-            self._mvm_slots.add_(self._mvm_pending * seeds.MVM_STEP)
-        self._mvm_pending = 0
-
-    def _seed_read(self) -> None:
-        """After an MVM's launches: an evaluation MVM's slot advanced past it."""
-        if self._mvm_advance:
-            self._mvm_advance = False
-            self._mvm_slots.add_(seeds.MVM_STEP)
-
-    def _last_slot_seed(self) -> torch.Tensor:
-        """The seed of the last MVM from the slots (a new one-element tensor)."""
-        return self._mvm_slots[:1] + (self._mvm_pending - 1) * seeds.MVM_STEP
-
     def mvm_seed_tensor(self, calls: int) -> torch.Tensor:
         """The CUDA noise seed of the last MVM, a one-element device tensor (made on first
-        use from the saved seed, or from ``calls``, the MVMs run so far; or from
-        ``SEED_SLOTS``' slots, which it replaces)."""
+        use from the saved seed, or from ``calls``, the MVMs run so far)."""
         where = self.pulses.device
-        if self._mvm_slots is not None:
-            self._mvm_seed_device = self._last_slot_seed()
-            self._mvm_slots, self._mvm_pending = None, 0
         if self._mvm_seed_device is None or self._mvm_seed_device.device != where:
             start = self._mvm_seed_saved
             if start is None:
@@ -192,8 +122,6 @@ class AnalogTile(nn.Module, GraphState):
                  "mvm_vectors": self.mvm_vectors.detach().cpu().clone()}
         if self._mvm_seed_device is not None:  # read back at checkpoints only
             state["mvm_seed"] = int(self._mvm_seed_device)
-        elif self._mvm_slots is not None:
-            state["mvm_seed"] = int(self._last_slot_seed())
         if self._generator is not None:  # CPU or CUDA (seed and offset): resume is exact
             state["generator"] = self._generator.get_state()
             state["generator_device"] = self._generator.device.type
@@ -207,7 +135,6 @@ class AnalogTile(nn.Module, GraphState):
         self.mvm_vectors.copy_(state.get("mvm_vectors", torch.zeros(2, dtype=torch.int64)))
         self._mvm_seed_saved = state.get("mvm_seed")
         self._mvm_seed_device = None
-        self._mvm_slots, self._mvm_pending, self._mvm_advance = None, 0, False
         saved = state.get("generator")
         self._generator_state = (None if saved is None else
                                  (state.get("generator_device", "cpu"), saved))
@@ -220,32 +147,23 @@ class AnalogTile(nn.Module, GraphState):
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
         """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O (its
         vectors counted by the MVM: on CUDA in its kernel)."""
-        out = analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed(),
-                         vectors=self.mvm_vectors[:1])
-        self._seed_read()
-        return out
+        return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed(),
+                          vectors=self.mvm_vectors[:1])
 
     def mvm_images(self, images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """:meth:`mvm` of the patch rows of ``images`` by a convolution's im2col ``index``
         (``[L, x_size]``; on CUDA the prologue may gather them, none written)."""
-        out = analog_mvm_images(self.weight(), images, index, self.io.forward,
-                                seed=self.mvm_seed(), vectors=self.mvm_vectors[:1])
-        self._seed_read()
-        return out
+        return analog_mvm_images(self.weight(), images, index, self.io.forward,
+                                 seed=self.mvm_seed(), vectors=self.mvm_vectors[:1])
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
-        out = analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed(),
-                         vectors=self.mvm_vectors[1:])
-        self._seed_read()
-        return out
+        return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed(),
+                          vectors=self.mvm_vectors[1:])
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float,
                      decompose: bool = True) -> None:
-        """``W <- W - lr * d^T x`` as pulses, through the decomposition when ``decompose``;
-        ``SEED_SLOTS``' slots advanced past this step's MVMs (one launch)."""
-        if self._mvm_pending:
-            self._advance_slots()
+        """``W <- W - lr * d^T x`` as pulses, through the decomposition when ``decompose``."""
         if self.decomposition is None or not decompose:
             d_rows, x_rows = d, x
         else:
