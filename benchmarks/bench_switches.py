@@ -60,22 +60,6 @@ PATHS = {
     "split-periphery": (((analog_mvm_cuda, "SPLIT_ROWS"), (analog_mvm_cuda, "SPLIT_OUTPUTS")),
                         RESNET, [], ("sgd+update.accumulate=batch",
                                      "chopped+update.accumulate=batch")),
-    # a convolution's forward MVM from its images: the row-block prologue gathers the patch
-    # rows by the im2col index (no rows written by im2col and read back: ~1.8 GB and 26
-    # launches a ResNet step fewer); the same numbers
-    "gather-prologue": (((analog_mvm_cuda, "GATHER_PROLOGUE"),), RESNET, [],
-                        ("sgd", "sgd+update.accumulate=batch",
-                         "chopped+update.accumulate=batch")),
-    # channels-last images (a convolution's output after batch norm and ReLU) gathered from
-    # their storage by an index of that layout: no contiguous copy before each gather (the
-    # forward's and the update's: 50 copy launches, ~0.47 GB a ResNet step); the same rows
-    "channels-last-index": (((indexed, "CHANNELS_LAST_INDEX"),), RESNET, [],
-                            ("sgd", "sgd+update.accumulate=batch",
-                             "chopped+update.accumulate=batch")),
-    # both convolution periphery paths together
-    "conv-periphery": (((analog_mvm_cuda, "GATHER_PROLOGUE"), (indexed, "CHANNELS_LAST_INDEX")),
-                       RESNET, [], ("sgd", "sgd+update.accumulate=batch",
-                                    "chopped+update.accumulate=batch")),
     # the MVM periphery's normals four to a Philox call (tl.randn4x; other numbers, the same
     # distribution): the epilogue's output noise, ~370 M normals a ResNet step. Not at the
     # LARGE shape: ~20-30 M a step there (88 tiles' outputs and reads), ~50 us of issue
@@ -168,8 +152,7 @@ PATHS = {
     # every ResNet path of 2026-12-07's evening together (the periphery's gathers, the drawn
     # counts' row keys and lean programs, the seeds' launches): whether they reach issue 27's
     # <= 2x fp for accumulate=batch
-    "resnet-evening": (((analog_mvm_cuda, "GATHER_PROLOGUE"), (indexed, "CHANNELS_LAST_INDEX"),
-                        (counted_update_cuda, "DRAWN_ROW_KEYS"),
+    "resnet-evening": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
                         (counted_update_cuda, "LEAN_OPERANDS"),
                         (counted_update_cuda, "FOLDED_PROBABILITIES")), RESNET,
                        [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",

@@ -82,7 +82,7 @@ BYTES = [False]  # whether launches also add their estimated bytes (``--bytes``)
 # Triton kernels' arguments read only on a rare branch, left out of --bytes: the MVM
 # epilogue reads a row's input, DAC output and the weights again only where it clipped
 RARE = {"_epilogue_kernel": ("x_ptr", "v_ptr", "w_ptr"),
-        "_epilogue_rows_kernel": ("x_ptr", "v_ptr", "w_ptr", "idx_ptr")}
+        "_epilogue_rows_kernel": ("x_ptr", "v_ptr", "w_ptr")}
 BYTES_KEY = "bytes "  # a launch key's bytes are counted under this prefix
 
 

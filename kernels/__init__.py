@@ -24,7 +24,6 @@ from . import backends, layout, seeds
 from .analog_mvm_ref import (
     MVMParams,
     analog_mvm_grouped_torch,
-    analog_mvm_images_torch,
     analog_mvm_torch,
 )
 from .auto_scale_ref import auto_scale_torch
@@ -34,7 +33,6 @@ from .counted_update_ref import counted_update_grouped_torch, counted_update_tor
 from .grid_sum_ref import grid_sum_torch
 from .im2col_ref import (
     channel_form,
-    channels_last_index,
     col2im_torch,
     im2col_torch,
     inverse_index,
@@ -90,8 +88,6 @@ _register("counted_update_grouped", counted_update_grouped_torch,
           triton=".counted_update_cuda:counted_update_grouped_triton")
 _register("analog_mvm", analog_mvm_torch, numba=".analog_mvm_cpu:analog_mvm_numba",
           triton=".analog_mvm_cuda:analog_mvm_triton")
-_register("analog_mvm_images", analog_mvm_images_torch,
-          triton=".analog_mvm_cuda:analog_mvm_images_triton", triton_float32=True)
 _register("analog_mvm_grouped", analog_mvm_grouped_torch,
           numba=".analog_mvm_cpu:analog_mvm_grouped_numba",
           triton=".analog_mvm_cuda:analog_mvm_grouped_triton")
@@ -249,19 +245,6 @@ def analog_mvm(weight, x, params, seed, onehot_start=None, vectors=None):
     if backend == backends.NUMBA:
         return run(weight, x, params, int(seed))
     return run(weight, x, params, seed=int(seed))
-
-
-def analog_mvm_images(weight, images, index, params, seed, vectors=None):
-    """:func:`analog_mvm` of the patch rows that :func:`im2col` gathers from ``images`` by
-    ``index`` (a convolution's forward MVM; ``analog_mvm_images_torch``), the same numbers:
-    on CUDA, where ``analog_mvm_cuda.GATHER_PROLOGUE`` and the shape take it, the prologue
-    gathers the rows itself (none written); else they are gathered, then multiplied."""
-    backend, run = backends.pick("analog_mvm_images", images, weight)
-    if backend == backends.TRITON:
-        out = run(weight, images, index, params, seed, vectors=vectors)
-        if out is not None:
-            return out
-    return analog_mvm(weight, im2col(images, index), params, seed, vectors=vectors)
 
 
 def bind_onehot_reads(weight, params):
@@ -634,12 +617,9 @@ __all__ = [
     "analog_mvm",
     "analog_mvm_grouped",
     "analog_mvm_grouped_torch",
-    "analog_mvm_images",
-    "analog_mvm_images_torch",
     "analog_mvm_torch",
     "auto_scale_torch",
     "channel_form",
-    "channels_last_index",
     "chi_steps",
     "chi_steps_torch",
     "chi_write",

@@ -137,23 +137,9 @@ def _scale_of(amax, vmax, pos, neg, nm_thres, wmax, out_bound, inp_step, max_bm_
 
 
 @triton.jit
-def _load_row(x_ptr, sx1, idx_ptr, cols, ok, GATHER: tl.constexpr):
-    """A row's inputs at ``cols``: ``sx1`` apart from ``x_ptr``; with ``GATHER`` (a
-    convolution's patch, ``GATHER_PROLOGUE``) the image at ``x_ptr`` read at its index row
-    ``idx_ptr`` (``-1``: padding, a zero), as ``im2col`` would have written the row."""
-    if GATHER:
-        e = tl.load(idx_ptr + cols, mask=ok, other=-1)
-        t = tl.load(x_ptr + e, mask=ok & (e >= 0), other=0.0)
-    else:
-        t = tl.load(x_ptr + cols * sx1, mask=ok, other=0.0)
-    return t
-
-
-@triton.jit
-def _row_scale(x_ptr, sx1, idx_ptr, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
-               KIND: tl.constexpr, BLOCK_I: tl.constexpr, GATHER: tl.constexpr):
-    """Noise-management scale of the row at ``x_ptr`` (as ``noise_management_scale_torch``;
-    ``GATHER``: ``_load_row``)."""
+def _row_scale(x_ptr, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+               KIND: tl.constexpr, BLOCK_I: tl.constexpr):
+    """Noise-management scale of the row at ``x_ptr`` (as ``noise_management_scale_torch``)."""
     amax = tl.zeros((), tl.float32)
     vmax = tl.full((), float("-inf"), tl.float32)
     pos = tl.zeros((), tl.float64)
@@ -161,7 +147,7 @@ def _row_scale(x_ptr, sx1, idx_ptr, width, nm_thres, wmax, out_bound, inp_step, 
     for i0 in range(0, width, BLOCK_I):
         cols = i0 + tl.arange(0, BLOCK_I)
         ok = cols < width
-        t = _load_row(x_ptr, sx1, idx_ptr, cols, ok, GATHER)
+        t = tl.load(x_ptr + cols * sx1, mask=ok, other=0.0)
         amax = tl.maximum(amax, tl.max(tl.abs(t), axis=0))
         vmax = tl.maximum(vmax, tl.max(tl.where(ok, t, float("-inf")), axis=0))
         pos += tl.sum(tl.maximum(t, 0.0).to(tl.float64), axis=0)
@@ -196,16 +182,15 @@ def _dac(x, s, at, seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q: tl.cons
 
 
 @triton.jit
-def _dac_row(x_ptr, sx1, idx_ptr, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_bound,
+def _dac_row(x_ptr, sx1, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_bound,
              inp_noise, INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
-             NORMALS4: tl.constexpr, BLOCK_I: tl.constexpr, GATHER: tl.constexpr):
-    """Write the DAC's view of ``x / s`` to ``v_ptr``; return its squared norm
-    (``GATHER``: ``_load_row``)."""
+             NORMALS4: tl.constexpr, BLOCK_I: tl.constexpr):
+    """Write the DAC's view of ``x / s`` to ``v_ptr``; return its squared norm."""
     sumsq = tl.zeros((), tl.float32)
     for i0 in range(0, width, BLOCK_I):
         cols = i0 + tl.arange(0, BLOCK_I)
         ok = cols < width
-        t = _dac(_load_row(x_ptr, sx1, idx_ptr, cols, ok, GATHER), s, row * width + cols,
+        t = _dac(tl.load(x_ptr + cols * sx1, mask=ok, other=0.0), s, row * width + cols,
                  seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE,
                  NORMALS4)
         t = tl.where(ok, t, 0.0)
@@ -310,33 +295,31 @@ def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
     at = g * n + row  # this row of this tile in the (tiles, n) scales and (tiles, n, .) rows
     x_row = x_ptr + row.to(tl.int64) * sx0
-    raw = _row_scale(x_row, sx1, x_row, width, nm_thres, wmax, out_bound, inp_step,
-                     max_bm_res, NM_KIND, BLOCK_I, False)
+    raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                     NM_KIND, BLOCK_I)
     s = tl.where(raw > 0, raw, 1.0)
     silent = (raw <= 0) & (inp_noise <= 0)  # never with NM_NONE (raw = 1)
-    sumsq = _dac_row(x_row, sx1, x_row, v_ptr + at * width, row, width, s, seed, 0,
-                     inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4,
-                     BLOCK_I, False)
+    sumsq = _dac_row(x_row, sx1, v_ptr + at * width, row, width, s, seed, 0, inp_step,
+                     inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, BLOCK_I)
     tl.store(scale_ptr + at, tl.where(silent, 0.0, s))  # 0 marks a silent row
     tl.store(norm_ptr + at, tl.sqrt(sumsq))
 
 
 @triton.jit
-def _bound_management(x_row, sx1, idx_row, v_row, w_ptr, sw0, sw1, out_row, row, width, n_out,
+def _bound_management(x_row, sx1, v_row, w_ptr, sw0, sw1, out_row, row, width, n_out,
                       alpha, hit, silent, seed, nm_thres, wmax, inp_step, max_bm_res,
                       inp_bound, inp_noise, w_noise, out_noise, out_step, out_bound, out_scale,
                       max_bm_factor, bm_limit, WORST: tl.constexpr, INP_Q: tl.constexpr,
                       INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, W_KIND: tl.constexpr,
                       OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
                       TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
-                      GEMV_O: tl.constexpr, NORMALS4: tl.constexpr, GATHER: tl.constexpr):
+                      GEMV_O: tl.constexpr, NORMALS4: tl.constexpr):
     """Bound management of one row after its first pass (``hit``: whether an output
     clipped): while one clips, halve the input, redo the DAC row at ``v_row`` and its GEMV
-    with the weight, and overwrite the row's outputs at ``out_row``. ``GATHER``: the row is
-    a patch of the image at ``x_row`` by the index row ``idx_row`` (``_load_row``)."""
+    with the weight, and overwrite the row's outputs at ``out_row``."""
     if WORST:
-        worst = _row_scale(x_row, sx1, idx_row, width, nm_thres, wmax, out_bound, inp_step,
-                           max_bm_res, 4, BLOCK_I, GATHER)
+        worst = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                           4, BLOCK_I)
     reduction = tl.full((), 1.0, tl.float32)
     bm_pass = tl.zeros((), tl.int32)
     again = (hit > 0) & (~silent) & (reduction <= max_bm_factor) & (reduction <= bm_limit)
@@ -352,9 +335,8 @@ def _bound_management(x_row, sx1, idx_row, v_row, w_ptr, sw0, sw1, out_row, row,
         # they write it: no thread rewrites it before every read of the last pass is
         # done, nor reads it before every thread has written it
         tl.debug_barrier()
-        sumsq = _dac_row(x_row, sx1, idx_row, v_row, row, width, s, seed, bm_pass, inp_step,
-                         inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, BLOCK_I,
-                         GATHER)
+        sumsq = _dac_row(x_row, sx1, v_row, row, width, s, seed, bm_pass, inp_step, inp_bound,
+                         inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, BLOCK_I)
         tl.debug_barrier()
         norm = tl.sqrt(sumsq)
         hit = tl.zeros((), tl.int32)
@@ -417,12 +399,12 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
         y = _scaled_back(y, alpha, out_scale, SCALED)
         tl.store(out_ptr + base + cols, tl.where(silent, 0.0, y), mask=ok)
     if BM_KIND != 0:
-        _bound_management(x_ptr + row.to(tl.int64) * sx0, sx1, x_ptr, v_ptr + at * width,
+        _bound_management(x_ptr + row.to(tl.int64) * sx0, sx1, v_ptr + at * width,
                           w_ptr, sw0, sw1, out_ptr + base, row, width, n_out, alpha, hit, silent,
                           seed, nm_thres, wmax, inp_step, max_bm_res, inp_bound, inp_noise,
                           w_noise, out_noise, out_step, out_bound, out_scale, max_bm_factor,
                           bm_limit, WORST, INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE,
-                          OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_I, GEMV_O, NORMALS4, False)
+                          OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_I, GEMV_O, NORMALS4)
 
 
 @triton.jit
@@ -558,39 +540,6 @@ def _prologue_split_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, seed_ptr, seed_arg
 
 
 @triton.jit
-def _prologue_images_kernel(img_ptr, size, idx_ptr, patches, v_ptr, scale_ptr, norm_ptr,
-                            seed_ptr, seed_arg, vec_ptr, width, n, nm_thres, inp_step,
-                            inp_bound, inp_noise, NM_KIND: tl.constexpr,
-                            SEED_PTR: tl.constexpr, INP_Q: tl.constexpr, INP_STO: tl.constexpr,
-                            INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
-                            BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
-                            BLOCK_B: tl.constexpr, NORMALS4: tl.constexpr):
-    """``_prologue_rows_kernel`` of one tile's convolution rows gathered from the images
-    (``GATHER_PROLOGUE``): ``BLOCK_R`` patches of ``BLOCK_B`` images a program (program
-    axes: patches, images), their index block read once for all of them; row ``b *
-    patches + p`` is image ``b``'s patch ``p``, ``im2col``'s row, with its numbers."""
-    if COUNT:
-        if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
-            tl.store(vec_ptr, tl.load(vec_ptr) + n)
-    seed = _seed(seed_ptr, seed_arg, SEED_PTR)
-    p = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
-    cols = tl.arange(0, BLOCK_C)
-    in_row = (cols < width)[None, :]
-    # int32 (an image's elements: < 2**31): half the registers the block holds over the loop
-    e = tl.load(idx_ptr + p[:, None].to(tl.int64) * width + cols[None, :],
-                mask=(p < patches)[:, None] & in_row, other=-1).to(tl.int32)
-    for i in range(BLOCK_B):
-        b = tl.program_id(1) * BLOCK_B + i
-        rows = b * patches + p
-        live = (p < patches) & (rows < n)
-        ok = live[:, None] & in_row
-        x = tl.load(img_ptr + b.to(tl.int64) * size + e, mask=ok & (e >= 0), other=0.0)
-        _prologue_rows(x, ok, live, rows, rows.to(tl.int64), cols, width, seed, v_ptr,
-                       scale_ptr, norm_ptr, nm_thres, inp_step, inp_bound, inp_noise, NM_KIND,
-                       INP_Q, INP_STO, INP_NOISE, BLOCK_R, NORMALS4)
-
-
-@triton.jit
 def _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows, cols, live,
                          ok, n_out, seed, w_noise, out_noise, out_step, out_bound, out_scale,
                          W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
@@ -626,13 +575,10 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
                           W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                           OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
                           BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr,
-                          GEMV_O: tl.constexpr, NORMALS4: tl.constexpr, idx_ptr=0, patches=1,
-                          GATHER: tl.constexpr = False):
+                          GEMV_O: tl.constexpr, NORMALS4: tl.constexpr):
     """``_epilogue_kernel`` for ``BLOCK_R`` rows at once, each row's outputs whole in
     ``BLOCK_O``: the first pass element-wise as there; then each row that clipped, one after
-    the other, through the same bound management as one row's program. ``GATHER``
-    (``GATHER_PROLOGUE``): the inputs are images ``sx0`` apart whose ``patches`` rows each
-    ``idx_ptr`` indexes (``_prologue_images_kernel``'s), which bound management gathers."""
+    the other, through the same bound management as one row's program."""
     g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
     rows, live = _rows_of(n, BLOCK_R)
@@ -645,13 +591,13 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
                                        out_step, out_bound, out_scale, W_KIND, OUT_NOISE,
                                        OUT_Q, OUT_STO, TEST_NEG, SCALED, NORMALS4)
     if BM_KIND != 0:
-        _bound_management_rows(x_ptr, sx0, sx1, idx_ptr, patches, v_ptr, w_ptr, sw0, sw1,
-                               scale_ptr, out_ptr, (hit > 0) & (~silent) & live, g, n, width,
-                               n_out, seed, nm_thres, wmax, inp_step, max_bm_res, inp_bound,
-                               inp_noise, w_noise, out_noise, out_step, out_bound, out_scale,
-                               max_bm_factor, bm_limit, WORST, INP_Q, INP_STO, INP_NOISE,
-                               W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R,
-                               BLOCK_I, GEMV_O, NORMALS4, GATHER)
+        _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, out_ptr,
+                               (hit > 0) & (~silent) & live, g, n, width, n_out, seed, nm_thres,
+                               wmax, inp_step, max_bm_res, inp_bound, inp_noise, w_noise,
+                               out_noise, out_step, out_bound, out_scale, max_bm_factor,
+                               bm_limit, WORST, INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE,
+                               OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R, BLOCK_I, GEMV_O,
+                               NORMALS4)
 
 
 @triton.jit
@@ -699,20 +645,16 @@ def _epilogue_split_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_pt
 
 
 @triton.jit
-def _bound_management_rows(x_ptr, sx0, sx1, idx_ptr, patches, v_ptr, w_ptr, sw0, sw1,
-                           scale_ptr, out_ptr, todo, g, n, width, n_out, seed, nm_thres, wmax,
-                           inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise,
-                           out_step, out_bound, out_scale, max_bm_factor, bm_limit,
-                           WORST: tl.constexpr,
-                           INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
-                           W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
-                           OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
-                           BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr,
-                           NORMALS4: tl.constexpr, GATHER: tl.constexpr):
+def _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, out_ptr, todo, g, n,
+                           width, n_out, seed, nm_thres, wmax, inp_step, max_bm_res, inp_bound,
+                           inp_noise, w_noise, out_noise, out_step, out_bound, out_scale,
+                           max_bm_factor, bm_limit, WORST: tl.constexpr, INP_Q: tl.constexpr,
+                           INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, W_KIND: tl.constexpr,
+                           OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
+                           TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_R: tl.constexpr,
+                           BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr, NORMALS4: tl.constexpr):
     """Bound management of a block's rows that clipped (``todo``), one after the other,
-    through the code of one row's program (its scale read back from ``scale_ptr``).
-    ``GATHER``: row ``r`` is patch ``r % patches`` (index row at ``idx_ptr``) of image
-    ``r // patches`` (``sx0`` elements apart from ``x_ptr``)."""
+    through the code of one row's program (its scale read back from ``scale_ptr``)."""
     lane = tl.arange(0, BLOCK_R)
     left = tl.sum(todo.to(tl.int32), axis=0)
     while left > 0:
@@ -721,20 +663,15 @@ def _bound_management_rows(x_ptr, sx0, sx1, idx_ptr, patches, v_ptr, w_ptr, sw0,
         left -= 1
         row = tl.program_id(0) * BLOCK_R + r
         at_r = g * n + row
-        if GATHER:
-            x_row = x_ptr + (row // patches).to(tl.int64) * sx0
-            idx_row = idx_ptr + (row % patches).to(tl.int64) * width
-        else:
-            x_row = x_ptr + row.to(tl.int64) * sx0
-            idx_row = x_row
-        _bound_management(x_row, sx1, idx_row, v_ptr + at_r * width,
+        x_row = x_ptr + row.to(tl.int64) * sx0
+        _bound_management(x_row, sx1, v_ptr + at_r * width,
                           w_ptr, sw0, sw1, out_ptr + at_r * n_out, row, width, n_out,
                           tl.load(scale_ptr + at_r), tl.full((), 1, tl.int32),
                           tl.load(scale_ptr + at_r) == 0, seed, nm_thres, wmax,
                           inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise,
                           out_step, out_bound, out_scale, max_bm_factor, bm_limit, WORST,
                           INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
-                          TEST_NEG, SCALED, BLOCK_I, GEMV_O, NORMALS4, GATHER)
+                          TEST_NEG, SCALED, BLOCK_I, GEMV_O, NORMALS4)
 
 
 @triton.jit
@@ -784,11 +721,11 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
     x_row = x_ptr + row.to(tl.int64) * sx0
     j = ((first + row) % width).to(tl.int32)
     if LINE_ONLY:  # the row's other entries are zeros: its maxima and sums are the line's
-        raw = _row_scale(x_row + j.to(tl.int64) * sx1, sx1, x_row, 1, nm_thres, wmax,
-                         out_bound, inp_step, max_bm_res, NM_KIND, 2, False)
+        raw = _row_scale(x_row + j.to(tl.int64) * sx1, sx1, 1, nm_thres, wmax, out_bound,
+                         inp_step, max_bm_res, NM_KIND, 2)
     else:
-        raw = _row_scale(x_row, sx1, x_row, width, nm_thres, wmax, out_bound, inp_step,
-                         max_bm_res, NM_KIND, BLOCK_I, False)
+        raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                         NM_KIND, BLOCK_I)
     s = tl.where(raw > 0, raw, 1.0)
     silent = raw <= 0
     # the DAC's counter in int32, as the prologue's (Philox draws by the counters' width)
@@ -926,9 +863,9 @@ NORMALS4 = True
 # become ~0.8-0.9 ms, an estimate of ~0.8-0.9 ms off a sgd `batch` step (not measured).
 # IN_CHUNKS (removed 2026-12-08) cut the lanes too but read each row twice in a loop of 9
 # dependent chunks (a chunk's 16-column load in flight at a time, then the rows again): its
-# loads waited in series; GATHER_PROLOGUE loaded through the index (two loads a lane, ~100
-# registers). Rows over ROW_WIDTH up to twice it take it too (576: not one program a row).
-# False: the row-block prologue (off until a GPU times it).
+# loads waited in series; GATHER_PROLOGUE (removed 2026-12-08) loaded through the index (two
+# loads a lane, ~100 registers). Rows over ROW_WIDTH up to twice it take it too (576: not
+# one program a row). False: the row-block prologue (off until a GPU times it).
 SPLIT_ROWS = False
 # With ROW_BLOCKS: the epilogue without bound management (a backward MVM's) of rows whose
 # outputs are not a power of two in ``_split``'s two parts (``_epilogue_split_kernel``: a
@@ -992,50 +929,6 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
         return _launch_onehot(weight, x, p, seed, onehot_start, block_i, block_o)
     return _launch(weight[None], x, p, seed, 1, 0, 0, x.shape[1], block_i, block_o,
                    gemv_o, vectors)[0]
-
-
-# A convolution's forward MVM from its images (``analog_mvm_images_triton``): the row-block
-# prologue gathers each patch row from the images by the im2col index
-# (``_prologue_images_kernel``, ``GATHER_IMAGES`` images a program so the index block is
-# read once for all of them) instead of ``im2col_triton`` writing the rows and the prologue
-# reading them back; bound management gathers the rows that clipped again (rare). On issue
-# 27's ResNet (26 forward MVMs a step, ~0.9 GB of patch rows) that is ~1.6-1.8 GB of HBM
-# traffic and 26 launches fewer a step: ~0.5 ms at 3.35 TB/s, ~1 ms at the ~1-1.8 TB/s the
-# profile's gather and prologue reached, of a ~11.4 ms sgd `batch` step (0.1-0.2x of fp's
-# 4.8 ms); the image reads (8 MB for 75 MB of rows at the 32 x 32 layers) stay in L2. Where
-# the row blocks serve (>= ROW_MIN_ROWS rows, rows and outputs <= ROW_WIDTH wide, not
-# abs_max_np_sum nor additive read noise); other shapes gather the rows. The same numbers
-# bit for bit (the same loads and operations on each element; the same counters). False:
-# ``im2col_triton`` then ``analog_mvm_triton`` (off until a GPU times it).
-GATHER_PROLOGUE = False
-GATHER_IMAGES = 8
-
-
-def _gathers(p: MVMParams, n: int, width: int, n_out: int) -> bool:
-    """Whether ``GATHER_PROLOGUE`` serves a MVM of ``n`` rows ``width`` wide (``_launch``'s
-    row-block prologue and epilogue kernels take it, nothing else)."""
-    w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
-    if (not GATHER_PROLOGUE or p.is_perfect or not ROW_BLOCKS or n < ROW_MIN_ROWS
-            or n_out == 0 or p.nm_kind == NM_ABS_MAX_NP_SUM or w_kind == W_NOISE_ADDITIVE):
-        return False
-    return _row_block(width) is not None and _row_block(n_out) is not None
-
-
-def analog_mvm_images_triton(weight: torch.Tensor, images: torch.Tensor, index: torch.Tensor,
-                             p: MVMParams, seed, vectors: torch.Tensor | None = None
-                             ) -> torch.Tensor | None:
-    """``analog_mvm_triton(weight, im2col_triton(images, index), p, seed, vectors=vectors)``
-    without the rows (``GATHER_PROLOGUE``): ``images`` ``[N, ...]`` (float32), ``index``
-    ``[L, K]`` (int64, ``-1`` padding), ``K`` the weight's width. None where the switch or
-    the shape does not take it (the caller gathers the rows: ``kernels.analog_mvm_images``)."""
-    patches, width = index.shape
-    n = images.shape[0] * patches
-    if (not _gathers(p, n, width, weight.shape[0]) or weight.shape[1] != width
-            or images[0].numel() >= 2**31):
-        return None
-    flat = images.detach().reshape(images.shape[0], -1).contiguous()
-    return _launch(weight.detach()[None], flat, p, seed, 1, 0, 0, width, None, None, 32,
-                   vectors, gather=(index.contiguous(), patches))[0]
 
 
 def reads_line_only(p: MVMParams, grouped: bool = False) -> bool:
@@ -1169,13 +1062,11 @@ def _blocks(x, tiles, n_cols, step_i, step_j, width):
 
 
 def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o, gemv_o,
-            vectors=None, gather=None):
+            vectors=None):
     """Prologue, batched matmul and epilogue of ``weights.shape[0]`` tiles (module doc);
-    the prologue adds the rows to ``vectors`` where given. ``gather``: ``(index,
-    patches)``, ``x`` one tile's images ``[N, size]`` whose patch rows by ``index`` are the
-    rows (``analog_mvm_images_triton``, where ``_gathers``)."""
+    the prologue adds the rows to ``vectors`` where given."""
     tiles, n_out = weights.shape[0], weights.shape[1]
-    n = x.shape[0] * (1 if gather is None else gather[1])
+    n = x.shape[0]
     out = torch.empty((tiles, n, n_out), dtype=torch.float32, device=x.device)
     if n == 0 or n_out == 0 or tiles == 0:
         return out
@@ -1200,18 +1091,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
                                     and w_kind != W_NOISE_ADDITIVE) else None
     split = _split(width) if (SPLIT_ROWS and row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM
                               and w_kind != W_NOISE_ADDITIVE) else None
-    epilogue_gather = {}
-    if gather is not None:
-        (block_r, block_c), (index, patches) = rows_in, gather
-        _prologue_images_kernel[(triton.cdiv(patches, block_r),
-                                 triton.cdiv(x.shape[0], GATHER_IMAGES))](
-            x, x.stride(0), index, patches, v, scale, norm, seed_t, seed_int,
-            out if vectors is None else vectors, width, n, float(p.nm_thres),
-            float(p.inp_step), float(p.inp_bound), float(p.inp_noise),
-            NM_KIND=int(p.nm_kind), SEED_PTR=seed_ptr_mode, COUNT=vectors is not None,
-            BLOCK_R=block_r, BLOCK_C=block_c, BLOCK_B=GATHER_IMAGES, **flags)
-        epilogue_gather = dict(idx_ptr=index, patches=patches, GATHER=True)
-    elif split is not None:
+    if split is not None:
         block_r, block_a, block_b = split
         _prologue_split_kernel[(triton.cdiv(n, block_r), tiles)](
             x, x.stride(0), x.stride(1), v, scale, seed_t, seed_int,
@@ -1257,7 +1137,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     kernel, grid, blocks = _epilogue_kernel, (n, tiles), dict(BLOCK_O=block_o)
     if rows_out is not None:
         kernel, grid = _epilogue_rows_kernel, (triton.cdiv(n, rows_out[0]), tiles)
-        blocks = dict(BLOCK_R=rows_out[0], BLOCK_O=rows_out[1], **epilogue_gather)
+        blocks = dict(BLOCK_R=rows_out[0], BLOCK_O=rows_out[1])
     kernel[grid](
         y, var, x, x.stride(0), x.stride(1), v, weights, weights.stride(1), weights.stride(2),
         weights.stride(0), scale, norm, out, seed_t, seed_int, width, n_out, n, n_cols, sx_i,

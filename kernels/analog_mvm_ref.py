@@ -32,7 +32,6 @@ from typing import NamedTuple
 import torch
 
 from . import layout
-from .im2col_ref import im2col_torch
 from .pulsed_update_ref import discretize_torch
 
 
@@ -117,14 +116,6 @@ def mvm_once_torch(weight: torch.Tensor, v: torch.Tensor, p: MVMParams,
     if p.bm_test_negative_bound:
         hit = hit | (out < -p.out_bound)
     return out.clamp(-p.out_bound, p.out_bound), ~hit.any(dim=1)
-
-
-def analog_mvm_images_torch(weight: torch.Tensor, images: torch.Tensor, index: torch.Tensor,
-                            p: MVMParams, seed: int | None = None) -> torch.Tensor:
-    """A convolution's forward MVM: :func:`analog_mvm_torch` of the patch rows of
-    ``images`` by the im2col ``index`` (``im2col_torch``), which the CUDA kernel gathers in
-    its prologue instead of reading them written (``analog_mvm_cuda.GATHER_PROLOGUE``)."""
-    return analog_mvm_torch(weight, im2col_torch(images, index), p, seed=seed)
 
 
 def analog_mvm_torch(weight: torch.Tensor, x: torch.Tensor, p: MVMParams,

@@ -75,14 +75,6 @@ def inverse_of_form(form, channels: int) -> torch.Tensor:
     return inv.reshape(channels * plane, width)
 
 
-def channels_last_index(index: torch.Tensor, channels: int, plane: int) -> torch.Tensor:
-    """``index`` (into ``[C, H, W]`` images flattened, ``plane = H * W``) as the index of the
-    same elements in the images' channels-last storage (``[H, W, C]`` flattened): element
-    ``c * plane + q`` sits at ``q * C + c``; ``-1`` stays. :func:`im2col_torch` of
-    ``images.permute(0, 2, 3, 1)`` by it equals that of ``images`` by ``index``."""
-    return torch.where(index >= 0, (index % plane) * channels + index // plane, -1)
-
-
 def im2col_torch(images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Patch rows ``[N * L, K]`` of ``images`` (``[N, ...]``, flattened per image) by
     ``index[L, K]``; a ``-1`` entry reads zero."""

@@ -90,7 +90,6 @@ def _problems():
     _row_block_mvms(am, IOParameters, kernel_params)
     _split_rows(am, IOParameters, kernel_params)
     _normals4(am, IOParameters, kernel_params)
-    _gather_prologue(am, IOParameters, kernel_params)
     options = dict(desired_bl=31, fixed_bl=True, update_management=True,
                    update_bl_management=True, um_grad_scale=1.0, res=0.0)
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3, **options)
@@ -448,28 +447,6 @@ def _split_rows(am, IOParameters, kernel_params) -> None:
         am.analog_mvm_grouped_triton(torch.randn(2, 288, 32), torch.randn(9, 64), p,
                                      torch.arange(2), 2, 0, 32)
     am.ROW_MIN_ROWS, am.SPLIT_ROWS, am.SPLIT_OUTPUTS = saved
-
-
-def _gather_prologue(am, IOParameters, kernel_params) -> None:
-    """``GATHER_PROLOGUE``: a convolution's forward MVM from its images (the ResNet's 27-
-    and 144-wide rows; bound management that gathers, none, PCM read noise), with a device
-    seed and a vectors count, and a host seed."""
-    from xbrun.tiles import conv_indices
-
-    saved = am.ROW_MIN_ROWS, am.GATHER_PROLOGUE
-    am.ROW_MIN_ROWS, am.GATHER_PROLOGUE = 1, True
-    for io in (IOParameters(), IOParameters(
-            inp_noise=0.01, out_sto_round=True, inp_sto_round=True, w_noise=0.02,
-            w_noise_type="pcm_read", noise_management="max",
-            bound_management="iterative_worst_case"), IOParameters(bound_management="none")):
-        p = kernel_params(io)
-        for c in (3, 16):
-            index, _ = conv_indices(c, 5, 5, 3, padding=1)
-            images, w = torch.randn(2, c, 5, 5), torch.randn(16, 9 * c)
-            am.analog_mvm_images_triton(w, images, index, p, torch.tensor([5]),
-                                        vectors=torch.zeros(1, dtype=torch.int64))
-            am.analog_mvm_images_triton(w, images, index, p, 5)
-    am.ROW_MIN_ROWS, am.GATHER_PROLOGUE = saved
 
 
 def _normals4(am, IOParameters, kernel_params) -> None:

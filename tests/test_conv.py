@@ -188,27 +188,6 @@ def test_kept_rows_update_as_the_unfold_path_with_one_gather_a_step(keep_rows, m
     assert len(gathers) == tiles * (1 if keep_rows else 2)
 
 
-def test_channels_last_images_gathered_in_place_as_the_unfold_path(monkeypatch):
-    """``indexed.CHANNELS_LAST_INDEX``: channels-last images (a convolution's output) are
-    gathered from their storage by the index of that layout, the forward's and the update's
-    gathers each from a contiguous view (no copy first), with the unfold path's numbers."""
-    from xbrun import kernels
-    from xbrun.tiles import indexed
-
-    monkeypatch.setattr(indexed, "CHANNELS_LAST_INDEX", True)
-    check_indexed_equals_unfold(("max_input_size=7", "max_output_size=2"), "cpu", 2,
-                                channels_last=True)
-    seen, gather = [], kernels.im2col
-    monkeypatch.setattr(kernels, "im2col",
-                        lambda images, index: seen.append(images.is_contiguous())
-                        or gather(images, index))
-    layer = AnalogConv2d(3, 4, 3, padding=1, spec=make_spec(cell="constant_step"))
-    x = torch.randn(2, 3, 6, 6).contiguous(memory_format=torch.channels_last)
-    layer(x).sum().backward()
-    AnalogSGD(layer.parameters(), lr=0.1).step()
-    assert seen == [True, True]
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("keep_rows", [False, True])
 @pytest.mark.parametrize("mapping", [(), ("max_input_size=7", "max_output_size=2")])
@@ -217,56 +196,6 @@ def test_indexed_conv_equals_the_unfold_path_on_cuda(mapping, keep_rows, monkeyp
 
     monkeypatch.setattr(indexed, "KEEP_ROWS", keep_rows)
     check_indexed_equals_unfold(mapping, "cuda", 6, channels_last=keep_rows)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("mapping", [(), ("max_input_size=7", "max_output_size=2")])
-def test_gather_prologue_conv_equals_the_unfold_path_on_cuda(mapping, monkeypatch):
-    """``analog_mvm_cuda.GATHER_PROLOGUE`` (from one row on, so these small convolutions
-    take it): the forward MVM gathering its rows from the images gives the unfold path's
-    numbers, outputs, gradients and the trained weights, bit for bit; channels-last images
-    (a convolution's output), copied or (``indexed.CHANNELS_LAST_INDEX``) read in place."""
-    from xbrun.kernels import analog_mvm_cuda
-
-    from xbrun.tiles import indexed
-
-    monkeypatch.setattr(analog_mvm_cuda, "GATHER_PROLOGUE", True)
-    monkeypatch.setattr(analog_mvm_cuda, "ROW_MIN_ROWS", 1)
-    for last in (False, True):  # with CHANNELS_LAST_INDEX: the images' storage in place
-        monkeypatch.setattr(indexed, "CHANNELS_LAST_INDEX", last)
-        check_indexed_equals_unfold(mapping, "cuda", 6, channels_last=True)
-
-
-@pytest.mark.gpu
-def test_gather_prologue_and_channels_last_index_make_no_host_sync(monkeypatch):
-    """Both paths on (the second convolution's images channels-last, as in the ResNet):
-    a training step of two convolutions makes no host sync (a CUDA graph captures it)."""
-    from xbrun.kernels import analog_mvm_cuda
-
-    from xbrun.tiles import indexed
-
-    monkeypatch.setattr(analog_mvm_cuda, "GATHER_PROLOGUE", True)
-    monkeypatch.setattr(analog_mvm_cuda, "ROW_MIN_ROWS", 1)
-    monkeypatch.setattr(indexed, "CHANNELS_LAST_INDEX", True)
-    spec = make_spec(cell="constant_step", io="default")
-    first = AnalogConv2d(3, 8, 3, padding=1, spec=spec).cuda()
-    second = AnalogConv2d(8, 8, 3, padding=1, spec=spec).cuda()
-    x = torch.randn(4, 3, 8, 8, device="cuda")
-    opt = AnalogSGD([*first.parameters(), *second.parameters()], lr=0.1)
-
-    def step():
-        opt.zero_grad()
-        second(torch.relu(first(x))).square().sum().backward()
-        opt.step()
-
-    step()  # compile, make the lazy state
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        step()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    assert first(x).is_contiguous(memory_format=torch.channels_last)
 
 
 def test_indexed_tile_api_equals_conv2d():

@@ -37,21 +37,6 @@ def test_twin_and_numba_equal_unfold_and_col2im(shape):
         assert torch.equal(scatter(g, inverse, 3), grad)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_channels_last_index_gathers_the_same_rows_from_the_channels_last_storage(shape):
-    """``channels_last_index``: the rows gathered from channels-last images' storage
-    (``permute(0, 2, 3, 1)``, a contiguous view: no copy) by it are unfold's, twin and numba
-    (a strided convolution reads no element of the last pixels: the plane is given)."""
-    from xbrun.kernels import channels_last_index
-
-    x, rows, *_, indices, sizes = unfold_reference(shape, 3, 1)
-    stored = x.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
-    assert stored.is_contiguous()
-    last = channels_last_index(indices, sizes[0], sizes[1] * sizes[2])
-    for gather in (im2col_torch, im2col_numba):
-        assert torch.equal(gather(stored, last), rows)
-
-
 def test_inverse_index_lists_each_reader_once_by_kernel_position():
     indices, _ = conv_indices(2, 4, 5, 3, stride=1, padding=1)
     inverse = inverse_index(indices, 2 * 4 * 5)

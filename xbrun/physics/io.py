@@ -144,13 +144,6 @@ def analog_mvm(weight: torch.Tensor, x: torch.Tensor, io: IOParameters,
     return kernels.analog_mvm(weight, x, _params(io), seed, onehot_start, vectors)
 
 
-def analog_mvm_images(weight: torch.Tensor, images: torch.Tensor, index: torch.Tensor,
-                      io: IOParameters, seed, vectors=None) -> torch.Tensor:
-    """:func:`analog_mvm` of the patch rows of ``images`` by a convolution's im2col ``index``
-    (``kernels.analog_mvm_images``: on CUDA the prologue may gather them itself)."""
-    return kernels.analog_mvm_images(weight, images, index, _params(io), seed, vectors)
-
-
 def bind_onehot_reads(weight: torch.Tensor, io: IOParameters):
     """``read(start, count, generator)``: :func:`analog_mvm` of a transfer's host reads
     (``weight`` times the one-hot rows of ``LineRun.onehot``, ``onehot_start=start``), the

@@ -5,9 +5,7 @@ A convolution runs each patch of each image as one input row of the tile. ``set_
 keeps the patches as an im2col index ``indices[L, K]`` (where patch ``l``'s element ``k``
 sits in the flattened input image, ``-1`` for zero padding) and its inverse; the indexed
 passes then take and return images. The rows are gathered by ``kernels.im2col`` (Triton on
-CUDA, numba on the CPU) instead of a materialised ``unfold`` and a transposing copy (the
-forward MVM takes the images, ``kernels.analog_mvm_images``, whose CUDA prologue may gather
-them itself: ``analog_mvm_cuda.GATHER_PROLOGUE``), the
+CUDA, numba on the CPU) instead of a materialised ``unfold`` and a transposing copy, the
 gradient goes back onto the image by ``kernels.col2im`` (a gather over the inverse: no
 atomic adds, and the sums of torch's ``col2im``, bit for bit), and the update queue keeps
 the images, ``K`` times smaller than their rows, which ``update_indexed`` gathers again;
@@ -32,39 +30,24 @@ from ..errors import TileError
 # images queued and gathered again (off until a GPU times it).
 KEEP_ROWS = False
 
-# A convolution's output images are channels-last views of its rows (``_to_images``), and
-# batch norm and ReLU keep that layout, so the next convolution's images are channels-last:
-# every gather of them (the forward's, the update's) copied them contiguous first (issue
-# 27's ResNet: 50 copy launches and ~0.47 GB a step). With this the gathers read their
-# channels-last storage in place (``images.permute(0, 2, 3, 1)``, a contiguous view) by the
-# index of that layout (``ConvIndex.last``, made once in ``set_indexed``): no copy, no
-# division in a kernel (``im2col_cuda.STRIDED_IMAGES`` converts each index element there);
-# the same rows. False: the copy (off until a GPU times it).
-CHANNELS_LAST_INDEX = False
-
-
 class ConvIndex(NamedTuple):
     """One convolution's index: ``indices[L, K]``, its inverse ``[C*H*W, J]`` (positions
     ``l * K + k`` reading each image element, ``kernels.inverse_index``),
     ``sizes = (C_in, H_in, W_in, H_out, W_out)``, the inverse as one channel's positions
     shifted (``kernels.channel_form``, None where it is not: a hand-made index), which
-    col2im's channel tiles take, and ``indices`` into channels-last images' storage
-    (``kernels.channels_last_index``; ``CHANNELS_LAST_INDEX``)."""
+    col2im's channel tiles take."""
 
     indices: torch.Tensor
     inverse: torch.Tensor
     sizes: tuple[int, int, int, int, int]
     form: tuple | None = None
-    last: torch.Tensor | None = None
 
     def to(self, device) -> ConvIndex:
         """The index on ``device``."""
         form = self.form
         if form is not None:
             form = (form[0].to(device), *form[1:])
-        last = None if self.last is None else self.last.to(device)
-        return ConvIndex(self.indices.to(device), self.inverse.to(device), self.sizes, form,
-                         last)
+        return ConvIndex(self.indices.to(device), self.inverse.to(device), self.sizes, form)
 
 
 class IndexedTile:
@@ -100,8 +83,7 @@ class IndexedTile:
         self._flush_images()
         where = self.pulses.device
         inverse = kernels.inverse_index(indices, c * h * w)
-        index = ConvIndex(indices, inverse, sizes, kernels.channel_form(inverse, c),
-                          kernels.channels_last_index(indices, c, h * w))
+        index = ConvIndex(indices, inverse, sizes, kernels.channel_form(inverse, c))
         self.conv_index = index.to(where)
 
     # ------------------------------------------------------------ images <-> rows ------
@@ -121,20 +103,10 @@ class IndexedTile:
                             f"got {tuple(images.shape)}")
 
     @staticmethod
-    def _gather_form(images: torch.Tensor, index: ConvIndex) -> tuple[torch.Tensor, torch.Tensor]:
-        """The images and the index a gather reads: channels-last images as their storage
-        ``[N, H, W, C]`` (a contiguous view) by the index of that layout where
-        ``CHANNELS_LAST_INDEX`` (no contiguous copy first); else as they are."""
-        if (CHANNELS_LAST_INDEX and index.last is not None and not images.is_contiguous()
-                and images.is_contiguous(memory_format=torch.channels_last)):
-            return images.permute(0, 2, 3, 1), index.last
-        return images, index.indices
-
-    @staticmethod
     def _gather(images: torch.Tensor, index: ConvIndex) -> torch.Tensor:
         """``[N, C, H, W]`` -> patch rows ``[N * L, in_size]``."""
         IndexedTile._check_images(images, index)
-        return kernels.im2col(*IndexedTile._gather_form(images, index))
+        return kernels.im2col(images, index.indices)
 
     @staticmethod
     def _scatter(rows: torch.Tensor, n: int, index: ConvIndex) -> torch.Tensor:
@@ -168,11 +140,8 @@ class IndexedTile:
         index = index if index is not None else self._index_of("joint_forward_indexed")
         keeps = keep is not None and KEEP_ROWS and not is_test
         if self.input_range is None and not self.analog_bias and not keeps:
-            # no input clip nor bias column between the rows and the MVM: the MVM takes the
-            # images (its prologue may gather the rows: ``kernels.analog_mvm_images``)
-            self._check_images(x_input, index)
-            out = self.post_forward(self.mvm_images(*self._gather_form(x_input, index)), -1,
-                                    is_test, ctx)
+            # no input clip nor bias column between the rows and the MVM
+            out = self.post_forward(self.mvm(self._gather(x_input, index)), -1, is_test, ctx)
             return self._to_images(out, x_input.shape[0], index)
         rows = self._gather(x_input, index)
         if keeps:

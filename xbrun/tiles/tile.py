@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import TileError
 from ..graph_state import DeviceScalar, GraphState
 from ..kernels import seeds
-from ..physics.io import IOConfig, analog_mvm, analog_mvm_images
+from ..physics.io import IOConfig, analog_mvm
 
 
 class AnalogTile(nn.Module, GraphState):
@@ -149,12 +149,6 @@ class AnalogTile(nn.Module, GraphState):
         vectors counted by the MVM: on CUDA in its kernel)."""
         return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed(),
                           vectors=self.mvm_vectors[:1])
-
-    def mvm_images(self, images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """:meth:`mvm` of the patch rows of ``images`` by a convolution's im2col ``index``
-        (``[L, x_size]``; on CUDA the prologue may gather them, none written)."""
-        return analog_mvm_images(self.weight(), images, index, self.io.forward,
-                                 seed=self.mvm_seed(), vectors=self.mvm_vectors[:1])
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
