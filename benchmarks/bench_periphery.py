@@ -180,26 +180,23 @@ def _off_on(module, names, fn, repeats: int):
 
 
 def conv_count_rows(repeats: int, batch: int = 128) -> list[str]:
-    """The convcounts paths at the ResNet's shapes, off then on (2026-12-07, all off until
-    timed): a convolution's compact layout by counting (``COUNTING_LAYOUT``), the drawn
-    counts in more parts and then capped registers (``MANY_DRAWN_PARTS``,
-    ``CAPPED_DRAWN_REGISTERS``; trains of 1, as BL management gives the bench run), col2im
-    over channel tiles (``CHANNEL_TILES``)."""
+    """The convcounts paths at the ResNet's shapes (2026-12-07): a convolution's compact
+    layout by torch's sort and by counting (``counting_layout``), the drawn counts (in
+    ``DRAWN_WAVES``' parts, the 144-wide programs' registers capped; trains of 1, as BL
+    management gives the bench run), col2im over images and over channel tiles
+    (``CHANNEL_TILES`` off then on)."""
     cu, lines = counted_update_cuda, []
     for layer, rows, width, n_out in LAYERS:
         gen = torch.Generator(device=DEVICE).manual_seed(2)
         bl = torch.ones(rows, dtype=torch.int32, device=DEVICE)
         x_p = torch.rand(rows, width, device=DEVICE, generator=gen) - 0.5
         d_p = 0.2 * (torch.rand(rows, n_out, device=DEVICE, generator=gen) - 0.5)
-        (old_l, new_l), same_l = _off_on(cu, ["COUNTING_LAYOUT"],
-                                         partial(cu.compact_layout, bl, 31), repeats)
-        drawn = partial(cu.drawn_counts_triton, x_p, d_p, bl, 31, 5)
-        (old, many, capped), same = _off_on(cu, ["MANY_DRAWN_PARTS", "CAPPED_DRAWN_REGISTERS"],
-                                            drawn, repeats)
+        (old_l, new_l), same_l = _pair((partial(cu.compact_layout_torch, bl, 31),
+                                        partial(cu.compact_layout, bl, 31)), repeats)
+        drawn = cuda_ms(partial(cu.drawn_counts_triton, x_p, d_p, bl, 31, 5), windows=repeats)
         lines.append(f"conv {layer:7s} rows {rows:6d} in {width:3d} out {n_out:3d}: layout "
                      f"sort {old_l:.3f} ms, counted {new_l:.3f} ms, equal {same_l}; drawn "
-                     f"counts {old:.3f} ms, more parts {many:.3f} ms, capped {capped:.3f} ms, "
-                     f"equal {same}")
+                     f"counts {drawn:.3f} ms")
     for name, c, side in IMAGES:
         index, _ = conv_indices(c, side, side, 3, padding=1)
         inverse = inverse_index(index, c * side * side)

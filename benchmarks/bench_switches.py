@@ -69,29 +69,10 @@ PATHS = {
     # (the ResNet's trains are 1 slot: 3 of 4 slot counts were zeros); accumulate=batch only
     "skip-slots": (((counted_update_cuda, "SKIP_EMPTY_SLOTS"),), RESNET, [],
                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # a convolution's compact layout (10^4-10^5 rows by decreasing train) by counting the
-    # train lengths (2 launches a tile) instead of torch's radix sort (~13): accumulate=batch
-    "counting-layout": (((counted_update_cuda, "COUNTING_LAYOUT"),), RESNET, [],
-                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # col2im of a convolution's index over blocks of pixels x every channel (a warp's loads
     # some ten 128-byte lines, not 32): the backward's image gradient, every step
     "channel-tiles": (((im2col_cuda, "CHANNEL_TILES"),), RESNET, [],
                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the drawn counts in 4x the parts (each part's dependent loads are latency: the
-    # 4-a-SM grid left a last wave of few parts): accumulate=batch
-    "drawn-parts": (((counted_update_cuda, "MANY_DRAWN_PARTS"),), RESNET, [],
-                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # with the 144-wide layers' count kernel capped at 128 registers (4 programs a SM, not 3:
-    # 4 waves of parts exactly)
-    "drawn-parts-capped": (((counted_update_cuda, "MANY_DRAWN_PARTS"),
-                            (counted_update_cuda, "CAPPED_DRAWN_REGISTERS")), RESNET, [],
-                           ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the convolution paths of 2026-12-07's convcounts together
-    "conv-counts": (((counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES"),
-                     (counted_update_cuda, "MANY_DRAWN_PARTS"),
-                     (counted_update_cuda, "CAPPED_DRAWN_REGISTERS")),
-                    RESNET, [], ("sgd+update.accumulate=batch",
-                                 "chopped+update.accumulate=batch")),
     # the drawn counts' bits four ranks (of one slot) a Philox call, not four slots (of one
     # row): the ResNet's trains are 1 slot, so 3 of 4 words were thrown away. ANOTHER random
     # stream (the same law): compare losses in distribution, not digit for digit
@@ -162,10 +143,7 @@ PATHS = {
                        (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],
                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # DRAWN_ROWS4 on top of the convcounts paths
-    "rows4-conv-counts": (((counted_update_cuda, "DRAWN_ROWS4"),
-                           (counted_update_cuda, "COUNTING_LAYOUT"), (im2col_cuda, "CHANNEL_TILES"),
-                           (counted_update_cuda, "MANY_DRAWN_PARTS"),
-                           (counted_update_cuda, "CAPPED_DRAWN_REGISTERS")),
+    "rows4-conv-counts": (((counted_update_cuda, "DRAWN_ROWS4"), (im2col_cuda, "CHANNEL_TILES")),
                           RESNET, [], ("sgd+update.accumulate=batch",
                                        "chopped+update.accumulate=batch")),
     # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks

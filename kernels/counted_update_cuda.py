@@ -862,17 +862,16 @@ COMPACT_KERNEL_ROWS = 1024
 # ``DeviceRadixSortOnesweepKernel`` a ResNet step, 4 a tile -, its memsets, the int32 copy,
 # the ``bl > slot`` sum and the cumulative sum). The same order and bases, integer for
 # integer (trains within the bound; longer ones are ordered as the bound's length, a layout
-# that counts the same). False: torch's sort.
-# On (one H100, 2026-12-07 14:58, `bench_switches` `conv-counts`, with its other three paths:
-# ResNet sgd `batch` 2.89x -> 2.51x fp, chopped `batch` 3.93x -> 3.57x).
-COUNTING_LAYOUT = True
+# that counts the same). Timed against torch's sort on one H100 (2026-12-07 14:58,
+# ``conv-counts``, with the drawn counts' parts and register cap: ResNet sgd `batch` 2.89x ->
+# 2.51x fp, chopped `batch` 3.93x -> 3.57x; benchmarks/RESULTS.md).
 COUNTING_MAX_LENGTH = 63  # one-hot rows of up to 64 lengths; longer bounds take the sort
 
 
 def counting_layout(bl: torch.Tensor, length: int, *, chunk: int | None = None,
                     sub: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`compact_layout_torch` of int32 trains ``(..., k)`` within ``length`` (at most
-    ``COUNTING_MAX_LENGTH``) in two launches (``COUNTING_LAYOUT``); ``chunk`` rows a
+    ``COUNTING_MAX_LENGTH``) in two launches; ``chunk`` rows a
     program (a multiple of ``sub``; default: at most 256 chunks a tile), one-hot blocks of
     ``sub`` rows (default: 8,192 one-hot entries, 64 a thread)."""
     k = bl.shape[-1]
@@ -901,10 +900,10 @@ def counting_layout(bl: torch.Tensor, length: int, *, chunk: int | None = None,
 def compact_layout(bl: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`compact_layout_torch` in one launch (``_compact_layout_kernel``) for int32
     trains of up to ``COMPACT_KERNEL_ROWS`` rows (a layer's batch), in two by counting
-    (``COUNTING_LAYOUT``) for longer batches: some ten small torch launches otherwise (the
-    sort's, the counts', the cumulative sum's)."""
+    (``counting_layout``) for longer batches within ``COUNTING_MAX_LENGTH``: some ten small
+    torch launches otherwise (the sort's, the counts', the cumulative sum's)."""
     k = bl.shape[-1]
-    if (COUNTING_LAYOUT and bl.dtype == torch.int32 and k > COMPACT_KERNEL_ROWS
+    if (bl.dtype == torch.int32 and k > COMPACT_KERNEL_ROWS
             and 0 < length <= COUNTING_MAX_LENGTH):
         return counting_layout(bl, length)
     if bl.dtype != torch.int32 or not 0 < k <= COMPACT_KERNEL_ROWS or length <= 0:
@@ -1184,18 +1183,16 @@ SKIP_EMPTY_SLOTS = True
 # of 3 a SM (1.34 waves of work) or 3 of 2 a SM (2.01): the last wave alone on a few SMs. With
 # at most 4x the parts (each >= 4 row blocks) the last wave is a smaller share (144 inputs:
 # 2,110 parts, 6 waves for 5.33; 288: 1,280 parts, 5 for 4.85). The same counts (integer
-# atomics, any order). False: the split-K rule's parts.
-# On (one H100, 2026-12-07 14:58, `bench_switches` `conv-counts`: see ``COUNTING_LAYOUT``).
-MANY_DRAWN_PARTS = True
+# atomics, any order). Timed against the split-K rule's parts on one H100 (2026-12-07 14:58,
+# ``conv-counts``: see ``COUNTING_MAX_LENGTH``).
 DRAWN_WAVES = 4
 # ``_drawn_counts_kernel``'s registers capped (ptxas ``maxnreg``) where its program is a
 # 144-wide layer's (32 rows x 32 inputs x 16 outputs on 4 warps: the 32 x 32 layers, 60 % of
 # the ResNet's drawn lanes): 159 -> 128 registers for 8 bytes of stack (sm_90, Triton 3.8
-# here: 2 spill stores, 1 load), 3 -> 4 programs (16 warps) a SM. With ``MANY_DRAWN_PARTS``
+# here: 2 spill stores, 1 load), 3 -> 4 programs (16 warps) a SM. With ``DRAWN_WAVES``' parts
 # (at most 4 x 4 programs a SM) the parts then fill 4 waves exactly. The wider programs
-# spill at any cap (288 x 32: 336 bytes at 168). The same counts. False: ptxas's choice.
-# On (one H100, 2026-12-07 14:58, `bench_switches` `conv-counts`: see ``COUNTING_LAYOUT``).
-CAPPED_DRAWN_REGISTERS = True
+# spill at any cap (288 x 32: 336 bytes at 168). The same counts. Timed against ptxas's
+# choice on one H100 (2026-12-07 14:58, ``conv-counts``: see ``COUNTING_MAX_LENGTH``).
 DRAWN_REGISTER_CAP = 128
 # The drawn counts' bits from another stream (``_rows4``): one Philox call gives the bits of
 # four ranks (rows in the compact order) of one slot and line, instead of four slots of one
@@ -1308,10 +1305,10 @@ def folds_input_probabilities(n_out: int, n_in: int, k: int, device: torch.devic
 
 
 def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
-    """The launch options of ``_drawn_counts_kernel`` for its blocks: warps, and
-    ``CAPPED_DRAWN_REGISTERS``' register cap."""
+    """The launch options of ``_drawn_counts_kernel`` for its blocks: warps, and the
+    register cap (``DRAWN_REGISTER_CAP``) of the 144-wide layers' programs."""
     options = dict(num_warps=8 if block_r * block_n >= 4096 else 4)
-    if CAPPED_DRAWN_REGISTERS and (block_r, block_m, block_n) == (32, 16, 32):
+    if (block_r, block_m, block_n) == (32, 16, 32):
         options["maxnreg"] = DRAWN_REGISTER_CAP
     return options
 
@@ -1375,13 +1372,9 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     block_n = block_n or _drawn_block_n(n_in, block_m, d_plane)
     n_blocks = triton.cdiv(n_in, block_n)
     steps = triton.cdiv(k, block_r)
-    if splits is None:
-        if MANY_DRAWN_PARTS:  # at most DRAWN_WAVES x the programs that fill the device
-            fill = _programs(x_prob.device) * DRAWN_WAVES
-            splits = max(1, min(steps // 4, fill // (n_blocks * tiles)))
-        else:
-            splits = max(1, min(steps // 4, triton.cdiv(_programs(x_prob.device),
-                                                        n_blocks * tiles)))
+    if splits is None:  # at most DRAWN_WAVES x the programs that fill the device
+        fill = _programs(x_prob.device) * DRAWN_WAVES
+        splits = max(1, min(steps // 4, fill // (n_blocks * tiles)))
     splits = max(1, min(splits, steps))
     counts = (torch.zeros if splits > 1 else torch.empty)(
         2, tiles, n_out, n_in, dtype=torch.int32, device=x_prob.device)
@@ -1398,7 +1391,7 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
             dt = line_planes_triton(d_prob, bl, length, ld, seed, 1,
                                     compact=(order, base), rows4=rows4)[0]
         else:  # rows by decreasing train (any order counts the same; this one wastes no draws)
-            if rows4 or (COUNTING_LAYOUT and bl.dtype == torch.int32
+            if rows4 or (bl.dtype == torch.int32
                          and length <= COUNTING_MAX_LENGTH):  # rows4: keyed by rank
                 order = compact_layout(bl, length)[0].contiguous()  # (counted, not sorted)
             else:

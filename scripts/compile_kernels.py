@@ -124,7 +124,7 @@ def _problems():
                                 reads[:, 1], torch.arange(4), line_only=True)
     lw.BROADCAST_ONEHOT, lw.ONES_IN_WALK = saved
     cu.compact_layout(torch.randint(0, 8, (3, 100), dtype=torch.int32), 7)
-    for length in (7, 31, 63):  # COUNTING_LAYOUT: one-hot lengths of 8, 32, 64
+    for length in (7, 31, 63):  # the counting layout: one-hot lengths of 8, 32, 64
         cu.counting_layout(torch.randint(0, 8, (3, 1100), dtype=torch.int32), length)
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3,
                                  **{**options, "res": 0.1, "update_bl_management": False,
@@ -234,10 +234,8 @@ def _problems():
             cu.drawn_counts_triton(x_prob, d_prob, bl, 7, torch.tensor([5]),
                                    error_planes=planes)
     cu.SKIP_EMPTY_SLOTS = skip
-    capped, cu.CAPPED_DRAWN_REGISTERS = cu.CAPPED_DRAWN_REGISTERS, True  # maxnreg at 16 x 32
     cu.drawn_counts_triton(torch.rand(5, 32) - 0.5, torch.rand(5, 16) - 0.5, bl, 7,
-                           torch.tensor([5]))
-    cu.CAPPED_DRAWN_REGISTERS = capped
+                           torch.tensor([5]))  # (maxnreg at 16 x 32)
     rows4, narrow = cu.DRAWN_ROWS4, cu.NARROW_DRAWN_BLOCKS
     cu.DRAWN_ROWS4 = True  # four ranks a Philox call: both error-side modes, its planes
     for planes in (False, True):
@@ -250,29 +248,29 @@ def _problems():
             cu.drawn_counts_triton(torch.rand(5, 288) - 0.5, torch.rand(5, 64) - 0.5, bl, 7,
                                    torch.tensor([5]))
     cu.DRAWN_ROWS4, cu.NARROW_DRAWN_BLOCKS = rows4, narrow
-    saved = cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS, cu.CAPPED_DRAWN_REGISTERS
-    cu.DRAWN_ROWS4 = cu.DRAWN_ROW_KEYS = cu.CAPPED_DRAWN_REGISTERS = True  # keyed by row
+    saved = cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS
+    cu.DRAWN_ROWS4 = cu.DRAWN_ROW_KEYS = True  # keyed by row
     for cu.ROW_KEYS_DRAWN_ERRORS in (False, True):  # the dense error plane, or drawn
         for n_in, n_out in ((27, 16), (144, 16), (144, 32), (16, 32), (288, 32), (32, 64),
                             (288, 64)):  # every drawn shape of the ResNet
             cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
                                    7, torch.tensor([5]))
         cu.drawn_counts_triton(x_prob, d_prob, bl, 7, 5)
-    cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS, cu.CAPPED_DRAWN_REGISTERS = saved
+    cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS = saved
     # a cuBLAS count forced at a drawn shape: DRAWN_ROWS4's bits and their magnitudes in zeroed
     # planes of lines padded to 32 (the stem's 16 x 27), keyed by row and by rank
     for layout in (None, cu.compact_layout(bl, 7)):
         cu.line_planes_triton(torch.rand(5, 27) - 0.5, bl, 7, 48, torch.tensor([5]), 0,
                               n_lines=32, with_abs=True, compact=layout, rows4=True,
                               zeroed=True)
-    saved = cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS
-    cu.LEAN_OPERANDS = cu.CAPPED_DRAWN_REGISTERS = True  # |bits| as s & 1, plane as (lines, rows)
+    saved = cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS
+    cu.LEAN_OPERANDS = True  # |bits| as s & 1, plane as (lines, rows)
     for cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS in ((False, False), (True, False), (True, True)):
         for planes in (False, True):
             for n_in, n_out in ((144, 16), (288, 32), (288, 64)):
                 cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5,
                                        bl, 7, torch.tensor([5]), error_planes=planes)
-    cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.CAPPED_DRAWN_REGISTERS = saved
+    cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS = saved
     _folded_probabilities(cu, pu, bl)
     _convolution_gathers()
     _out_scales()
@@ -318,8 +316,8 @@ def _folded_probabilities(cu, pu, bl) -> None:
             pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 1.0, 1e-3,
                                          res=res, x_sign=sign, x_gains=True, **options)
     pu.ROW_MIN_ROWS = min_rows
-    saved = cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS, cu.CAPPED_DRAWN_REGISTERS
-    cu.DRAWN_ROWS4 = cu.CAPPED_DRAWN_REGISTERS = True
+    saved = cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS
+    cu.DRAWN_ROWS4 = True
     for cu.LEAN_OPERANDS in (False, True):
         for cu.DRAWN_ROW_KEYS in (False, True):
             for n_in, n_out in ((27, 16), (144, 16), (144, 32), (16, 32), (288, 32), (32, 64),
@@ -328,7 +326,7 @@ def _folded_probabilities(cu, pu, bl) -> None:
                     folded = RowProbabilities(torch.randn(5, n_in), torch.rand(5), sign, res)
                     cu.drawn_counts_triton(folded, torch.rand(5, n_out) - 0.5, bl, 7,
                                            torch.tensor([5]))
-    cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS, cu.CAPPED_DRAWN_REGISTERS = saved
+    cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS = saved
 
 
 def _one_accumulator(cu, kernels, gen) -> None:
@@ -569,9 +567,7 @@ def _transfer_writes(kernels) -> None:
 # while they were off, each turning its own on for its launches, so they run with these off
 # first and both paths stay compiled
 _TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONEHOT"),
-             ("counted_update_cuda", "COUNTING_LAYOUT"),
-             ("counted_update_cuda", "MANY_DRAWN_PARTS"),
-             ("counted_update_cuda", "CAPPED_DRAWN_REGISTERS"), ("im2col_cuda", "CHANNEL_TILES"),
+             ("im2col_cuda", "CHANNEL_TILES"),
              ("pulsed_update_cuda", "DRAW_ROWS"), ("pulsed_update_cuda", "APPLY_TRIPS"),
              ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"),
              ("transfer_write_cuda", "SCAN_TRIPS"), ("counted_update_cuda", "DRAWN_ROWS4"),

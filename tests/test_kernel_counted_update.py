@@ -506,7 +506,7 @@ def test_gpu_compact_layout_is_the_twins():
 
 
 def test_interpreted_counting_layout_is_the_twins():
-    """``COUNTING_LAYOUT``'s two launches (histograms a chunk of rows, then ranks) give
+    """The counting layout's two launches (histograms a chunk of rows, then ranks) give
     argsort's stable descending order and the slots' bases integer for integer: several
     chunks and sub-blocks, a partial last chunk, a group, trains of 1 (the ResNet's), empty
     trains; trains past the bound are ordered as the bound's length (the same bases)."""
@@ -526,29 +526,10 @@ def test_interpreted_counting_layout_is_the_twins():
         layout(bl, 64)
 
 
-def test_counting_layout_counts_as_the_sort(monkeypatch):
-    """Routed through ``compact_layout`` (its one-launch bound lowered to 16 rows), the
-    counting layout gives the drawn counts' error planes and counts of the sort's; so does
-    its order where the error side is drawn by each program (no plane)."""
-    drawn = launcher("drawn_counts_triton", True)
-    gen = torch.Generator().manual_seed(6)
-    k, length, n_out, n_in = 40, 4, 5, 12
-    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
-    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
-    monkeypatch.setitem(drawn.__globals__, "COMPACT_KERNEL_ROWS", 16)
-    got = []
-    for on, planes in ((False, True), (True, True), (True, False)):
-        monkeypatch.setitem(drawn.__globals__, "COUNTING_LAYOUT", on)
-        got.append(drawn(x_prob, d_prob, bl, length, torch.tensor([3, 4]), block_n=16,
-                         splits=2, error_planes=planes))
-    for net, total in got[1:]:
-        assert torch.equal(got[0][0], net) and torch.equal(got[0][1], total)
-    assert got[0][1].sum() > 0
-
-
-def test_many_drawn_parts_count_as_few(monkeypatch):
-    """``MANY_DRAWN_PARTS``: the drawn counts split over more parts (row blocks of a K part
-    fewer, at least 4 each) give the same counts, integer for integer."""
+def test_many_drawn_parts_count_as_one(monkeypatch):
+    """The drawn counts split over up to ``DRAWN_WAVES`` x the parts that fill the device
+    (row blocks of a K part fewer, at least 4 each) give one part's counts, integer for
+    integer; the register cap is the 144-wide program's alone."""
     drawn = launcher("drawn_counts_triton", True)
     kernel, parts = drawn.__globals__["_drawn_counts_kernel"], []
 
@@ -563,16 +544,12 @@ def test_many_drawn_parts_count_as_few(monkeypatch):
     k, length, n_out, n_in = 128, 2, 3, 16
     bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32)
     x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
-    got = []
-    for on in (False, True):
-        monkeypatch.setitem(drawn.__globals__, "MANY_DRAWN_PARTS", on)
-        got.append(drawn(x_prob, d_prob, bl, length, 5, block_r=16, block_n=16,
-                         error_planes=False))
+    got = [drawn(x_prob, d_prob, bl, length, 5, block_r=16, block_n=16, error_planes=False,
+                 splits=splits) for splits in (1, None)]
     assert parts == [1, 2]
     assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
     assert got[0][1].sum() > 0
-    options = drawn.__globals__["_drawn_launch"]  # CAPPED_DRAWN_REGISTERS: 16 x 32 only
-    monkeypatch.setitem(drawn.__globals__, "CAPPED_DRAWN_REGISTERS", True)
+    options = drawn.__globals__["_drawn_launch"]  # the register cap: 16 x 32 only
     assert options(32, 16, 32) == {"num_warps": 4, "maxnreg": 128}
     assert options(32, 32, 64) == {"num_warps": 4}
 
@@ -609,25 +586,9 @@ def _any_and_single_trains(k, gen):
 
 @gpu
 @needs_cuda
-@pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (64, 288, 8192)])
-def test_gpu_many_drawn_parts_count_as_few(monkeypatch, n_out, n_in, k):
-    """Compiled, at the ResNet's shapes (trains of 1 and of 0-3): ``MANY_DRAWN_PARTS``'
-    counts, with ``CAPPED_DRAWN_REGISTERS`` too (ptxas ``maxnreg`` at 144 inputs), are the
-    split-K rule's, integer for integer."""
-    settings = [dict(MANY_DRAWN_PARTS=many, CAPPED_DRAWN_REGISTERS=capped)
-                for many, capped in ((False, False), (True, False), (True, True))]
-    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, _single_and_short_trains,
-                                          settings):
-        for net, total in got[1:]:
-            assert torch.equal(got[0][0], net) and torch.equal(got[0][1], total)
-
-
-@gpu
-@needs_cuda
-def test_gpu_counting_layout_is_the_twins(monkeypatch):
+def test_gpu_counting_layout_is_the_twins():
     """Compiled, at the ResNet's row counts (131,072 rows of trains of 1 and of 0-31, a
-    group of 3 x 8,192): argsort's order and the bases integer for integer, and the drawn
-    counts through ``compact_layout`` with the switch on equal the sort's."""
+    group of 3 x 8,192): argsort's order and the bases integer for integer."""
     layout = triton_function("counted_update_cuda", "counting_layout", False)
     twin = triton_function("counted_update_cuda", "compact_layout_torch", False)
     gen = torch.Generator().manual_seed(4)
@@ -638,15 +599,6 @@ def test_gpu_counting_layout_is_the_twins(monkeypatch):
                 bl = torch.ones_like(bl)
             got, want = layout(bl, length), twin(bl, length)
             assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), shape
-    drawn = launcher("drawn_counts_triton", False)
-    k, n_out, n_in = 131072, 16, 144
-    bl = torch.randint(0, 3, (k,), generator=gen, dtype=torch.int32).cuda()
-    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
-    got = []
-    for on in (False, True):
-        monkeypatch.setitem(drawn.__globals__, "COUNTING_LAYOUT", on)
-        got.append(drawn(x_prob, d_prob, bl, 31, torch.tensor([9], device="cuda")))
-    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=gpu)])
