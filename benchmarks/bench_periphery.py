@@ -125,8 +125,8 @@ def _pair(fns, repeats: int):
 
 
 def update_rows(repeats: int) -> list[str]:
-    """The update's line probabilities (row blocks off / on) and its planes (narrow blocks
-    off / on) at each layer shape (BL management, desired_bl 31, lr 0.1, dw_min 0.001)."""
+    """The update's line probabilities (row blocks off / on) and its error planes at each
+    layer shape (BL management, desired_bl 31, lr 0.1, dw_min 0.001)."""
     lines = []
     for layer, rows, width, n_out in LAYERS:
         gen = torch.Generator(device=DEVICE).manual_seed(1)
@@ -144,8 +144,7 @@ def update_rows(repeats: int) -> list[str]:
         plane = partial(counted_update_cuda.line_planes_triton, d_p, bl, 31, ld, 5, 1,
                         compact=compact)
         end = int(compact[1][-1])
-        (old_p, new_p), same_p = _both(counted_update_cuda, "NARROW_PLANES",
-                                       partial(_head, plane, end), repeats)
+        new_p = cuda_ms(partial(_head, plane, end), windows=repeats)
         drawn = partial(counted_update_cuda.drawn_counts_triton, x_p, d_p, bl, 31, 5)
         counts = (partial(_planes_counts, x_p, d_p, bl, compact, n_out, width),
                   partial(drawn, error_planes=True), partial(drawn, error_planes=False))
@@ -156,8 +155,7 @@ def update_rows(repeats: int) -> list[str]:
         lines.append(f"update {layer:7s} rows {rows:6d} in {width:3d} out {n_out:3d}: line "
                      f"probabilities old {old:.3f} ms, new {new:.3f} ms ({old / new:.2f}x), "
                      f"floor {floor:.3f} ms, equal {same}; d planes ({n_out} lines, mean "
-                     f"train {end / rows:.2f}) old {old_p:.3f} ms, new {new_p:.3f} ms, "
-                     f"equal {same_p}")
+                     f"train {end / rows:.2f}) {new_p:.3f} ms")
     return lines
 
 

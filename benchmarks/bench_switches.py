@@ -38,10 +38,9 @@ from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
 # name: (the module switches, the data, the model/batch overrides, the rows: DEVICE[+KEY=V])
 PATHS = {
     # the ResNet's narrow rows: row-block MVM periphery and line probabilities, image-block
-    # im2col / col2im, narrow planes, counts drawn where they are counted
+    # im2col / col2im
     "narrow-rows": (((analog_mvm_cuda, "ROW_BLOCKS"), (im2col_cuda, "IMAGE_BLOCKS"),
-                     (pulsed_update_cuda, "ROW_BLOCKS"), (counted_update_cuda, "NARROW_PLANES"),
-                     (counted_update_cuda, "DRAWN_COUNTS")),
+                     (pulsed_update_cuda, "ROW_BLOCKS")),
                     RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
                              "chopped+update.accumulate=batch")),
     # the update takes the forward pass's patch rows instead of gathering them again

@@ -997,8 +997,9 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 # A program's lines and rows: 32 x 64, or where a plane has at most 16 lines (a narrow
 # convolution's error side: 16 output channels), 16 x 128 - Philox runs for every lane of
 # a block, masked or not, so 32 lines there drew twice the numbers kept. The bits are keyed
-# by (line, slot, row), whatever the blocks. False: 32 x 64 everywhere (a switch for
-# side-by-side timings).
+# by (line, slot, row), whatever the blocks. Timed against 32 x 64 everywhere on one H200
+# (2026-12-06 23:00, ``narrow-rows`` with the drawn counts and three other paths: ResNet sgd
+# `batch` 4.74x -> 3.30x fp; benchmarks/RESULTS.md).
 # Compact planes drawn by one program a row block (and block of lines) that walks its quads
 # of slots up to the block's longest train, instead of one program a quad up to the host
 # bound of the trains (``max_bl``, 31: 8 quads) that returns where no train reaches: on the
@@ -1008,7 +1009,6 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 # ``wide-batch``, one H100, 2026-12-07: 4096-wide sgd `batch` 2.47x -> 2.02x fp, ttv2
 # `batch` 2.54x -> 2.12x).
 QUAD_LOOP = True
-NARROW_PLANES = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 
 
 # ``SHORT_PLANE_BLOCKS``: compact planes walked a quad at a time (``QUAD_LOOP``, not
@@ -1030,7 +1030,7 @@ SHORT_PLANE_ROWS = 16
 
 def _plane_blocks(n_lines: int) -> tuple[int, int]:
     """``(BLOCK_B, BLOCK_L)`` of ``_line_planes_kernel`` for planes of ``n_lines``."""
-    return (128, 16) if NARROW_PLANES and n_lines <= 16 else (64, 32)
+    return (128, 16) if n_lines <= 16 else (64, 32)
 
 
 def signed_bits_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, rows: int,
@@ -1157,9 +1157,9 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
 
 # Split-K counts of narrow layers (at most DRAWN_MAX_OUT outputs, at least DRAWN_MIN_ROWS rows:
 # a convolution's 10^5 rows x BL slots) drawn where they are counted (``_drawn_counts_kernel``):
-# the planes, BL bytes a row and line, are neither written nor read again. False: planes and
-# ``_coincidence_kernel`` (the same counts; a switch for side-by-side timings).
-DRAWN_COUNTS = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
+# the planes, BL bytes a row and line, are neither written nor read again (the same counts as
+# planes and ``_coincidence_kernel``). Timed against those on one H200 (2026-12-06 23:00,
+# ``narrow-rows``: see ``_plane_blocks``' note).
 # the error side (<= 64 lines) drawn once into its compact plane and read by every program,
 # instead of drawn again by each program of an input block
 DRAWN_ERROR_PLANES = True
@@ -1314,7 +1314,7 @@ def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
 
 
 def _drawn(n_out: int, k: int) -> bool:
-    return DRAWN_COUNTS and n_out <= DRAWN_MAX_OUT and k >= DRAWN_MIN_ROWS
+    return n_out <= DRAWN_MAX_OUT and k >= DRAWN_MIN_ROWS
 
 
 def _drawn_block_n(n_in: int, block_m: int, d_plane: bool) -> int:

@@ -198,10 +198,13 @@ def test_narrow_planes_are_the_bits_of_wide_blocks(monkeypatch):
     compact = launcher("compact_layout", True)(bl, length)
     end = int(compact[1][-1])
     got = []
-    for narrow in (False, True):
-        monkeypatch.setitem(planes.__globals__, "NARROW_PLANES", narrow)
+    blocks = planes.__globals__["_plane_blocks"]
+    for wide in (True, False):  # (the blocks of planes of more than 16 lines, then its own)
+        monkeypatch.setitem(planes.__globals__, "_plane_blocks",
+                            (lambda n_lines: (64, 32)) if wide else blocks)
         got.append((planes(prob, bl, length, 768, 9, 1)[0],
                     planes(prob, bl, length, 768, 9, 1, compact=compact)[0][:, :end]))
+    assert blocks(10) == (128, 16)
     assert all(torch.equal(a, b) for a, b in zip(*got, strict=True)) and got[0][0].any()
 
 
@@ -235,14 +238,13 @@ def test_drawn_counts_are_the_planes_counts(monkeypatch):
                            error_planes=error_planes)
         assert torch.equal(net, torch.stack([w[0] for w in want]))
         assert torch.equal(total, torch.stack([w[1] for w in want])) and total.sum() > 0
-    # the whole update, one tile: drawn (DRAWN_MIN_ROWS lowered) against the planes
+    # the whole update, one tile: drawn (DRAWN_MIN_ROWS lowered) against the planes (raised)
     update = launcher("counted_update_triton", True)
     cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
     params = cell.sample((n_out, n_in), gen)
     results = []
-    for on in (False, True):
-        monkeypatch.setitem(drawn.__globals__, "DRAWN_COUNTS", on)
-        monkeypatch.setitem(drawn.__globals__, "DRAWN_MIN_ROWS", 1)
+    for min_rows in (1 << 30, 1):
+        monkeypatch.setitem(drawn.__globals__, "DRAWN_MIN_ROWS", min_rows)
         weight, worn = torch.zeros(n_out, n_in), torch.zeros(n_out, n_in, dtype=torch.int32)
         pulses = update(weight, params, x_prob[0], d_prob[0], bl[0], max_bl=length, seed=5,
                         method="split_k", cell_pulses=worn, **cell_args(cell))
