@@ -247,14 +247,9 @@ PATHS = {
     "ordered-sums": (((grouped, "ORDERED_SUMS"),), DATA, LARGE,
                      ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                       "chopped+update.accumulate=batch")),
-    # compact planes drawn by a program a row block walking its quads (no programs past the
-    # trains: the bench's trains are a slot a row, the grid was sized for 31)
-    "quad-loop": (((counted_update_cuda, "QUAD_LOOP"),), DATA, LARGE,
-                  ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                   "chopped+update.accumulate=batch")),
     # the three paths above together
-    "wide-batch": (((counted_update_cuda, "ONE_ACCUMULATOR"), (grouped, "ORDERED_SUMS"),
-                    (counted_update_cuda, "QUAD_LOOP")), DATA, LARGE,
+    "wide-batch": (((counted_update_cuda, "ONE_ACCUMULATOR"), (grouped, "ORDERED_SUMS")),
+                   DATA, LARGE,
                    ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                     "chopped+update.accumulate=batch")),
     # the same, the counts applied in the count's epilogue (FUSED_APPLY) in one accumulator
@@ -267,11 +262,6 @@ PATHS = {
     "wide-count-loads": (((counted_update_cuda, "WIDE_COUNT_LOADS"),), DATA, LARGE,
                          ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                           "agad+update.accumulate=batch")),
-    # compact planes drawn by programs of 16 rows (96 registers, 5 programs an SM) instead of
-    # 64 (255 registers and spills, 2 an SM); the same planes
-    "short-planes": (((counted_update_cuda, "SHORT_PLANE_BLOCKS"),), DATA, LARGE,
-                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
-                      "agad+update.accumulate=batch")),
     # the counts applied where counted in 16 x 64 blocks applied whole (coalesced rows, the
     # planes in 16-byte vectors: 153 registers, 3 blocks a SM), not written and read back;
     # for short trains (the bench's one slot a row)
@@ -336,14 +326,12 @@ PATHS = {
                         (pulsed_update_cuda, "WIDE_QUAD_BLOCKS")), DATA, LARGE,
                        ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the loads' and the planes' paths
-    "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
-                   (counted_update_cuda, "SHORT_PLANE_BLOCKS")), DATA, LARGE,
+    "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),), DATA, LARGE,
                   ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                    "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # all of widefuse's: the fused flat count + apply, its planes short, the 10-wide layer's
     # split-K count in 16-byte loads
     "wide-fuse-all": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
-                       (counted_update_cuda, "SHORT_PLANE_BLOCKS"),
                        (counted_update_cuda, "FUSED_APPLY"),
                        (counted_update_cuda, "FUSED_FLAT_BLOCKS")), DATA, LARGE,
                       ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",

@@ -98,8 +98,7 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
                         base_ptr, n, n_lines, k_rows, length, ld, n_quads, stride_pk,
                         stride_pn, stride_pg, STREAM: tl.constexpr, SEED_PTR: tl.constexpr,
                         ABS: tl.constexpr, COMPACT: tl.constexpr, BLOCK_B: tl.constexpr,
-                        BLOCK_L: tl.constexpr, QUAD_LOOP: tl.constexpr = False,
-                        ROWS4: tl.constexpr = False):
+                        BLOCK_L: tl.constexpr, ROWS4: tl.constexpr = False):
     """Four slots ``4q .. 4q + 3`` of ``BLOCK_B`` rows x ``BLOCK_L`` lines of the planes
     ``(n_lines, ld)`` (axis 0: row block and ``q``). Dense: slot ``t`` of row ``b`` of line
     ``j`` lies at ``j * ld + t * k_rows + b``: slots contiguous (the K-major operand tensor
@@ -113,14 +112,14 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     output ``t % 4`` of the counter ``(j, t // 4, b, 0)`` under the seed's stream, as the
     per-sample kernel keys its bits, wherever it is stored: one Philox call gives four
     slots. Axis 2: tile ``g`` of a group, with its own probabilities (``stride_pg`` on),
-    trains, seed, order and planes. ``QUAD_LOOP`` (compact, ``n_quads`` 1: axis 0 the row
-    blocks alone): a program walks its quads up to its block's longest train, the same
-    bits stored at the same places; no program is launched for quads past the trains.
-    ``ROWS4`` (compact, ``n_quads`` 1): another stream, ``_rows4``'s, keyed by the rank in
-    ``order`` (one Philox call a slot and four ranks), each block walking its slots up to
-    its longest train; stored at the same places. ``ROWS4`` dense (``DRAWN_ROW_KEYS``):
-    keyed by row, slot ``t`` of row ``b`` at ``t * k_rows + b``, and only the slots up to
-    each row block's longest train written (a reader masks by the trains)."""
+    trains, seed, order and planes. Compact (``n_quads`` 1: axis 0 the row blocks alone): a
+    program walks its quads up to its block's longest train; no program is launched for
+    quads past the trains. ``ROWS4`` (compact, ``n_quads`` 1): another stream, ``_rows4``'s,
+    keyed by the rank in ``order`` (one Philox call a slot and four ranks), each block
+    walking its slots up to its longest train; stored at the same places. ``ROWS4`` dense
+    (``DRAWN_ROW_KEYS``): keyed by row, slot ``t`` of row ``b`` at ``t * k_rows + b``, and
+    only the slots up to each row block's longest train written (a reader masks by the
+    trains)."""
     q = tl.program_id(0) % n_quads
     ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
@@ -150,16 +149,11 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
             r = _rows4(seed, lines, tt, first, (BLOCK_B, BLOCK_L))
             _plane_store(signed_ptr, abs_ptr, r, p, live, bl, lines, rows, ranks, tt, k_rows,
                          length, ld, n_lines, base_ptr, ABS, COMPACT)
-    elif COMPACT and QUAD_LOOP:  # this row block's quads, as far as its trains reach
+    elif COMPACT:  # this row block's quads, as far as its trains reach
         for qq in range(0, tl.cdiv(tl.minimum(tl.max(bl, axis=0), length), 4)):
             _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, qq * 4 < length, lines, rows,
                         ranks, qq, n, n_lines, k_rows, length, ld, stride_pk, stride_pn,
                         base_ptr, ABS, COMPACT)
-    elif COMPACT:
-        if reached:  # nothing to store past the trains
-            _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, ranks,
-                        q, n, n_lines, k_rows, length, ld, stride_pk, stride_pn, base_ptr, ABS,
-                        COMPACT)
     else:
         _plane_quad(signed_ptr, abs_ptr, prob_ptr, seed, bl, reached, lines, rows, ranks, q,
                     n, n_lines, k_rows, length, ld, stride_pk, stride_pn, base_ptr, ABS,
@@ -972,11 +966,11 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         if tiles > 1 and not on_device:
             raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
         block_b, block_l = _plane_blocks(n_lines)
-        # slots in fours: the trains' (compact), or all up to ld, padding included (dense);
-        # compact with QUAD_LOOP: one program a row block walks its quads
-        loop = rows4 or (compact is not None and QUAD_LOOP)
-        if SHORT_PLANE_BLOCKS and loop and not rows4 and block_b > SHORT_PLANE_ROWS:
-            block_b = SHORT_PLANE_ROWS  # (the module note at SHORT_PLANE_BLOCKS)
+        # slots in fours, all up to ld, padding included (dense); compact or rows4: one
+        # program a row block walks its quads (or slots) up to its trains
+        loop = rows4 or compact is not None
+        if compact is not None and not rows4 and block_b > SHORT_PLANE_ROWS:
+            block_b = SHORT_PLANE_ROWS  # (the module note at SHORT_PLANE_ROWS)
         quads = 1 if loop else triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
         if rows4 and compact is None and ld < k * length:
             raise ValueError("rows4's dense planes take ld >= k * length")
@@ -987,8 +981,7 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
             seed if on_device else signed, 0 if on_device else int(seed), order, base, n,
             n_lines, k, length, ld, quads, prob.stride(1), prob.stride(2), prob.stride(0),
             STREAM=stream, SEED_PTR=on_device, ABS=magnitude is not None,
-            COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l, QUAD_LOOP=loop,
-            ROWS4=rows4)
+            COMPACT=compact is not None, BLOCK_B=block_b, BLOCK_L=block_l, ROWS4=rows4)
     if grouped:
         return signed, magnitude
     return signed[0], None if magnitude is None else magnitude[0]
@@ -1004,15 +997,14 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 # of slots up to the block's longest train, instead of one program a quad up to the host
 # bound of the trains (``max_bl``, 31: 8 quads) that returns where no train reaches: on the
 # bench's 784-4096-4096-10 b256 trains (a slot a row, BL management) 7 of 8 programs only
-# load the block's trains and return. The same bits at the same places. False: a program a
-# quad. On with ``ONE_ACCUMULATOR`` and ``grouped.ORDERED_SUMS`` (``bench_switches``
-# ``wide-batch``, one H100, 2026-12-07: 4096-wide sgd `batch` 2.47x -> 2.02x fp, ttv2
+# load the block's trains and return. The same bits at the same places. Timed against a
+# program a quad with ``ONE_ACCUMULATOR`` and ``grouped.ORDERED_SUMS`` (``bench_switches``
+# ``wide-batch``, one H100, 2026-12-07 07:42: 4096-wide sgd `batch` 2.47x -> 2.02x fp, ttv2
 # `batch` 2.54x -> 2.12x).
-QUAD_LOOP = True
 
 
-# ``SHORT_PLANE_BLOCKS``: compact planes walked a quad at a time (``QUAD_LOOP``, not
-# ``ROWS4``'s stream) drawn by programs of ``SHORT_PLANE_ROWS`` rows instead of 64 (x 32
+# ``SHORT_PLANE_ROWS``: compact planes walked a quad at a time (not ``ROWS4``'s stream)
+# drawn by programs of ``SHORT_PLANE_ROWS`` rows instead of 64 (x 32
 # lines). A 64 x 32 program on 4 warps holds 16 elements a thread, each with its four Philox
 # words and stores: 255 registers and 28-52 bytes of spills a thread (sm_90 ptxas), two
 # programs (8 warps) an SM; at 16 rows, 4 a thread: 96 registers, no spills, five programs
@@ -1021,10 +1013,9 @@ QUAD_LOOP = True
 # side of the 4096 layer: 34 MB of probabilities read, 8.4 M Philox calls, 8 MB of bits) in
 # ~262 us of kernel time a step (H100 profile, /work/notes/prof14.txt), ~30 us of bytes at
 # 3 TB/s: expected about half of it. A bit's Philox key is (line, quad, row) whatever the
-# blocks, and a row's quads end where its train does: the same planes byte for byte. False:
-# 64 rows. On since one H100 timed it with ``FUSED_FLAT_BLOCKS`` (2026-12-08,
-# ``wide-fuse-all``: the note there).
-SHORT_PLANE_BLOCKS = True
+# blocks, and a row's quads end where its train does: the same planes byte for byte. Timed
+# against 64 rows on one H100 with the fused flat count + apply (2026-12-08 00:45,
+# ``wide-fuse-all``: the note at ``FUSED_FLAT_MAX_SLOTS``).
 SHORT_PLANE_ROWS = 16
 
 

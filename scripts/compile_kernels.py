@@ -353,7 +353,6 @@ def _one_accumulator(cu, kernels, gen) -> None:
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7), packed=True)
-    cu.QUAD_LOOP = True  # compact planes, a program a row block walking its quads
     for n in (37, 12):  # wide and narrow blocks of lines
         cu.line_planes_triton(torch.rand(3, 5, n), group[2], 7, 48, torch.arange(3), 0,
                               compact=cu.compact_layout(group[2], 7))
@@ -376,13 +375,10 @@ def _one_accumulator(cu, kernels, gen) -> None:
         cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
                                          *group, p, seeds=torch.arange(3), cell_pulses=worn3)
     cu.FUSED_FLAT_BLOCKS = False
-    cu.SHORT_PLANE_BLOCKS = True  # compact planes of 16-row programs, both streams
-    for stream, n in ((0, 37), (1, 512)):
+    for stream, n in ((0, 37), (1, 512)):  # compact planes of 16-row programs, both streams
         cu.line_planes_triton(torch.rand(3, 5, n), group[2], 7, 48, torch.arange(3), stream,
                               compact=cu.compact_layout(group[2], 7))
-    cu.SHORT_PLANE_BLOCKS = False
     cu.ONE_ACCUMULATOR, cu.FUSED_APPLY = saved
-    cu.QUAD_LOOP = False
 
 
 def _onehot_reads(am, p) -> None:
@@ -574,8 +570,7 @@ _TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONE
              ("counted_update_cuda", "DRAWN_ROW_KEYS"), ("counted_update_cuda", "LEAN_OPERANDS"),
              ("counted_update_cuda", "FOLDED_PROBABILITIES"),
              ("counted_update_cuda", "FUSED_APPLY"), ("counted_update_cuda", "FUSED_FLAT_BLOCKS"),
-             ("counted_update_cuda", "WIDE_COUNT_LOADS"),
-             ("counted_update_cuda", "SHORT_PLANE_BLOCKS"))
+             ("counted_update_cuda", "WIDE_COUNT_LOADS"))
 
 
 @contextlib.contextmanager

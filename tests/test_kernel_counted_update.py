@@ -856,65 +856,74 @@ def test_gpu_one_accumulator_updates_as_two(monkeypatch, fused):
                        net + 16384 * total)
 
 
-@pytest.mark.parametrize("tiles", [1, 3])
-def test_interpreted_quad_loop_draws_the_planes_of_a_program_a_quad(monkeypatch, tiles):
-    """``QUAD_LOOP``: compact planes drawn by one program a row block walking its quads
-    hold the bits of one program a quad at the same places, byte for byte (trains of 0-13
-    slots under a bound of 16, row blocks of unequal reach, a group with its own seeds),
-    and every byte the count reads (up to the trains' sum) is written."""
+def _compact_planes_twin(prob, bl, length, seed, stream):
+    """The compact plane ``(n, sum of trains)`` of the planes' stream - the bit of row ``b``,
+    slot ``t``, line ``j`` fires where output ``t % 4`` of the Philox counter ``(j, t // 4,
+    b, 0)`` under the key ``seed ^ ((stream + 1) << 44)``, as a uniform, is below ``|p|`` -,
+    slot ``t``'s rows at ``base[t] + rank`` in the order of decreasing train (stable)."""
+    from xbrun.kernels.counted_update_ref import (
+        philox_torch,
+        signed_bits_torch,
+        uniform_of_uint32,
+    )
+
+    k, n = prob.shape
+    key = (int(seed) ^ ((stream + 1) << 44)) & ((1 << 64) - 1)
+    t = torch.arange(length, device=prob.device)[None, :, None]
+    words = torch.stack(philox_torch(key, torch.arange(n, device=prob.device)[None, None, :],
+                                     t // 4, torch.arange(k, device=prob.device)[:, None, None],
+                                     0))
+    word = words.gather(0, (t % 4).expand(1, k, length, n))[0]
+    fire = uniform_of_uint32(word) < prob.abs().float()[:, None, :]
+    signed = signed_bits_torch(prob, bl, length, bits=fire.to(torch.int8))
+    order = torch.argsort(bl, descending=True, stable=True)
+    return torch.cat([signed[order[:int((bl > t).sum())], t] for t in range(length)]).T
+
+
+@pytest.mark.parametrize("tiles", [1, 2])
+def test_interpreted_compact_planes_are_the_twins_bits(monkeypatch, tiles):
+    """Compact planes, drawn by programs of ``SHORT_PLANE_ROWS`` rows that walk their quads
+    up to their block's longest train, hold the twin's bits up to the trains' sum (trains
+    of 0-9 slots, rows of unequal reach in a row block, a partial last block, both streams,
+    magnitudes, a group with its own seeds); ``ROWS4``'s planes keep 64-row blocks."""
     planes = launcher("line_planes_triton", True)
-    gen = torch.Generator().manual_seed(5)
-    k, length, n = 150, 16, 40
-    bl = torch.randint(0, 14, (tiles, k), generator=gen, dtype=torch.int32)
-    bl[:, :70] = torch.randint(0, 3, (tiles, 70), generator=gen, dtype=torch.int32)
+    kernel = planes.__globals__["_line_planes_kernel"]
+    blocks = []
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                blocks.append((grid[0], kwargs["BLOCK_B"]))
+                return kernel[grid](*args, **kwargs)
+            return launch
+
+    monkeypatch.setitem(planes.__globals__, "_line_planes_kernel", Spy())
+    gen = torch.Generator().manual_seed(41)
+    k, length, n = 70, 10, 40
+    bl = torch.randint(0, length, (tiles, k), generator=gen, dtype=torch.int32)
+    bl[:, 20:40] = 1
     prob = torch.rand(tiles, k, n, generator=gen) - 0.5
     compact = launcher("compact_layout_torch", True)(bl, length)
-    ld = k * length
+    ends = compact[1][:, -1]
     seeds = torch.arange(7, 7 + tiles)
-    got = []
-    for loop in (False, True):
-        monkeypatch.setitem(planes.__globals__, "QUAD_LOOP", loop)
-        signed, magnitude = planes(prob, bl, length, ld, seeds, 1, with_abs=True,
-                                   compact=compact)
-        ends = compact[1][:, -1]
-        got.append([torch.cat([t[g, :, :int(ends[g])] for g in range(tiles)], 1)
-                    for t in (signed, magnitude)])
-    assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
-    assert got[0][0].any() and torch.equal(got[0][0].abs(), got[0][1])
-
-
-def test_quad_loop_updates_as_a_program_a_quad(monkeypatch):
-    """Interpreted, a group's counted update with ``QUAD_LOOP`` on gives the weights,
-    counters and pulses of it off, bit for bit."""
-    from xbrun import kernels
-
-    group = launcher("counted_update_grouped_triton", True)
-    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
-    gen = torch.Generator().manual_seed(15)
-    tiles, k, length, n_out, n_in = 2, 9, 11, 5, 20
-    params = torch.stack([cell.sample((n_out, n_in), gen) for _ in range(tiles)])
-    start = 0.1 * torch.randn(tiles, n_out, n_in, generator=gen)
-    bl = torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
-    x_prob, d_prob = _probs(gen, tiles, k, n_in=n_in, n_out=n_out)
-    p = kernels.UpdateParams(cell_bundle(cell), length)
-    results = []
-    for loop in (False, True):
-        monkeypatch.setitem(group.__globals__, "QUAD_LOOP", loop)
-        weights, worn = start.clone(), torch.zeros(tiles, n_out, n_in, dtype=torch.int32)
-        pulses = group(weights, params, x_prob, d_prob, bl, p, seeds=torch.tensor([4, 5]),
-                       cell_pulses=worn)
-        results.append((weights, worn, pulses))
-    for a, b in zip(*results, strict=True):
-        assert torch.equal(a, b)
-    assert (results[0][2] > 0).all()
+    for stream in (0, 1):
+        signed, magnitude = planes(prob, bl, length, k * length, seeds, stream,
+                                   with_abs=True, compact=compact)
+        for g in range(tiles):
+            want = _compact_planes_twin(prob[g], bl[g], length, int(seeds[g]), stream)
+            assert torch.equal(signed[g, :, :int(ends[g])], want)
+            assert torch.equal(magnitude[g, :, :int(ends[g])], want.abs())
+        assert signed.any() and (signed < 0).any()
+    planes(prob, bl, length, k * length, seeds, 1, compact=compact, rows4=True)
+    assert blocks == [(5, 16), (5, 16), (2, 64)]  # (a program a row block: no quads)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("long_trains", [False, True])
-def test_gpu_quad_loop_draws_the_planes_of_a_program_a_quad(monkeypatch, long_trains):
+def test_gpu_compact_planes_are_the_twins_bits(long_trains):
     """Compiled, a group of 16 tiles of 512 x 392 at batch 256, trains of one slot (the
-    bench's, BL management) or of 0-31: ``QUAD_LOOP``'s compact planes equal one program a
-    quad's up to the trains' sum, on both sides."""
+    bench's, BL management) or of 0-31: the compact planes (16-row programs walking their
+    quads) hold the twin's bits up to the trains' sum, on both sides."""
     planes = launcher("line_planes_triton", False)
     compact_layout = launcher("compact_layout", False)
     gen = torch.Generator().manual_seed(16)
@@ -926,12 +935,11 @@ def test_gpu_quad_loop_draws_the_planes_of_a_program_a_quad(monkeypatch, long_tr
     seeds = torch.arange(3, 3 + tiles, device="cuda")
     for n, stream in ((392, 0), (512, 1)):
         prob = (torch.rand(tiles, k, n, generator=gen) - 0.5).cuda()
-        got = []
-        for loop in (False, True):
-            monkeypatch.setitem(planes.__globals__, "QUAD_LOOP", loop)
-            signed = planes(prob, bl, length, k * length, seeds, stream, compact=compact)[0]
-            got.append(torch.cat([signed[g, :, :ends[g]] for g in range(tiles)], 1))
-        assert torch.equal(got[0], got[1]) and got[0].any()
+        signed = planes(prob, bl, length, k * length, seeds, stream, compact=compact)[0]
+        for g in range(tiles):
+            want = _compact_planes_twin(prob[g], bl[g], length, int(seeds[g]), stream)
+            assert torch.equal(signed[g, :, :ends[g]], want)
+        assert signed.any()
 
 
 # ------------------------------ DRAWN_ROWS4: one Philox call, four ranks' bits -------------
@@ -1366,88 +1374,6 @@ def test_gpu_wide_count_loads_count_as_the_end_mask(monkeypatch, n_out, n_in, ti
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
     assert (results[0][2] > 0).all()
-
-
-# ------------------ SHORT_PLANE_BLOCKS: compact planes drawn 16 rows a program ---------------
-@pytest.mark.parametrize("tiles", [1, 2])
-def test_interpreted_short_plane_blocks_draw_the_same_planes(monkeypatch, tiles):
-    """``SHORT_PLANE_BLOCKS``: compact planes drawn by programs of 16 rows hold the bytes of
-    64-row programs up to the trains' sum (trains of 0-9 slots, rows of unequal reach in a
-    row block, a partial last block, both streams, magnitudes, a group with its own
-    seeds); the launch's row blocks are the short ones; ``ROWS4``'s planes keep theirs."""
-    planes = launcher("line_planes_triton", True)
-    kernel = planes.__globals__["_line_planes_kernel"]
-    blocks = []
-
-    class Spy:
-        def __getitem__(self, grid):
-            def launch(*args, **kwargs):
-                blocks.append(kwargs["BLOCK_B"])
-                return kernel[grid](*args, **kwargs)
-            return launch
-
-    monkeypatch.setitem(planes.__globals__, "_line_planes_kernel", Spy())
-    gen = torch.Generator().manual_seed(41)
-    k, length, n = 70, 10, 40
-    bl = torch.randint(0, length, (tiles, k), generator=gen, dtype=torch.int32)
-    bl[:, 20:40] = 1
-    prob = torch.rand(tiles, k, n, generator=gen) - 0.5
-    compact = launcher("compact_layout_torch", True)(bl, length)
-    ends = compact[1][:, -1]
-    seeds = torch.arange(7, 7 + tiles)
-    for stream in (0, 1):
-        got = []
-        for short in (False, True):
-            monkeypatch.setitem(planes.__globals__, "SHORT_PLANE_BLOCKS", short)
-            signed, magnitude = planes(prob, bl, length, k * length, seeds, stream,
-                                       with_abs=True, compact=compact)
-            got.append([torch.cat([t[g, :, :int(ends[g])] for g in range(tiles)], 1)
-                        for t in (signed, magnitude)])
-        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
-        assert got[0][0].any() and (got[0][0] < 0).any()
-    planes(prob, bl, length, k * length, seeds, 1, compact=compact, rows4=True)
-    assert blocks == [64, 16, 64, 16, 64]
-
-
-def test_short_plane_blocks_update_alike(monkeypatch):
-    """Interpreted, a group's and a tile's counted updates with ``SHORT_PLANE_BLOCKS`` on
-    give the weights, counters and pulses of it off, bit for bit (noise on)."""
-    from xbrun import kernels
-
-    group = launcher("counted_update_grouped_triton", True)
-    one = triton_function("counted_update_cuda", "counted_update_triton", True)
-    case = _two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=43, n_in=40,
-                          k=20, length=5)
-    results = []
-    for short in (False, True):
-        monkeypatch.setitem(group.__globals__, "SHORT_PLANE_BLOCKS", short)
-        results.append(_group_and_one(group, one, *case))
-    _assert_same_and_updated(results, case[1])
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("long_trains", [False, True])
-def test_gpu_short_plane_blocks_draw_the_same_planes(monkeypatch, long_trains):
-    """Compiled, a group of 64 tiles of 512 x 512 at batch 256 (the 4096 layer's grid),
-    trains of one slot (the bench's, BL management) or of 0-31: ``SHORT_PLANE_BLOCKS``'
-    compact planes equal the 64-row programs' up to the trains' sum, on both sides."""
-    planes = launcher("line_planes_triton", False)
-    compact_layout = launcher("compact_layout", False)
-    gen = torch.Generator().manual_seed(44)
-    tiles, k, length, n = 64, 256, 31, 512
-    bl = (torch.randint(0, length + 1, (tiles, k), generator=gen, dtype=torch.int32)
-          if long_trains else torch.ones(tiles, k, dtype=torch.int32)).cuda()
-    compact = compact_layout(bl, length)
-    ends = compact[1][:, -1].tolist()
-    seeds = torch.arange(3, 3 + tiles, device="cuda")
-    for stream in (0, 1):
-        prob = (torch.rand(tiles, k, n, generator=gen) - 0.5).cuda()
-        got = []
-        for short in (False, True):
-            monkeypatch.setitem(planes.__globals__, "SHORT_PLANE_BLOCKS", short)
-            signed = planes(prob, bl, length, k * length, seeds, stream, compact=compact)[0]
-            got.append(torch.cat([signed[g, :, :ends[g]] for g in range(tiles)], 1))
-        assert torch.equal(got[0], got[1]) and got[0].any()
 
 
 # ------------------ FUSED_FLAT_BLOCKS: the fused count + apply in 16 x 64 blocks -------------
