@@ -1,14 +1,15 @@
 """The batch-counted update of 784-4096-4096-10's grids at batch 256 (CUDA), its counts
-applied after the count (``FUSED_APPLY`` off: split-K counts written, then
-``_apply_counts_kernel``) and where they are counted (on), side by side in one process.
+applied after the count (split-K counts written, then ``_apply_counts_kernel``) and as the
+update dispatches them (fused in the count's 16 x 64 blocks where the planes hold at most
+``FUSED_FLAT_MAX_SLOTS`` slots), side by side in one process.
 
-    python -m benchmarks.bench_fused_apply [--sweep]
+    python -m benchmarks.bench_fused_apply [--sweep] [--length 31]
 
-Per layer grid (512 x 512 tiles, trains of 31 slots, SoftBounds with noise, wear counted),
-milliseconds of the planes, the count + apply both ways (fused: the epilogue in 8 column
-parts, ``FUSED_CHUNKS``; each at the count's K step 128, 64 and 32,
-``COUNT_BLOCK_K``) and whether they all agree bit for bit, and the byte floor of the apply
-at 3 TB/s. ``--sweep``: the unfused count of the
+Per layer grid (512 x 512 tiles, trains of ``--length`` slots - 1 fuses, 31 does not -,
+SoftBounds with noise, wear counted), milliseconds of the planes, the count + apply both
+ways (apart at the count's K step 128, 64 and 32, ``COUNT_BLOCK_K``) and whether they all
+agree bit for bit, and the byte floor of the apply at 3 TB/s. ``--sweep``: the unfused
+count of the
 4096 x 4096 grid alone under a few block, warp and stage settings (the kernel's settings
 are ``_split_config``'s), for the next tuning.
 """
@@ -19,20 +20,20 @@ import argparse
 
 import torch
 
-from .bench_counts import _ms
+from .cuda_timing import cuda_ms
 
 # (tiles, n_out, n_in): 784 -> 4096 (2 x 8 tiles of 512 x 392), 4096 -> 4096 (8 x 8 of
 # 512 x 512), 4096 -> 10 (8 tiles of 10 x 512)
 GRIDS = ((16, 512, 392), (64, 512, 512), (8, 10, 512))
-K, LENGTH = 256, 31
+K = 256
 DEVICE = "cuda"
 SWEEP = ((128, 128, 128, 8, 3), (128, 128, 128, 8, 4), (128, 256, 128, 8, 3),
          (128, 128, 64, 4, 4))
-# (name, FUSED_APPLY, FUSED_CHUNKS, COUNT_BLOCK_K): the count's K step as _split_config
-# sets it (128 here) and smaller (no register spills at 32, compiled for sm_90)
-VARIANTS = (("old", False, 8, None), ("fused c8", True, 8, None), ("old k32", False, 8, 32),
-            ("fused c8 k32", True, 8, 32), ("old k64", False, 8, 64),
-            ("fused c8 k64", True, 8, 64))
+# (name, fused, COUNT_BLOCK_K): the count's K step as _split_config sets it and smaller (no
+# register spills at 32, compiled for sm_90); fused: as dispatched (FUSED_FLAT_MAX_SLOTS)
+VARIANTS = (("apart", False, None), ("dispatched", True, None), ("apart k32", False, 32),
+            ("apart k64", False, 64))
+LENGTH = 31  # (--length)
 
 
 def _problem(tiles, n_out, n_in):
@@ -61,22 +62,21 @@ def grid_row(tiles, n_out, n_in) -> str:
     planes = lambda: (cu.line_planes_triton(d_prob, bl, LENGTH, ld, seeds, 1, compact=compact),  # noqa: E731
                       cu.line_planes_triton(x_prob, bl, LENGTH, ld, seeds, 0, compact=compact))
     results, times = {}, {}
-    before = cu.FUSED_CHUNKS, cu.COUNT_BLOCK_K
-    for name, fused, chunks, block_k in VARIANTS:
-        cu.FUSED_APPLY, cu.FUSED_CHUNKS, cu.COUNT_BLOCK_K = fused, chunks, block_k
+    before = cu.FUSED_FLAT_MAX_SLOTS, cu.COUNT_BLOCK_K
+    for name, fused, block_k in VARIANTS:
+        cu.FUSED_FLAT_MAX_SLOTS, cu.COUNT_BLOCK_K = (before[0] if fused else 0), block_k
         weights = start.clone()
         worn = torch.zeros(weights.shape, dtype=torch.int32, device=DEVICE)
         pulses = cu.counted_update_grouped_triton(weights, params, x_prob, d_prob, bl, p,
                                                   seeds=seeds, cell_pulses=worn)
         results[name] = (weights, worn, pulses)
         w2, c2 = start.clone(), torch.zeros_like(worn)
-        times[name] = _ms(lambda w2=w2, c2=c2: cu.counted_update_grouped_triton(
-            w2, params, x_prob, d_prob, bl, p, seeds=seeds, cell_pulses=c2), repeats=10)
-    cu.FUSED_APPLY = True
-    cu.FUSED_CHUNKS, cu.COUNT_BLOCK_K = before
+        times[name] = cuda_ms(lambda w2=w2, c2=c2: cu.counted_update_grouped_triton(
+            w2, params, x_prob, d_prob, bl, p, seeds=seeds, cell_pulses=c2), windows=10)
+    cu.FUSED_FLAT_MAX_SLOTS, cu.COUNT_BLOCK_K = before
     same = all(torch.equal(a, b) for r in results.values()
-               for a, b in zip(results["old"], r, strict=True))
-    plane_ms = _ms(planes, repeats=10)
+               for a, b in zip(results["apart"], r, strict=True))
+    plane_ms = cuda_ms(planes, windows=10)
     cells = tiles * n_out * n_in
     floor = cells * (4 + 4 * 4 + 8 + 4 + 8) / 3e12 * 1e3  # w, 4 params, 2 counts, w', wear
     timed = ", ".join(f"{name} {ms:.3f}" for name, ms in times.items())
@@ -110,7 +110,7 @@ def sweep() -> None:
                 tab_ptr=counts, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps,
                 num_stages=stages)
         try:
-            ms = _ms(launch, repeats=10)
+            ms = cuda_ms(launch, windows=10)
         except Exception as exc:  # noqa: BLE001 (a setting the card cannot take: say so)
             print(f"count {bm}x{bn}x{bk} w{warps} s{stages}: failed ({type(exc).__name__})",
                   flush=True)
@@ -125,9 +125,12 @@ def triton_cdiv(a: int, b: int) -> int:
 
 
 def main() -> None:
+    global LENGTH
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--length", type=int, default=LENGTH, help="slots of every train")
     args = parser.parse_args()
+    LENGTH = args.length
     print(torch.cuda.get_device_name(), flush=True)
     for grid in (GRIDS[1], GRIDS[0], GRIDS[2]):  # the 4096 x 4096 grid first
         print(grid_row(*grid), flush=True)

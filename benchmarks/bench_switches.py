@@ -235,40 +235,10 @@ PATHS = {
     # wu2024/wu2025-mnist figures' step at batch 10
     "fused-scales": (((scales, "FUSED_BACKWARD"),), DATA,
                      ["batch_size=10", "mapping.learn_out_scaling=true"], ("sgd", "ttv1")),
-    # the counts applied in the count kernel's epilogue
-    "fused-apply": (((counted_update_cuda, "FUSED_APPLY"),), DATA, LARGE,
-                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the count's net and total in one int32 accumulator, one int32 a cell written and read
-    # by the apply kernel (8 -> 4 bytes a cell each way)
-    "one-accumulator": (((counted_update_cuda, "ONE_ACCUMULATOR"),), DATA, LARGE,
-                        ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                         "chopped+update.accumulate=batch")),
     # a grouped grid pass's partial sums and their joining in one launch (forward, backward)
     "ordered-sums": (((grouped, "ORDERED_SUMS"),), DATA, LARGE,
                      ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
                       "chopped+update.accumulate=batch")),
-    # the three paths above together
-    "wide-batch": (((counted_update_cuda, "ONE_ACCUMULATOR"), (grouped, "ORDERED_SUMS")),
-                   DATA, LARGE,
-                   ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                    "chopped+update.accumulate=batch")),
-    # the same, the counts applied in the count's epilogue (FUSED_APPLY) in one accumulator
-    "one-accumulator-fused": (((counted_update_cuda, "ONE_ACCUMULATOR"),
-                               (counted_update_cuda, "FUSED_APPLY")), DATA, LARGE,
-                              ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                               "chopped+update.accumulate=batch")),
-    # the count's planes loaded in 16-byte vectors (cp.async; 242 -> 128 registers at 128 x
-    # 128: two blocks a SM) instead of a byte a lane; the same counts
-    "wide-count-loads": (((counted_update_cuda, "WIDE_COUNT_LOADS"),), DATA, LARGE,
-                         ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
-                          "agad+update.accumulate=batch")),
-    # the counts applied where counted in 16 x 64 blocks applied whole (coalesced rows, the
-    # planes in 16-byte vectors: 153 registers, 3 blocks a SM), not written and read back;
-    # for short trains (the bench's one slot a row)
-    "fused-flat": (((counted_update_cuda, "FUSED_APPLY"),
-                    (counted_update_cuda, "FUSED_FLAT_BLOCKS")), DATA, LARGE,
-                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
-                    "agad+update.accumulate=batch")),
     # the one-line transfer write stores a row's one-hot value alone (a broadcast column),
     # not 512 floats a row (chopped/AGAD: 46 MB a step of zeros; ttv1/ttv2: rows for scale)
     "hot-only-rows": (((transfer_write_cuda, "HOT_ONLY_ROWS"),), DATA, LARGE,
@@ -325,17 +295,6 @@ PATHS = {
                         (pulsed_update_cuda, "SURE_PULSES"),
                         (pulsed_update_cuda, "WIDE_QUAD_BLOCKS")), DATA, LARGE,
                        ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # the loads' and the planes' paths
-    "wide-fuse": (((counted_update_cuda, "WIDE_COUNT_LOADS"),), DATA, LARGE,
-                  ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                   "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # all of widefuse's: the fused flat count + apply, its planes short, the 10-wide layer's
-    # split-K count in 16-byte loads
-    "wide-fuse-all": (((counted_update_cuda, "WIDE_COUNT_LOADS"),
-                       (counted_update_cuda, "FUSED_APPLY"),
-                       (counted_update_cuda, "FUSED_FLAT_BLOCKS")), DATA, LARGE,
-                      ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                       "chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # a grid of mixed-precision tiles updated as one group: the layer's d^T x in one
     # matmul, every tile's chi step (chi += lr inc, whole steps out, the write's amounts) in
     # one launch, the walks and writes in those of one tile (tile by tile: ~16 launches a

@@ -17,8 +17,8 @@ host sync.
    the cell physics once - closed forms for constant and linear steps, a pulse loop for exp,
    pow and table steps (each block loops to its largest count), normals from Philox.
    Where the split-K kernel runs as one part and its blocks fill the device (a wide
-   layer's grid of 512 x 512 tiles), steps 2 and 3 are one launch (``FUSED_APPLY``): the
-   same physics (``_apply_cells``) in the count's epilogue, net and total never stored.
+   layer's grid of 512 x 512 tiles), steps 2 and 3 are one launch (``_count_and_apply``):
+   the same physics (``_apply_cells``) in the count's epilogue, net and total never stored.
 """
 
 from __future__ import annotations
@@ -198,10 +198,9 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
                         APPLY: tl.constexpr, CELL_KIND: tl.constexpr,
                         MULT_NOISE: tl.constexpr, NOISE: tl.constexpr,
                         SEED_PTR: tl.constexpr, COUNT_CELLS: tl.constexpr,
-                        SUM: tl.constexpr, PACK: tl.constexpr, CHUNKS: tl.constexpr,
-                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                        BLOCK_K: tl.constexpr, ONE_ACC: tl.constexpr = False,
-                        OUT_PACKED: tl.constexpr = False, WIDE_LOADS: tl.constexpr = False):
+                        SUM: tl.constexpr, PACK: tl.constexpr, BLOCK_M: tl.constexpr,
+                        BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                        ONE_ACC: tl.constexpr = False, OUT_PACKED: tl.constexpr = False):
     """``net`` and ``total`` of one ``BLOCK_M x BLOCK_N`` block over the ``BLOCK_K`` steps
     ``s, s + n_split, s + 2 n_split, ...`` (part ``s`` of a split) of the K-major planes
     ``dt`` ``(n_out, ld)``, ``xt`` ``(n_in, ld)``: two int8 tensor-core products per step,
@@ -218,12 +217,10 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     ``APPLY`` (one part, no split): the counts never leave the registers - the block's
     elements get their pulses here (``_apply_cells``, as ``_apply_counts_kernel`` gives
     them: weights ``w_ptr``, parameters ``p_ptr``, counter, the normals of ``seed``'s stream
-    2 keyed by the element), and ``net_ptr`` / ``total_ptr`` are not written; ``CHUNKS``
-    (1, 2, 4 or 8): the block's columns applied in that many parts, so that a thread holds
-    the parameters of fewer elements at a time beside the counts; ``PACK`` (slots < 2^15):
-    both counts of an element in one int32 meanwhile.
+    2 keyed by the element), and ``net_ptr`` / ``total_ptr`` are not written; ``PACK``
+    (slots < 2^15): both counts of an element in one int32 meanwhile.
 
-    ``ONE_ACC`` (slots < 2^13, ``ONE_ACCUMULATOR``): one int32 accumulator of ``net + 2^14
+    ``ONE_ACC`` (slots < 2^13, ``_one_accumulator``): one int32 accumulator of ``net + 2^14
     total`` - the second product of each step is that of the |bits| times -128 (one
     coincidence: 16384), added to the first's; half the accumulator registers, the same
     tensor-core products; split back exactly after the loop (``|net| <= total < 2^13``).
@@ -231,11 +228,11 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
     (``net_ptr``; atomics add it alike: the sum of packed parts is the packed sum), for
     ``_apply_counts_kernel``'s ``FROM_NET == 2``: 4 bytes a cell written and read, not 8.
 
-    ``WIDE_LOADS`` (``WIDE_COUNT_LOADS``): the planes' steps loaded under a mask of whole
-    16s (the slots before ``ld``, a multiple of 16), then ``xt``'s slots past the end zeroed
-    in registers (``dt``'s there meet zeros: every product past the end is 0): the same
-    counts, from 16-byte vectors that Triton copies to shared memory asynchronously, where
-    the end's mask (a device value) left one byte a load."""
+    The planes' steps are loaded under a mask of whole 16s (the slots before ``ld``, a
+    multiple of 16), then ``xt``'s slots past the end zeroed in registers (``dt``'s there
+    meet zeros: every product past the end is 0): the counts of the end's mask, from
+    16-byte vectors that Triton copies to shared memory asynchronously, where the end's
+    mask (a device value) left one byte a load (the note at ``COUNT_REGISTER_CAP``)."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = (tl.program_id(2) // n_split).to(tl.int64)
@@ -258,13 +255,11 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
         k_hi = tl.minimum(k_hi, tl.load(end_ptr + g * stride_end).to(tl.int32))
     for k in range(k_lo, k_hi, BLOCK_K * n_split):
         k_ok = (k + rk < k_hi)[None, :]
-        if WIDE_LOADS:  # masked by whole 16s (``ld``'s), then x's slots past the end zeroed
-            in_ld = (k + rk < ld)[None, :]  # (d's need not be: a product with 0 is 0)
-            d = tl.load(d_ptrs, mask=m_ok & in_ld, other=0)
-            x = tl.where(k_ok, tl.load(x_ptrs, mask=n_ok & in_ld, other=0), 0).to(tl.int8)
-        else:
-            d = tl.load(d_ptrs, mask=m_ok & k_ok, other=0)
-            x = tl.load(x_ptrs, mask=n_ok & k_ok, other=0)
+        # masked by whole 16s (``ld``'s), then x's slots past the end zeroed (d's need not
+        # be: a product with 0 is 0)
+        in_ld = (k + rk < ld)[None, :]
+        d = tl.load(d_ptrs, mask=m_ok & in_ld, other=0)
+        x = tl.where(k_ok, tl.load(x_ptrs, mask=n_ok & in_ld, other=0), 0).to(tl.int8)
         net = tl.dot(d, tl.trans(x), net, out_dtype=tl.int32)
         if ONE_ACC:  # + 16384 a coincidence, in the same accumulator
             net = tl.dot(_neg128(d), tl.trans(_neg128(x)), net, out_dtype=tl.int32)
@@ -286,11 +281,11 @@ def _coincidence_kernel(dt_ptr, xt_ptr, net_ptr, total_ptr, end_ptr, n_out, n_in
         if PACK:  # both counts in one register: total < 2^15 and |net| <= total
             net = total * 65536 + (net + 32768)
             total = net  # (not read: the accumulator dies here)
-        _apply_parts(w_ptr + g * n_out * n_in, p_ptr + g * stride_pg,
-                     cnt_ptr + g * n_out * n_in, tab_ptr, n_knots, seed, out, ok.to(tl.int8),
-                     net, total, n_max, stride_p, noise_std, amp_up, amp_down, gam_up,
-                     gam_down, es_a, es_b, std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE,
-                     COUNT_CELLS, PACK, CHUNKS, BLOCK_M, BLOCK_N)
+        _apply_part(w_ptr + g * n_out * n_in, p_ptr + g * stride_pg,
+                    cnt_ptr + g * n_out * n_in, tab_ptr, n_knots, seed, out, ok.to(tl.int8),
+                    net, total, n_max, stride_p, noise_std, amp_up, amp_down, gam_up,
+                    gam_down, es_a, es_b, std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE,
+                    COUNT_CELLS, PACK)
     else:
         if ATOMIC:  # a part wholly past the longest train adds nothing
             ok = ok & (k_lo < k_hi)
@@ -631,12 +626,6 @@ def _apply_cells(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, mask, n_up
 
 
 @triton.jit
-def _halves(t, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    """The even and the odd columns of a ``(BLOCK_M, BLOCK_N)`` block."""
-    return tl.split(tl.reshape(t, (BLOCK_M, BLOCK_N // 2, 2)))
-
-
-@triton.jit
 def _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
                 stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
                 std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr,
@@ -651,34 +640,6 @@ def _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, t
                  amp_down, gam_up, gam_down, es_a, es_b, std_add, std_slope,
                  CELL_KIND=CELL_KIND, MULT_NOISE=MULT_NOISE, NOISE=NOISE,
                  COUNT_CELLS=COUNT_CELLS)
-
-
-@triton.jit
-def _apply_parts(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total, n_max,
-                 stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b, std_add,
-                 std_slope, CELL_KIND: tl.constexpr, MULT_NOISE: tl.constexpr,
-                 NOISE: tl.constexpr, COUNT_CELLS: tl.constexpr, PACK: tl.constexpr,
-                 CHUNKS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    """The block's counts applied in ``CHUNKS`` (a power of 2) parts of interleaved columns:
-    the even, then the odd columns, each in ``CHUNKS // 2`` parts (the recursion ends at
-    compile time: ``CHUNKS`` is a constexpr, halved on each call)."""
-    if CHUNKS == 1:
-        _apply_part(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, offs, ok8, net, total,
-                    n_max, stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
-                    std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK)
-    else:
-        o0, o1 = _halves(offs, BLOCK_M, BLOCK_N)
-        k0, k1 = _halves(ok8, BLOCK_M, BLOCK_N)
-        n0, n1 = _halves(net, BLOCK_M, BLOCK_N)
-        t0, t1 = _halves(total, BLOCK_M, BLOCK_N)
-        _apply_parts(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o0, k0, n0, t0, n_max,
-                     stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
-                     std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK,
-                     CHUNKS // 2, BLOCK_M, BLOCK_N // 2)
-        _apply_parts(w_ptr, p_ptr, cnt_ptr, tab_ptr, n_knots, seed, o1, k1, n1, t1, n_max,
-                     stride_p, noise_std, amp_up, amp_down, gam_up, gam_down, es_a, es_b,
-                     std_add, std_slope, CELL_KIND, MULT_NOISE, NOISE, COUNT_CELLS, PACK,
-                     CHUNKS // 2, BLOCK_M, BLOCK_N // 2)
 
 
 @triton.jit(do_not_specialize=["seed"])
@@ -703,7 +664,7 @@ def _apply_counts_kernel(w_ptr, p_ptr, a_ptr, b_ptr, seed_ptr, cnt_ptr, sum_ptr,
         seed = tl.load(seed_ptr + g)
     seed = _stream(tl.cast(seed, tl.int64), 2)
     a = tl.load(a_ptr + offs, mask=mask, other=0)
-    if FROM_NET == 2:  # a = net + 16384 total (ONE_ACCUMULATOR's counts), b not read
+    if FROM_NET == 2:  # a = net + 16384 total (one accumulator's counts), b not read
         a, b = _unpack_counts(a)
     else:
         b = tl.load(b_ptr + offs, mask=mask, other=0)
@@ -998,9 +959,9 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
 # bound of the trains (``max_bl``, 31: 8 quads) that returns where no train reaches: on the
 # bench's 784-4096-4096-10 b256 trains (a slot a row, BL management) 7 of 8 programs only
 # load the block's trains and return. The same bits at the same places. Timed against a
-# program a quad with ``ONE_ACCUMULATOR`` and ``grouped.ORDERED_SUMS`` (``bench_switches``
-# ``wide-batch``, one H100, 2026-12-07 07:42: 4096-wide sgd `batch` 2.47x -> 2.02x fp, ttv2
-# `batch` 2.54x -> 2.12x).
+# program a quad with one accumulator (``PACK_MAX_SLOTS``) and ``grouped.ORDERED_SUMS``
+# (``bench_switches wide-batch``, one H100, 2026-12-07 07:42: 4096-wide sgd `batch` 2.47x ->
+# 2.02x fp, ttv2 `batch` 2.54x -> 2.12x).
 
 
 # ``SHORT_PLANE_ROWS``: compact planes walked a quad at a time (not ``ROWS4``'s stream)
@@ -1079,15 +1040,15 @@ def _split_config(n_out: int, n_in: int, ld: int, device: torch.device,
 _NO_APPLY = dict(n_knots=2, seed=0, stride_p=0, stride_pg=0, noise_std=0.0, amp_up=0.0,
                  amp_down=0.0, gam_up=0.0, gam_down=0.0, es_a=0.0, es_b=0.0, std_add=0.0,
                  std_slope=0.0, APPLY=False, CELL_KIND=0, MULT_NOISE=False, NOISE=False,
-                 SEED_PTR=False, COUNT_CELLS=False, SUM=False, PACK=False, CHUNKS=1)
+                 SEED_PTR=False, COUNT_CELLS=False, SUM=False, PACK=False)
 
 
 def _count_options(cfg: dict, apply: bool = False) -> dict:
-    """``cfg`` (``_split_config``'s, less ``splits``) with ``WIDE_COUNT_LOADS``' launch
-    options: the loads' flag, and the register cap of its 8-warp blocks that only count
-    (``apply``: the fused epilogue needs its registers)."""
-    cfg = dict(cfg, WIDE_LOADS=WIDE_COUNT_LOADS)
-    if WIDE_COUNT_LOADS and not apply and cfg["num_warps"] == 8 and cfg["BLOCK_K"] <= 64:
+    """``cfg`` (``_split_config``'s, less ``splits``) with the register cap
+    (``COUNT_REGISTER_CAP``) of its 8-warp blocks that only count (``apply``: the fused
+    epilogue needs its registers)."""
+    cfg = dict(cfg)
+    if not apply and cfg["num_warps"] == 8 and cfg["BLOCK_K"] <= 64:
         cfg["maxnreg"] = COUNT_REGISTER_CAP
     return cfg
 
@@ -1486,27 +1447,19 @@ def _apply(weight, cell_params, a, b, from_net: bool | int, cell: CellParams, *,
 
 
 # The counts applied in the coincidence kernel's epilogue where it runs as one part (no
-# split over K): net and total (8 bytes a cell) are neither written nor read back, and the
-# apply kernel's launch is saved. False: split-K counts, then ``_apply_counts_kernel`` (the
-# same numbers; a switch for side-by-side timings).
-# On with ``FUSED_FLAT_BLOCKS`` (below), timed together on one H100 (2026-12-08 00:45,
-# ``bench_switches wide-fuse-all``); alone, in its 128 x 128 blocks, measured slower (one
-# H200, 2026-12-06: benchmarks/RESULTS.md).
-FUSED_APPLY = True
-# the parts a block's columns are applied in (1, 2, 4, 8; ``_coincidence_kernel``'s CHUNKS):
-# a thread of a 128 x 128 block holds 64 elements of each count; 8 parts hold an eighth of
-# them, with their parameter rows, at a time. Compiled for sm_90 (ptxas -v, 8 warps): one
-# part spills 4.7 KB a thread at BLOCK_K 32, 8 parts with packed counts 32 B (the count
-# alone: 0 B at BLOCK_K 32, 2.4 KB at 128, the setting in use)
-FUSED_CHUNKS = 8
+# split over K; ``_count_and_apply``): net and total (8 bytes a cell) are neither written nor
+# read back, and the apply kernel's launch is saved; the same numbers as split-K counts, then
+# ``_apply_counts_kernel``. Timed against those on one H100 in 16 x 64 blocks (2026-12-08
+# 00:45, ``bench_switches wide-fuse-all``: the note at ``FUSED_FLAT_MAX_SLOTS``); in 128 x
+# 128 blocks of 8 column parts, measured slower (one H200, 2026-12-06: benchmarks/RESULTS.md).
 # both counts of an element in one register through the epilogue where the slots allow
 PACK_COUNTS = True
 # the count's K step (None: ``_split_config``'s rule; a setting for side-by-side timings)
 COUNT_BLOCK_K = None
-# The count's planes loaded as whole 16-byte vectors (``_coincidence_kernel``'s
-# ``WIDE_LOADS``): the mask of a K step was ``slot < end``, the end a device value, so Triton
-# could not prove any run of 16 slots all in or all out and loaded one byte a lane into
-# registers (sm_90, ptxas: 242 registers at 128 x 128 x 64 on 8 warps, one block a SM; 222 at
+# The count's planes loaded as whole 16-byte vectors (``_coincidence_kernel``): the mask of
+# a K step was ``slot < end``, the end a device value, so Triton could not prove any run of
+# 16 slots all in or all out and loaded one byte a lane into registers (sm_90, ptxas: 242
+# registers at 128 x 128 x 64 on 8 warps, one block a SM; 222 at
 # 16 x 128 on 4 warps, the 10-wide layer's split-K). Masked by ``slot < ld`` instead (``ld`` a
 # multiple of 16, which Triton specializes on) and the slots past the end zeroed after the
 # load, the same operands go to shared memory by ``cp.async`` in 16-byte vectors, pipelined:
@@ -1518,10 +1471,10 @@ COUNT_BLOCK_K = None
 # about half of it - expected: the 3 count launches ~550 -> ~300 us of kernel time a step
 # (H100 profile, /work/notes/prof14.txt), more where trains are long (K in the thousands:
 # the byte loads fed the tensor cores at a fraction of their rate). Exact integer counts: the
-# same weights bit for bit. False: the end's mask on the loads. On since one H100 timed it
-# with ``FUSED_FLAT_BLOCKS`` (2026-12-08, ``wide-fuse-all``: the note there).
-WIDE_COUNT_LOADS = True
-COUNT_REGISTER_CAP = 128  # with WIDE_COUNT_LOADS, blocks of 8 warps and K steps <= 64
+# same weights bit for bit. Timed against the end's mask on the loads on one H100 with the
+# fused flat count + apply (2026-12-08 00:45, ``wide-fuse-all``: the note at
+# ``FUSED_FLAT_MAX_SLOTS``).
+COUNT_REGISTER_CAP = 128  # blocks of 8 warps and K steps <= 64
 # The split-K count's two products summed in one int32 accumulator as ``net + 16384 *
 # total`` (the |bits| times -128: a coincidence of two is 16384), where the planes hold
 # fewer than 2^13 slots (batch 256 x BL 31 = 7,936): half the accumulator registers (the
@@ -1529,34 +1482,35 @@ COUNT_REGISTER_CAP = 128  # with WIDE_COUNT_LOADS, blocks of 8 warps and K steps
 # in the count's epilogue, one int32 a cell written and read by the apply kernel instead of
 # two (net and total: 8 -> 4 bytes a cell each way; at 784-4096-4096-10 b256, 160 MB a
 # step), one tensor zeroed for a split's atomics; K in steps of 64 where the rule takes 128
-# (no spills: ``_split_config``). The same counts, so the same weights, bit for bit. False:
-# two accumulators, net and total. On: ``QUAD_LOOP``'s measurement.
-ONE_ACCUMULATOR = True
+# (no spills: ``_split_config``). The same counts, so the same weights, bit for bit. Longer
+# planes: two accumulators, net and total. Timed against those with the compact planes' quad
+# loop (``bench_switches wide-batch``, one H100, 2026-12-07 07:42: 4096-wide sgd `batch`
+# 2.47x -> 2.02x fp, ttv2 `batch` 2.54x -> 2.12x).
 PACK_MAX_SLOTS = (1 << 13) - 1
-# Why the fused count + apply (``FUSED_APPLY``) measured slower than count, then apply (sm_90
-# TTGIR and ptxas, this CPU, 2026-12-07): (1) its columns applied in ``FUSED_CHUNKS`` parts
-# of interleaved columns (``_halves``): a part's loads and stores are 64 x 8 elements eight
+# Why the fused count + apply measured slower than count, then apply in 128 x 128 blocks
+# (sm_90 TTGIR and ptxas, this CPU, 2026-12-07): (1) its columns applied in 8 parts of
+# interleaved columns: a part's loads and stores are 64 x 8 elements eight
 # columns apart, one 4-byte element a 32-byte sector a lane - the epilogue's ~36 B a cell
 # moved as ~8x the sectors; (2) the K steps' end mask loaded a byte a lane into registers
-# (``WIDE_COUNT_LOADS`` off): 255 registers with spills, one block of 8 warps a SM, too few
-# loads in flight for a pass bound by memory. ``FUSED_FLAT_BLOCKS`` (with ``FUSED_APPLY``):
-# blocks of 16 x 64 on 4 warps, the block applied whole (``CHUNKS`` 1: the loads and stores
-# of whole rows, coalesced by Triton and moved into the accumulator's layout through shared
-# memory), the planes in 16-byte vectors (``WIDE_LOADS``): 153 registers, no spills, three
+# (before the 16-byte loads): 255 registers with spills, one block of 8 warps a SM, too few
+# loads in flight for a pass bound by memory. Now (``_count_and_apply``): blocks of 16 x 64
+# on 4 warps, the block applied whole (the loads and stores of whole rows, coalesced by
+# Triton and moved into the accumulator's layout through shared memory), the planes in
+# 16-byte vectors (``COUNT_REGISTER_CAP``'s note): 153 registers, no spills, three
 # blocks (12 warps) a SM, each with 8 elements' 6 loads in flight a thread. Expected at
 # 784-4096-4096-10 b256 (K = 256, one slot a row): the counts' int32 never written nor
 # read back (8 B a cell, ~54 us at 3 TB/s), the apply's launch gone, the count's latency
 # hidden by the other blocks' loads - if the pass keeps ~85 % of the bandwidth, ~100 us a
-# step less than ``WIDE_COUNT_LOADS``' count and apply. A block of 16 x 64 reads the planes
+# step less than the 16-byte loads' count and apply. A block of 16 x 64 reads the planes
 # again for every block: 20 B a cell a K of 256 from L2, so long trains (K in the thousands)
 # are much slower there: for short trains (BL management) only - planes of more than
 # ``FUSED_FLAT_MAX_SLOTS`` slots are counted split over K and applied apart. The same
 # weights, counters and pulses bit for bit (``_apply_cells`` on each element, keyed by its
-# offset). On with ``FUSED_APPLY``, ``WIDE_COUNT_LOADS`` and ``SHORT_PLANE_BLOCKS`` since one
-# H100 timed the four together (2026-12-08 00:45 UTC, ``bench_switches wide-fuse-all``,
-# 784-4096-4096-10 b256 ``batch``, ratio to graph-replayed fp: sgd 2.01x -> 1.81x, ttv2
-# 2.08x -> 1.86x, chopped 2.45x -> 2.22x, agad 2.51x -> 2.30x; benchmarks/RESULTS.md).
-FUSED_FLAT_BLOCKS = True
+# offset). On, with the 16-byte loads and the compact planes' 16-row programs, since one H100
+# timed the four switches together against the count and apply apart (2026-12-08 00:45 UTC,
+# ``bench_switches wide-fuse-all``, 784-4096-4096-10 b256 ``batch``, ratio to
+# graph-replayed fp: sgd 2.01x -> 1.81x, ttv2 2.08x -> 1.86x, chopped 2.45x -> 2.22x, agad
+# 2.51x -> 2.30x; benchmarks/RESULTS.md).
 FUSED_FLAT_MAX_SLOTS = 1024
 
 
@@ -1567,29 +1521,26 @@ def _unread(t: torch.Tensor) -> torch.Tensor:
 
 def _one_accumulator(ld: int) -> bool:
     """Whether a split-K count of planes of ``ld`` slots runs in one accumulator."""
-    return ONE_ACCUMULATOR and ld <= PACK_MAX_SLOTS
+    return ld <= PACK_MAX_SLOTS
 
 
 def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, ends,
                      cell_pulses=None, pulses=None) -> bool:
     """The counts of the planes ``dt``, ``xt`` applied to ``weight`` in one launch of
-    ``_coincidence_kernel`` (``APPLY``), where ``FUSED_APPLY`` is on and its blocks alone
-    fill the device (one part each, none split over K); False (nothing done) elsewhere.
-    A group when ``weight`` is ``(tiles, out, in)``; ``ends`` as ``coincidences_triton``'s
-    (compact planes)."""
-    if not FUSED_APPLY:
-        return False
+    ``_coincidence_kernel`` (``APPLY``) in blocks of 16 x 64, applied whole, where the
+    planes hold at most ``FUSED_FLAT_MAX_SLOTS`` slots and the blocks alone fill the device
+    (one part each, none split over K); False (nothing done) elsewhere. A group when
+    ``weight`` is ``(tiles, out, in)``; ``ends`` as ``coincidences_triton``'s (compact
+    planes)."""
     grouped = weight.dim() == 3
     tiles = weight.shape[0] if grouped else 1
     n_out, n_in = weight.shape[-2:]
     ld = dt.shape[-1]
-    flat = FUSED_FLAT_BLOCKS  # (the module note at FUSED_FLAT_BLOCKS)
-    if flat and ld > FUSED_FLAT_MAX_SLOTS:
+    if ld > FUSED_FLAT_MAX_SLOTS:  # (the module note there)
         return False  # long trains: each 16 x 64 block would read the planes again
     cfg = _split_config(n_out, n_in, ld, dt.device, 1, tiles, one_acc=_one_accumulator(ld))
-    if flat:
-        cfg.update(BLOCK_M=min(16, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]),
-                   num_warps=4, BLOCK_K=COUNT_BLOCK_K or 64)
+    cfg.update(BLOCK_M=min(16, cfg["BLOCK_M"]), BLOCK_N=min(64, cfg["BLOCK_N"]), num_warps=4,
+               BLOCK_K=COUNT_BLOCK_K or 64)
     blocks = triton.cdiv(n_out, cfg["BLOCK_M"]) * triton.cdiv(n_in, cfg["BLOCK_N"]) * tiles
     if blocks * 4 < _programs(dt.device) or not (n_out and n_in and tiles):
         return False
@@ -1601,10 +1552,8 @@ def _count_and_apply(dt, xt, weight, cell_params, cell: CellParams, *, seed, end
     _coincidence_kernel[grid](
         dt, xt, weight, weight, ends, n_out, n_in, ld, 1, dt.stride(0) if grouped else 0,
         xt.stride(0) if grouped else 0, ends.stride(0), END=True, ATOMIC=False, APPLY=True,
-        PACK=PACK_COUNTS and ld < 1 << 15,
-        CHUNKS=FUSED_CHUNKS if cfg["BLOCK_N"] >= 4 * FUSED_CHUNKS and not flat else 1,
-        ONE_ACC=_one_accumulator(ld), **args,
-        **dict(_count_options(cfg, apply=True), WIDE_LOADS=WIDE_COUNT_LOADS or flat))
+        PACK=PACK_COUNTS and ld < 1 << 15, ONE_ACC=_one_accumulator(ld), **args,
+        **_count_options(cfg, apply=True))
     return True
 
 

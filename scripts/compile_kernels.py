@@ -330,55 +330,39 @@ def _folded_probabilities(cu, pu, bl) -> None:
 
 
 def _one_accumulator(cu, kernels, gen) -> None:
-    """``ONE_ACCUMULATOR``'s count (one int32 of net and total, packed counts applied) and
-    ``FUSED_APPLY``'s count with it, for a closed form and a pulse loop, split over K."""
+    """The count in one accumulator (one int32 of net and total, packed counts applied),
+    counted and applied apart and in the count's epilogue (16 x 64 blocks), for a closed form
+    and a pulse loop, split over K; compact planes of wide and narrow blocks of lines, both
+    streams; the 16-byte loads' counts at the 784-4096-4096-10 grids (128 x 128 capped)."""
     from xbrun.physics.cells import ConstantStep, ExpStep
 
-    saved = cu.ONE_ACCUMULATOR, cu.FUSED_APPLY
+    flat = cu.FUSED_FLAT_MAX_SLOTS
     bl = torch.tensor([3, 7, 0, 5, 7], dtype=torch.int32)
     x_prob, d_prob = torch.rand(5, 37) - 0.5, torch.rand(5, 24) - 0.5
     group = [torch.stack([t] * 3) for t in (x_prob, d_prob, bl)]
-    cu.ONE_ACCUMULATOR = True
     for cell in (ConstantStep(dw_min=0.01, dw_min_std=0.3), ExpStep(dw_min=0.01)):
         params = cell.sample((24, 37), gen)
         p = kernels.UpdateParams(kernels.CellParams(cell.kernel_kind, float(cell.noise_std),
                                                     bool(cell.mult_noise),
                                                     tuple(cell.cell_scalars)), 7)
         worn3 = torch.zeros(3, 24, 37, dtype=torch.int32)
-        for cu.FUSED_APPLY in (False, True):
+        for cu.FUSED_FLAT_MAX_SLOTS in (0, flat):  # apart, then fused
             cu.counted_update_triton(torch.zeros(24, 37), params, x_prob, d_prob, bl, p,
                                      seed=torch.tensor([5]), method="split_k")
             cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
                                              *group, p, seeds=torch.arange(3), cell_pulses=worn3)
+    cu.FUSED_FLAT_MAX_SLOTS = flat
     cu.coincidences_triton(torch.zeros(6, 640, dtype=torch.int8),
                            torch.zeros(9, 640, dtype=torch.int8), 6, 9, splits=4,
                            trains=(bl, 5, 7), packed=True)
-    for n in (37, 12):  # wide and narrow blocks of lines
-        cu.line_planes_triton(torch.rand(3, 5, n), group[2], 7, 48, torch.arange(3), 0,
+    for stream, n in ((0, 37), (0, 12), (1, 512)):  # wide and narrow blocks of lines
+        cu.line_planes_triton(torch.rand(3, 5, n), group[2], 7, 48, torch.arange(3), stream,
                               compact=cu.compact_layout(group[2], 7))
-    cu.WIDE_COUNT_LOADS = True  # the planes in 16-byte vectors: fused, apart, 128 x 128 capped
-    for cu.FUSED_APPLY in (False, True):
-        cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
-                                         *group, p, seeds=torch.arange(3), cell_pulses=worn3)
     for packed in (False, True):
         for lines, splits in ((512, 1), (512, 3), (10, 17)):
             cu.coincidences_triton(torch.zeros(2, lines, 640, dtype=torch.int8),
                                    torch.zeros(2, 512, 640, dtype=torch.int8), lines, 512,
                                    splits=splits, ends=torch.tensor([256, 300]), packed=packed)
-    cu.WIDE_COUNT_LOADS = False
-    cu.FUSED_APPLY = cu.FUSED_FLAT_BLOCKS = True  # the fused count and apply in 16 x 64 blocks
-    for cell in (ConstantStep(dw_min=0.01, dw_min_std=0.3), ExpStep(dw_min=0.01)):
-        params = cell.sample((24, 37), gen)
-        p = kernels.UpdateParams(kernels.CellParams(cell.kernel_kind, float(cell.noise_std),
-                                                    bool(cell.mult_noise),
-                                                    tuple(cell.cell_scalars)), 7)
-        cu.counted_update_grouped_triton(torch.zeros(3, 24, 37), torch.stack([params] * 3),
-                                         *group, p, seeds=torch.arange(3), cell_pulses=worn3)
-    cu.FUSED_FLAT_BLOCKS = False
-    for stream, n in ((0, 37), (1, 512)):  # compact planes of 16-row programs, both streams
-        cu.line_planes_triton(torch.rand(3, 5, n), group[2], 7, 48, torch.arange(3), stream,
-                              compact=cu.compact_layout(group[2], 7))
-    cu.ONE_ACCUMULATOR, cu.FUSED_APPLY = saved
 
 
 def _onehot_reads(am, p) -> None:
@@ -568,9 +552,7 @@ _TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONE
              ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"),
              ("transfer_write_cuda", "SCAN_TRIPS"), ("counted_update_cuda", "DRAWN_ROWS4"),
              ("counted_update_cuda", "DRAWN_ROW_KEYS"), ("counted_update_cuda", "LEAN_OPERANDS"),
-             ("counted_update_cuda", "FOLDED_PROBABILITIES"),
-             ("counted_update_cuda", "FUSED_APPLY"), ("counted_update_cuda", "FUSED_FLAT_BLOCKS"),
-             ("counted_update_cuda", "WIDE_COUNT_LOADS"))
+             ("counted_update_cuda", "FOLDED_PROBABILITIES"))
 
 
 @contextlib.contextmanager

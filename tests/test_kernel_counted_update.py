@@ -260,27 +260,6 @@ class _NotLaunched:
         raise AssertionError("the apply kernel ran: the counts were not applied where counted")
 
 
-@pytest.mark.parametrize("cls", [ConstantStep, SoftBounds, ExpStep])
-def test_counts_applied_where_counted_equal_the_apply_kernel(monkeypatch, cls):
-    """The counts applied in the coincidence kernel's epilogue (``FUSED_APPLY``) give the
-    weights, wear counters and pulses of split-K counts and the apply kernel bit for bit
-    (noise on; closed forms and a pulse loop; partial blocks), a group of two tiles with
-    their own seeds and one tile with an int seed; and the apply kernel does not run."""
-    from xbrun import kernels
-
-    group = launcher("counted_update_grouped_triton", True)
-    one = triton_function("counted_update_cuda", "counted_update_triton", True)
-    case = _two_tile_case(kernels, cls(dw_min=0.01, dw_min_std=0.3), seed=11, n_in=20)
-    assert case[-1].cell.noise_std > 0
-    results = []
-    for fused in (False, True):
-        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
-        if fused:
-            monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
-        results.append(_group_and_one(group, one, *case))
-    _assert_same_and_updated(results, case[1])
-
-
 def _two_tile_case(kernels, cell, seed, n_in, tiles=2, k=6, length=4, n_out=5, device="cpu"):
     """A group of ``tiles`` tiles of ``n_out`` x ``n_in`` cells of ``cell`` (their parameters,
     start weights, trains of 0-``length`` slots over ``k`` samples, line probabilities) on
@@ -758,31 +737,9 @@ def test_gpu_drawn_counts_skip_only_empty_slots(monkeypatch, n_out, n_in):
         assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("cls", [SoftBounds, ExpStep])
-def test_gpu_counts_applied_where_counted_equal_the_apply_kernel(monkeypatch, cls):
-    """Compiled, a group of 16 tiles of 512 x 392 (the 784-4096 layer's grid) at batch 64
-    with trains of 0-31 slots: the counts applied in the coincidence kernel's epilogue give
-    the weights, counters and pulses of split-K counts and the apply kernel bit for bit."""
-    from xbrun import kernels
-
-    group = launcher("counted_update_grouped_triton", False)
-    case = _two_tile_case(kernels, cls(dw_min=0.01, dw_min_std=0.3), seed=12, n_in=392,
-                          tiles=16, k=64, length=31, n_out=512, device="cuda")
-    results = []
-    for fused in (False, True):
-        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
-        if fused:
-            monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
-        results.append(_grouped_update(group, *case))
-    for a, b in zip(*results, strict=True):
-        assert torch.equal(a, b)
-    assert (results[0][2] > 0).all()
-
-
 @pytest.mark.parametrize("splits", [1, 3])
 def test_interpreted_one_accumulator_packs_net_and_total(splits):
-    """``ONE_ACCUMULATOR``'s count (``packed``): one int32 of ``net + 16384 * total`` from
+    """The one-accumulator count (``packed``): one int32 of ``net + 16384 * total`` from
     one accumulator, the pair's counts exactly (random signed planes, compact ends, split
     over K with atomics or not, a group of two tiles), and planes of 2^13 slots or more are
     refused (the packing's bound)."""
@@ -802,36 +759,35 @@ def test_interpreted_one_accumulator_packs_net_and_total(splits):
                      torch.zeros(n_in, 8192, dtype=torch.int8), n_out, n_in, packed=True)
 
 
-@pytest.mark.parametrize("switch,seed", [("ONE_ACCUMULATOR", 13), ("WIDE_COUNT_LOADS", 17)])
-def test_count_switch_updates_alike(monkeypatch, switch, seed):
-    """Interpreted, ``ONE_ACCUMULATOR`` (the count packed in one accumulator, the apply
-    kernel's ``FROM_NET == 2``) and ``WIDE_COUNT_LOADS`` (the planes masked at ``ld``, x's
-    bytes past the train end zeroed after the load) each on and off give the same weights,
-    wear counters and pulses bit for bit (noise on; the apply is the same code from either
-    count): a group of two tiles with their own seeds and one tile with an int seed,
-    counted and applied apart and applied where counted (``FUSED_APPLY``)."""
+def test_one_accumulator_updates_as_two(monkeypatch):
+    """Interpreted, the count packed in one accumulator (the apply kernel's ``FROM_NET ==
+    2``) gives the weights, wear counters and pulses of two accumulators (the count of
+    planes past ``PACK_MAX_SLOTS``, lowered here) bit for bit (noise on; the apply is the
+    same code from either count): a group of two tiles with their own seeds and one tile
+    with an int seed, counted and applied apart (``FUSED_FLAT_MAX_SLOTS`` lowered) and
+    applied where counted."""
     from xbrun import kernels
 
     group = launcher("counted_update_grouped_triton", True)
     one = triton_function("counted_update_cuda", "counted_update_triton", True)
-    case = _two_tile_case(kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=seed,
+    case = _two_tile_case(kernels, ConstantStep(dw_min=0.01, dw_min_std=0.3), seed=13,
                           n_in=12)
-    for fused in (False, True):
-        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
+    packed = group.__globals__["PACK_MAX_SLOTS"]
+    for fused in (0, group.__globals__["FUSED_FLAT_MAX_SLOTS"]):
+        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_MAX_SLOTS", fused)
         results = []
-        for on in (False, True):
-            monkeypatch.setitem(group.__globals__, switch, on)
+        for max_slots in (0, packed):
+            monkeypatch.setitem(group.__globals__, "PACK_MAX_SLOTS", max_slots)
             results.append(_group_and_one(group, one, *case))
         _assert_same_and_updated(results, case[1])
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("fused", [False, True])
-def test_gpu_one_accumulator_updates_as_two(monkeypatch, fused):
+def test_gpu_one_accumulator_updates_as_two(monkeypatch):
     """Compiled, a group of 16 tiles of 512 x 392 (the 784-4096 layer's grid) at batch 256
-    with trains of 0-31 slots (7,936 slots: the packing's bound holds): ``ONE_ACCUMULATOR``
-    gives the weights, counters and pulses of two accumulators bit for bit, counted and
-    applied apart (split over K) or where counted; and the packed counts are the pair's."""
+    with trains of 0-31 slots (7,936 slots: the packing's bound holds): one accumulator gives
+    the weights, counters and pulses of two (``PACK_MAX_SLOTS`` lowered) bit for bit; and the
+    packed counts are the pair's."""
     from xbrun import kernels
 
     group = launcher("counted_update_grouped_triton", False)
@@ -839,10 +795,9 @@ def test_gpu_one_accumulator_updates_as_two(monkeypatch, fused):
     tiles, k, length, n_out, n_in = 16, 256, 31, 512, 392
     case = _two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=14, n_in=n_in,
                           tiles=tiles, k=k, length=length, n_out=n_out, device="cuda")
-    monkeypatch.setitem(group.__globals__, "FUSED_APPLY", fused)
     results = []
-    for packed in (False, True):
-        monkeypatch.setitem(group.__globals__, "ONE_ACCUMULATOR", packed)
+    for max_slots in (0, group.__globals__["PACK_MAX_SLOTS"]):
+        monkeypatch.setitem(group.__globals__, "PACK_MAX_SLOTS", max_slots)
         results.append(_grouped_update(group, *case))
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
@@ -1310,45 +1265,45 @@ def test_interpreted_pulses_added_by_the_apply_kernel_to_a_running_count(monkeyp
             add_to=torch.tensor([0]))
 
 
-# ------------------ WIDE_COUNT_LOADS: the planes loaded in whole 16-byte vectors -----------
+def _products_up_to(dt, xt, ends):
+    """The twin's counts ``(net, total)`` of each tile's planes up to its end (int32)."""
+    net, total = [], []
+    for g, end in enumerate(ends.tolist()):
+        d, x = (t[g, :, :end].to(torch.float64) for t in (dt, xt))
+        net.append(d @ x.T)
+        total.append(d.abs() @ x.abs().T)
+    return torch.stack(net).to(torch.int32), torch.stack(total).to(torch.int32)
+
+
+# ------------------ the count's planes loaded in whole 16-byte vectors -------------------
 @pytest.mark.parametrize("ld", [512, 200])
-def test_interpreted_wide_count_loads_count_as_the_end_mask(monkeypatch, ld):
-    """``WIDE_COUNT_LOADS``: the count's planes loaded under ``slot < ld`` and the slots
-    past each tile's end zeroed after the load give the counts of the end's mask exactly -
-    planes whose bytes past the ends are nonzero (a count that read them would differ), ends
-    off the K step and off 16, two accumulators and one (packed), one part and split over K
-    with atomics, a group of two tiles; ``ld`` a multiple of 16 and not."""
+def test_interpreted_count_loads_count_to_the_end(ld):
+    """The count's planes loaded under ``slot < ld`` and the slots past each tile's end
+    zeroed after the load give the products up to the end exactly - planes whose bytes past
+    the ends are nonzero (a count that read them would differ), ends off the K step and off
+    16, two accumulators and one (packed), one part and split over K with atomics, a group
+    of two tiles; ``ld`` a multiple of 16 and not."""
     coincidences = launcher("coincidences_triton", True)
     gen = torch.Generator().manual_seed(31)
     tiles, n_out, n_in = 2, 7, 19
     dt = torch.randint(-1, 2, (tiles, n_out, ld), generator=gen, dtype=torch.int8)
     xt = torch.randint(-1, 2, (tiles, n_in, ld), generator=gen, dtype=torch.int8)
     ends = torch.tensor([ld - 3, 77], dtype=torch.int64)
+    net, total = _products_up_to(dt, xt, ends)
     for splits in (1, 3):
-        for packed in (False, True):
-            got = []
-            for wide in (False, True):
-                monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", wide)
-                counts = coincidences(dt, xt, n_out, n_in, splits=splits, ends=ends,
-                                      packed=packed)
-                got.append(counts if packed else torch.stack(counts))
-            assert torch.equal(got[0], got[1])
-    d, x = (t.to(torch.int32) for t in (dt[1, :, :77], xt[1, :, :77]))
-    monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", True)
-    net, total = coincidences(dt, xt, n_out, n_in, ends=ends)
-    assert torch.equal(net[1], d @ x.T) and torch.equal(total[1], d.abs() @ x.abs().T)
+        got = coincidences(dt, xt, n_out, n_in, splits=splits, ends=ends)
+        assert torch.equal(got[0], net) and torch.equal(got[1], total)
+        packed = coincidences(dt, xt, n_out, n_in, splits=splits, ends=ends, packed=True)
+        assert torch.equal(packed, net + 16384 * total)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("n_out, n_in, tiles", [(512, 512, 64), (512, 392, 16), (10, 512, 8)])
-def test_gpu_wide_count_loads_count_as_the_end_mask(monkeypatch, n_out, n_in, tiles):
+def test_gpu_count_loads_count_to_the_end(n_out, n_in, tiles):
     """Compiled at the 784-4096-4096-10 b256 grids (64 tiles of 512 x 512 unsplit, 16 of
-    512 x 392 and 8 of 10 x 512 split over K; 128 x 128 blocks under the register cap):
-    ``WIDE_COUNT_LOADS``' counts equal the end mask's, packed and not, with nonzero bytes
-    past ends of one slot a row (K = 256) and of long trains; and the grouped update's
-    weights, counters and pulses are equal bit for bit."""
-    from xbrun import kernels
-
+    512 x 392 and 8 of 10 x 512 split over K; 128 x 128 blocks under the register cap): the
+    16-byte loads' counts are the products up to the ends, packed and not, with nonzero
+    bytes past ends of one slot a row (K = 256) and of long trains."""
     coincidences = launcher("coincidences_triton", False)
     gen = torch.Generator(device="cuda").manual_seed(33)
     ld = 256 * 31
@@ -1357,33 +1312,21 @@ def test_gpu_wide_count_loads_count_as_the_end_mask(monkeypatch, n_out, n_in, ti
     for end in (256, 5001):
         ends = torch.full((tiles,), end, dtype=torch.int64, device="cuda")
         ends[0] = end - 7
-        for packed in (False, True):
-            got = []
-            for wide in (False, True):
-                monkeypatch.setitem(coincidences.__globals__, "WIDE_COUNT_LOADS", wide)
-                counts = coincidences(dt, xt, n_out, n_in, ends=ends, packed=packed)
-                got.append(counts if packed else torch.stack(counts))
-            assert torch.equal(got[0], got[1])
-    group = launcher("counted_update_grouped_triton", False)
-    case = _two_tile_case(kernels, SoftBounds(dw_min=0.01, dw_min_std=0.3), seed=34, n_in=n_in,
-                          tiles=tiles, k=256, length=31, n_out=n_out, device="cuda")
-    results = []
-    for wide in (False, True):
-        monkeypatch.setitem(group.__globals__, "WIDE_COUNT_LOADS", wide)
-        results.append(_grouped_update(group, *case))
-    for a, b in zip(*results, strict=True):
-        assert torch.equal(a, b)
-    assert (results[0][2] > 0).all()
+        net, total = _products_up_to(dt, xt, ends)
+        got = coincidences(dt, xt, n_out, n_in, ends=ends)
+        assert torch.equal(got[0], net) and torch.equal(got[1], total)
+        assert torch.equal(coincidences(dt, xt, n_out, n_in, ends=ends, packed=True),
+                           net + 16384 * total)
 
 
-# ------------------ FUSED_FLAT_BLOCKS: the fused count + apply in 16 x 64 blocks -------------
-@pytest.mark.parametrize("cls", [ConstantStep, ExpStep])
+# ------------------ the fused count + apply in 16 x 64 blocks ------------------------------
+@pytest.mark.parametrize("cls", [ConstantStep, SoftBounds, ExpStep])
 def test_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, cls):
-    """``FUSED_FLAT_BLOCKS`` (with ``FUSED_APPLY``): the counts applied in the count's
-    epilogue in 16 x 64 blocks, whole (no column parts), give the weights, wear counters
-    and pulses of split-K counts and the apply kernel bit for bit (noise on; a closed form
-    and a pulse loop; blocks cut by the tile's edges; a group with its own seeds and one
-    tile), the apply kernel not launched, and the launch's blocks are the flat ones."""
+    """The counts applied in the count's epilogue in 16 x 64 blocks, whole, give the
+    weights, wear counters and pulses of split-K counts and the apply kernel (planes past
+    ``FUSED_FLAT_MAX_SLOTS``, lowered here) bit for bit (noise on; closed forms and a pulse
+    loop; blocks cut by the tile's edges; a group with its own seeds and one tile), the
+    apply kernel not launched, and the launch's blocks are the flat ones."""
     from xbrun import kernels
 
     group = launcher("counted_update_grouped_triton", True)
@@ -1394,23 +1337,22 @@ def test_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, cls):
     class Spy:
         def __getitem__(self, grid):
             def launch(*args, **kwargs):
-                shapes.append((kwargs["BLOCK_M"], kwargs["BLOCK_N"], kwargs["CHUNKS"],
-                               kwargs["WIDE_LOADS"], kwargs["APPLY"]))
+                shapes.append((kwargs["BLOCK_M"], kwargs["BLOCK_N"], kwargs["APPLY"]))
                 return kernel[grid](*args, **kwargs)
             return launch
 
     case = _two_tile_case(kernels, cls(dw_min=0.01, dw_min_std=0.3), seed=51, n_in=70,
                           n_out=20, k=5, length=3)
+    assert case[-1].cell.noise_std > 0
     results = []
     for flat in (False, True):
-        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", flat)
-        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_BLOCKS", flat)
+        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_MAX_SLOTS", 1024 if flat else 0)
         if flat:
             monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
             monkeypatch.setitem(group.__globals__, "_coincidence_kernel", Spy())
         results.append(_group_and_one(group, one, *case))
     _assert_same_and_updated(results, case[1])
-    assert shapes == [(16, 64, 1, True, True)] * 2
+    assert shapes == [(16, 64, True)] * 2
 
 
 def test_fused_flat_blocks_leave_long_trains_to_the_split_count(monkeypatch):
@@ -1435,8 +1377,6 @@ def test_fused_flat_blocks_leave_long_trains_to_the_split_count(monkeypatch):
                           n_in=70, n_out=20, k=5, length=3)
     results = []
     for cap in (4096, 1):
-        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", True)
-        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_BLOCKS", True)
         monkeypatch.setitem(group.__globals__, "FUSED_FLAT_MAX_SLOTS", cap)
         monkeypatch.setitem(group.__globals__, "_coincidence_kernel", Spy())
         results.append(_group_and_one(group, one, *case))
@@ -1448,9 +1388,9 @@ def test_fused_flat_blocks_leave_long_trains_to_the_split_count(monkeypatch):
 @pytest.mark.parametrize("long_trains", [False, True])
 def test_gpu_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, long_trains):
     """Compiled, a group of 16 tiles of 512 x 392 (the 784-4096 layer's grid) at batch 256,
-    trains of one slot (the bench's) or of 0-31: ``FUSED_FLAT_BLOCKS``' fused count and
-    apply give the weights, counters and pulses of the split-K count and the apply kernel
-    bit for bit (SoftBounds, noise on)."""
+    trains of one slot (the bench's) or of 0-31: the fused flat count and apply give the
+    weights, counters and pulses of the split-K count and the apply kernel
+    (``FUSED_FLAT_MAX_SLOTS`` 0) bit for bit (SoftBounds, noise on)."""
     from xbrun import kernels
 
     group = launcher("counted_update_grouped_triton", False)
@@ -1460,8 +1400,7 @@ def test_gpu_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, long_train
         case[2] = torch.ones_like(case[2])
     results = []
     for flat in (False, True):
-        monkeypatch.setitem(group.__globals__, "FUSED_APPLY", flat)
-        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_BLOCKS", flat)
+        monkeypatch.setitem(group.__globals__, "FUSED_FLAT_MAX_SLOTS", 1024 if flat else 0)
         if flat and not long_trains:  # (long trains: counted split over K, applied apart)
             monkeypatch.setitem(group.__globals__, "_apply_counts_kernel", _NotLaunched())
         results.append(_grouped_update(group, *case))
