@@ -64,41 +64,17 @@ PATHS = {
     # LARGE shape: ~20-30 M a step there (88 tiles' outputs and reads), ~50 us of issue
     "normals4": (((analog_mvm_cuda, "NORMALS4"),), RESNET, [],
                  ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch", "sgd")),
-    # the counts drawn where they are counted skip a quad's slots past the block's trains
-    # (the ResNet's trains are 1 slot: 3 of 4 slot counts were zeros); accumulate=batch only
-    "skip-slots": (((counted_update_cuda, "SKIP_EMPTY_SLOTS"),), RESNET, [],
-                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # col2im of a convolution's index over blocks of pixels x every channel (a warp's loads
     # some ten 128-byte lines, not 32): the backward's image gradient, every step
     "channel-tiles": (((im2col_cuda, "CHANNEL_TILES"),), RESNET, [],
                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the drawn counts' bits four ranks (of one slot) a Philox call, not four slots (of one
-    # row): the ResNet's trains are 1 slot, so 3 of 4 words were thrown away. ANOTHER random
-    # stream (the same law): compare losses in distribution, not digit for digit
-    "drawn-rows4": (((counted_update_cuda, "DRAWN_ROWS4"),), RESNET, [],
-                    ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # the 8 x 8 layers' count program (288 inputs x 64 outputs) in 32-wide input blocks (the
     # 64-wide one spills 328 bytes on sm_90); the same counts
     "narrow-drawn": (((counted_update_cuda, "NARROW_DRAWN_BLOCKS"),), RESNET, [],
                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # DRAWN_ROWS4's bits keyed by row (no layout launches, the error plane dense); the
-    # ResNet's trains of 1 give the same bits as DRAWN_ROWS4 (the same losses digit for digit)
-    "drawn-row-keys": (((counted_update_cuda, "DRAWN_ROW_KEYS"),), RESNET, [],
+    # the drawn counts' error side drawn by each program (no plane: one launch a count)
+    "row-keys-drawn": (((counted_update_cuda, "ROW_KEYS_DRAWN_ERRORS"),), RESNET, [],
                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the same with the error side drawn by each program (no plane: one launch a count)
-    "row-keys-drawn": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
-                        (counted_update_cuda, "ROW_KEYS_DRAWN_ERRORS")), RESNET, [],
-                       ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the drawn counts' product operands leaner: |bits| as s & 1 (tl.abs of int8 goes byte by
-    # byte), the error plane loaded as the (lines, rows) operand; the same counts
-    "lean-operands": (((counted_update_cuda, "LEAN_OPERANDS"),), RESNET, [],
-                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # the drawn counts making the input side's probabilities from the rows and each row's
-    # gain, not reading a (rows, in) buffer the train kernel wrote (~0.8 GB a step fewer);
-    # the same counts. Alone, then on top of the row keys (no layout) and lean operands
-    "folded-probs": (((counted_update_cuda, "FOLDED_PROBABILITIES"),), RESNET, [],
-                     ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # (on by default since 2026-12-07 22:45: its off row is then the path before them)
     # each tile's update started where its backward queued it (on a side stream, beside the
     # backward of the layers before it) instead of after the whole backward pass
     "early-updates": (((optimizer, "EARLY_UPDATES"),), RESNET, [],
@@ -122,29 +98,6 @@ PATHS = {
     "early-updates-wide": (((optimizer, "EARLY_UPDATES"),), DATA, LARGE,
                            ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                             "agad+update.accumulate=batch")),
-    "folded-row-keys": (((counted_update_cuda, "FOLDED_PROBABILITIES"),
-                         (counted_update_cuda, "DRAWN_ROW_KEYS"),
-                         (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],
-                        ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
-                         "ttv1+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                         "agad+update.accumulate=batch")),
-    # all of convcounts' 2026-12-07 evening paths
-    # every ResNet path of 2026-12-07's evening together (the periphery's gathers, the drawn
-    # counts' row keys and lean programs, the seeds' launches): whether they reach issue 27's
-    # <= 2x fp for accumulate=batch
-    "resnet-evening": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
-                        (counted_update_cuda, "LEAN_OPERANDS"),
-                        (counted_update_cuda, "FOLDED_PROBABILITIES")), RESNET,
-                       [], ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
-                            "agad+update.accumulate=batch", "sgd")),
-    # both of convcounts' 2026-12-07 evening paths (row keys with the dense plane, lean)
-    "row-keys-lean": (((counted_update_cuda, "DRAWN_ROW_KEYS"),
-                       (counted_update_cuda, "LEAN_OPERANDS")), RESNET, [],
-                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
-    # DRAWN_ROWS4 on top of the convcounts paths
-    "rows4-conv-counts": (((counted_update_cuda, "DRAWN_ROWS4"), (im2col_cuda, "CHANNEL_TILES")),
-                          RESNET, [], ("sgd+update.accumulate=batch",
-                                       "chopped+update.accumulate=batch")),
     # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks
     "parallel-onehot": (((line_walk_cuda, "PARALLEL_ONEHOT"),), RESNET, [],
                         ("chopped", "agad")),

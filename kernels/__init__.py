@@ -295,7 +295,7 @@ def line_probabilities_grouped(x_rows, d_rows, n_cols, n_in, n_out, lr, granular
 
 def folds_input_probabilities(weight, k: int) -> bool:
     """Whether ``counted_update`` of ``weight`` (a tile, ``k`` rows) makes the input side's
-    probabilities where it counts them (``counted_update_cuda.FOLDED_PROBABILITIES``): its
+    probabilities where it counts them (the drawn counts, ``counted_update_cuda``): its
     trains then come from ``line_probabilities(x_gains=True)``."""
     if backends.choose("counted_update", weight) != backends.TRITON:
         return False

@@ -114,12 +114,12 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     slots. Axis 2: tile ``g`` of a group, with its own probabilities (``stride_pg`` on),
     trains, seed, order and planes. Compact (``n_quads`` 1: axis 0 the row blocks alone): a
     program walks its quads up to its block's longest train; no program is launched for
-    quads past the trains. ``ROWS4`` (compact, ``n_quads`` 1): another stream, ``_rows4``'s,
-    keyed by the rank in ``order`` (one Philox call a slot and four ranks), each block
-    walking its slots up to its longest train; stored at the same places. ``ROWS4`` dense
-    (``DRAWN_ROW_KEYS``): keyed by row, slot ``t`` of row ``b`` at ``t * k_rows + b``, and
-    only the slots up to each row block's longest train written (a reader masks by the
-    trains)."""
+    quads past the trains. ``ROWS4`` (dense, ``n_quads`` 1): the drawn counts' stream,
+    ``_rows4``'s, keyed by row (one Philox call a slot and four rows), each block walking
+    its slots up to its longest train, slot ``t`` of row ``b`` at ``t * k_rows + b``; only
+    the slots up to each row block's longest train written (a reader masks by the trains).
+    (The kernel also takes ``ROWS4`` with ``COMPACT``, keyed by rank in ``order``; no
+    launcher asks for it.)"""
     q = tl.program_id(0) % n_quads
     ranks = (tl.program_id(0) // n_quads) * BLOCK_B + tl.arange(0, BLOCK_B)
     lines = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
@@ -140,7 +140,7 @@ def _line_planes_kernel(signed_ptr, abs_ptr, prob_ptr, bl_ptr, seed_ptr, seed, o
     if SEED_PTR:
         seed = tl.load(seed_ptr + g)
     seed = _stream(tl.cast(seed, tl.int64), STREAM)
-    if ROWS4:  # ``ROWS4``'s stream, keyed by rank (by row where dense): a slot at a time
+    if ROWS4:  # ``_rows4``'s stream, keyed by row (by rank where compact): a slot at a time
         live = (ranks < k_rows)[:, None] & (lines < n)[None, :]
         p = tl.load(prob_ptr + rows[:, None] * stride_pk + lines[None, :] * stride_pn,
                     mask=live, other=0.0)
@@ -322,92 +322,64 @@ def _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC: tl.constexpr,
 
 
 @triton.jit
-def _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net, total, dt_ptr, base_ptr,
-                 ld, lines, ranks, D_PLANE: tl.constexpr, k_rows=0, DENSE: tl.constexpr = False,
-                 LEAN: tl.constexpr = False):
+def _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net, total, dt_ptr, ld, lines,
+                 rows, k_rows, D_PLANE: tl.constexpr):
     """Slot ``t``'s signed bits of a block of rows on both sides added to the counts (two
     int8 products over the rows): the input side drawn as ``_plane_store`` draws it from
     Philox outputs ``rx``; the error side likewise from ``rd``, or (``D_PLANE``) read from
-    its compact plane ``dt`` (slot ``t`` of rank ``r`` at ``base[t] + r``; ``DENSE``: of
-    row ``r`` at ``t * k_rows + r``, ``DRAWN_ROW_KEYS``' plane). ``LEAN``
-    (``LEAN_OPERANDS``): the bits' magnitudes as ``s & 1`` (one bitwise op on packed bytes;
-    ``tl.abs`` of int8 unpacks, sign-extends and repacks each byte), and the error plane's
-    bits loaded as the product's ``(lines, rows)`` operand, not ``(rows, lines)``
-    transposed - the same operands, so the same counts."""
+    its dense plane ``dt`` (slot ``t`` of row ``r`` at ``t * k_rows + r``,
+    ``line_planes_triton(rows4=True)``'s) straight as the product's ``(lines, rows)``
+    operand its K-major lines are. The bits' magnitudes as ``s & 1`` (one bitwise op on
+    packed bytes; ``tl.abs`` of int8 unpacks, sign-extends and repacks each byte)."""
     inside = ((t < bl) & (t < length))[:, None]
     fx = (uint_to_uniform_float(rx) < tl.abs(px)) & inside & live_x
     sx = tl.where(fx, tl.where(px < 0.0, -1, 1), 0).to(tl.int8)
     if D_PLANE:
-        if DENSE:
-            at = t * k_rows + ranks
-        else:
-            at = tl.load(base_ptr + tl.minimum(t, length)) + ranks
-        if LEAN:  # the plane's lines are K-major: loaded as the (lines, rows) operand
-            sd_t = tl.load(dt_ptr + lines[:, None].to(tl.int64) * ld + at[None, :],
-                           mask=tl.trans(inside & live_d), other=0)
-            net = tl.dot(sd_t, sx, net, out_dtype=tl.int32)
-            return net, tl.dot(sd_t & 1, sx & 1, total, out_dtype=tl.int32)
-        sd = tl.load(dt_ptr + lines[None, :].to(tl.int64) * ld + at[:, None],
-                     mask=inside & live_d, other=0)
-    else:
-        fd = (uint_to_uniform_float(rd) < tl.abs(pd)) & inside & live_d
-        sd = tl.where(fd, tl.where(pd < 0.0, -1, 1), 0).to(tl.int8)
+        at = t * k_rows + rows
+        sd_t = tl.load(dt_ptr + lines[:, None].to(tl.int64) * ld + at[None, :],
+                       mask=tl.trans(inside & live_d), other=0)
+        net = tl.dot(sd_t, sx, net, out_dtype=tl.int32)
+        return net, tl.dot(sd_t & 1, sx & 1, total, out_dtype=tl.int32)
+    fd = (uint_to_uniform_float(rd) < tl.abs(pd)) & inside & live_d
+    sd = tl.where(fd, tl.where(pd < 0.0, -1, 1), 0).to(tl.int8)
     net = tl.dot(tl.trans(sd), sx, net, out_dtype=tl.int32)
-    if LEAN:  # |s| of s in {-1, 0, 1}: s & 1 (int8 -1 is 0xFF)
-        total = tl.dot(tl.trans(sd & 1), sx & 1, total, out_dtype=tl.int32)
-    else:
-        total = tl.dot(tl.trans(tl.abs(sd)), tl.abs(sx), total, out_dtype=tl.int32)
+    # |s| of s in {-1, 0, 1}: s & 1 (int8 -1 is 0xFF)
+    total = tl.dot(tl.trans(sd & 1), sx & 1, total, out_dtype=tl.int32)
     return net, total
 
 
 @triton.jit(do_not_specialize=["seed"])
-def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_ptr, total_ptr,
-                         dt_ptr, base_ptr, ld, k, n_out, n_in, length, n_split, stride_xk,
-                         stride_xn, stride_xg, stride_dk, stride_dm, stride_dg,
-                         SEED_PTR: tl.constexpr, ATOMIC: tl.constexpr, D_PLANE: tl.constexpr,
-                         BLOCK_R: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                         SKIP: tl.constexpr = False, ROWS4: tl.constexpr = False,
-                         ROW_KEYS: tl.constexpr = False, LEAN: tl.constexpr = False,
-                         xg_ptr=None, xsign_ptr=None,
-                         x_res=0.0, X_ROWS: tl.constexpr = False,
+def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, seed_ptr, seed, net_ptr, total_ptr, dt_ptr, ld,
+                         k, n_out, n_in, length, n_split, stride_xk, stride_xn, stride_xg,
+                         stride_dk, stride_dm, stride_dg, SEED_PTR: tl.constexpr,
+                         ATOMIC: tl.constexpr, D_PLANE: tl.constexpr, BLOCK_R: tl.constexpr,
+                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, xg_ptr=None,
+                         xsign_ptr=None, x_res=0.0, X_ROWS: tl.constexpr = False,
                          X_SIGN: tl.constexpr = False, X_RES: tl.constexpr = False):
     """``net`` and ``total`` of all ``n_out`` lines x the ``BLOCK_N`` input lines of axis 0,
-    the input side's bits drawn where they are counted: the bits of ``_line_planes_kernel``
-    (Philox output ``t % 4`` of the counter ``(line, t // 4, row, 0)``, x stream of the
-    seed), never stored; the error side's drawn alike (d stream) or, ``D_PLANE``, read
-    from its compact plane (``dt`` ``(n_out, ld)``, ``base``: ``compact_layout``'s). Part
-    ``s`` of ``n_split`` (axis 1) takes the row blocks ``s, s + n_split, ...`` in ``order``
-    (rows by decreasing train, so a block's slots end near its rows' trains); each block's
-    quads run to its longest train. Integer counts: the planes' exactly, added with atomics
-    across parts. Axis 2: tile ``g`` of a group (its probabilities, trains, order, seed,
-    error plane and base). ``SKIP`` (``SKIP_EMPTY_SLOTS``): a quad's slots past the
-    block's longest train are not counted (their bits are all zeros). ``ROWS4``: the bits
-    of ``_rows4``'s stream (keyed by rank in ``order``, one Philox call a slot and four
-    ranks), a slot at a time up to the block's longest train (``SKIP``'s counts: nothing
-    past the trains); the error plane, ``D_PLANE``, must be of that stream too.
-    ``ROW_KEYS`` (with ``ROWS4``; ``DRAWN_ROW_KEYS``): the rows in their own order,
-    ``order`` not read - rank ``r`` is row ``r``, so ``_rows4``'s bits are keyed by row;
-    the error plane, ``D_PLANE``, is then the dense one of ``line_planes_triton(rows4=True)``
-    (slot ``t`` of row ``r`` at ``t * k + r``, no ``base``). ``LEAN``: ``_slot_counts``'
-    leaner operands (``LEAN_OPERANDS``), the same counts. ``X_ROWS``
-    (``FOLDED_PROBABILITIES``): ``xp`` holds the input side's rows, not its probabilities,
-    made here by the train kernel's own ``_signed_probability`` from the rows (times their
-    lines' signs ``xsign``, ``X_SIGN``) and each row's gain ``xg`` (``(tiles, k)``) - the
-    same float32 operations on the same operands, so the same probabilities."""
+    the input side's bits drawn where they are counted from ``_rows4``'s stream keyed by
+    row (one Philox call a slot and four rows; x stream of the seed), never stored; the
+    error side's drawn alike (d stream) or, ``D_PLANE``, read from its dense plane (``dt``
+    ``(n_out, ld)``, ``line_planes_triton(rows4=True)``'s: slot ``t`` of row ``r`` at ``t *
+    k + r``). Part ``s`` of ``n_split`` (axis 1) takes the row blocks ``s, s + n_split, ...``
+    in the rows' own order; each block's slots run to its longest train. Integer counts,
+    added with atomics across parts. Axis 2: tile ``g`` of a group (its probabilities,
+    trains, seed and error plane). ``X_ROWS`` (a tile's ``RowProbabilities``): ``xp`` holds the
+    input side's rows, not its probabilities, made here by the train kernel's own
+    ``_signed_probability`` from the rows (times their lines' signs ``xsign``, ``X_SIGN``)
+    and each row's gain ``xg`` (``(tiles, k)``) - the same float32 operations on the same
+    operands, so the same probabilities."""
     g = tl.program_id(2).to(tl.int64)
     part = tl.program_id(1)
     xp_ptr += g * stride_xg
     dp_ptr += g * stride_dg
     bl_ptr += g * k
-    order_ptr += g * k
     if X_ROWS:
         xg_ptr += g * k
     net_ptr += g * n_out * n_in
     total_ptr += g * n_out * n_in
     if D_PLANE:
         dt_ptr += g * n_out * ld
-        if not ROW_KEYS:
-            base_ptr += g * (length + 1)
     if SEED_PTR:
         seed = tl.load(seed_ptr + g)
     seed_x = _stream(tl.cast(seed, tl.int64), 0)
@@ -416,15 +388,10 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
     lines = tl.arange(0, BLOCK_M)
     net = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
     total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
-    zero_x = tl.zeros((BLOCK_R, BLOCK_N), dtype=tl.uint32)
     zero_d = tl.zeros((BLOCK_R, BLOCK_M), dtype=tl.uint32)
     for r0 in range(part * BLOCK_R, k, BLOCK_R * n_split):
-        ranks = r0 + tl.arange(0, BLOCK_R)
-        live = ranks < k
-        if ROW_KEYS:  # the rows in their own order: rank r is row r
-            rows = ranks
-        else:
-            rows = tl.load(order_ptr + ranks, mask=live, other=0)
+        rows = r0 + tl.arange(0, BLOCK_R)
+        live = rows < k
         bl = tl.load(bl_ptr + rows, mask=live, other=0)
         live_x = live[:, None] & (cols < n_in)[None, :]
         live_d = live[:, None] & (lines < n_out)[None, :]
@@ -441,56 +408,15 @@ def _drawn_counts_kernel(xp_ptr, dp_ptr, bl_ptr, order_ptr, seed_ptr, seed, net_
         else:
             pd = tl.load(dp_ptr + r64[:, None] * stride_dk + lines[None, :] * stride_dm,
                          mask=live_d, other=0.0)
-        c_row = rows[:, None].to(tl.uint32)
         top = tl.minimum(tl.max(bl, axis=0), length)
-        if ROWS4:
-            for t in range(0, top):
-                rx = _rows4(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
-                if D_PLANE:
-                    rd = zero_d
-                else:
-                    rd = _rows4(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
-                net, total = _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net,
-                                          total, dt_ptr, base_ptr, ld, lines, ranks, D_PLANE,
-                                          k, ROW_KEYS, LEAN)
-        else:
-            for q in range(0, (top + 3) // 4):
-                x0, x1, x2, x3 = philox(seed_x, cols[None, :].to(tl.uint32) + zero_x, zero_x + q,
-                                        c_row + zero_x, zero_x)
-                if D_PLANE:
-                    d0 = zero_d
-                    d1 = zero_d
-                    d2 = zero_d
-                    d3 = zero_d
-                else:
-                    d0, d1, d2, d3 = philox(seed_d, lines[None, :].to(tl.uint32) + zero_d,
-                                            zero_d + q, c_row + zero_d, zero_d)
-                t = 4 * q
-                net, total = _slot_counts(x0, px, d0, pd, t, bl, length, live_x, live_d, net, total,
-                                          dt_ptr, base_ptr, ld, lines, ranks, D_PLANE, LEAN=LEAN)
-                if SKIP:  # slots past every train of the block add zeros: not counted
-                    if t + 1 < top:
-                        net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x,
-                                                  live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                                  ranks, D_PLANE, LEAN=LEAN)
-                    if t + 2 < top:
-                        net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x,
-                                                  live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                                  ranks, D_PLANE, LEAN=LEAN)
-                    if t + 3 < top:
-                        net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x,
-                                                  live_d, net, total, dt_ptr, base_ptr, ld, lines,
-                                                  ranks, D_PLANE, LEAN=LEAN)
-                else:
-                    net, total = _slot_counts(x1, px, d1, pd, t + 1, bl, length, live_x, live_d,
-                                              net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                              D_PLANE, LEAN=LEAN)
-                    net, total = _slot_counts(x2, px, d2, pd, t + 2, bl, length, live_x, live_d,
-                                              net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                              D_PLANE, LEAN=LEAN)
-                    net, total = _slot_counts(x3, px, d3, pd, t + 3, bl, length, live_x, live_d,
-                                              net, total, dt_ptr, base_ptr, ld, lines, ranks,
-                                              D_PLANE, LEAN=LEAN)
+        for t in range(0, top):
+            rx = _rows4(seed_x, cols, t, r0, (BLOCK_R, BLOCK_N))
+            if D_PLANE:
+                rd = zero_d
+            else:
+                rd = _rows4(seed_d, lines, t, r0, (BLOCK_R, BLOCK_M))
+            net, total = _slot_counts(rx, px, rd, pd, t, bl, length, live_x, live_d, net,
+                                      total, dt_ptr, ld, lines, rows, k, D_PLANE)
     out = lines[:, None] * n_in + cols[None, :]
     ok = (lines < n_out)[:, None] & (cols < n_in)[None, :]
     _write_counts(net_ptr, total_ptr, out, net, total, ok, ATOMIC)
@@ -903,13 +829,12 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
     ``compact``: :func:`compact_layout` of ``bl``: the same bits, only the slots inside the
     trains, rows in the order of decreasing train length (``base[t] + rank``); nothing is
     written past the trains' sum (a count must stop there: ``coincidences_triton``'s
-    ``ends``). ``rows4`` (compact only): the bits of ``DRAWN_ROWS4``'s stream (``_rows4``:
-    keyed by rank, four ranks a Philox call), at the same places; ``rows4`` without
-    ``compact`` (``DRAWN_ROW_KEYS``): keyed by row (rank ``r`` is row ``r``), slot-major at
-    ``t * k + row`` as the dense planes, but only the slots up to each block of rows'
-    longest train written (``ld >= k * length``; nothing past them is set). ``zeroed``: the
-    planes allocated as zeros, so that the slots a layout leaves unwritten (compact, or
-    ``rows4``) read as zeros wherever a reader takes every slot (cuBLAS's products)."""
+    ``ends``). ``rows4`` (not ``compact``): the bits of the drawn counts' stream
+    (``_rows4``: keyed by row, four rows a Philox call), slot-major at ``t * k + row`` as the
+    dense planes, but only the slots up to each block of rows' longest train written (``ld
+    >= k * length``; nothing past them is set). ``zeroed``: the planes allocated as zeros,
+    so that the slots a layout leaves unwritten (compact, or ``rows4``) read as zeros
+    wherever a reader takes every slot (cuBLAS's products)."""
     grouped = prob.dim() == 3
     if not grouped:
         prob, bl = prob[None], bl[None]
@@ -930,10 +855,12 @@ def line_planes_triton(prob: torch.Tensor, bl: torch.Tensor, length: int, ld: in
         # slots in fours, all up to ld, padding included (dense); compact or rows4: one
         # program a row block walks its quads (or slots) up to its trains
         loop = rows4 or compact is not None
-        if compact is not None and not rows4 and block_b > SHORT_PLANE_ROWS:
+        if compact is not None and block_b > SHORT_PLANE_ROWS:
             block_b = SHORT_PLANE_ROWS  # (the module note at SHORT_PLANE_ROWS)
         quads = 1 if loop else triton.cdiv(length if compact else triton.cdiv(ld, k), 4)
-        if rows4 and compact is None and ld < k * length:
+        if rows4 and compact is not None:
+            raise ValueError("rows4's planes are dense (keyed by row)")
+        if rows4 and ld < k * length:
             raise ValueError("rows4's dense planes take ld >= k * length")
         grid = (triton.cdiv(k, block_b) * quads, triton.cdiv(n_lines, block_l), tiles)
         order, base = compact if compact is not None else (bl, bl)
@@ -1112,18 +1039,16 @@ def coincidences_triton(dt: torch.Tensor, xt: torch.Tensor, n_out: int, n_in: in
 # the planes, BL bytes a row and line, are neither written nor read again (the same counts as
 # planes and ``_coincidence_kernel``). Timed against those on one H200 (2026-12-06 23:00,
 # ``narrow-rows``: see ``_plane_blocks``' note).
-# the error side (<= 64 lines) drawn once into its compact plane and read by every program,
-# instead of drawn again by each program of an input block
+# the error side (<= 64 lines) drawn once into its dense plane and read by every program,
+# instead of drawn again by each program of an input block (a default: never timed apart;
+# the other way stays for ``ROW_KEYS_DRAWN_ERRORS`` and planes past ``ROW_KEYS_PLANE_BYTES``)
 DRAWN_ERROR_PLANES = True
 DRAWN_MAX_OUT = 64
 DRAWN_MIN_ROWS = 2048
-# In ``_drawn_counts_kernel``, a quad's slots past its row block's longest train are not
-# counted (they add zeros): the ResNet's trains are 1 pulse long under BL management
-# (benchmarks/RESULTS.md, 2026-12-07 resperiph), so 3 of each quad's 4 slot counts (bit
-# selects, operand layouts, two int8 products) ran on zeros. The same counts exactly.
-# False: every slot counted. On since one H100 timed it (2026-12-07 08:50: ResNet sgd
-# `batch` 3.15x -> 2.89x fp).
-SKIP_EMPTY_SLOTS = True
+# ``_drawn_counts_kernel`` counts a row block's slots up to its longest train, no further:
+# the ResNet's trains are 1 pulse long under BL management (benchmarks/RESULTS.md,
+# 2026-12-07 resperiph). Timed against counting every slot of a quad of the old stream on one
+# H100 (2026-12-07 08:50, ``skip-slots``: ResNet sgd `batch` 3.15x -> 2.89x fp).
 
 
 # The drawn counts split into ``DRAWN_WAVES`` times the parts (programs) that fill the device
@@ -1146,115 +1071,59 @@ DRAWN_WAVES = 4
 # spill at any cap (288 x 32: 336 bytes at 168). The same counts. Timed against ptxas's
 # choice on one H100 (2026-12-07 14:58, ``conv-counts``: see ``COUNTING_MAX_LENGTH``).
 DRAWN_REGISTER_CAP = 128
-# The drawn counts' bits from another stream (``_rows4``): one Philox call gives the bits of
-# four ranks (rows in the compact order) of one slot and line, instead of four slots of one
-# row. The ResNet's trains are 1 slot long under BL management, so the old stream's calls
-# kept 1 word of 4, and Philox was ~700 of the ~1,200 SASS instructions a thread and row
-# block at 144 inputs (benchmarks/RESULTS.md, 2026-12-07 convcounts). Both sides change (the
-# error side's compact plane too, and the error side drawn by each program); the same
-# probability for every bit (the same uniform and threshold), other numbers: the counts
-# agree with the old stream's in distribution only (tests: the twin
-# ``counted_update_ref.drawn_counts_rows4_torch`` bit for bit, and means and variances over
-# seeds). Rows are then always in ``compact_layout``'s (stable) order. Only the drawn counts
-# (``DRAWN_COUNTS``' shapes) change; the planes of wide layers keep the old stream (a cuBLAS
-# count forced at a drawn shape draws the new stream into its planes). False:
-# the old stream, the same numbers as before. On since one H100 timed it (2026-12-07 16:41,
-# bench_switches drawn-rows4: ResNet sgd batch 2.51x -> 2.36x fp, chopped 2.75x -> 2.60x;
-# its compiled twin test passed there).
-DRAWN_ROWS4 = True
+# The drawn counts' bits (``_drawn_counts_kernel``, and its error side's plane) from their own
+# stream (``_rows4``), keyed by row: one Philox call gives the bits of four rows of one slot
+# and line, where the planes' stream gives four slots of one row. The ResNet's trains are 1
+# slot long under BL management, so that stream's calls kept 1 word of 4, and Philox was ~700
+# of the ~1,200 SASS instructions a thread and row block at 144 inputs (benchmarks/RESULTS.md,
+# 2026-12-07 convcounts). The same probability for every bit (the same uniform and
+# threshold), other numbers than the planes' stream: tested bit for bit against the twin
+# ``counted_update_ref.drawn_counts_rows4_torch`` and in distribution over seeds. Only the
+# drawn counts' shapes (``_drawn``) take this stream; the planes of wide layers keep theirs
+# (a cuBLAS count forced at a drawn shape draws this stream into its planes). Keyed by row,
+# the rows in their own order: no layout launches (``compact_layout``) and no ``order ->
+# rows`` load before a row block's dependent loads; the error side's plane is dense (slot
+# ``t`` of row ``r`` at ``t * k + r``, written up to each row block's longest train; its
+# allocation ``k * length`` slots a line, ~65 MB at the 32 x 32 layers' 131,072 rows x 31 x
+# 16; above ``ROW_KEYS_PLANE_BYTES`` the error side is drawn by each program instead). A row
+# block's slots run to its longest train (rows not grouped by length: up to ~2x the slot
+# steps where lengths mix). The products' operands are lean: the bits' magnitudes as ``s &
+# 1`` (``tl.abs`` on int8 goes byte by byte: PRMT unpack, sign extension, IABS, repack), the
+# error plane's bits loaded straight as the ``(lines, rows)`` operand its K-major lines are.
+# The input side's probabilities are made where they are read (``X_ROWS``) from the update's
+# rows and each row's gain, not written by the train kernel as a ``(k, in)`` float32 buffer
+# and read back (the ResNet: ~0.8 GB a step): the train kernel stores one gain a row
+# (``X_GAINS``) and the count kernel runs its own ``_signed_probability`` on the same float32
+# operands - the same probabilities (products, a divide, a floor and min / max: no fma
+# contraction to differ). Where the count is not drawn (cuBLAS, wide errors, few rows, given
+# bits) the probabilities are made first (``RowProbabilities.materialize``, the twin); single
+# tiles (``array.update``) only, a group's trains unchanged.
+# Timed by one H100 against the paths before them, each then a switch (benchmarks/RESULTS.md):
+# the stream keyed by rank in ``compact_layout``'s order against the planes' stream
+# (2026-12-07 16:41, ``drawn-rows4``: ResNet sgd `batch` 2.51x -> 2.36x fp, chopped 2.75x ->
+# 2.60x); keyed by row, the lean operands and the probabilities made where read, together
+# against ranks, ``tl.abs`` and the buffer (2026-12-07 22:30-22:45, ``folded-row-keys``:
+# ResNet `batch` sgd 2.36x -> 2.17x, chopped and agad 2.59x -> 2.44x, ttv1/ttv2 2.37x ->
+# 2.18x; 784-4096-4096-10 the same within 1 %).
 # ``_drawn_counts_kernel``'s input blocks at most 32 lines wide where the error side has
 # 33-64 lines (a 64-line block: the ResNet's 8 x 8 layers, 288 inputs x 64 outputs): the
 # 64-wide block chosen by ``_drawn_block_n`` spills 328 bytes a thread (sm_90, Triton 3.8;
 # 255 registers), the 32-wide one does not. The same counts (the bits are keyed by line,
 # not by block). False: ``_drawn_block_n``'s width.
 NARROW_DRAWN_BLOCKS = False
-# ``DRAWN_ROWS4``'s bits keyed by row instead of by rank in ``compact_layout``'s order (the
-# rows in their own order: rank ``r`` is row ``r``), and the error side's plane dense (slot
-# ``t`` of row ``r`` at ``t * k + r``, written up to each row block's longest train). A
-# drawn count then takes TWO launches instead of four: no ``_train_histogram_kernel`` /
-# ``_train_ranks_kernel`` (the layout: 26 + 26 launches, 0.87 ms of the sgd `batch` step's
-# kernels in the 2026-12-07 16:55 H100 profile, /work/notes/prof14.txt; their passes over
-# 131,072 rows of trains, the order written and read), and no ``order -> rows`` load
-# before each row block's dependent loads in either kernel (the rows contiguous: the
-# probabilities' rows read in order). The blocks, the Philox work and the plane's bytes
-# written stay (the plane's allocation grows to ``k * length`` slots a line, ~65 MB at the
-# 32 x 32 layers' 131,072 rows x 31 x 16; above ``ROW_KEYS_PLANE_BYTES`` the error side is
-# drawn by each program instead). ESTIMATE (not timed): -0.6 to -1.0 ms of kernel time a
-# step, on the update's side streams: ~-0.4 to -0.8 ms of the 11.4 ms graph step, sgd
-# `batch` 2.36x -> ~2.2-2.3x. Where every train has one length (the ResNet's trains of 1
-# under BL management) the stable order is the rows' own, so these are ``DRAWN_ROWS4``'s
-# bits exactly; where lengths differ, the same law, other bits (the twin
-# ``counted_update_ref.rows4_bits_torch(by_rank=False)``), and a row block's slots run to
-# its longest train (rows not grouped by length: up to ~2x the slot steps where lengths
-# mix). Only with ``DRAWN_ROWS4``. False: ranks in the order, the compact plane.
-# On since one H100 timed it with FOLDED_PROBABILITIES, LEAN_OPERANDS (2026-12-07
-# 22:30-22:45 UTC, bench_switches folded-row-keys): ResNet `batch` sgd 2.36x -> 2.17x fp,
-# chopped 2.59x -> 2.44x, agad 2.59x -> 2.44x, ttv1/ttv2 2.37x -> 2.18x; 784-4096-4096-10
-# the same within 1 %; its compiled tests passed there.
-DRAWN_ROW_KEYS = True
-# With ``DRAWN_ROW_KEYS``, the error side drawn by each program of a row block (no plane, one
-# launch a count): ``_drawn_block_n``'s widths for drawn error sides (144 inputs: 64 x 16,
-# 215 registers, 2 programs a SM; 288: 128 x 32 / 64 on 8 warps, 229 / 244 registers, 1 a
-# SM; sm_90, Triton 3.8), ~0-27 % more SASS a row block than the plane's blocks, and the
-# plane's launch (~0.45 ms a step) saved. A switch for side-by-side timings; False: the
-# dense plane.
+# The error side drawn by each program of a row block (no plane, one launch a count):
+# ``_drawn_block_n``'s widths for drawn error sides (144 inputs: 64 x 16, 215 registers, 2
+# programs a SM; 288: 128 x 32 / 64 on 8 warps, 229 / 244 registers, 1 a SM; sm_90, Triton
+# 3.8), ~0-27 % more SASS a row block than the plane's blocks, and the plane's launch (~0.45
+# ms a step) saved. A switch for side-by-side timings; False: the dense plane.
 ROW_KEYS_DRAWN_ERRORS = False
 ROW_KEYS_PLANE_BYTES = 1 << 28
-# ``_drawn_counts_kernel``'s product operands built leaner (``_slot_counts``' ``LEAN``): the
-# bits' magnitudes for ``total`` as ``s & 1`` instead of ``tl.abs(s)`` - on int8 the abs is
-# done byte by byte (PRMT unpack, sign extension, IABS, repack: 122 PRMT and 24 IABS in the
-# 144-wide program's slot loop, more than its Philox), the AND on packed bytes - and the
-# error plane's bits loaded straight as the ``(lines, rows)`` operand its K-major lines
-# are, not as ``(rows, lines)`` and transposed. The same operands, so the same counts bit
-# for bit. Counted on sm_90 (Triton 3.8 here, SASS of the slot loop at trains of 1; the
-# row block's loop in brackets), DRAWN_ROWS4 on: 144 x 16 (32 x 32 layers, 60 % of the
-# drawn lanes) 427 -> 293 (686 -> 549, -20 %); 288 x 32 730 -> 529 (1,199 -> 991,
-# -17 %); 288 x 64 742 -> 627 (1,259 -> 1,145, -9 %); registers 110 / 214 / 249 -> 116 /
-# 213 / 237, no spills. ESTIMATE (not timed): the drawn kernel ~-10-20 % (~-0.3-0.6 ms of
-# its ~3-3.5 ms a step if issue-bound; less where latency-bound). False: ``tl.abs`` and
-# the transposed load.
-# On since one H100 timed it with FOLDED_PROBABILITIES, DRAWN_ROW_KEYS (2026-12-07
-# 22:30-22:45 UTC, bench_switches folded-row-keys): ResNet `batch` sgd 2.36x -> 2.17x fp,
-# chopped 2.59x -> 2.44x, agad 2.59x -> 2.44x, ttv1/ttv2 2.37x -> 2.18x; 784-4096-4096-10
-# the same within 1 %; its compiled tests passed there.
-LEAN_OPERANDS = True
-# The input side's probabilities of a drawn count made where ``_drawn_counts_kernel`` reads
-# them (``X_ROWS``), from the update's rows and each row's gain, instead of written by the
-# train kernel (``_line_probabilities_rows_kernel``) as a ``(k, in)`` float32 buffer and read
-# back: the train kernel stores one gain a row (``X_GAINS``) and the count kernel runs the
-# train kernel's own ``_signed_probability`` on the same float32 operands (rows, signs,
-# gain) - the same probabilities, so the same bits and counts (either key, any switch
-# above). Its formula is products, a divide, a floor and min / max, no add a product could
-# fuse into (no fma contraction to differ between the two kernels). Bytes: the ResNet's
-# buffers are its drawn counts' sum(k * in) ~ 131,072 x (27 + 6 x 144) + 32,768 x (144 + 16 +
-# 5 x 288) + 8,192 x (288 + 32 + 5 x 576) ~ 1.95e8 floats, ~0.8 GB written a step (the count
-# kernel reads the rows instead of the probabilities: the same bytes); at ~3 TB/s ~ -0.27 ms,
-# and the train kernel (0.88 ms for ~1.6 GB in the 2026-12-07 profile,
-# /work/notes/prof14.txt) down to its reads. No launch
-# saved or added; the probabilities' ALU work moves from the train kernel to the count
-# kernel (each element made once: a program's rows x its columns, as it loaded them), once a
-# row block, not a slot: sm_90 (Triton 3.8 here, ptxas -v), the count kernel +72-176 SASS
-# (+7-11 %: 144 x 16 992 -> 1,064, 288 x 32 1,688 -> 1,808, 288 x 64 2,128 -> 2,264; the
-# same under row keys and lean operands), registers within 2 (288 x 64 lean by rank 237 ->
-# 255), no new spills (the capped programs' 96 / 168 unchanged). ESTIMATE (not timed): -0.3
-# ms of bytes, up to +0.1-0.3 ms of count-kernel issue where it is issue-bound (it measured
-# mostly latency-bound): ~-0.1 to -0.45 ms of kernel time a step, sgd `batch` 2.36x -> ~2.3x
-# fp at best. Where the count is not drawn (cuBLAS, wide errors, few rows, explicit bits) the
-# probabilities are made first (``RowProbabilities.materialize``, the twin). Single tiles
-# (``array.update``) only; a group's trains unchanged. False: the buffer.
-# On since one H100 timed it with DRAWN_ROW_KEYS, LEAN_OPERANDS (2026-12-07
-# 22:30-22:45 UTC, bench_switches folded-row-keys): ResNet `batch` sgd 2.36x -> 2.17x fp,
-# chopped 2.59x -> 2.44x, agad 2.59x -> 2.44x, ttv1/ttv2 2.37x -> 2.18x; 784-4096-4096-10
-# the same within 1 %; its compiled tests passed there.
-FOLDED_PROBABILITIES = True
 
 
 def folds_input_probabilities(n_out: int, n_in: int, k: int, device: torch.device) -> bool:
-    """Whether a tile's counted update draws its counts from ``FOLDED_PROBABILITIES``'
-    rows: the trains then need only the input side's gains."""
-    return (FOLDED_PROBABILITIES and _drawn(n_out, k)
-            and count_method(n_out, n_in, device) != "cublas")
-
+    """Whether a tile's counted update draws its counts from the input side's rows and gains
+    (``_drawn_counts_kernel``'s ``X_ROWS``): the trains then need only those gains."""
+    return _drawn(n_out, k) and count_method(n_out, n_in, device) != "cublas"
 
 def _drawn_launch(block_r: int, block_m: int, block_n: int) -> dict:
     """The launch options of ``_drawn_counts_kernel`` for its blocks: warps, and the
@@ -1283,16 +1152,14 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
                         length: int, seed: int | torch.Tensor, *, block_r: int = 32,
                         block_n: int | None = None, splits: int | None = None,
                         error_planes: bool | None = None):
-    """``(net, total)`` of the bits ``line_planes_triton`` would draw from ``seed`` (x stream
-    0, d stream 1), as ``coincidences_triton`` counts them from those planes, in one launch
-    and without the input side's planes (``error_planes``, default
-    ``DRAWN_ERROR_PLANES``: the error side's compact plane drawn first, by
-    ``line_planes_triton``, and read; else drawn in the same launch by every program;
-    with ``DRAWN_ROWS4`` and ``DRAWN_ROW_KEYS``: no layout, the error plane dense, keyed
-    by row). A
-    group: ``(tiles, k, n)`` probabilities, ``(tiles, k)`` trains and a ``(tiles,)`` seed
-    tensor give ``(tiles, n_out, n_in)`` counts. ``x_prob`` a ``RowProbabilities`` (one
-    tile; ``FOLDED_PROBABILITIES``): its probabilities made where they are read."""
+    """``(net, total)`` of the bits of ``_rows4``'s stream keyed by row from ``seed`` (x
+    stream 0, d stream 1; the twin ``drawn_counts_rows4_torch``), as ``coincidences_triton``
+    would count them from planes, in one launch and without the input side's planes
+    (``error_planes``, default ``DRAWN_ERROR_PLANES``: the error side's dense plane drawn
+    first, by ``line_planes_triton(rows4=True)``, and read; else drawn in the same launch by
+    every program). A group: ``(tiles, k, n)`` probabilities, ``(tiles, k)`` trains and a
+    ``(tiles,)`` seed tensor give ``(tiles, n_out, n_in)`` counts. ``x_prob`` a
+    ``RowProbabilities`` (one tile): its probabilities made where they are read."""
     folded = x_prob if isinstance(x_prob, RowProbabilities) else None
     if folded is not None:
         x_prob = folded.rows
@@ -1313,11 +1180,8 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     on_device = isinstance(seed, torch.Tensor)
     if tiles > 1 and not on_device:
         raise ValueError("a group of tiles takes one seed per tile (an int64 tensor)")
-    rows4 = DRAWN_ROWS4
-    row_keys = rows4 and DRAWN_ROW_KEYS  # no order: keyed by row, no layout
     d_plane = DRAWN_ERROR_PLANES if error_planes is None else error_planes
-    if row_keys and (ROW_KEYS_DRAWN_ERRORS
-                     or n_out * k * length * tiles > ROW_KEYS_PLANE_BYTES):
+    if ROW_KEYS_DRAWN_ERRORS or n_out * k * length * tiles > ROW_KEYS_PLANE_BYTES:
         d_plane = False  # the error side drawn by each program of a row block
     bl = bl.contiguous()
     block_m = max(16, triton.next_power_of_2(n_out))
@@ -1331,33 +1195,16 @@ def drawn_counts_triton(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Te
     counts = (torch.zeros if splits > 1 else torch.empty)(
         2, tiles, n_out, n_in, dtype=torch.int32, device=x_prob.device)
     if k and n_out and n_in and tiles and length > 0:
-        ld = max(k * length, 1)
-        if row_keys:  # the rows in their own order: no layout; a dense plane (keyed by row)
-            order, base = counts, counts
-            dt = counts
-            if d_plane:
-                ld = k * length
-                dt = line_planes_triton(d_prob, bl, length, ld, seed, 1, rows4=True)[0]
-        elif d_plane:  # rows by decreasing train, and the error side's compact plane
-            order, base = (t.contiguous() for t in compact_layout(bl, length))
-            dt = line_planes_triton(d_prob, bl, length, ld, seed, 1,
-                                    compact=(order, base), rows4=rows4)[0]
-        else:  # rows by decreasing train (any order counts the same; this one wastes no draws)
-            if rows4 or (bl.dtype == torch.int32
-                         and length <= COUNTING_MAX_LENGTH):  # rows4: keyed by rank
-                order = compact_layout(bl, length)[0].contiguous()  # (counted, not sorted)
-            else:
-                order = torch.argsort(bl, dim=-1, descending=True).to(torch.int32).contiguous()
-            dt, base = counts, counts
+        ld = k * length  # the rows in their own order: no layout; a dense error plane
+        dt = counts
+        if d_plane:
+            dt = line_planes_triton(d_prob, bl, length, ld, seed, 1, rows4=True)[0]
         _drawn_counts_kernel[(n_blocks, splits, tiles)](
-            x_prob, d_prob, bl, order if row_keys else order.reshape(tiles, k),
-            seed if on_device else counts,
-            0 if on_device else int(seed), counts[0], counts[1], dt, base, ld, k, n_out, n_in,
-            length, splits, x_prob.stride(1), x_prob.stride(2), x_prob.stride(0),
-            d_prob.stride(1), d_prob.stride(2), d_prob.stride(0), SEED_PTR=on_device,
-            ATOMIC=splits > 1, D_PLANE=d_plane, BLOCK_R=block_r, BLOCK_M=block_m,
-            BLOCK_N=block_n, SKIP=SKIP_EMPTY_SLOTS, ROWS4=rows4, ROW_KEYS=row_keys,
-            LEAN=LEAN_OPERANDS,
+            x_prob, d_prob, bl, seed if on_device else counts, 0 if on_device else int(seed),
+            counts[0], counts[1], dt, ld, k, n_out, n_in, length, splits, x_prob.stride(1),
+            x_prob.stride(2), x_prob.stride(0), d_prob.stride(1), d_prob.stride(2),
+            d_prob.stride(0), SEED_PTR=on_device, ATOMIC=splits > 1, D_PLANE=d_plane,
+            BLOCK_R=block_r, BLOCK_M=block_m, BLOCK_N=block_n,
             **x_fold, **_drawn_launch(block_r, block_m, block_n))
     elif splits <= 1:
         counts.zero_()
@@ -1569,7 +1416,7 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     int32 counter shaped like it, which the apply kernel adds each element's pulses to.
     ``method``: how the coincidences are counted, ``count_method``'s choice unless given -
     never which bits: a cuBLAS count forced where the split-K method draws its counts takes
-    their stream (``DRAWN_ROWS4``'s, in its planes).
+    their stream (``_rows4``'s, in its planes).
     ``add_to``: a 0-dim int64 count on the device (a tile's pulses) that the apply kernel
     adds the pulses to itself, returned: two launches fewer a call than a zeroed count
     added to it after (integer atomics: the same sum in any order)."""
@@ -1600,13 +1447,12 @@ def counted_update_triton(weight: torch.Tensor, cell_params: torch.Tensor, x_pro
     else:  # split-K: compact planes (only the trains' slots); cuBLAS: slot-major, padded
         compact = None if cublas else compact_layout(bl, length)
         draw = dict(compact=compact)
-        if cublas and _drawn(n_out, k) and DRAWN_ROWS4:
-            # where the split-K method draws its counts (``DRAWN_ROWS4``' stream, by row or by
-            # rank), cuBLAS's planes hold those bits (zeroed: its products read every slot,
-            # the trains' slots in any order): the method changes how the bits are counted,
-            # never which (cuBLAS is forced there only: ``count_method`` never picks it)
-            draw = dict(rows4=True, zeroed=True,
-                        compact=None if DRAWN_ROW_KEYS else compact_layout(bl, length))
+        if cublas and _drawn(n_out, k):
+            # where the split-K method draws its counts (``_rows4``' stream, by row),
+            # cuBLAS's planes hold those bits (zeroed: its products read every slot): the
+            # method changes how the bits are counted, never which (cuBLAS is forced there
+            # only: ``count_method`` never picks it)
+            draw = dict(rows4=True, zeroed=True)
         dt, dt_abs = line_planes_triton(d_prob.to(torch.float32), bl, length, ld, seed, 1,
                                         n_lines=lines[0], with_abs=cublas, **draw)
         xt, xt_abs = line_planes_triton(x_prob.to(torch.float32), bl, length, ld, seed, 0,

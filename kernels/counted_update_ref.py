@@ -118,43 +118,30 @@ def uniform_of_uint32(r: torch.Tensor) -> torch.Tensor:
 
 
 def rows4_bits_torch(prob: torch.Tensor, bl: torch.Tensor, length: int, seed: int,
-                     stream: int, *, by_rank: bool = True) -> torch.Tensor:
-    """The signed bits ``(k, length, n)`` (``signed_bits_torch``'s layout, rows in their own
-    order) of ``counted_update_cuda.DRAWN_ROWS4``'s stream - its definition: the rows ranked
-    by decreasing train (stable: ``order``), the bit of rank ``r``, slot ``t``, line ``j``
-    fires where output ``r % 4`` of the Philox counter ``(j, t, r // 4, 1)`` under the key
-    ``seed ^ ((stream + 1) << 44)`` (x stream 0, d stream 1), as a uniform, is below
-    ``|prob|``. One call gives four ranks' bits of one slot (the old stream: four slots of
-    one row), the same probability for each bit. ``by_rank`` False
-    (``counted_update_cuda.DRAWN_ROW_KEYS``): rank ``r`` is row ``r`` (the rows in their own
-    order; the same bits where every train has one length)."""
+                     stream: int) -> torch.Tensor:
+    """The signed bits ``(k, length, n)`` (``signed_bits_torch``'s layout) of the drawn
+    counts' stream (``counted_update_cuda._rows4``) - its definition: the bit of row ``r``,
+    slot ``t``, line ``j`` fires where output ``r % 4`` of the Philox counter ``(j, t, r //
+    4, 1)`` under the key ``seed ^ ((stream + 1) << 44)`` (x stream 0, d stream 1), as a
+    uniform, is below ``|prob|``. One call gives four rows' bits of one slot (the planes'
+    stream: four slots of one row), the same probability for each bit."""
     k, n = prob.shape
     key = (int(seed) ^ ((stream + 1) << 44)) & ((1 << 64) - 1)
-    if by_rank:
-        order = torch.argsort(bl, descending=True, stable=True)
-    else:
-        order = torch.arange(k, device=prob.device)
     t = torch.arange(length, device=prob.device)[None, :, None]
     j = torch.arange(n, device=prob.device)[None, None, :]
-    ranks = torch.arange(k, device=prob.device)[:, None, None]
-    words = philox_torch(key, j, t, ranks // 4, 1)
-    word = torch.stack(words).gather(0, (ranks % 4).expand(1, k, length, n))[0]
-    fire_by_rank = uniform_of_uint32(word) < prob[order].abs().float()[:, None, :]
-    fire = torch.empty_like(fire_by_rank)
-    fire[order] = fire_by_rank
+    rows = torch.arange(k, device=prob.device)[:, None, None]
+    words = philox_torch(key, j, t, rows // 4, 1)
+    word = torch.stack(words).gather(0, (rows % 4).expand(1, k, length, n))[0]
+    fire = uniform_of_uint32(word) < prob.abs().float()[:, None, :]
     return signed_bits_torch(prob, bl, length, bits=fire.to(torch.int8))
 
 
 def drawn_counts_rows4_torch(x_prob: torch.Tensor, d_prob: torch.Tensor, bl: torch.Tensor,
-                             length: int, seed: int, *,
-                             by_rank: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(net, total)`` int32 ``(out, in)`` of ``DRAWN_ROWS4``'s bits (``rows4_bits_torch``,
-    x stream 0, d stream 1): ``counted_update_cuda.drawn_counts_triton``'s twin with the
-    switch on (``by_rank`` False: with ``DRAWN_ROW_KEYS`` too)."""
-    xs = rows4_bits_torch(x_prob, bl, length, seed, 0, by_rank=by_rank).reshape(
-        -1, x_prob.shape[1])
-    ds = rows4_bits_torch(d_prob, bl, length, seed, 1, by_rank=by_rank).reshape(
-        -1, d_prob.shape[1])
+                             length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(net, total)`` int32 ``(out, in)`` of the drawn counts' bits (``rows4_bits_torch``,
+    x stream 0, d stream 1): ``counted_update_cuda.drawn_counts_triton``'s twin."""
+    xs = rows4_bits_torch(x_prob, bl, length, seed, 0).reshape(-1, x_prob.shape[1])
+    ds = rows4_bits_torch(d_prob, bl, length, seed, 1).reshape(-1, d_prob.shape[1])
     xs, ds = xs.to(torch.float64), ds.to(torch.float64)
     return (ds.T @ xs).to(torch.int32), (ds.abs().T @ xs.abs()).to(torch.int32)
 

@@ -2452,7 +2452,7 @@ def _line_probabilities_kernel(
     if SLOTS:
         tl.atomic_add(slots_ptr + g * stride_slots, length.to(tl.int64))
     tile = g.to(tl.int64)
-    if X_GAINS:  # the input side's gain, not its probabilities (FOLDED_PROBABILITIES)
+    if X_GAINS:  # the input side's gain, not its probabilities (the drawn counts make them)
         tl.store(xg_ptr + at, x_gain)
     else:
         _side_probabilities(xs, xp_ptr + at * n_in, xs_ptr + col * xs_col + tile * xs_tile,
@@ -2520,7 +2520,7 @@ def _line_probabilities_rows_kernel(
         tl.atomic_add(slots_ptr + g * stride_slots,
                       tl.sum(tl.where(live, length, 0).to(tl.int64), axis=0))
     tile = g.to(tl.int64)
-    if X_GAINS:  # the input side's gains, not its probabilities (FOLDED_PROBABILITIES)
+    if X_GAINS:  # the input side's gains, not its probabilities (the drawn counts make them)
         tl.store(xg_ptr + at, x_gain, mask=live)
     else:
         _side_store(xv, x_ok, xj, xp_ptr, xs_ptr + col * xs_col + tile * xs_tile, at, n_in,
@@ -2554,7 +2554,7 @@ def line_probabilities_triton(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: fl
     advanced
     and the lines' signs (``x_sign``, ``d_sign``) applied in the same launch.
     Deterministic rounding only: ``sto_round`` with ``res > 0`` draws from a torch
-    generator, which the twin does. float32 rows. ``x_gains`` (``FOLDED_PROBABILITIES``):
+    generator, which the twin does. float32 rows. ``x_gains`` (the drawn counts):
     the input side as a ``RowProbabilities`` (its rows, signs and per-row gains, no
     ``(k, in)`` probabilities written) for a kernel that makes them where it reads them."""
     if d_rows.shape[0] != x_rows.shape[0]:

@@ -438,7 +438,7 @@ def signed_rows(x_rows: torch.Tensor, d_rows: torch.Tensor, x_sign: torch.Tensor
 class RowProbabilities:
     """An input side's signed line probabilities ``(k, in)`` not yet made: its rows (float32,
     ``(k, in)``), its lines' signs (``(in,)`` or None) and each row's gain ``(k,)``, as the
-    train kernel computed them (``FOLDED_PROBABILITIES``: the drawn counts make the
+    train kernel computed them (the drawn counts, ``counted_update_cuda``, make the
     probabilities where they read them instead of reading a buffer of them).
     :meth:`materialize` is the twin: :func:`line_probabilities_torch`'s formula."""
 

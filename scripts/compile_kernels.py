@@ -228,49 +228,30 @@ def _problems():
     pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS, pu.DRAW_ROWS = saved
     _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
-    skip = cu.SKIP_EMPTY_SLOTS
-    for cu.SKIP_EMPTY_SLOTS in (False, True):  # counts drawn where counted, empty slots skipped
-        for planes in (False, True):
-            cu.drawn_counts_triton(x_prob, d_prob, bl, 7, torch.tensor([5]),
-                                   error_planes=planes)
-    cu.SKIP_EMPTY_SLOTS = skip
-    cu.drawn_counts_triton(torch.rand(5, 32) - 0.5, torch.rand(5, 16) - 0.5, bl, 7,
-                           torch.tensor([5]))  # (maxnreg at 16 x 32)
-    rows4, narrow = cu.DRAWN_ROWS4, cu.NARROW_DRAWN_BLOCKS
-    cu.DRAWN_ROWS4 = True  # four ranks a Philox call: both error-side modes, its planes
+    # the drawn counts (bits keyed by row): both error-side modes, the 144-wide program's
+    # register cap (16 x 32), every drawn shape of the ResNet, the dense error plane or the
+    # error side drawn by each program (ROW_KEYS_DRAWN_ERRORS), 288 x 64 in 64- and 32-wide
+    # input blocks (NARROW_DRAWN_BLOCKS)
     for planes in (False, True):
         cu.drawn_counts_triton(x_prob, d_prob, bl, 7, torch.tensor([5]), error_planes=planes)
-        for n_in, n_out in ((144, 16), (288, 64)):  # the ResNet's 32 x 32 and 8 x 8 layers
-            cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
-                                   7, torch.tensor([5]), error_planes=planes)
-    for cu.NARROW_DRAWN_BLOCKS in (False, True):  # 288 inputs x 64 outputs: 64 / 32 wide
-        for cu.DRAWN_ROWS4 in (False, True):
-            cu.drawn_counts_triton(torch.rand(5, 288) - 0.5, torch.rand(5, 64) - 0.5, bl, 7,
-                                   torch.tensor([5]))
-    cu.DRAWN_ROWS4, cu.NARROW_DRAWN_BLOCKS = rows4, narrow
-    saved = cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS
-    cu.DRAWN_ROWS4 = cu.DRAWN_ROW_KEYS = True  # keyed by row
+    cu.drawn_counts_triton(torch.rand(5, 32) - 0.5, torch.rand(5, 16) - 0.5, bl, 7,
+                           torch.tensor([5]))
+    saved = cu.ROW_KEYS_DRAWN_ERRORS, cu.NARROW_DRAWN_BLOCKS
     for cu.ROW_KEYS_DRAWN_ERRORS in (False, True):  # the dense error plane, or drawn
         for n_in, n_out in ((27, 16), (144, 16), (144, 32), (16, 32), (288, 32), (32, 64),
                             (288, 64)):  # every drawn shape of the ResNet
             cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5, bl,
                                    7, torch.tensor([5]))
         cu.drawn_counts_triton(x_prob, d_prob, bl, 7, 5)
-    cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.ROW_KEYS_DRAWN_ERRORS = saved
-    # a cuBLAS count forced at a drawn shape: DRAWN_ROWS4's bits and their magnitudes in zeroed
-    # planes of lines padded to 32 (the stem's 16 x 27), keyed by row and by rank
-    for layout in (None, cu.compact_layout(bl, 7)):
-        cu.line_planes_triton(torch.rand(5, 27) - 0.5, bl, 7, 48, torch.tensor([5]), 0,
-                              n_lines=32, with_abs=True, compact=layout, rows4=True,
-                              zeroed=True)
-    saved = cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS
-    cu.LEAN_OPERANDS = True  # |bits| as s & 1, plane as (lines, rows)
-    for cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS in ((False, False), (True, False), (True, True)):
-        for planes in (False, True):
-            for n_in, n_out in ((144, 16), (288, 32), (288, 64)):
-                cu.drawn_counts_triton(torch.rand(5, n_in) - 0.5, torch.rand(5, n_out) - 0.5,
-                                       bl, 7, torch.tensor([5]), error_planes=planes)
-    cu.LEAN_OPERANDS, cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS = saved
+    cu.ROW_KEYS_DRAWN_ERRORS = False
+    cu.NARROW_DRAWN_BLOCKS = True  # 288 inputs x 64 outputs: 32 wide
+    cu.drawn_counts_triton(torch.rand(5, 288) - 0.5, torch.rand(5, 64) - 0.5, bl, 7,
+                           torch.tensor([5]))
+    cu.ROW_KEYS_DRAWN_ERRORS, cu.NARROW_DRAWN_BLOCKS = saved
+    # a cuBLAS count forced at a drawn shape: the drawn counts' bits and their magnitudes in
+    # zeroed planes of lines padded to 32 (the stem's 16 x 27), keyed by row
+    cu.line_planes_triton(torch.rand(5, 27) - 0.5, bl, 7, 48, torch.tensor([5]), 0,
+                          n_lines=32, with_abs=True, rows4=True, zeroed=True)
     _folded_probabilities(cu, pu, bl)
     _convolution_gathers()
     _out_scales()
@@ -302,10 +283,10 @@ def _problems():
 
 
 def _folded_probabilities(cu, pu, bl) -> None:
-    """``FOLDED_PROBABILITIES``: the train kernels writing the input side's gains (one-row
-    and row-block kernels, signs and ``res`` or not) and the drawn counts making its
-    probabilities from the rows, at every drawn shape of the ResNet, both keys, plain and
-    with the lean operands."""
+    """The input side's probabilities made where the drawn counts read them: the train
+    kernels writing the input side's gains (one-row and row-block kernels, signs and ``res``
+    or not) and the drawn counts making its probabilities from the rows, at every drawn
+    shape of the ResNet."""
     from xbrun.kernels.pulsed_update_ref import RowProbabilities
 
     options = dict(desired_bl=31, fixed_bl=True, update_management=True,
@@ -316,17 +297,11 @@ def _folded_probabilities(cu, pu, bl) -> None:
             pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 1.0, 1e-3,
                                          res=res, x_sign=sign, x_gains=True, **options)
     pu.ROW_MIN_ROWS = min_rows
-    saved = cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS
-    cu.DRAWN_ROWS4 = True
-    for cu.LEAN_OPERANDS in (False, True):
-        for cu.DRAWN_ROW_KEYS in (False, True):
-            for n_in, n_out in ((27, 16), (144, 16), (144, 32), (16, 32), (288, 32), (32, 64),
-                                (288, 64)):
-                for sign, res in ((None, 0.0), (torch.ones(n_in), 0.0), (None, 0.1)):
-                    folded = RowProbabilities(torch.randn(5, n_in), torch.rand(5), sign, res)
-                    cu.drawn_counts_triton(folded, torch.rand(5, n_out) - 0.5, bl, 7,
-                                           torch.tensor([5]))
-    cu.DRAWN_ROWS4, cu.DRAWN_ROW_KEYS, cu.LEAN_OPERANDS = saved
+    for n_in, n_out in ((27, 16), (144, 16), (144, 32), (16, 32), (288, 32), (32, 64),
+                        (288, 64)):
+        for sign, res in ((None, 0.0), (torch.ones(n_in), 0.0), (None, 0.1)):
+            folded = RowProbabilities(torch.randn(5, n_in), torch.rand(5), sign, res)
+            cu.drawn_counts_triton(folded, torch.rand(5, n_out) - 0.5, bl, 7, torch.tensor([5]))
 
 
 def _one_accumulator(cu, kernels, gen) -> None:
@@ -550,9 +525,7 @@ _TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONE
              ("im2col_cuda", "CHANNEL_TILES"),
              ("pulsed_update_cuda", "DRAW_ROWS"), ("pulsed_update_cuda", "APPLY_TRIPS"),
              ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"),
-             ("transfer_write_cuda", "SCAN_TRIPS"), ("counted_update_cuda", "DRAWN_ROWS4"),
-             ("counted_update_cuda", "DRAWN_ROW_KEYS"), ("counted_update_cuda", "LEAN_OPERANDS"),
-             ("counted_update_cuda", "FOLDED_PROBABILITIES"))
+             ("transfer_write_cuda", "SCAN_TRIPS"))
 
 
 @contextlib.contextmanager

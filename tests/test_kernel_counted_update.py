@@ -208,16 +208,14 @@ def test_narrow_planes_are_the_bits_of_wide_blocks(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(*got, strict=True)) and got[0][0].any()
 
 
-def test_drawn_counts_are_the_planes_counts(monkeypatch):
+def test_drawn_counts_are_the_planes_counts():
     """The counts drawn where they are counted (the error side drawn by each program, or
-    read from its plane) equal the planes' and the split-K kernel's bit for bit (several
-    input blocks, K parts, a partial last row block, short and empty trains), for one tile
-    and a group of two with their own seeds; and the whole update through them (noise on)
-    equals the update through the planes."""
+    read from its plane) equal the split-K kernel's of the same stream's dense planes
+    (``rows4``, zeroed) bit for bit (several input blocks, K parts, a partial last row
+    block, short and empty trains), for one tile and a group of two with their own seeds."""
     planes = launcher("line_planes_triton", True)
     coincidences = launcher("coincidences_triton", True)
     drawn = launcher("drawn_counts_triton", True)
-    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", False)  # the planes' stream
     gen = torch.Generator().manual_seed(8)
     k, length, n_out, n_in = 36, 5, 5, 20
     bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
@@ -226,8 +224,8 @@ def test_drawn_counts_are_the_planes_counts(monkeypatch):
     ld = k * length
     want = []
     for g in range(2):
-        xt, _ = planes(x_prob[g], bl[g], length, ld, int(seeds[g]), 0)
-        dt, _ = planes(d_prob[g], bl[g], length, ld, int(seeds[g]), 1)
+        xt, _ = planes(x_prob[g], bl[g], length, ld, int(seeds[g]), 0, rows4=True, zeroed=True)
+        dt, _ = planes(d_prob[g], bl[g], length, ld, int(seeds[g]), 1, rows4=True, zeroed=True)
         want.append(coincidences(dt, xt, n_out, n_in, splits=2, trains=(bl[g], k, length)))
     for error_planes in (False, True):  # the error side drawn by each program / its plane
         for g in range(2):
@@ -238,19 +236,6 @@ def test_drawn_counts_are_the_planes_counts(monkeypatch):
                            error_planes=error_planes)
         assert torch.equal(net, torch.stack([w[0] for w in want]))
         assert torch.equal(total, torch.stack([w[1] for w in want])) and total.sum() > 0
-    # the whole update, one tile: drawn (DRAWN_MIN_ROWS lowered) against the planes (raised)
-    update = launcher("counted_update_triton", True)
-    cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
-    params = cell.sample((n_out, n_in), gen)
-    results = []
-    for min_rows in (1 << 30, 1):
-        monkeypatch.setitem(drawn.__globals__, "DRAWN_MIN_ROWS", min_rows)
-        weight, worn = torch.zeros(n_out, n_in), torch.zeros(n_out, n_in, dtype=torch.int32)
-        pulses = update(weight, params, x_prob[0], d_prob[0], bl[0], max_bl=length, seed=5,
-                        method="split_k", cell_pulses=worn, **cell_args(cell))
-        results.append((weight, worn, int(pulses)))
-    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
-    assert results[0][2] == results[1][2] > 0
 
 
 class _NotLaunched:
@@ -321,18 +306,15 @@ def test_interpreted_cublas_layout_updates_as_the_split_k_kernel(interp):
     assert torch.equal(weights[0][0], weights[1][0]) and torch.equal(weights[0][1], weights[1][1])
 
 
-@pytest.mark.parametrize("row_keys", [True, False], ids=["by-row", "by-rank"])
-def test_interpreted_cublas_draws_the_drawn_counts_bits(monkeypatch, row_keys):
-    """Where the split-K method draws its counts (``DRAWN_COUNTS``' shapes: few outputs, many
-    rows; ``DRAWN_MIN_ROWS`` lowered here) from ``DRAWN_ROWS4``'s stream, keyed by row or by
-    rank, a forced cuBLAS count takes the same bits (its planes drawn from that stream,
+def test_interpreted_cublas_draws_the_drawn_counts_bits(monkeypatch):
+    """Where the split-K method draws its counts (``_drawn``'s shapes: few outputs, many
+    rows; ``DRAWN_MIN_ROWS`` lowered here) from ``_rows4``'s stream, keyed by row, a forced
+    cuBLAS count takes the same bits (its planes drawn from that stream,
     zeros elsewhere): the same pulses, weights and wear bit for bit, BL-managed trains of
     0-8 slots under a bound of 31 (the GPU suite's ``[conv]`` case, 16 x 27 x 131,072: the
     cuBLAS planes kept the old stream, 567,611 pulses against 565,160)."""
     update = triton_function("counted_update_cuda", "counted_update_triton", True)
-    for name, value in (("DRAWN_COUNTS", True), ("DRAWN_MIN_ROWS", 16), ("DRAWN_ROWS4", True),
-                        ("DRAWN_ROW_KEYS", row_keys)):
-        monkeypatch.setitem(update.__globals__, name, value)
+    monkeypatch.setitem(update.__globals__, "DRAWN_MIN_ROWS", 16)
     cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
     gen = torch.Generator().manual_seed(0)
     params = cell.sample((5, 7), gen)
@@ -435,7 +417,7 @@ def test_gpu_both_methods_update_alike_without_a_host_sync(compiled, shape):
     update counted by cuBLAS (forced: padded sides, the slices) and by the split-K kernel
     (which stops at the longest train) moves the weights bit for bit alike, and neither
     waits for the host. At the convolution's shape the split-K method draws its counts
-    (``DRAWN_ROWS4``' stream) and cuBLAS's planes hold the same bits."""
+    (``_rows4``' stream) and cuBLAS's planes hold the same bits."""
     n_out, n_in, k = shape
     cell = SoftBounds(dw_min=0.01, dw_min_std=0.3)
     gen = torch.Generator().manual_seed(0)
@@ -551,12 +533,6 @@ def _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, trains, settings):
             got.append(drawn(x_prob, d_prob, bl.cuda(), 31, torch.tensor([9], device="cuda")))
         counts.append(got)
     return counts
-
-
-def _single_and_short_trains(k, gen):
-    """Trains of 1 slot, then of 0-3."""
-    return (torch.ones(k, dtype=torch.int32),
-            torch.randint(0, 4, (k,), generator=gen, dtype=torch.int32))
 
 
 def _any_and_single_trains(k, gen):
@@ -682,61 +658,6 @@ def test_interpreted_group_is_each_tile_with_its_own_seed():
     assert (got > 0).all() and not torch.equal(twin, start)
 
 
-def test_drawn_counts_skip_only_empty_slots(monkeypatch):
-    """``SKIP_EMPTY_SLOTS``: a quad's slots past its row block's longest train are not
-    counted, and the counts are those of every slot counted, bit for bit (trains of 0-5,
-    trains of 1 as the ResNet's: 3 of each quad's 4 slots empty; the error side drawn by
-    each program or read from its plane; a group of two)."""
-    drawn = launcher("drawn_counts_triton", True)
-    gen = torch.Generator().manual_seed(9)
-    k, length, n_out, n_in = 40, 5, 5, 20
-    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
-    seeds = torch.tensor([41, 42])
-    for bl in (torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32),
-               torch.ones(2, k, dtype=torch.int32)):
-        got = []
-        for skip in (False, True):
-            monkeypatch.setitem(drawn.__globals__, "SKIP_EMPTY_SLOTS", skip)
-            got.append([drawn(x_prob, d_prob, bl, length, seeds, block_n=16, splits=2,
-                              error_planes=planes) for planes in (False, True)])
-        for (net, total), (net_s, total_s) in zip(*got, strict=True):
-            assert torch.equal(net, net_s) and torch.equal(total, total_s) and total.sum() > 0
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
-def test_gpu_drawn_counts_are_the_planes_counts(monkeypatch, n_out, n_in):
-    """Compiled, at a convolution's shape (8,192 rows, trains of 0-31 slots): the counts
-    drawn where they are counted (the planes' stream: ``DRAWN_ROWS4`` off) equal the planes'
-    and the split-K kernel's."""
-    planes = launcher("line_planes_triton", False)
-    coincidences = launcher("coincidences_triton", False)
-    drawn = launcher("drawn_counts_triton", False)
-    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", False)
-    gen = torch.Generator().manual_seed(n_in)
-    k, length = 8192, 31
-    bl = torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda()
-    x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
-    xt, _ = planes(x_prob, bl, length, k * length, 9, 0)
-    dt, _ = planes(d_prob, bl, length, k * length, 9, 1)
-    want = coincidences(dt, xt, n_out, n_in, trains=(bl, k, length))
-    for error_planes in (False, True):
-        got = drawn(x_prob, d_prob, bl, length, torch.tensor([9], device="cuda"),
-                    error_planes=error_planes)
-        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
-def test_gpu_drawn_counts_skip_only_empty_slots(monkeypatch, n_out, n_in):
-    """Compiled, at a convolution's shape (8,192 rows, trains of 0-31 slots and of 1):
-    ``SKIP_EMPTY_SLOTS`` gives the counts of every slot counted, bit for bit."""
-    settings = [{"SKIP_EMPTY_SLOTS": False}, {"SKIP_EMPTY_SLOTS": True}]
-    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, 8192,
-                                          _any_and_single_trains, settings):
-        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
-
-
 @pytest.mark.parametrize("splits", [1, 3])
 def test_interpreted_one_accumulator_packs_net_and_total(splits):
     """The one-accumulator count (``packed``): one int32 of ``net + 16384 * total`` from
@@ -840,7 +761,8 @@ def test_interpreted_compact_planes_are_the_twins_bits(monkeypatch, tiles):
     """Compact planes, drawn by programs of ``SHORT_PLANE_ROWS`` rows that walk their quads
     up to their block's longest train, hold the twin's bits up to the trains' sum (trains
     of 0-9 slots, rows of unequal reach in a row block, a partial last block, both streams,
-    magnitudes, a group with its own seeds); ``ROWS4``'s planes keep 64-row blocks."""
+    magnitudes, a group with its own seeds); ``rows4``' planes (dense only) keep 64-row
+    blocks."""
     planes = launcher("line_planes_triton", True)
     kernel = planes.__globals__["_line_planes_kernel"]
     blocks = []
@@ -869,8 +791,10 @@ def test_interpreted_compact_planes_are_the_twins_bits(monkeypatch, tiles):
             assert torch.equal(signed[g, :, :int(ends[g])], want)
             assert torch.equal(magnitude[g, :, :int(ends[g])], want.abs())
         assert signed.any() and (signed < 0).any()
-    planes(prob, bl, length, k * length, seeds, 1, compact=compact, rows4=True)
+    planes(prob, bl, length, k * length, seeds, 1, rows4=True)
     assert blocks == [(5, 16), (5, 16), (2, 64)]  # (a program a row block: no quads)
+    with pytest.raises(ValueError, match="dense"):
+        planes(prob, bl, length, k * length, seeds, 1, compact=compact, rows4=True)
 
 
 @pytest.mark.gpu
@@ -897,37 +821,12 @@ def test_gpu_compact_planes_are_the_twins_bits(long_trains):
         assert signed.any()
 
 
-# ------------------------------ DRAWN_ROWS4: one Philox call, four ranks' bits -------------
-def test_drawn_rows4_is_its_twin(monkeypatch):
-    """``DRAWN_ROWS4``: the drawn counts are those of the new stream's twin
-    (``drawn_counts_rows4_torch``, Philox in torch) bit for bit - the error side drawn by
-    each program or read from its compact plane, trains of 0-5 and of 1, a partial last row
-    block, K parts, a group of two with their own seeds; the twin's Philox is NumPy's
-    Philox-4x32-10 word for word. Off: the old stream's counts, unchanged."""
-    from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch, philox_torch
+# ------------------------------ the drawn counts: one Philox call, four rows' bits ---------
+def test_philox_twin_is_numpys():
+    """The twins' Philox (``philox_torch``, which the drawn counts' twin draws from) is
+    NumPy's Philox-4x32-10 word for word."""
+    from xbrun.kernels.counted_update_ref import philox_torch
 
-    drawn = launcher("drawn_counts_triton", True)
-    gen = torch.Generator().manual_seed(12)
-    k, length, n_out, n_in = 38, 5, 5, 20
-    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
-    seeds = torch.tensor([51, 52])
-    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", False)
-    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)  # keyed by rank
-    old = drawn(x_prob, d_prob, torch.ones(2, k, dtype=torch.int32), length, seeds, block_n=16)
-    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
-    for bl in (torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32),
-               torch.ones(2, k, dtype=torch.int32)):
-        want = [drawn_counts_rows4_torch(x_prob[g], d_prob[g], bl[g], length, int(seeds[g]))
-                for g in range(2)]
-        for planes in (False, True):
-            net, total = drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16,
-                               splits=2, error_planes=planes)
-            assert torch.equal(net, torch.stack([w[0] for w in want]))
-            assert torch.equal(total, torch.stack([w[1] for w in want])) and total.sum() > 0
-            if planes:  # one tile, an int seed, blocks of 32 ranks: the same bits
-                one = drawn(x_prob[1], d_prob[1], bl[1], length, int(seeds[1]))
-                assert torch.equal(one[0], want[1][0]) and torch.equal(one[1], want[1][1])
-    assert not torch.equal(old[1], total)  # another stream
     words = philox_torch(7 ^ (1 << 44), torch.arange(6), 3, torch.arange(6) // 4, 1)
     m32 = np.uint64(0xFFFFFFFF)
     c = [np.arange(6, dtype=np.uint64), np.full(6, 3, np.uint64),
@@ -945,7 +844,7 @@ def test_drawn_rows4_is_its_twin(monkeypatch):
 
 def test_philox_twin_keeps_the_counters_device():
     """Python-int counters beside tensor ones go where the tensors are: on CUDA the
-    compiled ``DRAWN_ROWS4`` test met a CPU scalar broadcast beside CUDA counters (checked
+    compiled drawn counts' twin test met a CPU scalar broadcast beside CUDA counters (checked
     here on the meta device, which mixes with the CPU as CUDA does)."""
     from xbrun.kernels.counted_update_ref import philox_torch
 
@@ -953,15 +852,12 @@ def test_philox_twin_keeps_the_counters_device():
     assert all(w.device.type == "meta" and w.shape == (6,) for w in words)
 
 
-# ------------------------------ DRAWN_ROW_KEYS: ROWS4's bits keyed by row, no layout -------
 def test_drawn_row_keys_is_its_twin(monkeypatch):
-    """``DRAWN_ROW_KEYS`` (with ``DRAWN_ROWS4``): the counts are those of the twin keyed by
-    row (``drawn_counts_rows4_torch(by_rank=False)``) bit for bit - trains of 0-5 and of 1,
-    a partial last row block, K parts, a group of two with their own seeds, one tile with
-    an int seed; the error side from its dense plane, drawn by each program
-    (``ROW_KEYS_DRAWN_ERRORS``), and past ``ROW_KEYS_PLANE_BYTES``;
-    no layout launched. Where every train has one length the bits are ``DRAWN_ROWS4``'s by
-    rank (the stable order is the rows' own); where lengths mix, other bits."""
+    """The drawn counts are those of their twin (``drawn_counts_rows4_torch``: ``_rows4``'s
+    bits keyed by row) bit for bit - trains of 0-5 and of 1, a partial last row block, K
+    parts, a group of two with their own seeds, one tile with an int seed; the error side
+    from its dense plane, drawn by each program (``ROW_KEYS_DRAWN_ERRORS``), and past
+    ``ROW_KEYS_PLANE_BYTES``; no layout launched."""
     from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
     drawn = launcher("drawn_counts_triton", True)
@@ -972,18 +868,13 @@ def test_drawn_row_keys_is_its_twin(monkeypatch):
     seeds = torch.tensor([61, 62])
     mixed = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
     ones = torch.ones(2, k, dtype=torch.int32)
-    monkeypatch.setitem(module, "DRAWN_ROWS4", True)
-    monkeypatch.setitem(module, "DRAWN_ROW_KEYS", False)
-    by_rank = [drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16)
-               for bl in (mixed, ones)]
-    monkeypatch.setitem(module, "DRAWN_ROW_KEYS", True)
     layouts = []
     monkeypatch.setitem(module, "compact_layout", lambda *a: layouts.append(a))
     modes = [dict(error_planes=True), dict(ROW_KEYS_DRAWN_ERRORS=True),
              dict(ROW_KEYS_PLANE_BYTES=100)]
-    for bl, ranked in zip((mixed, ones), by_rank, strict=True):
-        want = [drawn_counts_rows4_torch(x_prob[g], d_prob[g], bl[g], length, int(seeds[g]),
-                                         by_rank=False) for g in range(2)]
+    for bl in (mixed, ones):
+        want = [drawn_counts_rows4_torch(x_prob[g], d_prob[g], bl[g], length, int(seeds[g]))
+                for g in range(2)]
         for mode in modes if bl is mixed else modes[:1]:
             planes = mode.get("error_planes")
             monkeypatch.setitem(module, "ROW_KEYS_DRAWN_ERRORS",
@@ -997,15 +888,13 @@ def test_drawn_row_keys_is_its_twin(monkeypatch):
         if bl is ones:  # one tile, an int seed, blocks of 32 rows
             one = drawn(x_prob[1], d_prob[1], bl[1], length, int(seeds[1]))
             assert torch.equal(one[0], want[1][0]) and torch.equal(one[1], want[1][1])
-        same = torch.equal(ranked[0], net) and torch.equal(ranked[1], total)
-        assert same == (bl is ones)  # trains of one length: DRAWN_ROWS4's bits
     assert layouts == []
 
 
 def test_row_keyed_planes_are_the_twins_bits():
-    """``line_planes_triton(rows4=True)`` without a layout (``DRAWN_ROW_KEYS``' error
-    plane): slot ``t`` of row ``b`` at ``t * k + b`` holds the twin's bit keyed by row
-    (``rows4_bits_torch(by_rank=False)``) wherever the row's train reaches, for each tile
+    """``line_planes_triton(rows4=True)`` (the drawn counts' error plane): slot ``t`` of
+    row ``b`` at ``t * k + b`` holds the twin's bit keyed by row (``rows4_bits_torch``)
+    wherever the row's train reaches, for each tile
     of a group with its own seed; a too short ``ld`` is refused."""
     from xbrun.kernels.counted_update_ref import rows4_bits_torch
 
@@ -1017,7 +906,7 @@ def test_row_keyed_planes_are_the_twins_bits():
     seeds = torch.tensor([3, 4])
     signed = planes(prob, bl, length, k * length, seeds, 1, rows4=True)[0]
     for g in range(2):
-        want = rows4_bits_torch(prob[g], bl[g], length, int(seeds[g]), 1, by_rank=False)
+        want = rows4_bits_torch(prob[g], bl[g], length, int(seeds[g]), 1)
         inside = torch.arange(length)[None, :] < bl[g][:, None]  # (k, length)
         got = signed[g].reshape(n, length, k).permute(2, 1, 0)  # (k, length, n)
         assert torch.equal(got[inside], want[inside]) and want[inside].abs().sum() > 0
@@ -1025,10 +914,9 @@ def test_row_keyed_planes_are_the_twins_bits():
         planes(prob, bl, length, k * length - 1, seeds, 1, rows4=True)
 
 
-@pytest.mark.parametrize("by_rank", [True, False])
-def test_rows4_stream_counts_in_distribution(by_rank):
-    """``DRAWN_ROWS4``'s stream (its twin, which the kernels equal bit for bit), keyed by
-    rank or by row (``DRAWN_ROW_KEYS``), keeps every bit's probability: over 400 seeds each
+def test_rows4_stream_counts_in_distribution():
+    """The drawn counts' stream (its twin, which the kernels equal bit for bit) keeps every
+    bit's probability: over 400 seeds each
     cell's up and down counts have the mean and the variance of their exact law - a sum of
     independent coincidences, one per slot of a row, of probability ``|x_prob d_prob|`` (up
     where the signs differ) - within the sampling error (each cell's mean at 4.5 standard
@@ -1043,8 +931,7 @@ def test_rows4_stream_counts_in_distribution(by_rank):
     d_prob = torch.rand(k, n_out, generator=gen, dtype=torch.float64) * 1.6 - 0.8
     ups, downs = [], []
     for seed in range(runs):
-        net, total = drawn_counts_rows4_torch(x_prob.float(), d_prob.float(), bl, length, seed,
-                                              by_rank=by_rank)
+        net, total = drawn_counts_rows4_torch(x_prob.float(), d_prob.float(), bl, length, seed)
         ups.append((total - net) // 2)
         downs.append((total + net) // 2)
     p = (d_prob.abs()[:, :, None] * x_prob.abs()[:, None, :]).float().double()
@@ -1064,91 +951,35 @@ def test_rows4_stream_counts_in_distribution(by_rank):
 @pytest.mark.parametrize("n_out,n_in", [(16, 144), (32, 288), (64, 288)])
 def test_gpu_drawn_row_keys_is_its_twin(monkeypatch, n_out, n_in):
     """Compiled, at the ResNet's shapes (8,192 rows; trains of 0-3, and of 1 as the
-    ResNet's): ``DRAWN_ROW_KEYS``' counts, the error side drawn by each program
-    (``ROW_KEYS_DRAWN_ERRORS``) or from its dense plane, are its twin's (keyed by row) bit
-    for bit, and at trains of 1 ``DRAWN_ROWS4``'s by rank (error plane read) too."""
+    ResNet's): the drawn counts, the error side drawn by each program
+    (``ROW_KEYS_DRAWN_ERRORS``) or from its dense plane, are their twin's (keyed by row)
+    bit for bit."""
     from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
     drawn = launcher("drawn_counts_triton", False)
-    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
     gen = torch.Generator().manual_seed(n_in + n_out)
     k, length = 8192, 3
     x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
     seed = torch.tensor([9], device="cuda")
     for bl in (torch.randint(0, length + 1, (k,), generator=gen, dtype=torch.int32).cuda(),
                torch.ones(k, dtype=torch.int32, device="cuda")):
-        want = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 9, by_rank=False)
-        monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", True)
+        want = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 9)
         for drawn_errors in (True, False):  # the error side drawn by each program, its plane
             monkeypatch.setitem(drawn.__globals__, "ROW_KEYS_DRAWN_ERRORS", drawn_errors)
             got = drawn(x_prob, d_prob, bl, length, seed)
             assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
             assert int(got[1].sum()) > 0
-        if int(bl.min()) == 1:
-            monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)
-            ranked = drawn(x_prob, d_prob, bl, length, seed, error_planes=True)
-            assert torch.equal(ranked[0], got[0]) and torch.equal(ranked[1], got[1])
-
-
-# ------------------------------ LEAN_OPERANDS: |bits| as s & 1, the plane as (lines, rows) -
-def test_lean_operands_count_the_same(monkeypatch):
-    """``LEAN_OPERANDS``: the drawn counts with the magnitudes as ``s & 1`` and the error
-    plane loaded as the ``(lines, rows)`` operand are the counts of ``tl.abs`` and the
-    transposed load, integer for integer - both streams (``DRAWN_ROWS4`` off and on, and
-    keyed by row), the error side from its plane and drawn by each program, empty slots
-    skipped or not, trains of 0-3, a group of two with K parts."""
-    drawn = launcher("drawn_counts_triton", True)
-    module = drawn.__globals__
-    gen = torch.Generator().manual_seed(31)
-    k, length, n_out, n_in = 36, 3, 5, 20
-    x_prob, d_prob = _probs(gen, 2, k, n_in=n_in, n_out=n_out)
-    bl = torch.randint(0, length + 1, (2, k), generator=gen, dtype=torch.int32)
-    seeds = torch.tensor([71, 72])
-    cases = [dict(DRAWN_ROWS4=False, SKIP_EMPTY_SLOTS=False, planes=True),
-             dict(DRAWN_ROWS4=False, SKIP_EMPTY_SLOTS=True, planes=False),
-             dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=False, planes=True),
-             dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=True, planes=True),
-             dict(DRAWN_ROWS4=True, DRAWN_ROW_KEYS=True, planes=False)]
-    for case in cases:
-        got = []
-        for lean in (False, True):
-            monkeypatch.setitem(module, "LEAN_OPERANDS", lean)
-            for name, value in case.items():
-                if name != "planes":
-                    monkeypatch.setitem(module, name, value)
-            got.append(drawn(x_prob, d_prob, bl, length, seeds, block_r=16, block_n=16,
-                             splits=2, error_planes=case["planes"]))
-        assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
-        assert got[1][1].sum() > 0 and got[1][0].abs().sum() > 0
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("n_out,n_in,k", [(16, 144, 131072), (32, 288, 32768),
-                                          (64, 288, 8192)])
-def test_gpu_lean_operands_count_the_same(monkeypatch, n_out, n_in, k):
-    """Compiled, at the ResNet's shapes and rows (trains of 0-31, and of 1): the drawn counts
-    with ``LEAN_OPERANDS`` are those without it, integer for integer, ``DRAWN_ROW_KEYS`` off
-    and on (``DRAWN_ROWS4`` as set)."""
-    settings = [dict(LEAN_OPERANDS=lean, DRAWN_ROW_KEYS=keys)
-                for keys in (False, True) for lean in (False, True)]
-    for got in _gpu_drawn_counts_each_way(monkeypatch, n_out, n_in, k, _any_and_single_trains,
-                                          settings):
-        for off, on in (got[:2], got[2:]):
-            assert torch.equal(off[0], on[0]) and torch.equal(off[1], on[1])
-            assert int(off[1].sum()) > 0
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("n_out,n_in", [(16, 144), (64, 288)])
 def test_gpu_drawn_rows4_is_its_twin(monkeypatch, n_out, n_in):
     """Compiled, at the ResNet's shapes (8,192 rows, trains of 0-3 and of 1; the error side
-    from its plane and drawn by each program, ``NARROW_DRAWN_BLOCKS`` off and on):
-    ``DRAWN_ROWS4``'s counts are its twin's bit for bit."""
+    from its plane and drawn by each program, ``NARROW_DRAWN_BLOCKS`` off and on): the
+    drawn counts are their twin's bit for bit."""
     from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
     drawn = launcher("drawn_counts_triton", False)
-    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROWS4", True)
-    monkeypatch.setitem(drawn.__globals__, "DRAWN_ROW_KEYS", False)  # keyed by rank
     gen = torch.Generator().manual_seed(n_in)
     k, length = 8192, 3
     x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out, device="cuda")
@@ -1194,18 +1025,14 @@ def test_narrow_drawn_blocks_count_the_same(monkeypatch):
     assert got[0][1].sum() > 0
 
 
-@pytest.mark.parametrize("row_keys", [False, True])
-def test_update_through_drawn_rows4_is_the_twins(monkeypatch, row_keys):
-    """The whole update (one tile, ``DRAWN_COUNTS``' shapes lowered to it) with
-    ``DRAWN_ROWS4`` (and ``DRAWN_ROW_KEYS`` off and on) applies the twin's counts of the new
-    stream: the weights of ``apply_counts_torch`` on them, every pulse worn, and the same
-    seed the same weights."""
+def test_update_through_drawn_rows4_is_the_twins(monkeypatch):
+    """The whole update (one tile, ``_drawn``'s shapes lowered to it) through the drawn
+    counts applies their twin's counts: the weights of ``apply_counts_torch`` on them, every
+    pulse worn, and the same seed the same weights."""
     from xbrun.kernels.counted_update_ref import drawn_counts_rows4_torch
 
     update = launcher("counted_update_triton", True)
     module = launcher("drawn_counts_triton", True).__globals__
-    monkeypatch.setitem(module, "DRAWN_ROWS4", True)
-    monkeypatch.setitem(module, "DRAWN_ROW_KEYS", row_keys)
     monkeypatch.setitem(module, "DRAWN_MIN_ROWS", 1)
     gen = torch.Generator().manual_seed(5)
     k, length, n_out, n_in = 24, 3, 5, 12
@@ -1213,8 +1040,7 @@ def test_update_through_drawn_rows4_is_the_twins(monkeypatch, row_keys):
     x_prob, d_prob = _probs(gen, k, n_in=n_in, n_out=n_out)
     cell = SoftBounds(dw_min=0.01)
     params = cell.sample((n_out, n_in), gen)
-    net, total = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 5,
-                                          by_rank=not row_keys)
+    net, total = drawn_counts_rows4_torch(x_prob, d_prob, bl, length, 5)
     twin = torch.zeros(n_out, n_in)
     apply_counts_torch(twin, params, (total - net) // 2, (total + net) // 2,
                        cell_bundle(cell, noise=0.0))
@@ -1409,7 +1235,7 @@ def test_gpu_fused_flat_blocks_apply_as_the_apply_kernel(monkeypatch, long_train
     assert (results[0][2] > 0).all()
 
 
-# ------------------------------ FOLDED_PROBABILITIES: x's probabilities made where counted ---
+# ------------------------------ x's probabilities made where the drawn counts read them -----
 _TRAIN_OPTIONS = dict(desired_bl=31, fixed_bl=True, update_management=True,
                       update_bl_management=True, um_grad_scale=1.0)
 
@@ -1424,11 +1250,11 @@ def _folded_case(lines, x, d, res, x_sign):
 
 
 def test_folded_probabilities_are_the_written_ones(monkeypatch):
-    """``FOLDED_PROBABILITIES``: the train kernels' gains (``x_gains``; the one-row kernel and
+    """The train kernels' gains (``x_gains``; the one-row kernel and
     the row blocks) made into probabilities by ``RowProbabilities.materialize`` (the twin)
     are the probabilities the kernels write, bit for bit - with and without the lines' signs
     and a ``res`` - and the error side and the trains are unchanged; the drawn counts
-    (interpreted; rows keyed by rank and by row) from the rows and gains equal those from
+    (interpreted) from the rows and gains equal those from
     the written probabilities, and the counted update takes them where its count is not
     drawn (made first)."""
     from pulse_cases import prep_rows
@@ -1436,7 +1262,6 @@ def test_folded_probabilities_are_the_written_ones(monkeypatch):
 
     lines = triton_function("pulsed_update_cuda", "line_probabilities_triton", True)
     drawn = launcher("drawn_counts_triton", True)
-    module = drawn.__globals__
     x, d = prep_rows(k=24, n_in=20, n_out=6)
     sign = torch.where(torch.arange(20) % 3 == 0, -1.0, 1.0)
     monkeypatch.setitem(lines.__globals__, "ROW_ELEMENTS", 64)
@@ -1451,13 +1276,10 @@ def test_folded_probabilities_are_the_written_ones(monkeypatch):
                            dtype=torch.int32)
         if not row_blocks:
             continue  # (the same gains: the counts' check once)
-        for keys in (False, True) if x_sign is sign and res else (True,):
-            monkeypatch.setitem(module, "DRAWN_ROWS4", True)
-            monkeypatch.setitem(module, "DRAWN_ROW_KEYS", keys)
-            want = drawn(full[0], full[1], bl, 3, 11, block_r=16, block_n=16, splits=2)
-            got = drawn(folded[0], folded[1], bl, 3, 11, block_r=16, block_n=16, splits=2)
-            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
-            assert want[1].sum() > 0
+        want = drawn(full[0], full[1], bl, 3, 11, block_r=16, block_n=16, splits=2)
+        got = drawn(folded[0], folded[1], bl, 3, 11, block_r=16, block_n=16, splits=2)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+        assert want[1].sum() > 0
     with pytest.raises(ValueError, match="one tile"):
         drawn(RowProbabilities(x[None], folded[0].gain[None], None, 0.0), d[None], bl[None], 3,
               torch.tensor([1]))
@@ -1473,15 +1295,13 @@ def test_folded_probabilities_are_the_written_ones(monkeypatch):
 @needs_cuda
 @pytest.mark.parametrize("n_out, n_in, k", [(16, 144, 131072), (32, 288, 32768),
                                             (64, 576, 8192)])
-def test_gpu_folded_probabilities_count_as_written(monkeypatch, n_out, n_in, k):
-    """``FOLDED_PROBABILITIES`` compiled at the ResNet's drawn shapes (row blocks): the gains
-    made into probabilities are the written ones bit for bit, and the drawn counts (rows
-    keyed by rank and by row; with the lines' signs, as chopped arrays) from the rows and
-    gains equal those from the written probabilities; ``folds_input_probabilities`` follows
-    the switch."""
+def test_gpu_folded_probabilities_count_as_written(n_out, n_in, k):
+    """Compiled at the ResNet's drawn shapes (row blocks): the gains made into probabilities
+    are the written ones bit for bit, and the drawn counts (with the lines' signs, as
+    chopped arrays, and without) from the rows and gains equal those from the written
+    probabilities; ``folds_input_probabilities`` holds there."""
     lines = triton_function("pulsed_update_cuda", "line_probabilities_triton", False)
     drawn = launcher("drawn_counts_triton", False)
-    module = drawn.__globals__
     gen = torch.Generator().manual_seed(k)
     x = (torch.randn(k, n_in, generator=gen) * 0.3).cuda()
     d = (torch.randn(k, n_out, generator=gen) * 0.01).cuda()
@@ -1490,25 +1310,21 @@ def test_gpu_folded_probabilities_count_as_written(monkeypatch, n_out, n_in, k):
         full, folded = _folded_case(lines, x, d, 0.0, x_sign)
         assert torch.equal(folded[0].materialize(), full[0])
         assert torch.equal(folded[1], full[1]) and torch.equal(folded[2], full[2])
-        for keys in (False, True):
-            monkeypatch.setitem(module, "DRAWN_ROW_KEYS", keys)
-            seed = torch.tensor([7], device="cuda")
-            want = drawn(full[0], full[1], full[2], 31, seed)
-            got = drawn(folded[0], folded[1], full[2], 31, seed)
-            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
-            assert want[1].sum() > 0
-    for on in (False, True):
-        monkeypatch.setitem(module, "FOLDED_PROBABILITIES", on)
-        assert module["folds_input_probabilities"](n_out, n_in, k, x.device) == on
+        seed = torch.tensor([7], device="cuda")
+        want = drawn(full[0], full[1], full[2], 31, seed)
+        got = drawn(folded[0], folded[1], full[2], 31, seed)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+        assert want[1].sum() > 0
+    assert drawn.__globals__["folds_input_probabilities"](n_out, n_in, k, x.device)
 
 
 @gpu
 @needs_cuda
 def test_gpu_array_update_folds_as_it_writes(monkeypatch):
-    """``FOLDED_PROBABILITIES`` through ``PulsedArray.update`` (``update.accumulate=batch``,
-    a drawn shape: 4,096 rows x 144 inputs x 16 outputs, the learning rate a device tensor as
-    in training): the switch is seen by ``kernels.folds_input_probabilities`` and gives the
-    same pulses and weights as the written probabilities."""
+    """The probabilities made where the drawn counts read them, through
+    ``PulsedArray.update`` (``update.accumulate=batch``, a drawn shape: 4,096 rows x 144
+    inputs x 16 outputs, the learning rate a device tensor as in training): the same pulses
+    and weights as the written probabilities (``folds_input_probabilities`` made False)."""
     from xbrun.kernels import counted_update_cuda as cu
 
     from xbrun import kernels
@@ -1519,8 +1335,9 @@ def test_gpu_array_update_folds_as_it_writes(monkeypatch):
     x = torch.randn(4096, 144, generator=gen).cuda()
     d = (0.01 * torch.randn(4096, 16, generator=gen)).cuda()
     results = []
+    folds = cu.folds_input_probabilities
     for on in (False, True):
-        monkeypatch.setattr(cu, "FOLDED_PROBABILITIES", on)
+        monkeypatch.setattr(cu, "folds_input_probabilities", folds if on else lambda *a: False)
         array = PulsedArray(16, 144, ConstantStep(dw_min=0.001),
                             UpdateParameters(accumulate="batch"), 0).to("cuda")
         assert kernels.folds_input_probabilities(array.stored_weight(), 4096) == on
