@@ -120,11 +120,10 @@ PATHS = {
                          RESNET, [], ("chopped+update.accumulate=batch", "chopped",
                                       "agad+update.accumulate=batch")),
     # a chopped ResNet step's serial passes (a convolution tile's transfers walk each line
-    # thousands of passes in order): the write's scan and the one-hot apply in trips of 16
-    # passes, each trip's loads made during the trip before (not a latency a pass)
-    "serial-trips": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS")),
-                     RESNET, [], ("chopped+update.accumulate=batch",
-                                  "agad+update.accumulate=batch")),
+    # thousands of passes in order): the write's scan in trips of 16 passes, each trip's
+    # loads made during the trip before (not a latency a pass)
+    "serial-trips": (((transfer_write_cuda, "SCAN_TRIPS"),), RESNET, [],
+                     ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the walk's per-run passes and read seeds stored a block of runs at a time (conv 3->16:
     # 4,855 runs a step, one scalar store a loop trip in one program)
     "walk-runs": (((line_walk_cuda, "BLOCK_RUNS"),), RESNET, [],
@@ -134,17 +133,13 @@ PATHS = {
     # 4096-wide grid's: onehot-rows-wide)
     "onehot-rows": (((analog_mvm_cuda, "ONEHOT_ROWS"),), RESNET, [],
                     ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # the split write's draws 512 rows x elements a program (one row a 2-warp program)
-    "draw-rows": (((pulsed_update_cuda, "DRAW_ROWS"),), RESNET, [],
-                  ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the walk hands reads that take line elements alone a broadcast column of ones (no
     # fill of a conv tile's 131,072 one-hot rows)
     "broadcast-onehot": (((line_walk_cuda, "BROADCAST_ONEHOT"),), RESNET, [],
                          ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the paths above together (and chopped `sample`, the same transfers)
-    "chopped-serial": (((transfer_write_cuda, "SCAN_TRIPS"), (pulsed_update_cuda, "APPLY_TRIPS"),
-                        (line_walk_cuda, "BLOCK_RUNS"), (analog_mvm_cuda, "ONEHOT_ROWS"),
-                        (pulsed_update_cuda, "DRAW_ROWS"), (line_walk_cuda, "BROADCAST_ONEHOT")),
+    "chopped-serial": (((transfer_write_cuda, "SCAN_TRIPS"), (line_walk_cuda, "BLOCK_RUNS"),
+                        (analog_mvm_cuda, "ONEHOT_ROWS"), (line_walk_cuda, "BROADCAST_ONEHOT")),
                        RESNET, [], ("chopped+update.accumulate=batch",
                                     "agad+update.accumulate=batch", "chopped")),
     # accumulate=sample: only the rows with a coincidence in a block walked

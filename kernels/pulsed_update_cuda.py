@@ -1318,48 +1318,15 @@ def _sure_block(w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, count_ptr, cel
         tl.atomic_add(count_ptr, tl.sum(tl.sum(total.to(tl.int64), axis=1), axis=0))
 
 
-@triton.jit(do_not_specialize=["seed", "start"])
-def _one_hot_draws_kernel(
-    x_ptr, d_ptr, bl_ptr, seed_ptr, start_ptr, sc_ptr, xi_ptr,
-    start, n_out, n_in, k, n_chunks, max_len,
-    stride_xk, stride_xn, stride_dk, stride_dm, stride_bl, seed,
-    COLUMNS: tl.constexpr, NOISE: tl.constexpr, SEED_PTR: tl.constexpr,
-    START_PTR: tl.constexpr, NATIVE: tl.constexpr, BLOCK: tl.constexpr,
-):
-    """The draws of ``_one_hot_lines_kernel`` for many passes, every row at once: program
-    ``(b, block)`` draws row ``b``'s (pass ``b // width``, place ``b % width``) bits and
-    normals of ``BLOCK`` elements as that kernel draws them and stores the signed counts
-    (``+n`` up, ``-n`` down) and the normals, ``(k, line length)`` each, for
-    ``_one_hot_apply_kernel`` to apply in order."""
-    b = tl.program_id(0)
-    seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
-    width = n_in if COLUMNS else n_out
-    i = b % width
-    first = _start_of(start_ptr, start, START_PTR) + i
-    span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    rm, rn, ok, width, one_line, line_lines = _one_hot_line(first, span, n_out, n_in, COLUMNS)
-    seed_r = _pass_seed(seed0, b // width, tl.cdiv(k, width), SEED_PTR)
-    counts, up, xi = _one_hot_draw(
-        x_ptr, d_ptr, bl_ptr, b, i, seed_r, rm, rn, ok, one_line, line_lines, n_in, n_chunks,
-        max_len, stride_xk, stride_xn, stride_dk, stride_dm, stride_bl, BLOCK, COLUMNS,
-        NOISE, NATIVE)
-    out = b.to(tl.int64) * (n_out if COLUMNS else n_in) + span
-    tl.store(sc_ptr + out, tl.where(up, counts, -counts), mask=ok)
-    if NOISE:
-        tl.store(xi_ptr + out, xi, mask=ok)
-
-
-# ``DRAW_ROWS`` (``bench_switches`` ``draw-rows``): the split
-# write's draws ``DRAW_ROW_ELEMENTS`` rows x elements a program, where
-# ``_one_hot_draws_kernel`` took one row a program (a chopped step's conv tile: 131,072 rows
-# of 16 elements, 131,072 programs of 2 warps, most of their lanes idle; one H100,
-# 2026-12-07, graph-replayed ResNet chopped `batch` step: 155-167 us for each of its seven
-# such tiles, 1.6 ms a step over the 26 tiles). Each element's bits, counts and normal as
-# that kernel's program draws them (the same Philox counters and keys, a row's seed its
-# pass's): the same signed counts and normals.
-# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial`: see
+# The split write's draws ``DRAW_ROW_ELEMENTS`` rows x elements a program
+# (``_one_hot_draws_rows_kernel``), where a kernel of one row a program drew them before (a
+# chopped step's conv tile: 131,072 rows of 16 elements, 131,072 programs of 2 warps, most
+# of their lanes idle; one H100, 2026-12-07, graph-replayed ResNet chopped `batch` step:
+# 155-167 us for each of its seven such tiles, 1.6 ms a step over the 26 tiles). Each
+# element's bits, counts and normal as ``_one_hot_lines_kernel`` draws them (the same Philox
+# counters and keys, a row's seed its pass's). Timed against one row a program on one H100
+# (2026-12-07 14:58, ``bench_switches chopped-serial``, then the switch ``DRAW_ROWS``: see
 # ``line_walk_cuda.BLOCK_RUNS``).
-DRAW_ROWS = True
 DRAW_ROW_ELEMENTS = 512  # rows x elements of a program (4 a thread: 1,024 took 230 registers)
 
 
@@ -1372,11 +1339,12 @@ def _one_hot_draws_rows_kernel(
     START_PTR: tl.constexpr, NATIVE: tl.constexpr, BLOCK_B: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """``_one_hot_draws_kernel`` on ``BLOCK_B`` rows a program (``DRAW_ROWS``): row ``b``'s
-    (pass ``b // width``, place ``b % width``) words drawn element by element as
-    ``_one_hot_draw`` draws them - its own pass's seed, its own train (a row's slots past
-    its train are zeros whatever the block's longest train draws) - and the signed counts
-    and normals stored as that kernel stores them."""
+    """The draws of ``_one_hot_lines_kernel`` for many passes, every row at once,
+    ``BLOCK_B`` rows a program: row ``b``'s (pass ``b // width``, place ``b % width``) words
+    drawn element by element as ``_one_hot_draw`` draws them - its own pass's seed, its own
+    train (a row's slots past its train are zeros whatever the block's longest train draws)
+    - and the signed counts (``+n`` up, ``-n`` down) and the normals stored, ``(k, line
+    length)`` each, for ``_one_hot_apply_kernel`` to apply in order."""
     seed0 = _seed_of(seed_ptr, seed, SEED_PTR)
     width = n_in if COLUMNS else n_out
     b = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -1434,17 +1402,14 @@ def _counts_normals(sc_ptr, xi_ptr, pos, here, NOISE: tl.constexpr):
     return sc, xi
 
 
-# ``APPLY_TRIPS`` (``bench_switches`` ``serial-trips``): the apply's
-# loop hands its four passes ahead on from register to register each pass, and a register's
-# move waits for its load - a memory latency a pass (one H100, 2026-12-07, graph-replayed
-# ResNet chopped `batch` step: 0.16-0.26 us a pass, 0.83 ms for conv 3->16's 4,855 passes).
-# With it a line's passes go in trips of 16: the next trip's counts (and normals) are
-# loaded first, then the trip's passes applied from the registers loaded a trip before. A
-# pass past the line's last has no counts, so it changes nothing: the same weights, counts
-# and wear bit for bit.
-# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial`: see
+# The apply's passes in trips of 16 (``_apply_trips``): a loop that handed its four passes
+# ahead on from register to register each pass waited for a register's load every pass - a
+# memory latency a pass (one H100, 2026-12-07, graph-replayed ResNet chopped `batch` step:
+# 0.16-0.26 us a pass, 0.83 ms for conv 3->16's 4,855 passes). A trip's counts (and normals)
+# are loaded during the trip before. A pass past the line's last has no counts, so it
+# changes nothing. Timed against the pass-a-trip loop on one H100 (2026-12-07 14:58,
+# ``bench_switches chopped-serial``, then the switch ``APPLY_TRIPS``: see
 # ``line_walk_cuda.BLOCK_RUNS``).
-APPLY_TRIPS = True
 
 
 @triton.jit
@@ -1476,31 +1441,9 @@ def _apply_passes4(w, total, c0, c1, c2, c3, x0, x1, x2, x3, s_up, s_down, w_min
 
 
 @triton.jit
-def _apply_rotating(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s_up,
-                    s_down, w_min, w_max, noise_std, NOISE: tl.constexpr):
-    """A line's passes one a loop trip, their counts loaded four passes ahead and handed on
-    from register to register."""
-    c0, x0 = _pass_values(sc_ptr, xi_ptr, 0, n_pass, width, i, length, span, ok, NOISE)
-    c1, x1 = _pass_values(sc_ptr, xi_ptr, 1, n_pass, width, i, length, span, ok, NOISE)
-    c2, x2 = _pass_values(sc_ptr, xi_ptr, 2, n_pass, width, i, length, span, ok, NOISE)
-    c3, x3 = _pass_values(sc_ptr, xi_ptr, 3, n_pass, width, i, length, span, ok, NOISE)
-    for r in range(0, n_pass):
-        sc, xi = c0, x0
-        c0, x0 = c1, x1
-        c1, x1 = c2, x2
-        c2, x2 = c3, x3
-        c3, x3 = _pass_values(sc_ptr, xi_ptr, r + 4, n_pass, width, i, length, span, ok,
-                              NOISE)
-        counts = tl.abs(sc)
-        w = _constant_row(w, counts, sc > 0, s_up, s_down, w_min, w_max, xi, noise_std, NOISE)
-        total += counts
-    return w, total
-
-
-@triton.jit
 def _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total, s_up, s_down,
                  w_min, w_max, noise_std, NOISE: tl.constexpr):
-    """A line's passes in trips of 16 (``APPLY_TRIPS``): the next trip's counts loaded
+    """A line's passes in trips of 16: the next trip's counts loaded
     first, then this trip's applied from the registers they were loaded into a trip before;
     only the hand-over at the trip's end waits for memory."""
     a0, a1, a2, a3, u0, u1, u2, u3 = _apply_ahead4(sc_ptr, xi_ptr, 0, n_pass, width, i,
@@ -1541,14 +1484,14 @@ def _one_hot_apply_kernel(
     w_ptr, p_ptr, count_ptr, cells_ptr, start_ptr, sc_ptr, xi_ptr,
     start, n_out, n_in, k, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn, noise_std,
     COLUMNS: tl.constexpr, NOISE: tl.constexpr, START_PTR: tl.constexpr,
-    COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr, TRIPS: tl.constexpr = False,
+    COUNT_CELLS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """The passes of ``_one_hot_lines_kernel`` in order, their draws made before
-    (``_one_hot_draws_kernel``): program ``(i, block)`` keeps its line's elements in
+    (``_one_hot_draws_rows_kernel``): program ``(i, block)`` keeps its line's elements in
     registers and steps through the passes as that kernel does. A pass's counts depend on
     no weight, so they are loaded ahead (in flight while the passes before them are
-    applied, where each pass would otherwise wait for its own): four passes, or
-    (``TRIPS``) a trip of 16 during the trip before. The same weights, counts and wear."""
+    applied, where each pass would otherwise wait for its own): a trip of 16 during the
+    trip before (``_apply_trips``). The same weights, counts and wear."""
     i = tl.program_id(0)
     first = _start_of(start_ptr, start, START_PTR) + i
     span = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
@@ -1558,12 +1501,8 @@ def _one_hot_apply_kernel(
         w_ptr, p_ptr, rm, rn, ok, stride_wm, stride_wn, stride_pp, stride_pm, stride_pn)
     total = tl.zeros((BLOCK,), tl.int32)
     n_pass = tl.cdiv(k - i, width)
-    if TRIPS:
-        w, total = _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total,
-                                s_up, s_down, w_min, w_max, noise_std, NOISE)
-    else:
-        w, total = _apply_rotating(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w,
-                                   total, s_up, s_down, w_min, w_max, noise_std, NOISE)
+    w, total = _apply_trips(sc_ptr, xi_ptr, n_pass, width, i, length, span, ok, w, total,
+                            s_up, s_down, w_min, w_max, noise_std, NOISE)
     _line_done(w_ptrs, w, ok, total, cells_ptr, count_ptr, rm, rn, n_in, COUNT_CELLS)
 
 
@@ -1942,7 +1881,7 @@ SKIP_IDLE_LINES = True
 # convolution's tile: 131,072 rows on 27 lines, 4,855 passes a line) walked by
 # ``_one_hot_lines_kernel``'s one program per line draws every pass's bits on the way: a few
 # dozen programs, each thousands of passes of two 31-slot Philox draws long, while the GPU
-# idles. Split: every row's draws at once (``_one_hot_draws_kernel``), then the passes in
+# idles. Split: every row's draws at once (``_one_hot_draws_rows_kernel``), then the passes in
 # order per line (``_one_hot_apply_kernel``); the same weights, counts and wear. False: the
 # one kernel (a switch to time the two).
 SPLIT_PASSES = True  # one H100, 2026-12-07: ResNet chopped 8.94 -> 8.82x fp (RESULTS)
@@ -1969,14 +1908,10 @@ def _one_hot_split(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
             bl.stride(-1), seed_int)
     flags = dict(COLUMNS=bool(columns), NOISE=noise, SEED_PTR=seed_mode, START_PTR=on_device,
                  NATIVE=not _INTERPRETED)
-    if DRAW_ROWS:  # (the module note at DRAW_ROWS)
-        block = min(block, DRAW_ROW_ELEMENTS)
-        block_b = max(1, DRAW_ROW_ELEMENTS // block)
-        _one_hot_draws_rows_kernel[(triton.cdiv(k, block_b), triton.cdiv(length, block))](
-            *args, **flags, BLOCK_B=block_b, BLOCK=block, num_warps=4)
-    else:
-        _one_hot_draws_kernel[(k, triton.cdiv(length, block))](
-            *args, **flags, BLOCK=block, num_warps=4 if block >= 128 else 2)
+    block = min(block, DRAW_ROW_ELEMENTS)  # (the module note at DRAW_ROW_ELEMENTS)
+    block_b = max(1, DRAW_ROW_ELEMENTS // block)
+    _one_hot_draws_rows_kernel[(triton.cdiv(k, block_b), triton.cdiv(length, block))](
+        *args, **flags, BLOCK_B=block_b, BLOCK=block, num_warps=4)
     _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normals, first,
                   columns, k=k, noise_std=noise_std, on_device=on_device, block=block,
                   count_cells=count_cells)
@@ -1986,7 +1921,7 @@ def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normal
                   columns, *, k, noise_std, on_device, block, count_cells) -> None:
     """The launch of ``_one_hot_apply_kernel``: ``signed`` counts (``(k, line length)``
     int32, ``+n`` up, ``-n`` down) and ``normals`` applied pass after pass per line, from
-    line ``first`` (or the one at ``start_ptr``, ``on_device``); ``APPLY_TRIPS``: in trips."""
+    line ``first`` (or the one at ``start_ptr``, ``on_device``), in trips of 16."""
     n_out, n_in = weight.shape
     length = n_out if columns else n_in
     width = n_in if columns else n_out
@@ -1996,7 +1931,7 @@ def _apply_passes(weight, cell_params, counter, cells, start_ptr, signed, normal
         cell_params.stride(-3), cell_params.stride(-2), cell_params.stride(-1),
         float(noise_std),
         COLUMNS=bool(columns), NOISE=float(noise_std) > 0.0, START_PTR=on_device,
-        COUNT_CELLS=count_cells, BLOCK=block, TRIPS=APPLY_TRIPS,
+        COUNT_CELLS=count_cells, BLOCK=block,
         num_warps=4 if block >= 128 else 2)
 
 

@@ -214,18 +214,16 @@ def _problems():
     one_hot_lines(torch.stack([hot[1]] * 3), x_side=torch.stack([x_prob] * 3), columns=False,
                   noise=0.0)
     pu.SKIP_IDLE_LINES = idle
-    saved = pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS, pu.DRAW_ROWS
-    pu.SPLIT_MIN_PASSES = 0  # many passes a line: the draws, then the passes applied in order
-    # one row's draws a program and one pass a loop trip, or row blocks and trips of 16
-    for pu.APPLY_TRIPS, pu.DRAW_ROWS in ((False, False), (True, True)):
-        for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
-            pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
-                                    seed=torch.tensor([5]), one_hot=(3, columns))
-        pu.pulsed_update_triton(torch.zeros(24, 37), params, hot[0], d_prob, bl,
-                                kernels.UpdateParams(p.cell._replace(noise_std=0.0), 31, True),
-                                seed=torch.tensor([5]), one_hot=(torch.tensor(3), True),
-                                cell_pulses=torch.zeros(24, 37, dtype=torch.int32))
-    pu.SPLIT_MIN_PASSES, pu.APPLY_TRIPS, pu.DRAW_ROWS = saved
+    saved = pu.SPLIT_MIN_PASSES
+    pu.SPLIT_MIN_PASSES = 0  # many passes a line: the draws (row blocks), then the passes
+    for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):  # (trips)
+        pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
+                                seed=torch.tensor([5]), one_hot=(3, columns))
+    pu.pulsed_update_triton(torch.zeros(24, 37), params, hot[0], d_prob, bl,
+                            kernels.UpdateParams(p.cell._replace(noise_std=0.0), 31, True),
+                            seed=torch.tensor([5]), one_hot=(torch.tensor(3), True),
+                            cell_pulses=torch.zeros(24, 37, dtype=torch.int32))
+    pu.SPLIT_MIN_PASSES = saved
     _transfer_writes(kernels)
     cu.signed_bits_triton(x_prob, bl, 7, 64, 7, 0)
     # the drawn counts (bits keyed by row): both error-side modes, the 144-wide program's
@@ -523,7 +521,6 @@ def _transfer_writes(kernels) -> None:
 # first and both paths stay compiled
 _TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONEHOT"),
              ("im2col_cuda", "CHANNEL_TILES"),
-             ("pulsed_update_cuda", "DRAW_ROWS"), ("pulsed_update_cuda", "APPLY_TRIPS"),
              ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"),
              ("transfer_write_cuda", "SCAN_TRIPS"))
 

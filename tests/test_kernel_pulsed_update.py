@@ -386,43 +386,23 @@ def test_add_to_takes_the_pulses_in_the_kernels(interp, case):
 
 @pytest.mark.parametrize("columns, noise", [(True, 0.3), (False, 0.0)],
                          ids=["columns_noise", "rows"])
-def test_one_hot_passes_split_are_the_one_kernel(columns, noise, monkeypatch):
+def test_one_hot_passes_split_are_the_one_kernel(columns, noise):
     """A one-hot write of many passes (a chopped step's transfers into a narrow tile): its
     draws made for every row at once, then applied pass after pass per line
     (``SPLIT_PASSES``), give the one kernel's weights, pulses and wear bit for bit (a
     keyed seed, the start a host int or a device tensor, more passes than are loaded
-    ahead: 4-5 passes of 3 lines). One row's draws a program, one pass a loop trip
-    (``DRAW_ROWS``, ``APPLY_TRIPS`` off; on by default since 8c70820: their own tests)."""
+    ahead: 4-5 passes of 3 lines; the draws in one block of rows, the passes in trips)."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
-    monkeypatch.setitem(launch.__globals__, "DRAW_ROWS", False)
-    monkeypatch.setitem(launch.__globals__, "APPLY_TRIPS", False)
     run_split_passes(launch, 3, 3, 13, columns, noise, "cpu")
-
-
-@pytest.mark.parametrize("columns, noise, k", [(True, 0.3, 3 * 34 + 2), (False, 0.0, 4 * 16),
-                                               (True, 0.0, 7)], ids=["columns_noise", "rows",
-                                                                    "short"])
-def test_one_hot_passes_in_trips_are_the_loop_of_passes(columns, noise, k):
-    """The split write's passes applied in trips of 16 (``APPLY_TRIPS``: each trip's counts
-    loaded during the trip before) give the loop's weights, pulses and wear bit for bit:
-    3 lines of 35 passes (two whole trips and a part; the start a device tensor), 4 lines
-    of exactly one trip, 2-3 passes a line."""
-    launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
-    run_apply_trips(launch.__globals__, 5, 3 if columns else 4, k, columns, noise, "cpu")
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("columns, noise", [(True, 0.3), (True, 0.0), (False, 0.0)])
 def test_one_hot_passes_in_trips_compiled(columns, noise):
-    """The same compiled: a ResNet conv tile's 27 columns of 16 rows, 4,855 passes and a
-    part (and rows of 27 elements); then the whole split write with the switch on."""
+    """Compiled, the whole split write (its passes in trips of 16) of a ResNet conv tile's
+    16 x 27 at 4,096 one-hot rows is the one kernel's."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
-    run_apply_trips(launch.__globals__, 16, 27, 131072, columns, noise, "cuda")
-    saved, launch.__globals__["APPLY_TRIPS"] = launch.__globals__["APPLY_TRIPS"], True
-    try:
-        run_split_passes(launch, 16, 27, 4096, columns, noise, "cuda")
-    finally:
-        launch.__globals__["APPLY_TRIPS"] = saved
+    run_split_passes(launch, 16, 27, 4096, columns, noise, "cuda")
 
 
 # a subprocess: kernels compiled (the CPU tests interpret them, which leaves Triton's
@@ -440,7 +420,7 @@ types = {"w_ptr": "*fp32", "p_ptr": "*fp32", "count_ptr": "*i64", "cells_ptr": "
 signature = {p.name: "constexpr" if p.is_constexpr else types.get(p.name, "i32")
              for p in kernel.params}
 print(json.dumps(ptx_forms.coalescing_cost(ptx_forms.ttir(kernel, signature, dict(
-    COLUMNS=True, NOISE=True, START_PTR=True, COUNT_CELLS=False, BLOCK=16, TRIPS=True),
+    COLUMNS=True, NOISE=True, START_PTR=True, COUNT_CELLS=False, BLOCK=16),
     num_warps=2))))
 """
 
@@ -461,35 +441,6 @@ def test_one_hot_apply_compiles_in_seconds():
     trip_loads, trip_ops, trips = json.loads(out)
     assert trip_loads >= 8 + 2 * 2 and trip_ops > 900  # the line's loads, the trips'
     assert trips <= forms.COALESCING_BUDGET, (trip_loads, trip_ops, trips)
-
-
-def run_apply_trips(module, m, n, k, columns, noise, device):
-    """``_one_hot_apply_kernel`` on given signed counts and normals (``_apply_passes``), one
-    pass a loop trip, then in trips (``APPLY_TRIPS``): the same weights, count and wear."""
-    gen = torch.Generator().manual_seed(12)
-    cp, w0, _, _ = one_hot_rows(gen, m, n, 1, columns, 0, 1, 1.0)
-    length = m if columns else n
-    signed = torch.randint(-4, 5, (k, length), generator=gen, dtype=torch.int32)
-    signed[torch.rand(k, length, generator=gen) < 0.4] = 0
-    normals = torch.randn(k, length, generator=gen)
-    cp, w0, signed, normals = (t.to(device) for t in (cp, w0, signed, normals))
-    saved, out = module["APPLY_TRIPS"], []
-    start = torch.tensor(2, device=device) if columns and noise else None
-    try:
-        for on in (False, True):
-            module["APPLY_TRIPS"] = on
-            w, counter = w0.clone(), torch.zeros((), dtype=torch.int64, device=device)
-            cells = torch.zeros(m, n, dtype=torch.int32, device=device)
-            module["_apply_passes"](w, cp, counter, cells, counter if start is None else start,
-                                    signed, normals, 2, columns, k=k, noise_std=noise,
-                                    on_device=start is not None, block=16 if m > 8 else 8,
-                                    count_cells=True)
-            out.append((w, int(counter), cells))
-    finally:
-        module["APPLY_TRIPS"] = saved
-    (w, c, cells), (w_t, c_t, cells_t) = out
-    assert torch.equal(w_t, w) and c_t == c > 0 and torch.equal(cells_t, cells)
-    assert (w != w0).sum() >= m * n // 2
 
 
 @pytest.mark.parametrize("m, n, k, columns, noise, block", [
@@ -532,24 +483,19 @@ def test_one_hot_passes_are_their_twin(m, n, k, columns, noise, block):
 @pytest.mark.parametrize("columns, noise", [(True, 0.3), (False, 0.0)],
                          ids=["columns_noise", "rows"])
 def test_one_hot_draws_in_row_blocks_are_the_one_row_draws(columns, noise, monkeypatch):
-    """The split write's draws 4 rows a program (``DRAW_ROWS``; 13 rows of 3 lines, trains
-    of 0-9 slots, the last program's rows cut short): the one kernel's weights, pulses and
-    wear bit for bit, as the one-row draws give them; the passes applied in trips
-    (``APPLY_TRIPS``: the defaults)."""
+    """The split write's draws 4 rows a program (``DRAW_ROW_ELEMENTS`` lowered; 13 rows of 3
+    lines, trains of 0-9 slots, the last program's rows cut short): the one kernel's
+    weights, pulses and wear bit for bit; the passes applied in trips."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
-    monkeypatch.setitem(launch.__globals__, "DRAW_ROWS", True)
-    monkeypatch.setitem(launch.__globals__, "APPLY_TRIPS", True)
     monkeypatch.setitem(launch.__globals__, "DRAW_ROW_ELEMENTS", 16)
     run_split_passes(launch, 3, 3, 13, columns, noise, "cpu")
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("columns, noise", [(True, 0.3), (False, 0.0)])
-def test_one_hot_draws_in_row_blocks_compiled(columns, noise, monkeypatch):
+def test_one_hot_draws_in_row_blocks_compiled(columns, noise):
     """The same compiled, at the module's block: 16 x 27 tiles' 4,096 one-hot rows."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
-    monkeypatch.setitem(launch.__globals__, "DRAW_ROWS", True)
-    monkeypatch.setitem(launch.__globals__, "APPLY_TRIPS", True)
     run_split_passes(launch, 16, 27, 4096, columns, noise, "cuda")
 
 
@@ -1239,12 +1185,10 @@ def test_gpu_one_hot_lines_kernel_is_the_block_kernel(compiled, columns):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
-def test_gpu_one_hot_passes_split_are_the_one_kernel(columns, monkeypatch):
+def test_gpu_one_hot_passes_split_are_the_one_kernel(columns):
     """A chopped conv tile's transfer write (16 x 27, 4,096 rows: 152 passes of 27 columns,
-    256 of 16 rows); ``DRAW_ROWS`` and ``APPLY_TRIPS`` off (on: the two tests of them)."""
+    256 of 16 rows), noise on."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
-    monkeypatch.setitem(launch.__globals__, "DRAW_ROWS", False)
-    monkeypatch.setitem(launch.__globals__, "APPLY_TRIPS", False)
     run_split_passes(launch, 16, 27, 4096, columns, 0.3, "cuda")
 
 
