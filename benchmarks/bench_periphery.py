@@ -53,6 +53,20 @@ def _both(switch_module, name: str, fn, repeats: int):
     return times, torch.equal(out[0], out[1])
 
 
+def _each(module, name: str, values, fn, repeats: int):
+    """``fn`` under each of ``values`` of the setting ``name``: times and whether the results
+    agree; the setting is left as it was."""
+    saved, out, times = getattr(module, name), [], []
+    try:
+        for value in values:
+            setattr(module, name, value)
+            out.append(fn())
+            times.append(cuda_ms(fn, windows=repeats))
+    finally:
+        setattr(module, name, saved)
+    return times, all(torch.equal(out[0], o) for o in out[1:])
+
+
 def mvm_rows(repeats: int) -> list[str]:
     io = IOConfig()
     lines = []
@@ -135,7 +149,7 @@ def update_rows(repeats: int) -> list[str]:
         opts = dict(desired_bl=31, fixed_bl=False, update_management=True,
                     update_bl_management=True, um_grad_scale=1.0, res=0.0)
         fn = partial(pulsed_update_cuda.line_probabilities_triton, x, d, 0.1, 1e-3, **opts)
-        (old, new), same = _both(pulsed_update_cuda, "ROW_BLOCKS",
+        (old, new), same = _each(pulsed_update_cuda, "ROW_MIN_ROWS", (1 << 30, 1),
                                  partial(_flat, fn), repeats)
         floor = 4 * rows * 2 * (width + n_out) / BANDWIDTH * 1e3
         x_p, d_p, bl = fn()

@@ -37,10 +37,8 @@ from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
 
 # name: (the module switches, the data, the model/batch overrides, the rows: DEVICE[+KEY=V])
 PATHS = {
-    # the ResNet's narrow rows: row-block MVM periphery and line probabilities, image-block
-    # im2col / col2im
-    "narrow-rows": (((analog_mvm_cuda, "ROW_BLOCKS"), (im2col_cuda, "IMAGE_BLOCKS"),
-                     (pulsed_update_cuda, "ROW_BLOCKS")),
+    # the ResNet's narrow rows: row-block MVM periphery, image-block im2col / col2im
+    "narrow-rows": (((analog_mvm_cuda, "ROW_BLOCKS"), (im2col_cuda, "IMAGE_BLOCKS")),
                     RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
                              "chopped+update.accumulate=batch")),
     # the update takes the forward pass's patch rows instead of gathering them again
@@ -101,9 +99,6 @@ PATHS = {
     # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks
     "parallel-onehot": (((line_walk_cuda, "PARALLEL_ONEHOT"),), RESNET, [],
                         ("chopped", "agad")),
-    # a chopped step's transfer writes into a conv tile (thousands of passes over its few
-    # lines): every row's draws at once, then the passes in order
-    "split-passes": (((pulsed_update_cuda, "SPLIT_PASSES"),), RESNET, [], ("chopped", "agad")),
     # a chopped step's write preparation into a conv tile (thousands of passes over its few
     # lines): every row's switch at once, each line's walk carrying only H, chopper and
     # means, then every row's trains and probabilities at once

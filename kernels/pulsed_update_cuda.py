@@ -1830,7 +1830,7 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
         return t.stride(0) if grouped else 0
 
     width = n_in if columns else n_out
-    if SPLIT_PASSES and not grouped and k >= SPLIT_MIN_PASSES * width and not steps8:
+    if not grouped and k >= SPLIT_MIN_PASSES * width and not steps8:
         _one_hot_split(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, seed_int,
                        cells, start, columns, k=k, n_chunks=n_chunks, max_len=max_len,
                        noise_std=noise_std, seed_mode=seed_mode, block=block,
@@ -1882,9 +1882,9 @@ SKIP_IDLE_LINES = True
 # ``_one_hot_lines_kernel``'s one program per line draws every pass's bits on the way: a few
 # dozen programs, each thousands of passes of two 31-slot Philox draws long, while the GPU
 # idles. Split: every row's draws at once (``_one_hot_draws_rows_kernel``), then the passes in
-# order per line (``_one_hot_apply_kernel``); the same weights, counts and wear. False: the
-# one kernel (a switch to time the two).
-SPLIT_PASSES = True  # one H100, 2026-12-07: ResNet chopped 8.94 -> 8.82x fp (RESULTS)
+# order per line (``_one_hot_apply_kernel``); the same weights, counts and wear. Timed
+# against the one kernel on one H100 (2026-12-07 03:33, ``split-passes``: ResNet chopped
+# 8.94x -> 8.82x fp; benchmarks/RESULTS.md).
 SPLIT_MIN_PASSES = 16  # from this many passes a line (fewer: the extra launch and scratch)
 
 
@@ -2467,9 +2467,9 @@ def _line_probabilities_rows_kernel(
 # Row blocks: ROW_ELEMENTS elements of whole rows per program where a row's wider side is at
 # most ROW_WIDTH (a convolution's 10^5 rows of 16-576 lines); one program per row left most
 # of its threads idle there. Only from ROW_MIN_ROWS rows, as the MVM's (analog_mvm_cuda; on
-# one H200, 2026-12-06 23:00 UTC, benchmarks/RESULTS.md). False: one row per program (the
-# same numbers; a switch for side-by-side timings).
-ROW_BLOCKS = True
+# one H200, 2026-12-06 23:00 UTC, ``narrow-rows``: ResNet sgd `batch` 4.74x -> 3.30x fp, with
+# the MVM's row blocks and three other paths; benchmarks/RESULTS.md). Fewer rows: one row
+# per program (the same numbers).
 ROW_MIN_ROWS = 4096
 ROW_WIDTH = 512
 ROW_ELEMENTS = 2048
@@ -2552,7 +2552,7 @@ def line_probabilities_grouped_triton(x_rows: torch.Tensor, d_rows: torch.Tensor
                       update_bl_management=update_bl_management)
     block = min(1024, _next_pow2(max(n_in, n_out, 1)))
     kernel, grid, blocks = _line_probabilities_kernel, (k, tiles), dict(BLOCK=block)
-    if ROW_BLOCKS and k >= ROW_MIN_ROWS and block <= ROW_WIDTH:
+    if k >= ROW_MIN_ROWS and block <= ROW_WIDTH:
         block_r = max(1, ROW_ELEMENTS // block)
         kernel, grid = _line_probabilities_rows_kernel, (triton.cdiv(k, block_r), tiles)
         blocks = dict(BLOCK_R=block_r, BLOCK_X=_next_pow2(max(n_in, 1)),

@@ -389,9 +389,10 @@ def test_add_to_takes_the_pulses_in_the_kernels(interp, case):
 def test_one_hot_passes_split_are_the_one_kernel(columns, noise):
     """A one-hot write of many passes (a chopped step's transfers into a narrow tile): its
     draws made for every row at once, then applied pass after pass per line
-    (``SPLIT_PASSES``), give the one kernel's weights, pulses and wear bit for bit (a
-    keyed seed, the start a host int or a device tensor, more passes than are loaded
-    ahead: 4-5 passes of 3 lines; the draws in one block of rows, the passes in trips)."""
+    (from ``SPLIT_MIN_PASSES`` passes a line), give the one kernel's weights, pulses and
+    wear bit for bit (a keyed seed, the start a host int or a device tensor, more passes
+    than are loaded ahead: 4-5 passes of 3 lines; the draws in one block of rows, the
+    passes in trips)."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
     run_split_passes(launch, 3, 3, 13, columns, noise, "cpu")
 
@@ -507,18 +508,18 @@ def run_split_passes(launch, m, n, k, columns, noise, device):
     lengths = torch.randint(0, 10, (k,), generator=gen, dtype=torch.int32)
     cp, w0, xp, dp, lengths = (t.to(device) for t in (cp, w0, xp, dp, lengths))
     p = kernels.UpdateParams(kernels.CellParams(CELL_CONSTANT, noise, True, ()), 9, True)
-    saved = module["SPLIT_PASSES"], module["SPLIT_MIN_PASSES"]
+    saved = module["SPLIT_MIN_PASSES"]
     out = []
     try:
         for split in (False, True):  # the start a device tensor where columns
-            module["SPLIT_PASSES"], module["SPLIT_MIN_PASSES"] = split, 2
+            module["SPLIT_MIN_PASSES"] = 2 if split else 1 << 30
             at = torch.tensor(start, device=device) if split and columns else start
             w, cells = w0.clone(), torch.zeros(m, n, dtype=torch.int32, device=device)
             c = launch(w, cp, xp, dp, lengths, p, one_hot=(at, columns), cell_pulses=cells,
                        seed=kernels.seeds.KeyedSeed(torch.tensor(3, device=device), 11))
             out.append((w, int(c), cells))
     finally:
-        module["SPLIT_PASSES"], module["SPLIT_MIN_PASSES"] = saved
+        module["SPLIT_MIN_PASSES"] = saved
     (w, c, cells), (w_s, c_s, cells_s) = out
     # compiled, two kernels may contract floats apart
     torch.testing.assert_close(w_s, w, rtol=0, atol=0 if device == "cpu" else 1e-6)
@@ -1113,8 +1114,7 @@ def test_line_probabilities_row_blocks_equal_one_row_a_program(monkeypatch):
     for ubm, um, fixed, scale in (PREP_MODES[0], PREP_MODES[-1]):
         got = []
         for row_blocks in (False, True):
-            monkeypatch.setitem(lines.__globals__, "ROW_BLOCKS", row_blocks)
-            monkeypatch.setitem(lines.__globals__, "ROW_MIN_ROWS", 1)
+            monkeypatch.setitem(lines.__globals__, "ROW_MIN_ROWS", 1 if row_blocks else 1 << 30)
             monkeypatch.setitem(lines.__globals__, "ROW_ELEMENTS", 64)
             ledger = torch.zeros(4, 3, dtype=torch.int64)
             out = lines(x.T.contiguous().T, d, 2, 12, 7, 0.1, 1e-3, desired_bl=31,
@@ -1142,7 +1142,6 @@ def test_interpreted_line_probabilities_in_row_blocks_only_from_row_min_rows(mon
             used.append(grid)
             return kernel[grid]
     monkeypatch.setitem(module, "_line_probabilities_rows_kernel", Spy())
-    monkeypatch.setitem(module, "ROW_BLOCKS", True)
     monkeypatch.setitem(module, "ROW_ELEMENTS", 64)
     x, d = prep_rows(k=9, n_in=24, n_out=14)
     got = []
@@ -1422,8 +1421,7 @@ def test_gpu_line_probabilities_row_blocks_equal_one_row_a_program(monkeypatch):
     x, d = prep_rows(k=4000, n_in=144, n_out=16, device="cuda")
     got = []
     for row_blocks in (False, True):
-        monkeypatch.setitem(launch.__globals__, "ROW_BLOCKS", row_blocks)
-        monkeypatch.setitem(launch.__globals__, "ROW_MIN_ROWS", 1)
+        monkeypatch.setitem(launch.__globals__, "ROW_MIN_ROWS", 1 if row_blocks else 1 << 30)
         slots = torch.zeros(1, dtype=torch.int64, device="cuda")
         out = launch(x, d, 0.1, 1e-3, desired_bl=31, fixed_bl=False, update_management=True,
                      update_bl_management=True, um_grad_scale=1.0, res=0.0, slots=slots)
