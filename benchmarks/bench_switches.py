@@ -99,26 +99,11 @@ PATHS = {
     # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks
     "parallel-onehot": (((line_walk_cuda, "PARALLEL_ONEHOT"),), RESNET, [],
                         ("chopped", "agad")),
-    # a chopped step's write preparation into a conv tile (thousands of passes over its few
-    # lines): every row's switch at once, each line's walk carrying only H, chopper and
-    # means, then every row's trains and probabilities at once
-    "split-write": (((transfer_write_cuda, "SPLIT_WRITE"),), RESNET, [],
-                    ("chopped+update.accumulate=batch", "chopped",
-                     "agad+update.accumulate=batch")),
     # a transfer's one-hot reads take the noise management's scale from the line element
     # alone (a conv tile's 10^5 one-hot rows a step not loaded whole)
     "line-scale": (((analog_mvm_cuda, "LINE_SCALE"),), RESNET, [],
                    ("chopped+update.accumulate=batch", "chopped",
                     "agad+update.accumulate=batch")),
-    # both chopped ResNet transfer paths together
-    "resnet-transfers": (((transfer_write_cuda, "SPLIT_WRITE"), (analog_mvm_cuda, "LINE_SCALE")),
-                         RESNET, [], ("chopped+update.accumulate=batch", "chopped",
-                                      "agad+update.accumulate=batch")),
-    # a chopped ResNet step's serial passes (a convolution tile's transfers walk each line
-    # thousands of passes in order): the write's scan in trips of 16 passes, each trip's
-    # loads made during the trip before (not a latency a pass)
-    "serial-trips": (((transfer_write_cuda, "SCAN_TRIPS"),), RESNET, [],
-                     ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the walk's per-run passes and read seeds stored a block of runs at a time (conv 3->16:
     # 4,855 runs a step, one scalar store a loop trip in one program)
     "walk-runs": (((line_walk_cuda, "BLOCK_RUNS"),), RESNET, [],
@@ -133,8 +118,8 @@ PATHS = {
     "broadcast-onehot": (((line_walk_cuda, "BROADCAST_ONEHOT"),), RESNET, [],
                          ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the paths above together (and chopped `sample`, the same transfers)
-    "chopped-serial": (((transfer_write_cuda, "SCAN_TRIPS"), (line_walk_cuda, "BLOCK_RUNS"),
-                        (analog_mvm_cuda, "ONEHOT_ROWS"), (line_walk_cuda, "BROADCAST_ONEHOT")),
+    "chopped-serial": (((line_walk_cuda, "BLOCK_RUNS"), (analog_mvm_cuda, "ONEHOT_ROWS"),
+                        (line_walk_cuda, "BROADCAST_ONEHOT")),
                        RESNET, [], ("chopped+update.accumulate=batch",
                                     "agad+update.accumulate=batch", "chopped")),
     # accumulate=sample: only the rows with a coincidence in a block walked

@@ -179,9 +179,9 @@ def _running_mean(running, reads, keep, mean_weight):
     it in one fused multiply-add. Written as a sum of two products, the compiler (fp
     contraction, ``enable_fp_fusion``) fuses one of them into the add, chosen kernel by
     kernel (LLVM's choice, from the surrounding code): the one-line kernel fused ``running *
-    keep``, ``SCAN_TRIPS``' unrolled passes ``reads * mean_weight`` from a trip's second
-    pass on - the means, and with them H, apart in the last bit between ``SPLIT_WRITE`` on
-    and off (one H100, 2026-12-07, ``test_transfer_lines_of_split_write_compiled``). The
+    keep``, the split scan's unrolled trips ``reads * mean_weight`` from a trip's second
+    pass on - the means, and with them H, apart in the last bit between the split write and
+    the one-line kernel (one H100, 2026-12-07, ``test_transfer_lines_of_split_write_compiled``). The
     fma is the one-line kernel's form, so its numbers stay as they were; the interpreter
     takes ``tl.fma`` as a product and an add, the twin's two roundings
     (``compile_kernels.py`` checks the form in every compiled walk)."""
@@ -317,7 +317,7 @@ def _transfer_write_kernel(r_ptr, h_ptr, os_ptr, is_ptr, x_ptr, d_ptr, bl_ptr, s
 # ``HOT_ONLY_ROWS`` (off until a GPU times it; ``bench_switches`` ``hot-only-rows``): the
 # one-line write kernel (fewer than ``SPLIT_WRITE_MIN_PASSES`` passes a line, as every
 # transfer of the 784-4096-4096-10 MLP) stores a row's one-hot side as its one value, the
-# one-hot rows a broadcast column (stride 0, ``hot_only``: as ``SPLIT_WRITE`` already does),
+# one-hot rows a broadcast column (stride 0, ``hot_only``: as the split write already does),
 # where constant steps' one-hot line kernels take the trains (they load a row's line element
 # alone, by its strides): a grid's write (``transfer_lines_grouped_triton``) as well as a
 # tile's. The same trains, C, counts and state bit for bit (only never-read zeros go).
@@ -344,22 +344,23 @@ HOT_ONLY_ROWS = False
 # and rows, the split write and other cells keep the float probabilities.
 INT8_STEPS = False
 
-# ---- a convolution tile's many passes: the line's walk alone in order (SPLIT_WRITE) ------
+# ---- a convolution tile's many passes: the line's walk alone in order (the split write) -
 # A chopped step's transfers into a convolution's tile walk each line thousands of passes
 # (ResNet-20 at batch 128: 27 lines x 4,855 passes, 144 x 910, 16 x 2,048): a few dozen to
 # a few hundred programs, each of which does per pass, in order, the buffer step, the
 # line's maximum (a reduction across warps), the gains (square roots, divisions), the line's
 # and the one-hot row's stores, and the chopper's switch (a load of the pass's seed, then a
 # Philox draw) - while the GPU idles. Only H, the chopper and AGAD's means carry from one
-# pass to the next, and a switch depends on no state. ``SPLIT_WRITE``: three launches -
+# pass to the next, and a switch depends on no state. From ``SPLIT_WRITE_MIN_PASSES`` passes a
+# line, three launches -
 # every row's switch at once (``_write_flips_kernel``), then each line's passes in order
 # carrying only that state and storing each pass's values (``_write_scan_kernel``, its
 # reads and switches loaded four passes ahead), then every row's maximum, gains,
 # probabilities, one-hot row and train at once (``_write_finish_kernel``). The same
 # operations on the same values: the same trains, probabilities, buffer, choppers and
-# means. On with ``analog_mvm_cuda.LINE_SCALE`` (one H100, 2026-12-07: ResNet chopped
-# `batch` 4.68x -> 4.37x fp; ``bench_switches`` ``resnet-transfers``).
-SPLIT_WRITE = True
+# means. Timed against the one-line kernel, with ``analog_mvm_cuda.LINE_SCALE``, on one H100
+# (2026-12-07 07:42, ``bench_switches resnet-transfers``, then the switch ``SPLIT_WRITE``:
+# ResNet chopped `batch` 4.68x -> 4.37x fp, `sample` 7.87x -> 7.61x).
 SPLIT_WRITE_MIN_PASSES = 16  # from this many passes a line (fewer: two launches more)
 SPLIT_ROWS = 2048  # elements of a finishing program's rows (rows x the wider of line, one-hot)
 
@@ -398,18 +399,15 @@ def _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok, CHOP: tl.c
     return reads, flip
 
 
-# ``SCAN_TRIPS`` (``bench_switches`` ``serial-trips``): the scan's
-# loop above keeps four passes' reads in flight by handing them on from register to register
-# each pass, and a register's move waits for its load: each pass waits for the load issued
-# one pass before, a memory latency a pass (one H100, 2026-12-07, graph-replayed ResNet
-# chopped `batch` step: 0.44 us a pass on every tile, 2.1 ms for conv 3->16's 4,855 passes;
-# 0.18 us a pass alone on the GPU). With it the walk goes in trips of 16 passes: a trip's
-# reads and switches are loaded while the trip before is walked (16 passes of arithmetic
-# against one latency), the trip's passes unrolled, each exactly the loop's pass; a pass
-# past the line's last changes nothing and stores nothing. The same numbers bit for bit.
-# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial`: see
-# ``line_walk_cuda.BLOCK_RUNS``).
-SCAN_TRIPS = True
+# The scan's walk in trips of 16 passes (``_scan_trips``): a loop that kept four passes'
+# reads in flight by handing them on from register to register each pass waited for the
+# load issued one pass before, a memory latency a pass (one H100, 2026-12-07,
+# graph-replayed ResNet chopped `batch` step: 0.44 us a pass on every tile, 2.1 ms for conv
+# 3->16's 4,855 passes; 0.18 us a pass alone on the GPU). A trip's reads and switches are
+# loaded while the trip before is walked (16 passes of arithmetic against one latency), the
+# trip's passes unrolled; a pass past the line's last changes nothing and stores nothing.
+# Timed against that loop on one H100 (2026-12-07 14:58, ``bench_switches chopped-serial``,
+# then the switch ``SCAN_TRIPS``: see ``line_walk_cuda.BLOCK_RUNS``).
 
 
 @triton.jit
@@ -473,42 +471,12 @@ def _scan_passes4(line_ptr, sl0, r, n_pass, width, i, rm, ok, a0, a1, a2, a3, f0
 
 
 @triton.jit
-def _scan_rotating(r_ptr, fl_ptr, line_ptr, sr0, sr1, sl0, n_pass, width, i, rm, ok, h, in_s,
-                   out_s, running, past, switched, scale, threshold, max_steps, momentum,
-                   buffer_keep, cap, keep, mean_weight, FORGET: tl.constexpr,
-                   CAP: tl.constexpr, NO_BUFFER: tl.constexpr, BUFFERED: tl.constexpr,
-                   CHOP: tl.constexpr, MEANS: tl.constexpr):
-    """A line's passes one a loop trip, its reads and switches loaded four passes ahead and
-    handed on from register to register."""
-    a0, f0 = _scan_ahead(r_ptr, fl_ptr, 0, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
-    a1, f1 = _scan_ahead(r_ptr, fl_ptr, 1, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
-    a2, f2 = _scan_ahead(r_ptr, fl_ptr, 2, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
-    a3, f3 = _scan_ahead(r_ptr, fl_ptr, 3, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
-    for r in range(0, n_pass):
-        reads, flip = a0, f0
-        a0, f0 = a1, f1
-        a1, f1 = a2, f2
-        a2, f2 = a3, f3
-        a3, f3 = _scan_ahead(r_ptr, fl_ptr, r + 4, n_pass, width, i, sr0, sr1, rm, ok, CHOP)
-        values, h, running, past = _pass_step(
-            reads, h, in_s, out_s, running, past, switched, scale, threshold, max_steps,
-            momentum, buffer_keep, cap, keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED,
-            MEANS)
-        tl.store(line_ptr + (r * width + i) * sl0 + rm, values, mask=ok)
-        if CHOP:
-            in_s = tl.where(flip, -in_s, in_s)
-            if MEANS:
-                switched = flip
-    return h, in_s, running, past, switched
-
-
-@triton.jit
 def _scan_trips(r_ptr, fl_ptr, line_ptr, sr0, sr1, sl0, n_pass, width, i, rm, ok, h, in_s,
                 out_s, running, past, switched, scale, threshold, max_steps, momentum,
                 buffer_keep, cap, keep, mean_weight, FORGET: tl.constexpr, CAP: tl.constexpr,
                 NO_BUFFER: tl.constexpr, BUFFERED: tl.constexpr, CHOP: tl.constexpr,
                 MEANS: tl.constexpr):
-    """A line's passes in trips of 16 (``SCAN_TRIPS``): the next trip's reads and switches
+    """A line's passes in trips of 16: the next trip's reads and switches
     are loaded first, then this trip's passes walked from the registers they were loaded
     into a trip before; only the hand-over at the trip's end waits for memory."""
     a0, a1, a2, a3, f0, f1, f2, f3 = _scan_ahead4(r_ptr, fl_ptr, 0, n_pass, width, i, sr0,
@@ -561,14 +529,13 @@ def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, st
                        BUFFERED: tl.constexpr, FORGET: tl.constexpr, CAP: tl.constexpr,
                        NO_BUFFER: tl.constexpr, START_PTR: tl.constexpr, CHOP: tl.constexpr,
                        PASS_PTR: tl.constexpr, MEANS: tl.constexpr, CALLS: tl.constexpr,
-                       ZERO: tl.constexpr, LINE_MAJOR: tl.constexpr, BLOCK_L: tl.constexpr,
-                       TRIPS: tl.constexpr = False):
+                       ZERO: tl.constexpr, LINE_MAJOR: tl.constexpr, BLOCK_L: tl.constexpr):
     """``_transfer_write_kernel``'s walk of line position ``i = program_id(0)`` over its
     passes, in order, with only what carries from pass to pass: AGAD's means, the buffer
     step and the chopper (its switches from ``_write_flips_kernel``); each pass's values
     (the negated steps) are stored where its line probabilities go, for
-    ``_write_finish_kernel``. The line's state is stored after its last pass. ``TRIPS``:
-    in trips of 16 passes, each trip's loads made during the trip before (``SCAN_TRIPS``)."""
+    ``_write_finish_kernel``. The line's state is stored after its last pass. In trips of
+    16 passes, each trip's loads made during the trip before (``_scan_trips``)."""
     i = tl.program_id(0)
     (r_ptr, h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, line_ptr, _, _, start_ptr, pass_ptr,
      fl_ptr, _, sw_ptr, _, calls_ptr, zero_ptr) = _group_tile(
@@ -582,16 +549,10 @@ def _write_scan_kernel(r_ptr, h_ptr, os_ptr, is_ptr, line_ptr, fl_ptr, start, st
         h_ptr, run_ptr, past_ptr, os_ptr, is_ptr, sw_ptr, j, n_len, sh0, sh1, BUFFERED, MEANS,
         LINE_MAJOR, BLOCK_L)
     n_pass = tl.cdiv(n_rows - i, width)
-    if TRIPS:
-        h, in_s, running, past, switched = _scan_trips(
-            r_ptr, fl_ptr, line_ptr, sr0, sr1, sl0, n_pass, width, i, rm, ok, h, in_s, out_s,
-            running, past, switched, scale, threshold, max_steps, momentum, buffer_keep, cap,
-            keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
-    else:
-        h, in_s, running, past, switched = _scan_rotating(
-            r_ptr, fl_ptr, line_ptr, sr0, sr1, sl0, n_pass, width, i, rm, ok, h, in_s, out_s,
-            running, past, switched, scale, threshold, max_steps, momentum, buffer_keep, cap,
-            keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
+    h, in_s, running, past, switched = _scan_trips(
+        r_ptr, fl_ptr, line_ptr, sr0, sr1, sl0, n_pass, width, i, rm, ok, h, in_s, out_s,
+        running, past, switched, scale, threshold, max_steps, momentum, buffer_keep, cap,
+        keep, mean_weight, FORGET, CAP, NO_BUFFER, BUFFERED, CHOP, MEANS)
     _line_end(h_ptr, run_ptr, past_ptr, is_ptr, sw_ptr, m_ptrs, ok, j, h, in_s, running, past,
               switched, BUFFERED, CHOP, MEANS)
 
@@ -679,7 +640,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     tile ``g`` written as its own call writes it.
 
     ``hot_only`` (for the one-hot write kernels, which read a one-hot row's line element
-    only): where ``SPLIT_WRITE`` writes (and, with ``HOT_ONLY_ROWS``, the one-line kernel
+    only): where the split write writes (and, with ``HOT_ONLY_ROWS``, the one-line kernel
     too), the one-hot rows are a column broadcast along the row (stride 0), holding each
     row's one value; its zeros are neither stored nor read. ``int8_steps`` (for the one-hot
     wide kernel, which makes them itself): with ``INT8_STEPS``, where the one-line kernel
@@ -693,8 +654,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
     n, n_len = reads.shape[-2:]
     dtype = reads.dtype
     lead = (tiles,) if grouped else ()
-    split = (SPLIT_WRITE and buffer is not None
-             and n >= max(SPLIT_WRITE_MIN_PASSES * width, 1))
+    split = buffer is not None and n >= max(SPLIT_WRITE_MIN_PASSES * width, 1)
     steps8 = (int8_steps and INT8_STEPS and columns and buffer is not None and not split
               and 0 <= float(p.buffer.max_steps) <= 127)
     line = torch.empty((*lead, n, n_len), dtype=torch.int8 if steps8 else dtype,
@@ -780,7 +740,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
 
 def _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_len, width, p,
                  chop, *, slots, calls, zero, grouped) -> None:
-    """:func:`transfer_write_triton`'s write of many passes a line (``SPLIT_WRITE``): the
+    """:func:`transfer_write_triton`'s write of many passes a line (the split write): the
     switches, the lines' walks, then every row's trains and probabilities."""
     (columns, lr, granularity, desired_bl, long_train, update_management,
      update_bl_management, um_grad_scale, _) = p
@@ -821,7 +781,7 @@ def _split_write(reads, buffer, out_sign, in_sign, x_prob, d_prob, bl, start, n_
         PASS_PTR=flags["PASS_PTR"], MEANS=flags["MEANS"], CALLS=calls is not None,
         ZERO=zero is not None,
         LINE_MAJOR=buffer.stride(-2) == 1 and buffer.stride(-1) != 1, BLOCK_L=block_l,
-        TRIPS=SCAN_TRIPS, num_warps=1 if block_l <= 32 else 2 if block_l <= 64 else 4)
+        num_warps=1 if block_l <= 32 else 2 if block_l <= 64 else 4)
     block_w = min(1024, triton.next_power_of_2(max(width, 16)))
     block_b = max(1, SPLIT_ROWS // max(block_l, block_w))
     counted = bl if slots is None else slots

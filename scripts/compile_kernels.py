@@ -473,39 +473,34 @@ def _agad_group_write(tw, p, agad, state, **extra) -> None:
 
 def _transfer_writes(kernels) -> None:
     """A chopped transfer's write preparation: one call (its flips drawn from the read
-    seeds) and a group of three (AGAD's means, given draws), one line a program, and
-    ``SPLIT_WRITE``'s three launches (at 24-, 64- and
-    300-element lines; its one-hot rows whole and as broadcast columns), its scan one pass
-    a loop trip and in trips (``SCAN_TRIPS``)."""
+    seeds) and a group of three (AGAD's means, given draws), one line a program, and the
+    split write's three launches (at 24-, 64- and 300-element lines; its one-hot rows whole
+    and as broadcast columns), its scan in trips of 16 passes."""
     from xbrun.kernels import transfer_write_cuda as tw
 
     p = kernels.TransferWriteParams(True, 1e-3, 1e-3, 1, False, False, False, 1.0,
                                     kernels.BufferParams(1.0, 1e-3, 1, 0.0, True, 0.0, False))
     agad = kernels.ChopperParams(flip_prob=0.3, period=3, momentum=0.4, ready_after=4)
     i64 = dict(dtype=torch.int64)
-    saved = tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS
-    tw.SPLIT_WRITE_MIN_PASSES = 0
-    for tw.SPLIT_WRITE, tw.SCAN_TRIPS in (
-            (False, False), (True, False),
-            (True, True)):  # (SCAN_TRIPS: the split scan in trips of 16 passes)
+    saved = tw.SPLIT_WRITE_MIN_PASSES
+    for tw.SPLIT_WRITE_MIN_PASSES in (1 << 30, 0):  # one line a program, then split
         _chopped_write(tw, kernels, p)
         for state in (torch.zeros(3, 24, 37), torch.zeros(3, 37, 24).transpose(1, 2)):
             # row by row, and line by line (grouped.LINE_MAJOR_STATE: LINE_MAJOR addressing)
             _agad_group_write(tw, p, agad, state)
-    for tw.SCAN_TRIPS in (False, True):
-        for n_len in (64, 300):  # the split scan's one, two and four warps (300: no chopper)
-            chop = dict(chopper=kernels.ChopperParams(0.1), flip_seed=torch.zeros(1, **i64),
-                        passes=torch.tensor(3)) if n_len == 64 else {}
-            tw.transfer_write_triton(torch.randn(9, n_len), torch.tensor(2), 37, p,
-                                     buffer=torch.zeros(n_len, 37), out_sign=torch.ones(n_len),
-                                     in_sign=torch.ones(37), **chop,
-                                     train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
-                                     hot_only=n_len == 64)  # (one-hot rows as broadcast columns)
+    for n_len in (64, 300):  # the split scan's one, two and four warps (300: no chopper)
+        chop = dict(chopper=kernels.ChopperParams(0.1), flip_seed=torch.zeros(1, **i64),
+                    passes=torch.tensor(3)) if n_len == 64 else {}
+        tw.transfer_write_triton(torch.randn(9, n_len), torch.tensor(2), 37, p,
+                                 buffer=torch.zeros(n_len, 37), out_sign=torch.ones(n_len),
+                                 in_sign=torch.ones(37), **chop,
+                                 train_slots=torch.zeros(1, **i64), calls=torch.tensor(0),
+                                 hot_only=n_len == 64)  # (one-hot rows as broadcast columns)
     # HOT_ONLY_ROWS: the one-line kernel storing each row's one-hot value alone (a tile, and
     # a group of three as a grid's write makes it); INT8_STEPS with it in the group (the line
     # side as int8 values and a gain a row)
     lean_saved = tw.HOT_ONLY_ROWS, tw.INT8_STEPS
-    tw.SPLIT_WRITE, tw.HOT_ONLY_ROWS, tw.INT8_STEPS = False, True, True
+    tw.SPLIT_WRITE_MIN_PASSES, tw.HOT_ONLY_ROWS, tw.INT8_STEPS = 1 << 30, True, True
     try:
         _chopped_write(tw, kernels, p, hot_only=True)
         state = torch.zeros(3, 37, 24).transpose(1, 2)
@@ -513,7 +508,7 @@ def _transfer_writes(kernels) -> None:
             _agad_group_write(tw, p, agad, state, hot_only=True, int8_steps=int8_steps)
     finally:
         tw.HOT_ONLY_ROWS, tw.INT8_STEPS = lean_saved
-    tw.SPLIT_WRITE, tw.SPLIT_WRITE_MIN_PASSES, tw.SCAN_TRIPS = saved
+    tw.SPLIT_WRITE_MIN_PASSES = saved
 
 
 # switches on since a GPU timed them (2026-12-07 15:00): the problems below were written
@@ -521,8 +516,7 @@ def _transfer_writes(kernels) -> None:
 # first and both paths stay compiled
 _TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONEHOT"),
              ("im2col_cuda", "CHANNEL_TILES"),
-             ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"),
-             ("transfer_write_cuda", "SCAN_TRIPS"))
+             ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"))
 
 
 @contextlib.contextmanager

@@ -245,16 +245,17 @@ def test_two_image_sizes_before_one_step_update_as_the_unfold_path():
     assert torch.equal(layers[0].get_weights()[0], layers[1].get_weights()[0])
 
 
-def _train_conv_switched(kind, module, switches, monkeypatch, steps=3):
+def _train_conv_switched(kind, module, switches, monkeypatch, steps=3, values=(False, True)):
     """A chopped (AGAD) convolution trained ``steps`` steps with ``module``'s ``switches``
-    off, then on: each run's outputs, input gradients, device state and pulse count."""
+    off, then on (or set to each of ``values``): each run's outputs, input gradients,
+    device state and pulse count."""
     cfg = _cfg(("cell=constant_step", "io=default", f"device={kind}",
                 "update.accumulate=batch"))
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(8, 3, 8, 8, generator=gen).cuda().requires_grad_()
     y = torch.randn(8, 6, 8, 8, generator=gen).cuda()
     runs = []
-    for on in (False, True):
+    for on in values:
         for switch in switches:
             monkeypatch.setattr(module, switch, on)
         torch.manual_seed(0)
@@ -310,13 +311,15 @@ def test_ones_in_walk_trains_a_convolution_as_torch_ones(kind, monkeypatch):
 @pytest.mark.gpu
 @pytest.mark.parametrize("kind", ["chopped", "agad"])
 def test_split_write_trains_a_convolution_as_the_one_line_kernel(kind, monkeypatch):
-    """``transfer_write_cuda.SPLIT_WRITE`` on the module path: a chopped (AGAD) convolution's
-    transfers (512 image rows on 27 lines: 19 passes a line and a part, each step) train it
-    as the one-line write kernel does - outputs, input gradients, A, C, H, the choppers and
+    """The split write on the module path: a chopped (AGAD) convolution's transfers (512
+    image rows on 27 lines: 19 passes a line and a part, each step, from
+    ``transfer_write_cuda.SPLIT_WRITE_MIN_PASSES``) train it as the one-line write kernel
+    does - outputs, input gradients, A, C, H, the choppers and
     the pulse counts bit for bit over three steps."""
     from xbrun.kernels import transfer_write_cuda
 
     (off, pulses_off), (on, pulses_on) = _train_conv_switched(
-        kind, transfer_write_cuda, ("SPLIT_WRITE",), monkeypatch)
+        kind, transfer_write_cuda, ("SPLIT_WRITE_MIN_PASSES",), monkeypatch,
+        values=(1 << 30, transfer_write_cuda.SPLIT_WRITE_MIN_PASSES))
     assert pulses_off == pulses_on > 0 and len(off) == len(on)
     assert all(torch.equal(a, b) for a, b in zip(off, on, strict=True))

@@ -700,10 +700,9 @@ def test_transfer_write_of_several_passes_interpreted_matches_twin(case):
 
 @pytest.mark.parametrize("case", [None, *CHOPPERS])
 def test_split_write_of_several_passes_matches_twin(case, monkeypatch):
-    """``SPLIT_WRITE`` from one pass a line against the twin's single-pass calls, with no
+    """The split write from one pass a line against the twin's single-pass calls, with no
     chopper too (a buffered write whose switches launch nothing)."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
-    monkeypatch.setitem(launch.__globals__, "SPLIT_WRITE", True)
     monkeypatch.setitem(launch.__globals__, "SPLIT_WRITE_MIN_PASSES", 1)
     _check_write_passes(loose_write(launch), case, "cpu")
 
@@ -786,18 +785,19 @@ def test_transfer_lines_of_several_passes_compiled_equal_the_single_pass_calls(c
 
 def _check_split_lines(columns, case, device="cpu", shape=(4, 3), extra=2):
     """A chopped step's constant-step writes (one ``transfer_lines_triton`` call) with
-    ``SPLIT_WRITE`` off, then on from one pass a line (its one-hot rows a broadcast column:
-    ``hot_only``): C, its wear, the pulses, calls, slots and every state the same."""
+    the one-line kernel, then the split write from one pass a line (``SPLIT_WRITE_MIN_PASSES``;
+    its one-hot rows a broadcast column: ``hot_only``): C, its wear, the pulses, calls, slots
+    and every state the same."""
     module = triton_function("transfer_write_cuda", "transfer_lines_triton",
                              device == "cpu").__globals__
-    saved = module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"]
+    saved = module["SPLIT_WRITE_MIN_PASSES"]
     runs = []
     try:
         for on in (False, True):
-            module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = on, 1
+            module["SPLIT_WRITE_MIN_PASSES"] = 1 if on else 1 << 30
             runs.append(_write_passes(columns, case, True, device, shape, extra))
     finally:
-        module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = saved
+        module["SPLIT_WRITE_MIN_PASSES"] = saved
     (*off, off_state), (*on, on_state) = runs
     assert torch.equal(off[0], on[0]) and torch.equal(off[1], on[1]) and off[2:] == on[2:]
     assert off[2] > 5 and off[4] > 0
@@ -819,7 +819,7 @@ def test_transfer_lines_of_split_write_compiled(columns, case):
 
 
 # AGAD's means' update in PTX (sm_90, as compile_kernels.py compiles it; the parameters 1, 2:
-# keep, mean_weight): the one-line kernel's form, then SCAN_TRIPS' passes before the fix
+# keep, mean_weight): the one-line kernel's form, then the split scan's trips before the fix
 _MEANS_PTX = """
 	ld.param.b32 	%r41, [_transfer_write_kernel_param_1];
 	ld.param.b32 	%r42, [_transfer_write_kernel_param_2];
@@ -836,9 +836,9 @@ def test_compiled_means_update_form_is_checked():
     """``compile_kernels.py`` fails a kernel whose AGAD means' update ``running * keep +
     reads * mean_weight`` compiled to another form than ``reads * mean_weight`` rounded and
     ``running * keep`` fused into the add (``transfer_write_cuda._running_mean``): fp
-    contraction fused one product or the other kernel by kernel, and ``SCAN_TRIPS``' scan
-    fused the other one from a trip's second pass on, so ``SPLIT_WRITE`` on and off gave H
-    and the means apart in the last bit on an H100 (2026-12-07,
+    contraction fused one product or the other kernel by kernel, and the split scan's trips
+    fused the other one from a trip's second pass on, so the split write and the one-line
+    kernel gave H and the means apart in the last bit on an H100 (2026-12-07,
     ``test_transfer_lines_of_split_write_compiled[*-agad]``). The interpreter never fuses;
     compile_kernels (no GPU) compiles every walk and checks its PTX (``--walks``: those
     alone, 0 failed; 2 failed, the scans in trips, with the update written as the sum)."""
@@ -1084,13 +1084,12 @@ def _line_major(t: torch.Tensor) -> torch.Tensor:
 
 
 def run_write_pair(module, case, device, n_out=5, n_lines=6, count=14, start=4, seeded=False,
-                   tiles=0, layout=False, split=False, trips=False):
+                   tiles=0, layout=False, split=False):
     """``transfer_write_triton`` two ways, the trains, probabilities, buffer, choppers and
     means the same bit for bit; a group of ``tiles`` tiles where given. ``layout``: the
     one-line kernel with H and the means stored row by row, then line by line
-    (``_line_major``). ``split``: the one-line kernel, then ``SPLIT_WRITE``'s three launches
-    (from one pass a line). ``trips``: ``SPLIT_WRITE``'s scan one pass a loop trip, then in
-    trips of 16 passes (``SCAN_TRIPS``)."""
+    (``_line_major``). ``split``: the one-line kernel, then the split write's three launches
+    (from one pass a line; its scan in trips of 16 passes)."""
     chopper, means = CHOPPERS[case]
     gen = torch.Generator().manual_seed(4)
     lead = (tiles,) if tiles else ()
@@ -1108,13 +1107,12 @@ def run_write_pair(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
             *lead, runs).to(device)
     elif chopper.flip_prob > 0:
         options["flip_draws"] = torch.rand(*lead, count, generator=gen).to(device)
-    assert layout or split or trips
-    saved = module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_TRIPS"]
+    assert layout or split
+    saved = module["SPLIT_WRITE_MIN_PASSES"]
     out = []
     try:
         for on in (False, True):
-            module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"] = (on and split) or trips, 1
-            module["SCAN_TRIPS"] = on and trips
+            module["SPLIT_WRITE_MIN_PASSES"] = 1 if on and split else 1 << 30
             mine = {k: _line_major(v) if on and layout and v.dim() > 1 + bool(tiles)
                     else v.clone() for k, v in state.items()}
             mine |= {"train_slots": torch.zeros(max(tiles, 1), dtype=torch.int64,
@@ -1124,7 +1122,7 @@ def run_write_pair(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
                 reads, torch.full(lead, start, device=device), n_lines, **mine, **options)
             out.append((got, mine))
     finally:
-        module["SPLIT_WRITE"], module["SPLIT_WRITE_MIN_PASSES"], module["SCAN_TRIPS"] = saved
+        module["SPLIT_WRITE_MIN_PASSES"] = saved
     (a, sa), (b, sb) = out
     if layout:  # changed in place, in their layout
         assert sb["buffer"].stride()[-2:] == (1, n_out) != sa["buffer"].stride()[-2:]
@@ -1139,7 +1137,7 @@ def run_write_pair(module, case, device, n_out=5, n_lines=6, count=14, start=4, 
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
                                                   ("period", False, 0), ("random", True, 2)])
 def test_split_write_is_the_one_line_kernel(case, seeded, tiles):
-    """``SPLIT_WRITE`` (a convolution tile's many passes: the switches, the lines' walks,
+    """The split write (a convolution tile's many passes: the switches, the lines' walks,
     then every row's trains at once): 14 reads of 6 lines from line 4, the trains,
     probabilities, buffer, choppers, AGAD's means (period, given draws, ready lines) and
     slots of the one-line kernel bit for bit; switches drawn from the read seeds; a group of
@@ -1151,33 +1149,31 @@ def test_split_write_is_the_one_line_kernel(case, seeded, tiles):
 @pytest.mark.parametrize("case, seeded, tiles, count", [
     ("agad", False, 0, 3 * 33 + 2), ("random", True, 0, 3 * 16), ("period", False, 0, 3 * 21),
     ("random", True, 2, 3 * 17 + 1), ("agad", False, 0, 7)])
-def test_split_write_in_trips_is_the_loop_of_passes(case, seeded, tiles, count):
-    """``SCAN_TRIPS`` (a line's passes in trips of 16, each trip's loads during the trip
+def test_split_write_in_trips_is_the_one_line_kernel(case, seeded, tiles, count):
+    """The split write's scan in trips of 16 passes (each trip's loads during the trip
     before): the trains, probabilities, buffer, choppers, AGAD's means (period, given draws,
-    ready lines) and slots of the scan one pass a loop trip, bit for bit: 3 lines from line
-    1, 34 passes a line (two whole trips and a part), exactly one trip, 21 passes, a group
-    of two tiles, and 2-3 passes (one trip, mostly past the lines' last)."""
+    ready lines) and slots of the one-line kernel, bit for bit: 3 lines from line 1, 34
+    passes a line (two whole trips and a part), exactly one trip, 21 passes, a group of two
+    tiles, and 2-3 passes (one trip, mostly past the lines' last)."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)
     run_write_pair(launch.__globals__, case, "cpu", n_lines=3, count=count, start=1,
-                   seeded=seeded, tiles=tiles, trips=True)
+                   seeded=seeded, tiles=tiles, split=True)
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("path", ["split", "trips"])
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
                                                   ("random", True, 3)])
-def test_split_write_compiled(path, case, seeded, tiles):
-    """The two tests above compiled (``path``: ``split``, the three launches against the
-    one-line kernel; ``trips``, the scan in trips of 16 against its loop of passes): a
-    ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a part), and a 64-row
-    tile's 288 lines as a group of 3."""
+def test_split_write_compiled(case, seeded, tiles):
+    """The two tests above compiled (the three launches, the scan in trips of 16, against
+    the one-line kernel): a ResNet conv tile's lines (16 rows, 27 lines, 4,855 passes and a
+    part), and a 64-row tile's 288 lines as a group of 3."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=False)
     if tiles:
         run_write_pair(launch.__globals__, case, "cuda", 64, 288, 288 * 28 + 13, 100, seeded,
-                       tiles=tiles, **{path: True})
+                       tiles=tiles, split=True)
     else:
         run_write_pair(launch.__globals__, case, "cuda", 16, 27, 131072, 5, seeded,
-                       **{path: True})
+                       split=True)
 
 
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
