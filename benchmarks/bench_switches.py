@@ -96,32 +96,16 @@ PATHS = {
     "early-updates-wide": (((optimizer, "EARLY_UPDATES"),), DATA, LARGE,
                            ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                             "agad+update.accumulate=batch")),
-    # a chopped step's one-hot transfer reads (10^5 rows a conv tile) filled over row blocks
-    "parallel-onehot": (((line_walk_cuda, "PARALLEL_ONEHOT"),), RESNET, [],
-                        ("chopped", "agad")),
     # a transfer's one-hot reads take the noise management's scale from the line element
     # alone (a conv tile's 10^5 one-hot rows a step not loaded whole)
     "line-scale": (((analog_mvm_cuda, "LINE_SCALE"),), RESNET, [],
                    ("chopped+update.accumulate=batch", "chopped",
                     "agad+update.accumulate=batch")),
-    # the walk's per-run passes and read seeds stored a block of runs at a time (conv 3->16:
-    # 4,855 runs a step, one scalar store a loop trip in one program)
-    "walk-runs": (((line_walk_cuda, "BLOCK_RUNS"),), RESNET, [],
-                  ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # a tile's one-hot transfer reads 1,024 rows x outputs a program (conv 3->16's 131,072
     # rows of 16 outputs: 131,072 programs of 4 warps each, most of their lanes idle; the
     # 4096-wide grid's: onehot-rows-wide)
     "onehot-rows": (((analog_mvm_cuda, "ONEHOT_ROWS"),), RESNET, [],
                     ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # the walk hands reads that take line elements alone a broadcast column of ones (no
-    # fill of a conv tile's 131,072 one-hot rows)
-    "broadcast-onehot": (((line_walk_cuda, "BROADCAST_ONEHOT"),), RESNET, [],
-                         ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # the paths above together (and chopped `sample`, the same transfers)
-    "chopped-serial": (((line_walk_cuda, "BLOCK_RUNS"), (analog_mvm_cuda, "ONEHOT_ROWS"),
-                        (line_walk_cuda, "BROADCAST_ONEHOT")),
-                       RESNET, [], ("chopped+update.accumulate=batch",
-                                    "agad+update.accumulate=batch", "chopped")),
     # accumulate=sample: only the rows with a coincidence in a block walked
     "listed-rows": (((pulsed_update_cuda, "LISTED_ROWS"),), DATA, LARGE, ("sgd", "chopped")),
     # a grouped grid's transfer writes in one launch per kernel
@@ -141,8 +125,7 @@ PATHS = {
                          ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # the 4096-wide transfer paths together
     "wide-reads-writes": (((pulsed_update_cuda, "WIDE_SHORT_BLOCKS"),
-                           (analog_mvm_cuda, "ONEHOT_ROWS"),
-                           (line_walk_cuda, "BROADCAST_ONEHOT")), DATA, LARGE,
+                           (analog_mvm_cuda, "ONEHOT_ROWS")), DATA, LARGE,
                           ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                            "chopped", "agad")),
     # H and AGAD's means of a grouped transfer stored line by line (a line's elements

@@ -1326,7 +1326,7 @@ def _sure_block(w_ptr, p_ptr, x_ptr, d_ptr, bl_ptr, lg_ptr, g_lg, count_ptr, cel
 # element's bits, counts and normal as ``_one_hot_lines_kernel`` draws them (the same Philox
 # counters and keys, a row's seed its pass's). Timed against one row a program on one H100
 # (2026-12-07 14:58, ``bench_switches chopped-serial``, then the switch ``DRAW_ROWS``: see
-# ``line_walk_cuda.BLOCK_RUNS``).
+# ``line_walk_cuda.RUN_BLOCK``).
 DRAW_ROW_ELEMENTS = 512  # rows x elements of a program (4 a thread: 1,024 took 230 registers)
 
 
@@ -1409,7 +1409,7 @@ def _counts_normals(sc_ptr, xi_ptr, pos, here, NOISE: tl.constexpr):
 # are loaded during the trip before. A pass past the line's last has no counts, so it
 # changes nothing. Timed against the pass-a-trip loop on one H100 (2026-12-07 14:58,
 # ``bench_switches chopped-serial``, then the switch ``APPLY_TRIPS``: see
-# ``line_walk_cuda.BLOCK_RUNS``).
+# ``line_walk_cuda.RUN_BLOCK``).
 
 
 @triton.jit

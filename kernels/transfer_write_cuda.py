@@ -407,7 +407,7 @@ def _scan_ahead(r_ptr, fl_ptr, r, n_pass, width, i, sr0, sr1, rm, ok, CHOP: tl.c
 # loaded while the trip before is walked (16 passes of arithmetic against one latency), the
 # trip's passes unrolled; a pass past the line's last changes nothing and stores nothing.
 # Timed against that loop on one H100 (2026-12-07 14:58, ``bench_switches chopped-serial``,
-# then the switch ``SCAN_TRIPS``: see ``line_walk_cuda.BLOCK_RUNS``).
+# then the switch ``SCAN_TRIPS``: see ``line_walk_cuda.RUN_BLOCK``).
 
 
 @triton.jit

@@ -108,21 +108,17 @@ def _problems():
         lw.line_walk_grouped_triton(torch.zeros(4, dtype=torch.int64),
                                     torch.zeros(4, dtype=torch.int64), 7, 5, torch.float32,
                                     reads[:, 1], seeded)
-    lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6, torch.float32, reads[0, 1:],
-                        2**31 - 5)
-    saved, lw.BLOCK_RUNS = lw.BLOCK_RUNS, True  # the runs' entries a block at a time
-    lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6, torch.float32, reads[0, 1:],
-                        2**31 - 5)
-    lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6)
-    lw.BLOCK_RUNS = saved
-    saved = lw.BROADCAST_ONEHOT, lw.ONES_IN_WALK
-    lw.BROADCAST_ONEHOT = lw.ONES_IN_WALK = True  # the walk stores the broadcast one
+    for count in (13, 4):  # runs' entries a block at a time; one run: scalar stores
+        lw.line_walk_triton(torch.tensor(3), torch.tensor(0), count, 6, torch.float32,
+                            reads[0, 1:], 2**31 - 5)
+        lw.line_walk_triton(torch.tensor(3), torch.tensor(0), count, 6)
+    saved, lw.ONES_IN_WALK = lw.ONES_IN_WALK, True  # the walk stores the broadcast one
     lw.line_walk_triton(torch.tensor(3), torch.tensor(0), 13, 6, torch.float32, reads[0, 1:],
                         2**31 - 5, line_only=True)
     lw.line_walk_grouped_triton(torch.zeros(4, dtype=torch.int64),
                                 torch.zeros(4, dtype=torch.int64), 7, 5, torch.float32,
                                 reads[:, 1], torch.arange(4), line_only=True)
-    lw.BROADCAST_ONEHOT, lw.ONES_IN_WALK = saved
+    lw.ONES_IN_WALK = saved
     cu.compact_layout(torch.randint(0, 8, (3, 100), dtype=torch.int32), 7)
     for length in (7, 31, 63):  # the counting layout: one-hot lengths of 8, 32, 64
         cu.counting_layout(torch.randint(0, 8, (3, 1100), dtype=torch.int32), length)
@@ -346,7 +342,7 @@ def _onehot_reads(am, p) -> None:
     for am.LINE_SCALE, am.ONEHOT_ROWS in ((False, False), (True, False), (True, True)):
         am.GROUPED_ONEHOT = False  # (ONEHOT_ROWS: rows x outputs a program)
         am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, 5, onehot_start=4)
-        # the walk's broadcast column of ones (line_walk_cuda.BROADCAST_ONEHOT): strides 0
+        # the walk's broadcast column of ones (line_walk_cuda, line_only): strides 0
         am.analog_mvm_triton(torch.randn(17, 23), torch.ones(1, 1).expand(9, 23), p,
                              torch.tensor([5]), onehot_start=torch.tensor(4))
         am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, torch.tensor([5]),
@@ -514,8 +510,7 @@ def _transfer_writes(kernels) -> None:
 # switches on since a GPU timed them (2026-12-07 15:00): the problems below were written
 # while they were off, each turning its own on for its launches, so they run with these off
 # first and both paths stay compiled
-_TIMED_ON = (("line_walk_cuda", "BLOCK_RUNS"), ("line_walk_cuda", "BROADCAST_ONEHOT"),
-             ("im2col_cuda", "CHANNEL_TILES"),
+_TIMED_ON = (("im2col_cuda", "CHANNEL_TILES"),
              ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"))
 
 

@@ -280,14 +280,15 @@ def _train_conv_switched(kind, module, switches, monkeypatch, steps=3, values=(F
 @pytest.mark.gpu
 @pytest.mark.parametrize("kind", ["chopped", "agad"])
 def test_broadcast_onehot_reads_train_a_convolution_as_the_filled_rows(kind, monkeypatch):
-    """``line_walk_cuda.BROADCAST_ONEHOT`` on the module path (the reads take each row's
+    """The walk's broadcast column of ones on the module path (the reads take each row's
     line element alone under the default transfer I/O): a chopped (AGAD) convolution's
     outputs, input gradients, state and pulse counts over three steps bit for bit as with
-    the one-hot rows filled."""
-    from xbrun.kernels import line_walk_cuda
+    the one-hot rows filled (the walk told the reads take whole rows)."""
+    from xbrun.devices import transfer
 
     (off, pulses_off), (on, pulses_on) = _train_conv_switched(
-        kind, line_walk_cuda, ("BROADCAST_ONEHOT",), monkeypatch)
+        kind, transfer, ("reads_take_line_elements",), monkeypatch,
+        values=(lambda *args, **kwargs: False, transfer.reads_take_line_elements))
     assert pulses_off == pulses_on > 0 and len(off) == len(on)
     assert all(torch.equal(a, b) for a, b in zip(off, on, strict=True))
 
@@ -295,13 +296,12 @@ def test_broadcast_onehot_reads_train_a_convolution_as_the_filled_rows(kind, mon
 @pytest.mark.gpu
 @pytest.mark.parametrize("kind", ["chopped", "agad"])
 def test_ones_in_walk_trains_a_convolution_as_torch_ones(kind, monkeypatch):
-    """``line_walk_cuda.ONES_IN_WALK`` on the module path (``BROADCAST_ONEHOT`` on both
+    """``line_walk_cuda.ONES_IN_WALK`` on the module path (the broadcast column both
     times): the walk storing the broadcast column's one trains a chopped (AGAD)
     convolution's outputs, input gradients, state and pulse counts bit for bit as
     ``torch.ones`` did."""
     from xbrun.kernels import line_walk_cuda
 
-    monkeypatch.setattr(line_walk_cuda, "BROADCAST_ONEHOT", True)
     (off, pulses_off), (on, pulses_on) = _train_conv_switched(
         kind, line_walk_cuda, ("ONES_IN_WALK",), monkeypatch)
     assert pulses_off == pulses_on > 0 and len(off) == len(on)

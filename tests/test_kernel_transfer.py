@@ -470,13 +470,10 @@ def _check_line_walk(launch, line, passes, count, n_lines, dtype, device, seed_o
         assert onehot.argmax(1).tolist() == [(line + b) % n_lines for b in range(count)]
 
 
-@pytest.mark.parametrize("parallel", [True, False])
-def test_line_walk_interpreted_matches_twin(monkeypatch, parallel):
-    """The one-hot reads filled over row blocks after the walk, or in the walk's program;
-    the runs stored one a loop trip (``BLOCK_RUNS`` off; on: the test below)."""
+def test_line_walk_interpreted_matches_twin():
+    """The one-hot reads filled over row blocks after the walk; one run's entries stored
+    one a loop trip, several runs' a block at a time."""
     launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
-    monkeypatch.setattr(sys.modules[launch.__module__], "BLOCK_RUNS", False)
-    monkeypatch.setattr(sys.modules[launch.__module__], "PARALLEL_ONEHOT", parallel)
     _check_line_walk(launch, 3, 2, 4, 6, torch.float32, "cpu")
     _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu")  # past two ends
     _check_line_walk(launch, 1, 7, 3, 5, None, "cpu")
@@ -486,12 +483,11 @@ def test_line_walk_interpreted_matches_twin(monkeypatch, parallel):
 
 
 def test_line_walk_with_block_runs_matches_twin(monkeypatch):
-    """``BLOCK_RUNS`` (the runs' passes and read seeds stored a block of runs at a time; 4
+    """The runs' passes and read seeds stored a block of runs at a time (``RUN_BLOCK``; 4
     here): one run, three, 14 (four blocks, the last cut short), with and without seeds, a
     one tile's and a group's walk."""
     launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
     module = sys.modules[launch.__module__]
-    monkeypatch.setattr(module, "BLOCK_RUNS", True)
     monkeypatch.setattr(module, "RUN_BLOCK", 4)
     _check_line_walk(launch, 3, 2, 4, 6, torch.float32, "cpu")
     _check_line_walk(launch, 5, 0, 13, 6, torch.float32, "cpu", 123_456_789)  # three runs
@@ -502,14 +498,12 @@ def test_line_walk_with_block_runs_matches_twin(monkeypatch):
         _check_grouped_walk(grouped, "cpu", seeded)
 
 
-def test_line_walk_hands_line_only_reads_a_broadcast_column_of_ones(monkeypatch):
-    """``BROADCAST_ONEHOT`` with ``line_only``: the one-hot reads are ones broadcast over the
+def test_line_walk_hands_line_only_reads_a_broadcast_column_of_ones():
+    """With ``line_only``: the one-hot reads are ones broadcast over the
     rows and lines (no fill), equal to the twin's rows at each row's line element; the
     snapshot, advance and read counters as the twin's; without ``line_only`` the rows are
     filled. One tile and a group."""
     launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=True)
-    module = sys.modules[launch.__module__]
-    monkeypatch.setattr(module, "BROADCAST_ONEHOT", True)
     for only in (True, False):
         results = []
         for run in (functools.partial(launch, line_only=only), kernels.line_walk_torch):
@@ -532,7 +526,6 @@ def _walks_with_ones(launch, grouped, monkeypatch, device, count, n_lines, tiles
     on, each with every ``torch.empty`` it makes poisoned first (NaN, int -7): the on walk's
     one element must be stored by the walk itself. Returns the (off, on) results."""
     module = sys.modules[launch.__module__]
-    monkeypatch.setattr(module, "BROADCAST_ONEHOT", True)
     real_empty = torch.empty
 
     def poisoned(*args, **kwargs):
@@ -572,7 +565,7 @@ def _assert_same_walks(results, count, n_lines, tiles):
 
 
 def test_line_walk_stores_the_broadcast_one_itself(monkeypatch):
-    """``ONES_IN_WALK``: the line-only walk's broadcast column of ones (``BROADCAST_ONEHOT``)
+    """``ONES_IN_WALK``: the line-only walk's broadcast column of ones
     has its one element stored by the walk's program 0, not by a ``torch.ones`` launch: the
     same one-hot reads, snapshots, advances and read counters as off, bit for bit, for a
     tile and a group of three (its allocation poisoned: fails if the walk does not store)."""
@@ -593,11 +586,10 @@ def test_line_walk_ones_in_walk_compiled(monkeypatch):
 
 
 @pytest.mark.gpu
-def test_line_walk_with_block_runs_compiled(monkeypatch):
+def test_line_walk_with_block_runs_compiled():
     """The same compiled, at the module's block: conv 3->16's walk (131,072 reads of 27
     lines, 4,855 runs and a part) with seeds, and 2,048 runs without."""
     launch = triton_function("line_walk_cuda", "line_walk_triton", interpret=False)
-    monkeypatch.setattr(sys.modules[launch.__module__], "BLOCK_RUNS", True)
     _check_line_walk(launch, 5, 3, 131072, 27, torch.float32, "cuda", 2**31 - 5,
                      reads=2**40 + 3)
     _check_line_walk(launch, 5, 3, 32768, 16, None, "cuda")
@@ -623,12 +615,7 @@ def _check_grouped_walk(launch, device, seeded):
         assert torch.equal(onehot[:, 6 * g:6 * g + 6].cpu(), one)
 
 
-@pytest.mark.parametrize("parallel", [True, False])
-def test_grouped_line_walk_interpreted_matches_twin(monkeypatch, parallel):
-    module = sys.modules[triton_function("line_walk_cuda", "line_walk_grouped_triton",
-                                         interpret=True).__module__]
-    monkeypatch.setattr(module, "PARALLEL_ONEHOT", parallel)
-    monkeypatch.setattr(module, "BLOCK_RUNS", False)  # (on: the block-runs test)
+def test_grouped_line_walk_interpreted_matches_twin():
     for seeded in (False, True):
         _check_grouped_walk(triton_function("line_walk_cuda", "line_walk_grouped_triton",
                                             interpret=True), "cpu", seeded)
