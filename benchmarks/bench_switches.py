@@ -115,19 +115,10 @@ PATHS = {
     "wide-lines": (((pulsed_update_cuda, "WIDE_LINES"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped")),
-    # the one-hot write's column blocks 8 rows tall, not 32 (238 -> 80 registers a thread)
-    "wide-short": (((pulsed_update_cuda, "WIDE_SHORT_BLOCKS"),), DATA, LARGE,
-                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
-                    "chopped")),
     # a group's one-hot reads in blocks of outputs x 32 consecutive rows (columns): each
     # output's weights of 32 columns read as 128 contiguous bytes, not a sector a column
     "onehot-rows-wide": (((analog_mvm_cuda, "ONEHOT_ROWS"),), DATA, LARGE,
                          ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # the 4096-wide transfer paths together
-    "wide-reads-writes": (((pulsed_update_cuda, "WIDE_SHORT_BLOCKS"),
-                           (analog_mvm_cuda, "ONEHOT_ROWS")), DATA, LARGE,
-                          ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
-                           "chopped", "agad")),
     # H and AGAD's means of a grouped transfer stored line by line (a line's elements
     # adjacent): the write kernel's loads and stores of a line as whole sectors
     "line-major": (((grouped, "LINE_MAJOR_STATE"),), DATA, LARGE,

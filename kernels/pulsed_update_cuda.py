@@ -1060,23 +1060,21 @@ def _one_hot_lines_kernel(
 # row's columns are loaded side by side; each element's draws, arithmetic and order are
 # ``_one_hot_lines_kernel``'s, so its weights, counts and wear are the same bit for bit.
 WIDE_LINES = True  # one H100, 2026-12-07: 4096-wide chopped batch 4.41 -> 3.71x fp (RESULTS)
-WIDE_BLOCK_R = 32  # rows of a wide program's block
 WIDE_LINES_BLOCK = 32  # columns (lines) of a wide program's block
-# ``WIDE_SHORT_BLOCKS`` (on: one H100, 2026-12-07 09:00, timed as ``WIDE_BLOCK_R = 8``,
-# 784-4096-4096-10 chopped `batch` 2.69x -> 2.46x fp, agad 2.78x -> 2.50x;
-# ``bench_switches`` ``wide-short``): blocks of
-# ``WIDE_SHORT_BLOCK_R`` rows instead. A 32 x 32 block on 4 warps is 8 elements a thread,
+# Its blocks ``WIDE_SHORT_BLOCK_R`` rows tall, where they were 32 (timed against those on one
+# H100, 2026-12-07 09:00, ``bench_switches wide-short``, then the switch
+# ``WIDE_SHORT_BLOCKS``: 784-4096-4096-10 chopped `batch` 2.69x -> 2.46x fp, agad 2.78x ->
+# 2.50x). A 32 x 32 block on 4 warps is 8 elements a thread,
 # each its own Philox draws, normal and clip: 238 registers a thread (ptxas, sm_90, with
 # cycle noise), 2 programs (8 warps) an SM, each waiting on its loads in turn with little to
 # hide them: one H100, 2026-12-07, graph-replayed 784-4096-4096-10 chopped `batch` step:
 # 391 us for the 64 tiles' 256 columns (~300 MB: ~0.1 ms at 3 TB/s), the step's last
 # kernel. 8 rows: 2 elements a thread, 80 registers. The same numbers (each element's draws
 # and arithmetic are its own; the counts' integer sums in another order).
-WIDE_SHORT_BLOCKS = True
 WIDE_SHORT_BLOCK_R = 8
 # ``WIDE_QUAD_BLOCKS`` (off until a GPU times it; ``bench_switches`` ``wide-quad``, with the
 # lean transfer writes ``lean-quad``): blocks of ``WIDE_QUAD_BLOCK_R`` rows, 4 elements a
-# thread, between the 8 (238 registers, slow) and the 2 of ``WIDE_SHORT_BLOCKS``. Counted on
+# thread, between the 8 (238 registers, slow) and the 2 of ``WIDE_SHORT_BLOCK_R``. Counted on
 # the PTX for sm_90 (2026-12-07, 512 x 512 tiles, 256 columns, cycle noise, keyed seeds): a
 # thread's one-hot side (the column's bits: one Philox call a group, whatever its elements)
 # and its pass's set-up are shared by more elements: 459 -> 360 PTX instructions an element
@@ -1851,8 +1849,8 @@ def _one_hot_lines(weight, cell_params, x_prob, d_prob, bl, counter, seed_ptr, s
                  OFFSETS=offsets is not None)
     if WIDE_LINES and columns:  # (the module note "one-hot columns, many lines a program")
         lines = min(WIDE_LINES_BLOCK, _next_pow2(min(k, width)))
-        rows = min(WIDE_QUAD_BLOCK_R if WIDE_QUAD_BLOCKS else WIDE_SHORT_BLOCK_R
-                   if WIDE_SHORT_BLOCKS else WIDE_BLOCK_R, _next_pow2(length))
+        rows = min(WIDE_QUAD_BLOCK_R if WIDE_QUAD_BLOCKS else WIDE_SHORT_BLOCK_R,
+                   _next_pow2(length))
         grid = (triton.cdiv(min(k, width), lines), triton.cdiv(length, rows), tiles)
         sure = {"SURE": True, "ONE_PASS": k <= width} if SURE_PULSES else {}  # (its note)
         _one_hot_wide_kernel[grid](*args, **flags, BLOCK_R=rows, LINES=lines, num_warps=4,

@@ -178,17 +178,16 @@ def _problems():
                           k=k, n_chunks=1, max_len=31, noise_std=noise,
                           seed_mode=pu.SEED_KEYED, offsets=zeros)
 
-    wide = pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS
-    # one line a program, or blocks of columns (of 32 rows, or WIDE_SHORT_BLOCKS' 8)
-    for pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS in ((False, False), (True, False), (True, True)):
+    wide = pu.WIDE_LINES
+    for pu.WIDE_LINES in (False, True):  # one line a program, or blocks of columns x 8 rows
         for columns, (xp, dp) in ((True, (hot[0], d_prob)), (False, (x_prob, hot[1]))):
             pu.pulsed_update_triton(torch.zeros(24, 37), params, xp, dp, bl, p,
                                     seed=torch.tensor([5]), one_hot=(3, columns))
         one_hot_lines(three[1])
-        if pu.WIDE_LINES and pu.WIDE_SHORT_BLOCKS:  # (transfer_write_cuda.INT8_STEPS)
+        if pu.WIDE_LINES:  # (transfer_write_cuda.INT8_STEPS)
             one_hot_lines(kernels.pulsed_update_ref.LineSteps(
                 torch.zeros(3, 5, 24, dtype=torch.int8), torch.zeros(3, 5)))
-    pu.WIDE_LINES, pu.WIDE_SHORT_BLOCKS = wide
+    pu.WIDE_LINES = wide
     quad, pu.WIDE_QUAD_BLOCKS = pu.WIDE_QUAD_BLOCKS, True  # (blocks of 16 rows, 4 a thread)
     steps = kernels.pulsed_update_ref.LineSteps(torch.zeros(3, 5, 24, dtype=torch.int8),
                                                 torch.zeros(3, 5))

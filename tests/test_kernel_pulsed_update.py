@@ -537,27 +537,25 @@ def test_one_hot_columns_wide_are_the_one_kernel():
 
 
 def test_one_hot_columns_in_short_blocks_are_the_one_kernel(monkeypatch):
-    """``WIDE_SHORT_BLOCKS`` (blocks of fewer rows: 2 x 2 here, 2 row blocks on 4 rows):
-    the one-line kernel's weights, pulses and wear bit for bit, a group of two tiles."""
+    """Blocks of ``WIDE_SHORT_BLOCK_R`` rows (2 x 2 here, 2 row blocks on 4 rows): the
+    one-line kernel's weights, pulses and wear bit for bit, a group of two tiles."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
-    monkeypatch.setitem(launch.__globals__, "WIDE_SHORT_BLOCKS", True)
     monkeypatch.setitem(launch.__globals__, "WIDE_SHORT_BLOCK_R", 2)
     run_wide_lines(launch.__globals__, 4, 3, 4, 0.3, 9, "cpu", (4, 2))
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("noise", [0.0, 0.3])
-def test_one_hot_columns_in_short_blocks_compiled(noise, monkeypatch):
+def test_one_hot_columns_in_short_blocks_compiled(noise):
     """The same compiled, at the module's block: a 4096-wide grid's 512 x 512 tiles, 256
     columns, trains of 0-1 slots (chopped's transfers) and of 0-31."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", False)
-    monkeypatch.setitem(launch.__globals__, "WIDE_SHORT_BLOCKS", True)
     for max_bl in (1, 31):
         run_wide_lines(launch.__globals__, 512, 512, 256, noise, max_bl, "cuda")
 
 
 def test_one_hot_columns_in_quad_blocks_are_the_one_kernel(monkeypatch):
-    """``WIDE_QUAD_BLOCKS`` (blocks of more rows than ``WIDE_SHORT_BLOCKS``': 4 x 2 here
+    """``WIDE_QUAD_BLOCKS`` (blocks of more rows than ``WIDE_SHORT_BLOCK_R``: 4 x 2 here
     on 5 rows, the last block cut short): the one-line kernel's weights, pulses and wear bit
     for bit, a group of two tiles."""
     launch = triton_function("pulsed_update_cuda", "pulsed_update_triton", True)
@@ -766,19 +764,19 @@ def run_wide_lines(module, m, n, k, noise, max_bl, device, blocks=None):
     offsets = torch.tensor([11, 13], device=device)
     p = kernels.UpdateParams(kernels.CellParams(CELL_CONSTANT, noise, True, ()), max_bl, True)
     n_chunks = triton.cdiv(max_bl, 32)
-    saved = module["WIDE_LINES"], module["WIDE_BLOCK_R"], module["WIDE_LINES_BLOCK"]
+    saved = module["WIDE_LINES"], module["WIDE_SHORT_BLOCK_R"], module["WIDE_LINES_BLOCK"]
     out = []
     try:
         for wide in (False, True):
             module["WIDE_LINES"] = wide
             if blocks:
-                module["WIDE_BLOCK_R"], module["WIDE_LINES_BLOCK"] = blocks
+                module["WIDE_SHORT_BLOCK_R"], module["WIDE_LINES_BLOCK"] = blocks
             # one tile, the start a host int or a device tensor (on the GPU: the CPU test
             # keeps to the group, whose tiles take the paths of one tile's call)
             out.append(_one_hot_writes(module, kernels, device, start, w0, cp, xp, dp, lengths,
                                        p, calls, k, n_chunks, max_bl, noise, offsets))
     finally:
-        module["WIDE_LINES"], module["WIDE_BLOCK_R"], module["WIDE_LINES_BLOCK"] = saved
+        module["WIDE_LINES"], module["WIDE_SHORT_BLOCK_R"], module["WIDE_LINES_BLOCK"] = saved
     for got, ref in zip(*out, strict=True):
         _assert_alike_and_drawn(got, ref, w0, cp, xp, dp, lengths, tiles, device)
 
