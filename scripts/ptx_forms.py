@@ -11,9 +11,9 @@ def means_form(signature: dict, constants: dict, ptx: str) -> str | None:
     """Where a kernel walks AGAD's means (``transfer_write_cuda._running_mean``): None if
     ``mean_weight`` is only ever a factor of a rounded product (``mul.f32``) and ``keep``
     only a factor of a fused product (``fma``), else what differs. Written as a sum of two
-    products, fp contraction fused one of them, chosen kernel by kernel (``SCAN_TRIPS``'
-    unrolled passes: the other one), and ``SPLIT_WRITE`` on and off kept the means and H
-    apart in the last bit (one H100, 2026-12-07); the interpreter never fuses."""
+    products, fp contraction fused one of them, chosen kernel by kernel (the split scan's
+    unrolled trips: the other one), and the split write and the one-line kernel kept the
+    means and H apart in the last bit (one H100, 2026-12-07); the interpreter never fuses."""
     if signature.get("MEANS") != "constexpr" or not constants["MEANS"]:
         return None
     params = [name for name, kind in signature.items() if kind != "constexpr"]
