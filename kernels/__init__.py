@@ -153,6 +153,22 @@ def pulsed_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None,
                    cell_pulses=cell_pulses)
 
 
+def bind_trains_update(weight, cell_params, p, lr, granularity, *, cell_pulses=None,
+                       **options):
+    """:func:`line_probabilities` of the rows, then :func:`pulsed_update` of ``weight`` with
+    those trains, on the CPU with numba, their arguments made once
+    (``pulsed_update_cpu.bind_trains_update``; ``options`` are ``line_probabilities``'
+    ``desired_bl`` ... ``sto_round``): ``run(x_rows, d_rows, trains_seed, seed)`` ->
+    ``(pulses, slots)`` as ints, or None for rows it does not take. None where those calls
+    would not both run numba (or would convert the weight per call)."""
+    if (backends.choose("pulsed_update", weight) != backends.NUMBA
+            or backends.choose("line_probabilities", weight) != backends.NUMBA):
+        return None
+    from .pulsed_update_cpu import bind_trains_update as bind  # numba: imported on use
+
+    return bind(weight, cell_params, p, lr, granularity, cell_pulses=cell_pulses, **options)
+
+
 def counted_update(weight, cell_params, x_prob, d_prob, bl, p, *, generator=None, seed=None,
                    x_bits=None, d_bits=None, cell_pulses=None, add_to=None):
     """The batch-counted update (``counted_update_ref``: the same trains as
@@ -665,6 +681,7 @@ __all__ = [
     "table_factor",
     "train_gains_torch",
     "transfer_buffer_torch",
+    "bind_trains_update",
     "bind_transfer_lines",
     "transfer_lines",
     "transfer_lines_grouped",

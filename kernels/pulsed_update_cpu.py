@@ -150,6 +150,71 @@ _NO_BITS = np.zeros((0, 0, 0), dtype=np.uint8)
 _NO_COUNTS = np.zeros((0, 0), dtype=np.int32)
 
 
+def bind_trains_update(weight: torch.Tensor, cell_params: torch.Tensor, p: UpdateParams,
+                       lr: float, granularity: float, *, desired_bl: int, fixed_bl: bool,
+                       update_management: bool, update_bl_management: bool,
+                       um_grad_scale: float, res: float, sto_round: bool,
+                       cell_pulses: torch.Tensor | None = None):
+    """:func:`line_probabilities_numba` of the rows at rate ``lr``, then
+    :func:`pulsed_update_numba` of ``weight`` with those trains, their arguments made once:
+    on a small tile the two calls' Python (checks, views, the trains as tensors) cost more
+    than their kernels. ``run(x_rows, d_rows, trains_seed, seed)`` returns ``(pulses,
+    slots)`` as ints (the pulses applied, the trains' summed lengths), the same numbers as
+    the two calls with ``seed=trains_seed`` and ``seed=seed``; None where the rows are not
+    of the weight's dtype (then the two calls run). It holds while ``weight``,
+    ``cell_params`` and ``cell_pulses`` keep their storage. None where the weight is not a
+    contiguous float32/64 CPU matrix or ``cell_params`` not of its dtype and contiguous
+    (the calls convert those)."""
+    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
+    scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
+    if (weight.dim() != 2 or weight.device.type != "cpu"
+            or weight.dtype not in (torch.float32, torch.float64) or not weight.is_contiguous()
+            or cell_params.dtype != weight.dtype or not cell_params.is_contiguous()):
+        return None
+    n_out, n_in = weight.shape
+    if cell_params.shape[1:] != (n_out, n_in):
+        raise ValueError(f"cell_params must be (P, {n_out}, {n_in}), got "
+                         f"{tuple(cell_params.shape)}")
+    dtype = weight.dtype
+    wn, cp = weight.detach().numpy(), cell_params.detach().numpy()
+    real = wn.dtype.type
+    counting, cnt = cell_counter(cell_pulses, (n_out, n_in))
+    table = table_array(cell_table, wn.dtype)
+    flags = (int(cell_kind), noise_std > 0, bool(mult_noise),
+             _constants(real, float(noise_std), scalars))
+    mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
+                      update_bl_management=update_bl_management)
+    trains = (real(lr), real(granularity), int(desired_bl),
+              float(long_train_length(lr, granularity)) if mode == 2 else 0.0, mode,
+              bool(update_management or update_bl_management), real(um_grad_scale), real(res),
+              bool(sto_round and res > 0), lr > 0)
+    work = n_out * n_in
+
+    def run(x_rows: torch.Tensor, d_rows: torch.Tensor, trains_seed: int, seed: int):
+        if x_rows.dtype != dtype or d_rows.dtype != dtype:
+            return None
+        x, d = _as_array(x_rows, dtype), _as_array(d_rows, dtype)
+        k = x.shape[0]
+        if d.shape[0] != k or x.shape[1] != n_in or d.shape[1] != n_out:
+            raise ValueError(f"x_prob must be ({k}, {n_in}) and d_prob ({k}, {n_out}), got "
+                             f"{x.shape} and {d.shape}")
+        x_prob, d_prob = np.empty(x.shape, dtype=real), np.empty(d.shape, dtype=real)
+        bl = np.empty(k, dtype=np.int32)
+        _line_probabilities(x, d, *trains, np.uint64(seeds.low64(trains_seed)), x_prob, d_prob,
+                            bl)
+        args = (wn, cp, x_prob, d_prob, bl, _NO_BITS, _NO_BITS, False, *flags,
+                np.uint64(seeds.low64(seed)), cnt, counting, table)
+        n_threads = torch.get_num_threads()
+        if n_threads > 1 and n_out > 1 and k * work >= PARALLEL_MIN_WORK:
+            numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+            total = _update_parallel(*args, min(n_out, 4 * n_threads))
+        else:
+            total = _update_serial(*args)
+        return int(total), int(bl.sum())
+
+    return run
+
+
 def cell_counter(cell_pulses: torch.Tensor | None, shape: tuple) -> tuple[bool, np.ndarray]:
     """``(counting, array)``: a numpy view of the per-element pulse counter (int32, the
     weight's shape, contiguous: the kernels add to it in place), or an empty stand-in."""

@@ -5,6 +5,7 @@ from ``xbrun.physics.pulses``; statistical checks use 5-sigma tolerances derived
 binomial variance of the coincidence counts.
 """
 
+import copy
 import math
 
 import pytest
@@ -12,7 +13,7 @@ import torch
 
 from xbrun.composition import compose
 from xbrun.physics.array import PulsedArray
-from xbrun.physics.cells import ConstantStep
+from xbrun.physics.cells import ConstantStep, ExpStep, LinearStep, PowStep, SoftBounds
 from xbrun.physics.pulses import UpdateParameters, explicit_trains, pulse_trains
 from xbrun.training.loop import train
 
@@ -176,3 +177,50 @@ def test_update_options_train(override, tmp_path):
                    "update.d_res_implicit=0.05"])
     summary = train(cfg, tmp_path, log=lambda *a: None)
     assert summary["status"] == "finished" and summary["pulses"] > 0
+
+
+@pytest.mark.parametrize("cell,update", [
+    (ConstantStep(), UpdateParameters()),
+    (SoftBounds(dw_min_std=0.3), UpdateParameters(desired_bl=5, fixed_bl=False,
+                                                  update_bl_management=False)),
+    (LinearStep(), UpdateParameters(um_grad_scale=0.5, res=0.1, sto_round=True)),
+    (ExpStep(), UpdateParameters(update_management=False, update_bl_management=False)),
+    (PowStep(), UpdateParameters(desired_bl=64)),
+])
+def test_bound_host_update_is_the_general_path(cell, update, monkeypatch):
+    """A CPU array's update bound once per rate (``PulsedArray._host_update``: trains and
+    pulses in two bound numba calls) leaves the weight, its ledgers and counters, the
+    pulses, the tile's row count and the generator as the general path does, bit for bit;
+    across rates, a weight given new storage, counting turned off, strided rows and both
+    ways of returning the pulses. A copy binds its own (it never writes the original)."""
+    def run(bound):
+        array = PulsedArray(5, 7, cell, update, 3)
+        if not bound:
+            monkeypatch.setattr(PulsedArray, "_host_update", lambda self, lr, params: None)
+        gen, data = torch.Generator().manual_seed(2), torch.Generator().manual_seed(0)
+        total, rows, returned = (torch.zeros((), dtype=torch.int64) for _ in range(3))
+        for step in range(9):
+            if step == 3:  # new storage: a bound update must write the new tensor
+                array.weight = array.weight.clone()
+            if step == 6:
+                array.counting = False
+            x = torch.rand(7, 4, generator=data).T - 0.3  # strided rows
+            d = torch.randn(4, 5, generator=data)
+            out = array.update(x, d, (0.5, 0.75)[step // 5], gen,
+                               add_to=total if step % 2 else None, rows=rows)
+            if not step % 2:
+                returned += out
+        monkeypatch.undo()
+        return array, (total, rows, returned, gen.get_state(), array.weight,
+                       array.cell_pulses, array.ledger, array.kernel_calls.tensor)
+
+    (bound, got), (general, want) = run(True), run(False)
+    assert bound._bound_update[1] is not None and general._bound_update == (None, None)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and torch.equal(a.reshape(-1).view(torch.uint8),
+                                                  b.reshape(-1).view(torch.uint8))
+    assert int(got[0]) > 0 and int(got[2]) > 0
+    before = bound.weight.clone()
+    clone = copy.deepcopy(bound)
+    clone.update(torch.rand(4, 7), torch.randn(4, 5), 0.5, torch.Generator().manual_seed(1))
+    assert torch.equal(bound.weight, before) and not torch.equal(clone.weight, before)

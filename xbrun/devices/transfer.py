@@ -30,7 +30,7 @@ import torch
 from .. import kernels
 from ..errors import ConfigError
 from ..graph_state import set_host
-from ..physics.array import build_array
+from ..physics.array import build_array, storage_watch
 from ..physics.cells import CELLS
 from ..physics.io import (
     IOParameters,
@@ -421,7 +421,7 @@ class TransferDevice(TrainingDevice):
             move = None  # (a rate of 0 walks without reads: the general path)
         else:
             move = self._bind_mover(lr_t)
-        self._mover = ((lr_t, _storage_watch(self), self._mover_settings()), move)
+        self._mover = ((lr_t, storage_watch(self), self._mover_settings()), move)
         return move
 
     def _mover_settings(self) -> tuple:
@@ -509,32 +509,6 @@ class TransferDevice(TrainingDevice):
             mask = torch.zeros(self.fast.weight.shape[1], dtype=torch.bool, device=hit.device)
             mask[self.line_index(lines)] = hit
             self.fast.reset(mask[None, :], generator)
-
-
-def _storage_watch(module: torch.nn.Module):
-    """``still()``: whether ``module``'s tree is made of the same modules holding the same
-    buffers and parameters (the same tensor objects, and a parameter the same storage), what
-    a closure over numpy views of them relies on. A buffer changes storage only by being
-    replaced (``Module._apply``, ``load_state_dict(assign=True)``, an assignment), a
-    parameter also in place (``param.data = ...``). Only the modules' dicts are read: in an
-    epoch, between the kernels, a ``data_ptr`` of each buffer cost some 20 us a transfer
-    (cold tensor objects) and ``nn.Module.__getattr__`` more than this whole check."""
-    held, params = [], []
-    for owner in module.modules():
-        for table in (owner._modules, owner._buffers, owner._parameters):
-            held += [(table, name, value) for name, value in table.items()]
-        params += [(p, p.data_ptr()) for p in owner._parameters.values() if p is not None]
-
-    def still() -> bool:
-        for table, name, value in held:
-            if table.get(name) is not value:
-                return False
-        for param, ptr in params:
-            if param.data_ptr() != ptr:
-                return False
-        return True
-
-    return still
 
 
 class BufferedTransfer(TransferDevice):

@@ -5,6 +5,8 @@ what to write and when, the array how: trains, kernel, seed, and the step after 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import nn
@@ -13,7 +15,13 @@ from .. import kernels
 from ..graph_state import DeviceScalar, GraphState
 from .cells import IdealCell, PulsedCell
 from .lines import LineBuffer, LineRun
-from .pulses import UpdateParameters, fold_rate, pulse_trains, rate_free_length
+from .pulses import (
+    UpdateParameters,
+    bin_width,
+    fold_rate,
+    pulse_trains,
+    rate_free_length,
+)
 
 IDEAL_GRANULARITY = 1e-3  # aihwkit's default dw_min: what thresholds counted in steps use
 # A reference cell whose reference is +0.0 everywhere (aihwkit's defaults) becomes a plain
@@ -348,6 +356,7 @@ class PulsedArray(CrossbarArray):
         if self.has_reference:
             self.register_buffer("reference", reference)
         self.write_noise = cell.write_noise_std * cell.dw_min
+        self._bound_update = (None, None)  # (key, run): ``_host_update``
         if self.hidden:
             self.register_buffer("persistent", torch.zeros(shape))
         if self.has_reference:  # read weight 0: the conductance at the reference
@@ -497,6 +506,10 @@ class PulsedArray(CrossbarArray):
             else:
                 x_rows, d_rows = fold_rate(x_rows, d_rows, lr)
                 lr = 1.0
+        if signs is None:
+            bound = self._host_update(lr, params)
+            if bound is not None and x_rows.dtype == d_rows.dtype == bound.dtype:
+                return bound(x_rows, d_rows, generator, add_to, rows)
         target = self.stored_weight()
         counted = target.is_cuda and params.pulse_type == "stochastic_compressed"
         counters = self._kernel_counters(counted)
@@ -525,6 +538,64 @@ class PulsedArray(CrossbarArray):
             self.count_slots(trains.bl.sum())
         self._after_write(before, generator)
         return pulses
+
+    def _host_update(self, lr: float, params: UpdateParameters):
+        """:meth:`update` of a CPU array as bound calls (``kernels.bind_trains_update``: the
+        trains and their pulses in two numba calls, their arguments made once), the seeds
+        drawn as :meth:`update` draws them: a small tile's update (digits' 64-32-10 at
+        batch 8) spent more in the Python round its kernels than in them. Made once per
+        rate and kept while the array's tensors keep their storage (``storage_watch``) and
+        the settings stay. None: :meth:`update` runs (CUDA, the deterministic pulse types,
+        ``accumulate=batch``, write noise, a reference, what numba does not take)."""
+        key, run = self._bound_update
+        if (key is not None and key[0] == lr and key[1] == params
+                and key[2] == self._bound_settings() and key[3]()):
+            return run
+        run = self._bind_update(lr, params)
+        self._bound_update = ((lr, dataclasses.replace(params), self._bound_settings(),
+                               storage_watch(self)), run)
+        return run
+
+    def _bound_settings(self) -> tuple:
+        """What a bound update depends on besides the rate, the parameters and tensors."""
+        return (self.counting, self.write_noise, self.has_reference, self.granularity,
+                kernels.backends.HAVE_NUMBA)
+
+    def _bind_update(self, lr: float, params: UpdateParameters):
+        if (params.pulse_type != "stochastic_compressed" or params.accumulate != "sample"
+                or self.hidden or not self.weight.is_cpu):
+            return None
+        res = bin_width(params.res)
+        run = kernels.bind_trains_update(
+            self.stored_weight(), self.cell_params, kernels.UpdateParams(self._cell()), lr,
+            self.granularity, cell_pulses=self._counter(), res=res,
+            sto_round=params.sto_round, desired_bl=params.desired_bl, fixed_bl=params.fixed_bl,
+            update_management=params.update_management,
+            update_bl_management=params.update_bl_management,
+            um_grad_scale=params.um_grad_scale)
+        if run is None:
+            return None
+        rounding = params.sto_round and res > 0
+        draw = kernels.seeds.draw_kernel_seed
+        slots = self.ledger.numpy()
+
+        def update(x_rows, d_rows, generator, add_to, rows):
+            if rows is not None:
+                rows.add_(x_rows.shape[0])
+            trains_seed = draw(generator, x_rows.device) if rounding else 0
+            pulses, slot_count = run(x_rows, d_rows, trains_seed, self._host_seed(generator))
+            slots[0] += slot_count
+            if add_to is None:
+                return torch.scalar_tensor(pulses, dtype=torch.int64)
+            return add_to.add_(pulses)
+
+        update.dtype = self.weight.dtype
+        return update
+
+    def __getstate__(self):
+        # the bound update (a closure over numpy views of these tensors) is not copied or
+        # pickled: a copy binds its own
+        return {**super().__getstate__(), "_bound_update": (None, None)}
 
     def fused_write(self, params: UpdateParameters) -> bool:
         """A cell without write noise and continuous stochastic trains, on CUDA or with
@@ -651,6 +722,32 @@ class PulsedArray(CrossbarArray):
         self.count_slots(trains.bl.sum())
         self._after_write(before, generator, part, columns)
         return pulses
+
+
+def storage_watch(module: nn.Module):
+    """``still()``: whether ``module``'s tree is made of the same modules holding the same
+    buffers and parameters (the same tensor objects, and a parameter the same storage), what
+    a closure over numpy views of them relies on. A buffer changes storage only by being
+    replaced (``Module._apply``, ``load_state_dict(assign=True)``, an assignment), a
+    parameter also in place (``param.data = ...``). Only the modules' dicts are read: in an
+    epoch, between the kernels, a ``data_ptr`` of each buffer cost some 20 us a transfer
+    (cold tensor objects) and ``nn.Module.__getattr__`` more than this whole check."""
+    held, params = [], []
+    for owner in module.modules():
+        for table in (owner._modules, owner._buffers, owner._parameters):
+            held += [(table, name, value) for name, value in table.items()]
+        params += [(p, p.data_ptr()) for p in owner._parameters.values() if p is not None]
+
+    def still() -> bool:
+        for table, name, value in held:
+            if table.get(name) is not value:
+                return False
+        for param, ptr in params:
+            if param.data_ptr() != ptr:
+                return False
+        return True
+
+    return still
 
 
 def _positive_zeros(tensor: torch.Tensor) -> bool:
