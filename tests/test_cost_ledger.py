@@ -53,6 +53,21 @@ def test_cell_counters_sum_to_the_pulses_of_every_write(device, accumulate):
         assert all(int(a.cell_pulses.sum()) > 0 for a in arrays) and len(arrays) == 2
 
 
+def test_tile_mvms_count_their_rows():
+    """A tile's forward and backward MVMs add their rows to ``mvm_vectors`` (on the CPU
+    through a numpy view: ``AnalogTile._counted_mvm``), also where it is a view of a
+    larger tensor (a grid's tiles share one)."""
+    tile, _ = _tile(["device=sgd", "io=default"])
+    tile.mvm(torch.rand(5, 4))
+    tile.mvm_transposed(torch.rand(2, 3))
+    tile.mvm(torch.rand(1, 4))
+    assert tile.mvm_vectors.tolist() == [6, 2]
+    shared = torch.zeros(2, 2, dtype=torch.int64)
+    tile.mvm_vectors = shared[1]
+    tile.mvm_transposed(torch.rand(7, 3))
+    assert shared.tolist() == [[0, 0], [0, 7]]
+
+
 def test_energy_and_time_sums_by_hand():
     """One 3x4 sgd tile with set counters: every column is the formula's number."""
     tile, _ = _tile(["device=sgd", "io=default", "cell.pulse_energy_j=2e-12",

@@ -147,13 +147,22 @@ class AnalogTile(nn.Module, GraphState):
     def mvm(self, x: torch.Tensor) -> torch.Tensor:
         """Forward MVM ``x @ W.T`` (``x``: ``[N, x_size]``) through the forward I/O (its
         vectors counted by the MVM: on CUDA in its kernel)."""
-        return analog_mvm(self.weight(), x, self.io.forward, seed=self.mvm_seed(),
-                          vectors=self.mvm_vectors[:1])
+        return self._counted_mvm(self.weight(), x, self.io.forward, 0)
 
     def mvm_transposed(self, d: torch.Tensor) -> torch.Tensor:
         """Backward MVM ``d @ W`` (``d``: ``[N, d_size]``) through the backward I/O."""
-        return analog_mvm(self.weight().T, d, self.io.backward, seed=self.mvm_seed(),
-                          vectors=self.mvm_vectors[1:])
+        return self._counted_mvm(self.weight().T, d, self.io.backward, 1)
+
+    def _counted_mvm(self, weight: torch.Tensor, x: torch.Tensor, io, which: int):
+        """:func:`analog_mvm` with the rows added to ``mvm_vectors[which]``: on CUDA by its
+        kernel, on the CPU here through a numpy view (a torch add on the one-element view
+        cost some 7 us an MVM, a tenth of a small layer's forward)."""
+        seed = self.mvm_seed()
+        if weight.device.type != "cpu":
+            return analog_mvm(weight, x, io, seed=seed,
+                              vectors=self.mvm_vectors[which:which + 1])
+        self.mvm_vectors.numpy()[which] += x.shape[0]
+        return analog_mvm(weight, x, io, seed=seed)
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float,
                      decompose: bool = True) -> None:
