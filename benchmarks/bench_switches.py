@@ -96,16 +96,6 @@ PATHS = {
     "early-updates-wide": (((optimizer, "EARLY_UPDATES"),), DATA, LARGE,
                            ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch",
                             "agad+update.accumulate=batch")),
-    # a transfer's one-hot reads take the noise management's scale from the line element
-    # alone (a conv tile's 10^5 one-hot rows a step not loaded whole)
-    "line-scale": (((analog_mvm_cuda, "LINE_SCALE"),), RESNET, [],
-                   ("chopped+update.accumulate=batch", "chopped",
-                    "agad+update.accumulate=batch")),
-    # a tile's one-hot transfer reads 1,024 rows x outputs a program (conv 3->16's 131,072
-    # rows of 16 outputs: 131,072 programs of 4 warps each, most of their lanes idle; the
-    # 4096-wide grid's: onehot-rows-wide)
-    "onehot-rows": (((analog_mvm_cuda, "ONEHOT_ROWS"),), RESNET, [],
-                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # accumulate=sample: only the rows with a coincidence in a block walked
     "listed-rows": (((pulsed_update_cuda, "LISTED_ROWS"),), DATA, LARGE, ("sgd", "chopped")),
     # a grouped grid's transfer writes in one launch per kernel
@@ -115,23 +105,11 @@ PATHS = {
     "wide-lines": (((pulsed_update_cuda, "WIDE_LINES"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped")),
-    # a group's one-hot reads in blocks of outputs x 32 consecutive rows (columns): each
-    # output's weights of 32 columns read as 128 contiguous bytes, not a sector a column
-    "onehot-rows-wide": (((analog_mvm_cuda, "ONEHOT_ROWS"),), DATA, LARGE,
-                         ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # H and AGAD's means of a grouped transfer stored line by line (a line's elements
     # adjacent): the write kernel's loads and stores of a line as whole sectors
     "line-major": (((grouped, "LINE_MAJOR_STATE"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped", "agad")),
-    # a grouped grid's one-hot transfer reads as columns (no batched matmul of one-hot rows)
-    "grouped-onehot": (((analog_mvm_cuda, "GROUPED_ONEHOT"),), DATA, LARGE,
-                       ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
-                        "chopped", "agad")),
-    # the two transfer paths together
-    "agad-transfers": (((grouped, "LINE_MAJOR_STATE"), (analog_mvm_cuda, "GROUPED_ONEHOT")),
-                       DATA, LARGE, ("chopped+update.accumulate=batch",
-                                     "agad+update.accumulate=batch", "chopped", "agad")),
     # the learned output scales' backward in one launch a tile (d * beta and the scales'
     # gradient) instead of three, and a grid of such tiles read as one group: the
     # wu2024/wu2025-mnist figures' step at batch 10

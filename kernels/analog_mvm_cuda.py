@@ -704,28 +704,24 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
                    OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
                    TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
                    BLOCK_O: tl.constexpr, GROUP: tl.constexpr = False, n=0, n_cols=1,
-                   sx_i=0, sx_j=0, swg=0, LINE_ONLY: tl.constexpr = False,
-                   NORMALS4: tl.constexpr = False):
+                   sx_i=0, sx_j=0, swg=0, NORMALS4: tl.constexpr = False):
     """Prologue and epilogue of a row that is zero but at column ``j = (start + row) %
     width``: ``x @ W.T`` is then ``W[:, j]`` times the DAC's ``v_j`` exactly (the other
     products are zeros), so the column is read instead of multiplied. Without input noise
     and bound management only (a zero input stays zero, one pass). ``GROUP``: tile ``g``
     (program axis 1) of a group of ``n`` rows each, as the prologue and epilogue find it
     (``_tile_of``: its block of ``x``, its seed), its weights ``swg`` apart, its start at
-    ``start_ptr + g`` and its rows at ``out_ptr + g * n * n_out``. ``LINE_ONLY``
-    (``LINE_SCALE``): the row's noise-management scale from its line element alone."""
+    ``start_ptr + g`` and its rows at ``out_ptr + g * n * n_out``. For the reads whose
+    noise-management scale needs the whole row (``NM_MAX``: its zeros count); the others
+    take ``_onehot_rows_kernel``."""
     row = tl.program_id(0)
     x_ptr, w_ptr, out_ptr, seed, first = _onehot_tile(
         x_ptr, w_ptr, out_ptr, start_ptr, start, seed_ptr, seed_arg, n, n_out, n_cols, sx_i,
         sx_j, swg, GROUP, SEED_PTR, START_PTR)
     x_row = x_ptr + row.to(tl.int64) * sx0
     j = ((first + row) % width).to(tl.int32)
-    if LINE_ONLY:  # the row's other entries are zeros: its maxima and sums are the line's
-        raw = _row_scale(x_row + j.to(tl.int64) * sx1, sx1, 1, nm_thres, wmax, out_bound,
-                         inp_step, max_bm_res, NM_KIND, 2)
-    else:
-        raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
-                         NM_KIND, BLOCK_I)
+    raw = _row_scale(x_row, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_res,
+                     NM_KIND, BLOCK_I)
     s = tl.where(raw > 0, raw, 1.0)
     silent = raw <= 0
     # the DAC's counter in int32, as the prologue's (Philox draws by the counters' width)
@@ -753,8 +749,7 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
 def _line_scale(t, nm_thres, wmax, out_bound, inp_step, max_bm_res, KIND: tl.constexpr):
     """``_row_scale`` of rows whose one nonzero entry is ``t`` (element-wise; its maximum,
     absolute maximum and positive and negative sums are ``t``'s: the same numbers as
-    ``_row_scale`` on the row, or on the element alone, ``LINE_SCALE``). Not for
-    ``NM_MAX`` (the row's zeros count there)."""
+    ``_row_scale`` on the row). Not for ``NM_MAX`` (the row's zeros count there)."""
     amax = tl.abs(t)
     # the sums over the element and one zero, as the row's (signed zeros alike)
     pos = 0.0 + (tl.maximum(t, 0.0).to(tl.float64) + 0.0)
@@ -775,10 +770,11 @@ def _onehot_rows_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, st
                         OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
                         NORMALS4: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr,
                         GROUP: tl.constexpr = False, n_cols=1, sx_i=0, sx_j=0, swg=0):
-    """``_onehot_kernel`` (``LINE_ONLY``) on ``BLOCK_R`` consecutive rows a program
-    (``ONEHOT_ROWS``): each row's line element, scale, DAC and column of ``W`` times it, and
-    the ADC of its outputs, element by element as that kernel's program of the row computes
-    them (the same Philox counters: the same numbers). The rows' columns ``j`` are
+    """``_onehot_kernel``'s reads on ``BLOCK_R`` consecutive rows a program, their scale
+    from the line element alone (``_line_scale``: not ``NM_MAX``): each row's line element,
+    scale, DAC and column of ``W`` times it, and the ADC of its outputs, element by element
+    as that kernel's program of the row computes them (the same Philox counters: the same
+    numbers). The rows' columns ``j`` are
     consecutive, so the weights are loaded as outputs x rows: a warp reads an output's 32
     weights of them as 128 contiguous bytes (one sector an element where a program reads
     one column). ``GROUP``:
@@ -933,15 +929,16 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
 
 def reads_line_only(p: MVMParams, grouped: bool = False) -> bool:
     """Whether one-hot reads (``onehot_start``) under ``p`` read each row's line element and
-    nothing else of the row (``_onehot_kernel`` or ``_onehot_rows_kernel`` with
-    ``LINE_SCALE``; a group's with ``GROUPED_ONEHOT``): then the rows may be any view whose
-    line elements are the one-hot values (``line_walk_cuda.BROADCAST_ONEHOT``)."""
-    return (not p.is_perfect and p.bm_kind == BM_NONE and p.inp_noise <= 0 and LINE_SCALE
-            and int(p.nm_kind) != NM_MAX and (GROUPED_ONEHOT or not grouped))
+    nothing else of the row (``_onehot_rows_kernel``; a group's alike, ``grouped``): then
+    the rows may be any view whose line elements are the one-hot values
+    (``line_walk_cuda.BROADCAST_ONEHOT``)."""
+    return (not p.is_perfect and p.bm_kind == BM_NONE and p.inp_noise <= 0
+            and int(p.nm_kind) != NM_MAX)
 
 
 def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> torch.Tensor:
-    """``_onehot_kernel`` over the rows of ``x`` (one program each); ``group``: ``(n_cols,
+    """``_onehot_rows_kernel`` over the rows of ``x`` (``_onehot_kernel``, one program a
+    row, for ``NM_MAX``: the module note at ``ONEHOT_ROW_ELEMENTS``); ``group``: ``(n_cols,
     step_i, step_j)`` of a group's ``weight`` ``(tiles, out, width)``, its starts and seeds
     ``(tiles,)`` device tensors (``analog_mvm_grouped_triton``)."""
     tiles = weight.shape[0] if group else 0
@@ -960,7 +957,6 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
         start = start.contiguous()  # (the walk's snapshot entries are: no launch)
         extra = dict(GROUP=True, n=n, n_cols=n_cols, sx_i=step_i * x.stride(1),
                      sx_j=step_j * x.stride(1), swg=weight.stride(0))
-    line_only = LINE_SCALE and int(p.nm_kind) != NM_MAX
     head = (x, x.stride(0), x.stride(1), weight, weight.stride(-2), weight.stride(-1), out,
             start if on_device else out, 0 if on_device else int(start),
             seed if seed_ptr_mode else out, 0 if seed_ptr_mode else seeds.mvm_triton_seed(seed))
@@ -972,7 +968,7 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
                  W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
                  OUT_STO=out_q and p.out_sto_round, TEST_NEG=bool(p.bm_test_negative_bound),
                  SCALED=p.out_scale != 1, NORMALS4=NORMALS4)
-    if ONEHOT_ROWS and line_only:  # (the module note at ONEHOT_ROWS)
+    if int(p.nm_kind) != NM_MAX:  # (the module note at ONEHOT_ROW_ELEMENTS)
         block_o = min(block_o or _block(n_out, 1 << 30), ONEHOT_ROW_ELEMENTS // ONEHOT_MIN_ROWS)
         block_r = ONEHOT_ROW_ELEMENTS // block_o
         _onehot_rows_kernel[(triton.cdiv(n, block_r), max(tiles, 1))](
@@ -981,47 +977,27 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
         return out
     _onehot_kernel[(n, max(tiles, 1))](
         *head, width, n_out, *numbers, **flags, BLOCK_I=block_i or _block(width, 1024),
-        BLOCK_O=block_o or _block(n_out, 1024), LINE_ONLY=line_only, **extra)
+        BLOCK_O=block_o or _block(n_out, 1024), **extra)
     return out
 
 
-# A transfer's one-hot read (``_onehot_kernel``) loaded and reduced its whole row for the
-# noise management's scale (a chopped step's conv tile: 131,072 rows of 144 a step, 75 MB)
-# where every entry but the line's is zero: the row's absolute maximum, positive and
-# negative sums are the line element's (its maximum too where the row is one element;
-# otherwise, ``noise_management=max``, the larger of it and zero: that kind keeps the
-# row). ``LINE_SCALE``: the scale from the line element alone, the same numbers. On with
-# ``SPLIT_WRITE`` (``bench_switches`` ``resnet-transfers``, one H100, 2026-12-07: ResNet
-# chopped `batch` 4.68x -> 4.37x fp, chopped `sample` 7.87x -> 7.61x).
-LINE_SCALE = True
-
-
-# ``ONEHOT_ROWS`` (``bench_switches`` ``onehot-rows``): a tile's
-# one-hot reads with their scale from the line element (``LINE_SCALE``, not ``NM_MAX``) by
-# ``_onehot_rows_kernel``, ``ONEHOT_ROW_ELEMENTS`` rows x outputs a program, where
-# ``_onehot_kernel`` took one row a program: a chopped step's conv tile reads 131,072 rows
-# of 16 outputs, 131,072 programs of 4 warps for 16 outputs each (one H100, 2026-12-07,
-# graph-replayed ResNet chopped `batch` step: 250-262 us for each of its seven such tiles,
-# 2.5 ms a step over the 27 tiles, each ahead of its tile's write on its stream). The same
-# numbers element by element. A group's reads too (``GROUPED_ONEHOT``: a 4096-wide grid's 256
-# rows a tile read 256 columns of 512 x 512 weights, one program a column: 512 sectors of
-# 32 B for 2 KB, ~270 MB a step; 93 us on that H100, ahead of the tile's write): blocks of
-# outputs x 32 consecutive rows read each output's weights of 32 consecutive columns as 128
-# contiguous bytes.
-# On (one H100, 2026-12-07 14:58, `bench_switches` `chopped-serial` / `wide-reads-writes`, with
-# their other paths: ResNet chopped `batch` 3.92x -> 3.14x fp, 4096-wide chopped `batch` 2.76x
-# -> 2.45x).
-ONEHOT_ROWS = True
+# A transfer's one-hot reads (``_launch_onehot``): every entry of a row but the line's is
+# zero, so the row's absolute maximum, positive and negative sums are the line element's (its
+# maximum too where the row is one element; ``noise_management=max`` keeps the row, one
+# program a row, ``_onehot_kernel``): the scale from the line element alone (``_line_scale``;
+# a chopped step's conv tile loaded 131,072 rows of 144 for it, 75 MB), the same numbers.
+# ``_onehot_rows_kernel`` takes ``ONEHOT_ROW_ELEMENTS`` rows x outputs a program where one
+# row a program gave 131,072 programs of 4 warps for 16 outputs each (one H100, 2026-12-07:
+# 250-262 us for each of a chopped ResNet step's seven such tiles), and a group's reads
+# (a 4096-wide grid's 256 rows a tile, which the prologue, a batched matmul of one-hot rows
+# and the epilogue computed) as a single tile's, on a tile axis: blocks of outputs x 32
+# consecutive rows read each output's weights of 32 consecutive columns as 128 contiguous
+# bytes. Timed on one H100 (``LINE_SCALE`` with ``SPLIT_WRITE``, 2026-12-07 07:42: ResNet
+# chopped `batch` 4.68x -> 4.37x fp; ``ONEHOT_ROWS`` in `chopped-serial`, 14:58: 3.92x ->
+# 3.14x; ``GROUPED_ONEHOT`` with ``grouped.LINE_MAJOR_STATE``, 08:50: 4096 agad `batch`
+# 3.72x -> 2.81x), their switches removed 2026-12-08 (benchmarks/RESULTS.md).
 ONEHOT_ROW_ELEMENTS = 1024  # rows x outputs of a program (8 a thread: 2048 took 216 registers)
 ONEHOT_MIN_ROWS = 32  # rows of a program at least (a warp's run of consecutive columns)
-
-# A group's one-hot reads (a grid's transfers, ``TileGroup._transfers``) by
-# ``_onehot_kernel`` on a tile axis, as a single tile's are: each tile's 256 columns read,
-# where the prologue, a batched matmul of one-hot rows (at 784-4096-4096-10, b256: 11.8
-# GFLOP a step) and the epilogue computed them; the same numbers (the products beside the
-# one are zeros). On since one H100 timed it with ``grouped.LINE_MAJOR_STATE`` (2026-12-07
-# 08:50, ``bench_switches agad-transfers``: 4096 agad `batch` 3.72x -> 2.81x fp).
-GROUPED_ONEHOT = True
 
 
 def analog_mvm_grouped_triton(weights: torch.Tensor, x: torch.Tensor, p: MVMParams,
@@ -1037,12 +1013,12 @@ def analog_mvm_grouped_triton(weights: torch.Tensor, x: torch.Tensor, p: MVMPara
     one batched matmul for all. Returns ``(tiles, N, out)``; tile ``g``'s rows equal
     ``analog_mvm_triton(weights[g], block, p, seeds[g:g + 1])`` up to the matmul's
     rounding. ``onehot_start``: a ``(tiles,)`` device tensor, tile ``g``'s row ``b`` zero
-    but at column ``(onehot_start[g] + b) % width`` of its block (``GROUPED_ONEHOT``: read
-    as the single tile's ``onehot_start`` reads them, where that applies)."""
+    but at column ``(onehot_start[g] + b) % width`` of its block (read as the single tile's
+    ``onehot_start`` reads them, where that applies)."""
     x = x.detach().to(torch.float32)
     weights = weights.detach().to(torch.float32)
-    if (GROUPED_ONEHOT and onehot_start is not None and not p.is_perfect
-            and p.bm_kind == BM_NONE and p.inp_noise <= 0):
+    if (onehot_start is not None and not p.is_perfect and p.bm_kind == BM_NONE
+            and p.inp_noise <= 0):
         return _launch_onehot(weights, x, p, seeds, onehot_start, block_i, block_o,
                               (n_cols, step_i, step_j))
     if p.is_perfect:

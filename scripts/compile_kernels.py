@@ -335,21 +335,17 @@ def _one_accumulator(cu, kernels, gen) -> None:
 
 def _onehot_reads(am, p) -> None:
     """A transfer's one-hot reads as columns: one tile (host and device start), and a
-    group's (``GROUPED_ONEHOT``); their scale from the whole row and (``LINE_SCALE``) from
-    the line element, a tile's rows one a program or in blocks (``ONEHOT_ROWS``)."""
-    saved = am.GROUPED_ONEHOT, am.LINE_SCALE, am.ONEHOT_ROWS
-    for am.LINE_SCALE, am.ONEHOT_ROWS in ((False, False), (True, False), (True, True)):
-        am.GROUPED_ONEHOT = False  # (ONEHOT_ROWS: rows x outputs a program)
-        am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, 5, onehot_start=4)
+    group's; in blocks of rows x outputs (their scale from the line element) or, for
+    ``noise_management=max``, one row a program (from the whole row)."""
+    for q in (p, p._replace(nm_kind=am.NM_MAX)):
+        am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), q, 5, onehot_start=4)
         # the walk's broadcast column of ones (line_walk_cuda, line_only): strides 0
-        am.analog_mvm_triton(torch.randn(17, 23), torch.ones(1, 1).expand(9, 23), p,
+        am.analog_mvm_triton(torch.randn(17, 23), torch.ones(1, 1).expand(9, 23), q,
                              torch.tensor([5]), onehot_start=torch.tensor(4))
-        am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), p, torch.tensor([5]),
+        am.analog_mvm_triton(torch.randn(17, 23), torch.zeros(9, 23), q, torch.tensor([5]),
                              onehot_start=torch.tensor(4))
-        am.GROUPED_ONEHOT = True
-        am.analog_mvm_grouped_triton(torch.randn(3, 17, 23), torch.zeros(9, 69), p,
+        am.analog_mvm_grouped_triton(torch.randn(3, 17, 23), torch.zeros(9, 69), q,
                                      torch.arange(3), 3, 0, 23, onehot_start=torch.arange(3))
-    am.GROUPED_ONEHOT, am.LINE_SCALE, am.ONEHOT_ROWS = saved
 
 
 def _row_block_mvms(am, IOParameters, kernel_params) -> None:
@@ -509,8 +505,7 @@ def _transfer_writes(kernels) -> None:
 # switches on since a GPU timed them (2026-12-07 15:00): the problems below were written
 # while they were off, each turning its own on for its launches, so they run with these off
 # first and both paths stay compiled
-_TIMED_ON = (("im2col_cuda", "CHANNEL_TILES"),
-             ("pulsed_update_cuda", "SKIP_IDLE_LINES"), ("analog_mvm_cuda", "ONEHOT_ROWS"))
+_TIMED_ON = (("im2col_cuda", "CHANNEL_TILES"), ("pulsed_update_cuda", "SKIP_IDLE_LINES"))
 
 
 @contextlib.contextmanager

@@ -314,16 +314,13 @@ GPU = pytest.mark.gpu
 @pytest.mark.parametrize("switch,kind,device,accumulate", [
     ("line-major", "agad", "cpu", "batch"), ("line-major", "chopped", "cpu", "sample"),
     pytest.param("line-major", "agad", "cuda", "batch", marks=GPU),
-    pytest.param("line-major", "chopped", "cuda", "sample", marks=GPU),
-    pytest.param("grouped-onehot", "agad", "cuda", "batch", marks=GPU),
-    pytest.param("grouped-onehot", "chopped", "cuda", "sample", marks=GPU)])
+    pytest.param("line-major", "chopped", "cuda", "sample", marks=GPU)])
 def test_transfer_paths_train_as_the_paths_before(monkeypatch, switch, kind, device,
                                                   accumulate):
     """``line-major`` (``LINE_MAJOR_STATE``: a grid's H and AGAD's means bound line by line,
-    strides ``(1, L)`` a tile) and ``grouped-onehot`` (``GROUPED_ONEHOT``: the group's
-    one-hot reads as columns; CUDA only) give the training of the paths before them bit for
-    bit: outputs, every tile's state, C and its pulse counts (the CPU: the grouped write's
-    twin; CUDA: its kernels)."""
+    strides ``(1, L)`` a tile) gives the training of the path before it bit for bit:
+    outputs, every tile's state, C and its pulse counts (the CPU: the grouped write's twin;
+    CUDA: its kernels)."""
     from benchmarks.bench_switches import PATHS
     from xbrun.devices import DEVICES
     from xbrun.devices.schedule import TransferSchedule

@@ -562,26 +562,16 @@ ONEHOT_IO = [dict(), dict(out_noise=0.0, inp_res=0.0, out_res=0.0),
                   out_res=0.0)]
 
 
-# each path's switches all set (ONEHOT_ROWS on by default since 8c70820: "line-scale"
-# without it would read in row blocks, as "row-blocks" does)
-ONEHOT_PATHS = {"row": dict(LINE_SCALE=False, ONEHOT_ROWS=False),
-                "line-scale": dict(LINE_SCALE=True, ONEHOT_ROWS=False),
-                "row-blocks": dict(LINE_SCALE=True, ONEHOT_ROWS=True)}
-
-
-@pytest.mark.parametrize("path", list(ONEHOT_PATHS))
 @pytest.mark.parametrize("extra", ONEHOT_IO)
 def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_them(
-        extra, path, monkeypatch):
+        extra, monkeypatch):
     """A transfer's reads (row b one-hot at column (start + b) % width, of any value; a zero
     row too) in one launch that reads the columns: the numbers of the three launches'
     matmul, noise and all, for a host or a device start and seed, and a transposed view;
-    with ``LINE_SCALE`` the noise management's scale from the line element alone; with
-    ``ONEHOT_ROWS`` as well blocks of 8 outputs x 2 rows here (the last program's rows and
-    outputs cut short; ``noise_management=max`` keeps the row kernel)."""
+    the noise management's scale from the line element alone, in blocks of 8 outputs x 2
+    rows here (the last program's rows and outputs cut short; ``noise_management=max``
+    keeps the row kernel)."""
     launch = _triton(True)
-    for name, value in ONEHOT_PATHS[path].items():
-        monkeypatch.setitem(launch.__globals__, name, value)
     monkeypatch.setitem(launch.__globals__, "ONEHOT_ROW_ELEMENTS", 16)
     monkeypatch.setitem(launch.__globals__, "ONEHOT_MIN_ROWS", 2)
     gen = torch.Generator().manual_seed(4)
@@ -598,26 +588,23 @@ def test_triton_interpreted_one_hot_rows_read_columns_as_the_matmul_computes_the
 
 
 def test_triton_interpreted_group_reads_one_hot_columns_in_row_blocks(monkeypatch):
-    """``ONEHOT_ROWS`` on a group's reads (blocks of 8 outputs x 2 rows here): the numbers
-    of the group's three launches."""
+    """A group's reads in row blocks (8 outputs x 2 rows here), and one program a row
+    (``noise_management=max``): the numbers of the group's three launches."""
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
-    for name, value in (("ONEHOT_ROWS", True), ("ONEHOT_ROW_ELEMENTS", 16),
-                        ("ONEHOT_MIN_ROWS", 2)):
+    for name, value in (("ONEHOT_ROW_ELEMENTS", 16), ("ONEHOT_MIN_ROWS", 2)):
         monkeypatch.setitem(group.__globals__, name, value)
-    check_grouped_onehot(group, "cpu", blocks=dict(block_i=16, block_o=16, gemv_o=8))
+    check_grouped_onehot(group, "cpu", blocks=dict(block_i=16, block_o=16, gemv_o=8),
+                         settings=(2, 3, 4))
 
 
-@pytest.mark.parametrize("rows", [False, True], ids=["row", "row-blocks"])
-def test_triton_interpreted_line_only_reads_take_a_broadcast_column_of_ones(rows,
-                                                                          monkeypatch):
+def test_triton_interpreted_line_only_reads_take_a_broadcast_column_of_ones(monkeypatch):
     """Where ``reads_line_only`` holds (the default transfer I/O; not perfect I/O, input
     noise, bound management or ``noise_management=max``), one-hot reads of ones broadcast
     over the rows and lines (``line_walk_cuda.BROADCAST_ONEHOT``) give the filled rows'
-    numbers: one tile, and a group with ``GROUPED_ONEHOT`` (without it, not line-only)."""
+    numbers: one tile, and a group."""
     launch = _triton(True)
     module = launch.__globals__
-    for name, value in (("LINE_SCALE", True), ("ONEHOT_ROWS", rows),
-                        ("ONEHOT_ROW_ELEMENTS", 16), ("ONEHOT_MIN_ROWS", 2)):
+    for name, value in (("ONEHOT_ROW_ELEMENTS", 16), ("ONEHOT_MIN_ROWS", 2)):
         monkeypatch.setitem(module, name, value)
     line_only = module["reads_line_only"]
     for bad in (dict(is_perfect=True), dict(inp_noise=0.01), dict(noise_management="max"),
@@ -635,10 +622,6 @@ def test_triton_interpreted_line_only_reads_take_a_broadcast_column_of_ones(rows
         assert torch.equal(launch(w, ones, p, 11, onehot_start=3),
                            launch(w, filled, p, 11, onehot_start=3))
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
-    monkeypatch.setitem(group.__globals__, "GROUPED_ONEHOT", False)
-    assert not group.__globals__["reads_line_only"](p, grouped=True)
-    monkeypatch.setitem(group.__globals__, "GROUPED_ONEHOT", True)
-    monkeypatch.setitem(group.__globals__, "ONEHOT_ROWS", rows)
     assert group.__globals__["reads_line_only"](p, grouped=True)
     starts = torch.tensor([3, 5])
     filled = torch.zeros(4, 14)
@@ -652,12 +635,11 @@ def test_triton_interpreted_line_only_reads_take_a_broadcast_column_of_ones(rows
 
 def check_grouped_onehot(group, device, tiles=3, n=4, out=9, width=7, blocks=None,
                          settings=(2, 4)):
-    """A group's one-hot reads (``GROUPED_ONEHOT`` on: the columns read, each tile its own
-    start and seed) against its three launches (off), bit for bit: a grid row of ``tiles``
+    """A group's one-hot reads (the columns read, each tile its own start and seed) against
+    its three launches (no ``onehot_start``), bit for bit: a grid row of ``tiles``
     tiles (as a grid's transfers read), tile ``g``'s rows one-hot at ``(start[g] + b) %
     width`` of its block (any value, a zero row too), for the I/O settings
     ``ONEHOT_IO[settings]``, the first on a transposed view of the weights."""
-    module = group.__globals__
     gen = torch.Generator().manual_seed(tiles)
     w = torch.randn(tiles, out, width, generator=gen).to(device)
     starts = torch.randint(0, width, (tiles,), generator=gen)
@@ -668,45 +650,27 @@ def check_grouped_onehot(group, device, tiles=3, n=4, out=9, width=7, blocks=Non
     x[2] = 0.0
     x, starts = x.to(device), starts.to(device)
     seeds = (2**40 + torch.arange(tiles) * 977).to(device)
-    saved = module["GROUPED_ONEHOT"]
-    try:
-        view = w.transpose(1, 2).contiguous().transpose(1, 2)
-        for k, weights in [(settings[0], view), *((k, w) for k in settings[1:])]:
-            p = kernel_params(IOParameters(bound_management="none", **ONEHOT_IO[k]))
-            got = []
-            for module["GROUPED_ONEHOT"] in (False, True):
-                got.append(group(weights, x, p, seeds, tiles, 0, width, onehot_start=starts,
-                                 **(blocks or {})))
-            assert torch.equal(got[0], got[1]) and got[1].abs().sum() > 0
-    finally:
-        module["GROUPED_ONEHOT"] = saved
-
-
-def test_triton_interpreted_group_reads_one_hot_columns_as_its_matmul(monkeypatch):
-    """A program a row (``ONEHOT_ROWS`` off; row blocks: the test above)."""
-    group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
-    monkeypatch.setitem(group.__globals__, "ONEHOT_ROWS", False)
-    check_grouped_onehot(group, "cpu", blocks=dict(block_i=16, block_o=16, gemv_o=8))
+    view = w.transpose(1, 2).contiguous().transpose(1, 2)
+    for k, weights in [(settings[0], view), *((k, w) for k in settings[1:])]:
+        p = kernel_params(IOParameters(bound_management="none", **ONEHOT_IO[k]))
+        multiplied = group(weights, x, p, seeds, tiles, 0, width, **(blocks or {}))
+        read = group(weights, x, p, seeds, tiles, 0, width, onehot_start=starts,
+                     **(blocks or {}))
+        assert torch.equal(read, multiplied) and read.abs().sum() > 0
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("rows", [False, True], ids=["column", "row-blocks"])
-def test_triton_compiled_group_reads_one_hot_columns_as_its_matmul(rows, monkeypatch):
-    """Compiled, at a 4096-wide grid's tiles: 256 reads of 512 x 512 tiles (and with
-    ``ONEHOT_ROWS``, in blocks of outputs x rows)."""
+def test_triton_compiled_group_reads_one_hot_columns_as_its_matmul():
+    """Compiled, at a 4096-wide grid's tiles: 256 reads of 512 x 512 tiles (in blocks of
+    outputs x rows; ``noise_management=max`` one program a row)."""
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", False)
-    monkeypatch.setitem(group.__globals__, "ONEHOT_ROWS", rows)
     check_grouped_onehot(group, "cuda", tiles=8, n=256, out=512, width=512,
                          settings=range(len(ONEHOT_IO)))
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("path", list(ONEHOT_PATHS))
-def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them(path,
-                                                                                monkeypatch):
+def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them():
     launch = _triton(False)
-    for name, value in ONEHOT_PATHS[path].items():
-        monkeypatch.setitem(launch.__globals__, name, value)
     gen = torch.Generator().manual_seed(4)
     w = torch.randn(256, 392, generator=gen).cuda()
     start = torch.tensor(300, device="cuda")
@@ -720,12 +684,11 @@ def test_triton_compiled_one_hot_rows_read_columns_as_the_matmul_computes_them(p
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("width,out", [(27, 16), (144, 16), (576, 64)])
-def test_triton_compiled_one_hot_row_blocks_at_convolution_shapes(width, out, monkeypatch):
-    """``ONEHOT_ROWS`` at a chopped ResNet's conv tiles (27, 144, 576 lines of 16-64
-    outputs; 20,000 reads, the last block cut short): the matmul's numbers, every I/O case
-    but ``noise_management=max`` (the row kernel's)."""
+def test_triton_compiled_one_hot_row_blocks_at_convolution_shapes(width, out):
+    """The one-hot reads in row blocks at a chopped ResNet's conv tiles (27, 144, 576 lines
+    of 16-64 outputs; 20,000 reads, the last block cut short): the matmul's numbers, every
+    I/O case (``noise_management=max``: the row kernel's)."""
     launch = _triton(False)
-    monkeypatch.setitem(launch.__globals__, "ONEHOT_ROWS", True)
     gen = torch.Generator().manual_seed(5)
     w = torch.randn(out, width, generator=gen).cuda()
     n, start = 20000, torch.tensor(7, device="cuda")
