@@ -57,11 +57,6 @@ PATHS = {
     "split-periphery": (((analog_mvm_cuda, "SPLIT_ROWS"), (analog_mvm_cuda, "SPLIT_OUTPUTS")),
                         RESNET, [], ("sgd+update.accumulate=batch",
                                      "chopped+update.accumulate=batch")),
-    # the MVM periphery's normals four to a Philox call (tl.randn4x; other numbers, the same
-    # distribution): the epilogue's output noise, ~370 M normals a ResNet step. Not at the
-    # LARGE shape: ~20-30 M a step there (88 tiles' outputs and reads), ~50 us of issue
-    "normals4": (((analog_mvm_cuda, "NORMALS4"),), RESNET, [],
-                 ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch", "sgd")),
     # col2im of a convolution's index over blocks of pixels x every channel (a warp's loads
     # some ten 128-byte lines, not 32): the backward's image gradient, every step
     "channel-tiles": (((im2col_cuda, "CHANNEL_TILES"),), RESNET, [],

@@ -11,7 +11,7 @@ nothing more, and the host never asks how many did.
 A transfer's reads are one-hot rows: their MVM is one launch that reads the weight's
 columns (``_onehot_kernel``: prologue and epilogue of each row around that column).
 
-Noise is Philox (``tl.rand``/``tl.randn``; with ``NORMALS4`` four normals a call) keyed by
+Noise is Philox (``tl.rand``; ``_randn``: four normals a call) keyed by
 the host seed (or a one-element device tensor, so a seed drawn on the GPU needs no sync), the
 noise stream and the bound-management pass, and counted by element. Divisions are
 IEEE-rounded (``div_rn``) and rounding is to the nearest even, so without noise the result
@@ -89,30 +89,35 @@ def _box_muller(u1, u2):
     return r * c, r * s
 
 
+# The periphery's normals (output noise, read noise, input noise) four to a Philox call,
+# both of each Box-Muller pair kept (``_randn``, ``_box_muller``): an epilogue output was
+# ~225 SASS instructions on sm_90 (~160 on its likely path) with one ``tl.randn`` an element,
+# most of them its normal, and the ResNet draws ~370 M of them a step; now ~110 (~100).
+# Other numbers than ``tl.randn``'s (the same distribution, another stream), the same in
+# every kernel and block shape. Timed on one H100 (``NORMALS4``, 2026-12-07 07:42: ResNet sgd
+# `batch` 3.46x -> 3.18x fp, chopped `batch` 4.68x -> 4.50x, sgd `sample` 6.69x -> 6.41x),
+# its switch removed 2026-12-08 (benchmarks/RESULTS.md).
 @triton.jit
-def _randn(seed, at, NORMALS4: tl.constexpr):
+def _randn(seed, at):
     """A standard normal for each counter of ``at`` (a block whose last axis is its
     columns, consecutive). ``tl.randn`` spends a 10-round Philox call and a Box-Muller
     transform on each and keeps one of the call's four words and one of the pair's two
-    normals; with ``NORMALS4`` one call serves four neighbouring columns (its four words:
-    two Box-Muller pairs, both normals of each, ``_box_muller``), a quarter of the Philox
-    calls and half the logarithms. Columns ``4k .. 4k + 3`` take lanes 0-3 of the call at
+    normals; here one call serves four neighbouring columns (its four words: two
+    Box-Muller pairs, both normals of each, ``_box_muller``), a quarter of the Philox calls
+    and half the logarithms (the note above). Columns ``4k .. 4k + 3`` take lanes 0-3 of the call at
     the counter of column ``4k`` (the column blocks start at multiples of 4, at least 16
     wide), so the numbers do not depend on the blocks a kernel takes, and no two elements
     share a normal (distinct groups have distinct first counters)."""
-    if NORMALS4:
-        tl.static_assert(at.shape[-1] % 4 == 0, "NORMALS4 takes blocks of 4k columns")
-        first = tl.reshape(at, (at.numel // 4, 2, 2))  # (group, lane // 2, lane % 2)
-        first, _ = tl.split(first)
-        first, _ = tl.split(first)  # lane 0's counter: the group's
-        i0, i1, i2, i3 = tl.randint4x(seed, first)
-        n0, n1 = _box_muller(tl.random.uint_to_uniform_float(i0),
-                             tl.random.uint_to_uniform_float(i1))
-        n2, n3 = _box_muller(tl.random.uint_to_uniform_float(i2),
-                             tl.random.uint_to_uniform_float(i3))
-        return tl.reshape(tl.join(tl.join(n0, n2), tl.join(n1, n3)), at.shape)
-    else:
-        return tl.randn(seed, at)
+    tl.static_assert(at.shape[-1] % 4 == 0, "the normals take blocks of 4k columns")
+    first = tl.reshape(at, (at.numel // 4, 2, 2))  # (group, lane // 2, lane % 2)
+    first, _ = tl.split(first)
+    first, _ = tl.split(first)  # lane 0's counter: the group's
+    i0, i1, i2, i3 = tl.randint4x(seed, first)
+    n0, n1 = _box_muller(tl.random.uint_to_uniform_float(i0),
+                         tl.random.uint_to_uniform_float(i1))
+    n2, n3 = _box_muller(tl.random.uint_to_uniform_float(i2),
+                         tl.random.uint_to_uniform_float(i3))
+    return tl.reshape(tl.join(tl.join(n0, n2), tl.join(n1, n3)), at.shape)
 
 @triton.jit
 def _scale_of(amax, vmax, pos, neg, nm_thres, wmax, out_bound, inp_step, max_bm_res,
@@ -161,7 +166,7 @@ def _row_scale(x_ptr, sx1, width, nm_thres, wmax, out_bound, inp_step, max_bm_re
 
 @triton.jit
 def _dac(x, s, at, seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q: tl.constexpr,
-         INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, NORMALS4: tl.constexpr,
+         INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
          RINT: tl.constexpr = False):
     """The DAC's view of inputs ``x / s`` (a block or one value; ``at``: their counters;
     ``RINT``: rounded by ``_round_even_add``, the same numbers where ``2**21`` steps
@@ -177,22 +182,21 @@ def _dac(x, s, at, seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q: tl.cons
             t = _round_even(t) * inp_step
     t = tl.minimum(tl.maximum(t, -inp_bound), inp_bound)
     if INP_NOISE:
-        t = t + inp_noise * _randn(_stream_seed(seed, 1, bm_pass), at, NORMALS4)
+        t = t + inp_noise * _randn(_stream_seed(seed, 1, bm_pass), at)
     return t
 
 
 @triton.jit
 def _dac_row(x_ptr, sx1, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_bound,
              inp_noise, INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
-             NORMALS4: tl.constexpr, BLOCK_I: tl.constexpr):
+             BLOCK_I: tl.constexpr):
     """Write the DAC's view of ``x / s`` to ``v_ptr``; return its squared norm."""
     sumsq = tl.zeros((), tl.float32)
     for i0 in range(0, width, BLOCK_I):
         cols = i0 + tl.arange(0, BLOCK_I)
         ok = cols < width
         t = _dac(tl.load(x_ptr + cols * sx1, mask=ok, other=0.0), s, row * width + cols,
-                 seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE,
-                 NORMALS4)
+                 seed, bm_pass, inp_step, inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE)
         t = tl.where(ok, t, 0.0)
         tl.store(v_ptr + cols, t, mask=ok)
         sumsq += tl.sum(t * t, axis=0)
@@ -202,18 +206,16 @@ def _dac_row(x_ptr, sx1, v_ptr, row, width, s, seed, bm_pass, inp_step, inp_boun
 @triton.jit
 def _adc(y, var, norm, at, ok, seed, bm_pass, w_noise, out_noise, out_step, out_bound,
          W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
-         OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, AXIS: tl.constexpr,
-         NORMALS4: tl.constexpr):
+         OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, AXIS: tl.constexpr):
     """Read noise, output noise, ADC on outputs ``y`` (``at``: their Philox offsets,
     ``norm`` as wide as ``y``); returns them clipped and whether they clipped along
     ``AXIS``."""
     if W_KIND == 1:  # W_NOISE_ADDITIVE
-        y = y + (w_noise * norm) * _randn(_stream_seed(seed, 2, bm_pass), at, NORMALS4)
+        y = y + (w_noise * norm) * _randn(_stream_seed(seed, 2, bm_pass), at)
     elif W_KIND == 2:  # W_NOISE_PCM
-        y = y + (w_noise * tl.sqrt(var)) * _randn(_stream_seed(seed, 2, bm_pass), at,
-                                                  NORMALS4)
+        y = y + (w_noise * tl.sqrt(var)) * _randn(_stream_seed(seed, 2, bm_pass), at)
     if OUT_NOISE:
-        y = y + out_noise * _randn(_stream_seed(seed, 3, bm_pass), at, NORMALS4)
+        y = y + out_noise * _randn(_stream_seed(seed, 3, bm_pass), at)
     if OUT_Q:
         y = tl.math.div_rn(y, out_step)
         if OUT_STO:
@@ -229,22 +231,21 @@ def _adc(y, var, norm, at, ok, seed, bm_pass, w_noise, out_noise, out_step, out_
 @triton.jit
 def _adc_block(y, var, norm, row, cols, ok, width, seed, bm_pass, w_noise, out_noise,
                out_step, out_bound, W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr,
-               OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr,
-               NORMALS4: tl.constexpr):
+               OUT_Q: tl.constexpr, OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr):
     """``_adc`` of one row's block of outputs ``cols``; whether the block clipped."""
     return _adc(y, var, norm, row * width + cols, ok, seed, bm_pass, w_noise, out_noise,
-                out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, 0, NORMALS4)
+                out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, 0)
 
 
 @triton.jit
 def _adc_rows(y, var, norm, rows, cols, ok, width, seed, w_noise, out_noise, out_step,
               out_bound, W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
-              OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, NORMALS4: tl.constexpr):
+              OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr):
     """``_adc_block`` of the first pass on a block of rows ``(rows, cols)``: the same
     element-wise numbers; whether each row clipped."""
     return _adc(y, var, norm[:, None], rows[:, None] * width + cols[None, :], ok, seed, 0,
                 w_noise, out_noise, out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
-                TEST_NEG, 1, NORMALS4)
+                TEST_NEG, 1)
 
 
 @triton.jit
@@ -286,7 +287,7 @@ def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed
                      max_bm_res, inp_bound, inp_noise,
                      NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
                      INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
-                     BLOCK_I: tl.constexpr, NORMALS4: tl.constexpr):
+                     BLOCK_I: tl.constexpr):
     row = tl.program_id(0)
     if COUNT:  # the tile's count of MVM vectors (nothing here reads it)
         if (row == 0) & (tl.program_id(1) == 0):
@@ -300,7 +301,7 @@ def _prologue_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr, seed
     s = tl.where(raw > 0, raw, 1.0)
     silent = (raw <= 0) & (inp_noise <= 0)  # never with NM_NONE (raw = 1)
     sumsq = _dac_row(x_row, sx1, v_ptr + at * width, row, width, s, seed, 0, inp_step,
-                     inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, BLOCK_I)
+                     inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
     tl.store(scale_ptr + at, tl.where(silent, 0.0, s))  # 0 marks a silent row
     tl.store(norm_ptr + at, tl.sqrt(sumsq))
 
@@ -313,7 +314,7 @@ def _bound_management(x_row, sx1, v_row, w_ptr, sw0, sw1, out_row, row, width, n
                       INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, W_KIND: tl.constexpr,
                       OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
                       TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
-                      GEMV_O: tl.constexpr, NORMALS4: tl.constexpr):
+                      GEMV_O: tl.constexpr):
     """Bound management of one row after its first pass (``hit``: whether an output
     clipped): while one clips, halve the input, redo the DAC row at ``v_row`` and its GEMV
     with the weight, and overwrite the row's outputs at ``out_row``."""
@@ -336,7 +337,7 @@ def _bound_management(x_row, sx1, v_row, w_ptr, sw0, sw1, out_row, row, width, n
         # done, nor reads it before every thread has written it
         tl.debug_barrier()
         sumsq = _dac_row(x_row, sx1, v_row, row, width, s, seed, bm_pass, inp_step, inp_bound,
-                         inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, BLOCK_I)
+                         inp_noise, INP_Q, INP_STO, INP_NOISE, BLOCK_I)
         tl.debug_barrier()
         norm = tl.sqrt(sumsq)
         hit = tl.zeros((), tl.int32)
@@ -356,7 +357,7 @@ def _bound_management(x_row, sx1, v_row, w_ptr, sw0, sw1, out_row, row, width, n
                     acc_var += tl.sum(tl.abs(w) * (v * v)[None, :], axis=1)
             y, block_hit = _adc_block(acc, acc_var, norm, row, outs, ok, n_out, seed,
                                       bm_pass, w_noise, out_noise, out_step, out_bound,
-                                      W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG, NORMALS4)
+                                      W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
             hit = tl.maximum(hit, block_hit)
             y = _scaled_back(y, s, out_scale, SCALED)
             tl.store(out_row + outs, y, mask=ok)
@@ -373,8 +374,7 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
                      INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
                      W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                      OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
-                     BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr,
-                     NORMALS4: tl.constexpr):
+                     BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
     row = tl.program_id(0)
     g, x_ptr, seed_ptr = _tile_of(x_ptr, seed_ptr, n_cols, sx_i, sx_j, SEED_PTR)
     seed = _seed(seed_ptr, seed_arg, SEED_PTR)
@@ -394,7 +394,7 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
             var = tl.load(var_ptr + base + cols, mask=ok, other=0.0)
         y, block_hit = _adc_block(y, var, norm, row, cols, ok, n_out, seed, 0, w_noise,
                                   out_noise, out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q,
-                                  OUT_STO, TEST_NEG, NORMALS4)
+                                  OUT_STO, TEST_NEG)
         hit = tl.maximum(hit, block_hit)
         y = _scaled_back(y, alpha, out_scale, SCALED)
         tl.store(out_ptr + base + cols, tl.where(silent, 0.0, y), mask=ok)
@@ -404,7 +404,7 @@ def _epilogue_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, sw
                           seed, nm_thres, wmax, inp_step, max_bm_res, inp_bound, inp_noise,
                           w_noise, out_noise, out_step, out_bound, out_scale, max_bm_factor,
                           bm_limit, WORST, INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE,
-                          OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_I, GEMV_O, NORMALS4)
+                          OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_I, GEMV_O)
 
 
 @triton.jit
@@ -454,8 +454,7 @@ def _prologue_rows_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr,
                           inp_bound, inp_noise,
                           NM_KIND: tl.constexpr, SEED_PTR: tl.constexpr, INP_Q: tl.constexpr,
                           INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
-                          BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
-                          NORMALS4: tl.constexpr):
+                          BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
     """``_prologue_kernel`` for ``BLOCK_R`` rows at once, each row whole in ``BLOCK_C``
     columns: the same element-wise numbers and exact reductions (max), for noise
     managements without a sum (not ``abs_max_np_sum``); the norm it writes is summed in
@@ -469,14 +468,14 @@ def _prologue_rows_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, norm_ptr, seed_ptr,
                 other=0.0)
     _prologue_rows(x, ok, live, rows, g * n + rows, cols, width, seed, v_ptr, scale_ptr,
                    norm_ptr, nm_thres, inp_step, inp_bound, inp_noise, NM_KIND, INP_Q,
-                   INP_STO, INP_NOISE, BLOCK_R, NORMALS4)
+                   INP_STO, INP_NOISE, BLOCK_R)
 
 
 @triton.jit
 def _prologue_rows(x, ok, live, rows, at, cols, width, seed, v_ptr, scale_ptr, norm_ptr,
                    nm_thres, inp_step, inp_bound, inp_noise, NM_KIND: tl.constexpr,
                    INP_Q: tl.constexpr, INP_STO: tl.constexpr, INP_NOISE: tl.constexpr,
-                   BLOCK_R: tl.constexpr, NORMALS4: tl.constexpr):
+                   BLOCK_R: tl.constexpr):
     """The row-block prologue of the rows ``x`` (``rows``: their numbers, which key the
     noise; ``at``: where their ``v``, scales and norms go): scales, DAC, stores."""
     raw = _rows_scale(tl.max(tl.abs(x), axis=1), tl.max(tl.where(ok, x, float("-inf")), axis=1),
@@ -484,7 +483,7 @@ def _prologue_rows(x, ok, live, rows, at, cols, width, seed, v_ptr, scale_ptr, n
     s = tl.where(raw > 0, raw, 1.0)
     silent = (raw <= 0) & (inp_noise <= 0)
     t = _dac(x, s[:, None], rows[:, None] * width + cols[None, :], seed, 0, inp_step,
-             inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4)
+             inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE)
     t = tl.where(ok, t, 0.0)
     tl.store(v_ptr + at[:, None] * width + cols[None, :], t, mask=ok)
     tl.store(scale_ptr + at, tl.where(silent, 0.0, s), mask=live)
@@ -498,7 +497,7 @@ def _prologue_split_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, seed_ptr, seed_arg
                            INP_Q: tl.constexpr, INP_STO: tl.constexpr,
                            INP_NOISE: tl.constexpr, COUNT: tl.constexpr,
                            BLOCK_R: tl.constexpr, BLOCK_A: tl.constexpr,
-                           BLOCK_B: tl.constexpr, NORMALS4: tl.constexpr,
+                           BLOCK_B: tl.constexpr,
                            RINT: tl.constexpr):
     """``_prologue_rows_kernel`` with each row in two power-of-two parts read at once
     (``SPLIT_ROWS``): columns ``[0, BLOCK_A)`` (``BLOCK_A <= width``: no mask but the
@@ -528,9 +527,9 @@ def _prologue_split_kernel(x_ptr, sx0, sx1, v_ptr, scale_ptr, seed_ptr, seed_arg
     silent = (raw <= 0) & (inp_noise <= 0)
     at = g * n + rows
     ta = _dac(xa, s[:, None], rows[:, None] * width + ca[None, :], seed, 0, inp_step,
-              inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, RINT)
+              inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, RINT)
     tb = _dac(xb, s[:, None], rows[:, None] * width + cb[None, :], seed, 0, inp_step,
-              inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, NORMALS4, RINT)
+              inp_bound, inp_noise, INP_Q, INP_STO, INP_NOISE, RINT)
     ta = tl.where(oka, ta, 0.0)
     tb = tl.where(okb, tb, 0.0)
     v_rows = v_ptr + at[:, None] * width
@@ -544,7 +543,7 @@ def _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows,
                          ok, n_out, seed, w_noise, out_noise, out_step, out_bound, out_scale,
                          W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                          OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr,
-                         SCALED: tl.constexpr, NORMALS4: tl.constexpr):
+                         SCALED: tl.constexpr):
     """The epilogue's element-wise pass over rows ``at`` (their block's ``(rows, cols)``):
     the ADC, the DAC scale back, the output scale, a silent row's zeros, stored; which rows
     clipped and which are silent (the row-block and the chunk kernels both)."""
@@ -557,8 +556,7 @@ def _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows,
     if W_KIND == 2:
         var = tl.load(var_ptr + where, mask=ok, other=0.0)
     y, hit = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
-                       out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG,
-                       NORMALS4)
+                       out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
     y = _scaled_back(y, alpha[:, None], out_scale, SCALED)
     tl.store(out_ptr + where, tl.where(silent[:, None], 0.0, y), mask=ok)
     return hit, silent
@@ -575,7 +573,7 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
                           W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                           OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
                           BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr,
-                          GEMV_O: tl.constexpr, NORMALS4: tl.constexpr):
+                          GEMV_O: tl.constexpr):
     """``_epilogue_kernel`` for ``BLOCK_R`` rows at once, each row's outputs whole in
     ``BLOCK_O``: the first pass element-wise as there; then each row that clipped, one after
     the other, through the same bound management as one row's program."""
@@ -589,15 +587,14 @@ def _epilogue_rows_kernel(y_ptr, var_ptr, x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw
     hit, silent = _epilogue_first_pass(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, at, rows,
                                        cols, live, ok, n_out, seed, w_noise, out_noise,
                                        out_step, out_bound, out_scale, W_KIND, OUT_NOISE,
-                                       OUT_Q, OUT_STO, TEST_NEG, SCALED, NORMALS4)
+                                       OUT_Q, OUT_STO, TEST_NEG, SCALED)
     if BM_KIND != 0:
         _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, out_ptr,
                                (hit > 0) & (~silent) & live, g, n, width, n_out, seed, nm_thres,
                                wmax, inp_step, max_bm_res, inp_bound, inp_noise, w_noise,
                                out_noise, out_step, out_bound, out_scale, max_bm_factor,
                                bm_limit, WORST, INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE,
-                               OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R, BLOCK_I, GEMV_O,
-                               NORMALS4)
+                               OUT_Q, OUT_STO, TEST_NEG, SCALED, BLOCK_R, BLOCK_I, GEMV_O)
 
 
 @triton.jit
@@ -607,7 +604,7 @@ def _epilogue_split_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_pt
                            OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                            OUT_STO: tl.constexpr, SCALED: tl.constexpr,
                            BLOCK_R: tl.constexpr, BLOCK_A: tl.constexpr,
-                           BLOCK_B: tl.constexpr, NORMALS4: tl.constexpr):
+                           BLOCK_B: tl.constexpr):
     """``_epilogue_rows_kernel`` without bound management (``SPLIT_OUTPUTS``: a backward
     MVM's) with each row's outputs in two power-of-two parts, ``[0, BLOCK_A)`` and
     ``BLOCK_A + [0, BLOCK_B)`` (144 outputs: 128 + 16 lanes, not 256 of which 112 draw a
@@ -635,9 +632,9 @@ def _epilogue_split_kernel(y_ptr, var_ptr, scale_ptr, norm_ptr, out_ptr, seed_pt
     norm = tl.load(norm_ptr + at, mask=live, other=0.0)
     silent = (alpha == 0)[:, None]
     ya, _ = _adc_rows(ya, var_a, norm, rows, ca, oka, n_out, seed, w_noise, out_noise,
-                      out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False, NORMALS4)
+                      out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False)
     yb, _ = _adc_rows(yb, var_b, norm, rows, cb, okb, n_out, seed, w_noise, out_noise,
-                      out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False, NORMALS4)
+                      out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, False)
     ya = _scaled_back(ya, alpha[:, None], out_scale, SCALED)
     yb = _scaled_back(yb, alpha[:, None], out_scale, SCALED)
     tl.store(out_ptr + wa, tl.where(silent, 0.0, ya), mask=oka)
@@ -652,7 +649,7 @@ def _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, o
                            INP_STO: tl.constexpr, INP_NOISE: tl.constexpr, W_KIND: tl.constexpr,
                            OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
                            TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_R: tl.constexpr,
-                           BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr, NORMALS4: tl.constexpr):
+                           BLOCK_I: tl.constexpr, GEMV_O: tl.constexpr):
     """Bound management of a block's rows that clipped (``todo``), one after the other,
     through the code of one row's program (its scale read back from ``scale_ptr``)."""
     lane = tl.arange(0, BLOCK_R)
@@ -671,7 +668,7 @@ def _bound_management_rows(x_ptr, sx0, sx1, v_ptr, w_ptr, sw0, sw1, scale_ptr, o
                           inp_step, max_bm_res, inp_bound, inp_noise, w_noise, out_noise,
                           out_step, out_bound, out_scale, max_bm_factor, bm_limit, WORST,
                           INP_Q, INP_STO, INP_NOISE, W_KIND, OUT_NOISE, OUT_Q, OUT_STO,
-                          TEST_NEG, SCALED, BLOCK_I, GEMV_O, NORMALS4)
+                          TEST_NEG, SCALED, BLOCK_I, GEMV_O)
 
 
 @triton.jit
@@ -704,7 +701,7 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
                    OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr, OUT_STO: tl.constexpr,
                    TEST_NEG: tl.constexpr, SCALED: tl.constexpr, BLOCK_I: tl.constexpr,
                    BLOCK_O: tl.constexpr, GROUP: tl.constexpr = False, n=0, n_cols=1,
-                   sx_i=0, sx_j=0, swg=0, NORMALS4: tl.constexpr = False):
+                   sx_i=0, sx_j=0, swg=0):
     """Prologue and epilogue of a row that is zero but at column ``j = (start + row) %
     width``: ``x @ W.T`` is then ``W[:, j]`` times the DAC's ``v_j`` exactly (the other
     products are zeros), so the column is read instead of multiplied. Without input noise
@@ -726,7 +723,7 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
     silent = raw <= 0
     # the DAC's counter in int32, as the prologue's (Philox draws by the counters' width)
     v = _dac(tl.load(x_row + j.to(tl.int64) * sx1), s, row * width + j, seed, 0, inp_step,
-             inp_bound, 0.0, INP_Q, INP_STO, False, NORMALS4)
+             inp_bound, 0.0, INP_Q, INP_STO, False)
     j = j.to(tl.int64)
     norm = tl.sqrt(v * v)  # the row's norm: its other entries are zeros
     alpha = tl.where(silent, 0.0, s)
@@ -739,8 +736,7 @@ def _onehot_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, start, 
         if W_KIND == 2:
             var = tl.abs(w) * (v * v)
         y, _ = _adc_block(y, var, norm, row, cols, ok, n_out, seed, 0, w_noise, out_noise,
-                          out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG,
-                          NORMALS4)
+                          out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
         y = _scaled_back(y, alpha, out_scale, SCALED)
         tl.store(out_ptr + row.to(tl.int64) * n_out + cols, tl.where(silent, 0.0, y), mask=ok)
 
@@ -768,7 +764,7 @@ def _onehot_rows_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, st
                         START_PTR: tl.constexpr, INP_Q: tl.constexpr, INP_STO: tl.constexpr,
                         W_KIND: tl.constexpr, OUT_NOISE: tl.constexpr, OUT_Q: tl.constexpr,
                         OUT_STO: tl.constexpr, TEST_NEG: tl.constexpr, SCALED: tl.constexpr,
-                        NORMALS4: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr,
+                        BLOCK_R: tl.constexpr, BLOCK_O: tl.constexpr,
                         GROUP: tl.constexpr = False, n_cols=1, sx_i=0, sx_j=0, swg=0):
     """``_onehot_kernel``'s reads on ``BLOCK_R`` consecutive rows a program, their scale
     from the line element alone (``_line_scale``: not ``NM_MAX``): each row's line element,
@@ -790,8 +786,7 @@ def _onehot_rows_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, st
     s = tl.where(raw > 0, raw, 1.0)
     silent = raw <= 0
     # the DAC's counter in int32, as the prologue's (Philox draws by the counters' width)
-    v = _dac(x, s, rows * width + j, seed, 0, inp_step, inp_bound, 0.0, INP_Q, INP_STO, False,
-             NORMALS4)
+    v = _dac(x, s, rows * width + j, seed, 0, inp_step, inp_bound, 0.0, INP_Q, INP_STO, False)
     norm = tl.sqrt(v * v)  # each row's norm: its other entries are zeros
     alpha = tl.where(silent, 0.0, s)
     j = j.to(tl.int64)
@@ -806,8 +801,7 @@ def _onehot_rows_kernel(x_ptr, sx0, sx1, w_ptr, sw0, sw1, out_ptr, start_ptr, st
         if W_KIND == 2:
             var = tl.abs(w) * (v * v)[:, None]
         y, _ = _adc_rows(y, var, norm, rows, cols, ok, n_out, seed, w_noise, out_noise,
-                         out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG,
-                         NORMALS4)
+                         out_step, out_bound, W_KIND, OUT_NOISE, OUT_Q, OUT_STO, TEST_NEG)
         y = _scaled_back(y, alpha[:, None], out_scale, SCALED)
         tl.store(out_ptr + rows[:, None].to(tl.int64) * n_out + cols[None, :],
                  tl.where(silent[:, None], 0.0, y), mask=ok)
@@ -827,17 +821,6 @@ ROW_BLOCKS = True
 ROW_MIN_ROWS = 4096
 ROW_WIDTH = 512
 ROW_ELEMENTS = 2048
-
-
-# The periphery's normals (output noise, read noise, input noise) four to a Philox call,
-# both of each Box-Muller pair kept (``_randn``, ``_box_muller``): an epilogue output was
-# ~225 SASS instructions on sm_90 (~160 on its likely path), most of them its normal, and
-# the ResNet draws ~370 M of them a step; with it ~110 (~100). Other numbers than
-# ``tl.randn``'s (the same distribution, another stream: not the same bit for bit as with
-# False), the same in every kernel and block shape. False: one ``tl.randn`` an element.
-# On: one H100, 2026-12-07, ResNet sgd `batch` 3.46x -> 3.18x fp, chopped `batch` 4.68x ->
-# 4.50x, sgd `sample` 6.69x -> 6.41x (benchmarks/RESULTS.md).
-NORMALS4 = True
 
 
 # With ROW_BLOCKS (from ROW_MIN_ROWS rows): a prologue row whose width is not a power of two
@@ -869,7 +852,7 @@ SPLIT_ROWS = False
 # loads first. The same numbers bit for bit (the same element-wise ADC, noise counters,
 # scale back). The profile's 144-wide backward epilogues (131,072 rows, 6 a step) took
 # ~99 us each: issue-bound. Static SASS for sm_90 (the launch's specialization, output
-# noise, NORMALS4): the row-block kernel 1,448 a thread (61 registers, 16 lanes of which 9
+# noise): the row-block kernel 1,448 a thread (61 registers, 16 lanes of which 9
 # real) = 160.9 a real element, ~103 us of issue a launch at 0.92 T warp-instructions/s;
 # here 1,808 a thread (76 registers, 18 real lanes; part B's quads, 2 lanes a thread,
 # joined through shared memory) = 100.4, ~64 us: ~0.035 ms a launch; with the 288-wide
@@ -967,7 +950,7 @@ def _launch_onehot(weight, x, p, seed, start, block_i, block_o, group=None) -> t
                  INP_Q=p.inp_step > 0, INP_STO=p.inp_step > 0 and p.inp_sto_round,
                  W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
                  OUT_STO=out_q and p.out_sto_round, TEST_NEG=bool(p.bm_test_negative_bound),
-                 SCALED=p.out_scale != 1, NORMALS4=NORMALS4)
+                 SCALED=p.out_scale != 1)
     if int(p.nm_kind) != NM_MAX:  # (the module note at ONEHOT_ROW_ELEMENTS)
         block_o = min(block_o or _block(n_out, 1 << 30), ONEHOT_ROW_ELEMENTS // ONEHOT_MIN_ROWS)
         block_r = ONEHOT_ROW_ELEMENTS // block_o
@@ -1059,8 +1042,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     norm = torch.empty((tiles, n), dtype=torch.float32, device=x.device)
     sx_i, sx_j = step_i * x.stride(1), step_j * x.stride(1)
     inp_q, out_q = p.inp_step > 0, p.out_step > 0
-    flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0,
-                 NORMALS4=NORMALS4)
+    flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0)
     w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
     row_blocks = ROW_BLOCKS and n >= ROW_MIN_ROWS
     rows_in = _row_block(width) if (row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM
@@ -1107,7 +1089,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
             float(p.out_noise), float(p.out_step), float(p.out_bound), float(p.out_scale),
             SEED_PTR=seed_ptr_mode, W_KIND=w_kind, OUT_NOISE=p.out_noise > 0, OUT_Q=out_q,
             OUT_STO=out_q and p.out_sto_round, SCALED=p.out_scale != 1, BLOCK_R=block_r,
-            BLOCK_A=block_a, BLOCK_B=block_b, NORMALS4=NORMALS4)
+            BLOCK_A=block_a, BLOCK_B=block_b)
         return out
     rows_out = _row_block(n_out) if row_blocks else None
     kernel, grid, blocks = _epilogue_kernel, (n, tiles), dict(BLOCK_O=block_o)

@@ -89,7 +89,7 @@ def _problems():
     _onehot_reads(am, kernel_params(IOParameters(bound_management="none")))
     _row_block_mvms(am, IOParameters, kernel_params)
     _split_rows(am, IOParameters, kernel_params)
-    _normals4(am, IOParameters, kernel_params)
+    _noise_kinds(am, IOParameters, kernel_params)
     options = dict(desired_bl=31, fixed_bl=True, update_management=True,
                    update_bl_management=True, um_grad_scale=1.0, res=0.0)
     pu.line_probabilities_triton(torch.randn(8, 12), torch.randn(8, 10), 0.1, 1e-3, **options)
@@ -391,10 +391,9 @@ def _split_rows(am, IOParameters, kernel_params) -> None:
     am.ROW_MIN_ROWS, am.SPLIT_ROWS, am.SPLIT_OUTPUTS = saved
 
 
-def _normals4(am, IOParameters, kernel_params) -> None:
-    """``NORMALS4``: the MVM's kernels with every kind of normal (input, PCM and additive
-    read, output noise), one tile and a group, the one-hot reads, and the row blocks."""
-    saved, am.NORMALS4 = am.NORMALS4, True
+def _noise_kinds(am, IOParameters, kernel_params) -> None:
+    """The MVM's kernels with every kind of normal (input, PCM and additive read, output
+    noise), one tile and a group."""
     for io in (IOParameters(inp_noise=0.01, w_noise=0.02, w_noise_type="pcm_read",
                             bound_management="iterative_worst_case"),
                IOParameters(w_noise=0.01, w_noise_type="additive_constant")):
@@ -402,9 +401,6 @@ def _normals4(am, IOParameters, kernel_params) -> None:
         am.analog_mvm_triton(torch.randn(17, 23), torch.randn(9, 23), p, torch.tensor([5]))
         am.analog_mvm_grouped_triton(torch.randn(4, 3, 5), torch.randn(4, 10), p,
                                      torch.arange(4), 2, 0, 5)
-    _onehot_reads(am, kernel_params(IOParameters(bound_management="none")))
-    _row_block_mvms(am, IOParameters, kernel_params)
-    am.NORMALS4 = saved
 
 
 def _out_scales() -> None:

@@ -253,18 +253,15 @@ NOISY_BM = dict(bound_management="iterative", out_noise=0.05, inp_noise=0.02, in
                 out_sto_round=True, w_noise=0.03, w_noise_type="pcm_read")
 
 
-@pytest.mark.parametrize("extra,normals4", [
-    (NOISY_BM, False), (dict(bound_management="iterative_worst_case", noise_management="max"),
-                        False), (NOISY_BM, True)])
-def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, normals4,
-                                                                    monkeypatch):
+@pytest.mark.parametrize("extra", [
+    NOISY_BM, dict(bound_management="iterative_worst_case", noise_management="max")])
+def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, monkeypatch):
     """The row-block prologue and epilogue (several programs, a partial last block) give
     the one-row kernels' numbers bit for bit, noise and bound management's passes included,
-    and count the same vectors; with ``NORMALS4`` too (its normals do not depend on the
-    blocks: bound management's GEMV takes 8 outputs, the first pass 16 or 32)."""
+    and count the same vectors (the normals do not depend on the blocks: bound
+    management's GEMV takes 8 outputs, the first pass 16 or 32)."""
     launch = _triton(True)
     module = launch.__globals__
-    monkeypatch.setitem(module, "NORMALS4", normals4)
     w, x = _inputs(11, 23, 17, 4)
     p = kernel_params(_quiet("abs_max", "iterative", True, **extra))
     got = []
@@ -311,9 +308,9 @@ def test_triton_interpreted_row_blocks_only_from_row_min_rows(monkeypatch):
     assert used == ["_prologue_rows_kernel", "_epilogue_rows_kernel"]
 
 
-# ---------------------------------------------- NORMALS4: four normals a Philox call -------
+# ------------------------------------------- the normals: four a Philox call (_randn) -----
 def _philox_normals4(seed, stream, counters):
-    """``NORMALS4``'s four normals ``(4, len)`` at the int32 ``counters`` of an MVM noise
+    """The kernels' four normals ``(4, len)`` at the int32 ``counters`` of an MVM noise
     ``stream`` (the kernels' ``_stream_seed`` of a host ``seed``, first pass) in NumPy:
     Philox-4x32-10 and its uniforms as Triton's ``random.py`` computes them, then
     ``_box_muller`` on words 0, 1 and 2, 3, float32 operation for operation."""
@@ -362,7 +359,7 @@ def test_normals4_box_muller_is_cos_and_sin():
 
 
 def _quad_normals(seed, stream, n, width):
-    """``NORMALS4``'s normal of each element ``(row, col)`` of ``n`` rows ``width`` wide:
+    """The kernels' normal of each element ``(row, col)`` of ``n`` rows ``width`` wide:
     lane ``col % 4`` of the quad at counter ``row * width + col - col % 4``."""
     rows, cols = np.meshgrid(np.arange(n), np.arange(width), indexing="ij")
     z = _philox_normals4(seed, stream, (rows * width + cols - cols % 4).ravel())
@@ -376,11 +373,10 @@ NORMALS4_PATHS = {"one row": dict(ROW_BLOCKS=False),
 
 
 def _normals4_runs(launch, monkeypatch, kind, n, width, out, seed, device="cpu"):
-    """With ``NORMALS4`` on, each path's result for output noise (stream 3, 4-bit weights:
+    """Each path's result for output noise (stream 3, 4-bit weights:
     every product and sum exact) or input noise (stream 1, read through an identity
     weight), what ``_quad_normals`` says it is, and the noise's level."""
     module = launch.__globals__
-    monkeypatch.setitem(module, "NORMALS4", True)
     monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randint(-63, 64, (n, width), generator=gen) / 64.0  # the DAC's view, exact
@@ -404,7 +400,7 @@ def _normals4_runs(launch, monkeypatch, kind, n, width, out, seed, device="cpu")
 
 @pytest.mark.parametrize("kind", ["out_noise", "inp_noise"])
 def test_triton_interpreted_normals4_are_lanes_of_philox_quads(kind, monkeypatch):
-    """``NORMALS4``: the noise of element ``(row, col)`` is lane ``col % 4`` of the four
+    """The noise of element ``(row, col)`` is lane ``col % 4`` of the four
     normals of the Philox call at the counter of column ``col - col % 4`` - each element its
     own normal - bit for bit (``_quad_normals``), on every path (one row, row blocks, rows in
     two parts) and so whatever the blocks; 38 columns: a partial block and a partial quad."""
@@ -432,15 +428,6 @@ def test_normals4_are_standard_and_independent():
     for a, b in ((z[0], z[1]), (z[2], z[3]), (z[0], z[2]), (z[1], z[3]), (z[3, :-1], z[0, 1:])):
         for f in (lambda t: t, lambda t: t * t):
             assert abs(float(torch.corrcoef(torch.stack([f(a), f(b)]))[0, 1])) < 5 / math.sqrt(n)
-
-
-def test_triton_interpreted_normals4_noise_has_the_twins_std(monkeypatch):
-    """With ``NORMALS4``, output noise still has the twin's std (the z-tests of the
-    switch off: 25 programs of 10 copies of the 6 outputs, blocks of 16)."""
-    launch = _triton(True)
-    monkeypatch.setitem(launch.__globals__, "NORMALS4", True)
-    _noise_check(lambda w, x, p: launch(w, x, p, 5, block_i=32, block_o=16), "out_noise", 250,
-                 copies=10)
 
 
 # ------------------------------------------------------------------------ GPU -------------
@@ -701,15 +688,12 @@ def test_triton_compiled_one_hot_row_blocks_at_convolution_shapes(width, out):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("normals4", [False, True])
 @pytest.mark.parametrize("n,width,out", [(3000, 144, 16), (2000, 16, 144), (700, 288, 64)])
-def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, normals4,
-                                                                 monkeypatch):
+def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, monkeypatch):
     """Compiled, at convolution shapes with default noise and many rows clipping: the
-    row-block kernels give the one-row kernels' numbers bit for bit (``NORMALS4`` too)."""
+    row-block kernels give the one-row kernels' numbers bit for bit."""
     launch = _triton(False)
     module = launch.__globals__
-    monkeypatch.setitem(module, "NORMALS4", normals4)
     gen = torch.Generator().manual_seed(n)
     w = (0.4 * torch.randn(out, width, generator=gen)).cuda()
     x = torch.relu(torch.randn(n, width, generator=gen)).cuda()
@@ -930,25 +914,13 @@ def test_triton_compiled_split_rows_equal_the_row_blocks(n, width, out, monkeypa
                                               ("out_noise", 700, 288, 64),
                                               ("inp_noise", 5000, 144, 144)])
 def test_triton_compiled_normals4_are_lanes_of_philox_quads(kind, n, width, out, monkeypatch):
-    """Compiled, at convolution shapes: ``NORMALS4``'s noise is the interpreted kernels'
+    """Compiled, at convolution shapes: the noise is the interpreted kernels'
     (``_quad_normals``) on every path, up to the compiled rounding (libdevice's ``log``, the
     approximate square root, the polynomials' and the noise's sums fused: a few ulps)."""
     launch = _triton(False)
     got, want, _ = _normals4_runs(launch, monkeypatch, kind, n, width, out, 7, "cuda")
     for path, result in got.items():
         torch.testing.assert_close(result, want, rtol=1e-6, atol=1e-6, msg=path)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("kind", list(NOISES))
-def test_triton_compiled_normals4_noise_has_the_twins_std(kind, monkeypatch):
-    launch = _triton(False)
-    monkeypatch.setitem(launch.__globals__, "NORMALS4", True)
-
-    def run(w, x, p):
-        return launch(w.cuda(), x.cuda(), p, torch.tensor([5], device="cuda"))
-
-    _noise_check(run, kind, 20000)
 
 
 BOUND_READ_IO = [dict(), dict(bound_management="iterative", out_bound=0.4),
