@@ -5,11 +5,11 @@ kernels against new, side by side in one process (CUDA only).
 
 Times, per ResNet-20 layer shape at batch 128, the analog MVM (prologue, matmul, epilogue)
 of the forward pass (aihwkit's default I/O: bound management on; once more with weights
-that make many rows clip) and of the backward pass (bound management off), with
-``analog_mvm_cuda.ROW_BLOCKS`` off and on, and ``im2col`` / ``col2im`` with
-``im2col_cuda.IMAGE_BLOCKS`` off and on; checks that both give the same numbers bit for
-bit; prints each one's memory floor (bytes it must move at 3 TB/s). ``--conv-counts``: only
-the 2026-12-07 convcounts paths (``conv_count_rows``), each off then on.
+that make many rows clip) and of the backward pass (bound management off), in the one-row
+kernels and in row blocks (``analog_mvm_cuda.ROW_MIN_ROWS``), and ``im2col`` / ``col2im``;
+checks that both give the same numbers bit for bit; prints each one's memory floor (bytes
+it must move at 3 TB/s). ``--conv-counts``: only the 2026-12-07 convcounts paths
+(``conv_count_rows``), each off then on.
 """
 
 from __future__ import annotations
@@ -42,17 +42,6 @@ LAYERS = [("stem", 131072, 27, 16), ("stage1", 131072, 144, 16), ("stage2", 3276
 IMAGES = [("stage1", 16, 32), ("stage2", 32, 16), ("stage3", 64, 8)]
 
 
-def _both(switch_module, name: str, fn, repeats: int):
-    """``fn`` with the switch off (old) and on (new): times and whether the results agree."""
-    out, times = [], []
-    for on in (False, True):
-        setattr(switch_module, name, on)
-        out.append(fn())
-        times.append(cuda_ms(fn, windows=repeats))
-    setattr(switch_module, name, True)
-    return times, torch.equal(out[0], out[1])
-
-
 def _each(module, name: str, values, fn, repeats: int):
     """``fn`` under each of ``values`` of the setting ``name``: times and whether the results
     agree; the setting is left as it was."""
@@ -80,7 +69,7 @@ def mvm_rows(repeats: int) -> list[str]:
             params = kernel_params(p)
             w = scale * torch.randn(k_out, k_in, device=DEVICE, generator=gen)
             x = torch.relu(torch.randn(rows, k_in, device=DEVICE, generator=gen))
-            (old, new), same = _both(analog_mvm_cuda, "ROW_BLOCKS",
+            (old, new), same = _each(analog_mvm_cuda, "ROW_MIN_ROWS", (rows + 1, 1),
                                      partial(analog_mvm_cuda.analog_mvm_triton, w, x, params, 7),
                                      repeats)
             # x read, v written and read by the matmul; y written, read, out written
@@ -99,17 +88,13 @@ def gather_rows(repeats: int, batch: int = 128) -> list[str]:
         inverse = inverse_index(index.cpu(), c * side * side).to(DEVICE)
         images = torch.randn(batch, c, side, side, device=DEVICE)
         rows = torch.randn(batch * index.shape[0], index.shape[1], device=DEVICE)
-        (old_g, new_g), same_g = _both(im2col_cuda, "IMAGE_BLOCKS",
-                                       partial(im2col_cuda.im2col_triton, images, index),
-                                       repeats)
-        (old_s, new_s), same_s = _both(im2col_cuda, "IMAGE_BLOCKS",
-                                       partial(im2col_cuda.col2im_triton, rows, inverse, batch),
-                                       repeats)
+        gather = cuda_ms(partial(im2col_cuda.im2col_triton, images, index), windows=repeats)
+        scatter = cuda_ms(partial(im2col_cuda.col2im_triton, rows, inverse, batch),
+                          windows=repeats)
         floor = 4 * rows.numel() / BANDWIDTH * 1e3
         lines.append(f"im2col {name} ({batch}x{c}x{side}x{side}, rows {tuple(rows.shape)}): "
-                     f"old {old_g:.3f} ms, new {new_g:.3f} ms ({old_g / new_g:.2f}x), equal "
-                     f"{same_g}; col2im old {old_s:.3f} ms, new {new_s:.3f} ms "
-                     f"({old_s / new_s:.2f}x), equal {same_s}; floor (rows once) {floor:.3f} ms")
+                     f"{gather:.3f} ms; col2im {scatter:.3f} ms; floor (rows once) "
+                     f"{floor:.3f} ms")
     return lines
 
 
@@ -173,30 +158,12 @@ def update_rows(repeats: int) -> list[str]:
     return lines
 
 
-def _off_on(module, names, fn, repeats: int):
-    """``fn`` with the switches ``names`` off, then on one after another (each adding to
-    the ones before): times and whether every result equals the first; the switches are
-    left as they were."""
-    saved = [getattr(module, name) for name in names]
-    out, times = [], []
-    try:
-        for on in range(len(names) + 1):
-            for i, name in enumerate(names):
-                setattr(module, name, i < on)
-            out.append(_flat(fn))
-            times.append(cuda_ms(fn, windows=repeats))
-    finally:
-        for name, value in zip(names, saved, strict=True):
-            setattr(module, name, value)
-    return times, all(torch.equal(out[0], o) for o in out[1:])
-
-
 def conv_count_rows(repeats: int, batch: int = 128) -> list[str]:
     """The convcounts paths at the ResNet's shapes (2026-12-07): a convolution's compact
     layout by torch's sort and by counting (``counting_layout``), the drawn counts (in
     ``DRAWN_WAVES``' parts, the 144-wide programs' registers capped; trains of 1, as BL
-    management gives the bench run), col2im over images and over channel tiles
-    (``CHANNEL_TILES`` off then on)."""
+    management gives the bench run), col2im over images (no form) and over channel tiles
+    (with a ``channel_form``)."""
     cu, lines = counted_update_cuda, []
     for layer, rows, width, n_out in LAYERS:
         gen = torch.Generator(device=DEVICE).manual_seed(2)
@@ -215,8 +182,8 @@ def conv_count_rows(repeats: int, batch: int = 128) -> list[str]:
         form = channel_form(inverse, c)
         form = ((form[0].to(DEVICE), *form[1:]), c)
         rows = torch.randn(batch * index.shape[0], index.shape[1], device=DEVICE)
-        fn = partial(im2col_cuda.col2im_triton, rows, inverse.to(DEVICE), batch, form=form)
-        (old, new), same = _off_on(im2col_cuda, ["CHANNEL_TILES"], fn, repeats)
+        fn = partial(im2col_cuda.col2im_triton, rows, inverse.to(DEVICE), batch)
+        (old, new), same = _pair((fn, partial(fn, form=form)), repeats)
         floor = 4 * (rows.numel() + batch * c * side * side) / BANDWIDTH * 1e3
         lines.append(f"conv {name} col2im ({batch}x{c}x{side}x{side}): images "
                      f"{old:.3f} ms, channel tiles {new:.3f} ms ({old / new:.2f}x), floor "

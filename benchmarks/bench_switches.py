@@ -24,7 +24,6 @@ import time
 from xbrun.kernels import (
     analog_mvm_cuda,
     counted_update_cuda,
-    im2col_cuda,
     line_walk_cuda,
     pulsed_update_cuda,
     transfer_write_cuda,
@@ -37,10 +36,6 @@ from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
 
 # name: (the module switches, the data, the model/batch overrides, the rows: DEVICE[+KEY=V])
 PATHS = {
-    # the ResNet's narrow rows: row-block MVM periphery, image-block im2col / col2im
-    "narrow-rows": (((analog_mvm_cuda, "ROW_BLOCKS"), (im2col_cuda, "IMAGE_BLOCKS")),
-                    RESNET, [], ("sgd+update.accumulate=batch", "chopped", "sgd",
-                             "chopped+update.accumulate=batch")),
     # the update takes the forward pass's patch rows instead of gathering them again
     "keep-rows": (((indexed, "KEEP_ROWS"),), RESNET, [],
                   ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
@@ -57,10 +52,6 @@ PATHS = {
     "split-periphery": (((analog_mvm_cuda, "SPLIT_ROWS"), (analog_mvm_cuda, "SPLIT_OUTPUTS")),
                         RESNET, [], ("sgd+update.accumulate=batch",
                                      "chopped+update.accumulate=batch")),
-    # col2im of a convolution's index over blocks of pixels x every channel (a warp's loads
-    # some ten 128-byte lines, not 32): the backward's image gradient, every step
-    "channel-tiles": (((im2col_cuda, "CHANNEL_TILES"),), RESNET, [],
-                      ("sgd+update.accumulate=batch", "chopped+update.accumulate=batch")),
     # the 8 x 8 layers' count program (288 inputs x 64 outputs) in 32-wide input blocks (the
     # 64-wide one spills 328 bytes on sm_90); the same counts
     "narrow-drawn": (((counted_update_cuda, "NARROW_DRAWN_BLOCKS"),), RESNET, [],

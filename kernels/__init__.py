@@ -413,7 +413,7 @@ def col2im(rows, inverse, n, *, form=None):
     in col2im's order; Triton on CUDA, numba on the CPU (float32), else the twin.
     ``form``: ``(channel_form(inverse, channels), channels)`` where the index has one (a
     convolution's): Triton then gathers a block of pixels of every channel a program
-    (``im2col_cuda.CHANNEL_TILES``); the same numbers."""
+    (``im2col_cuda.col2im_channels_triton``); the same numbers."""
     backend, run = backends.pick("col2im", rows)
     if form is not None and backend == backends.TRITON:
         return run(rows, inverse, n, form=form)

@@ -815,15 +815,16 @@ def _block(n: int, cap: int) -> int:
 # where a row is at most ROW_WIDTH wide (a convolution's rows: 16-576 wide, 10^5 of them);
 # one program per row left most of its threads idle on rows that narrow. Only from
 # ROW_MIN_ROWS rows: on one H200 (2026-12-06 23:00 UTC, benchmarks/RESULTS.md) faster on the
-# ResNet, slower on the bench MLP's 32-256 rows (too few programs). False: the kernels of one
-# row everywhere (the same numbers; a switch for side-by-side timings).
-ROW_BLOCKS = True
+# ResNet (``ROW_BLOCKS`` in `narrow-rows`, with the image blocks, narrow planes and drawn
+# counts: sgd `batch` 4.74x -> 3.30x fp, chopped `batch` 7.87x -> 6.49x), slower on the bench
+# MLP's 32-256 rows (too few programs; chopped b32 2.45x -> 2.91x). Fewer rows, or rows over
+# ROW_WIDTH: the kernels of one row (the same numbers). The switch removed 2026-12-08.
 ROW_MIN_ROWS = 4096
 ROW_WIDTH = 512
 ROW_ELEMENTS = 2048
 
 
-# With ROW_BLOCKS (from ROW_MIN_ROWS rows): a prologue row whose width is not a power of two
+# In row blocks (from ROW_MIN_ROWS rows): a prologue row whose width is not a power of two
 # in two power-of-two parts, the widest power of two below it and the rest's
 # (``_prologue_split_kernel``: 144 = 128 + 16, 288 = 256 + 32, 576 = 512 + 64; 2,304
 # elements a program), both loads in flight before any arithmetic, the row maxima the two
@@ -846,7 +847,7 @@ ROW_ELEMENTS = 2048
 # loads a lane, ~100 registers). Rows over ROW_WIDTH up to twice it take it too (576: not
 # one program a row). False: the row-block prologue (off until a GPU times it).
 SPLIT_ROWS = False
-# With ROW_BLOCKS: the epilogue without bound management (a backward MVM's) of rows whose
+# In row blocks: the epilogue without bound management (a backward MVM's) of rows whose
 # outputs are not a power of two in ``_split``'s two parts (``_epilogue_split_kernel``: a
 # backward's 144 / 288 outputs as 128 + 16 / 256 + 32 lanes, 2,304 a program), both parts'
 # loads first. The same numbers bit for bit (the same element-wise ADC, noise counters,
@@ -1044,7 +1045,7 @@ def _launch(weights, x, p, seed, n_cols, step_i, step_j, width, block_i, block_o
     inp_q, out_q = p.inp_step > 0, p.out_step > 0
     flags = dict(INP_Q=inp_q, INP_STO=inp_q and p.inp_sto_round, INP_NOISE=p.inp_noise > 0)
     w_kind = int(p.w_noise_kind) if p.w_noise > 0 else 0
-    row_blocks = ROW_BLOCKS and n >= ROW_MIN_ROWS
+    row_blocks = n >= ROW_MIN_ROWS
     rows_in = _row_block(width) if (row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM
                                     and w_kind != W_NOISE_ADDITIVE) else None
     split = _split(width) if (SPLIT_ROWS and row_blocks and p.nm_kind != NM_ABS_MAX_NP_SUM

@@ -6,8 +6,11 @@ The gather writes each patch row once, straight from the image (``F.unfold`` wri
 twin's order, so it needs no atomic adds and equals the twin bit for bit.
 
 Every image of a batch shares the index: a program of either kernel covers a block of
-images (``IMAGE_BLOCKS``), so it reads its block of the index once for all of them (int64,
-twice the bytes of the float32 it moves: read once an element, it was most of the traffic).
+images, so it reads its block of the index once for all of them (int64, twice the bytes of
+the float32 it moves: read once an element, it was most of the traffic; one image a program
+before ``IMAGE_BLOCKS``, timed faster on one H200 in `narrow-rows`, 2026-12-06 23:00: ResNet
+sgd `batch` 4.74x -> 3.30x fp with the other narrow-row paths; its switch removed
+2026-12-08, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -18,36 +21,11 @@ import triton.language as tl
 
 
 @triton.jit
-def _im2col_kernel(img_ptr, index_ptr, out_ptr, rows, patches, width, size,
-                   BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr):
-    r = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
-    k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
-    ok = (r < rows)[:, None] & (k < width)[None, :]
-    r64 = r.to(tl.int64)
-    b, p = r64 // patches, r64 % patches
-    e = tl.load(index_ptr + p[:, None] * width + k[None, :], mask=ok, other=-1)
-    v = tl.load(img_ptr + b[:, None] * size + e, mask=ok & (e >= 0), other=0.0)
-    tl.store(out_ptr + r64[:, None] * width + k[None, :], v, mask=ok)
-
-
-@triton.jit
-def _col2im_kernel(rows_ptr, inverse_ptr, out_ptr, n, size, per_image, width,
-                   BLOCK: tl.constexpr):
-    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    ok = i < n * size
-    b, e = i // size, i % size
-    acc = tl.zeros((BLOCK,), tl.float32)
-    for j in range(width):
-        p = tl.load(inverse_ptr + e * width + j, mask=ok, other=-1)
-        acc += tl.load(rows_ptr + b * per_image + p, mask=ok & (p >= 0), other=0.0)
-    tl.store(out_ptr + i, acc, mask=ok)
-
-
-@triton.jit
 def _im2col_images_kernel(img_ptr, index_ptr, out_ptr, n, patches, width, size,
                           BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_B: tl.constexpr):
-    """``_im2col_kernel`` for the patches ``BLOCK_P`` x ``BLOCK_K`` of ``BLOCK_B`` images:
-    the index block read once."""
+    """Patch rows ``r = b * patches + p``: element ``k`` of row ``r`` is image ``b``'s
+    element ``index[p, k]`` (zero where it is -1), for the patches ``BLOCK_P`` x ``BLOCK_K``
+    of ``BLOCK_B`` images: the index block read once."""
     p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
     ok = (p < patches)[:, None] & (k < width)[None, :]
@@ -64,8 +42,9 @@ def _im2col_images_kernel(img_ptr, index_ptr, out_ptr, n, patches, width, size,
 @triton.jit
 def _col2im_images_kernel(rows_ptr, inverse_ptr, out_ptr, n, size, per_image, width,
                           BLOCK: tl.constexpr, BLOCK_B: tl.constexpr):
-    """``_col2im_kernel`` for ``BLOCK`` elements of ``BLOCK_B`` images: each column of
-    ``inverse`` read once for all of them; the same sums in the same order."""
+    """Image ``b``'s element ``e``: the sum over ``j`` of its patch rows' positions
+    ``inverse[e, j]`` (-1: nothing), in the twin's order, for ``BLOCK`` elements of
+    ``BLOCK_B`` images: each column of ``inverse`` read once for all of them."""
     e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     b = tl.program_id(1).to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
     ok_e = e < size
@@ -82,8 +61,8 @@ def _col2im_images_kernel(rows_ptr, inverse_ptr, out_ptr, n, size, per_image, wi
 def _col2im_channels_kernel(rows_ptr, first_ptr, out_ptr, n, plane, channels, per_image,
                             width, shift, c_lo, c_count, BLOCK_P: tl.constexpr,
                             BLOCK_C: tl.constexpr, BLOCK_B: tl.constexpr):
-    """``_col2im_kernel`` over ``BLOCK_P`` pixels of every channel of ``BLOCK_B`` images
-    (``CHANNEL_TILES``), the positions of a :func:`channel_form` (channel ``c`` of pixel
+    """``_col2im_images_kernel``'s sums over ``BLOCK_P`` pixels of every channel of
+    ``BLOCK_B`` images, the positions of a :func:`channel_form` (channel ``c`` of pixel
     ``q`` reads ``first[q, j] + (c - c_lo) * shift``): neighbouring lanes take neighbouring
     channels, whose positions lie ``shift`` (a kernel's taps: 9 floats) apart in a patch
     row, so a warp's load spans some ten 128-byte lines where 32 pixels of one channel
@@ -108,19 +87,14 @@ def _col2im_channels_kernel(rows_ptr, first_ptr, out_ptr, n, plane, channels, pe
         tl.store(out_ptr + b * channels * plane + at, acc, mask=ok & live)
 
 
-# False: one image per program (the kernels before IMAGE_BLOCKS; the same numbers)
-IMAGE_BLOCKS = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
-
-
 # col2im of a convolution's index (its ``channel_form``: every channel's positions one
 # channel's shifted) by ``_col2im_channels_kernel``: a program's lanes over the channels of
 # a block of pixels, a warp's loads some ten 128-byte lines instead of 32 (a pixel's patch
 # rows lie 576 bytes apart at 144 inputs). The profile's second kernel (2.4 ms of a ResNet sgd
 # `batch` step, 25 launches) reads ~0.9 GB a step: at 3 TB/s 0.3 ms. The same numbers.
-# False: ``_col2im_images_kernel``.
-# On (one H100, 2026-12-07 14:58, `bench_switches` `conv-counts`: see
-# ``counted_update_cuda.COUNTING_LAYOUT``).
-CHANNEL_TILES = True
+# Timed faster (``CHANNEL_TILES``, one H100, 2026-12-07 14:58, `bench_switches` `conv-counts`
+# with three count paths: ResNet sgd `batch` 2.89x -> 2.51x fp, chopped `batch` 3.93x ->
+# 3.57x), its switch removed 2026-12-08. Without a form, or wider: ``_col2im_images_kernel``.
 # elements a program (pixels x the channels rounded up to a power of 2): 512 is a row of 32
 # pixels of 16 channels (the 32 x 32 layers), whose patch rows a tap reads span ~18 KB; a
 # kernel row's 3 taps read the same rows' sectors (a pixel's neighbour's), so they may hit in
@@ -136,16 +110,12 @@ def im2col_triton(images: torch.Tensor, index: torch.Tensor, block_r: int = 32,
     n, patches, width = images.shape[0], *index.shape
     rows = n * patches
     out = torch.empty(rows, width, dtype=flat.dtype, device=flat.device)
-    if out.numel() and IMAGE_BLOCKS:
+    if out.numel():
         grid = (triton.cdiv(patches, block_r), triton.cdiv(width, block_k),
                 triton.cdiv(n, block_b))
         _im2col_images_kernel[grid](flat, index.contiguous(), out, n, patches, width,
                                     flat.shape[1], BLOCK_P=block_r, BLOCK_K=block_k,
                                     BLOCK_B=block_b)
-    elif out.numel():
-        grid = (triton.cdiv(rows, block_r), triton.cdiv(width, block_k))
-        _im2col_kernel[grid](flat, index.contiguous(), out, rows, patches, width,
-                             flat.shape[1], BLOCK_R=block_r, BLOCK_K=block_k)
     return out
 
 
@@ -153,20 +123,16 @@ def col2im_triton(rows: torch.Tensor, inverse: torch.Tensor, n: int,
                   block: int = 256, block_b: int = 4, *, form=None) -> torch.Tensor:
     """Same arguments and result as ``col2im_torch`` (float32 CUDA rows; int64 inverse);
     ``block_b`` images a program. ``form``: ``(channel_form(inverse, channels), channels)``,
-    taken by :func:`col2im_channels_triton` where ``CHANNEL_TILES`` is on."""
-    if form is not None and CHANNEL_TILES and IMAGE_BLOCKS and form[1] <= CHANNEL_TILE_ELEMENTS:
+    taken by :func:`col2im_channels_triton` (up to ``CHANNEL_TILE_ELEMENTS`` channels)."""
+    if form is not None and form[1] <= CHANNEL_TILE_ELEMENTS:
         return col2im_channels_triton(rows, form[0], n, form[1])
     flat = rows.reshape(n, -1).contiguous()
     size, width = inverse.shape
     out = torch.empty(n, size, dtype=flat.dtype, device=flat.device)
-    if out.numel() and IMAGE_BLOCKS:
+    if out.numel():
         grid = (triton.cdiv(size, block), triton.cdiv(n, block_b))
         _col2im_images_kernel[grid](flat, inverse.contiguous(), out, n, size, flat.shape[1],
                                     width, BLOCK=block, BLOCK_B=block_b)
-    elif out.numel():
-        _col2im_kernel[(triton.cdiv(n * size, block),)](flat, inverse.contiguous(), out, n,
-                                                        size, flat.shape[1], width,
-                                                        BLOCK=block)
     return out
 
 

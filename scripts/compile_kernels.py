@@ -414,8 +414,8 @@ def _out_scales() -> None:
 
 
 def _convolution_gathers() -> None:
-    """im2col (of channels-last images, copied contiguous) and col2im, in image blocks and
-    one image a program."""
+    """im2col (of channels-last images, copied contiguous) and col2im, in image blocks, and
+    col2im over channel tiles."""
     from xbrun.kernels import im2col_cuda as ic
     from xbrun.kernels import inverse_index
 
@@ -423,13 +423,10 @@ def _convolution_gathers() -> None:
 
     index, _ = conv_indices(3, 5, 6, 3, padding=1)
     images = torch.randn(4, 3, 5, 6).contiguous(memory_format=torch.channels_last)
-    saved = ic.IMAGE_BLOCKS
-    for ic.IMAGE_BLOCKS in (True, False):
-        ic.im2col_triton(images, index)
-        ic.col2im_triton(torch.randn(4 * 30, 27), inverse_index(index, 90), 4)
-    ic.IMAGE_BLOCKS = saved
+    ic.im2col_triton(images, index)
+    ic.col2im_triton(torch.randn(4 * 30, 27), inverse_index(index, 90), 4)
     from xbrun.kernels import channel_form
-    for c, side in ((3, 5), (16, 32), (64, 8)):  # CHANNEL_TILES: the ResNet's tiles' widths
+    for c, side in ((3, 5), (16, 32), (64, 8)):  # the ResNet's tiles' widths
         index, _ = conv_indices(c, side, side, 3, padding=1)
         form = channel_form(inverse_index(index, c * side * side), c)
         ic.col2im_channels_triton(torch.randn(2 * side * side, c * 9), form, 2, c)
@@ -501,7 +498,7 @@ def _transfer_writes(kernels) -> None:
 # switches on since a GPU timed them (2026-12-07 15:00): the problems below were written
 # while they were off, each turning its own on for its launches, so they run with these off
 # first and both paths stay compiled
-_TIMED_ON = (("im2col_cuda", "CHANNEL_TILES"), ("pulsed_update_cuda", "SKIP_IDLE_LINES"))
+_TIMED_ON = (("pulsed_update_cuda", "SKIP_IDLE_LINES"),)
 
 
 @contextlib.contextmanager

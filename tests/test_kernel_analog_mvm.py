@@ -265,10 +265,9 @@ def test_triton_interpreted_row_blocks_equal_the_kernels_of_one_row(extra, monke
     w, x = _inputs(11, 23, 17, 4)
     p = kernel_params(_quiet("abs_max", "iterative", True, **extra))
     got = []
-    for row_blocks in (False, True):
-        monkeypatch.setitem(module, "ROW_BLOCKS", row_blocks)
-        monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
-        monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
+    monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
+    for fewest in (12, 1):  # 11 rows: the one-row kernels, then the row blocks
+        monkeypatch.setitem(module, "ROW_MIN_ROWS", fewest)
         counts = torch.zeros(1, dtype=torch.int64)
         got.append((launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8, vectors=counts),
                     counts.item()))
@@ -298,7 +297,6 @@ def test_triton_interpreted_row_blocks_only_from_row_min_rows(monkeypatch):
                 used.append(name)
                 return kernel[grid]
         monkeypatch.setitem(module, name, Spy())
-    monkeypatch.setitem(module, "ROW_BLOCKS", True)
     monkeypatch.setitem(module, "ROW_ELEMENTS", 128)
     monkeypatch.setitem(module, "ROW_MIN_ROWS", 12)
     fewer = launch(w, x, p, 5, block_i=16, block_o=16, gemv_o=8)
@@ -366,10 +364,10 @@ def _quad_normals(seed, stream, n, width):
     return torch.from_numpy(z[(cols % 4).ravel(), np.arange(n * width)].reshape(n, width))
 
 
-# the MVM's paths, as the module's switches choose them (with ROW_MIN_ROWS 1)
-NORMALS4_PATHS = {"one row": dict(ROW_BLOCKS=False),
-                  "row blocks": dict(ROW_BLOCKS=True),
-                  "split": dict(ROW_BLOCKS=True, SPLIT_ROWS=True, SPLIT_OUTPUTS=True)}
+# the MVM's paths, as the module's settings choose them
+NORMALS4_PATHS = {"one row": dict(ROW_MIN_ROWS=1 << 62),
+                  "row blocks": dict(ROW_MIN_ROWS=1),
+                  "split": dict(ROW_MIN_ROWS=1, SPLIT_ROWS=True, SPLIT_OUTPUTS=True)}
 
 
 def _normals4_runs(launch, monkeypatch, kind, n, width, out, seed, device="cpu"):
@@ -377,7 +375,6 @@ def _normals4_runs(launch, monkeypatch, kind, n, width, out, seed, device="cpu")
     every product and sum exact) or input noise (stream 1, read through an identity
     weight), what ``_quad_normals`` says it is, and the noise's level."""
     module = launch.__globals__
-    monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randint(-63, 64, (n, width), generator=gen) / 64.0  # the DAC's view, exact
     if kind == "out_noise":
@@ -701,9 +698,8 @@ def test_triton_compiled_row_blocks_equal_the_kernels_of_one_row(n, width, out, 
                   dict(bound_management="iterative_worst_case")):
         p = kernel_params(IOParameters(**extra))
         got = []
-        for row_blocks in (False, True):
-            monkeypatch.setitem(module, "ROW_BLOCKS", row_blocks)
-            monkeypatch.setitem(module, "ROW_MIN_ROWS", 1)
+        for fewest in (n + 1, 1):  # the one-row kernels, then the row blocks
+            monkeypatch.setitem(module, "ROW_MIN_ROWS", fewest)
             got.append(launch(w, x, p, 11))
         assert torch.equal(got[0], got[1])
 

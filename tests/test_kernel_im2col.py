@@ -60,32 +60,28 @@ def test_parallel_numba_equals_serial(monkeypatch):
     assert torch.equal(col2im_numba(g, inverse, 4), grad)
 
 
-def _check_triton(interpret: bool, device: str, monkeypatch):
-    """Both kernels of each (a program per block of images, with a partial last block, and
-    one image per program) equal unfold and its autograd."""
+def _check_triton(interpret: bool, device: str):
+    """Both kernels (a program per block of images, with a partial last block) equal unfold
+    and its autograd."""
     gather = triton_function("im2col_cuda", "im2col_triton", interpret)
     scatter = triton_function("im2col_cuda", "col2im_triton", interpret)
-    for image_blocks in (True, False):
-        monkeypatch.setitem(gather.__globals__, "IMAGE_BLOCKS", image_blocks)
-        for seed, shape in enumerate(SHAPES[:2]):
-            x, rows, g, grad, indices, _ = unfold_reference(shape, 3, seed)
-            inverse = inverse_index(indices, x[0].numel())
-            out = gather(x.to(device), indices.to(device), block_r=8, block_k=16, block_b=2)
-            assert torch.equal(out.cpu(), rows)
-            back = scatter(g.to(device), inverse.to(device), 3, block=64, block_b=2)
-            assert torch.equal(back.cpu(), grad)
+    for seed, shape in enumerate(SHAPES[:2]):
+        x, rows, g, grad, indices, _ = unfold_reference(shape, 3, seed)
+        inverse = inverse_index(indices, x[0].numel())
+        out = gather(x.to(device), indices.to(device), block_r=8, block_k=16, block_b=2)
+        assert torch.equal(out.cpu(), rows)
+        back = scatter(g.to(device), inverse.to(device), 3, block=64, block_b=2)
+        assert torch.equal(back.cpu(), grad)
 
 
-def test_triton_interpreted_equals_unfold(monkeypatch):
-    _check_triton(True, "cpu", monkeypatch)
+def test_triton_interpreted_equals_unfold():
+    _check_triton(True, "cpu")
 
 
-def _check_copied(interpret: bool, device: str, monkeypatch):
+def _check_copied(interpret: bool, device: str):
     """Images that are not contiguous (a channels-last view, a transposed one) are copied
     contiguous, then gathered: the rows of unfold."""
     gather = triton_function("im2col_cuda", "im2col_triton", interpret)
-    # (a test that ran ``_check_triton`` first left IMAGE_BLOCKS at its last value, False)
-    monkeypatch.setitem(gather.__globals__, "IMAGE_BLOCKS", True)
     for seed, shape in enumerate([*SHAPES, (2, 1, 6, (1, 3), 1, 0, 1)]):
         x, rows, *_, indices, _ = unfold_reference(shape, 3, seed)
         for images in (x.contiguous(memory_format=torch.channels_last),
@@ -95,14 +91,14 @@ def _check_copied(interpret: bool, device: str, monkeypatch):
             assert torch.equal(out.cpu(), rows)
 
 
-def test_triton_interpreted_copied_images_equal_unfold(monkeypatch):
-    _check_copied(True, "cpu", monkeypatch)
+def test_triton_interpreted_copied_images_equal_unfold():
+    _check_copied(True, "cpu")
 
 
 @pytest.mark.gpu
-def test_triton_compiled_equals_unfold(monkeypatch):
-    _check_triton(False, "cuda", monkeypatch)
-    _check_copied(False, "cuda", monkeypatch)
+def test_triton_compiled_equals_unfold():
+    _check_triton(False, "cuda")
+    _check_copied(False, "cuda")
 
 
 def test_channel_form_of_a_convolutions_index():
@@ -125,15 +121,14 @@ def test_channel_form_of_a_convolutions_index():
     assert channel_form(inverse_index(swapped, 100), 4) is None
 
 
-def _check_channel_tiles(interpret: bool, device: str, monkeypatch, shapes, n, blocks):
-    """col2im over a channel form (``CHANNEL_TILES``) equals unfold's autograd bit for bit
-    (partial pixel and image blocks), also as a grid tile's range of the channels against
-    the twin; ``col2im_triton`` takes it only with the switch on."""
+def _check_channel_tiles(interpret: bool, device: str, shapes, n, blocks):
+    """col2im over a channel form (``col2im_channels_triton``) equals unfold's autograd bit
+    for bit (partial pixel and image blocks), also as a grid tile's range of the channels
+    (``col2im_triton`` with the form) against the twin."""
     from xbrun.kernels import channel_form
 
     scatter = triton_function("im2col_cuda", "col2im_triton", interpret)
     channels = triton_function("im2col_cuda", "col2im_channels_triton", interpret)
-    monkeypatch.setitem(scatter.__globals__, "IMAGE_BLOCKS", True)
     for seed, shape in enumerate(shapes):
         x, rows, g, grad, indices, _ = unfold_reference(shape, n, seed)
         c = shape[0]
@@ -149,22 +144,19 @@ def _check_channel_tiles(interpret: bool, device: str, monkeypatch, shapes, n, b
         tile = channel_form(part, c)
         assert (tile[2], tile[3]) == (lo, count)
         tile = (tile[0].to(device), *tile[1:])
-        want = col2im_torch(rows_part, part, n)
-        for on in (False, True):
-            monkeypatch.setitem(scatter.__globals__, "CHANNEL_TILES", on)
-            got = scatter(rows_part.to(device), part.to(device), n, form=(tile, c))
-            assert torch.equal(got.cpu(), want)
+        got = scatter(rows_part.to(device), part.to(device), n, form=(tile, c))
+        assert torch.equal(got.cpu(), col2im_torch(rows_part, part, n))
 
 
-def test_triton_interpreted_channel_tiles_equal_unfold(monkeypatch):
-    _check_channel_tiles(True, "cpu", monkeypatch, [(3, 5, 4, 3, 2, 1, 1)], 3,
+def test_triton_interpreted_channel_tiles_equal_unfold():
+    _check_channel_tiles(True, "cpu", [(3, 5, 4, 3, 2, 1, 1)], 3,
                          [(4, 2)])
 
 
 @pytest.mark.gpu
-def test_triton_compiled_channel_tiles_equal_unfold(monkeypatch):
+def test_triton_compiled_channel_tiles_equal_unfold():
     """Compiled, at the ResNet's shapes (16 channels of 32 x 32, 32 of 16 x 16 from a
     stride 2, 64 of 8 x 8) and the small ones."""
-    _check_channel_tiles(False, "cuda", monkeypatch,
+    _check_channel_tiles(False, "cuda",
                          [*SHAPES[:2], (16, 32, 32, 3, 1, 1, 1), (16, 32, 32, 3, 2, 1, 1),
                           (64, 8, 8, 3, 1, 1, 1)], 6, [(None, 1), (None, 2), (32, 4)])
