@@ -14,7 +14,7 @@ before it was dropped), and one marked ``/copies`` redraws write noise through t
 and gathers (``array.FOLLOW_IN_PLACE`` off), so the two rows of a figure compare the same
 numbers' two paths in one process. Rows: ``ROWS`` (any of ``RUNS``, with a ``VARIANTS``
 suffix or none). ``--on``: the switches of ``bench_switches``' paths turned on first (e.g.
-``fused-scales``), to time a path off and on in two calls on one machine.
+``split-periphery``), to time a path off and on in two calls on one machine.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--device", default="cpu", help="cpu, or cuda (graph-replayed steps)")
     parser.add_argument("--on", default="",
-                        help="bench_switches paths to turn on, comma-separated (fused-scales)")
+                        help="bench_switches paths to turn on, comma-separated (split-periphery)")
     args = parser.parse_args()
     if args.on:
         from .bench_switches import PATHS

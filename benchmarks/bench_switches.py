@@ -30,7 +30,7 @@ from xbrun.kernels import (
 )
 
 from xbrun.nn import optimizer
-from xbrun.tiles import grouped, indexed, scales
+from xbrun.tiles import grouped, indexed
 
 from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
 
@@ -96,11 +96,6 @@ PATHS = {
     "line-major": (((grouped, "LINE_MAJOR_STATE"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped", "agad")),
-    # the learned output scales' backward in one launch a tile (d * beta and the scales'
-    # gradient) instead of three, and a grid of such tiles read as one group: the
-    # wu2024/wu2025-mnist figures' step at batch 10
-    "fused-scales": (((scales, "FUSED_BACKWARD"),), DATA,
-                     ["batch_size=10", "mapping.learn_out_scaling=true"], ("sgd", "ttv1")),
     # a grouped grid pass's partial sums and their joining in one launch (forward, backward)
     "ordered-sums": (((grouped, "ORDERED_SUMS"),), DATA, LARGE,
                      ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",

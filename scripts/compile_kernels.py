@@ -404,7 +404,7 @@ def _noise_kinds(am, IOParameters, kernel_params) -> None:
 
 
 def _out_scales() -> None:
-    """The learned output scales' backward (``scales.FUSED_BACKWARD``): per output (narrow
+    """The learned output scales' backward (``scales.OutScalesFunction``): per output (narrow
     and wider than a block) and per tile."""
     from xbrun.kernels import out_scales_cuda as os_
 

@@ -14,7 +14,7 @@ from test_mapping import make_spec
 from torch import nn
 
 from xbrun.nn import AnalogLinear, AnalogSGD
-from xbrun.tiles import grouped, scales
+from xbrun.tiles import grouped
 
 
 def _train(layer, x, y, steps=3):
@@ -69,9 +69,8 @@ def test_the_group_equals_the_tiles_on_the_cpu(monkeypatch):
 
 @pytest.mark.parametrize("columnwise", ["false", "true"])
 def test_tiles_with_learned_scales_group_with_the_fused_backward(monkeypatch, columnwise):
-    """``scales.FUSED_BACKWARD``: a grid whose tiles learn output scales reads as one group
-    and trains as its tiles do one by one (outputs, input gradients, scales, weights)."""
-    monkeypatch.setattr(scales, "FUSED_BACKWARD", True)
+    """A grid whose tiles learn output scales reads as one group (their fused backward) and
+    trains as its tiles do one by one (outputs, input gradients, scales, weights)."""
     tiled, group, want, got = _same_training(
         "cpu", monkeypatch, mapping=("learn_out_scaling=true",
                                      f"out_scaling_columnwise={columnwise}"))
@@ -88,7 +87,6 @@ def test_tiles_with_learned_scales_group_with_the_fused_backward(monkeypatch, co
 def test_tiles_with_learned_scales_group_on_the_gpu(monkeypatch):
     """The grouped read of tiles with learned scales on CUDA (the out-scales kernel, the
     group's per-tile errors): as tile by tile up to the batched matmul's rounding."""
-    monkeypatch.setattr(scales, "FUSED_BACKWARD", True)
     tiled, group, want, got = _same_training(
         "cuda", monkeypatch, io="perfect",
         mapping=("learn_out_scaling=true", "out_scaling_columnwise=true"))
@@ -105,10 +103,6 @@ def test_the_group_applies_to_equal_plain_tiles_only(monkeypatch):
     x = torch.randn(3, 24)
     assert _layers()[0].tiles.group.applies(x)
     assert not _layers("digital_bias=false")[0].tiles.group.applies(x)  # analog bias
-    # learned output scales: a group only with their fused backward (scales.FUSED_BACKWARD)
-    monkeypatch.setattr(scales, "FUSED_BACKWARD", False)
-    assert not _layers("learn_out_scaling=true")[0].tiles.group.applies(x)
-    monkeypatch.setattr(scales, "FUSED_BACKWARD", True)
     assert _layers("learn_out_scaling=true")[0].tiles.group.applies(x)
     assert not _layers("weight_scaling_omega=0.6")[0].tiles.group.applies(x)
     uneven = AnalogLinear.from_digital(nn.Linear(23, 15), make_spec(

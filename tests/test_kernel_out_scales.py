@@ -1,5 +1,5 @@
 """The learned output scales' one-pass backward (``kernels/out_scales_*``,
-``scales.FUSED_BACKWARD``) against the twin and against autograd's three passes."""
+``scales.OutScalesFunction``) against the twin and against autograd's three passes."""
 
 import pytest
 import torch
@@ -55,17 +55,19 @@ def test_compiled_kernel_matches_the_twin(n, out, per_column):
 
 @pytest.mark.parametrize("columnwise", [False, True])
 @pytest.mark.parametrize("backend", ["twin", "triton"])
-def test_the_switch_gives_autograds_gradients(columnwise, backend, monkeypatch):
-    """A tile's forward and backward with the switch off (autograd's passes) and on (one
-    pass; ``triton``: the interpreted kernel in place of the twin): the same outputs,
-    input gradients and scale gradients."""
+def test_the_fused_backward_gives_autograds_gradients(columnwise, backend, monkeypatch):
+    """A tile's forward and backward through autograd's passes (``OutScalesFunction``
+    replaced by the product) and through the one pass (``triton``: the interpreted kernel in
+    place of the twin): the same outputs, input gradients and scale gradients."""
     if backend == "triton":
         launch = triton_function("out_scales_cuda", "out_scales_backward_triton",
                                  interpret=True)
         monkeypatch.setattr(kernels, "out_scales_backward", launch)
     results = []
+    fused = scales.OutScalesFunction.apply
     for on in (False, True):
-        monkeypatch.setattr(scales, "FUSED_BACKWARD", on)
+        monkeypatch.setattr(scales.OutScalesFunction, "apply", fused if on else (
+            lambda y, beta: y * scales.view_along(beta, 2, -1)))
         tile = make_tile(learn_out_scaling=True, out_scaling_columnwise=columnwise)
         tile.set_weights((weights() * 16).round() / 16)  # dyadic: every sum exact
         tile.set_learned_out_scales(torch.arange(2.0, 8.0) / 4 if columnwise else 1.5)

@@ -136,7 +136,7 @@ class GridFunction(torch.autograd.Function):
 
 class ScaledGridFunction(torch.autograd.Function):
     """:class:`GridFunction` for a group whose tiles learn output scales
-    (``scales.FUSED_BACKWARD``): each tile's outputs times its scales, partial sums in
+    (``scales.OutScalesFunction``'s backward): each tile's outputs times its scales, partial sums in
     ``sum_in_order``'s order, as the tiles' own forward passes give them; the backward
     gives each tile its error times its scales and the scales' gradient
     (``kernels.out_scales_backward``), queues them on the tile (the tiles then update one

@@ -10,8 +10,8 @@ own scale, ADC, bound management and seed - the tile's own, advanced as its own 
 advances it. The digital partial sums follow ``grid.py``'s order.
 
 Only where every tile is plain: same shapes and I/O, no analog bias, input range, mapping
-scales, tile bias, convolution index or replica noise stream, and learned output scales
-only with ``scales.FUSED_BACKWARD`` (``autograd.ScaledGridFunction``: each tile's outputs
+scales, tile bias, convolution index or replica noise stream; learned output scales through
+their fused backward (``autograd.ScaledGridFunction``: each tile's outputs
 and errors scaled by its own scales, as tile by tile; its update then tile by tile, as each
 tile's error differs); and on CUDA (the CPU gains nothing from it and keeps its results bit
 for bit). Otherwise the grid runs tile by tile.
@@ -62,7 +62,6 @@ from ..physics.array import PulsedArray
 from ..physics.io import analog_mvm_grouped, reads_take_line_elements
 from ..physics.lines import LineRun
 from ..physics.pulses import bin_width
-from . import scales
 
 
 class TileGroup:
@@ -94,8 +93,6 @@ class TileGroup:
             return False
         io = tiles[0].io
         learned = tiles[0].out_scaling_alpha is not None
-        if learned and not scales.FUSED_BACKWARD:
-            return False
         return all(t.io is io and t.input_range is None and t.mapping_scales is None
                    and (t.out_scaling_alpha is not None) == learned and t.bias is None
                    and not t.analog_bias and t.conv_index is None and t.noise_stream == 0

@@ -16,13 +16,12 @@ from torch import nn
 from .. import kernels
 from ..errors import ConfigError, TileError
 
-# learned output scales on rows with their backward in one kernel (``OutScalesFunction``:
+# Learned output scales on rows with their backward in one kernel (``OutScalesFunction``:
 # ``kernels.out_scales_backward``, one Triton launch on CUDA) instead of autograd's three
 # (two products and a sum) a tile and step, and a grid of such tiles read as one group
-# (``grouped.py``); the same numbers. On: one H100, 2026-12-07, a wu2024-mnist step 0.27 ->
-# 0.20 ms (Tiki-Taka), 0.26 -> 0.19 ms (Analog SGD) (``benchmarks/RESULTS.md``; False: the
-# path before, ``benchmarks/bench_switches.py`` path ``fused-scales``)
-FUSED_BACKWARD = True
+# (``grouped.py``); the same numbers. Timed on one H100 (``FUSED_BACKWARD``, 2026-12-07
+# 03:33, `fused-scales`: a wu2024-mnist step 0.27 -> 0.20 ms, Tiki-Taka; 0.26 -> 0.19 ms,
+# Analog SGD), its switch removed 2026-12-08 (``benchmarks/RESULTS.md``).
 
 
 def view_along(vector: torch.Tensor, ndim: int, dim: int) -> torch.Tensor:
@@ -123,7 +122,7 @@ class OutputScales:
         alpha = self.out_scaling_alpha
         if alpha is None:
             return values
-        if FUSED_BACKWARD and values.dim() == 2 and dim in (-1, 1) and torch.is_grad_enabled():
+        if values.dim() == 2 and dim in (-1, 1) and torch.is_grad_enabled():
             return OutScalesFunction.apply(values, alpha)
         return values * view_along(alpha, values.dim(), dim)
 
