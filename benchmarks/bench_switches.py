@@ -96,10 +96,6 @@ PATHS = {
     "line-major": (((grouped, "LINE_MAJOR_STATE"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped", "agad")),
-    # a grouped grid pass's partial sums and their joining in one launch (forward, backward)
-    "ordered-sums": (((grouped, "ORDERED_SUMS"),), DATA, LARGE,
-                     ("sgd+update.accumulate=batch", "ttv2+update.accumulate=batch",
-                      "chopped+update.accumulate=batch")),
     # the one-line transfer write stores a row's one-hot value alone (a broadcast column),
     # not 512 floats a row (chopped/AGAD: 46 MB a step of zeros; ttv1/ttv2: rows for scale)
     "hot-only-rows": (((transfer_write_cuda, "HOT_ONLY_ROWS"),), DATA, LARGE,

@@ -253,7 +253,7 @@ def _problems():
                            trains=(bl, 5, 7))
     _one_accumulator(cu, kernels, gen)
     from xbrun.kernels import grid_sum_cuda
-    for dim in (0, 1):  # a grid pass's partial sums (grouped.ORDERED_SUMS): wide and narrow
+    for dim in (0, 1):  # a grid pass's partial sums (grouped._grid_sum): wide and narrow
         for width in (512, 392, 10):
             grid_sum_cuda.grid_sum_triton(torch.zeros(3, 2, 4, width), dim)
     from xbrun.kernels import chi_steps_cuda

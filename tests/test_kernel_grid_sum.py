@@ -1,5 +1,5 @@
 """A tile grid's partial sums in one launch (``kernels/grid_sum_*``,
-``grouped.ORDERED_SUMS``) against the twin's adds: the same float32 numbers bit for bit."""
+``grouped._grid_sum``) against the twin's adds: the same float32 numbers bit for bit."""
 
 import pytest
 import torch
@@ -39,14 +39,13 @@ def test_grid_sum_refuses_another_axis():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dim", [0, 1])
-def test_gpu_grid_sum_is_the_twins_adds(monkeypatch, dim):
+def test_gpu_grid_sum_is_the_twins_adds(dim):
     """Compiled at the 4096-wide grid's shape (8 x 8 tiles of 512, batch 256) and the
     784-wide one's (8 x 2 of 392): the launch equals the twin's adds bit for bit, and a
-    grouped layer's forward and backward with ``ORDERED_SUMS`` on equal it off."""
+    grouped layer's sums (``grouped._grid_sum``) equal it."""
     launch = triton_function("grid_sum_cuda", "grid_sum_triton", interpret=False)
     for shape in ((8, 8, 256, 512), (8, 2, 256, 392)):
         parts = _parts(*shape).cuda()
         assert torch.equal(launch(parts, dim), grid_sum_torch(parts, dim))
-    monkeypatch.setattr(grouped, "ORDERED_SUMS", True)
     parts = _parts(8, 8, 64, 512, seed=1).cuda()
     assert torch.equal(grouped._grid_sum(parts, dim), grid_sum_torch(parts, dim))

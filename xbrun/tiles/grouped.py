@@ -562,20 +562,16 @@ class TileGroup:
         self._vectors[:, direction].add_(vectors)
 
 
-# A grid pass's partial sums and their joining in one launch on CUDA (``kernels.grid_sum``:
+# A grid pass's partial sums and their joining in one launch on CUDA (``_grid_sum``:
 # each part read once, the joined rows written once; at 784-4096-4096-10 b256, 7 adds and a
-# copy a 4096-wide pass, ~100 -> ~38 MB). The same float32 additions in the same order, so
-# the same numbers bit for bit. False: torch's adds and copy (the twin). On:
-# ``counted_update_cuda.QUAD_LOOP``'s measurement (``bench_switches`` ``wide-batch``).
-ORDERED_SUMS = True
-
-
+# copy a 4096-wide pass, ~100 -> ~38 MB), where torch's adds and copy (the twin) took eight.
+# The same float32 additions in the same order, so the same numbers bit for bit. Timed on
+# one H100 (``ORDERED_SUMS`` in `wide-batch`, with ``ONE_ACCUMULATOR`` and ``QUAD_LOOP``,
+# 2026-12-07 07:42: 4096 sgd `batch` 2.47x -> 2.02x fp), its switch removed 2026-12-08.
 def _grid_sum(parts: torch.Tensor, dim: int) -> torch.Tensor:
     """``parts`` ``(rows, columns, N, W)`` summed in order over ``dim``, joined into ``[N,
-    kept * W]``: one launch with ``ORDERED_SUMS``, else the twin's adds."""
-    if ORDERED_SUMS:
-        return kernels.grid_sum(parts, dim)
-    return kernels.grid_sum_torch(parts, dim)
+    kept * W]`` (``kernels.grid_sum``: one launch on CUDA)."""
+    return kernels.grid_sum(parts, dim)
 
 
 def _transfer(tile, events: int, lr: float) -> None:
