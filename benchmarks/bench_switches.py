@@ -91,11 +91,6 @@ PATHS = {
     "wide-lines": (((pulsed_update_cuda, "WIDE_LINES"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
                     "chopped")),
-    # H and AGAD's means of a grouped transfer stored line by line (a line's elements
-    # adjacent): the write kernel's loads and stores of a line as whole sectors
-    "line-major": (((grouped, "LINE_MAJOR_STATE"),), DATA, LARGE,
-                   ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",
-                    "chopped", "agad")),
     # the one-line transfer write stores a row's one-hot value alone (a broadcast column),
     # not 512 floats a row (chopped/AGAD: 46 MB a step of zeros; ttv1/ttv2: rows for scale)
     "hot-only-rows": (((transfer_write_cuda, "HOT_ONLY_ROWS"),), DATA, LARGE,

@@ -470,7 +470,7 @@ def _transfer_writes(kernels) -> None:
     for tw.SPLIT_WRITE_MIN_PASSES in (1 << 30, 0):  # one line a program, then split
         _chopped_write(tw, kernels, p)
         for state in (torch.zeros(3, 24, 37), torch.zeros(3, 37, 24).transpose(1, 2)):
-            # row by row, and line by line (grouped.LINE_MAJOR_STATE: LINE_MAJOR addressing)
+            # row by row, and line by line (grouped._LINE_STATE: LINE_MAJOR addressing)
             _agad_group_write(tw, p, agad, state)
     for n_len in (64, 300):  # the split scan's one, two and four warps (300: no chopper)
         chop = dict(chopper=kernels.ChopperParams(0.1), flip_seed=torch.zeros(1, **i64),

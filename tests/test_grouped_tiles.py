@@ -305,17 +305,15 @@ def test_a_transfer_grid_groups_its_update_from_the_fewest_tiles(monkeypatch, in
 GPU = pytest.mark.gpu
 
 
-@pytest.mark.parametrize("switch,kind,device,accumulate", [
-    ("line-major", "agad", "cpu", "batch"), ("line-major", "chopped", "cpu", "sample"),
-    pytest.param("line-major", "agad", "cuda", "batch", marks=GPU),
-    pytest.param("line-major", "chopped", "cuda", "sample", marks=GPU)])
-def test_transfer_paths_train_as_the_paths_before(monkeypatch, switch, kind, device,
-                                                  accumulate):
-    """``line-major`` (``LINE_MAJOR_STATE``: a grid's H and AGAD's means bound line by line,
-    strides ``(1, L)`` a tile) gives the training of the path before it bit for bit:
+@pytest.mark.parametrize("kind,device,accumulate", [
+    ("agad", "cpu", "batch"), ("chopped", "cpu", "sample"),
+    pytest.param("agad", "cuda", "batch", marks=GPU),
+    pytest.param("chopped", "cuda", "sample", marks=GPU)])
+def test_line_major_state_trains_as_row_major_state(monkeypatch, kind, device, accumulate):
+    """A grid's H and AGAD's means bound line by line (``_LINE_STATE``: strides ``(1, L)`` a
+    tile) give the training of row-major state (``_LINE_STATE`` empty) bit for bit:
     outputs, every tile's state, C and its pulse counts (the CPU: the grouped write's twin;
     CUDA: its kernels)."""
-    from benchmarks.bench_switches import PATHS
     from xbrun.devices import DEVICES
     from xbrun.devices.schedule import TransferSchedule
     from xbrun.devices.transfer import TransferDevice
@@ -340,15 +338,14 @@ def test_transfer_paths_train_as_the_paths_before(monkeypatch, switch, kind, dev
     x = torch.randn(6, 24, generator=gen).to(device).requires_grad_()
     y = torch.randn(6, 15, generator=gen).to(device)
     seen = []
-    for layer, on in zip(layers, (False, True), strict=True):
-        for module, name in PATHS[switch][0]:
-            monkeypatch.setattr(module, name, on)
+    for layer, names in zip(layers, ((), grouped._LINE_STATE), strict=True):
+        monkeypatch.setattr(grouped, "_LINE_STATE", names)
         seen.append(_train(layer, x, y, steps=2))
     assert all(torch.equal(a, b) for pa, pb in zip(*seen, strict=True)
                for a, b in zip(pa, pb, strict=True))
     group = layers[1].analog_tiles()
     names = ("buffer", "running_mean", "past_mean") if kind == "agad" else ("buffer",)
-    for name in names if switch == "line-major" else ():  # the group's views
+    for name in names:  # the group's views
         state = getattr(group[1].device_state, name)
         assert state.stride() == (1, state.shape[0])
         assert state.data_ptr() == group[0].tile_group._bound[name][0][1].data_ptr()

@@ -1066,7 +1066,7 @@ def test_sure_pulses_write_compiled(monkeypatch, case, int8):
 
 def _line_major(t: torch.Tensor) -> torch.Tensor:
     """``t`` (``(.., L, lines)``) stored line by line: strides ``(.., 1, L)``, the same values
-    (``grouped.LINE_MAJOR_STATE``'s layout)."""
+    (``grouped._LINE_STATE``'s layout)."""
     return t.transpose(-2, -1).contiguous().transpose(-2, -1)
 
 
@@ -1166,7 +1166,7 @@ def test_split_write_compiled(case, seeded, tiles):
 @pytest.mark.parametrize("case, seeded, tiles", [("agad", False, 0), ("random", True, 0),
                                                   ("agad", False, 2)])
 def test_transfer_write_of_line_major_state_is_the_row_major_write(case, seeded, tiles):
-    """H and AGAD's means stored line by line (``grouped.LINE_MAJOR_STATE``; the kernel's
+    """H and AGAD's means stored line by line (``grouped._LINE_STATE``; the kernel's
     ``LINE_MAJOR`` addressing): the trains, probabilities, buffer, choppers and means of
     the row-major state's write, bit for bit; one tile and a group of two."""
     launch = triton_function("transfer_write_cuda", "transfer_write_triton", interpret=True)

@@ -408,7 +408,7 @@ class TileGroup:
         lr_t = states[0].transfer_learning_rate(lr)
         group, rows = {**walk}, {**rows}
         for name, holders in self._write_state(tiles, states).items():  # views, then plans
-            group[name] = self._bind(name, holders, LINE_MAJOR_STATE and name in _LINE_STATE)
+            group[name] = self._bind(name, holders, name in _LINE_STATE)
             rows[name] = self._bound[name][1]
         plans = [s.write_plan(run, rows["reads"][g], lr_t, t.generator)
                  for g, (s, t, run) in enumerate(zip(states, tiles, runs, strict=True))]
@@ -509,7 +509,7 @@ class TileGroup:
         current stream may still read them: the caching allocator keeps them until it
         has (``record_stream``), whichever stream they were made on. ``line_major``: each
         ``(L, lines)`` buffer stored with its lines' elements adjacent (strides ``(1, L)``;
-        the same values, another layout: ``LINE_MAJOR_STATE``)."""
+        the same values, another layout: ``_LINE_STATE``)."""
         bound = self._bound.get(key)
         if (bound is None or (key in self._line_major) != line_major
                 or any(getattr(m, n) is not v
@@ -654,10 +654,11 @@ GROUPED_WRITE = True  # measured faster on one H200, 2026-12-06 23:00 UTC: bench
 # its elements is a 32-byte sector of its own, 2 KB from the next (at 784-4096-4096-10,
 # b256, 256 lines of 512 a tile and step: H's load + store ~8 MB of sectors a 512x512 tile,
 # AGAD's two means twice that again; CPU estimate, benchmarks/RESULTS.md 2026-12-07
-# agadgap). The same values in another layout, so the same numbers bit for bit. On since one
-# H100 timed it with GROUPED_ONEHOT (2026-12-07 08:50, ``bench_switches agad-transfers``)
-LINE_MAJOR_STATE = True
-_LINE_STATE = ("buffer", "running_mean", "past_mean")  # the bound names it applies to
+# agadgap). The same values in another layout, so the same numbers bit for bit. Timed on one
+# H100 (``LINE_MAJOR_STATE`` with ``analog_mvm_cuda.GROUPED_ONEHOT``, 2026-12-07 08:50,
+# `agad-transfers`: 4096 chopped `batch` 3.23x -> 2.76x fp, agad 3.72x -> 2.81x), its switch
+# removed 2026-12-08.
+_LINE_STATE = ("buffer", "running_mean", "past_mean")  # the bound names stored line by line
 # a grid of mixed-precision tiles updated as one group (``TileGroup._mixed_update``): the
 # layer's d^T x in one matmul, every tile's chi step in one launch (``kernels.chi_steps``),
 # the walks and writes in those of one tile; tile by tile each tile's update is ~16
