@@ -84,9 +84,6 @@ PATHS = {
                             "agad+update.accumulate=batch")),
     # accumulate=sample: only the rows with a coincidence in a block walked
     "listed-rows": (((pulsed_update_cuda, "LISTED_ROWS"),), DATA, LARGE, ("sgd", "chopped")),
-    # a grouped grid's transfer writes in one launch per kernel
-    "grouped-write": (((grouped, "GROUPED_WRITE"),), DATA, LARGE,
-                      ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
     # a transfer's one-hot write on columns (chopped, AGAD) in blocks of columns x rows
     "wide-lines": (((pulsed_update_cuda, "WIDE_LINES"),), DATA, LARGE,
                    ("chopped+update.accumulate=batch", "agad+update.accumulate=batch",

@@ -2,7 +2,7 @@
 
     python -m benchmarks.count_launches [--devices fp,sgd,chopped,agad] [--batch 256]
                                         [--steps 3] [--list] [--resnet] [--large]
-                                        [--overrides a=b,..] [--per-tile-write]
+                                        [--overrides a=b,..]
                                         [--on PATH,..] [--bytes]
 
 A replayed CUDA graph costs a few microseconds per node whatever the node does, so at small
@@ -17,8 +17,7 @@ them. The last step is reported (the first ones make the graph's lazy state), wi
 transfer runs (``TransferDevice.transfer_lines`` calls: each a read, a write and their
 Python; a grouped grid's writes, ``TileGroup._write``, are none). ``--resnet``: issue 27's
 ResNet-20 on 3x32x32 images (``bench_training.RESNET``) instead of the MLP; ``--large``: the
-MLP at 784-4096-4096-10; ``--per-tile-write``: a grouped grid's transfer writes tile by tile,
-as before they were grouped (``xbrun.tiles.grouped.GROUPED_WRITE``).
+MLP at 784-4096-4096-10.
 
 ``--on``: the switches of ``bench_switches``' paths turned on first. ``--bytes``: with the
 launches, an ESTIMATE of the device-memory bytes each kind moves a step, from the fake
@@ -419,9 +418,6 @@ def main() -> None:
                         help="the MLP at 784-4096-4096-10 (bench_training's LARGE shape)")
     parser.add_argument("--overrides", default="",
                         help="more overrides, comma-separated (e.g. update.accumulate=batch)")
-    parser.add_argument("--per-tile-write", action="store_true",
-                        help="a grouped grid's transfer writes tile by tile "
-                             "(xbrun.tiles.grouped.GROUPED_WRITE off)")
     parser.add_argument("--on", default="",
                         help="bench_switches paths to turn on, comma-separated "
                              "(e.g. split-rows)")
@@ -435,9 +431,6 @@ def main() -> None:
     extra = [o for o in args.overrides.split(",") if o]
     if args.large:
         extra = ["model.hidden=[4096, 4096]", *extra]
-    if args.per_tile_write:
-        from xbrun.tiles import grouped
-        grouped.GROUPED_WRITE = False
     if args.on:
         from .bench_switches import PATHS
         for path in args.on.split(","):

@@ -216,7 +216,6 @@ def test_a_transfer_grid_updates_as_its_tiles(monkeypatch, kind, accumulate, dev
     from xbrun.physics.array import PulsedArray
 
     monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
-    monkeypatch.setattr(grouped, "GROUPED_WRITE", True)  # the grouped write, whatever the default
     monkeypatch.setattr(PulsedArray, "_host_seed",
                         lambda self, gen: int(self._device_seed(gen).tensor()))
     if walk == "device":  # the CUDA walk: on the device, each run's read seed keyed by it
@@ -320,7 +319,6 @@ def test_line_major_state_trains_as_row_major_state(monkeypatch, kind, device, a
     from xbrun.physics.array import PulsedArray
 
     monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
-    monkeypatch.setattr(grouped, "GROUPED_WRITE", True)
     monkeypatch.setattr(PulsedArray, "_host_seed",
                         lambda self, gen: int(self._device_seed(gen).tensor()))
     monkeypatch.setattr(TransferSchedule, "walks_on_host", lambda self: False)

@@ -42,8 +42,8 @@ six launches a step against 176 with constant steps), where each is one plain fu
 write (on CUDA; the CPU's twin writes tile by tile; else each tile's own call). Nothing
 of a tile's transfer depends on another tile, so the order of the tiles changes nothing.
 On CUDA the group's update is one job on the optimizer's side streams, beside the other
-tiles' updates; the jobs it returns (transfers not walked as a group, or the writes tile
-by tile with ``GROUPED_WRITE`` off) run after it, on its stream or on one that waits for it.
+tiles' updates; the jobs it returns (transfers not walked as a group, or writes that are
+not plain fused writes, tile by tile) run after it, on its stream or on one that waits for it.
 """
 
 from __future__ import annotations
@@ -389,7 +389,7 @@ class TileGroup:
         runs = [LineRun(rows["start"][g], count, n_lines, rows["passes"][g]).with_onehot(
                     onehot[:, g * n_lines:(g + 1) * n_lines], counted=True,
                     read_seed=rows["flip_seed"][g]) for g in range(len(tiles))]
-        if GROUPED_WRITE and _writes_fused(states):  # every tile's write, on this stream
+        if _writes_fused(states):  # every tile's write, on this stream
             self._write(tiles, states, runs, lr, walk, rows)
             return []
         made = (reads, snapshot, onehot)  # on the group's stream, used on the others
@@ -605,6 +605,11 @@ _SOURCES = {"weight": "weight", "cell_params": "slow.cell_params",
 _UNSTACKED = ("line_mask", "flip_draws")
 
 
+# A grouped transfer's writes into C are the group's launches (``TileGroup._write``) where
+# each tile's write would be a plain fused write, not a job of its own on the optimizer's
+# side streams (two launches a tile): timed faster on one H200 (``GROUPED_WRITE``,
+# 2026-12-06 23:00, 784-4096-4096-10 b256 chopped `batch` 4.30x -> 4.14x fp, agad 4.69x ->
+# 4.60x), its switch removed 2026-12-08 (benchmarks/RESULTS.md).
 def _writes_fused(states) -> bool:
     """Whether the devices' writes into C are fused writes that
     ``kernels.transfer_lines_grouped`` makes as a group on their device (else their writes
@@ -643,10 +648,6 @@ def _read_array(state):
 
 # the grouped passes on the CPU too (the tests' way to run them without a GPU)
 GROUP_ON_CPU = False
-# a grouped transfer's writes into C as the group's launches (``TileGroup._write``); off:
-# each tile writes as a job of its own on the optimizer's side streams (two launches a
-# tile), as before - the switch the GPU benchmark compares them by
-GROUPED_WRITE = True  # measured faster on one H200, 2026-12-06 23:00 UTC: benchmarks/RESULTS.md
 # H and AGAD's running and past means of a grid's buffered transfer devices (``(L, lines)``
 # each, a transfer's line one of their columns) stored line by line: bound as group tensors
 # with strides (L * lines, 1, L) (``_bind``), so that the write kernel's program of a line
