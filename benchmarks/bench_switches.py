@@ -7,12 +7,9 @@ off then on, ratios to fp's epoch on the same shape.
 
 Every path gives the same numbers as the one before it (the interpreted tests check it bit
 for bit; ``pytest -m gpu`` checks it compiled), so a switch is a speed choice only: turn a
-path on by default where this measures it faster. Exceptions: ``normals4``, other normals
-of the same distribution (a choice of stream, tested against the twin's noise levels); the
-mixed-precision group's paths (``mp-*``), where chi sums the layer's ``d^T x`` as one matmul
-(another last bit than each tile's ``addmm``: the same numbers where the sums are exact,
-as the tests make them, else a stream of its own). Rows
-print as they are measured, so a time limit still leaves the rows before it.
+path on by default where this measures it faster (the exceptions, other normals and the
+mixed-precision group's matmul, have no switch since 2026-12-08). Rows print as they are
+measured, so a time limit still leaves the rows before it.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ from xbrun.kernels import (
 )
 
 from xbrun.nn import optimizer
-from xbrun.tiles import grouped, indexed
+from xbrun.tiles import indexed
 
 from .bench_training import DATA, LARGE, RESNET, _spec, epoch_seconds
 
@@ -144,26 +141,12 @@ PATHS = {
                         (pulsed_update_cuda, "SURE_PULSES"),
                         (pulsed_update_cuda, "WIDE_QUAD_BLOCKS")), DATA, LARGE,
                        ("chopped+update.accumulate=batch", "agad+update.accumulate=batch")),
-    # a grid of mixed-precision tiles updated as one group: the layer's d^T x in one
-    # matmul, every tile's chi step (chi += lr inc, whole steps out, the write's amounts) in
-    # one launch, the walks and writes in those of one tile (tile by tile: ~16 launches a
-    # tile). Chi rounds as one matmul: another last bit than the tiles' addmm (a stream of
-    # its own, tested bit for bit where the sums are exact)
-    "mp-grouped": (((grouped, "MP_GROUPED"),), DATA, LARGE,
-                   ("mixed_precision+update.accumulate=batch", "mixed_precision")),
     # one-hot line writes whose lines have no pulse return before loading them (mixed
     # precision's rows of chi without a whole step: 77-100 % of the hidden layers' rows a
-    # step after the bench's first epoch, counted on the CPU)
+    # step after the bench's first epoch, counted on the CPU; timed in `mp-batch` with
+    # grouped.MP_GROUPED and MP_FUSED_WRITE, which have no switch since 2026-12-08)
     "idle-lines": (((pulsed_update_cuda, "SKIP_IDLE_LINES"),), DATA, LARGE,
                    ("mixed_precision+update.accumulate=batch", "mixed_precision")),
-    # the group's chi step and its write's trains in one launch (constant steps: the
-    # amounts never stored, the one-hot rows one value a row)
-    "mp-fused": (((grouped, "MP_GROUPED"), (grouped, "MP_FUSED_WRITE")), DATA, LARGE,
-                 ("mixed_precision+update.accumulate=batch", "mixed_precision")),
-    # the three together
-    "mp-batch": (((grouped, "MP_GROUPED"), (grouped, "MP_FUSED_WRITE"),
-                  (pulsed_update_cuda, "SKIP_IDLE_LINES")), DATA, LARGE,
-                 ("mixed_precision+update.accumulate=batch", "mixed_precision")),
 }
 
 

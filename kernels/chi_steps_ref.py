@@ -1,5 +1,5 @@
 """Reference twin of mixed precision's digital step for a grid of tiles (``device=
-mixed_precision``, ``xbrun/tiles/grouped.py`` with ``MP_GROUPED``).
+mixed_precision``, ``xbrun/tiles/grouped.py``'s ``_mixed_update``).
 
 Mixed precision (``xbrun/devices/mixed_precision.py``) sums each tile's outer products
 ``lr * d^T x`` into its float32 matrix chi; when a transfer falls due with every row of chi

@@ -257,7 +257,7 @@ def _problems():
         for width in (512, 392, 10):
             grid_sum_cuda.grid_sum_triton(torch.zeros(3, 2, 4, width), dim)
     from xbrun.kernels import chi_steps_cuda
-    for width in (512, 392, 10):  # a mixed-precision grid's chi step (grouped.MP_GROUPED)
+    for width in (512, 392, 10):  # a mixed-precision grid's chi step (grouped, as one)
         for start in (torch.zeros(6, dtype=torch.int64), None):  # with a write, and without
             chi_steps_cuda.chi_steps_triton(torch.zeros(6, 4, width),
                                             torch.zeros(8, 3 * width), 3, 0.1, 0.01, start)

@@ -272,25 +272,20 @@ def test_gpu_a_step_that_syncs(tmp_path):
 
 @gpu
 @needs_cuda
-@pytest.mark.parametrize("path", ["mp-grouped", "mp-batch"])
+@pytest.mark.parametrize("path", ["grouped", "idle-lines"])
 def test_gpu_mixed_precision_grid_updates_as_one_group_in_graphs(monkeypatch, tmp_path, path):
-    """``bench_switches``' ``mp-grouped`` (``grouped.MP_GROUPED``) and ``mp-batch`` (with
-    ``MP_FUSED_WRITE`` and ``pulsed_update_cuda.SKIP_IDLE_LINES``): the grid's
-    mixed-precision tiles update as one group, with no host sync in a step; replayed graphs
-    train as eager steps; a resumed run is exact."""
+    """The grid's mixed-precision tiles update as one group (``bench_switches``'
+    ``idle-lines``, ``pulsed_update_cuda.SKIP_IDLE_LINES``, off and on), with no host sync
+    in a step; replayed graphs train as eager steps; a resumed run is exact."""
     from xbrun.kernels import pulsed_update_cuda
 
     from benchmarks.bench_switches import PATHS
     from xbrun.tiles import grouped
 
-    # every switch of the mp-batch paths off, then this path's on (on by default since
-    # 8c70820: a path that left the others at their defaults would test mp-batch twice)
-    for module, switch in PATHS["mp-batch"][0]:
-        monkeypatch.setattr(module, switch, False)
-    for module, switch in PATHS[path][0]:
-        monkeypatch.setattr(module, switch, True)
-    assert grouped.MP_GROUPED and pulsed_update_cuda.SKIP_IDLE_LINES == (path == "mp-batch")
-    assert grouped.MP_FUSED_WRITE == (path == "mp-batch")
+    # every switch of the idle-lines path off or on (on by default since 8c70820)
+    for module, switch in PATHS["idle-lines"][0]:
+        monkeypatch.setattr(module, switch, path == "idle-lines")
+    assert pulsed_update_cuda.SKIP_IDLE_LINES == (path == "idle-lines")
     calls = []
     monkeypatch.setattr(grouped.TileGroup, "_mixed_update",
                         lambda self, *a, f=grouped.TileGroup._mixed_update: calls.append(1)

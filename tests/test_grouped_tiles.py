@@ -353,9 +353,9 @@ def test_line_major_state_trains_as_row_major_state(monkeypatch, kind, device, a
         assert torch.equal(a.device_state.slow.weight, b.device_state.slow.weight)
 
 
-def _mixed_grid_steps(monkeypatch, device, walk, steps=3, on=True, fused=False, **config):
+def _mixed_grid_steps(monkeypatch, device, walk, steps=3, cell="constant_step", **config):
     """Two equal grids of mixed-precision tiles given the same queued ``(x, d)``, one tile
-    by tile and one as a group (``MP_GROUPED``; ``on``). The values and the step size are
+    by tile and one as a group (where it applies). The values and the step size are
     dyadic, so that chi's sums are exact: a tile's ``addmm`` and the layer's matmul then
     give the same chi (otherwise they round apart in the last bit: ``chi_steps_ref``)."""
     from xbrun.devices.mixed_precision import MixedPrecisionConfig
@@ -363,15 +363,12 @@ def _mixed_grid_steps(monkeypatch, device, walk, steps=3, on=True, fused=False, 
     from xbrun.physics.array import PulsedArray
 
     monkeypatch.setattr(grouped, "GROUP_ON_CPU", True)
-    monkeypatch.setattr(grouped, "MP_GROUPED", on)
-    monkeypatch.setattr(grouped, "MP_FUSED_WRITE", fused)
     monkeypatch.setattr(PulsedArray, "_host_seed",
                         lambda self, gen: int(self._device_seed(gen).tensor()))
     if walk == "device":  # the CUDA walk: line numbers kept on the device
         monkeypatch.setattr(TransferSchedule, "walks_on_host", lambda self: False)
     torch.manual_seed(0)
-    spec = make_spec("max_input_size=8", "max_output_size=5", cell="constant_step",
-                     io="perfect")
+    spec = make_spec("max_input_size=8", "max_output_size=5", cell=cell, io="perfect")
     spec.device = MixedPrecisionConfig(**{"granularity": 3 * 2.0 ** -10, **config})
     lin = nn.Linear(24, 15)
     layers = [AnalogLinear.from_digital(lin, spec).to(device) for _ in range(2)]
@@ -396,19 +393,21 @@ def _mixed_grid_steps(monkeypatch, device, walk, steps=3, on=True, fused=False, 
     return layers, ready
 
 
-@pytest.mark.parametrize("walk,config,device,fused", [
-    ("host", {}, "cpu", False), ("device", {}, "cpu", False),
-    ("device", {"transfer_every": 2}, "cpu", False), ("device", {}, "cpu", True),
-    pytest.param("device", {}, "cuda", False, marks=pytest.mark.gpu),
-    pytest.param("device", {"transfer_every": 2}, "cuda", True, marks=pytest.mark.gpu),
-    pytest.param("device", {}, "cuda", True, marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("walk,config,device,cell", [
+    ("host", {}, "cpu", "constant_step"), ("device", {}, "cpu", "linear_step"),
+    ("device", {"transfer_every": 2}, "cpu", "linear_step"),
+    ("device", {}, "cpu", "constant_step"),
+    pytest.param("device", {}, "cuda", "linear_step", marks=pytest.mark.gpu),
+    pytest.param("device", {"transfer_every": 2}, "cuda", "constant_step",
+                 marks=pytest.mark.gpu),
+    pytest.param("device", {}, "cuda", "constant_step", marks=pytest.mark.gpu)])
 def test_a_mixed_precision_grid_updates_as_its_tiles(monkeypatch, walk, config, device,
-                                                     fused):
-    """``MP_GROUPED``: a grid of mixed-precision tiles updates as one group (chi's step in
-    one launch, the walks and writes in those of one tile; ``fused``: ``MP_FUSED_WRITE``,
-    the step and the trains in one; the twins on the CPU, the Triton kernels on CUDA) bit
-    for bit as its tiles one by one: chi, the array, its wear and ledger, the schedule, the
-    counts (exact sums: cuBLAS rounds nothing either)."""
+                                                     cell):
+    """A grid of mixed-precision tiles updates as one group (chi's step in one launch, the
+    walks and writes in those of one tile; constant steps walked on the device: the step
+    and the trains in one, ``kernels.chi_write``; the twins on the CPU, the Triton kernels
+    on CUDA) bit for bit as its tiles one by one: chi, the array, its wear and ledger, the
+    schedule, the counts (exact sums: cuBLAS rounds nothing either)."""
     from xbrun import kernels
 
     steps, writes = [], []
@@ -421,8 +420,9 @@ def test_a_mixed_precision_grid_updates_as_its_tiles(monkeypatch, walk, config, 
     monkeypatch.setattr(kernels, "transfer_lines_grouped",
                         lambda *a, f=kernels.transfer_lines_grouped, **k: writes.append(1)
                         or f(*a, **k))
-    (tiled, group), ready = _mixed_grid_steps(monkeypatch, device, walk, fused=fused,
+    (tiled, group), ready = _mixed_grid_steps(monkeypatch, device, walk, cell=cell,
                                               **config)
+    fused = walk == "device" and cell == "constant_step"
     assert ready == [True] * 6
     written = [False, True, False] if config else [True] * 3  # (the group's 3 steps)
     if fused:
@@ -444,10 +444,8 @@ def test_a_mixed_precision_grid_updates_as_its_tiles(monkeypatch, walk, config, 
 
 def test_a_mixed_precision_grid_groups_only_plain_configs(monkeypatch):
     """Quantized x or d (drawn from each tile's generator) or a part of chi's rows a
-    transfer keep the tiles' own updates; ``MP_GROUPED`` off, too."""
+    transfer keep the tiles' own updates."""
     for config, want in (({"n_x_bins": 8}, False), ({"n_rows_per_transfer": 2}, False),
                          ({"n_rows_per_transfer": 5}, True)):
         _, ready = _mixed_grid_steps(monkeypatch, "cpu", "host", steps=1, **config)
         assert ready == [want] * 2, config
-    _, ready = _mixed_grid_steps(monkeypatch, "cpu", "host", steps=1, on=False)
-    assert ready == [False] * 2

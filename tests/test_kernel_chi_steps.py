@@ -1,5 +1,5 @@
 """Mixed precision's digital step for a grid of tiles in one launch (``kernels/chi_steps_*``,
-``grouped.MP_GROUPED``): the kernel against its twin bit for bit, the twin against the
+``grouped.TileGroup._mixed_update``): the kernel against its twin bit for bit, the twin against the
 device's own steps (``MixedPrecision.update``'s arithmetic, tile by tile); and its write's
 lines without pulses skipped (``pulsed_update_cuda.SKIP_IDLE_LINES``) as written."""
 

@@ -164,7 +164,7 @@ class TileGroup:
             return False
         first = tiles[0].device_state
         if isinstance(first, MixedPrecision):
-            return MP_GROUPED and self._mixed_ready()
+            return self._mixed_ready()
         array = _written_array(first)
         if array is None:
             return False
@@ -240,7 +240,19 @@ class TileGroup:
             return []
         return self._transfers(tiles, states, int(x.shape[0]), float(lr))
 
-    # -- mixed precision (``MP_GROUPED``) ------------------------------------------------
+    # -- mixed precision ------------------------------------------------------------
+    # A grid of mixed-precision tiles updates as one group (``TileGroup._mixed_update``, where
+    # ``_mixed_ready``): the layer's d^T x in one matmul, every tile's chi step in one launch
+    # (``kernels.chi_steps``), the walks and writes in those of one tile; tile by tile each
+    # tile's update is ~16 launches (at 784-4096-4096-10, b256: 1,408 of the step's 1,454 on the
+    # side streams; counted on fake CUDA, benchmarks/RESULTS.md 2026-12-07 mpwide). Chi rounds as
+    # one matmul (another last bit than a tile's addmm: the stream may then differ). Constant
+    # steps take chi's step and the write's trains in one launch (``kernels.chi_write``: the
+    # amounts never stored, the one-hot rows one value a row), then the one-hot lines' kernel:
+    # two launches a grid instead of three, ~0.27 GB a step less (the same numbers). Timed on
+    # one H100 (``MP_GROUPED`` and ``MP_FUSED_WRITE`` in `mp-batch`, with
+    # ``pulsed_update_cuda.SKIP_IDLE_LINES``, 2026-12-07 14:58: 4096 mixed precision `batch`
+    # 2.58x -> 1.38x fp), their switches removed 2026-12-08.
     def _mixed_ready(self) -> bool:
         """Whether the grid's mixed-precision tiles update as one group: one config (every
         row of chi written a transfer, no quantized x or d), each tile holding only what the
@@ -326,17 +338,16 @@ class TileGroup:
             return (self._stacked(calls, group, rows)
                     if kernels.transfer_lines_groups(group["weight"]) else None)
 
-        if MP_FUSED_WRITE:  # (chi stands for the amounts the fused write never stores)
-            stacked = write_calls(chi)
-            if stacked is not None and int(stacked["cell"].kind) == kernels.CELL_CONSTANT:
-                kernels.chi_write(chi, inc, n_cols, lr, first.granularity, start,
-                                  stacked["weights"], stacked["cell_params"], stacked["p"],
-                                  stacked["cell"], generators=stacked["generators"],
-                                  key=stacked.get("key"), max_bl=stacked["max_bl"],
-                                  add_to=stacked["add_to"], train_slots=stacked["train_slots"],
-                                  calls=stacked.get("calls"),
-                                  cell_pulses=stacked.get("cell_pulses"))
-                return []
+        # constant steps: chi's step and the write's trains in one launch (note above)
+        stacked = write_calls(chi)  # (chi stands for the amounts the fused write never stores)
+        if stacked is not None and int(stacked["cell"].kind) == kernels.CELL_CONSTANT:
+            kernels.chi_write(chi, inc, n_cols, lr, first.granularity, start,
+                              stacked["weights"], stacked["cell_params"], stacked["p"],
+                              stacked["cell"], generators=stacked["generators"],
+                              key=stacked.get("key"), max_bl=stacked["max_bl"],
+                              add_to=stacked["add_to"], train_slots=stacked["train_slots"],
+                              calls=stacked.get("calls"), cell_pulses=stacked.get("cell_pulses"))
+            return []
         amounts = kernels.chi_steps(chi, inc, n_cols, lr, first.granularity, start)
         stacked = write_calls(amounts)
         if stacked is None:
@@ -660,23 +671,6 @@ GROUP_ON_CPU = False
 # `agad-transfers`: 4096 chopped `batch` 3.23x -> 2.76x fp, agad 3.72x -> 2.81x), its switch
 # removed 2026-12-08.
 _LINE_STATE = ("buffer", "running_mean", "past_mean")  # the bound names stored line by line
-# a grid of mixed-precision tiles updated as one group (``TileGroup._mixed_update``): the
-# layer's d^T x in one matmul, every tile's chi step in one launch (``kernels.chi_steps``),
-# the walks and writes in those of one tile; tile by tile each tile's update is ~16
-# launches (at 784-4096-4096-10, b256: 1,408 of the step's 1,454 on the side streams;
-# counted on fake CUDA, benchmarks/RESULTS.md 2026-12-07 mpwide). Chi rounds as one matmul
-# (another last bit than a tile's addmm: the stream may then differ; ``bench_switches``
-# ``mp-grouped``)
-# On (one H100, 2026-12-07 14:58, `bench_switches` `mp-batch`: see
-# ``pulsed_update_cuda.SKIP_IDLE_LINES``).
-MP_GROUPED = True
-# with it, a grid of constant-step tiles' chi step and its write's trains in one launch
-# (``kernels.chi_write``: the amounts never stored, the one-hot rows one value a row), then
-# the one-hot lines' kernel: two launches a grid instead of three, ~0.27 GB a step less at
-# 784-4096-4096-10 (CPU estimate, benchmarks/RESULTS.md 2026-12-07 mpwide); the same numbers
-# as ``MP_GROUPED`` alone (``bench_switches`` ``mp-fused``)
-# On (one H100, 2026-12-07 14:58, `bench_switches` `mp-batch`: see ``MP_GROUPED``).
-MP_FUSED_WRITE = True
 # the fewest tiles of a transfer device's grid that update (A, then the transfers) as one
 # group. Measured on one H100 (2026-12-06, bench MLP, whose first layer is a 2-tile grid):
 # with the group's update on the step's stream, 2 made chopped 2.39x -> 2.80x fp at batch
