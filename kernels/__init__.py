@@ -588,13 +588,13 @@ def line_walk_grouped(line, passes, count, n_lines, dtype=None, reads=None,
                                                        reads, seed_offsets, line_only)
 
 
-def onehot_reads_line_only(params, grouped: bool = False) -> bool:
-    """Whether CUDA's one-hot reads (``analog_mvm``'s ``onehot_start``) under ``params``
-    (``MVMParams``) read each row's line element and nothing else of it (a group's reads
-    with ``grouped``): ``analog_mvm_cuda.reads_line_only``. Asked by device walks only."""
+def onehot_reads_line_only(params) -> bool:
+    """Whether CUDA's one-hot reads (``analog_mvm``'s ``onehot_start``, a group's alike)
+    under ``params`` (``MVMParams``) read each row's line element and nothing else of it:
+    ``analog_mvm_cuda.reads_line_only``. Asked by device walks only."""
     from . import analog_mvm_cuda
 
-    return analog_mvm_cuda.reads_line_only(params, grouped)
+    return analog_mvm_cuda.reads_line_only(params)
 
 
 def line_write(weight, cell_params, index, one_prob, line_prob, bl, p, *, generator=None,

@@ -911,11 +911,11 @@ def analog_mvm_triton(weight: torch.Tensor, x: torch.Tensor, p: MVMParams, seed,
                    gemv_o, vectors)[0]
 
 
-def reads_line_only(p: MVMParams, grouped: bool = False) -> bool:
+def reads_line_only(p: MVMParams) -> bool:
     """Whether one-hot reads (``onehot_start``) under ``p`` read each row's line element and
-    nothing else of the row (``_onehot_rows_kernel``; a group's alike, ``grouped``): then
-    the rows may be any view whose line elements are the one-hot values
-    (``line_walk_cuda.BROADCAST_ONEHOT``)."""
+    nothing else of the row (``_onehot_rows_kernel``; a group's alike): then the rows may be
+    any view whose line elements are the one-hot values (the device walks' broadcast ones,
+    ``line_walk_cuda``)."""
     return (not p.is_perfect and p.bm_kind == BM_NONE and p.inp_noise <= 0
             and int(p.nm_kind) != NM_MAX)
 

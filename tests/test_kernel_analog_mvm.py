@@ -606,7 +606,7 @@ def test_triton_interpreted_line_only_reads_take_a_broadcast_column_of_ones(monk
         assert torch.equal(launch(w, ones, p, 11, onehot_start=3),
                            launch(w, filled, p, 11, onehot_start=3))
     group = triton_function("analog_mvm_cuda", "analog_mvm_grouped_triton", True)
-    assert group.__globals__["reads_line_only"](p, grouped=True)
+    assert group.__globals__["reads_line_only"](p)
     starts = torch.tensor([3, 5])
     filled = torch.zeros(4, 14)
     for g in range(2):

@@ -181,12 +181,12 @@ def analog_mvm_grouped(weights: torch.Tensor, x: torch.Tensor, io: IOParameters,
                                       onehot_start)
 
 
-def reads_take_line_elements(io: IOParameters, grouped: bool = False) -> bool:
+def reads_take_line_elements(io: IOParameters) -> bool:
     """Whether a transfer's one-hot reads through ``io`` on CUDA read each row's line
     element alone (``kernels.onehot_reads_line_only``): then the walk need not fill the
     one-hot rows (``line_walk_cuda``: a broadcast column of ones). Asked by device walks
     only."""
-    return kernels.onehot_reads_line_only(_params(io), grouped)
+    return kernels.onehot_reads_line_only(_params(io))
 
 
 def _params(io: IOParameters) -> kernels.MVMParams:

@@ -390,7 +390,7 @@ class TileGroup:
                                   torch.tensor(offsets, dtype=torch.int64, device=line.device))
         snapshot, onehot = kernels.line_walk_grouped(
             line, passes, count, n_lines, weights.dtype, ledger[:, 1], self._read_offsets[1],
-            reads_take_line_elements(c.transfer_io, grouped=True))
+            reads_take_line_elements(c.transfer_io))
         reads = analog_mvm_grouped(weights if first.columns else weights.transpose(1, 2),
                                    onehot, c.transfer_io, snapshot[:, 2],
                                    len(tiles), 0, n_lines, onehot_start=snapshot[:, 0])
