@@ -9,7 +9,7 @@ reads loaded during the pass before). That is one launch where the torch twin ta
 forty small ones (buffer, one-hot vectors, train lengths, gains, probabilities), and
 nothing is read back to the host: the pulsed-update kernel takes the trains next.
 Where H and AGAD's means are stored line by line (a column's elements adjacent:
-``xbrun.tiles.grouped.LINE_MAJOR_STATE``, on since one H100 timed it, 2026-12-07), the
+a ``TileGroup``'s state, since one H100 timed it faster, 2026-12-07), the
 one-line program loads and stores its line as whole sectors (``LINE_MAJOR``); the same arithmetic.
 """
 
@@ -708,7 +708,7 @@ def transfer_write_triton(reads: torch.Tensor, start: int | torch.Tensor, width:
                      p, chop, slots=train_slots, calls=calls, zero=zero, grouped=grouped)
         return x_prob, d_prob, bl
     d_side = line if steps8 else d_prob  # (a LineSteps' values)
-    # H (and AGAD's means) stored line by line (``TileGroup``'s ``LINE_MAJOR_STATE``): the
+    # H (and AGAD's means) stored line by line (a ``TileGroup``'s state): the
     # one-line program's loads and stores of its line are contiguous
     _transfer_write_kernel[(min(n, width), tiles)](
         reads, buffer, out_sign, in_sign, x_prob, d_side, bl,
