@@ -210,7 +210,7 @@ def bind_trains_update(weight: torch.Tensor, cell_params: torch.Tensor, p: Updat
             total = _update_parallel(*args, min(n_out, 4 * n_threads))
         else:
             total = _update_serial(*args)
-        return int(total), int(bl.sum())
+        return int(total), sum(bl.tolist())  # numpy's sum of a few: ~1 us more
 
     return run
 

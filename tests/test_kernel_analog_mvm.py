@@ -537,6 +537,27 @@ def test_numba_one_hot_rows_gather_a_column_as_the_matmul_computes_it(monkeypatc
         assert torch.equal(gathered.view(torch.int32), multiplied.view(torch.int32))
 
 
+def test_numba_dense_first_row_skips_the_gather_check(monkeypatch):
+    """``_product`` calls the one-hot check only where the first row has one non-zero
+    input at most: a dense batch (a forward pass) multiplies at once, one-hot reads still
+    gather, and either way the floats are the matmul's."""
+    calls = []
+    check = analog_mvm_cpu._column_products
+    monkeypatch.setattr(analog_mvm_cpu, "_column_products",
+                        lambda v, w: calls.append(v.shape[0]) or check(v, w))
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(9, 7, generator=gen)
+    dense = torch.randn(6, 7, generator=gen)
+    onehot = torch.eye(7)[[2, 0, 5]]
+    late = torch.cat([onehot, dense[:1]])  # one-hot first, a dense row after: checked, no gather
+    for x, checked in ((dense, False), (onehot, True), (late, True)):
+        calls.clear()
+        v = x.numpy()
+        y = analog_mvm_cpu._product(v, w, w.T)
+        assert calls == ([x.shape[0]] if checked else [])
+        assert torch.equal(torch.from_numpy(y).view(torch.int32), (x @ w.T).view(torch.int32))
+
+
 ONEHOT_IO = [dict(), dict(out_noise=0.0, inp_res=0.0, out_res=0.0),
              dict(inp_sto_round=True, out_sto_round=True, out_scale=-1.5,
                   noise_management="constant", nm_thres=0.7),
