@@ -225,23 +225,12 @@ def _update(name, weight, cell_params, x_prob, d_prob, bl, p, generator, seed, t
     if threads is not None and backend == backends.NUMBA:
         tensors["threads"] = threads
     if isinstance(seed, seeds.KeyedSeed) and name != "pulsed_update":
-        seed = keyed_seed(seed)  # only the pulsed-update kernels derive it themselves
+        seed = seed.tensor()  # only the pulsed-update kernels derive it themselves
     if add_to is not None and backend == backends.TRITON:
         tensors["add_to"] = add_to
         add_to = None  # the kernels add to it (the apply kernel's atomics: one count)
     pulses = run(weight, cell_params, x_prob, d_prob, bl, p, seed=seed, **tensors)
     return pulses if add_to is None else add_to.add_(pulses)
-
-
-def keyed_seed(key):
-    """A ``seeds.KeyedSeed`` as its seed tensor (``key.tensor()``: three launches on
-    CUDA)."""
-    return key.tensor()
-
-
-def device_seeds(calls, offsets):
-    """``seeds.array_device_seeds(calls, offsets)`` (a group's update seeds)."""
-    return seeds.array_device_seeds(calls, offsets)
 
 
 def analog_mvm(weight, x, params, seed, onehot_start=None, vectors=None):
@@ -646,7 +635,6 @@ __all__ = [
     "counted_update",
     "counted_update_grouped_torch",
     "counted_update_torch",
-    "device_seeds",
     "discretize_torch",
     "explicit_trains",
     "explicit_trains_torch",
@@ -655,7 +643,6 @@ __all__ = [
     "im2col",
     "im2col_torch",
     "inverse_index",
-    "keyed_seed",
     "line_probabilities",
     "line_probabilities_grouped",
     "line_probabilities_grouped_torch",

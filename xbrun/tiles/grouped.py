@@ -78,7 +78,6 @@ class TileGroup:
         self._offsets: torch.Tensor | None = None  # the arrays' seed offsets
         self._read_offsets: tuple | None = None  # (key, (tiles,) int64): A's read offsets
         self._write_offsets: tuple | None = None  # (key, (tiles,) int64): C's seed offsets
-        self._line_major: set[str] = set()  # the bound keys stored line by line
         for tile in grid.tiles:
             tile.tile_group = self
 
@@ -419,7 +418,7 @@ class TileGroup:
         lr_t = states[0].transfer_learning_rate(lr)
         group, rows = {**walk}, {**rows}
         for name, holders in self._write_state(tiles, states).items():  # views, then plans
-            group[name] = self._bind(name, holders, name in _LINE_STATE)
+            group[name] = self._bind(name, holders)
             rows[name] = self._bound[name][1]
         plans = [s.write_plan(run, rows["reads"][g], lr_t, t.generator)
                  for g, (s, t, run) in enumerate(zip(states, tiles, runs, strict=True))]
@@ -511,27 +510,24 @@ class TileGroup:
                 [seeds.array_seed_offset(t.generator.initial_seed(), a._seed_salt)
                  for t, a in zip(self.grid.tiles, arrays, strict=True)],
                 dtype=torch.int64, device=calls.device)
-        return kernels.device_seeds(calls, self._offsets)
+        return seeds.array_device_seeds(calls, self._offsets)
 
-    def _bind(self, key: str, holders: list, line_major: bool = False) -> torch.Tensor:
+    def _bind(self, key: str, holders: list) -> torch.Tensor:
         """One tensor whose rows are the buffers ``getattr(module, name)`` of ``holders``:
         made (and the buffers replaced by its views) where a holder's buffer is not the
         view it was given, e.g. after a move. The buffers it replaces are freed while the
         current stream may still read them: the caching allocator keeps them until it
-        has (``record_stream``), whichever stream they were made on. ``line_major``: each
-        ``(L, lines)`` buffer stored with its lines' elements adjacent (strides ``(1, L)``;
-        the same values, another layout: ``_LINE_STATE``)."""
+        has (``record_stream``), whichever stream they were made on. The names of
+        ``_LINE_STATE`` store each ``(L, lines)`` buffer with its lines' elements adjacent
+        (strides ``(1, L)``; the same values, another layout)."""
         bound = self._bound.get(key)
-        if (bound is None or (key in self._line_major) != line_major
-                or any(getattr(m, n) is not v
-                       for (m, n), v in zip(holders, bound[1], strict=True))):
+        if bound is None or any(getattr(m, n) is not v
+                                for (m, n), v in zip(holders, bound[1], strict=True)):
             buffers = [getattr(m, n) for m, n in holders]
-            if line_major:
+            if key in _LINE_STATE:
                 group = torch.stack([b.transpose(-2, -1) for b in buffers]).transpose(-2, -1)
-                self._line_major.add(key)
             else:
                 group = torch.stack(buffers)
-                self._line_major.discard(key)
             if group.is_cuda:  # read here (a side stream: the update), freed on their own
                 stream = torch.cuda.current_stream(group.device)
                 for buffer in buffers:
