@@ -99,7 +99,7 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
     line owns its row of it, so threads need no locks). Returns the number of pulses
     applied (0-dim int64 tensor).
     """
-    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
+    cell_kind, _, _, cell_scalars, cell_table = p.cell
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if weight.dim() != 2 or weight.device.type != "cpu" or not weight.is_floating_point():
         raise ValueError(f"weight must be a 2-d float CPU tensor, got {weight.dtype} "
@@ -130,17 +130,11 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
             raise ValueError("the given trains are shorter than bl")
     else:
         xb = db = _NO_BITS
-    consts = _constants(wn.dtype.type, float(noise_std), scalars)
     counting, cnt = cell_counter(cell_pulses, (n_out, n_in))
     n_threads = torch.get_num_threads() if threads is None else int(threads)
-    args = (wn, cp, xp, dp, bln, xb, db, given, int(cell_kind), noise_std > 0,
-            bool(mult_noise), consts, np.uint64(seeds.low64(seed)), cnt, counting,
-            table_array(cell_table, wn.dtype))
-    if n_threads > 1 and n_out > 1 and k * n_out * n_in >= PARALLEL_MIN_WORK:
-        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
-        total = _update_parallel(*args, min(n_out, 4 * n_threads))
-    else:
-        total = _update_serial(*args)
+    args = (wn, cp, xp, dp, bln, xb, db, given, *_cell_flags(p, scalars, wn.dtype.type),
+            np.uint64(seeds.low64(seed)), cnt, counting, table_array(cell_table, wn.dtype))
+    total = _apply_trains(args, n_out, k * n_out * n_in, n_threads)
     if w is not weight:
         weight.copy_(w)
     return torch.scalar_tensor(total, dtype=torch.int64)  # (torch.tensor: 3x slower)
@@ -148,6 +142,22 @@ def pulsed_update_numba(weight: torch.Tensor, cell_params: torch.Tensor,
 
 _NO_BITS = np.zeros((0, 0, 0), dtype=np.uint8)
 _NO_COUNTS = np.zeros((0, 0), dtype=np.int32)
+
+
+def _cell_flags(p: UpdateParams, scalars: tuple, real) -> tuple:
+    """The update kernels' cell arguments: kind, noisy, multiplicative, constants."""
+    cell_kind, noise_std, mult_noise, _, _ = p.cell
+    return (int(cell_kind), noise_std > 0, bool(mult_noise),
+            _constants(real, float(noise_std), scalars))
+
+
+def _apply_trains(args: tuple, n_out: int, work: int, n_threads: int) -> int:
+    """``_update_serial(*args)``, or ``_update_parallel`` over output lines where threads
+    pay for themselves (``work``: rows x elements): the same result either way."""
+    if n_threads > 1 and n_out > 1 and work >= PARALLEL_MIN_WORK:
+        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+        return _update_parallel(*args, min(n_out, 4 * n_threads))
+    return _update_serial(*args)
 
 
 def bind_trains_update(weight: torch.Tensor, cell_params: torch.Tensor, p: UpdateParams,
@@ -165,7 +175,7 @@ def bind_trains_update(weight: torch.Tensor, cell_params: torch.Tensor, p: Updat
     ``cell_params`` and ``cell_pulses`` keep their storage. None where the weight is not a
     contiguous float32/64 CPU matrix or ``cell_params`` not of its dtype and contiguous
     (the calls convert those)."""
-    cell_kind, noise_std, mult_noise, cell_scalars, cell_table = p.cell
+    cell_kind, _, _, cell_scalars, cell_table = p.cell
     scalars = check_cell(cell_kind, cell_params, cell_scalars, cell_table)
     if (weight.dim() != 2 or weight.device.type != "cpu"
             or weight.dtype not in (torch.float32, torch.float64) or not weight.is_contiguous()
@@ -180,15 +190,11 @@ def bind_trains_update(weight: torch.Tensor, cell_params: torch.Tensor, p: Updat
     real = wn.dtype.type
     counting, cnt = cell_counter(cell_pulses, (n_out, n_in))
     table = table_array(cell_table, wn.dtype)
-    flags = (int(cell_kind), noise_std > 0, bool(mult_noise),
-             _constants(real, float(noise_std), scalars))
-    mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
-                      update_bl_management=update_bl_management)
-    trains = (real(lr), real(granularity), int(desired_bl),
-              float(long_train_length(lr, granularity)) if mode == 2 else 0.0, mode,
-              bool(update_management or update_bl_management), real(um_grad_scale), real(res),
-              bool(sto_round and res > 0), lr > 0)
-    work = n_out * n_in
+    flags = _cell_flags(p, scalars, real)
+    trains = _train_arguments(real, lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
+                              update_management=update_management,
+                              update_bl_management=update_bl_management,
+                              um_grad_scale=um_grad_scale, res=res, sto_round=sto_round)
 
     def run(x_rows: torch.Tensor, d_rows: torch.Tensor, trains_seed: int, seed: int):
         if x_rows.dtype != dtype or d_rows.dtype != dtype:
@@ -204,12 +210,7 @@ def bind_trains_update(weight: torch.Tensor, cell_params: torch.Tensor, p: Updat
                             bl)
         args = (wn, cp, x_prob, d_prob, bl, _NO_BITS, _NO_BITS, False, *flags,
                 np.uint64(seeds.low64(seed)), cnt, counting, table)
-        n_threads = torch.get_num_threads()
-        if n_threads > 1 and n_out > 1 and k * work >= PARALLEL_MIN_WORK:
-            numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
-            total = _update_parallel(*args, min(n_out, 4 * n_threads))
-        else:
-            total = _update_serial(*args)
+        total = _apply_trains(args, n_out, k * n_out * n_in, torch.get_num_threads())
         return int(total), sum(bl.tolist())  # numpy's sum of a few: ~1 us more
 
     return run
@@ -876,16 +877,27 @@ def line_probabilities_numba(x_rows: torch.Tensor, d_rows: torch.Tensor, lr: flo
     # numpy's allocations, shared with torch: a third of torch.empty's cost at these sizes
     x_prob, d_prob = np.empty(x.shape, dtype=real), np.empty(d.shape, dtype=real)
     bl = np.empty(k, dtype=np.int32)
-    mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
-                      update_bl_management=update_bl_management)
-    _line_probabilities(x, d, real(lr), real(granularity), int(desired_bl),
-                        float(long_train_length(lr, granularity)) if mode == 2 else 0.0,
-                        mode, bool(update_management or update_bl_management),
-                        real(um_grad_scale), real(res), bool(sto_round and res > 0),
-                        lr > 0, np.uint64(seeds.low64(seed)), x_prob, d_prob, bl)
+    trains = _train_arguments(real, lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
+                              update_management=update_management,
+                              update_bl_management=update_bl_management,
+                              um_grad_scale=um_grad_scale, res=res, sto_round=sto_round)
+    _line_probabilities(x, d, *trains, np.uint64(seeds.low64(seed)), x_prob, d_prob, bl)
     x_prob, d_prob, bl = torch.from_numpy(x_prob), torch.from_numpy(d_prob), torch.from_numpy(bl)
     advance_counters(bl, slots, calls, rows)
     return x_prob, d_prob, bl
+
+
+def _train_arguments(real, lr: float, granularity: float, *, desired_bl: int, fixed_bl: bool,
+                     update_management: bool, update_bl_management: bool,
+                     um_grad_scale: float, res: float, sto_round: bool) -> tuple:
+    """``_line_probabilities``' arguments between the rows and the seed: the trains'
+    settings at rate ``lr`` in the rows' float type ``real``."""
+    mode = train_mode(lr, granularity, desired_bl=desired_bl, fixed_bl=fixed_bl,
+                      update_bl_management=update_bl_management)
+    return (real(lr), real(granularity), int(desired_bl),
+            float(long_train_length(lr, granularity)) if mode == 2 else 0.0, mode,
+            bool(update_management or update_bl_management), real(um_grad_scale), real(res),
+            bool(sto_round and res > 0), lr > 0)
 
 
 @njit(cache=True)
