@@ -546,7 +546,11 @@ class PulsedArray(CrossbarArray):
         batch 8) spent more in the Python round its kernels than in them. Made once per
         rate and kept while the array's tensors keep their storage (``storage_watch``) and
         the settings stay. None: :meth:`update` runs (CUDA, the deterministic pulse types,
-        ``accumulate=batch``, write noise, a reference, what numba does not take)."""
+        ``accumulate=batch``, write noise, a reference, what numba does not take), those
+        told apart before the kept binding is looked at (no walk of the module tree)."""
+        if (params.pulse_type != "stochastic_compressed" or params.accumulate != "sample"
+                or self.hidden or not self.weight.is_cpu):
+            return None
         key, run = self._bound_update
         if (key is not None and key[0] == lr and key[1] == params
                 and key[2] == self._bound_settings() and key[3]()):
@@ -562,9 +566,6 @@ class PulsedArray(CrossbarArray):
                 kernels.backends.HAVE_NUMBA)
 
     def _bind_update(self, lr: float, params: UpdateParameters):
-        if (params.pulse_type != "stochastic_compressed" or params.accumulate != "sample"
-                or self.hidden or not self.weight.is_cpu):
-            return None
         res = bin_width(params.res)
         run = kernels.bind_trains_update(
             self.stored_weight(), self.cell_params, kernels.UpdateParams(self._cell()), lr,
